@@ -1,0 +1,6 @@
+package io.grapevine.proxy;
+
+public final class ProxyMain {
+    public static void main(String[] args) {
+    }
+}
