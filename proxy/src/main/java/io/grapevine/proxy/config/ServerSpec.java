@@ -1,0 +1,29 @@
+package io.grapevine.proxy.config;
+
+/**
+ * One backend server as configured ({@code servers.conf}) or rendered from gossip.
+ *
+ * @param name   unique within the table; defaults to {@code host:port}
+ * @param host   IP literal or resolvable host name
+ * @param port   1..65535
+ * @param weight 0..256; 0 keeps the server in the table but sends it no new requests
+ * @param backup used only when no non-backup server of its pool is available
+ * @param pool   the pool (group of interchangeable servers) it belongs to; defaults to {@code "default"}
+ * @param source where it came from
+ * @param state  the announced administrative state (static servers are always {@link AdminState#UP})
+ */
+public record ServerSpec(String name, String host, int port, int weight, boolean backup, String pool,
+                         Source source, AdminState state) {
+
+    public static final String DEFAULT_POOL = "default";
+
+    public enum Source { STATIC, GOSSIP }
+
+    /** What the server's owner says about it; health checks decide separately whether it answers. */
+    public enum AdminState { UP, DOWN, DRAINING }
+
+    /** Identity across table generations: same pool, host and port is the same server. */
+    public String key() {
+        return pool + "/" + host + ":" + port;
+    }
+}

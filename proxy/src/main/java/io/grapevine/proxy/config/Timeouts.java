@@ -1,0 +1,19 @@
+package io.grapevine.proxy.config;
+
+/**
+ * Deadlines, all in milliseconds.
+ *
+ * @param connectMillis        TCP connect to a backend (504 when every attempt timed out)
+ * @param clientHeaderMillis   a client's complete request head, from its first byte (408)
+ * @param clientIdleMillis     a keep-alive client connection with no request in progress is closed after this
+ * @param serverMillis         backend inactivity while a response is awaited or streaming (504 before the first byte)
+ * @param upstreamIdleMillis   an idle pooled backend connection is closed after this
+ * @param shutdownGraceMillis  on SIGTERM, in-flight requests get this long to finish
+ */
+public record Timeouts(long connectMillis, long clientHeaderMillis, long clientIdleMillis, long serverMillis,
+                       long upstreamIdleMillis, long shutdownGraceMillis) {
+
+    public static Timeouts defaults() {
+        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000);
+    }
+}
