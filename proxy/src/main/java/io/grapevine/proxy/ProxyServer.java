@@ -1,0 +1,140 @@
+package io.grapevine.proxy;
+
+import io.grapevine.proxy.admin.AdminServer;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.forward.FrontendInitializer;
+import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.health.HealthChecker;
+import io.grapevine.proxy.net.Transport;
+import io.grapevine.proxy.table.TableHolder;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running proxy: the client listener on one event loop per core, the admin listener and the health
+ * checker on a separate single thread, and the table they share.
+ */
+public final class ProxyServer implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
+
+    private final ProxyConfig config;
+    private final EventLoopGroup workers;
+    private final EventLoopGroup control;
+    private final ProxyRuntime runtime;
+    private final Channel listener;
+    private final AdminServer admin;
+    private final HealthChecker health;
+    private volatile boolean stopped;
+
+    private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
+        this.config = config;
+        Transport transport = Transport.best();
+        if (transport != Transport.EPOLL) {
+            log.warn("native epoll transport unavailable ({}); using NIO", Transport.epollUnavailabilityCause());
+        }
+        this.workers = transport.newGroup(ioThreads, "grapevine-io");
+        this.control = transport.newGroup(1, "grapevine-control");
+        TableHolder tables = new TableHolder(ProxyRuntime.loopCount(workers), config.routes(), config::balanceOf);
+        tables.publish(config.servers(), "static config");
+        this.runtime = new ProxyRuntime(config, tables, transport, workers);
+        try {
+            this.listener = new ServerBootstrap()
+                    .group(workers)
+                    .channel(transport.serverChannel())
+                    .option(ChannelOption.SO_BACKLOG, 4096)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    .childHandler(new FrontendInitializer(runtime))
+                    .bind(config.listen().toSocketAddress()).sync().channel();
+            this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
+            this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport, runtime);
+        } catch (Exception e) {
+            workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            throw e;
+        }
+        health.start();
+        log.info("grapevine proxy listening on {} (admin {}), {} event loops on {}, {} static servers",
+                listenAddress(), adminAddress(), runtime.loops().size(), transport, config.servers().size());
+    }
+
+    /** Binds the listeners and starts serving; one event loop per available core. */
+    public static ProxyServer start(ProxyConfig config) throws InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
+    }
+
+    public static ProxyServer start(ProxyConfig config, int ioThreads) throws InterruptedException {
+        return new ProxyServer(config, ioThreads);
+    }
+
+    public InetSocketAddress listenAddress() {
+        return (InetSocketAddress) listener.localAddress();
+    }
+
+    public InetSocketAddress adminAddress() {
+        return admin.address();
+    }
+
+    public ProxyRuntime runtime() {
+        return runtime;
+    }
+
+    public TableHolder tables() {
+        return runtime.tables();
+    }
+
+    public ProxyConfig config() {
+        return config;
+    }
+
+    /**
+     * Graceful stop: close the listener (no new connections), let every client connection finish what it
+     * has in flight (then close it), and wait up to {@code graceMillis} for that before closing the rest.
+     */
+    public void drainAndStop(long graceMillis) {
+        if (stopped) {
+            return;
+        }
+        log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
+                runtime.stats().connectionsCurrent.get());
+        listener.close().syncUninterruptibly();
+        runtime.loops().forEach(LoopContext::drain);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
+        while (runtime.stats().connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
+            try {
+                Thread.sleep(20);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
+        }
+        int left = runtime.stats().connectionsCurrent.get();
+        if (left > 0) {
+            log.warn("grace period over: closing {} connections still busy", left);
+        }
+        close();
+    }
+
+    @Override
+    public void close() {
+        if (stopped) {
+            return;
+        }
+        stopped = true;
+        listener.close();
+        health.stop();
+        admin.close();
+        workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        log.info("grapevine proxy stopped");
+    }
+}

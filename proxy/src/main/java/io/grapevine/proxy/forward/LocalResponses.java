@@ -1,0 +1,67 @@
+package io.grapevine.proxy.forward;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.nio.charset.StandardCharsets;
+
+/** Responses the proxy writes itself (errors). Rare path: built on demand. */
+final class LocalResponses {
+
+    private LocalResponses() {
+    }
+
+    static String reason(int status) {
+        return switch (status) {
+            case 400 -> "Bad Request";
+            case 408 -> "Request Timeout";
+            case 414 -> "URI Too Long";
+            case 431 -> "Request Header Fields Too Large";
+            case 501 -> "Not Implemented";
+            case 502 -> "Bad Gateway";
+            case 503 -> "Service Unavailable";
+            case 504 -> "Gateway Timeout";
+            case 505 -> "HTTP Version Not Supported";
+            default -> "Error";
+        };
+    }
+
+    private static String body(int status) {
+        return switch (status) {
+            case 400 -> "The request is malformed or ambiguous.\n";
+            case 408 -> "The request head did not arrive in time.\n";
+            case 414 -> "The request line is too long.\n";
+            case 431 -> "The request header fields are too large.\n";
+            case 501 -> "This method or transfer coding is not implemented by the proxy.\n";
+            case 502 -> "The backend server failed or sent an invalid response.\n";
+            case 503 -> "No backend server is available.\n";
+            case 504 -> "The backend server did not answer in time.\n";
+            case 505 -> "Only HTTP/1.0 and HTTP/1.1 are supported.\n";
+            default -> "Error.\n";
+        };
+    }
+
+    /**
+     * @param keepAlive the connection stays open afterwards
+     * @param http10    the client spoke HTTP/1.0 (then keep-alive must be announced)
+     * @param headOnly  the request was HEAD: no body
+     */
+    static ByteBuf build(ByteBufAllocator alloc, int status, boolean keepAlive, boolean http10, boolean headOnly) {
+        String body = body(status);
+        StringBuilder sb = new StringBuilder(160 + body.length());
+        sb.append("HTTP/1.1 ").append(status).append(' ').append(reason(status)).append("\r\n")
+                .append("Content-Type: text/plain; charset=utf-8\r\n")
+                .append("Content-Length: ").append(body.length()).append("\r\n")
+                .append("Cache-Control: no-store\r\n");
+        if (!keepAlive) {
+            sb.append("Connection: close\r\n");
+        } else if (http10) {
+            sb.append("Connection: keep-alive\r\n");
+        }
+        sb.append("\r\n");
+        if (!headOnly) {
+            sb.append(body);
+        }
+        byte[] bytes = sb.toString().getBytes(StandardCharsets.US_ASCII);
+        return alloc.directBuffer(bytes.length).writeBytes(bytes);
+    }
+}

@@ -1,0 +1,193 @@
+package io.grapevine.proxy.health;
+
+import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.net.Transport;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.TableHolder;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoop;
+import io.netty.util.concurrent.ScheduledFuture;
+import java.nio.charset.StandardCharsets;
+import java.util.HashSet;
+import java.util.IdentityHashMap;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Active health checks, HAProxy style: every {@code interval} each server of the current table gets a
+ * TCP connect check, or an HTTP {@code GET path} that must answer 2xx/3xx, within {@code timeout}.
+ * {@code rise} consecutive successes bring a server up, {@code fall} consecutive failures take it down.
+ *
+ * <p>Runs entirely on one control event loop (not a data-plane loop); its state is confined to it.
+ */
+public final class HealthChecker {
+
+    private final HealthCheckConfig config;
+    private final TableHolder tables;
+    private final EventLoop loop;
+    private final Bootstrap bootstrap;
+    private final Map<Server, CheckState> states = new IdentityHashMap<>();
+    private ScheduledFuture<?> task;
+
+    private static final class CheckState {
+        int successes;
+        int failures;
+        boolean inProgress;
+    }
+
+    public HealthChecker(HealthCheckConfig config, TableHolder tables, EventLoop loop, Transport transport) {
+        this.config = config;
+        this.tables = tables;
+        this.loop = loop;
+        this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeoutMillis());
+    }
+
+    public void start() {
+        if (config.enabled()) {
+            task = loop.scheduleWithFixedDelay(this::round, config.intervalMillis(), config.intervalMillis(),
+                    TimeUnit.MILLISECONDS);
+        }
+    }
+
+    public void stop() {
+        if (task != null) {
+            task.cancel(false);
+        }
+    }
+
+    private void round() {
+        Set<Server> present = new HashSet<>(tables.current().servers());
+        states.keySet().retainAll(present);
+        for (Server s : present) {
+            CheckState st = states.computeIfAbsent(s, k -> new CheckState());
+            if (!st.inProgress) {
+                st.inProgress = true;
+                check(s, st);
+            }
+        }
+    }
+
+    private void check(Server server, CheckState st) {
+        String path = config.path();
+        ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                if (path != null) {
+                    ch.pipeline().addLast(new HttpProbe(server, path, ok -> finish(server, st, ok.ok, ok.reason)));
+                }
+            }
+        }).connect(server.address());
+        Channel ch = connect.channel();
+        ScheduledFuture<?> deadline = loop.schedule(() -> {
+            if (ch.isOpen()) {
+                ch.close();
+                finish(server, st, false, "timeout after " + config.timeoutMillis() + " ms");
+            }
+        }, config.timeoutMillis(), TimeUnit.MILLISECONDS);
+        connect.addListener(f -> {
+            if (!f.isSuccess()) {
+                deadline.cancel(false);
+                finish(server, st, false, "connect: " + f.cause().getMessage());
+            } else if (path == null) {
+                deadline.cancel(false);
+                ch.close();
+                finish(server, st, true, "connect ok");
+            }
+        });
+        ch.closeFuture().addListener(f -> deadline.cancel(false));
+    }
+
+    private void finish(Server server, CheckState st, boolean ok, String reason) {
+        if (!st.inProgress) {
+            return; // already concluded (timeout raced with the answer)
+        }
+        st.inProgress = false;
+        if (ok) {
+            st.failures = 0;
+            if (++st.successes >= config.rise() && !server.isActiveUp()) {
+                server.setActiveUp(true, reason);
+                server.clearPassiveDown();
+            }
+        } else {
+            st.successes = 0;
+            if (++st.failures >= config.fall() && server.isActiveUp()) {
+                server.setActiveUp(false, reason);
+            }
+        }
+    }
+
+    private record Verdict(boolean ok, String reason) {
+    }
+
+    /** Sends {@code GET path} and judges the status line. */
+    private static final class HttpProbe extends ChannelInboundHandlerAdapter {
+        private final Server server;
+        private final String path;
+        private final java.util.function.Consumer<Verdict> done;
+        private final StringBuilder line = new StringBuilder();
+        private boolean concluded;
+
+        HttpProbe(Server server, String path, java.util.function.Consumer<Verdict> done) {
+            this.server = server;
+            this.path = path;
+            this.done = done;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext ctx) {
+            String host = server.spec().host() + ":" + server.spec().port();
+            String request = "GET " + path + " HTTP/1.1\r\nHost: " + host
+                    + "\r\nUser-Agent: grapevine-health-check\r\nConnection: close\r\n\r\n";
+            ctx.writeAndFlush(ctx.alloc().buffer().writeBytes(request.getBytes(StandardCharsets.US_ASCII)));
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            ByteBuf in = (ByteBuf) msg;
+            try {
+                while (in.isReadable() && !concluded) {
+                    char c = (char) in.readByte();
+                    if (c == '\n' || line.length() > 256) {
+                        conclude(ctx);
+                    } else {
+                        line.append(c);
+                    }
+                }
+            } finally {
+                in.release();
+            }
+        }
+
+        private void conclude(ChannelHandlerContext ctx) {
+            concluded = true;
+            String statusLine = line.toString().trim();
+            boolean ok = statusLine.length() >= 12 && statusLine.startsWith("HTTP/1.")
+                    && (statusLine.charAt(9) == '2' || statusLine.charAt(9) == '3');
+            ctx.close();
+            done.accept(new Verdict(ok, ok ? statusLine : "answered \"" + statusLine + "\""));
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!concluded) {
+                concluded = true;
+                done.accept(new Verdict(false, "closed before a status line"));
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            ctx.close();
+        }
+    }
+}

@@ -1,0 +1,187 @@
+package io.grapevine.proxy.http;
+
+import static io.grapevine.proxy.http.HttpChars.CR;
+import static io.grapevine.proxy.http.HttpChars.LF;
+
+import java.util.Arrays;
+
+/**
+ * The field lines of one message head (RFC 9112 section 5), validated and indexed in place: for each
+ * field the offsets of its name and of its value with surrounding whitespace removed. Rejects obs-fold,
+ * whitespace or any non-token byte before the colon, bare CR, bare LF, NUL and other control characters.
+ *
+ * <p>Also parses comma-separated token lists (Connection) into a second index. Reused for every message
+ * of one parser; not thread-safe.
+ */
+final class FieldLines {
+
+    /** Per field: name start, name end, value start, value end. */
+    int[] offsets = new int[4 * 32];
+    /** What the message's parser decided to do with each field. */
+    byte[] kinds = new byte[32];
+    int count;
+
+    /** Start/end offsets of the tokens of the Connection fields. */
+    int[] tokens = new int[16];
+    int tokenCount;
+
+    /**
+     * Indexes the field lines starting at {@code pos} up to and including the empty line.
+     *
+     * @return the number of fields, or a negated status: -400 malformed, -431 more than {@code maxCount}
+     */
+    int index(byte[] b, int pos, int end, int maxCount) {
+        count = 0;
+        tokenCount = 0;
+        for (;;) {
+            int lf = indexOfLf(b, pos, end);
+            if (lf < 0 || lf == pos || b[lf - 1] != CR) {
+                return -400;
+            }
+            int cr = lf - 1;
+            if (cr == pos) {
+                return count;
+            }
+            byte c0 = b[pos];
+            if (c0 == HttpChars.SP || c0 == HttpChars.HTAB) {
+                return -400;
+            }
+            int j = pos;
+            while (j < cr && HttpChars.isTchar(b[j])) {
+                j++;
+            }
+            if (j == pos || j == cr || b[j] != ':') {
+                return -400;
+            }
+            int nameEnd = j++;
+            while (j < cr && HttpChars.isOws(b[j])) {
+                j++;
+            }
+            int valueStart = j;
+            int valueEnd = cr;
+            while (valueEnd > valueStart && HttpChars.isOws(b[valueEnd - 1])) {
+                valueEnd--;
+            }
+            for (int k = valueStart; k < valueEnd; k++) {
+                if (!HttpChars.isFieldValueChar(b[k])) {
+                    return -400;
+                }
+            }
+            if (count == maxCount) {
+                return -431;
+            }
+            if (kinds.length == count) {
+                kinds = Arrays.copyOf(kinds, count * 2);
+                offsets = Arrays.copyOf(offsets, count * 8);
+            }
+            int f = count * 4;
+            offsets[f] = pos;
+            offsets[f + 1] = nameEnd;
+            offsets[f + 2] = valueStart;
+            offsets[f + 3] = valueEnd;
+            kinds[count] = 0;
+            count++;
+            pos = lf + 1;
+        }
+    }
+
+    int nameStart(int field) {
+        return offsets[field * 4];
+    }
+
+    int nameLength(int field) {
+        return offsets[field * 4 + 1] - offsets[field * 4];
+    }
+
+    int valueStart(int field) {
+        return offsets[field * 4 + 2];
+    }
+
+    int valueEnd(int field) {
+        return offsets[field * 4 + 3];
+    }
+
+    int valueLength(int field) {
+        return offsets[field * 4 + 3] - offsets[field * 4 + 2];
+    }
+
+    boolean nameIs(byte[] b, int field, byte[] lowerName) {
+        return HttpChars.equalsLower(b, nameStart(field), nameLength(field), lowerName);
+    }
+
+    boolean valueIs(byte[] b, int field, byte[] lowerValue) {
+        return HttpChars.equalsLower(b, valueStart(field), valueLength(field), lowerValue);
+    }
+
+    /**
+     * Adds the tokens of a #token list value (comma-separated, OWS around, empty elements allowed).
+     *
+     * @return false when an element is not a token
+     */
+    boolean addTokens(byte[] b, int field) {
+        int i = valueStart(field);
+        int to = valueEnd(field);
+        while (i < to) {
+            while (i < to && (b[i] == ',' || HttpChars.isOws(b[i]))) {
+                i++;
+            }
+            if (i == to) {
+                break;
+            }
+            int start = i;
+            while (i < to && HttpChars.isTchar(b[i])) {
+                i++;
+            }
+            int end = i;
+            while (i < to && HttpChars.isOws(b[i])) {
+                i++;
+            }
+            if (end == start || (i < to && b[i] != ',')) {
+                return false;
+            }
+            if (tokens.length < (tokenCount + 1) * 2) {
+                tokens = Arrays.copyOf(tokens, tokens.length * 2);
+            }
+            tokens[tokenCount * 2] = start;
+            tokens[tokenCount * 2 + 1] = end;
+            tokenCount++;
+        }
+        return true;
+    }
+
+    boolean tokenIs(byte[] b, int token, byte[] lowerValue) {
+        int s = tokens[token * 2];
+        return HttpChars.equalsLower(b, s, tokens[token * 2 + 1] - s, lowerValue);
+    }
+
+    /** Whether a field's name equals one of the Connection tokens (then it is hop-by-hop). */
+    boolean namedByConnection(byte[] b, int field) {
+        int ns = nameStart(field);
+        int nl = nameLength(field);
+        for (int t = 0; t < tokenCount; t++) {
+            int ts = tokens[t * 2];
+            if (tokens[t * 2 + 1] - ts == nl && equalsIgnoreCase(b, ns, ts, nl)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    static boolean equalsIgnoreCase(byte[] b, int a, int c, int length) {
+        for (int i = 0; i < length; i++) {
+            if (HttpChars.lower(b[a + i]) != HttpChars.lower(b[c + i])) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    static int indexOfLf(byte[] b, int from, int to) {
+        for (int i = from; i < to; i++) {
+            if (b[i] == LF) {
+                return i;
+            }
+        }
+        return -1;
+    }
+}

@@ -1,0 +1,39 @@
+package io.grapevine.proxy.http;
+
+import io.netty.buffer.ByteBuf;
+
+/**
+ * A validated request head, as {@link RequestHeadParser} produced it, and the canonical head to send
+ * upstream. Created on the client connection's event loop and used only there.
+ *
+ * <p>Ownership: {@link #upstreamHead} belongs to the exchange that carries this head; the exchange sends
+ * {@code retainedDuplicate()}s of it (so a retry can send it again) and releases it when the exchange ends.
+ */
+public final class RequestHead {
+    /** The method token; the common ones are interned constants, compare with {@code ==} or equals. */
+    public String method;
+    /** RFC 9110 section 9.2.2: may be replayed after a failure that may have reached the server. */
+    public boolean idempotent;
+    /** HEAD: the response has no body whatever its headers say. */
+    public boolean headMethod;
+    /** The client spoke HTTP/1.0. */
+    public boolean http10;
+    /** The client wants the connection kept open after this exchange. */
+    public boolean keepAlive;
+    /** {@code Expect: 100-continue} (HTTP/1.1 only). */
+    public boolean expectContinue;
+    /** The request carried a Host field (always true for HTTP/1.1). */
+    public boolean hasHost;
+    public BodyKind bodyKind = BodyKind.NONE;
+    public long contentLength;
+    /** Lower-case host without port, for routing; {@code null} unless routing asked for it. */
+    public String routingHost;
+    /** Path (origin-form, query included), for routing; {@code null} unless routing asked for it. */
+    public String routingPath;
+    /** The canonical HTTP/1.1 head for the backend, ending with the empty line. */
+    public ByteBuf upstreamHead;
+
+    public boolean hasBody() {
+        return bodyKind == BodyKind.CHUNKED || (bodyKind == BodyKind.LENGTH && contentLength > 0);
+    }
+}

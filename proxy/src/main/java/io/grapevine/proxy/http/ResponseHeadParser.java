@@ -1,0 +1,254 @@
+package io.grapevine.proxy.http;
+
+import static io.grapevine.proxy.http.HttpChars.CR;
+import static io.grapevine.proxy.http.HttpChars.LF;
+import static io.grapevine.proxy.http.HttpChars.SP;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * Validates a backend's response head and writes the head for the client.
+ *
+ * <p>Framing follows RFC 9112 section 6.3: no body for a HEAD request, 1xx, 204 and 304; then
+ * {@code Transfer-Encoding: chunked} (a Content-Length beside it is removed and the backend connection is
+ * not reused); then Content-Length (identical duplicates are accepted, differing ones are not); otherwise
+ * the body lasts until the backend closes. Towards the client the body is delimited canonically: the same
+ * Content-Length, or chunked for an HTTP/1.1 client, or raw followed by close for an HTTP/1.0 client.
+ * Hop-by-hop fields are removed and {@code Connection} is written by the proxy.
+ *
+ * <p>Anything malformed is garbage: the caller answers 502 and does not reuse the connection.
+ * Not thread-safe: one instance per event loop.
+ */
+public final class ResponseHeadParser {
+
+    public static final int OK = 0;
+
+    private static final byte[] CONTENT_LENGTH = "content-length".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRANSFER_ENCODING = "transfer-encoding".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CONNECTION = "connection".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] KEEP_ALIVE = "keep-alive".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] PROXY_CONNECTION = "proxy-connection".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TE = "te".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] UPGRADE = "upgrade".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] TRAILER = "trailer".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
+
+    private static final byte[] HTTP_1_1_SP = "HTTP/1.1 ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CRLF = {CR, LF};
+    private static final byte[] COLON_SP = {':', SP};
+    private static final byte[] H_CONTENT_LENGTH = "Content-Length: ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_CHUNKED = "Transfer-Encoding: chunked\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_CLOSE = "Connection: close\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_KEEP_ALIVE = "Connection: keep-alive\r\n".getBytes(StandardCharsets.US_ASCII);
+
+    private static final byte KEEP = 0;
+    private static final byte DROP = 1;
+
+    private final int maxHeaderCount;
+    private final FieldLines fields = new FieldLines();
+    private byte[] b = new byte[2048];
+
+    public ResponseHeadParser(int maxHeaderCount) {
+        this.maxHeaderCount = maxHeaderCount;
+    }
+
+    /**
+     * Parses the head at {@code in[readerIndex, readerIndex + headLength)}; does not move the reader index.
+     *
+     * @param requestWasHead  the request was HEAD: no body follows whatever the fields say
+     * @param clientHttp10    the client spoke HTTP/1.0 (no chunked towards it)
+     * @param clientKeepAlive the client wants its connection kept open
+     * @return {@link #OK} with {@code out} filled in, or 502
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
+                     boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        if (b.length < headLength) {
+            b = new byte[Math.max(headLength, b.length * 2)];
+        }
+        in.getBytes(in.readerIndex(), b, 0, headLength);
+        final byte[] b = this.b;
+
+        // status-line = HTTP-version SP status-code SP [ reason-phrase ] CRLF (RFC 9112 section 4)
+        int lineEnd = FieldLines.indexOfLf(b, 0, headLength);
+        if (lineEnd < 13 || b[lineEnd - 1] != CR) {
+            return 502;
+        }
+        int cr = lineEnd - 1;
+        if (b[0] != 'H' || b[1] != 'T' || b[2] != 'T' || b[3] != 'P' || b[4] != '/' || b[5] != '1' || b[6] != '.'
+                || (b[7] != '0' && b[7] != '1') || b[8] != SP) {
+            return 502;
+        }
+        boolean upstreamHttp10 = b[7] == '0';
+        int status = 0;
+        for (int i = 9; i < 12; i++) {
+            if (b[i] < '0' || b[i] > '9') {
+                return 502;
+            }
+            status = status * 10 + (b[i] - '0');
+        }
+        if (status < 100 || (cr > 12 && b[12] != SP)) {
+            return 502;
+        }
+        for (int i = 13; i < cr; i++) {
+            if (!HttpChars.isReasonChar(b[i])) {
+                return 502;
+            }
+        }
+        out.status = status;
+        out.interim = status < 200;
+        if (status == 101) {
+            return 502; // the proxy never forwards Upgrade, so a switch of protocols is not an answer to us
+        }
+
+        final FieldLines fl = this.fields;
+        int count = fl.index(b, lineEnd + 1, headLength, maxHeaderCount);
+        if (count < 0) {
+            return 502;
+        }
+        int contentLengthCount = 0;
+        long contentLength = -1;
+        int transferEncodingCount = 0;
+        boolean noBody = out.interim || requestWasHead || status == 204 || status == 304;
+        for (int fi = 0; fi < count; fi++) {
+            byte kind = KEEP;
+            switch (fl.nameLength(fi)) {
+                case 2:
+                    if (fl.nameIs(b, fi, TE)) {
+                        kind = DROP;
+                    }
+                    break;
+                case 7:
+                    if (fl.nameIs(b, fi, UPGRADE)) {
+                        kind = DROP;
+                    } else if (fl.nameIs(b, fi, TRAILER) && clientHttp10) {
+                        kind = DROP; // an HTTP/1.0 client gets the body without chunks, hence no trailers
+                    }
+                    break;
+                case 10:
+                    if (fl.nameIs(b, fi, CONNECTION)) {
+                        kind = DROP;
+                        if (!fl.addTokens(b, fi)) {
+                            return 502;
+                        }
+                    } else if (fl.nameIs(b, fi, KEEP_ALIVE)) {
+                        kind = DROP;
+                    }
+                    break;
+                case 14:
+                    if (fl.nameIs(b, fi, CONTENT_LENGTH)) {
+                        long value = RequestHeadParser.parseContentLength(b, fl.valueStart(fi), fl.valueEnd(fi));
+                        if (value < 0 || (contentLengthCount > 0 && value != contentLength)) {
+                            return 502;
+                        }
+                        contentLength = value;
+                        // Kept as sent where there is no body (HEAD, 304): it describes the representation.
+                        kind = noBody && contentLengthCount == 0 ? KEEP : DROP;
+                        contentLengthCount++;
+                    }
+                    break;
+                case 16:
+                    if (fl.nameIs(b, fi, PROXY_CONNECTION)) {
+                        kind = DROP;
+                    }
+                    break;
+                case 17:
+                    if (fl.nameIs(b, fi, TRANSFER_ENCODING)) {
+                        kind = DROP;
+                        if (++transferEncodingCount > 1 || !fl.valueIs(b, fi, CHUNKED)) {
+                            return 502;
+                        }
+                    }
+                    break;
+                default:
+                    break;
+            }
+            fl.kinds[fi] = kind;
+        }
+        boolean upstreamClose = upstreamHttp10;
+        for (int t = 0; t < fl.tokenCount; t++) {
+            if (fl.tokenIs(b, t, CLOSE)) {
+                upstreamClose = true;
+            } else if (upstreamHttp10 && fl.tokenIs(b, t, KEEP_ALIVE)) {
+                upstreamClose = false;
+            }
+        }
+        if (fl.tokenCount > 0) {
+            for (int fi = 0; fi < count; fi++) {
+                if (fl.namedByConnection(b, fi)) {
+                    fl.kinds[fi] = DROP;
+                }
+            }
+        }
+
+        boolean reusable = !upstreamClose;
+        if (noBody) {
+            out.upstreamBody = BodyKind.NONE;
+            out.contentLength = 0;
+        } else if (transferEncodingCount > 0) {
+            out.upstreamBody = BodyKind.CHUNKED;
+            out.contentLength = -1;
+            if (contentLengthCount > 0) {
+                reusable = false; // RFC 9112 section 6.3 (3): framing was ambiguous; do not trust what follows
+            }
+        } else if (contentLengthCount > 0) {
+            out.upstreamBody = BodyKind.LENGTH;
+            out.contentLength = contentLength;
+        } else {
+            out.upstreamBody = BodyKind.UNTIL_CLOSE;
+            out.contentLength = -1;
+            reusable = false;
+        }
+        out.upstreamReusable = reusable;
+
+        boolean closeClient = !clientKeepAlive;
+        switch (out.upstreamBody) {
+            case CHUNKED:
+            case UNTIL_CLOSE:
+                if (clientHttp10) {
+                    out.clientBody = BodyKind.UNTIL_CLOSE;
+                    closeClient = true;
+                } else {
+                    out.clientBody = BodyKind.CHUNKED;
+                }
+                break;
+            default:
+                out.clientBody = out.upstreamBody;
+                break;
+        }
+        out.closeClient = closeClient && !out.interim;
+
+        ByteBuf head = alloc.directBuffer(headLength + 64);
+        head.writeBytes(HTTP_1_1_SP).writeBytes(b, 9, cr - 9);
+        if (cr == 12) {
+            head.writeByte(SP); // status-line requires the SP even when the reason phrase is empty
+        }
+        head.writeBytes(CRLF);
+        for (int fi = 0; fi < count; fi++) {
+            if (fl.kinds[fi] == DROP) {
+                continue;
+            }
+            head.writeBytes(b, fl.nameStart(fi), fl.nameLength(fi)).writeBytes(COLON_SP);
+            head.writeBytes(b, fl.valueStart(fi), fl.valueLength(fi)).writeBytes(CRLF);
+        }
+        if (!out.interim) {
+            if (out.clientBody == BodyKind.LENGTH) {
+                head.writeBytes(H_CONTENT_LENGTH);
+                RequestHeadParser.writeDecimal(head, contentLength);
+                head.writeBytes(CRLF);
+            } else if (out.clientBody == BodyKind.CHUNKED) {
+                head.writeBytes(H_CHUNKED);
+            }
+            if (out.closeClient) {
+                head.writeBytes(H_CLOSE);
+            } else if (clientHttp10) {
+                head.writeBytes(H_KEEP_ALIVE);
+            }
+        }
+        head.writeBytes(CRLF);
+        out.clientHead = head;
+        return OK;
+    }
+}

@@ -1,0 +1,25 @@
+package io.grapevine.proxy.stats;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/** Front-end counters of the whole proxy. Updated from every event loop without locks. */
+public final class ProxyStats {
+    public final LongAdder connectionsAccepted = new LongAdder();
+    public final AtomicInteger connectionsCurrent = new AtomicInteger();
+    public final LongAdder connectionsRefused = new LongAdder();
+    public final LongAdder requests = new LongAdder();
+    /** Requests rejected as malformed or ambiguous (400, 414, 431, 501, 505). */
+    public final LongAdder badRequests = new LongAdder();
+    /** Client header deadlines that passed (408). */
+    public final LongAdder clientTimeouts = new LongAdder();
+    /** Answers the proxy generated because no backend could: 502, 503, 504. */
+    public final LongAdder status502 = new LongAdder();
+    public final LongAdder status503 = new LongAdder();
+    public final LongAdder status504 = new LongAdder();
+    public final LongAdder retries = new LongAdder();
+    /** Client connections closed after part of a response was sent, because the backend failed. */
+    public final LongAdder abortedResponses = new LongAdder();
+    public final LongAdder bytesIn = new LongAdder();
+    public final LongAdder bytesOut = new LongAdder();
+}

@@ -1,0 +1,73 @@
+package io.grapevine.proxy.table;
+
+import io.grapevine.proxy.config.RouteSpec;
+import io.grapevine.proxy.config.ServerSpec;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * One generation of the backend table: every server, grouped into pools, and the routes. Immutable;
+ * published through one volatile reference ({@link TableHolder}) and read by event loops once per request.
+ */
+public final class BackendTable {
+
+    private final long generation;
+    private final List<Server> servers;
+    private final Map<String, Server> serversByKey;
+    private final Map<String, ServerPool> pools;
+    private final List<RouteSpec> routes;
+    private final ServerPool defaultPool;
+
+    BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
+                 Map<String, ServerPool> pools, List<RouteSpec> routes) {
+        this.generation = generation;
+        this.servers = List.copyOf(servers);
+        this.serversByKey = Map.copyOf(serversByKey);
+        this.pools = Map.copyOf(pools);
+        this.routes = List.copyOf(routes);
+        this.defaultPool = pools.get(ServerSpec.DEFAULT_POOL);
+    }
+
+    public long generation() {
+        return generation;
+    }
+
+    public List<Server> servers() {
+        return servers;
+    }
+
+    Map<String, Server> serversByKey() {
+        return serversByKey;
+    }
+
+    public Map<String, ServerPool> pools() {
+        return pools;
+    }
+
+    public boolean hasRoutes() {
+        return !routes.isEmpty();
+    }
+
+    /** The pool for a request without routing information (no routes configured). */
+    public ServerPool defaultPool() {
+        return defaultPool;
+    }
+
+    /**
+     * The pool of the first route matching {@code host} (lower case, no port) and {@code path}; pool
+     * {@code default} when none matches. {@code null} when that pool has no servers in this generation.
+     */
+    public ServerPool route(String host, String path) {
+        for (RouteSpec r : routes) {
+            if (r.host() != null && !r.host().toLowerCase(Locale.ROOT).equals(host)) {
+                continue;
+            }
+            if (r.pathPrefix() != null && !path.startsWith(r.pathPrefix())) {
+                continue;
+            }
+            return pools.get(r.pool());
+        }
+        return defaultPool;
+    }
+}

@@ -1,0 +1,153 @@
+package io.grapevine.proxy.table;
+
+import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.RouteSpec;
+import io.grapevine.proxy.config.ServerSpec;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.function.Function;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Holds the current {@link BackendTable} and publishes new generations.
+ *
+ * <p>Event loops call {@link #current()} (one volatile read) per request. {@link #publish} runs on
+ * whichever thread has a new server list (start-up, config reload, membership view); publications are
+ * serialized by a lock that the data path never takes. A publication that changes nothing creates no
+ * generation. Servers present before and after keep their {@link Server} object; removed servers are
+ * marked removed (so no new request picks them and their pooled connections close when released) and
+ * handed to the removal listeners.
+ */
+public final class TableHolder {
+
+    private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
+
+    private final int loopCount;
+    private final List<RouteSpec> routes;
+    private final Function<String, Balance> balanceOfPool;
+    private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
+    private volatile BackendTable current;
+
+    public TableHolder(int loopCount, List<RouteSpec> routes, Function<String, Balance> balanceOfPool) {
+        this.loopCount = loopCount;
+        this.routes = List.copyOf(routes);
+        this.balanceOfPool = balanceOfPool;
+        this.current = build(0, List.of(), Map.of());
+    }
+
+    /** The table in force. Lock-free; any thread. */
+    public BackendTable current() {
+        return current;
+    }
+
+    /** Called with the servers removed by each new generation, on the publishing thread. */
+    public void onServersRemoved(Consumer<List<Server>> listener) {
+        removalListeners.add(listener);
+    }
+
+    /**
+     * Makes {@code specs} the table, reusing the identity of every server whose key survives.
+     *
+     * @param reason a few words for the log line ("static config", "gossip: web-3 joined", ...)
+     * @return the table in force afterwards (the same object when nothing changed)
+     */
+    public synchronized BackendTable publish(List<ServerSpec> specs, String reason) {
+        BackendTable old = current;
+        Map<String, Server> oldByKey = old.serversByKey();
+        Map<String, Server> byKey = new LinkedHashMap<>();
+        List<String> added = new ArrayList<>();
+        List<String> changed = new ArrayList<>();
+        for (ServerSpec spec : specs) {
+            Server existing = oldByKey.get(spec.key());
+            if (existing == null) {
+                existing = byKey.get(spec.key());
+            }
+            if (existing != null) {
+                if (!existing.spec().equals(spec)) {
+                    changed.add(describeChange(existing.spec(), spec));
+                }
+            } else {
+                added.add(spec.name() + "@" + spec.host() + ":" + spec.port() + describePool(spec));
+            }
+            byKey.putIfAbsent(spec.key(), existing);
+        }
+        List<Server> removed = new ArrayList<>();
+        for (Server s : oldByKey.values()) {
+            if (!byKey.containsKey(s.key())) {
+                removed.add(s);
+            }
+        }
+        if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && byKey.size() == oldByKey.size()) {
+            log.debug("table generation {} unchanged ({})", old.generation(), reason);
+            return old;
+        }
+        Map<String, Server> servers = new LinkedHashMap<>();
+        Map<String, ServerSpec> specByKey = new LinkedHashMap<>();
+        for (ServerSpec spec : specs) {
+            specByKey.putIfAbsent(spec.key(), spec);
+        }
+        for (Map.Entry<String, ServerSpec> e : specByKey.entrySet()) {
+            Server s = oldByKey.get(e.getKey());
+            if (s == null) {
+                s = new Server(e.getValue(), new InetSocketAddress(e.getValue().host(), e.getValue().port()));
+            } else {
+                s.updateSpec(e.getValue());
+            }
+            servers.put(e.getKey(), s);
+        }
+        for (Server s : removed) {
+            s.markRemoved();
+        }
+        BackendTable table = build(old.generation() + 1, new ArrayList<>(servers.values()), servers);
+        current = table;
+        log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}", table.generation(),
+                reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed);
+        if (!removed.isEmpty()) {
+            for (Consumer<List<Server>> l : removalListeners) {
+                l.accept(removed);
+            }
+        }
+        return table;
+    }
+
+    private BackendTable build(long generation, List<Server> servers, Map<String, Server> byKey) {
+        Map<String, List<Server>> byPool = new LinkedHashMap<>();
+        for (Server s : servers) {
+            byPool.computeIfAbsent(s.spec().pool(), k -> new ArrayList<>()).add(s);
+        }
+        Map<String, ServerPool> pools = new LinkedHashMap<>();
+        byPool.forEach((name, list) -> pools.put(name, new ServerPool(name, balanceOfPool.apply(name), list, loopCount)));
+        return new BackendTable(generation, servers, byKey, pools, routes);
+    }
+
+    private static String describePool(ServerSpec spec) {
+        return ServerSpec.DEFAULT_POOL.equals(spec.pool()) ? "" : " pool " + spec.pool();
+    }
+
+    private static String describeChange(ServerSpec before, ServerSpec after) {
+        StringBuilder sb = new StringBuilder(after.name());
+        if (before.state() != after.state()) {
+            sb.append(" state ").append(before.state().name().toLowerCase()).append("->")
+                    .append(after.state().name().toLowerCase());
+        }
+        if (before.weight() != after.weight()) {
+            sb.append(" weight ").append(before.weight()).append("->").append(after.weight());
+        }
+        if (before.backup() != after.backup()) {
+            sb.append(" backup ").append(after.backup());
+        }
+        if (!before.name().equals(after.name())) {
+            sb.append(" renamed from ").append(before.name());
+        }
+        if (before.source() != after.source()) {
+            sb.append(" source ").append(after.source().name().toLowerCase());
+        }
+        return sb.toString();
+    }
+}
