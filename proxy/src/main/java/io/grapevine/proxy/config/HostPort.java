@@ -5,6 +5,26 @@ import java.net.InetSocketAddress;
 /** A host (IP literal or name) and a TCP port, as written in config or on the command line. */
 public record HostPort(String host, int port) {
 
+    /**
+     * Parses {@code host:port} or {@code [ipv6]:port} as written in {@code servers.conf} or on the command line.
+     * Port 0 is accepted (a listener then picks a free port). The host is an IP literal or a host name; it is not
+     * resolved here.
+     *
+     * @throws IllegalArgumentException with a one-line reason
+     */
+    public static HostPort parse(String text) {
+        int colon = text.lastIndexOf(':');
+        String host = colon < 0 ? null : Hosts.normalize(text.substring(0, colon));
+        String port = colon < 0 ? "" : text.substring(colon + 1);
+        if (host == null || (host.indexOf(':') >= 0 && !text.startsWith("["))) {
+            throw new IllegalArgumentException("\"" + text + "\" is not host:port or [ipv6]:port");
+        }
+        if (!port.matches("[0-9]{1,5}") || Integer.parseInt(port) > 65535) {
+            throw new IllegalArgumentException("\"" + text + "\" has no port 0..65535");
+        }
+        return new HostPort(host, Integer.parseInt(port));
+    }
+
     public InetSocketAddress toSocketAddress() {
         return new InetSocketAddress(host, port);
     }

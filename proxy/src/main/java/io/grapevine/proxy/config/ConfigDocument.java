@@ -1,0 +1,200 @@
+package io.grapevine.proxy.config;
+
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.annotation.JsonDeserialize;
+
+import java.lang.annotation.Retention;
+import java.lang.annotation.Target;
+import java.lang.reflect.Field;
+import java.lang.reflect.Modifier;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+import static io.grapevine.proxy.config.ValueRule.BALANCE;
+import static io.grapevine.proxy.config.ValueRule.CIDR;
+import static io.grapevine.proxy.config.ValueRule.HOST;
+import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
+import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
+import static io.grapevine.proxy.config.ValueRule.PATH;
+import static io.grapevine.proxy.config.ValueRule.POOL;
+import static io.grapevine.proxy.config.ValueRule.SERVER_NAME;
+import static io.grapevine.proxy.config.ValueRule.STATE;
+import static java.lang.annotation.ElementType.FIELD;
+import static java.lang.annotation.RetentionPolicy.RUNTIME;
+
+/**
+ * The JSON shape of {@code servers.conf} and of the rendered gossip table: one class per JSON object, one public field
+ * per key (Java camelCase, JSON snake_case). Jackson binds into these with unknown keys failing; absent keys stay
+ * {@code null} and {@link ConfigLoader} fills in defaults. The annotations are the value constraints, checked by
+ * {@link ConfigModule} while each value is read so an error knows its line and column.
+ */
+final class ConfigDocument {
+
+    static final long MAX_MILLIS = 86_400_000L;
+    static final long MIB = 1L << 20;
+
+    private ConfigDocument() {
+    }
+
+    /** An integer key and its inclusive range. */
+    @Retention(RUNTIME)
+    @Target(FIELD)
+    @interface Range {
+        long min();
+
+        long max();
+    }
+
+    /** A string key, or each string of an array key, and the rule it follows. */
+    @Retention(RUNTIME)
+    @Target(FIELD)
+    @interface Check {
+        ValueRule value();
+    }
+
+    /** A key that must be present. */
+    @Retention(RUNTIME)
+    @Target(FIELD)
+    @interface Required {
+    }
+
+    /** A JSON object, which remembers where it started and its key path, for messages about it as a whole. */
+    abstract static class Node {
+        JsonLocation at;
+        String where;
+    }
+
+    /** A static {@code servers.conf}. */
+    static final class Root extends Node {
+        @Required public List<Server> backendServers;
+        @Check(HOST_PORT) public String listen;
+        @Check(HOST_PORT) public String admin;
+        @Check(BALANCE) public String balance;
+        public Map<String, Pool> pools;
+        public HealthCheck healthCheck;
+        public PassiveHealth passiveHealth;
+        public Timeouts timeouts;
+        public Limits limits;
+        public List<Route> routes;
+        public AllowedBackends allowedBackends;
+    }
+
+    /** The backend table rendered from gossip members: servers only. */
+    static final class GossipRoot extends Node {
+        @Required public List<GossipServer> backendServers;
+    }
+
+    static class Server extends Node {
+        @Required @Check(HOST) public String ip;
+        @Required @Range(min = 1, max = 65535) public Long port;
+        @Check(SERVER_NAME) public String name;
+        @Range(min = 0, max = 256) public Long weight;
+        public Boolean backup;
+        @Check(POOL) public String pool;
+    }
+
+    static final class GossipServer extends Server {
+        @Check(STATE) public String state;
+    }
+
+    static final class Pool extends Node {
+        @Check(BALANCE) public String balance;
+    }
+
+    static final class HealthCheck extends Node {
+        public Boolean enabled;
+        @Check(PATH) public String path;
+        @Range(min = 1, max = MAX_MILLIS) public Long intervalMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long timeoutMs;
+        @Range(min = 1, max = 100) public Long rise;
+        @Range(min = 1, max = 100) public Long fall;
+    }
+
+    static final class PassiveHealth extends Node {
+        @Range(min = 0, max = 100) public Long maxFails;
+        @Range(min = 1, max = MAX_MILLIS) public Long failTimeoutMs;
+    }
+
+    static final class Timeouts extends Node {
+        @Range(min = 1, max = MAX_MILLIS) public Long connectMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long clientHeaderMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long clientIdleMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long serverMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long upstreamIdleMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long shutdownGraceMs;
+    }
+
+    static final class Limits extends Node {
+        @Range(min = 256, max = MIB) public Long maxRequestLine;
+        @Range(min = 256, max = MIB) public Long maxHeaderBytes;
+        @Range(min = 1, max = 10_000) public Long maxHeaderCount;
+        @Range(min = 1, max = 1024) public Long maxPipelineDepth;
+        @Range(min = 0, max = 10_000) public Long maxIdlePerServer;
+        @Range(min = 1, max = 1_000_000) public Long maxConnections;
+        @Range(min = 0, max = 10) public Long retries;
+    }
+
+    static final class Route extends Node {
+        @Check(HOST_NAME) public String host;
+        @Check(PATH) public String pathPrefix;
+        @Required @Check(POOL) public String pool;
+    }
+
+    static final class AllowedBackends extends Node {
+        @Check(CIDR) public List<String> cidrs;
+        @JsonDeserialize(contentUsing = ConfigModule.PortRangeValue.class) public List<int[]> ports;
+    }
+
+    private static final PropertyNamingStrategies.NamingBase NAMING =
+            (PropertyNamingStrategies.NamingBase) PropertyNamingStrategies.SNAKE_CASE;
+
+    /** The JSON keys of a node class, in declaration order, inherited keys first. */
+    static List<Field> keys(Class<?> type) {
+        List<Field> keys = type.getSuperclass() == null ? new ArrayList<>() : keys(type.getSuperclass());
+        for (Field f : type.getDeclaredFields()) {
+            if (Modifier.isPublic(f.getModifiers()) && !Modifier.isStatic(f.getModifiers())) {
+                keys.add(f);
+            }
+        }
+        return keys;
+    }
+
+    static String key(Field f) {
+        return NAMING.translate(f.getName());
+    }
+
+    static Field field(Class<?> type, String key) {
+        return keys(type).stream().filter(f -> key(f).equals(key)).findFirst().orElse(null);
+    }
+
+    /** What a key's value must be, as error messages say it. */
+    static String expected(Field f) {
+        Range range = f.getAnnotation(Range.class);
+        Check check = f.getAnnotation(Check.class);
+        if (range != null) {
+            return "an integer " + range.min() + ".." + range.max();
+        }
+        if (check != null && f.getType() == String.class) {
+            return check.value().expected();
+        }
+        return expected(f.getType());
+    }
+
+    static String expected(Class<?> type) {
+        if (type == Boolean.class) {
+            return "true or false";
+        }
+        if (type == String.class) {
+            return "a string";
+        }
+        if (List.class.isAssignableFrom(type)) {
+            return "an array";
+        }
+        if (type == int[].class) {
+            return ConfigModule.PortRangeValue.EXPECTED;
+        }
+        return "an object";
+    }
+}

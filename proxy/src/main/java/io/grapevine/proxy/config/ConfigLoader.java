@@ -1,0 +1,322 @@
+package io.grapevine.proxy.config;
+
+import com.fasterxml.jackson.annotation.JsonSetter;
+import com.fasterxml.jackson.annotation.Nulls;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.StreamReadFeature;
+import com.fasterxml.jackson.core.exc.StreamReadException;
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.MapperFeature;
+import com.fasterxml.jackson.databind.ObjectReader;
+import com.fasterxml.jackson.databind.PropertyNamingStrategies;
+import com.fasterxml.jackson.databind.exc.InvalidNullException;
+import com.fasterxml.jackson.databind.exc.MismatchedInputException;
+import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
+import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.grapevine.proxy.config.ConfigDocument.Check;
+import io.grapevine.proxy.config.ConfigDocument.GossipRoot;
+import io.grapevine.proxy.config.ConfigDocument.GossipServer;
+import io.grapevine.proxy.config.ConfigDocument.HealthCheck;
+import io.grapevine.proxy.config.ConfigDocument.Node;
+import io.grapevine.proxy.config.ConfigDocument.PassiveHealth;
+import io.grapevine.proxy.config.ConfigDocument.Pool;
+import io.grapevine.proxy.config.ConfigDocument.Root;
+import io.grapevine.proxy.config.ConfigDocument.Route;
+import io.grapevine.proxy.config.ConfigDocument.Server;
+import io.grapevine.proxy.config.ConfigModule.Invalid;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.reflect.Field;
+import java.nio.charset.CharacterCodingException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
+
+import static io.grapevine.proxy.config.ConfigModule.quote;
+
+/**
+ * Reads and validates {@code servers.conf} (see {@code docs/configuration.md}) and the backend table rendered from
+ * gossip, which has the same {@code backend_servers} schema. Jackson binds the text to {@link ConfigDocument}; every
+ * problem becomes a {@link ConfigException} with one line naming the source, line, column and key. Stateless and
+ * thread-safe; a host name in {@code "ip"} is resolved (blocking) while loading.
+ */
+public final class ConfigLoader {
+
+    private static final JsonMapper MAPPER = JsonMapper.builder()
+            .propertyNamingStrategy(PropertyNamingStrategies.SNAKE_CASE)
+            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+            .enable(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES)
+            .disable(MapperFeature.ALLOW_COERCION_OF_SCALARS)
+            .defaultSetterInfo(JsonSetter.Value.construct(Nulls.FAIL, Nulls.FAIL))
+            .addModule(new ConfigModule())
+            .build();
+    private static final ObjectReader STATIC_READER = MAPPER.readerFor(Root.class);
+    private static final ObjectReader GOSSIP_READER = MAPPER.readerFor(GossipRoot.class);
+
+    private static final Pattern DUPLICATE = Pattern.compile("Duplicate (?:field|Object property) ['\"](.*)['\"]");
+    private static final Pattern EXPECTING = Pattern.compile("(.*?):? (?:was )?expect(?:ed|ing) \\(?(.*?)\\)?");
+
+    private ConfigLoader() {
+    }
+
+    /** Reads, parses and validates a static configuration file; the message names {@code file} as given. */
+    public static ProxyConfig load(Path file) throws ConfigException {
+        return parse(read(file), file.toString());
+    }
+
+    /** Parses and validates a static configuration; {@code sourceName} stands for the file in messages. */
+    public static ProxyConfig parse(String json, String sourceName) throws ConfigException {
+        return toConfig(bind(STATIC_READER, json, sourceName), sourceName);
+    }
+
+    /**
+     * Parses a document that holds only {@code backend_servers}, as rendered from gossip members. Each server may
+     * carry {@code "state": "up" | "down" | "draining"} (default up); nothing else differs from a static file.
+     */
+    public static List<ServerSpec> parseServers(String json, String sourceName, ServerSpec.Source source)
+            throws ConfigException {
+        GossipRoot root = bind(GOSSIP_READER, json, sourceName);
+        return servers(root.backendServers, source, sourceName);
+    }
+
+    private static String read(Path file) throws ConfigException {
+        String reason;
+        try {
+            String text = Files.readString(file);
+            return text.startsWith("\uFEFF") ? text.substring(1) : text;
+        } catch (NoSuchFileException e) {
+            reason = "No such file or directory";
+        } catch (AccessDeniedException e) {
+            reason = "Permission denied";
+        } catch (CharacterCodingException e) {
+            reason = "not UTF-8 text";
+        } catch (FileSystemException e) {
+            reason = e.getReason() != null ? e.getReason() : e.getClass().getSimpleName();
+        } catch (IOException e) {
+            reason = e.getMessage();
+        }
+        throw new ConfigException(file.toString(), 0, 0, "cannot read file: " + reason, null);
+    }
+
+    private static <T> T bind(ObjectReader reader, String json, String source) throws ConfigException {
+        if (json.isBlank()) {
+            throw new ConfigException(source, 0, 0, "no content", "a JSON object such as {\"backend_servers\": []}");
+        }
+        try (JsonParser p = MAPPER.createParser(json)) {
+            try {
+                T document = reader.readValue(p);
+                if (p.nextToken() != null) {
+                    throw error(source, p.currentTokenLocation(), "more content after the top-level object",
+                            "end of input");
+                }
+                return document;
+            } catch (JsonProcessingException e) {
+                throw translate(e, p, source);
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("reading a String", e);
+        }
+    }
+
+    // ---- Jackson's exceptions to one-line messages
+
+    private static ConfigException translate(JsonProcessingException e, JsonParser p, String source)
+            throws IOException {
+        if (e.getCause() instanceof StreamReadException cause) {
+            return syntax(cause, p, source); // e.g. a duplicate key, met while binding
+        }
+        if (!(e instanceof JsonMappingException m)) {
+            return syntax(e, p, source);
+        }
+        List<JsonMappingException.Reference> path = m.getPath();
+        int keyAt = path.size() - 1;
+        while (keyAt >= 0 && path.get(keyAt).getFieldName() == null) {
+            keyAt--;
+        }
+        String key = keyAt < 0 ? "the document" : quote(render(path.subList(keyAt, path.size())));
+        String where = keyAt <= 0 ? "" : " in " + render(path.subList(0, keyAt));
+        JsonLocation at = e.getLocation();
+        if (e instanceof Invalid v) {
+            return error(source, at, v.prefix + key + v.suffix + where, v.expected);
+        }
+        if (e instanceof UnrecognizedPropertyException u) {
+            return error(source, at, "unknown key " + key + where, "one of: "
+                    + ConfigDocument.keys(u.getReferringClass()).stream().map(ConfigDocument::key)
+                    .collect(Collectors.joining(", ")));
+        }
+        String value = e instanceof InvalidNullException ? "null" : ConfigModule.describe(p);
+        if (e instanceof MismatchedInputException mismatch) {
+            return error(source, at, key + " is " + value + where, expected(path, keyAt, mismatch.getTargetType()));
+        }
+        return error(source, at, key + ": " + m.getOriginalMessage() + where, null);
+    }
+
+    /** What the value at {@code path} should have been, from the annotations of its key. */
+    private static String expected(List<JsonMappingException.Reference> path, int keyAt, Class<?> targetType) {
+        Object from = keyAt < 0 ? Object.class : path.get(keyAt).getFrom();
+        Field field = keyAt < 0 ? null : ConfigDocument.field(from instanceof Class<?> c ? c : from.getClass(),
+                path.get(keyAt).getFieldName());
+        if (field != null && keyAt == path.size() - 1) {
+            return ConfigDocument.expected(field);
+        }
+        if (field != null && field.isAnnotationPresent(Check.class)) {
+            return field.getAnnotation(Check.class).value().expected();
+        }
+        return targetType == null ? "a value" : ConfigDocument.expected(targetType);
+    }
+
+    private static ConfigException syntax(JsonProcessingException e, JsonParser p, String source) {
+        String message = e.getOriginalMessage().replaceFirst(" \\(start marker at .*", "");
+        Matcher duplicate = DUPLICATE.matcher(message);
+        if (duplicate.matches()) {
+            String where = ConfigModule.path(p.getParsingContext());
+            return error(source, e.getLocation(), "duplicate key " + quote(duplicate.group(1))
+                    + (where.isEmpty() ? "" : " in " + where), "each key at most once per object");
+        }
+        if (message.contains("comment")) {
+            return error(source, e.getLocation(), "invalid JSON: comments are not allowed", "plain JSON");
+        }
+        Matcher expecting = EXPECTING.matcher(message);
+        return expecting.matches()
+                ? error(source, e.getLocation(), "invalid JSON: " + expecting.group(1), expecting.group(2))
+                : error(source, e.getLocation(), "invalid JSON: " + message, "plain JSON");
+    }
+
+    private static String render(List<JsonMappingException.Reference> path) {
+        StringBuilder s = new StringBuilder();
+        for (JsonMappingException.Reference r : path) {
+            s.append(r.getFieldName() == null ? "[" + r.getIndex() + "]"
+                    : (s.length() == 0 ? "" : ".") + r.getFieldName());
+        }
+        return s.toString();
+    }
+
+    private static ConfigException error(String source, JsonLocation at, String what, String expected) {
+        return new ConfigException(source, at == null ? 0 : Math.max(at.getLineNr(), 0),
+                at == null ? 0 : Math.max(at.getColumnNr(), 0), what, expected);
+    }
+
+    private static ConfigException error(String source, Node node, String what, String expected) {
+        return error(source, node.at, what, expected);
+    }
+
+    // ---- documents to records, with the checks that span several values
+
+    private static ProxyConfig toConfig(Root root, String source) throws ConfigException {
+        List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
+        Map<String, Balance> poolBalance = new LinkedHashMap<>();
+        Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
+        for (Map.Entry<String, Pool> pool : or(root.pools, Map.<String, Pool>of()).entrySet()) {
+            if (ValueRule.POOL.apply(pool.getKey()) == null) {
+                throw error(source, pool.getValue(), "bad pool name " + quote(pool.getKey()) + " in pools",
+                        ValueRule.POOL.expected());
+            }
+            pools.add(pool.getKey());
+            if (pool.getValue().balance != null) {
+                poolBalance.put(pool.getKey(), balance(pool.getValue().balance));
+            }
+        }
+        List<RouteSpec> routes = new ArrayList<>();
+        for (Route route : or(root.routes, List.<Route>of())) {
+            if (!pools.contains(route.pool)) {
+                throw error(source, route, route.where + " sends to pool " + quote(route.pool)
+                        + ", which has no servers", "a pool of some backend_servers entry or a key of \"pools\"");
+            }
+            routes.add(new RouteSpec(route.host, route.pathPrefix, route.pool));
+        }
+        return new ProxyConfig(
+                root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen),
+                root.admin == null ? ProxyConfig.DEFAULT_ADMIN : HostPort.parse(root.admin),
+                root.balance == null ? Balance.ROUNDROBIN : balance(root.balance),
+                Map.copyOf(poolBalance),
+                healthCheck(or(root.healthCheck, new HealthCheck()), or(root.passiveHealth, new PassiveHealth())),
+                timeouts(or(root.timeouts, new ConfigDocument.Timeouts())),
+                limits(or(root.limits, new ConfigDocument.Limits())),
+                List.copyOf(routes),
+                servers,
+                root.allowedBackends == null ? BackendAllowlist.allowAll() : new BackendAllowlist(
+                        List.copyOf(or(root.allowedBackends.cidrs, List.<String>of())),
+                        List.copyOf(or(root.allowedBackends.ports, List.<int[]>of()))));
+    }
+
+    private static List<ServerSpec> servers(List<? extends Server> list, ServerSpec.Source source, String sourceName)
+            throws ConfigException {
+        Map<String, Server> byName = new HashMap<>();
+        Map<String, Server> byKey = new HashMap<>();
+        List<ServerSpec> specs = new ArrayList<>();
+        for (Server s : list) {
+            int port = s.port.intValue();
+            ServerSpec spec = new ServerSpec(or(s.name, new HostPort(s.ip, port).toString()), s.ip, port,
+                    or(s.weight, 1L).intValue(), or(s.backup, false), or(s.pool, ServerSpec.DEFAULT_POOL), source,
+                    s instanceof GossipServer g && g.state != null
+                            ? ServerSpec.AdminState.valueOf(g.state.toUpperCase(Locale.ROOT))
+                            : ServerSpec.AdminState.UP);
+            Server first = byKey.putIfAbsent(spec.key(), s);
+            if (first != null) {
+                throw error(sourceName, s, s.where + " repeats " + new HostPort(s.ip, port) + " of " + first.where
+                        + " in pool " + quote(spec.pool()), "each host:port at most once per pool");
+            }
+            first = byName.putIfAbsent(spec.name(), s);
+            if (first != null) {
+                throw error(sourceName, s, s.where + " has the same name " + quote(spec.name()) + " as "
+                        + first.where, "unique server names; set \"name\" on one of them");
+            }
+            specs.add(spec);
+        }
+        return List.copyOf(specs);
+    }
+
+    private static HealthCheckConfig healthCheck(HealthCheck h, PassiveHealth passive) {
+        HealthCheckConfig d = HealthCheckConfig.defaults();
+        return new HealthCheckConfig(or(h.enabled, d.enabled()), or(h.path, d.path()),
+                or(h.intervalMs, d.intervalMillis()), or(h.timeoutMs, d.timeoutMillis()),
+                or(h.rise, (long) d.rise()).intValue(), or(h.fall, (long) d.fall()).intValue(),
+                or(passive.maxFails, (long) d.passiveMaxFails()).intValue(),
+                or(passive.failTimeoutMs, d.passiveFailTimeoutMillis()));
+    }
+
+    private static Timeouts timeouts(ConfigDocument.Timeouts t) {
+        Timeouts d = Timeouts.defaults();
+        return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
+                or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
+                or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()));
+    }
+
+    private static Limits limits(ConfigDocument.Limits l) {
+        Limits d = Limits.defaults();
+        return new Limits(or(l.maxRequestLine, (long) d.maxRequestLineBytes()).intValue(),
+                or(l.maxHeaderBytes, (long) d.maxHeaderBytes()).intValue(),
+                or(l.maxHeaderCount, (long) d.maxHeaderCount()).intValue(),
+                or(l.maxPipelineDepth, (long) d.maxPipelineDepth()).intValue(),
+                or(l.maxIdlePerServer, (long) d.maxIdlePerServer()).intValue(),
+                or(l.maxConnections, (long) d.maxConnections()).intValue(),
+                or(l.retries, (long) d.retries()).intValue());
+    }
+
+    private static Balance balance(String configName) {
+        return Arrays.stream(Balance.values()).filter(b -> b.configName().equals(configName)).findFirst()
+                .orElseThrow();
+    }
+
+    private static <T> T or(T value, T fallback) {
+        return value != null ? value : fallback;
+    }
+}

@@ -1,0 +1,77 @@
+package io.grapevine.proxy.config;
+
+import io.netty.util.NetUtil;
+
+import java.net.InetAddress;
+import java.net.UnknownHostException;
+import java.util.Locale;
+import java.util.regex.Pattern;
+
+/**
+ * Host syntax shared by {@code servers.conf} and the command line. IP literals are kept in canonical form (IPv6 as
+ * RFC 5952 text) and names in lower case, so that one server written two ways has one identity.
+ */
+final class Hosts {
+
+    private static final String LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+    /** RFC 1123 host name; an all-numeric dotted string is not a name (it would parse as an odd IPv4 form). */
+    private static final Pattern NAME =
+            Pattern.compile("(?![0-9.]+$)(?=.{1,253}$)" + LABEL + "(?:\\." + LABEL + ")*\\.?");
+
+    private Hosts() {
+    }
+
+    /**
+     * An IP literal ({@code [brackets]} around IPv6 allowed) in canonical form, or a syntactically valid host name in
+     * lower case; {@code null} for anything else. Never touches DNS.
+     */
+    static String normalize(String host) {
+        boolean bracketed = host.startsWith("[") && host.endsWith("]");
+        String h = bracketed ? host.substring(1, host.length() - 1) : host;
+        if (NetUtil.isValidIpV6Address(h)) {
+            return h.indexOf('%') >= 0 ? h.toLowerCase(Locale.ROOT)
+                    : NetUtil.toAddressString(NetUtil.createInetAddressFromIpAddressString(h));
+        }
+        if (bracketed) {
+            return null;
+        }
+        if (NetUtil.isValidIpV4Address(h)) {
+            return h;
+        }
+        String name = h.toLowerCase(Locale.ROOT);
+        return NAME.matcher(name).matches() ? name : null;
+    }
+
+    /** Like {@link #normalize}, but a host name must also resolve now; {@code null} if it does not. */
+    static String normalizeResolvable(String host) {
+        String h = normalize(host);
+        if (h == null || isIpLiteral(h)) {
+            return h;
+        }
+        try {
+            InetAddress.getByName(h);
+            return h;
+        } catch (UnknownHostException e) {
+            return null;
+        }
+    }
+
+    static boolean isIpLiteral(String host) {
+        return NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host);
+    }
+
+    /** {@code address/prefix} with an IP literal and a prefix length that fits it, e.g. {@code 10.0.0.0/8}. */
+    static String normalizeCidr(String cidr) {
+        int slash = cidr.indexOf('/');
+        if (slash < 0 || !cidr.substring(slash + 1).matches("[0-9]{1,3}")) {
+            return null;
+        }
+        String address = cidr.substring(0, slash);
+        int bits = Integer.parseInt(cidr.substring(slash + 1));
+        int maxBits = NetUtil.isValidIpV4Address(address) ? 32 : NetUtil.isValidIpV6Address(address) ? 128 : -1;
+        if (bits > maxBits || address.indexOf('%') >= 0) {
+            return null;
+        }
+        return normalize(address) + "/" + bits;
+    }
+}

@@ -1,0 +1,59 @@
+package io.grapevine.proxy.config;
+
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.UnaryOperator;
+import java.util.regex.Pattern;
+
+/**
+ * What a string value in {@code servers.conf} must look like. Each rule normalizes a valid value and maps an invalid
+ * one to {@code null}; {@link #expected} is the text an error message shows after "expected".
+ */
+enum ValueRule {
+    TEXT("a string", s -> s),
+    HOST("an IP address or a host name that resolves", Hosts::normalizeResolvable),
+    HOST_NAME("a host name or IP address without port", Hosts::normalize),
+    HOST_PORT("host:port or [ipv6]:port, such as 127.0.0.1:9000", ValueRule::hostPort),
+    POOL("a pool name: 1 to 64 of A-Z a-z 0-9 _ . -", matching("[A-Za-z0-9_.-]{1,64}")),
+    SERVER_NAME("a server name: 1 to 128 of A-Z a-z 0-9 _ . : @ / % [ ] -",
+            matching("[A-Za-z0-9_.:@/%\\[\\]-]{1,128}")),
+    PATH("a path that starts with / and has no spaces", matching("/[\\x21-\\x7e]*")),
+    BALANCE(Arrays.stream(Balance.values()).map(Balance::configName).toList()),
+    STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
+    CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr);
+
+    private final String expected;
+    private final UnaryOperator<String> normalizer;
+
+    ValueRule(String expected, UnaryOperator<String> normalizer) {
+        this.expected = expected;
+        this.normalizer = normalizer;
+    }
+
+    ValueRule(List<String> choices) {
+        this("one of: " + String.join(", ", choices), s -> choices.contains(s) ? s : null);
+    }
+
+    /** The normalized value, or {@code null} if {@code value} breaks the rule. */
+    String apply(String value) {
+        return normalizer.apply(value);
+    }
+
+    String expected() {
+        return expected;
+    }
+
+    private static UnaryOperator<String> matching(String regex) {
+        Pattern pattern = Pattern.compile(regex);
+        return s -> pattern.matcher(s).matches() ? s : null;
+    }
+
+    private static String hostPort(String text) {
+        try {
+            return HostPort.parse(text).toString();
+        } catch (IllegalArgumentException e) {
+            return null;
+        }
+    }
+}
