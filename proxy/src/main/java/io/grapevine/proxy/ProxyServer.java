@@ -33,6 +33,7 @@ public final class ProxyServer implements AutoCloseable {
     private final AdminServer admin;
     private final HealthChecker health;
     private volatile boolean stopped;
+    private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
     private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
         this.config = config;
@@ -136,5 +137,11 @@ public final class ProxyServer implements AutoCloseable {
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         log.info("grapevine proxy stopped");
+        terminated.countDown();
+    }
+
+    /** Blocks until {@link #close()} (or {@link #drainAndStop}) has finished. */
+    public void awaitTermination() throws InterruptedException {
+        terminated.await();
     }
 }
