@@ -86,7 +86,8 @@ final class Exchange implements ChunkedDecoder.Sink {
     /** Chooses the pool for this request from the current table and sends it to a server. */
     void dispatch() {
         BackendTable table = loop.runtime().tables().current();
-        pool = table.hasRoutes() ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
+        pool = table.hasRoutes() && request.routingPath != null
+                ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
         tryNextServer();
     }
 

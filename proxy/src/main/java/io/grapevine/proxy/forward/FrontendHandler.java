@@ -251,6 +251,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             return false;
         }
         RequestHead head = new RequestHead();
+        loop.requestParser.setCaptureRouting(loop.runtime().tables().current().hasRoutes());
         int status = loop.requestParser.parse(cumulation, length, clientAddress, head, ctx.alloc());
         if (status != RequestHeadParser.OK) {
             reject(status);

@@ -46,8 +46,7 @@ public final class LoopContext {
         this.runtime = runtime;
         Limits limits = runtime.config().limits();
         Timeouts t = runtime.config().timeouts();
-        boolean routing = !runtime.config().routes().isEmpty();
-        this.requestParser = new RequestHeadParser(limits.maxHeaderCount(), routing, new RequestIdGenerator());
+        this.requestParser = new RequestHeadParser(limits.maxHeaderCount(), false, new RequestIdGenerator());
         this.responseParser = new ResponseHeadParser(limits.maxHeaderCount());
         this.maxIdlePerServer = limits.maxIdlePerServer();
         this.upstreamIdleNanos = TimeUnit.MILLISECONDS.toNanos(t.upstreamIdleMillis());

@@ -64,7 +64,7 @@ public final class RequestHeadParser {
     private static final byte REQUEST_ID = 3;
 
     private final int maxHeaderCount;
-    private final boolean captureRouting;
+    private boolean captureRouting;
     private final RequestIdGenerator requestIds;
 
     private byte[] b = new byte[2048];
@@ -79,6 +79,11 @@ public final class RequestHeadParser {
         this.maxHeaderCount = maxHeaderCount;
         this.captureRouting = captureRouting;
         this.requestIds = requestIds;
+    }
+
+    /** Whether the next heads fill {@link RequestHead#routingHost} / {@link RequestHead#routingPath}. */
+    public void setCaptureRouting(boolean captureRouting) {
+        this.captureRouting = captureRouting;
     }
 
     /**

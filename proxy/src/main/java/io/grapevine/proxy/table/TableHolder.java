@@ -29,8 +29,9 @@ public final class TableHolder {
     private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
 
     private final int loopCount;
-    private final List<RouteSpec> routes;
-    private final Function<String, Balance> balanceOfPool;
+    /** Routing settings of the next generations; guarded by {@code this}. */
+    private List<RouteSpec> routes;
+    private Function<String, Balance> balanceOfPool;
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
     private volatile BackendTable current;
 
@@ -58,6 +59,18 @@ public final class TableHolder {
      * @return the table in force afterwards (the same object when nothing changed)
      */
     public synchronized BackendTable publish(List<ServerSpec> specs, String reason) {
+        return publish(specs, routes, balanceOfPool, reason);
+    }
+
+    /**
+     * Like {@link #publish(List, String)}, with new routes and pool algorithms (a reloaded servers.conf).
+     * A change of routes alone makes a new generation too.
+     */
+    public synchronized BackendTable publish(List<ServerSpec> specs, List<RouteSpec> newRoutes,
+                                             Function<String, Balance> newBalanceOfPool, String reason) {
+        boolean routingChanged = !routes.equals(newRoutes) || !samePoolBalances(specs, newBalanceOfPool);
+        routes = List.copyOf(newRoutes);
+        balanceOfPool = newBalanceOfPool;
         BackendTable old = current;
         Map<String, Server> oldByKey = old.serversByKey();
         Map<String, Server> byKey = new LinkedHashMap<>();
@@ -83,7 +96,8 @@ public final class TableHolder {
                 removed.add(s);
             }
         }
-        if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && byKey.size() == oldByKey.size()) {
+        if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && byKey.size() == oldByKey.size()
+                && !routingChanged) {
             log.debug("table generation {} unchanged ({})", old.generation(), reason);
             return old;
         }
@@ -106,8 +120,9 @@ public final class TableHolder {
         }
         BackendTable table = build(old.generation() + 1, new ArrayList<>(servers.values()), servers);
         current = table;
-        log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}", table.generation(),
-                reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed);
+        log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
+                reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed,
+                routingChanged ? "; routes or pool algorithms changed" : "");
         if (!removed.isEmpty()) {
             for (Consumer<List<Server>> l : removalListeners) {
                 l.accept(removed);
@@ -124,6 +139,20 @@ public final class TableHolder {
         Map<String, ServerPool> pools = new LinkedHashMap<>();
         byPool.forEach((name, list) -> pools.put(name, new ServerPool(name, balanceOfPool.apply(name), list, loopCount)));
         return new BackendTable(generation, servers, byKey, pools, routes);
+    }
+
+    private boolean samePoolBalances(List<ServerSpec> specs, Function<String, Balance> newBalanceOfPool) {
+        for (ServerPool pool : current.pools().values()) {
+            if (pool.balance() != newBalanceOfPool.apply(pool.name())) {
+                return false;
+            }
+        }
+        for (ServerSpec spec : specs) {
+            if (balanceOfPool.apply(spec.pool()) != newBalanceOfPool.apply(spec.pool())) {
+                return false;
+            }
+        }
+        return true;
     }
 
     private static String describePool(ServerSpec spec) {

@@ -1,0 +1,154 @@
+package io.grapevine.proxy.membership;
+
+import com.github.mustachejava.DefaultMustacheFactory;
+import com.github.mustachejava.DefaultMustacheVisitor;
+import com.github.mustachejava.Mustache;
+import com.github.mustachejava.MustacheException;
+import com.github.mustachejava.MustacheVisitor;
+import com.github.mustachejava.TemplateContext;
+import java.io.IOException;
+import java.io.StringReader;
+import java.io.StringWriter;
+import java.io.UncheckedIOException;
+import java.io.Writer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * A Mustache template over the membership (see {@link TemplateContexts} for its variables), compiled
+ * once per file version.
+ *
+ * <p>Every value is escaped for the kind of file rendered, including {@code {{{value}}}} and
+ * {@code {{&value}}}, which Mustache would otherwise leave raw: member metadata comes from the network,
+ * and a tag holding {@code "}, {"ip": "10.6.6.6} must not turn into a backend. JSON templates escape as
+ * a JSON string body; configuration templates (haproxy.cfg and the like) replace every character
+ * outside {@code [A-Za-z0-9._:/@=+-]} with {@code _}, so no value can break a line or a word.
+ */
+public final class BackendTemplate {
+
+    /** How values are escaped. */
+    public enum Escaping { JSON, CONFIG }
+
+    /** A template that cannot be read, compiled or rendered; the message is one line. */
+    public static final class TemplateException extends Exception {
+        TemplateException(String message) {
+            super(message);
+        }
+    }
+
+    private final Path file;
+    private final Mustache mustache;
+
+    private BackendTemplate(Path file, Mustache mustache) {
+        this.file = file;
+        this.mustache = mustache;
+    }
+
+    public static BackendTemplate load(Path file, Escaping escaping) throws TemplateException {
+        String text;
+        try {
+            text = Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new TemplateException(file + ": cannot read template: " + e.getMessage());
+        }
+        return compile(file, text, escaping);
+    }
+
+    public static BackendTemplate compile(Path file, String text, Escaping escaping) throws TemplateException {
+        try {
+            // A new factory per compilation: mustache.java caches by name, and a reload must see the new text.
+            Mustache m = new EscapingFactory(escaping).compile(new StringReader(text), file.toString());
+            return new BackendTemplate(file, m);
+        } catch (MustacheException e) {
+            throw new TemplateException(file + ": " + oneLine(e.getMessage()));
+        }
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    public String render(Map<String, Object> context) throws TemplateException {
+        StringWriter out = new StringWriter(1024);
+        try {
+            mustache.execute(out, context).flush();
+        } catch (MustacheException | IOException | UncheckedIOException e) {
+            throw new TemplateException(file + ": render failed: " + oneLine(e.getMessage()));
+        }
+        return out.toString();
+    }
+
+    private static String oneLine(String s) {
+        return s == null ? "unknown error" : s.replace('\n', ' ').replace('\r', ' ');
+    }
+
+    /** JSON string-body escaping (RFC 8259 section 7). */
+    static String escapeJson(String value) {
+        StringBuilder sb = null;
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            String rep = switch (c) {
+                case '"' -> "\\\"";
+                case '\\' -> "\\\\";
+                case '\n' -> "\\n";
+                case '\r' -> "\\r";
+                case '\t' -> "\\t";
+                case '\b' -> "\\b";
+                case '\f' -> "\\f";
+                default -> c < 0x20 || c == 0x2028 || c == 0x2029 ? String.format("\\u%04x", (int) c) : null;
+            };
+            if (rep != null && sb == null) {
+                sb = new StringBuilder(value.length() + 16).append(value, 0, i);
+            }
+            if (sb != null) {
+                if (rep != null) {
+                    sb.append(rep);
+                } else {
+                    sb.append(c);
+                }
+            }
+        }
+        return sb == null ? value : sb.toString();
+    }
+
+    /** Configuration-word escaping: anything outside a conservative set becomes '_'. */
+    static String escapeConfigWord(String value) {
+        StringBuilder sb = new StringBuilder(value.length());
+        for (int i = 0; i < value.length(); i++) {
+            char c = value.charAt(i);
+            boolean safe = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                    || ".:_/@=+-".indexOf(c) >= 0;
+            sb.append(safe ? c : '_');
+        }
+        return sb.toString();
+    }
+
+    private static final class EscapingFactory extends DefaultMustacheFactory {
+        private final Escaping escaping;
+
+        EscapingFactory(Escaping escaping) {
+            this.escaping = escaping;
+        }
+
+        @Override
+        public void encode(String value, Writer writer) {
+            try {
+                writer.write(escaping == Escaping.JSON ? escapeJson(value) : escapeConfigWord(value));
+            } catch (IOException e) {
+                throw new MustacheException("failed to write a value", e);
+            }
+        }
+
+        @Override
+        public MustacheVisitor createMustacheVisitor() {
+            return new DefaultMustacheVisitor(this) {
+                @Override
+                public void value(TemplateContext tc, String variable, boolean encoded) {
+                    super.value(tc, variable, true); // no raw output, whatever the template asks
+                }
+            };
+        }
+    }
+}
