@@ -72,7 +72,7 @@ public final class ConfigLoader {
     private static final ObjectReader GOSSIP_READER = MAPPER.readerFor(GossipRoot.class);
 
     private static final Pattern DUPLICATE = Pattern.compile("Duplicate (?:field|Object property) ['\"](.*)['\"]");
-    private static final Pattern EXPECTING = Pattern.compile("(.*?):? (?:was )?expect(?:ed|ing) \\(?(.*?)\\)?");
+    private static final Pattern EXPECTING = Pattern.compile("(.*?):? (?:was )?expect(?:ed|ing) (.*)");
 
     private ConfigLoader() {
     }
@@ -158,7 +158,8 @@ public final class ConfigLoader {
             return error(source, at, v.prefix + key + v.suffix + where, v.expected);
         }
         if (e instanceof UnrecognizedPropertyException u) {
-            return error(source, at, "unknown key " + key + where, "one of: "
+            // Jackson reports the position after the value; the parser still sits on it, so point at its start
+            return error(source, p.currentTokenLocation(), "unknown key " + key + where, "one of: "
                     + ConfigDocument.keys(u.getReferringClass()).stream().map(ConfigDocument::key)
                     .collect(Collectors.joining(", ")));
         }
@@ -191,13 +192,17 @@ public final class ConfigLoader {
             return error(source, e.getLocation(), "duplicate key " + quote(duplicate.group(1))
                     + (where.isEmpty() ? "" : " in " + where), "each key at most once per object");
         }
-        if (message.contains("comment")) {
+        if (message.contains("comment") || message.startsWith("Unexpected character ('#'")) {
             return error(source, e.getLocation(), "invalid JSON: comments are not allowed", "plain JSON");
         }
         Matcher expecting = EXPECTING.matcher(message);
-        return expecting.matches()
-                ? error(source, e.getLocation(), "invalid JSON: " + expecting.group(1), expecting.group(2))
-                : error(source, e.getLocation(), "invalid JSON: " + message, "plain JSON");
+        if (!expecting.matches()) {
+            return error(source, e.getLocation(), "invalid JSON: " + message, "plain JSON");
+        }
+        String expected = expecting.group(2);
+        return error(source, e.getLocation(), "invalid JSON: " + expecting.group(1),
+                expected.startsWith("(") && expected.endsWith(")") ? expected.substring(1, expected.length() - 1)
+                        : expected);
     }
 
     private static String render(List<JsonMappingException.Reference> path) {

@@ -1,0 +1,415 @@
+package io.grapevine.proxy.config;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assumptions.assumeFalse;
+
+/**
+ * Each class of error, with the exact one-line message: source, line, column, key, what was expected. Positions are
+ * those of the first occurrence of a marker text in the document: the value at fault, or the object for messages
+ * about an object as a whole.
+ */
+class ConfigErrorsTest {
+
+    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, pools, health_check, "
+            + "passive_health, timeouts, limits, routes, allowed_backends";
+    private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
+
+    private static String error(String json) {
+        return assertThrows(ConfigException.class, () -> ConfigLoader.parse(json, "servers.conf")).getMessage();
+    }
+
+    private static String gossipError(String json) {
+        return assertThrows(ConfigException.class,
+                () -> ConfigLoader.parseServers(json, "backends", ServerSpec.Source.GOSSIP)).getMessage();
+    }
+
+    /** {@code line:column} (1-based) where {@code marker} first occurs in {@code json}. */
+    private static String at(String json, String marker) {
+        int offset = json.indexOf(marker);
+        if (offset < 0) {
+            throw new IllegalArgumentException(marker + " not in " + json);
+        }
+        String before = json.substring(0, offset);
+        return (before.split("\n", -1).length) + ":" + (offset - before.lastIndexOf('\n'));
+    }
+
+    // ---- unknown, missing, duplicate keys
+
+    @Test
+    void unknownKeyNamesKeyObjectAndKnownKeys() {
+        String json = """
+                {
+                  "backend_servers": [
+                    { "ip": "127.0.0.1", "port": 8001 },
+                    { "ip": "127.0.0.1", "prot": 8002 }
+                  ]
+                }
+                """;
+        assertEquals("4:34", at(json, "8002"));
+        assertEquals("servers.conf:4:34: unknown key \"prot\" in backend_servers[1] (expected one of: "
+                + SERVER_KEYS + ")", error(json));
+    }
+
+    @Test
+    void unknownTopLevelKeyListsTopLevelKeys() {
+        String json = "{\"backend_servers\": [], \"tls\": {\"cert\": \"x.pem\"}}";
+        assertEquals("servers.conf:" + at(json, "{\"cert")
+                + ": unknown key \"tls\" (expected one of: " + TOP_LEVEL_KEYS + ")", error(json));
+    }
+
+    @Test
+    void unknownKeyInNestedObject() {
+        String json = "{\"backend_servers\": [], \"health_check\": {\"interval\": 5}}";
+        assertEquals("servers.conf:" + at(json, "5}") + ": unknown key \"interval\" in health_check "
+                + "(expected one of: enabled, path, interval_ms, timeout_ms, rise, fall)", error(json));
+    }
+
+    @Test
+    void stateIsUnknownInAStaticFile() {
+        String json = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"state\": \"up\"}]}";
+        assertEquals("servers.conf:" + at(json, "\"up\"") + ": unknown key \"state\" in backend_servers[0] "
+                + "(expected one of: " + SERVER_KEYS + ")", error(json));
+    }
+
+    @Test
+    void missingKeyPointsAtTheObject() {
+        String json = """
+                {"backend_servers": [
+                    {"ip": "127.0.0.1", "port": 8001},
+                    {"ip": "127.0.0.1"}
+                ]}
+                """;
+        assertEquals("3:5", at(json, "{\"ip\": \"127.0.0.1\"}"));
+        assertEquals("servers.conf:3:5: missing key \"port\" in backend_servers[1] (expected an integer 1..65535)",
+                error(json));
+    }
+
+    @Test
+    void missingBackendServers() {
+        assertEquals("servers.conf:1:1: missing key \"backend_servers\" (expected an array)",
+                error("{\"listen\": \"127.0.0.1:9000\"}"));
+    }
+
+    @Test
+    void missingRoutePool() {
+        String json = "{\"backend_servers\": [], \"routes\": [{\"path_prefix\": \"/\"}]}";
+        assertEquals("servers.conf:" + at(json, "{\"path_prefix") + ": missing key \"pool\" in routes[0] "
+                + "(expected a pool name: 1 to 64 of A-Z a-z 0-9 _ . -)", error(json));
+    }
+
+    @Test
+    void duplicateKeyInOneObject() {
+        String json = """
+                {"backend_servers": [
+                  {"ip": "127.0.0.1", "port": 1, "port": 2}
+                ]}
+                """;
+        String message = error(json);
+        // Jackson places the duplicate at the end of its name
+        assertEquals("servers.conf:2:40: duplicate key \"port\" in backend_servers[0] "
+                + "(expected each key at most once per object)", message);
+        assertEquals("2:34", at(json, "\"port\": 2"));
+    }
+
+    // ---- values
+
+    @Test
+    void outOfRangeValue() {
+        String json = """
+                {
+                  "backend_servers": [
+                    { "ip": "127.0.0.1", "port": 70000 }
+                  ]
+                }
+                """;
+        assertEquals("3:34", at(json, "70000"));
+        assertEquals("servers.conf:3:34: \"port\" is 70000 in backend_servers[0] (expected an integer 1..65535)",
+                error(json));
+    }
+
+    @Test
+    void numbersAreNotStringsOrFractions() {
+        String quoted = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": \"8001\"}]}";
+        assertEquals("servers.conf:" + at(quoted, "\"8001\"") + ": \"port\" is \"8001\" in backend_servers[0] "
+                + "(expected an integer 1..65535)", error(quoted));
+        String fraction = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 8001.5}]}";
+        assertEquals("servers.conf:" + at(fraction, "8001.5") + ": \"port\" is 8001.5 in backend_servers[0] "
+                + "(expected an integer 1..65535)", error(fraction));
+        String huge = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"weight\": 99999999999999999999}]}";
+        assertEquals("servers.conf:" + at(huge, "999") + ": \"weight\" is 99999999999999999999 in backend_servers[0] "
+                + "(expected an integer 0..256)", error(huge));
+    }
+
+    @Test
+    void booleansAreNotStringsOrNumbers() {
+        String string = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"backup\": \"yes\"}]}";
+        assertEquals("servers.conf:" + at(string, "\"yes\"") + ": \"backup\" is \"yes\" in backend_servers[0] "
+                + "(expected true or false)", error(string));
+        String number = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"backup\": 1}]}";
+        assertEquals("servers.conf:" + at(number, "1}") + ": \"backup\" is 1 in backend_servers[0] "
+                + "(expected true or false)", error(number));
+    }
+
+    @Test
+    void stringsAreNotNumbers() {
+        String json = "{\"backend_servers\": [{\"ip\": 127, \"port\": 1}]}";
+        assertEquals("servers.conf:" + at(json, "127") + ": \"ip\" is 127 in backend_servers[0] "
+                + "(expected an IP address or a host name that resolves)", error(json));
+    }
+
+    @Test
+    void nullIsNeverAValue() {
+        String scalar = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"weight\": null}]}";
+        assertEquals("servers.conf:" + at(scalar, "null") + ": \"weight\" is null in backend_servers[0] "
+                + "(expected an integer 0..256)", error(scalar));
+        String object = "{\"backend_servers\": [], \"health_check\": null}";
+        assertEquals("servers.conf:" + at(object, "null") + ": \"health_check\" is null (expected an object)",
+                error(object));
+        String element = "{\"backend_servers\": [], \"allowed_backends\": {\"cidrs\": [\"::/0\", null]}}";
+        assertEquals("servers.conf:" + at(element, "null") + ": \"cidrs[1]\" is null in allowed_backends "
+                + "(expected a network such as 10.0.0.0/8 or fd00::/8)", error(element));
+    }
+
+    @Test
+    void wrongContainerTypes() {
+        assertEquals("servers.conf:1:1: the document is an array (expected an object)",
+                error("[{\"ip\": \"127.0.0.1\", \"port\": 8001}]"));
+        String object = "{\"backend_servers\": {\"ip\": \"127.0.0.1\", \"port\": 8001}}";
+        assertEquals("servers.conf:" + at(object, "{\"ip")
+                + ": \"backend_servers\" is an object (expected an array)", error(object));
+        String string = "{\"backend_servers\": [\"127.0.0.1:8001\"]}";
+        assertEquals("servers.conf:" + at(string, "\"127")
+                + ": \"backend_servers[0]\" is \"127.0.0.1:8001\" (expected an object)", error(string));
+        String number = "{\"backend_servers\": [], \"timeouts\": 5000}";
+        assertEquals("servers.conf:" + at(number, "5000") + ": \"timeouts\" is 5000 (expected an object)",
+                error(number));
+    }
+
+    @Test
+    void hostNameThatDoesNotResolve() {
+        String json = "{\"backend_servers\": [{\"ip\": \"no-such-host.invalid\", \"port\": 80}]}";
+        assertEquals("servers.conf:" + at(json, "\"no-such") + ": \"ip\" is \"no-such-host.invalid\" in "
+                + "backend_servers[0] (expected an IP address or a host name that resolves)", error(json));
+    }
+
+    @Test
+    void malformedStringValues() {
+        String listen = "{\"backend_servers\": [], \"listen\": \"9000\"}";
+        assertEquals("servers.conf:" + at(listen, "\"9000") + ": \"listen\" is \"9000\" "
+                + "(expected host:port or [ipv6]:port, such as 127.0.0.1:9000)", error(listen));
+        String balance = "{\"backend_servers\": [], \"balance\": \"rr\"}";
+        assertEquals("servers.conf:" + at(balance, "\"rr") + ": \"balance\" is \"rr\" "
+                + "(expected one of: roundrobin, leastconn, random)", error(balance));
+        String pool = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"pool\": \"a b\"}]}";
+        assertEquals("servers.conf:" + at(pool, "\"a b") + ": \"pool\" is \"a b\" in backend_servers[0] "
+                + "(expected a pool name: 1 to 64 of A-Z a-z 0-9 _ . -)", error(pool));
+        String path = "{\"backend_servers\": [], \"health_check\": {\"path\": \"health\"}}";
+        assertEquals("servers.conf:" + at(path, "\"health\"") + ": \"path\" is \"health\" in health_check "
+                + "(expected a path that starts with / and has no spaces)", error(path));
+        String cidr = "{\"backend_servers\": [], \"allowed_backends\": {\"cidrs\": [\"10.0.0.0/8\", \"10.0.0.0/33\"]}}";
+        assertEquals("servers.conf:" + at(cidr, "\"10.0.0.0/33") + ": \"cidrs[1]\" is \"10.0.0.0/33\" in "
+                + "allowed_backends (expected a network such as 10.0.0.0/8 or fd00::/8)", error(cidr));
+        String ports = "{\"backend_servers\": [], \"allowed_backends\": {\"ports\": [80, \"9000-8000\"]}}";
+        assertEquals("servers.conf:" + at(ports, "\"9000") + ": \"ports[1]\" is \"9000-8000\" in allowed_backends "
+                + "(expected a port 1..65535 or a range such as \"8000-8999\")", error(ports));
+    }
+
+    @Test
+    void badPoolNameUnderPools() {
+        String json = "{\"backend_servers\": [], \"pools\": {\"a/b\": {}}}";
+        assertEquals("servers.conf:" + at(json, "{}") + ": bad pool name \"a/b\" in pools "
+                + "(expected a pool name: 1 to 64 of A-Z a-z 0-9 _ . -)", error(json));
+    }
+
+    // ---- checks across values
+
+    @Test
+    void duplicateServerName() {
+        String json = """
+                {"backend_servers": [
+                  {"ip": "127.0.0.1", "port": 8001, "name": "web"},
+                  {"ip": "127.0.0.1", "port": 8002, "name": "web"}
+                ]}
+                """;
+        assertEquals("servers.conf:" + at(json, "{\"ip\": \"127.0.0.1\", \"port\": 8002") + ": backend_servers[1] "
+                + "has the same name \"web\" as backend_servers[0] (expected unique server names; set \"name\" on "
+                + "one of them)", error(json));
+    }
+
+    @Test
+    void sameHostAndPortInTwoPoolsNeedTwoNames() {
+        String json = """
+                {"backend_servers": [
+                  {"ip": "127.0.0.1", "port": 8001},
+                  {"ip": "127.0.0.1", "port": 8001, "pool": "api"}
+                ]}
+                """;
+        assertEquals("servers.conf:" + at(json, "{\"ip\": \"127.0.0.1\", \"port\": 8001, \"pool") + ": "
+                + "backend_servers[1] has the same name \"127.0.0.1:8001\" as backend_servers[0] "
+                + "(expected unique server names; set \"name\" on one of them)", error(json));
+    }
+
+    @Test
+    void duplicateHostAndPortInOnePool() {
+        String json = """
+                {"backend_servers": [
+                  {"ip": "127.0.0.1", "port": 8001},
+                  {"ip": "localhost", "port": 8002},
+                  {"ip": "LOCALHOST", "port": 8002, "name": "again"}
+                ]}
+                """;
+        assertEquals("servers.conf:" + at(json, "{\"ip\": \"LOCALHOST\"") + ": backend_servers[2] repeats "
+                + "localhost:8002 of backend_servers[1] in pool \"default\" "
+                + "(expected each host:port at most once per pool)", error(json));
+    }
+
+    @Test
+    void routeToAPoolWithoutServers() {
+        String json = """
+                {
+                  "backend_servers": [ {"ip": "127.0.0.1", "port": 8001} ],
+                  "routes": [ {"path_prefix": "/api/", "pool": "api"} ]
+                }
+                """;
+        assertEquals("servers.conf:" + at(json, "{\"path_prefix") + ": routes[0] sends to pool \"api\", which has "
+                + "no servers (expected a pool of some backend_servers entry or a key of \"pools\")", error(json));
+    }
+
+    // ---- JSON syntax and the document as a whole
+
+    @Test
+    void invalidJsonCarriesJacksonsPosition() {
+        String json = """
+                {
+                  "backend_servers": []
+                  "listen": "127.0.0.1:9000"
+                }
+                """;
+        assertEquals("servers.conf:" + at(json, "\"listen") + ": invalid JSON: Unexpected character ('\"' (code 34)) "
+                + "(expected comma to separate Object entries)", error(json));
+        String trailingComma = "{\"backend_servers\": [], }";
+        assertEquals("servers.conf:" + at(trailingComma, "}") + ": invalid JSON: Unexpected character "
+                + "('}' (code 125)) (expected double-quote to start field name)", error(trailingComma));
+        assertEquals("servers.conf:1:1: invalid JSON: comments are not allowed (expected plain JSON)",
+                error("# static servers\n{\"backend_servers\": []}"));
+        String slashes = "{\n  \"backend_servers\": [] // none yet\n}";
+        assertEquals("servers.conf:" + at(slashes, "//") + ": invalid JSON: comments are not allowed "
+                + "(expected plain JSON)", error(slashes));
+        assertEquals("servers.conf:1:21: invalid JSON: Unrecognized token 'yes' (expected JSON String, Number, "
+                + "Array, Object or token 'null', 'true' or 'false')", error("{\"backend_servers\": yes}"));
+    }
+
+    @Test
+    void truncatedDocument() {
+        assertEquals("servers.conf:1:22: invalid JSON: Unexpected end-of-input (expected close marker for Array)",
+                error("{\"backend_servers\": ["));
+    }
+
+    @Test
+    void contentAfterTheDocument() {
+        String json = "{\"backend_servers\": []}\n{\"backend_servers\": []}\n";
+        assertEquals("servers.conf:2:1: more content after the top-level object (expected end of input)", error(json));
+    }
+
+    @Test
+    void emptyDocument() {
+        assertEquals("servers.conf: no content (expected a JSON object such as {\"backend_servers\": []})",
+                error(" \n\t"));
+    }
+
+    @Test
+    void messagesAreOneLineWhateverTheInput() {
+        String json = "{\"backend_servers\": [], \"balance\": \"round\\nrobin\"}";
+        assertEquals("servers.conf:" + at(json, "\"round") + ": \"balance\" is \"round\\nrobin\" "
+                + "(expected one of: roundrobin, leastconn, random)", error(json));
+    }
+
+    // ---- gossip documents
+
+    @Test
+    void gossipDocumentHoldsOnlyServers() {
+        String json = "{\"backend_servers\": [], \"listen\": \"127.0.0.1:9000\"}";
+        assertEquals("backends:" + at(json, "\"127") + ": unknown key \"listen\" (expected one of: backend_servers)",
+                gossipError(json));
+    }
+
+    @Test
+    void gossipStateIsChecked() {
+        String json = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"state\": \"gone\"}]}";
+        assertEquals("backends:" + at(json, "\"gone") + ": \"state\" is \"gone\" in backend_servers[0] "
+                + "(expected one of: up, down, draining)", gossipError(json));
+    }
+
+    @Test
+    void gossipServersAreValidatedLikeStaticOnes() {
+        String json = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 0, \"shard\": 1}]}";
+        assertEquals("backends:" + at(json, "0,") + ": \"port\" is 0 in backend_servers[0] "
+                + "(expected an integer 1..65535)", gossipError(json));
+        String unknown = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"shard\": 1}]}";
+        assertEquals("backends:" + at(unknown, "1}") + ": unknown key \"shard\" in backend_servers[0] "
+                + "(expected one of: " + SERVER_KEYS + ", state)", gossipError(unknown));
+    }
+
+    // ---- files
+
+    @Test
+    void missingFile(@TempDir Path dir) {
+        Path file = dir.resolve("servers.conf");
+        assertEquals(file + ": cannot read file: No such file or directory",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
+    }
+
+    @Test
+    void directoryInsteadOfFile(@TempDir Path dir) {
+        assertEquals(dir + ": cannot read file: Is a directory",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(dir)).getMessage());
+    }
+
+    @Test
+    void unreadableFile(@TempDir Path dir) throws IOException {
+        Path file = Files.writeString(dir.resolve("servers.conf"), "{\"backend_servers\": []}");
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("---------"));
+        assumeFalse(Files.isReadable(file), "running as root: every file is readable");
+        assertEquals(file + ": cannot read file: Permission denied",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
+    }
+
+    @Test
+    void emptyFile(@TempDir Path dir) throws IOException {
+        Path file = Files.createFile(dir.resolve("servers.conf"));
+        assertEquals(file + ": no content (expected a JSON object such as {\"backend_servers\": []})",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
+    }
+
+    @Test
+    void fileThatIsNotUtf8(@TempDir Path dir) throws IOException {
+        Path file = Files.write(dir.resolve("servers.conf"), new byte[] {'{', (byte) 0xff, '}'});
+        assertEquals(file + ": cannot read file: not UTF-8 text",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
+    }
+
+    @Test
+    void fileErrorsNameTheFileLineAndColumn(@TempDir Path dir) throws IOException {
+        String json = "{\n  \"backend_servers\": [],\n  \"prot\": 1\n}\n";
+        Path file = Files.writeString(dir.resolve("servers.conf"), "\uFEFF" + json);
+        assertEquals("3:11", at(json, "1\n}"));
+        assertEquals(file + ":3:11: unknown key \"prot\" (expected one of: " + TOP_LEVEL_KEYS + ")",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
+    }
+
+    @Test
+    void loadsAValidFile(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("servers.conf"),
+                "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 8001 } ] }\n");
+        assertEquals(1, ConfigLoader.load(file).servers().size());
+    }
+}

@@ -1,0 +1,177 @@
+package io.grapevine.proxy.config;
+
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+
+/** Valid documents: the assignment's format, every optional key, defaults and normalization. */
+class ConfigLoaderTest {
+
+    /** Verbatim from the original assignment. */
+    private static final String ASSIGNMENT_FORMAT = "{ \"backend_servers\": [ "
+            + "{ \"ip\": \"127.0.0.1\", \"port\": 8001 }, { \"ip\": \"127.0.0.1\", \"port\": 8002 } ] }";
+
+    @Test
+    void acceptsTheAssignmentFormatExactly() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse(ASSIGNMENT_FORMAT, "servers.conf");
+
+        assertEquals(List.of(
+                new ServerSpec("127.0.0.1:8001", "127.0.0.1", 8001, 1, false, "default", ServerSpec.Source.STATIC,
+                        ServerSpec.AdminState.UP),
+                new ServerSpec("127.0.0.1:8002", "127.0.0.1", 8002, 1, false, "default", ServerSpec.Source.STATIC,
+                        ServerSpec.AdminState.UP)), config.servers());
+    }
+
+    @Test
+    void absentKeysTakeTheRecordsDefaults() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse(ASSIGNMENT_FORMAT, "servers.conf");
+
+        assertEquals(ProxyConfig.DEFAULT_LISTEN, config.listen());
+        assertEquals(ProxyConfig.DEFAULT_ADMIN, config.admin());
+        assertEquals(Balance.ROUNDROBIN, config.balance());
+        assertEquals(Map.of(), config.poolBalance());
+        assertEquals(HealthCheckConfig.defaults(), config.healthCheck());
+        assertEquals(Timeouts.defaults(), config.timeouts());
+        assertEquals(Limits.defaults(), config.limits());
+        assertEquals(List.of(), config.routes());
+        assertEquals(BackendAllowlist.allowAll(), config.allowlist());
+    }
+
+    @Test
+    void absentSubKeysTakeTheirDefaults() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "health_check": { "path": "/health" }, "passive_health": { "max_fails": 0 },
+                  "timeouts": { "connect_ms": 500 }, "limits": { "retries": 0 } }
+                """, "servers.conf");
+
+        HealthCheckConfig health = HealthCheckConfig.defaults();
+        assertEquals(new HealthCheckConfig(health.enabled(), "/health", health.intervalMillis(),
+                health.timeoutMillis(), health.rise(), health.fall(), 0, health.passiveFailTimeoutMillis()),
+                config.healthCheck());
+        Timeouts timeouts = Timeouts.defaults();
+        assertEquals(new Timeouts(500, timeouts.clientHeaderMillis(), timeouts.clientIdleMillis(),
+                timeouts.serverMillis(), timeouts.upstreamIdleMillis(), timeouts.shutdownGraceMillis()),
+                config.timeouts());
+        Limits limits = Limits.defaults();
+        assertEquals(new Limits(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), limits.maxHeaderCount(),
+                limits.maxPipelineDepth(), limits.maxIdlePerServer(), limits.maxConnections(), 0), config.limits());
+    }
+
+    @Test
+    void readsEveryOptionalKey() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                {
+                  "listen": "0.0.0.0:8080",
+                  "admin": "[::1]:8081",
+                  "balance": "leastconn",
+                  "pools": { "api": { "balance": "random" }, "static": {} },
+                  "health_check": { "enabled": false, "path": "/healthz", "interval_ms": 5000, "timeout_ms": 800,
+                                    "rise": 3, "fall": 4 },
+                  "passive_health": { "max_fails": 5, "fail_timeout_ms": 20000 },
+                  "timeouts": { "connect_ms": 1000, "client_header_ms": 5000, "client_idle_ms": 30000,
+                                "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000 },
+                  "limits": { "max_request_line": 4096, "max_header_bytes": 16384, "max_header_count": 50,
+                              "max_pipeline_depth": 8, "max_idle_per_server": 16, "max_connections": 2000,
+                              "retries": 1 },
+                  "routes": [ { "host": "API.example.com", "path_prefix": "/v1/", "pool": "api" },
+                              { "path_prefix": "/assets/", "pool": "static" } ],
+                  "allowed_backends": { "cidrs": ["10.0.0.0/8", "FD00::/8"], "ports": [8080, "9000", "8000-8999"] },
+                  "backend_servers": [
+                    { "ip": "10.0.0.1", "port": 8001, "name": "web-1", "weight": 3, "backup": true },
+                    { "ip": "10.0.0.2", "port": 8001, "weight": 0, "pool": "api" }
+                  ]
+                }
+                """, "servers.conf");
+
+        assertEquals(new HostPort("0.0.0.0", 8080), config.listen());
+        assertEquals(new HostPort("::1", 8081), config.admin());
+        assertEquals(Balance.LEASTCONN, config.balance());
+        assertEquals(Map.of("api", Balance.RANDOM), config.poolBalance());
+        assertEquals(Balance.RANDOM, config.balanceOf("api"));
+        assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
+        assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
+        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000), config.timeouts());
+        assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1), config.limits());
+        assertEquals(List.of(new RouteSpec("api.example.com", "/v1/", "api"),
+                new RouteSpec(null, "/assets/", "static")), config.routes());
+        assertEquals(List.of("10.0.0.0/8", "fd00::/8"), config.allowlist().cidrs());
+        assertEquals(3, config.allowlist().ports().size());
+        assertArrayEquals(new int[] {8080, 8080}, config.allowlist().ports().get(0));
+        assertArrayEquals(new int[] {9000, 9000}, config.allowlist().ports().get(1));
+        assertArrayEquals(new int[] {8000, 8999}, config.allowlist().ports().get(2));
+        assertEquals(List.of(
+                new ServerSpec("web-1", "10.0.0.1", 8001, 3, true, "default", ServerSpec.Source.STATIC,
+                        ServerSpec.AdminState.UP),
+                new ServerSpec("10.0.0.2:8001", "10.0.0.2", 8001, 0, false, "api", ServerSpec.Source.STATIC,
+                        ServerSpec.AdminState.UP)), config.servers());
+    }
+
+    @Test
+    void hostsAreNormalizedSoOneServerHasOneIdentity() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [ { "ip": "[0:0:0:0:0:0:0:1]", "port": 8001 },
+                                       { "ip": "LocalHost", "port": 8002 } ] }
+                """, "servers.conf");
+
+        assertEquals("::1", config.servers().get(0).host());
+        assertEquals("[::1]:8001", config.servers().get(0).name());
+        assertEquals("localhost", config.servers().get(1).host());
+    }
+
+    @Test
+    void allowsAnEmptyServerListForAProxyThatLearnsFromGossip() throws ConfigException {
+        assertEquals(List.of(), ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").servers());
+    }
+
+    @Test
+    void aRouteMayTargetAPoolDeclaredOnlyUnderPools() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [], "pools": { "api": {} }, "routes": [ { "pool": "api" } ] }
+                """, "servers.conf");
+
+        assertEquals(List.of(new RouteSpec(null, null, "api")), config.routes());
+    }
+
+    @Test
+    void sameHostAndPortMayServeTwoPoolsUnderTwoNames() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [ { "ip": "127.0.0.1", "port": 8001 },
+                                       { "ip": "127.0.0.1", "port": 8001, "pool": "api", "name": "api-1" } ] }
+                """, "servers.conf");
+
+        assertEquals(List.of("default/127.0.0.1:8001", "api/127.0.0.1:8001"),
+                config.servers().stream().map(ServerSpec::key).toList());
+    }
+
+    @Test
+    void parseServersReadsTheGossipTableWithStates() throws ConfigException {
+        List<ServerSpec> servers = ConfigLoader.parseServers("""
+                { "backend_servers": [
+                  { "ip": "127.0.0.1", "port": 8001, "name": "web-a", "state": "draining", "pool": "web" },
+                  { "ip": "127.0.0.1", "port": 8002, "state": "down" },
+                  { "ip": "127.0.0.1", "port": 8003 } ] }
+                """, "backends.mustache", ServerSpec.Source.GOSSIP);
+
+        assertEquals(List.of(
+                new ServerSpec("web-a", "127.0.0.1", 8001, 1, false, "web", ServerSpec.Source.GOSSIP,
+                        ServerSpec.AdminState.DRAINING),
+                new ServerSpec("127.0.0.1:8002", "127.0.0.1", 8002, 1, false, "default", ServerSpec.Source.GOSSIP,
+                        ServerSpec.AdminState.DOWN),
+                new ServerSpec("127.0.0.1:8003", "127.0.0.1", 8003, 1, false, "default", ServerSpec.Source.GOSSIP,
+                        ServerSpec.AdminState.UP)), servers);
+    }
+
+    @Test
+    void healthCheckWithoutPathIsATcpCheck() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": [], \"health_check\": {\"rise\": 1}}", "s");
+
+        assertNull(config.healthCheck().path());
+        assertEquals(1, config.healthCheck().rise());
+    }
+}
