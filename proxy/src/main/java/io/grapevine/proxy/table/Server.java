@@ -120,9 +120,13 @@ public final class Server {
 
     /**
      * A request to this server failed in a way that says the server is unwell (connect refused, reset, timeout).
-     * After {@code maxFails} consecutive failures it gets no requests for {@code failTimeoutNanos}.
+     * After {@code maxFails} consecutive failures it gets no requests for {@code failTimeoutNanos};
+     * {@code maxFails} 0 turns passive marking off.
      */
     public void recordFailure(long nowNanos, int maxFails, long failTimeoutNanos, String reason) {
+        if (maxFails <= 0) {
+            return; // passive marking off
+        }
         if (consecutiveFailures.incrementAndGet() >= maxFails) {
             consecutiveFailures.set(0);
             long until = nowNanos + failTimeoutNanos;
