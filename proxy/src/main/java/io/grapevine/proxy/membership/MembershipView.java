@@ -1,0 +1,356 @@
+package io.grapevine.proxy.membership;
+
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MembershipListener;
+import io.grapevine.proxy.config.ConfigException;
+import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.TableHolder;
+import io.netty.util.NetUtil;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The proxy's view of the cluster, and the only writer of gossip servers into the table.
+ *
+ * <p>Thread: one dedicated thread ("grapevine-membership"). Membership events arrive on the gossip
+ * thread and are handed off at once ({@link #onMembershipEvent}); reloads arrive from the file watcher
+ * and SIGHUP. Everything else runs on the view's thread, so its state needs no lock; the admin pages
+ * read volatile snapshots.
+ *
+ * <p>Flow: events update the member records; a render is scheduled at most once per debounce window, so
+ * a burst of joins and leaves costs one table generation per window. The render turns the members into
+ * text with the backend template, parses it with the servers.conf parser, keeps only servers that some
+ * backend member announced (host and port) and that the allowlist admits, merges them after the static
+ * servers and publishes the result. A template or validation failure keeps the last good table.
+ */
+public final class MembershipView implements MembershipListener, AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(MembershipView.class);
+
+    /** What the last render produced, for {@code GET /table/rendered}. */
+    public record RenderResult(long atMillis, String text, String error, long generation) {
+    }
+
+    private final ScheduledExecutorService thread;
+    private final TableHolder tables;
+    private final Path configFile;
+    private final Path templateFile;
+    private final long debounceMillis;
+    private final List<ExportRenderer> exports = new ArrayList<>();
+
+    private ProxyConfig staticConfig;
+    private AddressAllowlist allowlist;
+    private BackendTemplate template;
+    private final Map<String, MemberRecord> members = new LinkedHashMap<>();
+    private final List<String> pendingReasons = new ArrayList<>();
+    private final Set<String> refused = new HashSet<>();
+    private boolean renderScheduled;
+
+    private volatile List<MemberRecord> memberSnapshot = List.of();
+    private volatile RenderResult lastRender = new RenderResult(0, "", "no render yet", 0);
+    private final AtomicLong events = new AtomicLong();
+    private final AtomicLong renders = new AtomicLong();
+    private final AtomicLong renderFailures = new AtomicLong();
+    private final AtomicLong reloadFailures = new AtomicLong();
+    private final AtomicLong refusedBackends = new AtomicLong();
+
+    /**
+     * @param staticConfig   the loaded servers.conf (its servers are always in the table)
+     * @param configFile     where it came from, for reloads; null when it cannot be reloaded
+     * @param template       the compiled backend template; null without gossip (static servers only)
+     * @param debounceMillis the render window
+     */
+    public MembershipView(TableHolder tables, ProxyConfig staticConfig, Path configFile, BackendTemplate template,
+                          long debounceMillis) {
+        this.tables = tables;
+        this.staticConfig = staticConfig;
+        this.allowlist = new AddressAllowlist(staticConfig.allowlist());
+        this.configFile = configFile;
+        this.template = template;
+        this.templateFile = template == null ? null : template.file();
+        this.debounceMillis = debounceMillis;
+        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "grapevine-membership");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** Also renders {@code renderer} on every change (the --render mode). Call before events flow. */
+    public void addExport(ExportRenderer renderer) {
+        thread.execute(() -> {
+            exports.add(renderer);
+            requestRender("export " + renderer.describe() + " added");
+        });
+    }
+
+    // ---------------------------------------------------------------- inputs (any thread)
+
+    /** Gossip thread: hand off at once, never block it. */
+    @Override
+    public void onMembershipEvent(MemberEvent event) {
+        events.incrementAndGet();
+        thread.execute(() -> apply(event));
+    }
+
+    /** Re-reads servers.conf (file watch, SIGHUP). */
+    public void reloadConfig(String why) {
+        thread.execute(() -> doReloadConfig(why));
+    }
+
+    /** Re-reads the backend template (file watch, SIGHUP). */
+    public void reloadTemplate(String why) {
+        thread.execute(() -> doReloadTemplate(why));
+    }
+
+    /** Renders now (start-up). */
+    public void renderNow(String why) {
+        thread.execute(() -> {
+            pendingReasons.add(why);
+            render();
+        });
+    }
+
+    // ---------------------------------------------------------------- the view's thread
+
+    private void apply(MemberEvent e) {
+        String what;
+        switch (e.type()) {
+            case REMOVED -> {
+                MemberRecord gone = members.remove(e.memberId());
+                what = "removed";
+                log.info("member {} {}", gone != null ? gone.describe() : e.memberId(), what);
+            }
+            default -> {
+                MemberRecord previous = members.get(e.memberId());
+                // An update without valid metadata keeps the last valid metadata.
+                var metadata = e.metadata() != null ? e.metadata() : previous != null ? previous.metadata() : null;
+                MemberRecord r = new MemberRecord(e.memberId(), e.alias(), e.gossipAddress(), metadata, e.type(),
+                        e.timestampMillis());
+                members.put(e.memberId(), r);
+                what = switch (e.type()) {
+                    case ADDED -> "joined";
+                    case LEAVING -> "leaving";
+                    default -> "updated";
+                };
+                log.info("member {} {}: {}", r.describe(), what, metadata == null ? "no valid metadata"
+                        : metadata.isBackend() ? "state " + r.effectiveState() + ", weight " + metadata.weight()
+                        + ", version " + metadata.version() : "role " + metadata.role());
+            }
+        }
+        memberSnapshot = List.copyOf(members.values());
+        MemberRecord r = members.get(e.memberId());
+        requestRender((r != null ? r.describe() : e.memberId()) + " " + what);
+    }
+
+    private void requestRender(String reason) {
+        pendingReasons.add(reason);
+        if (!renderScheduled) {
+            renderScheduled = true;
+            thread.schedule(this::render, debounceMillis, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void render() {
+        renderScheduled = false;
+        String reason = reasons();
+        Map<String, Object> context = TemplateContexts.build(members.values(), staticConfig.servers());
+        long now = System.currentTimeMillis();
+        String text = null;
+        try {
+            renders.incrementAndGet();
+            List<ServerSpec> rendered = List.of();
+            if (template != null) {
+                text = template.render(context);
+                rendered = ConfigLoader.parseServers(text, "rendered " + templateFile, ServerSpec.Source.GOSSIP);
+            }
+            List<ServerSpec> merged = merge(validate(rendered));
+            BackendTable table = tables.publish(merged, staticConfig.routes(), staticConfig::balanceOf,
+                    "gossip: " + reason);
+            lastRender = new RenderResult(now, text, null, table.generation());
+        } catch (BackendTemplate.TemplateException | ConfigException e) {
+            renderFailures.incrementAndGet();
+            long generation = tables.current().generation();
+            lastRender = new RenderResult(now, text == null ? "" : text, e.getMessage(), generation);
+            log.warn("backend template failed, table generation {} stays in force: {}", generation, e.getMessage());
+        } catch (RuntimeException e) {
+            renderFailures.incrementAndGet();
+            lastRender = new RenderResult(now, text == null ? "" : text, e.toString(), tables.current().generation());
+            log.error("rendering the backend table failed, the table stays in force", e);
+        }
+        for (ExportRenderer export : exports) {
+            export.render(context);
+        }
+    }
+
+    /** Keeps rendered servers that a backend member announced and that the allowlist admits. */
+    private List<ServerSpec> validate(List<ServerSpec> rendered) {
+        Set<String> announced = new HashSet<>();
+        for (MemberRecord r : members.values()) {
+            if (r.isBackend()) {
+                announced.add(addressKey(r.metadata().host(), r.metadata().port()));
+            }
+        }
+        List<ServerSpec> kept = new ArrayList<>(rendered.size());
+        Set<String> refusedNow = new HashSet<>();
+        for (ServerSpec s : rendered) {
+            String why = announced.contains(addressKey(s.host(), s.port())) ? allowlist.check(s.host(), s.port())
+                    : "no backend member announced " + s.host() + ":" + s.port();
+            if (why == null) {
+                kept.add(s);
+                continue;
+            }
+            String key = s.key() + " " + why;
+            refusedNow.add(key);
+            if (refused.add(key)) {
+                refusedBackends.incrementAndGet();
+                log.warn("refused gossip backend {} ({}:{}): {}", s.name(), s.host(), s.port(), why);
+            }
+        }
+        refused.retainAll(refusedNow);
+        return kept;
+    }
+
+    /** Static servers first; a gossip server with the key of a static one is the static one. */
+    private List<ServerSpec> merge(List<ServerSpec> gossip) {
+        List<ServerSpec> merged = new ArrayList<>(staticConfig.servers());
+        Set<String> keys = new HashSet<>();
+        Set<String> names = new HashSet<>();
+        for (ServerSpec s : merged) {
+            keys.add(s.key());
+            names.add(s.name());
+        }
+        for (ServerSpec s : gossip) {
+            if (keys.add(s.key())) {
+                merged.add(names.add(s.name()) ? s : renamed(s));
+            }
+        }
+        return merged;
+    }
+
+    private static ServerSpec renamed(ServerSpec s) {
+        return new ServerSpec(s.name() + "/" + s.pool(), s.host(), s.port(), s.weight(), s.backup(), s.pool(),
+                s.source(), s.state());
+    }
+
+    /** One spelling per address: IP literals by their bytes, names lower case. */
+    static String addressKey(String host, int port) {
+        String h = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        byte[] ip = NetUtil.createByteArrayFromIpAddressString(h);
+        return (ip != null ? java.util.Arrays.toString(ip) : h.toLowerCase(Locale.ROOT)) + ":" + port;
+    }
+
+    private String reasons() {
+        String reason;
+        if (pendingReasons.size() <= 3) {
+            reason = String.join("; ", pendingReasons);
+        } else {
+            reason = pendingReasons.size() + " changes: " + String.join("; ", pendingReasons.subList(0, 2))
+                    + "; ...";
+        }
+        pendingReasons.clear();
+        return reason.isEmpty() ? "re-render" : reason;
+    }
+
+    private void doReloadConfig(String why) {
+        if (configFile == null) {
+            return;
+        }
+        ProxyConfig next;
+        try {
+            next = ConfigLoader.load(configFile);
+        } catch (ConfigException e) {
+            reloadFailures.incrementAndGet();
+            log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
+            return;
+        }
+        List<String> needRestart = new ArrayList<>();
+        if (!Objects.equals(next.timeouts(), staticConfig.timeouts())) {
+            needRestart.add("timeouts");
+        }
+        if (!Objects.equals(next.limits(), staticConfig.limits())) {
+            needRestart.add("limits");
+        }
+        if (!Objects.equals(next.healthCheck(), staticConfig.healthCheck())) {
+            needRestart.add("health_check");
+        }
+        if (!needRestart.isEmpty()) {
+            log.warn("{} changed {}: these take effect at the next restart", configFile, needRestart);
+        }
+        // listen / admin may differ because the command line overrides them; they are never reloaded.
+        staticConfig = next.withListen(staticConfig.listen(), staticConfig.admin());
+        allowlist = new AddressAllowlist(next.allowlist());
+        refused.clear();
+        pendingReasons.add(configFile.getFileName() + " reloaded (" + why + ")");
+        render();
+    }
+
+    private void doReloadTemplate(String why) {
+        if (templateFile == null) {
+            return;
+        }
+        try {
+            template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
+        } catch (BackendTemplate.TemplateException e) {
+            reloadFailures.incrementAndGet();
+            renderFailures.incrementAndGet();
+            lastRender = new RenderResult(System.currentTimeMillis(), "", e.getMessage(),
+                    tables.current().generation());
+            log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());
+            return;
+        }
+        pendingReasons.add(templateFile.getFileName() + " reloaded (" + why + ")");
+        render();
+    }
+
+    // ---------------------------------------------------------------- what the admin pages read
+
+    public List<MemberRecord> members() {
+        return memberSnapshot;
+    }
+
+    public RenderResult lastRender() {
+        return lastRender;
+    }
+
+    public Map<String, Object> counters() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("events", events.get());
+        c.put("renders", renders.get());
+        c.put("render_failures", renderFailures.get());
+        c.put("reload_failures", reloadFailures.get());
+        c.put("refused_backends", refusedBackends.get());
+        c.put("members", memberSnapshot.size());
+        return c;
+    }
+
+    /** Waits until everything handed to the view so far has been processed (tests, shutdown). */
+    public void awaitIdle(long timeoutMillis) throws InterruptedException {
+        try {
+            thread.submit(() -> { }).get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+            throw new IllegalStateException("membership view did not settle", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+    }
+}
