@@ -3,7 +3,9 @@ package io.grapevine.cluster;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
 import java.security.GeneralSecurityException;
@@ -61,8 +63,12 @@ public final class ClusterKeyring {
         List<String> lines;
         try {
             lines = Files.readAllLines(file, StandardCharsets.US_ASCII);
+        } catch (NoSuchFileException e) {
+            throw new IOException(file + ": no such cluster key file", e);
+        } catch (AccessDeniedException e) {
+            throw new IOException(file + ": cannot read cluster key file (permission denied)", e);
         } catch (IOException e) {
-            throw new IOException(file + ": cannot read cluster key file (" + e.getMessage() + ")", e);
+            throw new IOException(file + ": cannot read cluster key file (" + e + ")", e);
         }
         List<byte[]> raw = new ArrayList<>();
         for (int i = 0; i < lines.size(); i++) {

@@ -72,7 +72,13 @@ public final class GossipNode implements AutoCloseable {
             LOG.warn("**************************************************************************");
         }
         String advertiseHost = settings.advertiseHost() != null ? settings.advertiseHost() : chooseAdvertiseHost(settings.seeds());
-        List<String> seeds = settings.seeds().stream().map(seed -> HostAndPort.parse(seed, "seed").toAddress()).toList();
+        // A node may be given its own address among the seeds (the same --join everywhere); scalecube
+        // would filter it with a warning, and it is no one to join through.
+        List<String> seeds = settings.seeds().stream()
+                .map(seed -> HostAndPort.parse(seed, "seed"))
+                .filter(seed -> !isSelf(seed, settings.gossipPort(), advertiseHost))
+                .map(HostAndPort::toAddress)
+                .toList();
 
         FrameCounters counters = new FrameCounters();
         MembershipTable table = new MembershipTable(listener, counters);
@@ -117,7 +123,7 @@ public final class GossipNode implements AutoCloseable {
         GossipNode node = new GossipNode(cluster, table, counters);
         LOG.info("Gossip member {}{} on port {} advertised as {}, seeds {}, {}", node.memberId(),
                 settings.alias() == null ? "" : " (" + settings.alias() + ")", node.gossipAddress.getPort(),
-                cluster.member().address(), settings.seeds(),
+                cluster.member().address(), seeds,
                 keyring == null ? "OPEN (no cluster key)" : "frames sealed with key " + keyring.keyIds().get(0)
                         + " (" + keyring.size() + " key(s) accepted)");
         if (!seeds.isEmpty() && !table.joined()) {
@@ -205,6 +211,21 @@ public final class GossipNode implements AutoCloseable {
             }
         }
         return "127.0.0.1";
+    }
+
+    private static boolean isSelf(HostAndPort seed, int gossipPort, String advertiseHost) {
+        if (gossipPort == 0 || seed.port() != gossipPort) {
+            return false;
+        }
+        if (seed.host().equals(advertiseHost) || seed.host().equals("localhost")) {
+            return true;
+        }
+        try {
+            InetAddress address = InetAddress.getByName(seed.host());
+            return address.isLoopbackAddress() || address.isAnyLocalAddress();
+        } catch (Exception e) {
+            return false;
+        }
     }
 
     private static int millis(Duration duration) {
