@@ -1,0 +1,166 @@
+package io.grapevine.agent;
+
+import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.ClusterSettings;
+import io.grapevine.cluster.GossipNode;
+import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberState;
+import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A running agent: the gossip member announcing one backend, and the probe loop that keeps its
+ * state current. Probes and state changes run on one "agent-probe" thread; {@link #drainAndLeave}
+ * may be called from any thread, once.
+ */
+final class Agent {
+
+    static final Duration PROBE_INTERVAL = Duration.ofSeconds(1);
+    static final Duration PROBE_TIMEOUT = Duration.ofMillis(800);
+    static final int RISE = 2;
+    static final int FALL = 2;
+
+    private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
+    private static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
+
+    private final AgentOptions options;
+    private final GossipNode node;
+    private final HealthProbe probe;
+    private final HealthTracker tracker;
+    private final ScheduledExecutorService prober;
+    private final DemoBackend demo;
+    private MemberMetadata announced;
+    private boolean draining;
+
+    private Agent(AgentOptions options, GossipNode node, HealthProbe probe, HealthTracker tracker,
+                  ScheduledExecutorService prober, DemoBackend demo, MemberMetadata announced) {
+        this.options = options;
+        this.node = node;
+        this.probe = probe;
+        this.tracker = tracker;
+        this.prober = prober;
+        this.demo = demo;
+        this.announced = announced;
+    }
+
+    /**
+     * Starts the demo backend if asked, probes the target once to know its initial state, joins the
+     * cluster announcing it, and starts probing every second.
+     */
+    static Agent start(AgentOptions options, ClusterKeyring keyring) throws InterruptedException {
+        DemoBackend demo = null;
+        if (options.demo()) {
+            demo = DemoBackend.start(options.target().host(), options.target().port(), options.target().port());
+            LOG.info("Demo backend listening on {}", options.target());
+        }
+        HealthProbe probe = new HealthProbe(options.target(), options.healthPath(), PROBE_TIMEOUT);
+        HealthProbe.Result first = probe.check();
+        MemberState initial = first.healthy() ? MemberState.UP : MemberState.DOWN;
+        HealthTracker tracker = new HealthTracker(initial, RISE, FALL);
+        MemberMetadata metadata = options.metadata(initial);
+
+        ClusterSettings settings = ClusterSettings.builder()
+                .seeds(options.join().stream().map(HostAndPort::toString).toList())
+                .gossipPort(options.gossipPort())
+                .keyring(keyring)
+                .advertiseHost(options.advertise())
+                .alias(options.service() + "@" + options.announcedHost() + ":" + options.target().port())
+                .build();
+        GossipNode node;
+        try {
+            node = GossipNode.start(settings, metadata, Agent::logMembership);
+        } catch (RuntimeException e) {
+            if (demo != null) {
+                demo.close();
+            }
+            throw e;
+        }
+        ScheduledExecutorService prober = Executors.newSingleThreadScheduledExecutor(runnable -> {
+            Thread thread = new Thread(runnable, "agent-probe");
+            thread.setDaemon(false); // keeps the agent running until it is told to stop
+            return thread;
+        });
+        Agent agent = new Agent(options, node, probe, tracker, prober, demo, metadata);
+        LOG.info("Announcing {} at {}:{} weight {}{}: {} ({} {})", options.service(), metadata.host(), metadata.port(),
+                metadata.weight(), metadata.tags().isEmpty() ? "" : " tags " + metadata.tags(),
+                initial.wireName(), probe.uri(), first.detail());
+        prober.scheduleWithFixedDelay(agent::probeOnce, PROBE_INTERVAL.toMillis(), PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
+        return agent;
+    }
+
+    GossipNode node() {
+        return node;
+    }
+
+    synchronized MemberMetadata announced() {
+        return announced;
+    }
+
+    /**
+     * Announces the backend as draining, waits {@code drain}, leaves the cluster and stops probing
+     * and the demo backend. Blocks for about {@code drain} plus the leave (well under a second).
+     */
+    void drainAndLeave(Duration drain) {
+        synchronized (this) {
+            if (draining) {
+                return;
+            }
+            draining = true;
+            publish(MemberState.DRAINING, "shutting down; leaving in " + drain.toSeconds() + " s");
+        }
+        prober.shutdownNow();
+        try {
+            Thread.sleep(drain.toMillis()); // the drain period itself
+            node.leave().get(LEAVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+            LOG.info("Left the cluster");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            node.leave();
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.warn("Leaving the cluster did not finish cleanly: {}", e.toString());
+        } finally {
+            if (demo != null) {
+                demo.close();
+            }
+        }
+    }
+
+    private void probeOnce() {
+        try {
+            HealthProbe.Result result = probe.check();
+            tracker.record(result.healthy()).ifPresent(state -> {
+                synchronized (this) {
+                    if (!draining) {
+                        publish(state, result.detail() + ", " + (state == MemberState.UP ? RISE + " probes passed" : FALL + " probes failed"));
+                    }
+                }
+            });
+        } catch (RuntimeException e) {
+            LOG.warn("Health probe failed unexpectedly: {}", e.toString());
+        }
+    }
+
+    /** Caller holds the lock. One log line per state change. */
+    private void publish(MemberState state, String reason) {
+        MemberState before = announced.state();
+        announced = announced.withState(state);
+        node.updateMetadata(announced);
+        LOG.info("{} at {}:{}: {} -> {} ({}), version {}", options.service(), announced.host(), announced.port(),
+                before.wireName(), state.wireName(), reason, announced.version());
+    }
+
+    private static void logMembership(MemberEvent event) {
+        if (LOG.isDebugEnabled()) {
+            LOG.debug("Member {} {} {}", event.type(), event.alias() == null ? event.memberId() : event.alias(), event.metadata());
+        }
+    }
+}

@@ -1,0 +1,95 @@
+package io.grapevine.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.sun.net.httpserver.HttpServer;
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberState;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** An agent in this JVM, a real HTTP target and a gossip member standing in for the proxy. */
+class AgentIntegrationTest {
+
+    @TempDir
+    Path dir;
+
+    private final AtomicInteger healthStatus = new AtomicInteger(200);
+    private HttpServer target;
+    private ProxyView proxy;
+    private Agent agent;
+
+    @BeforeEach
+    void startTarget() throws IOException {
+        target = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
+        target.createContext("/health", exchange -> {
+            exchange.sendResponseHeaders(healthStatus.get(), -1);
+            exchange.close();
+        });
+        target.start();
+    }
+
+    @AfterEach
+    void stop() {
+        if (agent != null) {
+            agent.drainAndLeave(Duration.ZERO);
+        }
+        if (proxy != null) {
+            proxy.close();
+        }
+        target.stop(0);
+    }
+
+    @Test
+    void announcesProbesAndDrainsBeforeLeaving() throws Exception {
+        String key = ClusterKeyring.generateKey();
+        Path keyFile = Files.writeString(dir.resolve("cluster.key"), key + "\n");
+        ClusterKeyring keyring = ClusterKeyring.load(keyFile);
+        proxy = new ProxyView(keyring);
+        int port = target.getAddress().getPort();
+        AgentOptions options = AgentOptions.parse(new String[] {
+            "--join", proxy.seed(), "--service", "web", "--target", "127.0.0.1:" + port,
+            "--weight", "7", "--tag", "zone=a", "--cluster-key", keyFile.toString()});
+        agent = Agent.start(options, keyring);
+
+        Await.until(Duration.ofSeconds(10), "backend ADDED at the proxy", () -> proxy.saw(MemberEvent.Type.ADDED, "web", MemberState.UP), proxy::toString);
+        MemberMetadata added = proxy.event(MemberEvent.Type.ADDED, "web", MemberState.UP).metadata();
+        assertEquals(MemberMetadata.backend("web", "127.0.0.1", port, 7, Map.of("zone", "a"), MemberState.UP), added);
+
+        healthStatus.set(503);
+        long downMs = Await.until(Duration.ofSeconds(10), "backend reported down",
+                () -> proxy.saw(MemberEvent.Type.UPDATED, "web", MemberState.DOWN), proxy::toString);
+        System.out.printf("[timing] health failure reached the proxy as DOWN after %d ms%n", downMs);
+        assertEquals(2, proxy.event(MemberEvent.Type.UPDATED, "web", MemberState.DOWN).metadata().version());
+
+        healthStatus.set(200);
+        Await.until(Duration.ofSeconds(10), "backend reported up again",
+                () -> proxy.indexOf(MemberEvent.Type.UPDATED, "web", MemberState.UP) > proxy.indexOf(MemberEvent.Type.UPDATED, "web", MemberState.DOWN),
+                proxy::toString);
+
+        Agent draining = agent;
+        agent = null;
+        Thread stopper = new Thread(() -> draining.drainAndLeave(Duration.ofMillis(1500)));
+        stopper.start();
+        Await.until(Duration.ofSeconds(5), "draining announced", () -> proxy.saw(MemberEvent.Type.UPDATED, "web", MemberState.DRAINING), proxy::toString);
+        Await.until(Duration.ofSeconds(10), "LEAVING after the drain", () -> proxy.saw(MemberEvent.Type.LEAVING, "web", null), proxy::toString);
+        long drainToLeaveMs = (proxy.eventNanos.get(proxy.indexOf(MemberEvent.Type.LEAVING, "web", null))
+                - proxy.eventNanos.get(proxy.indexOf(MemberEvent.Type.UPDATED, "web", MemberState.DRAINING))) / 1_000_000;
+        assertTrue(drainToLeaveMs >= 1400, "LEAVING only " + drainToLeaveMs + " ms after draining");
+        assertEquals(MemberState.DRAINING, proxy.event(MemberEvent.Type.LEAVING, "web", null).metadata().state());
+        stopper.join(10_000);
+        assertEquals(0, proxy.node.counters().framesRejected(), proxy.node.counters().toString());
+    }
+}

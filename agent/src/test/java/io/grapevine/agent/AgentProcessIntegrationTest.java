@@ -1,0 +1,104 @@
+package io.grapevine.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberState;
+import java.io.IOException;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The packaged agent jar as a separate process, stopped with SIGTERM. */
+class AgentProcessIntegrationTest {
+
+    private static final Path JAR = Path.of("target", "grapevine-agent.jar");
+
+    @TempDir
+    Path dir;
+
+    private final List<Process> processes = new ArrayList<>();
+    private ProxyView proxy;
+
+    @AfterEach
+    void cleanUp() {
+        for (Process process : processes) {
+            process.destroyForcibly();
+        }
+        if (proxy != null) {
+            proxy.close();
+        }
+    }
+
+    private Process agent(Path output, String... args) throws IOException {
+        assertTrue(Files.isRegularFile(JAR), JAR.toAbsolutePath() + " is missing: run 'mvn verify', which packages it first");
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Xmx128m", "-jar", JAR.toString()));
+        command.addAll(List.of(args));
+        Process process = new ProcessBuilder(command)
+                .redirectOutput(output.toFile())
+                .redirectError(dir.resolve(output.getFileName() + ".err").toFile())
+                .start();
+        processes.add(process);
+        return process;
+    }
+
+    @Test
+    void sigtermDrainsLeavesAndExitsZero() throws Exception {
+        Path keyFile = Files.writeString(dir.resolve("cluster.key"), ClusterKeyring.generateKey() + "\n");
+        proxy = new ProxyView(ClusterKeyring.load(keyFile));
+        int targetPort;
+        try (ServerSocket reserve = new ServerSocket(0)) {
+            targetPort = reserve.getLocalPort();
+        }
+        Path log = dir.resolve("agent.log");
+        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + targetPort,
+                "--demo", "--cluster-key", keyFile.toString(), "--drain-seconds", "1");
+
+        Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
+                () -> proxy.saw(MemberEvent.Type.ADDED, "demo", MemberState.UP) || !agent.isAlive(), () -> read(log));
+        assertTrue(agent.isAlive(), "agent exited early: " + read(log));
+
+        agent.destroy(); // SIGTERM
+        Await.until(Duration.ofSeconds(5), "draining", () -> proxy.saw(MemberEvent.Type.UPDATED, "demo", MemberState.DRAINING), proxy::toString);
+        Await.until(Duration.ofSeconds(10), "LEAVING", () -> proxy.saw(MemberEvent.Type.LEAVING, "demo", null), proxy::toString);
+        assertTrue(agent.waitFor(15, TimeUnit.SECONDS), "agent did not exit");
+        assertEquals(0, agent.exitValue(), read(log));
+        String output = read(log);
+        assertTrue(output.contains("up -> draining"), output);
+        assertTrue(output.contains("Left the cluster"), output);
+    }
+
+    @Test
+    void badFlagExitsTwoWithOneLineAndHelpExitsZero() throws Exception {
+        Path out = dir.resolve("bad.out");
+        Process bad = agent(out, "--join", "127.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001", "--weight", "9000");
+        assertTrue(bad.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(2, bad.exitValue());
+        List<String> err = Files.readAllLines(dir.resolve("bad.out.err"));
+        assertEquals(List.of("grapevine agent: --weight must be a whole number in 0..256, not '9000' (see --help)"), err);
+
+        Path helpOut = dir.resolve("help.out");
+        Process help = agent(helpOut, "--help");
+        assertTrue(help.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(0, help.exitValue());
+        assertTrue(read(helpOut).startsWith("usage: ./grapevine agent --join"), read(helpOut));
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+}

@@ -1,0 +1,242 @@
+package io.grapevine.cluster;
+
+import io.scalecube.cluster.Cluster;
+import io.scalecube.cluster.ClusterImpl;
+import io.scalecube.cluster.ClusterMessageHandler;
+import io.scalecube.cluster.membership.MembershipEvent;
+import io.scalecube.transport.netty.tcp.TcpTransportFactory;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import reactor.core.publisher.Mono;
+
+/**
+ * This process's member of the Grapevine cluster: a SWIM member (scalecube-cluster) whose frames
+ * are sealed with the cluster key and whose metadata is {@link MemberMetadata} JSON.
+ *
+ * <p>Events reach the {@link MembershipListener} on the node's gossip thread. All methods are
+ * thread-safe.
+ */
+public final class GossipNode implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GossipNode.class);
+    private static final Duration JOIN_WARNING_AFTER = Duration.ofSeconds(10);
+    private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
+
+    private final Cluster cluster;
+    private final MembershipTable table;
+    private final FrameCounters counters;
+    private final InetSocketAddress gossipAddress;
+    private final AtomicBoolean leaving = new AtomicBoolean();
+    private final CompletableFuture<Void> left = new CompletableFuture<>();
+
+    private GossipNode(Cluster cluster, MembershipTable table, FrameCounters counters) {
+        this.cluster = cluster;
+        this.table = table;
+        this.counters = counters;
+        this.gossipAddress = MembershipTable.toSocketAddress(cluster.member().address());
+    }
+
+    /**
+     * Binds the membership port on all interfaces, announces {@code self} and starts joining the
+     * seeds. Returns once bound and the first join attempt has had {@code syncTimeout} to get an
+     * answer; if no seed answered, joining goes on in the background every {@code syncInterval}
+     * until one does.
+     *
+     * <p>The advertised address is {@code settings.advertiseHost()} if set; otherwise the local
+     * address this host uses to reach the first seed (127.0.0.1 for loopback seeds), or 127.0.0.1
+     * for a node without seeds.
+     *
+     * @throws IllegalStateException if the port cannot be bound
+     */
+    public static GossipNode start(ClusterSettings settings, MemberMetadata self, MembershipListener listener) {
+        Objects.requireNonNull(settings, "settings");
+        Objects.requireNonNull(self, "self");
+        Objects.requireNonNull(listener, "listener");
+        ClusterKeyring keyring = settings.keyring();
+        if (keyring == null) {
+            LOG.warn("**************************************************************************");
+            LOG.warn("* No cluster key: membership traffic is neither authenticated nor       *");
+            LOG.warn("* encrypted. Anyone who can reach the gossip port can join, announce    *");
+            LOG.warn("* backends and read the member list. Use --cluster-key outside a demo.  *");
+            LOG.warn("**************************************************************************");
+        }
+        String advertiseHost = settings.advertiseHost() != null ? settings.advertiseHost() : chooseAdvertiseHost(settings.seeds());
+        // A node may be given its own address among the seeds (the same --join everywhere); scalecube
+        // would filter it with a warning, and it is no one to join through.
+        List<String> seeds = settings.seeds().stream()
+                .map(seed -> HostAndPort.parse(seed, "seed"))
+                .filter(seed -> !isSelf(seed, settings.gossipPort(), advertiseHost))
+                .map(HostAndPort::toAddress)
+                .toList();
+
+        FrameCounters counters = new FrameCounters();
+        MembershipTable table = new MembershipTable(listener, counters);
+        FrameCodec codec = new FrameCodec(keyring, counters, settings.replayWindow().toMillis(), 100_000,
+                System::currentTimeMillis);
+        ClusterMessageHandler handler = new ClusterMessageHandler() {
+            @Override
+            public void onMembershipEvent(MembershipEvent event) {
+                table.onEvent(event);
+            }
+        };
+
+        Cluster cluster;
+        try {
+            cluster = new ClusterImpl()
+                    .config(c -> c.memberAlias(settings.alias())
+                            .externalHost(advertiseHost)
+                            .metadata(self)
+                            .metadataCodec(new JsonMetadataCodec())
+                            .metadataTimeout(millis(settings.metadataTimeout())))
+                    .membership(m -> m.seedMembers(seeds)
+                            .namespace(settings.namespace())
+                            .syncInterval(millis(settings.syncInterval()))
+                            .syncTimeout(millis(settings.syncTimeout()))
+                            .suspicionMult(settings.suspicionMult()))
+                    .failureDetector(f -> f.pingInterval(millis(settings.pingInterval()))
+                            .pingTimeout(millis(settings.pingTimeout()))
+                            .pingReqMembers(settings.pingReqMembers()))
+                    .gossip(g -> g.gossipInterval(settings.gossipInterval().toMillis())
+                            .gossipFanout(settings.gossipFanout()))
+                    .transport(t -> t.port(settings.gossipPort())
+                            .messageCodec(codec)
+                            .connectTimeout(millis(settings.connectTimeout()))
+                            .maxFrameLength(settings.maxFrameBytes()))
+                    .transportFactory(TcpTransportFactory::new)
+                    .handler(c -> handler)
+                    .startAwait();
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("cannot start gossip on port " + settings.gossipPort() + ": " + rootMessage(e), e);
+        }
+
+        GossipNode node = new GossipNode(cluster, table, counters);
+        LOG.info("Gossip member {}{} on port {} advertised as {}, seeds {}, {}", node.memberId(),
+                settings.alias() == null ? "" : " (" + settings.alias() + ")", node.gossipAddress.getPort(),
+                cluster.member().address(), seeds,
+                keyring == null ? "OPEN (no cluster key)" : "frames sealed with key " + keyring.keyIds().get(0)
+                        + " (" + keyring.size() + " key(s) accepted)");
+        if (!seeds.isEmpty() && !table.joined()) {
+            LOG.info("No seed answered yet; retrying every {} ms", settings.syncInterval().toMillis());
+            Mono.delay(JOIN_WARNING_AFTER).subscribe(tick -> {
+                if (!table.joined() && !node.leaving.get()) {
+                    LOG.warn("Still no answer from seeds {} after {} s (wrong address, seed down, or a different cluster key?); still retrying",
+                            settings.seeds(), JOIN_WARNING_AFTER.toSeconds());
+                }
+            });
+        }
+        return node;
+    }
+
+    /** Publishes new metadata; peers fetch it and report UPDATED. Asynchronous. */
+    public void updateMetadata(MemberMetadata metadata) {
+        Objects.requireNonNull(metadata, "metadata");
+        if (leaving.get()) {
+            return;
+        }
+        cluster.updateMetadata(metadata).subscribe(null,
+                e -> LOG.warn("Could not publish metadata update: {}", e.toString()));
+    }
+
+    /** The other members currently known (including leaving ones until they are removed). */
+    public List<MemberView> members() {
+        return table.members();
+    }
+
+    public String memberId() {
+        return cluster.member().id();
+    }
+
+    /** The address this member advertises to the others. */
+    public InetSocketAddress gossipAddress() {
+        return gossipAddress;
+    }
+
+    /**
+     * Leaves gracefully: peers see LEAVING within a few gossip intervals, then REMOVED after their
+     * suspicion timeout. Completes when the leave has most likely spread and the port is closed.
+     */
+    public CompletableFuture<Void> leave() {
+        if (leaving.compareAndSet(false, true)) {
+            LOG.info("Leaving the cluster");
+            cluster.onShutdown().subscribe(null, e -> left.complete(null), () -> left.complete(null));
+            cluster.shutdown();
+        }
+        return left.copy();
+    }
+
+    public SecurityCounters counters() {
+        return counters.snapshot();
+    }
+
+    /** Leaves gracefully and waits (at most 10 s) for it. */
+    @Override
+    public void close() {
+        try {
+            leave().get(CLOSE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            LOG.warn("Gossip member did not shut down cleanly: {}", e.toString());
+        }
+    }
+
+    /** Stops answering on the membership port without leaving, as a crash looks to the others. For tests. */
+    void stopTransportWithoutLeaving() {
+        cluster.transport().stop().block(CLOSE_TIMEOUT);
+    }
+
+    private static String chooseAdvertiseHost(List<String> seeds) {
+        for (String seed : seeds) {
+            HostAndPort hostPort = HostAndPort.parse(seed, "seed");
+            // Connecting a UDP socket sends nothing; it only asks the kernel for the route.
+            try (DatagramSocket probe = new DatagramSocket()) {
+                probe.connect(new InetSocketAddress(InetAddress.getByName(hostPort.host()), hostPort.port()));
+                InetAddress local = probe.getLocalAddress();
+                if (local != null && !local.isAnyLocalAddress()) {
+                    return local.getHostAddress();
+                }
+            } catch (Exception e) {
+                LOG.debug("No route to seed {}: {}", seed, e.toString());
+            }
+        }
+        return "127.0.0.1";
+    }
+
+    private static boolean isSelf(HostAndPort seed, int gossipPort, String advertiseHost) {
+        if (gossipPort == 0 || seed.port() != gossipPort) {
+            return false;
+        }
+        if (seed.host().equals(advertiseHost) || seed.host().equals("localhost")) {
+            return true;
+        }
+        try {
+            InetAddress address = InetAddress.getByName(seed.host());
+            return address.isLoopbackAddress() || address.isAnyLocalAddress();
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    private static int millis(Duration duration) {
+        return Math.toIntExact(duration.toMillis());
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable root = e;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root.getMessage() == null ? root.toString() : root.getMessage();
+    }
+}

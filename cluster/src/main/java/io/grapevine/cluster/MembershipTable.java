@@ -1,0 +1,122 @@
+package io.grapevine.cluster;
+
+import io.scalecube.cluster.Member;
+import io.scalecube.cluster.membership.MembershipEvent;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteBuffer;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns scalecube membership events into {@link MemberEvent}s, keeps the current member views and
+ * calls the listener. {@link #onEvent} runs on the cluster's single thread; {@link #members()} may be
+ * read from any thread.
+ */
+final class MembershipTable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(GossipNode.class);
+    private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
+
+    private final MembershipListener listener;
+    private final FrameCounters counters;
+    private final Map<String, MemberView> members = new ConcurrentHashMap<>();
+    /** Members whose bad metadata was already reported, so each one is logged once. */
+    private final Set<String> reportedBadMetadata = ConcurrentHashMap.newKeySet();
+    private volatile boolean joined;
+
+    MembershipTable(MembershipListener listener, FrameCounters counters) {
+        this.listener = listener;
+        this.counters = counters;
+    }
+
+    List<MemberView> members() {
+        return members.values().stream().sorted(Comparator.comparing(MemberView::memberId)).toList();
+    }
+
+    void onEvent(MembershipEvent event) {
+        Member member = event.member();
+        MemberView previous = members.get(member.id());
+        MemberEvent.Type type = switch (event.type()) {
+            case ADDED -> MemberEvent.Type.ADDED;
+            case UPDATED -> MemberEvent.Type.UPDATED;
+            case LEAVING -> MemberEvent.Type.LEAVING;
+            case REMOVED -> MemberEvent.Type.REMOVED;
+        };
+        ByteBuffer buffer = type == MemberEvent.Type.REMOVED ? event.oldMetadata() : event.newMetadata();
+        MemberMetadata metadata = decode(member, buffer);
+        if (metadata == null && buffer == null && previous != null
+                && (type == MemberEvent.Type.LEAVING || type == MemberEvent.Type.REMOVED)) {
+            // Scalecube sends LEAVING without metadata when the leave overtook the join.
+            metadata = previous.metadata();
+        }
+        InetSocketAddress address = toSocketAddress(member.address());
+        MemberEvent memberEvent = new MemberEvent(type, member.id(), member.alias(), address, metadata, event.timestamp());
+
+        if (type == MemberEvent.Type.REMOVED) {
+            members.remove(member.id());
+            reportedBadMetadata.remove(member.id());
+        } else {
+            members.put(member.id(), new MemberView(member.id(), member.alias(), address, metadata, type, event.timestamp()));
+        }
+        if (type == MemberEvent.Type.ADDED && !joined) {
+            joined = true;
+            LOG.info("Joined the cluster: first member seen is {}", describe(memberEvent));
+        }
+        LOG.debug("Membership {}: {}", type, describe(memberEvent));
+        try {
+            listener.onMembershipEvent(memberEvent);
+        } catch (RuntimeException e) {
+            LOG.error("Membership listener failed on {} of {}", type, describe(memberEvent), e);
+        }
+    }
+
+    boolean joined() {
+        return joined;
+    }
+
+    private MemberMetadata decode(Member member, ByteBuffer buffer) {
+        if (buffer == null || !buffer.hasRemaining()) {
+            return null;
+        }
+        try {
+            return MetadataJson.parse(MetadataJson.toBytes(buffer));
+        } catch (IllegalArgumentException e) {
+            counters.metadataRejected.increment();
+            if (reportedBadMetadata.add(member.id())) {
+                LOG.warn("Ignoring invalid metadata of member {} at {}: {}", member.id(), member.address(), e.getMessage());
+            }
+            return null;
+        }
+    }
+
+    /** Scalecube addresses are "host:port"; IP literals become resolved addresses without a DNS lookup. */
+    static InetSocketAddress toSocketAddress(String address) {
+        int colon = address.lastIndexOf(':');
+        String host = address.substring(0, colon);
+        int port = Integer.parseInt(address.substring(colon + 1));
+        if (IPV4.matcher(host).matches() || host.contains(":")) {
+            try {
+                return new InetSocketAddress(InetAddress.getByName(host), port);
+            } catch (UnknownHostException e) {
+                return InetSocketAddress.createUnresolved(host, port);
+            }
+        }
+        return InetSocketAddress.createUnresolved(host, port);
+    }
+
+    private static String describe(MemberEvent event) {
+        String name = event.alias() == null ? event.memberId() : event.alias() + "/" + event.memberId();
+        MemberMetadata md = event.metadata();
+        String what = md == null ? "no metadata"
+                : md.role() + (md.service().isEmpty() ? "" : " " + md.service()) + " " + md.host() + ":" + md.port() + " " + md.state().wireName();
+        return name + " @" + event.gossipAddress().getHostString() + ":" + event.gossipAddress().getPort() + " (" + what + ")";
+    }
+}
