@@ -1,12 +1,12 @@
 package io.grapevine.proxy;
 
 import io.grapevine.proxy.config.ConfigException;
-import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
-import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.membership.BackendTemplate;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -26,15 +26,16 @@ public final class ProxyMain {
               --join HOST:PORT[,...]  gossip seeds
               --cluster-key FILE      cluster keyring: one base64 32-byte key per line
               --template FILE         backend table template (default templates/backends.mustache)
+              --render TEMPLATE       render mode: no listener; render the membership into --out
+              --out FILE              the file --render writes (replaced atomically, only on change)
+              --on-change CMD         shell command run after --out changed (e.g. an HAProxy reload)
+              --debounce-ms N         membership render window in ms (default 50)
               -h, --help              this text
+
+            SIGHUP or an edit of servers.conf / the template reloads them without a restart.
             """;
 
     private ProxyMain() {
-    }
-
-    /** The parsed command line. */
-    record Options(Path servers, HostPort listen, HostPort admin, Integer gossipPort, boolean noGossip,
-                   List<String> join, Path clusterKey, Path template) {
     }
 
     /** Thrown for a bad command line; the message is the one line to print. */
@@ -45,7 +46,7 @@ public final class ProxyMain {
     }
 
     public static void main(String[] args) {
-        Options options;
+        ProxyInstance.Options options;
         try {
             options = parse(args);
         } catch (UsageException e) {
@@ -58,37 +59,33 @@ public final class ProxyMain {
             System.out.print(USAGE);
             return;
         }
-        ProxyConfig config;
+        ProxyInstance instance;
         try {
-            config = ConfigLoader.load(options.servers());
-        } catch (ConfigException e) {
+            instance = ProxyInstance.start(options);
+        } catch (ConfigException | BackendTemplate.TemplateException e) {
             System.err.println("grapevine proxy: " + e.getMessage());
             System.exit(2);
             return;
-        }
-        config = config.withListen(options.listen() != null ? options.listen() : config.listen(),
-                options.admin() != null ? options.admin() : config.admin());
-        ProxyServer server;
-        try {
-            server = ProxyServer.start(config);
         } catch (Exception e) {
             System.err.println("grapevine proxy: cannot start: " + e.getMessage());
+            log.debug("start failed", e);
             System.exit(1);
             return;
         }
-        long grace = config.timeouts().shutdownGraceMillis();
-        Thread shutdown = new Thread(() -> server.drainAndStop(grace), "grapevine-shutdown");
-        Runtime.getRuntime().addShutdownHook(shutdown);
-        log.debug("started with {}", options);
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            instance.shutdown();
+            stopped.countDown();
+        }, "grapevine-shutdown"));
         try {
-            server.awaitTermination();
+            stopped.await();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
     }
 
     /** @return the options, or {@code null} when help was asked for */
-    static Options parse(String[] args) throws UsageException {
+    static ProxyInstance.Options parse(String[] args) throws UsageException {
         Path servers = null;
         HostPort listen = null;
         HostPort admin = null;
@@ -97,6 +94,10 @@ public final class ProxyMain {
         List<String> join = new ArrayList<>();
         Path clusterKey = null;
         Path template = null;
+        Path render = null;
+        Path out = null;
+        String onChange = null;
+        long debounce = ProxyInstance.DEFAULT_DEBOUNCE_MILLIS;
         for (int i = 0; i < args.length; i++) {
             String a = args[i];
             switch (a) {
@@ -116,16 +117,30 @@ public final class ProxyMain {
                 }
                 case "--cluster-key" -> clusterKey = Path.of(value(args, ++i, a));
                 case "--template" -> template = Path.of(value(args, ++i, a));
+                case "--render" -> render = Path.of(value(args, ++i, a));
+                case "--out" -> out = Path.of(value(args, ++i, a));
+                case "--on-change" -> onChange = value(args, ++i, a);
+                case "--debounce-ms" -> debounce = number(value(args, ++i, a), a, 1, 60_000);
                 default -> throw new UsageException("unknown option \"" + a + "\"");
             }
         }
-        if (servers == null) {
+        if (servers == null && render == null) {
             throw new UsageException("--servers FILE is required");
         }
         if (noGossip && (gossipPort != null || !join.isEmpty())) {
             throw new UsageException("--no-gossip cannot be combined with --gossip or --join");
         }
-        return new Options(servers, listen, admin, gossipPort, noGossip, List.copyOf(join), clusterKey, template);
+        if ((render == null) != (out == null)) {
+            throw new UsageException("--render TEMPLATE and --out FILE go together");
+        }
+        if (onChange != null && render == null) {
+            throw new UsageException("--on-change needs --render and --out");
+        }
+        if (render != null && noGossip) {
+            throw new UsageException("--render renders the gossip membership: it cannot be combined with --no-gossip");
+        }
+        return new ProxyInstance.Options(servers, listen, admin, gossipPort, noGossip, List.copyOf(join), clusterKey,
+                template, render, out, onChange, debounce);
     }
 
     private static String value(String[] args, int i, String flag) throws UsageException {
@@ -141,6 +156,18 @@ public final class ProxyMain {
         } catch (IllegalArgumentException e) {
             throw new UsageException(flag + ": " + e.getMessage());
         }
+    }
+
+    private static long number(String text, String flag, long min, long max) throws UsageException {
+        try {
+            long n = Long.parseLong(text);
+            if (n >= min && n <= max) {
+                return n;
+            }
+        } catch (NumberFormatException ignored) {
+            // reported below
+        }
+        throw new UsageException(flag + ": \"" + text + "\" is not a number " + min + ".." + max);
     }
 
     private static int port(String text, String flag) throws UsageException {

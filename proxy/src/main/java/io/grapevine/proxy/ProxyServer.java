@@ -97,6 +97,11 @@ public final class ProxyServer implements AutoCloseable {
         return config;
     }
 
+    /** The admin listener, to register more endpoints. */
+    public AdminServer admin() {
+        return admin;
+    }
+
     /**
      * Graceful stop: close the listener (no new connections), let every client connection finish what it
      * has in flight (then close it), and wait up to {@code graceMillis} for that before closing the rest.

@@ -29,6 +29,7 @@ public record MemberRecord(String id, String alias, InetSocketAddress gossipAddr
     public String describe() {
         String who = metadata == null ? "member" : metadata.isBackend()
                 ? metadata.service() + "@" + metadata.host() + ":" + metadata.port() : "proxy";
-        return who + " (" + (alias != null ? alias : id) + " " + gossipAddress + ")";
+        String name = alias != null && !alias.equals(who) ? alias + " " : "";
+        return who + " (" + name + "member " + id.substring(0, Math.min(8, id.length())) + " at " + gossipAddress + ")";
     }
 }

@@ -86,7 +86,8 @@ public final class TableHolder {
                     changed.add(describeChange(existing.spec(), spec));
                 }
             } else {
-                added.add(spec.name() + "@" + spec.host() + ":" + spec.port() + describePool(spec));
+                String address = spec.host() + ":" + spec.port();
+                added.add(spec.name() + (spec.name().contains(address) ? "" : " " + address) + describePool(spec));
             }
             byKey.putIfAbsent(spec.key(), existing);
         }
