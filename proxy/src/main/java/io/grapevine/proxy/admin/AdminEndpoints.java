@@ -3,7 +3,9 @@ package io.grapevine.proxy.admin;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
 import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.stats.StatsFormats;
 import io.grapevine.proxy.stats.StatsReport;
+import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
@@ -20,6 +22,11 @@ public final class AdminEndpoints {
         admin.route("/health", () -> AdminResponse.text(200, "ok\n"));
         admin.route("/table", () -> json(report.table()));
         admin.route("/stats.json", () -> json(report.stats()));
+        admin.route("/stats.csv", () -> new AdminResponse(200, "text/csv; charset=utf-8",
+                StatsFormats.csv(report.stats()).getBytes(StandardCharsets.UTF_8)));
+        admin.route("/metrics", () -> new AdminResponse(200, "text/plain; version=0.0.4; charset=utf-8",
+                StatsFormats.prometheus(report.stats()).getBytes(StandardCharsets.UTF_8)));
+        admin.route("/stats", () -> AdminResponse.html(StatsFormats.html(report.stats())));
     }
 
     public static AdminResponse json(Object model) {

@@ -8,26 +8,88 @@ import java.util.List;
  * server's weight to its current weight, takes the largest, and subtracts the total from the winner.
  * Weights 5,1,1 give a,a,b,a,c,a,a rather than a,a,a,a,a,b,c; equal weights give strict rotation, so
  * 30 requests over 3 servers land 10/10/10. Unavailable servers simply take no part, so the rest share
- * the load in proportion to their weights. O(servers) per pick.
+ * the load in proportion to their weights.
  *
- * <p>Confined to one event loop (see {@link Balancer}).
+ * <p>While every primary is available, picks follow one sequence shared by all event loops
+ * ({@link Rotation}: the algorithm's output for the configured weights, precomputed, walked by one atomic
+ * counter), so the rotation is global, as a user watching consecutive requests expects, and costs O(1).
+ * When the next server in that sequence is unavailable (or already tried), the pick falls back to the
+ * algorithm run over the available servers with this loop's own state, which keeps the rest in
+ * proportion to their weights.
+ *
+ * <p>Confined to one event loop (see {@link Balancer}), except the shared {@link Rotation}.
  */
 final class SmoothWeightedRoundRobin implements Balancer {
+
+    /** The precomputed sequence of a pool's primaries and the counter that walks it; shared by all loops. */
+    static final class Rotation {
+        /** Longest sequence precomputed; pools whose reduced weights sum to more use the per-loop algorithm. */
+        private static final int MAX_LENGTH = 4096;
+        private final Server[] sequence;
+        private final java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
+
+        Rotation(Server[] primaries) {
+            int gcd = 0;
+            long total = 0;
+            for (Server s : primaries) {
+                gcd = gcd(gcd, s.weight());
+                total += s.weight();
+            }
+            if (gcd == 0 || total / gcd > MAX_LENGTH) {
+                sequence = new Server[0];
+                return;
+            }
+            int length = (int) (total / gcd);
+            sequence = new Server[length];
+            int[] current = new int[primaries.length];
+            for (int k = 0; k < length; k++) {
+                int best = -1;
+                for (int i = 0; i < primaries.length; i++) {
+                    current[i] += primaries[i].weight() / gcd;
+                    if (best < 0 || current[i] > current[best]) {
+                        best = i;
+                    }
+                }
+                current[best] -= length;
+                sequence[k] = primaries[best];
+            }
+        }
+
+        Server next() {
+            return sequence[(next.getAndIncrement() & Integer.MAX_VALUE) % sequence.length];
+        }
+
+        boolean isEmpty() {
+            return sequence.length == 0;
+        }
+
+        private static int gcd(int a, int b) {
+            return b == 0 ? a : gcd(b, a % b);
+        }
+    }
 
     private final Server[] primaries;
     private final Server[] backups;
     private final int[] primaryCurrent;
     private final int[] backupCurrent;
+    private final Rotation rotation;
 
-    SmoothWeightedRoundRobin(Server[] primaries, Server[] backups) {
+    SmoothWeightedRoundRobin(Server[] primaries, Server[] backups, Rotation rotation) {
         this.primaries = primaries;
         this.backups = backups;
         this.primaryCurrent = new int[primaries.length];
         this.backupCurrent = new int[backups.length];
+        this.rotation = rotation;
     }
 
     @Override
     public Server pick(long nowNanos, List<Server> excluded) {
+        if (!rotation.isEmpty()) {
+            Server s = rotation.next();
+            if (Balancers.eligible(s, nowNanos, excluded)) {
+                return s;
+            }
+        }
         Server s = pick(primaries, primaryCurrent, nowNanos, excluded);
         return s != null || backups.length == 0 ? s : pick(backups, backupCurrent, nowNanos, excluded);
     }

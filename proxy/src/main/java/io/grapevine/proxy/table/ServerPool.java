@@ -23,8 +23,9 @@ public final class ServerPool {
         Server[] primaries = servers.stream().filter(s -> !s.spec().backup()).toArray(Server[]::new);
         Server[] backups = servers.stream().filter(s -> s.spec().backup()).toArray(Server[]::new);
         this.balancerPerLoop = new Balancer[loopCount];
+        Object shared = Balancers.sharedState(balance, primaries);
         for (int i = 0; i < loopCount; i++) {
-            balancerPerLoop[i] = Balancers.create(balance, primaries, backups);
+            balancerPerLoop[i] = Balancers.create(balance, primaries, backups, shared);
         }
     }
 
