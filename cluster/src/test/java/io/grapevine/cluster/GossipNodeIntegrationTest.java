@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.scalecube.cluster.Cluster;
 import io.scalecube.cluster.ClusterImpl;
 import io.scalecube.cluster.metadata.MetadataCodec;
+import io.scalecube.cluster.transport.api.Message;
 import io.scalecube.transport.netty.tcp.TcpTransportFactory;
 import java.io.ByteArrayOutputStream;
 import java.io.DataOutputStream;
@@ -240,6 +241,49 @@ class GossipNodeIntegrationTest {
         GossipNode other = node("other", keyring, List.of(seed(node)), new RecordingListener());
         Await.until(JOIN, "a good member still joins", () -> sees(node, other) && sees(other, node));
         assertEquals(1, node.counters().rejectedBadMac());
+    }
+
+    @Test
+    void forgedFramesCannotRemoveAMemberButAKeyHolderCould() throws Exception {
+        ClusterKeyring keyring = keys(ClusterKeyring.generateKey());
+        RecordingListener seedEvents = new RecordingListener();
+        GossipNode seed = node("seed", keyring, List.of(), seedEvents);
+        GossipNode victim = node("victim", keyring, List.of(seed(seed)), new RecordingListener());
+        Await.until(JOIN, "victim joined", () -> sees(seed, victim));
+
+        // "victim is dead": the record scalecube itself spreads when a member's suspicion times out.
+        io.scalecube.cluster.Member victimMember = new io.scalecube.cluster.Member(victim.memberId(), "victim",
+                "127.0.0.1:" + victim.gossipAddress().getPort(), "grapevine");
+        Message deadVictim = Message.with(ScalecubeMessages.sync(ScalecubeMessages.record(victimMember,
+                io.scalecube.cluster.membership.MemberStatus.DEAD, 5))).sender("127.0.0.1:1").build();
+        byte[] open = frame(null, deadVictim);
+        byte[] wrongKey = frame(keys(ClusterKeyring.generateKey()), deadVictim);
+        byte[] tampered = frame(keyring, deadVictim);
+        tampered[tampered.length - 1] ^= 0x40;
+
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", seed.gossipAddress().getPort()), 2000);
+            DataOutputStream out = new DataOutputStream(socket.getOutputStream());
+            for (byte[] forged : List.of(open, wrongKey, tampered)) {
+                sendFrame(out, forged);
+            }
+            Await.until(Duration.ofSeconds(5), "forged frames refused", () -> seed.counters().rejectedUnknownKey() == 2
+                    && seed.counters().rejectedBadMac() == 1, () -> seed.counters().toString());
+            Await.holds(Duration.ofSeconds(2), "victim still a member", () -> sees(seed, victim)
+                    && !seedEvents.saw(MemberEvent.Type.REMOVED, victim.memberId()));
+
+            // Control: the same message sealed with the cluster key is obeyed, so the refusals above
+            // are what protected the victim.
+            sendFrame(out, frame(keyring, deadVictim));
+            Await.until(Duration.ofSeconds(5), "key holder's message obeyed",
+                    () -> seedEvents.saw(MemberEvent.Type.REMOVED, victim.memberId()), seedEvents::toString);
+        }
+    }
+
+    private static byte[] frame(ClusterKeyring keyring, Message message) throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        new FrameCodec(keyring, new FrameCounters(), 60_000, 100, System::currentTimeMillis).serialize(message, out);
+        return out.toByteArray();
     }
 
     private static void sendFrame(DataOutputStream out, byte[] frame) throws IOException {
