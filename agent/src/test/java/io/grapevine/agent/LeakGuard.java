@@ -31,6 +31,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  */
 public final class LeakGuard implements AfterAllCallback {
     private static final Queue<String> LEAKS = new ConcurrentLinkedQueue<>();
+    /** Leak reports printed in a failure; one usually names the culprit, a thousand bury it. */
+    private static final int SHOWN = 5;
 
     static {
         ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.PARANOID);
@@ -42,7 +44,8 @@ public final class LeakGuard implements AfterAllCallback {
         List<String> leaks = collectLeaks(leak -> true);
         if (!leaks.isEmpty()) {
             fail(leaks.size() + " Netty leak(s) reported by the end of " + context.getDisplayName()
-                    + ":\n" + String.join("\n\n", leaks));
+                    + (leaks.size() > SHOWN ? ", the first " + SHOWN : "") + ":\n"
+                    + String.join("\n\n", leaks.subList(0, Math.min(SHOWN, leaks.size()))));
         }
     }
 

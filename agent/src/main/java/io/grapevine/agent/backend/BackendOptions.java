@@ -1,5 +1,7 @@
 package io.grapevine.agent.backend;
 
+import java.util.Arrays;
+
 /**
  * The command line of {@code ./grapevine backend}, parsed and checked once.
  *
@@ -36,11 +38,11 @@ record BackendOptions(boolean help, String host, int port, int count, int thread
         Integer port = null;
         int count = 1;
         int threads = 1;
+        if (Arrays.asList(args).contains("--help") || Arrays.asList(args).contains("-h")) {
+            return HELP;
+        }
         for (int i = 0; i < args.length; i++) {
             String arg = args[i];
-            if (arg.equals("-h") || arg.equals("--help")) {
-                return HELP;
-            }
             int eq = arg.indexOf('=');
             String name = arg.startsWith("--") && eq > 0 ? arg.substring(0, eq) : arg;
             if (!name.equals("--port") && !name.equals("--count") && !name.equals("--host") && !name.equals("--threads")) {

@@ -35,7 +35,7 @@ final class BytesExchange extends Exchange {
 
     BytesExchange(HttpRequest request, long length, boolean chunked) {
         this.length = length;
-        // HTTP/1.0 has no chunked coding (RFC 9112 section 7.1); such a client gets Content-Length.
+        // No Transfer-Encoding in a response to HTTP/1.0 (RFC 9112 section 6.1): Content-Length then.
         this.chunked = chunked && request.protocolVersion().compareTo(HttpVersion.HTTP_1_1) >= 0;
         this.headOnly = HttpMethod.HEAD.equals(request.method());
     }

@@ -82,6 +82,7 @@ final class RequestRouter extends ChannelInboundHandlerAdapter {
             exchange.abort();
             exchange = null;
         }
+        responding = false;
         releaseWaiting();
         ctx.fireChannelInactive();
     }

@@ -1,0 +1,234 @@
+package io.grapevine.agent.backend;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.ConnectException;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code DemoBackendMain} as a separate JVM, the way {@code ./grapevine backend} runs it. */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class DemoBackendMainIntegrationTest {
+    private static final Pattern STARTED = Pattern.compile("backend (\\d+) listening on 127\\.0\\.0\\.1:(\\d+) \\((epoll|nio)\\)");
+    private static final HttpClient CLIENT = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1).build();
+
+    private final List<Process> launched = new ArrayList<>();
+    @TempDir
+    Path temp;
+
+    @AfterEach
+    void killLeftovers() {
+        launched.forEach(Process::destroyForcibly);
+    }
+
+    @Test
+    void startsNumberedWorkersAndStopsCleanlyOnSigterm() throws Exception {
+        Launched backend = launch("--port", "0", "--count", "3");
+        List<Integer> ports = backend.ports(3);
+        for (int id = 1; id <= 3; id++) {
+            HttpResponse<String> response = get(ports.get(id - 1), "/");
+            assertEquals("Hello, I am ID " + id + "\n", response.body());
+        }
+
+        backend.process.destroy(); // SIGTERM
+        assertTrue(backend.process.waitFor(20, TimeUnit.SECONDS), "still running 20 s after SIGTERM");
+        assertEquals(143, backend.process.exitValue(), "exit status after SIGTERM (128 + 15)");
+        assertTrue(backend.output().contains("stopped 3 backend(s)"), backend.output());
+        for (int port : ports) {
+            assertRefused(port);
+        }
+    }
+
+    @Test
+    void bodiesStreamThroughASmallHeap() throws Exception {
+        Launched backend = launch("-Xmx48m", "-XX:MaxDirectMemorySize=32m", "--port", "0");
+        int port = backend.ports(1).get(0);
+        long size = 200L << 20;
+
+        // Upload 200 MiB: a server that gathered the body would run out of memory.
+        byte[] block = new byte[1 << 20];
+        new java.util.Random(7).nextBytes(block);
+        MessageDigest sent = MessageDigest.getInstance("SHA-256");
+        for (int i = 0; i < 200; i++) {
+            sent.update(block);
+        }
+        HttpResponse<String> echo = CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/echo"))
+                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new RepeatedBlock(block, 200))).build(),
+                HttpResponse.BodyHandlers.ofString());
+        assertEquals(HexFormat.of().formatHex(sent.digest()), echo.headers().firstValue("X-Body-Sha256").orElse(null));
+        assertEquals(Long.toString(size), echo.headers().firstValue("X-Body-Length").orElse(null));
+
+        // Download 200 MiB.
+        HttpResponse<InputStream> bytes = CLIENT.send(
+                HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/bytes?n=" + size)).build(),
+                HttpResponse.BodyHandlers.ofInputStream());
+        MessageDigest received = MessageDigest.getInstance("SHA-256");
+        long length = 0;
+        try (InputStream in = bytes.body()) {
+            byte[] buffer = new byte[64 * 1024];
+            for (int n; (n = in.read(buffer)) != -1; ) {
+                received.update(buffer, 0, n);
+                length += n;
+            }
+        }
+        assertEquals(size, length);
+        assertEquals(bytes.headers().firstValue("X-Body-Sha256").orElse(null), HexFormat.of().formatHex(received.digest()));
+        assertTrue(backend.process.isAlive(), backend.output());
+    }
+
+    @Test
+    void helpPrintsUsageAndExitsZero() throws Exception {
+        Launched help = launch("--help");
+        assertTrue(help.process.waitFor(20, TimeUnit.SECONDS));
+        assertEquals(0, help.process.exitValue());
+        assertTrue(help.output().startsWith("usage: ./grapevine backend --port P"), help.output());
+    }
+
+    @Test
+    void badFlagExitsTwoWithOneLine() throws Exception {
+        Launched bad = launch("--port", "8080", "--count", "lots");
+        assertTrue(bad.process.waitFor(20, TimeUnit.SECONDS));
+        assertEquals(2, bad.process.exitValue());
+        assertEquals("grapevine backend: --count expects a whole number from 1 to 1000, got 'lots'\n", bad.output());
+    }
+
+    @Test
+    void busyPortExitsOneNamingTheAddress() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+            Launched busy = launch("--port", Integer.toString(taken.getLocalPort()));
+            assertTrue(busy.process.waitFor(20, TimeUnit.SECONDS));
+            assertEquals(1, busy.process.exitValue());
+            assertTrue(busy.output().contains("grapevine backend: worker 1: cannot listen on 127.0.0.1:"
+                    + taken.getLocalPort()), busy.output());
+        }
+    }
+
+    // ---- helpers
+
+    /** Runs DemoBackendMain with this test's class path; arguments starting with -X go to the JVM. */
+    private Launched launch(String... args) throws IOException {
+        Path output = Files.createTempFile(temp, "backend", ".log");
+        List<String> command = new ArrayList<>();
+        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+        List<String> programArgs = new ArrayList<>();
+        for (String arg : args) {
+            (arg.startsWith("-X") ? command : programArgs).add(arg);
+        }
+        // The test class path also holds logback-test.xml (quiet); the child logs as shipped.
+        command.addAll(List.of("-Dlogback.configurationFile=logback.xml",
+                "-cp", System.getProperty("java.class.path"), DemoBackendMain.class.getName()));
+        command.addAll(programArgs);
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+        launched.add(process);
+        return new Launched(process, output);
+    }
+
+    private static HttpResponse<String> get(int port, String path) throws IOException, InterruptedException {
+        return CLIENT.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+                .timeout(Duration.ofSeconds(10)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    private static void assertRefused(int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress("127.0.0.1", port), 2_000);
+            fail("port " + port + " still accepts connections");
+        } catch (ConnectException expected) {
+            // refused
+        } catch (IOException e) {
+            fail("expected connection refused on " + port + ", got " + e);
+        }
+    }
+
+    /**
+     * A child JVM whose stdout and stderr go to one file. (A file, not a pipe: reading a
+     * pipe while the child exits can lose its last lines to "Stream closed".)
+     */
+    private static final class Launched {
+        final Process process;
+        private final Path output;
+
+        Launched(Process process, Path output) {
+            this.process = process;
+            this.output = output;
+        }
+
+        /** The ports of workers 1..count, from the start lines, in id order. */
+        List<Integer> ports(int count) throws IOException, InterruptedException {
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (true) {
+                TreeMap<Integer, Integer> ports = new TreeMap<>();
+                Matcher started = STARTED.matcher(output());
+                while (started.find()) {
+                    ports.put(Integer.parseInt(started.group(1)), Integer.parseInt(started.group(2)));
+                }
+                if (ports.size() == count) {
+                    assertEquals(count, ports.lastKey(), "worker ids: " + ports.keySet());
+                    return List.copyOf(ports.values());
+                }
+                if (!process.isAlive() || System.nanoTime() > deadline) {
+                    fail("expected " + count + " workers to start; output so far:\n" + output());
+                }
+                Thread.sleep(20);
+            }
+        }
+
+        String output() throws IOException {
+            return Files.readString(output, StandardCharsets.UTF_8);
+        }
+    }
+
+    /** The same block {@code times} times over. */
+    private static final class RepeatedBlock extends InputStream {
+        private final byte[] block;
+        private long left;
+        private int offset;
+
+        RepeatedBlock(byte[] block, int times) {
+            this.block = block;
+            this.left = (long) block.length * times;
+        }
+
+        @Override
+        public int read() {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) == -1 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) {
+            if (left == 0) {
+                return -1;
+            }
+            int n = (int) Math.min(Math.min(len, left), block.length - offset);
+            System.arraycopy(block, offset, b, off, n);
+            offset = (offset + n) % block.length;
+            left -= n;
+            return n;
+        }
+    }
+}
