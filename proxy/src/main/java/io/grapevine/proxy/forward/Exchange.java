@@ -196,9 +196,13 @@ final class Exchange implements ChunkedDecoder.Sink {
 
     // ---------------------------------------------------------------- response (from the backend)
 
-    /** The keep-alive the response head should announce to the client. */
+    /**
+     * The keep-alive the response head should announce to the client: not when the client asked to
+     * close, not when part of the request body is still unread, and not for the last response of a
+     * connection that is draining (shutdown, or the client half-closed).
+     */
     boolean clientKeepAlive() {
-        return request.keepAlive && requestComplete && !frontend.isDraining();
+        return request.keepAlive && requestComplete && !(frontend.isDraining() && frontend.isLastInFlight(this));
     }
 
     void onInterimResponse(ByteBuf head) {
