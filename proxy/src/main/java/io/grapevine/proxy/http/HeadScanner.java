@@ -27,6 +27,8 @@ public final class HeadScanner {
     private int scanFrom;
     private int lineStart;
     private int startLineEnd = -1;
+    /** Empty lines skipped before this head, over all calls (the limit must not depend on how bytes arrive). */
+    private int leadingEmpty;
 
     /**
      * @param maxStartLine          start-line limit in bytes (request line: 414 beyond)
@@ -51,7 +53,6 @@ public final class HeadScanner {
      *         {@link #NEED_MORE}, or a negative HTTP status ({@code -414}, {@code -431}, {@code -400})
      */
     public int scan(ByteBuf buf) {
-        int leadingEmpty = 0;
         for (;;) {
             int base = buf.readerIndex();
             int avail = buf.readableBytes();
@@ -101,5 +102,6 @@ public final class HeadScanner {
         scanFrom = 0;
         lineStart = 0;
         startLineEnd = -1;
+        leadingEmpty = 0;
     }
 }
