@@ -540,9 +540,9 @@ public final class RequestHeadParser {
     }
 
     /**
-     * Accepts exactly one coding, {@code chunked} (case-insensitive). A list whose final coding is
-     * chunked asks for codings this proxy does not apply: 501 (RFC 9112 section 6.1). Anything else is
-     * not a valid request framing: 400.
+     * Accepts exactly one coding, {@code chunked} (case-insensitive). A list whose final coding, and only
+     * that one, is chunked asks for codings this proxy does not apply: 501 (RFC 9112 section 6.1).
+     * Anything else is not a valid request framing: 400 (chunked must not be applied twice, section 7).
      */
     private static int transferCoding(byte[] b, int from, int to) {
         if (HttpChars.equalsLower(b, from, to - from, CHUNKED)) {
@@ -552,6 +552,9 @@ public final class RequestHeadParser {
         for (int i = from; i < to; i++) {
             byte c = b[i];
             if (c == ',') {
+                if (isChunked(b, lastComma < 0 ? from : lastComma + 1, i)) {
+                    return 400;
+                }
                 lastComma = i;
             } else if (!HttpChars.isTchar(c) && !HttpChars.isOws(c)) {
                 return 400;
@@ -560,11 +563,18 @@ public final class RequestHeadParser {
         if (lastComma < 0) {
             return 400;
         }
-        int s = lastComma + 1;
-        while (s < to && HttpChars.isOws(b[s])) {
-            s++;
+        return isChunked(b, lastComma + 1, to) ? 501 : 400;
+    }
+
+    /** Whether the list element {@code b[from, to)}, OWS around it ignored, is the chunked coding. */
+    private static boolean isChunked(byte[] b, int from, int to) {
+        while (from < to && HttpChars.isOws(b[from])) {
+            from++;
         }
-        return HttpChars.equalsLower(b, s, to - s, CHUNKED) ? 501 : 400;
+        while (to > from && HttpChars.isOws(b[to - 1])) {
+            to--;
+        }
+        return HttpChars.equalsLower(b, from, to - from, CHUNKED);
     }
 
     private void captureRouting(byte[] b, RequestHead out, int hostField, int authorityStart, int authorityEnd,
