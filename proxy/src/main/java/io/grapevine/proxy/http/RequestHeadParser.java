@@ -290,10 +290,14 @@ public final class RequestHeadParser {
                 && !sameAuthority(b, authorityStart, authorityEnd, fl.valueStart(hostField), fl.valueEnd(hostField))) {
             return 400;
         }
-        // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1).
+        // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1). Host is meant for every
+        // recipient and must not be a connection option: dropping it would forward HTTP/1.1 without Host.
         if (fl.tokenCount > 0) {
             for (int fi = 0; fi < count; fi++) {
                 if (fl.kinds[fi] != DROP && fl.namedByConnection(b, fi)) {
+                    if (fi == hostField) {
+                        return 400;
+                    }
                     if (fl.kinds[fi] == REQUEST_ID) {
                         hasRequestId = false;
                     }
