@@ -335,9 +335,14 @@ public final class RequestHeadParser {
             head.writeBytes(b, pathStart, targetEnd - pathStart);
         }
         head.writeByte(SP).writeBytes(HTTP_1_1).writeBytes(CRLF);
-        if (hostCount == 0 && authorityStart >= 0) {
-            head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
-            out.hasHost = true;
+        if (hostCount == 0) {
+            // HTTP/1.0 without Host: HTTP/1.1 requires one, empty when the target has no authority (RFC 9112 3.2).
+            head.writeBytes(H_HOST);
+            if (authorityStart >= 0) {
+                head.writeBytes(b, authorityStart, authorityEnd - authorityStart);
+                out.hasHost = true;
+            }
+            head.writeBytes(CRLF);
         }
         boolean wroteXff = false;
         for (int fi = 0; fi < count; fi++) {
