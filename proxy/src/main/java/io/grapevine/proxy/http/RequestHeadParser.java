@@ -598,8 +598,9 @@ public final class RequestHeadParser {
             he = this.fields.valueEnd(hostField);
         }
         out.routingHost = hs == he ? "" : hostWithoutPort(b, hs, he);
-        out.routingPath = pathStart == targetEnd ? "/"
-                : new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        // The path as forwarded: an absolute-form target with an empty path gets its "/" here too.
+        String path = new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        out.routingPath = pathStart == targetEnd || b[pathStart] == '?' ? "/" + path : path;
     }
 
     private static String hostWithoutPort(byte[] b, int from, int to) {
