@@ -13,6 +13,7 @@ import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -122,7 +123,15 @@ final class Exchange implements ChunkedDecoder.Sink {
     /** A connection to {@link #server} is ready (pooled, or just connected): send the request. */
     void upstreamReady(UpstreamConnection c) {
         upstream = c;
-        c.write(request.upstreamHead.retainedDuplicate());
+        ByteBuf head = request.upstreamHead;
+        if (request.hasHost) {
+            c.write(head.retainedDuplicate());
+        } else {
+            // HTTP/1.0 request without Host: name the server, as nginx's default proxy_set_header Host does.
+            c.write(head.retainedSlice(head.readerIndex(), head.readableBytes() - 2));
+            byte[] host = ("Host: " + hostHeaderValue(c.server()) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+            c.write(frontend.alloc().directBuffer(host.length).writeBytes(host));
+        }
         if (pendingBody != null) {
             ByteBuf part;
             while ((part = pendingBody.poll()) != null) {
@@ -134,6 +143,11 @@ final class Exchange implements ChunkedDecoder.Sink {
         c.flush();
         upstreamNeedsFlush = false;
         frontend.updateReading();
+    }
+
+    private static String hostHeaderValue(Server s) {
+        String host = s.spec().host();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + s.spec().port();
     }
 
     // ---------------------------------------------------------------- request body (from the client)

@@ -228,8 +228,12 @@ public final class RequestHeadParser {
                     break;
                 case 12:
                     if (fl.nameIs(b, fi, X_REQUEST_ID)) {
-                        kind = REQUEST_ID;
-                        hasRequestId = true;
+                        if (fl.valueLength(fi) == 0) {
+                            kind = DROP; // an empty id identifies nothing: one is generated instead
+                        } else {
+                            kind = REQUEST_ID;
+                            hasRequestId = true;
+                        }
                     }
                     break;
                 case 14:
@@ -340,15 +344,12 @@ public final class RequestHeadParser {
             head.writeBytes(b, pathStart, targetEnd - pathStart);
         }
         head.writeByte(SP).writeBytes(HTTP_1_1).writeBytes(CRLF);
-        if (hostCount == 0) {
-            // HTTP/1.0 without Host: HTTP/1.1 requires one, empty when the target has no authority (RFC 9112 3.2).
-            head.writeBytes(H_HOST);
-            if (authorityStart >= 0) {
-                head.writeBytes(b, authorityStart, authorityEnd - authorityStart);
-                out.hasHost = true;
-            }
-            head.writeBytes(CRLF);
+        if (hostCount == 0 && authorityStart >= 0) {
+            head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
+            out.hasHost = true;
         }
+        // HTTP/1.0 without any Host: the exchange adds the chosen server's address when it sends the head
+        // (HTTP/1.1 needs a Host, RFC 9112 section 3.2, and backends such as nginx refuse an empty one).
         boolean wroteXff = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = fl.kinds[fi];
