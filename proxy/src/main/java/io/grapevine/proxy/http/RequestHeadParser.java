@@ -541,8 +541,9 @@ public final class RequestHeadParser {
 
     /**
      * Accepts exactly one coding, {@code chunked} (case-insensitive). A list whose final coding is
-     * chunked asks for codings this proxy does not apply: 501 (RFC 9112 section 6.1). Anything else is
-     * not a valid request framing: 400.
+     * chunked, and only the final one, asks for codings this proxy does not apply: 501 (RFC 9112
+     * section 6.1). Anything else is not a valid request framing: 400; that includes chunked applied
+     * more than once, which a sender must not do (RFC 9112 section 6.1).
      */
     private static int transferCoding(byte[] b, int from, int to) {
         if (HttpChars.equalsLower(b, from, to - from, CHUNKED)) {
@@ -552,6 +553,9 @@ public final class RequestHeadParser {
         for (int i = from; i < to; i++) {
             byte c = b[i];
             if (c == ',') {
+                if (isChunkedElement(b, lastComma < 0 ? from : lastComma + 1, i)) {
+                    return 400;
+                }
                 lastComma = i;
             } else if (!HttpChars.isTchar(c) && !HttpChars.isOws(c)) {
                 return 400;
@@ -560,11 +564,20 @@ public final class RequestHeadParser {
         if (lastComma < 0) {
             return 400;
         }
-        int s = lastComma + 1;
-        while (s < to && HttpChars.isOws(b[s])) {
+        return isChunkedElement(b, lastComma + 1, to) ? 501 : 400;
+    }
+
+    /** Whether the list element {@code b[from, to)}, OWS around it ignored, is {@code chunked}. */
+    private static boolean isChunkedElement(byte[] b, int from, int to) {
+        int s = from;
+        int e = to;
+        while (s < e && HttpChars.isOws(b[s])) {
             s++;
         }
-        return HttpChars.equalsLower(b, s, to - s, CHUNKED) ? 501 : 400;
+        while (e > s && HttpChars.isOws(b[e - 1])) {
+            e--;
+        }
+        return HttpChars.equalsLower(b, s, e - s, CHUNKED);
     }
 
     private void captureRouting(byte[] b, RequestHead out, int hostField, int authorityStart, int authorityEnd,
