@@ -334,6 +334,10 @@ public final class RequestHeadParser {
         if (hostCount == 0 && authorityStart >= 0) {
             head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
             out.hasHost = true;
+        } else if (hostCount == 0) {
+            // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which must carry Host: empty when
+            // the target has no authority (RFC 9112 section 3.2).
+            head.writeBytes(H_HOST).writeBytes(CRLF);
         }
         boolean wroteXff = false;
         for (int fi = 0; fi < count; fi++) {
