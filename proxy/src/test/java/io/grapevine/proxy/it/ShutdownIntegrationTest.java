@@ -1,0 +1,67 @@
+package io.grapevine.proxy.it;
+
+import static io.grapevine.proxy.it.Fixtures.await;
+import static io.grapevine.proxy.it.Fixtures.get;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.RawHttpClient.Response;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.time.Duration;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** {@link ProxyServer#drainAndStop}: in-flight requests complete, nothing new is accepted. */
+class ShutdownIntegrationTest {
+
+    private static final long GRACE_MILLIS = 10_000;
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    @Test
+    void drainingFinishesTheRequestInFlightAndRefusesNewConnections() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy("", backend.port());
+        InetSocketAddress address = proxy.listenAddress();
+        RawHttpClient busy = fx.client(proxy);
+        RawHttpClient idle = fx.client(proxy);
+        assertEquals(200, idle.send(get("/")).read().status());
+        busy.send(get("/slow?ms=500"));
+        await(Duration.ofSeconds(5), "the slow request to reach the backend", () -> backend.requestCount() == 2);
+
+        long start = System.nanoTime();
+        Thread drain = new Thread(() -> proxy.drainAndStop(GRACE_MILLIS), "drain");
+        drain.start();
+        await(Duration.ofSeconds(5), "new connections to be refused", () -> !accepts(address));
+        busy.send(get("/echo?n=sent-while-draining"));
+
+        Response r = busy.read();
+        assertEquals(200, r.status(), r.toString());
+        assertEquals("waited 500 ms\n", r.bodyText());
+        assertTrue(r.connectionHas("close"), "a draining proxy announces the close: " + r);
+        assertTrue(busy.closedWithin(2000), "the drained connection must be closed after its response");
+        assertTrue(idle.closedWithin(2000), "an idle keep-alive connection must be closed by the drain");
+
+        drain.join(GRACE_MILLIS + 5000);
+        assertFalse(drain.isAlive(), "drainAndStop did not return");
+        long millis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(millis < GRACE_MILLIS / 2, "the drain waited " + millis + " ms although nothing was left in flight");
+        assertEquals(2, backend.requestCount(), "a request sent during the drain reached the backend");
+        assertFalse(accepts(address), "the listener is open again");
+    }
+
+    private static boolean accepts(InetSocketAddress address) {
+        try (Socket s = new Socket()) {
+            s.connect(address, 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
