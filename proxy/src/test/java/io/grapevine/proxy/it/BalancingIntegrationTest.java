@@ -1,6 +1,8 @@
 package io.grapevine.proxy.it;
 
 import static io.grapevine.proxy.it.Fixtures.get;
+import static io.grapevine.proxy.it.Fixtures.request;
+import static io.grapevine.proxy.it.HttpSemanticsIntegrationTest.sha256;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
+import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
 import java.util.Map;
 import java.util.Set;
@@ -85,5 +88,59 @@ class BalancingIntegrationTest {
             backends.add(r.header("X-Backend-Id"));
         }
         assertEquals(3, backends.size(), "the requests behind the slow one went to " + backends);
+    }
+
+    @Test
+    void pipelinedUploadsAreAnsweredInOrderWithTheirOwnBodies() throws Exception {
+        ProxyServer proxy = proxyOverThree();
+        RawHttpClient client = fx.client(proxy);
+        StringBuilder packet = new StringBuilder();
+        for (int i = 0; i < 20; i++) {
+            String body = ("body-" + i + "-").repeat(i * 50 + 1);
+            packet.append(i % 2 == 0
+                    ? request("POST", "/echo?n=" + i, "Content-Length: " + body.length()) + body
+                    : request("POST", "/echo?n=" + i, "Transfer-Encoding: chunked")
+                            + Integer.toHexString(body.length()) + "\r\n" + body + "\r\n0\r\n\r\n");
+        }
+        client.send(packet.toString());
+        for (int i = 0; i < 20; i++) {
+            Response r = client.read();
+            String body = ("body-" + i + "-").repeat(i * 50 + 1);
+            assertEquals(200, r.status(), "response " + i + ": " + r);
+            assertTrue(r.bodyText().startsWith("POST /echo?n=" + i + " HTTP/1.1\n"), r.bodyText());
+            assertEquals(sha256(body.getBytes(StandardCharsets.US_ASCII)), r.header("X-Body-Sha256"),
+                    "request " + i + " reached the backend with another body");
+        }
+    }
+
+    @Test
+    void largeResponsesBehindASlowOneAreHeldBackAndThenDeliveredWhole() throws Exception {
+        ProxyServer proxy = proxyOverThree();
+        RawHttpClient client = fx.client(proxy);
+        int size = 8 << 20;
+        client.send(get("/slow?ms=300") + get("/bytes?n=" + size) + get("/bytes?n=" + size + "&chunked=1")
+                + get("/echo?n=last"));
+        assertEquals("waited 300 ms\n", client.read().bodyText());
+        for (int i = 0; i < 2; i++) {
+            Response r = client.read();
+            assertEquals(200, r.status(), r.toString());
+            assertEquals(size, r.body().length);
+            assertEquals(r.header("X-Body-Sha256"), sha256(r.body()), "response " + (i + 1) + " arrived altered");
+        }
+        assertTrue(client.read().bodyText().startsWith("GET /echo?n=last HTTP/1.1\n"));
+    }
+
+    @Test
+    void requestsAfterAPipelinedConnectionCloseAreNeitherAnsweredNorForwarded() throws Exception {
+        DemoBackend a = fx.backend(1);
+        ProxyServer proxy = fx.proxy("", a.port());
+        RawHttpClient client = fx.client(proxy);
+        client.send(get("/echo?n=1") + get("/echo?n=2", "Connection: close") + get("/echo?n=3") + get("/echo?n=4"));
+        assertTrue(client.read().bodyText().startsWith("GET /echo?n=1 "));
+        Response last = client.read();
+        assertTrue(last.bodyText().startsWith("GET /echo?n=2 "), last.bodyText());
+        assertTrue(last.connectionHas("close"), last.toString());
+        assertTrue(client.closedWithin(2000), "Connection: close must close the connection");
+        assertEquals(2, a.requestCount(), "requests after Connection: close reached the backend");
     }
 }

@@ -5,14 +5,20 @@ import static io.grapevine.proxy.it.Fixtures.get;
 import static io.grapevine.proxy.it.Fixtures.request;
 import static io.grapevine.proxy.it.Fixtures.server;
 import static io.grapevine.proxy.it.HttpSemanticsIntegrationTest.sha256;
+import static io.grapevine.proxy.it.Fixtures.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
 import io.grapevine.proxy.it.RecordingBackend.Mode;
+import io.grapevine.proxy.table.Server;
+import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -126,5 +132,52 @@ class FailureHandlingIntegrationTest {
         }
         assertTrue(server(proxy, refusing).stats().connectErrors.sum() >= 1, "the refusing server was never tried");
         assertTrue(proxy.runtime().stats().retries.sum() >= 1);
+    }
+
+    @Test
+    void aBackendDyingMidBodyClosesTheClientConnectionWithoutEndingTheBody() throws Exception {
+        for (String target : new String[] {"/bytes?n=104857600", "/bytes?n=104857600&chunked=1"}) {
+            DemoBackend dying = fx.backend(1);
+            ProxyServer proxy = fx.proxy("", dying.port());
+            RawHttpClient client = fx.client(proxy);
+            Response head = client.send(get(target)).readHead();
+            assertEquals(200, head.status(), head.toString());
+            long[] received = {0};
+            // A chunked body must not get its last chunk, nor a Content-Length body its last byte.
+            assertThrows(IOException.class, () -> client.readBody(head, false, (buf, off, len) -> {
+                received[0] += len;
+                if (received[0] >= 1 << 20 && dying.isListening()) {
+                    dying.crash();
+                }
+            }), target + ": the client saw a complete body");
+            assertTrue(received[0] < 104857600, target);
+        }
+    }
+
+    @Test
+    void clientsGoingAwayMidTransferLeaveNothingBehind() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy("", backend.port());
+        Server server = proxy.tables().current().servers().get(0);
+
+        try (RawHttpClient uploader = RawHttpClient.connect(proxy.listenAddress())) {
+            uploader.send(request("POST", "/echo", "Content-Length: 10485760"));
+            OutputStream out = uploader.output();
+            out.write(new byte[1 << 20]);
+            out.flush();
+            await(Duration.ofSeconds(5), "the upload to reach the backend", () -> server.stats().inFlight.get() == 1);
+        }
+        try (RawHttpClient downloader = RawHttpClient.connect(proxy.listenAddress(), 64 * 1024)) {
+            Response head = downloader.send(get("/bytes?n=104857600")).readHead();
+            assertEquals(200, head.status());
+        }
+        try (RawHttpClient waiting = RawHttpClient.connect(proxy.listenAddress())) {
+            waiting.send(get("/slow?ms=200"));
+            await(Duration.ofSeconds(5), "the slow request to reach the backend", () -> server.stats().inFlight.get() == 1);
+        }
+        await(Duration.ofSeconds(5), "the proxy to let go of every exchange",
+                () -> server.stats().inFlight.get() == 0 && proxy.runtime().stats().connectionsCurrent.get() == 0);
+        Response r = fx.client(proxy).send(get("/")).read();
+        assertEquals(200, r.status(), "the proxy still serves: " + r);
     }
 }

@@ -45,6 +45,11 @@ public final class Fixtures implements AfterEachCallback {
      * @param extraJson further top-level members of servers.conf, e.g. {@code "timeouts": {...}}; may be empty
      */
     public ProxyServer proxy(String extraJson, int... ports) throws ConfigException, InterruptedException {
+        return proxy(Runtime.getRuntime().availableProcessors(), extraJson, ports);
+    }
+
+    /** As {@link #proxy(String, int...)}, with {@code ioThreads} event loops (one: a single upstream pool). */
+    public ProxyServer proxy(int ioThreads, String extraJson, int... ports) throws ConfigException, InterruptedException {
         String servers = IntStream.of(ports).mapToObj(p -> "{\"ip\": \"127.0.0.1\", \"port\": " + p + "}")
                 .collect(Collectors.joining(", "));
         StringBuilder json = new StringBuilder("{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", ")
@@ -56,7 +61,7 @@ public final class Fixtures implements AfterEachCallback {
             json.append(", ").append(extraJson);
         }
         json.append("}");
-        return track(ProxyServer.start(ConfigLoader.parse(json.toString(), "test config")));
+        return track(ProxyServer.start(ConfigLoader.parse(json.toString(), "test config"), ioThreads));
     }
 
     public RawHttpClient client(ProxyServer proxy) throws IOException {

@@ -5,8 +5,10 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Locale;
@@ -49,17 +51,51 @@ public final class RecordingBackend implements AutoCloseable {
     private final AtomicInteger connections = new AtomicInteger();
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
+    private boolean accepting;
 
-    private RecordingBackend(Mode mode) throws IOException {
+    private RecordingBackend(Mode mode, int backlog) throws IOException {
         this.mode = mode;
-        this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        Thread acceptor = new Thread(this::acceptLoop, "recording-backend-" + server.getLocalPort());
-        acceptor.setDaemon(true);
-        acceptor.start();
+        this.server = new ServerSocket(0, backlog, InetAddress.getLoopbackAddress());
     }
 
     public static RecordingBackend start(Mode mode) throws IOException {
-        return new RecordingBackend(mode);
+        RecordingBackend backend = new RecordingBackend(mode, 50);
+        backend.startAccepting();
+        return backend;
+    }
+
+    /**
+     * A backend whose accept queue is full and that accepts nothing until {@link #startAccepting()}: a
+     * connection attempt to it stays pending (its SYN is dropped and retried), as to an overloaded host.
+     */
+    public static RecordingBackend startUnaccepting(Mode mode) throws IOException {
+        RecordingBackend backend = new RecordingBackend(mode, 1);
+        for (int i = 0; i < 16; i++) {
+            Socket filler = new Socket();
+            backend.sockets.add(filler);
+            try {
+                filler.connect(server(backend), 200);
+            } catch (SocketTimeoutException e) {
+                filler.close();
+                return backend; // the queue is full
+            }
+        }
+        backend.close();
+        throw new IllegalStateException("the accept queue of a listening socket with backlog 1 never filled up");
+    }
+
+    private static InetSocketAddress server(RecordingBackend backend) {
+        return new InetSocketAddress(InetAddress.getLoopbackAddress(), backend.port());
+    }
+
+    /** Starts accepting connections (the queued ones first). */
+    public synchronized void startAccepting() {
+        if (!accepting) {
+            accepting = true;
+            Thread acceptor = new Thread(this::acceptLoop, "recording-backend-" + server.getLocalPort());
+            acceptor.setDaemon(true);
+            acceptor.start();
+        }
     }
 
     public int port() {
