@@ -180,4 +180,42 @@ class FailureHandlingIntegrationTest {
         Response r = fx.client(proxy).send(get("/")).read();
         assertEquals(200, r.status(), "the proxy still serves: " + r);
     }
+
+    @Test
+    void aGetOnAKeepAliveConnectionTheBackendJustClosedIsRetriedOnAFreshOne() throws Exception {
+        RecordingBackend closing = fx.recording(Mode.CLOSE_ON_REUSE);
+        ProxyServer proxy = fx.proxy(1, "", closing.port());
+        Server server = proxy.tables().current().servers().get(0);
+        RawHttpClient client = fx.client(proxy);
+        for (int i = 0; i < 5; i++) {
+            Response r = client.send(get("/")).read();
+            assertEquals(200, r.status(), "request " + i + ": " + r);
+        }
+        assertTrue(proxy.runtime().stats().retries.sum() >= 1, "no request met a connection closed under it");
+        assertEquals("up", server.stateName(System.nanoTime()), "a stale keep-alive says nothing about the server");
+    }
+
+    @Test
+    void allBackendsDownIs503EvenForAnUploadStillUnderWay() throws Exception {
+        ProxyServer proxy = fx.proxy("", closedPort());
+        RawHttpClient client = fx.client(proxy);
+        client.send(request("POST", "/echo", "Content-Length: 4194304"));
+        Thread writer = new Thread(() -> {
+            try {
+                OutputStream out = client.output();
+                byte[] piece = new byte[64 * 1024];
+                for (int i = 0; i < 64; i++) {
+                    out.write(piece);
+                }
+                out.flush();
+            } catch (IOException e) {
+                // the proxy may stop reading once it has answered
+            }
+        }, "uploader");
+        writer.setDaemon(true);
+        writer.start();
+        Response r = client.read();
+        assertEquals(503, r.status(), r.toString());
+        writer.join(5000);
+    }
 }

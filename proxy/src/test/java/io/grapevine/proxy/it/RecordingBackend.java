@@ -35,7 +35,13 @@ public final class RecordingBackend implements AutoCloseable {
         /** Answers bytes that are not HTTP, then closes. */
         GARBAGE,
         /** Closes the connection with a TCP reset, answering nothing. */
-        RESET
+        RESET,
+        /**
+         * Answers the first request of each connection like {@link #OK} (keep-alive), and closes the
+         * connection without an answer when a second one arrives: a keep-alive timeout that struck just
+         * as the proxy reused the connection.
+         */
+        CLOSE_ON_REUSE
     }
 
     private static final byte[] OK_RESPONSE = ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
@@ -49,6 +55,7 @@ public final class RecordingBackend implements AutoCloseable {
     private final ByteArrayOutputStream received = new ByteArrayOutputStream();
     private final List<String> requestHeads = new CopyOnWriteArrayList<>();
     private final AtomicInteger connections = new AtomicInteger();
+    private final AtomicInteger open = new AtomicInteger();
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private volatile boolean closed;
     private boolean accepting;
@@ -122,8 +129,14 @@ public final class RecordingBackend implements AutoCloseable {
         return requestHeads.size();
     }
 
+    /** Connections accepted so far. */
     public int connectionCount() {
         return connections.get();
+    }
+
+    /** Connections accepted and not closed yet (by either side). */
+    public int openConnections() {
+        return open.get();
     }
 
     private void acceptLoop() {
@@ -131,6 +144,7 @@ public final class RecordingBackend implements AutoCloseable {
             try {
                 Socket s = server.accept();
                 connections.incrementAndGet();
+                open.incrementAndGet();
                 sockets.add(s);
                 Thread t = new Thread(() -> serve(s), "recording-backend-conn-" + s.getPort());
                 t.setDaemon(true);
@@ -147,6 +161,7 @@ public final class RecordingBackend implements AutoCloseable {
             OutputStream out = s.getOutputStream();
             ByteArrayOutputStream pending = new ByteArrayOutputStream();
             byte[] buf = new byte[16 * 1024];
+            int served = 0;
             int n;
             while ((n = in.read(buf)) > 0) {
                 synchronized (received) {
@@ -168,6 +183,12 @@ public final class RecordingBackend implements AutoCloseable {
                             s.setSoLinger(true, 0);
                             return;
                         }
+                        case CLOSE_ON_REUSE -> {
+                            if (served++ > 0) {
+                                return;
+                            }
+                            out.write(OK_RESPONSE);
+                        }
                         default -> throw new IllegalStateException();
                     }
                 }
@@ -175,6 +196,8 @@ public final class RecordingBackend implements AutoCloseable {
             }
         } catch (IOException e) {
             // the proxy went away; what arrived is recorded
+        } finally {
+            open.decrementAndGet();
         }
     }
 

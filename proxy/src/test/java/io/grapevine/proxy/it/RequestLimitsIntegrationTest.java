@@ -17,6 +17,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 class RequestLimitsIntegrationTest {
 
     private static final int HEADER_MS = 300;
+    private static final int IDLE_MS = 500;
 
     @RegisterExtension
     final Fixtures fx = new Fixtures();
@@ -28,7 +29,8 @@ class RequestLimitsIntegrationTest {
     void start() throws Exception {
         backend = fx.recording(Mode.OK);
         proxy = fx.proxy("\"limits\": {\"max_request_line\": 1024, \"max_header_bytes\": 2048, \"max_header_count\": 20},"
-                + " \"timeouts\": {\"client_header_ms\": " + HEADER_MS + "}", backend.port());
+                + " \"timeouts\": {\"client_header_ms\": " + HEADER_MS + ", \"client_idle_ms\": " + IDLE_MS + "}",
+                backend.port());
     }
 
     @Test
@@ -105,6 +107,31 @@ class RequestLimitsIntegrationTest {
         trickler.interrupt();
         trickler.join(2000);
         assertNothingForwarded();
+    }
+
+    @Test
+    void aBodyThatStallsIs408AndTheBackendNeverGetsARequestThatLooksComplete() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        long start = System.nanoTime();
+        client.send(Fixtures.request("POST", "/upload", "Content-Length: 100") + "only part of it");
+        Response r = client.read();
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(408, r.status(), r.toString());
+        assertTrue(elapsedMillis >= IDLE_MS, "408 after " + elapsedMillis + " ms");
+        assertTrue(client.closedWithin(2000), "the client connection must be closed after 408");
+        await(Duration.ofSeconds(5), "the proxy to drop the backend connection",
+                () -> backend.connectionCount() == 1 && backend.openConnections() == 0);
+        assertEquals(0, backend.requestCount(), "the backend got a complete request");
+    }
+
+    @Test
+    void anIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        assertEquals(200, client.send(get("/")).read().status());
+        long start = System.nanoTime();
+        assertTrue(client.closedWithin(5000), "an idle connection must be closed");
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(elapsedMillis >= IDLE_MS - 50, "closed after " + elapsedMillis + " ms of idleness");
     }
 
     private void assertRejected(String request, int status) throws Exception {
