@@ -198,9 +198,12 @@ final class Exchange implements ChunkedDecoder.Sink {
 
     // ---------------------------------------------------------------- response (from the backend)
 
-    /** The keep-alive the response head should announce to the client. */
+    /**
+     * The keep-alive the response head should announce to the client. A draining connection closes after
+     * its last exchange in flight; the ones before it were forwarded already and are answered first.
+     */
     boolean clientKeepAlive() {
-        return request.keepAlive && requestComplete && !frontend.isDraining();
+        return request.keepAlive && requestComplete && !(frontend.isDraining() && frontend.isLastInFlight(this));
     }
 
     void onInterimResponse(ByteBuf head) {
