@@ -193,4 +193,23 @@ class SmugglingIntegrationTest {
         String received = backend.receivedText();
         assertFalse(received.contains("smuggle") || received.contains("hidden"), received);
     }
+
+    @Test
+    void aChunkedBodyTurningInvalidAfterItWasForwardedNeverCompletesAtTheBackend() throws Exception {
+        RecordingBackend backend = fx.recording(Mode.OK);
+        ProxyServer proxy = fx.proxy("", backend.port());
+        RawHttpClient client = fx.client(proxy);
+
+        client.send(chunked("5\r\nhello\r\n"));
+        await(Duration.ofSeconds(5), "the first chunk at the backend", () -> backend.receivedText().endsWith("hello\r\n"));
+        client.send("-1\r\n\r\nGET /hidden HTTP/1.1\r\n" + H + "\r\n");
+        Response r = client.read();
+        assertEquals(400, r.status(), r.toString());
+        assertTrue(client.closedWithin(2000), "the client connection must be closed");
+
+        await(Duration.ofSeconds(5), "the proxy to cut the backend connection", () -> backend.openConnections() == 0);
+        String received = backend.receivedText();
+        assertEquals(0, backend.requestCount(), "the backend got a complete request: " + received);
+        assertFalse(received.contains("-1") || received.contains("hidden"), "bytes after the error were forwarded: " + received);
+    }
 }
