@@ -6,10 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.Fixtures;
-import io.grapevine.proxy.it.RawHttpClient;
 import io.grapevine.proxy.it.RawHttpClient.Response;
-import io.grapevine.proxy.it.RecordingBackend;
+import io.grapevine.proxy.it.RawHttpClient;
 import io.grapevine.proxy.it.RecordingBackend.Mode;
+import io.grapevine.proxy.it.RecordingBackend;
 import io.grapevine.proxy.table.Server;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;

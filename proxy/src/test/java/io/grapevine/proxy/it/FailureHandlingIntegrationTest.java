@@ -1,12 +1,13 @@
 package io.grapevine.proxy.it;
 
+import static io.grapevine.proxy.it.Fixtures.await;
 import static io.grapevine.proxy.it.Fixtures.closedPort;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static io.grapevine.proxy.it.Fixtures.request;
 import static io.grapevine.proxy.it.Fixtures.server;
 import static io.grapevine.proxy.it.HttpSemanticsIntegrationTest.sha256;
-import static io.grapevine.proxy.it.Fixtures.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -49,7 +50,7 @@ class FailureHandlingIntegrationTest {
         for (int i = 0; i < 3; i++) {
             Response r = client.send(get("/")).read();
             assertEquals(503, r.status(), "request " + i + ": " + r);
-            assertTrue(!r.connectionHas("close"), "a 503 need not cost the client its connection: " + r);
+            assertFalse(r.connectionHas("close"), "a 503 need not cost the client its connection: " + r);
         }
     }
 

@@ -8,9 +8,8 @@ import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.table.Server;
 import java.io.IOException;
-import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -66,10 +65,6 @@ public final class Fixtures implements AfterEachCallback {
 
     public RawHttpClient client(ProxyServer proxy) throws IOException {
         return track(RawHttpClient.connect(proxy.listenAddress()));
-    }
-
-    public RawHttpClient client(InetSocketAddress address) throws IOException {
-        return track(RawHttpClient.connect(address));
     }
 
     public <T extends AutoCloseable> T track(T resource) {
