@@ -53,6 +53,8 @@ final class Exchange implements ChunkedDecoder.Sink {
     private ServerPool pool;
     private Server server;
     private UpstreamConnection upstream;
+    /** A connection being dialled for this exchange; {@link #upstream} once it is ready. */
+    private UpstreamConnection connecting;
     private boolean attemptActive;
     private int attempts;
     private List<Server> tried;
@@ -116,12 +118,13 @@ final class Exchange implements ChunkedDecoder.Sink {
             c.bind(this);
             upstreamReady(c);
         } else {
-            UpstreamConnection.connect(loop, s, this);
+            connecting = UpstreamConnection.connect(loop, s, this);
         }
     }
 
     /** A connection to {@link #server} is ready (pooled, or just connected): send the request. */
     void upstreamReady(UpstreamConnection c) {
+        connecting = null;
         upstream = c;
         ByteBuf head = request.upstreamHead;
         if (request.hasHost) {
@@ -282,6 +285,7 @@ final class Exchange implements ChunkedDecoder.Sink {
     void upstreamFailed(UpstreamConnection c, Failure failure, String detail) {
         endAttempt();
         upstream = null;
+        connecting = null;
         lastFailure = failure;
         Server s = c.server();
         boolean staleKeepAlive = failure == Failure.CLOSED_EARLY && c.wasReused();
@@ -422,23 +426,25 @@ final class Exchange implements ChunkedDecoder.Sink {
      */
     void abortUpstreamForInvalidBody() {
         releasePendingBody();
-        if (upstream != null) {
-            UpstreamConnection c = upstream;
-            upstream = null;
-            c.abort();
-        }
+        detachUpstream();
         endAttempt();
     }
 
     /** The client connection is gone, or the request was void: drop everything. */
     void abort() {
-        if (upstream != null) {
-            UpstreamConnection c = upstream;
-            upstream = null;
-            c.abort();
-        }
+        detachUpstream();
         endAttempt();
         release();
+    }
+
+    /** Lets go of the backend connection, ready or still connecting, so it never acts for this exchange again. */
+    private void detachUpstream() {
+        UpstreamConnection c = upstream != null ? upstream : connecting;
+        upstream = null;
+        connecting = null;
+        if (c != null) {
+            c.abort(this);
+        }
     }
 
     /** Frees what this exchange still owns. Idempotent. */

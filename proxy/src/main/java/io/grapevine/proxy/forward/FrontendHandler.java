@@ -100,6 +100,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         return draining;
     }
 
+    /** No request of this connection was read after {@code ex}. */
     boolean isLastInFlight(Exchange ex) {
         return inFlight.peekLast() == ex;
     }
