@@ -347,10 +347,6 @@ public final class RequestHeadParser {
         if (hostCount == 0 && authorityStart >= 0) {
             head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
             out.hasHost = true;
-        } else if (hostCount == 0) {
-            // An HTTP/1.0 request without Host goes upstream as HTTP/1.1, which must carry Host: empty when
-            // the target has no authority (RFC 9112 section 3.2).
-            head.writeBytes(H_HOST).writeBytes(CRLF);
         }
         // HTTP/1.0 without any Host: the exchange adds the chosen server's address when it sends the head
         // (HTTP/1.1 needs a Host, RFC 9112 section 3.2, and backends such as nginx refuse an empty one).
