@@ -61,6 +61,25 @@ class HttpSemanticsIntegrationTest {
         assertTrue(hosts.get(0).matches("127\\.0\\.0\\.1:[0-9]+"), "Host names the backend: " + hosts);
     }
 
+    /**
+     * A client that half-closes after its requests (printf ... | nc) still gets every answer, as from
+     * HAProxy; the last one says Connection: close and the proxy then closes.
+     */
+    @Test
+    void aHalfClosedClientGetsTheAnswersToWhatItSent() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        client.send("GET /slow?ms=200 HTTP/1.1\r\nHost: h\r\n\r\nGET /echo HTTP/1.1\r\nHost: h\r\n\r\n")
+                .shutdownOutput();
+        Response first = client.read();
+        assertEquals(200, first.status(), first.toString());
+        assertFalse(first.connectionHas("close"), "only the last answer closes: " + first);
+        Response second = client.read();
+        assertEquals(200, second.status(), second.toString());
+        assertTrue(second.bodyText().startsWith("GET /echo HTTP/1.1"), second.bodyText());
+        assertTrue(second.connectionHas("close"), second.toString());
+        assertTrue(client.closedWithin(2000), "the proxy closes after the last answer");
+    }
+
     @Test
     void anHttp10ClientThatAsksForKeepAliveKeepsItsConnection() throws Exception {
         RawHttpClient client = fx.client(proxy);

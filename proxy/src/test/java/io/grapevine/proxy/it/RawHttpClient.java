@@ -322,4 +322,16 @@ public final class RawHttpClient implements AutoCloseable {
     public void close() throws IOException {
         socket.close();
     }
+
+    /** Leaves abruptly: closes with a reset (SO_LINGER 0), which the proxy cannot mistake for a half-close. */
+    public void abort() throws IOException {
+        socket.setSoLinger(true, 0);
+        socket.close();
+    }
+
+    /** Half-closes: no more bytes from this client, but responses can still be read. */
+    public RawHttpClient shutdownOutput() throws IOException {
+        socket.shutdownOutput();
+        return this;
+    }
 }
