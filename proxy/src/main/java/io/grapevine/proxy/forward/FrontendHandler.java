@@ -11,10 +11,12 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -52,6 +54,9 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         CLOSING
     }
 
+    /** How long a closing connection reads and discards client input after its last response (see closeAfterFlush). */
+    static final long LINGER_MILLIS = 2000;
+
     private final LoopContext loop;
     private final ProxyStats stats;
     private final HeadScanner scanner;
@@ -80,6 +85,11 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     /** When the connection last became idle (nothing in flight, nothing read); 0 when busy. */
     private long idleSinceNanos;
     private long lastReadNanos;
+    /** When the client connection's outbound buffer went over the high-water mark; 0 while writable. */
+    private long unwritableSinceNanos;
+    /** Unread client input may follow the last response: close with a linger (see closeAfterFlush). */
+    private boolean lingerOnClose;
+    private io.netty.util.concurrent.Future<?> lingerTimer;
 
     FrontendHandler(LoopContext loop) {
         this.loop = loop;
@@ -126,6 +136,9 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
         closed = true;
+        if (lingerTimer != null) {
+            lingerTimer.cancel(false);
+        }
         loop.unregister(this);
         stats.connectionsCurrent.decrementAndGet();
         Exchange ex;
@@ -144,6 +157,10 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
      */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent && closed) {
+            ctx.close(); // lingering after the last response: the client is done too
+            return;
+        }
         if (evt instanceof ChannelInputShutdownEvent) {
             boolean partial = readState == ReadState.BODY_LENGTH || readState == ReadState.BODY_CHUNKED
                     || (cumulation != null && cumulation.isReadable() && readState == ReadState.HEAD);
@@ -261,6 +278,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
                     }
                     break;
                 default:
+                    lingerOnClose = true; // requests after "Connection: close" are not answered
                     releaseCumulation();
                     return;
             }
@@ -326,6 +344,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
      */
     private void reject(int status) {
         stats.badRequests.increment();
+        lingerOnClose = true;
         readState = ReadState.CLOSING;
         releaseCumulation();
         RequestHead head = new RequestHead();
@@ -346,6 +365,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
      */
     private void rejectBody() {
         stats.badRequests.increment();
+        lingerOnClose = true;
         Exchange ex = reading;
         reading = null;
         readState = ReadState.CLOSING;
@@ -458,14 +478,44 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         }
     }
 
+    /**
+     * Closes after the last response is written, lingering like nginx's {@code lingering_close}: the
+     * write side is shut (FIN) and whatever the client still sends is read and discarded until it closes
+     * too, or {@link #LINGER_MILLIS} pass. Closing with unread input would make the kernel send a reset,
+     * which can destroy the response before the client has read it.
+     */
     private void closeAfterFlush() {
         if (closed) {
             return;
         }
+        boolean linger = lingerOnClose || readState == ReadState.BODY_LENGTH || readState == ReadState.BODY_CHUNKED
+                || (cumulation != null && cumulation.isReadable());
         closed = true;
         readState = ReadState.CLOSING;
         flushNeeded = false;
-        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        releaseCumulation();
+        ChannelFuture flushed = ctx.writeAndFlush(Unpooled.EMPTY_BUFFER);
+        if (!linger) {
+            flushed.addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        flushed.addListener(f -> {
+            if (!f.isSuccess() || !(channel instanceof DuplexChannel duplex) || !channel.isActive()
+                    || duplex.isInputShutdown()) {
+                channel.close();
+                return;
+            }
+            duplex.shutdownOutput().addListener(s -> {
+                if (!s.isSuccess()) {
+                    channel.close();
+                    return;
+                }
+                channel.config().setAutoRead(true); // read and discard (channelRead releases while closed)
+                lingerTimer = channel.eventLoop().schedule(() -> {
+                    channel.close();
+                }, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+            });
+        });
     }
 
     private void closeNow() {
@@ -505,9 +555,11 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        boolean writable = channel.isWritable();
+        unwritableSinceNanos = writable ? 0 : System.nanoTime();
         Exchange first = inFlight.peekFirst();
         if (first != null) {
-            first.clientWritabilityChanged(channel.isWritable());
+            first.clientWritabilityChanged(writable);
         }
         ctx.fireChannelWritabilityChanged();
     }
@@ -517,6 +569,12 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     /** Called by the loop's sweep. */
     void checkDeadlines(long now) {
         if (closed) {
+            return;
+        }
+        if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
+            // The client stopped reading a response long ago: do not hold the connection (and its backend) forever.
+            log.debug("client {} read nothing for {} ms", channel.remoteAddress(), idleTimeoutNanos / 1_000_000);
+            closeNow();
             return;
         }
         switch (readState) {
@@ -552,6 +610,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
     }
 
     private void headerTimeout() {
+        lingerOnClose = true;
         readState = ReadState.CLOSING;
         releaseCumulation();
         RequestHead head = new RequestHead();

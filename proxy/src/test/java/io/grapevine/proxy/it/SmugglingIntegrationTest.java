@@ -124,6 +124,7 @@ class SmugglingIntegrationTest {
         assertEquals(status, r.status(), r.toString());
         assertTrue(r.connectionHas("close"), "the rejection must announce the close: " + r);
         assertTrue(client.closedWithin(2000), "the client connection must be closed");
+        client.close(); // as a client does on seeing the close; the proxy lingers until then (lingering close)
 
         assertNothingForwarded(proxy, backend);
     }
@@ -183,6 +184,7 @@ class SmugglingIntegrationTest {
         Response second = client.read();
         assertEquals(400, second.status(), second.toString());
         assertTrue(client.closedWithin(2000), "the client connection must be closed");
+        client.close(); // as a client does on seeing the close; the proxy lingers until then (lingering close)
 
         await(Duration.ofSeconds(5), "the proxy to release the client connection",
                 () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
@@ -206,6 +208,7 @@ class SmugglingIntegrationTest {
         Response r = client.read();
         assertEquals(400, r.status(), r.toString());
         assertTrue(client.closedWithin(2000), "the client connection must be closed");
+        client.close(); // as a client does on seeing the close; the proxy lingers until then (lingering close)
 
         await(Duration.ofSeconds(5), "the proxy to cut the backend connection", () -> backend.openConnections() == 0);
         String received = backend.receivedText();
