@@ -17,10 +17,6 @@ import java.util.concurrent.TimeUnit;
  */
 public final class ChildProcess implements AutoCloseable {
 
-    /** JVM options of child JVMs: those of the {@code grapevine} launcher, with a smaller heap. */
-    private static final List<String> JVM_OPTS = List.of("-Xms32m", "-Xmx128m", "-XX:+UseSerialGC",
-            "-XX:+PerfDisableSharedMem", "-Dio.netty.leakDetection.level=disabled");
-
     private final String name;
     private final Process process;
     private final Path log;
@@ -59,25 +55,28 @@ public final class ChildProcess implements AutoCloseable {
         return jar;
     }
 
-    /** {@code java -jar grapevine-agent.jar args...}. */
+    /** {@code ./grapevine agent args...}: the launcher, so the JVM runs with the options it gives agents. */
     public static ChildProcess agent(Path dir, String name, String... args) {
-        return java(dir, name, agentJar(), List.of(args));
+        agentJar();
+        return launcher(dir, name, "agent", args);
     }
 
-    /** {@code java -jar grapevine-proxy.jar args...}, with the repository as its installation directory. */
+    /** {@code ./grapevine proxy args...}. */
     public static ChildProcess proxy(Path dir, String name, String... args) {
-        return java(dir, name, proxyJar(), List.of(args));
+        proxyJar();
+        return launcher(dir, name, "proxy", args);
     }
 
-    private static ChildProcess java(Path dir, String name, Path jar, List<String> args) {
-        List<String> command = new ArrayList<>();
-        command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
-        command.addAll(JVM_OPTS);
-        command.add("-Dgrapevine.home=" + repoRoot());
-        command.add("-jar");
-        command.add(jar.toString());
-        command.addAll(args);
-        return start(dir, name, command, Map.of());
+    /**
+     * {@code ./grapevine COMMAND args...}. The launcher execs the JVM, so the process is the JVM itself
+     * and signals reach it directly.
+     */
+    public static ChildProcess launcher(Path dir, String name, String command, String... args) {
+        List<String> line = new ArrayList<>();
+        line.add(repoRoot().resolve("grapevine").toString());
+        line.add(command);
+        line.addAll(List.of(args));
+        return start(dir, name, line, Map.of());
     }
 
     /** Any command, its working directory the repository root, stdout and stderr into one log file. */
@@ -85,6 +84,7 @@ public final class ChildProcess implements AutoCloseable {
         Path log = dir.resolve(name + ".log");
         ProcessBuilder pb = new ProcessBuilder(command).directory(repoRoot().toFile())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
+        pb.environment().remove("GRAPEVINE_JVM_OPTS"); // the launcher's own defaults
         pb.environment().putAll(env);
         try {
             long start = System.nanoTime();

@@ -115,6 +115,14 @@ public final class RequestStream implements AutoCloseable {
         return List.copyOf(failures);
     }
 
+    /**
+     * Forgets the failures so far, for a test that starts its stream before the proxy has anything to
+     * route to (it answers 503 then, as it should) and counts failures from here on.
+     */
+    public void resetFailures() {
+        failures.clear();
+    }
+
     /** Connections opened so far; equal to the number of threads while the proxy never closed one. */
     public int connectionsOpened() {
         return connectionsOpened.get();
