@@ -26,8 +26,15 @@ public final class HttpConnection implements AutoCloseable {
 
         private static final Pattern DEMO_ID = Pattern.compile("Hello, I am ID (\\d+)");
 
-        /** The id in a demo backend's answer to {@code GET /} (an agent's demo backend uses its port), or -1. */
+        /**
+         * The demo backend that answered (an agent's demo backend uses its port as id): its
+         * {@code X-Backend-Id} header, else the id in its answer to {@code GET /}; -1 if neither.
+         */
         public int demoId() {
+            String header = headers.get("x-backend-id");
+            if (header != null) {
+                return Integer.parseInt(header.trim());
+            }
             Matcher m = DEMO_ID.matcher(body);
             return m.find() ? Integer.parseInt(m.group(1)) : -1;
         }
@@ -51,10 +58,23 @@ public final class HttpConnection implements AutoCloseable {
 
     /** Sends {@code GET path} and reads the whole response. */
     public Response get(String path) throws IOException {
+        return send("GET " + path + " HTTP/1.1\r\nHost: " + hostHeader + "\r\n\r\n", null);
+    }
+
+    /** Sends {@code POST path} with {@code body} (Content-Length) and reads the whole response. */
+    public Response post(String path, byte[] body) throws IOException {
+        return send("POST " + path + " HTTP/1.1\r\nHost: " + hostHeader + "\r\nContent-Type: application/octet-stream\r\n"
+                + "Content-Length: " + body.length + "\r\n\r\n", body);
+    }
+
+    private Response send(String head, byte[] body) throws IOException {
         if (closedByServer) {
             throw new IOException("the server said it closes this connection");
         }
-        out.write(("GET " + path + " HTTP/1.1\r\nHost: " + hostHeader + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+        out.write(head.getBytes(StandardCharsets.US_ASCII));
+        if (body != null) {
+            out.write(body);
+        }
         out.flush();
         return read();
     }

@@ -25,6 +25,7 @@ public final class RequestStream implements AutoCloseable {
 
     private final InetSocketAddress proxy;
     private final String path;
+    private final byte[] postBody;
     private final long pauseNanos;
     private final List<Thread> threads = new ArrayList<>();
     private volatile boolean running = true;
@@ -37,9 +38,10 @@ public final class RequestStream implements AutoCloseable {
     private final Map<Integer, Long> lastSeenNanos = new ConcurrentHashMap<>();
     private final Map<Integer, AtomicLong> answers = new ConcurrentHashMap<>();
 
-    private RequestStream(InetSocketAddress proxy, String path, long pauseMicros) {
+    private RequestStream(InetSocketAddress proxy, String path, byte[] postBody, long pauseMicros) {
         this.proxy = proxy;
         this.path = path;
+        this.postBody = postBody;
         this.pauseNanos = TimeUnit.MICROSECONDS.toNanos(pauseMicros);
     }
 
@@ -48,7 +50,19 @@ public final class RequestStream implements AutoCloseable {
      * connection with {@code pauseMicros} between requests.
      */
     public static RequestStream start(InetSocketAddress proxy, String path, int connections, long pauseMicros) {
-        RequestStream s = new RequestStream(proxy, path, pauseMicros);
+        return start(new RequestStream(proxy, path, null, pauseMicros), connections);
+    }
+
+    /**
+     * Like {@link #start}, with {@code POST path} and a small body: requests the proxy must never replay
+     * once they may have reached a backend, so a backend that goes away under one fails it visibly.
+     */
+    public static RequestStream startPosts(InetSocketAddress proxy, String path, int connections, long pauseMicros) {
+        return start(new RequestStream(proxy, path, "grapevine".repeat(100).getBytes(java.nio.charset.StandardCharsets.US_ASCII),
+                pauseMicros), connections);
+    }
+
+    private static RequestStream start(RequestStream s, int connections) {
         for (int i = 0; i < connections; i++) {
             Thread t = new Thread(s::run, "request-stream-" + i);
             t.setDaemon(true);
@@ -66,7 +80,7 @@ public final class RequestStream implements AutoCloseable {
                     c = new HttpConnection(proxy, 10_000);
                     connectionsOpened.incrementAndGet();
                 }
-                HttpConnection.Response r = c.get(path);
+                HttpConnection.Response r = postBody == null ? c.get(path) : c.post(path, postBody);
                 long now = System.nanoTime();
                 requests.incrementAndGet();
                 if (r.status() == 200) {
