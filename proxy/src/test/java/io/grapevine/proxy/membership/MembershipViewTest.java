@@ -42,7 +42,12 @@ class MembershipViewTest {
 
     /** Hands one event to the view and waits for the render it causes. */
     private void event(MemberEvent.Type type, String id, int port, MemberState state) throws InterruptedException {
-        MemberMetadata md = MemberMetadata.backend("web", "127.0.0.1", port, 1, Map.of(), state);
+        event(type, id, port, state, Map.of());
+    }
+
+    private void event(MemberEvent.Type type, String id, int port, MemberState state, Map<String, String> tags)
+            throws InterruptedException {
+        MemberMetadata md = MemberMetadata.backend("web", "127.0.0.1", port, 1, tags, state);
         long renders = renders();
         view.onMembershipEvent(new MemberEvent(type, id, null, new InetSocketAddress("127.0.0.1", 40_000), md, clock++));
         Await.until(Duration.ofSeconds(5), "render after " + type + " " + id, () -> renders() > renders);
@@ -87,5 +92,21 @@ class MembershipViewTest {
         event(MemberEvent.Type.UPDATED, "new", 8001, MemberState.UP);
         assertEquals(List.of("127.0.0.1:8001 up"), servers());
         assertEquals(before, tables.current().servers().get(0), "the server kept its identity throughout");
+    }
+
+    @Test
+    void aMemberWhoseServerBreaksARuleIsRefusedAloneAndTheOthersGoOn() throws Exception {
+        event(MemberEvent.Type.ADDED, "good", 8001, MemberState.UP);
+        // The shipped template makes the pool tag the server's pool; pool names cannot hold a space.
+        event(MemberEvent.Type.ADDED, "bad", 8002, MemberState.UP, Map.of("pool", "web api"));
+        event(MemberEvent.Type.ADDED, "later", 8003, MemberState.UP);
+
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8003 up"), servers(), view.lastRender().toString());
+        assertEquals(null, view.lastRender().error());
+        assertEquals(1L, view.counters().get("refused_backends"), "refused once, however often it is rendered");
+        assertEquals(0L, view.counters().get("render_failures"));
+
+        event(MemberEvent.Type.UPDATED, "bad", 8002, MemberState.UP, Map.of("pool", "web-api"));
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers());
     }
 }
