@@ -27,13 +27,25 @@ public final class Ports {
         }
     }
 
-    /** {@code count} consecutive free loopback ports (for scripts that take a base port). */
+    /**
+     * {@code count} consecutive free loopback ports (for scripts that take a base port). They are looked
+     * for below the kernel's ephemeral range: inside it, every other port tends to be taken by the source
+     * port of some outgoing connection on a busy machine.
+     */
     public static int freeRange(int count) {
-        for (int attempt = 0; attempt < 50; attempt++) {
-            int base = free();
-            if (base + count > 65_000) {
-                continue;
-            }
+        int ephemeralLow = 32_768;
+        try {
+            String[] range = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/sys/net/ipv4/ip_local_port_range"))
+                    .trim().split("\\s+");
+            ephemeralLow = Integer.parseInt(range[0]);
+        } catch (IOException | RuntimeException e) {
+            // keep the usual default
+        }
+        int low = 10_000;
+        int high = Math.max(low + 1_000, ephemeralLow) - count;
+        java.util.Random random = new java.util.Random();
+        for (int attempt = 0; attempt < 200; attempt++) {
+            int base = low + random.nextInt(high - low);
             boolean all = true;
             for (int p = base; p < base + count && all; p++) {
                 all = isFree(p);
