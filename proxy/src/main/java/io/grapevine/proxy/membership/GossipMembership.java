@@ -73,7 +73,8 @@ public final class GossipMembership implements AutoCloseable {
         SecurityCounters c = node.counters();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("member_id", node.memberId());
-        m.put("gossip_address", String.valueOf(node.gossipAddress()));
+        InetSocketAddress address = node.gossipAddress();
+        m.put("gossip_address", address.getHostString() + ":" + address.getPort());
         m.put("security", c);
         return m;
     }
