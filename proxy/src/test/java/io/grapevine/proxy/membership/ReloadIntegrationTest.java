@@ -172,4 +172,17 @@ class ReloadIntegrationTest {
         assertTrue(proc.isAlive(), "SIGHUP must not stop the proxy\n" + proc.tail());
         assertTrue(proc.log().contains("SIGHUP"), proc.tail());
     }
+
+    /** A proxy started with SIGHUP ignored cannot be reloaded by it, and says so instead of staying silent. */
+    @Test
+    void aProxyThatCannotReceiveSighupSaysSo() throws Exception {
+        DemoBackend backend = keep(LocalAgent.demoBackend());
+        Path servers = Files.writeString(dir.resolve("servers.conf"), servers(backend.port()));
+        ChildProcess proc = keep(ChildProcess.start(dir, "nohup-proxy", List.of("nohup",
+                ChildProcess.repoRoot().resolve("grapevine").toString(), "proxy", "--servers", servers.toString(),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--no-gossip"), java.util.Map.of()));
+        // Logged once the reload triggers are set up.
+        Await.until(Duration.ofSeconds(30), "proxy process started", () -> proc.log().contains("gossip off"), proc::tail);
+        assertTrue(proc.log().contains("SIGHUP is ignored by this process"), proc.tail());
+    }
 }
