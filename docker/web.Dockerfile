@@ -9,6 +9,12 @@ COPY agent/target/grapevine-agent.jar /opt/grapevine/grapevine-agent.jar
 ENV GRAPEVINE_JVM_OPTS="-Xms32m -Xmx128m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+PerfDisableSharedMem -Dio.netty.leakDetection.level=disabled"
 ENV GRAPEVINE_JOIN=proxy:7946 GRAPEVINE_SERVICE=web GRAPEVINE_PORT=8080 GRAPEVINE_DRAIN_SECONDS=5
 
+# Class data sharing, as the launcher does it: a warm-up run records the classes an agent's start loads;
+# every container then maps them instead of loading them (half the CPU of a start).
+RUN java $GRAPEVINE_JVM_OPTS -XX:ArchiveClassesAtExit=/opt/grapevine/grapevine-agent.jsa \
+        -cp /opt/grapevine/grapevine-agent.jar io.grapevine.agent.AgentWarmup > /dev/null
+ENV GRAPEVINE_JVM_OPTS="$GRAPEVINE_JVM_OPTS -XX:SharedArchiveFile=/opt/grapevine/grapevine-agent.jsa"
+
 EXPOSE 8080
 
 # The backend listens on the container's address, and the agent announces that address; it joins
