@@ -6,7 +6,6 @@ import io.grapevine.cluster.ClusterSettings;
 import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
@@ -86,16 +85,6 @@ public final class LocalAgent implements AutoCloseable {
     public synchronized void publish(MemberState state) {
         announced = announced.withState(state);
         node.updateMetadata(announced);
-    }
-
-    /** The agent's SIGTERM path: announce draining, wait {@code drain}, leave, close the backend. */
-    public void drainAndLeave(Duration drain) throws Exception {
-        publish(MemberState.DRAINING);
-        Thread.sleep(drain.toMillis()); // the drain period itself, as the agent waits it
-        node.leave().get();
-        if (backend != null) {
-            backend.close();
-        }
     }
 
     @Override
