@@ -204,7 +204,8 @@ class GossipNodeIntegrationTest {
         long seedStart = System.nanoTime();
         GossipNode seed = node(ClusterSettings.builder().alias("late-seed").keyring(keyring).gossipPort(seedPort).build(),
                 MemberMetadata.proxy("127.0.0.1", 9000), seedEvents);
-        Await.until(JOIN, "early node and late seed see each other", () -> sees(early, seed) && sees(seed, early),
+        Await.until(JOIN, "early node and late seed see each other", () -> sees(early, seed) && sees(seed, early)
+                        && earlyEvents.last(MemberEvent.Type.ADDED, seed.memberId()) != null,
                 () -> earlyEvents + " / " + seedEvents);
         long joinedMs = (System.nanoTime() - seedStart) / 1_000_000;
         System.out.printf("[timing] member waiting for its seed joined %d ms after the seed started%n", joinedMs);

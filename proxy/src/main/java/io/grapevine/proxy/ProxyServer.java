@@ -54,6 +54,7 @@ public final class ProxyServer implements AutoCloseable {
                     .option(ChannelOption.SO_REUSEADDR, true)
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childHandler(new FrontendInitializer(runtime))
                     .bind(config.listen().toSocketAddress()).sync().channel();
             this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);

@@ -13,6 +13,7 @@ import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
 import java.util.ArrayDeque;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -52,6 +53,8 @@ final class Exchange implements ChunkedDecoder.Sink {
     private ServerPool pool;
     private Server server;
     private UpstreamConnection upstream;
+    /** A connection being dialled for this exchange; {@link #upstream} once it is ready. */
+    private UpstreamConnection connecting;
     private boolean attemptActive;
     private int attempts;
     private List<Server> tried;
@@ -115,14 +118,23 @@ final class Exchange implements ChunkedDecoder.Sink {
             c.bind(this);
             upstreamReady(c);
         } else {
-            UpstreamConnection.connect(loop, s, this);
+            connecting = UpstreamConnection.connect(loop, s, this);
         }
     }
 
     /** A connection to {@link #server} is ready (pooled, or just connected): send the request. */
     void upstreamReady(UpstreamConnection c) {
+        connecting = null;
         upstream = c;
-        c.write(request.upstreamHead.retainedDuplicate());
+        ByteBuf head = request.upstreamHead;
+        if (request.hasHost) {
+            c.write(head.retainedDuplicate());
+        } else {
+            // HTTP/1.0 request without Host: name the server, as nginx's default proxy_set_header Host does.
+            c.write(head.retainedSlice(head.readerIndex(), head.readableBytes() - 2));
+            byte[] host = ("Host: " + hostHeaderValue(c.server()) + "\r\n\r\n").getBytes(StandardCharsets.US_ASCII);
+            c.write(frontend.alloc().directBuffer(host.length).writeBytes(host));
+        }
         if (pendingBody != null) {
             ByteBuf part;
             while ((part = pendingBody.poll()) != null) {
@@ -134,6 +146,11 @@ final class Exchange implements ChunkedDecoder.Sink {
         c.flush();
         upstreamNeedsFlush = false;
         frontend.updateReading();
+    }
+
+    private static String hostHeaderValue(Server s) {
+        String host = s.spec().host();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + s.spec().port();
     }
 
     // ---------------------------------------------------------------- request body (from the client)
@@ -196,9 +213,13 @@ final class Exchange implements ChunkedDecoder.Sink {
 
     // ---------------------------------------------------------------- response (from the backend)
 
-    /** The keep-alive the response head should announce to the client. */
+    /**
+     * The keep-alive the response head should announce to the client: not when the client asked to
+     * close, not when part of the request body is still unread, and not for the last response of a
+     * connection that is draining (shutdown, or the client half-closed).
+     */
     boolean clientKeepAlive() {
-        return request.keepAlive && requestComplete && !frontend.isDraining();
+        return request.keepAlive && requestComplete && !(frontend.isDraining() && frontend.isLastInFlight(this));
     }
 
     void onInterimResponse(ByteBuf head) {
@@ -264,6 +285,7 @@ final class Exchange implements ChunkedDecoder.Sink {
     void upstreamFailed(UpstreamConnection c, Failure failure, String detail) {
         endAttempt();
         upstream = null;
+        connecting = null;
         lastFailure = failure;
         Server s = c.server();
         boolean staleKeepAlive = failure == Failure.CLOSED_EARLY && c.wasReused();
@@ -404,23 +426,25 @@ final class Exchange implements ChunkedDecoder.Sink {
      */
     void abortUpstreamForInvalidBody() {
         releasePendingBody();
-        if (upstream != null) {
-            UpstreamConnection c = upstream;
-            upstream = null;
-            c.abort();
-        }
+        detachUpstream();
         endAttempt();
     }
 
     /** The client connection is gone, or the request was void: drop everything. */
     void abort() {
-        if (upstream != null) {
-            UpstreamConnection c = upstream;
-            upstream = null;
-            c.abort();
-        }
+        detachUpstream();
         endAttempt();
         release();
+    }
+
+    /** Lets go of the backend connection, ready or still connecting, so it never acts for this exchange again. */
+    private void detachUpstream() {
+        UpstreamConnection c = upstream != null ? upstream : connecting;
+        upstream = null;
+        connecting = null;
+        if (c != null) {
+            c.abort(this);
+        }
     }
 
     /** Frees what this exchange still owns. Idempotent. */

@@ -14,6 +14,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -99,6 +100,11 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         return draining;
     }
 
+    /** No request of this connection was read after {@code ex}. */
+    boolean isLastInFlight(Exchange ex) {
+        return inFlight.peekLast() == ex;
+    }
+
     // ---------------------------------------------------------------- lifecycle
 
     @Override
@@ -129,6 +135,27 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         toDispatch.clear();
         reading = null;
         releaseCumulation();
+    }
+
+    /**
+     * The client shut down its sending side (half-close, e.g. {@code printf ... | nc}). Requests already
+     * received are still answered, as HAProxy and nginx do; then the connection closes. A request cut
+     * off in the middle can never complete: close at once.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            boolean partial = readState == ReadState.BODY_LENGTH || readState == ReadState.BODY_CHUNKED
+                    || (cumulation != null && cumulation.isReadable() && readState == ReadState.HEAD);
+            readState = ReadState.CLOSING;
+            draining = true; // responses say Connection: close; the last one closes
+            releaseCumulation();
+            if (partial || inFlight.isEmpty()) {
+                closeNow();
+            }
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
     }
 
     @Override

@@ -84,8 +84,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         this.serverTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.runtime().config().timeouts().serverMillis());
     }
 
-    /** Dials {@code server} for {@code exchange}; the exchange hears back through {@link Exchange#upstreamReady}. */
-    static void connect(LoopContext loop, Server server, Exchange exchange) {
+    /**
+     * Dials {@code server} for {@code exchange}; the exchange hears back through {@link Exchange#upstreamReady}
+     * or {@link Exchange#upstreamFailed}, unless it lets go first ({@link #abort}).
+     */
+    static UpstreamConnection connect(LoopContext loop, Server server, Exchange exchange) {
         UpstreamConnection c = new UpstreamConnection(loop, server);
         c.exchange = exchange;
         server.stats().connectionsOpened.increment();
@@ -93,6 +96,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         c.channel = f.channel();
         loop.register(c);
         f.addListener(c);
+        return c;
     }
 
     Server server() {
@@ -374,10 +378,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     }
 
     /**
-     * Abandons the current exchange (the client went away or the request is void). A connection still
-     * connecting is kept for the pool; one that carried part of the exchange is closed.
+     * Abandons {@code ex} (the client went away or the request is void), if this connection still works
+     * for it. A connection still connecting is kept for the pool; one that carried part of the exchange is
+     * closed.
      */
-    void abort() {
+    void abort(Exchange ex) {
+        if (exchange != ex) {
+            return;
+        }
         exchange = null;
         if (state != State.CONNECTING) {
             close();

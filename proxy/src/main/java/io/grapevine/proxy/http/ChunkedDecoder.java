@@ -44,7 +44,14 @@ public final class ChunkedDecoder {
     private final int maxTrailerCount;
     private State state = State.SIZE;
     private long remaining;
-    private int trailerScanFrom;
+    /**
+     * Bytes after the reader index already searched for LF (and, in a size line, checked): a peer that
+     * sends a line byte by byte costs linear work. Offsets are relative to the reader index, which does not
+     * move while a line or the trailer section is incomplete.
+     */
+    private int scanned;
+    /** Start of the trailer line being received, relative to the reader index. */
+    private int trailerLineStart;
     private FieldLines trailerFields;
 
     public ChunkedDecoder(int maxTrailerBytes, int maxTrailerCount) {
@@ -119,20 +126,22 @@ public final class ChunkedDecoder {
     private int readSizeLine(ByteBuf in) {
         int start = in.readerIndex();
         int avail = in.readableBytes();
-        int lf = in.indexOf(start, start + Math.min(avail, MAX_SIZE_LINE), LF);
+        int lf = in.indexOf(start + scanned, start + Math.min(avail, MAX_SIZE_LINE), LF);
         if (lf < 0) {
             if (avail >= MAX_SIZE_LINE) {
                 return -1;
             }
             // Reject early what can never become valid, so garbage is not waited on.
-            for (int i = start; i < start + avail; i++) {
+            for (int i = start + scanned; i < start + avail; i++) {
                 byte c = in.getByte(i);
                 if (c != CR && !HttpChars.isFieldValueChar(c)) {
                     return -1;
                 }
             }
+            scanned = avail;
             return 0;
         }
+        scanned = 0;
         int cr = lf - 1;
         if (cr < start || in.getByte(cr) != CR) {
             return -1;
@@ -159,7 +168,7 @@ public final class ChunkedDecoder {
         in.readerIndex(lf + 1);
         if (size == 0) {
             state = State.TRAILER;
-            trailerScanFrom = 0;
+            trailerLineStart = 0;
         } else {
             remaining = size;
             state = State.DATA;
@@ -189,11 +198,12 @@ public final class ChunkedDecoder {
     private int readTrailer(ByteBuf in, ChunkedDecoder.Sink sink, ByteBufAllocator alloc) {
         int start = in.readerIndex();
         int avail = in.readableBytes();
-        int lineStart = trailerScanFrom;
+        int lineStart = trailerLineStart;
         for (;;) {
-            int lf = in.indexOf(start + lineStart, start + avail, LF);
+            int lf = in.indexOf(start + Math.max(lineStart, scanned), start + avail, LF);
             if (lf < 0) {
-                trailerScanFrom = lineStart;
+                trailerLineStart = lineStart;
+                scanned = avail;
                 return avail > maxTrailerBytes ? -1 : 0;
             }
             int p = lf - start;

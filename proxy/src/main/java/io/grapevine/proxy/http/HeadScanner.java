@@ -27,10 +27,13 @@ public final class HeadScanner {
     private int scanFrom;
     private int lineStart;
     private int startLineEnd = -1;
+    /** Empty lines skipped before this head, over all calls (the limit must not depend on how bytes arrive). */
+    private int leadingEmpty;
 
     /**
-     * @param maxStartLine          start-line limit in bytes (request line: 414 beyond)
-     * @param maxFieldBytes         limit of all field lines together (431 beyond)
+     * @param maxStartLine          start-line limit in bytes, its CRLF not counted (request line: 414 beyond)
+     * @param maxFieldBytes         limit of all field lines together, their CRLFs counted, the final empty
+     *                              line not (431 beyond)
      * @param skipLeadingEmptyLines true for requests (RFC 9112 section 2.2)
      * @param startLineTooLong      status reported when the start line is too long
      * @param headTooLarge          status reported when the field lines are too large
@@ -51,17 +54,18 @@ public final class HeadScanner {
      *         {@link #NEED_MORE}, or a negative HTTP status ({@code -414}, {@code -431}, {@code -400})
      */
     public int scan(ByteBuf buf) {
-        int leadingEmpty = 0;
         for (;;) {
             int base = buf.readerIndex();
             int avail = buf.readableBytes();
             int lf = buf.indexOf(base + scanFrom, base + avail, HttpChars.LF);
             if (lf < 0) {
                 scanFrom = avail;
+                // A partial line is over a limit only if no line end can bring it back: its last byte may be
+                // the CR of an uncounted CRLF (of the start line, or of the final empty line).
                 if (startLineEnd < 0) {
-                    return avail - lineStart > maxStartLine ? -startLineTooLong : NEED_MORE;
+                    return avail - lineStart > maxStartLine + 1 ? -startLineTooLong : NEED_MORE;
                 }
-                return avail - startLineEnd - 1 > maxFieldBytes ? -headTooLarge : NEED_MORE;
+                return avail - startLineEnd - 1 > maxFieldBytes + 1 ? -headTooLarge : NEED_MORE;
             }
             int p = lf - base;
             int lineLength = p - lineStart;
@@ -83,12 +87,12 @@ public final class HeadScanner {
                 }
                 startLineEnd = p;
             } else {
-                if (p - startLineEnd - 1 > maxFieldBytes + 2) {
-                    return -headTooLarge;
-                }
                 if (empty) {
                     reset();
                     return p + 1;
+                }
+                if (p - startLineEnd > maxFieldBytes) {
+                    return -headTooLarge;
                 }
             }
             lineStart = p + 1;
@@ -101,5 +105,6 @@ public final class HeadScanner {
         scanFrom = 0;
         lineStart = 0;
         startLineEnd = -1;
+        leadingEmpty = 0;
     }
 }

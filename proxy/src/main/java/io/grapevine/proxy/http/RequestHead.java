@@ -22,7 +22,10 @@ public final class RequestHead {
     public boolean keepAlive;
     /** {@code Expect: 100-continue} (HTTP/1.1 only). */
     public boolean expectContinue;
-    /** The request carried a Host field (always true for HTTP/1.1). */
+    /**
+     * The upstream head carries a Host field: always for HTTP/1.1; for HTTP/1.0 when the client sent one
+     * or the target was in absolute-form. Otherwise the sender adds the server's address.
+     */
     public boolean hasHost;
     public BodyKind bodyKind = BodyKind.NONE;
     public long contentLength;

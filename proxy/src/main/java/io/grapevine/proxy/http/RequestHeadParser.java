@@ -228,8 +228,12 @@ public final class RequestHeadParser {
                     break;
                 case 12:
                     if (fl.nameIs(b, fi, X_REQUEST_ID)) {
-                        kind = REQUEST_ID;
-                        hasRequestId = true;
+                        if (fl.valueLength(fi) == 0) {
+                            kind = DROP; // an empty id identifies nothing: one is generated instead
+                        } else {
+                            kind = REQUEST_ID;
+                            hasRequestId = true;
+                        }
                     }
                     break;
                 case 14:
@@ -295,10 +299,14 @@ public final class RequestHeadParser {
                 && !sameAuthority(b, authorityStart, authorityEnd, fl.valueStart(hostField), fl.valueEnd(hostField))) {
             return 400;
         }
-        // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1).
+        // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1). Host is meant for every
+        // recipient and must not be a connection option: dropping it would forward HTTP/1.1 without Host.
         if (fl.tokenCount > 0) {
             for (int fi = 0; fi < count; fi++) {
                 if (fl.kinds[fi] != DROP && fl.namedByConnection(b, fi)) {
+                    if (fi == hostField) {
+                        return 400;
+                    }
                     if (fl.kinds[fi] == REQUEST_ID) {
                         hasRequestId = false;
                     }
@@ -340,6 +348,8 @@ public final class RequestHeadParser {
             head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
             out.hasHost = true;
         }
+        // HTTP/1.0 without any Host: the exchange adds the chosen server's address when it sends the head
+        // (HTTP/1.1 needs a Host, RFC 9112 section 3.2, and backends such as nginx refuse an empty one).
         boolean wroteXff = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = fl.kinds[fi];
@@ -545,9 +555,9 @@ public final class RequestHeadParser {
     }
 
     /**
-     * Accepts exactly one coding, {@code chunked} (case-insensitive). A list whose final coding is
-     * chunked asks for codings this proxy does not apply: 501 (RFC 9112 section 6.1). Anything else is
-     * not a valid request framing: 400.
+     * Accepts exactly one coding, {@code chunked} (case-insensitive). A list whose final coding, and only
+     * that one, is chunked asks for codings this proxy does not apply: 501 (RFC 9112 section 6.1).
+     * Anything else is not a valid request framing: 400 (chunked must not be applied twice, section 7).
      */
     private static int transferCoding(byte[] b, int from, int to) {
         if (HttpChars.equalsLower(b, from, to - from, CHUNKED)) {
@@ -557,6 +567,9 @@ public final class RequestHeadParser {
         for (int i = from; i < to; i++) {
             byte c = b[i];
             if (c == ',') {
+                if (isChunked(b, lastComma < 0 ? from : lastComma + 1, i)) {
+                    return 400;
+                }
                 lastComma = i;
             } else if (!HttpChars.isTchar(c) && !HttpChars.isOws(c)) {
                 return 400;
@@ -565,11 +578,18 @@ public final class RequestHeadParser {
         if (lastComma < 0) {
             return 400;
         }
-        int s = lastComma + 1;
-        while (s < to && HttpChars.isOws(b[s])) {
-            s++;
+        return isChunked(b, lastComma + 1, to) ? 501 : 400;
+    }
+
+    /** Whether the list element {@code b[from, to)}, OWS around it ignored, is the chunked coding. */
+    private static boolean isChunked(byte[] b, int from, int to) {
+        while (from < to && HttpChars.isOws(b[from])) {
+            from++;
         }
-        return HttpChars.equalsLower(b, s, to - s, CHUNKED) ? 501 : 400;
+        while (to > from && HttpChars.isOws(b[to - 1])) {
+            to--;
+        }
+        return HttpChars.equalsLower(b, from, to - from, CHUNKED);
     }
 
     private void captureRouting(byte[] b, RequestHead out, int hostField, int authorityStart, int authorityEnd,
@@ -584,8 +604,9 @@ public final class RequestHeadParser {
             he = this.fields.valueEnd(hostField);
         }
         out.routingHost = hs == he ? "" : hostWithoutPort(b, hs, he);
-        out.routingPath = pathStart == targetEnd ? "/"
-                : new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        // The path as forwarded: an absolute-form target with an empty path gets its "/" here too.
+        String path = new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        out.routingPath = pathStart == targetEnd || b[pathStart] == '?' ? "/" + path : path;
     }
 
     private static String hostWithoutPort(byte[] b, int from, int to) {

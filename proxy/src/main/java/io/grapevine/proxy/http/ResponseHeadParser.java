@@ -12,10 +12,11 @@ import java.nio.charset.StandardCharsets;
  * Validates a backend's response head and writes the head for the client.
  *
  * <p>Framing follows RFC 9112 section 6.3: no body for a HEAD request, 1xx, 204 and 304; then
- * {@code Transfer-Encoding: chunked} (a Content-Length beside it is removed and the backend connection is
- * not reused); then Content-Length (identical duplicates are accepted, differing ones are not); otherwise
- * the body lasts until the backend closes. Towards the client the body is delimited canonically: the same
- * Content-Length, or chunked for an HTTP/1.1 client, or raw followed by close for an HTTP/1.0 client.
+ * {@code Transfer-Encoding: chunked} (a Content-Length beside it is removed; the backend connection is not
+ * reused after such a response, nor after chunked from an HTTP/1.0 backend); then Content-Length (identical
+ * duplicates are accepted, differing ones are not); otherwise the body lasts until the backend closes.
+ * Towards the client the body is delimited canonically: the same Content-Length, or chunked for an HTTP/1.1
+ * client, or raw followed by close for an HTTP/1.0 client.
  * Hop-by-hop fields are removed and {@code Connection} is written by the proxy.
  *
  * <p>Anything malformed is garbage: the caller answers 502 and does not reuse the connection.
@@ -190,8 +191,10 @@ public final class ResponseHeadParser {
         } else if (transferEncodingCount > 0) {
             out.upstreamBody = BodyKind.CHUNKED;
             out.contentLength = -1;
-            if (contentLengthCount > 0) {
-                reusable = false; // RFC 9112 section 6.3 (3): framing was ambiguous; do not trust what follows
+            if (contentLengthCount > 0 || upstreamHttp10) {
+                // RFC 9112 section 6.3 (3): framing was ambiguous; and section 6.1: Transfer-Encoding in
+                // HTTP/1.0 is faulty framing. Either way, do not trust what follows.
+                reusable = false;
             }
         } else if (contentLengthCount > 0) {
             out.upstreamBody = BodyKind.LENGTH;

@@ -1,0 +1,153 @@
+package io.grapevine.proxy.it;
+
+import static io.grapevine.proxy.it.Fixtures.await;
+import static io.grapevine.proxy.it.Fixtures.get;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.grapevine.proxy.it.RecordingBackend.Mode;
+import java.time.Duration;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Oversized request line: 414; oversized header section: 431; a head that does not arrive in time: 408. */
+class RequestLimitsIntegrationTest {
+
+    private static final int HEADER_MS = 300;
+    private static final int IDLE_MS = 500;
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    private RecordingBackend backend;
+    private ProxyServer proxy;
+
+    @BeforeEach
+    void start() throws Exception {
+        backend = fx.recording(Mode.OK);
+        proxy = fx.proxy("\"limits\": {\"max_request_line\": 1024, \"max_header_bytes\": 2048, \"max_header_count\": 20},"
+                + " \"timeouts\": {\"client_header_ms\": " + HEADER_MS + ", \"client_idle_ms\": " + IDLE_MS + "}",
+                backend.port());
+    }
+
+    @Test
+    void requestsWithinTheLimitsPass() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        String[] fields = new String[19];
+        for (int i = 0; i < fields.length; i++) {
+            fields[i] = "X-F" + i + ": " + "v".repeat(50);
+        }
+        Response r = client.send(get("/" + "a".repeat(900), fields)).read();
+        assertEquals(200, r.status(), r.toString());
+    }
+
+    @Test
+    void anOversizedRequestLineIs414() throws Exception {
+        assertRejected(get("/" + "a".repeat(2000)), 414);
+    }
+
+    @Test
+    void anOversizedRequestLineIs414BeforeItEnds() throws Exception {
+        // No line end at all: the proxy must not wait for one.
+        assertRejected("GET /" + "a".repeat(4000), 414);
+    }
+
+    @Test
+    void anOversizedHeaderSectionIs431() throws Exception {
+        assertRejected(get("/", "X-Big: " + "b".repeat(3000)), 431);
+    }
+
+    @Test
+    void tooManyHeaderFieldsIs431() throws Exception {
+        String[] fields = new String[25];
+        for (int i = 0; i < fields.length; i++) {
+            fields[i] = "X-F" + i + ": v";
+        }
+        assertRejected(get("/", fields), 431);
+    }
+
+    @Test
+    void aHeadThatStallsHalfwayIs408AfterTheHeaderDeadline() throws Exception {
+        long start = System.nanoTime(); // the deadline of a first request may count from the accept
+        RawHttpClient client = fx.client(proxy);
+        client.send("GET /stalled HTTP/1.1\r\nHost: example.test\r\nX-Half: ");
+        Response r = client.read();
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(408, r.status(), r.toString());
+        assertTrue(elapsedMillis >= HEADER_MS, "408 after " + elapsedMillis + " ms, before the deadline");
+        assertTrue(client.closedWithin(2000), "the client connection must be closed after 408");
+        assertNothingForwarded();
+    }
+
+    @Test
+    void aHeadTrickledByteByByteIs408TooTheDeadlineCountsFromItsFirstByte() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        byte[] head = get("/trickle", "X-Slow: " + "s".repeat(500)).getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        Thread trickler = new Thread(() -> {
+            try {
+                for (byte b : head) {
+                    client.output().write(b);
+                    client.output().flush();
+                    Thread.sleep(20);
+                }
+            } catch (Exception e) {
+                // the proxy closed the connection: expected
+            }
+        }, "trickler");
+        trickler.setDaemon(true);
+        long start = System.nanoTime();
+        trickler.start();
+        Response r = client.read();
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(408, r.status(), r.toString());
+        assertTrue(elapsedMillis < 5 * HEADER_MS, "408 only after " + elapsedMillis + " ms");
+        trickler.interrupt();
+        trickler.join(2000);
+        assertNothingForwarded();
+    }
+
+    @Test
+    void aBodyThatStallsIs408AndTheBackendNeverGetsARequestThatLooksComplete() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        long start = System.nanoTime();
+        client.send(Fixtures.request("POST", "/upload", "Content-Length: 100") + "only part of it");
+        Response r = client.read();
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertEquals(408, r.status(), r.toString());
+        assertTrue(elapsedMillis >= IDLE_MS, "408 after " + elapsedMillis + " ms");
+        assertTrue(client.closedWithin(2000), "the client connection must be closed after 408");
+        await(Duration.ofSeconds(5), "the proxy to drop the backend connection",
+                () -> backend.connectionCount() == 1 && backend.openConnections() == 0);
+        assertEquals(0, backend.requestCount(), "the backend got a complete request");
+    }
+
+    @Test
+    void anIdleKeepAliveConnectionIsClosedAfterTheIdleTimeout() throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        long start = System.nanoTime(); // idleness starts later, when the response is complete
+        assertEquals(200, client.send(get("/")).read().status());
+        assertTrue(client.closedWithin(5000), "an idle connection must be closed");
+        long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(elapsedMillis >= IDLE_MS, "closed after " + elapsedMillis + " ms of idleness");
+    }
+
+    private void assertRejected(String request, int status) throws Exception {
+        RawHttpClient client = fx.client(proxy);
+        client.send(request);
+        Response r = client.read();
+        assertEquals(status, r.status(), r.toString());
+        assertTrue(r.connectionHas("close"), r.toString());
+        assertTrue(client.closedWithin(2000), "the client connection must be closed");
+        assertNothingForwarded();
+    }
+
+    private void assertNothingForwarded() {
+        await(Duration.ofSeconds(5), "the proxy to release the client connection",
+                () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
+        assertEquals(0, proxy.tables().current().servers().get(0).stats().requests.sum());
+        assertEquals("", backend.receivedText());
+    }
+}
