@@ -32,6 +32,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
+  exit 0
 }
 trap cleanup INT TERM EXIT
 
@@ -47,8 +48,10 @@ key="$work/cluster.key"
 chmod 600 "$key"
 echo '{ "backend_servers": [] }' > "$work/servers.conf"
 
+# The proxy's output goes through a process substitution rather than a pipe, so that $! is the proxy
+# itself (the launcher execs the JVM), which cleanup must signal; sed ends when the proxy closes it.
 "$GV" proxy --servers "$work/servers.conf" --listen "127.0.0.1:$LISTEN_PORT" --admin "127.0.0.1:$ADMIN_PORT" \
-  --gossip "$GOSSIP_PORT" --cluster-key "$key" 2>&1 | sed -u 's/^/[proxy] /' &
+  --gossip "$GOSSIP_PORT" --cluster-key "$key" > >(sed -u 's/^/[proxy] /') 2>&1 &
 pids+=($!)
 for i in 1 2 3; do
   port=$((BACKEND_BASE + i - 1))

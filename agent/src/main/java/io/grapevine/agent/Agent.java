@@ -28,6 +28,9 @@ final class Agent {
     static final Duration PROBE_TIMEOUT = Duration.ofMillis(800);
     static final int RISE = 2;
     static final int FALL = 2;
+    /** How long the first probe is retried before a backend is announced down: the time rise would take. */
+    static final Duration FIRST_PROBE_WINDOW = PROBE_INTERVAL.multipliedBy(RISE);
+    private static final Duration FIRST_PROBE_RETRY = Duration.ofMillis(100);
 
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
     private static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
@@ -63,7 +66,7 @@ final class Agent {
             LOG.info("Demo backend listening on {}", options.target());
         }
         HealthProbe probe = new HealthProbe(options.target(), options.healthPath(), PROBE_TIMEOUT);
-        HealthProbe.Result first = probe.check();
+        HealthProbe.Result first = firstProbe(probe);
         MemberState initial = first.healthy() ? MemberState.UP : MemberState.DOWN;
         HealthTracker tracker = new HealthTracker(initial, RISE, FALL);
         MemberMetadata metadata = options.metadata(initial);
@@ -95,6 +98,22 @@ final class Agent {
                 initial.wireName(), probe.uri(), first.detail());
         prober.scheduleWithFixedDelay(agent::probeOnce, PROBE_INTERVAL.toMillis(), PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
         return agent;
+    }
+
+    /**
+     * The probe that decides the state announced at start. A backend never probed before has no history
+     * for rise to smooth over, so a failed first probe is retried every 100 ms until one passes or the
+     * time rise would take is up: a backend whose first answer is slow (a JVM still warming up, its own
+     * or the agent's) is announced up at once, instead of down and then up {@link #RISE} probes later.
+     */
+    private static HealthProbe.Result firstProbe(HealthProbe probe) throws InterruptedException {
+        long deadline = System.nanoTime() + FIRST_PROBE_WINDOW.toNanos();
+        HealthProbe.Result result = probe.check();
+        while (!result.healthy() && System.nanoTime() < deadline) {
+            Thread.sleep(FIRST_PROBE_RETRY.toMillis());
+            result = probe.check();
+        }
+        return result;
     }
 
     GossipNode node() {

@@ -92,4 +92,36 @@ class AgentIntegrationTest {
         stopper.join(10_000);
         assertEquals(0, proxy.node.counters().framesRejected(), proxy.node.counters().toString());
     }
+
+    /**
+     * A backend whose first answer is slower than the probe timeout (a JVM still warming up, say) is
+     * announced up as soon as a probe passes, not down and then up {@code RISE} probes later.
+     */
+    @Test
+    void slowFirstAnswerIsAnnouncedUpWithoutWaitingForRise() throws Exception {
+        AtomicInteger healthRequests = new AtomicInteger();
+        target.removeContext("/health");
+        target.createContext("/health", exchange -> {
+            if (healthRequests.incrementAndGet() == 1) {
+                try {
+                    Thread.sleep(Agent.PROBE_TIMEOUT.toMillis() + 400);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            exchange.sendResponseHeaders(200, -1);
+            exchange.close();
+        });
+        proxy = new ProxyView(null);
+        AgentOptions options = AgentOptions.parse(new String[] {
+            "--join", proxy.seed(), "--service", "web", "--target", "127.0.0.1:" + target.getAddress().getPort()});
+        long start = System.nanoTime();
+        agent = Agent.start(options, null);
+
+        Await.until(Duration.ofSeconds(10), "backend ADDED at the proxy", () -> proxy.saw(MemberEvent.Type.ADDED, "web", null), proxy::toString);
+        assertEquals(MemberState.UP, proxy.event(MemberEvent.Type.ADDED, "web", null).metadata().state(), proxy.toString());
+        long upMs = (proxy.eventNanos.get(proxy.indexOf(MemberEvent.Type.ADDED, "web", null)) - start) / 1_000_000;
+        System.out.printf("[timing] backend with a slow first answer announced up %d ms after the agent's start%n", upMs);
+        assertTrue(upMs < Agent.PROBE_INTERVAL.toMillis() * Agent.RISE, "announced up only after " + upMs + " ms");
+    }
 }

@@ -80,6 +80,10 @@ public final class GossipNode implements AutoCloseable {
                 .map(HostAndPort::toAddress)
                 .toList();
 
+        // Scalecube encodes the metadata on its single thread when a peer first asks for it, and the
+        // first encoding in a JVM loads the JSON codec (a few hundred ms on a busy machine): long enough
+        // for the first join's answer to miss syncTimeout, which costs a syncInterval. Encode once here.
+        MetadataJson.encode(self);
         FrameCounters counters = new FrameCounters();
         MembershipTable table = new MembershipTable(listener, counters);
         FrameCodec codec = new FrameCodec(keyring, counters, settings.replayWindow().toMillis(), 100_000,

@@ -35,8 +35,8 @@ public final class ProxyInstance implements AutoCloseable {
 
     /** What to run; see {@link ProxyMain#USAGE}. */
     public record Options(Path servers, HostPort listen, HostPort admin, Integer gossipPort, boolean noGossip,
-                          List<String> join, Path clusterKey, Path template, Path render, Path out,
-                          String onChange, long debounceMillis) {
+                          List<String> join, String advertise, Path clusterKey, Path template, Path render,
+                          Path out, String onChange, long debounceMillis) {
 
         public boolean gossip() {
             return !noGossip;
@@ -100,7 +100,7 @@ public final class ProxyInstance implements AutoCloseable {
             HostPort announced = server != null ? HostPort.parse(server.listenAddress().getHostString() + ":"
                     + server.listenAddress().getPort()) : config.listen();
             try {
-                instance.gossip = GossipMembership.start(port, o.join(), o.clusterKey(), announced, view);
+                instance.gossip = GossipMembership.start(port, o.join(), o.clusterKey(), announced, o.advertise(), view);
             } catch (RuntimeException | IOException e) {
                 instance.close();
                 throw e;

@@ -24,6 +24,9 @@ public final class ProxyMain {
               --gossip PORT           join the gossip cluster on this port (default 7946)
               --no-gossip             serve from servers.conf alone
               --join HOST:PORT[,...]  gossip seeds
+              --advertise HOST        address the other members reach this proxy at (default: the one
+                                      that routes to the first seed; 127.0.0.1 without seeds, so a
+                                      proxy that agents on other hosts join must set it)
               --cluster-key FILE      cluster keyring: one base64 32-byte key per line
               --template FILE         backend table template (default templates/backends.mustache)
               --render TEMPLATE       render mode: no listener; render the membership into --out
@@ -92,6 +95,7 @@ public final class ProxyMain {
         Integer gossipPort = null;
         boolean noGossip = false;
         List<String> join = new ArrayList<>();
+        String advertise = null;
         Path clusterKey = null;
         Path template = null;
         Path render = null;
@@ -115,6 +119,7 @@ public final class ProxyMain {
                         join.add(seed.trim());
                     }
                 }
+                case "--advertise" -> advertise = advertiseHost(value(args, ++i, a));
                 case "--cluster-key" -> clusterKey = Path.of(value(args, ++i, a));
                 case "--template" -> template = Path.of(value(args, ++i, a));
                 case "--render" -> render = Path.of(value(args, ++i, a));
@@ -127,8 +132,8 @@ public final class ProxyMain {
         if (servers == null && render == null) {
             throw new UsageException("--servers FILE is required");
         }
-        if (noGossip && (gossipPort != null || !join.isEmpty())) {
-            throw new UsageException("--no-gossip cannot be combined with --gossip or --join");
+        if (noGossip && (gossipPort != null || !join.isEmpty() || advertise != null)) {
+            throw new UsageException("--no-gossip cannot be combined with --gossip, --join or --advertise");
         }
         if ((render == null) != (out == null)) {
             throw new UsageException("--render TEMPLATE and --out FILE go together");
@@ -139,8 +144,8 @@ public final class ProxyMain {
         if (render != null && noGossip) {
             throw new UsageException("--render renders the gossip membership: it cannot be combined with --no-gossip");
         }
-        return new ProxyInstance.Options(servers, listen, admin, gossipPort, noGossip, List.copyOf(join), clusterKey,
-                template, render, out, onChange, debounce);
+        return new ProxyInstance.Options(servers, listen, admin, gossipPort, noGossip, List.copyOf(join), advertise,
+                clusterKey, template, render, out, onChange, debounce);
     }
 
     private static String value(String[] args, int i, String flag) throws UsageException {
@@ -156,6 +161,14 @@ public final class ProxyMain {
         } catch (IllegalArgumentException e) {
             throw new UsageException(flag + ": " + e.getMessage());
         }
+    }
+
+    private static String advertiseHost(String text) throws UsageException {
+        long colons = text.chars().filter(c -> c == ':').count();
+        if (!text.matches("[A-Za-z0-9._:-]+") || colons == 1) {
+            throw new UsageException("--advertise: \"" + text + "\" is not a host name or IP address (without a port)");
+        }
+        return text;
     }
 
     private static long number(String text, String flag, long min, long max) throws UsageException {

@@ -105,6 +105,11 @@ public final class DemoBackend implements AutoCloseable {
         return requests.get();
     }
 
+    /** Client connections open now (a closed one leaves the count by itself). */
+    public int openConnections() {
+        return connections.size();
+    }
+
     /** False once {@link #crash()}, {@code GET /crash} or {@link #close()} happened. */
     public boolean isListening() {
         return !stopped.get() && server.isActive();

@@ -128,6 +128,24 @@ public final class LoopContext {
         return frontends.size();
     }
 
+    /** What this loop holds now; runs on the loop (see {@link ProxyRuntime#census}). */
+    ProxyRuntime.Census census() {
+        int poolsOfRemoved = 0;
+        for (Server s : pools.keySet()) {
+            if (s.isRemoved()) {
+                poolsOfRemoved++;
+            }
+        }
+        int toRemoved = 0;
+        for (UpstreamConnection u : upstreams) {
+            if (u.server().isRemoved()) {
+                toRemoved++;
+            }
+        }
+        return new ProxyRuntime.Census(pools.size(), poolsOfRemoved, idleUpstreamConnections(), upstreams.size(),
+                toRemoved, frontends.size());
+    }
+
     int upstreamConnections() {
         return upstreams.size();
     }

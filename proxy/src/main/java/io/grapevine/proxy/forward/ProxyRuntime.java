@@ -12,12 +12,37 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * What every connection handler shares: configuration, the table, counters, and the per-event-loop
  * resources. Built once at start; the loop map is read-only afterwards, so lookups need no lock.
  */
 public final class ProxyRuntime {
+
+    /**
+     * What the event loops hold at one moment, summed over all loops (admin pages, tests).
+     *
+     * @param pools                   upstream pools (one per server per loop that has talked to it)
+     * @param poolsOfRemovedServers   pools still kept for servers that left the table (briefly, until the
+     *                                loop has run the removal)
+     * @param idleConnections         pooled idle backend connections
+     * @param upstreamConnections     open backend connections, idle or busy
+     * @param connectionsToRemoved    open backend connections to servers that left the table (busy ones
+     *                                finishing their exchange)
+     * @param clientConnections       open client connections
+     */
+    public record Census(int pools, int poolsOfRemovedServers, int idleConnections, int upstreamConnections,
+                         int connectionsToRemoved, int clientConnections) {
+
+        Census plus(Census o) {
+            return new Census(pools + o.pools, poolsOfRemovedServers + o.poolsOfRemovedServers,
+                    idleConnections + o.idleConnections, upstreamConnections + o.upstreamConnections,
+                    connectionsToRemoved + o.connectionsToRemoved, clientConnections + o.clientConnections);
+        }
+    }
 
     private final ProxyConfig config;
     private final TableHolder tables;
@@ -66,6 +91,26 @@ public final class ProxyRuntime {
 
     public List<LoopContext> loops() {
         return loopList;
+    }
+
+    /**
+     * Counts pools and connections by asking each event loop on its own thread (their state is
+     * loop-confined) and summing. Off the data path; blocks the caller, so never call it from an event loop.
+     *
+     * @throws IllegalStateException when a loop does not answer within {@code timeoutMillis}
+     */
+    public Census census(long timeoutMillis) throws InterruptedException {
+        Census total = new Census(0, 0, 0, 0, 0, 0);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        for (LoopContext loop : loopList) {
+            try {
+                total = total.plus(loop.eventLoop().submit(loop::census)
+                        .get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS));
+            } catch (ExecutionException | TimeoutException e) {
+                throw new IllegalStateException("event loop " + loop.index() + " did not report its census", e);
+            }
+        }
+        return total;
     }
 
     /** Number of event loops: balancers are created per loop. */

@@ -7,6 +7,7 @@ import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.SecurityCounters;
 import io.grapevine.proxy.config.HostPort;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -35,30 +36,45 @@ public final class GossipMembership implements AutoCloseable {
     /**
      * Joins (or keeps trying to join, in the background) the cluster of {@code seeds}.
      *
-     * @param listen the proxy's client listener, announced in its metadata
+     * @param listen    the proxy's client listener, announced in its metadata
+     * @param advertise the address other members reach this one at (and the host announced for the
+     *                  listener), or null to let the cluster module choose (see {@code GossipNode.start})
      * @throws IOException when the key file cannot be read
+     * @throws IllegalArgumentException for an unusable seed or advertise address
      */
     public static GossipMembership start(int gossipPort, List<String> seeds, Path keyFile, HostPort listen,
-                                         MembershipView view) throws IOException {
+                                         String advertise, MembershipView view) throws IOException {
         ClusterKeyring keyring = keyFile == null ? null : ClusterKeyring.load(keyFile);
         ClusterSettings settings = ClusterSettings.builder()
                 .gossipPort(gossipPort)
                 .seeds(seeds)
                 .keyring(keyring)
+                .advertiseHost(advertise)
                 .alias("proxy-" + listen)
                 .build();
-        MemberMetadata self = MemberMetadata.proxy(listen.host(), listen.port());
+        MemberMetadata self = MemberMetadata.proxy(advertise != null ? advertise : listen.host(), listen.port());
         GossipNode node = GossipNode.start(settings, self, view);
         log.info("gossip member {} on {} (seeds {}, {})", node.memberId(), node.gossipAddress(), seeds,
                 keyring == null ? "NO cluster key" : keyring.size() + " cluster key(s)");
         return new GossipMembership(node);
     }
 
+    /** The membership address this proxy advertises (its gossip port). */
+    public InetSocketAddress gossipAddress() {
+        return node.gossipAddress();
+    }
+
+    /** What the membership port refused since start. */
+    public SecurityCounters securityCounters() {
+        return node.counters();
+    }
+
     public Map<String, Object> counters() {
         SecurityCounters c = node.counters();
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("member_id", node.memberId());
-        m.put("gossip_address", String.valueOf(node.gossipAddress()));
+        InetSocketAddress address = node.gossipAddress();
+        m.put("gossip_address", address.getHostString() + ":" + address.getPort());
         m.put("security", c);
         return m;
     }

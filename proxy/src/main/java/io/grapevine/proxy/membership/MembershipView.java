@@ -1,5 +1,7 @@
 package io.grapevine.proxy.membership;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MembershipListener;
 import io.grapevine.proxy.config.ConfigException;
@@ -9,6 +11,7 @@ import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.util.NetUtil;
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -42,6 +45,7 @@ import org.slf4j.LoggerFactory;
 public final class MembershipView implements MembershipListener, AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(MembershipView.class);
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** What the last render produced, for {@code GET /table/rendered}. */
     public record RenderResult(long atMillis, String text, String error, long generation) {
@@ -59,7 +63,9 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     private BackendTemplate template;
     private final Map<String, MemberRecord> members = new LinkedHashMap<>();
     private final List<String> pendingReasons = new ArrayList<>();
+    /** Refusals already logged and counted; those of the last render are kept, the others forgotten. */
     private final Set<String> refused = new HashSet<>();
+    private final Set<String> refusedNow = new HashSet<>();
     private boolean renderScheduled;
 
     private volatile List<MemberRecord> memberSnapshot = List.of();
@@ -176,11 +182,13 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         try {
             renders.incrementAndGet();
             List<ServerSpec> rendered = List.of();
+            refusedNow.clear();
             if (template != null) {
                 text = template.render(context);
-                rendered = ConfigLoader.parseServers(text, "rendered " + templateFile, ServerSpec.Source.GOSSIP);
+                rendered = parseRendered(text);
             }
             List<ServerSpec> merged = merge(validate(rendered));
+            refused.retainAll(refusedNow);
             BackendTable table = tables.publish(merged, staticConfig.routes(), staticConfig::balanceOf,
                     "gossip: " + reason);
             lastRender = new RenderResult(now, text, null, table.generation());
@@ -199,6 +207,76 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         }
     }
 
+    /**
+     * The servers of a rendered document. A document that is not of the servers.conf schema as a whole
+     * (not JSON, keys other than {@code backend_servers}) means the template is wrong: it fails and the last
+     * good table stays. But when the document is sound and only some of its servers break a rule (a member
+     * whose pool tag has a space, whose name is too long, whose tag a template put where it does not fit,
+     * two members claiming one address), those servers are refused, logged and counted one by one, and the
+     * rest is used: one member's unusable announcement must not hold up every other member's changes.
+     */
+    private List<ServerSpec> parseRendered(String text) throws ConfigException {
+        String source = "rendered " + templateFile;
+        try {
+            return ConfigLoader.parseServers(text, source, ServerSpec.Source.GOSSIP);
+        } catch (ConfigException whole) {
+            JsonNode document;
+            try {
+                document = JSON.readTree(text);
+            } catch (IOException e) {
+                throw whole;
+            }
+            JsonNode list = document == null ? null : document.get("backend_servers");
+            if (document == null || !document.isObject() || document.size() != 1 || list == null || !list.isArray()) {
+                throw whole;
+            }
+            List<ServerSpec> kept = new ArrayList<>();
+            Set<String> keys = new HashSet<>();
+            boolean refusedAny = false;
+            for (int i = 0; i < list.size(); i++) {
+                JsonNode entry = list.get(i);
+                String address = entry.path("ip").asText("?") + ":" + entry.path("port").asText("?");
+                try {
+                    for (ServerSpec s : ConfigLoader.parseServers("{\"backend_servers\": [" + entry + "]}",
+                            source + " backend_servers[" + i + "]", ServerSpec.Source.GOSSIP)) {
+                        if (keys.add(s.key())) {
+                            kept.add(s);
+                        } else {
+                            refusedAny = true;
+                            refuse(s.key() + " repeated", s.name() + " (" + address + ")",
+                                    "repeats the address of an earlier server of pool " + s.pool());
+                        }
+                    }
+                } catch (ConfigException e) {
+                    refusedAny = true;
+                    String why = "server " + (i + 1) + " of the rendered table: " + problem(e);
+                    refuse(address + " " + why, address, why);
+                }
+            }
+            if (!refusedAny) {
+                throw whole; // no single server is at fault after all
+            }
+            return kept;
+        }
+    }
+
+    /** What is wrong, without the position in the one-server document it was checked in. */
+    private static String problem(ConfigException e) {
+        String position = e.source() + (e.line() > 0 ? ":" + e.line() + (e.column() > 0 ? ":" + e.column() : "") : "") + ": ";
+        String message = e.getMessage();
+        return (message.startsWith(position) ? message.substring(position.length()) : message)
+                .replace(" in backend_servers[0]", "");
+    }
+
+    /** Counts and logs a refused server once, for as long as consecutive renders keep refusing it. */
+    private void refuse(String key, String server, String why) {
+        refusedNow.add(key);
+        if (refused.add(key)) {
+            refusedBackends.incrementAndGet();
+            log.warn("refused gossip backend {}: {}", server, why);
+        }
+    }
+
     /** Keeps rendered servers that a backend member announced and that the allowlist admits. */
     private List<ServerSpec> validate(List<ServerSpec> rendered) {
         Set<String> announced = new HashSet<>();
@@ -208,22 +286,15 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             }
         }
         List<ServerSpec> kept = new ArrayList<>(rendered.size());
-        Set<String> refusedNow = new HashSet<>();
         for (ServerSpec s : rendered) {
             String why = announced.contains(addressKey(s.host(), s.port())) ? allowlist.check(s.host(), s.port())
                     : "no backend member announced " + s.host() + ":" + s.port();
             if (why == null) {
                 kept.add(s);
-                continue;
-            }
-            String key = s.key() + " " + why;
-            refusedNow.add(key);
-            if (refused.add(key)) {
-                refusedBackends.incrementAndGet();
-                log.warn("refused gossip backend {} ({}:{}): {}", s.name(), s.host(), s.port(), why);
+            } else {
+                refuse(s.key() + " " + why, s.name() + " (" + s.host() + ":" + s.port() + ")", why);
             }
         }
-        refused.retainAll(refusedNow);
         return kept;
     }
 

@@ -13,6 +13,7 @@ import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
+import sun.misc.SignalHandler;
 
 /**
  * What makes the proxy re-read servers.conf and the backend template while running: a change to either
@@ -57,11 +58,16 @@ public final class ReloadTriggers implements AutoCloseable {
     public void start() {
         thread.start();
         try {
-            Signal.handle(new Signal("HUP"), s -> {
+            SignalHandler before = Signal.handle(new Signal("HUP"), s -> {
                 log.info("SIGHUP: reloading configuration and template");
                 view.reloadConfig("SIGHUP");
                 view.reloadTemplate("SIGHUP");
             });
+            if (before == SignalHandler.SIG_IGN) {
+                // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.
+                log.warn("SIGHUP is ignored by this process (started under nohup, or by a parent that ignores it): "
+                        + "it cannot trigger reloads; file changes still do");
+            }
         } catch (IllegalArgumentException e) {
             log.warn("SIGHUP cannot be handled here ({}); file changes are still picked up", e.getMessage());
         }

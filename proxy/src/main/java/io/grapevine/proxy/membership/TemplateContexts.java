@@ -12,7 +12,10 @@ import java.util.TreeMap;
 
 /**
  * Builds what a template sees. Members are sorted (service, host, port), so every proxy renders the
- * same text from the same members. Variables (documented in docs/membership.md):
+ * same text from the same members. One backend (service, host and port) appears once, however many
+ * members announce it: an agent restarted on the same address is a new member while the old one
+ * lingers until gossip declares it dead or gone, and the live one is what counts (see
+ * {@link #announcer}). Variables (documented in docs/membership.md):
  *
  * <pre>
  * members[]        backends: id alias service host port weight state up down draining version pool name
@@ -38,7 +41,14 @@ final class TemplateContexts {
     }
 
     static Map<String, Object> build(Collection<MemberRecord> records, List<ServerSpec> staticServers) {
-        List<MemberRecord> backends = records.stream().filter(MemberRecord::isBackend).sorted(ORDER).toList();
+        Map<String, MemberRecord> byBackend = new LinkedHashMap<>();
+        for (MemberRecord r : records) {
+            if (r.isBackend()) {
+                MemberMetadata md = r.metadata();
+                byBackend.merge(md.service() + "@" + md.host() + ":" + md.port(), r, TemplateContexts::announcer);
+            }
+        }
+        List<MemberRecord> backends = byBackend.values().stream().sorted(ORDER).toList();
         List<Map<String, Object>> members = new ArrayList<>();
         Map<String, List<Map<String, Object>>> byService = new TreeMap<>();
         for (MemberRecord r : backends) {
@@ -86,6 +96,27 @@ final class TemplateContexts {
         context.put("static_servers", statics);
         context.put("member_count", members.size());
         return context;
+    }
+
+    /**
+     * Of two members announcing the same backend, the one whose word counts: one that is not on its way
+     * out (leaving or draining) over one that is, then the one heard from last. A member killed and
+     * restarted thus gives way to its successor at once, and a draining predecessor cannot drain its
+     * successor's backend.
+     */
+    static MemberRecord announcer(MemberRecord a, MemberRecord b) {
+        boolean aOut = isOnItsWayOut(a);
+        if (aOut != isOnItsWayOut(b)) {
+            return aOut ? b : a;
+        }
+        if (a.lastEventMillis() != b.lastEventMillis()) {
+            return a.lastEventMillis() > b.lastEventMillis() ? a : b;
+        }
+        return a.id().compareTo(b.id()) <= 0 ? a : b;
+    }
+
+    private static boolean isOnItsWayOut(MemberRecord r) {
+        return r.effectiveState().equals("draining");
     }
 
     private static Map<String, Object> member(MemberRecord r) {

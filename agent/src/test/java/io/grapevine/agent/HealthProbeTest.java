@@ -1,0 +1,75 @@
+package io.grapevine.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import com.sun.net.httpserver.HttpServer;
+import io.grapevine.cluster.HostAndPort;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** The health probe against small loopback servers: statuses, garbage, silence, refusal. */
+class HealthProbeTest {
+
+    private static final Duration TIMEOUT = Duration.ofMillis(500);
+
+    private static HealthProbe.Result probe(int port) {
+        return new HealthProbe(new HostAndPort("127.0.0.1", port), "/health", TIMEOUT).check();
+    }
+
+    @Test
+    void judgesTheStatus() throws IOException {
+        AtomicInteger status = new AtomicInteger(200);
+        HttpServer server = HttpServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+        server.createContext("/health", exchange -> {
+            exchange.sendResponseHeaders(status.get(), -1);
+            exchange.close();
+        });
+        server.start();
+        try {
+            int port = server.getAddress().getPort();
+            assertEquals(new HealthProbe.Result(true, "HTTP 200"), probe(port));
+            status.set(302);
+            assertEquals(new HealthProbe.Result(true, "HTTP 302"), probe(port));
+            status.set(503);
+            assertEquals(new HealthProbe.Result(false, "HTTP 503"), probe(port));
+            status.set(404);
+            assertEquals(new HealthProbe.Result(false, "HTTP 404"), probe(port));
+        } finally {
+            server.stop(0);
+        }
+    }
+
+    @Test
+    void refusesGarbageSilenceAndClosedPorts() throws Exception {
+        try (ServerSocket garbage = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Thread answer = new Thread(() -> {
+                try (Socket s = garbage.accept(); OutputStream out = s.getOutputStream()) {
+                    out.write("SSH-2.0-OpenSSH\r\n".getBytes(StandardCharsets.US_ASCII));
+                } catch (IOException ignored) {
+                    // the probe closed first
+                }
+            });
+            answer.start();
+            assertEquals(new HealthProbe.Result(false, "not an HTTP response: 'SSH-2.0-OpenSSH'"), probe(garbage.getLocalPort()));
+            answer.join(5_000);
+
+            long start = System.nanoTime();
+            assertEquals(new HealthProbe.Result(false, "no response within 500 ms"), probe(silent.getLocalPort()));
+            long tookMs = (System.nanoTime() - start) / 1_000_000;
+            assertEquals(true, tookMs >= 450 && tookMs < 3_000, "took " + tookMs + " ms");
+
+            int closed = silent.getLocalPort();
+            silent.close();
+            assertEquals(new HealthProbe.Result(false, "connection refused"), probe(closed));
+        }
+    }
+}

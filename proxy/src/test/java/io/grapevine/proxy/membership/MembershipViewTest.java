@@ -1,0 +1,112 @@
+package io.grapevine.proxy.membership;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberState;
+import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.testing.Await;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The membership view fed with events directly, as the gossip thread feeds it; no sockets. */
+class MembershipViewTest {
+
+    private TableHolder tables;
+    private MembershipView view;
+    private long clock = 1_000;
+
+    @BeforeEach
+    void start() throws Exception {
+        ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
+        tables = new TableHolder(1, config.routes(), config::balanceOf);
+        BackendTemplate template = BackendTemplate.load(Path.of("../templates/backends.mustache"),
+                BackendTemplate.Escaping.JSON);
+        view = new MembershipView(tables, config, null, template, 1);
+    }
+
+    @AfterEach
+    void stop() {
+        view.close();
+    }
+
+    /** Hands one event to the view and waits for the render it causes. */
+    private void event(MemberEvent.Type type, String id, int port, MemberState state) throws InterruptedException {
+        event(type, id, port, state, Map.of());
+    }
+
+    private void event(MemberEvent.Type type, String id, int port, MemberState state, Map<String, String> tags)
+            throws InterruptedException {
+        MemberMetadata md = MemberMetadata.backend("web", "127.0.0.1", port, 1, tags, state);
+        long renders = renders();
+        view.onMembershipEvent(new MemberEvent(type, id, null, new InetSocketAddress("127.0.0.1", 40_000), md, clock++));
+        Await.until(Duration.ofSeconds(5), "render after " + type + " " + id, () -> renders() > renders);
+        view.awaitIdle(5_000); // the render that started has finished
+    }
+
+    private long renders() {
+        return (Long) view.counters().get("renders");
+    }
+
+    private List<String> servers() {
+        return tables.current().servers().stream().map(s -> s.spec().host() + ":" + s.spec().port() + " " + s.spec().state()
+                .name().toLowerCase()).toList();
+    }
+
+    @Test
+    void twoMembersAnnouncingOneAddressDoNotStopOtherChanges() throws Exception {
+        event(MemberEvent.Type.ADDED, "old", 8001, MemberState.UP);
+        // The agent was killed and restarted: the dead member lingers until its suspicion timeout.
+        event(MemberEvent.Type.ADDED, "new", 8001, MemberState.UP);
+        event(MemberEvent.Type.ADDED, "other", 8002, MemberState.UP);
+
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers(), view.lastRender().toString());
+        assertEquals(null, view.lastRender().error());
+    }
+
+    @Test
+    void theLiveMemberOfAnAddressDecidesItsState() throws Exception {
+        event(MemberEvent.Type.ADDED, "old", 8001, MemberState.UP);
+        event(MemberEvent.Type.UPDATED, "old", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.ADDED, "new", 8001, MemberState.UP);
+        assertEquals(List.of("127.0.0.1:8001 up"), servers(), "a restarted agent's backend is up again");
+
+        event(MemberEvent.Type.LEAVING, "old", 8001, MemberState.DRAINING);
+        assertEquals(List.of("127.0.0.1:8001 up"), servers(), "the old member's leave is not the new one's");
+
+        event(MemberEvent.Type.UPDATED, "new", 8001, MemberState.DOWN);
+        assertEquals(List.of("127.0.0.1:8001 down"), servers());
+        event(MemberEvent.Type.REMOVED, "old", 8001, MemberState.DRAINING);
+        assertEquals(List.of("127.0.0.1:8001 down"), servers());
+        Server before = tables.current().servers().get(0);
+        event(MemberEvent.Type.UPDATED, "new", 8001, MemberState.UP);
+        assertEquals(List.of("127.0.0.1:8001 up"), servers());
+        assertEquals(before, tables.current().servers().get(0), "the server kept its identity throughout");
+    }
+
+    @Test
+    void aMemberWhoseServerBreaksARuleIsRefusedAloneAndTheOthersGoOn() throws Exception {
+        event(MemberEvent.Type.ADDED, "good", 8001, MemberState.UP);
+        // The shipped template makes the pool tag the server's pool; pool names cannot hold a space.
+        event(MemberEvent.Type.ADDED, "bad", 8002, MemberState.UP, Map.of("pool", "web api"));
+        event(MemberEvent.Type.ADDED, "later", 8003, MemberState.UP);
+
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8003 up"), servers(), view.lastRender().toString());
+        assertEquals(null, view.lastRender().error());
+        assertEquals(1L, view.counters().get("refused_backends"), "refused once, however often it is rendered");
+        assertEquals(0L, view.counters().get("render_failures"));
+
+        event(MemberEvent.Type.UPDATED, "bad", 8002, MemberState.UP, Map.of("pool", "web-api"));
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers());
+    }
+}

@@ -1,0 +1,161 @@
+package io.grapevine.proxy.membership;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberState;
+import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.ChildProcess;
+import io.grapevine.proxy.testing.LocalAgent;
+import io.grapevine.proxy.testing.ProxyUnderTest;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code ./grapevine proxy --render templates/haproxy.cfg.mustache --out FILE --on-change CMD}: a proxy
+ * process that only renders the membership into a file for an external HAProxy.
+ */
+class RenderModeIntegrationTest {
+
+    private static final Pattern GOSSIP_PORT = Pattern.compile("Gossip member \\S+ \\([^)]*\\) on port (\\d+)");
+
+    @TempDir
+    Path dir;
+
+    private final List<AutoCloseable> resources = new ArrayList<>();
+
+    @AfterEach
+    void tearDown() throws Exception {
+        for (int i = resources.size() - 1; i >= 0; i--) {
+            resources.get(i).close();
+        }
+    }
+
+    private <T extends AutoCloseable> T keep(T resource) {
+        resources.add(resource);
+        return resource;
+    }
+
+    private static String read(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    private static long lines(Path file) {
+        String text = read(file);
+        return text.isEmpty() ? 0 : text.split("\n").length;
+    }
+
+    private static long count(String text, String what) {
+        return text.lines().filter(l -> l.contains(what)).count();
+    }
+
+    private static String serverLine(LocalAgent agent, String service) {
+        return "server " + service + "-127.0.0.1-" + agent.port() + " 127.0.0.1:" + agent.port() + " weight 1 check";
+    }
+
+    @Test
+    void writesTheFileOnlyWhenMembershipChangesAndRunsTheCommandEachTime() throws Exception {
+        Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
+        Path out = dir.resolve("haproxy.cfg");
+        Path marker = dir.resolve("reloads");
+        ChildProcess proxy = keep(ChildProcess.proxy(dir, "render", "--render", "templates/haproxy.cfg.mustache",
+                "--out", out.toString(), "--on-change", "echo reload >> '" + marker + "'",
+                "--gossip", "0", "--cluster-key", key.toString()));
+        Matcher m = GOSSIP_PORT.matcher("");
+        Await.until(Duration.ofSeconds(30), "render proxy's gossip up", () -> m.reset(proxy.log()).find(), proxy::tail);
+        String seed = "127.0.0.1:" + m.group(1);
+        Await.until(Duration.ofSeconds(10), "the file rendered for an empty cluster, the command run",
+                () -> read(out).contains("no backend members are announced yet") && lines(marker) == 1, proxy::tail);
+        assertFalse(proxy.log().contains("listening on"), "render mode serves no traffic");
+
+        ClusterKeyring keyring = ProxyUnderTest.keyring(key);
+        LocalAgent web = keep(LocalAgent.start(seed, keyring, "web"));
+        Await.until(Duration.ofSeconds(10), "web member in the file", () -> read(out).contains(serverLine(web, "web")),
+                () -> read(out) + proxy.tail());
+        LocalAgent api = keep(LocalAgent.start(seed, keyring, "api"));
+        Await.until(Duration.ofSeconds(10), "api member in the file", () -> read(out).contains(serverLine(api, "api")),
+                () -> read(out) + proxy.tail());
+        // The file is in place just before the proxy logs the write: wait for the line of this very version.
+        Await.until(Duration.ofSeconds(10), "the write logged and the command run once per write",
+                () -> proxy.log().contains("rendered " + out + " (" + read(out).length() + " bytes)")
+                        && lines(marker) == count(proxy.log(), "rendered " + out),
+                () -> lines(marker) + " runs; " + proxy.tail());
+        String text = read(out);
+        assertTrue(text.contains("backend api\n") && text.contains("backend web\n") && text.contains("default_backend api"), text);
+        long writes = count(proxy.log(), "rendered " + out);
+        FileTime written = Files.getLastModifiedTime(out);
+
+        // A change that does not change the file (new metadata version, same state): no write, no command.
+        web.publish(MemberState.UP);
+        Await.until(Duration.ofSeconds(10), "the update seen", () -> proxy.log().contains("version 2"), proxy::tail);
+        Await.holds(Duration.ofMillis(500), "no write and no command for an update that changes nothing in the file",
+                () -> count(proxy.log(), "rendered " + out) == writes && lines(marker) == writes,
+                () -> "writes " + writes + ", now " + count(proxy.log(), "rendered " + out) + " writes and " + lines(marker)
+                        + " command runs; " + proxy.tail());
+        assertEquals(written, Files.getLastModifiedTime(out));
+        assertEquals(text, read(out));
+
+        // A real change: web drains; HAProxy gets the server disabled.
+        web.publish(MemberState.DRAINING);
+        Await.until(Duration.ofSeconds(10), "web disabled in the file", () -> read(out).contains(serverLine(web, "web") + " disabled"),
+                () -> read(out) + proxy.tail());
+        Await.until(Duration.ofSeconds(10), "one more write and one more command run",
+                () -> count(proxy.log(), "rendered " + out) == writes + 1 && lines(marker) == writes + 1,
+                () -> lines(marker) + " runs; " + proxy.tail());
+        System.out.printf("[render] %d writes of %s (empty cluster, two joins, one drain; none for an update that changed nothing); "
+                + "the command ran %d times%n", writes + 1, out.getFileName(), lines(marker));
+    }
+
+    /** The shipped haproxy.cfg template renders a configuration HAProxy itself accepts ({@code haproxy -c}). */
+    @Test
+    void renderedHaproxyCfgIsValidForHaproxy() throws Exception {
+        Path haproxy = List.of("/usr/sbin/haproxy", "/usr/bin/haproxy", "/usr/local/sbin/haproxy").stream().map(Path::of)
+                .filter(Files::isExecutable).findFirst().orElse(null);
+        Assumptions.assumeTrue(haproxy != null, "haproxy is not installed here, so the rendered haproxy.cfg is not checked "
+                + "with 'haproxy -c' (Debian package haproxy; CI installs it)");
+        Path out = dir.resolve("haproxy.cfg");
+        ExportRenderer renderer = new ExportRenderer(ChildProcess.repoRoot().resolve("templates/haproxy.cfg.mustache"), out, null);
+        List<MemberRecord> members = List.of(
+                record("a", "web", "127.0.0.1", 8001, MemberState.UP, Map.of("zone", "a b")),
+                record("b", "web", "127.0.0.1", 8002, MemberState.DRAINING, Map.of()),
+                record("c", "web", "127.0.0.1", 8003, MemberState.DOWN, Map.of()),
+                record("d", "api.v2", "::1", 9001, MemberState.UP, Map.of()),
+                record("e", "api.v2", "backend-7.internal", 9002, MemberState.UP, Map.of()));
+        renderer.render(TemplateContexts.build(members, List.of()));
+        renderer.close();
+        String text = Files.readString(out, StandardCharsets.UTF_8);
+        assertTrue(text.contains("backend web") && text.contains("backend api.v2"), text);
+        Process check = new ProcessBuilder(haproxy.toString(), "-c", "-f", out.toString()).redirectErrorStream(true).start();
+        assertTrue(check.waitFor(30, TimeUnit.SECONDS), "haproxy -c did not finish");
+        String said = new String(check.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(0, check.exitValue(), "haproxy -c refused the rendered file:\n" + said + "\n--- file:\n" + text);
+    }
+
+    private static MemberRecord record(String id, String service, String host, int port, MemberState state, Map<String, String> tags) {
+        return new MemberRecord(id, null, new InetSocketAddress("127.0.0.1", 1),
+                MemberMetadata.backend(service, host, port, 1, tags, state), MemberEvent.Type.ADDED, 1);
+    }
+}

@@ -1,0 +1,171 @@
+package io.grapevine.proxy.testing;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A child process of a test (an agent or proxy JVM from the packaged jars, a script), its output in a
+ * file. {@link #close()} kills it and its descendants if they are still running.
+ */
+public final class ChildProcess implements AutoCloseable {
+
+    private final String name;
+    private final Process process;
+    private final Path log;
+    private final long startNanos;
+
+    private ChildProcess(String name, Process process, Path log, long startNanos) {
+        this.name = name;
+        this.process = process;
+        this.log = log;
+        this.startNanos = startNanos;
+    }
+
+    /** The repository root (where the {@code grapevine} launcher is), found from the working directory. */
+    public static Path repoRoot() {
+        Path p = Path.of("").toAbsolutePath();
+        while (p != null && !Files.isRegularFile(p.resolve("grapevine"))) {
+            p = p.getParent();
+        }
+        if (p == null) {
+            throw new IllegalStateException("no grapevine launcher above " + Path.of("").toAbsolutePath());
+        }
+        return p;
+    }
+
+    public static Path agentJar() {
+        return jar("agent/target/grapevine-agent.jar");
+    }
+
+    public static Path proxyJar() {
+        return jar("proxy/target/grapevine-proxy.jar");
+    }
+
+    private static Path jar(String relative) {
+        Path jar = repoRoot().resolve(relative);
+        assertTrue(Files.isRegularFile(jar), jar + " is missing: run 'mvn verify', which packages it before the integration tests");
+        return jar;
+    }
+
+    /** {@code ./grapevine agent args...}: the launcher, so the JVM runs with the options it gives agents. */
+    public static ChildProcess agent(Path dir, String name, String... args) {
+        agentJar();
+        return launcher(dir, name, "agent", args);
+    }
+
+    /** {@code ./grapevine proxy args...}. */
+    public static ChildProcess proxy(Path dir, String name, String... args) {
+        proxyJar();
+        return launcher(dir, name, "proxy", args);
+    }
+
+    /**
+     * {@code ./grapevine COMMAND args...}. The launcher execs the JVM, so the process is the JVM itself
+     * and signals reach it directly.
+     */
+    public static ChildProcess launcher(Path dir, String name, String command, String... args) {
+        List<String> line = new ArrayList<>();
+        line.add(repoRoot().resolve("grapevine").toString());
+        line.add(command);
+        line.addAll(List.of(args));
+        return start(dir, name, line, Map.of());
+    }
+
+    /** Any command, its working directory the repository root, stdout and stderr into one log file. */
+    public static ChildProcess start(Path dir, String name, List<String> command, Map<String, String> env) {
+        Path log = dir.resolve(name + ".log");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(repoRoot().toFile())
+                .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
+        pb.environment().remove("GRAPEVINE_JVM_OPTS"); // the launcher's own defaults
+        pb.environment().putAll(env);
+        try {
+            long start = System.nanoTime();
+            return new ChildProcess(name, pb.start(), log, start);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + command, e);
+        }
+    }
+
+    public Process process() {
+        return process;
+    }
+
+    public long pid() {
+        return process.pid();
+    }
+
+    /** {@link System#nanoTime()} just before the process was started. */
+    public long startNanos() {
+        return startNanos;
+    }
+
+    public boolean isAlive() {
+        return process.isAlive();
+    }
+
+    /** SIGTERM. */
+    public void sigterm() {
+        process.destroy();
+    }
+
+    /** SIGKILL ({@code kill -9}). */
+    public void kill9() {
+        process.destroyForcibly();
+    }
+
+    /** Sends a signal by name (HUP, INT, ...) with {@code kill}. */
+    public void signal(String signal) {
+        try {
+            Process kill = new ProcessBuilder("kill", "-" + signal, Long.toString(pid())).inheritIO().start();
+            assertTrue(kill.waitFor(10, TimeUnit.SECONDS) && kill.exitValue() == 0, "kill -" + signal + " " + pid() + " failed");
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Waits for the exit; returns the exit code, or -1 if still running after {@code seconds}. */
+    public int waitFor(long seconds) throws InterruptedException {
+        return process.waitFor(seconds, TimeUnit.SECONDS) ? process.exitValue() : -1;
+    }
+
+    public String log() {
+        try {
+            return Files.exists(log) ? Files.readString(log) : "";
+        } catch (IOException e) {
+            return e.toString();
+        }
+    }
+
+    /** The log's last lines, for failure messages. */
+    public String tail() {
+        String[] lines = log().split("\n");
+        return name + " (pid " + pid() + (isAlive() ? ", running" : ", exited " + process.exitValue()) + "):\n  "
+                + String.join("\n  ", java.util.Arrays.copyOfRange(lines, Math.max(0, lines.length - 25), lines.length));
+    }
+
+    @Override
+    public void close() {
+        process.descendants().forEach(ProcessHandle::destroyForcibly);
+        process.destroyForcibly();
+        try {
+            process.waitFor(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    @Override
+    public String toString() {
+        return name + "[pid " + pid() + "]";
+    }
+}
