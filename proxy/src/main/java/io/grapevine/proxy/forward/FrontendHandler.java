@@ -344,6 +344,14 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
      */
     private void reject(int status) {
         stats.badRequests.increment();
+        if (log.isDebugEnabled()) {
+            log.debug("rejected a request from {} with {}", channel.remoteAddress(), status);
+        }
+        answerLastAndClose(status);
+    }
+
+    /** Answers {@code status} after the responses already in line, reads no more requests, then closes. */
+    private void answerLastAndClose(int status) {
         lingerOnClose = true;
         readState = ReadState.CLOSING;
         releaseCumulation();
@@ -352,9 +360,6 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
         Exchange ex = new Exchange(this, head, loop);
         ex.requestComplete();
         inFlight.add(ex);
-        if (log.isDebugEnabled()) {
-            log.debug("rejected a request from {} with {}", channel.remoteAddress(), status);
-        }
         ex.respondLocally(status);
     }
 
@@ -581,7 +586,7 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             case HEAD:
                 if (headStartNanos != 0 && now - headStartNanos > headerTimeoutNanos && !readPaused) {
                     if (cumulation != null && cumulation.isReadable()) {
-                        headerTimeout();
+                        answerLastAndClose(408);
                     } else if (inFlight.isEmpty()) {
                         closeNow(); // connected and sent nothing: HAProxy's "timeout http-request" too
                     }
@@ -607,18 +612,6 @@ final class FrontendHandler extends ChannelInboundHandlerAdapter {
             default:
                 break;
         }
-    }
-
-    private void headerTimeout() {
-        lingerOnClose = true;
-        readState = ReadState.CLOSING;
-        releaseCumulation();
-        RequestHead head = new RequestHead();
-        head.keepAlive = false;
-        Exchange ex = new Exchange(this, head, loop);
-        ex.requestComplete();
-        inFlight.add(ex);
-        ex.respondLocally(408);
     }
 
     /** Graceful shutdown: finish what is in flight, take no new request, then close. */

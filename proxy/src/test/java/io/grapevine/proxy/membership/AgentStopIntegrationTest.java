@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.proxy.testing.Resources;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -13,11 +14,10 @@ import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.RequestStream;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -36,7 +36,8 @@ class AgentStopIntegrationTest {
     @TempDir
     Path dir;
 
-    private final List<AutoCloseable> resources = new ArrayList<>();
+    @RegisterExtension
+    final Resources resources = new Resources();
     private ProxyUnderTest proxy;
     private Admin admin;
     private LocalAgent survivor;
@@ -62,16 +63,8 @@ class AgentStopIntegrationTest {
                 () -> stream.answersFrom(victimPort) > 10 && stream.answersFrom(survivor.port()) > 10, stream::toString);
     }
 
-    @AfterEach
-    void tearDown() throws Exception {
-        for (int i = resources.size() - 1; i >= 0; i--) {
-            resources.get(i).close();
-        }
-    }
-
     private <T extends AutoCloseable> T keep(T resource) {
-        resources.add(resource);
-        return resource;
+        return resources.keep(resource);
     }
 
     private static long msSince(long startNanos) {
