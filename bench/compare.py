@@ -109,8 +109,9 @@ class Processes:
         except OSError:
             return ""
 
-    def stop_all(self, grace=15.0):
-        live = [p for p in self.children if p.poll() is None]
+    def stop(self, which, grace=15.0):
+        """TERM each process group, wait up to grace seconds, then KILL whatever is left of the groups."""
+        live = [p for p in which if p.poll() is None]
         for p in live:
             _signal_group(p.pid, signal.SIGTERM)
         deadline = time.time() + grace
@@ -119,12 +120,15 @@ class Processes:
                 p.wait(max(0.1, deadline - time.time()))
             except subprocess.TimeoutExpired:
                 pass
-        for p in self.children:             # the group too: nginx workers outlive a killed master
+        for p in which:                     # the group too: nginx workers outlive a killed master
             _signal_group(p.pid, signal.SIGKILL)
             try:
                 p.wait(2)
             except subprocess.TimeoutExpired:
                 pass
+
+    def stop_all(self, grace=15.0):
+        self.stop(self.children, grace)
 
 
 def _signal_group(pgid, sig):
@@ -302,13 +306,20 @@ def run_wrk(scenario, port, secs, lua_files):
     mbps = float(mb.group(1)) * {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}.get(mb.group(2), 0) if mb else 0
     if scenario.lua == "pipeline":
         lat = {}
+    requests = int(total.group(1))
+    bad = int(non2xx.group(1)) if non2xx else 0
+    wrk_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    # Only good answers count: a proxy that answers 503 at once must not look fast.
+    good = max(0, requests - bad)
     return {
-        "requests": int(total.group(1)),
-        "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+        "requests": requests,
+        "good": good,
+        "rps": wrk_rps * good / max(1, requests),
         "mib_s": mbps,
         "p50_ms": to_ms(lat.get("50", "")),
         "p99_ms": to_ms(lat.get("99", "")),
-        "errors": socket_errors + (int(non2xx.group(1)) if non2xx else 0),
+        "errors": socket_errors + bad,
+        "non2xx": bad,
         "raw": out,
     }
 
@@ -322,7 +333,7 @@ def measure(scenario, proxy, secs, lua_files):
         raise RuntimeError(f"{proxy['name']} exited during {scenario.name}")
     cpu_s = (t1 - t0) / os.sysconf("SC_CLK_TCK")
     cpu1_busy = (c1[0] - c0[0]) / max(1, c1[1] - c0[1])
-    r["cpu_us_per_req"] = cpu_s * 1e6 / max(1, r["requests"])
+    r["cpu_us_per_req"] = cpu_s * 1e6 / max(1, r["good"])
     r["proxy_cpu_pct"] = 100 * cpu_s / (w1 - w0)
     r["cpu1_other_pct"] = max(0.0, 100 * cpu1_busy - r["proxy_cpu_pct"])
     r["loadavg"] = open("/proc/loadavg").read().split()[0]
@@ -331,7 +342,7 @@ def measure(scenario, proxy, secs, lua_files):
 
 # ---------------------------------------------------------------- setup and checks
 
-def start_everything(a, procs, work):
+def start_backends(procs, work):
     docroot = os.path.join(work, "www")
     os.makedirs(docroot)
     with open(os.path.join(docroot, "1m.bin"), "wb") as f:
@@ -343,30 +354,37 @@ def start_everything(a, procs, work):
         p = procs.start(f"backend{i}", ["nginx", "-e", f"{work}/backend{i}.stderr", "-c", conf], LOAD_CPU)
         if not wait_listening(port, 10, p):
             sys.exit(f"backend {i} did not start:\n" + procs.log_tail(f"backend{i}"))
+    return backends
 
+
+def start_proxies(a, procs, work, backends, tag):
+    """Starts every proxy under test on a fresh port; their logs are <name>-<tag>.log."""
     proxies = []
     for name in a.proxies:
         port = free_port()
+        log = f"{name}-{tag}"
         if name == "grapevine":
             admin = free_port()
             servers = os.path.join(work, "servers.conf")
-            json.dump({"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends]}, open(servers, "w"))
+            conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends]}
+            conf.update(json.loads(a.grapevine_conf))
+            json.dump(conf, open(servers, "w"))
             argv = [x.format(servers=servers, port=port, admin=admin) for x in shlex.split(a.grapevine_cmd)]
-            p = procs.start(name, argv, PROXY_CPU, cwd=REPO, env=os.environ.copy())
+            p = procs.start(log, argv, PROXY_CPU, cwd=REPO, env=os.environ.copy())
             wait = 120
         elif name == "haproxy":
             conf = os.path.join(work, "haproxy.cfg")
             open(conf, "w").write(haproxy_conf(port, backends))
-            p = procs.start(name, ["haproxy", "-db", "-f", conf], PROXY_CPU)
+            p = procs.start(log, ["haproxy", "-db", "-f", conf], PROXY_CPU)
             wait = 10
         else:
             conf = os.path.join(work, "nginx-proxy.conf")
             open(conf, "w").write(nginx_proxy_conf(work, port, backends, a.nginx_keepalive))
-            p = procs.start(name, ["nginx", "-e", f"{work}/nginx-proxy.stderr", "-c", conf], PROXY_CPU)
+            p = procs.start(log, ["nginx", "-e", f"{work}/nginx-proxy.stderr", "-c", conf], PROXY_CPU)
             wait = 10
         if not wait_listening(port, wait, p):
-            sys.exit(f"{name} did not start; the end of its log:\n" + procs.log_tail(name))
-        proxies.append({"name": name, "port": port, "proc": p})
+            sys.exit(f"{name} did not start; the end of its log:\n" + procs.log_tail(log))
+        proxies.append({"name": name, "port": port, "proc": p, "log": log})
     return proxies
 
 
@@ -431,7 +449,7 @@ def ratio(x, y):
     return f"{x / y:.2f}x" if y and x == x and y == y else "n/a"
 
 
-def report(env, a, results):
+def report(env, a, results, notes):
     lines = [f"# compare.py: {env['date']}, commit {env['commit']}",
              f"# {env['java']}; JVM options: {env['jvm_opts']}",
              f"# {env['nproc']} CPUs, {env['cpu']}, kernel {env['kernel']}; HAProxy {env['haproxy']}, "
@@ -457,6 +475,11 @@ def report(env, a, results):
             lines.append(f"| {proxy} | {m['rps']:.0f} | {m['mib_s']:.1f} | {m['cpu_us_per_req']:.1f} | "
                          f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {fmt_ms(m['p50_ms'])} | "
                          f"{fmt_ms(m['p99_ms'])} | {m['errors']} |")
+        for proxy, n in notes.get(name, {}).items():
+            lines.append(f"\n{proxy} logged {n['count']} warnings/errors in this scenario; the first: "
+                         f"`{n['first'][0][:160]}`")
+        if any(m["errors"] for m in med.values()):
+            lines.append("\nreq/s and CPU µs/req count good (2xx/3xx) responses only.")
         if "grapevine" in med and len(med) > 1:
             lines.append("")
             g = med["grapevine"]
@@ -481,11 +504,14 @@ def main():
     ap.add_argument("--secs", type=int, default=5, help="seconds per measured run (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=3, help="measured runs per proxy and scenario (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per proxy and scenario (default %(default)s)")
-    ap.add_argument("--jit-warmup", type=int, default=10,
-                    help="seconds of small-GET load on Grapevine before anything is measured (default %(default)s)")
+    ap.add_argument("--jit-warmup", type=int, default=8,
+                    help="extra warm-up seconds for Grapevine (JIT) in each scenario (default %(default)s)")
     ap.add_argument("--grapevine-cmd", default=GRAPEVINE_CMD,
                     help="command that starts Grapevine, run from the repository root; {servers}, {port} and "
                          "{admin} are filled in (default: %(default)s)")
+    ap.add_argument("--grapevine-conf", default="{}",
+                    help='JSON merged into the servers.conf Grapevine gets, e.g. '
+                         '\'{"limits": {"max_idle_per_server": 1024}}\' (default: none, Grapevine defaults)')
     ap.add_argument("--nginx-keepalive", type=int, default=192,
                     help="nginx 'keepalive N' (idle upstream connections per worker; Grapevine keeps 64 per "
                          "server, 3 servers; default %(default)s)")
@@ -520,23 +546,24 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     env = describe_environment()
-    results = {}
+    results, notes = {}, {}
     try:
         lua_files = {}
         for key, text in LUA.items():
             lua_files[key] = os.path.join(work, f"{key}.lua")
             open(lua_files[key], "w").write(text)
-        proxies = start_everything(a, procs, work)
-        for p in proxies:
-            check_proxy(p)
-            secs = a.jit_warmup if p["name"] == "grapevine" else 2
-            print(f"warm-up: {p['name']} {secs} s", file=sys.stderr)
-            run_wrk(BY_NAME["get"], p["port"], secs, lua_files)
+        backends = start_backends(procs, work)
         for name in names:
             s = BY_NAME[name]
+            # Fresh proxies for every scenario, so that nothing one scenario leaves behind (a server
+            # marked down, a leaked connection) weighs on the next one.
+            proxies = start_proxies(a, procs, work, backends, name)
             results[name] = {p["name"]: [] for p in proxies}
             for p in proxies:
-                run_wrk(s, p["port"], a.warmup, lua_files)
+                check_proxy(p)
+                # Grapevine's JIT gets its own warm-up, on this scenario's load.
+                secs = a.warmup + (a.jit_warmup if p["name"] == "grapevine" else 0)
+                run_wrk(s, p["port"], secs, lua_files)
             for r in range(a.rounds):
                 k = r % len(proxies)
                 for p in proxies[k:] + proxies[:k]:
@@ -545,6 +572,14 @@ def main():
                     print(f"{name} round {r + 1}: {p['name']:9s} {m['rps']:9.0f} req/s "
                           f"{m['cpu_us_per_req']:7.1f} us/req  p99 {fmt_ms(m['p99_ms'])} ms  errors {m['errors']}"
                           f"  (cpu1 other {m['cpu1_other_pct']:.0f}%, load {m['loadavg']})", file=sys.stderr)
+            procs.stop([p["proc"] for p in proxies])
+            for p in proxies:
+                warnings = [ln for ln in procs.log_tail(p["log"], 1 << 20).splitlines()
+                            if re.search(r"\b(WARN|ERROR|ALERT)\b|\[(warn|error|crit|alert)\]", ln)]
+                if warnings:
+                    notes.setdefault(name, {})[p["name"]] = {"count": len(warnings), "first": warnings[:5]}
+                    print(f"{name}: {p['name']} logged {len(warnings)} warnings/errors, first: {warnings[0][:200]}",
+                          file=sys.stderr)
     except KeyboardInterrupt as e:
         print(f"compare.py: interrupted ({e}); stopping everything", file=sys.stderr)
         procs.stop_all(grace=5)
@@ -552,18 +587,15 @@ def main():
         sys.exit(130)
     finally:
         procs.stop_all()
-        for p in procs.children:
-            if p.bench_name == "grapevine" and p.returncode not in (0, -9, 143, None):
-                print(f"note: grapevine exited with {p.returncode}", file=sys.stderr)
         if a.keep:
             print(f"configs and logs kept in {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
     env["loadavg_after"] = open("/proc/loadavg").read().strip()
-    print(report(env, a, results))
+    print(report(env, a, results, notes))
     if a.json:
         with open(a.json, "w") as f:
-            json.dump({"env": env, "args": vars(a), "results": results}, f, indent=1)
+            json.dump({"env": env, "args": vars(a), "results": results, "log_warnings": notes}, f, indent=1)
 
 
 if __name__ == "__main__":
