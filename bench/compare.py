@@ -139,8 +139,8 @@ def _signal_group(pgid, sig):
 
 
 def group_cpu_ticks(pgid):
-    """utime+stime (clock ticks) of every live process whose process group is pgid."""
-    total = 0
+    """(utime, stime) in clock ticks, summed over every live process whose process group is pgid."""
+    user = system = 0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -151,8 +151,9 @@ def group_cpu_ticks(pgid):
             continue
         # after the comm field: state(0) ppid(1) pgrp(2) ... utime(11) stime(12)
         if int(fields[2]) == pgid:
-            total += int(fields[11]) + int(fields[12])
-    return total
+            user += int(fields[11])
+            system += int(fields[12])
+    return user, system
 
 
 def cpu_times(cpu):
@@ -299,7 +300,7 @@ def run_wrk(scenario, port, secs, lua_files):
     total = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", out)
     if not total:
         raise RuntimeError("wrk printed no totals:\n" + out)
-    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)$", out, re.M))
+    lat = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     socket_errors = sum(int(x) for x in re.findall(r"(?:connect|read|write|timeout) (\d+)", out))
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     mb = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
@@ -331,10 +332,12 @@ def measure(scenario, proxy, secs, lua_files):
     t1, c1, w1 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), time.time()
     if proxy["proc"].poll() is not None:
         raise RuntimeError(f"{proxy['name']} exited during {scenario.name}")
-    cpu_s = (t1 - t0) / os.sysconf("SC_CLK_TCK")
+    user_s, sys_s = ((x1 - x0) / os.sysconf("SC_CLK_TCK") for x0, x1 in zip(t0, t1))
+    cpu_s = user_s + sys_s
     cpu1_busy = (c1[0] - c0[0]) / max(1, c1[1] - c0[1])
-    r["cpu_us_per_req"] = cpu_s * 1e6 / max(1, r["good"])
+    r["cpu_us_per_req"] = cpu_s * 1e6 / r["good"] if r["good"] else float("nan")
     r["proxy_cpu_pct"] = 100 * cpu_s / (w1 - w0)
+    r["sys_share_pct"] = 100 * sys_s / cpu_s if cpu_s else float("nan")
     r["cpu1_other_pct"] = max(0.0, 100 * cpu1_busy - r["proxy_cpu_pct"])
     r["loadavg"] = open("/proc/loadavg").read().split()[0]
     return r
@@ -464,15 +467,18 @@ def report(env, a, results, notes):
             lines.append("\n(wrk samples one latency per batch of pipelined requests: its percentiles are not "
                          "per request, so they are left out.)")
         lines.append("")
-        lines.append("| proxy | req/s | MiB/s | CPU µs/req | proxy CPU % | cpu1 other % | p50 ms | p99 ms | errors |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| proxy | req/s | MiB/s | CPU µs/req | of it in kernel | proxy CPU % | cpu1 other % | p50 ms "
+                     "| p99 ms | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         med = {}
         for proxy, runs in per_proxy.items():
             m = {k: median([r[k] for r in runs]) for k in
-                 ("rps", "mib_s", "cpu_us_per_req", "proxy_cpu_pct", "cpu1_other_pct", "p50_ms", "p99_ms")}
+                 ("rps", "mib_s", "cpu_us_per_req", "sys_share_pct", "proxy_cpu_pct", "cpu1_other_pct", "p50_ms",
+                  "p99_ms")}
             m["errors"] = sum(r["errors"] for r in runs)
             med[proxy] = m
             lines.append(f"| {proxy} | {m['rps']:.0f} | {m['mib_s']:.1f} | {m['cpu_us_per_req']:.1f} | "
+                         f"{m['sys_share_pct']:.0f}% | "
                          f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {fmt_ms(m['p50_ms'])} | "
                          f"{fmt_ms(m['p99_ms'])} | {m['errors']} |")
         for proxy, n in notes.get(name, {}).items():
