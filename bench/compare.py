@@ -5,6 +5,7 @@
     bench/compare.py --scenarios get,close --secs 10 --rounds 5
     bench/compare.py --proxies grapevine --scenarios get --secs 60 --rounds 1   # e.g. under a profiler
     JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64 bench/compare.py
+    bench/compare.py --variant jdk25 JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64   # a second Grapevine
     bench/compare.py --list                  # the scenarios
 
 Layout on a 2-core machine: three nginx backends and the load generator (wrk) share CPU 0; each proxy
@@ -366,14 +367,16 @@ def start_proxies(a, procs, work, backends, tag):
     for name in a.proxies:
         port = free_port()
         log = f"{name}-{tag}"
-        if name == "grapevine":
+        if name.startswith("grapevine"):
             admin = free_port()
             servers = os.path.join(work, "servers.conf")
             conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends]}
             conf.update(json.loads(a.grapevine_conf))
             json.dump(conf, open(servers, "w"))
             argv = [x.format(servers=servers, port=port, admin=admin) for x in shlex.split(a.grapevine_cmd)]
-            p = procs.start(log, argv, PROXY_CPU, cwd=REPO, env=os.environ.copy())
+            env = os.environ.copy()
+            env.update(a.variants.get(name, {}))
+            p = procs.start(log, argv, PROXY_CPU, cwd=REPO, env=env)
             wait = 120
         elif name == "haproxy":
             conf = os.path.join(work, "haproxy.cfg")
@@ -457,7 +460,10 @@ def report(env, a, results, notes):
              f"# {env['java']}; JVM options: {env['jvm_opts']}",
              f"# {env['nproc']} CPUs, {env['cpu']}, kernel {env['kernel']}; HAProxy {env['haproxy']}, "
              f"nginx {env['nginx']}, wrk {env['wrk']}",
-             f"# load average before: {env['loadavg_before']}; after: {env.get('loadavg_after', '?')}",
+             f"# load average before: {env['loadavg_before']}; after: {env.get('loadavg_after', '?')}"]
+    for name, v in env.get("variants", {}).items():
+        lines.append(f"# {name}: {' '.join(f'{k}={x}' for k, x in v['env'].items())} ({v['java']})")
+    lines += [
              f"# {a.rounds} rounds of {a.secs} s per proxy and scenario, medians; proxies on CPU {PROXY_CPU}, "
              f"backends + wrk on CPU {LOAD_CPU}", ""]
     for name, per_proxy in results.items():
@@ -486,15 +492,16 @@ def report(env, a, results, notes):
                          f"`{n['first'][0][:160]}`")
         if any(m["errors"] for m in med.values()):
             lines.append("\nreq/s and CPU µs/req count good (2xx/3xx) responses only.")
-        if "grapevine" in med and len(med) > 1:
+        pairs = [(g, o) for g in med if g.startswith("grapevine") for o in ("haproxy", "nginx") if o in med]
+        pairs += [(g, "grapevine") for g in med if g.startswith("grapevine-") and "grapevine" in med]
+        if pairs:
             lines.append("")
-            g = med["grapevine"]
-            for other in ("haproxy", "nginx"):
-                if other in med:
-                    o = med[other]
-                    lines.append(f"- Grapevine/{other}: req/s {ratio(g['rps'], o['rps'])}, CPU/req "
-                                 f"{ratio(g['cpu_us_per_req'], o['cpu_us_per_req'])}, p99 "
-                                 f"{ratio(g['p99_ms'], o['p99_ms'])}")
+        for gname, other in pairs:
+            g, o = med[gname], med[other]
+            label = "Grapevine" if gname == "grapevine" else gname
+            lines.append(f"- {label}/{other}: req/s {ratio(g['rps'], o['rps'])}, CPU/req "
+                         f"{ratio(g['cpu_us_per_req'], o['cpu_us_per_req'])}, p99 "
+                         f"{ratio(g['p99_ms'], o['p99_ms'])}")
         lines.append("")
     return "\n".join(lines)
 
@@ -518,6 +525,9 @@ def main():
     ap.add_argument("--grapevine-conf", default="{}",
                     help='JSON merged into the servers.conf Grapevine gets, e.g. '
                          '\'{"limits": {"max_idle_per_server": 1024}}\' (default: none, Grapevine defaults)')
+    ap.add_argument("--variant", nargs="+", action="append", metavar="NAME VAR=VALUE",
+                    help="one more Grapevine, called grapevine-NAME, started with these environment variables "
+                         "(e.g. --variant jdk25 JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64); repeatable")
     ap.add_argument("--nginx-keepalive", type=int, default=192,
                     help="nginx 'keepalive N' (idle upstream connections per worker; Grapevine keeps 64 per "
                          "server, 3 servers; default %(default)s)")
@@ -538,6 +548,13 @@ def main():
     for p in a.proxies:
         if p not in PROXIES:
             sys.exit(f"compare.py: unknown proxy '{p}' (one of {', '.join(PROXIES)})")
+    variants = {}
+    for v in a.variant or []:
+        if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.]+", v[0]):
+            sys.exit("compare.py: --variant NAME VAR=VALUE [VAR=VALUE...]")
+        variants["grapevine-" + v[0]] = dict(x.split("=", 1) for x in v[1:])
+    a.variants = variants
+    a.proxies += list(variants)
     if os.cpu_count() < 2:
         sys.exit("compare.py: needs at least 2 CPUs (load on CPU 0, proxies on CPU 1)")
     ensure_tools()
@@ -552,6 +569,10 @@ def main():
     signal.signal(signal.SIGHUP, on_signal)
 
     env = describe_environment()
+    for name, vars_ in a.variants.items():
+        java = os.path.join(vars_["JAVA_HOME"], "bin", "java") if "JAVA_HOME" in vars_ else "java"
+        version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr.splitlines()
+        env.setdefault("variants", {})[name] = {"env": vars_, "java": version[1] if len(version) > 1 else "?"}
     results, notes = {}, {}
     try:
         lua_files = {}
@@ -568,7 +589,7 @@ def main():
             for p in proxies:
                 check_proxy(p)
                 # Grapevine's JIT gets its own warm-up, on this scenario's load.
-                secs = a.warmup + (a.jit_warmup if p["name"] == "grapevine" else 0)
+                secs = a.warmup + (a.jit_warmup if p["name"].startswith("grapevine") else 0)
                 run_wrk(s, p["port"], secs, lua_files)
             for r in range(a.rounds):
                 k = r % len(proxies)
