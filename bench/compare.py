@@ -369,13 +369,15 @@ def start_proxies(a, procs, work, backends, tag):
         log = f"{name}-{tag}"
         if name.startswith("grapevine"):
             admin = free_port()
-            servers = os.path.join(work, "servers.conf")
+            variant = dict(a.variants.get(name, {}))
+            servers = os.path.join(work, f"servers-{name}.conf")
             conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends]}
             conf.update(json.loads(a.grapevine_conf))
+            conf.update(json.loads(variant.pop("CONF", "{}")))
             json.dump(conf, open(servers, "w"))
             argv = [x.format(servers=servers, port=port, admin=admin) for x in shlex.split(a.grapevine_cmd)]
             env = os.environ.copy()
-            env.update(a.variants.get(name, {}))
+            env.update(variant)
             p = procs.start(log, argv, PROXY_CPU, cwd=REPO, env=env)
             wait = 120
         elif name == "haproxy":
@@ -527,7 +529,8 @@ def main():
                          '\'{"limits": {"max_idle_per_server": 1024}}\' (default: none, Grapevine defaults)')
     ap.add_argument("--variant", nargs="+", action="append", metavar="NAME VAR=VALUE",
                     help="one more Grapevine, called grapevine-NAME, started with these environment variables "
-                         "(e.g. --variant jdk25 JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64); repeatable")
+                         "(e.g. --variant jdk25 JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64); CONF={...} is JSON "
+                         "merged into its servers.conf instead; repeatable")
     ap.add_argument("--nginx-keepalive", type=int, default=192,
                     help="nginx 'keepalive N' (idle upstream connections per worker; Grapevine keeps 64 per "
                          "server, 3 servers; default %(default)s)")
@@ -552,6 +555,12 @@ def main():
     for v in a.variant or []:
         if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.]+", v[0]):
             sys.exit("compare.py: --variant NAME VAR=VALUE [VAR=VALUE...]")
+        for x in v[1:]:
+            if x.startswith("CONF="):
+                try:
+                    json.loads(x[5:])
+                except ValueError as e:
+                    sys.exit(f"compare.py: --variant {v[0]}: CONF is not JSON ({e})")
         variants["grapevine-" + v[0]] = dict(x.split("=", 1) for x in v[1:])
     a.variants = variants
     a.proxies += list(variants)
