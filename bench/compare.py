@@ -553,7 +553,7 @@ def main():
             sys.exit(f"compare.py: unknown proxy '{p}' (one of {', '.join(PROXIES)})")
     variants = {}
     for v in a.variant or []:
-        if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.]+", v[0]):
+        if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.-]+", v[0]):
             sys.exit("compare.py: --variant NAME VAR=VALUE [VAR=VALUE...]")
         for x in v[1:]:
             if x.startswith("CONF="):
