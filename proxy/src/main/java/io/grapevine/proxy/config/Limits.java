@@ -16,6 +16,6 @@ public record Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderC
                      int maxIdlePerServer, int maxConnections, int retries) {
 
     public static Limits defaults() {
-        return new Limits(8192, 32_768, 100, 32, 64, 10_000, 2);
+        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2);
     }
 }
