@@ -69,6 +69,7 @@ public final class RequestHeadParser {
 
     private byte[] b = new byte[2048];
     private final FieldLines fields = new FieldLines();
+    private final HeadBuilder head = new HeadBuilder();
 
     /**
      * @param maxHeaderCount more field lines than this: 431
@@ -333,19 +334,19 @@ public final class RequestHeadParser {
         }
 
         // ---- the canonical upstream head
-        ByteBuf head = alloc.directBuffer(headLength + 128 + clientAddress.length);
-        head.writeBytes(b, 0, methodEnd + 1);
+        HeadBuilder head = this.head.reset(headLength + 128 + clientAddress.length);
+        head.put(b, 0, methodEnd + 1);
         if (pathStart == targetEnd) {
-            head.writeByte('/');
+            head.put((byte) '/');
         } else {
             if (b[pathStart] == '?') {
-                head.writeByte('/');
+                head.put((byte) '/');
             }
-            head.writeBytes(b, pathStart, targetEnd - pathStart);
+            head.put(b, pathStart, targetEnd - pathStart);
         }
-        head.writeByte(SP).writeBytes(HTTP_1_1).writeBytes(CRLF);
+        head.put(SP).put(HTTP_1_1).put(CRLF);
         if (hostCount == 0 && authorityStart >= 0) {
-            head.writeBytes(H_HOST).writeBytes(b, authorityStart, authorityEnd - authorityStart).writeBytes(CRLF);
+            head.put(H_HOST).put(b, authorityStart, authorityEnd - authorityStart).put(CRLF);
             out.hasHost = true;
         }
         // HTTP/1.0 without any Host: the exchange adds the chosen server's address when it sends the head
@@ -358,37 +359,37 @@ public final class RequestHeadParser {
             }
             if (kind == XFF) {
                 // All X-Forwarded-For lines, in order, joined into one with the client appended.
-                head.writeBytes(H_XFF);
+                head.put(H_XFF);
                 for (int fj = fi; fj < count; fj++) {
                     if (fl.kinds[fj] == XFF && fl.valueLength(fj) > 0) {
-                        head.writeBytes(b, fl.valueStart(fj), fl.valueLength(fj)).writeBytes(COMMA_SP);
+                        head.put(b, fl.valueStart(fj), fl.valueLength(fj)).put(COMMA_SP);
                     }
                 }
-                head.writeBytes(clientAddress).writeBytes(CRLF);
+                head.put(clientAddress).put(CRLF);
                 wroteXff = true;
                 continue;
             }
-            head.writeBytes(b, fl.nameStart(fi), fl.nameLength(fi)).writeBytes(COLON_SP);
-            head.writeBytes(b, fl.valueStart(fi), fl.valueLength(fi)).writeBytes(CRLF);
+            head.put(b, fl.nameStart(fi), fl.nameLength(fi)).put(COLON_SP);
+            head.put(b, fl.valueStart(fi), fl.valueLength(fi)).put(CRLF);
         }
         if (!wroteXff) {
-            head.writeBytes(H_XFF).writeBytes(clientAddress).writeBytes(CRLF);
+            head.put(H_XFF).put(clientAddress).put(CRLF);
         }
-        head.writeBytes(H_XFP);
+        head.put(H_XFP);
         if (!hasRequestId) {
-            head.writeBytes(H_REQUEST_ID);
+            head.put(H_REQUEST_ID);
             requestIds.writeNext(head);
-            head.writeBytes(CRLF);
+            head.put(CRLF);
         }
         if (chunked) {
-            head.writeBytes(H_CHUNKED);
+            head.put(H_CHUNKED);
         } else if (contentLengthCount == 1) {
-            head.writeBytes(H_CONTENT_LENGTH);
-            writeDecimal(head, contentLength);
-            head.writeBytes(CRLF);
+            head.put(H_CONTENT_LENGTH);
+            head.putDecimal(contentLength);
+            head.put(CRLF);
         }
-        head.writeBytes(CRLF);
-        out.upstreamHead = head;
+        head.put(CRLF);
+        out.upstreamHead = head.toBuffer(alloc);
         return OK;
     }
 
@@ -631,23 +632,6 @@ public final class RequestHeadParser {
             chars[i - from] = (char) HttpChars.lower(b[i]);
         }
         return new String(chars);
-    }
-
-    static void writeDecimal(ByteBuf out, long value) {
-        if (value < 10) {
-            out.writeByte((int) ('0' + value));
-            return;
-        }
-        int digits = 0;
-        for (long v = value; v > 0; v /= 10) {
-            digits++;
-        }
-        int at = out.writerIndex() + digits;
-        out.ensureWritable(digits);
-        for (long v = value; v > 0; v /= 10) {
-            out.setByte(--at, (int) ('0' + v % 10));
-        }
-        out.writerIndex(out.writerIndex() + digits);
     }
 
     private static byte[] lowerBytes(String s) {

@@ -1,6 +1,5 @@
 package io.grapevine.proxy.http;
 
-import io.netty.buffer.ByteBuf;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -11,15 +10,21 @@ public final class RequestIdGenerator {
 
     private static final byte[] HEX = "0123456789abcdef".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
-    public void writeNext(ByteBuf out) {
-        ThreadLocalRandom random = ThreadLocalRandom.current();
-        writeHex(out, random.nextLong());
-        writeHex(out, random.nextLong());
+    void writeNext(HeadBuilder out) {
+        out.ensure(32);
+        fill(out.array(), out.length());
+        out.advance(32);
     }
 
-    private static void writeHex(ByteBuf out, long value) {
-        for (int shift = 60; shift >= 0; shift -= 4) {
-            out.writeByte(HEX[(int) (value >>> shift) & 0xF]);
+    private static void fill(byte[] dst, int at) {
+        ThreadLocalRandom random = ThreadLocalRandom.current();
+        writeHex(dst, at, random.nextLong());
+        writeHex(dst, at + 16, random.nextLong());
+    }
+
+    private static void writeHex(byte[] dst, int at, long value) {
+        for (int i = 0; i < 16; i++) {
+            dst[at + i] = HEX[(int) (value >>> (60 - 4 * i)) & 0xF];
         }
     }
 }

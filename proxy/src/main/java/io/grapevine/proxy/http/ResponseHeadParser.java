@@ -50,6 +50,7 @@ public final class ResponseHeadParser {
 
     private final int maxHeaderCount;
     private final FieldLines fields = new FieldLines();
+    private final HeadBuilder head = new HeadBuilder();
     private byte[] b = new byte[2048];
 
     public ResponseHeadParser(int maxHeaderCount) {
@@ -223,35 +224,35 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
-        ByteBuf head = alloc.directBuffer(headLength + 64);
-        head.writeBytes(HTTP_1_1_SP).writeBytes(b, 9, cr - 9);
+        HeadBuilder head = this.head.reset(headLength + 64);
+        head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
         if (cr == 12) {
-            head.writeByte(SP); // status-line requires the SP even when the reason phrase is empty
+            head.put(SP); // status-line requires the SP even when the reason phrase is empty
         }
-        head.writeBytes(CRLF);
+        head.put(CRLF);
         for (int fi = 0; fi < count; fi++) {
             if (fl.kinds[fi] == DROP) {
                 continue;
             }
-            head.writeBytes(b, fl.nameStart(fi), fl.nameLength(fi)).writeBytes(COLON_SP);
-            head.writeBytes(b, fl.valueStart(fi), fl.valueLength(fi)).writeBytes(CRLF);
+            head.put(b, fl.nameStart(fi), fl.nameLength(fi)).put(COLON_SP);
+            head.put(b, fl.valueStart(fi), fl.valueLength(fi)).put(CRLF);
         }
         if (!out.interim) {
             if (out.clientBody == BodyKind.LENGTH) {
-                head.writeBytes(H_CONTENT_LENGTH);
-                RequestHeadParser.writeDecimal(head, contentLength);
-                head.writeBytes(CRLF);
+                head.put(H_CONTENT_LENGTH);
+                head.putDecimal(contentLength);
+                head.put(CRLF);
             } else if (out.clientBody == BodyKind.CHUNKED) {
-                head.writeBytes(H_CHUNKED);
+                head.put(H_CHUNKED);
             }
             if (out.closeClient) {
-                head.writeBytes(H_CLOSE);
+                head.put(H_CLOSE);
             } else if (clientHttp10) {
-                head.writeBytes(H_KEEP_ALIVE);
+                head.put(H_KEEP_ALIVE);
             }
         }
-        head.writeBytes(CRLF);
-        out.clientHead = head;
+        head.put(CRLF);
+        out.clientHead = head.toBuffer(alloc);
         return OK;
     }
 }
