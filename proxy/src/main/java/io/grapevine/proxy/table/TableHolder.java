@@ -73,48 +73,40 @@ public final class TableHolder {
         balanceOfPool = newBalanceOfPool;
         BackendTable old = current;
         Map<String, Server> oldByKey = old.serversByKey();
-        Map<String, Server> byKey = new LinkedHashMap<>();
+        Map<String, ServerSpec> wanted = new LinkedHashMap<>();
+        for (ServerSpec spec : specs) {
+            wanted.putIfAbsent(spec.key(), spec); // the first of two specs with one key wins
+        }
         List<String> added = new ArrayList<>();
         List<String> changed = new ArrayList<>();
-        for (ServerSpec spec : specs) {
+        for (ServerSpec spec : wanted.values()) {
             Server existing = oldByKey.get(spec.key());
             if (existing == null) {
-                existing = byKey.get(spec.key());
-            }
-            if (existing != null) {
-                if (!existing.spec().equals(spec)) {
-                    changed.add(describeChange(existing.spec(), spec));
-                }
-            } else {
                 String address = spec.host() + ":" + spec.port();
                 added.add(spec.name() + (spec.name().contains(address) ? "" : " " + address) + describePool(spec));
+            } else if (!existing.spec().equals(spec)) {
+                changed.add(describeChange(existing.spec(), spec));
             }
-            byKey.putIfAbsent(spec.key(), existing);
         }
         List<Server> removed = new ArrayList<>();
         for (Server s : oldByKey.values()) {
-            if (!byKey.containsKey(s.key())) {
+            if (!wanted.containsKey(s.key())) {
                 removed.add(s);
             }
         }
-        if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && byKey.size() == oldByKey.size()
-                && !routingChanged) {
+        if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && !routingChanged) {
             log.debug("table generation {} unchanged ({})", old.generation(), reason);
             return old;
         }
         Map<String, Server> servers = new LinkedHashMap<>();
-        Map<String, ServerSpec> specByKey = new LinkedHashMap<>();
-        for (ServerSpec spec : specs) {
-            specByKey.putIfAbsent(spec.key(), spec);
-        }
-        for (Map.Entry<String, ServerSpec> e : specByKey.entrySet()) {
-            Server s = oldByKey.get(e.getKey());
+        for (ServerSpec spec : wanted.values()) {
+            Server s = oldByKey.get(spec.key());
             if (s == null) {
-                s = new Server(e.getValue(), new InetSocketAddress(e.getValue().host(), e.getValue().port()));
+                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()));
             } else {
-                s.updateSpec(e.getValue());
+                s.updateSpec(spec);
             }
-            servers.put(e.getKey(), s);
+            servers.put(spec.key(), s);
         }
         for (Server s : removed) {
             s.markRemoved();
