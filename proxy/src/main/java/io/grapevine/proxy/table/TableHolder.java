@@ -89,7 +89,7 @@ public final class TableHolder {
             }
         }
         List<Server> removed = new ArrayList<>();
-        for (Server s : oldByKey.values()) {
+        for (Server s : old.servers()) { // table order, so the log line and listeners see a stable order
             if (!wanted.containsKey(s.key())) {
                 removed.add(s);
             }
