@@ -15,6 +15,20 @@ import java.util.Arrays;
  */
 final class FieldLines {
 
+    /** {@link #hopByHop}: an end-to-end field. */
+    static final int END_TO_END = 0;
+    /** {@link #hopByHop}: Keep-Alive, Proxy-Connection, TE or Upgrade. */
+    static final int HOP_BY_HOP = 1;
+    /** {@link #hopByHop}: Connection itself, whose tokens name more hop-by-hop fields. */
+    static final int CONNECTION_FIELD = 2;
+
+    private static final byte[] CONNECTION = "connection".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] KEEP_ALIVE = "keep-alive".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] PROXY_CONNECTION =
+            "proxy-connection".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] TE = "te".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] UPGRADE = "upgrade".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+
     /** Per field: name start, name end, value start, value end. */
     int[] offsets = new int[4 * 32];
     /** What the message's parser decided to do with each field. */
@@ -103,6 +117,27 @@ final class FieldLines {
 
     int valueLength(int field) {
         return offsets[field * 4 + 3] - offsets[field * 4 + 2];
+    }
+
+    /**
+     * Whether a field is hop-by-hop by name (RFC 9110 section 7.6.1, plus the legacy Keep-Alive and
+     * Proxy-Connection). Fields named by Connection are hop-by-hop too: see {@link #namedByConnection}.
+     * Transfer-Encoding is hop-by-hop as well, but it frames the message: each parser reads it itself.
+     */
+    int hopByHop(byte[] b, int field) {
+        switch (nameLength(field)) {
+            case 2:
+                return nameIs(b, field, TE) ? HOP_BY_HOP : END_TO_END;
+            case 7:
+                return nameIs(b, field, UPGRADE) ? HOP_BY_HOP : END_TO_END;
+            case 10:
+                return nameIs(b, field, CONNECTION) ? CONNECTION_FIELD
+                        : nameIs(b, field, KEEP_ALIVE) ? HOP_BY_HOP : END_TO_END;
+            case 16:
+                return nameIs(b, field, PROXY_CONNECTION) ? HOP_BY_HOP : END_TO_END;
+            default:
+                return END_TO_END;
+        }
     }
 
     boolean nameIs(byte[] b, int field, byte[] lowerName) {

@@ -36,11 +36,7 @@ public final class RequestHeadParser {
     private static final byte[] CONTENT_LENGTH = lowerBytes("content-length");
     private static final byte[] TRANSFER_ENCODING = lowerBytes("transfer-encoding");
     private static final byte[] HOST = lowerBytes("host");
-    private static final byte[] CONNECTION = lowerBytes("connection");
     private static final byte[] KEEP_ALIVE = lowerBytes("keep-alive");
-    private static final byte[] PROXY_CONNECTION = lowerBytes("proxy-connection");
-    private static final byte[] TE = lowerBytes("te");
-    private static final byte[] UPGRADE = lowerBytes("upgrade");
     private static final byte[] EXPECT = lowerBytes("expect");
     private static final byte[] X_FORWARDED_FOR = lowerBytes("x-forwarded-for");
     private static final byte[] X_FORWARDED_PROTO = lowerBytes("x-forwarded-proto");
@@ -188,12 +184,18 @@ public final class RequestHeadParser {
         boolean hasRequestId = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
+            int hop = fl.hopByHop(b, fi);
+            if (hop == FieldLines.CONNECTION_FIELD) {
+                if (!fl.addTokens(b, fi)) {
+                    return 400;
+                }
+                fl.kinds[fi] = DROP;
+                continue;
+            } else if (hop == FieldLines.HOP_BY_HOP) {
+                fl.kinds[fi] = DROP;
+                continue;
+            }
             switch (fl.nameLength(fi)) {
-                case 2:
-                    if (fl.nameIs(b, fi, TE)) {
-                        kind = DROP;
-                    }
-                    break;
                 case 4:
                     if (fl.nameIs(b, fi, HOST)) {
                         if (!validHost(b, fl.valueStart(fi), fl.valueEnd(fi))) {
@@ -210,21 +212,6 @@ public final class RequestHeadParser {
                         } else if (fl.valueIs(b, fi, CONTINUE_100)) {
                             expectContinue = true;
                         }
-                    }
-                    break;
-                case 7:
-                    if (fl.nameIs(b, fi, UPGRADE)) {
-                        kind = DROP;
-                    }
-                    break;
-                case 10:
-                    if (fl.nameIs(b, fi, CONNECTION)) {
-                        kind = DROP;
-                        if (!fl.addTokens(b, fi)) {
-                            return 400;
-                        }
-                    } else if (fl.nameIs(b, fi, KEEP_ALIVE)) {
-                        kind = DROP;
                     }
                     break;
                 case 12:
@@ -252,11 +239,6 @@ public final class RequestHeadParser {
                 case 15:
                     if (fl.nameIs(b, fi, X_FORWARDED_FOR)) {
                         kind = XFF;
-                    }
-                    break;
-                case 16:
-                    if (fl.nameIs(b, fi, PROXY_CONNECTION)) {
-                        kind = DROP;
                     }
                     break;
                 case 17:

@@ -28,11 +28,7 @@ public final class ResponseHeadParser {
 
     private static final byte[] CONTENT_LENGTH = "content-length".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRANSFER_ENCODING = "transfer-encoding".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] CONNECTION = "connection".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] KEEP_ALIVE = "keep-alive".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] PROXY_CONNECTION = "proxy-connection".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] TE = "te".getBytes(StandardCharsets.US_ASCII);
-    private static final byte[] UPGRADE = "upgrade".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRAILER = "trailer".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
@@ -116,27 +112,21 @@ public final class ResponseHeadParser {
         boolean noBody = out.interim || requestWasHead || status == 204 || status == 304;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
+            int hop = fl.hopByHop(b, fi);
+            if (hop == FieldLines.CONNECTION_FIELD) {
+                if (!fl.addTokens(b, fi)) {
+                    return 502;
+                }
+                fl.kinds[fi] = DROP;
+                continue;
+            } else if (hop == FieldLines.HOP_BY_HOP) {
+                fl.kinds[fi] = DROP;
+                continue;
+            }
             switch (fl.nameLength(fi)) {
-                case 2:
-                    if (fl.nameIs(b, fi, TE)) {
-                        kind = DROP;
-                    }
-                    break;
                 case 7:
-                    if (fl.nameIs(b, fi, UPGRADE)) {
-                        kind = DROP;
-                    } else if (fl.nameIs(b, fi, TRAILER) && clientHttp10) {
+                    if (fl.nameIs(b, fi, TRAILER) && clientHttp10) {
                         kind = DROP; // an HTTP/1.0 client gets the body without chunks, hence no trailers
-                    }
-                    break;
-                case 10:
-                    if (fl.nameIs(b, fi, CONNECTION)) {
-                        kind = DROP;
-                        if (!fl.addTokens(b, fi)) {
-                            return 502;
-                        }
-                    } else if (fl.nameIs(b, fi, KEEP_ALIVE)) {
-                        kind = DROP;
                     }
                     break;
                 case 14:
@@ -149,11 +139,6 @@ public final class ResponseHeadParser {
                         // Kept as sent where there is no body (HEAD, 304): it describes the representation.
                         kind = noBody && contentLengthCount == 0 ? KEEP : DROP;
                         contentLengthCount++;
-                    }
-                    break;
-                case 16:
-                    if (fl.nameIs(b, fi, PROXY_CONNECTION)) {
-                        kind = DROP;
                     }
                     break;
                 case 17:
