@@ -150,29 +150,26 @@ public final class ProxyInstance implements AutoCloseable {
 
     /** SIGTERM: leave the cluster (peers stop counting on this proxy), then drain the data plane. */
     public void shutdown() {
-        GossipMembership g = gossip;
-        if (g != null) {
-            g.leave(3000);
-        }
-        triggers.close();
-        if (server != null) {
-            server.drainAndStop(server.config().timeouts().shutdownGraceMillis());
-        }
-        view.close();
-        if (export != null) {
-            export.close();
-        }
+        stop(true);
     }
 
     @Override
     public void close() {
+        stop(false);
+    }
+
+    private void stop(boolean drain) {
         GossipMembership g = gossip;
         if (g != null) {
             g.leave(3000);
         }
         triggers.close();
         if (server != null) {
-            server.close();
+            if (drain) {
+                server.drainAndStop(server.config().timeouts().shutdownGraceMillis());
+            } else {
+                server.close();
+            }
         }
         view.close();
         if (export != null) {

@@ -15,12 +15,8 @@ import java.util.Arrays;
  */
 final class FieldLines {
 
-    /** {@link #hopByHop}: an end-to-end field. */
-    static final int END_TO_END = 0;
-    /** {@link #hopByHop}: Keep-Alive, Proxy-Connection, TE or Upgrade. */
-    static final int HOP_BY_HOP = 1;
-    /** {@link #hopByHop}: Connection itself, whose tokens name more hop-by-hop fields. */
-    static final int CONNECTION_FIELD = 2;
+    /** The kind every parser gives a field it does not forward. */
+    static final byte DROP = 1;
 
     private static final byte[] CONNECTION = "connection".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     private static final byte[] KEEP_ALIVE = "keep-alive".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
@@ -120,24 +116,36 @@ final class FieldLines {
     }
 
     /**
-     * Whether a field is hop-by-hop by name (RFC 9110 section 7.6.1, plus the legacy Keep-Alive and
-     * Proxy-Connection). Fields named by Connection are hop-by-hop too: see {@link #namedByConnection}.
-     * Transfer-Encoding is hop-by-hop as well, but it frames the message: each parser reads it itself.
+     * Marks a field {@link #DROP} when it is hop-by-hop by name (RFC 9110 section 7.6.1: Connection, TE,
+     * Upgrade, plus the legacy Keep-Alive and Proxy-Connection), and collects the tokens of Connection, which
+     * name more hop-by-hop fields (see {@link #namedByConnection}). Transfer-Encoding is hop-by-hop as well,
+     * but it frames the message: each parser reads it itself.
+     *
+     * @return 1 when the field was dropped, 0 when it is end-to-end, -1 when a Connection value is malformed
      */
-    int hopByHop(byte[] b, int field) {
+    int dropIfHopByHop(byte[] b, int field) {
+        boolean hop;
         switch (nameLength(field)) {
-            case 2:
-                return nameIs(b, field, TE) ? HOP_BY_HOP : END_TO_END;
-            case 7:
-                return nameIs(b, field, UPGRADE) ? HOP_BY_HOP : END_TO_END;
-            case 10:
-                return nameIs(b, field, CONNECTION) ? CONNECTION_FIELD
-                        : nameIs(b, field, KEEP_ALIVE) ? HOP_BY_HOP : END_TO_END;
-            case 16:
-                return nameIs(b, field, PROXY_CONNECTION) ? HOP_BY_HOP : END_TO_END;
-            default:
-                return END_TO_END;
+            case 2 -> hop = nameIs(b, field, TE);
+            case 7 -> hop = nameIs(b, field, UPGRADE);
+            case 10 -> {
+                if (nameIs(b, field, CONNECTION)) {
+                    if (!addTokens(b, field)) {
+                        return -1;
+                    }
+                    hop = true;
+                } else {
+                    hop = nameIs(b, field, KEEP_ALIVE);
+                }
+            }
+            case 16 -> hop = nameIs(b, field, PROXY_CONNECTION);
+            default -> hop = false;
         }
+        if (hop) {
+            kinds[field] = DROP;
+            return 1;
+        }
+        return 0;
     }
 
     boolean nameIs(byte[] b, int field, byte[] lowerName) {

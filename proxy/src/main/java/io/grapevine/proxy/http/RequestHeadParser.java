@@ -55,7 +55,7 @@ public final class RequestHeadParser {
 
     /** Field kinds, from the name; what the second pass does with each line. */
     private static final byte KEEP = 0;
-    private static final byte DROP = 1;
+    private static final byte DROP = FieldLines.DROP;
     private static final byte XFF = 2;
     private static final byte REQUEST_ID = 3;
 
@@ -184,15 +184,11 @@ public final class RequestHeadParser {
         boolean hasRequestId = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
-            int hop = fl.hopByHop(b, fi);
-            if (hop == FieldLines.CONNECTION_FIELD) {
-                if (!fl.addTokens(b, fi)) {
-                    return 400;
-                }
-                fl.kinds[fi] = DROP;
-                continue;
-            } else if (hop == FieldLines.HOP_BY_HOP) {
-                fl.kinds[fi] = DROP;
+            int hop = fl.dropIfHopByHop(b, fi);
+            if (hop < 0) {
+                return 400;
+            }
+            if (hop > 0) {
                 continue;
             }
             switch (fl.nameLength(fi)) {

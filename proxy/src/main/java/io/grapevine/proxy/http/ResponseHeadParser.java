@@ -42,7 +42,7 @@ public final class ResponseHeadParser {
     private static final byte[] H_KEEP_ALIVE = "Connection: keep-alive\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private static final byte KEEP = 0;
-    private static final byte DROP = 1;
+    private static final byte DROP = FieldLines.DROP;
 
     private final int maxHeaderCount;
     private final FieldLines fields = new FieldLines();
@@ -112,15 +112,11 @@ public final class ResponseHeadParser {
         boolean noBody = out.interim || requestWasHead || status == 204 || status == 304;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
-            int hop = fl.hopByHop(b, fi);
-            if (hop == FieldLines.CONNECTION_FIELD) {
-                if (!fl.addTokens(b, fi)) {
-                    return 502;
-                }
-                fl.kinds[fi] = DROP;
-                continue;
-            } else if (hop == FieldLines.HOP_BY_HOP) {
-                fl.kinds[fi] = DROP;
+            int hop = fl.dropIfHopByHop(b, fi);
+            if (hop < 0) {
+                return 502;
+            }
+            if (hop > 0) {
                 continue;
             }
             switch (fl.nameLength(fi)) {
