@@ -53,7 +53,7 @@ class LauncherIntegrationTest {
         hourAgo = Instant.now().minus(1, ChronoUnit.HOURS);
         for (String source : List.of("pom.xml", "cluster/pom.xml", "agent/pom.xml", "proxy/pom.xml",
                 "cluster/src/main/java/io/grapevine/cluster/A.java", "agent/src/main/java/io/grapevine/agent/B.java",
-                "proxy/src/main/java/io/grapevine/proxy/C.java", "proxy/src/main/resources/logback.xml",
+                "proxy/src/main/java/io/grapevine/proxy/C.java", "cluster/src/main/resources/logback.xml",
                 "templates/backends.mustache")) {
             Path file = root.resolve(source);
             Files.createDirectories(file.getParent());
@@ -150,7 +150,7 @@ class LauncherIntegrationTest {
     @Test
     void everyKindOfSourceCounts() throws Exception {
         for (String source : List.of("pom.xml", "cluster/pom.xml", "agent/src/main/java/io/grapevine/agent/B.java",
-                "cluster/src/main/java/io/grapevine/cluster/A.java", "proxy/src/main/resources/logback.xml",
+                "cluster/src/main/java/io/grapevine/cluster/A.java", "cluster/src/main/resources/logback.xml",
                 "templates/backends.mustache")) {
             placeJars(hourAgo);
             int before = builds().size();
