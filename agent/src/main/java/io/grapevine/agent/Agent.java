@@ -76,7 +76,7 @@ final class Agent {
                 .gossipPort(options.gossipPort())
                 .keyring(keyring)
                 .advertiseHost(options.advertise())
-                .alias(options.service() + "@" + options.announcedHost() + ":" + options.target().port())
+                .alias(options.service() + "@" + HostAndPort.format(options.announcedHost(), options.target().port()))
                 .build();
         GossipNode node;
         try {

@@ -60,8 +60,9 @@ class AgentProcessIntegrationTest {
         try (ServerSocket reserve = new ServerSocket(0)) {
             targetPort = reserve.getLocalPort();
         }
-        Path log = dir.resolve("agent.log");
-        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + targetPort,
+        Path out = dir.resolve("agent.out");
+        Path log = dir.resolve("agent.out.err"); // the agent logs to stderr, as the proxy does
+        Process agent = agent(out, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + targetPort,
                 "--demo", "--cluster-key", keyFile.toString(), "--drain-seconds", "1");
 
         Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
@@ -76,6 +77,7 @@ class AgentProcessIntegrationTest {
         String output = read(log);
         assertTrue(output.contains("up -> draining"), output);
         assertTrue(output.contains("Left the cluster"), output);
+        assertEquals("", read(out), "stdout carries no log lines");
     }
 
     @Test

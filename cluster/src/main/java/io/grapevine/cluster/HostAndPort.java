@@ -1,7 +1,11 @@
 package io.grapevine.cluster;
 
+import java.net.InetSocketAddress;
+
 /**
- * A "host:port" pair as given on a command line ({@code [v6]:port} also accepted).
+ * A "host:port" pair as given on a command line ({@code [v6]:port} also accepted), and the one place
+ * that writes a host and a port together ({@link #format(String, int)}): every log line, Host field,
+ * template variable and admin document that shows an address goes through it.
  *
  * @param host host name or IP literal, without brackets
  * @param port 1..65535 (0 only where {@link #parse(String, String, boolean)} allows it)
@@ -43,6 +47,20 @@ public record HostAndPort(String host, int port) {
         return new HostAndPort(host, port);
     }
 
+    /**
+     * {@code host:port}, with an IPv6 literal in brackets ({@code [::1]:8001}) as RFC 3986 section 3.2.2
+     * writes it in URIs and RFC 9110 section 7.2 in a Host field; a host name or IPv4 address as it is.
+     * The host is given without brackets.
+     */
+    public static String format(String host, int port) {
+        return host.indexOf(':') >= 0 ? "[" + host + "]:" + port : host + ":" + port;
+    }
+
+    /** {@link #format(String, int)} of a socket address: its host string (not resolved) and port. */
+    public static String format(InetSocketAddress address) {
+        return format(address.getHostString(), address.getPort());
+    }
+
     /** "host:port" as scalecube writes member addresses (an IPv6 host is not bracketed). */
     public String toAddress() {
         return host + ":" + port;
@@ -50,6 +68,6 @@ public record HostAndPort(String host, int port) {
 
     @Override
     public String toString() {
-        return host.contains(":") ? "[" + host + "]:" + port : host + ":" + port;
+        return format(host, port);
     }
 }

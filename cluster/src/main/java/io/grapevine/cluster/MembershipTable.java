@@ -116,7 +116,8 @@ final class MembershipTable {
         String name = event.alias() == null ? event.memberId() : event.alias() + "/" + event.memberId();
         MemberMetadata md = event.metadata();
         String what = md == null ? "no metadata"
-                : md.role() + (md.service().isEmpty() ? "" : " " + md.service()) + " " + md.host() + ":" + md.port() + " " + md.state().wireName();
-        return name + " @" + event.gossipAddress().getHostString() + ":" + event.gossipAddress().getPort() + " (" + what + ")";
+                : md.role() + (md.service().isEmpty() ? "" : " " + md.service()) + " " + HostAndPort.format(md.host(), md.port())
+                + " " + md.state().wireName();
+        return name + " @" + HostAndPort.format(event.gossipAddress()) + " (" + what + ")";
     }
 }

@@ -97,8 +97,8 @@ public final class ProxyInstance implements AutoCloseable {
         view.renderNow("start");
         if (o.gossip()) {
             int port = o.gossipPort() != null ? o.gossipPort() : GossipMembership.DEFAULT_PORT;
-            HostPort announced = server != null ? HostPort.parse(server.listenAddress().getHostString() + ":"
-                    + server.listenAddress().getPort()) : config.listen();
+            HostPort announced = server != null
+                    ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
                 instance.gossip = GossipMembership.start(port, o.join(), o.clusterKey(), announced, o.advertise(), view);
             } catch (RuntimeException | IOException e) {

@@ -1,5 +1,6 @@
 package io.grapevine.agent.backend;
 
+import io.grapevine.cluster.HostAndPort;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -86,7 +87,7 @@ public final class DemoBackend implements AutoCloseable {
         if (!bound.isSuccess()) {
             server.close();
             Throwable cause = bound.cause();
-            throw new IllegalStateException("cannot listen on " + host + ":" + port + ": " + cause.getMessage(), cause);
+            throw new IllegalStateException("cannot listen on " + HostAndPort.format(host, port) + ": " + cause.getMessage(), cause);
         }
         this.port = ((InetSocketAddress) server.localAddress()).getPort();
     }
@@ -161,7 +162,7 @@ public final class DemoBackend implements AutoCloseable {
 
     @Override
     public String toString() {
-        return "DemoBackend[id=" + id + ", " + host + ":" + port + (isListening() ? ", listening]" : ", stopped]");
+        return "DemoBackend[id=" + id + ", " + HostAndPort.format(host, port) + (isListening() ? ", listening]" : ", stopped]");
     }
 
     private final class Control implements WorkerControl {

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.config;
 
+import io.grapevine.cluster.HostAndPort;
 import java.net.InetSocketAddress;
 
 /** A host (IP literal or name) and a TCP port, as written in config or on the command line. */
@@ -31,6 +32,6 @@ public record HostPort(String host, int port) {
 
     @Override
     public String toString() {
-        return host.indexOf(':') >= 0 ? "[" + host + "]:" + port : host + ":" + port;
+        return HostAndPort.format(host, port);
     }
 }

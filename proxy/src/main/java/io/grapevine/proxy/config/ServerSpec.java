@@ -1,5 +1,7 @@
 package io.grapevine.proxy.config;
 
+import io.grapevine.cluster.HostAndPort;
+
 /**
  * One backend server as configured ({@code servers.conf}) or rendered from gossip.
  *
@@ -24,6 +26,6 @@ public record ServerSpec(String name, String host, int port, int weight, boolean
 
     /** Identity across table generations: same pool, host and port is the same server. */
     public String key() {
-        return pool + "/" + host + ":" + port;
+        return pool + "/" + HostAndPort.format(host, port);
     }
 }

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.forward;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.forward.UpstreamConnection.Failure;
 import io.grapevine.proxy.http.BodyKind;
@@ -149,8 +150,7 @@ final class Exchange implements ChunkedDecoder.Sink {
     }
 
     private static String hostHeaderValue(Server s) {
-        String host = s.spec().host();
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + s.spec().port();
+        return HostAndPort.format(s.spec().host(), s.spec().port());
     }
 
     // ---------------------------------------------------------------- request body (from the client)

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.health;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.Server;
@@ -145,7 +146,7 @@ public final class HealthChecker {
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
-            String host = server.spec().host() + ":" + server.spec().port();
+            String host = HostAndPort.format(server.spec().host(), server.spec().port());
             String request = "GET " + path + " HTTP/1.1\r\nHost: " + host
                     + "\r\nUser-Agent: grapevine-health-check\r\nConnection: close\r\n\r\n";
             ctx.writeAndFlush(ctx.alloc().buffer().writeBytes(request.getBytes(StandardCharsets.US_ASCII)));

@@ -3,6 +3,7 @@ package io.grapevine.proxy.membership;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.ClusterSettings;
 import io.grapevine.cluster.GossipNode;
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.SecurityCounters;
 import io.grapevine.proxy.config.HostPort;
@@ -74,7 +75,7 @@ public final class GossipMembership implements AutoCloseable {
         Map<String, Object> m = new LinkedHashMap<>();
         m.put("member_id", node.memberId());
         InetSocketAddress address = node.gossipAddress();
-        m.put("gossip_address", address.getHostString() + ":" + address.getPort());
+        m.put("gossip_address", HostAndPort.format(address));
         m.put("security", c);
         return m;
     }

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
@@ -28,8 +29,9 @@ public record MemberRecord(String id, String alias, InetSocketAddress gossipAddr
     /** The short description used in log lines: {@code web@10.0.0.5:8080 (alias)}. */
     public String describe() {
         String who = metadata == null ? "member" : metadata.isBackend()
-                ? metadata.service() + "@" + metadata.host() + ":" + metadata.port() : "proxy";
+                ? metadata.service() + "@" + HostAndPort.format(metadata.host(), metadata.port()) : "proxy";
         String name = alias != null && !alias.equals(who) ? alias + " " : "";
-        return who + " (" + name + "member " + id.substring(0, Math.min(8, id.length())) + " at " + gossipAddress + ")";
+        String at = gossipAddress == null ? "unknown address" : HostAndPort.format(gossipAddress);
+        return who + " (" + name + "member " + id.substring(0, Math.min(8, id.length())) + " at " + at + ")";
     }
 }

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
@@ -28,8 +29,7 @@ public final class MembershipEndpoints {
             Map<String, Object> m = new LinkedHashMap<>();
             m.put("id", r.id());
             m.put("alias", r.alias());
-            m.put("address", r.gossipAddress() == null ? null
-                    : r.gossipAddress().getHostString() + ":" + r.gossipAddress().getPort());
+            m.put("address", r.gossipAddress() == null ? null : HostAndPort.format(r.gossipAddress()));
             m.put("metadata", r.metadata());
             m.put("state", r.metadata() == null ? "unknown" : r.effectiveState());
             m.put("last_event", r.lastEvent().name());

@@ -2,6 +2,7 @@ package io.grapevine.proxy.membership;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MembershipListener;
 import io.grapevine.proxy.config.ConfigException;
@@ -288,11 +289,11 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         List<ServerSpec> kept = new ArrayList<>(rendered.size());
         for (ServerSpec s : rendered) {
             String why = announced.contains(addressKey(s.host(), s.port())) ? allowlist.check(s.host(), s.port())
-                    : "no backend member announced " + s.host() + ":" + s.port();
+                    : "no backend member announced " + HostAndPort.format(s.host(), s.port());
             if (why == null) {
                 kept.add(s);
             } else {
-                refuse(s.key() + " " + why, s.name() + " (" + s.host() + ":" + s.port() + ")", why);
+                refuse(s.key() + " " + why, s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why);
             }
         }
         return kept;

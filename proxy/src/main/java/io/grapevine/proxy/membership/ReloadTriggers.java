@@ -3,13 +3,20 @@ package io.grapevine.proxy.membership;
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.FileSystems;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardWatchEventKinds;
 import java.nio.file.WatchEvent;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -17,17 +24,42 @@ import sun.misc.SignalHandler;
 
 /**
  * What makes the proxy re-read servers.conf and the backend template while running: a change to either
- * file (watched through their directories, so editors that write a new file and rename it are seen too)
- * and SIGHUP, as with nginx and HAProxy. A reload never restarts anything; a bad file is logged and the
- * running configuration stays.
+ * file and SIGHUP, as with nginx and HAProxy. A reload never restarts anything; a bad file is logged and
+ * the running configuration stays.
+ *
+ * <p>Each file is watched through its directory, and any event there (not only one naming the file)
+ * makes the watch read the file again, following symbolic links, and compare a digest of its content
+ * with the last one seen: a reload happens when the content changed. So an editor that writes a new
+ * file and renames it is seen, and so is a Kubernetes ConfigMap update, where {@code servers.conf} is a
+ * link to {@code ..data/servers.conf} and the update swaps the {@code ..data} link, an event that names
+ * neither the file nor anything the file's path goes through. An event that leaves the content as it
+ * was (a touch, another file) reloads nothing. An edit of a link's target in another directory makes no
+ * event here: SIGHUP covers it.
+ *
+ * <p>Threads: the watch runs on its own daemon thread; SIGHUP arrives on the JVM's signal thread; the
+ * digests are guarded by this object's monitor. The reload callbacks only hand work to the view's thread.
  */
 public final class ReloadTriggers implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ReloadTriggers.class);
 
-    private final MembershipView view;
-    private final Path config;
-    private final Path template;
+    /** Editors and kubelet change a directory in several steps: the watch waits this long for the burst to end. */
+    private static final long SETTLE_MILLIS = 150;
+
+    /** One watched file: its path as configured (maybe a link), the digest of what it read last, its reload. */
+    private static final class Watched {
+        final Path file;
+        final Consumer<String> reload;
+        byte[] digest;
+
+        Watched(Path file, Consumer<String> reload) {
+            this.file = file;
+            this.reload = reload;
+            this.digest = digest(file);
+        }
+    }
+
+    private final List<Watched> watched = new ArrayList<>();
     private final WatchService watcher;
     private final Thread thread;
 
@@ -36,16 +68,27 @@ public final class ReloadTriggers implements AutoCloseable {
      * @param template the backend template, or null
      */
     public ReloadTriggers(MembershipView view, Path config, Path template) throws IOException {
-        this.view = view;
-        this.config = config == null ? null : config.toAbsolutePath().normalize();
-        this.template = template == null ? null : template.toAbsolutePath().normalize();
+        this(config, view::reloadConfig, template, view::reloadTemplate);
+    }
+
+    /**
+     * @param config         servers.conf, or null
+     * @param reloadConfig   called with the reason when servers.conf must be re-read
+     * @param template       the backend template, or null
+     * @param reloadTemplate called with the reason when the template must be re-read
+     */
+    ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate)
+            throws IOException {
+        if (config != null) {
+            watched.add(new Watched(config.toAbsolutePath().normalize(), reloadConfig));
+        }
+        if (template != null) {
+            watched.add(new Watched(template.toAbsolutePath().normalize(), reloadTemplate));
+        }
         this.watcher = FileSystems.getDefault().newWatchService();
         Set<Path> dirs = new HashSet<>();
-        if (this.config != null) {
-            dirs.add(this.config.getParent());
-        }
-        if (this.template != null) {
-            dirs.add(this.template.getParent());
+        for (Watched w : watched) {
+            dirs.add(w.file.getParent());
         }
         for (Path dir : dirs) {
             dir.register(watcher, StandardWatchEventKinds.ENTRY_MODIFY, StandardWatchEventKinds.ENTRY_CREATE,
@@ -60,8 +103,7 @@ public final class ReloadTriggers implements AutoCloseable {
         try {
             SignalHandler before = Signal.handle(new Signal("HUP"), s -> {
                 log.info("SIGHUP: reloading configuration and template");
-                view.reloadConfig("SIGHUP");
-                view.reloadTemplate("SIGHUP");
+                reloadAll("SIGHUP");
             });
             if (before == SignalHandler.SIG_IGN) {
                 // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.
@@ -76,42 +118,58 @@ public final class ReloadTriggers implements AutoCloseable {
     private void watch() {
         try {
             for (;;) {
-                WatchKey key = watcher.take();
-                boolean configChanged = false;
-                boolean templateChanged = false;
-                Path dir = (Path) key.watchable();
-                for (WatchEvent<?> event : key.pollEvents()) {
-                    if (event.kind() == StandardWatchEventKinds.OVERFLOW) {
-                        configChanged = templateChanged = true;
-                        continue;
-                    }
-                    Path changed = dir.resolve((Path) event.context()).toAbsolutePath().normalize();
-                    configChanged |= changed.equals(config);
-                    templateChanged |= changed.equals(template);
-                }
-                key.reset();
-                // Editors write in several steps: let the burst settle, then read once.
-                Thread.sleep(150);
+                Set<Path> changedDirs = new HashSet<>();
+                boolean overflow = collect(watcher.take(), changedDirs);
+                Thread.sleep(SETTLE_MILLIS);
                 for (WatchKey more; (more = watcher.poll()) != null; ) {
-                    Path d = (Path) more.watchable();
-                    for (WatchEvent<?> event : more.pollEvents()) {
-                        if (event.context() instanceof Path p) {
-                            Path changed = d.resolve(p).toAbsolutePath().normalize();
-                            configChanged |= changed.equals(config);
-                            templateChanged |= changed.equals(template);
-                        }
-                    }
-                    more.reset();
+                    overflow |= collect(more, changedDirs);
                 }
-                if (configChanged) {
-                    view.reloadConfig("file changed");
-                }
-                if (templateChanged) {
-                    view.reloadTemplate("file changed");
-                }
+                reloadChanged(changedDirs, overflow);
             }
         } catch (InterruptedException | ClosedWatchServiceException e) {
             // closing
+        }
+    }
+
+    /** Notes the directory of a key that has events; true if events were lost (then every file is read). */
+    private static boolean collect(WatchKey key, Set<Path> changedDirs) {
+        boolean overflow = false;
+        for (WatchEvent<?> event : key.pollEvents()) {
+            overflow |= event.kind() == StandardWatchEventKinds.OVERFLOW;
+        }
+        changedDirs.add((Path) key.watchable());
+        key.reset();
+        return overflow;
+    }
+
+    /** Reloads each file in a changed directory whose content is not what was read last. */
+    private synchronized void reloadChanged(Set<Path> changedDirs, boolean all) {
+        for (Watched w : watched) {
+            if (all || changedDirs.contains(w.file.getParent())) {
+                byte[] now = digest(w.file);
+                if (!Arrays.equals(now, w.digest)) {
+                    w.digest = now;
+                    w.reload.accept(now == null ? "file removed or unreadable" : "file changed");
+                }
+            }
+        }
+    }
+
+    private synchronized void reloadAll(String why) {
+        for (Watched w : watched) {
+            w.digest = digest(w.file);
+            w.reload.accept(why);
+        }
+    }
+
+    /** SHA-256 of the file's content (links followed); null when it cannot be read. */
+    private static byte[] digest(Path file) {
+        try {
+            return MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file));
+        } catch (IOException e) {
+            return null;
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("every JVM has SHA-256", e);
         }
     }
 

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.proxy.config.ServerSpec;
 import java.util.ArrayList;
@@ -18,7 +19,7 @@ import java.util.TreeMap;
  * {@link #announcer}). Variables (documented in docs/membership.md):
  *
  * <pre>
- * members[]        backends: id alias service host port weight state up down draining version pool name
+ * members[]        backends: id alias service host port address weight state up down draining version pool name
  *                  tags[] (key value first last) tag.KEY first last
  * services[]       name members[] first last
  * proxies[]        id alias host port first last
@@ -45,7 +46,7 @@ final class TemplateContexts {
         for (MemberRecord r : records) {
             if (r.isBackend()) {
                 MemberMetadata md = r.metadata();
-                byBackend.merge(md.service() + "@" + md.host() + ":" + md.port(), r, TemplateContexts::announcer);
+                byBackend.merge(md.service() + "@" + HostAndPort.format(md.host(), md.port()), r, TemplateContexts::announcer);
             }
         }
         List<MemberRecord> backends = byBackend.values().stream().sorted(ORDER).toList();
@@ -128,6 +129,7 @@ final class TemplateContexts {
         m.put("service", md.service());
         m.put("host", md.host());
         m.put("port", md.port());
+        m.put("address", HostAndPort.format(md.host(), md.port()));
         m.put("weight", md.weight());
         m.put("state", state);
         m.put("up", state.equals("up"));
@@ -135,7 +137,7 @@ final class TemplateContexts {
         m.put("draining", state.equals("draining"));
         m.put("version", md.version());
         m.put("pool", md.tags().getOrDefault("pool", ServerSpec.DEFAULT_POOL));
-        m.put("name", md.service() + "@" + hostForName(md.host()) + ":" + md.port());
+        m.put("name", md.service() + "@" + HostAndPort.format(md.host(), md.port()));
         List<Map<String, Object>> tags = new ArrayList<>();
         md.tags().forEach((k, v) -> {
             Map<String, Object> t = new LinkedHashMap<>();
@@ -147,10 +149,6 @@ final class TemplateContexts {
         m.put("tags", tags);
         m.put("tag", md.tags());
         return m;
-    }
-
-    private static String hostForName(String host) {
-        return host.indexOf(':') >= 0 ? "[" + host + "]" : host;
     }
 
     private static void markEnds(List<Map<String, Object>> list) {

@@ -85,6 +85,9 @@ public final class ChildProcess implements AutoCloseable {
         ProcessBuilder pb = new ProcessBuilder(command).directory(repoRoot().toFile())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
         pb.environment().remove("GRAPEVINE_JVM_OPTS"); // the launcher's own defaults
+        // The jars this build just packaged, as they are: an edit made while the suite runs must not
+        // start a build inside it.
+        pb.environment().put("GRAPEVINE_USE_BUILT_JARS", "1");
         pb.environment().putAll(env);
         try {
             long start = System.nanoTime();

@@ -1,0 +1,220 @@
+package io.grapevine.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.testing.ChildProcess;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The {@code grapevine} launcher's build decisions, on a copy of it in a scratch tree whose Maven is a
+ * stand-in script (it prints like Maven, records the call and puts the real jars in place): the jars
+ * are rebuilt when missing or older than any pom, source or template, and not otherwise;
+ * {@code build --help} builds nothing; a failed build runs nothing; and {@code keygen}'s stdout is the
+ * key alone, build or not.
+ */
+class LauncherIntegrationTest {
+
+    private static final String KEY = "[A-Za-z0-9+/]{43}=";
+
+    @TempDir
+    Path root;
+
+    private Path calls;
+    private Instant hourAgo;
+
+    private record Run(int exit, String stdout, String stderr) {
+        @Override
+        public String toString() {
+            return "exit " + exit + "\n--- stdout:\n" + stdout + "\n--- stderr:\n" + stderr;
+        }
+    }
+
+    @BeforeEach
+    void scratchTree() throws IOException {
+        Path repo = ChildProcess.repoRoot();
+        Files.copy(repo.resolve("grapevine"), root.resolve("grapevine"));
+        hourAgo = Instant.now().minus(1, ChronoUnit.HOURS);
+        for (String source : List.of("pom.xml", "cluster/pom.xml", "agent/pom.xml", "proxy/pom.xml",
+                "cluster/src/main/java/io/grapevine/cluster/A.java", "agent/src/main/java/io/grapevine/agent/B.java",
+                "proxy/src/main/java/io/grapevine/proxy/C.java", "cluster/src/main/resources/logback.xml",
+                "templates/backends.mustache")) {
+            Path file = root.resolve(source);
+            Files.createDirectories(file.getParent());
+            Files.writeString(file, "source\n");
+        }
+        // Sources (and their directories) two hours old, the jars one hour old: current.
+        try (var all = Files.walk(root)) {
+            for (Path p : all.toList()) {
+                Files.setLastModifiedTime(p, FileTime.from(hourAgo.minus(1, ChronoUnit.HOURS)));
+            }
+        }
+        placeJars(hourAgo);
+
+        calls = root.resolve("mvn-calls");
+        Path mvn = root.resolve("fake-mvn");
+        Files.writeString(mvn, String.join("\n",
+                "#!/bin/sh",
+                "echo \"[INFO] Scanning for projects... (stand-in Maven: $*)\"",
+                "echo \"$*\" >> '" + calls + "'",
+                "if [ -n \"$FAKE_MVN_FAIL\" ]; then echo '[ERROR] COMPILATION ERROR'; exit 1; fi",
+                "mkdir -p agent/target proxy/target",
+                "cp '" + ChildProcess.agentJar() + "' agent/target/grapevine-agent.jar",
+                "cp '" + ChildProcess.proxyJar() + "' proxy/target/grapevine-proxy.jar",
+                "echo '[INFO] BUILD SUCCESS'", ""));
+        Files.setPosixFilePermissions(mvn, PosixFilePermissions.fromString("rwxr-xr-x"));
+    }
+
+    private void placeJars(Instant modified) throws IOException {
+        for (Path jar : List.of(ChildProcess.agentJar(), ChildProcess.proxyJar())) {
+            Path copy = root.resolve(ChildProcess.repoRoot().relativize(jar));
+            Files.createDirectories(copy.getParent());
+            Files.copy(jar, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+            Files.setLastModifiedTime(copy, FileTime.from(modified));
+        }
+    }
+
+    private void touch(String relative, Instant modified) throws IOException {
+        Files.setLastModifiedTime(root.resolve(relative), FileTime.from(modified));
+    }
+
+    private List<String> builds() throws IOException {
+        return Files.exists(calls) ? Files.readAllLines(calls) : List.of();
+    }
+
+    private Run launch(Map<String, String> env, String... args) throws Exception {
+        List<String> command = new ArrayList<>();
+        command.add(root.resolve("grapevine").toString());
+        command.addAll(List.of(args));
+        Path out = root.resolve("stdout");
+        Path err = root.resolve("stderr");
+        ProcessBuilder pb = new ProcessBuilder(command).directory(root.toFile())
+                .redirectOutput(out.toFile()).redirectError(err.toFile());
+        Map<String, String> environment = pb.environment();
+        environment.remove("GRAPEVINE_USE_BUILT_JARS");
+        environment.put("JAVA_HOME", System.getProperty("java.home"));
+        environment.put("GRAPEVINE_MVN", root.resolve("fake-mvn").toString());
+        environment.putAll(env);
+        Process p = pb.start();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish: " + command);
+        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+    }
+
+    private Run launch(String... args) throws Exception {
+        return launch(Map.of(), args);
+    }
+
+    private static void assertOnlyAKey(Run run) {
+        assertEquals(0, run.exit(), run.toString());
+        assertTrue(run.stdout().matches(KEY + "\n"), "stdout must be the key alone: " + run);
+    }
+
+    @Test
+    void currentJarsRunWithoutABuild() throws Exception {
+        Run run = launch("keygen");
+        assertOnlyAKey(run);
+        assertEquals(List.of(), builds(), run.toString());
+        assertEquals("", run.stderr(), run.toString());
+    }
+
+    @Test
+    void aSourceNewerThanTheJarsRebuildsOnceAndKeygenStdoutStaysTheKey() throws Exception {
+        touch("proxy/src/main/java/io/grapevine/proxy/C.java", hourAgo.plus(10, ChronoUnit.MINUTES));
+        Run run = launch("keygen");
+        assertOnlyAKey(run);
+        assertEquals(List.of("-q -B -DskipTests clean package"), builds(), run.toString());
+        assertTrue(run.stderr().contains("proxy/src/main/java/io/grapevine/proxy/C.java is newer than the jars"), run.toString());
+        assertTrue(run.stderr().contains("[INFO] BUILD SUCCESS"), "Maven's output goes to stderr: " + run);
+
+        Run again = launch("keygen");
+        assertOnlyAKey(again);
+        assertEquals(1, builds().size(), "the jars are current after the build: " + again);
+    }
+
+    @Test
+    void everyKindOfSourceCounts() throws Exception {
+        for (String source : List.of("pom.xml", "cluster/pom.xml", "agent/src/main/java/io/grapevine/agent/B.java",
+                "cluster/src/main/java/io/grapevine/cluster/A.java", "cluster/src/main/resources/logback.xml",
+                "templates/backends.mustache")) {
+            placeJars(hourAgo);
+            int before = builds().size();
+            touch(source, hourAgo.plus(5, ChronoUnit.MINUTES));
+            Run run = launch("keygen");
+            assertOnlyAKey(run);
+            assertEquals(before + 1, builds().size(), source + " newer than the jars must rebuild: " + run);
+            touch(source, hourAgo.minus(5, ChronoUnit.MINUTES));
+        }
+    }
+
+    @Test
+    void aDeletedSourceRebuilds() throws Exception {
+        Files.delete(root.resolve("agent/src/main/java/io/grapevine/agent/B.java")); // its directory is now newer
+        Run run = launch("keygen");
+        assertOnlyAKey(run);
+        assertEquals(1, builds().size(), run.toString());
+    }
+
+    @Test
+    void missingJarsAreBuilt() throws Exception {
+        Files.delete(root.resolve("proxy/target/grapevine-proxy.jar"));
+        Run run = launch("keygen");
+        assertOnlyAKey(run);
+        assertEquals(1, builds().size(), run.toString());
+        assertTrue(run.stderr().contains("the jars are missing"), run.toString());
+    }
+
+    @Test
+    void buildHelpBuildsNothing() throws Exception {
+        touch("pom.xml", Instant.now());
+        for (String help : List.of("--help", "-h")) {
+            Run run = launch("build", help);
+            assertEquals(0, run.exit(), run.toString());
+            assertTrue(run.stdout().startsWith("usage: ./grapevine build"), run.toString());
+        }
+        assertEquals(List.of(), builds());
+        Run bad = launch("build", "--fast");
+        assertEquals(2, bad.exit(), bad.toString());
+        assertEquals(List.of(), builds());
+    }
+
+    @Test
+    void aFailedBuildRunsNothing() throws Exception {
+        touch("proxy/pom.xml", hourAgo.plus(1, ChronoUnit.MINUTES));
+        Run run = launch(Map.of("FAKE_MVN_FAIL", "1"), "keygen");
+        assertNotEquals(0, run.exit(), run.toString());
+        assertEquals("", run.stdout(), "no key, no Maven output on stdout: " + run);
+        assertTrue(run.stderr().contains("the build failed") && run.stderr().contains("COMPILATION ERROR"), run.toString());
+    }
+
+    @Test
+    void withoutMavenStaleJarsRunWithAWarningAndMissingJarsStop() throws Exception {
+        Map<String, String> noMaven = new HashMap<>();
+        noMaven.put("GRAPEVINE_MVN", root.resolve("no-such-mvn").toString());
+        touch("proxy/pom.xml", hourAgo.plus(1, ChronoUnit.MINUTES));
+        Run stale = launch(noMaven, "keygen");
+        assertOnlyAKey(stale);
+        assertTrue(stale.stderr().contains("WARNING: proxy/pom.xml is newer than the jars, but Maven"), stale.toString());
+
+        Files.delete(root.resolve("agent/target/grapevine-agent.jar"));
+        Run missing = launch(noMaven, "keygen");
+        assertEquals(1, missing.exit(), missing.toString());
+        assertEquals("", missing.stdout());
+        assertFalse(missing.stderr().isBlank());
+    }
+}
