@@ -38,7 +38,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -317,8 +316,7 @@ public final class ConfigLoader {
     }
 
     private static Balance balance(String configName) {
-        return Arrays.stream(Balance.values()).filter(b -> b.configName().equals(configName)).findFirst()
-                .orElseThrow();
+        return Balance.fromConfigName(configName).orElseThrow();
     }
 
     private static <T> T or(T value, T fallback) {

@@ -22,4 +22,14 @@ public final class ProxyStats {
     public final LongAdder abortedResponses = new LongAdder();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
+
+    /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
+    public void countLocalResponse(int status) {
+        switch (status) {
+            case 502 -> status502.increment();
+            case 503 -> status503.increment();
+            case 504 -> status504.increment();
+            default -> { }
+        }
+    }
 }

@@ -3,7 +3,7 @@ package io.grapevine.proxy.stats;
 import java.util.List;
 import java.util.Map;
 
-/** The counters of {@link StatsReport#stats()} as CSV, Prometheus text exposition and an HTML page. */
+/** The counters of {@code admin.StatsReport#stats()} as CSV, Prometheus text exposition and an HTML page. */
 public final class StatsFormats {
 
     private StatsFormats() {

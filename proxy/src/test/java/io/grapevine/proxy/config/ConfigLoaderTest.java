@@ -92,8 +92,8 @@ class ConfigLoaderTest {
         assertEquals(new HostPort("0.0.0.0", 8080), config.listen());
         assertEquals(new HostPort("::1", 8081), config.admin());
         assertEquals(Balance.LEASTCONN, config.balance());
-        assertEquals(Map.of("api", Balance.RANDOM), config.poolBalance());
-        assertEquals(Balance.RANDOM, config.balanceOf("api"));
+        assertEquals(Map.of("api", Balance.P2C), config.poolBalance());
+        assertEquals(Balance.P2C, config.balanceOf("api"));
         assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
         assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
         assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000), config.timeouts());
