@@ -22,8 +22,8 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.Future;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
@@ -88,6 +88,8 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     private ChannelHandlerContext ctx;
     private Channel channel;
     private byte[] clientAddress;
+    /** The connection arrived over TLS. */
+    private boolean secure;
     private ByteBuf cumulation;
     private Input input = Input.HEAD;
     private Lifecycle lifecycle = Lifecycle.OPEN;
@@ -162,9 +164,8 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         if (clientAddress != null) {
             return;
         }
-        String address = channel.remoteAddress() instanceof InetSocketAddress remote && remote.getAddress() != null
-                ? remote.getAddress().getHostAddress() : "unknown";
-        clientAddress = address.getBytes(StandardCharsets.US_ASCII);
+        clientAddress = ClientAddress.text(channel).getBytes(StandardCharsets.US_ASCII);
+        secure = channel.pipeline().get(SslHandler.class) != null;
         headStartNanos = System.nanoTime();
         loop.register(this);
     }
@@ -325,7 +326,7 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         RequestHead head = new RequestHead();
         RequestHeadParser parser = loop.requestParser();
         parser.setCaptureRouting(table.hasRoutes());
-        int status = parser.parse(cumulation, length, clientAddress, head, ctx.alloc());
+        int status = parser.parse(cumulation, length, clientAddress, secure, head, ctx.alloc());
         if (status != RequestHeadParser.OK) {
             reject(status);
             return false;

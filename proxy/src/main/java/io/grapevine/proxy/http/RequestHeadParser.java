@@ -47,6 +47,7 @@ public final class RequestHeadParser {
 
     private static final byte[] H_XFF = "X-Forwarded-For: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_XFP = "X-Forwarded-Proto: http\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_XFP_HTTPS = "X-Forwarded-Proto: https\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_REQUEST_ID = "X-Request-ID: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CONTENT_LENGTH = "Content-Length: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CHUNKED = "Transfer-Encoding: chunked\r\n".getBytes(StandardCharsets.US_ASCII);
@@ -92,6 +93,17 @@ public final class RequestHeadParser {
      *         or the HTTP status to answer with: 400, 431, 501 or 505
      */
     public int parse(ByteBuf in, int headLength, byte[] clientAddress, RequestHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, clientAddress, false, out, alloc);
+    }
+
+    /**
+     * Like {@link #parse(ByteBuf, int, byte[], RequestHead, ByteBufAllocator)}, for a client connection that
+     * may have arrived over TLS.
+     *
+     * @param secure the client connection is TLS: {@code X-Forwarded-Proto: https}
+     */
+    public int parse(ByteBuf in, int headLength, byte[] clientAddress, boolean secure, RequestHead out,
+                     ByteBufAllocator alloc) {
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -353,7 +365,7 @@ public final class RequestHeadParser {
         if (!wroteXff) {
             head.put(H_XFF).put(clientAddress).put(CRLF);
         }
-        head.put(H_XFP);
+        head.put(secure ? H_XFP_HTTPS : H_XFP);
         if (!hasRequestId) {
             head.put(H_REQUEST_ID);
             requestIds.writeNext(head);
