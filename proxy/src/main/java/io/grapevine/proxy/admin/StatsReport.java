@@ -61,6 +61,8 @@ public final class StatsReport {
         proxy.put("local_504", p.status504.sum());
         proxy.put("retries", p.retries.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());
+        proxy.put("tunnels_opened", p.tunnelsOpened.sum());
+        proxy.put("tunnels_current", p.tunnelsCurrent.get());
         proxy.put("bytes_in", p.bytesIn.sum());
         proxy.put("bytes_out", p.bytesOut.sum());
         List<Map<String, Object>> servers = new ArrayList<>();
@@ -86,6 +88,7 @@ public final class StatsReport {
             row.put("timeouts", st.timeouts.sum());
             row.put("retried", st.retried.sum());
             row.put("connections_opened", st.connectionsOpened.sum());
+            row.put("tunnels", st.tunnels.sum());
             row.put("bytes_in", st.bytesIn.sum());
             row.put("bytes_out", st.bytesOut.sum());
             servers.add(row);

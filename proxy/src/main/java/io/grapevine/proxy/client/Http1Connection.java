@@ -55,6 +55,13 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         HEAD,
         /** The body of the request being read ({@link #reading}). */
         BODY,
+        /**
+         * An upgrade request was read ({@link #upgrading}): what follows may be the new protocol or the next
+         * request, so nothing is read until its answer says which.
+         */
+        UPGRADE_PENDING,
+        /** The backend accepted the upgrade: client bytes go to it untouched ({@link #upgrading}'s exchange). */
+        TUNNEL,
         /** No more requests on this connection: input is discarded. */
         IGNORE
     }
@@ -82,6 +89,7 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     private final int maxPipelineDepth;
     private final long headerTimeoutNanos;
     private final long idleTimeoutNanos;
+    private final long tunnelIdleTimeoutNanos;
     /** Exchanges read in this round of input, dispatched once the whole input was parsed. */
     private final ArrayList<Exchange> toDispatch = new ArrayList<>(4);
 
@@ -95,6 +103,12 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     private Lifecycle lifecycle = Lifecycle.OPEN;
     /** The stream whose request body is being read. */
     private Http1Stream reading;
+    /** The stream of the upgrade request awaiting its answer, or tunnelling; at most one per connection. */
+    private Http1Stream upgrading;
+    /** A tunnel was opened on this connection (counted in {@code tunnelsCurrent} until it closes). */
+    private boolean tunnelCounted;
+    /** The last byte through the tunnel, either way. */
+    private long tunnelActivityNanos;
     private boolean readPaused;
     private boolean flushNeeded;
     /** {@link #parseAndDispatch} is running: a nested call only asks for another round. */
@@ -121,6 +135,7 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         this.maxPipelineDepth = limits.maxPipelineDepth();
         this.headerTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientHeaderMillis());
         this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientIdleMillis());
+        this.tunnelIdleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.tunnelIdleMillis());
     }
 
     ByteBufAllocator alloc() {
@@ -178,6 +193,9 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         }
         loop.unregister(this);
         stats.connectionsCurrent.decrementAndGet();
+        if (tunnelCounted) {
+            stats.tunnelsCurrent.decrementAndGet();
+        }
         sequencer.abortAll();
         toDispatch.clear();
         reading = null;
@@ -198,6 +216,10 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         }
         if (lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
             ctx.close(); // lingering after the last response: the client is done too
+            return;
+        }
+        if (input == Input.TUNNEL) {
+            upgrading.exchange().tunnelInputEnded(); // the backend gets the FIN; the tunnel ends when it closes
             return;
         }
         boolean partial = input == Input.BODY || (input == Input.HEAD && cumulation != null && cumulation.isReadable());
@@ -231,6 +253,14 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         lastReadNanos = now;
         idleSinceNanos = 0;
         stats.bytesIn.add(in.readableBytes());
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = now;
+            Exchange ex = upgrading.exchange();
+            ex.tunnelData(in);
+            ex.flushRequest();
+            updateReading();
+            return;
+        }
         if (cumulation == null) {
             if (input == Input.HEAD && headStartNanos == 0) {
                 headStartNanos = now;
@@ -303,6 +333,11 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
                     }
                     break;
                 }
+                case UPGRADE_PENDING:
+                    return; // kept until the upgrade's answer says what these bytes are
+                case TUNNEL:
+                    passEarlyTunnelBytes(); // the request body ended and the tunnel is open: the rest is tunnel
+                    return;
                 default:
                     lingerOnClose = true; // requests after "Connection: close" are not answered
                     releaseCumulation();
@@ -339,14 +374,70 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         stream.bind(ex);
         sequencer.add(stream);
         toDispatch.add(ex);
+        if (head.upgrade) {
+            upgrading = stream;
+        }
         if (head.hasBody()) {
             reading = stream;
             bodyReader.start(head.bodyKind, head.contentLength);
             input = Input.BODY;
         } else {
-            input = head.keepAlive ? Input.HEAD : Input.IGNORE;
+            input = afterRequest(stream);
         }
         return true;
+    }
+
+    /** What the input is after {@code stream}'s request has been read completely. */
+    private Input afterRequest(Http1Stream stream) {
+        if (stream == upgrading) {
+            return stream.switched() ? Input.TUNNEL : Input.UPGRADE_PENDING;
+        }
+        return stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+    }
+
+    /**
+     * The answer to the upgrade request of {@code stream} arrived (its head: a backend's or the proxy's
+     * own). A {@code 101} opens the tunnel, at once or when the request body ends; anything else makes the
+     * connection an ordinary one again, whose next request is parsed once this response is written.
+     */
+    void upgradeAnswered(Http1Stream stream) {
+        if (stream != upgrading) {
+            return;
+        }
+        if (stream.switched()) {
+            if (!tunnelCounted) {
+                tunnelCounted = true;
+                stats.tunnelsOpened.increment();
+                stats.tunnelsCurrent.incrementAndGet();
+            }
+            if (input == Input.UPGRADE_PENDING) {
+                enterTunnel();
+            }
+            return;
+        }
+        upgrading = null;
+        if (input == Input.UPGRADE_PENDING) {
+            input = stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+        }
+    }
+
+    /** From now on client bytes go to the backend untouched, those that already arrived first. */
+    private void enterTunnel() {
+        input = Input.TUNNEL;
+        tunnelActivityNanos = System.nanoTime();
+        passEarlyTunnelBytes();
+        updateReading();
+    }
+
+    /** Bytes the client sent after the upgrade request, before the tunnel opened, go through it first. */
+    private void passEarlyTunnelBytes() {
+        if (cumulation != null) {
+            ByteBuf early = cumulation;
+            cumulation = null;
+            Exchange ex = upgrading.exchange();
+            ex.tunnelData(early);
+            ex.flushRequest();
+        }
     }
 
     @Override
@@ -358,7 +449,10 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     public void onBodyEnd(ByteBuf trailerFields) {
         Http1Stream stream = reading;
         reading = null;
-        input = stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+        input = afterRequest(stream);
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = System.nanoTime(); // what follows the body in the input goes to the tunnel
+        }
         stream.exchange().requestEnd(trailerFields);
     }
 
@@ -416,6 +510,9 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     }
 
     void write(ByteBuf part) {
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = System.nanoTime();
+        }
         stats.bytesOut.add(part.readableBytes());
         ctx.write(part, ctx.voidPromise());
         flushNeeded = true;
@@ -500,7 +597,8 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         boolean pause = switch (input) {
             case HEAD -> sequencer.size() >= maxPipelineDepth || lifecycle != Lifecycle.OPEN;
             case BODY -> reading != null && reading.exchange().requestBodyBlocked();
-            case IGNORE -> true;
+            case TUNNEL -> upgrading.exchange().requestBodyBlocked();
+            case UPGRADE_PENDING, IGNORE -> true;
         };
         if (pause != readPaused && (lifecycle == Lifecycle.OPEN || lifecycle == Lifecycle.DRAINING)) {
             readPaused = pause;
@@ -521,6 +619,14 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     @Override
     public void checkDeadlines(long now) {
         if (lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        if (input == Input.TUNNEL) {
+            if (now - tunnelActivityNanos > tunnelIdleTimeoutNanos
+                    || (unwritableSinceNanos != 0 && now - unwritableSinceNanos > tunnelIdleTimeoutNanos)) {
+                log.debug("tunnel of {} idle for {} ms: closing", channel.remoteAddress(), tunnelIdleTimeoutNanos / 1_000_000);
+                closeNow();
+            }
             return;
         }
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {

@@ -41,6 +41,8 @@ final class Http1Stream implements ClientStream {
     private boolean closeAfter;
     /** Some of the response reached the client channel (it can no longer be replaced by an error). */
     private boolean bytesWritten;
+    /** The backend accepted this request's upgrade (101): the response is a tunnel. */
+    private boolean switched;
     private ArrayDeque<ByteBuf> held;
     private int heldBytes;
 
@@ -79,6 +81,10 @@ final class Http1Stream implements ClientStream {
         return bytesWritten;
     }
 
+    boolean switched() {
+        return switched;
+    }
+
     // ---------------------------------------------------------------- ClientStream
 
     @Override
@@ -108,7 +114,14 @@ final class Http1Stream implements ClientStream {
         progress = Progress.STREAMING;
         clientBody = head.clientBody;
         closeAfter |= head.closeClient;
+        if (head.switching) {
+            switched = true;
+            closeAfter = true; // the connection ends with the tunnel
+        }
         connection.sequencer().write(this, head.clientHead);
+        if (request.upgrade) {
+            connection.upgradeAnswered(this);
+        }
     }
 
     @Override
@@ -145,6 +158,9 @@ final class Http1Stream implements ClientStream {
         progress = Progress.STREAMING;
         connection.sequencer().write(this,
                 LocalResponses.build(alloc(), status, keepAlive, request.http10, request.headMethod));
+        if (request.upgrade) {
+            connection.upgradeAnswered(this);
+        }
         progress = Progress.COMPLETE;
         connection.sequencer().completed(this);
     }

@@ -301,7 +301,8 @@ public final class ConfigLoader {
         Timeouts d = Timeouts.defaults();
         return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
                 or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
-                or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()));
+                or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()),
+                or(t.tunnelIdleMs, d.tunnelIdleMillis()));
     }
 
     private static Limits limits(ConfigDocument.Limits l) {

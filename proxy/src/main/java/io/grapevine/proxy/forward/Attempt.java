@@ -104,6 +104,13 @@ final class Attempt implements UpstreamConnection.Listener {
         return isConnected() && !connection.isWritable();
     }
 
+    /** Passes a client's half-close of a tunnel on to the backend. */
+    void shutdownOutput() {
+        if (isConnected()) {
+            connection.shutdownOutput();
+        }
+    }
+
     /** Stops or resumes reading the response (the client cannot take more now). */
     void pauseResponse(boolean paused) {
         if (isConnected()) {
@@ -137,6 +144,11 @@ final class Attempt implements UpstreamConnection.Listener {
     @Override
     public boolean headRequest() {
         return exchange.request().headMethod;
+    }
+
+    @Override
+    public boolean upgradeRequest() {
+        return exchange.request().upgrade;
     }
 
     @Override

@@ -46,6 +46,11 @@ public final class Exchange {
         FORWARDING,
         /** The response head went to the client; the body streams. */
         RESPONDING,
+        /**
+         * A {@code 101} went to the client: the client and backend connections carry the new protocol's bytes
+         * both ways ({@link #tunnelData}) until either side closes.
+         */
+        TUNNEL,
         /** The response is complete (from a backend, or answered by the proxy). */
         DONE,
         /** The client went away or the request became void; nothing more happens. */
@@ -183,8 +188,11 @@ public final class Exchange {
     }
 
     void attemptResponseHead(ResponseHead head) {
-        state = State.RESPONDING;
+        state = head.switching ? State.TUNNEL : State.RESPONDING;
         status = head.status;
+        if (head.switching) {
+            attempt.server().stats().tunnels.increment();
+        }
         client.responseHead(head);
     }
 
@@ -219,7 +227,7 @@ public final class Exchange {
             s.recordFailure(System.nanoTime(), hc.passiveMaxFails(),
                     TimeUnit.MILLISECONDS.toNanos(hc.passiveFailTimeoutMillis()), failure + ": " + detail);
         }
-        if (state != State.FORWARDING && state != State.RESPONDING) {
+        if (state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL) {
             return;
         }
         RetryPolicy.Decision d = loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
@@ -303,6 +311,29 @@ public final class Exchange {
         }
     }
 
+    /**
+     * Bytes from the client of a tunnel (after a {@code 101}), passed to the backend untouched; unflushed,
+     * like request body parts. Ownership passes here.
+     */
+    public void tunnelData(ByteBuf data) {
+        Attempt a = attempt;
+        if (state != State.TUNNEL || a == null || !a.isConnected()) {
+            data.release();
+            return;
+        }
+        a.write(data);
+        upstreamNeedsFlush = true;
+    }
+
+    /** The client half-closed a tunnel: the backend sees the end of input too. */
+    public void tunnelInputEnded() {
+        Attempt a = attempt;
+        if (state == State.TUNNEL && a != null) {
+            flushRequest();
+            a.shutdownOutput();
+        }
+    }
+
     /** Flushes request bytes written since the last flush (the client side calls it after each read). */
     public void flushRequest() {
         if (upstreamNeedsFlush) {
@@ -346,7 +377,7 @@ public final class Exchange {
                 abandonAttempt();
                 answer(failStatus);
             }
-            case RESPONDING -> {
+            case RESPONDING, TUNNEL -> {
                 abandonAttempt();
                 state = State.DONE;
                 releasePendingBody();

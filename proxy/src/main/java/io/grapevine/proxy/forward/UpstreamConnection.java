@@ -34,6 +34,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The request was HEAD: its response has no body whatever the head says. */
         boolean headRequest();
 
+        /** The request asked to switch protocols: a 101 is an answer (see {@code RequestHead#upgrade}). */
+        boolean upgradeRequest();
+
         /** How the client wants the response head rendered. */
         io.grapevine.proxy.http.ClientProtocol clientProtocol();
 
@@ -52,7 +55,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
         void onResponseBody(ByteBuf data);
 
-        /** The response is complete; the connection has already gone idle or closed. */
+        /** The response is complete (a tunnel: the backend closed it); the connection has gone idle or closed. */
         void onResponseEnd(ByteBuf trailerFields);
 
         /** The connection failed for this listener; it is closed and will not call again. */
@@ -75,6 +78,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         AWAIT_HEAD,
         /** Response head passed on, body streaming. */
         BODY,
+        /** A 101 was passed on: bytes flow both ways untouched until a side closes; never reused. */
+        TUNNEL,
         /** Closed or closing; never reused. */
         CLOSED
     }
@@ -184,6 +189,13 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return channel.isWritable();
     }
 
+    /** The client half-closed its tunnel: pass the FIN on, so the backend sees the end of input too. */
+    void shutdownOutput() {
+        if (state == State.TUNNEL && channel instanceof io.netty.channel.socket.DuplexChannel duplex) {
+            duplex.shutdownOutput();
+        }
+    }
+
     // ---------------------------------------------------------------- reading the response
 
     @Override
@@ -221,6 +233,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
                 }
                 continue;
             }
+            if (state == State.TUNNEL) {
+                l.onResponseBody(cumulation.readRetainedSlice(cumulation.readableBytes()));
+                return;
+            }
             BodyReader.Result r = body.read(cumulation, this, ctx.alloc());
             if (r == BodyReader.Result.ERROR) {
                 fail(Failure.BAD_RESPONSE, "invalid chunked framing");
@@ -242,7 +258,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             fail(Failure.BAD_RESPONSE, "response head too large or malformed");
             return false;
         }
-        int status = loop.responseParser().parse(cumulation, length, l.headRequest(),
+        int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeRequest(),
                 l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(), head,
                 ctx.alloc());
         if (status != ResponseHeadParser.OK) {
@@ -252,6 +268,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         cumulation.skipBytes(length);
         if (head.interim) {
             l.onInterimResponse(head.clientHead);
+            return true;
+        }
+        if (head.switching) {
+            state = State.TUNNEL;
+            l.onResponseHead(head);
             return true;
         }
         state = State.BODY;
@@ -319,7 +340,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             loop.forgetIdle(server, this);
         }
         Listener l = listener;
-        if (l != null) {
+        if (l != null && was == State.TUNNEL) {
+            listener = null;
+            l.onResponseEnd(null); // a tunnel ends when either side closes
+            l.onReadComplete();
+        } else if (l != null) {
             if (was == State.BODY && body.endOfInput(this) == BodyReader.Result.DONE) {
                 l.onReadComplete(); // the body ran until the close: onBodyEnd completed it
             } else {

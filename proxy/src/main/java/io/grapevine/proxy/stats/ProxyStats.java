@@ -20,6 +20,9 @@ public final class ProxyStats {
     public final LongAdder retries = new LongAdder();
     /** Client connections closed after part of a response was sent, because the backend failed. */
     public final LongAdder abortedResponses = new LongAdder();
+    /** Connections upgraded to a tunnel (101 relayed), in all and open now. */
+    public final LongAdder tunnelsOpened = new LongAdder();
+    public final AtomicInteger tunnelsCurrent = new AtomicInteger();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
 

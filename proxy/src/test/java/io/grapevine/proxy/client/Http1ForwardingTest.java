@@ -299,4 +299,102 @@ class Http1ForwardingTest {
             assertFalse(h.client.isActive());
         }
     }
+
+    // ---------------------------------------------------------------- upgrades and tunnels
+
+    private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\n"
+            + "Upgrade: websocket\r\n\r\n";
+    private static final String SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\n\r\n";
+
+    /** Sends an upgrade request, has the backend accept it, and returns the backend end of the tunnel. */
+    private static Backend openTunnel(ForwardingHarness h) {
+        h.send(UPGRADE);
+        Backend b = h.backend(0);
+        b.received();
+        b.send(SWITCHING);
+        h.received();
+        return b;
+    }
+
+    @Test
+    void anAcceptedUpgradeTunnelsBytesBothWaysUntilTheBackendCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(UPGRADE + "EARLY");
+            Backend b = h.backend(0);
+            String request = b.received();
+            assertTrue(request.endsWith("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"), request);
+            assertFalse(h.client.config().isAutoRead(), "nothing is read until the upgrade is answered");
+            b.send(SWITCHING + "HELLO");
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 101 Switching Protocols\r\n"), answer);
+            assertTrue(answer.endsWith("Connection: upgrade\r\nUpgrade: websocket\r\n\r\nHELLO"), answer);
+            assertEquals("EARLY", b.received(), "bytes sent before the 101 belong to the tunnel");
+            assertTrue(h.client.config().isAutoRead());
+            h.send("GET / HTTP/1.1\r\n\r\n"); // no longer HTTP: passed on untouched
+            assertEquals("GET / HTTP/1.1\r\n\r\n", b.received());
+            b.send("pong");
+            assertEquals("pong", h.received());
+            assertEquals(1, h.stats.tunnelsCurrent.get());
+            b.close();
+            h.runPending();
+            assertFalse(h.client.isActive(), "the tunnel ends when the backend closes");
+            assertEquals(0, h.stats.tunnelsCurrent.get());
+            assertEquals(1, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
+    void aRefusedUpgradeLeavesAnOrdinaryConnectionAndTheNextRequestIsRead() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(UPGRADE + get("next"));
+            Backend b = h.backend(0);
+            assertFalse(b.received().contains("/next"), "the next request waits for the upgrade's answer");
+            b.send(ok("no"));
+            assertTrue(b.received().startsWith("GET /next "), "then it is read and sent");
+            b.send(ok("yes"));
+            assertEquals("200:no,200:yes", bodies(h.received()));
+            assertTrue(h.client.isActive());
+            assertEquals(0, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
+    void aClientThatClosesItsTunnelClosesTheBackendConnection() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = openTunnel(h);
+            h.client.close();
+            h.runPending();
+            assertFalse(b.channel().isActive(), "the backend side of the tunnel is closed too");
+            assertEquals(0, h.stats.tunnelsCurrent.get());
+        }
+    }
+
+    @Test
+    void aTunnelIdleForTunnelIdleMsIsClosed() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "\"timeouts\": {\"tunnel_idle_ms\": 30}"))) {
+            Backend b = openTunnel(h);
+            h.loop.sweep();
+            assertTrue(h.client.isActive(), "not idle yet");
+            long until = System.nanoTime() + 60_000_000L;
+            while (System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
+            h.loop.sweep();
+            h.runPending();
+            assertFalse(h.client.isActive(), "idle past tunnel_idle_ms");
+        }
+    }
+
+    @Test
+    void aDrainLeavesAnOpenTunnelAlone() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = openTunnel(h);
+            ((Http1Connection) h.client.pipeline().last()).beginDrain();
+            h.runPending();
+            assertTrue(h.client.isActive());
+            h.send("still");
+            assertEquals("still", b.received());
+        }
+    }
 }
