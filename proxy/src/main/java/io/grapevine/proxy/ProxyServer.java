@@ -1,12 +1,13 @@
 package io.grapevine.proxy;
 
+import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminServer;
+import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.ProxyConfig;
-import io.grapevine.proxy.forward.FrontendInitializer;
-import io.grapevine.proxy.forward.LoopContext;
-import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
 import io.grapevine.proxy.net.Transport;
+import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -28,7 +29,9 @@ public final class ProxyServer implements AutoCloseable {
     private final ProxyConfig config;
     private final EventLoopGroup workers;
     private final EventLoopGroup control;
-    private final ProxyRuntime runtime;
+    private final ProxyStats stats = new ProxyStats();
+    private final TableHolder tables;
+    private final DataPlane dataPlane;
     private final Channel listener;
     private final AdminServer admin;
     private final HealthChecker health;
@@ -43,9 +46,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
-        TableHolder tables = new TableHolder(ProxyRuntime.loopCount(workers), config.routes(), config::balanceOf);
+        this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::balanceOf);
         tables.publish(config.servers(), "static config");
-        this.runtime = new ProxyRuntime(config, tables, transport, workers);
+        this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
         try {
             this.listener = new ServerBootstrap()
                     .group(workers)
@@ -55,10 +58,11 @@ public final class ProxyServer implements AutoCloseable {
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new FrontendInitializer(runtime))
+                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections()))
                     .bind(config.listen().toSocketAddress()).sync().channel();
             this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
-            this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport, runtime);
+            this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport);
+            AdminEndpoints.install(admin, tables, stats);
         } catch (Exception e) {
             workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
@@ -70,7 +74,7 @@ public final class ProxyServer implements AutoCloseable {
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
         System.gc();
         log.info("grapevine proxy listening on {} (admin {}), {} event loops on {}, {} static servers",
-                listenAddress(), adminAddress(), runtime.loops().size(), transport, config.servers().size());
+                listenAddress(), adminAddress(), dataPlane.loops().size(), transport, config.servers().size());
     }
 
     /** Binds the listeners and starts serving; one event loop per available core. */
@@ -90,12 +94,18 @@ public final class ProxyServer implements AutoCloseable {
         return admin.address();
     }
 
-    public ProxyRuntime runtime() {
-        return runtime;
+    /** The proxy-wide counters. */
+    public ProxyStats stats() {
+        return stats;
+    }
+
+    /** The event loops' forwarding state (idle connections, census). */
+    public DataPlane dataPlane() {
+        return dataPlane;
     }
 
     public TableHolder tables() {
-        return runtime.tables();
+        return tables;
     }
 
     public ProxyConfig config() {
@@ -116,11 +126,11 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
-                runtime.stats().connectionsCurrent.get());
+                stats.connectionsCurrent.get());
         listener.close().syncUninterruptibly();
-        runtime.loops().forEach(LoopContext::drain);
+        dataPlane.drain();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-        while (runtime.stats().connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
+        while (stats.connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
@@ -128,7 +138,7 @@ public final class ProxyServer implements AutoCloseable {
                 break;
             }
         }
-        int left = runtime.stats().connectionsCurrent.get();
+        int left = stats.connectionsCurrent.get();
         if (left > 0) {
             log.warn("grace period over: closing {} connections still busy", left);
         }

@@ -2,9 +2,9 @@ package io.grapevine.proxy.admin;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
-import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.StatsFormats;
-import io.grapevine.proxy.stats.StatsReport;
+import io.grapevine.proxy.table.TableHolder;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -17,8 +17,9 @@ public final class AdminEndpoints {
     private AdminEndpoints() {
     }
 
-    static void install(AdminServer admin, ProxyRuntime runtime) {
-        StatsReport report = new StatsReport(runtime);
+    /** Routes the standard endpoints over {@code tables} and {@code stats}. */
+    public static void install(AdminServer admin, TableHolder tables, ProxyStats stats) {
+        StatsReport report = new StatsReport(tables, stats);
         admin.route("/health", () -> AdminResponse.text(200, "ok\n"));
         admin.route("/table", () -> json(report.table()));
         admin.route("/stats.json", () -> json(report.stats()));

@@ -1,6 +1,5 @@
 package io.grapevine.proxy.admin;
 
-import io.grapevine.proxy.forward.ProxyRuntime;
 import io.grapevine.proxy.net.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -54,11 +53,10 @@ public final class AdminServer implements AutoCloseable {
                 }).bind(address).sync().channel();
     }
 
-    public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport,
-                                    ProxyRuntime runtime) throws InterruptedException {
-        AdminServer server = new AdminServer(address, group, transport);
-        AdminEndpoints.install(server, runtime);
-        return server;
+    /** Binds the admin listener; it serves nothing until endpoints are {@link #route routed}. */
+    public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport)
+            throws InterruptedException {
+        return new AdminServer(address, group, transport);
     }
 
     /** Registers (or replaces) the handler of {@code path}; handlers run on the control loop. */

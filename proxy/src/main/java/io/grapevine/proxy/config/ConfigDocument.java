@@ -124,6 +124,7 @@ final class ConfigDocument {
         @Range(min = 1, max = MAX_MILLIS) public Long serverMs;
         @Range(min = 1, max = MAX_MILLIS) public Long upstreamIdleMs;
         @Range(min = 1, max = MAX_MILLIS) public Long shutdownGraceMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long tunnelIdleMs;
     }
 
     static final class Limits extends Node {

@@ -38,7 +38,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -302,7 +301,8 @@ public final class ConfigLoader {
         Timeouts d = Timeouts.defaults();
         return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
                 or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
-                or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()));
+                or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()),
+                or(t.tunnelIdleMs, d.tunnelIdleMillis()));
     }
 
     private static Limits limits(ConfigDocument.Limits l) {
@@ -317,8 +317,7 @@ public final class ConfigLoader {
     }
 
     private static Balance balance(String configName) {
-        return Arrays.stream(Balance.values()).filter(b -> b.configName().equals(configName)).findFirst()
-                .orElseThrow();
+        return Balance.fromConfigName(configName).orElseThrow();
     }
 
     private static <T> T or(T value, T fallback) {

@@ -8,12 +8,14 @@ package io.grapevine.proxy.config;
  * @param clientIdleMillis     a keep-alive client connection with no request in progress is closed after this
  * @param serverMillis         backend inactivity while a response is awaited or streaming (504 before the first byte)
  * @param upstreamIdleMillis   an idle pooled backend connection is closed after this
- * @param shutdownGraceMillis  on SIGTERM, in-flight requests get this long to finish
+ * @param shutdownGraceMillis  on SIGTERM, in-flight requests (and open tunnels) get this long to finish
+ * @param tunnelIdleMillis     a tunnel (an upgraded connection, e.g. a WebSocket) with no byte either way
+ *                             for this long is closed
  */
 public record Timeouts(long connectMillis, long clientHeaderMillis, long clientIdleMillis, long serverMillis,
-                       long upstreamIdleMillis, long shutdownGraceMillis) {
+                       long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis) {
 
     public static Timeouts defaults() {
-        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000);
+        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000);
     }
 }

@@ -1,14 +1,15 @@
 package io.grapevine.proxy.forward;
 
+import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.Limits;
+import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.http.RequestHeadParser;
 import io.grapevine.proxy.http.RequestIdGenerator;
 import io.grapevine.proxy.http.ResponseHeadParser;
-import io.grapevine.proxy.pool.UpstreamPool;
+import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.Server;
-import io.netty.bootstrap.Bootstrap;
-import io.netty.channel.ChannelOption;
+import io.grapevine.proxy.table.TableHolder;
 import io.netty.channel.EventLoop;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -19,46 +20,49 @@ import java.util.Set;
 import java.util.concurrent.TimeUnit;
 
 /**
- * Everything one event loop owns: its upstream pools (per server), its parsers (scratch space reused by
- * every request), its upstream bootstrap, and the connections whose deadlines it sweeps.
+ * Everything one event loop owns: its idle backend connections (per server), its parsers (scratch space
+ * reused by every request), its dialer, and the connections whose deadlines it sweeps; and what every
+ * connection of the loop reads: the configuration, the table holder, the counters.
  *
- * <p>Thread confinement: every method runs on {@link #eventLoop()}, except {@link #serversRemoved},
- * which hands its work to the loop. So nothing here needs a lock.
+ * <p>Thread confinement: every method runs on {@link #eventLoop()}, except {@link #serversRemoved} and
+ * {@link #drain}, which hand their work to the loop. So nothing here needs a lock.
  */
 public final class LoopContext {
 
     private final int index;
     private final EventLoop eventLoop;
-    private final ProxyRuntime runtime;
-    final RequestHeadParser requestParser;
-    final ResponseHeadParser responseParser;
-    final Bootstrap bootstrap;
-    private final Map<Server, UpstreamPool<UpstreamConnection>> pools = new IdentityHashMap<>();
-    private final Set<FrontendHandler> frontends = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final ProxyConfig config;
+    private final TableHolder tables;
+    private final ProxyStats stats;
+    private final Dialer dialer;
+    private final RetryPolicy retryPolicy;
+    private final RequestHeadParser requestParser;
+    private final ResponseHeadParser responseParser;
+    private final Map<Server, IdleConnections<UpstreamConnection>> idleByServer = new IdentityHashMap<>();
+    private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<UpstreamConnection> upstreams = Collections.newSetFromMap(new IdentityHashMap<>());
-    private final int maxIdlePerServer;
     private final long upstreamIdleNanos;
     private final long sweepMillis;
 
-    LoopContext(int index, EventLoop eventLoop, ProxyRuntime runtime) {
+    public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
+                       Dialer dialer) {
         this.index = index;
         this.eventLoop = eventLoop;
-        this.runtime = runtime;
-        Limits limits = runtime.config().limits();
-        Timeouts t = runtime.config().timeouts();
+        this.config = config;
+        this.tables = tables;
+        this.stats = stats;
+        this.dialer = dialer;
+        Limits limits = config.limits();
+        Timeouts t = config.timeouts();
+        this.retryPolicy = new RetryPolicy(limits.retries());
         this.requestParser = new RequestHeadParser(limits.maxHeaderCount(), false, new RequestIdGenerator());
         this.responseParser = new ResponseHeadParser(limits.maxHeaderCount());
-        this.maxIdlePerServer = limits.maxIdlePerServer();
         this.upstreamIdleNanos = TimeUnit.MILLISECONDS.toNanos(t.upstreamIdleMillis());
         long shortest = Math.min(Math.min(t.clientHeaderMillis(), t.clientIdleMillis()),
                 Math.min(t.serverMillis(), t.upstreamIdleMillis()));
         // Deadlines are enforced by a sweep, not by one timer per request: resolution is a tenth of the
         // shortest timeout, between 10 ms and 500 ms.
         this.sweepMillis = Math.max(10, Math.min(500, shortest / 10));
-        this.bootstrap = new Bootstrap().group(eventLoop).channel(runtime.transport().socketChannel())
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.SO_KEEPALIVE, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) Math.min(Integer.MAX_VALUE, t.connectMillis()));
     }
 
     public int index() {
@@ -69,71 +73,124 @@ public final class LoopContext {
         return eventLoop;
     }
 
-    ProxyRuntime runtime() {
-        return runtime;
+    public ProxyConfig config() {
+        return config;
     }
 
+    public Limits limits() {
+        return config.limits();
+    }
+
+    public Timeouts timeouts() {
+        return config.timeouts();
+    }
+
+    HealthCheckConfig healthCheck() {
+        return config.healthCheck();
+    }
+
+    public TableHolder tables() {
+        return tables;
+    }
+
+    public ProxyStats stats() {
+        return stats;
+    }
+
+    Dialer dialer() {
+        return dialer;
+    }
+
+    RetryPolicy retryPolicy() {
+        return retryPolicy;
+    }
+
+    /** The loop's request head parser; scratch state, so use it only to parse one head at a time. */
+    public RequestHeadParser requestParser() {
+        return requestParser;
+    }
+
+    ResponseHeadParser responseParser() {
+        return responseParser;
+    }
+
+    /** Starts the deadline sweep. */
     void start() {
         eventLoop.scheduleWithFixedDelay(this::sweep, sweepMillis, sweepMillis, TimeUnit.MILLISECONDS);
     }
 
-    /** The pool of {@code server} on this loop, or {@code null} when the server has left the table. */
-    UpstreamPool<UpstreamConnection> pool(Server server) {
-        UpstreamPool<UpstreamConnection> pool = pools.get(server);
-        if (pool == null && !server.isRemoved()) {
-            pool = new UpstreamPool<>(maxIdlePerServer);
-            pools.put(server, pool);
+    // ---------------------------------------------------------------- idle backend connections
+
+    /** An idle connection to {@code server} idle for less than {@code maxIdleNanos}, or {@code null}. */
+    UpstreamConnection acquireIdle(Server server, long nowNanos, long maxIdleNanos) {
+        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
+        return idle == null ? null : idle.acquire(nowNanos, maxIdleNanos);
+    }
+
+    /** @return false when the connection cannot be kept (its server left, or the list is full) */
+    boolean releaseIdle(Server server, UpstreamConnection c) {
+        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
+        if (idle == null) {
+            if (server.isRemoved()) {
+                return false;
+            }
+            idle = new IdleConnections<>(config.limits().maxIdlePerServer());
+            idleByServer.put(server, idle);
         }
-        return pool;
+        return idle.release(c);
     }
 
-    UpstreamPool<UpstreamConnection> existingPool(Server server) {
-        return pools.get(server);
+    /** Forgets a connection that closed while idle. */
+    void forgetIdle(Server server, UpstreamConnection c) {
+        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
+        if (idle != null) {
+            idle.remove(c);
+        }
     }
 
-    void register(FrontendHandler frontend) {
-        frontends.add(frontend);
+    // ---------------------------------------------------------------- registrations
+
+    public void register(ClientConnection c) {
+        clients.add(c);
     }
 
-    void unregister(FrontendHandler frontend) {
-        frontends.remove(frontend);
+    public void unregister(ClientConnection c) {
+        clients.remove(c);
     }
 
-    void register(UpstreamConnection upstream) {
-        upstreams.add(upstream);
+    void register(UpstreamConnection c) {
+        upstreams.add(c);
     }
 
-    void unregister(UpstreamConnection upstream) {
-        upstreams.remove(upstream);
+    void unregister(UpstreamConnection c) {
+        upstreams.remove(c);
     }
 
     /** Any thread: servers left the table; their idle connections close, busy ones close when released. */
     void serversRemoved(List<Server> removed) {
         eventLoop.execute(() -> {
             for (Server s : removed) {
-                UpstreamPool<UpstreamConnection> pool = pools.remove(s);
-                if (pool != null) {
-                    pool.close();
+                IdleConnections<UpstreamConnection> idle = idleByServer.remove(s);
+                if (idle != null) {
+                    idle.close();
                 }
             }
         });
     }
 
-    /** Any thread: start a graceful drain of every client connection of this loop. */
+    /** Any thread: starts a graceful drain of every client connection of this loop. */
     public void drain() {
-        eventLoop.execute(() -> new ArrayList<>(frontends).forEach(FrontendHandler::beginDrain));
+        eventLoop.execute(() -> new ArrayList<>(clients).forEach(ClientConnection::beginDrain));
     }
 
-    int clientConnections() {
-        return frontends.size();
-    }
-
-    /** What this loop holds now; runs on the loop (see {@link ProxyRuntime#census}). */
-    ProxyRuntime.Census census() {
-        int poolsOfRemoved = 0;
-        for (Server s : pools.keySet()) {
-            if (s.isRemoved()) {
-                poolsOfRemoved++;
+    /** What this loop holds now; runs on the loop (see {@link DataPlane#census}). */
+    DataPlane.Census census() {
+        int ofRemoved = 0;
+        int idleCount = 0;
+        for (Map.Entry<Server, IdleConnections<UpstreamConnection>> e : idleByServer.entrySet()) {
+            idleCount += e.getValue().size();
+            if (e.getKey().isRemoved()) {
+                ofRemoved++;
             }
         }
         int toRemoved = 0;
@@ -142,27 +199,25 @@ public final class LoopContext {
                 toRemoved++;
             }
         }
-        return new ProxyRuntime.Census(pools.size(), poolsOfRemoved, idleUpstreamConnections(), upstreams.size(),
-                toRemoved, frontends.size());
+        return new DataPlane.Census(idleByServer.size(), ofRemoved, idleCount, upstreams.size(), toRemoved,
+                clients.size());
     }
 
-    int upstreamConnections() {
-        return upstreams.size();
-    }
-
-    int idleUpstreamConnections() {
+    /** Idle backend connections of this loop; on the loop. */
+    public int idleConnections() {
         int n = 0;
-        for (UpstreamPool<UpstreamConnection> p : pools.values()) {
-            n += p.idleCount();
+        for (IdleConnections<UpstreamConnection> idle : idleByServer.values()) {
+            n += idle.size();
         }
         return n;
     }
 
-    private void sweep() {
+    /** One pass of deadline enforcement; the loop runs it every {@code sweepMillis} (tests call it directly). */
+    public void sweep() {
         long now = System.nanoTime();
-        if (!frontends.isEmpty()) {
-            for (FrontendHandler f : frontends.toArray(new FrontendHandler[0])) {
-                f.checkDeadlines(now);
+        if (!clients.isEmpty()) {
+            for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
+                c.checkDeadlines(now);
             }
         }
         if (!upstreams.isEmpty()) {
@@ -170,8 +225,8 @@ public final class LoopContext {
                 u.checkDeadlines(now);
             }
         }
-        for (UpstreamPool<UpstreamConnection> p : pools.values()) {
-            p.closeIdleOlderThan(now, upstreamIdleNanos);
+        for (IdleConnections<UpstreamConnection> idle : idleByServer.values()) {
+            idle.closeIdleOlderThan(now, upstreamIdleNanos);
         }
     }
 }

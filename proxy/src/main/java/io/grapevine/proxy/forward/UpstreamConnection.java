@@ -1,12 +1,10 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.proxy.http.BodyKind;
-import io.grapevine.proxy.http.ChunkedDecoder;
+import io.grapevine.proxy.http.BodyReader;
 import io.grapevine.proxy.http.HeadScanner;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.http.ResponseHeadParser;
-import io.grapevine.proxy.pool.PooledConnection;
-import io.grapevine.proxy.pool.UpstreamPool;
 import io.grapevine.proxy.table.Server;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
@@ -19,58 +17,83 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import java.util.concurrent.TimeUnit;
 
 /**
- * One connection to a backend server, and the only handler of its pipeline. It carries one exchange at
- * a time (no pipelining towards backends), parses the response and passes it to the exchange, then goes
- * back to its loop's pool when the response is complete and the connection is clean.
+ * One connection to a backend server, and the only handler of its pipeline. It carries one request at a
+ * time (no pipelining towards backends) for whichever {@link Listener} (an attempt of an exchange) is bound
+ * to it, parses the response and hands it over, then goes back to its loop's idle list when the response
+ * is complete and the connection is clean.
  *
- * <p>Thread: everything runs on the event loop of the client connection that dialled it (the loop that
- * owns its pool). Buffers: response body slices are retained slices of the read buffer; ownership passes
- * to the exchange, which writes them to the client.
+ * <p>Thread: the event loop of the client connection that dialled it, which owns its idle list.
+ * Buffers: response content is passed on as retained slices of the read buffer; ownership passes to the
+ * listener.
  */
 final class UpstreamConnection extends ChannelInboundHandlerAdapter
-        implements PooledConnection, ChunkedDecoder.Sink, ChannelFutureListener {
+        implements IdleConnections.Member, BodyReader.Sink, ChannelFutureListener {
+
+    /** What the connection reports to, and asks of, the attempt bound to it. */
+    interface Listener {
+        /** The request was HEAD: its response has no body whatever the head says. */
+        boolean headRequest();
+
+        /** The request asked to switch protocols: a 101 is an answer (see {@code RequestHead#upgrade}). */
+        boolean upgradeRequest();
+
+        /** How the client wants the response head rendered. */
+        io.grapevine.proxy.http.ClientProtocol clientProtocol();
+
+        /** Whether the client connection stays open after this response (see {@link ClientStream#keepAlive}). */
+        boolean clientKeepAlive();
+
+        /** The whole request has been written to this connection (needed before it can be reused). */
+        boolean requestFullySent();
+
+        /** The connection dialled for this listener is ready: send the request. */
+        void onConnected(UpstreamConnection connection);
+
+        void onInterimResponse(ByteBuf head);
+
+        void onResponseHead(ResponseHead head);
+
+        void onResponseBody(ByteBuf data);
+
+        /** The response is complete (a tunnel: the backend closed it); the connection has gone idle or closed. */
+        void onResponseEnd(ByteBuf trailerFields);
+
+        /** The connection failed for this listener; it is closed and will not call again. */
+        void onFailure(Failure failure, String detail);
+
+        /** The connection's outbound buffer drained below its low-water mark. */
+        void onWritable();
+
+        /** A batch of reads ended: a good moment to flush towards the client. */
+        void onReadComplete();
+    }
 
     /** Lifecycle of a backend connection. */
     enum State {
-        /** TCP connect in progress, an exchange waiting. */
+        /** TCP connect in progress. */
         CONNECTING,
-        /** In the pool (or about to be): no exchange. */
+        /** In the idle list (or about to be): no listener. */
         IDLE,
         /** Request sent (or being sent), waiting for the response head. */
         AWAIT_HEAD,
         /** Response head passed on, body streaming. */
         BODY,
+        /** A 101 was passed on: bytes flow both ways untouched until a side closes; never reused. */
+        TUNNEL,
         /** Closed or closing; never reused. */
         CLOSED
-    }
-
-    /** Why an exchange lost its connection. */
-    enum Failure {
-        /** Connect refused, unreachable, or reset during connect. */
-        CONNECT_REFUSED,
-        /** Connect did not complete in time. */
-        CONNECT_TIMEOUT,
-        /** Closed or reset before the response head was complete. */
-        CLOSED_EARLY,
-        /** Closed or reset in the middle of the response body. */
-        CLOSED_MID_BODY,
-        /** The response was not valid HTTP. */
-        BAD_RESPONSE,
-        /** No byte for longer than the server timeout. */
-        TIMEOUT
     }
 
     private final LoopContext loop;
     private final Server server;
     private final HeadScanner scanner;
+    private final BodyReader body;
     private final ResponseHead head = new ResponseHead();
     private final long serverTimeoutNanos;
     private Channel channel;
     private State state = State.CONNECTING;
-    private Exchange exchange;
+    private Listener listener;
     private ByteBuf cumulation;
-    private ChunkedDecoder chunked;
-    private long remaining;
     private long lastActivityNanos;
     private long idleSinceNanos;
     private int requestsServed;
@@ -79,23 +102,28 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private UpstreamConnection(LoopContext loop, Server server) {
         this.loop = loop;
         this.server = server;
-        int maxHead = loop.runtime().config().limits().maxHeaderBytes();
+        int maxHead = loop.limits().maxHeaderBytes();
         this.scanner = new HeadScanner(maxHead, maxHead, false, 502, 502);
-        this.serverTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.runtime().config().timeouts().serverMillis());
+        this.body = new BodyReader(maxHead, loop.limits().maxHeaderCount());
+        this.serverTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().serverMillis());
     }
 
     /**
-     * Dials {@code server} for {@code exchange}; the exchange hears back through {@link Exchange#upstreamReady}
-     * or {@link Exchange#upstreamFailed}, unless it lets go first ({@link #abort}).
+     * Dials {@code server} for {@code listener}, which hears back through {@link Listener#onConnected} or
+     * {@link Listener#onFailure}, unless it lets go first ({@link #release}).
      */
-    static UpstreamConnection connect(LoopContext loop, Server server, Exchange exchange) {
+    static UpstreamConnection dial(LoopContext loop, Server server, Listener listener) {
         UpstreamConnection c = new UpstreamConnection(loop, server);
-        c.exchange = exchange;
+        c.listener = listener;
         server.stats().connectionsOpened.increment();
-        ChannelFuture f = loop.bootstrap.clone().handler(c).connect(server.address());
+        ChannelFuture f = loop.dialer().dial(server, c);
         c.channel = f.channel();
         loop.register(c);
-        f.addListener(c);
+        if (f.isDone()) {
+            c.operationComplete(f);
+        } else {
+            f.addListener(c);
+        }
         return c;
     }
 
@@ -103,8 +131,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return server;
     }
 
-    Channel channel() {
-        return channel;
+    State state() {
+        return state;
     }
 
     /** Whether this connection served a request before the current one (a stale keep-alive is possible). */
@@ -115,35 +143,38 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     /** Connect completed (listener of the connect future). */
     @Override
     public void operationComplete(ChannelFuture future) {
-        Exchange ex = exchange;
+        if (state != State.CONNECTING) {
+            return;
+        }
+        Listener l = listener;
         if (future.isSuccess()) {
-            if (ex == null) {
-                goIdle(); // the exchange gave up while we were connecting; keep the fresh connection
+            if (l == null) {
+                goIdle(); // the attempt gave up while we were connecting; keep the fresh connection
                 return;
             }
             state = State.AWAIT_HEAD;
             lastActivityNanos = System.nanoTime();
-            ex.upstreamReady(this);
+            l.onConnected(this);
             return;
         }
         state = State.CLOSED;
-        exchange = null;
+        listener = null;
         loop.unregister(this);
-        if (ex != null) {
+        if (l != null) {
             Throwable cause = future.cause();
-            ex.upstreamFailed(this, cause instanceof ConnectTimeoutException ? Failure.CONNECT_TIMEOUT
-                    : Failure.CONNECT_REFUSED, String.valueOf(cause));
+            l.onFailure(cause instanceof ConnectTimeoutException ? Failure.CONNECT_TIMEOUT : Failure.CONNECT_REFUSED,
+                    String.valueOf(cause));
         }
     }
 
-    /** Takes a pooled connection for {@code ex}. */
-    void bind(Exchange ex) {
-        exchange = ex;
+    /** Takes this idle connection for {@code l}; the request may be written at once. */
+    void bind(Listener l) {
+        listener = l;
         state = State.AWAIT_HEAD;
         lastActivityNanos = System.nanoTime();
     }
 
-    /** Writes without flushing; failures surface as a closed channel. */
+    /** Writes without flushing; a failure surfaces as a closed channel. */
     void write(ByteBuf buf) {
         server.stats().bytesOut.add(buf.readableBytes());
         channel.write(buf, channel.voidPromise());
@@ -158,12 +189,19 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return channel.isWritable();
     }
 
+    /** The client half-closed its tunnel: pass the FIN on, so the backend sees the end of input too. */
+    void shutdownOutput() {
+        if (state == State.TUNNEL && channel instanceof io.netty.channel.socket.DuplexChannel duplex) {
+            duplex.shutdownOutput();
+        }
+    }
+
     // ---------------------------------------------------------------- reading the response
 
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         ByteBuf in = (ByteBuf) msg;
-        if (exchange == null || state == State.IDLE || state == State.CLOSED) {
+        if (listener == null || state == State.IDLE || state == State.CLOSED) {
             in.release(); // bytes while idle: the backend is confused; do not reuse
             close();
             return;
@@ -183,132 +221,113 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     private void processResponse(ChannelHandlerContext ctx) {
         while (cumulation != null && cumulation.isReadable()) {
-            Exchange ex = exchange;
-            if (ex == null) {
+            Listener l = listener;
+            if (l == null) {
                 // More bytes than the response declared: the framing cannot be trusted any longer.
                 close();
                 return;
             }
             if (state == State.AWAIT_HEAD) {
-                int length = scanner.scan(cumulation);
-                if (length == HeadScanner.NEED_MORE) {
+                if (!readHead(ctx, l)) {
                     return;
-                }
-                if (length < 0) {
-                    fail(Failure.BAD_RESPONSE, "response head too large or malformed");
-                    return;
-                }
-                int status = loop.responseParser.parse(cumulation, length, ex.request.headMethod,
-                        ex.request.http10, ex.clientKeepAlive(), head, ctx.alloc());
-                if (status != ResponseHeadParser.OK) {
-                    fail(Failure.BAD_RESPONSE, "invalid response head");
-                    return;
-                }
-                cumulation.skipBytes(length);
-                if (head.interim) {
-                    ex.onInterimResponse(head.clientHead);
-                    continue;
-                }
-                state = State.BODY;
-                ex.onResponseHead(head);
-                switch (head.upstreamBody) {
-                    case NONE:
-                        complete();
-                        break;
-                    case LENGTH:
-                        remaining = head.contentLength;
-                        if (remaining == 0) {
-                            complete();
-                        }
-                        break;
-                    case CHUNKED:
-                        int maxHeader = loop.runtime().config().limits().maxHeaderBytes();
-                        chunked = new ChunkedDecoder(maxHeader, loop.runtime().config().limits().maxHeaderCount());
-                        break;
-                    default:
-                        break;
                 }
                 continue;
             }
-            // State.BODY
-            switch (head.upstreamBody) {
-                case LENGTH: {
-                    int n = (int) Math.min(remaining, cumulation.readableBytes());
-                    remaining -= n;
-                    ex.onResponseData(cumulation.readRetainedSlice(n));
-                    if (remaining == 0) {
-                        complete();
-                    }
-                    break;
-                }
-                case CHUNKED:
-                    if (chunked.decode(cumulation, this, ctx.alloc()) == ChunkedDecoder.ERROR) {
-                        fail(Failure.BAD_RESPONSE, "invalid chunked framing");
-                        return;
-                    }
-                    if (chunked.isDone()) {
-                        chunked = null;
-                        complete();
-                    } else if (cumulation.isReadable()) {
-                        return; // a partial framing element: wait for more
-                    }
-                    break;
-                default: // UNTIL_CLOSE
-                    ex.onResponseData(cumulation.readRetainedSlice(cumulation.readableBytes()));
-                    break;
+            if (state == State.TUNNEL) {
+                l.onResponseBody(cumulation.readRetainedSlice(cumulation.readableBytes()));
+                return;
+            }
+            BodyReader.Result r = body.read(cumulation, this, ctx.alloc());
+            if (r == BodyReader.Result.ERROR) {
+                fail(Failure.BAD_RESPONSE, "invalid chunked framing");
+                return;
+            }
+            if (r == BodyReader.Result.MORE) {
+                return;
             }
         }
     }
 
-    @Override
-    public void onChunkData(ByteBuf data) {
-        exchange.onResponseChunk(data);
+    /** @return whether a head was consumed */
+    private boolean readHead(ChannelHandlerContext ctx, Listener l) {
+        int length = scanner.scan(cumulation);
+        if (length == HeadScanner.NEED_MORE) {
+            return false;
+        }
+        if (length < 0) {
+            fail(Failure.BAD_RESPONSE, "response head too large or malformed");
+            return false;
+        }
+        int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeRequest(),
+                l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(), head,
+                ctx.alloc());
+        if (status != ResponseHeadParser.OK) {
+            fail(Failure.BAD_RESPONSE, "invalid response head");
+            return false;
+        }
+        cumulation.skipBytes(length);
+        if (head.interim) {
+            l.onInterimResponse(head.clientHead);
+            return true;
+        }
+        if (head.switching) {
+            state = State.TUNNEL;
+            l.onResponseHead(head);
+            return true;
+        }
+        state = State.BODY;
+        body.start(head.upstreamBody, head.contentLength);
+        l.onResponseHead(head);
+        if (head.upstreamBody == BodyKind.NONE || (head.upstreamBody == BodyKind.LENGTH && head.contentLength == 0)) {
+            body.read(cumulation, this, ctx.alloc()); // completes at once
+        }
+        return true;
     }
 
     @Override
-    public void onLastChunk(ByteBuf trailerFields) {
-        exchange.onResponseTrailers(trailerFields);
+    public void onBodyData(ByteBuf data) {
+        listener.onResponseBody(data);
     }
 
-    /** The response is complete: detach, go back to the pool when clean, then tell the exchange. */
-    private void complete() {
-        Exchange ex = exchange;
-        exchange = null;
+    /** The response is complete: detach, go back to the idle list when clean, then tell the listener. */
+    @Override
+    public void onBodyEnd(ByteBuf trailerFields) {
+        Listener l = listener;
+        listener = null;
         requestsServed++;
-        boolean reusable = head.upstreamReusable && ex.requestFullySent()
+        boolean reusable = head.upstreamReusable && state == State.BODY && l.requestFullySent()
                 && (cumulation == null || !cumulation.isReadable());
         if (reusable) {
             goIdle();
         } else {
             close();
         }
-        ex.onResponseComplete();
+        l.onResponseEnd(trailerFields);
     }
 
     private void goIdle() {
         state = State.IDLE;
         idleSinceNanos = System.nanoTime();
         setReadPaused(false);
-        UpstreamPool<UpstreamConnection> pool = loop.pool(server);
-        if (pool == null || !pool.release(this)) {
+        if (!loop.releaseIdle(server, this)) {
             close();
         }
     }
 
     private void fail(Failure failure, String detail) {
-        Exchange ex = exchange;
-        exchange = null;
+        Listener l = listener;
+        listener = null;
         close();
-        if (ex != null) {
-            ex.upstreamFailed(this, failure, detail);
+        if (l != null) {
+            l.onFailure(failure, detail);
         }
     }
 
     @Override
     public void channelReadComplete(ChannelHandlerContext ctx) {
-        Exchange ex = exchange;
-        if (ex != null) {
-            ex.frontend.flushIfNeeded();
+        Listener l = listener;
+        if (l != null) {
+            l.onReadComplete();
         }
     }
 
@@ -318,23 +337,22 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         state = State.CLOSED;
         loop.unregister(this);
         if (was == State.IDLE) {
-            UpstreamPool<UpstreamConnection> pool = loop.existingPool(server);
-            if (pool != null) {
-                pool.remove(this);
-            }
+            loop.forgetIdle(server, this);
         }
-        Exchange ex = exchange;
-        if (ex != null) {
-            if (was == State.BODY && head.upstreamBody == BodyKind.UNTIL_CLOSE) {
-                exchange = null;
-                ex.onResponseTrailers(null);
-                ex.onResponseComplete();
+        Listener l = listener;
+        if (l != null && was == State.TUNNEL) {
+            listener = null;
+            l.onResponseEnd(null); // a tunnel ends when either side closes
+            l.onReadComplete();
+        } else if (l != null) {
+            if (was == State.BODY && body.endOfInput(this) == BodyReader.Result.DONE) {
+                l.onReadComplete(); // the body ran until the close: onBodyEnd completed it
             } else {
-                exchange = null;
-                ex.upstreamFailed(this, was == State.BODY ? Failure.CLOSED_MID_BODY : Failure.CLOSED_EARLY,
+                listener = null;
+                l.onFailure(was == State.BODY ? Failure.CLOSED_MID_BODY : Failure.CLOSED_EARLY,
                         "connection closed by the server");
+                l.onReadComplete();
             }
-            ex.frontend.flushIfNeeded();
         }
         if (cumulation != null) {
             cumulation.release();
@@ -344,15 +362,15 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        Exchange ex = exchange;
-        if (ex != null && channel.isWritable()) {
-            ex.frontend.upstreamWritable();
+        Listener l = listener;
+        if (l != null && channel.isWritable()) {
+            l.onWritable();
         }
     }
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        // I/O errors (reset by peer) end in channelInactive, which informs the exchange.
+        // I/O errors (reset by peer) end in channelInactive, which informs the listener.
         ctx.close();
     }
 
@@ -370,7 +388,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     }
 
     void checkDeadlines(long nowNanos) {
-        if (exchange != null && !readPaused && (state == State.AWAIT_HEAD || state == State.BODY)
+        if (listener != null && !readPaused && (state == State.AWAIT_HEAD || state == State.BODY)
                 && nowNanos - lastActivityNanos > serverTimeoutNanos) {
             server.stats().timeouts.increment();
             fail(Failure.TIMEOUT, "no response within " + TimeUnit.NANOSECONDS.toMillis(serverTimeoutNanos) + " ms");
@@ -378,15 +396,15 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     }
 
     /**
-     * Abandons {@code ex} (the client went away or the request is void), if this connection still works
-     * for it. A connection still connecting is kept for the pool; one that carried part of the exchange is
-     * closed.
+     * {@code l} lets go of this connection (its client went away, or the request became void). A
+     * connection still connecting is kept for the idle list; one that carried part of an exchange is
+     * closed, since the backend may still be reading a request or writing a response.
      */
-    void abort(Exchange ex) {
-        if (exchange != ex) {
+    void release(Listener l) {
+        if (listener != l) {
             return;
         }
-        exchange = null;
+        listener = null;
         if (state != State.CONNECTING) {
             close();
         }
@@ -394,7 +412,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public boolean isReusable() {
-        return state == State.IDLE && channel.isActive() && exchange == null;
+        return state == State.IDLE && channel.isActive() && listener == null;
     }
 
     @Override
@@ -406,10 +424,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     public void close() {
         if (state != State.CLOSED) {
             if (state == State.IDLE) {
-                UpstreamPool<UpstreamConnection> pool = loop.existingPool(server);
-                if (pool != null) {
-                    pool.remove(this);
-                }
+                loop.forgetIdle(server, this);
             }
             state = State.CLOSED;
             channel.close();

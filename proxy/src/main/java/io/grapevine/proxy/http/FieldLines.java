@@ -148,6 +148,64 @@ final class FieldLines {
         return 0;
     }
 
+    /** Whether a field (dropped as hop-by-hop or not) is Upgrade. */
+    boolean isUpgrade(byte[] b, int field) {
+        return nameLength(field) == 7 && nameIs(b, field, UPGRADE);
+    }
+
+    /**
+     * Whether an Upgrade value is a valid list of protocols (RFC 9110 section 7.8:
+     * {@code protocol = protocol-name ["/" protocol-version]}, both tokens; comma-separated).
+     */
+    boolean isProtocolList(byte[] b, int field) {
+        int i = valueStart(field);
+        int to = valueEnd(field);
+        boolean any = false;
+        while ((i = skipSeparators(b, i, to)) < to) {
+            int start = i;
+            i = skipToken(b, i, to);
+            if (i == start) {
+                return false;
+            }
+            if (i < to && b[i] == '/') {
+                int version = ++i;
+                i = skipToken(b, i, to);
+                if (i == version) {
+                    return false;
+                }
+            }
+            i = endOfElement(b, i, to);
+            if (i < 0) {
+                return false;
+            }
+            any = true;
+        }
+        return any;
+    }
+
+    /** Skips the commas and whitespace between the elements of a list. */
+    private static int skipSeparators(byte[] b, int i, int to) {
+        while (i < to && (b[i] == ',' || HttpChars.isOws(b[i]))) {
+            i++;
+        }
+        return i;
+    }
+
+    private static int skipToken(byte[] b, int i, int to) {
+        while (i < to && HttpChars.isTchar(b[i])) {
+            i++;
+        }
+        return i;
+    }
+
+    /** After an element: whitespace, then the end or a comma; -1 when something else follows. */
+    private static int endOfElement(byte[] b, int i, int to) {
+        while (i < to && HttpChars.isOws(b[i])) {
+            i++;
+        }
+        return i < to && b[i] != ',' ? -1 : i;
+    }
+
     boolean nameIs(byte[] b, int field, byte[] lowerName) {
         return HttpChars.equalsLower(b, nameStart(field), nameLength(field), lowerName);
     }
@@ -164,22 +222,11 @@ final class FieldLines {
     boolean addTokens(byte[] b, int field) {
         int i = valueStart(field);
         int to = valueEnd(field);
-        while (i < to) {
-            while (i < to && (b[i] == ',' || HttpChars.isOws(b[i]))) {
-                i++;
-            }
-            if (i == to) {
-                break;
-            }
+        while ((i = skipSeparators(b, i, to)) < to) {
             int start = i;
-            while (i < to && HttpChars.isTchar(b[i])) {
-                i++;
-            }
-            int end = i;
-            while (i < to && HttpChars.isOws(b[i])) {
-                i++;
-            }
-            if (end == start || (i < to && b[i] != ',')) {
+            int end = skipToken(b, i, to);
+            i = endOfElement(b, end, to);
+            if (end == start || i < 0) {
                 return false;
             }
             if (tokens.length < (tokenCount + 1) * 2) {

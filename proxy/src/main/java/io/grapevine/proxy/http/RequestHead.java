@@ -27,6 +27,12 @@ public final class RequestHead {
      * or the target was in absolute-form. Otherwise the sender adds the server's address.
      */
     public boolean hasHost;
+    /**
+     * An HTTP/1.1 request to switch protocols (RFC 9110 section 7.8: {@code Upgrade} named by
+     * {@code Connection}, e.g. a WebSocket handshake): forwarded with both fields; a {@code 101} answer
+     * turns the connection into a tunnel.
+     */
+    public boolean upgrade;
     public BodyKind bodyKind = BodyKind.NONE;
     public long contentLength;
     /** Lower-case host without port, for routing; {@code null} unless routing asked for it. */

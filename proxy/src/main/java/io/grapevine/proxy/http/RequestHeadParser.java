@@ -47,10 +47,14 @@ public final class RequestHeadParser {
 
     private static final byte[] H_XFF = "X-Forwarded-For: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_XFP = "X-Forwarded-Proto: http\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_XFP_HTTPS = "X-Forwarded-Proto: https\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_REQUEST_ID = "X-Request-ID: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CONTENT_LENGTH = "Content-Length: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CHUNKED = "Transfer-Encoding: chunked\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_HOST = "Host: ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_UPGRADE = "Upgrade: ".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_CONNECTION_UPGRADE = "Connection: upgrade\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] UPGRADE_TOKEN = lowerBytes("upgrade");
     private static final byte[] COMMA_SP = {',', SP};
 
     /** Field kinds, from the name; what the second pass does with each line. */
@@ -92,6 +96,17 @@ public final class RequestHeadParser {
      *         or the HTTP status to answer with: 400, 431, 501 or 505
      */
     public int parse(ByteBuf in, int headLength, byte[] clientAddress, RequestHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, clientAddress, false, out, alloc);
+    }
+
+    /**
+     * Like {@link #parse(ByteBuf, int, byte[], RequestHead, ByteBufAllocator)}, for a client connection that
+     * may have arrived over TLS.
+     *
+     * @param secure the client connection is TLS: {@code X-Forwarded-Proto: https}
+     */
+    public int parse(ByteBuf in, int headLength, byte[] clientAddress, boolean secure, RequestHead out,
+                     ByteBufAllocator alloc) {
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -182,6 +197,7 @@ public final class RequestHeadParser {
         int hostField = -1;
         boolean expectContinue = false;
         boolean hasRequestId = false;
+        int upgradeField = -1;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
             int hop = fl.dropIfHopByHop(b, fi);
@@ -189,6 +205,12 @@ public final class RequestHeadParser {
                 return 400;
             }
             if (hop > 0) {
+                if (fl.isUpgrade(b, fi)) {
+                    if (upgradeField >= 0 || !fl.isProtocolList(b, fi)) {
+                        return 400; // two Upgrade lines, or one that is not a list of protocols
+                    }
+                    upgradeField = fi;
+                }
                 continue;
             }
             switch (fl.nameLength(fi)) {
@@ -259,13 +281,20 @@ public final class RequestHeadParser {
         }
         boolean connectionClose = false;
         boolean connectionKeepAlive = false;
+        boolean connectionUpgrade = false;
         for (int t = 0; t < fl.tokenCount; t++) {
             if (fl.tokenIs(b, t, CLOSE)) {
                 connectionClose = true;
             } else if (fl.tokenIs(b, t, KEEP_ALIVE)) {
                 connectionKeepAlive = true;
+            } else if (fl.tokenIs(b, t, UPGRADE_TOKEN)) {
+                connectionUpgrade = true;
             }
         }
+        // RFC 9110 section 7.8: Upgrade counts only when Connection names it (it is hop-by-hop), and a
+        // server ignores it in HTTP/1.0. Otherwise it is dropped like any hop-by-hop field.
+        // A client that also says "close" cannot mean to keep the connection for another protocol.
+        out.upgrade = upgradeField >= 0 && connectionUpgrade && !connectionClose && !out.http10;
 
         // ---- message framing and Host (RFC 9112 sections 3.2 and 6.1)
         if (transferEncodingCount > 0 && (contentLengthCount > 0 || out.http10)) {
@@ -353,11 +382,15 @@ public final class RequestHeadParser {
         if (!wroteXff) {
             head.put(H_XFF).put(clientAddress).put(CRLF);
         }
-        head.put(H_XFP);
+        head.put(secure ? H_XFP_HTTPS : H_XFP);
         if (!hasRequestId) {
             head.put(H_REQUEST_ID);
             requestIds.writeNext(head);
             head.put(CRLF);
+        }
+        if (out.upgrade) {
+            head.put(H_CONNECTION_UPGRADE);
+            head.put(H_UPGRADE).put(b, fl.valueStart(upgradeField), fl.valueLength(upgradeField)).put(CRLF);
         }
         if (chunked) {
             head.put(H_CHUNKED);

@@ -9,8 +9,13 @@ import io.netty.buffer.ByteBuf;
  */
 public final class ResponseHead {
     public int status;
-    /** 1xx: more heads follow before the final one. */
+    /** 1xx other than an accepted 101: more heads follow before the final one. */
     public boolean interim;
+    /**
+     * {@code 101 Switching Protocols} to an upgrade request: the head goes to the client, then both
+     * connections carry the new protocol's bytes, untouched, until one side closes.
+     */
+    public boolean switching;
     /** How the backend delimits the body. */
     public BodyKind upstreamBody;
     public long contentLength;

@@ -40,6 +40,8 @@ public final class ResponseHeadParser {
     private static final byte[] H_CHUNKED = "Transfer-Encoding: chunked\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CLOSE = "Connection: close\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_KEEP_ALIVE = "Connection: keep-alive\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_CONNECTION_UPGRADE = "Connection: upgrade\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_UPGRADE = "Upgrade: ".getBytes(StandardCharsets.US_ASCII);
 
     private static final byte KEEP = 0;
     private static final byte DROP = FieldLines.DROP;
@@ -63,6 +65,19 @@ public final class ResponseHeadParser {
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, false, clientHttp10, clientKeepAlive, out, alloc);
+    }
+
+    /**
+     * Like {@link #parse(ByteBuf, int, boolean, boolean, boolean, ResponseHead, ByteBufAllocator)}, for a
+     * request that may have asked to switch protocols.
+     *
+     * @param requestWasUpgrade the request carried {@code Upgrade} (see {@link RequestHead#upgrade}): a
+     *                          {@code 101} with a valid {@code Upgrade} is then an answer, forwarded with its
+     *                          {@code Upgrade} field; to any other request a {@code 101} is garbage
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+                     boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -96,9 +111,10 @@ public final class ResponseHeadParser {
             }
         }
         out.status = status;
-        out.interim = status < 200;
-        if (status == 101) {
-            return 502; // the proxy never forwards Upgrade, so a switch of protocols is not an answer to us
+        out.switching = status == 101;
+        out.interim = status < 200 && !out.switching;
+        if (out.switching && !requestWasUpgrade) {
+            return 502; // a switch of protocols nobody asked for
         }
 
         final FieldLines fl = this.fields;
@@ -109,7 +125,8 @@ public final class ResponseHeadParser {
         int contentLengthCount = 0;
         long contentLength = -1;
         int transferEncodingCount = 0;
-        boolean noBody = out.interim || requestWasHead || status == 204 || status == 304;
+        int upgradeField = -1;
+        boolean noBody = out.interim || out.switching || requestWasHead || status == 204 || status == 304;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
             int hop = fl.dropIfHopByHop(b, fi);
@@ -117,6 +134,12 @@ public final class ResponseHeadParser {
                 return 502;
             }
             if (hop > 0) {
+                if (out.switching && fl.isUpgrade(b, fi)) {
+                    if (upgradeField >= 0 || !fl.isProtocolList(b, fi)) {
+                        return 502;
+                    }
+                    upgradeField = fi;
+                }
                 continue;
             }
             switch (fl.nameLength(fi)) {
@@ -133,7 +156,7 @@ public final class ResponseHeadParser {
                         }
                         contentLength = value;
                         // Kept as sent where there is no body (HEAD, 304): it describes the representation.
-                        kind = noBody && contentLengthCount == 0 ? KEEP : DROP;
+                        kind = noBody && !out.switching && contentLengthCount == 0 ? KEEP : DROP;
                         contentLengthCount++;
                     }
                     break;
@@ -164,6 +187,36 @@ public final class ResponseHeadParser {
                     fl.kinds[fi] = DROP;
                 }
             }
+        }
+
+        if (out.switching) {
+            // RFC 9110 section 15.2.2: a 101 names the protocol switched to. From here on both connections
+            // carry that protocol's bytes until one side closes; neither is ever reused.
+            if (upgradeField < 0) {
+                return 502;
+            }
+            out.upstreamBody = BodyKind.NONE;
+            out.contentLength = 0;
+            out.upstreamReusable = false;
+            out.clientBody = BodyKind.UNTIL_CLOSE;
+            out.closeClient = false;
+            HeadBuilder head = this.head.reset(headLength + 64);
+            head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
+            if (cr == 12) {
+                head.put(SP);
+            }
+            head.put(CRLF);
+            for (int fi = 0; fi < count; fi++) {
+                if (fl.kinds[fi] != DROP) {
+                    head.put(b, fl.nameStart(fi), fl.nameLength(fi)).put(COLON_SP);
+                    head.put(b, fl.valueStart(fi), fl.valueLength(fi)).put(CRLF);
+                }
+            }
+            head.put(H_CONNECTION_UPGRADE);
+            head.put(H_UPGRADE).put(b, fl.valueStart(upgradeField), fl.valueLength(upgradeField)).put(CRLF);
+            head.put(CRLF);
+            out.clientHead = head.toBuffer(alloc);
+            return OK;
         }
 
         boolean reusable = !upstreamClose;

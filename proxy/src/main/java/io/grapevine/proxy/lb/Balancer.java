@@ -1,19 +1,21 @@
 package io.grapevine.proxy.lb;
 
-import io.grapevine.proxy.table.Server;
 import java.util.List;
 
 /**
- * Picks the server for one request among a pool's servers. An instance belongs to one event loop and
- * one table generation: it is created when the table is built and then used only on its loop, so it may
- * keep plain mutable state. Backup servers are considered only when no primary is available.
+ * Picks the endpoint for one request among a pool's endpoints. An instance belongs to one event loop and
+ * one table generation: it is created when the table is built (off the event loops) and then used only on
+ * its loop, so it may keep plain mutable state. Backup endpoints are considered only when no primary is
+ * available.
+ *
+ * @param <E> the endpoint type
  */
-public interface Balancer {
+public interface Balancer<E extends Endpoint> {
 
     /**
      * @param nowNanos {@link System#nanoTime()} of the caller
-     * @param excluded servers already tried for this request (may be null)
-     * @return an available server, or {@code null} when there is none
+     * @param excluded endpoints already tried for this request (may be null)
+     * @return an available endpoint, or {@code null} when there is none
      */
-    Server pick(long nowNanos, List<Server> excluded);
+    E pick(long nowNanos, List<E> excluded);
 }

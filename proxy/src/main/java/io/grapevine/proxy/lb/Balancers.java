@@ -1,31 +1,42 @@
 package io.grapevine.proxy.lb;
 
 import io.grapevine.proxy.config.Balance;
-import io.grapevine.proxy.table.Server;
 import java.util.List;
 
-/** Creates the balancer of a pool for one event loop. */
+/** Creates a pool's balancers: one per event loop, over the same endpoints. */
 public final class Balancers {
 
     private Balancers() {
     }
 
-    /** State a pool's balancers share across event loops; create one per pool and table generation. */
-    public static Object sharedState(Balance balance, Server[] primaries) {
-        return balance == Balance.ROUNDROBIN ? new SmoothWeightedRoundRobin.Rotation(primaries) : null;
+    /**
+     * The balancers of one pool for {@code loopCount} event loops. State the algorithm shares across loops
+     * (round robin's global rotation) is created once here.
+     */
+    public static <E extends Endpoint> Balancer<E>[] forLoops(Balance balance, List<E> primaries, List<E> backups,
+                                                               int loopCount) {
+        Endpoint[] p = primaries.toArray(new Endpoint[0]);
+        Endpoint[] b = backups.toArray(new Endpoint[0]);
+        SmoothWeightedRoundRobin.Rotation rotation =
+                balance == Balance.ROUNDROBIN ? new SmoothWeightedRoundRobin.Rotation(p) : null;
+        @SuppressWarnings("unchecked")
+        Balancer<E>[] perLoop = new Balancer[loopCount];
+        for (int i = 0; i < loopCount; i++) {
+            perLoop[i] = switch (balance) {
+                case ROUNDROBIN -> new SmoothWeightedRoundRobin<>(p, b, rotation);
+                case LEASTCONN -> new LeastConnections<>(p, b);
+                case P2C -> new PowerOfTwoChoices<>(p, b);
+            };
+        }
+        return perLoop;
     }
 
-    /** The balancer of one event loop; {@code shared} comes from {@link #sharedState} for the same pool. */
-    public static Balancer create(Balance balance, Server[] primaries, Server[] backups, Object shared) {
-        return switch (balance) {
-            case ROUNDROBIN -> new SmoothWeightedRoundRobin(primaries, backups,
-                    (SmoothWeightedRoundRobin.Rotation) shared);
-            case LEASTCONN -> new LeastConnections(primaries, backups);
-            case RANDOM -> new PowerOfTwoChoices(primaries, backups);
-        };
+    /** One balancer (a single event loop). */
+    public static <E extends Endpoint> Balancer<E> create(Balance balance, List<E> primaries, List<E> backups) {
+        return forLoops(balance, primaries, backups, 1)[0];
     }
 
-    static boolean eligible(Server s, long nowNanos, List<Server> excluded) {
-        return s.isAvailable(nowNanos) && (excluded == null || !excluded.contains(s));
+    static boolean eligible(Endpoint e, long nowNanos, List<? extends Endpoint> excluded) {
+        return e.isAvailable(nowNanos) && (excluded == null || !excluded.contains(e));
     }
 }

@@ -1,6 +1,5 @@
 package io.grapevine.proxy.lb;
 
-import io.grapevine.proxy.table.Server;
 import java.util.List;
 
 /**
@@ -9,24 +8,25 @@ import java.util.List;
  *
  * <p>Confined to one event loop (see {@link Balancer}).
  */
-final class LeastConnections implements Balancer {
+final class LeastConnections<E extends Endpoint> implements Balancer<E> {
 
-    private final Server[] primaries;
-    private final Server[] backups;
+    private final Endpoint[] primaries;
+    private final Endpoint[] backups;
     private int start;
 
-    LeastConnections(Server[] primaries, Server[] backups) {
+    LeastConnections(Endpoint[] primaries, Endpoint[] backups) {
         this.primaries = primaries;
         this.backups = backups;
     }
 
     @Override
-    public Server pick(long nowNanos, List<Server> excluded) {
-        Server s = pick(primaries, nowNanos, excluded);
-        return s != null || backups.length == 0 ? s : pick(backups, nowNanos, excluded);
+    @SuppressWarnings("unchecked") // every endpoint given to this balancer is an E
+    public E pick(long nowNanos, List<E> excluded) {
+        Endpoint s = pick(primaries, nowNanos, excluded);
+        return (E) (s != null || backups.length == 0 ? s : pick(backups, nowNanos, excluded));
     }
 
-    private Server pick(Server[] servers, long nowNanos, List<Server> excluded) {
+    private Endpoint pick(Endpoint[] servers, long nowNanos, List<? extends Endpoint> excluded) {
         int n = servers.length;
         if (n == 0) {
             return null;
@@ -35,15 +35,15 @@ final class LeastConnections implements Balancer {
         if (start < 0) {
             start = 0;
         }
-        Server best = null;
+        Endpoint best = null;
         long bestLoad = 0;
         int bestWeight = 1;
         for (int k = 0; k < n; k++) {
-            Server s = servers[(first + k) % n];
+            Endpoint s = servers[(first + k) % n];
             if (!Balancers.eligible(s, nowNanos, excluded)) {
                 continue;
             }
-            long load = s.stats().inFlight.get();
+            long load = s.inFlight();
             int w = s.weight();
             // load / w < bestLoad / bestWeight, without division
             if (best == null || load * bestWeight < bestLoad * w) {

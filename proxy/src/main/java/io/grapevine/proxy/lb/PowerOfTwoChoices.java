@@ -1,6 +1,5 @@
 package io.grapevine.proxy.lb;
 
-import io.grapevine.proxy.table.Server;
 import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
@@ -11,35 +10,36 @@ import java.util.concurrent.ThreadLocalRandom;
  *
  * <p>Confined to one event loop (see {@link Balancer}).
  */
-final class PowerOfTwoChoices implements Balancer {
+final class PowerOfTwoChoices<E extends Endpoint> implements Balancer<E> {
 
-    private final Server[] primaries;
-    private final LeastConnections fallback;
+    private final Endpoint[] primaries;
+    private final LeastConnections<E> fallback;
 
-    PowerOfTwoChoices(Server[] primaries, Server[] backups) {
+    PowerOfTwoChoices(Endpoint[] primaries, Endpoint[] backups) {
         this.primaries = primaries;
-        this.fallback = new LeastConnections(primaries, backups);
+        this.fallback = new LeastConnections<>(primaries, backups);
     }
 
     @Override
-    public Server pick(long nowNanos, List<Server> excluded) {
+    @SuppressWarnings("unchecked") // every endpoint given to this balancer is an E
+    public E pick(long nowNanos, List<E> excluded) {
         int n = primaries.length;
         if (n > 0) {
             ThreadLocalRandom random = ThreadLocalRandom.current();
-            Server a = primaries[random.nextInt(n)];
-            Server b = primaries[random.nextInt(n)];
+            Endpoint a = primaries[random.nextInt(n)];
+            Endpoint b = primaries[random.nextInt(n)];
             boolean aOk = Balancers.eligible(a, nowNanos, excluded);
             boolean bOk = Balancers.eligible(b, nowNanos, excluded);
             if (aOk && bOk) {
-                long la = (long) a.stats().inFlight.get() * b.weight();
-                long lb = (long) b.stats().inFlight.get() * a.weight();
-                return la <= lb ? a : b;
+                long la = (long) a.inFlight() * b.weight();
+                long lb = (long) b.inFlight() * a.weight();
+                return (E) (la <= lb ? a : b);
             }
             if (aOk) {
-                return a;
+                return (E) a;
             }
             if (bOk) {
-                return b;
+                return (E) b;
             }
         }
         return fallback.pick(nowNanos, excluded);

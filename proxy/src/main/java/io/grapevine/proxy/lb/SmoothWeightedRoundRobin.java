@@ -1,6 +1,5 @@
 package io.grapevine.proxy.lb;
 
-import io.grapevine.proxy.table.Server;
 import java.util.List;
 
 /**
@@ -19,28 +18,28 @@ import java.util.List;
  *
  * <p>Confined to one event loop (see {@link Balancer}), except the shared {@link Rotation}.
  */
-final class SmoothWeightedRoundRobin implements Balancer {
+final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> {
 
     /** The precomputed sequence of a pool's primaries and the counter that walks it; shared by all loops. */
     static final class Rotation {
         /** Longest sequence precomputed; pools whose reduced weights sum to more use the per-loop algorithm. */
         private static final int MAX_LENGTH = 4096;
-        private final Server[] sequence;
+        private final Endpoint[] sequence;
         private final java.util.concurrent.atomic.AtomicInteger next = new java.util.concurrent.atomic.AtomicInteger();
 
-        Rotation(Server[] primaries) {
+        Rotation(Endpoint[] primaries) {
             int gcd = 0;
             long total = 0;
-            for (Server s : primaries) {
+            for (Endpoint s : primaries) {
                 gcd = gcd(gcd, s.weight());
                 total += s.weight();
             }
             if (gcd == 0 || total / gcd > MAX_LENGTH) {
-                sequence = new Server[0];
+                sequence = new Endpoint[0];
                 return;
             }
             int length = (int) (total / gcd);
-            sequence = new Server[length];
+            sequence = new Endpoint[length];
             int[] current = new int[primaries.length];
             for (int k = 0; k < length; k++) {
                 int best = -1;
@@ -55,7 +54,7 @@ final class SmoothWeightedRoundRobin implements Balancer {
             }
         }
 
-        Server next() {
+        Endpoint next() {
             return sequence[(next.getAndIncrement() & Integer.MAX_VALUE) % sequence.length];
         }
 
@@ -68,13 +67,13 @@ final class SmoothWeightedRoundRobin implements Balancer {
         }
     }
 
-    private final Server[] primaries;
-    private final Server[] backups;
+    private final Endpoint[] primaries;
+    private final Endpoint[] backups;
     private final int[] primaryCurrent;
     private final int[] backupCurrent;
     private final Rotation rotation;
 
-    SmoothWeightedRoundRobin(Server[] primaries, Server[] backups, Rotation rotation) {
+    SmoothWeightedRoundRobin(Endpoint[] primaries, Endpoint[] backups, Rotation rotation) {
         this.primaries = primaries;
         this.backups = backups;
         this.primaryCurrent = new int[primaries.length];
@@ -83,22 +82,23 @@ final class SmoothWeightedRoundRobin implements Balancer {
     }
 
     @Override
-    public Server pick(long nowNanos, List<Server> excluded) {
+    @SuppressWarnings("unchecked") // every endpoint given to this balancer is an E
+    public E pick(long nowNanos, List<E> excluded) {
         if (!rotation.isEmpty()) {
-            Server s = rotation.next();
+            Endpoint s = rotation.next();
             if (Balancers.eligible(s, nowNanos, excluded)) {
-                return s;
+                return (E) s;
             }
         }
-        Server s = pick(primaries, primaryCurrent, nowNanos, excluded);
-        return s != null || backups.length == 0 ? s : pick(backups, backupCurrent, nowNanos, excluded);
+        Endpoint s = pick(primaries, primaryCurrent, nowNanos, excluded);
+        return (E) (s != null || backups.length == 0 ? s : pick(backups, backupCurrent, nowNanos, excluded));
     }
 
-    private static Server pick(Server[] servers, int[] current, long nowNanos, List<Server> excluded) {
+    private static Endpoint pick(Endpoint[] servers, int[] current, long nowNanos, List<? extends Endpoint> excluded) {
         int best = -1;
         int total = 0;
         for (int i = 0; i < servers.length; i++) {
-            Server s = servers[i];
+            Endpoint s = servers[i];
             if (!Balancers.eligible(s, nowNanos, excluded)) {
                 continue;
             }

@@ -20,6 +20,19 @@ public final class ProxyStats {
     public final LongAdder retries = new LongAdder();
     /** Client connections closed after part of a response was sent, because the backend failed. */
     public final LongAdder abortedResponses = new LongAdder();
+    /** Connections upgraded to a tunnel (101 relayed), in all and open now. */
+    public final LongAdder tunnelsOpened = new LongAdder();
+    public final AtomicInteger tunnelsCurrent = new AtomicInteger();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
+
+    /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
+    public void countLocalResponse(int status) {
+        switch (status) {
+            case 502 -> status502.increment();
+            case 503 -> status503.increment();
+            case 504 -> status504.increment();
+            default -> { }
+        }
+    }
 }

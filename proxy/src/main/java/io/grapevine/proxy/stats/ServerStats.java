@@ -24,6 +24,8 @@ public final class ServerStats {
     public final LongAdder retried = new LongAdder();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
+    /** Upgrades this server accepted (101): tunnels, WebSockets mostly. */
+    public final LongAdder tunnels = new LongAdder();
     /** Connections opened to this server. */
     public final LongAdder connectionsOpened = new LongAdder();
     /** Requests in flight now. */

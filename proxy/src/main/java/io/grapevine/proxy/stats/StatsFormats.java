@@ -3,7 +3,7 @@ package io.grapevine.proxy.stats;
 import java.util.List;
 import java.util.Map;
 
-/** The counters of {@link StatsReport#stats()} as CSV, Prometheus text exposition and an HTML page. */
+/** The counters of {@code admin.StatsReport#stats()} as CSV, Prometheus text exposition and an HTML page. */
 public final class StatsFormats {
 
     private StatsFormats() {
@@ -59,6 +59,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_retries_total", "Requests retried on another server.", proxy.get("retries"));
         counter(sb, "grapevine_aborted_responses_total", "Responses cut because the backend failed midway.",
                 proxy.get("aborted_responses"));
+        counter(sb, "grapevine_tunnels_total", "Connections upgraded to a tunnel (WebSocket and other upgrades).",
+                proxy.get("tunnels_opened"));
+        gauge(sb, "grapevine_tunnels_current", "Tunnels open now.", proxy.get("tunnels_current"));
         counter(sb, "grapevine_client_bytes_in_total", "Bytes received from clients.", proxy.get("bytes_in"));
         counter(sb, "grapevine_client_bytes_out_total", "Bytes sent to clients.", proxy.get("bytes_out"));
 
@@ -84,6 +87,8 @@ public final class StatsFormats {
                 row -> row.get("timeouts"));
         serverMetric(sb, servers, "grapevine_server_connections_opened_total", "Connections opened.", "counter",
                 row -> row.get("connections_opened"));
+        serverMetric(sb, servers, "grapevine_server_tunnels_total", "Upgrades the server accepted (101).", "counter",
+                row -> row.get("tunnels"));
         serverMetric(sb, servers, "grapevine_server_bytes_in_total", "Bytes received from the server.", "counter",
                 row -> row.get("bytes_in"));
         serverMetric(sb, servers, "grapevine_server_bytes_out_total", "Bytes sent to the server.", "counter",
@@ -140,13 +145,14 @@ public final class StatsFormats {
                 .append(" client connections &middot; ").append(proxy.get("requests")).append(" requests &middot; ")
                 .append(proxy.get("bad_requests")).append(" rejected &middot; 502/503/504 from the proxy: ")
                 .append(proxy.get("local_502")).append('/').append(proxy.get("local_503")).append('/')
-                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries</p>")
+                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries")
+                .append(" &middot; ").append(proxy.get("tunnels_current")).append(" open tunnels</p>")
                 .append("<p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> ")
                 .append("<a href=\"/metrics\">Prometheus</a> <a href=\"/table\">table</a> ")
                 .append("<a href=\"/members\">members</a></p><table><tr>");
         List<String> columns = List.of("name", "pool", "source", "state", "weight", "in_flight", "requests",
                 "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "connect_errors",
-                "response_errors", "timeouts", "retried", "connections_opened", "bytes_in", "bytes_out");
+                "response_errors", "timeouts", "retried", "connections_opened", "tunnels", "bytes_in", "bytes_out");
         for (String c : columns) {
             sb.append("<th>").append(c.replace('_', ' ')).append("</th>");
         }

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.lb.Endpoint;
 import io.grapevine.proxy.stats.ServerStats;
 import java.net.InetSocketAddress;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -15,7 +16,7 @@ import org.slf4j.LoggerFactory;
  * <p>Threading: {@link #spec} is replaced by the table publisher; health fields are written by the
  * health checker (active) and by event loops (passive) and read by every event loop when picking.
  */
-public final class Server {
+public final class Server implements Endpoint {
 
     private static final Logger log = LoggerFactory.getLogger(Server.class);
 
@@ -62,11 +63,18 @@ public final class Server {
         return stats;
     }
 
+    @Override
     public int weight() {
         return spec.weight();
     }
 
+    @Override
+    public int inFlight() {
+        return stats.inFlight.get();
+    }
+
     /** Whether a new request may be sent here now. Called on every pick. */
+    @Override
     public boolean isAvailable(long nowNanos) {
         ServerSpec s = spec;
         if (s.state() != ServerSpec.AdminState.UP || s.weight() == 0 || !activeUp || removed) {

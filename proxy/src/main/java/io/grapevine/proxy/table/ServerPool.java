@@ -6,27 +6,24 @@ import io.grapevine.proxy.lb.Balancers;
 import java.util.List;
 
 /**
- * The servers of one pool in one table generation, with one balancer per event loop (so picking needs
- * no lock and no shared mutable state). Immutable apart from the balancers' own per-loop state.
+ * The servers of one pool (a group of interchangeable servers, {@code "pool"} in servers.conf) in one table
+ * generation, with one balancer per event loop, built with the table off the event loops, so picking needs
+ * no lock and no shared mutable state. Immutable apart from the balancers' own per-loop state.
  */
 public final class ServerPool {
 
     private final String name;
     private final Balance balance;
     private final List<Server> servers;
-    private final Balancer[] balancerPerLoop;
+    private final Balancer<Server>[] balancerPerLoop;
 
     ServerPool(String name, Balance balance, List<Server> servers, int loopCount) {
         this.name = name;
         this.balance = balance;
         this.servers = List.copyOf(servers);
-        Server[] primaries = servers.stream().filter(s -> !s.spec().backup()).toArray(Server[]::new);
-        Server[] backups = servers.stream().filter(s -> s.spec().backup()).toArray(Server[]::new);
-        this.balancerPerLoop = new Balancer[loopCount];
-        Object shared = Balancers.sharedState(balance, primaries);
-        for (int i = 0; i < loopCount; i++) {
-            balancerPerLoop[i] = Balancers.create(balance, primaries, backups, shared);
-        }
+        this.balancerPerLoop = Balancers.forLoops(balance,
+                servers.stream().filter(s -> !s.spec().backup()).toList(),
+                servers.stream().filter(s -> s.spec().backup()).toList(), loopCount);
     }
 
     public String name() {
@@ -42,7 +39,7 @@ public final class ServerPool {
     }
 
     /** The balancer of event loop {@code loopIndex}; call it only from that loop. */
-    public Balancer balancer(int loopIndex) {
+    public Balancer<Server> balancer(int loopIndex) {
         return balancerPerLoop[loopIndex];
     }
 }

@@ -208,7 +208,7 @@ class ConfigErrorsTest {
                 + "(expected host:port or [ipv6]:port, such as 127.0.0.1:9000)", error(listen));
         String balance = "{\"backend_servers\": [], \"balance\": \"rr\"}";
         assertEquals("servers.conf:" + at(balance, "\"rr") + ": \"balance\" is \"rr\" "
-                + "(expected one of: roundrobin, leastconn, random)", error(balance));
+                + "(expected one of: roundrobin, leastconn, p2c)", error(balance));
         String pool = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"pool\": \"a b\"}]}";
         assertEquals("servers.conf:" + at(pool, "\"a b") + ": \"pool\" is \"a b\" in backend_servers[0] "
                 + "(expected a pool name: 1 to 64 of A-Z a-z 0-9 _ . -)", error(pool));
@@ -330,7 +330,7 @@ class ConfigErrorsTest {
     void messagesAreOneLineWhateverTheInput() {
         String json = "{\"backend_servers\": [], \"balance\": \"round\\nrobin\"}";
         assertEquals("servers.conf:" + at(json, "\"round") + ": \"balance\" is \"round\\nrobin\" "
-                + "(expected one of: roundrobin, leastconn, random)", error(json));
+                + "(expected one of: roundrobin, leastconn, p2c)", error(json));
     }
 
     // ---- gossip documents

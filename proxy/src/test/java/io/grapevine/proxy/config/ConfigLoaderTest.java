@@ -56,7 +56,8 @@ class ConfigLoaderTest {
                 config.healthCheck());
         Timeouts timeouts = Timeouts.defaults();
         assertEquals(new Timeouts(500, timeouts.clientHeaderMillis(), timeouts.clientIdleMillis(),
-                timeouts.serverMillis(), timeouts.upstreamIdleMillis(), timeouts.shutdownGraceMillis()),
+                timeouts.serverMillis(), timeouts.upstreamIdleMillis(), timeouts.shutdownGraceMillis(),
+                timeouts.tunnelIdleMillis()),
                 config.timeouts());
         Limits limits = Limits.defaults();
         assertEquals(new Limits(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), limits.maxHeaderCount(),
@@ -75,7 +76,7 @@ class ConfigLoaderTest {
                                     "rise": 3, "fall": 4 },
                   "passive_health": { "max_fails": 5, "fail_timeout_ms": 20000 },
                   "timeouts": { "connect_ms": 1000, "client_header_ms": 5000, "client_idle_ms": 30000,
-                                "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000 },
+                                "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000, "tunnel_idle_ms": 600000 },
                   "limits": { "max_request_line": 4096, "max_header_bytes": 16384, "max_header_count": 50,
                               "max_pipeline_depth": 8, "max_idle_per_server": 16, "max_connections": 2000,
                               "retries": 1 },
@@ -92,11 +93,11 @@ class ConfigLoaderTest {
         assertEquals(new HostPort("0.0.0.0", 8080), config.listen());
         assertEquals(new HostPort("::1", 8081), config.admin());
         assertEquals(Balance.LEASTCONN, config.balance());
-        assertEquals(Map.of("api", Balance.RANDOM), config.poolBalance());
-        assertEquals(Balance.RANDOM, config.balanceOf("api"));
+        assertEquals(Map.of("api", Balance.P2C), config.poolBalance());
+        assertEquals(Balance.P2C, config.balanceOf("api"));
         assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
         assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
-        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000), config.timeouts());
+        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000), config.timeouts());
         assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1), config.limits());
         assertEquals(List.of(new RouteSpec("api.example.com", "/v1/", "api"),
                 new RouteSpec(null, "/assets/", "static")), config.routes());

@@ -37,7 +37,7 @@ class AbandonedConnectIntegrationTest {
         await(Duration.ofSeconds(5), "the proxy to dial the backend", () -> server.stats().connectionsOpened.sum() == 1);
         leaving.abort(); // a reset: a plain close would read as a half-close, whose request is still answered
         await(Duration.ofSeconds(5), "the proxy to drop the client connection",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 0 && server.stats().inFlight.get() == 0);
+                () -> proxy.stats().connectionsCurrent.get() == 0 && server.stats().inFlight.get() == 0);
 
         overloaded.startAccepting(); // the proxy's next SYN gets through
         await(Duration.ofSeconds(10), "the abandoned connection to reach the pool", () -> idle(proxy) == 1);
@@ -53,9 +53,9 @@ class AbandonedConnectIntegrationTest {
     /** Idle pooled connections of every loop, each counted on its own loop. */
     private static int idle(ProxyServer proxy) {
         int n = 0;
-        for (LoopContext loop : proxy.runtime().loops()) {
+        for (LoopContext loop : proxy.dataPlane().loops()) {
             try {
-                n += loop.eventLoop().submit(loop::idleUpstreamConnections).get();
+                n += loop.eventLoop().submit(loop::idleConnections).get();
             } catch (Exception e) {
                 throw new AssertionError(e);
             }

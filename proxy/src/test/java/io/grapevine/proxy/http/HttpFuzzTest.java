@@ -209,6 +209,9 @@ class HttpFuzzTest {
             framing += name.equals("content-length") || name.equals("transfer-encoding") ? 1 : 0;
             if (name.equals("transfer-encoding")) {
                 assertEquals("Transfer-Encoding: chunked", line);
+            } else if (first.head().upgrade && (name.equals("connection") || name.equals("upgrade"))) {
+                // an upgrade request keeps exactly these two (RFC 9110 section 7.8)
+                assertTrue(line.equals("Connection: upgrade") || line.startsWith("Upgrade: "), line);
             } else {
                 assertFalse(HOP_BY_HOP.contains(name), line);
             }
@@ -230,6 +233,7 @@ class HttpFuzzTest {
         assertEquals(a.idempotent, b.idempotent);
         assertEquals(a.headMethod, b.headMethod);
         assertEquals(a.expectContinue, b.expectContinue);
+        assertEquals(a.upgrade, b.upgrade);
         assertEquals(a.routingPath, b.routingPath);
         if (a.hasHost) {
             assertEquals(a.routingHost, b.routingHost);

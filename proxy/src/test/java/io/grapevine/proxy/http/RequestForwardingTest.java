@@ -51,6 +51,7 @@ class RequestForwardingTest {
                 "X-Forwarded-Proto: http",
                 "X-Request-ID: <id>"), r.upstreamWithIdPlaceholder());
         RequestHead h = r.head();
+        assertFalse(h.upgrade, "Upgrade not named by Connection is an ordinary hop-by-hop field");
         assertEquals("GET", h.method);
         assertTrue(h.keepAlive);
         assertTrue(h.idempotent);
@@ -394,5 +395,48 @@ class RequestForwardingTest {
     void leadingEmptyLinesAreNotForwarded() {
         Wire.Request r = forward("\r\n\r\n" + lines("GET / HTTP/1.1", "Host: example.com"));
         assertTrue(r.upstream().startsWith("GET / HTTP/1.1\r\n"));
+    }
+
+    // ---------------------------------------------------------------- upgrades (RFC 9110 section 7.8)
+
+    @Test
+    void anUpgradeNamedByConnectionIsForwardedWithBothFields() {
+        Wire.Request r = forward(lines(
+                "GET /chat HTTP/1.1",
+                "Host: example.com",
+                "Connection: keep-alive, Upgrade",
+                "Upgrade: websocket",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version: 13"));
+        assertTrue(r.head().upgrade);
+        assertEquals(lines(
+                "GET /chat HTTP/1.1",
+                "Host: example.com",
+                "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version: 13",
+                "X-Forwarded-For: 192.0.2.7",
+                "X-Forwarded-Proto: http",
+                "X-Request-ID: <id>",
+                "Connection: upgrade",
+                "Upgrade: websocket"), r.upstreamWithIdPlaceholder());
+    }
+
+    @Test
+    void anUpgradeFromAnHttp10ClientIsIgnored() {
+        Wire.Request r = forward(lines("GET /chat HTTP/1.0", "Host: a", "Connection: Upgrade", "Upgrade: websocket"));
+        assertFalse(r.head().upgrade);
+        assertFalse(r.upstreamWithIdPlaceholder().contains("Upgrade"));
+    }
+
+    @Test
+    void twoUpgradeLinesOrOneThatIsNotAProtocolListAre400() {
+        assertEquals(400, Wire.request(leaks, lines("GET / HTTP/1.1", "Host: a", "Connection: upgrade",
+                "Upgrade: websocket", "Upgrade: h2c")).status());
+        assertEquals(400, Wire.request(leaks, lines("GET / HTTP/1.1", "Host: a", "Connection: upgrade",
+                "Upgrade: web socket")).status());
+        assertEquals(400, Wire.request(leaks, lines("GET / HTTP/1.1", "Host: a", "Connection: upgrade",
+                "Upgrade: websocket/")).status());
+        assertEquals(0, Wire.request(leaks, lines("GET / HTTP/1.1", "Host: a", "Connection: upgrade",
+                "Upgrade: HTTP/2.0, websocket, IRC/6.9")).status());
     }
 }

@@ -2,6 +2,8 @@ package io.grapevine.proxy.http;
 
 import static org.junit.jupiter.api.Assertions.assertAll;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 import java.util.stream.Stream;
@@ -239,5 +241,35 @@ class ResponseHeadParserTest {
         String four = lines("HTTP/1.1 200 OK", "A: 1", "B: 2", "C: 3", "Content-Length: 0");
         assertEquals(502, Wire.response(leaks, four, false, false, true, parser).status());
         assertEquals(0, Wire.response(leaks, three, false, false, true, parser).status(), "the parser is reusable");
+    }
+
+    // ---------------------------------------------------------------- 101 Switching Protocols
+
+    @Test
+    void a101ToAnUpgradeRequestKeepsItsUpgradeFieldAndOpensATunnel() {
+        Wire.Response r = Wire.upgradeResponse(leaks, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                + "Connection: Upgrade\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n");
+        assertEquals(0, r.status());
+        assertEquals("HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"
+                + "Connection: upgrade\r\nUpgrade: websocket\r\n\r\n", r.client());
+        assertTrue(r.head().switching);
+        assertFalse(r.head().interim);
+        assertFalse(r.head().upstreamReusable, "a tunnelled connection is never reused");
+    }
+
+    @Test
+    void a101WithoutUpgradeIs502AndSoIsA101NobodyAskedFor() {
+        assertEquals(502, Wire.upgradeResponse(leaks, "HTTP/1.1 101 Switching Protocols\r\nConnection: upgrade\r\n\r\n")
+                .status());
+        assertEquals(502, Wire.response(leaks, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
+                false, false, true).status());
+    }
+
+    @Test
+    void anUpgradeRequestMayBeAnsweredAsAnyOther() {
+        Wire.Response r = Wire.upgradeResponse(leaks, "HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n");
+        assertEquals(0, r.status());
+        assertFalse(r.head().switching);
+        assertTrue(r.head().upstreamReusable);
     }
 }

@@ -80,6 +80,16 @@ final class Wire {
 
     static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean clientHttp10,
                              boolean clientKeepAlive, ResponseHeadParser parser) {
+        return response(leaks, raw, requestWasHead, false, clientHttp10, clientKeepAlive, parser);
+    }
+
+    /** The answer to a request that asked to switch protocols ({@link RequestHead#upgrade}). */
+    static Response upgradeResponse(LeakCheck leaks, String raw) {
+        return response(leaks, raw, false, true, false, true, new ResponseHeadParser(MAX_FIELDS));
+    }
+
+    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean requestWasUpgrade,
+                             boolean clientHttp10, boolean clientKeepAlive, ResponseHeadParser parser) {
         ByteBuf in = leaks.buf(raw);
         try {
             HeadScanner scanner = new HeadScanner(MAX_FIELD_BYTES, MAX_FIELD_BYTES, false, 502, 502);
@@ -91,7 +101,8 @@ final class Wire {
                 return new Response(-length, null, null);
             }
             ResponseHead head = new ResponseHead();
-            int status = parser.parse(in, length, requestWasHead, clientHttp10, clientKeepAlive, head, leaks.alloc());
+            int status = parser.parse(in, length, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, head,
+                    leaks.alloc());
             if (status != ResponseHeadParser.OK) {
                 assertNull(head.clientHead, "a rejected response produced a client head");
                 return new Response(status, null, head);

@@ -102,7 +102,7 @@ class FailureHandlingIntegrationTest {
         assertEquals(200, r.status(), r.toString());
         assertEquals("2", r.header("X-Backend-Id"));
         assertEquals(1, reset.requestCount(), "the first attempt must have gone to the resetting server");
-        assertEquals(1, proxy.runtime().stats().retries.sum());
+        assertEquals(1, proxy.stats().retries.sum());
     }
 
     @Test
@@ -114,7 +114,7 @@ class FailureHandlingIntegrationTest {
         assertEquals(502, r.status(), r.toString());
         assertEquals(1, reset.requestCount(), "the POST must have reached the resetting server exactly once");
         assertEquals(0, good.requestCount(), "the POST was replayed on another server");
-        assertEquals(0, proxy.runtime().stats().retries.sum());
+        assertEquals(0, proxy.stats().retries.sum());
     }
 
     @Test
@@ -132,7 +132,7 @@ class FailureHandlingIntegrationTest {
             assertEquals(200, r.status(), "request " + i + ": " + r);
         }
         assertTrue(server(proxy, refusing).stats().connectErrors.sum() >= 1, "the refusing server was never tried");
-        assertTrue(proxy.runtime().stats().retries.sum() >= 1);
+        assertTrue(proxy.stats().retries.sum() >= 1);
     }
 
     @Test
@@ -177,7 +177,7 @@ class FailureHandlingIntegrationTest {
             await(Duration.ofSeconds(5), "the slow request to reach the backend", () -> server.stats().inFlight.get() == 1);
         }
         await(Duration.ofSeconds(5), "the proxy to let go of every exchange",
-                () -> server.stats().inFlight.get() == 0 && proxy.runtime().stats().connectionsCurrent.get() == 0);
+                () -> server.stats().inFlight.get() == 0 && proxy.stats().connectionsCurrent.get() == 0);
         Response r = fx.client(proxy).send(get("/")).read();
         assertEquals(200, r.status(), "the proxy still serves: " + r);
     }
@@ -192,7 +192,7 @@ class FailureHandlingIntegrationTest {
             Response r = client.send(get("/")).read();
             assertEquals(200, r.status(), "request " + i + ": " + r);
         }
-        assertTrue(proxy.runtime().stats().retries.sum() >= 1, "no request met a connection closed under it");
+        assertTrue(proxy.stats().retries.sum() >= 1, "no request met a connection closed under it");
         assertEquals("up", server.stateName(System.nanoTime()), "a stale keep-alive says nothing about the server");
     }
 

@@ -95,10 +95,10 @@ class HttpSemanticsIntegrationTest {
         assertTrue(client.closedWithin(2000), "the answer ends with the proxy's FIN");
         client.send(junk); // still read and discarded, not answered with a reset
         Fixtures.await(java.time.Duration.ofSeconds(1), "the proxy still holds the lingering connection",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 1);
+                () -> proxy.stats().connectionsCurrent.get() == 1);
         client.close();
         Fixtures.await(java.time.Duration.ofSeconds(1), "the proxy to close once the client has",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
+                () -> proxy.stats().connectionsCurrent.get() == 0);
     }
 
     @Test

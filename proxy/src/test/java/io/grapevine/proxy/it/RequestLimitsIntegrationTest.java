@@ -146,7 +146,7 @@ class RequestLimitsIntegrationTest {
 
     private void assertNothingForwarded() {
         await(Duration.ofSeconds(5), "the proxy to release the client connection",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
+                () -> proxy.stats().connectionsCurrent.get() == 0);
         assertEquals(0, proxy.tables().current().servers().get(0).stats().requests.sum());
         assertEquals("", backend.receivedText());
     }

@@ -135,7 +135,7 @@ class SmugglingIntegrationTest {
      */
     private static void assertNothingForwarded(ProxyServer proxy, RecordingBackend backend) {
         await(Duration.ofSeconds(5), "the proxy to release the client connection",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
+                () -> proxy.stats().connectionsCurrent.get() == 0);
         Server server = proxy.tables().current().servers().get(0);
         assertEquals(0, server.stats().requests.sum(), "requests sent to the backend");
         assertEquals(0, server.stats().connectionsOpened.sum(), "connections opened to the backend");
@@ -187,7 +187,7 @@ class SmugglingIntegrationTest {
         client.close(); // as a client does on seeing the close; the proxy lingers until then (lingering close)
 
         await(Duration.ofSeconds(5), "the proxy to release the client connection",
-                () -> proxy.runtime().stats().connectionsCurrent.get() == 0);
+                () -> proxy.stats().connectionsCurrent.get() == 0);
         assertEquals(1, proxy.tables().current().servers().get(0).stats().requests.sum());
         List<String> heads = backend.requestHeads();
         assertEquals(1, heads.size(), "requests at the backend: " + heads);

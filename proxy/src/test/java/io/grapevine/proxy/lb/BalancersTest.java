@@ -31,7 +31,7 @@ class BalancersTest {
         return t.servers();
     }
 
-    private static String sequence(Balancer b, int n) {
+    private static String sequence(Balancer<Server> b, int n) {
         StringBuilder sb = new StringBuilder();
         for (int i = 0; i < n; i++) {
             sb.append(b.pick(NOW, null).name());
@@ -39,10 +39,8 @@ class BalancersTest {
         return sb.toString();
     }
 
-    private static Balancer roundRobin(List<Server> primaries, List<Server> backups) {
-        Server[] p = primaries.toArray(Server[]::new);
-        return Balancers.create(Balance.ROUNDROBIN, p, backups.toArray(Server[]::new),
-                Balancers.sharedState(Balance.ROUNDROBIN, p));
+    private static Balancer<Server> roundRobin(List<Server> primaries, List<Server> backups) {
+        return Balancers.create(Balance.ROUNDROBIN, primaries, backups);
     }
 
     @Test
@@ -58,7 +56,7 @@ class BalancersTest {
 
     @Test
     void thirtyRequestsOverThreeServersLandTenEach() {
-        Balancer b = roundRobin(servers(1, 1, 1), List.of());
+        Balancer<Server> b = roundRobin(servers(1, 1, 1), List.of());
         Map<String, Integer> counts = new HashMap<>();
         for (int i = 0; i < 30; i++) {
             counts.merge(b.pick(NOW, null).name(), 1, Integer::sum);
@@ -69,7 +67,7 @@ class BalancersTest {
     @Test
     void excludedServersAreSkippedAndTheRestKeepTheirProportions() {
         List<Server> s = servers(2, 1, 1);
-        Balancer b = roundRobin(s, List.of());
+        Balancer<Server> b = roundRobin(s, List.of());
         Map<String, Integer> counts = new HashMap<>();
         for (int i = 0; i < 300; i++) {
             counts.merge(b.pick(NOW, List.of(s.get(2))).name(), 1, Integer::sum);
@@ -80,7 +78,7 @@ class BalancersTest {
     @Test
     void backupsServeOnlyWhenNoPrimaryIsAvailable() {
         List<Server> s = servers(1, 1, 1);
-        Balancer b = roundRobin(s.subList(0, 2), s.subList(2, 3));
+        Balancer<Server> b = roundRobin(s.subList(0, 2), s.subList(2, 3));
         assertTrue(sequence(b, 6).matches("[ab]+"));
         assertEquals("c", b.pick(NOW, s.subList(0, 2)).name());
         assertNull(b.pick(NOW, s), "nothing left");
@@ -89,7 +87,7 @@ class BalancersTest {
     @Test
     void leastConnectionsPicksTheLeastLoadedRelativeToWeight() {
         List<Server> s = servers(1, 2, 1);
-        Balancer b = Balancers.create(Balance.LEASTCONN, s.toArray(Server[]::new), new Server[0], null);
+        Balancer<Server> b = Balancers.create(Balance.LEASTCONN, s, List.of());
         s.get(0).stats().inFlight.set(3);
         s.get(1).stats().inFlight.set(4); // 4 / 2 = 2 per unit of weight
         s.get(2).stats().inFlight.set(5);
@@ -101,7 +99,7 @@ class BalancersTest {
     @Test
     void powerOfTwoChoicesNeverPicksAnUnavailableServer() {
         List<Server> s = servers(1, 1, 1);
-        Balancer b = Balancers.create(Balance.RANDOM, s.toArray(Server[]::new), new Server[0], null);
+        Balancer<Server> b = Balancers.create(Balance.P2C, s, List.of());
         for (int i = 0; i < 200; i++) {
             assertTrue(!b.pick(NOW, List.of(s.get(1))).name().equals("b"));
         }

@@ -121,7 +121,7 @@ class AgentStopIntegrationTest {
 
         System.out.printf("[timing] kill -9: server left /table %d ms after the kill (suspicion timeout %d ms); "
                 + "%d requests during the test, %d retried by the proxy%n", removedMs, SUSPICION.toMillis(), stream.requests(),
-                proxy.runtime().stats().retries.sum());
+                proxy.stats().retries.sum());
         assertEquals(List.of(), stream.failures(), stream.toString());
         assertEquals(CONNECTIONS, stream.connectionsOpened(), "a client connection was closed: " + stream);
         assertTrue(lastAnswerMs <= 0, "the victim answered " + lastAnswerMs + " ms after it was killed");

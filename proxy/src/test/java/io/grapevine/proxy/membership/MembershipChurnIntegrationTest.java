@@ -8,7 +8,7 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
-import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.LocalAgent;
@@ -60,7 +60,7 @@ class MembershipChurnIntegrationTest {
         ProxyUnderTest proxy = keep(ProxyUnderTest.in(dir).clusterKey(key).debounceMillis(DEBOUNCE_MS).start());
         Admin admin = proxy.admin();
         MembershipView view = proxy.instance().view();
-        ProxyRuntime runtime = proxy.runtime();
+        DataPlane runtime = proxy.dataPlane();
         LocalAgent stableA = keep(LocalAgent.start(proxy.seed(), ProxyUnderTest.keyring(key), "web"));
         LocalAgent stableB = keep(LocalAgent.start(proxy.seed(), ProxyUnderTest.keyring(key), "web"));
         List<DemoBackend> churners = new ArrayList<>();
@@ -77,7 +77,7 @@ class MembershipChurnIntegrationTest {
         String[] memberId = new String[CHURNERS];
         int[] cycles = new int[CHURNERS];
         java.util.Arrays.fill(phase, Phase.ABSENT);
-        long generationBefore = runtime.tables().current().generation();
+        long generationBefore = proxy.instance().server().tables().current().generation();
         long start = System.nanoTime();
         for (int e = 0; e < EVENTS; e++) {
             LockSupport.parkNanos(start + TimeUnit.MILLISECONDS.toNanos(e * EVENT_EVERY_MS) - System.nanoTime());
@@ -119,7 +119,7 @@ class MembershipChurnIntegrationTest {
         }, () -> expected + " vs " + admin);
         view.awaitIdle(5_000);
         long elapsedMs = (System.nanoTime() - start) / 1_000_000;
-        long generations = runtime.tables().current().generation() - generationBefore;
+        long generations = proxy.instance().server().tables().current().generation() - generationBefore;
         long bound = elapsedMs / DEBOUNCE_MS + 2;
         long churnersServed = churners.stream().filter(b -> gets.answersFrom(b.port()) + posts.answersFrom(b.port()) > 0).count();
         System.out.printf("[churn] %d events in %d ms: %d table generations (bound %d = %d ms / %d ms + 2); %d GETs, %d POSTs; "
@@ -139,16 +139,16 @@ class MembershipChurnIntegrationTest {
                 () -> admin.table().size() == 2 && admin.hasServer(stableA.port()) && admin.hasServer(stableB.port()), admin::toString);
         gets.awaitMore(100, Duration.ofSeconds(10));
         posts.awaitMore(20, Duration.ofSeconds(10));
-        Await.until(Duration.ofSeconds(10), "no pool or connection left for a removed server", () -> {
-            ProxyRuntime.Census c = census(runtime);
-            return c.poolsOfRemovedServers() == 0 && c.connectionsToRemoved() == 0;
+        Await.until(Duration.ofSeconds(10), "no idle list or connection left for a removed server", () -> {
+            DataPlane.Census c = census(runtime);
+            return c.idleListsOfRemovedServers() == 0 && c.connectionsToRemoved() == 0;
         }, () -> census(runtime).toString());
         Await.until(Duration.ofSeconds(10), "every churning backend's connections from the proxy closed",
                 () -> churners.stream().mapToInt(DemoBackend::openConnections).sum() == 0,
                 () -> churners.stream().map(b -> b.port() + ":" + b.openConnections()).toList().toString());
-        ProxyRuntime.Census during = census(runtime);
+        DataPlane.Census during = census(runtime);
         int loops = runtime.loops().size();
-        assertTrue(during.pools() <= 2 * loops, "pools: " + during + " for 2 servers on " + loops + " loops");
+        assertTrue(during.idleLists() <= 2 * loops, "idle lists: " + during + " for 2 servers on " + loops + " loops");
         assertEquals(5, during.clientConnections(), during.toString());
 
         gets.close();
@@ -159,14 +159,14 @@ class MembershipChurnIntegrationTest {
         assertEquals(1, posts.connectionsOpened(), "a client connection was closed: " + posts);
         Await.until(Duration.ofSeconds(10), "client connections closed", () -> census(runtime).clientConnections() == 0,
                 () -> census(runtime).toString());
-        ProxyRuntime.Census after = census(runtime);
+        DataPlane.Census after = census(runtime);
         int stableConnections = stableA.backend().openConnections() + stableB.backend().openConnections();
         System.out.printf("[churn] afterwards: %s; the stable backends hold %d connections%n", after, stableConnections);
         assertTrue(after.upstreamConnections() == after.idleConnections(), "busy backend connections with no client: " + after);
         assertTrue(after.idleConnections() <= stableConnections, after + " vs " + stableConnections + " at the backends");
     }
 
-    private static ProxyRuntime.Census census(ProxyRuntime runtime) {
+    private static DataPlane.Census census(DataPlane runtime) {
         try {
             return runtime.census(5_000);
         } catch (InterruptedException e) {

@@ -3,7 +3,8 @@ package io.grapevine.proxy.testing;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.proxy.ProxyInstance;
 import io.grapevine.proxy.config.HostPort;
-import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.forward.DataPlane;
+import io.grapevine.proxy.stats.ProxyStats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -57,8 +58,12 @@ public final class ProxyUnderTest implements AutoCloseable {
         return instance;
     }
 
-    public ProxyRuntime runtime() {
-        return instance.server().runtime();
+    public DataPlane dataPlane() {
+        return instance.server().dataPlane();
+    }
+
+    public ProxyStats stats() {
+        return instance.server().stats();
     }
 
     public Admin admin() {

@@ -1,4 +1,4 @@
-package io.grapevine.proxy.forward;
+package io.grapevine.proxy.client;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;

@@ -1,8 +1,10 @@
-package io.grapevine.proxy.stats;
+package io.grapevine.proxy.admin;
 
-import io.grapevine.proxy.forward.ProxyRuntime;
+import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.TableHolder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -11,15 +13,17 @@ import java.util.Map;
 /** Snapshots of the table and the counters as plain maps, for the admin endpoints (JSON, CSV, HTML). */
 public final class StatsReport {
 
-    private final ProxyRuntime runtime;
+    private final TableHolder tables;
+    private final ProxyStats proxyStats;
 
-    public StatsReport(ProxyRuntime runtime) {
-        this.runtime = runtime;
+    public StatsReport(TableHolder tables, ProxyStats proxyStats) {
+        this.tables = tables;
+        this.proxyStats = proxyStats;
     }
 
     /** {@code GET /table}: {"generation": N, "servers": [{name, host, port, source, state, weight, pool}]}. */
     public Map<String, Object> table() {
-        BackendTable table = runtime.tables().current();
+        BackendTable table = tables.current();
         long now = System.nanoTime();
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
@@ -42,9 +46,9 @@ public final class StatsReport {
 
     /** {@code GET /stats.json}: proxy counters and one row of counters per server. */
     public Map<String, Object> stats() {
-        BackendTable table = runtime.tables().current();
+        BackendTable table = tables.current();
         long now = System.nanoTime();
-        ProxyStats p = runtime.stats();
+        ProxyStats p = proxyStats;
         Map<String, Object> proxy = new LinkedHashMap<>();
         proxy.put("connections_current", p.connectionsCurrent.get());
         proxy.put("connections_total", p.connectionsAccepted.sum());
@@ -57,6 +61,8 @@ public final class StatsReport {
         proxy.put("local_504", p.status504.sum());
         proxy.put("retries", p.retries.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());
+        proxy.put("tunnels_opened", p.tunnelsOpened.sum());
+        proxy.put("tunnels_current", p.tunnelsCurrent.get());
         proxy.put("bytes_in", p.bytesIn.sum());
         proxy.put("bytes_out", p.bytesOut.sum());
         List<Map<String, Object>> servers = new ArrayList<>();
@@ -82,6 +88,7 @@ public final class StatsReport {
             row.put("timeouts", st.timeouts.sum());
             row.put("retried", st.retried.sum());
             row.put("connections_opened", st.connectionsOpened.sum());
+            row.put("tunnels", st.tunnels.sum());
             row.put("bytes_in", st.bytesIn.sum());
             row.put("bytes_out", st.bytesOut.sum());
             servers.add(row);

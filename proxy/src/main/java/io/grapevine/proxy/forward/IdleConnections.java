@@ -1,22 +1,35 @@
-package io.grapevine.proxy.pool;
+package io.grapevine.proxy.forward;
 
 import java.util.ArrayDeque;
 import java.util.Iterator;
 
 /**
- * Idle keep-alive connections to one server, owned by one event loop: no locks, plain deque.
- * Last in, first out, so the hottest connection is reused and the extra ones age out on the backend's
- * or the proxy's idle timeout.
+ * The idle keep-alive connections to one server on one event loop (HAProxy's idle connection list,
+ * nginx's upstream keepalive cache). Confined to that loop: a plain deque, no locks. Last in, first out,
+ * so the hottest connection is reused and the extra ones age out on the backend's or the proxy's idle
+ * timeout.
  *
  * @param <C> the connection type
  */
-public final class UpstreamPool<C extends PooledConnection> {
+final class IdleConnections<C extends IdleConnections.Member> {
+
+    /** What the idle list needs to know of a connection. */
+    interface Member {
+        /** Open, idle and clean: no bytes pending in either direction. */
+        boolean isReusable();
+
+        /** {@link System#nanoTime()} when it was last released to the idle list. */
+        long idleSinceNanos();
+
+        /** Closes the connection. */
+        void close();
+    }
 
     private final ArrayDeque<C> idle = new ArrayDeque<>();
     private final int maxIdle;
     private boolean closed;
 
-    public UpstreamPool(int maxIdle) {
+    IdleConnections(int maxIdle) {
         this.maxIdle = maxIdle;
     }
 
@@ -26,7 +39,7 @@ public final class UpstreamPool<C extends PooledConnection> {
      *                     connection is the one a backend is likely to close just as the request arrives
      * @return an idle reusable connection, or {@code null}
      */
-    public C acquire(long nowNanos, long maxIdleNanos) {
+    C acquire(long nowNanos, long maxIdleNanos) {
         C c;
         while ((c = idle.pollLast()) != null) {
             if (!c.isReusable()) {
@@ -42,8 +55,8 @@ public final class UpstreamPool<C extends PooledConnection> {
         return null;
     }
 
-    /** @return false when the pool is full or closed: the caller closes the connection */
-    public boolean release(C c) {
+    /** @return false when the list is full or closed: the caller closes the connection */
+    boolean release(C c) {
         if (closed || idle.size() >= maxIdle) {
             return false;
         }
@@ -52,16 +65,16 @@ public final class UpstreamPool<C extends PooledConnection> {
     }
 
     /** Forgets a connection that closed while idle. */
-    public void remove(C c) {
+    void remove(C c) {
         idle.remove(c);
     }
 
-    public int idleCount() {
+    int size() {
         return idle.size();
     }
 
     /** Closes idle connections older than {@code maxIdleNanos}. */
-    public void closeIdleOlderThan(long nowNanos, long maxIdleNanos) {
+    void closeIdleOlderThan(long nowNanos, long maxIdleNanos) {
         for (Iterator<C> it = idle.iterator(); it.hasNext(); ) {
             C c = it.next();
             if (nowNanos - c.idleSinceNanos() > maxIdleNanos) {
@@ -72,7 +85,7 @@ public final class UpstreamPool<C extends PooledConnection> {
     }
 
     /** The server left: close what is idle and accept nothing more. */
-    public void close() {
+    void close() {
         closed = true;
         C c;
         while ((c = idle.pollFirst()) != null) {

@@ -4,6 +4,8 @@ import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.util.concurrent.EventExecutor;
@@ -17,49 +19,51 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * What every connection handler shares: configuration, the table, counters, and the per-event-loop
- * resources. Built once at start; the loop map is read-only afterwards, so lookups need no lock.
+ * The forwarding side of the data plane: one {@link LoopContext} per worker event loop, each with a dialer
+ * that connects backend sockets on its own loop. Built once at start; the loop map is read-only
+ * afterwards, so lookups need no lock.
  */
-public final class ProxyRuntime {
+public final class DataPlane {
 
     /**
      * What the event loops hold at one moment, summed over all loops (admin pages, tests).
      *
-     * @param pools                   upstream pools (one per server per loop that has talked to it)
-     * @param poolsOfRemovedServers   pools still kept for servers that left the table (briefly, until the
-     *                                loop has run the removal)
-     * @param idleConnections         pooled idle backend connections
-     * @param upstreamConnections     open backend connections, idle or busy
-     * @param connectionsToRemoved    open backend connections to servers that left the table (busy ones
-     *                                finishing their exchange)
-     * @param clientConnections       open client connections
+     * @param idleLists                 idle-connection lists (one per server per loop that has kept one)
+     * @param idleListsOfRemovedServers such lists still kept for servers that left the table (briefly,
+     *                                  until the loop has run the removal)
+     * @param idleConnections           idle backend connections
+     * @param upstreamConnections       open backend connections, idle or busy
+     * @param connectionsToRemoved      open backend connections to servers that left the table (busy ones
+     *                                  finishing their exchange)
+     * @param clientConnections         open client connections
      */
-    public record Census(int pools, int poolsOfRemovedServers, int idleConnections, int upstreamConnections,
-                         int connectionsToRemoved, int clientConnections) {
+    public record Census(int idleLists, int idleListsOfRemovedServers, int idleConnections,
+                         int upstreamConnections, int connectionsToRemoved, int clientConnections) {
 
         Census plus(Census o) {
-            return new Census(pools + o.pools, poolsOfRemovedServers + o.poolsOfRemovedServers,
+            return new Census(idleLists + o.idleLists, idleListsOfRemovedServers + o.idleListsOfRemovedServers,
                     idleConnections + o.idleConnections, upstreamConnections + o.upstreamConnections,
                     connectionsToRemoved + o.connectionsToRemoved, clientConnections + o.clientConnections);
         }
     }
 
-    private final ProxyConfig config;
-    private final TableHolder tables;
-    private final ProxyStats stats = new ProxyStats();
-    private final Transport transport;
     private final Map<EventExecutor, LoopContext> loops;
     private final List<LoopContext> loopList;
 
-    public ProxyRuntime(ProxyConfig config, TableHolder tables, Transport transport, EventLoopGroup workers) {
-        this.config = config;
-        this.tables = tables;
-        this.transport = transport;
+    public DataPlane(ProxyConfig config, TableHolder tables, ProxyStats stats, Transport transport,
+                     EventLoopGroup workers) {
         Map<EventExecutor, LoopContext> map = new IdentityHashMap<>();
         List<LoopContext> list = new ArrayList<>();
         int index = 0;
+        int connectMillis = (int) Math.min(Integer.MAX_VALUE, config.timeouts().connectMillis());
         for (EventExecutor executor : workers) {
-            LoopContext loop = new LoopContext(index++, (EventLoop) executor, this);
+            EventLoop eventLoop = (EventLoop) executor;
+            Bootstrap bootstrap = new Bootstrap().group(eventLoop).channel(transport.socketChannel())
+                    .option(ChannelOption.TCP_NODELAY, true)
+                    .option(ChannelOption.SO_KEEPALIVE, true)
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectMillis);
+            Dialer dialer = (server, handler) -> bootstrap.clone().handler(handler).connect(server.address());
+            LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer);
             map.put(executor, loop);
             list.add(loop);
         }
@@ -69,23 +73,8 @@ public final class ProxyRuntime {
         loopList.forEach(LoopContext::start);
     }
 
-    public ProxyConfig config() {
-        return config;
-    }
-
-    public TableHolder tables() {
-        return tables;
-    }
-
-    public ProxyStats stats() {
-        return stats;
-    }
-
-    public Transport transport() {
-        return transport;
-    }
-
-    LoopContext loopOf(EventLoop eventLoop) {
+    /** The context of the worker loop {@code eventLoop}. */
+    public LoopContext loopOf(EventLoop eventLoop) {
         return loops.get(eventLoop);
     }
 
@@ -93,8 +82,13 @@ public final class ProxyRuntime {
         return loopList;
     }
 
+    /** Any thread: starts a graceful drain of every client connection. */
+    public void drain() {
+        loopList.forEach(LoopContext::drain);
+    }
+
     /**
-     * Counts pools and connections by asking each event loop on its own thread (their state is
+     * Counts idle lists and connections by asking each event loop on its own thread (their state is
      * loop-confined) and summing. Off the data path; blocks the caller, so never call it from an event loop.
      *
      * @throws IllegalStateException when a loop does not answer within {@code timeoutMillis}
@@ -113,7 +107,7 @@ public final class ProxyRuntime {
         return total;
     }
 
-    /** Number of event loops: balancers are created per loop. */
+    /** Number of event loops of {@code workers}: balancers are created per loop. */
     public static int loopCount(EventLoopGroup workers) {
         int n = 0;
         for (EventExecutor ignored : workers) {

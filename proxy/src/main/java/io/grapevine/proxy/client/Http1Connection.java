@@ -1,0 +1,684 @@
+package io.grapevine.proxy.client;
+
+import io.grapevine.proxy.config.Limits;
+import io.grapevine.proxy.config.Timeouts;
+import io.grapevine.proxy.forward.ClientConnection;
+import io.grapevine.proxy.forward.Exchange;
+import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.http.BodyReader;
+import io.grapevine.proxy.http.HeadScanner;
+import io.grapevine.proxy.http.RequestHead;
+import io.grapevine.proxy.http.RequestHeadParser;
+import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.table.BackendTable;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.concurrent.Future;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One HTTP/1.x client connection: reads request heads and bodies, turns each request into an
+ * {@link Exchange} with an {@link Http1Stream} as its client end, and leaves the order of the responses to
+ * its {@link ResponseSequencer}.
+ *
+ * <p>Pipeline: the last handler of a client channel. Reading is automatic and pauses only for
+ * backpressure: a backend that cannot take more body bytes, more requests in line than the pipeline
+ * depth, a drain, or no more requests to read.
+ *
+ * <p>Thread: the channel's event loop. Buffers: the cumulation buffer is owned here; request body parts
+ * are retained slices of it handed to the exchange; what is written to the channel is released by Netty.
+ */
+final class Http1Connection extends ChannelInboundHandlerAdapter implements ClientConnection, BodyReader.Sink {
+
+    private static final Logger log = LoggerFactory.getLogger(Http1Connection.class);
+
+    /** How long a closing connection reads and discards client input after its last response. */
+    static final long LINGER_MILLIS = 2000;
+
+    /** What the next input bytes are. */
+    enum Input {
+        /** A request head (or nothing yet). */
+        HEAD,
+        /** The body of the request being read ({@link #reading}). */
+        BODY,
+        /**
+         * An upgrade request was read ({@link #upgrading}): what follows may be the new protocol or the next
+         * request, so nothing is read until its answer says which.
+         */
+        UPGRADE_PENDING,
+        /** The backend accepted the upgrade: client bytes go to it untouched ({@link #upgrading}'s exchange). */
+        TUNNEL,
+        /** No more requests on this connection: input is discarded. */
+        IGNORE
+    }
+
+    /** The connection's lifecycle. */
+    enum Lifecycle {
+        /** Takes requests. */
+        OPEN,
+        /**
+         * Takes no new request (graceful shutdown, or the client half-closed): the responses in line are
+         * answered with {@code Connection: close} on the last, then the connection closes.
+         */
+        DRAINING,
+        /** The last bytes are being flushed (maybe with a lingering read), then it closes; nothing more is written. */
+        CLOSING,
+        /** The channel is closed. */
+        CLOSED
+    }
+
+    private final LoopContext loop;
+    private final ProxyStats stats;
+    private final HeadScanner scanner;
+    private final BodyReader bodyReader;
+    private final ResponseSequencer sequencer = new ResponseSequencer(this);
+    private final int maxPipelineDepth;
+    private final long headerTimeoutNanos;
+    private final long idleTimeoutNanos;
+    private final long tunnelIdleTimeoutNanos;
+    /** Exchanges read in this round of input, dispatched once the whole input was parsed. */
+    private final ArrayList<Exchange> toDispatch = new ArrayList<>(4);
+
+    private ChannelHandlerContext ctx;
+    private Channel channel;
+    private byte[] clientAddress;
+    /** The connection arrived over TLS. */
+    private boolean secure;
+    private ByteBuf cumulation;
+    private Input input = Input.HEAD;
+    private Lifecycle lifecycle = Lifecycle.OPEN;
+    /** The stream whose request body is being read. */
+    private Http1Stream reading;
+    /** The stream of the upgrade request awaiting its answer, or tunnelling; at most one per connection. */
+    private Http1Stream upgrading;
+    /** A tunnel was opened on this connection (counted in {@code tunnelsCurrent} until it closes). */
+    private boolean tunnelCounted;
+    /** The last byte through the tunnel, either way. */
+    private long tunnelActivityNanos;
+    private boolean readPaused;
+    private boolean flushNeeded;
+    /** {@link #parseAndDispatch} is running: a nested call only asks for another round. */
+    private boolean processing;
+    private boolean reprocess;
+    /** Unread client input may follow the last response: close with a linger (see {@link #closeAfterFlush}). */
+    private boolean lingerOnClose;
+    /** When the current head started arriving (its first byte, or the accept for the first request); 0 if none. */
+    private long headStartNanos;
+    /** When the connection last became idle (nothing in line, nothing read); 0 when busy. */
+    private long idleSinceNanos;
+    private long lastReadNanos;
+    /** When the channel's outbound buffer went over the high-water mark; 0 while writable. */
+    private long unwritableSinceNanos;
+    private Future<?> lingerTimer;
+
+    Http1Connection(LoopContext loop) {
+        this.loop = loop;
+        this.stats = loop.stats();
+        Limits limits = loop.limits();
+        Timeouts timeouts = loop.timeouts();
+        this.scanner = new HeadScanner(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), true, 414, 431);
+        this.bodyReader = new BodyReader(limits.maxHeaderBytes(), limits.maxHeaderCount());
+        this.maxPipelineDepth = limits.maxPipelineDepth();
+        this.headerTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientHeaderMillis());
+        this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientIdleMillis());
+        this.tunnelIdleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.tunnelIdleMillis());
+    }
+
+    ByteBufAllocator alloc() {
+        return ctx.alloc();
+    }
+
+    ProxyStats stats() {
+        return stats;
+    }
+
+    ResponseSequencer sequencer() {
+        return sequencer;
+    }
+
+    Lifecycle lifecycle() {
+        return lifecycle;
+    }
+
+    boolean isDraining() {
+        return lifecycle == Lifecycle.DRAINING;
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.channel = ctx.channel();
+        if (channel.isActive()) {
+            activate();
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        activate();
+        ctx.fireChannelActive();
+    }
+
+    private void activate() {
+        if (clientAddress != null) {
+            return;
+        }
+        clientAddress = ClientAddress.text(channel).getBytes(StandardCharsets.US_ASCII);
+        secure = channel.pipeline().get(SslHandler.class) != null;
+        headStartNanos = System.nanoTime();
+        loop.register(this);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        lifecycle = Lifecycle.CLOSED;
+        if (lingerTimer != null) {
+            lingerTimer.cancel(false);
+        }
+        loop.unregister(this);
+        stats.connectionsCurrent.decrementAndGet();
+        if (tunnelCounted) {
+            stats.tunnelsCurrent.decrementAndGet();
+        }
+        sequencer.abortAll();
+        toDispatch.clear();
+        reading = null;
+        releaseCumulation();
+        ctx.fireChannelInactive();
+    }
+
+    /**
+     * The client shut down its sending side (half-close, e.g. {@code printf ... | nc}). Requests already
+     * received are still answered, as HAProxy and nginx do; then the connection closes. A request cut
+     * off in the middle can never complete: close at once.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof ChannelInputShutdownEvent)) {
+            ctx.fireUserEventTriggered(evt);
+            return;
+        }
+        if (lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
+            ctx.close(); // lingering after the last response: the client is done too
+            return;
+        }
+        if (input == Input.TUNNEL) {
+            upgrading.exchange().tunnelInputEnded(); // the backend gets the FIN; the tunnel ends when it closes
+            return;
+        }
+        boolean partial = input == Input.BODY || (input == Input.HEAD && cumulation != null && cumulation.isReadable());
+        input = Input.IGNORE;
+        lifecycle = Lifecycle.DRAINING; // responses say Connection: close; the last one closes
+        releaseCumulation();
+        if (partial || sequencer.isEmpty()) {
+            closeNow();
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        log.debug("client connection {} failed: {}", channel.remoteAddress(), cause.toString());
+        ctx.close();
+    }
+
+    // ---------------------------------------------------------------- reading requests
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        ByteBuf in = (ByteBuf) msg;
+        if (input == Input.IGNORE || lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
+            if (input == Input.IGNORE && in.isReadable()) {
+                lingerOnClose = true; // requests after the last one are not answered
+            }
+            in.release();
+            return;
+        }
+        long now = System.nanoTime();
+        lastReadNanos = now;
+        idleSinceNanos = 0;
+        stats.bytesIn.add(in.readableBytes());
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = now;
+            Exchange ex = upgrading.exchange();
+            ex.tunnelData(in);
+            ex.flushRequest();
+            updateReading();
+            return;
+        }
+        if (cumulation == null) {
+            if (input == Input.HEAD && headStartNanos == 0) {
+                headStartNanos = now;
+            }
+            cumulation = in;
+        } else {
+            cumulation = ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(), cumulation, in);
+        }
+        parseAndDispatch();
+        Http1Stream body = reading;
+        if (body != null) {
+            body.exchange().flushRequest();
+        }
+        flushIfNeeded();
+        updateReading();
+    }
+
+    /**
+     * Parses what the cumulation holds, then dispatches the new exchanges. Dispatch waits until the whole
+     * input was parsed, so a request found invalid in this read never leaves the proxy. Not reentrant: a
+     * response completing during dispatch (a local 503) asks for another round instead of recursing.
+     */
+    private void parseAndDispatch() {
+        if (processing) {
+            reprocess = true;
+            return;
+        }
+        processing = true;
+        try {
+            do {
+                reprocess = false;
+                try {
+                    processInput();
+                } finally {
+                    if (cumulation != null && !cumulation.isReadable()) {
+                        releaseCumulation();
+                    }
+                }
+                for (int i = 0; i < toDispatch.size(); i++) {
+                    Exchange ex = toDispatch.get(i);
+                    if (isWritingAllowed() && ex.state() == Exchange.State.NEW) {
+                        ex.start();
+                    }
+                }
+                toDispatch.clear();
+            } while (reprocess && lifecycle != Lifecycle.CLOSED && cumulation != null);
+        } finally {
+            processing = false;
+        }
+    }
+
+    private void processInput() {
+        while (cumulation != null && cumulation.isReadable() && lifecycle != Lifecycle.CLOSED
+                && lifecycle != Lifecycle.CLOSING) {
+            switch (input) {
+                case HEAD:
+                    if (sequencer.size() >= maxPipelineDepth || lifecycle == Lifecycle.DRAINING || !readHead()) {
+                        return;
+                    }
+                    break;
+                case BODY: {
+                    BodyReader.Result r = bodyReader.read(cumulation, this, ctx.alloc());
+                    if (r == BodyReader.Result.ERROR) {
+                        stats.badRequests.increment();
+                        rejectBody(400);
+                        return;
+                    }
+                    if (r == BodyReader.Result.MORE) {
+                        return;
+                    }
+                    break;
+                }
+                case UPGRADE_PENDING:
+                    return; // kept until the upgrade's answer says what these bytes are
+                case TUNNEL:
+                    passEarlyTunnelBytes(); // the request body ended and the tunnel is open: the rest is tunnel
+                    return;
+                default:
+                    lingerOnClose = true; // requests after "Connection: close" are not answered
+                    releaseCumulation();
+                    return;
+            }
+        }
+    }
+
+    /** @return whether a head was consumed (false: need more input, or rejected) */
+    private boolean readHead() {
+        int length = scanner.scan(cumulation);
+        if (length == HeadScanner.NEED_MORE) {
+            return false;
+        }
+        if (length < 0) {
+            reject(-length);
+            return false;
+        }
+        // The one read of the table for this request: routing is captured and decided on this generation.
+        BackendTable table = loop.tables().current();
+        RequestHead head = new RequestHead();
+        RequestHeadParser parser = loop.requestParser();
+        parser.setCaptureRouting(table.hasRoutes());
+        int status = parser.parse(cumulation, length, clientAddress, secure, head, ctx.alloc());
+        if (status != RequestHeadParser.OK) {
+            reject(status);
+            return false;
+        }
+        cumulation.skipBytes(length);
+        headStartNanos = cumulation.isReadable() ? System.nanoTime() : 0;
+        stats.requests.increment();
+        Http1Stream stream = new Http1Stream(this, head);
+        Exchange ex = new Exchange(stream, head, table, loop);
+        stream.bind(ex);
+        sequencer.add(stream);
+        toDispatch.add(ex);
+        if (head.upgrade) {
+            upgrading = stream;
+        }
+        if (head.hasBody()) {
+            reading = stream;
+            bodyReader.start(head.bodyKind, head.contentLength);
+            input = Input.BODY;
+        } else {
+            input = afterRequest(stream);
+        }
+        return true;
+    }
+
+    /** What the input is after {@code stream}'s request has been read completely. */
+    private Input afterRequest(Http1Stream stream) {
+        if (stream == upgrading) {
+            return stream.switched() ? Input.TUNNEL : Input.UPGRADE_PENDING;
+        }
+        return stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+    }
+
+    /**
+     * The answer to the upgrade request of {@code stream} arrived (its head: a backend's or the proxy's
+     * own). A {@code 101} opens the tunnel, at once or when the request body ends; anything else makes the
+     * connection an ordinary one again, whose next request is parsed once this response is written.
+     */
+    void upgradeAnswered(Http1Stream stream) {
+        if (stream != upgrading) {
+            return;
+        }
+        if (stream.switched()) {
+            if (!tunnelCounted) {
+                tunnelCounted = true;
+                stats.tunnelsOpened.increment();
+                stats.tunnelsCurrent.incrementAndGet();
+            }
+            if (input == Input.UPGRADE_PENDING) {
+                enterTunnel();
+            }
+            return;
+        }
+        upgrading = null;
+        if (input == Input.UPGRADE_PENDING) {
+            input = stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+        }
+    }
+
+    /** From now on client bytes go to the backend untouched, those that already arrived first. */
+    private void enterTunnel() {
+        input = Input.TUNNEL;
+        tunnelActivityNanos = System.nanoTime();
+        passEarlyTunnelBytes();
+        updateReading();
+    }
+
+    /** Bytes the client sent after the upgrade request, before the tunnel opened, go through it first. */
+    private void passEarlyTunnelBytes() {
+        if (cumulation != null) {
+            ByteBuf early = cumulation;
+            cumulation = null;
+            Exchange ex = upgrading.exchange();
+            ex.tunnelData(early);
+            ex.flushRequest();
+        }
+    }
+
+    @Override
+    public void onBodyData(ByteBuf data) {
+        reading.exchange().requestBody(data);
+    }
+
+    @Override
+    public void onBodyEnd(ByteBuf trailerFields) {
+        Http1Stream stream = reading;
+        reading = null;
+        input = afterRequest(stream);
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = System.nanoTime(); // what follows the body in the input goes to the tunnel
+        }
+        stream.exchange().requestEnd(trailerFields);
+    }
+
+    /** A request head is invalid: answer {@code status} in turn and close. Nothing of it was sent anywhere. */
+    private void reject(int status) {
+        stats.badRequests.increment();
+        if (log.isDebugEnabled()) {
+            log.debug("rejected a request from {} with {}", channel.remoteAddress(), status);
+        }
+        answerLastAndClose(status);
+    }
+
+    /** Answers {@code status} after the responses already in line, reads no more requests, then closes. */
+    private void answerLastAndClose(int status) {
+        lingerOnClose = true;
+        input = Input.IGNORE;
+        releaseCumulation();
+        RequestHead head = new RequestHead();
+        head.keepAlive = false;
+        Http1Stream stream = new Http1Stream(this, head);
+        stream.closeConnectionAfter();
+        sequencer.add(stream);
+        stream.localResponse(status);
+    }
+
+    /**
+     * The body of {@link #reading} is malformed ({@code 400}) or stalled ({@code 408}). If its exchange was
+     * not dispatched yet, nothing of it left the proxy; otherwise its backend connection is dropped before
+     * the body's end, so the backend sees a truncated request, never the bytes after the error.
+     */
+    private void rejectBody(int status) {
+        Http1Stream stream = reading;
+        reading = null;
+        lingerOnClose = true;
+        input = Input.IGNORE;
+        releaseCumulation();
+        toDispatch.remove(stream.exchange());
+        stream.closeConnectionAfter();
+        if (!sequencer.contains(stream)) {
+            closeNow(); // its response was complete and written already
+            return;
+        }
+        stream.exchange().fail(status);
+    }
+
+    // ---------------------------------------------------------------- writing (for the sequencer)
+
+    /** Whether responses may still be written (not closing or closed). */
+    boolean isWritingAllowed() {
+        return lifecycle == Lifecycle.OPEN || lifecycle == Lifecycle.DRAINING;
+    }
+
+    boolean isChannelWritable() {
+        return channel.isWritable();
+    }
+
+    void write(ByteBuf part) {
+        if (input == Input.TUNNEL) {
+            tunnelActivityNanos = System.nanoTime();
+        }
+        stats.bytesOut.add(part.readableBytes());
+        ctx.write(part, ctx.voidPromise());
+        flushNeeded = true;
+    }
+
+    void flushIfNeeded() {
+        if (flushNeeded) {
+            flushNeeded = false;
+            ctx.flush();
+        }
+    }
+
+    /** The first response(s) in line were completely written; the line may be empty now. */
+    void lineAdvanced() {
+        if (sequencer.isEmpty()) {
+            if (lifecycle == Lifecycle.DRAINING && input != Input.BODY) {
+                closeAfterFlush();
+                return;
+            }
+            if (cumulation == null) {
+                idleSinceNanos = System.nanoTime();
+            }
+        }
+        updateReading();
+        // Requests that waited for room in the line may be in the cumulation already.
+        if (cumulation != null && input == Input.HEAD && !readPaused) {
+            parseAndDispatch();
+            flushIfNeeded();
+        }
+    }
+
+    /**
+     * Closes after the last response is written, lingering like nginx's {@code lingering_close}: the
+     * write side is shut (FIN) and whatever the client still sends is read and discarded until it closes
+     * too, or {@link #LINGER_MILLIS} pass. Closing with unread input would make the kernel send a reset,
+     * which can destroy the response before the client has read it.
+     */
+    void closeAfterFlush() {
+        if (lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        boolean linger = lingerOnClose || input == Input.BODY || (cumulation != null && cumulation.isReadable());
+        lifecycle = Lifecycle.CLOSING;
+        input = Input.IGNORE;
+        flushNeeded = false;
+        releaseCumulation();
+        ChannelFuture flushed = ctx.writeAndFlush(Unpooled.EMPTY_BUFFER);
+        if (!linger) {
+            flushed.addListener(ChannelFutureListener.CLOSE);
+            return;
+        }
+        flushed.addListener(f -> {
+            if (!f.isSuccess() || !(channel instanceof DuplexChannel duplex) || !channel.isActive()
+                    || duplex.isInputShutdown()) {
+                channel.close();
+                return;
+            }
+            duplex.shutdownOutput().addListener(s -> {
+                if (!s.isSuccess()) {
+                    channel.close();
+                    return;
+                }
+                channel.config().setAutoRead(true); // read and discard (channelRead releases while closing)
+                lingerTimer = channel.eventLoop().schedule(() -> {
+                    channel.close();
+                }, LINGER_MILLIS, TimeUnit.MILLISECONDS);
+            });
+        });
+    }
+
+    private void closeNow() {
+        if (lifecycle != Lifecycle.CLOSING && lifecycle != Lifecycle.CLOSED) {
+            lifecycle = Lifecycle.CLOSING;
+            ctx.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- flow control
+
+    /** Pauses or resumes reading from the client according to every reason there is to wait. */
+    void updateReading() {
+        boolean pause = switch (input) {
+            case HEAD -> sequencer.size() >= maxPipelineDepth || lifecycle != Lifecycle.OPEN;
+            case BODY -> reading != null && reading.exchange().requestBodyBlocked();
+            case TUNNEL -> upgrading.exchange().requestBodyBlocked();
+            case UPGRADE_PENDING, IGNORE -> true;
+        };
+        if (pause != readPaused && (lifecycle == Lifecycle.OPEN || lifecycle == Lifecycle.DRAINING)) {
+            readPaused = pause;
+            channel.config().setAutoRead(!pause);
+        }
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        boolean writable = channel.isWritable();
+        unwritableSinceNanos = writable ? 0 : System.nanoTime();
+        sequencer.clientWritabilityChanged(writable);
+        ctx.fireChannelWritabilityChanged();
+    }
+
+    // ---------------------------------------------------------------- deadlines and drain
+
+    @Override
+    public void checkDeadlines(long now) {
+        if (lifecycle == Lifecycle.CLOSING || lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        if (input == Input.TUNNEL) {
+            if (now - tunnelActivityNanos > tunnelIdleTimeoutNanos
+                    || (unwritableSinceNanos != 0 && now - unwritableSinceNanos > tunnelIdleTimeoutNanos)) {
+                log.debug("tunnel of {} idle for {} ms: closing", channel.remoteAddress(), tunnelIdleTimeoutNanos / 1_000_000);
+                closeNow();
+            }
+            return;
+        }
+        if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
+            // The client stopped reading a response long ago: do not hold the connection (and its backend) forever.
+            log.debug("client {} read nothing for {} ms", channel.remoteAddress(), idleTimeoutNanos / 1_000_000);
+            closeNow();
+            return;
+        }
+        switch (input) {
+            case HEAD:
+                if (headStartNanos != 0 && now - headStartNanos > headerTimeoutNanos && !readPaused) {
+                    if (cumulation != null && cumulation.isReadable()) {
+                        stats.clientTimeouts.increment();
+                        answerLastAndClose(408);
+                        flushIfNeeded();
+                    } else if (sequencer.isEmpty()) {
+                        closeNow(); // connected and sent nothing: HAProxy's "timeout http-request" too
+                    }
+                } else if (idleSinceNanos != 0 && sequencer.isEmpty() && now - idleSinceNanos > idleTimeoutNanos) {
+                    closeNow();
+                }
+                break;
+            case BODY:
+                if (!readPaused && now - lastReadNanos > idleTimeoutNanos) {
+                    log.debug("client {} stalled in a request body", channel.remoteAddress());
+                    stats.clientTimeouts.increment();
+                    rejectBody(408);
+                    flushIfNeeded();
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+    @Override
+    public void beginDrain() {
+        if (lifecycle != Lifecycle.OPEN) {
+            return;
+        }
+        lifecycle = Lifecycle.DRAINING;
+        if (sequencer.isEmpty() && input == Input.HEAD) {
+            closeNow();
+        } else {
+            updateReading();
+        }
+    }
+
+    private void releaseCumulation() {
+        if (cumulation != null) {
+            cumulation.release();
+            cumulation = null;
+        }
+    }
+}

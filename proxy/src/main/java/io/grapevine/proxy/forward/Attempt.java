@@ -1,0 +1,243 @@
+package io.grapevine.proxy.forward;
+
+import io.grapevine.proxy.http.ClientProtocol;
+import io.grapevine.proxy.http.ResponseHead;
+import io.grapevine.proxy.table.Server;
+import io.netty.buffer.ByteBuf;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One try of an exchange on one server: takes an idle connection or dials one, carries the request over
+ * it, and passes the response events to its exchange. A retry is a new attempt; an attempt that has ended
+ * ignores whatever its old connection still reports, so a late event can never reach the wrong try.
+ *
+ * <p>It also keeps the server's in-flight count: one for as long as the attempt is active, released
+ * exactly once. Thread: the client connection's event loop.
+ */
+final class Attempt implements UpstreamConnection.Listener {
+
+    /**
+     * A request that must not be replayed only takes an idle connection used this recently: the backend's
+     * keep-alive timeout is most likely to close an older one just as the request arrives.
+     */
+    static final long UNSAFE_REUSE_NANOS = TimeUnit.SECONDS.toNanos(2);
+
+    /** Where the attempt stands. */
+    enum State {
+        /** Waiting for a connection to be dialled. */
+        CONNECTING,
+        /** The connection is ready: the request goes out, the response head is awaited. */
+        SENDING,
+        /** The response head has arrived; its body streams. */
+        RECEIVING,
+        /** Over: completed, failed or abandoned. Events from the connection are ignored. */
+        ENDED
+    }
+
+    private final Exchange exchange;
+    private final Server server;
+    private final long startNanos;
+    private State state = State.CONNECTING;
+    private UpstreamConnection connection;
+
+    Attempt(Exchange exchange, Server server, long startNanos) {
+        this.exchange = exchange;
+        this.server = server;
+        this.startNanos = startNanos;
+    }
+
+    /**
+     * Takes an idle connection to the server if there is a suitable one (unless {@code freshConnection}),
+     * otherwise dials a new one. The exchange hears back through {@link Exchange#attemptReady} or
+     * {@link Exchange#attemptFailed}, possibly before this returns.
+     */
+    void start(boolean freshConnection) {
+        server.stats().requests.increment();
+        server.stats().inFlight.incrementAndGet();
+        LoopContext loop = exchange.loop();
+        UpstreamConnection idle = freshConnection ? null
+                : loop.acquireIdle(server, startNanos, exchange.request().idempotent ? Long.MAX_VALUE : UNSAFE_REUSE_NANOS);
+        if (idle != null) {
+            idle.bind(this);
+            onConnected(idle);
+        } else {
+            UpstreamConnection c = UpstreamConnection.dial(loop, server, this);
+            if (connection == null) {
+                connection = c;
+            }
+        }
+    }
+
+    Server server() {
+        return server;
+    }
+
+    State state() {
+        return state;
+    }
+
+    long startNanos() {
+        return startNanos;
+    }
+
+    /** Whether the connection carried a request before this one (so it may have been closed under us). */
+    boolean reusedConnection() {
+        return connection != null && connection.wasReused();
+    }
+
+    boolean isConnected() {
+        return state == State.SENDING || state == State.RECEIVING;
+    }
+
+    // ---------------------------------------------------------------- request, towards the backend
+
+    void write(ByteBuf buf) {
+        connection.write(buf);
+    }
+
+    void flush() {
+        connection.flush();
+    }
+
+    /** The backend connection cannot take more bytes now; {@code false} before it is connected. */
+    boolean isBlocked() {
+        return isConnected() && !connection.isWritable();
+    }
+
+    /** Passes a client's half-close of a tunnel on to the backend. */
+    void shutdownOutput() {
+        if (isConnected()) {
+            connection.shutdownOutput();
+        }
+    }
+
+    /** Stops or resumes reading the response (the client cannot take more now). */
+    void pauseResponse(boolean paused) {
+        if (isConnected()) {
+            connection.setReadPaused(paused);
+        }
+    }
+
+    /**
+     * Lets go of the connection, connected or still connecting: it never acts for this attempt again. A
+     * connection that carried part of the exchange is closed (see {@link UpstreamConnection#release}).
+     */
+    void abandon() {
+        if (state == State.ENDED) {
+            return;
+        }
+        end();
+        if (connection != null) {
+            connection.release(this);
+        }
+    }
+
+    private void end() {
+        if (state != State.ENDED) {
+            state = State.ENDED;
+            server.stats().inFlight.decrementAndGet();
+        }
+    }
+
+    // ---------------------------------------------------------------- UpstreamConnection.Listener
+
+    @Override
+    public boolean headRequest() {
+        return exchange.request().headMethod;
+    }
+
+    @Override
+    public boolean upgradeRequest() {
+        return exchange.request().upgrade;
+    }
+
+    @Override
+    public ClientProtocol clientProtocol() {
+        return exchange.client().protocol();
+    }
+
+    @Override
+    public boolean clientKeepAlive() {
+        return exchange.client().keepAlive();
+    }
+
+    @Override
+    public boolean requestFullySent() {
+        return exchange.requestFullySent();
+    }
+
+    @Override
+    public void onConnected(UpstreamConnection c) {
+        connection = c;
+        if (state != State.CONNECTING) {
+            c.release(this);
+            return;
+        }
+        state = State.SENDING;
+        exchange.attemptReady(this);
+    }
+
+    @Override
+    public void onInterimResponse(ByteBuf head) {
+        if (state == State.SENDING) {
+            exchange.attemptInterim(head);
+        } else {
+            head.release();
+        }
+    }
+
+    @Override
+    public void onResponseHead(ResponseHead head) {
+        if (state != State.SENDING) {
+            head.clientHead.release();
+            return;
+        }
+        state = State.RECEIVING;
+        server.stats().countResponse(head.status);
+        server.recordSuccess();
+        exchange.attemptResponseHead(head);
+    }
+
+    @Override
+    public void onResponseBody(ByteBuf data) {
+        if (state == State.RECEIVING) {
+            exchange.attemptResponseBody(data);
+        } else {
+            data.release();
+        }
+    }
+
+    @Override
+    public void onResponseEnd(ByteBuf trailerFields) {
+        if (state != State.RECEIVING) {
+            if (trailerFields != null) {
+                trailerFields.release();
+            }
+            return;
+        }
+        end();
+        exchange.attemptResponseEnd(trailerFields);
+    }
+
+    @Override
+    public void onFailure(Failure failure, String detail) {
+        if (state == State.ENDED) {
+            return;
+        }
+        boolean responseStarted = state == State.RECEIVING;
+        end();
+        exchange.attemptFailed(this, failure, detail, responseStarted);
+    }
+
+    @Override
+    public void onWritable() {
+        if (state != State.ENDED) {
+            exchange.attemptWritable();
+        }
+    }
+
+    @Override
+    public void onReadComplete() {
+        exchange.client().flush();
+    }
+}

@@ -1,0 +1,58 @@
+package io.grapevine.proxy.forward;
+
+import io.grapevine.proxy.http.ClientProtocol;
+import io.grapevine.proxy.http.ResponseHead;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
+
+/**
+ * The client end of one {@link Exchange}: where its response goes, in the client's protocol. An HTTP/1.1
+ * connection presents each of its requests as one (and keeps their responses in request order), an HTTP/2
+ * connection each of its streams. The exchange sees nothing else of the client: not its connection, not
+ * its codec, not the other requests beside it.
+ *
+ * <p>Every method is called on the client channel's event loop. Buffers passed in are owned by the
+ * stream from then on.
+ */
+public interface ClientStream {
+
+    /** The allocator of the client's channel. */
+    ByteBufAllocator alloc();
+
+    /** How the response head is to be rendered for this client (see {@link io.grapevine.proxy.http.ResponseHeadParser}). */
+    ClientProtocol protocol();
+
+    /**
+     * Whether the response may leave the client connection open: not when the client asked to close, not
+     * when part of the request body is still unread, not for the last response of a draining connection.
+     */
+    boolean keepAlive();
+
+    /** A 1xx response head (already rendered for {@link #protocol()}). */
+    void interimResponse(ByteBuf head);
+
+    /** The final response head; {@code head.clientHead} is rendered for {@link #protocol()}. */
+    void responseHead(ResponseHead head);
+
+    /** Response content, without any framing. */
+    void responseBody(ByteBuf data);
+
+    /** The response is complete; {@code trailerFields} are canonical field lines, or {@code null}. */
+    void responseEnd(ByteBuf trailerFields);
+
+    /** The proxy answers {@code status} itself (nothing of a backend response was passed on). */
+    void localResponse(int status);
+
+    /**
+     * The response that started cannot be completed. If none of it reached the client yet, the stream
+     * answers {@code status} instead; otherwise the client learns it the only way left (HTTP/1.1: the
+     * connection closes; HTTP/2: the stream is reset).
+     */
+    void abortResponse(int status);
+
+    /** The backend can take request body bytes again: resume reading them from the client. */
+    void resumeRequestBody();
+
+    /** Flushes what the stream wrote to the client since the last flush. */
+    void flush();
+}

@@ -1,0 +1,22 @@
+package io.grapevine.proxy.forward;
+
+/** Why an attempt lost its backend connection. */
+public enum Failure {
+    /** Connect refused, unreachable, or reset during connect: the request was not sent. */
+    CONNECT_REFUSED,
+    /** Connect did not complete in time: the request was not sent. */
+    CONNECT_TIMEOUT,
+    /** Closed or reset before the response head was complete: the request may have been processed. */
+    CLOSED_EARLY,
+    /** Closed or reset in the middle of the response body. */
+    CLOSED_MID_BODY,
+    /** The response was not valid HTTP. */
+    BAD_RESPONSE,
+    /** No byte for longer than the server timeout. */
+    TIMEOUT;
+
+    /** The request never left the proxy. */
+    public boolean beforeSending() {
+        return this == CONNECT_REFUSED || this == CONNECT_TIMEOUT;
+    }
+}

@@ -1,0 +1,96 @@
+package io.grapevine.proxy.forward;
+
+/**
+ * The one place that decides what a failed attempt leads to: another attempt, or which answer.
+ *
+ * <p>RFC 9110 section 9.2.2: a request whose connection attempt failed never left the proxy and may go to
+ * another server whatever its method. One that may have reached a server is replayed only if its method is
+ * idempotent, none of its body has left the proxy and no interim response was relayed for it. A keep-alive
+ * connection that the server closed just as it was reused says nothing about the server: the request goes
+ * again to the same server on a new connection, without counting as a retry (HAProxy and nginx do the
+ * same). A response that has started towards the client can only be cut off.
+ *
+ * <p>Statuses (RFC 9110 section 15.6): no server could take the request, 503; a server failed or answered
+ * garbage, 502; a server did not answer in time, 504. Pure logic, no I/O: any thread.
+ */
+public final class RetryPolicy {
+
+    /** What to do after a failed attempt. */
+    public enum Action {
+        /** Send the request again to the same server on a fresh connection (a stale keep-alive). */
+        RETRY_SAME_SERVER,
+        /** Send the request to another server of the pool. */
+        RETRY_OTHER_SERVER,
+        /** Give up and answer {@link Decision#status()}. */
+        ANSWER,
+        /** The response had started towards the client: cut it off. */
+        ABORT_RESPONSE
+    }
+
+    /** An action and, for {@link Action#ANSWER} and {@link Action#ABORT_RESPONSE}, the status it stands for. */
+    public record Decision(Action action, int status) {
+        static final Decision SAME_SERVER = new Decision(Action.RETRY_SAME_SERVER, 0);
+        static final Decision OTHER_SERVER = new Decision(Action.RETRY_OTHER_SERVER, 0);
+    }
+
+    /** What is known of the request and the attempt when it failed. */
+    public record Facts(Failure failure, boolean reusedConnection, boolean responseStarted, boolean idempotent,
+                        boolean requestBytesCommitted, int retriesMade) {
+    }
+
+    private final int maxRetries;
+
+    /** @param maxRetries further servers tried after the first attempt (limits.retries) */
+    public RetryPolicy(int maxRetries) {
+        this.maxRetries = maxRetries;
+    }
+
+    public Decision decide(Facts f) {
+        if (f.responseStarted()) {
+            return new Decision(Action.ABORT_RESPONSE, 502);
+        }
+        if (isStaleKeepAlive(f.failure(), f.reusedConnection()) && mayReplay(f)) {
+            return Decision.SAME_SERVER;
+        }
+        boolean retryable = f.failure().beforeSending()
+                || (f.failure() == Failure.CLOSED_EARLY && mayReplay(f));
+        if (retryable && f.retriesMade() < maxRetries) {
+            return Decision.OTHER_SERVER;
+        }
+        return new Decision(Action.ANSWER, statusFor(f.failure()));
+    }
+
+    /**
+     * Whether the failure says something about the server's health (passive health checks): everything
+     * but a reused keep-alive connection closed before answering, which is the normal race with the
+     * server's keep-alive timeout.
+     */
+    public static boolean countsAgainstServer(Failure failure, boolean reusedConnection) {
+        return !isStaleKeepAlive(failure, reusedConnection);
+    }
+
+    /**
+     * The answer when no (further) server can be tried: 503 when there never was one or none would
+     * accept a connection; otherwise what the last failure stands for.
+     *
+     * @param lastFailure the failure of the last attempt, or {@code null} when there was no attempt
+     */
+    public static int statusFor(Failure lastFailure) {
+        if (lastFailure == null) {
+            return 503;
+        }
+        return switch (lastFailure) {
+            case CONNECT_REFUSED -> 503;
+            case CONNECT_TIMEOUT, TIMEOUT -> 504;
+            case CLOSED_EARLY, CLOSED_MID_BODY, BAD_RESPONSE -> 502;
+        };
+    }
+
+    private static boolean isStaleKeepAlive(Failure failure, boolean reusedConnection) {
+        return failure == Failure.CLOSED_EARLY && reusedConnection;
+    }
+
+    private static boolean mayReplay(Facts f) {
+        return f.idempotent() && !f.requestBytesCommitted();
+    }
+}

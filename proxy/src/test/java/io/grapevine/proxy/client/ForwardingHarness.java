@@ -1,0 +1,186 @@
+package io.grapevine.proxy.client;
+
+import static org.junit.jupiter.api.Assertions.assertFalse;
+
+import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.forward.Dialer;
+import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.TableHolder;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.channel.EventLoop;
+import java.net.ConnectException;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Deque;
+import java.util.List;
+
+/**
+ * One client connection of the forwarding core on {@link EmbeddedChannel}s, without sockets: the client
+ * channel carries an {@link Http1Connection}; every backend connection the core dials is another embedded
+ * channel, handed out by a scripted {@link Dialer}. A test writes client bytes, reads what each backend
+ * received, answers as that backend, and reads what the client got.
+ */
+final class ForwardingHarness implements AutoCloseable {
+
+    /** What the next dial does. */
+    enum Dial { CONNECT, REFUSE, PENDING }
+
+    /** A backend connection the core opened. */
+    record Backend(Server server, EmbeddedChannel channel, ChannelPromise connect) {
+
+        /** Everything the proxy wrote to this backend so far, as text. */
+        String received() {
+            return drain(channel);
+        }
+
+        /** The backend sends {@code text}. */
+        void send(String text) {
+            channel.writeInbound(Unpooled.copiedBuffer(text, StandardCharsets.ISO_8859_1));
+        }
+
+        /** The backend closes the connection. */
+        void close() {
+            channel.close();
+        }
+
+        /** Completes a {@link Dial#PENDING} connect. */
+        void connected() {
+            connect.setSuccess();
+        }
+
+        boolean isReading() {
+            return channel.config().isAutoRead();
+        }
+    }
+
+    final ProxyStats stats = new ProxyStats();
+    final TableHolder tables;
+    final LoopContext loop;
+    final EmbeddedChannel client;
+    final List<Backend> backends = new ArrayList<>();
+    private final Deque<Dial> script = new ArrayDeque<>();
+
+    /**
+     * @param configJson a servers.conf; its servers are the table (their addresses are never dialled)
+     */
+    ForwardingHarness(String configJson) throws Exception {
+        ProxyConfig config = ConfigLoader.parse(configJson, "(test)");
+        tables = new TableHolder(1, config.routes(), config::balanceOf);
+        tables.publish(config.servers(), "test");
+        client = new EmbeddedChannel();
+        EventLoop eventLoop = client.eventLoop();
+        loop = new LoopContext(0, eventLoop, config, tables, stats, this::dial);
+        stats.connectionsCurrent.incrementAndGet(); // what the initializer counts for an accepted connection
+        client.pipeline().addLast(new Http1Connection(loop));
+    }
+
+    /** Scripts the next dials (default: connect at once). */
+    ForwardingHarness dials(Dial... outcomes) {
+        script.addAll(List.of(outcomes));
+        return this;
+    }
+
+    private ChannelFuture dial(Server server, ChannelHandler handler) {
+        try {
+            return dialScripted(server, handler);
+        } catch (Exception e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    private ChannelFuture dialScripted(Server server, ChannelHandler handler) throws Exception {
+        Dial outcome = script.isEmpty() ? Dial.CONNECT : script.poll();
+        EmbeddedChannel ch = new EmbeddedChannel(false, false);
+        ChannelPromise promise = ch.newPromise();
+        Backend b = new Backend(server, ch, promise);
+        switch (outcome) {
+            case CONNECT -> {
+                ch.pipeline().addLast(handler);
+                ch.register();
+                backends.add(b);
+                promise.setSuccess();
+            }
+            case PENDING -> {
+                ch.pipeline().addLast(handler);
+                ch.register();
+                backends.add(b);
+            }
+            case REFUSE -> // never registered, as a socket whose connect failed never becomes active
+                promise.setFailure(new ConnectException("Connection refused (scripted)"));
+        }
+        return promise;
+    }
+
+    /** The client sends {@code text}. */
+    void send(String text) {
+        client.writeInbound(Unpooled.copiedBuffer(text, StandardCharsets.ISO_8859_1));
+    }
+
+    /** Everything the client received so far, as text. */
+    String received() {
+        return drain(client);
+    }
+
+    Backend backend(int i) {
+        return backends.get(i);
+    }
+
+    /** Sets a backend's or the client's writability, as a full or drained socket buffer would. */
+    void writable(io.netty.channel.Channel ch, boolean writable) {
+        ch.unsafe().outboundBuffer().setUserDefinedWritability(1, writable);
+        runPending();
+    }
+
+    /** Runs what the embedded loops have pending (listeners, scheduled tasks due). */
+    void runPending() {
+        client.runPendingTasks();
+        for (Backend b : backends) {
+            b.channel().runPendingTasks();
+        }
+    }
+
+    static String drain(EmbeddedChannel ch) {
+        StringBuilder sb = new StringBuilder();
+        Object o;
+        while ((o = ch.readOutbound()) != null) {
+            ByteBuf b = (ByteBuf) o;
+            sb.append(b.toString(StandardCharsets.ISO_8859_1));
+            b.release();
+        }
+        return sb.toString();
+    }
+
+    /** Closes everything and fails if any buffer is left unreleased. */
+    @Override
+    public void close() {
+        for (Backend b : backends) {
+            drain(b.channel());
+            b.channel().finishAndReleaseAll();
+        }
+        drain(client);
+        client.finishAndReleaseAll();
+        assertFalse(client.finishAndReleaseAll(), "messages left on the client channel after finishing");
+    }
+
+    static String config(int servers, String extra) {
+        StringBuilder sb = new StringBuilder("{");
+        if (!extra.isEmpty()) {
+            sb.append(extra).append(", ");
+        }
+        sb.append("\"backend_servers\": [");
+        for (int i = 0; i < servers; i++) {
+            sb.append(i == 0 ? "" : ", ").append("{\"name\": \"s").append(i).append("\", \"ip\": \"127.0.0.1\", \"port\": ")
+                    .append(8001 + i).append('}');
+        }
+        return sb.append("]}").toString();
+    }
+}

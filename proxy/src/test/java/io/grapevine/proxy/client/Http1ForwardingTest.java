@@ -1,0 +1,400 @@
+package io.grapevine.proxy.client;
+
+import static io.grapevine.proxy.client.ForwardingHarness.config;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.client.ForwardingHarness.Backend;
+import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The forwarding core without sockets: an {@link Http1Connection} and the exchanges it starts, with every
+ * backend connection an embedded channel. Pipelining order, retry decisions, backpressure and the rules
+ * for closing the client connection.
+ */
+class Http1ForwardingTest {
+
+    private static final String GET = "GET /%s HTTP/1.1\r\nHost: example\r\n\r\n";
+
+    private static String ok(String body) {
+        return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+    }
+
+    private static String get(String path) {
+        return String.format(GET, path);
+    }
+
+    /** The bodies of the responses in {@code text}, in order. */
+    private static String bodies(String text) {
+        StringBuilder sb = new StringBuilder();
+        Matcher m = Pattern.compile("HTTP/1.1 (\\d+)[^\\r]*\\r\\n(?:[^\\r]+\\r\\n)*?Content-Length: (\\d+)\\r\\n(?:[^\\r]+\\r\\n)*\\r\\n")
+                .matcher(text);
+        int at = 0;
+        while (m.find(at)) {
+            int length = Integer.parseInt(m.group(2));
+            sb.append(sb.length() == 0 ? "" : ",").append(m.group(1)).append(':')
+                    .append(text, m.end(), m.end() + length);
+            at = m.end() + length;
+        }
+        return sb.toString();
+    }
+
+    // ---------------------------------------------------------------- pipelining order
+
+    @Test
+    void pipelinedResponsesGoBackInRequestOrderWhateverOrderTheServersAnswerIn() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(3, ""))) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(3, h.backends.size(), "one backend connection per request, dialled at once");
+            h.backend(2).send(ok("third"));
+            h.backend(1).send(ok("second"));
+            assertEquals("", h.received(), "later responses must wait for the first");
+            h.backend(0).send(ok("first"));
+            assertEquals("200:first,200:second,200:third", bodies(h.received()));
+            assertTrue(h.backend(0).received().startsWith("GET /a HTTP/1.1\r\n"));
+            assertTrue(h.backend(2).received().startsWith("GET /c HTTP/1.1\r\n"));
+        }
+    }
+
+    @Test
+    void aHeldResponseOverTheLimitPausesItsBackendUntilItIsFirstInLine() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send(get("a") + get("b"));
+            int big = ResponseSequencer.MAX_HELD_BYTES + 1;
+            Backend second = h.backend(1);
+            second.send("HTTP/1.1 200 OK\r\nContent-Length: " + (big + 10) + "\r\n\r\n" + "x".repeat(big));
+            assertFalse(second.isReading(), "a backend whose held response passed the limit must be paused");
+            assertTrue(h.backend(0).isReading());
+            h.backend(0).send(ok("first"));
+            assertTrue(second.isReading(), "first in line now: its backend is read again");
+            second.send("y".repeat(10));
+            String all = h.received();
+            assertTrue(all.startsWith("HTTP/1.1 200 OK"), all.substring(0, 40));
+            assertTrue(all.endsWith("y".repeat(10)));
+            assertEquals(2, all.split("HTTP/1.1 200 OK", -1).length - 1);
+        }
+    }
+
+    @Test
+    void pipelineDepthLimitStopsReadingUntilAResponseLeaves() throws Exception {
+        String extra = "\"limits\": {\"max_pipeline_depth\": 2}";
+        try (ForwardingHarness h = new ForwardingHarness(config(1, extra))) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(2, h.backends.size(), "the third request waits for room in line");
+            assertFalse(h.client.config().isAutoRead(), "reading pauses at the pipeline depth");
+            Backend first = h.backend(0);
+            assertTrue(first.received().startsWith("GET /a "));
+            first.send(ok("a"));
+            // room in line again: the waiting request is read and sent, on the connection just freed
+            assertTrue(first.received().startsWith("GET /c "), "the waiting request went out once there was room");
+            assertEquals(2, h.backends.size());
+            first.send(ok("c"));
+            h.backend(1).send(ok("b"));
+            assertEquals("200:a,200:b,200:c", bodies(h.received()));
+        }
+    }
+
+    // ---------------------------------------------------------------- retries
+
+    @Test
+    void aRefusedConnectionIsRetriedOnAnotherServer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, "")).dials(Dial.REFUSE)) {
+            h.send(get("x"));
+            assertEquals(1, h.backends.size(), "the refused dial leaves no connection; the retry made one");
+            assertTrue(h.backend(0).received().startsWith("GET /x "));
+            h.backend(0).send(ok("retried"));
+            assertEquals("200:retried", bodies(h.received()));
+            assertEquals(1, h.stats.retries.sum());
+        }
+    }
+
+    @Test
+    void anIdempotentRequestWhoseServerClosedBeforeAnsweringIsRetriedElsewhere() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send(get("x"));
+            Backend first = h.backend(0);
+            first.received();
+            first.close();
+            assertEquals(2, h.backends.size(), "retried on a new connection");
+            Backend second = h.backend(1);
+            assertTrue(second.server() != first.server(), "retried on another server");
+            assertTrue(second.received().startsWith("GET /x "));
+            second.send(ok("elsewhere"));
+            assertEquals("200:elsewhere", bodies(h.received()));
+        }
+    }
+
+    @Test
+    void aPostThatMayHaveReachedItsServerIsNeverReplayed() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send("POST /pay HTTP/1.1\r\nHost: example\r\nContent-Length: 3\r\n\r\nabc");
+            Backend first = h.backend(0);
+            assertTrue(first.received().endsWith("\r\n\r\nabc"));
+            first.close();
+            assertEquals(1, h.backends.size(), "no second attempt");
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 502 "), answer);
+            assertEquals(0, h.stats.retries.sum());
+        }
+    }
+
+    @Test
+    void aStaleKeepAliveIsRetriedOnTheSameServerWithoutCountingAgainstIt() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("one"));
+            Backend b = h.backend(0);
+            b.received();
+            b.send(ok("1"));
+            assertEquals("200:1", bodies(h.received()));
+            h.send(get("two"));
+            assertEquals(1, h.backends.size(), "the idle connection was reused");
+            b.close(); // the server's keep-alive timeout fired just as the request went out
+            assertEquals(2, h.backends.size());
+            Backend fresh = h.backend(1);
+            assertEquals(b.server(), fresh.server());
+            assertTrue(fresh.received().startsWith("GET /two "));
+            fresh.send(ok("2"));
+            assertEquals("200:2", bodies(h.received()));
+            assertEquals("up", b.server().stateName(System.nanoTime()));
+        }
+    }
+
+    @Test
+    void whenEveryAttemptFailsTheClientGetsTheStatusOfTheLastFailure() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(3, "")).dials(Dial.REFUSE, Dial.REFUSE, Dial.REFUSE)) {
+            h.send(get("x"));
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+            assertEquals(2, h.stats.retries.sum(), "limits.retries is 2 by default");
+            assertEquals(1, h.stats.status503.sum());
+        }
+    }
+
+    @Test
+    void aResponseCutOffMidBodyClosesTheClientConnection() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send(get("x"));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+            h.backend(0).close();
+            assertTrue(h.received().endsWith("partial"));
+            h.runPending();
+            assertFalse(h.client.isActive(), "the client must learn of the cut by the close");
+            assertEquals(1, h.stats.abortedResponses.sum());
+        }
+    }
+
+    @Test
+    void aPipelinedResponseThatFailsBeforeItsTurnBecomesA502InItsPlace() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send(get("a") + get("b"));
+            h.backend(1).send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+            h.backend(1).close();
+            h.backend(0).send(ok("first"));
+            assertEquals("200:first,502:The backend server failed or sent an invalid response.\n", bodies(h.received()));
+            assertTrue(h.client.isActive(), "nothing of the failed response reached the client: keep the connection");
+        }
+    }
+
+    // ---------------------------------------------------------------- backpressure
+
+    @Test
+    void aBackendThatCannotTakeMoreBodyPausesReadingFromTheClient() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("PUT /up HTTP/1.1\r\nHost: example\r\nContent-Length: 10\r\n\r\n12345");
+            Backend b = h.backend(0);
+            assertTrue(h.client.config().isAutoRead());
+            h.writable(b.channel(), false);
+            h.send("67");
+            assertFalse(h.client.config().isAutoRead(), "the client must wait while the backend is full");
+            h.writable(b.channel(), true);
+            assertTrue(h.client.config().isAutoRead(), "reading resumes when the backend drains");
+            h.send("890");
+            assertTrue(b.received().endsWith("\r\n\r\n1234567890"));
+            b.send(ok("stored"));
+            assertEquals("200:stored", bodies(h.received()));
+        }
+    }
+
+    @Test
+    void aClientThatCannotTakeMorePausesReadingFromItsBackend() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("big"));
+            Backend b = h.backend(0);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n12345");
+            h.writable(h.client, false);
+            assertFalse(b.isReading(), "the backend must wait while the client is full");
+            h.writable(h.client, true);
+            assertTrue(b.isReading());
+            b.send("67890");
+            assertEquals("200:1234567890", bodies(h.received()));
+        }
+    }
+
+    // ---------------------------------------------------------------- close rules
+
+    @Test
+    void connectionCloseFromTheClientIsAnsweredThenTheConnectionCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("GET / HTTP/1.1\r\nHost: example\r\nConnection: close\r\n\r\n");
+            h.backend(0).send(ok("bye"));
+            String answer = h.received();
+            assertTrue(answer.contains("\r\nConnection: close\r\n"), answer);
+            h.runPending();
+            assertFalse(h.client.isActive());
+        }
+    }
+
+    @Test
+    void aMalformedHeadIsAnswered400AfterTheRequestsBeforeItAndNothingOfItIsSent() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("ok") + "GET /bad HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n");
+            assertEquals(1, h.backends.size(), "only the valid request left the proxy");
+            assertFalse(h.backend(0).received().contains("/bad"));
+            h.backend(0).send(ok("fine"));
+            String answer = h.received();
+            assertTrue(bodies(answer).startsWith("200:fine,400:"), answer);
+            assertTrue(answer.contains("Connection: close"));
+            assertEquals(1, h.stats.badRequests.sum());
+        }
+    }
+
+    @Test
+    void aBrokenChunkedBodyTruncatesTheBackendRequestAndAnswers400() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("POST /c HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");
+            Backend b = h.backend(0);
+            assertTrue(b.received().endsWith("3\r\nabc\r\n"));
+            h.send("zz\r\nsmuggled");
+            assertFalse(b.channel().isActive(), "the backend connection is dropped before the body's end");
+            assertFalse(b.received().contains("smuggled"));
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 400 "), answer);
+            assertTrue(answer.contains("Connection: close"));
+        }
+    }
+
+    @Test
+    void aDrainAnswersWhatIsInFlightWithConnectionCloseThenCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("slow"));
+            ((Http1Connection) h.client.pipeline().last()).beginDrain();
+            assertTrue(h.client.isActive(), "the request in flight is answered first");
+            h.backend(0).send(ok("done"));
+            String answer = h.received();
+            assertTrue(answer.contains("Connection: close"), answer);
+            h.runPending();
+            assertFalse(h.client.isActive());
+        }
+    }
+
+    @Test
+    void anIdleConnectionIsClosedAtOnceOnDrain() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            ((Http1Connection) h.client.pipeline().last()).beginDrain();
+            h.runPending();
+            assertFalse(h.client.isActive());
+        }
+    }
+
+    // ---------------------------------------------------------------- upgrades and tunnels
+
+    private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\n"
+            + "Upgrade: websocket\r\n\r\n";
+    private static final String SWITCHING = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            + "Connection: Upgrade\r\n\r\n";
+
+    /** Sends an upgrade request, has the backend accept it, and returns the backend end of the tunnel. */
+    private static Backend openTunnel(ForwardingHarness h) {
+        h.send(UPGRADE);
+        Backend b = h.backend(0);
+        b.received();
+        b.send(SWITCHING);
+        h.received();
+        return b;
+    }
+
+    @Test
+    void anAcceptedUpgradeTunnelsBytesBothWaysUntilTheBackendCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(UPGRADE + "EARLY");
+            Backend b = h.backend(0);
+            String request = b.received();
+            assertTrue(request.endsWith("Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"), request);
+            assertFalse(h.client.config().isAutoRead(), "nothing is read until the upgrade is answered");
+            b.send(SWITCHING + "HELLO");
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 101 Switching Protocols\r\n"), answer);
+            assertTrue(answer.endsWith("Connection: upgrade\r\nUpgrade: websocket\r\n\r\nHELLO"), answer);
+            assertEquals("EARLY", b.received(), "bytes sent before the 101 belong to the tunnel");
+            assertTrue(h.client.config().isAutoRead());
+            h.send("GET / HTTP/1.1\r\n\r\n"); // no longer HTTP: passed on untouched
+            assertEquals("GET / HTTP/1.1\r\n\r\n", b.received());
+            b.send("pong");
+            assertEquals("pong", h.received());
+            assertEquals(1, h.stats.tunnelsCurrent.get());
+            b.close();
+            h.runPending();
+            assertFalse(h.client.isActive(), "the tunnel ends when the backend closes");
+            assertEquals(0, h.stats.tunnelsCurrent.get());
+            assertEquals(1, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
+    void aRefusedUpgradeLeavesAnOrdinaryConnectionAndTheNextRequestIsRead() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(UPGRADE + get("next"));
+            Backend b = h.backend(0);
+            assertFalse(b.received().contains("/next"), "the next request waits for the upgrade's answer");
+            b.send(ok("no"));
+            assertTrue(b.received().startsWith("GET /next "), "then it is read and sent");
+            b.send(ok("yes"));
+            assertEquals("200:no,200:yes", bodies(h.received()));
+            assertTrue(h.client.isActive());
+            assertEquals(0, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
+    void aClientThatClosesItsTunnelClosesTheBackendConnection() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = openTunnel(h);
+            h.client.close();
+            h.runPending();
+            assertFalse(b.channel().isActive(), "the backend side of the tunnel is closed too");
+            assertEquals(0, h.stats.tunnelsCurrent.get());
+        }
+    }
+
+    @Test
+    void aTunnelIdleForTunnelIdleMsIsClosed() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "\"timeouts\": {\"tunnel_idle_ms\": 30}"))) {
+            Backend b = openTunnel(h);
+            h.loop.sweep();
+            assertTrue(h.client.isActive(), "not idle yet");
+            long until = System.nanoTime() + 60_000_000L;
+            while (System.nanoTime() < until) {
+                Thread.onSpinWait();
+            }
+            h.loop.sweep();
+            h.runPending();
+            assertFalse(h.client.isActive(), "idle past tunnel_idle_ms");
+        }
+    }
+
+    @Test
+    void aDrainLeavesAnOpenTunnelAlone() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = openTunnel(h);
+            ((Http1Connection) h.client.pipeline().last()).beginDrain();
+            h.runPending();
+            assertTrue(h.client.isActive());
+            h.send("still");
+            assertEquals("still", b.received());
+        }
+    }
+}

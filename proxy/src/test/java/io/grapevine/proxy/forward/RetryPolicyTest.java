@@ -1,0 +1,71 @@
+package io.grapevine.proxy.forward;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.forward.RetryPolicy.Action;
+import io.grapevine.proxy.forward.RetryPolicy.Decision;
+import io.grapevine.proxy.forward.RetryPolicy.Facts;
+import org.junit.jupiter.api.Test;
+
+/** Every branch of "failure -> retry or status" (RFC 9110 section 9.2.2 and 15.6). */
+class RetryPolicyTest {
+
+    private final RetryPolicy policy = new RetryPolicy(2);
+
+    private Decision decide(Failure f, boolean reused, boolean started, boolean idempotent, boolean committed,
+                            int retries) {
+        return policy.decide(new Facts(f, reused, started, idempotent, committed, retries));
+    }
+
+    @Test
+    void aRequestThatNeverLeftTheProxyGoesElsewhereWhateverItsMethod() {
+        for (Failure f : new Failure[] {Failure.CONNECT_REFUSED, Failure.CONNECT_TIMEOUT}) {
+            assertEquals(Action.RETRY_OTHER_SERVER, decide(f, false, false, false, false, 0).action());
+            assertEquals(Action.RETRY_OTHER_SERVER, decide(f, false, false, false, true, 1).action());
+        }
+    }
+
+    @Test
+    void retriesStopAtTheLimitWithTheStatusOfTheFailure() {
+        assertEquals(new Decision(Action.ANSWER, 503), decide(Failure.CONNECT_REFUSED, false, false, true, false, 2));
+        assertEquals(new Decision(Action.ANSWER, 504), decide(Failure.CONNECT_TIMEOUT, false, false, true, false, 2));
+        assertEquals(new Decision(Action.ANSWER, 502), decide(Failure.CLOSED_EARLY, false, false, true, false, 2));
+    }
+
+    @Test
+    void aRequestThatMayHaveBeenProcessedIsReplayedOnlyWhenIdempotentAndUncommitted() {
+        assertEquals(Action.RETRY_OTHER_SERVER, decide(Failure.CLOSED_EARLY, false, false, true, false, 0).action());
+        assertEquals(new Decision(Action.ANSWER, 502), decide(Failure.CLOSED_EARLY, false, false, false, false, 0));
+        assertEquals(new Decision(Action.ANSWER, 502), decide(Failure.CLOSED_EARLY, false, false, true, true, 0));
+    }
+
+    @Test
+    void garbageAndTimeoutsAreNeverReplayed() {
+        assertEquals(new Decision(Action.ANSWER, 502), decide(Failure.BAD_RESPONSE, false, false, true, false, 0));
+        assertEquals(new Decision(Action.ANSWER, 504), decide(Failure.TIMEOUT, false, false, true, false, 0));
+    }
+
+    @Test
+    void aStaleKeepAliveGoesToTheSameServerAgainEvenAtTheRetryLimit() {
+        assertEquals(Action.RETRY_SAME_SERVER, decide(Failure.CLOSED_EARLY, true, false, true, false, 2).action());
+        assertEquals(new Decision(Action.ANSWER, 502), decide(Failure.CLOSED_EARLY, true, false, false, false, 0),
+                "but never for a request that must not be replayed");
+        assertFalse(RetryPolicy.countsAgainstServer(Failure.CLOSED_EARLY, true));
+        assertTrue(RetryPolicy.countsAgainstServer(Failure.CLOSED_EARLY, false));
+        assertTrue(RetryPolicy.countsAgainstServer(Failure.CONNECT_REFUSED, true));
+    }
+
+    @Test
+    void aResponseThatStartedCanOnlyBeCutOff() {
+        for (Failure f : Failure.values()) {
+            assertEquals(Action.ABORT_RESPONSE, decide(f, false, true, true, false, 0).action());
+        }
+    }
+
+    @Test
+    void noServerAtAllIs503() {
+        assertEquals(503, RetryPolicy.statusFor(null));
+    }
+}

@@ -1,0 +1,175 @@
+package io.grapevine.proxy.it;
+
+import static io.grapevine.proxy.it.Fixtures.await;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.RawHttpClient.Response;
+import java.io.ByteArrayOutputStream;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * WebSocket through the proxy on real sockets, against Netty's WebSocket server and the JDK's client:
+ * handshake, text and binary messages of 1 byte and 1 MiB, the close handshake; a backend that refuses
+ * the upgrade; a tunnel that outlives the start of a drain.
+ */
+class WebSocketIntegrationTest {
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    /** Collects whole messages (text as String, binary as byte[]) and the close. */
+    private static final class Collector implements WebSocket.Listener {
+        final BlockingQueue<Object> messages = new LinkedBlockingQueue<>();
+        final CompletableFuture<Integer> closed = new CompletableFuture<>();
+        private final StringBuilder text = new StringBuilder();
+        private final ByteArrayOutputStream binary = new ByteArrayOutputStream();
+
+        @Override
+        public void onOpen(WebSocket ws) {
+            ws.request(1);
+        }
+
+        @Override
+        public CompletionStage<?> onText(WebSocket ws, CharSequence data, boolean last) {
+            text.append(data);
+            if (last) {
+                messages.add(text.toString());
+                text.setLength(0);
+            }
+            ws.request(1);
+            return null;
+        }
+
+        @Override
+        public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+            byte[] b = new byte[data.remaining()];
+            data.get(b);
+            binary.writeBytes(b);
+            if (last) {
+                messages.add(binary.toByteArray());
+                binary.reset();
+            }
+            ws.request(1);
+            return null;
+        }
+
+        @Override
+        public CompletionStage<?> onClose(WebSocket ws, int statusCode, String reason) {
+            closed.complete(statusCode);
+            return null;
+        }
+
+        @Override
+        public void onError(WebSocket ws, Throwable error) {
+            closed.completeExceptionally(error);
+        }
+
+        Object next() throws InterruptedException {
+            Object m = messages.poll(10, TimeUnit.SECONDS);
+            assertNotNull(m, "no echo within 10 s");
+            return m;
+        }
+    }
+
+    private static WebSocket open(ProxyServer proxy, Collector c) throws Exception {
+        return HttpClient.newHttpClient().newWebSocketBuilder().connectTimeout(Duration.ofSeconds(5))
+                .buildAsync(URI.create("ws://127.0.0.1:" + proxy.listenAddress().getPort() + "/ws"), c)
+                .get(10, TimeUnit.SECONDS);
+    }
+
+    @Test
+    void textAndBinaryMessagesOfOneByteAndOneMebibyteAreEchoedThroughTheProxy() throws Exception {
+        WebSocketEchoBackend backend = fx.track(new WebSocketEchoBackend());
+        ProxyServer proxy = fx.proxy("", backend.port());
+        Collector c = new Collector();
+        WebSocket ws = open(proxy, c);
+        assertEquals(1, backend.handshakes());
+
+        ws.sendText("x", true).get(5, TimeUnit.SECONDS);
+        assertEquals("x", c.next());
+        ws.sendBinary(ByteBuffer.wrap(new byte[] {42}), true).get(5, TimeUnit.SECONDS);
+        assertArrayEquals(new byte[] {42}, (byte[]) c.next());
+
+        byte[] big = new byte[1 << 20];
+        new Random(7).nextBytes(big);
+        ws.sendBinary(ByteBuffer.wrap(big), true).get(10, TimeUnit.SECONDS);
+        assertArrayEquals(big, (byte[]) c.next());
+        String bigText = "grapevine ".repeat((1 << 20) / 10) + ".".repeat((1 << 20) % 10);
+        assertEquals(1 << 20, bigText.getBytes(StandardCharsets.UTF_8).length);
+        ws.sendText(bigText, true).get(10, TimeUnit.SECONDS);
+        assertEquals(bigText, c.next());
+
+        assertEquals(1, proxy.stats().tunnelsOpened.sum());
+        assertEquals(1, proxy.stats().tunnelsCurrent.get());
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
+        assertEquals(WebSocket.NORMAL_CLOSURE, c.closed.get(10, TimeUnit.SECONDS));
+        await(Duration.ofSeconds(10), "the tunnel to close on both sides",
+                () -> proxy.stats().tunnelsCurrent.get() == 0 && backend.openConnections() == 0
+                        && proxy.stats().connectionsCurrent.get() == 0);
+        assertEquals(1, Fixtures.server(proxy, backend.port()).stats().tunnels.sum());
+    }
+
+    @Test
+    void aBackendThatRefusesTheUpgradeGivesAnOrdinaryResponseAndTheConnectionGoesOn() throws Exception {
+        WebSocketEchoBackend backend = fx.track(new WebSocketEchoBackend());
+        ProxyServer proxy = fx.proxy("", backend.port());
+        RawHttpClient client = fx.client(proxy);
+        Response refused = client.send("GET /plain HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n").read();
+        assertEquals(200, refused.status(), refused.toString());
+        assertEquals("no websocket here\n", refused.bodyText());
+        Response next = client.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n").read();
+        assertEquals(200, next.status(), "the connection serves requests again: " + next);
+        assertEquals(0, proxy.stats().tunnelsOpened.sum());
+        assertEquals(0, backend.handshakes());
+    }
+
+    @Test
+    void anOpenTunnelKeepsWorkingAfterADrainStartsAndTheDrainEndsWhenItCloses() throws Exception {
+        WebSocketEchoBackend backend = fx.track(new WebSocketEchoBackend());
+        ProxyServer proxy = fx.proxy("\"timeouts\": {\"shutdown_grace_ms\": 20000}", backend.port());
+        Collector c = new Collector();
+        WebSocket ws = open(proxy, c);
+        ws.sendText("before", true).get(5, TimeUnit.SECONDS);
+        assertEquals("before", c.next());
+
+        long start = System.nanoTime();
+        Thread drain = new Thread(() -> proxy.drainAndStop(20_000), "drain");
+        drain.start();
+        await(Duration.ofSeconds(5), "the listener to close", () -> {
+            try (java.net.Socket s = new java.net.Socket()) {
+                s.connect(proxy.listenAddress(), 200);
+                return false;
+            } catch (java.io.IOException refusedNow) {
+                return true;
+            }
+        });
+        for (int i = 0; i < 3; i++) {
+            ws.sendText("during " + i, true).get(5, TimeUnit.SECONDS);
+            assertEquals("during " + i, c.next(), "the tunnel must keep working during the drain");
+        }
+        assertTrue(drain.isAlive(), "the drain waits for the open tunnel");
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "done").get(5, TimeUnit.SECONDS);
+        c.closed.get(10, TimeUnit.SECONDS);
+        drain.join(15_000);
+        long tookMs = (System.nanoTime() - start) / 1_000_000;
+        assertTrue(!drain.isAlive() && tookMs < 15_000, "the drain should end when the tunnel closed, took " + tookMs);
+    }
+}
