@@ -1,5 +1,6 @@
 package io.grapevine.proxy.table;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
@@ -82,7 +83,7 @@ public final class TableHolder {
         for (ServerSpec spec : wanted.values()) {
             Server existing = oldByKey.get(spec.key());
             if (existing == null) {
-                String address = spec.host() + ":" + spec.port();
+                String address = HostAndPort.format(spec.host(), spec.port());
                 added.add(spec.name() + (spec.name().contains(address) ? "" : " " + address) + describePool(spec));
             } else if (!existing.spec().equals(spec)) {
                 changed.add(describeChange(existing.spec(), spec));
