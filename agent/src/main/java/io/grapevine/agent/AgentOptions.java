@@ -37,8 +37,9 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
     /** The flags as given; {@link #validate()} checks them. */
     @Command(name = "./grapevine agent", mixinStandardHelpOptions = true, versionProvider = ProgramVersion.class,
             synopsisHeading = "",
-            customSynopsis = "usage: ./grapevine agent --join HOST:PORT[,...] --service NAME --target HOST:PORT"
-                    + " --cluster-key FILE [options]",
+            customSynopsis = {
+                "usage: ./grapevine agent --join HOST:PORT[,...] --service NAME --target HOST:PORT",
+                "                         --cluster-key FILE [options]"},
             description = "%nRuns beside a backend: joins the Grapevine cluster, announces the backend, probes its"
                     + " health every second and publishes up/down changes; on SIGTERM or SIGINT announces it as"
                     + " draining, waits, then leaves the cluster and exits 0. A second signal stops it at once.",
