@@ -94,14 +94,17 @@ final class BoundTcpTransportFactory implements TransportFactory {
                     });
         }
 
+        /**
+         * Encodes the message and writes it as one frame. Reactor Netty's single-object send releases the
+         * encoded buffer itself when the connection is already closed or the send is cancelled, so a member
+         * that leaves while gossip is sent to it costs no buffer.
+         */
         @Override
         public Mono<Void> send(Message message) {
             return Mono.deferContextual(context -> {
                 Connection connection = context.get(Connection.class);
                 TransportImpl.SenderContext sender = context.get(TransportImpl.SenderContext.class);
-                return connection.outbound()
-                        .sendObject(Mono.just(message).map(sender.messageEncoder()), frame -> true)
-                        .then();
+                return connection.outbound().sendObject(sender.messageEncoder().apply(message)).then();
             });
         }
     }

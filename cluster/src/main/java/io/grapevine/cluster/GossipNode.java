@@ -151,10 +151,10 @@ public final class GossipNode implements AutoCloseable {
             LOG.warn("The gossip port {} listens on every interface: allow it only from the cluster's hosts in the firewall",
                     node.gossipAddress.getPort());
         }
-        if (!seeds.isEmpty() && !table.joined()) {
+        if (!seeds.isEmpty() && !node.joined()) {
             LOG.info("No seed answered yet; retrying every {} ms", settings.syncInterval().toMillis());
             Mono.delay(JOIN_WARNING_AFTER).subscribe(tick -> {
-                if (!table.joined() && !node.leaving.get()) {
+                if (!node.joined() && !node.leaving.get()) {
                     LOG.warn("Still no answer from seeds {} after {} s (wrong address, seed down, or a different cluster key?); still retrying",
                             settings.seeds(), JOIN_WARNING_AFTER.toSeconds());
                 }
@@ -190,11 +190,13 @@ public final class GossipNode implements AutoCloseable {
     }
 
     /**
-     * Whether a member of the cluster has been seen since start: false while no seed has answered
-     * (wrong address, seed down, a different cluster key).
+     * Whether this member has heard from the cluster: a frame accepted from another member (a seed's
+     * answer to the join comes before the seed is reported ADDED, which waits for its metadata), or a
+     * member seen. False while no seed has answered (a wrong address, the seed down, a different
+     * cluster key): then no other member knows this one either.
      */
     public boolean joined() {
-        return table.joined();
+        return table.joined() || counters.accepted.sum() > 0;
     }
 
     /** The address the membership port listens on, e.g. "127.0.0.1:7946" or "every interface, port 7946". */
