@@ -3,8 +3,8 @@ package io.grapevine.agent;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.ClusterSettings;
-import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
@@ -14,6 +14,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,6 +35,9 @@ final class Agent {
 
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
     private static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
+    private static final int JOIN_PENDING = 0;
+    private static final int JOIN_REPORTED_MISSING = 1;
+    private static final int JOINED = 2;
 
     private final AgentOptions options;
     private final GossipNode node;
@@ -57,7 +61,10 @@ final class Agent {
 
     /**
      * Starts the demo backend if asked, probes the target once to know its initial state, joins the
-     * cluster announcing it, and starts probing every second.
+     * cluster announcing it, and starts probing every second. Says whether a seed answered: a backend
+     * is only announced once the agent has joined.
+     *
+     * @param keyring the cluster keys, or null when {@code options.gossip().insecure()}
      */
     static Agent start(AgentOptions options, ClusterKeyring keyring) throws InterruptedException {
         DemoBackend demo = null;
@@ -71,16 +78,21 @@ final class Agent {
         HealthTracker tracker = new HealthTracker(initial, RISE, FALL);
         MemberMetadata metadata = options.metadata(initial);
 
-        ClusterSettings settings = ClusterSettings.builder()
-                .seeds(options.join().stream().map(HostAndPort::toString).toList())
+        ClusterSettings settings = options.gossip().settings(keyring)
                 .gossipPort(options.gossipPort())
-                .keyring(keyring)
-                .advertiseHost(options.advertise())
                 .alias(options.service() + "@" + HostAndPort.format(options.announcedHost(), options.target().port()))
                 .build();
+        // The first member seen means the join worked. If it had not when start returned, the agent said
+        // so, and says it again once a seed answers.
+        AtomicInteger join = new AtomicInteger(JOIN_PENDING);
         GossipNode node;
         try {
-            node = GossipNode.start(settings, metadata, Agent::logMembership);
+            node = GossipNode.start(settings, metadata, event -> {
+                if (event.type() == MemberEvent.Type.ADDED && join.compareAndSet(JOIN_REPORTED_MISSING, JOINED)) {
+                    reportLateJoin(options);
+                }
+                logMembership(event);
+            });
         } catch (RuntimeException e) {
             if (demo != null) {
                 demo.close();
@@ -93,9 +105,20 @@ final class Agent {
             return thread;
         });
         Agent agent = new Agent(options, node, probe, tracker, prober, demo, metadata);
-        LOG.info("Announcing {} at {}:{} weight {}{}: {} ({} {})", options.service(), metadata.host(), metadata.port(),
-                metadata.weight(), metadata.tags().isEmpty() ? "" : " tags " + metadata.tags(),
-                initial.wireName(), probe.uri(), first.detail());
+        if (node.joined()) {
+            join.set(JOINED);
+            LOG.info("Announcing {} at {}:{} weight {}{}: {} ({} {})", options.service(), metadata.host(), metadata.port(),
+                    metadata.weight(), metadata.tags().isEmpty() ? "" : " tags " + metadata.tags(),
+                    initial.wireName(), probe.uri(), first.detail());
+        } else {
+            LOG.warn("Not joined: no seed of {} answered yet; {} at {}:{} ({}) is announced once one does. Retrying"
+                    + " every {} ms", options.gossip().join(), options.service(), metadata.host(), metadata.port(),
+                    initial.wireName(), settings.syncInterval().toMillis());
+            join.set(JOIN_REPORTED_MISSING);
+            if (node.joined() && join.compareAndSet(JOIN_REPORTED_MISSING, JOINED)) {
+                reportLateJoin(options); // the first member arrived while the warning was being written
+            }
+        }
         prober.scheduleWithFixedDelay(agent::probeOnce, PROBE_INTERVAL.toMillis(), PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
         return agent;
     }
@@ -124,21 +147,34 @@ final class Agent {
         return announced;
     }
 
+    /** Whether a member of the cluster has answered since start. */
+    boolean joined() {
+        return node.joined();
+    }
+
     /**
      * Announces the backend as draining, waits {@code drain}, leaves the cluster and stops probing
-     * and the demo backend. Blocks for about {@code drain} plus the leave (well under a second).
+     * and the demo backend. Blocks for about {@code drain} plus the leave (well under a second). An agent
+     * that never joined has announced nothing to anyone: it stops at once, without the drain.
      */
     void drainAndLeave(Duration drain) {
+        boolean joined = node.joined();
         synchronized (this) {
             if (draining) {
                 return;
             }
             draining = true;
-            publish(MemberState.DRAINING, "shutting down; leaving in " + drain.toSeconds() + " s");
+            if (joined) {
+                publish(MemberState.DRAINING, "shutting down; leaving in " + drain.toSeconds() + " s");
+            } else {
+                LOG.info("Never joined the cluster: stopping without a drain");
+            }
         }
         prober.shutdownNow();
         try {
-            Thread.sleep(drain.toMillis()); // the drain period itself
+            if (joined) {
+                Thread.sleep(drain.toMillis()); // the drain period itself
+            }
             node.leave().get(LEAVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
             LOG.info("Left the cluster");
         } catch (InterruptedException e) {
@@ -175,6 +211,11 @@ final class Agent {
         node.updateMetadata(announced);
         LOG.info("{} at {}:{}: {} -> {} ({}), version {}", options.service(), announced.host(), announced.port(),
                 before.wireName(), state.wireName(), reason, announced.version());
+    }
+
+    private static void reportLateJoin(AgentOptions options) {
+        LOG.info("Joined the cluster: {} at {}:{} is announced now", options.service(), options.announcedHost(),
+                options.target().port());
     }
 
     private static void logMembership(MemberEvent event) {

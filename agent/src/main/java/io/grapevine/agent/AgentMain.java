@@ -1,81 +1,52 @@
 package io.grapevine.agent;
 
 import io.grapevine.cluster.ClusterKeyring;
-import java.io.IOException;
+import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.StopSignals;
+import io.grapevine.cluster.cli.UsageException;
 import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * {@code ./grapevine agent}: see {@link AgentOptions#USAGE}. Exit codes: 0 after a graceful
- * SIGTERM / SIGINT (drain, leave), 1 when it cannot start, 2 for a bad command line or key file.
+ * {@code ./grapevine agent}: see {@link AgentOptions.Flags}. Exit codes: 0 after a graceful SIGTERM /
+ * SIGINT (drain, leave), 1 when it cannot start, 2 for a bad command line or key file, 128 + the signal's
+ * number for a second signal during the drain.
  */
 public final class AgentMain {
 
     private static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
+    private static final String PROGRAM = "grapevine agent";
 
     private AgentMain() {
     }
 
-    public static void main(String[] args) {
-        if (AgentOptions.wantsHelp(args)) {
-            System.out.print(AgentOptions.USAGE);
-            return;
-        }
-        AgentOptions options;
+    public static void main(String[] args) throws InterruptedException {
+        AgentOptions options = CommandLines.parseOrExit(new AgentOptions.Flags(), args, AgentOptions.Flags::validate);
         ClusterKeyring keyring;
         try {
-            options = AgentOptions.parse(args);
-            keyring = options.clusterKey() == null ? null : loadKeyring(options);
+            keyring = options.gossip().loadKeyring();
         } catch (UsageException e) {
-            System.err.println("grapevine agent: " + e.getMessage() + " (see --help)");
-            System.exit(2);
-            return;
+            throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
         }
-        Duration drain = Duration.ofSeconds(options.drainSeconds());
-
-        // SIGTERM and SIGINT run shutdown hooks. The JVM would then exit with 128+signal; halting
-        // with 0 from the hook instead reports the graceful stop as success. The hook is installed
-        // before the agent joins, so a signal that arrives while it starts still drains it; when
-        // the start failed there is nothing to drain and the exit status stays the failure's.
-        AtomicReference<Agent> running = new AtomicReference<>();
-        CountDownLatch startFinished = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            try {
-                startFinished.await();
-            } catch (InterruptedException e) {
-                return;
-            }
-            Agent agent = running.get();
-            if (agent == null) {
-                return;
-            }
-            agent.drainAndLeave(drain);
-            LOG.info("Agent stopped");
-            System.out.flush();
-            Runtime.getRuntime().halt(0);
-        }, "agent-shutdown"));
-
+        // Installed before the agent joins: a signal during the start stops it right after.
+        StopSignals signals = StopSignals.install(PROGRAM);
+        Agent agent;
         try {
-            running.set(Agent.start(options, keyring));
+            agent = Agent.start(options, keyring);
         } catch (RuntimeException e) {
-            System.err.println("grapevine agent: " + e.getMessage());
-            startFinished.countDown();
-            System.exit(1);
-        } catch (InterruptedException e) {
-            startFinished.countDown();
-            System.exit(1);
+            String message = String.valueOf(e.getMessage());
+            String flag = message.contains("for gossip") ? " (--gossip-port, --gossip-bind)"
+                    : message.startsWith("cannot listen on") ? " (--target, for --demo)" : "";
+            throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
-        startFinished.countDown();
-    }
-
-    private static ClusterKeyring loadKeyring(AgentOptions options) throws UsageException {
-        try {
-            return ClusterKeyring.load(options.clusterKey());
-        } catch (IOException e) {
-            throw new UsageException("--cluster-key " + e.getMessage());
-        }
+        String signal = signals.await();
+        Duration drain = Duration.ofSeconds(options.drainSeconds());
+        LOG.info("{} received: {}", signal, agent.joined()
+                ? "draining for " + drain.toSeconds() + " s, then leaving (a second signal stops at once)"
+                : "stopping");
+        agent.drainAndLeave(drain);
+        LOG.info("Agent stopped");
+        throw CommandLines.exit(0, null);
     }
 }

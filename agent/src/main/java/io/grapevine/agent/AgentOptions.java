@@ -3,163 +3,145 @@ package io.grapevine.agent;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
-import java.nio.file.Path;
+import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.EnvironmentVariable;
+import io.grapevine.cluster.cli.GossipFlags;
+import io.grapevine.cluster.cli.GossipOptions;
+import io.grapevine.cluster.cli.ProgramVersion;
+import io.grapevine.cluster.cli.UsageException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
 
 /**
  * The agent's command line, parsed and validated once.
  *
- * @param join         seed addresses of the cluster
+ * @param gossip       seeds, advertised and bound addresses, cluster key (or the insecure choice)
  * @param service      the service the backend provides
- * @param target       where the backend listens (probed, and announced unless {@code advertise} is set)
+ * @param target       where the backend listens (probed, and announced unless {@code gossip.advertise()} is set)
  * @param weight       load-balancing weight, 0..256
  * @param tags         free-form labels announced with the backend
  * @param healthPath   HTTP path probed on the target
  * @param gossipPort   membership port, 0 for an ephemeral one
- * @param advertise    address announced for both the backend and the gossip member, or null
- * @param clusterKey   key file, or null to run without authentication
  * @param drainSeconds how long the backend is announced as draining before the agent leaves
  * @param demo         also run a demo backend on the target address
  */
-record AgentOptions(List<HostAndPort> join, String service, HostAndPort target, int weight,
-                    Map<String, String> tags, String healthPath, int gossipPort, String advertise,
-                    Path clusterKey, int drainSeconds, boolean demo) {
+record AgentOptions(GossipOptions gossip, String service, HostAndPort target, int weight, Map<String, String> tags,
+                    String healthPath, int gossipPort, int drainSeconds, boolean demo) {
 
-    static final String USAGE = """
-            usage: ./grapevine agent --join HOST:PORT[,...] --service NAME --target HOST:PORT [options]
+    /** The flags as given; {@link #validate()} checks them. */
+    @Command(name = "./grapevine agent", mixinStandardHelpOptions = true, versionProvider = ProgramVersion.class,
+            synopsisHeading = "",
+            customSynopsis = {
+                "usage: ./grapevine agent --join HOST:PORT[,...] --service NAME --target HOST:PORT",
+                "                         --cluster-key FILE [options]"},
+            description = "%nRuns beside a backend: joins the Grapevine cluster, announces the backend, probes its"
+                    + " health every second and publishes up/down changes; on SIGTERM or SIGINT announces it as"
+                    + " draining, waits, then leaves the cluster and exits 0. A second signal stops it at once.",
+            optionListHeading = "%noptions:%n", sortOptions = false, usageHelpWidth = 100,
+            exitCodeListHeading = "%nexit status:%n",
+            exitCodeList = {
+                CommandLines.EXIT_STOPPED,
+                "1:could not start (the gossip port in use, the demo backend's port in use, ...)",
+                "2:bad command line or unreadable cluster key file",
+                CommandLines.EXIT_SECOND_SIGNAL})
+    static final class Flags {
 
-            Runs beside a backend: joins the Grapevine cluster, announces the backend, probes its
-            health every second and publishes up/down changes; on SIGTERM announces it as draining,
-            waits, then leaves the cluster and exits 0.
+        @Mixin
+        GossipFlags gossip = new GossipFlags();
 
-              --join HOST:PORT[,...]   cluster members to join through (usually the proxy's gossip port, 7946)
-              --service NAME           service name (letters, digits, '.', '_', '-')
-              --target HOST:PORT       where the backend listens
-              --weight N               load-balancing weight, 0..256 (default 1)
-              --tag K=V                label announced with the backend; repeatable
-              --health-path PATH       HTTP path probed on the target (default /health)
-              --gossip-port N          membership port (default 0: any free port)
-              --advertise HOST         address announced to the cluster for this backend and member
-                                       (default: the target host, and the address that routes to the seeds)
-              --cluster-key FILE       cluster key file (./grapevine keygen); without it traffic is open
-              --drain-seconds N        time announced as draining before leaving (default 5)
-              --demo                   also start a demo backend on the target address
-              --help                   this text
-            """;
+        @Option(names = "--service", paramLabel = "NAME", description = "service name (letters, digits, '.', '_', '-')")
+        @EnvironmentVariable("GRAPEVINE_SERVICE")
+        String service;
 
-    /** Parses {@code --flag value} and {@code --flag=value}; throws with one line naming the problem. */
-    static AgentOptions parse(String[] args) throws UsageException {
-        List<HostAndPort> join = null;
-        String service = null;
-        HostAndPort target = null;
-        int weight = 1;
-        Map<String, String> tags = new LinkedHashMap<>();
+        @Option(names = "--target", paramLabel = "HOST:PORT", description = "where the backend listens")
+        @EnvironmentVariable("GRAPEVINE_TARGET")
+        String target;
+
+        @Option(names = "--weight", paramLabel = "N", description = "load-balancing weight, 0..256 (default 1)")
+        @EnvironmentVariable("GRAPEVINE_WEIGHT")
+        String weight = "1";
+
+        @Option(names = "--tag", paramLabel = "K=V", description = "label announced with the backend; repeatable")
+        List<String> tags = new ArrayList<>();
+
+        @Option(names = "--health-path", paramLabel = "PATH",
+                description = "HTTP path probed on the target (default /health)")
+        @EnvironmentVariable("GRAPEVINE_HEALTH_PATH")
         String healthPath = "/health";
-        int gossipPort = 0;
-        String advertise = null;
-        Path clusterKey = null;
-        int drainSeconds = 5;
-        boolean demo = false;
 
-        for (int i = 0; i < args.length; i++) {
-            String arg = args[i];
-            String flag = arg;
-            String inline = null;
-            int eq = arg.indexOf('=');
-            if (arg.startsWith("--") && eq > 0) {
-                flag = arg.substring(0, eq);
-                inline = arg.substring(eq + 1);
+        @Option(names = "--gossip-port", paramLabel = "N", description = "membership port (default 0: any free port)")
+        @EnvironmentVariable("GRAPEVINE_GOSSIP_PORT")
+        String gossipPort = "0";
+
+        @Option(names = "--drain-seconds", paramLabel = "N",
+                description = "time announced as draining before leaving, 0..3600 (default 5)")
+        @EnvironmentVariable("GRAPEVINE_DRAIN_SECONDS")
+        String drainSeconds = "5";
+
+        @Option(names = "--demo", description = "also start a demo backend on the target address")
+        boolean demo;
+
+        AgentOptions validate() throws UsageException {
+            if (gossip.seeds().isEmpty()) {
+                throw new UsageException("--join HOST:PORT is required (or GRAPEVINE_JOIN)");
             }
-            switch (flag) {
-                case "--demo" -> {
-                    if (inline != null) {
-                        throw new UsageException("--demo takes no value");
-                    }
-                    demo = true;
-                }
-                case "--join", "--service", "--target", "--weight", "--tag", "--health-path", "--gossip-port",
-                        "--advertise", "--cluster-key", "--drain-seconds" -> {
-                    String value = inline;
-                    if (value == null) {
-                        if (i + 1 >= args.length) {
-                            throw new UsageException(flag + " needs a value");
-                        }
-                        value = args[++i];
-                    }
-                    switch (flag) {
-                        case "--join" -> join = parseJoin(value);
-                        case "--service" -> service = value;
-                        case "--target" -> target = hostPort(value, "--target");
-                        case "--weight" -> weight = intIn(value, "--weight", 0, MemberMetadata.MAX_WEIGHT);
-                        case "--tag" -> addTag(tags, value);
-                        case "--health-path" -> healthPath = value;
-                        case "--gossip-port" -> gossipPort = intIn(value, "--gossip-port", 0, 65535);
-                        case "--advertise" -> advertise = value;
-                        case "--cluster-key" -> clusterKey = Path.of(value);
-                        case "--drain-seconds" -> drainSeconds = intIn(value, "--drain-seconds", 0, 3600);
-                        default -> throw new IllegalStateException(flag);
-                    }
-                }
-                default -> throw new UsageException(arg.startsWith("-") ? "unknown option '" + flag + "'" : "unexpected argument '" + arg + "'");
+            if (service == null) {
+                throw new UsageException("--service NAME is required (or GRAPEVINE_SERVICE)");
             }
+            if (target == null) {
+                throw new UsageException("--target HOST:PORT is required (or GRAPEVINE_TARGET)");
+            }
+            GossipOptions cluster = gossip.validate();
+            HostAndPort address = hostPort(target, "--target");
+            int weightValue = intIn(weight, "--weight", 0, MemberMetadata.MAX_WEIGHT);
+            Map<String, String> tagMap = new LinkedHashMap<>();
+            for (String tag : tags) {
+                addTag(tagMap, tag);
+            }
+            if (!healthPath.startsWith("/") || healthPath.chars().anyMatch(c -> c <= ' ' || c >= 127)) {
+                throw new UsageException("--health-path must start with '/' and contain no spaces, not '" + healthPath + "'");
+            }
+            int port = intIn(gossipPort, "--gossip-port", 0, 65535);
+            int drain = intIn(drainSeconds, "--drain-seconds", 0, 3600);
+            if (cluster.advertise() == null && isWildcard(address.host())) {
+                throw new UsageException("--target " + address + " is a wildcard address; give --advertise HOST so the"
+                        + " proxy knows where to connect");
+            }
+            AgentOptions options = new AgentOptions(cluster, service, address, weightValue,
+                    Collections.unmodifiableMap(tagMap), healthPath, port, drain, demo);
+            try {
+                options.metadata(MemberState.DOWN);
+            } catch (IllegalArgumentException e) {
+                throw new UsageException(e.getMessage().startsWith("service") ? "--" + e.getMessage() : e.getMessage());
+            }
+            return options;
         }
-        if (join == null) {
-            throw new UsageException("--join HOST:PORT is required");
-        }
-        if (service == null) {
-            throw new UsageException("--service NAME is required");
-        }
-        if (target == null) {
-            throw new UsageException("--target HOST:PORT is required");
-        }
-        if (!healthPath.startsWith("/") || healthPath.chars().anyMatch(c -> c <= ' ' || c >= 127)) {
-            throw new UsageException("--health-path must start with '/' and contain no spaces, not '" + healthPath + "'");
-        }
-        if (advertise != null && (!advertise.matches("[A-Za-z0-9._:-]+") || advertise.chars().filter(c -> c == ':').count() == 1)) {
-            throw new UsageException("--advertise must be a host name or IP address without a port, not '" + advertise + "'");
-        }
-        if (advertise == null && isWildcard(target.host())) {
-            throw new UsageException("--target " + target + " is a wildcard address; give --advertise HOST so the proxy knows where to connect");
-        }
-        AgentOptions options = new AgentOptions(List.copyOf(join), service, target, weight,
-                Collections.unmodifiableMap(tags), healthPath, gossipPort, advertise, clusterKey, drainSeconds, demo);
-        try {
-            options.metadata(MemberState.DOWN);
-        } catch (IllegalArgumentException e) {
-            throw new UsageException(e.getMessage().startsWith("service") ? "--" + e.getMessage() : e.getMessage());
-        }
-        return options;
     }
 
-    static boolean wantsHelp(String[] args) {
-        for (String arg : args) {
-            if (arg.equals("--help") || arg.equals("-h")) {
-                return true;
-            }
-        }
-        return false;
+    /** Parses {@code --flag value} and {@code --flag=value}, defaults from {@code environment}. */
+    static CommandLines.Parsed<AgentOptions> parse(String[] args, Map<String, String> environment) throws UsageException {
+        return CommandLines.parse(new Flags(), environment, args, Flags::validate);
+    }
+
+    /** Parses a command line that asks for neither help nor version, without environment defaults. */
+    static AgentOptions parse(String... args) throws UsageException {
+        return parse(args, Map.of()).options();
     }
 
     /** The host the proxy should connect to for this backend. */
     String announcedHost() {
-        return advertise != null ? advertise : target.host();
+        return gossip.advertise() != null ? gossip.advertise() : target.host();
     }
 
     /** What the agent announces in {@code state}, version 1. */
     MemberMetadata metadata(MemberState state) {
         return MemberMetadata.backend(service, announcedHost(), target.port(), weight, tags, state);
-    }
-
-    private static List<HostAndPort> parseJoin(String value) throws UsageException {
-        List<HostAndPort> seeds = new ArrayList<>();
-        for (String part : value.split(",", -1)) {
-            seeds.add(hostPort(part.strip(), "--join"));
-        }
-        return seeds;
     }
 
     private static HostAndPort hostPort(String value, String flag) throws UsageException {
@@ -172,7 +154,7 @@ record AgentOptions(List<HostAndPort> join, String service, HostAndPort target, 
 
     private static int intIn(String value, String flag, int min, int max) throws UsageException {
         try {
-            int n = Integer.parseInt(value);
+            int n = Integer.parseInt(value.strip());
             if (n >= min && n <= max) {
                 return n;
             }

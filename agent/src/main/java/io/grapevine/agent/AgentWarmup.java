@@ -6,6 +6,8 @@ import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberMetadata;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -15,7 +17,8 @@ import java.time.Duration;
  * agent's start costs and so the time until its backend is routable.
  *
  * <p>On loopback only, with ephemeral ports: a seed member, and an agent with a demo backend that
- * probes it, joins the seed with a fresh key, announces, and leaves. Exits 0 when all of that worked.
+ * probes it, joins the seed with a fresh key (from a temporary key file), announces, and leaves. Exits 0
+ * when all of that worked.
  */
 final class AgentWarmup {
 
@@ -27,12 +30,26 @@ final class AgentWarmup {
         try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             port = s.getLocalPort();
         }
-        ClusterKeyring keyring = ClusterKeyring.of(java.util.List.of(ClusterKeyring.generateKey()));
+        Path keyFile = Files.createTempFile("grapevine-warmup", ".key");
+        boolean joined;
+        try {
+            Files.writeString(keyFile, ClusterKeyring.generateKey() + "\n");
+            joined = warmUp(keyFile, port);
+        } finally {
+            Files.deleteIfExists(keyFile);
+        }
+        System.exit(joined ? 0 : 1);
+    }
+
+    /** @return whether the seed saw the agent's backend */
+    private static boolean warmUp(Path keyFile, int port) throws Exception {
+        ClusterKeyring keyring = ClusterKeyring.load(keyFile);
         GossipNode seed = GossipNode.start(ClusterSettings.builder().keyring(keyring).build(),
                 MemberMetadata.proxy("127.0.0.1", 1), event -> { });
-        AgentOptions options = AgentOptions.parse(new String[] {"--join", "127.0.0.1:" + seed.gossipAddress().getPort(),
-            "--service", "warmup", "--target", "127.0.0.1:" + port, "--demo", "--tag", "pool=warmup"});
-        Agent agent = Agent.start(options, keyring);
+        AgentOptions options = AgentOptions.parse("--join", "127.0.0.1:" + seed.gossipAddress().getPort(),
+            "--service", "warmup", "--target", "127.0.0.1:" + port, "--demo", "--tag", "pool=warmup",
+            "--cluster-key", keyFile.toString());
+        Agent agent = Agent.start(options, options.gossip().loadKeyring());
         long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
         boolean joined = false;
         while (!joined && System.nanoTime() < deadline) {
@@ -41,6 +58,6 @@ final class AgentWarmup {
         }
         agent.drainAndLeave(Duration.ZERO);
         seed.close();
-        System.exit(joined ? 0 : 1);
+        return joined;
     }
 }

@@ -114,7 +114,8 @@ class AgentIntegrationTest {
         });
         proxy = new ProxyView(null);
         AgentOptions options = AgentOptions.parse(new String[] {
-            "--join", proxy.seed(), "--service", "web", "--target", "127.0.0.1:" + target.getAddress().getPort()});
+            "--join", proxy.seed(), "--service", "web", "--target", "127.0.0.1:" + target.getAddress().getPort(),
+            "--insecure-gossip"});
         long start = System.nanoTime();
         agent = Agent.start(options, null);
 

@@ -2,22 +2,51 @@ package io.grapevine.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.UsageException;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.api.Test;
 
 class AgentOptionsTest {
 
-    private static final String[] REQUIRED = {"--join", "10.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001"};
+    private static final String[] REQUIRED = {"--join", "10.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001",
+        "--insecure-gossip"};
+
+    /**
+     * A value for every flag, each different from the default. The test below fails when a flag is added
+     * without a line here, so every flag is checked in both spellings.
+     */
+    private static final Map<String, String> SAMPLE = new LinkedHashMap<>();
+
+    static {
+        SAMPLE.put("--join", "10.0.0.2:7000");
+        SAMPLE.put("--advertise", "10.1.2.3");
+        SAMPLE.put("--gossip-bind", "0.0.0.0");
+        SAMPLE.put("--cluster-key", "/etc/grapevine/key");
+        SAMPLE.put("--insecure-gossip", null);
+        SAMPLE.put("--service", "api.v2");
+        SAMPLE.put("--target", "127.0.0.1:8002");
+        SAMPLE.put("--weight", "7");
+        SAMPLE.put("--tag", "zone=eu-1");
+        SAMPLE.put("--health-path", "/ready?full=1");
+        SAMPLE.put("--gossip-port", "7950");
+        SAMPLE.put("--drain-seconds", "0");
+        SAMPLE.put("--demo", null);
+    }
 
     private static String[] with(String... extra) {
         String[] args = new String[REQUIRED.length + extra.length];
@@ -26,37 +55,94 @@ class AgentOptionsTest {
         return args;
     }
 
+    /**
+     * The required flags without {@code flag}, so that the sample alone decides it; insecure unless the
+     * flag is one of the two ways to choose the key.
+     */
+    private static List<String> base(String flag) {
+        List<String> args = new ArrayList<>();
+        for (int i = 0; i < 6; i += 2) {
+            if (!REQUIRED[i].equals(flag)) {
+                args.add(REQUIRED[i]);
+                args.add(REQUIRED[i + 1]);
+            }
+        }
+        if (!flag.equals("--cluster-key") && !flag.equals("--insecure-gossip")) {
+            args.add("--insecure-gossip");
+        }
+        return args;
+    }
+
+    /** What the options are without the sample of {@code flag}. */
+    private static AgentOptions reference(String flag) throws UsageException {
+        if (!flag.equals("--insecure-gossip")) {
+            return AgentOptions.parse(REQUIRED);
+        }
+        List<String> keyed = base("--cluster-key");
+        keyed.addAll(List.of("--cluster-key", "/etc/grapevine/other.key"));
+        return AgentOptions.parse(keyed.toArray(String[]::new));
+    }
+
     @Test
     void defaults() throws UsageException {
         AgentOptions o = AgentOptions.parse(REQUIRED);
-        assertEquals(List.of(new HostAndPort("10.0.0.1", 7946)), o.join());
+        assertEquals(List.of(new HostAndPort("10.0.0.1", 7946)), o.gossip().join());
         assertEquals("web", o.service());
         assertEquals(new HostAndPort("127.0.0.1", 8001), o.target());
         assertEquals(1, o.weight());
         assertEquals(Map.of(), o.tags());
         assertEquals("/health", o.healthPath());
         assertEquals(0, o.gossipPort());
-        assertNull(o.advertise());
-        assertNull(o.clusterKey());
+        assertNull(o.gossip().advertise());
+        assertNull(o.gossip().bindHost());
+        assertNull(o.gossip().clusterKey());
+        assertTrue(o.gossip().insecure());
         assertEquals(5, o.drainSeconds());
         assertFalse(o.demo());
         assertEquals("127.0.0.1", o.metadata(MemberState.UP).host());
     }
 
+    /** Every flag: {@code --flag=value} and {@code --flag value} mean the same, and change the options. */
     @Test
     void everyFlagInBothSpellings() throws UsageException {
-        AgentOptions o = AgentOptions.parse(new String[] {
-            "--join=a.example:7946, 10.0.0.2:7000", "--service", "api.v2", "--target=127.0.0.1:8001",
-            "--weight", "0", "--tag", "zone=eu-1", "--tag=canary=true", "--health-path", "/ready?full=1",
-            "--gossip-port=7950", "--advertise", "10.1.2.3", "--cluster-key", "/etc/grapevine/key",
-            "--drain-seconds=0", "--demo"});
-        assertEquals(List.of(new HostAndPort("a.example", 7946), new HostAndPort("10.0.0.2", 7000)), o.join());
+        List<String> declared = CommandLines.flags(new AgentOptions.Flags()).stream().map(CommandLines.Flag::name).toList();
+        assertEquals(declared.stream().sorted().toList(), SAMPLE.keySet().stream().sorted().toList(),
+                "a sample value for every flag of the agent");
+        for (CommandLines.Flag flag : CommandLines.flags(new AgentOptions.Flags())) {
+            String value = SAMPLE.get(flag.name());
+            List<String> attached = base(flag.name());
+            List<String> separate = base(flag.name());
+            if (flag.takesValue()) {
+                attached.add(flag.name() + "=" + value);
+                separate.add(flag.name());
+                separate.add(value);
+            } else {
+                attached.add(flag.name());
+                separate.add(flag.name());
+            }
+            AgentOptions a = AgentOptions.parse(attached.toArray(String[]::new));
+            assertEquals(a, AgentOptions.parse(separate.toArray(String[]::new)), flag.name());
+            assertNotEquals(reference(flag.name()), a, flag.name() + " changed nothing");
+        }
+    }
+
+    @Test
+    void everyValuedFlagInOneParse() throws UsageException {
+        AgentOptions o = AgentOptions.parse(
+            "--join=a.example:7946, 10.0.0.2:7000", "--join", "10.0.0.3:7001", "--service", "api.v2",
+            "--target=127.0.0.1:8001", "--weight", "0", "--tag", "zone=eu-1", "--tag=canary=true",
+            "--health-path", "/ready?full=1", "--gossip-port=7950", "--advertise", "10.1.2.3",
+            "--gossip-bind", "10.1.2.3", "--cluster-key", "/etc/grapevine/key", "--drain-seconds=0", "--demo");
+        assertEquals(List.of(new HostAndPort("a.example", 7946), new HostAndPort("10.0.0.2", 7000),
+                new HostAndPort("10.0.0.3", 7001)), o.gossip().join());
         assertEquals(0, o.weight());
         assertEquals(Map.of("zone", "eu-1", "canary", "true"), o.tags());
         assertEquals("/ready?full=1", o.healthPath());
         assertEquals(7950, o.gossipPort());
-        assertEquals("10.1.2.3", o.advertise());
-        assertEquals(Path.of("/etc/grapevine/key"), o.clusterKey());
+        assertEquals("10.1.2.3", o.gossip().advertise());
+        assertEquals("10.1.2.3", o.gossip().bindHost());
+        assertEquals(Path.of("/etc/grapevine/key"), o.gossip().clusterKey());
+        assertFalse(o.gossip().insecure());
         assertEquals(0, o.drainSeconds());
         assertTrue(o.demo());
         // The advertised host is what the proxy connects to.
@@ -64,9 +150,38 @@ class AgentOptionsTest {
         assertEquals(8001, o.metadata(MemberState.UP).port());
     }
 
+    @Test
+    void theEnvironmentGivesDefaultsAndTheCommandLineWins() throws UsageException {
+        Map<String, String> env = Map.of("GRAPEVINE_JOIN", "proxy:7946", "GRAPEVINE_SERVICE", "web",
+                "GRAPEVINE_TARGET", "10.0.0.9:8080", "GRAPEVINE_CLUSTER_KEY_FILE", "/run/secrets/cluster_key",
+                "GRAPEVINE_DRAIN_SECONDS", "9", "GRAPEVINE_ADVERTISE", "10.0.0.9", "GRAPEVINE_WEIGHT", "",
+                "GRAPEVINE_GOSSIP_PORT", "7947", "GRAPEVINE_HEALTH_PATH", "/up", "GRAPEVINE_GOSSIP_BIND", "10.0.0.9");
+        AgentOptions o = AgentOptions.parse(new String[0], env).options();
+        assertEquals(List.of(new HostAndPort("proxy", 7946)), o.gossip().join());
+        assertEquals("web", o.service());
+        assertEquals(new HostAndPort("10.0.0.9", 8080), o.target());
+        assertEquals(Path.of("/run/secrets/cluster_key"), o.gossip().clusterKey());
+        assertEquals(9, o.drainSeconds());
+        assertEquals("10.0.0.9", o.gossip().advertise());
+        assertEquals("10.0.0.9", o.gossip().bindHost());
+        assertEquals(7947, o.gossipPort());
+        assertEquals("/up", o.healthPath());
+        assertEquals(1, o.weight(), "an empty variable counts as unset");
+
+        AgentOptions overridden = AgentOptions.parse(new String[] {"--drain-seconds", "2", "--service=api"}, env).options();
+        assertEquals(2, overridden.drainSeconds());
+        assertEquals("api", overridden.service());
+
+        UsageException e = assertThrows(UsageException.class,
+                () -> AgentOptions.parse(new String[0], Map.of("GRAPEVINE_JOIN", "h:1", "GRAPEVINE_SERVICE", "web",
+                        "GRAPEVINE_TARGET", "h:1", "GRAPEVINE_CLUSTER_KEY_FILE", "k", "GRAPEVINE_WEIGHT", "heavy")));
+        assertEquals("--weight must be a whole number in 0..256, not 'heavy' (from GRAPEVINE_WEIGHT)", e.getMessage());
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = {
         "--bogus                        | unknown option '--bogus'",
+        "--weigth 2                     | unknown option '--weigth' (did you mean --weight?)",
         "stray                          | unexpected argument 'stray'",
         "--weight 257                   | --weight must be a whole number in 0..256, not '257'",
         "--weight x                     | --weight must be a whole number in 0..256, not 'x'",
@@ -77,8 +192,10 @@ class AgentOptionsTest {
         "--tag bad~key=1                | tag key must be",
         "--health-path health           | --health-path must start with '/'",
         "--advertise 10.0.0.1:80        | --advertise must be a host name or IP address without a port",
+        "--gossip-bind 10.0.0.1:80      | --gossip-bind must be a host name or IP address without a port",
         "--demo=yes                     | --demo takes no value",
-        "--weight                       | --weight needs a value",
+        "--weight                       | --weight needs a value (N)",
+        "--cluster-key k                | --cluster-key and --insecure-gossip contradict each other",
     })
     void badFlagsGiveOneClearLine(String extra, String expected) {
         UsageException e = assertThrows(UsageException.class, () -> AgentOptions.parse(with(extra.strip().split(" +"))));
@@ -87,22 +204,43 @@ class AgentOptionsTest {
     }
 
     @Test
-    void requiredFlagsAndAddresses() {
-        assertMessage("--join HOST:PORT is required", "--service", "web", "--target", "h:1");
-        assertMessage("--service NAME is required", "--join", "h:1", "--target", "h:1");
-        assertMessage("--target HOST:PORT is required", "--join", "h:1", "--service", "web");
-        assertMessage("--target must be HOST:PORT, not '8001'", "--join", "h:1", "--service", "web", "--target", "8001");
-        assertMessage("--join port must be in 1..65535, not 0", "--join", "h:0", "--service", "web", "--target", "h:1");
-        assertMessage("--service must be", "--join", "h:1", "--service", "no spaces", "--target", "h:1");
-        assertMessage("--target 0.0.0.0:8001 is a wildcard address", "--join", "h:1", "--service", "web", "--target", "0.0.0.0:8001");
+    void gossipWithoutAKeyIsRefusedWithTheWayToMakeOne() {
+        UsageException e = assertThrows(UsageException.class,
+                () -> AgentOptions.parse("--join", "h:1", "--service", "web", "--target", "h:1"));
+        assertEquals(GossipNode.MISSING_KEY, e.getMessage());
+        assertTrue(e.getMessage().contains("./grapevine keygen > cluster.key")
+                && e.getMessage().contains("openssl rand -base64 32"), e.getMessage());
     }
 
     @Test
-    void helpIsRecognisedAnywhere() {
-        assertTrue(AgentOptions.wantsHelp(new String[] {"--service", "x", "--help"}));
-        assertTrue(AgentOptions.wantsHelp(new String[] {"-h"}));
-        assertFalse(AgentOptions.wantsHelp(REQUIRED));
-        assertTrue(AgentOptions.USAGE.contains("--drain-seconds"));
+    void requiredFlagsAndAddresses() {
+        assertMessage("--join HOST:PORT is required", "--service", "web", "--target", "h:1", "--insecure-gossip");
+        assertMessage("--service NAME is required", "--join", "h:1", "--target", "h:1", "--insecure-gossip");
+        assertMessage("--target HOST:PORT is required", "--join", "h:1", "--service", "web", "--insecure-gossip");
+        assertMessage("--target must be HOST:PORT, not '8001'", "--join", "h:1", "--service", "web", "--target", "8001",
+                "--insecure-gossip");
+        assertMessage("--join port must be in 1..65535, not 0", "--join", "h:0", "--service", "web", "--target", "h:1",
+                "--insecure-gossip");
+        assertMessage("--service must be", "--join", "h:1", "--service", "no spaces", "--target", "h:1", "--insecure-gossip");
+        assertMessage("--target 0.0.0.0:8001 is a wildcard address", "--join", "h:1", "--service", "web", "--target",
+                "0.0.0.0:8001", "--insecure-gossip");
+    }
+
+    @Test
+    void helpAndVersionAreTextsToPrint() throws UsageException {
+        CommandLines.Parsed<AgentOptions> help = AgentOptions.parse(new String[] {"--service", "x", "--help"}, Map.of());
+        assertNull(help.options());
+        assertTrue(help.text().startsWith("usage: ./grapevine agent --join"), help.text());
+        for (CommandLines.Flag flag : CommandLines.flags(new AgentOptions.Flags())) {
+            assertTrue(help.text().contains(flag.name()), flag.name() + " in the help");
+            if (flag.environmentVariable() != null) {
+                assertTrue(help.text().contains(flag.environmentVariable()), flag.environmentVariable() + " in the help");
+            }
+        }
+        assertTrue(AgentOptions.parse(new String[] {"-h"}, Map.of()).text().contains("--drain-seconds"));
+        String version = AgentOptions.parse(new String[] {"--version"}, Map.of()).text();
+        assertTrue(version.startsWith("grapevine agent " + io.grapevine.cluster.cli.ProgramVersion.version()), version);
+        assertFalse(version.contains("${"), "the version was filled in at build time: " + version);
     }
 
     private static void assertMessage(String expected, String... args) {

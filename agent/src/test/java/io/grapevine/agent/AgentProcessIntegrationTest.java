@@ -1,9 +1,11 @@
 package io.grapevine.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberState;
 import java.io.IOException;
@@ -80,20 +82,78 @@ class AgentProcessIntegrationTest {
         assertEquals("", read(out), "stdout carries no log lines");
     }
 
+    /** A second SIGTERM while the agent drains stops it at once, with 128 + 15. */
+    @Test
+    void aSecondSigtermDuringTheDrainStopsAtOnce() throws Exception {
+        proxy = new ProxyView(null);
+        Path log = dir.resolve("agent.log");
+        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + freePort(),
+                "--demo", "--insecure-gossip", "--drain-seconds", "60");
+        Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
+                () -> proxy.saw(MemberEvent.Type.ADDED, "demo", MemberState.UP) || !agent.isAlive(), () -> read(log));
+
+        agent.destroy();
+        Await.until(Duration.ofSeconds(5), "draining", () -> proxy.saw(MemberEvent.Type.UPDATED, "demo", MemberState.DRAINING), proxy::toString);
+        long second = System.nanoTime();
+        agent.destroy();
+        assertTrue(agent.waitFor(10, TimeUnit.SECONDS), "agent did not stop after a second SIGTERM");
+        long stopMs = (System.nanoTime() - second) / 1_000_000;
+        assertEquals(143, agent.exitValue(), read(log));
+        assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after the second signal, not at once");
+        assertTrue(Files.readString(dir.resolve("agent.log.err")).contains("second SIGTERM while stopping: stopping at once"),
+                Files.readString(dir.resolve("agent.log.err")));
+        assertFalse(read(log).contains("Left the cluster"), read(log));
+    }
+
+    /** An agent no seed answered says so instead of announcing, and a signal stops it without a drain. */
+    @Test
+    void anAgentThatNeverJoinedSaysSoAndStopsAtOnce() throws Exception {
+        Path log = dir.resolve("agent.log");
+        Process agent = agent(log, "--join", "127.0.0.1:" + freePort(), "--service", "demo", "--target",
+                "127.0.0.1:" + freePort(), "--demo", "--insecure-gossip", "--drain-seconds", "60");
+        Await.until(Duration.ofSeconds(30), "the agent's start", () -> read(log).contains("Not joined") || !agent.isAlive(),
+                () -> read(log));
+        assertTrue(agent.isAlive(), read(log));
+        assertFalse(read(log).contains("Announcing"), read(log));
+
+        long signal = System.nanoTime();
+        agent.destroy();
+        assertTrue(agent.waitFor(10, TimeUnit.SECONDS), "agent did not stop");
+        long stopMs = (System.nanoTime() - signal) / 1_000_000;
+        assertEquals(0, agent.exitValue(), read(log));
+        assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after SIGTERM, not at once: " + read(log));
+        assertTrue(read(log).contains("Never joined the cluster: stopping without a drain"), read(log));
+    }
+
     @Test
     void badFlagExitsTwoWithOneLineAndHelpExitsZero() throws Exception {
         Path out = dir.resolve("bad.out");
-        Process bad = agent(out, "--join", "127.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001", "--weight", "9000");
+        Process bad = agent(out, "--join", "127.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001", "--weight", "9000",
+                "--insecure-gossip");
         assertTrue(bad.waitFor(30, TimeUnit.SECONDS));
         assertEquals(2, bad.exitValue());
         List<String> err = Files.readAllLines(dir.resolve("bad.out.err"));
-        assertEquals(List.of("grapevine agent: --weight must be a whole number in 0..256, not '9000' (see --help)"), err);
+        assertEquals(List.of("grapevine agent: --weight must be a whole number in 0..256, not '9000'"
+                + " (see ./grapevine agent --help)"), err);
+
+        Path keyless = dir.resolve("keyless.out");
+        Process noKey = agent(keyless, "--join", "127.0.0.1:7946", "--service", "web", "--target", "127.0.0.1:8001");
+        assertTrue(noKey.waitFor(30, TimeUnit.SECONDS));
+        assertEquals(2, noKey.exitValue());
+        assertEquals(List.of("grapevine agent: " + GossipNode.MISSING_KEY + " (see ./grapevine agent --help)"),
+                Files.readAllLines(dir.resolve("keyless.out.err")));
 
         Path helpOut = dir.resolve("help.out");
         Process help = agent(helpOut, "--help");
         assertTrue(help.waitFor(30, TimeUnit.SECONDS));
         assertEquals(0, help.exitValue());
         assertTrue(read(helpOut).startsWith("usage: ./grapevine agent --join"), read(helpOut));
+    }
+
+    private static int freePort() throws IOException {
+        try (ServerSocket reserve = new ServerSocket(0)) {
+            return reserve.getLocalPort();
+        }
     }
 
     private static String read(Path file) {

@@ -17,7 +17,7 @@ final class ProxyView implements AutoCloseable {
     final List<Long> eventNanos = new CopyOnWriteArrayList<>();
 
     ProxyView(ClusterKeyring keyring) {
-        this.node = GossipNode.start(ClusterSettings.builder().alias("proxy").keyring(keyring).build(),
+        this.node = GossipNode.start(ClusterSettings.builder().alias("proxy").keyring(keyring).insecure(keyring == null).build(),
                 MemberMetadata.proxy("127.0.0.1", 9000), event -> {
                     events.add(event);
                     eventNanos.add(System.nanoTime());

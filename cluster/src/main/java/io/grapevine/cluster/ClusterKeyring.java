@@ -33,6 +33,10 @@ public final class ClusterKeyring {
 
     public static final int KEY_BYTES = 32;
 
+    /** How an operator makes a key file, for the messages that ask for one. */
+    public static final String HOW_TO_MAKE_A_KEY =
+            "./grapevine keygen > cluster.key, or without Java: openssl rand -base64 32 > cluster.key";
+
     private static final Logger LOG = LoggerFactory.getLogger(ClusterKeyring.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
@@ -84,7 +88,7 @@ public final class ClusterKeyring {
         }
         if (raw.isEmpty()) {
             throw new IOException(file + ": no cluster key found (expected one base64 key of "
-                    + KEY_BYTES + " bytes per line; make one with './grapevine keygen')");
+                    + KEY_BYTES + " bytes per line; make one with " + HOW_TO_MAKE_A_KEY + ")");
         }
         warnIfShared(file);
         try {

@@ -34,6 +34,8 @@ public final class ClusterSettings {
     private final List<String> seeds;
     private final ClusterKeyring keyring;
     private final String advertiseHost;
+    private final String bindHost;
+    private final boolean insecure;
     private final String alias;
     private final String namespace;
     private final Duration syncInterval;
@@ -54,6 +56,8 @@ public final class ClusterSettings {
         this.seeds = List.copyOf(b.seeds);
         this.keyring = b.keyring;
         this.advertiseHost = b.advertiseHost;
+        this.bindHost = b.bindHost;
+        this.insecure = b.insecure;
         this.alias = b.alias;
         this.namespace = b.namespace;
         this.syncInterval = b.syncInterval;
@@ -74,7 +78,7 @@ public final class ClusterSettings {
         return new Builder();
     }
 
-    /** Port the membership transport binds on all interfaces; 0 picks a free one. */
+    /** Port the membership transport listens on; 0 picks a free one. */
     public int gossipPort() {
         return gossipPort;
     }
@@ -84,14 +88,30 @@ public final class ClusterSettings {
         return seeds;
     }
 
-    /** The cluster keys, or null: frames are then neither authenticated nor encrypted. */
+    /**
+     * The cluster keys, or null: frames are then neither authenticated nor encrypted, which
+     * {@link GossipNode#start} allows only when {@link #insecure()} says so.
+     */
     public ClusterKeyring keyring() {
         return keyring;
+    }
+
+    /** The operator chose to run without a cluster key ({@code --insecure-gossip}). */
+    public boolean insecure() {
+        return insecure;
     }
 
     /** Address other members reach this one at; null picks one (see {@link GossipNode#start}). */
     public String advertiseHost() {
         return advertiseHost;
+    }
+
+    /**
+     * The local address the membership port listens on: an IP address or host name of this host, or
+     * {@code 0.0.0.0} / {@code ::} for every interface; null binds the advertised address.
+     */
+    public String bindHost() {
+        return bindHost;
     }
 
     /** Human-readable member name shown next to the member id, or null. */
@@ -161,11 +181,18 @@ public final class ClusterSettings {
         return pingInterval.multipliedBy((long) suspicionMult * ceilLog2);
     }
 
+    /** A host name or IP address (IPv6 without brackets), without a port. */
+    public static boolean isHost(String text) {
+        return text.matches("[A-Za-z0-9._:-]+") && text.chars().filter(c -> c == ':').count() != 1;
+    }
+
     public static final class Builder {
         private int gossipPort = 0;
         private List<String> seeds = List.of();
         private ClusterKeyring keyring;
         private String advertiseHost;
+        private String bindHost;
+        private boolean insecure;
         private String alias;
         private String namespace = "grapevine";
         private Duration syncInterval = Duration.ofSeconds(1);
@@ -201,6 +228,17 @@ public final class ClusterSettings {
 
         public Builder advertiseHost(String host) {
             this.advertiseHost = host;
+            return this;
+        }
+
+        public Builder bindHost(String host) {
+            this.bindHost = host;
+            return this;
+        }
+
+        /** Allows a node without a keyring; see {@link ClusterSettings#insecure()}. */
+        public Builder insecure(boolean insecure) {
+            this.insecure = insecure;
             return this;
         }
 
@@ -280,11 +318,11 @@ public final class ClusterSettings {
             for (String seed : seeds) {
                 HostAndPort.parse(seed, "seed");
             }
-            if (advertiseHost != null) {
-                long colons = advertiseHost.chars().filter(c -> c == ':').count();
-                require(advertiseHost.matches("[A-Za-z0-9._:-]+") && colons != 1,
-                        "advertise host must be a host name or IP address without a port, not '" + advertiseHost + "'");
-            }
+            require(advertiseHost == null || isHost(advertiseHost),
+                    "advertise host must be a host name or IP address without a port, not '" + advertiseHost + "'");
+            require(bindHost == null || isHost(bindHost),
+                    "bind host must be a host name or IP address without a port, not '" + bindHost + "'");
+            require(keyring == null || !insecure, "a cluster key and insecure mode contradict each other");
             require(namespace != null && namespace.matches("\\w+[\\w\\-./]*\\w"), "namespace must be letters, digits, '_', '-', '.' or '/'");
             positive(syncInterval, "sync interval");
             positive(syncTimeout, "sync timeout");

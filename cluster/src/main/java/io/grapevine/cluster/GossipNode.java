@@ -4,12 +4,14 @@ import io.scalecube.cluster.Cluster;
 import io.scalecube.cluster.ClusterImpl;
 import io.scalecube.cluster.ClusterMessageHandler;
 import io.scalecube.cluster.membership.MembershipEvent;
-import io.scalecube.transport.netty.tcp.TcpTransportFactory;
+import java.io.IOException;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
@@ -33,30 +35,37 @@ public final class GossipNode implements AutoCloseable {
     private static final Duration JOIN_WARNING_AFTER = Duration.ofSeconds(10);
     private static final Duration CLOSE_TIMEOUT = Duration.ofSeconds(10);
 
+    /** The one line shown when gossip is asked for without a key. */
+    public static final String MISSING_KEY = "gossip needs a cluster key: give --cluster-key FILE (make one: "
+            + ClusterKeyring.HOW_TO_MAKE_A_KEY + "), or --insecure-gossip to run it unauthenticated";
+
     private final Cluster cluster;
     private final MembershipTable table;
     private final FrameCounters counters;
     private final InetSocketAddress gossipAddress;
+    private final String bindHost;
     private final AtomicBoolean leaving = new AtomicBoolean();
     private final CompletableFuture<Void> left = new CompletableFuture<>();
 
-    private GossipNode(Cluster cluster, MembershipTable table, FrameCounters counters) {
+    private GossipNode(Cluster cluster, MembershipTable table, FrameCounters counters, String bindHost) {
         this.cluster = cluster;
         this.table = table;
         this.counters = counters;
+        this.bindHost = bindHost;
         this.gossipAddress = MembershipTable.toSocketAddress(cluster.member().address());
     }
 
     /**
-     * Binds the membership port on all interfaces, announces {@code self} and starts joining the
-     * seeds. Returns once bound and the first join attempt has had {@code syncTimeout} to get an
-     * answer; if no seed answered, joining goes on in the background every {@code syncInterval}
-     * until one does.
+     * Binds the membership port, announces {@code self} and starts joining the seeds. Returns once
+     * bound and the first join attempt has had {@code syncTimeout} to get an answer; if no seed
+     * answered, joining goes on in the background every {@code syncInterval} until one does.
      *
      * <p>The advertised address is {@code settings.advertiseHost()} if set; otherwise the local
      * address this host uses to reach the first seed (127.0.0.1 for loopback seeds), or 127.0.0.1
-     * for a node without seeds.
+     * for a node without seeds. The port listens on {@code settings.bindHost()} if set, otherwise on
+     * the advertised address: never on every interface unless asked to.
      *
+     * @throws IllegalArgumentException without a keyring, unless {@code settings.insecure()}
      * @throws IllegalStateException if the port cannot be bound
      */
     public static GossipNode start(ClusterSettings settings, MemberMetadata self, MembershipListener listener) {
@@ -64,14 +73,22 @@ public final class GossipNode implements AutoCloseable {
         Objects.requireNonNull(self, "self");
         Objects.requireNonNull(listener, "listener");
         ClusterKeyring keyring = settings.keyring();
+        if (keyring == null && !settings.insecure()) {
+            throw new IllegalArgumentException(MISSING_KEY);
+        }
         if (keyring == null) {
             LOG.warn("**************************************************************************");
-            LOG.warn("* No cluster key: membership traffic is neither authenticated nor       *");
-            LOG.warn("* encrypted. Anyone who can reach the gossip port can join, announce    *");
-            LOG.warn("* backends and read the member list. Use --cluster-key outside a demo.  *");
+            LOG.warn("* INSECURE GOSSIP (--insecure-gossip): no cluster key. Membership        *");
+            LOG.warn("* traffic is neither authenticated nor encrypted: anyone who can reach  *");
+            LOG.warn("* the gossip port can join, announce backends that receive traffic, and *");
+            LOG.warn("* read the member list. Use --cluster-key outside a demo.               *");
             LOG.warn("**************************************************************************");
         }
-        String advertiseHost = settings.advertiseHost() != null ? settings.advertiseHost() : chooseAdvertiseHost(settings.seeds());
+        String advertiseHost = advertiseHost(settings);
+        String bindHost = bindHost(settings, advertiseHost);
+        // Scalecube logs a failed bind as two errors with stack traces; a plain socket finds the common
+        // cases first and says them in one line.
+        checkCanListen(bindHost, settings.gossipPort(), settings.bindHost() == null);
         // A node may be given its own address among the seeds (the same --join everywhere); scalecube
         // would filter it with a warning, and it is no one to join through.
         List<String> seeds = settings.seeds().stream()
@@ -117,29 +134,76 @@ public final class GossipNode implements AutoCloseable {
                             .messageCodec(codec)
                             .connectTimeout(millis(settings.connectTimeout()))
                             .maxFrameLength(settings.maxFrameBytes()))
-                    .transportFactory(TcpTransportFactory::new)
+                    .transportFactory(() -> new BoundTcpTransportFactory(bindHost))
                     .handler(c -> handler)
                     .startAwait();
         } catch (RuntimeException e) {
-            throw new IllegalStateException("cannot start gossip on port " + settings.gossipPort() + ": " + rootMessage(e), e);
+            throw new IllegalStateException(bindFailure(bindHost, settings.gossipPort(), settings.bindHost() == null, e), e);
         }
 
-        GossipNode node = new GossipNode(cluster, table, counters);
-        LOG.info("Gossip member {}{} on port {} advertised as {}, seeds {}, {}", node.memberId(),
-                settings.alias() == null ? "" : " (" + settings.alias() + ")", node.gossipAddress.getPort(),
+        GossipNode node = new GossipNode(cluster, table, counters, bindHost);
+        LOG.info("Gossip member {}{} listening on {} advertised as {}, seeds {}, {}", node.memberId(),
+                settings.alias() == null ? "" : " (" + settings.alias() + ")", node.listenDescription(),
                 cluster.member().address(), seeds,
-                keyring == null ? "OPEN (no cluster key)" : "frames sealed with key " + keyring.keyIds().get(0)
-                        + " (" + keyring.size() + " key(s) accepted)");
-        if (!seeds.isEmpty() && !table.joined()) {
+                keyring == null ? "OPEN: no cluster key (--insecure-gossip)" : "frames sealed with key "
+                        + keyring.keyIds().get(0) + " (" + keyring.size() + " key(s) accepted)");
+        if (isWildcard(bindHost)) {
+            LOG.warn("The gossip port {} listens on every interface: allow it only from the cluster's hosts in the firewall",
+                    node.gossipAddress.getPort());
+        }
+        if (!seeds.isEmpty() && !node.joined()) {
             LOG.info("No seed answered yet; retrying every {} ms", settings.syncInterval().toMillis());
             Mono.delay(JOIN_WARNING_AFTER).subscribe(tick -> {
-                if (!table.joined() && !node.leaving.get()) {
+                if (!node.joined() && !node.leaving.get()) {
                     LOG.warn("Still no answer from seeds {} after {} s (wrong address, seed down, or a different cluster key?); still retrying",
                             settings.seeds(), JOIN_WARNING_AFTER.toSeconds());
                 }
             });
         }
         return node;
+    }
+
+    /**
+     * Fails, as {@link #start} would, when the membership port of {@code settings} cannot be opened (in
+     * use, an address not of this host); for programs that check everything before they open any port.
+     *
+     * @throws IllegalStateException naming the address and why
+     */
+    public static void checkCanListen(ClusterSettings settings) {
+        checkCanListen(bindHost(settings, advertiseHost(settings)), settings.gossipPort(), settings.bindHost() == null);
+    }
+
+    private static void checkCanListen(String bindHost, int port, boolean bindHostIsAdvertised) {
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress(bindHost, port));
+        } catch (IOException | IllegalArgumentException e) {
+            throw new IllegalStateException(bindFailure(bindHost, port, bindHostIsAdvertised, e), e);
+        }
+    }
+
+    private static String advertiseHost(ClusterSettings settings) {
+        return settings.advertiseHost() != null ? settings.advertiseHost() : chooseAdvertiseHost(settings.seeds());
+    }
+
+    private static String bindHost(ClusterSettings settings, String advertiseHost) {
+        return settings.bindHost() != null ? settings.bindHost() : advertiseHost;
+    }
+
+    /**
+     * Whether this member has heard from the cluster: a frame accepted from another member (a seed's
+     * answer to the join comes before the seed is reported ADDED, which waits for its metadata), or a
+     * member seen. False while no seed has answered (a wrong address, the seed down, a different
+     * cluster key): then no other member knows this one either.
+     */
+    public boolean joined() {
+        return table.joined() || counters.accepted.sum() > 0;
+    }
+
+    /** The address the membership port listens on, e.g. "127.0.0.1:7946" or "every interface, port 7946". */
+    public String listenDescription() {
+        int port = gossipAddress.getPort();
+        return isWildcard(bindHost) ? "every interface (" + bindHost + "), port " + port
+                : HostAndPort.format(bindHost, port);
     }
 
     /** Publishes new metadata; peers fetch it and report UPDATED. Asynchronous. */
@@ -230,6 +294,35 @@ public final class GossipNode implements AutoCloseable {
         } catch (Exception e) {
             return false;
         }
+    }
+
+    /**
+     * Why the port could not be opened, in one line that says what to change. Reactor Netty reports a
+     * failed bind without its reason, so the reason comes from trying the same bind with a plain socket.
+     */
+    private static String bindFailure(String bindHost, int port, boolean bindHostIsAdvertised, Exception e) {
+        String where = HostAndPort.format(bindHost, port);
+        String reason;
+        try (ServerSocket probe = new ServerSocket()) {
+            probe.bind(new InetSocketAddress(bindHost, port));
+            reason = rootMessage(e);
+        } catch (IOException | IllegalArgumentException probeFailure) {
+            reason = probeFailure.getMessage() == null ? probeFailure.toString() : probeFailure.getMessage();
+        }
+        String lower = reason.toLowerCase(Locale.ROOT);
+        if (lower.contains("already in use")) {
+            return "cannot listen for gossip on " + where + ": address already in use";
+        }
+        if (lower.contains("cannot assign requested address") || lower.contains("unresolved")) {
+            return "cannot listen for gossip on " + where + ": " + bindHost + " is not an address of this host"
+                    + (bindHostIsAdvertised ? " (it is the advertised address; behind NAT, give --gossip-bind with a"
+                    + " local address, or 0.0.0.0 and a firewall rule)" : "");
+        }
+        return "cannot listen for gossip on " + where + ": " + reason;
+    }
+
+    static boolean isWildcard(String host) {
+        return host.equals("0.0.0.0") || host.equals("::") || host.equals("::0") || host.equals("0:0:0:0:0:0:0:0");
     }
 
     private static int millis(Duration duration) {

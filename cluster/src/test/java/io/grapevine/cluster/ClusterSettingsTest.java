@@ -34,6 +34,11 @@ class ClusterSettingsTest {
         e = assertThrows(IllegalArgumentException.class,
                 () -> ClusterSettings.builder().pingTimeout(Duration.ofSeconds(2)).build());
         assertTrue(e.getMessage().contains("ping timeout"), e.getMessage());
-        ClusterSettings.builder().advertiseHost("fd00::1").seeds(List.of("[::1]:7946", "seed.local:7946")).build();
+        e = assertThrows(IllegalArgumentException.class, () -> ClusterSettings.builder().bindHost("0.0.0.0:7946").build());
+        assertTrue(e.getMessage().contains("bind host"), e.getMessage());
+        e = assertThrows(IllegalArgumentException.class, () -> ClusterSettings.builder()
+                .keyring(ClusterKeyring.of(List.of(ClusterKeyring.generateKey()))).insecure(true).build());
+        assertTrue(e.getMessage().contains("contradict"), e.getMessage());
+        ClusterSettings.builder().advertiseHost("fd00::1").bindHost("::").seeds(List.of("[::1]:7946", "seed.local:7946")).build();
     }
 }

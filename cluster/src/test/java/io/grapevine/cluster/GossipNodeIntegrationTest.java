@@ -1,8 +1,10 @@
 package io.grapevine.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.scalecube.cluster.Cluster;
@@ -39,7 +41,8 @@ class GossipNodeIntegrationTest {
     }
 
     private GossipNode node(String alias, ClusterKeyring keyring, List<String> seeds, RecordingListener listener) {
-        return node(ClusterSettings.builder().alias(alias).keyring(keyring).seeds(seeds).build(), backend(alias), listener);
+        return node(ClusterSettings.builder().alias(alias).keyring(keyring).insecure(keyring == null).seeds(seeds).build(),
+                backend(alias), listener);
     }
 
     private GossipNode node(ClusterSettings settings, MemberMetadata self, RecordingListener listener) {
@@ -326,5 +329,72 @@ class GossipNodeIntegrationTest {
         assertNull(seedEvents.last(MemberEvent.Type.ADDED, raw.member().id()).metadata());
         assertTrue(seed.counters().metadataRejected() >= 1, seed.counters().toString());
         assertNull(seed.members().get(0).metadata());
+    }
+
+    @Test
+    void withoutAKeyANodeStartsOnlyWhenInsecureIsExplicit() {
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> GossipNode.start(ClusterSettings.builder().build(), backend("open"), new RecordingListener()));
+        assertEquals(GossipNode.MISSING_KEY, e.getMessage());
+        GossipNode open = node(ClusterSettings.builder().insecure(true).build(), backend("open"), new RecordingListener());
+        assertTrue(open.gossipAddress().getPort() > 0);
+    }
+
+    /**
+     * The port listens on the advertised address by default, so another address of this host (127.0.0.2
+     * is loopback too on Linux) finds nothing there; with a wildcard bind it does.
+     */
+    @Test
+    void thePortListensOnTheAdvertisedAddressUnlessToldOtherwise() throws IOException {
+        ClusterKeyring keyring = keys(ClusterKeyring.generateKey());
+        GossipNode advertised = node("advertised", keyring, List.of(), new RecordingListener());
+        assertEquals("127.0.0.1:" + advertised.gossipAddress().getPort(), advertised.listenDescription());
+        assertTrue(accepts("127.0.0.1", advertised.gossipAddress().getPort()));
+        assertFalse(accepts("127.0.0.2", advertised.gossipAddress().getPort()), "reachable on another address");
+
+        GossipNode everywhere = node(ClusterSettings.builder().alias("everywhere").keyring(keyring).bindHost("0.0.0.0")
+                .seeds(List.of(seed(advertised))).build(), backend("everywhere"), new RecordingListener());
+        assertTrue(everywhere.listenDescription().startsWith("every interface"), everywhere.listenDescription());
+        assertTrue(accepts("127.0.0.2", everywhere.gossipAddress().getPort()));
+        // Both framings are the same: they join each other.
+        Await.until(JOIN, "the two members joined", () -> sees(advertised, everywhere) && sees(everywhere, advertised));
+        assertTrue(everywhere.joined() && advertised.joined());
+    }
+
+    @Test
+    void aPortThatCannotBeOpenedIsNamed() throws IOException {
+        ClusterKeyring keyring = keys(ClusterKeyring.generateKey());
+        try (ServerSocket taken = new ServerSocket()) {
+            taken.bind(new InetSocketAddress("127.0.0.1", 0));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> node(ClusterSettings.builder()
+                    .keyring(keyring).gossipPort(taken.getLocalPort()).build(), backend("late"), new RecordingListener()));
+            assertEquals("cannot listen for gossip on 127.0.0.1:" + taken.getLocalPort() + ": address already in use",
+                    e.getMessage());
+        }
+        // 192.0.2.1 (TEST-NET-1) is no address of this host: nothing is sent, the bind fails.
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> node(ClusterSettings.builder()
+                .keyring(keyring).advertiseHost("192.0.2.1").build(), backend("nat"), new RecordingListener()));
+        assertTrue(e.getMessage().startsWith("cannot listen for gossip on 192.0.2.1:0: 192.0.2.1 is not an address of"
+                + " this host (it is the advertised address"), e.getMessage());
+    }
+
+    @Test
+    void aNodeWhoseSeedNeverAnswersHasNotJoined() throws IOException {
+        int nobody;
+        try (ServerSocket reserve = new ServerSocket(0)) {
+            nobody = reserve.getLocalPort();
+        }
+        GossipNode alone = node("alone", keys(ClusterKeyring.generateKey()), List.of("127.0.0.1:" + nobody),
+                new RecordingListener());
+        assertFalse(alone.joined());
+    }
+
+    private static boolean accepts(String host, int port) {
+        try (Socket socket = new Socket()) {
+            socket.connect(new InetSocketAddress(host, port), 1000);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
     }
 }

@@ -1,9 +1,14 @@
 package io.grapevine.proxy;
 
+import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.cli.GossipOptions;
+import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.membership.BackendTemplate;
 import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
@@ -13,18 +18,19 @@ import io.grapevine.proxy.membership.ReloadTriggers;
 import io.grapevine.proxy.table.TableHolder;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.List;
+import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Everything {@code ./grapevine proxy} runs, assembled in order: the data plane serving the static
- * servers at once, then the membership view, the reload triggers and the gossip member, whose join may
- * take a while (or never succeed) without delaying traffic. In render mode there is no data plane: the
- * membership is rendered into a file for an external proxy.
+ * Everything {@code ./grapevine proxy} runs, assembled in order: every file checked first, then the data
+ * plane serving the static servers at once, then the membership view, the reload triggers and, when
+ * asked for, the gossip member, whose join may take a while (or never succeed) without delaying traffic.
+ * In render mode there is no data plane: the membership is rendered into a file for an external proxy.
  */
 public final class ProxyInstance implements AutoCloseable {
 
@@ -33,13 +39,19 @@ public final class ProxyInstance implements AutoCloseable {
     /** Default render window of the membership view. */
     public static final long DEFAULT_DEBOUNCE_MILLIS = 50;
 
-    /** What to run; see {@link ProxyMain#USAGE}. */
-    public record Options(Path servers, HostPort listen, HostPort admin, Integer gossipPort, boolean noGossip,
-                          List<String> join, String advertise, Path clusterKey, Path template, Path render,
-                          Path out, String onChange, long debounceMillis) {
+    /**
+     * What to run; see {@link ProxyMain.Flags}.
+     *
+     * @param gossip                the cluster to join, or null: serve from servers.conf alone
+     * @param gossipPort            the gossip port (with {@code gossip})
+     * @param onChangeTimeoutMillis how long {@code onChange} may run before it is killed
+     */
+    public record Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
+                          Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
+                          long debounceMillis) {
 
-        public boolean gossip() {
-            return !noGossip;
+        public boolean gossipOn() {
+            return gossip != null;
         }
 
         public boolean renderMode() {
@@ -60,55 +72,124 @@ public final class ProxyInstance implements AutoCloseable {
         this.export = export;
     }
 
+    /** What was read and checked before any port was opened. */
+    private record Checked(ProxyConfig config, BackendTemplate template, ClusterKeyring keyring, ExportRenderer export) {
+    }
+
     /**
+     * Checks every file first, then opens the ports (client listener, admin listener, gossip), then logs
+     * one line saying what runs. A failure at any point closes what was opened: no "listening" line is
+     * ever followed by a stop at start.
+     *
      * @throws ConfigException for an invalid servers.conf
      * @throws BackendTemplate.TemplateException for an invalid template
-     * @throws IOException for an unreadable key file or a file watch that cannot start
+     * @throws UsageException for an unreadable or invalid cluster key file
+     * @throws ListenerBindException when the client or admin address cannot be bound
+     * @throws GossipStartException when the gossip port cannot be opened
+     * @throws IOException when the file watch cannot start
      */
     public static ProxyInstance start(Options o) throws ConfigException, BackendTemplate.TemplateException,
-            IOException, InterruptedException {
-        ProxyConfig config = o.servers() != null ? ConfigLoader.load(o.servers())
-                : ConfigLoader.parse("{\"backend_servers\": []}", "(no servers.conf)");
-        config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
-                o.admin() != null ? o.admin() : config.admin());
-        BackendTemplate template = o.gossip() ? loadBackendTemplate(o.template()) : null;
-
-        ExportRenderer export = null;
+            UsageException, IOException, InterruptedException {
+        Checked checked = checkBeforeListening(o);
+        ProxyConfig config = checked.config();
+        ExportRenderer export = checked.export();
         ProxyServer server = null;
         TableHolder tables;
+        SelfAddressGuard self = SelfAddressGuard.NONE;
         if (o.renderMode()) {
-            export = new ExportRenderer(o.render(), o.out(), o.onChange());
             tables = new TableHolder(1, config.routes(), config::balanceOf);
         } else {
-            server = ProxyServer.start(config);
+            try {
+                server = ProxyServer.start(config);
+            } catch (RuntimeException | InterruptedException e) {
+                if (export != null) {
+                    export.close();
+                }
+                throw e;
+            }
             tables = server.tables();
+            self = server.selfAddressGuard();
         }
-        MembershipView view = new MembershipView(tables, config, o.servers(), template, o.debounceMillis());
+        MembershipView view = new MembershipView(tables, config, o.servers(), checked.template(), o.debounceMillis(), self);
         if (export != null) {
             view.addExport(export);
         }
+        BackendTemplate template = checked.template();
         Path watchedTemplate = template != null && Files.exists(template.file()) ? template.file() : null;
-        ReloadTriggers triggers = new ReloadTriggers(view, o.servers(), watchedTemplate);
+        ReloadTriggers triggers;
+        try {
+            triggers = new ReloadTriggers(view, o.servers(), watchedTemplate);
+        } catch (IOException | RuntimeException e) {
+            new ProxyInstance(server, view, null, export).close();
+            throw e;
+        }
         ProxyInstance instance = new ProxyInstance(server, view, triggers, export);
         if (server != null) {
             MembershipEndpoints.install(server.admin(), view, () -> instance.gossip);
         }
         triggers.start();
         view.renderNow("start");
-        if (o.gossip()) {
-            int port = o.gossipPort() != null ? o.gossipPort() : GossipMembership.DEFAULT_PORT;
+        if (o.gossipOn()) {
             HostPort announced = server != null
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
-                instance.gossip = GossipMembership.start(port, o.join(), o.clusterKey(), announced, o.advertise(), view);
-            } catch (RuntimeException | IOException e) {
+                instance.gossip = GossipMembership.start(o.gossipPort(), o.gossip(), checked.keyring(), announced, view);
+            } catch (RuntimeException e) {
                 instance.close();
-                throw e;
+                throw gossipFailure(e);
             }
-        } else {
-            log.info("gossip off (--no-gossip): serving the servers of {} only", o.servers());
         }
+        log.info(instance.describe(o, config));
         return instance;
+    }
+
+    private static GossipStartException gossipFailure(RuntimeException e) {
+        String flag = e.getMessage() != null && e.getMessage().contains("already in use") ? " (--gossip)" : "";
+        return new GossipStartException(e.getMessage() + flag, e);
+    }
+
+    /**
+     * Everything that can be checked before a port opens: servers.conf, the backend template, the cluster
+     * key file, that the gossip port can be opened, the render template. (TLS certificate and key files belong here too once TLS exists: read
+     * and matched before the listener opens, never after.)
+     */
+    private static Checked checkBeforeListening(Options o) throws ConfigException, BackendTemplate.TemplateException,
+            UsageException, IOException {
+        ProxyConfig config = o.servers() != null ? ConfigLoader.load(o.servers())
+                : ConfigLoader.parse("{\"backend_servers\": []}", "(no servers.conf)");
+        config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
+                o.admin() != null ? o.admin() : config.admin());
+        BackendTemplate template = o.gossipOn() ? loadBackendTemplate(o.template()) : null;
+        ClusterKeyring keyring = o.gossipOn() ? o.gossip().loadKeyring() : null;
+        if (o.gossipOn()) {
+            try {
+                GossipMembership.checkCanListen(o.gossipPort(), o.gossip());
+            } catch (RuntimeException e) {
+                throw gossipFailure(e);
+            }
+        }
+        ExportRenderer export = o.renderMode()
+                ? new ExportRenderer(o.render(), o.out(), o.onChange(), Duration.ofMillis(o.onChangeTimeoutMillis()))
+                : null;
+        return new Checked(config, template, keyring, export);
+    }
+
+    /** The start-up line: what listens where, and where the servers come from. */
+    private String describe(Options o, ProxyConfig config) {
+        GossipMembership g = gossip;
+        String membership = g == null ? "gossip off: serving the servers of " + o.servers() + " only"
+                : "gossip " + g.listenDescription() + (o.gossip().insecure() ? " WITHOUT a cluster key (--insecure-gossip)"
+                : "") + ", seeds " + (o.gossip().join().isEmpty() ? "none (members join this proxy)" : o.gossip().join());
+        if (server == null) {
+            return "grapevine proxy rendering " + o.render() + " into " + o.out() + "; " + membership;
+        }
+        return "grapevine proxy listening on " + format(server.listenAddress()) + " (admin " + format(server.adminAddress()) + "), "
+                + server.description() + ", " + config.servers().size() + " static servers; " + membership;
+    }
+
+    private static String format(InetSocketAddress address) {
+        String host = address.getHostString();
+        return HostAndPort.format(host, address.getPort());
     }
 
     /**
@@ -163,7 +244,9 @@ public final class ProxyInstance implements AutoCloseable {
         if (g != null) {
             g.leave(3000);
         }
-        triggers.close();
+        if (triggers != null) {
+            triggers.close();
+        }
         if (server != null) {
             if (drain) {
                 server.drainAndStop(server.config().timeouts().shutdownGraceMillis());
@@ -174,6 +257,9 @@ public final class ProxyInstance implements AutoCloseable {
         view.close();
         if (export != null) {
             export.close();
+        }
+        if (drain) {
+            log.info("grapevine proxy stopped");
         }
     }
 }

@@ -1,158 +1,200 @@
 package io.grapevine.proxy;
 
+import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.EnvironmentVariable;
+import io.grapevine.cluster.cli.GossipFlags;
+import io.grapevine.cluster.cli.GossipOptions;
+import io.grapevine.cluster.cli.ProgramVersion;
+import io.grapevine.cluster.cli.StopSignals;
+import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.membership.BackendTemplate;
+import io.grapevine.proxy.membership.ExportRenderer;
+import io.grapevine.proxy.membership.GossipMembership;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CountDownLatch;
+import java.util.Map;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code ./grapevine proxy}: parses the command line, loads servers.conf, runs until SIGTERM / SIGINT. */
+/**
+ * {@code ./grapevine proxy}: parses the command line, checks every file, opens the ports, then runs until
+ * SIGTERM / SIGINT, drains and exits 0. Exit codes are listed in {@link Flags}' help.
+ */
 public final class ProxyMain {
 
     private static final Logger log = LoggerFactory.getLogger(ProxyMain.class);
-
-    static final String USAGE = """
-            usage: ./grapevine proxy --servers FILE [options]
-
-              --servers FILE          static configuration (servers.conf); required
-              --listen HOST:PORT      client listener (default: the file's "listen", else 127.0.0.1:9000)
-              --admin HOST:PORT       admin listener (default: the file's "admin", else 127.0.0.1:9001)
-              --gossip PORT           join the gossip cluster on this port (default 7946)
-              --no-gossip             serve from servers.conf alone
-              --join HOST:PORT[,...]  gossip seeds
-              --advertise HOST        address the other members reach this proxy at (default: the one
-                                      that routes to the first seed; 127.0.0.1 without seeds, so a
-                                      proxy that agents on other hosts join must set it)
-              --cluster-key FILE      cluster keyring: one base64 32-byte key per line
-              --template FILE         backend table template (default templates/backends.mustache)
-              --render TEMPLATE       render mode: no listener; render the membership into --out
-              --out FILE              the file --render writes (replaced atomically, only on change)
-              --on-change CMD         shell command run after --out changed (e.g. an HAProxy reload)
-              --debounce-ms N         membership render window in ms (default 50)
-              -h, --help              this text
-
-            SIGHUP or an edit of servers.conf / the template reloads them without a restart.
-            """;
+    private static final String PROGRAM = "grapevine proxy";
+    private static final String GOSSIP_OFF = "add --gossip PORT (this proxy's gossip port, 7946 by convention) or"
+            + " --join HOST:PORT to join a cluster";
 
     private ProxyMain() {
     }
 
-    /** Thrown for a bad command line; the message is the one line to print. */
-    static final class UsageException extends Exception {
-        UsageException(String message) {
-            super(message);
+    /** The flags as given; {@link #validate()} checks them. */
+    @Command(name = "./grapevine proxy", mixinStandardHelpOptions = true, versionProvider = ProgramVersion.class,
+            synopsisHeading = "",
+            customSynopsis = {
+                "usage: ./grapevine proxy --servers FILE [options]",
+                "       ./grapevine proxy --render TEMPLATE --out FILE [--on-change CMD] --join HOST:PORT ..."},
+            description = {
+                "%nAn HTTP reverse proxy serving the servers of servers.conf, and with --gossip or --join also the"
+                        + " backends its agents announce. Gossip needs --cluster-key FILE (or --insecure-gossip).",
+                "SIGHUP or an edit of servers.conf / the template reloads them without a restart. SIGTERM or"
+                        + " SIGINT drains (in-flight requests finish) and exits 0; a second signal stops at once."},
+            optionListHeading = "%noptions:%n", sortOptions = false, usageHelpWidth = 100,
+            exitCodeListHeading = "%nexit status:%n",
+            exitCodeList = {
+                CommandLines.EXIT_STOPPED,
+                "1:could not start: a port in use (--listen, --admin, --gossip), an address not of this host",
+                "2:bad command line; unreadable or invalid servers.conf, template or cluster key file",
+                CommandLines.EXIT_SECOND_SIGNAL})
+    static final class Flags {
+
+        @Option(names = "--servers", paramLabel = "FILE", description = "static configuration (servers.conf); required")
+        @EnvironmentVariable("GRAPEVINE_SERVERS")
+        String servers;
+
+        @Option(names = "--listen", paramLabel = "HOST:PORT",
+                description = "client listener (default: the file's \"listen\", else 127.0.0.1:9000)")
+        @EnvironmentVariable("GRAPEVINE_LISTEN")
+        String listen;
+
+        @Option(names = "--admin", paramLabel = "HOST:PORT",
+                description = "admin listener (default: the file's \"admin\", else 127.0.0.1:9001)")
+        @EnvironmentVariable("GRAPEVINE_ADMIN")
+        String admin;
+
+        @Option(names = "--gossip", paramLabel = "PORT",
+                description = "join the gossip cluster with this gossip port (7946 by convention; 0: any free"
+                        + " port). Without --gossip or --join the proxy opens no gossip port")
+        @EnvironmentVariable("GRAPEVINE_GOSSIP_PORT")
+        String gossipPort;
+
+        @Option(names = "--no-gossip", description = "serve from servers.conf alone (the default without --gossip"
+                + " and --join); ignores gossip settings from the environment")
+        boolean noGossip;
+
+        @Mixin
+        GossipFlags gossip = new GossipFlags();
+
+        @Option(names = "--template", paramLabel = "FILE",
+                description = "backend table template (default templates/backends.mustache)")
+        @EnvironmentVariable("GRAPEVINE_TEMPLATE")
+        String template;
+
+        @Option(names = "--render", paramLabel = "TEMPLATE",
+                description = "render mode: no listener; render the membership into --out")
+        String render;
+
+        @Option(names = "--out", paramLabel = "FILE",
+                description = "the file --render writes (replaced atomically, only on change)")
+        String out;
+
+        @Option(names = "--on-change", paramLabel = "CMD",
+                description = "shell command run after --out changed (e.g. an HAProxy reload)")
+        String onChange;
+
+        @Option(names = "--on-change-timeout-ms", paramLabel = "N",
+                description = "how long --on-change may run before it is killed (default 60000)")
+        String onChangeTimeout = Long.toString(ExportRenderer.DEFAULT_COMMAND_TIMEOUT.toMillis());
+
+        @Option(names = "--debounce-ms", paramLabel = "N", description = "membership render window in ms (default 50)")
+        String debounce = Long.toString(ProxyInstance.DEFAULT_DEBOUNCE_MILLIS);
+
+        @Spec
+        CommandSpec spec;
+
+        private boolean given(String flag) {
+            return spec.commandLine().getParseResult().hasMatchedOption(flag);
+        }
+
+        ProxyInstance.Options validate() throws UsageException {
+            if (servers == null && render == null) {
+                throw new UsageException("--servers FILE is required");
+            }
+            HostPort listenAt = listen == null ? null : hostPort(listen, "--listen");
+            HostPort adminAt = admin == null ? null : hostPort(admin, "--admin");
+            if (noGossip) {
+                for (String flag : new String[] {"--gossip", "--join", "--advertise", "--gossip-bind", "--cluster-key",
+                    "--insecure-gossip", "--template"}) {
+                    if (given(flag)) {
+                        throw new UsageException("--no-gossip cannot be combined with --gossip, --join, --advertise,"
+                                + " --gossip-bind, --cluster-key, --insecure-gossip or --template");
+                    }
+                }
+                if (render != null) {
+                    throw new UsageException("--render renders the gossip membership: it cannot be combined with --no-gossip");
+                }
+            }
+            boolean gossipOn = !noGossip && (gossipPort != null || !gossip.seeds().isEmpty());
+            GossipOptions cluster = null;
+            int port = GossipMembership.DEFAULT_PORT;
+            if (gossipOn) {
+                if (gossipPort != null) {
+                    port = (int) number(gossipPort, "--gossip", 0, 65535, "a port");
+                }
+                cluster = gossip.validate();
+            } else {
+                if (render != null) {
+                    throw new UsageException("--render renders the gossip membership: give --join HOST:PORT"
+                            + " (or --gossip PORT)");
+                }
+                gossip.requireNoneGiven(GOSSIP_OFF);
+                if (given("--template")) {
+                    throw new UsageException("--template is a gossip setting, but gossip is off: " + GOSSIP_OFF);
+                }
+            }
+            if ((render == null) != (out == null)) {
+                throw new UsageException("--render TEMPLATE and --out FILE go together");
+            }
+            if (onChange != null && render == null) {
+                throw new UsageException("--on-change needs --render and --out");
+            }
+            if (given("--on-change-timeout-ms") && onChange == null) {
+                throw new UsageException("--on-change-timeout-ms needs --on-change");
+            }
+            long timeout = number(onChangeTimeout, "--on-change-timeout-ms", 1, 86_400_000, "a number");
+            long window = number(debounce, "--debounce-ms", 1, 60_000, "a number");
+            return new ProxyInstance.Options(path(servers), listenAt, adminAt, cluster, port,
+                    gossipOn ? path(template) : null, path(render), path(out), onChange, timeout, window);
         }
     }
 
-    public static void main(String[] args) {
-        ProxyInstance.Options options;
-        try {
-            options = parse(args);
-        } catch (UsageException e) {
-            System.err.println("grapevine proxy: " + e.getMessage());
-            System.err.println("try ./grapevine proxy --help");
-            System.exit(2);
-            return;
-        }
-        if (options == null) {
-            System.out.print(USAGE);
-            return;
-        }
+    /** Parses a command line, with defaults from {@code environment}. */
+    static CommandLines.Parsed<ProxyInstance.Options> parse(String[] args, Map<String, String> environment)
+            throws UsageException {
+        return CommandLines.parse(new Flags(), environment, args, Flags::validate);
+    }
+
+    public static void main(String[] args) throws InterruptedException {
+        ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
+        // Taken over before anything starts: a signal during the start stops the proxy right after it.
+        StopSignals signals = StopSignals.install(PROGRAM);
         ProxyInstance instance;
         try {
             instance = ProxyInstance.start(options);
-        } catch (ConfigException | BackendTemplate.TemplateException e) {
-            System.err.println("grapevine proxy: " + e.getMessage());
-            System.exit(2);
-            return;
+        } catch (ConfigException | BackendTemplate.TemplateException | UsageException e) {
+            throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
+        } catch (ListenerBindException | GossipStartException e) {
+            throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": " + e.getMessage());
         } catch (Exception e) {
-            System.err.println("grapevine proxy: cannot start: " + e.getMessage());
             log.debug("start failed", e);
-            System.exit(1);
-            return;
+            throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            instance.shutdown();
-            stopped.countDown();
-        }, "grapevine-shutdown"));
-        try {
-            stopped.await();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        String signal = signals.await();
+        log.info("{} received: stopping (a second signal stops at once)", signal);
+        instance.shutdown();
+        throw CommandLines.exit(0, null);
     }
 
-    /** @return the options, or {@code null} when help was asked for */
-    static ProxyInstance.Options parse(String[] args) throws UsageException {
-        Path servers = null;
-        HostPort listen = null;
-        HostPort admin = null;
-        Integer gossipPort = null;
-        boolean noGossip = false;
-        List<String> join = new ArrayList<>();
-        String advertise = null;
-        Path clusterKey = null;
-        Path template = null;
-        Path render = null;
-        Path out = null;
-        String onChange = null;
-        long debounce = ProxyInstance.DEFAULT_DEBOUNCE_MILLIS;
-        for (int i = 0; i < args.length; i++) {
-            String a = args[i];
-            switch (a) {
-                case "-h", "--help" -> {
-                    return null;
-                }
-                case "--servers" -> servers = Path.of(value(args, ++i, a));
-                case "--listen" -> listen = hostPort(value(args, ++i, a), a);
-                case "--admin" -> admin = hostPort(value(args, ++i, a), a);
-                case "--gossip" -> gossipPort = port(value(args, ++i, a), a);
-                case "--no-gossip" -> noGossip = true;
-                case "--join" -> {
-                    for (String seed : value(args, ++i, a).split(",")) {
-                        hostPort(seed.trim(), a);
-                        join.add(seed.trim());
-                    }
-                }
-                case "--advertise" -> advertise = advertiseHost(value(args, ++i, a));
-                case "--cluster-key" -> clusterKey = Path.of(value(args, ++i, a));
-                case "--template" -> template = Path.of(value(args, ++i, a));
-                case "--render" -> render = Path.of(value(args, ++i, a));
-                case "--out" -> out = Path.of(value(args, ++i, a));
-                case "--on-change" -> onChange = value(args, ++i, a);
-                case "--debounce-ms" -> debounce = number(value(args, ++i, a), a, 1, 60_000);
-                default -> throw new UsageException("unknown option \"" + a + "\"");
-            }
-        }
-        if (servers == null && render == null) {
-            throw new UsageException("--servers FILE is required");
-        }
-        if (noGossip && (gossipPort != null || !join.isEmpty() || advertise != null)) {
-            throw new UsageException("--no-gossip cannot be combined with --gossip, --join or --advertise");
-        }
-        if ((render == null) != (out == null)) {
-            throw new UsageException("--render TEMPLATE and --out FILE go together");
-        }
-        if (onChange != null && render == null) {
-            throw new UsageException("--on-change needs --render and --out");
-        }
-        if (render != null && noGossip) {
-            throw new UsageException("--render renders the gossip membership: it cannot be combined with --no-gossip");
-        }
-        return new ProxyInstance.Options(servers, listen, admin, gossipPort, noGossip, List.copyOf(join), advertise,
-                clusterKey, template, render, out, onChange, debounce);
-    }
-
-    private static String value(String[] args, int i, String flag) throws UsageException {
-        if (i >= args.length || args[i].startsWith("--")) {
-            throw new UsageException(flag + " needs a value");
-        }
-        return args[i];
+    private static Path path(String value) {
+        return value == null ? null : Path.of(value);
     }
 
     private static HostPort hostPort(String text, String flag) throws UsageException {
@@ -163,35 +205,15 @@ public final class ProxyMain {
         }
     }
 
-    private static String advertiseHost(String text) throws UsageException {
-        long colons = text.chars().filter(c -> c == ':').count();
-        if (!text.matches("[A-Za-z0-9._:-]+") || colons == 1) {
-            throw new UsageException("--advertise: \"" + text + "\" is not a host name or IP address (without a port)");
-        }
-        return text;
-    }
-
-    private static long number(String text, String flag, long min, long max) throws UsageException {
+    private static long number(String text, String flag, long min, long max, String what) throws UsageException {
         try {
-            long n = Long.parseLong(text);
+            long n = Long.parseLong(text.strip());
             if (n >= min && n <= max) {
                 return n;
             }
         } catch (NumberFormatException ignored) {
             // reported below
         }
-        throw new UsageException(flag + ": \"" + text + "\" is not a number " + min + ".." + max);
-    }
-
-    private static int port(String text, String flag) throws UsageException {
-        try {
-            int p = Integer.parseInt(text);
-            if (p >= 0 && p <= 65535) {
-                return p;
-            }
-        } catch (NumberFormatException ignored) {
-            // reported below
-        }
-        throw new UsageException(flag + ": \"" + text + "\" is not a port 0..65535");
+        throw new UsageException(flag + ": \"" + text + "\" is not " + what + " " + min + ".." + max);
     }
 }

@@ -3,7 +3,9 @@ package io.grapevine.proxy;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminServer;
 import io.grapevine.proxy.client.ClientInitializer;
+import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
 import io.grapevine.proxy.net.Transport;
@@ -20,7 +22,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A running proxy: the client listener on one event loop per core, the admin listener and the health
- * checker on a separate single thread, and the table they share.
+ * checker on a separate single thread, and the table they share. The static servers are published
+ * without any that is the proxy itself ({@link SelfAddressGuard}); the membership view, which republishes
+ * them at start, logs those refusals.
  */
 public final class ProxyServer implements AutoCloseable {
 
@@ -35,6 +39,8 @@ public final class ProxyServer implements AutoCloseable {
     private final Channel listener;
     private final AdminServer admin;
     private final HealthChecker health;
+    private final SelfAddressGuard self;
+    private final String description;
     private volatile boolean stopped;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
@@ -47,10 +53,14 @@ public final class ProxyServer implements AutoCloseable {
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
         this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::balanceOf);
-        tables.publish(config.servers(), "static config");
+        // Published before the listener opens, so that the first request finds them: the configured addresses
+        // stand for the bound ones until those are known (a configured port 0 is no server's port).
+        tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())
+                .filter(config.servers(), (server, why) -> { }), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
+        Channel boundListener = null;
         try {
-            this.listener = new ServerBootstrap()
+            boundListener = bind(new ServerBootstrap()
                     .group(workers)
                     .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 4096)
@@ -58,26 +68,65 @@ public final class ProxyServer implements AutoCloseable {
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections()))
-                    .bind(config.listen().toSocketAddress()).sync().channel();
-            this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
-            this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport);
+                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections())),
+                    config.listen(), "--listen");
+            this.admin = bindAdmin(config.admin(), transport);
             AdminEndpoints.install(admin, tables, stats);
-        } catch (Exception e) {
+            this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
+        } catch (RuntimeException | InterruptedException e) {
+            if (boundListener != null) {
+                boundListener.close();
+            }
             workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             throw e;
         }
+        this.listener = boundListener;
+        this.self = SelfAddressGuard.of(listenAddress(), adminAddress());
+        tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
         // Start-up leaves megabytes of long-lived objects in the young generation; without this, the first
         // young collections under traffic copy them back and forth for tens of milliseconds each. One full
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
         System.gc();
-        log.info("grapevine proxy listening on {} (admin {}), {} event loops on {}, {} static servers",
-                listenAddress(), adminAddress(), dataPlane.loops().size(), transport, config.servers().size());
+        this.description = dataPlane.loops().size() + " event loops on " + transport;
     }
 
-    /** Binds the listeners and starts serving; one event loop per available core. */
+    private Channel bind(ServerBootstrap bootstrap, HostPort address, String flag) throws InterruptedException {
+        try {
+            return bootstrap.bind(address.toSocketAddress()).sync().channel();
+        } catch (InterruptedException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new ListenerBindException(address, flag, e);
+        }
+    }
+
+    private AdminServer bindAdmin(HostPort address, Transport transport) throws InterruptedException {
+        try {
+            return AdminServer.start(address.toSocketAddress(), control, transport);
+        } catch (InterruptedException e) {
+            throw e;
+        } catch (Exception e) {
+            throw new ListenerBindException(address, "--admin", e);
+        }
+    }
+
+    /** "4 event loops on EPOLL", for the start-up line. */
+    public String description() {
+        return description;
+    }
+
+    /** Refuses servers that are this proxy's own listeners (as bound), for the membership view. */
+    public SelfAddressGuard selfAddressGuard() {
+        return self;
+    }
+
+    /**
+     * Binds the listeners and starts serving; one event loop per available core.
+     *
+     * @throws ListenerBindException when the client or admin address cannot be bound
+     */
     public static ProxyServer start(ProxyConfig config) throws InterruptedException {
         return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
     }
@@ -156,7 +205,7 @@ public final class ProxyServer implements AutoCloseable {
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
-        log.info("grapevine proxy stopped");
+        log.debug("data plane stopped");
         terminated.countDown();
     }
 

@@ -5,28 +5,37 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.Ports;
+import io.grapevine.proxy.testing.ProcessSockets;
 import io.grapevine.proxy.testing.Resources;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ./grapevine proxy} as a process: bad command lines and bad files exit non-zero with one line
- * naming what is wrong; SIGTERM lets a request in flight finish before the process exits.
+ * naming what is wrong; without gossip flags no gossip port opens; gossip needs a key or an explicit
+ * {@code --insecure-gossip}; a port in use is named; SIGTERM lets a request in flight finish, then the
+ * process exits 0, and a second signal stops it at once.
  */
 class ProxyCommandLineIntegrationTest {
 
@@ -58,7 +67,8 @@ class ProxyCommandLineIntegrationTest {
     void aBadFlagExitsTwoWithOneLine() throws Exception {
         ChildProcess p = run("bad-flag", "--servers", "servers.conf", "--lisen", "127.0.0.1:1");
         assertEquals(2, p.process().exitValue(), p.tail());
-        assertTrue(lines(p).get(0).contains("unknown option \"--lisen\""), p.log());
+        assertEquals(List.of("grapevine proxy: unknown option '--lisen' (did you mean --listen?) (see ./grapevine proxy --help)"),
+                lines(p));
     }
 
     @Test
@@ -94,12 +104,8 @@ class ProxyCommandLineIntegrationTest {
     @Test
     void sigtermFinishesTheRequestInFlightThenExits() throws Exception {
         DemoBackend backend = resources.keep(DemoBackend.start("127.0.0.1", 0, 1));
-        Path conf = dir.resolve("servers.conf");
-        Files.writeString(conf, "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backend.port() + " } ] }\n");
         int port = Ports.free();
-        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sigterm", "--servers", conf.toString(),
-                "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free(), "--no-gossip"));
-        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> canConnect(port), proxy::tail);
+        ChildProcess proxy = proxyInFrontOf(backend, "sigterm", port, "--no-gossip");
 
         try (Socket client = new Socket()) {
             client.connect(new InetSocketAddress("127.0.0.1", port), 5000);
@@ -117,8 +123,143 @@ class ProxyCommandLineIntegrationTest {
         }
         int exit = proxy.waitFor(30);
         assertTrue(exit >= 0, "the proxy did not exit after SIGTERM: " + proxy.tail());
+        assertEquals(0, exit, "a drained stop is a success: " + proxy.tail());
         assertFalse(proxy.isAlive());
         assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close());
+    }
+
+    /** A second SIGTERM while the drain waits for a slow request stops the process at once, with 128 + 15. */
+    @Test
+    void aSecondSigtermDuringTheDrainStopsAtOnce() throws Exception {
+        DemoBackend backend = resources.keep(DemoBackend.start("127.0.0.1", 0, 1));
+        int port = Ports.free();
+        ChildProcess proxy = proxyInFrontOf(backend, "second-signal", port);
+        try (Socket client = new Socket()) {
+            client.connect(new InetSocketAddress("127.0.0.1", port), 5000);
+            client.getOutputStream().write("GET /slow?ms=60000 HTTP/1.1\r\nHost: h\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            client.getOutputStream().flush();
+            Await.until(Duration.ofSeconds(10), "the request at the backend", () -> backend.requestCount() == 1, proxy::tail);
+            proxy.sigterm();
+            Await.until(Duration.ofSeconds(10), "the drain", () -> proxy.log().contains("draining"), proxy::tail);
+            long second = System.nanoTime();
+            proxy.sigterm();
+            int exit = proxy.waitFor(10);
+            long stopMs = (System.nanoTime() - second) / 1_000_000;
+            assertEquals(143, exit, proxy.tail());
+            assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after the second signal");
+            assertTrue(proxy.log().contains("grapevine proxy: second SIGTERM while stopping: stopping at once"), proxy.tail());
+        }
+    }
+
+    /** Without --gossip or --join the process listens on its listener and admin port and nothing else. */
+    @Test
+    void withoutGossipFlagsOnlyTheListenerAndTheAdminPortAreOpen() throws Exception {
+        int port = Ports.free();
+        int adminPort = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "no-gossip", "--servers", servers().toString(),
+                "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort));
+        Await.until(Duration.ofSeconds(60), "the start-up line", () -> proxy.log().contains("grapevine proxy listening on"),
+                proxy::tail);
+        assertEquals(Set.of(new InetSocketAddress("127.0.0.1", port), new InetSocketAddress("127.0.0.1", adminPort)),
+                Set.copyOf(ProcessSockets.tcpListening(proxy.pid())), proxy.tail());
+        assertEquals(List.of(), ProcessSockets.udp(proxy.pid()), "UDP sockets of the proxy");
+        assertTrue(proxy.log().contains("gossip off: serving the servers of " + servers() + " only"), proxy.tail());
+        assertFalse(proxy.log().contains("Gossip member"), proxy.tail());
+    }
+
+    @Test
+    void gossipWithoutAKeyExitsTwoWithOneLineNamingTheFix() throws Exception {
+        for (String[] gossip : List.of(new String[] {"--gossip", "0"}, new String[] {"--join", "127.0.0.1:" + Ports.free()})) {
+            ChildProcess p = run("no-key-" + gossip[0].substring(2), "--servers", servers().toString(), gossip[0], gossip[1],
+                    "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
+            assertEquals(2, p.process().exitValue(), p.tail());
+            assertEquals(1, lines(p).size(), p.log());
+            String line = lines(p).get(0);
+            assertTrue(line.startsWith("grapevine proxy: gossip needs a cluster key: give --cluster-key FILE")
+                    && line.contains("./grapevine keygen > cluster.key") && line.contains("openssl rand -base64 32 > cluster.key")
+                    && line.contains("--insecure-gossip"), line);
+        }
+    }
+
+    /**
+     * {@code --insecure-gossip}: gossip runs, the log and {@code /members} say it is open, and its port
+     * listens on the advertised address (loopback here), not on every interface.
+     */
+    @Test
+    void insecureGossipWarnsAndItsPortListensOnTheAdvertisedAddressOnly() throws Exception {
+        int port = Ports.free();
+        int adminPort = Ports.free();
+        int gossipPort = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "insecure", "--servers", servers().toString(),
+                "--listen", "127.0.0.1:" + port, "--admin=127.0.0.1:" + adminPort, "--gossip=" + gossipPort,
+                "--insecure-gossip"));
+        Await.until(Duration.ofSeconds(60), "the start-up line", () -> proxy.log().contains("grapevine proxy listening on"),
+                proxy::tail);
+        assertTrue(proxy.log().contains("WARN") && proxy.log().contains("INSECURE GOSSIP (--insecure-gossip)"), proxy.tail());
+        assertTrue(proxy.log().contains("gossip 127.0.0.1:" + gossipPort + " WITHOUT a cluster key (--insecure-gossip)"),
+                proxy.tail());
+        assertEquals(Set.of(new InetSocketAddress("127.0.0.1", port), new InetSocketAddress("127.0.0.1", adminPort),
+                new InetSocketAddress("127.0.0.1", gossipPort)), Set.copyOf(ProcessSockets.tcpListening(proxy.pid())));
+        JsonNode gossip = new Admin(new InetSocketAddress("127.0.0.1", adminPort)).members().path("gossip");
+        assertTrue(gossip.path("insecure").asBoolean(), gossip.toString());
+        assertTrue(gossip.path("warning").asText().startsWith("gossip runs without a cluster key"), gossip.toString());
+    }
+
+    /** A port in use is named, with the flag that sets it; nothing claims to listen first. */
+    @Test
+    void aPortInUseExitsOneNamingTheListener() throws Exception {
+        try (ServerSocket taken = new ServerSocket()) {
+            taken.bind(new InetSocketAddress("127.0.0.1", 0));
+            int busy = taken.getLocalPort();
+            Map<String, String[]> cases = Map.of(
+                    "cannot listen on 127.0.0.1:" + busy + " (--listen, or \"listen\" in servers.conf): address already in use",
+                    new String[] {"--listen", "127.0.0.1:" + busy, "--admin", "127.0.0.1:0"},
+                    "cannot listen on 127.0.0.1:" + busy + " (--admin, or \"admin\" in servers.conf): address already in use",
+                    new String[] {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:" + busy},
+                    "cannot listen for gossip on 127.0.0.1:" + busy + ": address already in use (--gossip)",
+                    new String[] {"--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", Integer.toString(busy),
+                        "--insecure-gossip"});
+            int n = 0;
+            for (Map.Entry<String, String[]> c : cases.entrySet()) {
+                List<String> args = new ArrayList<>(List.of("--servers", servers().toString()));
+                args.addAll(List.of(c.getValue()));
+                ChildProcess p = run("busy-" + n++, args.toArray(String[]::new));
+                assertEquals(1, p.process().exitValue(), p.tail());
+                List<String> lines = lines(p);
+                assertTrue(lines.get(lines.size() - 1).startsWith("grapevine proxy: " + c.getKey()), p.log());
+                assertFalse(p.log().contains("listening on") || p.log().contains("stopped"), p.log());
+            }
+        }
+    }
+
+    @Test
+    void aBadKeyFileExitsTwoBeforeAnyPortOpens() throws Exception {
+        Path key = Files.writeString(dir.resolve("cluster.key"), "not a key\n");
+        ChildProcess p = run("bad-key", "--servers", servers().toString(), "--gossip", "0", "--cluster-key", key.toString(),
+                "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
+        assertEquals(2, p.process().exitValue(), p.tail());
+        assertEquals(List.of("grapevine proxy: --cluster-key " + key + ":1: expected a base64 key of 32 bytes, found text"
+                + " that is not base64"), lines(p));
+    }
+
+    /** A proxy process on {@code port} whose servers.conf names {@code backend}, once it accepts connections. */
+    private ChildProcess proxyInFrontOf(DemoBackend backend, String name, int port, String... more) throws IOException {
+        Path conf = dir.resolve("servers.conf");
+        Files.writeString(conf, "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backend.port() + " } ] }\n");
+        List<String> args = new ArrayList<>(List.of("--servers", conf.toString(), "--listen", "127.0.0.1:" + port,
+                "--admin", "127.0.0.1:" + Ports.free()));
+        args.addAll(List.of(more));
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, name, args.toArray(String[]::new)));
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> canConnect(port), proxy::tail);
+        return proxy;
+    }
+
+    private Path servers() throws IOException {
+        Path conf = dir.resolve("empty.conf");
+        if (!Files.exists(conf)) {
+            Files.writeString(conf, "{ \"backend_servers\": [] }\n");
+        }
+        return conf;
     }
 
     private static boolean canConnect(int port) {

@@ -1,5 +1,7 @@
 package io.grapevine.agent.backend;
 
+import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.StopSignals;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -9,28 +11,20 @@ import org.slf4j.LoggerFactory;
  * {@code ./grapevine backend --port P [--count N] [--host H] [--threads T]}: runs N
  * {@link DemoBackend} workers (ids 1..N) until SIGTERM or SIGINT, then closes them.
  *
- * <p>Exit status: 0 after {@code --help}, 2 for a bad command line, 1 when a port cannot be
- * bound (the workers already started are closed first); on a signal, the JVM's usual status.
+ * <p>Exit status: 0 after {@code --help} and after a stop by SIGTERM / SIGINT, 2 for a bad command line,
+ * 1 when a port cannot be bound (the workers already started are closed first), 128 + the signal's
+ * number for a second signal while stopping.
  */
 public final class DemoBackendMain {
     private static final Logger log = LoggerFactory.getLogger(DemoBackendMain.class);
+    private static final String PROGRAM = "grapevine backend";
 
     private DemoBackendMain() {
     }
 
     public static void main(String[] args) throws InterruptedException {
-        BackendOptions options;
-        try {
-            options = BackendOptions.parse(args);
-        } catch (BackendOptions.UsageException e) {
-            System.err.println("grapevine backend: " + e.getMessage());
-            System.exit(2);
-            return;
-        }
-        if (options.help()) {
-            System.out.print(BackendOptions.USAGE);
-            return;
-        }
+        BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
+        StopSignals signals = StopSignals.install(PROGRAM);
         BackendEventLoop.setThreads(options.threads());
         List<DemoBackend> workers = new ArrayList<>(options.count());
         for (int id = 1; id <= options.count(); id++) {
@@ -40,16 +34,13 @@ public final class DemoBackendMain {
                 log.info("backend {} listening on {}:{} ({})", id, options.host(), worker.port(), BackendEventLoop.transport());
             } catch (IllegalStateException | IllegalArgumentException e) {
                 workers.forEach(DemoBackend::close);
-                System.err.println("grapevine backend: worker " + id + ": " + e.getMessage());
-                System.exit(1);
-                return;
+                throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": worker " + id + " (--port "
+                        + options.port() + "): " + e.getMessage());
             }
         }
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            workers.forEach(DemoBackend::close);
-            log.info("stopped {} backend(s)", workers.size());
-        }, "grapevine-backend-shutdown"));
-        // The workers run on daemon threads: this thread keeps the JVM up until a signal ends it.
-        Thread.currentThread().join();
+        String signal = signals.await();
+        workers.forEach(DemoBackend::close);
+        log.info("{} received: stopped {} backend(s)", signal, workers.size());
+        throw CommandLines.exit(0, null);
     }
 }

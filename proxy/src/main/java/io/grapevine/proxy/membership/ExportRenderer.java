@@ -1,11 +1,16 @@
 package io.grapevine.proxy.membership;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -21,16 +26,23 @@ import org.slf4j.LoggerFactory;
  * only when its content differs, so the command runs only for real changes.
  *
  * <p>Rendering runs on the membership view's thread; the command runs on its own thread, one at a time,
- * with a 60 s limit, so a slow reload never stalls membership.
+ * killed after its time limit ({@code --on-change-timeout-ms}, 60 s by default), so a slow reload never
+ * stalls membership. When it fails or times out, the first lines of its output (standard output and error
+ * together) are logged with the exit status, as {@code haproxy -c} would print why a file was refused.
  */
 public final class ExportRenderer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ExportRenderer.class);
-    private static final long COMMAND_TIMEOUT_SECONDS = 60;
+    /** The default limit of one run of the command. */
+    public static final Duration DEFAULT_COMMAND_TIMEOUT = Duration.ofSeconds(60);
+    /** How much of a failed command's output is logged. */
+    static final int OUTPUT_LINES = 20;
+    private static final int OUTPUT_LINE_CHARS = 300;
 
     private final Path templateFile;
     private final Path out;
     private final String onChange;
+    private final Duration commandTimeout;
     private final ExecutorService commands = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "grapevine-on-change");
         t.setDaemon(true);
@@ -43,9 +55,16 @@ public final class ExportRenderer implements AutoCloseable {
     private String lastWritten;
 
     public ExportRenderer(Path templateFile, Path out, String onChange) throws BackendTemplate.TemplateException {
+        this(templateFile, out, onChange, DEFAULT_COMMAND_TIMEOUT);
+    }
+
+    /** @param commandTimeout how long one run of {@code onChange} may take before it is killed */
+    public ExportRenderer(Path templateFile, Path out, String onChange, Duration commandTimeout)
+            throws BackendTemplate.TemplateException {
         this.templateFile = templateFile;
         this.out = out;
         this.onChange = onChange;
+        this.commandTimeout = commandTimeout;
         this.template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.CONFIG);
         this.templateTime = mtime(templateFile);
     }
@@ -91,25 +110,86 @@ public final class ExportRenderer implements AutoCloseable {
     }
 
     private void runCommand() {
+        Process p;
         try {
-            Process p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectErrorStream(true)
-                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!p.waitFor(COMMAND_TIMEOUT_SECONDS, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                commandFailures.incrementAndGet();
-                log.warn("--on-change command did not finish in {} s and was killed: {}", COMMAND_TIMEOUT_SECONDS,
-                        onChange);
-            } else if (p.exitValue() != 0) {
-                commandFailures.incrementAndGet();
-                log.warn("--on-change command exited with {}: {}", p.exitValue(), onChange);
-            } else {
-                log.info("--on-change command done: {}", onChange);
-            }
+            p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectErrorStream(true).start();
         } catch (IOException e) {
             commandFailures.incrementAndGet();
             log.warn("--on-change command could not start: {}", e.getMessage());
+            return;
+        }
+        CommandOutput output = CommandOutput.collect(p);
+        try {
+            if (!p.waitFor(commandTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                p.descendants().forEach(ProcessHandle::destroyForcibly);
+                p.destroyForcibly();
+                commandFailures.incrementAndGet();
+                log.warn("--on-change command did not finish in {} ms (--on-change-timeout-ms) and was killed: {}{}",
+                        commandTimeout.toMillis(), onChange, output.describe());
+            } else if (p.exitValue() != 0) {
+                commandFailures.incrementAndGet();
+                log.warn("--on-change command exited with {}: {}{}", p.exitValue(), onChange, output.describe());
+            } else {
+                log.info("--on-change command done: {}", onChange);
+            }
         } catch (InterruptedException e) {
+            p.destroyForcibly();
             Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * The first {@link #OUTPUT_LINES} lines a command writes, read on a thread of their own so that a chatty
+     * command never blocks on a full pipe (the rest is read and dropped).
+     */
+    private static final class CommandOutput {
+        private final List<String> lines = new ArrayList<>();
+        private final Thread reader;
+        private boolean truncated;
+
+        private CommandOutput(Process process) {
+            this.reader = new Thread(() -> read(process), "grapevine-on-change-output");
+            this.reader.setDaemon(true);
+        }
+
+        static CommandOutput collect(Process process) {
+            CommandOutput output = new CommandOutput(process);
+            output.reader.start();
+            return output;
+        }
+
+        private void read(Process process) {
+            try (BufferedReader in = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                    StandardCharsets.UTF_8))) {
+                String line;
+                while ((line = in.readLine()) != null) {
+                    synchronized (this) {
+                        if (lines.size() < OUTPUT_LINES) {
+                            lines.add(line.length() > OUTPUT_LINE_CHARS ? line.substring(0, OUTPUT_LINE_CHARS) + "..." : line);
+                        } else {
+                            truncated = true;
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                // the process was killed; what was read so far is reported
+            }
+        }
+
+        /** "; output:" and the lines read, each on its own indented line; waits briefly for the reader. */
+        String describe() {
+            try {
+                reader.join(1000); // a killed command's children may hold the pipe open: do not wait for them
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            synchronized (this) {
+                if (lines.isEmpty()) {
+                    return "; no output";
+                }
+                return "; output" + (truncated ? " (first " + OUTPUT_LINES + " lines)" : "") + ":\n  | "
+                        + String.join("\n  | ", lines);
+            }
         }
     }
 

@@ -6,12 +6,10 @@ import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.SecurityCounters;
+import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.proxy.config.HostPort;
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -29,35 +27,52 @@ public final class GossipMembership implements AutoCloseable {
     public static final int DEFAULT_PORT = 7946;
 
     private final GossipNode node;
+    private final boolean insecure;
 
-    private GossipMembership(GossipNode node) {
+    private GossipMembership(GossipNode node, boolean insecure) {
         this.node = node;
+        this.insecure = insecure;
     }
 
     /**
-     * Joins (or keeps trying to join, in the background) the cluster of {@code seeds}.
+     * Joins (or keeps trying to join, in the background) the cluster of {@code gossip.join()}; the
+     * advertised address (also the host announced for the listener) is {@code gossip.advertise()}, or the
+     * cluster module's choice (see {@code GossipNode.start}).
      *
-     * @param listen    the proxy's client listener, announced in its metadata
-     * @param advertise the address other members reach this one at (and the host announced for the
-     *                  listener), or null to let the cluster module choose (see {@code GossipNode.start})
-     * @throws IOException when the key file cannot be read
+     * @param keyring the cluster keys, or null when {@code gossip.insecure()}
+     * @param listen  the proxy's client listener, announced in its metadata
      * @throws IllegalArgumentException for an unusable seed or advertise address
+     * @throws IllegalStateException when the gossip port cannot be opened
      */
-    public static GossipMembership start(int gossipPort, List<String> seeds, Path keyFile, HostPort listen,
-                                         String advertise, MembershipView view) throws IOException {
-        ClusterKeyring keyring = keyFile == null ? null : ClusterKeyring.load(keyFile);
-        ClusterSettings settings = ClusterSettings.builder()
+    public static GossipMembership start(int gossipPort, GossipOptions gossip, ClusterKeyring keyring, HostPort listen,
+                                         MembershipView view) {
+        ClusterSettings settings = gossip.settings(keyring)
                 .gossipPort(gossipPort)
-                .seeds(seeds)
-                .keyring(keyring)
-                .advertiseHost(advertise)
                 .alias("proxy-" + listen)
                 .build();
-        MemberMetadata self = MemberMetadata.proxy(advertise != null ? advertise : listen.host(), listen.port());
+        MemberMetadata self = MemberMetadata.proxy(gossip.advertise() != null ? gossip.advertise() : listen.host(),
+                listen.port());
         GossipNode node = GossipNode.start(settings, self, view);
-        log.info("gossip member {} on {} (seeds {}, {})", node.memberId(), node.gossipAddress(), seeds,
-                keyring == null ? "NO cluster key" : keyring.size() + " cluster key(s)");
-        return new GossipMembership(node);
+        return new GossipMembership(node, keyring == null);
+    }
+
+    /**
+     * Fails as {@link #start} would if the gossip port cannot be opened; checked before any other port.
+     *
+     * @throws IllegalStateException naming the address and why
+     */
+    public static void checkCanListen(int gossipPort, GossipOptions gossip) {
+        GossipNode.checkCanListen(gossip.settings(null).gossipPort(gossipPort).build());
+    }
+
+    /** Where the gossip port listens, e.g. "127.0.0.1:7946". */
+    public String listenDescription() {
+        return node.listenDescription();
+    }
+
+    /** Gossip runs without a cluster key (--insecure-gossip). */
+    public boolean insecure() {
+        return insecure;
     }
 
     /** The membership address this proxy advertises (its gossip port). */
@@ -73,7 +88,13 @@ public final class GossipMembership implements AutoCloseable {
     public Map<String, Object> counters() {
         SecurityCounters c = node.counters();
         Map<String, Object> m = new LinkedHashMap<>();
+        m.put("insecure", insecure);
+        if (insecure) {
+            m.put("warning", "gossip runs without a cluster key (--insecure-gossip): anyone who can reach "
+                    + node.listenDescription() + " can join the cluster and announce backends that receive traffic");
+        }
         m.put("member_id", node.memberId());
+        m.put("listening_on", node.listenDescription());
         InetSocketAddress address = node.gossipAddress();
         m.put("gossip_address", HostAndPort.format(address));
         m.put("security", c);

@@ -8,6 +8,7 @@ import io.grapevine.cluster.MembershipListener;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.TableHolder;
@@ -41,7 +42,8 @@ import org.slf4j.LoggerFactory;
  * a burst of joins and leaves costs one table generation per window. The render turns the members into
  * text with the backend template, parses it with the servers.conf parser, keeps only servers that some
  * backend member announced (host and port) and that the allowlist admits, merges them after the static
- * servers and publishes the result. A template or validation failure keeps the last good table.
+ * servers and publishes the result. A template or validation failure keeps the last good table. Whatever
+ * the source, a server that is the proxy itself ({@link SelfAddressGuard}) never reaches the table.
  */
 public final class MembershipView implements MembershipListener, AutoCloseable {
 
@@ -57,6 +59,7 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     private final Path configFile;
     private final Path templateFile;
     private final long debounceMillis;
+    private final SelfAddressGuard self;
     private final List<ExportRenderer> exports = new ArrayList<>();
 
     private ProxyConfig staticConfig;
@@ -85,7 +88,14 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
      */
     public MembershipView(TableHolder tables, ProxyConfig staticConfig, Path configFile, BackendTemplate template,
                           long debounceMillis) {
+        this(tables, staticConfig, configFile, template, debounceMillis, SelfAddressGuard.NONE);
+    }
+
+    /** @param self refuses the proxy's own listeners as servers, from servers.conf and from gossip */
+    public MembershipView(TableHolder tables, ProxyConfig staticConfig, Path configFile, BackendTemplate template,
+                          long debounceMillis, SelfAddressGuard self) {
         this.tables = tables;
+        this.self = self;
         this.staticConfig = staticConfig;
         this.allowlist = new AddressAllowlist(staticConfig.allowlist());
         this.configFile = configFile;
@@ -244,14 +254,14 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
                             kept.add(s);
                         } else {
                             refusedAny = true;
-                            refuse(s.key() + " repeated", s.name() + " (" + address + ")",
+                            refuse(s.key() + " repeated", "gossip", s.name() + " (" + address + ")",
                                     "repeats the address of an earlier server of pool " + s.pool());
                         }
                     }
                 } catch (ConfigException e) {
                     refusedAny = true;
                     String why = "server " + (i + 1) + " of the rendered table: " + problem(e);
-                    refuse(address + " " + why, address, why);
+                    refuse(address + " " + why, "gossip", address, why);
                 }
             }
             if (!refusedAny) {
@@ -270,12 +280,19 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     }
 
     /** Counts and logs a refused server once, for as long as consecutive renders keep refusing it. */
-    private void refuse(String key, String server, String why) {
+    private void refuse(String key, String source, String server, String why) {
         refusedNow.add(key);
         if (refused.add(key)) {
             refusedBackends.incrementAndGet();
-            log.warn("refused gossip backend {}: {}", server, why);
+            log.warn("refused {} backend {}: {}", source, server, why);
         }
+    }
+
+    /** Refuses a server that is the proxy itself; see {@link SelfAddressGuard}. */
+    private void refuseSelf(ServerSpec s, String why) {
+        String source = s.source() == ServerSpec.Source.STATIC ? "static" : "gossip";
+        refuse(source + " " + s.key() + " self", source, s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")"
+                + (s.source() == ServerSpec.Source.STATIC ? " of " + configFile : ""), why);
     }
 
     /** Keeps rendered servers that a backend member announced and that the allowlist admits. */
@@ -293,15 +310,15 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             if (why == null) {
                 kept.add(s);
             } else {
-                refuse(s.key() + " " + why, s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why);
+                refuse(s.key() + " " + why, "gossip", s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why);
             }
         }
-        return kept;
+        return self.filter(kept, this::refuseSelf);
     }
 
     /** Static servers first; a gossip server with the key of a static one is the static one. */
     private List<ServerSpec> merge(List<ServerSpec> gossip) {
-        List<ServerSpec> merged = new ArrayList<>(staticConfig.servers());
+        List<ServerSpec> merged = new ArrayList<>(self.filter(staticConfig.servers(), this::refuseSelf));
         Set<String> keys = new HashSet<>();
         Set<String> names = new HashSet<>();
         for (ServerSpec s : merged) {

@@ -68,7 +68,7 @@ class ClusterKeyIntegrationTest {
         ChildProcess wrong = keep(ChildProcess.agent(dir, "wrong-key", "--join", proxy.seed(), "--service", "web",
                 "--target", "127.0.0.1:" + wrongPort, "--demo", "--cluster-key", otherKey.toString()));
         ChildProcess open = keep(ChildProcess.agent(dir, "no-key", "--join", proxy.seed(), "--service", "web",
-                "--target", "127.0.0.1:" + openPort, "--demo"));
+                "--target", "127.0.0.1:" + openPort, "--demo", "--insecure-gossip"));
         CorruptingRelay relay = keep(new CorruptingRelay(new InetSocketAddress("127.0.0.1",
                 proxy.instance().gossip().gossipAddress().getPort())));
         LocalAgent tampered = keep(LocalAgent.start("127.0.0.1:" + relay.port(), ProxyUnderTest.keyring(key), "web"));
@@ -77,7 +77,7 @@ class ClusterKeyIntegrationTest {
         // Both agents without the key have been knocking (a join attempt each second), and frames altered
         // on their way through the relay have reached the proxy.
         Await.until(Duration.ofSeconds(30), "frames refused: unknown key from both keyless agents, bad MAC via the relay",
-                () -> wrong.log().contains("Announcing web") && open.log().contains("Announcing web")
+                () -> wrong.log().contains("Not joined") && open.log().contains("Not joined")
                         && security(admin).path("rejectedUnknownKey").asLong() >= 4
                         && security(admin).path("rejectedBadMac").asLong() >= 2,
                 () -> security(admin) + "; relay corrupted " + relay.corrupted() + "\n" + wrong.tail() + "\n" + open.tail());

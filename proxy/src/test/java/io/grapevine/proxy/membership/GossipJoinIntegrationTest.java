@@ -46,13 +46,13 @@ class GossipJoinIntegrationTest {
                 "--demo", "--cluster-key", key.toString(), "--drain-seconds", "1"));
     }
 
-    /** Waits until the agent's demo backend answers TCP and it logged its announcement. */
+    /** Waits until the agent's demo backend answers TCP and it logged its announcement, or that it waits to join. */
     private static void awaitAgentRunning(ChildProcess agent, int port) {
         Await.until(Duration.ofSeconds(30), agent + " running", () -> {
             if (!agent.isAlive()) {
                 throw new AssertionError("agent exited: " + agent.tail());
             }
-            return agent.log().contains("Announcing web") && accepts(port);
+            return (agent.log().contains("Announcing web") || agent.log().contains("Not joined")) && accepts(port);
         }, agent::tail);
     }
 

@@ -121,7 +121,7 @@ class ReloadIntegrationTest {
         assertEquals("static", admin.row("127.0.0.1", second.port()).source());
     }
 
-    private static final Pattern LISTENING = Pattern.compile("listening on /127\\.0\\.0\\.1:(\\d+) \\(admin /127\\.0\\.0\\.1:(\\d+)\\)");
+    private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+) \\(admin 127\\.0\\.0\\.1:(\\d+)\\)");
 
     /**
      * servers.conf reached through a symbolic link into another directory (as configuration mounts often

@@ -26,7 +26,7 @@ public final class LocalAgent implements AutoCloseable {
         this.announced = announced;
     }
 
-    /** A demo backend announced as {@code service} with weight 1, no tags. */
+    /** A demo backend announced as {@code service} with weight 1, no tags; a null keyring gossips insecurely. */
     public static LocalAgent start(String seed, ClusterKeyring keyring, String service) throws InterruptedException {
         return start(seed, keyring, service, Map.of());
     }
@@ -63,7 +63,7 @@ public final class LocalAgent implements AutoCloseable {
     }
 
     private static LocalAgent announce(String seed, ClusterKeyring keyring, DemoBackend backend, MemberMetadata metadata) {
-        ClusterSettings settings = ClusterSettings.builder().seeds(List.of(seed)).keyring(keyring)
+        ClusterSettings settings = ClusterSettings.builder().seeds(List.of(seed)).keyring(keyring).insecure(keyring == null)
                 .alias(metadata.service() + "@" + metadata.host() + ":" + metadata.port()).build();
         GossipNode node = GossipNode.start(settings, metadata, event -> { });
         return new LocalAgent(backend, node, metadata);

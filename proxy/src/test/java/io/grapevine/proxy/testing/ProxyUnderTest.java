@@ -1,9 +1,12 @@
 package io.grapevine.proxy.testing;
 
 import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.proxy.ProxyInstance;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.forward.DataPlane;
+import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.stats.ProxyStats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -16,7 +19,8 @@ import java.util.List;
 
 /**
  * A whole proxy ({@link ProxyInstance}: data plane, membership view, reload triggers, gossip member) in
- * the test's JVM, on loopback ports picked by the system.
+ * the test's JVM, on loopback ports picked by the system. Gossip is on (port 0) unless {@code noGossip()};
+ * it needs {@code clusterKey(file)} or {@code insecureGossip()}, as on the command line.
  */
 public final class ProxyUnderTest implements AutoCloseable {
 
@@ -96,9 +100,11 @@ public final class ProxyUnderTest implements AutoCloseable {
         private int gossipPort;
         private final List<String> join = new ArrayList<>();
         private Path clusterKey;
+        private boolean insecureGossip;
         private Path template;
         private long debounceMillis = ProxyInstance.DEFAULT_DEBOUNCE_MILLIS;
         private HostPort listen = new HostPort("127.0.0.1", 0);
+        private HostPort admin = new HostPort("127.0.0.1", 0);
 
         private Builder(Path dir) {
             this.dir = dir;
@@ -130,6 +136,17 @@ public final class ProxyUnderTest implements AutoCloseable {
             return this;
         }
 
+        /** Gossip without a cluster key, as {@code --insecure-gossip}. */
+        public Builder insecureGossip() {
+            this.insecureGossip = true;
+            return this;
+        }
+
+        public Builder admin(HostPort admin) {
+            this.admin = admin;
+            return this;
+        }
+
         public Builder template(Path file) {
             this.template = file;
             return this;
@@ -154,9 +171,11 @@ public final class ProxyUnderTest implements AutoCloseable {
             if (!Files.exists(file)) {
                 Files.writeString(file, servers);
             }
-            ProxyInstance.Options options = new ProxyInstance.Options(file, listen, new HostPort("127.0.0.1", 0),
-                    gossip ? gossipPort : null, !gossip, List.copyOf(join), null, clusterKey,
-                    gossip ? template : null, null, null, null, debounceMillis);
+            GossipOptions cluster = gossip ? new GossipOptions(join.stream().map(seed -> HostAndPort.parse(seed, "seed"))
+                    .toList(), null, null, clusterKey, insecureGossip) : null;
+            ProxyInstance.Options options = new ProxyInstance.Options(file, listen, admin, cluster, gossipPort,
+                    gossip ? template : null, null, null, null, ExportRenderer.DEFAULT_COMMAND_TIMEOUT.toMillis(),
+                    debounceMillis);
             long start = System.nanoTime();
             return new ProxyUnderTest(ProxyInstance.start(options), start);
         }

@@ -1,0 +1,64 @@
+package io.grapevine.cluster.cli;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicReference;
+import sun.misc.Signal;
+import sun.misc.SignalHandler;
+
+/**
+ * SIGTERM and SIGINT the way a service manager expects them: the first asks for a graceful stop, which
+ * the program's main thread carries out ({@link #await()}, drain, then exit 0), and a second one while
+ * that runs stops the process at once with status 128 + the signal's number (143, 130).
+ *
+ * <p>The JVM's own handling would run shutdown hooks and exit with 143 / 130 even after a clean drain,
+ * which systemd and Kubernetes report as a failure, and would ignore a second signal. A signal the
+ * process inherited as ignored (a background job of a script, {@code nohup}) stays ignored.
+ *
+ * <p>Handlers run on the JVM's signal thread; {@link #await()} on the caller's.
+ */
+public final class StopSignals {
+
+    private static final String[] SIGNALS = {"TERM", "INT"};
+
+    private final String program;
+    private final CountDownLatch requested = new CountDownLatch(1);
+    private final AtomicReference<String> first = new AtomicReference<>();
+
+    private StopSignals(String program) {
+        this.program = program;
+    }
+
+    /** Takes over SIGTERM and SIGINT for {@code program} (its name for the message of a forced stop). */
+    public static StopSignals install(String program) {
+        StopSignals signals = new StopSignals(program);
+        for (String name : SIGNALS) {
+            Signal signal = new Signal(name);
+            SignalHandler before = Signal.handle(signal, signals::received);
+            if (before == SignalHandler.SIG_IGN) {
+                Signal.handle(signal, SignalHandler.SIG_IGN);
+            }
+        }
+        return signals;
+    }
+
+    private void received(Signal signal) {
+        if (first.compareAndSet(null, "SIG" + signal.getName())) {
+            requested.countDown();
+            return;
+        }
+        System.err.println(program + ": second SIG" + signal.getName() + " while stopping: stopping at once");
+        System.err.flush();
+        Runtime.getRuntime().halt(128 + signal.getNumber());
+    }
+
+    /** Blocks until the first SIGTERM or SIGINT (returns at once if one came already); returns its name. */
+    public String await() throws InterruptedException {
+        requested.await();
+        return first.get();
+    }
+
+    /** Whether a stop has been asked for. */
+    public boolean requested() {
+        return first.get() != null;
+    }
+}
