@@ -58,9 +58,9 @@ public final class ProxyServer implements AutoCloseable {
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections()))
+                    .childHandler(new ClientInitializer(dataPlane, stats, config))
                     .bind(config.listen().toSocketAddress()).sync().channel();
-            this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
+            this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
             this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport);
             AdminEndpoints.install(admin, tables, stats);
         } catch (Exception e) {
