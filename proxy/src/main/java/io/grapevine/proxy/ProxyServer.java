@@ -68,11 +68,11 @@ public final class ProxyServer implements AutoCloseable {
                     .childOption(ChannelOption.TCP_NODELAY, true)
                     .childOption(ChannelOption.SO_KEEPALIVE, true)
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections())),
+                    .childHandler(new ClientInitializer(dataPlane, stats, config)),
                     config.listen(), "--listen");
             this.admin = bindAdmin(config.admin(), transport);
             AdminEndpoints.install(admin, tables, stats);
-            this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
+            this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
         } catch (RuntimeException | InterruptedException e) {
             if (boundListener != null) {
                 boundListener.close();

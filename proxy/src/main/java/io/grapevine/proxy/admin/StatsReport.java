@@ -53,6 +53,7 @@ public final class StatsReport {
         proxy.put("connections_current", p.connectionsCurrent.get());
         proxy.put("connections_total", p.connectionsAccepted.sum());
         proxy.put("connections_refused", p.connectionsRefused.sum());
+        proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("requests", p.requests.sum());
         proxy.put("bad_requests", p.badRequests.sum());
         proxy.put("client_timeouts", p.clientTimeouts.sum());

@@ -14,14 +14,16 @@ public final class ClientAddress {
 
     /** The client's address as a PROXY protocol header announced it; absent otherwise. */
     public static final AttributeKey<InetSocketAddress> ANNOUNCED = AttributeKey.valueOf("grapevine.clientAddress");
+    /** The address the client connected to, as a PROXY protocol header announced it; absent otherwise. */
+    public static final AttributeKey<InetSocketAddress> ANNOUNCED_DESTINATION =
+            AttributeKey.valueOf("grapevine.clientDestination");
 
     private ClientAddress() {
     }
 
     /** The client's address, or {@code null} if unknown (not an IP connection). */
     public static InetSocketAddress of(Channel channel) {
-        Channel connection = channel.parent() != null && !(channel.parent() instanceof io.netty.channel.ServerChannel)
-                ? channel.parent() : channel;
+        Channel connection = connectionOf(channel);
         InetSocketAddress announced = connection.attr(ANNOUNCED).get();
         if (announced != null) {
             return announced;
@@ -30,9 +32,30 @@ public final class ClientAddress {
         return remote instanceof InetSocketAddress inet ? inet : null;
     }
 
+    /** The address the client connected to (the announced one behind a balancer), or {@code null}. */
+    public static InetSocketAddress destinationOf(Channel channel) {
+        Channel connection = connectionOf(channel);
+        InetSocketAddress announced = connection.attr(ANNOUNCED_DESTINATION).get();
+        if (announced != null) {
+            return announced;
+        }
+        SocketAddress local = connection.localAddress();
+        return local instanceof InetSocketAddress inet ? inet : null;
+    }
+
+    /** The client connection a channel belongs to (an HTTP/2 stream's parent). */
+    private static Channel connectionOf(Channel channel) {
+        Channel parent = channel.parent();
+        return parent != null && !(parent instanceof io.netty.channel.ServerChannel) ? parent : channel;
+    }
+
     /** The client's IP as text for X-Forwarded-For and logs: {@code 192.0.2.1}, {@code 2001:db8::1}, or {@code unknown}. */
     public static String text(Channel channel) {
-        InetSocketAddress a = of(channel);
+        return text(of(channel));
+    }
+
+    /** An address's IP as text, or {@code unknown}. */
+    public static String text(InetSocketAddress a) {
         return a == null || a.getAddress() == null ? "unknown" : a.getAddress().getHostAddress();
     }
 }

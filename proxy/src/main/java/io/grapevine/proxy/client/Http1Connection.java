@@ -24,6 +24,7 @@ import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.Future;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
@@ -96,6 +97,8 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     private ChannelHandlerContext ctx;
     private Channel channel;
     private byte[] clientAddress;
+    private InetSocketAddress clientInet;
+    private InetSocketAddress destinationInet;
     /** The connection arrived over TLS. */
     private boolean secure;
     private ByteBuf cumulation;
@@ -146,6 +149,16 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         return stats;
     }
 
+    /** The client's address (announced by a PROXY header, or the peer), or {@code null}. */
+    InetSocketAddress clientAddress() {
+        return clientInet;
+    }
+
+    /** The address the client connected to (announced, or this socket's), or {@code null}. */
+    InetSocketAddress destinationAddress() {
+        return destinationInet;
+    }
+
     ResponseSequencer sequencer() {
         return sequencer;
     }
@@ -179,7 +192,9 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         if (clientAddress != null) {
             return;
         }
-        clientAddress = ClientAddress.text(channel).getBytes(StandardCharsets.US_ASCII);
+        clientInet = ClientAddress.of(channel);
+        destinationInet = ClientAddress.destinationOf(channel);
+        clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
         secure = channel.pipeline().get(SslHandler.class) != null;
         headStartNanos = System.nanoTime();
         loop.register(this);

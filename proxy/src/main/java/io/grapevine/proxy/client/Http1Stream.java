@@ -9,6 +9,7 @@ import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.ResponseHead;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 
 /**
@@ -90,6 +91,16 @@ final class Http1Stream implements ClientStream {
     @Override
     public ByteBufAllocator alloc() {
         return connection.alloc();
+    }
+
+    @Override
+    public InetSocketAddress clientAddress() {
+        return connection.clientAddress();
+    }
+
+    @Override
+    public InetSocketAddress destinationAddress() {
+        return connection.destinationAddress();
     }
 
     @Override

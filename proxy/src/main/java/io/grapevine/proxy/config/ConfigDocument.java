@@ -19,6 +19,7 @@ import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
 import static io.grapevine.proxy.config.ValueRule.PATH;
 import static io.grapevine.proxy.config.ValueRule.POOL;
+import static io.grapevine.proxy.config.ValueRule.PROXY_PROTOCOL;
 import static io.grapevine.proxy.config.ValueRule.SERVER_NAME;
 import static io.grapevine.proxy.config.ValueRule.STATE;
 import static java.lang.annotation.ElementType.FIELD;
@@ -79,6 +80,8 @@ final class ConfigDocument {
         public Limits limits;
         public List<Route> routes;
         public AllowedBackends allowedBackends;
+        public Boolean acceptProxyProtocol;
+        @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
     }
 
     /** The backend table rendered from gossip members: servers only. */
@@ -101,6 +104,7 @@ final class ConfigDocument {
 
     static final class Pool extends Node {
         @Check(BALANCE) public String balance;
+        @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
     }
 
     static final class HealthCheck extends Node {

@@ -227,6 +227,7 @@ public final class ConfigLoader {
     private static ProxyConfig toConfig(Root root, String source) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
         Map<String, Balance> poolBalance = new LinkedHashMap<>();
+        Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
         Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
         for (Map.Entry<String, Pool> pool : or(root.pools, Map.<String, Pool>of()).entrySet()) {
             if (ValueRule.POOL.apply(pool.getKey()) == null) {
@@ -236,6 +237,10 @@ public final class ConfigLoader {
             pools.add(pool.getKey());
             if (pool.getValue().balance != null) {
                 poolBalance.put(pool.getKey(), balance(pool.getValue().balance));
+            }
+            if (pool.getValue().sendProxyProtocol != null) {
+                poolProxyProtocol.put(pool.getKey(),
+                        ProxyProtocolConfig.Version.fromConfigName(pool.getValue().sendProxyProtocol));
             }
         }
         List<RouteSpec> routes = new ArrayList<>();
@@ -258,7 +263,11 @@ public final class ConfigLoader {
                 servers,
                 root.allowedBackends == null ? BackendAllowlist.allowAll() : new BackendAllowlist(
                         List.copyOf(or(root.allowedBackends.cidrs, List.<String>of())),
-                        List.copyOf(or(root.allowedBackends.ports, List.<int[]>of()))));
+                        List.copyOf(or(root.allowedBackends.ports, List.<int[]>of()))),
+                new ProxyProtocolConfig(or(root.acceptProxyProtocol, false),
+                        root.sendProxyProtocol == null ? null
+                                : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
+                        Map.copyOf(poolProxyProtocol)));
     }
 
     private static List<ServerSpec> servers(List<? extends Server> list, ServerSpec.Source source, String sourceName)

@@ -17,10 +17,12 @@ import java.util.Map;
  * @param routes      Host/path routing to pools, in order
  * @param servers     static servers
  * @param allowlist   where gossip-announced backends may live
+ * @param proxyProtocol the PROXY protocol towards clients and servers (read at start: changes need a restart)
  */
 public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<String, Balance> poolBalance,
                           HealthCheckConfig healthCheck, Timeouts timeouts, Limits limits, List<RouteSpec> routes,
-                          List<ServerSpec> servers, BackendAllowlist allowlist) {
+                          List<ServerSpec> servers, BackendAllowlist allowlist,
+                          ProxyProtocolConfig proxyProtocol) {
 
     public static final HostPort DEFAULT_LISTEN = new HostPort("127.0.0.1", 9000);
     public static final HostPort DEFAULT_ADMIN = new HostPort("127.0.0.1", 9001);
@@ -31,11 +33,11 @@ public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<
 
     public ProxyConfig withListen(HostPort newListen, HostPort newAdmin) {
         return new ProxyConfig(newListen, newAdmin, balance, poolBalance, healthCheck, timeouts, limits, routes,
-                servers, allowlist);
+                servers, allowlist, proxyProtocol);
     }
 
     public ProxyConfig withServers(List<ServerSpec> newServers) {
         return new ProxyConfig(listen, admin, balance, poolBalance, healthCheck, timeouts, limits, routes,
-                newServers, allowlist);
+                newServers, allowlist, proxyProtocol);
     }
 }

@@ -22,6 +22,8 @@ enum ValueRule {
     /** The algorithm names; the old name of p2c, {@code random}, is accepted too. */
     BALANCE("one of: " + String.join(", ", Arrays.stream(Balance.values()).map(Balance::configName).toList()),
             s -> Balance.fromConfigName(s).map(Balance::configName).orElse(null)),
+    PROXY_PROTOCOL(Arrays.stream(ProxyProtocolConfig.Version.values()).map(ProxyProtocolConfig.Version::configName)
+            .toList()),
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
     CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr);
 

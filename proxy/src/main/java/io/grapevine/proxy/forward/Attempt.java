@@ -1,5 +1,7 @@
 package io.grapevine.proxy.forward;
 
+import io.grapevine.proxy.config.ProxyProtocolConfig;
+import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.http.ClientProtocol;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.table.Server;
@@ -55,13 +57,18 @@ final class Attempt implements UpstreamConnection.Listener {
         server.stats().requests.increment();
         server.stats().inFlight.incrementAndGet();
         LoopContext loop = exchange.loop();
+        ProxyProtocolConfig.Version proxyProtocol = exchange.proxyProtocolVersion();
+        ClientStream client = exchange.client();
+        Object idleKey = proxyProtocol == null ? IdleKey.shared(server)
+                : new IdleKey(server, client.clientAddress(), client.destinationAddress());
         UpstreamConnection idle = freshConnection ? null
-                : loop.acquireIdle(server, startNanos, exchange.request().idempotent ? Long.MAX_VALUE : UNSAFE_REUSE_NANOS);
+                : loop.acquireIdle(idleKey, startNanos, exchange.request().idempotent ? Long.MAX_VALUE : UNSAFE_REUSE_NANOS);
         if (idle != null) {
             idle.bind(this);
             onConnected(idle);
         } else {
-            UpstreamConnection c = UpstreamConnection.dial(loop, server, this);
+            UpstreamConnection c = UpstreamConnection.dial(loop, server, this, idleKey, proxyProtocol == null ? null
+                    : ProxyHeaders.of(proxyProtocol, client.clientAddress(), client.destinationAddress()));
             if (connection == null) {
                 connection = c;
             }

@@ -4,6 +4,7 @@ import io.grapevine.proxy.http.ClientProtocol;
 import io.grapevine.proxy.http.ResponseHead;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import java.net.InetSocketAddress;
 
 /**
  * The client end of one {@link Exchange}: where its response goes, in the client's protocol. An HTTP/1.1
@@ -18,6 +19,15 @@ public interface ClientStream {
 
     /** The allocator of the client's channel. */
     ByteBufAllocator alloc();
+
+    /**
+     * The client's address: the one a PROXY protocol header announced when a balancer in front sent one,
+     * otherwise the connection's peer; {@code null} when it is not an IP connection.
+     */
+    InetSocketAddress clientAddress();
+
+    /** The address the client connected to (or the one a PROXY header announced); {@code null} if unknown. */
+    InetSocketAddress destinationAddress();
 
     /** How the response head is to be rendered for this client (see {@link io.grapevine.proxy.http.ResponseHeadParser}). */
     ClientProtocol protocol();

@@ -117,6 +117,11 @@ public final class Exchange {
         return client;
     }
 
+    /** The PROXY protocol version the chosen pool's servers expect, or {@code null}. */
+    io.grapevine.proxy.config.ProxyProtocolConfig.Version proxyProtocolVersion() {
+        return pool == null ? null : loop.config().proxyProtocol().sendTo(pool.name());
+    }
+
     LoopContext loop() {
         return loop;
     }

@@ -13,6 +13,7 @@ import io.grapevine.proxy.table.TableHolder;
 import io.netty.channel.EventLoop;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
@@ -38,7 +39,8 @@ public final class LoopContext {
     private final RetryPolicy retryPolicy;
     private final RequestHeadParser requestParser;
     private final ResponseHeadParser responseParser;
-    private final Map<Server, IdleConnections<UpstreamConnection>> idleByServer = new IdentityHashMap<>();
+    /** Idle connections by {@link IdleKey}: the server itself, or a server and one client's addresses. */
+    private final Map<Object, IdleConnections<UpstreamConnection>> idleByKey = new HashMap<>();
     private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<UpstreamConnection> upstreams = Collections.newSetFromMap(new IdentityHashMap<>());
     private final long upstreamIdleNanos;
@@ -121,28 +123,38 @@ public final class LoopContext {
 
     // ---------------------------------------------------------------- idle backend connections
 
-    /** An idle connection to {@code server} idle for less than {@code maxIdleNanos}, or {@code null}. */
-    UpstreamConnection acquireIdle(Server server, long nowNanos, long maxIdleNanos) {
-        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
-        return idle == null ? null : idle.acquire(nowNanos, maxIdleNanos);
+    /** An idle connection under {@code key} (see {@link IdleKey}) idle for less than {@code maxIdleNanos}, or null. */
+    UpstreamConnection acquireIdle(Object key, long nowNanos, long maxIdleNanos) {
+        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
+        if (idle == null) {
+            return null;
+        }
+        UpstreamConnection c = idle.acquire(nowNanos, maxIdleNanos);
+        if (idle.size() == 0 && key instanceof IdleKey) {
+            idleByKey.remove(key); // one client's list: do not keep it around empty
+        }
+        return c;
     }
 
     /** @return false when the connection cannot be kept (its server left, or the list is full) */
-    boolean releaseIdle(Server server, UpstreamConnection c) {
-        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
+    boolean releaseIdle(Object key, UpstreamConnection c) {
+        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
         if (idle == null) {
-            if (server.isRemoved()) {
+            if (IdleKey.serverOf(key).isRemoved()) {
                 return false;
             }
             idle = new IdleConnections<>(config.limits().maxIdlePerServer());
-            idleByServer.put(server, idle);
+            idleByKey.put(key, idle);
         }
         return idle.release(c);
     }
 
-    /** Forgets a connection that closed while idle. */
-    void forgetIdle(Server server, UpstreamConnection c) {
-        IdleConnections<UpstreamConnection> idle = idleByServer.get(server);
+    /**
+     * Forgets a connection that closed while idle. An emptied list of one client stays until the next sweep:
+     * this may run while the sweep walks the lists.
+     */
+    void forgetIdle(Object key, UpstreamConnection c) {
+        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
         if (idle != null) {
             idle.remove(c);
         }
@@ -169,10 +181,14 @@ public final class LoopContext {
     /** Any thread: servers left the table; their idle connections close, busy ones close when released. */
     void serversRemoved(List<Server> removed) {
         eventLoop.execute(() -> {
-            for (Server s : removed) {
-                IdleConnections<UpstreamConnection> idle = idleByServer.remove(s);
-                if (idle != null) {
-                    idle.close();
+            java.util.Set<Server> gone = Collections.newSetFromMap(new IdentityHashMap<>());
+            gone.addAll(removed);
+            for (java.util.Iterator<Map.Entry<Object, IdleConnections<UpstreamConnection>>> it =
+                    idleByKey.entrySet().iterator(); it.hasNext(); ) {
+                Map.Entry<Object, IdleConnections<UpstreamConnection>> e = it.next();
+                if (gone.contains(IdleKey.serverOf(e.getKey()))) {
+                    it.remove();
+                    e.getValue().close();
                 }
             }
         });
@@ -187,9 +203,9 @@ public final class LoopContext {
     DataPlane.Census census() {
         int ofRemoved = 0;
         int idleCount = 0;
-        for (Map.Entry<Server, IdleConnections<UpstreamConnection>> e : idleByServer.entrySet()) {
+        for (Map.Entry<Object, IdleConnections<UpstreamConnection>> e : idleByKey.entrySet()) {
             idleCount += e.getValue().size();
-            if (e.getKey().isRemoved()) {
+            if (IdleKey.serverOf(e.getKey()).isRemoved()) {
                 ofRemoved++;
             }
         }
@@ -199,14 +215,14 @@ public final class LoopContext {
                 toRemoved++;
             }
         }
-        return new DataPlane.Census(idleByServer.size(), ofRemoved, idleCount, upstreams.size(), toRemoved,
+        return new DataPlane.Census(idleByKey.size(), ofRemoved, idleCount, upstreams.size(), toRemoved,
                 clients.size());
     }
 
     /** Idle backend connections of this loop; on the loop. */
     public int idleConnections() {
         int n = 0;
-        for (IdleConnections<UpstreamConnection> idle : idleByServer.values()) {
+        for (IdleConnections<UpstreamConnection> idle : idleByKey.values()) {
             n += idle.size();
         }
         return n;
@@ -225,8 +241,13 @@ public final class LoopContext {
                 u.checkDeadlines(now);
             }
         }
-        for (IdleConnections<UpstreamConnection> idle : idleByServer.values()) {
-            idle.closeIdleOlderThan(now, upstreamIdleNanos);
+        for (java.util.Iterator<Map.Entry<Object, IdleConnections<UpstreamConnection>>> it =
+                idleByKey.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Object, IdleConnections<UpstreamConnection>> e = it.next();
+            e.getValue().closeIdleOlderThan(now, upstreamIdleNanos);
+            if (e.getValue().size() == 0 && e.getKey() instanceof IdleKey) {
+                it.remove();
+            }
         }
     }
 }

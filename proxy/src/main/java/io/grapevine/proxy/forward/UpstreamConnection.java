@@ -10,10 +10,14 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -86,6 +90,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     private final LoopContext loop;
     private final Server server;
+    /** Where this connection goes when idle: the server's shared list, or one client's (see {@link IdleKey}). */
+    private final Object idleKey;
+    /** The PROXY protocol header to send first, once connected; {@code null} when none is due. */
+    private HAProxyMessage proxyHeader;
     private final HeadScanner scanner;
     private final BodyReader body;
     private final ResponseHead head = new ResponseHead();
@@ -99,9 +107,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private int requestsServed;
     private boolean readPaused;
 
-    private UpstreamConnection(LoopContext loop, Server server) {
+    private UpstreamConnection(LoopContext loop, Server server, Object idleKey) {
         this.loop = loop;
         this.server = server;
+        this.idleKey = idleKey;
         int maxHead = loop.limits().maxHeaderBytes();
         this.scanner = new HeadScanner(maxHead, maxHead, false, 502, 502);
         this.body = new BodyReader(maxHead, loop.limits().maxHeaderCount());
@@ -113,10 +122,26 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
      * {@link Listener#onFailure}, unless it lets go first ({@link #release}).
      */
     static UpstreamConnection dial(LoopContext loop, Server server, Listener listener) {
-        UpstreamConnection c = new UpstreamConnection(loop, server);
+        return dial(loop, server, listener, IdleKey.shared(server), null);
+    }
+
+    /**
+     * Like {@link #dial(LoopContext, Server, Listener)}, for a connection that starts with {@code proxyHeader}
+     * (which it then owns) and is kept idle under {@code idleKey} only.
+     */
+    static UpstreamConnection dial(LoopContext loop, Server server, Listener listener, Object idleKey,
+                                   HAProxyMessage proxyHeader) {
+        UpstreamConnection c = new UpstreamConnection(loop, server, idleKey);
         c.listener = listener;
+        c.proxyHeader = proxyHeader;
         server.stats().connectionsOpened.increment();
-        ChannelFuture f = loop.dialer().dial(server, c);
+        ChannelHandler pipeline = proxyHeader == null ? c : new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                ch.pipeline().addLast(HAProxyMessageEncoder.INSTANCE, c);
+            }
+        };
+        ChannelFuture f = loop.dialer().dial(server, pipeline);
         c.channel = f.channel();
         loop.register(c);
         if (f.isDone()) {
@@ -147,6 +172,15 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return;
         }
         Listener l = listener;
+        HAProxyMessage header = proxyHeader;
+        proxyHeader = null;
+        if (header != null) {
+            if (future.isSuccess()) {
+                channel.write(header, channel.voidPromise()); // first on the wire, before any request
+            } else {
+                header.release();
+            }
+        }
         if (future.isSuccess()) {
             if (l == null) {
                 goIdle(); // the attempt gave up while we were connecting; keep the fresh connection
@@ -309,7 +343,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         state = State.IDLE;
         idleSinceNanos = System.nanoTime();
         setReadPaused(false);
-        if (!loop.releaseIdle(server, this)) {
+        if (!loop.releaseIdle(idleKey, this)) {
             close();
         }
     }
@@ -337,7 +371,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         state = State.CLOSED;
         loop.unregister(this);
         if (was == State.IDLE) {
-            loop.forgetIdle(server, this);
+            loop.forgetIdle(idleKey, this);
         }
         Listener l = listener;
         if (l != null && was == State.TUNNEL) {
@@ -424,7 +458,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     public void close() {
         if (state != State.CLOSED) {
             if (state == State.IDLE) {
-                loop.forgetIdle(server, this);
+                loop.forgetIdle(idleKey, this);
             }
             state = State.CLOSED;
             channel.close();

@@ -2,6 +2,8 @@ package io.grapevine.proxy.health;
 
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.config.ProxyProtocolConfig;
+import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
@@ -14,6 +16,7 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
 import java.util.HashSet;
@@ -32,6 +35,7 @@ import java.util.concurrent.TimeUnit;
 public final class HealthChecker {
 
     private final HealthCheckConfig config;
+    private final ProxyProtocolConfig proxyProtocol;
     private final TableHolder tables;
     private final EventLoop loop;
     private final Bootstrap bootstrap;
@@ -44,8 +48,14 @@ public final class HealthChecker {
         boolean inProgress;
     }
 
-    public HealthChecker(HealthCheckConfig config, TableHolder tables, EventLoop loop, Transport transport) {
+    /**
+     * @param proxyProtocol servers of a pool that expects the PROXY protocol get a header before each check
+     *                      (version 2 {@code LOCAL}, version 1 {@code UNKNOWN}: "this is the proxy itself")
+     */
+    public HealthChecker(HealthCheckConfig config, ProxyProtocolConfig proxyProtocol, TableHolder tables,
+                         EventLoop loop, Transport transport) {
         this.config = config;
+        this.proxyProtocol = proxyProtocol;
         this.tables = tables;
         this.loop = loop;
         this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
@@ -80,9 +90,23 @@ public final class HealthChecker {
 
     private void check(Server server, CheckState st) {
         String path = config.path();
+        ProxyProtocolConfig.Version header = proxyProtocol.sendTo(server.spec().pool());
         ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
+                if (header != null) {
+                    ch.pipeline().addLast(HAProxyMessageEncoder.INSTANCE);
+                }
+                if (path != null && header != null) {
+                    ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+                        @Override
+                        public void channelActive(ChannelHandlerContext ctx) {
+                            ctx.write(ProxyHeaders.of(header, null, null)); // before the probe's request
+                            ctx.pipeline().remove(this);
+                            ctx.fireChannelActive();
+                        }
+                    });
+                }
                 if (path != null) {
                     ch.pipeline().addLast(new HttpProbe(server, path, ok -> finish(server, st, ok.ok, ok.reason)));
                 }
@@ -101,7 +125,11 @@ public final class HealthChecker {
                 finish(server, st, false, "connect: " + f.cause().getMessage());
             } else if (path == null) {
                 deadline.cancel(false);
-                ch.close();
+                if (header != null) {
+                    ch.writeAndFlush(ProxyHeaders.of(header, null, null)).addListener(w -> ch.close());
+                } else {
+                    ch.close();
+                }
                 finish(server, st, true, "connect ok");
             }
         });

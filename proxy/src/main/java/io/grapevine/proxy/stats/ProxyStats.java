@@ -8,6 +8,8 @@ public final class ProxyStats {
     public final LongAdder connectionsAccepted = new LongAdder();
     public final AtomicInteger connectionsCurrent = new AtomicInteger();
     public final LongAdder connectionsRefused = new LongAdder();
+    /** Client connections closed because their PROXY protocol header was missing, late or invalid. */
+    public final LongAdder proxyProtocolRejected = new LongAdder();
     public final LongAdder requests = new LongAdder();
     /** Requests rejected as malformed or ambiguous (400, 414, 431, 501, 505). */
     public final LongAdder badRequests = new LongAdder();

@@ -46,6 +46,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_connections_total", "Client connections accepted.", proxy.get("connections_total"));
         counter(sb, "grapevine_connections_refused_total", "Client connections refused (max_connections).",
                 proxy.get("connections_refused"));
+        counter(sb, "grapevine_proxy_protocol_rejected_total",
+                "Client connections closed for a missing, late or invalid PROXY protocol header.",
+                proxy.get("proxy_protocol_rejected"));
         counter(sb, "grapevine_requests_total", "Requests received from clients.", proxy.get("requests"));
         counter(sb, "grapevine_bad_requests_total", "Requests rejected as malformed or ambiguous.",
                 proxy.get("bad_requests"));

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 class ConfigErrorsTest {
 
     private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, pools, health_check, "
-            + "passive_health, timeouts, limits, routes, allowed_backends";
+            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol";
     private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
 
     private static String error(String json) {

@@ -124,6 +124,11 @@ public final class RawHttpClient implements AutoCloseable {
     }
 
     /** Writes {@code text} (ISO-8859-1, so any byte can be written) in one write call. */
+    /** The client's own port (what the proxy sees as the client's source port). */
+    public int localPort() {
+        return socket.getLocalPort();
+    }
+
     public RawHttpClient send(String text) throws IOException {
         return send(text.getBytes(StandardCharsets.ISO_8859_1));
     }

@@ -1,0 +1,101 @@
+package io.grapevine.proxy.client;
+
+import io.grapevine.proxy.stats.ProxyStats;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelPipeline;
+import io.netty.handler.codec.haproxy.HAProxyCommand;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Reads the PROXY protocol header (v1 or v2, decoded by Netty's {@code HAProxyMessageDecoder} just before
+ * this handler) that an L4 balancer in front sends first on each connection, records the client address it
+ * announces on the channel ({@link ClientAddress}), then builds the rest of the pipeline and steps aside.
+ *
+ * <p>A connection whose first bytes are not a valid header, or whose header does not arrive within the
+ * client header timeout, is closed: when the listener expects the PROXY protocol, a connection without
+ * it is not from the balancer. A {@code LOCAL} command (the balancer's own health check) or an
+ * {@code UNKNOWN} protocol keeps the connection's own addresses.
+ *
+ * <p>Thread: the channel's event loop.
+ */
+final class ProxyProtocolReader extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(ProxyProtocolReader.class);
+
+    private final ProxyStats stats;
+    private final long timeoutMillis;
+    private final Consumer<ChannelPipeline> rest;
+    private Future<?> timeout;
+    /** The connection was refused already (a decoder error may close it before this handler hears of it). */
+    private boolean rejected;
+
+    /** @param rest adds what follows the header (TLS, the HTTP codec) to the end of the pipeline */
+    ProxyProtocolReader(ProxyStats stats, long timeoutMillis, Consumer<ChannelPipeline> rest) {
+        this.stats = stats;
+        this.timeoutMillis = timeoutMillis;
+        this.rest = rest;
+    }
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        timeout = ctx.executor().schedule(() -> reject(ctx, "no PROXY header within " + timeoutMillis + " ms"),
+                timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void handlerRemoved(ChannelHandlerContext ctx) {
+        timeout.cancel(false);
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        timeout.cancel(false);
+        ctx.fireChannelInactive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        if (!(msg instanceof HAProxyMessage header)) {
+            ReferenceCountUtil.release(msg);
+            reject(ctx, "bytes before the PROXY header");
+            return;
+        }
+        try {
+            if (header.command() == HAProxyCommand.PROXY && (header.proxiedProtocol() == HAProxyProxiedProtocol.TCP4
+                    || header.proxiedProtocol() == HAProxyProxiedProtocol.TCP6)) {
+                ctx.channel().attr(ClientAddress.ANNOUNCED).set(
+                        new InetSocketAddress(header.sourceAddress(), header.sourcePort()));
+                ctx.channel().attr(ClientAddress.ANNOUNCED_DESTINATION).set(
+                        new InetSocketAddress(header.destinationAddress(), header.destinationPort()));
+            }
+        } finally {
+            header.release();
+        }
+        ChannelPipeline pipeline = ctx.pipeline();
+        rest.accept(pipeline);
+        pipeline.remove(this); // bytes after the header flow on to what was just added
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        reject(ctx, cause.getMessage());
+    }
+
+    private void reject(ChannelHandlerContext ctx, String why) {
+        if (!rejected) {
+            rejected = true;
+            stats.proxyProtocolRejected.increment();
+            log.debug("closing {}: {}", ctx.channel().remoteAddress(), why);
+        }
+        ctx.close();
+    }
+}

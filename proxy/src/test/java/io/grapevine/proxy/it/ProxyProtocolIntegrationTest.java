@@ -1,0 +1,152 @@
+package io.grapevine.proxy.it;
+
+import static io.grapevine.proxy.it.Fixtures.await;
+import static io.grapevine.proxy.it.Fixtures.get;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.grapevine.proxy.table.Server;
+import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/**
+ * The PROXY protocol on real sockets, both ways: a client connection that starts with a v1 or v2 header
+ * (an L4 balancer in front) is taken for the client the header names; one without a valid header is
+ * closed; servers of a pool with {@code send_proxy_protocol} get a v1 or v2 header naming the client,
+ * checked by Netty's decoder in the backend.
+ */
+class ProxyProtocolIntegrationTest {
+
+    private static final byte[] V2_SIGNATURE = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    /** A v2 header: PROXY (or LOCAL) over TCP4 from {@code src:sport} to {@code dst:dport}. */
+    private static byte[] v2(boolean local, String src, int sport, String dst, int dport) throws Exception {
+        ByteBuffer b = ByteBuffer.allocate(16 + 12);
+        b.put(V2_SIGNATURE).put((byte) (local ? 0x20 : 0x21)).put((byte) 0x11).putShort((short) 12);
+        b.put(InetAddress.getByName(src).getAddress()).put(InetAddress.getByName(dst).getAddress());
+        b.putShort((short) sport).putShort((short) dport);
+        return b.array();
+    }
+
+    private static byte[] concat(byte[] a, String b) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        out.writeBytes(a);
+        out.writeBytes(b.getBytes(StandardCharsets.ISO_8859_1));
+        return out.toByteArray();
+    }
+
+    /** Whether the proxy closed the connection without answering a single byte. */
+    private static boolean closedWithoutAnswer(Socket s) throws Exception {
+        s.setSoTimeout(10_000);
+        InputStream in = s.getInputStream();
+        return in.read() == -1;
+    }
+
+    // ---------------------------------------------------------------- accepting
+
+    @Test
+    void aV1HeaderNamesTheClientForXForwardedFor() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        Response r = fx.client(proxy).send("PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n" + get("/")).read();
+        assertEquals(200, r.status(), r.toString());
+        assertTrue(backend.requestHeads().get(0).contains("\r\nX-Forwarded-For: 203.0.113.7\r\n"),
+                backend.requestHeads().get(0));
+    }
+
+    @Test
+    void aV2HeaderNamesTheClientAndALocalCommandKeepsTheConnectionsOwnAddress() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        Response r = fx.client(proxy).send(concat(v2(false, "198.51.100.9", 5555, "192.0.2.10", 80), get("/"))).read();
+        assertEquals(200, r.status(), r.toString());
+        Response local = fx.client(proxy).send(concat(v2(true, "0.0.0.0", 0, "0.0.0.0", 0), get("/"))).read();
+        assertEquals(200, local.status(), local.toString());
+        List<String> heads = backend.requestHeads();
+        assertTrue(heads.get(0).contains("\r\nX-Forwarded-For: 198.51.100.9\r\n"), heads.get(0));
+        assertTrue(heads.get(1).contains("\r\nX-Forwarded-For: 127.0.0.1\r\n"), heads.get(1));
+    }
+
+    @Test
+    void aConnectionWithoutAValidHeaderIsClosedAndNothingReachesABackend() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        try (Socket plain = new Socket(proxy.listenAddress().getAddress(), proxy.listenAddress().getPort());
+             Socket garbage = new Socket(proxy.listenAddress().getAddress(), proxy.listenAddress().getPort())) {
+            plain.getOutputStream().write(get("/").getBytes(StandardCharsets.US_ASCII));
+            assertTrue(closedWithoutAnswer(plain), "a request without a PROXY header must not be answered");
+            garbage.getOutputStream().write("PROXY TCP4 not-an-ip 192.0.2.10 1 2\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertTrue(closedWithoutAnswer(garbage));
+        }
+        await(Duration.ofSeconds(5), "both refusals counted", () -> proxy.stats().proxyProtocolRejected.sum() == 2);
+        assertEquals(0, backend.connectionCount());
+    }
+
+    @Test
+    void aClientThatSendsNoHeaderInTimeIsClosed() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true, \"timeouts\": {\"client_header_ms\": 300}",
+                backend.port());
+        try (Socket silent = new Socket(proxy.listenAddress().getAddress(), proxy.listenAddress().getPort())) {
+            assertTrue(closedWithoutAnswer(silent));
+        }
+        await(Duration.ofSeconds(5), "the refusal counted", () -> proxy.stats().proxyProtocolRejected.sum() == 1);
+    }
+
+    // ---------------------------------------------------------------- sending
+
+    @Test
+    void aPoolWithSendProxyProtocolV1TellsTheServerWhoTheClientIs() throws Exception {
+        ProxyProtocolBackend backend = fx.track(new ProxyProtocolBackend());
+        ProxyServer proxy = fx.proxy("\"send_proxy_protocol\": \"v1\"", backend.port());
+        RawHttpClient client = fx.client(proxy);
+        Response r = client.send(get("/")).read();
+        assertEquals(200, r.status(), r.toString());
+        int clientPort = client.localPort();
+        assertEquals("V1 PROXY TCP4 127.0.0.1:" + clientPort + " -> 127.0.0.1:" + proxy.listenAddress().getPort()
+                + " xff=127.0.0.1", r.bodyText());
+    }
+
+    @Test
+    void anAnnouncedClientIsPassedOnInAV2HeaderAndItsConnectionIsNotSharedWithOthers() throws Exception {
+        ProxyProtocolBackend backend = fx.track(new ProxyProtocolBackend());
+        ProxyServer proxy = fx.proxy(1, "\"accept_proxy_protocol\": true, \"pools\": {\"default\": "
+                + "{\"send_proxy_protocol\": \"v2\"}}", backend.port());
+        RawHttpClient a = fx.client(proxy).send("PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n");
+        assertEquals("V2 PROXY TCP4 203.0.113.7:40000 -> 192.0.2.10:443 xff=203.0.113.7",
+                a.send(get("/")).read().bodyText());
+        assertEquals("V2 PROXY TCP4 203.0.113.7:40000 -> 192.0.2.10:443 xff=203.0.113.7",
+                a.send(get("/again")).read().bodyText());
+        assertEquals(1, backend.headers().size(), "the same client reuses its backend connection");
+        RawHttpClient b = fx.client(proxy).send("PROXY TCP4 198.51.100.1 192.0.2.10 40001 443\r\n");
+        assertEquals("V2 PROXY TCP4 198.51.100.1:40001 -> 192.0.2.10:443 xff=198.51.100.1",
+                b.send(get("/")).read().bodyText());
+        assertEquals(2, backend.headers().size(), "another client never takes the first one's connection");
+        assertEquals(List.of(), backend.rejected());
+    }
+
+    @Test
+    void healthChecksOfSuchAPoolStartWithAHeaderToo() throws Exception {
+        ProxyProtocolBackend backend = fx.track(new ProxyProtocolBackend());
+        ProxyServer proxy = fx.proxy("\"send_proxy_protocol\": \"v2\", \"health_check\": {\"path\": \"/health\", "
+                + "\"interval_ms\": 50, \"timeout_ms\": 1000, \"rise\": 1, \"fall\": 1}", backend.port());
+        Server server = Fixtures.server(proxy, backend.port());
+        await(Duration.ofSeconds(10), "a few health checks", () -> backend.headers().size() >= 3);
+        assertTrue(backend.headers().get(0).startsWith("V2 LOCAL "), backend.headers().get(0));
+        assertEquals(List.of(), backend.rejected());
+        assertEquals("up", server.stateName(System.nanoTime()));
+    }
+}
