@@ -111,18 +111,18 @@ class AgentProcessIntegrationTest {
         Path log = dir.resolve("agent.log");
         Process agent = agent(log, "--join", "127.0.0.1:" + freePort(), "--service", "demo", "--target",
                 "127.0.0.1:" + freePort(), "--demo", "--insecure-gossip", "--drain-seconds", "60");
-        Await.until(Duration.ofSeconds(30), "the agent's start", () -> read(log).contains("Not joined") || !agent.isAlive(),
-                () -> read(log));
-        assertTrue(agent.isAlive(), read(log));
-        assertFalse(read(log).contains("Announcing"), read(log));
+        Await.until(Duration.ofSeconds(30), "the agent's start", () -> output(log).contains("Not joined") || !agent.isAlive(),
+                () -> output(log));
+        assertTrue(agent.isAlive(), output(log));
+        assertFalse(output(log).contains("Announcing"), output(log));
 
         long signal = System.nanoTime();
         agent.destroy();
         assertTrue(agent.waitFor(10, TimeUnit.SECONDS), "agent did not stop");
         long stopMs = (System.nanoTime() - signal) / 1_000_000;
-        assertEquals(0, agent.exitValue(), read(log));
-        assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after SIGTERM, not at once: " + read(log));
-        assertTrue(read(log).contains("Never joined the cluster: stopping without a drain"), read(log));
+        assertEquals(0, agent.exitValue(), output(log));
+        assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after SIGTERM, not at once: " + output(log));
+        assertTrue(output(log).contains("Never joined the cluster: stopping without a drain"), output(log));
     }
 
     @Test
@@ -154,6 +154,11 @@ class AgentProcessIntegrationTest {
         try (ServerSocket reserve = new ServerSocket(0)) {
             return reserve.getLocalPort();
         }
+    }
+
+    /** What the agent wrote to stdout and stderr (logs go to stderr). */
+    private String output(Path stdout) {
+        return read(stdout) + read(dir.resolve(stdout.getFileName() + ".err"));
     }
 
     private static String read(Path file) {
