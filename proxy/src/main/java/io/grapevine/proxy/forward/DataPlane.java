@@ -82,6 +82,11 @@ public final class DataPlane {
         return loopList;
     }
 
+    /** Adds an observer of every exchange, on every loop (see {@link ExchangeObserver}). */
+    public void addObserver(ExchangeObserver observer) {
+        loopList.forEach(l -> l.addObserver(observer));
+    }
+
     /** Any thread: starts a graceful drain of every client connection. */
     public void drain() {
         loopList.forEach(LoopContext::drain);

@@ -84,6 +84,14 @@ public final class Exchange {
     private ArrayDeque<ByteBuf> pendingBody;
     private int pendingBytes;
     private int status;
+    private final long startNanos = System.nanoTime();
+    /** When the response head (or the proxy's own answer) was produced; 0 before. */
+    private long responseNanos;
+    private long endNanos;
+    private long requestBodyBytes;
+    private long responseBodyBytes;
+    /** The observers were told (exactly once). */
+    private boolean ended;
 
     /**
      * @param table the table generation the request head was read under; the exchange routes on it
@@ -111,6 +119,63 @@ public final class Exchange {
     /** The status of the response (0 until there is one). */
     public int status() {
         return status;
+    }
+
+    /** The client side of this exchange. */
+    public ClientStream clientStream() {
+        return client;
+    }
+
+    /** The event loop's index (per-loop state such as histograms is indexed by it). */
+    public int loopIndex() {
+        return loop.index();
+    }
+
+    /** {@link System#nanoTime()} when the request head was read. */
+    public long startNanos() {
+        return startNanos;
+    }
+
+    /** When the response head arrived (or the proxy answered itself); 0 if it never did. */
+    public long responseNanos() {
+        return responseNanos;
+    }
+
+    /** When the exchange ended; 0 before. */
+    public long endNanos() {
+        return endNanos;
+    }
+
+    /** The server of the last attempt, or {@code null} when none was tried. */
+    public Server server() {
+        Attempt a = attempt;
+        return a == null ? null : a.server();
+    }
+
+    /** When the last attempt started; 0 when none was made. */
+    public long lastAttemptNanos() {
+        Attempt a = attempt;
+        return a == null ? 0 : a.startNanos();
+    }
+
+    /** The pool the request was routed to, or {@code null} (no pool of that name in the table). */
+    public ServerPool pool() {
+        return pool;
+    }
+
+    /** Attempts on another server after the first (stale keep-alive retries not counted). */
+    public int retries() {
+        return retriesMade;
+    }
+
+    /** Request body bytes received from the client (content, without framing). */
+    public long requestBodyBytes() {
+        return requestBodyBytes;
+    }
+
+    /** Response body bytes passed to the client (content, without framing). */
+    public long responseBodyBytes() {
+        return responseBodyBytes;
     }
 
     ClientStream client() {
@@ -195,6 +260,7 @@ public final class Exchange {
     void attemptResponseHead(ResponseHead head) {
         state = head.switching ? State.TUNNEL : State.RESPONDING;
         status = head.status;
+        responseNanos = System.nanoTime();
         if (head.switching) {
             attempt.server().stats().tunnels.increment();
         }
@@ -202,12 +268,14 @@ public final class Exchange {
     }
 
     void attemptResponseBody(ByteBuf data) {
+        responseBodyBytes += data.readableBytes();
         client.responseBody(data);
     }
 
     void attemptResponseEnd(ByteBuf trailerFields) {
         state = State.DONE;
         releasePendingBody();
+        ended();
         client.responseEnd(trailerFields);
     }
 
@@ -257,6 +325,7 @@ public final class Exchange {
                 log.debug("response from {} failed after it started ({}: {})", s, failure, detail);
                 state = State.DONE;
                 releasePendingBody();
+                ended();
                 client.abortResponse(d.status());
             }
         }
@@ -266,15 +335,27 @@ public final class Exchange {
     private void answer(int localStatus) {
         status = localStatus;
         state = State.DONE;
+        responseNanos = System.nanoTime();
         releasePendingBody();
         loop.stats().countLocalResponse(localStatus);
+        ended();
         client.localResponse(localStatus);
+    }
+
+    /** Tells the observers, once, before the client side may release the request head. */
+    private void ended() {
+        if (!ended) {
+            ended = true;
+            endNanos = System.nanoTime();
+            loop.observer().exchangeEnded(this);
+        }
     }
 
     // ---------------------------------------------------------------- request body, from the client
 
     /** Request content (without framing); framed here for the backend. Ownership passes here. */
     public void requestBody(ByteBuf data) {
+        requestBodyBytes += data.readableBytes();
         if (state == State.DONE || state == State.ABORTED) {
             data.release(); // answered already (e.g. locally): the rest of the body goes nowhere
             return;
@@ -386,6 +467,7 @@ public final class Exchange {
                 abandonAttempt();
                 state = State.DONE;
                 releasePendingBody();
+                ended();
                 client.abortResponse(failStatus);
             }
             default -> {
@@ -400,6 +482,7 @@ public final class Exchange {
         }
         abandonAttempt();
         state = State.ABORTED;
+        ended();
         release();
     }
 

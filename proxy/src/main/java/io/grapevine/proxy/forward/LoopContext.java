@@ -36,6 +36,7 @@ public final class LoopContext {
     private final TableHolder tables;
     private final ProxyStats stats;
     private final Dialer dialer;
+    private volatile ExchangeObserver observer = ExchangeObserver.NONE;
     private final RetryPolicy retryPolicy;
     private final RequestHeadParser requestParser;
     private final ResponseHeadParser responseParser;
@@ -101,6 +102,15 @@ public final class LoopContext {
 
     Dialer dialer() {
         return dialer;
+    }
+
+    ExchangeObserver observer() {
+        return observer;
+    }
+
+    /** Adds an observer of every exchange of this loop; set up before traffic (any thread). */
+    public synchronized void addObserver(ExchangeObserver o) {
+        observer = observer.andThen(o);
     }
 
     RetryPolicy retryPolicy() {

@@ -397,4 +397,26 @@ class Http1ForwardingTest {
             assertEquals("still", b.received());
         }
     }
+
+    // ---------------------------------------------------------------- observers
+
+    @Test
+    void everyExchangeIsObservedOnceWhenItEndsWithItsRequestStillReadable() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, "")).dials(Dial.REFUSE)) {
+            java.util.List<String> seen = new java.util.ArrayList<>();
+            h.loop.addObserver(ex -> seen.add(ex.status() + " " + ex.retries() + " "
+                    + ex.request().upstreamHead.toString(java.nio.charset.StandardCharsets.US_ASCII).split("\r\n")[0]
+                    + " " + (ex.responseBodyBytes()) + " " + (ex.endNanos() >= ex.startNanos())));
+            h.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" + get("b"));
+            h.backend(0).send(ok("12345"));
+            h.backend(1).send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            assertEquals(java.util.List.of("200 1 POST /a HTTP/1.1 5 true", "404 0 GET /b HTTP/1.1 0 true"), seen);
+            h.received();
+            h.send(get("c"));
+            h.client.close();
+            h.runPending();
+            assertEquals(3, seen.size(), "an exchange abandoned by its client is observed too: " + seen);
+            assertTrue(seen.get(2).startsWith("0 0 GET /c "), seen.get(2));
+        }
+    }
 }
