@@ -3,12 +3,16 @@ package io.grapevine.proxy;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminServer;
 import io.grapevine.proxy.client.ClientInitializer;
+import io.grapevine.proxy.config.ConfigException;
+import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.tls.ServerTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
@@ -19,8 +23,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running proxy: the client listener on one event loop per core, the admin listener and the health
- * checker on a separate single thread, and the table they share.
+ * A running proxy: the client listener on one event loop per core (and with {@code "tls"}, TLS on it or on a
+ * second listener beside it, served by the same loops), the admin listener and the health checker on a
+ * separate single thread, and the table they share.
  */
 public final class ProxyServer implements AutoCloseable {
 
@@ -33,13 +38,18 @@ public final class ProxyServer implements AutoCloseable {
     private final TableHolder tables;
     private final DataPlane dataPlane;
     private final Channel listener;
+    private final ServerTls tls;
+    private final Channel tlsListener;
     private final AdminServer admin;
     private final HealthChecker health;
     private volatile boolean stopped;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
         this.config = config;
+        TlsConfig tlsConfig = config.tls();
+        this.tls = tlsConfig == null ? null
+                : ServerTls.start(tlsConfig, ClientInitializer.alpnProtocols(), config.timeouts().tlsHandshakeMillis());
         Transport transport = Transport.best();
         if (transport != Transport.EPOLL) {
             log.warn("native epoll transport unavailable ({}); using NIO", Transport.epollUnavailabilityCause());
@@ -50,20 +60,18 @@ public final class ProxyServer implements AutoCloseable {
         tables.publish(config.servers(), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
         try {
-            this.listener = new ServerBootstrap()
-                    .group(workers)
-                    .channel(transport.serverChannel())
-                    .option(ChannelOption.SO_BACKLOG, 4096)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childOption(ChannelOption.SO_KEEPALIVE, true)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ClientInitializer(dataPlane, stats, config.limits().maxConnections()))
-                    .bind(config.listen().toSocketAddress()).sync().channel();
+            ClientInitializer clients = new ClientInitializer(dataPlane, stats, config.limits().maxConnections());
+            ClientInitializer tlsClients = tls == null ? null : clients.withTls(tls::newHandler);
+            boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;
+            this.listener = bind(transport, config.listen(), tls == null || tlsBeside ? clients : tlsClients);
+            this.tlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), tlsClients) : null;
             this.health = new HealthChecker(config.healthCheck(), tables, control.next(), transport);
             this.admin = AdminServer.start(config.admin().toSocketAddress(), control, transport);
             AdminEndpoints.install(admin, tables, stats);
         } catch (Exception e) {
+            if (tls != null) {
+                tls.close();
+            }
             workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             throw e;
@@ -75,19 +83,51 @@ public final class ProxyServer implements AutoCloseable {
         System.gc();
         log.info("grapevine proxy listening on {} (admin {}), {} event loops on {}, {} static servers",
                 listenAddress(), adminAddress(), dataPlane.loops().size(), transport, config.servers().size());
+        if (tls != null) {
+            log.info("TLS on {}{}, by {}, ALPN {}", tlsListener != null ? tlsListener.localAddress() : listenAddress(),
+                    tlsListener != null ? " beside plaintext on " + listenAddress() : "", tls.providerName(),
+                    ClientInitializer.alpnProtocols());
+        }
     }
 
-    /** Binds the listeners and starts serving; one event loop per available core. */
-    public static ProxyServer start(ProxyConfig config) throws InterruptedException {
+    private Channel bind(Transport transport, HostPort address, ClientInitializer clients) throws InterruptedException {
+        return new ServerBootstrap()
+                .group(workers)
+                .channel(transport.serverChannel())
+                .option(ChannelOption.SO_BACKLOG, 4096)
+                .option(ChannelOption.SO_REUSEADDR, true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.SO_KEEPALIVE, true)
+                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .childHandler(clients)
+                .bind(address.toSocketAddress()).sync().channel();
+    }
+
+    /**
+     * Binds the listeners and starts serving; one event loop per available core.
+     *
+     * @throws ConfigException when a TLS certificate or key cannot be used (the message names the file)
+     */
+    public static ProxyServer start(ProxyConfig config) throws ConfigException, InterruptedException {
         return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
     }
 
-    public static ProxyServer start(ProxyConfig config, int ioThreads) throws InterruptedException {
+    public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
         return new ProxyServer(config, ioThreads);
     }
 
     public InetSocketAddress listenAddress() {
         return (InetSocketAddress) listener.localAddress();
+    }
+
+    /** The listener of {@code tls.listen}, or {@code null} when TLS is not served on a second port. */
+    public InetSocketAddress tlsListenAddress() {
+        return tlsListener == null ? null : (InetSocketAddress) tlsListener.localAddress();
+    }
+
+    /** TLS termination, or {@code null} without {@code "tls"}. */
+    public ServerTls tls() {
+        return tls;
     }
 
     public InetSocketAddress adminAddress() {
@@ -128,6 +168,9 @@ public final class ProxyServer implements AutoCloseable {
         log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
                 stats.connectionsCurrent.get());
         listener.close().syncUninterruptibly();
+        if (tlsListener != null) {
+            tlsListener.close().syncUninterruptibly();
+        }
         dataPlane.drain();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
         while (stats.connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
@@ -152,6 +195,12 @@ public final class ProxyServer implements AutoCloseable {
         }
         stopped = true;
         listener.close();
+        if (tlsListener != null) {
+            tlsListener.close();
+        }
+        if (tls != null) {
+            tls.close();
+        }
         health.stop();
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

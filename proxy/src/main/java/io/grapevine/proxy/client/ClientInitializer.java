@@ -6,30 +6,75 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
  * Sets up an accepted client connection: refuses it beyond {@code max_connections}, otherwise builds its
  * pipeline, whose last handler is the codec of the client's protocol (here HTTP/1.x), bound to the
- * connection's event loop.
+ * connection's event loop. On a TLS listener ({@link #withTls}) the pipeline starts as TLS handler, then
+ * {@link AlpnCodecSelector}, which installs the codec that ALPN chose once the handshake is done.
  */
 @ChannelHandler.Sharable
 public final class ClientInitializer extends ChannelInitializer<Channel> {
 
     public static final String HTTP1 = "http1";
+    public static final String TLS = "tls";
+    public static final String ALPN = "alpn";
+
+    /**
+     * ALPN (RFC 7301): the protocols offered to TLS clients, in the proxy's order of preference, and the step
+     * that installs each one's codec. A protocol is added by adding its line here.
+     */
+    private static final Map<String, BiConsumer<ClientInitializer, ChannelPipeline>> ALPN_CODECS = new LinkedHashMap<>();
+
+    static {
+        ALPN_CODECS.put(ApplicationProtocolNames.HTTP_1_1, ClientInitializer::installHttp1);
+    }
 
     private final DataPlane dataPlane;
     private final ProxyStats stats;
     private final int maxConnections;
+    /** Makes each connection's TLS handler; {@code null} on a plaintext listener. */
+    private final Supplier<ChannelHandler> tls;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections) {
+        this(dataPlane, stats, maxConnections, null);
+    }
+
+    private ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections, Supplier<ChannelHandler> tls) {
         this.dataPlane = dataPlane;
         this.stats = stats;
         this.maxConnections = maxConnections;
+        this.tls = tls;
+    }
+
+    /**
+     * The same setup for a listener that speaks TLS.
+     *
+     * @param tls makes a connection's TLS handler (on its event loop): an {@code SslHandler}, or a handler that
+     *            puts one in its own place under its own name before the handshake
+     */
+    public ClientInitializer withTls(Supplier<ChannelHandler> tls) {
+        return new ClientInitializer(dataPlane, stats, maxConnections, tls);
+    }
+
+    /** The ALPN protocol names to offer, in order of preference. */
+    public static List<String> alpnProtocols() {
+        return List.copyOf(ALPN_CODECS.keySet());
     }
 
     @Override
     protected void initChannel(Channel ch) {
         if (!admit(ch)) {
+            return;
+        }
+        if (tls != null) {
+            installTls(ch.pipeline());
             return;
         }
         installHttp1(ch.pipeline());
@@ -44,6 +89,22 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             ch.close();
             return false;
         }
+        return true;
+    }
+
+    /** TLS, then the codec that ALPN selects once the handshake is done. */
+    public void installTls(ChannelPipeline pipeline) {
+        pipeline.addLast(TLS, tls.get());
+        pipeline.addLast(ALPN, new AlpnCodecSelector(this, dataPlane.loopOf(pipeline.channel().eventLoop())));
+    }
+
+    /** Ends {@code pipeline} with the codec of {@code protocol}; false if it is not one of {@link #alpnProtocols}. */
+    boolean installAlpnCodec(String protocol, ChannelPipeline pipeline) {
+        BiConsumer<ClientInitializer, ChannelPipeline> install = ALPN_CODECS.get(protocol);
+        if (install == null) {
+            return false;
+        }
+        install.accept(this, pipeline);
         return true;
     }
 

@@ -9,7 +9,9 @@ import java.nio.file.WatchEvent;
 import java.nio.file.WatchKey;
 import java.nio.file.WatchService;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -30,6 +32,7 @@ public final class ReloadTriggers implements AutoCloseable {
     private final Path template;
     private final WatchService watcher;
     private final Thread thread;
+    private final List<Runnable> alsoOnSighup = new CopyOnWriteArrayList<>();
 
     /**
      * @param config   servers.conf, or null
@@ -55,6 +58,11 @@ public final class ReloadTriggers implements AutoCloseable {
         this.thread.setDaemon(true);
     }
 
+    /** Runs {@code action} on SIGHUP too, after the reloads above are handed off; on the JVM's signal thread. */
+    public void alsoOnSighup(Runnable action) {
+        alsoOnSighup.add(action);
+    }
+
     public void start() {
         thread.start();
         try {
@@ -62,6 +70,7 @@ public final class ReloadTriggers implements AutoCloseable {
                 log.info("SIGHUP: reloading configuration and template");
                 view.reloadConfig("SIGHUP");
                 view.reloadTemplate("SIGHUP");
+                alsoOnSighup.forEach(Runnable::run);
             });
             if (before == SignalHandler.SIG_IGN) {
                 // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.
