@@ -97,7 +97,7 @@ public final class ServerTls implements AutoCloseable {
         this.certificates = mapping();
         try {
             this.watch = new CertificateWatch(config.certificates().stream()
-                    .flatMap(f -> Stream.of(f.cert(), f.key())).distinct().toList(), () -> reloadChanged("file changed"));
+                    .flatMap(f -> Stream.of(f.cert(), f.key())).distinct().toList(), () -> reloadChangedFiles("file changed"));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot watch the TLS certificate files", e);
         }
@@ -144,12 +144,21 @@ public final class ServerTls implements AutoCloseable {
 
     /**
      * Reads the files of every certificate again and serves those whose content changed; a certificate whose new
-     * files fail the checks keeps being served as it was, and the reason is logged once per content. Any thread.
+     * files fail the checks keeps being served as it was, and the reason is logged once per content. Logs a line
+     * when nothing changed, too. Any thread.
      *
-     * @param why for the log: "file changed", "SIGHUP"
+     * @param why for the log, e.g. "SIGHUP"
      */
-    public synchronized void reloadChanged(String why) {
-        boolean changed = false;
+    public void reloadChanged(String why) {
+        if (!reloadChangedFiles(why)) {
+            log.info("{}: no TLS certificate file changed", why);
+        }
+    }
+
+    /** As {@link #reloadChanged}, silent when nothing changed; true if the content of some file did. */
+    private synchronized boolean reloadChangedFiles(String why) {
+        boolean seenChange = false;
+        boolean newOnes = false;
         Instant now = Instant.now();
         for (Served s : served) {
             String seen;
@@ -171,6 +180,7 @@ public final class ServerTls implements AutoCloseable {
                 }
             }
             s.lastSeen = seen;
+            seenChange = true;
             if (problem != null) {
                 reloadFailures.incrementAndGet();
                 log.warn("TLS certificate {} not reloaded ({}); the one in use stays: {}", s.files.cert(), why,
@@ -179,16 +189,15 @@ public final class ServerTls implements AutoCloseable {
             }
             s.certificate = certificate;
             s.context = context;
-            changed = true;
+            newOnes = true;
             reloads.incrementAndGet();
             log.info("TLS certificate {} reloaded ({}): {}", s.files.cert(), why, certificate.describe());
             warnIfNotValid(certificate, now);
         }
-        if (changed) {
+        if (newOnes) {
             certificates = mapping();
-        } else if (why.equals("SIGHUP")) {
-            log.info("SIGHUP: no TLS certificate file changed");
         }
+        return seenChange;
     }
 
     private SniMapping<SslContext> mapping() {
