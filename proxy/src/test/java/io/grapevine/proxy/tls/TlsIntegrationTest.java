@@ -4,6 +4,7 @@ import static io.grapevine.proxy.testing.TestCertificates.KeyForm.PKCS8;
 import static io.grapevine.proxy.testing.TestCertificates.KeyForm.TRADITIONAL;
 import static io.grapevine.proxy.testing.TestCertificates.KeyType.EC;
 import static io.grapevine.proxy.testing.TestCertificates.KeyType.RSA;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -11,6 +12,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.Fixtures;
+import io.grapevine.proxy.it.WebSocketEchoBackend;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.TestCertificates;
@@ -19,10 +21,15 @@ import io.grapevine.proxy.testing.TestCertificates.KeyType;
 import io.grapevine.proxy.testing.TestCertificates.Pair;
 import io.grapevine.proxy.testing.TlsClient;
 import io.netty.handler.ssl.OpenSsl;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +37,10 @@ import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLSocket;
@@ -374,6 +385,41 @@ class TlsIntegrationTest {
             long ms = (System.nanoTime() - start) / 1_000_000;
             assertTrue(ms < 5000, "the drain waited " + ms + " ms for a connection without a request");
         }
+    }
+
+    /** A WebSocket over TLS (wss): the upgrade is forwarded and the tunnel carries a 1 MiB message both ways. */
+    @Test
+    void aWebSocketOverTlsIsTunnelled() throws Exception {
+        WebSocketEchoBackend echo = fx.track(new WebSocketEchoBackend());
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = fx.proxy(1, "\"tls\": {\"cert\": \"" + a.cert() + "\", \"key\": \"" + a.key() + "\"}",
+                echo.port());
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        CompletableFuture<byte[]> message = new CompletableFuture<>();
+        WebSocket.Listener listener = new WebSocket.Listener() {
+            @Override
+            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+                byte[] part = new byte[data.remaining()];
+                data.get(part);
+                received.writeBytes(part);
+                if (last) {
+                    message.complete(received.toByteArray());
+                }
+                ws.request(1);
+                return null;
+            }
+        };
+        WebSocket ws = HttpClient.newBuilder().sslContext(TlsClient.context()).build().newWebSocketBuilder()
+                .buildAsync(URI.create("wss://127.0.0.1:" + proxy.listenAddress().getPort() + "/ws"), listener)
+                .get(10, TimeUnit.SECONDS);
+        byte[] big = new byte[1 << 20];
+        new Random(11).nextBytes(big);
+        ws.sendBinary(ByteBuffer.wrap(big), true).get(10, TimeUnit.SECONDS);
+        assertArrayEquals(big, message.get(10, TimeUnit.SECONDS));
+        assertEquals(1, proxy.stats().tunnelsCurrent.get());
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "done").get(10, TimeUnit.SECONDS);
+        Await.until(Duration.ofSeconds(10), "the tunnel closed", () -> proxy.stats().tunnelsCurrent.get() == 0);
+        assertEquals(1, proxy.stats().tlsHandshakes.sum());
     }
 
     /** curl as an outside client: it checks the certificate chain against the test's authority and the name. */
