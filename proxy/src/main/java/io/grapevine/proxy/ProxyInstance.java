@@ -16,6 +16,7 @@ import io.grapevine.proxy.membership.MembershipEndpoints;
 import io.grapevine.proxy.membership.MembershipView;
 import io.grapevine.proxy.membership.ReloadTriggers;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.tls.ServerTls;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.InetSocketAddress;
@@ -126,6 +127,10 @@ public final class ProxyInstance implements AutoCloseable {
         ProxyInstance instance = new ProxyInstance(server, view, triggers, export);
         if (server != null) {
             MembershipEndpoints.install(server.admin(), view, () -> instance.gossip);
+        }
+        ServerTls tls = server != null ? server.tls() : null;
+        if (tls != null) {
+            triggers.alsoOnSighup(() -> tls.reloadChanged("SIGHUP"));
         }
         triggers.start();
         view.renderNow("start");

@@ -3,14 +3,17 @@ package io.grapevine.proxy;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminServer;
 import io.grapevine.proxy.client.ClientInitializer;
+import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.tls.ServerTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
@@ -21,10 +24,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A running proxy: the client listener on one event loop per core, the admin listener and the health
- * checker on a separate single thread, and the table they share. The static servers are published
- * without any that is the proxy itself ({@link SelfAddressGuard}); the membership view, which republishes
- * them at start, logs those refusals.
+ * A running proxy: the client listener on one event loop per core (and with {@code "tls"}, TLS on it or on a
+ * second listener beside it, served by the same loops), the admin listener and the health checker on a
+ * separate single thread, and the table they share. The static servers are published without any that is
+ * the proxy itself ({@link SelfAddressGuard}); the membership view, which republishes them at start, logs
+ * those refusals.
  */
 public final class ProxyServer implements AutoCloseable {
 
@@ -37,6 +41,8 @@ public final class ProxyServer implements AutoCloseable {
     private final TableHolder tables;
     private final DataPlane dataPlane;
     private final Channel listener;
+    private final ServerTls tls;
+    private final Channel tlsListener;
     private final AdminServer admin;
     private final HealthChecker health;
     private final SelfAddressGuard self;
@@ -44,8 +50,11 @@ public final class ProxyServer implements AutoCloseable {
     private volatile boolean stopped;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
         this.config = config;
+        TlsConfig tlsConfig = config.tls();
+        this.tls = tlsConfig == null ? null
+                : ServerTls.start(tlsConfig, ClientInitializer.alpnProtocols(), config.timeouts().tlsHandshakeMillis());
         Transport transport = Transport.best();
         if (transport != Transport.EPOLL) {
             log.warn("native epoll transport unavailable ({}); using NIO", Transport.epollUnavailabilityCause());
@@ -59,17 +68,13 @@ public final class ProxyServer implements AutoCloseable {
                 .filter(config.servers(), (server, why) -> { }), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
         Channel boundListener = null;
+        Channel boundTlsListener = null;
         try {
-            boundListener = bind(new ServerBootstrap()
-                    .group(workers)
-                    .channel(transport.serverChannel())
-                    .option(ChannelOption.SO_BACKLOG, 4096)
-                    .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childOption(ChannelOption.SO_KEEPALIVE, true)
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(new ClientInitializer(dataPlane, stats, config)),
-                    config.listen(), "--listen");
+            ClientInitializer clients = new ClientInitializer(dataPlane, stats, config);
+            ClientInitializer tlsClients = tls == null ? null : clients.withTls(tls::newHandler);
+            boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;
+            boundListener = bind(transport, config.listen(), "--listen", tls == null || tlsBeside ? clients : tlsClients);
+            boundTlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), "tls.listen", tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport);
             AdminEndpoints.install(admin, tables, stats);
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
@@ -77,11 +82,18 @@ public final class ProxyServer implements AutoCloseable {
             if (boundListener != null) {
                 boundListener.close();
             }
+            if (boundTlsListener != null) {
+                boundTlsListener.close();
+            }
+            if (tls != null) {
+                tls.close();
+            }
             workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             throw e;
         }
         this.listener = boundListener;
+        this.tlsListener = boundTlsListener;
         this.self = SelfAddressGuard.of(listenAddress(), adminAddress());
         tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
@@ -90,11 +102,27 @@ public final class ProxyServer implements AutoCloseable {
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
         System.gc();
         this.description = dataPlane.loops().size() + " event loops on " + transport;
+        if (tls != null) {
+            log.info("TLS on {}{}, by {}, ALPN {}", tlsListener != null ? tlsListener.localAddress() : listenAddress(),
+                    tlsListener != null ? " beside plaintext on " + listenAddress() : "", tls.providerName(),
+                    ClientInitializer.alpnProtocols());
+        }
     }
 
-    private Channel bind(ServerBootstrap bootstrap, HostPort address, String flag) throws InterruptedException {
+    /** Binds a client listener; a failure names the flag or key that chose the address. */
+    private Channel bind(Transport transport, HostPort address, String flag, ClientInitializer clients)
+            throws InterruptedException {
         try {
-            return bootstrap.bind(address.toSocketAddress()).sync().channel();
+            return new ServerBootstrap()
+                    .group(workers)
+                    .channel(transport.serverChannel())
+                    .option(ChannelOption.SO_BACKLOG, 4096)
+                    .option(ChannelOption.SO_REUSEADDR, true)
+                    .childOption(ChannelOption.TCP_NODELAY, true)
+                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                    .childHandler(clients)
+                    .bind(address.toSocketAddress()).sync().channel();
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
@@ -126,17 +154,28 @@ public final class ProxyServer implements AutoCloseable {
      * Binds the listeners and starts serving; one event loop per available core.
      *
      * @throws ListenerBindException when the client or admin address cannot be bound
+     * @throws ConfigException when a TLS certificate or key cannot be used (the message names the file)
      */
-    public static ProxyServer start(ProxyConfig config) throws InterruptedException {
+    public static ProxyServer start(ProxyConfig config) throws ConfigException, InterruptedException {
         return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
     }
 
-    public static ProxyServer start(ProxyConfig config, int ioThreads) throws InterruptedException {
+    public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
         return new ProxyServer(config, ioThreads);
     }
 
     public InetSocketAddress listenAddress() {
         return (InetSocketAddress) listener.localAddress();
+    }
+
+    /** The listener of {@code tls.listen}, or {@code null} when TLS is not served on a second port. */
+    public InetSocketAddress tlsListenAddress() {
+        return tlsListener == null ? null : (InetSocketAddress) tlsListener.localAddress();
+    }
+
+    /** TLS termination, or {@code null} without {@code "tls"}. */
+    public ServerTls tls() {
+        return tls;
     }
 
     public InetSocketAddress adminAddress() {
@@ -177,6 +216,9 @@ public final class ProxyServer implements AutoCloseable {
         log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
                 stats.connectionsCurrent.get());
         listener.close().syncUninterruptibly();
+        if (tlsListener != null) {
+            tlsListener.close().syncUninterruptibly();
+        }
         dataPlane.drain();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
         while (stats.connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
@@ -201,6 +243,12 @@ public final class ProxyServer implements AutoCloseable {
         }
         stopped = true;
         listener.close();
+        if (tlsListener != null) {
+            tlsListener.close();
+        }
+        if (tls != null) {
+            tls.close();
+        }
         health.stop();
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

@@ -66,6 +66,8 @@ public final class StatsReport {
         proxy.put("tunnels_current", p.tunnelsCurrent.get());
         proxy.put("bytes_in", p.bytesIn.sum());
         proxy.put("bytes_out", p.bytesOut.sum());
+        proxy.put("tls_handshakes", p.tlsHandshakes.sum());
+        proxy.put("tls_handshake_failures", p.tlsHandshakeFailures.sum());
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
             ServerStats st = s.stats();

@@ -8,31 +8,81 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.BiConsumer;
+import java.util.function.Supplier;
 
 /**
  * Sets up an accepted client connection: refuses it beyond {@code max_connections}, otherwise builds its
- * pipeline: the PROXY protocol header first when the listener expects one, then the codec of the client's
- * protocol (here HTTP/1.x), bound to the connection's event loop.
+ * pipeline, in this order:
+ * <ol>
+ *   <li>with {@code accept_proxy_protocol}, the PROXY protocol header, which says who the client is
+ *       ({@link ProxyProtocolReader}; the rest is added once it arrived);</li>
+ *   <li>on a TLS listener ({@link #withTls}), the TLS handler, then {@link AlpnCodecSelector}, which installs
+ *       the codec that ALPN chose once the handshake is done;</li>
+ *   <li>the codec of the client's protocol (here HTTP/1.x), bound to the connection's event loop.</li>
+ * </ol>
+ * The connection is counted in {@code connections_current} from here to its close, whichever stage it
+ * reached.
  */
 @ChannelHandler.Sharable
 public final class ClientInitializer extends ChannelInitializer<Channel> {
 
     public static final String HTTP1 = "http1";
+    public static final String TLS = "tls";
+    public static final String ALPN = "alpn";
     public static final String PROXY_PROTOCOL_DECODER = "proxy-protocol-decoder";
     public static final String PROXY_PROTOCOL = "proxy-protocol";
+
+    /**
+     * ALPN (RFC 7301): the protocols offered to TLS clients, in the proxy's order of preference, and the step
+     * that installs each one's codec. A protocol is added by adding its line here.
+     */
+    private static final Map<String, BiConsumer<ClientInitializer, ChannelPipeline>> ALPN_CODECS = new LinkedHashMap<>();
+
+    static {
+        ALPN_CODECS.put(ApplicationProtocolNames.HTTP_1_1, ClientInitializer::installHttp1);
+    }
 
     private final DataPlane dataPlane;
     private final ProxyStats stats;
     private final int maxConnections;
     private final boolean acceptProxyProtocol;
     private final long headerTimeoutMillis;
+    /** Makes each connection's TLS handler; {@code null} on a plaintext listener. */
+    private final Supplier<ChannelHandler> tls;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config) {
+        this(dataPlane, stats, config.limits().maxConnections(), config.proxyProtocol().accept(),
+                config.timeouts().clientHeaderMillis(), null);
+    }
+
+    private ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections, boolean acceptProxyProtocol,
+                              long headerTimeoutMillis, Supplier<ChannelHandler> tls) {
         this.dataPlane = dataPlane;
         this.stats = stats;
-        this.maxConnections = config.limits().maxConnections();
-        this.acceptProxyProtocol = config.proxyProtocol().accept();
-        this.headerTimeoutMillis = config.timeouts().clientHeaderMillis();
+        this.maxConnections = maxConnections;
+        this.acceptProxyProtocol = acceptProxyProtocol;
+        this.headerTimeoutMillis = headerTimeoutMillis;
+        this.tls = tls;
+    }
+
+    /**
+     * The same setup for a listener that speaks TLS.
+     *
+     * @param tls makes a connection's TLS handler (on its event loop): an {@code SslHandler}, or a handler that
+     *            puts one in its own place under its own name before the handshake
+     */
+    public ClientInitializer withTls(Supplier<ChannelHandler> tls) {
+        return new ClientInitializer(dataPlane, stats, maxConnections, acceptProxyProtocol, headerTimeoutMillis, tls);
+    }
+
+    /** The ALPN protocol names to offer, in order of preference. */
+    public static List<String> alpnProtocols() {
+        return List.copyOf(ALPN_CODECS.keySet());
     }
 
     @Override
@@ -50,12 +100,10 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         }
     }
 
-    /** What follows the (optional) PROXY header: the client's protocol. */
-    private void installProtocols(ChannelPipeline pipeline) {
-        installHttp1(pipeline);
-    }
-
-    /** Counts the connection; beyond {@code max_connections} closes it at once and returns false. */
+    /**
+     * Counts the connection (until it closes, whatever stage of its pipeline it reached); beyond
+     * {@code max_connections} closes it at once and returns false.
+     */
     private boolean admit(Channel ch) {
         stats.connectionsAccepted.increment();
         if (stats.connectionsCurrent.incrementAndGet() > maxConnections) {
@@ -64,6 +112,32 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             ch.close();
             return false;
         }
+        ch.closeFuture().addListener(f -> stats.connectionsCurrent.decrementAndGet());
+        return true;
+    }
+
+    /** What follows the (optional) PROXY header: TLS if the listener speaks it, and the client's protocol. */
+    private void installProtocols(ChannelPipeline pipeline) {
+        if (tls != null) {
+            installTls(pipeline);
+        } else {
+            installHttp1(pipeline);
+        }
+    }
+
+    /** TLS, then the codec that ALPN selects once the handshake is done. */
+    public void installTls(ChannelPipeline pipeline) {
+        pipeline.addLast(TLS, tls.get());
+        pipeline.addLast(ALPN, new AlpnCodecSelector(this, dataPlane.loopOf(pipeline.channel().eventLoop())));
+    }
+
+    /** Ends {@code pipeline} with the codec of {@code protocol}; false if it is not one of {@link #alpnProtocols}. */
+    boolean installAlpnCodec(String protocol, ChannelPipeline pipeline) {
+        BiConsumer<ClientInitializer, ChannelPipeline> install = ALPN_CODECS.get(protocol);
+        if (install == null) {
+            return false;
+        }
+        install.accept(this, pipeline);
         return true;
     }
 

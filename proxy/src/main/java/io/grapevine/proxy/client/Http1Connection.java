@@ -207,7 +207,6 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
             lingerTimer.cancel(false);
         }
         loop.unregister(this);
-        stats.connectionsCurrent.decrementAndGet();
         if (tunnelCounted) {
             stats.tunnelsCurrent.decrementAndGet();
         }

@@ -14,6 +14,7 @@ import java.util.Map;
 
 import static io.grapevine.proxy.config.ValueRule.BALANCE;
 import static io.grapevine.proxy.config.ValueRule.CIDR;
+import static io.grapevine.proxy.config.ValueRule.FILE;
 import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
@@ -22,6 +23,7 @@ import static io.grapevine.proxy.config.ValueRule.POOL;
 import static io.grapevine.proxy.config.ValueRule.PROXY_PROTOCOL;
 import static io.grapevine.proxy.config.ValueRule.SERVER_NAME;
 import static io.grapevine.proxy.config.ValueRule.STATE;
+import static io.grapevine.proxy.config.ValueRule.TLS_PROVIDER;
 import static java.lang.annotation.ElementType.FIELD;
 import static java.lang.annotation.RetentionPolicy.RUNTIME;
 
@@ -82,6 +84,7 @@ final class ConfigDocument {
         public AllowedBackends allowedBackends;
         public Boolean acceptProxyProtocol;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+        public Tls tls;
     }
 
     /** The backend table rendered from gossip members: servers only. */
@@ -129,6 +132,7 @@ final class ConfigDocument {
         @Range(min = 1, max = MAX_MILLIS) public Long upstreamIdleMs;
         @Range(min = 1, max = MAX_MILLIS) public Long shutdownGraceMs;
         @Range(min = 1, max = MAX_MILLIS) public Long tunnelIdleMs;
+        @Range(min = 1, max = MAX_MILLIS) public Long tlsHandshakeMs;
     }
 
     static final class Limits extends Node {
@@ -150,6 +154,20 @@ final class ConfigDocument {
     static final class AllowedBackends extends Node {
         @Check(CIDR) public List<String> cidrs;
         @JsonDeserialize(contentUsing = ConfigModule.PortRangeValue.class) public List<int[]> ports;
+    }
+
+    /** TLS on the client listener: one certificate ({@code cert}, {@code key}), several, or both. */
+    static final class Tls extends Node {
+        @Check(FILE) public String cert;
+        @Check(FILE) public String key;
+        public List<Certificate> certificates;
+        @Check(HOST_PORT) public String listen;
+        @Check(TLS_PROVIDER) public String provider;
+    }
+
+    static final class Certificate extends Node {
+        @Required @Check(FILE) public String cert;
+        @Required @Check(FILE) public String key;
     }
 
     private static final PropertyNamingStrategies.NamingBase NAMING =

@@ -16,6 +16,7 @@ import com.fasterxml.jackson.databind.exc.InvalidNullException;
 import com.fasterxml.jackson.databind.exc.MismatchedInputException;
 import com.fasterxml.jackson.databind.exc.UnrecognizedPropertyException;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import io.grapevine.proxy.config.ConfigDocument.Certificate;
 import io.grapevine.proxy.config.ConfigDocument.Check;
 import io.grapevine.proxy.config.ConfigDocument.GossipRoot;
 import io.grapevine.proxy.config.ConfigDocument.GossipServer;
@@ -26,6 +27,7 @@ import io.grapevine.proxy.config.ConfigDocument.Pool;
 import io.grapevine.proxy.config.ConfigDocument.Root;
 import io.grapevine.proxy.config.ConfigDocument.Route;
 import io.grapevine.proxy.config.ConfigDocument.Server;
+import io.grapevine.proxy.config.ConfigDocument.Tls;
 import io.grapevine.proxy.config.ConfigModule.Invalid;
 
 import java.io.IOException;
@@ -76,14 +78,21 @@ public final class ConfigLoader {
     private ConfigLoader() {
     }
 
-    /** Reads, parses and validates a static configuration file; the message names {@code file} as given. */
+    /**
+     * Reads, parses and validates a static configuration file; the message names {@code file} as given. Relative
+     * file names in it (TLS certificates) are relative to the file's directory.
+     */
     public static ProxyConfig load(Path file) throws ConfigException {
-        return parse(read(file), file.toString());
+        return toConfig(bind(STATIC_READER, readText(file), file.toString()), file.toString(),
+                file.toAbsolutePath().getParent());
     }
 
-    /** Parses and validates a static configuration; {@code sourceName} stands for the file in messages. */
+    /**
+     * Parses and validates a static configuration; {@code sourceName} stands for the file in messages. Relative
+     * file names in it are relative to the working directory.
+     */
     public static ProxyConfig parse(String json, String sourceName) throws ConfigException {
-        return toConfig(bind(STATIC_READER, json, sourceName), sourceName);
+        return toConfig(bind(STATIC_READER, json, sourceName), sourceName, Path.of("").toAbsolutePath());
     }
 
     /**
@@ -96,7 +105,12 @@ public final class ConfigLoader {
         return servers(root.backendServers, source, sourceName);
     }
 
-    private static String read(Path file) throws ConfigException {
+    /**
+     * The text of a file the configuration names (UTF-8, a leading byte-order mark dropped).
+     *
+     * @throws ConfigException naming the file and why it cannot be read
+     */
+    public static String readText(Path file) throws ConfigException {
         String reason;
         try {
             String text = Files.readString(file);
@@ -224,7 +238,7 @@ public final class ConfigLoader {
 
     // ---- documents to records, with the checks that span several values
 
-    private static ProxyConfig toConfig(Root root, String source) throws ConfigException {
+    private static ProxyConfig toConfig(Root root, String source, Path baseDir) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
         Map<String, Balance> poolBalance = new LinkedHashMap<>();
         Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
@@ -267,7 +281,29 @@ public final class ConfigLoader {
                 new ProxyProtocolConfig(or(root.acceptProxyProtocol, false),
                         root.sendProxyProtocol == null ? null
                                 : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
-                        Map.copyOf(poolProxyProtocol)));
+                        Map.copyOf(poolProxyProtocol)),
+                root.tls == null ? null : tls(root.tls, source, baseDir));
+    }
+
+    private static TlsConfig tls(Tls tls, String source, Path baseDir) throws ConfigException {
+        List<TlsConfig.CertificateFiles> certificates = new ArrayList<>();
+        if (tls.cert != null || tls.key != null) {
+            if (tls.cert == null || tls.key == null) {
+                throw error(source, tls, "tls has \"" + (tls.cert == null ? "key" : "cert") + "\" without \""
+                        + (tls.cert == null ? "cert" : "key") + "\"", "both \"cert\" and \"key\", or neither");
+            }
+            certificates.add(new TlsConfig.CertificateFiles(baseDir.resolve(tls.cert), baseDir.resolve(tls.key)));
+        }
+        for (Certificate c : or(tls.certificates, List.<Certificate>of())) {
+            certificates.add(new TlsConfig.CertificateFiles(baseDir.resolve(c.cert), baseDir.resolve(c.key)));
+        }
+        if (certificates.isEmpty()) {
+            throw error(source, tls, "tls has no certificate",
+                    "\"cert\" and \"key\", or \"certificates\": [{\"cert\": ..., \"key\": ...}]");
+        }
+        return new TlsConfig(tls.listen == null ? null : HostPort.parse(tls.listen), List.copyOf(certificates),
+                tls.provider == null ? TlsConfig.Provider.AUTO
+                        : TlsConfig.Provider.valueOf(tls.provider.toUpperCase(Locale.ROOT)));
     }
 
     private static List<ServerSpec> servers(List<? extends Server> list, ServerSpec.Source source, String sourceName)
@@ -311,7 +347,7 @@ public final class ConfigLoader {
         return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
                 or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
                 or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()),
-                or(t.tunnelIdleMs, d.tunnelIdleMillis()));
+                or(t.tunnelIdleMs, d.tunnelIdleMillis()), or(t.tlsHandshakeMs, d.tlsHandshakeMillis()));
     }
 
     private static Limits limits(ConfigDocument.Limits l) {

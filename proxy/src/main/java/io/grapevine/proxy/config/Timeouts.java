@@ -11,11 +11,13 @@ package io.grapevine.proxy.config;
  * @param shutdownGraceMillis  on SIGTERM, in-flight requests (and open tunnels) get this long to finish
  * @param tunnelIdleMillis     a tunnel (an upgraded connection, e.g. a WebSocket) with no byte either way
  *                             for this long is closed
+ * @param tlsHandshakeMillis   a TLS client's whole handshake, from the accept; the connection is closed after
  */
 public record Timeouts(long connectMillis, long clientHeaderMillis, long clientIdleMillis, long serverMillis,
-                       long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis) {
+                       long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis,
+                       long tlsHandshakeMillis) {
 
     public static Timeouts defaults() {
-        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000);
+        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000, 10_000);
     }
 }

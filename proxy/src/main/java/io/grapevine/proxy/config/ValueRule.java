@@ -25,7 +25,9 @@ enum ValueRule {
     PROXY_PROTOCOL(Arrays.stream(ProxyProtocolConfig.Version.values()).map(ProxyProtocolConfig.Version::configName)
             .toList()),
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
-    CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr);
+    CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr),
+    FILE("a file name", matching("[^\\x00]+")),
+    TLS_PROVIDER(Arrays.stream(TlsConfig.Provider.values()).map(TlsConfig.Provider::configName).toList());
 
     private final String expected;
     private final UnaryOperator<String> normalizer;

@@ -379,6 +379,9 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         if (!Objects.equals(next.healthCheck(), staticConfig.healthCheck())) {
             needRestart.add("health_check");
         }
+        if (!Objects.equals(next.tls(), staticConfig.tls())) {
+            needRestart.add("tls (the certificate files themselves reload on change)");
+        }
         if (!needRestart.isEmpty()) {
             log.warn("{} changed {}: these take effect at the next restart", configFile, needRestart);
         }

@@ -17,6 +17,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.function.Consumer;
+import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -62,6 +63,7 @@ public final class ReloadTriggers implements AutoCloseable {
     private final List<Watched> watched = new ArrayList<>();
     private final WatchService watcher;
     private final Thread thread;
+    private final List<Runnable> alsoOnSighup = new CopyOnWriteArrayList<>();
 
     /**
      * @param config   servers.conf, or null
@@ -98,12 +100,18 @@ public final class ReloadTriggers implements AutoCloseable {
         this.thread.setDaemon(true);
     }
 
+    /** Runs {@code action} on SIGHUP too, after the reloads above are handed off; on the JVM's signal thread. */
+    public void alsoOnSighup(Runnable action) {
+        alsoOnSighup.add(action);
+    }
+
     public void start() {
         thread.start();
         try {
             SignalHandler before = Signal.handle(new Signal("HUP"), s -> {
                 log.info("SIGHUP: reloading configuration and template");
                 reloadAll("SIGHUP");
+                alsoOnSighup.forEach(Runnable::run);
             });
             if (before == SignalHandler.SIG_IGN) {
                 // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.

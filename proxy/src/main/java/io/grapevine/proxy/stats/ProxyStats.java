@@ -27,6 +27,13 @@ public final class ProxyStats {
     public final AtomicInteger tunnelsCurrent = new AtomicInteger();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
+    /** TLS handshakes completed with a client. */
+    public final LongAdder tlsHandshakes = new LongAdder();
+    /**
+     * TLS handshakes that did not complete: not TLS, no common protocol version or cipher, the client refused the
+     * certificate, timed out, or closed midway. A connection closed before it sent anything is not counted.
+     */
+    public final LongAdder tlsHandshakeFailures = new LongAdder();
 
     /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
     public void countLocalResponse(int status) {

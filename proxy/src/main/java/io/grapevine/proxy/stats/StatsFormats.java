@@ -67,6 +67,10 @@ public final class StatsFormats {
         gauge(sb, "grapevine_tunnels_current", "Tunnels open now.", proxy.get("tunnels_current"));
         counter(sb, "grapevine_client_bytes_in_total", "Bytes received from clients.", proxy.get("bytes_in"));
         counter(sb, "grapevine_client_bytes_out_total", "Bytes sent to clients.", proxy.get("bytes_out"));
+        counter(sb, "grapevine_tls_handshakes_total", "TLS handshakes completed with clients.",
+                proxy.get("tls_handshakes"));
+        counter(sb, "grapevine_tls_handshake_failures_total", "TLS handshakes with clients that failed.",
+                proxy.get("tls_handshake_failures"));
 
         serverMetric(sb, servers, "grapevine_server_up", "1 when the server takes new requests.", "gauge",
                 row -> "up".equals(row.get("state")) ? 1 : 0);

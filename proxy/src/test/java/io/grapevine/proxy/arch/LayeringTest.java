@@ -41,7 +41,7 @@ class LayeringTest {
     void theClassesWereFound() {
         // A rule over no classes passes vacuously: make sure every module was imported.
         for (String pkg : new String[] {"io.grapevine.cluster", "io.grapevine.agent", "io.grapevine.proxy.forward",
-                "io.grapevine.proxy.client", "io.grapevine.proxy.lb", "io.grapevine.proxy.table"}) {
+                "io.grapevine.proxy.client", "io.grapevine.proxy.lb", "io.grapevine.proxy.table", "io.grapevine.proxy.tls"}) {
             if (classes.stream().noneMatch(c -> c.getPackageName().equals(pkg))) {
                 throw new AssertionError("no class of " + pkg + " was imported");
             }
@@ -87,6 +87,22 @@ class LayeringTest {
                 .should().dependOnClassesThat().resideInAnyPackage("io.grapevine.proxy.forward..",
                         "io.grapevine.proxy.client..", "io.grapevine.proxy.table..", "io.grapevine.proxy.lb..",
                         "io.grapevine.proxy.admin..", "io.grapevine.proxy.membership..", "io.grapevine.proxy.health.."));
+    }
+
+    @Test
+    void tlsKnowsOnlyTheConfigurationAndOnlyTheWiringKnowsTls() {
+        check(noClasses().that().resideInAPackage("io.grapevine.proxy.tls..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.grapevine.proxy.client..",
+                        "io.grapevine.proxy.forward..", "io.grapevine.proxy.http..", "io.grapevine.proxy.table..",
+                        "io.grapevine.proxy.lb..", "io.grapevine.proxy.admin..", "io.grapevine.proxy.membership..",
+                        "io.grapevine.proxy.health..", "io.grapevine.proxy.stats..")
+                .because("certificates and handshakes are their own concern: files in, SSL handlers out"));
+        check(noClasses().that().resideInAnyPackage("io.grapevine.proxy.client..", "io.grapevine.proxy.forward..",
+                        "io.grapevine.proxy.http..", "io.grapevine.proxy.table..", "io.grapevine.proxy.lb..",
+                        "io.grapevine.proxy.admin..", "io.grapevine.proxy.membership..", "io.grapevine.proxy.health..",
+                        "io.grapevine.proxy.stats..", "io.grapevine.proxy.config..")
+                .should().dependOnClassesThat().resideInAPackage("io.grapevine.proxy.tls..")
+                .because("a client pipeline takes its TLS handler from a supplier the server wires in"));
     }
 
     @Test

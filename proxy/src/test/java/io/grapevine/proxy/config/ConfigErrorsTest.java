@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 class ConfigErrorsTest {
 
     private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, pools, health_check, "
-            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol";
+            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls";
     private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
 
     private static String error(String json) {
@@ -61,9 +61,52 @@ class ConfigErrorsTest {
 
     @Test
     void unknownTopLevelKeyListsTopLevelKeys() {
-        String json = "{\"backend_servers\": [], \"tls\": {\"cert\": \"x.pem\"}}";
+        String json = "{\"backend_servers\": [], \"ssl\": {\"cert\": \"x.pem\"}}";
         assertEquals("servers.conf:" + at(json, "{\"cert")
-                + ": unknown key \"tls\" (expected one of: " + TOP_LEVEL_KEYS + ")", error(json));
+                + ": unknown key \"ssl\" (expected one of: " + TOP_LEVEL_KEYS + ")", error(json));
+    }
+
+    // ---- tls
+
+    @Test
+    void unknownKeysInTlsAreNamedWithTheirLine() {
+        String json = "{\"backend_servers\": [],\n \"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\",\n"
+                + "  \"ciphers\": \"ALL\"}}";
+        assertEquals("servers.conf:" + at(json, "\"ALL") + ": unknown key \"ciphers\" in tls (expected one of: "
+                + "cert, key, certificates, listen, provider)", error(json));
+        String nested = "{\"backend_servers\": [], \"tls\": {\"certificates\": [\n"
+                + "  {\"cert\": \"c.pem\", \"key\": \"k.pem\", \"password\": \"x\"}]}}";
+        assertEquals("servers.conf:" + at(nested, "\"x\"") + ": unknown key \"password\" in tls.certificates[0] "
+                + "(expected one of: cert, key)", error(nested));
+    }
+
+    @Test
+    void aTlsCertificateNeedsBothFiles() {
+        String json = "{\"backend_servers\": [], \"tls\": {\"certificates\": [{\"cert\": \"c.pem\"}]}}";
+        assertEquals("servers.conf:" + at(json, "{\"cert\"") + ": missing key \"key\" in tls.certificates[0] "
+                + "(expected a file name)", error(json));
+        String half = "{\"backend_servers\": [], \"tls\": {\"key\": \"k.pem\"}}";
+        assertEquals("servers.conf:" + at(half, "{\"key") + ": tls has \"key\" without \"cert\" "
+                + "(expected both \"cert\" and \"key\", or neither)", error(half));
+        String none = "{\"backend_servers\": [], \"tls\": {\"listen\": \"127.0.0.1:8443\", \"certificates\": []}}";
+        assertEquals("servers.conf:" + at(none, "{\"listen") + ": tls has no certificate (expected \"cert\" and "
+                + "\"key\", or \"certificates\": [{\"cert\": ..., \"key\": ...}])", error(none));
+    }
+
+    @Test
+    void tlsValuesAreChecked() {
+        String provider = "{\"backend_servers\": [], \"tls\": {\"cert\": \"c\", \"key\": \"k\", \"provider\": \"boring\"}}";
+        assertEquals("servers.conf:" + at(provider, "\"boring") + ": \"provider\" is \"boring\" in tls "
+                + "(expected one of: auto, openssl, jdk)", error(provider));
+        String listen = "{\"backend_servers\": [], \"tls\": {\"cert\": \"c\", \"key\": \"k\", \"listen\": \"8443\"}}";
+        assertEquals("servers.conf:" + at(listen, "\"8443") + ": \"listen\" is \"8443\" in tls "
+                + "(expected host:port or [ipv6]:port, such as 127.0.0.1:9000)", error(listen));
+        String file = "{\"backend_servers\": [], \"tls\": {\"cert\": \"\", \"key\": \"k\"}}";
+        assertEquals("servers.conf:" + at(file, "\"\",") + ": \"cert\" is \"\" in tls (expected a file name)",
+                error(file));
+        String timeout = "{\"backend_servers\": [], \"timeouts\": {\"tls_handshake_ms\": 0}}";
+        assertEquals("servers.conf:" + at(timeout, "0}") + ": \"tls_handshake_ms\" is 0 in timeouts "
+                + "(expected an integer 1..86400000)", error(timeout));
     }
 
     @Test

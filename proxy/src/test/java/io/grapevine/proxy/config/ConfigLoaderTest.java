@@ -1,6 +1,9 @@
 package io.grapevine.proxy.config;
 
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import java.nio.file.Files;
+import java.nio.file.Path;
 
 import java.util.List;
 import java.util.Map;
@@ -57,7 +60,7 @@ class ConfigLoaderTest {
         Timeouts timeouts = Timeouts.defaults();
         assertEquals(new Timeouts(500, timeouts.clientHeaderMillis(), timeouts.clientIdleMillis(),
                 timeouts.serverMillis(), timeouts.upstreamIdleMillis(), timeouts.shutdownGraceMillis(),
-                timeouts.tunnelIdleMillis()),
+                timeouts.tunnelIdleMillis(), timeouts.tlsHandshakeMillis()),
                 config.timeouts());
         Limits limits = Limits.defaults();
         assertEquals(new Limits(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), limits.maxHeaderCount(),
@@ -76,7 +79,8 @@ class ConfigLoaderTest {
                                     "rise": 3, "fall": 4 },
                   "passive_health": { "max_fails": 5, "fail_timeout_ms": 20000 },
                   "timeouts": { "connect_ms": 1000, "client_header_ms": 5000, "client_idle_ms": 30000,
-                                "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000, "tunnel_idle_ms": 600000 },
+                                "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000, "tunnel_idle_ms": 600000,
+                                "tls_handshake_ms": 4000 },
                   "limits": { "max_request_line": 4096, "max_header_bytes": 16384, "max_header_count": 50,
                               "max_pipeline_depth": 8, "max_idle_per_server": 16, "max_connections": 2000,
                               "retries": 1 },
@@ -97,7 +101,7 @@ class ConfigLoaderTest {
         assertEquals(Balance.P2C, config.balanceOf("api"));
         assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
         assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
-        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000), config.timeouts());
+        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000, 4000), config.timeouts());
         assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1), config.limits());
         assertEquals(List.of(new RouteSpec("api.example.com", "/v1/", "api"),
                 new RouteSpec(null, "/assets/", "static")), config.routes());
@@ -174,5 +178,29 @@ class ConfigLoaderTest {
 
         assertNull(config.healthCheck().path());
         assertEquals(1, config.healthCheck().rise());
+    }
+
+    @Test
+    void tlsFileNamesAreRelativeToTheConfigurationFile(@TempDir Path dir) throws Exception {
+        Path conf = Files.writeString(Files.createDirectories(dir.resolve("etc")).resolve("servers.conf"), """
+                { "backend_servers": [],
+                  "tls": { "cert": "tls/default.crt", "key": "tls/default.key", "listen": "0.0.0.0:8443",
+                           "certificates": [ { "cert": "/srv/b.pem", "key": "/srv/b.pem" } ] } }
+                """);
+        TlsConfig tls = ConfigLoader.load(conf).tls();
+        assertEquals(new HostPort("0.0.0.0", 8443), tls.listen());
+        assertEquals(List.of(
+                new TlsConfig.CertificateFiles(dir.resolve("etc/tls/default.crt"), dir.resolve("etc/tls/default.key")),
+                new TlsConfig.CertificateFiles(Path.of("/srv/b.pem"), Path.of("/srv/b.pem"))), tls.certificates());
+        assertEquals(TlsConfig.Provider.AUTO, tls.provider());
+    }
+
+    @Test
+    void withoutTlsThereIsNoTlsConfig() throws ConfigException {
+        assertNull(ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").tls());
+        TlsConfig onListen = ConfigLoader.parse("{\"backend_servers\": [], \"tls\": {\"provider\": \"jdk\", "
+                + "\"certificates\": [{\"cert\": \"/c\", \"key\": \"/k\"}]}}", "servers.conf").tls();
+        assertNull(onListen.listen(), "TLS on the listener itself");
+        assertEquals(TlsConfig.Provider.JDK, onListen.provider());
     }
 }

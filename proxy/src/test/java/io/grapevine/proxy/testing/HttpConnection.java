@@ -47,13 +47,23 @@ public final class HttpConnection implements AutoCloseable {
     private boolean closedByServer;
 
     public HttpConnection(InetSocketAddress address, int timeoutMillis) throws IOException {
-        socket = new Socket();
+        this(connected(address, timeoutMillis), address.getHostString() + ":" + address.getPort());
+    }
+
+    /** Over a socket that is connected already (a TLS socket, say); {@code hostHeader} is sent as Host. */
+    public HttpConnection(Socket socket, String hostHeader) throws IOException {
+        this.socket = socket;
+        in = new BufferedInputStream(socket.getInputStream(), 16 * 1024);
+        out = socket.getOutputStream();
+        this.hostHeader = hostHeader;
+    }
+
+    private static Socket connected(InetSocketAddress address, int timeoutMillis) throws IOException {
+        Socket socket = new Socket();
         socket.setTcpNoDelay(true);
         socket.connect(address, timeoutMillis);
         socket.setSoTimeout(timeoutMillis);
-        in = new BufferedInputStream(socket.getInputStream(), 16 * 1024);
-        out = socket.getOutputStream();
-        hostHeader = address.getHostString() + ":" + address.getPort();
+        return socket;
     }
 
     /** Sends {@code GET path} and reads the whole response. */

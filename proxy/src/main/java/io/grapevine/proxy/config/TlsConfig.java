@@ -1,0 +1,37 @@
+package io.grapevine.proxy.config;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * TLS termination on the client side, as {@code "tls"} in servers.conf says it. Only file names here: the
+ * files are read, checked and watched by the {@code tls} package.
+ *
+ * @param listen       where TLS is served beside the plaintext {@code listen}; {@code null}: the {@code listen}
+ *                     listener itself speaks TLS
+ * @param certificates the certificates with their keys, absolute paths, in the order given ({@code cert} /
+ *                     {@code key} first, then {@code certificates}); the first is the default one, served when
+ *                     the client names no host (SNI) or one that no certificate has; never empty
+ * @param provider     which TLS implementation does the handshakes
+ */
+public record TlsConfig(HostPort listen, List<CertificateFiles> certificates, Provider provider) {
+
+    /** A certificate chain file and the file of its private key (may be the same file). */
+    public record CertificateFiles(Path cert, Path key) {
+    }
+
+    /** {@code "provider"}: the TLS implementation. */
+    public enum Provider {
+        /** OpenSSL (BoringSSL through netty-tcnative) where it loads, the JDK's otherwise. */
+        AUTO,
+        /** OpenSSL only: the proxy does not start where it does not load. */
+        OPENSSL,
+        /** The JDK's own TLS. */
+        JDK;
+
+        public String configName() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
+}

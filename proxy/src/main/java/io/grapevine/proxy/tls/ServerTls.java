@@ -1,0 +1,267 @@
+package io.grapevine.proxy.tls;
+
+import io.grapevine.proxy.config.ConfigException;
+import io.grapevine.proxy.config.TlsConfig;
+import io.grapevine.proxy.config.TlsConfig.CertificateFiles;
+import io.netty.channel.ChannelHandler;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.SupportedCipherSuiteFilter;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.stream.Stream;
+import javax.net.ssl.SSLException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * TLS termination for the client listeners: the certificates of {@code "tls"} in servers.conf, checked at start,
+ * served by host name ({@link SniMapping}), and reloaded when their files change ({@link CertificateWatch}) or on
+ * {@link #reloadChanged}. New handshakes use the new certificate; a connection keeps the one it was set up with. A
+ * certificate that fails to load at a reload is logged and the one in use stays.
+ *
+ * <p>Handshakes: TLS 1.3 and 1.2 only; for 1.2, ECDHE key exchange with AEAD ciphers only; ALPN with the
+ * protocols the client side can serve. OpenSSL (BoringSSL from netty-tcnative) where it loads, else the JDK.
+ *
+ * <p>Threads: {@link #newHandler} on the event loops, reading one volatile reference; reloads on the watch thread
+ * or the signal thread, one at a time.
+ */
+public final class ServerTls implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(ServerTls.class);
+
+    static final List<String> PROTOCOLS = List.of("TLSv1.3", "TLSv1.2");
+
+    /**
+     * TLS 1.3's suites (the JDK needs them listed; BoringSSL always offers them) and, for TLS 1.2, forward secret
+     * AEAD suites only: Mozilla's "intermediate" list without the finite-field DHE ones. The JDK lacks none of them;
+     * a suite a provider lacks is left out.
+     */
+    static final List<String> CIPHERS = List.of(
+            "TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+            "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+            "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
+
+    /** One configured certificate: what is served for it now, and what its files held when last read. */
+    private static final class Served {
+        final CertificateFiles files;
+        TlsCertificate certificate;
+        SslContext context;
+        /** Digest of the contents last read, or the error of that read: a reload happens when this changes. */
+        String lastSeen;
+
+        Served(CertificateFiles files) {
+            this.files = files;
+        }
+    }
+
+    private final List<Served> served = new ArrayList<>();
+    private final SslProvider provider;
+    private final List<String> alpn;
+    private final long handshakeTimeoutMillis;
+    private final AtomicLong reloads = new AtomicLong();
+    private final AtomicLong reloadFailures = new AtomicLong();
+    private volatile SniMapping<SslContext> certificates;
+    private final CertificateWatch watch;
+
+    private ServerTls(TlsConfig config, List<String> alpn, long handshakeTimeoutMillis) throws ConfigException {
+        ProviderChoice choice = ProviderChoice.of(config.provider());
+        this.provider = choice.provider();
+        this.alpn = List.copyOf(alpn);
+        this.handshakeTimeoutMillis = handshakeTimeoutMillis;
+        for (CertificateFiles files : config.certificates()) {
+            Served s = new Served(files);
+            TlsCertificate.Contents contents = TlsCertificate.Contents.read(files);
+            s.certificate = TlsCertificate.parse(files, contents);
+            s.context = newContext(s.certificate);
+            s.lastSeen = HexFormat.of().formatHex(contents.digest());
+            served.add(s);
+        }
+        // Logged once everything loaded: a bad file at start is the only line printed.
+        log.info("TLS handshakes by {}{}", providerName(), choice.why());
+        Instant now = Instant.now();
+        for (Served s : served) {
+            log.info("TLS certificate {}: {}{}", s.files.cert(), s.certificate.describe(),
+                    s == served.get(0) ? " (the default)" : "");
+            warnIfNotValid(s.certificate, now);
+        }
+        this.certificates = mapping();
+        try {
+            this.watch = new CertificateWatch(config.certificates().stream()
+                    .flatMap(f -> Stream.of(f.cert(), f.key())).distinct().toList(), () -> reloadChangedFiles("file changed"));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot watch the TLS certificate files", e);
+        }
+        watch.start();
+    }
+
+    /**
+     * Reads and checks every certificate of {@code config} and starts watching their files.
+     *
+     * @param alpn                   the application protocols to offer, in order of preference
+     * @param handshakeTimeoutMillis how long a client has for its whole handshake, from the accept
+     * @throws ConfigException naming the file, when a certificate or key cannot be used
+     * @throws IllegalStateException when {@code "provider": "openssl"} was asked for and OpenSSL did not load
+     */
+    public static ServerTls start(TlsConfig config, List<String> alpn, long handshakeTimeoutMillis)
+            throws ConfigException {
+        return new ServerTls(config, alpn, handshakeTimeoutMillis);
+    }
+
+    /**
+     * A new connection's first handler: it picks the certificate by SNI, then becomes the {@code SslHandler}.
+     * Event loop; one per connection.
+     */
+    public ChannelHandler newHandler() {
+        SniMapping<SslContext> now = certificates;
+        return new CertificateSelector(now::map, handshakeTimeoutMillis);
+    }
+
+    /** "OpenSSL (BoringSSL, netty-tcnative)" or "the JDK": what does the handshakes. */
+    public String providerName() {
+        return provider == SslProvider.OPENSSL ? "OpenSSL (" + OpenSsl.versionString() + ", netty-tcnative)"
+                : "the JDK";
+    }
+
+    /** Certificates re-read successfully since the start. */
+    public long reloads() {
+        return reloads.get();
+    }
+
+    /** Certificate reloads that failed (the certificate in use stayed). */
+    public long reloadFailures() {
+        return reloadFailures.get();
+    }
+
+    /**
+     * Reads the files of every certificate again and serves those whose content changed; a certificate whose new
+     * files fail the checks keeps being served as it was, and the reason is logged once per content. Logs a line
+     * when nothing changed, too. Any thread.
+     *
+     * @param why for the log, e.g. "SIGHUP"
+     */
+    public void reloadChanged(String why) {
+        if (!reloadChangedFiles(why)) {
+            log.info("{}: no TLS certificate file changed", why);
+        }
+    }
+
+    /** As {@link #reloadChanged}, silent when nothing changed; true if the content of some file did. */
+    private synchronized boolean reloadChangedFiles(String why) {
+        boolean seenChange = false;
+        boolean newOnes = false;
+        Instant now = Instant.now();
+        for (Served s : served) {
+            String seen;
+            TlsCertificate certificate = null;
+            SslContext context = null;
+            String problem = null;
+            try {
+                TlsCertificate.Contents contents = TlsCertificate.Contents.read(s.files);
+                seen = HexFormat.of().formatHex(contents.digest());
+                if (seen.equals(s.lastSeen)) {
+                    continue;
+                }
+                certificate = TlsCertificate.parse(s.files, contents);
+                context = newContext(certificate);
+            } catch (ConfigException e) {
+                seen = problem = e.getMessage();
+                if (seen.equals(s.lastSeen)) {
+                    continue;
+                }
+            }
+            s.lastSeen = seen;
+            seenChange = true;
+            if (problem != null) {
+                reloadFailures.incrementAndGet();
+                log.warn("TLS certificate {} not reloaded ({}); the one in use stays: {}", s.files.cert(), why,
+                        problem);
+                continue;
+            }
+            s.certificate = certificate;
+            s.context = context;
+            newOnes = true;
+            reloads.incrementAndGet();
+            log.info("TLS certificate {} reloaded ({}): {}", s.files.cert(), why, certificate.describe());
+            warnIfNotValid(certificate, now);
+        }
+        if (newOnes) {
+            certificates = mapping();
+        }
+        return seenChange;
+    }
+
+    private SniMapping<SslContext> mapping() {
+        List<SniMapping.Candidate<SslContext>> candidates = new ArrayList<>();
+        for (Served s : served) {
+            candidates.add(new SniMapping.Candidate<>(s.certificate.names(), s.context));
+        }
+        return new SniMapping<>(candidates);
+    }
+
+    private SslContext newContext(TlsCertificate certificate) throws ConfigException {
+        try {
+            return SslContextBuilder.forServer(certificate.key(), certificate.chain())
+                    .sslProvider(provider)
+                    .protocols(PROTOCOLS)
+                    .ciphers(CIPHERS, SupportedCipherSuiteFilter.INSTANCE)
+                    .applicationProtocolConfig(new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN,
+                            // a client that offers none of ours gets no ALPN answer and speaks HTTP/1.1
+                            ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, alpn))
+                    .build();
+        } catch (SSLException | IllegalArgumentException e) {
+            throw new ConfigException(certificate.files().cert().toString(), 0, 0,
+                    "cannot be used for TLS (" + e.getMessage() + ")", "a certificate and key that TLS servers accept");
+        }
+    }
+
+    private static void warnIfNotValid(TlsCertificate certificate, Instant now) {
+        String problem = certificate.validityProblem(now);
+        if (problem != null) {
+            log.warn("TLS certificate {} has {}: clients will refuse it", certificate.files().cert(), problem);
+        }
+    }
+
+    /** Which TLS implementation, and what the log line adds to say why. */
+    private record ProviderChoice(SslProvider provider, String why) {
+
+        static ProviderChoice of(TlsConfig.Provider wanted) {
+            if (wanted == TlsConfig.Provider.JDK) {
+                return new ProviderChoice(SslProvider.JDK, " (\"provider\": \"jdk\")");
+            }
+            if (OpenSsl.isAvailable()) {
+                return new ProviderChoice(SslProvider.OPENSSL, "");
+            }
+            Throwable cause = OpenSsl.unavailabilityCause();
+            String why = cause == null ? "unknown reason" : rootMessage(cause);
+            if (wanted == TlsConfig.Provider.OPENSSL) {
+                throw new IllegalStateException("tls.provider is \"openssl\", but OpenSSL did not load: " + why);
+            }
+            return new ProviderChoice(SslProvider.JDK, ": OpenSSL did not load (" + why + ")");
+        }
+    }
+
+    private static String rootMessage(Throwable t) {
+        Throwable root = t;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root == t ? t.toString() : t + " (" + root + ")";
+    }
+
+    /** Stops watching the files; connections keep their TLS state. */
+    @Override
+    public void close() {
+        watch.close();
+    }
+}

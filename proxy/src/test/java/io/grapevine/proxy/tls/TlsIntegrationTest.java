@@ -1,0 +1,449 @@
+package io.grapevine.proxy.tls;
+
+import static io.grapevine.proxy.testing.TestCertificates.KeyForm.PKCS8;
+import static io.grapevine.proxy.testing.TestCertificates.KeyForm.TRADITIONAL;
+import static io.grapevine.proxy.testing.TestCertificates.KeyType.EC;
+import static io.grapevine.proxy.testing.TestCertificates.KeyType.RSA;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.Fixtures;
+import io.grapevine.proxy.it.WebSocketEchoBackend;
+import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.HttpConnection;
+import io.grapevine.proxy.testing.TestCertificates;
+import io.grapevine.proxy.testing.TestCertificates.KeyForm;
+import io.grapevine.proxy.testing.TestCertificates.KeyType;
+import io.grapevine.proxy.testing.TestCertificates.Pair;
+import io.grapevine.proxy.testing.TlsClient;
+import io.netty.handler.ssl.OpenSsl;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.WebSocket;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import javax.net.ssl.SSLSocket;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * TLS termination on real sockets, with certificates the test makes with {@code openssl}: HTTPS to a plain
+ * backend, TLS beside plaintext, SNI, RSA and ECDSA keys in every PEM form, certificates replaced on disk under a
+ * running proxy (in place and the way Kubernetes swaps a secret), protocol versions, ALPN, failures and the
+ * handshake deadline, and curl as an outside client. Each case runs on OpenSSL and on the JDK provider where the
+ * provider matters.
+ */
+class TlsIntegrationTest {
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    @TempDir
+    Path dir;
+
+    private DemoBackend backend;
+
+    @BeforeEach
+    void startBackend() throws Exception {
+        backend = fx.backend(1);
+    }
+
+    private ProxyServer proxy(String provider, String tlsExtra, Pair... certificates) throws Exception {
+        return proxy(provider, tlsExtra, "", certificates);
+    }
+
+    /** A proxy in front of the backend whose servers.conf has {@code "tls"} with {@code certificates}. */
+    private ProxyServer proxy(String provider, String tlsExtra, String topExtra, Pair... certificates)
+            throws Exception {
+        String list = Stream.of(certificates).map(p -> "{\"cert\": \"" + p.cert() + "\", \"key\": \"" + p.key() + "\"}")
+                .collect(Collectors.joining(", "));
+        String tls = "\"tls\": {\"provider\": \"" + provider + "\", \"certificates\": [" + list + "]"
+                + (tlsExtra.isEmpty() ? "" : ", " + tlsExtra) + "}";
+        return fx.proxy(1, tls + (topExtra.isEmpty() ? "" : ", " + topExtra), backend.port());
+    }
+
+    private static String echoed(HttpConnection.Response r, String field) {
+        for (String line : r.body().split("\n")) {
+            int colon = line.indexOf(':');
+            if (colon > 0 && line.substring(0, colon).equalsIgnoreCase(field)) {
+                return line.substring(colon + 1).trim();
+            }
+        }
+        return null;
+    }
+
+    @Test
+    void openSslLoadsOnThisMachine() {
+        assertTrue(OpenSsl.isAvailable(), "netty-tcnative-boringssl-static did not load: " + OpenSsl.unavailabilityCause());
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void anHttpsRequestReachesAPlainBackendWithForwardedProtoHttps(String provider) throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy(provider, "", a);
+
+        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "a.test", "http/1.1")) {
+            assertEquals("http/1.1", socket.getApplicationProtocol(), "ALPN selected http/1.1");
+            assertEquals("TLSv1.3", socket.getSession().getProtocol());
+            HttpConnection http = new HttpConnection(socket, "a.test");
+            HttpConnection.Response first = http.get("/echo");
+            assertEquals(200, first.status(), first.body());
+            assertEquals("https", echoed(first, "X-Forwarded-Proto"), first.body());
+            assertEquals("127.0.0.1", echoed(first, "X-Forwarded-For"), first.body());
+            HttpConnection.Response second = http.get("/echo");
+            assertEquals(200, second.status(), "keep-alive over TLS: " + second.body());
+        }
+        assertEquals(1, proxy.stats().tlsHandshakes.sum());
+        assertEquals(0, proxy.stats().tlsHandshakeFailures.sum());
+        Await.until(Duration.ofSeconds(5), "the connection counted closed", () -> proxy.stats().connectionsCurrent.get() == 0);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aClientWithoutAlpnOrWithoutACommonProtocolGetsHttp11(String provider) throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", EC, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy(provider, "", a);
+        for (String[] offered : new String[][] {{}, {"spdy/3.1"}}) {
+            try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "a.test", offered)) {
+                assertEquals("", socket.getApplicationProtocol(), "no ALPN answer to " + List.of(offered));
+                HttpConnection.Response r = new HttpConnection(socket, "a.test").get("/echo");
+                assertEquals("https", echoed(r, "X-Forwarded-Proto"), r.body());
+            }
+        }
+    }
+
+    static Stream<Arguments> keys() {
+        List<Arguments> all = new ArrayList<>();
+        for (String provider : List.of("openssl", "jdk")) {
+            for (KeyType type : KeyType.values()) {
+                for (KeyForm form : KeyForm.values()) {
+                    all.add(Arguments.of(provider, type, form));
+                }
+            }
+        }
+        return all.stream();
+    }
+
+    @ParameterizedTest(name = "{0} {1} {2}")
+    @MethodSource("keys")
+    void rsaAndEcdsaKeysInEveryPemForm(String provider, KeyType type, KeyForm form) throws Exception {
+        Pair pair = TestCertificates.selfSigned(dir, "k", type, form, "/CN=k.test", "k.test");
+        String header = Files.readString(pair.key()).lines().filter(l -> l.startsWith("-----BEGIN")).findFirst()
+                .orElseThrow();
+        assertEquals(form == PKCS8 ? "-----BEGIN PRIVATE KEY-----"
+                : type == RSA ? "-----BEGIN RSA PRIVATE KEY-----" : "-----BEGIN EC PRIVATE KEY-----", header);
+        ProxyServer proxy = proxy(provider, "", pair);
+        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "k.test", "http/1.1")) {
+            assertEquals(type == RSA ? "RSA" : "EC", TlsClient.served(socket).getPublicKey().getAlgorithm());
+            assertEquals(200, new HttpConnection(socket, "k.test").get("/").status());
+        }
+    }
+
+    @Test
+    void aPemChainIsServedWhole() throws Exception {
+        Pair chained = TestCertificates.chain(dir, "c", "c.test");
+        ProxyServer proxy = proxy("auto", "", chained);
+        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "c.test")) {
+            assertEquals(2, socket.getSession().getPeerCertificates().length, "the leaf and its issuer");
+            assertEquals("CN=c.test", TlsClient.subject(socket));
+        }
+    }
+
+    @Test
+    void tlsOnASecondPortBesidePlaintext() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy("auto", "\"listen\": \"127.0.0.1:0\"", a);
+        InetSocketAddress tlsPort = proxy.tlsListenAddress();
+        assertNotEquals(proxy.listenAddress(), tlsPort);
+
+        try (HttpConnection plain = new HttpConnection(proxy.listenAddress(), 10_000)) {
+            HttpConnection.Response r = plain.get("/echo");
+            assertEquals("http", echoed(r, "X-Forwarded-Proto"), r.body());
+        }
+        try (HttpConnection secure = TlsClient.http(tlsPort, "a.test")) {
+            HttpConnection.Response r = secure.get("/echo");
+            assertEquals("https", echoed(r, "X-Forwarded-Proto"), r.body());
+        }
+        assertEquals(2, backend.requestCount(), "both requests reached the backend");
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void sniPicksTheCertificateByName(String provider) throws Exception {
+        Pair fallback = TestCertificates.selfSigned(dir, "d", RSA, PKCS8, "/CN=default.test", "default.test");
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, TRADITIONAL, "/CN=a.test", "a.test");
+        Pair b = TestCertificates.selfSigned(dir, "b", EC, TRADITIONAL, "/CN=b.test", "b.test", "*.w.test");
+        ProxyServer proxy = proxy(provider, "", fallback, a, b);
+
+        String[][] expected = {
+                {"a.test", "CN=a.test"}, {"A.Test", "CN=a.test"}, {"b.test", "CN=b.test"},
+                {"x.w.test", "CN=b.test"}, {"w.test", "CN=default.test"}, {"y.x.w.test", "CN=default.test"},
+                {"other.test", "CN=default.test"}, {null, "CN=default.test"}};
+        for (String[] e : expected) {
+            try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), e[0], "http/1.1")) {
+                assertEquals(e[1], TlsClient.subject(socket), "served for SNI " + e[0]);
+                assertEquals(200, new HttpConnection(socket, "h").get("/").status());
+            }
+        }
+    }
+
+    /** Certificate rotation by replacing the files (each in one rename), as certbot and most tools do. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aCertificateReplacedOnDiskIsServedToNewHandshakesWhileOpenConnectionsGoOn(String provider) throws Exception {
+        Pair v1 = TestCertificates.selfSigned(dir, "v1", RSA, PKCS8, "/CN=a.test/O=v1", "a.test");
+        Pair live = TestCertificates.copy(v1, dir, "live");
+        ProxyServer proxy = proxy(provider, "", live);
+
+        try (SSLSocket open = TlsClient.connect(proxy.listenAddress(), "a.test", "http/1.1")) {
+            HttpConnection openHttp = new HttpConnection(open, "a.test");
+            assertEquals(200, openHttp.get("/").status());
+            assertTrue(TlsClient.subject(open).contains("O=v1"), TlsClient.subject(open));
+
+            Pair v2 = TestCertificates.selfSigned(dir, "v2", EC, TRADITIONAL, "/CN=a.test/O=v2", "a.test");
+            TestCertificates.replace(v2.key(), live.key());
+            TestCertificates.replace(v2.cert(), live.cert());
+            long ms = Await.until(Duration.ofSeconds(15), "new handshakes get v2", () -> servedSubject(proxy,
+                    "a.test").contains("O=v2"));
+            System.out.printf("[tls] %s: a replaced certificate was served %d ms after the rename%n", provider, ms);
+
+            assertEquals(200, openHttp.get("/").status(), "the connection opened before keeps working");
+            assertTrue(TlsClient.subject(open).contains("O=v1"), "and keeps its certificate");
+        }
+        assertTrue(proxy.tls().reloads() >= 1);
+    }
+
+    /**
+     * A Kubernetes secret volume: {@code tls.crt} links to {@code ..data/tls.crt}, {@code ..data} to a directory
+     * of the current version; an update writes a new directory and swaps {@code ..data} in one rename.
+     */
+    @Test
+    void aKubernetesSecretUpdateIsSeen() throws Exception {
+        Path volume = Files.createDirectories(dir.resolve("secret"));
+        Pair v1 = TestCertificates.selfSigned(dir, "v1", RSA, PKCS8, "/CN=a.test/O=v1", "a.test");
+        Path version1 = Files.createDirectories(volume.resolve("..2026_01_01_v1"));
+        Files.copy(v1.cert(), version1.resolve("tls.crt"));
+        Files.copy(v1.key(), version1.resolve("tls.key"));
+        Files.createSymbolicLink(volume.resolve("..data"), volume.relativize(version1));
+        Files.createSymbolicLink(volume.resolve("tls.crt"), Path.of("..data/tls.crt"));
+        Files.createSymbolicLink(volume.resolve("tls.key"), Path.of("..data/tls.key"));
+        ProxyServer proxy = proxy("auto", "", new Pair(volume.resolve("tls.crt"), volume.resolve("tls.key")));
+        assertTrue(servedSubject(proxy, "a.test").contains("O=v1"));
+
+        Pair v2 = TestCertificates.selfSigned(dir, "v2", RSA, PKCS8, "/CN=a.test/O=v2", "a.test");
+        Path version2 = Files.createDirectories(volume.resolve("..2026_01_02_v2"));
+        Files.copy(v2.cert(), version2.resolve("tls.crt"));
+        Files.copy(v2.key(), version2.resolve("tls.key"));
+        Files.createSymbolicLink(volume.resolve("..data_tmp"), volume.relativize(version2));
+        Files.move(volume.resolve("..data_tmp"), volume.resolve("..data"), StandardCopyOption.ATOMIC_MOVE);
+        Files.delete(version1.resolve("tls.crt"));
+        Files.delete(version1.resolve("tls.key"));
+        Files.delete(version1);
+
+        long ms = Await.until(Duration.ofSeconds(15), "new handshakes get v2",
+                () -> servedSubject(proxy, "a.test").contains("O=v2"));
+        System.out.printf("[tls] a swapped secret volume was served %d ms after the swap%n", ms);
+        assertEquals(0, proxy.tls().reloadFailures(), "the swap is atomic: no half-written state was read");
+    }
+
+    @Test
+    void aBadReplacementKeepsTheCertificateInUseUntilAGoodOneComes() throws Exception {
+        Pair v1 = TestCertificates.selfSigned(dir, "v1", RSA, PKCS8, "/CN=a.test/O=v1", "a.test");
+        Pair live = TestCertificates.copy(v1, dir, "live");
+        ProxyServer proxy = proxy("auto", "", live);
+
+        Path garbage = Files.writeString(dir.resolve("garbage"), "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n");
+        TestCertificates.replace(garbage, live.key());
+        Await.until(Duration.ofSeconds(15), "the failed reload counted", () -> proxy.tls().reloadFailures() == 1);
+        assertTrue(servedSubject(proxy, "a.test").contains("O=v1"), "the certificate in use stays");
+
+        Pair v2 = TestCertificates.selfSigned(dir, "v2", RSA, PKCS8, "/CN=a.test/O=v2", "a.test");
+        TestCertificates.replace(v2.cert(), live.cert());
+        TestCertificates.replace(v2.key(), live.key());
+        Await.until(Duration.ofSeconds(15), "the good replacement served",
+                () -> servedSubject(proxy, "a.test").contains("O=v2"));
+    }
+
+    /** The subject of the certificate a new handshake gets; "" when the handshake fails. */
+    private static String servedSubject(ProxyServer proxy, String sni) {
+        InetSocketAddress address = proxy.tlsListenAddress() != null ? proxy.tlsListenAddress() : proxy.listenAddress();
+        try (SSLSocket socket = TlsClient.connect(address, sni)) {
+            return TlsClient.subject(socket);
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    /** TLS 1.0 and 1.1 are refused by the proxy (its failure count shows the hello arrived); 1.2 and 1.3 work. */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void onlyTls12And13AreSpoken(String provider) throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy(provider, "", a);
+        int port = proxy.listenAddress().getPort();
+        long failures = 0;
+        for (String old : List.of("-tls1", "-tls1_1")) {
+            TestCertificates.Result result = sClient(port, old, "-cipher", "DEFAULT:@SECLEVEL=0");
+            assertNotEquals(0, result.exit(), old + " was accepted: " + result.output());
+            failures++;
+            long expected = failures;
+            Await.until(Duration.ofSeconds(5), "the refused " + old + " handshake counted",
+                    () -> proxy.stats().tlsHandshakeFailures.sum() == expected, result::output);
+        }
+        for (String[] good : new String[][] {{"-tls1_2", "TLSv1.2"}, {"-tls1_3", "TLSv1.3"}}) {
+            TestCertificates.Result result = sClient(port, good[0]);
+            assertEquals(0, result.exit(), result.output());
+            assertTrue(result.output().contains("Protocol version: " + good[1]), result.output());
+        }
+    }
+
+    private static TestCertificates.Result sClient(int port, String... options) throws IOException {
+        List<String> command = new ArrayList<>(List.of("openssl", "s_client", "-brief", "-connect", "127.0.0.1:" + port,
+                "-servername", "a.test"));
+        command.addAll(List.of(options));
+        return TestCertificates.exec(command); // no input: s_client ends after the handshake
+    }
+
+    @Test
+    void failedHandshakesAreCountedInStatsAndMetrics() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy("auto", "", a);
+        try (Socket plain = new Socket()) {
+            plain.connect(proxy.listenAddress(), 5000);
+            plain.setSoTimeout(10_000);
+            plain.getOutputStream().write("GET / HTTP/1.1\r\nHost: a.test\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            assertEquals(-1, readToEnd(plain.getInputStream()), "plaintext HTTP on a TLS port is closed");
+        }
+        Await.until(Duration.ofSeconds(5), "the failure counted and the connection gone",
+                () -> proxy.stats().tlsHandshakeFailures.sum() == 1 && proxy.stats().connectionsCurrent.get() == 0);
+        assertEquals(0, backend.requestCount(), "nothing reached the backend");
+        try (HttpConnection admin = new HttpConnection(proxy.adminAddress(), 10_000)) {
+            String json = admin.get("/stats.json").body();
+            assertTrue(json.matches("(?s).*\"tls_handshake_failures\" ?: ?1\\b.*"), json);
+            assertTrue(json.matches("(?s).*\"tls_handshakes\" ?: ?0\\b.*"), json);
+            String metrics = admin.get("/metrics").body();
+            assertTrue(metrics.contains("\ngrapevine_tls_handshake_failures_total 1\n"), metrics);
+        }
+    }
+
+    @Test
+    void aClientThatSendsNoHandshakeIsClosedAtTheDeadline() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy("auto", "", "\"timeouts\": {\"tls_handshake_ms\": 300}", a);
+        for (byte[] sent : List.of(new byte[0], new byte[] {0x16, 0x03, 0x01, 0x02, 0x00, 0x01})) {
+            try (Socket idle = new Socket()) {
+                idle.connect(proxy.listenAddress(), 5000);
+                idle.setSoTimeout(10_000);
+                idle.getOutputStream().write(sent); // nothing, or the start of a ClientHello that never ends
+                long start = System.nanoTime();
+                assertEquals(-1, readToEnd(idle.getInputStream()));
+                long ms = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(ms >= 200 && ms < 5000, "closed after " + ms + " ms");
+            }
+        }
+        Await.until(Duration.ofSeconds(5), "both counted as failures",
+                () -> proxy.stats().tlsHandshakeFailures.sum() == 2 && proxy.stats().connectionsCurrent.get() == 0);
+    }
+
+    @Test
+    void aDrainClosesAConnectionStillInItsHandshakeAtOnce() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy("auto", "", a);
+        try (Socket idle = new Socket()) {
+            idle.connect(proxy.listenAddress(), 5000);
+            Await.until(Duration.ofSeconds(5), "the connection accepted", () -> proxy.stats().connectionsCurrent.get() == 1);
+            long start = System.nanoTime();
+            proxy.drainAndStop(20_000);
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms < 5000, "the drain waited " + ms + " ms for a connection without a request");
+        }
+    }
+
+    /** A WebSocket over TLS (wss): the upgrade is forwarded and the tunnel carries a 1 MiB message both ways. */
+    @Test
+    void aWebSocketOverTlsIsTunnelled() throws Exception {
+        WebSocketEchoBackend echo = fx.track(new WebSocketEchoBackend());
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = fx.proxy(1, "\"tls\": {\"cert\": \"" + a.cert() + "\", \"key\": \"" + a.key() + "\"}",
+                echo.port());
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        CompletableFuture<byte[]> message = new CompletableFuture<>();
+        WebSocket.Listener listener = new WebSocket.Listener() {
+            @Override
+            public CompletionStage<?> onBinary(WebSocket ws, ByteBuffer data, boolean last) {
+                byte[] part = new byte[data.remaining()];
+                data.get(part);
+                received.writeBytes(part);
+                if (last) {
+                    message.complete(received.toByteArray());
+                }
+                ws.request(1);
+                return null;
+            }
+        };
+        WebSocket ws = HttpClient.newBuilder().sslContext(TlsClient.context()).build().newWebSocketBuilder()
+                .buildAsync(URI.create("wss://127.0.0.1:" + proxy.listenAddress().getPort() + "/ws"), listener)
+                .get(10, TimeUnit.SECONDS);
+        byte[] big = new byte[1 << 20];
+        new Random(11).nextBytes(big);
+        ws.sendBinary(ByteBuffer.wrap(big), true).get(10, TimeUnit.SECONDS);
+        assertArrayEquals(big, message.get(10, TimeUnit.SECONDS));
+        assertEquals(1, proxy.stats().tunnelsCurrent.get());
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "done").get(10, TimeUnit.SECONDS);
+        Await.until(Duration.ofSeconds(10), "the tunnel closed", () -> proxy.stats().tunnelsCurrent.get() == 0);
+        assertEquals(1, proxy.stats().tlsHandshakes.sum());
+    }
+
+    /** curl as an outside client: it checks the certificate chain against the test's authority and the name. */
+    @Test
+    void curlOverHttps() throws Exception {
+        Pair chained = TestCertificates.chain(dir, "c", "c.test");
+        ProxyServer proxy = proxy("auto", "", chained);
+        int port = proxy.listenAddress().getPort();
+        String output = TestCertificates.run(List.of("curl", "-sS", "-v", "--http1.1", "--cacert",
+                dir.resolve("c-ca.crt").toString(),
+                "--resolve", "c.test:" + port + ":127.0.0.1", "-w", "\nhttp_version=%{http_version}\n",
+                "https://c.test:" + port + "/echo"));
+        assertTrue(output.contains("\nhttp_version=1.1\n"), output);
+        assertTrue(output.matches("(?s).*ALPN[:,] server accepted (to use )?http/1.1.*"), output);
+        assertTrue(output.matches("(?is).*\nX-Forwarded-Proto: https\r?\n.*"), output);
+        assertTrue(output.contains("SSL certificate verify ok"), output);
+    }
+
+    private static int readToEnd(InputStream in) throws IOException {
+        byte[] buffer = new byte[4096];
+        int n;
+        while ((n = in.read(buffer)) > 0) {
+            // an alert, maybe
+        }
+        return n;
+    }
+}
