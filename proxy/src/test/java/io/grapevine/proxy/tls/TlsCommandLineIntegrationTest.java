@@ -74,7 +74,7 @@ class TlsCommandLineIntegrationTest {
                 + "directory"), p.log().lines().filter(l -> !l.isBlank()).toList());
     }
 
-    private static final Pattern LISTENING = Pattern.compile("listening on /127\\.0\\.0\\.1:(\\d+) ");
+    private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+) ");
 
     @Test
     void aRunningProxySaysWhichTlsItUsesAndRereadsItsCertificatesOnSighup() throws Exception {
