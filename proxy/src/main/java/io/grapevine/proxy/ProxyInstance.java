@@ -78,7 +78,7 @@ public final class ProxyInstance implements AutoCloseable {
         TableHolder tables;
         if (o.renderMode()) {
             export = new ExportRenderer(o.render(), o.out(), o.onChange());
-            tables = new TableHolder(1, config.routes(), config::balanceOf);
+            tables = new TableHolder(1, config.routes(), config::policyOf);
         } else {
             server = ProxyServer.start(config);
             tables = server.tables();

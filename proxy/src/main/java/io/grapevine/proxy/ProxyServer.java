@@ -46,7 +46,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
-        this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::balanceOf);
+        this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf);
         tables.publish(config.servers(), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
         try {
