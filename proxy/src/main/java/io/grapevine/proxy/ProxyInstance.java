@@ -1,5 +1,6 @@
 package io.grapevine.proxy;
 
+import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
@@ -32,6 +33,9 @@ public final class ProxyInstance implements AutoCloseable {
 
     /** Default render window of the membership view. */
     public static final long DEFAULT_DEBOUNCE_MILLIS = 50;
+
+    /** What the secret of sticky-session cookies is derived under from the cluster key. */
+    static final String STICKY_SECRET_LABEL = "grapevine/proxy/v1/sticky-cookie";
 
     /** What to run; see {@link ProxyMain#USAGE}. */
     public record Options(Path servers, HostPort listen, HostPort admin, Integer gossipPort, boolean noGossip,
@@ -72,6 +76,9 @@ public final class ProxyInstance implements AutoCloseable {
         config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
                 o.admin() != null ? o.admin() : config.admin());
         BackendTemplate template = o.gossip() ? loadBackendTemplate(o.template()) : null;
+        // Proxies of one cluster share its key: cookies naming servers by a secret derived from it hold on every
+        // proxy and across restarts.
+        ClusterKeyring keyring = o.gossip() && o.clusterKey() != null ? ClusterKeyring.load(o.clusterKey()) : null;
 
         ExportRenderer export = null;
         ProxyServer server = null;
@@ -80,7 +87,7 @@ public final class ProxyInstance implements AutoCloseable {
             export = new ExportRenderer(o.render(), o.out(), o.onChange());
             tables = new TableHolder(1, config.routes(), config::policyOf);
         } else {
-            server = ProxyServer.start(config);
+            server = ProxyServer.start(config, keyring == null ? null : keyring.derivedSecret(STICKY_SECRET_LABEL));
             tables = server.tables();
         }
         MembershipView view = new MembershipView(tables, config, o.servers(), template, o.debounceMillis());
@@ -100,8 +107,8 @@ public final class ProxyInstance implements AutoCloseable {
             HostPort announced = server != null
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
-                instance.gossip = GossipMembership.start(port, o.join(), o.clusterKey(), announced, o.advertise(), view);
-            } catch (RuntimeException | IOException e) {
+                instance.gossip = GossipMembership.start(port, o.join(), keyring, announced, o.advertise(), view);
+            } catch (RuntimeException e) {
                 instance.close();
                 throw e;
             }

@@ -38,7 +38,7 @@ public final class ProxyServer implements AutoCloseable {
     private volatile boolean stopped;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret) throws InterruptedException {
         this.config = config;
         Transport transport = Transport.best();
         if (transport != Transport.EPOLL) {
@@ -46,7 +46,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
-        this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf);
+        this.tables = stickySecret == null
+                ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
+                : new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf, stickySecret);
         tables.publish(config.servers(), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
         try {
@@ -79,11 +81,19 @@ public final class ProxyServer implements AutoCloseable {
 
     /** Binds the listeners and starts serving; one event loop per available core. */
     public static ProxyServer start(ProxyConfig config) throws InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
+        return start(config, null);
+    }
+
+    /**
+     * As {@link #start(ProxyConfig)}, naming servers in sticky-session cookies with {@code stickySecret} (see
+     * {@link TableHolder}): proxies given the same secret name each server alike. Null: a secret of this process.
+     */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret) throws InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws InterruptedException {
-        return new ProxyServer(config, ioThreads);
+        return new ProxyServer(config, ioThreads, null);
     }
 
     public InetSocketAddress listenAddress() {

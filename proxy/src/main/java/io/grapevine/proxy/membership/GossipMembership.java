@@ -7,9 +7,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.SecurityCounters;
 import io.grapevine.proxy.config.HostPort;
-import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -40,12 +38,11 @@ public final class GossipMembership implements AutoCloseable {
      * @param listen    the proxy's client listener, announced in its metadata
      * @param advertise the address other members reach this one at (and the host announced for the
      *                  listener), or null to let the cluster module choose (see {@code GossipNode.start})
-     * @throws IOException when the key file cannot be read
+     * @param keyring   the cluster keys, or null for an open cluster
      * @throws IllegalArgumentException for an unusable seed or advertise address
      */
-    public static GossipMembership start(int gossipPort, List<String> seeds, Path keyFile, HostPort listen,
-                                         String advertise, MembershipView view) throws IOException {
-        ClusterKeyring keyring = keyFile == null ? null : ClusterKeyring.load(keyFile);
+    public static GossipMembership start(int gossipPort, List<String> seeds, ClusterKeyring keyring, HostPort listen,
+                                         String advertise, MembershipView view) {
         ClusterSettings settings = ClusterSettings.builder()
                 .gossipPort(gossipPort)
                 .seeds(seeds)

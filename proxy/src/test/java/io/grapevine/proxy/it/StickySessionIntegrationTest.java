@@ -200,4 +200,21 @@ class StickySessionIntegrationTest {
         assertEquals(stayingId, moved.header("X-Backend-Id"));
         assertEquals(stayingCookie, setCookie(moved), "the client is given the cookie of the server it reached");
     }
+
+    @Test
+    void proxiesOfOneClusterNameEachServerAlike() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        String servers = servers("\"sticky\": {}", backend);
+        Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
+        Path otherKey = ProxyUnderTest.keyFile(dir, "other.key");
+        String[] cookies = new String[3];
+        Path[] keys = {key, key, otherKey};
+        for (int i = 0; i < 3; i++) {
+            Path proxyDir = Files.createDirectory(dir.resolve("proxy-" + i));
+            ProxyUnderTest proxy = fx.track(ProxyUnderTest.in(proxyDir).clusterKey(keys[i]).servers(servers).start());
+            cookies[i] = setCookie(request(proxy.listen(), null));
+        }
+        assertEquals(cookies[0], cookies[1], "two proxies with one cluster key: a client keeps its server across them");
+        assertNotEquals(cookies[0], cookies[2], "another cluster key, another secret");
+    }
 }
