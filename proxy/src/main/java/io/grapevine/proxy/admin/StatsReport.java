@@ -1,7 +1,6 @@
 package io.grapevine.proxy.admin;
 
 import io.grapevine.proxy.config.PoolPolicy;
-import io.grapevine.proxy.lb.Endpoint;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
@@ -124,6 +123,6 @@ public final class StatsReport {
      * it warms up (slow start), equal after.
      */
     private static double effectiveWeight(Server s, long now) {
-        return Math.round(s.effectiveWeight(now) * 100.0 / Endpoint.WEIGHT_SCALE) / 100.0;
+        return Math.round(s.effectiveWeight(now) * 100.0 / Server.WEIGHT_SCALE) / 100.0;
     }
 }

@@ -4,11 +4,13 @@ import static io.grapevine.proxy.it.Fixtures.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.grapevine.proxy.testing.Admin;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -113,6 +115,10 @@ class HashBalancingIntegrationTest {
     @Test
     void headerHashingKeepsEachValueOnOneServerAndRequestsWithoutItGoRoundRobin() throws Exception {
         ProxyServer proxy = proxy("\"balance\": \"header:X-User\"", backends(3));
+        JsonNode pool = new Admin(proxy.adminAddress()).json("/table").path("pools").path(0);
+        assertEquals("default", pool.path("name").asText());
+        assertEquals("header:x-user", pool.path("balance").asText(), pool.toString());
+        assertTrue(pool.path("sticky_cookie").isNull(), pool.toString());
         assertStableAndSpread(proxy, 3, i -> get("/", "x-user: user-" + i));
         List<String> sameUser = answeredBy(proxy, 50, i -> get("/echo?page=" + i, "X-User: alice"));
         assertEquals(1, new HashSet<>(sameUser).size(), "one user, whatever the path: " + counts(sameUser));
