@@ -69,6 +69,16 @@ public final class ResponseHeadParser {
     }
 
     /**
+     * As {@link #parse(ByteBuf, int, boolean, boolean, boolean, boolean, byte[], ResponseHead, ByteBufAllocator)},
+     * without an extra field.
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+                     boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, null, out,
+                alloc);
+    }
+
+    /**
      * Like {@link #parse(ByteBuf, int, boolean, boolean, boolean, ResponseHead, ByteBufAllocator)}, for a
      * request that may have asked to switch protocols.
      *
