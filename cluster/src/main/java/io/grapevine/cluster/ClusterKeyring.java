@@ -40,8 +40,11 @@ public final class ClusterKeyring {
     private static final Logger LOG = LoggerFactory.getLogger(ClusterKeyring.class);
     private static final SecureRandom RANDOM = new SecureRandom();
 
-    /** One cluster key, as the frame codec uses it. */
-    record Key(int id, SecretKeySpec aeadKey) {
+    /**
+     * One cluster key, as the frame codec uses it, and the key other secrets of the cluster are derived from
+     * (see {@link #derivedSecret}).
+     */
+    record Key(int id, SecretKeySpec aeadKey, SecretKeySpec derivationKey) {
         String idHex() {
             return String.format("%08x", id);
         }
@@ -130,6 +133,21 @@ public final class ClusterKeyring {
         return keys.get(0);
     }
 
+    /**
+     * A secret every member with the same primary key derives alike, for another use than sealing frames (such
+     * as naming servers in cookies): HMAC-SHA256 of {@code label} under a key derived from the primary key. It
+     * reveals nothing of the cluster key; it changes when the primary key does.
+     */
+    public byte[] derivedSecret(String label) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(primary().derivationKey());
+            return mac.doFinal(label.getBytes(StandardCharsets.UTF_8));
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is not available", e);
+        }
+    }
+
     Key byId(int id) {
         return byId.get(id);
     }
@@ -162,13 +180,16 @@ public final class ClusterKeyring {
     }
 
     /**
-     * The configured key is never used directly: the AEAD key and the public key id are derived
-     * from it with HMAC-SHA256 under distinct labels, so the id reveals nothing about the key.
+     * The configured key is never used directly: the AEAD key, the public key id and the key of
+     * {@link #derivedSecret} are derived from it with HMAC-SHA256 under distinct labels, so none of them
+     * reveals anything about the key or the others.
      */
     private static Key derive(byte[] raw) {
         byte[] aead = hmac(raw, "grapevine/membership/v1/aes-256-gcm");
         byte[] id = hmac(raw, "grapevine/membership/v1/key-id");
-        return new Key(ByteBuffer.wrap(id).getInt(), new SecretKeySpec(aead, "AES"));
+        byte[] derivation = hmac(raw, "grapevine/cluster/v1/derived-secrets");
+        return new Key(ByteBuffer.wrap(id).getInt(), new SecretKeySpec(aead, "AES"),
+                new SecretKeySpec(derivation, "HmacSHA256"));
     }
 
     private static byte[] hmac(byte[] key, String label) {

@@ -1,6 +1,8 @@
 package io.grapevine.cluster;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -8,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -66,5 +69,17 @@ class ClusterKeyringTest {
         String id = ClusterKeyring.of(List.of(key)).keyIds().get(0);
         String hexKey = java.util.HexFormat.of().formatHex(Base64.getDecoder().decode(key));
         assertTrue(!hexKey.contains(id));
+    }
+
+    @Test
+    void derivedSecretsFollowThePrimaryKeyAndTheLabelAndRevealNeitherKey() {
+        String k1 = ClusterKeyring.generateKey();
+        String k2 = ClusterKeyring.generateKey();
+        byte[] secret = ClusterKeyring.of(List.of(k1)).derivedSecret("label");
+        assertEquals(32, secret.length);
+        assertArrayEquals(secret, ClusterKeyring.of(List.of(k1, k2)).derivedSecret("label"), "secondary keys do not count");
+        assertFalse(Arrays.equals(secret, ClusterKeyring.of(List.of(k2, k1)).derivedSecret("label")));
+        assertFalse(Arrays.equals(secret, ClusterKeyring.of(List.of(k1)).derivedSecret("other label")));
+        assertFalse(Arrays.equals(secret, Base64.getDecoder().decode(k1)));
     }
 }

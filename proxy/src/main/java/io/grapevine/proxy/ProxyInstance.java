@@ -40,6 +40,9 @@ public final class ProxyInstance implements AutoCloseable {
     /** Default render window of the membership view. */
     public static final long DEFAULT_DEBOUNCE_MILLIS = 50;
 
+    /** What the secret of sticky-session cookies is derived under from the cluster key. */
+    static final String STICKY_SECRET_LABEL = "grapevine/proxy/v1/sticky-cookie";
+
     /**
      * What to run; see {@link ProxyMain.Flags}.
      *
@@ -98,10 +101,14 @@ public final class ProxyInstance implements AutoCloseable {
         TableHolder tables;
         SelfAddressGuard self = SelfAddressGuard.NONE;
         if (o.renderMode()) {
-            tables = new TableHolder(1, config.routes(), config::balanceOf);
+            tables = new TableHolder(1, config.routes(), config::policyOf);
         } else {
+            // Proxies of one cluster share its key: cookies naming servers by a secret derived from it hold on every
+            // proxy and across restarts.
+            byte[] stickySecret = checked.keyring() == null ? null
+                    : checked.keyring().derivedSecret(STICKY_SECRET_LABEL);
             try {
-                server = ProxyServer.start(config);
+                server = ProxyServer.start(config, stickySecret);
             } catch (RuntimeException | InterruptedException e) {
                 if (export != null) {
                     export.close();

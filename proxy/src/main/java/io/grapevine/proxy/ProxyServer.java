@@ -50,7 +50,7 @@ public final class ProxyServer implements AutoCloseable {
     private volatile boolean stopped;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret) throws ConfigException, InterruptedException {
         this.config = config;
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
@@ -61,7 +61,9 @@ public final class ProxyServer implements AutoCloseable {
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
-        this.tables = new TableHolder(DataPlane.loopCount(workers), config.routes(), config::balanceOf);
+        this.tables = stickySecret == null
+                ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
+                : new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf, stickySecret);
         // Published before the listener opens, so that the first request finds them: the configured addresses
         // stand for the bound ones until those are known (a configured port 0 is no server's port).
         tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())
@@ -157,11 +159,19 @@ public final class ProxyServer implements AutoCloseable {
      * @throws ConfigException when a TLS certificate or key cannot be used (the message names the file)
      */
     public static ProxyServer start(ProxyConfig config) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
+        return start(config, null);
+    }
+
+    /**
+     * As {@link #start(ProxyConfig)}, naming servers in sticky-session cookies with {@code stickySecret} (see
+     * {@link TableHolder}): proxies given the same secret name each server alike. Null: a secret of this process.
+     */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret) throws ConfigException, InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, ioThreads);
+        return new ProxyServer(config, ioThreads, null);
     }
 
     public InetSocketAddress listenAddress() {

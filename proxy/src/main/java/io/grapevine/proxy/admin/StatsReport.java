@@ -1,9 +1,11 @@
 package io.grapevine.proxy.admin;
 
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.table.TableHolder;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -21,7 +23,10 @@ public final class StatsReport {
         this.proxyStats = proxyStats;
     }
 
-    /** {@code GET /table}: {"generation": N, "servers": [{name, host, port, source, state, weight, pool}]}. */
+    /**
+     * {@code GET /table}: {"generation": N, "servers": [{name, host, port, source, state, weight, effective_weight,
+     * pool, backup}], "pools": [{name, balance, sticky_cookie, slow_start_ms}]}.
+     */
     public Map<String, Object> table() {
         BackendTable table = tables.current();
         long now = System.nanoTime();
@@ -34,13 +39,25 @@ public final class StatsReport {
             row.put("source", s.spec().source().name().toLowerCase());
             row.put("state", s.stateName(now));
             row.put("weight", s.weight());
+            row.put("effective_weight", effectiveWeight(s, now));
             row.put("pool", s.spec().pool());
             row.put("backup", s.spec().backup());
             servers.add(row);
         }
+        List<Map<String, Object>> pools = new ArrayList<>();
+        for (ServerPool pool : table.pools().values()) {
+            PoolPolicy policy = pool.policy();
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("name", pool.name());
+            row.put("balance", policy.balanceName());
+            row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
+            row.put("slow_start_ms", policy.slowStartMillis());
+            pools.add(row);
+        }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("generation", table.generation());
         out.put("servers", servers);
+        out.put("pools", pools);
         return out;
     }
 
@@ -79,6 +96,7 @@ public final class StatsReport {
             row.put("source", s.spec().source().name().toLowerCase());
             row.put("state", s.stateName(now));
             row.put("weight", s.weight());
+            row.put("effective_weight", effectiveWeight(s, now));
             row.put("in_flight", st.inFlight.get());
             row.put("requests", st.requests.sum());
             row.put("responses_1xx", st.responses1xx.sum());
@@ -101,5 +119,13 @@ public final class StatsReport {
         out.put("proxy", proxy);
         out.put("servers", servers);
         return out;
+    }
+
+    /**
+     * The weight the server is balanced with now, in units of weight to two decimals: below {@code weight} while
+     * it warms up (slow start), equal after.
+     */
+    private static double effectiveWeight(Server s, long now) {
+        return Math.round(s.effectiveWeight(now) * 100.0 / Server.WEIGHT_SCALE) / 100.0;
     }
 }

@@ -11,6 +11,7 @@ import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.RequestHeadParser;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.RequestKeys;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
@@ -374,7 +375,9 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
         BackendTable table = loop.tables().current();
         RequestHead head = new RequestHead();
         RequestHeadParser parser = loop.requestParser();
-        parser.setCaptureRouting(table.hasRoutes());
+        parser.setCaptureRouting(table.needsPath());
+        RequestKeys keys = table.requestKeys();
+        parser.setCapture(keys.headers(), keys.cookies(), keys.proxyCookies());
         int status = parser.parse(cumulation, length, clientAddress, secure, head, ctx.alloc());
         if (status != RequestHeadParser.OK) {
             reject(status);

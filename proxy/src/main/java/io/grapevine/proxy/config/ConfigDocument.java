@@ -15,6 +15,7 @@ import java.util.Map;
 import static io.grapevine.proxy.config.ValueRule.BALANCE;
 import static io.grapevine.proxy.config.ValueRule.CIDR;
 import static io.grapevine.proxy.config.ValueRule.FILE;
+import static io.grapevine.proxy.config.ValueRule.COOKIE_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
@@ -36,6 +37,8 @@ import static java.lang.annotation.RetentionPolicy.RUNTIME;
 final class ConfigDocument {
 
     static final long MAX_MILLIS = 86_400_000L;
+    /** The longest cookie lifetime browsers honour (RFC 6265bis section 5.6.2: 400 days), in seconds. */
+    static final long MAX_COOKIE_AGE_S = 400L * 86_400;
     static final long MIB = 1L << 20;
 
     private ConfigDocument() {
@@ -75,6 +78,8 @@ final class ConfigDocument {
         @Check(HOST_PORT) public String listen;
         @Check(HOST_PORT) public String admin;
         @Check(BALANCE) public String balance;
+        public Sticky sticky;
+        @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         public Map<String, Pool> pools;
         public HealthCheck healthCheck;
         public PassiveHealth passiveHealth;
@@ -107,7 +112,15 @@ final class ConfigDocument {
 
     static final class Pool extends Node {
         @Check(BALANCE) public String balance;
+        public Sticky sticky;
+        @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+    }
+
+    static final class Sticky extends Node {
+        public Boolean enabled;
+        @Check(COOKIE_NAME) public String cookie;
+        @Range(min = 0, max = MAX_COOKIE_AGE_S) public Long maxAgeS;
     }
 
     static final class HealthCheck extends Node {

@@ -240,7 +240,8 @@ public final class ConfigLoader {
 
     private static ProxyConfig toConfig(Root root, String source, Path baseDir) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
-        Map<String, Balance> poolBalance = new LinkedHashMap<>();
+        PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, PoolPolicy.DEFAULT);
+        Map<String, PoolPolicy> poolPolicies = new LinkedHashMap<>();
         Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
         Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
         for (Map.Entry<String, Pool> pool : or(root.pools, Map.<String, Pool>of()).entrySet()) {
@@ -249,8 +250,9 @@ public final class ConfigLoader {
                         ValueRule.POOL.expected());
             }
             pools.add(pool.getKey());
-            if (pool.getValue().balance != null) {
-                poolBalance.put(pool.getKey(), balance(pool.getValue().balance));
+            Pool p = pool.getValue();
+            if (p.balance != null || p.sticky != null || p.slowStartMs != null) {
+                poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, policy));
             }
             if (pool.getValue().sendProxyProtocol != null) {
                 poolProxyProtocol.put(pool.getKey(),
@@ -268,8 +270,8 @@ public final class ConfigLoader {
         return new ProxyConfig(
                 root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen),
                 root.admin == null ? ProxyConfig.DEFAULT_ADMIN : HostPort.parse(root.admin),
-                root.balance == null ? Balance.ROUNDROBIN : balance(root.balance),
-                Map.copyOf(poolBalance),
+                policy,
+                Map.copyOf(poolPolicies),
                 healthCheck(or(root.healthCheck, new HealthCheck()), or(root.passiveHealth, new PassiveHealth())),
                 timeouts(or(root.timeouts, new ConfigDocument.Timeouts())),
                 limits(or(root.limits, new ConfigDocument.Limits())),
@@ -361,8 +363,18 @@ public final class ConfigLoader {
                 or(l.retries, (long) d.retries()).intValue());
     }
 
-    private static Balance balance(String configName) {
-        return Balance.fromConfigName(configName).orElseThrow();
+    /** A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not. */
+    private static PoolPolicy policy(String balance, ConfigDocument.Sticky sticky, Long slowStartMs,
+                                     PoolPolicy inherited) {
+        Balance algorithm = balance == null ? inherited.balance() : Balance.fromConfigName(balance).orElseThrow();
+        String field = balance == null ? inherited.hashField() : Balance.fieldOf(balance);
+        PoolPolicy.Sticky stickyPolicy = inherited.sticky();
+        if (sticky != null) {
+            PoolPolicy.Sticky base = or(inherited.sticky(), PoolPolicy.Sticky.DEFAULT);
+            stickyPolicy = !or(sticky.enabled, true) ? null
+                    : new PoolPolicy.Sticky(or(sticky.cookie, base.cookie()), or(sticky.maxAgeS, base.maxAgeSeconds()));
+        }
+        return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()));
     }
 
     private static <T> T or(T value, T fallback) {

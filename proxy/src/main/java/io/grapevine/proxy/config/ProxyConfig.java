@@ -9,8 +9,8 @@ import java.util.Map;
  *
  * @param listen      client listener
  * @param admin       admin listener (loopback by default)
- * @param balance     default algorithm of every pool
- * @param poolBalance per-pool override of {@code balance}
+ * @param policy      balancing, stickiness and slow start of every pool without its own
+ * @param poolPolicies each pool's own, the top-level settings filled in where the pool has none
  * @param healthCheck active and passive health settings
  * @param timeouts    deadlines
  * @param limits      sizes, depths, retries
@@ -20,7 +20,7 @@ import java.util.Map;
  * @param proxyProtocol the PROXY protocol towards clients and servers (read at start: changes need a restart)
  * @param tls         TLS termination, or {@code null} for plaintext only
  */
-public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<String, Balance> poolBalance,
+public record ProxyConfig(HostPort listen, HostPort admin, PoolPolicy policy, Map<String, PoolPolicy> poolPolicies,
                           HealthCheckConfig healthCheck, Timeouts timeouts, Limits limits, List<RouteSpec> routes,
                           List<ServerSpec> servers, BackendAllowlist allowlist,
                           ProxyProtocolConfig proxyProtocol, TlsConfig tls) {
@@ -28,17 +28,22 @@ public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<
     public static final HostPort DEFAULT_LISTEN = new HostPort("127.0.0.1", 9000);
     public static final HostPort DEFAULT_ADMIN = new HostPort("127.0.0.1", 9001);
 
+    /** How {@code pool} balances: its own settings, or the top-level ones. */
+    public PoolPolicy policyOf(String pool) {
+        return poolPolicies.getOrDefault(pool, policy);
+    }
+
     public Balance balanceOf(String pool) {
-        return poolBalance.getOrDefault(pool, balance);
+        return policyOf(pool).balance();
     }
 
     public ProxyConfig withListen(HostPort newListen, HostPort newAdmin) {
-        return new ProxyConfig(newListen, newAdmin, balance, poolBalance, healthCheck, timeouts, limits, routes,
+        return new ProxyConfig(newListen, newAdmin, policy, poolPolicies, healthCheck, timeouts, limits, routes,
                 servers, allowlist, proxyProtocol, tls);
     }
 
     public ProxyConfig withServers(List<ServerSpec> newServers) {
-        return new ProxyConfig(listen, admin, balance, poolBalance, healthCheck, timeouts, limits, routes,
+        return new ProxyConfig(listen, admin, policy, poolPolicies, healthCheck, timeouts, limits, routes,
                 newServers, allowlist, proxyProtocol, tls);
     }
 }

@@ -19,9 +19,10 @@ enum ValueRule {
     SERVER_NAME("a server name: 1 to 128 of A-Z a-z 0-9 _ . : @ / % [ ] -",
             matching("[A-Za-z0-9_.:@/%\\[\\]-]{1,128}")),
     PATH("a path that starts with / and has no spaces", matching("/[\\x21-\\x7e]*")),
-    /** The algorithm names; the old name of p2c, {@code random}, is accepted too. */
-    BALANCE("one of: " + String.join(", ", Arrays.stream(Balance.values()).map(Balance::configName).toList()),
-            s -> Balance.fromConfigName(s).map(Balance::configName).orElse(null)),
+    /** The algorithm names, a hash's with its field; the old name of p2c, {@code random}, is accepted too. */
+    BALANCE(Balance.EXPECTED, Balance::normalize),
+    COOKIE_NAME("a cookie name: 1 to 128 of A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~",
+            s -> Balance.TOKEN.matcher(s).matches() ? s : null),
     PROXY_PROTOCOL(Arrays.stream(ProxyProtocolConfig.Version.values()).map(ProxyProtocolConfig.Version::configName)
             .toList()),
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),

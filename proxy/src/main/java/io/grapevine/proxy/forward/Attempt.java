@@ -169,6 +169,11 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
+    public byte[] extraResponseField() {
+        return exchange.extraResponseField(server);
+    }
+
+    @Override
     public boolean requestFullySent() {
         return exchange.requestFullySent();
     }

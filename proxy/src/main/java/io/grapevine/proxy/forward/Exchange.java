@@ -74,6 +74,8 @@ public final class Exchange {
     private RequestState requestState;
 
     private ServerPool pool;
+    /** Hash key and sticky cookie of the request in its pool; null when the pool neither hashes nor sticks. */
+    private Affinity affinity;
     private Attempt attempt;
     private int retriesMade;
     private List<Server> tried;
@@ -201,13 +203,14 @@ public final class Exchange {
         state = State.FORWARDING;
         pool = table.hasRoutes() && request.routingPath != null
                 ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
+        affinity = pool == null ? null : Affinity.of(pool, request);
         tryServer(null, false);
     }
 
     private void tryServer(Server sameServer, boolean freshConnection) {
         long now = System.nanoTime();
-        Server s = sameServer != null ? sameServer
-                : pool == null ? null : pool.balancer(loop.index()).pick(now, tried);
+        Server s = sameServer != null ? sameServer : pool == null ? null
+                : affinity != null ? affinity.pick(loop.index(), now, tried) : pool.balancer(loop.index()).pick(now, tried);
         if (s == null) {
             answer(RetryPolicy.statusFor(lastFailure));
             return;
@@ -242,6 +245,11 @@ public final class Exchange {
         a.flush();
         upstreamNeedsFlush = false;
         client.resumeRequestBody();
+    }
+
+    /** A field line the response from {@code server} gets (a sticky session's Set-Cookie), or null. */
+    byte[] extraResponseField(Server server) {
+        return affinity == null ? null : affinity.setCookieFor(server);
     }
 
     private static String hostHeaderValue(Server s) {

@@ -47,6 +47,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** Whether the client connection stays open after this response (see {@link ClientStream#keepAlive}). */
         boolean clientKeepAlive();
 
+        /** A field line for the client's head of the final response (a sticky {@code Set-Cookie}), or null. */
+        byte[] extraResponseField();
+
         /** The whole request has been written to this connection (needed before it can be reused). */
         boolean requestFullySent();
 
@@ -293,8 +296,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return false;
         }
         int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeRequest(),
-                l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(), head,
-                ctx.alloc());
+                l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(),
+                l.extraResponseField(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;

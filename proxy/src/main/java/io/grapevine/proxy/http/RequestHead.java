@@ -39,6 +39,21 @@ public final class RequestHead {
     public String routingHost;
     /** Path (origin-form, query included), for routing; {@code null} unless routing asked for it. */
     public String routingPath;
+    /**
+     * The client's IP address as ASCII text, as written into X-Forwarded-For (the address a PROXY protocol header
+     * announced, if any): the key of {@code balance source}. Shared with the connection: do not modify.
+     */
+    public byte[] clientAddress;
+    /** The client connection is TLS (sticky cookies then get {@code Secure}). */
+    public boolean secure;
+    /**
+     * The values of the header fields the parser was asked to capture (see
+     * {@link RequestHeadParser#setCapture}), in the order asked; an entry is {@code null} when the field is
+     * absent; the array is {@code null} when none was asked for.
+     */
+    public byte[][] capturedHeaders;
+    /** Likewise for the cookies asked for. */
+    public byte[][] capturedCookies;
     /** The canonical HTTP/1.1 head for the backend, ending with the empty line. */
     public ByteBuf upstreamHead;
 

@@ -7,6 +7,7 @@ import static io.grapevine.proxy.http.HttpChars.SP;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import java.nio.charset.StandardCharsets;
+import java.util.List;
 
 /**
  * Validates a complete request head strictly and writes the canonical head to forward.
@@ -21,7 +22,7 @@ import java.nio.charset.StandardCharsets;
  * <p>The forwarded head is HTTP/1.1 in origin-form with the client's fields in their order, minus the
  * hop-by-hop fields (RFC 9110 section 7.6.1: Connection, the fields it names, Keep-Alive,
  * Proxy-Connection, TE, Transfer-Encoding, Upgrade), plus X-Forwarded-For / -Proto, X-Request-ID and
- * exactly one framing field.
+ * exactly one framing field. The proxy's own sticky-session cookies are removed from it (see {@link #setCapture}).
  *
  * <p>Not thread-safe: one instance per event loop; {@link #parse} runs to completion on that loop.
  */
@@ -62,6 +63,8 @@ public final class RequestHeadParser {
     private static final byte DROP = FieldLines.DROP;
     private static final byte XFF = 2;
     private static final byte REQUEST_ID = 3;
+    /** A Cookie line carrying a proxy cookie: written without it. */
+    private static final byte PROXY_COOKIES = 4;
 
     private final int maxHeaderCount;
     private boolean captureRouting;
@@ -70,6 +73,7 @@ public final class RequestHeadParser {
     private byte[] b = new byte[2048];
     private final FieldLines fields = new FieldLines();
     private final HeadBuilder head = new HeadBuilder();
+    private final FieldCapture capture = new FieldCapture();
 
     /**
      * @param maxHeaderCount more field lines than this: 431
@@ -85,6 +89,20 @@ public final class RequestHeadParser {
     /** Whether the next heads fill {@link RequestHead#routingHost} / {@link RequestHead#routingPath}. */
     public void setCaptureRouting(boolean captureRouting) {
         this.captureRouting = captureRouting;
+    }
+
+    /**
+     * Which values the next heads capture for balancing ({@link RequestHead#capturedHeaders},
+     * {@link RequestHead#capturedCookies}) and which cookies are the proxy's own, removed from the forwarded head.
+     * Costs a few reference comparisons when the lists are the same objects as last time; with all three empty a
+     * head is parsed as if capturing did not exist.
+     *
+     * @param headerNames  header names, any case
+     * @param cookieNames  cookie names (case-sensitive)
+     * @param proxyCookies the names among {@code cookieNames} that the proxy sets itself
+     */
+    public void setCapture(List<String> headerNames, List<String> cookieNames, List<String> proxyCookies) {
+        capture.configure(headerNames, cookieNames, proxyCookies);
     }
 
     /**
@@ -324,6 +342,8 @@ public final class RequestHeadParser {
         }
 
         out.hasHost = hostCount == 1;
+        out.clientAddress = clientAddress;
+        out.secure = secure;
         out.expectContinue = expectContinue;
         out.keepAlive = out.http10 ? connectionKeepAlive && !connectionClose : !connectionClose;
         if (chunked) {
@@ -338,6 +358,9 @@ public final class RequestHeadParser {
         }
         if (captureRouting) {
             captureRouting(b, out, hostField, authorityStart, authorityEnd, pathStart, targetEnd);
+        }
+        if (capture.isActive()) {
+            capture.capture(b, fl, count, out, PROXY_COOKIES);
         }
 
         // ---- the canonical upstream head
@@ -374,6 +397,10 @@ public final class RequestHeadParser {
                 }
                 head.put(clientAddress).put(CRLF);
                 wroteXff = true;
+                continue;
+            }
+            if (kind == PROXY_COOKIES) {
+                capture.putCookieLine(head, b, fl, fi);
                 continue;
             }
             head.put(b, fl.nameStart(fi), fl.nameLength(fi)).put(COLON_SP);

@@ -65,7 +65,17 @@ public final class ResponseHeadParser {
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, false, clientHttp10, clientKeepAlive, out, alloc);
+        return parse(in, headLength, requestWasHead, false, clientHttp10, clientKeepAlive, null, out, alloc);
+    }
+
+    /**
+     * As {@link #parse(ByteBuf, int, boolean, boolean, boolean, boolean, byte[], ResponseHead, ByteBufAllocator)},
+     * without an extra field.
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+                     boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, null, out,
+                alloc);
     }
 
     /**
@@ -75,9 +85,13 @@ public final class ResponseHeadParser {
      * @param requestWasUpgrade the request carried {@code Upgrade} (see {@link RequestHead#upgrade}): a
      *                          {@code 101} with a valid {@code Upgrade} is then an answer, forwarded with its
      *                          {@code Upgrade} field; to any other request a {@code 101} is garbage
+     * @param extraField        one more complete field line (with its CRLF) for the client's head of a final
+     *                          response, such as a sticky session's {@code Set-Cookie}, or {@code null}; interim
+     *                          responses do not get it
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
-                     boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+                     boolean clientHttp10, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
+                     ByteBufAllocator alloc) {
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -200,7 +214,7 @@ public final class ResponseHeadParser {
             out.upstreamReusable = false;
             out.clientBody = BodyKind.UNTIL_CLOSE;
             out.closeClient = false;
-            HeadBuilder head = this.head.reset(headLength + 64);
+            HeadBuilder head = this.head.reset(headLength + 64 + (extraField == null ? 0 : extraField.length));
             head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
             if (cr == 12) {
                 head.put(SP);
@@ -211,6 +225,9 @@ public final class ResponseHeadParser {
                     head.put(b, fl.nameStart(fi), fl.nameLength(fi)).put(COLON_SP);
                     head.put(b, fl.valueStart(fi), fl.valueLength(fi)).put(CRLF);
                 }
+            }
+            if (extraField != null) {
+                head.put(extraField);
             }
             head.put(H_CONNECTION_UPGRADE);
             head.put(H_UPGRADE).put(b, fl.valueStart(upgradeField), fl.valueLength(upgradeField)).put(CRLF);
@@ -258,7 +275,7 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
-        HeadBuilder head = this.head.reset(headLength + 64);
+        HeadBuilder head = this.head.reset(headLength + 64 + (extraField == null ? 0 : extraField.length));
         head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
         if (cr == 12) {
             head.put(SP); // status-line requires the SP even when the reason phrase is empty
@@ -272,6 +289,9 @@ public final class ResponseHeadParser {
             head.put(b, fl.valueStart(fi), fl.valueLength(fi)).put(CRLF);
         }
         if (!out.interim) {
+            if (extraField != null) {
+                head.put(extraField);
+            }
             if (out.clientBody == BodyKind.LENGTH) {
                 head.put(H_CONTENT_LENGTH);
                 head.putDecimal(contentLength);

@@ -18,4 +18,14 @@ public interface Balancer<E extends Endpoint> {
      * @return an available endpoint, or {@code null} when there is none
      */
     E pick(long nowNanos, List<E> excluded);
+
+    /**
+     * Picks for a request that carries a hash key (see {@link XxHash64}): a hashing balancer sends every request
+     * with one key to the same endpoint while it is available. Others ignore the key.
+     *
+     * @param key the 64-bit hash of the request's key (its client address, URI, header or cookie value)
+     */
+    default E pick(long nowNanos, long key, List<E> excluded) {
+        return pick(nowNanos, excluded);
+    }
 }

@@ -11,14 +11,16 @@ public final class Balancers {
 
     /**
      * The balancers of one pool for {@code loopCount} event loops. State the algorithm shares across loops
-     * (round robin's global rotation) is created once here.
+     * (round robin's global rotation, the consistent hash's lookup tables) is created once here.
      */
     public static <E extends Endpoint> Balancer<E>[] forLoops(Balance balance, List<E> primaries, List<E> backups,
                                                                int loopCount) {
         Endpoint[] p = primaries.toArray(new Endpoint[0]);
         Endpoint[] b = backups.toArray(new Endpoint[0]);
-        SmoothWeightedRoundRobin.Rotation rotation =
-                balance == Balance.ROUNDROBIN ? new SmoothWeightedRoundRobin.Rotation(p) : null;
+        SmoothWeightedRoundRobin.Rotation rotation = balance == Balance.ROUNDROBIN || balance.hashes()
+                ? new SmoothWeightedRoundRobin.Rotation(p) : null;
+        MaglevTable primaryTable = balance.hashes() ? MaglevTable.build(p) : null;
+        MaglevTable backupTable = balance.hashes() ? MaglevTable.build(b) : null;
         @SuppressWarnings("unchecked")
         Balancer<E>[] perLoop = new Balancer[loopCount];
         for (int i = 0; i < loopCount; i++) {
@@ -26,6 +28,8 @@ public final class Balancers {
                 case ROUNDROBIN -> new SmoothWeightedRoundRobin<>(p, b, rotation);
                 case LEASTCONN -> new LeastConnections<>(p, b);
                 case P2C -> new PowerOfTwoChoices<>(p, b);
+                case SOURCE, URI, HEADER, COOKIE -> new ConsistentHash<E>(primaryTable, backupTable,
+                        new SmoothWeightedRoundRobin<>(p, b, rotation));
             };
         }
         return perLoop;

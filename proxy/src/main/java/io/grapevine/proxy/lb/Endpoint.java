@@ -6,12 +6,28 @@ package io.grapevine.proxy.lb;
  */
 public interface Endpoint {
 
+    /** Effective weights count in sixteenths of a unit of weight, as HAProxy's do. */
+    int WEIGHT_SCALE = 16;
+
     /** Whether a new request may go here now (up, not drained, not marked down). */
     boolean isAvailable(long nowNanos);
 
-    /** The weight balancing uses now, 1..256 (0 is never available). */
+    /** The configured weight, 1..256 (0 is never available). */
     int weight();
+
+    /**
+     * The weight to balance with now, in {@link #WEIGHT_SCALE}ths: {@code weight() * WEIGHT_SCALE}, except while
+     * the endpoint warms up after it joined or recovered (slow start), when it grows from {@code weight()} (a
+     * sixteenth) to that.
+     */
+    int effectiveWeight(long nowNanos);
 
     /** Requests in flight on this endpoint, over all event loops. */
     int inFlight();
+
+    /**
+     * The endpoint's identity, stable across table generations and the same on every proxy that has it (for a
+     * server: its pool, host and port). The consistent hash places endpoints by it.
+     */
+    String key();
 }

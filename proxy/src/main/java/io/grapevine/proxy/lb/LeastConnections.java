@@ -3,8 +3,10 @@ package io.grapevine.proxy.lb;
 import java.util.List;
 
 /**
- * Fewest requests in flight relative to weight (HAProxy's leastconn, counted over all event loops);
- * among equals the search starts one position further each time, so ties rotate.
+ * Fewest requests in flight relative to weight (HAProxy's leastconn, counted over all event loops): the server
+ * with the least {@code (in flight + 1) / effective weight}, as HAProxy's {@code fwlc} orders them, so that a
+ * heavier server is preferred among idle ones and a server in slow start takes new requests only as others
+ * fill up. Among equals the search starts one position further each time, so ties rotate.
  *
  * <p>Confined to one event loop (see {@link Balancer}).
  */
@@ -43,8 +45,8 @@ final class LeastConnections<E extends Endpoint> implements Balancer<E> {
             if (!Balancers.eligible(s, nowNanos, excluded)) {
                 continue;
             }
-            long load = s.inFlight();
-            int w = s.weight();
+            long load = s.inFlight() + 1L;
+            int w = s.effectiveWeight(nowNanos);
             // load / w < bestLoad / bestWeight, without division
             if (best == null || load * bestWeight < bestLoad * w) {
                 best = s;

@@ -4,7 +4,8 @@ import java.util.List;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
- * Two servers drawn at random, the one with fewer requests in flight per unit of weight wins
+ * Two servers drawn at random, the one with fewer requests in flight per unit of (effective) weight wins, counted
+ * as {@link LeastConnections} does
  * ("the power of two choices"): nearly as even as leastconn, without scanning every server.
  * Falls back to a scan when the draws hit unavailable servers.
  *
@@ -31,8 +32,8 @@ final class PowerOfTwoChoices<E extends Endpoint> implements Balancer<E> {
             boolean aOk = Balancers.eligible(a, nowNanos, excluded);
             boolean bOk = Balancers.eligible(b, nowNanos, excluded);
             if (aOk && bOk) {
-                long la = (long) a.inFlight() * b.weight();
-                long lb = (long) b.inFlight() * a.weight();
+                long la = (a.inFlight() + 1L) * b.effectiveWeight(nowNanos);
+                long lb = (b.inFlight() + 1L) * a.effectiveWeight(nowNanos);
                 return (E) (la <= lb ? a : b);
             }
             if (aOk) {

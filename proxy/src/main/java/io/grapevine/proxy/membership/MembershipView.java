@@ -200,7 +200,7 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             }
             List<ServerSpec> merged = merge(validate(rendered));
             refused.retainAll(refusedNow);
-            BackendTable table = tables.publish(merged, staticConfig.routes(), staticConfig::balanceOf,
+            BackendTable table = tables.publish(merged, staticConfig.routes(), staticConfig::policyOf,
                     "gossip: " + reason);
             lastRender = new RenderResult(now, text, null, table.generation());
         } catch (BackendTemplate.TemplateException | ConfigException e) {

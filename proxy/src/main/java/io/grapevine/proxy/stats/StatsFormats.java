@@ -75,6 +75,9 @@ public final class StatsFormats {
         serverMetric(sb, servers, "grapevine_server_up", "1 when the server takes new requests.", "gauge",
                 row -> "up".equals(row.get("state")) ? 1 : 0);
         serverMetric(sb, servers, "grapevine_server_weight", "Load-balancing weight.", "gauge", row -> row.get("weight"));
+        serverMetric(sb, servers, "grapevine_server_effective_weight",
+                "Weight balanced with now: below the weight while the server warms up (slow start).", "gauge",
+                row -> row.get("effective_weight"));
         serverMetric(sb, servers, "grapevine_server_in_flight", "Requests in flight now.", "gauge",
                 row -> row.get("in_flight"));
         serverMetric(sb, servers, "grapevine_server_requests_total", "Requests sent (retries included).", "counter",
@@ -157,8 +160,8 @@ public final class StatsFormats {
                 .append("<p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> ")
                 .append("<a href=\"/metrics\">Prometheus</a> <a href=\"/table\">table</a> ")
                 .append("<a href=\"/members\">members</a></p><table><tr>");
-        List<String> columns = List.of("name", "pool", "source", "state", "weight", "in_flight", "requests",
-                "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "connect_errors",
+        List<String> columns = List.of("name", "pool", "source", "state", "weight", "effective_weight", "in_flight",
+                "requests", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "connect_errors",
                 "response_errors", "timeouts", "retried", "connections_opened", "tunnels", "bytes_in", "bytes_out");
         for (String c : columns) {
             sb.append("<th>").append(c.replace('_', ' ')).append("</th>");

@@ -18,15 +18,17 @@ public final class BackendTable {
     private final Map<String, ServerPool> pools;
     private final List<RouteSpec> routes;
     private final ServerPool defaultPool;
+    private final RequestKeys requestKeys;
 
     BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
-                 Map<String, ServerPool> pools, List<RouteSpec> routes) {
+                 Map<String, ServerPool> pools, List<RouteSpec> routes, RequestKeys requestKeys) {
         this.generation = generation;
         this.servers = List.copyOf(servers);
         this.serversByKey = Map.copyOf(serversByKey);
         this.pools = Map.copyOf(pools);
         this.routes = List.copyOf(routes);
         this.defaultPool = pools.get(ServerSpec.DEFAULT_POOL);
+        this.requestKeys = requestKeys;
     }
 
     public long generation() {
@@ -47,6 +49,16 @@ public final class BackendTable {
 
     public boolean hasRoutes() {
         return !routes.isEmpty();
+    }
+
+    /** What request heads read under this generation capture for its pools' hashes and sticky cookies. */
+    public RequestKeys requestKeys() {
+        return requestKeys;
+    }
+
+    /** Whether request heads read under this generation need their host and path (routes, {@code uri} hashing). */
+    public boolean needsPath() {
+        return !routes.isEmpty() || requestKeys.path();
     }
 
     /** The pool for a request without routing information (no routes configured). */

@@ -4,6 +4,7 @@ import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.lb.Endpoint;
 import io.grapevine.proxy.stats.ServerStats;
 import java.net.InetSocketAddress;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -13,6 +14,10 @@ import org.slf4j.LoggerFactory;
  * for as long as a server with the same {@link ServerSpec#key()} stays in the table, so its counters,
  * health and pooled connections survive swaps.
  *
+ * <p>Slow start: a server that joins a pool which had servers, or comes back (health check up, passive mark-down
+ * over, admin state back to up), warms up: its effective weight grows linearly from a sixteenth of its weight to
+ * all of it over its pool's {@code slow_start_ms}.
+ *
  * <p>Threading: {@link #spec} is replaced by the table publisher; health fields are written by the
  * health checker (active) and by event loops (passive) and read by every event loop when picking.
  */
@@ -21,6 +26,7 @@ public final class Server implements Endpoint {
     private static final Logger log = LoggerFactory.getLogger(Server.class);
 
     private final String key;
+    private final long stickyId;
     private final InetSocketAddress address;
     private final ServerStats stats = new ServerStats();
 
@@ -33,10 +39,16 @@ public final class Server implements Endpoint {
     private volatile long passiveDownUntil;
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
 
-    Server(ServerSpec spec, InetSocketAddress address) {
+    /** Slow start of this server's pool; 0: none. Written by the table publisher. */
+    private volatile long slowStartNanos;
+    /** When the server last became available again ({@link System#nanoTime()}); 0: not since it was created. */
+    private volatile long availableSinceNanos;
+
+    Server(ServerSpec spec, InetSocketAddress address, long stickyId) {
         this.key = spec.key();
         this.spec = spec;
         this.address = address;
+        this.stickyId = stickyId;
     }
 
     public String key() {
@@ -47,8 +59,25 @@ public final class Server implements Endpoint {
         return spec;
     }
 
-    void updateSpec(ServerSpec newSpec) {
+    /** A new generation's spec; an admin state or weight that lets requests in again starts a slow start. */
+    void updateSpec(ServerSpec newSpec, long nowNanos) {
+        boolean wasAdminUp = adminUp(spec);
         this.spec = newSpec;
+        if (!wasAdminUp && adminUp(newSpec)) {
+            startSlowStart(nowNanos);
+        }
+    }
+
+    private static boolean adminUp(ServerSpec s) {
+        return s.state() == ServerSpec.AdminState.UP && s.weight() > 0;
+    }
+
+    /**
+     * The server's opaque id in sticky-session cookies: a keyed hash of {@link #key()}, the same for as long as
+     * the server is in the table (and on every proxy with the same secret); it does not reveal the address.
+     */
+    public long stickyId() {
+        return stickyId;
     }
 
     public String name() {
@@ -68,6 +97,52 @@ public final class Server implements Endpoint {
         return spec.weight();
     }
 
+    /**
+     * The weight balancing uses now, in sixteenths: during slow start it grows linearly from {@code weight()}
+     * sixteenths to {@code weight() * 16} (HAProxy's ramp, {@code (now - since) / slowstart}, rounded up); after, the
+     * full weight. Called on every pick: two volatile reads when no ramp is configured.
+     */
+    @Override
+    public int effectiveWeight(long nowNanos) {
+        int weight = spec.weight();
+        int full = weight * WEIGHT_SCALE;
+        long ramp = slowStartNanos;
+        if (ramp == 0) {
+            return full;
+        }
+        long since = availableSinceNanos;
+        long passiveUntil = passiveDownUntil;
+        if (passiveUntil != 0 && nowNanos - passiveUntil >= 0 && (since == 0 || passiveUntil - since > 0)) {
+            since = passiveUntil; // back from a passive mark-down: warming up since it ended
+        }
+        if (since == 0) {
+            return full;
+        }
+        long elapsed = nowNanos - since;
+        if (elapsed >= ramp) {
+            return full;
+        }
+        if (elapsed <= 0) {
+            return weight;
+        }
+        return (int) Math.max(weight, (full * elapsed + ramp - 1) / ramp);
+    }
+
+    /** Whether the server is warming up now (its effective weight is below its weight). */
+    public boolean isWarmingUp(long nowNanos) {
+        return effectiveWeight(nowNanos) < spec.weight() * WEIGHT_SCALE;
+    }
+
+    /** Sets the slow start of the pool; a change applies to a ramp under way too. */
+    void setSlowStart(long slowStartMillis) {
+        slowStartNanos = TimeUnit.MILLISECONDS.toNanos(slowStartMillis);
+    }
+
+    /** The server just became available again (joined, or recovered): its weight ramps from now. */
+    public void startSlowStart(long nowNanos) {
+        availableSinceNanos = nowNanos == 0 ? 1 : nowNanos;
+    }
+
     @Override
     public int inFlight() {
         return stats.inFlight.get();
@@ -77,7 +152,21 @@ public final class Server implements Endpoint {
     @Override
     public boolean isAvailable(long nowNanos) {
         ServerSpec s = spec;
-        if (s.state() != ServerSpec.AdminState.UP || s.weight() == 0 || !activeUp || removed) {
+        return s.state() == ServerSpec.AdminState.UP && serves(s, nowNanos);
+    }
+
+    /**
+     * Whether a request that names this server in its sticky cookie may go here: as {@link #isAvailable}, except
+     * that a draining server still takes the clients it has (HAProxy's drain: no new clients, sticky ones served).
+     */
+    public boolean takesStickyRequests(long nowNanos) {
+        ServerSpec s = spec;
+        return s.state() != ServerSpec.AdminState.DOWN && serves(s, nowNanos);
+    }
+
+    /** In the table, with a weight, up by health checks and not marked down by failed requests. */
+    private boolean serves(ServerSpec s, long nowNanos) {
+        if (s.weight() == 0 || !activeUp || removed) {
             return false;
         }
         long until = passiveDownUntil;
@@ -121,6 +210,9 @@ public final class Server implements Endpoint {
     /** Called by the health checker when rise/fall flips the verdict. */
     public void setActiveUp(boolean up, String reason) {
         if (activeUp != up) {
+            if (up) {
+                startSlowStart(System.nanoTime());
+            }
             activeUp = up;
             log.info("server {} ({}) is {} by health check: {}", spec.name(), address, up ? "UP" : "DOWN", reason);
         }
@@ -156,6 +248,11 @@ public final class Server implements Endpoint {
 
     /** Clears a passive mark-down early, e.g. when an active check proves the server answers again. */
     public void clearPassiveDown() {
+        long until = passiveDownUntil;
+        long now = System.nanoTime();
+        if (until != 0 && now - until < 0) {
+            startSlowStart(now); // it was still marked down: it comes back now
+        }
         passiveDownUntil = 0;
     }
 

@@ -1,37 +1,70 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.lb.Balancer;
 import io.grapevine.proxy.lb.Balancers;
+import io.grapevine.proxy.lb.XxHash64;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
 
 /**
  * The servers of one pool (a group of interchangeable servers, {@code "pool"} in servers.conf) in one table
- * generation, with one balancer per event loop, built with the table off the event loops, so picking needs
- * no lock and no shared mutable state. Immutable apart from the balancers' own per-loop state.
+ * generation, with its policy and one balancer per event loop, built with the table off the event loops, so
+ * picking needs no lock and no shared mutable state. Immutable apart from the balancers' own per-loop state.
+ *
+ * <p>For a sticky pool it also maps cookie values to servers and holds each server's {@code Set-Cookie} field,
+ * rendered once here rather than per response.
  */
 public final class ServerPool {
 
+    private static final char[] HEX = "0123456789abcdef".toCharArray();
+
     private final String name;
-    private final Balance balance;
+    private final PoolPolicy policy;
     private final List<Server> servers;
     private final Balancer<Server>[] balancerPerLoop;
+    private final int keyIndex;
+    private final int stickyIndex;
+    /** Sticky pools: the servers by {@link Server#stickyId()}, ascending, and their Set-Cookie lines. */
+    private final long[] stickyIds;
+    private final Server[] stickyServers;
+    private final byte[][] setCookie;
+    private final byte[][] setCookieSecure;
 
-    ServerPool(String name, Balance balance, List<Server> servers, int loopCount) {
+    ServerPool(String name, PoolPolicy policy, List<Server> servers, int loopCount, RequestKeys keys) {
         this.name = name;
-        this.balance = balance;
+        this.policy = policy;
         this.servers = List.copyOf(servers);
-        this.balancerPerLoop = Balancers.forLoops(balance,
+        this.balancerPerLoop = Balancers.forLoops(policy.balance(),
                 servers.stream().filter(s -> !s.spec().backup()).toList(),
                 servers.stream().filter(s -> s.spec().backup()).toList(), loopCount);
+        this.keyIndex = keys.keyIndex(policy);
+        this.stickyIndex = keys.stickyIndex(policy);
+        Server[] byId = policy.sticky() == null ? new Server[0]
+                : servers.stream().sorted(Comparator.comparingLong(Server::stickyId)).toArray(Server[]::new);
+        this.stickyServers = byId;
+        this.stickyIds = Arrays.stream(byId).mapToLong(Server::stickyId).toArray();
+        this.setCookie = new byte[byId.length][];
+        this.setCookieSecure = new byte[byId.length][];
+        for (int i = 0; i < byId.length; i++) {
+            setCookie[i] = setCookieLine(policy.sticky(), byId[i].stickyId(), false);
+            setCookieSecure[i] = setCookieLine(policy.sticky(), byId[i].stickyId(), true);
+        }
     }
 
     public String name() {
         return name;
     }
 
+    public PoolPolicy policy() {
+        return policy;
+    }
+
     public Balance balance() {
-        return balance;
+        return policy.balance();
     }
 
     public List<Server> servers() {
@@ -41,5 +74,90 @@ public final class ServerPool {
     /** The balancer of event loop {@code loopIndex}; call it only from that loop. */
     public Balancer<Server> balancer(int loopIndex) {
         return balancerPerLoop[loopIndex];
+    }
+
+    // ---------------------------------------------------------------- hashing
+
+    /**
+     * For {@code header:NAME} and {@code cookie:NAME} pools, the index of the key among the values the request head
+     * captured ({@link RequestKeys#headers()} or {@link RequestKeys#cookies()}); -1 otherwise.
+     */
+    public int keyIndex() {
+        return keyIndex;
+    }
+
+    /** The 64-bit hash of a request's key, as the pool's balancers take it. */
+    public long hashKey(byte[] key) {
+        return XxHash64.hash(key);
+    }
+
+    // ---------------------------------------------------------------- sticky sessions
+
+    /** Whether responses name their server in a cookie. */
+    public boolean isSticky() {
+        return policy.sticky() != null;
+    }
+
+    /** The index of the sticky cookie among the cookies the request head captured, or -1 when not sticky. */
+    public int stickyIndex() {
+        return stickyIndex;
+    }
+
+    /** The server of this pool a sticky cookie's value names, or {@code null} (none, or not a value of ours). */
+    public Server stickyServer(byte[] cookieValue) {
+        if (cookieValue == null || cookieValue.length != 16 || stickyIds.length == 0) {
+            return null;
+        }
+        long id = 0;
+        for (byte c : cookieValue) {
+            int digit = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+            if (digit < 0) {
+                return null;
+            }
+            id = id << 4 | digit;
+        }
+        int i = Arrays.binarySearch(stickyIds, id);
+        return i < 0 ? null : stickyServers[i];
+    }
+
+    /**
+     * The {@code Set-Cookie} field line (with its CRLF) naming {@code server}, for a client that came over TLS
+     * ({@code secure}: with the {@code Secure} attribute) or not; {@code null} if the server is not of this pool.
+     * The array is shared: do not modify it.
+     */
+    public byte[] setCookie(Server server, boolean secure) {
+        int i = Arrays.binarySearch(stickyIds, server.stickyId());
+        if (i < 0 || stickyServers[i] != server) {
+            return null;
+        }
+        return secure ? setCookieSecure[i] : setCookie[i];
+    }
+
+    /** The cookie value that names a server: its id as 16 lower-case hex digits. */
+    static String stickyValue(long id) {
+        char[] c = new char[16];
+        for (int i = 15; i >= 0; i--) {
+            c[i] = HEX[(int) (id & 0xF)];
+            id >>>= 4;
+        }
+        return new String(c);
+    }
+
+    /**
+     * {@code Set-Cookie: NAME=VALUE; Path=/[; Max-Age=N]; HttpOnly; SameSite=Lax[; Secure]}: for the whole site (the
+     * proxy routes by path, so one client's requests may reach the pool under any path), not readable by scripts,
+     * not sent on cross-site subrequests (RFC 6265bis).
+     */
+    private static byte[] setCookieLine(PoolPolicy.Sticky sticky, long id, boolean secure) {
+        StringBuilder sb = new StringBuilder("Set-Cookie: ").append(sticky.cookie()).append('=')
+                .append(stickyValue(id)).append("; Path=/");
+        if (sticky.maxAgeSeconds() > 0) {
+            sb.append("; Max-Age=").append(sticky.maxAgeSeconds());
+        }
+        sb.append("; HttpOnly; SameSite=Lax");
+        if (secure) {
+            sb.append("; Secure");
+        }
+        return sb.append("\r\n").toString().getBytes(StandardCharsets.US_ASCII);
     }
 }

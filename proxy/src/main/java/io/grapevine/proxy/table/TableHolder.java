@@ -1,10 +1,14 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.cluster.HostAndPort;
-import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
+import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -12,6 +16,8 @@ import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.function.Function;
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,22 +30,40 @@ import org.slf4j.LoggerFactory;
  * generation. Servers present before and after keep their {@link Server} object; removed servers are
  * marked removed (so no new request picks them and their pooled connections close when released) and
  * handed to the removal listeners.
+ *
+ * <p>Each server's sticky-session id is an HMAC-SHA256 of its key under the holder's secret: opaque to clients,
+ * stable for as long as the server is in the table, and the same on every proxy given the same secret.
  */
 public final class TableHolder {
 
     private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
 
     private final int loopCount;
+    private final SecretKeySpec stickySecret;
     /** Routing settings of the next generations; guarded by {@code this}. */
     private List<RouteSpec> routes;
-    private Function<String, Balance> balanceOfPool;
+    private Function<String, PoolPolicy> policyOfPool;
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
     private volatile BackendTable current;
 
-    public TableHolder(int loopCount, List<RouteSpec> routes, Function<String, Balance> balanceOfPool) {
+    /** A holder whose sticky-session ids are keyed by a secret of this process (they change with a restart). */
+    public TableHolder(int loopCount, List<RouteSpec> routes, Function<String, PoolPolicy> policyOfPool) {
+        this(loopCount, routes, policyOfPool, randomSecret());
+    }
+
+    /**
+     * @param stickySecret the key of the sticky-session ids (at least 16 bytes): proxies given the same secret
+     *                     name each server alike, so a client keeps its server across them and across restarts
+     */
+    public TableHolder(int loopCount, List<RouteSpec> routes, Function<String, PoolPolicy> policyOfPool,
+                       byte[] stickySecret) {
+        if (stickySecret.length < 16) {
+            throw new IllegalArgumentException("a sticky secret needs at least 16 bytes");
+        }
         this.loopCount = loopCount;
+        this.stickySecret = new SecretKeySpec(stickySecret, "HmacSHA256");
         this.routes = List.copyOf(routes);
-        this.balanceOfPool = balanceOfPool;
+        this.policyOfPool = policyOfPool;
         this.current = build(0, List.of(), Map.of());
     }
 
@@ -60,18 +84,18 @@ public final class TableHolder {
      * @return the table in force afterwards (the same object when nothing changed)
      */
     public synchronized BackendTable publish(List<ServerSpec> specs, String reason) {
-        return publish(specs, routes, balanceOfPool, reason);
+        return publish(specs, routes, policyOfPool, reason);
     }
 
     /**
-     * Like {@link #publish(List, String)}, with new routes and pool algorithms (a reloaded servers.conf).
-     * A change of routes alone makes a new generation too.
+     * Like {@link #publish(List, String)}, with new routes and pool policies (a reloaded servers.conf).
+     * A change of routes or policies alone makes a new generation too.
      */
     public synchronized BackendTable publish(List<ServerSpec> specs, List<RouteSpec> newRoutes,
-                                             Function<String, Balance> newBalanceOfPool, String reason) {
-        boolean routingChanged = !routes.equals(newRoutes) || !samePoolBalances(specs, newBalanceOfPool);
+                                             Function<String, PoolPolicy> newPolicyOfPool, String reason) {
+        boolean routingChanged = !routes.equals(newRoutes) || !samePoolPolicies(specs, newPolicyOfPool);
         routes = List.copyOf(newRoutes);
-        balanceOfPool = newBalanceOfPool;
+        policyOfPool = newPolicyOfPool;
         BackendTable old = current;
         Map<String, Server> oldByKey = old.serversByKey();
         Map<String, ServerSpec> wanted = new LinkedHashMap<>();
@@ -100,12 +124,16 @@ public final class TableHolder {
             return old;
         }
         Map<String, Server> servers = new LinkedHashMap<>();
+        long now = System.nanoTime();
         for (ServerSpec spec : wanted.values()) {
             Server s = oldByKey.get(spec.key());
             if (s == null) {
-                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()));
+                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(spec.key()));
+                if (old.pools().containsKey(spec.pool())) {
+                    s.startSlowStart(now); // joins servers that carry the load already: it warms up first
+                }
             } else {
-                s.updateSpec(spec);
+                s.updateSpec(spec, now);
             }
             servers.put(spec.key(), s);
         }
@@ -116,7 +144,7 @@ public final class TableHolder {
         current = table;
         log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
                 reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed,
-                routingChanged ? "; routes or pool algorithms changed" : "");
+                routingChanged ? "; routes or pool policies changed" : "");
         if (!removed.isEmpty()) {
             for (Consumer<List<Server>> l : removalListeners) {
                 l.accept(removed);
@@ -130,23 +158,47 @@ public final class TableHolder {
         for (Server s : servers) {
             byPool.computeIfAbsent(s.spec().pool(), k -> new ArrayList<>()).add(s);
         }
+        Map<String, PoolPolicy> policies = new LinkedHashMap<>();
+        byPool.keySet().forEach(name -> policies.put(name, policyOfPool.apply(name)));
+        RequestKeys keys = RequestKeys.of(policies.values());
         Map<String, ServerPool> pools = new LinkedHashMap<>();
-        byPool.forEach((name, list) -> pools.put(name, new ServerPool(name, balanceOfPool.apply(name), list, loopCount)));
-        return new BackendTable(generation, servers, byKey, pools, routes);
+        byPool.forEach((name, list) -> {
+            PoolPolicy policy = policies.get(name);
+            list.forEach(s -> s.setSlowStart(policy.slowStartMillis()));
+            pools.put(name, new ServerPool(name, policy, list, loopCount, keys));
+        });
+        return new BackendTable(generation, servers, byKey, pools, routes, keys);
     }
 
-    private boolean samePoolBalances(List<ServerSpec> specs, Function<String, Balance> newBalanceOfPool) {
+    private boolean samePoolPolicies(List<ServerSpec> specs, Function<String, PoolPolicy> newPolicyOfPool) {
         for (ServerPool pool : current.pools().values()) {
-            if (pool.balance() != newBalanceOfPool.apply(pool.name())) {
+            if (!pool.policy().equals(newPolicyOfPool.apply(pool.name()))) {
                 return false;
             }
         }
         for (ServerSpec spec : specs) {
-            if (balanceOfPool.apply(spec.pool()) != newBalanceOfPool.apply(spec.pool())) {
+            if (!policyOfPool.apply(spec.pool()).equals(newPolicyOfPool.apply(spec.pool()))) {
                 return false;
             }
         }
         return true;
+    }
+
+    /** The first 64 bits of HMAC-SHA256(secret, key). */
+    private long stickyId(String key) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(stickySecret);
+            return ByteBuffer.wrap(mac.doFinal(key.getBytes(StandardCharsets.UTF_8))).getLong();
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
+        }
+    }
+
+    private static byte[] randomSecret() {
+        byte[] secret = new byte[32];
+        new SecureRandom().nextBytes(secret);
+        return secret;
     }
 
     private static String describePool(ServerSpec spec) {

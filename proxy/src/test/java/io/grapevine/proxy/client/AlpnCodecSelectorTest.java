@@ -40,7 +40,7 @@ class AlpnCodecSelectorTest {
 
     AlpnCodecSelectorTest() throws Exception {
         ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "(test)");
-        TableHolder tables = new TableHolder(1, config.routes(), config::balanceOf);
+        TableHolder tables = new TableHolder(1, config.routes(), config::policyOf);
         dataPlane = new DataPlane(config, tables, stats, Transport.NIO, channel.eventLoop());
         initializer = new ClientInitializer(dataPlane, stats, config).withTls(() -> new ChannelInboundHandlerAdapter());
         // as the initializer's admission counts an accepted connection, until it closes

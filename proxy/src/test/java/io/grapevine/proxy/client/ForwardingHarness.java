@@ -74,7 +74,7 @@ final class ForwardingHarness implements AutoCloseable {
      */
     ForwardingHarness(String configJson) throws Exception {
         ProxyConfig config = ConfigLoader.parse(configJson, "(test)");
-        tables = new TableHolder(1, config.routes(), config::balanceOf);
+        tables = new TableHolder(1, config.routes(), config::policyOf);
         tables.publish(config.servers(), "test");
         client = new EmbeddedChannel();
         EventLoop eventLoop = client.eventLoop();

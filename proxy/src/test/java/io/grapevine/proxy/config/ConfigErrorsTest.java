@@ -19,8 +19,11 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  */
 class ConfigErrorsTest {
 
-    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, pools, health_check, "
+    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, pools, "
+            + "health_check, "
             + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls";
+    private static final String BALANCE_VALUES = "one of: roundrobin, leastconn, p2c, source, uri, header:NAME, "
+            + "cookie:NAME";
     private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
 
     private static String error(String json) {
@@ -251,7 +254,7 @@ class ConfigErrorsTest {
                 + "(expected host:port or [ipv6]:port, such as 127.0.0.1:9000)", error(listen));
         String balance = "{\"backend_servers\": [], \"balance\": \"rr\"}";
         assertEquals("servers.conf:" + at(balance, "\"rr") + ": \"balance\" is \"rr\" "
-                + "(expected one of: roundrobin, leastconn, p2c)", error(balance));
+                + "(expected " + BALANCE_VALUES + ")", error(balance));
         String pool = "{\"backend_servers\": [{\"ip\": \"::1\", \"port\": 1, \"pool\": \"a b\"}]}";
         assertEquals("servers.conf:" + at(pool, "\"a b") + ": \"pool\" is \"a b\" in backend_servers[0] "
                 + "(expected a pool name: 1 to 64 of A-Z a-z 0-9 _ . -)", error(pool));
@@ -358,6 +361,32 @@ class ConfigErrorsTest {
     }
 
     @Test
+    void balanceValuesThatNameNoAlgorithmOrABadField() {
+        for (String value : new String[] {"header", "cookie", "header:", "header:X User", "uri:x", "source:a",
+                "cookie:a=b", "Header:X-User", "random:x"}) {
+            String json = "{\"backend_servers\": [], \"pools\": {\"api\": {\"balance\": \"" + value + "\"}}}";
+            assertEquals("servers.conf:" + at(json, "\"" + value) + ": \"balance\" is \"" + value + "\" in pools.api "
+                    + "(expected " + BALANCE_VALUES + ")", error(json));
+        }
+    }
+
+    @Test
+    void stickyAndSlowStartValues() {
+        String cookie = "{\"backend_servers\": [], \"sticky\": {\"cookie\": \"my cookie\"}}";
+        assertEquals("servers.conf:" + at(cookie, "\"my") + ": \"cookie\" is \"my cookie\" in sticky (expected a "
+                + "cookie name: 1 to 128 of A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~)", error(cookie));
+        String age = "{\"backend_servers\": [], \"pools\": {\"a\": {\"sticky\": {\"max_age_s\": -1}}}}";
+        assertEquals("servers.conf:" + at(age, "-1") + ": \"max_age_s\" is -1 in pools.a.sticky "
+                + "(expected an integer 0..34560000)", error(age));
+        String unknown = "{\"backend_servers\": [], \"sticky\": {\"name\": \"X\"}}";
+        assertEquals("servers.conf:" + at(unknown, "\"X") + ": unknown key \"name\" in sticky "
+                + "(expected one of: enabled, cookie, max_age_s)", error(unknown));
+        String slow = "{\"backend_servers\": [], \"slow_start_ms\": 1.5}";
+        assertEquals("servers.conf:" + at(slow, "1.5") + ": \"slow_start_ms\" is 1.5 "
+                + "(expected an integer 0..86400000)", error(slow));
+    }
+
+    @Test
     void contentAfterTheDocument() {
         String json = "{\"backend_servers\": []}\n{\"backend_servers\": []}\n";
         assertEquals("servers.conf:2:1: more content after the top-level object (expected end of input)", error(json));
@@ -373,7 +402,7 @@ class ConfigErrorsTest {
     void messagesAreOneLineWhateverTheInput() {
         String json = "{\"backend_servers\": [], \"balance\": \"round\\nrobin\"}";
         assertEquals("servers.conf:" + at(json, "\"round") + ": \"balance\" is \"round\\nrobin\" "
-                + "(expected one of: roundrobin, leastconn, p2c)", error(json));
+                + "(expected " + BALANCE_VALUES + ")", error(json));
     }
 
     // ---- gossip documents

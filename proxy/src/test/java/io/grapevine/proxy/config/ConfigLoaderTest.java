@@ -36,8 +36,8 @@ class ConfigLoaderTest {
 
         assertEquals(ProxyConfig.DEFAULT_LISTEN, config.listen());
         assertEquals(ProxyConfig.DEFAULT_ADMIN, config.admin());
-        assertEquals(Balance.ROUNDROBIN, config.balance());
-        assertEquals(Map.of(), config.poolBalance());
+        assertEquals(PoolPolicy.DEFAULT, config.policy());
+        assertEquals(Map.of(), config.poolPolicies());
         assertEquals(HealthCheckConfig.defaults(), config.healthCheck());
         assertEquals(Timeouts.defaults(), config.timeouts());
         assertEquals(Limits.defaults(), config.limits());
@@ -96,8 +96,8 @@ class ConfigLoaderTest {
 
         assertEquals(new HostPort("0.0.0.0", 8080), config.listen());
         assertEquals(new HostPort("::1", 8081), config.admin());
-        assertEquals(Balance.LEASTCONN, config.balance());
-        assertEquals(Map.of("api", Balance.P2C), config.poolBalance());
+        assertEquals(PoolPolicy.of(Balance.LEASTCONN), config.policy());
+        assertEquals(Map.of("api", PoolPolicy.of(Balance.P2C)), config.poolPolicies());
         assertEquals(Balance.P2C, config.balanceOf("api"));
         assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
         assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
@@ -202,5 +202,38 @@ class ConfigLoaderTest {
                 + "\"certificates\": [{\"cert\": \"/c\", \"key\": \"/k\"}]}}", "servers.conf").tls();
         assertNull(onListen.listen(), "TLS on the listener itself");
         assertEquals(TlsConfig.Provider.JDK, onListen.provider());
+    }
+
+    @Test
+    void poolPoliciesTakeTheTopLevelSettingsTheyDoNotSetThemselves() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "balance": "uri", "sticky": { "cookie": "SRV", "max_age_s": 3600 }, "slow_start_ms": 10000,
+                  "pools": {
+                    "api": { "balance": "header:X-User", "sticky": {}, "slow_start_ms": 0 },
+                    "shop": { "balance": "cookie:SessionId", "sticky": { "max_age_s": 0 } },
+                    "static": { "balance": "random", "sticky": { "enabled": false } },
+                    "images": {}
+                  } }
+                """, "servers.conf");
+
+        PoolPolicy.Sticky topSticky = new PoolPolicy.Sticky("SRV", 3600);
+        assertEquals(new PoolPolicy(Balance.URI, null, topSticky, 10_000), config.policy());
+        assertEquals(new PoolPolicy(Balance.HEADER, "x-user", topSticky, 0), config.policyOf("api"));
+        assertEquals("header:x-user", config.policyOf("api").balanceName());
+        assertEquals(new PoolPolicy(Balance.COOKIE, "SessionId", new PoolPolicy.Sticky("SRV", 0), 10_000),
+                config.policyOf("shop"));
+        assertEquals(new PoolPolicy(Balance.P2C, null, null, 10_000), config.policyOf("static"));
+        assertEquals(config.policy(), config.policyOf("images"));
+        assertEquals(config.policy(), config.policyOf("not-declared"));
+    }
+
+    @Test
+    void stickyWithoutKeysUsesTheDefaultCookie() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": [], \"sticky\": {}}", "servers.conf");
+
+        assertEquals(new PoolPolicy.Sticky("GVSERVER", 0), config.policy().sticky());
+        assertEquals(Balance.ROUNDROBIN, config.policy().balance());
+        assertEquals(0, config.policy().slowStartMillis());
     }
 }

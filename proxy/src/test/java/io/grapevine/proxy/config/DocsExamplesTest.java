@@ -51,7 +51,7 @@ class DocsExamplesTest {
         assertTrue(complete != null, "no complete example");
         assertEquals(ProxyConfig.DEFAULT_LISTEN, complete.listen());
         assertEquals(ProxyConfig.DEFAULT_ADMIN, complete.admin());
-        assertEquals(Balance.ROUNDROBIN, complete.balance());
+        assertEquals(PoolPolicy.DEFAULT, complete.policy());
         HealthCheckConfig d = HealthCheckConfig.defaults();
         assertEquals(new HealthCheckConfig(d.enabled(), "/health", d.intervalMillis(), d.timeoutMillis(), d.rise(),
                 d.fall(), d.passiveMaxFails(), d.passiveFailTimeoutMillis()), complete.healthCheck());

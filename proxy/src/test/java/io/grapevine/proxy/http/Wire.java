@@ -90,6 +90,13 @@ final class Wire {
 
     static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean requestWasUpgrade,
                              boolean clientHttp10, boolean clientKeepAlive, ResponseHeadParser parser) {
+        return response(leaks, raw, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, null, parser);
+    }
+
+    /** As above, with one more field line for the client's head ({@code extraField}, may be null). */
+    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean requestWasUpgrade,
+                             boolean clientHttp10, boolean clientKeepAlive, byte[] extraField,
+                             ResponseHeadParser parser) {
         ByteBuf in = leaks.buf(raw);
         try {
             HeadScanner scanner = new HeadScanner(MAX_FIELD_BYTES, MAX_FIELD_BYTES, false, 502, 502);
@@ -101,7 +108,7 @@ final class Wire {
                 return new Response(-length, null, null);
             }
             ResponseHead head = new ResponseHead();
-            int status = parser.parse(in, length, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, head,
+            int status = parser.parse(in, length, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, extraField, head,
                     leaks.alloc());
             if (status != ResponseHeadParser.OK) {
                 assertNull(head.clientHead, "a rejected response produced a client head");

@@ -102,6 +102,16 @@ public final class RawHttpClient implements AutoCloseable {
         return connect(address, 0);
     }
 
+    /** A connection from {@code localAddress} (e.g. one of the 127.0.0.0/8 loopback addresses), any port. */
+    public static RawHttpClient connect(InetSocketAddress address, java.net.InetAddress localAddress) throws IOException {
+        Socket s = new Socket();
+        s.bind(new InetSocketAddress(localAddress, 0));
+        s.setTcpNoDelay(true);
+        s.setSoTimeout(DEFAULT_TIMEOUT_MILLIS);
+        s.connect(address, DEFAULT_TIMEOUT_MILLIS);
+        return new RawHttpClient(s);
+    }
+
     /** @param receiveBuffer the socket's receive buffer in bytes (a small one makes a slow reader felt), 0: default */
     public static RawHttpClient connect(InetSocketAddress address, int receiveBuffer) throws IOException {
         Socket s = new Socket();

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
 import io.grapevine.proxy.config.ServerSpec.Source;
@@ -27,7 +28,7 @@ class BalancersTest {
             specs.add(new ServerSpec(String.valueOf((char) ('a' + i)), "127.0.0.1", 1000 + i, weights[i], false,
                     "default", Source.STATIC, AdminState.UP));
         }
-        BackendTable t = new TableHolder(1, List.of(), p -> Balance.ROUNDROBIN).publish(specs, "test");
+        BackendTable t = new TableHolder(1, List.of(), p -> PoolPolicy.DEFAULT).publish(specs, "test");
         return t.servers();
     }
 

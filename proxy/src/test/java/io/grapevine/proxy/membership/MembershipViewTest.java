@@ -29,7 +29,7 @@ class MembershipViewTest {
     @BeforeEach
     void start() throws Exception {
         ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
-        tables = new TableHolder(1, config.routes(), config::balanceOf);
+        tables = new TableHolder(1, config.routes(), config::policyOf);
         BackendTemplate template = BackendTemplate.load(Path.of("../templates/backends.mustache"),
                 BackendTemplate.Escaping.JSON);
         view = new MembershipView(tables, config, null, template, 1);

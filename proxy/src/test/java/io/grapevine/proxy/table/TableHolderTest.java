@@ -7,7 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
@@ -18,7 +18,7 @@ import org.junit.jupiter.api.Test;
 
 class TableHolderTest {
 
-    private final TableHolder tables = new TableHolder(2, List.of(), pool -> Balance.ROUNDROBIN);
+    private final TableHolder tables = new TableHolder(2, List.of(), pool -> PoolPolicy.DEFAULT);
 
     static ServerSpec spec(int port) {
         return spec(port, 1, AdminState.UP, "default");
@@ -72,7 +72,7 @@ class TableHolderTest {
     @Test
     void routesPickPoolsAndUnmatchedRequestsGoToTheDefaultPool() {
         TableHolder routed = new TableHolder(1, List.of(new RouteSpec("api.example.com", null, "api"),
-                new RouteSpec(null, "/static/", "static")), pool -> Balance.ROUNDROBIN);
+                new RouteSpec(null, "/static/", "static")), pool -> PoolPolicy.DEFAULT);
         BackendTable t = routed.publish(List.of(spec(1, 1, AdminState.UP, "api"), spec(2, 1, AdminState.UP, "static"),
                 spec(3)), "test");
         assertEquals("api", t.route("api.example.com", "/x").name());
@@ -86,7 +86,7 @@ class TableHolderTest {
     void aRouteChangeAloneMakesAGeneration() {
         BackendTable g1 = tables.publish(List.of(spec(1)), "test");
         BackendTable g2 = tables.publish(List.of(spec(1)), List.of(new RouteSpec(null, "/a", "default")),
-                pool -> Balance.ROUNDROBIN, "routes");
+                pool -> PoolPolicy.DEFAULT, "routes");
         assertEquals(g1.generation() + 1, g2.generation());
         assertTrue(g2.hasRoutes());
         assertSame(g1.servers().get(0), g2.servers().get(0));
