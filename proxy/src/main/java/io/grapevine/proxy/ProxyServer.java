@@ -1,7 +1,9 @@
 package io.grapevine.proxy;
 
 import io.grapevine.proxy.admin.AdminEndpoints;
+import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
+import io.grapevine.proxy.admin.AdminToken;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
@@ -42,9 +44,11 @@ public final class ProxyServer implements AutoCloseable {
     private final SelfAddressGuard self;
     private final String description;
     private volatile boolean stopped;
+    /** {@link System#nanoTime()} when {@code /ready} started to answer 503 (a drain began); 0 while ready. */
+    private volatile long notReadySince;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads) throws InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, AdminToken adminToken) throws InterruptedException {
         this.config = config;
         Transport transport = Transport.best();
         if (transport != Transport.EPOLL) {
@@ -70,8 +74,10 @@ public final class ProxyServer implements AutoCloseable {
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childHandler(new ClientInitializer(dataPlane, stats, config)),
                     config.listen(), "--listen");
-            this.admin = bindAdmin(config.admin(), transport);
+            this.admin = bindAdmin(config.admin(), transport, adminToken);
             AdminEndpoints.install(admin, tables, stats);
+            admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
+                    : AdminResponse.text(503, "draining\n"));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
         } catch (RuntimeException | InterruptedException e) {
             if (boundListener != null) {
@@ -102,9 +108,10 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    private AdminServer bindAdmin(HostPort address, Transport transport) throws InterruptedException {
+    private AdminServer bindAdmin(HostPort address, Transport transport, AdminToken token)
+            throws InterruptedException {
         try {
-            return AdminServer.start(address.toSocketAddress(), control, transport);
+            return AdminServer.start(address.toSocketAddress(), control, transport, token);
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
@@ -128,11 +135,16 @@ public final class ProxyServer implements AutoCloseable {
      * @throws ListenerBindException when the client or admin address cannot be bound
      */
     public static ProxyServer start(ProxyConfig config) throws InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors());
+        return start(config, (AdminToken) null);
+    }
+
+    /** @param adminToken the token admin writes need, or {@code null} (writes on a loopback admin listener only) */
+    public static ProxyServer start(ProxyConfig config, AdminToken adminToken) throws InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), adminToken);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws InterruptedException {
-        return new ProxyServer(config, ioThreads);
+        return new ProxyServer(config, ioThreads, null);
     }
 
     public InetSocketAddress listenAddress() {
@@ -167,12 +179,43 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * Graceful stop: close the listener (no new connections), let every client connection finish what it
-     * has in flight (then close it), and wait up to {@code graceMillis} for that before closing the rest.
+     * The first step of a drain: {@code GET /ready} answers 503 from now on, while everything else goes on
+     * as before, so that load balancers and orchestrators polling it stop sending new clients before the
+     * listener closes ({@link #drainAndStop}, {@code timeouts.shutdown_delay_ms} later). Idempotent; any thread.
+     */
+    public synchronized void stopBeingReady() {
+        if (notReadySince == 0) {
+            long now = System.nanoTime();
+            notReadySince = now == 0 ? 1 : now;
+            log.info("draining: /ready answers 503 from now; the listener closes in {} ms (timeouts.shutdown_delay_ms)",
+                    config.timeouts().shutdownDelayMillis());
+        }
+    }
+
+    /** Whether {@code GET /ready} answers 200: no drain has begun. */
+    public boolean isReady() {
+        return notReadySince == 0;
+    }
+
+    /**
+     * Graceful stop, in the order Kubernetes and Envoy recommend: {@code /ready} answers 503 (if
+     * {@link #stopBeingReady} has not done so already); {@code timeouts.shutdown_delay_ms} after that the
+     * listener closes (no new connections); every client connection finishes what it has in flight (then
+     * closes), for up to {@code graceMillis}, after which the rest are closed.
      */
     public void drainAndStop(long graceMillis) {
         if (stopped) {
             return;
+        }
+        stopBeingReady();
+        long listenerCloses = notReadySince + TimeUnit.MILLISECONDS.toNanos(config.timeouts().shutdownDelayMillis());
+        for (long left; (left = listenerCloses - System.nanoTime()) > 0; ) {
+            try {
+                Thread.sleep(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), 100)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
         log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
                 stats.connectionsCurrent.get());

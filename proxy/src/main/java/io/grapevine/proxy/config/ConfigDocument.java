@@ -12,8 +12,10 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static io.grapevine.proxy.config.ValueRule.ACCESS_LOG_FORMAT;
 import static io.grapevine.proxy.config.ValueRule.BALANCE;
 import static io.grapevine.proxy.config.ValueRule.CIDR;
+import static io.grapevine.proxy.config.ValueRule.FILE_PATH;
 import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
@@ -82,6 +84,7 @@ final class ConfigDocument {
         public AllowedBackends allowedBackends;
         public Boolean acceptProxyProtocol;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+        public AccessLog accessLog;
     }
 
     /** The backend table rendered from gossip members: servers only. */
@@ -129,6 +132,12 @@ final class ConfigDocument {
         @Range(min = 1, max = MAX_MILLIS) public Long upstreamIdleMs;
         @Range(min = 1, max = MAX_MILLIS) public Long shutdownGraceMs;
         @Range(min = 1, max = MAX_MILLIS) public Long tunnelIdleMs;
+        @Range(min = 0, max = MAX_MILLIS) public Long shutdownDelayMs;
+    }
+
+    static final class AccessLog extends Node {
+        @Required @Check(FILE_PATH) public String path;
+        @Check(ACCESS_LOG_FORMAT) public String format;
     }
 
     static final class Limits extends Node {

@@ -267,7 +267,10 @@ public final class ConfigLoader {
                 new ProxyProtocolConfig(or(root.acceptProxyProtocol, false),
                         root.sendProxyProtocol == null ? null
                                 : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
-                        Map.copyOf(poolProxyProtocol)));
+                        Map.copyOf(poolProxyProtocol)),
+                root.accessLog == null ? null : new AccessLogConfig(java.nio.file.Path.of(root.accessLog.path),
+                        root.accessLog.format == null ? AccessLogConfig.Format.COMBINED
+                                : AccessLogConfig.Format.fromConfigName(root.accessLog.format)));
     }
 
     private static List<ServerSpec> servers(List<? extends Server> list, ServerSpec.Source source, String sourceName)
@@ -311,7 +314,7 @@ public final class ConfigLoader {
         return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
                 or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
                 or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()),
-                or(t.tunnelIdleMs, d.tunnelIdleMillis()));
+                or(t.tunnelIdleMs, d.tunnelIdleMillis()), or(t.shutdownDelayMs, d.shutdownDelayMillis()));
     }
 
     private static Limits limits(ConfigDocument.Limits l) {

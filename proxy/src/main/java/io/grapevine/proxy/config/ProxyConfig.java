@@ -18,11 +18,12 @@ import java.util.Map;
  * @param servers     static servers
  * @param allowlist   where gossip-announced backends may live
  * @param proxyProtocol the PROXY protocol towards clients and servers (read at start: changes need a restart)
+ * @param accessLog   where and how requests are logged; {@code null}: no access log
  */
 public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<String, Balance> poolBalance,
                           HealthCheckConfig healthCheck, Timeouts timeouts, Limits limits, List<RouteSpec> routes,
                           List<ServerSpec> servers, BackendAllowlist allowlist,
-                          ProxyProtocolConfig proxyProtocol) {
+                          ProxyProtocolConfig proxyProtocol, AccessLogConfig accessLog) {
 
     public static final HostPort DEFAULT_LISTEN = new HostPort("127.0.0.1", 9000);
     public static final HostPort DEFAULT_ADMIN = new HostPort("127.0.0.1", 9001);
@@ -33,11 +34,11 @@ public record ProxyConfig(HostPort listen, HostPort admin, Balance balance, Map<
 
     public ProxyConfig withListen(HostPort newListen, HostPort newAdmin) {
         return new ProxyConfig(newListen, newAdmin, balance, poolBalance, healthCheck, timeouts, limits, routes,
-                servers, allowlist, proxyProtocol);
+                servers, allowlist, proxyProtocol, accessLog);
     }
 
     public ProxyConfig withServers(List<ServerSpec> newServers) {
         return new ProxyConfig(listen, admin, balance, poolBalance, healthCheck, timeouts, limits, routes,
-                newServers, allowlist, proxyProtocol);
+                newServers, allowlist, proxyProtocol, accessLog);
     }
 }

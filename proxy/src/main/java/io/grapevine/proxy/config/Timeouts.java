@@ -11,11 +11,14 @@ package io.grapevine.proxy.config;
  * @param shutdownGraceMillis  on SIGTERM, in-flight requests (and open tunnels) get this long to finish
  * @param tunnelIdleMillis     a tunnel (an upgraded connection, e.g. a WebSocket) with no byte either way
  *                             for this long is closed
+ * @param shutdownDelayMillis  on SIGTERM, how long {@code /ready} answers 503 before the listener closes, so
+ *                             that load balancers and orchestrators stop sending first (0: close at once)
  */
 public record Timeouts(long connectMillis, long clientHeaderMillis, long clientIdleMillis, long serverMillis,
-                       long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis) {
+                       long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis,
+                       long shutdownDelayMillis) {
 
     public static Timeouts defaults() {
-        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000);
+        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000, 0);
     }
 }

@@ -25,7 +25,9 @@ enum ValueRule {
     PROXY_PROTOCOL(Arrays.stream(ProxyProtocolConfig.Version.values()).map(ProxyProtocolConfig.Version::configName)
             .toList()),
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
-    CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr);
+    CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr),
+    FILE_PATH("a file path", s -> s.isBlank() || s.indexOf('\0') >= 0 ? null : s),
+    ACCESS_LOG_FORMAT(Arrays.stream(AccessLogConfig.Format.values()).map(AccessLogConfig.Format::configName).toList());
 
     private final String expected;
     private final UnaryOperator<String> normalizer;

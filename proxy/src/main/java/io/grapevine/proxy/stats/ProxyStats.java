@@ -27,6 +27,9 @@ public final class ProxyStats {
     public final AtomicInteger tunnelsCurrent = new AtomicInteger();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
+    /** Access log lines handed to the writer, and lines dropped because its queue was full. */
+    public final LongAdder accessLogLines = new LongAdder();
+    public final LongAdder accessLogDropped = new LongAdder();
 
     /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
     public void countLocalResponse(int status) {

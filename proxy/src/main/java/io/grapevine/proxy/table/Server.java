@@ -14,7 +14,8 @@ import org.slf4j.LoggerFactory;
  * health and pooled connections survive swaps.
  *
  * <p>Threading: {@link #spec} is replaced by the table publisher; health fields are written by the
- * health checker (active) and by event loops (passive) and read by every event loop when picking.
+ * health checker (active) and by event loops (passive) and read by every event loop when picking; the
+ * {@link RuntimeOverride} is set by {@link TableHolder} (admin API) and read on every pick.
  */
 public final class Server implements Endpoint {
 
@@ -26,6 +27,8 @@ public final class Server implements Endpoint {
 
     private volatile ServerSpec spec;
     private volatile boolean removed;
+    /** The operator's runtime state and weight; kept by {@link TableHolder} across generations. */
+    private volatile RuntimeOverride override = RuntimeOverride.NONE;
 
     /** Active health: the last rise/fall verdict of the health checker. Starts up, as in HAProxy. */
     private volatile boolean activeUp = true;
@@ -63,9 +66,20 @@ public final class Server implements Endpoint {
         return stats;
     }
 
+    /** The weight in force: the runtime override if the operator set one, else the configured or announced one. */
     @Override
     public int weight() {
-        return spec.weight();
+        int w = override.weight();
+        return w >= 0 ? w : spec.weight();
+    }
+
+    /** The operator's runtime settings (admin API); {@link RuntimeOverride#NONE} when there are none. */
+    public RuntimeOverride runtimeOverride() {
+        return override;
+    }
+
+    void setRuntimeOverride(RuntimeOverride o) {
+        override = o;
     }
 
     @Override
@@ -76,21 +90,50 @@ public final class Server implements Endpoint {
     /** Whether a new request may be sent here now. Called on every pick. */
     @Override
     public boolean isAvailable(long nowNanos) {
+        RuntimeOverride o = override;
         ServerSpec s = spec;
-        if (s.state() != ServerSpec.AdminState.UP || s.weight() == 0 || !activeUp || removed) {
+        if (o.state() != RuntimeState.READY || s.state() != ServerSpec.AdminState.UP || !activeUp || removed
+                || (o.weight() >= 0 ? o.weight() : s.weight()) == 0) {
             return false;
         }
+        return isNotPassivelyDown(nowNanos);
+    }
+
+    /**
+     * Whether a client pinned to this server (a sticky session) may still be sent here: as
+     * {@link #isAvailable}, except that a drain, whether set at run time or announced by the server's agent,
+     * keeps the clients it already has (HAProxy's {@code drain}). Maintenance, weight 0, health and removal
+     * exclude it all the same.
+     */
+    public boolean acceptsPinnedClients(long nowNanos) {
+        RuntimeOverride o = override;
+        ServerSpec s = spec;
+        if (o.state() == RuntimeState.MAINT || s.state() == ServerSpec.AdminState.DOWN || !activeUp || removed
+                || (o.weight() >= 0 ? o.weight() : s.weight()) == 0) {
+            return false;
+        }
+        return isNotPassivelyDown(nowNanos);
+    }
+
+    private boolean isNotPassivelyDown(long nowNanos) {
         long until = passiveDownUntil;
         return until == 0 || nowNanos - until >= 0;
     }
 
-    /** The state shown on the admin pages: up, down, draining, maint (weight 0), removed. */
+    /**
+     * The state shown on the admin pages: up, down, draining (announced, or drained at run time), maint (set
+     * at run time, or weight 0), removed.
+     */
     public String stateName(long nowNanos) {
         if (removed) {
             return "removed";
         }
+        RuntimeOverride o = override;
+        if (o.state() == RuntimeState.MAINT) {
+            return "maint";
+        }
         ServerSpec s = spec;
-        if (s.state() == ServerSpec.AdminState.DRAINING) {
+        if (s.state() == ServerSpec.AdminState.DRAINING || o.state() == RuntimeState.DRAIN) {
             return "draining";
         }
         if (s.state() == ServerSpec.AdminState.DOWN) {
@@ -99,11 +142,10 @@ public final class Server implements Endpoint {
         if (!activeUp) {
             return "down";
         }
-        long until = passiveDownUntil;
-        if (until != 0 && nowNanos - until < 0) {
+        if (!isNotPassivelyDown(nowNanos)) {
             return "down";
         }
-        return s.weight() == 0 ? "maint" : "up";
+        return weight() == 0 ? "maint" : "up";
     }
 
     public boolean isRemoved() {
