@@ -4,6 +4,8 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.UsageException;
+import io.grapevine.proxy.accesslog.AccessLog;
+import io.grapevine.proxy.admin.AdminToken;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
@@ -24,6 +26,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
+import java.util.TreeSet;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -49,10 +53,20 @@ public final class ProxyInstance implements AutoCloseable {
      * @param gossip                the cluster to join, or null: serve from servers.conf alone
      * @param gossipPort            the gossip port (with {@code gossip})
      * @param onChangeTimeoutMillis how long {@code onChange} may run before it is killed
+     * @param adminTokenFile        the file holding the bearer token admin writes need, or null
+     * @param check                 check every file and exit ({@code --check}): no port opens
      */
     public record Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
                           Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
-                          long debounceMillis) {
+                          long debounceMillis, Path adminTokenFile, boolean check) {
+
+        /** Without an admin token file, and not {@code --check}. */
+        public Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
+                       Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
+                       long debounceMillis) {
+            this(servers, listen, admin, gossip, gossipPort, template, render, out, onChange, onChangeTimeoutMillis,
+                    debounceMillis, null, false);
+        }
 
         public boolean gossipOn() {
             return gossip != null;
@@ -67,17 +81,27 @@ public final class ProxyInstance implements AutoCloseable {
     private final MembershipView view;
     private final ReloadTriggers triggers;
     private final ExportRenderer export;
+    private final AccessLog accessLog;
     private volatile GossipMembership gossip;
 
-    private ProxyInstance(ProxyServer server, MembershipView view, ReloadTriggers triggers, ExportRenderer export) {
+    private ProxyInstance(ProxyServer server, MembershipView view, ReloadTriggers triggers, ExportRenderer export,
+                          AccessLog accessLog) {
         this.server = server;
         this.view = view;
         this.triggers = triggers;
         this.export = export;
+        this.accessLog = accessLog;
     }
 
-    /** What was read and checked before any port was opened. */
-    private record Checked(ProxyConfig config, BackendTemplate template, ClusterKeyring keyring, ExportRenderer export) {
+    /**
+     * What was read and checked before any port was opened.
+     *
+     * @param adminToken the token admin writes need, or null
+     * @param accessLog  the access log, its file open (off when not configured); null in render mode and for
+     *                   {@code --check}
+     */
+    private record Checked(ProxyConfig config, BackendTemplate template, ClusterKeyring keyring, ExportRenderer export,
+                           AdminToken adminToken, AccessLog accessLog) {
     }
 
     /**
@@ -94,9 +118,10 @@ public final class ProxyInstance implements AutoCloseable {
      */
     public static ProxyInstance start(Options o) throws ConfigException, BackendTemplate.TemplateException,
             UsageException, IOException, InterruptedException {
-        Checked checked = checkBeforeListening(o);
+        Checked checked = checkBeforeListening(o, true);
         ProxyConfig config = checked.config();
         ExportRenderer export = checked.export();
+        AccessLog accessLog = checked.accessLog();
         ProxyServer server = null;
         TableHolder tables;
         SelfAddressGuard self = SelfAddressGuard.NONE;
@@ -108,19 +133,24 @@ public final class ProxyInstance implements AutoCloseable {
             byte[] stickySecret = checked.keyring() == null ? null
                     : checked.keyring().derivedSecret(STICKY_SECRET_LABEL);
             try {
-                server = ProxyServer.start(config, stickySecret);
+                server = ProxyServer.start(config, stickySecret, checked.adminToken());
             } catch (RuntimeException | InterruptedException e) {
                 if (export != null) {
                     export.close();
                 }
+                accessLog.close();
                 throw e;
             }
             tables = server.tables();
             self = server.selfAddressGuard();
+            accessLog.attach(server.dataPlane(), server.stats());
         }
         MembershipView view = new MembershipView(tables, config, o.servers(), checked.template(), o.debounceMillis(), self);
         if (export != null) {
             view.addExport(export);
+        }
+        if (accessLog != null) {
+            view.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
         }
         BackendTemplate template = checked.template();
         Path watchedTemplate = template != null && Files.exists(template.file()) ? template.file() : null;
@@ -128,12 +158,13 @@ public final class ProxyInstance implements AutoCloseable {
         try {
             triggers = new ReloadTriggers(view, o.servers(), watchedTemplate);
         } catch (IOException | RuntimeException e) {
-            new ProxyInstance(server, view, null, export).close();
+            new ProxyInstance(server, view, null, export, accessLog).close();
             throw e;
         }
-        ProxyInstance instance = new ProxyInstance(server, view, triggers, export);
+        ProxyInstance instance = new ProxyInstance(server, view, triggers, export, accessLog);
         if (server != null) {
             MembershipEndpoints.install(server.admin(), view, () -> instance.gossip);
+            MembershipEndpoints.installReload(server.admin(), triggers);
         }
         ServerTls tls = server != null ? server.tls() : null;
         if (tls != null) {
@@ -162,28 +193,112 @@ public final class ProxyInstance implements AutoCloseable {
 
     /**
      * Everything that can be checked before a port opens: servers.conf, the backend template, the cluster
-     * key file, that the gossip port can be opened, the render template. (TLS certificate and key files belong here too once TLS exists: read
-     * and matched before the listener opens, never after.)
+     * key file, the admin token file, the access log file, that the gossip port can be opened, the render
+     * template. (TLS certificate and key files belong here too once TLS exists: read and matched before the
+     * listener opens, never after.)
+     *
+     * @param start false for {@code --check}: nothing is opened or created (no port probed, no access log
+     *              file created, no renderer started), only read and checked
      */
-    private static Checked checkBeforeListening(Options o) throws ConfigException, BackendTemplate.TemplateException,
-            UsageException, IOException {
+    private static Checked checkBeforeListening(Options o, boolean start) throws ConfigException,
+            BackendTemplate.TemplateException, UsageException, IOException {
         ProxyConfig config = o.servers() != null ? ConfigLoader.load(o.servers())
                 : ConfigLoader.parse("{\"backend_servers\": []}", "(no servers.conf)");
         config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
                 o.admin() != null ? o.admin() : config.admin());
         BackendTemplate template = o.gossipOn() ? loadBackendTemplate(o.template()) : null;
         ClusterKeyring keyring = o.gossipOn() ? o.gossip().loadKeyring() : null;
-        if (o.gossipOn()) {
+        AdminToken token = null;
+        if (o.adminTokenFile() != null) {
+            try {
+                token = AdminToken.read(o.adminTokenFile());
+            } catch (IllegalArgumentException e) {
+                throw new UsageException("--admin-token-file " + e.getMessage());
+            }
+        }
+        if (o.gossipOn() && start) {
             try {
                 GossipMembership.checkCanListen(o.gossipPort(), o.gossip());
             } catch (RuntimeException e) {
                 throw gossipFailure(e);
             }
         }
-        ExportRenderer export = o.renderMode()
-                ? new ExportRenderer(o.render(), o.out(), o.onChange(), Duration.ofMillis(o.onChangeTimeoutMillis()))
-                : null;
-        return new Checked(config, template, keyring, export);
+        if (!start) {
+            if (o.renderMode()) {
+                BackendTemplate.load(o.render(), BackendTemplate.Escaping.CONFIG);
+            }
+            if (config.accessLog() != null && !o.renderMode()) {
+                try {
+                    AccessLog.checkWritable(config.accessLog());
+                } catch (IllegalArgumentException e) {
+                    throw new ConfigException(String.valueOf(o.servers()), 0, 0, e.getMessage(), null);
+                }
+            }
+            return new Checked(config, template, keyring, null, token, null);
+        }
+        AccessLog accessLog = null;
+        if (!o.renderMode()) {
+            try {
+                accessLog = AccessLog.open(config.accessLog());
+            } catch (IllegalArgumentException e) {
+                throw new ConfigException(String.valueOf(o.servers()), 0, 0, e.getMessage(), null);
+            }
+        }
+        ExportRenderer export;
+        try {
+            export = o.renderMode()
+                    ? new ExportRenderer(o.render(), o.out(), o.onChange(), Duration.ofMillis(o.onChangeTimeoutMillis()))
+                    : null;
+        } catch (BackendTemplate.TemplateException | RuntimeException e) {
+            if (accessLog != null) {
+                accessLog.close();
+            }
+            throw e;
+        }
+        return new Checked(config, template, keyring, export, token, accessLog);
+    }
+
+    /**
+     * {@code --check}: reads and checks every file the proxy would read at start (servers.conf, the backend
+     * template with gossip, the render template, the cluster key file, the admin token file, that the
+     * access log can be written), like {@code nginx -t}. Opens no port and creates no file.
+     *
+     * @return one line: {@code ok: servers.conf: 3 servers, 2 pools, 1 route; ...}
+     */
+    public static String check(Options o) throws ConfigException, BackendTemplate.TemplateException,
+            UsageException, IOException {
+        Checked checked = checkBeforeListening(o, false);
+        ProxyConfig c = checked.config();
+        // The pools that matter: those with servers, an algorithm of their own, or a route to them.
+        Set<String> pools = new TreeSet<>(c.poolPolicies().keySet());
+        c.servers().forEach(s -> pools.add(s.pool()));
+        c.routes().forEach(r -> pools.add(r.pool()));
+        StringBuilder line = new StringBuilder("ok: ");
+        line.append(o.servers() != null ? o.servers() : "(no servers.conf)").append(": ")
+                .append(count(c.servers().size(), "server")).append(", ")
+                .append(count(pools.size(), "pool")).append(pools.isEmpty() ? "" : " (" + String.join(", ", pools) + ")")
+                .append(", ").append(count(c.routes().size(), "route"));
+        if (c.accessLog() != null) {
+            line.append("; access log ").append(c.accessLog().path()).append(" (").append(c.accessLog().format().configName())
+                    .append(")");
+        }
+        if (checked.template() != null) {
+            line.append("; backend template ").append(checked.template().file());
+        }
+        if (o.renderMode()) {
+            line.append("; render template ").append(o.render());
+        }
+        if (o.gossipOn() && o.gossip().clusterKey() != null) {
+            line.append("; cluster key file ").append(o.gossip().clusterKey());
+        }
+        if (checked.adminToken() != null) {
+            line.append("; admin token file ").append(o.adminTokenFile());
+        }
+        return line.toString();
+    }
+
+    private static String count(int n, String what) {
+        return n + " " + what + (n == 1 ? "" : "s");
     }
 
     /** The start-up line: what listens where, and where the servers come from. */
@@ -252,6 +367,10 @@ public final class ProxyInstance implements AutoCloseable {
     }
 
     private void stop(boolean drain) {
+        if (drain && server != null) {
+            // First of all, so that orchestrators stop sending while the rest of the drain goes on.
+            server.stopBeingReady();
+        }
         GossipMembership g = gossip;
         if (g != null) {
             g.leave(3000);
@@ -269,6 +388,9 @@ public final class ProxyInstance implements AutoCloseable {
         view.close();
         if (export != null) {
             export.close();
+        }
+        if (accessLog != null) {
+            accessLog.close();
         }
         if (drain) {
             log.info("grapevine proxy stopped");

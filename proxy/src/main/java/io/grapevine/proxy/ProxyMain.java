@@ -41,6 +41,7 @@ public final class ProxyMain {
             synopsisHeading = "",
             customSynopsis = {
                 "usage: ./grapevine proxy --servers FILE [options]",
+                "       ./grapevine proxy --servers FILE --check [options]",
                 "       ./grapevine proxy --render TEMPLATE --out FILE [--on-change CMD] --join HOST:PORT ..."},
             description = {
                 "%nAn HTTP reverse proxy serving the servers of servers.conf, and with --gossip or --join also the"
@@ -52,7 +53,8 @@ public final class ProxyMain {
             exitCodeList = {
                 CommandLines.EXIT_STOPPED,
                 "1:could not start: a port in use (--listen, --admin, --gossip), an address not of this host",
-                "2:bad command line; unreadable or invalid servers.conf, template or cluster key file",
+                "2:bad command line; unreadable or invalid servers.conf, template, cluster key, admin token or"
+                        + " access log file (with --check: a file that does not pass)",
                 CommandLines.EXIT_SECOND_SIGNAL})
     static final class Flags {
 
@@ -106,6 +108,18 @@ public final class ProxyMain {
 
         @Option(names = "--debounce-ms", paramLabel = "N", description = "membership render window in ms (default 50)")
         String debounce = Long.toString(ProxyInstance.DEFAULT_DEBOUNCE_MILLIS);
+
+        @Option(names = "--admin-token-file", paramLabel = "FILE",
+                description = "file holding the bearer token (16 or more visible characters) that admin writes"
+                        + " (PUT /servers/..., POST /reload) need; without it writes are allowed on a loopback admin"
+                        + " listener only")
+        @EnvironmentVariable("GRAPEVINE_ADMIN_TOKEN_FILE")
+        String adminTokenFile;
+
+        @Option(names = "--check", description = "check servers.conf and every other file the proxy would read"
+                + " (template, keys, token, access log), print \"ok: ...\" and exit 0, or the error and exit 2;"
+                + " opens no port")
+        boolean check;
 
         @Spec
         CommandSpec spec;
@@ -161,8 +175,12 @@ public final class ProxyMain {
             }
             long timeout = number(onChangeTimeout, "--on-change-timeout-ms", 1, 86_400_000, "a number");
             long window = number(debounce, "--debounce-ms", 1, 60_000, "a number");
+            if (adminTokenFile != null && render != null) {
+                throw new UsageException("--admin-token-file protects the admin listener, which --render does not open");
+            }
             return new ProxyInstance.Options(path(servers), listenAt, adminAt, cluster, port,
-                    gossipOn ? path(template) : null, path(render), path(out), onChange, timeout, window);
+                    gossipOn ? path(template) : null, path(render), path(out), onChange, timeout, window,
+                    path(adminTokenFile), check);
         }
     }
 
@@ -174,6 +192,9 @@ public final class ProxyMain {
 
     public static void main(String[] args) throws InterruptedException {
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
+        if (options.check()) {
+            check(options);
+        }
         // Taken over before anything starts: a signal during the start stops the proxy right after it.
         StopSignals signals = StopSignals.install(PROGRAM);
         ProxyInstance instance;
@@ -190,6 +211,21 @@ public final class ProxyMain {
         String signal = signals.await();
         log.info("{} received: stopping (a second signal stops at once)", signal);
         instance.shutdown();
+        throw CommandLines.exit(0, null);
+    }
+
+    /** {@code --check}: one line on standard output and exit 0, or the error on standard error and exit 2. */
+    private static void check(ProxyInstance.Options options) {
+        String summary;
+        try {
+            summary = ProxyInstance.check(options);
+        } catch (ConfigException | BackendTemplate.TemplateException | UsageException e) {
+            throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
+        } catch (Exception e) {
+            throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e);
+        }
+        System.out.println(summary);
+        System.out.flush();
         throw CommandLines.exit(0, null);
     }
 

@@ -1,7 +1,9 @@
 package io.grapevine.proxy;
 
 import io.grapevine.proxy.admin.AdminEndpoints;
+import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
+import io.grapevine.proxy.admin.AdminToken;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
@@ -48,9 +50,12 @@ public final class ProxyServer implements AutoCloseable {
     private final SelfAddressGuard self;
     private final String description;
     private volatile boolean stopped;
+    /** {@link System#nanoTime()} when {@code /ready} started to answer 503 (a drain began); 0 while ready. */
+    private volatile long notReadySince;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret) throws ConfigException, InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken)
+            throws ConfigException, InterruptedException {
         this.config = config;
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
@@ -77,8 +82,10 @@ public final class ProxyServer implements AutoCloseable {
             boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;
             boundListener = bind(transport, config.listen(), "--listen", tls == null || tlsBeside ? clients : tlsClients);
             boundTlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), "tls.listen", tlsClients) : null;
-            this.admin = bindAdmin(config.admin(), transport);
+            this.admin = bindAdmin(config.admin(), transport, adminToken);
             AdminEndpoints.install(admin, tables, stats);
+            admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
+                    : AdminResponse.text(503, "draining\n"));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
         } catch (RuntimeException | InterruptedException e) {
             if (boundListener != null) {
@@ -132,9 +139,10 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    private AdminServer bindAdmin(HostPort address, Transport transport) throws InterruptedException {
+    private AdminServer bindAdmin(HostPort address, Transport transport, AdminToken token)
+            throws InterruptedException {
         try {
-            return AdminServer.start(address.toSocketAddress(), control, transport);
+            return AdminServer.start(address.toSocketAddress(), control, transport, token);
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
@@ -159,7 +167,7 @@ public final class ProxyServer implements AutoCloseable {
      * @throws ConfigException when a TLS certificate or key cannot be used (the message names the file)
      */
     public static ProxyServer start(ProxyConfig config) throws ConfigException, InterruptedException {
-        return start(config, null);
+        return start(config, null, null);
     }
 
     /**
@@ -167,11 +175,22 @@ public final class ProxyServer implements AutoCloseable {
      * {@link TableHolder}): proxies given the same secret name each server alike. Null: a secret of this process.
      */
     public static ProxyServer start(ProxyConfig config, byte[] stickySecret) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret);
+        return start(config, stickySecret, null);
+    }
+
+    /** @param adminToken the token admin writes need, or {@code null} (writes on a loopback admin listener only) */
+    public static ProxyServer start(ProxyConfig config, AdminToken adminToken) throws ConfigException, InterruptedException {
+        return start(config, null, adminToken);
+    }
+
+    /** With both: see {@link #start(ProxyConfig, byte[])} and {@link #start(ProxyConfig, AdminToken)}. */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken)
+            throws ConfigException, InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, ioThreads, null);
+        return new ProxyServer(config, ioThreads, null, null);
     }
 
     public InetSocketAddress listenAddress() {
@@ -216,12 +235,43 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * Graceful stop: close the listener (no new connections), let every client connection finish what it
-     * has in flight (then close it), and wait up to {@code graceMillis} for that before closing the rest.
+     * The first step of a drain: {@code GET /ready} answers 503 from now on, while everything else goes on
+     * as before, so that load balancers and orchestrators polling it stop sending new clients before the
+     * listener closes ({@link #drainAndStop}, {@code timeouts.shutdown_delay_ms} later). Idempotent; any thread.
+     */
+    public synchronized void stopBeingReady() {
+        if (notReadySince == 0) {
+            long now = System.nanoTime();
+            notReadySince = now == 0 ? 1 : now;
+            log.info("draining: /ready answers 503 from now; the listener closes in {} ms (timeouts.shutdown_delay_ms)",
+                    config.timeouts().shutdownDelayMillis());
+        }
+    }
+
+    /** Whether {@code GET /ready} answers 200: no drain has begun. */
+    public boolean isReady() {
+        return notReadySince == 0;
+    }
+
+    /**
+     * Graceful stop, in the order Kubernetes and Envoy recommend: {@code /ready} answers 503 (if
+     * {@link #stopBeingReady} has not done so already); {@code timeouts.shutdown_delay_ms} after that the
+     * listener closes (no new connections); every client connection finishes what it has in flight (then
+     * closes), for up to {@code graceMillis}, after which the rest are closed.
      */
     public void drainAndStop(long graceMillis) {
         if (stopped) {
             return;
+        }
+        stopBeingReady();
+        long listenerCloses = notReadySince + TimeUnit.MILLISECONDS.toNanos(config.timeouts().shutdownDelayMillis());
+        for (long left; (left = listenerCloses - System.nanoTime()) > 0; ) {
+            try {
+                Thread.sleep(Math.max(1, Math.min(TimeUnit.NANOSECONDS.toMillis(left), 100)));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                break;
+            }
         }
         log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
                 stats.connectionsCurrent.get());

@@ -53,6 +53,8 @@ class ProxyCommandLineTest {
         SAMPLES.put("--on-change", new Sample("systemctl reload haproxy", RENDER));
         SAMPLES.put("--on-change-timeout-ms", new Sample("5000", concat(RENDER, "--on-change", "true")));
         SAMPLES.put("--debounce-ms", new Sample("200", List.of("--servers", "s.conf")));
+        SAMPLES.put("--admin-token-file", new Sample("/run/secrets/admin-token", List.of("--servers", "s.conf")));
+        SAMPLES.put("--check", new Sample(null, List.of("--servers", "s.conf")));
     }
 
     private static List<String> concat(List<String> list, String... more) {
@@ -136,8 +138,10 @@ class ProxyCommandLineTest {
         Map<String, String> env = Map.of("GRAPEVINE_SERVERS", "/etc/grapevine/servers.conf", "GRAPEVINE_LISTEN", "0.0.0.0:9000",
                 "GRAPEVINE_ADMIN", "127.0.0.1:9101", "GRAPEVINE_GOSSIP_PORT", "7947", "GRAPEVINE_JOIN", "seed:7946",
                 "GRAPEVINE_CLUSTER_KEY_FILE", "/run/secrets/cluster_key", "GRAPEVINE_ADVERTISE", "10.0.0.5",
-                "GRAPEVINE_GOSSIP_BIND", "10.0.0.5", "GRAPEVINE_TEMPLATE", "/etc/grapevine/backends.mustache");
+                "GRAPEVINE_GOSSIP_BIND", "10.0.0.5", "GRAPEVINE_TEMPLATE", "/etc/grapevine/backends.mustache",
+                "GRAPEVINE_ADMIN_TOKEN_FILE", "/run/secrets/admin_token");
         ProxyInstance.Options o = ProxyMain.parse(new String[0], env).options();
+        assertEquals(Path.of("/run/secrets/admin_token"), o.adminTokenFile());
         assertEquals(Path.of("/etc/grapevine/servers.conf"), o.servers());
         assertEquals(new HostPort("0.0.0.0", 9000), o.listen());
         assertEquals(new HostPort("127.0.0.1", 9101), o.admin());

@@ -28,11 +28,23 @@ public final class AdminEndpoints {
         admin.route("/metrics", () -> new AdminResponse(200, "text/plain; version=0.0.4; charset=utf-8",
                 StatsFormats.prometheus(report.stats()).getBytes(StandardCharsets.UTF_8)));
         admin.route("/stats", () -> AdminResponse.html(StatsFormats.html(report.stats())));
+        RuntimeEndpoints.install(admin, tables);
     }
 
     public static AdminResponse json(Object model) {
+        return json(200, model);
+    }
+
+    /** {@code {"error": message}} with {@code status}: how the API endpoints say no. */
+    public static AdminResponse error(int status, String message) {
+        Map<String, Object> error = new LinkedHashMap<>();
+        error.put("error", message);
+        return json(status, error);
+    }
+
+    public static AdminResponse json(int status, Object model) {
         try {
-            return AdminResponse.json(JSON.writeValueAsBytes(model));
+            return AdminResponse.json(status, JSON.writeValueAsBytes(model));
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
             Map<String, Object> error = new LinkedHashMap<>();
             error.put("error", e.getMessage());

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.admin;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.net.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -14,6 +15,7 @@ import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpResponseStatus;
@@ -22,50 +24,141 @@ import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
+import java.util.stream.Collectors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The admin listener (loopback by default): small GET endpoints over Netty's HTTP codec. Runs on the
- * control event loop, never on a data-plane loop, so a slow reader of {@code /stats} costs traffic nothing.
+ * The admin listener (loopback by default): small endpoints over Netty's HTTP codec. Runs on the control
+ * event loop, never on a data-plane loop, so a slow reader of {@code /stats} costs traffic nothing.
  * Endpoints are registered with {@link #route}; {@link AdminEndpoints} installs the standard ones.
+ *
+ * <p>Reads ({@code GET}, {@code HEAD}) are open to whoever reaches the listener. Writes (every other
+ * method) need {@code Authorization: Bearer <token>} when an {@link AdminToken} is given ({@code 401}
+ * otherwise); without a token they are allowed only on a loopback listener and refused ({@code 403}) on
+ * any other. A write that a browser sends from another origin (an {@code Origin} field that does not
+ * name the admin listener the request was sent to) is refused ({@code 403}), so that a web page cannot
+ * make a local browser drain servers. The checks happen after routing (an unknown path is a 404 and a
+ * wrong method a 405 either way) and before the endpoint runs.
+ *
+ * <p>An endpoint answers with a {@link CompletionStage}, so one that waits for another thread (a reload
+ * on the membership thread) does not hold the control loop; the answers of one connection go out in the
+ * order of its requests.
  */
 public final class AdminServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
+    private static final String WILDCARD = "*";
 
-    private final Map<String, Supplier<AdminResponse>> routes = new ConcurrentHashMap<>();
+    /**
+     * One admin request, as an endpoint sees it.
+     *
+     * @param method the method ({@code HEAD} arrives as {@code GET})
+     * @param path   the path, without the query
+     * @param params the path segments the route's {@code *} matched, percent-decoded, in order
+     * @param body   the request body as UTF-8 text (empty without one)
+     * @param client the peer's address, or {@code null}
+     */
+    public record Request(HttpMethod method, String path, List<String> params, String body, SocketAddress client) {
+
+        /** {@code "PUT /servers/web-1/state from 127.0.0.1"}: who asked for a change, for log lines. */
+        public String who() {
+            String from = client instanceof InetSocketAddress inet && inet.getAddress() != null
+                    ? HostAndPort.format(inet.getAddress().getHostAddress(), inet.getPort()) : String.valueOf(client);
+            return "admin API " + method + " " + path + " from " + from;
+        }
+    }
+
+    /** An endpoint. Runs on the control loop; it must not block, and may complete its answer on any thread. */
+    @FunctionalInterface
+    public interface Handler {
+        CompletionStage<AdminResponse> handle(Request request);
+    }
+
+    /** The handlers of one path pattern, by method. */
+    private record Route(String[] segments, Map<HttpMethod, Handler> handlers) {
+    }
+
+    /** Routes by pattern ({@code /servers/*}{@code /state}); patterns without {@code *} are looked up directly. */
+    private final Map<String, Route> routes = new ConcurrentHashMap<>();
     private final Channel channel;
+    private final AdminToken token;
+    /** Why writes are refused on this listener, or {@code null} when they are allowed (with the token if any). */
+    private final String writeRefusal;
 
-    private AdminServer(InetSocketAddress address, EventLoopGroup group, Transport transport)
+    private AdminServer(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token)
             throws InterruptedException {
         this.channel = new ServerBootstrap().group(group).channel(transport.serverChannel())
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         ch.pipeline().addLast(new HttpServerCodec(), new HttpServerKeepAliveHandler(),
-                                new HttpObjectAggregator(64 * 1024), new Handler());
+                                new HttpObjectAggregator(64 * 1024), new RequestHandler());
                     }
                 }).bind(address).sync().channel();
+        this.token = token;
+        InetSocketAddress bound = address();
+        this.writeRefusal = token == null && !bound.getAddress().isLoopbackAddress()
+                ? "admin writes are refused: the admin listener " + HostAndPort.format(
+                NetUtil.toAddressString(bound.getAddress()), bound.getPort())
+                + " is not on loopback and no --admin-token-file was given" : null;
     }
 
-    /** Binds the admin listener; it serves nothing until endpoints are {@link #route routed}. */
+    /** Binds the admin listener without a token: writes are allowed on loopback only. */
     public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport)
             throws InterruptedException {
-        return new AdminServer(address, group, transport);
+        return start(address, group, transport, null);
     }
 
-    /** Registers (or replaces) the handler of {@code path}; handlers run on the control loop. */
+    /**
+     * Binds the admin listener; it serves nothing until endpoints are {@link #route routed}.
+     *
+     * @param token the token writes need, or {@code null}: writes allowed on a loopback listener only
+     */
+    public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport,
+                                    AdminToken token) throws InterruptedException {
+        return new AdminServer(address, group, transport, token);
+    }
+
+    /** Registers (or replaces) the {@code GET} (and {@code HEAD}) handler of {@code path}; it runs on the control loop. */
     public void route(String path, Supplier<AdminResponse> handler) {
-        routes.put(path, handler);
+        route(HttpMethod.GET, path, request -> CompletableFuture.completedFuture(handler.get()));
+    }
+
+    /**
+     * Registers (or replaces) the handler of {@code method} on {@code pattern}: a path whose segments are
+     * literal or {@code *}, which matches one segment of the request path (percent-encoded, so a {@code /}
+     * inside it is written {@code %2F}) and is handed to the handler decoded, in {@link Request#params}.
+     */
+    public void route(HttpMethod method, String pattern, Handler handler) {
+        routes.compute(pattern, (p, existing) -> {
+            Map<HttpMethod, Handler> handlers = existing == null ? new LinkedHashMap<>()
+                    : new LinkedHashMap<>(existing.handlers());
+            handlers.put(method, handler);
+            return new Route(segments(p), Map.copyOf(handlers));
+        });
     }
 
     public InetSocketAddress address() {
         return (InetSocketAddress) channel.localAddress();
+    }
+
+    /** Whether writes can be made at all: with the token, or on a loopback listener. */
+    public boolean acceptsWrites() {
+        return writeRefusal == null;
     }
 
     @Override
@@ -73,33 +166,157 @@ public final class AdminServer implements AutoCloseable {
         channel.close().syncUninterruptibly();
     }
 
-    private final class Handler extends SimpleChannelInboundHandler<FullHttpRequest> {
-        @Override
-        protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
-            AdminResponse answer;
-            String path = new QueryStringDecoder(request.uri()).path();
-            Supplier<AdminResponse> handler = routes.get(path);
-            if (!request.method().equals(HttpMethod.GET) && !request.method().equals(HttpMethod.HEAD)) {
-                answer = AdminResponse.text(405, "only GET\n");
-            } else if (handler == null) {
-                answer = AdminResponse.text(404, "no such endpoint; try " + String.join(" ", routes.keySet()) + "\n");
-            } else {
-                try {
-                    answer = handler.get();
-                } catch (RuntimeException e) {
-                    log.warn("admin endpoint {} failed", path, e);
-                    answer = AdminResponse.text(500, "internal error: " + e + "\n");
+    private static String[] segments(String path) {
+        return path.substring(1).split("/", -1);
+    }
+
+    /** The answer to a request; never fails. */
+    private CompletionStage<AdminResponse> dispatch(HttpMethod method, String rawPath, String body,
+                                                    HttpHeaders headers, SocketAddress client) {
+        String path = QueryStringDecoder.decodeComponent(rawPath);
+        List<String> params = new ArrayList<>();
+        Route route = find(rawPath, params);
+        if (route == null) {
+            return done(AdminResponse.text(404, "no such endpoint; try " + routes.keySet().stream()
+                    .filter(p -> !p.contains(WILDCARD)).sorted().collect(Collectors.joining(" ")) + "\n"));
+        }
+        HttpMethod effective = method.equals(HttpMethod.HEAD) ? HttpMethod.GET : method;
+        Handler handler = route.handlers().get(effective);
+        if (handler == null) {
+            TreeSet<String> allowed = new TreeSet<>();
+            route.handlers().keySet().forEach(m -> allowed.add(m.name()));
+            if (allowed.contains("GET")) {
+                allowed.add("HEAD");
+            }
+            String allow = String.join(", ", allowed);
+            return done(AdminEndpoints.error(405, method + " is not allowed on " + path + "; allowed: " + allow)
+                    .withHeader("Allow", allow));
+        }
+        if (!effective.equals(HttpMethod.GET)) {
+            AdminResponse refused = checkWrite(headers, method + " " + path);
+            if (refused != null) {
+                return done(refused);
+            }
+        }
+        try {
+            return handler.handle(new Request(effective, path, List.copyOf(params), body, client))
+                    .exceptionally(e -> failed(path, e));
+        } catch (RuntimeException e) {
+            return done(failed(path, e));
+        }
+    }
+
+    /** The route matching {@code rawPath}; fills {@code params} with what its wildcards matched. */
+    private Route find(String rawPath, List<String> params) {
+        Route exact = rawPath.contains(WILDCARD) ? null : routes.get(rawPath);
+        if (exact != null) {
+            return exact;
+        }
+        String[] given = segments(rawPath);
+        for (Route r : routes.values()) {
+            if (r.segments().length != given.length) {
+                continue;
+            }
+            params.clear();
+            boolean match = true;
+            for (int i = 0; i < given.length && match; i++) {
+                if (r.segments()[i].equals(WILDCARD)) {
+                    String value = QueryStringDecoder.decodeComponent(given[i]);
+                    match = !value.isEmpty();
+                    params.add(value);
+                } else {
+                    match = r.segments()[i].equals(given[i]);
                 }
             }
+            if (match) {
+                return r;
+            }
+        }
+        return null;
+    }
+
+    /** {@code null} when a write may go ahead, else the answer that refuses it. */
+    private AdminResponse checkWrite(HttpHeaders headers, String what) {
+        if (writeRefusal != null) {
+            log.warn("{} refused: {}", what, writeRefusal);
+            return AdminEndpoints.error(403, writeRefusal);
+        }
+        String origin = headers.get(HttpHeaderNames.ORIGIN);
+        if (origin != null && !sameOrigin(origin, headers.get(HttpHeaderNames.HOST))) {
+            log.warn("{} refused: sent by a web page of {}", what, origin);
+            return AdminEndpoints.error(403, "admin writes from a web page of another origin (" + origin
+                    + ") are refused");
+        }
+        String authorization = headers.get(HttpHeaderNames.AUTHORIZATION);
+        if (token == null) {
+            return null;
+        }
+        String presented = bearer(authorization);
+        if (presented == null) {
+            return AdminEndpoints.error(401, "this endpoint needs Authorization: Bearer <token> (--admin-token-file)")
+                    .withHeader("WWW-Authenticate", "Bearer realm=\"grapevine\"");
+        }
+        if (!token.matches(presented)) {
+            log.warn("{} refused: wrong bearer token", what);
+            return AdminEndpoints.error(401, "wrong bearer token")
+                    .withHeader("WWW-Authenticate", "Bearer realm=\"grapevine\", error=\"invalid_token\"");
+        }
+        return null;
+    }
+
+    /** Whether {@code origin} ({@code http://host:port}) names the authority the request was sent to. */
+    private static boolean sameOrigin(String origin, String host) {
+        int scheme = origin.indexOf("://");
+        return host != null && scheme > 0 && origin.substring(scheme + 3).equalsIgnoreCase(host);
+    }
+
+    /** The token of {@code Authorization: Bearer <token>} (RFC 6750 section 2.1; the scheme is case-insensitive). */
+    private static String bearer(String authorization) {
+        if (authorization == null || authorization.length() < 7
+                || !authorization.regionMatches(true, 0, "Bearer ", 0, 7)) {
+            return null;
+        }
+        String t = authorization.substring(7).strip();
+        return t.isEmpty() ? null : t;
+    }
+
+    private static AdminResponse failed(String path, Throwable e) {
+        log.warn("admin endpoint {} failed", path, e);
+        return AdminResponse.text(500, "internal error: " + e + "\n");
+    }
+
+    private static CompletionStage<AdminResponse> done(AdminResponse response) {
+        return CompletableFuture.completedFuture(response);
+    }
+
+    private final class RequestHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
+
+        /** The answer of this connection's previous request; the next one is written after it. Control loop only. */
+        private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+            // The request is released when this method returns: take what the answer needs first.
             boolean head = request.method().equals(HttpMethod.HEAD);
+            boolean keepAlive = HttpUtil.isKeepAlive(request);
+            CompletionStage<AdminResponse> answer = dispatch(request.method(),
+                    new QueryStringDecoder(request.uri()).rawPath(), request.content().toString(StandardCharsets.UTF_8),
+                    request.headers(), ctx.channel().remoteAddress());
+            previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
+                    .thenAccept(a -> write(ctx, a, head, keepAlive));
+        }
+
+        /** Any thread: Netty hands the write to the channel's loop, in call order. */
+        private void write(ChannelHandlerContext ctx, AdminResponse answer, boolean head, boolean keepAlive) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.valueOf(answer.status()),
                     head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(answer.body()));
             response.headers().set(HttpHeaderNames.CONTENT_TYPE, answer.contentType())
                     .set(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
                     .setInt(HttpHeaderNames.CONTENT_LENGTH, answer.body().length);
-            HttpUtil.setKeepAlive(response, HttpUtil.isKeepAlive(request));
-            if (HttpUtil.isKeepAlive(request)) {
+            answer.headers().forEach((name, value) -> response.headers().set(name, value));
+            HttpUtil.setKeepAlive(response, keepAlive);
+            if (keepAlive) {
                 ctx.writeAndFlush(response);
             } else {
                 ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);

@@ -4,6 +4,7 @@ import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.RuntimeOverride;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.table.TableHolder;
@@ -32,17 +33,11 @@ public final class StatsReport {
         long now = System.nanoTime();
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("name", s.name());
-            row.put("host", s.spec().host());
-            row.put("port", s.spec().port());
-            row.put("source", s.spec().source().name().toLowerCase());
-            row.put("state", s.stateName(now));
-            row.put("weight", s.weight());
-            row.put("effective_weight", effectiveWeight(s, now));
-            row.put("pool", s.spec().pool());
-            row.put("backup", s.spec().backup());
-            servers.add(row);
+            servers.add(tableRow(s, now));
+        }
+        List<Map<String, Object>> absent = new ArrayList<>();
+        for (TableHolder.StoredOverride o : tables.overridesOfAbsentServers()) {
+            absent.add(absentRow(o));
         }
         List<Map<String, Object>> pools = new ArrayList<>();
         for (ServerPool pool : table.pools().values()) {
@@ -58,7 +53,42 @@ public final class StatsReport {
         out.put("generation", table.generation());
         out.put("servers", servers);
         out.put("pools", pools);
+        out.put("overrides_of_absent_servers", absent);
         return out;
+    }
+
+    /**
+     * One server of {@code GET /table}: name, host, port, source, state, weight (in force), effective_weight (below
+     * the weight while it warms up), pool, backup, and
+     * what the admin API set: admin_state (ready, drain, maint), configured_weight, weight_override (or null).
+     */
+    public static Map<String, Object> tableRow(Server s, long nowNanos) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("name", s.name());
+        row.put("host", s.spec().host());
+        row.put("port", s.spec().port());
+        row.put("source", s.spec().source().name().toLowerCase());
+        row.put("state", s.stateName(nowNanos));
+        row.put("weight", s.weight());
+        row.put("effective_weight", effectiveWeight(s, nowNanos));
+        row.put("pool", s.spec().pool());
+        row.put("backup", s.spec().backup());
+        RuntimeOverride o = s.runtimeOverride();
+        row.put("admin_state", o.state().word());
+        row.put("configured_weight", s.spec().weight());
+        row.put("weight_override", o.hasWeight() ? o.weight() : null);
+        return row;
+    }
+
+    /** An override kept for a server that is not in the table now: it applies when the server comes back. */
+    public static Map<String, Object> absentRow(TableHolder.StoredOverride o) {
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("name", o.name());
+        row.put("key", o.key());
+        row.put("state", "absent");
+        row.put("admin_state", o.override().state().word());
+        row.put("weight_override", o.override().hasWeight() ? o.override().weight() : null);
+        return row;
     }
 
     /** {@code GET /stats.json}: proxy counters and one row of counters per server. */
@@ -85,6 +115,8 @@ public final class StatsReport {
         proxy.put("bytes_out", p.bytesOut.sum());
         proxy.put("tls_handshakes", p.tlsHandshakes.sum());
         proxy.put("tls_handshake_failures", p.tlsHandshakeFailures.sum());
+        proxy.put("access_log_lines", p.accessLogLines.sum());
+        proxy.put("access_log_dropped", p.accessLogDropped.sum());
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
             ServerStats st = s.stats();

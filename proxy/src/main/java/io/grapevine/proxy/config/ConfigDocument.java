@@ -12,10 +12,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 
+import static io.grapevine.proxy.config.ValueRule.ACCESS_LOG_FORMAT;
 import static io.grapevine.proxy.config.ValueRule.BALANCE;
 import static io.grapevine.proxy.config.ValueRule.CIDR;
 import static io.grapevine.proxy.config.ValueRule.FILE;
 import static io.grapevine.proxy.config.ValueRule.COOKIE_NAME;
+import static io.grapevine.proxy.config.ValueRule.FILE_PATH;
 import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
@@ -90,6 +92,7 @@ final class ConfigDocument {
         public Boolean acceptProxyProtocol;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
         public Tls tls;
+        public AccessLog accessLog;
     }
 
     /** The backend table rendered from gossip members: servers only. */
@@ -146,6 +149,12 @@ final class ConfigDocument {
         @Range(min = 1, max = MAX_MILLIS) public Long shutdownGraceMs;
         @Range(min = 1, max = MAX_MILLIS) public Long tunnelIdleMs;
         @Range(min = 1, max = MAX_MILLIS) public Long tlsHandshakeMs;
+        @Range(min = 0, max = MAX_MILLIS) public Long shutdownDelayMs;
+    }
+
+    static final class AccessLog extends Node {
+        @Required @Check(FILE_PATH) public String path;
+        @Check(ACCESS_LOG_FORMAT) public String format;
     }
 
     static final class Limits extends Node {

@@ -284,7 +284,10 @@ public final class ConfigLoader {
                         root.sendProxyProtocol == null ? null
                                 : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
                         Map.copyOf(poolProxyProtocol)),
-                root.tls == null ? null : tls(root.tls, source, baseDir));
+                root.tls == null ? null : tls(root.tls, source, baseDir),
+                root.accessLog == null ? null : new AccessLogConfig(java.nio.file.Path.of(root.accessLog.path),
+                        root.accessLog.format == null ? AccessLogConfig.Format.COMBINED
+                                : AccessLogConfig.Format.fromConfigName(root.accessLog.format)));
     }
 
     private static TlsConfig tls(Tls tls, String source, Path baseDir) throws ConfigException {
@@ -349,7 +352,8 @@ public final class ConfigLoader {
         return new Timeouts(or(t.connectMs, d.connectMillis()), or(t.clientHeaderMs, d.clientHeaderMillis()),
                 or(t.clientIdleMs, d.clientIdleMillis()), or(t.serverMs, d.serverMillis()),
                 or(t.upstreamIdleMs, d.upstreamIdleMillis()), or(t.shutdownGraceMs, d.shutdownGraceMillis()),
-                or(t.tunnelIdleMs, d.tunnelIdleMillis()), or(t.tlsHandshakeMs, d.tlsHandshakeMillis()));
+                or(t.tunnelIdleMs, d.tunnelIdleMillis()), or(t.tlsHandshakeMs, d.tlsHandshakeMillis()),
+                or(t.shutdownDelayMs, d.shutdownDelayMillis()));
     }
 
     private static Limits limits(ConfigDocument.Limits l) {

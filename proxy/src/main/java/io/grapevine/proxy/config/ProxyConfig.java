@@ -19,11 +19,12 @@ import java.util.Map;
  * @param allowlist   where gossip-announced backends may live
  * @param proxyProtocol the PROXY protocol towards clients and servers (read at start: changes need a restart)
  * @param tls         TLS termination, or {@code null} for plaintext only
+ * @param accessLog   where and how requests are logged; {@code null}: no access log
  */
 public record ProxyConfig(HostPort listen, HostPort admin, PoolPolicy policy, Map<String, PoolPolicy> poolPolicies,
                           HealthCheckConfig healthCheck, Timeouts timeouts, Limits limits, List<RouteSpec> routes,
                           List<ServerSpec> servers, BackendAllowlist allowlist,
-                          ProxyProtocolConfig proxyProtocol, TlsConfig tls) {
+                          ProxyProtocolConfig proxyProtocol, TlsConfig tls, AccessLogConfig accessLog) {
 
     public static final HostPort DEFAULT_LISTEN = new HostPort("127.0.0.1", 9000);
     public static final HostPort DEFAULT_ADMIN = new HostPort("127.0.0.1", 9001);
@@ -39,11 +40,11 @@ public record ProxyConfig(HostPort listen, HostPort admin, PoolPolicy policy, Ma
 
     public ProxyConfig withListen(HostPort newListen, HostPort newAdmin) {
         return new ProxyConfig(newListen, newAdmin, policy, poolPolicies, healthCheck, timeouts, limits, routes,
-                servers, allowlist, proxyProtocol, tls);
+                servers, allowlist, proxyProtocol, tls, accessLog);
     }
 
     public ProxyConfig withServers(List<ServerSpec> newServers) {
         return new ProxyConfig(listen, admin, policy, poolPolicies, healthCheck, timeouts, limits, routes,
-                newServers, allowlist, proxyProtocol, tls);
+                newServers, allowlist, proxyProtocol, tls, accessLog);
     }
 }

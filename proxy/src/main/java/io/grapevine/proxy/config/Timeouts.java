@@ -12,12 +12,14 @@ package io.grapevine.proxy.config;
  * @param tunnelIdleMillis     a tunnel (an upgraded connection, e.g. a WebSocket) with no byte either way
  *                             for this long is closed
  * @param tlsHandshakeMillis   a TLS client's whole handshake, from the accept; the connection is closed after
+ * @param shutdownDelayMillis  on SIGTERM, how long {@code /ready} answers 503 before the listener closes, so
+ *                             that load balancers and orchestrators stop sending first (0: close at once)
  */
 public record Timeouts(long connectMillis, long clientHeaderMillis, long clientIdleMillis, long serverMillis,
                        long upstreamIdleMillis, long shutdownGraceMillis, long tunnelIdleMillis,
-                       long tlsHandshakeMillis) {
+                       long tlsHandshakeMillis, long shutdownDelayMillis) {
 
     public static Timeouts defaults() {
-        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000, 10_000);
+        return new Timeouts(2000, 10_000, 60_000, 30_000, 30_000, 30_000, 3_600_000, 10_000, 0);
     }
 }

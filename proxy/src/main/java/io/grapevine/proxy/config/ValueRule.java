@@ -28,7 +28,9 @@ enum ValueRule {
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
     CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr),
     FILE("a file name", matching("[^\\x00]+")),
-    TLS_PROVIDER(Arrays.stream(TlsConfig.Provider.values()).map(TlsConfig.Provider::configName).toList());
+    TLS_PROVIDER(Arrays.stream(TlsConfig.Provider.values()).map(TlsConfig.Provider::configName).toList()),
+    FILE_PATH("a file path", s -> s.isBlank() || s.indexOf('\0') >= 0 ? null : s),
+    ACCESS_LOG_FORMAT(Arrays.stream(AccessLogConfig.Format.values()).map(AccessLogConfig.Format::configName).toList());
 
     private final String expected;
     private final UnaryOperator<String> normalizer;

@@ -4,13 +4,17 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
+import io.netty.handler.codec.http.HttpMethod;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Supplier;
 
-/** {@code GET /members} (the gossip view) and {@code GET /table/rendered} (the last template output). */
+/**
+ * {@code GET /members} (the gossip view), {@code GET /table/rendered} (the last template output) and
+ * {@code POST /reload} (servers.conf and the template, as SIGHUP).
+ */
 public final class MembershipEndpoints {
 
     private MembershipEndpoints() {
@@ -21,6 +25,24 @@ public final class MembershipEndpoints {
         admin.route("/members", () -> AdminEndpoints.json(members(view, gossip.get())));
         admin.route("/table/rendered", () -> AdminEndpoints.json(rendered(view)));
         admin.route("/table/rendered.txt", () -> renderedText(view));
+    }
+
+    /**
+     * {@code POST /reload}: re-reads servers.conf and the template as SIGHUP does, and answers when done:
+     * {@code {"ok": true, "generation": N, "previous_generation": M, "errors": []}}, or 422 with the errors
+     * when a file was not applied (the running configuration stays).
+     */
+    public static void installReload(AdminServer admin, ReloadTriggers triggers) {
+        admin.route(HttpMethod.POST, "/reload", r -> triggers.reloadNow(r.who()).thenApply(MembershipEndpoints::reloaded));
+    }
+
+    static AdminResponse reloaded(MembershipView.ReloadOutcome o) {
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("ok", o.errors().isEmpty());
+        out.put("generation", o.generation());
+        out.put("previous_generation", o.generationBefore());
+        out.put("errors", o.errors());
+        return AdminEndpoints.json(o.errors().isEmpty() ? 200 : 422, out);
     }
 
     static Map<String, Object> members(MembershipView view, GossipMembership gossip) {

@@ -23,10 +23,13 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -54,6 +57,17 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     public record RenderResult(long atMillis, String text, String error, long generation) {
     }
 
+    /**
+     * What a reload did ({@code POST /reload}, SIGHUP).
+     *
+     * @param generationBefore the table generation in force before
+     * @param generation       the table generation in force after (the same when nothing changed or it failed)
+     * @param errors           why a file was not applied (it does not load, the template does not render);
+     *                         empty when everything was applied
+     */
+    public record ReloadOutcome(long generationBefore, long generation, List<String> errors) {
+    }
+
     private final ScheduledExecutorService thread;
     private final TableHolder tables;
     private final Path configFile;
@@ -61,6 +75,7 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     private final long debounceMillis;
     private final SelfAddressGuard self;
     private final List<ExportRenderer> exports = new ArrayList<>();
+    private final List<Consumer<ProxyConfig>> reloadListeners = new CopyOnWriteArrayList<>();
 
     private ProxyConfig staticConfig;
     private AddressAllowlist allowlist;
@@ -134,6 +149,41 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     /** Re-reads the backend template (file watch, SIGHUP). */
     public void reloadTemplate(String why) {
         thread.execute(() -> doReloadTemplate(why));
+    }
+
+    /**
+     * Re-reads servers.conf and / or the template now ({@code POST /reload}, SIGHUP) and tells what that did
+     * when done. Any thread; the work runs on the view's thread.
+     */
+    public CompletableFuture<ReloadOutcome> reload(String why, boolean config, boolean template) {
+        CompletableFuture<ReloadOutcome> outcome = new CompletableFuture<>();
+        thread.execute(() -> {
+            long before = tables.current().generation();
+            long startMillis = System.currentTimeMillis();
+            List<String> errors = new ArrayList<>();
+            String failed = config ? doReloadConfig(why) : null;
+            if (failed != null) {
+                errors.add(failed);
+            }
+            failed = template ? doReloadTemplate(why) : null;
+            if (failed != null) {
+                errors.add(failed);
+            }
+            RenderResult render = lastRender;
+            if (errors.isEmpty() && render.error() != null && render.atMillis() >= startMillis) {
+                errors.add(render.error());
+            }
+            outcome.complete(new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors)));
+        });
+        return outcome;
+    }
+
+    /**
+     * Called on the view's thread after every reload of servers.conf, with the configuration in force
+     * afterwards (the new one, or the old one when the file did not load): what reopens the access log.
+     */
+    public void onConfigReload(Consumer<ProxyConfig> listener) {
+        reloadListeners.add(listener);
     }
 
     /** Renders now (start-up). */
@@ -357,9 +407,10 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         return reason.isEmpty() ? "re-render" : reason;
     }
 
-    private void doReloadConfig(String why) {
+    /** @return why servers.conf was not applied, or {@code null} */
+    private String doReloadConfig(String why) {
         if (configFile == null) {
-            return;
+            return null;
         }
         ProxyConfig next;
         try {
@@ -367,7 +418,8 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         } catch (ConfigException e) {
             reloadFailures.incrementAndGet();
             log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
-            return;
+            configReloaded();
+            return e.getMessage();
         }
         List<String> needRestart = new ArrayList<>();
         if (!Objects.equals(next.timeouts(), staticConfig.timeouts())) {
@@ -391,11 +443,24 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         refused.clear();
         pendingReasons.add(configFile.getFileName() + " reloaded (" + why + ")");
         render();
+        configReloaded();
+        return null;
     }
 
-    private void doReloadTemplate(String why) {
+    private void configReloaded() {
+        for (Consumer<ProxyConfig> l : reloadListeners) {
+            try {
+                l.accept(staticConfig);
+            } catch (RuntimeException e) {
+                log.error("a reload listener failed", e);
+            }
+        }
+    }
+
+    /** @return why the template was not applied, or {@code null} */
+    private String doReloadTemplate(String why) {
         if (templateFile == null) {
-            return;
+            return null;
         }
         try {
             template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
@@ -405,10 +470,11 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             lastRender = new RenderResult(System.currentTimeMillis(), "", e.getMessage(),
                     tables.current().generation());
             log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());
-            return;
+            return e.getMessage();
         }
         pendingReasons.add(templateFile.getFileName() + " reloaded (" + why + ")");
         render();
+        return null;
     }
 
     // ---------------------------------------------------------------- what the admin pages read

@@ -16,6 +16,7 @@ import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.function.Consumer;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.slf4j.Logger;
@@ -25,8 +26,8 @@ import sun.misc.SignalHandler;
 
 /**
  * What makes the proxy re-read servers.conf and the backend template while running: a change to either
- * file and SIGHUP, as with nginx and HAProxy. A reload never restarts anything; a bad file is logged and
- * the running configuration stays.
+ * file, SIGHUP, as with nginx and HAProxy, and {@code POST /reload} ({@link #reloadNow}), which does what
+ * SIGHUP does. A reload never restarts anything; a bad file is logged and the running configuration stays.
  *
  * <p>Each file is watched through its directory, and any event there (not only one naming the file)
  * makes the watch read the file again, following symbolic links, and compare a digest of its content
@@ -60,7 +61,16 @@ public final class ReloadTriggers implements AutoCloseable {
         }
     }
 
+    /** Re-reads servers.conf and / or the template at once, and tells what that did. */
+    @FunctionalInterface
+    interface Reloader {
+        CompletableFuture<MembershipView.ReloadOutcome> reload(String why, boolean config, boolean template);
+    }
+
     private final List<Watched> watched = new ArrayList<>();
+    private final Reloader reloader;
+    private final boolean watchesConfig;
+    private final boolean watchesTemplate;
     private final WatchService watcher;
     private final Thread thread;
     private final List<Runnable> alsoOnSighup = new CopyOnWriteArrayList<>();
@@ -70,7 +80,7 @@ public final class ReloadTriggers implements AutoCloseable {
      * @param template the backend template, or null
      */
     public ReloadTriggers(MembershipView view, Path config, Path template) throws IOException {
-        this(config, view::reloadConfig, template, view::reloadTemplate);
+        this(config, view::reloadConfig, template, view::reloadTemplate, view::reload);
     }
 
     /**
@@ -81,6 +91,22 @@ public final class ReloadTriggers implements AutoCloseable {
      */
     ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate)
             throws IOException {
+        this(config, reloadConfig, template, reloadTemplate, (why, c, t) -> {
+            if (c) {
+                reloadConfig.accept(why);
+            }
+            if (t) {
+                reloadTemplate.accept(why);
+            }
+            return CompletableFuture.completedFuture(null);
+        });
+    }
+
+    private ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate,
+                           Reloader reloader) throws IOException {
+        this.reloader = reloader;
+        this.watchesConfig = config != null;
+        this.watchesTemplate = template != null;
         if (config != null) {
             watched.add(new Watched(config.toAbsolutePath().normalize(), reloadConfig));
         }
@@ -100,7 +126,10 @@ public final class ReloadTriggers implements AutoCloseable {
         this.thread.setDaemon(true);
     }
 
-    /** Runs {@code action} on SIGHUP too, after the reloads above are handed off; on the JVM's signal thread. */
+    /**
+     * Runs {@code action} on SIGHUP and {@code POST /reload} too (TLS certificates, say), after the reloads above
+     * are handed off; on the caller's thread (the JVM's signal thread, or the admin's).
+     */
     public void alsoOnSighup(Runnable action) {
         alsoOnSighup.add(action);
     }
@@ -108,11 +137,7 @@ public final class ReloadTriggers implements AutoCloseable {
     public void start() {
         thread.start();
         try {
-            SignalHandler before = Signal.handle(new Signal("HUP"), s -> {
-                log.info("SIGHUP: reloading configuration and template");
-                reloadAll("SIGHUP");
-                alsoOnSighup.forEach(Runnable::run);
-            });
+            SignalHandler before = Signal.handle(new Signal("HUP"), s -> reloadNow("SIGHUP"));
             if (before == SignalHandler.SIG_IGN) {
                 // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.
                 log.warn("SIGHUP is ignored by this process (started under nohup, or by a parent that ignores it): "
@@ -163,11 +188,21 @@ public final class ReloadTriggers implements AutoCloseable {
         }
     }
 
-    private synchronized void reloadAll(String why) {
+    /**
+     * Re-reads servers.conf and the template (those this watches) now: SIGHUP and {@code POST /reload}. The
+     * digests are taken first, so the file watch does not read the same content again.
+     *
+     * @return what the reload did, when it is done
+     */
+    public synchronized CompletableFuture<MembershipView.ReloadOutcome> reloadNow(String why) {
+        log.info("{}: reloading {}", why, watchesConfig && watchesTemplate ? "servers.conf and the template"
+                : watchesConfig ? "servers.conf" : "the template");
         for (Watched w : watched) {
             w.digest = digest(w.file);
-            w.reload.accept(why);
         }
+        CompletableFuture<MembershipView.ReloadOutcome> outcome = reloader.reload(why, watchesConfig, watchesTemplate);
+        alsoOnSighup.forEach(Runnable::run);
+        return outcome;
     }
 
     /** SHA-256 of the file's content (links followed); null when it cannot be read. */

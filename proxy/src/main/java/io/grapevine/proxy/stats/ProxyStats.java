@@ -34,6 +34,9 @@ public final class ProxyStats {
      * certificate, timed out, or closed midway. A connection closed before it sent anything is not counted.
      */
     public final LongAdder tlsHandshakeFailures = new LongAdder();
+    /** Access log lines handed to the writer, and lines dropped because its queue was full. */
+    public final LongAdder accessLogLines = new LongAdder();
+    public final LongAdder accessLogDropped = new LongAdder();
 
     /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
     public void countLocalResponse(int status) {

@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
  * all of it over its pool's {@code slow_start_ms}.
  *
  * <p>Threading: {@link #spec} is replaced by the table publisher; health fields are written by the
- * health checker (active) and by event loops (passive) and read by every event loop when picking.
+ * health checker (active) and by event loops (passive) and read by every event loop when picking; the
+ * {@link RuntimeOverride} is set by {@link TableHolder} (admin API) and read on every pick.
  */
 public final class Server implements Endpoint {
 
@@ -32,6 +33,8 @@ public final class Server implements Endpoint {
 
     private volatile ServerSpec spec;
     private volatile boolean removed;
+    /** The operator's runtime state and weight; kept by {@link TableHolder} across generations. */
+    private volatile RuntimeOverride override = RuntimeOverride.NONE;
 
     /** Active health: the last rise/fall verdict of the health checker. Starts up, as in HAProxy. */
     private volatile boolean activeUp = true;
@@ -92,9 +95,25 @@ public final class Server implements Endpoint {
         return stats;
     }
 
+    /** The weight in force: the runtime override if the operator set one, else the configured or announced one. */
     @Override
     public int weight() {
-        return spec.weight();
+        int w = override.weight();
+        return w >= 0 ? w : spec.weight();
+    }
+
+    /** The operator's runtime settings (admin API); {@link RuntimeOverride#NONE} when there are none. */
+    public RuntimeOverride runtimeOverride() {
+        return override;
+    }
+
+    /** Sets the operator's runtime settings; one that lets requests in again starts a slow start. */
+    void setRuntimeOverride(RuntimeOverride o, long nowNanos) {
+        boolean wasIn = override.state() == RuntimeState.READY && weight() > 0;
+        override = o;
+        if (!wasIn && o.state() == RuntimeState.READY && weight() > 0) {
+            startSlowStart(nowNanos);
+        }
     }
 
     /**
@@ -104,7 +123,7 @@ public final class Server implements Endpoint {
      */
     @Override
     public int effectiveWeight(long nowNanos) {
-        int weight = spec.weight();
+        int weight = weight();
         int full = weight * WEIGHT_SCALE;
         long ramp = slowStartNanos;
         if (ramp == 0) {
@@ -130,7 +149,7 @@ public final class Server implements Endpoint {
 
     /** Whether the server is warming up now (its effective weight is below its weight). */
     public boolean isWarmingUp(long nowNanos) {
-        return effectiveWeight(nowNanos) < spec.weight() * WEIGHT_SCALE;
+        return effectiveWeight(nowNanos) < weight() * WEIGHT_SCALE;
     }
 
     /** Sets the slow start of the pool; a change applies to a ramp under way too. */
@@ -151,35 +170,47 @@ public final class Server implements Endpoint {
     /** Whether a new request may be sent here now. Called on every pick. */
     @Override
     public boolean isAvailable(long nowNanos) {
-        ServerSpec s = spec;
-        return s.state() == ServerSpec.AdminState.UP && serves(s, nowNanos);
+        return override.state() == RuntimeState.READY && spec.state() == ServerSpec.AdminState.UP && serves(nowNanos);
     }
 
     /**
      * Whether a request that names this server in its sticky cookie may go here: as {@link #isAvailable}, except
-     * that a draining server still takes the clients it has (HAProxy's drain: no new clients, sticky ones served).
+     * that a draining server, whether its agent announced it or the operator drained it at run time, still takes
+     * the clients it has (HAProxy's drain: no new clients, sticky ones served). Maintenance, weight 0, health
+     * and removal exclude it all the same.
      */
     public boolean takesStickyRequests(long nowNanos) {
-        ServerSpec s = spec;
-        return s.state() != ServerSpec.AdminState.DOWN && serves(s, nowNanos);
+        return override.state() != RuntimeState.MAINT && spec.state() != ServerSpec.AdminState.DOWN
+                && serves(nowNanos);
     }
 
     /** In the table, with a weight, up by health checks and not marked down by failed requests. */
-    private boolean serves(ServerSpec s, long nowNanos) {
-        if (s.weight() == 0 || !activeUp || removed) {
+    private boolean serves(long nowNanos) {
+        if (weight() == 0 || !activeUp || removed) {
             return false;
         }
+        return isNotPassivelyDown(nowNanos);
+    }
+
+    private boolean isNotPassivelyDown(long nowNanos) {
         long until = passiveDownUntil;
         return until == 0 || nowNanos - until >= 0;
     }
 
-    /** The state shown on the admin pages: up, down, draining, maint (weight 0), removed. */
+    /**
+     * The state shown on the admin pages: up, down, draining (announced, or drained at run time), maint (set
+     * at run time, or weight 0), removed.
+     */
     public String stateName(long nowNanos) {
         if (removed) {
             return "removed";
         }
+        RuntimeOverride o = override;
+        if (o.state() == RuntimeState.MAINT) {
+            return "maint";
+        }
         ServerSpec s = spec;
-        if (s.state() == ServerSpec.AdminState.DRAINING) {
+        if (s.state() == ServerSpec.AdminState.DRAINING || o.state() == RuntimeState.DRAIN) {
             return "draining";
         }
         if (s.state() == ServerSpec.AdminState.DOWN) {
@@ -188,11 +219,10 @@ public final class Server implements Endpoint {
         if (!activeUp) {
             return "down";
         }
-        long until = passiveDownUntil;
-        if (until != 0 && nowNanos - until < 0) {
+        if (!isNotPassivelyDown(nowNanos)) {
             return "down";
         }
-        return s.weight() == 0 ? "maint" : "up";
+        return weight() == 0 ? "maint" : "up";
     }
 
     public boolean isRemoved() {

@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -18,6 +19,7 @@ import java.util.function.Consumer;
 import java.util.function.Function;
 import javax.crypto.Mac;
 import javax.crypto.spec.SecretKeySpec;
+import java.util.function.UnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,6 +35,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Each server's sticky-session id is an HMAC-SHA256 of its key under the holder's secret: opaque to clients,
  * stable for as long as the server is in the table, and the same on every proxy given the same secret.
+ *
+ * <p>Runtime overrides (the admin API's state and weight, {@link RuntimeOverride}) are kept here by server
+ * key, outside every generation: a server gets its override back in each new generation, and when it
+ * leaves the table and comes back later (a member that restarts, a line taken out of servers.conf and put
+ * back), until the operator sets it back.
  */
 public final class TableHolder {
 
@@ -44,7 +51,33 @@ public final class TableHolder {
     private List<RouteSpec> routes;
     private Function<String, PoolPolicy> policyOfPool;
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
+    /** Runtime overrides by server key; guarded by {@code this}. Never holds {@link RuntimeOverride#NONE}. */
+    private final Map<String, StoredOverride> overrides = new HashMap<>();
     private volatile BackendTable current;
+
+    /**
+     * A runtime override as kept for a server key, with the name of the server it was set on.
+     *
+     * @param name     the server's name (the one it had when last seen in the table)
+     * @param key      {@link ServerSpec#key()}
+     * @param override never {@link RuntimeOverride#NONE}
+     */
+    public record StoredOverride(String name, String key, RuntimeOverride override) {
+    }
+
+    /**
+     * What a runtime change did.
+     *
+     * @param server     the server, or {@code null} when it is not in the table now (its override was kept
+     *                   for when it comes back)
+     * @param name       the server's name
+     * @param before     its override before
+     * @param after      its override now
+     * @param generation the table generation in force afterwards
+     */
+    public record RuntimeChange(Server server, String name, RuntimeOverride before, RuntimeOverride after,
+                                long generation) {
+    }
 
     /** A holder whose sticky-session ids are keyed by a secret of this process (they change with a restart). */
     public TableHolder(int loopCount, List<RouteSpec> routes, Function<String, PoolPolicy> policyOfPool) {
@@ -132,6 +165,13 @@ public final class TableHolder {
                 if (old.pools().containsKey(spec.pool())) {
                     s.startSlowStart(now); // joins servers that carry the load already: it warms up first
                 }
+                StoredOverride kept = overrides.get(spec.key());
+                if (kept != null) {
+                    s.setRuntimeOverride(kept.override(), now);
+                    overrides.put(spec.key(), new StoredOverride(spec.name(), spec.key(), kept.override()));
+                    log.info("server {} ({}) is back with the runtime {} set through the admin API", spec.name(),
+                            HostAndPort.format(spec.host(), spec.port()), kept.override().describe());
+                }
             } else {
                 s.updateSpec(spec, now);
             }
@@ -151,6 +191,106 @@ public final class TableHolder {
             }
         }
         return table;
+    }
+
+    /**
+     * Sets the runtime state of the server named {@code name} ({@code PUT /servers/NAME/state}). Effective at
+     * once: balancers read it on every pick. {@link RuntimeState#READY} gives the decision back to the
+     * configuration, gossip and health.
+     *
+     * @param who for the log line: the endpoint and the client
+     * @return what changed, or {@code null} when no server of that name is in the table or has an override
+     */
+    public synchronized RuntimeChange setRuntimeState(String name, RuntimeState state, String who) {
+        return change(name, o -> o.withState(state), who, false);
+    }
+
+    /**
+     * Sets the weight of the server named {@code name} instead of its configured or announced one
+     * ({@code PUT /servers/NAME/weight}); {@link RuntimeOverride#NO_WEIGHT} gives it back. The balancers are
+     * rebuilt at once (a new generation), since some precompute their order from the weights.
+     *
+     * @param weight 0..256, or {@link RuntimeOverride#NO_WEIGHT}
+     * @return what changed, or {@code null} when no server of that name is in the table or has an override
+     */
+    public synchronized RuntimeChange setRuntimeWeight(String name, int weight, String who) {
+        if (weight != RuntimeOverride.NO_WEIGHT && (weight < 0 || weight > 256)) {
+            throw new IllegalArgumentException("weight " + weight + " is not in 0..256");
+        }
+        return change(name, o -> o.withWeight(weight), who, true);
+    }
+
+    /** The server named {@code name} in the table now, or {@code null}. */
+    public Server serverNamed(String name) {
+        for (Server s : current.servers()) {
+            if (s.name().equals(name)) {
+                return s;
+            }
+        }
+        return null;
+    }
+
+    /** The overrides kept for servers that are not in the table now (they apply when those come back). */
+    public synchronized List<StoredOverride> overridesOfAbsentServers() {
+        Map<String, Server> present = current.serversByKey();
+        return overrides.values().stream().filter(o -> !present.containsKey(o.key())).toList();
+    }
+
+    /** The override kept for an absent server named {@code name}, or {@code null}. */
+    public synchronized StoredOverride absentOverride(String name) {
+        for (StoredOverride o : overridesOfAbsentServers()) {
+            if (o.name().equals(name)) {
+                return o;
+            }
+        }
+        return null;
+    }
+
+    private RuntimeChange change(String name, UnaryOperator<RuntimeOverride> update, String who, boolean weight) {
+        Server server = serverNamed(name);
+        String key;
+        RuntimeOverride before;
+        if (server != null) {
+            key = server.key();
+            before = server.runtimeOverride();
+        } else {
+            StoredOverride kept = absentOverride(name);
+            if (kept == null) {
+                return null;
+            }
+            key = kept.key();
+            before = kept.override();
+        }
+        RuntimeOverride after = update.apply(before);
+        if (after.isNone()) {
+            overrides.remove(key);
+        } else {
+            overrides.put(key, new StoredOverride(name, key, after));
+        }
+        String what = weight ? "weight " + describeWeight(server, before) + " -> " + describeWeight(server, after)
+                : "state " + before.state().word() + " -> " + after.state().word();
+        if (server == null) {
+            log.info("{}: server {} (not in the table now) {}; applies when it comes back", who, name, what);
+            return new RuntimeChange(null, name, before, after, current.generation());
+        }
+        server.setRuntimeOverride(after, System.nanoTime());
+        log.info("{}: server {} ({}) {}", who, name, HostAndPort.format(server.spec().host(), server.spec().port()),
+                what + (before.equals(after) ? " (unchanged)" : ""));
+        if (weight && !before.equals(after)) {
+            BackendTable old = current;
+            current = build(old.generation() + 1, old.servers(), old.serversByKey());
+            log.info("table generation {} ({}): {} servers; weight of {} set at run time", current.generation(), who,
+                    current.servers().size(), name);
+        }
+        return new RuntimeChange(server, name, before, after, current.generation());
+    }
+
+    /** {@code "3"}, or {@code "1 (configured)"} without an override. */
+    private static String describeWeight(Server server, RuntimeOverride o) {
+        if (o.hasWeight()) {
+            return Integer.toString(o.weight());
+        }
+        return server == null ? "(configured)" : server.spec().weight() + " (configured)";
     }
 
     private BackendTable build(long generation, List<Server> servers, Map<String, Server> byKey) {

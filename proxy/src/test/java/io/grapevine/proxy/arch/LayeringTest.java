@@ -81,6 +81,14 @@ class LayeringTest {
     }
 
     @Test
+    void theAccessLogOnlyObservesExchanges() {
+        check(noClasses().that().resideInAPackage("io.grapevine.proxy.accesslog..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.netty.channel..", "io.grapevine.proxy.client..",
+                        "io.grapevine.proxy.admin..", "io.grapevine.proxy.membership..", "io.grapevine.proxy.lb..")
+                .because("it formats what an exchange observer is told, and writes it off the event loops"));
+    }
+
+    @Test
     void httpCodecsAndConfigurationAreLeaves() {
         check(noClasses().that().resideInAnyPackage("io.grapevine.proxy.http..", "io.grapevine.proxy.config..",
                         "io.grapevine.proxy.stats..")

@@ -21,7 +21,8 @@ class ConfigErrorsTest {
 
     private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, pools, "
             + "health_check, "
-            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls";
+            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls, "
+            + "access_log";
     private static final String BALANCE_VALUES = "one of: roundrobin, leastconn, p2c, source, uri, header:NAME, "
             + "cookie:NAME";
     private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
@@ -403,6 +404,19 @@ class ConfigErrorsTest {
         String json = "{\"backend_servers\": [], \"balance\": \"round\\nrobin\"}";
         assertEquals("servers.conf:" + at(json, "\"round") + ": \"balance\" is \"round\\nrobin\" "
                 + "(expected " + BALANCE_VALUES + ")", error(json));
+    }
+
+    @Test
+    void accessLogNeedsAPathAndAKnownFormat() {
+        String noPath = "{\"backend_servers\": [], \"access_log\": {\"format\": \"json\"}}";
+        assertEquals("servers.conf:" + at(noPath, "{\"format") + ": missing key \"path\" in access_log (expected a file path)",
+                error(noPath));
+        String badFormat = "{\"backend_servers\": [], \"access_log\": {\"path\": \"a.log\", \"format\": \"common\"}}";
+        assertEquals("servers.conf:" + at(badFormat, "\"common") + ": \"format\" is \"common\" in access_log "
+                + "(expected one of: combined, json)", error(badFormat));
+        String negativeDelay = "{\"backend_servers\": [], \"timeouts\": {\"shutdown_delay_ms\": -1}}";
+        assertEquals("servers.conf:" + at(negativeDelay, "-1") + ": \"shutdown_delay_ms\" is -1 in timeouts "
+                + "(expected an integer 0..86400000)", error(negativeDelay));
     }
 
     // ---- gossip documents

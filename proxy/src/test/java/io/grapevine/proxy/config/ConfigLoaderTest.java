@@ -5,6 +5,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 
@@ -43,6 +44,15 @@ class ConfigLoaderTest {
         assertEquals(Limits.defaults(), config.limits());
         assertEquals(List.of(), config.routes());
         assertEquals(BackendAllowlist.allowAll(), config.allowlist());
+        assertNull(config.accessLog(), "no access log unless asked for");
+    }
+
+    @Test
+    void anAccessLogIsCombinedUnlessToldOtherwise() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [], "access_log": { "path": "access.log" } }
+                """, "servers.conf");
+        assertEquals(new AccessLogConfig(Path.of("access.log"), AccessLogConfig.Format.COMBINED), config.accessLog());
     }
 
     @Test
@@ -60,7 +70,7 @@ class ConfigLoaderTest {
         Timeouts timeouts = Timeouts.defaults();
         assertEquals(new Timeouts(500, timeouts.clientHeaderMillis(), timeouts.clientIdleMillis(),
                 timeouts.serverMillis(), timeouts.upstreamIdleMillis(), timeouts.shutdownGraceMillis(),
-                timeouts.tunnelIdleMillis(), timeouts.tlsHandshakeMillis()),
+                timeouts.tunnelIdleMillis(), timeouts.tlsHandshakeMillis(), timeouts.shutdownDelayMillis()),
                 config.timeouts());
         Limits limits = Limits.defaults();
         assertEquals(new Limits(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), limits.maxHeaderCount(),
@@ -80,13 +90,14 @@ class ConfigLoaderTest {
                   "passive_health": { "max_fails": 5, "fail_timeout_ms": 20000 },
                   "timeouts": { "connect_ms": 1000, "client_header_ms": 5000, "client_idle_ms": 30000,
                                 "server_ms": 15000, "upstream_idle_ms": 20000, "shutdown_grace_ms": 10000, "tunnel_idle_ms": 600000,
-                                "tls_handshake_ms": 4000 },
+                                "tls_handshake_ms": 4000, "shutdown_delay_ms": 2500 },
                   "limits": { "max_request_line": 4096, "max_header_bytes": 16384, "max_header_count": 50,
                               "max_pipeline_depth": 8, "max_idle_per_server": 16, "max_connections": 2000,
                               "retries": 1 },
                   "routes": [ { "host": "API.example.com", "path_prefix": "/v1/", "pool": "api" },
                               { "path_prefix": "/assets/", "pool": "static" } ],
                   "allowed_backends": { "cidrs": ["10.0.0.0/8", "FD00::/8"], "ports": [8080, "9000", "8000-8999"] },
+                  "access_log": { "path": "/var/log/grapevine/access.log", "format": "json" },
                   "backend_servers": [
                     { "ip": "10.0.0.1", "port": 8001, "name": "web-1", "weight": 3, "backup": true },
                     { "ip": "10.0.0.2", "port": 8001, "weight": 0, "pool": "api" }
@@ -101,7 +112,9 @@ class ConfigLoaderTest {
         assertEquals(Balance.P2C, config.balanceOf("api"));
         assertEquals(Balance.LEASTCONN, config.balanceOf("static"));
         assertEquals(new HealthCheckConfig(false, "/healthz", 5000, 800, 3, 4, 5, 20_000), config.healthCheck());
-        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000, 4000), config.timeouts());
+        assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000, 4000, 2500), config.timeouts());
+        assertEquals(new AccessLogConfig(Path.of("/var/log/grapevine/access.log"), AccessLogConfig.Format.JSON),
+                config.accessLog());
         assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1), config.limits());
         assertEquals(List.of(new RouteSpec("api.example.com", "/v1/", "api"),
                 new RouteSpec(null, "/assets/", "static")), config.routes());

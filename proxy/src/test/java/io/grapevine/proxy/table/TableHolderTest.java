@@ -91,4 +91,69 @@ class TableHolderTest {
         assertTrue(g2.hasRoutes());
         assertSame(g1.servers().get(0), g2.servers().get(0));
     }
+    @Test
+    void runtimeStatesAreEffectiveAtOnceAndSurviveNewGenerations() {
+        BackendTable g1 = tables.publish(List.of(spec(1), spec(2)), "test");
+        Server s1 = g1.servers().get(0);
+        long now = System.nanoTime();
+
+        TableHolder.RuntimeChange drain = tables.setRuntimeState("s1", RuntimeState.DRAIN, "test");
+        assertSame(s1, drain.server());
+        assertEquals(RuntimeOverride.NONE, drain.before());
+        assertEquals(g1.generation(), drain.generation(), "a state change needs no new generation");
+        assertFalse(s1.isAvailable(now), "drained: no new requests");
+        assertTrue(s1.takesStickyRequests(now), "drained: pinned clients may still come");
+        assertEquals("draining", s1.stateName(now));
+
+        tables.publish(List.of(spec(1, 4, AdminState.UP, "default"), spec(2), spec(3)), "reload");
+        assertFalse(s1.isAvailable(now), "the drain survives a new generation");
+        assertEquals(4, s1.weight());
+
+        tables.setRuntimeState("s1", RuntimeState.MAINT, "test");
+        assertFalse(s1.takesStickyRequests(now), "maint: nothing at all");
+        assertEquals("maint", s1.stateName(now));
+        tables.setRuntimeState("s1", RuntimeState.READY, "test");
+        assertTrue(s1.isAvailable(now));
+        assertEquals("up", s1.stateName(now));
+        assertEquals(List.of(), tables.overridesOfAbsentServers());
+        assertNull(tables.setRuntimeState("nobody", RuntimeState.DRAIN, "test"));
+    }
+
+    @Test
+    void aWeightOverrideRebuildsTheBalancersAndGoesBackToTheConfiguredWeight() {
+        BackendTable g1 = tables.publish(List.of(spec(1), spec(2)), "test");
+        Server s2 = g1.servers().get(1);
+        TableHolder.RuntimeChange set = tables.setRuntimeWeight("s2", 7, "test");
+        assertEquals(g1.generation() + 1, set.generation(), "balancers precompute from weights: a new generation");
+        assertEquals(7, s2.weight());
+        assertSame(s2, tables.current().servers().get(1));
+        tables.publish(List.of(spec(1), spec(2, 3, AdminState.UP, "default")), "reload");
+        assertEquals(7, s2.weight(), "the override wins over a new configured weight");
+        tables.setRuntimeWeight("s2", 0, "test");
+        assertFalse(s2.isAvailable(System.nanoTime()), "weight 0: no requests");
+        assertEquals("maint", s2.stateName(System.nanoTime()));
+        tables.setRuntimeWeight("s2", RuntimeOverride.NO_WEIGHT, "test");
+        assertEquals(3, s2.weight(), "the configured weight again");
+        assertTrue(s2.isAvailable(System.nanoTime()));
+    }
+
+    @Test
+    void anOverrideIsKeptForAServerThatLeavesAndAppliesWhenItComesBack() {
+        tables.publish(List.of(spec(1), spec(2)), "test");
+        tables.setRuntimeState("s2", RuntimeState.MAINT, "test");
+        tables.publish(List.of(spec(1)), "s2 left");
+        assertEquals(List.of(new TableHolder.StoredOverride("s2", spec(2).key(),
+                new RuntimeOverride(RuntimeState.MAINT, RuntimeOverride.NO_WEIGHT))), tables.overridesOfAbsentServers());
+
+        BackendTable back = tables.publish(List.of(spec(1), spec(2)), "s2 is back");
+        Server s2 = back.servers().get(1);
+        assertEquals("maint", s2.stateName(System.nanoTime()), "a new server object with the kept override");
+        assertEquals(List.of(), tables.overridesOfAbsentServers());
+
+        tables.publish(List.of(spec(1)), "s2 left again");
+        TableHolder.RuntimeChange cleared = tables.setRuntimeState("s2", RuntimeState.READY, "test");
+        assertNull(cleared.server(), "set back while absent");
+        assertEquals(List.of(), tables.overridesOfAbsentServers());
+        assertTrue(tables.publish(List.of(spec(1), spec(2)), "back").servers().get(1).isAvailable(System.nanoTime()));
+    }
 }

@@ -57,6 +57,16 @@ public final class Ports {
         throw new IllegalStateException("no " + count + " consecutive free ports found");
     }
 
+    /** Whether something accepts a connection on the loopback {@code port} now. */
+    public static boolean accepts(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     public static boolean isFree(int port) {
         try (Socket s = new Socket()) {
             s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 200);

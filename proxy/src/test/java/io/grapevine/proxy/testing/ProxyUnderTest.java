@@ -105,6 +105,7 @@ public final class ProxyUnderTest implements AutoCloseable {
         private long debounceMillis = ProxyInstance.DEFAULT_DEBOUNCE_MILLIS;
         private HostPort listen = new HostPort("127.0.0.1", 0);
         private HostPort admin = new HostPort("127.0.0.1", 0);
+        private Path adminTokenFile;
 
         private Builder(Path dir) {
             this.dir = dir;
@@ -147,6 +148,12 @@ public final class ProxyUnderTest implements AutoCloseable {
             return this;
         }
 
+        /** The bearer token file admin writes need, as {@code --admin-token-file}. */
+        public Builder adminTokenFile(Path file) {
+            this.adminTokenFile = file;
+            return this;
+        }
+
         public Builder template(Path file) {
             this.template = file;
             return this;
@@ -175,7 +182,7 @@ public final class ProxyUnderTest implements AutoCloseable {
                     .toList(), null, null, clusterKey, insecureGossip) : null;
             ProxyInstance.Options options = new ProxyInstance.Options(file, listen, admin, cluster, gossipPort,
                     gossip ? template : null, null, null, null, ExportRenderer.DEFAULT_COMMAND_TIMEOUT.toMillis(),
-                    debounceMillis);
+                    debounceMillis, adminTokenFile, false);
             long start = System.nanoTime();
             return new ProxyUnderTest(ProxyInstance.start(options), start);
         }

@@ -1,0 +1,182 @@
+package io.grapevine.proxy.accesslog;
+
+import io.grapevine.proxy.config.AccessLogConfig;
+import io.grapevine.proxy.forward.DataPlane;
+import io.grapevine.proxy.forward.Exchange;
+import io.grapevine.proxy.forward.ExchangeObserver;
+import io.grapevine.proxy.stats.ProxyStats;
+import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.ZoneId;
+import java.util.Objects;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The access log ({@code "access_log"} of servers.conf): one line per request, in the combined or the JSON
+ * layout ({@link LineFormatter}), written by {@link AccessLogWriter} on its own thread.
+ *
+ * <p>It observes every exchange ({@link ExchangeObserver}) on the exchange's event loop: with the log off
+ * that costs one volatile read; with it on, the line is formatted by the loop's own {@link LineFormatter}
+ * and queued without blocking; a line the queue has no room for is dropped and counted
+ * ({@code access_log_dropped} in {@code /stats.json}).
+ *
+ * <p>Requests the client codec refuses before they become an exchange (a malformed head: 400, 408, 414,
+ * 431, 501, 505) are not logged; they are counted as {@code bad_requests} and {@code client_timeouts}.
+ *
+ * <p>{@link #reconfigure} (SIGHUP, {@code POST /reload}, a servers.conf change) reopens the file, or
+ * switches to the new path or layout, or turns the log on or off.
+ */
+public final class AccessLog implements ExchangeObserver, AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(AccessLog.class);
+
+    /** Where lines go now and in which layout; {@code null} writer: off. Replaced whole, read once per line. */
+    private record Target(AccessLogWriter writer, AccessLogConfig.Format format) {
+    }
+
+    private static final Target OFF = new Target(null, AccessLogConfig.Format.COMBINED);
+
+    private final ZoneId zone = ZoneId.systemDefault();
+    private volatile Target target;
+    /** One per event loop, indexed by {@link Exchange#loopIndex()}; each used only on its loop. */
+    private LineFormatter[] formatters = new LineFormatter[0];
+    private ProxyStats stats = new ProxyStats();
+
+    private AccessLog(Target target) {
+        this.target = target;
+    }
+
+    /**
+     * Opens the file of {@code config} (creating it if need be), before any port opens, so that a path the
+     * proxy cannot write stops the start.
+     *
+     * @param config {@code null}: no access log (until a reload configures one)
+     * @throws IllegalArgumentException naming the file and why it cannot be opened
+     */
+    public static AccessLog open(AccessLogConfig config) {
+        return new AccessLog(config == null ? OFF : new Target(openWriter(config), config.format()));
+    }
+
+    /**
+     * Whether {@code config}'s file could be opened for appending, without creating or touching it
+     * ({@code --check}).
+     *
+     * @throws IllegalArgumentException naming the file and why not
+     */
+    public static void checkWritable(AccessLogConfig config) {
+        Path file = config.path().toAbsolutePath();
+        Path dir = file.getParent();
+        if (Files.exists(file)) {
+            if (Files.isDirectory(file) || !Files.isWritable(file)) {
+                throw new IllegalArgumentException(cannotOpen(config, "Permission denied"));
+            }
+        } else if (dir == null || !Files.isDirectory(dir)) {
+            throw new IllegalArgumentException(cannotOpen(config, "No such file or directory"));
+        } else if (!Files.isWritable(dir)) {
+            throw new IllegalArgumentException(cannotOpen(config, "Permission denied"));
+        }
+    }
+
+    private static AccessLogWriter openWriter(AccessLogConfig config) {
+        try {
+            return new AccessLogWriter(config.path());
+        } catch (NoSuchFileException e) {
+            throw new IllegalArgumentException(cannotOpen(config, "No such file or directory"), e);
+        } catch (AccessDeniedException e) {
+            throw new IllegalArgumentException(cannotOpen(config, "Permission denied"), e);
+        } catch (FileSystemException e) {
+            throw new IllegalArgumentException(cannotOpen(config, e.getReason() != null ? e.getReason()
+                    : e.getClass().getSimpleName()), e);
+        } catch (IOException e) {
+            throw new IllegalArgumentException(cannotOpen(config, e.toString()), e);
+        }
+    }
+
+    private static String cannotOpen(AccessLogConfig config, String why) {
+        return "access_log: cannot open " + config.path() + " for appending: " + why;
+    }
+
+    /**
+     * Starts observing the exchanges of {@code dataPlane}, counting into {@code stats}. Call once, before
+     * traffic matters (lines of exchanges that end before are not written).
+     */
+    public void attach(DataPlane dataPlane, ProxyStats proxyStats) {
+        LineFormatter[] perLoop = new LineFormatter[dataPlane.loops().size()];
+        for (int i = 0; i < perLoop.length; i++) {
+            perLoop[i] = new LineFormatter(zone);
+        }
+        this.formatters = perLoop;
+        this.stats = proxyStats;
+        dataPlane.addObserver(this);
+    }
+
+    /** Event loop of {@code exchange}. */
+    @Override
+    public void exchangeEnded(Exchange exchange) {
+        Target t = target;
+        if (t.writer() == null) {
+            return;
+        }
+        byte[] line = formatters[exchange.loopIndex()].format(exchange, t.format(), System.currentTimeMillis(),
+                System.nanoTime());
+        if (t.writer().offer(line)) {
+            stats.accessLogLines.increment();
+        } else {
+            stats.accessLogDropped.increment();
+        }
+    }
+
+    /**
+     * Applies the {@code access_log} of a reloaded servers.conf: the same file is closed and reopened by name
+     * (logrotate's {@code create} mode); another path or layout applies from the next line; {@code null}
+     * turns the log off. A file that cannot be opened is logged, and the log goes on as before. Any thread
+     * but an event loop (opening a file blocks).
+     */
+    public synchronized void reconfigure(AccessLogConfig config) {
+        Target before = target;
+        AccessLogWriter old = before.writer();
+        if (config == null) {
+            if (old != null) {
+                target = OFF;
+                old.close();
+                log.info("access log {} closed: access_log is no longer configured", old.path());
+            }
+            return;
+        }
+        if (old != null && Objects.equals(old.path(), config.path())) {
+            target = new Target(old, config.format());
+            old.reopen();
+            if (before.format() != config.format()) {
+                log.info("access log {}: format {} from now", old.path(), config.format().configName());
+            }
+            return;
+        }
+        AccessLogWriter next;
+        try {
+            next = openWriter(config);
+        } catch (IllegalArgumentException e) {
+            log.error("{}; the access log stays {}", e.getMessage(), old == null ? "off" : "in " + old.path());
+            return;
+        }
+        target = new Target(next, config.format());
+        log.info("access log: writing {} lines to {}", config.format().configName(), config.path());
+        if (old != null) {
+            old.close();
+        }
+    }
+
+    /** Writes what is queued and closes the file. */
+    @Override
+    public synchronized void close() {
+        AccessLogWriter w = target.writer();
+        target = OFF;
+        if (w != null) {
+            w.close();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+package io.grapevine.proxy.accesslog;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.locks.LockSupport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Appends access log lines to one file on its own thread, so that no event loop ever waits for a disk.
+ *
+ * <p>Event loops {@link #offer} finished lines into a bounded lock-free queue; when it is full the line is
+ * dropped and the caller counts it (a disk that cannot keep up costs log lines, never latency). The writer
+ * thread batches what is queued into one buffer and writes it with one system call, so the file is at
+ * most a batch behind. The file is opened with {@code O_APPEND}: every write lands at its end, also after
+ * logrotate's {@code copytruncate}. {@link #reopen} (SIGHUP, reload) closes and reopens it by name between
+ * two batches, which is logrotate's {@code create} mode.
+ *
+ * <p>Threads: {@link #offer} from any event loop; {@link #reopen} and {@link #close} from any thread; the
+ * file is touched by the writer thread only.
+ */
+final class AccessLogWriter implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(AccessLogWriter.class);
+
+    /** Lines queued at most; beyond, lines are dropped. About 20 MB of typical lines. */
+    static final int MAX_QUEUED_LINES = 65_536;
+    private static final int BATCH_BYTES = 64 * 1024;
+    private static final long IDLE_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    private final Path path;
+    private final ConcurrentLinkedQueue<byte[]> queue = new ConcurrentLinkedQueue<>();
+    private final AtomicInteger queued = new AtomicInteger();
+    private final Thread thread;
+    /** The writer thread is about to park (or parked): an offer must wake it. */
+    private volatile boolean idle;
+    private volatile boolean reopenRequested;
+    private volatile boolean closed;
+    /** Writer thread only (and the constructor, before the thread starts). */
+    private FileChannel file;
+    private final ByteBuffer batch = ByteBuffer.allocateDirect(BATCH_BYTES);
+    /** The last write failure logged, so a full disk logs once and not once per batch. Writer thread only. */
+    private String failing;
+
+    /**
+     * Opens (creates if need be) {@code path} for appending and starts the writer thread.
+     *
+     * @throws IOException when the file cannot be opened
+     */
+    AccessLogWriter(Path path) throws IOException {
+        this.path = path;
+        this.file = open(path);
+        this.thread = new Thread(this::run, "grapevine-access-log");
+        this.thread.setDaemon(true);
+        this.thread.start();
+    }
+
+    Path path() {
+        return path;
+    }
+
+    private static FileChannel open(Path path) throws IOException {
+        return FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+    }
+
+    /**
+     * Queues one complete line (ending with a newline). Never blocks.
+     *
+     * @return false when the line was dropped: the queue is full, or the writer is closed
+     */
+    boolean offer(byte[] line) {
+        if (closed) {
+            return false;
+        }
+        if (queued.incrementAndGet() > MAX_QUEUED_LINES) {
+            queued.decrementAndGet();
+            return false;
+        }
+        queue.offer(line);
+        if (idle) {
+            LockSupport.unpark(thread);
+        }
+        return true;
+    }
+
+    /** Closes the file and opens {@link #path} again once what is queued now has been written. */
+    void reopen() {
+        reopenRequested = true;
+        LockSupport.unpark(thread);
+    }
+
+    /** Writes what is queued, closes the file and ends the thread; waits up to 5 s for that. */
+    @Override
+    public void close() {
+        closed = true;
+        LockSupport.unpark(thread);
+        try {
+            thread.join(5000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private void run() {
+        for (;;) {
+            byte[] line = queue.poll();
+            if (line != null) {
+                queued.decrementAndGet();
+                append(line);
+                continue;
+            }
+            writeBatch();
+            if (reopenRequested) {
+                reopenRequested = false;
+                reopenNow();
+            }
+            if (closed) {
+                if (queue.isEmpty()) {
+                    closeFile();
+                    return;
+                }
+                continue;
+            }
+            idle = true;
+            // Checked after announcing idleness: an offer either sees idle and unparks, or is seen here.
+            if (queue.isEmpty() && !reopenRequested && !closed) {
+                LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+            }
+            idle = false;
+        }
+    }
+
+    private void append(byte[] line) {
+        if (line.length > batch.remaining()) {
+            writeBatch();
+            if (line.length > batch.capacity()) {
+                write(ByteBuffer.wrap(line));
+                return;
+            }
+        }
+        batch.put(line);
+    }
+
+    private void writeBatch() {
+        if (batch.position() == 0) {
+            return;
+        }
+        batch.flip();
+        write(batch);
+        batch.clear();
+    }
+
+    /** Writes all of {@code buffer}; on failure the lines are lost and the error is logged (once per kind). */
+    private void write(ByteBuffer buffer) {
+        try {
+            while (buffer.hasRemaining()) {
+                file.write(buffer);
+            }
+            failing = null;
+        } catch (IOException e) {
+            String kind = e.getClass().getSimpleName() + ": " + e.getMessage();
+            if (!kind.equals(failing)) {
+                failing = kind;
+                log.error("access log {}: cannot write, lines are lost until this passes: {}", path, kind);
+            }
+            buffer.position(buffer.limit());
+        }
+    }
+
+    private void reopenNow() {
+        FileChannel next;
+        try {
+            next = open(path);
+        } catch (IOException e) {
+            log.error("access log {}: cannot reopen, still writing to the file open before: {}", path, e.toString());
+            return;
+        }
+        closeFile();
+        file = next;
+        log.info("access log {} reopened", path);
+    }
+
+    private void closeFile() {
+        try {
+            file.close();
+        } catch (IOException e) {
+            log.warn("access log {}: closing failed: {}", path, e.toString());
+        }
+    }
+}
