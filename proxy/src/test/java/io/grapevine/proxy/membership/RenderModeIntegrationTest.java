@@ -82,8 +82,10 @@ class RenderModeIntegrationTest {
         String seed = "127.0.0.1:" + m.group(1);
         Await.until(Duration.ofSeconds(10), "the file rendered for an empty cluster, the command run",
                 () -> read(out).contains("no backend members are announced yet") && lines(marker) == 1, proxy::tail);
+        Await.until(Duration.ofSeconds(10), "the start-up line",
+                () -> proxy.log().contains("grapevine proxy rendering templates/haproxy.cfg.mustache into " + out),
+                proxy::tail);
         assertFalse(proxy.log().contains("grapevine proxy listening on"), "render mode serves no traffic");
-        assertTrue(proxy.log().contains("grapevine proxy rendering templates/haproxy.cfg.mustache into " + out), proxy.tail());
 
         ClusterKeyring keyring = ProxyUnderTest.keyring(key);
         LocalAgent web = keep(LocalAgent.start(seed, keyring, "web"));
