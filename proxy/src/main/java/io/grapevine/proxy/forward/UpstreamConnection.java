@@ -46,7 +46,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The connection dialled for this listener is ready: send the request. */
         void onConnected(UpstreamConnection connection);
 
-        void onInterimResponse(ByteBuf head);
+        void onInterimResponse(ResponseHead head);
 
         void onResponseHead(ResponseHead head);
 
@@ -242,16 +242,15 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             fail(Failure.BAD_RESPONSE, "response head too large or malformed");
             return false;
         }
-        int status = loop.responseParser().parse(cumulation, length, l.headRequest(),
-                l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(), head,
-                ctx.alloc());
+        int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.clientProtocol(),
+                l.clientKeepAlive(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;
         }
         cumulation.skipBytes(length);
         if (head.interim) {
-            l.onInterimResponse(head.clientHead);
+            l.onInterimResponse(head);
             return true;
         }
         state = State.BODY;

@@ -63,6 +63,20 @@ public final class ResponseHeadParser {
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1,
+                clientKeepAlive, out, alloc);
+    }
+
+    /**
+     * Like {@link #parse(ByteBuf, int, boolean, boolean, boolean, ResponseHead, ByteBufAllocator)}, for a
+     * client of any protocol. For {@link ClientProtocol#HTTP_2} the head for the client is
+     * {@link ResponseHead#http2Headers} ({@code :status}, lower-case names, no connection-specific field,
+     * {@code content-length} when the length is known) and the client connection is never closed for it.
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, ClientProtocol clientProtocol,
+                     boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        boolean clientHttp10 = clientProtocol == ClientProtocol.HTTP_1_0;
+        boolean clientHttp2 = clientProtocol == ClientProtocol.HTTP_2;
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -188,7 +202,7 @@ public final class ResponseHeadParser {
         }
         out.upstreamReusable = reusable;
 
-        boolean closeClient = !clientKeepAlive;
+        boolean closeClient = !clientKeepAlive && !clientHttp2;
         switch (out.upstreamBody) {
             case CHUNKED:
             case UNTIL_CLOSE:
@@ -205,6 +219,13 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
+        if (clientHttp2) {
+            out.clientHead = null;
+            out.http2Headers = Http2Fields.responseHead(status, b, fl, count,
+                    !out.interim && out.clientBody == BodyKind.LENGTH ? contentLength : -1);
+            return OK;
+        }
+        out.http2Headers = null;
         HeadBuilder head = this.head.reset(headLength + 64);
         head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
         if (cr == 12) {
