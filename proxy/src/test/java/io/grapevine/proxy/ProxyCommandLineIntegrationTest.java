@@ -99,7 +99,7 @@ class ProxyCommandLineIntegrationTest {
         int port = Ports.free();
         ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sigterm", "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free(), "--no-gossip"));
-        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> canConnect(port), proxy::tail);
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
 
         try (Socket client = new Socket()) {
             client.connect(new InetSocketAddress("127.0.0.1", port), 5000);
@@ -110,7 +110,7 @@ class ProxyCommandLineIntegrationTest {
             Await.until(Duration.ofSeconds(10), "the request at the backend", () -> backend.requestCount() == 1,
                     proxy::tail);
             proxy.sigterm();
-            Await.until(Duration.ofSeconds(5), "the listener closed", () -> !canConnect(port), proxy::tail);
+            Await.until(Duration.ofSeconds(5), "the listener closed", () -> !Ports.accepting(port), proxy::tail);
             String answer = readAll(client.getInputStream());
             assertTrue(answer.startsWith("HTTP/1.1 200 "), answer);
             assertTrue(answer.toLowerCase().contains("connection: close"), "the drained answer says close: " + answer);
@@ -121,14 +121,6 @@ class ProxyCommandLineIntegrationTest {
         assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close());
     }
 
-    private static boolean canConnect(int port) {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 500);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
-    }
 
     private static String readAll(InputStream in) throws IOException {
         return new String(in.readAllBytes(), StandardCharsets.ISO_8859_1);

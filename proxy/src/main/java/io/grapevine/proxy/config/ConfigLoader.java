@@ -312,7 +312,9 @@ public final class ConfigLoader {
                 or(l.maxPipelineDepth, (long) d.maxPipelineDepth()).intValue(),
                 or(l.maxIdlePerServer, (long) d.maxIdlePerServer()).intValue(),
                 or(l.maxConnections, (long) d.maxConnections()).intValue(),
-                or(l.retries, (long) d.retries()).intValue());
+                or(l.retries, (long) d.retries()).intValue(),
+                or(l.h2MaxConcurrentStreams, (long) d.h2MaxConcurrentStreams()).intValue(),
+                or(l.h2StreamWindow, (long) d.h2StreamWindowBytes()).intValue());
     }
 
     private static Balance balance(String configName) {

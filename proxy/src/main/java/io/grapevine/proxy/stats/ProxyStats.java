@@ -20,6 +20,16 @@ public final class ProxyStats {
     public final LongAdder retries = new LongAdder();
     /** Client connections closed after part of a response was sent, because the backend failed. */
     public final LongAdder abortedResponses = new LongAdder();
+    /** Client connections that speak HTTP/2 (prior knowledge in cleartext, or ALPN h2). */
+    public final LongAdder http2Connections = new LongAdder();
+    /** Streams HTTP/2 clients opened (each carries one request). */
+    public final LongAdder http2Streams = new LongAdder();
+    /** Streams the client reset (RST_STREAM received). */
+    public final LongAdder http2ResetsReceived = new LongAdder();
+    /** Streams the proxy reset: malformed, refused beyond the stream limit, or cut because the backend failed. */
+    public final LongAdder http2ResetsSent = new LongAdder();
+    /** HTTP/2 connections closed by a GOAWAY with an error: protocol errors, floods, rapid resets. */
+    public final LongAdder http2ConnectionErrors = new LongAdder();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
 

@@ -59,6 +59,16 @@ public final class StatsFormats {
         counter(sb, "grapevine_retries_total", "Requests retried on another server.", proxy.get("retries"));
         counter(sb, "grapevine_aborted_responses_total", "Responses cut because the backend failed midway.",
                 proxy.get("aborted_responses"));
+        counter(sb, "grapevine_http2_connections_total", "Client connections speaking HTTP/2.",
+                proxy.get("http2_connections"));
+        counter(sb, "grapevine_http2_streams_total", "HTTP/2 streams opened by clients.", proxy.get("http2_streams"));
+        counter(sb, "grapevine_http2_resets_received_total", "HTTP/2 streams reset by clients.",
+                proxy.get("http2_resets_received"));
+        counter(sb, "grapevine_http2_resets_sent_total", "HTTP/2 streams reset by the proxy.",
+                proxy.get("http2_resets_sent"));
+        counter(sb, "grapevine_http2_connection_errors_total",
+                "HTTP/2 connections closed with an error GOAWAY (protocol errors, floods).",
+                proxy.get("http2_connection_errors"));
         counter(sb, "grapevine_client_bytes_in_total", "Bytes received from clients.", proxy.get("bytes_in"));
         counter(sb, "grapevine_client_bytes_out_total", "Bytes sent to clients.", proxy.get("bytes_out"));
 

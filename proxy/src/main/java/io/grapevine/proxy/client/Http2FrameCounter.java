@@ -1,0 +1,45 @@
+package io.grapevine.proxy.client;
+
+import io.grapevine.proxy.stats.ProxyStats;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2FrameLogger;
+import io.netty.handler.logging.LogLevel;
+import io.netty.buffer.ByteBuf;
+
+/**
+ * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
+ * what the statistics report: stream resets both ways, and GOAWAYs the proxy sent with an error. It also
+ * logs the frames at TRACE under this class's logger, for whoever needs to see a connection frame by frame.
+ *
+ * <p>Stateless apart from the shared counters, so one instance serves every connection; called on the
+ * connection's event loop.
+ */
+final class Http2FrameCounter extends Http2FrameLogger {
+
+    private final ProxyStats stats;
+
+    Http2FrameCounter(ProxyStats stats) {
+        super(LogLevel.TRACE, Http2FrameCounter.class);
+        this.stats = stats;
+    }
+
+    @Override
+    public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
+        super.logRstStream(direction, ctx, streamId, errorCode);
+        if (direction == Direction.INBOUND) {
+            stats.http2ResetsReceived.increment();
+        } else {
+            stats.http2ResetsSent.increment();
+        }
+    }
+
+    @Override
+    public void logGoAway(Direction direction, ChannelHandlerContext ctx, int lastStreamId, long errorCode,
+                          ByteBuf debugData) {
+        super.logGoAway(direction, ctx, lastStreamId, errorCode, debugData);
+        if (direction == Direction.OUTBOUND && errorCode != Http2Error.NO_ERROR.code()) {
+            stats.http2ConnectionErrors.increment();
+        }
+    }
+}
