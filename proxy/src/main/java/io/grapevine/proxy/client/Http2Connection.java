@@ -228,8 +228,14 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         if (cause instanceof Http2Exception h2) {
-            // A connection error: the codec sends GOAWAY and closes the connection itself.
-            log.debug("HTTP/2 connection from {} failed: {} {}", channel.remoteAddress(), h2.error(), h2.getMessage());
+            // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
+            // an operator's attention (one line per connection); other protocol errors are the client's bug.
+            if (h2.error() == Http2Error.ENHANCE_YOUR_CALM) {
+                log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", channel.remoteAddress(), h2.getMessage());
+            } else {
+                log.debug("HTTP/2 connection from {} failed: {} {}", channel.remoteAddress(), h2.error(),
+                        h2.getMessage());
+            }
             return;
         }
         log.debug("HTTP/2 connection from {} failed: {}", channel.remoteAddress(), cause.toString());
@@ -266,10 +272,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             controlFrames = 0;
         }
         if (++controlFrames == MAX_CONTROL_FRAMES_PER_WINDOW + 1) {
-            log.info("HTTP/2 client {} sent more than {} PING/SETTINGS frames in {} s: closing its connection",
-                    channel.remoteAddress(), MAX_CONTROL_FRAMES_PER_WINDOW,
-                    TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS));
-            connectionError(Http2Error.ENHANCE_YOUR_CALM, "too many control frames");
+            connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_CONTROL_FRAMES_PER_WINDOW
+                    + " PING/SETTINGS frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
         }
     }
 

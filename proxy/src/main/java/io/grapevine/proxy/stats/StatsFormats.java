@@ -150,7 +150,10 @@ public final class StatsFormats {
                 .append(" client connections &middot; ").append(proxy.get("requests")).append(" requests &middot; ")
                 .append(proxy.get("bad_requests")).append(" rejected &middot; 502/503/504 from the proxy: ")
                 .append(proxy.get("local_502")).append('/').append(proxy.get("local_503")).append('/')
-                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries</p>")
+                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries")
+                .append(" &middot; HTTP/2: ").append(proxy.get("http2_connections")).append(" connections, ")
+                .append(proxy.get("http2_streams")).append(" streams, ").append(proxy.get("http2_resets_received"))
+                .append('/').append(proxy.get("http2_resets_sent")).append(" resets received/sent</p>")
                 .append("<p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> ")
                 .append("<a href=\"/metrics\">Prometheus</a> <a href=\"/table\">table</a> ")
                 .append("<a href=\"/members\">members</a></p><table><tr>");

@@ -3,7 +3,6 @@ package io.grapevine.proxy.it;
 import static io.grapevine.proxy.testing.H2Frames.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.agent.backend.DemoBackend;
@@ -42,6 +41,7 @@ class Http2AttacksIntegrationTest {
     private ProxyServer proxy;
     private MemorySampler memory;
     private H2Client bystander;
+    private long errorsBefore;
 
     @BeforeEach
     void start() throws Exception {
@@ -49,6 +49,7 @@ class Http2AttacksIntegrationTest {
         proxy = fx.proxy("\"limits\": {\"h2_max_concurrent_streams\": 10}", backend.port());
         bystander = fx.track(H2Client.connect(proxy.listenAddress()));
         assertEquals(200, bystander.get("/").status());
+        errorsBefore = proxy.stats().http2ConnectionErrors.sum();
         memory = new MemorySampler();
     }
 
@@ -65,10 +66,18 @@ class Http2AttacksIntegrationTest {
         return fx.track(H2Client.connect(proxy.listenAddress()));
     }
 
-    private static void assertGoAway(H2Client client, long errorCode) throws IOException {
+    /**
+     * The proxy sent a GOAWAY with {@code errorCode} (or, for {@code -1}, with any error) and closed the
+     * connection. The client may not get to read that GOAWAY: the proxy closes with the rest of the flood
+     * unread, and the reset that follows can overtake it in the client's socket. So the proxy's count of
+     * GOAWAYs sent with an error is the evidence, and the frame's code is checked when it was read.
+     */
+    private void assertGoAway(H2Client client, long errorCode) throws IOException {
+        Fixtures.await(WAIT, "a GOAWAY with an error sent", () -> proxy.stats().http2ConnectionErrors.sum() > errorsBefore);
         Frame goAway = client.awaitGoAway(WAIT);
-        assertNotNull(goAway, "a GOAWAY: " + client.seen());
-        assertEquals(errorCode, goAway.errorCode(), goAway.toString());
+        if (goAway != null && errorCode >= 0) {
+            assertEquals(errorCode, goAway.errorCode(), goAway.toString());
+        }
         assertTrue(client.awaitClose(WAIT), "the connection is closed after the GOAWAY");
     }
 
@@ -111,9 +120,7 @@ class Http2AttacksIntegrationTest {
             flood.writeBytes(H2Frames.continuation(1, new byte[] {block[i % block.length]}, false));
         }
         sendIgnoringClose(attacker, flood.toByteArray());
-        Frame goAway = attacker.awaitGoAway(WAIT);
-        assertNotNull(goAway, attacker.seen().toString());
-        assertTrue(attacker.awaitClose(WAIT));
+        assertGoAway(attacker, -1);
     }
 
     @Test
@@ -127,9 +134,7 @@ class Http2AttacksIntegrationTest {
             flood.writeBytes(H2Frames.continuation(1, chunk, false));
         }
         sendIgnoringClose(attacker, flood.toByteArray());
-        Frame goAway = attacker.awaitGoAway(WAIT);
-        assertNotNull(goAway, attacker.seen().toString());
-        assertTrue(attacker.awaitClose(WAIT));
+        assertGoAway(attacker, -1);
     }
 
     @Test
@@ -172,6 +177,7 @@ class Http2AttacksIntegrationTest {
             }
         }
         assertTrue(closed, "the proxy kept taking PINGs it could not answer");
+        Fixtures.await(WAIT, "a GOAWAY with an error sent", () -> proxy.stats().http2ConnectionErrors.sum() > errorsBefore);
     }
 
     @Test
