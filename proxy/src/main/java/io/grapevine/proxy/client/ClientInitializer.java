@@ -34,7 +34,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         if (!admit(ch)) {
             return;
         }
-        installCleartext(ch.pipeline());
+        installHttp1OrHttp2(ch.pipeline());
     }
 
     /** Counts the connection; beyond {@code max_connections} closes it at once and returns false. */
@@ -50,10 +50,11 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     }
 
     /**
-     * Ends {@code pipeline} with the handler that reads the first bytes of a plaintext connection and then
-     * installs HTTP/2 (the client sent the HTTP/2 preface: prior knowledge) or HTTP/1.x.
+     * Ends {@code pipeline} with the handler that reads the first bytes of the connection and then installs
+     * HTTP/2 (the client sent the HTTP/2 preface: prior knowledge) or HTTP/1.x. The plaintext listener
+     * uses it; so may a TLS connection whose client offered no ALPN.
      */
-    public void installCleartext(ChannelPipeline pipeline) {
+    public void installHttp1OrHttp2(ChannelPipeline pipeline) {
         pipeline.addLast(DETECT, new PrefaceDetector(this, dataPlane.loopOf(pipeline.channel().eventLoop())));
     }
 

@@ -183,10 +183,6 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         return secure;
     }
 
-    Lifecycle lifecycle() {
-        return lifecycle;
-    }
-
     // ---------------------------------------------------------------- lifecycle
 
     @Override

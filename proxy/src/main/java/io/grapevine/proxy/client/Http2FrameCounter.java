@@ -9,7 +9,8 @@ import io.netty.buffer.ByteBuf;
 
 /**
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
- * what the statistics report: stream resets both ways, and GOAWAYs the proxy sent with an error. It also
+ * what the statistics report: stream resets received, resets the proxy sent with an error, and GOAWAYs
+ * it sent with an error. It also
  * logs the frames at TRACE under this class's logger, for whoever needs to see a connection frame by frame.
  *
  * <p>Stateless apart from the shared counters, so one instance serves every connection; called on the
@@ -29,8 +30,8 @@ final class Http2FrameCounter extends Http2FrameLogger {
         super.logRstStream(direction, ctx, streamId, errorCode);
         if (direction == Direction.INBOUND) {
             stats.http2ResetsReceived.increment();
-        } else {
-            stats.http2ResetsSent.increment();
+        } else if (errorCode != Http2Error.NO_ERROR.code()) {
+            stats.http2ResetsSent.increment(); // not the NO_ERROR that ends an upload answered early
         }
     }
 

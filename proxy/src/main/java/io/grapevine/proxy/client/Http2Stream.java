@@ -101,18 +101,6 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         this.loop = connection.loop();
     }
 
-    RequestState requestState() {
-        return requestState;
-    }
-
-    ResponseState responseState() {
-        return responseState;
-    }
-
-    Exchange exchange() {
-        return exchange;
-    }
-
     // ---------------------------------------------------------------- lifecycle
 
     @Override

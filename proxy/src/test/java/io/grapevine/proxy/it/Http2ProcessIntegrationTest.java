@@ -43,12 +43,13 @@ class Http2ProcessIntegrationTest {
     private int backendPort;
     private int port;
     private int adminPort;
+    private ChildProcess backends;
     private ChildProcess proxy;
 
     /** Two demo backends and a proxy in front of them, all listening. */
     private void start() throws Exception {
         backendPort = Ports.freeRange(2);
-        ChildProcess backends = resources.keep(ChildProcess.launcher(dir, "backends", "backend",
+        backends = resources.keep(ChildProcess.launcher(dir, "backends", "backend",
                 "--port", Integer.toString(backendPort), "--count", "2"));
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ \"health_check\": {\"enabled\": false}, \"backend_servers\": [ "
@@ -58,8 +59,11 @@ class Http2ProcessIntegrationTest {
         adminPort = Ports.free();
         proxy = resources.keep(ChildProcess.proxy(dir, "proxy", "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip"));
+        // The backends' own word that they bound their ports: something else may accept on a port too.
         Await.until(Duration.ofSeconds(60), "the backends and the proxy listening",
-                () -> Ports.accepting(backendPort) && Ports.accepting(backendPort + 1) && Ports.accepting(port),
+                () -> backends.log().contains("listening on 127.0.0.1:" + backendPort + " ")
+                        && backends.log().contains("listening on 127.0.0.1:" + (backendPort + 1) + " ")
+                        && Ports.accepting(port),
                 () -> backends.tail() + proxy.tail());
     }
 
@@ -73,7 +77,8 @@ class Http2ProcessIntegrationTest {
         Matcher requests = Pattern.compile("requests: (\\d+) total, (\\d+) started, (\\d+) done, (\\d+) succeeded, "
                 + "(\\d+) failed, (\\d+) errored, (\\d+) timeout").matcher(out);
         assertTrue(requests.find(), out);
-        assertEquals("100000", requests.group(4), "succeeded: " + out);
+        assertEquals("100000", requests.group(4), "succeeded: " + out + "\nproxy: " + proxy.tail() + "\nbackends: "
+                + backends.tail());
         assertEquals("0", requests.group(5), "failed: " + out);
         assertEquals("0", requests.group(6), "errored: " + out);
         assertEquals("0", requests.group(7), "timed out: " + out);
