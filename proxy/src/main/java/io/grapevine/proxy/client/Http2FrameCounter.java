@@ -1,11 +1,11 @@
 package io.grapevine.proxy.client;
 
 import io.grapevine.proxy.stats.ProxyStats;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameLogger;
 import io.netty.handler.logging.LogLevel;
-import io.netty.buffer.ByteBuf;
 
 /**
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
@@ -13,8 +13,7 @@ import io.netty.buffer.ByteBuf;
  * it sent with an error. It also
  * logs the frames at TRACE under this class's logger, for whoever needs to see a connection frame by frame.
  *
- * <p>Stateless apart from the shared counters, so one instance serves every connection; called on the
- * connection's event loop.
+ * <p>Holds nothing but the shared counters; called on the connection's event loop.
  */
 final class Http2FrameCounter extends Http2FrameLogger {
 
