@@ -116,7 +116,7 @@ class ProxyCommandLineIntegrationTest {
             Await.until(Duration.ofSeconds(10), "the request at the backend", () -> backend.requestCount() == 1,
                     proxy::tail);
             proxy.sigterm();
-            Await.until(Duration.ofSeconds(5), "the listener closed", () -> !canConnect(port), proxy::tail);
+            Await.until(Duration.ofSeconds(5), "the listener closed", () -> !Ports.accepting(port), proxy::tail);
             String answer = readAll(client.getInputStream());
             assertTrue(answer.startsWith("HTTP/1.1 200 "), answer);
             assertTrue(answer.toLowerCase().contains("connection: close"), "the drained answer says close: " + answer);
@@ -250,7 +250,7 @@ class ProxyCommandLineIntegrationTest {
                 "--admin", "127.0.0.1:" + Ports.free()));
         args.addAll(List.of(more));
         ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, name, args.toArray(String[]::new)));
-        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> canConnect(port), proxy::tail);
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
         return proxy;
     }
 
@@ -260,15 +260,6 @@ class ProxyCommandLineIntegrationTest {
             Files.writeString(conf, "{ \"backend_servers\": [] }\n");
         }
         return conf;
-    }
-
-    private static boolean canConnect(int port) {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress("127.0.0.1", port), 500);
-            return true;
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     private static String readAll(InputStream in) throws IOException {

@@ -111,6 +111,11 @@ public final class StatsReport {
         proxy.put("aborted_responses", p.abortedResponses.sum());
         proxy.put("tunnels_opened", p.tunnelsOpened.sum());
         proxy.put("tunnels_current", p.tunnelsCurrent.get());
+        proxy.put("http2_connections", p.http2Connections.sum());
+        proxy.put("http2_streams", p.http2Streams.sum());
+        proxy.put("http2_resets_received", p.http2ResetsReceived.sum());
+        proxy.put("http2_resets_sent", p.http2ResetsSent.sum());
+        proxy.put("http2_connection_errors", p.http2ConnectionErrors.sum());
         proxy.put("bytes_in", p.bytesIn.sum());
         proxy.put("bytes_out", p.bytesOut.sum());
         proxy.put("tls_handshakes", p.tlsHandshakes.sum());

@@ -73,11 +73,11 @@ final class AlpnCodecSelector extends ChannelInboundHandlerAdapter implements Cl
 
     private void installCodec(ChannelHandlerContext ctx) {
         String protocol = ctx.pipeline().get(SslHandler.class).applicationProtocol();
-        if (protocol == null) {
-            protocol = ApplicationProtocolNames.HTTP_1_1;
-        }
         stats.tlsHandshakes.increment();
-        if (!initializer.installAlpnCodec(protocol, ctx.pipeline())) {
+        if (protocol == null) {
+            // No ALPN: HTTP/1.1, or HTTP/2 with prior knowledge, as on the plaintext listener (RFC 9113 section 3.3).
+            initializer.installHttp1OrHttp2(ctx.pipeline());
+        } else if (!initializer.installAlpnCodec(protocol, ctx.pipeline())) {
             log.warn("client {} agreed on ALPN protocol \"{}\", which has no codec here; closing", remote(), protocol);
             ctx.close();
             return;

@@ -22,8 +22,10 @@ import java.util.function.Supplier;
  *   <li>with {@code accept_proxy_protocol}, the PROXY protocol header, which says who the client is
  *       ({@link ProxyProtocolReader}; the rest is added once it arrived);</li>
  *   <li>on a TLS listener ({@link #withTls}), the TLS handler, then {@link AlpnCodecSelector}, which installs
- *       the codec that ALPN chose once the handshake is done;</li>
- *   <li>the codec of the client's protocol (here HTTP/1.x), bound to the connection's event loop.</li>
+ *       the codec that ALPN chose ({@link #installHttp2} or {@link #installHttp1}) once the handshake is done;</li>
+ *   <li>in cleartext, {@link PrefaceDetector}, which tells HTTP/2 with prior knowledge from HTTP/1.x by the first
+ *       bytes;</li>
+ *   <li>the codec of the client's protocol, bound to the connection's event loop.</li>
  * </ol>
  * The connection is counted in {@code connections_current} from here to its close, whichever stage it
  * reached.
@@ -36,6 +38,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     public static final String ALPN = "alpn";
     public static final String PROXY_PROTOCOL_DECODER = "proxy-protocol-decoder";
     public static final String PROXY_PROTOCOL = "proxy-protocol";
+    public static final String DETECT = "detect-protocol";
 
     /**
      * ALPN (RFC 7301): the protocols offered to TLS clients, in the proxy's order of preference, and the step
@@ -44,6 +47,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     private static final Map<String, BiConsumer<ClientInitializer, ChannelPipeline>> ALPN_CODECS = new LinkedHashMap<>();
 
     static {
+        ALPN_CODECS.put(ApplicationProtocolNames.HTTP_2, ClientInitializer::installHttp2);
         ALPN_CODECS.put(ApplicationProtocolNames.HTTP_1_1, ClientInitializer::installHttp1);
     }
 
@@ -121,7 +125,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         if (tls != null) {
             installTls(pipeline);
         } else {
-            installHttp1(pipeline);
+            installHttp1OrHttp2(pipeline);
         }
     }
 
@@ -141,8 +145,28 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         return true;
     }
 
+    /**
+     * Ends {@code pipeline} with the handler that reads the first bytes of the connection and then installs
+     * HTTP/2 (the client sent the HTTP/2 preface: prior knowledge) or HTTP/1.x. The plaintext listener
+     * uses it; so may a TLS connection whose client offered no ALPN.
+     */
+    public void installHttp1OrHttp2(ChannelPipeline pipeline) {
+        pipeline.addLast(DETECT, new PrefaceDetector(this, dataPlane.loopOf(pipeline.channel().eventLoop())));
+    }
+
     /** Ends {@code pipeline} with the HTTP/1.x codec (once whatever comes first, TLS say, is in place). */
     public void installHttp1(ChannelPipeline pipeline) {
         pipeline.addLast(HTTP1, new Http1Connection(dataPlane.loopOf(pipeline.channel().eventLoop())));
+    }
+
+    /**
+     * Ends {@code pipeline} with the HTTP/2 server (frame codec, stream multiplexer, connection handler),
+     * for a connection whose client speaks HTTP/2 from its first byte: ALPN {@code h2} over TLS (an
+     * {@code SslHandler} earlier in the pipeline makes its requests {@code X-Forwarded-Proto: https}), or
+     * prior knowledge in cleartext. Call on the channel's event loop, before its first bytes are read or
+     * with them still to be passed on.
+     */
+    public void installHttp2(ChannelPipeline pipeline) {
+        Http2Connection.install(pipeline, dataPlane.loopOf(pipeline.channel().eventLoop()));
     }
 }

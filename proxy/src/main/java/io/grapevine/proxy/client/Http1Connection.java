@@ -15,11 +15,9 @@ import io.grapevine.proxy.table.RequestKeys;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
@@ -44,7 +42,7 @@ import org.slf4j.LoggerFactory;
  * <p>Thread: the channel's event loop. Buffers: the cumulation buffer is owned here; request body parts
  * are retained slices of it handed to the exchange; what is written to the channel is released by Netty.
  */
-final class Http1Connection extends ChannelInboundHandlerAdapter implements ClientConnection, BodyReader.Sink {
+final class Http1Connection extends ClientChannelHandler implements ClientConnection, BodyReader.Sink {
 
     private static final Logger log = LoggerFactory.getLogger(Http1Connection.class);
 
@@ -95,8 +93,6 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     /** Exchanges read in this round of input, dispatched once the whole input was parsed. */
     private final ArrayList<Exchange> toDispatch = new ArrayList<>(4);
 
-    private ChannelHandlerContext ctx;
-    private Channel channel;
     private byte[] clientAddress;
     private InetSocketAddress clientInet;
     private InetSocketAddress destinationInet;
@@ -175,24 +171,7 @@ final class Http1Connection extends ChannelInboundHandlerAdapter implements Clie
     // ---------------------------------------------------------------- lifecycle
 
     @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-        this.ctx = ctx;
-        this.channel = ctx.channel();
-        if (channel.isActive()) {
-            activate();
-        }
-    }
-
-    @Override
-    public void channelActive(ChannelHandlerContext ctx) {
-        activate();
-        ctx.fireChannelActive();
-    }
-
-    private void activate() {
-        if (clientAddress != null) {
-            return;
-        }
+    protected void activate() {
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);

@@ -116,8 +116,8 @@ final class Http1Stream implements ClientStream {
     }
 
     @Override
-    public void interimResponse(ByteBuf head) {
-        connection.sequencer().write(this, head);
+    public void interimResponse(ResponseHead head) {
+        connection.sequencer().write(this, head.clientHead);
     }
 
     @Override

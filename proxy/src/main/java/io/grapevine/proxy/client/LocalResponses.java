@@ -25,7 +25,7 @@ final class LocalResponses {
         };
     }
 
-    private static String body(int status) {
+    static String body(int status) {
         return switch (status) {
             case 400 -> "The request is malformed or ambiguous.\n";
             case 408 -> "The request head did not arrive in time.\n";

@@ -165,6 +165,8 @@ final class ConfigDocument {
         @Range(min = 0, max = 10_000) public Long maxIdlePerServer;
         @Range(min = 1, max = 1_000_000) public Long maxConnections;
         @Range(min = 0, max = 10) public Long retries;
+        @Range(min = 1, max = 10_000) public Long h2MaxConcurrentStreams;
+        @Range(min = 16_384, max = 16 * MIB) public Long h2StreamWindow;
     }
 
     static final class Route extends Node {

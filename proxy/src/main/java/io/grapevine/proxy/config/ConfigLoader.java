@@ -364,7 +364,9 @@ public final class ConfigLoader {
                 or(l.maxPipelineDepth, (long) d.maxPipelineDepth()).intValue(),
                 or(l.maxIdlePerServer, (long) d.maxIdlePerServer()).intValue(),
                 or(l.maxConnections, (long) d.maxConnections()).intValue(),
-                or(l.retries, (long) d.retries()).intValue());
+                or(l.retries, (long) d.retries()).intValue(),
+                or(l.h2MaxConcurrentStreams, (long) d.h2MaxConcurrentStreams()).intValue(),
+                or(l.h2StreamWindow, (long) d.h2StreamWindowBytes()).intValue());
     }
 
     /** A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not. */

@@ -11,11 +11,16 @@ package io.grapevine.proxy.config;
  * @param maxConnections       concurrent client connections; further ones are accepted and closed at once
  * @param retries              further servers tried after a failed attempt (connect failure, or reset before
  *                             any response byte for a request that may be replayed)
+ * @param h2MaxConcurrentStreams HTTP/2 streams one client connection may have open at once
+ *                             (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused
+ * @param h2StreamWindowBytes  HTTP/2 flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): how
+ *                             much request body a client may send ahead of the backend
  */
 public record Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount, int maxPipelineDepth,
-                     int maxIdlePerServer, int maxConnections, int retries) {
+                     int maxIdlePerServer, int maxConnections, int retries, int h2MaxConcurrentStreams,
+                     int h2StreamWindowBytes) {
 
     public static Limits defaults() {
-        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2);
+        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2, 100, 65_535);
     }
 }

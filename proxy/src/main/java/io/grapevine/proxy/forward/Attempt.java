@@ -190,7 +190,7 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
-    public void onInterimResponse(ByteBuf head) {
+    public void onInterimResponse(ResponseHead head) {
         if (state == State.SENDING) {
             exchange.attemptInterim(head);
         } else {
@@ -201,7 +201,7 @@ final class Attempt implements UpstreamConnection.Listener {
     @Override
     public void onResponseHead(ResponseHead head) {
         if (state != State.SENDING) {
-            head.clientHead.release();
+            head.release();
             return;
         }
         state = State.RECEIVING;

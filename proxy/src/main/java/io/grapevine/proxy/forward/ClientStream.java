@@ -38,8 +38,8 @@ public interface ClientStream {
      */
     boolean keepAlive();
 
-    /** A 1xx response head (already rendered for {@link #protocol()}). */
-    void interimResponse(ByteBuf head);
+    /** A 1xx response head, rendered for {@link #protocol()} like a final one. */
+    void interimResponse(ResponseHead head);
 
     /** The final response head; {@code head.clientHead} is rendered for {@link #protocol()}. */
     void responseHead(ResponseHead head);

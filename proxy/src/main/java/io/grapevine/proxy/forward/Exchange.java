@@ -256,7 +256,7 @@ public final class Exchange {
         return HostAndPort.format(s.spec().host(), s.spec().port());
     }
 
-    void attemptInterim(ByteBuf head) {
+    void attemptInterim(ResponseHead head) {
         if (request.http10) {
             head.release(); // HTTP/1.0 has no 1xx (RFC 9110 section 15.2)
             return;

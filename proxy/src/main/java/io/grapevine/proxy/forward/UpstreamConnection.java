@@ -56,7 +56,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The connection dialled for this listener is ready: send the request. */
         void onConnected(UpstreamConnection connection);
 
-        void onInterimResponse(ByteBuf head);
+        void onInterimResponse(ResponseHead head);
 
         void onResponseHead(ResponseHead head);
 
@@ -296,15 +296,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return false;
         }
         int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeRequest(),
-                l.clientProtocol() == io.grapevine.proxy.http.ClientProtocol.HTTP_1_0, l.clientKeepAlive(),
-                l.extraResponseField(), head, ctx.alloc());
+                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;
         }
         cumulation.skipBytes(length);
         if (head.interim) {
-            l.onInterimResponse(head.clientHead);
+            l.onInterimResponse(head);
             return true;
         }
         if (head.switching) {

@@ -35,7 +35,8 @@ public final class ChunkedDecoder {
 
     private static final int MAX_SIZE_LINE = 4096;
     private static final int MAX_HEX_DIGITS = 15;
-    private static final byte[][] FORBIDDEN_TRAILERS = names("content-length", "transfer-encoding", "host",
+    /** Fields a trailer section must not carry (framing, routing, connection management); dropped. */
+    static final byte[][] FORBIDDEN_TRAILERS = names("content-length", "transfer-encoding", "host",
             "connection", "keep-alive", "proxy-connection", "te", "upgrade", "trailer");
 
     private enum State { SIZE, DATA, DATA_END, TRAILER, DONE, FAILED }

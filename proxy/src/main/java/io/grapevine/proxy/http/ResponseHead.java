@@ -1,6 +1,7 @@
 package io.grapevine.proxy.http;
 
 import io.netty.buffer.ByteBuf;
+import io.netty.handler.codec.http2.Http2Headers;
 
 /**
  * A validated response head from a backend, and the head to send to the client. Used on one event loop.
@@ -19,11 +20,26 @@ public final class ResponseHead {
     /** How the backend delimits the body. */
     public BodyKind upstreamBody;
     public long contentLength;
-    /** How the body is delimited towards the client (chunked re-encoding, or raw until close). */
+    /**
+     * How the body is delimited towards the client (chunked re-encoding, or raw until close). For an
+     * HTTP/2 client, {@code CHUNKED} stands for a body of unknown length, which END_STREAM delimits.
+     */
     public BodyKind clientBody;
     /** The backend connection may carry another request after this response. */
     public boolean upstreamReusable;
     /** The client connection must be closed after this response. */
     public boolean closeClient;
+    /** The head rendered for an HTTP/1.x client; {@code null} for an HTTP/2 client. */
     public ByteBuf clientHead;
+    /** The head for an HTTP/2 client ({@code :status}, lower-case names); {@code null} for HTTP/1.x. */
+    public Http2Headers http2Headers;
+
+    /** Releases what the head holds for the client, when it is not passed on. */
+    public void release() {
+        if (clientHead != null) {
+            clientHead.release();
+            clientHead = null;
+        }
+        http2Headers = null;
+    }
 }

@@ -65,22 +65,38 @@ public final class ResponseHeadParser {
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, false, clientHttp10, clientKeepAlive, null, out, alloc);
+        return parse(in, headLength, requestWasHead, false, clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1,
+                clientKeepAlive, null, out, alloc);
     }
 
-    /**
-     * As {@link #parse(ByteBuf, int, boolean, boolean, boolean, boolean, byte[], ResponseHead, ByteBufAllocator)},
-     * without an extra field.
-     */
+    /** As the primary {@code parse}, for an HTTP/1.x client, without an extra field. */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
                      boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, null, out,
+        return parse(in, headLength, requestWasHead, requestWasUpgrade,
+                clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1, clientKeepAlive, null, out, alloc);
+    }
+
+    /** As the primary {@code parse}, for an HTTP/1.x client. */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+                     boolean clientHttp10, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
+                     ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, requestWasUpgrade,
+                clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1, clientKeepAlive, extraField, out,
                 alloc);
+    }
+
+    /** As the primary {@code parse}, for a request that did not ask to switch protocols, without an extra field. */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, ClientProtocol clientProtocol,
+                     boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, false, clientProtocol, clientKeepAlive, null, out, alloc);
     }
 
     /**
      * Like {@link #parse(ByteBuf, int, boolean, boolean, boolean, ResponseHead, ByteBufAllocator)}, for a
-     * request that may have asked to switch protocols.
+     * client of any protocol, for a request that may have asked to switch protocols. For
+     * {@link ClientProtocol#HTTP_2} the head for the client is {@link ResponseHead#http2Headers} ({@code :status},
+     * lower-case names, no connection-specific field, {@code content-length} when the length is known) and the
+     * client connection is never closed for it.
      *
      * @param requestWasUpgrade the request carried {@code Upgrade} (see {@link RequestHead#upgrade}): a
      *                          {@code 101} with a valid {@code Upgrade} is then an answer, forwarded with its
@@ -90,8 +106,10 @@ public final class ResponseHeadParser {
      *                          responses do not get it
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
-                     boolean clientHttp10, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
+                     ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
                      ByteBufAllocator alloc) {
+        boolean clientHttp10 = clientProtocol == ClientProtocol.HTTP_1_0;
+        boolean clientHttp2 = clientProtocol == ClientProtocol.HTTP_2;
         if (b.length < headLength) {
             b = new byte[Math.max(headLength, b.length * 2)];
         }
@@ -258,7 +276,7 @@ public final class ResponseHeadParser {
         }
         out.upstreamReusable = reusable;
 
-        boolean closeClient = !clientKeepAlive;
+        boolean closeClient = !clientKeepAlive && !clientHttp2;
         switch (out.upstreamBody) {
             case CHUNKED:
             case UNTIL_CLOSE:
@@ -275,6 +293,16 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
+        if (clientHttp2) {
+            out.clientHead = null;
+            out.http2Headers = Http2Fields.responseHead(status, b, fl, count,
+                    !out.interim && out.clientBody == BodyKind.LENGTH ? contentLength : -1);
+            if (extraField != null && !out.interim) {
+                Http2Fields.addFieldLine(out.http2Headers, extraField);
+            }
+            return OK;
+        }
+        out.http2Headers = null;
         HeadBuilder head = this.head.reset(headLength + 64 + (extraField == null ? 0 : extraField.length));
         head.put(HTTP_1_1_SP).put(b, 9, cr - 9);
         if (cr == 12) {

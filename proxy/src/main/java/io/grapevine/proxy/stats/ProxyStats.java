@@ -25,6 +25,16 @@ public final class ProxyStats {
     /** Connections upgraded to a tunnel (101 relayed), in all and open now. */
     public final LongAdder tunnelsOpened = new LongAdder();
     public final AtomicInteger tunnelsCurrent = new AtomicInteger();
+    /** Client connections that speak HTTP/2 (prior knowledge in cleartext, or ALPN h2). */
+    public final LongAdder http2Connections = new LongAdder();
+    /** Streams HTTP/2 clients opened (each carries one request). */
+    public final LongAdder http2Streams = new LongAdder();
+    /** Streams the client reset (RST_STREAM received). */
+    public final LongAdder http2ResetsReceived = new LongAdder();
+    /** Streams the proxy reset: malformed, refused beyond the stream limit, or cut because the backend failed. */
+    public final LongAdder http2ResetsSent = new LongAdder();
+    /** HTTP/2 connections closed by a GOAWAY with an error: protocol errors, floods, rapid resets. */
+    public final LongAdder http2ConnectionErrors = new LongAdder();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
     /** TLS handshakes completed with a client. */

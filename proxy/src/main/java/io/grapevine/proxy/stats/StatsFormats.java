@@ -65,6 +65,16 @@ public final class StatsFormats {
         counter(sb, "grapevine_tunnels_total", "Connections upgraded to a tunnel (WebSocket and other upgrades).",
                 proxy.get("tunnels_opened"));
         gauge(sb, "grapevine_tunnels_current", "Tunnels open now.", proxy.get("tunnels_current"));
+        counter(sb, "grapevine_http2_connections_total", "Client connections speaking HTTP/2.",
+                proxy.get("http2_connections"));
+        counter(sb, "grapevine_http2_streams_total", "HTTP/2 streams opened by clients.", proxy.get("http2_streams"));
+        counter(sb, "grapevine_http2_resets_received_total", "HTTP/2 streams reset by clients.",
+                proxy.get("http2_resets_received"));
+        counter(sb, "grapevine_http2_resets_sent_total", "HTTP/2 streams reset by the proxy.",
+                proxy.get("http2_resets_sent"));
+        counter(sb, "grapevine_http2_connection_errors_total",
+                "HTTP/2 connections closed with an error GOAWAY (protocol errors, floods).",
+                proxy.get("http2_connection_errors"));
         counter(sb, "grapevine_client_bytes_in_total", "Bytes received from clients.", proxy.get("bytes_in"));
         counter(sb, "grapevine_client_bytes_out_total", "Bytes sent to clients.", proxy.get("bytes_out"));
         counter(sb, "grapevine_tls_handshakes_total", "TLS handshakes completed with clients.",
@@ -156,7 +166,10 @@ public final class StatsFormats {
                 .append(proxy.get("bad_requests")).append(" rejected &middot; 502/503/504 from the proxy: ")
                 .append(proxy.get("local_502")).append('/').append(proxy.get("local_503")).append('/')
                 .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries")
-                .append(" &middot; ").append(proxy.get("tunnels_current")).append(" open tunnels</p>")
+                .append(" &middot; ").append(proxy.get("tunnels_current")).append(" open tunnels")
+                .append(" &middot; HTTP/2: ").append(proxy.get("http2_connections")).append(" connections, ")
+                .append(proxy.get("http2_streams")).append(" streams, ").append(proxy.get("http2_resets_received"))
+                .append('/').append(proxy.get("http2_resets_sent")).append(" resets received/sent</p>")
                 .append("<p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> ")
                 .append("<a href=\"/metrics\">Prometheus</a> <a href=\"/table\">table</a> ")
                 .append("<a href=\"/members\">members</a></p><table><tr>");

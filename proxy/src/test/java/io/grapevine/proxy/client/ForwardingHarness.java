@@ -13,7 +13,10 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.DefaultChannelId;
+import io.netty.channel.ServerChannel;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.EventLoop;
 import java.net.ConnectException;
@@ -22,10 +25,11 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
+import java.util.function.BiConsumer;
 
 /**
  * One client connection of the forwarding core on {@link EmbeddedChannel}s, without sockets: the client
- * channel carries an {@link Http1Connection}; every backend connection the core dials is another embedded
+ * channel carries an {@link Http1Connection} (or the codec a test installs); every backend connection the core dials is another embedded
  * channel, handed out by a scripted {@link Dialer}. A test writes client bytes, reads what each backend
  * received, answers as that backend, and reads what the client got.
  */
@@ -73,14 +77,24 @@ final class ForwardingHarness implements AutoCloseable {
      * @param configJson a servers.conf; its servers are the table (their addresses are never dialled)
      */
     ForwardingHarness(String configJson) throws Exception {
+        this(configJson, (pipeline, loop) -> pipeline.addLast(new Http1Connection(loop)));
+    }
+
+    /**
+     * @param codec installs the client codec on the client channel's pipeline (default: {@link Http1Connection})
+     */
+    ForwardingHarness(String configJson, BiConsumer<ChannelPipeline, LoopContext> codec) throws Exception {
         ProxyConfig config = ConfigLoader.parse(configJson, "(test)");
         tables = new TableHolder(1, config.routes(), config::policyOf);
         tables.publish(config.servers(), "test");
-        client = new EmbeddedChannel();
+        // Accepted by a listener, like every client connection: Netty's HTTP/2 multiplexer tells a server by that.
+        client = new EmbeddedChannel(new Listener(), DefaultChannelId.newInstance(), true, false);
         EventLoop eventLoop = client.eventLoop();
         loop = new LoopContext(0, eventLoop, config, tables, stats, this::dial);
-        stats.connectionsCurrent.incrementAndGet(); // what the initializer counts for an accepted connection
-        client.pipeline().addLast(new Http1Connection(loop));
+        // what the initializer counts for an accepted connection, until it closes
+        stats.connectionsCurrent.incrementAndGet();
+        client.closeFuture().addListener(f -> stats.connectionsCurrent.decrementAndGet());
+        codec.accept(client.pipeline(), loop);
     }
 
     /** Scripts the next dials (default: connect at once). */
@@ -169,6 +183,10 @@ final class ForwardingHarness implements AutoCloseable {
         drain(client);
         client.finishAndReleaseAll();
         assertFalse(client.finishAndReleaseAll(), "messages left on the client channel after finishing");
+    }
+
+    /** Stands for the listening socket that accepted the client connection. */
+    private static final class Listener extends EmbeddedChannel implements ServerChannel {
     }
 
     static String config(int servers, String extra) {

@@ -74,7 +74,8 @@ class ConfigLoaderTest {
                 config.timeouts());
         Limits limits = Limits.defaults();
         assertEquals(new Limits(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), limits.maxHeaderCount(),
-                limits.maxPipelineDepth(), limits.maxIdlePerServer(), limits.maxConnections(), 0), config.limits());
+                limits.maxPipelineDepth(), limits.maxIdlePerServer(), limits.maxConnections(), 0,
+                limits.h2MaxConcurrentStreams(), limits.h2StreamWindowBytes()), config.limits());
     }
 
     @Test
@@ -93,7 +94,7 @@ class ConfigLoaderTest {
                                 "tls_handshake_ms": 4000, "shutdown_delay_ms": 2500 },
                   "limits": { "max_request_line": 4096, "max_header_bytes": 16384, "max_header_count": 50,
                               "max_pipeline_depth": 8, "max_idle_per_server": 16, "max_connections": 2000,
-                              "retries": 1 },
+                              "retries": 1, "h2_max_concurrent_streams": 50, "h2_stream_window": 131072 },
                   "routes": [ { "host": "API.example.com", "path_prefix": "/v1/", "pool": "api" },
                               { "path_prefix": "/assets/", "pool": "static" } ],
                   "allowed_backends": { "cidrs": ["10.0.0.0/8", "FD00::/8"], "ports": [8080, "9000", "8000-8999"] },
@@ -115,7 +116,7 @@ class ConfigLoaderTest {
         assertEquals(new Timeouts(1000, 5000, 30_000, 15_000, 20_000, 10_000, 600_000, 4000, 2500), config.timeouts());
         assertEquals(new AccessLogConfig(Path.of("/var/log/grapevine/access.log"), AccessLogConfig.Format.JSON),
                 config.accessLog());
-        assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1), config.limits());
+        assertEquals(new Limits(4096, 16_384, 50, 8, 16, 2000, 1, 50, 131_072), config.limits());
         assertEquals(List.of(new RouteSpec("api.example.com", "/v1/", "api"),
                 new RouteSpec(null, "/assets/", "static")), config.routes());
         assertEquals(List.of("10.0.0.0/8", "fd00::/8"), config.allowlist().cidrs());

@@ -10,6 +10,7 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
 import io.grapevine.proxy.stats.ServerStats;
+import io.grapevine.proxy.testing.MemorySampler;
 import io.netty.util.internal.PlatformDependent;
 import java.io.InterruptedIOException;
 import java.io.OutputStream;
@@ -196,35 +197,5 @@ class StreamingIntegrationTest {
             Thread.sleep(20);
         }
         assertTrue(last < SIZE, "the whole body left the backend while the client read nothing");
-    }
-
-    /** Samples Netty's direct memory on a thread of its own; {@link #stop} returns the peak growth. */
-    private static final class MemorySampler {
-        private final long baseline = PlatformDependent.usedDirectMemory();
-        private final AtomicLong peak = new AtomicLong(baseline);
-        private final Thread thread;
-        private volatile boolean running = true;
-
-        MemorySampler() {
-            assertTrue(baseline >= 0, "Netty does not count direct memory in this JVM");
-            thread = new Thread(() -> {
-                while (running) {
-                    peak.accumulateAndGet(PlatformDependent.usedDirectMemory(), Math::max);
-                    try {
-                        Thread.sleep(5);
-                    } catch (InterruptedException e) {
-                        return;
-                    }
-                }
-            }, "direct-memory-sampler");
-            thread.setDaemon(true);
-            thread.start();
-        }
-
-        long stop() throws InterruptedException {
-            running = false;
-            thread.join(1000);
-            return peak.get() - baseline;
-        }
     }
 }

@@ -16,6 +16,16 @@ public final class Ports {
     private Ports() {
     }
 
+    /** Whether something accepts connections on loopback {@code port} now. */
+    public static boolean accepting(int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 500);
+            return true;
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** A loopback port the kernel just handed out and that is free again (bound, then closed). */
     public static int free() {
         try (ServerSocket s = new ServerSocket()) {
@@ -68,11 +78,8 @@ public final class Ports {
     }
 
     public static boolean isFree(int port) {
-        try (Socket s = new Socket()) {
-            s.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), port), 200);
+        if (accepting(port)) {
             return false;
-        } catch (IOException e) {
-            // nothing accepted: check that it can be bound, too
         }
         try (ServerSocket s = new ServerSocket()) {
             s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));

@@ -1,0 +1,42 @@
+package io.grapevine.proxy.client;
+
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+
+/**
+ * The handler at the end of a client connection's pipeline (a codec, or the preface detector before one):
+ * set up exactly once, when its channel is active, whether it was added before that (a plaintext
+ * connection) or after (TLS first, or the detector that chose it). Thread: the channel's event loop.
+ */
+abstract class ClientChannelHandler extends ChannelInboundHandlerAdapter {
+
+    protected ChannelHandlerContext ctx;
+    protected Channel channel;
+    private boolean activated;
+
+    /** The channel is active and this handler in its pipeline: register, start deadlines, send a preface. */
+    protected abstract void activate();
+
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+        this.channel = ctx.channel();
+        if (channel.isActive()) {
+            activateOnce();
+        }
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext ctx) {
+        activateOnce();
+        ctx.fireChannelActive();
+    }
+
+    private void activateOnce() {
+        if (!activated) {
+            activated = true;
+            activate();
+        }
+    }
+}

@@ -1,0 +1,396 @@
+package io.grapevine.proxy.client;
+
+import io.grapevine.proxy.config.Limits;
+import io.grapevine.proxy.forward.ClientConnection;
+import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.http.Http2Fields;
+import io.grapevine.proxy.stats.ProxyStats;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
+import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
+import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
+import io.netty.handler.codec.http2.Http2CodecUtil;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2Exception;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2PingFrame;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2SettingsFrame;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.Future;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One HTTP/2 client connection (RFC 9113). Netty's frame codec and stream multiplexer turn the connection
+ * into one child channel per stream, each served by an {@link Http2Stream} (one request, one exchange);
+ * this handler, last in the connection's pipeline, owns what belongs to the connection as a whole: the
+ * settings and the limits that defend it, its deadlines, its graceful drain, and its counters.
+ *
+ * <pre>
+ *  [TLS] ─▶ h2-bytes ─▶ h2 (Http2FrameCodec) ─▶ h2-streams (Http2MultiplexHandler) ─▶ h2-connection (this)
+ *                                                   │ one child channel per stream
+ *                                                   └▶ Http2Stream ─▶ Exchange
+ * </pre>
+ *
+ * <p>Defences, most of them Netty's: at most {@code h2_max_concurrent_streams} open streams (more are
+ * refused with RST_STREAM); a header list larger than {@code max_header_bytes} is answered 431, one that
+ * keeps growing beyond (a CONTINUATION flood) and runs of small CONTINUATION frames end the connection;
+ * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
+ * CVE-2023-44487), resets the client provokes beyond the same rate, control frames queued towards a client
+ * that does not read them, runs of empty DATA frames, and PING or SETTINGS frames beyond
+ * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS} all end the connection with a
+ * GOAWAY. Request bodies are bounded by the stream window, response buffering by the child channels'
+ * write-buffer marks.
+ *
+ * <p>Thread: the connection's event loop, like its streams and their exchanges.
+ */
+final class Http2Connection extends ClientChannelHandler implements ClientConnection {
+
+    private static final Logger log = LoggerFactory.getLogger(Http2Connection.class);
+
+    static final String BYTES = "h2-bytes";
+    static final String CODEC = "h2";
+    static final String STREAMS = "h2-streams";
+    static final String CONNECTION = "h2-connection";
+
+    /** RST_STREAM frames a client may send (and provoke) per window before the connection ends. */
+    static final int MAX_RESETS_PER_WINDOW = 200;
+    static final int RESET_WINDOW_SECONDS = 30;
+    /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
+    static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
+    /** PING and SETTINGS frames a client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM. */
+    static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
+    static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** How long a drain waits for the client to acknowledge the first GOAWAY before it sends the last. */
+    static final long DRAIN_ROUND_TRIP_MILLIS = 1000;
+    private static final long DRAIN_PING = 0x6472_6169_6e00_0001L;
+
+    /** Where the connection stands. */
+    enum Lifecycle {
+        /** Takes new streams. */
+        OPEN,
+        /** A GOAWAY announced the end; the streams in flight finish, then the connection closes. */
+        DRAINING,
+        /** The channel is closed. */
+        CLOSED
+    }
+
+    private final LoopContext loop;
+    private final ProxyStats stats;
+    private final Http2FrameCodec codec;
+    private final Http2Fields fields = new Http2Fields();
+    private final Set<Http2Stream> streams = Collections.newSetFromMap(new IdentityHashMap<>());
+    private final long idleTimeoutNanos;
+    private final int connectionWindow;
+
+    private byte[] clientAddress;
+    private InetSocketAddress clientInet;
+    private InetSocketAddress destinationInet;
+    private boolean secure;
+    private Lifecycle lifecycle = Lifecycle.OPEN;
+    /** When the last stream closed (or the connection opened); 0 while streams are open. */
+    private long idleSinceNanos;
+    private long controlWindowStartNanos;
+    private int controlFrames;
+    private boolean lastGoAwaySent;
+    private Future<?> drainTimer;
+
+    private Http2Connection(LoopContext loop, Http2FrameCodec codec) {
+        this.loop = loop;
+        this.stats = loop.stats();
+        this.codec = codec;
+        Limits limits = loop.limits();
+        this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientIdleMillis());
+        // The connection window never binds before the stream windows do: a stream whose backend is slow
+        // holds back its own client, not the other streams (as nginx and HAProxy do). Memory per connection
+        // stays bounded by streams x stream window.
+        this.connectionWindow = (int) Math.min(Integer.MAX_VALUE,
+                (long) limits.h2StreamWindowBytes() * limits.h2MaxConcurrentStreams());
+    }
+
+    /**
+     * Ends {@code pipeline} with an HTTP/2 server: the codec, the stream multiplexer and the connection
+     * handler, on {@code loop} (the channel's event loop). The channel may already carry TLS.
+     */
+    static void install(ChannelPipeline pipeline, LoopContext loop) {
+        Limits limits = loop.limits();
+        Http2Settings settings = new Http2Settings()
+                .maxConcurrentStreams(limits.h2MaxConcurrentStreams())
+                .initialWindowSize(limits.h2StreamWindowBytes())
+                .maxHeaderListSize(limits.maxHeaderBytes());
+        Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
+                .initialSettings(settings)
+                .validateHeaders(true)
+                .validateRequiredPseudoHeaders(true)
+                .gracefulShutdownTimeoutMillis(loop.timeouts().shutdownGraceMillis())
+                .decoderEnforceMaxRstFramesPerWindow(MAX_RESETS_PER_WINDOW, RESET_WINDOW_SECONDS)
+                .encoderEnforceMaxRstFramesPerWindow(MAX_RESETS_PER_WINDOW, RESET_WINDOW_SECONDS)
+                .encoderEnforceMaxQueuedControlFrames(MAX_QUEUED_CONTROL_FRAMES)
+                .decoderEnforceMaxConsecutiveEmptyDataFrames(2)
+                .decoderEnforceMaxSmallContinuationFrames(16)
+                .frameLogger(new Http2FrameCounter(loop.stats()))
+                .build();
+        Http2Connection connection = new Http2Connection(loop, codec);
+        pipeline.addLast(BYTES, new ByteCounter(loop.stats()));
+        pipeline.addLast(CODEC, codec);
+        pipeline.addLast(STREAMS, new Http2MultiplexHandler(connection.new StreamInitializer()));
+        pipeline.addLast(CONNECTION, connection);
+    }
+
+    /** Each new stream's child channel gets its own {@link Http2Stream}. */
+    @ChannelHandler.Sharable
+    private final class StreamInitializer extends ChannelInitializer<Channel> {
+        @Override
+        protected void initChannel(Channel child) {
+            child.pipeline().addLast(new Http2Stream(Http2Connection.this));
+        }
+    }
+
+    LoopContext loop() {
+        return loop;
+    }
+
+    ProxyStats stats() {
+        return stats;
+    }
+
+    /** Scratch space for translating request heads; one stream at a time uses it, on this loop. */
+    Http2Fields fields() {
+        return fields;
+    }
+
+    byte[] clientAddress() {
+        return clientAddress;
+    }
+
+    /** The connection arrived over TLS: {@code X-Forwarded-Proto: https}. */
+    /** The client's address (announced by a PROXY header, or the peer), or {@code null}. */
+    InetSocketAddress clientInet() {
+        return clientInet;
+    }
+
+    /** The address the client connected to (announced, or this socket's), or {@code null}. */
+    InetSocketAddress destinationInet() {
+        return destinationInet;
+    }
+
+    boolean secure() {
+        return secure;
+    }
+
+    // ---------------------------------------------------------------- lifecycle
+
+    @Override
+    protected void activate() {
+        clientInet = ClientAddress.of(channel);
+        destinationInet = ClientAddress.destinationOf(channel);
+        clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
+        secure = channel.pipeline().get(SslHandler.class) != null;
+        idleSinceNanos = System.nanoTime();
+        controlWindowStartNanos = idleSinceNanos;
+        stats.http2Connections.increment();
+        loop.register(this);
+        int increment = connectionWindow - Http2CodecUtil.DEFAULT_WINDOW_SIZE;
+        if (increment > 0) {
+            // A WINDOW_UPDATE on stream 0, after the SETTINGS the codec sent on being added.
+            ctx.writeAndFlush(new DefaultHttp2WindowUpdateFrame(increment), ctx.voidPromise());
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext ctx) {
+        lifecycle = Lifecycle.CLOSED;
+        if (drainTimer != null) {
+            drainTimer.cancel(false);
+        }
+        loop.unregister(this);
+        ctx.fireChannelInactive();
+    }
+
+    /** The client shut its sending side: it can no longer open streams nor grant window; finish and close. */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            closeGracefully();
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof Http2Exception h2) {
+            // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
+            // an operator's attention (one line per connection); other protocol errors are the client's bug.
+            if (h2.error() == Http2Error.ENHANCE_YOUR_CALM) {
+                log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", channel.remoteAddress(), h2.getMessage());
+            } else {
+                log.debug("HTTP/2 connection from {} failed: {} {}", channel.remoteAddress(), h2.error(),
+                        h2.getMessage());
+            }
+            return;
+        }
+        log.debug("HTTP/2 connection from {} failed: {}", channel.remoteAddress(), cause.toString());
+        ctx.close();
+    }
+
+    // ---------------------------------------------------------------- connection-level frames
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        try {
+            if (msg instanceof Http2PingFrame ping) {
+                if (!ping.ack()) {
+                    countControlFrame();
+                } else if (ping.content() == DRAIN_PING) {
+                    sendLastGoAway();
+                }
+            } else if (msg instanceof Http2SettingsFrame) {
+                countControlFrame();
+            }
+        } finally {
+            ReferenceCountUtil.release(msg);
+        }
+    }
+
+    /**
+     * PING and SETTINGS are cheap to send and each costs an answer (RFC 9113 section 10.5): beyond a
+     * modest budget per window, the connection ends with ENHANCE_YOUR_CALM.
+     */
+    private void countControlFrame() {
+        long now = System.nanoTime();
+        if (now - controlWindowStartNanos > CONTROL_WINDOW_NANOS) {
+            controlWindowStartNanos = now;
+            controlFrames = 0;
+        }
+        if (++controlFrames == MAX_CONTROL_FRAMES_PER_WINDOW + 1) {
+            connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_CONTROL_FRAMES_PER_WINDOW
+                    + " PING/SETTINGS frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
+        }
+    }
+
+    /** Ends the connection the way the codec ends it on a protocol error: GOAWAY with {@code error}, then close. */
+    private void connectionError(Http2Error error, String message) {
+        ChannelHandlerContext codecContext = channel.pipeline().context(codec);
+        if (codecContext != null) {
+            codec.onError(codecContext, false, Http2Exception.connectionError(error, message));
+        } else {
+            ctx.close();
+        }
+    }
+
+    // ---------------------------------------------------------------- streams
+
+    void streamOpened(Http2Stream stream) {
+        streams.add(stream);
+        idleSinceNanos = 0;
+        stats.http2Streams.increment();
+    }
+
+    void streamClosed(Http2Stream stream) {
+        if (streams.remove(stream) && streams.isEmpty()) {
+            idleSinceNanos = System.nanoTime();
+        }
+    }
+
+    // ---------------------------------------------------------------- deadlines and drain
+
+    @Override
+    public void checkDeadlines(long now) {
+        if (lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        if (!streams.isEmpty()) {
+            for (Http2Stream s : streams.toArray(new Http2Stream[0])) {
+                s.checkDeadlines(now, idleTimeoutNanos);
+            }
+        } else if (idleSinceNanos != 0 && now - idleSinceNanos > idleTimeoutNanos) {
+            log.debug("HTTP/2 connection from {} idle for {} ms: closing", channel.remoteAddress(),
+                    TimeUnit.NANOSECONDS.toMillis(idleTimeoutNanos));
+            closeGracefully();
+        }
+    }
+
+    /**
+     * Graceful shutdown in two steps (RFC 9113 section 6.8): a GOAWAY naming the largest stream id tells
+     * the client to open no more streams while those it already sent are still accepted; after a PING
+     * round trip (at most {@link #DRAIN_ROUND_TRIP_MILLIS}) a second GOAWAY names the last stream taken.
+     * The streams in flight finish, then the connection closes.
+     */
+    @Override
+    public void beginDrain() {
+        if (lifecycle != Lifecycle.OPEN) {
+            return;
+        }
+        lifecycle = Lifecycle.DRAINING;
+        ctx.write(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR).setExtraStreamIds(Integer.MAX_VALUE),
+                ctx.voidPromise());
+        ctx.writeAndFlush(new DefaultHttp2PingFrame(DRAIN_PING, false), ctx.voidPromise());
+        drainTimer = ctx.executor().schedule(this::sendLastGoAway, DRAIN_ROUND_TRIP_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    private void sendLastGoAway() {
+        if (lifecycle != Lifecycle.DRAINING || lastGoAwaySent) {
+            return;
+        }
+        lastGoAwaySent = true;
+        if (drainTimer != null) {
+            drainTimer.cancel(false);
+        }
+        ctx.write(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR), ctx.voidPromise());
+        channel.close(); // the codec waits for the open streams (up to shutdown_grace_ms), then closes
+    }
+
+    /** GOAWAY (unless one was sent) and close once the open streams are done. */
+    private void closeGracefully() {
+        if (lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        lifecycle = Lifecycle.DRAINING;
+        lastGoAwaySent = true;
+        channel.close();
+    }
+
+    /** Counts the connection's bytes as they cross the wire (after TLS), as the HTTP/1 codec counts its own. */
+    private static final class ByteCounter extends ChannelDuplexHandler {
+        private final ProxyStats stats;
+
+        ByteCounter(ProxyStats stats) {
+            this.stats = stats;
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            if (msg instanceof ByteBuf b) {
+                stats.bytesIn.add(b.readableBytes());
+            }
+            ctx.fireChannelRead(msg);
+        }
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+            if (msg instanceof ByteBuf b) {
+                stats.bytesOut.add(b.readableBytes());
+            }
+            ctx.write(msg, promise);
+        }
+    }
+}

@@ -1,0 +1,382 @@
+package io.grapevine.proxy.client;
+
+import static io.grapevine.proxy.client.ForwardingHarness.config;
+import static io.grapevine.proxy.testing.H2Frames.request;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.client.ForwardingHarness.Backend;
+import io.grapevine.proxy.testing.H2Frames;
+import io.grapevine.proxy.testing.H2Frames.Frame;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http2.Http2Headers;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Predicate;
+import org.junit.jupiter.api.Test;
+
+/**
+ * HTTP/2 streams through the forwarding core without sockets: an {@link Http2Connection} on an embedded
+ * client channel, fed frames written by hand, its streams' exchanges on embedded backend channels. Each
+ * stream is one exchange; responses come back on their own stream in whatever order the servers answer;
+ * flow control holds back the backend on one side and the client on the other; failures reset a stream
+ * or become an error response, never more.
+ */
+class Http2ForwardingTest {
+
+    private final H2Frames wire = new H2Frames();
+    private final List<Frame> received = new ArrayList<>();
+
+    private ForwardingHarness harness(int servers, String extra) throws Exception {
+        ForwardingHarness h = new ForwardingHarness(config(servers, extra), Http2Connection::install);
+        send(h, wire.preface(), H2Frames.settingsAck());
+        read(h);
+        assertTrue(received.stream().anyMatch(f -> f.type() == H2Frames.SETTINGS), "the server's preface: " + received);
+        received.clear();
+        return h;
+    }
+
+    private static void send(ForwardingHarness h, byte[]... frames) {
+        h.client.writeInbound(Unpooled.wrappedBuffer(H2Frames.concat(frames)));
+        h.runPending();
+    }
+
+    /** Reads what the client received so far into {@link #received}. */
+    private List<Frame> read(ForwardingHarness h) {
+        h.runPending();
+        Object o;
+        while ((o = h.client.readOutbound()) != null) {
+            ByteBuf b = (ByteBuf) o;
+            wire.feed(b);
+            b.release();
+        }
+        Frame f;
+        while ((f = wire.poll()) != null) {
+            received.add(f);
+        }
+        return received;
+    }
+
+    private Frame find(ForwardingHarness h, Predicate<Frame> which) {
+        for (Frame f : read(h)) {
+            if (which.test(f)) {
+                return f;
+            }
+        }
+        return null;
+    }
+
+    private static Predicate<Frame> on(int stream, int type) {
+        return f -> f.streamId() == stream && f.type() == type;
+    }
+
+    private String body(ForwardingHarness h, int stream) {
+        StringBuilder sb = new StringBuilder();
+        for (Frame f : read(h)) {
+            if (f.streamId() == stream && f.type() == H2Frames.DATA) {
+                sb.append(new String(f.payload(), StandardCharsets.ISO_8859_1));
+            }
+        }
+        return sb.toString();
+    }
+
+    private boolean ended(ForwardingHarness h, int stream) {
+        return read(h).stream().anyMatch(f -> f.streamId() == stream && f.endStream());
+    }
+
+    private static String ok(String body) {
+        return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+    }
+
+    // ---------------------------------------------------------------- one stream, one exchange
+
+    @Test
+    void aStreamBecomesAnHttp11RequestAndItsResponseComesBackOnTheStream() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/a?b=1", "accept", "text/plain", "cookie", "x=1", "cookie", "y=2"),
+                    true));
+            Backend b = h.backend(0);
+            String head = b.received();
+            assertTrue(head.startsWith("GET /a?b=1 HTTP/1.1\r\nhost: test\r\naccept: text/plain\r\n"), head);
+            assertTrue(head.contains("\r\ncookie: x=1; y=2\r\n"), "cookie crumbs joined (RFC 9113 8.2.3): " + head);
+            assertTrue(head.contains("\r\nX-Forwarded-For: unknown\r\nX-Forwarded-Proto: http\r\nX-Request-ID: "), head);
+            assertFalse(head.contains("Content-Length") || head.contains("Transfer-Encoding"), head);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\nX-Thing: 1\r\n\r\nhi");
+            Frame headers = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(headers, "response HEADERS: " + received);
+            assertEquals("200", headers.headers().status().toString());
+            assertEquals("2", headers.headers().get("content-length").toString());
+            assertEquals("1", headers.headers().get("x-thing").toString());
+            assertNull(headers.headers().get("connection"), "no connection-specific field in HTTP/2");
+            assertEquals("hi", body(h, 1));
+            assertTrue(ended(h, 1));
+            assertEquals(1, h.stats.requests.sum());
+            assertEquals(1, h.stats.http2Streams.sum());
+        }
+    }
+
+    @Test
+    void streamsAnswerInWhateverOrderTheirServersDo() throws Exception {
+        try (ForwardingHarness h = harness(2, "")) {
+            send(h, wire.headers(1, request("GET", "/slow"), true), wire.headers(3, request("GET", "/fast"), true));
+            assertEquals(2, h.backends.size(), "one exchange, one backend connection per stream, at once");
+            h.backend(1).send(ok("fast"));
+            assertEquals("fast", body(h, 3));
+            assertTrue(ended(h, 3), "stream 3 does not wait for stream 1");
+            assertFalse(ended(h, 1));
+            h.backend(0).send(ok("slow"));
+            assertEquals("slow", body(h, 1));
+        }
+    }
+
+    @Test
+    void aRequestBodyWithoutLengthGoesChunkedAndItsTrailersFollow() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/up"), false), H2Frames.data(1, bytes("hello"), false),
+                    wire.headers(1, new io.netty.handler.codec.http2.DefaultHttp2Headers().add("x-sum", "5"), true));
+            String sent = h.backend(0).received();
+            assertTrue(sent.startsWith("POST /up HTTP/1.1\r\n"), sent);
+            assertTrue(sent.contains("Transfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\nx-sum: 5\r\n\r\n"), sent);
+        }
+    }
+
+    @Test
+    void aRequestBodyWithLengthKeepsIt() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("PUT", "/up", "content-length", "5"), false),
+                    H2Frames.data(1, bytes("hel"), false), H2Frames.data(1, bytes("lo"), true));
+            String sent = h.backend(0).received();
+            assertTrue(sent.contains("Content-Length: 5\r\n\r\nhello"), sent);
+            assertFalse(sent.contains("chunked"), sent);
+        }
+    }
+
+    @Test
+    void responseTrailersAndInterimResponsesPassThrough() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/x", "expect", "100-continue", "content-length", "2"), false));
+            Backend b = h.backend(0);
+            assertTrue(b.received().contains("expect: 100-continue\r\n"));
+            b.send("HTTP/1.1 100 Continue\r\n\r\n");
+            Frame interim = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(interim, "100 Continue relayed: " + received);
+            assertEquals("100", interim.headers().status().toString());
+            assertFalse(interim.endStream());
+            received.clear();
+            send(h, H2Frames.data(1, bytes("ok"), true));
+            b.send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: x-checksum\r\n\r\n3\r\nabc\r\n0\r\n"
+                    + "X-Checksum: 42\r\n\r\n");
+            List<Frame> frames = read(h);
+            Frame head = frames.stream().filter(on(1, H2Frames.HEADERS)).findFirst().orElseThrow();
+            assertNull(head.headers().get("content-length"), "unknown length: END_STREAM delimits it");
+            assertEquals("abc", body(h, 1));
+            Frame trailers = frames.stream().filter(on(1, H2Frames.HEADERS)).skip(1).findFirst().orElseThrow();
+            assertTrue(trailers.endStream());
+            assertEquals("42", trailers.headers().get("x-checksum").toString(), "trailer names in lower case");
+        }
+    }
+
+    @Test
+    void aHeadResponseEndsWithItsHeaders() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("HEAD", "/x"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertTrue(head.endStream(), "no DATA after a HEAD response");
+            assertEquals("1234", head.headers().get("content-length").toString(), "kept: it describes the GET");
+            assertEquals(1, read(h).stream().filter(f -> f.streamId() == 1).count(), received.toString());
+        }
+    }
+
+    // ---------------------------------------------------------------- flow control
+
+    @Test
+    void aBlockedBackendStopsReadingTheStreamAndWithholdsItsWindow() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/up", "content-length", "100000"), false));
+            Backend b = h.backend(0);
+            b.received();
+            h.writable(b.channel(), false);
+            byte[] piece = new byte[16_000];
+            send(h, H2Frames.data(1, piece, false));
+            received.clear();
+            read(h);
+            send(h, H2Frames.data(1, piece, false), H2Frames.data(1, piece, false));
+            assertEquals(16_000, b.received().length(), "only what arrived before the backend blocked");
+            assertNull(find(h, f -> f.type() == H2Frames.WINDOW_UPDATE && f.streamId() == 1),
+                    "no window for the stream while its backend is blocked: " + received);
+            h.writable(b.channel(), true);
+            assertEquals(32_000, b.received().length(), "the held frames go on once the backend drains");
+            assertNotNull(find(h, f -> f.type() == H2Frames.WINDOW_UPDATE && f.streamId() == 1),
+                    "the window reopens: " + received);
+        }
+    }
+
+    @Test
+    void aClosedStreamWindowPausesTheBackendUntilTheClientGrantsMore() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, H2Frames.settings(0x4, 0)); // SETTINGS_INITIAL_WINDOW_SIZE 0: nothing may be sent yet
+            send(h, wire.headers(1, request("GET", "/big"), true));
+            Backend b = h.backend(0);
+            int size = 256 * 1024;
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + size + "\r\n\r\n" + "x".repeat(128 * 1024));
+            assertFalse(b.isReading(), "the stream cannot take more: its backend is paused");
+            assertEquals("", body(h, 1));
+            send(h, H2Frames.windowUpdate(1, size), H2Frames.windowUpdate(0, size));
+            assertTrue(b.isReading(), "window granted: the backend is read again");
+            b.send("y".repeat(128 * 1024));
+            assertEquals(size, body(h, 1).length());
+            assertTrue(ended(h, 1));
+        }
+    }
+
+    // ---------------------------------------------------------------- failures
+
+    @Test
+    void aBackendFailureBeforeAnyResponseByteBecomesAnErrorResponse() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/x"), true));
+            h.backend(0).send("this is not HTTP\r\n\r\n");
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertEquals("502", head.headers().status().toString());
+            assertTrue(body(h, 1).contains("backend"), body(h, 1));
+            assertTrue(ended(h, 1));
+        }
+    }
+
+    @Test
+    void noServerMeans503() throws Exception {
+        try (ForwardingHarness h = harness(0, "")) {
+            send(h, wire.headers(1, request("GET", "/"), true));
+            assertEquals("503", find(h, on(1, H2Frames.HEADERS)).headers().status().toString());
+            assertTrue(ended(h, 1));
+        }
+    }
+
+    @Test
+    void aBackendFailureMidResponseResetsThatStreamAndOnlyThatOne() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
+            send(h, wire.headers(1, request("GET", "/cut"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+            h.backend(0).close();
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "the stream is reset: " + received);
+            assertEquals(H2Frames.INTERNAL_ERROR, rst.errorCode());
+            assertEquals(1, h.stats.abortedResponses.sum());
+            send(h, wire.headers(3, request("GET", "/next"), true));
+            h.backend(1).send(ok("next"));
+            assertEquals("next", body(h, 3), "the connection and its other streams go on");
+            assertNull(find(h, f -> f.type() == H2Frames.GOAWAY));
+        }
+    }
+
+    @Test
+    void aClientResetDropsTheExchangeAndItsBackendConnection() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/long"), true));
+            Backend b = h.backend(0);
+            assertTrue(b.channel().isActive());
+            send(h, H2Frames.rst(1, H2Frames.CANCEL));
+            assertFalse(b.channel().isActive(), "the backend connection that carried the request is closed");
+            assertEquals(1, h.stats.http2ResetsReceived.sum());
+        }
+    }
+
+    @Test
+    void aResponseBeforeTheWholeRequestBodyAsksTheClientToStopWithNoError() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/upload", "content-length", "1000000"), false),
+                    H2Frames.data(1, new byte[1000], false));
+            h.backend(0).send("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+            List<Frame> frames = read(h);
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertEquals("413", head.headers().status().toString());
+            assertTrue(head.endStream());
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "RST_STREAM after the complete response: " + frames);
+            assertEquals(H2Frames.NO_ERROR, rst.errorCode());
+            assertTrue(frames.indexOf(head) < frames.indexOf(rst));
+        }
+    }
+
+    @Test
+    void aMalformedRequestIsResetAndNeverReachesABackend() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/", "connection", "close"), true));
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, received.toString());
+            assertEquals(H2Frames.PROTOCOL_ERROR, rst.errorCode());
+            assertEquals(0, h.backends.size());
+            send(h, wire.headers(3, request("GET", "/", "host", "other"), true));
+            assertEquals(H2Frames.PROTOCOL_ERROR, find(h, on(3, H2Frames.RST_STREAM)).errorCode(),
+                    "host must agree with :authority");
+            assertEquals(0, h.backends.size());
+            assertEquals(2, h.stats.http2ResetsSent.sum(), "one reset by Netty's checks, one by the proxy's");
+        }
+    }
+
+    @Test
+    void aRequestTheHttp11RulesRefuseIsAnswered() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/a b"), true));
+            assertEquals("400", find(h, on(1, H2Frames.HEADERS)).headers().status().toString());
+            Http2Headers badHost = request("GET", "/");
+            badHost.authority("bad host");
+            send(h, wire.headers(3, badHost, true));
+            assertEquals("400", find(h, on(3, H2Frames.HEADERS)).headers().status().toString());
+            send(h, wire.headers(5, request("GET", "/" + "p".repeat(9000)), true));
+            assertEquals("414", find(h, on(5, H2Frames.HEADERS)).headers().status().toString(),
+                    "max_request_line holds for :method and :path");
+            String[] many = new String[2 * 101];
+            for (int i = 0; i < 101; i++) {
+                many[2 * i] = "x-f" + i;
+                many[2 * i + 1] = "v";
+            }
+            send(h, wire.headers(7, request("GET", "/", many), true));
+            assertEquals("431", find(h, on(7, H2Frames.HEADERS)).headers().status().toString(),
+                    "max_header_count holds too");
+            assertEquals(0, h.backends.size());
+        }
+    }
+
+    // ---------------------------------------------------------------- drain
+
+    @Test
+    void aDrainAnnouncesTheEndWithTwoGoAwaysAndLetsTheStreamInFlightFinish() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/long"), true));
+            h.loop.drain();
+            h.runPending();
+            Frame first = find(h, f -> f.type() == H2Frames.GOAWAY);
+            assertNotNull(first, received.toString());
+            assertEquals(Integer.MAX_VALUE, first.lastStreamId(), "first GOAWAY: no new streams, those sent still count");
+            assertEquals(H2Frames.NO_ERROR, first.errorCode());
+            Frame ping = find(h, f -> f.type() == H2Frames.PING);
+            assertNotNull(ping);
+            received.clear();
+            send(h, wire.headers(3, request("GET", "/raced"), true));
+            assertEquals(2, h.backends.size(), "a stream sent before the client saw the GOAWAY is served");
+            send(h, H2Frames.frame(H2Frames.PING, H2Frames.ACK, 0, ping.payload()));
+            Frame last = find(h, f -> f.type() == H2Frames.GOAWAY);
+            assertNotNull(last, "second GOAWAY after the PING round trip: " + received);
+            assertEquals(3, last.lastStreamId());
+            assertTrue(h.client.isActive(), "streams in flight keep the connection open");
+            h.backend(0).send(ok("one"));
+            h.backend(1).send(ok("three"));
+            assertEquals("one", body(h, 1));
+            assertEquals("three", body(h, 3));
+            h.runPending();
+            assertFalse(h.client.isActive(), "closed once its streams are done");
+            assertEquals(0, h.stats.connectionsCurrent.get());
+        }
+    }
+
+    private static byte[] bytes(String s) {
+        return s.getBytes(StandardCharsets.ISO_8859_1);
+    }
+}
