@@ -2,6 +2,9 @@ package io.grapevine.proxy;
 
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminServer;
+import io.grapevine.proxy.admin.ExchangeMetrics;
+import io.grapevine.proxy.admin.StatsCollector;
+import io.grapevine.proxy.admin.StatsReport;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
@@ -39,6 +42,8 @@ public final class ProxyServer implements AutoCloseable {
     private final Channel listener;
     private final AdminServer admin;
     private final HealthChecker health;
+    /** Latencies, rates and state changes for the admin pages; runs on the control loop, like the admin listener. */
+    private final StatsCollector collector;
     private final SelfAddressGuard self;
     private final String description;
     private volatile boolean stopped;
@@ -58,6 +63,7 @@ public final class ProxyServer implements AutoCloseable {
         tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())
                 .filter(config.servers(), (server, why) -> { }), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
+        dataPlane.addObserver(new ExchangeMetrics(stats));
         Channel boundListener = null;
         try {
             boundListener = bind(new ServerBootstrap()
@@ -71,7 +77,8 @@ public final class ProxyServer implements AutoCloseable {
                     .childHandler(new ClientInitializer(dataPlane, stats, config)),
                     config.listen(), "--listen");
             this.admin = bindAdmin(config.admin(), transport);
-            AdminEndpoints.install(admin, tables, stats);
+            this.collector = new StatsCollector(tables, stats);
+            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
         } catch (RuntimeException | InterruptedException e) {
             if (boundListener != null) {
@@ -85,6 +92,7 @@ public final class ProxyServer implements AutoCloseable {
         this.self = SelfAddressGuard.of(listenAddress(), adminAddress());
         tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
+        collector.start(control.next());
         // Start-up leaves megabytes of long-lived objects in the young generation; without this, the first
         // young collections under traffic copy them back and forth for tens of milliseconds each. One full
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
@@ -202,6 +210,7 @@ public final class ProxyServer implements AutoCloseable {
         stopped = true;
         listener.close();
         health.stop();
+        collector.stop();
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
