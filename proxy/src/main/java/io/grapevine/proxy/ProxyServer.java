@@ -4,6 +4,9 @@ import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
 import io.grapevine.proxy.admin.AdminToken;
+import io.grapevine.proxy.admin.ExchangeMetrics;
+import io.grapevine.proxy.admin.StatsCollector;
+import io.grapevine.proxy.admin.StatsReport;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
@@ -47,6 +50,8 @@ public final class ProxyServer implements AutoCloseable {
     private final Channel tlsListener;
     private final AdminServer admin;
     private final HealthChecker health;
+    /** Latencies, rates and state changes for the admin pages; runs on the control loop, like the admin listener. */
+    private final StatsCollector collector;
     private final SelfAddressGuard self;
     private final String description;
     private volatile boolean stopped;
@@ -74,6 +79,7 @@ public final class ProxyServer implements AutoCloseable {
         tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())
                 .filter(config.servers(), (server, why) -> { }), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
+        dataPlane.addObserver(new ExchangeMetrics(stats));
         Channel boundListener = null;
         Channel boundTlsListener = null;
         try {
@@ -83,7 +89,8 @@ public final class ProxyServer implements AutoCloseable {
             boundListener = bind(transport, config.listen(), "--listen", tls == null || tlsBeside ? clients : tlsClients);
             boundTlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), "tls.listen", tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport, adminToken);
-            AdminEndpoints.install(admin, tables, stats);
+            this.collector = new StatsCollector(tables, stats);
+            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
             admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
                     : AdminResponse.text(503, "draining\n"));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
@@ -106,6 +113,7 @@ public final class ProxyServer implements AutoCloseable {
         this.self = SelfAddressGuard.of(listenAddress(), adminAddress());
         tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
+        collector.start(control.next());
         // Start-up leaves megabytes of long-lived objects in the young generation; without this, the first
         // young collections under traffic copy them back and forth for tens of milliseconds each. One full
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
@@ -310,6 +318,7 @@ public final class ProxyServer implements AutoCloseable {
             tls.close();
         }
         health.stop();
+        collector.stop();
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

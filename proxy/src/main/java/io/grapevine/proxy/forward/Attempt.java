@@ -54,8 +54,7 @@ final class Attempt implements UpstreamConnection.Listener {
      * {@link Exchange#attemptFailed}, possibly before this returns.
      */
     void start(boolean freshConnection) {
-        server.stats().requests.increment();
-        server.stats().inFlight.incrementAndGet();
+        server.stats().requestStarted();
         LoopContext loop = exchange.loop();
         ProxyProtocolConfig.Version proxyProtocol = exchange.proxyProtocolVersion();
         ClientStream client = exchange.client();

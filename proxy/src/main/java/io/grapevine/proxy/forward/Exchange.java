@@ -86,6 +86,8 @@ public final class Exchange {
     private ArrayDeque<ByteBuf> pendingBody;
     private int pendingBytes;
     private int status;
+    /** The proxy answered itself (502, 503, 504, or the status of a void request): no backend response. */
+    private boolean answeredByProxy;
     private final long startNanos = System.nanoTime();
     /** When the response head (or the proxy's own answer) was produced; 0 before. */
     private long responseNanos;
@@ -121,6 +123,11 @@ public final class Exchange {
     /** The status of the response (0 until there is one). */
     public int status() {
         return status;
+    }
+
+    /** Whether the answer came from the proxy itself rather than from a backend (see {@link #status()}). */
+    public boolean answeredByProxy() {
+        return answeredByProxy;
     }
 
     /** The client side of this exchange. */
@@ -319,6 +326,7 @@ public final class Exchange {
                 loop.stats().retries.increment();
                 boolean sameServer = d.action() == RetryPolicy.Action.RETRY_SAME_SERVER;
                 if (!sameServer) {
+                    s.stats().redispatched.increment();
                     retriesMade++;
                     if (tried == null) {
                         tried = new ArrayList<>(2);
@@ -342,6 +350,7 @@ public final class Exchange {
     /** The proxy answers {@code localStatus} itself. */
     private void answer(int localStatus) {
         status = localStatus;
+        answeredByProxy = true;
         state = State.DONE;
         responseNanos = System.nanoTime();
         releasePendingBody();

@@ -203,6 +203,10 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
                 MemberRecord gone = members.remove(e.memberId());
                 what = "removed";
                 log.info("member {} {}", gone != null ? gone.describe() : e.memberId(), what);
+                boolean left = gone != null && gone.lastEvent() == MemberEvent.Type.LEAVING;
+                timeline(left ? "leave" : "crash", gone, e.memberId(), left
+                        ? "left the cluster (removed after its leave)"
+                        : "removed by failure detection without leaving: crashed or unreachable");
             }
             default -> {
                 MemberRecord previous = members.get(e.memberId());
@@ -216,14 +220,29 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
                     case LEAVING -> "leaving";
                     default -> "updated";
                 };
-                log.info("member {} {}: {}", r.describe(), what, metadata == null ? "no valid metadata"
+                String detail = metadata == null ? "no valid metadata"
                         : metadata.isBackend() ? "state " + r.effectiveState() + ", weight " + metadata.weight()
-                        + ", version " + metadata.version() : "role " + metadata.role());
+                        + ", version " + metadata.version() : "role " + metadata.role();
+                log.info("member {} {}: {}", r.describe(), what, detail);
+                String before = previous != null ? previous.effectiveState() : null;
+                switch (e.type()) {
+                    case ADDED -> timeline("join", r, e.memberId(), "joined: " + detail);
+                    case LEAVING -> timeline("leave", r, e.memberId(), "leaving the cluster: drains, then goes");
+                    default -> timeline(r.effectiveState().equals(before) ? "update"
+                            : r.effectiveState().equals("draining") ? "drain" : r.effectiveState(), r, e.memberId(),
+                            "announced " + detail + (before != null && !r.effectiveState().equals(before)
+                            ? " (was " + before + ")" : ""));
+                }
             }
         }
         memberSnapshot = List.copyOf(members.values());
         MemberRecord r = members.get(e.memberId());
         requestRender((r != null ? r.describe() : e.memberId()) + " " + what);
+    }
+
+    /** Adds a membership event to the stats page's timeline. */
+    private void timeline(String kind, MemberRecord r, String memberId, String detail) {
+        tables.events().add(kind, r != null ? r.describe() : "member " + memberId, null, detail);
     }
 
     private void requestRender(String reason) {
@@ -258,6 +277,8 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             long generation = tables.current().generation();
             lastRender = new RenderResult(now, text == null ? "" : text, e.getMessage(), generation);
             log.warn("backend template failed, table generation {} stays in force: {}", generation, e.getMessage());
+            tables.events().add("error", "backend template", null,
+                    "render failed, table generation " + generation + " stays in force: " + e.getMessage());
         } catch (RuntimeException e) {
             renderFailures.incrementAndGet();
             lastRender = new RenderResult(now, text == null ? "" : text, e.toString(), tables.current().generation());
@@ -418,6 +439,8 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         } catch (ConfigException e) {
             reloadFailures.incrementAndGet();
             log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
+            tables.events().add("error", configFile.getFileName().toString(), null,
+                    "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
             configReloaded();
             return e.getMessage();
         }
@@ -442,6 +465,7 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         allowlist = new AddressAllowlist(next.allowlist());
         refused.clear();
         pendingReasons.add(configFile.getFileName() + " reloaded (" + why + ")");
+        tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
         render();
         configReloaded();
         return null;

@@ -263,6 +263,7 @@ public final class Server implements Endpoint {
             boolean wasUp = passiveDownUntil == 0 || nowNanos - passiveDownUntil >= 0;
             passiveDownUntil = until == 0 ? 1 : until;
             if (wasUp) {
+                stats.recordPassiveDown(reason);
                 log.warn("server {} ({}) marked DOWN for {} ms after a failed request: {}", spec.name(), address,
                         failTimeoutNanos / 1_000_000, reason);
             }

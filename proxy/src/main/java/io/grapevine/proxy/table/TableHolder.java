@@ -4,6 +4,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -44,6 +45,8 @@ import org.slf4j.LoggerFactory;
 public final class TableHolder {
 
     private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
+    /** Events the timeline keeps. */
+    static final int EVENTS_KEPT = 500;
 
     private final int loopCount;
     private final SecretKeySpec stickySecret;
@@ -53,6 +56,8 @@ public final class TableHolder {
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
     /** Runtime overrides by server key; guarded by {@code this}. Never holds {@link RuntimeOverride#NONE}. */
     private final Map<String, StoredOverride> overrides = new HashMap<>();
+    /** Servers added to and removed from the table, for the stats page's timeline (and more, from others). */
+    private final EventLog events = new EventLog(EVENTS_KEPT);
     private volatile BackendTable current;
 
     /**
@@ -103,6 +108,11 @@ public final class TableHolder {
     /** The table in force. Lock-free; any thread. */
     public BackendTable current() {
         return current;
+    }
+
+    /** The recent events of the table and its servers; any thread may add to it. */
+    public EventLog events() {
+        return events;
     }
 
     /** Called with the servers removed by each new generation, on the publishing thread. */
@@ -185,6 +195,16 @@ public final class TableHolder {
         log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
                 reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed,
                 routingChanged ? "; routes or pool policies changed" : "");
+        for (ServerSpec spec : wanted.values()) {
+            if (!oldByKey.containsKey(spec.key())) {
+                events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().name().toLowerCase()
+                        + ", " + HostAndPort.format(spec.host(), spec.port()) + ", weight " + spec.weight()
+                        + (spec.backup() ? ", backup" : "") + "): " + reason);
+            }
+        }
+        for (Server s : removed) {
+            events.add("remove", s.name(), s.spec().pool(), "removed from the table: " + reason);
+        }
         if (!removed.isEmpty()) {
             for (Consumer<List<Server>> l : removalListeners) {
                 l.accept(removed);

@@ -1,0 +1,105 @@
+package io.grapevine.proxy.stats;
+
+import java.util.concurrent.atomic.LongAdder;
+import org.HdrHistogram.Histogram;
+import org.HdrHistogram.SingleWriterRecorder;
+
+/**
+ * The latencies of one server's exchanges, as they are recorded: one pair of HdrHistogram recorders per event
+ * loop, each written by that loop alone, so recording takes no lock (a {@link SingleWriterRecorder} costs a
+ * few uncontended atomic increments), and read by one reader thread (the admin thread's collector), which
+ * takes each recorder's interval histogram, leaving the recorder empty.
+ *
+ * <p>Two latencies per exchange: <em>total</em>, from the request head read to the response complete, and
+ * <em>upstream</em>, from the start of the last attempt (connect or reuse of an idle connection) to the
+ * backend's response head. Values are microseconds, kept with two significant digits (1 % resolution) in
+ * packed, auto-resizing histograms, so an idle loop or server costs almost no memory.
+ *
+ * <p>A loop's recorders are created the first time that loop records for this server (copy-on-write array
+ * under a lock taken only then); afterwards the hot path reads one volatile array.
+ */
+public final class LatencyRecorder {
+
+    /** Significant digits of every latency histogram: 1 % resolution. */
+    public static final int SIGNIFICANT_DIGITS = 2;
+
+    private static final Recorders[] NONE = new Recorders[0];
+
+    private static final class Recorders {
+        final SingleWriterRecorder total = new SingleWriterRecorder(SIGNIFICANT_DIGITS, true);
+        final SingleWriterRecorder upstream = new SingleWriterRecorder(SIGNIFICANT_DIGITS, true);
+    }
+
+    private volatile Recorders[] perLoop = NONE;
+    private final LongAdder totalSumMicros = new LongAdder();
+    private final LongAdder upstreamSumMicros = new LongAdder();
+
+    /** A new, empty histogram of the kind every latency histogram is (microseconds, auto-resizing, packed). */
+    public static Histogram newHistogram() {
+        return new org.HdrHistogram.PackedHistogram(SIGNIFICANT_DIGITS);
+    }
+
+    /** Event loop {@code loop} only: one exchange took {@code nanos} from request head to response end. */
+    public void recordTotal(int loop, long nanos) {
+        long micros = toMicros(nanos);
+        recorders(loop).total.recordValue(micros);
+        totalSumMicros.add(micros);
+    }
+
+    /** Event loop {@code loop} only: the backend's response head came {@code nanos} after the attempt started. */
+    public void recordUpstream(int loop, long nanos) {
+        long micros = toMicros(nanos);
+        recorders(loop).upstream.recordValue(micros);
+        upstreamSumMicros.add(micros);
+    }
+
+    private static long toMicros(long nanos) {
+        return nanos <= 0 ? 0 : nanos / 1000;
+    }
+
+    private Recorders recorders(int loop) {
+        Recorders[] r = perLoop;
+        Recorders mine;
+        if (loop < r.length && (mine = r[loop]) != null) {
+            return mine;
+        }
+        return create(loop);
+    }
+
+    private synchronized Recorders create(int loop) {
+        Recorders[] r = perLoop;
+        if (loop < r.length && r[loop] != null) {
+            return r[loop];
+        }
+        Recorders[] grown = java.util.Arrays.copyOf(r, Math.max(r.length, loop + 1));
+        grown[loop] = new Recorders();
+        perLoop = grown;
+        return grown[loop];
+    }
+
+    /**
+     * The reader (one thread): adds what every loop recorded since the last call into {@code total} and
+     * {@code upstream}, using {@code scratch} as the interval buffer.
+     */
+    public void drainInto(Histogram total, Histogram upstream, Histogram scratch) {
+        for (Recorders r : perLoop) {
+            if (r == null) {
+                continue;
+            }
+            r.total.getIntervalHistogramInto(scratch);
+            total.add(scratch);
+            r.upstream.getIntervalHistogramInto(scratch);
+            upstream.add(scratch);
+        }
+    }
+
+    /** Sum of every total latency recorded since the start, in microseconds (exact, for Prometheus' _sum). */
+    public long totalSumMicros() {
+        return totalSumMicros.sum();
+    }
+
+    /** Sum of every upstream latency recorded since the start, in microseconds. */
+    public long upstreamSumMicros() {
+        return upstreamSumMicros.sum();
+    }
+}
