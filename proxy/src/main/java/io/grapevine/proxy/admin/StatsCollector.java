@@ -187,7 +187,7 @@ public final class StatsCollector {
     private final Map<String, PoolTrack> pools = new LinkedHashMap<>();
     /** The proxy as a whole: latencies of every server, client request rate, the history of everything. */
     private final PoolTrack all = new PoolTrack(ALL);
-    private final Histogram scratch = LatencyRecorder.newHistogram();
+    private final Histogram scratch = LatencyRecorder.newScratch();
     private final Histogram intervalTotal = LatencyRecorder.newHistogram();
     private final Histogram intervalUpstream = LatencyRecorder.newHistogram();
     private long lastTickNanos;
