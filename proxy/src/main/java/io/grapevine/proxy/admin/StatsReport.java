@@ -1,9 +1,11 @@
 package io.grapevine.proxy.admin;
 
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.RuntimeOverride;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
@@ -59,7 +61,7 @@ public final class StatsReport {
 
     /**
      * One server of {@code GET /table}: name, host, port, source, state, weight (in force), effective_weight (below
-     * the weight while it warms up), pool, backup, and
+     * the weight while it warms up), pool, backup, max_conn (0: no limit), and
      * what the admin API set: admin_state (ready, drain, maint), configured_weight, weight_override (or null).
      */
     public static Map<String, Object> tableRow(Server s, long nowNanos) {
@@ -73,6 +75,7 @@ public final class StatsReport {
         row.put("effective_weight", effectiveWeight(s, nowNanos));
         row.put("pool", s.spec().pool());
         row.put("backup", s.spec().backup());
+        row.put("max_conn", s.maxConn());
         RuntimeOverride o = s.runtimeOverride();
         row.put("admin_state", o.state().word());
         row.put("configured_weight", s.spec().weight());
@@ -91,7 +94,7 @@ public final class StatsReport {
         return row;
     }
 
-    /** {@code GET /stats.json}: proxy counters and one row of counters per server. */
+    /** {@code GET /stats.json}: proxy counters, one row of counters per server, one per pool. */
     public Map<String, Object> stats() {
         BackendTable table = tables.current();
         long now = System.nanoTime();
@@ -108,6 +111,7 @@ public final class StatsReport {
         proxy.put("local_503", p.status503.sum());
         proxy.put("local_504", p.status504.sum());
         proxy.put("retries", p.retries.sum());
+        proxy.put("retries_denied", p.retriesDenied.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());
         proxy.put("tunnels_opened", p.tunnelsOpened.sum());
         proxy.put("tunnels_current", p.tunnelsCurrent.get());
@@ -135,6 +139,7 @@ public final class StatsReport {
             row.put("weight", s.weight());
             row.put("effective_weight", effectiveWeight(s, now));
             row.put("in_flight", st.inFlight.get());
+            row.put("max_conn", s.maxConn());
             row.put("requests", st.requests.sum());
             row.put("responses_1xx", st.responses1xx.sum());
             row.put("responses_2xx", st.responses2xx.sum());
@@ -145,6 +150,7 @@ public final class StatsReport {
             row.put("response_errors", st.responseErrors.sum());
             row.put("timeouts", st.timeouts.sum());
             row.put("retried", st.retried.sum());
+            row.put("ejections", st.ejections.sum());
             row.put("connections_opened", st.connectionsOpened.sum());
             row.put("tunnels", st.tunnels.sum());
             row.put("bytes_in", st.bytesIn.sum());
@@ -155,7 +161,41 @@ public final class StatsReport {
         out.put("generation", table.generation());
         out.put("proxy", proxy);
         out.put("servers", servers);
+        out.put("pools", pools(now));
         return out;
+    }
+
+    /**
+     * One row per pool ever published: its queue (current and most requests waiting, HAProxy's qcur and qmax, the
+     * limit, and what became of the requests that queued), the time requests waited, the retries its budget denied
+     * and the ejections max_ejected_percent prevented.
+     */
+    private List<Map<String, Object>> pools(long now) {
+        List<Map<String, Object>> rows = new ArrayList<>();
+        for (PoolState pool : tables.poolStates()) {
+            PoolStats st = pool.stats();
+            long waited = st.queueWaitCount.sum();
+            double waitMillis = st.queueWaitNanos.sum() / 1e6;
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("name", pool.name());
+            row.put("servers", pool.servers().size());
+            row.put("servers_ejected", pool.servers().stream().filter(s -> s.isEjected(now)).count());
+            row.put("queue_current", pool.queue().size());
+            row.put("queue_max", st.queueMax.get());
+            row.put("queue_limit", pool.queuePolicy().max());
+            row.put("queue_timeout_ms", pool.queuePolicy().timeoutMillis());
+            row.put("queued", st.queued.sum());
+            row.put("queue_full", st.queueFull.sum());
+            row.put("queue_timeouts", st.queueTimeouts.sum());
+            row.put("queue_abandoned", st.queueAbandoned.sum());
+            row.put("queue_wait_count", waited);
+            row.put("queue_wait_ms_total", Math.round(waitMillis * 1000) / 1000.0);
+            row.put("queue_wait_ms_avg", waited == 0 ? 0.0 : Math.round(waitMillis / waited * 1000) / 1000.0);
+            row.put("retries_denied", st.retriesDenied.sum());
+            row.put("ejections_prevented", st.ejectionsPrevented.sum());
+            rows.add(row);
+        }
+        return rows;
     }
 
     /**

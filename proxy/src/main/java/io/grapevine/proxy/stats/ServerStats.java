@@ -28,7 +28,9 @@ public final class ServerStats {
     public final LongAdder tunnels = new LongAdder();
     /** Connections opened to this server. */
     public final LongAdder connectionsOpened = new LongAdder();
-    /** Requests in flight now. */
+    /** Times failed requests ejected this server (passive health). */
+    public final LongAdder ejections = new LongAdder();
+    /** Requests in flight now (with a max_conn: the slots taken). */
     public final AtomicInteger inFlight = new AtomicInteger();
 
     public void countResponse(int status) {

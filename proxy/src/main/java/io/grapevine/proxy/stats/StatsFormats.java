@@ -60,6 +60,8 @@ public final class StatsFormats {
                     .append(proxy.get("local_" + status)).append('\n');
         }
         counter(sb, "grapevine_retries_total", "Requests retried on another server.", proxy.get("retries"));
+        counter(sb, "grapevine_retries_denied_total", "Retries not made because the pool's retry budget was spent.",
+                proxy.get("retries_denied"));
         counter(sb, "grapevine_aborted_responses_total", "Responses cut because the backend failed midway.",
                 proxy.get("aborted_responses"));
         counter(sb, "grapevine_tunnels_total", "Connections upgraded to a tunnel (WebSocket and other upgrades).",
@@ -90,6 +92,8 @@ public final class StatsFormats {
                 row -> row.get("effective_weight"));
         serverMetric(sb, servers, "grapevine_server_in_flight", "Requests in flight now.", "gauge",
                 row -> row.get("in_flight"));
+        serverMetric(sb, servers, "grapevine_server_max_conn", "Most requests the server is given at once (0: no limit).",
+                "gauge", row -> row.get("max_conn"));
         serverMetric(sb, servers, "grapevine_server_requests_total", "Requests sent (retries included).", "counter",
                 row -> row.get("requests"));
         header(sb, "grapevine_server_responses_total", "Responses by status class.", "counter");
@@ -105,6 +109,8 @@ public final class StatsFormats {
                 row -> row.get("response_errors"));
         serverMetric(sb, servers, "grapevine_server_timeouts_total", "Responses that timed out.", "counter",
                 row -> row.get("timeouts"));
+        serverMetric(sb, servers, "grapevine_server_ejections_total", "Times failed requests ejected the server.",
+                "counter", row -> row.get("ejections"));
         serverMetric(sb, servers, "grapevine_server_connections_opened_total", "Connections opened.", "counter",
                 row -> row.get("connections_opened"));
         serverMetric(sb, servers, "grapevine_server_tunnels_total", "Upgrades the server accepted (101).", "counter",
@@ -113,7 +119,52 @@ public final class StatsFormats {
                 row -> row.get("bytes_in"));
         serverMetric(sb, servers, "grapevine_server_bytes_out_total", "Bytes sent to the server.", "counter",
                 row -> row.get("bytes_out"));
+        poolMetrics(sb, (List<Map<String, Object>>) stats.getOrDefault("pools", List.of()));
         return sb.toString();
+    }
+
+    /** The pools' queues, retry budgets and ejection limits. */
+    private static void poolMetrics(StringBuilder sb, List<Map<String, Object>> pools) {
+        poolMetric(sb, pools, "grapevine_pool_queue_current", "Requests waiting in the pool's queue now.", "gauge",
+                "queue_current");
+        poolMetric(sb, pools, "grapevine_pool_queue_max", "Most requests that waited in the pool's queue at once.",
+                "gauge", "queue_max");
+        poolMetric(sb, pools, "grapevine_pool_queue_limit", "Requests the pool's queue may hold (queue.max).", "gauge",
+                "queue_limit");
+        poolMetric(sb, pools, "grapevine_pool_queued_total", "Requests that waited in the pool's queue.", "counter",
+                "queued");
+        header(sb, "grapevine_pool_queue_rejected_total",
+                "Requests answered 503 by the pool's queue: full, or waited queue.timeout_ms.", "counter");
+        for (Map<String, Object> row : pools) {
+            sb.append("grapevine_pool_queue_rejected_total{pool=\"").append(label(row.get("name")))
+                    .append("\",reason=\"full\"} ").append(row.get("queue_full")).append('\n');
+            sb.append("grapevine_pool_queue_rejected_total{pool=\"").append(label(row.get("name")))
+                    .append("\",reason=\"timeout\"} ").append(row.get("queue_timeouts")).append('\n');
+        }
+        poolMetric(sb, pools, "grapevine_pool_queue_abandoned_total",
+                "Requests whose client went away while they waited in the pool's queue.", "counter", "queue_abandoned");
+        header(sb, "grapevine_pool_queue_wait_seconds", "Time requests waited in the pool's queue before a server "
+                + "took them.", "summary");
+        for (Map<String, Object> row : pools) {
+            String labels = "{pool=\"" + label(row.get("name")) + "\"}";
+            sb.append("grapevine_pool_queue_wait_seconds_sum").append(labels).append(' ')
+                    .append(((Number) row.get("queue_wait_ms_total")).doubleValue() / 1000).append('\n');
+            sb.append("grapevine_pool_queue_wait_seconds_count").append(labels).append(' ')
+                    .append(row.get("queue_wait_count")).append('\n');
+        }
+        poolMetric(sb, pools, "grapevine_pool_retries_denied_total",
+                "Retries not made because the pool's retry budget was spent.", "counter", "retries_denied");
+        poolMetric(sb, pools, "grapevine_pool_ejections_prevented_total",
+                "Ejections max_ejected_percent prevented.", "counter", "ejections_prevented");
+    }
+
+    private static void poolMetric(StringBuilder sb, List<Map<String, Object>> pools, String name, String help,
+                                   String type, String key) {
+        header(sb, name, help, type);
+        for (Map<String, Object> row : pools) {
+            sb.append(name).append("{pool=\"").append(label(row.get("name"))).append("\"} ").append(row.get(key))
+                    .append('\n');
+        }
     }
 
     private static void header(StringBuilder sb, String name, String help, String type) {
@@ -165,17 +216,21 @@ public final class StatsFormats {
                 .append(" client connections &middot; ").append(proxy.get("requests")).append(" requests &middot; ")
                 .append(proxy.get("bad_requests")).append(" rejected &middot; 502/503/504 from the proxy: ")
                 .append(proxy.get("local_502")).append('/').append(proxy.get("local_503")).append('/')
-                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries")
+                .append(proxy.get("local_504")).append(" &middot; ").append(proxy.get("retries")).append(" retries (")
+                .append(proxy.get("retries_denied")).append(" denied by the retry budget)")
                 .append(" &middot; ").append(proxy.get("tunnels_current")).append(" open tunnels")
                 .append(" &middot; HTTP/2: ").append(proxy.get("http2_connections")).append(" connections, ")
                 .append(proxy.get("http2_streams")).append(" streams, ").append(proxy.get("http2_resets_received"))
                 .append('/').append(proxy.get("http2_resets_sent")).append(" resets received/sent</p>")
                 .append("<p><a href=\"/stats.json\">JSON</a> <a href=\"/stats.csv\">CSV</a> ")
                 .append("<a href=\"/metrics\">Prometheus</a> <a href=\"/table\">table</a> ")
-                .append("<a href=\"/members\">members</a></p><table><tr>");
+                .append("<a href=\"/members\">members</a></p>");
+        poolTable(sb, (List<Map<String, Object>>) stats.getOrDefault("pools", List.of()));
+        sb.append("<table><tr>");
         List<String> columns = List.of("name", "pool", "source", "state", "weight", "effective_weight", "in_flight",
-                "requests", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx", "connect_errors",
-                "response_errors", "timeouts", "retried", "connections_opened", "tunnels", "bytes_in", "bytes_out");
+                "max_conn", "requests", "responses_2xx", "responses_3xx", "responses_4xx", "responses_5xx",
+                "connect_errors", "response_errors", "timeouts", "retried", "ejections", "connections_opened", "tunnels",
+                "bytes_in", "bytes_out");
         for (String c : columns) {
             sb.append("<th>").append(c.replace('_', ' ')).append("</th>");
         }
@@ -193,6 +248,29 @@ public final class StatsFormats {
                     .append("\">no servers in the table</td></tr>");
         }
         return sb.append("</table></body></html>\n").toString();
+    }
+
+    /** The pools' queues: waiting now and at most, the limit, what became of them, the average wait. */
+    private static void poolTable(StringBuilder sb, List<Map<String, Object>> pools) {
+        if (pools.isEmpty()) {
+            return;
+        }
+        List<String> columns = List.of("name", "servers", "servers_ejected", "queue_current", "queue_max",
+                "queue_limit", "queued", "queue_full", "queue_timeouts", "queue_abandoned", "queue_wait_ms_avg",
+                "retries_denied", "ejections_prevented");
+        sb.append("<h2>Pools</h2><table><tr>");
+        for (String c : columns) {
+            sb.append("<th>").append(c.replace('_', ' ')).append("</th>");
+        }
+        sb.append("</tr>");
+        for (Map<String, Object> row : pools) {
+            sb.append("<tr>");
+            for (String c : columns) {
+                sb.append(c.equals("name") ? "<td class=\"l\">" : "<td>").append(escape(row.get(c))).append("</td>");
+            }
+            sb.append("</tr>");
+        }
+        sb.append("</table><h2>Servers</h2>");
     }
 
     private static String escape(Object o) {
