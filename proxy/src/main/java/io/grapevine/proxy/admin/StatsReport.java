@@ -8,9 +8,11 @@ import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.stats.LatencyMetrics;
 import io.grapevine.proxy.stats.LatencySeries;
 import io.grapevine.proxy.stats.LatencyWindow;
+import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.RuntimeOverride;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
@@ -83,7 +85,7 @@ public final class StatsReport {
 
     /**
      * One server of {@code GET /table}: name, host, port, source, state, weight (in force), effective_weight (below
-     * the weight while it warms up), pool, backup, and
+     * the weight while it warms up), pool, backup, max_conn (0: no limit), and
      * what the admin API set: admin_state (ready, drain, maint), configured_weight, weight_override (or null).
      */
     public static Map<String, Object> tableRow(Server s, long nowNanos) {
@@ -97,6 +99,7 @@ public final class StatsReport {
         row.put("effective_weight", effectiveWeight(s, nowNanos));
         row.put("pool", s.spec().pool());
         row.put("backup", s.spec().backup());
+        row.put("max_conn", s.maxConn());
         RuntimeOverride o = s.runtimeOverride();
         row.put("admin_state", o.state().word());
         row.put("configured_weight", s.spec().weight());
@@ -166,6 +169,7 @@ public final class StatsReport {
         proxy.put("local_503", p.status503.sum());
         proxy.put("local_504", p.status504.sum());
         proxy.put("retries", p.retries.sum());
+        proxy.put("retries_denied", p.retriesDenied.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());
         proxy.put("tunnels_opened", p.tunnelsOpened.sum());
         proxy.put("tunnels_current", p.tunnelsCurrent.get());
@@ -205,6 +209,8 @@ public final class StatsReport {
         row.put("tunnels", st.tunnels.sum());
         row.put("in_flight", st.inFlight.get());
         row.put("in_flight_max", st.inFlightMax.get());
+        row.put("max_conn", s.maxConn());
+        row.put("ejections", st.ejections.sum());
         StatsCollector.Counters counters = new StatsCollector.Counters();
         counters.add(st);
         counters.putInto(row);
@@ -275,8 +281,33 @@ public final class StatsReport {
         row.put("request_rate_max", round2(track.requestRateMax));
         row.put("down_transitions", track.state.downTransitions());
         row.put("downtime_s", track.state.downtimeMillis(nowMillis) / 1000);
+        row.put("servers_ejected", pool.servers().stream().filter(s -> s.isEjected(nowNanos)).count());
+        queue(row, pool.state());
         row.put("latency", latency(track.total, track.upstream, nowMillis));
         return row;
+    }
+
+    /**
+     * A pool's queue ({@code max_conn} and {@code queue}): waiting now and at most, what became of the queued
+     * requests, their wait; the retries its budget denied and the ejections max_ejected_percent prevented.
+     */
+    private static void queue(Map<String, Object> row, PoolState pool) {
+        PoolStats st = pool.stats();
+        long waited = st.queueWaitCount.sum();
+        double waitMillis = st.queueWaitNanos.sum() / 1e6;
+        row.put("queue_current", pool.queue().size());
+        row.put("queue_max", st.queueMax.get());
+        row.put("queue_limit", pool.queuePolicy().max());
+        row.put("queue_timeout_ms", pool.queuePolicy().timeoutMillis());
+        row.put("queued", st.queued.sum());
+        row.put("queue_full", st.queueFull.sum());
+        row.put("queue_timeouts", st.queueTimeouts.sum());
+        row.put("queue_abandoned", st.queueAbandoned.sum());
+        row.put("queue_wait_count", waited);
+        row.put("queue_wait_ms_total", Math.round(waitMillis * 1000) / 1000.0);
+        row.put("queue_wait_ms_avg", waited == 0 ? 0.0 : Math.round(waitMillis / waited * 1000) / 1000.0);
+        row.put("retries_denied", st.retriesDenied.sum());
+        row.put("ejections_prevented", st.ejectionsPrevented.sum());
     }
 
     private static Map<String, Object> latency(LatencyWindow total, LatencyWindow upstream, long nowMillis) {

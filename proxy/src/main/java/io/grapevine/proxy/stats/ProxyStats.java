@@ -22,6 +22,8 @@ public final class ProxyStats {
     public final LongAdder status503 = new LongAdder();
     public final LongAdder status504 = new LongAdder();
     public final LongAdder retries = new LongAdder();
+    /** Retries not made because the pool's retry budget was spent. */
+    public final LongAdder retriesDenied = new LongAdder();
     /** Client connections closed after part of a response was sent, because the backend failed. */
     public final LongAdder abortedResponses = new LongAdder();
     /** Connections upgraded to a tunnel (101 relayed), in all and open now. */

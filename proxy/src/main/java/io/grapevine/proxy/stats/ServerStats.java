@@ -32,7 +32,9 @@ public final class ServerStats {
     public final LongAdder tunnels = new LongAdder();
     /** Connections opened to this server. */
     public final LongAdder connectionsOpened = new LongAdder();
-    /** Requests in flight now. */
+    /** Times failed requests ejected this server (passive health). */
+    public final LongAdder ejections = new LongAdder();
+    /** Requests in flight now (with a max_conn: the slots taken). */
     public final AtomicInteger inFlight = new AtomicInteger();
     /** The most requests ever in flight at once (HAProxy's {@code smax}). */
     public final AtomicInteger inFlightMax = new AtomicInteger();
@@ -49,10 +51,13 @@ public final class ServerStats {
     /** State bookkeeping of the admin thread's collector; see {@link StateHistory}. */
     public final StateHistory state = new StateHistory();
 
-    /** An attempt starts: one more request in flight. Event loops. */
+    /**
+     * An attempt starts on the slot it took ({@code Server.tryAcquireSlot}, which counted it in flight): counts the
+     * request and keeps the in-flight high-water mark. Event loops.
+     */
     public void requestStarted() {
         requests.increment();
-        int now = inFlight.incrementAndGet();
+        int now = inFlight.get();
         if (now > inFlightMax.get()) {
             inFlightMax.accumulateAndGet(now, Math::max);
         }

@@ -299,6 +299,8 @@ public final class StatsFormats {
             sample(sb, "grapevine_local_responses_total", "status=\"" + status + "\"", proxy.get("local_" + status));
         }
         counter(sb, "grapevine_retries_total", "Requests retried on another server.", proxy.get("retries"));
+        counter(sb, "grapevine_retries_denied_total", "Retries not made because the pool's retry budget was spent.",
+                proxy.get("retries_denied"));
         counter(sb, "grapevine_aborted_responses_total", "Responses cut because the backend failed midway.",
                 proxy.get("aborted_responses"));
         counter(sb, "grapevine_tunnels_total", "Connections upgraded to a tunnel (WebSocket and other upgrades).",
@@ -331,6 +333,8 @@ public final class StatsFormats {
                 row -> row.get("in_flight"));
         serverMetric(sb, servers, "grapevine_server_in_flight_max", "Most requests in flight at once since it joined.",
                 "gauge", row -> row.get("in_flight_max"));
+        serverMetric(sb, servers, "grapevine_server_max_conn", "Most requests the server is given at once (0: no limit).",
+                "gauge", row -> row.get("max_conn"));
         serverMetric(sb, servers, "grapevine_server_requests_total", "Requests sent (retries included).", "counter",
                 row -> row.get("requests"));
         header(sb, "grapevine_server_responses_total", "Responses by status class.", "counter");
@@ -352,6 +356,8 @@ public final class StatsFormats {
                 + "on another server.", "counter", row -> row.get("redispatched"));
         serverMetric(sb, servers, "grapevine_server_client_aborts_total",
                 "Exchanges abandoned because the client went away.", "counter", row -> row.get("client_aborts"));
+        serverMetric(sb, servers, "grapevine_server_ejections_total", "Times failed requests ejected the server.",
+                "counter", row -> row.get("ejections"));
         serverMetric(sb, servers, "grapevine_server_connections_opened_total", "Connections opened.", "counter",
                 row -> row.get("connections_opened"));
         serverMetric(sb, servers, "grapevine_server_tunnels_total", "Upgrades the server accepted (101).", "counter",
@@ -378,7 +384,50 @@ public final class StatsFormats {
                 + "response complete, per pool.", latency.poolTotal());
         histograms(sb, "grapevine_pool_upstream_duration_seconds", "Time from the start of the last attempt to the "
                 + "backend's response head, per pool.", latency.poolUpstream());
+        poolMetrics(sb, (List<Map<String, Object>>) stats.getOrDefault("pools", List.of()));
         return sb.toString();
+    }
+
+    /** The pools' queues, retry budgets and ejection limits. */
+    private static void poolMetrics(StringBuilder sb, List<Map<String, Object>> pools) {
+        poolMetric(sb, pools, "grapevine_pool_queue_current", "Requests waiting in the pool's queue now.", "gauge",
+                "queue_current");
+        poolMetric(sb, pools, "grapevine_pool_queue_max", "Most requests that waited in the pool's queue at once.",
+                "gauge", "queue_max");
+        poolMetric(sb, pools, "grapevine_pool_queue_limit", "Requests the pool's queue may hold (queue.max).", "gauge",
+                "queue_limit");
+        poolMetric(sb, pools, "grapevine_pool_queued_total", "Requests that waited in the pool's queue.", "counter",
+                "queued");
+        header(sb, "grapevine_pool_queue_rejected_total",
+                "Requests answered 503 by the pool's queue: full, or waited queue.timeout_ms.", "counter");
+        for (Map<String, Object> row : pools) {
+            String pool = "pool=\"" + label(row.get("name")) + "\"";
+            sample(sb, "grapevine_pool_queue_rejected_total", pool + ",reason=\"full\"", row.get("queue_full"));
+            sample(sb, "grapevine_pool_queue_rejected_total", pool + ",reason=\"timeout\"", row.get("queue_timeouts"));
+        }
+        poolMetric(sb, pools, "grapevine_pool_queue_abandoned_total",
+                "Requests whose client went away while they waited in the pool's queue.", "counter", "queue_abandoned");
+        header(sb, "grapevine_pool_queue_wait_seconds", "Time requests waited in the pool's queue before a server "
+                + "took them.", "summary");
+        for (Map<String, Object> row : pools) {
+            String pool = "pool=\"" + label(row.get("name")) + "\"";
+            if (row.get("queue_wait_ms_total") instanceof Number total) {
+                sample(sb, "grapevine_pool_queue_wait_seconds_sum", pool, total.doubleValue() / 1000);
+            }
+            sample(sb, "grapevine_pool_queue_wait_seconds_count", pool, row.get("queue_wait_count"));
+        }
+        poolMetric(sb, pools, "grapevine_pool_retries_denied_total",
+                "Retries not made because the pool's retry budget was spent.", "counter", "retries_denied");
+        poolMetric(sb, pools, "grapevine_pool_ejections_prevented_total",
+                "Ejections max_ejected_percent prevented.", "counter", "ejections_prevented");
+    }
+
+    private static void poolMetric(StringBuilder sb, List<Map<String, Object>> pools, String name, String help,
+                                   String type, String key) {
+        header(sb, name, help, type);
+        for (Map<String, Object> row : pools) {
+            sample(sb, name, "pool=\"" + label(row.get("name")) + "\"", row.get(key));
+        }
     }
 
     /**

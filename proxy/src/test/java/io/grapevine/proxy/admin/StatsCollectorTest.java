@@ -71,7 +71,8 @@ class StatsCollectorTest {
         Server web1 = tables.current().servers().get(0);
         long before = web1.stats().state.sinceMillis();
         assertEquals("up", web1.stats().state.state());
-        web1.recordFailure(System.nanoTime(), 1, 60_000_000_000L, "connect refused");
+        web1.recordFailure(System.nanoTime(),
+                new io.grapevine.proxy.config.HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, 60_000), "connect refused");
         collector.tick();
         assertEquals("down", web1.stats().state.state());
         assertTrue(web1.stats().state.sinceMillis() >= before);
