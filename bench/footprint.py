@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -190,5 +191,6 @@ try:
     else:
         for k, v in result.items():
             print(f"{k:32s} {v}")
+    shutil.rmtree(work, ignore_errors=True)     # kept, with the logs, when anything above failed
 finally:
     cleanup()
