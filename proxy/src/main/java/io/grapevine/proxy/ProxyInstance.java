@@ -135,7 +135,8 @@ public final class ProxyInstance implements AutoCloseable {
             byte[] stickySecret = checked.keyring() == null ? null
                     : checked.keyring().derivedSecret(STICKY_SECRET_LABEL);
             try {
-                server = ProxyServer.start(config, stickySecret, checked.adminToken(), o.transport());
+                server = ProxyServer.start(config, stickySecret, checked.adminToken(),
+                        o.transport());
             } catch (RuntimeException | InterruptedException e) {
                 if (export != null) {
                     export.close();

@@ -7,7 +7,10 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
-/** The open-loop client's command line: {@code java -cp bench/target/grapevine-bench.jar io.grapevine.bench.latency.OpenLoopClient ...}. */
+/**
+ * The open-loop client's command line:
+ * {@code java -cp bench/target/grapevine-bench.jar io.grapevine.bench.latency.OpenLoopClient ...}.
+ */
 @Command(name = "open-loop", mixinStandardHelpOptions = true, sortOptions = false, usageHelpWidth = 100,
         description = {"Sends GET requests at a constant rate over keep-alive connections and reports the latency"
                 + " percentiles, each latency measured from the time the request was due (coordinated omission"
@@ -20,10 +23,12 @@ final class OpenLoopCommand implements Callable<Integer> {
     @Option(names = "--rate", required = true, paramLabel = "N", description = "requests per second, in all")
     double rate;
 
-    @Option(names = "--connections", defaultValue = "50", paramLabel = "N", description = "keep-alive connections (default ${DEFAULT-VALUE})")
+    @Option(names = "--connections", defaultValue = "50", paramLabel = "N",
+            description = "keep-alive connections (default ${DEFAULT-VALUE})")
     int connections;
 
-    @Option(names = "--duration", defaultValue = "10", paramLabel = "SECONDS", description = "measured time (default ${DEFAULT-VALUE})")
+    @Option(names = "--duration", defaultValue = "10", paramLabel = "SECONDS",
+            description = "measured time (default ${DEFAULT-VALUE})")
     double duration;
 
     @Option(names = "--warmup", defaultValue = "2", paramLabel = "SECONDS",
@@ -34,7 +39,8 @@ final class OpenLoopCommand implements Callable<Integer> {
             description = "how long to wait for the last responses; later ones are timeouts (default ${DEFAULT-VALUE})")
     double drain;
 
-    @Option(names = "--threads", defaultValue = "1", paramLabel = "N", description = "event loop threads (default ${DEFAULT-VALUE})")
+    @Option(names = "--threads", defaultValue = "1", paramLabel = "N",
+            description = "event loop threads (default ${DEFAULT-VALUE})")
     int threads;
 
     @Option(names = "--json", description = "print one JSON object instead of text")
