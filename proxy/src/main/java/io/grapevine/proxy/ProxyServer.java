@@ -59,15 +59,18 @@ public final class ProxyServer implements AutoCloseable {
     private volatile long notReadySince;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken)
-            throws ConfigException, InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken,
+                        Transport requestedTransport) throws ConfigException, InterruptedException {
         this.config = config;
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
                 : ServerTls.start(tlsConfig, ClientInitializer.alpnProtocols(), config.timeouts().tlsHandshakeMillis());
-        Transport transport = Transport.best();
-        if (transport != Transport.EPOLL) {
-            log.warn("native epoll transport unavailable ({}); using NIO", Transport.epollUnavailabilityCause());
+        Transport.Choice choice = Transport.choose(requestedTransport);
+        Transport transport = choice.transport();
+        if (choice.unavailable().isEmpty()) {
+            log.info("transport {}", choice.describe());
+        } else {
+            log.warn("transport {}", choice.describe());
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
@@ -158,7 +161,7 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** "4 event loops on EPOLL", for the start-up line. */
+    /** "4 event loops on epoll", for the start-up line. */
     public String description() {
         return description;
     }
@@ -194,11 +197,26 @@ public final class ProxyServer implements AutoCloseable {
     /** With both: see {@link #start(ProxyConfig, byte[])} and {@link #start(ProxyConfig, AdminToken)}. */
     public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken)
             throws ConfigException, InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken);
+        return start(config, stickySecret, adminToken, null);
+    }
+
+    /**
+     * With all of the above, on {@code transport} ({@code --transport}) or, when this host cannot run it, the next
+     * one of io_uring, epoll, NIO that it can; null: {@link Transport#DEFAULT}. One log line says which runs and why.
+     */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken, Transport transport)
+            throws ConfigException, InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken, transport);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, ioThreads, null, null);
+        return start(config, ioThreads, null);
+    }
+
+    /** {@code ioThreads} event loops on {@code transport} (null: the default), as {@link #start(ProxyConfig, byte[], AdminToken, Transport)}. */
+    public static ProxyServer start(ProxyConfig config, int ioThreads, Transport transport)
+            throws ConfigException, InterruptedException {
+        return new ProxyServer(config, ioThreads, null, null, transport);
     }
 
     public InetSocketAddress listenAddress() {
