@@ -156,8 +156,12 @@ final class ProxyProcess implements AutoCloseable {
         }
 
         @Override
-        public void close() throws InterruptedException {
-            stop();
+        public void close() {
+            try {
+                stop();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
         }
     }
 }
