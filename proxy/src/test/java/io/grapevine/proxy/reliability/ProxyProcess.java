@@ -106,6 +106,20 @@ final class ProxyProcess implements AutoCloseable {
         }
     }
 
+    /** The proxy's limit of open files (the soft limit, which the JVM raises to the hard one at start). */
+    long openFilesLimit() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc", Long.toString(proxy.pid()), "limits"))) {
+                if (line.startsWith("Max open files")) {
+                    return Long.parseLong(line.substring("Max open files".length()).trim().split("\\s+")[0]);
+                }
+            }
+            throw new IllegalStateException("no open files limit for process " + proxy.pid());
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     String tails() {
         return proxy.tail() + "\n" + backend.tail();
     }

@@ -77,6 +77,10 @@ class ResourceExhaustionIntegrationTest {
         Tools.require("slowhttptest", "slowhttptest");
         ProxyProcess proxy = resources.keep(ProxyProcess.start(dir, "\"timeouts\": {\"client_header_ms\": 60000,"
                 + " \"client_idle_ms\": 60000}"));
+        // Slow bodies take a backend connection each too; the JVM raises its soft limit to the hard one.
+        assertTrue(proxy.openFilesLimit() >= 2L * SLOW_CLIENTS + 100, "the proxy may open only "
+                + proxy.openFilesLimit() + " files: raise the hard limit (ulimit -Hn, LimitNOFILE) to "
+                + (2 * SLOW_CLIENTS + 100) + " or more for this test");
         measure(proxy, Duration.ofSeconds(3)); // warm-up: the proxy's JIT, the backend's, the client's
         SteadyClient.Summary baseline = measure(proxy, Duration.ofSeconds(8));
 
