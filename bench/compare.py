@@ -19,6 +19,9 @@ round) and the medians over the rounds are reported: req/s, CPU microseconds per
 of the proxy's whole process group, from /proc), the proxy's CPU use, p50/p99 latency (wrk), errors,
 and the ratios Grapevine/HAProxy and Grapevine/nginx. "cpu1 other" is the share of CPU 1 that went to
 anything but the proxy under test during the run: other work on a shared machine shows up there.
+"cpu0 busy" and "cpu0 µs/req" are what CPU 0 (load generator and backends) spent: when CPU 0 is saturated it,
+not the proxy, sets req/s, and how much it spends per request depends on the proxy too (batching, headers,
+packets).
 
 Grapevine is started with the launcher (./grapevine proxy ... --no-gossip), so GRAPEVINE_JVM_OPTS and
 JAVA_HOME in the environment reach it unchanged. Every process started here runs in its own process
@@ -496,9 +499,9 @@ def run_s_time(scenario, proxy, secs):
 
 def measure(scenario, proxy, secs, lua_files):
     pgid = proxy["proc"].pid
-    t0, c0, w0 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), time.time()
+    t0, c0, l0, w0 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), cpu_times(LOAD_CPU), time.time()
     r = run_load(scenario, proxy, secs, lua_files)
-    t1, c1, w1 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), time.time()
+    t1, c1, l1, w1 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), cpu_times(LOAD_CPU), time.time()
     if proxy["proc"].poll() is not None:
         raise RuntimeError(f"{proxy['name']} exited during {scenario.name}")
     user_s, sys_s = ((x1 - x0) / os.sysconf("SC_CLK_TCK") for x0, x1 in zip(t0, t1))
@@ -508,6 +511,11 @@ def measure(scenario, proxy, secs, lua_files):
     r["proxy_cpu_pct"] = 100 * cpu_s / (w1 - w0)
     r["sys_share_pct"] = 100 * sys_s / cpu_s if cpu_s else float("nan")
     r["cpu1_other_pct"] = max(0.0, 100 * cpu1_busy - r["proxy_cpu_pct"])
+    # CPU 0 carries the load generator and the backends: what they spend per request depends on the proxy too
+    # (how it batches, the headers it adds, the packets it sends), and when CPU 0 is saturated it sets req/s.
+    cpu0_busy_s = (l1[0] - l0[0]) / os.sysconf("SC_CLK_TCK")
+    r["cpu0_busy_pct"] = 100 * (l1[0] - l0[0]) / max(1, l1[1] - l0[1])
+    r["cpu0_us_per_req"] = cpu0_busy_s * 1e6 / r["good"] if r["good"] else float("nan")
     r["loadavg"] = open("/proc/loadavg").read().split()[0]
     return r
 
@@ -674,8 +682,8 @@ def ratio(x, y):
     return f"{x / y:.2f}x" if y and x == x and y == y else "n/a"
 
 
-MEDIAN_KEYS = ("rps", "mib_s", "cpu_us_per_req", "sys_share_pct", "proxy_cpu_pct", "cpu1_other_pct", "p50_ms",
-               "p99_ms")
+MEDIAN_KEYS = ("rps", "mib_s", "cpu_us_per_req", "sys_share_pct", "proxy_cpu_pct", "cpu1_other_pct", "cpu0_busy_pct",
+               "cpu0_us_per_req", "p50_ms", "p99_ms")
 
 
 def medians(runs):
@@ -739,15 +747,16 @@ def report(env, a, results, notes):
         if not s.has_percentiles:
             lines.append("\n(no per-request latency: wrk samples one per pipelined batch, openssl s_time none)")
         lines.append("")
-        lines.append("| proxy | req/s | MiB/s | CPU µs/req | of it in kernel | proxy CPU % | cpu1 other % | p50 ms "
-                     "| p99 ms | errors |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| proxy | req/s | MiB/s | CPU µs/req | of it in kernel | proxy CPU % | cpu1 other % "
+                     "| cpu0 busy % | cpu0 µs/req | p50 ms | p99 ms | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         med = {}
         for proxy, runs in per_proxy.items():
             m = med[proxy] = medians(runs)
             lines.append(f"| {proxy} | {m['rps']:.0f} | {m['mib_s']:.1f} | {m['cpu_us_per_req']:.1f} | "
                          f"{m['sys_share_pct']:.0f}% | "
-                         f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {fmt_ms(m['p50_ms'])} | "
+                         f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {m['cpu0_busy_pct']:.0f} | "
+                         f"{m['cpu0_us_per_req']:.1f} | {fmt_ms(m['p50_ms'])} | "
                          f"{fmt_ms(m['p99_ms'])} | {m['errors']} |")
         for proxy, n in notes.get(name, {}).items():
             lines.append(f"\n{proxy} logged {n['count']} warnings/errors in this scenario; the first: "
