@@ -73,34 +73,41 @@ final class HealthProbe {
         }
     }
 
-    /** The status line without its CRLF, or null when it did not arrive before the deadline. */
+    /**
+     * The status line without its CRLF, or null when it did not arrive before the deadline. Reads whatever
+     * has arrived, a buffer at a time (one system call for a whole status line, not one per byte); bytes
+     * after the line feed are not looked at.
+     */
     private static String readStatusLine(Socket socket, long deadline) throws IOException {
         InputStream in = socket.getInputStream();
-        StringBuilder line = new StringBuilder();
+        byte[] line = new byte[MAX_STATUS_LINE + 2];
+        int length = 0;
         while (true) {
             long left = (deadline - System.nanoTime()) / 1_000_000;
             if (left <= 0) {
                 return null;
             }
             socket.setSoTimeout((int) left);
-            int c;
+            int n;
             try {
-                c = in.read();
+                n = in.read(line, length, line.length - length);
             } catch (SocketTimeoutException e) {
                 return null;
             }
-            if (c < 0) {
-                throw new IOException(line.length() == 0 ? "connection closed without a response"
+            if (n < 0) {
+                throw new IOException(length == 0 ? "connection closed without a response"
                         : "connection closed in the status line");
             }
-            if (c == '\n') {
-                int end = line.length() > 0 && line.charAt(line.length() - 1) == '\r' ? line.length() - 1 : line.length();
-                return line.substring(0, end);
+            for (int i = length; i < length + n; i++) {
+                if (line[i] == '\n') {
+                    int end = i > 0 && line[i - 1] == '\r' ? i - 1 : i;
+                    return new String(line, 0, Math.min(end, MAX_STATUS_LINE), StandardCharsets.ISO_8859_1);
+                }
             }
-            if (line.length() >= MAX_STATUS_LINE) {
-                return line.toString();
+            length += n;
+            if (length >= MAX_STATUS_LINE) {
+                return new String(line, 0, MAX_STATUS_LINE, StandardCharsets.ISO_8859_1);
             }
-            line.append((char) c);
         }
     }
 

@@ -1,6 +1,7 @@
 package io.grapevine.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
 import io.grapevine.cluster.HostAndPort;
@@ -71,5 +72,42 @@ class HealthProbeTest {
             silent.close();
             assertEquals(new HealthProbe.Result(false, "connection refused"), probe(closed));
         }
+    }
+
+    @Test
+    void readsAStatusLineThatArrivesInPiecesAndStopsAtTheLongestOne() throws Exception {
+        try (ServerSocket pieces = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             ServerSocket overlong = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Thread answer = answer(pieces, "HTTP/1.1 ", "50", "3 Unavailable\r", "\nContent-Length: 0\r\n\r\n");
+            assertEquals(new HealthProbe.Result(false, "HTTP 503"), probe(pieces.getLocalPort()));
+            answer.join(5_000);
+
+            // A reason phrase longer than the 256 bytes read: the status is judged on what was read, without
+            // waiting for the line feed.
+            answer = answer(overlong, "HTTP/1.1 200 " + "x".repeat(400), "\r\n");
+            long start = System.nanoTime();
+            assertEquals(new HealthProbe.Result(true, "HTTP 200"), probe(overlong.getLocalPort()));
+            long tookMs = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(tookMs < 450, "took " + tookMs + " ms");
+            answer.join(5_000);
+        }
+    }
+
+    /** Accepts one connection and writes {@code parts} to it, 30 ms apart, each in its own TCP segment. */
+    private static Thread answer(ServerSocket server, String... parts) {
+        Thread thread = new Thread(() -> {
+            try (Socket s = server.accept(); OutputStream out = s.getOutputStream()) {
+                s.setTcpNoDelay(true);
+                for (String part : parts) {
+                    out.write(part.getBytes(StandardCharsets.US_ASCII));
+                    out.flush();
+                    Thread.sleep(30);
+                }
+            } catch (IOException | InterruptedException ignored) {
+                // the probe closed first
+            }
+        });
+        thread.start();
+        return thread;
     }
 }
