@@ -117,10 +117,6 @@ public final class ProxyServer implements AutoCloseable {
         tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
         collector.start(control.next());
-        // Start-up leaves megabytes of long-lived objects in the young generation; without this, the first
-        // young collections under traffic copy them back and forth for tens of milliseconds each. One full
-        // collection now moves them to the old generation, so collections under load stay sub-millisecond.
-        System.gc();
         this.description = dataPlane.loops().size() + " event loops on " + transport;
         if (tls != null) {
             log.info("TLS on {}{}, by {}, ALPN {}", tlsListener != null ? tlsListener.localAddress() : listenAddress(),
