@@ -38,4 +38,12 @@ public interface Endpoint {
      * server: its pool, host and port). The consistent hash places endpoints by it.
      */
     String key();
+
+    /**
+     * XXH64 of {@link #key()} in UTF-8 (seed 0): where the consistent hash places the endpoint. An endpoint that lives
+     * across table generations should compute it once.
+     */
+    default long keyHash() {
+        return XxHash64.hash(key(), 0);
+    }
 }

@@ -1,8 +1,10 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.lb.Endpoint;
+import io.grapevine.proxy.lb.XxHash64;
 import io.grapevine.proxy.stats.ServerStats;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -36,6 +38,8 @@ public final class Server implements Endpoint {
     private static final Logger log = LoggerFactory.getLogger(Server.class);
 
     private final String key;
+    /** {@link Endpoint#keyHash()}, computed when first asked for (hashing pools only); 0: not yet. */
+    private volatile long keyHash;
     private final long stickyId;
     private final InetSocketAddress address;
     private final ServerStats stats = new ServerStats();
@@ -63,6 +67,10 @@ public final class Server implements Endpoint {
     /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
     private boolean preventionLogged;
 
+    /** The Set-Cookie lines naming this server under {@link #cookieLinesOf}; the table publisher's only. */
+    private byte[][] cookieLines;
+    private PoolPolicy.Sticky cookieLinesOf;
+
     /** Slow start of this server's pool; 0: none. Written by the table publisher. */
     private volatile long slowStartNanos;
     /** When the server last became available again ({@link System#nanoTime()}); 0: not since it was created. */
@@ -79,6 +87,16 @@ public final class Server implements Endpoint {
 
     public String key() {
         return key;
+    }
+
+    @Override
+    public long keyHash() {
+        long h = keyHash;
+        if (h == 0) {
+            h = XxHash64.hash(key, 0);
+            keyHash = h; // racing threads compute the same value
+        }
+        return h;
     }
 
     public ServerSpec spec() {
@@ -109,6 +127,19 @@ public final class Server implements Endpoint {
 
     public String name() {
         return spec.name();
+    }
+
+    /**
+     * The {@code Set-Cookie} lines that name this server under {@code sticky}, plain and secure
+     * ({@link ServerPool#setCookie}), rendered once per sticky policy. On the publishing thread.
+     */
+    byte[][] setCookieLines(PoolPolicy.Sticky sticky) {
+        if (!sticky.equals(cookieLinesOf)) {
+            cookieLines = new byte[][] {ServerPool.setCookieLine(sticky, stickyId, false),
+                    ServerPool.setCookieLine(sticky, stickyId, true)};
+            cookieLinesOf = sticky;
+        }
+        return cookieLines;
     }
 
     public InetSocketAddress address() {
