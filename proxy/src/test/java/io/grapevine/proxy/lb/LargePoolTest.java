@@ -1,22 +1,25 @@
 package io.grapevine.proxy.lb;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.Balance;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
 import java.util.function.IntUnaryOperator;
 import org.junit.jupiter.api.Test;
 
 /**
  * Balancing over pools of 10,000 servers, where a pick must cost O(1) or O(log n): round robin's computed sequence
- * and its random draws past unavailable servers. Each result is checked against what the small-pool algorithms
- * define (exact shares per cycle).
+ * and its random draws past unavailable servers, leastconn's tree, the power of two choices' redraws. Each result is
+ * checked against what the small-pool algorithms define (exact shares per cycle, a least-loaded server).
  */
 class LargePoolTest {
 
@@ -131,5 +134,110 @@ class LargePoolTest {
         assertSame(p.get(N - 1), rr.pick(0, null), "the last one available is found by the scan");
         p.get(N - 1).available = false;
         assertNull(rr.pick(0, null));
+    }
+
+    // ---------------------------------------------------------------- leastconn
+
+    /** The least {@code (in flight + 1) / effective weight} among eligible endpoints, as a fraction compared exactly. */
+    private static boolean isLeastLoaded(FakeEndpoint picked, List<FakeEndpoint> p, List<FakeEndpoint> excluded) {
+        for (FakeEndpoint e : p) {
+            if (e.available && !e.full && (excluded == null || !excluded.contains(e))
+                    && (e.inFlight + 1L) * picked.effectiveWeight(0) < (picked.inFlight + 1L) * e.effectiveWeight(0)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    @Test
+    void leastConnectionsOverTenThousandServersAlwaysPicksALeastLoadedOne() {
+        SplittableRandom random = new SplittableRandom(9);
+        List<FakeEndpoint> p = pool(N, i -> 1 + random.nextInt(4));
+        p.forEach(e -> e.inFlight = random.nextInt(20));
+        Balancer<FakeEndpoint>[] loops = Balancers.forLoops(Balance.LEASTCONN, p, List.of(), 2);
+        for (int step = 0; step < 5_000; step++) {
+            int loop = step % 2;
+            FakeEndpoint picked = loops[loop].pick(0, null);
+            assertNotNull(picked);
+            assertTrue(picked.available && !picked.full, "picked " + picked + ", which is down or full");
+            assertTrue(isLeastLoaded(picked, p, null), "step " + step + " on loop " + loop + ": " + picked
+                    + " has " + picked.inFlight + " in flight at weight " + picked.weight);
+            picked.inFlight++;
+            picked.changed();
+            // Elsewhere (the other loop, health checks): requests end, servers go down and come back, warm up.
+            for (int k = 0; k < 3; k++) {
+                FakeEndpoint e = p.get(random.nextInt(N));
+                switch (random.nextInt(5)) {
+                    case 0 -> e.inFlight = Math.max(0, e.inFlight - 1 - random.nextInt(5));
+                    case 1 -> e.available = !e.available;
+                    case 3 -> e.full = !e.full;
+                    case 2 -> e.effective = random.nextBoolean() ? -1 : 1 + random.nextInt(e.weight * 16);
+                    default -> e.inFlight += 1 + random.nextInt(3);
+                }
+                e.changed();
+            }
+        }
+    }
+
+    @Test
+    void leastConnectionsTakesIdleServersOfOneWeightInTurn() {
+        List<FakeEndpoint> p = pool(N, i -> 1);
+        Balancer<FakeEndpoint> lc = Balancers.create(Balance.LEASTCONN, p, List.of());
+        Map<FakeEndpoint, Integer> counts = new HashMap<>();
+        for (int t = 0; t < 2 * N; t++) {
+            counts.merge(lc.pick(0, null), 1, Integer::sum); // requests that end before the next pick
+        }
+        assertEquals(N, counts.size());
+        assertTrue(counts.values().stream().allMatch(n -> n == 2), "ties are not taken in turn");
+    }
+
+    @Test
+    void leastConnectionsSetsTriedServersAsideAndFallsBackToBackups() {
+        List<FakeEndpoint> p = pool(N, i -> 1);
+        p.forEach(e -> e.inFlight = 5);
+        FakeEndpoint idle = p.get(1234);
+        FakeEndpoint next = p.get(4321);
+        idle.inFlight = 0;
+        next.inFlight = 1;
+        List<FakeEndpoint> backups = pool(2, i -> 1);
+        Balancer<FakeEndpoint> lc = Balancers.create(Balance.LEASTCONN, p, backups);
+        assertSame(idle, lc.pick(0, null));
+        assertSame(next, lc.pick(0, List.of(idle)), "a retry goes to the next least loaded");
+        assertSame(idle, lc.pick(0, null), "and the tried one is back for the next request");
+        p.forEach(e -> {
+            e.available = false;
+            e.changed();
+        });
+        assertTrue(backups.contains(lc.pick(0, null)));
+    }
+
+    @Test
+    void leastConnectionsFindsAServerThatBecameIdleWithoutTellingWithinASweep() {
+        List<FakeEndpoint> p = pool(N, i -> 1);
+        p.forEach(e -> e.inFlight = 5);
+        Balancer<FakeEndpoint> lc = Balancers.create(Balance.LEASTCONN, p, List.of());
+        FakeEndpoint quiet = p.get(N / 3);
+        quiet.inFlight = 0; // not reported: only the sweep re-reads it
+        boolean found = false;
+        for (int t = 0; t < N / LeastLoadedTree.SWEEP + 1 && !found; t++) {
+            found = lc.pick(0, null) == quiet;
+        }
+        assertTrue(found, "the sweep never re-read the server");
+    }
+
+    // ---------------------------------------------------------------- power of two choices
+
+    @Test
+    void powerOfTwoChoicesFindsTheFewAvailableServersOfALargePool() {
+        List<FakeEndpoint> p = pool(N, i -> 1);
+        for (int i = 0; i < N; i++) {
+            p.get(i).available = i % 50 == 0;
+        }
+        Balancer<FakeEndpoint> p2c = Balancers.create(Balance.P2C, p, List.of());
+        for (int t = 0; t < 2_000; t++) {
+            FakeEndpoint e = p2c.pick(0, null);
+            assertNotNull(e);
+            assertTrue(e.available, "picked " + e + ", which is down");
+        }
     }
 }

@@ -206,6 +206,28 @@ class TableHolderTest {
         }
     }
 
+    @Test
+    void theLeastconnTreesOfEveryLoopFollowTheServersSlotsAndHealth() {
+        TableHolder holder = new TableHolder(2, List.of(), pool -> PoolPolicy.of(Balance.LEASTCONN));
+        ServerPool pool = holder.publish(large(50, "default", -1), "test").defaultPool();
+        long now = System.nanoTime();
+        for (int k = 0; k < 50; k++) { // one request each, taken on loop 0: idle servers of one weight in turn
+            Server s = pool.balancer(0).pick(now, null);
+            assertEquals(0, s.inFlight(), "picked " + s + ", which is busy already");
+            assertTrue(s.tryAcquireSlot());
+        }
+        Server quiet = pool.servers().get(37);
+        quiet.releaseSlot(); // its request ends (on either loop)
+        assertSame(quiet, pool.balancer(1).pick(now, null), "loop 1 did not learn that a slot was freed");
+        assertSame(quiet, pool.balancer(0).pick(now, null), "loop 0 did not learn that a slot was freed");
+        quiet.setActiveUp(false, "test");
+        for (int loop = 0; loop < 2; loop++) {
+            Server s = pool.balancer(loop).pick(now, null);
+            assertNotSame(quiet, s, "loop " + loop + " picked a server that is down");
+            assertEquals(1, s.inFlight());
+        }
+    }
+
     private static List<ServerSpec> concat(List<ServerSpec> a, List<ServerSpec> b) {
         List<ServerSpec> all = new ArrayList<>(a);
         all.addAll(b);
