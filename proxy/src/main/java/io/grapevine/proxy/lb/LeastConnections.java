@@ -16,8 +16,8 @@ import java.util.List;
 final class LeastConnections<E extends Endpoint> implements Balancer<E> {
 
     /**
-     * Primaries up to which a pick scans them all: about 5 ns a server, against 15 to 25 ns for a pick from
-     * {@link LeastLoadedTree} whatever the size of the pool (JMH, {@code PickBenchmark}).
+     * Primaries up to which a pick scans them all: about 10 ns a server, against a few tens of nanoseconds for a
+     * pick from {@link LeastLoadedTree} whatever the size of the pool (JMH, {@code PickBenchmark}, loaded machine).
      */
     static final int SCAN_LIMIT = 8;
 
