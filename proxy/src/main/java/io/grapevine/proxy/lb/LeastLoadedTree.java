@@ -46,6 +46,8 @@ final class LeastLoadedTree<E extends Endpoint> implements Balancer<E>, LoadWatc
     private long now;
     private int nextTie;
     private int nextSweep;
+    /** Where the scan of the backups starts among equals, one further each time (ties in turn, as the scan's). */
+    private int nextBackup;
 
     /**
      * @param tree a tree built by {@link #build} for {@code primaries}, this loop's own copy
@@ -93,7 +95,12 @@ final class LeastLoadedTree<E extends Endpoint> implements Balancer<E>, LoadWatc
             nextSweep = nextSweep + 1 == primaries.length ? 0 : nextSweep + 1;
         }
         Endpoint s = search(excluded);
-        return (E) (s != null || backups.length == 0 ? s : LeastConnections.scan(backups, 0, nowNanos, excluded));
+        if (s != null || backups.length == 0) {
+            return (E) s;
+        }
+        int first = nextBackup;
+        nextBackup = first + 1 == backups.length ? 0 : first + 1;
+        return (E) LeastConnections.scan(backups, first, nowNanos, excluded);
     }
 
     /** Repositions endpoint {@code index} at its load now (the watch reports it changed, or its turn to be re-read). */

@@ -2,6 +2,7 @@ package io.grapevine.proxy.lb;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -208,7 +209,9 @@ class LargePoolTest {
             e.available = false;
             e.changed();
         });
-        assertTrue(backups.contains(lc.pick(0, null)));
+        FakeEndpoint first = lc.pick(0, null);
+        assertTrue(backups.contains(first));
+        assertNotSame(first, lc.pick(0, null), "idle backups of one weight are taken in turn");
     }
 
     @Test
