@@ -11,12 +11,23 @@ public final class Balancers {
 
     /**
      * The balancers of one pool for {@code loopCount} event loops. State the algorithm shares across loops
-     * (round robin's global rotation, the consistent hash's lookup tables) is created once here.
+     * (round robin's global rotation, the consistent hash's lookup tables, leastconn's {@link LoadWatch}) is created
+     * once here. Installs the endpoints' load handles ({@link Endpoint#watchLoad}): those of the primaries of a
+     * large leastconn pool, none for the others.
      */
     public static <E extends Endpoint> Balancer<E>[] forLoops(Balance balance, List<E> primaries, List<E> backups,
                                                                int loopCount) {
         Endpoint[] p = primaries.toArray(new Endpoint[0]);
         Endpoint[] b = backups.toArray(new Endpoint[0]);
+        boolean tree = balance == Balance.LEASTCONN && p.length > LeastConnections.SCAN_LIMIT;
+        LoadWatch watch = tree ? new LoadWatch(p.length, loopCount) : null;
+        for (int i = 0; i < p.length; i++) {
+            p[i].watchLoad(tree ? watch.handle(i) : null);
+        }
+        for (Endpoint e : b) {
+            e.watchLoad(null);
+        }
+        long[] loads = tree ? LeastLoadedTree.build(p, System.nanoTime()) : null;
         SmoothWeightedRoundRobin.Rotation rotation = balance == Balance.ROUNDROBIN || balance.hashes()
                 ? new SmoothWeightedRoundRobin.Rotation(p) : null;
         MaglevTable primaryTable = balance.hashes() ? MaglevTable.build(p) : null;
@@ -26,7 +37,8 @@ public final class Balancers {
         for (int i = 0; i < loopCount; i++) {
             perLoop[i] = switch (balance) {
                 case ROUNDROBIN -> new SmoothWeightedRoundRobin<>(p, b, rotation);
-                case LEASTCONN -> new LeastConnections<>(p, b);
+                case LEASTCONN -> tree ? new LeastLoadedTree<>(p, b, watch, i, loads.clone())
+                        : new LeastConnections<>(p, b);
                 case P2C -> new PowerOfTwoChoices<>(p, b);
                 case SOURCE, URI, HEADER, COOKIE -> new ConsistentHash<E>(primaryTable, backupTable,
                         new SmoothWeightedRoundRobin<>(p, b, rotation));

@@ -34,8 +34,26 @@ public interface Endpoint {
     }
 
     /**
+     * From now on, reports every change of this endpoint's in-flight count, availability, fullness or effective
+     * weight (other than by the passing of time) to {@code handle}, on whichever thread makes it; {@code null}: to
+     * nothing. The leastconn balancer of a large pool keeps its endpoints ordered by load with it
+     * ({@link LoadWatch}); an endpoint that reports nothing is still re-read, only later. Called on the publishing
+     * thread when a table generation's balancers are built; the last call wins.
+     */
+    default void watchLoad(LoadWatch.Handle handle) {
+    }
+
+    /**
      * The endpoint's identity, stable across table generations and the same on every proxy that has it (for a
      * server: its pool, host and port). The consistent hash places endpoints by it.
      */
     String key();
+
+    /**
+     * XXH64 of {@link #key()} in UTF-8 (seed 0): where the consistent hash places the endpoint. An endpoint that lives
+     * across table generations should compute it once.
+     */
+    default long keyHash() {
+        return XxHash64.hash(key(), 0);
+    }
 }

@@ -13,44 +13,84 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link Endpoint#effectiveWeight}), so a server in slow start takes part with its current share.
  *
  * <p>While every primary is available, picks follow one sequence shared by all event loops
- * ({@link Rotation}: the algorithm's output for the configured weights, precomputed, walked by one atomic
- * counter), so the rotation is global, as a user watching consecutive requests expects, and costs O(1).
- * When the next server in that sequence is unavailable (or already tried), the pick falls back to the
- * algorithm run over the available servers with this loop's own state, which keeps the rest in
- * proportion to their weights. A server warming up (slow start) at a fraction {@code f} of its weight keeps
- * its turn in the sequence with probability {@code f}; a turn it gives up falls back likewise. Either way each
- * server's share is its effective weight over the sum of them (the turns given up are spread in proportion to
- * what is left), and the sequence needs no rebuild as weights ramp.
+ * ({@link Rotation}: the order of turns for the configured weights, walked by one atomic counter), so the
+ * rotation is global, as a user watching consecutive requests expects, and costs O(1) whatever the size of the
+ * pool. When the next server in that sequence is unavailable (or already tried), in a pool of up to
+ * {@link #SCAN_LIMIT} primaries the pick falls back to the algorithm run over the available servers with this
+ * loop's own state, which keeps the rest in proportion to their weights; a larger pool first draws up to
+ * {@link #DRAWS} turns of the sequence at random, each of which names a server with probability proportional to its
+ * weight, so the turns of the unavailable servers spread over the others in proportion to their weights too, at
+ * O(1) per draw, and runs the algorithm (O(n)) only when every draw failed (most of the pool is unavailable).
+ * A server warming up (slow start) at a fraction {@code f} of its weight keeps a turn it is given with probability
+ * {@code f}; a turn it gives up goes on likewise. Either way each server's share is its effective weight over the
+ * sum of them (the turns given up are spread in proportion to what is left), and the sequence needs no rebuild as
+ * weights ramp.
  *
  * <p>Confined to one event loop (see {@link Balancer}), except the shared {@link Rotation}.
  */
 final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> {
 
-    /** The precomputed sequence of a pool's primaries and the counter that walks it; shared by all loops. */
+    /** Primaries up to which a turn the sequence cannot give goes straight to the per-loop algorithm. */
+    static final int SCAN_LIMIT = 64;
+    /** Random turns a larger pool draws before it runs the per-loop algorithm. */
+    static final int DRAWS = 8;
+
+    /**
+     * The order of turns of a pool's primaries, each {@code weight / gcd} times per cycle, and the counter that walks
+     * it; shared by all loops. Small pools with several weights get nginx's own sequence, precomputed (its cost is
+     * the length of the cycle times the number of servers, kept under {@link #MAX_WORK}); others, and all pools whose
+     * servers have one weight, get a {@link WeightClassSequence}, which computes each turn (for one weight it is the
+     * same strict rotation).
+     */
     static final class Rotation {
-        /** Longest sequence precomputed; pools whose reduced weights sum to more use the per-loop algorithm. */
-        private static final int MAX_LENGTH = 4096;
+        /** Most work (turns times servers) spent precomputing nginx's sequence. */
+        private static final long MAX_WORK = 1 << 20;
         private final Endpoint[] sequence;
+        private final WeightClassSequence classes;
+        private final int length;
         private final AtomicInteger next = new AtomicInteger();
 
         Rotation(Endpoint[] primaries) {
             int gcd = 0;
             long total = 0;
+            int firstWeight = -1;
+            boolean oneWeight = true;
             for (Endpoint s : primaries) {
-                gcd = gcd(gcd, s.weight());
-                total += s.weight();
+                int w = s.weight();
+                gcd = gcd(gcd, w);
+                total += w;
+                if (w > 0) {
+                    oneWeight &= firstWeight < 0 || w == firstWeight;
+                    firstWeight = w;
+                }
             }
-            if (gcd == 0 || total / gcd > MAX_LENGTH) {
-                sequence = new Endpoint[0];
-                return;
+            if (gcd == 0) {
+                sequence = null;
+                classes = null;
+                length = 0;
+            } else if (!oneWeight && total / gcd * primaries.length <= MAX_WORK) {
+                sequence = nginxSequence(primaries, gcd, (int) (total / gcd));
+                classes = null;
+                length = sequence.length;
+            } else {
+                sequence = null;
+                classes = new WeightClassSequence(primaries, gcd);
+                length = classes.length();
             }
-            int length = (int) (total / gcd);
-            sequence = new Endpoint[length];
+        }
+
+        /** nginx's smooth weighted round robin run once over a whole cycle. */
+        private static Endpoint[] nginxSequence(Endpoint[] primaries, int gcd, int length) {
+            Endpoint[] sequence = new Endpoint[length];
+            int[] weight = new int[primaries.length];
+            for (int i = 0; i < primaries.length; i++) {
+                weight[i] = primaries[i].weight() / gcd;
+            }
             int[] current = new int[primaries.length];
             for (int k = 0; k < length; k++) {
                 int best = -1;
                 for (int i = 0; i < primaries.length; i++) {
-                    current[i] += primaries[i].weight() / gcd;
+                    current[i] += weight[i];
                     if (best < 0 || current[i] > current[best]) {
                         best = i;
                     }
@@ -58,14 +98,25 @@ final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> 
                 current[best] -= length;
                 sequence[k] = primaries[best];
             }
+            return sequence;
         }
 
+        /** The server of the next turn. */
         Endpoint next() {
-            return sequence[(next.getAndIncrement() & Integer.MAX_VALUE) % sequence.length];
+            return at((next.getAndIncrement() & Integer.MAX_VALUE) % length);
+        }
+
+        /** The server of a turn drawn at random: each server with probability proportional to its weight. */
+        Endpoint random() {
+            return at(ThreadLocalRandom.current().nextInt(length));
+        }
+
+        private Endpoint at(int turn) {
+            return sequence != null ? sequence[turn] : classes.at(turn);
         }
 
         boolean isEmpty() {
-            return sequence.length == 0;
+            return length == 0;
         }
 
         private static int gcd(int a, int b) {
@@ -94,6 +145,14 @@ final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> 
             Endpoint s = rotation.next();
             if (Balancers.eligible(s, nowNanos, excluded) && takesTurn(s, nowNanos)) {
                 return (E) s;
+            }
+            if (primaries.length > SCAN_LIMIT) {
+                for (int draw = 0; draw < DRAWS; draw++) {
+                    s = rotation.random();
+                    if (Balancers.eligible(s, nowNanos, excluded) && takesTurn(s, nowNanos)) {
+                        return (E) s;
+                    }
+                }
             }
         }
         Endpoint s = pick(primaries, primaryCurrent, nowNanos, excluded);

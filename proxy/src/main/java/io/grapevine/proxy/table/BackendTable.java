@@ -2,6 +2,7 @@ package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
+import java.util.Collections;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -20,12 +21,16 @@ public final class BackendTable {
     private final ServerPool defaultPool;
     private final RequestKeys requestKeys;
 
+    /**
+     * Takes {@code servers}, {@code serversByKey} and {@code pools} as they are, without a copy (a table of 10,000
+     * servers is built in milliseconds): the caller must not change them afterwards.
+     */
     BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
                  Map<String, ServerPool> pools, List<RouteSpec> routes, RequestKeys requestKeys) {
         this.generation = generation;
-        this.servers = List.copyOf(servers);
-        this.serversByKey = Map.copyOf(serversByKey);
-        this.pools = Map.copyOf(pools);
+        this.servers = Collections.unmodifiableList(servers);
+        this.serversByKey = Collections.unmodifiableMap(serversByKey);
+        this.pools = Collections.unmodifiableMap(pools);
         this.routes = List.copyOf(routes);
         this.defaultPool = pools.get(ServerSpec.DEFAULT_POOL);
         this.requestKeys = requestKeys;

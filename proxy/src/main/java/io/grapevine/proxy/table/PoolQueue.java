@@ -140,6 +140,7 @@ public final class PoolQueue {
             }
             if (taker == null) {
                 server.stats().inFlight.decrementAndGet();
+                server.loadChanged();
             }
             grants = dispatchLocked(taker == null ? null : new Grant(taker, server));
         } finally {

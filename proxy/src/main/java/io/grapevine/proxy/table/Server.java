@@ -1,8 +1,11 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.lb.Endpoint;
+import io.grapevine.proxy.lb.LoadWatch;
+import io.grapevine.proxy.lb.XxHash64;
 import io.grapevine.proxy.stats.ServerStats;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -36,6 +39,8 @@ public final class Server implements Endpoint {
     private static final Logger log = LoggerFactory.getLogger(Server.class);
 
     private final String key;
+    /** {@link Endpoint#keyHash()}, computed when first asked for (hashing pools only); 0: not yet. */
+    private volatile long keyHash;
     private final long stickyId;
     private final InetSocketAddress address;
     private final ServerStats stats = new ServerStats();
@@ -63,6 +68,13 @@ public final class Server implements Endpoint {
     /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
     private boolean preventionLogged;
 
+    /** Where changes of load and availability are reported (leastconn over a large pool); null: nowhere. */
+    private volatile LoadWatch.Handle loadWatch;
+
+    /** The Set-Cookie lines naming this server under {@link #cookieLinesOf}; the table publisher's only. */
+    private byte[][] cookieLines;
+    private PoolPolicy.Sticky cookieLinesOf;
+
     /** Slow start of this server's pool; 0: none. Written by the table publisher. */
     private volatile long slowStartNanos;
     /** When the server last became available again ({@link System#nanoTime()}); 0: not since it was created. */
@@ -81,6 +93,16 @@ public final class Server implements Endpoint {
         return key;
     }
 
+    @Override
+    public long keyHash() {
+        long h = keyHash;
+        if (h == 0) {
+            h = XxHash64.hash(key, 0);
+            keyHash = h; // racing threads compute the same value
+        }
+        return h;
+    }
+
     public ServerSpec spec() {
         return spec;
     }
@@ -93,6 +115,7 @@ public final class Server implements Endpoint {
         if (!wasAdminUp && adminUp(newSpec)) {
             startSlowStart(nowNanos);
         }
+        loadChanged();
     }
 
     private static boolean adminUp(ServerSpec s) {
@@ -109,6 +132,19 @@ public final class Server implements Endpoint {
 
     public String name() {
         return spec.name();
+    }
+
+    /**
+     * The {@code Set-Cookie} lines that name this server under {@code sticky}, plain and secure
+     * ({@link ServerPool#setCookie}), rendered once per sticky policy. On the publishing thread.
+     */
+    byte[][] setCookieLines(PoolPolicy.Sticky sticky) {
+        if (!sticky.equals(cookieLinesOf)) {
+            cookieLines = new byte[][] {ServerPool.setCookieLine(sticky, stickyId, false),
+                    ServerPool.setCookieLine(sticky, stickyId, true)};
+            cookieLinesOf = sticky;
+        }
+        return cookieLines;
     }
 
     public InetSocketAddress address() {
@@ -143,6 +179,7 @@ public final class Server implements Endpoint {
         if (!wasIn && o.state() == RuntimeState.READY && weight() > 0) {
             startSlowStart(nowNanos);
         }
+        loadChanged();
     }
 
     /**
@@ -183,17 +220,38 @@ public final class Server implements Endpoint {
 
     /** Sets the slow start of the pool; a change applies to a ramp under way too. */
     void setSlowStart(long slowStartMillis) {
-        slowStartNanos = TimeUnit.MILLISECONDS.toNanos(slowStartMillis);
+        long nanos = TimeUnit.MILLISECONDS.toNanos(slowStartMillis);
+        if (slowStartNanos != nanos) {
+            slowStartNanos = nanos;
+            loadChanged();
+        }
     }
 
     /** The server just became available again (joined, or recovered): its weight ramps from now. */
     public void startSlowStart(long nowNanos) {
         availableSinceNanos = nowNanos == 0 ? 1 : nowNanos;
+        loadChanged();
     }
 
     @Override
     public int inFlight() {
         return stats.inFlight.get();
+    }
+
+    @Override
+    public void watchLoad(LoadWatch.Handle handle) {
+        loadWatch = handle;
+    }
+
+    /**
+     * Tells the pool's balancers that the in-flight count, availability or weight changed, if they keep servers
+     * ordered by load. One volatile read when they do not. Any thread.
+     */
+    void loadChanged() {
+        LoadWatch.Handle h = loadWatch;
+        if (h != null) {
+            h.changed();
+        }
     }
 
     // ---------------------------------------------------------------- connection limit (max_conn)
@@ -227,6 +285,7 @@ public final class Server implements Endpoint {
         int max = maxConn;
         if (max <= 0) {
             n.incrementAndGet();
+            loadChanged();
             return true;
         }
         for (;;) {
@@ -235,6 +294,7 @@ public final class Server implements Endpoint {
                 return false;
             }
             if (n.compareAndSet(c, c + 1)) {
+                loadChanged();
                 return true;
             }
         }
@@ -249,6 +309,7 @@ public final class Server implements Endpoint {
         PoolQueue queue = pool.queue();
         if (queue.isEmpty()) {
             stats.inFlight.decrementAndGet();
+            loadChanged();
             if (!queue.isEmpty()) {
                 queue.dispatch(); // a request queued while this slot was being freed: it may have missed it
             }
@@ -321,6 +382,7 @@ public final class Server implements Endpoint {
 
     void markRemoved() {
         removed = true;
+        loadChanged();
     }
 
     public boolean isActiveUp() {
@@ -334,6 +396,7 @@ public final class Server implements Endpoint {
                 startSlowStart(System.nanoTime());
             }
             activeUp = up;
+            loadChanged();
             log.info("server {} ({}) is {} by health check: {}", spec.name(), address, up ? "UP" : "DOWN", reason);
         }
     }
@@ -380,6 +443,7 @@ public final class Server implements Endpoint {
         ejected = true;
         preventionLogged = false;
         consecutiveFailures.set(0);
+        loadChanged();
         stats.ejections.increment();
         stats.recordPassiveDown(reason);
         log.warn("server {} ({}) ejected for {} ms, ejection {} in a row {}, after a failed request: {}", spec.name(),
@@ -401,6 +465,7 @@ public final class Server implements Endpoint {
     void ejectionOver(Ejection e) {
         if (ejected && passiveDownUntil == e.untilNanos()) {
             ejected = false;
+            loadChanged();
             log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
                     e.count(), TimeUnit.NANOSECONDS.toMillis(e.durationNanos()));
         }
@@ -418,6 +483,7 @@ public final class Server implements Endpoint {
         }
         ejected = false;
         passiveDownUntil = 0;
+        loadChanged();
     }
 
     /** A response arrived: the failure streak ends. Cheap when there was none (no write). */

@@ -6,6 +6,7 @@ import io.grapevine.proxy.lb.Balancer;
 import io.grapevine.proxy.lb.Balancers;
 import io.grapevine.proxy.lb.XxHash64;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -29,6 +30,8 @@ public final class ServerPool {
     private final boolean limited;
     private final List<Server> servers;
     private final Balancer<Server>[] balancerPerLoop;
+    /** What the balancers were built from, per server: its weight, doubled, plus one for a backup. */
+    private final int[] balancedAs;
     private final int keyIndex;
     private final int stickyIndex;
     /** Sticky pools: the servers by {@link Server#stickyId()}, ascending, and their Set-Cookie lines. */
@@ -43,22 +46,69 @@ public final class ServerPool {
         this.policy = policy;
         this.state = state;
         this.servers = List.copyOf(servers);
-        this.limited = servers.stream().anyMatch(s -> s.spec().maxConn() > 0);
-        this.balancerPerLoop = Balancers.forLoops(policy.balance(),
-                servers.stream().filter(s -> !s.spec().backup()).toList(),
-                servers.stream().filter(s -> s.spec().backup()).toList(), loopCount);
+        this.limited = limited(servers);
+        this.balancedAs = balancedAs(servers);
+        List<Server> primaries = new ArrayList<>(servers.size());
+        List<Server> backups = new ArrayList<>();
+        for (Server s : servers) {
+            (s.spec().backup() ? backups : primaries).add(s);
+        }
+        this.balancerPerLoop = Balancers.forLoops(policy.balance(), primaries, backups, loopCount);
         this.keyIndex = keys.keyIndex(policy);
         this.stickyIndex = keys.stickyIndex(policy);
-        Server[] byId = policy.sticky() == null ? new Server[0]
-                : servers.stream().sorted(Comparator.comparingLong(Server::stickyId)).toArray(Server[]::new);
+        Server[] byId = policy.sticky() == null ? new Server[0] : servers.toArray(new Server[0]);
+        Arrays.sort(byId, Comparator.comparingLong(Server::stickyId));
         this.stickyServers = byId;
-        this.stickyIds = Arrays.stream(byId).mapToLong(Server::stickyId).toArray();
+        this.stickyIds = new long[byId.length];
         this.setCookie = new byte[byId.length][];
         this.setCookieSecure = new byte[byId.length][];
         for (int i = 0; i < byId.length; i++) {
-            setCookie[i] = setCookieLine(policy.sticky(), byId[i].stickyId(), false);
-            setCookieSecure[i] = setCookieLine(policy.sticky(), byId[i].stickyId(), true);
+            stickyIds[i] = byId[i].stickyId();
+            byte[][] lines = byId[i].setCookieLines(policy.sticky());
+            setCookie[i] = lines[0];
+            setCookieSecure[i] = lines[1];
         }
+    }
+
+    /**
+     * Whether this pool, built for an earlier generation, serves as it is for {@code newServers} under
+     * {@code newPolicy} and {@code keys}: the same servers in the same order, with the weights and backup flags its
+     * balancers were built from, the same limits, policy and captured-key positions. Then the new generation takes
+     * it over whole, its balancers' state (round robin's place, leastconn's order) included.
+     */
+    boolean isBuiltFor(PoolPolicy newPolicy, List<Server> newServers, RequestKeys keys) {
+        if (!policy.equals(newPolicy) || newServers.size() != servers.size()
+                || keys.keyIndex(newPolicy) != keyIndex || keys.stickyIndex(newPolicy) != stickyIndex) {
+            return false;
+        }
+        for (int i = 0; i < servers.size(); i++) {
+            Server s = newServers.get(i);
+            if (s != servers.get(i) || balancedAs(s) != balancedAs[i]) {
+                return false;
+            }
+        }
+        return limited(newServers) == limited;
+    }
+
+    private static boolean limited(List<Server> servers) {
+        for (Server s : servers) {
+            if (s.spec().maxConn() > 0) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    private static int[] balancedAs(List<Server> servers) {
+        int[] as = new int[servers.size()];
+        for (int i = 0; i < as.length; i++) {
+            as[i] = balancedAs(servers.get(i));
+        }
+        return as;
+    }
+
+    private static int balancedAs(Server s) {
+        return s.weight() * 2 + (s.spec().backup() ? 1 : 0);
     }
 
     public String name() {
@@ -164,7 +214,7 @@ public final class ServerPool {
      * proxy routes by path, so one client's requests may reach the pool under any path), not readable by scripts,
      * not sent on cross-site subrequests (RFC 6265bis).
      */
-    private static byte[] setCookieLine(PoolPolicy.Sticky sticky, long id, boolean secure) {
+    static byte[] setCookieLine(PoolPolicy.Sticky sticky, long id, boolean secure) {
         StringBuilder sb = new StringBuilder("Set-Cookie: ").append(sticky.cookie()).append('=')
                 .append(stickyValue(id)).append("; Path=/");
         if (sticky.maxAgeSeconds() > 0) {

@@ -12,9 +12,11 @@ import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -47,9 +49,13 @@ public final class TableHolder {
     private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
     /** Events the timeline keeps. */
     static final int EVENTS_KEPT = 500;
+    /** Servers a swap's log line names in each of its lists (added, removed, changed); the rest are counted. */
+    static final int LOGGED_PER_LIST = 20;
 
     private final int loopCount;
     private final SecretKeySpec stickySecret;
+    /** The MAC of the sticky ids, made once; guarded by {@code this}. */
+    private Mac stickyMac;
     /** Routing settings of the next generations; guarded by {@code this}. */
     private List<RouteSpec> routes;
     private Function<String, PoolPolicy> policyOfPool;
@@ -106,7 +112,7 @@ public final class TableHolder {
         this.stickySecret = new SecretKeySpec(stickySecret, "HmacSHA256");
         this.routes = List.copyOf(routes);
         this.policyOfPool = policyOfPool;
-        this.current = build(0, List.of(), Map.of());
+        this.current = build(0, List.of(), Map.of(), null);
     }
 
     /** The table in force. Lock-free; any thread. */
@@ -168,78 +174,123 @@ public final class TableHolder {
         policyOfPool = newPolicyOfPool;
         BackendTable old = current;
         Map<String, Server> oldByKey = old.serversByKey();
-        Map<String, ServerSpec> wanted = new LinkedHashMap<>();
-        for (ServerSpec spec : specs) {
-            wanted.putIfAbsent(spec.key(), spec); // the first of two specs with one key wins
-        }
-        List<String> added = new ArrayList<>();
+        List<Server> oldServers = old.servers();
+        List<Server> added = new ArrayList<>();
         List<String> changed = new ArrayList<>();
-        for (ServerSpec spec : wanted.values()) {
-            Server existing = oldByKey.get(spec.key());
-            if (existing == null) {
-                String address = HostAndPort.format(spec.host(), spec.port());
-                added.add(spec.name() + (spec.name().contains(address) ? "" : " " + address) + describePool(spec));
-            } else if (!existing.spec().equals(spec)) {
-                changed.add(describeChange(existing.spec(), spec));
+        Map<String, Server> servers = new LinkedHashMap<>(capacity(specs.size()));
+        int kept = 0;
+        long now = System.nanoTime();
+        for (int i = 0; i < specs.size(); i++) {
+            ServerSpec spec = specs.get(i);
+            // A server usually keeps its place in the list: then its key is at hand, without making the string.
+            String key = i < oldServers.size() && sameKey(oldServers.get(i).spec(), spec) ? oldServers.get(i).key()
+                    : spec.key();
+            Server s = oldByKey.get(key);
+            if (s != null) {
+                if (servers.putIfAbsent(key, s) != null) {
+                    continue; // the first of two specs with one key wins
+                }
+                kept++;
+                if (!s.spec().equals(spec)) {
+                    changed.add(describeChange(s.spec(), spec));
+                    s.updateSpec(spec, now);
+                }
+            } else if (!servers.containsKey(key)) {
+                s = newServer(key, spec, old, now);
+                added.add(s);
+                servers.put(key, s);
             }
         }
         List<Server> removed = new ArrayList<>();
-        for (Server s : old.servers()) { // table order, so the log line and listeners see a stable order
-            if (!wanted.containsKey(s.key())) {
-                removed.add(s);
+        if (kept < oldServers.size()) {
+            for (Server s : oldServers) { // table order, so the log line and listeners see a stable order
+                if (servers.get(s.key()) != s) {
+                    removed.add(s);
+                }
             }
         }
         if (added.isEmpty() && changed.isEmpty() && removed.isEmpty() && !routingChanged) {
             log.debug("table generation {} unchanged ({})", old.generation(), reason);
             return old;
         }
-        Map<String, Server> servers = new LinkedHashMap<>();
-        long now = System.nanoTime();
-        for (ServerSpec spec : wanted.values()) {
-            Server s = oldByKey.get(spec.key());
-            if (s == null) {
-                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(spec.key()),
-                        poolState(spec.pool()));
-                if (old.pools().containsKey(spec.pool())) {
-                    s.startSlowStart(now); // joins servers that carry the load already: it warms up first
-                }
-                StoredOverride kept = overrides.get(spec.key());
-                if (kept != null) {
-                    s.setRuntimeOverride(kept.override(), now);
-                    overrides.put(spec.key(), new StoredOverride(spec.name(), spec.key(), kept.override()));
-                    log.info("server {} ({}) is back with the runtime {} set through the admin API", spec.name(),
-                            HostAndPort.format(spec.host(), spec.port()), kept.override().describe());
-                }
-            } else {
-                s.updateSpec(spec, now);
-            }
-            servers.put(spec.key(), s);
-        }
         for (Server s : removed) {
             s.markRemoved();
         }
-        BackendTable table = build(old.generation() + 1, new ArrayList<>(servers.values()), servers);
+        BackendTable table = build(old.generation() + 1, new ArrayList<>(servers.values()), servers, old);
         current = table;
         serveQueues(table);
-        log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
-                reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed,
-                routingChanged ? "; routes or pool policies changed" : "");
-        for (ServerSpec spec : wanted.values()) {
-            if (!oldByKey.containsKey(spec.key())) {
-                events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().name().toLowerCase()
-                        + ", " + HostAndPort.format(spec.host(), spec.port()) + ", weight " + spec.weight()
-                        + (spec.backup() ? ", backup" : "") + "): " + reason);
-            }
+        if (log.isInfoEnabled()) {
+            log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
+                    reason, table.servers().size(), listed(added, TableHolder::describeAdded),
+                    listed(removed, Server::name), listed(changed, c -> c),
+                    routingChanged ? "; routes or pool policies changed" : "");
         }
-        for (Server s : removed) {
-            events.add("remove", s.name(), s.spec().pool(), "removed from the table: " + reason);
-        }
+        recordEvents(added, removed, reason);
         if (!removed.isEmpty()) {
             for (Consumer<List<Server>> l : removalListeners) {
                 l.accept(removed);
             }
         }
         return table;
+    }
+
+    /** A server that joins the table, with the runtime override kept for its key, if any. */
+    private Server newServer(String key, ServerSpec spec, BackendTable old, long now) {
+        Server s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(key),
+                poolState(spec.pool()));
+        if (old.pools().containsKey(spec.pool())) {
+            s.startSlowStart(now); // joins servers that carry the load already: it warms up first
+        }
+        StoredOverride kept = overrides.get(key);
+        if (kept != null) {
+            s.setRuntimeOverride(kept.override(), now);
+            overrides.put(key, new StoredOverride(spec.name(), key, kept.override()));
+            log.info("server {} ({}) is back with the runtime {} set through the admin API", spec.name(),
+                    HostAndPort.format(spec.host(), spec.port()), kept.override().describe());
+        }
+        return s;
+    }
+
+    /**
+     * The timeline's events of a swap: one per server added or removed, except those the ring would drop before
+     * this swap is over (a swap of thousands keeps its last {@link #EVENTS_KEPT}).
+     */
+    private void recordEvents(List<Server> added, List<Server> removed, String reason) {
+        int skip = Math.max(0, added.size() + removed.size() - EVENTS_KEPT);
+        for (int i = skip; i < added.size(); i++) {
+            ServerSpec spec = added.get(i).spec();
+            events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().name().toLowerCase()
+                    + ", " + HostAndPort.format(spec.host(), spec.port()) + ", weight " + spec.weight()
+                    + (spec.backup() ? ", backup" : "") + "): " + reason);
+        }
+        for (int i = Math.max(0, skip - added.size()); i < removed.size(); i++) {
+            Server s = removed.get(i);
+            events.add("remove", s.name(), s.spec().pool(), "removed from the table: " + reason);
+        }
+    }
+
+    /** {@code [a, b, c]}; beyond {@link #LOGGED_PER_LIST} items, {@code [a, b, ... and 9,980 more]}. */
+    private static <T> String listed(List<T> items, Function<T, String> describe) {
+        StringBuilder sb = new StringBuilder("[");
+        int shown = items.size() > LOGGED_PER_LIST ? LOGGED_PER_LIST - 1 : items.size();
+        for (int i = 0; i < shown; i++) {
+            sb.append(i == 0 ? "" : ", ").append(describe.apply(items.get(i)));
+        }
+        if (shown < items.size()) {
+            sb.append(", ... and ").append(String.format("%,d", items.size() - shown)).append(" more");
+        }
+        return sb.append(']').toString();
+    }
+
+    private static String describeAdded(Server s) {
+        ServerSpec spec = s.spec();
+        String address = HostAndPort.format(spec.host(), spec.port());
+        return spec.name() + (spec.name().contains(address) ? "" : " " + address) + describePool(spec);
+    }
+
+    /** A hash map's initial capacity for {@code n} entries without a resize. */
+    private static int capacity(int n) {
+        return (int) Math.min(Integer.MAX_VALUE, n * 4L / 3 + 1);
     }
 
     /**
@@ -328,7 +379,7 @@ public final class TableHolder {
                 what + (before.equals(after) ? " (unchanged)" : ""));
         if (weight && !before.equals(after)) {
             BackendTable old = current;
-            current = build(old.generation() + 1, old.servers(), old.serversByKey());
+            current = build(old.generation() + 1, old.servers(), old.serversByKey(), old);
             serveQueues(current);
             log.info("table generation {} ({}): {} servers; weight of {} set at run time", current.generation(), who,
                     current.servers().size(), name);
@@ -344,7 +395,13 @@ public final class TableHolder {
         return server == null ? "(configured)" : server.spec().weight() + " (configured)";
     }
 
-    private BackendTable build(long generation, List<Server> servers, Map<String, Server> byKey) {
+    /**
+     * A generation of {@code servers} (which it keeps, as it keeps {@code byKey}: the caller lets go of both). A pool
+     * of {@code previous} whose policy, servers and their weights are unchanged is taken over whole, balancers
+     * included; the others are built anew.
+     */
+    private BackendTable build(long generation, List<Server> servers, Map<String, Server> byKey,
+                               BackendTable previous) {
         Map<String, List<Server>> byPool = new LinkedHashMap<>();
         for (Server s : servers) {
             byPool.computeIfAbsent(s.spec().pool(), k -> new ArrayList<>()).add(s);
@@ -355,10 +412,14 @@ public final class TableHolder {
         Map<String, ServerPool> pools = new LinkedHashMap<>();
         byPool.forEach((name, list) -> {
             PoolPolicy policy = policies.get(name);
-            list.forEach(s -> s.setSlowStart(policy.slowStartMillis()));
             PoolState state = poolState(name);
-            state.update(list, policy.queue());
-            pools.put(name, new ServerPool(name, policy, list, loopCount, keys, state));
+            ServerPool pool = previous == null ? null : previous.pools().get(name);
+            if (pool == null || !pool.isBuiltFor(policy, list, keys)) {
+                list.forEach(s -> s.setSlowStart(policy.slowStartMillis()));
+                pool = new ServerPool(name, policy, list, loopCount, keys, state);
+            }
+            state.update(pool.servers(), policy.queue());
+            pools.put(name, pool);
         });
         return new BackendTable(generation, servers, byKey, pools, routes, keys);
     }
@@ -384,20 +445,32 @@ public final class TableHolder {
                 return false;
             }
         }
+        Set<String> seen = new HashSet<>();
+        String last = null;
         for (ServerSpec spec : specs) {
-            if (!policyOfPool.apply(spec.pool()).equals(newPolicyOfPool.apply(spec.pool()))) {
+            String pool = spec.pool();
+            if (!pool.equals(last) && seen.add(pool)
+                    && !policyOfPool.apply(pool).equals(newPolicyOfPool.apply(pool))) {
                 return false;
             }
+            last = pool;
         }
         return true;
     }
 
-    /** The first 64 bits of HMAC-SHA256(secret, key). */
+    /** Whether two specs have the same {@link ServerSpec#key()}: the same pool, host and port. */
+    private static boolean sameKey(ServerSpec a, ServerSpec b) {
+        return a == b || a.port() == b.port() && a.host().equals(b.host()) && a.pool().equals(b.pool());
+    }
+
+    /** The first 64 bits of HMAC-SHA256(secret, key). Under this holder's monitor (the MAC is reused). */
     private long stickyId(String key) {
         try {
-            Mac mac = Mac.getInstance("HmacSHA256");
-            mac.init(stickySecret);
-            return ByteBuffer.wrap(mac.doFinal(key.getBytes(StandardCharsets.UTF_8))).getLong();
+            if (stickyMac == null) {
+                stickyMac = Mac.getInstance("HmacSHA256");
+                stickyMac.init(stickySecret);
+            }
+            return ByteBuffer.wrap(stickyMac.doFinal(key.getBytes(StandardCharsets.UTF_8))).getLong();
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("HmacSHA256 is part of every JDK", e);
         }
