@@ -16,7 +16,9 @@ import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
 import io.grapevine.proxy.membership.MembershipEndpoints;
 import io.grapevine.proxy.membership.MembershipView;
-import io.grapevine.proxy.membership.ReloadTriggers;
+import io.grapevine.proxy.reload.ReloadEndpoint;
+import io.grapevine.proxy.reload.ReloadTriggers;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
 import java.io.IOException;
@@ -78,15 +80,17 @@ public final class ProxyInstance implements AutoCloseable {
     }
 
     private final ProxyServer server;
+    private final RunningConfig running;
     private final MembershipView view;
     private final ReloadTriggers triggers;
     private final ExportRenderer export;
     private final AccessLog accessLog;
     private volatile GossipMembership gossip;
 
-    private ProxyInstance(ProxyServer server, MembershipView view, ReloadTriggers triggers, ExportRenderer export,
-                          AccessLog accessLog) {
+    private ProxyInstance(ProxyServer server, RunningConfig running, MembershipView view, ReloadTriggers triggers,
+                          ExportRenderer export, AccessLog accessLog) {
         this.server = server;
+        this.running = running;
         this.view = view;
         this.triggers = triggers;
         this.export = export;
@@ -145,33 +149,34 @@ public final class ProxyInstance implements AutoCloseable {
             self = server.selfAddressGuard();
             accessLog.attach(server.dataPlane(), server.stats());
         }
-        MembershipView view = new MembershipView(tables, config, o.servers(), checked.template(), o.debounceMillis(), self);
+        RunningConfig running = new RunningConfig(tables, config, o.servers(), self);
+        MembershipView view = o.gossipOn() ? new MembershipView(running, checked.template(), o.debounceMillis()) : null;
         if (export != null) {
             view.addExport(export);
         }
         if (accessLog != null) {
-            view.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
+            running.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
         }
         BackendTemplate template = checked.template();
         Path watchedTemplate = template != null && Files.exists(template.file()) ? template.file() : null;
         ReloadTriggers triggers;
         try {
-            triggers = new ReloadTriggers(view, o.servers(), watchedTemplate);
+            triggers = new ReloadTriggers(running, o.servers(), watchedTemplate);
         } catch (IOException | RuntimeException e) {
-            new ProxyInstance(server, view, null, export, accessLog).close();
+            new ProxyInstance(server, running, view, null, export, accessLog).close();
             throw e;
         }
-        ProxyInstance instance = new ProxyInstance(server, view, triggers, export, accessLog);
+        ProxyInstance instance = new ProxyInstance(server, running, view, triggers, export, accessLog);
         if (server != null) {
-            MembershipEndpoints.install(server.admin(), view, () -> instance.gossip);
-            MembershipEndpoints.installReload(server.admin(), triggers);
+            MembershipEndpoints.install(server.admin(), view, running, () -> instance.gossip);
+            ReloadEndpoint.install(server.admin(), triggers);
         }
         ServerTls tls = server != null ? server.tls() : null;
         if (tls != null) {
             triggers.alsoOnSighup(() -> tls.reloadChanged("SIGHUP"));
         }
         triggers.start();
-        view.renderNow("start");
+        running.start("start");
         if (o.gossipOn()) {
             HostPort announced = server != null
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
@@ -348,8 +353,14 @@ public final class ProxyInstance implements AutoCloseable {
         return server;
     }
 
+    /** The membership view, or null without gossip. */
     public MembershipView view() {
         return view;
+    }
+
+    /** servers.conf as running, and the table thread. */
+    public RunningConfig runningConfig() {
+        return running;
     }
 
     public GossipMembership gossip() {
@@ -385,7 +396,7 @@ public final class ProxyInstance implements AutoCloseable {
                 server.close();
             }
         }
-        view.close();
+        running.close();
         if (export != null) {
             export.close();
         }

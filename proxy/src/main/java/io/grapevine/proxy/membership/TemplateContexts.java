@@ -2,6 +2,7 @@ package io.grapevine.proxy.membership;
 
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberRecord;
 import io.grapevine.proxy.config.ServerSpec;
 import java.util.ArrayList;
 import java.util.Collection;

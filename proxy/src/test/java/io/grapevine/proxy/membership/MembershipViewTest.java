@@ -7,6 +7,8 @@ import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
@@ -23,6 +25,7 @@ import org.junit.jupiter.api.Test;
 class MembershipViewTest {
 
     private TableHolder tables;
+    private RunningConfig running;
     private MembershipView view;
     private long clock = 1_000;
 
@@ -32,12 +35,14 @@ class MembershipViewTest {
         tables = new TableHolder(1, config.routes(), config::policyOf);
         BackendTemplate template = BackendTemplate.load(Path.of("../templates/backends.mustache"),
                 BackendTemplate.Escaping.JSON);
-        view = new MembershipView(tables, config, null, template, 1);
+        running = new RunningConfig(tables, config, null, SelfAddressGuard.NONE);
+        view = new MembershipView(running, template, 1);
+        running.start("start");
     }
 
     @AfterEach
     void stop() {
-        view.close();
+        running.close();
     }
 
     /** Hands one event to the view and waits for the render it causes. */
