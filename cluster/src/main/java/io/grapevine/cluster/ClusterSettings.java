@@ -21,9 +21,10 @@ import java.util.Objects;
  *   <li>{@code suspicionMult} 3: a suspected or leaving member is removed after
  *       suspicionMult x ceil(log2(cluster size + 1)) x pingInterval, e.g. 6 s with 2 members, 9 s with
  *       4 to 7, 12 s with 8 to 15.</li>
- *   <li>{@code metadataTimeout} 2 s: a member whose metadata cannot be fetched in time is not added
- *       (the next sync tries again).</li>
- *   <li>{@code connectTimeout} 1 s; {@code maxFrameBytes} 1 MiB.</li>
+ *   <li>{@code metadataTimeout} 5 s: a member whose metadata cannot be fetched in time is not added, nor
+ *       is an update of it applied (the next sync tries again). A suspected member's refutation is such an
+ *       update, so on a lossy link a short timeout turns false suspicions into removals.</li>
+ *   <li>{@code connectTimeout} 3 s (a lost SYN costs the kernel 1 s); {@code maxFrameBytes} 1 MiB.</li>
  *   <li>{@code replayWindow} 60 s: sealed frames carry their send time; a frame further than this
  *       from the receiver's clock is dropped, and within it each frame is accepted once.</li>
  * </ul>
@@ -203,8 +204,8 @@ public final class ClusterSettings {
         private Duration pingTimeout = Duration.ofMillis(500);
         private int pingReqMembers = 3;
         private int suspicionMult = 3;
-        private Duration metadataTimeout = Duration.ofSeconds(2);
-        private Duration connectTimeout = Duration.ofSeconds(1);
+        private Duration metadataTimeout = Duration.ofSeconds(5);
+        private Duration connectTimeout = Duration.ofSeconds(3);
         private int maxFrameBytes = 1024 * 1024;
         private Duration replayWindow = Duration.ofSeconds(60);
 

@@ -12,7 +12,8 @@ import java.net.InetSocketAddress;
  * @param gossipAddress   advertised membership address
  * @param metadata        last valid metadata; null while the member has announced nothing valid (it is then
  *                        shown, but never routed to)
- * @param lastEvent       the last event seen for it (ADDED, UPDATED or LEAVING; REMOVED ends the record)
+ * @param lastEvent       the last event seen for it: ADDED, UPDATED or LEAVING; REMOVED ends the record (the proxy
+ *                        keeps such a record for a while when it still reaches the member's backend)
  * @param lastEventMillis when that event was seen
  */
 public record MemberRecord(String id, String alias, InetSocketAddress gossipAddress, MemberMetadata metadata,

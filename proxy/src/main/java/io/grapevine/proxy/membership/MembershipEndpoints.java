@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberRecord;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
@@ -48,6 +49,8 @@ public final class MembershipEndpoints {
             m.put("metadata", r.metadata());
             m.put("state", r.metadata() == null ? "unknown" : r.effectiveState());
             m.put("last_event", r.lastEvent().name());
+            // Removed by gossip's failure detector, kept while the proxy still reaches its backend.
+            m.put("held", r.lastEvent() == MemberEvent.Type.REMOVED);
             m.put("last_event_millis", r.lastEventMillis());
             list.add(m);
         }

@@ -15,6 +15,7 @@ import io.grapevine.proxy.reload.Refusals;
 import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.reload.ServerSource;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.Server;
 import io.netty.util.NetUtil;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -51,6 +52,14 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private static final Logger log = LoggerFactory.getLogger(MembershipView.class);
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /**
+     * How long a backend member removed by gossip's failure detector stays while the proxy still reaches its
+     * backend: beyond the suspicion timeouts of clusters of any size (15 s with 31 members), so that a member
+     * falsely suspected is back long before.
+     */
+    public static final long DEFAULT_HOLD_MILLIS = 30_000;
+    private static final long HOLD_CHECK_MILLIS = 250;
+
     /** What the last render produced, for {@code GET /table/rendered}. */
     public record RenderResult(long atMillis, String text, String error, long generation) {
     }
@@ -68,6 +77,10 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private final Map<String, MemberRecord> members = new LinkedHashMap<>();
     private final List<String> pendingReasons = new ArrayList<>();
     private boolean renderScheduled;
+    /** Members gossip removed while their backend still answers: member id to when the hold ends (nano time). */
+    private final Map<String, Long> held = new LinkedHashMap<>();
+    private boolean holdCheckScheduled;
+    private long holdMillis = DEFAULT_HOLD_MILLIS;
 
     private volatile List<MemberRecord> memberSnapshot = List.of();
     private volatile RenderResult lastRender = new RenderResult(0, "", "no render yet", 0);
@@ -136,7 +149,13 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private void apply(MemberEvent e) {
         String what;
         MemberRecord previous = members.get(e.memberId());
+        held.remove(e.memberId());
         if (e.type() == MemberEvent.Type.REMOVED) {
+            if (previous != null && previous.isBackend() && previous.lastEvent() != MemberEvent.Type.LEAVING
+                    && previous.lastEvent() != MemberEvent.Type.REMOVED && servesHere(previous) && holdMillis > 0) {
+                hold(previous, e);
+                return;
+            }
             members.remove(e.memberId());
             what = "removed";
             log.info("member {} {}", previous != null ? previous.describe() : e.memberId(), what);
@@ -144,7 +163,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             MemberRecord r = MemberRecord.next(previous, e);
             members.put(e.memberId(), r);
             what = switch (e.type()) {
-                case ADDED -> "joined";
+                case ADDED -> previous != null && previous.lastEvent() == MemberEvent.Type.REMOVED ? "back" : "joined";
                 case LEAVING -> "leaving";
                 default -> "updated";
             };
@@ -156,6 +175,74 @@ public final class MembershipView implements MembershipListener, ServerSource {
         memberSnapshot = List.copyOf(members.values());
         MemberRecord r = members.get(e.memberId());
         requestRender((r != null ? r.describe() : previous != null ? previous.describe() : e.memberId()) + " " + what);
+    }
+
+    /**
+     * Gossip's failure detector removed a backend member that did not leave, but the proxy still reaches its
+     * backend: the removal may be a false suspicion (a lossy or slow membership network) or a partition of the
+     * membership plane alone. Its server stays as it is for {@link #holdMillis}, unless the proxy's own health
+     * checks find the backend down first or the member comes back; then it goes. Gossip alone never takes a
+     * server the proxy reaches out of the table at once, so a flapping membership does not flap the table.
+     */
+    private void hold(MemberRecord previous, MemberEvent e) {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMillis);
+        members.put(e.memberId(), new MemberRecord(previous.id(), previous.alias(), previous.gossipAddress(),
+                previous.metadata(), MemberEvent.Type.REMOVED, e.timestampMillis()));
+        held.put(e.memberId(), until);
+        memberSnapshot = List.copyOf(members.values());
+        log.info("member {} removed by gossip's failure detector, but its backend answers this proxy: its server stays "
+                + "for up to {} ms, until a health check fails or the member is back", previous.describe(), holdMillis);
+        if (!holdCheckScheduled) {
+            holdCheckScheduled = true;
+            thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Releases held members whose time is up or whose backend the proxy's health checks found down. */
+    private void checkHeld() {
+        holdCheckScheduled = false;
+        long now = System.nanoTime();
+        List<String> released = new ArrayList<>();
+        for (var it = held.entrySet().iterator(); it.hasNext(); ) {
+            var entry = it.next();
+            MemberRecord r = members.get(entry.getKey());
+            boolean expired = now - entry.getValue() >= 0;
+            if (r == null || expired || !servesHere(r)) {
+                it.remove();
+                if (r != null) {
+                    members.remove(entry.getKey());
+                    log.info("member {} removed: {}", r.describe(), expired ? "held " + holdMillis + " ms and not back"
+                            : "its backend fails this proxy's health checks");
+                    released.add(r.describe() + " removed");
+                }
+            }
+        }
+        if (!released.isEmpty()) {
+            memberSnapshot = List.copyOf(members.values());
+            released.forEach(this::requestRender);
+        }
+        if (!held.isEmpty()) {
+            holdCheckScheduled = true;
+            thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Whether the table has a server at the member's address that is not down by health (or announced down). */
+    private boolean servesHere(MemberRecord r) {
+        String key = addressKey(r.metadata().host(), r.metadata().port());
+        long now = System.nanoTime();
+        for (Server s : running.current().servers()) {
+            if (s.spec().source() == ServerSpec.Source.GOSSIP && addressKey(s.spec().host(), s.spec().port()).equals(key)
+                    && !s.stateName(now).equals("down")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** How long a backend member removed by failure detection, whose backend still answers, is held (0: not). */
+    void holdRemovedMembersFor(long millis) {
+        thread.execute(() -> holdMillis = millis);
     }
 
     private void requestRender(String reason) {

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
@@ -113,5 +114,49 @@ class MembershipViewTest {
 
         event(MemberEvent.Type.UPDATED, "bad", 8002, MemberState.UP, Map.of("pool", "web-api"));
         assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers());
+    }
+
+    @Test
+    void aMemberGossipRemovedWhileItsBackendAnswersIsHeldThenReleased() throws Exception {
+        view.holdRemovedMembersFor(400);
+        event(MemberEvent.Type.ADDED, "held", 8001, MemberState.UP);
+        event(MemberEvent.Type.ADDED, "gone", 8002, MemberState.UP);
+        long generation = tables.current().generation();
+
+        // Removed by the failure detector without a leave: the server stays, the table does not change.
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "held", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        view.awaitIdle(5_000);
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers());
+        assertEquals(generation, tables.current().generation());
+        assertEquals(MemberEvent.Type.REMOVED, view.members().stream().filter(r -> r.id().equals("held")).findFirst()
+                .orElseThrow().lastEvent());
+
+        // Back before the hold ends: nothing changes.
+        event(MemberEvent.Type.ADDED, "held", 8001, MemberState.UP);
+        assertEquals(generation, tables.current().generation());
+        Thread.sleep(600);
+        view.awaitIdle(5_000);
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers(), "back in time: not released");
+
+        // A backend the health checks find down is released at once; one that answers, when the hold ends.
+        tables.current().servers().get(1).setActiveUp(false, "test");
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "gone", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        Await.until(Duration.ofSeconds(5), "the server found down gone", () -> servers().size() == 1);
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "held", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        long removed = System.nanoTime();
+        Await.until(Duration.ofSeconds(5), "the held server released", () -> servers().isEmpty());
+        assertTrue((System.nanoTime() - removed) / 1_000_000 >= 350, "released before its hold ended");
+        assertTrue(view.members().isEmpty(), view.members().toString());
+    }
+
+    @Test
+    void aLeavingMemberIsNeverHeld() throws Exception {
+        event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.LEAVING, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.REMOVED, "m", 8001, MemberState.UP);
+        assertEquals(List.of(), servers());
     }
 }
