@@ -16,6 +16,7 @@ import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
 import io.grapevine.proxy.membership.MembershipEndpoints;
 import io.grapevine.proxy.membership.MembershipView;
+import io.grapevine.proxy.membership.PassiveHealthSharing;
 import io.grapevine.proxy.reload.ReloadEndpoint;
 import io.grapevine.proxy.reload.ReloadTriggers;
 import io.grapevine.proxy.reload.RunningConfig;
@@ -86,6 +87,7 @@ public final class ProxyInstance implements AutoCloseable {
     private final ExportRenderer export;
     private final AccessLog accessLog;
     private volatile GossipMembership gossip;
+    private volatile PassiveHealthSharing sharing;
 
     private ProxyInstance(ProxyServer server, RunningConfig running, MembershipView view, ReloadTriggers triggers,
                           ExportRenderer export, AccessLog accessLog) {
@@ -182,6 +184,9 @@ public final class ProxyInstance implements AutoCloseable {
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
                 instance.gossip = GossipMembership.start(o.gossipPort(), o.gossip(), checked.keyring(), announced, view);
+                if (server != null) {
+                    instance.sharing = PassiveHealthSharing.start(running, view, instance.gossip);
+                }
             } catch (RuntimeException e) {
                 instance.close();
                 throw gossipFailure(e);
@@ -381,6 +386,10 @@ public final class ProxyInstance implements AutoCloseable {
         if (drain && server != null) {
             // First of all, so that orchestrators stop sending while the rest of the drain goes on.
             server.stopBeingReady();
+        }
+        PassiveHealthSharing s = sharing;
+        if (s != null) {
+            s.close();
         }
         GossipMembership g = gossip;
         if (g != null) {

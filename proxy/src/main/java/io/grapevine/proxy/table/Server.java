@@ -41,6 +41,8 @@ public final class Server implements Endpoint {
     /** Passive health: no requests until this {@link System#nanoTime()}; 0 when not marked down. */
     private volatile long passiveDownUntil;
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
+    /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
+    private volatile long peerDownUntil;
 
     /** Slow start of this server's pool; 0: none. Written by the table publisher. */
     private volatile long slowStartNanos;
@@ -194,7 +196,26 @@ public final class Server implements Endpoint {
 
     private boolean isNotPassivelyDown(long nowNanos) {
         long until = passiveDownUntil;
-        return until == 0 || nowNanos - until >= 0;
+        long peer = peerDownUntil;
+        return (until == 0 || nowNanos - until >= 0) && (peer == 0 || nowNanos - peer >= 0);
+    }
+
+    /**
+     * When this proxy's own passive mark-down of the server ends ({@link System#nanoTime()}); 0 when it is not
+     * marked down by its own failed requests (what other proxies said does not count). Any thread.
+     */
+    public long ownPassiveDownUntil(long nowNanos) {
+        long until = passiveDownUntil;
+        return until != 0 && nowNanos - until < 0 ? until : 0;
+    }
+
+    /**
+     * Other proxies of the cluster found the server failing (their passive health, shared by gossip): no
+     * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Written by the
+     * membership view's thread, read on every pick.
+     */
+    public void setPeerDownUntil(long untilNanos) {
+        peerDownUntil = untilNanos;
     }
 
     /**
