@@ -131,9 +131,10 @@ public final class MembershipView implements MembershipListener, ServerSource {
     }
 
     @Override
-    public String reloadFile(String why) {
+    public String loadFile(String why) {
         try {
             template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
+            return null;
         } catch (BackendTemplate.TemplateException e) {
             reloadFailures.incrementAndGet();
             renderFailures.incrementAndGet();
@@ -142,8 +143,6 @@ public final class MembershipView implements MembershipListener, ServerSource {
             log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());
             return e.getMessage();
         }
-        pendingReasons.add(templateFile.getFileName() + " reloaded (" + why + ")");
-        return render();
     }
 
     private void apply(MemberEvent e) {

@@ -141,21 +141,12 @@ public final class RunningConfig implements AutoCloseable {
 
     /** Re-reads servers.conf (file watch). */
     public void reloadConfig(String why) {
-        thread.execute(() -> {
-            String failed = doReloadConfig(why);
-            if (failed == null) {
-                republish(configFile.getFileName() + " reloaded (" + why + ")");
-            }
-        });
+        thread.execute(() -> reloadNow(why, true, false));
     }
 
     /** Re-reads the source's own file, the backend template (file watch). */
     public void reloadTemplate(String why) {
-        thread.execute(() -> {
-            if (source != null) {
-                source.reloadFile(why);
-            }
-        });
+        thread.execute(() -> reloadNow(why, false, true));
     }
 
     /**
@@ -164,27 +155,41 @@ public final class RunningConfig implements AutoCloseable {
      */
     public CompletableFuture<ReloadOutcome> reload(String why, boolean reloadConfig, boolean reloadTemplate) {
         CompletableFuture<ReloadOutcome> outcome = new CompletableFuture<>();
-        thread.execute(() -> {
-            long before = tables.current().generation();
-            List<String> errors = new ArrayList<>();
-            if (reloadConfig && configFile != null) {
-                String failed = doReloadConfig(why);
-                if (failed == null) {
-                    failed = republish(configFile.getFileName() + " reloaded (" + why + ")");
-                }
-                if (failed != null) {
-                    errors.add(failed);
-                }
-            }
-            if (reloadTemplate && source != null) {
-                String failed = source.reloadFile(why);
-                if (failed != null && !errors.contains(failed)) {
-                    errors.add(failed);
-                }
-            }
-            outcome.complete(new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors)));
-        });
+        thread.execute(() -> outcome.complete(reloadNow(why, reloadConfig, reloadTemplate)));
         return outcome;
+    }
+
+    /**
+     * Table thread: loads the files asked for, then renders and publishes once for whatever of them loaded (one
+     * render for both files, not one each).
+     */
+    private ReloadOutcome reloadNow(String why, boolean reloadConfig, boolean reloadTemplate) {
+        long before = tables.current().generation();
+        List<String> errors = new ArrayList<>();
+        List<String> loaded = new ArrayList<>();
+        if (reloadConfig && configFile != null) {
+            String failed = doReloadConfig(why);
+            if (failed == null) {
+                loaded.add(configFile.getFileName().toString());
+            } else {
+                errors.add(failed);
+            }
+        }
+        if (reloadTemplate && source != null) {
+            String failed = source.loadFile(why);
+            if (failed == null) {
+                loaded.add("the template");
+            } else {
+                errors.add(failed);
+            }
+        }
+        if (!loaded.isEmpty()) {
+            String failed = republish(String.join(" and ", loaded) + " reloaded (" + why + ")");
+            if (failed != null) {
+                errors.add(failed);
+            }
+        }
+        return new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors));
     }
 
     /**

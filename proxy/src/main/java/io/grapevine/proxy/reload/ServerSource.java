@@ -18,9 +18,10 @@ public interface ServerSource {
     String configChanged(String reason);
 
     /**
-     * Re-reads the source's own file (the backend template) and publishes what it renders.
+     * Re-reads the source's own file (the backend template), without rendering: {@link #configChanged} follows when
+     * it loaded. A file that does not load is logged and counted, and the one in use stays.
      *
-     * @return why it was not applied (it does not load, or does not render), or {@code null}
+     * @return why it did not load, or {@code null}
      */
-    String reloadFile(String why);
+    String loadFile(String why);
 }

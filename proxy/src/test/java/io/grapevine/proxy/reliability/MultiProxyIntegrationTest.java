@@ -13,17 +13,14 @@ import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.LocalAgent;
 import io.grapevine.proxy.testing.OpenLoopClient;
 import io.grapevine.proxy.testing.Ports;
+import io.grapevine.proxy.testing.ProxyProcess;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.Resources;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
 import java.util.function.Predicate;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -220,26 +217,6 @@ class MultiProxyIntegrationTest {
         assertEquals(1, tables.stream().distinct().count(), "the same table everywhere: " + tables);
     }
 
-    private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+) \\(admin 127\\.0\\.0\\.1:(\\d+)\\)");
-
-    /** A proxy process ({@code ./grapevine proxy}) on loopback, and where it listens. */
-    private record ProxyProcess(ChildProcess process, InetSocketAddress listen, Admin admin, int gossipPort) {
-    }
-
-    private ProxyProcess proxyProcess(String name, Path key, Path servers, String join) {
-        int gossipPort = Ports.free();
-        List<String> args = new ArrayList<>(List.of("--servers", servers.toString(), "--listen", "127.0.0.1:0", "--admin",
-                "127.0.0.1:0", "--gossip", Integer.toString(gossipPort), "--cluster-key", key.toString()));
-        if (join != null) {
-            args.addAll(List.of("--join", join));
-        }
-        ChildProcess p = keep(ChildProcess.proxy(dir, name, args.toArray(String[]::new)));
-        Matcher m = LISTENING.matcher("");
-        Await.until(Duration.ofSeconds(30), name + " listening", () -> m.reset(p.log()).find(), p::tail);
-        return new ProxyProcess(p, new InetSocketAddress("127.0.0.1", Integer.parseInt(m.group(1))),
-                new Admin(new InetSocketAddress("127.0.0.1", Integer.parseInt(m.group(2)))), gossipPort);
-    }
-
     /**
      * Two proxy processes, a client that knows both (as DNS round robin gives it: half its connections to each, and
      * a request whose connection fails before an answer goes to the other). One proxy is killed ({@code kill -9});
@@ -249,11 +226,11 @@ class MultiProxyIntegrationTest {
     void aProxyThatDiesLeavesTheOtherServingAndAClientOfBothLosesNothing() throws Exception {
         Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
         Path servers = java.nio.file.Files.writeString(dir.resolve("servers.conf"), "{ \"backend_servers\": [] }\n");
-        ProxyProcess first = proxyProcess("proxy-1", key, servers, null);
-        ProxyProcess second = proxyProcess("proxy-2", key, servers, "127.0.0.1:" + first.gossipPort());
+        ProxyProcess first = keep(ProxyProcess.start(dir, "proxy-1", servers, key, null));
+        ProxyProcess second = keep(ProxyProcess.start(dir, "proxy-2", servers, key, first.seed()));
         List<LocalAgent> agents = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
-            agents.add(keep(LocalAgent.start("127.0.0.1:" + second.gossipPort(), ProxyUnderTest.keyring(key), "web")));
+            agents.add(keep(LocalAgent.start(second.seed(), ProxyUnderTest.keyring(key), "web")));
         }
         Await.until(Duration.ofSeconds(20), "both proxies route to the three agents", () -> agents.stream()
                 .allMatch(a -> first.admin().serverIn(a.port(), "up") && second.admin().serverIn(a.port(), "up")),

@@ -49,6 +49,10 @@ public final class Admin {
         }
     }
 
+    public InetSocketAddress address() {
+        return address;
+    }
+
     /** The admin listener's address, loopback for one that listens on every address. */
     private String host() {
         java.net.InetAddress a = address.getAddress();

@@ -63,7 +63,8 @@ public final class OpenLoopClient implements AutoCloseable {
      */
     public record Report(long startMillis, long endMillis, double rate, int connections, long sent, long ok, long failed,
                          long connectionsDropped, long failovers, long p50Micros, long p99Micros, long p999Micros,
-                         long maxMicros, Map<Integer, BackendAnswers> backends, List<String> firstFailures) {
+                         long maxMicros, Map<Integer, BackendAnswers> backends, List<String> firstFailures,
+                         Map<Integer, Long> p99MicrosByPhase, Map<Integer, Long> requestsByPhase) {
 
         /** One line for test output: {@code sent 3000, failed 0, dropped 0, p50 0.41 ms, p99 1.9 ms, ...}. */
         public String summary() {
@@ -111,7 +112,11 @@ public final class OpenLoopClient implements AutoCloseable {
     private final ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
     private final AtomicInteger failuresKept = new AtomicInteger();
     private final Map<Integer, long[]> backends = new ConcurrentHashMap<>();
+    /** Latencies in microseconds, each tagged with its phase (see {@link #tagged}); -1 where none yet. */
     private final List<long[]> latencies = new ArrayList<>();
+    private static final int TAG_SHIFT = 48;
+    private static final long MICROS_MASK = (1L << TAG_SHIFT) - 1;
+    private volatile int phase;
 
     private OpenLoopClient(Settings settings) {
         this.settings = settings;
@@ -178,19 +183,42 @@ public final class OpenLoopClient implements AutoCloseable {
         stop();
     }
 
+    /**
+     * From now on, requests due are counted in phase {@code phase} (0 at start): {@link Report#p99MicrosByPhase()}
+     * then compares phases that took turns (a quiet one and a busy one, alternating, so that both see the same
+     * background noise of a shared machine). Phase -1 is a warm-up: its latencies count in no percentile.
+     */
+    public void setPhase(int phase) {
+        this.phase = phase;
+    }
+
     /** What happened so far. */
     public Report snapshot() {
         long[] all;
         synchronized (latencies) {
             all = latencies.stream().flatMapToLong(Arrays::stream).filter(v -> v >= 0).toArray();
         }
-        Arrays.sort(all);
+        Map<Integer, List<Long>> byPhase = new TreeMap<>();
+        for (long v : all) {
+            int tag = (int) (v >>> TAG_SHIFT) - 1;
+            if (tag >= 0) {
+                byPhase.computeIfAbsent(tag, k -> new ArrayList<>()).add(v & MICROS_MASK);
+            }
+        }
+        long[] recorded = byPhase.values().stream().flatMap(List::stream).mapToLong(Long::longValue).sorted().toArray();
+        Map<Integer, Long> p99 = new TreeMap<>();
+        Map<Integer, Long> counts = new TreeMap<>();
+        byPhase.forEach((tag, values) -> {
+            p99.put(tag, percentile(values.stream().mapToLong(Long::longValue).sorted().toArray(), 0.99));
+            counts.put(tag, (long) values.size());
+        });
         Map<Integer, BackendAnswers> answers = new TreeMap<>();
         backends.forEach((id, a) -> answers.put(id, new BackendAnswers(a[0], a[1], a[2])));
         long end = System.currentTimeMillis();
         return new Report(startMillis, end, settings.rate(), settings.connections(), sent.get(), ok.get(), failed.get(),
-                dropped.get(), failovers.get(), percentile(all, 0.50), percentile(all, 0.99), percentile(all, 0.999),
-                all.length == 0 ? 0 : all[all.length - 1], answers, List.copyOf(failures));
+                dropped.get(), failovers.get(), percentile(recorded, 0.50), percentile(recorded, 0.99),
+                percentile(recorded, 0.999), recorded.length == 0 ? 0 : recorded[recorded.length - 1], answers,
+                List.copyOf(failures), p99, counts);
     }
 
     private static long percentile(long[] sorted, double p) {
@@ -258,6 +286,7 @@ public final class OpenLoopClient implements AutoCloseable {
 
         private void send(long dueNanos) {
             sent.incrementAndGet();
+            int tag = phase + 1;
             int tries = settings.targets().size();
             for (int attempt = 0; attempt < tries; attempt++) {
                 boolean answered = false;
@@ -267,7 +296,7 @@ public final class OpenLoopClient implements AutoCloseable {
                     }
                     HttpConnection.Response r = connection.get(settings.path());
                     answered = true;
-                    record(dueNanos);
+                    record(dueNanos, tag);
                     if (r.status() == 200) {
                         ok.incrementAndGet();
                         answeredBy(r.demoId());
@@ -284,7 +313,7 @@ public final class OpenLoopClient implements AutoCloseable {
                         dropConnection();
                     }
                     if (answered || attempt == tries - 1) {
-                        record(dueNanos);
+                        record(dueNanos, tag);
                         fail("I/O error on " + settings.targets().get(target) + ": " + e);
                         return;
                     }
@@ -301,12 +330,14 @@ public final class OpenLoopClient implements AutoCloseable {
             connection = null;
         }
 
-        private void record(long dueNanos) {
+        /** The latency of the request due at {@code dueNanos}, tagged with its phase + 1 (0: warm-up). */
+        private void record(long dueNanos, int tag) {
             if (used == block.length) {
                 block = newBlock();
                 used = 0;
             }
-            block[used++] = Math.max(0, (System.nanoTime() - dueNanos) / 1000);
+            long micros = Math.min(MICROS_MASK, Math.max(0, (System.nanoTime() - dueNanos) / 1000));
+            block[used++] = ((long) tag << TAG_SHIFT) | micros;
         }
 
         private void answeredBy(int id) {
