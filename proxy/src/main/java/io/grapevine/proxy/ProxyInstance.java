@@ -155,6 +155,7 @@ public final class ProxyInstance implements AutoCloseable {
         MembershipView view = o.gossipOn() ? new MembershipView(running, checked.template(), o.debounceMillis()) : null;
         if (export != null) {
             view.addExport(export);
+            view.holdRemovedMembersFor(0); // no health checks here: nothing vouches for a member gossip removed
         }
         if (accessLog != null) {
             running.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));

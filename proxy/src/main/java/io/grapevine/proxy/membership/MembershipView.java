@@ -239,8 +239,11 @@ public final class MembershipView implements MembershipListener, ServerSource {
         return false;
     }
 
-    /** How long a backend member removed by failure detection, whose backend still answers, is held (0: not). */
-    void holdRemovedMembersFor(long millis) {
+    /**
+     * How long a backend member removed by failure detection, whose backend still answers, is held; 0: never (render
+     * mode, where no health check vouches for a backend). Any thread.
+     */
+    public void holdRemovedMembersFor(long millis) {
         thread.execute(() -> holdMillis = millis);
     }
 
