@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Grapevine, HAProxy and nginx as reverse proxies, measured side by side in one run.
 
+    bench/run                                # the usual entry point: every scenario, then the ratio table
     bench/compare.py                         # default scenarios, 3 rounds of 5 s each
     bench/compare.py --scenarios get,close --secs 10 --rounds 5
     bench/compare.py --proxies grapevine --scenarios get --secs 60 --rounds 1   # e.g. under a profiler
@@ -18,11 +19,18 @@ round) and the medians over the rounds are reported: req/s, CPU microseconds per
 of the proxy's whole process group, from /proc), the proxy's CPU use, p50/p99 latency (wrk), errors,
 and the ratios Grapevine/HAProxy and Grapevine/nginx. "cpu1 other" is the share of CPU 1 that went to
 anything but the proxy under test during the run: other work on a shared machine shows up there.
+"cpu0 busy" and "cpu0 µs/req" are what CPU 0 (load generator and backends) spent: when CPU 0 is saturated it,
+not the proxy, sets req/s, and how much it spends per request depends on the proxy too (batching, headers,
+packets).
 
 Grapevine is started with the launcher (./grapevine proxy ... --no-gossip), so GRAPEVINE_JVM_OPTS and
 JAVA_HOME in the environment reach it unchanged. Every process started here runs in its own process
 group and is stopped (TERM, then KILL) on exit, Ctrl-C included. Only loopback and free ports are used.
-Missing tools (nginx-light, haproxy, wrk) are installed with apt-get.
+Missing tools (nginx-light, haproxy, wrk, nghttp2-client for h2load, openssl) are installed with apt-get.
+
+The load generators: wrk for HTTP/1.1 (plaintext and HTTPS; it resumes TLS sessions when it reconnects),
+h2load for HTTP/2 (cleartext with prior knowledge, and over TLS with ALPN; its per-request log gives the
+percentiles) and `openssl s_time -new` for full TLS handshakes (several processes; no percentiles).
 """
 import argparse
 import datetime
@@ -33,6 +41,7 @@ import shlex
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -52,21 +61,40 @@ FILE_SIZE = 1024 * 1024
 # ---------------------------------------------------------------- scenarios
 
 class Scenario:
-    def __init__(self, name, title, conns, path="/", lua=None, headers=(), default=True):
+    """One load: its tool (wrk, h2load or s_time), connections, path, and whether it speaks TLS or HTTP/2."""
+
+    def __init__(self, name, title, conns, path="/", lua=None, headers=(), default=True, tool="wrk", tls=False,
+                 h2=False, streams=1):
         self.name, self.title, self.conns, self.path = name, title, conns, path
         self.lua, self.headers, self.default = lua, headers, default
+        self.tool, self.tls, self.h2, self.streams = tool, tls, h2, streams
+
+    @property
+    def has_percentiles(self):
+        # wrk records one latency per pipelined batch; s_time measures none.
+        return self.lua != "pipeline" and self.tool != "s_time"
 
 
 PIPELINE_DEPTH = 16
+S_TIME_PROCESSES = 8
 SCENARIOS = [
     Scenario("get", "small GET, keep-alive, 50 connections", 50),
     Scenario("pipeline", f"small GET, {PIPELINE_DEPTH} pipelined per write, 50 connections", 50,
              lua="pipeline"),
     Scenario("conns", "small GET, keep-alive, 400 connections", 400),
-    Scenario("download", "1 MiB response, keep-alive, 10 connections", 10, path="/1m.bin"),
-    Scenario("upload", "64 KiB POST body, keep-alive, 20 connections", 20, path="/upload", lua="upload"),
     Scenario("close", "small GET, new connection per request (Connection: close), 50 connections", 50,
              headers=("Connection: close",)),
+    Scenario("https", "small GET over TLS, keep-alive, 50 connections", 50, tls=True),
+    Scenario("tls-resume", "small GET, new TLS connection per request, session resumed (wrk), 50 connections", 50,
+             headers=("Connection: close",), tls=True),
+    Scenario("tls-full", f"small GET, new TLS connection per request, full handshake (openssl s_time -new, "
+             f"{S_TIME_PROCESSES} processes)", S_TIME_PROCESSES, tool="s_time", tls=True),
+    Scenario("h2", "small GET over HTTP/2 cleartext (prior knowledge), h2load -c10 -m20", 10, tool="h2load",
+             h2=True, streams=20),
+    Scenario("h2-tls", "small GET over HTTP/2 over TLS (ALPN h2), h2load -c10 -m20", 10, tool="h2load",
+             h2=True, tls=True, streams=20),
+    Scenario("download", "1 MiB response, keep-alive, 10 connections", 10, path="/1m.bin"),
+    Scenario("upload", "64 KiB POST body, keep-alive, 20 connections", 20, path="/upload", lua="upload"),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -187,26 +215,66 @@ def wait_listening(port, secs, proc=None):
     return False
 
 
+TOOLS = (("nginx", "nginx-light"), ("haproxy", "haproxy"), ("wrk", "wrk"), ("h2load", "nghttp2-client"),
+         ("openssl", "openssl"), ("taskset", "util-linux"))
+
+
 def ensure_tools():
-    missing = [pkg for tool, pkg in (("nginx", "nginx-light"), ("haproxy", "haproxy"), ("wrk", "wrk"),
-                                     ("taskset", "util-linux")) if not shutil.which(tool)]
+    missing = [pkg for tool, pkg in TOOLS if not shutil.which(tool)]
     if missing:
         print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
         subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                        + " ".join(missing), shell=True, stdout=subprocess.DEVNULL)
-    for tool in ("nginx", "haproxy", "wrk", "taskset"):
+    for tool, _ in TOOLS:
         if not shutil.which(tool):
             sys.exit(f"compare.py: {tool} is missing and could not be installed")
 
 
+def make_certificate(work):
+    """A self-signed ECDSA P-256 certificate for localhost: cert.pem, key.pem, and both in one file for HAProxy."""
+    cert, key, both = (os.path.join(work, f) for f in ("cert.pem", "key.pem", "cert+key.pem"))
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", key, "-out", cert, "-days", "7", "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    with open(both, "w") as f:
+        f.write(open(cert).read() + open(key).read())
+    return {"cert": cert, "key": key, "both": both}
+
+
+BENCH_JAR = os.path.join(REPO, "bench", "target", "grapevine-bench.jar")
+
+
+def bench_jar():
+    """bench/target/grapevine-bench.jar (JMH and the open-loop client), built with every other jar when it is missing
+    or older than a source. The build is Maven's `package` of the whole project, without `clean`, so the launcher
+    finds its jars current afterwards."""
+    sources = [os.path.join(REPO, "pom.xml")] + [os.path.join(REPO, m, d) for m in ("cluster", "proxy", "bench")
+                                                   for d in ("pom.xml", "src/main")]
+    newest = 0.0
+    for path in sources:
+        for root, _dirs, names in os.walk(path) if os.path.isdir(path) else [(os.path.dirname(path), [],
+                                                                              [os.path.basename(path)])]:
+            for n in names:
+                try:
+                    newest = max(newest, os.path.getmtime(os.path.join(root, n)))
+                except OSError:
+                    pass
+    if not os.path.exists(BENCH_JAR) or os.path.getmtime(BENCH_JAR) < newest:
+        print("building the jars (mvn -q -B -DskipTests package)...", file=sys.stderr)
+        subprocess.run(["mvn", "-q", "-B", "-DskipTests", "package"], cwd=REPO, check=True, stdout=sys.stderr)
+    return BENCH_JAR
+
+
 # ---------------------------------------------------------------- configuration files
 
-def nginx_common(work, tag):
+def nginx_common(work, tag, connections=8192):
     t = os.path.join(work, f"tmp-{tag}")
     os.makedirs(t, exist_ok=True)
     return (f"daemon off; master_process on; worker_processes 1; pid {work}/{tag}.pid;\n"
             f"error_log {work}/{tag}.error.log warn;\n"
-            f"events {{ worker_connections 8192; }}\n"
+            f"worker_rlimit_nofile {2 * connections + 1024};\n"
+            f"events {{ worker_connections {connections}; }}\n"
             f"http {{\n  access_log off;\n"
             f"  client_body_temp_path {t}/body; proxy_temp_path {t}/proxy; fastcgi_temp_path {t}/fcgi;\n"
             f"  uwsgi_temp_path {t}/uwsgi; scgi_temp_path {t}/scgi;\n")
@@ -227,22 +295,27 @@ def backend_conf(work, i, port, docroot):
 """
 
 
-def haproxy_conf(port, backends):
+def haproxy_conf(port, tls_port, h2c_port, backends, certs, maxconn=8000, idle_s=60):
     servers = "".join(f"  server s{i} 127.0.0.1:{p} check\n" for i, p in enumerate(backends))
     return f"""global
   nbthread 1
-  maxconn 8000
+  maxconn {maxconn}
 defaults
   mode http
-  maxconn 8000
+  maxconn {maxconn}
   option http-keep-alive
   option forwardfor
   timeout connect 2s
-  timeout client 60s
+  timeout client {idle_s}s
+  timeout http-keep-alive {idle_s}s
   timeout server 30s
   timeout http-request 10s
 frontend fe
   bind 127.0.0.1:{port}
+  bind 127.0.0.1:{tls_port} ssl crt {certs["both"]} alpn h2,http/1.1
+  bind 127.0.0.1:{h2c_port} proto h2
+  http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
+  http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
   default_backend be
 backend be
   balance roundrobin
@@ -250,10 +323,10 @@ backend be
 {servers}"""
 
 
-def nginx_proxy_conf(work, port, backends, keepalive):
+def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs, maxconn=8000, idle_s=60):
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in backends)
-    return nginx_common(work, "nginx-proxy") + f"""
-  keepalive_requests 1000000; keepalive_timeout 60s;
+    return nginx_common(work, "nginx-proxy", max(8192, maxconn + 1024)) + f"""
+  keepalive_requests 1000000; keepalive_timeout {idle_s}s;
   client_max_body_size 4m;
   client_body_buffer_size 128k;   # a 64 KiB upload stays in memory
   proxy_max_temp_file_size 0;     # a large response streams through, never to a temp file
@@ -261,8 +334,14 @@ def nginx_proxy_conf(work, port, backends, keepalive):
 {servers}    keepalive {keepalive};
     keepalive_requests 1000000;
   }}
+  ssl_protocols TLSv1.2 TLSv1.3;            # 1.22's default leaves TLS 1.3 out
+  ssl_session_cache shared:SSL:10m;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
+    listen 127.0.0.1:{tls_port} ssl http2 backlog=4096;
+    listen 127.0.0.1:{h2c_port} http2 backlog=4096;     # HTTP/2 cleartext, prior knowledge only
+    ssl_certificate {certs["cert"]};
+    ssl_certificate_key {certs["key"]};
     location / {{
       proxy_pass http://backends;
       proxy_http_version 1.1;
@@ -289,14 +368,32 @@ def to_ms(text):
     return v if v > 0 else float("nan")
 
 
-def run_wrk(scenario, port, secs, lua_files):
+def target(scenario, proxy):
+    """The URL a scenario loads on a proxy: its TLS listener for TLS, its HTTP/2 cleartext one for h2."""
+    if scenario.tls:
+        return f"https://127.0.0.1:{proxy['tls_port']}{scenario.path}"
+    if scenario.h2:
+        return f"http://127.0.0.1:{proxy['h2c_port']}{scenario.path}"
+    return f"http://127.0.0.1:{proxy['port']}{scenario.path}"
+
+
+def run_load(scenario, proxy, secs, files):
+    """One run of the scenario's load generator on CPU 0: requests, good (2xx/3xx) ones, req/s, p50/p99, errors."""
+    if scenario.tool == "h2load":
+        return run_h2load(scenario, proxy, secs, files)
+    if scenario.tool == "s_time":
+        return run_s_time(scenario, proxy, secs)
+    return run_wrk(scenario, proxy, secs, files)
+
+
+def run_wrk(scenario, proxy, secs, lua_files):
     argv = ["taskset", "-c", str(LOAD_CPU), "wrk", "-t1", f"-c{scenario.conns}", f"-d{secs}s", "--latency",
             "--timeout", "5s"]
     for h in scenario.headers:
         argv += ["-H", h]
     if scenario.lua:
         argv += ["-s", lua_files[scenario.lua]]
-    argv.append(f"http://127.0.0.1:{port}{scenario.path}")
+    argv.append(target(scenario, proxy))
     out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60).stdout
     total = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", out)
     if not total:
@@ -306,7 +403,7 @@ def run_wrk(scenario, port, secs, lua_files):
     non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     mb = re.search(r"Transfer/sec:\s+([\d.]+)(\w+)", out)
     mbps = float(mb.group(1)) * {"B": 1 / 2**20, "KB": 1 / 1024, "MB": 1, "GB": 1024}.get(mb.group(2), 0) if mb else 0
-    if scenario.lua == "pipeline":
+    if not scenario.has_percentiles:
         lat = {}
     requests = int(total.group(1))
     bad = int(non2xx.group(1)) if non2xx else 0
@@ -326,11 +423,85 @@ def run_wrk(scenario, port, secs, lua_files):
     }
 
 
+def run_h2load(scenario, proxy, secs, files):
+    """h2load for secs seconds; its per-request log (start, status, microseconds) gives the percentiles."""
+    log = os.path.join(files["dir"], f"h2load-{scenario.name}.log")
+    argv = ["taskset", "-c", str(LOAD_CPU), "h2load", "-t1", f"-c{scenario.conns}", f"-m{scenario.streams}",
+            f"-D{secs}", "--warm-up-time=0", f"--log-file={log}", target(scenario, proxy)]
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=secs + 60).stdout
+    done = re.search(r"requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, "
+                     r"(\d+) errored, (\d+) timeout", out)
+    finished = re.search(r"finished in ([\d.]+)(m?s)", out)
+    if not done or not finished:
+        raise RuntimeError("h2load printed no totals:\n" + out)
+    codes = re.search(r"status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx", out)
+    good = int(codes.group(1)) + int(codes.group(2)) if codes else int(done.group(4))
+    non2xx = int(codes.group(3)) + int(codes.group(4)) if codes else 0
+    wall = float(finished.group(1)) / (1000 if finished.group(2) == "ms" else 1)
+    micros = []
+    try:
+        with open(log) as f:
+            for line in f:
+                parts = line.split()
+                if len(parts) >= 3 and parts[1].startswith(("2", "3")):
+                    micros.append(int(parts[2]))
+        os.remove(log)
+    except OSError:
+        pass
+    micros.sort()
+
+    def pct(q):
+        return micros[min(len(micros) - 1, int(q * len(micros)))] / 1000 if micros else float("nan")
+    received = re.search(r"traffic: [\d.]+\w*B \((\d+)\) total", out)
+    return {
+        "requests": int(done.group(1)),
+        "good": good,
+        "rps": good / wall if wall else 0.0,
+        "mib_s": int(received.group(1)) / 2**20 / wall if received and wall else 0.0,
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        # "failed" counts the errored and timed-out requests too
+        "errors": int(done.group(5)) + non2xx,
+        "non2xx": non2xx,
+        "raw": out,
+    }
+
+
+def run_s_time(scenario, proxy, secs):
+    """Several `openssl s_time -new` processes: every connection a full TLS handshake and one GET /."""
+    argv = ["taskset", "-c", str(LOAD_CPU), "openssl", "s_time", "-connect", f"127.0.0.1:{proxy['tls_port']}", "-new",
+            "-time", str(secs), "-www", scenario.path]
+    start = time.time()
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              stdin=subprocess.DEVNULL) for _ in range(scenario.conns)]
+    outs = [p.communicate(timeout=secs + 60)[0] for p in procs]
+    wall = time.time() - start
+    connections = 0
+    errors = 0
+    for out in outs:
+        m = re.search(r"(\d+) connections in [\d.]+ real seconds, (\d+) bytes read per connection", out)
+        if not m or int(m.group(2)) == 0:
+            errors += 1
+            continue
+        connections += int(m.group(1))
+    return {
+        "requests": connections,
+        "good": connections,
+        "rps": connections / wall,
+        "mib_s": 0.0,
+        "p50_ms": float("nan"),
+        "p99_ms": float("nan"),
+        "errors": errors,
+        "non2xx": 0,
+        "raw": "\n".join(outs),
+    }
+
+
 def measure(scenario, proxy, secs, lua_files):
     pgid = proxy["proc"].pid
-    t0, c0, w0 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), time.time()
-    r = run_wrk(scenario, proxy["port"], secs, lua_files)
-    t1, c1, w1 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), time.time()
+    t0, c0, l0, w0 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), cpu_times(LOAD_CPU), time.time()
+    r = run_load(scenario, proxy, secs, lua_files)
+    t1, c1, l1, w1 = group_cpu_ticks(pgid), cpu_times(PROXY_CPU), cpu_times(LOAD_CPU), time.time()
     if proxy["proc"].poll() is not None:
         raise RuntimeError(f"{proxy['name']} exited during {scenario.name}")
     user_s, sys_s = ((x1 - x0) / os.sysconf("SC_CLK_TCK") for x0, x1 in zip(t0, t1))
@@ -340,6 +511,11 @@ def measure(scenario, proxy, secs, lua_files):
     r["proxy_cpu_pct"] = 100 * cpu_s / (w1 - w0)
     r["sys_share_pct"] = 100 * sys_s / cpu_s if cpu_s else float("nan")
     r["cpu1_other_pct"] = max(0.0, 100 * cpu1_busy - r["proxy_cpu_pct"])
+    # CPU 0 carries the load generator and the backends: what they spend per request depends on the proxy too
+    # (how it batches, the headers it adds, the packets it sends), and when CPU 0 is saturated it sets req/s.
+    cpu0_busy_s = (l1[0] - l0[0]) / os.sysconf("SC_CLK_TCK")
+    r["cpu0_busy_pct"] = 100 * (l1[0] - l0[0]) / max(1, l1[1] - l0[1])
+    r["cpu0_us_per_req"] = cpu0_busy_s * 1e6 / r["good"] if r["good"] else float("nan")
     r["loadavg"] = open("/proc/loadavg").read().split()[0]
     return r
 
@@ -362,16 +538,23 @@ def start_backends(procs, work):
 
 
 def start_proxies(a, procs, work, backends, tag):
-    """Starts every proxy under test on a fresh port; their logs are <name>-<tag>.log."""
+    """Starts every proxy under test on a fresh port; their logs are <name>-<tag>.log. a.maxconn and a.idle_s, when
+    set, raise the connection limits and idle timeouts of all three alike (the idle-connection test)."""
+    maxconn, idle_s = getattr(a, "maxconn", 8000), getattr(a, "idle_s", 60)
     proxies = []
     for name in a.proxies:
-        port = free_port()
+        port, tls_port = free_port(), free_port()
+        h2c_port = port                      # Grapevine tells HTTP/2 from HTTP/1.1 by the first bytes
         log = f"{name}-{tag}"
         if name.startswith("grapevine"):
             admin = free_port()
             variant = dict(a.variants.get(name, {}))
             servers = os.path.join(work, f"servers-{name}.conf")
-            conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends]}
+            conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends],
+                    "tls": {"listen": f"127.0.0.1:{tls_port}", "cert": a.certs["cert"], "key": a.certs["key"]}}
+            if hasattr(a, "maxconn"):
+                conf["limits"] = {"max_connections": maxconn}
+                conf["timeouts"] = {"client_idle_ms": idle_s * 1000}
             conf.update(json.loads(a.grapevine_conf))
             conf.update(json.loads(variant.pop("CONF", "{}")))
             json.dump(conf, open(servers, "w"))
@@ -382,17 +565,21 @@ def start_proxies(a, procs, work, backends, tag):
             wait = 120
         elif name == "haproxy":
             conf = os.path.join(work, "haproxy.cfg")
-            open(conf, "w").write(haproxy_conf(port, backends))
+            h2c_port = free_port()
+            open(conf, "w").write(haproxy_conf(port, tls_port, h2c_port, backends, a.certs, maxconn, idle_s))
             p = procs.start(log, ["haproxy", "-db", "-f", conf], PROXY_CPU)
             wait = 10
         else:
             conf = os.path.join(work, "nginx-proxy.conf")
-            open(conf, "w").write(nginx_proxy_conf(work, port, backends, a.nginx_keepalive))
+            h2c_port = free_port()
+            open(conf, "w").write(nginx_proxy_conf(work, port, tls_port, h2c_port, backends, a.nginx_keepalive,
+                                                   a.certs, maxconn, idle_s))
             p = procs.start(log, ["nginx", "-e", f"{work}/nginx-proxy.stderr", "-c", conf], PROXY_CPU)
             wait = 10
         if not wait_listening(port, wait, p):
             sys.exit(f"{name} did not start; the end of its log:\n" + procs.log_tail(log))
-        proxies.append({"name": name, "port": port, "proc": p, "log": log})
+        proxies.append({"name": name, "port": port, "tls_port": tls_port, "h2c_port": h2c_port, "proc": p,
+                        "log": log})
     return proxies
 
 
@@ -417,6 +604,41 @@ def check_proxy(proxy):
     with urllib.request.urlopen(req, timeout=10) as r:
         if r.status != 200:
             raise RuntimeError(f"{proxy['name']}: POST /upload gave {r.status}")
+    insecure = ssl.create_default_context()
+    insecure.check_hostname = False
+    insecure.verify_mode = ssl.CERT_NONE
+    with urllib.request.urlopen(f"https://127.0.0.1:{proxy['tls_port']}/", timeout=10, context=insecure) as r:
+        if r.status != 200 or not r.read().startswith(b"hello from backend"):
+            raise RuntimeError(f"{proxy['name']}: GET / over TLS gave {r.status}")
+    for url in (f"http://127.0.0.1:{proxy['h2c_port']}/", f"https://127.0.0.1:{proxy['tls_port']}/"):
+        out = subprocess.run(["h2load", "-n4", "-c1", url], capture_output=True, text=True, timeout=30).stdout
+        if not re.search(r"status codes: 4 2xx", out) or "h2" not in (re.search(r"Application protocol: (\S+)", out)
+                                                                     or [None, "h2"])[1]:
+            raise RuntimeError(f"{proxy['name']}: HTTP/2 GET {url} failed:\n{out}")
+    proxy["tls_resumption"] = tls_resumes(proxy["tls_port"])
+
+
+def tls_resumes(port):
+    """Whether a TLS 1.3 client that reconnects with the session ticket of its first connection is resumed."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    session = None
+    try:
+        for attempt in range(2):
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                with context.wrap_socket(raw, server_hostname="localhost", session=session) as tls:
+                    # The ticket arrives after the handshake: read an answer before taking the session.
+                    tls.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+                    while tls.recv(65536):
+                        pass
+                    if attempt == 1:
+                        return tls.session_reused
+                    session = tls.session
+    except OSError:
+        return None
+    return None
 
 
 def describe_environment():
@@ -438,6 +660,9 @@ def describe_environment():
         "haproxy": sh("haproxy -v | head -1 | cut -d' ' -f3"),
         "nginx": sh("nginx -v 2>&1 | cut -d/ -f2"),
         "wrk": sh("wrk -v 2>&1 | head -1 | cut -d' ' -f2"),
+        "h2load": sh("h2load --version | head -1"),
+        "openssl": sh("openssl version | cut -d' ' -f1-2"),
+        "transport": os.environ.get("GRAPEVINE_TRANSPORT", "(default)"),
         "loadavg_before": open("/proc/loadavg").read().strip(),
     }
 
@@ -457,55 +682,219 @@ def ratio(x, y):
     return f"{x / y:.2f}x" if y and x == x and y == y else "n/a"
 
 
-def report(env, a, results, notes):
-    lines = [f"# compare.py: {env['date']}, commit {env['commit']}",
-             f"# {env['java']}; JVM options: {env['jvm_opts']}",
-             f"# {env['nproc']} CPUs, {env['cpu']}, kernel {env['kernel']}; HAProxy {env['haproxy']}, "
-             f"nginx {env['nginx']}, wrk {env['wrk']}",
-             f"# load average before: {env['loadavg_before']}; after: {env.get('loadavg_after', '?')}"]
+MEDIAN_KEYS = ("rps", "mib_s", "cpu_us_per_req", "sys_share_pct", "proxy_cpu_pct", "cpu1_other_pct", "cpu0_busy_pct",
+               "cpu0_us_per_req", "p50_ms", "p99_ms")
+
+
+def medians(runs):
+    m = {k: median([r[k] for r in runs]) for k in MEDIAN_KEYS}
+    m["errors"] = sum(r["errors"] for r in runs)
+    m["rounds"] = len(runs)
+    return m
+
+
+def header(env, a):
+    lines = [f"Measured {env['date']}, commit `{env['commit']}`; {env['java']} (JVM options: {env['jvm_opts']}); "
+             f"{env['nproc']} CPUs, {env['cpu']}; kernel {env['kernel']}; HAProxy {env['haproxy']}, nginx "
+             f"{env['nginx']}, wrk {env['wrk']}, {env['h2load']}, {env['openssl']}.",
+             f"Load average before: {env['loadavg_before']}; after: {env.get('loadavg_after', '?')}. "
+             f"{a.rounds} rounds of {a.secs} s per proxy and scenario, medians; proxies alone on CPU {PROXY_CPU}, "
+             f"backends and load generators on CPU {LOAD_CPU}."]
+    resumption = env.get("tls_resumption") or {}
+    if resumption:
+        lines.append("TLS 1.3 session resumption (a client reconnecting with its ticket): " + ", ".join(
+            f"{p} {'yes' if r else 'no' if r is False else '?'}" for p, r in resumption.items()) + ".")
     for name, v in env.get("variants", {}).items():
-        lines.append(f"# {name}: {' '.join(f'{k}={x}' for k, x in v['env'].items())} ({v['java']})")
-    lines += [
-             f"# {a.rounds} rounds of {a.secs} s per proxy and scenario, medians; proxies on CPU {PROXY_CPU}, "
-             f"backends + wrk on CPU {LOAD_CPU}", ""]
+        lines.append(f"{name}: {' '.join(f'{k}={x}' for k, x in v['env'].items())} ({v['java']}).")
+    return lines
+
+
+def ratio_table(results):
+    """One row per scenario: Grapevine's medians, then its ratios to HAProxy and to nginx."""
+    others = [o for o in ("haproxy", "nginx") if any(o in per for per in results.values())]
+    head = "| scenario | Grapevine req/s | CPU µs/req | p50 ms | p99 ms |"
+    rule = "|---|---:|---:|---:|---:|"
+    for o in others:
+        label = "HAProxy" if o == "haproxy" else "nginx"
+        head += f" ÷ {label}: req/s | CPU/req | p50 | p99 |"
+        rule += "---:|---:|---:|---:|"
+    lines = [head, rule]
+    for name, per in results.items():
+        if "grapevine" not in per:
+            continue
+        g = medians(per["grapevine"])
+        row = (f"| {name} | {g['rps']:.0f} | {g['cpu_us_per_req']:.1f} | {fmt_ms(g['p50_ms'])} | "
+               f"{fmt_ms(g['p99_ms'])} |")
+        for o in others:
+            if o in per:
+                m = medians(per[o])
+                row += (f" {ratio(g['rps'], m['rps'])} | {ratio(g['cpu_us_per_req'], m['cpu_us_per_req'])} | "
+                        f"{ratio(g['p50_ms'], m['p50_ms'])} | {ratio(g['p99_ms'], m['p99_ms'])} |")
+            else:
+                row += " | | | |"
+        lines.append(row)
+    return lines
+
+
+def report(env, a, results, notes):
+    lines = ["## Summary: Grapevine and its ratios to HAProxy and nginx", ""] + header(env, a) + [""]
+    lines += ratio_table(results)
+    lines += ["", "Ratios: above 1.00x is more req/s, more CPU per request, or higher latency than the other proxy. "
+              "req/s and CPU per request count good (2xx/3xx) answers only.", ""]
     for name, per_proxy in results.items():
         s = BY_NAME[name]
-        lines.append(f"## {name}: {s.title}")
-        if s.lua == "pipeline":
-            lines.append("\n(wrk samples one latency per batch of pipelined requests: its percentiles are not "
-                         "per request, so they are left out.)")
+        lines.append(f"### {name}: {s.title}")
+        if not s.has_percentiles:
+            lines.append("\n(no per-request latency: wrk samples one per pipelined batch, openssl s_time none)")
         lines.append("")
-        lines.append("| proxy | req/s | MiB/s | CPU µs/req | of it in kernel | proxy CPU % | cpu1 other % | p50 ms "
-                     "| p99 ms | errors |")
-        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+        lines.append("| proxy | req/s | MiB/s | CPU µs/req | of it in kernel | proxy CPU % | cpu1 other % "
+                     "| cpu0 busy % | cpu0 µs/req | p50 ms | p99 ms | errors |")
+        lines.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         med = {}
         for proxy, runs in per_proxy.items():
-            m = {k: median([r[k] for r in runs]) for k in
-                 ("rps", "mib_s", "cpu_us_per_req", "sys_share_pct", "proxy_cpu_pct", "cpu1_other_pct", "p50_ms",
-                  "p99_ms")}
-            m["errors"] = sum(r["errors"] for r in runs)
-            med[proxy] = m
+            m = med[proxy] = medians(runs)
             lines.append(f"| {proxy} | {m['rps']:.0f} | {m['mib_s']:.1f} | {m['cpu_us_per_req']:.1f} | "
                          f"{m['sys_share_pct']:.0f}% | "
-                         f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {fmt_ms(m['p50_ms'])} | "
+                         f"{m['proxy_cpu_pct']:.0f} | {m['cpu1_other_pct']:.0f} | {m['cpu0_busy_pct']:.0f} | "
+                         f"{m['cpu0_us_per_req']:.1f} | {fmt_ms(m['p50_ms'])} | "
                          f"{fmt_ms(m['p99_ms'])} | {m['errors']} |")
         for proxy, n in notes.get(name, {}).items():
             lines.append(f"\n{proxy} logged {n['count']} warnings/errors in this scenario; the first: "
                          f"`{n['first'][0][:160]}`")
-        if any(m["errors"] for m in med.values()):
-            lines.append("\nreq/s and CPU µs/req count good (2xx/3xx) responses only.")
-        pairs = [(g, o) for g in med if g.startswith("grapevine") for o in ("haproxy", "nginx") if o in med]
-        pairs += [(g, "grapevine") for g in med if g.startswith("grapevine-") and "grapevine" in med]
-        if pairs:
-            lines.append("")
+        pairs = [(g, "grapevine") for g in med if g.startswith("grapevine-") and "grapevine" in med]
         for gname, other in pairs:
             g, o = med[gname], med[other]
-            label = "Grapevine" if gname == "grapevine" else gname
-            lines.append(f"- {label}/{other}: req/s {ratio(g['rps'], o['rps'])}, CPU/req "
-                         f"{ratio(g['cpu_us_per_req'], o['cpu_us_per_req'])}, p99 "
-                         f"{ratio(g['p99_ms'], o['p99_ms'])}")
+            lines.append(f"\n- {gname}/grapevine: req/s {ratio(g['rps'], o['rps'])}, CPU/req "
+                         f"{ratio(g['cpu_us_per_req'], o['cpu_us_per_req'])}, p99 {ratio(g['p99_ms'], o['p99_ms'])}")
         lines.append("")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- a bench: backends, certificates, proxies
+
+class Bench:
+    """The set-up every measurement shares: a temporary directory, the three nginx backends on CPU 0, a TLS
+    certificate, the load scripts, and the proxies under test on CPU 1 (fresh ones for each scenario). Everything
+    started is stopped on close, on Ctrl-C and on SIGTERM / SIGHUP."""
+
+    def __init__(self, a):
+        self.a = a
+        self.work = tempfile.mkdtemp(prefix="grapevine-bench-")
+        os.chmod(self.work, 0o755)           # nginx workers drop root and must read the files in here
+        self.procs = Processes(self.work)
+
+        def on_signal(signum, _frame):
+            raise KeyboardInterrupt(f"signal {signum}")
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT too: a background job inherits it ignored
+            signal.signal(sig, on_signal)
+        try:
+            a.certs = make_certificate(self.work)
+            self.files = {"dir": self.work}
+            for key, text in LUA.items():
+                self.files[key] = os.path.join(self.work, f"{key}.lua")
+                open(self.files[key], "w").write(text)
+            self.backends = start_backends(self.procs, self.work)
+        except BaseException:
+            self.close(grace=5)
+            raise
+
+    def start_proxies(self, tag):
+        """Every proxy under test, started and checked; Grapevine's launcher may build the jars first."""
+        proxies = start_proxies(self.a, self.procs, self.work, self.backends, tag)
+        for p in proxies:
+            check_proxy(p)
+        return proxies
+
+    def stop_proxies(self, proxies):
+        """Stops them and returns {proxy: {"count", "first"}} for those that logged warnings or errors."""
+        self.procs.stop([p["proc"] for p in proxies])
+        notes = {}
+        for p in proxies:
+            warnings = [ln for ln in self.procs.log_tail(p["log"], 1 << 20).splitlines()
+                        if re.search(r"\b(WARN|ERROR|ALERT)\b|\[(warn|error|crit|alert)\]", ln)]
+            if warnings:
+                notes[p["name"]] = {"count": len(warnings), "first": warnings[:5]}
+                print(f"{p['log']}: {p['name']} logged {len(warnings)} warnings/errors, first: {warnings[0][:200]}",
+                      file=sys.stderr)
+        return notes
+
+    def close(self, grace=15.0):
+        self.procs.stop_all(grace)
+        if self.a.keep:
+            print(f"configs and logs kept in {self.work}", file=sys.stderr)
+        else:
+            shutil.rmtree(self.work, ignore_errors=True)
+
+
+def with_bench(a, prog, body):
+    """body(bench) with a Bench set up; everything started is stopped afterwards, and on Ctrl-C or SIGTERM, which
+    exit 130."""
+    bench = None
+    try:
+        bench = Bench(a)
+        return body(bench)
+    except KeyboardInterrupt as e:
+        print(f"{prog}: interrupted ({e}); stopping everything", file=sys.stderr)
+        if bench:
+            bench.close(grace=5)
+            bench = None
+        sys.exit(130)
+    finally:
+        if bench:
+            bench.close()
+
+
+def write_outputs(a, text, document):
+    """Prints the Markdown report and writes it to --markdown, and the figures to --json, when given."""
+    print(text)
+    if a.markdown:
+        with open(a.markdown, "w") as f:
+            f.write(text + "\n")
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(document, f, indent=1)
+
+
+def add_common_options(ap):
+    """The options of the set-up (which proxies, how Grapevine is started), shared by bench/run's commands."""
+    ap.add_argument("--proxies", default=",".join(PROXIES), help="subset of %(default)s")
+    ap.add_argument("--grapevine-cmd", default=GRAPEVINE_CMD,
+                    help="command that starts Grapevine, run from the repository root; {servers}, {port} and "
+                         "{admin} are filled in (default: %(default)s)")
+    ap.add_argument("--grapevine-conf", default="{}",
+                    help='JSON merged into the servers.conf Grapevine gets, e.g. '
+                         '\'{"limits": {"max_idle_per_server": 1024}}\' (default: none, Grapevine defaults)')
+    ap.add_argument("--variant", nargs="+", action="append", metavar="NAME VAR=VALUE",
+                    help="one more Grapevine, called grapevine-NAME, started with these environment variables "
+                         "(e.g. --variant iouring GRAPEVINE_TRANSPORT=io_uring, or --variant jdk25 "
+                         "JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64); CONF={...} is JSON merged into its "
+                         "servers.conf instead; repeatable")
+    ap.add_argument("--nginx-keepalive", type=int, default=192,
+                    help="nginx 'keepalive N' (idle upstream connections per worker; default %(default)s)")
+    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs and logs)")
+
+
+def check_common_options(a, prog):
+    a.proxies = a.proxies.split(",")
+    for p in a.proxies:
+        if p not in PROXIES:
+            sys.exit(f"{prog}: unknown proxy '{p}' (one of {', '.join(PROXIES)})")
+    variants = {}
+    for v in a.variant or []:
+        if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.-]+", v[0]):
+            sys.exit(f"{prog}: --variant NAME VAR=VALUE [VAR=VALUE...]")
+        for x in v[1:]:
+            if x.startswith("CONF="):
+                try:
+                    json.loads(x[5:])
+                except ValueError as e:
+                    sys.exit(f"{prog}: --variant {v[0]}: CONF is not JSON ({e})")
+        variants["grapevine-" + v[0]] = dict(x.split("=", 1) for x in v[1:])
+    a.variants = variants
+    a.proxies += list(variants)
+    if os.cpu_count() < 2:
+        sys.exit(f"{prog}: needs at least 2 CPUs (load on CPU 0, proxies on CPU 1)")
+    ensure_tools()
 
 
 # ---------------------------------------------------------------- main
@@ -515,123 +904,64 @@ def main():
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--scenarios", default=",".join(s.name for s in SCENARIOS if s.default),
                     help="comma-separated scenario names, or 'all' (default: %(default)s)")
-    ap.add_argument("--proxies", default=",".join(PROXIES), help="subset of %(default)s")
     ap.add_argument("--secs", type=int, default=5, help="seconds per measured run (default %(default)s)")
     ap.add_argument("--rounds", type=int, default=3, help="measured runs per proxy and scenario (default %(default)s)")
     ap.add_argument("--warmup", type=int, default=2, help="seconds of warm-up per proxy and scenario (default %(default)s)")
     ap.add_argument("--jit-warmup", type=int, default=8,
                     help="extra warm-up seconds for Grapevine (JIT) in each scenario (default %(default)s)")
-    ap.add_argument("--grapevine-cmd", default=GRAPEVINE_CMD,
-                    help="command that starts Grapevine, run from the repository root; {servers}, {port} and "
-                         "{admin} are filled in (default: %(default)s)")
-    ap.add_argument("--grapevine-conf", default="{}",
-                    help='JSON merged into the servers.conf Grapevine gets, e.g. '
-                         '\'{"limits": {"max_idle_per_server": 1024}}\' (default: none, Grapevine defaults)')
-    ap.add_argument("--variant", nargs="+", action="append", metavar="NAME VAR=VALUE",
-                    help="one more Grapevine, called grapevine-NAME, started with these environment variables "
-                         "(e.g. --variant jdk25 JAVA_HOME=/usr/lib/jvm/temurin-25-jdk-amd64); CONF={...} is JSON "
-                         "merged into its servers.conf instead; repeatable")
-    ap.add_argument("--nginx-keepalive", type=int, default=192,
-                    help="nginx 'keepalive N' (idle upstream connections per worker; Grapevine keeps 64 per "
-                         "server, 3 servers; default %(default)s)")
-    ap.add_argument("--json", help="also write every run (wrk output included) to this file")
-    ap.add_argument("--keep", action="store_true", help="keep the temporary directory (configs and logs)")
+    add_common_options(ap)
+    ap.add_argument("--json", help="also write every run (load generator output included) to this file")
+    ap.add_argument("--markdown", help="also write the report (Markdown) to this file")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     a = ap.parse_args()
 
     if a.list:
         for s in SCENARIOS:
-            print(f"{s.name:9s} {s.title}{'' if s.default else '  (not in the default set)'}")
+            print(f"{s.name:10s} {s.title}{'' if s.default else '  (not in the default set)'}")
         return
     names = [s.name for s in SCENARIOS] if a.scenarios == "all" else a.scenarios.split(",")
     for n in names:
         if n not in BY_NAME:
             sys.exit(f"compare.py: unknown scenario '{n}' (try --list)")
-    a.proxies = a.proxies.split(",")
-    for p in a.proxies:
-        if p not in PROXIES:
-            sys.exit(f"compare.py: unknown proxy '{p}' (one of {', '.join(PROXIES)})")
-    variants = {}
-    for v in a.variant or []:
-        if len(v) < 2 or not all("=" in x for x in v[1:]) or not re.fullmatch(r"[\w.-]+", v[0]):
-            sys.exit("compare.py: --variant NAME VAR=VALUE [VAR=VALUE...]")
-        for x in v[1:]:
-            if x.startswith("CONF="):
-                try:
-                    json.loads(x[5:])
-                except ValueError as e:
-                    sys.exit(f"compare.py: --variant {v[0]}: CONF is not JSON ({e})")
-        variants["grapevine-" + v[0]] = dict(x.split("=", 1) for x in v[1:])
-    a.variants = variants
-    a.proxies += list(variants)
-    if os.cpu_count() < 2:
-        sys.exit("compare.py: needs at least 2 CPUs (load on CPU 0, proxies on CPU 1)")
-    ensure_tools()
-
-    work = tempfile.mkdtemp(prefix="grapevine-bench-")
-    os.chmod(work, 0o755)                    # nginx workers drop root and must read the files in here
-    procs = Processes(work)
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):   # SIGINT too: a background job inherits it ignored
-        signal.signal(sig, on_signal)
+    check_common_options(a, "compare.py")
 
     env = describe_environment()
     for name, vars_ in a.variants.items():
         java = os.path.join(vars_["JAVA_HOME"], "bin", "java") if "JAVA_HOME" in vars_ else "java"
         version = subprocess.run([java, "-version"], capture_output=True, text=True).stderr.splitlines()
         env.setdefault("variants", {})[name] = {"env": vars_, "java": version[1] if len(version) > 1 else "?"}
-    results, notes = {}, {}
-    try:
-        lua_files = {}
-        for key, text in LUA.items():
-            lua_files[key] = os.path.join(work, f"{key}.lua")
-            open(lua_files[key], "w").write(text)
-        backends = start_backends(procs, work)
+    results, notes, resumption = {}, {}, {}
+
+    def run(bench):
         for name in names:
             s = BY_NAME[name]
             # Fresh proxies for every scenario, so that nothing one scenario leaves behind (a server
             # marked down, a leaked connection) weighs on the next one.
-            proxies = start_proxies(a, procs, work, backends, name)
+            proxies = bench.start_proxies(name)
             results[name] = {p["name"]: [] for p in proxies}
             for p in proxies:
-                check_proxy(p)
+                resumption[p["name"]] = p.get("tls_resumption")
                 # Grapevine's JIT gets its own warm-up, on this scenario's load.
                 secs = a.warmup + (a.jit_warmup if p["name"].startswith("grapevine") else 0)
-                run_wrk(s, p["port"], secs, lua_files)
+                run_load(s, p, secs, bench.files)
             for r in range(a.rounds):
                 k = r % len(proxies)
                 for p in proxies[k:] + proxies[:k]:
-                    m = measure(s, p, a.secs, lua_files)
+                    m = measure(s, p, a.secs, bench.files)
                     results[name][p["name"]].append(m)
                     print(f"{name} round {r + 1}: {p['name']:9s} {m['rps']:9.0f} req/s "
                           f"{m['cpu_us_per_req']:7.1f} us/req  p99 {fmt_ms(m['p99_ms'])} ms  errors {m['errors']}"
                           f"  (cpu1 other {m['cpu1_other_pct']:.0f}%, load {m['loadavg']})", file=sys.stderr)
-            procs.stop([p["proc"] for p in proxies])
-            for p in proxies:
-                warnings = [ln for ln in procs.log_tail(p["log"], 1 << 20).splitlines()
-                            if re.search(r"\b(WARN|ERROR|ALERT)\b|\[(warn|error|crit|alert)\]", ln)]
-                if warnings:
-                    notes.setdefault(name, {})[p["name"]] = {"count": len(warnings), "first": warnings[:5]}
-                    print(f"{name}: {p['name']} logged {len(warnings)} warnings/errors, first: {warnings[0][:200]}",
-                          file=sys.stderr)
-    except KeyboardInterrupt as e:
-        print(f"compare.py: interrupted ({e}); stopping everything", file=sys.stderr)
-        procs.stop_all(grace=5)
-        shutil.rmtree(work, ignore_errors=True)
-        sys.exit(130)
-    finally:
-        procs.stop_all()
-        if a.keep:
-            print(f"configs and logs kept in {work}", file=sys.stderr)
-        else:
-            shutil.rmtree(work, ignore_errors=True)
+            scenario_notes = bench.stop_proxies(proxies)
+            if scenario_notes:
+                notes[name] = scenario_notes
+    with_bench(a, "compare.py", run)
     env["loadavg_after"] = open("/proc/loadavg").read().strip()
-    print(report(env, a, results, notes))
-    if a.json:
-        with open(a.json, "w") as f:
-            json.dump({"env": env, "args": vars(a), "results": results, "log_warnings": notes}, f, indent=1)
+    env["tls_resumption"] = resumption
+    write_outputs(a, report(env, a, results, notes), {
+        "env": env, "args": {k: v for k, v in vars(a).items() if k != "certs"},
+        "medians": {n: {p: medians(runs) for p, runs in per.items()} for n, per in results.items()},
+        "results": results, "log_warnings": notes})
 
 
 if __name__ == "__main__":

@@ -24,7 +24,13 @@ import java.util.Objects;
  *   <li>{@code metadataTimeout} 5 s: a member whose metadata cannot be fetched in time is not added, nor
  *       is an update of it applied (the next sync tries again). A suspected member's refutation is such an
  *       update, so on a lossy link a short timeout turns false suspicions into removals.</li>
- *   <li>{@code connectTimeout} 3 s (a lost SYN costs the kernel 1 s); {@code maxFrameBytes} 1 MiB.</li>
+ *   <li>{@code connectTimeout} 3 s (a lost SYN costs the kernel 1 s); {@code maxFrameBytes} 1 MiB: a longer frame
+ *       is refused as soon as its length is read, and its connection closed.</li>
+ *   <li>{@code maxInboundConnections} 1024: connections other members (or anyone who reaches the port) may
+ *       hold open to the membership port at once; more are closed at once. With {@code maxFrameBytes} it
+ *       bounds what the port can make this node buffer.</li>
+ *   <li>{@code maxMembers} 4096: other members this node keeps and reports; more are refused until some
+ *       leave.</li>
  *   <li>{@code replayWindow} 60 s: sealed frames carry their send time; a frame further than this
  *       from the receiver's clock is dropped, and within it each frame is accepted once.</li>
  * </ul>
@@ -50,6 +56,8 @@ public final class ClusterSettings {
     private final Duration metadataTimeout;
     private final Duration connectTimeout;
     private final int maxFrameBytes;
+    private final int maxInboundConnections;
+    private final int maxMembers;
     private final Duration replayWindow;
 
     private ClusterSettings(Builder b) {
@@ -72,6 +80,8 @@ public final class ClusterSettings {
         this.metadataTimeout = b.metadataTimeout;
         this.connectTimeout = b.connectTimeout;
         this.maxFrameBytes = b.maxFrameBytes;
+        this.maxInboundConnections = b.maxInboundConnections;
+        this.maxMembers = b.maxMembers;
         this.replayWindow = b.replayWindow;
     }
 
@@ -169,6 +179,16 @@ public final class ClusterSettings {
         return maxFrameBytes;
     }
 
+    /** Connections to the membership port held open at once; more are closed as they arrive. */
+    public int maxInboundConnections() {
+        return maxInboundConnections;
+    }
+
+    /** Other members kept and reported at most; a member beyond this is refused (and counted) until room frees. */
+    public int maxMembers() {
+        return maxMembers;
+    }
+
     public Duration replayWindow() {
         return replayWindow;
     }
@@ -207,6 +227,8 @@ public final class ClusterSettings {
         private Duration metadataTimeout = Duration.ofSeconds(5);
         private Duration connectTimeout = Duration.ofSeconds(3);
         private int maxFrameBytes = 1024 * 1024;
+        private int maxInboundConnections = 1024;
+        private int maxMembers = 4096;
         private Duration replayWindow = Duration.ofSeconds(60);
 
         private Builder() {
@@ -308,6 +330,16 @@ public final class ClusterSettings {
             return this;
         }
 
+        public Builder maxInboundConnections(int connections) {
+            this.maxInboundConnections = connections;
+            return this;
+        }
+
+        public Builder maxMembers(int members) {
+            this.maxMembers = members;
+            return this;
+        }
+
         public Builder replayWindow(Duration window) {
             this.replayWindow = window;
             return this;
@@ -338,6 +370,8 @@ public final class ClusterSettings {
             require(pingReqMembers >= 0, "ping-req members must not be negative");
             require(suspicionMult >= 1, "suspicion multiplier must be at least 1");
             require(maxFrameBytes >= 4096, "max frame bytes must be at least 4096");
+            require(maxInboundConnections >= 1, "max inbound connections must be at least 1");
+            require(maxMembers >= 1, "max members must be at least 1");
             return new ClusterSettings(this);
         }
 

@@ -10,7 +10,6 @@ import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.EnumMap;
 import java.util.Map;
-import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 import javax.crypto.AEADBadTagException;
 import javax.crypto.Cipher;
@@ -55,7 +54,6 @@ final class FrameCodec implements MessageCodec {
     private static final Message DROPPED = Message.builder().qualifier(DROPPED_QUALIFIER).build();
     private static final SecureRandom RANDOM = new SecureRandom();
     private static final Logger LOG = LoggerFactory.getLogger(FrameCodec.class);
-    private static final long WARN_EVERY_MILLIS = 10_000;
 
     enum Rejection { MALFORMED, UNKNOWN_KEY, BAD_MAC, REPLAYED }
 
@@ -63,8 +61,7 @@ final class FrameCodec implements MessageCodec {
     private final FrameCounters counters;
     private final ReplayGuard replayGuard;
     private final LongSupplier clock;
-    private final Map<Rejection, long[]> lastWarning = new EnumMap<>(Rejection.class);
-    private final Map<Rejection, LongAdder> sinceWarning = new EnumMap<>(Rejection.class);
+    private final Map<Rejection, RateLimitedWarning> warnings = new EnumMap<>(Rejection.class);
 
     /**
      * @param keyring          the cluster keys, or null for open frames
@@ -78,8 +75,7 @@ final class FrameCodec implements MessageCodec {
         this.replayGuard = new ReplayGuard(replayWindowMillis, replayCapacity);
         this.clock = clock;
         for (Rejection rejection : Rejection.values()) {
-            lastWarning.put(rejection, new long[] {Long.MIN_VALUE / 2});
-            sinceWarning.put(rejection, new LongAdder());
+            warnings.put(rejection, new RateLimitedWarning(LOG, "Dropped membership frame(s)"));
         }
     }
 
@@ -195,17 +191,7 @@ final class FrameCodec implements MessageCodec {
 
     /** At most one warning per kind of rejection every ten seconds, with the count in between. */
     private void warn(RejectedFrame rejected) {
-        sinceWarning.get(rejected.rejection).increment();
-        long[] last = lastWarning.get(rejected.rejection);
-        long now = System.nanoTime() / 1_000_000;
-        synchronized (last) {
-            if (now - last[0] < WARN_EVERY_MILLIS) {
-                return;
-            }
-            last[0] = now;
-        }
-        long dropped = sinceWarning.get(rejected.rejection).sumThenReset();
-        LOG.warn("Dropped {} membership frame(s) since the last report; latest: {}", dropped, rejected.getMessage());
+        warnings.get(rejected.rejection).warn(rejected.getMessage());
     }
 
     /** A frame refused by one of the checks; no stack trace needed. */

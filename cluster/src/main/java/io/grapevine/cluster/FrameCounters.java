@@ -10,10 +10,15 @@ final class FrameCounters {
     final LongAdder unknownKey = new LongAdder();
     final LongAdder malformed = new LongAdder();
     final LongAdder replayed = new LongAdder();
+    final LongAdder oversized = new LongAdder();
     final LongAdder metadataRejected = new LongAdder();
+    final LongAdder connectionsRefused = new LongAdder();
+    final LongAdder membersRefused = new LongAdder();
+    final LongAdder sendsDropped = new LongAdder();
 
     SecurityCounters snapshot() {
         return new SecurityCounters(accepted.sum(), badMac.sum(), unknownKey.sum(), malformed.sum(),
-                replayed.sum(), metadataRejected.sum());
+                replayed.sum(), oversized.sum(), metadataRejected.sum(), connectionsRefused.sum(), membersRefused.sum(),
+                sendsDropped.sum());
     }
 }

@@ -102,7 +102,7 @@ public final class GossipNode implements AutoCloseable {
         // for the first join's answer to miss syncTimeout, which costs a syncInterval. Encode once here.
         MetadataJson.encode(self);
         FrameCounters counters = new FrameCounters();
-        MembershipTable table = new MembershipTable(listener, counters);
+        MembershipTable table = new MembershipTable(listener, counters, settings.maxMembers());
         FrameCodec codec = new FrameCodec(keyring, counters, settings.replayWindow().toMillis(), 100_000,
                 System::currentTimeMillis);
         ClusterMessageHandler handler = new ClusterMessageHandler() {
@@ -134,7 +134,7 @@ public final class GossipNode implements AutoCloseable {
                             .messageCodec(codec)
                             .connectTimeout(millis(settings.connectTimeout()))
                             .maxFrameLength(settings.maxFrameBytes()))
-                    .transportFactory(() -> new BoundTcpTransportFactory(bindHost))
+                    .transportFactory(() -> new BoundTcpTransportFactory(bindHost, settings.maxInboundConnections(), counters))
                     .handler(c -> handler)
                     .startAwait();
         } catch (RuntimeException e) {

@@ -19,6 +19,11 @@ import org.slf4j.LoggerFactory;
  * Turns scalecube membership events into {@link MemberEvent}s, keeps the current {@link MemberRecord}s and
  * calls the listener. {@link #onEvent} runs on the cluster's single thread; {@link #members()} may be
  * read from any thread.
+ *
+ * <p>At most {@code maxMembers} members are kept: a member first heard of while that many are known is
+ * refused (counted, and never reported to the listener), so that a key holder announcing thousands of
+ * members cannot make this node, or the proxy's table built from it, grow without bound. A refused member is
+ * taken in at its next event (an update, say) once others have left.
  */
 final class MembershipTable {
 
@@ -27,14 +32,17 @@ final class MembershipTable {
 
     private final MembershipListener listener;
     private final FrameCounters counters;
+    private final int maxMembers;
+    private final RateLimitedWarning refusedWarning = new RateLimitedWarning(LOG, "Refused member(s) (maxMembers reached)");
     private final Map<String, MemberRecord> members = new ConcurrentHashMap<>();
     /** Members whose bad metadata was already reported, so each one is logged once. */
     private final Set<String> reportedBadMetadata = ConcurrentHashMap.newKeySet();
     private volatile boolean joined;
 
-    MembershipTable(MembershipListener listener, FrameCounters counters) {
+    MembershipTable(MembershipListener listener, FrameCounters counters, int maxMembers) {
         this.listener = listener;
         this.counters = counters;
+        this.maxMembers = maxMembers;
     }
 
     List<MemberRecord> members() {
@@ -50,6 +58,17 @@ final class MembershipTable {
             case LEAVING -> MemberEvent.Type.LEAVING;
             case REMOVED -> MemberEvent.Type.REMOVED;
         };
+        if (previous == null && type != MemberEvent.Type.REMOVED && members.size() >= maxMembers) {
+            counters.membersRefused.increment();
+            refusedWarning.warn(member.id() + " at " + member.address() + ": " + members.size() + " members known");
+            return;
+        }
+        if (previous == null && type == MemberEvent.Type.REMOVED) {
+            return; // one that was refused, or never seen alive: nobody was told of it
+        }
+        if (previous == null && type == MemberEvent.Type.UPDATED) {
+            type = MemberEvent.Type.ADDED; // refused before, taken in now: the listener hears of it first
+        }
         ByteBuffer buffer = type == MemberEvent.Type.REMOVED ? event.oldMetadata() : event.newMetadata();
         InetSocketAddress address = toSocketAddress(member.address());
         MemberEvent announced = new MemberEvent(type, member.id(), member.alias(), address, decode(member, buffer),

@@ -11,14 +11,24 @@ package io.grapevine.cluster;
  * @param rejectedMalformed   frames too short, of an unknown format version, or whose content is not
  *                            one of the message shapes the membership protocol uses
  * @param rejectedReplayed    authentic frames seen before, or sent outside the replay window
+ * @param rejectedOversized   frames announcing more than {@code maxFrameBytes}: refused when their length is
+ *                            read, before any of their content is buffered, and their connection closed
  * @param metadataRejected    member announcements whose metadata was not valid {@link MemberMetadata}
  *                            JSON; such members are reported with no metadata
+ * @param connectionsRefused  connections to the membership port closed as they arrived, because
+ *                            {@code maxInboundConnections} were open already
+ * @param membersRefused      members not kept (nor reported to the listener) because {@code maxMembers}
+ *                            others were known already
+ * @param sendsDropped        messages not sent to a member whose connection held more unsent bytes than its
+ *                            high-water mark (a member that does not read what it is sent)
  */
 public record SecurityCounters(long framesAccepted, long rejectedBadMac, long rejectedUnknownKey,
-                               long rejectedMalformed, long rejectedReplayed, long metadataRejected) {
+                               long rejectedMalformed, long rejectedReplayed, long rejectedOversized,
+                               long metadataRejected, long connectionsRefused, long membersRefused,
+                               long sendsDropped) {
 
     /** All frames dropped, for whatever reason. */
     public long framesRejected() {
-        return rejectedBadMac + rejectedUnknownKey + rejectedMalformed + rejectedReplayed;
+        return rejectedBadMac + rejectedUnknownKey + rejectedMalformed + rejectedReplayed + rejectedOversized;
     }
 }

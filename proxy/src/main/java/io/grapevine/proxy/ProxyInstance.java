@@ -20,6 +20,7 @@ import io.grapevine.proxy.membership.PassiveHealthSharing;
 import io.grapevine.proxy.reload.ReloadEndpoint;
 import io.grapevine.proxy.reload.ReloadTriggers;
 import io.grapevine.proxy.reload.RunningConfig;
+import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
 import java.io.IOException;
@@ -58,17 +59,18 @@ public final class ProxyInstance implements AutoCloseable {
      * @param onChangeTimeoutMillis how long {@code onChange} may run before it is killed
      * @param adminTokenFile        the file holding the bearer token admin writes need, or null
      * @param check                 check every file and exit ({@code --check}): no port opens
+     * @param transport             the event loops' transport ({@code --transport}), or null: the default
      */
     public record Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
                           Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
-                          long debounceMillis, Path adminTokenFile, boolean check) {
+                          long debounceMillis, Path adminTokenFile, boolean check, Transport transport) {
 
         /** Without an admin token file, and not {@code --check}. */
         public Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
                        Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
                        long debounceMillis) {
             this(servers, listen, admin, gossip, gossipPort, template, render, out, onChange, onChangeTimeoutMillis,
-                    debounceMillis, null, false);
+                    debounceMillis, null, false, null);
         }
 
         public boolean gossipOn() {
@@ -139,7 +141,8 @@ public final class ProxyInstance implements AutoCloseable {
             byte[] stickySecret = checked.keyring() == null ? null
                     : checked.keyring().derivedSecret(STICKY_SECRET_LABEL);
             try {
-                server = ProxyServer.start(config, stickySecret, checked.adminToken());
+                server = ProxyServer.start(config, stickySecret, checked.adminToken(),
+                        o.transport());
             } catch (RuntimeException | InterruptedException e) {
                 if (export != null) {
                     export.close();

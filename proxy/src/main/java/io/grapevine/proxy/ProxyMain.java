@@ -12,6 +12,7 @@ import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.membership.BackendTemplate;
 import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
+import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
 import java.util.Map;
 import org.slf4j.Logger;
@@ -116,6 +117,12 @@ public final class ProxyMain {
         @EnvironmentVariable("GRAPEVINE_ADMIN_TOKEN_FILE")
         String adminTokenFile;
 
+        @Option(names = "--transport", paramLabel = "io_uring|epoll|nio",
+                description = "the event loops' I/O: io_uring, epoll (the default) or nio. One this host cannot run"
+                        + " falls back to the next of io_uring, epoll, nio; the start-up log says which runs and why")
+        @EnvironmentVariable("GRAPEVINE_TRANSPORT")
+        String transport;
+
         @Option(names = "--check", description = "check servers.conf and every other file the proxy would read"
                 + " (template, keys, token, access log), print \"ok: ...\" and exit 0, or the error and exit 2;"
                 + " opens no port")
@@ -178,9 +185,20 @@ public final class ProxyMain {
             if (adminTokenFile != null && render != null) {
                 throw new UsageException("--admin-token-file protects the admin listener, which --render does not open");
             }
+            Transport io = null;
+            if (transport != null) {
+                if (render != null && given("--transport")) {
+                    throw new UsageException("--transport chooses the I/O of the listeners, which --render does not open");
+                }
+                try {
+                    io = render == null ? Transport.parse(transport) : null;
+                } catch (IllegalArgumentException e) {
+                    throw new UsageException("--transport: " + e.getMessage());
+                }
+            }
             return new ProxyInstance.Options(path(servers), listenAt, adminAt, cluster, port,
                     gossipOn ? path(template) : null, path(render), path(out), onChange, timeout, window,
-                    path(adminTokenFile), check);
+                    path(adminTokenFile), check, io);
         }
     }
 

@@ -4,6 +4,9 @@ import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
 import io.grapevine.proxy.admin.AdminToken;
+import io.grapevine.proxy.admin.ExchangeMetrics;
+import io.grapevine.proxy.admin.StatsCollector;
+import io.grapevine.proxy.admin.StatsReport;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
@@ -47,6 +50,8 @@ public final class ProxyServer implements AutoCloseable {
     private final Channel tlsListener;
     private final AdminServer admin;
     private final HealthChecker health;
+    /** Latencies, rates and state changes for the admin pages; runs on the control loop, like the admin listener. */
+    private final StatsCollector collector;
     private final SelfAddressGuard self;
     private final String description;
     private volatile boolean stopped;
@@ -54,15 +59,18 @@ public final class ProxyServer implements AutoCloseable {
     private volatile long notReadySince;
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
-    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken)
-            throws ConfigException, InterruptedException {
+    private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken,
+                        Transport requestedTransport) throws ConfigException, InterruptedException {
         this.config = config;
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
                 : ServerTls.start(tlsConfig, ClientInitializer.alpnProtocols(), config.timeouts().tlsHandshakeMillis());
-        Transport transport = Transport.best();
-        if (transport != Transport.EPOLL) {
-            log.warn("native epoll transport unavailable ({}); using NIO", Transport.epollUnavailabilityCause());
+        Transport.Choice choice = Transport.choose(requestedTransport);
+        Transport transport = choice.transport();
+        if (choice.unavailable().isEmpty()) {
+            log.info("transport {}", choice.describe());
+        } else {
+            log.warn("transport {}", choice.describe());
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
@@ -74,6 +82,7 @@ public final class ProxyServer implements AutoCloseable {
         tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())
                 .filter(config.servers(), (server, why) -> { }), "static config");
         this.dataPlane = new DataPlane(config, tables, stats, transport, workers);
+        dataPlane.addObserver(new ExchangeMetrics(stats));
         Channel boundListener = null;
         Channel boundTlsListener = null;
         try {
@@ -83,7 +92,8 @@ public final class ProxyServer implements AutoCloseable {
             boundListener = bind(transport, config.listen(), "--listen", tls == null || tlsBeside ? clients : tlsClients);
             boundTlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), "tls.listen", tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport, adminToken);
-            AdminEndpoints.install(admin, tables, stats);
+            this.collector = new StatsCollector(tables, stats);
+            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
             admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
                     : AdminResponse.text(503, "draining\n"));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
@@ -106,6 +116,7 @@ public final class ProxyServer implements AutoCloseable {
         this.self = SelfAddressGuard.of(listenAddress(), adminAddress());
         tables.publish(self.filter(config.servers(), (server, why) -> { }), "static config");
         health.start();
+        collector.start(control.next());
         // Start-up leaves megabytes of long-lived objects in the young generation; without this, the first
         // young collections under traffic copy them back and forth for tens of milliseconds each. One full
         // collection now moves them to the old generation, so collections under load stay sub-millisecond.
@@ -150,7 +161,7 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** "4 event loops on EPOLL", for the start-up line. */
+    /** "4 event loops on epoll", for the start-up line. */
     public String description() {
         return description;
     }
@@ -186,11 +197,26 @@ public final class ProxyServer implements AutoCloseable {
     /** With both: see {@link #start(ProxyConfig, byte[])} and {@link #start(ProxyConfig, AdminToken)}. */
     public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken)
             throws ConfigException, InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken);
+        return start(config, stickySecret, adminToken, null);
+    }
+
+    /**
+     * With all of the above, on {@code transport} ({@code --transport}) or, when this host cannot run it, the next
+     * one of io_uring, epoll, NIO that it can; null: {@link Transport#DEFAULT}. One log line says which runs and why.
+     */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken, Transport transport)
+            throws ConfigException, InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken, transport);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
-        return new ProxyServer(config, ioThreads, null, null);
+        return start(config, ioThreads, null);
+    }
+
+    /** {@code ioThreads} event loops on {@code transport} (null: the default), as {@link #start(ProxyConfig, byte[], AdminToken, Transport)}. */
+    public static ProxyServer start(ProxyConfig config, int ioThreads, Transport transport)
+            throws ConfigException, InterruptedException {
+        return new ProxyServer(config, ioThreads, null, null, transport);
     }
 
     public InetSocketAddress listenAddress() {
@@ -310,6 +336,7 @@ public final class ProxyServer implements AutoCloseable {
             tls.close();
         }
         health.stop();
+        collector.stop();
         admin.close();
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();

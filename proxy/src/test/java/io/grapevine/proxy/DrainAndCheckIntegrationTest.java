@@ -48,7 +48,8 @@ class DrainAndCheckIntegrationTest {
                 + " }, \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backend.port() + " } ] }\n");
         ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "ready", "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort));
-        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepts(port), proxy::tail);
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepts(port) && Ports.accepts(adminPort),
+                proxy::tail);
         AdminRequests admin = new AdminRequests(new InetSocketAddress("127.0.0.1", adminPort));
         assertEquals(200, admin.send("GET", "/ready", null).statusCode(), proxy.tail());
         assertEquals(200, statusOfNewConnection(port), "traffic flows");

@@ -12,6 +12,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.cli.CommandLines;
 import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -54,6 +55,7 @@ class ProxyCommandLineTest {
         SAMPLES.put("--on-change-timeout-ms", new Sample("5000", concat(RENDER, "--on-change", "true")));
         SAMPLES.put("--debounce-ms", new Sample("200", List.of("--servers", "s.conf")));
         SAMPLES.put("--admin-token-file", new Sample("/run/secrets/admin-token", List.of("--servers", "s.conf")));
+        SAMPLES.put("--transport", new Sample("io_uring", List.of("--servers", "s.conf")));
         SAMPLES.put("--check", new Sample(null, List.of("--servers", "s.conf")));
     }
 
@@ -217,6 +219,29 @@ class ProxyCommandLineTest {
         assertEquals("--on-change-timeout-ms needs --on-change", e.getMessage());
         e = assertThrows(UsageException.class, () -> parse(concat(RENDER, "--on-change", "x", "--on-change-timeout-ms", "0")));
         assertEquals("--on-change-timeout-ms: \"0\" is not a number 1..86400000", e.getMessage());
+    }
+
+    @Test
+    void theTransportIsNamedOnTheCommandLineOrInTheEnvironment() throws UsageException {
+        assertNull(parse("--servers", "s.conf").transport(), "nothing asked for: the default");
+        assertEquals(Transport.IO_URING, parse("--servers", "s.conf", "--transport", "io_uring").transport());
+        assertEquals(Transport.IO_URING, parse("--servers", "s.conf", "--transport", "IO-URING").transport());
+        assertEquals(Transport.NIO, parse("--servers", "s.conf", "--transport=nio").transport());
+        Map<String, String> env = Map.of("GRAPEVINE_TRANSPORT", "epoll");
+        assertEquals(Transport.EPOLL, ProxyMain.parse(new String[] {"--servers", "s.conf"}, env).options().transport());
+        assertEquals(Transport.NIO, ProxyMain.parse(new String[] {"--servers", "s.conf", "--transport", "nio"}, env)
+                .options().transport(), "the command line wins");
+
+        UsageException e = assertThrows(UsageException.class, () -> parse("--servers", "s.conf", "--transport", "kqueue"));
+        assertEquals("--transport: \"kqueue\" is not a transport: io_uring, epoll or nio", e.getMessage());
+        e = assertThrows(UsageException.class, () -> ProxyMain.parse(new String[] {"--servers", "s.conf"},
+                Map.of("GRAPEVINE_TRANSPORT", "select")));
+        assertEquals("--transport: \"select\" is not a transport: io_uring, epoll or nio (from GRAPEVINE_TRANSPORT)",
+                e.getMessage());
+        e = assertThrows(UsageException.class, () -> parse(concat(RENDER, "--transport", "epoll")));
+        assertEquals("--transport chooses the I/O of the listeners, which --render does not open", e.getMessage());
+        assertNull(ProxyMain.parse(RENDER.toArray(String[]::new), env).options().transport(),
+                "render mode opens no listener: the environment's transport does not matter to it");
     }
 
     @Test

@@ -1,27 +1,53 @@
 package io.grapevine.proxy.admin;
 
+import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
+import io.grapevine.proxy.stats.HealthCheckResult;
+import io.grapevine.proxy.stats.LatencyMetrics;
+import io.grapevine.proxy.stats.LatencySeries;
+import io.grapevine.proxy.stats.LatencyWindow;
+import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.RuntimeOverride;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.table.TableHolder;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-/** Snapshots of the table and the counters as plain maps, for the admin endpoints (JSON, CSV, HTML). */
+/**
+ * Snapshots of the table and the counters as plain maps, for the admin endpoints (JSON, CSV, Prometheus, the
+ * stats page). The shape of {@code /stats.json} is documented in docs/operations.md ("The stats document"):
+ * flat rows of scalars per server and per pool, so that a field added here shows on the page and in tools
+ * without further work.
+ *
+ * <p>Thread: the collector's (the admin listener's control loop).
+ */
 public final class StatsReport {
 
     private final TableHolder tables;
     private final ProxyStats proxyStats;
+    private final StatsCollector collector;
+    private final int maxConnections;
 
-    public StatsReport(TableHolder tables, ProxyStats proxyStats) {
+    public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, int maxConnections) {
         this.tables = tables;
         this.proxyStats = proxyStats;
+        this.collector = collector;
+        this.maxConnections = maxConnections;
+    }
+
+    /** The table holder the report reads (the runtime API writes to it). */
+    public TableHolder tables() {
+        return tables;
     }
 
     /**
@@ -59,7 +85,7 @@ public final class StatsReport {
 
     /**
      * One server of {@code GET /table}: name, host, port, source, state, weight (in force), effective_weight (below
-     * the weight while it warms up), pool, backup, and
+     * the weight while it warms up), pool, backup, max_conn (0: no limit), and
      * what the admin API set: admin_state (ready, drain, maint), configured_weight, weight_override (or null).
      */
     public static Map<String, Object> tableRow(Server s, long nowNanos) {
@@ -73,6 +99,7 @@ public final class StatsReport {
         row.put("effective_weight", effectiveWeight(s, nowNanos));
         row.put("pool", s.spec().pool());
         row.put("backup", s.spec().backup());
+        row.put("max_conn", s.maxConn());
         RuntimeOverride o = s.runtimeOverride();
         row.put("admin_state", o.state().word());
         row.put("configured_weight", s.spec().weight());
@@ -91,71 +118,284 @@ public final class StatsReport {
         return row;
     }
 
-    /** {@code GET /stats.json}: proxy counters and one row of counters per server. */
+    /** {@code GET /stats.json}: the proxy, one row per pool, one row per server. */
     public Map<String, Object> stats() {
-        BackendTable table = tables.current();
-        long now = System.nanoTime();
+        long nowNanos = System.nanoTime();
+        long nowMillis = System.currentTimeMillis();
+        BackendTable table = collector.refresh(nowNanos, nowMillis);
+        List<Map<String, Object>> servers = new ArrayList<>();
+        for (Server s : table.servers()) {
+            servers.add(serverRow(s, nowNanos, nowMillis));
+        }
+        List<Map<String, Object>> pools = new ArrayList<>();
+        for (ServerPool pool : sortedPools(table)) {
+            pools.add(poolRow(pool, nowNanos, nowMillis));
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("generation", table.generation());
+        out.put("now_ms", nowMillis);
+        out.put("started_ms", collector.startedMillis());
+        out.put("window_s", LatencyWindow.WINDOW_MILLIS / 1000);
+        out.put("proxy", proxyRow(nowMillis));
+        out.put("pools", pools);
+        out.put("servers", servers);
+        return out;
+    }
+
+    private Map<String, Object> proxyRow(long nowMillis) {
         ProxyStats p = proxyStats;
+        StatsCollector.PoolTrack all = collector.all();
         Map<String, Object> proxy = new LinkedHashMap<>();
+        proxy.put("uptime_s", (nowMillis - collector.startedMillis()) / 1000);
         proxy.put("connections_current", p.connectionsCurrent.get());
+        proxy.put("connections_max", p.connectionsMax.get());
+        proxy.put("connections_limit", maxConnections);
         proxy.put("connections_total", p.connectionsAccepted.sum());
+        proxy.put("connection_rate", round2(collector.connectionRate()));
+        proxy.put("connection_rate_max", round2(collector.connectionRateMax()));
         proxy.put("connections_refused", p.connectionsRefused.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("requests", p.requests.sum());
+        proxy.put("request_rate", round2(all.requestRate));
+        proxy.put("request_rate_max", round2(all.requestRateMax));
+        proxy.put("responses_1xx", p.responses1xx.sum());
+        proxy.put("responses_2xx", p.responses2xx.sum());
+        proxy.put("responses_3xx", p.responses3xx.sum());
+        proxy.put("responses_4xx", p.responses4xx.sum());
+        proxy.put("responses_5xx", p.responses5xx.sum());
         proxy.put("bad_requests", p.badRequests.sum());
         proxy.put("client_timeouts", p.clientTimeouts.sum());
         proxy.put("local_502", p.status502.sum());
         proxy.put("local_503", p.status503.sum());
         proxy.put("local_504", p.status504.sum());
         proxy.put("retries", p.retries.sum());
+        proxy.put("retries_denied", p.retriesDenied.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());
         proxy.put("tunnels_opened", p.tunnelsOpened.sum());
         proxy.put("tunnels_current", p.tunnelsCurrent.get());
+        proxy.put("tls_handshakes", p.tlsHandshakes.sum());
+        proxy.put("tls_handshake_failures", p.tlsHandshakeFailures.sum());
         proxy.put("http2_connections", p.http2Connections.sum());
         proxy.put("http2_streams", p.http2Streams.sum());
         proxy.put("http2_resets_received", p.http2ResetsReceived.sum());
         proxy.put("http2_resets_sent", p.http2ResetsSent.sum());
         proxy.put("http2_connection_errors", p.http2ConnectionErrors.sum());
-        proxy.put("bytes_in", p.bytesIn.sum());
-        proxy.put("bytes_out", p.bytesOut.sum());
-        proxy.put("tls_handshakes", p.tlsHandshakes.sum());
-        proxy.put("tls_handshake_failures", p.tlsHandshakeFailures.sum());
         proxy.put("access_log_lines", p.accessLogLines.sum());
         proxy.put("access_log_dropped", p.accessLogDropped.sum());
-        List<Map<String, Object>> servers = new ArrayList<>();
-        for (Server s : table.servers()) {
-            ServerStats st = s.stats();
-            Map<String, Object> row = new LinkedHashMap<>();
-            row.put("name", s.name());
-            row.put("host", s.spec().host());
-            row.put("port", s.spec().port());
-            row.put("pool", s.spec().pool());
-            row.put("source", s.spec().source().name().toLowerCase());
-            row.put("state", s.stateName(now));
-            row.put("weight", s.weight());
-            row.put("effective_weight", effectiveWeight(s, now));
-            row.put("in_flight", st.inFlight.get());
-            row.put("requests", st.requests.sum());
-            row.put("responses_1xx", st.responses1xx.sum());
-            row.put("responses_2xx", st.responses2xx.sum());
-            row.put("responses_3xx", st.responses3xx.sum());
-            row.put("responses_4xx", st.responses4xx.sum());
-            row.put("responses_5xx", st.responses5xx.sum());
-            row.put("connect_errors", st.connectErrors.sum());
-            row.put("response_errors", st.responseErrors.sum());
-            row.put("timeouts", st.timeouts.sum());
-            row.put("retried", st.retried.sum());
-            row.put("connections_opened", st.connectionsOpened.sum());
-            row.put("tunnels", st.tunnels.sum());
-            row.put("bytes_in", st.bytesIn.sum());
-            row.put("bytes_out", st.bytesOut.sum());
-            servers.add(row);
+        proxy.put("bytes_in", p.bytesIn.sum());
+        proxy.put("bytes_out", p.bytesOut.sum());
+        proxy.put("latency", latency(all.total, all.upstream, nowMillis));
+        return proxy;
+    }
+
+    private Map<String, Object> serverRow(Server s, long nowNanos, long nowMillis) {
+        ServerStats st = s.stats();
+        StatsCollector.ServerTrack track = collector.track(s);
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("name", s.name());
+        row.put("host", s.spec().host());
+        row.put("port", s.spec().port());
+        row.put("address", HostAndPort.format(s.spec().host(), s.spec().port()));
+        row.put("pool", s.spec().pool());
+        row.put("source", s.spec().source().name().toLowerCase());
+        row.put("state", s.stateName(nowNanos));
+        row.put("state_since_ms", st.state.sinceMillis());
+        row.put("weight", s.weight());
+        row.put("effective_weight", effectiveWeight(s, nowNanos));
+        RuntimeOverride o = s.runtimeOverride();
+        row.put("admin_state", o.state().word());
+        row.put("configured_weight", s.spec().weight());
+        row.put("backup", s.spec().backup());
+        row.put("tunnels", st.tunnels.sum());
+        row.put("in_flight", st.inFlight.get());
+        row.put("in_flight_max", st.inFlightMax.get());
+        row.put("max_conn", s.maxConn());
+        row.put("ejections", st.ejections.sum());
+        StatsCollector.Counters counters = new StatsCollector.Counters();
+        counters.add(st);
+        counters.putInto(row);
+        row.put("request_rate", round2(track.requestRate));
+        row.put("request_rate_max", round2(track.requestRateMax));
+        row.put("down_transitions", st.state.downTransitions());
+        row.put("downtime_s", st.state.downtimeMillis(nowMillis) / 1000);
+        row.put("last_failure", st.passiveDownReason());
+        row.put("last_failure_ms", st.passiveDownReason() == null ? null : st.passiveDownAtMillis());
+        row.put("check", check(st));
+        row.put("latency", latency(track.total, track.upstream, nowMillis));
+        return row;
+    }
+
+    private static Map<String, Object> check(ServerStats st) {
+        HealthCheckResult c = st.lastCheck();
+        if (c == null) {
+            return null;
+        }
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("ok", c.ok());
+        m.put("status", c.status());
+        m.put("code", c.code() == 0 ? null : c.code());
+        m.put("duration_ms", c.durationMillis());
+        m.put("at_ms", c.atMillis());
+        m.put("detail", c.detail());
+        m.put("failed", st.checksFailed.sum());
+        return m;
+    }
+
+    private Map<String, Object> poolRow(ServerPool pool, long nowNanos, long nowMillis) {
+        StatsCollector.PoolTrack track = collector.pool(pool.name());
+        StatsCollector.Counters c = collector.counters(track, pool);
+        int available = 0;
+        int availableBackups = 0;
+        int backups = 0;
+        int inFlight = 0;
+        long weight = 0;
+        for (Server s : pool.servers()) {
+            if (s.spec().backup()) {
+                backups++;
+            }
+            if (s.isAvailable(nowNanos)) {
+                available++;
+                availableBackups += s.spec().backup() ? 1 : 0;
+                weight += s.weight();
+            }
+            inFlight += s.stats().inFlight.get();
+        }
+        Map<String, Object> row = new LinkedHashMap<>();
+        row.put("name", pool.name());
+        PoolPolicy policy = pool.policy();
+        row.put("balance", policy.balanceName());
+        row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
+        row.put("slow_start_ms", policy.slowStartMillis());
+        row.put("state", available > 0 ? "up" : "down");
+        row.put("state_since_ms", track.state.sinceMillis());
+        row.put("servers", pool.servers().size());
+        row.put("servers_available", available);
+        row.put("backup_servers", backups);
+        row.put("available_active", available - availableBackups);
+        row.put("available_backup", availableBackups);
+        row.put("weight", weight);
+        row.put("in_flight", inFlight);
+        row.put("in_flight_max", Math.max(track.inFlightMax, inFlight));
+        c.putInto(row);
+        row.put("request_rate", round2(track.requestRate));
+        row.put("request_rate_max", round2(track.requestRateMax));
+        row.put("down_transitions", track.state.downTransitions());
+        row.put("downtime_s", track.state.downtimeMillis(nowMillis) / 1000);
+        row.put("servers_ejected", pool.servers().stream().filter(s -> s.isEjected(nowNanos)).count());
+        queue(row, pool.state());
+        row.put("latency", latency(track.total, track.upstream, nowMillis));
+        return row;
+    }
+
+    /**
+     * A pool's queue ({@code max_conn} and {@code queue}): waiting now and at most, what became of the queued
+     * requests, their wait; the retries its budget denied and the ejections max_ejected_percent prevented.
+     */
+    private static void queue(Map<String, Object> row, PoolState pool) {
+        PoolStats st = pool.stats();
+        long waited = st.queueWaitCount.sum();
+        double waitMillis = st.queueWaitNanos.sum() / 1e6;
+        row.put("queue_current", pool.queue().size());
+        row.put("queue_max", st.queueMax.get());
+        row.put("queue_limit", pool.queuePolicy().max());
+        row.put("queue_timeout_ms", pool.queuePolicy().timeoutMillis());
+        row.put("queued", st.queued.sum());
+        row.put("queue_full", st.queueFull.sum());
+        row.put("queue_timeouts", st.queueTimeouts.sum());
+        row.put("queue_abandoned", st.queueAbandoned.sum());
+        row.put("queue_wait_count", waited);
+        row.put("queue_wait_ms_total", Math.round(waitMillis * 1000) / 1000.0);
+        row.put("queue_wait_ms_avg", waited == 0 ? 0.0 : Math.round(waitMillis / waited * 1000) / 1000.0);
+        row.put("retries_denied", st.retriesDenied.sum());
+        row.put("ejections_prevented", st.ejectionsPrevented.sum());
+    }
+
+    private static Map<String, Object> latency(LatencyWindow total, LatencyWindow upstream, long nowMillis) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("total", windows(total, nowMillis));
+        m.put("upstream", windows(upstream, nowMillis));
+        return m;
+    }
+
+    private static Map<String, Object> windows(LatencyWindow w, long nowMillis) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("window", LatencyWindow.summary(w.window(nowMillis)));
+        m.put("since_start", LatencyWindow.summary(w.sinceStart()));
+        return m;
+    }
+
+    /** {@code GET /stats/events.json}: the timeline, oldest first. */
+    public Map<String, Object> events() {
+        EventLog log = tables.events();
+        List<Map<String, Object>> list = new ArrayList<>();
+        for (EventLog.Event e : log.all()) {
+            Map<String, Object> m = new LinkedHashMap<>();
+            m.put("seq", e.seq());
+            m.put("at_ms", e.atMillis());
+            m.put("kind", e.kind());
+            m.put("subject", e.subject());
+            m.put("pool", e.pool());
+            m.put("detail", e.detail());
+            list.add(m);
         }
         Map<String, Object> out = new LinkedHashMap<>();
-        out.put("generation", table.generation());
-        out.put("proxy", proxy);
-        out.put("servers", servers);
+        out.put("capacity", log.capacity());
+        out.put("last_seq", log.lastSeq());
+        out.put("events", list);
         return out;
+    }
+
+    /** {@code GET /stats/history.json}: per-second samples of the proxy ({@code "*"}) and of each pool. */
+    public Map<String, Object> history() {
+        Map<String, Object> series = new LinkedHashMap<>();
+        series.put(StatsCollector.ALL, collector.all().history.columns());
+        for (StatsCollector.PoolTrack p : collector.pools().values()) {
+            series.put(p.name, p.history.columns());
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("step_ms", 1000);
+        out.put("capacity", StatsCollector.HISTORY_SECONDS);
+        out.put("series", series);
+        return out;
+    }
+
+    /**
+     * The latency histograms for {@code /metrics}: per server and per pool, total and upstream, since the start.
+     */
+    public LatencyMetrics latencyMetrics() {
+        BackendTable table = collector.refresh(System.nanoTime(), System.currentTimeMillis());
+        List<LatencySeries> serverTotal = new ArrayList<>();
+        List<LatencySeries> serverUpstream = new ArrayList<>();
+        for (Server s : table.servers()) {
+            StatsCollector.ServerTrack t = collector.track(s);
+            Map<String, String> labels = new LinkedHashMap<>();
+            labels.put("server", s.name());
+            labels.put("pool", s.spec().pool());
+            labels.put("source", s.spec().source().name().toLowerCase());
+            serverTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros()));
+            serverUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros()));
+        }
+        List<LatencySeries> poolTotal = new ArrayList<>();
+        List<LatencySeries> poolUpstream = new ArrayList<>();
+        for (ServerPool pool : sortedPools(table)) {
+            StatsCollector.PoolTrack t = collector.pool(pool.name());
+            Map<String, String> labels = Map.of("pool", pool.name());
+            poolTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros()));
+            poolUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros()));
+        }
+        return new LatencyMetrics(serverTotal, serverUpstream, poolTotal, poolUpstream);
+    }
+
+    /** Pool {@code default} first, then the others by name. */
+    private static List<ServerPool> sortedPools(BackendTable table) {
+        List<ServerPool> pools = new ArrayList<>(table.pools().values());
+        pools.sort(Comparator.comparing((ServerPool p) -> !p.name().equals(ServerSpec.DEFAULT_POOL))
+                .thenComparing(ServerPool::name));
+        return pools;
+    }
+
+    private static double round2(double v) {
+        return Math.round(v * 100) / 100.0;
     }
 
     /**

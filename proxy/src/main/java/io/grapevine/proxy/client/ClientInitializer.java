@@ -109,10 +109,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
      * {@code max_connections} closes it at once and returns false.
      */
     private boolean admit(Channel ch) {
-        stats.connectionsAccepted.increment();
-        if (stats.connectionsCurrent.incrementAndGet() > maxConnections) {
-            stats.connectionsCurrent.decrementAndGet();
-            stats.connectionsRefused.increment();
+        if (!stats.connectionOpened(maxConnections)) {
             ch.close();
             return false;
         }

@@ -200,7 +200,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     /**
      * The client shut down its sending side (half-close, e.g. {@code printf ... | nc}). Requests already
      * received are still answered, as HAProxy and nginx do; then the connection closes. A request cut
-     * off in the middle can never complete: close at once.
+     * off in the middle can never complete: close at once. A request still waiting in its pool's queue gives up
+     * (a FIN is how most clients that leave say so; see {@link Exchange#clientInputEnded}).
      */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
@@ -222,7 +223,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         releaseCumulation();
         if (partial || sequencer.isEmpty()) {
             closeNow();
+            return;
         }
+        sequencer.inputEnded(); // requests still queued for a server give up
     }
 
     @Override

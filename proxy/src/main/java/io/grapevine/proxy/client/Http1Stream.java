@@ -164,11 +164,16 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public void localResponse(int status) {
+        localResponse(status, 0);
+    }
+
+    @Override
+    public void localResponse(int status, long retryAfterSeconds) {
         boolean keepAlive = keepAlive();
         closeAfter |= !keepAlive;
         progress = Progress.STREAMING;
-        connection.sequencer().write(this,
-                LocalResponses.build(alloc(), status, keepAlive, request.http10, request.headMethod));
+        connection.sequencer().write(this, LocalResponses.build(alloc(), status, keepAlive, request.http10,
+                request.headMethod, retryAfterSeconds));
         if (request.upgrade) {
             connection.upgradeAnswered(this);
         }

@@ -338,16 +338,24 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
 
     @Override
     public void localResponse(int status) {
+        localResponse(status, 0);
+    }
+
+    @Override
+    public void localResponse(int status, long retryAfterSeconds) {
         if (responseState != ResponseState.WAITING) {
             return;
         }
         responseState = ResponseState.STREAMING;
-        byte[] body = LocalResponses.body(status).getBytes(StandardCharsets.US_ASCII);
-        Http2Headers headers = new DefaultHttp2Headers(false, 4)
+        byte[] body = LocalResponses.body(status, retryAfterSeconds).getBytes(StandardCharsets.US_ASCII);
+        Http2Headers headers = new DefaultHttp2Headers(false, 5)
                 .status(HttpResponseStatus.valueOf(status).codeAsText())
                 .add(HttpHeaderNames.CONTENT_TYPE, TEXT_PLAIN_UTF8)
                 .add(HttpHeaderNames.CONTENT_LENGTH, AsciiString.of(Integer.toString(body.length)))
                 .add(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE);
+        if (retryAfterSeconds > 0) {
+            headers.add(HttpHeaderNames.RETRY_AFTER, AsciiString.of(Long.toString(retryAfterSeconds)));
+        }
         if (headRequest) {
             writeEnd(new DefaultHttp2HeadersFrame(headers, true));
         } else {

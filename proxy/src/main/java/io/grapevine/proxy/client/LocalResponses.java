@@ -40,18 +40,28 @@ final class LocalResponses {
         };
     }
 
+    /** The body of a 503 with Retry-After: the servers are there, but busy (a full queue, or a wait too long). */
+    static String body(int status, long retryAfterSeconds) {
+        return status == 503 && retryAfterSeconds > 0 ? "All backend servers are busy; try again later.\n" : body(status);
+    }
+
     /**
      * @param keepAlive the connection stays open afterwards
      * @param http10    the client spoke HTTP/1.0 (then keep-alive must be announced)
      * @param headOnly  the request was HEAD: no body
+     * @param retryAfterSeconds a {@code Retry-After} field when above 0
      */
-    static ByteBuf build(ByteBufAllocator alloc, int status, boolean keepAlive, boolean http10, boolean headOnly) {
-        String body = body(status);
+    static ByteBuf build(ByteBufAllocator alloc, int status, boolean keepAlive, boolean http10, boolean headOnly,
+                         long retryAfterSeconds) {
+        String body = body(status, retryAfterSeconds);
         StringBuilder sb = new StringBuilder(160 + body.length());
         sb.append("HTTP/1.1 ").append(status).append(' ').append(reason(status)).append("\r\n")
                 .append("Content-Type: text/plain; charset=utf-8\r\n")
                 .append("Content-Length: ").append(body.length()).append("\r\n")
                 .append("Cache-Control: no-store\r\n");
+        if (retryAfterSeconds > 0) {
+            sb.append("Retry-After: ").append(retryAfterSeconds).append("\r\n");
+        }
         if (!keepAlive) {
             sb.append("Connection: close\r\n");
         } else if (http10) {

@@ -112,6 +112,16 @@ final class ResponseSequencer {
         }
     }
 
+    /** The client sends nothing more: each exchange in line hears it (in order; some may answer at once). */
+    void inputEnded() {
+        for (Http1Stream s : new java.util.ArrayList<>(line)) {
+            Exchange ex = s.exchange();
+            if (ex != null) {
+                ex.clientInputEnded();
+            }
+        }
+    }
+
     /** The connection is gone: every exchange in line is abandoned and everything held released. */
     void abortAll() {
         Http1Stream s;

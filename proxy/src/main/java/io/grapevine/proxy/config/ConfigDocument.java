@@ -42,6 +42,10 @@ final class ConfigDocument {
     /** The longest cookie lifetime browsers honour (RFC 6265bis section 5.6.2: 400 days), in seconds. */
     static final long MAX_COOKIE_AGE_S = 400L * 86_400;
     static final long MIB = 1L << 20;
+    /** The most requests one server may be given at once ({@code max_conn}); 0 is no limit. */
+    static final long MAX_CONN = 1_000_000;
+    /** The longest queue of a pool ({@code queue.max}). */
+    static final long MAX_QUEUE = 1_000_000;
 
     private ConfigDocument() {
     }
@@ -82,6 +86,7 @@ final class ConfigDocument {
         @Check(BALANCE) public String balance;
         public Sticky sticky;
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
+        public Queue queue;
         public Map<String, Pool> pools;
         public HealthCheck healthCheck;
         public PassiveHealth passiveHealth;
@@ -107,6 +112,7 @@ final class ConfigDocument {
         @Range(min = 0, max = 256) public Long weight;
         public Boolean backup;
         @Check(POOL) public String pool;
+        @Range(min = 0, max = MAX_CONN) public Long maxConn;
     }
 
     static final class GossipServer extends Server {
@@ -117,7 +123,13 @@ final class ConfigDocument {
         @Check(BALANCE) public String balance;
         public Sticky sticky;
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
+        public Queue queue;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+    }
+
+    static final class Queue extends Node {
+        @Range(min = 0, max = MAX_QUEUE) public Long max;
+        @Range(min = 1, max = MAX_MILLIS) public Long timeoutMs;
     }
 
     static final class Sticky extends Node {
@@ -138,6 +150,8 @@ final class ConfigDocument {
     static final class PassiveHealth extends Node {
         @Range(min = 0, max = 100) public Long maxFails;
         @Range(min = 1, max = MAX_MILLIS) public Long failTimeoutMs;
+        @Range(min = 0, max = 100) public Long maxEjectedPercent;
+        @Range(min = 1, max = MAX_MILLIS) public Long maxEjectionMs;
     }
 
     static final class Timeouts extends Node {
@@ -167,6 +181,8 @@ final class ConfigDocument {
         @Range(min = 0, max = 10) public Long retries;
         @Range(min = 1, max = 10_000) public Long h2MaxConcurrentStreams;
         @Range(min = 16_384, max = 16 * MIB) public Long h2StreamWindow;
+        @Range(min = 0, max = 1000) public Long retryBudgetPercent;
+        @Range(min = 0, max = 100_000) public Long retryBudgetMinPerS;
     }
 
     static final class Route extends Node {

@@ -240,7 +240,7 @@ public final class ConfigLoader {
 
     private static ProxyConfig toConfig(Root root, String source, Path baseDir) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
-        PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, PoolPolicy.DEFAULT);
+        PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, root.queue, PoolPolicy.DEFAULT);
         Map<String, PoolPolicy> poolPolicies = new LinkedHashMap<>();
         Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
         Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
@@ -251,8 +251,8 @@ public final class ConfigLoader {
             }
             pools.add(pool.getKey());
             Pool p = pool.getValue();
-            if (p.balance != null || p.sticky != null || p.slowStartMs != null) {
-                poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, policy));
+            if (p.balance != null || p.sticky != null || p.slowStartMs != null || p.queue != null) {
+                poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, p.queue, policy));
             }
             if (pool.getValue().sendProxyProtocol != null) {
                 poolProxyProtocol.put(pool.getKey(),
@@ -322,7 +322,8 @@ public final class ConfigLoader {
                     or(s.weight, 1L).intValue(), or(s.backup, false), or(s.pool, ServerSpec.DEFAULT_POOL), source,
                     s instanceof GossipServer g && g.state != null
                             ? ServerSpec.AdminState.valueOf(g.state.toUpperCase(Locale.ROOT))
-                            : ServerSpec.AdminState.UP);
+                            : ServerSpec.AdminState.UP,
+                    or(s.maxConn, 0L).intValue());
             Server first = byKey.putIfAbsent(spec.key(), s);
             if (first != null) {
                 throw error(sourceName, s, s.where + " repeats " + new HostPort(s.ip, port) + " of " + first.where
@@ -344,7 +345,9 @@ public final class ConfigLoader {
                 or(h.intervalMs, d.intervalMillis()), or(h.timeoutMs, d.timeoutMillis()),
                 or(h.rise, (long) d.rise()).intValue(), or(h.fall, (long) d.fall()).intValue(),
                 or(passive.maxFails, (long) d.passiveMaxFails()).intValue(),
-                or(passive.failTimeoutMs, d.passiveFailTimeoutMillis()));
+                or(passive.failTimeoutMs, d.passiveFailTimeoutMillis()),
+                or(passive.maxEjectedPercent, (long) d.passiveMaxEjectedPercent()).intValue(),
+                or(passive.maxEjectionMs, d.passiveMaxEjectionMillis()));
     }
 
     private static Timeouts timeouts(ConfigDocument.Timeouts t) {
@@ -366,12 +369,14 @@ public final class ConfigLoader {
                 or(l.maxConnections, (long) d.maxConnections()).intValue(),
                 or(l.retries, (long) d.retries()).intValue(),
                 or(l.h2MaxConcurrentStreams, (long) d.h2MaxConcurrentStreams()).intValue(),
-                or(l.h2StreamWindow, (long) d.h2StreamWindowBytes()).intValue());
+                or(l.h2StreamWindow, (long) d.h2StreamWindowBytes()).intValue(),
+                or(l.retryBudgetPercent, (long) d.retryBudgetPercent()).intValue(),
+                or(l.retryBudgetMinPerS, (long) d.retryBudgetMinPerSecond()).intValue());
     }
 
     /** A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not. */
     private static PoolPolicy policy(String balance, ConfigDocument.Sticky sticky, Long slowStartMs,
-                                     PoolPolicy inherited) {
+                                     ConfigDocument.Queue queue, PoolPolicy inherited) {
         Balance algorithm = balance == null ? inherited.balance() : Balance.fromConfigName(balance).orElseThrow();
         String field = balance == null ? inherited.hashField() : Balance.fieldOf(balance);
         PoolPolicy.Sticky stickyPolicy = inherited.sticky();
@@ -380,7 +385,11 @@ public final class ConfigLoader {
             stickyPolicy = !or(sticky.enabled, true) ? null
                     : new PoolPolicy.Sticky(or(sticky.cookie, base.cookie()), or(sticky.maxAgeS, base.maxAgeSeconds()));
         }
-        return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()));
+        PoolPolicy.Queue queuePolicy = queue == null ? inherited.queue()
+                : new PoolPolicy.Queue(or(queue.max, (long) inherited.queue().max()).intValue(),
+                        or(queue.timeoutMs, inherited.queue().timeoutMillis()));
+        return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()),
+                queuePolicy);
     }
 
     private static <T> T or(T value, T fallback) {

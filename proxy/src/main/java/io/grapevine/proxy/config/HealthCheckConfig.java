@@ -11,12 +11,25 @@ package io.grapevine.proxy.config;
  * @param rise                consecutive successes that bring a down server up
  * @param fall                consecutive failures that take an up server down
  * @param passiveMaxFails     consecutive request failures (connect refused/reset, timeouts) that mark a server down
- * @param passiveFailTimeoutMillis how long a passively marked-down server gets no requests
+ * @param passiveFailTimeoutMillis how long a passively marked-down (ejected) server gets no requests the first
+ *                            time; the n-th ejection in a row lasts n times as long (Envoy's base_ejection_time)
+ * @param passiveMaxEjectedPercent the most servers of a pool, in percent, that may be ejected at once (one of a
+ *                            pool of two or more always may be); 0 turns ejection off
+ * @param passiveMaxEjectionMillis the longest an ejection lasts however often it repeats (at least
+ *                            {@code passiveFailTimeoutMillis})
  */
 public record HealthCheckConfig(boolean enabled, String path, long intervalMillis, long timeoutMillis, int rise,
-                                int fall, int passiveMaxFails, long passiveFailTimeoutMillis) {
+                                int fall, int passiveMaxFails, long passiveFailTimeoutMillis,
+                                int passiveMaxEjectedPercent, long passiveMaxEjectionMillis) {
 
     public static HealthCheckConfig defaults() {
-        return new HealthCheckConfig(true, null, 2000, 1000, 2, 3, 1, 10_000);
+        return new HealthCheckConfig(true, null, 2000, 1000, 2, 3, 1, 10_000, 50, 300_000);
+    }
+
+    /** The passive settings' defaults for what is not given. */
+    public HealthCheckConfig(boolean enabled, String path, long intervalMillis, long timeoutMillis, int rise, int fall,
+                             int passiveMaxFails, long passiveFailTimeoutMillis) {
+        this(enabled, path, intervalMillis, timeoutMillis, rise, fall, passiveMaxFails, passiveFailTimeoutMillis, 50,
+                300_000);
     }
 }

@@ -15,12 +15,24 @@ package io.grapevine.proxy.config;
  *                             (SETTINGS_MAX_CONCURRENT_STREAMS); more are refused
  * @param h2StreamWindowBytes  HTTP/2 flow-control window of each stream (SETTINGS_INITIAL_WINDOW_SIZE): how
  *                             much request body a client may send ahead of the backend
+ * @param retryBudgetPercent   retries of a pool, in percent of its requests over the last 10 s, beyond which no
+ *                             retry is made (Finagle's retry budget)
+ * @param retryBudgetMinPerSecond retries per second a pool may make whatever its request rate (so that a quiet
+ *                             proxy still retries)
  */
 public record Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount, int maxPipelineDepth,
                      int maxIdlePerServer, int maxConnections, int retries, int h2MaxConcurrentStreams,
-                     int h2StreamWindowBytes) {
+                     int h2StreamWindowBytes, int retryBudgetPercent, int retryBudgetMinPerSecond) {
 
     public static Limits defaults() {
-        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2, 100, 65_535);
+        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2, 100, 65_535, 20, 10);
+    }
+
+    /** The retry budget's defaults for what is not given. */
+    public Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount, int maxPipelineDepth,
+                  int maxIdlePerServer, int maxConnections, int retries, int h2MaxConcurrentStreams,
+                  int h2StreamWindowBytes) {
+        this(maxRequestLineBytes, maxHeaderBytes, maxHeaderCount, maxPipelineDepth, maxIdlePerServer, maxConnections,
+                retries, h2MaxConcurrentStreams, h2StreamWindowBytes, 20, 10);
     }
 }

@@ -4,7 +4,8 @@ import java.util.Objects;
 
 /**
  * How one pool chooses servers: the algorithm (and, for a hash, the request field it reads), sticky sessions,
- * and slow start. Each setting of a pool in {@code servers.conf} overrides the top-level one.
+ * slow start, and the queue of requests that wait for a server under {@code max_conn}. Each setting of a pool in
+ * {@code servers.conf} overrides the top-level one.
  *
  * @param balance         the algorithm
  * @param hashField       for {@link Balance#HEADER} the header name (lower case), for {@link Balance#COOKIE} the
@@ -12,17 +13,24 @@ import java.util.Objects;
  * @param sticky          sticky sessions by cookie, or {@code null} when off
  * @param slowStartMillis how long a new or recovered server takes to ramp from a sixteenth of its weight to all of
  *                        it; 0: no ramp
+ * @param queue           the queue of requests waiting for a server when every server is at its {@code max_conn}
  */
-public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis) {
+public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue) {
 
-    /** No configuration at all: round robin, not sticky, no slow start. */
+    /** No configuration at all: round robin, not sticky, no slow start, the default queue. */
     public static final PoolPolicy DEFAULT = new PoolPolicy(Balance.ROUNDROBIN, null, null, 0);
 
     public PoolPolicy {
         Objects.requireNonNull(balance, "balance");
+        Objects.requireNonNull(queue, "queue");
         if (balance.namesField() != (hashField != null)) {
             throw new IllegalArgumentException(balance + " with field " + hashField);
         }
+    }
+
+    /** A policy with the default queue. */
+    public PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis) {
+        this(balance, hashField, sticky, slowStartMillis, Queue.DEFAULT);
     }
 
     /** Round robin, leastconn or p2c with no field, sticky and slow start off. */
@@ -45,5 +53,25 @@ public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long 
     public record Sticky(String cookie, long maxAgeSeconds) {
         public static final String DEFAULT_COOKIE = "GVSERVER";
         public static final Sticky DEFAULT = new Sticky(DEFAULT_COOKIE, 0);
+    }
+
+    /**
+     * The queue of a pool (HAProxy's backend queue): requests that find every available server of the pool at its
+     * {@code max_conn} wait here, first come first served, for the first server that frees a slot.
+     *
+     * @param max           requests that may wait at once; one more is answered 503 at once (0: no queue)
+     * @param timeoutMillis how long a request may wait; then it is answered 503
+     */
+    public record Queue(int max, long timeoutMillis) {
+        public static final Queue DEFAULT = new Queue(1000, 5000);
+
+        /**
+         * The {@code Retry-After} of a 503 for a full queue or a queue timeout, in seconds: the queue's timeout
+         * rounded up, at least 1 (a request that comes back after that finds the queue it would have waited in
+         * renewed).
+         */
+        public long retryAfterSeconds() {
+            return Math.max(1, (timeoutMillis + 999) / 1000);
+        }
     }
 }

@@ -13,11 +13,18 @@ import io.grapevine.cluster.HostAndPort;
  * @param pool   the pool (group of interchangeable servers) it belongs to; defaults to {@code "default"}
  * @param source where it came from
  * @param state  the announced administrative state (static servers are always {@link AdminState#UP})
+ * @param maxConn the most requests the server is given at once (HAProxy's {@code maxconn}); 0: no limit
  */
 public record ServerSpec(String name, String host, int port, int weight, boolean backup, String pool,
-                         Source source, AdminState state) {
+                         Source source, AdminState state, int maxConn) {
 
     public static final String DEFAULT_POOL = "default";
+
+    /** A server without a limit on its requests in flight. */
+    public ServerSpec(String name, String host, int port, int weight, boolean backup, String pool, Source source,
+                      AdminState state) {
+        this(name, host, port, weight, backup, pool, source, state, 0);
+    }
 
     public enum Source { STATIC, GOSSIP }
 

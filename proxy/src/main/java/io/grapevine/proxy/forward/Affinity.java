@@ -60,15 +60,20 @@ final class Affinity {
     }
 
     /**
-     * The server for the request: the one its sticky cookie names while that one takes sticky requests (even
-     * draining) and was not tried already; otherwise the pool's balancer decides, by the key when there is one
-     * (a request without it is balanced round robin).
+     * The server the request's sticky cookie names, while that one takes sticky requests (even draining) and was not
+     * tried already; otherwise {@code null}, and the balancer decides ({@link #balance}). The server may be at its
+     * {@code max_conn}: a sticky request then waits for that server.
      */
-    Server pick(int loopIndex, long nowNanos, List<Server> tried) {
+    Server stickyServer(long nowNanos, List<Server> tried) {
         Server named = cookieServer;
         if (named != null && named.takesStickyRequests(nowNanos) && (tried == null || !tried.contains(named))) {
             return named;
         }
+        return null;
+    }
+
+    /** The pool's balancer's choice, by the request's key when it has one (round robin when it has none). */
+    Server balance(int loopIndex, long nowNanos, List<Server> tried) {
         Balancer<Server> balancer = pool.balancer(loopIndex);
         return hasKey ? balancer.pick(nowNanos, key, tried) : balancer.pick(nowNanos, tried);
     }

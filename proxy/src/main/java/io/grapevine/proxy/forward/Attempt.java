@@ -13,8 +13,11 @@ import java.util.concurrent.TimeUnit;
  * it, and passes the response events to its exchange. A retry is a new attempt; an attempt that has ended
  * ignores whatever its old connection still reports, so a late event can never reach the wrong try.
  *
- * <p>It also keeps the server's in-flight count: one for as long as the attempt is active, released
- * exactly once. Thread: the client connection's event loop.
+ * <p>It also holds one of the server's slots (its in-flight count; with a {@code max_conn}, the right to be one of
+ * its at most {@code max_conn} requests): the exchange takes it before it creates the attempt, and the attempt gives
+ * it back exactly once when it ends ({@link Server#releaseSlot}, which hands it to the oldest request queued for
+ * the pool, if any), unless the exchange passes it on to the next attempt on the same server ({@link #passSlot}).
+ * Thread: the client connection's event loop.
  */
 final class Attempt implements UpstreamConnection.Listener {
 
@@ -41,7 +44,10 @@ final class Attempt implements UpstreamConnection.Listener {
     private final long startNanos;
     private State state = State.CONNECTING;
     private UpstreamConnection connection;
+    /** The server's slot is this attempt's to give back. */
+    private boolean holdsSlot = true;
 
+    /** @param server a server whose slot the exchange took for this attempt, which now holds it */
     Attempt(Exchange exchange, Server server, long startNanos) {
         this.exchange = exchange;
         this.server = server;
@@ -54,8 +60,7 @@ final class Attempt implements UpstreamConnection.Listener {
      * {@link Exchange#attemptFailed}, possibly before this returns.
      */
     void start(boolean freshConnection) {
-        server.stats().requests.increment();
-        server.stats().inFlight.incrementAndGet();
+        server.stats().requestStarted();
         LoopContext loop = exchange.loop();
         ProxyProtocolConfig.Version proxyProtocol = exchange.proxyProtocolVersion();
         ClientStream client = exchange.client();
@@ -142,8 +147,29 @@ final class Attempt implements UpstreamConnection.Listener {
     private void end() {
         if (state != State.ENDED) {
             state = State.ENDED;
-            server.stats().inFlight.decrementAndGet();
+            releaseSlot();
         }
+    }
+
+    private void releaseSlot() {
+        if (holdsSlot) {
+            holdsSlot = false;
+            server.releaseSlot();
+        }
+    }
+
+    /**
+     * Hands this ended attempt's slot to the next attempt on the same server (a stale keep-alive retry), which thus
+     * neither queues nor lets a queued request overtake it.
+     *
+     * @return false when the slot was given back already
+     */
+    boolean passSlot() {
+        if (!holdsSlot || state != State.ENDED) {
+            return false;
+        }
+        holdsSlot = false;
+        return true;
     }
 
     // ---------------------------------------------------------------- UpstreamConnection.Listener
@@ -237,8 +263,9 @@ final class Attempt implements UpstreamConnection.Listener {
             return;
         }
         boolean responseStarted = state == State.RECEIVING;
-        end();
+        state = State.ENDED; // the slot is kept until the exchange decided: a retry on this server takes it over
         exchange.attemptFailed(this, failure, detail, responseStarted);
+        releaseSlot();
     }
 
     @Override

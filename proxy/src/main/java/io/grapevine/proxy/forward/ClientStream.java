@@ -54,6 +54,14 @@ public interface ClientStream {
     void localResponse(int status);
 
     /**
+     * As {@link #localResponse(int)}, with {@code Retry-After: retryAfterSeconds} (RFC 9110 section 10.2.3) when it
+     * is above 0: a 503 of a busy pool says when to come back.
+     */
+    default void localResponse(int status, long retryAfterSeconds) {
+        localResponse(status);
+    }
+
+    /**
      * The response that started cannot be completed. If none of it reached the client yet, the stream
      * answers {@code status} instead; otherwise the client learns it the only way left (HTTP/1.1: the
      * connection closes; HTTP/2: the stream is reset).

@@ -1,12 +1,13 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.cluster.HostAndPort;
-import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.http.BodyKind;
 import io.grapevine.proxy.http.ChunkedEncoding;
 import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.Ejection;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
@@ -22,7 +23,9 @@ import org.slf4j.LoggerFactory;
  * One request and its response, whatever protocol the client speaks: routes it (on the table generation
  * the request was read under, read once), sends it to a server in one or more {@link Attempt}s, relays the
  * request body to the backend and the response to its {@link ClientStream}, feeds passive health, and
- * leaves every "retry or answer" decision to the {@link RetryPolicy}.
+ * leaves every "retry or answer" decision to the {@link RetryPolicy}. When every server that could take it is at its
+ * {@code max_conn}, it waits in its pool's queue ({@link QueueTicket}, {@link io.grapevine.proxy.table.PoolQueue})
+ * until a slot is handed to it, the queue's timeout passes or its client goes away.
  *
  * <p>The client side calls {@link #start}, {@link #requestBody}, {@link #requestEnd},
  * {@link #flushRequest}, {@link #pauseResponse}, {@link #fail} and {@link #abort}; the attempts call the
@@ -35,6 +38,8 @@ import org.slf4j.LoggerFactory;
 public final class Exchange {
 
     private static final Logger log = LoggerFactory.getLogger(Exchange.class);
+    /** Whether an observer's failure was logged already; racy on purpose (at worst a few lines). */
+    private static volatile boolean observerFailureLogged;
 
     /** Request body bytes held while the connection is being made; beyond, the client waits. */
     static final int MAX_PENDING_BODY = 256 * 1024;
@@ -43,6 +48,11 @@ public final class Exchange {
     public enum State {
         /** Created from a complete request head; not routed yet. */
         NEW,
+        /**
+         * Every server that could take the request is at its {@code max_conn}: it waits in its pool's queue for a
+         * slot, then goes on {@link #FORWARDING}; or it is answered 503 when the queue is full or its wait too long.
+         */
+        QUEUED,
         /** An attempt is connecting, or the request went out and the response head is awaited. */
         FORWARDING,
         /** The response head went to the client; the body streams. */
@@ -77,6 +87,10 @@ public final class Exchange {
     /** Hash key and sticky cookie of the request in its pool; null when the pool neither hashes nor sticks. */
     private Affinity affinity;
     private Attempt attempt;
+    /** The request's place in its pool's queue while it is {@link State#QUEUED}; null otherwise. */
+    private QueueTicket ticket;
+    /** Time spent in the queue, all waits together. */
+    private long queuedNanos;
     private int retriesMade;
     private List<Server> tried;
     private Failure lastFailure;
@@ -86,6 +100,8 @@ public final class Exchange {
     private ArrayDeque<ByteBuf> pendingBody;
     private int pendingBytes;
     private int status;
+    /** The proxy answered itself (502, 503, 504, or the status of a void request): no backend response. */
+    private boolean answeredByProxy;
     private final long startNanos = System.nanoTime();
     /** When the response head (or the proxy's own answer) was produced; 0 before. */
     private long responseNanos;
@@ -121,6 +137,11 @@ public final class Exchange {
     /** The status of the response (0 until there is one). */
     public int status() {
         return status;
+    }
+
+    /** Whether the answer came from the proxy itself rather than from a backend (see {@link #status()}). */
+    public boolean answeredByProxy() {
+        return answeredByProxy;
     }
 
     /** The client side of this exchange. */
@@ -165,6 +186,11 @@ public final class Exchange {
         return pool;
     }
 
+    /** Time the request waited in its pool's queue for a server (0 when it never queued). */
+    public long queuedNanos() {
+        return queuedNanos;
+    }
+
     /** Attempts on another server after the first (stale keep-alive retries not counted). */
     public int retries() {
         return retriesMade;
@@ -203,21 +229,140 @@ public final class Exchange {
         state = State.FORWARDING;
         pool = table.hasRoutes() && request.routingPath != null
                 ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
-        affinity = pool == null ? null : Affinity.of(pool, request);
-        tryServer(null, false);
-    }
-
-    private void tryServer(Server sameServer, boolean freshConnection) {
-        long now = System.nanoTime();
-        Server s = sameServer != null ? sameServer : pool == null ? null
-                : affinity != null ? affinity.pick(loop.index(), now, tried) : pool.balancer(loop.index()).pick(now, tried);
-        if (s == null) {
-            answer(RetryPolicy.statusFor(lastFailure));
+        if (pool == null) {
+            answer(RetryPolicy.statusFor(null));
             return;
         }
+        loop.retryBudget(pool.state(), startNanos).deposit(startNanos);
+        affinity = Affinity.of(pool, request);
+        sendToNextServer();
+    }
+
+    /**
+     * Sends the request to a server of its pool: the one its sticky cookie names, or the balancer's choice among
+     * those not tried yet, taking one of the server's slots. When every server that could take it is at its
+     * {@code max_conn}, the request queues; when none is available at all, it is answered.
+     */
+    private void sendToNextServer() {
+        long now = System.nanoTime();
+        Server named = affinity == null ? null : affinity.stickyServer(now, tried);
+        if (named != null) {
+            if (named.tryAcquireSlot()) {
+                startAttempt(named, now, false);
+            } else {
+                enqueue(named, now);
+            }
+            return;
+        }
+        for (int i = 0, n = pool.servers().size(); i <= n; i++) {
+            Server s = affinity != null ? affinity.balance(loop.index(), now, tried)
+                    : pool.balancer(loop.index()).pick(now, tried);
+            if (s == null) {
+                break;
+            }
+            if (s.tryAcquireSlot()) {
+                startAttempt(s, now, false);
+                return;
+            }
+            // another event loop took its last slot between the pick and here: it is full now, pick again
+        }
+        if (pool.isLimited() && someServerIsFull(now)) {
+            enqueue(null, now);
+            return;
+        }
+        answer(RetryPolicy.statusFor(lastFailure));
+    }
+
+    /** Whether a server of the pool that could take the request is only busy (at its max_conn), not unavailable. */
+    private boolean someServerIsFull(long now) {
+        for (Server s : pool.servers()) {
+            if (s.isFull() && s.isAvailable(now) && (tried == null || !tried.contains(s))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** @param s a server whose slot this exchange holds; the attempt takes it over */
+    private void startAttempt(Server s, long now, boolean freshConnection) {
         Attempt a = new Attempt(this, s, now);
         attempt = a;
         a.start(freshConnection);
+    }
+
+    // ---------------------------------------------------------------- the pool's queue
+
+    /**
+     * Queues the request for a slot of any server of its pool it may use, or of {@code pinned} only (its sticky
+     * server); a full queue is answered 503 at once.
+     */
+    private void enqueue(Server pinned, long now) {
+        PoolState ps = pool.state();
+        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now);
+        if (!ps.queue().offer(t, now)) {
+            ps.stats().queueFull.increment();
+            log.debug("queue of pool {} is full ({} requests): {} {} answered 503", pool.name(),
+                    ps.queuePolicy().max(), request.method, request.routingPath);
+            answerBusy();
+            return;
+        }
+        ticket = t;
+        state = State.QUEUED;
+        t.timeout(loop.eventLoop().schedule(() -> queueTimedOut(t), ps.queuePolicy().timeoutMillis(),
+                TimeUnit.MILLISECONDS));
+    }
+
+    /**
+     * The queue handed this request a slot of {@code server} (on this loop, whichever loop freed it); {@code null}:
+     * its pool left the table. A request that is no longer waiting gives the slot back.
+     */
+    void slotGranted(QueueTicket t, Server server) {
+        if (t != ticket || state != State.QUEUED) {
+            if (server != null) {
+                server.releaseSlot();
+            }
+            return;
+        }
+        ticket = null;
+        t.cancelTimeout();
+        long now = System.nanoTime();
+        queuedNanos += now - t.sinceNanos();
+        if (server == null) {
+            answer(RetryPolicy.statusFor(lastFailure));
+            return;
+        }
+        state = State.FORWARDING;
+        startAttempt(server, now, false);
+    }
+
+    private void queueTimedOut(QueueTicket t) {
+        if (t != ticket || state != State.QUEUED || !pool.state().queue().remove(t)) {
+            return; // not waiting any more, or granted just now: the slot is on its way
+        }
+        ticket = null;
+        queuedNanos += System.nanoTime() - t.sinceNanos();
+        pool.state().stats().queueTimeouts.increment();
+        log.debug("{} {} waited {} ms in the queue of pool {} in vain: answered 503", request.method,
+                request.routingPath, pool.state().queuePolicy().timeoutMillis(), pool.name());
+        answerBusy();
+    }
+
+    /** Leaves the queue (the client went away, or the request became void). */
+    private void leaveQueue() {
+        QueueTicket t = ticket;
+        if (t == null) {
+            return;
+        }
+        ticket = null;
+        t.cancelTimeout();
+        queuedNanos += System.nanoTime() - t.sinceNanos();
+        pool.state().queue().remove(t); // if it was granted just now, slotGranted gives the slot back
+        pool.state().stats().queueAbandoned.increment();
+    }
+
+    /** 503 for a full queue or a queue timeout, with {@code Retry-After}. */
+    private void answerBusy() {
+        answer(503, pool.state().queuePolicy().retryAfterSeconds());
     }
 
     /** The attempt's connection is ready: send the head and whatever body has arrived. */
@@ -298,27 +443,37 @@ public final class Exchange {
         Server s = a.server();
         lastFailure = failure;
         boolean reused = a.reusedConnection();
+        long now = System.nanoTime();
         if (failure.beforeSending()) {
             s.stats().connectErrors.increment();
         } else {
             s.stats().responseErrors.increment();
         }
         if (RetryPolicy.countsAgainstServer(failure, reused)) {
-            HealthCheckConfig hc = loop.healthCheck();
-            s.recordFailure(System.nanoTime(), hc.passiveMaxFails(),
-                    TimeUnit.MILLISECONDS.toNanos(hc.passiveFailTimeoutMillis()), failure + ": " + detail);
+            Ejection ejection = s.recordFailure(now, loop.healthCheck(), failure + ": " + detail);
+            if (ejection != null) { // its return is logged when it is due
+                loop.eventLoop().schedule(() -> s.poolState().ejectionOver(ejection), ejection.durationNanos(),
+                        TimeUnit.NANOSECONDS);
+            }
         }
         if (state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL) {
             return;
         }
         RetryPolicy.Decision d = loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
-                request.idempotent, requestCommitted, retriesMade));
+                request.idempotent, requestCommitted, retriesMade), loop.retryBudget(pool.state(), now), now);
+        if (d.retryDenied()) {
+            pool.state().stats().retriesDenied.increment();
+            loop.stats().retriesDenied.increment();
+            log.debug("not retrying {} {} after {} on {}: the retry budget of pool {} is spent", request.method,
+                    request.routingPath, failure, s, pool.name());
+        }
         switch (d.action()) {
             case RETRY_SAME_SERVER, RETRY_OTHER_SERVER -> {
                 s.stats().retried.increment();
                 loop.stats().retries.increment();
                 boolean sameServer = d.action() == RetryPolicy.Action.RETRY_SAME_SERVER;
                 if (!sameServer) {
+                    s.stats().redispatched.increment();
                     retriesMade++;
                     if (tried == null) {
                         tried = new ArrayList<>(2);
@@ -326,7 +481,13 @@ public final class Exchange {
                     tried.add(s);
                 }
                 log.debug("retrying {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
-                tryServer(sameServer ? s : null, sameServer);
+                if (!sameServer) {
+                    sendToNextServer();
+                } else if (a.passSlot() || s.tryAcquireSlot()) {
+                    startAttempt(s, now, true);
+                } else {
+                    enqueue(null, now);
+                }
             }
             case ANSWER -> answer(d.status());
             case ABORT_RESPONSE -> {
@@ -341,13 +502,19 @@ public final class Exchange {
 
     /** The proxy answers {@code localStatus} itself. */
     private void answer(int localStatus) {
+        answer(localStatus, 0);
+    }
+
+    /** ... with a {@code Retry-After} of {@code retryAfterSeconds} when above 0. */
+    private void answer(int localStatus, long retryAfterSeconds) {
         status = localStatus;
+        answeredByProxy = true;
         state = State.DONE;
         responseNanos = System.nanoTime();
         releasePendingBody();
         loop.stats().countLocalResponse(localStatus);
         ended();
-        client.localResponse(localStatus);
+        client.localResponse(localStatus, retryAfterSeconds);
     }
 
     /** Tells the observers, once, before the client side may release the request head. */
@@ -355,7 +522,15 @@ public final class Exchange {
         if (!ended) {
             ended = true;
             endNanos = System.nanoTime();
-            loop.observer().exchangeEnded(this);
+            try {
+                loop.observer().exchangeEnded(this);
+            } catch (RuntimeException e) {
+                // An observer (statistics, access log) must never cost the client its answer.
+                if (!observerFailureLogged) {
+                    observerFailureLogged = true;
+                    log.error("an exchange observer failed; the exchange goes on (logged once)", e);
+                }
+            }
         }
     }
 
@@ -467,7 +642,8 @@ public final class Exchange {
      */
     public void fail(int failStatus) {
         switch (state) {
-            case NEW, FORWARDING -> {
+            case NEW, QUEUED, FORWARDING -> {
+                leaveQueue();
                 abandonAttempt();
                 answer(failStatus);
             }
@@ -483,11 +659,24 @@ public final class Exchange {
         }
     }
 
+    /**
+     * The client sends nothing more: it half-closed its connection, which is how most clients that give up say so.
+     * A request still waiting in its pool's queue gives up too (HAProxy's {@code abortonclose}): it leaves the queue
+     * and is answered 503, having cost no server anything. A request already at a server goes on.
+     */
+    public void clientInputEnded() {
+        if (state == State.QUEUED) {
+            leaveQueue();
+            answer(503);
+        }
+    }
+
     /** The client is gone: drop everything. Idempotent. */
     public void abort() {
         if (state == State.ABORTED) {
             return;
         }
+        leaveQueue();
         abandonAttempt();
         state = State.ABORTED;
         ended();

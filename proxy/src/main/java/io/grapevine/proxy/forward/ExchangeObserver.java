@@ -14,7 +14,7 @@ public interface ExchangeObserver {
     /** Observes nothing. */
     ExchangeObserver NONE = exchange -> { };
 
-    /** Both, in order. */
+    /** Both, in order; the second hears of the exchange even when the first throws (the failure goes on up). */
     default ExchangeObserver andThen(ExchangeObserver next) {
         if (this == NONE) {
             return next;
@@ -23,8 +23,11 @@ public interface ExchangeObserver {
             return this;
         }
         return exchange -> {
-            exchangeEnded(exchange);
-            next.exchangeEnded(exchange);
+            try {
+                exchangeEnded(exchange);
+            } finally {
+                next.exchangeEnded(exchange);
+            }
         };
     }
 }

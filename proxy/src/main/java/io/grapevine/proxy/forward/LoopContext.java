@@ -8,10 +8,12 @@ import io.grapevine.proxy.http.RequestHeadParser;
 import io.grapevine.proxy.http.RequestIdGenerator;
 import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.channel.EventLoop;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.HashMap;
 import java.util.IdentityHashMap;
@@ -44,6 +46,8 @@ public final class LoopContext {
     private final Map<Object, IdleConnections<UpstreamConnection>> idleByKey = new HashMap<>();
     private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
     private final Set<UpstreamConnection> upstreams = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** This loop's retry budget of each pool, by {@link PoolState#id()}; grown as pools appear. */
+    private RetryBudget[] retryBudgets = new RetryBudget[4];
     private final long upstreamIdleNanos;
     private final long sweepMillis;
 
@@ -115,6 +119,25 @@ public final class LoopContext {
 
     RetryPolicy retryPolicy() {
         return retryPolicy;
+    }
+
+    /**
+     * This loop's retry budget for {@code pool} (see {@link RetryBudget}): the pool's {@code retry_budget_min_per_s}
+     * is shared out evenly among the event loops.
+     */
+    RetryBudget retryBudget(PoolState pool, long nowNanos) {
+        int id = pool.id();
+        if (id >= retryBudgets.length) {
+            retryBudgets = Arrays.copyOf(retryBudgets, Math.max(id + 1, retryBudgets.length * 2));
+        }
+        RetryBudget b = retryBudgets[id];
+        if (b == null) {
+            Limits limits = config.limits();
+            b = new RetryBudget(limits.retryBudgetPercent(),
+                    limits.retryBudgetMinPerSecond() / (double) Math.max(1, tables.loopCount()), nowNanos);
+            retryBudgets[id] = b;
+        }
+        return b;
     }
 
     /** The loop's request head parser; scratch state, so use it only to parse one head at a time. */

@@ -10,6 +10,11 @@ package io.grapevine.proxy.forward;
  * again to the same server on a new connection, without counting as a retry (HAProxy and nginx do the
  * same). A response that has started towards the client can only be cut off.
  *
+ * <p>Retries on another server also need the pool's {@link RetryBudget}: when it is spent, the request is answered
+ * as if its retries were exhausted, so that a pool whose servers all fail gets its requests plus a fraction, not
+ * three times its requests. The stale keep-alive retry needs no budget: it says nothing about the server and
+ * costs it no extra request (the one it was sent never reached it).
+ *
  * <p>Statuses (RFC 9110 section 15.6): no server could take the request, 503; a server failed or answered
  * garbage, 502; a server did not answer in time, 504. Pure logic, no I/O: any thread.
  */
@@ -27,10 +32,18 @@ public final class RetryPolicy {
         ABORT_RESPONSE
     }
 
-    /** An action and, for {@link Action#ANSWER} and {@link Action#ABORT_RESPONSE}, the status it stands for. */
-    public record Decision(Action action, int status) {
+    /**
+     * An action and, for {@link Action#ANSWER} and {@link Action#ABORT_RESPONSE}, the status it stands for.
+     *
+     * @param retryDenied the request would have been retried but the retry budget was spent
+     */
+    public record Decision(Action action, int status, boolean retryDenied) {
         static final Decision SAME_SERVER = new Decision(Action.RETRY_SAME_SERVER, 0);
         static final Decision OTHER_SERVER = new Decision(Action.RETRY_OTHER_SERVER, 0);
+
+        public Decision(Action action, int status) {
+            this(action, status, false);
+        }
     }
 
     /** What is known of the request and the attempt when it failed. */
@@ -45,7 +58,17 @@ public final class RetryPolicy {
         this.maxRetries = maxRetries;
     }
 
+    /** The decision with an unlimited retry budget. */
     public Decision decide(Facts f) {
+        return decide(f, null, 0);
+    }
+
+    /**
+     * @param budget   the pool's retry budget on this event loop, from which a retry on another server is withdrawn;
+     *                 {@code null}: unlimited
+     * @param nowNanos {@link System#nanoTime()} now
+     */
+    Decision decide(Facts f, RetryBudget budget, long nowNanos) {
         if (f.responseStarted()) {
             return new Decision(Action.ABORT_RESPONSE, 502);
         }
@@ -55,7 +78,10 @@ public final class RetryPolicy {
         boolean retryable = f.failure().beforeSending()
                 || ((f.failure() == Failure.CLOSED_EARLY || f.failure() == Failure.UNREACHABLE) && mayReplay(f));
         if (retryable && f.retriesMade() < maxRetries) {
-            return Decision.OTHER_SERVER;
+            if (budget == null || budget.tryWithdraw(nowNanos)) {
+                return Decision.OTHER_SERVER;
+            }
+            return new Decision(Action.ANSWER, statusFor(f.failure()), true);
         }
         return new Decision(Action.ANSWER, statusFor(f.failure()));
     }

@@ -5,6 +5,7 @@ import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
+import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.bootstrap.Bootstrap;
@@ -46,6 +47,7 @@ public final class HealthChecker {
         int successes;
         int failures;
         boolean inProgress;
+        long startNanos;
     }
 
     /**
@@ -89,6 +91,7 @@ public final class HealthChecker {
     }
 
     private void check(Server server, CheckState st) {
+        st.startNanos = System.nanoTime();
         String path = config.path();
         ProxyProtocolConfig.Version header = proxyProtocol.sendTo(server.spec().pool());
         ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
@@ -108,21 +111,24 @@ public final class HealthChecker {
                     });
                 }
                 if (path != null) {
-                    ch.pipeline().addLast(new HttpProbe(server, path, ok -> finish(server, st, ok.ok, ok.reason)));
+                    ch.pipeline().addLast(new HttpProbe(server, path, verdict -> finish(server, st, verdict)));
                 }
             }
         }).connect(server.address());
         Channel ch = connect.channel();
         ScheduledFuture<?> deadline = loop.schedule(() -> {
             if (ch.isOpen()) {
+                boolean connected = ch.isActive();
                 ch.close();
-                finish(server, st, false, "timeout after " + config.timeoutMillis() + " ms");
+                finish(server, st, new Verdict(false, connected && path != null ? "L7TOUT" : "L4TOUT", 0,
+                        (connected ? "no answer" : "no connection") + " within " + config.timeoutMillis() + " ms"));
             }
         }, config.timeoutMillis(), TimeUnit.MILLISECONDS);
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 deadline.cancel(false);
-                finish(server, st, false, "connect: " + f.cause().getMessage());
+                boolean timedOut = f.cause() instanceof io.netty.channel.ConnectTimeoutException;
+                finish(server, st, new Verdict(false, timedOut ? "L4TOUT" : "L4CON", 0, "connect: " + f.cause().getMessage()));
             } else if (path == null) {
                 deadline.cancel(false);
                 if (header != null) {
@@ -130,17 +136,22 @@ public final class HealthChecker {
                 } else {
                     ch.close();
                 }
-                finish(server, st, true, "connect ok");
+                finish(server, st, new Verdict(true, "L4OK", 0, "connect ok"));
             }
         });
         ch.closeFuture().addListener(f -> deadline.cancel(false));
     }
 
-    private void finish(Server server, CheckState st, boolean ok, String reason) {
+    private void finish(Server server, CheckState st, Verdict verdict) {
         if (!st.inProgress) {
             return; // already concluded (timeout raced with the answer)
         }
         st.inProgress = false;
+        boolean ok = verdict.ok;
+        String reason = verdict.reason;
+        server.stats().recordCheck(new HealthCheckResult(ok, verdict.status, verdict.code,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - st.startNanos), System.currentTimeMillis(), reason),
+                server.isActiveUp());
         if (ok) {
             st.failures = 0;
             if (++st.successes >= config.rise() && !server.isActiveUp()) {
@@ -155,7 +166,8 @@ public final class HealthChecker {
         }
     }
 
-    private record Verdict(boolean ok, String reason) {
+    /** A check's outcome; {@code status} in HAProxy's terms (see {@link HealthCheckResult}). */
+    private record Verdict(boolean ok, String status, int code, String reason) {
     }
 
     /** Sends {@code GET path} and judges the status line. */
@@ -200,17 +212,31 @@ public final class HealthChecker {
         private void conclude(ChannelHandlerContext ctx) {
             concluded = true;
             String statusLine = line.toString().trim();
-            boolean ok = statusLine.length() >= 12 && statusLine.startsWith("HTTP/1.")
-                    && (statusLine.charAt(9) == '2' || statusLine.charAt(9) == '3');
+            int code = statusCode(statusLine);
+            boolean ok = code >= 200 && code < 400;
             ctx.close();
-            done.accept(new Verdict(ok, ok ? statusLine : "answered \"" + statusLine + "\""));
+            done.accept(new Verdict(ok, ok ? "L7OK" : code > 0 ? "L7STS" : "L7RSP", code,
+                    ok ? statusLine : "answered \"" + statusLine + "\""));
+        }
+
+        /** The status code of an HTTP/1.x status line, or 0 when it is not one. */
+        private static int statusCode(String statusLine) {
+            if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.") || statusLine.charAt(8) != ' ') {
+                return 0;
+            }
+            for (int i = 9; i < 12; i++) {
+                if (statusLine.charAt(i) < '0' || statusLine.charAt(i) > '9') {
+                    return 0;
+                }
+            }
+            return Integer.parseInt(statusLine.substring(9, 12));
         }
 
         @Override
         public void channelInactive(ChannelHandlerContext ctx) {
             if (!concluded) {
                 concluded = true;
-                done.accept(new Verdict(false, "closed before a status line"));
+                done.accept(new Verdict(false, "L7RSP", 0, "closed before a status line"));
             }
         }
 

@@ -40,7 +40,8 @@ public final class Balancers {
         return forLoops(balance, primaries, backups, 1)[0];
     }
 
+    /** Available, not full (see {@link Endpoint#isFull}) and not tried already by this request. */
     static boolean eligible(Endpoint e, long nowNanos, List<? extends Endpoint> excluded) {
-        return e.isAvailable(nowNanos) && (excluded == null || !excluded.contains(e));
+        return e.isAvailable(nowNanos) && !e.isFull() && (excluded == null || !excluded.contains(e));
     }
 }

@@ -26,6 +26,14 @@ public interface Endpoint {
     int inFlight();
 
     /**
+     * Whether the endpoint has as many requests in flight as it may take (its {@code max_conn}): balancers pass it
+     * over as if it were unavailable. A hint only: the caller still has to win the slot.
+     */
+    default boolean isFull() {
+        return false;
+    }
+
+    /**
      * The endpoint's identity, stable across table generations and the same on every proxy that has it (for a
      * server: its pool, host and port). The consistent hash places endpoints by it.
      */

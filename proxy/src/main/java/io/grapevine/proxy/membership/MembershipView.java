@@ -158,18 +158,33 @@ public final class MembershipView implements MembershipListener, ServerSource {
             members.remove(e.memberId());
             what = "removed";
             log.info("member {} {}", previous != null ? previous.describe() : e.memberId(), what);
+            boolean left = previous != null && previous.lastEvent() == MemberEvent.Type.LEAVING;
+            timeline(left ? "leave" : "crash", previous, e.memberId(), left
+                    ? "left the cluster (removed after its leave)"
+                    : "removed by failure detection without leaving: crashed or unreachable");
         } else {
             MemberRecord r = MemberRecord.next(previous, e);
             members.put(e.memberId(), r);
+            boolean back = previous != null && previous.lastEvent() == MemberEvent.Type.REMOVED;
             what = switch (e.type()) {
-                case ADDED -> previous != null && previous.lastEvent() == MemberEvent.Type.REMOVED ? "back" : "joined";
+                case ADDED -> back ? "back" : "joined";
                 case LEAVING -> "leaving";
                 default -> "updated";
             };
             MemberMetadata metadata = r.metadata();
-            log.info("member {} {}: {}", r.describe(), what, metadata == null ? "no valid metadata"
+            String detail = metadata == null ? "no valid metadata"
                     : metadata.isBackend() ? "state " + r.effectiveState() + ", weight " + metadata.weight()
-                    + ", version " + metadata.version() : "role " + metadata.role());
+                    + ", version " + metadata.version() : "role " + metadata.role();
+            log.info("member {} {}: {}", r.describe(), what, detail);
+            String before = previous != null ? previous.effectiveState() : null;
+            switch (e.type()) {
+                case ADDED -> timeline("join", r, e.memberId(), (back ? "back after its removal: " : "joined: ") + detail);
+                case LEAVING -> timeline("leave", r, e.memberId(), "leaving the cluster: drains, then goes");
+                default -> timeline(r.effectiveState().equals(before) ? "update"
+                        : r.effectiveState().equals("draining") ? "drain" : r.effectiveState(), r, e.memberId(),
+                        "announced " + detail + (before != null && !r.effectiveState().equals(before)
+                        ? " (was " + before + ")" : ""));
+            }
         }
         memberSnapshot = List.copyOf(members.values());
         MemberRecord r = members.get(e.memberId());
@@ -191,6 +206,8 @@ public final class MembershipView implements MembershipListener, ServerSource {
         memberSnapshot = List.copyOf(members.values());
         log.info("member {} removed by gossip's failure detector, but its backend answers this proxy: its server stays "
                 + "for up to {} ms, until a health check fails or the member is back", previous.describe(), holdMillis);
+        timeline("crash", previous, e.memberId(), "removed by failure detection without leaving, but its backend "
+                + "answers this proxy: its server stays for up to " + holdMillis + " ms");
         if (!holdCheckScheduled) {
             holdCheckScheduled = true;
             thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
@@ -247,6 +264,11 @@ public final class MembershipView implements MembershipListener, ServerSource {
         thread.execute(() -> holdMillis = millis);
     }
 
+    /** Adds a membership event to the stats page's timeline. */
+    private void timeline(String kind, MemberRecord r, String memberId, String detail) {
+        running.events().add(kind, r != null ? r.describe() : "member " + memberId, null, detail);
+    }
+
     private void requestRender(String reason) {
         pendingReasons.add(reason);
         if (!renderScheduled) {
@@ -278,6 +300,8 @@ public final class MembershipView implements MembershipListener, ServerSource {
             error = e.getMessage();
             lastRender = new RenderResult(now, text == null ? "" : text, error, generation);
             log.warn("backend template failed, table generation {} stays in force: {}", generation, error);
+            running.events().add("error", "backend template", null, "render failed, table generation " + generation
+                    + " stays in force: " + error);
         } catch (RuntimeException e) {
             renderFailures.incrementAndGet();
             error = e.toString();

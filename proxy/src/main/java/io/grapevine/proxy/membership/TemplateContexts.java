@@ -22,7 +22,7 @@ import java.util.TreeMap;
  *
  * <pre>
  * members[]        backends: id alias service host port address weight state up down draining version pool name
- *                  tags[] (key value first last) tag.KEY first last
+ *                  max_conn tags[] (key value first last) tag.KEY first last
  * services[]       name members[] first last
  * proxies[]        id alias host port first last
  * static_servers[] name host port weight backup pool first last
@@ -30,9 +30,13 @@ import java.util.TreeMap;
  * </pre>
  *
  * {@code first} / {@code last} mark the ends of each list (for commas: {@code {{^first}},{{/first}}}).
- * {@code pool} is the member's {@code pool} tag, else {@code default}.
+ * {@code pool} is the member's {@code pool} tag, else {@code default}. {@code max_conn} is its {@code max_conn} tag
+ * when that is a whole number (absent otherwise, so that a section {@code {{#max_conn}}} renders only then).
  */
 final class TemplateContexts {
+
+    /** A {@code max_conn} tag fit to render as a JSON number (its range is the parser's to check). */
+    private static final java.util.regex.Pattern WHOLE_NUMBER = java.util.regex.Pattern.compile("[0-9]{1,9}");
 
     private static final Comparator<MemberRecord> ORDER = Comparator
             .comparing((MemberRecord r) -> r.metadata().service())
@@ -140,6 +144,10 @@ final class TemplateContexts {
         m.put("draining", state.equals("draining"));
         m.put("version", md.version());
         m.put("pool", md.tags().getOrDefault("pool", ServerSpec.DEFAULT_POOL));
+        String maxConn = md.tags().get("max_conn");
+        if (maxConn != null && WHOLE_NUMBER.matcher(maxConn).matches()) {
+            m.put("max_conn", maxConn); // a number in JSON as it is; the servers.conf rules check its range
+        }
         m.put("name", md.service() + "@" + HostAndPort.format(md.host(), md.port()));
         List<Map<String, Object>> tags = new ArrayList<>();
         md.tags().forEach((k, v) -> {

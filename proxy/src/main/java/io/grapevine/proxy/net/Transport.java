@@ -12,32 +12,141 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
 
-/** The native epoll transport where it loads, NIO otherwise; chosen once per process. */
+/**
+ * The I/O transport of every event loop of a proxy (client and backend connections, the admin listener, health
+ * checks), chosen once per process: Linux io_uring, Linux epoll (the default) or the JDK's NIO, which runs
+ * anywhere. The native ones need their library for this CPU in the jar (x86_64 and aarch64 are shipped) and,
+ * for io_uring, a kernel that allows it (5.14 or later; containers often forbid it with seccomp or
+ * {@code kernel.io_uring_disabled}).
+ */
 public enum Transport {
-    EPOLL, NIO;
+    IO_URING("io_uring"), EPOLL("epoll"), NIO("nio");
 
-    public static Transport best() {
-        return Epoll.isAvailable() ? EPOLL : NIO;
+    /** What runs when nothing is asked for. Chosen by measurement (docs/benchmarks.md), not by guess. */
+    public static final Transport DEFAULT = EPOLL;
+
+    private final String label;
+
+    Transport(String label) {
+        this.label = label;
+    }
+
+    /**
+     * The transport named {@code text}: {@code io_uring} (also {@code io-uring}, {@code iouring}), {@code epoll}
+     * or {@code nio}, in any case.
+     *
+     * @throws IllegalArgumentException naming the choices
+     */
+    public static Transport parse(String text) {
+        String name = text.strip().toLowerCase(Locale.ROOT).replace('-', '_');
+        for (Transport t : values()) {
+            if (t.label.equals(name) || name.equals("iouring") && t == IO_URING) {
+                return t;
+            }
+        }
+        throw new IllegalArgumentException("\"" + text + "\" is not a transport: io_uring, epoll or nio");
+    }
+
+    /** Whether this transport can run in this process (NIO always can). */
+    public boolean isAvailable() {
+        return switch (this) {
+            case IO_URING -> IoUring.isAvailable();
+            case EPOLL -> Epoll.isAvailable();
+            case NIO -> true;
+        };
+    }
+
+    /** Why this transport cannot run here, in one line; null when it can. */
+    public String unavailabilityCause() {
+        Throwable cause = switch (this) {
+            case IO_URING -> IoUring.unavailabilityCause();
+            case EPOLL -> Epoll.unavailabilityCause();
+            case NIO -> null;
+        };
+        if (cause == null) {
+            return null;
+        }
+        Throwable root = cause;
+        while (root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        return root == cause ? cause.toString() : cause + " (" + root + ")";
+    }
+
+    /** The transport that will run and why, for the one start-up line that says so. */
+    public record Choice(Transport transport, Transport requested, List<String> unavailable) {
+
+        /** Whether a transport that was asked for could not run, so that another one does. */
+        public boolean fellBack() {
+            return requested != null && transport != requested;
+        }
+
+        /** "io_uring (requested)", "epoll (the default)", "epoll: io_uring was requested but is unavailable (...)". */
+        public String describe() {
+            if (unavailable.isEmpty()) {
+                return transport + (requested == null ? " (the default)" : " (requested)");
+            }
+            return transport + ": " + (requested == null ? "the default, " : "") + String.join("; then ", unavailable);
+        }
+    }
+
+    /**
+     * The transport to run: {@code requested} (or {@link #DEFAULT} when null) if it is available here, else the
+     * next available one of io_uring, epoll, NIO. Never fails: NIO runs everywhere.
+     */
+    public static Choice choose(Transport requested) {
+        Transport wanted = requested == null ? DEFAULT : requested;
+        List<String> unavailable = new ArrayList<>();
+        for (Transport t : values()) {
+            if (t.ordinal() < wanted.ordinal()) {
+                continue;
+            }
+            if (t.isAvailable()) {
+                return new Choice(t, requested, List.copyOf(unavailable));
+            }
+            unavailable.add(t + (t == requested ? " was requested but" : "") + " is unavailable here ("
+                    + t.unavailabilityCause() + ")");
+        }
+        throw new AssertionError("NIO is always available");
     }
 
     public EventLoopGroup newGroup(int threads, String name) {
-        IoHandlerFactory factory = this == EPOLL ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+        IoHandlerFactory factory = switch (this) {
+            case IO_URING -> IoUringIoHandler.newFactory();
+            case EPOLL -> EpollIoHandler.newFactory();
+            case NIO -> NioIoHandler.newFactory();
+        };
         return new MultiThreadIoEventLoopGroup(threads, new DefaultThreadFactory(name, true), factory);
     }
 
     public Class<? extends ServerChannel> serverChannel() {
-        return this == EPOLL ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
+        return switch (this) {
+            case IO_URING -> IoUringServerSocketChannel.class;
+            case EPOLL -> EpollServerSocketChannel.class;
+            case NIO -> NioServerSocketChannel.class;
+        };
     }
 
     public Class<? extends SocketChannel> socketChannel() {
-        return this == EPOLL ? EpollSocketChannel.class : NioSocketChannel.class;
+        return switch (this) {
+            case IO_URING -> IoUringSocketChannel.class;
+            case EPOLL -> EpollSocketChannel.class;
+            case NIO -> NioSocketChannel.class;
+        };
     }
 
-    /** Why epoll is not in use, for the start-up log line; null when it is. */
-    public static String epollUnavailabilityCause() {
-        Throwable t = Epoll.unavailabilityCause();
-        return t == null ? null : t.toString();
+    /** The name on the command line: {@code io_uring}, {@code epoll}, {@code nio}. */
+    @Override
+    public String toString() {
+        return label;
     }
 }

@@ -6,6 +6,7 @@ import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.TableHolder;
 import java.nio.file.Path;
@@ -94,6 +95,11 @@ public final class RunningConfig implements AutoCloseable {
     /** The table in force. Any thread. */
     public BackendTable current() {
         return tables.current();
+    }
+
+    /** The stats page's timeline, where reloads, membership changes and their failures are told. Any thread. */
+    public EventLog events() {
+        return tables.events();
     }
 
     /** What refuses the proxy's own listeners as servers. */
@@ -220,6 +226,8 @@ public final class RunningConfig implements AutoCloseable {
         } catch (ConfigException e) {
             reloadFailures.incrementAndGet();
             log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
+            tables.events().add("error", configFile.getFileName().toString(), null,
+                    "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
             configReloaded();
             return e.getMessage();
         }
@@ -243,6 +251,7 @@ public final class RunningConfig implements AutoCloseable {
         // listen / admin may differ because the command line overrides them; they are never reloaded.
         config = next.withListen(running.listen(), running.admin());
         refusals.forgetAll();
+        tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
         configReloaded();
         return null;
     }

@@ -7,6 +7,8 @@ import java.util.concurrent.atomic.LongAdder;
 public final class ProxyStats {
     public final LongAdder connectionsAccepted = new LongAdder();
     public final AtomicInteger connectionsCurrent = new AtomicInteger();
+    /** The most client connections ever open at once. */
+    public final AtomicInteger connectionsMax = new AtomicInteger();
     public final LongAdder connectionsRefused = new LongAdder();
     /** Client connections closed because their PROXY protocol header was missing, late or invalid. */
     public final LongAdder proxyProtocolRejected = new LongAdder();
@@ -20,6 +22,8 @@ public final class ProxyStats {
     public final LongAdder status503 = new LongAdder();
     public final LongAdder status504 = new LongAdder();
     public final LongAdder retries = new LongAdder();
+    /** Retries not made because the pool's retry budget was spent. */
+    public final LongAdder retriesDenied = new LongAdder();
     /** Client connections closed after part of a response was sent, because the backend failed. */
     public final LongAdder abortedResponses = new LongAdder();
     /** Connections upgraded to a tunnel (101 relayed), in all and open now. */
@@ -35,6 +39,12 @@ public final class ProxyStats {
     public final LongAdder http2ResetsSent = new LongAdder();
     /** HTTP/2 connections closed by a GOAWAY with an error: protocol errors, floods, rapid resets. */
     public final LongAdder http2ConnectionErrors = new LongAdder();
+    /** Answers to the requests that reached routing (from a backend or from the proxy), by status class. */
+    public final LongAdder responses1xx = new LongAdder();
+    public final LongAdder responses2xx = new LongAdder();
+    public final LongAdder responses3xx = new LongAdder();
+    public final LongAdder responses4xx = new LongAdder();
+    public final LongAdder responses5xx = new LongAdder();
     public final LongAdder bytesIn = new LongAdder();
     public final LongAdder bytesOut = new LongAdder();
     /** TLS handshakes completed with a client. */
@@ -47,6 +57,38 @@ public final class ProxyStats {
     /** Access log lines handed to the writer, and lines dropped because its queue was full. */
     public final LongAdder accessLogLines = new LongAdder();
     public final LongAdder accessLogDropped = new LongAdder();
+
+    /**
+     * A client connection was accepted: counts it, and admits it while fewer than {@code limit} are open (a
+     * refused one is counted as such and not as open). Event loops.
+     *
+     * @return whether it is admitted
+     */
+    public boolean connectionOpened(int limit) {
+        connectionsAccepted.increment();
+        int now = connectionsCurrent.incrementAndGet();
+        if (now > limit) {
+            connectionsCurrent.decrementAndGet();
+            connectionsRefused.increment();
+            return false;
+        }
+        if (now > connectionsMax.get()) {
+            connectionsMax.accumulateAndGet(now, Math::max);
+        }
+        return true;
+    }
+
+    /** Counts the status of an exchange's answer by class; 0 (no answer) is not counted. */
+    public void countResponse(int status) {
+        switch (status / 100) {
+            case 0 -> { }
+            case 1 -> responses1xx.increment();
+            case 2 -> responses2xx.increment();
+            case 3 -> responses3xx.increment();
+            case 4 -> responses4xx.increment();
+            default -> responses5xx.increment();
+        }
+    }
 
     /** Counts an answer the proxy generated because no backend could give one (502, 503, 504). */
     public void countLocalResponse(int status) {

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.table;
 
+import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.lb.Endpoint;
 import io.grapevine.proxy.stats.ServerStats;
@@ -18,9 +19,17 @@ import org.slf4j.LoggerFactory;
  * over, admin state back to up), warms up: its effective weight grows linearly from a sixteenth of its weight to
  * all of it over its pool's {@code slow_start_ms}.
  *
+ * <p>Connection limit: with a {@code max_conn}, a request needs one of the server's slots (its in-flight count
+ * below the limit, taken by a compare-and-set, so no race lets one more in); a slot given back while requests wait
+ * in the pool's {@link PoolQueue} goes to the oldest of them.
+ *
+ * <p>Passive health: after {@code max_fails} failed requests in a row the server is ejected, for longer each time it
+ * happens again, and only while few enough servers of its pool are (see {@link Ejection}).
+ *
  * <p>Threading: {@link #spec} is replaced by the table publisher; health fields are written by the
  * health checker (active) and by event loops (passive) and read by every event loop when picking; the
- * {@link RuntimeOverride} is set by {@link TableHolder} (admin API) and read on every pick.
+ * {@link RuntimeOverride} is set by {@link TableHolder} (admin API) and read on every pick. The slot count is an
+ * atomic shared by every event loop; the ejection bookkeeping is guarded by the monitor of its {@link PoolState}.
  */
 public final class Server implements Endpoint {
 
@@ -30,8 +39,12 @@ public final class Server implements Endpoint {
     private final long stickyId;
     private final InetSocketAddress address;
     private final ServerStats stats = new ServerStats();
+    /** The pool's state across generations; a server never changes pools (the pool is part of its key). */
+    private final PoolState pool;
 
     private volatile ServerSpec spec;
+    /** {@code spec.maxConn()}, read on every pick: 0 is no limit. */
+    private volatile int maxConn;
     private volatile boolean removed;
     /** The operator's runtime state and weight; kept by {@link TableHolder} across generations. */
     private volatile RuntimeOverride override = RuntimeOverride.NONE;
@@ -41,6 +54,14 @@ public final class Server implements Endpoint {
     /** Passive health: no requests until this {@link System#nanoTime()}; 0 when not marked down. */
     private volatile long passiveDownUntil;
     private final AtomicInteger consecutiveFailures = new AtomicInteger();
+    /** Ejections in a row, decayed while the server behaves (see {@link Ejection}); guarded by the pool's monitor. */
+    private volatile int ejectionCount;
+    /** When the last ejection ended or will end; guarded by the pool's monitor. */
+    private long returnedNanos;
+    /** Ejected, and its return not logged yet; guarded by the pool's monitor. */
+    private boolean ejected;
+    /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
+    private boolean preventionLogged;
     /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
     private volatile long peerDownUntil;
 
@@ -49,11 +70,13 @@ public final class Server implements Endpoint {
     /** When the server last became available again ({@link System#nanoTime()}); 0: not since it was created. */
     private volatile long availableSinceNanos;
 
-    Server(ServerSpec spec, InetSocketAddress address, long stickyId) {
+    Server(ServerSpec spec, InetSocketAddress address, long stickyId, PoolState pool) {
         this.key = spec.key();
         this.spec = spec;
+        this.maxConn = spec.maxConn();
         this.address = address;
         this.stickyId = stickyId;
+        this.pool = pool;
     }
 
     public String key() {
@@ -68,6 +91,7 @@ public final class Server implements Endpoint {
     void updateSpec(ServerSpec newSpec, long nowNanos) {
         boolean wasAdminUp = adminUp(spec);
         this.spec = newSpec;
+        this.maxConn = newSpec.maxConn();
         if (!wasAdminUp && adminUp(newSpec)) {
             startSlowStart(nowNanos);
         }
@@ -95,6 +119,11 @@ public final class Server implements Endpoint {
 
     public ServerStats stats() {
         return stats;
+    }
+
+    /** What the server's pool keeps across generations: its queue, its counters. */
+    public PoolState poolState() {
+        return pool;
     }
 
     /** The weight in force: the runtime override if the operator set one, else the configured or announced one. */
@@ -167,6 +196,67 @@ public final class Server implements Endpoint {
     @Override
     public int inFlight() {
         return stats.inFlight.get();
+    }
+
+    // ---------------------------------------------------------------- connection limit (max_conn)
+
+    /** The most requests the server is given at once; 0: no limit. */
+    public int maxConn() {
+        return maxConn;
+    }
+
+    /** At its {@code max_conn}: balancers pass it over. One volatile read when it has no limit. */
+    @Override
+    public boolean isFull() {
+        int max = maxConn;
+        return max > 0 && stats.inFlight.get() >= max;
+    }
+
+    /** More requests in flight than its limit allows (the limit was lowered while they ran). */
+    boolean isOverLimit() {
+        int max = maxConn;
+        return max > 0 && stats.inFlight.get() > max;
+    }
+
+    /**
+     * Takes one of the server's slots for a request: counts it in flight, unless the server is at its
+     * {@code max_conn}. A compare-and-set on the in-flight count, so however many event loops try at once, no more
+     * than {@code max_conn} succeed. Without a limit it always succeeds. The caller gives the slot back exactly
+     * once, with {@link #releaseSlot}.
+     */
+    public boolean tryAcquireSlot() {
+        AtomicInteger n = stats.inFlight;
+        int max = maxConn;
+        if (max <= 0) {
+            n.incrementAndGet();
+            return true;
+        }
+        for (;;) {
+            int c = n.get();
+            if (c >= max) {
+                return false;
+            }
+            if (n.compareAndSet(c, c + 1)) {
+                return true;
+            }
+        }
+    }
+
+    /**
+     * Gives back a slot taken with {@link #tryAcquireSlot} (or handed over by the pool's queue). While requests wait
+     * in the pool's queue the slot goes straight to the oldest that may use this server, which resumes on its own
+     * event loop; otherwise the in-flight count goes down. Any thread.
+     */
+    public void releaseSlot() {
+        PoolQueue queue = pool.queue();
+        if (queue.isEmpty()) {
+            stats.inFlight.decrementAndGet();
+            if (!queue.isEmpty()) {
+                queue.dispatch(); // a request queued while this slot was being freed: it may have missed it
+            }
+            return;
+        }
+        queue.handOver(this);
     }
 
     /** Whether a new request may be sent here now. Called on every pick. */
@@ -271,23 +361,87 @@ public final class Server implements Endpoint {
 
     /**
      * A request to this server failed in a way that says the server is unwell (connect refused, reset, timeout).
-     * After {@code maxFails} consecutive failures it gets no requests for {@code failTimeoutNanos};
-     * {@code maxFails} 0 turns passive marking off.
+     * After {@code passive_health.max_fails} failures in a row it is ejected (see {@link Ejection}): no requests for
+     * its ejection count times {@code fail_timeout_ms}, if {@code max_ejected_percent} of its pool allows it.
+     * {@code max_fails} 0 turns passive health off. Failures of requests that were under way when it was ejected
+     * change nothing.
+     *
+     * @return the ejection made, or {@code null}; the caller arranges for {@link PoolState#ejectionOver} to run when
+     *         it ends, which logs the server's return
      */
-    public void recordFailure(long nowNanos, int maxFails, long failTimeoutNanos, String reason) {
-        if (maxFails <= 0) {
-            return; // passive marking off
+    public Ejection recordFailure(long nowNanos, HealthCheckConfig passive, String reason) {
+        int maxFails = passive.passiveMaxFails();
+        if (maxFails <= 0 || isEjected(nowNanos)) {
+            return null;
         }
-        if (consecutiveFailures.incrementAndGet() >= maxFails) {
-            consecutiveFailures.set(0);
-            long until = nowNanos + failTimeoutNanos;
-            boolean wasUp = passiveDownUntil == 0 || nowNanos - passiveDownUntil >= 0;
-            passiveDownUntil = until == 0 ? 1 : until;
-            if (wasUp) {
-                log.warn("server {} ({}) marked DOWN for {} ms after a failed request: {}", spec.name(), address,
-                        failTimeoutNanos / 1_000_000, reason);
-            }
+        if (consecutiveFailures.incrementAndGet() < maxFails) {
+            return null;
         }
+        return pool.eject(this, nowNanos, passive, reason);
+    }
+
+    /**
+     * Ejected by this proxy's own failed requests until a moment still to come (what other proxies said does not
+     * count: it ejects nothing here, nor uses up max_ejected_percent).
+     */
+    public boolean isEjected(long nowNanos) {
+        return ownPassiveDownUntil(nowNanos) != 0;
+    }
+
+    /** Ejections in a row (1 after a first one), decayed while the server behaves; 0 when never ejected. */
+    public int ejectionCount() {
+        return ejectionCount;
+    }
+
+    /** Called by {@link PoolState#eject} under its monitor. */
+    Ejection eject(long nowNanos, long baseNanos, long capNanos, String poolShare, String reason) {
+        int count = Ejection.decayedCount(ejectionCount, nowNanos - returnedNanos, baseNanos) + 1;
+        long duration = Ejection.durationNanos(count, baseNanos, capNanos);
+        long until = nowNanos + duration;
+        passiveDownUntil = until == 0 ? 1 : until;
+        returnedNanos = passiveDownUntil;
+        ejectionCount = count;
+        ejected = true;
+        preventionLogged = false;
+        consecutiveFailures.set(0);
+        stats.ejections.increment();
+        stats.recordPassiveDown(reason);
+        log.warn("server {} ({}) ejected for {} ms, ejection {} in a row {}, after a failed request: {}", spec.name(),
+                address, TimeUnit.NANOSECONDS.toMillis(duration), count, poolShare, reason);
+        return new Ejection(this, count, duration, passiveDownUntil);
+    }
+
+    /** Called by {@link PoolState#eject} under its monitor: max_ejected_percent keeps the server in. */
+    void ejectionPrevented(int ejectedNow, int poolSize, int maxPercent, String reason) {
+        if (!preventionLogged) {
+            preventionLogged = true;
+            log.warn("server {} ({}) not ejected after a failed request ({}): {} of {} servers of pool {} are ejected "
+                    + "already, max_ejected_percent {}", spec.name(), address, reason, ejectedNow, poolSize,
+                    spec.pool(), maxPercent);
+        }
+    }
+
+    /** Called by {@link PoolState#ejectionOver} under its monitor. */
+    void ejectionOver(Ejection e) {
+        if (ejected && passiveDownUntil == e.untilNanos()) {
+            ejected = false;
+            log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
+                    e.count(), TimeUnit.NANOSECONDS.toMillis(e.durationNanos()));
+        }
+    }
+
+    /** Called by {@link PoolState#clearEjection} under its monitor. */
+    void clearEjection(String why) {
+        long until = passiveDownUntil;
+        long now = System.nanoTime();
+        if (until != 0 && now - until < 0) {
+            startSlowStart(now); // it was still ejected: it comes back now
+            returnedNanos = now;
+            log.info("server {} ({}) back in service before the end of ejection {} in a row: {}", spec.name(),
+                    address, ejectionCount, why);
+        }
+        ejected = false;
+        passiveDownUntil = 0;
     }
 
     /** A response arrived: the failure streak ends. Cheap when there was none (no write). */
@@ -297,14 +451,9 @@ public final class Server implements Endpoint {
         }
     }
 
-    /** Clears a passive mark-down early, e.g. when an active check proves the server answers again. */
+    /** Ends an ejection early, when an active check proves the server answers again. */
     public void clearPassiveDown() {
-        long until = passiveDownUntil;
-        long now = System.nanoTime();
-        if (until != 0 && now - until < 0) {
-            startSlowStart(now); // it was still marked down: it comes back now
-        }
-        passiveDownUntil = 0;
+        pool.clearEjection(this, "its health check passes");
     }
 
     @Override

@@ -24,6 +24,9 @@ public final class ServerPool {
 
     private final String name;
     private final PoolPolicy policy;
+    private final PoolState state;
+    /** Some server of the pool has a max_conn: requests may have to queue. */
+    private final boolean limited;
     private final List<Server> servers;
     private final Balancer<Server>[] balancerPerLoop;
     private final int keyIndex;
@@ -34,10 +37,13 @@ public final class ServerPool {
     private final byte[][] setCookie;
     private final byte[][] setCookieSecure;
 
-    ServerPool(String name, PoolPolicy policy, List<Server> servers, int loopCount, RequestKeys keys) {
+    ServerPool(String name, PoolPolicy policy, List<Server> servers, int loopCount, RequestKeys keys,
+               PoolState state) {
         this.name = name;
         this.policy = policy;
+        this.state = state;
         this.servers = List.copyOf(servers);
+        this.limited = servers.stream().anyMatch(s -> s.spec().maxConn() > 0);
         this.balancerPerLoop = Balancers.forLoops(policy.balance(),
                 servers.stream().filter(s -> !s.spec().backup()).toList(),
                 servers.stream().filter(s -> s.spec().backup()).toList(), loopCount);
@@ -69,6 +75,16 @@ public final class ServerPool {
 
     public List<Server> servers() {
         return servers;
+    }
+
+    /** What the pool keeps across generations: its queue, its counters. */
+    public PoolState state() {
+        return state;
+    }
+
+    /** Whether some server of the pool has a {@code max_conn}, so that requests may have to wait in its queue. */
+    public boolean isLimited() {
+        return limited;
     }
 
     /** The balancer of event loop {@code loopIndex}; call it only from that loop. */

@@ -4,6 +4,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -44,6 +45,8 @@ import org.slf4j.LoggerFactory;
 public final class TableHolder {
 
     private static final Logger log = LoggerFactory.getLogger(TableHolder.class);
+    /** Events the timeline keeps. */
+    static final int EVENTS_KEPT = 500;
 
     private final int loopCount;
     private final SecretKeySpec stickySecret;
@@ -53,6 +56,12 @@ public final class TableHolder {
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
     /** Runtime overrides by server key; guarded by {@code this}. Never holds {@link RuntimeOverride#NONE}. */
     private final Map<String, StoredOverride> overrides = new HashMap<>();
+    /** Servers added to and removed from the table, for the stats page's timeline (and more, from others). */
+    private final EventLog events = new EventLog(EVENTS_KEPT);
+    /** Every pool ever published, by name, for the life of the proxy; guarded by {@code this}. */
+    private final Map<String, PoolState> poolStates = new LinkedHashMap<>();
+    /** A copy of {@link #poolStates} for readers on other threads. */
+    private volatile List<PoolState> poolStateList = List.of();
     private volatile BackendTable current;
 
     /**
@@ -103,6 +112,34 @@ public final class TableHolder {
     /** The table in force. Lock-free; any thread. */
     public BackendTable current() {
         return current;
+    }
+
+    /** The recent events of the table and its servers; any thread may add to it. */
+    public EventLog events() {
+        return events;
+    }
+
+    /** The number of event loops the balancers are built for. */
+    public int loopCount() {
+        return loopCount;
+    }
+
+    /**
+     * What every pool published so far keeps across generations (its queue, its counters), in order of first
+     * appearance; a pool that left the table is still there, its queue empty. Lock-free; any thread.
+     */
+    public List<PoolState> poolStates() {
+        return poolStateList;
+    }
+
+    private PoolState poolState(String pool) {
+        PoolState state = poolStates.get(pool);
+        if (state == null) {
+            state = new PoolState(pool, poolStates.size());
+            poolStates.put(pool, state);
+            poolStateList = List.copyOf(poolStates.values());
+        }
+        return state;
     }
 
     /** Called with the servers removed by each new generation, on the publishing thread. */
@@ -161,7 +198,8 @@ public final class TableHolder {
         for (ServerSpec spec : wanted.values()) {
             Server s = oldByKey.get(spec.key());
             if (s == null) {
-                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(spec.key()));
+                s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(spec.key()),
+                        poolState(spec.pool()));
                 if (old.pools().containsKey(spec.pool())) {
                     s.startSlowStart(now); // joins servers that carry the load already: it warms up first
                 }
@@ -182,9 +220,20 @@ public final class TableHolder {
         }
         BackendTable table = build(old.generation() + 1, new ArrayList<>(servers.values()), servers);
         current = table;
+        serveQueues(table);
         log.info("table generation {} ({}): {} servers; added {}; removed {}; changed {}{}", table.generation(),
                 reason, table.servers().size(), added, removed.stream().map(Server::name).toList(), changed,
                 routingChanged ? "; routes or pool policies changed" : "");
+        for (ServerSpec spec : wanted.values()) {
+            if (!oldByKey.containsKey(spec.key())) {
+                events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().name().toLowerCase()
+                        + ", " + HostAndPort.format(spec.host(), spec.port()) + ", weight " + spec.weight()
+                        + (spec.backup() ? ", backup" : "") + "): " + reason);
+            }
+        }
+        for (Server s : removed) {
+            events.add("remove", s.name(), s.spec().pool(), "removed from the table: " + reason);
+        }
         if (!removed.isEmpty()) {
             for (Consumer<List<Server>> l : removalListeners) {
                 l.accept(removed);
@@ -274,11 +323,13 @@ public final class TableHolder {
             return new RuntimeChange(null, name, before, after, current.generation());
         }
         server.setRuntimeOverride(after, System.nanoTime());
+        server.poolState().queue().dispatch(); // a server back in service serves the requests waiting for one
         log.info("{}: server {} ({}) {}", who, name, HostAndPort.format(server.spec().host(), server.spec().port()),
                 what + (before.equals(after) ? " (unchanged)" : ""));
         if (weight && !before.equals(after)) {
             BackendTable old = current;
             current = build(old.generation() + 1, old.servers(), old.serversByKey());
+            serveQueues(current);
             log.info("table generation {} ({}): {} servers; weight of {} set at run time", current.generation(), who,
                     current.servers().size(), name);
         }
@@ -305,9 +356,26 @@ public final class TableHolder {
         byPool.forEach((name, list) -> {
             PoolPolicy policy = policies.get(name);
             list.forEach(s -> s.setSlowStart(policy.slowStartMillis()));
-            pools.put(name, new ServerPool(name, policy, list, loopCount, keys));
+            PoolState state = poolState(name);
+            state.update(list, policy.queue());
+            pools.put(name, new ServerPool(name, policy, list, loopCount, keys, state));
         });
         return new BackendTable(generation, servers, byKey, pools, routes, keys);
+    }
+
+    /**
+     * After a swap: the queue of a pool that left the table empties (its requests are answered at once), and the
+     * others get the slots of servers that joined, came back or had their limit raised.
+     */
+    private void serveQueues(BackendTable table) {
+        for (PoolState state : poolStates.values()) {
+            if (table.pools().containsKey(state.name())) {
+                state.queue().dispatch();
+            } else {
+                state.update(List.of(), state.queuePolicy());
+                state.queue().retire();
+            }
+        }
     }
 
     private boolean samePoolPolicies(List<ServerSpec> specs, Function<String, PoolPolicy> newPolicyOfPool) {

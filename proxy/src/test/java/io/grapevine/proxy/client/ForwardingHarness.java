@@ -9,6 +9,7 @@ import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.testing.H2Frames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
@@ -160,6 +161,23 @@ final class ForwardingHarness implements AutoCloseable {
         for (Backend b : backends) {
             b.channel().runPendingTasks();
         }
+    }
+
+    /** The HTTP/2 frames the client received so far, decoded by {@code wire} (which keeps partial frames). */
+    List<H2Frames.Frame> receivedFrames(H2Frames wire) {
+        runPending();
+        Object o;
+        while ((o = client.readOutbound()) != null) {
+            ByteBuf b = (ByteBuf) o;
+            wire.feed(b);
+            b.release();
+        }
+        List<H2Frames.Frame> frames = new ArrayList<>();
+        H2Frames.Frame f;
+        while ((f = wire.poll()) != null) {
+            frames.add(f);
+        }
+        return frames;
     }
 
     static String drain(EmbeddedChannel ch) {

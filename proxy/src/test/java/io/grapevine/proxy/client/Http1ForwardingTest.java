@@ -419,4 +419,22 @@ class Http1ForwardingTest {
             assertTrue(seen.get(2).startsWith("0 0 GET /c "), seen.get(2));
         }
     }
+
+    @Test
+    void anObserverThatThrowsDoesNotCostTheClientItsAnswer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            java.util.List<Integer> later = new java.util.ArrayList<>();
+            h.loop.addObserver(ex -> {
+                throw new IllegalStateException("observer bug");
+            });
+            h.loop.addObserver(ex -> later.add(ex.status()));
+            h.send(get("a"));
+            h.backend(0).send(ok("hello"));
+            assertTrue(h.received().endsWith("hello"), "the response reaches the client");
+            h.send(get("b"));
+            h.backend(0).send(ok("again"));
+            assertTrue(h.received().endsWith("again"), "and the connection keeps serving");
+            assertEquals(java.util.List.of(200, 200), later, "observers after the failing one still hear of each");
+        }
+    }
 }

@@ -11,7 +11,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.testing.H2Frames;
 import io.grapevine.proxy.testing.H2Frames.Frame;
-import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http2.Http2Headers;
 import java.nio.charset.StandardCharsets;
@@ -48,17 +47,7 @@ class Http2ForwardingTest {
 
     /** Reads what the client received so far into {@link #received}. */
     private List<Frame> read(ForwardingHarness h) {
-        h.runPending();
-        Object o;
-        while ((o = h.client.readOutbound()) != null) {
-            ByteBuf b = (ByteBuf) o;
-            wire.feed(b);
-            b.release();
-        }
-        Frame f;
-        while ((f = wire.poll()) != null) {
-            received.add(f);
-        }
+        received.addAll(h.receivedFrames(wire));
         return received;
     }
 

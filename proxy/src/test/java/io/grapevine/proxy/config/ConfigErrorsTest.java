@@ -19,13 +19,13 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  */
 class ConfigErrorsTest {
 
-    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, pools, "
+    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, pools, "
             + "health_check, "
             + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls, "
             + "access_log";
     private static final String BALANCE_VALUES = "one of: roundrobin, leastconn, p2c, source, uri, header:NAME, "
             + "cookie:NAME";
-    private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool";
+    private static final String SERVER_KEYS = "ip, port, name, weight, backup, pool, max_conn";
 
     private static String error(String json) {
         return assertThrows(ConfigException.class, () -> ConfigLoader.parse(json, "servers.conf")).getMessage();
@@ -497,5 +497,24 @@ class ConfigErrorsTest {
         Path file = Files.writeString(dir.resolve("servers.conf"),
                 "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 8001 } ] }\n");
         assertEquals(1, ConfigLoader.load(file).servers().size());
+    }
+
+    @Test
+    void connectionLimitAndQueueValuesAreChecked() {
+        String maxConn = "{\"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": 8001, \"max_conn\": -1}]}";
+        assertEquals("servers.conf:" + at(maxConn, "-1") + ": \"max_conn\" is -1 in backend_servers[0] "
+                + "(expected an integer 0..1000000)", error(maxConn));
+        String timeout = "{\"backend_servers\": [], \"queue\": {\"timeout_ms\": 0}}";
+        assertEquals("servers.conf:" + at(timeout, "0}") + ": \"timeout_ms\" is 0 in queue "
+                + "(expected an integer 1..86400000)", error(timeout));
+        String unknown = "{\"backend_servers\": [], \"pools\": {\"api\": {\"queue\": {\"size\": 3}}}}";
+        assertEquals("servers.conf:" + at(unknown, "3}") + ": unknown key \"size\" in pools.api.queue "
+                + "(expected one of: max, timeout_ms)", error(unknown));
+        String percent = "{\"backend_servers\": [], \"passive_health\": {\"max_ejected_percent\": 101}}";
+        assertEquals("servers.conf:" + at(percent, "101") + ": \"max_ejected_percent\" is 101 in passive_health "
+                + "(expected an integer 0..100)", error(percent));
+        String budget = "{\"backend_servers\": [], \"limits\": {\"retry_budget_percent\": 1001}}";
+        assertEquals("servers.conf:" + at(budget, "1001") + ": \"retry_budget_percent\" is 1001 in limits "
+                + "(expected an integer 0..1000)", error(budget));
     }
 }

@@ -250,4 +250,49 @@ class ConfigLoaderTest {
         assertEquals(Balance.ROUNDROBIN, config.policy().balance());
         assertEquals(0, config.policy().slowStartMillis());
     }
+
+    @Test
+    void readsConnectionLimitsTheQueueTheRetryBudgetAndEjectionLimits() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("""
+                { "queue": { "max": 50, "timeout_ms": 2000 },
+                  "passive_health": { "max_ejected_percent": 30, "max_ejection_ms": 60000 },
+                  "limits": { "retry_budget_percent": 10, "retry_budget_min_per_s": 3 },
+                  "pools": { "api": { "queue": { "timeout_ms": 9000 } }, "bulk": { "queue": { "max": 0 } }, "web": {} },
+                  "backend_servers": [ { "ip": "10.0.0.1", "port": 8001, "max_conn": 100 },
+                                       { "ip": "10.0.0.2", "port": 8001 } ] }
+                """, "servers.conf");
+
+        assertEquals(new PoolPolicy.Queue(50, 2000), config.policy().queue());
+        assertEquals(new PoolPolicy.Queue(50, 9000), config.policyOf("api").queue(), "a pool's queue inherits max");
+        assertEquals(new PoolPolicy.Queue(0, 2000), config.policyOf("bulk").queue());
+        assertEquals(config.policy(), config.policyOf("web"));
+        assertEquals(100, config.servers().get(0).maxConn());
+        assertEquals(0, config.servers().get(1).maxConn(), "no limit by default");
+        assertEquals(30, config.healthCheck().passiveMaxEjectedPercent());
+        assertEquals(60_000, config.healthCheck().passiveMaxEjectionMillis());
+        assertEquals(10, config.limits().retryBudgetPercent());
+        assertEquals(3, config.limits().retryBudgetMinPerSecond());
+    }
+
+    @Test
+    void theNewKeysHaveTheirDocumentedDefaults() throws ConfigException {
+        ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
+
+        assertEquals(new PoolPolicy.Queue(1000, 5000), config.policy().queue());
+        assertEquals(5, config.policy().queue().retryAfterSeconds());
+        assertEquals(50, config.healthCheck().passiveMaxEjectedPercent());
+        assertEquals(300_000, config.healthCheck().passiveMaxEjectionMillis());
+        assertEquals(20, config.limits().retryBudgetPercent());
+        assertEquals(10, config.limits().retryBudgetMinPerSecond());
+        assertEquals(1, new PoolPolicy.Queue(1, 1).retryAfterSeconds(), "at least a second");
+        assertEquals(3, new PoolPolicy.Queue(1, 2001).retryAfterSeconds(), "rounded up");
+    }
+
+    @Test
+    void aGossipServerMayCarryMaxConn() throws ConfigException {
+        List<ServerSpec> servers = ConfigLoader.parseServers(
+                "{\"backend_servers\": [{\"ip\": \"10.0.0.5\", \"port\": 8080, \"max_conn\": 7, \"state\": \"up\"}]}",
+                "rendered", ServerSpec.Source.GOSSIP);
+        assertEquals(7, servers.get(0).maxConn());
+    }
 }

@@ -80,4 +80,30 @@ class RetryPolicyTest {
     void noServerAtAllIs503() {
         assertEquals(503, RetryPolicy.statusFor(null));
     }
+
+    @Test
+    void aRetryTheBudgetCannotPayIsAnsweredAsIfRetriesWereExhausted() {
+        long now = 1_000_000_000L;
+        RetryBudget budget = new RetryBudget(50, 0, now);
+        Facts refused = new Facts(Failure.CONNECT_REFUSED, false, false, true, false, 0);
+        assertEquals(new Decision(Action.ANSWER, 503, true), policy.decide(refused, budget, now), "nothing deposited");
+        budget.deposit(now);
+        budget.deposit(now);
+        assertEquals(Action.RETRY_OTHER_SERVER, policy.decide(refused, budget, now).action(), "two requests at 50 %");
+        assertEquals(new Decision(Action.ANSWER, 504, true),
+                policy.decide(new Facts(Failure.CONNECT_TIMEOUT, false, false, true, false, 1), budget, now));
+    }
+
+    @Test
+    void theStaleKeepAliveRetryAndTheLastAnswerNeedNoBudget() {
+        long now = 1_000_000_000L;
+        RetryBudget empty = new RetryBudget(0, 0, now);
+        assertEquals(Action.RETRY_SAME_SERVER,
+                policy.decide(new Facts(Failure.CLOSED_EARLY, true, false, true, false, 0), empty, now).action());
+        assertEquals(new Decision(Action.ANSWER, 503), policy.decide(
+                new Facts(Failure.CONNECT_REFUSED, false, false, true, false, 2), empty, now),
+                "out of retries anyway: not a denial");
+        assertEquals(new Decision(Action.ANSWER, 502), policy.decide(
+                new Facts(Failure.BAD_RESPONSE, false, false, true, false, 0), empty, now), "never retried: not a denial");
+    }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.TestTransport;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -87,7 +88,7 @@ class Ipv6HostFieldIntegrationTest {
     private void startProxy(int port, String healthCheck) throws Exception {
         proxy = ProxyServer.start(ConfigLoader.parse("{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", "
                 + "\"backend_servers\": [{\"ip\": \"::1\", \"port\": " + port + "}], \"health_check\": " + healthCheck + "}",
-                "test config"), 1);
+                "test config"), 1, TestTransport.requested());
     }
 
     @Test

@@ -78,6 +78,10 @@ class FailoverIntegrationTest {
             b.crash();
             await(Duration.ofSeconds(10), "the crashed server to be marked down",
                     () -> crashed.stateName(System.nanoTime()).equals("down"));
+            // An event loop may have picked the server just before it was marked down: wait for those attempts
+            // (they hold a slot from the pick on, and are counted before they end) to be over.
+            await(Duration.ofSeconds(10), "attempts picked before the mark to end",
+                    () -> crashed.stats().inFlight.get() == 0);
             long triedBeforeDown = crashed.stats().requests.sum();
             int okAtDown = ok.get();
             await(Duration.ofSeconds(20), "400 GETs after the crash was noticed",

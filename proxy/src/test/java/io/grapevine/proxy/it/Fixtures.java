@@ -6,7 +6,9 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.testing.TestTransport;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -49,6 +51,12 @@ public final class Fixtures implements AfterEachCallback {
 
     /** As {@link #proxy(String, int...)}, with {@code ioThreads} event loops (one: a single upstream pool). */
     public ProxyServer proxy(int ioThreads, String extraJson, int... ports) throws ConfigException, InterruptedException {
+        return proxy(TestTransport.requested(), ioThreads, extraJson, ports);
+    }
+
+    /** As {@link #proxy(int, String, int...)}, on {@code transport} (null: the proxy's default). */
+    public ProxyServer proxy(Transport transport, int ioThreads, String extraJson, int... ports)
+            throws ConfigException, InterruptedException {
         String servers = IntStream.of(ports).mapToObj(p -> "{\"ip\": \"127.0.0.1\", \"port\": " + p + "}")
                 .collect(Collectors.joining(", "));
         StringBuilder json = new StringBuilder("{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", ")
@@ -60,7 +68,7 @@ public final class Fixtures implements AfterEachCallback {
             json.append(", ").append(extraJson);
         }
         json.append("}");
-        return track(ProxyServer.start(ConfigLoader.parse(json.toString(), "test config"), ioThreads));
+        return track(ProxyServer.start(ConfigLoader.parse(json.toString(), "test config"), ioThreads, transport));
     }
 
     public RawHttpClient client(ProxyServer proxy) throws IOException {

@@ -11,6 +11,7 @@ import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.it.RawHttpClient.Response;
 import io.grapevine.proxy.testing.Admin;
+import io.grapevine.proxy.testing.TestTransport;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -54,7 +55,7 @@ class HashBalancingIntegrationTest {
     private ProxyServer proxy(String policyJson, List<DemoBackend> backends, int... weights) throws Exception {
         String json = "{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", \"health_check\": {\"enabled\": false}, "
                 + policyJson + ", \"backend_servers\": [" + servers(backends, weights) + "]}";
-        return fx.track(ProxyServer.start(ConfigLoader.parse(json, "test config"), 2));
+        return fx.track(ProxyServer.start(ConfigLoader.parse(json, "test config"), 2, TestTransport.requested()));
     }
 
     /** The backend ({@code X-Backend-Id}) that answered each request, sent in pipelined batches on one connection. */

@@ -159,4 +159,25 @@ class MembershipViewTest {
         event(MemberEvent.Type.REMOVED, "m", 8001, MemberState.UP);
         assertEquals(List.of(), servers());
     }
+
+    @Test
+    void theTimelineTellsAJoinALeaveAndACrashApart() throws Exception {
+        view.holdRemovedMembersFor(0); // the crash takes its server out at once
+        event(MemberEvent.Type.ADDED, "leaver", 8001, MemberState.UP);
+        event(MemberEvent.Type.ADDED, "crasher", 8002, MemberState.UP);
+        event(MemberEvent.Type.UPDATED, "leaver", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.LEAVING, "leaver", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.REMOVED, "leaver", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.REMOVED, "crasher", 8002, MemberState.UP);
+
+        List<String> timeline = tables.events().all().stream()
+                .filter(e -> e.subject().contains(" (member "))
+                .map(e -> e.kind() + " " + e.subject().substring(0, e.subject().indexOf(' '))).toList();
+        assertEquals(List.of("join web@127.0.0.1:8001", "join web@127.0.0.1:8002", "drain web@127.0.0.1:8001",
+                "leave web@127.0.0.1:8001", "leave web@127.0.0.1:8001", "crash web@127.0.0.1:8002"), timeline);
+        List<String> table = tables.events().all().stream().filter(e -> e.kind().equals("add") || e.kind().equals("remove"))
+                .map(e -> e.kind() + " " + e.subject()).toList();
+        assertEquals(List.of("add web@127.0.0.1:8001", "add web@127.0.0.1:8002", "remove web@127.0.0.1:8001",
+                "remove web@127.0.0.1:8002"), table, tables.events().all().toString());
+    }
 }

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
 import java.util.List;
@@ -72,7 +73,7 @@ class ServerWarmUpTest {
         Server s = server(t, 2);
         long now = System.nanoTime();
         long ejected = TimeUnit.SECONDS.toNanos(5);
-        s.recordFailure(now, 1, ejected, "test");
+        s.recordFailure(now, new HealthCheckConfig(true, null, 2000, 1000, 2, 3, 1, 5000), "test");
         assertFalse(s.isAvailable(now + ejected / 2));
         assertEquals(1, s.effectiveWeight(now + ejected), "the mark-down just ended");
         assertEquals(8, s.effectiveWeight(now + ejected + RAMP / 2));

@@ -88,6 +88,7 @@ public final class ChildProcess implements AutoCloseable {
         // The jars this build just packaged, as they are: an edit made while the suite runs must not
         // start a build inside it.
         pb.environment().put("GRAPEVINE_USE_BUILT_JARS", "1");
+        pb.environment().putAll(TestTransport.environment());
         pb.environment().putAll(env);
         try {
             long start = System.nanoTime();

@@ -182,7 +182,7 @@ public final class ProxyUnderTest implements AutoCloseable {
                     .toList(), null, null, clusterKey, insecureGossip) : null;
             ProxyInstance.Options options = new ProxyInstance.Options(file, listen, admin, cluster, gossipPort,
                     gossip ? template : null, null, null, null, ExportRenderer.DEFAULT_COMMAND_TIMEOUT.toMillis(),
-                    debounceMillis, adminTokenFile, false);
+                    debounceMillis, adminTokenFile, false, TestTransport.requested());
             long start = System.nanoTime();
             return new ProxyUnderTest(ProxyInstance.start(options), start);
         }

@@ -1,0 +1,427 @@
+package io.grapevine.proxy.admin;
+
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
+import io.grapevine.proxy.stats.HealthCheckResult;
+import io.grapevine.proxy.stats.History;
+import io.grapevine.proxy.stats.LatencyRecorder;
+import io.grapevine.proxy.stats.LatencyWindow;
+import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.stats.ServerStats;
+import io.grapevine.proxy.stats.StateHistory;
+import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.ServerPool;
+import io.grapevine.proxy.table.TableHolder;
+import java.util.IdentityHashMap;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Queue;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledFuture;
+import java.util.concurrent.TimeUnit;
+import org.HdrHistogram.Histogram;
+
+/**
+ * What the admin pages show beyond raw counters, worked out off the data path: every second it takes the
+ * latency histograms the event loops recorded (per server, per loop) and merges them into each server's,
+ * each pool's and the proxy's since-start and last-minute histograms; computes request rates from the
+ * counters; samples every server's and pool's state (whatever changed it: health checks, failed requests,
+ * gossip, the runtime API, an expired mark-down), logging each change to the timeline with its cause; and
+ * appends one sample per pool to the charts' history.
+ *
+ * <p>A server that leaves the table is retired at the next pass (the table publisher tells the collector): its
+ * last latencies and counters go to its pool's totals and everything the collector held for it is dropped, so
+ * churn leaves nothing behind.
+ *
+ * <p>Thread: one, the admin listener's control loop, which runs both {@link #tick} (scheduled) and the
+ * endpoints that read the collector; nothing here is shared with another thread, so nothing is locked.
+ */
+public final class StatsCollector {
+
+    /** Seconds of per-second history kept for the charts. */
+    public static final int HISTORY_SECONDS = 300;
+    /** The name of the proxy-wide series in the history. */
+    public static final String ALL = "*";
+
+    /** The collector's view of one server. */
+    static final class ServerTrack {
+        final Server server;
+        final LatencyWindow total = new LatencyWindow();
+        final LatencyWindow upstream = new LatencyWindow();
+        long totalSum;
+        long upstreamSum;
+        /** Counters start at zero with the server, so the first rate counts from there. */
+        long lastRequests;
+        double requestRate;
+        double requestRateMax;
+        int lastWeight = -1;
+
+        ServerTrack(Server server) {
+            this.server = server;
+        }
+    }
+
+    /** A server's counters at one moment, or a pool's: the sum over its servers, present and retired. */
+    static final class Counters {
+        long requests;
+        long responses1xx;
+        long responses2xx;
+        long responses3xx;
+        long responses4xx;
+        long responses5xx;
+        long connectErrors;
+        long responseErrors;
+        long timeouts;
+        long retried;
+        long redispatched;
+        long clientAborts;
+        long bytesIn;
+        long bytesOut;
+        long connectionsOpened;
+        long tunnels;
+        long checksFailed;
+
+        void add(ServerStats s) {
+            requests += s.requests.sum();
+            responses1xx += s.responses1xx.sum();
+            responses2xx += s.responses2xx.sum();
+            responses3xx += s.responses3xx.sum();
+            responses4xx += s.responses4xx.sum();
+            responses5xx += s.responses5xx.sum();
+            connectErrors += s.connectErrors.sum();
+            responseErrors += s.responseErrors.sum();
+            timeouts += s.timeouts.sum();
+            retried += s.retried.sum();
+            redispatched += s.redispatched.sum();
+            clientAborts += s.clientAborts.sum();
+            bytesIn += s.bytesIn.sum();
+            bytesOut += s.bytesOut.sum();
+            connectionsOpened += s.connectionsOpened.sum();
+            tunnels += s.tunnels.sum();
+            checksFailed += s.checksFailed.sum();
+        }
+
+        void add(Counters o) {
+            requests += o.requests;
+            responses1xx += o.responses1xx;
+            responses2xx += o.responses2xx;
+            responses3xx += o.responses3xx;
+            responses4xx += o.responses4xx;
+            responses5xx += o.responses5xx;
+            connectErrors += o.connectErrors;
+            responseErrors += o.responseErrors;
+            timeouts += o.timeouts;
+            retried += o.retried;
+            redispatched += o.redispatched;
+            clientAborts += o.clientAborts;
+            bytesIn += o.bytesIn;
+            bytesOut += o.bytesOut;
+            connectionsOpened += o.connectionsOpened;
+            tunnels += o.tunnels;
+            checksFailed += o.checksFailed;
+        }
+
+        long errors() {
+            return responses5xx + connectErrors + responseErrors;
+        }
+
+        /** Puts the counters into a row of {@code /stats.json} under their documented names. */
+        void putInto(Map<String, Object> row) {
+            row.put("requests", requests);
+            row.put("responses_1xx", responses1xx);
+            row.put("responses_2xx", responses2xx);
+            row.put("responses_3xx", responses3xx);
+            row.put("responses_4xx", responses4xx);
+            row.put("responses_5xx", responses5xx);
+            row.put("connect_errors", connectErrors);
+            row.put("response_errors", responseErrors);
+            row.put("timeouts", timeouts);
+            row.put("retried", retried);
+            row.put("redispatched", redispatched);
+            row.put("client_aborts", clientAborts);
+            row.put("connections_opened", connectionsOpened);
+            row.put("tunnels", tunnels);
+            row.put("bytes_in", bytesIn);
+            row.put("bytes_out", bytesOut);
+            row.put("checks_failed", checksFailed);
+        }
+    }
+
+    /** The collector's view of one pool (by name: pools are rebuilt with every table generation). */
+    static final class PoolTrack {
+        final String name;
+        final LatencyWindow total = new LatencyWindow();
+        final LatencyWindow upstream = new LatencyWindow();
+        /** Total latencies of the requests that ended since the last tick, for the history's percentiles. */
+        final Histogram thisSecond = LatencyRecorder.newHistogram();
+        final History history = new History(HISTORY_SECONDS);
+        final StateHistory state = new StateHistory();
+        /** Counters of the servers that left the pool. */
+        final Counters retired = new Counters();
+        /** A pool's counters, and the proxy's, start at zero with their first server (or the process). */
+        long lastRequests;
+        long lastErrors;
+        double requestRate;
+        double requestRateMax;
+        int inFlightMax;
+        long lastSeenMillis;
+
+        PoolTrack(String name) {
+            this.name = name;
+        }
+    }
+
+    private final TableHolder tables;
+    private final ProxyStats proxyStats;
+    private final EventLog events;
+    private final long startedMillis = System.currentTimeMillis();
+    private final Map<Server, ServerTrack> servers = new IdentityHashMap<>();
+    /**
+     * Servers that left the table, handed over by the publishing thread; the next pass retires them (even one
+     * that came and went between two passes: its requests still count for its pool).
+     */
+    private final Queue<Server> left = new ConcurrentLinkedQueue<>();
+    private final Map<String, PoolTrack> pools = new LinkedHashMap<>();
+    /** The proxy as a whole: latencies of every server, client request rate, the history of everything. */
+    private final PoolTrack all = new PoolTrack(ALL);
+    private final Histogram scratch = LatencyRecorder.newScratch();
+    private final Histogram intervalTotal = LatencyRecorder.newHistogram();
+    private final Histogram intervalUpstream = LatencyRecorder.newHistogram();
+    private long lastTickNanos;
+    private long lastConnections;
+    private double connectionRate;
+    private double connectionRateMax;
+    private ScheduledFuture<?> task;
+
+    public StatsCollector(TableHolder tables, ProxyStats proxyStats) {
+        this.tables = tables;
+        this.proxyStats = proxyStats;
+        this.events = tables.events();
+        tables.onServersRemoved(left::addAll);
+    }
+
+    /** Runs {@link #tick} every second on {@code thread}, which must be the thread the admin endpoints run on. */
+    public void start(ScheduledExecutorService thread) {
+        task = thread.scheduleAtFixedRate(this::tick, 1, 1, TimeUnit.SECONDS);
+    }
+
+    public void stop() {
+        if (task != null) {
+            task.cancel(false);
+        }
+    }
+
+    /** One pass: {@link #refresh}, then rates and one history sample per pool. */
+    public void tick() {
+        long nowNanos = System.nanoTime();
+        long nowMillis = System.currentTimeMillis();
+        BackendTable table = refresh(nowNanos, nowMillis);
+        double seconds = lastTickNanos == 0 ? 1 : Math.max(0.001, (nowNanos - lastTickNanos) / 1e9);
+        lastTickNanos = nowNanos;
+        for (ServerTrack t : servers.values()) {
+            long requests = t.server.stats().requests.sum();
+            t.requestRate = Math.max(0, requests - t.lastRequests) / seconds;
+            t.requestRateMax = Math.max(t.requestRateMax, t.requestRate);
+            t.lastRequests = requests;
+        }
+        for (ServerPool pool : table.pools().values()) {
+            PoolTrack p = pools.get(pool.name());
+            Counters c = counters(p, pool);
+            int inFlight = 0;
+            for (Server s : pool.servers()) {
+                inFlight += s.stats().inFlight.get();
+            }
+            p.inFlightMax = Math.max(p.inFlightMax, inFlight);
+            sample(p, c.requests, c.errors(), seconds, nowMillis);
+        }
+        long connections = proxyStats.connectionsAccepted.sum();
+        connectionRate = (connections - lastConnections) / seconds;
+        connectionRateMax = Math.max(connectionRateMax, connectionRate);
+        lastConnections = connections;
+        sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum(), seconds, nowMillis);
+        for (Iterator<PoolTrack> it = pools.values().iterator(); it.hasNext(); ) {
+            PoolTrack p = it.next();
+            if (nowMillis - p.lastSeenMillis > HISTORY_SECONDS * 1000L) {
+                it.remove(); // gone from the table for longer than its history
+            }
+        }
+    }
+
+    /** Closes one second of {@code p}: rates from the counters, percentiles of the requests that ended in it. */
+    private static void sample(PoolTrack p, long requests, long errors, double seconds, long nowMillis) {
+        p.requestRate = Math.max(0, requests - p.lastRequests) / seconds;
+        p.requestRateMax = Math.max(p.requestRateMax, p.requestRate);
+        double errorRate = Math.max(0, errors - p.lastErrors) / seconds;
+        p.lastRequests = requests;
+        p.lastErrors = errors;
+        Histogram h = p.thisSecond;
+        boolean any = h.getTotalCount() > 0;
+        p.history.add(nowMillis, round2(p.requestRate), round2(errorRate),
+                any ? LatencyWindow.millis(h.getValueAtPercentile(50)) : Double.NaN,
+                any ? LatencyWindow.millis(h.getValueAtPercentile(99)) : Double.NaN);
+        h.reset();
+    }
+
+    /**
+     * Brings latencies and states up to now: drains every server's recorders, samples states, retires the
+     * servers that left the table. The endpoints call it before they read, the tick every second.
+     *
+     * @return the table it looked at
+     */
+    public BackendTable refresh(long nowNanos, long nowMillis) {
+        retireLeft(nowMillis);
+        BackendTable table = tables.current();
+        for (ServerPool pool : table.pools().values()) {
+            PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
+            p.lastSeenMillis = nowMillis;
+            boolean anyAvailable = false;
+            for (Server s : pool.servers()) {
+                ServerTrack t = servers.computeIfAbsent(s, ServerTrack::new);
+                drain(t, p, nowMillis);
+                observe(t, nowNanos, nowMillis);
+                anyAvailable |= s.isAvailable(nowNanos);
+            }
+            String before = p.state.observe(anyAvailable ? "up" : "down", nowMillis);
+            if (before != null) {
+                events.add(anyAvailable ? "up" : "down", "pool " + pool.name(), pool.name(), anyAvailable
+                        ? "a server is available again" : "no server of the pool is available: requests get 503");
+            }
+        }
+        return table;
+    }
+
+    /** Moves what the servers that left the table recorded last, and their counters, into their pools. */
+    private void retireLeft(long nowMillis) {
+        Server s;
+        while ((s = left.poll()) != null) {
+            ServerTrack t = servers.remove(s);
+            if (t == null) {
+                t = new ServerTrack(s); // never seen: everything it recorded is still in its recorders
+            }
+            PoolTrack p = pools.computeIfAbsent(s.spec().pool(), PoolTrack::new);
+            drain(t, p, nowMillis);
+            p.retired.add(s.stats());
+        }
+    }
+
+    private void drain(ServerTrack t, PoolTrack p, long nowMillis) {
+        LatencyRecorder recorder = t.server.stats().latency;
+        // The sums first: whatever they include was recorded before, so it is in the histograms drained next.
+        long totalSum = recorder.totalSumMicros();
+        long upstreamSum = recorder.upstreamSumMicros();
+        intervalTotal.reset();
+        intervalUpstream.reset();
+        recorder.drainInto(intervalTotal, intervalUpstream, scratch);
+        long totalDelta = totalSum - t.totalSum;
+        long upstreamDelta = upstreamSum - t.upstreamSum;
+        t.totalSum = totalSum;
+        t.upstreamSum = upstreamSum;
+        t.total.add(intervalTotal, totalDelta, nowMillis);
+        t.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
+        p.total.add(intervalTotal, totalDelta, nowMillis);
+        p.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
+        all.total.add(intervalTotal, totalDelta, nowMillis);
+        all.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
+        if (intervalTotal.getTotalCount() > 0) {
+            p.thisSecond.add(intervalTotal);
+            all.thisSecond.add(intervalTotal);
+        }
+    }
+
+    /** Samples the server's state and weight; a change goes to the timeline with its cause. */
+    private void observe(ServerTrack t, long nowNanos, long nowMillis) {
+        Server s = t.server;
+        String state = s.stateName(nowNanos);
+        String before = s.stats().state.observe(state, nowMillis);
+        if (before != null && !state.equals("removed")) {
+            String cause = cause(s, state);
+            events.add(kind(state), s.name(), s.spec().pool(), before + " \u2192 " + state
+                    + (cause == null ? "" : ": " + cause));
+        }
+        int weight = s.weight();
+        if (t.lastWeight >= 0 && weight != t.lastWeight) {
+            events.add("weight", s.name(), s.spec().pool(), "weight " + t.lastWeight + " \u2192 " + weight);
+        }
+        t.lastWeight = weight;
+    }
+
+    private static String kind(String state) {
+        return switch (state) {
+            case "draining" -> "drain";
+            default -> state;
+        };
+    }
+
+    /** Why a server is in {@code state}, as far as the proxy knows; null when there is nothing to add. */
+    private static String cause(Server s, String state) {
+        if (!state.equals("down")) {
+            return null;
+        }
+        if (!s.isActiveUp()) {
+            HealthCheckResult check = s.stats().lastCheck();
+            return "health check" + (check == null ? "" : " " + check.status() + ", " + check.detail());
+        }
+        if (s.spec().state() == ServerSpec.AdminState.DOWN) {
+            return "announced down";
+        }
+        String passive = s.stats().passiveDownReason();
+        return passive == null ? null : "failed request: " + passive;
+    }
+
+    /** The counters of {@code pool}: its servers' now, and those of the servers that left it. */
+    Counters counters(PoolTrack track, ServerPool pool) {
+        Counters c = new Counters();
+        if (track != null) {
+            c.add(track.retired);
+        }
+        if (pool != null) {
+            for (Server s : pool.servers()) {
+                c.add(s.stats());
+            }
+        }
+        return c;
+    }
+
+    private static double round2(double v) {
+        return Math.round(v * 100) / 100.0;
+    }
+
+    // ---------------------------------------------------------------- what the report reads
+
+    ServerTrack track(Server s) {
+        return servers.computeIfAbsent(s, ServerTrack::new);
+    }
+
+    PoolTrack pool(String name) {
+        return pools.computeIfAbsent(name, PoolTrack::new);
+    }
+
+    PoolTrack all() {
+        return all;
+    }
+
+    /** Pools the collector tracks now (those of the table, and those gone for less than the history). */
+    Map<String, PoolTrack> pools() {
+        return pools;
+    }
+
+    /** Servers the collector tracks now (for tests: no more than the table holds, after a pass). */
+    int trackedServers() {
+        return servers.size();
+    }
+
+    long startedMillis() {
+        return startedMillis;
+    }
+
+    double connectionRate() {
+        return connectionRate;
+    }
+
+    double connectionRateMax() {
+        return connectionRateMax;
+    }
+}

@@ -1,0 +1,46 @@
+package io.grapevine.proxy.stats;
+
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Counters of one pool (a group of servers), kept for as long as the proxy runs, across table generations: its
+ * queue (HAProxy's {@code qcur} and {@code qmax}), the time requests waited in it, and the retries its budget
+ * refused. Updated from every event loop without locks (the queue's own counts under its lock); read by the
+ * admin thread.
+ */
+public final class PoolStats {
+    /** Requests waiting in the queue now. */
+    public final AtomicInteger queueCurrent = new AtomicInteger();
+    /** The most requests that ever waited at once. */
+    public final AtomicInteger queueMax = new AtomicInteger();
+    /** Requests that entered the queue. */
+    public final LongAdder queued = new LongAdder();
+    /** Requests answered 503 because the queue was full. */
+    public final LongAdder queueFull = new LongAdder();
+    /** Requests answered 503 because they waited {@code queue.timeout_ms} in vain. */
+    public final LongAdder queueTimeouts = new LongAdder();
+    /** Requests that left the queue because their client went away (or their request became void). */
+    public final LongAdder queueAbandoned = new LongAdder();
+    /** Requests that got a server after waiting, and their total wait in nanoseconds. */
+    public final LongAdder queueWaitCount = new LongAdder();
+    public final LongAdder queueWaitNanos = new LongAdder();
+    /** Retries the retry budget did not allow. */
+    public final LongAdder retriesDenied = new LongAdder();
+    /** Ejections max_ejected_percent prevented. */
+    public final LongAdder ejectionsPrevented = new LongAdder();
+
+    /** A request got a server after waiting {@code nanos}. */
+    public void recordWait(long nanos) {
+        queueWaitCount.increment();
+        queueWaitNanos.add(Math.max(0, nanos));
+    }
+
+    /** The queue holds {@code depth} requests now (called under the queue's lock). */
+    public void queueDepth(int depth) {
+        queueCurrent.set(depth);
+        if (depth > queueMax.get()) {
+            queueMax.set(depth);
+        }
+    }
+}

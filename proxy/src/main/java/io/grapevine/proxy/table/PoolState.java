@@ -1,0 +1,105 @@
+package io.grapevine.proxy.table;
+
+import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.stats.PoolStats;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What a pool keeps across table generations, by its name, as a {@link Server} keeps its identity by its key: the
+ * queue of requests waiting for a server ({@link PoolQueue}), the pool's counters, and the decision to eject one of
+ * its servers (which must see the pool's other servers). {@link TableHolder} creates one per pool name it ever
+ * publishes and keeps it for the life of the proxy; each generation hands it the pool's current servers and policy.
+ *
+ * <p>Threading: the servers and policy are written by the table publisher and read by every event loop; ejections
+ * are decided under this object's monitor (the failure path only).
+ */
+public final class PoolState {
+
+    private final String name;
+    private final int id;
+    private final PoolStats stats = new PoolStats();
+    private final PoolQueue queue;
+    private volatile List<Server> servers = List.of();
+    private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
+
+    PoolState(String name, int id) {
+        this.name = name;
+        this.id = id;
+        this.queue = new PoolQueue(this, stats);
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /**
+     * A small number, unique among the pools of this proxy and stable for its life (0, 1, 2, ... in order of first
+     * appearance): per-loop state of a pool is kept in arrays at this index.
+     */
+    public int id() {
+        return id;
+    }
+
+    public PoolStats stats() {
+        return stats;
+    }
+
+    public PoolQueue queue() {
+        return queue;
+    }
+
+    /** The pool's servers in the table in force (empty once the pool left it). */
+    public List<Server> servers() {
+        return servers;
+    }
+
+    public PoolPolicy.Queue queuePolicy() {
+        return queuePolicy;
+    }
+
+    /** A new generation: the pool's servers and queue settings now. On the publishing thread. */
+    void update(List<Server> newServers, PoolPolicy.Queue newQueuePolicy) {
+        servers = List.copyOf(newServers);
+        queuePolicy = newQueuePolicy;
+    }
+
+    /**
+     * Ejects {@code server} for its ejection count times the base time, if {@code max_ejected_percent} allows it
+     * (see {@link Ejection}).
+     *
+     * @return the ejection, or {@code null} when none was made (not allowed, or ejected already)
+     */
+    synchronized Ejection eject(Server server, long nowNanos, HealthCheckConfig passive, String reason) {
+        if (server.isEjected(nowNanos)) {
+            return null; // another event loop ejected it a moment ago
+        }
+        int ejected = 0;
+        List<Server> all = servers;
+        for (Server s : all) {
+            if (s != server && s.isEjected(nowNanos)) {
+                ejected++;
+            }
+        }
+        int size = Math.max(all.size(), 1);
+        if (!Ejection.allowed(ejected, size, passive.passiveMaxEjectedPercent())) {
+            stats.ejectionsPrevented.increment();
+            server.ejectionPrevented(ejected, size, passive.passiveMaxEjectedPercent(), reason);
+            return null;
+        }
+        return server.eject(nowNanos, TimeUnit.MILLISECONDS.toNanos(passive.passiveFailTimeoutMillis()),
+                TimeUnit.MILLISECONDS.toNanos(passive.passiveMaxEjectionMillis()),
+                "(" + (ejected + 1) + " of " + size + " servers of pool " + name + " ejected now)", reason);
+    }
+
+    /** An ejection's time is up: logs the server's return, unless it came back earlier or was ejected again. */
+    public synchronized void ejectionOver(Ejection ejection) {
+        ejection.server().ejectionOver(ejection);
+    }
+
+    /** An active health check passes again: the server comes back now if it was ejected. */
+    synchronized void clearEjection(Server server, String why) {
+        server.clearEjection(why);
+    }
+}

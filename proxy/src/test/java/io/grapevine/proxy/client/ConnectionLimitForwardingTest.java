@@ -1,0 +1,223 @@
+package io.grapevine.proxy.client;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.client.ForwardingHarness.Backend;
+import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.stats.PoolStats;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.testing.H2Frames;
+import io.netty.buffer.Unpooled;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+
+/**
+ * max_conn, the pool queue and the retry budget in the forwarding core, on embedded channels: pipelined requests of
+ * one connection stand for concurrent ones (each is an exchange of its own).
+ */
+class ConnectionLimitForwardingTest {
+
+    private static String get(String path) {
+        return "GET /" + path + " HTTP/1.1\r\nHost: example\r\n\r\n";
+    }
+
+    private static String ok(String body) {
+        return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;
+    }
+
+    /** One server {@code s0} with {@code max_conn}, and {@code extra} top-level keys. */
+    private static String limited(int maxConn, String extra) {
+        return "{" + (extra.isEmpty() ? "" : extra + ", ") + "\"backend_servers\": [{\"name\": \"s0\", \"ip\": "
+                + "\"127.0.0.1\", \"port\": 8001, \"max_conn\": " + maxConn + "}]}";
+    }
+
+    private static Server server(ForwardingHarness h) {
+        return h.tables.current().servers().get(0);
+    }
+
+    private static PoolStats poolStats(ForwardingHarness h) {
+        return server(h).poolState().stats();
+    }
+
+    @Test
+    void requestsOverTheLimitWaitAndGoOutOneByOneAsTheServerFreesItsSlot() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(1, h.backends.size(), "one request in flight; two wait");
+            Backend b = h.backend(0);
+            assertTrue(b.received().startsWith("GET /a "));
+            assertEquals(2, server(h).poolState().queue().size());
+            assertEquals(1, server(h).inFlight());
+
+            b.send(ok("A"));
+            h.runPending(); // the freed slot is handed over on the waiting exchange's loop
+            assertTrue(b.received().startsWith("GET /b "), "the oldest waiter went out, on the connection just freed");
+            assertEquals(1, server(h).inFlight(), "the slot passed from a to b without going back");
+            b.send(ok("B"));
+            h.runPending();
+            assertTrue(b.received().startsWith("GET /c "));
+            b.send(ok("C"));
+            h.runPending();
+            String answers = h.received();
+            assertTrue(answers.indexOf("\r\n\r\nA") < answers.indexOf("\r\n\r\nB")
+                    && answers.indexOf("\r\n\r\nB") < answers.indexOf("\r\n\r\nC"), answers);
+            assertEquals(3, answers.split("HTTP/1.1 200 OK", -1).length - 1, answers);
+            assertEquals(0, server(h).inFlight());
+            assertEquals(2, poolStats(h).queued.sum());
+            assertEquals(2, poolStats(h).queueWaitCount.sum());
+            assertEquals(2, poolStats(h).queueMax.get());
+            assertEquals(0, poolStats(h).queueCurrent.get());
+        }
+    }
+
+    @Test
+    void aFullQueueAnswers503WithRetryAfter() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, "\"queue\": {\"max\": 1, \"timeout_ms\": 2500}"))) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(1, server(h).poolState().queue().size());
+            assertEquals(1, poolStats(h).queueFull.sum(), "c found the queue full");
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            h.backend(0).send(ok("B"));
+            h.runPending();
+            String answers = h.received();
+            int busy = answers.indexOf("HTTP/1.1 503 ");
+            assertTrue(busy > answers.indexOf("\r\n\r\nB"), "answered in request order: " + answers);
+            assertTrue(answers.substring(busy).contains("\r\nRetry-After: 3\r\n"),
+                    "the queue timeout in seconds, rounded up: " + answers);
+            assertEquals(1, h.stats.status503.sum());
+        }
+    }
+
+    @Test
+    void aRequestThatWaitsLongerThanTheQueueTimeoutIs503() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, "\"queue\": {\"timeout_ms\": 1000}"))) {
+            h.send(get("a") + get("b"));
+            h.client.advanceTimeBy(999, TimeUnit.MILLISECONDS);
+            h.client.runScheduledPendingTasks();
+            assertEquals(1, server(h).poolState().queue().size(), "still waiting");
+            h.client.advanceTimeBy(1, TimeUnit.MILLISECONDS);
+            h.client.runScheduledPendingTasks();
+            assertEquals(0, server(h).poolState().queue().size());
+            assertEquals(1, poolStats(h).queueTimeouts.sum());
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            String answers = h.received();
+            assertTrue(answers.contains("HTTP/1.1 503 Service Unavailable\r\n"), answers);
+            assertTrue(answers.contains("Retry-After: 1\r\n"), answers);
+            assertEquals(1, h.backends.size());
+            assertFalse(h.backend(0).received().contains("GET /b "), "b never reached the server");
+            assertEquals(0, server(h).inFlight());
+        }
+    }
+
+    @Test
+    void aClientThatLeavesTakesItsRequestsOutOfTheQueue() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(2, server(h).poolState().queue().size());
+            h.client.close();
+            h.runPending();
+            assertEquals(0, server(h).poolState().queue().size());
+            assertEquals(2, poolStats(h).queueAbandoned.sum());
+            assertEquals(0, server(h).inFlight(), "the request in flight gave its slot back too");
+        }
+    }
+
+    @Test
+    void aStaleKeepAliveRetryKeepsItsSlotSoAWaiterCannotOvertakeIt() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            h.send(get("one"));
+            Backend first = h.backend(0);
+            first.received();
+            first.send(ok("1"));
+            h.received();
+            h.send(get("two") + get("three"));
+            assertEquals(1, h.backends.size(), "two reused the idle connection; three waits");
+            first.close(); // the keep-alive timeout struck as two went out
+            h.runPending();
+            assertEquals(2, h.backends.size());
+            Backend fresh = h.backend(1);
+            assertTrue(fresh.received().startsWith("GET /two "), "two went again, before three");
+            assertEquals(1, server(h).poolState().queue().size(), "three still waits");
+            fresh.send(ok("2"));
+            h.runPending();
+            assertTrue(fresh.received().startsWith("GET /three "));
+            fresh.send(ok("3"));
+            h.runPending();
+            assertEquals(0, server(h).inFlight());
+        }
+    }
+
+    @Test
+    void aRetryTheBudgetDoesNotAllowIsAnsweredAsIfRetriesWereExhausted() throws Exception {
+        String noBudget = "\"limits\": {\"retry_budget_percent\": 0, \"retry_budget_min_per_s\": 0}";
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, noBudget)).dials(Dial.REFUSE)) {
+            h.send(get("x"));
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "), "the refused connect was not retried");
+            assertEquals(0, h.backends.size());
+            assertEquals(0, h.stats.retries.sum());
+            assertEquals(1, h.stats.retriesDenied.sum());
+            assertEquals(1, h.tables.current().pools().get("default").state().stats().retriesDenied.sum());
+        }
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, "")).dials(Dial.REFUSE)) {
+            h.send(get("x"));
+            assertEquals(1, h.backends.size(), "the default budget's reserve allows the retry");
+            h.backend(0).send(ok("retried"));
+            assertTrue(h.received().startsWith("HTTP/1.1 200 "));
+            assertEquals(0, h.stats.retriesDenied.sum());
+        }
+    }
+
+    @Test
+    void anHttp2StreamQueuesLikeAnyRequestAndItsBusyAnswerCarriesRetryAfter() throws Exception {
+        H2Frames wire = new H2Frames();
+        String config = limited(1, "\"queue\": {\"max\": 1}");
+        try (ForwardingHarness h = new ForwardingHarness(config, Http2Connection::install)) {
+            h.client.writeInbound(Unpooled.wrappedBuffer(H2Frames.concat(wire.preface(), H2Frames.settingsAck(),
+                    wire.headers(1, H2Frames.request("GET", "/a"), true),
+                    wire.headers(3, H2Frames.request("GET", "/b"), true),
+                    wire.headers(5, H2Frames.request("GET", "/c"), true))));
+            h.runPending();
+            assertEquals(1, h.backends.size());
+            assertEquals(1, server(h).poolState().queue().size(), "b waits, c found the queue full");
+            List<H2Frames.Frame> frames = h.receivedFrames(wire);
+            H2Frames.Frame busy = frames.stream().filter(f -> f.streamId() == 5 && f.type() == H2Frames.HEADERS)
+                    .findFirst().orElseThrow(() -> new AssertionError("no answer on stream 5: " + frames));
+            assertEquals("503", busy.headers().status().toString());
+            assertEquals("5", busy.headers().get("retry-after").toString());
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            assertTrue(h.backend(0).received().contains("GET /b "), "b got the slot a freed");
+            h.backend(0).send(ok("B"));
+            h.runPending();
+            List<H2Frames.Frame> rest = h.receivedFrames(wire);
+            assertTrue(rest.stream().anyMatch(f -> f.streamId() == 3 && f.type() == H2Frames.HEADERS
+                    && f.headers().status().toString().equals("200")), rest.toString());
+            assertEquals(0, server(h).inFlight());
+        }
+    }
+
+    @Test
+    void anHttp2StreamResetWhileQueuedLeavesTheQueue() throws Exception {
+        H2Frames wire = new H2Frames();
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""), Http2Connection::install)) {
+            h.client.writeInbound(Unpooled.wrappedBuffer(H2Frames.concat(wire.preface(), H2Frames.settingsAck(),
+                    wire.headers(1, H2Frames.request("GET", "/a"), true),
+                    wire.headers(3, H2Frames.request("GET", "/b"), true))));
+            h.runPending();
+            assertEquals(1, server(h).poolState().queue().size());
+            h.client.writeInbound(Unpooled.wrappedBuffer(H2Frames.rst(3, H2Frames.CANCEL)));
+            h.runPending();
+            assertEquals(0, server(h).poolState().queue().size());
+            assertEquals(1, poolStats(h).queueAbandoned.sum());
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            assertEquals(0, server(h).inFlight());
+            h.receivedFrames(wire);
+        }
+    }
+}

@@ -1,0 +1,132 @@
+package io.grapevine.proxy.it;
+
+import static io.grapevine.proxy.it.Fixtures.closedPort;
+import static io.grapevine.proxy.it.Fixtures.get;
+import static io.grapevine.proxy.it.Fixtures.server;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.testing.Admin;
+import io.grapevine.proxy.testing.LogCapture;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** Passive ejection through real sockets: it lasts longer each time, and spares part of the pool. */
+class OutlierEjectionIntegrationTest {
+
+    @RegisterExtension
+    final Fixtures fx = new Fixtures();
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(Server.class);
+
+    /** A server that accepts each connection and resets it at once, noting when: a backend that always fails. */
+    private static final class ResettingServer implements AutoCloseable {
+        final ServerSocket socket;
+        final List<Long> accepted = new CopyOnWriteArrayList<>();
+
+        ResettingServer() throws IOException {
+            socket = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+            Thread t = new Thread(() -> {
+                while (!socket.isClosed()) {
+                    try (Socket s = socket.accept()) {
+                        accepted.add(System.nanoTime());
+                        s.setSoLinger(true, 0);
+                    } catch (IOException e) {
+                        return;
+                    }
+                }
+            }, "resetting-server");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        @Override
+        public void close() throws IOException {
+            socket.close();
+        }
+    }
+
+    @Test
+    void aServerThatKeepsFailingIsEjectedForLongerEachTime() throws Exception {
+        DemoBackend good = fx.backend(1);
+        ResettingServer bad = fx.track(new ResettingServer());
+        ProxyServer proxy = fx.proxy(1, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 300, "
+                + "\"max_ejection_ms\": 10000}", bad.socket.getLocalPort(), good.port());
+        Server failing = server(proxy, bad.socket.getLocalPort());
+        RawHttpClient client = fx.client(proxy);
+        long deadline = System.nanoTime() + 20_000_000_000L;
+        while (bad.accepted.size() < 3 && System.nanoTime() < deadline) {
+            Response r = client.send(get("/")).read();
+            assertEquals(200, r.status(), "the failed attempt is retried on the good server: " + r);
+        }
+        assertEquals(3, bad.accepted.size(), "tried three times within 20 s");
+        // The server is tried again as soon as an ejection ends (requests keep coming), so the time between its
+        // connections is how long each ejection kept it out.
+        long firstMs = (bad.accepted.get(1) - bad.accepted.get(0)) / 1_000_000;
+        long secondMs = (bad.accepted.get(2) - bad.accepted.get(1)) / 1_000_000;
+        System.out.println("[ejection] out for " + firstMs + " ms, then " + secondMs + " ms");
+        assertTrue(firstMs >= 300, "out for the first ejection's 300 ms: " + firstMs);
+        assertTrue(secondMs >= 600 && secondMs > firstMs, "out for twice as long the second time: " + secondMs);
+        Fixtures.await(java.time.Duration.ofSeconds(5), "the third ejection", () -> failing.ejectionCount() == 3);
+        List<String> lines = log.messages();
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 300 ms, ejection 1 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 600 ms, ejection 2 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 900 ms, ejection 3 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 1 in a row (300 ms)")),
+                lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 2 in a row (600 ms)")),
+                lines.toString());
+    }
+
+    @Test
+    void noMoreThanMaxEjectedPercentOfThePoolIsEjectedAndTheRestStillGetsRequests() throws Exception {
+        int[] ports = {closedPort(), closedPort(), closedPort(), closedPort()};
+        ProxyServer proxy = fx.proxy(2, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 60000, "
+                + "\"max_ejected_percent\": 50}, \"limits\": {\"retry_budget_percent\": 1000}", ports);
+        Admin admin = new Admin(proxy.adminAddress());
+        RawHttpClient client = fx.client(proxy);
+        for (int i = 0; i < 20; i++) {
+            assertEquals(503, client.send(get("/")).read().status());
+        }
+        List<Server> servers = proxy.tables().current().servers();
+        long now = System.nanoTime();
+        List<Server> ejected = servers.stream().filter(s -> s.isEjected(now)).toList();
+        List<Server> kept = servers.stream().filter(s -> !s.isEjected(now)).toList();
+        assertEquals(2, ejected.size(), "half of four, however many fail");
+        long[] before = kept.stream().mapToLong(s -> s.stats().requests.sum()).toArray();
+        long ejectedBefore = ejected.stream().mapToLong(s -> s.stats().requests.sum()).sum();
+        for (int i = 0; i < 20; i++) {
+            assertEquals(503, client.send(get("/")).read().status());
+        }
+        for (int k = 0; k < kept.size(); k++) {
+            assertTrue(kept.get(k).stats().requests.sum() > before[k], "a server kept in still gets requests");
+        }
+        assertEquals(ejectedBefore, ejected.stream().mapToLong(s -> s.stats().requests.sum()).sum(),
+                "the ejected get none");
+        JsonNode stats = admin.json("/stats.json");
+        int down = 0;
+        for (JsonNode row : stats.path("servers")) {
+            if (row.path("state").asText().equals("down")) {
+                down++;
+            }
+        }
+        assertEquals(2, down);
+        JsonNode pool = stats.path("pools").get(0);
+        assertEquals(2, pool.path("servers_ejected").asInt());
+        assertTrue(pool.path("ejections_prevented").asLong() > 0);
+        assertEquals(2, log.messages().stream().filter(l -> l.contains("not ejected")).count(),
+                "one line per server kept in: " + log.messages());
+    }
+}

@@ -1,0 +1,127 @@
+package io.grapevine.proxy.stats;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.grapevine.proxy.testing.HaproxyCsv;
+import io.grapevine.proxy.testing.PrometheusText;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import org.HdrHistogram.Histogram;
+import org.junit.jupiter.api.Test;
+
+/** The CSV and Prometheus forms of a stats document built by hand. */
+class StatsFormatsTest {
+
+    private static Map<String, Object> document() {
+        Map<String, Object> proxy = new LinkedHashMap<>();
+        for (String k : List.of("connections_current", "connections_max", "connections_limit", "connections_total",
+                "connections_refused", "proxy_protocol_rejected", "requests", "responses_1xx", "responses_2xx",
+                "responses_3xx", "responses_4xx", "responses_5xx", "bad_requests", "client_timeouts", "local_502",
+                "local_503", "local_504", "retries", "aborted_responses", "tunnels_opened", "tunnels_current",
+                "bytes_in", "bytes_out")) {
+            proxy.put(k, 1);
+        }
+        proxy.put("request_rate", 2.5);
+        Map<String, Object> check = new LinkedHashMap<>();
+        check.put("ok", false);
+        check.put("status", "L7STS");
+        check.put("code", 500);
+        check.put("duration_ms", 3);
+        check.put("failed", 2);
+        check.put("detail", "answered \"HTTP/1.1 500 Oops, broken\"");
+        Map<String, Object> server = new LinkedHashMap<>();
+        server.put("name", "web-1");
+        server.put("address", "[::1]:8001");
+        server.put("pool", "web");
+        server.put("source", "gossip");
+        server.put("state", "draining");
+        server.put("weight", 4);
+        server.put("effective_weight", 1.0);
+        server.put("backup", false);
+        server.put("requests", 10);
+        server.put("retried", 3);
+        server.put("redispatched", 1);
+        server.put("bytes_in", 500);
+        server.put("bytes_out", 200);
+        server.put("responses_2xx", 9);
+        server.put("check", check);
+        Map<String, Object> pool = new LinkedHashMap<>();
+        pool.put("name", "web");
+        pool.put("state", "up");
+        pool.put("requests", 10);
+        pool.put("balance", "roundrobin");
+        Map<String, Object> doc = new LinkedHashMap<>();
+        doc.put("generation", 3);
+        doc.put("now_ms", 1_000_000L);
+        doc.put("proxy", proxy);
+        doc.put("pools", List.of(pool));
+        doc.put("servers", List.of(server));
+        return doc;
+    }
+
+    @Test
+    void csvHasHaproxysColumnsAndRowsInHaproxysOrder() {
+        String csv = StatsFormats.csv(document());
+        assertEquals(StatsFormats.HAPROXY_COLUMNS, HaproxyCsv.header(csv));
+        assertEquals(100, StatsFormats.HAPROXY_COLUMNS.size(), "fields 0 to 99 of the management guide");
+        List<Map<String, String>> rows = HaproxyCsv.parse(csv);
+        assertEquals(List.of("grapevine/FRONTEND/0", "web/web-1/2", "web/BACKEND/1"),
+                rows.stream().map(r -> r.get("pxname") + "/" + r.get("svname") + "/" + r.get("type")).toList());
+        Map<String, String> s = rows.get(1);
+        assertEquals("DRAIN", s.get("status"));
+        assertEquals("1", s.get("weight"), "the effective weight");
+        assertEquals("4", s.get("uweight"));
+        assertEquals("25", s.get("throttle"), "slow start: a quarter of its weight");
+        assertEquals("200", s.get("bin"), "request bytes, the client's in");
+        assertEquals("500", s.get("bout"));
+        assertEquals("2", s.get("wretr"));
+        assertEquals("1", s.get("wredis"));
+        assertEquals("L7STS", s.get("check_status"));
+        assertEquals("500", s.get("check_code"));
+        assertEquals("answered \"HTTP/1.1 500 Oops, broken\"", s.get("last_chk"), "quoted, and read back whole");
+        assertEquals("", s.get("qcur"), "no queue: empty, as HAProxy leaves what it does not have");
+        assertEquals("[::1]:8001", s.get("addr"));
+        assertEquals("UP", rows.get(2).get("status"));
+        assertEquals("roundrobin", rows.get(2).get("algo"));
+        assertEquals("OPEN", rows.get(0).get("status"));
+        assertEquals("3", rows.get(0).get("req_rate"), "a whole number of requests per second");
+    }
+
+    @Test
+    void theCsvReaderRefusesWhatHaproxysRulesRefuse() {
+        assertThrows(IllegalArgumentException.class, () -> HaproxyCsv.parse("pxname,svname,\na,b,\n"));
+        assertThrows(IllegalArgumentException.class, () -> HaproxyCsv.parse("# pxname,svname,\na,b,c,\n"));
+        assertThrows(IllegalArgumentException.class, () -> HaproxyCsv.parse("# pxname,svname,\na,b\"c,\n"));
+        assertEquals("b,\"c", HaproxyCsv.parse("# pxname,svname,\na,\"b,\"\"c\",\n").get(0).get("svname"));
+    }
+
+    @Test
+    void prometheusHistogramsAreCumulativeAndEndInTheCount() {
+        Histogram h = LatencyRecorder.newHistogram();
+        h.recordValueWithCount(300, 5); // 0.3 ms
+        h.recordValueWithCount(20_000, 3); // 20 ms
+        h.recordValueWithCount(40_000_000, 1); // 40 s, above the last bound
+        Map<String, Object> doc = document();
+        List<LatencySeries> servers = new ArrayList<>(List.of(new LatencySeries(Map.of("server", "web-1", "pool", "web",
+                "source", "gossip"), h, 40_061_500)));
+        LatencyMetrics latency = new LatencyMetrics(servers, servers, List.of(new LatencySeries(Map.of("pool", "web"), h,
+                40_061_500)), List.of());
+        Map<String, PrometheusText.Family> families = PrometheusText.parse(StatsFormats.prometheus(doc, latency));
+        PrometheusText.Family f = families.get("grapevine_server_request_duration_seconds");
+        assertEquals("histogram", f.type());
+        Map<String, Double> buckets = new LinkedHashMap<>();
+        f.samples("grapevine_server_request_duration_seconds_bucket", Map.of("server", "web-1"))
+                .forEach(s -> buckets.put(s.labels().get("le"), s.value()));
+        assertEquals(5.0, buckets.get("0.0005"));
+        assertEquals(5.0, buckets.get("0.01"));
+        assertEquals(8.0, buckets.get("0.025"));
+        assertEquals(8.0, buckets.get("30"));
+        assertEquals(9.0, buckets.get("+Inf"));
+        assertEquals(40.0615, f.samples("grapevine_server_request_duration_seconds_sum", Map.of()).get(0).value(), 1e-9);
+        assertEquals(0, families.get("grapevine_pool_upstream_duration_seconds").samples().size(),
+                "a family without series has its HELP and TYPE only");
+    }
+}

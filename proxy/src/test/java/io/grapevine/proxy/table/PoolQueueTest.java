@@ -1,0 +1,304 @@
+package io.grapevine.proxy.table;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.config.ServerSpec.AdminState;
+import io.grapevine.proxy.config.ServerSpec.Source;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.Test;
+
+/** Server slots under max_conn and the pool queue that hands freed slots to waiting requests, without sockets. */
+class PoolQueueTest {
+
+    private static ServerSpec limited(int port, int maxConn) {
+        return new ServerSpec("s" + port, "127.0.0.1", port, 1, false, "default", Source.STATIC, AdminState.UP, maxConn);
+    }
+
+    private static TableHolder holder(int queueMax) {
+        PoolPolicy policy = new PoolPolicy(io.grapevine.proxy.config.Balance.ROUNDROBIN, null, null, 0,
+                new PoolPolicy.Queue(queueMax, 5000));
+        return new TableHolder(1, List.of(), pool -> policy);
+    }
+
+    /** A waiter that records what it was granted; accepts every server it was not told to refuse. */
+    private static final class Recorder implements PoolQueue.Waiter {
+        final String name;
+        final List<String> log;
+        final Server only;
+        Server granted;
+        int grants;
+
+        Recorder(String name, List<String> log, Server only) {
+            this.name = name;
+            this.log = log;
+            this.only = only;
+        }
+
+        @Override
+        public boolean accepts(Server server, long nowNanos) {
+            return (only == null || server == only) && server.isAvailable(nowNanos);
+        }
+
+        @Override
+        public void granted(Server server) {
+            granted = server;
+            grants++;
+            log.add(name + "->" + (server == null ? "none" : server.name()));
+        }
+    }
+
+    @Test
+    void slotsAreStrictAcrossThreads() throws Exception {
+        Server s = holder(10).publish(List.of(limited(1, 2)), "test").servers().get(0);
+        AtomicInteger current = new AtomicInteger();
+        AtomicInteger most = new AtomicInteger();
+        AtomicInteger served = new AtomicInteger();
+        int threads = 8;
+        CountDownLatch start = new CountDownLatch(1);
+        List<Thread> workers = new ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            Thread t = new Thread(() -> {
+                try {
+                    start.await();
+                } catch (InterruptedException e) {
+                    return;
+                }
+                for (int k = 0; k < 20_000; k++) {
+                    if (s.tryAcquireSlot()) {
+                        int now = current.incrementAndGet();
+                        most.accumulateAndGet(now, Math::max);
+                        served.incrementAndGet();
+                        current.decrementAndGet();
+                        s.releaseSlot();
+                    }
+                }
+            });
+            t.start();
+            workers.add(t);
+        }
+        start.countDown();
+        for (Thread t : workers) {
+            t.join();
+        }
+        assertTrue(most.get() <= 2, "at most max_conn at once, saw " + most.get());
+        assertTrue(served.get() > 0);
+        assertEquals(0, s.inFlight(), "every slot came back");
+        assertFalse(s.isFull());
+    }
+
+    @Test
+    void aFreedSlotGoesToTheOldestWaiterAndNeverBackToThePool() {
+        Server s = holder(10).publish(List.of(limited(1, 1)), "test").servers().get(0);
+        PoolQueue queue = s.poolState().queue();
+        List<String> log = new ArrayList<>();
+        assertTrue(s.tryAcquireSlot());
+        assertFalse(s.tryAcquireSlot(), "max_conn 1");
+        Recorder a = new Recorder("a", log, null);
+        Recorder b = new Recorder("b", log, null);
+        Recorder c = new Recorder("c", log, null);
+        long now = System.nanoTime();
+        assertTrue(queue.offer(a, now));
+        assertTrue(queue.offer(b, now));
+        assertTrue(queue.offer(c, now));
+        assertEquals(3, queue.size());
+        assertEquals(List.of(), log, "nobody gets a slot while the server is full");
+
+        s.releaseSlot();
+        assertEquals(List.of("a->s1"), log);
+        assertEquals(1, s.inFlight(), "the slot passed to a: still counted");
+        assertFalse(s.tryAcquireSlot(), "a newcomer cannot take it");
+        s.releaseSlot(); // a is done
+        s.releaseSlot(); // b is done
+        assertEquals(List.of("a->s1", "b->s1", "c->s1"), log);
+        s.releaseSlot(); // c is done
+        assertEquals(0, s.inFlight());
+        assertEquals(0, queue.size());
+        PoolStatsView stats = new PoolStatsView(s.poolState());
+        assertEquals(3, stats.queued());
+        assertEquals(3, stats.maxDepth());
+        assertEquals(3, stats.waited());
+    }
+
+    @Test
+    void aRequestThatQueuesJustAsASlotFreesGetsItAtOnce() {
+        Server s = holder(10).publish(List.of(limited(1, 1)), "test").servers().get(0);
+        List<String> log = new ArrayList<>();
+        // It saw the server full, and before it queued the slot came back: nobody else will hand it over.
+        assertTrue(s.poolState().queue().offer(new Recorder("late", log, null), System.nanoTime()));
+        assertEquals(List.of("late->s1"), log);
+        assertEquals(1, s.inFlight());
+        assertEquals(0, s.poolState().queue().size());
+    }
+
+    @Test
+    void aFullQueueRefusesAndARemovedWaiterIsNotServed() {
+        Server s = holder(2).publish(List.of(limited(1, 1)), "test").servers().get(0);
+        PoolQueue queue = s.poolState().queue();
+        List<String> log = new ArrayList<>();
+        s.tryAcquireSlot();
+        Recorder a = new Recorder("a", log, null);
+        Recorder b = new Recorder("b", log, null);
+        long now = System.nanoTime();
+        assertTrue(queue.offer(a, now));
+        assertTrue(queue.offer(b, now));
+        assertFalse(queue.offer(new Recorder("c", log, null), now), "queue.max 2");
+        assertTrue(queue.remove(a), "a's client went away");
+        assertFalse(queue.remove(a));
+        s.releaseSlot();
+        assertEquals(List.of("b->s1"), log);
+        assertFalse(queue.remove(b), "granted already: the slot is on its way to it");
+    }
+
+    @Test
+    void aWaiterTiedToOneServerLetsOthersTakeTheSlotsOfTheRest() {
+        List<Server> two = holder(10).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        Server s1 = two.get(0);
+        Server s2 = two.get(1);
+        PoolQueue queue = s1.poolState().queue();
+        List<String> log = new ArrayList<>();
+        s1.tryAcquireSlot();
+        s2.tryAcquireSlot();
+        long now = System.nanoTime();
+        queue.offer(new Recorder("sticky-to-s2", log, s2), now);
+        queue.offer(new Recorder("any", log, null), now);
+        s1.releaseSlot();
+        assertEquals(List.of("any->s1"), log, "the older waiter cannot use s1: the next one gets it");
+        s2.releaseSlot();
+        assertEquals(List.of("any->s1", "sticky-to-s2->s2"), log);
+    }
+
+    @Test
+    void aServerThatIsNotAvailableDoesNotServeTheQueue() {
+        TableHolder tables = holder(10);
+        List<Server> two = tables.publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        Server s1 = two.get(0);
+        List<String> log = new ArrayList<>();
+        s1.tryAcquireSlot();
+        two.get(1).tryAcquireSlot();
+        s1.poolState().queue().offer(new Recorder("w", log, null), System.nanoTime());
+        s1.setActiveUp(false, "test");
+        s1.releaseSlot();
+        assertEquals(List.of(), log, "a server that went down gives its slot back to nobody");
+        assertEquals(0, s1.inFlight());
+        two.get(1).releaseSlot();
+        assertEquals(List.of("w->s2"), log);
+    }
+
+    @Test
+    void aNewGenerationServesTheQueueAndAPoolThatLeftEmptiesIt() {
+        TableHolder tables = holder(10);
+        Server s1 = tables.publish(List.of(limited(1, 1)), "test").servers().get(0);
+        PoolState pool = s1.poolState();
+        List<String> log = new ArrayList<>();
+        s1.tryAcquireSlot();
+        Recorder first = new Recorder("first", log, null);
+        Recorder second = new Recorder("second", log, null);
+        pool.queue().offer(first, System.nanoTime());
+        pool.queue().offer(second, System.nanoTime());
+        tables.publish(List.of(limited(1, 1), limited(2, 1)), "a server joins");
+        assertEquals(List.of("first->s2"), log, "the server that joined takes the oldest at once");
+        assertSame(pool, tables.current().pools().get("default").state(), "the pool's state survives the swap");
+        tables.publish(List.of(limited(1, 2), limited(2, 1)), "s1's limit raised");
+        assertEquals(List.of("first->s2", "second->s1"), log);
+
+        s1.tryAcquireSlot();
+        s1.tryAcquireSlot();
+        Recorder stranded = new Recorder("stranded", log, null);
+        pool.queue().offer(stranded, System.nanoTime());
+        tables.publish(List.of(), "every server left");
+        assertEquals(1, stranded.grants);
+        assertNull(stranded.granted, "no server will come");
+        assertEquals(0, pool.queue().size());
+    }
+
+    @Test
+    void manyThreadsQueueingAndReleasingNeverExceedTheLimitAndNobodyIsForgotten() throws Exception {
+        Server s = holder(100).publish(List.of(limited(1, 3)), "test").servers().get(0);
+        PoolQueue queue = s.poolState().queue();
+        AtomicInteger current = new AtomicInteger();
+        AtomicInteger most = new AtomicInteger();
+        AtomicInteger done = new AtomicInteger();
+        List<Throwable> errors = new CopyOnWriteArrayList<>();
+        int threads = 8;
+        int perThread = 3000;
+        List<Thread> workers = new ArrayList<>();
+        for (int i = 0; i < threads; i++) {
+            Thread t = new Thread(() -> {
+                LinkedBlockingQueue<Server> inbox = new LinkedBlockingQueue<>();
+                PoolQueue.Waiter me = new PoolQueue.Waiter() {
+                    @Override
+                    public boolean accepts(Server server, long nowNanos) {
+                        return true;
+                    }
+
+                    @Override
+                    public void granted(Server server) {
+                        inbox.add(server);
+                    }
+                };
+                try {
+                    for (int k = 0; k < perThread; k++) {
+                        if (!s.tryAcquireSlot()) {
+                            if (!queue.offer(me, System.nanoTime())) {
+                                errors.add(new AssertionError("queue full with at most 8 waiters"));
+                                return;
+                            }
+                            if (inbox.poll(10, TimeUnit.SECONDS) == null) {
+                                errors.add(new AssertionError("a waiter was never served: a lost wakeup"));
+                                return;
+                            }
+                        }
+                        int now = current.incrementAndGet();
+                        most.accumulateAndGet(now, Math::max);
+                        if (ThreadLocalRandom.current().nextInt(8) == 0) {
+                            Thread.yield();
+                        }
+                        current.decrementAndGet();
+                        done.incrementAndGet();
+                        s.releaseSlot();
+                    }
+                } catch (InterruptedException e) {
+                    errors.add(e);
+                }
+            });
+            t.start();
+            workers.add(t);
+        }
+        for (Thread t : workers) {
+            t.join(60_000);
+        }
+        assertEquals(List.of(), errors);
+        assertEquals(threads * perThread, done.get());
+        assertTrue(most.get() <= 3, "at most max_conn at once, saw " + most.get());
+        assertEquals(0, s.inFlight());
+        assertEquals(0, queue.size());
+    }
+
+    /** The pool's queue counters, read as the admin pages read them. */
+    private record PoolStatsView(PoolState pool) {
+        long queued() {
+            return pool.stats().queued.sum();
+        }
+
+        int maxDepth() {
+            return pool.stats().queueMax.get();
+        }
+
+        long waited() {
+            return pool.stats().queueWaitCount.sum();
+        }
+    }
+}
