@@ -12,7 +12,7 @@ import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.JoinGate;
 import io.grapevine.proxy.testing.OpenLoopClient;
 import io.grapevine.proxy.testing.Ports;
-import io.grapevine.proxy.testing.ProxyProcess;
+import io.grapevine.proxy.testing.GossipProxyProcess;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.Resources;
 import java.io.IOException;
@@ -115,7 +115,7 @@ class ChurnIntegrationTest {
     private static void assertCleanAndAsFast(String what, OpenLoopClient.Report r, String more) {
         long quiet = r.p99MicrosByPhase().getOrDefault(0, 0L);
         long busy = r.p99MicrosByPhase().getOrDefault(1, 0L);
-        System.out.printf("[churn] %s: %s; p99 quiet %.2f ms, busy %.2f ms (%d and %d requests); %s%n", what, r.summary(),
+        System.out.printf("[reliability] churn, %s: %s; p99 quiet %.2f ms, busy %.2f ms (%d and %d requests); %s%n", what, r.summary(),
                 quiet / 1000.0, busy / 1000.0, r.requestsByPhase().get(0), r.requestsByPhase().get(1), more);
         assertEquals(0, r.failed(), () -> "failed requests: " + r.firstFailures());
         assertEquals(0, r.connectionsDropped(), "client connections dropped");
@@ -123,7 +123,7 @@ class ChurnIntegrationTest {
                 "the client could not keep its rate: " + r.summary());
         if (quiet > SATURATED.toNanos() / 1000) {
             // The quiet blocks alone show the machine's own stalls: latencies then compare other work, not this.
-            System.out.printf("[churn] %s: no latency verdict, the CPUs are contended (quiet p99 %.2f ms, above %d ms)%n",
+            System.out.printf("[reliability] churn, %s: no latency verdict, the CPUs are contended (quiet p99 %.2f ms, above %d ms)%n",
                     what, quiet / 1000.0, SATURATED.toMillis());
             return;
         }
@@ -143,7 +143,7 @@ class ChurnIntegrationTest {
         Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
         // A demo backend is a JVM that answers its first requests slowly: new servers warm up, as JVM backends should.
         Path servers = Files.writeString(dir.resolve("servers.conf"), "{ \"backend_servers\": [], \"slow_start_ms\": 10000 }\n");
-        ProxyProcess proxy = keep(ProxyProcess.start(dir, "proxy", servers, key, null));
+        GossipProxyProcess proxy = keep(GossipProxyProcess.start(dir, "proxy", servers, key, null));
         List<Integer> stablePorts = new ArrayList<>();
         List<ChildProcess> stable = new ArrayList<>();
         for (int i = 0; i < STABLE_AGENTS; i++) {
@@ -243,7 +243,7 @@ class ChurnIntegrationTest {
         String shipped = Files.readString(ChildProcess.repoRoot().resolve("templates/backends.mustache"));
         replace(servers, staticServers(staticPort, 1));
         replace(template, shipped);
-        ProxyProcess proxy = keep(ProxyProcess.start(dir, "proxy", servers, key, null, "--template", template.toString()));
+        GossipProxyProcess proxy = keep(GossipProxyProcess.start(dir, "proxy", servers, key, null, "--template", template.toString()));
         List<Integer> agentPorts = List.of(Ports.free(), Ports.free());
         List<ChildProcess> measured = new ArrayList<>(List.of(proxy.process(), backends));
         for (int port : agentPorts) {

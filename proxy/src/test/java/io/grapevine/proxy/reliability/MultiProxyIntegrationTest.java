@@ -13,7 +13,7 @@ import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.LocalAgent;
 import io.grapevine.proxy.testing.OpenLoopClient;
 import io.grapevine.proxy.testing.Ports;
-import io.grapevine.proxy.testing.ProxyProcess;
+import io.grapevine.proxy.testing.GossipProxyProcess;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.Resources;
 import java.nio.file.Path;
@@ -83,9 +83,13 @@ class MultiProxyIntegrationTest {
 
         failing.close();
         long before = onB.stats().connectErrors.sum() + onB.stats().connectionsOpened.sum();
+        // Every request must answer 200 on the connection it was sent on: a failure or a dropped connection fails
+        // the test where it happens, so the counts printed are of requests that all succeeded.
+        int[] sent = {0};
         try (HttpConnection client = new HttpConnection(a.listen(), 5_000)) {
             Await.until(Duration.ofSeconds(10), "proxy A marks the failing server down", () -> {
                 try {
+                    sent[0]++;
                     assertEquals(200, client.get("/").status(), "A retries elsewhere");
                 } catch (java.io.IOException e) {
                     throw new IllegalStateException(e);
@@ -97,6 +101,7 @@ class MultiProxyIntegrationTest {
                 () -> b.admin().serverIn(failingPort, "down"), b.admin()::toString);
         try (HttpConnection client = new HttpConnection(b.listen(), 5_000)) {
             for (int i = 0; i < 50; i++) {
+                sent[0]++;
                 HttpConnection.Response r = client.get("/");
                 assertEquals(200, r.status(), r.body());
                 assertEquals(good.port(), r.demoId(), "B sent a request to the server A found down");
@@ -112,15 +117,19 @@ class MultiProxyIntegrationTest {
         try (HttpConnection client = new HttpConnection(b.listen(), 5_000)) {
             Await.until(Duration.ofSeconds(5), "B sends the server requests again", () -> {
                 try {
-                    return client.get("/").demoId() == back.port();
+                    sent[0]++;
+                    HttpConnection.Response r = client.get("/");
+                    assertEquals(200, r.status(), r.body());
+                    return r.demoId() == back.port();
                 } catch (java.io.IOException e) {
                     throw new IllegalStateException(e);
                 }
             });
         }
-        System.out.printf("[multi-proxy] a finding of proxy A reached proxy B %d ms after A showed the server down; "
-                + "B tried the server %d times meanwhile; both took it back %d ms after it answered again (A's "
-                + "fail_timeout_ms 4000)%n", sharedMs, tried, backMs);
+        System.out.printf("[reliability] multi-proxy, shared passive health: %d requests sent, 0 failed, 0 connections "
+                + "dropped; a finding of proxy A reached proxy B %d ms after A showed the server down; B tried the server "
+                + "%d times meanwhile; both took it back %d ms after it answered again (A's fail_timeout_ms 4000)%n",
+                sent[0], sharedMs, tried, backMs);
         assertTrue(sharedMs <= 1_000, "shared in " + sharedMs + " ms");
         assertEquals(0, tried, "proxy B connected to, or failed on, the server A found down");
     }
@@ -186,6 +195,13 @@ class MultiProxyIntegrationTest {
         ChildProcess crashing = keep(ChildProcess.agent(dir, "crashing", "--join", proxies.get(1).seed(), "--service", "web",
                 "--target", "127.0.0.1:" + crashPort, "--demo", "--cluster-key", key.toString()));
         converge("crashing agent up", proxies, System.nanoTime(), a -> a.serverIn(crashPort, "up"), Duration.ofSeconds(30));
+        // Traffic through all three proxies for the whole scenario, with a backend that stays throughout: no change
+        // may fail a request or drop a connection.
+        LocalAgent stable = keep(LocalAgent.start(proxies.get(0).seed(), ProxyUnderTest.keyring(key), "web"));
+        converge("stable agent up", proxies, System.nanoTime(), a -> a.serverIn(stable.port(), "up"), Duration.ofSeconds(30));
+        OpenLoopClient client = OpenLoopClient.start(new OpenLoopClient.Settings(proxies.stream()
+                .map(ProxyUnderTest::listen).toList(), 100, 6, "/", 5_000));
+        client.awaitMore(100, Duration.ofSeconds(20));
 
         List<Convergence> seen = new ArrayList<>();
         long t = System.nanoTime();
@@ -209,7 +225,12 @@ class MultiProxyIntegrationTest {
         seen.add(converge("crashed (kill -9 of agent and backend)", proxies, t, a -> !a.hasServer(crashPort),
                 Duration.ofSeconds(40)));
 
-        seen.forEach(c -> System.out.println("[multi-proxy] three proxies, " + c));
+        client.awaitMore(100, Duration.ofSeconds(20));
+        OpenLoopClient.Report r = client.stop();
+        seen.forEach(c -> System.out.println("[reliability] multi-proxy, three proxies, " + c));
+        System.out.println("[reliability] multi-proxy, three proxies, traffic through them meanwhile: " + r.summary());
+        assertEquals(0, r.failed(), () -> "failed requests: " + r.firstFailures());
+        assertEquals(0, r.connectionsDropped(), "client connections dropped: " + r);
         for (Convergence c : seen) {
             assertTrue(c.spread() <= 1_000, "the proxies disagreed for more than a second: " + c);
         }
@@ -226,8 +247,8 @@ class MultiProxyIntegrationTest {
     void aProxyThatDiesLeavesTheOtherServingAndAClientOfBothLosesNothing() throws Exception {
         Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
         Path servers = java.nio.file.Files.writeString(dir.resolve("servers.conf"), "{ \"backend_servers\": [] }\n");
-        ProxyProcess first = keep(ProxyProcess.start(dir, "proxy-1", servers, key, null));
-        ProxyProcess second = keep(ProxyProcess.start(dir, "proxy-2", servers, key, first.seed()));
+        GossipProxyProcess first = keep(GossipProxyProcess.start(dir, "proxy-1", servers, key, null));
+        GossipProxyProcess second = keep(GossipProxyProcess.start(dir, "proxy-2", servers, key, first.seed()));
         List<LocalAgent> agents = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             agents.add(keep(LocalAgent.start(second.seed(), ProxyUnderTest.keyring(key), "web")));
@@ -245,7 +266,7 @@ class MultiProxyIntegrationTest {
         OpenLoopClient.Report r = client.stop();
 
         long afterKill = agents.stream().filter(a -> r.backends().get(a.port()).lastMillis() > killed + 1_000).count();
-        System.out.printf("[multi-proxy] kill -9 of one of two proxies: %s; %d of 3 backends served through the "
+        System.out.printf("[reliability] multi-proxy, kill -9 of one of two proxies: %s; %d of 3 backends served through the "
                 + "survivor after the kill%n", r.summary(), afterKill);
         assertEquals(0, r.failed(), () -> "failed requests: " + r.firstFailures());
         assertTrue(r.failovers() > 0, "the client never had to go to the other proxy: the kill changed nothing? " + r);

@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -24,10 +25,13 @@ import org.junit.jupiter.api.io.TempDir;
  * The proxy, five agents with their demo backends, a static backend and a client, each a host of its own (a
  * network namespace on a bridge, {@link NetnsLab}), with real gossip sealed by a cluster key and real traffic from
  * the client's host; then the network fails under them. Each scenario prints what the client saw (requests sent,
- * failed, connections dropped, latency) and asserts its bound.
+ * failed, connections dropped, latency) and asserts its bound. The partition of the gossip port alone runs only
+ * with {@code -Dgrapevine.longTests=true}: the suite keeps the three scenarios of the issue, about two minutes.
  */
 class NetworkFaultsIntegrationTest {
 
+    /** With {@code -Dgrapevine.longTests=true}: the scenarios that CI leaves out too (see docs/reliability.md). */
+    private static final boolean LONG = Boolean.getBoolean("grapevine.longTests");
     private static final int AGENTS = 5;
     private static final int FIRST_PORT = 8081;
     private static final int STATIC_PORT = 8090;
@@ -35,6 +39,15 @@ class NetworkFaultsIntegrationTest {
     private static final int CONNECTIONS = 8;
     /** Twice the suspicion timeout of six members (9 s): time enough for a false suspicion to remove a member. */
     private static final Duration IMPAIRED = Duration.ofSeconds(20);
+
+    /**
+     * A partition takes most of the pool at once (five servers of six): the proxy may eject them all and retry every
+     * request they fail. With the defaults, max_ejected_percent 50 keeps two unreachable servers in rotation until
+     * the health checks take them out, and the retry budget (20 % of requests) runs out on the burst of retries:
+     * a request failed (docs/reliability.md).
+     */
+    private static final String PARTITION_TOLERANT = "\"passive_health\": { \"max_ejected_percent\": 100 }, "
+            + "\"limits\": { \"retry_budget_percent\": 100 },";
 
     @TempDir
     Path dir;
@@ -52,7 +65,7 @@ class NetworkFaultsIntegrationTest {
     void startCluster() {
         cluster = new LabCluster(lab, dir);
         staticBackend = cluster.staticBackend("static", STATIC_PORT);
-        proxy = cluster.proxy("proxy", LabCluster.serversConf(staticBackend), List.of());
+        proxy = cluster.proxy("proxy", LabCluster.serversConf(PARTITION_TOLERANT, staticBackend), List.of());
         admin = proxy.admin();
         for (int i = 0; i < AGENTS; i++) {
             agents.add(cluster.agent("a" + (i + 1), FIRST_PORT + i, List.of(proxy), 2));
@@ -88,7 +101,7 @@ class NetworkFaultsIntegrationTest {
     }
 
     private static void report(String scenario, OpenLoopClient.Report r, String more) {
-        System.out.printf("[netns] %s: %s%s%n", scenario, r.summary(), more.isEmpty() ? "" : "; " + more);
+        System.out.printf("[reliability] netns, %s: %s%s%n", scenario, r.summary(), more.isEmpty() ? "" : "; " + more);
     }
 
     private static void assertClean(OpenLoopClient.Report r, Supplier<String> context) {
@@ -222,6 +235,8 @@ class NetworkFaultsIntegrationTest {
      */
     @Test
     void aProxyCutOffFromGossipOnlyKeepsServingWhatItReachesAndConverges() throws Exception {
+        Assumptions.assumeTrue(LONG, "the partition of the gossip port alone runs with -Dgrapevine.longTests=true "
+                + "(docs/reliability.md)");
         LabClient client = startClient();
         TableWatch watch = new TableWatch(admin, 100);
         long held;

@@ -152,7 +152,12 @@ public final class LabCluster {
 
     /** Servers.conf with these static backends. */
     public static String serversConf(StaticBackend... backends) {
-        return "{ \"backend_servers\": [ " + java.util.Arrays.stream(backends).map(StaticBackend::serversEntry)
-                .collect(Collectors.joining(", ")) + " ] }\n";
+        return serversConf("", backends);
+    }
+
+    /** servers.conf with further top-level members ({@code extraJson}, e.g. {@code "limits": {...},}) first. */
+    public static String serversConf(String extraJson, StaticBackend... backends) {
+        return "{ " + extraJson + " \"backend_servers\": [ " + java.util.Arrays.stream(backends)
+                .map(StaticBackend::serversEntry).collect(Collectors.joining(", ")) + " ] }\n";
     }
 }

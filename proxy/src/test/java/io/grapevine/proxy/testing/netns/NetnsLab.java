@@ -32,7 +32,8 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * delay on one TCP port ({@link #impairTcpPort}).
  *
  * <p>A JUnit extension ({@code @RegisterExtension final NetnsLab lab = new NetnsLab();}): before each test it
- * skips the test, with the reason, unless the process is root and {@code ip netns} works; after each test it
+ * skips the test, saying why, unless the process is root, and fails it when root lacks a working {@code ip netns}
+ * (a missing tool must not pass for a passed scenario); after each test it
  * kills every process it started (and any other left in its namespaces), then deletes the namespaces, the bridge
  * and its firewall table, whatever the test did. Every name carries the creating JVM's pid ({@code gvlab-<pid in
  * base 36>-<host>}, links {@code gvl<id>-...}, the nft table {@code bridge gvlab_<id>}), and the first lab of a
@@ -138,8 +139,11 @@ public final class NetnsLab implements BeforeEachCallback, AfterEachCallback {
         Assumptions.assumeTrue(isRoot(),
                 "network namespace tests need root (ip netns add, veth pairs, a bridge); this test runs as "
                         + System.getProperty("user.name"));
-        Assumptions.assumeTrue(ipNetnsWorks(), "network namespace tests need 'ip netns' (iproute2) and a kernel that allows "
-                + "network namespaces here; 'ip netns list' failed");
+        // As root the scenarios must run: a missing tool (.ci/run installs iproute2) fails them, it never skips them.
+        if (!ipNetnsWorks()) {
+            throw new IllegalStateException("network namespace tests need 'ip netns' (Debian's iproute2) and a kernel "
+                    + "that allows network namespaces; 'ip netns list' failed");
+        }
     }
 
     @Override

@@ -9,10 +9,10 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * A proxy process ({@code ./grapevine proxy} from the packaged jar) on loopback ports it picks itself, found from
- * its start-up line, with its gossip port. {@link #close()} kills it.
+ * A proxy process with gossip ({@code ./grapevine proxy} from the packaged jar) on loopback ports it picks itself,
+ * found from its start-up line, with its gossip port. {@link #close()} kills it.
  */
-public record ProxyProcess(ChildProcess process, InetSocketAddress listen, Admin admin, int gossipPort)
+public record GossipProxyProcess(ChildProcess process, InetSocketAddress listen, Admin admin, int gossipPort)
         implements AutoCloseable {
 
     private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+) \\(admin 127\\.0\\.0\\.1:(\\d+)\\)");
@@ -22,7 +22,7 @@ public record ProxyProcess(ChildProcess process, InetSocketAddress listen, Admin
      * free port sealed by {@code key} (joining {@code join} unless null), plus {@code extraArgs}, and waits for its
      * start-up line.
      */
-    public static ProxyProcess start(Path dir, String name, Path servers, Path key, String join, String... extraArgs) {
+    public static GossipProxyProcess start(Path dir, String name, Path servers, Path key, String join, String... extraArgs) {
         int gossipPort = Ports.free();
         List<String> args = new ArrayList<>(List.of("--servers", servers.toString(), "--listen", "127.0.0.1:0", "--admin",
                 "127.0.0.1:0", "--gossip", Integer.toString(gossipPort), "--cluster-key", key.toString()));
@@ -37,7 +37,7 @@ public record ProxyProcess(ChildProcess process, InetSocketAddress listen, Admin
             p.close();
             throw new IllegalStateException(name + " did not start: " + p.tail());
         }
-        return new ProxyProcess(p, new InetSocketAddress("127.0.0.1", Integer.parseInt(m.group(1))),
+        return new GossipProxyProcess(p, new InetSocketAddress("127.0.0.1", Integer.parseInt(m.group(1))),
                 new Admin(new InetSocketAddress("127.0.0.1", Integer.parseInt(m.group(2)))), gossipPort);
     }
 
