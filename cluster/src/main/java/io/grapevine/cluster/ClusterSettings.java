@@ -21,10 +21,11 @@ import java.util.Objects;
  *   <li>{@code suspicionMult} 3: a suspected or leaving member is removed after
  *       suspicionMult x ceil(log2(cluster size + 1)) x pingInterval, e.g. 6 s with 2 members, 9 s with
  *       4 to 7, 12 s with 8 to 15.</li>
- *   <li>{@code metadataTimeout} 2 s: a member whose metadata cannot be fetched in time is not added
- *       (the next sync tries again).</li>
- *   <li>{@code connectTimeout} 1 s; {@code maxFrameBytes} 1 MiB: a longer frame is refused as soon as its
- *       length is read, and its connection closed.</li>
+ *   <li>{@code metadataTimeout} 5 s: a member whose metadata cannot be fetched in time is not added, nor
+ *       is an update of it applied (the next sync tries again). A suspected member's refutation is such an
+ *       update, so on a lossy link a short timeout turns false suspicions into removals.</li>
+ *   <li>{@code connectTimeout} 3 s (a lost SYN costs the kernel 1 s); {@code maxFrameBytes} 1 MiB: a longer frame
+ *       is refused as soon as its length is read, and its connection closed.</li>
  *   <li>{@code maxInboundConnections} 1024: connections other members (or anyone who reaches the port) may
  *       hold open to the membership port at once; more are closed at once. With {@code maxFrameBytes} it
  *       bounds what the port can make this node buffer.</li>
@@ -223,8 +224,8 @@ public final class ClusterSettings {
         private Duration pingTimeout = Duration.ofMillis(500);
         private int pingReqMembers = 3;
         private int suspicionMult = 3;
-        private Duration metadataTimeout = Duration.ofSeconds(2);
-        private Duration connectTimeout = Duration.ofSeconds(1);
+        private Duration metadataTimeout = Duration.ofSeconds(5);
+        private Duration connectTimeout = Duration.ofSeconds(3);
         private int maxFrameBytes = 1024 * 1024;
         private int maxInboundConnections = 1024;
         private int maxMembers = 4096;

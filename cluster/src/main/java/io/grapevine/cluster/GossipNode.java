@@ -217,7 +217,7 @@ public final class GossipNode implements AutoCloseable {
     }
 
     /** The other members currently known (including leaving ones until they are removed). */
-    public List<MemberView> members() {
+    public List<MemberRecord> members() {
         return table.members();
     }
 

@@ -16,7 +16,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Turns scalecube membership events into {@link MemberEvent}s, keeps the current member views and
+ * Turns scalecube membership events into {@link MemberEvent}s, keeps the current {@link MemberRecord}s and
  * calls the listener. {@link #onEvent} runs on the cluster's single thread; {@link #members()} may be
  * read from any thread.
  *
@@ -34,7 +34,7 @@ final class MembershipTable {
     private final FrameCounters counters;
     private final int maxMembers;
     private final RateLimitedWarning refusedWarning = new RateLimitedWarning(LOG, "Refused member(s) (maxMembers reached)");
-    private final Map<String, MemberView> members = new ConcurrentHashMap<>();
+    private final Map<String, MemberRecord> members = new ConcurrentHashMap<>();
     /** Members whose bad metadata was already reported, so each one is logged once. */
     private final Set<String> reportedBadMetadata = ConcurrentHashMap.newKeySet();
     private volatile boolean joined;
@@ -45,13 +45,13 @@ final class MembershipTable {
         this.maxMembers = maxMembers;
     }
 
-    List<MemberView> members() {
-        return members.values().stream().sorted(Comparator.comparing(MemberView::memberId)).toList();
+    List<MemberRecord> members() {
+        return members.values().stream().sorted(Comparator.comparing(MemberRecord::id)).toList();
     }
 
     void onEvent(MembershipEvent event) {
         Member member = event.member();
-        MemberView previous = members.get(member.id());
+        MemberRecord previous = members.get(member.id());
         MemberEvent.Type type = switch (event.type()) {
             case ADDED -> MemberEvent.Type.ADDED;
             case UPDATED -> MemberEvent.Type.UPDATED;
@@ -70,20 +70,22 @@ final class MembershipTable {
             type = MemberEvent.Type.ADDED; // refused before, taken in now: the listener hears of it first
         }
         ByteBuffer buffer = type == MemberEvent.Type.REMOVED ? event.oldMetadata() : event.newMetadata();
-        MemberMetadata metadata = decode(member, buffer);
-        if (metadata == null && buffer == null && previous != null
-                && (type == MemberEvent.Type.LEAVING || type == MemberEvent.Type.REMOVED)) {
-            // Scalecube sends LEAVING without metadata when the leave overtook the join.
-            metadata = previous.metadata();
-        }
         InetSocketAddress address = toSocketAddress(member.address());
-        MemberEvent memberEvent = new MemberEvent(type, member.id(), member.alias(), address, metadata, event.timestamp());
+        MemberEvent announced = new MemberEvent(type, member.id(), member.alias(), address, decode(member, buffer),
+                event.timestamp());
+        MemberRecord record = MemberRecord.next(previous, announced);
+        // LEAVING and REMOVED tell the member's last valid metadata, also when scalecube sends none (a leave that
+        // overtook the join) or none that is valid.
+        boolean departing = type == MemberEvent.Type.LEAVING || type == MemberEvent.Type.REMOVED;
+        MemberEvent memberEvent = departing && announced.metadata() == null
+                ? new MemberEvent(type, member.id(), member.alias(), address, record.metadata(), event.timestamp())
+                : announced;
 
         if (type == MemberEvent.Type.REMOVED) {
             members.remove(member.id());
             reportedBadMetadata.remove(member.id());
         } else {
-            members.put(member.id(), new MemberView(member.id(), member.alias(), address, metadata, type, event.timestamp()));
+            members.put(member.id(), record);
         }
         if (type == MemberEvent.Type.ADDED && !joined) {
             joined = true;

@@ -1,12 +1,14 @@
 package io.grapevine.cluster;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.ObjectWriter;
 import com.fasterxml.jackson.databind.json.JsonMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
@@ -14,8 +16,9 @@ import java.util.Optional;
 
 /**
  * The JSON form of {@link MemberMetadata}, bound to that one record type: no polymorphic typing,
- * no Java serialization. Decoding is strict about types and required fields, ignores fields it
- * does not know (a newer agent may add some) and validates the result.
+ * no Java serialization. Decoding is strict about types and required fields (all but
+ * {@code down_servers}), ignores fields it does not know (a newer agent may add some) and validates the
+ * result.
  */
 public final class MetadataJson {
 
@@ -31,6 +34,7 @@ public final class MetadataJson {
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
             .build();
     private static final ObjectReader READER = MAPPER.readerFor(MemberMetadata.class);
+    private static final String DOWN_SERVERS = "down_servers";
     private static final ObjectWriter WRITER = MAPPER.writerFor(MemberMetadata.class);
 
     private MetadataJson() {
@@ -52,11 +56,14 @@ public final class MetadataJson {
             throw new IllegalArgumentException("metadata is " + json.length + " bytes, more than " + MAX_BYTES);
         }
         try {
-            MemberMetadata metadata = READER.readValue(json);
-            if (metadata == null) {
+            JsonNode tree = MAPPER.readTree(json);
+            if (tree == null || tree.isNull() || tree.isMissingNode()) {
                 throw new IllegalArgumentException("metadata is JSON null");
             }
-            return metadata;
+            if (tree instanceof ObjectNode object && !object.has(DOWN_SERVERS)) {
+                object.putArray(DOWN_SERVERS); // the one optional field: absent when empty, and from older members
+            }
+            return READER.readValue(tree);
         } catch (IOException e) {
             Throwable cause = e.getCause() instanceof IllegalArgumentException ? e.getCause() : e;
             throw new IllegalArgumentException(firstLine(cause.getMessage()), e);

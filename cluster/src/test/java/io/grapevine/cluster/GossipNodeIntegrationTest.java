@@ -64,7 +64,7 @@ class GossipNodeIntegrationTest {
     }
 
     private static boolean sees(GossipNode node, GossipNode other) {
-        return node.members().stream().anyMatch(m -> m.memberId().equals(other.memberId()) && m.metadata() != null);
+        return node.members().stream().anyMatch(m -> m.id().equals(other.memberId()) && m.metadata() != null);
     }
 
     @Test
@@ -94,7 +94,7 @@ class GossipNodeIntegrationTest {
         long updateStart = System.nanoTime();
         a.updateMetadata(down);
         Await.until(JOIN, "UPDATED to down at seed and bravo", () -> down.equals(metadataOf(seedEvents, MemberEvent.Type.UPDATED, a))
-                && b.members().stream().anyMatch(m -> m.memberId().equals(a.memberId()) && down.equals(m.metadata())));
+                && b.members().stream().anyMatch(m -> m.id().equals(a.memberId()) && down.equals(m.metadata())));
         System.out.printf("[timing] UPDATED seen %d ms after updateMetadata%n", (System.nanoTime() - updateStart) / 1_000_000);
 
         // A graceful leave shows up quickly as LEAVING (with the last metadata), REMOVED only later.
@@ -106,7 +106,7 @@ class GossipNodeIntegrationTest {
         assertEquals(down, seedEvents.last(MemberEvent.Type.LEAVING, a.memberId()).metadata());
         assertTrue(!seedEvents.saw(MemberEvent.Type.REMOVED, a.memberId()), "REMOVED must wait for the suspicion timeout");
         assertEquals(MemberEvent.Type.LEAVING, seed.members().stream()
-                .filter(m -> m.memberId().equals(a.memberId())).findFirst().orElseThrow().lastEvent());
+                .filter(m -> m.id().equals(a.memberId())).findFirst().orElseThrow().lastEvent());
 
         Await.until(Duration.ofSeconds(20), "REMOVED of alpha at seed",
                 () -> seedEvents.saw(MemberEvent.Type.REMOVED, a.memberId()), seedEvents::toString);
@@ -115,7 +115,7 @@ class GossipNodeIntegrationTest {
                 removedMs, ClusterSettings.builder().build().suspicionTimeout(3).toMillis());
         assertTrue(removedMs >= 3_000, "REMOVED came after " + removedMs + " ms, before any plausible suspicion timeout");
         assertEquals(down, seedEvents.last(MemberEvent.Type.REMOVED, a.memberId()).metadata());
-        assertTrue(seed.members().stream().noneMatch(m -> m.memberId().equals(a.memberId())));
+        assertTrue(seed.members().stream().noneMatch(m -> m.id().equals(a.memberId())));
 
         SecurityCounters counters = seed.counters();
         assertTrue(counters.framesAccepted() > 0);
@@ -187,7 +187,7 @@ class GossipNodeIntegrationTest {
         RecordingListener staleEvents = new RecordingListener();
         GossipNode stale = node("stale", keys(k1), List.of(seed(rotated)), staleEvents);
         Await.until(JOIN, "stale-key frames refused", () -> rotated.counters().rejectedUnknownKey() >= 2);
-        assertTrue(rotated.members().stream().noneMatch(m -> m.memberId().equals(stale.memberId())));
+        assertTrue(rotated.members().stream().noneMatch(m -> m.id().equals(stale.memberId())));
         assertTrue(staleEvents.events.isEmpty(), staleEvents.toString());
         assertEquals(0, rotated.counters().rejectedBadMac());
     }

@@ -50,7 +50,7 @@ class MembershipPortLimitsIntegrationTest {
         GossipNode other = node(ClusterSettings.builder().alias("good").seeds(List.of("127.0.0.1:" + port(node).getPort())),
                 new RecordingListener());
         Await.until(JOIN, "a good member joined", () -> node.members().stream()
-                .anyMatch(m -> m.memberId().equals(other.memberId()) && m.metadata() != null), () -> node.counters().toString());
+                .anyMatch(m -> m.id().equals(other.memberId()) && m.metadata() != null), () -> node.counters().toString());
     }
 
     @Test

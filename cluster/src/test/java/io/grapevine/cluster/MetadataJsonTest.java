@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -130,5 +131,45 @@ class MetadataJsonTest {
         MemberMetadata down = WEB.withState(MemberState.DOWN);
         assertEquals(MemberState.DOWN, down.state());
         assertEquals(WEB.version() + 1, down.version());
+    }
+
+    @Test
+    void aProxyAnnouncesTheServersItFoundDownAndOlderMetadataHasNone() {
+        MemberMetadata proxy = MemberMetadata.proxy("10.0.0.2", 9000)
+                .withDownServers(List.of(new MemberMetadata.DownServer("10.0.0.5", 8080, 1_795_613_814_426L)));
+        String json = new String(MetadataJson.encode(proxy), StandardCharsets.UTF_8);
+        assertTrue(json.contains("\"down_servers\":[{\"host\":\"10.0.0.5\",\"port\":8080,\"until\":1795613814426}]"), json);
+        assertEquals(proxy, MetadataJson.parse(json.getBytes(StandardCharsets.UTF_8)));
+
+        String agent = new String(MetadataJson.encode(WEB), StandardCharsets.UTF_8);
+        assertTrue(!agent.contains("down_servers"), "absent when empty, as older members wrote it: " + agent);
+        assertEquals(List.of(), MetadataJson.parse(agent.getBytes(StandardCharsets.UTF_8)).downServers());
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {
+        "{\"role\":\"backend\",\"service\":\"web\",\"host\":\"h\",\"port\":80,\"weight\":1,\"tags\":{},\"state\":\"up\",\"version\":1,"
+                + "\"down_servers\":[{\"host\":\"10.0.0.5\",\"port\":8080,\"until\":1}]}",
+        "{\"role\":\"proxy\",\"service\":\"\",\"host\":\"h\",\"port\":80,\"weight\":0,\"tags\":{},\"state\":\"up\",\"version\":1,"
+                + "\"down_servers\":[{\"host\":\"10.0.0.5\",\"port\":0,\"until\":1}]}",
+        "{\"role\":\"proxy\",\"service\":\"\",\"host\":\"h\",\"port\":80,\"weight\":0,\"tags\":{},\"state\":\"up\",\"version\":1,"
+                + "\"down_servers\":[{\"host\":\"a b\",\"port\":80,\"until\":1}]}",
+        "{\"role\":\"proxy\",\"service\":\"\",\"host\":\"h\",\"port\":80,\"weight\":0,\"tags\":{},\"state\":\"up\",\"version\":1,"
+                + "\"down_servers\":[{\"host\":\"10.0.0.5\",\"port\":80}]}",
+        "{\"role\":\"proxy\",\"service\":\"\",\"host\":\"h\",\"port\":80,\"weight\":0,\"tags\":{},\"state\":\"up\",\"version\":1,"
+                + "\"down_servers\":{\"host\":\"10.0.0.5\"}}"
+    })
+    void invalidDownServersAreRefused(String json) {
+        assertThrows(IllegalArgumentException.class, () -> MetadataJson.parse(json.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    @Test
+    void aProxyAnnouncesAtMostSoManyDownServers() {
+        List<MemberMetadata.DownServer> many = new java.util.ArrayList<>();
+        for (int i = 0; i <= MemberMetadata.MAX_DOWN_SERVERS; i++) {
+            many.add(new MemberMetadata.DownServer("10.0.0." + (i % 250 + 1), 1000 + i, 1));
+        }
+        assertThrows(IllegalArgumentException.class, () -> MemberMetadata.proxy("h", 80).withDownServers(many));
+        MemberMetadata.proxy("h", 80).withDownServers(many.subList(0, MemberMetadata.MAX_DOWN_SERVERS));
     }
 }

@@ -16,7 +16,10 @@ import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
 import io.grapevine.proxy.membership.MembershipEndpoints;
 import io.grapevine.proxy.membership.MembershipView;
-import io.grapevine.proxy.membership.ReloadTriggers;
+import io.grapevine.proxy.membership.PassiveHealthSharing;
+import io.grapevine.proxy.reload.ReloadEndpoint;
+import io.grapevine.proxy.reload.ReloadTriggers;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
@@ -80,15 +83,18 @@ public final class ProxyInstance implements AutoCloseable {
     }
 
     private final ProxyServer server;
+    private final RunningConfig running;
     private final MembershipView view;
     private final ReloadTriggers triggers;
     private final ExportRenderer export;
     private final AccessLog accessLog;
     private volatile GossipMembership gossip;
+    private volatile PassiveHealthSharing sharing;
 
-    private ProxyInstance(ProxyServer server, MembershipView view, ReloadTriggers triggers, ExportRenderer export,
-                          AccessLog accessLog) {
+    private ProxyInstance(ProxyServer server, RunningConfig running, MembershipView view, ReloadTriggers triggers,
+                          ExportRenderer export, AccessLog accessLog) {
         this.server = server;
+        this.running = running;
         this.view = view;
         this.triggers = triggers;
         this.export = export;
@@ -148,38 +154,43 @@ public final class ProxyInstance implements AutoCloseable {
             self = server.selfAddressGuard();
             accessLog.attach(server.dataPlane(), server.stats());
         }
-        MembershipView view = new MembershipView(tables, config, o.servers(), checked.template(), o.debounceMillis(), self);
+        RunningConfig running = new RunningConfig(tables, config, o.servers(), self);
+        MembershipView view = o.gossipOn() ? new MembershipView(running, checked.template(), o.debounceMillis()) : null;
         if (export != null) {
             view.addExport(export);
+            view.holdRemovedMembersFor(0); // no health checks here: nothing vouches for a member gossip removed
         }
         if (accessLog != null) {
-            view.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
+            running.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
         }
         BackendTemplate template = checked.template();
         Path watchedTemplate = template != null && Files.exists(template.file()) ? template.file() : null;
         ReloadTriggers triggers;
         try {
-            triggers = new ReloadTriggers(view, o.servers(), watchedTemplate);
+            triggers = new ReloadTriggers(running, o.servers(), watchedTemplate);
         } catch (IOException | RuntimeException e) {
-            new ProxyInstance(server, view, null, export, accessLog).close();
+            new ProxyInstance(server, running, view, null, export, accessLog).close();
             throw e;
         }
-        ProxyInstance instance = new ProxyInstance(server, view, triggers, export, accessLog);
+        ProxyInstance instance = new ProxyInstance(server, running, view, triggers, export, accessLog);
         if (server != null) {
-            MembershipEndpoints.install(server.admin(), view, () -> instance.gossip);
-            MembershipEndpoints.installReload(server.admin(), triggers);
+            MembershipEndpoints.install(server.admin(), view, running, () -> instance.gossip);
+            ReloadEndpoint.install(server.admin(), triggers);
         }
         ServerTls tls = server != null ? server.tls() : null;
         if (tls != null) {
             triggers.alsoOnSighup(() -> tls.reloadChanged("SIGHUP"));
         }
         triggers.start();
-        view.renderNow("start");
+        running.start("start");
         if (o.gossipOn()) {
             HostPort announced = server != null
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
                 instance.gossip = GossipMembership.start(o.gossipPort(), o.gossip(), checked.keyring(), announced, view);
+                if (server != null) {
+                    instance.sharing = PassiveHealthSharing.start(running, view, instance.gossip);
+                }
             } catch (RuntimeException e) {
                 instance.close();
                 throw gossipFailure(e);
@@ -351,8 +362,14 @@ public final class ProxyInstance implements AutoCloseable {
         return server;
     }
 
+    /** The membership view, or null without gossip. */
     public MembershipView view() {
         return view;
+    }
+
+    /** servers.conf as running, and the table thread. */
+    public RunningConfig runningConfig() {
+        return running;
     }
 
     public GossipMembership gossip() {
@@ -374,6 +391,10 @@ public final class ProxyInstance implements AutoCloseable {
             // First of all, so that orchestrators stop sending while the rest of the drain goes on.
             server.stopBeingReady();
         }
+        PassiveHealthSharing s = sharing;
+        if (s != null) {
+            s.close();
+        }
         GossipMembership g = gossip;
         if (g != null) {
             g.leave(3000);
@@ -388,7 +409,7 @@ public final class ProxyInstance implements AutoCloseable {
                 server.close();
             }
         }
-        view.close();
+        running.close();
         if (export != null) {
             export.close();
         }

@@ -8,6 +8,7 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.util.concurrent.EventExecutor;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -62,6 +63,15 @@ public final class DataPlane {
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, true)
                     .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectMillis);
+            if (transport == Transport.EPOLL) {
+                // A backend connection quiet for connect_ms (an idle one, or one waiting for a response) is probed
+                // every second, and given up after two unanswered probes: a host that lost its network is found
+                // out in about connect_ms + 2 s, instead of the two hours of the kernel's default. A live host
+                // answers probes whatever its application does.
+                bootstrap.option(EpollChannelOption.TCP_KEEPIDLE, Math.max(1, (connectMillis + 999) / 1000))
+                        .option(EpollChannelOption.TCP_KEEPINTVL, 1)
+                        .option(EpollChannelOption.TCP_KEEPCNT, 2);
+            }
             Dialer dialer = (server, handler) -> bootstrap.clone().handler(handler).connect(server.address());
             LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer);
             map.put(executor, loop);

@@ -13,7 +13,13 @@ public enum Failure {
     /** The response was not valid HTTP. */
     BAD_RESPONSE,
     /** No byte for longer than the server timeout. */
-    TIMEOUT;
+    TIMEOUT,
+    /**
+     * The backend's host stopped acknowledging what was sent (it lost its network, or died without a reset): bytes
+     * outstanding for longer than the connect timeout, or keepalive probes unanswered. The request may have
+     * been processed.
+     */
+    UNREACHABLE;
 
     /** The request never left the proxy. */
     public boolean beforeSending() {

@@ -76,7 +76,7 @@ public final class RetryPolicy {
             return Decision.SAME_SERVER;
         }
         boolean retryable = f.failure().beforeSending()
-                || (f.failure() == Failure.CLOSED_EARLY && mayReplay(f));
+                || ((f.failure() == Failure.CLOSED_EARLY || f.failure() == Failure.UNREACHABLE) && mayReplay(f));
         if (retryable && f.retriesMade() < maxRetries) {
             if (budget == null || budget.tryWithdraw(nowNanos)) {
                 return Decision.OTHER_SERVER;
@@ -107,7 +107,7 @@ public final class RetryPolicy {
         }
         return switch (lastFailure) {
             case CONNECT_REFUSED -> 503;
-            case CONNECT_TIMEOUT, TIMEOUT -> 504;
+            case CONNECT_TIMEOUT, TIMEOUT, UNREACHABLE -> 504;
             case CLOSED_EARLY, CLOSED_MID_BODY, BAD_RESPONSE -> 502;
         };
     }

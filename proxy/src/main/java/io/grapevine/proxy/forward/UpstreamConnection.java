@@ -15,6 +15,9 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ConnectTimeoutException;
+import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.epoll.EpollTcpInfo;
+import io.netty.channel.unix.Errors;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
 import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
@@ -101,6 +104,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private final BodyReader body;
     private final ResponseHead head = new ResponseHead();
     private final long serverTimeoutNanos;
+    /** How long sent bytes may go unacknowledged before the backend's host counts as unreachable. */
+    private final long unreachableNanos;
     private Channel channel;
     private State state = State.CONNECTING;
     private Listener listener;
@@ -109,6 +114,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private long idleSinceNanos;
     private int requestsServed;
     private boolean readPaused;
+    /** The backend's host stopped acknowledging: the kernel's keepalive gave up, or {@link #checkDeadlines} did. */
+    private boolean unreachable;
 
     private UpstreamConnection(LoopContext loop, Server server, Object idleKey) {
         this.loop = loop;
@@ -118,6 +125,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         this.scanner = new HeadScanner(maxHead, maxHead, false, 502, 502);
         this.body = new BodyReader(maxHead, loop.limits().maxHeaderCount());
         this.serverTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().serverMillis());
+        this.unreachableNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().connectMillis());
     }
 
     /**
@@ -385,8 +393,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
                 l.onReadComplete(); // the body ran until the close: onBodyEnd completed it
             } else {
                 listener = null;
-                l.onFailure(was == State.BODY ? Failure.CLOSED_MID_BODY : Failure.CLOSED_EARLY,
-                        "connection closed by the server");
+                l.onFailure(was == State.BODY ? Failure.CLOSED_MID_BODY : unreachable ? Failure.UNREACHABLE
+                        : Failure.CLOSED_EARLY, unreachable ? "the backend's host stopped acknowledging (keepalive probes "
+                        + "unanswered)" : "connection closed by the server");
                 l.onReadComplete();
             }
         }
@@ -406,8 +415,19 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        // I/O errors (reset by peer) end in channelInactive, which informs the listener.
+        // I/O errors (reset by peer) end in channelInactive, which informs the listener. ETIMEDOUT on an established
+        // connection is the kernel giving up on unanswered keepalive probes: the host is gone, not the connection.
+        unreachable |= isTimedOut(cause);
         ctx.close();
+    }
+
+    /** ETIMEDOUT (110 on Linux) from the native transport, or the JDK's words for it. */
+    private static boolean isTimedOut(Throwable cause) {
+        if (cause instanceof Errors.NativeIoException e) {
+            return e.expectedErr() == -110;
+        }
+        return cause instanceof java.io.IOException && cause.getMessage() != null
+                && cause.getMessage().endsWith("Connection timed out");
     }
 
     // ---------------------------------------------------------------- flow control and deadlines
@@ -424,11 +444,34 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     }
 
     void checkDeadlines(long nowNanos) {
+        if (listener != null && state == State.AWAIT_HEAD && nowNanos - lastActivityNanos > unreachableNanos
+                && unacknowledgedFor() > TimeUnit.NANOSECONDS.toMillis(unreachableNanos)) {
+            // A live host acknowledges within a round trip, even one whose application does not read (zero-window
+            // probes are acknowledged): bytes outstanding this long went to a host that lost its network. A request
+            // that may not be replayed is answered as the server timeout would; the others go to another server now
+            // instead of after server_ms.
+            unreachable = true;
+            fail(Failure.UNREACHABLE, "the backend's host acknowledged nothing for "
+                    + TimeUnit.NANOSECONDS.toMillis(unreachableNanos) + " ms (as long as a connect may take)");
+            return;
+        }
         if (listener != null && !readPaused && (state == State.AWAIT_HEAD || state == State.BODY)
                 && nowNanos - lastActivityNanos > serverTimeoutNanos) {
             server.stats().timeouts.increment();
             fail(Failure.TIMEOUT, "no response within " + TimeUnit.NANOSECONDS.toMillis(serverTimeoutNanos) + " ms");
         }
+    }
+
+    /**
+     * Milliseconds since the backend last acknowledged anything while sent bytes are outstanding; 0 when nothing
+     * is outstanding, or the transport cannot tell (NIO).
+     */
+    private long unacknowledgedFor() {
+        if (channel instanceof EpollSocketChannel epoll && epoll.isActive()) {
+            EpollTcpInfo info = epoll.tcpInfo();
+            return info.unacked() > 0 ? info.lastAckRecv() : 0;
+        }
+        return 0;
     }
 
     /**

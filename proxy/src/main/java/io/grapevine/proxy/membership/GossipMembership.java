@@ -28,10 +28,13 @@ public final class GossipMembership implements AutoCloseable {
 
     private final GossipNode node;
     private final boolean insecure;
+    /** What this proxy announces; replaced when its down servers change. */
+    private MemberMetadata self;
 
-    private GossipMembership(GossipNode node, boolean insecure) {
+    private GossipMembership(GossipNode node, boolean insecure, MemberMetadata self) {
         this.node = node;
         this.insecure = insecure;
+        this.self = self;
     }
 
     /**
@@ -53,7 +56,7 @@ public final class GossipMembership implements AutoCloseable {
         MemberMetadata self = MemberMetadata.proxy(gossip.advertise() != null ? gossip.advertise() : listen.host(),
                 listen.port());
         GossipNode node = GossipNode.start(settings, self, view);
-        return new GossipMembership(node, keyring == null);
+        return new GossipMembership(node, keyring == null, self);
     }
 
     /**
@@ -78,6 +81,15 @@ public final class GossipMembership implements AutoCloseable {
     /** The membership address this proxy advertises (its gossip port). */
     public InetSocketAddress gossipAddress() {
         return node.gossipAddress();
+    }
+
+    /**
+     * Announces the servers this proxy found failing (its passive health), for the other proxies; see
+     * {@link PassiveHealthSharing}. Any thread.
+     */
+    public synchronized void announceDownServers(java.util.List<MemberMetadata.DownServer> servers) {
+        self = self.withDownServers(servers);
+        node.updateMetadata(self);
     }
 
     /** What the membership port refused since start. */

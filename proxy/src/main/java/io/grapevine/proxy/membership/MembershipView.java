@@ -4,14 +4,18 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberEvent;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberRecord;
 import io.grapevine.cluster.MembershipListener;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
-import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.reload.Refusals;
+import io.grapevine.proxy.reload.RunningConfig;
+import io.grapevine.proxy.reload.ServerSource;
 import io.grapevine.proxy.table.BackendTable;
-import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.table.Server;
 import io.netty.util.NetUtil;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -21,71 +25,62 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Objects;
 import java.util.Set;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CopyOnWriteArrayList;
-import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The proxy's view of the cluster, and the only writer of gossip servers into the table.
+ * The proxy's view of the cluster, and the only source of gossip servers for the table.
  *
- * <p>Thread: one dedicated thread ("grapevine-membership"). Membership events arrive on the gossip
- * thread and are handed off at once ({@link #onMembershipEvent}); reloads arrive from the file watcher
- * and SIGHUP. Everything else runs on the view's thread, so its state needs no lock; the admin pages
- * read volatile snapshots.
+ * <p>Thread: the table thread of {@link RunningConfig} ("grapevine-table"). Membership events arrive on the
+ * gossip thread and are handed off at once ({@link #onMembershipEvent}); template reloads and servers.conf
+ * changes arrive through {@link RunningConfig}. Everything else runs on the table thread, so the view's
+ * state needs no lock; the admin pages read volatile snapshots.
  *
- * <p>Flow: events update the member records; a render is scheduled at most once per debounce window, so
- * a burst of joins and leaves costs one table generation per window. The render turns the members into
- * text with the backend template, parses it with the servers.conf parser, keeps only servers that some
- * backend member announced (host and port) and that the allowlist admits, merges them after the static
- * servers and publishes the result. A template or validation failure keeps the last good table. Whatever
- * the source, a server that is the proxy itself ({@link SelfAddressGuard}) never reaches the table.
+ * <p>Flow: events update the member records; a render is scheduled at most once per debounce window, so a
+ * burst of joins and leaves costs one table generation per window. The render turns the members into text
+ * with the backend template, parses it with the servers.conf parser, keeps only servers that some backend
+ * member announced (host and port), that the allowlist admits and that are not the proxy itself, and hands
+ * them to {@link RunningConfig#publish}, which puts them after the static servers. A template or validation
+ * failure keeps the last good table.
  */
-public final class MembershipView implements MembershipListener, AutoCloseable {
+public final class MembershipView implements MembershipListener, ServerSource {
 
     private static final Logger log = LoggerFactory.getLogger(MembershipView.class);
     private static final ObjectMapper JSON = new ObjectMapper();
+
+    /**
+     * How long a backend member removed by gossip's failure detector stays while the proxy still reaches its
+     * backend: beyond the suspicion timeouts of clusters of any size (15 s with 31 members), so that a member
+     * falsely suspected is back long before.
+     */
+    public static final long DEFAULT_HOLD_MILLIS = 30_000;
+    private static final long HOLD_CHECK_MILLIS = 250;
 
     /** What the last render produced, for {@code GET /table/rendered}. */
     public record RenderResult(long atMillis, String text, String error, long generation) {
     }
 
-    /**
-     * What a reload did ({@code POST /reload}, SIGHUP).
-     *
-     * @param generationBefore the table generation in force before
-     * @param generation       the table generation in force after (the same when nothing changed or it failed)
-     * @param errors           why a file was not applied (it does not load, the template does not render);
-     *                         empty when everything was applied
-     */
-    public record ReloadOutcome(long generationBefore, long generation, List<String> errors) {
-    }
-
+    private final RunningConfig running;
     private final ScheduledExecutorService thread;
-    private final TableHolder tables;
-    private final Path configFile;
-    private final Path templateFile;
     private final long debounceMillis;
-    private final SelfAddressGuard self;
+    private final Path templateFile;
     private final List<ExportRenderer> exports = new ArrayList<>();
-    private final List<Consumer<ProxyConfig>> reloadListeners = new CopyOnWriteArrayList<>();
+    private final Refusals refusals = new Refusals(log);
 
-    private ProxyConfig staticConfig;
-    private AddressAllowlist allowlist;
     private BackendTemplate template;
+    private ProxyConfig allowlistOf;
+    private AddressAllowlist allowlist;
     private final Map<String, MemberRecord> members = new LinkedHashMap<>();
     private final List<String> pendingReasons = new ArrayList<>();
-    /** Refusals already logged and counted; those of the last render are kept, the others forgotten. */
-    private final Set<String> refused = new HashSet<>();
-    private final Set<String> refusedNow = new HashSet<>();
     private boolean renderScheduled;
+    /** Members gossip removed while their backend still answers: member id to when the hold ends (nano time). */
+    private final Map<String, Long> held = new LinkedHashMap<>();
+    private boolean holdCheckScheduled;
+    private long holdMillis = DEFAULT_HOLD_MILLIS;
 
     private volatile List<MemberRecord> memberSnapshot = List.of();
     private volatile RenderResult lastRender = new RenderResult(0, "", "no render yet", 0);
@@ -93,35 +88,20 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
     private final AtomicLong renders = new AtomicLong();
     private final AtomicLong renderFailures = new AtomicLong();
     private final AtomicLong reloadFailures = new AtomicLong();
-    private final AtomicLong refusedBackends = new AtomicLong();
 
     /**
-     * @param staticConfig   the loaded servers.conf (its servers are always in the table)
-     * @param configFile     where it came from, for reloads; null when it cannot be reloaded
-     * @param template       the compiled backend template; null without gossip (static servers only)
+     * Becomes the source of {@code running}'s gossip servers.
+     *
+     * @param template       the compiled backend template
      * @param debounceMillis the render window
      */
-    public MembershipView(TableHolder tables, ProxyConfig staticConfig, Path configFile, BackendTemplate template,
-                          long debounceMillis) {
-        this(tables, staticConfig, configFile, template, debounceMillis, SelfAddressGuard.NONE);
-    }
-
-    /** @param self refuses the proxy's own listeners as servers, from servers.conf and from gossip */
-    public MembershipView(TableHolder tables, ProxyConfig staticConfig, Path configFile, BackendTemplate template,
-                          long debounceMillis, SelfAddressGuard self) {
-        this.tables = tables;
-        this.self = self;
-        this.staticConfig = staticConfig;
-        this.allowlist = new AddressAllowlist(staticConfig.allowlist());
-        this.configFile = configFile;
+    public MembershipView(RunningConfig running, BackendTemplate template, long debounceMillis) {
+        this.running = running;
+        this.thread = running.thread();
         this.template = template;
-        this.templateFile = template == null ? null : template.file();
+        this.templateFile = template.file();
         this.debounceMillis = debounceMillis;
-        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "grapevine-membership");
-            t.setDaemon(true);
-            return t;
-        });
+        running.setSource(this);
     }
 
     /** Also renders {@code renderer} on every change (the --render mode). Call before events flow. */
@@ -141,108 +121,152 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         thread.execute(() -> apply(event));
     }
 
-    /** Re-reads servers.conf (file watch, SIGHUP). */
-    public void reloadConfig(String why) {
-        thread.execute(() -> doReloadConfig(why));
+    // ---------------------------------------------------------------- the table thread
+
+    @Override
+    public String configChanged(String reason) {
+        refusals.forgetAll();
+        pendingReasons.add(reason);
+        return render();
     }
 
-    /** Re-reads the backend template (file watch, SIGHUP). */
-    public void reloadTemplate(String why) {
-        thread.execute(() -> doReloadTemplate(why));
+    @Override
+    public String loadFile(String why) {
+        try {
+            template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
+            return null;
+        } catch (BackendTemplate.TemplateException e) {
+            reloadFailures.incrementAndGet();
+            renderFailures.incrementAndGet();
+            lastRender = new RenderResult(System.currentTimeMillis(), "", e.getMessage(),
+                    running.current().generation());
+            log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());
+            return e.getMessage();
+        }
     }
-
-    /**
-     * Re-reads servers.conf and / or the template now ({@code POST /reload}, SIGHUP) and tells what that did
-     * when done. Any thread; the work runs on the view's thread.
-     */
-    public CompletableFuture<ReloadOutcome> reload(String why, boolean config, boolean template) {
-        CompletableFuture<ReloadOutcome> outcome = new CompletableFuture<>();
-        thread.execute(() -> {
-            long before = tables.current().generation();
-            long startMillis = System.currentTimeMillis();
-            List<String> errors = new ArrayList<>();
-            String failed = config ? doReloadConfig(why) : null;
-            if (failed != null) {
-                errors.add(failed);
-            }
-            failed = template ? doReloadTemplate(why) : null;
-            if (failed != null) {
-                errors.add(failed);
-            }
-            RenderResult render = lastRender;
-            if (errors.isEmpty() && render.error() != null && render.atMillis() >= startMillis) {
-                errors.add(render.error());
-            }
-            outcome.complete(new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors)));
-        });
-        return outcome;
-    }
-
-    /**
-     * Called on the view's thread after every reload of servers.conf, with the configuration in force
-     * afterwards (the new one, or the old one when the file did not load): what reopens the access log.
-     */
-    public void onConfigReload(Consumer<ProxyConfig> listener) {
-        reloadListeners.add(listener);
-    }
-
-    /** Renders now (start-up). */
-    public void renderNow(String why) {
-        thread.execute(() -> {
-            pendingReasons.add(why);
-            render();
-        });
-    }
-
-    // ---------------------------------------------------------------- the view's thread
 
     private void apply(MemberEvent e) {
         String what;
-        switch (e.type()) {
-            case REMOVED -> {
-                MemberRecord gone = members.remove(e.memberId());
-                what = "removed";
-                log.info("member {} {}", gone != null ? gone.describe() : e.memberId(), what);
-                boolean left = gone != null && gone.lastEvent() == MemberEvent.Type.LEAVING;
-                timeline(left ? "leave" : "crash", gone, e.memberId(), left
-                        ? "left the cluster (removed after its leave)"
-                        : "removed by failure detection without leaving: crashed or unreachable");
+        MemberRecord previous = members.get(e.memberId());
+        held.remove(e.memberId());
+        if (e.type() == MemberEvent.Type.REMOVED) {
+            if (previous != null && previous.isBackend() && previous.lastEvent() != MemberEvent.Type.LEAVING
+                    && previous.lastEvent() != MemberEvent.Type.REMOVED && servesHere(previous) && holdMillis > 0) {
+                hold(previous, e);
+                return;
             }
-            default -> {
-                MemberRecord previous = members.get(e.memberId());
-                // An update without valid metadata keeps the last valid metadata.
-                var metadata = e.metadata() != null ? e.metadata() : previous != null ? previous.metadata() : null;
-                MemberRecord r = new MemberRecord(e.memberId(), e.alias(), e.gossipAddress(), metadata, e.type(),
-                        e.timestampMillis());
-                members.put(e.memberId(), r);
-                what = switch (e.type()) {
-                    case ADDED -> "joined";
-                    case LEAVING -> "leaving";
-                    default -> "updated";
-                };
-                String detail = metadata == null ? "no valid metadata"
-                        : metadata.isBackend() ? "state " + r.effectiveState() + ", weight " + metadata.weight()
-                        + ", version " + metadata.version() : "role " + metadata.role();
-                log.info("member {} {}: {}", r.describe(), what, detail);
-                String before = previous != null ? previous.effectiveState() : null;
-                switch (e.type()) {
-                    case ADDED -> timeline("join", r, e.memberId(), "joined: " + detail);
-                    case LEAVING -> timeline("leave", r, e.memberId(), "leaving the cluster: drains, then goes");
-                    default -> timeline(r.effectiveState().equals(before) ? "update"
-                            : r.effectiveState().equals("draining") ? "drain" : r.effectiveState(), r, e.memberId(),
-                            "announced " + detail + (before != null && !r.effectiveState().equals(before)
-                            ? " (was " + before + ")" : ""));
-                }
+            members.remove(e.memberId());
+            what = "removed";
+            log.info("member {} {}", previous != null ? previous.describe() : e.memberId(), what);
+            boolean left = previous != null && previous.lastEvent() == MemberEvent.Type.LEAVING;
+            timeline(left ? "leave" : "crash", previous, e.memberId(), left
+                    ? "left the cluster (removed after its leave)"
+                    : "removed by failure detection without leaving: crashed or unreachable");
+        } else {
+            MemberRecord r = MemberRecord.next(previous, e);
+            members.put(e.memberId(), r);
+            boolean back = previous != null && previous.lastEvent() == MemberEvent.Type.REMOVED;
+            what = switch (e.type()) {
+                case ADDED -> back ? "back" : "joined";
+                case LEAVING -> "leaving";
+                default -> "updated";
+            };
+            MemberMetadata metadata = r.metadata();
+            String detail = metadata == null ? "no valid metadata"
+                    : metadata.isBackend() ? "state " + r.effectiveState() + ", weight " + metadata.weight()
+                    + ", version " + metadata.version() : "role " + metadata.role();
+            log.info("member {} {}: {}", r.describe(), what, detail);
+            String before = previous != null ? previous.effectiveState() : null;
+            switch (e.type()) {
+                case ADDED -> timeline("join", r, e.memberId(), (back ? "back after its removal: " : "joined: ") + detail);
+                case LEAVING -> timeline("leave", r, e.memberId(), "leaving the cluster: drains, then goes");
+                default -> timeline(r.effectiveState().equals(before) ? "update"
+                        : r.effectiveState().equals("draining") ? "drain" : r.effectiveState(), r, e.memberId(),
+                        "announced " + detail + (before != null && !r.effectiveState().equals(before)
+                        ? " (was " + before + ")" : ""));
             }
         }
         memberSnapshot = List.copyOf(members.values());
         MemberRecord r = members.get(e.memberId());
-        requestRender((r != null ? r.describe() : e.memberId()) + " " + what);
+        requestRender((r != null ? r.describe() : previous != null ? previous.describe() : e.memberId()) + " " + what);
+    }
+
+    /**
+     * Gossip's failure detector removed a backend member that did not leave, but the proxy still reaches its
+     * backend: the removal may be a false suspicion (a lossy or slow membership network) or a partition of the
+     * membership plane alone. Its server stays as it is for {@link #holdMillis}, unless the proxy's own health
+     * checks find the backend down first or the member comes back; then it goes. Gossip alone never takes a
+     * server the proxy reaches out of the table at once, so a flapping membership does not flap the table.
+     */
+    private void hold(MemberRecord previous, MemberEvent e) {
+        long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMillis);
+        members.put(e.memberId(), new MemberRecord(previous.id(), previous.alias(), previous.gossipAddress(),
+                previous.metadata(), MemberEvent.Type.REMOVED, e.timestampMillis()));
+        held.put(e.memberId(), until);
+        memberSnapshot = List.copyOf(members.values());
+        log.info("member {} removed by gossip's failure detector, but its backend answers this proxy: its server stays "
+                + "for up to {} ms, until a health check fails or the member is back", previous.describe(), holdMillis);
+        timeline("crash", previous, e.memberId(), "removed by failure detection without leaving, but its backend "
+                + "answers this proxy: its server stays for up to " + holdMillis + " ms");
+        if (!holdCheckScheduled) {
+            holdCheckScheduled = true;
+            thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Releases held members whose time is up or whose backend the proxy's health checks found down. */
+    private void checkHeld() {
+        holdCheckScheduled = false;
+        long now = System.nanoTime();
+        List<String> released = new ArrayList<>();
+        for (var it = held.entrySet().iterator(); it.hasNext(); ) {
+            var entry = it.next();
+            MemberRecord r = members.get(entry.getKey());
+            boolean expired = now - entry.getValue() >= 0;
+            if (r == null || expired || !servesHere(r)) {
+                it.remove();
+                if (r != null) {
+                    members.remove(entry.getKey());
+                    log.info("member {} removed: {}", r.describe(), expired ? "held " + holdMillis + " ms and not back"
+                            : "its backend fails this proxy's health checks");
+                    released.add(r.describe() + " removed");
+                }
+            }
+        }
+        if (!released.isEmpty()) {
+            memberSnapshot = List.copyOf(members.values());
+            released.forEach(this::requestRender);
+        }
+        if (!held.isEmpty()) {
+            holdCheckScheduled = true;
+            thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    /** Whether the table has a server at the member's address that is not down by health (or announced down). */
+    private boolean servesHere(MemberRecord r) {
+        String key = addressKey(r.metadata().host(), r.metadata().port());
+        long now = System.nanoTime();
+        for (Server s : running.current().servers()) {
+            if (s.spec().source() == ServerSpec.Source.GOSSIP && addressKey(s.spec().host(), s.spec().port()).equals(key)
+                    && !s.stateName(now).equals("down")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * How long a backend member removed by failure detection, whose backend still answers, is held; 0: never (render
+     * mode, where no health check vouches for a backend). Any thread.
+     */
+    public void holdRemovedMembersFor(long millis) {
+        thread.execute(() -> holdMillis = millis);
     }
 
     /** Adds a membership event to the stats page's timeline. */
     private void timeline(String kind, MemberRecord r, String memberId, String detail) {
-        tables.events().add(kind, r != null ? r.describe() : "member " + memberId, null, detail);
+        running.events().add(kind, r != null ? r.describe() : "member " + memberId, null, detail);
     }
 
     private void requestRender(String reason) {
@@ -253,40 +277,41 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         }
     }
 
-    private void render() {
+    /** @return why the render failed (the table stays), or {@code null} */
+    private String render() {
         renderScheduled = false;
         String reason = reasons();
-        Map<String, Object> context = TemplateContexts.build(members.values(), staticConfig.servers());
+        ProxyConfig config = running.config();
+        Map<String, Object> context = TemplateContexts.build(members.values(), config.servers());
         long now = System.currentTimeMillis();
         String text = null;
+        String error = null;
         try {
             renders.incrementAndGet();
-            List<ServerSpec> rendered = List.of();
-            refusedNow.clear();
-            if (template != null) {
-                text = template.render(context);
-                rendered = parseRendered(text);
-            }
-            List<ServerSpec> merged = merge(validate(rendered));
-            refused.retainAll(refusedNow);
-            BackendTable table = tables.publish(merged, staticConfig.routes(), staticConfig::policyOf,
-                    "gossip: " + reason);
+            refusals.startRound();
+            text = template.render(context);
+            List<ServerSpec> gossip = validate(parseRendered(text), config);
+            refusals.endRound();
+            BackendTable table = running.publish("gossip: " + reason, gossip);
             lastRender = new RenderResult(now, text, null, table.generation());
         } catch (BackendTemplate.TemplateException | ConfigException e) {
             renderFailures.incrementAndGet();
-            long generation = tables.current().generation();
-            lastRender = new RenderResult(now, text == null ? "" : text, e.getMessage(), generation);
-            log.warn("backend template failed, table generation {} stays in force: {}", generation, e.getMessage());
-            tables.events().add("error", "backend template", null,
-                    "render failed, table generation " + generation + " stays in force: " + e.getMessage());
+            long generation = running.current().generation();
+            error = e.getMessage();
+            lastRender = new RenderResult(now, text == null ? "" : text, error, generation);
+            log.warn("backend template failed, table generation {} stays in force: {}", generation, error);
+            running.events().add("error", "backend template", null, "render failed, table generation " + generation
+                    + " stays in force: " + error);
         } catch (RuntimeException e) {
             renderFailures.incrementAndGet();
-            lastRender = new RenderResult(now, text == null ? "" : text, e.toString(), tables.current().generation());
+            error = e.toString();
+            lastRender = new RenderResult(now, text == null ? "" : text, error, running.current().generation());
             log.error("rendering the backend table failed, the table stays in force", e);
         }
         for (ExportRenderer export : exports) {
             export.render(context);
         }
+        return error;
     }
 
     /**
@@ -325,14 +350,14 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
                             kept.add(s);
                         } else {
                             refusedAny = true;
-                            refuse(s.key() + " repeated", "gossip", s.name() + " (" + address + ")",
+                            refuse(s.key() + " repeated", s.name() + " (" + address + ")",
                                     "repeats the address of an earlier server of pool " + s.pool());
                         }
                     }
                 } catch (ConfigException e) {
                     refusedAny = true;
                     String why = "server " + (i + 1) + " of the rendered table: " + problem(e);
-                    refuse(address + " " + why, "gossip", address, why);
+                    refuse(address + " " + why, address, why);
                 }
             }
             if (!refusedAny) {
@@ -350,24 +375,19 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
                 .replace(" in backend_servers[0]", "");
     }
 
-    /** Counts and logs a refused server once, for as long as consecutive renders keep refusing it. */
-    private void refuse(String key, String source, String server, String why) {
-        refusedNow.add(key);
-        if (refused.add(key)) {
-            refusedBackends.incrementAndGet();
-            log.warn("refused {} backend {}: {}", source, server, why);
+    private void refuse(String key, String server, String why) {
+        refusals.refuse(key, "gossip", server, why);
+    }
+
+    /**
+     * Keeps rendered servers that a backend member announced, that the allowlist admits and that are not the
+     * proxy itself.
+     */
+    private List<ServerSpec> validate(List<ServerSpec> rendered, ProxyConfig config) {
+        if (allowlistOf != config) {
+            allowlist = new AddressAllowlist(config.allowlist());
+            allowlistOf = config;
         }
-    }
-
-    /** Refuses a server that is the proxy itself; see {@link SelfAddressGuard}. */
-    private void refuseSelf(ServerSpec s, String why) {
-        String source = s.source() == ServerSpec.Source.STATIC ? "static" : "gossip";
-        refuse(source + " " + s.key() + " self", source, s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")"
-                + (s.source() == ServerSpec.Source.STATIC ? " of " + configFile : ""), why);
-    }
-
-    /** Keeps rendered servers that a backend member announced and that the allowlist admits. */
-    private List<ServerSpec> validate(List<ServerSpec> rendered) {
         Set<String> announced = new HashSet<>();
         for (MemberRecord r : members.values()) {
             if (r.isBackend()) {
@@ -381,32 +401,11 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
             if (why == null) {
                 kept.add(s);
             } else {
-                refuse(s.key() + " " + why, "gossip", s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why);
+                refuse(s.key() + " " + why, s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why);
             }
         }
-        return self.filter(kept, this::refuseSelf);
-    }
-
-    /** Static servers first; a gossip server with the key of a static one is the static one. */
-    private List<ServerSpec> merge(List<ServerSpec> gossip) {
-        List<ServerSpec> merged = new ArrayList<>(self.filter(staticConfig.servers(), this::refuseSelf));
-        Set<String> keys = new HashSet<>();
-        Set<String> names = new HashSet<>();
-        for (ServerSpec s : merged) {
-            keys.add(s.key());
-            names.add(s.name());
-        }
-        for (ServerSpec s : gossip) {
-            if (keys.add(s.key())) {
-                merged.add(names.add(s.name()) ? s : renamed(s));
-            }
-        }
-        return merged;
-    }
-
-    private static ServerSpec renamed(ServerSpec s) {
-        return new ServerSpec(s.name() + "/" + s.pool(), s.host(), s.port(), s.weight(), s.backup(), s.pool(),
-                s.source(), s.state());
+        return running.self().filter(kept, (s, why) -> refuse(s.key() + " self",
+                s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why));
     }
 
     /** One spelling per address: IP literals by their bytes, names lower case. */
@@ -428,79 +427,6 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         return reason.isEmpty() ? "re-render" : reason;
     }
 
-    /** @return why servers.conf was not applied, or {@code null} */
-    private String doReloadConfig(String why) {
-        if (configFile == null) {
-            return null;
-        }
-        ProxyConfig next;
-        try {
-            next = ConfigLoader.load(configFile);
-        } catch (ConfigException e) {
-            reloadFailures.incrementAndGet();
-            log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
-            tables.events().add("error", configFile.getFileName().toString(), null,
-                    "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
-            configReloaded();
-            return e.getMessage();
-        }
-        List<String> needRestart = new ArrayList<>();
-        if (!Objects.equals(next.timeouts(), staticConfig.timeouts())) {
-            needRestart.add("timeouts");
-        }
-        if (!Objects.equals(next.limits(), staticConfig.limits())) {
-            needRestart.add("limits");
-        }
-        if (!Objects.equals(next.healthCheck(), staticConfig.healthCheck())) {
-            needRestart.add("health_check");
-        }
-        if (!Objects.equals(next.tls(), staticConfig.tls())) {
-            needRestart.add("tls (the certificate files themselves reload on change)");
-        }
-        if (!needRestart.isEmpty()) {
-            log.warn("{} changed {}: these take effect at the next restart", configFile, needRestart);
-        }
-        // listen / admin may differ because the command line overrides them; they are never reloaded.
-        staticConfig = next.withListen(staticConfig.listen(), staticConfig.admin());
-        allowlist = new AddressAllowlist(next.allowlist());
-        refused.clear();
-        pendingReasons.add(configFile.getFileName() + " reloaded (" + why + ")");
-        tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
-        render();
-        configReloaded();
-        return null;
-    }
-
-    private void configReloaded() {
-        for (Consumer<ProxyConfig> l : reloadListeners) {
-            try {
-                l.accept(staticConfig);
-            } catch (RuntimeException e) {
-                log.error("a reload listener failed", e);
-            }
-        }
-    }
-
-    /** @return why the template was not applied, or {@code null} */
-    private String doReloadTemplate(String why) {
-        if (templateFile == null) {
-            return null;
-        }
-        try {
-            template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
-        } catch (BackendTemplate.TemplateException e) {
-            reloadFailures.incrementAndGet();
-            renderFailures.incrementAndGet();
-            lastRender = new RenderResult(System.currentTimeMillis(), "", e.getMessage(),
-                    tables.current().generation());
-            log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());
-            return e.getMessage();
-        }
-        pendingReasons.add(templateFile.getFileName() + " reloaded (" + why + ")");
-        render();
-        return null;
-    }
-
     // ---------------------------------------------------------------- what the admin pages read
 
     public List<MemberRecord> members() {
@@ -511,28 +437,24 @@ public final class MembershipView implements MembershipListener, AutoCloseable {
         return lastRender;
     }
 
+    /**
+     * The view's counters for {@code /members}: events, renders, render failures, reload failures (of the template
+     * and of servers.conf), refused backends (gossip and static) and members.
+     */
     public Map<String, Object> counters() {
         Map<String, Object> c = new LinkedHashMap<>();
+        Map<String, Object> config = running.counters();
         c.put("events", events.get());
         c.put("renders", renders.get());
         c.put("render_failures", renderFailures.get());
-        c.put("reload_failures", reloadFailures.get());
-        c.put("refused_backends", refusedBackends.get());
+        c.put("reload_failures", reloadFailures.get() + (Long) config.get("reload_failures"));
+        c.put("refused_backends", refusals.count() + (Long) config.get("refused_backends"));
         c.put("members", memberSnapshot.size());
         return c;
     }
 
-    /** Waits until everything handed to the view so far has been processed (tests, shutdown). */
+    /** Waits until everything handed to the view so far has been processed (tests). */
     public void awaitIdle(long timeoutMillis) throws InterruptedException {
-        try {
-            thread.submit(() -> { }).get(timeoutMillis, TimeUnit.MILLISECONDS);
-        } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-            throw new IllegalStateException("membership view did not settle", e);
-        }
-    }
-
-    @Override
-    public void close() {
-        thread.shutdownNow();
+        running.awaitIdle(timeoutMillis);
     }
 }

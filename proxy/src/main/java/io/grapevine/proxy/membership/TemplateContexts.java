@@ -1,7 +1,9 @@
 package io.grapevine.proxy.membership;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberRecord;
 import io.grapevine.proxy.config.ServerSpec;
 import java.util.ArrayList;
 import java.util.Collection;
@@ -105,7 +107,7 @@ final class TemplateContexts {
 
     /**
      * Of two members announcing the same backend, the one whose word counts: one that is not on its way
-     * out (leaving or draining) over one that is, then the one heard from last. A member killed and
+     * out (leaving, draining, or held after gossip removed it) over one that is, then the one heard from last. A member killed and
      * restarted thus gives way to its successor at once, and a draining predecessor cannot drain its
      * successor's backend.
      */
@@ -120,8 +122,9 @@ final class TemplateContexts {
         return a.id().compareTo(b.id()) <= 0 ? a : b;
     }
 
+    /** Draining, leaving, or removed by gossip and only held while its backend answers. */
     private static boolean isOnItsWayOut(MemberRecord r) {
-        return r.effectiveState().equals("draining");
+        return r.lastEvent() == MemberEvent.Type.REMOVED || r.effectiveState().equals("draining");
     }
 
     private static Map<String, Object> member(MemberRecord r) {

@@ -67,6 +67,8 @@ public final class Server implements Endpoint {
     private boolean ejected;
     /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
     private boolean preventionLogged;
+    /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
+    private volatile long peerDownUntil;
 
     /** Where changes of load and availability are reported (leastconn over a large pool); null: nowhere. */
     private volatile LoadWatch.Handle loadWatch;
@@ -345,7 +347,26 @@ public final class Server implements Endpoint {
 
     private boolean isNotPassivelyDown(long nowNanos) {
         long until = passiveDownUntil;
-        return until == 0 || nowNanos - until >= 0;
+        long peer = peerDownUntil;
+        return (until == 0 || nowNanos - until >= 0) && (peer == 0 || nowNanos - peer >= 0);
+    }
+
+    /**
+     * When this proxy's own passive mark-down of the server ends ({@link System#nanoTime()}); 0 when it is not
+     * marked down by its own failed requests (what other proxies said does not count). Any thread.
+     */
+    public long ownPassiveDownUntil(long nowNanos) {
+        long until = passiveDownUntil;
+        return until != 0 && nowNanos - until < 0 ? until : 0;
+    }
+
+    /**
+     * Other proxies of the cluster found the server failing (their passive health, shared by gossip): no
+     * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Written by the
+     * membership view's thread, read on every pick.
+     */
+    public void setPeerDownUntil(long untilNanos) {
+        peerDownUntil = untilNanos;
     }
 
     /**
@@ -422,9 +443,12 @@ public final class Server implements Endpoint {
         return pool.eject(this, nowNanos, passive, reason);
     }
 
-    /** Ejected by failed requests until a moment still to come. */
+    /**
+     * Ejected by this proxy's own failed requests until a moment still to come (what other proxies said does not
+     * count: it ejects nothing here, nor uses up max_ejected_percent).
+     */
     public boolean isEjected(long nowNanos) {
-        return !isNotPassivelyDown(nowNanos);
+        return ownPassiveDownUntil(nowNanos) != 0;
     }
 
     /** Ejections in a row (1 after a first one), decayed while the server behaves; 0 when never ejected. */

@@ -73,6 +73,13 @@ class LayeringTest {
     }
 
     @Test
+    void serversConfAndItsReloadsKnowNothingOfGossip() {
+        check(noClasses().that().resideInAPackage("io.grapevine.proxy.reload..")
+                .should().dependOnClassesThat().resideInAnyPackage("io.grapevine.proxy.membership..", "io.scalecube..")
+                .because("a proxy without gossip reloads servers.conf without the membership view"));
+    }
+
+    @Test
     void theForwardingCoreDoesNotKnowClientProtocols() {
         check(noClasses().that().resideInAPackage("io.grapevine.proxy.forward..")
                 .should().dependOnClassesThat().resideInAnyPackage("io.grapevine.proxy.client..",

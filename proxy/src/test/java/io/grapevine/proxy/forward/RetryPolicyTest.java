@@ -58,6 +58,18 @@ class RetryPolicyTest {
     }
 
     @Test
+    void aHostThatStoppedAcknowledgingIsLeftForAnotherServerWhenTheRequestMayBeReplayed() {
+        // On a reused keep-alive connection too: silence from a host is no keep-alive race.
+        assertEquals(Action.RETRY_OTHER_SERVER, decide(Failure.UNREACHABLE, true, false, true, false, 0).action());
+        assertEquals(Action.RETRY_OTHER_SERVER, decide(Failure.UNREACHABLE, false, false, true, false, 1).action());
+        assertEquals(new Decision(Action.ANSWER, 504), decide(Failure.UNREACHABLE, true, false, false, false, 0),
+                "a request that must not be replayed gets the answer a timeout gets");
+        assertEquals(new Decision(Action.ANSWER, 504), decide(Failure.UNREACHABLE, false, false, true, true, 0));
+        assertEquals(new Decision(Action.ANSWER, 504), decide(Failure.UNREACHABLE, false, false, true, false, 2));
+        assertTrue(RetryPolicy.countsAgainstServer(Failure.UNREACHABLE, true));
+    }
+
+    @Test
     void aResponseThatStartedCanOnlyBeCutOff() {
         for (Failure f : Failure.values()) {
             assertEquals(Action.ABORT_RESPONSE, decide(f, false, true, true, false, 0).action());

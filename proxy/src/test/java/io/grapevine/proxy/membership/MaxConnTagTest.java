@@ -7,6 +7,8 @@ import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
@@ -23,19 +25,22 @@ import org.junit.jupiter.api.Test;
 class MaxConnTagTest {
 
     private TableHolder tables;
+    private RunningConfig running;
     private MembershipView view;
 
     @BeforeEach
     void start() throws Exception {
         ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
         tables = new TableHolder(1, config.routes(), config::policyOf);
-        view = new MembershipView(tables, config, null,
+        running = new RunningConfig(tables, config, null, SelfAddressGuard.NONE);
+        view = new MembershipView(running,
                 BackendTemplate.load(Path.of("../templates/backends.mustache"), BackendTemplate.Escaping.JSON), 1);
+        running.start("start");
     }
 
     @AfterEach
     void stop() {
-        view.close();
+        running.close();
     }
 
     private void join(String id, int port, Map<String, String> tags) throws InterruptedException {

@@ -1,12 +1,15 @@
 package io.grapevine.proxy.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
@@ -23,6 +26,7 @@ import org.junit.jupiter.api.Test;
 class MembershipViewTest {
 
     private TableHolder tables;
+    private RunningConfig running;
     private MembershipView view;
     private long clock = 1_000;
 
@@ -32,12 +36,14 @@ class MembershipViewTest {
         tables = new TableHolder(1, config.routes(), config::policyOf);
         BackendTemplate template = BackendTemplate.load(Path.of("../templates/backends.mustache"),
                 BackendTemplate.Escaping.JSON);
-        view = new MembershipView(tables, config, null, template, 1);
+        running = new RunningConfig(tables, config, null, SelfAddressGuard.NONE);
+        view = new MembershipView(running, template, 1);
+        running.start("start");
     }
 
     @AfterEach
     void stop() {
-        view.close();
+        running.close();
     }
 
     /** Hands one event to the view and waits for the render it causes. */
@@ -111,7 +117,52 @@ class MembershipViewTest {
     }
 
     @Test
+    void aMemberGossipRemovedWhileItsBackendAnswersIsHeldThenReleased() throws Exception {
+        view.holdRemovedMembersFor(400);
+        event(MemberEvent.Type.ADDED, "held", 8001, MemberState.UP);
+        event(MemberEvent.Type.ADDED, "gone", 8002, MemberState.UP);
+        long generation = tables.current().generation();
+
+        // Removed by the failure detector without a leave: the server stays, the table does not change.
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "held", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        view.awaitIdle(5_000);
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers());
+        assertEquals(generation, tables.current().generation());
+        assertEquals(MemberEvent.Type.REMOVED, view.members().stream().filter(r -> r.id().equals("held")).findFirst()
+                .orElseThrow().lastEvent());
+
+        // Back before the hold ends: nothing changes.
+        event(MemberEvent.Type.ADDED, "held", 8001, MemberState.UP);
+        assertEquals(generation, tables.current().generation());
+        Thread.sleep(600);
+        view.awaitIdle(5_000);
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers(), "back in time: not released");
+
+        // A backend the health checks find down is released at once; one that answers, when the hold ends.
+        tables.current().servers().get(1).setActiveUp(false, "test");
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "gone", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        Await.until(Duration.ofSeconds(5), "the server found down gone", () -> servers().size() == 1);
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "held", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        long removed = System.nanoTime();
+        Await.until(Duration.ofSeconds(5), "the held server released", () -> servers().isEmpty());
+        assertTrue((System.nanoTime() - removed) / 1_000_000 >= 350, "released before its hold ended");
+        assertTrue(view.members().isEmpty(), view.members().toString());
+    }
+
+    @Test
+    void aLeavingMemberIsNeverHeld() throws Exception {
+        event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.LEAVING, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.REMOVED, "m", 8001, MemberState.UP);
+        assertEquals(List.of(), servers());
+    }
+
+    @Test
     void theTimelineTellsAJoinALeaveAndACrashApart() throws Exception {
+        view.holdRemovedMembersFor(0); // the crash takes its server out at once
         event(MemberEvent.Type.ADDED, "leaver", 8001, MemberState.UP);
         event(MemberEvent.Type.ADDED, "crasher", 8002, MemberState.UP);
         event(MemberEvent.Type.UPDATED, "leaver", 8001, MemberState.DRAINING);

@@ -9,6 +9,7 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.HttpConnection;
@@ -43,12 +44,17 @@ class SelfRouteIntegrationTest {
     @RegisterExtension
     final LogCapture log = new LogCapture(MembershipView.class);
 
+    @RegisterExtension
+    final LogCapture staticLog = new LogCapture(RunningConfig.class);
+
     private <T extends AutoCloseable> T keep(T resource) {
         return resources.keep(resource);
     }
 
+    /** Refusals of gossip servers (the membership view) and of static ones (the running configuration). */
     private List<String> refusals() {
-        return log.messages().stream().filter(m -> m.startsWith("refused ")).toList();
+        return java.util.stream.Stream.concat(log.messages().stream(), staticLog.messages().stream())
+                .filter(m -> m.startsWith("refused ")).toList();
     }
 
     private static long refusedCounter(Admin admin) {
@@ -105,7 +111,7 @@ class SelfRouteIntegrationTest {
                 .servers(servers(first.port(), listenPort));
         ProxyUnderTest proxy = keep(builder.start());
         Admin admin = proxy.admin();
-        Await.until(Duration.ofSeconds(10), "the own listener refused at start", () -> refusals().size() == 1, log::toString);
+        Await.until(Duration.ofSeconds(10), "the own listener refused at start", () -> refusals().size() == 1, () -> refusals().toString());
         assertEquals(List.of(first.port()), admin.table().stream().map(Admin.Row::port).toList(), admin.toString());
         assertTrue(refusals().get(0).startsWith("refused static backend 127.0.0.1:" + listenPort + " (127.0.0.1:" + listenPort
                 + ") of " + builder.serversFile() + ": it is this proxy's own client listener (--listen)"), refusals().toString());

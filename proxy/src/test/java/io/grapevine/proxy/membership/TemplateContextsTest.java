@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.cluster.MemberRecord;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
 import io.grapevine.cluster.MemberEvent;

@@ -35,7 +35,7 @@ public final class Admin {
 
     public JsonNode json(String path) {
         try {
-            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + address.getPort() + path))
+            HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + host() + ":" + address.getPort() + path))
                     .timeout(Duration.ofSeconds(10)).GET().build(), HttpResponse.BodyHandlers.ofString());
             if (r.statusCode() != 200) {
                 throw new IllegalStateException(path + " answered " + r.statusCode() + ": " + r.body());
@@ -47,6 +47,20 @@ public final class Admin {
             Thread.currentThread().interrupt();
             throw new IllegalStateException("interrupted", e);
         }
+    }
+
+    public InetSocketAddress address() {
+        return address;
+    }
+
+    /** The admin listener's address, loopback for one that listens on every address. */
+    private String host() {
+        java.net.InetAddress a = address.getAddress();
+        if (a == null || a.isAnyLocalAddress()) {
+            return "127.0.0.1";
+        }
+        String literal = a.getHostAddress();
+        return literal.contains(":") ? "[" + literal + "]" : literal;
     }
 
     /** {@code GET /table}, or null when the admin port does not answer (yet). */

@@ -142,6 +142,11 @@ public final class ChildProcess implements AutoCloseable {
         return process.waitFor(seconds, TimeUnit.SECONDS) ? process.exitValue() : -1;
     }
 
+    /** The file its output goes to. */
+    public Path logFile() {
+        return log;
+    }
+
     public String log() {
         try {
             return Files.exists(log) ? Files.readString(log) : "";

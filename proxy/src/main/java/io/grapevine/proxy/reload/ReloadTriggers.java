@@ -1,4 +1,4 @@
-package io.grapevine.proxy.membership;
+package io.grapevine.proxy.reload;
 
 import java.io.IOException;
 import java.nio.file.ClosedWatchServiceException;
@@ -39,7 +39,7 @@ import sun.misc.SignalHandler;
  * event here: SIGHUP covers it.
  *
  * <p>Threads: the watch runs on its own daemon thread; SIGHUP arrives on the JVM's signal thread; the
- * digests are guarded by this object's monitor. The reload callbacks only hand work to the view's thread.
+ * digests are guarded by this object's monitor. The reload callbacks only hand work to the table thread.
  */
 public final class ReloadTriggers implements AutoCloseable {
 
@@ -64,7 +64,7 @@ public final class ReloadTriggers implements AutoCloseable {
     /** Re-reads servers.conf and / or the template at once, and tells what that did. */
     @FunctionalInterface
     interface Reloader {
-        CompletableFuture<MembershipView.ReloadOutcome> reload(String why, boolean config, boolean template);
+        CompletableFuture<ReloadOutcome> reload(String why, boolean config, boolean template);
     }
 
     private final List<Watched> watched = new ArrayList<>();
@@ -79,8 +79,8 @@ public final class ReloadTriggers implements AutoCloseable {
      * @param config   servers.conf, or null
      * @param template the backend template, or null
      */
-    public ReloadTriggers(MembershipView view, Path config, Path template) throws IOException {
-        this(config, view::reloadConfig, template, view::reloadTemplate, view::reload);
+    public ReloadTriggers(RunningConfig running, Path config, Path template) throws IOException {
+        this(config, running::reloadConfig, template, running::reloadTemplate, running::reload);
     }
 
     /**
@@ -194,13 +194,13 @@ public final class ReloadTriggers implements AutoCloseable {
      *
      * @return what the reload did, when it is done
      */
-    public synchronized CompletableFuture<MembershipView.ReloadOutcome> reloadNow(String why) {
+    public synchronized CompletableFuture<ReloadOutcome> reloadNow(String why) {
         log.info("{}: reloading {}", why, watchesConfig && watchesTemplate ? "servers.conf and the template"
                 : watchesConfig ? "servers.conf" : "the template");
         for (Watched w : watched) {
             w.digest = digest(w.file);
         }
-        CompletableFuture<MembershipView.ReloadOutcome> outcome = reloader.reload(why, watchesConfig, watchesTemplate);
+        CompletableFuture<ReloadOutcome> outcome = reloader.reload(why, watchesConfig, watchesTemplate);
         alsoOnSighup.forEach(Runnable::run);
         return outcome;
     }

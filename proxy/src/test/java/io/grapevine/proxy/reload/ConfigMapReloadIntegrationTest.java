@@ -1,4 +1,4 @@
-package io.grapevine.proxy.membership;
+package io.grapevine.proxy.reload;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;

@@ -1,0 +1,292 @@
+package io.grapevine.proxy.reload;
+
+import io.grapevine.cluster.HostAndPort;
+import io.grapevine.proxy.config.ConfigException;
+import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.EventLog;
+import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.TableHolder;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The running configuration: servers.conf as loaded last, reloaded on request (file watch, SIGHUP,
+ * {@code POST /reload}), and the table it makes: the static servers first, then those of a
+ * {@link ServerSource} (gossip), published into the {@link TableHolder}. A proxy without gossip has no
+ * source: its table is servers.conf alone.
+ *
+ * <p>Thread: one dedicated thread, "grapevine-table" ({@link #thread()}), runs every reload and every
+ * publication, and the source's work too, so none of it needs a lock. Requests from other threads are
+ * queued to it. A file that does not load is logged and counted, and the running configuration stays.
+ * Whatever the source, a server that is the proxy itself ({@link SelfAddressGuard}) never reaches the table.
+ */
+public final class RunningConfig implements AutoCloseable {
+
+    private static final Logger log = LoggerFactory.getLogger(RunningConfig.class);
+
+    private final ScheduledExecutorService thread;
+    private final TableHolder tables;
+    private final Path configFile;
+    private final SelfAddressGuard self;
+    private final Refusals refusals = new Refusals(log);
+    private final List<Consumer<ProxyConfig>> reloadListeners = new CopyOnWriteArrayList<>();
+    private final AtomicLong reloadFailures = new AtomicLong();
+
+    private volatile ProxyConfig config;
+    private ServerSource source;
+
+    /**
+     * @param config     the loaded servers.conf (its servers are always in the table)
+     * @param configFile where it came from, for reloads; null when it cannot be reloaded
+     * @param self       refuses the proxy's own listeners as servers
+     */
+    public RunningConfig(TableHolder tables, ProxyConfig config, Path configFile, SelfAddressGuard self) {
+        this.tables = tables;
+        this.config = config;
+        this.configFile = configFile;
+        this.self = self;
+        this.thread = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "grapevine-table");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+
+    /** The table thread, on which a {@link ServerSource} does all its work. */
+    public ScheduledExecutorService thread() {
+        return thread;
+    }
+
+    /** The servers after the static ones (gossip); call before {@link #start}. */
+    public void setSource(ServerSource source) {
+        this.source = source;
+    }
+
+    /** Publishes the first table: the static servers, with the source's as soon as it has some. */
+    public void start(String why) {
+        thread.execute(() -> republish(why));
+    }
+
+    /** servers.conf as loaded last (with the listen and admin addresses of the command line). Any thread. */
+    public ProxyConfig config() {
+        return config;
+    }
+
+    /** The table in force. Any thread. */
+    public BackendTable current() {
+        return tables.current();
+    }
+
+    /** The stats page's timeline, where reloads, membership changes and their failures are told. Any thread. */
+    public EventLog events() {
+        return tables.events();
+    }
+
+    /** What refuses the proxy's own listeners as servers. */
+    public SelfAddressGuard self() {
+        return self;
+    }
+
+    /**
+     * Table thread: makes the static servers (less any that is the proxy itself) followed by {@code others} the
+     * table. A server of {@code others} with the key (pool, host, port) of a static one is the static one; one
+     * whose name a static server has already is renamed {@code name/pool}.
+     *
+     * @return the table in force afterwards
+     */
+    public BackendTable publish(String reason, List<ServerSpec> others) {
+        refusals.startRound();
+        List<ServerSpec> merged = new ArrayList<>(self.filter(config.servers(), this::refuseSelf));
+        refusals.endRound();
+        Set<String> keys = new HashSet<>();
+        Set<String> names = new HashSet<>();
+        for (ServerSpec s : merged) {
+            keys.add(s.key());
+            names.add(s.name());
+        }
+        for (ServerSpec s : others) {
+            if (keys.add(s.key())) {
+                merged.add(names.add(s.name()) ? s : renamed(s));
+            }
+        }
+        ProxyConfig c = config;
+        return tables.publish(merged, c.routes(), c::policyOf, reason);
+    }
+
+    private void refuseSelf(ServerSpec s, String why) {
+        refusals.refuse(s.key() + " self", "static", s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ") of "
+                + configFile, why);
+    }
+
+    private static ServerSpec renamed(ServerSpec s) {
+        return new ServerSpec(s.name() + "/" + s.pool(), s.host(), s.port(), s.weight(), s.backup(), s.pool(),
+                s.source(), s.state());
+    }
+
+    // ---------------------------------------------------------------- reloads (any thread)
+
+    /** Re-reads servers.conf (file watch). */
+    public void reloadConfig(String why) {
+        thread.execute(() -> reloadNow(why, true, false));
+    }
+
+    /** Re-reads the source's own file, the backend template (file watch). */
+    public void reloadTemplate(String why) {
+        thread.execute(() -> reloadNow(why, false, true));
+    }
+
+    /**
+     * Re-reads servers.conf and / or the template now ({@code POST /reload}, SIGHUP) and tells what that did when
+     * done.
+     */
+    public CompletableFuture<ReloadOutcome> reload(String why, boolean reloadConfig, boolean reloadTemplate) {
+        CompletableFuture<ReloadOutcome> outcome = new CompletableFuture<>();
+        thread.execute(() -> outcome.complete(reloadNow(why, reloadConfig, reloadTemplate)));
+        return outcome;
+    }
+
+    /**
+     * Table thread: loads the files asked for, then renders and publishes once for whatever of them loaded (one
+     * render for both files, not one each).
+     */
+    private ReloadOutcome reloadNow(String why, boolean reloadConfig, boolean reloadTemplate) {
+        long before = tables.current().generation();
+        List<String> errors = new ArrayList<>();
+        List<String> loaded = new ArrayList<>();
+        if (reloadConfig && configFile != null) {
+            String failed = doReloadConfig(why);
+            if (failed == null) {
+                loaded.add(configFile.getFileName().toString());
+            } else {
+                errors.add(failed);
+            }
+        }
+        if (reloadTemplate && source != null) {
+            String failed = source.loadFile(why);
+            if (failed == null) {
+                loaded.add("the template");
+            } else {
+                errors.add(failed);
+            }
+        }
+        if (!loaded.isEmpty()) {
+            String failed = republish(String.join(" and ", loaded) + " reloaded (" + why + ")");
+            if (failed != null) {
+                errors.add(failed);
+            }
+        }
+        return new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors));
+    }
+
+    /**
+     * Called on the table thread after every reload of servers.conf, with the configuration in force afterwards
+     * (the new one, or the old one when the file did not load): what reopens the access log.
+     */
+    public void onConfigReload(Consumer<ProxyConfig> listener) {
+        reloadListeners.add(listener);
+    }
+
+    /** @return why the render failed, or {@code null} */
+    private String republish(String reason) {
+        if (source != null) {
+            return source.configChanged(reason);
+        }
+        publish(reason, List.of());
+        return null;
+    }
+
+    /** Loads servers.conf; the listeners hear of it whether or not it loaded. @return why it did not, or {@code null} */
+    private String doReloadConfig(String why) {
+        if (configFile == null) {
+            return null;
+        }
+        ProxyConfig next;
+        try {
+            next = ConfigLoader.load(configFile);
+        } catch (ConfigException e) {
+            reloadFailures.incrementAndGet();
+            log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
+            tables.events().add("error", configFile.getFileName().toString(), null,
+                    "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
+            configReloaded();
+            return e.getMessage();
+        }
+        List<String> needRestart = new ArrayList<>();
+        ProxyConfig running = config;
+        if (!Objects.equals(next.timeouts(), running.timeouts())) {
+            needRestart.add("timeouts");
+        }
+        if (!Objects.equals(next.limits(), running.limits())) {
+            needRestart.add("limits");
+        }
+        if (!Objects.equals(next.healthCheck(), running.healthCheck())) {
+            needRestart.add("health_check");
+        }
+        if (!Objects.equals(next.tls(), running.tls())) {
+            needRestart.add("tls (the certificate files themselves reload on change)");
+        }
+        if (!needRestart.isEmpty()) {
+            log.warn("{} changed {}: these take effect at the next restart", configFile, needRestart);
+        }
+        // listen / admin may differ because the command line overrides them; they are never reloaded.
+        config = next.withListen(running.listen(), running.admin());
+        refusals.forgetAll();
+        tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
+        configReloaded();
+        return null;
+    }
+
+    private void configReloaded() {
+        for (Consumer<ProxyConfig> l : reloadListeners) {
+            try {
+                l.accept(config);
+            } catch (RuntimeException e) {
+                log.error("a reload listener failed", e);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------- what the admin pages read
+
+    /** servers.conf reloads that failed; static servers refused (the proxy itself). */
+    public Map<String, Object> counters() {
+        Map<String, Object> c = new LinkedHashMap<>();
+        c.put("reload_failures", reloadFailures.get());
+        c.put("refused_backends", refusals.count());
+        return c;
+    }
+
+    /** Waits until everything handed to the table thread so far has been done (tests, shutdown). */
+    public void awaitIdle(long timeoutMillis) throws InterruptedException {
+        try {
+            thread.submit(() -> { }).get(timeoutMillis, TimeUnit.MILLISECONDS);
+        } catch (ExecutionException | TimeoutException e) {
+            throw new IllegalStateException("the table thread did not settle", e);
+        }
+    }
+
+    @Override
+    public void close() {
+        thread.shutdownNow();
+    }
+}
