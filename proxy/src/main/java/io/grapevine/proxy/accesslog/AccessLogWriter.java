@@ -17,8 +17,11 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Event loops {@link #offer} finished lines into a bounded lock-free queue; when it is full the line is
  * dropped and the caller counts it (a disk that cannot keep up costs log lines, never latency). The writer
- * thread batches what is queued into one buffer and writes it with one system call, so the file is at
- * most a batch behind. The file is opened with {@code O_APPEND}: every write lands at its end, also after
+ * thread wakes every {@link #FLUSH_INTERVAL_NANOS} (sooner when {@link #WAKE_LINES} lines wait), batches what
+ * is queued into one buffer and writes it with one system call per batch, so the file is at most about
+ * 100 ms behind. An offer does not wake the writer for each line: under load that cost a futex call and a
+ * context switch per request on the event loop's core (measured: 0.66x the req/s of the proxy without a
+ * log); now it costs the line's formatting and one queue insertion. The file is opened with {@code O_APPEND}: every write lands at its end, also after
  * logrotate's {@code copytruncate}. {@link #reopen} (SIGHUP, reload) closes and reopens it by name between
  * two batches, which is logrotate's {@code create} mode.
  *
@@ -32,13 +35,16 @@ final class AccessLogWriter implements AutoCloseable {
     /** Lines queued at most; beyond, lines are dropped. About 20 MB of typical lines. */
     static final int MAX_QUEUED_LINES = 65_536;
     private static final int BATCH_BYTES = 64 * 1024;
-    private static final long IDLE_PARK_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** How long written lines may wait in the queue: the writer's sleep between batches. */
+    static final long FLUSH_INTERVAL_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+    /** Queued lines that wake the writer before its interval is over (a burst must not reach the cap). */
+    static final int WAKE_LINES = 8_192;
 
     private final Path path;
     private final ConcurrentLinkedQueue<byte[]> queue = new ConcurrentLinkedQueue<>();
     private final AtomicInteger queued = new AtomicInteger();
     private final Thread thread;
-    /** The writer thread is about to park (or parked): an offer must wake it. */
+    /** The writer thread is about to park (or parked): an offer past {@link #WAKE_LINES} wakes it. */
     private volatile boolean idle;
     private volatile boolean reopenRequested;
     private volatile boolean closed;
@@ -78,12 +84,13 @@ final class AccessLogWriter implements AutoCloseable {
         if (closed) {
             return false;
         }
-        if (queued.incrementAndGet() > MAX_QUEUED_LINES) {
+        int n = queued.incrementAndGet();
+        if (n > MAX_QUEUED_LINES) {
             queued.decrementAndGet();
             return false;
         }
         queue.offer(line);
-        if (idle) {
+        if (n >= WAKE_LINES && idle) {
             LockSupport.unpark(thread);
         }
         return true;
@@ -128,9 +135,10 @@ final class AccessLogWriter implements AutoCloseable {
                 continue;
             }
             idle = true;
-            // Checked after announcing idleness: an offer either sees idle and unparks, or is seen here.
-            if (queue.isEmpty() && !reopenRequested && !closed) {
-                LockSupport.parkNanos(this, IDLE_PARK_NANOS);
+            // Checked after announcing idleness: an offer past WAKE_LINES either sees idle and unparks, or its
+            // lines are seen here; fewer lines wait at most one interval.
+            if (queued.get() < WAKE_LINES && !reopenRequested && !closed) {
+                LockSupport.parkNanos(this, FLUSH_INTERVAL_NANOS);
             }
             idle = false;
         }
