@@ -203,6 +203,12 @@ def main():
     compare.check_common_options(a, "idle-rss")
     raise_fd_limit(a.connections)
     a.maxconn = a.connections + 1000
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if "haproxy" in a.proxies and 2 * a.maxconn + 64 > hard:
+        # HAProxy reserves two descriptors per connection of its maxconn and refuses to start without them.
+        sys.exit(f"idle-rss: HAProxy needs {2 * a.maxconn + 64} file descriptors for maxconn {a.maxconn}; the hard "
+                 f"limit here is {hard} and cannot be raised: use --connections {(hard - 64) // 2 - 1000} or fewer, "
+                 f"or leave HAProxy out (--proxies grapevine,nginx)")
     a.idle_s = 300
     env = compare.describe_environment()
     results, notes = {}, {}
