@@ -6,8 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.OpenLoopClient;
+import io.grapevine.proxy.testing.OpenLoopProcess;
 import io.grapevine.proxy.testing.TableWatch;
-import io.grapevine.proxy.testing.netns.LabClient;
 import io.grapevine.proxy.testing.netns.LabCluster;
 import io.grapevine.proxy.testing.netns.NetnsLab;
 import java.nio.file.Path;
@@ -92,8 +92,8 @@ class NetworkFaultsIntegrationTest {
         return sb.toString();
     }
 
-    private LabClient startClient() {
-        LabClient client = cluster.client("client", RATE, CONNECTIONS, List.of(proxy.listen()));
+    private OpenLoopProcess startClient() {
+        OpenLoopProcess client = cluster.client("client", RATE, CONNECTIONS, List.of(proxy.listen()));
         Await.until(Duration.ofSeconds(30), "every backend answering the client", () -> agents.stream()
                 .allMatch(a -> client.progress().answersFrom(a.port()) >= 20)
                 && client.progress().answersFrom(staticBackend.id()) >= 20, () -> client.progress() + "\n" + state());
@@ -116,7 +116,7 @@ class NetworkFaultsIntegrationTest {
      */
     @Test
     void aHostWhoseLinkIsCutIsRoutedAroundAndReturnsWhenItHeals() throws Exception {
-        LabClient client = startClient();
+        OpenLoopProcess client = startClient();
         LabCluster.LabAgent victim = agents.get(2);
         long cut = System.currentTimeMillis();
         victim.host().cutLink();
@@ -163,7 +163,7 @@ class NetworkFaultsIntegrationTest {
      */
     @Test
     void lossAndDelayOnTheGossipLinksLeaveMembershipStableAndTrafficFlowing() throws Exception {
-        LabClient client = startClient();
+        OpenLoopProcess client = startClient();
         long eventsBefore = admin.members().path("view").path("events").asLong();
         NetnsLab.ImpairmentTotals impaired;
         TableWatch watch = new TableWatch(admin, 100);
@@ -203,7 +203,7 @@ class NetworkFaultsIntegrationTest {
      */
     @Test
     void aProxyCutOffFromEveryAgentServesWhatItReachesAndConvergesWhenHealed() throws Exception {
-        LabClient client = startClient();
+        OpenLoopProcess client = startClient();
         long cut = System.currentTimeMillis();
         lab.partition(List.of(proxy.host()), agentHosts());
         long removedMs = Await.until(Duration.ofSeconds(40), "every agent's server gone from /table",
@@ -237,7 +237,7 @@ class NetworkFaultsIntegrationTest {
     void aProxyCutOffFromGossipOnlyKeepsServingWhatItReachesAndConverges() throws Exception {
         Assumptions.assumeTrue(LONG, "the partition of the gossip port alone runs with -Dgrapevine.longTests=true "
                 + "(docs/reliability.md)");
-        LabClient client = startClient();
+        OpenLoopProcess client = startClient();
         TableWatch watch = new TableWatch(admin, 100);
         long held;
         long convergedMs;

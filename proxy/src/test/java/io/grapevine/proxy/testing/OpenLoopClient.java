@@ -2,8 +2,10 @@ package io.grapevine.proxy.testing;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
-import java.io.InputStream;
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -31,8 +33,8 @@ import java.util.concurrent.locks.LockSupport;
  * and HTTP libraries retry an idempotent request on a connection reset.
  *
  * <p>Runs in the test's JVM ({@link #start}) or as a process of its own in another network namespace
- * ({@link #main}: until its standard input closes, printing progress lines and, at the end, one
- * {@code report {...}} line of JSON).
+ * ({@link #main}, driven by {@link OpenLoopProcess}: until its standard input closes, printing progress lines and,
+ * at the end, one {@code report {...}} line of JSON).
  */
 public final class OpenLoopClient implements AutoCloseable {
 
@@ -352,8 +354,8 @@ public final class OpenLoopClient implements AutoCloseable {
 
     /**
      * {@code OpenLoopClient --target HOST:PORT [--target ...] --rate R --connections N [--path P]}: sends until its
-     * standard input closes, prints {@code progress sent=.. ok=.. failed=.. dropped=.. failovers=.. answers=ID:N,...} every half
-     * second, then
+     * standard input closes (a line {@code phase N} read from it is {@link #setPhase}{@code (N)}), prints
+     * {@code progress sent=.. ok=.. failed=.. dropped=.. failovers=.. answers=ID:N,...} every half second, then
      * {@code report {json}}.
      */
     public static void main(String[] args) throws Exception {
@@ -393,9 +395,12 @@ public final class OpenLoopClient implements AutoCloseable {
         }, "progress");
         progress.setDaemon(true);
         progress.start();
-        InputStream in = System.in;
-        while (in.read() >= 0) {
-            // runs until the test closes our standard input
+        // Runs until the test closes our standard input; a line "phase N" is setPhase(N).
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.US_ASCII));
+        for (String line; (line = in.readLine()) != null; ) {
+            if (line.startsWith("phase ")) {
+                client.setPhase(Integer.parseInt(line.substring("phase ".length()).strip()));
+            }
         }
         Report report = client.stop();
         progress.interrupt();

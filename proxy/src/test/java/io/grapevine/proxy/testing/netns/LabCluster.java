@@ -4,6 +4,7 @@ import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.OpenLoopClient;
+import io.grapevine.proxy.testing.OpenLoopProcess;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -124,16 +125,8 @@ public final class LabCluster {
     }
 
     /** An open-loop client in host {@code hostName}, a JVM of its own, sending to {@code targets} until stopped. */
-    public LabClient client(String hostName, double rate, int connections, List<InetSocketAddress> targets) {
-        NetnsLab.Host h = lab.host(hostName);
-        List<String> command = new ArrayList<>(List.of(javaCommand(), "-Xmx256m", "-XX:+UseSerialGC",
-                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), OpenLoopClient.class.getName(),
-                "--rate", Double.toString(rate), "--connections", Integer.toString(connections)));
-        for (InetSocketAddress t : targets) {
-            command.add("--target");
-            command.add(t.getHostString() + ":" + t.getPort());
-        }
-        return new LabClient(h.run(dir, hostName, command));
+    public OpenLoopProcess client(String hostName, double rate, int connections, List<InetSocketAddress> targets) {
+        return new OpenLoopProcess(lab.host(hostName).run(dir, hostName, OpenLoopProcess.command(rate, connections, targets)));
     }
 
     /** Whether {@code host:port} accepts a TCP connection now (from the machine, through the bridge). */
@@ -144,10 +137,6 @@ public final class LabCluster {
         } catch (IOException e) {
             return false;
         }
-    }
-
-    private static String javaCommand() {
-        return ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString());
     }
 
     /** Servers.conf with these static backends. */

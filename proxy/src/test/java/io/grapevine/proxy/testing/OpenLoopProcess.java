@@ -1,9 +1,13 @@
-package io.grapevine.proxy.testing.netns;
+package io.grapevine.proxy.testing;
 
-import io.grapevine.proxy.testing.Await;
-import io.grapevine.proxy.testing.ChildProcess;
-import io.grapevine.proxy.testing.OpenLoopClient;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.time.Duration;
 import java.util.Map;
 import java.util.TreeMap;
@@ -11,10 +15,14 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /**
- * An {@link OpenLoopClient} running as a process in a lab host: its progress is read from the lines it prints,
- * and closing its standard input stops it and makes it print its report.
+ * An {@link OpenLoopClient} running as a JVM of its own (on loopback, or in a lab host's network namespace): its
+ * progress is read from the lines it prints, {@link #setPhase} is a line written to its standard input, and
+ * closing that input stops it and makes it print its report.
+ *
+ * <p>Out of the test's JVM, what the test does meanwhile (starting and signalling processes, sending admin
+ * requests, its own garbage collections) does not delay the requests' clock: the latencies are the proxy's.
  */
-public final class LabClient {
+public final class OpenLoopProcess {
 
     private static final Pattern PROGRESS = Pattern.compile(
             "progress sent=(\\d+) ok=(\\d+) failed=(\\d+) dropped=(\\d+) failovers=(\\d+) answers=(\\S*)");
@@ -29,8 +37,41 @@ public final class LabClient {
 
     private final ChildProcess process;
 
-    LabClient(ChildProcess process) {
+    public OpenLoopProcess(ChildProcess process) {
         this.process = process;
+    }
+
+    /** The command line of a client JVM sending {@code rate} requests/s on {@code connections} to {@code targets}. */
+    public static List<String> command(double rate, int connections, List<InetSocketAddress> targets) {
+        List<String> command = new ArrayList<>(List.of(ProcessHandle.current().info().command()
+                .orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()),
+                "-Xms64m", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp",
+                System.getProperty("java.class.path"), OpenLoopClient.class.getName(),
+                "--rate", Double.toString(rate), "--connections", Integer.toString(connections)));
+        for (InetSocketAddress t : targets) {
+            command.add("--target");
+            command.add(t.getHostString() + ":" + t.getPort());
+        }
+        return command;
+    }
+
+    /** A client process on this host sending to {@code target}; its output goes to {@code dir/name.log}. */
+    public static OpenLoopProcess start(Path dir, String name, InetSocketAddress target, double rate, int connections) {
+        return new OpenLoopProcess(ChildProcess.start(dir, name, command(rate, connections, List.of(target)), java.util.Map.of()));
+    }
+
+    /**
+     * From the next request due on, latencies count in {@code phase} (see {@link OpenLoopClient#setPhase}); the line
+     * reaches the client within microseconds.
+     */
+    public void setPhase(int phase) {
+        try {
+            OutputStream in = process.process().getOutputStream();
+            in.write(("phase " + phase + "\n").getBytes(StandardCharsets.US_ASCII));
+            in.flush();
+        } catch (IOException e) {
+            throw new UncheckedIOException("the client process is gone: " + process.tail(), e);
+        }
     }
 
     public ChildProcess process() {
