@@ -7,12 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.ClusterSettings;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.LocalAgent;
+import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -124,6 +126,44 @@ class RenderModeIntegrationTest {
                 () -> lines(marker) + " runs; " + proxy.tail());
         System.out.printf("[render] %d writes of %s (empty cluster, two joins, one drain; none for an update that changed nothing); "
                 + "the command ran %d times%n", writes + 1, out.getFileName(), lines(marker));
+    }
+
+    /**
+     * An agent killed with {@code kill -9} while its backend (a process of its own) keeps answering: a serving proxy
+     * would hold its server for up to {@link MembershipView#DEFAULT_HOLD_MILLIS} while its health checks reach the
+     * backend, but render mode runs no health checks, so nothing vouches for the backend and the member leaves the
+     * file as soon as gossip's failure detector removes it.
+     */
+    @Test
+    void aCrashedAgentLeavesTheFileWhenGossipRemovesItWithoutAHold() throws Exception {
+        Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
+        Path out = dir.resolve("haproxy.cfg");
+        ChildProcess proxy = keep(ChildProcess.proxy(dir, "render", "--render", "templates/haproxy.cfg.mustache",
+                "--out", out.toString(), "--gossip", "0", "--cluster-key", key.toString()));
+        Matcher m = GOSSIP_PORT.matcher("");
+        Await.until(Duration.ofSeconds(30), "render proxy's gossip up", () -> m.reset(proxy.log()).find(), proxy::tail);
+        int port = Ports.free();
+        ChildProcess backend = keep(ChildProcess.launcher(dir, "backend", "backend", "--port", Integer.toString(port)));
+        Await.until(Duration.ofSeconds(30), "the backend accepting", () -> Ports.accepts(port), backend::tail);
+        ChildProcess agent = keep(ChildProcess.agent(dir, "agent", "--join", "127.0.0.1:" + m.group(1), "--service", "web",
+                "--target", "127.0.0.1:" + port, "--cluster-key", key.toString()));
+        String line = "server web-127.0.0.1-" + port + " 127.0.0.1:" + port;
+        Await.until(Duration.ofSeconds(30), "the agent's backend in the file", () -> read(out).contains(line),
+                () -> read(out) + proxy.tail() + agent.tail());
+
+        agent.kill9();
+        long killed = System.nanoTime();
+        // Two members (the render proxy and the agent): the failure detector removes the agent after its suspicion
+        // timeout, well within the hold a serving proxy would give it.
+        Duration removal = ClusterSettings.builder().build().suspicionTimeout(2).plusSeconds(8);
+        assertTrue(removal.toMillis() < MembershipView.DEFAULT_HOLD_MILLIS / 2, "the bound must tell a hold apart: " + removal);
+        Await.until(removal, "the crashed agent's server out of the file", () -> !read(out).contains(line),
+                () -> read(out) + proxy.tail());
+        long goneMs = (System.nanoTime() - killed) / 1_000_000;
+        assertTrue(Ports.accepts(port), "the backend still answers: a serving proxy would have held its server");
+        assertFalse(proxy.log().contains("its server stays for up to"), () -> "render mode held the member: " + proxy.tail());
+        System.out.printf("[render] kill -9 of an agent whose backend still answers: its server left the file %d ms later "
+                + "(suspicion timeout %d ms; no hold)%n", goneMs, ClusterSettings.builder().build().suspicionTimeout(2).toMillis());
     }
 
     /** The shipped haproxy.cfg template renders a configuration HAProxy itself accepts ({@code haproxy -c}). */
