@@ -254,10 +254,15 @@ public final class Exchange {
             }
             return;
         }
+        List<Server> excluded = tried == null ? null : withFailingServers(tried);
         for (int i = 0, n = pool.servers().size(); i <= n; i++) {
-            Server s = affinity != null ? affinity.balance(loop.index(), now, tried)
-                    : pool.balancer(loop.index()).pick(now, tried);
+            Server s = affinity != null ? affinity.balance(loop.index(), now, excluded)
+                    : pool.balancer(loop.index()).pick(now, excluded);
             if (s == null) {
+                if (excluded != tried) {
+                    excluded = tried; // every server left is failing too: any of them rather than none
+                    continue;
+                }
                 break;
             }
             if (s.tryAcquireSlot()) {
@@ -271,6 +276,26 @@ public final class Exchange {
             return;
         }
         answer(RetryPolicy.statusFor(lastFailure));
+    }
+
+    /**
+     * What a retry avoids: the servers already tried and, when there are any, those whose last request failed
+     * (passive health's failure streak) though max_ejected_percent keeps them in rotation. A request that failed
+     * once goes next where nothing is known to fail, as nginx's {@code proxy_next_upstream} avoids a server that has
+     * just failed: when a partition takes most of a pool, the ejection limit keeps new requests spread, but a retry
+     * is not sent from one unreachable server to another. Only on the retry path: the list is made there.
+     */
+    private List<Server> withFailingServers(List<Server> tried) {
+        List<Server> avoid = tried;
+        for (Server s : pool.servers()) {
+            if (s.isFailing() && !tried.contains(s)) {
+                if (avoid == tried) {
+                    avoid = new ArrayList<>(tried);
+                }
+                avoid.add(s);
+            }
+        }
+        return avoid;
     }
 
     /** Whether a server of the pool that could take the request is only busy (at its max_conn), not unavailable. */

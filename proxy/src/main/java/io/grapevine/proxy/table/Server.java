@@ -444,6 +444,14 @@ public final class Server implements Endpoint {
     }
 
     /**
+     * Whether its last request failed in a way that counts against it (see {@link #recordFailure}) and no response has
+     * come since: a failure streak, whether or not it led to an ejection. Any thread.
+     */
+    public boolean isFailing() {
+        return consecutiveFailures.get() != 0;
+    }
+
+    /**
      * Ejected by this proxy's own failed requests until a moment still to come (what other proxies said does not
      * count: it ejects nothing here, nor uses up max_ejected_percent).
      */

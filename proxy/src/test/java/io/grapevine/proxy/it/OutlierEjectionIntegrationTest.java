@@ -129,4 +129,44 @@ class OutlierEjectionIntegrationTest {
         assertEquals(2, log.messages().stream().filter(l -> l.contains("not ejected")).count(),
                 "one line per server kept in: " + log.messages());
     }
+
+    /**
+     * Most of a pool fails at once (three servers of four refuse connections) and max_ejected_percent lets only one
+     * be ejected: the other two stay in rotation with a failure streak. A request that fails on one of them is retried
+     * where nothing is known to fail, not on the other: with one retry, every request is answered by the good server.
+     * Sent from one failing server to the other, one retry in two would fail.
+     */
+    @Test
+    void aRetryAvoidsServersThatTheEjectionLimitKeepsInRotationWhileTheyFail() throws Exception {
+        DemoBackend good = fx.backend(1);
+        int[] ports = {closedPort(), closedPort(), closedPort(), good.port()};
+        ProxyServer proxy = fx.proxy(1, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 60000, "
+                + "\"max_ejected_percent\": 25}, \"limits\": {\"retries\": 1, \"retry_budget_percent\": 1000}", ports);
+        RawHttpClient client = fx.client(proxy);
+        List<Server> refusing = proxy.tables().current().servers().stream().filter(s -> s.address().getPort() != good.port())
+                .toList();
+        // Until each refusing server has failed once, a retry may still meet one that has not failed yet.
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (!refusing.stream().allMatch(s -> s.isEjected(System.nanoTime()) || s.isFailing())
+                && System.nanoTime() < deadline) {
+            client.send(get("/")).read();
+        }
+        long now = System.nanoTime();
+        assertEquals(1, refusing.stream().filter(s -> s.isEjected(now)).count(), "a quarter of four ejected");
+        assertEquals(2, refusing.stream().filter(s -> !s.isEjected(now) && s.isFailing()).count(),
+                "two kept in rotation, failing");
+        long attemptsBefore = refusing.stream().mapToLong(s -> s.stats().requests.sum()).sum();
+        int ok = 0;
+        for (int i = 0; i < 100; i++) {
+            Response r = client.send(get("/")).read();
+            if (r.status() == 200) {
+                ok++;
+            }
+        }
+        long firstAttempts = refusing.stream().mapToLong(s -> s.stats().requests.sum()).sum() - attemptsBefore;
+        System.out.println("[ejection] 100 requests with two failing servers kept in rotation: " + ok + " answered 200; "
+                + firstAttempts + " attempts on the failing servers");
+        assertTrue(firstAttempts >= 20, "the failing servers still get new requests: " + firstAttempts);
+        assertEquals(100, ok, "every request that failed on one failing server was retried on the good server");
+    }
 }
