@@ -257,14 +257,17 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * The first step of a drain: {@code GET /ready} answers 503 from now on, while everything else goes on
-     * as before, so that load balancers and orchestrators polling it stop sending new clients before the
-     * listener closes ({@link #drainAndStop}, {@code timeouts.shutdown_delay_ms} later). Idempotent; any thread.
+     * The first step of a drain: {@code GET /ready} answers 503 from now on, so that load balancers and
+     * orchestrators polling it stop sending new clients before the listener closes ({@link #drainAndStop},
+     * {@code timeouts.shutdown_delay_ms} later). Requests are served as before, on new connections too, but each
+     * client connection closes after its next response, so that clients reconnect through whatever routes them by
+     * then: a connection kept open would be reset when a virtual IP moves to another host. Idempotent; any thread.
      */
     public synchronized void stopBeingReady() {
         if (notReadySince == 0) {
             long now = System.nanoTime();
             notReadySince = now == 0 ? 1 : now;
+            dataPlane.endKeepAlive();
             log.info("draining: /ready answers 503 from now; the listener closes in {} ms (timeouts.shutdown_delay_ms)",
                     config.timeouts().shutdownDelayMillis());
         }

@@ -10,6 +10,7 @@ import io.grapevine.proxy.it.RawHttpClient;
 import io.grapevine.proxy.testing.AdminRequests;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
+import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.Resources;
 import java.io.IOException;
@@ -26,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ./grapevine proxy} as a process: on SIGTERM {@code /ready} answers 503 while the listener still
- * serves, and the listener closes {@code timeouts.shutdown_delay_ms} later; {@code --check} passes a good
+ * serves (each connection closing after its next response), and the listener closes
+ * {@code timeouts.shutdown_delay_ms} later; {@code --check} passes a good
  * setup and fails a bad one with the start's own line, opening no port.
  */
 class DrainAndCheckIntegrationTest {
@@ -53,6 +55,8 @@ class DrainAndCheckIntegrationTest {
         AdminRequests admin = new AdminRequests(new InetSocketAddress("127.0.0.1", adminPort));
         assertEquals(200, admin.send("GET", "/ready", null).statusCode(), proxy.tail());
         assertEquals(200, statusOfNewConnection(port), "traffic flows");
+        HttpConnection keptAlive = new HttpConnection(new InetSocketAddress("127.0.0.1", port), 5_000);
+        assertFalse(keptAlive.get("/").close(), "a kept-alive connection before the signal");
 
         long signalled = System.nanoTime();
         proxy.sigterm();
@@ -60,6 +64,13 @@ class DrainAndCheckIntegrationTest {
         long notReadyMillis = (System.nanoTime() - signalled) / 1_000_000;
         // Not ready, yet still serving: a new connection is accepted and its request answered.
         assertEquals(200, statusOfNewConnection(port), "the listener must serve until the delay has passed: " + proxy.tail());
+        // Each connection closes after its next response, so that clients reconnect through the balancer.
+        try (keptAlive; HttpConnection opened = new HttpConnection(new InetSocketAddress("127.0.0.1", port), 5_000)) {
+            HttpConnection.Response last = keptAlive.get("/");
+            assertTrue(last.status() == 200 && last.close(), "the open connection's next response closes it: " + last);
+            HttpConnection.Response first = opened.get("/");
+            assertTrue(first.status() == 200 && first.close(), "a new connection's first response closes it: " + first);
+        }
         assertEquals(200, status(admin, "/health"), "the process is alive");
 
         Await.until(Duration.ofSeconds(15), "the listener to close", () -> !Ports.accepts(port), proxy::tail);

@@ -118,6 +118,11 @@ final class AlpnCodecSelector extends ChannelInboundHandlerAdapter implements Cl
         ctx.close();
     }
 
+    @Override
+    public void closeAfterNextResponse() {
+        // nothing to answer yet: the HTTP/1 or HTTP/2 connection chosen registers itself and is told then
+    }
+
     private Object remote() {
         return ctx.channel().remoteAddress();
     }

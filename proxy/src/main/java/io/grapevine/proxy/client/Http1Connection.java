@@ -101,6 +101,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private ByteBuf cumulation;
     private Input input = Input.HEAD;
     private Lifecycle lifecycle = Lifecycle.OPEN;
+    /** The next request head read is the connection's last ({@link #closeAfterNextResponse} while idle). */
+    private boolean lastRequestNext;
     /** The stream whose request body is being read. */
     private Http1Stream reading;
     /** The stream of the upgrade request awaiting its answer, or tunnelling; at most one per connection. */
@@ -316,6 +318,11 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 case HEAD:
                     if (sequencer.size() >= maxPipelineDepth || lifecycle == Lifecycle.DRAINING || !readHead()) {
                         return;
+                    }
+                    if (lastRequestNext) {
+                        // Before its dispatch, so its response says Connection: close and the line's end closes.
+                        lastRequestNext = false;
+                        lifecycle = Lifecycle.DRAINING;
                     }
                     break;
                 case BODY: {
@@ -671,6 +678,23 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             closeNow();
         } else {
             updateReading();
+        }
+    }
+
+    /**
+     * Idle, between requests: the next request read is answered with {@code Connection: close}, then the connection
+     * closes. Busy: as {@link #beginDrain}, the requests in line are answered, the last with {@code Connection:
+     * close}. An open tunnel is left alone.
+     */
+    @Override
+    public void closeAfterNextResponse() {
+        if (lifecycle != Lifecycle.OPEN) {
+            return;
+        }
+        if (sequencer.isEmpty() && input == Input.HEAD) {
+            lastRequestNext = true;
+        } else {
+            beginDrain();
         }
     }
 

@@ -360,6 +360,12 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         drainTimer = ctx.executor().schedule(this::sendLastGoAway, DRAIN_ROUND_TRIP_MILLIS, TimeUnit.MILLISECONDS);
     }
 
+    /** A GOAWAY at once (see {@link #beginDrain}): HTTP/2 has no last response of its own to mark. */
+    @Override
+    public void closeAfterNextResponse() {
+        beginDrain();
+    }
+
     private void sendLastGoAway() {
         if (lifecycle != Lifecycle.DRAINING || lastGoAwaySent) {
             return;

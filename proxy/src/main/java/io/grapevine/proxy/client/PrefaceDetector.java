@@ -120,6 +120,11 @@ final class PrefaceDetector extends ClientChannelHandler implements ClientConnec
         }
     }
 
+    @Override
+    public void closeAfterNextResponse() {
+        // nothing to answer yet: the HTTP/1 or HTTP/2 connection detected registers itself and is told then
+    }
+
     private void release() {
         if (buffered != null) {
             buffered.release();

@@ -11,4 +11,12 @@ public interface ClientConnection {
 
     /** Graceful shutdown: finish what is in flight, take no new request, then close. */
     void beginDrain();
+
+    /**
+     * The end of keep-alive (the proxy is no longer ready): the next response is the connection's last, and says
+     * so (HTTP/1: {@code Connection: close}; HTTP/2: GOAWAY), so that the client reconnects, through whatever
+     * balancer or virtual IP routes it by then. An idle connection stays open for that one request; unlike
+     * {@link #beginDrain}, nothing is refused.
+     */
+    void closeAfterNextResponse();
 }

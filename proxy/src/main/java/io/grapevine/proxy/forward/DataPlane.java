@@ -97,6 +97,14 @@ public final class DataPlane {
         loopList.forEach(l -> l.addObserver(observer));
     }
 
+    /**
+     * Any thread: from now on every client connection closes after its next response, those open and those
+     * accepted later (see {@link ClientConnection#closeAfterNextResponse}).
+     */
+    public void endKeepAlive() {
+        loopList.forEach(LoopContext::endKeepAlive);
+    }
+
     /** Any thread: starts a graceful drain of every client connection. */
     public void drain() {
         loopList.forEach(LoopContext::drain);

@@ -45,6 +45,8 @@ public final class LoopContext {
     /** Idle connections by {@link IdleKey}: the server itself, or a server and one client's addresses. */
     private final Map<Object, IdleConnections<UpstreamConnection>> idleByKey = new HashMap<>();
     private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** Set on the loop by {@link #endKeepAlive}: connections registered later close after their next response. */
+    private boolean keepAliveEnded;
     private final Set<UpstreamConnection> upstreams = Collections.newSetFromMap(new IdentityHashMap<>());
     /** This loop's retry budget of each pool, by {@link PoolState#id()}; grown as pools appear. */
     private RetryBudget[] retryBudgets = new RetryBudget[4];
@@ -197,6 +199,9 @@ public final class LoopContext {
 
     public void register(ClientConnection c) {
         clients.add(c);
+        if (keepAliveEnded) {
+            c.closeAfterNextResponse();
+        }
     }
 
     public void unregister(ClientConnection c) {
@@ -224,6 +229,17 @@ public final class LoopContext {
                     e.getValue().close();
                 }
             }
+        });
+    }
+
+    /**
+     * Any thread: every client connection of this loop, and every one it registers from now on, closes after its
+     * next response ({@link ClientConnection#closeAfterNextResponse}).
+     */
+    public void endKeepAlive() {
+        eventLoop.execute(() -> {
+            keepAliveEnded = true;
+            new ArrayList<>(clients).forEach(ClientConnection::closeAfterNextResponse);
         });
     }
 

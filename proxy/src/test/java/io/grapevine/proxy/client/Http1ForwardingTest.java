@@ -292,6 +292,24 @@ class Http1ForwardingTest {
     }
 
     @Test
+    void afterTheEndOfKeepAliveAnIdleConnectionServesOneMoreRequestWithConnectionCloseThenCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("first"));
+            h.backend(0).send(ok("one"));
+            assertFalse(h.received().contains("Connection: close"));
+            ((Http1Connection) h.client.pipeline().last()).closeAfterNextResponse();
+            h.runPending();
+            assertTrue(h.client.isActive(), "an idle connection is not closed under a request the client may be sending");
+            h.send(get("last"));
+            h.backend(0).send(ok("two"));
+            String answer = h.received();
+            assertTrue(answer.contains("Connection: close") && answer.endsWith("two"), answer);
+            h.runPending();
+            assertFalse(h.client.isActive());
+        }
+    }
+
+    @Test
     void anIdleConnectionIsClosedAtOnceOnDrain() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
             ((Http1Connection) h.client.pipeline().last()).beginDrain();

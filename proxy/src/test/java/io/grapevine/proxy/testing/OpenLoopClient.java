@@ -61,12 +61,16 @@ public final class OpenLoopClient implements AutoCloseable {
 
     /**
      * What happened. Latencies are in microseconds, from the time each request was due; times are
-     * {@link System#currentTimeMillis()}.
+     * {@link System#currentTimeMillis()}. Of the failed requests (all 0 when none failed): when the first and the
+     * last were sent (their last attempt began: the connect, or the write on a kept-alive connection), and when the
+     * first and the last failure were counted.
      */
     public record Report(long startMillis, long endMillis, double rate, int connections, long sent, long ok, long failed,
                          long connectionsDropped, long failovers, long p50Micros, long p99Micros, long p999Micros,
                          long maxMicros, Map<Integer, BackendAnswers> backends, List<String> firstFailures,
-                         Map<Integer, Long> p99MicrosByPhase, Map<Integer, Long> requestsByPhase) {
+                         Map<Integer, Long> p99MicrosByPhase, Map<Integer, Long> requestsByPhase,
+                         long firstFailedSentMillis, long lastFailedSentMillis, long firstFailureMillis,
+                         long lastFailureMillis) {
 
         /** One line for test output: {@code sent 3000, failed 0, dropped 0, p50 0.41 ms, p99 1.9 ms, ...}. */
         public String summary() {
@@ -113,6 +117,10 @@ public final class OpenLoopClient implements AutoCloseable {
     private final AtomicLong failovers = new AtomicLong();
     private final ConcurrentLinkedQueue<String> failures = new ConcurrentLinkedQueue<>();
     private final AtomicInteger failuresKept = new AtomicInteger();
+    private final AtomicLong firstFailedSentMillis = new AtomicLong(Long.MAX_VALUE);
+    private final AtomicLong lastFailedSentMillis = new AtomicLong();
+    private final AtomicLong firstFailureMillis = new AtomicLong(Long.MAX_VALUE);
+    private final AtomicLong lastFailureMillis = new AtomicLong();
     private final Map<Integer, long[]> backends = new ConcurrentHashMap<>();
     /** Latencies in microseconds, each tagged with its phase (see {@link #tagged}); -1 where none yet. */
     private final List<long[]> latencies = new ArrayList<>();
@@ -220,7 +228,8 @@ public final class OpenLoopClient implements AutoCloseable {
         return new Report(startMillis, end, settings.rate(), settings.connections(), sent.get(), ok.get(), failed.get(),
                 dropped.get(), failovers.get(), percentile(recorded, 0.50), percentile(recorded, 0.99),
                 percentile(recorded, 0.999), recorded.length == 0 ? 0 : recorded[recorded.length - 1], answers,
-                List.copyOf(failures), p99, counts);
+                List.copyOf(failures), p99, counts, failed.get() == 0 ? 0 : firstFailedSentMillis.get(),
+                lastFailedSentMillis.get(), failed.get() == 0 ? 0 : firstFailureMillis.get(), lastFailureMillis.get());
     }
 
     private static long percentile(long[] sorted, double p) {
@@ -231,7 +240,13 @@ public final class OpenLoopClient implements AutoCloseable {
         return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
     }
 
-    private void fail(String why) {
+    /** A failed request, whose last attempt began at {@code sentMillis}. */
+    private void fail(String why, long sentMillis) {
+        long now = System.currentTimeMillis();
+        firstFailedSentMillis.accumulateAndGet(sentMillis, Math::min);
+        lastFailedSentMillis.accumulateAndGet(sentMillis, Math::max);
+        firstFailureMillis.accumulateAndGet(now, Math::min);
+        lastFailureMillis.accumulateAndGet(now, Math::max);
         failed.incrementAndGet();
         if (failuresKept.incrementAndGet() <= 20) {
             failures.add(why);
@@ -292,6 +307,7 @@ public final class OpenLoopClient implements AutoCloseable {
             int tries = settings.targets().size();
             for (int attempt = 0; attempt < tries; attempt++) {
                 boolean answered = false;
+                long sentMillis = System.currentTimeMillis();
                 try {
                     if (connection == null) {
                         connection = new HttpConnection(settings.targets().get(target), settings.timeoutMillis());
@@ -303,7 +319,7 @@ public final class OpenLoopClient implements AutoCloseable {
                         ok.incrementAndGet();
                         answeredBy(r.demoId());
                     } else {
-                        fail("status " + r.status() + " from " + settings.targets().get(target) + ": " + r.body().strip());
+                        fail("status " + r.status() + " from " + settings.targets().get(target) + ": " + r.body().strip(), sentMillis);
                     }
                     if (r.close()) {
                         dropConnection();
@@ -316,7 +332,7 @@ public final class OpenLoopClient implements AutoCloseable {
                     }
                     if (answered || attempt == tries - 1) {
                         record(dueNanos, tag);
-                        fail("I/O error on " + settings.targets().get(target) + ": " + e);
+                        fail("I/O error on " + settings.targets().get(target) + ": " + e, sentMillis);
                         return;
                     }
                     // Not answered: another proxy gets the request, as a client of a round-robin name does.

@@ -61,13 +61,8 @@ public final class LabCluster {
         }
     }
 
-    /** A demo backend process without an agent (a server of servers.conf). */
-    public record StaticBackend(NetnsLab.Host host, ChildProcess process, int port) {
-
-        /** The id its answers carry: {@code ./grapevine backend} numbers its servers from 1. */
-        public int id() {
-            return 1;
-        }
+    /** A demo backend process without an agent (a server of servers.conf), and the id its answers carry. */
+    public record StaticBackend(NetnsLab.Host host, ChildProcess process, int port, int id) {
 
         /** Its line of servers.conf's {@code backend_servers}. */
         public String serversEntry() {
@@ -76,18 +71,45 @@ public final class LabCluster {
     }
 
     public StaticBackend staticBackend(String hostName, int port) {
+        return staticBackends(hostName, port, 1).get(0);
+    }
+
+    /**
+     * {@code count} demo backends in one process of host {@code hostName}, on ports {@code firstPort} upwards, with
+     * ids 1 to {@code count} ({@code ./grapevine backend --count}), each accepting when this returns.
+     */
+    public List<StaticBackend> staticBackends(String hostName, int firstPort, int count) {
         NetnsLab.Host h = lab.host(hostName);
-        ChildProcess p = h.launcher(dir, hostName, "backend", "--host", h.address(), "--port", Integer.toString(port));
-        Await.until(Duration.ofSeconds(30), "static backend " + h + ":" + port + " accepting",
-                () -> accepts(h.address(), port) || !p.isAlive(), p::tail);
-        return new StaticBackend(h, p, port);
+        ChildProcess p = h.launcher(dir, hostName, "backend", "--host", h.address(), "--port", Integer.toString(firstPort),
+                "--count", Integer.toString(count));
+        List<StaticBackend> backends = new ArrayList<>();
+        for (int id = 1; id <= count; id++) {
+            int port = firstPort + id - 1;
+            Await.until(Duration.ofSeconds(30), "static backend " + h + ":" + port + " accepting",
+                    () -> accepts(h.address(), port) || !p.isAlive(), p::tail);
+            backends.add(new StaticBackend(h, p, port, id));
+        }
+        return backends;
     }
 
     /**
      * Starts a proxy in host {@code hostName} with {@code serversConf} as its servers.conf, joining {@code seeds}
-     * (none: it is the seed), and waits until its admin listener answers.
+     * (none: it is the seed), listening on the host's address, and waits until its admin listener answers.
      */
     public LabProxy proxy(String hostName, String serversConf, List<LabProxy> seeds, String... extraArgs) {
+        return startProxy(hostName, null, serversConf, seeds, extraArgs);
+    }
+
+    /**
+     * Like {@link #proxy}, with the client listener on {@code 0.0.0.0}: it accepts on an address that arrives in
+     * the host later, a virtual IP.
+     */
+    public LabProxy proxyOnEveryAddress(String hostName, String serversConf, List<LabProxy> seeds, String... extraArgs) {
+        return startProxy(hostName, "0.0.0.0", serversConf, seeds, extraArgs);
+    }
+
+    private LabProxy startProxy(String hostName, String listenHost, String serversConf, List<LabProxy> seeds,
+                                String... extraArgs) {
         NetnsLab.Host h = lab.host(hostName);
         Path servers = dir.resolve("servers-" + hostName + ".conf");
         try {
@@ -95,8 +117,9 @@ public final class LabCluster {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+        String listen = (listenHost == null ? h.address() : listenHost) + ":" + LISTEN_PORT;
         List<String> args = new ArrayList<>(List.of("--servers", servers.toString(),
-                "--listen", h.address() + ":" + LISTEN_PORT, "--admin", h.address() + ":" + ADMIN_PORT,
+                "--listen", listen, "--admin", h.address() + ":" + ADMIN_PORT,
                 "--gossip", Integer.toString(GOSSIP_PORT), "--advertise", h.address(), "--cluster-key", key.toString()));
         if (!seeds.isEmpty()) {
             args.add("--join");
@@ -142,6 +165,10 @@ public final class LabCluster {
     /** Servers.conf with these static backends. */
     public static String serversConf(StaticBackend... backends) {
         return serversConf("", backends);
+    }
+
+    public static String serversConf(String extraJson, List<StaticBackend> backends) {
+        return serversConf(extraJson, backends.toArray(StaticBackend[]::new));
     }
 
     /** servers.conf with further top-level members ({@code extraJson}, e.g. {@code "limits": {...},}) first. */

@@ -178,6 +178,9 @@ public final class NetnsLab implements BeforeEachCallback, AfterEachCallback {
             return existing;
         }
         setUpBridge();
+        if (hosts.size() + 3 >= 200) {
+            throw new IllegalStateException("a lab has at most 196 hosts: .200 is its spare address");
+        }
         Host h = new Host(name, hosts.size() + 1);
         String peer = "gvl" + id + "-n" + h.index;
         run("ip", "netns", "add", h.namespace);
@@ -196,6 +199,18 @@ public final class NetnsLab implements BeforeEachCallback, AfterEachCallback {
     /** The machine's own address on the bridge (the first of the /24). */
     public String gatewayAddress() {
         return "10.77." + subnet + ".1";
+    }
+
+    /**
+     * Address {@code n} (0 to 49) of the lab's /24 that no host has (hosts take .2 upwards, the machine .1, these
+     * .200 upwards): for a virtual IP that moves between hosts. The bridge is set up if no host was made yet.
+     */
+    public synchronized String spareAddress(int n) {
+        if (n < 0 || n >= 50) {
+            throw new IllegalArgumentException("spare address " + n + ": 0 to 49");
+        }
+        setUpBridge();
+        return "10.77." + subnet + "." + (200 + n);
     }
 
     private String bridge() {
