@@ -200,6 +200,40 @@ class Http2IntegrationTest {
         assertEquals(0, proxy.stats().connectionsCurrent.get());
     }
 
+    /**
+     * When the proxy stops being ready ({@code /ready} 503, the start of a drain, {@code shutdown_delay_ms} before the
+     * listener closes), an HTTP/2 connection gets a GOAWAY at once, finishes its stream in flight and closes, so its
+     * client reconnects through whatever routes it by then; a connection opened during the delay is served, then
+     * gets its GOAWAY too.
+     */
+    @Test
+    void notReadyAnHttp2ConnectionGetsGoAwayAtOnceAndFinishesItsStream() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy("\"timeouts\": {\"shutdown_delay_ms\": 30000}", backend.port());
+        H2Client client = fx.track(H2Client.connect(proxy.listenAddress()));
+        assertEquals(200, client.get("/").status());
+        int id = client.newStream();
+        client.send(client.frames().headers(id, request("GET", "/slow?ms=1000"), true));
+        await(WAIT, "the request reaches the backend", () -> Fixtures.server(proxy, backend.port()).stats().inFlight.get() == 1);
+        long notReady = System.nanoTime();
+        proxy.stopBeingReady();
+        // The GOAWAY comes at once, before the response of the slow stream (1 s): reading up to it reads none of that.
+        Frame goAway = client.awaitGoAway(WAIT);
+        assertNotNull(goAway, "a GOAWAY on the open connection: " + client.seen());
+        assertEquals(H2Frames.NO_ERROR, goAway.errorCode());
+        long goAwayMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - notReady);
+        assertTrue(goAwayMs < 5_000, "GOAWAY long before the listener closes (30 s): " + goAwayMs + " ms");
+        Response r = client.await(id, WAIT);
+        assertEquals(200, r.status(), "the stream in flight finishes: " + r);
+        assertTrue(client.awaitClose(WAIT), "the connection closes once its stream is done");
+
+        H2Client late = fx.track(H2Client.connect(proxy.listenAddress()));
+        assertEquals(200, late.get("/").status(), "a connection opened during the delay is served");
+        assertTrue(late.awaitClose(WAIT), "and closed after it: " + late.seen());
+        assertTrue(late.seen().stream().anyMatch(f -> f.type() == H2Frames.GOAWAY && f.errorCode() == H2Frames.NO_ERROR),
+                late.seen().toString());
+    }
+
     @Test
     void anIdleConnectionIsClosedWithGoAway() throws Exception {
         DemoBackend backend = fx.backend(1);
