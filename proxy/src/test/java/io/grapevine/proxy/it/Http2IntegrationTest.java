@@ -182,10 +182,7 @@ class Http2IntegrationTest {
         DemoBackend backend = fx.backend(1);
         ProxyServer proxy = fx.proxy("", backend.port());
         H2Client client = fx.track(H2Client.connect(proxy.listenAddress()));
-        assertEquals(200, client.get("/").status());
-        int id = client.newStream();
-        client.send(client.frames().headers(id, request("GET", "/slow?ms=1000"), true));
-        await(WAIT, "the request reaches the backend", () -> Fixtures.server(proxy, backend.port()).stats().inFlight.get() == 1);
+        int id = slowStreamInFlight(client, proxy, backend);
         Thread drain = new Thread(() -> proxy.drainAndStop(10_000), "drain");
         drain.start();
         Response r = client.await(id, WAIT);
@@ -211,10 +208,7 @@ class Http2IntegrationTest {
         DemoBackend backend = fx.backend(1);
         ProxyServer proxy = fx.proxy("\"timeouts\": {\"shutdown_delay_ms\": 30000}", backend.port());
         H2Client client = fx.track(H2Client.connect(proxy.listenAddress()));
-        assertEquals(200, client.get("/").status());
-        int id = client.newStream();
-        client.send(client.frames().headers(id, request("GET", "/slow?ms=1000"), true));
-        await(WAIT, "the request reaches the backend", () -> Fixtures.server(proxy, backend.port()).stats().inFlight.get() == 1);
+        int id = slowStreamInFlight(client, proxy, backend);
         long notReady = System.nanoTime();
         proxy.stopBeingReady();
         // The GOAWAY comes at once, before the response of the slow stream (1 s): reading up to it reads none of that.
@@ -248,6 +242,15 @@ class Http2IntegrationTest {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    /** After one answered request, opens a stream whose response takes 1 s and waits until it is at the backend. */
+    private static int slowStreamInFlight(H2Client client, ProxyServer proxy, DemoBackend backend) throws Exception {
+        assertEquals(200, client.get("/").status());
+        int id = client.newStream();
+        client.send(client.frames().headers(id, request("GET", "/slow?ms=1000"), true));
+        await(WAIT, "the request reaches the backend", () -> Fixtures.server(proxy, backend.port()).stats().inFlight.get() == 1);
+        return id;
+    }
 
     /** Writes {@code size} bytes that differ from block to block; returns their SHA-256. */
     private static String writeFile(Path file, long size) throws Exception {
