@@ -12,6 +12,7 @@ import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
 import java.nio.charset.StandardCharsets;
+import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -254,7 +255,7 @@ public final class Exchange {
             }
             return;
         }
-        List<Server> excluded = tried == null ? null : withFailingServers(tried);
+        List<Server> excluded = tried == null ? null : new TriedOrFailing(tried);
         for (int i = 0, n = pool.servers().size(); i <= n; i++) {
             Server s = affinity != null ? affinity.balance(loop.index(), now, excluded)
                     : pool.balancer(loop.index()).pick(now, excluded);
@@ -279,23 +280,35 @@ public final class Exchange {
     }
 
     /**
-     * What a retry avoids: the servers already tried and, when there are any, those whose last request failed
-     * (passive health's failure streak) though max_ejected_percent keeps them in rotation. A request that failed
-     * once goes next where nothing is known to fail, as nginx's {@code proxy_next_upstream} avoids a server that has
-     * just failed: when a partition takes most of a pool, the ejection limit keeps new requests spread, but a retry
-     * is not sent from one unreachable server to another. Only on the retry path: the list is made there.
+     * What a retry avoids: the servers already tried and those whose last request failed (passive health's failure
+     * streak) though max_ejected_percent keeps them in rotation. A request that failed once goes next where nothing
+     * is known to fail, as nginx's {@code proxy_next_upstream} avoids a server that has just failed: when a partition
+     * takes most of a pool, the ejection limit keeps new requests spread, but a retry is not sent from one
+     * unreachable server to another. Built on the retry path only, in O(1): balancers ask an exclusion list nothing
+     * but {@code contains} ({@code Balancers.eligible}), so the failing servers are asked, not listed, and a pool of
+     * 10,000 servers costs nothing more.
      */
-    private List<Server> withFailingServers(List<Server> tried) {
-        List<Server> avoid = tried;
-        for (Server s : pool.servers()) {
-            if (s.isFailing() && !tried.contains(s)) {
-                if (avoid == tried) {
-                    avoid = new ArrayList<>(tried);
-                }
-                avoid.add(s);
-            }
+    private static final class TriedOrFailing extends AbstractList<Server> {
+        private final List<Server> tried;
+
+        TriedOrFailing(List<Server> tried) {
+            this.tried = tried;
         }
-        return avoid;
+
+        @Override
+        public boolean contains(Object o) {
+            return tried.contains(o) || (o instanceof Server s && s.isFailing());
+        }
+
+        @Override
+        public Server get(int index) {
+            return tried.get(index);
+        }
+
+        @Override
+        public int size() {
+            return tried.size();
+        }
     }
 
     /** Whether a server of the pool that could take the request is only busy (at its max_conn), not unavailable. */

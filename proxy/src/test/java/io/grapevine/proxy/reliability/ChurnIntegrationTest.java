@@ -114,8 +114,8 @@ class ChurnIntegrationTest {
         }
     }
 
-    /** @param judgeLatency false: the p99 ratio is printed, not asserted */
-    private static void assertCleanAndAsFast(String what, OpenLoopClient.Report r, String more, boolean judgeLatency) {
+    /** The p99 ratio is asserted in the long runs only (see the open items in docs/reliability.md), printed always. */
+    private static void assertCleanAndAsFast(String what, OpenLoopClient.Report r, String more) {
         long quiet = r.p99MicrosByPhase().getOrDefault(0, 0L);
         long busy = r.p99MicrosByPhase().getOrDefault(1, 0L);
         System.out.printf("[reliability] churn, %s: %s; p99 quiet %.2f ms, busy %.2f ms (%d and %d requests); %s%n", what, r.summary(),
@@ -130,7 +130,7 @@ class ChurnIntegrationTest {
                     what, quiet / 1000.0, SATURATED.toMillis());
             return;
         }
-        if (!judgeLatency) {
+        if (!LONG) {
             System.out.printf("[reliability] churn, %s: p99 busy/quiet %.2f, bound %.1f not judged in the short run%n",
                     what, busy / (double) quiet, P99_BOUND);
             return;
@@ -216,7 +216,7 @@ class ChurnIntegrationTest {
         // the proxy, the quiet p99 is 3.5-4.5 ms, and the busy one 1.1-1.65 times that; in one short run in three the
         // bound fails. It is judged with grapevine.longTests only, where a minute of each kind of block evens it out.
         assertCleanAndAsFast("agents churning", r, "steps " + done + " beside " + STABLE_AGENTS
-                + " stable agents; table generation now " + proxy.admin().generation(), LONG);
+                + " stable agents; table generation now " + proxy.admin().generation());
         assertTrue(done.getOrDefault(Action.CRASH, 0) >= 1 && done.getOrDefault(Action.DRAIN, 0) >= 1
                 && done.getOrDefault(Action.JOIN, 0) >= 3, "every kind of step happened: " + done);
         long churnersServed = r.backends().keySet().stream().filter(id -> !stablePorts.contains(id)).count();
@@ -294,7 +294,7 @@ class ChurnIntegrationTest {
         // at p99 on this 2-core machine (the admin request, the render and the table build compete with the event
         // loops for the cores, with the client out of this JVM as well), which is not within 1.5 times a quiet p99
         // of 1-2 ms. Until that is fixed, the bound is judged with grapevine.longTests only.
-        assertCleanAndAsFast("100 reloads", r, reloads[0] + " reloads made " + generations + " table generations", LONG);
+        assertCleanAndAsFast("100 reloads", r, reloads[0] + " reloads made " + generations + " table generations");
         assertEquals(List.of(), refused, "every reload applied");
         assertEquals(100, reloads[0], "all hundred reloads done");
         assertTrue(generations >= 100, "every reload made a generation: " + generations);
