@@ -90,17 +90,24 @@ class LargePoolTest {
             assertTrue(e.available, "picked " + e + ", which is down");
             counts.merge(e, 1, Integer::sum);
         }
+        // Each available server gets its own turns, plus its share of the down servers' 10,000, drawn at random in
+        // proportion to weight: about Poisson(0.56) more for weight 1 and Poisson(1.67) for weight 3. Ten or more
+        // beyond its own is rare (1.0e-5 per server of weight 3: 0.046 servers in a run, six or more of them with
+        // probability 1e-11), and it is what a fallback that gave each down server's ten turns to one other server
+        // (its neighbour, say) would do to a thousand of them.
+        List<String> beyond = new ArrayList<>();
         for (FakeEndpoint e : p) {
             if (e.available) {
-                // Its own turns, plus its share of the down servers' (1,000 turns a cycle over 19,000 units of
-                // weight: 0.5 or 1.6 in 10 cycles, rarely more than 5 or 9); a fallback that gave a down server's
-                // turns to its neighbour would give that one twice its own.
                 int n = counts.getOrDefault(e, 0);
                 int own = cycles * e.weight;
-                assertTrue(n >= own && n <= own + 5 + 2 * e.weight,
-                        e + " of weight " + e.weight + " got " + n + " picks in " + cycles + " cycles");
+                assertTrue(n >= own, e + " of weight " + e.weight + " got " + n + " picks in " + cycles + " cycles");
+                if (n >= own + cycles) {
+                    beyond.add(e + " (weight " + e.weight + "): " + n);
+                }
             }
         }
+        assertTrue(beyond.size() <= 5, () -> beyond.size() + " servers given ten turns or more beyond their own, among them "
+                + beyond.subList(0, Math.min(5, beyond.size())));
     }
 
     @Test
