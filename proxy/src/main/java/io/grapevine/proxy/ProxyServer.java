@@ -134,8 +134,8 @@ public final class ProxyServer implements AutoCloseable {
                     .channel(transport.serverChannel())
                     .option(ChannelOption.SO_BACKLOG, 4096)
                     .option(ChannelOption.SO_REUSEADDR, true)
-                    .childOption(ChannelOption.TCP_NODELAY, true)
-                    .childOption(ChannelOption.SO_KEEPALIVE, true)
+                    // No TCP_NODELAY here: Netty's socket channels set it when they are made, and setting it again
+                    // cost a system call per accepted connection. SO_KEEPALIVE is set when a tunnel opens.
                     .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
                     .childHandler(clients)
                     .bind(address.toSocketAddress()).sync().channel();

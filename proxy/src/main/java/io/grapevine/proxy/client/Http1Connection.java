@@ -18,6 +18,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
@@ -415,6 +416,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 tunnelCounted = true;
                 stats.tunnelsOpened.increment();
                 stats.tunnelsCurrent.incrementAndGet();
+                // A tunnel may stay quiet for up to tunnel_idle_ms (up to a day): TCP keepalive finds a client
+                // that vanished meanwhile. HTTP connections need none (their own timers end them sooner).
+                ctx.channel().config().setOption(ChannelOption.SO_KEEPALIVE, true);
             }
             if (input == Input.UPGRADE_PENDING) {
                 enterTunnel();

@@ -3,6 +3,7 @@ package io.grapevine.proxy.it;
 import static io.grapevine.proxy.it.Fixtures.await;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -15,6 +16,7 @@ import java.net.http.WebSocket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.List;
 import java.util.Random;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
@@ -124,6 +126,54 @@ class WebSocketIntegrationTest {
                 () -> proxy.stats().tunnelsCurrent.get() == 0 && backend.openConnections() == 0
                         && proxy.stats().connectionsCurrent.get() == 0);
         assertEquals(1, Fixtures.server(proxy, backend.port()).stats().tunnels.sum());
+    }
+
+    /**
+     * TCP keepalive (a probe after the kernel's idle time, two hours by default) on a tunnel's client connection only:
+     * a tunnel may stay quiet for up to {@code tunnel_idle_ms}, an ordinary connection is ended by the proxy's own
+     * timers first. Read from {@code ss}: a socket with SO_KEEPALIVE and nothing unacknowledged shows
+     * {@code timer:(keepalive,...)}.
+     */
+    @Test
+    void aTunnelsClientConnectionIsKeptAliveByTcpAndAnOrdinaryOneIsNot() throws Exception {
+        WebSocketEchoBackend backend = fx.track(new WebSocketEchoBackend());
+        ProxyServer proxy = fx.proxy("", backend.port());
+        RawHttpClient plain = fx.client(proxy);
+        assertEquals(200, plain.send("GET /plain HTTP/1.1\r\nHost: x\r\n\r\n").read().status());
+        int port = proxy.listenAddress().getPort();
+        List<String> before = acceptedConnections(port);
+        assertEquals(1, before.size(), before::toString);
+        assertFalse(before.get(0).contains("keepalive"), "an ordinary connection: " + before);
+
+        Collector c = new Collector();
+        WebSocket ws = open(proxy, c);
+        ws.sendText("x", true).get(5, TimeUnit.SECONDS);
+        assertEquals("x", c.next());
+        // While the echo's bytes wait for their acknowledgement ss shows the retransmission timer instead.
+        await(Duration.ofSeconds(5), "both connections idle",
+                () -> acceptedConnections(port).stream().noneMatch(l -> l.contains("timer:(on")));
+        List<String> after = acceptedConnections(port);
+        assertEquals(2, after.size(), after::toString);
+        List<String> keptAlive = after.stream().filter(l -> l.contains("timer:(keepalive")).toList();
+        assertEquals(1, keptAlive.size(), "one connection, the tunnel's, with a keepalive timer: " + after);
+        assertFalse(keptAlive.get(0).contains(":" + plain.localPort() + " "), "the ordinary one is not it: " + after);
+        ws.sendClose(WebSocket.NORMAL_CLOSURE, "bye").get(5, TimeUnit.SECONDS);
+    }
+
+    /** The proxy's side of each established client connection to {@code port}, one {@code ss} line each. */
+    private static List<String> acceptedConnections(int port) {
+        try {
+            Process ss = new ProcessBuilder("ss", "-tnoH", "state", "established", "( sport = :" + port + " )")
+                    .redirectErrorStream(true).start();
+            String out = new String(ss.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(0, ss.waitFor(), out);
+            return out.lines().filter(l -> !l.isBlank()).toList();
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(e);
+        }
     }
 
     @Test

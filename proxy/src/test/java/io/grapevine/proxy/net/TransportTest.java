@@ -6,7 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.socket.SocketChannel;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 
 /** Which transport runs, and what the start-up line says about it. */
@@ -68,5 +78,41 @@ class TransportTest {
                 + " here (no library)", choice.describe());
         assertTrue(Transport.NIO.isAvailable());
         assertNull(Transport.NIO.unavailabilityCause());
+    }
+
+    /**
+     * The listener sets no socket option on the connections it accepts (a system call each): it counts on every
+     * transport's socket channel turning TCP_NODELAY on when it is made, and SO_KEEPALIVE stays off until a tunnel
+     * opens. A Netty release that changed the first would send small responses late (Nagle's algorithm).
+     */
+    @Test
+    void acceptedConnectionsHaveTcpNoDelayAndNoKeepaliveWithoutBeingAsked() throws Exception {
+        for (Transport t : Transport.values()) {
+            if (!t.isAvailable()) {
+                continue;
+            }
+            EventLoopGroup group = t.newGroup(1, "transport-test");
+            try {
+                CompletableFuture<List<Boolean>> options = new CompletableFuture<>();
+                Channel listener = new ServerBootstrap().group(group).channel(t.serverChannel())
+                        .childHandler(new ChannelInitializer<SocketChannel>() {
+                            @Override
+                            protected void initChannel(SocketChannel ch) {
+                                options.complete(List.of(ch.config().getOption(ChannelOption.TCP_NODELAY),
+                                        ch.config().getOption(ChannelOption.SO_KEEPALIVE)));
+                            }
+                        })
+                        .bind(new InetSocketAddress("127.0.0.1", 0)).sync().channel();
+                try (Socket client = new Socket()) {
+                    client.connect(listener.localAddress(), 5_000);
+                    assertEquals(List.of(true, false), options.get(5, TimeUnit.SECONDS),
+                            t + ": TCP_NODELAY and SO_KEEPALIVE of an accepted connection");
+                } finally {
+                    listener.close().sync();
+                }
+            } finally {
+                group.shutdownGracefully(0, 1, TimeUnit.SECONDS).sync();
+            }
+        }
     }
 }
