@@ -8,7 +8,8 @@
 
 Every sidecar runs an agent, so its idle cost is multiplied by the number of containers. This starts a
 gossip proxy (with a fresh cluster key) and N agents one after the other, each waiting for the previous one's
-announcement, all on loopback and free ports, with the launcher's default JVM options (its class data
+announcement, and beside them a proxy without gossip (the default: servers.conf alone, two static servers
+served by this script, health-checked as configured by default), all on loopback and free ports, with the launcher's default JVM options (its class data
 sharing archive made first, so that no agent's start pays for it). Each agent probes a backend served by
 this script (a 200 for every GET), so the agent's figures are the agent's own; --demo gives each agent its
 in-process demo backend instead, as ./grapevine demo runs it. It reports:
@@ -21,9 +22,9 @@ in-process demo backend instead, as ./grapevine demo runs it. It reports:
                      (/proc/PID/smaps_rollup) splits each shared page between the processes that map it,
                      so with many agents on a host their common jar, JVM and archive pages count once
   idle CPU           utime+stime over the idle window divided by its length (/proc/PID/stat), in % of one
-                     core: for the first agent, the median and maximum over all agents, and the proxy
+                     core: for the first agent, the median and maximum over all agents, and each proxy
   threads            /proc/PID/status Threads
-  per thread         what each thread of the first agent and of the proxy used over the window
+  per thread         what each thread of the first agent and of each proxy used over the window
                      (/proc/PID/task/*/stat) and how often it woke (voluntary context switches, from
                      /proc/PID/task/*/status): the timers that tick while nothing happens
   memory             after the window, the first agent's heap and metaspace (jcmd GC.heap_info); with --nmt
@@ -350,6 +351,16 @@ def measure(a, run):
                        "--admin", f"127.0.0.1:{admin}", "--gossip", str(gossip), "--cluster-key", key], "proxy",
                       nmt(dict(os.environ)) if a.nmt else None)
     run.wait_for(lambda: table(admin) is not None, 60, "the proxy's admin port")
+    # The proxy as it runs by default, without gossip: servers.conf alone, two static servers, health checks.
+    static_servers = os.path.join(run.work, "static-servers.conf")
+    with open(static_servers, "w") as f:
+        json.dump({"backend_servers": [{"name": f"static-{i}", "ip": "127.0.0.1", "port": start_backend(run)}
+                                       for i in (1, 2)]}, f)
+    static_admin = free_port()
+    static_proxy = run.spawn([GV, "proxy", "--servers", static_servers, "--listen", f"127.0.0.1:{free_port()}",
+                              "--admin", f"127.0.0.1:{static_admin}"], "static-proxy")
+    run.wait_for(lambda: all(srv["state"] == "up" for srv in table(static_admin)["servers"]), 60,
+                 "the static proxy's servers up")
 
     agents = []
     for i, (name, extra) in enumerate(plan):
@@ -370,12 +381,13 @@ def measure(a, run):
     time.sleep(a.settle)
 
     # The launcher execs the JVM, so each spawned pid is the JVM's.
-    base, variants, ppid = agents[:a.agents], agents[a.agents:], proxy.pid
+    base, variants, ppid, spid = agents[:a.agents], agents[a.agents:], proxy.pid, static_proxy.pid
     first = base[0]["pid"]
-    detailed = [first, ppid] + [v["pid"] for v in variants]
+    detailed = [first, ppid, spid] + [v["pid"] for v in variants]
     t0 = time.monotonic()
     cpu0 = {ag["pid"]: ticks(f"/proc/{ag['pid']}") for ag in agents}
     cpu0[ppid] = ticks(f"/proc/{ppid}")
+    cpu0[spid] = ticks(f"/proc/{spid}")
     threads0 = {pid: threads(pid) for pid in detailed}
     time.sleep(a.secs)
     window = time.monotonic() - t0
@@ -411,6 +423,7 @@ def measure(a, run):
         },
         "variants": [{**agent_summary(v, mems[v["pid"]], pct[v["pid"]]), **details(v["pid"])} for v in variants],
         "proxy": {**mems[ppid], "idle_cpu_pct": round(pct[ppid], 3), **details(ppid)},
+        "static_proxy": {**mems[spid], "idle_cpu_pct": round(pct[spid], 3), **details(spid)},
     }
 
 
@@ -419,7 +432,7 @@ def mb_pair(h, used, committed):
 
 
 def report(env, a, r):
-    ag, px, every = r["agent"], r["proxy"], r["all_agents"]
+    ag, px, sp, every = r["agent"], r["proxy"], r["static_proxy"], r["all_agents"]
     opts = a.agent_opts or "the launcher's defaults"
     lines = [
         f"Measured {env['date']}, commit `{env['commit']}`; {env['java']}; {env['nproc']} CPUs, kernel {env['kernel']}.",
@@ -428,23 +441,26 @@ def report(env, a, r):
         f"options: {opts}; {'demo backend inside each agent' if r['demo_backend_in_agent'] else 'backends served by the bench'}"
         f"; idle window {r['window_s']} s{'; Native Memory Tracking on (its own memory is in the RSS)' if a.nmt else ''}.",
         "",
-        "| | first agent | all agents: median / max | proxy |",
-        "|---|---:|---:|---:|",
+        "| | first agent | all agents: median / max | proxy (gossip) | proxy without gossip |",
+        "|---|---:|---:|---:|---:|",
         f"| start to \"Announcing\" | {ag['start_to_announcing_s']:.2f} s | {every['start_to_announcing_s']['median']:.2f}"
-        f" / {every['start_to_announcing_s']['max']:.2f} s (last {every['start_to_announcing_s']['last']:.2f} s) | |",
-        f"| start to listed in the proxy's /table | {ag['start_to_proxy_table_s']:.2f} s | | |",
-        f"| RSS | {ag['rss_mb']} MB | {every['rss_mb']['median']} / {every['rss_mb']['max']} MB | {px['rss_mb']} MB |",
+        f" / {every['start_to_announcing_s']['max']:.2f} s (last {every['start_to_announcing_s']['last']:.2f} s) | | |",
+        f"| start to listed in the proxy's /table | {ag['start_to_proxy_table_s']:.2f} s | | | |",
+        f"| RSS | {ag['rss_mb']} MB | {every['rss_mb']['median']} / {every['rss_mb']['max']} MB | {px['rss_mb']} MB | "
+        f"{sp['rss_mb']} MB |",
         f"| PSS (shared pages split between the processes mapping them) | {ag['pss_mb']} MB | "
-        f"{every['pss_mb']['median']} / {every['pss_mb']['max']} MB | {px['pss_mb']} MB |",
+        f"{every['pss_mb']['median']} / {every['pss_mb']['max']} MB | {px['pss_mb']} MB | {sp['pss_mb']} MB |",
         f"| RSS anonymous / file-backed | {ag['rss_anon_mb']} / {ag['rss_file_mb']} MB | | "
-        f"{px['rss_anon_mb']} / {px['rss_file_mb']} MB |",
-        f"| threads | {ag['threads']} | | {px['threads']} |",
+        f"{px['rss_anon_mb']} / {px['rss_file_mb']} MB | {sp['rss_anon_mb']} / {sp['rss_file_mb']} MB |",
+        f"| threads | {ag['threads']} | | {px['threads']} | {sp['threads']} |",
         f"| idle CPU, % of a core | {ag['idle_cpu_pct']:.2f} | {every['idle_cpu_pct']['median']:.2f} / "
-        f"{every['idle_cpu_pct']['max']:.2f} | {px['idle_cpu_pct']:.2f} |",
+        f"{every['idle_cpu_pct']['max']:.2f} | {px['idle_cpu_pct']:.2f} | {sp['idle_cpu_pct']:.2f} |",
         f"| heap used / committed | {mb_pair(ag['heap'], 'heap_used_mb', 'heap_committed_mb')} | | "
-        f"{mb_pair(px['heap'], 'heap_used_mb', 'heap_committed_mb')} |",
+        f"{mb_pair(px['heap'], 'heap_used_mb', 'heap_committed_mb')} | "
+        f"{mb_pair(sp['heap'], 'heap_used_mb', 'heap_committed_mb')} |",
         f"| metaspace used / committed | {mb_pair(ag['heap'], 'metaspace_used_mb', 'metaspace_committed_mb')} | | "
-        f"{mb_pair(px['heap'], 'metaspace_used_mb', 'metaspace_committed_mb')} |",
+        f"{mb_pair(px['heap'], 'metaspace_used_mb', 'metaspace_committed_mb')} | "
+        f"{mb_pair(sp['heap'], 'metaspace_used_mb', 'metaspace_committed_mb')} |",
     ]
     if r["variants"]:
         lines += ["", "Variants, measured in the same idle window (one agent each; the first agent for reference):", "",
@@ -462,7 +478,8 @@ def report(env, a, r):
             lines.append(f"| {name} | {t['announcing_median_s']:.2f} s ({min(t['announcing_s']):.2f}-"
                          f"{max(t['announcing_s']):.2f}) | {t['in_table_median_s']:.2f} s ({min(t['in_table_s']):.2f}-"
                          f"{max(t['in_table_s']):.2f}) |")
-    measured = [("first agent", ag)] + [(v["name"], v) for v in r["variants"]] + [("proxy", px)]
+    measured = [("first agent", ag)] + [(v["name"], v) for v in r["variants"]] + [("proxy (gossip)", px),
+                                                                                   ("proxy without gossip", sp)]
     with_nmt = [(who, m) for who, m in measured if m["native_memory"]]
     if with_nmt:
         lines += ["", "Committed memory by the JVM's account (jcmd VM.native_memory summary), MB:", "",
@@ -475,7 +492,7 @@ def report(env, a, r):
             values = [m["native_memory"].get(name) for _, m in with_nmt]
             if any(values):
                 lines.append(f"| {name} | " + " | ".join("" if v is None else str(v) for v in values) + " |")
-    for who, m in measured if a.all_threads else [measured[0], measured[-1]]:
+    for who, m in measured if a.all_threads else [measured[0], measured[-2], measured[-1]]:
         rows = m["per_thread"]
         lines += ["", f"Per thread, {who} (wakeups: voluntary context switches; threads of one pool summed):", "",
                   "| thread | threads | CPU % of a core | wakeups/s | preempted/s |", "|---|---:|---:|---:|---:|"]
