@@ -114,6 +114,12 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private long tunnelActivityNanos;
     private boolean readPaused;
     private boolean flushNeeded;
+    /** A flush is queued behind this turn's events ({@link #flushAtEndOfTurn}). */
+    private boolean flushQueued;
+    private final Runnable queuedFlush = () -> {
+        flushQueued = false;
+        flushIfNeeded();
+    };
     /** {@link #parseAndDispatch} is running: a nested call only asks for another round. */
     private boolean processing;
     private boolean reprocess;
@@ -532,6 +538,31 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (flushNeeded) {
             flushNeeded = false;
             ctx.flush();
+        }
+    }
+
+    /**
+     * Flushes the part of a response written so far: at once when no other request is in line, else at the end of
+     * this turn of the event loop, since more pipelined responses are on their way, often in this same turn (their
+     * backends answered together): one write for all of them, not one each.
+     */
+    void flushResponses() {
+        if (sequencer.size() > 1) {
+            flushAtEndOfTurn();
+        } else {
+            flushIfNeeded();
+        }
+    }
+
+    /**
+     * Flushes once the event loop has handled this turn's other events (its task queue runs after them), so that
+     * the pipelined responses completed in one turn leave in one write. An earlier {@link #flushIfNeeded} takes
+     * what is written by then; the queued flush then finds nothing to do.
+     */
+    void flushAtEndOfTurn() {
+        if (flushNeeded && !flushQueued) {
+            flushQueued = true;
+            channel.eventLoop().execute(queuedFlush);
         }
     }
 

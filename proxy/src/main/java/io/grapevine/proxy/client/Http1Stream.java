@@ -203,7 +203,9 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public void flush() {
-        connection.flushIfNeeded();
+        if (progress() != Progress.COMPLETE) {
+            connection.flushResponses(); // a complete response was flushed, or its flush queued, by the sequencer
+        }
     }
 
     // ---------------------------------------------------------------- held parts (see ResponseSequencer)

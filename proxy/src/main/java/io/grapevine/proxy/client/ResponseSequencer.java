@@ -84,7 +84,11 @@ final class ResponseSequencer {
                 promote(next);
             }
         }
-        connection.flushIfNeeded();
+        if (line.isEmpty()) {
+            connection.flushIfNeeded();
+        } else {
+            connection.flushAtEndOfTurn(); // the responses behind may complete in this same turn
+        }
         connection.lineAdvanced();
     }
 

@@ -39,8 +39,12 @@ final class ForwardingHarness implements AutoCloseable {
     /** What the next dial does. */
     enum Dial { CONNECT, REFUSE, PENDING }
 
-    /** A backend connection the core opened. */
-    record Backend(Server server, EmbeddedChannel channel, ChannelPromise connect) {
+    /**
+     * A backend connection the core opened. {@code endOfTurn} runs what the client's loop has queued: on a real
+     * loop the client connection and its backend connections share one thread, whose tasks run after each turn's
+     * reads.
+     */
+    record Backend(Server server, EmbeddedChannel channel, ChannelPromise connect, Runnable endOfTurn) {
 
         /** Everything the proxy wrote to this backend so far, as text. */
         String received() {
@@ -50,6 +54,7 @@ final class ForwardingHarness implements AutoCloseable {
         /** The backend sends {@code text}. */
         void send(String text) {
             channel.writeInbound(Unpooled.copiedBuffer(text, StandardCharsets.ISO_8859_1));
+            endOfTurn.run();
         }
 
         /** The backend closes the connection. */
@@ -116,7 +121,7 @@ final class ForwardingHarness implements AutoCloseable {
         Dial outcome = script.isEmpty() ? Dial.CONNECT : script.poll();
         EmbeddedChannel ch = new EmbeddedChannel(false, false);
         ChannelPromise promise = ch.newPromise();
-        Backend b = new Backend(server, ch, promise);
+        Backend b = new Backend(server, ch, promise, this::runPending);
         switch (outcome) {
             case CONNECT -> {
                 ch.pipeline().addLast(handler);
