@@ -57,6 +57,15 @@ final class ForwardingHarness implements AutoCloseable {
             endOfTurn.run();
         }
 
+        /**
+         * The backend sends {@code text} in a turn that goes on: read and read-complete, as a loop handles one ready
+         * channel of many, without running what the loop queued behind the turn.
+         */
+        void sendWithinTheTurn(String text) {
+            channel.pipeline().fireChannelRead(Unpooled.copiedBuffer(text, StandardCharsets.ISO_8859_1));
+            channel.pipeline().fireChannelReadComplete();
+        }
+
         /** The backend closes the connection. */
         void close() {
             channel.close();

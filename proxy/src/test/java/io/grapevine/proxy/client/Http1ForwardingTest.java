@@ -64,25 +64,18 @@ class Http1ForwardingTest {
     void aPipelinedResponseIsFlushedAtTheEndOfTheTurnAndALoneOneAtOnce() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
             h.send(get("a") + get("b"));
-            // As a loop's turn does: the ready channel reads; the queued tasks run after every channel has read.
-            answerWithoutEndingTheTurn(h.backend(0), ok("first"));
+            h.backend(0).sendWithinTheTurn(ok("first"));
             assertEquals("", ForwardingHarness.drain(h.client),
                     "a response with another request behind it waits for the end of the turn, so that the responses "
                             + "completed in one turn leave in one write");
-            answerWithoutEndingTheTurn(h.backend(1), ok("second"));
+            h.backend(1).sendWithinTheTurn(ok("second"));
             h.client.runPendingTasks(); // the end of the turn
             assertEquals("200:first,200:second", bodies(h.received()));
 
             h.send(get("c"));
-            answerWithoutEndingTheTurn(h.backend(0), ok("alone"));
+            h.backend(0).sendWithinTheTurn(ok("alone"));
             assertEquals("200:alone", bodies(ForwardingHarness.drain(h.client)), "alone in line: flushed at once");
         }
-    }
-
-    private static void answerWithoutEndingTheTurn(Backend backend, String response) {
-        io.netty.channel.ChannelPipeline p = backend.channel().pipeline();
-        p.fireChannelRead(io.netty.buffer.Unpooled.copiedBuffer(response, java.nio.charset.StandardCharsets.ISO_8859_1));
-        p.fireChannelReadComplete();
     }
 
     @Test
