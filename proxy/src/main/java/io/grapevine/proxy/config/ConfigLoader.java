@@ -83,8 +83,12 @@ public final class ConfigLoader {
      * file names in it (TLS certificates) are relative to the file's directory.
      */
     public static ProxyConfig load(Path file) throws ConfigException {
-        return toConfig(bind(STATIC_READER, readText(file), file.toString()), file.toString(),
-                file.toAbsolutePath().getParent());
+        return load(file, readText(file));
+    }
+
+    /** {@link #load(Path)} of {@code text}, read from {@code file} by {@link #readText}. */
+    public static ProxyConfig load(Path file, String text) throws ConfigException {
+        return toConfig(bind(STATIC_READER, text, file.toString()), file.toString(), file.toAbsolutePath().getParent());
     }
 
     /**

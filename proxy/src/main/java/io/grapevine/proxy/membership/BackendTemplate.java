@@ -39,28 +39,43 @@ public final class BackendTemplate {
     }
 
     private final Path file;
+    private final String text;
+    private final Escaping escaping;
     private final Mustache mustache;
 
-    private BackendTemplate(Path file, Mustache mustache) {
+    private BackendTemplate(Path file, String text, Escaping escaping, Mustache mustache) {
         this.file = file;
+        this.text = text;
+        this.escaping = escaping;
         this.mustache = mustache;
     }
 
     public static BackendTemplate load(Path file, Escaping escaping) throws TemplateException {
-        String text;
+        return compile(file, read(file), escaping);
+    }
+
+    /**
+     * The template as its file reads now: this one when the text is the same (no compilation: a reload of
+     * an unchanged template costs a read), else the new text compiled.
+     */
+    public BackendTemplate reload() throws TemplateException {
+        String now = read(file);
+        return now.equals(text) ? this : compile(file, now, escaping);
+    }
+
+    private static String read(Path file) throws TemplateException {
         try {
-            text = Files.readString(file, StandardCharsets.UTF_8);
+            return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
             throw new TemplateException(file + ": cannot read template: " + e.getMessage());
         }
-        return compile(file, text, escaping);
     }
 
     public static BackendTemplate compile(Path file, String text, Escaping escaping) throws TemplateException {
         try {
             // A new factory per compilation: mustache.java caches by name, and a reload must see the new text.
             Mustache m = new EscapingFactory(escaping).compile(new StringReader(text), file.toString());
-            return new BackendTemplate(file, m);
+            return new BackendTemplate(file, text, escaping, m);
         } catch (MustacheException e) {
             throw new TemplateException(file + ": " + oneLine(e.getMessage()));
         }

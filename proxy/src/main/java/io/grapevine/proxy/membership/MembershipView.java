@@ -133,7 +133,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
     @Override
     public String loadFile(String why) {
         try {
-            template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.JSON);
+            template = template.reload();
             return null;
         } catch (BackendTemplate.TemplateException e) {
             reloadFailures.incrementAndGet();

@@ -53,6 +53,8 @@ public final class RunningConfig implements AutoCloseable {
     private final AtomicLong reloadFailures = new AtomicLong();
 
     private volatile ProxyConfig config;
+    /** Table thread: the text of servers.conf that {@link #config} was parsed from; null before the first reload. */
+    private String configText;
     private ServerSource source;
 
     /**
@@ -221,8 +223,17 @@ public final class RunningConfig implements AutoCloseable {
             return null;
         }
         ProxyConfig next;
+        String text;
         try {
-            next = ConfigLoader.load(configFile);
+            text = ConfigLoader.readText(configFile);
+            if (text.equals(configText)) {
+                // The configuration is a function of the text alone: the same text makes the same configuration.
+                tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why
+                        + "), unchanged");
+                configReloaded();
+                return null;
+            }
+            next = ConfigLoader.load(configFile, text);
         } catch (ConfigException e) {
             reloadFailures.incrementAndGet();
             log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
@@ -250,6 +261,7 @@ public final class RunningConfig implements AutoCloseable {
         }
         // listen / admin may differ because the command line overrides them; they are never reloaded.
         config = next.withListen(running.listen(), running.admin());
+        configText = text;
         refusals.forgetAll();
         tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
         configReloaded();
