@@ -70,6 +70,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private final Path templateFile;
     private final List<ExportRenderer> exports = new ArrayList<>();
     private final Refusals refusals = new Refusals(log);
+    private final List<Runnable> membersListeners = new ArrayList<>();
 
     private BackendTemplate template;
     private ProxyConfig allowlistOf;
@@ -186,7 +187,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
                         ? " (was " + before + ")" : ""));
             }
         }
-        memberSnapshot = List.copyOf(members.values());
+        snapshotMembers();
         MemberRecord r = members.get(e.memberId());
         requestRender((r != null ? r.describe() : previous != null ? previous.describe() : e.memberId()) + " " + what);
     }
@@ -203,7 +204,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
         members.put(e.memberId(), new MemberRecord(previous.id(), previous.alias(), previous.gossipAddress(),
                 previous.metadata(), MemberEvent.Type.REMOVED, e.timestampMillis()));
         held.put(e.memberId(), until);
-        memberSnapshot = List.copyOf(members.values());
+        snapshotMembers();
         log.info("member {} removed by gossip's failure detector, but its backend answers this proxy: its server stays "
                 + "for up to {} ms, until a health check fails or the member is back", previous.describe(), holdMillis);
         timeline("crash", previous, e.memberId(), "removed by failure detection without leaving, but its backend "
@@ -234,7 +235,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             }
         }
         if (!released.isEmpty()) {
-            memberSnapshot = List.copyOf(members.values());
+            snapshotMembers();
             released.forEach(this::requestRender);
         }
         if (!held.isEmpty()) {
@@ -262,6 +263,21 @@ public final class MembershipView implements MembershipListener, ServerSource {
      */
     public void holdRemovedMembersFor(long millis) {
         thread.execute(() -> holdMillis = millis);
+    }
+
+    /**
+     * Called on the table thread after every change of the member records ({@link #members()}), before the render
+     * it causes.
+     */
+    public void onMembersChanged(Runnable listener) {
+        thread.execute(() -> membersListeners.add(listener));
+    }
+
+    private void snapshotMembers() {
+        memberSnapshot = List.copyOf(members.values());
+        for (Runnable l : membersListeners) {
+            l.run();
+        }
     }
 
     /** Adds a membership event to the stats page's timeline. */

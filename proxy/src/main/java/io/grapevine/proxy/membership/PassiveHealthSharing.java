@@ -16,6 +16,7 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -34,16 +35,17 @@ import org.slf4j.LoggerFactory;
  * a finding cannot echo round the cluster. With {@code max_fails} 0 (passive health off) nothing is shared or
  * heard.
  *
- * <p>Thread: the table thread ({@link RunningConfig#thread()}), every {@link #PERIOD_MILLIS}: it reads the table
- * and the membership view's snapshot, publishes through the gossip member (thread-safe) when its own findings
- * changed, and sets every server's peer mark (a volatile field read on every pick).
+ * <p>Thread: the table thread ({@link RunningConfig#thread()}). A pass reads the table and the membership view's
+ * snapshot, publishes through the gossip member (thread-safe) when its own findings changed, and sets every
+ * server's peer mark (a volatile field read on every pick). A pass runs when something it reads changed: an
+ * ejection made or cleared here (from the event loop that made it), a new table generation, a change of the
+ * member records, a reload of servers.conf; and when the earliest finding, own or heard, runs out. An idle
+ * proxy makes none: nothing here wakes on a clock.
  */
 public final class PassiveHealthSharing implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(PassiveHealthSharing.class);
 
-    /** How often own findings are compared with what was published, and peers' findings applied. */
-    static final long PERIOD_MILLIS = 100;
     /** A finding whose expiry moved by less than this is not published again. */
     private static final long REPUBLISH_SLACK_MILLIS = 1_000;
 
@@ -56,7 +58,12 @@ public final class PassiveHealthSharing implements AutoCloseable {
     /** Servers marked down on a peer's word now: server key to who said so. */
     private Map<String, String> marked = Map.of();
     private boolean truncationLogged;
-    private ScheduledFuture<?> task;
+    /** A pass is queued on the table thread and has not started: more requests for one are covered by it. */
+    private final AtomicBoolean passQueued = new AtomicBoolean();
+    /** Table thread: the pass queued for when the earliest finding runs out, and that moment (nano time). */
+    private ScheduledFuture<?> expiryPass;
+    private long expiryPassAt;
+    private volatile boolean closed;
 
     private PassiveHealthSharing(RunningConfig running, MembershipView view, GossipMembership gossip) {
         this.running = running;
@@ -72,24 +79,73 @@ public final class PassiveHealthSharing implements AutoCloseable {
                     + "take servers out of rotation");
             return sharing;
         }
-        sharing.task = running.thread().scheduleWithFixedDelay(sharing::tick, PERIOD_MILLIS, PERIOD_MILLIS,
-                TimeUnit.MILLISECONDS);
+        running.onConfigReload(c -> sharing.requestPass());
+        view.onMembersChanged(sharing::requestPass);
+        running.onHealthFindingsChanged(sharing::requestPass);
+        sharing.requestPass();
         return sharing;
     }
 
-    private void tick() {
+    /** Any thread, quick: queues a pass on the table thread unless one is queued already. */
+    void requestPass() {
+        if (!closed && passQueued.compareAndSet(false, true)) {
+            running.thread().execute(this::pass);
+        }
+    }
+
+    private void pass() {
+        passQueued.set(false);
+        if (closed) {
+            return;
+        }
+        long nextExpiry = Long.MAX_VALUE;
         try {
             HealthCheckConfig health = running.config().healthCheck();
             boolean on = health.passiveMaxFails() > 0;
             long nowNanos = System.nanoTime();
             long nowMillis = System.currentTimeMillis();
             List<Server> servers = running.current().servers();
-            publishOwn(on ? ownFindings(servers, nowNanos, nowMillis) : List.of());
-            applyPeers(servers, on ? peerFindings(health.passiveFailTimeoutMillis(), nowMillis) : Map.of(), nowNanos,
-                    nowMillis);
+            List<MemberMetadata.DownServer> own = on ? ownFindings(servers, nowNanos, nowMillis) : List.of();
+            publishOwn(own);
+            Map<String, PeerFinding> peers = on ? peerFindings(health.passiveFailTimeoutMillis(), nowMillis) : Map.of();
+            applyPeers(servers, peers, nowNanos, nowMillis);
+            for (Server s : servers) {
+                long until = s.ownPassiveDownUntil(nowNanos);
+                if (until != 0 && on) {
+                    nextExpiry = Math.min(nextExpiry, Math.max(until - nowNanos, 0));
+                }
+            }
+            for (PeerFinding f : peers.values()) {
+                nextExpiry = Math.min(nextExpiry, TimeUnit.MILLISECONDS.toNanos(Math.max(f.untilMillis() - nowMillis, 0)));
+            }
         } catch (RuntimeException e) {
-            log.error("sharing passive health findings failed; trying again", e);
+            log.error("sharing passive health findings failed; trying again in a second", e);
+            nextExpiry = TimeUnit.SECONDS.toNanos(1);
         }
+        scheduleExpiryPass(nextExpiry);
+    }
+
+    /**
+     * Table thread: makes sure a pass runs {@code inNanos} from now (1 ms late, so that the finding has run out by
+     * then), keeping an earlier one already queued; none when {@code inNanos} is {@link Long#MAX_VALUE}.
+     */
+    private void scheduleExpiryPass(long inNanos) {
+        long now = System.nanoTime();
+        if (expiryPass != null && (expiryPass.isDone() || expiryPassAt - now < 0)) {
+            expiryPass = null;
+        }
+        if (inNanos == Long.MAX_VALUE) {
+            return;
+        }
+        long at = now + inNanos + TimeUnit.MILLISECONDS.toNanos(1);
+        if (expiryPass != null && expiryPassAt - at <= 0) {
+            return; // one at or before that moment is queued: its pass schedules the next
+        }
+        if (expiryPass != null) {
+            expiryPass.cancel(false);
+        }
+        expiryPassAt = at;
+        expiryPass = running.thread().schedule(this::requestPass, at - now, TimeUnit.NANOSECONDS);
     }
 
     /** The servers this proxy marked down by its own failed requests, each until when (wall clock). */
@@ -189,8 +245,6 @@ public final class PassiveHealthSharing implements AutoCloseable {
 
     @Override
     public void close() {
-        if (task != null) {
-            task.cancel(false);
-        }
+        closed = true;
     }
 }

@@ -280,6 +280,14 @@ public final class RunningConfig implements AutoCloseable {
 
     // ---------------------------------------------------------------- what the admin pages read
 
+    /**
+     * Called when what the proxy knows of its servers' health changed: a new table generation, an ejection made or
+     * cleared early (see {@link TableHolder#onHealthFindingsChanged}). Quick, never blocking; any thread.
+     */
+    public void onHealthFindingsChanged(Runnable listener) {
+        tables.onHealthFindingsChanged(listener);
+    }
+
     /** servers.conf reloads that failed; static servers refused (the proxy itself). */
     public Map<String, Object> counters() {
         Map<String, Object> c = new LinkedHashMap<>();

@@ -23,11 +23,14 @@ public final class PoolState {
     private final PoolQueue queue;
     private volatile List<Server> servers = List.of();
     private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
+    /** Told of every ejection made or cleared here (see {@link TableHolder#onHealthFindingsChanged}). */
+    private final Runnable findingsChanged;
 
-    PoolState(String name, int id) {
+    PoolState(String name, int id, Runnable findingsChanged) {
         this.name = name;
         this.id = id;
         this.queue = new PoolQueue(this, stats);
+        this.findingsChanged = findingsChanged;
     }
 
     public String name() {
@@ -88,9 +91,11 @@ public final class PoolState {
             server.ejectionPrevented(ejected, size, passive.passiveMaxEjectedPercent(), reason);
             return null;
         }
-        return server.eject(nowNanos, TimeUnit.MILLISECONDS.toNanos(passive.passiveFailTimeoutMillis()),
+        Ejection ejection = server.eject(nowNanos, TimeUnit.MILLISECONDS.toNanos(passive.passiveFailTimeoutMillis()),
                 TimeUnit.MILLISECONDS.toNanos(passive.passiveMaxEjectionMillis()),
                 "(" + (ejected + 1) + " of " + size + " servers of pool " + name + " ejected now)", reason);
+        findingsChanged.run();
+        return ejection;
     }
 
     /** An ejection's time is up: logs the server's return, unless it came back earlier or was ejected again. */
@@ -100,6 +105,10 @@ public final class PoolState {
 
     /** An active health check passes again: the server comes back now if it was ejected. */
     synchronized void clearEjection(Server server, String why) {
+        boolean wasEjected = server.isEjected(System.nanoTime());
         server.clearEjection(why);
+        if (wasEjected) {
+            findingsChanged.run();
+        }
     }
 }

@@ -60,6 +60,7 @@ public final class TableHolder {
     private List<RouteSpec> routes;
     private Function<String, PoolPolicy> policyOfPool;
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
+    private final List<Runnable> findingsListeners = new CopyOnWriteArrayList<>();
     /** Runtime overrides by server key; guarded by {@code this}. Never holds {@link RuntimeOverride#NONE}. */
     private final Map<String, StoredOverride> overrides = new HashMap<>();
     /** Servers added to and removed from the table, for the stats page's timeline (and more, from others). */
@@ -141,7 +142,7 @@ public final class TableHolder {
     private PoolState poolState(String pool) {
         PoolState state = poolStates.get(pool);
         if (state == null) {
-            state = new PoolState(pool, poolStates.size());
+            state = new PoolState(pool, poolStates.size(), this::healthFindingsChanged);
             poolStates.put(pool, state);
             poolStateList = List.copyOf(poolStates.values());
         }
@@ -151,6 +152,22 @@ public final class TableHolder {
     /** Called with the servers removed by each new generation, on the publishing thread. */
     public void onServersRemoved(Consumer<List<Server>> listener) {
         removalListeners.add(listener);
+    }
+
+    /**
+     * Called after each new generation (on the publishing thread) and after a server is ejected by a failed request
+     * or its ejection is cleared early (on the event loop of the failure, or the health checker's thread, under the
+     * pool's monitor): what the proxy knows of its servers' health changed. An ejection that runs out tells nothing.
+     * The listener must be quick and must not block: hand the work to another thread.
+     */
+    public void onHealthFindingsChanged(Runnable listener) {
+        findingsListeners.add(listener);
+    }
+
+    private void healthFindingsChanged() {
+        for (Runnable l : findingsListeners) {
+            l.run();
+        }
     }
 
     /**
@@ -231,6 +248,7 @@ public final class TableHolder {
                 l.accept(removed);
             }
         }
+        healthFindingsChanged();
         return table;
     }
 

@@ -132,6 +132,38 @@ class MultiProxyIntegrationTest {
                 sent[0], sharedMs, tried, backMs);
         assertTrue(sharedMs <= 1_000, "shared in " + sharedMs + " ms");
         assertEquals(0, tried, "proxy B connected to, or failed on, the server A found down");
+
+        // Settled, with nothing to share, the sharing wakes neither proxy: it works on changes, not on a clock (a
+        // poll every 100 ms would wake each table thread 30 times in these 3 s).
+        Thread.sleep(500);
+        long wakeupsBefore = tableThreadWakeups();
+        Thread.sleep(3_000);
+        long wakeups = tableThreadWakeups() - wakeupsBefore;
+        System.out.printf("[reliability] multi-proxy, idle after sharing: the two table threads woke %d times in 3 s%n",
+                wakeups);
+        assertTrue(wakeups <= 6, "the idle proxies' table threads woke " + wakeups + " times in 3 s");
+    }
+
+    /** Voluntary context switches of every thread of this JVM named grapevine-table (the proxies run in it). */
+    private static long tableThreadWakeups() throws java.io.IOException {
+        long n = 0;
+        try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
+            for (Path task : tasks.toList()) {
+                try {
+                    if (!java.nio.file.Files.readString(task.resolve("comm")).strip().equals("grapevine-table")) {
+                        continue;
+                    }
+                    for (String line : java.nio.file.Files.readAllLines(task.resolve("status"))) {
+                        if (line.startsWith("voluntary_ctxt_switches:")) {
+                            n += Long.parseLong(line.substring(line.indexOf(':') + 1).strip());
+                        }
+                    }
+                } catch (java.nio.file.NoSuchFileException e) {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        return n;
     }
 
     private static Server serverAt(ProxyUnderTest proxy, int port) {
