@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -89,7 +90,11 @@ public final class PassiveHealthSharing implements AutoCloseable {
     /** Any thread, quick: queues a pass on the table thread unless one is queued already. */
     void requestPass() {
         if (!closed && passQueued.compareAndSet(false, true)) {
-            running.thread().execute(this::pass);
+            try {
+                running.thread().execute(this::pass);
+            } catch (RejectedExecutionException e) {
+                // the proxy is stopping: nothing is shared any more, and the caller (an event loop) must not fail
+            }
         }
     }
 
