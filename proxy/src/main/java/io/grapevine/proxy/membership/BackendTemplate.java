@@ -1,11 +1,13 @@
 package io.grapevine.proxy.membership;
 
+import com.github.mustachejava.Code;
 import com.github.mustachejava.DefaultMustacheFactory;
 import com.github.mustachejava.DefaultMustacheVisitor;
 import com.github.mustachejava.Mustache;
 import com.github.mustachejava.MustacheException;
 import com.github.mustachejava.MustacheVisitor;
 import com.github.mustachejava.TemplateContext;
+import com.github.mustachejava.codes.PartialCode;
 import java.io.IOException;
 import java.io.StringReader;
 import java.io.StringWriter;
@@ -55,12 +57,25 @@ public final class BackendTemplate {
     }
 
     /**
-     * The template as its file reads now: this one when the text is the same (no compilation: a reload of
-     * an unchanged template costs a read), else the new text compiled.
+     * The template as its file reads now: this one when the text is the same and it includes no partial (no
+     * compilation: a reload of an unchanged template costs a read), else the text compiled again. A partial
+     * ({@code {{> name}}}) is read from its own file when the template is compiled, so a template that has one is
+     * always compiled again: its partial may have changed.
      */
     public BackendTemplate reload() throws TemplateException {
         String now = read(file);
-        return now.equals(text) ? this : compile(file, now, escaping);
+        return now.equals(text) && !hasPartial(mustache.getCodes()) ? this : compile(file, now, escaping);
+    }
+
+    private static boolean hasPartial(Code[] codes) {
+        if (codes != null) {
+            for (Code c : codes) {
+                if (c instanceof PartialCode || hasPartial(c.getCodes())) {
+                    return true;
+                }
+            }
+        }
+        return false;
     }
 
     private static String read(Path file) throws TemplateException {

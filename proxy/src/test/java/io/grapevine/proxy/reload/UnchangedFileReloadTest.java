@@ -82,4 +82,18 @@ class UnchangedFileReloadTest {
         assertEquals("y", changed.render(Map.of("a", true)));
         assertEquals("x", template.render(Map.of("a", true)), "the running template is untouched by the reload");
     }
+
+    @Test
+    void aTemplateWithAPartialIsCompiledAgainForItsPartialMayHaveChanged() throws Exception {
+        // mustache.java reads partials only from under the working directory (the module's, in a test)
+        Path here = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "partial");
+        Path file = Files.writeString(here.resolve("t.mustache"), "[{{> part}}]");
+        Files.writeString(here.resolve("part.mustache"), "one");
+        BackendTemplate template = BackendTemplate.load(file, BackendTemplate.Escaping.JSON);
+        assertEquals("[one]", template.render(Map.of()));
+
+        Files.writeString(here.resolve("part.mustache"), "two");
+        BackendTemplate reloaded = template.reload();
+        assertEquals("[two]", reloaded.render(Map.of()), "the template's text is the same, its partial is not");
+    }
 }
