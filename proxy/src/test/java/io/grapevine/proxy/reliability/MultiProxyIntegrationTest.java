@@ -136,23 +136,29 @@ class MultiProxyIntegrationTest {
         // Settled, with nothing to share, the sharing wakes neither proxy: it works on changes, not on a clock (a
         // poll every 100 ms would wake each table thread 30 times in these 3 s).
         Thread.sleep(500);
-        long wakeupsBefore = tableThreadWakeups();
+        long[] atStart = tableThreadWakeups();
+        assertTrue(atStart[1] >= 2, "a table thread per proxy found in /proc/self/task: " + atStart[1]);
         Thread.sleep(3_000);
-        long wakeups = tableThreadWakeups() - wakeupsBefore;
+        long wakeups = tableThreadWakeups()[0] - atStart[0];
         System.out.printf("[reliability] multi-proxy, idle after sharing: the two table threads woke %d times in 3 s%n",
                 wakeups);
         assertTrue(wakeups <= 6, "the idle proxies' table threads woke " + wakeups + " times in 3 s");
     }
 
-    /** Voluntary context switches of every thread of this JVM named grapevine-table (the proxies run in it). */
-    private static long tableThreadWakeups() throws java.io.IOException {
+    /**
+     * Voluntary context switches of the threads of this JVM named grapevine-table (the proxies run in it), and how
+     * many such threads there are.
+     */
+    private static long[] tableThreadWakeups() throws java.io.IOException {
         long n = 0;
+        long threads = 0;
         try (var tasks = java.nio.file.Files.list(Path.of("/proc/self/task"))) {
             for (Path task : tasks.toList()) {
                 try {
                     if (!java.nio.file.Files.readString(task.resolve("comm")).strip().equals("grapevine-table")) {
                         continue;
                     }
+                    threads++;
                     for (String line : java.nio.file.Files.readAllLines(task.resolve("status"))) {
                         if (line.startsWith("voluntary_ctxt_switches:")) {
                             n += Long.parseLong(line.substring(line.indexOf(':') + 1).strip());
@@ -163,7 +169,7 @@ class MultiProxyIntegrationTest {
                 }
             }
         }
-        return n;
+        return new long[] {n, threads};
     }
 
     private static Server serverAt(ProxyUnderTest proxy, int port) {
