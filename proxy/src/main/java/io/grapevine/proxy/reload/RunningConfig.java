@@ -227,7 +227,8 @@ public final class RunningConfig implements AutoCloseable {
         try {
             text = ConfigLoader.readText(configFile);
             if (text.equals(configText)) {
-                // The configuration is a function of the text alone: the same text makes the same configuration.
+                // The configuration is a function of the text (and of the file's directory, which is fixed): the
+                // same text makes the same configuration.
                 tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why
                         + "), unchanged");
                 configReloaded();
