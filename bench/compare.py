@@ -167,46 +167,56 @@ def _signal_group(pgid, sig):
         pass
 
 
+def stat_fields(path):
+    """The fields of a /proc stat file after the command name: state(0) ppid(1) pgrp(2) ... utime(11) stime(12)."""
+    with open(path + "/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()
+
+
+def group_pids(pgid):
+    """The live processes whose process group is pgid, as /proc entries."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if int(stat_fields(f"/proc/{entry}")[2]) == pgid:
+                    pids.append(entry)
+            except (OSError, ValueError, IndexError):
+                continue
+    return pids
+
+
 def group_cpu_ticks(pgid):
     """(utime, stime) in clock ticks, summed over every live process whose process group is pgid."""
     user = system = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in group_pids(pgid):
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
+            fields = stat_fields(f"/proc/{pid}")
         except OSError:
             continue
-        # after the comm field: state(0) ppid(1) pgrp(2) ... utime(11) stime(12)
-        if int(fields[2]) == pgid:
-            user += int(fields[11])
-            system += int(fields[12])
+        user += int(fields[11])
+        system += int(fields[12])
     return user, system
 
 
 def compiler_ticks(pgid):
     """Clock ticks of the JIT compiler threads (HotSpot's "C1/C2 CompilerThread") of the process group pgid."""
     ticks = 0
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    for pid in group_pids(pgid):
         try:
-            with open(f"/proc/{entry}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[2]) != pgid:
-                    continue
-            tasks = os.listdir(f"/proc/{entry}/task")
+            tasks = os.listdir(f"/proc/{pid}/task")
         except OSError:
             continue
         for task in tasks:
+            path = f"/proc/{pid}/task/{task}"
             try:
-                with open(f"/proc/{entry}/task/{task}/stat") as f:
-                    stat = f.read()
+                with open(path + "/comm") as f:
+                    if "CompilerThre" not in f.read():
+                        continue
+                fields = stat_fields(path)
             except OSError:
                 continue
-            if "CompilerThre" in stat[stat.index("(") + 1:stat.rindex(")")]:
-                fields = stat.rsplit(")", 1)[1].split()
-                ticks += int(fields[11]) + int(fields[12])
+            ticks += int(fields[11]) + int(fields[12])
     return ticks
 
 

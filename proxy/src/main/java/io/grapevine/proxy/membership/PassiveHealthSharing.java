@@ -61,9 +61,8 @@ public final class PassiveHealthSharing implements AutoCloseable {
     private boolean truncationLogged;
     /** A pass is queued on the table thread and has not started: more requests for one are covered by it. */
     private final AtomicBoolean passQueued = new AtomicBoolean();
-    /** Table thread: the pass queued for when the earliest finding runs out, and that moment (nano time). */
+    /** Table thread: the pass queued for when the earliest finding runs out. */
     private ScheduledFuture<?> expiryPass;
-    private long expiryPassAt;
     private volatile boolean closed;
 
     private PassiveHealthSharing(RunningConfig running, MembershipView view, GossipMembership gossip) {
@@ -135,22 +134,18 @@ public final class PassiveHealthSharing implements AutoCloseable {
      * then), keeping an earlier one already queued; none when {@code inNanos} is {@link Long#MAX_VALUE}.
      */
     private void scheduleExpiryPass(long inNanos) {
-        long now = System.nanoTime();
-        if (expiryPass != null && (expiryPass.isDone() || expiryPassAt - now < 0)) {
-            expiryPass = null;
-        }
         if (inNanos == Long.MAX_VALUE) {
             return;
         }
-        long at = now + inNanos + TimeUnit.MILLISECONDS.toNanos(1);
-        if (expiryPass != null && expiryPassAt - at <= 0) {
-            return; // one at or before that moment is queued: its pass schedules the next
-        }
+        long delay = inNanos + TimeUnit.MILLISECONDS.toNanos(1);
         if (expiryPass != null) {
-            expiryPass.cancel(false);
+            long queued = expiryPass.getDelay(TimeUnit.NANOSECONDS);
+            if (queued > 0 && queued <= delay) {
+                return; // one at or before that moment is queued: its pass schedules the next
+            }
+            expiryPass.cancel(false); // later than needed, or due already (this pass does its work)
         }
-        expiryPassAt = at;
-        expiryPass = running.thread().schedule(this::requestPass, at - now, TimeUnit.NANOSECONDS);
+        expiryPass = running.thread().schedule(this::requestPass, delay, TimeUnit.NANOSECONDS);
     }
 
     /** The servers this proxy marked down by its own failed requests, each until when (wall clock). */
