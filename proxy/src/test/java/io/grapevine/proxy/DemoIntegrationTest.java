@@ -44,11 +44,9 @@ class DemoIntegrationTest {
                 "GRAPEVINE_DEMO_BACKEND_BASE", Integer.toString(backends));
         List<ProcessHandle> started = new ArrayList<>();
         ChildProcess fourth = null;
-        // Started as from a terminal, with SIGINT's default handling: a process started in the background by a
-        // shell without job control (as CI runners start builds) ignores SIGINT, so does all it starts, and a
-        // shell cannot trap a signal that was ignored when it started (env execs, so the pid is the demo's).
-        try (ChildProcess demo = ChildProcess.start(dir, "demo", List.of("env", "--default-signal=INT",
-                ChildProcess.repoRoot().resolve("grapevine").toString(), "demo"), env)) {
+        // ChildProcess starts it with SIGINT's default handling, as a terminal would: the test is Ctrl-C.
+        try (ChildProcess demo = ChildProcess.start(dir, "demo", List.of(ChildProcess.repoRoot().resolve("grapevine").toString(),
+                "demo"), env)) {
             Admin table = new Admin(new InetSocketAddress("127.0.0.1", admin));
             Await.until(Duration.ofSeconds(60), "three demo backends up in /table and the banner printed", () -> {
                 if (!demo.isAlive()) {

@@ -144,7 +144,7 @@ class ReloadIntegrationTest {
         String sigIgn = Files.readAllLines(Path.of("/proc", Long.toString(proc.pid()), "status")).stream()
                 .filter(l -> l.startsWith("SigIgn:")).findFirst().orElse("SigIgn: 0");
         assertEquals(0, Long.parseLong(sigIgn.substring(7).trim(), 16) & 1,
-                "SIGHUP is ignored in this environment (started under nohup?), so no process started from here can receive it");
+                "SIGHUP is ignored by the proxy process: ChildProcess starts its commands with its default handling");
 
         Files.writeString(real, servers(first.port(), second.port()));
         Await.holds(Duration.ofMillis(1500), "no reload without SIGHUP (the watch cannot see the link's target)",

@@ -79,10 +79,18 @@ public final class ChildProcess implements AutoCloseable {
         return start(dir, name, line, Map.of());
     }
 
-    /** Any command, its working directory the repository root, stdout and stderr into one log file. */
+    /**
+     * Any command, its working directory the repository root, stdout and stderr into one log file. It starts
+     * with the default handling of SIGHUP, SIGINT and SIGTERM, as from a terminal, whatever the build was started
+     * under: {@code nohup} ignores SIGHUP, and a shell without job control starts its background commands with
+     * SIGINT ignored; every process inherits that, and a shell script cannot trap a signal ignored when it
+     * started. {@code env} execs the command, so the process is still the command itself.
+     */
     public static ChildProcess start(Path dir, String name, List<String> command, Map<String, String> env) {
         Path log = dir.resolve(name + ".log");
-        ProcessBuilder pb = new ProcessBuilder(command).directory(repoRoot().toFile())
+        List<String> line = new ArrayList<>(List.of("env", "--default-signal=HUP,INT,TERM"));
+        line.addAll(command);
+        ProcessBuilder pb = new ProcessBuilder(line).directory(repoRoot().toFile())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
         pb.environment().remove("GRAPEVINE_JVM_OPTS"); // the launcher's own defaults
         // The jars this build just packaged, as they are: an edit made while the suite runs must not
