@@ -96,7 +96,8 @@ class MembershipAttacksIntegrationTest {
      * The heap's live bytes: what its pools held right after a full collection (their collection usage), not
      * their usage now. The proxy and the attacker keep gossiping meanwhile, and a sync message to thousands of
      * members allocates megabytes within milliseconds, so the heap's usage read even 50 ms after the collection
-     * counted tens of MiB of garbage as growth (+11 to +66 MiB for 2,000 members, of which 4-7 MiB live).
+     * counted tens of MiB of garbage as growth (+11 to +66 MiB for 2,000 members, of which 4-6 MiB were live by a
+     * class histogram).
      */
     private static long liveHeapAfterGc() {
         long live = -1;
