@@ -173,27 +173,29 @@ def stat_fields(path):
         return f.read().rsplit(")", 1)[1].split()
 
 
-def group_pids(pgid):
-    """The live processes whose process group is pgid, as /proc entries."""
-    pids = []
+def group_processes(pgid):
+    """The live processes whose process group is pgid: (pid, stat_fields) for each, read once."""
+    found = []
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                if int(stat_fields(f"/proc/{entry}")[2]) == pgid:
-                    pids.append(entry)
+                fields = stat_fields(f"/proc/{entry}")
+                if int(fields[2]) == pgid:
+                    found.append((entry, fields))
             except (OSError, ValueError, IndexError):
                 continue
-    return pids
+    return found
+
+
+def group_pids(pgid):
+    """The live processes whose process group is pgid, as /proc entries."""
+    return [pid for pid, _ in group_processes(pgid)]
 
 
 def group_cpu_ticks(pgid):
     """(utime, stime) in clock ticks, summed over every live process whose process group is pgid."""
     user = system = 0
-    for pid in group_pids(pgid):
-        try:
-            fields = stat_fields(f"/proc/{pid}")
-        except OSError:
-            continue
+    for _, fields in group_processes(pgid):
         user += int(fields[11])
         system += int(fields[12])
     return user, system
