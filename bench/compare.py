@@ -604,7 +604,11 @@ def start_proxies(a, procs, work, backends, tag):
         if name.startswith("grapevine"):
             admin = free_port()
             variant = dict(a.variants.get(name, {}))
-            servers = os.path.join(work, f"servers-{name}.conf")
+            # servers.conf in a directory of its own, as in a deployment: the proxy watches the directory of its
+            # servers.conf, and every write there (the load tools' logs, the processes' output) would wake it.
+            conf_dir = os.path.join(work, f"conf-{name}-{tag}")
+            os.makedirs(conf_dir, exist_ok=True)
+            servers = os.path.join(conf_dir, "servers.conf")
             conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends],
                     "tls": {"listen": f"127.0.0.1:{tls_port}", "cert": a.certs["cert"], "key": a.certs["key"]}}
             if hasattr(a, "maxconn"):
@@ -846,7 +850,9 @@ class Bench:
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # SIGINT too: a background job inherits it ignored
             signal.signal(sig, on_signal)
         try:
-            a.certs = make_certificate(self.work)
+            # The certificate in a directory of its own too: Grapevine watches its certificate's directory.
+            os.makedirs(os.path.join(self.work, "certs"))
+            a.certs = make_certificate(os.path.join(self.work, "certs"))
             self.files = {"dir": self.work}
             for key, text in LUA.items():
                 self.files[key] = os.path.join(self.work, f"{key}.lua")

@@ -343,7 +343,10 @@ def measure(a, run):
     with open(key, "w") as f:
         f.write(subprocess.run([GV, "keygen"], check=True, capture_output=True, text=True).stdout)
     os.chmod(key, 0o600)
-    servers = os.path.join(run.work, "servers.conf")
+    # Each proxy's servers.conf in a directory of its own: a proxy watches that directory, and the processes'
+    # logs written beside it would wake it.
+    servers = os.path.join(run.work, "gossip-proxy", "servers.conf")
+    os.makedirs(os.path.dirname(servers))
     with open(servers, "w") as f:
         f.write('{"backend_servers": []}')
     listen, admin, gossip = free_port(), free_port(), free_port()
@@ -352,7 +355,8 @@ def measure(a, run):
                       nmt(dict(os.environ)) if a.nmt else None)
     run.wait_for(lambda: table(admin) is not None, 60, "the proxy's admin port")
     # The proxy as it runs by default, without gossip: servers.conf alone, two static servers, health checks.
-    static_servers = os.path.join(run.work, "static-servers.conf")
+    static_servers = os.path.join(run.work, "static-proxy", "servers.conf")
+    os.makedirs(os.path.dirname(static_servers))
     with open(static_servers, "w") as f:
         json.dump({"backend_servers": [{"name": f"static-{i}", "ip": "127.0.0.1", "port": start_backend(run)}
                                        for i in (1, 2)]}, f)
