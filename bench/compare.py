@@ -371,6 +371,7 @@ frontend fe
   bind 127.0.0.1:{h2c_port} proto h2
   http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
   http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
+  http-request set-header X-Request-ID %[uuid] unless {{ req.hdr(x-request-id) -m found }}
   default_backend be
 backend be
   balance roundrobin
@@ -404,6 +405,7 @@ def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs,
       proxy_set_header Host $host;
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Request-ID $request_id;
     }}
   }}
 }}
