@@ -15,8 +15,9 @@ this script (a 200 for every GET), so the agent's figures are the agent's own; -
 in-process demo backend instead, as ./grapevine demo runs it. It reports:
 
   start->announced   from spawning an agent to its "Announcing" log line (or "... is announced now" when its
-                     first join attempt timed out), and to the proxy's /table listing
-                     it: the first agent (the proxy its only peer), the last one, the median
+                     first join attempt timed out), and, timed apart, to the proxy's /table listing it (the
+                     moment it can be routed to): the first agent (the proxy its only peer), the last one,
+                     the median
   RSS                resident memory once idle (/proc/PID/status VmRSS; RssAnon is the process's own memory,
                      RssFile the mapped jar, JVM library and class data sharing archive); PSS
                      (/proc/PID/smaps_rollup) splits each shared page between the processes that map it,
@@ -77,6 +78,23 @@ class Run:
                                  env=env)
         self.procs.append(p)
         return p
+
+    def times_to(self, t0, conditions, secs, what):
+        """Seconds from t0 until each of conditions ({name: callable}) first held, all polled together: one
+        event is not timed only once another has happened."""
+        end, times = time.time() + secs, {}
+        while time.time() < end:
+            for name, cond in conditions.items():
+                if name not in times:
+                    try:
+                        if cond():
+                            times[name] = time.monotonic() - t0
+                    except OSError:
+                        pass
+            if len(times) == len(conditions):
+                return times
+            time.sleep(0.01)
+        raise TimeoutError(f"timed out waiting for {what}; logs in {self.work}")
 
     def log(self, name):
         return os.path.join(self.work, name + ".log")
@@ -310,11 +328,10 @@ def time_starts(a, run, plan, base_env, key, gossip, admin):
             p = run.spawn([GV, "agent", "--join", f"127.0.0.1:{gossip}", "--service", "web", "--target",
                            f"127.0.0.1:{target}", "--cluster-key", key, "--drain-seconds", "0"], log,
                           {**base_env, **extra})
-            run.wait_for(lambda: run.announced(log), 60, f"agent {name}'s announcement")
-            logged = time.monotonic() - t0
-            run.wait_for(lambda: any(s["port"] == target for s in table(admin)["servers"]), 60,
-                         f"agent {name} in the proxy's table")
-            times[name].append((logged, time.monotonic() - t0))
+            t = run.times_to(t0, {"log": lambda: run.announced(log),
+                                  "table": lambda: any(s["port"] == target for s in table(admin)["servers"])},
+                             60, f"agent {name}'s announcement and its place in the proxy's table")
+            times[name].append((t["log"], t["table"]))
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(30)
         print(f"footprint: start round {n + 1}/{a.starts} done", file=sys.stderr)
@@ -374,12 +391,11 @@ def measure(a, run):
         env = {**base_env, **extra}
         t0 = time.monotonic()
         p = run.spawn(argv, f"agent-{i}", nmt(env) if a.nmt and (i == 0 or i >= a.agents) else env)
-        run.wait_for(lambda: run.announced(f"agent-{i}"), 60, f"agent {name}'s announcement")
-        logged = time.monotonic() - t0
-        run.wait_for(lambda: any(s["port"] == target for s in table(admin)["servers"]), 60,
-                     f"agent {name} in the proxy's table")
-        agents.append({"name": name, "env": extra, "pid": p.pid, "announcing_s": logged,
-                       "in_table_s": time.monotonic() - t0})
+        t = run.times_to(t0, {"log": lambda: run.announced(f"agent-{i}"),
+                              "table": lambda: any(s["port"] == target for s in table(admin)["servers"])},
+                         60, f"agent {name}'s announcement and its place in the proxy's table")
+        logged = t["log"]
+        agents.append({"name": name, "env": extra, "pid": p.pid, "announcing_s": logged, "in_table_s": t["table"]})
         print(f"footprint: agent {i + 1}/{len(plan)} ({name}) announced after {logged:.2f} s", file=sys.stderr)
     run.wait_for(lambda: len(table(admin)["servers"]) == len(plan), 120, "every agent in the table")
     time.sleep(a.settle)
