@@ -1,6 +1,7 @@
 package io.grapevine.agent;
 
 import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.MetadataJson;
 import io.grapevine.cluster.cli.CommandLines;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
@@ -15,10 +16,31 @@ import org.slf4j.LoggerFactory;
  */
 public final class AgentMain {
 
+    static {
+        // The metadata's JSON mapper (Jackson: tens of milliseconds of cold code) is built on a thread of its own
+        // while the start goes on beside it (logging, the command line, the key, the first probe); the join, which
+        // needs it, waits only for what is left. First in this class, so that it starts before logging.
+        Thread prepare = new Thread(() -> initialize(MetadataJson.class.getName()), "metadata-json-init");
+        prepare.setDaemon(true);
+        prepare.start();
+    }
+
     private static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
     private static final String PROGRAM = "grapevine agent";
 
     private AgentMain() {
+    }
+
+    /**
+     * Runs a class's static initialisation on the calling thread (a no-op if it already ran). Only a head start:
+     * whatever fails here fails again, and is reported, where the class is used.
+     */
+    private static void initialize(String className) {
+        try {
+            Class.forName(className, true, AgentMain.class.getClassLoader());
+        } catch (ClassNotFoundException | LinkageError e) {
+            // left to the code that needs it
+        }
     }
 
     public static void main(String[] args) throws InterruptedException {
