@@ -124,15 +124,7 @@ class Run:
                     pass
 
     def wait_for(self, cond, secs, what):
-        end = time.time() + secs
-        while time.time() < end:
-            try:
-                if cond():
-                    return
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise TimeoutError(f"timed out waiting for {what}; logs in {self.work}")
+        self.times_to(time.monotonic(), {what: cond}, secs, what)
 
 
 class HealthHandler(http.server.BaseHTTPRequestHandler):
