@@ -82,8 +82,8 @@ class Run:
     def times_to(self, t0, conditions, secs, what):
         """Seconds from t0 until each of conditions ({name: callable}) first held, all polled together: one
         event is not timed only once another has happened."""
-        end, times = time.time() + secs, {}
-        while time.time() < end:
+        end, times = time.monotonic() + secs, {}
+        while time.monotonic() < end:
             for name, cond in conditions.items():
                 if name not in times:
                     try:
@@ -95,6 +95,13 @@ class Run:
                 return times
             time.sleep(0.01)
         raise TimeoutError(f"timed out waiting for {what}; logs in {self.work}")
+
+    def start_times(self, t0, log, admin, target, name):
+        """(to the agent's announcement in its log, to its place in the proxy's /table), timed apart from t0."""
+        t = self.times_to(t0, {"log": lambda: self.announced(log),
+                               "table": lambda: any(s["port"] == target for s in table(admin)["servers"])},
+                          60, f"agent {name}'s announcement and its place in the proxy's table")
+        return t["log"], t["table"]
 
     def log(self, name):
         return os.path.join(self.work, name + ".log")
@@ -320,10 +327,7 @@ def time_starts(a, run, plan, base_env, key, gossip, admin):
             p = run.spawn([GV, "agent", "--join", f"127.0.0.1:{gossip}", "--service", "web", "--target",
                            f"127.0.0.1:{target}", "--cluster-key", key, "--drain-seconds", "0"], log,
                           {**base_env, **extra})
-            t = run.times_to(t0, {"log": lambda: run.announced(log),
-                                  "table": lambda: any(s["port"] == target for s in table(admin)["servers"])},
-                             60, f"agent {name}'s announcement and its place in the proxy's table")
-            times[name].append((t["log"], t["table"]))
+            times[name].append(run.start_times(t0, log, admin, target, name))
             os.killpg(p.pid, signal.SIGTERM)
             p.wait(30)
         print(f"footprint: start round {n + 1}/{a.starts} done", file=sys.stderr)
@@ -383,11 +387,8 @@ def measure(a, run):
         env = {**base_env, **extra}
         t0 = time.monotonic()
         p = run.spawn(argv, f"agent-{i}", nmt(env) if a.nmt and (i == 0 or i >= a.agents) else env)
-        t = run.times_to(t0, {"log": lambda: run.announced(f"agent-{i}"),
-                              "table": lambda: any(s["port"] == target for s in table(admin)["servers"])},
-                         60, f"agent {name}'s announcement and its place in the proxy's table")
-        logged = t["log"]
-        agents.append({"name": name, "env": extra, "pid": p.pid, "announcing_s": logged, "in_table_s": t["table"]})
+        logged, listed = run.start_times(t0, f"agent-{i}", admin, target, name)
+        agents.append({"name": name, "env": extra, "pid": p.pid, "announcing_s": logged, "in_table_s": listed})
         print(f"footprint: agent {i + 1}/{len(plan)} ({name}) announced after {logged:.2f} s", file=sys.stderr)
     run.wait_for(lambda: len(table(admin)["servers"]) == len(plan), 120, "every agent in the table")
     time.sleep(a.settle)
