@@ -38,7 +38,6 @@ class JarContentsIntegrationTest {
             "io/netty/handler/ssl/SslHandler.class",
             "io/netty/handler/ssl/SslContextBuilder.class",
             "io/netty/handler/codec/http2/Http2FrameCodec.class",
-            "io/netty/handler/codec/http2/Http2MultiplexHandler.class",
             "io/netty/handler/codec/haproxy/HAProxyMessageDecoder.class",
             "io/netty/handler/codec/http/HttpServerCodec.class",
             "io/netty/resolver/dns/DnsNameResolver.class",

@@ -6,52 +6,65 @@ import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.http.Http2Fields;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
-import io.netty.channel.Channel;
+import io.netty.buffer.ByteBufAllocator;
 import io.netty.channel.ChannelDuplexHandler;
-import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2CodecUtil;
+import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
-import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2FrameStream;
+import io.netty.handler.codec.http2.Http2FrameStreamEvent;
+import io.netty.handler.codec.http2.Http2FrameStreamException;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2LocalFlowController;
 import io.netty.handler.codec.http2.Http2PingFrame;
+import io.netty.handler.codec.http2.Http2RemoteFlowController;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
+import io.netty.handler.codec.http2.Http2StreamFrame;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
+import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
+import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.Collections;
-import java.util.IdentityHashMap;
-import java.util.Set;
+import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HTTP/2 client connection (RFC 9113). Netty's frame codec and stream multiplexer turn the connection
- * into one child channel per stream, each served by an {@link Http2Stream} (one request, one exchange);
- * this handler, last in the connection's pipeline, owns what belongs to the connection as a whole: the
- * settings and the limits that defend it, its deadlines, its graceful drain, and its counters.
+ * One HTTP/2 client connection (RFC 9113). Netty's frame codec reads and writes frames, keeps the streams'
+ * states and flow-control windows, and enforces much of the RFC; this handler, last in the pipeline, hands
+ * each stream's frames to its {@link Http2Stream} (one request, one exchange) and owns what belongs to the
+ * connection as a whole: the settings and the limits that defend it, its deadlines, its graceful drain,
+ * and its counters.
  *
  * <pre>
- *  [TLS] ─▶ h2-flush ─▶ h2-bytes ─▶ h2 (Http2FrameCodec) ─▶ h2-streams (Http2MultiplexHandler)
- *                                                                │ one child channel per stream
- *                                                                ├▶ Http2Stream ─▶ Exchange
- *                                                                ▼
- *                                                           h2-connection (this)
+ *  [TLS] ─▶ h2-flush ─▶ h2-bytes ─▶ h2 (Http2FrameCodec) ─▶ h2-connection (this)
+ *                                                              │ streams by id
+ *                                                              └▶ Http2Stream ─▶ Exchange
  * </pre>
+ *
+ * <p>A stream is a plain object, not a channel of its own (Netty's stream multiplexer would give each a
+ * child channel with its pipeline, promises and write listeners, the larger part of the proxy's own work per
+ * request under HTTP/2). Its frames arrive here tagged with the codec's stream handle; its writes go to the
+ * codec through this handler's context, tagged the same way. The codec tells this handler when a stream
+ * changes state (so a closed one is dropped, its exchange aborted if its response was not complete) and
+ * when one's writability changes (its window, the connection's, or the socket's buffer).
  *
  * <p>{@code h2-flush} consolidates flushes: each stream flushes when its response ends, and the responses of
  * many streams often end in one turn of the event loop (their backends answered in the same round of
@@ -66,8 +79,8 @@ import org.slf4j.LoggerFactory;
  * CVE-2023-44487), resets the client provokes beyond the same rate, control frames queued towards a client
  * that does not read them, runs of empty DATA frames, and PING or SETTINGS frames beyond
  * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS} all end the connection with a
- * GOAWAY. Request bodies are bounded by the stream window, response buffering by the child channels'
- * write-buffer marks.
+ * GOAWAY. Request bodies are bounded by the stream window, response buffering by the windows and the
+ * socket's write-buffer marks.
  *
  * <p>Thread: the connection's event loop, like its streams and their exchanges.
  */
@@ -80,7 +93,6 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private static final int FLUSHES_PER_WRITE = FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES;
     static final String BYTES = "h2-bytes";
     static final String CODEC = "h2";
-    static final String STREAMS = "h2-streams";
     static final String CONNECTION = "h2-connection";
 
     /** RST_STREAM frames a client may send (and provoke) per window before the connection ends. */
@@ -108,8 +120,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private final LoopContext loop;
     private final ProxyStats stats;
     private final Http2FrameCodec codec;
+    private final Http2LocalFlowController inboundFlow;
+    private final Http2RemoteFlowController outboundFlow;
     private final Http2Fields fields = new Http2Fields();
-    private final Set<Http2Stream> streams = Collections.newSetFromMap(new IdentityHashMap<>());
+    /** The open streams that have a request head, by id. */
+    private final IntObjectHashMap<Http2Stream> streams = new IntObjectHashMap<>();
+    /** Streams that read something in the current read, to flush towards their backends at its end. */
+    private final ArrayList<Http2Stream> readThisTurn = new ArrayList<>();
     private final long idleTimeoutNanos;
     private final int connectionWindow;
 
@@ -129,6 +146,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         this.loop = loop;
         this.stats = loop.stats();
         this.codec = codec;
+        this.inboundFlow = codec.connection().local().flowController();
+        this.outboundFlow = codec.connection().remote().flowController();
         Limits limits = loop.limits();
         this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientIdleMillis());
         // The connection window never binds before the stream windows do: a stream whose backend is slow
@@ -139,8 +158,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     }
 
     /**
-     * Ends {@code pipeline} with an HTTP/2 server: the codec, the stream multiplexer and the connection
-     * handler, on {@code loop} (the channel's event loop). The channel may already carry TLS.
+     * Ends {@code pipeline} with an HTTP/2 server: the codec and the connection handler, on {@code loop}
+     * (the channel's event loop). The channel may already carry TLS.
      */
     static void install(ChannelPipeline pipeline, LoopContext loop) {
         Limits limits = loop.limits();
@@ -164,17 +183,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
         pipeline.addLast(BYTES, new ByteCounter(loop.stats()));
         pipeline.addLast(CODEC, codec);
-        pipeline.addLast(STREAMS, new Http2MultiplexHandler(connection.new StreamInitializer()));
         pipeline.addLast(CONNECTION, connection);
-    }
-
-    /** Each new stream's child channel gets its own {@link Http2Stream}. */
-    @ChannelHandler.Sharable
-    private final class StreamInitializer extends ChannelInitializer<Channel> {
-        @Override
-        protected void initChannel(Channel child) {
-            child.pipeline().addLast(new Http2Stream(Http2Connection.this));
-        }
     }
 
     LoopContext loop() {
@@ -194,7 +203,6 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         return clientAddress;
     }
 
-    /** The connection arrived over TLS: {@code X-Forwarded-Proto: https}. */
     /** The client's address (announced by a PROXY header, or the peer), or {@code null}. */
     InetSocketAddress clientInet() {
         return clientInet;
@@ -205,8 +213,17 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         return destinationInet;
     }
 
+    /** The connection arrived over TLS: {@code X-Forwarded-Proto: https}. */
     boolean secure() {
         return secure;
+    }
+
+    SocketAddress remoteAddress() {
+        return channel.remoteAddress();
+    }
+
+    ByteBufAllocator alloc() {
+        return ctx.alloc();
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -241,6 +258,10 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** The client shut its sending side: it can no longer open streams nor grant window; finish and close. */
     @Override
     public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof Http2FrameStreamEvent event) {
+            streamEvent(event);
+            return;
+        }
         if (evt instanceof ChannelInputShutdownEvent) {
             closeGracefully();
             return;
@@ -250,6 +271,19 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        if (cause instanceof Http2FrameStreamException e) {
+            // A stream error on a stream the codec knows: resetting it is left to its owner (RFC 9113 5.4.2).
+            Http2Stream stream = streams.get(e.stream().id());
+            if (stream != null) {
+                stream.streamError(e.error(), e.getCause());
+            } else if (e.stream().state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
+                log.debug("HTTP/2 stream {} of {} failed: {}", e.stream().id(), channel.remoteAddress(),
+                        String.valueOf(e.getCause()));
+                write(new DefaultHttp2ResetFrame(e.error()).stream(e.stream()));
+                ctx.flush();
+            }
+            return;
+        }
         if (cause instanceof Http2Exception h2) {
             // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
             // an operator's attention (one line per connection); other protocol errors are the client's bug.
@@ -267,20 +301,81 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     // ---------------------------------------------------------------- connection-level frames
 
+    /**
+     * A frame from the codec: a stream's HEADERS or DATA go to that stream (the first HEADERS makes it);
+     * PING and SETTINGS are counted; the rest (WINDOW_UPDATE, PRIORITY, RST_STREAM, GOAWAY, unknown types)
+     * the codec has acted on already, and a reset stream is dropped when the codec says it closed.
+     */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        try {
-            if (msg instanceof Http2PingFrame ping) {
-                if (!ping.ack()) {
-                    countControlFrame();
-                } else if (ping.content() == DRAIN_PING) {
-                    sendLastGoAway();
-                }
-            } else if (msg instanceof Http2SettingsFrame) {
-                countControlFrame();
+        if (msg instanceof Http2DataFrame data) {
+            Http2Stream stream = streams.get(data.stream().id());
+            if (stream == null) {
+                consumed(codec.connection().stream(data.stream().id()), data.initialFlowControlledBytes());
+                data.release();
+                return;
             }
-        } finally {
-            ReferenceCountUtil.release(msg);
+            readBy(stream);
+            stream.onData(data);
+        } else if (msg instanceof Http2HeadersFrame headers) {
+            Http2FrameStream frameStream = headers.stream();
+            Http2Stream stream = streams.get(frameStream.id());
+            if (stream == null) {
+                stream = streamOpened(frameStream);
+            }
+            readBy(stream);
+            stream.onHeaders(headers);
+        } else {
+            try {
+                if (msg instanceof Http2PingFrame ping) {
+                    if (!ping.ack()) {
+                        countControlFrame();
+                    } else if (ping.content() == DRAIN_PING) {
+                        sendLastGoAway();
+                    }
+                } else if (msg instanceof Http2SettingsFrame) {
+                    countControlFrame();
+                }
+            } finally {
+                ReferenceCountUtil.release(msg);
+            }
+        }
+    }
+
+    private void readBy(Http2Stream stream) {
+        if (!stream.readThisTurn) {
+            stream.readThisTurn = true;
+            readThisTurn.add(stream);
+        }
+    }
+
+    /** The end of one read from the socket: each stream that read something flushes towards its backend. */
+    @Override
+    public void channelReadComplete(ChannelHandlerContext ctx) {
+        ArrayList<Http2Stream> read = readThisTurn;
+        for (int i = 0; i < read.size(); i++) {
+            read.get(i).readComplete();
+        }
+        read.clear();
+        ctx.fireChannelReadComplete();
+    }
+
+    /** The codec's news about a stream: it closed, or its writability changed. */
+    private void streamEvent(Http2FrameStreamEvent event) {
+        Http2FrameStream frameStream = event.stream();
+        if (event.type() == Http2FrameStreamEvent.Type.Writability) {
+            Http2Stream stream = streams.get(frameStream.id());
+            if (stream != null) {
+                stream.writabilityChanged();
+            }
+        } else if (frameStream.state() == io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
+            Http2Stream stream = streams.remove(frameStream.id());
+            if (stream != null) {
+                if (streams.isEmpty()) {
+                    idleSinceNanos = System.nanoTime();
+                }
+                stream.closed();
+            }
         }
     }
 
@@ -312,16 +407,46 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     // ---------------------------------------------------------------- streams
 
-    void streamOpened(Http2Stream stream) {
-        streams.add(stream);
+    private Http2Stream streamOpened(Http2FrameStream frameStream) {
+        Http2Stream stream = new Http2Stream(this, frameStream, codec.connection().stream(frameStream.id()));
+        streams.put(frameStream.id(), stream);
         idleSinceNanos = 0;
         stats.http2Streams.increment();
+        return stream;
     }
 
-    void streamClosed(Http2Stream stream) {
-        if (streams.remove(stream) && streams.isEmpty()) {
-            idleSinceNanos = System.nanoTime();
+    /** Writes a frame (a stream's, tagged with it) to the codec, unflushed. */
+    void write(Http2StreamFrame frame) {
+        ctx.write(frame, ctx.voidPromise());
+    }
+
+    /** Writes a frame to the codec, unflushed; the future completes when it reaches the socket. */
+    ChannelFuture writeWithFuture(Http2StreamFrame frame) {
+        return ctx.write(frame);
+    }
+
+    void flush() {
+        ctx.flush();
+    }
+
+    /**
+     * {@code bytes} of {@code stream}'s DATA were passed on (or dropped): they go back to its window and the
+     * connection's, and the codec sends WINDOW_UPDATE once enough has been returned. Unflushed.
+     */
+    void consumed(io.netty.handler.codec.http2.Http2Stream stream, int bytes) {
+        if (bytes == 0 || stream == null) {
+            return;
         }
+        try {
+            inboundFlow.consumeBytes(stream, bytes);
+        } catch (Http2Exception e) {
+            exceptionCaught(ctx, e);
+        }
+    }
+
+    /** Whether {@code stream} can take more response now: its window, the connection's and the socket's. */
+    boolean isWritable(io.netty.handler.codec.http2.Http2Stream stream) {
+        return outboundFlow.isWritable(stream);
     }
 
     // ---------------------------------------------------------------- deadlines and drain
@@ -332,7 +457,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             return;
         }
         if (!streams.isEmpty()) {
-            for (Http2Stream s : streams.toArray(new Http2Stream[0])) {
+            for (Http2Stream s : streams.values().toArray(new Http2Stream[0])) {
                 s.checkDeadlines(now, idleTimeoutNanos);
             }
         } else if (idleSinceNanos != 0 && now - idleSinceNanos > idleTimeoutNanos) {

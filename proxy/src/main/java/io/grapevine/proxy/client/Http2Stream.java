@@ -14,9 +14,7 @@ import io.grapevine.proxy.table.RequestKeys;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.Channel;
-import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelFuture;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
@@ -27,36 +25,41 @@ import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2FrameStream;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamFrame;
 import io.netty.util.AsciiString;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HTTP/2 stream: one request, its {@link Exchange}, and the exchange's view of the client. The only
- * handler of the stream's child channel (Netty's {@code Http2MultiplexHandler} makes one per stream, on the
- * connection's event loop).
+ * One HTTP/2 stream: one request, its {@link Exchange}, and the exchange's view of the client. A plain
+ * object, not a channel: its {@link Http2Connection} hands it the stream's frames as the codec reads them,
+ * and it writes its frames through the connection, tagged with the stream.
  *
  * <p>The request head is checked and translated by {@link Http2Fields}, then goes through the same
  * {@link RequestHeadParser} as an HTTP/1.1 request, with the table read once; a malformed one resets the
  * stream (PROTOCOL_ERROR, RFC 9113 section 8.1.1), one the parser refuses is answered (400, 431, ...).
- * Request DATA is passed on as it arrives; while the backend cannot take more, the child channel stops
- * reading, so the frames wait in Netty's queue and no WINDOW_UPDATE goes out: the client's window closes.
+ * Request DATA is passed on as it arrives, and its bytes are returned to the client's window (WINDOW_UPDATE,
+ * section 6.9) only once passed on. While the backend cannot take more, the stream holds the frames that
+ * still arrive (at most what the client's window allows) and returns nothing: the client's window closes.
  * The response goes back as HEADERS, DATA and trailers on this stream; while the stream cannot take more
- * (its flow-control window or the connection is full), the backend is paused.
+ * (its flow-control window, the connection's, or the socket's buffer is full), the backend is paused.
  *
- * <p>The stream never closes its channel itself: it ends its side with END_STREAM or RST_STREAM and Netty
- * closes the child channel once both sides are done. A complete response while the request body is still
+ * <p>The stream ends its side with END_STREAM or RST_STREAM; the codec closes it once both sides are done
+ * and the connection then calls {@link #closed}. A complete response while the request body is still
  * arriving is followed by RST_STREAM NO_ERROR (section 8.1), so the client stops sending.
  *
- * <p>Thread: the connection's event loop. Buffers: request DATA content passes to the exchange; response
- * parts are written to the child channel, which releases them.
+ * <p>Thread: the connection's event loop. Buffers: request DATA content passes to the exchange (frames held
+ * while paused are released if the stream closes first); response parts are written to the codec, which
+ * releases them.
  */
-final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientStream {
+final class Http2Stream implements ClientStream {
 
     private static final Logger log = LoggerFactory.getLogger(Http2Stream.class);
 
@@ -84,8 +87,10 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
 
     private final Http2Connection connection;
     private final LoopContext loop;
-    private ChannelHandlerContext ctx;
-    private Channel channel;
+    /** The codec's handle on the stream, which tags every frame written for it. */
+    private final Http2FrameStream frameStream;
+    /** The codec's state of the stream, for its flow-control window. */
+    private final io.netty.handler.codec.http2.Http2Stream codecStream;
     private Exchange exchange;
     private RequestState requestState = RequestState.HEAD;
     private ResponseState responseState = ResponseState.WAITING;
@@ -93,31 +98,46 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
     private boolean headRequest;
     /** The response HEADERS carried END_STREAM (no body): the response end writes nothing more. */
     private boolean endedWithHead;
+    /**
+     * The frame with the response's END_STREAM was written. The codec may close the stream within that
+     * write, before the exchange has seen its backend's response end: that close is no abort.
+     */
+    private boolean endWritten;
+    /** The backend cannot take more request body: frames wait in {@link #heldFrames}, unacknowledged. */
     private boolean readPaused;
+    /** Request DATA and trailers that arrived while paused, in order; created on first need. */
+    private ArrayDeque<Http2StreamFrame> heldFrames;
+    /** The exchange was told to pause its backend: the stream could take no more response. */
+    private boolean responsePaused;
+    /** In the connection's list of streams that read something this turn (to flush towards the backend). */
+    boolean readThisTurn;
     private long lastReadNanos;
-    /** When the child channel became unwritable; 0 while writable. */
+    /** When the stream became unwritable; 0 while writable. */
     private long unwritableSinceNanos;
 
-    Http2Stream(Http2Connection connection) {
+    Http2Stream(Http2Connection connection, Http2FrameStream frameStream,
+                io.netty.handler.codec.http2.Http2Stream codecStream) {
         this.connection = connection;
         this.loop = connection.loop();
+        this.frameStream = frameStream;
+        this.codecStream = codecStream;
+        this.lastReadNanos = System.nanoTime();
+    }
+
+    int id() {
+        return frameStream.id();
     }
 
     // ---------------------------------------------------------------- lifecycle
 
-    @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-        this.ctx = ctx;
-        this.channel = ctx.channel();
-        lastReadNanos = System.nanoTime();
-        connection.streamOpened(this);
-    }
-
-    @Override
-    public void channelInactive(ChannelHandlerContext ctx) {
-        connection.streamClosed(this);
+    /**
+     * The codec closed the stream: both sides ended, either side reset it, or the connection went away. A
+     * response not yet complete is abandoned with its exchange; held request frames are released.
+     */
+    void closed() {
         requestState = RequestState.COMPLETE;
-        if (responseState != ResponseState.COMPLETE) {
+        releaseHeldFrames();
+        if (responseState != ResponseState.COMPLETE && !endWritten) {
             responseState = ResponseState.COMPLETE;
             if (exchange != null) {
                 exchange.abort(); // reset by the client, or the connection went away
@@ -125,26 +145,24 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         }
     }
 
-    @Override
-    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        // Stream errors found by the codec: Netty resets the stream and closes this channel after this.
-        log.debug("HTTP/2 stream {} of {} failed: {}", channel.id(), channel.parent().remoteAddress(), cause.toString());
+    /** The codec found a stream error (RFC 9113 section 5.4.2): the stream is reset with {@code error}. */
+    void streamError(Http2Error error, Throwable cause) {
+        log.debug("HTTP/2 stream {} of {} failed: {}", id(), connection.remoteAddress(), cause.toString());
+        if (responseState != ResponseState.COMPLETE || requestState != RequestState.COMPLETE) {
+            reset(error);
+        }
     }
 
     // ---------------------------------------------------------------- request, from the client
 
-    @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (msg instanceof Http2DataFrame data) {
-            onData(data);
-        } else if (msg instanceof Http2HeadersFrame headers) {
-            if (requestState == RequestState.HEAD) {
-                onRequestHead(headers);
-            } else {
-                onTrailers(headers);
-            }
+    /** A HEADERS frame: the request head, or its trailers. */
+    void onHeaders(Http2HeadersFrame frame) {
+        if (requestState == RequestState.HEAD) {
+            onRequestHead(frame);
+        } else if (readPaused) {
+            hold(frame);
         } else {
-            ReferenceCountUtil.release(msg);
+            onTrailers(frame);
         }
     }
 
@@ -157,8 +175,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         int length = fields.requestHead(headers, end);
         if (length == Http2Fields.MALFORMED) {
             connection.stats().badRequests.increment();
-            log.debug("malformed HTTP/2 request from {} on stream {}", channel.parent().remoteAddress(),
-                    frame.stream().id());
+            log.debug("malformed HTTP/2 request from {} on stream {}", connection.remoteAddress(), id());
             reset(Http2Error.PROTOCOL_ERROR);
             return;
         }
@@ -178,7 +195,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         parser.setCapture(keys.headers(), keys.cookies(), keys.proxyCookies());
         RequestHead head = new RequestHead();
         int status = parser.parse(fields.head(), length, connection.clientAddress(), connection.secure(), head,
-                ctx.alloc());
+                connection.alloc());
         if (status != RequestHeadParser.OK) {
             reject(status);
             return;
@@ -191,27 +208,57 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
     /** A request the proxy refuses to forward (nothing of it left the proxy): answered, never reset. */
     private void reject(int status) {
         connection.stats().badRequests.increment();
-        log.debug("rejected an HTTP/2 request from {} with {}", channel.parent().remoteAddress(), status);
+        log.debug("rejected an HTTP/2 request from {} with {}", connection.remoteAddress(), status);
         localResponse(status);
     }
 
-    private void onData(Http2DataFrame frame) {
+    /** A DATA frame. Ownership passes here. */
+    void onData(Http2DataFrame frame) {
         if (requestState != RequestState.BODY) {
-            frame.release(); // after a rejection or a reset: nowhere to go
+            // After a rejection or a reset: nowhere to go, but its bytes go back to the client's window.
+            connection.consumed(codecStream, frame.initialFlowControlledBytes());
+            frame.release();
             return;
         }
         lastReadNanos = System.nanoTime();
+        if (readPaused) {
+            hold(frame);
+        } else {
+            passOn(frame);
+        }
+    }
+
+    /** Hands a DATA frame's content to the exchange and its bytes back to the client's window. */
+    private void passOn(Http2DataFrame frame) {
         boolean end = frame.isEndStream();
+        int flowControlled = frame.initialFlowControlledBytes();
         Exchange ex = exchange;
         if (ex == null || !frame.content().isReadable()) {
             frame.release();
         } else {
             ex.requestBody(frame.content());
         }
+        connection.consumed(codecStream, flowControlled);
         if (end) {
             requestEnd(null);
         } else if (ex != null && ex.requestBodyBlocked()) {
             pauseReading(true);
+        }
+    }
+
+    /** Keeps a request frame that arrived while the backend could take no more; the client's window pays. */
+    private void hold(Http2StreamFrame frame) {
+        if (heldFrames == null) {
+            heldFrames = new ArrayDeque<>(4);
+        }
+        heldFrames.add(frame);
+    }
+
+    private void releaseHeldFrames() {
+        if (heldFrames != null) {
+            for (Http2StreamFrame f; (f = heldFrames.poll()) != null; ) {
+                ReferenceCountUtil.release(f);
+            }
         }
     }
 
@@ -225,7 +272,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             reset(Http2Error.PROTOCOL_ERROR);
             return;
         }
-        requestEnd(exchange == null ? null : Http2Fields.requestTrailers(trailers, ctx.alloc()));
+        requestEnd(exchange == null ? null : Http2Fields.requestTrailers(trailers, connection.alloc()));
     }
 
     private void requestEnd(ByteBuf trailerFields) {
@@ -237,8 +284,9 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         }
     }
 
-    @Override
-    public void channelReadComplete(ChannelHandlerContext ctx) {
+    /** The connection's read is complete: what it brought for this stream goes to the backend in one flush. */
+    void readComplete() {
+        readThisTurn = false;
         if (exchange != null) {
             exchange.flushRequest();
         }
@@ -247,18 +295,35 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
     private void pauseReading(boolean pause) {
         if (pause != readPaused) {
             readPaused = pause;
-            channel.config().setAutoRead(!pause);
             if (!pause) {
                 lastReadNanos = System.nanoTime();
             }
         }
     }
 
+    /** The backend took what it had: the held frames go on, until it blocks again or none is left. */
+    private void resumeReading() {
+        pauseReading(false);
+        if (heldFrames != null) {
+            for (Http2StreamFrame f; !readPaused && requestState == RequestState.BODY && (f = heldFrames.poll()) != null; ) {
+                if (f instanceof Http2DataFrame data) {
+                    passOn(data);
+                } else {
+                    onTrailers((Http2HeadersFrame) f);
+                }
+            }
+        }
+        if (exchange != null) {
+            exchange.flushRequest();
+        }
+        connection.flush(); // the WINDOW_UPDATEs for what went on
+    }
+
     // ---------------------------------------------------------------- ClientStream
 
     @Override
     public ByteBufAllocator alloc() {
-        return ctx.alloc();
+        return connection.alloc();
     }
 
     @Override
@@ -307,6 +372,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             writeEnd(frame);
         } else {
             write(frame);
+            checkWritable();
         }
     }
 
@@ -317,6 +383,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             return;
         }
         write(new DefaultHttp2DataFrame(data, false));
+        checkWritable();
     }
 
     @Override
@@ -360,7 +427,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             writeEnd(new DefaultHttp2HeadersFrame(headers, true));
         } else {
             write(new DefaultHttp2HeadersFrame(headers, false));
-            writeEnd(new DefaultHttp2DataFrame(ctx.alloc().buffer(body.length).writeBytes(body), true));
+            writeEnd(new DefaultHttp2DataFrame(connection.alloc().buffer(body.length).writeBytes(body), true));
         }
         finish();
     }
@@ -371,7 +438,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             localResponse(status);
             return;
         }
-        if (responseState == ResponseState.STREAMING) {
+        if (responseState == ResponseState.STREAMING && !endWritten) {
             // Part of it reached the client: the stream is reset, the connection and its other streams go on.
             connection.stats().abortedResponses.increment();
             reset(Http2Error.INTERNAL_ERROR);
@@ -382,19 +449,19 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
     public void resumeRequestBody() {
         Exchange ex = exchange;
         if (readPaused && ex != null && !ex.requestBodyBlocked()) {
-            pauseReading(false);
+            resumeReading();
         }
     }
 
     @Override
     public void flush() {
-        ctx.flush();
+        connection.flush();
     }
 
     // ---------------------------------------------------------------- writing
 
-    private void write(Object frame) {
-        ctx.write(frame, ctx.voidPromise());
+    private void write(Http2StreamFrame frame) {
+        connection.write(frame.stream(frameStream));
     }
 
     /**
@@ -402,15 +469,19 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
      * asked to stop sending it with RST_STREAM NO_ERROR (RFC 9113 section 8.1), once that frame is out: a
      * reset sooner would discard the response that flow control still holds back.
      */
-    private void writeEnd(Object frame) {
+    private void writeEnd(Http2StreamFrame frame) {
+        endWritten = true;
         if (requestState == RequestState.COMPLETE) {
             write(frame);
             return;
         }
-        ctx.write(frame).addListener(f -> {
-            if (f.isSuccess() && requestState != RequestState.COMPLETE && channel.isActive()) {
+        ChannelFuture written = connection.writeWithFuture(frame.stream(frameStream));
+        written.addListener(f -> {
+            if (f.isSuccess() && requestState != RequestState.COMPLETE && codecStream.state().remoteSideOpen()) {
                 requestState = RequestState.COMPLETE;
-                ctx.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR), ctx.voidPromise());
+                releaseHeldFrames();
+                connection.write(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR).stream(frameStream));
+                connection.flush();
             }
         });
     }
@@ -421,24 +492,44 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
         if (exchange != null) {
             exchange.release();
         }
-        ctx.flush();
+        connection.flush();
     }
 
     /** Ends the stream with RST_STREAM {@code error}; the exchange, if any, is dropped. */
     private void reset(Http2Error error) {
         requestState = RequestState.COMPLETE;
         responseState = ResponseState.COMPLETE;
+        releaseHeldFrames();
         if (exchange != null) {
             exchange.abort();
         }
-        ctx.writeAndFlush(new DefaultHttp2ResetFrame(error), ctx.voidPromise());
+        if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
+            connection.write(new DefaultHttp2ResetFrame(error).stream(frameStream));
+            connection.flush();
+        }
     }
 
-    @Override
-    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
-        boolean writable = channel.isWritable();
-        unwritableSinceNanos = writable ? 0 : System.nanoTime();
-        if (exchange != null && responseState == ResponseState.STREAMING) {
+    /** After a response write: if the stream can take no more, the backend pauses until it can. */
+    private void checkWritable() {
+        if (!responsePaused && !connection.isWritable(codecStream)) {
+            writabilityChanged();
+        }
+    }
+
+    /**
+     * The stream's writability may have changed (the codec says so when its window, the connection's window
+     * or the socket's buffer opens or fills, and {@link #checkWritable} asks after each write): a streaming
+     * response's backend pauses or resumes to match.
+     */
+    void writabilityChanged() {
+        boolean writable = connection.isWritable(codecStream);
+        if (writable) {
+            unwritableSinceNanos = 0;
+        } else if (unwritableSinceNanos == 0) {
+            unwritableSinceNanos = System.nanoTime();
+        }
+        if (writable == responsePaused && exchange != null && responseState == ResponseState.STREAMING) {
+            responsePaused = !writable;
             exchange.pauseResponse(!writable);
         }
     }
@@ -453,7 +544,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
     void checkDeadlines(long now, long idleNanos) {
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleNanos) {
             log.debug("HTTP/2 client {} took nothing of a response for {} ms: resetting its stream",
-                    channel.parent().remoteAddress(), idleNanos / 1_000_000);
+                    connection.remoteAddress(), idleNanos / 1_000_000);
             unwritableSinceNanos = 0;
             reset(Http2Error.CANCEL);
             return;
@@ -462,7 +553,7 @@ final class Http2Stream extends ChannelInboundHandlerAdapter implements ClientSt
             return;
         }
         if (requestState == RequestState.BODY && !readPaused && now - lastReadNanos > idleNanos) {
-            log.debug("HTTP/2 client {} stalled in a request body", channel.parent().remoteAddress());
+            log.debug("HTTP/2 client {} stalled in a request body", connection.remoteAddress());
             connection.stats().clientTimeouts.increment();
             if (exchange != null) {
                 exchange.fail(408);

@@ -184,13 +184,19 @@ class Http2ForwardingTest {
 
     // ---------------------------------------------------------------- flow control
 
+    /** The first backend, with what it received so far read, made unable to take more. */
+    private static Backend blocked(ForwardingHarness h) {
+        Backend b = h.backend(0);
+        b.received();
+        h.writable(b.channel(), false);
+        return b;
+    }
+
     @Test
     void aBlockedBackendStopsReadingTheStreamAndWithholdsItsWindow() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, wire.headers(1, request("POST", "/up", "content-length", "100000"), false));
-            Backend b = h.backend(0);
-            b.received();
-            h.writable(b.channel(), false);
+            Backend b = blocked(h);
             byte[] piece = new byte[16_000];
             send(h, H2Frames.data(1, piece, false));
             received.clear();
@@ -203,6 +209,44 @@ class Http2ForwardingTest {
             assertEquals(32_000, b.received().length(), "the held frames go on once the backend drains");
             assertNotNull(find(h, f -> f.type() == H2Frames.WINDOW_UPDATE && f.streamId() == 1),
                     "the window reopens: " + received);
+        }
+    }
+
+    @Test
+    void dataAndTrailersHeldWhileTheBackendIsBlockedFollowInOrder() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/up"), false));
+            Backend b = blocked(h);
+            send(h, H2Frames.data(1, bytes("one,"), false));
+            send(h, H2Frames.data(1, bytes("two,"), false), H2Frames.data(1, bytes("three"), false),
+                    wire.headers(1, new io.netty.handler.codec.http2.DefaultHttp2Headers().add("x-sum", "13"), true));
+            String before = b.received();
+            assertTrue(before.contains("one,") && !before.contains("two,"), "only what came before the block: " + before);
+            h.writable(b.channel(), true);
+            String after = before + b.received();
+            assertTrue(after.endsWith("4\r\none,\r\n4\r\ntwo,\r\n5\r\nthree\r\n0\r\nx-sum: 13\r\n\r\n"),
+                    "the held frames, then the trailers, in order: " + after);
+        }
+    }
+
+    @Test
+    void framesHeldForABlockedBackendAreReleasedWhenTheClientResets() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/up", "content-length", "100000"), false));
+            Backend b = blocked(h);
+            byte[] piece = new byte[16_000];
+            io.netty.buffer.ByteBuf pieces = Unpooled.wrappedBuffer(H2Frames.concat(
+                    H2Frames.data(1, piece, false), H2Frames.data(1, piece, false), H2Frames.data(1, piece, false)));
+            h.client.writeInbound(pieces);
+            h.runPending();
+            assertEquals(16_000, b.received().length(), "two frames held");
+            assertTrue(pieces.refCnt() > 0, "the held frames' content still refers to what was read");
+            send(h, H2Frames.rst(1, H2Frames.CANCEL));
+            assertFalse(b.channel().isActive(), "the exchange was dropped with its backend connection");
+            assertEquals(0, pieces.refCnt(), "the held frames were released with their stream");
+            send(h, wire.headers(3, request("GET", "/next"), true));
+            h.backend(1).send(ok("next"));
+            assertEquals("next", body(h, 3));
         }
     }
 
