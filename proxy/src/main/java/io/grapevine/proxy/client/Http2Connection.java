@@ -316,7 +316,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 return;
             }
             readBy(stream);
-            stream.onData(data);
+            try {
+                stream.onData(data);
+            } catch (RuntimeException e) {
+                streamFailed(stream, e);
+            }
         } else if (msg instanceof Http2HeadersFrame headers) {
             Http2FrameStream frameStream = headers.stream();
             Http2Stream stream = streams.get(frameStream.id());
@@ -324,7 +328,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 stream = streamOpened(frameStream);
             }
             readBy(stream);
-            stream.onHeaders(headers);
+            try {
+                stream.onHeaders(headers);
+            } catch (RuntimeException e) {
+                streamFailed(stream, e);
+            }
         } else {
             try {
                 if (msg instanceof Http2PingFrame ping) {
@@ -340,6 +348,15 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 ReferenceCountUtil.release(msg);
             }
         }
+    }
+
+    /**
+     * The proxy's own handling of one stream threw: a bug, confined to that stream. It is reset
+     * (INTERNAL_ERROR) and the connection's other streams go on.
+     */
+    private void streamFailed(Http2Stream stream, RuntimeException e) {
+        log.warn("HTTP/2 stream {} of {} failed in the proxy; resetting it", stream.id(), channel.remoteAddress(), e);
+        stream.streamError(Http2Error.INTERNAL_ERROR, e);
     }
 
     private void readBy(Http2Stream stream) {
@@ -366,7 +383,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         if (event.type() == Http2FrameStreamEvent.Type.Writability) {
             Http2Stream stream = streams.get(frameStream.id());
             if (stream != null) {
-                stream.writabilityChanged();
+                try {
+                    stream.writabilityChanged();
+                } catch (RuntimeException e) {
+                    streamFailed(stream, e);
+                }
             }
         } else if (frameStream.state() == io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
             Http2Stream stream = streams.remove(frameStream.id());
@@ -397,9 +418,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     /** Ends the connection the way the codec ends it on a protocol error: GOAWAY with {@code error}, then close. */
     private void connectionError(Http2Error error, String message) {
+        connectionError(Http2Exception.connectionError(error, message));
+    }
+
+    private void connectionError(Http2Exception cause) {
         ChannelHandlerContext codecContext = channel.pipeline().context(codec);
         if (codecContext != null) {
-            codec.onError(codecContext, false, Http2Exception.connectionError(error, message));
+            codec.onError(codecContext, false, cause);
         } else {
             ctx.close();
         }
@@ -440,7 +465,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         try {
             inboundFlow.consumeBytes(stream, bytes);
         } catch (Http2Exception e) {
-            exceptionCaught(ctx, e);
+            connectionError(e); // the window's accounting broke: as the codec ends a connection on its errors
         }
     }
 

@@ -145,10 +145,14 @@ final class Http2Stream implements ClientStream {
         }
     }
 
-    /** The codec found a stream error (RFC 9113 section 5.4.2): the stream is reset with {@code error}. */
+    /**
+     * A stream error (RFC 9113 section 5.4.2), found by the codec or by the proxy itself: the stream is reset
+     * with {@code error} unless already closed. The codec leaves the reset of a stream it knows to its owner;
+     * a response whose END_STREAM still waits for window leaves the stream open, and it is reset too.
+     */
     void streamError(Http2Error error, Throwable cause) {
-        log.debug("HTTP/2 stream {} of {} failed: {}", id(), connection.remoteAddress(), cause.toString());
-        if (responseState != ResponseState.COMPLETE || requestState != RequestState.COMPLETE) {
+        log.debug("HTTP/2 stream {} of {} failed: {}", id(), connection.remoteAddress(), String.valueOf(cause));
+        if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
             reset(error);
         }
     }
@@ -495,13 +499,14 @@ final class Http2Stream implements ClientStream {
         connection.flush();
     }
 
-    /** Ends the stream with RST_STREAM {@code error}; the exchange, if any, is dropped. */
+    /** Ends the stream with RST_STREAM {@code error}; the exchange, if its response was not complete, is dropped. */
     private void reset(Http2Error error) {
+        boolean responseOpen = responseState != ResponseState.COMPLETE;
         requestState = RequestState.COMPLETE;
         responseState = ResponseState.COMPLETE;
         releaseHeldFrames();
-        if (exchange != null) {
-            exchange.abort();
+        if (exchange != null && responseOpen) {
+            exchange.abort(); // a complete response's exchange was released already
         }
         if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
             connection.write(new DefaultHttp2ResetFrame(error).stream(frameStream));
@@ -523,7 +528,8 @@ final class Http2Stream implements ClientStream {
      */
     void writabilityChanged() {
         boolean writable = connection.isWritable(codecStream);
-        if (writable) {
+        if (writable || responseState == ResponseState.WAITING) {
+            // A stream with nothing to send yet is not held back by the client, whatever the connection's window.
             unwritableSinceNanos = 0;
         } else if (unwritableSinceNanos == 0) {
             unwritableSinceNanos = System.nanoTime();

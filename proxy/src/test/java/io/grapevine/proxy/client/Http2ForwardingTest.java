@@ -251,6 +251,25 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aStreamWaitingForItsBackendIsNotTimedWhileAnotherFillsTheConnectionWindow() throws Exception {
+        try (ForwardingHarness h = harness(2, "\"timeouts\": {\"client_idle_ms\": 200}")) {
+            send(h, H2Frames.settings(0x4, 1 << 20)); // large stream windows; the connection's stays 65,535
+            send(h, wire.headers(1, request("GET", "/slow"), true));
+            send(h, wire.headers(3, request("GET", "/big"), true));
+            h.backend(1).send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + "x".repeat(100_000));
+            read(h);
+            Thread.sleep(400); // past client_idle_ms, with the connection's window closed throughout
+            h.loop.sweep();
+            h.runPending();
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "stream 1 has nothing to send, so nothing is held back: "
+                    + received);
+            assertTrue(h.backend(0).channel().isActive(), "stream 1's exchange goes on");
+            assertNotNull(find(h, on(3, H2Frames.RST_STREAM)), "stream 3, held back past the deadline, is reset");
+            send(h, H2Frames.rst(1, H2Frames.CANCEL)); // ends stream 1's exchange before the harness closes
+        }
+    }
+
+    @Test
     void aClosedStreamWindowPausesTheBackendUntilTheClientGrantsMore() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, H2Frames.settings(0x4, 0)); // SETTINGS_INITIAL_WINDOW_SIZE 0: nothing may be sent yet
@@ -288,6 +307,21 @@ class Http2ForwardingTest {
             send(h, wire.headers(1, request("GET", "/"), true));
             assertEquals("503", find(h, on(1, H2Frames.HEADERS)).headers().status().toString());
             assertTrue(ended(h, 1));
+        }
+    }
+
+    @Test
+    void dataAfterTheRequestEndedIsAStreamErrorWhileTheResponseEndWaitsForWindow() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, H2Frames.settings(0x4, 5)); // the response's end waits for window: the stream stays open
+            send(h, wire.headers(1, request("GET", "/x"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789");
+            read(h);
+            received.clear();
+            send(h, H2Frames.data(1, new byte[] {1, 2, 3}, false)); // after END_STREAM: RFC 9113 section 5.1
+            Frame reset = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(reset, received.toString());
+            assertEquals(0x5, reset.errorCode(), "STREAM_CLOSED");
         }
     }
 
