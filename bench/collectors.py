@@ -23,10 +23,26 @@ import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 JDK25 = "/usr/lib/jvm/temurin-25-jdk-amd64"
-# The launcher's heap and metadata options; each variant adds its collector (GRAPEVINE_JVM_OPTS replaces them).
-BASE = "-Xms256m -Xmx512m -XX:MetaspaceSize=64m -XX:-UsePerfData -Dio.netty.leakDetection.level=disabled"
-MODERN = "-Dio.netty.noUnsafe=false --sun-misc-unsafe-memory-access=allow --enable-native-access=ALL-UNNAMED"
-SERIAL = "-XX:+UseSerialGC -XX:MaxTenuringThreshold=1"
+
+
+def launcher_setting(name):
+    """A shell variable the launcher (./grapevine) sets to a quoted constant, e.g. DEFAULT_JVM_OPTS."""
+    with open(os.path.join(HERE, "..", "grapevine")) as f:
+        for line in f:
+            m = re.match(rf'^\s*{name}="(.*)"$', line.rstrip("\n"))
+            if m:
+                return m.group(1)
+    sys.exit(f"collectors: no {name} in ./grapevine")
+
+
+# The launcher's options, split into its collector's (the Serial variant) and the rest, which every variant
+# keeps (GRAPEVINE_JVM_OPTS replaces the launcher's options, so a variant must carry them itself).
+_DEFAULTS = launcher_setting("DEFAULT_JVM_OPTS").split()
+_COLLECTOR = re.compile(r"^-XX:(\+Use\w+GC|MaxTenuringThreshold=.*)$")
+BASE = " ".join(o for o in _DEFAULTS if not _COLLECTOR.match(o))
+SERIAL = " ".join(o for o in _DEFAULTS if _COLLECTOR.match(o))
+# What the launcher adds on Java 24 and later when GRAPEVINE_JVM_OPTS is not set.
+MODERN = launcher_setting("MODERN_OPTS")
 VARIANTS = [  # name, JDK home or None for the default JDK, collector options
     ("serial", None, SERIAL),
     ("parallel", None, "-XX:+UseParallelGC"),

@@ -96,11 +96,11 @@ final class Http2Stream implements ClientStream {
     private ResponseState responseState = ResponseState.WAITING;
     /** The request is HEAD: responses have no body. */
     private boolean headRequest;
-    /** The response HEADERS carried END_STREAM (no body): the response end writes nothing more. */
-    private boolean endedWithHead;
     /**
-     * The frame with the response's END_STREAM was written. The codec may close the stream within that
-     * write, before the exchange has seen its backend's response end: that close is no abort.
+     * The frame with the response's END_STREAM was written (while the response is STREAMING: its HEADERS
+     * carried it, as for a response without body, so the response end writes nothing more). The codec may
+     * close the stream within that write, before the exchange has seen its backend's response end: that
+     * close is no abort.
      */
     private boolean endWritten;
     /** The backend cannot take more request body: frames wait in {@link #heldFrames}, unacknowledged. */
@@ -368,11 +368,11 @@ final class Http2Stream implements ClientStream {
             return;
         }
         responseState = ResponseState.STREAMING;
-        endedWithHead = head.clientBody == BodyKind.NONE
+        boolean noBody = head.clientBody == BodyKind.NONE
                 || (head.clientBody == BodyKind.LENGTH && head.contentLength == 0);
-        Http2HeadersFrame frame = new DefaultHttp2HeadersFrame(head.http2Headers, endedWithHead);
+        Http2HeadersFrame frame = new DefaultHttp2HeadersFrame(head.http2Headers, noBody);
         head.http2Headers = null;
-        if (endedWithHead) {
+        if (noBody) {
             writeEnd(frame);
         } else {
             write(frame);
@@ -382,7 +382,7 @@ final class Http2Stream implements ClientStream {
 
     @Override
     public void responseBody(ByteBuf data) {
-        if (responseState != ResponseState.STREAMING || endedWithHead || !data.isReadable()) {
+        if (responseState != ResponseState.STREAMING || endWritten || !data.isReadable()) {
             data.release();
             return;
         }
@@ -396,7 +396,7 @@ final class Http2Stream implements ClientStream {
             ReferenceCountUtil.release(trailerFields);
             return;
         }
-        if (!endedWithHead) {
+        if (!endWritten) {
             if (trailerFields != null && trailerFields.isReadable()) {
                 writeEnd(new DefaultHttp2HeadersFrame(Http2Fields.responseTrailers(trailerFields), true));
             } else {
