@@ -194,6 +194,27 @@ class ComposeFilesIntegrationTest {
     }
 
     @Test
+    void theImagesRunWithTheLaunchersJvmOptionsAndAClassDataSharingArchive() throws Exception {
+        Map<String, Stage> stages = dockerfile();
+        String launcher = read("grapevine");
+        Map<String, String> defaults = Map.of("proxy", "DEFAULT_JVM_OPTS", "web", "DEFAULT_AGENT_JVM_OPTS");
+        Map<String, String> warmups = Map.of("proxy", "io.grapevine.proxy.ProxyWarmup", "web", "io.grapevine.agent.AgentWarmup");
+        for (String name : List.of("proxy", "web")) {
+            Matcher m = Pattern.compile("(?m)^" + defaults.get(name) + "=\"([^\"]*)\"$")
+                    .matcher(launcher);
+            assertTrue(m.find(), defaults.get(name) + " in ./grapevine");
+            List<String> env = stages.get(name).all("ENV").stream().map(e -> e.substring(4))
+                    .filter(e -> e.startsWith("GRAPEVINE_JVM_OPTS=")).toList();
+            assertFalse(env.isEmpty(), name + " sets GRAPEVINE_JVM_OPTS");
+            assertEquals("GRAPEVINE_JVM_OPTS=\"" + m.group(1) + "\"", env.get(0), name + ": the launcher's options");
+            String jar = "/opt/grapevine/grapevine-" + (name.equals("web") ? "agent" : "proxy");
+            assertTrue(stages.get(name).all("RUN").stream().anyMatch(r -> r.contains("-XX:ArchiveClassesAtExit=" + jar + ".jsa")
+                    && r.contains("-cp " + jar + ".jar " + warmups.get(name))), name + " records its archive with its warm-up");
+            assertTrue(env.get(env.size() - 1).contains("-XX:SharedArchiveFile=" + jar + ".jsa"), name + " maps it: " + env);
+        }
+    }
+
+    @Test
     void everythingTheDockerfileCopiesIsInTheBuildContext() throws Exception {
         List<String> ignore = read(".dockerignore").lines().map(String::strip)
                 .filter(l -> !l.isEmpty() && !l.startsWith("#")).toList();

@@ -18,6 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -27,7 +28,9 @@ import org.junit.jupiter.api.io.TempDir;
  * stand-in script (it prints like Maven, records the call and puts the real jars in place): the jars
  * are rebuilt when missing or older than any pom, source or template, and not otherwise;
  * {@code build --help} builds nothing; a failed build runs nothing; and {@code keygen}'s stdout is the
- * key alone, build or not.
+ * key alone, build or not. And the class data sharing archives of the proxy and the agent: made by the first
+ * start, used by the next ones, made again when the jar is newer; an empty file when the warm-up fails, so that
+ * starts do not retry it.
  */
 class LauncherIntegrationTest {
 
@@ -99,7 +102,12 @@ class LauncherIntegrationTest {
     }
 
     private Run launch(Map<String, String> env, String... args) throws Exception {
-        List<String> command = new ArrayList<>();
+        return launchWith(List.of(), env, args);
+    }
+
+    /** Runs the launcher under {@code wrapper} (a command that runs the rest of its command line). */
+    private Run launchWith(List<String> wrapper, Map<String, String> env, String... args) throws Exception {
+        List<String> command = new ArrayList<>(wrapper);
         command.add(root.resolve("grapevine").toString());
         command.addAll(List.of(args));
         Path out = root.resolve("stdout");
@@ -216,5 +224,53 @@ class LauncherIntegrationTest {
         assertEquals(1, missing.exit(), missing.toString());
         assertEquals("", missing.stdout());
         assertFalse(missing.stderr().isBlank());
+    }
+
+    @Test
+    void theFirstStartMakesAClassDataSharingArchiveAndLaterStartsUseIt() throws Exception {
+        for (String program : List.of("proxy", "agent")) {
+            Run first = launch(program, "--version");
+            assertEquals(0, first.exit(), first.toString());
+            Path archive = archive(program);
+            assertTrue(Files.size(archive) > 1_000_000, program + ": the warm-up recorded its classes: " + archive);
+            FileTime made = Files.getLastModifiedTime(archive);
+
+            Run second = launch(Map.of("JAVA_TOOL_OPTIONS", "-Xshare:on -Xlog:cds=info"), program, "--version");
+            assertEquals(0, second.exit(), "-Xshare:on: the JVM stops if an archive does not map: " + second);
+            assertEquals(made, Files.getLastModifiedTime(archive), program + ": a current archive is not made again");
+
+            Path jar = root.resolve(program + "/target/grapevine-" + program + ".jar");
+            Files.setLastModifiedTime(jar, FileTime.from(Instant.now()));
+            Run newer = launch(program, "--version");
+            assertEquals(0, newer.exit(), newer.toString());
+            assertTrue(Files.getLastModifiedTime(archive(program)).compareTo(made) > 0,
+                    program + ": a jar newer than its archive has it made again");
+        }
+    }
+
+    @Test
+    void aFailedWarmUpLeavesAnEmptyArchiveAndStartsGoOnWithout() throws Exception {
+        Path unshare = Path.of("/usr/bin/unshare");
+        Assumptions.assumeTrue(Files.isExecutable(unshare) && "root".equals(System.getProperty("user.name")),
+                "needs unshare and root: a network namespace without loopback makes the warm-up fail");
+        Run failed = launchWith(List.of(unshare.toString(), "-n"), Map.of(), "proxy", "--version");
+        assertEquals(0, failed.exit(), "the proxy starts without an archive: " + failed);
+        Path archive = archive("proxy");
+        assertEquals(0, Files.size(archive), "tried and failed: an empty archive");
+        FileTime tried = Files.getLastModifiedTime(archive);
+
+        Run again = launch("proxy", "--version");
+        assertEquals(0, again.exit(), again.toString());
+        assertEquals(tried, Files.getLastModifiedTime(archive("proxy")), "a failed warm-up is not retried until the jar changes");
+        assertEquals(0, Files.size(archive("proxy")));
+    }
+
+    /** The one archive the launcher made for {@code program}'s jar. */
+    private Path archive(String program) throws IOException {
+        try (var files = Files.list(root.resolve(program + "/target"))) {
+            List<Path> archives = files.filter(p -> p.getFileName().toString().endsWith(".jsa")).toList();
+            assertEquals(1, archives.size(), program + ": " + archives);
+            return archives.get(0);
+        }
     }
 }
