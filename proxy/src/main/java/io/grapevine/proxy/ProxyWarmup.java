@@ -1,5 +1,10 @@
 package io.grapevine.proxy;
 
+import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.ClusterSettings;
+import io.grapevine.cluster.GossipNode;
+import io.grapevine.cluster.MemberMetadata;
+import io.grapevine.cluster.MemberState;
 import java.io.ByteArrayOutputStream;
 import java.io.DataInputStream;
 import java.io.IOException;
@@ -12,8 +17,11 @@ import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A short run through a proxy's start and its first requests, so that the {@code grapevine} launcher can record
@@ -21,10 +29,12 @@ import java.util.Map;
  * that archive maps those classes instead of reading and verifying them from the jar: its start costs about a
  * third less CPU, and it answers its first request sooner (after a crash, a deploy, a scale-out).
  *
- * <p>On loopback only, with ephemeral ports and a temporary servers.conf: a backend of its own (a thread that
- * answers every request 200), and a proxy without gossip started as {@code ./grapevine proxy} starts one (the
- * same command line parsing), which then serves HTTP/1.1 keep-alive GETs, a POST with a body, an HTTP/2 GET
- * with prior knowledge and the admin endpoints, and stops. Exits 0 when every answer was a 200. The archive is
+ * <p>On loopback only, with ephemeral ports, a temporary servers.conf and a fresh cluster key: two backends of
+ * its own (threads that answer every request 200), one in servers.conf and one announced by a gossip member that
+ * joins as an agent would, and a proxy with gossip on, started as {@code ./grapevine proxy} starts one (the same
+ * command line parsing). It serves HTTP/1.1 keep-alive GETs, a POST with a body, a chunked POST, an HTTP/2 GET
+ * with prior knowledge and the admin endpoints, and stops. A proxy without gossip loads a subset of these
+ * classes. Exits 0 when every answer was a 200. The archive is
  * only a cache: classes it lacks load from the jar as usual.
  */
 final class ProxyWarmup {
@@ -42,27 +52,51 @@ final class ProxyWarmup {
     /** The whole warm-up; whether every answer was a 200. */
     static boolean run() throws Exception {
         Path dir = Files.createTempDirectory("grapevine-warmup");
-        boolean ok;
-        try (ServerSocket backend = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
-            Thread acceptor = new Thread(() -> serve(backend), "warmup-backend");
-            acceptor.setDaemon(true);
-            acceptor.start();
-            Path servers = dir.resolve("servers.conf");
+        Path servers = dir.resolve("servers.conf");
+        Path key = dir.resolve("cluster.key");
+        InetAddress loopback = InetAddress.getLoopbackAddress();
+        try (ServerSocket staticBackend = new ServerSocket(0, 50, loopback);
+             ServerSocket gossipBackend = new ServerSocket(0, 50, loopback)) {
+            for (ServerSocket backend : new ServerSocket[] {staticBackend, gossipBackend}) {
+                Thread acceptor = new Thread(() -> serve(backend), "warmup-backend");
+                acceptor.setDaemon(true);
+                acceptor.start();
+            }
             Files.writeString(servers, "{\"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": "
-                    + backend.getLocalPort() + "}]}\n");
-            ok = warmUp(servers);
+                    + staticBackend.getLocalPort() + "}]}\n");
+            Files.writeString(key, ClusterKeyring.generateKey() + "\n");
+            Files.setPosixFilePermissions(key, PosixFilePermissions.fromString("rw-------"));
+            return warmUp(servers, key, gossipBackend.getLocalPort());
         } finally {
-            Files.deleteIfExists(dir.resolve("servers.conf"));
+            Files.deleteIfExists(servers);
+            Files.deleteIfExists(key);
             Files.deleteIfExists(dir);
         }
-        return ok;
     }
 
-    private static boolean warmUp(Path servers) throws Exception {
+    /**
+     * A proxy with gossip on (the mode most proxies run in), which a member announcing a second backend joins, as
+     * an agent would; then the requests, spread by the balancer over the static backend and the announced one.
+     */
+    private static boolean warmUp(Path servers, Path key, int gossipBackendPort) throws Exception {
         ProxyInstance.Options options = ProxyMain.parse(new String[] {"--servers", servers.toString(),
-            "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--no-gossip"}, Map.of()).options();
+            "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0", "--gossip", "0", "--cluster-key", key.toString()},
+            Map.of()).options();
         ProxyInstance proxy = ProxyInstance.start(options);
+        GossipNode agent = null;
         try {
+            agent = GossipNode.start(ClusterSettings.builder().keyring(ClusterKeyring.load(key))
+                    .seeds(List.of("127.0.0.1:" + proxy.gossip().gossipAddress().getPort())).build(),
+                    MemberMetadata.backend("warmup", "127.0.0.1", gossipBackendPort, 1, Map.of("pool", "warmup"),
+                            MemberState.UP), event -> { });
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (proxy.view().members().stream().noneMatch(m -> m.metadata() != null && m.metadata().isBackend())) {
+                if (System.nanoTime() > deadline) {
+                    return false;
+                }
+                Thread.sleep(20);
+            }
+            proxy.view().awaitIdle(5_000); // the table with the announced backend is in place
             InetSocketAddress listen = proxy.server().listenAddress();
             InetSocketAddress admin = proxy.server().adminAddress();
             boolean ok = true;
@@ -80,12 +114,14 @@ final class ProxyWarmup {
             }
             for (String path : new String[] {"/health", "/ready", "/table", "/stats", "/metrics", "/members"}) {
                 try (Socket s = connect(admin)) {
-                    boolean answered = http1(s, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-                    ok &= answered || path.equals("/members"); // /members is the gossip view: none here
+                    ok &= http1(s, "GET " + path + " HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
                 }
             }
             return ok;
         } finally {
+            if (agent != null) {
+                agent.close();
+            }
             proxy.close();
         }
     }

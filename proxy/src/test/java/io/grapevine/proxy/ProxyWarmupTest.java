@@ -5,9 +5,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import org.junit.jupiter.api.Test;
 
 /**
- * The warm-up the launcher records the proxy's class data sharing archive from: a proxy start, HTTP/1.1 and
- * HTTP/2 requests through it to a backend, and the admin endpoints, each answered 200. (The launcher leaves an
- * empty archive, and proxies start without one, when it fails: {@code LauncherIntegrationTest}.)
+ * The warm-up the launcher records the proxy's class data sharing archive from: a proxy start with gossip, a member
+ * announcing a backend, HTTP/1.1 and HTTP/2 requests through the proxy, and the admin endpoints, each answered 200.
+ * (When it fails, the launcher leaves an empty archive and proxies start without one: {@code LauncherIntegrationTest}.)
  */
 class ProxyWarmupTest {
 
