@@ -45,8 +45,15 @@ final class ProxyWarmup {
     private ProxyWarmup() {
     }
 
-    public static void main(String[] args) throws Exception {
-        System.exit(run() ? 0 : 1);
+    public static void main(String[] args) {
+        boolean ok;
+        try {
+            ok = run();
+        } catch (Throwable e) { // exit all the same: the launcher waits for this JVM, under a lock
+            e.printStackTrace();
+            ok = false;
+        }
+        System.exit(ok ? 0 : 1);
     }
 
     /** The whole warm-up; whether every answer was a 200. */
@@ -208,6 +215,7 @@ final class ProxyWarmup {
         block.writeTo(out);
         DataInputStream in = new DataInputStream(s.getInputStream());
         boolean ok = false;
+        boolean headed = false;
         while (true) {
             int length = (in.readUnsignedByte() << 16) | in.readUnsignedShort();
             int type = in.readUnsignedByte();
@@ -216,7 +224,8 @@ final class ProxyWarmup {
             byte[] payload = in.readNBytes(length);
             if (type == 4 && (flags & 1) == 0) {
                 out.write(new byte[] {0, 0, 0, 4, 1, 0, 0, 0, 0}); // SETTINGS ACK
-            } else if (type == 1 && stream == 1) {
+            } else if (type == 1 && stream == 1 && !headed) { // the response's head; trailers may follow
+                headed = true;
                 ok = length > 0 && (payload[0] & 0xff) == 0x88;
             }
             if (stream == 1 && (type == 0 || type == 1) && (flags & 1) != 0) {
