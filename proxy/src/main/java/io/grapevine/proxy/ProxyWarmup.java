@@ -34,8 +34,8 @@ import java.util.concurrent.TimeUnit;
  * joins as an agent would, and a proxy with gossip on, started as {@code ./grapevine proxy} starts one (the same
  * command line parsing). It serves HTTP/1.1 keep-alive GETs, a POST with a body, a chunked POST, an HTTP/2 GET
  * with prior knowledge and the admin endpoints, and stops. A proxy without gossip loads a subset of these
- * classes. Exits 0 when every answer was a 200. The archive is
- * only a cache: classes it lacks load from the jar as usual.
+ * classes. Exits 0 when every answer was a 200. The archive is only a cache: classes it lacks load from the jar
+ * as usual.
  */
 final class ProxyWarmup {
 
