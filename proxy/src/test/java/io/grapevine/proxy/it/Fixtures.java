@@ -107,6 +107,28 @@ public final class Fixtures implements AfterEachCallback {
         }
     }
 
+    /**
+     * {@code n} different loopback ports nobody listens on: bound together, then released. (One port released and
+     * the next bound may be the same: the kernel hands a freed ephemeral port out again.)
+     */
+    public static int[] closedPorts(int n) throws IOException {
+        ServerSocket[] sockets = new ServerSocket[n];
+        try {
+            int[] ports = new int[n];
+            for (int i = 0; i < n; i++) {
+                sockets[i] = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+                ports[i] = sockets[i].getLocalPort();
+            }
+            return ports;
+        } finally {
+            for (ServerSocket s : sockets) {
+                if (s != null) {
+                    s.close();
+                }
+            }
+        }
+    }
+
     /** Polls {@code condition} every 10 ms until it holds; fails with {@code what} after {@code timeout}. */
     public static void await(Duration timeout, String what, BooleanSupplier condition) {
         long deadline = System.nanoTime() + timeout.toNanos();

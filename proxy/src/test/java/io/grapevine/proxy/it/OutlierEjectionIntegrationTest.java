@@ -1,6 +1,6 @@
 package io.grapevine.proxy.it;
 
-import static io.grapevine.proxy.it.Fixtures.closedPort;
+import static io.grapevine.proxy.it.Fixtures.closedPorts;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static io.grapevine.proxy.it.Fixtures.server;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -92,7 +92,7 @@ class OutlierEjectionIntegrationTest {
 
     @Test
     void noMoreThanMaxEjectedPercentOfThePoolIsEjectedAndTheRestStillGetsRequests() throws Exception {
-        int[] ports = {closedPort(), closedPort(), closedPort(), closedPort()};
+        int[] ports = closedPorts(4);
         ProxyServer proxy = fx.proxy(2, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 60000, "
                 + "\"max_ejected_percent\": 50}, \"limits\": {\"retry_budget_percent\": 1000}", ports);
         Admin admin = new Admin(proxy.adminAddress());
@@ -139,7 +139,8 @@ class OutlierEjectionIntegrationTest {
     @Test
     void aRetryAvoidsServersThatTheEjectionLimitKeepsInRotationWhileTheyFail() throws Exception {
         DemoBackend good = fx.backend(1);
-        int[] ports = {closedPort(), closedPort(), closedPort(), good.port()};
+        int[] closed = closedPorts(3);
+        int[] ports = {closed[0], closed[1], closed[2], good.port()};
         ProxyServer proxy = fx.proxy(1, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 60000, "
                 + "\"max_ejected_percent\": 25}, \"limits\": {\"retries\": 1, \"retry_budget_percent\": 1000}", ports);
         RawHttpClient client = fx.client(proxy);

@@ -1,6 +1,6 @@
 package io.grapevine.proxy.it;
 
-import static io.grapevine.proxy.it.Fixtures.closedPort;
+import static io.grapevine.proxy.it.Fixtures.closedPorts;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -31,7 +31,7 @@ class RetryBudgetIntegrationTest {
     /** Sends {@link #REQUESTS} requests to a proxy in front of three refusing servers. */
     private Storm whenEveryServerRefuses(String limits) throws Exception {
         ProxyServer proxy = fx.proxy(2, "\"passive_health\": {\"max_fails\": 0}, \"limits\": {" + limits + "}",
-                closedPort(), closedPort(), closedPort());
+                closedPorts(3));
         RawHttpClient client = fx.client(proxy);
         for (int i = 0; i < REQUESTS; i++) {
             Response r = client.send(get("/storm")).read();
