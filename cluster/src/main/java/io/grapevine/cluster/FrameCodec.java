@@ -53,6 +53,18 @@ final class FrameCodec implements MessageCodec {
     private static final byte MAGIC_1 = 'V';
     private static final Message DROPPED = Message.builder().qualifier(DROPPED_QUALIFIER).build();
     private static final SecureRandom RANDOM = new SecureRandom();
+    /**
+     * One AES-GCM cipher per thread, initialised again for every frame (a fresh nonce each time): looking the
+     * transformation up through the providers cost more than sealing a small frame. Encode runs on the sending
+     * threads, decode on the transport's I/O thread; a Cipher is not thread-safe, so none is shared.
+     */
+    private static final ThreadLocal<Cipher> AES_GCM = ThreadLocal.withInitial(() -> {
+        try {
+            return Cipher.getInstance("AES/GCM/NoPadding");
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException("AES/GCM is not available", e);
+        }
+    });
     private static final Logger LOG = LoggerFactory.getLogger(FrameCodec.class);
 
     enum Rejection { MALFORMED, UNKNOWN_KEY, BAD_MAC, REPLAYED }
@@ -93,13 +105,16 @@ final class FrameCodec implements MessageCodec {
         byte[] header = ByteBuffer.allocate(SEALED_HEADER_BYTES)
                 .put(MAGIC_0).put(MAGIC_1).put((byte) VERSION).put((byte) MODE_SEALED)
                 .putInt(key.id()).put(nonce).array();
-        byte[] plain = ByteBuffer.allocate(TIME_BYTES + body.length).putLong(clock.getAsLong()).put(body).array();
+        byte[] time = ByteBuffer.allocate(TIME_BYTES).putLong(clock.getAsLong()).array();
         try {
-            Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+            Cipher cipher = AES_GCM.get();
             cipher.init(Cipher.ENCRYPT_MODE, key.aeadKey(), new GCMParameterSpec(TAG_BYTES * 8, nonce));
             cipher.updateAAD(header);
+            byte[] sealed = new byte[TIME_BYTES + body.length + TAG_BYTES];
+            int length = cipher.update(time, 0, TIME_BYTES, sealed, 0);
+            length += cipher.doFinal(body, 0, body.length, sealed, length);
             stream.write(header);
-            stream.write(cipher.doFinal(plain));
+            stream.write(sealed, 0, length);
         } catch (GeneralSecurityException e) {
             throw new IOException("cannot seal membership frame", e);
         }
@@ -152,7 +167,7 @@ final class FrameCodec implements MessageCodec {
         System.arraycopy(frame, OPEN_HEADER_BYTES + 4, nonce, 0, NONCE_BYTES);
         byte[] plain;
         try {
-            Cipher cipher = Cipher.getInstance("AES/GCM/NoPadding");
+            Cipher cipher = AES_GCM.get();
             cipher.init(Cipher.DECRYPT_MODE, key.aeadKey(), new GCMParameterSpec(TAG_BYTES * 8, nonce));
             cipher.updateAAD(frame, 0, SEALED_HEADER_BYTES);
             plain = cipher.doFinal(frame, SEALED_HEADER_BYTES, frame.length - SEALED_HEADER_BYTES);

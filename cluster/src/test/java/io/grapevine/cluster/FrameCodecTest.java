@@ -68,6 +68,62 @@ class FrameCodecTest {
         }
     }
 
+    /**
+     * Each thread seals and opens with a cipher of its own: frames sealed on several threads at once, and opened on
+     * others, all come back whole, and a frame refused for its tag leaves the thread's cipher fit for the next one.
+     */
+    @Test
+    void framesSealedAndOpenedOnSeveralThreadsAtOnceAllRoundTrip() throws Exception {
+        FrameCounters counters = new FrameCounters();
+        FrameCodec codec = codec(counters, K1);
+        int threads = 4;
+        int perThread = 200;                  // 800 frames in all: within the replay guard's 1,000 (one clock tick)
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            List<java.util.concurrent.Future<List<byte[]>>> sealed = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int thread = t;
+                sealed.add(pool.submit(() -> {
+                    List<byte[]> frames = new java.util.ArrayList<>();
+                    for (int i = 0; i < perThread; i++) {
+                        frames.add(encode(codec, numbered(thread, i)));
+                    }
+                    return frames;
+                }));
+            }
+            List<java.util.concurrent.Future<Integer>> opened = new java.util.ArrayList<>();
+            for (int t = 0; t < threads; t++) {
+                int sealer = (t + 1) % threads;       // opened on another thread than the one that sealed them
+                List<byte[]> frames = sealed.get(sealer).get();
+                opened.add(pool.submit(() -> {
+                    int i = 0;
+                    for (byte[] frame : frames) {
+                        byte[] tampered = frame.clone();
+                        tampered[tampered.length - 1] ^= 1;
+                        assertTrue(dropped(decode(codec, tampered)), "a frame with a bad tag is dropped");
+                        Message decoded = decode(codec, frame);
+                        assertEquals(ScalecubeMessages.describe(numbered(sealer, i)), ScalecubeMessages.describe(decoded));
+                        i++;
+                    }
+                    return i;
+                }));
+            }
+            for (java.util.concurrent.Future<Integer> f : opened) {
+                assertEquals(perThread, f.get());
+            }
+        } finally {
+            pool.shutdownNow();
+        }
+        assertEquals(threads * perThread, counters.snapshot().framesAccepted());
+        assertEquals(threads * perThread, counters.snapshot().framesRejected());
+    }
+
+    /** A message told from the others by its correlation id, which {@link ScalecubeMessages#describe} prints. */
+    private static Message numbered(int thread, int i) {
+        return Message.with(ScalecubeMessages.metadataResponse(B, "{}".getBytes(StandardCharsets.UTF_8)))
+                .correlationId(thread + "-" + i).build();
+    }
+
     @Test
     void sealedFramesDoNotShowTheirContent() throws IOException {
         byte[] frame = encode(codec(new FrameCounters(), K1), ScalecubeMessages.metadataRequest(B));
