@@ -26,7 +26,6 @@ printed beside them are the run's and need a quiet machine to be quoted.
 """
 import argparse
 import collections
-import glob
 import os
 import platform
 import re
