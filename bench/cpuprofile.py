@@ -10,8 +10,10 @@ The set-up is compare.py's (three nginx backends and the load generator on CPU 0
 started by the launcher with its default options), with HAProxy beside it: for each scenario both are warmed
 up, HAProxy is measured once for the ratio, then Grapevine is measured while async-profiler (the
 `tools.profiler:async-profiler` jar from Maven Central, its Linux library attached with `jcmd`) samples its
-CPU time every millisecond: Java, JVM and kernel frames alike (perf events; the JVM's own timer if perf
-events are not allowed). The report gives, per scenario, the share of Grapevine's samples by kind:
+CPU time every millisecond: Java, JVM and kernel frames alike. async-profiler uses perf events where the
+kernel allows them; otherwise it falls back by itself to an interval timer (`setitimer`), whose samples carry
+no kernel frames, and the report then says so for each scenario (the kernel's time shows up as libc's
+system call wrappers). The report gives, per scenario, the share of Grapevine's samples by kind:
 
 - the thread: the event loop (which carries the requests), the JIT compilers, the garbage collector and
   the JVM's own threads, the rest;
@@ -29,6 +31,7 @@ import collections
 import os
 import platform
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -40,13 +43,17 @@ import compare  # noqa: E402 - the bench's shared set-up
 
 PROFILER_VERSION = "3.0"
 DEFAULT_SCENARIOS = "get,pipeline,close,https,tls-resume,h2"
-# The frame after the system call dispatcher names the call: __x64_sys_sendto, __do_sys_..., or do_writev.
-SYSCALL = re.compile(r"^(?:__x64_sys_|__arm64_sys_|__do_sys_|__se_sys_|do_)(\w+?)_\[k\]$")
+# Below the system call dispatcher (do_syscall_64, el0_svc), the first frame that names a call: __x64_sys_sendto,
+# __arm64_sys_..., __do_sys_..., __sys_..., or do_writev.
+SYSCALL = re.compile(r"^(?:__x64_sys_|__arm64_sys_|__do_sys_|__se_sys_|__sys_|do_)(\w+?)_\[k\]$")
+NOT_A_CALL = re.compile(r"^(?:do_el0_svc|do_syscall|x64_sys_call|__x64_sys_call|el0_svc_common|invoke_syscall)")
 # User-space halves of the system calls and the clock: libc's wrappers and the vDSO.
-LIBC_IO = re.compile(r"^(?:__GI_|__libc_|__)?(?:recv|send|writev|readv|read|write|recvfrom|sendto|sendmsg|recvmsg|"
-                     r"epoll_pwait2?|epoll_wait|io_uring_enter|syscall|clock_gettime)$|^\[vdso\]$")
+LIBC_IO = re.compile(r"^(?:__GI_|__libc_|__)*(?:recv|send|writev|readv|read|write|recvfrom|sendto|sendmsg|recvmsg|"
+                     r"epoll_pwait2?|epoll_wait|epoll_ctl|io_uring_enter|syscall|clock_gettime|vdso_clock_gettime)$"
+                     r"|^\[vdso\]$")
 
 
+JVM_STUBS = ("Interpreter", "itable stub", "vtable stub", "I2C/C2I adapters", "C2I adapters", "I2C adapters")
 # The innermost Java frame's package says whose code a sample is in; first match wins.
 JAVA_KINDS = [
     ("io/netty/handler/ssl/", "TLS: Netty's SslHandler"),
@@ -104,12 +111,20 @@ def jcmd_path():
     return jcmd
 
 
-def profiler(jcmd, pid, lib, command):
+def profiler(jcmd, pid, lib, command, attempts=3):
     """Runs an async-profiler command in the JVM (jcmd JVMTI.agent_load; the options quoted so that jcmd does not
-    split them at '=')."""
-    out = subprocess.run([jcmd, str(pid), "JVMTI.agent_load", lib, f'"{command}"'], capture_output=True, text=True)
-    if out.returncode != 0 or "return code: 0" not in out.stdout:
-        raise RuntimeError(f"async-profiler '{command}' failed: {out.stdout.strip()} {out.stderr.strip()}")
+    split them at '='). An attach that fails (the JVM's attach listener is started on the first request, and can
+    miss it) is tried again after a second."""
+    for attempt in range(attempts):
+        out = subprocess.run([jcmd, str(pid), "JVMTI.agent_load", lib, f'"{command}"'], capture_output=True,
+                             text=True, timeout=60)
+        if out.returncode == 0 and "return code: 0" in out.stdout:
+            return
+        if attempt + 1 < attempts:
+            print(f"cpuprofile: async-profiler '{command}' failed, trying again: {out.stdout.strip()} "
+                  f"{out.stderr.strip()}"[:400], file=sys.stderr)
+            time.sleep(1)
+    raise RuntimeError(f"async-profiler '{command}' failed: {out.stdout.strip()} {out.stderr.strip()}")
 
 
 def thread_kind(name):
@@ -129,23 +144,27 @@ def loop_kind(frames):
     if kernel:
         for i, f in enumerate(kernel[:-1]):
             if f.startswith("do_syscall_64") or f.startswith("el0_svc"):
-                m = SYSCALL.match(kernel[i + 1])
-                if m:
-                    name = m.group(1)
-                    if name.startswith("epoll_ctl"):
-                        return "kernel: epoll_ctl"
-                    return "kernel: " + ("epoll_wait" if name.startswith("epoll") else name)
+                for g in kernel[i + 1:i + 6]:
+                    if NOT_A_CALL.match(g):
+                        continue
+                    m = SYSCALL.match(g)
+                    if m:
+                        name = m.group(1)
+                        if name.startswith("epoll_ctl"):
+                            return "kernel: epoll_ctl"
+                        return "kernel: " + ("epoll_wait" if name.startswith("epoll") else name)
+                    break
                 # Samples taken as the call enters or leaves the kernel (a VM's interrupt switching shows here).
                 return "kernel: system call entry and exit"
         return "kernel: interrupts, page faults"
     leaf = frames[-1] if frames else ""
+    if leaf in JVM_STUBS:
+        return "JVM stubs and interpreter"
     if "/" not in leaf or leaf.startswith("/"):
         if "tcnative" in leaf:
             return "TLS: BoringSSL (netty-tcnative)"
         if LIBC_IO.match(leaf) or leaf == "__GI_epoll_ctl":
             return "libc system call wrappers, vDSO clock"
-        if leaf in ("Interpreter", "itable stub", "vtable stub", "I2C/C2I adapters"):
-            return "JVM stubs and interpreter"
         if "libnetty_transport" in leaf:
             return "Netty's native transport (JNI)"
     for f in reversed(frames):
@@ -159,9 +178,9 @@ def loop_kind(frames):
 
 
 def summarise(collapsed_path):
-    """{"samples", "threads": Counter, "loop": Counter, "leaves": Counter} from a collapsed-stacks file."""
+    """{"samples", "kernel_samples", "threads": Counter, "loop": Counter, "leaves": Counter} from a collapsed-stacks file."""
     threads, loop, leaves = collections.Counter(), collections.Counter(), collections.Counter()
-    total = 0
+    total = kernel = 0
     with open(collapsed_path) as f:
         for line in f:
             stack, _, count = line.rstrip("\n").rpartition(" ")
@@ -176,9 +195,11 @@ def summarise(collapsed_path):
             if kind == "event loop":
                 loop[loop_kind(frames[1:])] += n
             leaf = frames[-1]
-            if not leaf.endswith("_[k]"):
+            if leaf.endswith("_[k]"):
+                kernel += n
+            else:
                 leaves[leaf] += n
-    return {"samples": total, "threads": threads, "loop": loop, "leaves": leaves}
+    return {"samples": total, "kernel_samples": kernel, "threads": threads, "loop": loop, "leaves": leaves}
 
 
 def pct(part, whole):
@@ -189,8 +210,8 @@ def report(env, a, rows):
     out = ["## Where Grapevine's CPU goes: `bench/run cpuprofile`", "",
            f"Measured {env['date']}, commit `{env['commit']}`; {env['java']} (JVM options: {env['jvm_opts']}); "
            f"{env['nproc']} CPUs, {env['cpu']}; kernel {env['kernel']}; HAProxy {env['haproxy']}, {env['openssl']}. "
-           f"async-profiler {PROFILER_VERSION}, a sample every {a.interval_ms:g} ms of CPU time "
-           f"({rows[0]['event'] if rows else 'cpu'} event), {a.secs} s of load per scenario after the warm-up. "
+           f"async-profiler {PROFILER_VERSION}, a sample every {a.interval_ms:g} ms of CPU time, "
+           f"{a.secs} s of load per scenario after the warm-up. "
            f"Load average before: {env['loadavg_before']}; after: {open('/proc/loadavg').read().strip()}.", ""]
     for r in rows:
         s, prof = r["scenario"], r["profile"]
@@ -202,7 +223,7 @@ def report(env, a, rows):
                 f"{r['haproxy']['rps']:.0f} req/s, {r['haproxy']['cpu_us_per_req']:.1f} µs "
                 f"({r['haproxy']['sys_share_pct']:.0f} % in the kernel): req/s {compare.ratio(r['grapevine']['rps'], r['haproxy']['rps'])}, "
                 f"CPU per request {compare.ratio(r['grapevine']['cpu_us_per_req'], r['haproxy']['cpu_us_per_req'])}. "
-                f"{total} samples.", "",
+                f"{total} samples: {r['event']}.", "",
                 "| thread | share of samples |", "|---|---:|"]
         for kind, n in prof["threads"].most_common():
             out.append(f"| {kind} | {pct(n, total)} |")
@@ -213,6 +234,8 @@ def report(env, a, rows):
         out += ["", "| user-space frame (self time) | share of all samples |", "|---|---:|"]
         for leaf, n in prof["leaves"].most_common(a.top):
             out.append(f"| `{leaf[:110]}` | {pct(n, total)} |")
+        for proxy, note in r.get("log_warnings", {}).items():
+            out += [f"{proxy} logged {note['count']} warnings or errors, the first: `{note['first'][0][:200]}`", ""]
         out.append("")
     return "\n".join(out)
 
@@ -236,12 +259,15 @@ def main():
     ap.add_argument("--markdown", help="also write the report (Markdown) to this file")
     a = ap.parse_args()
     if a.summarise:
+        lines, figures = [], {}
         for path in a.summarise:
             prof = summarise(path)
             loop = prof["threads"]["event loop"]
-            print(f"{path}: {prof['samples']} samples, {pct(loop, prof['samples'])} on the event loop")
-            for kind, n in prof["loop"].most_common():
-                print(f"  {pct(n, loop):>7}  {kind}")
+            lines.append(f"{path}: {prof['samples']} samples, {pct(loop, prof['samples'])} on the event loop"
+                         + ("" if prof["kernel_samples"] else ", no kernel frames"))
+            lines += [f"  {pct(n, loop):>7}  {kind}" for kind, n in prof["loop"].most_common()]
+            figures[path] = {"samples": prof["samples"], "threads": dict(prof["threads"]), "event_loop": dict(prof["loop"])}
+        compare.write_outputs(a, "\n".join(lines), figures)
         return
     a.warmup, a.jit_warmup, a.jit_warmup_max = 2, 8, 60
     names = a.scenarios.split(",")
@@ -268,13 +294,9 @@ def main():
             hap_m = compare.measure(s, hap, a.secs, bench.files)
             pid = jvm_pid(gv["proc"].pid)
             stacks = os.path.join(bench.work, f"{name}.collapsed")
-            interval_ns = int(a.interval_ms * 1e6)
-            event = "cpu"
-            try:
-                profiler(jcmd, pid, lib, f"start,event=cpu,interval={interval_ns},threads")
-            except RuntimeError:
-                event = "itimer"             # perf events not allowed here (kernel.perf_event_paranoid)
-                profiler(jcmd, pid, lib, f"start,event=itimer,interval={interval_ns},threads")
+            # event=cpu: perf events where the kernel allows them, else async-profiler's own fall-back to an interval
+            # timer, without kernel frames; the summary tells the two apart by the kernel frames it finds.
+            profiler(jcmd, pid, lib, f"start,event=cpu,interval={int(a.interval_ms * 1e6)},threads")
             gv_m = compare.measure(s, gv, a.secs, bench.files)
             profiler(jcmd, pid, lib, f"stop,file={stacks},collapsed")
             deadline = time.time() + 10
@@ -284,19 +306,23 @@ def main():
             if a.keep_stacks:
                 kept = os.path.join(results_dir, f"cpuprofile-{name}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
                                                  ".collapsed")
-                os.replace(stacks, kept)
+                shutil.move(stacks, kept)
                 print(f"{name}: stacks kept in {kept}", file=sys.stderr)
+            event = "perf events, kernel frames included" if prof["kernel_samples"] else \
+                "no kernel frames (perf events not allowed here?): the kernel's time is counted in libc's wrappers"
             print(f"{name}: grapevine {gv_m['rps']:.0f} req/s, haproxy {hap_m['rps']:.0f} req/s, "
-                  f"{prof['samples']} samples ({event})", file=sys.stderr)
-            rows.append({"scenario": s, "grapevine": gv_m, "haproxy": hap_m, "profile": prof, "event": event})
-            bench.stop_proxies(list(proxies.values()))
+                  f"{prof['samples']} samples, {event}", file=sys.stderr)
+            warnings = bench.stop_proxies(list(proxies.values()))
+            rows.append({"scenario": s, "grapevine": gv_m, "haproxy": hap_m, "profile": prof, "event": event,
+                         "log_warnings": warnings})
     compare.with_bench(a, "cpuprofile", run)
     text = report(env, a, rows)
     compare.write_outputs(a, text, {
         "env": env,
         "scenarios": {r["scenario"].name: {
             "grapevine": r["grapevine"], "haproxy": r["haproxy"], "event": r["event"],
-            "samples": r["profile"]["samples"], "threads": dict(r["profile"]["threads"]),
+            "samples": r["profile"]["samples"], "kernel_samples": r["profile"]["kernel_samples"],
+            "threads": dict(r["profile"]["threads"]), "log_warnings": r["log_warnings"],
             "event_loop": dict(r["profile"]["loop"]),
             "top_frames": r["profile"]["leaves"].most_common(a.top)} for r in rows}})
 

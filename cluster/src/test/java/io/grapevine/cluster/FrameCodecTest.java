@@ -15,7 +15,12 @@ import java.io.DataOutputStream;
 import java.io.IOException;
 import java.io.NotSerializableException;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
 
@@ -70,7 +75,8 @@ class FrameCodecTest {
 
     /**
      * Each thread seals and opens with a cipher of its own: frames sealed on several threads at once, and opened on
-     * others, all come back whole, and a frame refused for its tag leaves the thread's cipher fit for the next one.
+     * other threads at once, all come back whole, and a frame refused for its tag leaves the thread's cipher fit for
+     * the next one.
      */
     @Test
     void framesSealedAndOpenedOnSeveralThreadsAtOnceAllRoundTrip() throws Exception {
@@ -78,44 +84,56 @@ class FrameCodecTest {
         FrameCodec codec = codec(counters, K1);
         int threads = 4;
         int perThread = 200;                  // 800 frames in all: within the replay guard's 1,000 (one clock tick)
-        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
-        try {
-            List<java.util.concurrent.Future<List<byte[]>>> sealed = new java.util.ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int thread = t;
-                sealed.add(pool.submit(() -> {
-                    List<byte[]> frames = new java.util.ArrayList<>();
-                    for (int i = 0; i < perThread; i++) {
-                        frames.add(encode(codec, numbered(thread, i)));
-                    }
-                    return frames;
-                }));
+        List<List<byte[]>> sealed = new ArrayList<>();
+        CyclicBarrier sealStart = new CyclicBarrier(threads);
+        for (Future<List<byte[]>> f : onThreads(threads, thread -> {
+            sealStart.await();                // all four seal at the same time
+            List<byte[]> frames = new ArrayList<>();
+            for (int i = 0; i < perThread; i++) {
+                frames.add(encode(codec, numbered(thread, i)));
             }
-            List<java.util.concurrent.Future<Integer>> opened = new java.util.ArrayList<>();
-            for (int t = 0; t < threads; t++) {
-                int sealer = (t + 1) % threads;       // opened on another thread than the one that sealed them
-                List<byte[]> frames = sealed.get(sealer).get();
-                opened.add(pool.submit(() -> {
-                    int i = 0;
-                    for (byte[] frame : frames) {
-                        byte[] tampered = frame.clone();
-                        tampered[tampered.length - 1] ^= 1;
-                        assertTrue(dropped(decode(codec, tampered)), "a frame with a bad tag is dropped");
-                        Message decoded = decode(codec, frame);
-                        assertEquals(ScalecubeMessages.describe(numbered(sealer, i)), ScalecubeMessages.describe(decoded));
-                        i++;
-                    }
-                    return i;
-                }));
+            return frames;
+        })) {
+            sealed.add(f.get());
+        }
+        CyclicBarrier openStart = new CyclicBarrier(threads);
+        for (Future<Integer> f : onThreads(threads, thread -> {
+            int sealer = (thread + 1) % threads;  // each thread opens another's frames
+            openStart.await();
+            int i = 0;
+            for (byte[] frame : sealed.get(sealer)) {
+                byte[] tampered = frame.clone();
+                tampered[tampered.length - 1] ^= 1;
+                assertTrue(dropped(decode(codec, tampered)), "a frame with a bad tag is dropped");
+                assertEquals(ScalecubeMessages.describe(numbered(sealer, i)), ScalecubeMessages.describe(decode(codec, frame)));
+                i++;
             }
-            for (java.util.concurrent.Future<Integer> f : opened) {
-                assertEquals(perThread, f.get());
-            }
-        } finally {
-            pool.shutdownNow();
+            return i;
+        })) {
+            assertEquals(perThread, f.get());
         }
         assertEquals(threads * perThread, counters.snapshot().framesAccepted());
+        assertEquals(threads * perThread, counters.snapshot().rejectedBadMac());
         assertEquals(threads * perThread, counters.snapshot().framesRejected());
+    }
+
+    /** Runs {@code task} on {@code n} threads of their own, each given its number, and returns their futures. */
+    private static <T> List<Future<T>> onThreads(int n, ThreadTask<T> task) {
+        ExecutorService pool = Executors.newFixedThreadPool(n);
+        try {
+            List<Future<T>> futures = new ArrayList<>();
+            for (int t = 0; t < n; t++) {
+                int thread = t;
+                futures.add(pool.submit(() -> task.run(thread)));
+            }
+            return futures;
+        } finally {
+            pool.shutdown();                  // the tasks run on; the threads end with them
+        }
+    }
+
+    private interface ThreadTask<T> {
+        T run(int thread) throws Exception;
     }
 
     /** A message told from the others by its correlation id, which {@link ScalecubeMessages#describe} prints. */
