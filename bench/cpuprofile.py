@@ -69,24 +69,23 @@ JAVA_KINDS = [
 
 
 def profiler_library():
-    """async-profiler's Linux library for this machine, taken from its jar in the local Maven repository
-    (fetched from Maven Central once)."""
+    """async-profiler's Linux library for this machine, from its jar: Maven copies the jar from the local
+    repository (whichever that is), fetching it from Maven Central the first time, and the library is unpacked
+    into bench/target."""
     arch = {"x86_64": "linux-x64", "aarch64": "linux-arm64"}.get(platform.machine())
     if arch is None:
         sys.exit(f"cpuprofile: async-profiler has no library for {platform.machine()}")
-    target = os.path.join(HERE, "target", f"async-profiler-{PROFILER_VERSION}", arch, "libasyncProfiler.so")
+    home = os.path.join(HERE, "target", f"async-profiler-{PROFILER_VERSION}")
+    target = os.path.join(home, arch, "libasyncProfiler.so")
     if os.path.exists(target):
         return target
     artifact = f"tools.profiler:async-profiler:{PROFILER_VERSION}"
-    repo = os.path.expanduser("~/.m2/repository")
-    jar = os.path.join(repo, "tools", "profiler", "async-profiler", PROFILER_VERSION,
-                       f"async-profiler-{PROFILER_VERSION}.jar")
-    if not os.path.exists(jar):
-        print(f"cpuprofile: fetching {artifact} from Maven Central", file=sys.stderr)
-        subprocess.run(["mvn", "-B", "-q", "dependency:get", f"-Dartifact={artifact}"], check=True,
-                       stdout=sys.stderr)
-    with zipfile.ZipFile(jar) as z:
-        z.extract(f"{arch}/libasyncProfiler.so", os.path.dirname(os.path.dirname(target)))
+    print(f"cpuprofile: getting {artifact} (Maven; from Maven Central if it is not in the local repository)",
+          file=sys.stderr)
+    subprocess.run(["mvn", "-B", "-q", "dependency:copy", f"-Dartifact={artifact}", f"-DoutputDirectory={home}"],
+                   check=True, stdout=sys.stderr, cwd=HERE)
+    with zipfile.ZipFile(os.path.join(home, f"async-profiler-{PROFILER_VERSION}.jar")) as z:
+        z.extract(f"{arch}/libasyncProfiler.so", home)
     return target
 
 
