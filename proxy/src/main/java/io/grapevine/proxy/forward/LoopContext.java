@@ -42,7 +42,10 @@ public final class LoopContext {
     private final RetryPolicy retryPolicy;
     private final RequestHeadParser requestParser;
     private final ResponseHeadParser responseParser;
-    /** Idle connections by {@link IdleKey}: the server itself, or a server and one client's addresses. */
+    /**
+     * Idle connections by {@link IdleKey}: the server itself, or a server and one client's addresses. A server's
+     * shared list is also in its {@link Server#loopState} slot for this loop, where requests look it up.
+     */
     private final Map<Object, IdleConnections<UpstreamConnection>> idleByKey = new HashMap<>();
     private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Set on the loop by {@link #endKeepAlive}: connections registered later close after their next response. */
@@ -160,7 +163,7 @@ public final class LoopContext {
 
     /** An idle connection under {@code key} (see {@link IdleKey}) idle for less than {@code maxIdleNanos}, or null. */
     UpstreamConnection acquireIdle(Object key, long nowNanos, long maxIdleNanos) {
-        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
+        IdleConnections<UpstreamConnection> idle = idleList(key);
         if (idle == null) {
             return null;
         }
@@ -173,15 +176,30 @@ public final class LoopContext {
 
     /** @return false when the connection cannot be kept (its server left, or the list is full) */
     boolean releaseIdle(Object key, UpstreamConnection c) {
-        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
+        IdleConnections<UpstreamConnection> idle = idleList(key);
         if (idle == null) {
-            if (IdleKey.serverOf(key).isRemoved()) {
+            Server server = IdleKey.serverOf(key);
+            if (server.isRemoved()) {
                 return false;
             }
             idle = new IdleConnections<>(config.limits().maxIdlePerServer());
             idleByKey.put(key, idle);
+            if (key == server) {
+                server.setLoopState(index, idle);
+            }
         }
         return idle.release(c);
+    }
+
+    /**
+     * The idle list under {@code key}, or null. A server's shared list is in the server's slot for this loop as
+     * well as in {@link #idleByKey} (which the sweep and the census walk): the lookup on every request is an
+     * array load, not a hash lookup.
+     */
+    @SuppressWarnings("unchecked")
+    private IdleConnections<UpstreamConnection> idleList(Object key) {
+        return key instanceof Server server ? (IdleConnections<UpstreamConnection>) server.loopState(index)
+                : idleByKey.get(key);
     }
 
     /**
@@ -189,7 +207,7 @@ public final class LoopContext {
      * this may run while the sweep walks the lists.
      */
     void forgetIdle(Object key, UpstreamConnection c) {
-        IdleConnections<UpstreamConnection> idle = idleByKey.get(key);
+        IdleConnections<UpstreamConnection> idle = idleList(key);
         if (idle != null) {
             idle.remove(c);
         }
@@ -224,8 +242,12 @@ public final class LoopContext {
             for (java.util.Iterator<Map.Entry<Object, IdleConnections<UpstreamConnection>>> it =
                     idleByKey.entrySet().iterator(); it.hasNext(); ) {
                 Map.Entry<Object, IdleConnections<UpstreamConnection>> e = it.next();
-                if (gone.contains(IdleKey.serverOf(e.getKey()))) {
+                Server server = IdleKey.serverOf(e.getKey());
+                if (gone.contains(server)) {
                     it.remove();
+                    if (e.getKey() == server) {
+                        server.setLoopState(index, null);
+                    }
                     e.getValue().close();
                 }
             }

@@ -82,7 +82,14 @@ public final class Server implements Endpoint {
     /** When the server last became available again ({@link System#nanoTime()}); 0: not since it was created. */
     private volatile long availableSinceNanos;
 
-    Server(ServerSpec spec, InetSocketAddress address, long stickyId, PoolState pool) {
+    /**
+     * What each event loop keeps of this server (its idle connections), by loop index: slot {@code i} is read and
+     * written by event loop {@code i} only, so plain array stores suffice; null until that loop keeps something.
+     */
+    private final Object[] perLoop;
+
+    Server(ServerSpec spec, InetSocketAddress address, long stickyId, PoolState pool, int loopCount) {
+        this.perLoop = new Object[loopCount];
         this.key = spec.key();
         this.spec = spec;
         this.maxConn = spec.maxConn();
@@ -107,6 +114,16 @@ public final class Server implements Endpoint {
 
     public ServerSpec spec() {
         return spec;
+    }
+
+    /** Event loop {@code loop}'s state for this server, or null; on that loop only (see {@link #perLoop}). */
+    public Object loopState(int loop) {
+        return perLoop[loop];
+    }
+
+    /** Sets event loop {@code loop}'s state for this server; on that loop only. */
+    public void setLoopState(int loop, Object state) {
+        perLoop[loop] = state;
     }
 
     /** A new generation's spec; an admin state or weight that lets requests in again starts a slow start. */

@@ -255,7 +255,7 @@ public final class TableHolder {
     /** A server that joins the table, with the runtime override kept for its key, if any. */
     private Server newServer(String key, ServerSpec spec, BackendTable old, long now) {
         Server s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(key),
-                poolState(spec.pool()));
+                poolState(spec.pool()), loopCount);
         if (old.pools().containsKey(spec.pool())) {
             s.startSlowStart(now); // joins servers that carry the load already: it warms up first
         }
