@@ -11,49 +11,59 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /**
- * A seed address that refuses connections until {@link #open()}, then relays them to the real seed: an agent told
- * to join it starts (its JVM warms up) but stays outside the cluster, retrying every second, until the test lets
- * it in. Only the join goes through here; once in, members talk to each other's own addresses.
+ * A seed address that turns connections away (reset as soon as accepted) until {@link #open()}, then relays them to
+ * the real seed: an agent told to join it starts (its JVM warms up) but stays outside the cluster, retrying every
+ * second, until the test lets it in. Only the join goes through here; once in, members talk to each other's own
+ * addresses. The port is bound from the start: a port left free until the gate opened could be taken meanwhile by
+ * another process of the test (a member's gossip port is any free port), and the waiting agent would join through it.
  */
 public final class JoinGate implements AutoCloseable {
 
-    private final int port = Ports.free();
     private final InetSocketAddress target;
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
-    private volatile ServerSocket server;
+    private final ServerSocket server;
+    private volatile boolean open;
 
-    public JoinGate(InetSocketAddress target) {
+    public JoinGate(InetSocketAddress target) throws IOException {
         this.target = target;
+        this.server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        daemon("join-gate-" + server.getLocalPort(), this::accept);
     }
 
     /** The address to give as {@code --join}. */
     public String seed() {
-        return "127.0.0.1:" + port;
+        return "127.0.0.1:" + server.getLocalPort();
     }
 
-    /** From now on connections are accepted and relayed to the real seed. */
-    public synchronized void open() throws IOException {
-        if (server != null) {
-            return;
-        }
-        ServerSocket s = new ServerSocket();
-        s.setReuseAddress(true);
-        s.bind(new InetSocketAddress(InetAddress.getLoopbackAddress(), port));
-        server = s;
-        daemon("join-gate-" + port, () -> {
-            try {
-                for (;;) {
-                    Socket in = s.accept();
-                    Socket out = new Socket(target.getAddress(), target.getPort());
-                    sockets.add(in);
-                    sockets.add(out);
-                    daemon("join-gate-up", () -> pump(in, out));
-                    daemon("join-gate-down", () -> pump(out, in));
+    /** From now on connections are relayed to the real seed. */
+    public void open() {
+        open = true;
+    }
+
+    private void accept() {
+        try {
+            for (;;) {
+                Socket in = server.accept();
+                if (!open) {
+                    in.setSoLinger(true, 0); // a reset, as a closed port would answer
+                    in.close();
+                    continue;
                 }
-            } catch (IOException e) {
-                // closed
+                Socket out;
+                try {
+                    out = new Socket(target.getAddress(), target.getPort());
+                } catch (IOException e) {
+                    in.close();
+                    continue;
+                }
+                sockets.add(in);
+                sockets.add(out);
+                daemon("join-gate-up", () -> pump(in, out));
+                daemon("join-gate-down", () -> pump(out, in));
             }
-        });
+        } catch (IOException e) {
+            // closed
+        }
     }
 
     private static void pump(Socket from, Socket to) {
@@ -82,10 +92,8 @@ public final class JoinGate implements AutoCloseable {
     }
 
     @Override
-    public synchronized void close() {
-        if (server != null) {
-            close(server);
-        }
+    public void close() {
+        close(server);
         sockets.forEach(JoinGate::close);
     }
 }

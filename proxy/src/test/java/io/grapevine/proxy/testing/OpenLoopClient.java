@@ -70,7 +70,7 @@ public final class OpenLoopClient implements AutoCloseable {
                          long maxMicros, Map<Integer, BackendAnswers> backends, List<String> firstFailures,
                          Map<Integer, Long> p99MicrosByPhase, Map<Integer, Long> requestsByPhase,
                          long firstFailedSentMillis, long lastFailedSentMillis, long firstFailureMillis,
-                         long lastFailureMillis) {
+                         long lastFailureMillis, List<SlowRequest> slowest) {
 
         /** One line for test output: {@code sent 3000, failed 0, dropped 0, p50 0.41 ms, p99 1.9 ms, ...}. */
         public String summary() {
@@ -102,6 +102,17 @@ public final class OpenLoopClient implements AutoCloseable {
         }
     }
 
+    /**
+     * A request at or above its phase's 99th percentile: when it was due ({@link System#nanoTime()}, which on Linux
+     * is the same clock in every process of the machine, so a test can line it up with what it did then), its
+     * latency, its phase.
+     */
+    public record SlowRequest(long dueNanos, long micros, int phase) {
+    }
+
+    /** At most this many {@link SlowRequest}s per phase in a report. */
+    private static final int SLOWEST_KEPT = 2_000;
+
     private final Settings settings;
     private final long periodNanos;
     private final long startNanos;
@@ -122,7 +133,10 @@ public final class OpenLoopClient implements AutoCloseable {
     private final AtomicLong firstFailureMillis = new AtomicLong(Long.MAX_VALUE);
     private final AtomicLong lastFailureMillis = new AtomicLong();
     private final Map<Integer, long[]> backends = new ConcurrentHashMap<>();
-    /** Latencies in microseconds, each tagged with its phase (see {@link #tagged}); -1 where none yet. */
+    /**
+     * Per request, two longs: its latency in microseconds tagged with its phase (see {@link #record}), then when it
+     * was due; -1 where none yet.
+     */
     private final List<long[]> latencies = new ArrayList<>();
     private static final int TAG_SHIFT = 48;
     private static final long MICROS_MASK = (1L << TAG_SHIFT) - 1;
@@ -204,23 +218,34 @@ public final class OpenLoopClient implements AutoCloseable {
 
     /** What happened so far. */
     public Report snapshot() {
-        long[] all;
+        List<long[]> blocks;
         synchronized (latencies) {
-            all = latencies.stream().flatMapToLong(Arrays::stream).filter(v -> v >= 0).toArray();
+            blocks = new ArrayList<>(latencies);
         }
         Map<Integer, List<Long>> byPhase = new TreeMap<>();
-        for (long v : all) {
-            int tag = (int) (v >>> TAG_SHIFT) - 1;
-            if (tag >= 0) {
-                byPhase.computeIfAbsent(tag, k -> new ArrayList<>()).add(v & MICROS_MASK);
+        Map<Integer, List<SlowRequest>> requestsByPhase = new TreeMap<>();
+        for (long[] b : blocks) {
+            for (int i = 0; i + 1 < b.length; i += 2) {
+                long v = b[i];
+                int tag = (int) (v >>> TAG_SHIFT) - 1;
+                if (v >= 0 && tag >= 0) {
+                    byPhase.computeIfAbsent(tag, k -> new ArrayList<>()).add(v & MICROS_MASK);
+                    requestsByPhase.computeIfAbsent(tag, k -> new ArrayList<>())
+                            .add(new SlowRequest(b[i + 1], v & MICROS_MASK, tag));
+                }
             }
         }
         long[] recorded = byPhase.values().stream().flatMap(List::stream).mapToLong(Long::longValue).sorted().toArray();
         Map<Integer, Long> p99 = new TreeMap<>();
         Map<Integer, Long> counts = new TreeMap<>();
+        List<SlowRequest> slowest = new ArrayList<>();
         byPhase.forEach((tag, values) -> {
-            p99.put(tag, percentile(values.stream().mapToLong(Long::longValue).sorted().toArray(), 0.99));
+            long p = percentile(values.stream().mapToLong(Long::longValue).sorted().toArray(), 0.99);
+            p99.put(tag, p);
             counts.put(tag, (long) values.size());
+            requestsByPhase.get(tag).stream().filter(r -> r.micros() >= p)
+                    .sorted(java.util.Comparator.comparingLong(SlowRequest::micros).reversed()).limit(SLOWEST_KEPT)
+                    .sorted(java.util.Comparator.comparingLong(SlowRequest::dueNanos)).forEach(slowest::add);
         });
         Map<Integer, BackendAnswers> answers = new TreeMap<>();
         backends.forEach((id, a) -> answers.put(id, new BackendAnswers(a[0], a[1], a[2])));
@@ -229,7 +254,8 @@ public final class OpenLoopClient implements AutoCloseable {
                 dropped.get(), failovers.get(), percentile(recorded, 0.50), percentile(recorded, 0.99),
                 percentile(recorded, 0.999), recorded.length == 0 ? 0 : recorded[recorded.length - 1], answers,
                 List.copyOf(failures), p99, counts, failed.get() == 0 ? 0 : firstFailedSentMillis.get(),
-                lastFailedSentMillis.get(), failed.get() == 0 ? 0 : firstFailureMillis.get(), lastFailureMillis.get());
+                lastFailedSentMillis.get(), failed.get() == 0 ? 0 : firstFailureMillis.get(), lastFailureMillis.get(),
+                slowest);
     }
 
     private static long percentile(long[] sorted, double p) {
@@ -268,7 +294,7 @@ public final class OpenLoopClient implements AutoCloseable {
         }
 
         private long[] newBlock() {
-            long[] b = new long[4096];
+            long[] b = new long[8192];
             Arrays.fill(b, -1);
             synchronized (latencies) {
                 latencies.add(b);
@@ -348,14 +374,19 @@ public final class OpenLoopClient implements AutoCloseable {
             connection = null;
         }
 
-        /** The latency of the request due at {@code dueNanos}, tagged with its phase + 1 (0: warm-up). */
+        /**
+         * The latency of the request due at {@code dueNanos}, tagged with its phase + 1 (0: warm-up), and when it
+         * was due. The due time is written first: {@link #snapshot} reads a pair whose latency is set.
+         */
         private void record(long dueNanos, int tag) {
             if (used == block.length) {
                 block = newBlock();
                 used = 0;
             }
             long micros = Math.min(MICROS_MASK, Math.max(0, (System.nanoTime() - dueNanos) / 1000));
-            block[used++] = ((long) tag << TAG_SHIFT) | micros;
+            block[used + 1] = dueNanos;
+            block[used] = ((long) tag << TAG_SHIFT) | micros;
+            used += 2;
         }
 
         private void answeredBy(int id) {
