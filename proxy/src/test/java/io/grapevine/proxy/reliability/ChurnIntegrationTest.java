@@ -95,8 +95,8 @@ class ChurnIntegrationTest {
     /**
      * Warms up, then runs pairs of blocks of {@link #BLOCK} under the same steady load, one quiet and one busy in a
      * random order, {@link #PHASE} of each, with {@code busy} run in each busy block (given the block's end,
-     * {@link System#nanoTime()}). Taking turns, the two kinds see the same background noise of a shared machine; the client counts their latencies
-     * apart (phase 0 quiet, 1 busy). The client is a process of its own ({@link OpenLoopProcess}), so that what this
+     * {@link System#nanoTime()}). Taking turns, the two kinds see the same background noise of a shared machine;
+     * the client counts their latencies apart (phase 0 quiet, 1 busy). The client is a process of its own ({@link OpenLoopProcess}), so that what this
      * JVM does in the busy blocks (signals, admin requests, its garbage) does not stop the requests' clock.
      * {@code measured} (the proxy and backend processes) and the client run at {@link CpuPriority#MEASURED}.
      */
@@ -112,8 +112,8 @@ class ChurnIntegrationTest {
             int blocks = (int) (PHASE.toMillis() / BLOCK.toMillis());
             // Each pair of blocks is one quiet and one busy in a random order. Alternating strictly, a pair would last
             // exactly a second, and whatever the machine does once a second (every member's pings and probes, the
-            // health checks) would fall in the same half of every pair, quiet or busy as it happened: the ratio of
-            // the two p99s swung with the phase of those timers (docs/reliability.md, "Churn and reloads under load").
+            // health checks) would fall in the same half of every pair, whichever it was in that run
+            // (docs/reliability.md, "Churn and reloads under load").
             java.util.Random order = new java.util.Random(orderSeed);
             for (int pair = 0; pair < blocks; pair++) {
                 boolean busyFirst = order.nextBoolean();
@@ -146,13 +146,14 @@ class ChurnIntegrationTest {
         synchronized (marks) {
             done = new ArrayList<>(marks);
         }
-        StringBuilder sb = new StringBuilder("the slowest 1 % of each kind of block, by what the busy blocks did last before each was answered:");
+        StringBuilder sb = new StringBuilder(
+                "the slowest 1 % of each kind of block, by what the busy blocks did last before each was answered:");
         for (int phase = 0; phase <= 1; phase++) {
             // Per bucket: the slow requests in it, and the milliseconds of this phase's blocks that fall in it (what
             // share of the requests it would hold if slowness had nothing to do with what was done).
             Map<String, long[]> byWhat = new java.util.TreeMap<>();
             int n = 0;
-            for (OpenLoopClient.SlowRequest q : r.slowest()) {
+            for (OpenLoopClient.RequestTiming q : r.slowest()) {
                 if (q.phase() == phase) {
                     n++;
                     byWhat.computeIfAbsent(bucket(done, q.dueNanos(), q.dueNanos() + q.micros() * 1_000),
@@ -175,11 +176,11 @@ class ChurnIntegrationTest {
                 sep = ", ";
             }
         }
-        // Where in the second they fell (100 ms bins, from the first block's start): slow requests bunched in a few bins
-        // of both kinds of block point at something the machine does once a second, not at the busy work.
+        // Where in the second they fell (100 ms bins, from the first block's start): slow requests bunched in a few
+        // bins of both kinds of block point at something the machine does once a second, not at the busy work.
         long t0 = blockTimes.get(0)[0];
         int[][] bins = new int[2][10];
-        for (OpenLoopClient.SlowRequest q : r.slowest()) {
+        for (OpenLoopClient.RequestTiming q : r.slowest()) {
             if (q.phase() == 0 || q.phase() == 1) {
                 bins[q.phase()][(int) (Math.floorMod(q.dueNanos() - t0, 1_000_000_000L) / 100_000_000L)]++;
             }

@@ -70,7 +70,7 @@ public final class OpenLoopClient implements AutoCloseable {
                          long maxMicros, Map<Integer, BackendAnswers> backends, List<String> firstFailures,
                          Map<Integer, Long> p99MicrosByPhase, Map<Integer, Long> requestsByPhase,
                          long firstFailedSentMillis, long lastFailedSentMillis, long firstFailureMillis,
-                         long lastFailureMillis, List<SlowRequest> slowest) {
+                         long lastFailureMillis, List<RequestTiming> slowest) {
 
         /** One line for test output: {@code sent 3000, failed 0, dropped 0, p50 0.41 ms, p99 1.9 ms, ...}. */
         public String summary() {
@@ -103,14 +103,14 @@ public final class OpenLoopClient implements AutoCloseable {
     }
 
     /**
-     * A request at or above its phase's 99th percentile: when it was due ({@link System#nanoTime()}, which on Linux
-     * is the same clock in every process of the machine, so a test can line it up with what it did then), its
-     * latency, its phase.
+     * A request answered: when it was due ({@link System#nanoTime()}, which on Linux is the same clock in every
+     * process of the machine, so a test can line it up with what it did then), its latency, its phase. A
+     * {@link Report} lists those at or above their phase's 99th percentile.
      */
-    public record SlowRequest(long dueNanos, long micros, int phase) {
+    public record RequestTiming(long dueNanos, long micros, int phase) {
     }
 
-    /** At most this many {@link SlowRequest}s per phase in a report. */
+    /** At most this many of a phase's slowest requests in a report. */
     private static final int SLOWEST_KEPT = 2_000;
 
     private final Settings settings;
@@ -222,30 +222,29 @@ public final class OpenLoopClient implements AutoCloseable {
         synchronized (latencies) {
             blocks = new ArrayList<>(latencies);
         }
-        Map<Integer, List<Long>> byPhase = new TreeMap<>();
-        Map<Integer, List<SlowRequest>> requestsByPhase = new TreeMap<>();
+        Map<Integer, List<RequestTiming>> byPhase = new TreeMap<>();
         for (long[] b : blocks) {
             for (int i = 0; i + 1 < b.length; i += 2) {
                 long v = b[i];
                 int tag = (int) (v >>> TAG_SHIFT) - 1;
                 if (v >= 0 && tag >= 0) {
-                    byPhase.computeIfAbsent(tag, k -> new ArrayList<>()).add(v & MICROS_MASK);
-                    requestsByPhase.computeIfAbsent(tag, k -> new ArrayList<>())
-                            .add(new SlowRequest(b[i + 1], v & MICROS_MASK, tag));
+                    byPhase.computeIfAbsent(tag, k -> new ArrayList<>())
+                            .add(new RequestTiming(b[i + 1], v & MICROS_MASK, tag));
                 }
             }
         }
-        long[] recorded = byPhase.values().stream().flatMap(List::stream).mapToLong(Long::longValue).sorted().toArray();
+        long[] recorded = byPhase.values().stream().flatMap(List::stream).mapToLong(RequestTiming::micros).sorted()
+                .toArray();
         Map<Integer, Long> p99 = new TreeMap<>();
         Map<Integer, Long> counts = new TreeMap<>();
-        List<SlowRequest> slowest = new ArrayList<>();
-        byPhase.forEach((tag, values) -> {
-            long p = percentile(values.stream().mapToLong(Long::longValue).sorted().toArray(), 0.99);
+        List<RequestTiming> slowest = new ArrayList<>();
+        byPhase.forEach((tag, requests) -> {
+            long p = percentile(requests.stream().mapToLong(RequestTiming::micros).sorted().toArray(), 0.99);
             p99.put(tag, p);
-            counts.put(tag, (long) values.size());
-            requestsByPhase.get(tag).stream().filter(r -> r.micros() >= p)
-                    .sorted(java.util.Comparator.comparingLong(SlowRequest::micros).reversed()).limit(SLOWEST_KEPT)
-                    .sorted(java.util.Comparator.comparingLong(SlowRequest::dueNanos)).forEach(slowest::add);
+            counts.put(tag, (long) requests.size());
+            requests.stream().filter(r -> r.micros() >= p)
+                    .sorted(java.util.Comparator.comparingLong(RequestTiming::micros).reversed()).limit(SLOWEST_KEPT)
+                    .sorted(java.util.Comparator.comparingLong(RequestTiming::dueNanos)).forEach(slowest::add);
         });
         Map<Integer, BackendAnswers> answers = new TreeMap<>();
         backends.forEach((id, a) -> answers.put(id, new BackendAnswers(a[0], a[1], a[2])));
