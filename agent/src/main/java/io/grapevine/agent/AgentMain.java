@@ -3,6 +3,7 @@ package io.grapevine.agent;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.MetadataJson;
 import io.grapevine.cluster.cli.CommandLines;
+import io.grapevine.cluster.cli.StartupHeap;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
 import java.time.Duration;
@@ -62,6 +63,7 @@ public final class AgentMain {
                     : message.startsWith("cannot listen on") ? " (--target, for --demo)" : "";
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
+        StartupHeap.settle();
         String signal = signals.await();
         Duration drain = Duration.ofSeconds(options.drainSeconds());
         LOG.info("{} received: {}", signal, agent.joined()

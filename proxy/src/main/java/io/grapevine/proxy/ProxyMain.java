@@ -5,6 +5,7 @@ import io.grapevine.cluster.cli.EnvironmentVariable;
 import io.grapevine.cluster.cli.GossipFlags;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
+import io.grapevine.cluster.cli.StartupHeap;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.ConfigException;
@@ -226,6 +227,7 @@ public final class ProxyMain {
             log.debug("start failed", e);
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
+        StartupHeap.settle();
         String signal = signals.await();
         log.info("{} received: stopping (a second signal stops at once)", signal);
         instance.shutdown();

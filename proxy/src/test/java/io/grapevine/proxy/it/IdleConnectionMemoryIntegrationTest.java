@@ -7,6 +7,7 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
+import io.grapevine.proxy.testing.Jcmd;
 import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.Resources;
 import java.io.IOException;
@@ -142,8 +143,8 @@ class IdleConnectionMemoryIntegrationTest {
 
     /** The heap in use after a full collection of the JVM {@code pid} ({@code jcmd GC.run}, then {@code GC.heap_info}). */
     private static long liveHeapBytes(long pid) throws IOException, InterruptedException {
-        String collected = jcmd(pid, "GC.run");
-        String info = jcmd(pid, "GC.heap_info");
+        String collected = Jcmd.run(pid, "GC.run");
+        String info = Jcmd.run(pid, "GC.heap_info");
         java.util.regex.Matcher used = java.util.regex.Pattern.compile("total \\d+K, used (\\d+)K").matcher(info);
         long kib = 0;
         boolean found = false;
@@ -153,16 +154,6 @@ class IdleConnectionMemoryIntegrationTest {
         }
         assertTrue(found, "no heap figures from jcmd GC.heap_info: " + collected + info);
         return kib * 1024;
-    }
-
-    /** What {@code jcmd PID COMMAND} printed; fails the test unless it exits 0. */
-    private static String jcmd(long pid, String command) throws IOException, InterruptedException {
-        Path jcmd = Path.of(System.getProperty("java.home"), "bin", "jcmd");
-        Process p = new ProcessBuilder(jcmd.toString(), Long.toString(pid), command).redirectErrorStream(true).start();
-        p.getOutputStream().close();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(0, p.waitFor(), "jcmd " + command + ": " + out);
-        return out;
     }
 
     private static long rssBytes(long pid) throws IOException {
