@@ -46,6 +46,12 @@ final class Http1Stream implements ClientStream {
     private boolean switched;
     private ArrayDeque<ByteBuf> held;
     private int heldBytes;
+    /**
+     * The head of a response with a small body, kept back until the body's first bytes join it in the same buffer
+     * (one write instead of two), or until this turn's reads from the backend end ({@link #flush}), the response
+     * ends, or it is aborted: never past the event loop's turn. Owned here while set.
+     */
+    private ByteBuf headAwaitingBody;
 
     Http1Stream(Http1Connection connection, RequestHead request) {
         this.connection = connection;
@@ -129,9 +135,22 @@ final class Http1Stream implements ClientStream {
             switched = true;
             closeAfter = true; // the connection ends with the tunnel
         }
+        if (head.clientHead.isWritable() && clientBody == BodyKind.LENGTH && !switched && !request.upgrade) {
+            headAwaitingBody = head.clientHead; // room reserved for the body (ResponseHead.clientHead)
+            return;
+        }
         connection.sequencer().write(this, head.clientHead);
         if (request.upgrade) {
             connection.upgradeAnswered(this);
+        }
+    }
+
+    /** Writes the head kept back for the body, if any (see {@link #headAwaitingBody}). */
+    private void writeHeadAwaitingBody() {
+        ByteBuf head = headAwaitingBody;
+        if (head != null) {
+            headAwaitingBody = null;
+            connection.sequencer().write(this, head);
         }
     }
 
@@ -140,6 +159,17 @@ final class Http1Stream implements ClientStream {
         if (!data.isReadable()) {
             data.release();
             return;
+        }
+        ByteBuf head = headAwaitingBody;
+        if (head != null) {
+            headAwaitingBody = null;
+            if (data.readableBytes() <= head.writableBytes()) {
+                head.writeBytes(data);
+                data.release();
+                connection.sequencer().write(this, head);
+                return;
+            }
+            connection.sequencer().write(this, head);
         }
         ResponseSequencer sequencer = connection.sequencer();
         if (clientBody == BodyKind.CHUNKED) {
@@ -153,6 +183,7 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public void responseEnd(ByteBuf trailerFields) {
+        writeHeadAwaitingBody();
         if (clientBody == BodyKind.CHUNKED) {
             connection.sequencer().write(this, ChunkedEncoding.lastChunk(alloc(), trailerFields));
         } else if (trailerFields != null) {
@@ -191,7 +222,7 @@ final class Http1Stream implements ClientStream {
             connection.sequencer().completed(this);
             return;
         }
-        releaseHeld();
+        releaseHeld(); // the head kept back for the body included: none of this response reached the client
         clientBody = BodyKind.NONE;
         localResponse(status);
     }
@@ -203,6 +234,7 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public void flush() {
+        writeHeadAwaitingBody();
         if (progress() != Progress.COMPLETE) {
             connection.flushResponses(); // a complete response was flushed, or its flush queued, by the sequencer
         }
@@ -233,6 +265,10 @@ final class Http1Stream implements ClientStream {
     }
 
     void releaseHeld() {
+        if (headAwaitingBody != null) {
+            headAwaitingBody.release();
+            headAwaitingBody = null;
+        }
         if (held != null) {
             ByteBuf b;
             while ((b = held.poll()) != null) {

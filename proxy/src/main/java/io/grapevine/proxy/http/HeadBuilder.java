@@ -75,6 +75,11 @@ final class HeadBuilder {
 
     /** The head as a new direct buffer of exactly its size. */
     ByteBuf toBuffer(ByteBufAllocator alloc) {
-        return alloc.directBuffer(length, length).writeBytes(buf, 0, length);
+        return toBuffer(alloc, 0);
+    }
+
+    /** The head as a new direct buffer with {@code room} writable bytes after it, and no more. */
+    ByteBuf toBuffer(ByteBufAllocator alloc, int room) {
+        return alloc.directBuffer(length + room, length + room).writeBytes(buf, 0, length);
     }
 }

@@ -29,7 +29,11 @@ public final class ResponseHead {
     public boolean upstreamReusable;
     /** The client connection must be closed after this response. */
     public boolean closeClient;
-    /** The head rendered for an HTTP/1.x client; {@code null} for an HTTP/2 client. */
+    /**
+     * The head rendered for an HTTP/1.x client; {@code null} for an HTTP/2 client. When the body is small and of a
+     * known length ({@link ResponseHeadParser#BODY_IN_HEAD_MAX}), the buffer has exactly that many writable bytes
+     * after the head, so that the body can leave with it in one write; otherwise none.
+     */
     public ByteBuf clientHead;
     /** The head for an HTTP/2 client ({@code :status}, lower-case names); {@code null} for HTTP/1.x. */
     public Http2Headers http2Headers;

@@ -194,6 +194,18 @@ final class ForwardingHarness implements AutoCloseable {
         return frames;
     }
 
+    /** What the client received since the last read, one string per buffer the proxy wrote. */
+    List<String> receivedWrites() {
+        List<String> writes = new ArrayList<>();
+        Object o;
+        while ((o = client.readOutbound()) != null) {
+            ByteBuf b = (ByteBuf) o;
+            writes.add(b.toString(StandardCharsets.ISO_8859_1));
+            b.release();
+        }
+        return writes;
+    }
+
     static String drain(EmbeddedChannel ch) {
         StringBuilder sb = new StringBuilder();
         Object o;

@@ -7,6 +7,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.http.ResponseHeadParser;
+import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
@@ -75,6 +77,50 @@ class Http1ForwardingTest {
             h.send(get("c"));
             h.backend(0).sendWithinTheTurn(ok("alone"));
             assertEquals("200:alone", bodies(ForwardingHarness.drain(h.client)), "alone in line: flushed at once");
+        }
+    }
+
+    @Test
+    void aSmallResponseLeavesInOneBufferWithItsHead() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("a"));
+            h.backend(0).send(ok("hello"));
+            List<String> writes = h.receivedWrites();
+            assertEquals(1, writes.size(), "head and a small body in one buffer, one write: " + writes);
+            assertTrue(writes.get(0).startsWith("HTTP/1.1 200 OK\r\n") && writes.get(0).endsWith("\r\n\r\nhello"),
+                    writes.get(0));
+
+            h.send(get("b"));
+            String body = "x".repeat(ResponseHeadParser.BODY_IN_HEAD_MAX + 1);
+            h.backend(0).send(ok(body));
+            writes = h.receivedWrites();
+            assertEquals(2, writes.size(), "a larger body is not copied: it follows the head in a buffer of its own");
+            assertEquals(body, writes.get(1));
+        }
+    }
+
+    @Test
+    void aHeadWhoseSmallBodyIsNotInYetLeavesWhenTheBackendsReadsEnd() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("a"));
+            Backend b = h.backend(0);
+            b.sendWithinTheTurn("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhe");
+            List<String> writes = h.receivedWrites();
+            assertEquals(1, writes.size(), "the head with the body's first bytes, at the end of the backend's reads");
+            assertTrue(writes.get(0).endsWith("\r\n\r\nhe"), writes.get(0));
+            b.sendWithinTheTurn("llo");
+            assertEquals(List.of("llo"), h.receivedWrites());
+
+            h.send(get("b"));
+            b.sendWithinTheTurn("HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n");
+            writes = h.receivedWrites();
+            assertEquals(1, writes.size(), "the head does not wait for a body that is not there yet: " + writes);
+            assertTrue(writes.get(0).startsWith("HTTP/1.1 200 OK\r\n") && writes.get(0).endsWith("\r\n\r\n"));
+            b.sendWithinTheTurn("abc");
+            assertEquals(List.of("abc"), h.receivedWrites());
+            h.send(get("c"));
+            b.send(ok("next"));
+            assertEquals("200:next", bodies(h.received()), "the connection went on");
         }
     }
 
