@@ -48,8 +48,9 @@ final class Http1Stream implements ClientStream {
     private int heldBytes;
     /**
      * The head of a response with a small body, kept back until the body's first bytes join it in the same buffer
-     * (one write instead of two), or until this turn's reads from the backend end ({@link #flush}), the response
-     * ends, or it is aborted: never past the event loop's turn. Owned here while set.
+     * (one write instead of two), or until the read-complete of the backend reads that brought the head
+     * ({@link #flush}), the response's end, or an abort. On epoll and NIO that is within the event loop's turn;
+     * on io_uring another connection's reads may come between. Owned here while set.
      */
     private ByteBuf headAwaitingBody;
 
