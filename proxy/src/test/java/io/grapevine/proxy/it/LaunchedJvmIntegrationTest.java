@@ -17,14 +17,15 @@ import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A proxy as deployed (the launcher's JVM options, gossip on) has its start-up state in the old generation once it
- * has started: the first young collections under traffic then copy only what the requests left alive, not the
+ * The JVM of a proxy as deployed (the launcher's options, gossip on). Its start-up state is in the old generation
+ * once it has started: the first young collections under traffic then copy only what the requests left alive, not the
  * several megabytes the start allocated (docs/benchmarks.md, "The first young collections"). Without the
  * collection at the end of the start, nothing is in the old generation of an idle proxy for minutes (its first
  * young collection, 68 MB of allocation away, would put the start's state there), and about 30 MB of the young
- * generation is in use.
+ * generation is in use. And it calls no "cleanup" safepoint every second (docs/benchmarks.md, "No cleanup
+ * safepoint every second").
  */
-class StartupHeapIntegrationTest {
+class LaunchedJvmIntegrationTest {
 
     /** What the start leaves alive (the proxy's configuration, event loops, cluster state), at least. */
     private static final long OLD_USED_MIN_KIB = 2 * 1024;
@@ -47,6 +48,17 @@ class StartupHeapIntegrationTest {
             heap[0] = heapInfo(proxy.process().pid());
             return kib(OLD, heap[0]) >= OLD_USED_MIN_KIB;
         }, () -> heap[0]);
+    }
+
+    @Test
+    void theEventLoopsAreNotStoppedForACleanupSafepointEverySecond() throws Exception {
+        Path servers = Files.writeString(dir.resolve("servers.conf"), "{ \"backend_servers\": [] }\n");
+        GossipProxyProcess proxy = resources.keep(GossipProxyProcess.start(dir, "proxy", servers,
+                ProxyUnderTest.keyFile(dir, "cluster.key"), null));
+        String flags = Jcmd.run(proxy.process().pid(), "VM.flags");
+        Matcher m = Pattern.compile("-XX:GuaranteedSafepointInterval=(\\d+)").matcher(flags);
+        assertTrue(m.find(), "the launcher leaves the 1 s default: " + flags);
+        assertTrue(Long.parseLong(m.group(1)) >= 60_000, "a cleanup safepoint at least a minute apart: " + flags);
     }
 
     private static String heapInfo(long pid) {
