@@ -63,8 +63,15 @@ public final class ChildProcess implements AutoCloseable {
 
     /** {@code ./grapevine proxy args...}. */
     public static ChildProcess proxy(Path dir, String name, String... args) {
+        return proxy(dir, name, Map.of(), args);
+    }
+
+    /** {@code ./grapevine proxy args...} with {@code env} added to its environment. */
+    public static ChildProcess proxy(Path dir, String name, Map<String, String> env, String... args) {
         proxyJar();
-        return launcher(dir, name, "proxy", args);
+        List<String> line = new ArrayList<>(List.of(repoRoot().resolve("grapevine").toString(), "proxy"));
+        line.addAll(List.of(args));
+        return start(dir, name, line, env);
     }
 
     /**
@@ -92,7 +99,9 @@ public final class ChildProcess implements AutoCloseable {
         line.addAll(command);
         ProcessBuilder pb = new ProcessBuilder(line).directory(repoRoot().toFile())
                 .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
-        pb.environment().remove("GRAPEVINE_JVM_OPTS"); // the launcher's own defaults
+        // The launcher's own defaults; GRAPEVINE_JVM_EXTRA_OPTS, which adds to them, passes through (a GC or
+        // safepoint log of every process a test starts: docs/reliability.md, "Running them").
+        pb.environment().remove("GRAPEVINE_JVM_OPTS");
         // The jars this build just packaged, as they are: an edit made while the suite runs must not
         // start a build inside it.
         pb.environment().put("GRAPEVINE_USE_BUILT_JARS", "1");
