@@ -136,8 +136,9 @@ final class Http1Stream implements ClientStream {
             switched = true;
             closeAfter = true; // the connection ends with the tunnel
         }
-        if (head.clientHead.isWritable() && clientBody == BodyKind.LENGTH && !switched && !request.upgrade) {
-            headAwaitingBody = head.clientHead; // room reserved for the body (ResponseHead.clientHead)
+        if (head.clientHead.isWritable() && !request.upgrade) {
+            // The parser leaves room behind a head only for a small body of known length (ResponseHead.clientHead).
+            headAwaitingBody = head.clientHead;
             return;
         }
         connection.sequencer().write(this, head.clientHead);
@@ -162,16 +163,14 @@ final class Http1Stream implements ClientStream {
             return;
         }
         ByteBuf head = headAwaitingBody;
-        if (head != null) {
+        if (head != null && data.readableBytes() <= head.writableBytes()) {
             headAwaitingBody = null;
-            if (data.readableBytes() <= head.writableBytes()) {
-                head.writeBytes(data);
-                data.release();
-                connection.sequencer().write(this, head);
-                return;
-            }
+            head.writeBytes(data);
+            data.release();
             connection.sequencer().write(this, head);
+            return;
         }
+        writeHeadAwaitingBody();
         ResponseSequencer sequencer = connection.sequencer();
         if (clientBody == BodyKind.CHUNKED) {
             sequencer.write(this, ChunkedEncoding.chunkHeader(alloc(), data.readableBytes()));
