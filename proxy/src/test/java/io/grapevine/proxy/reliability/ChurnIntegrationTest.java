@@ -53,12 +53,6 @@ class ChurnIntegrationTest {
     private static final double RATE = 500;
     private static final int CONNECTIONS = 8;
     private static final double P99_BOUND = 1.5;
-    /**
-     * A quiet p99 above this says the machine's CPUs are contended by other work (this machine's two cores are
-     * shared): latency then mostly measures that work, and the p99 bound is reported but not judged. With CPU to
-     * spare the quiet p99 is 1-3 ms here.
-     */
-    private static final Duration SATURATED = Duration.ofMillis(5);
     /** Churn steps: one every 1.5 s of busy time. */
     private static final int STEPS = (int) (PHASE.toMillis() / 1_500);
     private static final int STABLE_AGENTS = 3;
@@ -217,7 +211,11 @@ class ChurnIntegrationTest {
         }
     }
 
-    /** The p99 ratio is asserted in the long runs only (see the open items in docs/reliability.md), printed always. */
+    /**
+     * The p99 ratio is printed always and asserted in the long runs, whatever the quiet p99: the quiet and busy blocks
+     * take turns within each second, so both see the same machine, and only the busy ones see the churn. A short run
+     * has too few slow requests (75 of each kind) for its ratio to be a verdict (docs/reliability.md).
+     */
     private void assertCleanAndAsFast(String what, OpenLoopClient.Report r, String more) {
         long quiet = r.p99MicrosByPhase().getOrDefault(0, 0L);
         long busy = r.p99MicrosByPhase().getOrDefault(1, 0L);
@@ -228,12 +226,6 @@ class ChurnIntegrationTest {
         assertEquals(0, r.connectionsDropped(), "client connections dropped");
         assertTrue(r.sent() >= RATE * (2 * PHASE.toSeconds() + WARM_UP.toSeconds()) * 0.95,
                 "the client could not keep its rate: " + r.summary());
-        if (quiet > SATURATED.toNanos() / 1000) {
-            // The quiet blocks alone show the machine's own stalls: latencies then compare other work, not this.
-            System.out.printf("[reliability] churn, %s: no latency verdict, the CPUs are contended (quiet p99 %.2f ms, above %d ms)%n",
-                    what, quiet / 1000.0, SATURATED.toMillis());
-            return;
-        }
         if (!LONG) {
             System.out.printf("[reliability] churn, %s: p99 busy/quiet %.2f, bound %.1f not judged in the short run%n",
                     what, busy / (double) quiet, P99_BOUND);
