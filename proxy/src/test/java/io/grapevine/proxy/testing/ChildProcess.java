@@ -69,9 +69,7 @@ public final class ChildProcess implements AutoCloseable {
     /** {@code ./grapevine proxy args...} with {@code env} added to its environment. */
     public static ChildProcess proxy(Path dir, String name, Map<String, String> env, String... args) {
         proxyJar();
-        List<String> line = new ArrayList<>(List.of(repoRoot().resolve("grapevine").toString(), "proxy"));
-        line.addAll(List.of(args));
-        return start(dir, name, line, env);
+        return launcher(dir, name, env, "proxy", args);
     }
 
     /**
@@ -79,11 +77,15 @@ public final class ChildProcess implements AutoCloseable {
      * and signals reach it directly.
      */
     public static ChildProcess launcher(Path dir, String name, String command, String... args) {
+        return launcher(dir, name, Map.of(), command, args);
+    }
+
+    private static ChildProcess launcher(Path dir, String name, Map<String, String> env, String command, String... args) {
         List<String> line = new ArrayList<>();
         line.add(repoRoot().resolve("grapevine").toString());
         line.add(command);
         line.addAll(List.of(args));
-        return start(dir, name, line, Map.of());
+        return start(dir, name, line, env);
     }
 
     /**
