@@ -7,15 +7,16 @@ seconds and in seconds with reloads, with the reload path cold and warm.
 
 One Grapevine (no gossip) in front of two of the nginx backends (on CPU 0); the proxy, this script's client and
 tcpdump on either CPU, as in the reliability tests. (With the proxy alone on one CPU, its JIT compilers share that
-CPU with its event loops, and the compilations a reload sets off run on into the quiet seconds after it.) The client sends 500 small GETs a second, one at a time on one keep-alive
-connection, on an open-loop schedule (a request's latency counts from when it was due). Seconds take turns in
-pairs, one quiet and one busy in a random order; a busy second rewrites servers.conf (a server's weight, 1 and 2
-in turn) and sends POST /reload twice, at 250 and 750 ms. The client's latency includes its own and the machine's
-noise, so tcpdump records every packet on loopback between the client, the proxy and the backends, and each
-request is split into the proxy's own time (request in to request out, plus response in to response out), the
-backend's, and the whole on the wire. Each round starts a fresh proxy, warms its data path (GETs until its JIT
-compilers use under 3 % of a core, at most a minute), then its reload path with --warm-reloads reloads (each setting in turn, in every round), then
-measures. The JIT compiler threads' CPU over the measured seconds is given too.
+CPU with its event loops, and the compilations a reload sets off run on into the quiet seconds after it.) The client
+sends 500 small GETs a second, one at a time on one keep-alive connection, on an open-loop schedule (a request's
+latency counts from when it was due). Seconds take turns in pairs, one quiet and one busy in a random order; a busy
+second rewrites servers.conf (a server's weight, 1 and 2 in turn) and sends POST /reload twice, at 250 and 750 ms.
+The client's latency includes its own and the machine's noise, so tcpdump records every packet on loopback between
+the client, the proxy and the backends, and each request is split into the proxy's own time (request in to request
+out, plus response in to response out), the backend's, and the whole on the wire. Each round starts a fresh proxy,
+warms its data path (GETs until its JIT compilers use under 3 % of a core, at most a minute), then its reload path
+with --warm-reloads reloads (each setting in turn, in every round), then measures. The JIT compiler threads' CPU
+over the measured seconds is given too.
 
 Needs root for tcpdump on loopback; tcpdump, nginx and taskset are installed with apt-get when missing.
 """
@@ -137,7 +138,8 @@ def one_round(bench, a, warm, n_round):
     port, admin = compare.free_port(), compare.free_port()
     backends = bench.backends[:2]
     with open(servers, "w") as f:
-        json.dump({"backend_servers": [{"name": f"b{i}", "ip": "127.0.0.1", "port": p} for i, p in enumerate(backends)]}, f)
+        json.dump({"backend_servers": [{"name": f"b{i}", "ip": "127.0.0.1", "port": p}
+                                       for i, p in enumerate(backends)]}, f)
     name = f"grapevine-{n_round}-{warm}"
     proc = bench.procs.start(name, ["./grapevine", "proxy", "--servers", servers, "--listen", f"127.0.0.1:{port}",
                                     "--admin", f"127.0.0.1:{admin}", "--no-gossip"], "0,1",
