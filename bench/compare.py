@@ -274,13 +274,14 @@ TOOLS = (("nginx", "nginx-light"), ("haproxy", "haproxy"), ("wrk", "wrk"), ("h2l
          ("openssl", "openssl"), ("taskset", "util-linux"))
 
 
-def ensure_tools():
-    missing = [pkg for tool, pkg in TOOLS if not shutil.which(tool)]
+def ensure_tools(tools=TOOLS):
+    """Installs with apt-get the package of each (command, package) in tools whose command is missing."""
+    missing = [pkg for tool, pkg in tools if not shutil.which(tool)]
     if missing:
         print(f"installing {' '.join(missing)} with apt-get", file=sys.stderr)
         subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "
                        + " ".join(missing), shell=True, stdout=subprocess.DEVNULL)
-    for tool, _ in TOOLS:
+    for tool, _ in tools:
         if not shutil.which(tool):
             sys.exit(f"compare.py: {tool} is missing and could not be installed")
 

@@ -14,17 +14,17 @@ second rewrites servers.conf (a server's weight, 1 and 2 in turn) and sends POST
 The client's latency includes its own and the machine's noise, so tcpdump records every packet on loopback between
 the client, the proxy and the backends, and each request is split into the proxy's own time (request in to request
 out, plus response in to response out), the backend's, and the whole on the wire. Each round starts a fresh proxy,
-warms its data path (GETs until its JIT compilers use under 3 % of a core, at most a minute), then its reload path
-with --warm-reloads reloads (each setting in turn, in every round), then measures. The JIT compiler threads' CPU
-over the measured seconds is given too.
+warms its data path (wrk's small GETs until its JIT compilers use under 3 % of a core, at most a minute), then its
+reload path with --warm-reloads reloads (each setting in turn, in every round), then measures. The JIT compiler
+threads' CPU over the measured seconds is given too.
 
 Needs root for tcpdump on loopback; tcpdump, nginx and taskset are installed with apt-get when missing.
 """
 import argparse
+import bisect
 import json
 import os
 import random
-import shutil
 import socket
 import subprocess
 import sys
@@ -36,15 +36,6 @@ import compare  # noqa: E402  (the shared set-up: backends, processes, environme
 
 RATE = 500
 REQUEST = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
-
-
-def ensure_tcpdump():
-    if not shutil.which("tcpdump"):
-        print("installing tcpdump with apt-get", file=sys.stderr)
-        subprocess.run("apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq tcpdump",
-                       shell=True, stdout=subprocess.DEVNULL)
-    if not shutil.which("tcpdump"):
-        sys.exit("reloads.py: tcpdump is missing and could not be installed")
 
 
 class Client:
@@ -118,18 +109,6 @@ def hops(pcap, proxy_port, backends):
     return requests
 
 
-def warm_data_path(client, pgid, quiet_pct=3.0, max_secs=60):
-    """GETs as fast as one connection goes, 2 s at a time, until the JIT compilers use under quiet_pct of a core."""
-    hz = os.sysconf("SC_CLK_TCK")
-    end = time.time() + max_secs
-    while time.time() < end:
-        ticks, t0 = compare.compiler_ticks(pgid), time.time()
-        while time.time() - t0 < 2:
-            client.get()
-        if (compare.compiler_ticks(pgid) - ticks) * 100 / hz / (time.time() - t0) < quiet_pct:
-            return
-
-
 def one_round(bench, a, warm, n_round):
     work = bench.work
     conf_dir = os.path.join(work, f"conf-{n_round}-{warm}")   # its own directory: the proxy watches it
@@ -147,8 +126,9 @@ def one_round(bench, a, warm, n_round):
     try:
         if not compare.wait_listening(port, 120, proc):
             sys.exit("the proxy did not start:\n" + bench.procs.log_tail(name))
+        # wrk's small GETs until the compilers are done with the data path (at most a minute)
+        compare.jit_warm_up(compare.BY_NAME["get"], {"port": port, "proc": proc}, 4, 60, bench.files)
         client = Client(port)
-        warm_data_path(client, proc.pid)
         for i in range(warm):
             reload(admin, servers, backends, i)
         time.sleep(2)
@@ -199,9 +179,8 @@ def one_round(bench, a, warm, n_round):
         sys.exit("a reload failed: " + errors[0])
     starts = [s[0] for s in seconds]
     by_kind = {"quiet": [], "busy": []}
-    for r in hops(pcap, port, set(backends)):
-        i = max(0, sum(1 for s in starts if s <= r["in"]) - 1)
-        by_kind[seconds[i][1]].append(r)
+    for r in hops(pcap, port, set(backends)):   # every request was sent after the first second began
+        by_kind[seconds[bisect.bisect_right(starts, r["in"]) - 1][1]].append(r)
     result = {"warm_reloads": warm, "round": n_round, "reloads_measured": reloads[0] - warm, "jit_ms": jit_ms}
     for kind, rs in by_kind.items():
         own = [(r["to_backend"] - r["in"]) + (r["out"] - r["from_backend"]) for r in rs]
@@ -254,8 +233,7 @@ def main():
         sys.exit("reloads.py: tcpdump on loopback needs root")
     if os.cpu_count() < 2:
         sys.exit("reloads.py: needs at least 2 CPUs (the backends on CPU 0)")
-    compare.ensure_tools()
-    ensure_tcpdump()
+    compare.ensure_tools(compare.TOOLS + (("tcpdump", "tcpdump"),))
     env = compare.describe_environment()
 
     def run(bench):

@@ -385,9 +385,10 @@ class ChurnIntegrationTest {
         });
         long generations = proxy.admin().generation() - before;
         // Open (docs/reliability.md, "Churn and reloads under load"): a reload costs the requests beside it about 1 ms
-        // at p99 on this 2-core machine (the admin request, the render and the table build compete with the event
-        // loops for the cores, with the client out of this JVM as well), which is not within 1.5 times a quiet p99
-        // of 1-2 ms. Until that is fixed, the bound is judged with grapevine.longTests only.
+        // at p99 on this 2-core machine while its path is still interpreted and being compiled, as every one of these
+        // hundred is (bench/run reloads: the proxy's own p99 doubles beside a cold reload, not beside a compiled
+        // one), which is not within 1.5 times a quiet p99 of 1-2 ms. Until that is fixed, the bound is judged with
+        // grapevine.longTests only.
         assertCleanAndAsFast("100 reloads", r, reloads[0] + " reloads made " + generations + " table generations");
         assertEquals(List.of(), refused, "every reload applied");
         assertEquals(100, reloads[0], "all hundred reloads done");
