@@ -20,6 +20,7 @@ import io.grapevine.proxy.membership.PassiveHealthSharing;
 import io.grapevine.proxy.reload.ReloadEndpoint;
 import io.grapevine.proxy.reload.ReloadTriggers;
 import io.grapevine.proxy.reload.RunningConfig;
+import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
@@ -60,17 +61,19 @@ public final class ProxyInstance implements AutoCloseable {
      * @param adminTokenFile        the file holding the bearer token admin writes need, or null
      * @param check                 check every file and exit ({@code --check}): no port opens
      * @param transport             the event loops' transport ({@code --transport}), or null: the default
+     * @param loopSliceMicros       the event loops' scheduler slice ({@code --loop-slice-us}); 0: the kernel's
      */
     public record Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
                           Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
-                          long debounceMillis, Path adminTokenFile, boolean check, Transport transport) {
+                          long debounceMillis, Path adminTokenFile, boolean check, Transport transport,
+                          long loopSliceMicros) {
 
         /** Without an admin token file, and not {@code --check}. */
         public Options(Path servers, HostPort listen, HostPort admin, GossipOptions gossip, int gossipPort,
                        Path template, Path render, Path out, String onChange, long onChangeTimeoutMillis,
                        long debounceMillis) {
             this(servers, listen, admin, gossip, gossipPort, template, render, out, onChange, onChangeTimeoutMillis,
-                    debounceMillis, null, false, null);
+                    debounceMillis, null, false, null, LoopSlice.DEFAULT_MICROS);
         }
 
         public boolean gossipOn() {
@@ -141,8 +144,8 @@ public final class ProxyInstance implements AutoCloseable {
             byte[] stickySecret = checked.keyring() == null ? null
                     : checked.keyring().derivedSecret(STICKY_SECRET_LABEL);
             try {
-                server = ProxyServer.start(config, stickySecret, checked.adminToken(),
-                        o.transport());
+                server = ProxyServer.start(config, stickySecret, checked.adminToken(), o.transport(),
+                        o.loopSliceMicros());
             } catch (RuntimeException | InterruptedException e) {
                 if (export != null) {
                     export.close();

@@ -13,6 +13,7 @@ import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.membership.BackendTemplate;
 import io.grapevine.proxy.membership.ExportRenderer;
 import io.grapevine.proxy.membership.GossipMembership;
+import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
 import java.util.Map;
@@ -124,6 +125,13 @@ public final class ProxyMain {
         @EnvironmentVariable("GRAPEVINE_TRANSPORT")
         String transport;
 
+        @Option(names = "--loop-slice-us", paramLabel = "N",
+                description = "the event loops' scheduler slice in microseconds, 100..100000, or 0 for the kernel's"
+                        + " (the default): a loop woken by a request then preempts the proxy's other threads (JIT"
+                        + " compilers, a reload) instead of waiting for their slice to end (Linux 6.12 and later)")
+        @EnvironmentVariable("GRAPEVINE_LOOP_SLICE_US")
+        String loopSlice;
+
         @Option(names = "--check", description = "check servers.conf and every other file the proxy would read"
                 + " (template, keys, token, access log), print \"ok: ...\" and exit 0, or the error and exit 2;"
                 + " opens no port")
@@ -197,9 +205,20 @@ public final class ProxyMain {
                     throw new UsageException("--transport: " + e.getMessage());
                 }
             }
+            long slice = LoopSlice.DEFAULT_MICROS;
+            if (render != null && given("--loop-slice-us")) {
+                throw new UsageException("--loop-slice-us sets the slice of the event loops, which --render does not run");
+            }
+            if (loopSlice != null && render == null) {
+                slice = number(loopSlice, "--loop-slice-us", 0, LoopSlice.MAX_MICROS, "a number of microseconds");
+                if (slice != 0 && slice < LoopSlice.MIN_MICROS) {
+                    throw new UsageException("--loop-slice-us: \"" + loopSlice + "\" is under the " + LoopSlice.MIN_MICROS
+                            + " µs the kernel allows (0 leaves the kernel's slice)");
+                }
+            }
             return new ProxyInstance.Options(path(servers), listenAt, adminAt, cluster, port,
                     gossipOn ? path(template) : null, path(render), path(out), onChange, timeout, window,
-                    path(adminTokenFile), check, io);
+                    path(adminTokenFile), check, io, slice);
         }
     }
 

@@ -15,6 +15,7 @@ import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
+import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
@@ -60,7 +61,7 @@ public final class ProxyServer implements AutoCloseable {
     private final java.util.concurrent.CountDownLatch terminated = new java.util.concurrent.CountDownLatch(1);
 
     private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken,
-                        Transport requestedTransport) throws ConfigException, InterruptedException {
+                        Transport requestedTransport, long loopSliceMicros) throws ConfigException, InterruptedException {
         this.config = config;
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
@@ -73,6 +74,14 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("transport {}", choice.describe());
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
+        if (loopSliceMicros != 0) {
+            LoopSlice.Report slice = LoopSlice.applyTo(workers, loopSliceMicros);
+            if (slice.complete()) {
+                log.info("event loop scheduler slice {}", slice.line());
+            } else {
+                log.warn("event loop scheduler slice {}", slice.line());
+            }
+        }
         this.control = transport.newGroup(1, "grapevine-control");
         this.tables = stickySecret == null
                 ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
@@ -202,7 +211,17 @@ public final class ProxyServer implements AutoCloseable {
      */
     public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken, Transport transport)
             throws ConfigException, InterruptedException {
-        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken, transport);
+        return start(config, stickySecret, adminToken, transport, LoopSlice.DEFAULT_MICROS);
+    }
+
+    /**
+     * With all of the above, and the event loops' scheduler slice ({@code --loop-slice-us}, {@link LoopSlice}): 0
+     * leaves the kernel's. One log line says what the loops got.
+     */
+    public static ProxyServer start(ProxyConfig config, byte[] stickySecret, AdminToken adminToken, Transport transport,
+                                    long loopSliceMicros) throws ConfigException, InterruptedException {
+        return new ProxyServer(config, Runtime.getRuntime().availableProcessors(), stickySecret, adminToken, transport,
+                loopSliceMicros);
     }
 
     public static ProxyServer start(ProxyConfig config, int ioThreads) throws ConfigException, InterruptedException {
@@ -212,7 +231,7 @@ public final class ProxyServer implements AutoCloseable {
     /** {@code ioThreads} event loops on {@code transport} (null: the default), as {@link #start(ProxyConfig, byte[], AdminToken, Transport)}. */
     public static ProxyServer start(ProxyConfig config, int ioThreads, Transport transport)
             throws ConfigException, InterruptedException {
-        return new ProxyServer(config, ioThreads, null, null, transport);
+        return new ProxyServer(config, ioThreads, null, null, transport, LoopSlice.DEFAULT_MICROS);
     }
 
     public InetSocketAddress listenAddress() {

@@ -17,9 +17,9 @@ import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
 /**
- * What the shaded jars carry: the Linux native transports for x86_64 and aarch64, the Netty modules the
- * proxy's edge needs (TLS, HTTP/2, the PROXY protocol), and nothing a Linux process never loads (QUIC,
- * kqueue, macOS and Windows libraries). The size bound is the packaging's budget.
+ * What the shaded jars carry: the Linux native transports (and, in the proxy's, JNA's library) for x86_64 and
+ * aarch64, the Netty modules the proxy's edge needs (TLS, HTTP/2, the PROXY protocol), and nothing a Linux process
+ * never loads (QUIC, kqueue, macOS and Windows libraries). The size bound is the packaging's budget.
  */
 class JarContentsIntegrationTest {
 
@@ -58,6 +58,9 @@ class JarContentsIntegrationTest {
                 // TLS by BoringSSL on x86_64; elsewhere the JDK's provider
                 List.of("META-INF/native/libnetty_tcnative_linux_x86_64.so"));
         assertTrue(entries(ChildProcess.proxyJar()).contains("templates/backends.mustache"), "the default template ships in the jar");
+        assertEquals(Set.of("com/sun/jna/linux-aarch64/libjnidispatch.so", "com/sun/jna/linux-x86-64/libjnidispatch.so"),
+                entries(ChildProcess.proxyJar()).stream().filter(n -> n.contains("jnidispatch")).collect(Collectors.toSet()),
+                "JNA's native library (--loop-slice-us) for Linux x86_64 and aarch64 only");
     }
 
     @Test

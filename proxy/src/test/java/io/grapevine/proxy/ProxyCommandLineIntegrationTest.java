@@ -13,6 +13,7 @@ import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.ProcessSockets;
 import io.grapevine.proxy.testing.Resources;
+import io.grapevine.proxy.testing.SchedulerSlices;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -24,9 +25,11 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -148,6 +151,51 @@ class ProxyCommandLineIntegrationTest {
             assertEquals(143, exit, proxy.tail());
             assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after the second signal");
             assertTrue(proxy.log().contains("grapevine proxy: second SIGTERM while stopping: stopping at once"), proxy.tail());
+        }
+    }
+
+    /**
+     * The event loops of a proxy started by the launcher run with the scheduler slice asked for with
+     * {@code --loop-slice-us}, as the kernel reports it for each thread, and with the kernel's by default; its other
+     * threads keep the kernel's. This is the shipped jar's JNA at work: the call is made from the process itself.
+     */
+    @Test
+    void theEventLoopsRunWithTheSliceAskedForAndTheOtherThreadsWithTheKernels() throws Exception {
+        for (String asked : new String[] {null, "0", "100", "2000"}) {
+            List<String> args = new ArrayList<>(List.of("--servers", servers().toString(), "--listen",
+                    "127.0.0.1:" + Ports.free(), "--admin", "127.0.0.1:" + Ports.free()));
+            if (asked != null) {
+                args.addAll(List.of("--loop-slice-us", asked));
+            }
+            ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "slice-" + asked, args.toArray(String[]::new)));
+            Await.until(Duration.ofSeconds(60), "the start-up line", () -> proxy.log().contains("grapevine proxy listening on"),
+                    proxy::tail);
+            Map<String, List<Long>> slices = new TreeMap<>();
+            try (var tasks = Files.list(Path.of("/proc/" + proxy.pid() + "/task"))) {
+                for (Path task : tasks.toList()) {
+                    String name = Files.readString(task.resolve("comm")).strip();
+                    slices.computeIfAbsent(name.startsWith("grapevine-io") ? "loop" : "other", k -> new ArrayList<>())
+                            .add(SchedulerSlices.in(task.resolve("sched")));
+                }
+            }
+            long kernels = SchedulerSlices.ofThisThread();
+            int loops = slices.get("loop").size();
+            assertEquals(Runtime.getRuntime().availableProcessors(), loops, "one event loop per CPU: " + slices);
+            assertTrue(slices.get("other").stream().allMatch(s -> s == kernels), "the other threads: " + slices);
+            long micros = asked == null ? 0 : Long.parseLong(asked);
+            if (micros == 0) {
+                assertEquals(Collections.nCopies(loops, kernels), slices.get("loop"), proxy.tail());
+                assertFalse(proxy.log().contains("scheduler slice"), "nothing asked, nothing said: " + proxy.tail());
+            } else if (SchedulerSlices.kernelHasThem()) {
+                assertEquals(Collections.nCopies(loops, micros * 1000), slices.get("loop"), proxy.tail());
+                assertTrue(proxy.log().contains("event loop scheduler slice " + micros + " µs on " + loops + " of "
+                        + loops + " event loops"), proxy.tail());
+            } else {
+                assertTrue(proxy.log().contains("WARN") && proxy.log().contains("event loop scheduler slice the kernel's"
+                        + " own on " + loops + " of " + loops + " event loops"), proxy.tail());
+            }
+            proxy.sigterm();
+            assertEquals(0, proxy.waitFor(60), proxy.tail());
         }
     }
 

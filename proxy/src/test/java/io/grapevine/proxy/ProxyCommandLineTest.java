@@ -56,6 +56,7 @@ class ProxyCommandLineTest {
         SAMPLES.put("--debounce-ms", new Sample("200", List.of("--servers", "s.conf")));
         SAMPLES.put("--admin-token-file", new Sample("/run/secrets/admin-token", List.of("--servers", "s.conf")));
         SAMPLES.put("--transport", new Sample("io_uring", List.of("--servers", "s.conf")));
+        SAMPLES.put("--loop-slice-us", new Sample("100", List.of("--servers", "s.conf")));
         SAMPLES.put("--check", new Sample(null, List.of("--servers", "s.conf")));
     }
 
@@ -242,6 +243,30 @@ class ProxyCommandLineTest {
         assertEquals("--transport chooses the I/O of the listeners, which --render does not open", e.getMessage());
         assertNull(ProxyMain.parse(RENDER.toArray(String[]::new), env).options().transport(),
                 "render mode opens no listener: the environment's transport does not matter to it");
+    }
+
+    @Test
+    void theLoopSliceIsNamedOnTheCommandLineOrInTheEnvironment() throws UsageException {
+        assertEquals(0, parse("--servers", "s.conf").loopSliceMicros(), "the default: the kernel's");
+        assertEquals(100, parse("--servers", "s.conf", "--loop-slice-us", "100").loopSliceMicros());
+        assertEquals(0, parse("--servers", "s.conf", "--loop-slice-us", "0").loopSliceMicros());
+        assertEquals(100_000, parse("--servers", "s.conf", "--loop-slice-us=100000").loopSliceMicros());
+        Map<String, String> env = Map.of("GRAPEVINE_LOOP_SLICE_US", "500");
+        assertEquals(500, ProxyMain.parse(new String[] {"--servers", "s.conf"}, env).options().loopSliceMicros());
+        assertEquals(0, ProxyMain.parse(new String[] {"--servers", "s.conf", "--loop-slice-us", "0"}, env).options()
+                .loopSliceMicros(), "the command line wins");
+
+        UsageException e = assertThrows(UsageException.class, () -> parse("--servers", "s.conf", "--loop-slice-us", "99"));
+        assertEquals("--loop-slice-us: \"99\" is under the 100 µs the kernel allows (0 leaves the kernel's slice)",
+                e.getMessage());
+        e = assertThrows(UsageException.class, () -> parse("--servers", "s.conf", "--loop-slice-us", "100001"));
+        assertEquals("--loop-slice-us: \"100001\" is not a number of microseconds 0..100000", e.getMessage());
+        e = assertThrows(UsageException.class, () -> parse("--servers", "s.conf", "--loop-slice-us", "-1"));
+        assertEquals("--loop-slice-us: \"-1\" is not a number of microseconds 0..100000", e.getMessage());
+        e = assertThrows(UsageException.class, () -> parse(concat(RENDER, "--loop-slice-us", "100")));
+        assertEquals("--loop-slice-us sets the slice of the event loops, which --render does not run", e.getMessage());
+        assertEquals(0, ProxyMain.parse(RENDER.toArray(String[]::new), Map.of("GRAPEVINE_LOOP_SLICE_US", "x"))
+                .options().loopSliceMicros(), "render mode runs no event loop: the environment's slice does not matter");
     }
 
     @Test

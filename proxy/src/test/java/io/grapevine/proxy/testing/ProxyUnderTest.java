@@ -7,6 +7,7 @@ import io.grapevine.proxy.ProxyInstance;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.membership.ExportRenderer;
+import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.stats.ProxyStats;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -182,7 +183,7 @@ public final class ProxyUnderTest implements AutoCloseable {
                     .toList(), null, null, clusterKey, insecureGossip) : null;
             ProxyInstance.Options options = new ProxyInstance.Options(file, listen, admin, cluster, gossipPort,
                     gossip ? template : null, null, null, null, ExportRenderer.DEFAULT_COMMAND_TIMEOUT.toMillis(),
-                    debounceMillis, adminTokenFile, false, TestTransport.requested());
+                    debounceMillis, adminTokenFile, false, TestTransport.requested(), LoopSlice.DEFAULT_MICROS);
             long start = System.nanoTime();
             return new ProxyUnderTest(ProxyInstance.start(options), start);
         }
