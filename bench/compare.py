@@ -725,6 +725,7 @@ def describe_environment():
         "h2load": sh("h2load --version | head -1"),
         "openssl": sh("openssl version | cut -d' ' -f1-2"),
         "transport": os.environ.get("GRAPEVINE_TRANSPORT", "(default)"),
+        "loop_slice_us": os.environ.get("GRAPEVINE_LOOP_SLICE_US", "(default)"),
         "loadavg_before": open("/proc/loadavg").read().strip(),
     }
 
@@ -755,10 +756,17 @@ def medians(runs):
     return m
 
 
+def loop_slice(env):
+    """GRAPEVINE_LOOP_SLICE_US as the run had it (--loop-slice-us): "the kernel's" when not set or 0."""
+    micros = env.get("loop_slice_us", "(default)")
+    return "the kernel's" if micros in ("(default)", "0") else f"{micros} µs"
+
+
 def header(env, a):
     lines = [f"Measured {env['date']}, commit `{env['commit']}`; {env['java']} (JVM options: {env['jvm_opts']}); "
              f"{env['nproc']} CPUs, {env['cpu']}; kernel {env['kernel']}; HAProxy {env['haproxy']}, nginx "
-             f"{env['nginx']}, wrk {env['wrk']}, {env['h2load']}, {env['openssl']}.",
+             f"{env['nginx']}, wrk {env['wrk']}, {env['h2load']}, {env['openssl']}; Grapevine's transport "
+             f"{env.get('transport', '(default)')}, event loop scheduler slice {loop_slice(env)}.",
              f"Load average before: {env['loadavg_before']}; after: {env.get('loadavg_after', '?')}. "
              f"{a.rounds} rounds of {a.secs} s per proxy and scenario, medians; proxies alone on CPU {PROXY_CPU}, "
              f"backends and load generators on CPU {LOAD_CPU}."]

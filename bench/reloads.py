@@ -189,11 +189,12 @@ def one_round(bench, a, warm, n_round):
         by_kind[seconds[bisect.bisect_right(starts, r["in"]) - 1][1]].append(r)
     result = {"warm_reloads": warm, "round": n_round, "reloads_measured": reloads[0] - warm, "jit_ms": jit_ms}
     # Each reload's worst request: the longest proxy's own time of the requests that came in within 20 ms of the
-    # reload's start (a reload takes 5-13 ms cold), the median and p90 over the reloads.
+    # reload's start (a reload takes 5-13 ms cold), the median and p90 over the reloads that had any.
     ins = sorted((r["in"], own_time(r)) for r in by_kind["busy"])
     arrivals = [t for t, _ in ins]
-    worst = sorted(max([o for _, o in ins[bisect.bisect_left(arrivals, t):bisect.bisect_left(arrivals, t + 0.02)]],
-                       default=0.0) for t in reload_starts)
+    windows = [[o for _, o in ins[bisect.bisect_left(arrivals, t):bisect.bisect_left(arrivals, t + 0.02)]]
+               for t in reload_starts]
+    worst = sorted(max(w) for w in windows if w)
     result["reload_worst_p50"], result["reload_worst_p90"] = pct(worst, .5), pct(worst, .9)
     for kind, rs in by_kind.items():
         own = [own_time(r) for r in rs]

@@ -74,14 +74,6 @@ public final class ProxyServer implements AutoCloseable {
             log.warn("transport {}", choice.describe());
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
-        if (loopSliceMicros != 0) {
-            LoopSlice.Report slice = LoopSlice.applyTo(workers, loopSliceMicros);
-            if (slice.complete()) {
-                log.info("event loop scheduler slice {}", slice.line());
-            } else {
-                log.warn("event loop scheduler slice {}", slice.line());
-            }
-        }
         this.control = transport.newGroup(1, "grapevine-control");
         this.tables = stickySecret == null
                 ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
@@ -95,6 +87,14 @@ public final class ProxyServer implements AutoCloseable {
         Channel boundListener = null;
         Channel boundTlsListener = null;
         try {
+            if (loopSliceMicros != 0) {
+                LoopSlice.Report slice = LoopSlice.applyTo(workers, loopSliceMicros);
+                if (slice.complete()) {
+                    log.info("event loop scheduler slice {}", slice.line());
+                } else {
+                    log.warn("event loop scheduler slice {}", slice.line());
+                }
+            }
             ClientInitializer clients = new ClientInitializer(dataPlane, stats, config);
             ClientInitializer tlsClients = tls == null ? null : clients.withTls(tls::newHandler);
             boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;

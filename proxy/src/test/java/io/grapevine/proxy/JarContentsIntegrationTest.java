@@ -61,6 +61,8 @@ class JarContentsIntegrationTest {
         assertEquals(Set.of("com/sun/jna/linux-aarch64/libjnidispatch.so", "com/sun/jna/linux-x86-64/libjnidispatch.so"),
                 entries(ChildProcess.proxyJar()).stream().filter(n -> n.contains("jnidispatch")).collect(Collectors.toSet()),
                 "JNA's native library (--loop-slice-us) for Linux x86_64 and aarch64 only");
+        assertTrue(entries(ChildProcess.proxyJar()).containsAll(List.of("com/sun/jna/Native.class",
+                "com/sun/jna/internal/Cleaner.class", "com/sun/jna/LastErrorException.class")), "JNA's classes");
     }
 
     @Test

@@ -25,11 +25,11 @@ import java.util.concurrent.TimeoutException;
  * threads run at that moment (the JIT compilers, the table thread rebuilding the table after a reload or a
  * membership change, the admin listener), Linux's EEVDF scheduler lets the running thread finish its slice first
  * (about 0.7 ms × (1 + log2 CPUs), enforced at the next tick: 4 ms apart at HZ=250). So the woken loop waited in
- * the run queue for 1.5-3.9 ms (measured with {@code perf sched} on 2 CPUs; docs/reliability.md), sometimes with
+ * the run queue for 1-3.9 ms (measured with {@code perf sched} on 2 CPUs; docs/reliability.md), sometimes with
  * the other CPU idle. A thread that asks for a shorter slice than the running one's preempts it when it wakes
  * (Linux 6.12 and later, the {@code sched_runtime} of {@code sched_setattr(2)} for a {@code SCHED_OTHER} thread,
  * 0.1-100 ms). Its share of the CPU stays what its nice value gives: a short slice moves its turns earlier, it
- * does not make them longer.
+ * does not make them longer. Threads a loop starts get the kernel's slice ({@code SCHED_FLAG_RESET_ON_FORK}).
  *
  * <p>A kernel before 6.12 accepts the call and keeps its own slice (it reads back as 0), which is said in the
  * log; so is a thread whose policy was set from outside (SCHED_FIFO, SCHED_BATCH, ...), left as it is. The
@@ -49,6 +49,11 @@ public final class LoopSlice {
     public static final long MAX_MICROS = 100_000;
 
     private static final int SCHED_OTHER = 0;
+    /**
+     * {@code SCHED_FLAG_RESET_ON_FORK}: a thread the loop starts (io_uring's workers, say) gets the kernel's slice,
+     * not the loop's; and a flag set from outside, which an unprivileged process may not clear, stays set.
+     */
+    private static final long SCHED_FLAG_RESET_ON_FORK = 0x01;
     /** {@code struct sched_attr} as of Linux 3.14 ({@code SCHED_ATTR_SIZE_VER0}); later fields keep their values. */
     private static final int ATTR_SIZE = 48;
     private static final int OFFSET_SIZE = 0;
@@ -113,8 +118,8 @@ public final class LoopSlice {
                 }
                 try {
                     libc = Native.load(null, LibC.class); // the process's own symbols: libc's syscall, no search
-                } catch (LinkageError | RuntimeException e) {
-                    problem = "JNA could not load: " + e.getMessage();
+                } catch (Throwable e) { // JNA's own init throws Error for a mismatched native library
+                    problem = "JNA could not load: " + e;
                 }
             }
             LIBC = libc;
@@ -127,12 +132,13 @@ public final class LoopSlice {
      * and nice value. Reads it back: the outcome is the slice the kernel reports, or why there is none.
      */
     public static Outcome requestForThisThread(long nanos) {
-        if (Holder.LOAD_PROBLEM != null) {
-            return Outcome.failed(Holder.LOAD_PROBLEM);
-        }
-        // A direct buffer JNA passes as a pointer to its memory (a com.sun.jna.Memory would start JNA's cleaner thread)
-        ByteBuffer attr = ByteBuffer.allocateDirect(ATTR_SIZE).order(ByteOrder.nativeOrder());
+        String call = "sched_getattr";
         try {
+            if (Holder.LOAD_PROBLEM != null) {
+                return Outcome.failed(Holder.LOAD_PROBLEM);
+            }
+            // A direct buffer, which JNA passes as a pointer to its memory
+            ByteBuffer attr = ByteBuffer.allocateDirect(ATTR_SIZE).order(ByteOrder.nativeOrder());
             getattr(attr);
             int policy = attr.getInt(OFFSET_POLICY);
             if (policy != SCHED_OTHER) {
@@ -140,9 +146,11 @@ public final class LoopSlice {
                         + ", set from outside: left as it is");
             }
             attr.putInt(OFFSET_SIZE, ATTR_SIZE);
-            attr.putLong(OFFSET_FLAGS, 0);
+            attr.putLong(OFFSET_FLAGS, SCHED_FLAG_RESET_ON_FORK);
             attr.putLong(OFFSET_RUNTIME, nanos); // the policy and nice value stay as read
+            call = "sched_setattr";
             Holder.LIBC.syscall(Holder.CALLS.setattr(), 0L, attr, 0L);
+            call = "sched_getattr";
             getattr(attr);
             long slice = attr.getLong(OFFSET_RUNTIME);
             if (nanos != 0 && slice != nanos) {
@@ -151,8 +159,8 @@ public final class LoopSlice {
             }
             return Outcome.applied(slice);
         } catch (LastErrorException e) {
-            return Outcome.failed("sched_setattr: errno " + e.getErrorCode());
-        } catch (LinkageError | RuntimeException e) {
+            return Outcome.failed(call + ": errno " + e.getErrorCode());
+        } catch (Throwable e) { // NoClassDefFoundError of Holder after its init failed, an Error of JNA's
             return Outcome.failed(e.toString());
         }
     }

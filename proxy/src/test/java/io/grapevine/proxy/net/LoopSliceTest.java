@@ -53,7 +53,8 @@ class LoopSliceTest {
 
     @Test
     void aThreadGetsTheSliceItAsksForAndTheKernelsBackForZero() throws Exception {
-        assumeTrue(SchedulerSlices.kernelHasThem(), "Linux 6.12 or later: see theKernelWithoutSlicesIsNamed");
+        assumeTrue(SchedulerSlices.kernelHasThem() && SchedulerSlices.visible(),
+                "Linux 6.12 or later, showing slices in /proc: see theKernelWithoutSlicesIsNamed");
         long[] seen = onFreshThread(() -> {
             long before = SchedulerSlices.ofThisThread();
             LoopSlice.Outcome asked = LoopSlice.requestForThisThread(250_000);
@@ -72,7 +73,7 @@ class LoopSliceTest {
 
     @Test
     void theNiceValueIsKept() throws Exception {
-        assumeTrue(SchedulerSlices.kernelHasThem(), "Linux 6.12 or later");
+        assumeTrue(SchedulerSlices.kernelHasThem() && SchedulerSlices.visible(), "Linux 6.12 or later, showing slices");
         int[] seen = onFreshThread(() -> {
             run("renice", "-n", "7", "-p", Long.toString(myTid()));
             int before = myNice();
@@ -87,11 +88,12 @@ class LoopSliceTest {
 
     @Test
     void aPolicySetFromOutsideIsLeftAlone() throws Exception {
+        boolean visible = SchedulerSlices.visible();
         Object[] seen = onFreshThread(() -> {
             run("chrt", "--batch", "-p", "0", Long.toString(myTid()));
-            long before = SchedulerSlices.ofThisThread();
+            long before = visible ? SchedulerSlices.ofThisThread() : 0;
             LoopSlice.Outcome o = LoopSlice.requestForThisThread(100_000);
-            return new Object[] {o, before, SchedulerSlices.ofThisThread()};
+            return new Object[] {o, before, visible ? SchedulerSlices.ofThisThread() : 0};
         });
         LoopSlice.Outcome o = (LoopSlice.Outcome) seen[0];
         assertFalse(o.applied());
@@ -107,10 +109,23 @@ class LoopSliceTest {
         assertEquals("this kernel has no per-thread slice (Linux 6.12 and later have)", o.problem());
     }
 
+    /** A thread started by a thread with a short slice gets the kernel's, not its parent's (reset on fork). */
+    @Test
+    void threadsStartedByASlicedThreadGetTheKernelsSlice() throws Exception {
+        assumeTrue(SchedulerSlices.kernelHasThem() && SchedulerSlices.visible(), "Linux 6.12 or later, showing slices");
+        long[] seen = onFreshThread(() -> {
+            LoopSlice.Outcome o = LoopSlice.requestForThisThread(100_000);
+            long child = onFreshThread(SchedulerSlices::ofThisThread);
+            return new long[] {o.applied() ? SchedulerSlices.ofThisThread() : -1, child};
+        });
+        assertEquals(100_000, seen[0]);
+        assertEquals(SchedulerSlices.ofThisThread(), seen[1], "the child thread has the kernel's slice");
+    }
+
     /** Each loop of a group makes the call for itself; 0 makes none. */
     @Test
     void everyLoopOfAGroupGetsTheSliceAndZeroLeavesTheKernels() throws Exception {
-        assumeTrue(SchedulerSlices.kernelHasThem(), "Linux 6.12 or later");
+        assumeTrue(SchedulerSlices.kernelHasThem() && SchedulerSlices.visible(), "Linux 6.12 or later, showing slices");
         EventLoopGroup asked = Transport.choose(null).transport().newGroup(3, "slice-test-asked");
         EventLoopGroup left = Transport.choose(null).transport().newGroup(2, "slice-test-left");
         try {

@@ -18,6 +18,18 @@ public final class SchedulerSlices {
         return System.getProperty("os.name").equals("Linux") && (major > 6 || major == 6 && minor >= 12);
     }
 
+    /**
+     * Whether /proc shows threads' slices ({@code se.slice} in /proc/.../sched: Linux 6.12 and later, with the
+     * scheduler's debug output of 2025; some kernels with per-thread slices do not print it).
+     */
+    public static boolean visible() {
+        try {
+            return Files.readAllLines(Path.of("/proc/thread-self/sched")).stream().anyMatch(l -> l.startsWith("se.slice"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     /** The {@code se.slice} of {@code sched} (a thread's /proc/.../sched file, written by the scheduler), in ns. */
     public static long in(Path sched) throws IOException {
         for (String line : Files.readAllLines(sched)) {
