@@ -8,10 +8,10 @@ import io.netty.util.concurrent.EventExecutor;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
-import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
@@ -187,28 +187,24 @@ public final class LoopSlice {
     /**
      * What {@link #applyTo} did, for the start-up log.
      *
-     * @param line     "100 µs on 2 of 2 event loops", or "the kernel's own ..." with the reason
-     * @param complete whether every loop has the slice asked for (or none was asked for)
+     * @param line     "100 µs on 2 of 2 event loops", or "the kernel's own on ..." with the reasons
+     * @param complete whether every loop has the slice asked for
      */
     public record Report(String line, boolean complete) {
     }
 
     /**
-     * Asks for a slice of {@code micros} on every loop of {@code loops} (each makes the call itself: the
-     * attribute is per thread), and says what came of it. {@code micros} 0 leaves the kernel's slice and makes no
-     * call.
+     * Asks for a slice of {@code micros} (100..100000) on every loop of {@code loops}, each making the call itself
+     * (the attribute is per thread), and says what came of it.
      */
     public static Report applyTo(EventLoopGroup loops, long micros) throws InterruptedException {
-        if (micros == 0) {
-            return new Report("the kernel's own", true);
-        }
         long nanos = TimeUnit.MICROSECONDS.toNanos(micros);
         List<Future<Outcome>> pending = new ArrayList<>();
         for (EventExecutor loop : loops) {
             pending.add(loop.submit(() -> requestForThisThread(nanos)));
         }
-        int applied = 0;
-        Map<String, Integer> problems = new LinkedHashMap<>();
+        Set<String> problems = new LinkedHashSet<>();
+        int failed = 0;
         for (Future<Outcome> f : pending) {
             Outcome o;
             try {
@@ -216,22 +212,15 @@ public final class LoopSlice {
             } catch (ExecutionException | TimeoutException e) {
                 o = Outcome.failed(e.toString());
             }
-            if (o.applied()) {
-                applied++;
-            } else {
-                problems.merge(o.problem(), 1, Integer::sum);
+            if (!o.applied()) {
+                failed++;
+                problems.add(o.problem());
             }
         }
-        if (problems.isEmpty()) {
-            return new Report(micros + " µs on " + applied + " of " + pending.size() + " event loops", true);
+        if (failed == 0) {
+            return new Report(micros + " µs on " + pending.size() + " of " + pending.size() + " event loops", true);
         }
-        StringBuilder line = new StringBuilder("the kernel's own on ").append(pending.size() - applied).append(" of ")
-                .append(pending.size()).append(" event loops (").append(micros).append(" µs asked for: ");
-        String separator = "";
-        for (Map.Entry<String, Integer> p : problems.entrySet()) {
-            line.append(separator).append(p.getKey());
-            separator = "; ";
-        }
-        return new Report(line.append(')').toString(), false);
+        return new Report("the kernel's own on " + failed + " of " + pending.size()
+                + " event loops (" + micros + " µs asked for: " + String.join("; ", problems) + ")", false);
     }
 }
