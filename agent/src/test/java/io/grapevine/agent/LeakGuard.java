@@ -13,6 +13,7 @@ import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.extension.AfterAllCallback;
+import org.junit.jupiter.api.extension.AfterEachCallback;
 import org.junit.jupiter.api.extension.ExtensionContext;
 
 /**
@@ -27,9 +28,15 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * reports the leaks the garbage collector found since the previous one.
  *
  * <p>A leak is noticed only after its buffer was collected, so it may be reported against
- * the class that runs after the one that leaked; the records name the allocation site.
+ * the class that runs after the one that leaked; the records name the allocation site. To
+ * name the test instead, run with {@code -Dgrapevine.leaks.perTest=true}: each test then
+ * ends with a collection and fails on what it finds (its own extensions, such as the
+ * fixtures that stop the proxy, have run by then: this extension is registered first, so
+ * its after-each callback runs last). It costs about 60 ms a test, so it is for hunting.
  */
-public final class LeakGuard implements AfterAllCallback {
+public final class LeakGuard implements AfterAllCallback, AfterEachCallback {
+    /** System property that turns on the check after each test. */
+    public static final String PER_TEST = "grapevine.leaks.perTest";
     private static final Queue<String> LEAKS = new ConcurrentLinkedQueue<>();
     /** Leak reports printed in a failure; one usually names the culprit, a thousand bury it. */
     private static final int SHOWN = 5;
@@ -40,10 +47,21 @@ public final class LeakGuard implements AfterAllCallback {
     }
 
     @Override
+    public void afterEach(ExtensionContext context) {
+        if (Boolean.getBoolean(PER_TEST)) {
+            failOnLeaks(context.getRequiredTestClass().getSimpleName() + "#" + context.getDisplayName());
+        }
+    }
+
+    @Override
     public void afterAll(ExtensionContext context) {
+        failOnLeaks(context.getDisplayName());
+    }
+
+    private static void failOnLeaks(String where) {
         List<String> leaks = collectLeaks(leak -> true);
         if (!leaks.isEmpty()) {
-            fail(leaks.size() + " Netty leak(s) reported by the end of " + context.getDisplayName()
+            fail(leaks.size() + " Netty leak(s) reported by the end of " + where
                     + (leaks.size() > SHOWN ? ", the first " + SHOWN : "") + ":\n"
                     + String.join("\n\n", leaks.subList(0, Math.min(SHOWN, leaks.size()))));
         }

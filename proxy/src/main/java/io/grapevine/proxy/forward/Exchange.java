@@ -560,6 +560,11 @@ public final class Exchange {
         if (!ended) {
             ended = true;
             endNanos = System.nanoTime();
+            ByteBuf head = request.upstreamHead;
+            if (head != null) {
+                // Nothing unless leak detection tracks the head: then a leak's record says how its exchange ended.
+                head.touch(this);
+            }
             try {
                 loop.observer().exchangeEnded(this);
             } catch (RuntimeException e) {
@@ -726,6 +731,15 @@ public final class Exchange {
         if (a != null) {
             a.abandon();
         }
+    }
+
+    /** For leak records and debugging: the request (its path when routing read it), where the response stands, the attempt. */
+    @Override
+    public String toString() {
+        Attempt a = attempt;
+        return "exchange " + request.method + (request.routingPath == null ? "" : " " + request.routingPath) + " "
+                + state + " " + status
+                + (a == null ? "" : " on " + a.server() + " (attempt " + a.state() + ")");
     }
 
     /** Frees what the exchange still owns; called by the client side once the response is delivered. */
