@@ -152,7 +152,7 @@ class DrainAndCheckIntegrationTest {
     }
 
     private static List<String> lines(ChildProcess p) {
-        return p.log().lines().filter(l -> !l.isBlank()).toList();
+        return p.outputLines();
     }
 
     private static ServerSocket occupied() throws IOException {

@@ -56,7 +56,7 @@ class ProxyCommandLineIntegrationTest {
     }
 
     private static List<String> lines(ChildProcess p) {
-        return p.log().lines().filter(l -> !l.isBlank()).toList();
+        return p.outputLines();
     }
 
     @Test

@@ -174,6 +174,18 @@ public final class ChildProcess implements AutoCloseable {
         }
     }
 
+    /**
+     * The log's non-blank lines, without the launcher's one-time notice that it is recording the jar's class data
+     * sharing archive (printed by whichever start comes first after a build), so that a test counting a command's
+     * lines does not depend on the tests that ran before it.
+     */
+    public List<String> outputLines() {
+        return log().lines().filter(l -> !l.isBlank() && !CDS_RECORDING.matcher(l).find()).toList();
+    }
+
+    private static final java.util.regex.Pattern CDS_RECORDING =
+            java.util.regex.Pattern.compile("^grapevine: recording \\S+'s class data sharing archive ");
+
     /** The log's last lines, for failure messages. */
     public String tail() {
         String[] lines = log().split("\n");
