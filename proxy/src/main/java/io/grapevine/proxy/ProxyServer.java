@@ -22,6 +22,7 @@ import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
@@ -39,6 +40,8 @@ import org.slf4j.LoggerFactory;
 public final class ProxyServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
+    /** How long {@link #close()} waits for the listeners to close, and then for the loops to close their connections. */
+    private static final long CLOSE_CONNECTIONS_MILLIS = 2000;
 
     private final ProxyConfig config;
     private final EventLoopGroup workers;
@@ -346,20 +349,40 @@ public final class ProxyServer implements AutoCloseable {
             return;
         }
         stopped = true;
-        listener.close();
-        if (tlsListener != null) {
-            tlsListener.close();
-        }
+        ChannelFuture listenerClosed = listener.close();
+        ChannelFuture tlsListenerClosed = tlsListener == null ? null : tlsListener.close();
         if (tls != null) {
             tls.close();
         }
         health.stop();
         collector.stop();
         admin.close();
+        closeConnections(listenerClosed, tlsListenerClosed);
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         log.debug("data plane stopped");
         terminated.countDown();
+    }
+
+    /**
+     * Once the listeners are closed (so that no connection is accepted after), every client and backend connection
+     * closes at once on its loop ({@link DataPlane#closeAll}), before the loops shut down: their shutdown alone does
+     * not always close them.
+     */
+    private void closeConnections(ChannelFuture listenerClosed, ChannelFuture tlsListenerClosed) {
+        try {
+            listenerClosed.await(CLOSE_CONNECTIONS_MILLIS);
+            if (tlsListenerClosed != null) {
+                tlsListenerClosed.await(CLOSE_CONNECTIONS_MILLIS);
+            }
+            int late = dataPlane.closeAll(CLOSE_CONNECTIONS_MILLIS);
+            if (late > 0) {
+                log.warn("{} of {} event loops did not close their connections within {} ms; their shutdown will",
+                        late, dataPlane.loops().size(), CLOSE_CONNECTIONS_MILLIS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt(); // the loops' shutdown closes what is left
+        }
     }
 
     /** Blocks until {@link #close()} (or {@link #drainAndStop}) has finished. */

@@ -3,6 +3,7 @@ package io.grapevine.proxy.client;
 import io.grapevine.proxy.forward.ClientConnection;
 import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -50,6 +51,11 @@ final class AlpnCodecSelector extends ChannelInboundHandlerAdapter implements Cl
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
         loop.unregister(this);
+    }
+
+    @Override
+    public Channel channel() {
+        return ctx.channel();
     }
 
     @Override

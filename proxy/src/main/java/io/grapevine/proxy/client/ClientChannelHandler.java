@@ -15,6 +15,11 @@ abstract class ClientChannelHandler extends ChannelInboundHandlerAdapter {
     protected Channel channel;
     private boolean activated;
 
+    /** The client's channel; null until this handler is added. */
+    public Channel channel() {
+        return channel;
+    }
+
     /** The channel is active and this handler in its pipeline: register, start deadlines, send a preface. */
     protected abstract void activate();
 

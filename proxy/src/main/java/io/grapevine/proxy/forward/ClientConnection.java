@@ -1,5 +1,7 @@
 package io.grapevine.proxy.forward;
 
+import io.netty.channel.Channel;
+
 /**
  * What an event loop needs of each client connection it serves, whatever its protocol: deadlines swept
  * periodically, and a graceful drain. Called on the connection's event loop.
@@ -19,4 +21,7 @@ public interface ClientConnection {
      * {@link #beginDrain}, nothing is refused.
      */
     void closeAfterNextResponse();
+
+    /** The client's channel (the proxy closes it at once when it stops: {@link LoopContext#closeAll}). */
+    Channel channel();
 }

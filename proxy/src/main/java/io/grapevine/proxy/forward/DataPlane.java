@@ -10,6 +10,7 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.EpollChannelOption;
 import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -108,6 +109,27 @@ public final class DataPlane {
     /** Any thread: starts a graceful drain of every client connection. */
     public void drain() {
         loopList.forEach(LoopContext::drain);
+    }
+
+    /**
+     * The proxy stops: every loop closes all its client and backend connections ({@link LoopContext#closeAll}); waits
+     * up to {@code timeoutMillis} for the loops to have done so. Never call it from an event loop.
+     *
+     * @return how many loops did not within the time (their shutdown closes their channels, most likely)
+     */
+    public int closeAll(long timeoutMillis) throws InterruptedException {
+        List<Future<?>> closing = new ArrayList<>(loopList.size());
+        for (LoopContext loop : loopList) {
+            closing.add(loop.eventLoop().submit(loop::closeAll));
+        }
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        int late = 0;
+        for (Future<?> f : closing) {
+            if (!f.await(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+                late++;
+            }
+        }
+        return late;
     }
 
     /**

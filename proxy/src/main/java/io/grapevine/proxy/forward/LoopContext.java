@@ -11,6 +11,7 @@ import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
+import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -263,6 +264,28 @@ public final class LoopContext {
             keepAliveEnded = true;
             new ArrayList<>(clients).forEach(ClientConnection::closeAfterNextResponse);
         });
+    }
+
+    /**
+     * The proxy stops: every client and backend connection of this loop closes at once, on the loop; what is in
+     * flight is abandoned as when its client goes away (each exchange aborted, its buffers released). Closed here
+     * rather than left to the loop's shutdown, because Netty (4.2.18) closes a loop's channels at shutdown only when
+     * the loop notices the shutdown between its I/O and its tasks: a shutdown that begins while the loop runs its
+     * tasks ends the loop with its channels still open, their sockets never closed and their exchanges never
+     * released. The clients' channels close as Netty's own shutdown closes them, without their handlers' goodbyes
+     * (a TLS close_notify, an HTTP/2 GOAWAY and the wait for open streams): the grace for those is
+     * {@link DataPlane#drain}'s.
+     */
+    void closeAll() {
+        for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
+            Channel ch = c.channel();
+            if (ch != null) {
+                ch.unsafe().close(ch.unsafe().voidPromise());
+            }
+        }
+        for (UpstreamConnection u : upstreams.toArray(new UpstreamConnection[0])) {
+            u.close();
+        }
     }
 
     /** Any thread: starts a graceful drain of every client connection of this loop. */

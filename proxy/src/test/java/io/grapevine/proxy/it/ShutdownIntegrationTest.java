@@ -9,10 +9,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.netty.channel.EventLoop;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -58,6 +61,48 @@ class ShutdownIntegrationTest {
         assertTrue(millis < GRACE_MILLIS / 2, "the drain waited " + millis + " ms although nothing was left in flight");
         assertEquals(3, backend.requestCount(), "a request sent during the drain reached the backend");
         assertFalse(accepts(address), "the listener is open again");
+    }
+
+    /**
+     * {@link ProxyServer#close} with a request in flight closes its client's connection (and so aborts its exchange and
+     * releases its buffers) even when the loop is busy with a task as its shutdown begins. Netty closes a loop's
+     * channels at shutdown only when the loop notices the shutdown between its I/O and its tasks; one that begins
+     * while the loop runs a task ends the loop with its channels open, which is why the proxy closes them itself
+     * first. Here a task holds the one event loop while {@code close()} is called: left to the shutdown, the client
+     * connection would stay open for good.
+     */
+    @Test
+    void closeEndsAConnectionInFlightEvenWhenTheLoopIsRunningATaskAsItsShutdownBegins() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy(1, "", backend.port());
+        RawHttpClient client = fx.client(proxy);
+        client.send(get("/slow?ms=20000"));
+        await(Duration.ofSeconds(5), "the request to reach the backend", () -> backend.requestCount() == 1);
+
+        EventLoop loop = proxy.dataPlane().loops().get(0).eventLoop();
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        loop.execute(() -> {
+            running.countDown();
+            try {
+                release.await(10, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertTrue(running.await(5, TimeUnit.SECONDS), "the loop did not run the task");
+        Thread closer = new Thread(proxy::close, "close");
+        closer.start();
+        // Hold the loop until its shutdown has begun: a close that first has the loops close their connections waits
+        // for this loop, and the shutdown does not begin within the second; then the task ends either way.
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        while (!loop.isShuttingDown() && System.nanoTime() < deadline) {
+            Thread.sleep(1);
+        }
+        release.countDown();
+        closer.join(10_000);
+        assertFalse(closer.isAlive(), "close() did not return");
+        assertTrue(client.closedWithin(3000), "the proxy stopped and left the client's connection open");
     }
 
     private static boolean accepts(InetSocketAddress address) {
