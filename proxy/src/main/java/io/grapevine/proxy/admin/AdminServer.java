@@ -10,6 +10,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
@@ -25,6 +27,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.util.NetUtil;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -95,6 +98,11 @@ public final class AdminServer implements AutoCloseable {
     /** Routes by pattern ({@code /servers/*}{@code /state}); patterns without {@code *} are looked up directly. */
     private final Map<String, Route> routes = new ConcurrentHashMap<>();
     private final Channel channel;
+    /**
+     * The open admin connections, which {@link #close} closes: left to the control loop's shutdown they would not
+     * always be (see {@code LoopContext.closeAll}). Admin connections are few; the group costs nothing that matters.
+     */
+    private final ChannelGroup connections = new DefaultChannelGroup("grapevine-admin", GlobalEventExecutor.INSTANCE);
     private final AdminToken token;
     /** Why writes are refused on this listener, or {@code null} when they are allowed (with the token if any). */
     private final String writeRefusal;
@@ -105,6 +113,7 @@ public final class AdminServer implements AutoCloseable {
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        connections.add(ch); // removed when it closes
                         ch.pipeline().addLast(new HttpServerCodec(), new HttpServerKeepAliveHandler(),
                                 new HttpObjectAggregator(64 * 1024), new RequestHandler());
                     }
@@ -161,9 +170,11 @@ public final class AdminServer implements AutoCloseable {
         return writeRefusal == null;
     }
 
+    /** Closes the listener, then every admin connection still open (waiting up to 2 s for those). */
     @Override
     public void close() {
         channel.close().syncUninterruptibly();
+        connections.close().awaitUninterruptibly(2000);
     }
 
     private static String[] segments(String path) {

@@ -105,6 +105,20 @@ class ShutdownIntegrationTest {
         assertTrue(client.closedWithin(3000), "the proxy stopped and left the client's connection open");
     }
 
+    /**
+     * The admin listener's open connections are closed by the admin server's {@code close()} itself, not left to the
+     * control loop's shutdown, which, like any event loop's, leaves its channels open when it begins while the loop
+     * runs a task (see the test above).
+     */
+    @Test
+    void closingTheAdminServerEndsItsOpenConnections() throws Exception {
+        ProxyServer proxy = fx.proxy(1, "", Fixtures.closedPort());
+        RawHttpClient admin = fx.track(RawHttpClient.connect(proxy.adminAddress()));
+        assertEquals(200, admin.send(get("/health")).read().status());
+        proxy.admin().close();
+        assertTrue(admin.closedWithin(3000), "the admin server closed and left a keep-alive connection open");
+    }
+
     private static boolean accepts(InetSocketAddress address) {
         try (Socket s = new Socket()) {
             s.connect(address, 1000);
