@@ -32,7 +32,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * name the test instead, run with {@code -Dgrapevine.leaks.perTest=true}: each test then
  * ends with a collection and fails on what it finds (its own extensions, such as the
  * fixtures that stop the proxy, have run by then: this extension is registered first, so
- * its after-each callback runs last). It costs about 60 ms a test, so it is for hunting.
+ * its after-each callback runs last). It costs about 0.2 s a test, so it is for hunting.
  */
 public final class LeakGuard implements AfterAllCallback, AfterEachCallback {
     /** System property that turns on the check after each test. */

@@ -98,7 +98,7 @@ class DrainAndCheckIntegrationTest {
             ChildProcess check = run("check-ok", "--servers", conf.toString(), "--check", "--admin-token-file",
                     token.toString(), "--gossip", Integer.toString(gossip.getLocalPort()), "--insecure-gossip");
             assertEquals(0, check.process().exitValue(), check.tail());
-            List<String> lines = lines(check);
+            List<String> lines = check.outputLines();
             assertEquals(1, lines.size(), check.log());
             assertTrue(lines.get(0).startsWith("ok: " + conf + ": 2 servers, 2 pools (api, default), 1 route; access log "
                     + accessLog + " (json); backend template "), lines.get(0));
@@ -116,10 +116,10 @@ class DrainAndCheckIntegrationTest {
         ChildProcess start = run("start-bad", "--servers", conf.toString());
         assertEquals(2, check.process().exitValue(), check.tail());
         assertEquals(2, start.process().exitValue(), start.tail());
-        assertEquals(1, lines(check).size(), check.log());
-        assertTrue(lines(check).get(0).contains(conf + ":2:" + (1 + "  \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": "
+        assertEquals(1, check.outputLines().size(), check.log());
+        assertTrue(check.outputLines().get(0).contains(conf + ":2:" + (1 + "  \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": "
                 .length()) + ": \"port\" is 70000"), check.log());
-        assertEquals(lines(start), lines(check), "the same line as at start");
+        assertEquals(start.outputLines(), check.outputLines(), "the same line as at start");
 
         Path good = Files.writeString(dir.resolve("good.conf"), "{ \"backend_servers\": [] }\n");
         Path shortToken = Files.writeString(dir.resolve("short.token"), "abc\n");
@@ -127,14 +127,14 @@ class DrainAndCheckIntegrationTest {
                 shortToken.toString());
         assertEquals(2, badToken.process().exitValue(), badToken.tail());
         assertEquals(List.of("grapevine proxy: --admin-token-file " + shortToken + ": the token has 3 characters; it needs"
-                + " at least 16 (make one with: openssl rand -hex 32)"), lines(badToken));
+                + " at least 16 (make one with: openssl rand -hex 32)"), badToken.outputLines());
 
         Path template = Files.writeString(dir.resolve("bad.mustache"), "{{#members}}{{/nothing}}");
         ChildProcess badTemplate = run("check-template", "--servers", good.toString(), "--check", "--join",
                 "127.0.0.1:1", "--insecure-gossip", "--template", template.toString());
         assertEquals(2, badTemplate.process().exitValue(), badTemplate.tail());
-        assertEquals(1, lines(badTemplate).size(), badTemplate.log());
-        assertTrue(lines(badTemplate).get(0).contains(template.toString()), badTemplate.log());
+        assertEquals(1, badTemplate.outputLines().size(), badTemplate.log());
+        assertTrue(badTemplate.outputLines().get(0).contains(template.toString()), badTemplate.log());
 
         Path logDir = dir.resolve("no-such-dir");
         Path unwritable = Files.writeString(dir.resolve("log.conf"), "{ \"access_log\": { \"path\": \""
@@ -142,17 +142,13 @@ class DrainAndCheckIntegrationTest {
         ChildProcess badLog = run("check-log", "--servers", unwritable.toString(), "--check");
         assertEquals(2, badLog.process().exitValue(), badLog.tail());
         assertEquals(List.of("grapevine proxy: " + unwritable + ": access_log: cannot open " + logDir.resolve("access.log")
-                + " for appending: No such file or directory"), lines(badLog));
+                + " for appending: No such file or directory"), badLog.outputLines());
     }
 
     private ChildProcess run(String name, String... args) throws InterruptedException {
         ChildProcess p = resources.keep(ChildProcess.proxy(dir, name, args));
         assertTrue(p.waitFor(60) >= 0, "did not exit: " + p.tail());
         return p;
-    }
-
-    private static List<String> lines(ChildProcess p) {
-        return p.outputLines();
     }
 
     private static ServerSocket occupied() throws IOException {

@@ -55,10 +55,6 @@ class ProxyCommandLineIntegrationTest {
         return p;
     }
 
-    private static List<String> lines(ChildProcess p) {
-        return p.outputLines();
-    }
-
     @Test
     void helpExitsZeroWithTheUsage() throws Exception {
         ChildProcess p = run("help", "--help");
@@ -71,7 +67,7 @@ class ProxyCommandLineIntegrationTest {
         ChildProcess p = run("bad-flag", "--servers", "servers.conf", "--lisen", "127.0.0.1:1");
         assertEquals(2, p.process().exitValue(), p.tail());
         assertEquals(List.of("grapevine proxy: unknown option '--lisen' (did you mean --listen?) (see ./grapevine proxy --help)"),
-                lines(p));
+                p.outputLines());
     }
 
     @Test
@@ -79,8 +75,8 @@ class ProxyCommandLineIntegrationTest {
         Path missing = dir.resolve("nowhere.conf");
         ChildProcess p = run("missing", "--servers", missing.toString(), "--no-gossip");
         assertEquals(2, p.process().exitValue(), p.tail());
-        assertEquals(1, lines(p).size(), p.log());
-        assertTrue(lines(p).get(0).contains(missing.toString()), p.log());
+        assertEquals(1, p.outputLines().size(), p.log());
+        assertTrue(p.outputLines().get(0).contains(missing.toString()), p.log());
     }
 
     @Test
@@ -89,8 +85,8 @@ class ProxyCommandLineIntegrationTest {
         Files.writeString(conf, "{ \"backend_servers\": [\n  { \"ip\": \"127.0.0.1\", \"prot\": 8001 }\n] }\n");
         ChildProcess p = run("unknown-key", "--servers", conf.toString(), "--no-gossip");
         assertEquals(2, p.process().exitValue(), p.tail());
-        assertEquals(1, lines(p).size(), p.log());
-        String line = lines(p).get(0);
+        assertEquals(1, p.outputLines().size(), p.log());
+        String line = p.outputLines().get(0);
         assertTrue(line.contains(conf + ":2:") && line.contains("\"prot\""), line);
     }
 
@@ -100,7 +96,7 @@ class ProxyCommandLineIntegrationTest {
         Files.writeString(conf, "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 70000 } ] }\n");
         ChildProcess p = run("bad-port", "--servers", conf.toString(), "--no-gossip");
         assertEquals(2, p.process().exitValue(), p.tail());
-        assertTrue(lines(p).get(0).contains("\"port\"") && lines(p).get(0).contains("70000"), p.log());
+        assertTrue(p.outputLines().get(0).contains("\"port\"") && p.outputLines().get(0).contains("70000"), p.log());
     }
 
     /** SIGTERM: the listener closes at once, the request in flight is answered, then the process exits. */
@@ -231,8 +227,8 @@ class ProxyCommandLineIntegrationTest {
             ChildProcess p = run("no-key-" + gossip[0].substring(2), "--servers", servers().toString(), gossip[0], gossip[1],
                     "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
             assertEquals(2, p.process().exitValue(), p.tail());
-            assertEquals(1, lines(p).size(), p.log());
-            String line = lines(p).get(0);
+            assertEquals(1, p.outputLines().size(), p.log());
+            String line = p.outputLines().get(0);
             assertTrue(line.startsWith("grapevine proxy: gossip needs a cluster key: give --cluster-key FILE")
                     && line.contains("./grapevine keygen > cluster.key") && line.contains("openssl rand -base64 32 > cluster.key")
                     && line.contains("--insecure-gossip"), line);
@@ -283,7 +279,7 @@ class ProxyCommandLineIntegrationTest {
                 args.addAll(List.of(c.getValue()));
                 ChildProcess p = run("busy-" + n++, args.toArray(String[]::new));
                 assertEquals(1, p.process().exitValue(), p.tail());
-                List<String> lines = lines(p);
+                List<String> lines = p.outputLines();
                 assertTrue(lines.get(lines.size() - 1).startsWith("grapevine proxy: " + c.getKey()), p.log());
                 assertFalse(p.log().contains("listening on") || p.log().contains("stopped"), p.log());
             }
@@ -297,7 +293,7 @@ class ProxyCommandLineIntegrationTest {
                 "--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0");
         assertEquals(2, p.process().exitValue(), p.tail());
         assertEquals(List.of("grapevine proxy: --cluster-key " + key + ":1: expected a base64 key of 32 bytes, found text"
-                + " that is not base64"), lines(p));
+                + " that is not base64"), p.outputLines());
     }
 
     /** A proxy process on {@code port} whose servers.conf names {@code backend}, once it accepts connections. */

@@ -10,12 +10,17 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 
 /**
  * A child process of a test (an agent or proxy JVM from the packaged jars, a script), its output in a
  * file. {@link #close()} kills it and its descendants if they are still running.
  */
 public final class ChildProcess implements AutoCloseable {
+
+    /** The launcher's notice, at the first start after a build, that it records the jar's CDS archive. */
+    private static final Pattern CDS_RECORDING =
+            Pattern.compile("^grapevine: recording \\S+'s class data sharing archive ");
 
     private final String name;
     private final Process process;
@@ -182,9 +187,6 @@ public final class ChildProcess implements AutoCloseable {
     public List<String> outputLines() {
         return log().lines().filter(l -> !l.isBlank() && !CDS_RECORDING.matcher(l).find()).toList();
     }
-
-    private static final java.util.regex.Pattern CDS_RECORDING =
-            java.util.regex.Pattern.compile("^grapevine: recording \\S+'s class data sharing archive ");
 
     /** The log's last lines, for failure messages. */
     public String tail() {
