@@ -5,7 +5,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 
 /**
- * The handler at the end of a client connection's pipeline (a codec, or the preface detector before one):
+ * The handler at the end of a client connection's pipeline (a codec, or the preface detector or PROXY header
+ * reader before one):
  * set up exactly once, when its channel is active, whether it was added before that (a plaintext
  * connection) or after (TLS first, or the detector that chose it). Thread: the channel's event loop.
  */

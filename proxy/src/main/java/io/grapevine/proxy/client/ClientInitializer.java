@@ -98,7 +98,8 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         if (acceptProxyProtocol) {
             // The PROXY header comes first, before TLS: it says who the client is.
             pipeline.addLast(PROXY_PROTOCOL_DECODER, new HAProxyMessageDecoder(true));
-            pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats, headerTimeoutMillis, this::installProtocols));
+            pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats,
+                    dataPlane.loopOf(ch.eventLoop()), headerTimeoutMillis, this::installProtocols));
         } else {
             installProtocols(pipeline);
         }

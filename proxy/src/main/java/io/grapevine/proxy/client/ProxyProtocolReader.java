@@ -1,14 +1,14 @@
 package io.grapevine.proxy.client;
 
+import io.grapevine.proxy.forward.ClientConnection;
+import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.haproxy.HAProxyCommand;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
 import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
 import io.netty.util.ReferenceCountUtil;
-import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
@@ -25,40 +25,44 @@ import org.slf4j.LoggerFactory;
  * it is not from the balancer. A {@code LOCAL} command (the balancer's own health check) or an
  * {@code UNKNOWN} protocol keeps the connection's own addresses.
  *
- * <p>Thread: the channel's event loop.
+ * <p>Until the header has arrived it stands for the connection on its loop, as the preface detector does
+ * after it: the loop's sweep enforces the timeout, a drain closes it (nothing is in flight yet), and so does
+ * the proxy's stop ({@link LoopContext#closeAll}). Thread: the channel's event loop.
  */
-final class ProxyProtocolReader extends ChannelInboundHandlerAdapter {
+final class ProxyProtocolReader extends ClientChannelHandler implements ClientConnection {
 
     private static final Logger log = LoggerFactory.getLogger(ProxyProtocolReader.class);
 
     private final ProxyStats stats;
+    private final LoopContext loop;
     private final long timeoutMillis;
     private final Consumer<ChannelPipeline> rest;
-    private Future<?> timeout;
+    private long activeSinceNanos;
     /** The connection was refused already (a decoder error may close it before this handler hears of it). */
     private boolean rejected;
 
     /** @param rest adds what follows the header (TLS, the HTTP codec) to the end of the pipeline */
-    ProxyProtocolReader(ProxyStats stats, long timeoutMillis, Consumer<ChannelPipeline> rest) {
+    ProxyProtocolReader(ProxyStats stats, LoopContext loop, long timeoutMillis, Consumer<ChannelPipeline> rest) {
         this.stats = stats;
+        this.loop = loop;
         this.timeoutMillis = timeoutMillis;
         this.rest = rest;
     }
 
     @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-        timeout = ctx.executor().schedule(() -> reject(ctx, "no PROXY header within " + timeoutMillis + " ms"),
-                timeoutMillis, TimeUnit.MILLISECONDS);
+    protected void activate() {
+        activeSinceNanos = System.nanoTime();
+        loop.register(this);
     }
 
     @Override
     public void handlerRemoved(ChannelHandlerContext ctx) {
-        timeout.cancel(false);
+        loop.unregister(this); // the header arrived: what follows registers itself
     }
 
     @Override
     public void channelInactive(ChannelHandlerContext ctx) {
-        timeout.cancel(false);
+        loop.unregister(this);
         ctx.fireChannelInactive();
     }
 
@@ -97,5 +101,22 @@ final class ProxyProtocolReader extends ChannelInboundHandlerAdapter {
             log.debug("closing {}: {}", ctx.channel().remoteAddress(), why);
         }
         ctx.close();
+    }
+
+    @Override
+    public void checkDeadlines(long nowNanos) {
+        if (nowNanos - activeSinceNanos > TimeUnit.MILLISECONDS.toNanos(timeoutMillis)) {
+            reject(ctx, "no PROXY header within " + timeoutMillis + " ms");
+        }
+    }
+
+    @Override
+    public void beginDrain() {
+        ctx.close(); // nothing in flight yet
+    }
+
+    @Override
+    public void closeAfterNextResponse() {
+        // nothing to answer yet: the connection that follows the header registers itself and is told then
     }
 }

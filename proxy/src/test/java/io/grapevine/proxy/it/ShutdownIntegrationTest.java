@@ -79,13 +79,49 @@ class ShutdownIntegrationTest {
         client.send(get("/slow?ms=20000"));
         await(Duration.ofSeconds(5), "the request to reach the backend", () -> backend.requestCount() == 1);
 
+        // Held for a second: close() waits longer for this loop to close its connections, so they are closed before
+        // its shutdown begins (which is the fix: left to the shutdown, begun during the task, they would stay open).
+        closeWithTheLoopBusy(proxy, 1000);
+        assertTrue(client.closedWithin(3000), "the proxy stopped and left the client's connection open");
+    }
+
+    /**
+     * A connection still sending its PROXY header (no codec installed yet) is one of the loop's connections too: the
+     * proxy's stop closes it, and a drain closes it at once rather than leaving it to the header timeout. The stop
+     * holds the loop until its shutdown has begun (after {@code close()} waited in vain for the listener's close and
+     * the loops' {@code closeAll}), the case where only the proxy's own {@code closeAll}, run by the loop once the task
+     * ends, closes a connection: Netty's shutdown does not.
+     */
+    @Test
+    void stopAndDrainCloseAConnectionThatHasNotFinishedItsProxyHeader() throws Exception {
+        String config = "\"accept_proxy_protocol\": true, \"timeouts\": {\"client_header_ms\": 30000}";
+        ProxyServer stopped = fx.proxy(1, config, Fixtures.closedPort());
+        RawHttpClient halfHeader = fx.client(stopped);
+        halfHeader.send("PROXY TCP4 192.0.2.1 ");
+        await(Duration.ofSeconds(5), "the connection to be counted", () -> stopped.stats().connectionsCurrent.get() == 1);
+        closeWithTheLoopBusy(stopped, 6000);
+        assertTrue(halfHeader.closedWithin(3000), "the proxy stopped and left a connection in its PROXY header open");
+
+        ProxyServer drained = fx.proxy(1, config, Fixtures.closedPort());
+        RawHttpClient waiting = fx.client(drained);
+        waiting.send("PROXY TCP4 192.0.2.1 ");
+        await(Duration.ofSeconds(5), "the connection to be counted", () -> drained.stats().connectionsCurrent.get() == 1);
+        drained.dataPlane().drain();
+        assertTrue(waiting.closedWithin(3000), "a drain left a connection in its PROXY header open");
+    }
+
+    /**
+     * {@code proxy.close()} while a task holds the proxy's one event loop until that loop's shutdown has begun or
+     * {@code holdMillis} have passed.
+     */
+    private static void closeWithTheLoopBusy(ProxyServer proxy, long holdMillis) throws InterruptedException {
         EventLoop loop = proxy.dataPlane().loops().get(0).eventLoop();
         CountDownLatch running = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         loop.execute(() -> {
             running.countDown();
             try {
-                release.await(10, TimeUnit.SECONDS);
+                release.await(holdMillis + 10_000, TimeUnit.MILLISECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
@@ -93,16 +129,13 @@ class ShutdownIntegrationTest {
         assertTrue(running.await(5, TimeUnit.SECONDS), "the loop did not run the task");
         Thread closer = new Thread(proxy::close, "close");
         closer.start();
-        // Hold the loop until its shutdown has begun: a close that first has the loops close their connections waits
-        // for this loop, and the shutdown does not begin within the second; then the task ends either way.
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(1);
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMillis);
         while (!loop.isShuttingDown() && System.nanoTime() < deadline) {
             Thread.sleep(1);
         }
         release.countDown();
-        closer.join(10_000);
+        closer.join(holdMillis + 10_000);
         assertFalse(closer.isAlive(), "close() did not return");
-        assertTrue(client.closedWithin(3000), "the proxy stopped and left the client's connection open");
     }
 
     /**
