@@ -278,6 +278,11 @@ public final class ProxyServer implements AutoCloseable {
         return admin;
     }
 
+    /** The active health checks (on the control loop). */
+    public HealthChecker health() {
+        return health;
+    }
+
     /**
      * The first step of a drain: {@code GET /ready} answers 503 from now on, so that load balancers and
      * orchestrators polling it stop sending new clients before the listener closes ({@link #drainAndStop},
@@ -354,7 +359,7 @@ public final class ProxyServer implements AutoCloseable {
         if (tls != null) {
             tls.close();
         }
-        health.stop();
+        health.stop(CLOSE_CONNECTIONS_MILLIS);
         collector.stop();
         admin.close();
         closeConnections(listenerClosed, tlsListenerClosed);

@@ -41,7 +41,11 @@ public final class HealthChecker {
     private final EventLoop loop;
     private final Bootstrap bootstrap;
     private final Map<Server, CheckState> states = new IdentityHashMap<>();
+    /** The checks' connections that are open; on the loop. */
+    private final Set<Channel> open = new HashSet<>();
     private ScheduledFuture<?> task;
+    /** Set by {@link #stop}, on the loop: no check starts, and no verdict of one cut short counts. */
+    private boolean stopped;
 
     private static final class CheckState {
         int successes;
@@ -72,13 +76,30 @@ public final class HealthChecker {
         }
     }
 
-    public void stop() {
+    /**
+     * Any thread but the loop: no check starts from now on, and the connections of those in flight close at once,
+     * their verdicts ignored. Waits up to {@code timeoutMillis} for the loop to have done so: a check in flight is
+     * not left to the loop's shutdown, which leaves channels open when it begins while the loop runs a task.
+     */
+    public void stop(long timeoutMillis) {
         if (task != null) {
             task.cancel(false);
         }
+        if (loop.isShuttingDown()) {
+            return;
+        }
+        loop.submit(() -> {
+            stopped = true;
+            for (Channel ch : open.toArray(new Channel[0])) {
+                ch.close();
+            }
+        }).awaitUninterruptibly(timeoutMillis);
     }
 
     private void round() {
+        if (stopped) {
+            return;
+        }
         Set<Server> present = new HashSet<>(tables.current().servers());
         states.keySet().retainAll(present);
         for (Server s : present) {
@@ -116,6 +137,7 @@ public final class HealthChecker {
             }
         }).connect(server.address());
         Channel ch = connect.channel();
+        open.add(ch);
         ScheduledFuture<?> deadline = loop.schedule(() -> {
             if (ch.isOpen()) {
                 boolean connected = ch.isActive();
@@ -139,7 +161,10 @@ public final class HealthChecker {
                 finish(server, st, new Verdict(true, "L4OK", 0, "connect ok"));
             }
         });
-        ch.closeFuture().addListener(f -> deadline.cancel(false));
+        ch.closeFuture().addListener(f -> {
+            deadline.cancel(false);
+            open.remove(ch);
+        });
     }
 
     private void finish(Server server, CheckState st, Verdict verdict) {
@@ -147,6 +172,9 @@ public final class HealthChecker {
             return; // already concluded (timeout raced with the answer)
         }
         st.inProgress = false;
+        if (stopped) {
+            return; // cut short by stop(): says nothing of the server
+        }
         boolean ok = verdict.ok;
         String reason = verdict.reason;
         server.stats().recordCheck(new HealthCheckResult(ok, verdict.status, verdict.code,

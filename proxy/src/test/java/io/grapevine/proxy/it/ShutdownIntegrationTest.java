@@ -4,15 +4,22 @@ import static io.grapevine.proxy.it.Fixtures.await;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
+import io.grapevine.proxy.table.Server;
 import io.netty.channel.EventLoop;
 import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -150,6 +157,36 @@ class ShutdownIntegrationTest {
         assertEquals(200, admin.send(get("/health")).read().status());
         proxy.admin().close();
         assertTrue(admin.closedWithin(3000), "the admin server closed and left a keep-alive connection open");
+    }
+
+    /**
+     * Stopping the health checks (the first thing {@code close()} does) closes the connection of a check in flight at
+     * once, rather than leaving it to its deadline or the control loop's shutdown, and a check cut short that way is
+     * no verdict on its server.
+     */
+    @Test
+    void stoppingTheHealthChecksClosesACheckInFlightWithoutAVerdict() throws Exception {
+        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            ProxyServer proxy = fx.proxy(1,
+                    "\"health_check\": {\"path\": \"/\", \"interval_ms\": 50, \"timeout_ms\": 30000, \"fall\": 1}",
+                    silent.getLocalPort());
+            silent.setSoTimeout(5000);
+            try (Socket check = silent.accept()) {
+                check.setSoTimeout(3000);
+                proxy.health().stop(2000);
+                InputStream in = check.getInputStream();
+                try {
+                    while (in.read() != -1) {
+                        // the probe's request
+                    }
+                } catch (SocketTimeoutException e) {
+                    fail("the health checks stopped and left the connection of a check in flight open");
+                }
+            }
+            Server server = proxy.tables().current().servers().iterator().next();
+            assertNull(server.stats().lastCheck(), "a check cut short by the stop was recorded");
+            assertTrue(server.isActiveUp(), "a check cut short by the stop took its server down");
+        }
     }
 
     private static boolean accepts(InetSocketAddress address) {
