@@ -180,8 +180,8 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
-    public boolean upgradeRequest() {
-        return exchange.request().upgrade;
+    public byte[] upgradeOffer() {
+        return exchange.request().upgradeProtocols;
     }
 
     @Override

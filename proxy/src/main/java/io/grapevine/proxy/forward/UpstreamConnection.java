@@ -41,8 +41,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The request was HEAD: its response has no body whatever the head says. */
         boolean headRequest();
 
-        /** The request asked to switch protocols: a 101 is an answer (see {@code RequestHead#upgrade}). */
-        boolean upgradeRequest();
+        /**
+         * The protocols the request offered to switch to, or {@code null}: a 101 to one of them is an answer
+         * (see {@code RequestHead#upgradeProtocols}).
+         */
+        byte[] upgradeOffer();
 
         /** How the client wants the response head rendered. */
         io.grapevine.proxy.http.ClientProtocol clientProtocol();
@@ -303,7 +306,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             fail(Failure.BAD_RESPONSE, "response head too large or malformed");
             return false;
         }
-        int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeRequest(),
+        int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeOffer(),
                 l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");

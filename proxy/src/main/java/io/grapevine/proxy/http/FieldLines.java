@@ -183,6 +183,68 @@ final class FieldLines {
         return any;
     }
 
+    /**
+     * The protocols of a valid Upgrade value (see {@link #isProtocolList}) whose name is not {@code lowerName},
+     * as a list in the order sent ({@code "a, b/1"}), or {@code null} when none remains.
+     */
+    byte[] protocolsOtherThan(byte[] b, int field, byte[] lowerName) {
+        int i = valueStart(field);
+        int to = valueEnd(field);
+        byte[] list = new byte[valueLength(field) * 2];
+        int n = 0;
+        while ((i = skipSeparators(b, i, to)) < to) {
+            int start = i;
+            int nameEnd = skipToken(b, i, to);
+            i = nameEnd < to && b[nameEnd] == '/' ? skipToken(b, nameEnd + 1, to) : nameEnd;
+            if (HttpChars.equalsLower(b, start, nameEnd - start, lowerName)) {
+                continue;
+            }
+            if (n > 0) {
+                list[n++] = ',';
+                list[n++] = HttpChars.SP;
+            }
+            System.arraycopy(b, start, list, n, i - start);
+            n += i - start;
+        }
+        return n == 0 ? null : Arrays.copyOf(list, n);
+    }
+
+    /**
+     * Whether every protocol of a valid Upgrade value (see {@link #isProtocolList}) is one of {@code offered}
+     * (such a list as {@link #protocolsOtherThan} makes), name and version compared case-insensitively.
+     * RFC 9110 section 7.8: a server must not switch to a protocol the client did not offer.
+     */
+    boolean protocolsOffered(byte[] b, int field, byte[] offered) {
+        int i = valueStart(field);
+        int to = valueEnd(field);
+        while ((i = skipSeparators(b, i, to)) < to) {
+            int start = i;
+            i = skipProtocol(b, i, to);
+            if (!containsProtocol(offered, b, start, i - start)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static boolean containsProtocol(byte[] list, byte[] b, int start, int length) {
+        int i = 0;
+        while ((i = skipSeparators(list, i, list.length)) < list.length) {
+            int s = i;
+            i = skipProtocol(list, i, list.length);
+            if (i - s == length && equalsIgnoreCase(list, s, b, start, length)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** From the start of a protocol ({@code name ["/" version]}) to its end. */
+    private static int skipProtocol(byte[] b, int i, int to) {
+        i = skipToken(b, i, to);
+        return i < to && b[i] == '/' ? skipToken(b, i + 1, to) : i;
+    }
+
     /** Skips the commas and whitespace between the elements of a list. */
     private static int skipSeparators(byte[] b, int i, int to) {
         while (i < to && (b[i] == ',' || HttpChars.isOws(b[i]))) {
@@ -258,8 +320,12 @@ final class FieldLines {
     }
 
     static boolean equalsIgnoreCase(byte[] b, int a, int c, int length) {
+        return equalsIgnoreCase(b, a, b, c, length);
+    }
+
+    static boolean equalsIgnoreCase(byte[] x, int a, byte[] y, int c, int length) {
         for (int i = 0; i < length; i++) {
-            if (HttpChars.lower(b[a + i]) != HttpChars.lower(b[c + i])) {
+            if (HttpChars.lower(x[a + i]) != HttpChars.lower(y[c + i])) {
                 return false;
             }
         }

@@ -33,6 +33,12 @@ public final class RequestHead {
      * turns the connection into a tunnel.
      */
     public boolean upgrade;
+    /**
+     * The protocols an {@link #upgrade} request offers, as forwarded ({@code "websocket"}); {@code null} for any
+     * other request. {@code h2c} is never among them: the proxy speaks HTTP/2 to clients itself, and a tunnel
+     * to a backend's own HTTP/2 would carry requests no route or rule of the proxy sees.
+     */
+    public byte[] upgradeProtocols;
     public BodyKind bodyKind = BodyKind.NONE;
     public long contentLength;
     /** Lower-case host without port, for routing; {@code null} unless routing asked for it. */

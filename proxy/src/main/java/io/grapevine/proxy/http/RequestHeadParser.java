@@ -56,6 +56,7 @@ public final class RequestHeadParser {
     private static final byte[] H_UPGRADE = "Upgrade: ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] H_CONNECTION_UPGRADE = "Connection: upgrade\r\n".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] UPGRADE_TOKEN = lowerBytes("upgrade");
+    private static final byte[] H2C = lowerBytes("h2c");
     private static final byte[] COMMA_SP = {',', SP};
 
     /** Field kinds, from the name; what the second pass does with each line. */
@@ -312,7 +313,10 @@ public final class RequestHeadParser {
         // RFC 9110 section 7.8: Upgrade counts only when Connection names it (it is hop-by-hop), and a
         // server ignores it in HTTP/1.0. Otherwise it is dropped like any hop-by-hop field.
         // A client that also says "close" cannot mean to keep the connection for another protocol.
-        out.upgrade = upgradeField >= 0 && connectionUpgrade && !connectionClose && !out.http10;
+        // h2c is not offered on (see RequestHead#upgradeProtocols): a request offering only h2c is an ordinary one.
+        out.upgradeProtocols = upgradeField >= 0 && connectionUpgrade && !connectionClose && !out.http10
+                ? fl.protocolsOtherThan(b, upgradeField, H2C) : null;
+        out.upgrade = out.upgradeProtocols != null;
 
         // ---- message framing and Host (RFC 9112 sections 3.2 and 6.1)
         if (transferEncodingCount > 0 && (contentLengthCount > 0 || out.http10)) {
@@ -417,7 +421,7 @@ public final class RequestHeadParser {
         }
         if (out.upgrade) {
             head.put(H_CONNECTION_UPGRADE);
-            head.put(H_UPGRADE).put(b, fl.valueStart(upgradeField), fl.valueLength(upgradeField)).put(CRLF);
+            head.put(H_UPGRADE).put(out.upgradeProtocols).put(CRLF);
         }
         if (chunked) {
             head.put(H_CHUNKED);

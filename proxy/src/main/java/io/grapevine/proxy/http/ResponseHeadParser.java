@@ -71,22 +71,22 @@ public final class ResponseHeadParser {
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean clientHttp10,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, false, clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1,
+        return parse(in, headLength, requestWasHead, null, clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1,
                 clientKeepAlive, null, out, alloc);
     }
 
     /** As the primary {@code parse}, for an HTTP/1.x client, without an extra field. */
-    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      boolean clientHttp10, boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, requestWasUpgrade,
+        return parse(in, headLength, requestWasHead, upgradeOffer,
                 clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1, clientKeepAlive, null, out, alloc);
     }
 
     /** As the primary {@code parse}, for an HTTP/1.x client. */
-    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      boolean clientHttp10, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
                      ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, requestWasUpgrade,
+        return parse(in, headLength, requestWasHead, upgradeOffer,
                 clientHttp10 ? ClientProtocol.HTTP_1_0 : ClientProtocol.HTTP_1_1, clientKeepAlive, extraField, out,
                 alloc);
     }
@@ -94,7 +94,7 @@ public final class ResponseHeadParser {
     /** As the primary {@code parse}, for a request that did not ask to switch protocols, without an extra field. */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, ClientProtocol clientProtocol,
                      boolean clientKeepAlive, ResponseHead out, ByteBufAllocator alloc) {
-        return parse(in, headLength, requestWasHead, false, clientProtocol, clientKeepAlive, null, out, alloc);
+        return parse(in, headLength, requestWasHead, null, clientProtocol, clientKeepAlive, null, out, alloc);
     }
 
     /**
@@ -104,14 +104,15 @@ public final class ResponseHeadParser {
      * lower-case names, no connection-specific field, {@code content-length} when the length is known) and the
      * client connection is never closed for it.
      *
-     * @param requestWasUpgrade the request carried {@code Upgrade} (see {@link RequestHead#upgrade}): a
-     *                          {@code 101} with a valid {@code Upgrade} is then an answer, forwarded with its
-     *                          {@code Upgrade} field; to any other request a {@code 101} is garbage
+     * @param upgradeOffer      the protocols the request offered to switch to ({@link RequestHead#upgradeProtocols}),
+     *                          or {@code null}: a {@code 101} whose {@code Upgrade} names only protocols offered is
+     *                          then an answer, forwarded with its {@code Upgrade} field; any other {@code 101} is
+     *                          garbage (RFC 9110 section 7.8)
      * @param extraField        one more complete field line (with its CRLF) for the client's head of a final
      *                          response, such as a sticky session's {@code Set-Cookie}, or {@code null}; interim
      *                          responses do not get it
      */
-    public int parse(ByteBuf in, int headLength, boolean requestWasHead, boolean requestWasUpgrade,
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
                      ByteBufAllocator alloc) {
         boolean clientHttp10 = clientProtocol == ClientProtocol.HTTP_1_0;
@@ -151,7 +152,7 @@ public final class ResponseHeadParser {
         out.status = status;
         out.switching = status == 101;
         out.interim = status < 200 && !out.switching;
-        if (out.switching && !requestWasUpgrade) {
+        if (out.switching && upgradeOffer == null) {
             return 502; // a switch of protocols nobody asked for
         }
 
@@ -173,8 +174,8 @@ public final class ResponseHeadParser {
             }
             if (hop > 0) {
                 if (out.switching && fl.isUpgrade(b, fi)) {
-                    if (upgradeField >= 0 || !fl.isProtocolList(b, fi)) {
-                        return 502;
+                    if (upgradeField >= 0 || !fl.isProtocolList(b, fi) || !fl.protocolsOffered(b, fi, upgradeOffer)) {
+                        return 502; // RFC 9110 section 7.8: a switch to a protocol the client did not offer
                     }
                     upgradeField = fi;
                 }
@@ -193,8 +194,10 @@ public final class ResponseHeadParser {
                             return 502;
                         }
                         contentLength = value;
-                        // Kept as sent where there is no body (HEAD, 304): it describes the representation.
-                        kind = noBody && !out.switching && contentLengthCount == 0 ? KEEP : DROP;
+                        // Kept as sent after HEAD and in a 304: it describes the representation. RFC 9110
+                        // section 8.6: never in a 1xx or 204 (an HTTP/2 client would reject the stream).
+                        kind = (requestWasHead || status == 304) && status >= 200 && status != 204
+                                && contentLengthCount == 0 ? KEEP : DROP;
                         contentLengthCount++;
                     }
                     break;

@@ -442,6 +442,34 @@ class Http1ForwardingTest {
     }
 
     @Test
+    void anH2cUpgradeIsNotOfferedSoABackendCannotOpenAnHttp2TunnelPastTheProxy() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("GET / HTTP/1.1\r\nHost: example\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                    + "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n");
+            Backend b = h.backend(0);
+            String request = b.received();
+            assertFalse(request.contains("h2c") || request.contains("Upgrade") || request.contains("HTTP2-Settings"),
+                    request);
+            assertTrue(h.client.config().isAutoRead(), "an ordinary request: no wait for an upgrade's answer");
+            b.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
+            assertTrue(h.received().startsWith("HTTP/1.1 502 "), "a 101 nobody asked for");
+            assertEquals(0, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
+    void a101ToAProtocolTheClientDidNotOfferIs502AndOpensNoTunnel() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(UPGRADE);
+            Backend b = h.backend(0);
+            b.received();
+            b.send("HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: Upgrade\r\n\r\n");
+            assertTrue(h.received().startsWith("HTTP/1.1 502 "), "RFC 9110 section 7.8");
+            assertEquals(0, h.stats.tunnelsOpened.sum());
+        }
+    }
+
+    @Test
     void aClientThatClosesItsTunnelClosesTheBackendConnection() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
             Backend b = openTunnel(h);

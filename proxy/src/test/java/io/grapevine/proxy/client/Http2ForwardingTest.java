@@ -182,6 +182,21 @@ class Http2ForwardingTest {
         }
     }
 
+    @Test
+    void aNoContentResponseReachesTheClientWithoutTheContentLengthItMustNotHave() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("DELETE", "/x"), true));
+            h.backend(0).send("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\nX-A: 1\r\n\r\n");
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(head, "response HEADERS: " + received);
+            assertEquals("204", head.headers().status().toString());
+            assertTrue(head.endStream());
+            assertNull(head.headers().get("content-length"), "RFC 9110 section 8.6: an HTTP/2 client resets "
+                    + "a stream whose 204 carries content-length (RFC 9113 section 8.1.1)");
+            assertEquals("1", head.headers().get("x-a").toString());
+        }
+    }
+
     // ---------------------------------------------------------------- flow control
 
     /** The first backend, with what it received so far read, made unable to take more. */

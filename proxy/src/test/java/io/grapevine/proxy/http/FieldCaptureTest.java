@@ -124,16 +124,17 @@ class FieldCaptureTest {
         byte[] setCookie = "Set-Cookie: GVSERVER=0011; Path=/\r\n".getBytes(StandardCharsets.US_ASCII);
         ResponseHeadParser responses = new ResponseHeadParser(Wire.MAX_FIELDS);
         Wire.Response ok = Wire.response(leaks, lines("HTTP/1.1 200 OK", "Set-Cookie: a=b", "Content-Length: 2"),
-                false, false, false, true, setCookie, responses);
+                false, null, false, true, setCookie, responses);
         assertEquals(lines("HTTP/1.1 200 OK", "Set-Cookie: a=b", "Set-Cookie: GVSERVER=0011; Path=/",
                 "Content-Length: 2"), ok.client());
         Wire.Response interim = Wire.response(leaks, lines("HTTP/1.1 103 Early Hints", "Link: </a>"),
-                false, false, false, true, setCookie, responses);
+                false, null, false, true, setCookie, responses);
         assertEquals(lines("HTTP/1.1 103 Early Hints", "Link: </a>"), interim.client());
         Wire.Response upgrade = Wire.response(leaks, lines("HTTP/1.1 101 Switching Protocols", "Upgrade: websocket",
-                "Connection: upgrade"), false, true, false, true, setCookie, responses);
+                "Connection: upgrade"), false, "websocket".getBytes(StandardCharsets.US_ASCII), false, true, setCookie,
+                responses);
         assertTrue(upgrade.client().contains("\r\nSet-Cookie: GVSERVER=0011; Path=/\r\n"), upgrade.client());
-        Wire.Response plain = Wire.response(leaks, lines("HTTP/1.1 204 No Content"), false, false, false, true, null,
+        Wire.Response plain = Wire.response(leaks, lines("HTTP/1.1 204 No Content"), false, null, false, true, null,
                 responses);
         assertArrayEquals(lines("HTTP/1.1 204 No Content").getBytes(StandardCharsets.US_ASCII),
                 plain.client().getBytes(StandardCharsets.US_ASCII));

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.http;
 
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -234,6 +235,7 @@ class HttpFuzzTest {
         assertEquals(a.headMethod, b.headMethod);
         assertEquals(a.expectContinue, b.expectContinue);
         assertEquals(a.upgrade, b.upgrade);
+        assertArrayEquals(a.upgradeProtocols, b.upgradeProtocols);
         assertEquals(a.routingPath, b.routingPath);
         if (a.hasHost) {
             assertEquals(a.routingHost, b.routingHost);

@@ -3,8 +3,11 @@ package io.grapevine.proxy.http;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import java.nio.charset.StandardCharsets;
+import java.util.Locale;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -419,6 +422,24 @@ class RequestForwardingTest {
                 "X-Request-ID: <id>",
                 "Connection: upgrade",
                 "Upgrade: websocket"), r.upstreamWithIdPlaceholder());
+    }
+
+    @Test
+    void anOfferOfH2cIsNeverForwarded() {
+        Wire.Request only = forward(lines("GET / HTTP/1.1", "Host: a", "Connection: Upgrade, HTTP2-Settings",
+                "Upgrade: h2c", "HTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA"));
+        assertFalse(only.head().upgrade, "h2c alone: an ordinary request");
+        assertNull(only.head().upgradeProtocols);
+        assertFalse(only.upstreamWithIdPlaceholder().toLowerCase(Locale.ROOT).contains("h2c"));
+        assertFalse(only.upstreamWithIdPlaceholder().contains("HTTP2-Settings"));
+        assertFalse(only.upstreamWithIdPlaceholder().contains("Upgrade"));
+
+        Wire.Request mixed = forward(lines("GET / HTTP/1.1", "Host: a", "Connection: Upgrade",
+                "Upgrade: H2C, websocket,h2c/1 ,IRC/6.9"));
+        assertTrue(mixed.head().upgrade);
+        assertEquals("websocket, IRC/6.9", new String(mixed.head().upgradeProtocols, StandardCharsets.US_ASCII));
+        String upstream = mixed.upstreamWithIdPlaceholder();
+        assertTrue(upstream.endsWith("Connection: upgrade\r\nUpgrade: websocket, IRC/6.9\r\n\r\n"), upstream);
     }
 
     @Test

@@ -73,6 +73,16 @@ class ResponseHeadParserTest {
                 framing("204 has no body",
                         lines("HTTP/1.1 204 No Content", "Date: today"), GET_11,
                         new Framing(NONE, 0, NONE, true, false), lines("HTTP/1.1 204 No Content", "Date: today")),
+                framing("204 loses a Content-Length it must not carry (RFC 9110 section 8.6)",
+                        lines("HTTP/1.1 204 No Content", "Content-Length: 0", "Date: today"), GET_11,
+                        new Framing(NONE, 0, NONE, true, false), lines("HTTP/1.1 204 No Content", "Date: today")),
+                framing("204 to HEAD loses its Content-Length too",
+                        lines("HTTP/1.1 204 No Content", "Content-Length: 0"), HEAD_11,
+                        new Framing(NONE, 0, NONE, true, false), lines("HTTP/1.1 204 No Content")),
+                framing("1xx loses a Content-Length it must not carry (RFC 9110 section 8.6)",
+                        lines("HTTP/1.1 103 Early Hints", "Content-Length: 5", "Link: </a.css>; rel=preload"),
+                        HEAD_11, new Framing(NONE, 0, NONE, true, false),
+                        lines("HTTP/1.1 103 Early Hints", "Link: </a.css>; rel=preload")),
                 framing("304 keeps the Content-Length of the representation",
                         lines("HTTP/1.1 304 Not Modified", "ETag: \"x\"", "Content-Length: 123"), GET_11,
                         new Framing(NONE, 0, NONE, true, false),
@@ -263,6 +273,24 @@ class ResponseHeadParserTest {
                 .status());
         assertEquals(502, Wire.response(leaks, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n",
                 false, false, true).status());
+    }
+
+    @Test
+    void a101ToAProtocolTheClientDidNotOfferIs502() {
+        String h2c = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\nConnection: upgrade\r\n\r\n";
+        assertEquals(502, Wire.upgradeResponse(leaks, h2c).status(), "RFC 9110 section 7.8");
+        assertEquals(502, Wire.upgradeResponse(leaks, h2c.replace("h2c", "websocket, h2c")).status(),
+                "every protocol switched to must have been offered");
+        assertEquals(502, Wire.upgradeResponse(leaks, h2c.replace("h2c", "websocket/2"), "websocket").status(),
+                "a version is part of the protocol");
+    }
+
+    @Test
+    void a101MayNameTheOfferedProtocolsInAnyCase() {
+        String tls = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tls/1.3, WEBSOCKET\r\nConnection: upgrade\r\n\r\n";
+        Wire.Response r = Wire.upgradeResponse(leaks, tls, "foo, TLS/1.3, websocket");
+        assertEquals(0, r.status());
+        assertTrue(r.client().endsWith("Upgrade: tls/1.3, WEBSOCKET\r\n\r\n"), r.client());
     }
 
     @Test

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
+import java.nio.charset.StandardCharsets;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -80,21 +81,27 @@ final class Wire {
 
     static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean clientHttp10,
                              boolean clientKeepAlive, ResponseHeadParser parser) {
-        return response(leaks, raw, requestWasHead, false, clientHttp10, clientKeepAlive, parser);
+        return response(leaks, raw, requestWasHead, null, clientHttp10, clientKeepAlive, parser);
     }
 
-    /** The answer to a request that asked to switch protocols ({@link RequestHead#upgrade}). */
+    /** The answer to a request that offered to switch to WebSocket ({@link RequestHead#upgradeProtocols}). */
     static Response upgradeResponse(LeakCheck leaks, String raw) {
-        return response(leaks, raw, false, true, false, true, new ResponseHeadParser(MAX_FIELDS));
+        return upgradeResponse(leaks, raw, "websocket");
     }
 
-    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean requestWasUpgrade,
+    /** The answer to a request that offered to switch to {@code offer} ({@link RequestHead#upgradeProtocols}). */
+    static Response upgradeResponse(LeakCheck leaks, String raw, String offer) {
+        return response(leaks, raw, false, offer.getBytes(StandardCharsets.US_ASCII), false, true,
+                new ResponseHeadParser(MAX_FIELDS));
+    }
+
+    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, byte[] upgradeOffer,
                              boolean clientHttp10, boolean clientKeepAlive, ResponseHeadParser parser) {
-        return response(leaks, raw, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, null, parser);
+        return response(leaks, raw, requestWasHead, upgradeOffer, clientHttp10, clientKeepAlive, null, parser);
     }
 
     /** As above, with one more field line for the client's head ({@code extraField}, may be null). */
-    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, boolean requestWasUpgrade,
+    static Response response(LeakCheck leaks, String raw, boolean requestWasHead, byte[] upgradeOffer,
                              boolean clientHttp10, boolean clientKeepAlive, byte[] extraField,
                              ResponseHeadParser parser) {
         ByteBuf in = leaks.buf(raw);
@@ -108,7 +115,7 @@ final class Wire {
                 return new Response(-length, null, null);
             }
             ResponseHead head = new ResponseHead();
-            int status = parser.parse(in, length, requestWasHead, requestWasUpgrade, clientHttp10, clientKeepAlive, extraField, head,
+            int status = parser.parse(in, length, requestWasHead, upgradeOffer, clientHttp10, clientKeepAlive, extraField, head,
                     leaks.alloc());
             if (status != ResponseHeadParser.OK) {
                 assertNull(head.clientHead, "a rejected response produced a client head");
