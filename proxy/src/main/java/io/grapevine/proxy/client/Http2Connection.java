@@ -469,6 +469,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
     }
 
+    /** How many more bytes of DATA the client may send on {@code stream} before it must wait for WINDOW_UPDATE. */
+    int receiveWindow(io.netty.handler.codec.http2.Http2Stream stream) {
+        return inboundFlow.windowSize(stream);
+    }
+
     /** Whether {@code stream} can take more response now: its window, the connection's and the socket's. */
     boolean isWritable(io.netty.handler.codec.http2.Http2Stream stream) {
         return outboundFlow.isWritable(stream);

@@ -34,6 +34,7 @@ import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -53,7 +54,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The stream ends its side with END_STREAM or RST_STREAM; the codec closes it once both sides are done
  * and the connection then calls {@link #closed}. A complete response while the request body is still
- * arriving is followed by RST_STREAM NO_ERROR (section 8.1), so the client stops sending.
+ * arriving is followed by RST_STREAM NO_ERROR (section 8.1), so the client stops sending; not at once,
+ * though: DATA already on its way would reach a stream the codec has forgotten, and each such frame would
+ * cost a RST_STREAM STREAM_CLOSED, counted against the connection's reset budget, until an upload answered
+ * early a few times ends the connection. The stream first takes what the client's window still allows,
+ * dropped and not returned, and resets once that window is spent, when nothing can follow
+ * ({@link RequestState#DISCARDING}).
  *
  * <p>Thread: the connection's event loop. Buffers: request DATA content passes to the exchange (frames held
  * while paused are released if the stream closes first); response parts are written to the codec, which
@@ -64,6 +70,11 @@ final class Http2Stream implements ClientStream {
     private static final Logger log = LoggerFactory.getLogger(Http2Stream.class);
 
     private static final AsciiString TEXT_PLAIN_UTF8 = AsciiString.cached("text/plain; charset=utf-8");
+    /**
+     * How long a stream {@link RequestState#DISCARDING} waits for the client to spend its window: the round
+     * trip DATA in flight needs, generously. A client that sends nothing meanwhile is reset anyway.
+     */
+    static final long DISCARD_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /** Where the request stands, as read from the client. */
     enum RequestState {
@@ -71,6 +82,12 @@ final class Http2Stream implements ClientStream {
         HEAD,
         /** The head was read; DATA (and maybe trailers) follow until END_STREAM. */
         BODY,
+        /**
+         * The response is complete while the body still arrives: DATA is dropped without returning its bytes to
+         * the client's window, and the stream is reset (NO_ERROR) once that window is spent, or after
+         * {@link #DISCARD_MAX_NANOS} at most; the client's END_STREAM ends it sooner, with no reset.
+         */
+        DISCARDING,
         /** END_STREAM was read (or the stream was reset). */
         COMPLETE
     }
@@ -112,6 +129,8 @@ final class Http2Stream implements ClientStream {
     /** In the connection's list of streams that read something this turn (to flush towards the backend). */
     boolean readThisTurn;
     private long lastReadNanos;
+    /** When the stream began {@link RequestState#DISCARDING}. */
+    private long discardingSinceNanos;
     /** When the stream became unwritable; 0 while writable. */
     private long unwritableSinceNanos;
 
@@ -163,6 +182,8 @@ final class Http2Stream implements ClientStream {
     void onHeaders(Http2HeadersFrame frame) {
         if (requestState == RequestState.HEAD) {
             onRequestHead(frame);
+        } else if (requestState != RequestState.BODY) {
+            return; // trailers of a body nobody reads any more; their END_STREAM closes the stream
         } else if (readPaused) {
             hold(frame);
         } else {
@@ -218,6 +239,16 @@ final class Http2Stream implements ClientStream {
 
     /** A DATA frame. Ownership passes here. */
     void onData(Http2DataFrame frame) {
+        if (requestState == RequestState.DISCARDING) {
+            boolean end = frame.isEndStream();
+            frame.release(); // its bytes stay taken from the client's window
+            if (end) {
+                requestState = RequestState.COMPLETE; // the codec closes the stream: both sides ended
+            } else {
+                stopRequestBodyOnceWindowIsSpent();
+            }
+            return;
+        }
         if (requestState != RequestState.BODY) {
             // After a rejection or a reset: nowhere to go, but its bytes go back to the client's window.
             connection.consumed(codecStream, frame.initialFlowControlledBytes());
@@ -470,8 +501,9 @@ final class Http2Stream implements ClientStream {
 
     /**
      * Writes the frame that carries END_STREAM. If the request body is still arriving, the client is then
-     * asked to stop sending it with RST_STREAM NO_ERROR (RFC 9113 section 8.1), once that frame is out: a
-     * reset sooner would discard the response that flow control still holds back.
+     * asked to stop sending it with RST_STREAM NO_ERROR (RFC 9113 section 8.1), once that frame is out (a
+     * reset sooner would discard the response that flow control still holds back) and once no DATA can be
+     * in flight behind the reset ({@link RequestState#DISCARDING}).
      */
     private void writeEnd(Http2StreamFrame frame) {
         endWritten = true;
@@ -481,13 +513,29 @@ final class Http2Stream implements ClientStream {
         }
         ChannelFuture written = connection.writeWithFuture(frame.stream(frameStream));
         written.addListener(f -> {
-            if (f.isSuccess() && requestState != RequestState.COMPLETE && codecStream.state().remoteSideOpen()) {
-                requestState = RequestState.COMPLETE;
+            if (f.isSuccess() && requestState == RequestState.BODY && codecStream.state().remoteSideOpen()) {
+                requestState = RequestState.DISCARDING;
+                discardingSinceNanos = System.nanoTime();
                 releaseHeldFrames();
-                connection.write(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR).stream(frameStream));
-                connection.flush();
+                stopRequestBodyOnceWindowIsSpent();
             }
         });
+    }
+
+    /** While {@link RequestState#DISCARDING}: resets the stream (NO_ERROR) once the client can send no more DATA. */
+    private void stopRequestBodyOnceWindowIsSpent() {
+        if (connection.receiveWindow(codecStream) <= 0) {
+            stopRequestBody();
+        }
+    }
+
+    /** Asks the client to stop sending the body of a request whose response is complete (section 8.1). */
+    private void stopRequestBody() {
+        requestState = RequestState.COMPLETE;
+        if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
+            connection.write(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR).stream(frameStream));
+            connection.flush();
+        }
     }
 
     /** The response is complete (its END_STREAM frame written, maybe still held by flow control). */
@@ -554,6 +602,9 @@ final class Http2Stream implements ClientStream {
             unwritableSinceNanos = 0;
             reset(Http2Error.CANCEL);
             return;
+        }
+        if (requestState == RequestState.DISCARDING && now - discardingSinceNanos > DISCARD_MAX_NANOS) {
+            stopRequestBody();
         }
         if (responseState == ResponseState.COMPLETE) {
             return;

@@ -16,6 +16,7 @@ import io.netty.handler.codec.http2.Http2Headers;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
 
@@ -224,6 +225,7 @@ class Http2ForwardingTest {
             assertEquals(32_000, b.received().length(), "the held frames go on once the backend drains");
             assertNotNull(find(h, f -> f.type() == H2Frames.WINDOW_UPDATE && f.streamId() == 1),
                     "the window reopens: " + received);
+            send(h, H2Frames.rst(1, H2Frames.CANCEL)); // ends stream 1's exchange before the harness closes
         }
     }
 
@@ -369,20 +371,82 @@ class Http2ForwardingTest {
         }
     }
 
+    /** The codec's count of request bytes the connection took and has not returned to the client's window. */
+    private static int unreturnedBytes(ForwardingHarness h) {
+        io.netty.handler.codec.http2.Http2Connection c =
+                ((io.netty.handler.codec.http2.Http2FrameCodec) h.client.pipeline().get(Http2Connection.CODEC))
+                        .connection();
+        return c.local().flowController().unconsumedBytes(c.connectionStream());
+    }
+
+    /** A 413 to an upload of a megabyte of which 1,000 bytes arrived: the stream's window is 64,535 after. */
+    private List<Frame> answerEarly(ForwardingHarness h) {
+        return answerEarly(h, 1_000_000);
+    }
+
+    /** A 413 to an upload of {@code length} bytes of which 1,000 arrived. */
+    private List<Frame> answerEarly(ForwardingHarness h, int length) {
+        send(h, wire.headers(1, request("POST", "/upload", "content-length", Integer.toString(length)), false),
+                H2Frames.data(1, new byte[1000], false));
+        Backend b = h.backend(0);
+        b.received();
+        b.send("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
+        return read(h);
+    }
+
     @Test
-    void aResponseBeforeTheWholeRequestBodyAsksTheClientToStopWithNoError() throws Exception {
+    void aResponseBeforeTheWholeRequestBodyAsksTheClientToStopOnceItsWindowIsSpent() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
-            send(h, wire.headers(1, request("POST", "/upload", "content-length", "1000000"), false),
-                    H2Frames.data(1, new byte[1000], false));
-            h.backend(0).send("HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n");
-            List<Frame> frames = read(h);
+            answerEarly(h);
             Frame head = find(h, on(1, H2Frames.HEADERS));
             assertEquals("413", head.headers().status().toString());
             assertTrue(head.endStream());
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "DATA may be in flight: no reset yet: " + received);
+
+            byte[] piece = new byte[16_000];
+            send(h, H2Frames.data(1, piece, false), H2Frames.data(1, piece, false), H2Frames.data(1, piece, false),
+                    H2Frames.data(1, piece, false));
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "535 bytes of window left: " + received);
+            assertNull(find(h, on(1, H2Frames.WINDOW_UPDATE)), "what is dropped is not returned: " + received);
+            assertEquals(64_000, unreturnedBytes(h), "the dropped bytes hold the connection's window for now");
+            send(h, H2Frames.data(1, new byte[535], false));
             Frame rst = find(h, on(1, H2Frames.RST_STREAM));
-            assertNotNull(rst, "RST_STREAM after the complete response: " + frames);
+            assertNotNull(rst, "the window is spent, nothing can follow: RST_STREAM: " + received);
+            assertEquals(H2Frames.NO_ERROR, rst.errorCode(), "RFC 9113 section 8.1");
+            assertEquals(0, unreturnedBytes(h), "the stream closed: its bytes are the connection's again");
+            assertEquals("", h.backend(0).received(), "nothing of it reached the backend");
+
+            send(h, wire.headers(3, request("GET", "/next"), true));
+            h.backend(1).send(ok("next"));
+            assertEquals("next", body(h, 3));
+            assertTrue(h.client.isActive());
+        }
+    }
+
+    @Test
+    void aClientThatEndsTheBodyItselfAfterAnEarlyResponseIsNotReset() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            answerEarly(h, 6010);
+            send(h, H2Frames.data(1, new byte[5000], false), H2Frames.data(1, new byte[10], true));
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "both sides ended: " + received);
+            assertEquals(0, unreturnedBytes(h), "the stream closed: its bytes are the connection's again");
+        }
+    }
+
+    @Test
+    void aClientThatSendsNothingMoreAfterAnEarlyResponseIsResetAfterASecond() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            answerEarly(h);
+            send(h, H2Frames.data(1, new byte[5000], false));
+            h.loop.sweep();
+            h.runPending();
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "not yet: " + received);
+            Thread.sleep(TimeUnit.NANOSECONDS.toMillis(Http2Stream.DISCARD_MAX_NANOS) + 100);
+            h.loop.sweep();
+            h.runPending();
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "reset after the second: " + received);
             assertEquals(H2Frames.NO_ERROR, rst.errorCode());
-            assertTrue(frames.indexOf(head) < frames.indexOf(rst));
         }
     }
 

@@ -40,7 +40,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * HTTP/2 from clients on real sockets: curl with prior knowledge in cleartext, HTTP/1.1 on the same port,
  * the forwarded head, bodies streamed both ways (an upload to a backend that reads nothing is held back by
- * flow control, with memory bounded), many streams at once on one connection, and the graceful drain.
+ * flow control, with memory bounded; uploads answered before their body arrived leave the connection
+ * standing), many streams at once on one connection, and the graceful drain.
  */
 class Http2IntegrationTest {
 
@@ -153,6 +154,29 @@ class Http2IntegrationTest {
             }
             long growth = memory.stop();
             assertTrue(growth < (32L << 20), "direct memory grew by " + (growth >> 20) + " MiB for a 256 MiB upload");
+        }
+    }
+
+    @Test
+    void uploadsAnsweredBeforeTheirBodyArrivedLeaveTheConnectionStanding() throws Exception {
+        Tools.require("h2load", "nghttp2-client");
+        try (EarlyAnsweringBackend backend = new EarlyAnsweringBackend()) {
+            ProxyServer proxy = fx.proxy("", backend.port());
+            Path upload = dir.resolve("upload");
+            writeFile(upload, 1L << 20);
+            // One connection, one stream at a time: each upload is answered 413 while most of it is still to come.
+            // Were every DATA frame in flight behind the proxy's RST_STREAM answered with a reset of its own,
+            // the connection's reset budget would end it within a few dozen uploads.
+            Run run = Tools.ok(Tools.run(120, "h2load", "-n", "300", "-c", "1", "-m", "1", "-d", upload.toString(),
+                    url(proxy, "/upload")));
+            String out = run.out();
+            // h2load counts a 4xx as "failed"; "errored" is a stream that got no response.
+            assertTrue(out.contains("requests: 300 total, 300 started, 300 done, 0 succeeded, 300 failed, 0 errored, "
+                    + "0 timeout"), out);
+            assertTrue(out.contains("status codes: 0 2xx, 0 3xx, 300 4xx, 0 5xx"), out);
+            assertEquals(1, proxy.stats().http2Connections.sum(), "one connection carried them all");
+            assertEquals(0, proxy.stats().http2ConnectionErrors.sum());
+            assertEquals(0, proxy.stats().http2ResetsSent.sum(), "no reset but NO_ERROR ones");
         }
     }
 
@@ -298,6 +322,86 @@ class Http2IntegrationTest {
             }
         }
         throw new AssertionError("the value never settled: " + last);
+    }
+
+    /**
+     * A backend that answers every request 413 as soon as its head arrived, then reads and drops its
+     * Content-Length body, as a server that keeps its connections would. A daemon thread per connection.
+     */
+    private static final class EarlyAnsweringBackend implements AutoCloseable {
+        private static final byte[] TOO_LARGE = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 0\r\n\r\n"
+                .getBytes(StandardCharsets.US_ASCII);
+        private final ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+
+        EarlyAnsweringBackend() throws IOException {
+            daemon(this::accept);
+        }
+
+        int port() {
+            return server.getLocalPort();
+        }
+
+        private static void daemon(Runnable task) {
+            Thread t = new Thread(task, "early-answering-backend");
+            t.setDaemon(true);
+            t.start();
+        }
+
+        private void accept() {
+            try {
+                while (true) {
+                    Socket s = server.accept();
+                    daemon(() -> answer(s));
+                }
+            } catch (IOException e) {
+                // closed: the test is over
+            }
+        }
+
+        /** Answers each request on the connection as its head arrives, then reads (and drops) its body. */
+        private static void answer(Socket s) {
+            try (s) {
+                s.setSoTimeout(30_000);
+                InputStream in = new java.io.BufferedInputStream(s.getInputStream());
+                OutputStream out = s.getOutputStream();
+                byte[] sink = new byte[64 * 1024];
+                String head;
+                while ((head = readHead(in)) != null) {
+                    out.write(TOO_LARGE);
+                    out.flush();
+                    java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)\r\ncontent-length: *(\\d+)")
+                            .matcher(head);
+                    long left = m.find() ? Long.parseLong(m.group(1)) : 0;
+                    while (left > 0) {
+                        int n = in.read(sink, 0, (int) Math.min(sink.length, left));
+                        if (n < 0) {
+                            return;
+                        }
+                        left -= n;
+                    }
+                }
+            } catch (IOException e) {
+                // the proxy went away
+            }
+        }
+
+        /** The next request head, or null at the end of the connection. */
+        private static String readHead(InputStream in) throws IOException {
+            StringBuilder head = new StringBuilder();
+            while (head.length() < 4 || !head.substring(head.length() - 4).equals("\r\n\r\n")) {
+                int c = in.read();
+                if (c < 0) {
+                    return null;
+                }
+                head.append((char) c);
+            }
+            return head.toString();
+        }
+
+        @Override
+        public void close() throws IOException {
+            server.close();
+        }
     }
 
     /**
