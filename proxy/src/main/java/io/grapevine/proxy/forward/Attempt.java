@@ -92,9 +92,12 @@ final class Attempt implements UpstreamConnection.Listener {
         return startNanos;
     }
 
-    /** Whether the connection carried a request before this one (so it may have been closed under us). */
+    /**
+     * Whether a close of the connection now could be the keep-alive race: it carried a request before this
+     * one, and nothing of this one's response has arrived (see {@link UpstreamConnection#closeMayBeStale}).
+     */
     boolean reusedConnection() {
-        return connection != null && connection.wasReused();
+        return connection != null && connection.closeMayBeStale();
     }
 
     boolean isConnected() {

@@ -116,6 +116,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private long lastActivityNanos;
     private long idleSinceNanos;
     private int requestsServed;
+    /** Something of the current request's response arrived (an interim response, part of a head). */
+    private boolean responseBytesArrived;
     private boolean readPaused;
     /** The backend's host stopped acknowledging: the kernel's keepalive gave up, or {@link #checkDeadlines} did. */
     private boolean unreachable;
@@ -174,9 +176,13 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return state;
     }
 
-    /** Whether this connection served a request before the current one (a stale keep-alive is possible). */
-    boolean wasReused() {
-        return requestsServed > 0;
+    /**
+     * Whether a close now could be the keep-alive race (the server closed its idle connection just as the
+     * request went out): the connection served a request before the current one, and nothing of the current
+     * one's response has arrived. A server that began to answer and then closed has failed.
+     */
+    boolean closeMayBeStale() {
+        return requestsServed > 0 && !responseBytesArrived;
     }
 
     /** Connect completed (listener of the connect future). */
@@ -255,6 +261,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return;
         }
         lastActivityNanos = System.nanoTime();
+        responseBytesArrived = true;
         server.stats().bytesIn.add(in.readableBytes());
         cumulation = cumulation == null ? in : ByteToMessageDecoder.MERGE_CUMULATOR.cumulate(ctx.alloc(), cumulation, in);
         try {
@@ -342,6 +349,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         Listener l = listener;
         listener = null;
         requestsServed++;
+        responseBytesArrived = false;
         boolean reusable = head.upstreamReusable && state == State.BODY && l.requestFullySent()
                 && (cumulation == null || !cumulation.isReadable());
         if (reusable) {

@@ -206,16 +206,22 @@ class Http1ForwardingTest {
         }
     }
 
+    /** Has {@code /one} answered, then sends {@code /two}, which goes on the same, now idle, connection. */
+    private static Backend secondRequestOnAReusedConnection(ForwardingHarness h) {
+        h.send(get("one"));
+        Backend b = h.backend(0);
+        b.received();
+        b.send(ok("1"));
+        assertEquals("200:1", bodies(h.received()));
+        h.send(get("two"));
+        assertEquals(1, h.backends.size(), "the idle connection was reused");
+        return b;
+    }
+
     @Test
     void aStaleKeepAliveIsRetriedOnTheSameServerWithoutCountingAgainstIt() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
-            h.send(get("one"));
-            Backend b = h.backend(0);
-            b.received();
-            b.send(ok("1"));
-            assertEquals("200:1", bodies(h.received()));
-            h.send(get("two"));
-            assertEquals(1, h.backends.size(), "the idle connection was reused");
+            Backend b = secondRequestOnAReusedConnection(h);
             b.close(); // the server's keep-alive timeout fired just as the request went out
             assertEquals(2, h.backends.size());
             Backend fresh = h.backend(1);
@@ -224,6 +230,19 @@ class Http1ForwardingTest {
             fresh.send(ok("2"));
             assertEquals("200:2", bodies(h.received()));
             assertEquals("up", b.server().stateName(System.nanoTime()));
+        }
+    }
+
+    @Test
+    void aReusedConnectionClosedAfterPartOfTheResponseIsAFailureNotAStaleKeepAlive() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = secondRequestOnAReusedConnection(h);
+            assertTrue(b.received().startsWith("GET /two "));
+            b.send("HTTP/1.1 200 O"); // the server began to answer: it had the request
+            b.close();
+            assertEquals(1, h.backends.size(), "not sent to the same server again as if nothing had happened");
+            assertTrue(h.received().startsWith("HTTP/1.1 502 "), "the only server failed");
+            assertEquals(1, b.server().stats().responseErrors.sum());
         }
     }
 
