@@ -371,7 +371,8 @@ public final class RequestHeadParser {
         HeadBuilder head = this.head.reset(headLength + 128 + clientAddress.length);
         head.put(b, 0, methodEnd + 1);
         if (pathStart == targetEnd) {
-            head.put((byte) '/');
+            // RFC 9112 section 3.2.4: an OPTIONS for a whole server ("http://host") goes on as "*".
+            head.put(out.method == "OPTIONS" ? (byte) '*' : (byte) '/');
         } else {
             if (b[pathStart] == '?') {
                 head.put((byte) '/');
@@ -647,7 +648,11 @@ public final class RequestHeadParser {
             he = this.fields.valueEnd(hostField);
         }
         out.routingHost = hs == he ? "" : hostWithoutPort(b, hs, he);
-        // The path as forwarded: an absolute-form target with an empty path gets its "/" here too.
+        // The path as forwarded: an absolute-form target with an empty path gets its "/" (or "*") here too.
+        if (pathStart == targetEnd && out.method == "OPTIONS") {
+            out.routingPath = "*";
+            return;
+        }
         String path = new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
         out.routingPath = pathStart == targetEnd || b[pathStart] == '?' ? "/" + path : path;
     }

@@ -194,6 +194,19 @@ class RequestForwardingTest {
         assertEquals(path, r.head().routingPath);
     }
 
+    @ParameterizedTest
+    @CsvSource({
+            "http://example.com,        *",
+            "http://example.com?x=1,    /?x=1",
+            "http://example.com/,       /"})
+    void anOptionsForAWholeServerInAbsoluteFormBecomesAsteriskForm(String target, String forwarded) {
+        // RFC 9112 section 3.2.4: the last proxy sends "*" for an empty path without a query.
+        Wire.Request r = forward(lines("OPTIONS " + target + " HTTP/1.1", "Host: example.com"));
+        assertTrue(r.upstream().startsWith("OPTIONS " + forwarded + " HTTP/1.1\r\nHost: example.com\r\n"),
+                r.upstream());
+        assertEquals(forwarded, r.head().routingPath);
+    }
+
     @Test
     void asteriskFormWithOptions() {
         Wire.Request r = forward(lines("OPTIONS * HTTP/1.1", "Host: example.com"));
