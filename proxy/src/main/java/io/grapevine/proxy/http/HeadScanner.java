@@ -8,7 +8,8 @@ import io.netty.buffer.ByteBuf;
  * sends its head one byte at a time costs linear, not quadratic, work.
  *
  * <p>It only locates line ends and enforces the size limits; the lines themselves are validated by
- * {@link RequestHeadParser} / {@link ResponseHeadParser} once the head is complete. Not thread-safe:
+ * {@link RequestHeadParser} / {@link ResponseHeadParser} once the head is complete. One exception: a
+ * request whose first byte cannot begin a request-line is refused at once, not after the header timeout. Not thread-safe:
  * one instance per connection, used on its event loop.
  */
 public final class HeadScanner {
@@ -57,6 +58,10 @@ public final class HeadScanner {
         for (;;) {
             int base = buf.readerIndex();
             int avail = buf.readableBytes();
+            if (startLineEnd < 0 && skipLeadingEmptyLines && avail > lineStart
+                    && !mayStartRequest(buf.getByte(base + lineStart))) {
+                return -400; // no request-line starts so (a TLS ClientHello, say): waiting for more would not help
+            }
             int lf = buf.indexOf(base + scanFrom, base + avail, HttpChars.LF);
             if (lf < 0) {
                 scanFrom = avail;
@@ -98,6 +103,11 @@ public final class HeadScanner {
             lineStart = p + 1;
             scanFrom = p + 1;
         }
+    }
+
+    /** Whether a request's first line may begin with {@code b}: a method's first character, or an empty line's. */
+    private static boolean mayStartRequest(byte b) {
+        return b == HttpChars.CR || b == HttpChars.LF || HttpChars.isTchar(b);
     }
 
     /** Forgets a partial scan (after a complete head, or when the buffer was discarded). */

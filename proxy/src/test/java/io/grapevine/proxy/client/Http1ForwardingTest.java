@@ -346,6 +346,18 @@ class Http1ForwardingTest {
     }
 
     @Test
+    void aTlsClientHelloOnThePlainListenerIsAnswered400AtOnceNotAfterTheHeaderTimeout() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("\u0016\u0003\u0001\u0000\u00c8\u0001\u0000\u0000\u00c4\u0003\u0003"); // a ClientHello's start
+            h.runPending();
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 400 "), answer);
+            assertFalse(h.client.isActive(), "closed after the answer");
+            assertEquals(0, h.backends.size());
+        }
+    }
+
+    @Test
     void aBrokenChunkedBodyTruncatesTheBackendRequestAndAnswers400() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
             h.send("POST /c HTTP/1.1\r\nHost: example\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n");

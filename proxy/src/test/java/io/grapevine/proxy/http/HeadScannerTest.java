@@ -86,7 +86,12 @@ class HeadScannerTest {
                         new Scan(-431, null, 0)),
                 Arguments.of("endless field", "GET / HTTP/1.1\r\nX: " + "v".repeat(3 * FIELDS), new Scan(-431, null, 0)),
                 Arguments.of("bare LF ends lines (the parser rejects them)", "GET / HTTP/1.1\nHost: a\n\n",
-                        found("GET / HTTP/1.1\nHost: a\n\n", 0)));
+                        found("GET / HTTP/1.1\nHost: a\n\n", 0)),
+                Arguments.of("a TLS ClientHello is refused at its first byte", "\u0016\u0003\u0001\u0002\u0000\u0001",
+                        new Scan(-400, null, 0)),
+                Arguments.of("so is a first line that starts with a space", " GET / HTTP/1.1\r\n\r\n",
+                        new Scan(-400, null, 0)),
+                Arguments.of("or after an empty line", "\r\n\u0016\u0003\u0001", new Scan(-400, null, 2)));
     }
 
     @ParameterizedTest(name = "{0}")
