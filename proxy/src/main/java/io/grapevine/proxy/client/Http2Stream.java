@@ -71,8 +71,9 @@ final class Http2Stream implements ClientStream {
 
     private static final AsciiString TEXT_PLAIN_UTF8 = AsciiString.cached("text/plain; charset=utf-8");
     /**
-     * How long a stream {@link RequestState#DISCARDING} waits for the client to spend its window: the round
-     * trip DATA in flight needs, generously. A client that sends nothing meanwhile is reset anyway.
+     * How long a stream {@link RequestState#DISCARDING} waits for the client's next DATA frame: the round trip
+     * DATA in flight needs, generously. A client that sends nothing for that long is reset anyway; one that
+     * keeps sending can send no more than its window.
      */
     static final long DISCARD_MAX_NANOS = TimeUnit.SECONDS.toNanos(1);
 
@@ -84,8 +85,10 @@ final class Http2Stream implements ClientStream {
         BODY,
         /**
          * The response is complete while the body still arrives: DATA is dropped without returning its bytes to
-         * the client's window, and the stream is reset (NO_ERROR) once that window is spent, or after
-         * {@link #DISCARD_MAX_NANOS} at most; the client's END_STREAM ends it sooner, with no reset.
+         * the client's window, and the stream is reset (NO_ERROR) once that window is spent, or once the client
+         * sent nothing for {@link #DISCARD_MAX_NANOS}; the client's END_STREAM ends it sooner, with no reset. A
+         * client that asked for {@code 100-continue}, got none and sent nothing is reset at once: it sends no
+         * body after a final status (RFC 9110 section 10.1.1).
          */
         DISCARDING,
         /** END_STREAM was read (or the stream was reset). */
@@ -129,8 +132,12 @@ final class Http2Stream implements ClientStream {
     /** In the connection's list of streams that read something this turn (to flush towards the backend). */
     boolean readThisTurn;
     private long lastReadNanos;
-    /** When the stream began {@link RequestState#DISCARDING}. */
-    private long discardingSinceNanos;
+    /** While {@link RequestState#DISCARDING}: when it began, or the last DATA frame arrived. */
+    private long lastDiscardNanos;
+    /** The request asked for {@code 100-continue} and none was relayed yet: its client may be waiting. */
+    private boolean awaitingContinue;
+    /** A DATA frame of the request arrived. */
+    private boolean dataReceived;
     /** When the stream became unwritable; 0 while writable. */
     private long unwritableSinceNanos;
 
@@ -226,6 +233,7 @@ final class Http2Stream implements ClientStream {
             return;
         }
         connection.stats().requests.increment();
+        awaitingContinue = head.expectContinue;
         exchange = new Exchange(this, head, table, loop);
         exchange.start();
     }
@@ -239,8 +247,10 @@ final class Http2Stream implements ClientStream {
 
     /** A DATA frame. Ownership passes here. */
     void onData(Http2DataFrame frame) {
+        dataReceived = true;
         if (requestState == RequestState.DISCARDING) {
             boolean end = frame.isEndStream();
+            lastDiscardNanos = System.nanoTime();
             frame.release(); // its bytes stay taken from the client's window
             if (end) {
                 requestState = RequestState.COMPLETE; // the codec closes the stream: both sides ended
@@ -388,6 +398,9 @@ final class Http2Stream implements ClientStream {
             head.release();
             return;
         }
+        if (head.status == 100) {
+            awaitingContinue = false;
+        }
         write(new DefaultHttp2HeadersFrame(head.http2Headers, false));
         head.http2Headers = null;
     }
@@ -515,9 +528,13 @@ final class Http2Stream implements ClientStream {
         written.addListener(f -> {
             if (f.isSuccess() && requestState == RequestState.BODY && codecStream.state().remoteSideOpen()) {
                 requestState = RequestState.DISCARDING;
-                discardingSinceNanos = System.nanoTime();
+                lastDiscardNanos = System.nanoTime();
                 releaseHeldFrames();
-                stopRequestBodyOnceWindowIsSpent();
+                if (awaitingContinue && !dataReceived) {
+                    stopRequestBody(); // told no 100, it sends no body: nothing is coming
+                } else {
+                    stopRequestBodyOnceWindowIsSpent();
+                }
             }
         });
     }
@@ -603,7 +620,7 @@ final class Http2Stream implements ClientStream {
             reset(Http2Error.CANCEL);
             return;
         }
-        if (requestState == RequestState.DISCARDING && now - discardingSinceNanos > DISCARD_MAX_NANOS) {
+        if (requestState == RequestState.DISCARDING && now - lastDiscardNanos > DISCARD_MAX_NANOS) {
             stopRequestBody();
         }
         if (responseState == ResponseState.COMPLETE) {

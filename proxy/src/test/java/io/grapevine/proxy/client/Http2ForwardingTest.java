@@ -434,6 +434,42 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aClientThatKeepsSendingAfterAnEarlyResponseIsNotCutOffWhileItsWindowLasts() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            answerEarly(h);
+            long pause = TimeUnit.NANOSECONDS.toMillis(Http2Stream.DISCARD_MAX_NANOS) * 7 / 10;
+            for (int i = 0; i < 2; i++) {
+                Thread.sleep(pause);
+                send(h, H2Frames.data(1, new byte[1000], false));
+                h.loop.sweep();
+                h.runPending();
+            }
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "longer than the limit in all, but never silent that "
+                    + "long: DATA may still be on its way: " + received);
+            Thread.sleep(pause * 2);
+            h.loop.sweep();
+            h.runPending();
+            assertNotNull(find(h, on(1, H2Frames.RST_STREAM)), "then silent past the limit: " + received);
+        }
+    }
+
+    @Test
+    void aClientToldNoToItsExpectContinueIsResetAtOnce() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/upload", "content-length", "1000000", "expect", "100-continue"),
+                    false));
+            Backend b = h.backend(0);
+            assertTrue(b.received().contains("expect: 100-continue\r\n"));
+            b.send("HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n");
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertEquals("401", head.headers().status().toString());
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "it waits for a 100 that will not come, and sends no body: " + received);
+            assertEquals(H2Frames.NO_ERROR, rst.errorCode());
+        }
+    }
+
+    @Test
     void aClientThatSendsNothingMoreAfterAnEarlyResponseIsResetAfterASecond() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             answerEarly(h);
