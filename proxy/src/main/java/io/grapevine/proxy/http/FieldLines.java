@@ -24,6 +24,7 @@ final class FieldLines {
             "proxy-connection".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     private static final byte[] TE = "te".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
     private static final byte[] UPGRADE = "upgrade".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    private static final byte[] HTTP_1_1 = "http/1.1".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     /** Per field: name start, name end, value start, value end. */
     int[] offsets = new int[4 * 32];
@@ -210,19 +211,25 @@ final class FieldLines {
     }
 
     /**
-     * Whether every protocol of a valid Upgrade value (see {@link #isProtocolList}) is one of {@code offered}
-     * (such a list as {@link #protocolsOtherThan} makes), name and version compared case-insensitively.
-     * RFC 9110 section 7.8: a server must not switch to a protocol the client did not offer.
+     * Whether a valid Upgrade value of a 101 (see {@link #isProtocolList}) switches only to protocols in
+     * {@code offered} (such a list as {@link #protocolsOtherThan} makes), name and version compared
+     * case-insensitively. RFC 9110 section 7.8: a server must not switch to a protocol the client did not
+     * offer; switching several layers, it lists them lowest first, and a layer above may be the HTTP/1.1 the
+     * request was sent in ({@code Upgrade: TLS/1.0, HTTP/1.1}, RFC 2817 section 3.3). The first must be
+     * offered.
      */
     boolean protocolsOffered(byte[] b, int field, byte[] offered) {
         int i = valueStart(field);
         int to = valueEnd(field);
+        boolean first = true;
         while ((i = skipSeparators(b, i, to)) < to) {
             int start = i;
             i = skipProtocol(b, i, to);
-            if (!containsProtocol(offered, b, start, i - start)) {
+            boolean sameHttp = !first && HttpChars.equalsLower(b, start, i - start, HTTP_1_1);
+            if (!sameHttp && !containsProtocol(offered, b, start, i - start)) {
                 return false;
             }
+            first = false;
         }
         return true;
     }

@@ -286,6 +286,16 @@ class ResponseHeadParserTest {
     }
 
     @Test
+    void a101SwitchingSeveralLayersMayNameTheHttp11AboveTheOfferedOne() {
+        String layers = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: TLS/1.0, HTTP/1.1\r\nConnection: upgrade\r\n\r\n";
+        assertEquals(0, Wire.upgradeResponse(leaks, layers, "TLS/1.0").status(), "RFC 2817 section 3.3");
+        assertEquals(502, Wire.upgradeResponse(leaks, layers.replace("TLS/1.0, HTTP/1.1", "HTTP/1.1, TLS/1.0"),
+                "TLS/1.0").status(), "the lowest layer is the one switched to: it must have been offered");
+        assertEquals(502, Wire.upgradeResponse(leaks, layers.replace("HTTP/1.1\r\n", "HTTP/2.0\r\n"), "TLS/1.0")
+                .status(), "only the HTTP/1.1 already spoken may ride along unoffered");
+    }
+
+    @Test
     void a101MayNameTheOfferedProtocolsInAnyCase() {
         String tls = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: tls/1.3, WEBSOCKET\r\nConnection: upgrade\r\n\r\n";
         Wire.Response r = Wire.upgradeResponse(leaks, tls, "foo, TLS/1.3, websocket");
