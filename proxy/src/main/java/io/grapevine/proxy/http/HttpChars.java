@@ -12,7 +12,12 @@ final class HttpChars {
     private static final boolean[] TCHAR = new boolean[256];
     /** field-vchar, SP and HTAB: what a field value may contain (obs-text included). */
     private static final boolean[] FIELD_VALUE = new boolean[256];
-    /** Characters allowed in a request-target: RFC 3986 unreserved, reserved and '%'; no '#', no CTL, no SP. */
+    /**
+     * Characters allowed in a request-target: RFC 3986 unreserved, reserved and '%', and the printable ASCII
+     * that browsers send unencoded though RFC 3986 leaves it out ({@code \ ^ ` { | }}: the WHATWG URL
+     * standard encodes none of them in a query, nor {@code ^ |} in a path), as nginx accepts them; no '#',
+     * no {@code " < >} (which browsers always encode), no CTL, no SP, no byte beyond ASCII.
+     */
     private static final boolean[] TARGET = new boolean[256];
     /** Characters allowed in a Host value: reg-name / IP-literal / port. */
     private static final boolean[] HOST = new boolean[256];
@@ -40,8 +45,7 @@ final class HttpChars {
             TARGET[c] = true;
         }
         TARGET['#'] = false;
-        TARGET['"'] = TARGET['<'] = TARGET['>'] = TARGET['\\'] = TARGET['^'] = TARGET['`'] = false;
-        TARGET['{'] = TARGET['|'] = TARGET['}'] = false;
+        TARGET['"'] = TARGET['<'] = TARGET['>'] = false;
         for (int c = '0'; c <= '9'; c++) {
             HOST[c] = true;
         }

@@ -438,7 +438,10 @@ public final class RequestHeadParser {
 
     // ------------------------------------------------------------------------------------------------
 
-    /** @return 11, 10, or a negated status (-400 malformed, -505 unsupported version) */
+    /**
+     * @return 11, 10, or a negated status (-400 malformed, -505 unsupported version). RFC 9110 section 2.5: a
+     *         later minor version of HTTP/1 is read as HTTP/1.1, the highest this proxy conforms to.
+     */
     private static int parseVersion(byte[] b, int at) {
         if (b[at] != 'H' || b[at + 1] != 'T' || b[at + 2] != 'T' || b[at + 3] != 'P' || b[at + 4] != '/'
                 || b[at + 6] != '.') {
@@ -449,13 +452,10 @@ public final class RequestHeadParser {
         if (major < '0' || major > '9' || minor < '0' || minor > '9') {
             return -400;
         }
-        if (major == '1' && minor == '1') {
-            return 11;
-        }
         if (major == '1' && minor == '0') {
             return 10;
         }
-        return -505;
+        return major == '1' ? 11 : -505;
     }
 
     private static String method(byte[] b, int length) {

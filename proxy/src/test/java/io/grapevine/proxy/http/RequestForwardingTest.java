@@ -207,6 +207,29 @@ class RequestForwardingTest {
         assertEquals(forwarded, r.head().routingPath);
     }
 
+    @ParameterizedTest
+    @CsvSource(delimiter = ' ', value = {
+            "/search?q=a|b",
+            "/api?filter={%22a%22:1}",
+            "/a|b/c^d",
+            "/q?x=`a`&y=a\\b&z={}"})
+    void printableCharactersBrowsersSendUnencodedAreForwardedAsSent(String target) {
+        // RFC 3986 leaves them out; the WHATWG URL standard sends them raw in a query, and | ^ in a path.
+        Wire.Request r = forward(lines("GET " + target + " HTTP/1.1", "Host: example.com"));
+        assertTrue(r.upstream().startsWith("GET " + target + " HTTP/1.1\r\n"), r.upstream());
+        assertEquals(target, r.head().routingPath);
+    }
+
+    @ParameterizedTest
+    @CsvSource({"HTTP/1.2", "HTTP/1.9"})
+    void aLaterMinorVersionOfHttp1IsReadAsHttp11(String version) {
+        // RFC 9110 section 2.5: processed as the highest minor version the recipient conforms to.
+        Wire.Request r = forward(lines("GET / " + version, "Host: example.com"));
+        assertTrue(r.upstream().startsWith("GET / HTTP/1.1\r\n"), r.upstream());
+        assertFalse(r.head().http10);
+        assertTrue(r.head().keepAlive, "persistent by default, as HTTP/1.1");
+    }
+
     @Test
     void asteriskFormWithOptions() {
         Wire.Request r = forward(lines("OPTIONS * HTTP/1.1", "Host: example.com"));

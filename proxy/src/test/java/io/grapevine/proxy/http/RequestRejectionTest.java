@@ -179,8 +179,8 @@ class RequestRejectionTest {
                 bad("NUL inside target", get().replace("GET /", "GET /a\u0000b")),
                 bad("non-ASCII in target", get().replace("GET /", "GET /\u00e9")),
                 bad("DEL in target", get().replace("GET /", "GET /\u007f")),
-                bad("brace in target", get().replace("GET /", "GET /{x}")),
-                bad("backslash in target", get().replace("GET /", "GET /a\\b")),
+                bad("double quote in target", get().replace("GET /", "GET /a\"b")),
+                bad("angle brackets in target", get().replace("GET /", "GET /<x>")),
                 bad("lowercase version", get().replace("HTTP/1.1", "http/1.1")),
                 bad("mixed-case version", get().replace("HTTP/1.1", "Http/1.1")),
                 bad("version without minor", get().replace("HTTP/1.1", "HTTP/1")),
@@ -204,7 +204,6 @@ class RequestRejectionTest {
                 bad("relative target", get().replace("GET /", "GET index.html")),
                 Arguments.of("HTTP/2.0", get().replace("HTTP/1.1", "HTTP/2.0"), 505),
                 Arguments.of("HTTP/0.9", get().replace("HTTP/1.1", "HTTP/0.9"), 505),
-                Arguments.of("HTTP/1.2", get().replace("HTTP/1.1", "HTTP/1.2"), 505),
                 Arguments.of("HTTP/3.0", get().replace("HTTP/1.1", "HTTP/3.0"), 505),
                 Arguments.of("CONNECT", head("CONNECT example.com:443 HTTP/1.1", "Host: example.com:443"), 501),
                 Arguments.of("CONNECT in HTTP/1.0", head("CONNECT example.com:443 HTTP/1.0", null), 501));
