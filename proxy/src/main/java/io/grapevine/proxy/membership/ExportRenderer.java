@@ -15,6 +15,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,7 +28,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Rendering runs on the membership view's thread; the command runs on its own thread, one at a time,
  * killed after its time limit ({@code --on-change-timeout-ms}, 60 s by default), so a slow reload never
- * stalls membership. When it fails or times out, the first lines of its output (standard output and error
+ * stalls membership. Runs are coalesced: changes while a run is waiting to start share that run, which reads
+ * the file as it is when it starts, so a burst of membership changes during a slow reload costs one more
+ * reload, not one per change (as consul-template's {@code wait}). When it fails or times out, the first lines of its output (standard output and error
  * together) are logged with the exit status, as {@code haproxy -c} would print why a file was refused.
  */
 public final class ExportRenderer implements AutoCloseable {
@@ -50,6 +53,8 @@ public final class ExportRenderer implements AutoCloseable {
     });
     private final AtomicLong writes = new AtomicLong();
     private final AtomicLong commandFailures = new AtomicLong();
+    /** A run of the command is queued and has not started yet: a change needs no other run. */
+    private final AtomicBoolean commandQueued = new AtomicBoolean();
     private BackendTemplate template;
     private FileTime templateTime;
     private String lastWritten;
@@ -101,7 +106,7 @@ public final class ExportRenderer implements AutoCloseable {
             lastWritten = text;
             writes.incrementAndGet();
             log.info("rendered {} ({} bytes)", out, text.length());
-            if (onChange != null) {
+            if (onChange != null && commandQueued.compareAndSet(false, true)) {
                 commands.execute(this::runCommand);
             }
         } catch (BackendTemplate.TemplateException | IOException e) {
@@ -110,6 +115,8 @@ public final class ExportRenderer implements AutoCloseable {
     }
 
     private void runCommand() {
+        // Cleared before the start: a file written from here on may not be what this run reads, so it queues another.
+        commandQueued.set(false);
         Process p;
         try {
             p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectErrorStream(true).start();

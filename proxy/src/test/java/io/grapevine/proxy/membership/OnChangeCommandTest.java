@@ -85,6 +85,48 @@ class OnChangeCommandTest {
     }
 
     @Test
+    void changesWhileTheCommandRunsShareOneMoreRunWhichSeesTheLastOfThem() throws Exception {
+        Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{name}} {{/services}}\n");
+        Path out = dir.resolve("out.cfg");
+        Path seen = dir.resolve("seen");
+        // a slow reload, like haproxy -c then a reload: each run records the file it was given
+        ExportRenderer renderer = new ExportRenderer(template, out, "sleep 0.3; cat " + out + " >> " + seen,
+                ExportRenderer.DEFAULT_COMMAND_TIMEOUT);
+        try {
+            for (int i = 1; i <= 20; i++) {
+                renderer.render(Map.of("services", List.of(Map.of("name", "s" + i))));
+            }
+            assertEquals(20, renderer.writes());
+            // until a run has been and no other added for a second and a half (each takes 0.3 s): at most 15 s
+            long deadline = System.nanoTime() + 15_000_000_000L;
+            int runs = 0;
+            long stableSince = System.nanoTime();
+            while (System.nanoTime() < deadline && (runs == 0 || System.nanoTime() - stableSince < 1_500_000_000L)) {
+                Thread.sleep(100);
+                int now = readOrEmpty(seen).split("\n", -1).length - 1;
+                if (now != runs) {
+                    runs = now;
+                    stableSince = System.nanoTime();
+                }
+            }
+            String given = readOrEmpty(seen);
+            assertTrue(runs >= 1 && runs <= 3, runs + " runs for 20 changes: " + given);
+            assertTrue(given.endsWith("members s20 \n"), "the last run was not given the last change: " + given);
+            assertEquals(0, renderer.commandFailures());
+        } finally {
+            renderer.close();
+        }
+    }
+
+    private static String readOrEmpty(Path file) {
+        try {
+            return Files.readString(file);
+        } catch (java.io.IOException e) {
+            return "";
+        }
+    }
+
+    @Test
     void aSuccessfulCommandIsOneInfoLine() throws Exception {
         ExportRenderer renderer = renderWith("echo fine", ExportRenderer.DEFAULT_COMMAND_TIMEOUT);
         try {
