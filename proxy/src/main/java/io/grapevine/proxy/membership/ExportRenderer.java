@@ -4,10 +4,15 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFileAttributeView;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -101,7 +106,7 @@ public final class ExportRenderer implements AutoCloseable {
                 return;
             }
             Path tmp = out.resolveSibling("." + out.getFileName() + ".tmp");
-            Files.writeString(tmp, text, StandardCharsets.UTF_8);
+            writeLike(out, tmp, text);
             Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
             lastWritten = text;
             writes.incrementAndGet();
@@ -197,6 +202,42 @@ public final class ExportRenderer implements AutoCloseable {
                 return "; output" + (truncated ? " (first " + OUTPUT_LINES + " lines)" : "") + ":\n  | "
                         + String.join("\n  | ", lines);
             }
+        }
+    }
+
+    /**
+     * Writes {@code text} to {@code tmp}, which is then renamed over {@code out}: with {@code out}'s permissions,
+     * and its owner and group where this process may set them (as root), as consul-template does. An
+     * haproxy.cfg kept at 0640 root:haproxy because it holds a stats password stays so; {@code tmp} is created
+     * with those permissions, so the text is never readable by more than it was. A new {@code out} gets the
+     * process's defaults (its umask).
+     */
+    private static void writeLike(Path out, Path tmp, String text) throws IOException {
+        PosixFileAttributes was;
+        try {
+            was = Files.readAttributes(out, PosixFileAttributes.class);
+        } catch (NoSuchFileException | UnsupportedOperationException e) {
+            was = null;
+        }
+        Files.deleteIfExists(tmp);
+        if (was != null) {
+            Files.createFile(tmp, PosixFilePermissions.asFileAttribute(was.permissions()));
+        }
+        Files.writeString(tmp, text, StandardCharsets.UTF_8);
+        if (was == null) {
+            return;
+        }
+        Files.setPosixFilePermissions(tmp, was.permissions()); // the umask may have taken bits off at creation
+        PosixFileAttributeView view = Files.getFileAttributeView(tmp, PosixFileAttributeView.class);
+        try {
+            if (!view.readAttributes().owner().equals(was.owner())) {
+                view.setOwner(was.owner());
+            }
+            if (!view.readAttributes().group().equals(was.group())) {
+                view.setGroup(was.group());
+            }
+        } catch (FileSystemException e) { // not root: the file is the renderer's own, as any file it creates
+            log.debug("{} keeps its permissions but not its owner and group: {}", out, e.getMessage());
         }
     }
 

@@ -1,0 +1,64 @@
+package io.grapevine.proxy.membership;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.GroupPrincipal;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** How render mode replaces its {@code --out} file. */
+class ExportRendererTest {
+
+    @TempDir
+    Path dir;
+
+    private ExportRenderer renderer(Path out) throws Exception {
+        Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{name}} {{/services}}\n");
+        return new ExportRenderer(template, out, null);
+    }
+
+    private static Map<String, Object> services(String... names) {
+        return Map.of("services", List.of(names).stream().map(n -> Map.of("name", n)).toList());
+    }
+
+    @Test
+    void aReplacedFileKeepsItsPermissions() throws Exception {
+        Path out = dir.resolve("haproxy.cfg");
+        Files.writeString(out, "userlist admins\n  user admin password secret\n");
+        Files.setPosixFilePermissions(out, PosixFilePermissions.fromString("rw-------"));
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+            assertEquals("members a \n", Files.readString(out));
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(out)));
+
+            Files.setPosixFilePermissions(out, PosixFilePermissions.fromString("rw-rw-r--")); // beyond a 022 umask
+            renderer.render(services("a", "b"));
+            assertEquals("members a b \n", Files.readString(out));
+            assertEquals("rw-rw-r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(out)));
+            assertEquals(List.of(out), Files.list(dir).filter(p -> p.getFileName().toString().endsWith(".cfg")
+                    || p.getFileName().toString().endsWith(".tmp")).toList());
+        }
+    }
+
+    @Test
+    void aReplacedFileKeepsItsGroupWhenTheRendererMaySetIt() throws Exception {
+        assumeTrue("root".equals(System.getProperty("user.name")), "only root may give a file to another group");
+        Path out = dir.resolve("haproxy.cfg");
+        Files.writeString(out, "old\n");
+        GroupPrincipal daemon = out.getFileSystem().getUserPrincipalLookupService().lookupPrincipalByGroupName("daemon");
+        Files.getFileAttributeView(out, java.nio.file.attribute.PosixFileAttributeView.class).setGroup(daemon);
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+            PosixFileAttributes now = Files.readAttributes(out, PosixFileAttributes.class);
+            assertEquals("members a \n", Files.readString(out));
+            assertEquals(daemon, now.group());
+        }
+    }
+}
