@@ -110,6 +110,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private Http1Stream upgrading;
     /** A tunnel was opened on this connection (counted in {@code tunnelsCurrent} until it closes). */
     private boolean tunnelCounted;
+    /** The client half-closed while its upgrade awaited the answer: a tunnel that opens passes the FIN on. */
+    private boolean inputEndedBeforeTunnel;
     /** The last byte through the tunnel, either way. */
     private long tunnelActivityNanos;
     private boolean readPaused;
@@ -224,6 +226,14 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         }
         if (input == Input.TUNNEL) {
             upgrading.exchange().tunnelInputEnded(); // the backend gets the FIN; the tunnel ends when it closes
+            return;
+        }
+        if (input == Input.UPGRADE_PENDING) {
+            // What the FIN ends is up to the answer: a tunnel's input (passed on once the 101 opens it, with the
+            // bytes sent before the FIN), or else the requests, this answer being the last (Connection: close).
+            inputEndedBeforeTunnel = true;
+            lifecycle = Lifecycle.DRAINING;
+            sequencer.inputEnded(); // an upgrade still queued for a server gives up
             return;
         }
         boolean partial = input == Input.BODY || (input == Input.HEAD && cumulation != null && cumulation.isReadable());
@@ -428,12 +438,15 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             }
             if (input == Input.UPGRADE_PENDING) {
                 enterTunnel();
+                if (inputEndedBeforeTunnel) {
+                    stream.exchange().tunnelInputEnded();
+                }
             }
             return;
         }
         upgrading = null;
         if (input == Input.UPGRADE_PENDING) {
-            input = stream.request().keepAlive ? Input.HEAD : Input.IGNORE;
+            input = stream.request().keepAlive && !inputEndedBeforeTunnel ? Input.HEAD : Input.IGNORE;
         }
     }
 
@@ -638,7 +651,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         boolean pause = switch (input) {
             case HEAD -> sequencer.size() >= maxPipelineDepth || lifecycle != Lifecycle.OPEN;
             case BODY -> reading != null && reading.exchange().requestBodyBlocked();
-            case TUNNEL -> upgrading.exchange().requestBodyBlocked();
+            // A FIN that came before the 101 ended the input already: there is nothing to read (and epoll fails a
+            // read resumed on a shut input, closing the connection with the tunnel's answer unsent).
+            case TUNNEL -> inputEndedBeforeTunnel || upgrading.exchange().requestBodyBlocked();
             case UPGRADE_PENDING, IGNORE -> true;
         };
         if (pause != readPaused && (lifecycle == Lifecycle.OPEN || lifecycle == Lifecycle.DRAINING)) {

@@ -172,6 +172,17 @@ public final class RawHttpClient implements AutoCloseable {
         return new Response(statusLine.substring(0, 8), status, reason, readFields(), new byte[0], List.of());
     }
 
+    /** Reads everything up to the end of the stream (what a tunnel carries after its {@code 101}). */
+    public byte[] readUntilClose() throws IOException {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        int n;
+        while ((n = fill()) > 0) {
+            out.write(buf, pos, n);
+            pos += n;
+        }
+        return out.toByteArray();
+    }
+
     /**
      * Reads the body of {@code head} into {@code sink}.
      *

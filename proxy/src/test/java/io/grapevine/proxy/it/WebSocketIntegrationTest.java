@@ -6,10 +6,16 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.RawHttpClient.Response;
 import java.io.ByteArrayOutputStream;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;
@@ -189,6 +195,46 @@ class WebSocketIntegrationTest {
         assertEquals(200, next.status(), "the connection serves requests again: " + next);
         assertEquals(0, proxy.stats().tunnelsOpened.sum());
         assertEquals(0, backend.handshakes());
+    }
+
+    /**
+     * A client that half-closes right after its upgrade request ({@code printf ... | nc}), before the backend's
+     * {@code 101}: once the tunnel opens the FIN is the end of the tunnel's input and reaches the backend, as a FIN
+     * inside an open tunnel does; the backend's last bytes and its close still reach the client.
+     */
+    @Test
+    void aHalfCloseBeforeThe101ReachesTheBackendOnceTheTunnelOpens() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            ProxyServer proxy = fx.proxy("", listener.getLocalPort());
+            RawHttpClient client = fx.client(proxy);
+            client.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: chat\r\n\r\nearly")
+                    .shutdownOutput();
+            try (Socket backend = listener.accept()) {
+                backend.setSoTimeout(10_000);
+                InputStream in = backend.getInputStream();
+                StringBuilder head = new StringBuilder();
+                while (head.indexOf("\r\n\r\n") < 0) {
+                    int c = in.read();
+                    assertTrue(c >= 0, "the upgrade request arrives: " + head);
+                    head.append((char) c);
+                }
+                Thread.sleep(300); // the client's FIN reaches the proxy before the 101 leaves
+                backend.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                        + "Upgrade: chat\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                backend.setSoTimeout(5_000);
+                assertEquals("early", new String(in.readNBytes(5), StandardCharsets.US_ASCII));
+                try {
+                    assertEquals(-1, in.read(), "nothing after the client's FIN");
+                } catch (SocketTimeoutException e) {
+                    fail("the client's half-close never reached the backend: the tunnel would stay open for good");
+                }
+                backend.getOutputStream().write("bye".getBytes(StandardCharsets.US_ASCII));
+            }
+            Response r = client.readHead();
+            assertEquals(101, r.status(), r.toString());
+            assertEquals("bye", new String(client.readUntilClose(), StandardCharsets.US_ASCII),
+                    "the backend's last bytes, then the close");
+        }
     }
 
     @Test
