@@ -95,6 +95,41 @@ class ProxyProtocolIntegrationTest {
         assertEquals(0, backend.connectionCount());
     }
 
+    /**
+     * A v1 line as section 2.1 of the specification writes it: CRLF within 107 bytes, one space between fields,
+     * numbers without heading zeroes or sign, no IPv6 zone. Netty's decoder alone takes each of the refused ones.
+     */
+    @Test
+    void aV1LineIsReadStrictlyAsTheSpecificationWritesIt() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        String unknown107 = "PROXY UNKNOWN " + "x".repeat(107 - 16) + "\r\n";
+        String longestTcp6 = "PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff "
+                + "65535 65535\r\n";
+        assertEquals(107, unknown107.length());
+        assertEquals(104, longestTcp6.length());
+        assertEquals(200, fx.client(proxy).send(unknown107 + get("/")).read().status(), "107 bytes is the limit");
+        assertEquals(200, fx.client(proxy).send(longestTcp6 + get("/")).read().status());
+        List<String> refused = List.of(
+                "PROXY UNKNOWN " + "x".repeat(108 - 16) + "\r\n", // 108 bytes
+                "PROXY TCP4 203.0.113.7 192.0.2.10 " + "0".repeat(64) + "40000 443\r\n",
+                "PROXY TCP4 203.0.113.7 192.0.2.10 +40000 443\r\n",
+                "PROXY TCP4 203.0.113.7 192.0.2.10 040000 443\r\n",
+                "PROXY TCP4 203.0.113.07 192.0.2.10 40000 443\r\n",
+                "PROXY TCP4 203.0.113.7 192.0.2.10 40000 443 \r\n",
+                "PROXY TCP6 fe80::1%lo ::1 40000 443\r\n",
+                "PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\n");
+        for (String line : refused) {
+            try (Socket s = new Socket(proxy.listenAddress().getAddress(), proxy.listenAddress().getPort())) {
+                s.getOutputStream().write((line + get("/")).getBytes(StandardCharsets.US_ASCII));
+                assertTrue(closedWithoutAnswer(s), "answered after " + line.strip());
+            }
+        }
+        await(Duration.ofSeconds(5), "every refusal counted",
+                () -> proxy.stats().proxyProtocolRejected.sum() == refused.size());
+        assertEquals(2, backend.requestHeads().size(), "only the two valid lines' requests reach the backend");
+    }
+
     @Test
     void aClientThatSendsNoHeaderInTimeIsClosed() throws Exception {
         RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
