@@ -269,7 +269,7 @@ public final class ConfigLoader {
                 throw error(source, route, route.where + " sends to pool " + quote(route.pool)
                         + ", which has no servers", "a pool of some backend_servers entry or a key of \"pools\"");
             }
-            routes.add(new RouteSpec(route.host, route.pathPrefix, route.pool));
+            routes.add(new RouteSpec(routeHost(route.host), route.pathPrefix, route.pool));
         }
         return new ProxyConfig(
                 root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen),
@@ -394,6 +394,21 @@ public final class ConfigLoader {
                         or(queue.timeoutMs, inherited.queue().timeoutMillis()));
         return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()),
                 queuePolicy);
+    }
+
+    /**
+     * A route's host as a request's Host is matched against it (without its port): already in lower case or RFC 5952
+     * text ({@link Hosts}); an IPv6 literal in brackets, as Host writes it (RFC 9110 section 7.2); a name without the
+     * root's trailing dot, which names the same host (RFC 1034 section 3.1).
+     */
+    private static String routeHost(String host) {
+        if (host == null) {
+            return null;
+        }
+        if (host.indexOf(':') >= 0) {
+            return "[" + host + "]";
+        }
+        return host.length() > 1 && host.endsWith(".") ? host.substring(0, host.length() - 1) : host;
     }
 
     private static <T> T or(T value, T fallback) {

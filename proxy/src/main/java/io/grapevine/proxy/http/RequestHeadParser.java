@@ -6,8 +6,10 @@ import static io.grapevine.proxy.http.HttpChars.SP;
 
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.util.NetUtil;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
+import java.util.Locale;
 
 /**
  * Validates a complete request head strictly and writes the canonical head to forward.
@@ -657,22 +659,33 @@ public final class RequestHeadParser {
         out.routingPath = pathStart == targetEnd || b[pathStart] == '?' ? "/" + path : path;
     }
 
+    /**
+     * The host as routes name it: lower case, without port; an IPv6 literal in its brackets in RFC 5952 text, whichever
+     * of its forms the client wrote; a name without the root's trailing dot ({@code example.com.} is
+     * {@code example.com}, RFC 1034 section 3.1).
+     */
     private static String hostWithoutPort(byte[] b, int from, int to) {
         int end = to;
         if (b[from] == '[') {
             for (int i = from; i < to; i++) {
                 if (b[i] == ']') {
-                    end = i + 1;
-                    break;
-                }
-            }
-        } else {
-            for (int i = from; i < to; i++) {
-                if (b[i] == ':') {
                     end = i;
                     break;
                 }
             }
+            String literal = new String(b, from + 1, end - from - 1, StandardCharsets.US_ASCII);
+            return "[" + (NetUtil.isValidIpV6Address(literal)
+                    ? NetUtil.toAddressString(NetUtil.createInetAddressFromIpAddressString(literal))
+                    : literal.toLowerCase(Locale.ROOT)) + "]";
+        }
+        for (int i = from; i < to; i++) {
+            if (b[i] == ':') {
+                end = i;
+                break;
+            }
+        }
+        if (end - from > 1 && b[end - 1] == '.') {
+            end--;
         }
         char[] chars = new char[end - from];
         for (int i = from; i < end; i++) {

@@ -12,6 +12,8 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The forwarding core without sockets: an {@link Http1Connection} and the exchanges it starts, with every
@@ -159,6 +161,42 @@ class Http1ForwardingTest {
             first.send(ok("c"));
             h.backend(1).send(ok("b"));
             assertEquals("200:a,200:b,200:c", bodies(h.received()));
+        }
+    }
+
+    // ---------------------------------------------------------------- routes
+
+    private static final String ROUTED = """
+            { "backend_servers": [
+                { "name": "d", "ip": "127.0.0.1", "port": 8001 },
+                { "name": "v6", "ip": "127.0.0.1", "port": 8002, "pool": "v6" },
+                { "name": "api", "ip": "127.0.0.1", "port": 8003, "pool": "api" },
+                { "name": "www", "ip": "127.0.0.1", "port": 8004, "pool": "www" } ],
+              "routes": [ { "host": "[::1]", "pool": "v6" }, { "host": "api.example.com", "pool": "api" },
+                          { "host": "www.example.org.", "pool": "www" } ] }""";
+
+    /**
+     * A route's host matches the request's Host however the same host is written: an IPv6 literal in brackets and
+     * in any of its RFC 4291 forms (the route's is canonical, RFC 5952), a fully qualified name with its root dot
+     * (RFC 1034 section 3.1) or without, on either side.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            "[::1],                       v6",
+            "[::1]:9000,                  v6",
+            "[0:0:0:0:0:0:0:1]:9000,      v6",
+            "API.Example.com:9000,        api",
+            "api.example.com.,            api",
+            "api.example.com.:9000,       api",
+            "www.example.org,             www",
+            "www.example.org.,            www",
+            "example.net,                 d"})
+    void aRouteMatchesItsHostHoweverTheHostFieldWritesIt(String host, String server) throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(ROUTED)) {
+            h.send("GET / HTTP/1.1\r\nHost: " + host + "\r\n\r\n");
+            assertEquals(server, h.backend(0).server().name());
+            h.backend(0).send(ok("x"));
+            assertEquals("200:x", bodies(h.received()));
         }
     }
 
