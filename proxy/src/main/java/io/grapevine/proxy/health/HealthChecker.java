@@ -29,7 +29,8 @@ import java.util.concurrent.TimeUnit;
 /**
  * Active health checks, HAProxy style: every {@code interval} each server of the current table gets a
  * TCP connect check, or an HTTP {@code GET path} that must answer 2xx/3xx, within {@code timeout}.
- * {@code rise} consecutive successes bring a server up, {@code fall} consecutive failures take it down.
+ * {@code rise} consecutive successes bring a server up, {@code fall} consecutive failures take it down. A check that
+ * passes while the server is up ends a passive ejection early.
  *
  * <p>Runs entirely on one control event loop (not a data-plane loop); its state is confined to it.
  */
@@ -184,6 +185,10 @@ public final class HealthChecker {
             st.failures = 0;
             if (++st.successes >= config.rise() && !server.isActiveUp()) {
                 server.setActiveUp(true, reason);
+                server.clearPassiveDown();
+            } else if (server.isActiveUp() && server.isEjected(System.nanoTime())) {
+                // Envoy's successful_active_health_check_uneject_host: a passing check of a server up by its checks
+                // ends a passive ejection, whether or not its checks had taken it down in between.
                 server.clearPassiveDown();
             }
         } else {

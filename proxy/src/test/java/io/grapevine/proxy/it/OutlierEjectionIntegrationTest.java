@@ -1,5 +1,6 @@
 package io.grapevine.proxy.it;
 
+import static io.grapevine.proxy.it.Fixtures.closedPort;
 import static io.grapevine.proxy.it.Fixtures.closedPorts;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static io.grapevine.proxy.it.Fixtures.server;
@@ -17,6 +18,7 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
@@ -169,5 +171,35 @@ class OutlierEjectionIntegrationTest {
                 + firstAttempts + " attempts on the failing servers");
         assertTrue(firstAttempts >= 20, "the failing servers still get new requests: " + firstAttempts);
         assertEquals(100, ok, "every request that failed on one failing server was retried on the good server");
+    }
+
+    /**
+     * Envoy's {@code successful_active_health_check_uneject_host}: a server ejected by failed requests comes back at
+     * its next passing health check, not only when its checks had taken it down first. Here it refused a request
+     * (stopped for a moment), then listens again before {@code fall} checks failed: still up by its checks, it must
+     * not sit out the rest of a 60 s ejection while they pass.
+     */
+    @Test
+    void aPassingHealthCheckEndsAnEjectionOfAServerItsChecksNeverTookDown() throws Exception {
+        DemoBackend good = fx.backend(1);
+        int port = closedPort();
+        ProxyServer proxy = fx.proxy(1, "\"health_check\": {\"interval_ms\": 50, \"rise\": 1, \"fall\": 100}, "
+                + "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 60000}", port, good.port());
+        Server restarted = server(proxy, port);
+        RawHttpClient client = fx.client(proxy);
+        Fixtures.await(Duration.ofSeconds(5), "the refusing server ejected", () -> {
+            try {
+                assertEquals(200, client.send(get("/")).read().status(), "retried on the good server");
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+            return restarted.isEjected(System.nanoTime());
+        });
+        assertTrue(restarted.isActiveUp(), "a few failed checks of the 100 of fall");
+        fx.track(new ServerSocket(port, 50, InetAddress.getLoopbackAddress())); // listening again: TCP checks pass
+        Fixtures.await(Duration.ofSeconds(5), "the ejection ended by a passing check",
+                () -> !restarted.isEjected(System.nanoTime()));
+        assertTrue(log.messages().stream().anyMatch(l -> l.contains("back in service before the end of ejection 1 in a "
+                + "row: its health check passes")), log.messages().toString());
     }
 }
