@@ -184,7 +184,13 @@ public final class AdminServer implements AutoCloseable {
     /** The answer to a request; never fails. */
     private CompletionStage<AdminResponse> dispatch(HttpMethod method, String rawPath, String body,
                                                     HttpHeaders headers, SocketAddress client) {
-        String path = QueryStringDecoder.decodeComponent(rawPath);
+        String path;
+        try {
+            path = QueryStringDecoder.decodeComponent(rawPath);
+        } catch (IllegalArgumentException e) {
+            // RFC 3986 section 2.1: a "%" not followed by two hex digits. Valid here, every segment decodes too.
+            return done(AdminEndpoints.error(400, "the path is not valid percent-encoding: " + e.getMessage()));
+        }
         List<String> params = new ArrayList<>();
         Route route = find(rawPath, params);
         if (route == null) {

@@ -238,6 +238,24 @@ class RuntimeApiIntegrationTest {
         assertEquals(200, admin.send("GET", "/health", null).statusCode(), "reads stay open");
     }
 
+    /**
+     * A path that is not valid percent-encoding (RFC 3986 section 2.1) is a bad request, answered 400 on a connection
+     * that goes on, not a closed connection without an answer.
+     */
+    @Test
+    void aPathWithABrokenPercentEscapeIsAnswered400() throws Exception {
+        ProxyUnderTest proxy = proxy(1);
+        try (RawHttpClient client = RawHttpClient.connect(proxy.instance().server().adminAddress())) {
+            client.timeout(10_000);
+            for (String path : new String[] {"/servers/web-a%zz", "/table%", "/servers/web-a/state%2", "/servers/%g0"}) {
+                RawHttpClient.Response r = client.send("GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").read();
+                assertEquals(400, r.status(), path + ": " + r);
+            }
+            assertEquals(200, client.send("GET /servers/web-a HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").read().status(),
+                    "the connection goes on");
+        }
+    }
+
     private static JsonNode row(AdminRequests admin, String name) {
         return AdminRequests.json(admin.send("GET", "/servers/" + name, null), 200).path("server");
     }
