@@ -54,7 +54,8 @@ import org.slf4j.LoggerFactory;
  * otherwise); without a token they are allowed only on a loopback listener and refused ({@code 403}) on
  * any other. A write that a browser sends from another origin (an {@code Origin} field that does not
  * name the admin listener the request was sent to) is refused ({@code 403}), so that a web page cannot
- * make a local browser drain servers. The checks happen after routing (an unknown path is a 404 and a
+ * make a local browser drain servers; without a token, the {@code Origin} must be the listener itself
+ * ({@code localhost} or a loopback address, on its port), so that DNS rebinding cannot pass for it. The checks happen after routing (an unknown path is a 404 and a
  * wrong method a 405 either way) and before the endpoint runs.
  *
  * <p>An endpoint answers with a {@link CompletionStage}, so one that waits for another thread (a reload
@@ -259,7 +260,11 @@ public final class AdminServer implements AutoCloseable {
             return AdminEndpoints.error(403, writeRefusal);
         }
         String origin = headers.get(HttpHeaderNames.ORIGIN);
-        if (origin != null && !sameOrigin(origin, headers.get(HttpHeaderNames.HOST))) {
+        // Without a token the loopback listener trusts whoever reaches it, and a page whose name was rebound to
+        // 127.0.0.1 (DNS rebinding) has an Origin that agrees with its Host: a browser's write must come from a page
+        // of this listener itself.
+        if (origin != null && (!sameOrigin(origin, headers.get(HttpHeaderNames.HOST))
+                || (token == null && !namesThisListener(origin)))) {
             log.warn("{} refused: sent by a web page of {}", what, origin);
             return AdminEndpoints.error(403, "admin writes from a web page of another origin (" + origin
                     + ") are refused");
@@ -285,6 +290,32 @@ public final class AdminServer implements AutoCloseable {
     private static boolean sameOrigin(String origin, String host) {
         int scheme = origin.indexOf("://");
         return host != null && scheme > 0 && origin.substring(scheme + 3).equalsIgnoreCase(host);
+    }
+
+    /**
+     * Whether {@code origin} ({@code http://host[:port]}, as {@link #sameOrigin} accepted it) is a page of this
+     * loopback listener: {@code localhost} or a loopback address, on the listener's port.
+     */
+    private boolean namesThisListener(String origin) {
+        int scheme = origin.indexOf("://");
+        String authority = origin.substring(scheme + 3);
+        int colon = authority.lastIndexOf(':');
+        String host = colon > authority.lastIndexOf(']') ? authority.substring(0, colon) : authority;
+        int port = origin.regionMatches(true, 0, "https", 0, 5) ? 443 : 80;
+        if (colon > authority.lastIndexOf(']')) {
+            try {
+                port = Integer.parseInt(authority.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                return false;
+            }
+        }
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        boolean loopback = host.equalsIgnoreCase("localhost")
+                || ((NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host))
+                        && NetUtil.createInetAddressFromIpAddressString(host).isLoopbackAddress());
+        return loopback && port == address().getPort();
     }
 
     /** The token of {@code Authorization: Bearer <token>} (RFC 6750 section 2.1; the scheme is case-insensitive). */

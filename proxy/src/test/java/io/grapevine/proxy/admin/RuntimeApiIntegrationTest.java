@@ -256,6 +256,30 @@ class RuntimeApiIntegrationTest {
         }
     }
 
+    /**
+     * DNS rebinding: a page of rebound.example, whose name its owner then points at 127.0.0.1, sends writes that its
+     * browser addresses to rebound.example, so Origin and Host agree. Without a token, a loopback listener trusts
+     * whoever reaches it; a browser's write must come from a page of the listener itself (its address, or localhost).
+     */
+    @Test
+    void aWriteFromAPageWhoseNameWasReboundToLoopbackIsRefused() throws Exception {
+        ProxyUnderTest proxy = proxy(1);
+        AdminRequests admin = admin(proxy);
+        String put = "PUT /servers/web-a/state HTTP/1.1\r\nHost: %s\r\nOrigin: http://%s\r\n"
+                + "Content-Type: text/plain\r\nContent-Length: 5\r\n\r\nmaint";
+        try (RawHttpClient client = RawHttpClient.connect(proxy.instance().server().adminAddress())) {
+            client.timeout(10_000);
+            String rebound = "rebound.example:" + admin.port();
+            RawHttpClient.Response r = client.send(String.format(put, rebound, rebound)).read();
+            assertEquals(403, r.status(), r.toString());
+            assertEquals("up", row(admin, "web-a").path("state").asText(), "nothing changed");
+            for (String own : new String[] {"localhost:" + admin.port(), "127.0.0.1:" + admin.port()}) {
+                assertEquals(200, client.send(String.format(put, own, own)).read().status(), own);
+            }
+        }
+        assertEquals("maint", row(admin, "web-a").path("state").asText());
+    }
+
     private static JsonNode row(AdminRequests admin, String name) {
         return AdminRequests.json(admin.send("GET", "/servers/" + name, null), 200).path("server");
     }
