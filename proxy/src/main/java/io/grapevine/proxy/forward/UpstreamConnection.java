@@ -466,8 +466,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
                     + TimeUnit.NANOSECONDS.toMillis(unreachableNanos) + " ms (as long as a connect may take)");
             return;
         }
+        // A backend that takes what it is sent while the client is slow to send the rest of its body waits for the
+        // client: not its timeout (the client's body stall ends that), nor a failure to count against it.
         if (listener != null && !readPaused && (state == State.AWAIT_HEAD || state == State.BODY)
-                && nowNanos - lastActivityNanos > serverTimeoutNanos) {
+                && nowNanos - lastActivityNanos > serverTimeoutNanos
+                && (listener.requestFullySent() || !channel.isWritable())) {
             server.stats().timeouts.increment();
             fail(Failure.TIMEOUT, "no response within " + TimeUnit.NANOSECONDS.toMillis(serverTimeoutNanos) + " ms");
         }

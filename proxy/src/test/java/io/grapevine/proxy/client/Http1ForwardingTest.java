@@ -340,6 +340,41 @@ class Http1ForwardingTest {
         }
     }
 
+    /** Spins until {@code millis} have passed (the deadline sweep reads {@link System#nanoTime()}). */
+    private static void pass(long millis) {
+        long until = System.nanoTime() + millis * 1_000_000L;
+        while (System.nanoTime() < until) {
+            Thread.onSpinWait();
+        }
+    }
+
+    /**
+     * A backend that waits for the rest of a body the client is slow to send is not the one at fault: server_ms does
+     * not run out on it (no 504, no failure counted against it, which would eject it); the client's own stall timeout
+     * (client_idle_ms) is what ends a body that does not come. Once the request is all sent, server_ms applies.
+     */
+    @Test
+    void aClientSlowToSendItsBodyIsNotAServerTimeout() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, "\"timeouts\": {\"server_ms\": 30}"))) {
+            h.send("PUT /up HTTP/1.1\r\nHost: example\r\nContent-Length: 10\r\n\r\n12345");
+            Backend b = h.backend(0);
+            assertTrue(b.received().endsWith("\r\n\r\n12345"));
+            pass(60);
+            h.loop.sweep();
+            h.runPending();
+            assertEquals("", h.received(), "no 504 while the backend waits for the body");
+            assertEquals(0, b.server().stats().timeouts.sum());
+            assertFalse(b.server().isFailing(), "nothing counted against the server");
+            h.send("67890");
+            assertTrue(b.received().endsWith("67890"));
+            pass(60);
+            h.loop.sweep();
+            h.runPending();
+            assertTrue(h.received().startsWith("HTTP/1.1 504 "), "the request is all sent: the server is late now");
+            assertEquals(1, b.server().stats().timeouts.sum());
+        }
+    }
+
     @Test
     void aClientThatCannotTakeMorePausesReadingFromItsBackend() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
