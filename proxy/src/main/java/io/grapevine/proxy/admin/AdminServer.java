@@ -344,6 +344,13 @@ public final class AdminServer implements AutoCloseable {
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+            if (request.decoderResult().isFailure()) {
+                // The codec could not read it (a line too long, a malformed head): what it passes on is a fragment,
+                // possibly with the fields that would refuse it (Authorization, Origin) left out. Never act on it.
+                AdminResponse bad = AdminResponse.text(400, "bad request: " + request.decoderResult().cause() + "\n");
+                previous = previous.handle((v, e) -> null).thenAccept(v -> write(ctx, bad, false, false));
+                return;
+            }
             // The request is released when this method returns: take what the answer needs first.
             boolean head = request.method().equals(HttpMethod.HEAD);
             boolean keepAlive = HttpUtil.isKeepAlive(request);

@@ -280,6 +280,31 @@ class RuntimeApiIntegrationTest {
         assertEquals("maint", row(admin, "web-a").path("state").asText());
     }
 
+    /**
+     * A request the HTTP decoder could not read (here a header line longer than it takes) is answered 400 and the
+     * connection closed, not dispatched as the decoder's placeholder ({@code GET /bad-request}, a 404 that names
+     * endpoints as if the path were wrong).
+     */
+    @Test
+    void aRequestTheDecoderCannotReadIsAnswered400() throws Exception {
+        ProxyUnderTest proxy = proxy(1);
+        try (RawHttpClient client = RawHttpClient.connect(proxy.instance().server().adminAddress())) {
+            client.timeout(10_000);
+            RawHttpClient.Response r = client.send("GET /servers/web-a HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: "
+                    + "b".repeat(20_000) + "\r\n\r\n").read();
+            assertEquals(400, r.status(), r.toString());
+        }
+        AdminRequests admin = admin(proxy);
+        AdminRequests.json(admin.put("/servers/web-a/weight", "3"), 200);
+        try (RawHttpClient client = RawHttpClient.connect(proxy.instance().server().adminAddress())) {
+            client.timeout(10_000);
+            RawHttpClient.Response r = client.send("DELETE /servers/web-a/weight HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                    + "X-Big: " + "b".repeat(20_000) + "\r\n\r\n").read();
+            assertEquals(400, r.status(), r.toString());
+        }
+        assertEquals(3, row(admin, "web-a").path("weight").asInt(), "a write the decoder could not read changes nothing");
+    }
+
     private static JsonNode row(AdminRequests admin, String name) {
         return AdminRequests.json(admin.send("GET", "/servers/" + name, null), 200).path("server");
     }
