@@ -66,7 +66,8 @@ final class RuntimeEndpoints {
             } catch (NumberFormatException e) {
                 weight = -2;
             }
-            if (weight < 0 || weight > 256 || !text.chars().allMatch(Character::isDigit)) {
+            // ASCII digits only: Character.isDigit and Integer.parseInt also read other scripts' digits.
+            if (weight < 0 || weight > 256 || !text.chars().allMatch(c -> c >= '0' && c <= '9')) {
                 return done(AdminEndpoints.error(400, "the body must be a whole number 0..256, or empty to go back to"
                         + " the configured weight (not " + quote(body) + ")"));
             }

@@ -305,6 +305,17 @@ class RuntimeApiIntegrationTest {
         assertEquals(3, row(admin, "web-a").path("weight").asInt(), "a write the decoder could not read changes nothing");
     }
 
+    /** A weight is ASCII digits: Java's Character.isDigit and Integer.parseInt also take Arabic-Indic or full-width ones. */
+    @Test
+    void aWeightWrittenInOtherDigitsThanAsciiIsRefused() throws Exception {
+        ProxyUnderTest proxy = proxy(1);
+        AdminRequests admin = admin(proxy);
+        for (String bad : new String[] {"\u0663", "\uff13", "1\u0660"}) {
+            assertEquals(400, admin.put("/servers/web-a/weight", bad).statusCode(), "weight " + bad);
+        }
+        assertEquals(1, row(admin, "web-a").path("weight").asInt(), "nothing changed");
+    }
+
     private static JsonNode row(AdminRequests admin, String name) {
         return AdminRequests.json(admin.send("GET", "/servers/" + name, null), 200).path("server");
     }
