@@ -245,6 +245,13 @@ public final class Exchange {
      * {@code max_conn}, the request queues; when none is available at all, it is answered.
      */
     private void sendToNextServer() {
+        if (!trySendToNextServer()) {
+            answer(RetryPolicy.statusFor(lastFailure));
+        }
+    }
+
+    /** As {@link #sendToNextServer}, but leaves the answer to the caller when no server can take the request. */
+    private boolean trySendToNextServer() {
         long now = System.nanoTime();
         Server named = affinity == null ? null : affinity.stickyServer(now, tried);
         if (named != null) {
@@ -253,7 +260,7 @@ public final class Exchange {
             } else {
                 enqueue(named, now);
             }
-            return;
+            return true;
         }
         List<Server> excluded = tried == null ? null : new TriedOrFailing(tried);
         for (int i = 0, n = pool.servers().size(); i <= n; i++) {
@@ -268,15 +275,15 @@ public final class Exchange {
             }
             if (s.tryAcquireSlot()) {
                 startAttempt(s, now, false);
-                return;
+                return true;
             }
             // another event loop took its last slot between the pick and here: it is full now, pick again
         }
         if (pool.isLimited() && someServerIsFull(now)) {
             enqueue(null, now);
-            return;
+            return true;
         }
-        answer(RetryPolicy.statusFor(lastFailure));
+        return false;
     }
 
     /**
@@ -506,22 +513,29 @@ public final class Exchange {
                     request.routingPath, failure, s, pool.name());
         }
         switch (d.action()) {
-            case RETRY_SAME_SERVER, RETRY_OTHER_SERVER -> {
+            case RETRY_OTHER_SERVER -> {
+                retriesMade++; // before the next attempt, which may fail before trySendToNextServer returns
+                if (tried == null) {
+                    tried = new ArrayList<>(2);
+                }
+                tried.add(s);
+                if (!trySendToNextServer()) {
+                    // No other server can take it: no retry was made, nor counted; the budget gets its retry back.
+                    retriesMade--;
+                    loop.retryBudget(pool.state(), now).refund(now);
+                    answer(RetryPolicy.statusFor(lastFailure));
+                    return;
+                }
+                s.stats().retried.increment();
+                s.stats().redispatched.increment();
+                loop.stats().retries.increment();
+                log.debug("retried {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
+            }
+            case RETRY_SAME_SERVER -> {
                 s.stats().retried.increment();
                 loop.stats().retries.increment();
-                boolean sameServer = d.action() == RetryPolicy.Action.RETRY_SAME_SERVER;
-                if (!sameServer) {
-                    s.stats().redispatched.increment();
-                    retriesMade++;
-                    if (tried == null) {
-                        tried = new ArrayList<>(2);
-                    }
-                    tried.add(s);
-                }
                 log.debug("retrying {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
-                if (!sameServer) {
-                    sendToNextServer();
-                } else if (a.passSlot() || s.tryAcquireSlot()) {
+                if (a.passSlot() || s.tryAcquireSlot()) {
                     startAttempt(s, now, true);
                 } else {
                     enqueue(null, now);

@@ -64,6 +64,15 @@ final class RetryBudget {
         return true;
     }
 
+    /**
+     * Gives back a retry withdrawn at {@code nowNanos} ({@link #tryWithdraw}, the same instant) that was not made: no
+     * server was left to make it on.
+     */
+    void refund(long nowNanos) {
+        advance(nowNanos);
+        add(RETRY);
+    }
+
     /** Whole retries the budget allows now (reserve included). */
     long available(long nowNanos) {
         advance(nowNanos);

@@ -284,6 +284,40 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A failure that may be retried, on a server with no other left to try, makes no retry: none is counted (the
+     * client's request went to one server), and none is taken from the retry budget, which is kept for retries. Here
+     * the budget holds 10 retries (retry_budget_min_per_s 1, nothing deposited): ten failures with nowhere else to go
+     * leave it whole, so a retry can be made once a second server takes requests.
+     */
+    @Test
+    void aFailureWithNoOtherServerToTryIsNoRetryAndCostsTheBudgetNothing() throws Exception {
+        String conf = """
+                { "passive_health": { "max_fails": 0 },
+                  "limits": { "retry_budget_percent": 0, "retry_budget_min_per_s": 1 },
+                  "backend_servers": [ { "name": "s0", "ip": "127.0.0.1", "port": 8001 },
+                                       { "name": "s1", "ip": "127.0.0.1", "port": 8002, "weight": 0 } ] }""";
+        try (ForwardingHarness h = new ForwardingHarness(conf)) {
+            for (int i = 0; i < 10; i++) {
+                h.dials(Dial.REFUSE);
+                h.send(get("x"));
+                assertTrue(h.received().startsWith("HTTP/1.1 503 "), "s1 takes no requests: nowhere to retry");
+            }
+            assertEquals(0, h.stats.retries.sum(), "no request was sent again");
+            assertEquals(0, h.stats.retriesDenied.sum());
+            h.tables.setRuntimeWeight("s1", 1, "test");
+            h.dials(Dial.REFUSE, Dial.CONNECT);
+            h.send(get("y"));
+            assertEquals(1, h.backends.size(), "retried on the other server, not denied by a spent budget ("
+                    + h.stats.retriesDenied.sum() + " retries denied)");
+            Backend b = h.backend(0);
+            assertTrue(b.received().startsWith("GET /y "));
+            b.send(ok("retried"));
+            assertEquals("200:retried", bodies(h.received()));
+            assertEquals(1, h.stats.retries.sum());
+        }
+    }
+
     @Test
     void whenEveryAttemptFailsTheClientGetsTheStatusOfTheLastFailure() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(3, "")).dials(Dial.REFUSE, Dial.REFUSE, Dial.REFUSE)) {
