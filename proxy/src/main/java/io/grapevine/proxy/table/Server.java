@@ -65,6 +65,8 @@ public final class Server implements Endpoint {
     private long returnedNanos;
     /** Ejected, and its return not logged yet; guarded by the pool's monitor. */
     private boolean ejected;
+    /** How long the last ejection lasted; guarded by the pool's monitor. */
+    private long ejectionNanos;
     /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
     private boolean preventionLogged;
     /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
@@ -483,12 +485,17 @@ public final class Server implements Endpoint {
 
     /** Called by {@link PoolState#eject} under its monitor. */
     Ejection eject(long nowNanos, long baseNanos, long capNanos, String poolShare, String reason) {
+        if (ejected && nowNanos - passiveDownUntil >= 0) {
+            // The last ejection is over, and a request failed here before the task that logs its return ran.
+            loggedReturn();
+        }
         int count = Ejection.decayedCount(ejectionCount, nowNanos - returnedNanos, baseNanos) + 1;
         long duration = Ejection.durationNanos(count, baseNanos, capNanos);
         long until = nowNanos + duration;
         passiveDownUntil = until == 0 ? 1 : until;
         returnedNanos = passiveDownUntil;
         ejectionCount = count;
+        ejectionNanos = duration;
         ejected = true;
         preventionLogged = false;
         consecutiveFailures.set(0);
@@ -513,11 +520,16 @@ public final class Server implements Endpoint {
     /** Called by {@link PoolState#ejectionOver} under its monitor. */
     void ejectionOver(Ejection e) {
         if (ejected && passiveDownUntil == e.untilNanos()) {
-            ejected = false;
-            loadChanged();
-            log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
-                    e.count(), TimeUnit.NANOSECONDS.toMillis(e.durationNanos()));
+            loggedReturn();
         }
+    }
+
+    /** The last ejection is over: logs the server's return, once. Under the pool's monitor. */
+    private void loggedReturn() {
+        ejected = false;
+        loadChanged();
+        log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
+                ejectionCount, TimeUnit.NANOSECONDS.toMillis(ejectionNanos));
     }
 
     /** Called by {@link PoolState#clearEjection} under its monitor. */

@@ -183,4 +183,30 @@ class EjectionTest {
         assertTrue(log.messages().stream().anyMatch(l -> l.contains("back in service before the end of ejection 1")),
                 log.messages().toString());
     }
+
+    /**
+     * Every return is logged, also when a request reaches the server as its ejection ends and fails it again before
+     * the task that logs the return has run (the event loop's timer fires after the deadline, requests come any time):
+     * the next ejection logs the return of the one before it first.
+     */
+    @Test
+    void aReturnIsLoggedWhenTheServerIsEjectedAgainBeforeItsReturnWasLogged() {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        Server s = tables.publish(List.of(spec(1), spec(2)), "test").servers().get(0);
+        HealthCheckConfig p = passive(1, 300_000, 50);
+        Ejection first = s.recordFailure(System.nanoTime(), p, "refused");
+        assertNotNull(first);
+        long after = first.untilNanos() + 1;
+        while (System.nanoTime() - after < 0) {
+            Thread.onSpinWait();
+        }
+        assertNotNull(s.recordFailure(System.nanoTime(), p, "refused"), "ejected again, its return not logged yet");
+        s.poolState().ejectionOver(first); // the first ejection's task runs late: nothing of it is left to log
+        List<String> lines = log.messages();
+        assertEquals(1, lines.stream().filter(l -> l.contains("back in service after ejection 1 in a row (1 ms)")).count(),
+                lines.toString());
+        assertTrue(lines.indexOf(lines.stream().filter(l -> l.contains("back in service")).findFirst().orElseThrow())
+                < lines.indexOf(lines.stream().filter(l -> l.contains("ejection 2 in a row")).findFirst().orElseThrow()),
+                "the return before the next ejection: " + lines);
+    }
 }
