@@ -211,8 +211,8 @@ public final class ProxyInstance implements AutoCloseable {
     /**
      * Everything that can be checked before a port opens: servers.conf, the backend template, the cluster
      * key file, the admin token file, the access log file, that the gossip port can be opened, the render
-     * template. (TLS certificate and key files belong here too once TLS exists: read and matched before the
-     * listener opens, never after.)
+     * template; with {@code --check} also the TLS certificate and key files, which a start reads in
+     * {@code ProxyServer}, before its listener opens.
      *
      * @param start false for {@code --check}: nothing is opened or created (no port probed, no access log
      *              file created, no renderer started), only read and checked
@@ -243,6 +243,9 @@ public final class ProxyInstance implements AutoCloseable {
         if (!start) {
             if (o.renderMode()) {
                 BackendTemplate.load(o.render(), BackendTemplate.Escaping.CONFIG);
+            }
+            if (config.tls() != null && !o.renderMode()) {
+                ServerTls.check(config.tls()); // a start reads them before its listener opens (ProxyServer)
             }
             if (config.accessLog() != null && !o.renderMode()) {
                 try {
@@ -310,6 +313,10 @@ public final class ProxyInstance implements AutoCloseable {
         }
         if (checked.adminToken() != null) {
             line.append("; admin token file ").append(o.adminTokenFile());
+        }
+        if (c.tls() != null && !o.renderMode()) {
+            line.append("; TLS certificate ").append(String.join(", ", c.tls().certificates().stream()
+                    .map(f -> String.valueOf(f.cert())).toList()));
         }
         return line.toString();
     }

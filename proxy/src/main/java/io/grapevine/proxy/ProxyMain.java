@@ -133,8 +133,8 @@ public final class ProxyMain {
         String loopSlice;
 
         @Option(names = "--check", description = "check servers.conf and every other file the proxy would read"
-                + " (template, keys, token, access log), print \"ok: ...\" and exit 0, or the error and exit 2;"
-                + " opens no port")
+                + " (template, keys, token, TLS certificates, access log), print \"ok: ...\" and exit 0, or the error and"
+                + " exit 2; opens no port")
         boolean check;
 
         @Spec

@@ -118,6 +118,18 @@ public final class ServerTls implements AutoCloseable {
     }
 
     /**
+     * What {@link #start} reads and checks, for {@code --check}: every certificate and key file of {@code config}
+     * parses and each key belongs to its certificate. Nothing is watched, no provider is loaded.
+     *
+     * @throws ConfigException naming the file, as {@link #start} would
+     */
+    public static void check(TlsConfig config) throws ConfigException {
+        for (CertificateFiles files : config.certificates()) {
+            TlsCertificate.load(files);
+        }
+    }
+
+    /**
      * A new connection's first handler: it picks the certificate by SNI, then becomes the {@code SslHandler}.
      * Event loop; one per connection.
      */

@@ -27,8 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code ./grapevine proxy} with {@code "tls"}: a certificate or key that cannot be used stops the start with exit
- * code 2 and one line naming the file; a running proxy logs which TLS implementation it uses and re-reads its
- * certificates on SIGHUP.
+ * code 2 and one line naming the file, and fails {@code --check} with the same line; a running proxy logs which
+ * TLS implementation it uses and re-reads its certificates on SIGHUP.
  */
 class TlsCommandLineIntegrationTest {
 
@@ -72,6 +72,26 @@ class TlsCommandLineIntegrationTest {
         assertEquals(2, p.process().exitValue(), p.tail());
         assertEquals(List.of("grapevine proxy: " + dir.resolve("nowhere.crt") + ": cannot read file: No such file or "
                 + "directory"), p.log().lines().filter(l -> !l.isBlank()).toList());
+    }
+
+    @Test
+    void checkReadsTheCertificatesAsAStartWouldAndFailsWithTheSameLine() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        Pair b = TestCertificates.selfSigned(dir, "b", EC, PKCS8, "/CN=b.test", "b.test");
+        ChildProcess good = resources.keep(ChildProcess.proxy(dir, "check-good", "--servers",
+                servers(a).toString(), "--check"));
+        assertTrue(good.waitFor(60) >= 0, "did not exit: " + good.tail());
+        assertEquals(0, good.process().exitValue(), good.tail());
+        assertTrue(good.log().contains("ok: " + dir.resolve("servers.conf") + ": 0 servers, 0 pools, 0 routes; "
+                + "TLS certificate " + a.cert()), good.log());
+
+        ChildProcess bad = resources.keep(ChildProcess.proxy(dir, "check-mismatch", "--servers",
+                servers(new Pair(a.cert(), b.key())).toString(), "--check"));
+        assertTrue(bad.waitFor(60) >= 0, "did not exit: " + bad.tail());
+        assertEquals(2, bad.process().exitValue(), "--check passed a key that a start refuses: " + bad.tail());
+        assertEquals(List.of("grapevine proxy: " + b.key() + ": this EC key does not belong to the first certificate of "
+                + a.cert() + " (expected the private key of the server's certificate, which comes first in the "
+                + "certificate file, before its intermediates)"), bad.log().lines().filter(l -> !l.isBlank()).toList());
     }
 
     private static final Pattern LISTENING = Pattern.compile("listening on 127\\.0\\.0\\.1:(\\d+) ");
