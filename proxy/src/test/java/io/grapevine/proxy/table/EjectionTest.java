@@ -10,9 +10,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
+import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.LogCapture;
+import java.nio.file.Files;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -77,6 +81,26 @@ class EjectionTest {
     }
 
     // ---------------------------------------------------------------- servers of a table
+
+    /**
+     * The passive health line of docs/operations.md ("Logs worth knowing") is the one an ejection logs: in it,
+     * {@code NAME} and {@code N} stand for a word and a number, {@code (addr)} and {@code ...} for any text.
+     */
+    @Test
+    void anEjectionLogsTheLineOperationsMdDescribes() throws Exception {
+        String doc = Files.readString(ChildProcess.repoRoot().resolve("docs/operations.md"));
+        Matcher bullet = Pattern.compile("(?m)^- `(server NAME [^`]*)`: passive health\\.$").matcher(doc);
+        assertTrue(bullet.find(), "no passive health line in docs/operations.md");
+        String regex = Pattern.quote(bullet.group(1)).replace("NAME", "\\E\\S+\\Q")
+                .replace("(addr)", "\\E\\(.+?\\)\\Q").replace("...", "\\E.*\\Q")
+                .replaceAll("\\b(N|[0-9]+)\\b", "\\\\E[0-9]+\\\\Q");
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        Server s = tables.publish(List.of(spec(1), spec(2)), "test").servers().get(0);
+        assertNotNull(s.recordFailure(System.nanoTime(), passive(10_000, 300_000, 50), "CONNECT_REFUSED: refused"));
+        List<String> lines = log.messages();
+        assertTrue(lines.stream().anyMatch(l -> l.matches(regex)), "docs/operations.md says \"" + bullet.group(1)
+                + "\", the proxy logs " + lines);
+    }
 
     @Test
     void repeatedEjectionsOfAServerGrowAndAreLoggedWithTheirCountAndDuration() {
