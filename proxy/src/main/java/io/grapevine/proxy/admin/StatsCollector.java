@@ -83,6 +83,9 @@ public final class StatsCollector {
         long connectionsOpened;
         long tunnels;
         long checksFailed;
+        /** Latencies per Prometheus bucket ({@link LatencyRecorder#addBucketCounts}). */
+        final long[] totalBuckets = new long[LatencyRecorder.BUCKETS];
+        final long[] upstreamBuckets = new long[LatencyRecorder.BUCKETS];
 
         void add(ServerStats s) {
             requests += s.requests.sum();
@@ -102,6 +105,7 @@ public final class StatsCollector {
             connectionsOpened += s.connectionsOpened.sum();
             tunnels += s.tunnels.sum();
             checksFailed += s.checksFailed.sum();
+            s.latency.addBucketCounts(totalBuckets, upstreamBuckets);
         }
 
         void add(Counters o) {
@@ -122,6 +126,10 @@ public final class StatsCollector {
             connectionsOpened += o.connectionsOpened;
             tunnels += o.tunnels;
             checksFailed += o.checksFailed;
+            for (int i = 0; i < LatencyRecorder.BUCKETS; i++) {
+                totalBuckets[i] += o.totalBuckets[i];
+                upstreamBuckets[i] += o.upstreamBuckets[i];
+            }
         }
 
         long errors() {

@@ -372,16 +372,21 @@ public final class StatsReport {
             labels.put("server", s.name());
             labels.put("pool", s.spec().pool());
             labels.put("source", s.spec().source().name().toLowerCase());
-            serverTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros()));
-            serverUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros()));
+            StatsCollector.Counters c = new StatsCollector.Counters();
+            c.add(s.stats());
+            serverTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros(), c.totalBuckets));
+            serverUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros(),
+                    c.upstreamBuckets));
         }
         List<LatencySeries> poolTotal = new ArrayList<>();
         List<LatencySeries> poolUpstream = new ArrayList<>();
         for (ServerPool pool : sortedPools(table)) {
             StatsCollector.PoolTrack t = collector.pool(pool.name());
             Map<String, String> labels = Map.of("pool", pool.name());
-            poolTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros()));
-            poolUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros()));
+            StatsCollector.Counters c = collector.counters(t, pool); // its servers, present and retired
+            poolTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros(), c.totalBuckets));
+            poolUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros(),
+                    c.upstreamBuckets));
         }
         return new LatencyMetrics(serverTotal, serverUpstream, poolTotal, poolUpstream);
     }

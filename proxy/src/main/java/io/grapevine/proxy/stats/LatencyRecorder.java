@@ -1,5 +1,6 @@
 package io.grapevine.proxy.stats;
 
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.HistogramIterationValue;
@@ -19,7 +20,8 @@ import org.HdrHistogram.SingleWriterRecorder;
  * served it. Packed histograms would take less memory but rebuild their structure every time the reader
  * swaps the interval, which measured at about a microsecond per exchange on the event loop. What the reader
  * merges them into ({@link #newHistogram}) is packed, with two digits; each recorded bin counts at its highest
- * value there, so a percentile reads at most 6.25 % high, never low.
+ * value there, so a percentile reads at most 6.25 % high, never low. Those bins are too wide for Prometheus'
+ * buckets, which are counted exactly beside them (one array element per exchange).
  *
  * <p>A loop's recorders are created the first time that loop records for this server (copy-on-write array
  * under a lock taken only then); afterwards the hot path reads one volatile array.
@@ -35,9 +37,21 @@ public final class LatencyRecorder {
 
     private static final Recorders[] NONE = new Recorders[0];
 
+    /**
+     * The Prometheus buckets ({@link StatsFormats#LATENCY_BUCKETS}, then +Inf), counted exactly on the event loops:
+     * the recorders' bins are too wide to say on which side of a bound a value near it was, and {@code le} means at
+     * most the bound.
+     */
+    public static final int BUCKETS = StatsFormats.LATENCY_BUCKETS.size() + 1;
+    private static final long[] BOUND_NANOS = StatsFormats.LATENCY_BUCKETS.stream()
+            .mapToLong(le -> le.movePointRight(9).longValueExact()).toArray();
+
     private static final class Recorders {
         final SingleWriterRecorder total = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
         final SingleWriterRecorder upstream = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
+        /** Values per bucket since the start; written by this loop only (so an increment is a read and a store). */
+        final AtomicLongArray totalBuckets = new AtomicLongArray(BUCKETS);
+        final AtomicLongArray upstreamBuckets = new AtomicLongArray(BUCKETS);
     }
 
     private volatile Recorders[] perLoop = NONE;
@@ -57,15 +71,44 @@ public final class LatencyRecorder {
     /** Event loop {@code loop} only: one exchange took {@code nanos} from request head to response end. */
     public void recordTotal(int loop, long nanos) {
         long micros = toMicros(nanos);
-        recorders(loop).total.recordValue(micros);
+        Recorders r = recorders(loop);
+        r.total.recordValue(micros);
+        count(r.totalBuckets, nanos);
         totalSumMicros.add(micros);
     }
 
     /** Event loop {@code loop} only: the backend's response head came {@code nanos} after the attempt started. */
     public void recordUpstream(int loop, long nanos) {
         long micros = toMicros(nanos);
-        recorders(loop).upstream.recordValue(micros);
+        Recorders r = recorders(loop);
+        r.upstream.recordValue(micros);
+        count(r.upstreamBuckets, nanos);
         upstreamSumMicros.add(micros);
+    }
+
+    /** The recording loop only: one more value in the bucket of the first bound {@code nanos} does not exceed. */
+    private static void count(AtomicLongArray buckets, long nanos) {
+        int i = 0;
+        while (i < BOUND_NANOS.length && nanos > BOUND_NANOS[i]) {
+            i++;
+        }
+        buckets.lazySet(i, buckets.get(i) + 1);
+    }
+
+    /**
+     * Adds the values of every loop since the start to {@code total} and {@code upstream}, per bucket ({@link
+     * #BUCKETS} each; not cumulative).
+     */
+    public void addBucketCounts(long[] total, long[] upstream) {
+        for (Recorders r : perLoop) {
+            if (r == null) {
+                continue;
+            }
+            for (int i = 0; i < BUCKETS; i++) {
+                total[i] += r.totalBuckets.get(i);
+                upstream[i] += r.upstreamBuckets.get(i);
+            }
+        }
     }
 
     private static long toMicros(long nanos) {

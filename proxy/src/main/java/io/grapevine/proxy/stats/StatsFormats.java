@@ -4,7 +4,6 @@ import java.math.BigDecimal;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Function;
-import org.HdrHistogram.Histogram;
 
 /**
  * The counters of {@code admin.StatsReport#stats()} as HAProxy's CSV and as Prometheus text exposition. Both
@@ -432,21 +431,22 @@ public final class StatsFormats {
 
     /**
      * One histogram family: cumulative {@code _bucket} counts for {@link #LATENCY_BUCKETS} and {@code +Inf},
-     * {@code _sum} in seconds, {@code _count}. A bucket's count is that of the 1 % wide histogram bins up to its
-     * bound, so a value within 1 % above a bound may count below it.
+     * {@code _sum} in seconds, {@code _count}. The buckets are the series' exact counts: a value counts in every
+     * bucket whose bound it does not exceed ({@code le}), and {@code +Inf} is {@code _count}.
      */
     private static void histograms(StringBuilder sb, String name, String help, List<LatencySeries> series) {
         header(sb, name, help, "histogram");
         for (LatencySeries s : series) {
             String labels = seriesLabels(s.labels());
-            Histogram h = s.sinceStart();
-            long total = h.getTotalCount();
-            for (BigDecimal le : LATENCY_BUCKETS) {
-                long micros = le.movePointRight(6).longValueExact();
-                long count = total == 0 ? 0 : Math.min(total, h.getCountBetweenValues(0, micros));
+            long[] buckets = s.buckets();
+            long total = 0;
+            for (int i = 0; i < LATENCY_BUCKETS.size(); i++) {
+                total += buckets[i];
                 sb.append(name).append("_bucket{").append(labels).append(labels.isEmpty() ? "" : ",")
-                        .append("le=\"").append(le.toPlainString()).append("\"} ").append(count).append('\n');
+                        .append("le=\"").append(LATENCY_BUCKETS.get(i).toPlainString()).append("\"} ").append(total)
+                        .append('\n');
             }
+            total += buckets[LATENCY_BUCKETS.size()];
             sb.append(name).append("_bucket{").append(labels).append(labels.isEmpty() ? "" : ",")
                     .append("le=\"+Inf\"} ").append(total).append('\n');
             sb.append(name).append("_sum{").append(labels).append("} ")

@@ -6,10 +6,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.stats.StatsFormats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.testing.PrometheusText;
 import java.lang.ref.WeakReference;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -60,6 +63,47 @@ class StatsCollectorTest {
             Thread.sleep(50);
         }
         assertTrue(gone.stream().allMatch(r -> r.get() == null), "servers that left the table can be collected");
+    }
+
+    /**
+     * In {@code /metrics}, a latency counts in every bucket whose bound it does not exceed ({@code le}): one of
+     * exactly a bound, or just below one, although the event loops record into bins 6.25 % wide; per server,
+     * and per pool with the servers that left it.
+     */
+    @Test
+    void aLatencyAtOrJustBelowABoundCountsInItsPrometheusBucket() {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
+        Server web1 = tables.current().servers().get(0);
+        Server web2 = tables.current().servers().get(1);
+        web1.stats().latency.recordTotal(0, 500_000); // 0.5 ms: the first bound exactly
+        web1.stats().latency.recordTotal(0, 99_000_000); // 99 ms: just below the 100 ms bound
+        web1.stats().latency.recordTotal(0, 101_000_000); // 101 ms: above it
+        web2.stats().latency.recordTotal(0, 98_500_000);
+        collector.tick();
+        tables.publish(List.of(spec("web-1", 1)), "web-2 leaves");
+        collector.tick();
+
+        Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+        Map<String, Double> server = buckets(families, "grapevine_server_request_duration_seconds", "web-1");
+        assertEquals(1.0, server.get("0.0005"), "500 us is at most 0.0005 s: " + server);
+        assertEquals(1.0, server.get("0.05"), server.toString());
+        assertEquals(2.0, server.get("0.1"), "99 ms is at most 0.1 s, 101 ms is not: " + server);
+        assertEquals(3.0, server.get("0.25"), server.toString());
+        Map<String, Double> pool = buckets(families, "grapevine_pool_request_duration_seconds", null);
+        assertEquals(3.0, pool.get("0.1"), "with the 98.5 ms of the server that left: " + pool);
+        assertEquals(4.0, pool.get("+Inf"), pool.toString());
+    }
+
+    private static Map<String, Double> buckets(Map<String, PrometheusText.Family> families, String family,
+                                               String server) {
+        Map<String, Double> buckets = new LinkedHashMap<>();
+        families.get(family).samples(family + "_bucket", server == null ? Map.of("pool", "default")
+                : Map.of("server", server)).forEach(s -> buckets.put(s.labels().get("le"), s.value()));
+        return buckets;
     }
 
     @Test
