@@ -121,6 +121,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private boolean readPaused;
     /** The backend's host stopped acknowledging: the kernel's keepalive gave up, or {@link #checkDeadlines} did. */
     private boolean unreachable;
+    /**
+     * The transport reported an error (a reset, a timeout): the close that follows is no clean end of input, so
+     * it does not end a body delimited by the close (RFC 9112 section 8: the response is incomplete).
+     */
+    private boolean transportFailed;
 
     private UpstreamConnection(LoopContext loop, Server server, Object idleKey) {
         this.loop = loop;
@@ -400,7 +405,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             l.onResponseEnd(null); // a tunnel ends when either side closes
             l.onReadComplete();
         } else if (l != null) {
-            if (was == State.BODY && body.endOfInput(this) == BodyReader.Result.DONE) {
+            if (was == State.BODY && !transportFailed && body.endOfInput(this) == BodyReader.Result.DONE) {
                 l.onReadComplete(); // the body ran until the close: onBodyEnd completed it
             } else {
                 listener = null;
@@ -426,9 +431,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        // I/O errors (reset by peer) end in channelInactive, which informs the listener. ETIMEDOUT on an established
+        // I/O errors (reset by peer) end in channelInactive, which informs the listener (a body delimited by the
+        // close is cut short then, not complete: see transportFailed). ETIMEDOUT on an established
         // connection is the kernel giving up on unanswered keepalive probes: the host is gone, not the connection.
         unreachable |= isTimedOut(cause);
+        transportFailed = true;
         ctx.close();
     }
 

@@ -71,6 +71,15 @@ final class ForwardingHarness implements AutoCloseable {
             channel.close();
         }
 
+        /**
+         * The connection is reset (a TCP RST, or the kernel giving up on it): as a transport reports it, the read
+         * fails with the error, then the channel closes.
+         */
+        void reset() {
+            channel.pipeline().fireExceptionCaught(new java.io.IOException("Connection reset by peer"));
+            endOfTurn.run();
+        }
+
         /** Completes a {@link Dial#PENDING} connect. */
         void connected() {
             connect.setSuccess();

@@ -360,6 +360,27 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aBodyDelimitedByTheCloseThatEndsInAResetIsCutOffNotEnded() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
+            send(h, wire.headers(1, request("GET", "/until-close"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhalf");
+            assertEquals("half", body(h, 1));
+            h.backend(0).reset();
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "a connection reset is no end of the body (RFC 9112 section 8): " + received);
+            assertEquals(H2Frames.INTERNAL_ERROR, rst.errorCode());
+            assertFalse(ended(h, 1), "the client must not take the cut body as complete: " + received);
+            assertEquals(1, h.stats.abortedResponses.sum());
+
+            send(h, wire.headers(3, request("GET", "/until-close"), true));
+            h.backend(1).send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nwhole");
+            h.backend(1).close();
+            assertEquals("whole", body(h, 3));
+            assertTrue(ended(h, 3), "a clean close still ends such a body");
+        }
+    }
+
+    @Test
     void aClientResetDropsTheExchangeAndItsBackendConnection() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, wire.headers(1, request("GET", "/long"), true));

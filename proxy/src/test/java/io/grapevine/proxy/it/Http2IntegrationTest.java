@@ -181,6 +181,39 @@ class Http2IntegrationTest {
     }
 
     @Test
+    void aBodyDelimitedByTheCloseThatAResetCutsShortIsNotTakenAsComplete() throws Exception {
+        try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Thread backend = new Thread(() -> {
+                try (Socket s = server.accept()) {
+                    InputStream in = s.getInputStream();
+                    StringBuilder head = new StringBuilder();
+                    while (!head.toString().endsWith("\r\n\r\n")) {
+                        int c = in.read();
+                        if (c < 0) {
+                            return;
+                        }
+                        head.append((char) c);
+                    }
+                    s.getOutputStream().write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhalf"
+                            .getBytes(StandardCharsets.US_ASCII));
+                    s.getOutputStream().flush();
+                    Thread.sleep(200);
+                    s.setSoLinger(true, 0); // the close sends RST: the backend crashed or gave up mid-body
+                } catch (Exception e) {
+                    // the test fails on what the client saw
+                }
+            }, "resetting-backend");
+            backend.setDaemon(true);
+            backend.start();
+            ProxyServer proxy = fx.proxy("\"passive_health\": {\"max_fails\": 0}", server.getLocalPort());
+            Run run = Tools.run(30, "curl", "-sS", "--http2-prior-knowledge", url(proxy, "/"));
+            assertTrue(run.exitCode() != 0, "curl must see the stream reset, not a complete body: exit "
+                    + run.exitCode() + ", " + run.out() + run.err());
+            assertEquals(1, proxy.stats().abortedResponses.sum());
+        }
+    }
+
+    @Test
     void manyStreamsRunAtOnceOnOneConnection() throws Exception {
         DemoBackend backend = fx.backend(1);
         ProxyServer proxy = fx.proxy("", backend.port());
