@@ -24,7 +24,8 @@ import java.util.Map;
  * either end of one; connection-specific fields (Connection, Keep-Alive, Proxy-Connection,
  * Transfer-Encoding, Upgrade) and TE other than {@code trailers}; pseudo-header fields that are unknown,
  * repeated, meant for responses, or missing ({@code :method}, {@code :scheme}, a non-empty {@code :path}
- * in origin-form or {@code *}); Host disagreeing with {@code :authority}. Such a request is a stream
+ * in origin-form or {@code *}); Host disagreeing with {@code :authority} (once both are normalized as a proxy
+ * must: an empty port or the scheme's default is no port). Such a request is a stream
  * error of type PROTOCOL_ERROR. Netty's codec already rejects part of this (upper-case names,
  * connection-specific fields, TE); the checks here do not rely on it, because the translation below is
  * only safe on input that passed them. A pseudo-header field after a regular one is Netty's to catch: its
@@ -65,6 +66,8 @@ public final class Http2Fields {
     private static final byte[] HTTP = bytes("http");
     private static final byte[] HTTPS = bytes("https");
     private static final byte[] CONNECT = bytes("CONNECT");
+    private static final byte[] DEFAULT_HTTP_PORT = bytes(":80");
+    private static final byte[] DEFAULT_HTTPS_PORT = bytes(":443");
     /** Connection-specific fields, forbidden in HTTP/2 (RFC 9113 section 8.2.2). TE is checked apart. */
     private static final byte[][] CONNECTION_SPECIFIC = {bytes("connection"), bytes("keep-alive"),
             bytes("proxy-connection"), bytes("transfer-encoding"), bytes("upgrade")};
@@ -132,8 +135,9 @@ public final class Http2Fields {
             }
             if (equalsBytes(name, HOST)) {
                 if (authority != null) {
-                    // RFC 9113 section 8.3.1: Host and :authority must identify the same entity.
-                    if (!equalsIgnoreCase(value, authority)) {
+                    // RFC 9113 section 8.3.1: Host and :authority must identify the same entity, compared after
+                    // scheme-based normalization (RFC 3986 section 6.2.3), which a proxy must apply.
+                    if (!sameAuthority(value, authority, equalsIgnoreCase(scheme, HTTPS))) {
                         return MALFORMED;
                     }
                     continue;
@@ -364,6 +368,35 @@ public final class Http2Fields {
         return n == 0 || !(isWhitespace(value.charAt(0)) || isWhitespace(value.charAt(n - 1)));
     }
 
+    /**
+     * Whether two authorities are the same once normalized as RFC 3986 section 6.2.3 does for http and https:
+     * host case-insensitive, and an empty port or the scheme's default one ({@code :80}, {@code :443}) the same
+     * as none.
+     */
+    private static boolean sameAuthority(CharSequence a, CharSequence b, boolean https) {
+        int n = withoutDefaultPort(a, https);
+        return n == withoutDefaultPort(b, https) && AsciiString.regionMatchesAscii(a, true, 0, b, 0, n);
+    }
+
+    /** The length of an authority without its port when that port is empty or the scheme's default. */
+    private static int withoutDefaultPort(CharSequence authority, boolean https) {
+        int n = authority.length();
+        if (n > 0 && authority.charAt(n - 1) == ':') {
+            return n - 1;
+        }
+        byte[] port = https ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT;
+        int start = n - port.length;
+        if (start < 0) {
+            return n;
+        }
+        for (int i = 0; i < port.length; i++) {
+            if (authority.charAt(start + i) != port[i]) {
+                return n;
+            }
+        }
+        return start;
+    }
+
     private static boolean isWhitespace(char c) {
         return c == SP || c == HttpChars.HTAB;
     }
@@ -412,10 +445,6 @@ public final class Http2Fields {
             }
         }
         return true;
-    }
-
-    private static boolean equalsIgnoreCase(CharSequence a, CharSequence b) {
-        return AsciiString.contentEqualsIgnoreCase(a, b);
     }
 
     /** Appends an ISO-8859-1 char sequence (checked to be bytes by {@link #validValue} / {@link #validName}). */

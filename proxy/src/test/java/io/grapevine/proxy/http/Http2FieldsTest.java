@@ -82,7 +82,12 @@ class Http2FieldsTest {
                         "a\r\nx: 1", ":path", "/")),
                 Arguments.of("leading space in a value", block(get("x-a", " 1"))),
                 Arguments.of("trailing tab in a value", block(get("x-a", "1\t"))),
-                Arguments.of("host other than :authority", block(get("host", "other.example"))));
+                Arguments.of("host other than :authority", block(get("host", "other.example"))),
+                Arguments.of("host with a port other than :authority's", block(get("host", "example.com:8443"))),
+                Arguments.of("host with the default port of the other scheme",
+                        block(":method", "GET", ":scheme", "https", ":authority", "example.com", ":path", "/",
+                                "host", "example.com:80")),
+                Arguments.of("host that only ends like :authority", block(get("host", "an-example.com"))));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -101,6 +106,22 @@ class Http2FieldsTest {
     void hostEqualToAuthorityIsNotRepeated() {
         assertEquals("GET /p?q=1 HTTP/1.1\r\nhost: example.com\r\n\r\n",
                 render(block(get("host", "EXAMPLE.com")), true));
+    }
+
+    @Test
+    void hostAndAuthorityAreComparedWithoutTheDefaultPortOrAnEmptyOne() {
+        // RFC 9113 section 8.3.1: a proxy compares them after scheme-based normalization (RFC 3986 6.2.3).
+        assertEquals("GET /p?q=1 HTTP/1.1\r\nhost: example.com\r\n\r\n",
+                render(block(get("host", "example.com:443")), true));
+        assertEquals("GET /p?q=1 HTTP/1.1\r\nhost: example.com:443\r\n\r\n",
+                render(block(":method", "GET", ":scheme", "https", ":authority", "example.com:443", ":path", "/p?q=1",
+                        "host", "Example.com"), true));
+        assertEquals("GET / HTTP/1.1\r\nhost: [::1]\r\n\r\n",
+                render(block(":method", "GET", ":scheme", "http", ":authority", "[::1]", ":path", "/",
+                        "host", "[::1]:80"), true));
+        assertEquals("GET / HTTP/1.1\r\nhost: a.example:\r\n\r\n",
+                render(block(":method", "GET", ":scheme", "http", ":authority", "a.example:", ":path", "/",
+                        "host", "a.example"), true));
     }
 
     @Test
