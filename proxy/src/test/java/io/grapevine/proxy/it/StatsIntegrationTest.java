@@ -45,13 +45,24 @@ class StatsIntegrationTest {
         proxy = fx.proxy("", a.port(), b.port());
     }
 
-    /** 30 requests of 20 ms and 10 of 200 ms, one after the other, so each server gets 15 and 5. */
-    private void knownWorkload() throws Exception {
+    /** One request of the workload as the client saw it: the backend that answered, and how long it took. */
+    private record Sent(String backendId, boolean fast, double clientSeconds) {
+    }
+
+    /**
+     * 30 requests of 20 ms and 10 of 200 ms, one after the other, so each server gets 15 and 5. Each is timed by the
+     * client too: what the proxy records of an exchange is within what the client waited for it.
+     */
+    private List<Sent> knownWorkload() throws Exception {
         RawHttpClient client = fx.client(proxy);
+        List<Sent> sent = new java.util.ArrayList<>();
         for (int i = 0; i < FAST + SLOW; i++) {
+            long start = System.nanoTime();
             Response r = client.send(get("/slow?ms=" + (i < FAST ? 20 : 200))).read();
+            sent.add(new Sent(r.header("X-Backend-Id"), i < FAST, (System.nanoTime() - start) / 1e9));
             assertEquals(200, r.status(), r.toString());
         }
+        return sent;
     }
 
     @Test
@@ -84,7 +95,7 @@ class StatsIntegrationTest {
 
     @Test
     void metricsParseStrictlyAndTheHistogramsHoldTheWorkload() throws Exception {
-        knownWorkload();
+        List<Sent> sent = knownWorkload();
         Response r = admin("/metrics");
         assertEquals(200, r.status());
         assertTrue(r.header("Content-Type").startsWith("text/plain; version=0.0.4"), r.toString());
@@ -99,8 +110,14 @@ class StatsIntegrationTest {
                     .forEach(s -> buckets.put(s.labels().get("le"), s.value()));
             assertEquals(StatsFormats.LATENCY_BUCKETS.size() + 1, buckets.size(), buckets.toString());
             assertEquals(0.0, buckets.get("0.01"), "nothing took under 10 ms: " + buckets);
-            assertEquals(FAST / 2.0, buckets.get("0.1"), "the 20 ms requests: " + buckets);
-            assertEquals((FAST + SLOW) / 2.0, buckets.get("0.25"), "and the 200 ms ones: " + buckets);
+            // Every request the client saw answered within a bound is in that bound's bucket; none of 200 ms is in
+            // le="0.1". (One the machine stalled beyond a bound, as a client saw it, may count above it.)
+            List<Sent> here = sent.stream().filter(x -> x.backendId().equals(String.valueOf(backend.id()))).toList();
+            assertEquals(FAST / 2, here.stream().filter(Sent::fast).count(), "round robin: " + sent);
+            assertBetween(here.stream().filter(x -> x.clientSeconds() <= 0.1).count(), FAST / 2.0, buckets.get("0.1"),
+                    "the 20 ms requests: " + buckets + " " + here);
+            assertBetween(here.stream().filter(x -> x.clientSeconds() <= 0.25).count(), (FAST + SLOW) / 2.0,
+                    buckets.get("0.25"), "and the 200 ms ones: " + buckets + " " + here);
             assertEquals((FAST + SLOW) / 2.0, buckets.get("+Inf"));
             double sum = total.samples("grapevine_server_request_duration_seconds_sum", server).get(0).value();
             double expected = FAST / 2 * 0.020 + SLOW / 2 * 0.200;
