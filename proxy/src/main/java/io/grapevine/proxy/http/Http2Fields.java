@@ -58,6 +58,7 @@ public final class Http2Fields {
     private static final byte[] COLON_SP = {':', SP};
     private static final byte[] CRLF = {CR, LF};
     private static final byte[] CHUNKED_LINE = "transfer-encoding: chunked\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CONTENT_LENGTH_ZERO_LINE = "content-length: 0\r\n".getBytes(StandardCharsets.US_ASCII);
 
     private static final byte[] HOST = bytes("host");
     private static final byte[] COOKIE = bytes("cookie");
@@ -66,6 +67,8 @@ public final class Http2Fields {
     private static final byte[] HTTP = bytes("http");
     private static final byte[] HTTPS = bytes("https");
     private static final byte[] CONNECT = bytes("CONNECT");
+    /** The methods that define a meaning for enclosed content (RFC 9110 sections 9.3.3 and 9.3.4, RFC 5789). */
+    private static final byte[][] CONTENT_METHODS = {bytes("POST"), bytes("PUT"), bytes("PATCH")};
     private static final byte[] DEFAULT_HTTP_PORT = bytes(":80");
     private static final byte[] DEFAULT_HTTPS_PORT = bytes(":443");
     /** Connection-specific fields, forbidden in HTTP/2 (RFC 9113 section 8.2.2). TE is checked apart. */
@@ -172,6 +175,10 @@ public final class Http2Fields {
         }
         if (!endOfStream && !contentLength) {
             out.put(CHUNKED_LINE); // the body is delimited by END_STREAM: chunked towards the backend
+        } else if (endOfStream && !contentLength && definesContent(method)) {
+            // RFC 9110 section 8.6: a request whose method gives content a meaning should say how long it is; a
+            // POST with neither Content-Length nor Transfer-Encoding gets 411 Length Required from some servers.
+            out.put(CONTENT_LENGTH_ZERO_LINE);
         }
         out.put(CRLF);
         return out.length();
@@ -190,6 +197,15 @@ public final class Http2Fields {
     /** The length of the request line (method, path, version, CRLF) of the last {@link #requestHead}. */
     public int requestLineLength() {
         return requestLineLength;
+    }
+
+    private static boolean definesContent(CharSequence method) {
+        for (byte[] m : CONTENT_METHODS) {
+            if (equalsBytes(method, m)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     private int writeRequestLine(HeadBuilder out, CharSequence method, CharSequence scheme,

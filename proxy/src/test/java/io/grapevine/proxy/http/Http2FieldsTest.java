@@ -149,6 +149,20 @@ class Http2FieldsTest {
     }
 
     @Test
+    void aRequestWhoseMethodGivesContentAMeaningSaysItHasNoneWhenItEndsOnItsHeaders() {
+        for (String method : new String[] {"POST", "PUT", "PATCH"}) {
+            assertEquals(method + " /p?q=1 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 0\r\n\r\n",
+                    render(block(get()).method(method), true));
+        }
+        assertEquals("POST /p?q=1 HTTP/1.1\r\nhost: example.com\r\ncontent-length: 0\r\n\r\n",
+                render(block(get("content-length", "0")).method("POST"), true), "not twice");
+        for (String method : new String[] {"GET", "HEAD", "DELETE", "OPTIONS", "post"}) {
+            assertEquals(method + " /p?q=1 HTTP/1.1\r\nhost: example.com\r\n\r\n",
+                    render(block(get()).method(method), true), "methods are case-sensitive (RFC 9110 section 9.1)");
+        }
+    }
+
+    @Test
     void connectAndForeignSchemesAreAnsweredNotReset() {
         assertEquals(-501, fields.requestHead(block(":method", "CONNECT", ":authority", "a:443"), true));
         assertEquals(-400, fields.requestHead(block(":method", "GET", ":scheme", "ftp", ":path", "/"), true));
