@@ -28,7 +28,7 @@ final class LocalResponses {
     static String body(int status) {
         return switch (status) {
             case 400 -> "The request is malformed or ambiguous.\n";
-            case 408 -> "The request head did not arrive in time.\n";
+            case 408 -> "The request did not arrive in time.\n"; // its head, or the rest of its body
             case 414 -> "The request line is too long.\n";
             case 431 -> "The request header fields are too large.\n";
             case 501 -> "This method or transfer coding is not implemented by the proxy.\n";

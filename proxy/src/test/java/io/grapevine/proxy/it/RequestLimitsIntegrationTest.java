@@ -3,6 +3,7 @@ package io.grapevine.proxy.it;
 import static io.grapevine.proxy.it.Fixtures.await;
 import static io.grapevine.proxy.it.Fixtures.get;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.ProxyServer;
@@ -117,6 +118,7 @@ class RequestLimitsIntegrationTest {
         Response r = client.read();
         long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
         assertEquals(408, r.status(), r.toString());
+        assertFalse(r.bodyText().contains("head"), "its head did arrive: " + r.bodyText());
         assertTrue(elapsedMillis >= IDLE_MS, "408 after " + elapsedMillis + " ms");
         assertTrue(client.closedWithin(2000), "the client connection must be closed after 408");
         await(Duration.ofSeconds(5), "the proxy to drop the backend connection",
