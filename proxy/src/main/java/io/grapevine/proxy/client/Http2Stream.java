@@ -463,11 +463,12 @@ final class Http2Stream implements ClientStream {
         }
         responseState = ResponseState.STREAMING;
         byte[] body = LocalResponses.body(status, retryAfterSeconds).getBytes(StandardCharsets.US_ASCII);
-        Http2Headers headers = new DefaultHttp2Headers(false, 5)
+        Http2Headers headers = new DefaultHttp2Headers(false, 6)
                 .status(HttpResponseStatus.valueOf(status).codeAsText())
                 .add(HttpHeaderNames.CONTENT_TYPE, TEXT_PLAIN_UTF8)
                 .add(HttpHeaderNames.CONTENT_LENGTH, AsciiString.of(Integer.toString(body.length)))
-                .add(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE);
+                .add(HttpHeaderNames.CACHE_CONTROL, HttpHeaderValues.NO_STORE)
+                .add(HttpHeaderNames.DATE, LocalResponses.date());
         if (retryAfterSeconds > 0) {
             headers.add(HttpHeaderNames.RETRY_AFTER, AsciiString.of(Long.toString(retryAfterSeconds)));
         }

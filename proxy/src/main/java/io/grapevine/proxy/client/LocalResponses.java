@@ -3,9 +3,21 @@ package io.grapevine.proxy.client;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import java.nio.charset.StandardCharsets;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.Locale;
 
 /** Responses the proxy writes itself (errors). Rare path: built on demand. */
 final class LocalResponses {
+
+    private static final DateTimeFormatter IMF_FIXDATE =
+            DateTimeFormatter.ofPattern("EEE, dd MMM yyyy HH:mm:ss 'GMT'", Locale.US).withZone(ZoneOffset.UTC);
+    /** The last second's {@code Date}; replaced whole, so a reader sees a second and its text together. */
+    private static volatile DateLine lastDate = new DateLine(-1, "");
+
+    private record DateLine(long second, String text) {
+    }
 
     private LocalResponses() {
     }
@@ -24,6 +36,22 @@ final class LocalResponses {
             default -> "Error";
         };
     }
+
+    /**
+     * The {@code Date} of a response made now, in IMF-fixdate ({@code Sun, 06 Nov 1994 08:49:37 GMT}, RFC 9110
+     * section 5.6.7): the proxy is the origin of the responses it makes, and an origin with a clock must date its
+     * 2xx, 3xx and 4xx (section 6.6.1). Formatted once a second at most; any thread (a race formats it twice).
+     */
+    static String date() {
+        long second = System.currentTimeMillis() / 1000;
+        DateLine line = lastDate;
+        if (line.second != second) {
+            line = new DateLine(second, IMF_FIXDATE.format(Instant.ofEpochSecond(second)));
+            lastDate = line;
+        }
+        return line.text;
+    }
+
 
     static String body(int status) {
         return switch (status) {
@@ -58,7 +86,8 @@ final class LocalResponses {
         sb.append("HTTP/1.1 ").append(status).append(' ').append(reason(status)).append("\r\n")
                 .append("Content-Type: text/plain; charset=utf-8\r\n")
                 .append("Content-Length: ").append(body.length()).append("\r\n")
-                .append("Cache-Control: no-store\r\n");
+                .append("Cache-Control: no-store\r\n")
+                .append("Date: ").append(date()).append("\r\n");
         if (retryAfterSeconds > 0) {
             sb.append("Retry-After: ").append(retryAfterSeconds).append("\r\n");
         }

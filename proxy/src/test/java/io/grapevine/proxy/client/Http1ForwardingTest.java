@@ -318,6 +318,24 @@ class Http1ForwardingTest {
         }
     }
 
+    /** RFC 9110 section 6.6.1: the proxy is the origin of its own answers, and dates them (IMF-fixdate, 5.6.7). */
+    @Test
+    void theProxysOwnAnswersCarryADate() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "")).dials(Dial.REFUSE, Dial.REFUSE)) {
+            h.send(get("x"));
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("\r\nDate: ([^\r]+)\r\n").matcher(answer);
+            assertTrue(m.find(), answer);
+            assertTrue(m.group(1).matches("(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \\d\\d [A-Z][a-z]{2} \\d{4} \\d\\d:\\d\\d:\\d\\d GMT"),
+                    m.group(1));
+            java.time.Instant date = java.time.ZonedDateTime.parse(m.group(1),
+                    java.time.format.DateTimeFormatter.RFC_1123_DATE_TIME).toInstant();
+            assertTrue(Math.abs(java.time.Duration.between(date, java.time.Instant.now()).toSeconds()) <= 5,
+                    date + " is not now");
+        }
+    }
+
     @Test
     void whenEveryAttemptFailsTheClientGetsTheStatusOfTheLastFailure() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(3, "")).dials(Dial.REFUSE, Dial.REFUSE, Dial.REFUSE)) {
