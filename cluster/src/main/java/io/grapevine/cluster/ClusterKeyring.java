@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * first everywhere, remove the old one), each a rolling restart.
  *
  * <p>A key file holds one base64 key of 32 bytes per line; blank lines and lines starting with
- * {@code #} are ignored. Immutable and thread-safe.
+ * {@code #} are ignored, whatever characters they hold (the file is read as UTF-8, a byte order mark
+ * before the first line skipped). Immutable and thread-safe.
  */
 public final class ClusterKeyring {
 
@@ -69,7 +70,11 @@ public final class ClusterKeyring {
     public static ClusterKeyring load(Path file) throws IOException {
         List<String> lines;
         try {
-            lines = Files.readAllLines(file, StandardCharsets.US_ASCII);
+            // Read as UTF-8, whatever its bytes: a comment may hold any character (a name, a dash an editor put
+            // in), and a byte order mark before the first key (Windows editors write one) is no part of it. A key
+            // line is base64, so a character of anything else in it is an error on that line.
+            String text = new String(Files.readAllBytes(file), StandardCharsets.UTF_8);
+            lines = (text.startsWith("\uFEFF") ? text.substring(1) : text).lines().toList();
         } catch (NoSuchFileException e) {
             throw new IOException(file + ": no such cluster key file", e);
         } catch (AccessDeniedException e) {

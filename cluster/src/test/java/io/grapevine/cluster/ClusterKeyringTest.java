@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -38,6 +39,33 @@ class ClusterKeyringTest {
         assertEquals(ClusterKeyring.of(List.of(k1)).keyIds().get(0), keyring.keyIds().get(0));
         assertEquals(keyring.primary().id(), ClusterKeyring.of(List.of(k1, k2)).primary().id());
         assertEquals(keyring.byId(ClusterKeyring.of(List.of(k2)).primary().id()).id(), ClusterKeyring.of(List.of(k2)).primary().id());
+    }
+
+    /**
+     * A comment is ignored whatever it says: an operator's name, an accent, a dash an editor typed for "--". And a
+     * key file saved by a Windows editor starts with a byte order mark and ends its lines with CRLF.
+     */
+    @Test
+    void commentsMayHoldAnyCharacterAndAByteOrderMarkIsNotPartOfTheKey() throws IOException {
+        String k1 = ClusterKeyring.generateKey();
+        String k2 = ClusterKeyring.generateKey();
+        List<String> ids = ClusterKeyring.of(List.of(k1, k2)).keyIds();
+        Path accented = Files.writeString(dir.resolve("accented.key"),
+                "# cl\u00e9 de production \u2014 ajout\u00e9e par Zo\u00eb, 2026-12-04\n" + k1 + "\n# nouvelle cl\u00e9\n" + k2 + "\n",
+                StandardCharsets.UTF_8);
+        assertEquals(ids, ClusterKeyring.load(accented).keyIds());
+
+        Path latin1 = Files.write(dir.resolve("latin1.key"),
+                ("# cl\u00e9\n" + k1 + "\n" + k2 + "\n").getBytes(StandardCharsets.ISO_8859_1));
+        assertEquals(ids, ClusterKeyring.load(latin1).keyIds());
+
+        Path bom = Files.writeString(dir.resolve("bom.key"), "\uFEFF" + k1 + "\r\n" + k2 + "\r\n", StandardCharsets.UTF_8);
+        assertEquals(ids, ClusterKeyring.load(bom).keyIds());
+
+        Path accentInKey = Files.writeString(dir.resolve("bad.key"), "# ok\n" + k1.substring(0, 10) + "\u00e9" + k1.substring(11)
+                + "\n", StandardCharsets.UTF_8);
+        IOException e = assertThrows(IOException.class, () -> ClusterKeyring.load(accentInKey));
+        assertTrue(e.getMessage().startsWith(accentInKey + ":2: expected a base64 key of 32 bytes"), e.getMessage());
     }
 
     @Test
