@@ -23,11 +23,18 @@ public record MemberRecord(String id, String alias, InetSocketAddress gossipAddr
      * The record after {@code event}, given the one before it ({@code null} for a member not seen yet). An
      * event without valid metadata (refused by {@link MetadataJson}, or a LEAVING that overtook the join)
      * keeps the last valid metadata: a member's refused update never makes it forget what it announced.
+     *
+     * <p>A leave is for good: a member leaves when its process stops, and its id is never heard alive again. An
+     * UPDATED after its LEAVING (the metadata of an update made just before the leave, such as the agent's
+     * {@code draining}, fetched after the leave had spread: scalecube fetches metadata and gossips leaves
+     * independently) takes its metadata but keeps it leaving.
      */
     public static MemberRecord next(MemberRecord previous, MemberEvent event) {
         MemberMetadata metadata = event.metadata() != null ? event.metadata()
                 : previous != null ? previous.metadata() : null;
-        return new MemberRecord(event.memberId(), event.alias(), event.gossipAddress(), metadata, event.type(),
+        MemberEvent.Type last = event.type() == MemberEvent.Type.UPDATED && previous != null
+                && previous.lastEvent() == MemberEvent.Type.LEAVING ? MemberEvent.Type.LEAVING : event.type();
+        return new MemberRecord(event.memberId(), event.alias(), event.gossipAddress(), metadata, last,
                 event.timestampMillis());
     }
 

@@ -46,4 +46,17 @@ class MemberRecordTest {
         assertEquals("draining", leaving.effectiveState());
         assertEquals("web@10.0.0.5:8080 (member m1 at 127.0.0.1:40000)", leaving.describe());
     }
+
+    /** The agent's draining update, fetched after its leave had spread: the member stays leaving. */
+    @Test
+    void anUpdateAfterTheLeaveDoesNotTakeItBack() {
+        MemberRecord added = MemberRecord.next(null, event(MemberEvent.Type.ADDED, UP, 1));
+        MemberRecord leaving = MemberRecord.next(added, event(MemberEvent.Type.LEAVING, UP, 2));
+        MemberMetadata draining = UP.withState(MemberState.DRAINING);
+        MemberRecord late = MemberRecord.next(leaving, event(MemberEvent.Type.UPDATED, draining, 3));
+        assertEquals(MemberEvent.Type.LEAVING, late.lastEvent());
+        assertEquals(draining, late.metadata());
+        assertEquals(3, late.lastEventMillis());
+        assertEquals("draining", MemberRecord.next(leaving, event(MemberEvent.Type.UPDATED, UP, 3)).effectiveState());
+    }
 }

@@ -160,6 +160,22 @@ class MembershipViewTest {
         assertEquals(List.of(), servers());
     }
 
+    /**
+     * An agent stopped with --drain-seconds 0 publishes draining and leaves at once: the proxy may fetch the
+     * draining metadata after the leave has reached it. The member left all the same, and is not held.
+     */
+    @Test
+    void anUpdateThatArrivesAfterTheLeaveDoesNotStopTheMemberFromGoing() throws Exception {
+        event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.LEAVING, "m", 8001, MemberState.UP);
+        event(MemberEvent.Type.UPDATED, "m", 8001, MemberState.DRAINING);
+        assertEquals(List.of("127.0.0.1:8001 draining"), servers());
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, "m", null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        Await.until(Duration.ofSeconds(2), "the server of the member that left gone", () -> servers().isEmpty(),
+                () -> servers() + " " + view.members());
+    }
+
     @Test
     void theTimelineTellsAJoinALeaveAndACrashApart() throws Exception {
         view.holdRemovedMembersFor(0); // the crash takes its server out at once
