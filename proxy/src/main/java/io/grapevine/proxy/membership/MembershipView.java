@@ -152,7 +152,8 @@ public final class MembershipView implements MembershipListener, ServerSource {
         held.remove(e.memberId());
         if (e.type() == MemberEvent.Type.REMOVED) {
             if (previous != null && previous.isBackend() && previous.lastEvent() != MemberEvent.Type.LEAVING
-                    && previous.lastEvent() != MemberEvent.Type.REMOVED && servesHere(previous) && holdMillis > 0) {
+                    && previous.lastEvent() != MemberEvent.Type.REMOVED && servesHere(previous) && holdMillis > 0
+                    && successor(previous) == null) {
                 hold(previous, e);
                 return;
             }
@@ -198,6 +199,10 @@ public final class MembershipView implements MembershipListener, ServerSource {
      * membership plane alone. Its server stays as it is for {@link #holdMillis}, unless the proxy's own health
      * checks find the backend down first or the member comes back; then it goes. Gossip alone never takes a
      * server the proxy reaches out of the table at once, so a flapping membership does not flap the table.
+     *
+     * <p>Never a member whose backend another live member announces (an agent restarted on the same address): the
+     * server is that member's, and a held predecessor must not outlive it (its last word, {@code up}, would
+     * come back into the table when its successor drains and leaves). A hold ends when such a member appears.
      */
     private void hold(MemberRecord previous, MemberEvent e) {
         long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMillis);
@@ -224,11 +229,13 @@ public final class MembershipView implements MembershipListener, ServerSource {
             var entry = it.next();
             MemberRecord r = members.get(entry.getKey());
             boolean expired = now - entry.getValue() >= 0;
-            if (r == null || expired || !servesHere(r)) {
+            MemberRecord successor = r == null ? null : successor(r);
+            if (r == null || expired || successor != null || !servesHere(r)) {
                 it.remove();
                 if (r != null) {
                     members.remove(entry.getKey());
                     log.info("member {} removed: {}", r.describe(), expired ? "held " + holdMillis + " ms and not back"
+                            : successor != null ? "its backend is announced by " + successor.describe() + " now"
                             : "its backend fails this proxy's health checks");
                     released.add(r.describe() + " removed");
                 }
@@ -242,6 +249,23 @@ public final class MembershipView implements MembershipListener, ServerSource {
             holdCheckScheduled = true;
             thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /**
+     * Another member announcing the same backend (service, host and port) as {@code r} that is not on its way out
+     * (not draining, leaving or held): the agent restarted on r's address, whose word counts for that backend now
+     * ({@link TemplateContexts#announcer}). Null if there is none.
+     */
+    private MemberRecord successor(MemberRecord r) {
+        String key = r.metadata().service() + "@" + addressKey(r.metadata().host(), r.metadata().port());
+        for (MemberRecord other : members.values()) {
+            if (!other.id().equals(r.id()) && other.isBackend() && !TemplateContexts.isOnItsWayOut(other)
+                    && key.equals(other.metadata().service() + "@" + addressKey(other.metadata().host(),
+                    other.metadata().port()))) {
+                return other;
+            }
+        }
+        return null;
     }
 
     /** Whether the table has a server at the member's address that is not down by health (or announced down). */

@@ -123,7 +123,7 @@ final class TemplateContexts {
     }
 
     /** Draining, leaving, or removed by gossip and only held while its backend answers. */
-    private static boolean isOnItsWayOut(MemberRecord r) {
+    static boolean isOnItsWayOut(MemberRecord r) {
         return r.lastEvent() == MemberEvent.Type.REMOVED || r.effectiveState().equals("draining");
     }
 

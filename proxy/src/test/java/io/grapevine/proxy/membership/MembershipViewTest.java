@@ -152,6 +152,64 @@ class MembershipViewTest {
         assertTrue(view.members().isEmpty(), view.members().toString());
     }
 
+    /**
+     * Gossip's failure detector removes {@code id}, as it does a member that crashed; returns once the view is done
+     * with it, the render it may have caused included.
+     */
+    private void removedByFailureDetector(String id) throws InterruptedException {
+        view.onMembershipEvent(new MemberEvent(MemberEvent.Type.REMOVED, id, null, new InetSocketAddress("127.0.0.1",
+                40_000), null, clock++));
+        settle();
+    }
+
+    /** Waits for the table thread, and for a render it scheduled (the test's window is 1 ms). */
+    private void settle() throws InterruptedException {
+        view.awaitIdle(5_000);
+        Thread.sleep(20);
+        view.awaitIdle(5_000);
+    }
+
+    private List<String> memberIds() {
+        return view.members().stream().map(r -> r.id()).sorted().toList();
+    }
+
+    /**
+     * An agent killed and restarted on the same address: gossip removes the dead member some seconds later, while
+     * the new one serves the backend. The dead one is not held (the backend answers for its successor), so when
+     * the new agent drains and leaves, its server goes, instead of coming back up on the dead member's last word.
+     */
+    @Test
+    void aMemberRemovedWhileAnAgentRestartedOnItsAddressServesIsNotHeld() throws Exception {
+        event(MemberEvent.Type.ADDED, "dead", 8001, MemberState.UP);
+        event(MemberEvent.Type.ADDED, "restarted", 8001, MemberState.UP);
+        removedByFailureDetector("dead");
+
+        event(MemberEvent.Type.UPDATED, "restarted", 8001, MemberState.DRAINING);
+        assertEquals(List.of("127.0.0.1:8001 draining"), servers());
+        event(MemberEvent.Type.LEAVING, "restarted", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.REMOVED, "restarted", 8001, MemberState.DRAINING);
+        assertEquals(List.of(), servers(), "the server of an agent that drained and left: " + view.lastRender());
+        assertEquals(List.of(), memberIds());
+    }
+
+    /** The same when the restarted agent joins while the dead member is held: the hold ends then. */
+    @Test
+    void aHeldMemberIsReleasedWhenAnAgentRestartedOnItsAddressJoins() throws Exception {
+        event(MemberEvent.Type.ADDED, "dead", 8001, MemberState.UP);
+        removedByFailureDetector("dead");
+        assertEquals(List.of("dead"), memberIds(), "held: its backend answers");
+        assertEquals(List.of("127.0.0.1:8001 up"), servers());
+
+        event(MemberEvent.Type.ADDED, "restarted", 8001, MemberState.UP);
+        Await.until(Duration.ofSeconds(2), "the dead member released", () -> memberIds().equals(List.of("restarted")),
+                () -> memberIds().toString());
+        settle();
+        event(MemberEvent.Type.UPDATED, "restarted", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.LEAVING, "restarted", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.REMOVED, "restarted", 8001, MemberState.DRAINING);
+        Await.until(Duration.ofSeconds(2), "the server gone", () -> servers().isEmpty(), () -> servers().toString());
+    }
+
     @Test
     void aLeavingMemberIsNeverHeld() throws Exception {
         event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
