@@ -146,7 +146,7 @@ public final class GossipNode implements AutoCloseable {
                 settings.alias() == null ? "" : " (" + settings.alias() + ")", node.listenDescription(),
                 cluster.member().address(), seeds,
                 keyring == null ? "OPEN: no cluster key (--insecure-gossip)" : "frames sealed with key "
-                        + keyring.keyIds().get(0) + " (" + keyring.size() + " key(s) accepted)");
+                        + keyring.keyIds().get(0) + ", keys accepted " + String.join(", ", keyring.keyIds()));
         if (isWildcard(bindHost)) {
             LOG.warn("The gossip port {} listens on every interface: allow it only from the cluster's hosts in the firewall",
                     node.gossipAddress.getPort());

@@ -7,6 +7,9 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import io.scalecube.cluster.Cluster;
 import io.scalecube.cluster.ClusterImpl;
 import io.scalecube.cluster.metadata.MetadataCodec;
@@ -26,6 +29,7 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.slf4j.LoggerFactory;
 
 /** Several gossip members in one JVM on loopback, ephemeral ports, real scalecube. */
 class GossipNodeIntegrationTest {
@@ -190,6 +194,31 @@ class GossipNodeIntegrationTest {
         assertTrue(rotated.members().stream().noneMatch(m -> m.id().equals(stale.memberId())));
         assertTrue(staleEvents.events.isEmpty(), staleEvents.toString());
         assertEquals(0, rotated.counters().rejectedBadMac());
+    }
+
+    /**
+     * A rotation splits the cluster if a node was given another new key than the rest: before the second step an
+     * operator reads every node's start-up line to see that all accept the same keys, which takes their ids.
+     */
+    @Test
+    void theStartUpLineNamesTheKeySealingAndEveryKeyAccepted() {
+        String k1 = ClusterKeyring.generateKey();
+        String k2 = ClusterKeyring.generateKey();
+        List<String> ids = keys(k1, k2).keyIds();
+        Logger logger = (Logger) LoggerFactory.getLogger(GossipNode.class);
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        logger.addAppender(appender);
+        try {
+            node("rotating", keys(k1, k2), List.of(), new RecordingListener());
+        } finally {
+            logger.detachAppender(appender);
+        }
+        List<String> lines = appender.list.stream().map(ILoggingEvent::getFormattedMessage)
+                .filter(m -> m.contains("frames sealed with key")).toList();
+        assertEquals(1, lines.size(), appender.list.toString());
+        assertTrue(lines.get(0).contains("frames sealed with key " + ids.get(0)) && lines.get(0).contains(ids.get(1)),
+                lines.get(0) + " names " + ids);
     }
 
     @Test
