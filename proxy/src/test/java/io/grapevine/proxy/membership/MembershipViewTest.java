@@ -182,6 +182,8 @@ class MembershipViewTest {
     void aMemberRemovedWhileAnAgentRestartedOnItsAddressServesIsNotHeld() throws Exception {
         event(MemberEvent.Type.ADDED, "dead", 8001, MemberState.UP);
         event(MemberEvent.Type.ADDED, "restarted", 8001, MemberState.UP);
+        settle();
+        assertEquals(List.of("127.0.0.1:8001 up"), servers());
         removedByFailureDetector("dead");
 
         event(MemberEvent.Type.UPDATED, "restarted", 8001, MemberState.DRAINING);
@@ -196,6 +198,8 @@ class MembershipViewTest {
     @Test
     void aHeldMemberIsReleasedWhenAnAgentRestartedOnItsAddressJoins() throws Exception {
         event(MemberEvent.Type.ADDED, "dead", 8001, MemberState.UP);
+        settle();
+        assertEquals(List.of("127.0.0.1:8001 up"), servers());
         removedByFailureDetector("dead");
         assertEquals(List.of("dead"), memberIds(), "held: its backend answers");
         assertEquals(List.of("127.0.0.1:8001 up"), servers());
