@@ -98,17 +98,26 @@ public final class PoolState {
         return ejection;
     }
 
-    /** An ejection's time is up: logs the server's return, unless it came back earlier or was ejected again. */
-    public synchronized void ejectionOver(Ejection ejection) {
-        ejection.server().ejectionOver(ejection);
+    /**
+     * An ejection's time is up: logs the server's return, unless it came back earlier or was ejected again, and lets
+     * the server serve the requests waiting in the queue (outside the monitor: the queue takes its own lock).
+     */
+    public void ejectionOver(Ejection ejection) {
+        synchronized (this) {
+            ejection.server().ejectionOver(ejection);
+        }
+        queue.dispatch();
     }
 
-    /** An active health check passes again: the server comes back now if it was ejected. */
-    synchronized void clearEjection(Server server, String why) {
-        boolean wasEjected = server.isEjected(System.nanoTime());
-        server.clearEjection(why);
-        if (wasEjected) {
-            findingsChanged.run();
+    /** An active health check passes again: the server comes back now if it was ejected, and serves the queue. */
+    void clearEjection(Server server, String why) {
+        synchronized (this) {
+            boolean wasEjected = server.isEjected(System.nanoTime());
+            server.clearEjection(why);
+            if (wasEjected) {
+                findingsChanged.run();
+            }
         }
+        queue.dispatch();
     }
 }

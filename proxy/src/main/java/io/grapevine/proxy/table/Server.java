@@ -429,7 +429,10 @@ public final class Server implements Endpoint {
         return activeUp;
     }
 
-    /** Called by the health checker when rise/fall flips the verdict. */
+    /**
+     * Called by the health checker when rise/fall flips the verdict. A server back up serves the requests waiting in
+     * its pool's queue at once, before any newcomer can take its slots.
+     */
     public void setActiveUp(boolean up, String reason) {
         if (activeUp != up) {
             if (up) {
@@ -438,6 +441,9 @@ public final class Server implements Endpoint {
             activeUp = up;
             loadChanged();
             log.info("server {} ({}) is {} by health check: {}", spec.name(), address, up ? "UP" : "DOWN", reason);
+            if (up) {
+                pool.queue().dispatch();
+            }
         }
     }
 

@@ -2,10 +2,12 @@ package io.grapevine.proxy.table;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
@@ -195,6 +197,55 @@ class PoolQueueTest {
         assertEquals(0, s1.inFlight());
         two.get(1).releaseSlot();
         assertEquals(List.of("w->s2"), log);
+    }
+
+    @Test
+    void aServerBackUpByItsHealthChecksServesTheQueueAtOnce() {
+        List<Server> two = holder(10).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        Server busy = two.get(0);
+        Server down = two.get(1);
+        down.setActiveUp(false, "test");
+        busy.tryAcquireSlot();
+        List<String> log = new ArrayList<>();
+        busy.poolState().queue().offer(new Recorder("w", log, null), System.nanoTime());
+        assertEquals(List.of(), log, "the only server up is full");
+
+        down.setActiveUp(true, "test");
+        assertEquals(List.of("w->s2"), log, "the server that came back takes the waiter, not the next newcomer");
+        assertEquals(1, down.inFlight());
+        assertEquals(1, busy.inFlight(), "the busy server's request goes on");
+    }
+
+    @Test
+    void aServerWhoseEjectionEndsServesTheQueueAtOnce() throws Exception {
+        List<Server> three = holder(10).publish(List.of(limited(1, 1), limited(2, 1), limited(3, 1)), "test")
+                .servers();
+        Server busy = three.get(0);
+        Server early = three.get(1);
+        Server late = three.get(2);
+        HealthCheckConfig passive = new HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, 60_000, 100, 60_000);
+        HealthCheckConfig brief = new HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, 500, 100, 500);
+        assertNotNull(early.recordFailure(System.nanoTime(), passive, "test"));
+        busy.tryAcquireSlot();
+        late.tryAcquireSlot();
+        List<String> log = new ArrayList<>();
+        PoolQueue queue = busy.poolState().queue();
+        queue.offer(new Recorder("first", log, null), System.nanoTime());
+        queue.offer(new Recorder("second", log, null), System.nanoTime());
+        Ejection runsOut = late.recordFailure(System.nanoTime(), brief, "test"); // its request failed
+        assertNotNull(runsOut);
+        late.releaseSlot();
+        assertEquals(List.of(), log, "one server full, two ejected");
+
+        early.clearPassiveDown(); // a passing health check ends its ejection early
+        assertEquals(List.of("first->s2"), log);
+
+        while (System.nanoTime() - runsOut.untilNanos() < 0) {
+            Thread.sleep(10);
+        }
+        assertTrue(late.isAvailable(System.nanoTime()), "its ejection ran out");
+        late.poolState().ejectionOver(runsOut); // the task the failure scheduled for the end of the ejection
+        assertEquals(List.of("first->s2", "second->s3"), log);
     }
 
     @Test
