@@ -19,7 +19,10 @@ final class QueueTicket implements PoolQueue.Waiter {
 
     private final Exchange exchange;
     private final EventLoop eventLoop;
-    /** The server the request's sticky cookie names, which alone may take it; {@code null}: any of the pool. */
+    /**
+     * The server the request's sticky cookie names, which alone may take it while it takes sticky requests;
+     * {@code null}: any of the pool.
+     */
     private final Server pinned;
     /** The servers this request tried already. */
     private final Server[] tried;
@@ -50,10 +53,14 @@ final class QueueTicket implements PoolQueue.Waiter {
         }
     }
 
+    /**
+     * A sticky request waits for its own server while that one takes sticky requests; once it does not (down, in
+     * maintenance, gone from the table), the request is balanced as one without the cookie: any server it did not try.
+     */
     @Override
     public boolean accepts(Server server, long nowNanos) {
-        if (pinned != null) {
-            return server == pinned && server.takesStickyRequests(nowNanos);
+        if (pinned != null && pinned.takesStickyRequests(nowNanos)) {
+            return server == pinned;
         }
         for (Server t : tried) {
             if (t == server) {

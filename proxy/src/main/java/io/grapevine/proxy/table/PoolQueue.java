@@ -29,7 +29,7 @@ public final class PoolQueue {
     public interface Waiter {
         /**
          * Whether the request may go to {@code server} now: the server takes requests (or, for a request its sticky
-         * cookie ties to a server, it is that one and takes sticky requests) and the request did not try it
+         * cookie ties to a server that still takes sticky requests, it is that one) and the request did not try it
          * already. Called under the queue's lock: must be quick and must not block.
          */
         boolean accepts(Server server, long nowNanos);

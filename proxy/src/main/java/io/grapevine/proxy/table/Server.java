@@ -431,7 +431,8 @@ public final class Server implements Endpoint {
 
     /**
      * Called by the health checker when rise/fall flips the verdict. A server back up serves the requests waiting in
-     * its pool's queue at once, before any newcomer can take its slots.
+     * its pool's queue at once, before any newcomer can take its slots; a server gone down lets the requests that
+     * waited for it alone (sticky ones) go to the others.
      */
     public void setActiveUp(boolean up, String reason) {
         if (activeUp != up) {
@@ -441,9 +442,7 @@ public final class Server implements Endpoint {
             activeUp = up;
             loadChanged();
             log.info("server {} ({}) is {} by health check: {}", spec.name(), address, up ? "UP" : "DOWN", reason);
-            if (up) {
-                pool.queue().dispatch();
-            }
+            pool.queue().dispatch();
         }
     }
 
@@ -465,7 +464,11 @@ public final class Server implements Endpoint {
         if (consecutiveFailures.incrementAndGet() < maxFails) {
             return null;
         }
-        return pool.eject(this, nowNanos, passive, reason);
+        Ejection ejection = pool.eject(this, nowNanos, passive, reason);
+        if (ejection != null) {
+            pool.queue().dispatch(); // the sticky requests that waited for this server alone go to the others
+        }
+        return ejection;
     }
 
     /**

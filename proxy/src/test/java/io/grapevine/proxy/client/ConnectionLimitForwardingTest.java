@@ -2,12 +2,14 @@ package io.grapevine.proxy.client;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.testing.H2Frames;
 import io.netty.buffer.Unpooled;
 import java.util.List;
@@ -219,5 +221,45 @@ class ConnectionLimitForwardingTest {
             assertEquals(0, server(h).inFlight());
             h.receivedFrames(wire);
         }
+    }
+
+    @Test
+    void aStickyRequestWaitingForItsServerIsBalancedWhenThatServerGoesAway() throws Exception {
+        String config = "{\"sticky\": {}, \"backend_servers\": ["
+                + "{\"name\": \"s0\", \"ip\": \"127.0.0.1\", \"port\": 8001, \"max_conn\": 1}, "
+                + "{\"name\": \"s1\", \"ip\": \"127.0.0.1\", \"port\": 8002, \"max_conn\": 1}]}";
+        try (ForwardingHarness h = new ForwardingHarness(config)) {
+            ServerPool pool = h.tables.current().defaultPool();
+            Server s0 = pool.servers().get(0);
+            Server s1 = pool.servers().get(1);
+            String toS0 = "Cookie: " + cookie(pool, s0) + "\r\n";
+            h.send("GET /b HTTP/1.1\r\nHost: example\r\n" + toS0 + "\r\n"
+                    + "GET /c HTTP/1.1\r\nHost: example\r\n" + toS0 + "\r\n");
+            assertEquals(1, h.backends.size());
+            assertSame(s0, h.backend(0).server());
+            assertEquals(1, pool.state().queue().size(), "c waits for its server, s0, though s1 is free");
+
+            s0.setActiveUp(false, "test"); // its health checks take s0 down
+            h.runPending();
+            assertEquals(0, pool.state().queue().size(), "c no longer waits for a server that will not take it");
+            assertEquals(2, h.backends.size());
+            assertSame(s1, h.backend(1).server());
+            assertTrue(h.backend(1).received().startsWith("GET /c "));
+            h.backend(0).send(ok("B"));
+            h.backend(1).send(ok("C"));
+            h.runPending();
+            String answers = h.received();
+            assertTrue(answers.indexOf("\r\n\r\nB") < answers.indexOf("\r\n\r\nC"), answers);
+            assertTrue(answers.substring(answers.indexOf("\r\n\r\nB")).contains(
+                    "Set-Cookie: " + cookie(pool, s1) + ";"), "c's client now sticks to s1: " + answers);
+            assertEquals(0, s0.inFlight());
+            assertEquals(0, s1.inFlight());
+        }
+    }
+
+    /** {@code NAME=VALUE} of the sticky cookie naming {@code server}. */
+    private static String cookie(ServerPool pool, Server server) {
+        String line = new String(pool.setCookie(server, false), java.nio.charset.StandardCharsets.US_ASCII);
+        return line.substring("Set-Cookie: ".length(), line.indexOf(';'));
     }
 }
