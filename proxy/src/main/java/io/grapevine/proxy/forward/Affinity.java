@@ -44,15 +44,22 @@ final class Affinity {
                 request.secure);
     }
 
-    /** The bytes a hashing pool hashes, or {@code null} when the request has no such key. */
+    /**
+     * The bytes a hashing pool hashes, or {@code null} when the request has no such key. A header or cookie with an
+     * empty value is no key (HAProxy's {@code balance hdr()}): hashed, every such request would land on one server.
+     */
     private static byte[] keyOf(ServerPool pool, RequestHead request) {
         return switch (pool.balance()) {
             case SOURCE -> request.clientAddress;
             case URI -> request.routingPath == null ? null : request.routingPath.getBytes(StandardCharsets.ISO_8859_1);
-            case HEADER -> captured(request.capturedHeaders, pool.keyIndex());
-            case COOKIE -> captured(request.capturedCookies, pool.keyIndex());
+            case HEADER -> nonEmpty(captured(request.capturedHeaders, pool.keyIndex()));
+            case COOKIE -> nonEmpty(captured(request.capturedCookies, pool.keyIndex()));
             default -> null;
         };
+    }
+
+    private static byte[] nonEmpty(byte[] value) {
+        return value == null || value.length == 0 ? null : value;
     }
 
     private static byte[] captured(byte[][] values, int index) {
