@@ -2,6 +2,7 @@ package io.grapevine.proxy.lb;
 
 import io.grapevine.proxy.config.Balance;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /** Creates a pool's balancers: one per event loop, over the same endpoints. */
 public final class Balancers {
@@ -17,6 +18,16 @@ public final class Balancers {
      */
     public static <E extends Endpoint> Balancer<E>[] forLoops(Balance balance, List<E> primaries, List<E> backups,
                                                                int loopCount) {
+        return forLoops(balance, primaries, backups, loopCount, new AtomicInteger());
+    }
+
+    /**
+     * As {@link #forLoops(Balance, List, List, int)}, for a pool that lives on from generation to generation:
+     * {@code turns} walks its round robin (and the round robin of its requests without a hash key), and goes on from
+     * where the pool's last generation left it.
+     */
+    public static <E extends Endpoint> Balancer<E>[] forLoops(Balance balance, List<E> primaries, List<E> backups,
+                                                               int loopCount, AtomicInteger turns) {
         Endpoint[] p = primaries.toArray(new Endpoint[0]);
         Endpoint[] b = backups.toArray(new Endpoint[0]);
         boolean tree = balance == Balance.LEASTCONN && p.length > LeastConnections.SCAN_LIMIT;
@@ -29,7 +40,7 @@ public final class Balancers {
         }
         long[] loads = tree ? LeastLoadedTree.build(p, System.nanoTime()) : null;
         SmoothWeightedRoundRobin.Rotation rotation = balance == Balance.ROUNDROBIN || balance.hashes()
-                ? new SmoothWeightedRoundRobin.Rotation(p) : null;
+                ? new SmoothWeightedRoundRobin.Rotation(p, turns) : null;
         MaglevTable primaryTable = balance.hashes() ? MaglevTable.build(p) : null;
         MaglevTable backupTable = balance.hashes() ? MaglevTable.build(b) : null;
         @SuppressWarnings("unchecked")

@@ -41,6 +41,10 @@ final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> 
      * the length of the cycle times the number of servers, kept under {@link #MAX_WORK}); others, and all pools whose
      * servers have one weight, get a {@link WeightClassSequence}, which computes each turn (for one weight it is the
      * same strict rotation).
+     *
+     * <p>The counter may outlive the rotation: the pool's next generation walks its own sequence on with it instead
+     * of starting again at the first server, so a pool that changes more often than it serves one request per server
+     * (a large pool under membership churn) still reaches every server, not only those at the front of its list.
      */
     static final class Rotation {
         /** Most work (turns times servers) spent precomputing nginx's sequence. */
@@ -48,9 +52,16 @@ final class SmoothWeightedRoundRobin<E extends Endpoint> implements Balancer<E> 
         private final Endpoint[] sequence;
         private final WeightClassSequence classes;
         private final int length;
-        private final AtomicInteger next = new AtomicInteger();
+        private final AtomicInteger next;
 
+        /** A rotation whose counter starts at 0 (the first server's turn). */
         Rotation(Endpoint[] primaries) {
+            this(primaries, new AtomicInteger());
+        }
+
+        /** @param turns the counter that walks the sequence, carried on from the pool's last generation */
+        Rotation(Endpoint[] primaries, AtomicInteger turns) {
+            this.next = turns;
             int gcd = 0;
             long total = 0;
             int firstWeight = -1;

@@ -5,6 +5,7 @@ import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.stats.PoolStats;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * What a pool keeps across table generations, by its name, as a {@link Server} keeps its identity by its key: the
@@ -21,6 +22,8 @@ public final class PoolState {
     private final int id;
     private final PoolStats stats = new PoolStats();
     private final PoolQueue queue;
+    /** Walks the round robin of the pool's balancers, generation after generation (see {@link ServerPool}). */
+    private final AtomicInteger roundRobinTurns = new AtomicInteger();
     private volatile List<Server> servers = List.of();
     private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
     /** Told of every ejection made or cleared here (see {@link TableHolder#onHealthFindingsChanged}). */
@@ -51,6 +54,11 @@ public final class PoolState {
 
     public PoolQueue queue() {
         return queue;
+    }
+
+    /** The round-robin counter of the pool's balancers, kept across generations. */
+    AtomicInteger roundRobinTurns() {
+        return roundRobinTurns;
     }
 
     /** The pool's servers in the table in force (empty once the pool left it). */

@@ -53,7 +53,8 @@ public final class ServerPool {
         for (Server s : servers) {
             (s.spec().backup() ? backups : primaries).add(s);
         }
-        this.balancerPerLoop = Balancers.forLoops(policy.balance(), primaries, backups, loopCount);
+        this.balancerPerLoop = Balancers.forLoops(policy.balance(), primaries, backups, loopCount,
+                state.roundRobinTurns());
         this.keyIndex = keys.keyIndex(policy);
         this.stickyIndex = keys.stickyIndex(policy);
         Server[] byId = policy.sticky() == null ? new Server[0] : servers.toArray(new Server[0]);

@@ -158,6 +158,28 @@ class TableHolderTest {
         assertTrue(tables.publish(List.of(spec(1), spec(2)), "back").servers().get(1).isAvailable(System.nanoTime()));
     }
 
+    @Test
+    void roundRobinGoesOnAcrossGenerationsSoAPoolThatChangesOftenStarvesNoServer() {
+        // Ten servers, and an eleventh that joins and leaves every three requests: a large pool under membership
+        // churn changes more often than it serves one request per server.
+        List<ServerSpec> ten = new ArrayList<>();
+        for (int port = 1; port <= 10; port++) {
+            ten.add(spec(port));
+        }
+        List<ServerSpec> eleven = concat(ten, List.of(spec(11)));
+        int[] picks = new int[12];
+        for (int swap = 0; swap < 20; swap++) {
+            BackendTable t = tables.publish(swap % 2 == 0 ? ten : eleven, "swap " + swap);
+            for (int k = 0; k < 3; k++) {
+                picks[t.defaultPool().balancer(0).pick(System.nanoTime(), null).spec().port()]++;
+            }
+        }
+        for (int port = 1; port <= 10; port++) {
+            assertTrue(picks[port] >= 3, "s" + port + " got " + picks[port] + " of 60 requests: "
+                    + java.util.Arrays.toString(picks));
+        }
+    }
+
     /** {@code n} servers of weight 1 in {@code pool}, the one of index {@code heavy} (if any) of weight 2. */
     private static List<ServerSpec> large(int n, String pool, int heavy) {
         List<ServerSpec> specs = new ArrayList<>(n);
