@@ -85,6 +85,11 @@ final class Affinity {
         return hasKey ? balancer.pick(nowNanos, key, tried) : balancer.pick(nowNanos, tried);
     }
 
+    /** The name of the pool's sticky cookie, whose backend-made {@code Set-Cookie} lines are removed, or null. */
+    byte[] stickyCookieName() {
+        return pool.stickyCookieName();
+    }
+
     /**
      * The {@code Set-Cookie} line for a response from {@code server}, or {@code null}: not sticky, or the client
      * presented the cookie that names this server already.

@@ -203,6 +203,11 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
+    public byte[] ownCookieName() {
+        return exchange.stickyCookieName();
+    }
+
+    @Override
     public boolean requestFullySent() {
         return exchange.requestFullySent();
     }

@@ -442,6 +442,11 @@ public final class Exchange {
         return affinity == null ? null : affinity.setCookieFor(server);
     }
 
+    /** The sticky cookie's name, which only the proxy may set in a response, or null (not a sticky pool). */
+    byte[] stickyCookieName() {
+        return affinity == null ? null : affinity.stickyCookieName();
+    }
+
     private static String hostHeaderValue(Server s) {
         return HostAndPort.format(s.spec().host(), s.spec().port());
     }

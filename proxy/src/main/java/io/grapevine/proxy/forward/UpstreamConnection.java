@@ -56,6 +56,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** A field line for the client's head of the final response (a sticky {@code Set-Cookie}), or null. */
         byte[] extraResponseField();
 
+        /** The name of a cookie the response must not set, the proxy's sticky cookie, or null. */
+        byte[] ownCookieName();
+
         /** The whole request has been written to this connection (needed before it can be reused). */
         boolean requestFullySent();
 
@@ -319,7 +322,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return false;
         }
         int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeOffer(),
-                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), head, ctx.alloc());
+                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), l.ownCookieName(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;

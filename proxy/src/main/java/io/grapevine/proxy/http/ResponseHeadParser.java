@@ -7,6 +7,7 @@ import static io.grapevine.proxy.http.HttpChars.SP;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 
 /**
  * Validates a backend's response head and writes the head for the client.
@@ -36,6 +37,7 @@ public final class ResponseHeadParser {
     private static final byte[] TRANSFER_ENCODING = "transfer-encoding".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] KEEP_ALIVE = "keep-alive".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] TRAILER = "trailer".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] SET_COOKIE = "set-cookie".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
 
@@ -115,6 +117,18 @@ public final class ResponseHeadParser {
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, ResponseHead out,
                      ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, upgradeOffer, clientProtocol, clientKeepAlive, extraField, null,
+                out, alloc);
+    }
+
+    /**
+     * As the primary {@code parse} above, for a pool whose sticky cookie is {@code ownCookie} (its name in ASCII, or
+     * {@code null}): a {@code Set-Cookie} of the backend's that sets a cookie of that name is removed, as HAProxy's
+     * {@code cookie ... insert} does, so that it can neither overwrite the client's sticky cookie nor stand beside it.
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
+                     ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, byte[] ownCookie,
+                     ResponseHead out, ByteBufAllocator alloc) {
         boolean clientHttp10 = clientProtocol == ClientProtocol.HTTP_1_0;
         boolean clientHttp2 = clientProtocol == ClientProtocol.HTTP_2;
         if (b.length < headLength) {
@@ -185,6 +199,12 @@ public final class ResponseHeadParser {
                 case 7:
                     if (fl.nameIs(b, fi, TRAILER) && clientHttp10) {
                         kind = DROP; // an HTTP/1.0 client gets the body without chunks, hence no trailers
+                    }
+                    break;
+                case 10:
+                    if (ownCookie != null && fl.nameIs(b, fi, SET_COOKIE)
+                            && setsCookie(b, fl.valueStart(fi), fl.valueEnd(fi), ownCookie)) {
+                        kind = DROP; // the proxy's own cookie: only the proxy sets it
                     }
                     break;
                 case 14:
@@ -347,5 +367,20 @@ public final class ResponseHeadParser {
                 && out.contentLength <= BODY_IN_HEAD_MAX;
         out.clientHead = head.toBuffer(alloc, smallBody ? (int) out.contentLength : 0);
         return OK;
+    }
+
+    /** Whether the Set-Cookie value {@code b[from, to)} sets cookie {@code name} (whitespace around it ignored). */
+    private static boolean setsCookie(byte[] b, int from, int to, byte[] name) {
+        while (from < to && HttpChars.isOws(b[from])) {
+            from++;
+        }
+        if (to - from <= name.length || !Arrays.equals(b, from, from + name.length, name, 0, name.length)) {
+            return false;
+        }
+        int i = from + name.length;
+        while (i < to && HttpChars.isOws(b[i])) {
+            i++;
+        }
+        return i < to && b[i] == '=';
     }
 }

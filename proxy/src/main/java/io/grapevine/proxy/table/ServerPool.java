@@ -39,6 +39,8 @@ public final class ServerPool {
     private final Server[] stickyServers;
     private final byte[][] setCookie;
     private final byte[][] setCookieSecure;
+    /** Sticky pools: the cookie's name in ASCII; null otherwise. */
+    private final byte[] stickyCookieName;
 
     ServerPool(String name, PoolPolicy policy, List<Server> servers, int loopCount, RequestKeys keys,
                PoolState state) {
@@ -63,6 +65,8 @@ public final class ServerPool {
         this.stickyIds = new long[byId.length];
         this.setCookie = new byte[byId.length][];
         this.setCookieSecure = new byte[byId.length][];
+        this.stickyCookieName = policy.sticky() == null ? null
+                : policy.sticky().cookie().getBytes(StandardCharsets.US_ASCII);
         for (int i = 0; i < byId.length; i++) {
             stickyIds[i] = byId[i].stickyId();
             byte[][] lines = byId[i].setCookieLines(policy.sticky());
@@ -163,6 +167,14 @@ public final class ServerPool {
     /** Whether responses name their server in a cookie. */
     public boolean isSticky() {
         return policy.sticky() != null;
+    }
+
+    /**
+     * The name of the pool's sticky cookie in ASCII, or {@code null} when not sticky: only the proxy sets it, a
+     * backend's {@code Set-Cookie} of it is removed. The array is shared: do not modify it.
+     */
+    public byte[] stickyCookieName() {
+        return stickyCookieName;
     }
 
     /** The index of the sticky cookie among the cookies the request head captured, or -1 when not sticky. */
