@@ -6,6 +6,7 @@ import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.stats.LatencyMetrics;
+import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.LatencySeries;
 import io.grapevine.proxy.stats.LatencyWindow;
 import io.grapevine.proxy.stats.PoolStats;
@@ -372,11 +373,11 @@ public final class StatsReport {
             labels.put("server", s.name());
             labels.put("pool", s.spec().pool());
             labels.put("source", s.spec().source().name().toLowerCase());
-            StatsCollector.Counters c = new StatsCollector.Counters();
-            c.add(s.stats());
-            serverTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros(), c.totalBuckets));
-            serverUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros(),
-                    c.upstreamBuckets));
+            long[] total = new long[LatencyRecorder.BUCKETS];
+            long[] upstream = new long[LatencyRecorder.BUCKETS];
+            s.stats().latency.addBucketCounts(total, upstream);
+            serverTotal.add(new LatencySeries(labels, t.total.sumMicros(), total));
+            serverUpstream.add(new LatencySeries(labels, t.upstream.sumMicros(), upstream));
         }
         List<LatencySeries> poolTotal = new ArrayList<>();
         List<LatencySeries> poolUpstream = new ArrayList<>();
@@ -384,9 +385,8 @@ public final class StatsReport {
             StatsCollector.PoolTrack t = collector.pool(pool.name());
             Map<String, String> labels = Map.of("pool", pool.name());
             StatsCollector.Counters c = collector.counters(t, pool); // its servers, present and retired
-            poolTotal.add(new LatencySeries(labels, t.total.sinceStart(), t.total.sumMicros(), c.totalBuckets));
-            poolUpstream.add(new LatencySeries(labels, t.upstream.sinceStart(), t.upstream.sumMicros(),
-                    c.upstreamBuckets));
+            poolTotal.add(new LatencySeries(labels, t.total.sumMicros(), c.totalBuckets));
+            poolUpstream.add(new LatencySeries(labels, t.upstream.sumMicros(), c.upstreamBuckets));
         }
         return new LatencyMetrics(serverTotal, serverUpstream, poolTotal, poolUpstream);
     }

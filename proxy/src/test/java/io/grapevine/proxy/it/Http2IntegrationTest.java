@@ -185,14 +185,8 @@ class Http2IntegrationTest {
         try (ServerSocket server = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
             Thread backend = new Thread(() -> {
                 try (Socket s = server.accept()) {
-                    InputStream in = s.getInputStream();
-                    StringBuilder head = new StringBuilder();
-                    while (!head.toString().endsWith("\r\n\r\n")) {
-                        int c = in.read();
-                        if (c < 0) {
-                            return;
-                        }
-                        head.append((char) c);
+                    if (readHead(s.getInputStream()) == null) {
+                        return;
                     }
                     s.getOutputStream().write("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhalf"
                             .getBytes(StandardCharsets.US_ASCII));
@@ -357,6 +351,19 @@ class Http2IntegrationTest {
         throw new AssertionError("the value never settled: " + last);
     }
 
+    /** A backend's next request head, read byte by byte, or null at the end of the connection. */
+    private static String readHead(InputStream in) throws IOException {
+        StringBuilder head = new StringBuilder();
+        while (head.length() < 4 || !head.substring(head.length() - 4).equals("\r\n\r\n")) {
+            int c = in.read();
+            if (c < 0) {
+                return null;
+            }
+            head.append((char) c);
+        }
+        return head.toString();
+    }
+
     /**
      * A backend that answers every request 413 as soon as its head arrived, then reads and drops its
      * Content-Length body, as a server that keeps its connections would. A daemon thread per connection.
@@ -418,19 +425,6 @@ class Http2IntegrationTest {
             }
         }
 
-        /** The next request head, or null at the end of the connection. */
-        private static String readHead(InputStream in) throws IOException {
-            StringBuilder head = new StringBuilder();
-            while (head.length() < 4 || !head.substring(head.length() - 4).equals("\r\n\r\n")) {
-                int c = in.read();
-                if (c < 0) {
-                    return null;
-                }
-                head.append((char) c);
-            }
-            return head.toString();
-        }
-
         @Override
         public void close() throws IOException {
             server.close();
@@ -463,13 +457,9 @@ class Http2IntegrationTest {
             try (Socket s = server.accept()) {
                 s.setReceiveBufferSize(64 * 1024);
                 InputStream in = s.getInputStream();
-                StringBuilder head = new StringBuilder();
-                while (!head.toString().endsWith("\r\n\r\n")) {
-                    int c = in.read();
-                    if (c < 0) {
-                        return;
-                    }
-                    head.append((char) c);
+                String head = readHead(in);
+                if (head == null) {
+                    return;
                 }
                 java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?i)\r\ncontent-length: *(\\d+)")
                         .matcher(head);

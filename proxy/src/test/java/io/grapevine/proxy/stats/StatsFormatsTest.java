@@ -5,11 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import io.grapevine.proxy.testing.HaproxyCsv;
 import io.grapevine.proxy.testing.PrometheusText;
+import java.math.BigDecimal;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import org.HdrHistogram.Histogram;
 import org.junit.jupiter.api.Test;
 
 /** The CSV and Prometheus forms of a stats document built by hand. */
@@ -100,15 +100,15 @@ class StatsFormatsTest {
 
     @Test
     void prometheusHistogramsAreCumulativeAndEndInTheCount() {
-        Histogram h = LatencyRecorder.newHistogram();
-        h.recordValueWithCount(300, 5); // 0.3 ms
-        h.recordValueWithCount(20_000, 3); // 20 ms
-        h.recordValueWithCount(40_000_000, 1); // 40 s, above the last bound
+        long[] h = new long[LatencyRecorder.BUCKETS];
+        h[StatsFormats.LATENCY_BUCKETS.indexOf(new BigDecimal("0.0005"))] = 5; // 0.3 ms
+        h[StatsFormats.LATENCY_BUCKETS.indexOf(new BigDecimal("0.025"))] = 3; // 20 ms
+        h[LatencyRecorder.BUCKETS - 1] = 1; // 40 s, above the last bound
         Map<String, Object> doc = document();
         List<LatencySeries> servers = new ArrayList<>(List.of(new LatencySeries(Map.of("server", "web-1", "pool", "web",
-                "source", "gossip"), h, 40_061_500)));
-        LatencyMetrics latency = new LatencyMetrics(servers, servers, List.of(new LatencySeries(Map.of("pool", "web"), h,
-                40_061_500)), List.of());
+                "source", "gossip"), 40_061_500, h)));
+        LatencyMetrics latency = new LatencyMetrics(servers, servers, List.of(new LatencySeries(Map.of("pool", "web"),
+                40_061_500, h)), List.of());
         Map<String, PrometheusText.Family> families = PrometheusText.parse(StatsFormats.prometheus(doc, latency));
         PrometheusText.Family f = families.get("grapevine_server_request_duration_seconds");
         assertEquals("histogram", f.type());
