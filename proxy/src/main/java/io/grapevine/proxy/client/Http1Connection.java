@@ -26,7 +26,6 @@ import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -91,8 +90,6 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private final long headerTimeoutNanos;
     private final long idleTimeoutNanos;
     private final long tunnelIdleTimeoutNanos;
-    /** Exchanges read in this round of input, dispatched once the whole input was parsed. */
-    private final ArrayList<Exchange> toDispatch = new ArrayList<>(4);
 
     private byte[] clientAddress;
     private InetSocketAddress clientInet;
@@ -202,7 +199,6 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             stats.tunnelsCurrent.decrementAndGet();
         }
         sequencer.abortAll();
-        toDispatch.clear();
         reading = null;
         releaseCumulation();
         ctx.fireChannelInactive();
@@ -295,9 +291,10 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     }
 
     /**
-     * Parses what the cumulation holds, then dispatches the new exchanges. Dispatch waits until the whole
-     * input was parsed, so a request found invalid in this read never leaves the proxy. Not reentrant: a
-     * response completing during dispatch (a local 503) asks for another round instead of recursing.
+     * Parses what the cumulation holds, then forwards the new exchanges that may go ({@link #forwardReady}).
+     * Forwarding waits until the whole input was parsed, so a request found invalid in this read never leaves
+     * the proxy. Not reentrant: a response completing during dispatch (a local 503) asks for another round
+     * instead of recursing.
      */
     private void parseAndDispatch() {
         if (processing) {
@@ -315,16 +312,23 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                         releaseCumulation();
                     }
                 }
-                for (int i = 0; i < toDispatch.size(); i++) {
-                    Exchange ex = toDispatch.get(i);
-                    if (isWritingAllowed() && ex.state() == Exchange.State.NEW) {
-                        ex.start();
-                    }
-                }
-                toDispatch.clear();
+                forwardReady();
             } while (reprocess && lifecycle != Lifecycle.CLOSED && cumulation != null);
         } finally {
             processing = false;
+        }
+    }
+
+    /**
+     * Starts, in the order they were read, the exchanges in line that may be forwarded now: every one behind only
+     * safe requests, a request that is not safe once it is first ({@link ResponseSequencer#nextToForward}). Each
+     * start leaves {@code NEW}, so this ends; one that completes at once (a local 503) lets the next go in the same
+     * call.
+     */
+    private void forwardReady() {
+        Http1Stream next;
+        while (isWritingAllowed() && (next = sequencer.nextToForward()) != null) {
+            next.exchange().start();
         }
     }
 
@@ -395,8 +399,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         Http1Stream stream = new Http1Stream(this, head);
         Exchange ex = new Exchange(stream, head, table, loop);
         stream.bind(ex);
-        sequencer.add(stream);
-        toDispatch.add(ex);
+        sequencer.add(stream); // forwarded by forwardReady once this round of input is parsed
         if (head.upgrade) {
             upgrading = stream;
         }
@@ -518,7 +521,6 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         lingerOnClose = true;
         input = Input.IGNORE;
         releaseCumulation();
-        toDispatch.remove(stream.exchange());
         stream.closeConnectionAfter();
         if (!sequencer.contains(stream)) {
             closeNow(); // its response was complete and written already
@@ -591,10 +593,16 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             }
         }
         updateReading();
+        if (processing) {
+            reprocess = true; // the round of input in progress reads and forwards what may go now
+            return;
+        }
         // Requests that waited for room in the line may be in the cumulation already.
         if (cumulation != null && input == Input.HEAD && !readPaused) {
             parseAndDispatch();
             flushIfNeeded();
+        } else {
+            forwardReady(); // requests read already that waited for the one that just left the line
         }
     }
 
@@ -659,6 +667,15 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (pause != readPaused && (lifecycle == Lifecycle.OPEN || lifecycle == Lifecycle.DRAINING)) {
             readPaused = pause;
             channel.config().setAutoRead(!pause);
+            if (!pause) {
+                // The client's clocks start again: while the proxy did not read, its silence was the proxy's doing
+                // (a request waiting its turn, a backend slow to connect or to take the body), not a stall.
+                long now = System.nanoTime();
+                lastReadNanos = now;
+                if (headStartNanos != 0) {
+                    headStartNanos = now;
+                }
+            }
         }
     }
 

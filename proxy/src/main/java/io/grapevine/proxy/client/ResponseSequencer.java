@@ -51,6 +51,36 @@ final class ResponseSequencer {
         return line.contains(stream);
     }
 
+    /**
+     * The first request in line that was read but not forwarded yet and may be forwarded now, or {@code null}. Only
+     * safe requests run side by side (RFC 9112 section 9.3.2: a client that pipelines a POST and then a GET expects
+     * the GET to see what the POST did): a request that is not safe is forwarded once it is first in line, and the
+     * requests behind it wait until its response is complete. A request answered by the proxy itself (no exchange)
+     * holds nobody up.
+     */
+    Http1Stream nextToForward() {
+        if (line.size() == 1) { // the usual case, without pipelining: no iterator
+            Http1Stream only = line.peekFirst();
+            Exchange ex = only.exchange();
+            return ex != null && ex.state() == Exchange.State.NEW ? only : null;
+        }
+        boolean first = true;
+        for (Http1Stream s : line) {
+            Exchange ex = s.exchange();
+            if (ex != null) {
+                boolean safe = s.request().safe();
+                if (ex.state() == Exchange.State.NEW) {
+                    return first || safe ? s : null;
+                }
+                if (!safe) {
+                    return null;
+                }
+            }
+            first = false;
+        }
+        return null;
+    }
+
     /** A part of {@code stream}'s response: written now if it is first in line, held otherwise. */
     void write(Http1Stream stream, ByteBuf part) {
         if (!connection.isWritingAllowed()) {

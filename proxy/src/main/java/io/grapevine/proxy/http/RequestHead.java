@@ -14,6 +14,16 @@ public final class RequestHead {
     public String method;
     /** RFC 9110 section 9.2.2: may be replayed after a failure that may have reached the server. */
     public boolean idempotent;
+
+    /**
+     * RFC 9110 section 9.2.1: GET, HEAD, OPTIONS or TRACE, a request that asks for no change on the server. Only such
+     * requests of one connection are forwarded side by side (RFC 9112 section 9.3.2); any other waits for the
+     * requests before it, and those after it wait for it.
+     */
+    public boolean safe() {
+        String m = method; // interned by the parser when it is one of these
+        return m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "TRACE";
+    }
     /** HEAD: the response has no body whatever its headers say. */
     public boolean headMethod;
     /** The client spoke HTTP/1.0. */

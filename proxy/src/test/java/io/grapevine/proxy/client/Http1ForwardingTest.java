@@ -145,6 +145,95 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * The requests every backend connection received since the last call, as "index:METHOD /path", in dial order.
+     */
+    private static List<String> requestsSent(ForwardingHarness h) {
+        List<String> sent = new java.util.ArrayList<>();
+        for (int i = 0; i < h.backends.size(); i++) {
+            Matcher m = Pattern.compile("([A-Z]+ /\\S*) HTTP/1\\.1\r\n").matcher(h.backend(i).received());
+            while (m.find()) {
+                sent.add(i + ":" + m.group(1));
+            }
+        }
+        return sent;
+    }
+
+    /** The index of the backend connection of {@code entry}, an entry of {@link #requestsSent}. */
+    private static int connectionOf(String entry) {
+        return Integer.parseInt(entry.substring(0, entry.indexOf(':')));
+    }
+
+    @Test
+    void aPipelinedRequestWhoseMethodIsNotSafeRunsAloneInTheOrderItWasSent() throws Exception {
+        String post = "POST /c HTTP/1.1\r\nHost: example\r\nContent-Length: 2\r\n\r\nhi";
+        try (ForwardingHarness h = new ForwardingHarness(config(3, ""))) {
+            h.send(get("a") + get("b") + post + get("d") + get("e"));
+            assertEquals(List.of("0:GET /a", "1:GET /b"), requestsSent(h),
+                    "safe requests go out together (RFC 9112 section 9.3.2); the POST waits for those before it");
+            h.backend(1).send(ok("b"));
+            assertEquals(List.of(), requestsSent(h), "the POST waits for every request before it, not only the last");
+            h.backend(0).send(ok("a"));
+            List<String> sent = requestsSent(h);
+            assertEquals(1, sent.size(), "then it goes out alone: the requests after it wait for its answer: " + sent);
+            assertTrue(sent.get(0).endsWith(":POST /c"), sent.toString());
+            h.backend(connectionOf(sent.get(0))).send(ok("c"));
+            sent = requestsSent(h);
+            assertEquals(2, sent.size(), "safe again: the rest go out together: " + sent);
+            String d = sent.get(0).endsWith(":GET /d") ? sent.get(0) : sent.get(1);
+            String e = sent.get(0).endsWith(":GET /d") ? sent.get(1) : sent.get(0);
+            assertTrue(d.endsWith(":GET /d") && e.endsWith(":GET /e"), sent.toString());
+            h.backend(connectionOf(e)).send(ok("e"));
+            h.backend(connectionOf(d)).send(ok("d"));
+            assertEquals("200:a,200:b,200:c,200:d,200:e", bodies(h.received()));
+        }
+    }
+
+    @Test
+    void aBodyTheProxyHeldBackWhileItsRequestWaitedIsNoStalledClient() throws Exception {
+        String extra = "\"timeouts\": {\"client_idle_ms\": 50}";
+        int sent = 300 * 1024; // more than a waiting exchange keeps (256 KiB): reading pauses
+        try (ForwardingHarness h = new ForwardingHarness(config(2, extra))) {
+            h.send(get("a") + "POST /b HTTP/1.1\r\nHost: example\r\nContent-Length: " + (sent + 5) + "\r\n\r\n"
+                    + "x".repeat(sent));
+            assertEquals(List.of("0:GET /a"), requestsSent(h));
+            assertFalse(h.client.config().isAutoRead(), "the POST waits for the GET, and its body with it");
+            Thread.sleep(120); // longer than client_idle_ms
+            Http1Connection connection = h.client.pipeline().get(Http1Connection.class);
+            connection.checkDeadlines(System.nanoTime());
+            h.backend(0).send(ok("a"));
+            assertTrue(h.client.config().isAutoRead(), "the POST went out: its body is read again");
+            connection.checkDeadlines(System.nanoTime());
+            assertEquals("200:a", bodies(h.received()),
+                    "no 408: the client did not stall, the proxy did not read while the request waited its turn");
+            h.send("y".repeat(5));
+            List<String> sentTo = requestsSent(h);
+            assertEquals(1, sentTo.size(), sentTo.toString());
+            h.backend(connectionOf(sentTo.get(0))).send(ok("b"));
+            assertEquals("200:b", bodies(h.received()));
+        }
+    }
+
+    @Test
+    void aHeadThatWaitedForRoomInLineHasItsWholeTimeAfterwards() throws Exception {
+        String extra = "\"limits\": {\"max_pipeline_depth\": 1}, \"timeouts\": {\"client_header_ms\": 50}";
+        try (ForwardingHarness h = new ForwardingHarness(config(1, extra))) {
+            h.send(get("a") + "GET /b HTTP/1.1\r\nHo");
+            assertFalse(h.client.config().isAutoRead(), "the second head waits for room in line");
+            Thread.sleep(120); // longer than client_header_ms
+            Http1Connection connection = h.client.pipeline().get(Http1Connection.class);
+            h.backend(0).send(ok("a"));
+            assertEquals("200:a", bodies(h.received()));
+            assertTrue(h.client.config().isAutoRead(), "room in line again: the rest of the head is read");
+            connection.checkDeadlines(System.nanoTime());
+            assertEquals("", h.received(), "no 408 for a head the proxy did not read while it waited");
+            h.send("st: example\r\n\r\n");
+            assertEquals(List.of("0:GET /a", "0:GET /b"), requestsSent(h));
+            h.backend(0).send(ok("b"));
+            assertEquals("200:b", bodies(h.received()));
+        }
+    }
+
     @Test
     void pipelineDepthLimitStopsReadingUntilAResponseLeaves() throws Exception {
         String extra = "\"limits\": {\"max_pipeline_depth\": 2}";
@@ -675,7 +764,9 @@ class Http1ForwardingTest {
                     + " " + (ex.responseBodyBytes()) + " " + (ex.endNanos() >= ex.startNanos())));
             h.send("POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc" + get("b"));
             h.backend(0).send(ok("12345"));
-            h.backend(1).send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            // GET /b went out once the POST before it had its answer (a request that is not safe runs alone)
+            String b = requestsSent(h).stream().filter(r -> r.endsWith(":GET /b")).findFirst().orElseThrow();
+            h.backend(connectionOf(b)).send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
             assertEquals(java.util.List.of("200 1 POST /a HTTP/1.1 5 true", "404 0 GET /b HTTP/1.1 0 true"), seen);
             h.received();
             h.send(get("c"));
