@@ -203,12 +203,23 @@ public final class HealthChecker {
     private record Verdict(boolean ok, String status, int code, String reason) {
     }
 
-    /** Sends {@code GET path} and judges the status line. */
+    /**
+     * Sends {@code GET path} and judges the status line of the final response. Interim responses ({@code 100
+     * Continue}, {@code 103 Early Hints}: 1xx but {@code 101}, RFC 9110 section 15.2) come before it and say nothing of
+     * the server's health: their fields are skipped, however long, and the next status line is read.
+     */
     private static final class HttpProbe extends ChannelInboundHandlerAdapter {
+        /** The most of a status line kept; only its first 12 characters decide. */
+        private static final int MAX_STATUS_LINE = 256;
+
         private final Server server;
         private final String path;
         private final java.util.function.Consumer<Verdict> done;
         private final StringBuilder line = new StringBuilder();
+        /** Within the fields of an interim response: lines are skipped until the empty one that ends them. */
+        private boolean interimFields;
+        /** The current line of interim fields has nothing but CR so far: at its LF, the fields have ended. */
+        private boolean fieldLineBlank = true;
         private boolean concluded;
 
         HttpProbe(Server server, String path, java.util.function.Consumer<Verdict> done) {
@@ -231,8 +242,15 @@ public final class HealthChecker {
             try {
                 while (in.isReadable() && !concluded) {
                     char c = (char) in.readByte();
-                    if (c == '\n' || line.length() > 256) {
-                        conclude(ctx);
+                    if (interimFields) {
+                        if (c == '\n') {
+                            interimFields = !fieldLineBlank;
+                            fieldLineBlank = true;
+                        } else if (c != '\r') {
+                            fieldLineBlank = false;
+                        }
+                    } else if (c == '\n' || line.length() > MAX_STATUS_LINE) {
+                        statusLine(ctx);
                     } else {
                         line.append(c);
                     }
@@ -240,6 +258,17 @@ public final class HealthChecker {
             } finally {
                 in.release();
             }
+        }
+
+        /** A status line has been read: an interim one is passed over, a final one decides. */
+        private void statusLine(ChannelHandlerContext ctx) {
+            int code = statusCode(line.toString().trim());
+            if (code >= 100 && code < 200 && code != 101) {
+                line.setLength(0);
+                interimFields = true;
+                return;
+            }
+            conclude(ctx);
         }
 
         private void conclude(ChannelHandlerContext ctx) {

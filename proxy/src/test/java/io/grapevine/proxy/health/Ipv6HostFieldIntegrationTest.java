@@ -7,18 +7,12 @@ import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.TestTransport;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -30,9 +24,8 @@ import org.junit.jupiter.api.Test;
  */
 class Ipv6HostFieldIntegrationTest {
 
-    private ServerSocket backend;
+    private ScriptedBackend backend;
     private ProxyServer proxy;
-    private final List<String> heads = new CopyOnWriteArrayList<>();
 
     @AfterEach
     void stop() throws IOException {
@@ -47,37 +40,12 @@ class Ipv6HostFieldIntegrationTest {
     /** A backend on [::1]:0 that records each request head and answers 200, one request per connection. */
     private int startBackend() throws IOException {
         try {
-            backend = new ServerSocket(0, 50, InetAddress.getByName("::1"));
+            backend = new ScriptedBackend(InetAddress.getByName("::1"),
+                    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
         } catch (IOException e) {
             Assumptions.abort("no IPv6 loopback here: " + e.getMessage());
         }
-        Thread acceptor = new Thread(() -> {
-            while (!backend.isClosed()) {
-                try (Socket s = backend.accept()) {
-                    heads.add(readHead(s.getInputStream()));
-                    OutputStream out = s.getOutputStream();
-                    out.write("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".getBytes(StandardCharsets.US_ASCII));
-                    out.flush();
-                } catch (IOException e) {
-                    // closed by the test, or a probe that went away
-                }
-            }
-        }, "ipv6-backend");
-        acceptor.setDaemon(true);
-        acceptor.start();
-        return backend.getLocalPort();
-    }
-
-    private static String readHead(InputStream in) throws IOException {
-        ByteArrayOutputStream head = new ByteArrayOutputStream();
-        int b;
-        while ((b = in.read()) >= 0) {
-            head.write(b);
-            if (head.toString(StandardCharsets.US_ASCII).endsWith("\r\n\r\n")) {
-                break;
-            }
-        }
-        return head.toString(StandardCharsets.US_ASCII);
+        return backend.port();
     }
 
     private String hostOf(String head) {
@@ -95,8 +63,8 @@ class Ipv6HostFieldIntegrationTest {
     void theHealthCheckSendsABracketedHost() throws Exception {
         int port = startBackend();
         startProxy(port, "{\"path\": \"/health\", \"interval_ms\": 50, \"timeout_ms\": 1000}");
-        Await.until(Duration.ofSeconds(10), "a health check reaches the IPv6 backend", () -> !heads.isEmpty());
-        String head = heads.get(0);
+        Await.until(Duration.ofSeconds(10), "a health check reaches the IPv6 backend", () -> !backend.heads.isEmpty());
+        String head = backend.heads.get(0);
         assertTrue(head.startsWith("GET /health HTTP/1.1\r\n"), head);
         assertEquals("[::1]:" + port, hostOf(head), head);
     }
@@ -111,7 +79,7 @@ class Ipv6HostFieldIntegrationTest {
             String response = new String(client.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
             assertTrue(response.startsWith("HTTP/1.1 200") || response.startsWith("HTTP/1.0 200"), response);
         }
-        Await.until(Duration.ofSeconds(5), "the request reaches the backend", () -> !heads.isEmpty());
-        assertEquals("[::1]:" + port, hostOf(heads.get(0)), heads.get(0));
+        Await.until(Duration.ofSeconds(5), "the request reaches the backend", () -> !backend.heads.isEmpty());
+        assertEquals("[::1]:" + port, hostOf(backend.heads.get(0)), backend.heads.get(0));
     }
 }
