@@ -9,11 +9,19 @@ import java.util.Locale;
  */
 public final class ListenerBindException extends RuntimeException {
 
-    ListenerBindException(HostPort address, String flag, Throwable cause) {
-        super(message(address, flag, cause), cause);
+    /** Where the client listener's address comes from, as the messages name it. */
+    static final String LISTEN = "--listen, or \"listen\" in servers.conf";
+    /** Where the admin listener's address comes from. */
+    static final String ADMIN = "--admin, or \"admin\" in servers.conf";
+    /** Where the address of the TLS listener beside the plaintext one comes from: servers.conf alone. */
+    static final String TLS_LISTEN = "\"listen\" of \"tls\" in servers.conf";
+
+    /** @param configuredBy where the address was given: {@link #LISTEN}, {@link #ADMIN} or {@link #TLS_LISTEN} */
+    ListenerBindException(HostPort address, String configuredBy, Throwable cause) {
+        super(message(address, configuredBy, cause), cause);
     }
 
-    private static String message(HostPort address, String flag, Throwable cause) {
+    private static String message(HostPort address, String configuredBy, Throwable cause) {
         String reason = cause.getMessage() == null ? cause.toString() : cause.getMessage();
         reason = reason.replaceFirst("^bind\\(\\.\\.\\) failed: ", "");
         String lower = reason.toLowerCase(Locale.ROOT);
@@ -24,6 +32,6 @@ public final class ListenerBindException extends RuntimeException {
         } else if (lower.contains("permission denied")) {
             reason = "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)";
         }
-        return "cannot listen on " + address + " (" + flag + ", or \"" + flag.substring(2) + "\" in servers.conf): " + reason;
+        return "cannot listen on " + address + " (" + configuredBy + "): " + reason;
     }
 }

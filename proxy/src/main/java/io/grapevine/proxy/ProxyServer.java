@@ -101,8 +101,10 @@ public final class ProxyServer implements AutoCloseable {
             ClientInitializer clients = new ClientInitializer(dataPlane, stats, config);
             ClientInitializer tlsClients = tls == null ? null : clients.withTls(tls::newHandler);
             boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;
-            boundListener = bind(transport, config.listen(), "--listen", tls == null || tlsBeside ? clients : tlsClients);
-            boundTlsListener = tlsBeside ? bind(transport, tlsConfig.listen(), "tls.listen", tlsClients) : null;
+            boundListener = bind(transport, config.listen(), ListenerBindException.LISTEN,
+                    tls == null || tlsBeside ? clients : tlsClients);
+            boundTlsListener = tlsBeside
+                    ? bind(transport, tlsConfig.listen(), ListenerBindException.TLS_LISTEN, tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport, adminToken);
             this.collector = new StatsCollector(tables, stats);
             AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
@@ -137,8 +139,8 @@ public final class ProxyServer implements AutoCloseable {
         }
     }
 
-    /** Binds a client listener; a failure names the flag or key that chose the address. */
-    private Channel bind(Transport transport, HostPort address, String flag, ClientInitializer clients)
+    /** Binds a client listener; a failure names the flag or key that chose the address ({@code configuredBy}). */
+    private Channel bind(Transport transport, HostPort address, String configuredBy, ClientInitializer clients)
             throws InterruptedException {
         try {
             return new ServerBootstrap()
@@ -154,7 +156,7 @@ public final class ProxyServer implements AutoCloseable {
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
-            throw new ListenerBindException(address, flag, e);
+            throw new ListenerBindException(address, configuredBy, e);
         }
     }
 
@@ -165,7 +167,7 @@ public final class ProxyServer implements AutoCloseable {
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
-            throw new ListenerBindException(address, "--admin", e);
+            throw new ListenerBindException(address, ListenerBindException.ADMIN, e);
         }
     }
 
