@@ -26,11 +26,16 @@ import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.tls.ServerTls;
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
 import org.slf4j.Logger;
@@ -223,6 +228,9 @@ public final class ProxyInstance implements AutoCloseable {
                 : ConfigLoader.parse("{\"backend_servers\": []}", "(no servers.conf)");
         config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
                 o.admin() != null ? o.admin() : config.admin());
+        if (!o.renderMode()) {
+            checkListenersApart(config);
+        }
         BackendTemplate template = o.gossipOn() ? loadBackendTemplate(o.template()) : null;
         ClusterKeyring keyring = o.gossipOn() ? o.gossip().loadKeyring() : null;
         AdminToken token = null;
@@ -276,6 +284,58 @@ public final class ProxyInstance implements AutoCloseable {
             throw e;
         }
         return new Checked(config, template, keyring, export, token, accessLog);
+    }
+
+    /** A listener the proxy opens: what it is, where it was configured, its address. */
+    private record Listener(String what, String configuredBy, HostPort address) {
+    }
+
+    /**
+     * The client listener, the TLS listener beside it and the admin listener each need an address of their own: two on
+     * one port whose addresses overlap (the same address, or a wildcard that covers the other's, as {@code 0.0.0.0}
+     * covers {@code 127.0.0.1} and {@code ::} every address) cannot both be bound. Checked before any port opens, so
+     * that {@code --check} finds it and a start fails with the same line, naming both, rather than at the second bind
+     * with "address already in use" and the advice to look for another process. Port 0 picks a free port for each.
+     *
+     * @throws UsageException naming the listener that could not be bound after the other, and the other
+     */
+    static void checkListenersApart(ProxyConfig config) throws UsageException {
+        List<Listener> listeners = new ArrayList<>();
+        listeners.add(new Listener("the client listener", ListenerBindException.LISTEN, config.listen()));
+        if (config.tls() != null && config.tls().listen() != null) {
+            listeners.add(new Listener("the TLS listener", ListenerBindException.TLS_LISTEN,
+                    config.tls().listen()));
+        }
+        listeners.add(new Listener("the admin listener", ListenerBindException.ADMIN, config.admin()));
+        for (int i = 1; i < listeners.size(); i++) {
+            for (int j = 0; j < i; j++) {
+                Listener later = listeners.get(i);
+                Listener earlier = listeners.get(j);
+                if (overlap(later.address(), earlier.address())) {
+                    throw new UsageException("cannot listen on " + later.address() + " (" + later.configuredBy() + "): "
+                            + earlier.what() + " is on " + earlier.address() + " (" + earlier.configuredBy()
+                            + "); give each listener a port of its own");
+                }
+            }
+        }
+    }
+
+    /** Whether binding both addresses would fail: the same port (not 0) and addresses one of which covers the other. */
+    private static boolean overlap(HostPort a, HostPort b) {
+        if (a.port() == 0 || a.port() != b.port()) {
+            return false;
+        }
+        InetAddress x = new InetSocketAddress(a.host(), a.port()).getAddress();
+        InetAddress y = new InetSocketAddress(b.host(), b.port()).getAddress();
+        if (x == null || y == null) {
+            return a.host().equals(b.host()); // unresolved: the start reports it; the same name is the same address
+        }
+        return x.equals(y) || covers(x, y) || covers(y, x);
+    }
+
+    /** A wildcard address covers the addresses of its family; {@code ::} (dual-stack) covers IPv4 ones too. */
+    private static boolean covers(InetAddress wildcard, InetAddress other) {
+        return wildcard.isAnyLocalAddress() && (wildcard instanceof Inet6Address || other instanceof Inet4Address);
     }
 
     /**

@@ -1,0 +1,79 @@
+package io.grapevine.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.cluster.cli.UsageException;
+import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.net.LoopSlice;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The client, TLS and admin listeners need addresses of their own: {@code --check} finds two that could not both be
+ * bound, and a start fails with the same line before it opens any port.
+ */
+@Timeout(30)
+class ListenerAddressesTest {
+
+    @TempDir
+    Path dir;
+
+    private Path servers(String extra) throws Exception {
+        Path file = dir.resolve("servers.conf");
+        Files.writeString(file, "{" + extra + "\"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": 8001}]}");
+        return file;
+    }
+
+    private static ProxyInstance.Options options(Path servers, String listen, String admin, boolean check) {
+        return new ProxyInstance.Options(servers, listen == null ? null : HostPort.parse(listen),
+                admin == null ? null : HostPort.parse(admin), null, 0, null, null, null, null, 60_000, 50, null, check,
+                null, LoopSlice.DEFAULT_MICROS);
+    }
+
+    @Test
+    void theAdminListenerOnTheClientListenersAddressFailsCheckAndStartAlike() throws Exception {
+        Path file = servers("");
+        UsageException check = assertThrows(UsageException.class,
+                () -> ProxyInstance.check(options(file, "127.0.0.1:19400", "127.0.0.1:19400", true)));
+        assertEquals("cannot listen on 127.0.0.1:19400 (--admin, or \"admin\" in servers.conf): the client listener is on"
+                + " 127.0.0.1:19400 (--listen, or \"listen\" in servers.conf); give each listener a port of its own",
+                check.getMessage());
+        UsageException start = assertThrows(UsageException.class,
+                () -> ProxyInstance.start(options(file, "127.0.0.1:19400", "127.0.0.1:19400", false)).close());
+        assertEquals(check.getMessage(), start.getMessage());
+    }
+
+    @Test
+    void aWildcardCoversTheAddressesOfItsFamily() throws Exception {
+        Path file = servers("\"listen\": \"0.0.0.0:19401\", \"admin\": \"127.0.0.1:19401\", ");
+        UsageException e = assertThrows(UsageException.class, () -> ProxyInstance.check(options(file, null, null, true)));
+        assertTrue(e.getMessage().startsWith("cannot listen on 127.0.0.1:19401 (--admin, or \"admin\" in servers.conf):"
+                + " the client listener is on 0.0.0.0:19401"), e.getMessage());
+        e = assertThrows(UsageException.class, () -> ProxyInstance.check(options(file, "[::]:19401", null, true)));
+        assertTrue(e.getMessage().contains("the client listener is on [::]:19401"), e.getMessage());
+    }
+
+    @Test
+    void theTlsListenerIsCheckedToo() throws Exception {
+        Path file = servers("\"listen\": \"127.0.0.1:19402\", \"tls\": {\"listen\": \"127.0.0.1:19402\", "
+                + "\"cert\": \"c.pem\", \"key\": \"k.pem\"}, ");
+        UsageException e = assertThrows(UsageException.class, () -> ProxyInstance.check(options(file, null, null, true)));
+        assertEquals("cannot listen on 127.0.0.1:19402 (\"listen\" of \"tls\" in servers.conf): the client listener is on"
+                + " 127.0.0.1:19402 (--listen, or \"listen\" in servers.conf); give each listener a port of its own",
+                e.getMessage());
+    }
+
+    @Test
+    void distinctPortsAddressesAndPortZeroPass() throws Exception {
+        Path file = servers("");
+        assertTrue(ProxyInstance.check(options(file, "127.0.0.1:19403", "127.0.0.1:19404", true)).startsWith("ok: "));
+        assertTrue(ProxyInstance.check(options(file, "127.0.0.1:19405", "127.0.0.2:19405", true)).startsWith("ok: "));
+        assertTrue(ProxyInstance.check(options(file, "0.0.0.0:19406", "[::1]:19406", true)).startsWith("ok: "));
+        assertTrue(ProxyInstance.check(options(file, "127.0.0.1:0", "127.0.0.1:0", true)).startsWith("ok: "));
+    }
+}
