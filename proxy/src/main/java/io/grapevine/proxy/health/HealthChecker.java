@@ -53,6 +53,12 @@ public final class HealthChecker {
         int failures;
         boolean inProgress;
         long startNanos;
+        /**
+         * Counts the checks started. A verdict counts only for the check it belongs to: the one whose number is still
+         * {@code attempt} and in progress. A late word of a check already concluded (its connection's close, queued
+         * behind the next check's start when the loop ran late) says nothing of the next one.
+         */
+        long attempt;
     }
 
     /**
@@ -114,6 +120,7 @@ public final class HealthChecker {
 
     private void check(Server server, CheckState st) {
         st.startNanos = System.nanoTime();
+        long attempt = ++st.attempt;
         String path = config.path();
         ProxyProtocolConfig.Version header = proxyProtocol.sendTo(server.spec().pool());
         ChannelFuture connect = bootstrap.clone().handler(new ChannelInitializer<Channel>() {
@@ -133,7 +140,7 @@ public final class HealthChecker {
                     });
                 }
                 if (path != null) {
-                    ch.pipeline().addLast(new HttpProbe(server, path, verdict -> finish(server, st, verdict)));
+                    ch.pipeline().addLast(new HttpProbe(server, path, verdict -> finish(server, st, attempt, verdict)));
                 }
             }
         }).connect(server.address());
@@ -143,7 +150,7 @@ public final class HealthChecker {
             if (ch.isOpen()) {
                 boolean connected = ch.isActive();
                 ch.close();
-                finish(server, st, new Verdict(false, connected && path != null ? "L7TOUT" : "L4TOUT", 0,
+                finish(server, st, attempt, new Verdict(false, connected && path != null ? "L7TOUT" : "L4TOUT", 0,
                         (connected ? "no answer" : "no connection") + " within " + config.timeoutMillis() + " ms"));
             }
         }, config.timeoutMillis(), TimeUnit.MILLISECONDS);
@@ -151,7 +158,7 @@ public final class HealthChecker {
             if (!f.isSuccess()) {
                 deadline.cancel(false);
                 boolean timedOut = f.cause() instanceof io.netty.channel.ConnectTimeoutException;
-                finish(server, st, new Verdict(false, timedOut ? "L4TOUT" : "L4CON", 0, "connect: " + f.cause().getMessage()));
+                finish(server, st, attempt, new Verdict(false, timedOut ? "L4TOUT" : "L4CON", 0, "connect: " + f.cause().getMessage()));
             } else if (path == null) {
                 deadline.cancel(false);
                 if (header != null) {
@@ -159,7 +166,7 @@ public final class HealthChecker {
                 } else {
                     ch.close();
                 }
-                finish(server, st, new Verdict(true, "L4OK", 0, "connect ok"));
+                finish(server, st, attempt, new Verdict(true, "L4OK", 0, "connect ok"));
             }
         });
         ch.closeFuture().addListener(f -> {
@@ -168,9 +175,9 @@ public final class HealthChecker {
         });
     }
 
-    private void finish(Server server, CheckState st, Verdict verdict) {
-        if (!st.inProgress) {
-            return; // already concluded (timeout raced with the answer)
+    private void finish(Server server, CheckState st, long attempt, Verdict verdict) {
+        if (!st.inProgress || st.attempt != attempt) {
+            return; // already concluded (timeout raced with the answer), or a word of a check before this one
         }
         st.inProgress = false;
         if (stopped) {

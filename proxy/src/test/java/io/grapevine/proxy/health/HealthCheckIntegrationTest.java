@@ -4,15 +4,31 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.HealthCheckConfig;
+import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.ProxyProtocolConfig;
+import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.TestTransport;
+import io.netty.channel.EventLoop;
+import io.netty.channel.EventLoopGroup;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
@@ -79,5 +95,76 @@ class HealthCheckIntegrationTest {
         assertEquals("L7STS", check.status(), check.toString());
         assertEquals(503, check.code(), check.toString());
         Await.until(Duration.ofSeconds(5), "the server goes down", () -> !server.isActiveUp());
+    }
+
+    /**
+     * A check cut short by its timeout closes its connection; the close is heard on the loop after the check has
+     * concluded. When the loop ran late, the next check has started by then, and the close must not conclude that one:
+     * with {@code fall} 2, one check that timed out takes no server down. The loop is held here for longer than the
+     * timeout and the interval together, as a busy machine would, so that the deadline and the next round come due at
+     * once.
+     */
+    @Test
+    void aCheckCutShortByItsTimeoutSaysNothingOfTheNext() throws Exception {
+        AtomicInteger connections = new AtomicInteger();
+        AtomicInteger answered = new AtomicInteger();
+        List<Socket> held = new CopyOnWriteArrayList<>();
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        Thread acceptor = new Thread(() -> {
+            while (!listener.isClosed()) {
+                try {
+                    Socket s = listener.accept();
+                    if (connections.incrementAndGet() == 1) {
+                        held.add(s); // the first check gets no answer until its timeout closes the connection
+                        continue;
+                    }
+                    try (s) {
+                        ScriptedBackend.readHead(s.getInputStream());
+                        s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                                .getBytes(StandardCharsets.US_ASCII));
+                        answered.incrementAndGet();
+                    }
+                } catch (IOException e) {
+                    // closed by the test, or a check that went away
+                }
+            }
+        }, "health-check-backend");
+        acceptor.setDaemon(true);
+        acceptor.start();
+
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            EventLoop loop = group.next();
+            TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
+            tables.publish(List.of(new ServerSpec("b", "127.0.0.1", listener.getLocalPort(), 1, false,
+                    ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP)), "test");
+            Server server = tables.current().servers().get(0);
+            checker = new HealthChecker(new HealthCheckConfig(true, "/health", 200, 200, 1, 2, 1, 10_000),
+                    new ProxyProtocolConfig(false, null, Map.of()), tables, loop, Transport.NIO);
+            checker.start();
+            Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
+            loop.execute(() -> {
+                try {
+                    Thread.sleep(700); // past the first check's deadline and the next round's start
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            });
+            Await.until(Duration.ofSeconds(20), "three checks answered after the held one", () -> answered.get() >= 3);
+            Await.until(Duration.ofSeconds(5), "a passing verdict", () -> server.stats().lastCheck() != null
+                    && server.stats().lastCheck().ok());
+            assertEquals(1, server.stats().checksFailed.sum(), "only the held check failed: " + server.stats().lastCheck());
+            assertTrue(server.isActiveUp(), "one failed check of fall 2 takes no server down");
+        } finally {
+            if (checker != null) {
+                checker.stop(5000);
+            }
+            group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS).syncUninterruptibly();
+            for (Socket s : held) {
+                s.close();
+            }
+            listener.close();
+        }
     }
 }
