@@ -12,8 +12,9 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 /**
- * One HTTP/1.1 {@code GET} of the backend's health path over a fresh connection; a status of 2xx or
- * 3xx counts as healthy. Only the status line is read, then the connection is closed.
+ * One HTTP/1.1 {@code GET} of the backend's health path over a fresh connection; a final status of 2xx or
+ * 3xx counts as healthy. Only the status line is read (and the fields of interim 1xx responses before it),
+ * then the connection is closed.
  *
  * <p>A plain socket rather than the JDK's HttpClient: the probe needs nothing that client offers, and
  * its first request in a new JVM costs most of a second (selector thread, SSL context), which the
@@ -44,7 +45,11 @@ final class HealthProbe {
         return uri;
     }
 
-    /** Probes once; the whole exchange (connect, send, status line) is bounded by the timeout. */
+    /**
+     * Probes once; the whole exchange (connect, send, status line) is bounded by the timeout. Interim responses
+     * ({@code 100 Continue}, {@code 103 Early Hints}: 1xx but {@code 101}, RFC 9110 section 15.2) say nothing of
+     * the backend's health: their fields are skipped and the final response's status decides.
+     */
     Result check() {
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
         try (Socket socket = new Socket()) {
@@ -59,55 +64,114 @@ final class HealthProbe {
             String request = "GET " + path + " HTTP/1.1\r\nHost: " + target + "\r\nUser-Agent: grapevine-agent\r\n"
                     + "Connection: close\r\n\r\n";
             socket.getOutputStream().write(request.getBytes(StandardCharsets.US_ASCII));
-            String statusLine = readStatusLine(socket, deadline);
-            if (statusLine == null) {
-                return new Result(false, "no response within " + timeoutMillis + " ms");
+            HeadReader head = new HeadReader(socket, deadline);
+            boolean first = true;
+            while (true) {
+                String statusLine = head.statusLine(first);
+                if (statusLine == null) {
+                    return new Result(false, "no response within " + timeoutMillis + " ms");
+                }
+                if (!statusLine.matches("HTTP/1\\.[01] [0-9]{3}( .*)?")) {
+                    return new Result(false, "not an HTTP response: " + quote(statusLine));
+                }
+                int status = Integer.parseInt(statusLine.substring(9, 12));
+                if (status >= 200 || status == 101) {
+                    return new Result(status >= 200 && status < 400, "HTTP " + status);
+                }
+                if (!head.skipFields()) {
+                    return new Result(false, "no response within " + timeoutMillis + " ms after HTTP " + status);
+                }
+                first = false;
             }
-            if (!statusLine.matches("HTTP/1\\.[01] [0-9]{3}( .*)?")) {
-                return new Result(false, "not an HTTP response: " + quote(statusLine));
-            }
-            int status = Integer.parseInt(statusLine.substring(9, 12));
-            return new Result(status >= 200 && status < 400, "HTTP " + status);
         } catch (IOException e) {
             return new Result(false, e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
         }
     }
 
     /**
-     * The status line without its CRLF, or null when it did not arrive before the deadline. Reads whatever
-     * has arrived, a buffer at a time (one system call for a whole status line, not one per byte); bytes
-     * after the line feed are not looked at.
+     * The response head as it arrives: reads whatever has arrived, a buffer at a time (one system call for a
+     * whole status line, not one per byte), each read bounded by what is left until the deadline.
      */
-    private static String readStatusLine(Socket socket, long deadline) throws IOException {
-        InputStream in = socket.getInputStream();
-        byte[] line = new byte[MAX_STATUS_LINE + 2];
-        int length = 0;
-        while (true) {
-            long left = (deadline - System.nanoTime()) / 1_000_000;
-            if (left <= 0) {
-                return null;
-            }
-            socket.setSoTimeout((int) left);
-            int n;
-            try {
-                n = in.read(line, length, line.length - length);
-            } catch (SocketTimeoutException e) {
-                return null;
-            }
-            if (n < 0) {
-                throw new IOException(length == 0 ? "connection closed without a response"
+    private static final class HeadReader {
+        private static final int TIMED_OUT = -1;
+
+        private final Socket socket;
+        private final InputStream in;
+        private final long deadline;
+        private final byte[] buffer = new byte[4096];
+        private int position;
+        private int limit;
+
+        HeadReader(Socket socket, long deadline) throws IOException {
+            this.socket = socket;
+            this.in = socket.getInputStream();
+            this.deadline = deadline;
+        }
+
+        /**
+         * The next status line without its CRLF, at most {@link #MAX_STATUS_LINE} bytes of it (then without
+         * waiting for its line feed), or null when it did not arrive before the deadline.
+         *
+         * @param first whether it is the response's first line (for the message when the connection closes)
+         */
+        String statusLine(boolean first) throws IOException {
+            byte[] line = new byte[MAX_STATUS_LINE];
+            int length = 0;
+            while (length < MAX_STATUS_LINE) {
+                int c = next(first && length == 0 ? "connection closed without a response"
                         : "connection closed in the status line");
+                if (c == TIMED_OUT) {
+                    return null;
+                }
+                if (c == '\n') {
+                    int end = length > 0 && line[length - 1] == '\r' ? length - 1 : length;
+                    return new String(line, 0, end, StandardCharsets.ISO_8859_1);
+                }
+                line[length++] = (byte) c;
             }
-            for (int i = length; i < length + n; i++) {
-                if (line[i] == '\n') {
-                    int end = i > 0 && line[i - 1] == '\r' ? i - 1 : i;
-                    return new String(line, 0, Math.min(end, MAX_STATUS_LINE), StandardCharsets.ISO_8859_1);
+            return new String(line, 0, MAX_STATUS_LINE, StandardCharsets.ISO_8859_1);
+        }
+
+        /** Reads the fields of an interim response up to the empty line that ends them; false at the deadline. */
+        boolean skipFields() throws IOException {
+            boolean blank = true;
+            while (true) {
+                int c = next("connection closed in an interim response");
+                if (c == TIMED_OUT) {
+                    return false;
+                }
+                if (c == '\n') {
+                    if (blank) {
+                        return true;
+                    }
+                    blank = true;
+                } else if (c != '\r') {
+                    blank = false;
                 }
             }
-            length += n;
-            if (length >= MAX_STATUS_LINE) {
-                return new String(line, 0, MAX_STATUS_LINE, StandardCharsets.ISO_8859_1);
+        }
+
+        /** The next byte, or {@link #TIMED_OUT}; a connection closed first is an exception saying {@code closed}. */
+        private int next(String closed) throws IOException {
+            if (position == limit) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) {
+                    return TIMED_OUT;
+                }
+                socket.setSoTimeout((int) left);
+                int n;
+                try {
+                    n = in.read(buffer);
+                } catch (SocketTimeoutException e) {
+                    return TIMED_OUT;
+                }
+                if (n < 0) {
+                    throw new IOException(closed);
+                }
+                position = 0;
+                limit = n;
             }
+            return buffer[position++] & 0xff;
         }
     }
 

@@ -93,6 +93,27 @@ class HealthProbeTest {
         }
     }
 
+    /**
+     * A backend that answers {@code 103 Early Hints} (or {@code 100 Continue}) before its final response is judged on
+     * the final status, however long the interim response's fields.
+     */
+    @Test
+    void interimResponsesArePassedOverAndTheFinalStatusDecides() throws Exception {
+        try (ServerSocket early = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+             ServerSocket failing = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            String link = "Link: </a.css>; rel=preload" + ", </b.js>; rel=preload".repeat(30) + "\r\n";
+            Thread answer = answer(early, "HTTP/1.1 100 Continue\r\n\r\n", "HTTP/1.1 103 Early Hints\r\n" + link,
+                    link + "\r\nHTTP/1.1 204 No Content\r\n\r\n");
+            assertEquals(new HealthProbe.Result(true, "HTTP 204"), probe(early.getLocalPort()));
+            answer.join(5_000);
+
+            answer = answer(failing, "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                    + "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+            assertEquals(new HealthProbe.Result(false, "HTTP 503"), probe(failing.getLocalPort()));
+            answer.join(5_000);
+        }
+    }
+
     /** Accepts one connection and writes {@code parts} to it, 30 ms apart, each in its own TCP segment. */
     private static Thread answer(ServerSocket server, String... parts) {
         Thread thread = new Thread(() -> {
