@@ -3,6 +3,7 @@ package io.grapevine.agent;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.MetadataJson;
 import io.grapevine.cluster.cli.CommandLines;
 import io.grapevine.cluster.cli.EnvironmentVariable;
 import io.grapevine.cluster.cli.GossipFlags;
@@ -120,6 +121,12 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
             } catch (IllegalArgumentException e) {
                 throw new UsageException(e.getMessage().startsWith("service") ? "--" + e.getMessage() : e.getMessage());
             }
+            int largest = options.largestAnnouncementBytes();
+            if (largest > MetadataJson.MAX_BYTES) {
+                throw new UsageException("--tag: the announcement would be " + largest + " bytes of JSON, more than the "
+                        + MetadataJson.MAX_BYTES + " a proxy accepts (it would ignore this backend); give fewer or"
+                        + " shorter tags (each value's UTF-8 bytes count)");
+            }
             return options;
         }
     }
@@ -137,6 +144,17 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
     /** The host the proxy should connect to for this backend. */
     String announcedHost() {
         return gossip.advertise() != null ? gossip.advertise() : target.host();
+    }
+
+    /**
+     * The most bytes the agent's announcement can take as JSON: in its longest state, at the largest version. What
+     * the agent announces changes only in state and version, so no announcement of this agent is larger. A member's
+     * metadata over {@link MetadataJson#MAX_BYTES} is ignored by every proxy, so the agent refuses to start with it.
+     */
+    int largestAnnouncementBytes() {
+        MemberMetadata first = metadata(MemberState.DRAINING);
+        return MetadataJson.encode(new MemberMetadata(first.role(), first.service(), first.host(), first.port(),
+                first.weight(), first.tags(), first.state(), Long.MAX_VALUE)).length;
     }
 
     /** What the agent announces in {@code state}, version 1. */

@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.MetadataJson;
 import io.grapevine.cluster.cli.CommandLines;
 import io.grapevine.cluster.cli.UsageException;
 import java.nio.file.Path;
@@ -224,6 +226,33 @@ class AgentOptionsTest {
         assertMessage("--service must be", "--join", "h:1", "--service", "no spaces", "--target", "h:1", "--insecure-gossip");
         assertMessage("--target 0.0.0.0:8001 is a wildcard address", "--join", "h:1", "--service", "web", "--target",
                 "0.0.0.0:8001", "--insecure-gossip");
+    }
+
+    /**
+     * Tags within their own limits may still make an announcement larger than a proxy accepts, which would then ignore
+     * the backend: the agent refuses such tags at start, with a line saying so, and takes the largest that fit.
+     */
+    @Test
+    void tagsThatMakeTheAnnouncementLargerThanAProxyAcceptsAreRefused() throws UsageException {
+        List<String> args = new ArrayList<>(List.of(REQUIRED));
+        for (int i = 0; i < MemberMetadata.MAX_TAGS; i++) {
+            args.add("--tag");
+            args.add("t" + i + "=" + "\u00e9".repeat(MemberMetadata.MAX_TAG_VALUE_LENGTH));
+        }
+        UsageException e = assertThrows(UsageException.class, () -> AgentOptions.parse(args.toArray(new String[0])));
+        assertTrue(e.getMessage().startsWith("--tag: the announcement would be "), e.getMessage());
+        assertTrue(e.getMessage().contains("more than the " + MetadataJson.MAX_BYTES + " a proxy accepts"), e.getMessage());
+
+        List<String> ascii = new ArrayList<>(List.of(REQUIRED));
+        for (int i = 0; i < MemberMetadata.MAX_TAGS; i++) {
+            ascii.add("--tag");
+            ascii.add("k".repeat(MemberMetadata.MAX_NAME_LENGTH - 2) + String.format("%02d", i) + "="
+                    + "v".repeat(MemberMetadata.MAX_TAG_VALUE_LENGTH));
+        }
+        AgentOptions o = AgentOptions.parse(ascii.toArray(new String[0]));
+        assertEquals(MemberMetadata.MAX_TAGS,
+                MetadataJson.parse(MetadataJson.encode(o.metadata(MemberState.DRAINING))).tags().size(),
+                "the largest ASCII tags fit, and a proxy reads them");
     }
 
     @Test
