@@ -34,7 +34,8 @@ import java.util.Locale;
  * </pre>
  * Absent values are {@code -} in combined and {@code null} in JSON. Quoted text in combined escapes
  * {@code "} and {@code \} with a backslash and other bytes outside printable ASCII as {@code \xhh}, as
- * Apache does; JSON strings escape them as <code>&#92;u00hh</code>.
+ * Apache does; JSON strings write well-formed UTF-8 as the characters it encodes and escape other bytes
+ * outside printable ASCII as <code>&#92;u00hh</code>, so that every line is ASCII.
  */
 final class LineFormatter {
 
@@ -342,15 +343,85 @@ final class LineFormatter {
 
     // ---------------------------------------------------------------- output
 
-    /** Part of the head as quoted-string content in combined ({@code -} when absent). */
+    /**
+     * Part of the head as quoted-string content ({@code -} / {@code null} when absent). In JSON, a well-formed
+     * UTF-8 sequence is the character it encodes, written as <code>&#92;uXXXX</code> (two for a character beyond
+     * U+FFFF), so that a JSON reader gets the text the client sent and the line stays ASCII; any other byte
+     * outside printable ASCII is <code>&#92;u00hh</code>, the character of that byte in Latin-1.
+     */
     private void headText(int start, int end, boolean json) {
         if (start < 0) {
             put(json ? "null" : "-");
             return;
         }
         for (int i = start; i < end; i++) {
-            escaped(head[i] & 0xff, json);
+            int c = head[i] & 0xff;
+            int length = json && c >= 0x80 ? utf8Length(head, i, end) : 0;
+            if (length == 0) {
+                escaped(c, json);
+                continue;
+            }
+            int codePoint = c & (0xff >> (length + 1));
+            for (int k = 1; k < length; k++) {
+                codePoint = codePoint << 6 | head[i + k] & 0x3f;
+            }
+            if (codePoint < 0x10000) {
+                jsonEscape(codePoint);
+            } else {
+                jsonEscape(Character.highSurrogate(codePoint));
+                jsonEscape(Character.lowSurrogate(codePoint));
+            }
+            i += length - 1;
         }
+    }
+
+    /**
+     * The length of the well-formed UTF-8 sequence of two to four bytes at {@code b[i]} (RFC 3629 section 4: no
+     * overlong form, no surrogate, nothing beyond U+10FFFF), within {@code end}; 0 if there is none there.
+     */
+    private static int utf8Length(byte[] b, int i, int end) {
+        int lead = b[i] & 0xff;
+        int length;
+        int secondMin = 0x80;
+        int secondMax = 0xbf;
+        if (lead >= 0xc2 && lead <= 0xdf) {
+            length = 2;
+        } else if (lead >= 0xe0 && lead <= 0xef) {
+            length = 3;
+            secondMin = lead == 0xe0 ? 0xa0 : 0x80;
+            secondMax = lead == 0xed ? 0x9f : 0xbf;
+        } else if (lead >= 0xf0 && lead <= 0xf4) {
+            length = 4;
+            secondMin = lead == 0xf0 ? 0x90 : 0x80;
+            secondMax = lead == 0xf4 ? 0x8f : 0xbf;
+        } else {
+            return 0;
+        }
+        if (i + length > end) {
+            return 0;
+        }
+        int second = b[i + 1] & 0xff;
+        if (second < secondMin || second > secondMax) {
+            return 0;
+        }
+        for (int k = 2; k < length; k++) {
+            int next = b[i + k] & 0xff;
+            if (next < 0x80 || next > 0xbf) {
+                return 0;
+            }
+        }
+        return length;
+    }
+
+    /** <code>&#92;uXXXX</code> of one UTF-16 unit. */
+    private void jsonEscape(int unit) {
+        ensure(6);
+        out[n++] = '\\';
+        out[n++] = 'u';
+        out[n++] = HEX[unit >> 12 & 0xf];
+        out[n++] = HEX[unit >> 8 & 0xf];
+        out[n++] = HEX[unit >> 4 & 0xf];
+        out[n++] = HEX[unit & 0xf];
     }
 
     private void jsonHeadText(int start, int end) {
@@ -389,12 +460,7 @@ final class LineFormatter {
         } else if (c >= 0x20 && c < 0x7f) {
             out[n++] = (byte) c;
         } else if (json) {
-            out[n++] = '\\';
-            out[n++] = 'u';
-            out[n++] = '0';
-            out[n++] = '0';
-            out[n++] = HEX[c >> 4];
-            out[n++] = HEX[c & 0xf];
+            jsonEscape(c);
         } else {
             out[n++] = '\\';
             out[n++] = 'x';

@@ -246,6 +246,28 @@ class AccessLogIntegrationTest {
         return m.group(1).strip();
     }
 
+    /**
+     * JSON is text: a User-Agent sent in UTF-8 is read back as the characters it encodes (nginx's {@code escape=json}
+     * writes them too), not as one Latin-1 character per byte; a byte that is not UTF-8 is the Latin-1 character of
+     * that byte. The line stays ASCII.
+     */
+    @Test
+    void jsonHoldsUtf8TextAsItsCharacters() throws Exception {
+        start("json");
+        String agent = "caf\u00e9 \u2615 \ud834\udd1e";
+        ByteArrayOutputStream request = new ByteArrayOutputStream();
+        request.writeBytes("GET /echo HTTP/1.1\r\nHost: shop.example\r\nUser-Agent: ".getBytes(StandardCharsets.US_ASCII));
+        request.writeBytes(agent.getBytes(StandardCharsets.UTF_8));
+        request.writeBytes(new byte[] {' ', (byte) 0xe9, ' ', (byte) 0xe2, (byte) 0x98, ' ', (byte) 0xc0, (byte) 0xaf});
+        request.writeBytes("\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+        try (RawHttpClient c = RawHttpClient.connect(proxy.listen())) {
+            assertEquals(200, c.send(request.toByteArray()).read().status());
+        }
+        String text = awaitLines(1).get(0);
+        assertTrue(text.chars().allMatch(ch -> ch >= 0x20 && ch < 0x7f), text);
+        assertEquals(agent + " \u00e9 \u00e2\u0098 \u00c0\u00af", parseJson(text).userAgent(), text);
+    }
+
     private List<String> awaitLines(int n) {
         Await.until(Duration.ofSeconds(5), n + " access log lines", () -> lines(log).size() >= n, () -> lines(log).toString());
         List<String> all = lines(log);
