@@ -11,10 +11,13 @@ import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
 import io.grapevine.cluster.cli.UsageException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
+import java.util.regex.Pattern;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -34,6 +37,10 @@ import picocli.CommandLine.Option;
  */
 record AgentOptions(GossipOptions gossip, String service, HostAndPort target, int weight, Map<String, String> tags,
                     String healthPath, int gossipPort, int drainSeconds, boolean demo) {
+
+    private static final String LABEL = "[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?";
+    /** RFC 1123 host names, at most 253 characters, an optional trailing dot. */
+    private static final Pattern HOST_NAME = Pattern.compile("(?=.{1,253}$)" + LABEL + "(?:\\." + LABEL + ")*\\.?");
 
     /** The flags as given; {@link #validate()} checks them. */
     @Command(name = "./grapevine agent", mixinStandardHelpOptions = true, versionProvider = ProgramVersion.class,
@@ -114,6 +121,12 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
                 throw new UsageException("--target " + address + " is a wildcard address; give --advertise HOST so the"
                         + " proxy knows where to connect");
             }
+            String announced = cluster.advertise() != null ? cluster.advertise() : address.host();
+            if (!isBackendHost(announced)) {
+                throw new UsageException((cluster.advertise() != null ? "--advertise" : "--target") + " host '"
+                        + announced + "' is not one a proxy connects to: give an IP address or a host name of letters,"
+                        + " digits, '-' and '.' (no '_'), each label 1..63 long; a proxy would refuse this backend");
+            }
             AgentOptions options = new AgentOptions(cluster, service, address, weightValue,
                     Collections.unmodifiableMap(tagMap), healthPath, port, drain, demo);
             try {
@@ -191,6 +204,24 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
         if (tags.put(key, value.substring(eq + 1)) != null) {
             throw new UsageException("--tag " + key + " is given twice");
         }
+    }
+
+    /**
+     * Whether a proxy takes {@code host} as a backend's address: an IPv4 address, an IPv6 literal (its syntax is
+     * checked by {@link HostAndPort}), or an RFC 1123 host name, which the proxy's servers.conf rules require of the
+     * servers rendered from gossip too. Announced otherwise, the backend would be refused by every proxy, with a line
+     * in their logs only.
+     */
+    private static boolean isBackendHost(String host) {
+        if (host.indexOf(':') >= 0) {
+            return true;
+        }
+        if (host.matches("[0-9.]+")) { // an IPv4 address, or no name at all
+            String[] parts = host.split("\\.", -1);
+            return parts.length == 4 && Arrays.stream(parts).allMatch(p -> !p.isEmpty() && p.length() <= 3
+                    && Integer.parseInt(p) <= 255);
+        }
+        return HOST_NAME.matcher(host.toLowerCase(Locale.ROOT)).matches();
     }
 
     private static boolean isWildcard(String host) {

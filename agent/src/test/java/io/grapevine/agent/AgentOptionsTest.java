@@ -255,6 +255,28 @@ class AgentOptionsTest {
                 "the largest ASCII tags fit, and a proxy reads them");
     }
 
+    /**
+     * The host announced for the backend must be one a proxy takes: a name with '_' or a number that is no IPv4 address
+     * would be refused by every proxy, with a line in their logs only, so the agent refuses it at start.
+     */
+    @Test
+    void anAnnouncedHostAProxyWouldRefuseIsRefusedAtStart() throws UsageException {
+        assertMessage("--target host 'web_1' is not one a proxy connects to", "--join", "h:1", "--service", "web",
+                "--target", "web_1:8080", "--insecure-gossip");
+        assertMessage("--target host '10.0.0.300' is not one a proxy connects to", "--join", "h:1", "--service", "web",
+                "--target", "10.0.0.300:8080", "--insecure-gossip");
+        assertMessage("--target host '-web' is not one a proxy connects to", "--join", "h:1", "--service", "web",
+                "--target", "-web:8080", "--insecure-gossip");
+        assertMessage("--advertise host 'my_host' is not one a proxy connects to", "--join", "h:1", "--service", "web",
+                "--target", "127.0.0.1:8080", "--advertise", "my_host", "--insecure-gossip");
+        for (String target : List.of("web-1.internal:8080", "Web-1.Example.COM.:8080", "10.0.0.255:8080",
+                "[::1]:8080", "localhost:8080")) {
+            assertEquals(target.substring(0, target.lastIndexOf(':')).replaceAll("[\\[\\]]", ""),
+                    AgentOptions.parse("--join", "h:1", "--service", "web", "--target", target, "--insecure-gossip")
+                            .announcedHost());
+        }
+    }
+
     @Test
     void helpAndVersionAreTextsToPrint() throws UsageException {
         CommandLines.Parsed<AgentOptions> help = AgentOptions.parse(new String[] {"--service", "x", "--help"}, Map.of());
