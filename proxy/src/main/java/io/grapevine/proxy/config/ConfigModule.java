@@ -114,9 +114,10 @@ final class ConfigModule extends SimpleModule {
 
         @Override
         public String deserialize(JsonParser p, DeserializationContext ctxt) throws IOException {
-            String value = p.hasToken(JsonToken.VALUE_STRING) ? rule.apply(p.getText()) : null;
+            boolean string = p.hasToken(JsonToken.VALUE_STRING);
+            String value = string ? rule.apply(p.getText()) : null;
             if (value == null) {
-                throw Invalid.value(p, rule.expected());
+                throw Invalid.value(p, string ? rule.expectedInstead(p.getText()) : rule.expected());
             }
             return value;
         }

@@ -53,6 +53,17 @@ enum ValueRule {
         return expected;
     }
 
+    /**
+     * What was expected instead of {@code value}, a string that breaks the rule: {@link #expected}, except for a host
+     * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain.
+     */
+    String expectedInstead(String value) {
+        return this == HOST && Hosts.normalize(value) == null ? HOST_SYNTAX : expected;
+    }
+
+    /** The syntax {@link #HOST} requires: IP literals, and host names as RFC 1123 writes them. */
+    private static final String HOST_SYNTAX = "an IP address or a host name of letters, digits, '-' and '.'";
+
     private static UnaryOperator<String> matching(String regex) {
         Pattern pattern = Pattern.compile(regex);
         return s -> pattern.matcher(s).matches() ? s : null;

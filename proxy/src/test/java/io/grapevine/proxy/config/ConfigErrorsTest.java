@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -239,6 +240,16 @@ class ConfigErrorsTest {
         String number = "{\"backend_servers\": [], \"timeouts\": 5000}";
         assertEquals("servers.conf:" + at(number, "5000") + ": \"timeouts\" is 5000 (expected an object)",
                 error(number));
+    }
+
+    /** A name that breaks the host name syntax is told so: "a host name that resolves" would mislead when it resolves. */
+    @Test
+    void hostThatIsNoHostName() {
+        for (String host : List.of("web_1", "-web", "10.0.0.300", "a b")) {
+            String json = "{\"backend_servers\": [{\"ip\": \"" + host + "\", \"port\": 80}]}";
+            assertEquals("servers.conf:" + at(json, "\"" + host) + ": \"ip\" is \"" + host + "\" in backend_servers[0] "
+                    + "(expected an IP address or a host name of letters, digits, '-' and '.')", error(json));
+        }
     }
 
     @Test
