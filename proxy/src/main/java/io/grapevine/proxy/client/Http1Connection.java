@@ -740,6 +740,13 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (lifecycle != Lifecycle.OPEN) {
             return;
         }
+        if (sequencer.isEmpty() && input == Input.HEAD && cumulation != null && cumulation.isReadable()) {
+            // A request's head is arriving: that request is in flight, not idle. It is answered, with Connection:
+            // close, as one in line would be; closing now would cut it off with no answer at all. A head that never
+            // completes meets client_header_ms (408), within the grace period.
+            lastRequestNext = true;
+            return;
+        }
         lifecycle = Lifecycle.DRAINING;
         if (sequencer.isEmpty() && input == Input.HEAD) {
             closeNow();

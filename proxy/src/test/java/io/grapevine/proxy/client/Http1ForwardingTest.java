@@ -627,6 +627,27 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A connection whose next request is arriving when the drain begins is not idle: that request is answered, with
+     * Connection: close, rather than cut off without an answer its client could tell from a failure.
+     */
+    @Test
+    void aRequestWhoseHeadIsArrivingWhenTheDrainBeginsIsAnsweredThenTheConnectionCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("GET /late HTTP/1.1\r\nHo");
+            ((Http1Connection) h.client.pipeline().last()).beginDrain();
+            h.runPending();
+            assertTrue(h.client.isActive(), "a request is on its way");
+            h.send("st: example\r\n\r\n");
+            assertTrue(h.backend(0).received().startsWith("GET /late HTTP/1.1\r\n"));
+            h.backend(0).send(ok("answered"));
+            String answer = h.received();
+            assertTrue(answer.contains("\r\nConnection: close\r\n") && answer.endsWith("answered"), answer);
+            h.runPending();
+            assertFalse(h.client.isActive(), "closed after its answer");
+        }
+    }
+
     // ---------------------------------------------------------------- upgrades and tunnels
 
     private static final String UPGRADE = "GET /ws HTTP/1.1\r\nHost: example\r\nConnection: Upgrade\r\n"
