@@ -207,7 +207,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     /**
      * The client shut down its sending side (half-close, e.g. {@code printf ... | nc}). Requests already
      * received are still answered, as HAProxy and nginx do; then the connection closes. A request cut
-     * off in the middle can never complete: close at once. A request still waiting in its pool's queue gives up
+     * off in the middle can never complete: close at once, unless its response has begun (RFC 9112 section 9.5: a
+     * client that sees a response before its body is sent may cease sending and close its side), which goes on
+     * ({@link #abandonBody}). A request still waiting in its pool's queue gives up
      * (a FIN is how most clients that leave say so; see {@link Exchange#clientInputEnded}).
      */
     @Override
@@ -231,6 +233,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             lifecycle = Lifecycle.DRAINING;
             sequencer.inputEnded(); // an upgrade still queued for a server gives up
             return;
+        }
+        if (input == Input.BODY && reading.exchange().responseBegun()) {
+            abandonBody();
         }
         boolean partial = input == Input.BODY || (input == Input.HEAD && cumulation != null && cumulation.isReadable());
         input = Input.IGNORE;
@@ -488,6 +493,20 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         stream.exchange().requestEnd(trailerFields);
     }
 
+    /**
+     * The client sends no more of the body of {@link #reading}, whose response has begun ({@link
+     * Exchange#responseBegun}): that response says {@code Connection: close} (the request was incomplete when it
+     * began) and goes on, and the connection closes after it, lingering over any body bytes still on their way.
+     */
+    private void abandonBody() {
+        Http1Stream stream = reading;
+        reading = null;
+        input = Input.IGNORE;
+        lingerOnClose = true;
+        stream.closeConnectionAfter();
+        stream.exchange().requestAbandoned();
+    }
+
     /** A request head is invalid: answer {@code status} in turn and close. Nothing of it was sent anywhere. */
     private void reject(int status) {
         stats.badRequests.increment();
@@ -723,7 +742,15 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 }
                 break;
             case BODY:
-                if (!readPaused && now - lastReadNanos > idleTimeoutNanos) {
+                if (readPaused || now - lastReadNanos <= idleTimeoutNanos) {
+                    break;
+                }
+                if (reading.exchange().responseBegun()) {
+                    // A 408 could only cut off the response that has begun: it goes on without the rest of the body.
+                    log.debug("client {} stopped sending a body whose response has begun", channel.remoteAddress());
+                    abandonBody();
+                    updateReading();
+                } else {
                     log.debug("client {} stalled in a request body", channel.remoteAddress());
                     stats.clientTimeouts.increment();
                     rejectBody(408);

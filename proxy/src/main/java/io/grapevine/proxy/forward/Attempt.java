@@ -213,6 +213,11 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
+    public boolean requestOver() {
+        return exchange.requestOver();
+    }
+
+    @Override
     public void onConnected(UpstreamConnection c) {
         connection = c;
         if (state != State.CONNECTING) {

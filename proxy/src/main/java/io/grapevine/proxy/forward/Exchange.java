@@ -74,7 +74,13 @@ public final class Exchange {
         /** More body is to come from the client. */
         RECEIVING_BODY,
         /** The whole request has been read from the client. */
-        COMPLETE
+        COMPLETE,
+        /**
+         * The client sends no more of the body, though it did not end it, and its response goes on: the client
+         * stopped after the response began (RFC 9112 section 9.5), see {@link #requestAbandoned}. The request
+         * never reached the backend whole, so its connection is not reused.
+         */
+        ABANDONED
     }
 
     private final ClientStream client;
@@ -685,6 +691,31 @@ public final class Exchange {
     /** The whole request has been handed to the backend connection. */
     boolean requestFullySent() {
         return requestState == RequestState.COMPLETE && (pendingBody == null || pendingBody.isEmpty());
+    }
+
+    /**
+     * No more request bytes are to come: all were handed to the backend connection, or the client stopped sending
+     * ({@link RequestState#ABANDONED}). From then on a backend that sends nothing is late (server_ms).
+     */
+    boolean requestOver() {
+        return requestState == RequestState.ABANDONED || requestFullySent();
+    }
+
+    /** Whether the response has begun towards the client, or the proxy answered: the request's outcome is known. */
+    public boolean responseBegun() {
+        return state == State.RESPONDING || state == State.DONE;
+    }
+
+    /**
+     * The client will send no more of the request body (it half-closed, or stalled), but the response has begun
+     * ({@link #responseBegun}): RFC 9112 section 9.5 lets a client that sees a response before its body is sent cease
+     * sending. The response goes on; it says {@code Connection: close} already, the request being incomplete when it
+     * began. The backend connection is closed after it, never reused.
+     */
+    public void requestAbandoned() {
+        if (requestState == RequestState.RECEIVING_BODY) {
+            requestState = RequestState.ABANDONED;
+        }
     }
 
     // ---------------------------------------------------------------- from the client side

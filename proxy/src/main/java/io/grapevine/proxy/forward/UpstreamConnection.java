@@ -62,6 +62,9 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The whole request has been written to this connection (needed before it can be reused). */
         boolean requestFullySent();
 
+        /** No more request bytes will be written: all were, or the client stopped sending its body. */
+        boolean requestOver();
+
         /** The connection dialled for this listener is ready: send the request. */
         void onConnected(UpstreamConnection connection);
 
@@ -480,7 +483,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         // client: not its timeout (the client's body stall ends that), nor a failure to count against it.
         if (listener != null && !readPaused && (state == State.AWAIT_HEAD || state == State.BODY)
                 && nowNanos - lastActivityNanos > serverTimeoutNanos
-                && (listener.requestFullySent() || !channel.isWritable())) {
+                && (listener.requestOver() || !channel.isWritable())) {
             server.stats().timeouts.increment();
             fail(Failure.TIMEOUT, "no response within " + TimeUnit.NANOSECONDS.toMillis(serverTimeoutNanos) + " ms");
         }

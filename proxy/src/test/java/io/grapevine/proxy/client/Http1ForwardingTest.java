@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -542,6 +543,72 @@ class Http1ForwardingTest {
             assertTrue(answer.contains("\r\nConnection: close\r\n"), answer);
             h.runPending();
             assertFalse(h.client.isActive());
+        }
+    }
+
+    private static final String EARLY_413 = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 10\r\n\r\nhello";
+
+    /**
+     * RFC 9112 section 9.5: a client that sees a response telling it the connection closes before it has sent its
+     * whole body may cease sending and close its side. The response that has begun goes on to its end; the backend
+     * connection, which never got the whole request, is not reused.
+     */
+    @Test
+    void aClientThatHalfClosesInItsBodyAfterAnEarlyResponseGetsAllOfIt() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send("PUT /up HTTP/1.1\r\nHost: example\r\nContent-Length: 1000\r\n\r\n12345");
+            Backend b = h.backend(0);
+            b.send(EARLY_413);
+            String head = h.received();
+            assertTrue(head.contains("\r\nConnection: close\r\n") && head.endsWith("hello"), head);
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            h.runPending();
+            assertTrue(h.client.isActive(), "the response that has begun goes on");
+            b.send("world");
+            assertEquals("world", h.received());
+            h.runPending();
+            assertFalse(h.client.isActive(), "then the connection closes");
+            assertFalse(b.channel().isActive(), "the backend never got the whole request: not reused");
+            assertEquals(0, h.stats.abortedResponses.sum());
+        }
+    }
+
+    /**
+     * A client that stops sending its body once its response has begun is not answered 408 after client_idle_ms,
+     * which could only cut that response off: the response goes on, and from then on the backend's silence is timed
+     * (server_ms) as if the request had been sent.
+     */
+    @Test
+    void aClientThatStopsSendingItsBodyAfterAnEarlyResponseGetsItWhileTheBackendIsTimed() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1,
+                "\"timeouts\": {\"client_idle_ms\": 30, \"server_ms\": 200}"))) {
+            h.send("PUT /up HTTP/1.1\r\nHost: example\r\nContent-Length: 1000\r\n\r\n12345");
+            Backend b = h.backend(0);
+            b.send(EARLY_413);
+            assertTrue(h.received().endsWith("hello"));
+            pass(60);
+            h.loop.sweep();
+            h.runPending();
+            assertTrue(h.client.isActive(), "no 408 cuts the response off");
+            assertEquals(0, h.stats.clientTimeouts.sum());
+            b.send("world");
+            assertEquals("world", h.received());
+            h.runPending();
+            assertFalse(h.client.isActive(), "closed after the response");
+        }
+        try (ForwardingHarness h = new ForwardingHarness(config(1,
+                "\"timeouts\": {\"client_idle_ms\": 30, \"server_ms\": 30}"))) {
+            h.send("PUT /up HTTP/1.1\r\nHost: example\r\nContent-Length: 1000\r\n\r\n12345");
+            Backend b = h.backend(0);
+            b.send(EARLY_413);
+            h.received();
+            pass(60);
+            h.loop.sweep();
+            pass(60);
+            h.loop.sweep();
+            h.runPending();
+            assertEquals(1, b.server().stats().timeouts.sum(), "a backend that stops once the body was given up is late");
+            assertFalse(h.client.isActive(), "its response is cut off");
         }
     }
 
