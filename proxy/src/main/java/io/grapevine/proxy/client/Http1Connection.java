@@ -101,6 +101,12 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private Lifecycle lifecycle = Lifecycle.OPEN;
     /** The next request head read is the connection's last ({@link #closeAfterNextResponse} while idle). */
     private boolean lastRequestNext;
+    /**
+     * The client half-closed while complete requests waited in the cumulation for room in the line
+     * ({@code max_pipeline_depth}): they are read and answered as the line empties, then the end of input is
+     * handled ({@link #endOfInput}). Reading stays paused meanwhile: there is nothing more to read.
+     */
+    private boolean requestsWaitBehindInputEnd;
     /** The stream whose request body is being read. */
     private Http1Stream reading;
     /** The stream of the upgrade request awaiting its answer, or tunnelling; at most one per connection. */
@@ -237,7 +243,29 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (input == Input.BODY && reading.exchange().responseBegun()) {
             abandonBody();
         }
-        boolean partial = input == Input.BODY || (input == Input.HEAD && cumulation != null && cumulation.isReadable());
+        if (requestsWaitForTheLine()) {
+            // Sent before the FIN, so answered too (as by HAProxy and nginx), once the line has room for them.
+            requestsWaitBehindInputEnd = true;
+            updateReading();
+            return;
+        }
+        endOfInput();
+    }
+
+    /** Whether unread input waits only for room in the line ({@code max_pipeline_depth}). */
+    private boolean requestsWaitForTheLine() {
+        return input == Input.HEAD && lifecycle == Lifecycle.OPEN && sequencer.size() >= maxPipelineDepth
+                && cumulation != null && cumulation.isReadable();
+    }
+
+    /**
+     * The client's input ended, and every complete request it sent has been read. Input left in the cumulation of an
+     * open connection is a request cut off; that of a draining one, requests it will not read, whose client learns
+     * so from the {@code Connection: close} of the last answer.
+     */
+    private void endOfInput() {
+        boolean partial = input == Input.BODY
+                || (input == Input.HEAD && lifecycle == Lifecycle.OPEN && cumulation != null && cumulation.isReadable());
         input = Input.IGNORE;
         lifecycle = Lifecycle.DRAINING; // responses say Connection: close; the last one closes
         releaseCumulation();
@@ -321,6 +349,10 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             } while (reprocess && lifecycle != Lifecycle.CLOSED && cumulation != null);
         } finally {
             processing = false;
+        }
+        if (requestsWaitBehindInputEnd && !requestsWaitForTheLine()) {
+            requestsWaitBehindInputEnd = false;
+            endOfInput();
         }
     }
 
@@ -617,7 +649,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             return;
         }
         // Requests that waited for room in the line may be in the cumulation already.
-        if (cumulation != null && input == Input.HEAD && !readPaused) {
+        if (cumulation != null && input == Input.HEAD && (!readPaused || requestsWaitBehindInputEnd)) {
             parseAndDispatch();
             flushIfNeeded();
         } else {
@@ -675,7 +707,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
 
     /** Pauses or resumes reading from the client according to every reason there is to wait. */
     void updateReading() {
-        boolean pause = switch (input) {
+        boolean pause = requestsWaitBehindInputEnd || switch (input) {
             case HEAD -> sequencer.size() >= maxPipelineDepth || lifecycle != Lifecycle.OPEN;
             case BODY -> reading != null && reading.exchange().requestBodyBlocked();
             // A FIN that came before the 101 ended the input already: there is nothing to read (and epoll fails a

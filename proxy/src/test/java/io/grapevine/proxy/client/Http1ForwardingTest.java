@@ -546,6 +546,58 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A client that pipelines more requests than the line holds (max_pipeline_depth) and half-closes, as
+     * {@code printf ... | nc} does, gets an answer to every request it sent, in order, then the connection closes:
+     * the requests left in the input only for room in the line are no request cut off.
+     */
+    @Test
+    void aClientThatHalfClosesBehindMorePipelinedRequestsThanTheLineHoldsGetsEveryAnswer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, "\"limits\": {\"max_pipeline_depth\": 2}"))) {
+            h.send(get("a") + get("b") + get("c") + get("d") + get("e"));
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            h.runPending();
+            assertTrue(h.client.isActive(), "the requests sent before the FIN are answered");
+            for (int answered = 0; answered < 5; answered++) {
+                Backend b = h.backends.stream().filter(x -> x.channel().isActive()).filter(x -> {
+                    String request = x.received();
+                    if (request.isEmpty()) {
+                        return false;
+                    }
+                    x.send(ok(request.substring(5, 6))); // "GET /a HTTP/1.1..."
+                    return true;
+                }).findFirst().orElse(null);
+                assertTrue(b != null, "request " + answered + " reached no backend");
+            }
+            String answers = h.received();
+            assertEquals("200:a,200:b,200:c,200:d,200:e", bodies(answers));
+            assertTrue(answers.endsWith("\r\nConnection: close\r\n\r\ne"), "the last answer says so: " + answers);
+            h.runPending();
+            assertFalse(h.client.isActive(), "then the connection closes");
+        }
+    }
+
+    /**
+     * After the end of keep-alive a connection reads one more request; the requests pipelined behind it are not read,
+     * and are no request cut off when the client then half-closes: the one read is answered, with Connection: close.
+     */
+    @Test
+    void aHalfCloseBehindRequestsADrainingConnectionWillNotReadLetsTheOneReadBeAnswered() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            ((Http1Connection) h.client.pipeline().last()).closeAfterNextResponse();
+            h.send(get("last") + get("unread"));
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE);
+            h.runPending();
+            assertTrue(h.client.isActive(), "the request read is answered");
+            assertFalse(h.backend(0).received().contains("/unread"));
+            h.backend(0).send(ok("answered"));
+            String answer = h.received();
+            assertTrue(answer.contains("\r\nConnection: close\r\n") && answer.endsWith("answered"), answer);
+            h.runPending();
+            assertFalse(h.client.isActive());
+        }
+    }
+
     private static final String EARLY_413 = "HTTP/1.1 413 Content Too Large\r\nContent-Length: 10\r\n\r\nhello";
 
     /**

@@ -81,6 +81,27 @@ class HttpSemanticsIntegrationTest {
     }
 
     /**
+     * More pipelined requests than the line holds (max_pipeline_depth, 32), then a half-close, as from
+     * {@code printf ... | nc}: the FIN arrives while requests still wait for room in the line, and every request sent
+     * before it is answered, in order; then the proxy closes.
+     */
+    @Test
+    void aHalfClosedClientGetsTheAnswersToMorePipelinedRequestsThanTheLineHolds() throws Exception {
+        RawHttpClient client = fx.client(proxy).timeout(5000);
+        StringBuilder requests = new StringBuilder();
+        for (int i = 0; i < 40; i++) {
+            requests.append(get("/echo?n=" + i));
+        }
+        client.send(requests.toString()).shutdownOutput();
+        for (int i = 0; i < 40; i++) {
+            Response r = client.read();
+            assertEquals(200, r.status(), "answer " + i + ": " + r);
+            assertTrue(r.bodyText().startsWith("GET /echo?n=" + i + " HTTP/1.1\n"), r.bodyText());
+        }
+        assertTrue(client.closedWithin(2000), "the proxy closes after the last answer");
+    }
+
+    /**
      * A rejected request with more input behind it: the proxy answers, half-closes, and keeps reading and
      * discarding until the client closes (nginx's lingering close), so no reset can destroy the answer.
      */
