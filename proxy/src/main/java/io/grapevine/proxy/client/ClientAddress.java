@@ -2,6 +2,7 @@ package io.grapevine.proxy.client;
 
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
+import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 
@@ -54,8 +55,13 @@ public final class ClientAddress {
         return text(of(channel));
     }
 
-    /** An address's IP as text, or {@code unknown}. */
+    /**
+     * An address's IP as text, or {@code unknown}: an IPv6 address in RFC 5952 form ({@code 2001:db8::1}, {@code ::1},
+     * no scope id), as HAProxy and nginx write it, and as the access log does; not the JDK's {@code getHostAddress}
+     * ({@code 2001:db8:0:0:0:0:0:1%eth0}), which a backend comparing addresses as text would not recognise. Once per
+     * connection.
+     */
     public static String text(InetSocketAddress a) {
-        return a == null || a.getAddress() == null ? "unknown" : a.getAddress().getHostAddress();
+        return a == null || a.getAddress() == null ? "unknown" : NetUtil.toAddressString(a.getAddress());
     }
 }

@@ -292,6 +292,30 @@ class Http1ForwardingTest {
 
     // ---------------------------------------------------------------- retries
 
+    /**
+     * An IPv6 client is named in X-Forwarded-For as HAProxy, nginx and the proxy's own access log name it (RFC 5952:
+     * {@code 2001:db8::1}, without a scope id), not in the JDK's long form, which backends that compare addresses as
+     * text (trusted-proxy lists, rate limits) would not recognise.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            "2001:db8:0:0:0:0:0:1, 0, 2001:db8::1",
+            "0:0:0:0:0:0:0:1,      0, ::1",
+            "fe80:0:0:0:0:0:0:1,   2, fe80::1",
+            "192.0.2.1,            0, 192.0.2.1"})
+    void theClientIsNamedInForwardedForInItsShortestForm(String address, int scope, String named) throws Exception {
+        java.net.InetAddress ip = java.net.InetAddress.getByName(address);
+        java.net.InetAddress client = scope == 0 ? ip : java.net.Inet6Address.getByAddress(null, ip.getAddress(), scope);
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
+            pipeline.channel().attr(ClientAddress.ANNOUNCED).set(new java.net.InetSocketAddress(client, 40000));
+            pipeline.addLast(new Http1Connection(loop));
+        })) {
+            h.send("GET / HTTP/1.1\r\nHost: example\r\nX-Forwarded-For: 198.51.100.7\r\n\r\n");
+            String request = h.backend(0).received();
+            assertTrue(request.contains("\r\nX-Forwarded-For: 198.51.100.7, " + named + "\r\n"), request);
+        }
+    }
+
     @Test
     void aRefusedConnectionIsRetriedOnAnotherServer() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(2, "")).dials(Dial.REFUSE)) {
