@@ -191,6 +191,26 @@ class Http1ForwardingTest {
     }
 
     @Test
+    void aRequestWaitingItsTurnIsForwardedAndAnsweredAfterTheClientHalfCloses() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            h.send(get("a") + "DELETE /b HTTP/1.1\r\nHost: example\r\n\r\n");
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE); // printf ... | nc
+            h.runPending();
+            assertEquals(List.of("0:GET /a"), requestsSent(h));
+            h.backend(0).send(ok("a"));
+            List<String> sent = requestsSent(h);
+            assertEquals(1, sent.size(), sent.toString());
+            assertTrue(sent.get(0).endsWith(":DELETE /b"), "sent before the FIN, so forwarded in its turn: " + sent);
+            h.backend(connectionOf(sent.get(0))).send(ok("b"));
+            String answers = h.received();
+            assertEquals("200:a,200:b", bodies(answers));
+            assertTrue(answers.endsWith("\r\nConnection: close\r\n\r\nb"), answers);
+            h.runPending();
+            assertFalse(h.client.isActive(), "then the connection closes");
+        }
+    }
+
+    @Test
     void aBodyTheProxyHeldBackWhileItsRequestWaitedIsNoStalledClient() throws Exception {
         String extra = "\"timeouts\": {\"client_idle_ms\": 50}";
         int sent = 300 * 1024; // more than a waiting exchange keeps (256 KiB): reading pauses
