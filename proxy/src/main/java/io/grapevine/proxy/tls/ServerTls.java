@@ -28,8 +28,9 @@ import org.slf4j.LoggerFactory;
  * {@link #reloadChanged}. New handshakes use the new certificate; a connection keeps the one it was set up with. A
  * certificate that fails to load at a reload is logged and the one in use stays.
  *
- * <p>Handshakes: TLS 1.3 and 1.2 only; for 1.2, ECDHE key exchange with AEAD ciphers only; ALPN with the
- * protocols the client side can serve. OpenSSL (BoringSSL from netty-tcnative) where it loads, else the JDK.
+ * <p>Handshakes: TLS 1.3 and 1.2 only; for 1.2, ECDHE key exchange with AEAD ciphers only and no renegotiation a
+ * client asks for; ALPN with the protocols the client side can serve. OpenSSL (BoringSSL from netty-tcnative) where
+ * it loads, else the JDK.
  *
  * <p>Threads: {@link #newHandler} on the event loops, reading one volatile reference; reloads on the watch thread
  * or the signal thread, one at a time.
@@ -37,6 +38,21 @@ import org.slf4j.LoggerFactory;
 public final class ServerTls implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ServerTls.class);
+
+    /**
+     * The JDK's switch that refuses a client's TLS 1.2 renegotiation (a ClientHello on an established connection).
+     * Without it the JDK accepts one, and each costs the proxy a handshake's private-key operation for one record of
+     * the client's; RFC 9113 section 9.2.1 forbids renegotiation under HTTP/2 outright. BoringSSL never accepts one.
+     * The JDK reads the property once, at its first server handshake: it is set here, before any handshake of the
+     * proxy, unless the command line set it.
+     */
+    static final String REJECT_RENEGOTIATION = "jdk.tls.rejectClientInitiatedRenegotiation";
+
+    static {
+        if (System.getProperty(REJECT_RENEGOTIATION) == null) {
+            System.setProperty(REJECT_RENEGOTIATION, "true");
+        }
+    }
 
     static final List<String> PROTOCOLS = List.of("TLSv1.3", "TLSv1.2");
 

@@ -325,6 +325,40 @@ class TlsIntegrationTest {
         }
     }
 
+    /**
+     * A TLS 1.2 client that asks for a new handshake on an established connection is refused and the connection
+     * closed (RFC 9113 section 9.2.1 forbids renegotiation under HTTP/2; nginx and HAProxy refuse it too: each one
+     * costs the server a handshake's private-key operation for a record of the client's).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aClientInitiatedRenegotiationIsRefused(String provider) throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy(provider, "", a);
+        Socket plain = new Socket();
+        plain.connect(proxy.listenAddress(), 5000);
+        plain.setSoTimeout(10_000);
+        try (SSLSocket socket = (SSLSocket) TlsClient.context().getSocketFactory().createSocket(plain, "a.test",
+                proxy.listenAddress().getPort(), true)) {
+            socket.setEnabledProtocols(new String[] {"TLSv1.2"});
+            socket.startHandshake();
+            HttpConnection http = new HttpConnection(socket, "a.test");
+            assertEquals(200, http.get("/echo").status());
+            socket.startHandshake(); // TLS 1.2: a new ClientHello on the established connection
+            boolean refused;
+            try {
+                HttpConnection.Response after = http.get("/echo");
+                refused = after.status() != 200;
+            } catch (IOException e) {
+                refused = true; // the server's alert, or the close that follows it
+            }
+            assertTrue(refused, "the renegotiation was accepted and the connection went on");
+        }
+        try (HttpConnection fresh = TlsClient.http(proxy.listenAddress(), "a.test")) {
+            assertEquals(200, fresh.get("/echo").status(), "a new connection is served");
+        }
+    }
+
     private static TestCertificates.Result sClient(int port, String... options) throws IOException {
         List<String> command = new ArrayList<>(List.of("openssl", "s_client", "-brief", "-connect", "127.0.0.1:" + port,
                 "-servername", "a.test"));
