@@ -76,7 +76,8 @@ import org.slf4j.LoggerFactory;
  * refused with RST_STREAM); a header list larger than {@code max_header_bytes} is answered 431, one that
  * keeps growing beyond (a CONTINUATION flood) and runs of small CONTINUATION frames end the connection;
  * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
- * CVE-2023-44487), resets the client provokes beyond the same rate, control frames queued towards a client
+ * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
+ * streams whose backend failed), control frames queued towards a client
  * that does not read them, runs of empty DATA frames, and PING or SETTINGS frames beyond
  * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS} all end the connection with a
  * GOAWAY. Request bodies are bounded by the stream window, response buffering by the windows and the
@@ -98,6 +99,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** RST_STREAM frames a client may send (and provoke) per window before the connection ends. */
     static final int MAX_RESETS_PER_WINDOW = 200;
     static final int RESET_WINDOW_SECONDS = 30;
+    private static final long RESET_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(RESET_WINDOW_SECONDS);
     /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
     static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
     /** PING and SETTINGS frames a client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM. */
@@ -141,6 +143,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private int controlFrames;
     private boolean lastGoAwaySent;
     private Future<?> drainTimer;
+    /** Resets written that the client provoked, since {@link #resetWindowStartNanos} (see {@link #resetWritten}). */
+    private int provokedResets;
+    private long resetWindowStartNanos;
+    /** The reset being written is for a response its exchange gave up on (see {@link #writeReset}). */
+    private boolean writingAbandonedReset;
 
     private Http2Connection(LoopContext loop, Http2FrameCodec codec) {
         this.loop = loop;
@@ -167,19 +174,23 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 .maxConcurrentStreams(limits.h2MaxConcurrentStreams())
                 .initialWindowSize(limits.h2StreamWindowBytes())
                 .maxHeaderListSize(limits.maxHeaderBytes());
+        Http2FrameCounter frames = new Http2FrameCounter(loop.stats());
         Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
                 .initialSettings(settings)
                 .validateHeaders(true)
                 .validateRequiredPseudoHeaders(true)
                 .gracefulShutdownTimeoutMillis(loop.timeouts().shutdownGraceMillis())
                 .decoderEnforceMaxRstFramesPerWindow(MAX_RESETS_PER_WINDOW, RESET_WINDOW_SECONDS)
-                .encoderEnforceMaxRstFramesPerWindow(MAX_RESETS_PER_WINDOW, RESET_WINDOW_SECONDS)
+                // Netty's budget of resets written counts those of streams whose backend failed too; this one's
+                // is kept by the connection, which knows (resetWritten).
+                .encoderEnforceMaxRstFramesPerWindow(0, 0)
                 .encoderEnforceMaxQueuedControlFrames(MAX_QUEUED_CONTROL_FRAMES)
                 .decoderEnforceMaxConsecutiveEmptyDataFrames(2)
                 .decoderEnforceMaxSmallContinuationFrames(16)
-                .frameLogger(new Http2FrameCounter(loop.stats()))
+                .frameLogger(frames)
                 .build();
         Http2Connection connection = new Http2Connection(loop, codec);
+        frames.onResetWritten(connection::resetWritten);
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
         pipeline.addLast(BYTES, new ByteCounter(loop.stats()));
         pipeline.addLast(CODEC, codec);
@@ -416,6 +427,36 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
     }
 
+    /**
+     * A RST_STREAM is being written, the codec's own (for a frame on a stream it closed, a stream beyond the limit, a
+     * window overflow) or the proxy's: one the client provoked counts against the budget of
+     * {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS}, the mirror image of the resets it may send
+     * (a client that makes the proxy reset streams at will costs as much as one that resets them itself). Not
+     * counted: NO_ERROR (an upload answered early) and CANCEL (a client that took nothing for client_idle_ms), the
+     * proxy's own decisions, and the reset of a response its exchange gave up on ({@link #writeReset}: its backend
+     * failed mid-response, or its request stalled), which is none of the client's doing: a backend that fails
+     * must not cost the client its connection and the streams on it that other servers serve. Called from within
+     * the codec's write: beyond the budget the connection ends with GOAWAY ENHANCE_YOUR_CALM in a task after it.
+     */
+    void resetWritten(long errorCode) {
+        if (writingAbandonedReset || errorCode == Http2Error.NO_ERROR.code() || errorCode == Http2Error.CANCEL.code()) {
+            return;
+        }
+        long now = System.nanoTime();
+        if (now - resetWindowStartNanos >= RESET_WINDOW_NANOS || provokedResets == 0) {
+            resetWindowStartNanos = now;
+            provokedResets = 0;
+        }
+        if (++provokedResets == MAX_RESETS_PER_WINDOW + 1) {
+            ctx.executor().execute(() -> {
+                if (lifecycle != Lifecycle.CLOSED) {
+                    connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_RESETS_PER_WINDOW
+                            + " stream resets provoked in " + RESET_WINDOW_SECONDS + " s");
+                }
+            });
+        }
+    }
+
     /** Ends the connection the way the codec ends it on a protocol error: GOAWAY with {@code error}, then close. */
     private void connectionError(Http2Error error, String message) {
         connectionError(Http2Exception.connectionError(error, message));
@@ -438,6 +479,20 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         idleSinceNanos = 0;
         stats.http2Streams.increment();
         return stream;
+    }
+
+    /**
+     * Writes a stream's RST_STREAM, unflushed; {@code responseAbandoned}: its exchange gave up on a response under
+     * way (its backend failed), not counted against the client's reset budget ({@link #resetWritten}, told within
+     * this write).
+     */
+    void writeReset(Http2StreamFrame reset, boolean responseAbandoned) {
+        writingAbandonedReset = responseAbandoned;
+        try {
+            write(reset);
+        } finally {
+            writingAbandonedReset = false;
+        }
     }
 
     /** Writes a frame (a stream's, tagged with it) to the codec, unflushed. */

@@ -488,9 +488,11 @@ final class Http2Stream implements ClientStream {
             return;
         }
         if (responseState == ResponseState.STREAMING && !endWritten) {
-            // Part of it reached the client: the stream is reset, the connection and its other streams go on.
+            // Part of it reached the client: the stream is reset, the connection and its other streams go on (the
+            // reset is not counted against the client's reset budget: its backend failed, or the request stalled
+            // for client_idle_ms, neither of which a client can repeat at will).
             connection.stats().abortedResponses.increment();
-            reset(Http2Error.INTERNAL_ERROR);
+            reset(Http2Error.INTERNAL_ERROR, true);
         }
     }
 
@@ -567,6 +569,14 @@ final class Http2Stream implements ClientStream {
 
     /** Ends the stream with RST_STREAM {@code error}; the exchange, if its response was not complete, is dropped. */
     private void reset(Http2Error error) {
+        reset(error, false);
+    }
+
+    /**
+     * As {@link #reset(Http2Error)}; {@code responseAbandoned}: its exchange gave up on a response under way
+     * ({@link #abortResponse}), which the client did not provoke.
+     */
+    private void reset(Http2Error error, boolean responseAbandoned) {
         boolean responseOpen = responseState != ResponseState.COMPLETE;
         requestState = RequestState.COMPLETE;
         responseState = ResponseState.COMPLETE;
@@ -575,7 +585,7 @@ final class Http2Stream implements ClientStream {
             exchange.abort(); // a complete response's exchange was released already
         }
         if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
-            connection.write(new DefaultHttp2ResetFrame(error).stream(frameStream));
+            connection.writeReset(new DefaultHttp2ResetFrame(error).stream(frameStream), responseAbandoned);
             connection.flush();
         }
     }

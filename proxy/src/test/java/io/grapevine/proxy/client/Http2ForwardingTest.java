@@ -361,6 +361,72 @@ class Http2ForwardingTest {
         }
     }
 
+    /** GOAWAY ENHANCE_YOUR_CALM once the proxy wrote more resets the client provoked than the budget allows. */
+    private void assertResetBudgetSpent(ForwardingHarness h) {
+        Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
+        assertNotNull(goAway, "the connection ends: " + received.size() + " frames");
+        assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+    }
+
+    /** The mirror image of rapid reset: malformed requests, each reset by the proxy, at the client's pace. */
+    @Test
+    void resetsOfMalformedRequestsSpendTheClientsResetBudget() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            for (int i = 0; i <= Http2Connection.MAX_RESETS_PER_WINDOW; i++) {
+                int id = 1 + 2 * i;
+                assertNull(find(h, f -> f.type() == H2Frames.GOAWAY), "after " + i + " resets");
+                send(h, H2Frames.headerBlock(id, H2Frames.literalBlock(":method", "GET", ":scheme", "http",
+                        ":authority", "test", ":path", "/", "te", "gzip"), true));
+                assertEquals(H2Frames.PROTOCOL_ERROR, find(h, on(id, H2Frames.RST_STREAM)).errorCode());
+            }
+            assertResetBudgetSpent(h);
+            assertEquals(0, h.backends.size(), "nothing reached a backend");
+        }
+    }
+
+    /** The codec's own resets count too: DATA on a stream that is closed, each answered with STREAM_CLOSED. */
+    @Test
+    void theCodecsResetsOfFramesOnClosedStreamsSpendTheClientsResetBudget() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/x"), true));
+            h.backend(0).send(ok("x"));
+            assertTrue(ended(h, 1));
+            for (int i = 0; i <= Http2Connection.MAX_RESETS_PER_WINDOW; i++) {
+                send(h, H2Frames.data(1, new byte[] {1}, false));
+            }
+            assertResetBudgetSpent(h);
+        }
+    }
+
+    /**
+     * The connection's reset budget (rapid reset, and the resets a client provokes) is the client's: streams the
+     * proxy resets because their backends failed mid-response are none of its doing, and however many there are,
+     * the connection and its other streams go on.
+     */
+    @Test
+    void streamsResetForTheirBackendsFailuresDoNotSpendTheClientsResetBudget() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
+            int failures = Http2Connection.MAX_RESETS_PER_WINDOW + 50;
+            for (int i = 0; i < failures; i++) {
+                int id = 1 + 2 * i;
+                send(h, wire.headers(id, request("GET", "/cut"), true));
+                Backend b = h.backends.get(h.backends.size() - 1);
+                b.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+                b.close();
+                Frame rst = find(h, on(id, H2Frames.RST_STREAM));
+                assertNotNull(rst, "stream " + id + " is reset: " + received);
+                assertEquals(H2Frames.INTERNAL_ERROR, rst.errorCode());
+                assertNull(find(h, f -> f.type() == H2Frames.GOAWAY), "after " + (i + 1) + " backend failures");
+                received.clear();
+            }
+            int next = 1 + 2 * failures;
+            send(h, wire.headers(next, request("GET", "/next"), true));
+            h.backends.get(h.backends.size() - 1).send(ok("next"));
+            assertEquals("next", body(h, next), "the connection goes on: " + received);
+            assertTrue(h.client.isActive());
+        }
+    }
+
     @Test
     void aBodyDelimitedByTheCloseThatEndsInAResetIsCutOffNotEnded() throws Exception {
         try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
