@@ -181,6 +181,14 @@ public final class GossipNode implements AutoCloseable {
         }
     }
 
+    /**
+     * The local address the membership port of {@code settings} listens on: its bind host, else the advertised host
+     * (given, or the address that routes to the first seed, or 127.0.0.1), as {@link #start} binds it.
+     */
+    public static String bindHost(ClusterSettings settings) {
+        return bindHost(settings, advertiseHost(settings));
+    }
+
     private static String advertiseHost(ClusterSettings settings) {
         return settings.advertiseHost() != null ? settings.advertiseHost() : chooseAdvertiseHost(settings.seeds());
     }

@@ -229,7 +229,8 @@ public final class ProxyInstance implements AutoCloseable {
         config = config.withListen(o.listen() != null ? o.listen() : config.listen(),
                 o.admin() != null ? o.admin() : config.admin());
         if (!o.renderMode()) {
-            checkListenersApart(config);
+            checkListenersApart(config, o.gossipOn() && o.gossipPort() != 0
+                    ? new HostPort(GossipMembership.bindHost(o.gossipPort(), o.gossip()), o.gossipPort()) : null);
         }
         BackendTemplate template = o.gossipOn() ? loadBackendTemplate(o.template()) : null;
         ClusterKeyring keyring = o.gossipOn() ? o.gossip().loadKeyring() : null;
@@ -291,15 +292,17 @@ public final class ProxyInstance implements AutoCloseable {
     }
 
     /**
-     * The client listener, the TLS listener beside it and the admin listener each need an address of their own: two on
-     * one port whose addresses overlap (the same address, or a wildcard that covers the other's, as {@code 0.0.0.0}
-     * covers {@code 127.0.0.1} and {@code ::} every address) cannot both be bound. Checked before any port opens, so
-     * that {@code --check} finds it and a start fails with the same line, naming both, rather than at the second bind
-     * with "address already in use" and the advice to look for another process. Port 0 picks a free port for each.
+     * The client listener, the TLS listener beside it, the admin listener and the gossip port each need an address of
+     * their own: two on one port whose addresses overlap (the same address, or a wildcard that covers the other's, as
+     * {@code 0.0.0.0} covers {@code 127.0.0.1} and {@code ::} every address) cannot both be bound. Checked before any
+     * port opens, so that {@code --check} finds it and a start fails with the same line, naming both, rather than at
+     * the second bind with "address already in use" and the advice to look for another process. Port 0 picks a free
+     * port for each.
      *
+     * @param gossip where the gossip port will listen, or null: no gossip, or on a port picked then
      * @throws UsageException naming the listener that could not be bound after the other, and the other
      */
-    static void checkListenersApart(ProxyConfig config) throws UsageException {
+    static void checkListenersApart(ProxyConfig config, HostPort gossip) throws UsageException {
         List<Listener> listeners = new ArrayList<>();
         listeners.add(new Listener("the client listener", ListenerBindException.LISTEN, config.listen()));
         if (config.tls() != null && config.tls().listen() != null) {
@@ -307,6 +310,9 @@ public final class ProxyInstance implements AutoCloseable {
                     config.tls().listen()));
         }
         listeners.add(new Listener("the admin listener", ListenerBindException.ADMIN, config.admin()));
+        if (gossip != null) {
+            listeners.add(new Listener("the gossip port", "--gossip", gossip));
+        }
         for (int i = 1; i < listeners.size(); i++) {
             for (int j = 0; j < i; j++) {
                 Listener later = listeners.get(i);

@@ -9,6 +9,7 @@ import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.net.LoopSlice;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
@@ -66,6 +67,21 @@ class ListenerAddressesTest {
         assertEquals("cannot listen on 127.0.0.1:19402 (\"listen\" of \"tls\" in servers.conf): the client listener is on"
                 + " 127.0.0.1:19402 (--listen, or \"listen\" in servers.conf); give each listener a port of its own",
                 e.getMessage());
+    }
+
+    @Test
+    void theGossipPortIsCheckedToo() throws Exception {
+        Path file = servers("");
+        ProxyInstance.Options clash = ProxyMain.parse(new String[] {"--servers", file.toString(), "--listen",
+            "127.0.0.1:19407", "--admin", "127.0.0.1:19408", "--gossip", "19407", "--insecure-gossip", "--check"},
+                Map.of()).options();
+        UsageException e = assertThrows(UsageException.class, () -> ProxyInstance.check(clash));
+        assertEquals("cannot listen on 127.0.0.1:19407 (--gossip): the client listener is on 127.0.0.1:19407 (--listen,"
+                + " or \"listen\" in servers.conf); give each listener a port of its own", e.getMessage());
+        ProxyInstance.Options apart = ProxyMain.parse(new String[] {"--servers", file.toString(), "--listen",
+            "127.0.0.1:19407", "--admin", "127.0.0.1:19408", "--gossip", "19409", "--insecure-gossip", "--check"},
+                Map.of()).options();
+        assertTrue(ProxyInstance.check(apart).startsWith("ok: "));
     }
 
     @Test

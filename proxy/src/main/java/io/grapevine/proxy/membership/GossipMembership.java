@@ -68,6 +68,11 @@ public final class GossipMembership implements AutoCloseable {
         GossipNode.checkCanListen(gossip.settings(null).gossipPort(gossipPort).build());
     }
 
+    /** The local address the gossip port of {@code gossip} will listen on, as {@link #start} binds it. */
+    public static String bindHost(int gossipPort, GossipOptions gossip) {
+        return GossipNode.bindHost(gossip.settings(null).gossipPort(gossipPort).build());
+    }
+
     /** Where the gossip port listens, e.g. "127.0.0.1:7946". */
     public String listenDescription() {
         return node.listenDescription();
