@@ -58,11 +58,6 @@ import org.slf4j.LoggerFactory;
  * ({@code localhost} or a loopback address, on its port), so that DNS rebinding cannot pass for it. The checks happen after routing (an unknown path is a 404 and a
  * wrong method a 405 either way) and before the endpoint runs.
  *
- * <p>A loopback listener answers {@code 403} to every request, reads too, whose {@code Host} is a name other than
- * {@code localhost} (or {@code *.localhost}, RFC 6761 section 6.3): only a browser whose page's name was pointed at
- * 127.0.0.1 (DNS rebinding) sends one, and that page could otherwise read the table, the members and the stats
- * through it. This comes before routing, so such a page learns no endpoint either.
- *
  * <p>An endpoint answers with a {@link CompletionStage}, so one that waits for another thread (a reload
  * on the membership thread) does not hold the control loop; the answers of one connection go out in the
  * order of its requests.
@@ -190,13 +185,6 @@ public final class AdminServer implements AutoCloseable {
     /** The answer to a request; never fails. */
     private CompletionStage<AdminResponse> dispatch(HttpMethod method, String rawPath, String body,
                                                     HttpHeaders headers, SocketAddress client) {
-        String host = headers.get(HttpHeaderNames.HOST);
-        if (host != null && address().getAddress().isLoopbackAddress() && !namesLoopbackOrAnAddress(host)) {
-            log.warn("admin API {} {} from {} refused: Host {} is a name that is not localhost (DNS rebinding?)",
-                    method, rawPath, client, host);
-            return done(AdminEndpoints.error(403, "a loopback admin listener answers requests for localhost or an "
-                    + "address only, not for " + host));
-        }
         String path;
         try {
             path = QueryStringDecoder.decodeComponent(rawPath);
@@ -302,27 +290,6 @@ public final class AdminServer implements AutoCloseable {
     private static boolean sameOrigin(String origin, String host) {
         int scheme = origin.indexOf("://");
         return host != null && scheme > 0 && origin.substring(scheme + 3).equalsIgnoreCase(host);
-    }
-
-    /**
-     * Whether a {@code Host} field ({@code host[:port]}) names an IP address, {@code localhost} or a name under
-     * {@code localhost}: never a name that DNS could point at 127.0.0.1 for a page of someone else's.
-     */
-    private static boolean namesLoopbackOrAnAddress(String hostField) {
-        String host = hostField.strip();
-        if (host.startsWith("[")) {
-            int close = host.indexOf(']');
-            return close > 0 && NetUtil.isValidIpV6Address(host.substring(1, close));
-        }
-        int colon = host.indexOf(':');
-        if (colon >= 0) {
-            host = host.substring(0, colon);
-        }
-        if (host.endsWith(".")) {
-            host = host.substring(0, host.length() - 1); // "localhost." is localhost too
-        }
-        String lower = host.toLowerCase(java.util.Locale.ROOT);
-        return lower.equals("localhost") || lower.endsWith(".localhost") || NetUtil.isValidIpV4Address(host);
     }
 
     /**
