@@ -3,6 +3,7 @@ package io.grapevine.proxy.forward;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.http.ClientProtocol;
+import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.table.Server;
 import io.netty.buffer.ByteBuf;
@@ -22,8 +23,11 @@ import java.util.concurrent.TimeUnit;
 final class Attempt implements UpstreamConnection.Listener {
 
     /**
-     * A request that must not be replayed only takes an idle connection used this recently: the backend's
-     * keep-alive timeout is most likely to close an older one just as the request arrives.
+     * A request that could not be sent again if its connection closed under it only takes an idle connection used
+     * this recently: the backend's keep-alive timeout is most likely to close an older one just as the request
+     * arrives. Such a request is one whose method is not idempotent, or one with a body, whatever its method: its
+     * body bytes leave with the head and are not kept, so {@link RetryPolicy} replays neither (RFC 9110 section
+     * 9.2.2; RFC 9112 section 9.3.1).
      */
     static final long UNSAFE_REUSE_NANOS = TimeUnit.SECONDS.toNanos(2);
 
@@ -66,8 +70,10 @@ final class Attempt implements UpstreamConnection.Listener {
         ClientStream client = exchange.client();
         Object idleKey = proxyProtocol == null ? IdleKey.shared(server)
                 : new IdleKey(server, client.clientAddress(), client.destinationAddress());
+        RequestHead request = exchange.request();
+        boolean replayable = request.idempotent && !request.hasBody();
         UpstreamConnection idle = freshConnection ? null
-                : loop.acquireIdle(idleKey, startNanos, exchange.request().idempotent ? Long.MAX_VALUE : UNSAFE_REUSE_NANOS);
+                : loop.acquireIdle(idleKey, startNanos, replayable ? Long.MAX_VALUE : UNSAFE_REUSE_NANOS);
         if (idle != null) {
             idle.bind(this);
             onConnected(idle);

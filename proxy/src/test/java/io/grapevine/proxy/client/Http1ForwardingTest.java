@@ -405,6 +405,31 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A request that could not be sent again once it went out takes no idle connection older than 2 s (the one a
+     * backend's keep-alive timeout closes just as the request arrives, a 502 then): a PUT with a body as much as a
+     * POST, though PUT is idempotent, since its body bytes are not kept once sent.
+     */
+    @Test
+    void aRequestWithABodyTakesNoConnectionIdleLongerThanTwoSecondsWhateverItsMethod() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("one"));
+            Backend old = h.backend(0);
+            old.received();
+            old.send(ok("1"));
+            assertEquals("200:1", bodies(h.received()));
+            pass(2_100);
+            h.send("PUT /doc HTTP/1.1\r\nHost: example\r\nContent-Length: 3\r\n\r\nabc");
+            assertEquals(2, h.backends.size(), "the PUT went on a fresh connection, not on the one idle for 2 s");
+            assertEquals("", old.received());
+            assertTrue(old.channel().isActive(), "the old connection stays for a request that can be sent again");
+            Backend fresh = h.backend(1);
+            assertTrue(fresh.received().startsWith("PUT /doc "));
+            fresh.send(ok("2"));
+            assertEquals("200:2", bodies(h.received()));
+        }
+    }
+
     @Test
     void aReusedConnectionClosedAfterPartOfTheResponseIsAFailureNotAStaleKeepAlive() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
