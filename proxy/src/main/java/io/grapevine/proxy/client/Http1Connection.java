@@ -498,6 +498,31 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         updateReading();
     }
 
+    /**
+     * The backend half-closed the tunnel of {@code stream}: once what it sent has left, the client gets the FIN too
+     * (as HAProxy passes a half-close on), and its bytes still go to the backend until it half-closes as well (then
+     * the backend connection closes, and the tunnel ends: {@link #userEventTriggered}), either side closes, or
+     * {@code tunnel_idle_ms} passes.
+     *
+     * @return false when the half-close cannot be passed on: over TLS (a TCP half-close would cut the TLS stream
+     *         short), on a channel without one, or before the tunnel carries the client's bytes (the upgrade request's
+     *         body, or responses ahead of it, still in line); the tunnel then ends as when the backend closes
+     */
+    boolean backendHalfClosed(Http1Stream stream) {
+        if (input != Input.TUNNEL || stream != upgrading || secure || sequencer.size() != 1
+                || !(channel instanceof DuplexChannel duplex) || !isWritingAllowed()) {
+            return false;
+        }
+        flushNeeded = false;
+        // Netty's shutdownOutput fails the writes still queued: the FIN goes once they are written.
+        ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> {
+            if (f.isSuccess() && channel.isActive()) {
+                duplex.shutdownOutput();
+            }
+        });
+        return true;
+    }
+
     /** Bytes the client sent after the upgrade request, before the tunnel opened, go through it first. */
     private void passEarlyTunnelBytes() {
         if (cumulation != null) {

@@ -194,6 +194,11 @@ final class Http1Stream implements ClientStream {
     }
 
     @Override
+    public boolean backendHalfClosed() {
+        return switched && connection.backendHalfClosed(this);
+    }
+
+    @Override
     public void localResponse(int status) {
         localResponse(status, 0);
     }

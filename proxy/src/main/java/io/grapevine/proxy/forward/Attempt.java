@@ -277,6 +277,11 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
+    public boolean onTunnelHalfClosed() {
+        return state == State.RECEIVING && exchange.attemptTunnelHalfClosed();
+    }
+
+    @Override
     public void onFailure(Failure failure, String detail) {
         if (state == State.ENDED) {
             return;

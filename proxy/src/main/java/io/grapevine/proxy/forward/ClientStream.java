@@ -68,6 +68,18 @@ public interface ClientStream {
      */
     void abortResponse(int status);
 
+    /**
+     * The backend half-closed the tunnel this stream's response opened (after a {@code 101}): nothing more comes from
+     * it, though it still takes what the client sends. The stream passes the FIN on to the client once what the
+     * backend sent is written, and the tunnel goes on the other way until the client closes (its FIN too), the
+     * backend closes, or {@code tunnel_idle_ms} passes.
+     *
+     * @return false when the client cannot take a half-close: the tunnel then ends as when the backend closes
+     */
+    default boolean backendHalfClosed() {
+        return false;
+    }
+
     /** The backend can take request body bytes again: resume reading them from the client. */
     void resumeRequestBody();
 

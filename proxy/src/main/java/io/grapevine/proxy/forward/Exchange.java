@@ -488,6 +488,11 @@ public final class Exchange {
         client.responseEnd(trailerFields);
     }
 
+    /** The backend half-closed the tunnel: see {@link ClientStream#backendHalfClosed}. */
+    boolean attemptTunnelHalfClosed() {
+        return state == State.TUNNEL && client.backendHalfClosed();
+    }
+
     void attemptWritable() {
         client.resumeRequestBody();
     }

@@ -7,6 +7,7 @@ import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.table.Server;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -14,9 +15,12 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ConnectTimeoutException;
 import io.netty.channel.epoll.EpollSocketChannel;
 import io.netty.channel.epoll.EpollTcpInfo;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
 import io.netty.channel.unix.Errors;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
@@ -77,6 +81,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The response is complete (a tunnel: the backend closed it); the connection has gone idle or closed. */
         void onResponseEnd(ByteBuf trailerFields);
 
+        /**
+         * The backend half-closed a tunnel (its FIN): nothing more comes from it, while it may still take bytes.
+         *
+         * @return whether the client's side of the tunnel takes the half-close on; if not, the tunnel ends
+         *         ({@link #onResponseEnd}) as when the backend closes
+         */
+        boolean onTunnelHalfClosed();
+
         /** The connection failed for this listener; it is closed and will not call again. */
         void onFailure(Failure failure, String detail);
 
@@ -97,7 +109,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         AWAIT_HEAD,
         /** Response head passed on, body streaming. */
         BODY,
-        /** A 101 was passed on: bytes flow both ways untouched until a side closes; never reused. */
+        /**
+         * A 101 was passed on: bytes flow both ways untouched until both sides have half-closed, or either closes;
+         * never reused.
+         */
         TUNNEL,
         /** Closed or closing; never reused. */
         CLOSED
@@ -132,6 +147,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
      * it does not end a body delimited by the close (RFC 9112 section 8: the response is incomplete).
      */
     private boolean transportFailed;
+    /** A tunnel's backend half-closed (its FIN came): no more bytes come from it. */
+    private boolean inputShut;
+    /** The client's half-close of a tunnel was passed on ({@link #shutdownOutput}). */
+    private boolean outputShut;
 
     private UpstreamConnection(LoopContext loop, Server server, Object idleKey) {
         this.loop = loop;
@@ -254,9 +273,19 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return channel.isWritable();
     }
 
-    /** The client half-closed its tunnel: pass the FIN on, so the backend sees the end of input too. */
+    /**
+     * The client half-closed its tunnel: pass the FIN on, so the backend sees the end of input too. When the backend
+     * had half-closed already, both ways are over: the connection closes once the client's last bytes are written,
+     * and the tunnel ends ({@link #channelInactive}).
+     */
     void shutdownOutput() {
-        if (state == State.TUNNEL && channel instanceof io.netty.channel.socket.DuplexChannel duplex) {
+        if (state != State.TUNNEL || outputShut) {
+            return;
+        }
+        outputShut = true;
+        if (inputShut) {
+            channel.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        } else if (channel instanceof DuplexChannel duplex) {
             duplex.shutdownOutput();
         }
     }
@@ -337,6 +366,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         }
         if (head.switching) {
             state = State.TUNNEL;
+            // A tunnel carries a half-close each way, as HAProxy's does: the backend's FIN is passed on to the client,
+            // whose bytes still go to the backend until it closes too (userEventTriggered). Only a tunnel's channel
+            // allows half-closure: a FIN ends any other connection (channelInactive), idle or mid-response. Set
+            // within the read, before the transport looks at the option for an end of input in this same read.
+            channel.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
             l.onResponseHead(head);
             return true;
         }
@@ -425,6 +459,27 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             cumulation.release();
             cumulation = null;
         }
+    }
+
+    /**
+     * The end of the backend's input on a channel that allows half-closure, a tunnel's (see {@link #readHead}): the
+     * client gets the FIN in turn and the tunnel goes on the other way; when the client's FIN was passed on before,
+     * or the client cannot take a half-close, the tunnel ends now.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (!(evt instanceof ChannelInputShutdownEvent)) {
+            ctx.fireUserEventTriggered(evt);
+            return;
+        }
+        Listener l = listener;
+        if (state == State.TUNNEL && l != null && !outputShut && !inputShut) {
+            inputShut = true;
+            if (l.onTunnelHalfClosed()) {
+                return;
+            }
+        }
+        ctx.close();
     }
 
     @Override

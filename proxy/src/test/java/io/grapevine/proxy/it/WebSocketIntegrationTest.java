@@ -197,6 +197,16 @@ class WebSocketIntegrationTest {
         assertEquals(0, backend.handshakes());
     }
 
+    /** Reads, as the backend, the head of the upgrade request. */
+    private static void readRequestHead(InputStream in) throws java.io.IOException {
+        StringBuilder head = new StringBuilder();
+        while (head.indexOf("\r\n\r\n") < 0) {
+            int c = in.read();
+            assertTrue(c >= 0, "the upgrade request arrives: " + head);
+            head.append((char) c);
+        }
+    }
+
     /**
      * A client that half-closes right after its upgrade request ({@code printf ... | nc}), before the backend's
      * {@code 101}: once the tunnel opens the FIN is the end of the tunnel's input and reaches the backend, as a FIN
@@ -212,12 +222,7 @@ class WebSocketIntegrationTest {
             try (Socket backend = listener.accept()) {
                 backend.setSoTimeout(10_000);
                 InputStream in = backend.getInputStream();
-                StringBuilder head = new StringBuilder();
-                while (head.indexOf("\r\n\r\n") < 0) {
-                    int c = in.read();
-                    assertTrue(c >= 0, "the upgrade request arrives: " + head);
-                    head.append((char) c);
-                }
+                readRequestHead(in);
                 Thread.sleep(300); // the client's FIN reaches the proxy before the 101 leaves
                 backend.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
                         + "Upgrade: chat\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
@@ -234,6 +239,44 @@ class WebSocketIntegrationTest {
             assertEquals(101, r.status(), r.toString());
             assertEquals("bye", new String(client.readUntilClose(), StandardCharsets.US_ASCII),
                     "the backend's last bytes, then the close");
+        }
+    }
+
+    /**
+     * A backend that half-closes its tunnel (its FIN, as {@code shutdown(SHUT_WR)} sends) has the FIN passed on to
+     * the client, after its last bytes, and the tunnel goes on the other way, as through HAProxy: what the client
+     * sends next still reaches the backend, and the client's own FIN then ends the tunnel.
+     */
+    @Test
+    void aBackendsHalfCloseReachesTheClientAndTheClientsBytesStillReachTheBackend() throws Exception {
+        try (ServerSocket listener = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            ProxyServer proxy = fx.proxy("", listener.getLocalPort());
+            RawHttpClient client = fx.client(proxy).timeout(5_000);
+            client.send("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: chat\r\n\r\n");
+            try (Socket backend = listener.accept()) {
+                backend.setSoTimeout(5_000);
+                InputStream in = backend.getInputStream();
+                readRequestHead(in);
+                backend.getOutputStream().write(("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n"
+                        + "Upgrade: chat\r\n\r\nbye").getBytes(StandardCharsets.US_ASCII));
+                backend.shutdownOutput();
+                Response r = client.readHead();
+                assertEquals(101, r.status(), r.toString());
+                assertEquals("bye", new String(client.readUntilClose(), StandardCharsets.US_ASCII),
+                        "the backend's last bytes, then its FIN");
+                assertEquals(1, proxy.stats().tunnelsCurrent.get(), "the tunnel is open the other way");
+                client.send("still here");
+                try {
+                    assertEquals("still here", new String(in.readNBytes(10), StandardCharsets.US_ASCII),
+                            "the client's bytes after the backend's half-close reach the backend");
+                } catch (SocketTimeoutException e) {
+                    fail("the tunnel ended at the backend's half-close");
+                }
+                client.shutdownOutput();
+                assertEquals(-1, in.read(), "the client's FIN reaches the backend");
+                await(Duration.ofSeconds(5), "the tunnel to end once both sides half-closed",
+                        () -> proxy.stats().tunnelsCurrent.get() == 0);
+            }
         }
     }
 
