@@ -430,6 +430,21 @@ class Http1ForwardingTest {
         }
     }
 
+    /** max_idle_per_server bounds a server's idle list: a connection whose response ends while it is full closes at once. */
+    @Test
+    void aConnectionThatFindsItsServersIdleListFullClosesAtOnce() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "\"limits\": {\"max_idle_per_server\": 1}"))) {
+            h.send(get("a") + get("b")); // safe requests side by side: two connections to the one server
+            assertEquals(2, h.backends.size());
+            h.backend(0).send(ok("a"));
+            h.backend(1).send(ok("b"));
+            assertEquals("200:a,200:b", bodies(h.received()));
+            assertTrue(h.backend(0).channel().isActive(), "kept idle");
+            assertFalse(h.backend(1).channel().isActive(), "the list was full: closed, not kept until upstream_idle_ms");
+            assertEquals(1, h.loop.idleConnections());
+        }
+    }
+
     @Test
     void aReusedConnectionClosedAfterPartOfTheResponseIsAFailureNotAStaleKeepAlive() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
