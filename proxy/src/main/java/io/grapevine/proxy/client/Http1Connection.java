@@ -160,13 +160,13 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         return stats;
     }
 
-    /** The client's address (announced by a PROXY header, or the peer), or {@code null}. */
-    InetSocketAddress clientAddress() {
+    @Override
+    public InetSocketAddress clientInet() {
         return clientInet;
     }
 
-    /** The address the client connected to (announced, or this socket's), or {@code null}. */
-    InetSocketAddress destinationAddress() {
+    @Override
+    public InetSocketAddress destinationInet() {
         return destinationInet;
     }
 

@@ -102,12 +102,12 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public InetSocketAddress clientAddress() {
-        return connection.clientAddress();
+        return connection.clientInet();
     }
 
     @Override
     public InetSocketAddress destinationAddress() {
-        return connection.destinationAddress();
+        return connection.destinationInet();
     }
 
     @Override

@@ -214,13 +214,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         return clientAddress;
     }
 
-    /** The client's address (announced by a PROXY header, or the peer), or {@code null}. */
-    InetSocketAddress clientInet() {
+    @Override
+    public InetSocketAddress clientInet() {
         return clientInet;
     }
 
-    /** The address the client connected to (announced, or this socket's), or {@code null}. */
-    InetSocketAddress destinationInet() {
+    @Override
+    public InetSocketAddress destinationInet() {
         return destinationInet;
     }
 

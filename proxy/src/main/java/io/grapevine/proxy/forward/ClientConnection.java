@@ -1,6 +1,7 @@
 package io.grapevine.proxy.forward;
 
 import io.netty.channel.Channel;
+import java.net.InetSocketAddress;
 
 /**
  * What an event loop needs of each client connection it serves, whatever its protocol: deadlines swept
@@ -24,4 +25,18 @@ public interface ClientConnection {
 
     /** The client's channel (the proxy closes it at once when it stops: {@link LoopContext#closeAll}). */
     Channel channel();
+
+    /**
+     * The client's address (announced by a PROXY header, or the peer), or {@code null}: with the destination, the key
+     * of the backend connections that speak for this client alone ({@link IdleKey}), closed with it. {@code null} for
+     * a connection that forwards no request (one whose protocol is not known yet).
+     */
+    default InetSocketAddress clientInet() {
+        return null;
+    }
+
+    /** The address the client connected to (announced, or this socket's), or {@code null}. */
+    default InetSocketAddress destinationInet() {
+        return null;
+    }
 }

@@ -13,6 +13,7 @@ import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.channel.Channel;
 import io.netty.channel.EventLoop;
+import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -48,6 +49,11 @@ public final class LoopContext {
      * shared list is also in its {@link Server#loopState} slot for this loop, where requests look it up.
      */
     private final Map<Object, IdleConnections<UpstreamConnection>> idleByKey = new HashMap<>();
+    /**
+     * The one-client keys of {@link #idleByKey} by client address: such connections speak for their client alone (its
+     * PROXY protocol header), so they close with it, as HAProxy's private connections end with their session.
+     */
+    private final Map<InetSocketAddress, List<IdleKey>> clientIdleKeys = new HashMap<>();
     private final Set<ClientConnection> clients = Collections.newSetFromMap(new IdentityHashMap<>());
     /** Set on the loop by {@link #endKeepAlive}: connections registered later close after their next response. */
     private boolean keepAliveEnded;
@@ -169,8 +175,9 @@ public final class LoopContext {
             return null;
         }
         UpstreamConnection c = idle.acquire(nowNanos, maxIdleNanos);
-        if (idle.size() == 0 && key instanceof IdleKey) {
+        if (idle.size() == 0 && key instanceof IdleKey k) {
             idleByKey.remove(key); // one client's list: do not keep it around empty
+            forgetClientKey(k);
         }
         return c;
     }
@@ -187,6 +194,9 @@ public final class LoopContext {
             idleByKey.put(key, idle);
             if (key == server) {
                 server.setLoopState(index, idle);
+            } else {
+                IdleKey k = (IdleKey) key;
+                clientIdleKeys.computeIfAbsent(k.source(), s -> new ArrayList<>(1)).add(k);
             }
         }
         return idle.release(c);
@@ -225,6 +235,44 @@ public final class LoopContext {
 
     public void unregister(ClientConnection c) {
         clients.remove(c);
+        if (!clientIdleKeys.isEmpty()) {
+            closeIdleOf(c);
+        }
+    }
+
+    /** The client {@code c} closed: its own idle backend connections (see {@link IdleKey}) close too. */
+    private void closeIdleOf(ClientConnection c) {
+        InetSocketAddress source = c.clientInet();
+        List<IdleKey> keys = source == null ? null : clientIdleKeys.remove(source);
+        if (keys == null) {
+            return;
+        }
+        InetSocketAddress destination = c.destinationInet();
+        List<IdleKey> others = null;
+        for (IdleKey k : keys) {
+            if (java.util.Objects.equals(k.destination(), destination)) {
+                IdleConnections<UpstreamConnection> idle = idleByKey.remove(k);
+                if (idle != null) {
+                    idle.close();
+                }
+            } else {
+                if (others == null) {
+                    others = new ArrayList<>(1);
+                }
+                others.add(k);
+            }
+        }
+        if (others != null) {
+            clientIdleKeys.put(source, others);
+        }
+    }
+
+    /** {@code k}'s list left {@link #idleByKey}. */
+    private void forgetClientKey(IdleKey k) {
+        List<IdleKey> keys = clientIdleKeys.get(k.source());
+        if (keys != null && keys.remove(k) && keys.isEmpty()) {
+            clientIdleKeys.remove(k.source());
+        }
     }
 
     void register(UpstreamConnection c) {
@@ -248,6 +296,8 @@ public final class LoopContext {
                     it.remove();
                     if (e.getKey() == server) {
                         server.setLoopState(index, null);
+                    } else {
+                        forgetClientKey((IdleKey) e.getKey());
                     }
                     e.getValue().close();
                 }
@@ -339,8 +389,9 @@ public final class LoopContext {
                 idleByKey.entrySet().iterator(); it.hasNext(); ) {
             Map.Entry<Object, IdleConnections<UpstreamConnection>> e = it.next();
             e.getValue().closeIdleOlderThan(now, upstreamIdleNanos);
-            if (e.getValue().size() == 0 && e.getKey() instanceof IdleKey) {
+            if (e.getValue().size() == 0 && e.getKey() instanceof IdleKey k) {
                 it.remove();
+                forgetClientKey(k);
             }
         }
     }

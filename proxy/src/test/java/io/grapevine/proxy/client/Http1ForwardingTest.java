@@ -445,6 +445,33 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A backend connection that began with a PROXY protocol header speaks for its client alone: once idle, it closes
+     * with that client's connection instead of waiting out upstream_idle_ms.
+     */
+    @Test
+    void aClientsOwnIdleBackendConnectionClosesWithTheClient() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "\"send_proxy_protocol\": \"v1\""),
+                (pipeline, loop) -> {
+                    pipeline.channel().attr(ClientAddress.ANNOUNCED).set(new java.net.InetSocketAddress("198.51.100.7", 40000));
+                    pipeline.channel().attr(ClientAddress.ANNOUNCED_DESTINATION)
+                            .set(new java.net.InetSocketAddress("192.0.2.10", 443));
+                    pipeline.addLast(new Http1Connection(loop));
+                })) {
+            h.send(get("x"));
+            Backend b = h.backend(0);
+            String sent = b.received();
+            assertTrue(sent.startsWith("PROXY TCP4 198.51.100.7 192.0.2.10 40000 443\r\nGET /x "), sent);
+            b.send(ok("1"));
+            assertEquals("200:1", bodies(h.received()));
+            assertEquals(1, h.loop.idleConnections(), "kept for this client's next request");
+            h.client.close();
+            h.runPending();
+            assertFalse(b.channel().isActive(), "closed with its client");
+            assertEquals(0, h.loop.idleConnections());
+        }
+    }
+
     @Test
     void aReusedConnectionClosedAfterPartOfTheResponseIsAFailureNotAStaleKeepAlive() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
