@@ -434,7 +434,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * (a client that makes the proxy reset streams at will costs as much as one that resets them itself). Not
      * counted: NO_ERROR (an upload answered early) and CANCEL (a client that took nothing for client_idle_ms), the
      * proxy's own decisions, and the reset of a response its exchange gave up on ({@link #writeReset}: its backend
-     * failed mid-response, or its request stalled), which is none of the client's doing: a backend that fails
+     * failed mid-response), which is none of the client's doing: a backend that fails
      * must not cost the client its connection and the streams on it that other servers serve. Called from within
      * the codec's write: beyond the budget the connection ends with GOAWAY ENHANCE_YOUR_CALM in a task after it.
      */

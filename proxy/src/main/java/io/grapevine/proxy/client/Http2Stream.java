@@ -84,6 +84,15 @@ final class Http2Stream implements ClientStream {
         /** The head was read; DATA (and maybe trailers) follow until END_STREAM. */
         BODY,
         /**
+         * The client sent nothing of the body for client_idle_ms while its response streams (RFC 9113 section 8.1
+         * lets a server answer before the request is complete, a backend's early 413 or 401, say): a 408 could only
+         * reset the stream and cut that response off. The rest of the body is given up instead
+         * ({@link Exchange#requestAbandoned}: the backend connection is not reused, and server_ms times it from now)
+         * and the response goes on. DATA that still arrives is dropped without returning its bytes, so the
+         * client's window bounds it; once the response is complete, as {@link #DISCARDING}.
+         */
+        ABANDONED,
+        /**
          * The response is complete while the body still arrives: DATA is dropped without returning its bytes to
          * the client's window, and the stream is reset (NO_ERROR) once that window is spent, or once the client
          * sent nothing for {@link #DISCARD_MAX_NANOS}; the client's END_STREAM ends it sooner, with no reset. A
@@ -248,6 +257,13 @@ final class Http2Stream implements ClientStream {
     /** A DATA frame. Ownership passes here. */
     void onData(Http2DataFrame frame) {
         dataReceived = true;
+        if (requestState == RequestState.ABANDONED) {
+            if (frame.isEndStream()) {
+                requestState = RequestState.COMPLETE; // the client ended it after all: nothing to discard later
+            }
+            frame.release(); // its bytes stay taken from the client's window
+            return;
+        }
         if (requestState == RequestState.DISCARDING) {
             boolean end = frame.isEndStream();
             lastDiscardNanos = System.nanoTime();
@@ -489,8 +505,8 @@ final class Http2Stream implements ClientStream {
         }
         if (responseState == ResponseState.STREAMING && !endWritten) {
             // Part of it reached the client: the stream is reset, the connection and its other streams go on (the
-            // reset is not counted against the client's reset budget: its backend failed, or the request stalled
-            // for client_idle_ms, neither of which a client can repeat at will).
+            // reset is not counted against the client's reset budget: its backend failed, which a client cannot
+            // repeat at will; a request body that stalls does not end a response that began, see checkDeadlines).
             connection.stats().abortedResponses.increment();
             reset(Http2Error.INTERNAL_ERROR, true);
         }
@@ -529,7 +545,8 @@ final class Http2Stream implements ClientStream {
         }
         ChannelFuture written = connection.writeWithFuture(frame.stream(frameStream));
         written.addListener(f -> {
-            if (f.isSuccess() && requestState == RequestState.BODY && codecStream.state().remoteSideOpen()) {
+            if (f.isSuccess() && (requestState == RequestState.BODY || requestState == RequestState.ABANDONED)
+                    && codecStream.state().remoteSideOpen()) {
                 requestState = RequestState.DISCARDING;
                 lastDiscardNanos = System.nanoTime();
                 releaseHeldFrames();
@@ -620,8 +637,9 @@ final class Http2Stream implements ClientStream {
 
     /**
      * Enforces the stream's deadlines at {@code now}: a client that stopped taking the response (its window
-     * stayed closed) or stopped sending the request body for {@code idleNanos} gets the stream reset, or a
-     * 408 if no response started.
+     * stayed closed) for {@code idleNanos} gets the stream reset; one that stopped sending the request body for
+     * that long gets a 408 if no response started, and otherwise the response goes on without the rest of the
+     * body ({@link RequestState#ABANDONED}).
      */
     void checkDeadlines(long now, long idleNanos) {
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleNanos) {
@@ -638,6 +656,12 @@ final class Http2Stream implements ClientStream {
             return;
         }
         if (requestState == RequestState.BODY && !readPaused && now - lastReadNanos > idleNanos) {
+            if (responseState == ResponseState.STREAMING && exchange != null) {
+                log.debug("HTTP/2 client {} stopped sending a body whose response has begun", connection.remoteAddress());
+                requestState = RequestState.ABANDONED;
+                exchange.requestAbandoned();
+                return;
+            }
             log.debug("HTTP/2 client {} stalled in a request body", connection.remoteAddress());
             connection.stats().clientTimeouts.increment();
             if (exchange != null) {

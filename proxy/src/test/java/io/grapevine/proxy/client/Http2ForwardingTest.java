@@ -61,6 +61,13 @@ class Http2ForwardingTest {
         return null;
     }
 
+    /** Lets {@code millis} pass, then runs the loop's sweep of deadlines and what it queued. */
+    private static void sweepAfter(ForwardingHarness h, long millis) throws InterruptedException {
+        Thread.sleep(millis);
+        h.loop.sweep();
+        h.runPending();
+    }
+
     private static Predicate<Frame> on(int stream, int type) {
         return f -> f.streamId() == stream && f.type() == type;
     }
@@ -572,6 +579,36 @@ class Http2ForwardingTest {
             Frame rst = find(h, on(1, H2Frames.RST_STREAM));
             assertNotNull(rst, "reset after the second: " + received);
             assertEquals(H2Frames.NO_ERROR, rst.errorCode());
+        }
+    }
+
+    /**
+     * RFC 9113 section 8.1: a response may begin before the request is complete, and the client may stop sending. A
+     * 408 would reset the stream and cut the response off: it goes on without the rest of the body, and its backend
+     * connection is not reused.
+     */
+    @Test
+    void aClientThatStopsSendingItsBodyAfterAnEarlyResponseGetsAllOfIt() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"timeouts\": {\"client_idle_ms\": 30}")) {
+            send(h, wire.headers(1, request("PUT", "/up", "content-length", "1000"), false),
+                    H2Frames.data(1, bytes("12345"), false));
+            Backend b = h.backend(0);
+            b.received();
+            b.send("HTTP/1.1 413 Content Too Large\r\nContent-Length: 10\r\n\r\nhello");
+            assertEquals("hello", body(h, 1));
+            sweepAfter(h, 60); // the body stalls past client_idle_ms
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "no 408, no reset cuts the response off: " + received);
+            assertEquals(0, h.stats.clientTimeouts.sum());
+            assertTrue(b.channel().isActive(), "the response goes on");
+            b.send("world");
+            assertEquals("helloworld", body(h, 1));
+            assertTrue(ended(h, 1), "the whole response: " + received);
+            assertFalse(b.channel().isActive(), "a backend connection that never got the whole request is not reused");
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "DATA may still be in flight: " + received);
+            send(h, H2Frames.data(1, new byte[995], true));
+            assertNull(find(h, on(1, H2Frames.RST_STREAM)), "a client that ends its body after all: " + received);
+            assertEquals(0, unreturnedBytes(h), "the stream closed: its bytes are the connection's again");
+            assertEquals("", b.received(), "nothing more reached the backend");
         }
     }
 
