@@ -130,6 +130,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** Streams that read something in the current read, to flush towards their backends at its end. */
     private final ArrayList<Http2Stream> readThisTurn = new ArrayList<>();
     private final long idleTimeoutNanos;
+    /** client_header_ms: how long the client has for its connection preface (see {@link #checkDeadlines}). */
+    private final long prefaceTimeoutNanos;
     private final int connectionWindow;
 
     private byte[] clientAddress;
@@ -157,6 +159,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         this.outboundFlow = codec.connection().remote().flowController();
         Limits limits = loop.limits();
         this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientIdleMillis());
+        this.prefaceTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientHeaderMillis());
         // The connection window never binds before the stream windows do: a stream whose backend is slow
         // holds back its own client, not the other streams (as nginx and HAProxy do). Memory per connection
         // stays bounded by streams x stream window.
@@ -536,6 +539,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     // ---------------------------------------------------------------- deadlines and drain
 
+    /**
+     * The connection's deadlines at {@code now}: each stream's ({@link Http2Stream#checkDeadlines}); without streams,
+     * client_idle_ms, or client_header_ms until the client's connection preface (its magic and SETTINGS, RFC 9113
+     * section 3.4) has arrived. A client that speaks first has that long for its first bytes whatever the listener:
+     * the plaintext one decides the protocol within it ({@link PrefaceDetector}), HTTP/1.1 over TLS waits that long
+     * for a request head, and so does HTTP/2 that ALPN chose, from the end of the handshake.
+     */
     @Override
     public void checkDeadlines(long now) {
         if (lifecycle == Lifecycle.CLOSED) {
@@ -545,10 +555,14 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             for (Http2Stream s : streams.values().toArray(new Http2Stream[0])) {
                 s.checkDeadlines(now, idleTimeoutNanos);
             }
-        } else if (idleSinceNanos != 0 && now - idleSinceNanos > idleTimeoutNanos) {
-            log.debug("HTTP/2 connection from {} idle for {} ms: closing", channel.remoteAddress(),
-                    TimeUnit.NANOSECONDS.toMillis(idleTimeoutNanos));
-            closeGracefully();
+        } else if (idleSinceNanos != 0) {
+            boolean prefaceReceived = codec.decoder().prefaceReceived();
+            long timeout = prefaceReceived ? idleTimeoutNanos : prefaceTimeoutNanos;
+            if (now - idleSinceNanos > timeout) {
+                log.debug("HTTP/2 connection from {} {} for {} ms: closing", channel.remoteAddress(),
+                        prefaceReceived ? "idle" : "without a connection preface", TimeUnit.NANOSECONDS.toMillis(timeout));
+                closeGracefully();
+            }
         }
     }
 

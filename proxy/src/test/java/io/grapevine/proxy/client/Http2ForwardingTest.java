@@ -15,6 +15,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http2.Http2Headers;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
@@ -649,6 +650,27 @@ class Http2ForwardingTest {
             assertEquals("431", find(h, on(7, H2Frames.HEADERS)).headers().status().toString(),
                     "max_header_count holds too");
             assertEquals(0, h.backends.size());
+        }
+    }
+
+    // ---------------------------------------------------------------- deadlines
+
+    /**
+     * A connection that is HTTP/2 before its client sent a byte (ALPN chose h2 in the TLS handshake) has
+     * client_header_ms for its connection preface, as one on the plaintext listener has for its first bytes and one
+     * of HTTP/1.1 over TLS for its request head; client_idle_ms is for a connection that was set up.
+     */
+    @Test
+    void aConnectionWithoutItsPrefaceIsClosedAfterClientHeaderMs() throws Exception {
+        String timeouts = "\"timeouts\": {\"client_header_ms\": 30, \"client_idle_ms\": 60000}";
+        try (ForwardingHarness h = new ForwardingHarness(config(1, timeouts), Http2Connection::install)) {
+            send(h, Arrays.copyOf(wire.preface(), 24)); // the magic, not its SETTINGS
+            sweepAfter(h, 60);
+            assertFalse(h.client.isActive(), "no preface within client_header_ms");
+        }
+        try (ForwardingHarness h = harness(1, timeouts)) {
+            sweepAfter(h, 60);
+            assertTrue(h.client.isActive(), "a connection whose preface arrived is idle only after client_idle_ms");
         }
     }
 
