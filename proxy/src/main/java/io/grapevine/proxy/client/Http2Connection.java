@@ -150,6 +150,12 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private long resetWindowStartNanos;
     /** The reset being written is for a response its exchange gave up on (see {@link #writeReset}). */
     private boolean writingAbandonedReset;
+    /**
+     * Bytes of DATA the client may still send, unaware, to streams reset for a response given up on: their receive
+     * windows when they were reset, at most the connection's window. What the codec answers of it is not counted
+     * ({@link #resetWritten}); each answer spends its frame's bytes.
+     */
+    private long abandonedWindowBytes;
 
     private Http2Connection(LoopContext loop, Http2FrameCodec codec) {
         this.loop = loop;
@@ -438,12 +444,26 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * counted: NO_ERROR (an upload answered early) and CANCEL (a client that took nothing for client_idle_ms), the
      * proxy's own decisions, and the reset of a response its exchange gave up on ({@link #writeReset}: its backend
      * failed mid-response), which is none of the client's doing: a backend that fails
-     * must not cost the client its connection and the streams on it that other servers serve. Called from within
-     * the codec's write: beyond the budget the connection ends with GOAWAY ENHANCE_YOUR_CALM in a task after it.
+     * must not cost the client its connection and the streams on it that other servers serve. Nor, for the same
+     * reason, the codec's STREAM_CLOSED answers to DATA the client sent such a stream before it saw that reset: the
+     * codec forgets a stream it reset, and treats what still arrives for it as an error, where RFC 9113 section 5.1
+     * has an endpoint ignore it; those answers spend {@link #abandonedWindowBytes} instead, so no more of them go
+     * uncounted than such streams' windows let the client send. Called from within the codec's write (the
+     * {@link Http2FrameCounter} tells it; {@code dataBytes}: the length of the DATA frame answered, or -1): beyond
+     * the budget the connection ends with GOAWAY ENHANCE_YOUR_CALM in a task after it.
      */
-    void resetWritten(long errorCode) {
+    void resetWritten(int streamId, long errorCode, int dataBytes) {
         if (writingAbandonedReset || errorCode == Http2Error.NO_ERROR.code() || errorCode == Http2Error.CANCEL.code()) {
             return;
+        }
+        if (errorCode == Http2Error.STREAM_CLOSED.code() && dataBytes >= 0 && abandonedWindowBytes > 0
+                && codec.connection().stream(streamId) == null) {
+            long cost = Math.max(1, dataBytes); // an empty frame costs a byte: none is free for nothing
+            if (cost <= abandonedWindowBytes) {
+                abandonedWindowBytes -= cost;
+                return;
+            }
+            abandonedWindowBytes = 0;
         }
         long now = System.nanoTime();
         if (now - resetWindowStartNanos >= RESET_WINDOW_NANOS || provokedResets == 0) {
@@ -487,9 +507,17 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /**
      * Writes a stream's RST_STREAM, unflushed; {@code responseAbandoned}: its exchange gave up on a response under
      * way (its backend failed), not counted against the client's reset budget ({@link #resetWritten}, told within
-     * this write).
+     * this write), nor is the DATA the client may still send it before it sees the reset: its window is added to
+     * {@link #abandonedWindowBytes}.
      */
     void writeReset(Http2StreamFrame reset, boolean responseAbandoned) {
+        if (responseAbandoned) {
+            io.netty.handler.codec.http2.Http2Stream stream = codec.connection().stream(reset.stream().id());
+            if (stream != null && stream.state().remoteSideOpen()) {
+                abandonedWindowBytes = Math.min(connectionWindow,
+                        abandonedWindowBytes + Math.max(0, inboundFlow.windowSize(stream)));
+            }
+        }
         writingAbandonedReset = responseAbandoned;
         try {
             write(reset);

@@ -5,8 +5,8 @@ import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameLogger;
+import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.logging.LogLevel;
-import java.util.function.LongConsumer;
 
 /**
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
@@ -20,18 +20,62 @@ import java.util.function.LongConsumer;
  */
 final class Http2FrameCounter extends Http2FrameLogger {
 
+    /** Told of each RST_STREAM written, as it is written. */
+    interface ResetListener {
+        /**
+         * @param dataBytes the flow-controlled length (content and padding) of the DATA frame the reset answers,
+         *                  the codec's answer to DATA on a stream it forgot; -1 if it answers none
+         */
+        void resetWritten(int streamId, long errorCode, int dataBytes);
+    }
+
     private final ProxyStats stats;
-    /** Told the error code of each RST_STREAM the codec writes, for the connection's reset budget. */
-    private LongConsumer resetWritten = errorCode -> { };
+    /** Told of each RST_STREAM the codec writes, for the connection's reset budget. */
+    private ResetListener resetWritten = (streamId, errorCode, dataBytes) -> { };
+    /**
+     * The stream of the DATA frame being read, and its flow-controlled length: the codec answers DATA on a stream it
+     * forgot with a reset within that frame's reading (after {@link #logData}, before the next frame is logged).
+     * 0 once a reset or a HEADERS frame followed.
+     */
+    private int dataStreamId;
+    private int dataBytes;
 
     Http2FrameCounter(ProxyStats stats) {
         super(LogLevel.TRACE, Http2FrameCounter.class);
         this.stats = stats;
     }
 
-    /** Where each RST_STREAM written goes, by its error code, as it is written (the connection's reset budget). */
-    void onResetWritten(LongConsumer consumer) {
-        this.resetWritten = consumer;
+    /** Where each RST_STREAM written goes, as it is written (the connection's reset budget). */
+    void onResetWritten(ResetListener listener) {
+        this.resetWritten = listener;
+    }
+
+    @Override
+    public void logData(Direction direction, ChannelHandlerContext ctx, int streamId, ByteBuf data, int padding,
+                        boolean endStream) {
+        super.logData(direction, ctx, streamId, data, padding, endStream);
+        if (direction == Direction.INBOUND) {
+            dataStreamId = streamId;
+            dataBytes = data.readableBytes() + padding;
+        }
+    }
+
+    @Override
+    public void logHeaders(Direction direction, ChannelHandlerContext ctx, int streamId, Http2Headers headers,
+                           int padding, boolean endStream) {
+        super.logHeaders(direction, ctx, streamId, headers, padding, endStream);
+        if (direction == Direction.INBOUND) {
+            dataStreamId = 0;
+        }
+    }
+
+    @Override
+    public void logHeaders(Direction direction, ChannelHandlerContext ctx, int streamId, Http2Headers headers,
+                           int streamDependency, short weight, boolean exclusive, int padding, boolean endStream) {
+        super.logHeaders(direction, ctx, streamId, headers, streamDependency, weight, exclusive, padding, endStream);
+        if (direction == Direction.INBOUND) {
+            dataStreamId = 0;
+        }
     }
 
     @Override
@@ -44,7 +88,9 @@ final class Http2FrameCounter extends Http2FrameLogger {
         if (errorCode != Http2Error.NO_ERROR.code()) {
             stats.http2ResetsSent.increment(); // not the NO_ERROR that ends an upload answered early
         }
-        resetWritten.accept(errorCode);
+        int answered = streamId == dataStreamId ? dataBytes : -1;
+        dataStreamId = 0;
+        resetWritten.resetWritten(streamId, errorCode, answered);
     }
 
     @Override

@@ -435,6 +435,48 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * The codec forgets a stream it reset, and answers each DATA frame the client had already sent it with RST_STREAM
+     * STREAM_CLOSED. When the proxy reset that stream because its backend failed mid-response, those answers are no
+     * more the client's doing than the reset: small frames of one upload do not spend its reset budget, as long as
+     * they stay within the window the stream had; beyond it they count again.
+     */
+    @Test
+    void dataInFlightToAStreamResetForItsBackendsFailureDoesNotSpendTheClientsResetBudget() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
+            send(h, wire.headers(1, request("POST", "/up", "content-length", "1000000"), false),
+                    H2Frames.data(1, new byte[1000], false));
+            Backend b = h.backend(0);
+            b.received();
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhalf");
+            b.close();
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "stream 1 is reset: " + received);
+            assertEquals(H2Frames.INTERNAL_ERROR, rst.errorCode());
+            received.clear();
+            byte[] small = new byte[100];
+            int inFlight = Http2Connection.MAX_RESETS_PER_WINDOW + 100; // 30,000 bytes: within the stream's window
+            int sent = 0;
+            while (sent < inFlight && h.client.isActive()) {
+                send(h, H2Frames.data(1, small, false));
+                sent++;
+            }
+            assertNull(find(h, f -> f.type() == H2Frames.GOAWAY), "DATA sent before the reset reached the client: "
+                    + sent + " frames");
+            send(h, wire.headers(3, request("GET", "/next"), true));
+            h.backend(1).send(ok("next"));
+            assertEquals("next", body(h, 3), "the connection goes on");
+
+            int more = 0;
+            while (h.client.isActive() && more < 2000) {
+                send(h, H2Frames.data(1, small, false));
+                more++;
+            }
+            assertResetBudgetSpent(h);
+            assertTrue((inFlight + more) * 100 > 64_535, "free only within the stream's window: " + more);
+        }
+    }
+
     @Test
     void aBodyDelimitedByTheCloseThatEndsInAResetIsCutOffNotEnded() throws Exception {
         try (ForwardingHarness h = harness(1, "\"passive_health\": {\"max_fails\": 0}")) {
