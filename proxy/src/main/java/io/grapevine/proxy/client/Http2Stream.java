@@ -493,6 +493,13 @@ final class Http2Stream implements ClientStream {
         } else {
             write(new DefaultHttp2HeadersFrame(headers, false));
             writeEnd(new DefaultHttp2DataFrame(connection.alloc().buffer(body.length).writeBytes(body), true));
+            // The body waits for the client's window like any response's, and a client that grants none is timed as
+            // one that stops taking a response (checkDeadlines). A stream that could take no DATA before its response
+            // began gets no news of its writability when the body is queued: it is marked here, or the stream, and
+            // its connection, would be held for good.
+            if (unwritableSinceNanos == 0 && !connection.isWritable(codecStream)) {
+                unwritableSinceNanos = System.nanoTime();
+            }
         }
         finish();
     }

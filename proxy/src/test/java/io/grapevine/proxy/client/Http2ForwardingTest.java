@@ -294,6 +294,28 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A response the proxy answers itself (here a 503: no server) waits, like any other, for the window of a client
+     * that grants none; the stream is reset once it has waited client_idle_ms, not held with the connection for
+     * good.
+     */
+    @Test
+    void aLocalResponseTheClientTakesNothingOfIsResetAfterClientIdleMs() throws Exception {
+        try (ForwardingHarness h = harness(0, "\"timeouts\": {\"client_idle_ms\": 30}")) {
+            send(h, H2Frames.settings(0x4, 0)); // SETTINGS_INITIAL_WINDOW_SIZE 0: no DATA may be sent yet
+            send(h, wire.headers(1, request("GET", "/"), true));
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertEquals("503", head.headers().status().toString());
+            assertFalse(ended(h, 1), "its body waits for window: " + received);
+            sweepAfter(h, 60);
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "reset once the client took nothing for client_idle_ms: " + received);
+            assertEquals(H2Frames.CANCEL, rst.errorCode());
+            sweepAfter(h, 60);
+            assertFalse(h.client.isActive(), "then the connection, without streams, is idle");
+        }
+    }
+
     @Test
     void aClosedStreamWindowPausesTheBackendUntilTheClientGrantsMore() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
