@@ -378,13 +378,19 @@ class Http1ForwardingTest {
         }
     }
 
-    /** Has {@code /one} answered, then sends {@code /two}, which goes on the same, now idle, connection. */
-    private static Backend secondRequestOnAReusedConnection(ForwardingHarness h) {
+    /** Has {@code /one} answered on the first connection, which goes idle; returns that connection. */
+    private static Backend oneRequestAnswered(ForwardingHarness h) {
         h.send(get("one"));
         Backend b = h.backend(0);
         b.received();
         b.send(ok("1"));
         assertEquals("200:1", bodies(h.received()));
+        return b;
+    }
+
+    /** Has {@code /one} answered, then sends {@code /two}, which goes on the same, now idle, connection. */
+    private static Backend secondRequestOnAReusedConnection(ForwardingHarness h) {
+        Backend b = oneRequestAnswered(h);
         h.send(get("two"));
         assertEquals(1, h.backends.size(), "the idle connection was reused");
         return b;
@@ -413,11 +419,7 @@ class Http1ForwardingTest {
     @Test
     void aRequestWithABodyTakesNoConnectionIdleLongerThanTwoSecondsWhateverItsMethod() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
-            h.send(get("one"));
-            Backend old = h.backend(0);
-            old.received();
-            old.send(ok("1"));
-            assertEquals("200:1", bodies(h.received()));
+            Backend old = oneRequestAnswered(h);
             pass(2_100);
             h.send("PUT /doc HTTP/1.1\r\nHost: example\r\nContent-Length: 3\r\n\r\nabc");
             assertEquals(2, h.backends.size(), "the PUT went on a fresh connection, not on the one idle for 2 s");
