@@ -7,11 +7,9 @@ import io.grapevine.proxy.http.Http2Fields;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.channel.ChannelDuplexHandler;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPipeline;
-import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
@@ -54,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * and its counters.
  *
  * <pre>
- *  [TLS] ─▶ h2-flush ─▶ h2-bytes ─▶ h2 (Http2FrameCodec) ─▶ h2-connection (this)
+ *  [TLS] ─▶ h2-flush ─▶ h2-wire ─▶ h2 (Http2FrameCodec) ─▶ h2-connection (this)
  *                                                              │ streams by id
  *                                                              └▶ Http2Stream ─▶ Exchange
  * </pre>
@@ -92,7 +90,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     static final String FLUSH = "h2-flush";
     /** Flushes held back at most before one goes through anyway (Netty's default). */
     private static final int FLUSHES_PER_WRITE = FlushConsolidationHandler.DEFAULT_EXPLICIT_FLUSH_AFTER_FLUSHES;
-    static final String BYTES = "h2-bytes";
+    static final String WIRE = "h2-wire";
     static final String CODEC = "h2";
     static final String CONNECTION = "h2-connection";
 
@@ -130,8 +128,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** Streams that read something in the current read, to flush towards their backends at its end. */
     private final ArrayList<Http2Stream> readThisTurn = new ArrayList<>();
     private final long idleTimeoutNanos;
-    /** client_header_ms: how long the client has for its connection preface (see {@link #checkDeadlines}). */
-    private final long prefaceTimeoutNanos;
+    /**
+     * client_header_ms: how long the client has for its connection preface, and for each header block once its first
+     * byte arrived (see {@link #checkDeadlines}).
+     */
+    private final long headerTimeoutNanos;
+    /** The bytes before the codec: where the client's header block stands. */
+    private final Http2Wire wire;
     private final int connectionWindow;
 
     private byte[] clientAddress;
@@ -157,15 +160,16 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      */
     private long abandonedWindowBytes;
 
-    private Http2Connection(LoopContext loop, Http2FrameCodec codec) {
+    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire) {
         this.loop = loop;
+        this.wire = wire;
         this.stats = loop.stats();
         this.codec = codec;
         this.inboundFlow = codec.connection().local().flowController();
         this.outboundFlow = codec.connection().remote().flowController();
         Limits limits = loop.limits();
         this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientIdleMillis());
-        this.prefaceTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientHeaderMillis());
+        this.headerTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(loop.timeouts().clientHeaderMillis());
         // The connection window never binds before the stream windows do: a stream whose backend is slow
         // holds back its own client, not the other streams (as nginx and HAProxy do). Memory per connection
         // stays bounded by streams x stream window.
@@ -198,10 +202,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 .decoderEnforceMaxSmallContinuationFrames(16)
                 .frameLogger(frames)
                 .build();
-        Http2Connection connection = new Http2Connection(loop, codec);
+        Http2Wire wire = new Http2Wire(loop.stats());
+        Http2Connection connection = new Http2Connection(loop, codec, wire);
         frames.onResetWritten(connection::resetWritten);
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
-        pipeline.addLast(BYTES, new ByteCounter(loop.stats()));
+        pipeline.addLast(WIRE, wire);
         pipeline.addLast(CODEC, codec);
         pipeline.addLast(CONNECTION, connection);
     }
@@ -572,11 +577,22 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * client_idle_ms, or client_header_ms until the client's connection preface (its magic and SETTINGS, RFC 9113
      * section 3.4) has arrived. A client that speaks first has that long for its first bytes whatever the listener:
      * the plaintext one decides the protocol within it ({@link PrefaceDetector}), HTTP/1.1 over TLS waits that long
-     * for a request head, and so does HTTP/2 that ALPN chose, from the end of the handshake.
+     * for a request head, and so does HTTP/2 that ALPN chose, from the end of the handshake. A header block has
+     * client_header_ms too, from the first byte of its HEADERS frame, as an HTTP/1.1 request head has: until it ends
+     * no other frame may come (RFC 9113 section 6.10), so one left open holds the connection. The connection is then
+     * closed (GOAWAY; the streams in flight finish): there is no stream yet to answer 408 on.
      */
     @Override
     public void checkDeadlines(long now) {
         if (lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        long blockSince = wire.headerBlockOpenSince();
+        if (blockSince != 0 && now - blockSince > headerTimeoutNanos && lifecycle == Lifecycle.OPEN) {
+            log.debug("HTTP/2 connection from {}: a header block still open after {} ms: closing",
+                    channel.remoteAddress(), TimeUnit.NANOSECONDS.toMillis(headerTimeoutNanos));
+            stats.clientTimeouts.increment();
+            closeGracefully();
             return;
         }
         if (!streams.isEmpty()) {
@@ -585,7 +601,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             }
         } else if (idleSinceNanos != 0) {
             boolean prefaceReceived = codec.decoder().prefaceReceived();
-            long timeout = prefaceReceived ? idleTimeoutNanos : prefaceTimeoutNanos;
+            long timeout = prefaceReceived ? idleTimeoutNanos : headerTimeoutNanos;
             if (now - idleSinceNanos > timeout) {
                 log.debug("HTTP/2 connection from {} {} for {} ms: closing", channel.remoteAddress(),
                         prefaceReceived ? "idle" : "without a connection preface", TimeUnit.NANOSECONDS.toMillis(timeout));
@@ -638,30 +654,5 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         lifecycle = Lifecycle.DRAINING;
         lastGoAwaySent = true;
         channel.close();
-    }
-
-    /** Counts the connection's bytes as they cross the wire (after TLS), as the HTTP/1 codec counts its own. */
-    private static final class ByteCounter extends ChannelDuplexHandler {
-        private final ProxyStats stats;
-
-        ByteCounter(ProxyStats stats) {
-            this.stats = stats;
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            if (msg instanceof ByteBuf b) {
-                stats.bytesIn.add(b.readableBytes());
-            }
-            ctx.fireChannelRead(msg);
-        }
-
-        @Override
-        public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
-            if (msg instanceof ByteBuf b) {
-                stats.bytesOut.add(b.readableBytes());
-            }
-            ctx.write(msg, promise);
-        }
     }
 }

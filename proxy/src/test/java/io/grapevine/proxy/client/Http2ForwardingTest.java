@@ -738,6 +738,46 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A header block has client_header_ms to arrive whole, from the first byte of its HEADERS frame, as an HTTP/1.1
+     * request head has: a client that leaves one open (its HEADERS without END_HEADERS, or the frame itself cut
+     * short) held the connection for client_idle_ms. RFC 9113 section 6.10 lets no other frame in until the block
+     * ends, so the whole connection waits on it.
+     */
+    @Test
+    void aHeaderBlockLeftOpenClosesTheConnectionAfterClientHeaderMs() throws Exception {
+        String timeouts = "\"timeouts\": {\"client_header_ms\": 40, \"client_idle_ms\": 60000}";
+        byte[] block = wire.block(request("GET", "/"));
+        byte[] firstHalf = Arrays.copyOf(block, block.length / 2);
+        byte[] headersWithoutEnd = H2Frames.frame(H2Frames.HEADERS, H2Frames.END_STREAM, 1, firstHalf);
+        try (ForwardingHarness h = harness(1, timeouts)) {
+            send(h, headersWithoutEnd);
+            sweepAfter(h, 80);
+            assertFalse(h.client.isActive(), "a HEADERS frame whose block never ends");
+            assertEquals(0, h.backends.size());
+            assertEquals(1, h.stats.clientTimeouts.sum());
+        }
+        try (ForwardingHarness h = harness(1, timeouts)) {
+            byte[] frame = wire.headers(1, request("GET", "/"), true);
+            send(h, Arrays.copyOf(frame, 12)); // the frame header and three bytes of its block
+            sweepAfter(h, 80);
+            assertFalse(h.client.isActive(), "a HEADERS frame cut short");
+        }
+        try (ForwardingHarness h = harness(1, timeouts)) {
+            send(h, headersWithoutEnd);
+            sweepAfter(h, 10);
+            send(h, H2Frames.continuation(1, Arrays.copyOfRange(block, firstHalf.length, block.length), true));
+            assertEquals(1, h.backends.size(), "the block ended in time");
+            sweepAfter(h, 80);
+            assertTrue(h.client.isActive(), "a stream whose head arrived whole is the stream's deadlines' business");
+            h.backend(0).send(ok("done"));
+            assertEquals("done", body(h, 1));
+            sweepAfter(h, 80);
+            assertTrue(h.client.isActive(), "then the connection is idle, for client_idle_ms");
+            assertEquals(0, h.stats.clientTimeouts.sum());
+        }
+    }
+
     // ---------------------------------------------------------------- drain
 
     @Test
