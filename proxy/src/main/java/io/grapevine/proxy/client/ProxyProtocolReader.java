@@ -5,6 +5,7 @@ import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.haproxy.HAProxyCommand;
 import io.netty.handler.codec.haproxy.HAProxyMessage;
 import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
@@ -22,7 +23,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A connection whose first bytes are not a valid header, or whose header does not arrive within the
  * client header timeout, is closed: when the listener expects the PROXY protocol, a connection without
- * it is not from the balancer. A {@code LOCAL} command (the balancer's own health check) or an
+ * it is not from the balancer. So is one whose client stops sending (a FIN) before the header is complete, at once:
+ * no header can follow. A {@code LOCAL} command (the balancer's own health check) or an
  * {@code UNKNOWN} protocol keeps the connection's own addresses.
  *
  * <p>Until the header has arrived it stands for the connection on its loop, as the preface detector does
@@ -87,6 +89,20 @@ final class ProxyProtocolReader extends ClientChannelHandler implements ClientCo
         ChannelPipeline pipeline = ctx.pipeline();
         rest.accept(pipeline);
         pipeline.remove(this); // bytes after the header flow on to what was just added
+    }
+
+    /**
+     * The client half-closed before its header was complete (client channels allow half-closure, and the decoders
+     * before this handler pass the event on): the header can never arrive. A FIN after a complete header reaches the
+     * handlers installed in this one's place instead, the header having been read first.
+     */
+    @Override
+    public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+        if (evt instanceof ChannelInputShutdownEvent) {
+            reject(ctx, "input ended before the PROXY header was complete");
+            return;
+        }
+        ctx.fireUserEventTriggered(evt);
     }
 
     @Override

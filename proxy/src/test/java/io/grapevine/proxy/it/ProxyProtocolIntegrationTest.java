@@ -15,6 +15,7 @@ import java.net.Socket;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -139,6 +140,28 @@ class ProxyProtocolIntegrationTest {
             assertTrue(closedWithoutAnswer(silent));
         }
         await(Duration.ofSeconds(5), "the refusal counted", () -> proxy.stats().proxyProtocolRejected.sum() == 1);
+    }
+
+    /**
+     * A client that stops sending (a FIN) before its header is complete can never complete it: it is closed then, not
+     * left to the header timeout (10 s by default here), whether it sent part of a v1 line, part of a v2 header, or
+     * nothing at all.
+     */
+    @Test
+    void aClientThatStopsSendingBeforeItsHeaderEndsIsClosedAtOnce() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        List<RawHttpClient> cutShort = List.of(
+                fx.client(proxy).send("PROXY TCP4 203.0.113.7 ").shutdownOutput(),
+                fx.client(proxy).send(Arrays.copyOf(v2(false, "198.51.100.9", 5555, "192.0.2.10", 80), 20))
+                        .shutdownOutput(),
+                fx.client(proxy).shutdownOutput());
+        for (RawHttpClient c : cutShort) {
+            assertTrue(c.closedWithin(3_000), "a connection whose header can no longer come is closed at once");
+        }
+        await(Duration.ofSeconds(5), "every refusal counted",
+                () -> proxy.stats().proxyProtocolRejected.sum() == cutShort.size());
+        assertEquals(0, backend.connectionCount());
     }
 
     // ---------------------------------------------------------------- sending
