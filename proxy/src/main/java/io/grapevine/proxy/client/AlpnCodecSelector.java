@@ -129,7 +129,8 @@ final class AlpnCodecSelector extends ChannelInboundHandlerAdapter implements Cl
         // nothing to answer yet: the HTTP/1 or HTTP/2 connection chosen registers itself and is told then
     }
 
+    /** The client as log lines name it (behind a balancer, the address its PROXY header announced). */
     private Object remote() {
-        return ctx.channel().remoteAddress();
+        return ClientAddress.forLog(ctx.channel());
     }
 }

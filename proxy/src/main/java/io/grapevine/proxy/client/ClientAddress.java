@@ -44,6 +44,15 @@ public final class ClientAddress {
         return local instanceof InetSocketAddress inet ? inet : null;
     }
 
+    /**
+     * The client as log lines name it: its address ({@link #of}: the one a PROXY header announced, when one did),
+     * else the peer's address of whatever kind. Not for the hot path: log lines only.
+     */
+    public static SocketAddress forLog(Channel channel) {
+        InetSocketAddress client = of(channel);
+        return client != null ? client : connectionOf(channel).remoteAddress();
+    }
+
     /** The client connection a channel belongs to (an HTTP/2 stream's parent). */
     private static Channel connectionOf(Channel channel) {
         Channel parent = channel.parent();

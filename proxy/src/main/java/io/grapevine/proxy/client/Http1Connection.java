@@ -278,7 +278,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
 
     @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-        log.debug("client connection {} failed: {}", channel.remoteAddress(), cause.toString());
+        log.debug("client connection {} failed: {}", ClientAddress.forLog(channel), cause.toString());
         ctx.close();
     }
 
@@ -568,7 +568,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private void reject(int status) {
         stats.badRequests.increment();
         if (log.isDebugEnabled()) {
-            log.debug("rejected a request from {} with {}", channel.remoteAddress(), status);
+            log.debug("rejected a request from {} with {}", ClientAddress.forLog(channel), status);
         }
         answerLastAndClose(status);
     }
@@ -773,14 +773,15 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (input == Input.TUNNEL) {
             if (now - tunnelActivityNanos > tunnelIdleTimeoutNanos
                     || (unwritableSinceNanos != 0 && now - unwritableSinceNanos > tunnelIdleTimeoutNanos)) {
-                log.debug("tunnel of {} idle for {} ms: closing", channel.remoteAddress(), tunnelIdleTimeoutNanos / 1_000_000);
+                log.debug("tunnel of {} idle for {} ms: closing", ClientAddress.forLog(channel),
+                        tunnelIdleTimeoutNanos / 1_000_000);
                 closeNow();
             }
             return;
         }
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
             // The client stopped reading a response long ago: do not hold the connection (and its backend) forever.
-            log.debug("client {} read nothing for {} ms", channel.remoteAddress(), idleTimeoutNanos / 1_000_000);
+            log.debug("client {} read nothing for {} ms", ClientAddress.forLog(channel), idleTimeoutNanos / 1_000_000);
             closeNow();
             return;
         }
@@ -804,11 +805,12 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 }
                 if (reading.exchange().responseBegun()) {
                     // A 408 could only cut off the response that has begun: it goes on without the rest of the body.
-                    log.debug("client {} stopped sending a body whose response has begun", channel.remoteAddress());
+                    log.debug("client {} stopped sending a body whose response has begun",
+                            ClientAddress.forLog(channel));
                     abandonBody();
                     updateReading();
                 } else {
-                    log.debug("client {} stalled in a request body", channel.remoteAddress());
+                    log.debug("client {} stalled in a request body", ClientAddress.forLog(channel));
                     stats.clientTimeouts.increment();
                     rejectBody(408);
                     flushIfNeeded();

@@ -243,8 +243,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         return secure;
     }
 
+    /** The client as log lines name it: the address a PROXY header announced, when one did (behind a balancer). */
     SocketAddress remoteAddress() {
-        return channel.remoteAddress();
+        return ClientAddress.forLog(channel);
     }
 
     ByteBufAllocator alloc() {
@@ -302,7 +303,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             if (stream != null) {
                 stream.streamError(e.error(), e.getCause());
             } else if (e.stream().state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
-                log.debug("HTTP/2 stream {} of {} failed: {}", e.stream().id(), channel.remoteAddress(),
+                log.debug("HTTP/2 stream {} of {} failed: {}", e.stream().id(), remoteAddress(),
                         String.valueOf(e.getCause()));
                 write(new DefaultHttp2ResetFrame(e.error()).stream(e.stream()));
                 ctx.flush();
@@ -313,14 +314,14 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
             // an operator's attention (one line per connection); other protocol errors are the client's bug.
             if (h2.error() == Http2Error.ENHANCE_YOUR_CALM) {
-                log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", channel.remoteAddress(), h2.getMessage());
+                log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", remoteAddress(), h2.getMessage());
             } else {
-                log.debug("HTTP/2 connection from {} failed: {} {}", channel.remoteAddress(), h2.error(),
+                log.debug("HTTP/2 connection from {} failed: {} {}", remoteAddress(), h2.error(),
                         h2.getMessage());
             }
             return;
         }
-        log.debug("HTTP/2 connection from {} failed: {}", channel.remoteAddress(), cause.toString());
+        log.debug("HTTP/2 connection from {} failed: {}", remoteAddress(), cause.toString());
         ctx.close();
     }
 
@@ -380,7 +381,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * (INTERNAL_ERROR) and the connection's other streams go on.
      */
     private void streamFailed(Http2Stream stream, RuntimeException e) {
-        log.warn("HTTP/2 stream {} of {} failed in the proxy; resetting it", stream.id(), channel.remoteAddress(), e);
+        log.warn("HTTP/2 stream {} of {} failed in the proxy; resetting it", stream.id(), remoteAddress(), e);
         stream.streamError(Http2Error.INTERNAL_ERROR, e);
     }
 
@@ -603,7 +604,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             boolean prefaceReceived = codec.decoder().prefaceReceived();
             long timeout = prefaceReceived ? idleTimeoutNanos : headerTimeoutNanos;
             if (now - idleSinceNanos > timeout) {
-                log.debug("HTTP/2 connection from {} {} for {} ms: closing", channel.remoteAddress(),
+                log.debug("HTTP/2 connection from {} {} for {} ms: closing", remoteAddress(),
                         prefaceReceived ? "idle" : "without a connection preface", TimeUnit.NANOSECONDS.toMillis(timeout));
                 closeGracefully();
             }

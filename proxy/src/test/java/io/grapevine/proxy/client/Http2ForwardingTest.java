@@ -8,11 +8,15 @@ import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.testing.H2Frames;
 import io.grapevine.proxy.testing.H2Frames.Frame;
+import io.grapevine.proxy.testing.LogCapture;
 import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http2.Http2Headers;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -20,6 +24,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * HTTP/2 streams through the forwarding core without sockets: an {@link Http2Connection} on an embedded
@@ -29,6 +34,9 @@ import org.junit.jupiter.api.Test;
  * or become an error response, never more.
  */
 class Http2ForwardingTest {
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(Http2Connection.class);
 
     private final H2Frames wire = new H2Frames();
     private final List<Frame> received = new ArrayList<>();
@@ -396,6 +404,33 @@ class Http2ForwardingTest {
         Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
         assertNotNull(goAway, "the connection ends: " + received.size() + " frames");
         assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+    }
+
+    /**
+     * Behind an L4 balancer that speaks the PROXY protocol, the line an operator acts on when a client floods the
+     * proxy names the client the header announced, as X-Forwarded-For and the access log do, not the balancer.
+     */
+    @Test
+    void theFloodLineNamesTheClientAProxyHeaderAnnounced() throws Exception {
+        InetSocketAddress announced = new InetSocketAddress(InetAddress.getByName("203.0.113.7"), 40000);
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
+            pipeline.channel().attr(ClientAddress.ANNOUNCED).set(announced); // as ProxyProtocolReader leaves it
+            Http2Connection.install(pipeline, loop);
+        })) {
+            send(h, wire.preface(), H2Frames.settingsAck());
+            byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];
+            for (int i = 0; i < flood.length; i++) {
+                flood[i] = H2Frames.ping(i);
+            }
+            send(h, flood);
+            Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
+            assertNotNull(goAway, "the flood ends the connection");
+            assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+            List<String> lines = log.messages(Level.INFO);
+            assertEquals(1, lines.size(), lines.toString());
+            assertTrue(lines.get(0).startsWith("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM"),
+                    lines.get(0));
+        }
     }
 
     /** The mirror image of rapid reset: malformed requests, each reset by the proxy, at the client's pace. */
