@@ -591,7 +591,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         long blockSince = wire.headerBlockOpenSince();
         if (blockSince != 0 && now - blockSince > headerTimeoutNanos && lifecycle == Lifecycle.OPEN) {
             log.debug("HTTP/2 connection from {}: a header block still open after {} ms: closing",
-                    channel.remoteAddress(), TimeUnit.NANOSECONDS.toMillis(headerTimeoutNanos));
+                    remoteAddress(), TimeUnit.NANOSECONDS.toMillis(headerTimeoutNanos));
             stats.clientTimeouts.increment();
             closeGracefully();
             return;
