@@ -6,6 +6,7 @@ import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
+import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.bootstrap.Bootstrap;
@@ -20,8 +21,10 @@ import io.netty.channel.EventLoop;
 import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -32,9 +35,17 @@ import java.util.concurrent.TimeUnit;
  * {@code rise} consecutive successes bring a server up, {@code fall} consecutive failures take it down. A check that
  * passes while the server is up ends a passive ejection early.
  *
+ * <p>The servers' checks are spread over the interval, as HAProxy spreads them, not made in one burst: the servers
+ * a table brings in together have their first checks {@code interval / n} apart, a server that comes alone is checked
+ * at once, and each is then checked every interval from its own first check. Checks come due in
+ * {@link #SLOTS_PER_INTERVAL} slots per interval.
+ *
  * <p>Runs entirely on one control event loop (not a data-plane loop); its state is confined to it.
  */
 public final class HealthChecker {
+
+    /** How finely the interval is cut: checks come due at the next of this many ticks per interval. */
+    static final int SLOTS_PER_INTERVAL = 10;
 
     private final HealthCheckConfig config;
     private final ProxyProtocolConfig proxyProtocol;
@@ -44,6 +55,9 @@ public final class HealthChecker {
     private final Map<Server, CheckState> states = new IdentityHashMap<>();
     /** The checks' connections that are open; on the loop. */
     private final Set<Channel> open = new HashSet<>();
+    private final long intervalNanos;
+    /** The table whose servers {@link #states} holds; on the loop. */
+    private BackendTable seen;
     private ScheduledFuture<?> task;
     /** Set by {@link #stop}, on the loop: no check starts, and no verdict of one cut short counts. */
     private boolean stopped;
@@ -53,6 +67,8 @@ public final class HealthChecker {
         int failures;
         boolean inProgress;
         long startNanos;
+        /** When the next check is due (System.nanoTime). */
+        long dueNanos;
         /**
          * Counts the checks started. A verdict counts only for the check it belongs to: the one whose number is still
          * {@code attempt} and in progress. A late word of a check already concluded (its connection's close, queued
@@ -71,6 +87,7 @@ public final class HealthChecker {
         this.proxyProtocol = proxyProtocol;
         this.tables = tables;
         this.loop = loop;
+        this.intervalNanos = TimeUnit.MILLISECONDS.toNanos(config.intervalMillis());
         this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeoutMillis());
@@ -78,8 +95,8 @@ public final class HealthChecker {
 
     public void start() {
         if (config.enabled()) {
-            task = loop.scheduleWithFixedDelay(this::round, config.intervalMillis(), config.intervalMillis(),
-                    TimeUnit.MILLISECONDS);
+            long tickMillis = Math.max(1, config.intervalMillis() / SLOTS_PER_INTERVAL);
+            task = loop.scheduleWithFixedDelay(this::tick, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -103,18 +120,47 @@ public final class HealthChecker {
         }).awaitUninterruptibly(timeoutMillis);
     }
 
-    private void round() {
+    /** Starts the checks that are due; a check still in progress when its next is due is not doubled. */
+    private void tick() {
         if (stopped) {
             return;
         }
-        Set<Server> present = new HashSet<>(tables.current().servers());
-        states.keySet().retainAll(present);
-        for (Server s : present) {
-            CheckState st = states.computeIfAbsent(s, k -> new CheckState());
+        long now = System.nanoTime();
+        BackendTable table = tables.current();
+        if (table != seen) {
+            seen = table;
+            adopt(table.servers(), now);
+        }
+        for (Map.Entry<Server, CheckState> e : states.entrySet()) {
+            CheckState st = e.getValue();
+            if (now - st.dueNanos < 0) {
+                continue;
+            }
+            st.dueNanos += intervalNanos;
+            if (now - st.dueNanos >= 0) {
+                st.dueNanos = now + intervalNanos; // the loop ran late by an interval or more: the cadence restarts
+            }
             if (!st.inProgress) {
                 st.inProgress = true;
-                check(s, st);
+                check(e.getKey(), st);
             }
+        }
+    }
+
+    /** Forgets the servers gone from the table; the new ones have their first checks spread over the interval. */
+    private void adopt(List<Server> servers, long now) {
+        Set<Server> present = new HashSet<>(servers);
+        states.keySet().retainAll(present);
+        List<Server> added = new ArrayList<>();
+        for (Server s : servers) {
+            if (!states.containsKey(s)) {
+                added.add(s);
+            }
+        }
+        for (int i = 0; i < added.size(); i++) {
+            CheckState st = new CheckState();
+            st.dueNanos = now + intervalNanos * i / added.size();
+            states.put(added.get(i), st);
         }
     }
 

@@ -18,12 +18,14 @@ import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.TestTransport;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
+import java.io.Closeable;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -108,7 +110,7 @@ class HealthCheckIntegrationTest {
     void aCheckCutShortByItsTimeoutSaysNothingOfTheNext() throws Exception {
         AtomicInteger connections = new AtomicInteger();
         AtomicInteger answered = new AtomicInteger();
-        List<Socket> held = new CopyOnWriteArrayList<>();
+        List<Closeable> held = new CopyOnWriteArrayList<>();
         ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         Thread acceptor = new Thread(() -> {
             while (!listener.isClosed()) {
@@ -157,14 +159,74 @@ class HealthCheckIntegrationTest {
             assertEquals(1, server.stats().checksFailed.sum(), "only the held check failed: " + server.stats().lastCheck());
             assertTrue(server.isActiveUp(), "one failed check of fall 2 takes no server down");
         } finally {
-            if (checker != null) {
-                checker.stop(5000);
+            held.add(listener);
+            stopChecker(checker, group, held);
+        }
+    }
+
+    /** Stops {@code checker} (if it started) and its loop, then closes the test's sockets. */
+    private static void stopChecker(HealthChecker checker, EventLoopGroup group, List<? extends Closeable> sockets)
+            throws IOException {
+        if (checker != null) {
+            checker.stop(5000);
+        }
+        group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS).syncUninterruptibly();
+        for (Closeable s : sockets) {
+            s.close();
+        }
+    }
+
+    /**
+     * The checks of many servers are spread over the interval, as HAProxy spreads them, rather than made all at once:
+     * a proxy with hundreds of servers opened hundreds of connections in one burst every interval, from one loop and
+     * onto hosts that often run several of those servers. Each server is still checked once an interval.
+     */
+    @Test
+    void theChecksOfManyServersAreSpreadOverTheInterval() throws Exception {
+        int servers = 10;
+        long intervalMillis = 600;
+        List<ServerSocket> listeners = new ArrayList<>();
+        List<List<Long>> accepted = new ArrayList<>();
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            List<ServerSpec> specs = new ArrayList<>();
+            for (int i = 0; i < servers; i++) {
+                ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+                List<Long> times = new CopyOnWriteArrayList<>();
+                listeners.add(listener);
+                accepted.add(times);
+                Thread acceptor = new Thread(() -> {
+                    while (!listener.isClosed()) {
+                        try (Socket s = listener.accept()) {
+                            times.add(System.nanoTime());
+                        } catch (IOException e) {
+                            // closed by the test
+                        }
+                    }
+                }, "health-check-backend-" + i);
+                acceptor.setDaemon(true);
+                acceptor.start();
+                specs.add(new ServerSpec("s" + i, "127.0.0.1", listener.getLocalPort(), 1, false,
+                        ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP));
             }
-            group.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS).syncUninterruptibly();
-            for (Socket s : held) {
-                s.close();
+            TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
+            tables.publish(specs, "test");
+            checker = new HealthChecker(new HealthCheckConfig(true, null, intervalMillis, 200, 1, 1, 1, 10_000),
+                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), Transport.NIO);
+            checker.start();
+            Await.until(Duration.ofSeconds(20), "every server checked twice",
+                    () -> accepted.stream().allMatch(t -> t.size() >= 2));
+            List<Long> firsts = accepted.stream().map(t -> t.get(0)).sorted().toList();
+            long spreadMillis = TimeUnit.NANOSECONDS.toMillis(firsts.get(servers - 1) - firsts.get(0));
+            assertTrue(spreadMillis >= intervalMillis / 2,
+                    "the first checks of " + servers + " servers came within " + spreadMillis + " ms of each other");
+            for (List<Long> times : accepted) {
+                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(1) - times.get(0));
+                assertTrue(apartMillis >= intervalMillis * 3 / 4, "one server's checks " + apartMillis + " ms apart");
             }
-            listener.close();
+        } finally {
+            stopChecker(checker, group, listeners);
         }
     }
 }
