@@ -13,6 +13,7 @@ import java.util.List;
 import java.util.Map;
 
 import static io.grapevine.proxy.config.ValueRule.ACCESS_LOG_FORMAT;
+import static io.grapevine.proxy.config.ValueRule.AUTHORITY;
 import static io.grapevine.proxy.config.ValueRule.BALANCE;
 import static io.grapevine.proxy.config.ValueRule.CIDR;
 import static io.grapevine.proxy.config.ValueRule.FILE;
@@ -141,6 +142,7 @@ final class ConfigDocument {
     static final class HealthCheck extends Node {
         public Boolean enabled;
         @Check(PATH) public String path;
+        @Check(AUTHORITY) public String host;
         @Range(min = 1, max = MAX_MILLIS) public Long intervalMs;
         @Range(min = 1, max = MAX_MILLIS) public Long timeoutMs;
         @Range(min = 1, max = 100) public Long rise;

@@ -345,7 +345,7 @@ public final class ConfigLoader {
 
     private static HealthCheckConfig healthCheck(HealthCheck h, PassiveHealth passive) {
         HealthCheckConfig d = HealthCheckConfig.defaults();
-        return new HealthCheckConfig(or(h.enabled, d.enabled()), or(h.path, d.path()),
+        return new HealthCheckConfig(or(h.enabled, d.enabled()), or(h.path, d.path()), or(h.host, d.host()),
                 or(h.intervalMs, d.intervalMillis()), or(h.timeoutMs, d.timeoutMillis()),
                 or(h.rise, (long) d.rise()).intValue(), or(h.fall, (long) d.fall()).intValue(),
                 or(passive.maxFails, (long) d.passiveMaxFails()).intValue(),

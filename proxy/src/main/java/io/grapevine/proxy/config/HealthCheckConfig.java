@@ -6,6 +6,7 @@ package io.grapevine.proxy.config;
  *
  * @param enabled             active checks on or off
  * @param path                HTTP path to GET; {@code null} means a TCP connect check
+ * @param host                the Host of an HTTP check (a Host field's value); {@code null}: the server's host:port
  * @param intervalMillis      time between checks of one server
  * @param timeoutMillis       connect + response deadline of one check
  * @param rise                consecutive successes that bring a down server up
@@ -18,18 +19,18 @@ package io.grapevine.proxy.config;
  * @param passiveMaxEjectionMillis the longest an ejection lasts however often it repeats (at least
  *                            {@code passiveFailTimeoutMillis})
  */
-public record HealthCheckConfig(boolean enabled, String path, long intervalMillis, long timeoutMillis, int rise,
+public record HealthCheckConfig(boolean enabled, String path, String host, long intervalMillis, long timeoutMillis, int rise,
                                 int fall, int passiveMaxFails, long passiveFailTimeoutMillis,
                                 int passiveMaxEjectedPercent, long passiveMaxEjectionMillis) {
 
     public static HealthCheckConfig defaults() {
-        return new HealthCheckConfig(true, null, 2000, 1000, 2, 3, 1, 10_000, 50, 300_000);
+        return new HealthCheckConfig(true, null, null, 2000, 1000, 2, 3, 1, 10_000, 50, 300_000);
     }
 
     /** The passive settings' defaults for what is not given. */
     public HealthCheckConfig(boolean enabled, String path, long intervalMillis, long timeoutMillis, int rise, int fall,
                              int passiveMaxFails, long passiveFailTimeoutMillis) {
-        this(enabled, path, intervalMillis, timeoutMillis, rise, fall, passiveMaxFails, passiveFailTimeoutMillis, 50,
-                300_000);
+        this(enabled, path, null, intervalMillis, timeoutMillis, rise, fall, passiveMaxFails, passiveFailTimeoutMillis,
+                50, 300_000);
     }
 }

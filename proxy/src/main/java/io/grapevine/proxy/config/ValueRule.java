@@ -15,6 +15,8 @@ enum ValueRule {
     HOST("an IP address or a host name that resolves", Hosts::normalizeResolvable),
     HOST_NAME("a host name or IP address without port", Hosts::normalize),
     HOST_PORT("host:port or [ipv6]:port, such as 127.0.0.1:9000", ValueRule::hostPort),
+    /** A Host field's value (RFC 9110 section 7.2), an IPv6 address bracketed. */
+    AUTHORITY("a host name or IP address, with :port or without, such as api.example.com", ValueRule::authority),
     POOL("a pool name: 1 to 64 of A-Z a-z 0-9 _ . -", matching("[A-Za-z0-9_.-]{1,64}")),
     SERVER_NAME("a server name: 1 to 128 of A-Z a-z 0-9 _ . : @ / % [ ] -",
             matching("[A-Za-z0-9_.:@/%\\[\\]-]{1,128}")),
@@ -67,6 +69,14 @@ enum ValueRule {
     private static UnaryOperator<String> matching(String regex) {
         Pattern pattern = Pattern.compile(regex);
         return s -> pattern.matcher(s).matches() ? s : null;
+    }
+
+    private static String authority(String text) {
+        String host = Hosts.normalize(text);
+        if (host != null) {
+            return host.indexOf(':') >= 0 ? "[" + host + "]" : host;
+        }
+        return hostPort(text);
     }
 
     private static String hostPort(String text) {

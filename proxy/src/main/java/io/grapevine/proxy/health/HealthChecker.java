@@ -186,7 +186,7 @@ public final class HealthChecker {
                     });
                 }
                 if (path != null) {
-                    ch.pipeline().addLast(new HttpProbe(server, path, verdict -> finish(server, st, attempt, verdict)));
+                    ch.pipeline().addLast(new HttpProbe(server, path, config.host(), verdict -> finish(server, st, attempt, verdict)));
                 }
             }
         }).connect(server.address());
@@ -267,6 +267,7 @@ public final class HealthChecker {
 
         private final Server server;
         private final String path;
+        private final String host;
         private final java.util.function.Consumer<Verdict> done;
         private final StringBuilder line = new StringBuilder();
         /** Within the fields of an interim response: lines are skipped until the empty one that ends them. */
@@ -275,15 +276,16 @@ public final class HealthChecker {
         private boolean fieldLineBlank = true;
         private boolean concluded;
 
-        HttpProbe(Server server, String path, java.util.function.Consumer<Verdict> done) {
+        /** @param host the Host to ask for; {@code null}: the server's host:port */
+        HttpProbe(Server server, String path, String host, java.util.function.Consumer<Verdict> done) {
             this.server = server;
             this.path = path;
+            this.host = host != null ? host : HostAndPort.format(server.spec().host(), server.spec().port());
             this.done = done;
         }
 
         @Override
         public void channelActive(ChannelHandlerContext ctx) {
-            String host = HostAndPort.format(server.spec().host(), server.spec().port());
             String request = "GET " + path + " HTTP/1.1\r\nHost: " + host
                     + "\r\nUser-Agent: grapevine-health-check\r\nConnection: close\r\n\r\n";
             ctx.writeAndFlush(ctx.alloc().buffer().writeBytes(request.getBytes(StandardCharsets.US_ASCII)));

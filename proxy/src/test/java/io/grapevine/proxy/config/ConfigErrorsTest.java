@@ -118,7 +118,7 @@ class ConfigErrorsTest {
     void unknownKeyInNestedObject() {
         String json = "{\"backend_servers\": [], \"health_check\": {\"interval\": 5}}";
         assertEquals("servers.conf:" + at(json, "5}") + ": unknown key \"interval\" in health_check "
-                + "(expected one of: enabled, path, interval_ms, timeout_ms, rise, fall)", error(json));
+                + "(expected one of: enabled, path, host, interval_ms, timeout_ms, rise, fall)", error(json));
     }
 
     @Test
@@ -249,6 +249,16 @@ class ConfigErrorsTest {
             String json = "{\"backend_servers\": [{\"ip\": \"" + host + "\", \"port\": 80}]}";
             assertEquals("servers.conf:" + at(json, "\"" + host) + ": \"ip\" is \"" + host + "\" in backend_servers[0] "
                     + "(expected an IP address or a host name of letters, digits, '-' and '.')", error(json));
+        }
+    }
+
+    /** A check's Host is a Host field's value: a name or an address, with a port or without, and nothing else. */
+    @Test
+    void checkHostThatIsNoHostField() {
+        for (String host : List.of("api example.com", "api.example.com/health", "api.example.com:http", "[::1")) {
+            String json = "{\"backend_servers\": [], \"health_check\": {\"path\": \"/\", \"host\": \"" + host + "\"}}";
+            assertEquals("servers.conf:" + at(json, "\"" + host) + ": \"host\" is \"" + host + "\" in health_check "
+                    + "(expected a host name or IP address, with :port or without, such as api.example.com)", error(json));
         }
     }
 

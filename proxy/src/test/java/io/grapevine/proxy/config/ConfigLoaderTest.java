@@ -194,6 +194,18 @@ class ConfigLoaderTest {
         assertEquals(1, config.healthCheck().rise());
     }
 
+    /** The check's Host is kept as a Host field writes it: a name with its port, an IPv6 address in brackets. */
+    @Test
+    void checkHostIsAHostFieldValue() throws ConfigException {
+        for (String[] given : new String[][] {{"API.example.com", "api.example.com"},
+                {"api.example.com:8080", "api.example.com:8080"}, {"::1", "[::1]"}, {"[::1]:8443", "[::1]:8443"}}) {
+            ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": [], \"health_check\": {\"path\": \"/\", "
+                    + "\"host\": \"" + given[0] + "\"}}", "s");
+            assertEquals(given[1], config.healthCheck().host(), given[0]);
+        }
+        assertNull(ConfigLoader.parse("{\"backend_servers\": []}", "s").healthCheck().host());
+    }
+
     @Test
     void tlsFileNamesAreRelativeToTheConfigurationFile(@TempDir Path dir) throws Exception {
         Path conf = Files.writeString(Files.createDirectories(dir.resolve("etc")).resolve("servers.conf"), """

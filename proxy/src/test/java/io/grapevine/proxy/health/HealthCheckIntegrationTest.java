@@ -56,11 +56,41 @@ class HealthCheckIntegrationTest {
     }
 
     private Server startProxy(int port) throws Exception {
+        return startProxy(port, "");
+    }
+
+    /** A proxy with {@code port} as its one server, checked with {@code GET /health}; {@code more}: more check keys. */
+    private Server startProxy(int port, String more) throws Exception {
         proxy = ProxyServer.start(ConfigLoader.parse("{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", "
                 + "\"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": " + port + "}], \"health_check\": "
-                + "{\"path\": \"/health\", \"interval_ms\": 50, \"timeout_ms\": 2000, \"rise\": 1, \"fall\": 1}}",
-                "test config"), 1, TestTransport.requested());
+                + "{\"path\": \"/health\", \"interval_ms\": 50, \"timeout_ms\": 2000, \"rise\": 1, \"fall\": 1" + more
+                + "}}", "test config"), 1, TestTransport.requested());
         return proxy.tables().current().servers().get(0);
+    }
+
+    /**
+     * A check's Host is the server's address unless {@code host} names the virtual host to ask, as HAProxy's {@code
+     * http-check send hdr host}, Envoy's {@code host} and Traefik's {@code hostname} do: a backend that serves by name
+     * (an nginx whose default server answers 404) otherwise fails every check.
+     */
+    @Test
+    void aCheckAsksForTheHostItIsGiven() throws Exception {
+        backend = new ScriptedBackend(InetAddress.getLoopbackAddress(),
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        Server server = startProxy(backend.port(), ", \"host\": \"api.example.com\"");
+        settledCheck(server, backend.heads);
+        String head = backend.heads.get(0);
+        assertTrue(head.startsWith("GET /health HTTP/1.1\r\n"), head);
+        assertTrue(head.contains("\r\nHost: api.example.com\r\n"), head);
+    }
+
+    @Test
+    void aCheckWithoutAHostAsksForTheServersAddress() throws Exception {
+        backend = new ScriptedBackend(InetAddress.getLoopbackAddress(),
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        Server server = startProxy(backend.port());
+        settledCheck(server, backend.heads);
+        assertTrue(backend.heads.get(0).contains("\r\nHost: 127.0.0.1:" + backend.port() + "\r\n"), backend.heads.get(0));
     }
 
     /** The verdict of a check made after at least three requests reached the backend. */

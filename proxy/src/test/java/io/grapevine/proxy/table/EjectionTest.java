@@ -31,7 +31,7 @@ class EjectionTest {
 
     /** Passive settings: one failure ejects for {@code baseMs}, at most {@code capMs}, {@code percent} of a pool. */
     private static HealthCheckConfig passive(long baseMs, long capMs, int percent) {
-        return new HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, baseMs, percent, capMs);
+        return new HealthCheckConfig(false, null, null, 2000, 1000, 2, 3, 1, baseMs, percent, capMs);
     }
 
     // ---------------------------------------------------------------- the arithmetic

@@ -223,8 +223,8 @@ class PoolQueueTest {
         Server busy = three.get(0);
         Server early = three.get(1);
         Server late = three.get(2);
-        HealthCheckConfig passive = new HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, 60_000, 100, 60_000);
-        HealthCheckConfig brief = new HealthCheckConfig(false, null, 2000, 1000, 2, 3, 1, 500, 100, 500);
+        HealthCheckConfig passive = new HealthCheckConfig(false, null, null, 2000, 1000, 2, 3, 1, 60_000, 100, 60_000);
+        HealthCheckConfig brief = new HealthCheckConfig(false, null, null, 2000, 1000, 2, 3, 1, 500, 100, 500);
         assertNotNull(early.recordFailure(System.nanoTime(), passive, "test"));
         busy.tryAcquireSlot();
         late.tryAcquireSlot();
