@@ -13,9 +13,11 @@ import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.table.TableHolder;
+import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Queue;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -32,9 +34,10 @@ import org.HdrHistogram.Histogram;
  * gossip, the runtime API, an expired mark-down), logging each change to the timeline with its cause; and
  * appends one sample per pool to the charts' history.
  *
- * <p>A server that leaves the table is retired at the next pass (the table publisher tells the collector): its
- * last latencies and counters go to its pool's totals and everything the collector held for it is dropped, so
- * churn leaves nothing behind.
+ * <p>A server that leaves the table is retired (the table publisher tells the collector): requests it was serving
+ * when it left finish there, so the collector goes on reading it, into its pool's totals, until a pass finds none
+ * in flight after one that found none already; then its last latencies and counters go to its pool's totals and
+ * everything the collector held for it is dropped, so churn leaves nothing behind.
  *
  * <p>Thread: one, the admin listener's control loop, which runs both {@link #tick} (scheduled) and the
  * endpoints that read the collector; nothing here is shared with another thread, so nothing is locked.
@@ -58,6 +61,11 @@ public final class StatsCollector {
         double requestRate;
         double requestRateMax;
         int lastWeight = -1;
+        /**
+         * Out of the table, the last pass found no request in flight here. An exchange gives its slot back before it
+         * records its latency (on its loop, in the same task), so the books close at the next pass, not this one.
+         */
+        boolean idleSeen;
 
         ServerTrack(Server server) {
             this.server = server;
@@ -167,8 +175,10 @@ public final class StatsCollector {
         final Histogram thisSecond = LatencyRecorder.newHistogram();
         final History history = new History(HISTORY_SECONDS);
         final StateHistory state = new StateHistory();
-        /** Counters of the servers that left the pool. */
+        /** Counters of the servers that left the pool and have no request in flight any more. */
         final Counters retired = new Counters();
+        /** Servers that left the pool with requests in flight: read until those end, then added to {@link #retired}. */
+        final List<ServerTrack> leaving = new ArrayList<>();
         /** A pool's counters, and the proxy's, start at zero with their first server (or the process). */
         long lastRequests;
         long lastErrors;
@@ -301,7 +311,10 @@ public final class StatsCollector {
         return table;
     }
 
-    /** Moves what the servers that left the table recorded last, and their counters, into their pools. */
+    /**
+     * Moves what the servers that left the table recorded since the last pass into their pools; a server whose
+     * requests have all ended (at this pass and the one before) has its counters added to its pool's and is let go.
+     */
     private void retireLeft(long nowMillis) {
         Server s;
         while ((s = left.poll()) != null) {
@@ -309,9 +322,21 @@ public final class StatsCollector {
             if (t == null) {
                 t = new ServerTrack(s); // never seen: everything it recorded is still in its recorders
             }
-            PoolTrack p = pools.computeIfAbsent(s.spec().pool(), PoolTrack::new);
-            drain(t, p, nowMillis);
-            p.retired.add(s.stats());
+            pools.computeIfAbsent(s.spec().pool(), PoolTrack::new).leaving.add(t);
+        }
+        for (PoolTrack p : pools.values()) {
+            for (Iterator<ServerTrack> it = p.leaving.iterator(); it.hasNext(); ) {
+                ServerTrack t = it.next();
+                drain(t, p, nowMillis);
+                if (t.server.stats().inFlight.get() > 0) {
+                    t.idleSeen = false;
+                } else if (t.idleSeen) {
+                    it.remove();
+                    p.retired.add(t.server.stats());
+                } else {
+                    t.idleSeen = true;
+                }
+            }
         }
     }
 
@@ -384,6 +409,9 @@ public final class StatsCollector {
         Counters c = new Counters();
         if (track != null) {
             c.add(track.retired);
+            for (ServerTrack t : track.leaving) {
+                c.add(t.server.stats());
+            }
         }
         if (pool != null) {
             for (Server s : pool.servers()) {
@@ -419,6 +447,15 @@ public final class StatsCollector {
     /** Servers the collector tracks now (for tests: no more than the table holds, after a pass). */
     int trackedServers() {
         return servers.size();
+    }
+
+    /** Servers out of the table that the collector still reads (for tests: none once their requests ended). */
+    int leavingServers() {
+        int n = 0;
+        for (PoolTrack p : pools.values()) {
+            n += p.leaving.size();
+        }
+        return n;
     }
 
     long startedMillis() {

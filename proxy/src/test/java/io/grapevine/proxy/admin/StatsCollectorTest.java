@@ -25,9 +25,14 @@ class StatsCollectorTest {
                 ServerSpec.AdminState.UP);
     }
 
+    /** A holder for {@code loops} event loops whose pools balance round robin. */
+    private static TableHolder tables(int loops) {
+        return new TableHolder(loops, List.of(), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+    }
+
     @Test
     void tenThousandChurnedServersLeaveNothingBehind() throws Exception {
-        TableHolder tables = new TableHolder(2, List.of(), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+        TableHolder tables = tables(2);
         StatsCollector collector = new StatsCollector(tables, new ProxyStats());
         StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
         tables.publish(List.of(spec("steady", 1)), "start");
@@ -72,7 +77,7 @@ class StatsCollectorTest {
      */
     @Test
     void aLatencyAtOrJustBelowABoundCountsInItsPrometheusBucket() {
-        TableHolder tables = new TableHolder(1, List.of(), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+        TableHolder tables = tables(1);
         StatsCollector collector = new StatsCollector(tables, new ProxyStats());
         StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
         tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
@@ -98,6 +103,52 @@ class StatsCollectorTest {
         assertEquals(4.0, pool.get("+Inf"), pool.toString());
     }
 
+    /**
+     * A server taken out of the table with a request in flight (a servers.conf edit, a member gone): the request
+     * finishes there after the server left, and its response, bytes and latency still count for the pool, as they do
+     * in the proxy's own counters. Passes of the collector while it runs must not close the server's books early.
+     */
+    @Test
+    void whatAServerFinishesAfterItLeftTheTableCountsForItsPool() {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
+        Server web2 = tables.current().servers().get(1);
+        assertTrue(web2.tryAcquireSlot());
+        web2.stats().requestStarted();
+        collector.tick();
+        tables.publish(List.of(spec("web-1", 1)), "web-2 leaves");
+        collector.tick();
+        collector.tick();
+
+        web2.stats().countResponse(200); // the response it was sending ends now, as a loop records it
+        web2.stats().bytesIn.add(1000);
+        web2.releaseSlot();
+        web2.stats().latency.recordTotal(0, 300_000_000);
+        collector.tick();
+        collector.tick();
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        assertEquals(1L, pool.get("requests"), pool.toString());
+        assertEquals(1L, pool.get("responses_2xx"), "the response it finished after it left: " + pool);
+        assertEquals(1000L, pool.get("bytes_in"), pool.toString());
+        @SuppressWarnings("unchecked")
+        Map<String, Object> sinceStart = (Map<String, Object>) ((Map<String, Object>) ((Map<String, Object>)
+                pool.get("latency")).get("total")).get("since_start");
+        assertEquals(1L, sinceStart.get("count"), "and its latency: " + sinceStart);
+        Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+        Map<String, Double> buckets = buckets(families, "grapevine_pool_request_duration_seconds", null);
+        assertEquals(0.0, buckets.get("0.25"), buckets.toString());
+        assertEquals(1.0, buckets.get("0.5"), buckets.toString());
+        assertEquals(0.3, families.get("grapevine_pool_request_duration_seconds").samples(
+                "grapevine_pool_request_duration_seconds_sum", Map.of("pool", "default")).get(0).value(), 0.001);
+        assertEquals(1, collector.trackedServers(), "only web-1 is followed afterwards");
+        assertEquals(0, collector.leavingServers(), "web-2 is let go once its last request ended");
+    }
+
     private static Map<String, Double> buckets(Map<String, PrometheusText.Family> families, String family,
                                                String server) {
         Map<String, Double> buckets = new LinkedHashMap<>();
@@ -108,7 +159,7 @@ class StatsCollectorTest {
 
     @Test
     void aStateChangeIsTimedAndGoesToTheTimelineWithItsCause() {
-        TableHolder tables = new TableHolder(1, List.of(), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+        TableHolder tables = tables(1);
         StatsCollector collector = new StatsCollector(tables, new ProxyStats());
         tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
         collector.tick();
