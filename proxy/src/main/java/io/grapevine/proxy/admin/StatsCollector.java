@@ -34,7 +34,8 @@ import org.HdrHistogram.Histogram;
  * gossip, the runtime API, an expired mark-down), logging each change to the timeline with its cause; and
  * appends one sample per pool to the charts' history.
  *
- * <p>A server that leaves the table is retired (the table publisher tells the collector): requests it was serving
+ * <p>A server that leaves the table is retired (the collector reads a table without it, or the table publisher hands
+ * it over, whichever comes first; one never seen in a table is handed over all the same): requests it was serving
  * when it left finish there, so the collector goes on reading it, into its pool's totals, until a pass finds none
  * in flight after one that found none already; then its last latencies and counters go to its pool's totals and
  * everything the collector held for it is dropped, so churn leaves nothing behind.
@@ -61,6 +62,8 @@ public final class StatsCollector {
         double requestRate;
         double requestRateMax;
         int lastWeight = -1;
+        /** The generation of the last table read that has this server; a later one without it: it left. */
+        long seenIn = -1;
         /**
          * Out of the table, the last pass found no request in flight here. An exchange gives its slot back before it
          * records its latency (on its loop, in the same task), so the books close at the next pass, not this one.
@@ -208,6 +211,8 @@ public final class StatsCollector {
     private final Histogram scratch = LatencyRecorder.newScratch();
     private final Histogram intervalTotal = LatencyRecorder.newHistogram();
     private final Histogram intervalUpstream = LatencyRecorder.newHistogram();
+    /** The generation of the last table whose absent servers were found leaving. */
+    private long scannedGeneration = -1;
     private long lastTickNanos;
     private long lastConnections;
     private double connectionRate;
@@ -290,14 +295,16 @@ public final class StatsCollector {
      * @return the table it looked at
      */
     public BackendTable refresh(long nowNanos, long nowMillis) {
-        retireLeft(nowMillis);
+        takeLeft(); // before the table is read: a server handed over is in none from now on
         BackendTable table = tables.current();
+        long generation = table.generation();
         for (ServerPool pool : table.pools().values()) {
             PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
             p.lastSeenMillis = nowMillis;
             boolean anyAvailable = false;
             for (Server s : pool.servers()) {
                 ServerTrack t = servers.computeIfAbsent(s, ServerTrack::new);
+                t.seenIn = generation;
                 drain(t, p, nowMillis);
                 observe(t, nowNanos, nowMillis);
                 anyAvailable |= s.isAvailable(nowNanos);
@@ -308,22 +315,44 @@ public final class StatsCollector {
                         ? "a server is available again" : "no server of the pool is available: requests get 503");
             }
         }
+        if (generation != scannedGeneration) {
+            // The publisher swaps the table in before it hands over the servers it removed: one this table lacks has
+            // left, handed over or not yet, and its counts must stay in its pool's from now on.
+            for (Iterator<ServerTrack> it = servers.values().iterator(); it.hasNext(); ) {
+                ServerTrack t = it.next();
+                if (t.seenIn != generation) {
+                    it.remove();
+                    leave(t);
+                }
+            }
+            scannedGeneration = generation;
+        }
+        followLeaving(nowMillis);
         return table;
+    }
+
+    /** Follows the servers the publisher handed over as they leave, unless a table without them was read already. */
+    private void takeLeft() {
+        Server s;
+        while ((s = left.poll()) != null) {
+            ServerTrack t = servers.remove(s);
+            if (t != null) {
+                leave(t);
+            } else if (s.stats().state.state() == null) {
+                leave(new ServerTrack(s)); // never seen: everything it recorded is still in its recorders
+            } // else seen in a table, and found gone from a later one: it is leaving already
+        }
+    }
+
+    private void leave(ServerTrack t) {
+        pools.computeIfAbsent(t.server.spec().pool(), PoolTrack::new).leaving.add(t);
     }
 
     /**
      * Moves what the servers that left the table recorded since the last pass into their pools; a server whose
      * requests have all ended (at this pass and the one before) has its counters added to its pool's and is let go.
      */
-    private void retireLeft(long nowMillis) {
-        Server s;
-        while ((s = left.poll()) != null) {
-            ServerTrack t = servers.remove(s);
-            if (t == null) {
-                t = new ServerTrack(s); // never seen: everything it recorded is still in its recorders
-            }
-            pools.computeIfAbsent(s.spec().pool(), PoolTrack::new).leaving.add(t);
-        }
+    private void followLeaving(long nowMillis) {
         for (PoolTrack p : pools.values()) {
             for (Iterator<ServerTrack> it = p.leaving.iterator(); it.hasNext(); ) {
                 ServerTrack t = it.next();

@@ -149,6 +149,44 @@ class StatsCollectorTest {
         assertEquals(0, collector.leavingServers(), "web-2 is let go once its last request ended");
     }
 
+    /**
+     * A table swap that removes a server publishes the new table before it tells the collector who left: a page read
+     * in between must not lose the server's counts from its pool's (a pool's counters and histogram buckets never go
+     * down, or Prometheus reads a reset and its rates spike).
+     */
+    @Test
+    void aPoolKeepsTheCountsOfAServerWhileItsRemovalIsBeingPublished() {
+        TableHolder tables = tables(1);
+        List<String> duringTheSwap = new ArrayList<>();
+        List<StatsReport> report = new ArrayList<>();
+        tables.onServersRemoved(removed -> duringTheSwap.add(poolCounts(report.get(0)))); // called before the collector
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        report.add(new StatsReport(tables, new ProxyStats(), collector, 100));
+        tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
+        for (Server s : tables.current().servers()) {
+            s.stats().requestStarted();
+            s.stats().latency.recordTotal(0, 2_000_000);
+        }
+        collector.tick();
+        assertEquals("2 requests, 2 latencies", poolCounts(report.get(0)));
+
+        tables.publish(List.of(spec("web-1", 1)), "web-2 leaves");
+        assertEquals(List.of("2 requests, 2 latencies"), duringTheSwap);
+        collector.tick();
+        assertEquals("2 requests, 2 latencies", poolCounts(report.get(0)));
+    }
+
+    /** The requests of the pool in /stats.json and the count of its latency histogram in /metrics. */
+    private static String poolCounts(StatsReport report) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+        return pool.get("requests") + " requests, "
+                + buckets(families, "grapevine_pool_request_duration_seconds", null).get("+Inf").longValue()
+                + " latencies";
+    }
+
     private static Map<String, Double> buckets(Map<String, PrometheusText.Family> families, String family,
                                                String server) {
         Map<String, Double> buckets = new LinkedHashMap<>();
