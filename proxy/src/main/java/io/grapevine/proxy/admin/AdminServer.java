@@ -187,7 +187,7 @@ public final class AdminServer implements AutoCloseable {
                                                     HttpHeaders headers, SocketAddress client) {
         String path;
         try {
-            path = QueryStringDecoder.decodeComponent(rawPath);
+            path = decodePath(rawPath);
         } catch (IllegalArgumentException e) {
             // RFC 3986 section 2.1: a "%" not followed by two hex digits. Valid here, every segment decodes too.
             return done(AdminEndpoints.error(400, "the path is not valid percent-encoding: " + e.getMessage()));
@@ -239,7 +239,7 @@ public final class AdminServer implements AutoCloseable {
             boolean match = true;
             for (int i = 0; i < given.length && match; i++) {
                 if (r.segments()[i].equals(WILDCARD)) {
-                    String value = QueryStringDecoder.decodeComponent(given[i]);
+                    String value = decodePath(given[i]);
                     match = !value.isEmpty();
                     params.add(value);
                 } else {
@@ -251,6 +251,16 @@ public final class AdminServer implements AutoCloseable {
             }
         }
         return null;
+    }
+
+    /**
+     * Percent-decodes (UTF-8) a path or one of its segments. RFC 3986 section 2.2: a {@code +} in a path is a
+     * {@code +}; only form-encoded queries read it as a space, as {@link QueryStringDecoder#decodeComponent} does.
+     *
+     * @throws IllegalArgumentException when a {@code %} is not followed by two hex digits
+     */
+    private static String decodePath(String raw) {
+        return QueryStringDecoder.decodeComponent(raw.replace("+", "%2B"));
     }
 
     /** {@code null} when a write may go ahead, else the answer that refuses it. */
