@@ -26,6 +26,8 @@ import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http.QueryStringDecoder;
+import io.netty.handler.timeout.IdleStateEvent;
+import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.NetUtil;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
@@ -39,6 +41,7 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -61,11 +64,20 @@ import org.slf4j.LoggerFactory;
  * <p>An endpoint answers with a {@link CompletionStage}, so one that waits for another thread (a reload
  * on the membership thread) does not hold the control loop; the answers of one connection go out in the
  * order of its requests.
+ *
+ * <p>Connections are bounded, since reads are open to whoever reaches the listener and each connection costs the
+ * process memory and a file descriptor that its traffic needs: at most {@link #MAX_CONNECTIONS} at once (one more
+ * is closed when accepted), and one that reads and writes nothing for {@link #IDLE_MILLIS} while it waits for no
+ * answer is closed.
  */
 public final class AdminServer implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
     private static final String WILDCARD = "*";
+    /** Admin connections open at once, at most: one more is closed as soon as it is accepted. */
+    static final int MAX_CONNECTIONS = 256;
+    /** An admin connection that waits for no answer and reads and writes nothing for this long is closed. */
+    static final long IDLE_MILLIS = 60_000;
 
     /**
      * One admin request, as an endpoint sees it.
@@ -105,17 +117,31 @@ public final class AdminServer implements AutoCloseable {
      */
     private final ChannelGroup connections = new DefaultChannelGroup("grapevine-admin", GlobalEventExecutor.INSTANCE);
     private final AdminToken token;
+    /** Whether reaching {@link #MAX_CONNECTIONS} was logged since the last connection accepted. Control loop only. */
+    private boolean atLimitLogged;
     /** Why writes are refused on this listener, or {@code null} when they are allowed (with the token if any). */
     private final String writeRefusal;
 
-    private AdminServer(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token)
-            throws InterruptedException {
+    private AdminServer(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token,
+                        int maxConnections, long idleMillis) throws InterruptedException {
         this.channel = new ServerBootstrap().group(group).channel(transport.serverChannel())
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
+                        // The control loop, which accepts every admin connection and closes them: the count is exact.
+                        if (connections.size() >= maxConnections) {
+                            if (!atLimitLogged) {
+                                atLimitLogged = true;
+                                log.warn("admin listener: {} connections open, its limit; new ones are closed until"
+                                        + " some close", maxConnections);
+                            }
+                            ch.close();
+                            return;
+                        }
+                        atLimitLogged = false;
                         connections.add(ch); // removed when it closes
-                        ch.pipeline().addLast(new HttpServerCodec(), new HttpServerKeepAliveHandler(),
+                        ch.pipeline().addLast(new IdleStateHandler(0, 0, idleMillis, TimeUnit.MILLISECONDS),
+                                new HttpServerCodec(), new HttpServerKeepAliveHandler(),
                                 new HttpObjectAggregator(64 * 1024), new RequestHandler());
                     }
                 }).bind(address).sync().channel();
@@ -140,7 +166,13 @@ public final class AdminServer implements AutoCloseable {
      */
     public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport,
                                     AdminToken token) throws InterruptedException {
-        return new AdminServer(address, group, transport, token);
+        return start(address, group, transport, token, MAX_CONNECTIONS, IDLE_MILLIS);
+    }
+
+    /** As {@link #start(InetSocketAddress, EventLoopGroup, Transport, AdminToken)}, with other connection limits. */
+    static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token,
+                             int maxConnections, long idleMillis) throws InterruptedException {
+        return new AdminServer(address, group, transport, token, maxConnections, idleMillis);
     }
 
     /** Registers (or replaces) the {@code GET} (and {@code HEAD}) handler of {@code path}; it runs on the control loop. */
@@ -386,6 +418,18 @@ public final class AdminServer implements AutoCloseable {
             } else {
                 ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
             }
+        }
+
+        /** Idle in both directions: closed, unless an answer it waits for is still being made (a reload). */
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
+            if (event instanceof IdleStateEvent) {
+                if (previous.isDone()) {
+                    ctx.close();
+                }
+                return;
+            }
+            super.userEventTriggered(ctx, event);
         }
 
         @Override

@@ -1,7 +1,9 @@
 package io.grapevine.proxy.admin;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grapevine.proxy.it.RawHttpClient;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.testing.AdminRequests;
 import io.netty.channel.EventLoopGroup;
@@ -9,10 +11,27 @@ import io.netty.handler.codec.http.HttpMethod;
 import java.net.InetSocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /** The admin listener's own HTTP handling, with endpoints of the test's making. */
 class AdminServerTest {
+
+    private final EventLoopGroup group = Transport.NIO.newGroup(1, "admin-test");
+
+    @AfterEach
+    void stop() {
+        group.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+    }
+
+    /** A listener on loopback whose {@code /servers/*} answers what its wildcard matched and the path it was given. */
+    private AdminServer echo(int maxConnections, long idleMillis) throws InterruptedException {
+        AdminServer admin = AdminServer.start(new InetSocketAddress("127.0.0.1", 0), group, Transport.NIO, null,
+                maxConnections, idleMillis);
+        admin.route(HttpMethod.GET, "/servers/*", r -> CompletableFuture.completedFuture(
+                AdminResponse.text(200, r.params().get(0) + " at " + r.path())));
+        return admin;
+    }
 
     /**
      * RFC 3986 section 2.2: in a path, {@code +} is itself (only form-encoded queries read it as a space), so a
@@ -20,16 +39,42 @@ class AdminServerTest {
      */
     @Test
     void aPlusInThePathIsAPlusNotASpace() throws Exception {
-        EventLoopGroup group = Transport.NIO.newGroup(1, "admin-test");
-        try (AdminServer admin = AdminServer.start(new InetSocketAddress("127.0.0.1", 0), group, Transport.NIO)) {
-            admin.route(HttpMethod.GET, "/servers/*", r -> CompletableFuture.completedFuture(
-                    AdminResponse.text(200, r.params().get(0) + " at " + r.path())));
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
             AdminRequests requests = new AdminRequests(admin.address());
             assertEquals("web+api at /servers/web+api", requests.send("GET", "/servers/web+api", null).body());
             assertEquals("web+api at /servers/web+api", requests.send("GET", "/servers/web%2Bapi", null).body());
             assertEquals("web api at /servers/web api", requests.send("GET", "/servers/web%20api", null).body());
-        } finally {
-            group.shutdownGracefully(0, 0, TimeUnit.SECONDS);
+        }
+    }
+
+    /**
+     * Admin connections are bounded, so that clients that open connections and hold them (reads are open to whoever
+     * reaches the listener) cannot take the process's memory and file descriptors from the traffic it serves: one
+     * beyond the limit is closed at once, and one that waits for nothing and sends nothing is closed when idle. An
+     * answer that takes longer than the idle time still reaches its client.
+     */
+    @Test
+    void connectionsBeyondTheLimitAndIdleOnesAreClosed() throws Exception {
+        try (AdminServer admin = echo(2, 500)) {
+            admin.route(HttpMethod.GET, "/slow", r -> {
+                CompletableFuture<AdminResponse> later = new CompletableFuture<>();
+                group.schedule(() -> later.complete(AdminResponse.text(200, "late\n")), 1500, TimeUnit.MILLISECONDS);
+                return later;
+            });
+            try (RawHttpClient slow = RawHttpClient.connect(admin.address());
+                 RawHttpClient idle = RawHttpClient.connect(admin.address());
+                 RawHttpClient third = RawHttpClient.connect(admin.address())) {
+                assertTrue(third.closedWithin(1000), "the third connection is beyond the limit of 2");
+                slow.timeout(5000).send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n");
+                long start = System.nanoTime();
+                assertTrue(idle.closedWithin(5000), "a connection idle for 500 ms is closed");
+                assertTrue(System.nanoTime() - start > 300_000_000L, "not before it was idle");
+                assertEquals("late\n", slow.read().bodyText(), "the answer pending for 1.5 s arrives");
+            }
+            try (RawHttpClient again = RawHttpClient.connect(admin.address())) {
+                assertEquals(200, again.timeout(5000).send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n").read().status(),
+                        "closed connections make room for new ones");
+            }
         }
     }
 }
