@@ -215,8 +215,13 @@ public final class AdminServer implements AutoCloseable {
     }
 
     /** The answer to a request; never fails. */
-    private CompletionStage<AdminResponse> dispatch(HttpMethod method, String rawPath, String body,
+    private CompletionStage<AdminResponse> dispatch(HttpMethod method, String target, String body,
                                                     HttpHeaders headers, SocketAddress client) {
+        String rawPath = rawPath(target);
+        if (rawPath == null) {
+            return done(AdminEndpoints.error(400, "the request target must be a path, or an absolute http URI"
+                    + " (RFC 9112 section 3.2)"));
+        }
         String path;
         try {
             path = decodePath(rawPath);
@@ -254,6 +259,28 @@ public final class AdminServer implements AutoCloseable {
         } catch (RuntimeException e) {
             return done(failed(path, e));
         }
+    }
+
+    /**
+     * The path, still percent-encoded, of a request target (RFC 9112 section 3.2): origin-form ({@code /a/b?q}), or
+     * absolute-form ({@code http://host:port/a/b?q}), which a server must accept too (section 3.2.2); {@code null}
+     * for any other (authority-form, asterisk-form, or no path at all).
+     */
+    private static String rawPath(String target) {
+        if (target.startsWith("/")) {
+            return new QueryStringDecoder(target).rawPath();
+        }
+        int scheme = target.indexOf("://");
+        if (scheme < 0 || !(target.substring(0, scheme).equalsIgnoreCase("http")
+                || target.substring(0, scheme).equalsIgnoreCase("https"))) {
+            return null;
+        }
+        int authorityEnd = scheme + 3;
+        while (authorityEnd < target.length() && "/?#".indexOf(target.charAt(authorityEnd)) < 0) {
+            authorityEnd++;
+        }
+        return authorityEnd < target.length() && target.charAt(authorityEnd) == '/'
+                ? new QueryStringDecoder(target.substring(authorityEnd)).rawPath() : "/";
     }
 
     /** The route matching {@code rawPath}; fills {@code params} with what its wildcards matched. */
@@ -396,8 +423,8 @@ public final class AdminServer implements AutoCloseable {
             // The request is released when this method returns: take what the answer needs first.
             boolean head = request.method().equals(HttpMethod.HEAD);
             boolean keepAlive = HttpUtil.isKeepAlive(request);
-            CompletionStage<AdminResponse> answer = dispatch(request.method(),
-                    new QueryStringDecoder(request.uri()).rawPath(), request.content().toString(StandardCharsets.UTF_8),
+            CompletionStage<AdminResponse> answer = dispatch(request.method(), request.uri(),
+                    request.content().toString(StandardCharsets.UTF_8),
                     request.headers(), ctx.channel().remoteAddress());
             previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
                     .thenAccept(a -> write(ctx, a, head, keepAlive));

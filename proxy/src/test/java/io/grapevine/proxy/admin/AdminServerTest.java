@@ -77,4 +77,24 @@ class AdminServerTest {
             }
         }
     }
+
+    /**
+     * RFC 9112 section 3.2: a request target is a path (origin-form) or an absolute URI (absolute-form, which a server
+     * must accept too, section 3.2.2); any other is a bad request, answered 400 on a connection that goes on.
+     */
+    @Test
+    void anAbsoluteTargetIsServedAndOneWithoutAPathIsABadRequest() throws Exception {
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS);
+             RawHttpClient client = RawHttpClient.connect(admin.address())) {
+            client.timeout(5000);
+            String authority = "127.0.0.1:" + admin.address().getPort();
+            assertEquals("web-1 at /servers/web-1", client.send("GET http://" + authority + "/servers/web-1?x=1 HTTP/1.1"
+                    + "\r\nHost: " + authority + "\r\n\r\n").read().bodyText());
+            for (String target : new String[] {"?x=1", "servers/web-1", "*"}) {
+                assertEquals(400, client.send("GET " + target + " HTTP/1.1\r\nHost: x\r\n\r\n").read().status(), target);
+            }
+            assertEquals("web-1 at /servers/web-1", client.send("GET /servers/web-1 HTTP/1.1\r\nHost: x\r\n\r\n").read()
+                    .bodyText(), "the connection goes on");
+        }
+    }
 }
