@@ -248,7 +248,9 @@ public final class AdminServer implements AutoCloseable {
                     .withHeader("Allow", allow));
         }
         if (!effective.equals(HttpMethod.GET)) {
-            AdminResponse refused = checkWrite(headers, method + " " + path);
+            // Logged as sent, still percent-encoded: who is refused may not have the token, and decoded, its path
+            // could end the log line and forge the next.
+            AdminResponse refused = checkWrite(headers, method + " " + rawPath);
             if (refused != null) {
                 return done(refused);
             }

@@ -6,18 +6,26 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.it.RawHttpClient;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.testing.AdminRequests;
+import io.grapevine.proxy.testing.LogCapture;
 import io.netty.channel.EventLoopGroup;
+import ch.qos.logback.classic.Level;
 import io.netty.handler.codec.http.HttpMethod;
 import java.net.InetSocketAddress;
+import java.net.http.HttpResponse;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The admin listener's own HTTP handling, with endpoints of the test's making. */
 class AdminServerTest {
 
     private final EventLoopGroup group = Transport.NIO.newGroup(1, "admin-test");
+
+    @RegisterExtension
+    final LogCapture logs = new LogCapture(AdminServer.class);
 
     @AfterEach
     void stop() {
@@ -95,6 +103,26 @@ class AdminServerTest {
             }
             assertEquals("web-1 at /servers/web-1", client.send("GET /servers/web-1 HTTP/1.1\r\nHost: x\r\n\r\n").read()
                     .bodyText(), "the connection goes on");
+        }
+    }
+
+    /**
+     * A refused write is logged with its target as the client sent it, percent-encoded: decoded, a {@code %0A} would
+     * let whoever reaches the listener, token or not, write lines of its own making into the proxy's log.
+     */
+    @Test
+    void aRefusedWriteIsLoggedWithItsPathAsSentNotDecoded() throws Exception {
+        try (AdminServer admin = AdminServer.start(new InetSocketAddress("127.0.0.1", 0), group, Transport.NIO,
+                AdminToken.of("the-token-0123456789"), AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
+            admin.route(HttpMethod.PUT, "/servers/*/state",
+                    r -> CompletableFuture.completedFuture(AdminResponse.text(200, "changed\n")));
+            HttpResponse<String> refused = new AdminRequests(admin.address()).withToken("another-token-0123456789")
+                    .put("/servers/web-1%0D%0A2026-12-04T21:00:00.000%2B00:00%20ERROR%20%5Bmain%5D%20forged/state", "maint");
+            assertEquals(401, refused.statusCode(), refused.body());
+            List<String> warned = logs.messages(Level.WARN);
+            assertEquals(1, warned.size(), warned.toString());
+            assertTrue(warned.get(0).startsWith("PUT /servers/web-1%0D%0A2026-12-04T21:00:00.000%2B00:00%20ERROR"),
+                    warned.get(0));
         }
     }
 }
