@@ -1,6 +1,5 @@
 package io.grapevine.proxy.lb;
 
-import java.math.BigInteger;
 import java.util.Arrays;
 import java.util.Comparator;
 
@@ -32,8 +31,13 @@ final class MaglevTable {
     static final long SKIP_SEED = 0x4d61676c6576536bL;
     /** Slots per unit of the lightest endpoint's weight the table aims for (Maglev suggests M > 100 N). */
     private static final long SLOTS_PER_UNIT = 100;
-    private static final long MIN_SLOTS = 4093;
-    private static final long MAX_SLOTS = 131_071;
+    /**
+     * The sizes a table may have: the largest prime below each power of two from 2^12 to 2^17. A key's slot and
+     * every endpoint's permutation depend on the size, so a table whose size changed places nearly every key anew;
+     * with these steps a pool keeps its size while it grows or shrinks within a factor of two, and a server that
+     * joins or leaves moves about its own share of the keys.
+     */
+    private static final int[] SIZES = {4093, 8191, 16_381, 32_749, 65_521, 131_071};
 
     /** The order endpoints take their turns in: by the hash of their keys (then the keys, should two collide). */
     private static final Comparator<Endpoint> KEY_ORDER =
@@ -217,10 +221,18 @@ final class MaglevTable {
         return c >= m ? c - m : c;
     }
 
-    /** A prime near {@link #SLOTS_PER_UNIT} slots per unit of the lightest weight, within the bounds. */
+    /**
+     * The smallest of {@link #SIZES} with at least {@link #SLOTS_PER_UNIT} slots per unit of the lightest weight, or
+     * the largest.
+     */
     static int slotCount(long totalWeight, int minWeight) {
-        long wanted = Math.max(MIN_SLOTS, Math.min(MAX_SLOTS, SLOTS_PER_UNIT * totalWeight / minWeight));
-        return BigInteger.valueOf(wanted - 1).nextProbablePrime().intValue();
+        long wanted = SLOTS_PER_UNIT * totalWeight / minWeight;
+        for (int size : SIZES) {
+            if (size >= wanted) {
+                return size;
+            }
+        }
+        return SIZES[SIZES.length - 1];
     }
 
     boolean isEmpty() {

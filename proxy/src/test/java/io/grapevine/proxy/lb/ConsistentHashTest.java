@@ -115,6 +115,26 @@ class ConsistentHashTest {
         assertTrue(toJoining >= 0.8 * moved, "most moved keys should go to the new server: " + toJoining + " of " + moved);
     }
 
+    /**
+     * Beyond 40 servers of one weight the table holds more than its minimum of slots; a server that joins or leaves
+     * must not change how many, or every key would land elsewhere.
+     */
+    @Test
+    void inALargerPoolOneServerLeavingMovesAboutItsShareOfTheKeys() {
+        for (int n : new int[] {50, 120}) {
+            int[] weights = new int[n];
+            Arrays.fill(weights, 1);
+            List<FakeEndpoint> all = endpoints(weights);
+            FakeEndpoint leaving = all.get(n / 2);
+            FakeEndpoint[] before = place(hash(all), KEYS);
+            FakeEndpoint[] after = place(hash(all.stream().filter(e -> e != leaving).toList()), KEYS);
+            int moved = moved(before, after);
+            System.out.printf("[consistent hash] one of %d leaves: %d of %d keys moved (its own %d)%n", n, moved, KEYS,
+                    counts(before).get(leaving));
+            assertTrue(moved <= 3.0 * KEYS / n, moved + " keys moved when one of " + n + " servers left");
+        }
+    }
+
     @Test
     void weightsAreRespected() {
         List<FakeEndpoint> weighted = endpoints(1, 2, 3, 4);
