@@ -382,10 +382,17 @@ public final class Server implements Endpoint {
     /**
      * Other proxies of the cluster found the server failing (their passive health, shared by gossip): no
      * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Written by the
-     * membership view's thread, read on every pick.
+     * membership view's thread, read on every pick. A change is told to the balancers that keep servers ordered by
+     * load, and to the pool's queue: a server back serves the requests waiting at once, and those its sticky cookie
+     * tied to a server now found failing may go to the others.
      */
     public void setPeerDownUntil(long untilNanos) {
+        if (peerDownUntil == untilNanos) {
+            return;
+        }
         peerDownUntil = untilNanos;
+        loadChanged();
+        pool.queue().dispatch();
     }
 
     /**

@@ -217,6 +217,22 @@ class PoolQueueTest {
     }
 
     @Test
+    void aServerOtherProxiesNoLongerFindFailingServesTheQueueAtOnce() {
+        List<Server> two = holder(10).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        Server busy = two.get(0);
+        Server peerDown = two.get(1);
+        peerDown.setPeerDownUntil(System.nanoTime() + TimeUnit.MINUTES.toNanos(1));
+        busy.tryAcquireSlot();
+        List<String> log = new ArrayList<>();
+        busy.poolState().queue().offer(new Recorder("w", log, null), System.nanoTime());
+        assertEquals(List.of(), log, "the only server up is full");
+
+        peerDown.setPeerDownUntil(0); // no other proxy says it fails any more
+        assertEquals(List.of("w->s2"), log, "the server back takes the waiter at once, not when the busy one is done");
+        assertEquals(1, busy.inFlight(), "the busy server's request goes on");
+    }
+
+    @Test
     void aServerWhoseEjectionEndsServesTheQueueAtOnce() throws Exception {
         List<Server> three = holder(10).publish(List.of(limited(1, 1), limited(2, 1), limited(3, 1)), "test")
                 .servers();
