@@ -382,15 +382,21 @@ public final class Server implements Endpoint {
     /**
      * Other proxies of the cluster found the server failing (their passive health, shared by gossip): no
      * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Written by the
-     * membership view's thread, read on every pick. A change is told to the balancers that keep servers ordered by
-     * load, and to the pool's queue: a server back serves the requests waiting at once, and those its sticky cookie
-     * tied to a server now found failing may go to the others.
+     * membership view's thread, read on every pick. A server back from it warms up (slow start) as from a passive
+     * mark-down of this proxy's own, since the word ran out or now, when it was withdrawn earlier. A change is told to
+     * the balancers that keep servers ordered by load, and to the pool's queue: a server back serves the requests
+     * waiting at once, and those its sticky cookie tied to a server now found failing may go to the others.
      */
     public void setPeerDownUntil(long untilNanos) {
-        if (peerDownUntil == untilNanos) {
+        long before = peerDownUntil;
+        if (before == untilNanos) {
             return;
         }
         peerDownUntil = untilNanos;
+        if (before != 0 && untilNanos == 0) {
+            long now = System.nanoTime();
+            startSlowStart(now - before >= 0 ? before : now);
+        }
         loadChanged();
         pool.queue().dispatch();
     }

@@ -81,6 +81,27 @@ class ServerWarmUpTest {
     }
 
     @Test
+    void aServerOtherProxiesMarkedDownWarmsUpFromTheEndOfTheirWord() {
+        BackendTable t = tables.publish(List.of(spec(1), spec(2)), "start");
+        Server s = server(t, 2);
+        long now = System.nanoTime();
+        s.setPeerDownUntil(now + TimeUnit.SECONDS.toNanos(5));
+        s.setPeerDownUntil(now + TimeUnit.SECONDS.toNanos(6)); // a later word: still down
+        assertFalse(s.isAvailable(now));
+        s.setPeerDownUntil(0); // withdrawn before it ran out
+        long back = System.nanoTime();
+        assertTrue(s.isAvailable(back));
+        assertTrue(s.effectiveWeight(back) < 4, "just back: about a sixteenth, got " + s.effectiveWeight(back));
+        assertEquals(16, s.effectiveWeight(back + RAMP));
+
+        Server other = server(t, 1);
+        long past = System.nanoTime() - RAMP / 2;
+        other.setPeerDownUntil(past);
+        other.setPeerDownUntil(0); // its word ran out half a ramp ago: warming since then
+        assertEquals(8, other.effectiveWeight(past + RAMP / 2));
+    }
+
+    @Test
     void aServerBackFromDrainingOrWeightZeroWarmsUpButAWeightChangeAloneDoesNot() {
         tables.publish(List.of(spec(1), spec(2)), "start");
         BackendTable t = tables.publish(List.of(spec(1), spec(2, 1, AdminState.DRAINING, "default")), "drain");
