@@ -550,6 +550,21 @@ public final class Exchange {
             case RETRY_SAME_SERVER -> {
                 s.stats().retried.increment();
                 loop.stats().retries.increment();
+                if (!s.takesStickyRequests(now)) {
+                    // Put in maintenance, down or out of the table since it was picked: the request reached no
+                    // server, and goes to another one, still neither a retry nor a failure of this one.
+                    s.stats().redispatched.increment();
+                    if (tried == null) {
+                        tried = new ArrayList<>(2);
+                    }
+                    tried.add(s);
+                    log.debug("sending {} {} elsewhere after a stale keep-alive on {}, which takes no requests now",
+                            request.method, request.routingPath, s);
+                    if (!trySendToNextServer()) {
+                        answer(RetryPolicy.statusFor(null));
+                    }
+                    return;
+                }
                 log.debug("retrying {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
                 if (a.passSlot() || s.tryAcquireSlot()) {
                     startAttempt(s, now, true);

@@ -22,7 +22,10 @@ public final class RetryPolicy {
 
     /** What to do after a failed attempt. */
     public enum Action {
-        /** Send the request again to the same server on a fresh connection (a stale keep-alive). */
+        /**
+         * Send the request again to the same server on a fresh connection (a stale keep-alive); to another if that
+         * server takes no requests now (maintenance, down, removed), which the exchange checks.
+         */
         RETRY_SAME_SERVER,
         /** Send the request to another server of the pool. */
         RETRY_OTHER_SERVER,

@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.grapevine.proxy.table.RuntimeState;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -408,6 +409,32 @@ class Http1ForwardingTest {
             fresh.send(ok("2"));
             assertEquals("200:2", bodies(h.received()));
             assertEquals("up", b.server().stateName(System.nanoTime()));
+        }
+    }
+
+    /**
+     * A server put in maintenance (or down, or out of the table) while its reused connection carried a request takes
+     * no fresh one for it: the stale keep-alive's request, which reached no server, goes to another.
+     */
+    @Test
+    void aStaleKeepAliveOfAServerPutInMaintenanceMeanwhileGoesToAnotherServer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            Backend first = oneRequestAnswered(h); // s0
+            h.send(get("two"));
+            Backend second = h.backend(1); // s1, by round robin
+            assertTrue(second.received().startsWith("GET /two "));
+            second.send(ok("2"));
+            assertEquals("200:2", bodies(h.received()));
+            h.send(get("three")); // s0 again, on its idle connection
+            assertTrue(first.received().startsWith("GET /three "));
+            h.tables.setRuntimeState(first.server().name(), RuntimeState.MAINT, "test");
+
+            first.close(); // the server's keep-alive timeout fired just as the request went out
+            assertEquals(2, h.backends.size(), "no fresh connection to the server in maintenance");
+            assertTrue(second.received().startsWith("GET /three "), "sent to the other server instead");
+            second.send(ok("3"));
+            assertEquals("200:3", bodies(h.received()));
+            assertEquals(0, first.server().inFlight());
         }
     }
 
