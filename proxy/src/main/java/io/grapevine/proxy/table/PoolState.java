@@ -78,7 +78,9 @@ public final class PoolState {
 
     /**
      * Ejects {@code server} for its ejection count times the base time, if {@code max_ejected_percent} allows it
-     * (see {@link Ejection}).
+     * (see {@link Ejection}). The servers other proxies found failing count as ejected: they are out of rotation
+     * here as much as those this proxy ejected, and without them each proxy of a cluster could eject its own share
+     * of the pool, and every proxy hear of all of them.
      *
      * @return the ejection, or {@code null} when none was made (not allowed, or ejected already)
      */
@@ -89,7 +91,7 @@ public final class PoolState {
         int ejected = 0;
         List<Server> all = servers;
         for (Server s : all) {
-            if (s != server && s.isEjected(nowNanos)) {
+            if (s != server && s.isPassivelyDown(nowNanos)) {
                 ejected++;
             }
         }

@@ -494,10 +494,18 @@ public final class Server implements Endpoint {
 
     /**
      * Ejected by this proxy's own failed requests until a moment still to come (what other proxies said does not
-     * count: it ejects nothing here, nor uses up max_ejected_percent).
+     * count: it ejects nothing here; see {@link #isPassivelyDown} for what uses up max_ejected_percent).
      */
     public boolean isEjected(long nowNanos) {
         return ownPassiveDownUntil(nowNanos) != 0;
+    }
+
+    /**
+     * Out of rotation by passive health now: ejected by this proxy, or found failing by other proxies. What
+     * {@code max_ejected_percent} counts.
+     */
+    boolean isPassivelyDown(long nowNanos) {
+        return !isNotPassivelyDown(nowNanos);
     }
 
     /** Ejections in a row (1 after a first one), decayed while the server behaves; 0 when never ejected. */

@@ -182,6 +182,19 @@ class EjectionTest {
     }
 
     @Test
+    void aServerOtherProxiesFoundFailingCountsAsEjectedForMaxEjectedPercent() {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        List<Server> two = tables.publish(List.of(spec(1), spec(2)), "test").servers();
+        HealthCheckConfig p = passive(10_000, 300_000, 50);
+        long now = System.nanoTime();
+        two.get(0).setPeerDownUntil(now + BASE); // another proxy ejected it, and said so
+        assertNull(two.get(1).recordFailure(now, p, "refused"), "half of the pool is out already");
+        assertTrue(two.get(1).isAvailable(now), "the last server of the pool still takes requests");
+        assertTrue(log.messages().stream().anyMatch(l -> l.contains("1 of 2 servers of pool default are ejected")),
+                log.messages().toString());
+    }
+
+    @Test
     void thePoolsAreCountedApart() {
         TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
         List<Server> all = tables.publish(List.of(spec(1, 1, AdminState.UP, "a"),
