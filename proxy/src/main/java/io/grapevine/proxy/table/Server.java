@@ -67,8 +67,11 @@ public final class Server implements Endpoint {
     private boolean ejected;
     /** How long the last ejection lasted; guarded by the pool's monitor. */
     private long ejectionNanos;
-    /** An ejection max_ejected_percent prevented was logged, and the server was not ejected since. */
-    private boolean preventionLogged;
+    /**
+     * An ejection max_ejected_percent prevented was logged, and the server was neither ejected nor answered since.
+     * Set under the pool's monitor; cleared there, or by the event loop of a response that ends the failure streak.
+     */
+    private volatile boolean preventionLogged;
     /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
     private volatile long peerDownUntil;
 
@@ -577,10 +580,14 @@ public final class Server implements Endpoint {
         loadChanged();
     }
 
-    /** A response arrived: the failure streak ends. Cheap when there was none (no write). */
+    /**
+     * A response arrived: the failure streak ends, and with it what was logged of it (the next prevented ejection is
+     * logged again). Cheap when there was none (no write).
+     */
     public void recordSuccess() {
         if (consecutiveFailures.get() != 0) {
             consecutiveFailures.set(0);
+            preventionLogged = false;
         }
     }
 

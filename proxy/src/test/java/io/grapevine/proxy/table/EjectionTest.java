@@ -25,6 +25,8 @@ class EjectionTest {
 
     private static final long BASE = TimeUnit.SECONDS.toNanos(10);
     private static final long CAP = TimeUnit.SECONDS.toNanos(300);
+    /** One failure ejects for 10 s; at most 50 % of a pool. */
+    private static final HealthCheckConfig HALF = passive(10_000, 300_000, 50);
 
     @RegisterExtension
     final LogCapture log = new LogCapture(Server.class);
@@ -181,14 +183,33 @@ class EjectionTest {
         assertNotNull(kept.recordFailure(now + BASE, p, "refused"), "the first two are back: another may go");
     }
 
+    /** The two servers of a pool whose max_ejected_percent is 50: one may be ejected, not both. */
+    private static List<Server> poolOfTwo() {
+        return new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT).publish(List.of(spec(1), spec(2)), "test")
+                .servers();
+    }
+
+    @Test
+    void aServerKeptInIsLoggedAgainWhenItFailsAfterAnsweringAgain() {
+        List<Server> two = poolOfTwo();
+        long now = System.nanoTime();
+        assertNotNull(two.get(0).recordFailure(now, HALF, "refused"));
+        Server kept = two.get(1);
+        assertNull(kept.recordFailure(now, HALF, "refused"));
+        assertNull(kept.recordFailure(now, HALF, "refused"));
+        assertEquals(1, log.messages().stream().filter(l -> l.contains("not ejected")).count(), "once per streak");
+        kept.recordSuccess(); // it answers again
+        assertNull(kept.recordFailure(now, HALF, "refused"));
+        assertEquals(2, log.messages().stream().filter(l -> l.contains("not ejected")).count(),
+                "a new streak of failures is logged again: " + log.messages());
+    }
+
     @Test
     void aServerOtherProxiesFoundFailingCountsAsEjectedForMaxEjectedPercent() {
-        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
-        List<Server> two = tables.publish(List.of(spec(1), spec(2)), "test").servers();
-        HealthCheckConfig p = passive(10_000, 300_000, 50);
+        List<Server> two = poolOfTwo();
         long now = System.nanoTime();
         two.get(0).setPeerDownUntil(now + BASE); // another proxy ejected it, and said so
-        assertNull(two.get(1).recordFailure(now, p, "refused"), "half of the pool is out already");
+        assertNull(two.get(1).recordFailure(now, HALF, "refused"), "half of the pool is out already");
         assertTrue(two.get(1).isAvailable(now), "the last server of the pool still takes requests");
         assertTrue(log.messages().stream().anyMatch(l -> l.contains("1 of 2 servers of pool default are ejected")),
                 log.messages().toString());
