@@ -359,8 +359,9 @@ public final class MembershipView implements MembershipListener, ServerSource {
      * (not JSON, keys other than {@code backend_servers}) means the template is wrong: it fails and the last
      * good table stays. But when the document is sound and only some of its servers break a rule (a member
      * whose pool tag has a space, whose name is too long, whose tag a template put where it does not fit,
-     * two members claiming one address), those servers are refused, logged and counted one by one, and the
-     * rest is used: one member's unusable announcement must not hold up every other member's changes.
+     * two servers claiming one address or one name: the later is refused), those servers are refused, logged and
+     * counted one by one, and the rest is used: one member's unusable announcement must not hold up every other
+     * member's changes.
      */
     private List<ServerSpec> parseRendered(String text) throws ConfigException {
         String source = "rendered " + templateFile;
@@ -379,6 +380,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             }
             List<ServerSpec> kept = new ArrayList<>();
             Set<String> keys = new HashSet<>();
+            Set<String> names = new HashSet<>();
             boolean refusedAny = false;
             for (int i = 0; i < list.size(); i++) {
                 JsonNode entry = list.get(i);
@@ -386,12 +388,18 @@ public final class MembershipView implements MembershipListener, ServerSource {
                 try {
                     for (ServerSpec s : ConfigLoader.parseServers("{\"backend_servers\": [" + entry + "]}",
                             source + " backend_servers[" + i + "]", ServerSpec.Source.GOSSIP)) {
-                        if (keys.add(s.key())) {
-                            kept.add(s);
-                        } else {
+                        if (keys.contains(s.key())) {
                             refusedAny = true;
                             refuse(s.key() + " repeated", s.name() + " (" + address + ")",
                                     "repeats the address of an earlier server of pool " + s.pool());
+                        } else if (names.contains(s.name())) {
+                            refusedAny = true;
+                            refuse(s.key() + " name repeated", s.name() + " (" + address + ")",
+                                    "has the name of an earlier server; the template must give each server a name of its own");
+                        } else {
+                            keys.add(s.key());
+                            names.add(s.name());
+                            kept.add(s);
                         }
                     }
                 } catch (ConfigException e) {

@@ -32,10 +32,16 @@ class MembershipViewTest {
 
     @BeforeEach
     void start() throws Exception {
+        start(BackendTemplate.load(Path.of("../templates/backends.mustache"), BackendTemplate.Escaping.JSON));
+    }
+
+    /** A view with {@code template}, in place of the one {@link #start()} made. */
+    private void start(BackendTemplate template) throws Exception {
+        if (running != null) {
+            running.close();
+        }
         ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
         tables = new TableHolder(1, config.routes(), config::policyOf);
-        BackendTemplate template = BackendTemplate.load(Path.of("../templates/backends.mustache"),
-                BackendTemplate.Escaping.JSON);
         running = new RunningConfig(tables, config, null, SelfAddressGuard.NONE);
         view = new MembershipView(running, template, 1);
         running.start("start");
@@ -114,6 +120,35 @@ class MembershipViewTest {
 
         event(MemberEvent.Type.UPDATED, "bad", 8002, MemberState.UP, Map.of("pool", "web-api"));
         assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers());
+    }
+
+    /**
+     * A template that names servers by something members share (the service and a zone tag, as in the example of
+     * docs/membership.md) renders two servers under one name once two members of a zone announce one port: the
+     * later one is refused, alone, and every other member's change still applies.
+     */
+    @Test
+    void aServerRenderedUnderTheNameOfAnEarlierOneIsRefusedAloneAndTheOthersGoOn() throws Exception {
+        start(BackendTemplate.compile(Path.of("zones.mustache"), """
+                { "backend_servers": [
+                {{#members}}
+                  {{^first}},{{/first}}{ "name": "{{service}}-{{tag.zone}}", "ip": "{{host}}", "port": {{port}} }
+                {{/members}}
+                ] }
+                """, BackendTemplate.Escaping.JSON));
+        event(MemberEvent.Type.ADDED, "a1", 8001, MemberState.UP, Map.of("zone", "a"));
+        event(MemberEvent.Type.ADDED, "a2", 8002, MemberState.UP, Map.of("zone", "a"));
+        event(MemberEvent.Type.ADDED, "b1", 8003, MemberState.UP, Map.of("zone", "b"));
+
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8003 up"), servers(), view.lastRender().toString());
+        assertEquals(null, view.lastRender().error());
+        assertEquals(0L, view.counters().get("render_failures"));
+        assertEquals(1L, view.counters().get("refused_backends"));
+
+        // The first of the name leaves: the name is free, and the other member's server takes it.
+        event(MemberEvent.Type.LEAVING, "a1", 8001, MemberState.DRAINING);
+        event(MemberEvent.Type.REMOVED, "a1", 8001, MemberState.DRAINING);
+        assertEquals(List.of("127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers(), view.lastRender().toString());
     }
 
     @Test
