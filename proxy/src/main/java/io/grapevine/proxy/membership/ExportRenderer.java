@@ -96,9 +96,13 @@ public final class ExportRenderer implements AutoCloseable {
         try {
             FileTime t = mtime(templateFile);
             if (t != null && !t.equals(templateTime)) {
-                template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.CONFIG);
-                templateTime = t;
-                log.info("export template {} reloaded", templateFile);
+                templateTime = t; // a version that does not compile is reported once, not at every render
+                try {
+                    template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.CONFIG);
+                    log.info("export template {} reloaded", templateFile);
+                } catch (BackendTemplate.TemplateException e) {
+                    log.warn("export template not reloaded, the running one stays until the next edit: {}", e.getMessage());
+                }
             }
             String text = template.render(context);
             if (text.equals(lastWritten) || (lastWritten == null && text.equals(readOrNull(out)))) {

@@ -3,14 +3,18 @@ package io.grapevine.proxy.membership;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
+import ch.qos.logback.classic.Level;
+import io.grapevine.proxy.testing.LogCapture;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** How render mode replaces its {@code --out} file. */
@@ -18,6 +22,9 @@ class ExportRendererTest {
 
     @TempDir
     Path dir;
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(ExportRenderer.class);
 
     private ExportRenderer renderer(Path out) throws Exception {
         Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{name}} {{/services}}\n");
@@ -44,6 +51,34 @@ class ExportRendererTest {
             assertEquals("rw-rw-r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(out)));
             assertEquals(List.of(out), Files.list(dir).filter(p -> p.getFileName().toString().endsWith(".cfg")
                     || p.getFileName().toString().endsWith(".tmp")).toList());
+        }
+    }
+
+    /**
+     * An edit of the template that does not compile leaves the running template rendering: membership changes still
+     * reach the file, as a broken backend template leaves the running one in use.
+     */
+    @Test
+    void anEditOfTheTemplateThatDoesNotCompileLeavesTheRunningOneRendering() throws Exception {
+        Path out = dir.resolve("haproxy.cfg");
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+            Path template = dir.resolve("out.mustache");
+            FileTime before = Files.getLastModifiedTime(template);
+            Files.writeString(template, "members {{#services}}{{name}} \n"); // the section is never closed
+            Files.setLastModifiedTime(template, FileTime.fromMillis(before.toMillis() + 1000));
+
+            renderer.render(services("a", "b"));
+            assertEquals("members a b \n", Files.readString(out));
+            renderer.render(services("b"));
+            assertEquals("members b \n", Files.readString(out));
+            assertEquals(1, log.messages(Level.WARN).stream().filter(m -> m.startsWith("export template not reloaded, "
+                    + "the running one stays until the next edit: " + template)).count(), log.toString());
+
+            Files.writeString(template, "servers {{#services}}{{name}} {{/services}}\n");
+            Files.setLastModifiedTime(template, FileTime.fromMillis(before.toMillis() + 2000));
+            renderer.render(services("a", "b"));
+            assertEquals("servers a b \n", Files.readString(out), "the edit that fixes it applies");
         }
     }
 
