@@ -44,14 +44,16 @@ public final class GossipNode implements AutoCloseable {
     private final FrameCounters counters;
     private final InetSocketAddress gossipAddress;
     private final String bindHost;
+    private final boolean hasSeeds;
     private final AtomicBoolean leaving = new AtomicBoolean();
     private final CompletableFuture<Void> left = new CompletableFuture<>();
 
-    private GossipNode(Cluster cluster, MembershipTable table, FrameCounters counters, String bindHost) {
+    private GossipNode(Cluster cluster, MembershipTable table, FrameCounters counters, String bindHost, boolean hasSeeds) {
         this.cluster = cluster;
         this.table = table;
         this.counters = counters;
         this.bindHost = bindHost;
+        this.hasSeeds = hasSeeds;
         this.gossipAddress = MembershipTable.toSocketAddress(cluster.member().address());
     }
 
@@ -141,7 +143,7 @@ public final class GossipNode implements AutoCloseable {
             throw new IllegalStateException(bindFailure(bindHost, settings.gossipPort(), settings.bindHost() == null, e), e);
         }
 
-        GossipNode node = new GossipNode(cluster, table, counters, bindHost);
+        GossipNode node = new GossipNode(cluster, table, counters, bindHost, !seeds.isEmpty());
         LOG.info("Gossip member {}{} listening on {} advertised as {}, seeds {}, {}", node.memberId(),
                 settings.alias() == null ? "" : " (" + settings.alias() + ")", node.listenDescription(),
                 cluster.member().address(), seeds,
@@ -205,6 +207,14 @@ public final class GossipNode implements AutoCloseable {
      */
     public boolean joined() {
         return table.joined() || counters.accepted.sum() > 0;
+    }
+
+    /**
+     * Whether this member joins through seeds (other than itself): then the cluster's members are known only once
+     * one of them answered ({@link #joined()}). A member without seeds is where the others join.
+     */
+    public boolean hasSeeds() {
+        return hasSeeds;
     }
 
     /** The address the membership port listens on, e.g. "127.0.0.1:7946" or "every interface, port 7946". */

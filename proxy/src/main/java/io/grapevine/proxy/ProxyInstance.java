@@ -165,7 +165,6 @@ public final class ProxyInstance implements AutoCloseable {
         RunningConfig running = new RunningConfig(tables, config, o.servers(), self);
         MembershipView view = o.gossipOn() ? new MembershipView(running, checked.template(), o.debounceMillis()) : null;
         if (export != null) {
-            view.addExport(export);
             view.holdRemovedMembersFor(0); // no health checks here: nothing vouches for a member gossip removed
         }
         if (accessLog != null) {
@@ -196,6 +195,11 @@ public final class ProxyInstance implements AutoCloseable {
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
                 instance.gossip = GossipMembership.start(o.gossipPort(), o.gossip(), checked.keyring(), announced, view);
+                if (export != null) {
+                    // After the first join, whose members are in the view's queue by now: the file's first version
+                    // has them all. Joining through seeds, the file is left as it is until one answers.
+                    view.addExport(export, instance.gossip.hasSeeds());
+                }
                 if (server != null) {
                     instance.sharing = PassiveHealthSharing.start(running, view, instance.gossip);
                 }

@@ -78,6 +78,11 @@ public final class GossipMembership implements AutoCloseable {
         return node.listenDescription();
     }
 
+    /** Whether it joins through seeds (--join), rather than being where the others join. */
+    public boolean hasSeeds() {
+        return node.hasSeeds();
+    }
+
     /** Gossip runs without a cluster key (--insecure-gossip). */
     public boolean insecure() {
         return insecure;

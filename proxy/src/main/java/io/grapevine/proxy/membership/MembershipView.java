@@ -69,6 +69,8 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private final long debounceMillis;
     private final Path templateFile;
     private final List<ExportRenderer> exports = new ArrayList<>();
+    /** No member is known yet, and the exports wait for one ({@link #addExport}). */
+    private boolean exportsWaitForMembers;
     private final Refusals refusals = new Refusals(log);
     private final List<Runnable> membersListeners = new ArrayList<>();
 
@@ -105,10 +107,21 @@ public final class MembershipView implements MembershipListener, ServerSource {
         running.setSource(this);
     }
 
-    /** Also renders {@code renderer} on every change (the --render mode). Call before events flow. */
-    public void addExport(ExportRenderer renderer) {
+    /**
+     * Also renders {@code renderer} on every change (the --render mode).
+     *
+     * @param afterFirstMember render it only once some member is known: a node that joins through seeds knows nothing
+     *                         of the cluster until one answers, and an export rendered before would empty the file
+     *                         (and the external proxy reloaded with it) of every backend
+     */
+    public void addExport(ExportRenderer renderer, boolean afterFirstMember) {
         thread.execute(() -> {
             exports.add(renderer);
+            if (afterFirstMember && members.isEmpty()) {
+                exportsWaitForMembers = true;
+                log.info("{} is rendered once a seed has answered; until then the file stays as it is",
+                        renderer.describe());
+            }
             requestRender("export " + renderer.describe() + " added");
         });
     }
@@ -348,8 +361,11 @@ public final class MembershipView implements MembershipListener, ServerSource {
             lastRender = new RenderResult(now, text == null ? "" : text, error, running.current().generation());
             log.error("rendering the backend table failed, the table stays in force", e);
         }
-        for (ExportRenderer export : exports) {
-            export.render(context);
+        exportsWaitForMembers &= members.isEmpty();
+        if (!exportsWaitForMembers) {
+            for (ExportRenderer export : exports) {
+                export.render(context);
+            }
         }
         return error;
     }

@@ -8,11 +8,13 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.ClusterSettings;
+import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
+import io.grapevine.proxy.testing.JoinGate;
 import io.grapevine.proxy.testing.LocalAgent;
 import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.ProxyUnderTest;
@@ -126,6 +128,38 @@ class RenderModeIntegrationTest {
                 () -> lines(marker) + " runs; " + proxy.tail());
         System.out.printf("[render] %d writes of %s (empty cluster, two joins, one drain; none for an update that changed nothing); "
                 + "the command ran %d times%n", writes + 1, out.getFileName(), lines(marker));
+    }
+
+    /**
+     * A renderer that joins through a seed knows nothing of the cluster until the seed answers: restarted while the
+     * seed is out of reach, it leaves the file (and the HAProxy reloaded from it) as it was, instead of writing it
+     * with no backend at all, and writes it once the seed answers.
+     */
+    @Test
+    void aRendererJoiningThroughASeedLeavesTheFileAsItIsUntilTheSeedAnswers() throws Exception {
+        Path key = ProxyUnderTest.keyFile(dir, "cluster.key");
+        ClusterKeyring keyring = ProxyUnderTest.keyring(key);
+        GossipNode seed = keep(GossipNode.start(ClusterSettings.builder().keyring(keyring).alias("web@127.0.0.1:8080").build(),
+                MemberMetadata.backend("web", "127.0.0.1", 8080, 1, Map.of(), MemberState.UP), event -> { }));
+        JoinGate gate = keep(new JoinGate(seed.gossipAddress()));
+        Path out = dir.resolve("haproxy.cfg");
+        String before = "# haproxy.cfg as the renderer's last run left it\n";
+        Files.writeString(out, before);
+        Path marker = dir.resolve("reloads");
+        ChildProcess proxy = keep(ChildProcess.proxy(dir, "render", "--render", "templates/haproxy.cfg.mustache",
+                "--out", out.toString(), "--on-change", "echo reload >> '" + marker + "'",
+                "--join", gate.seed(), "--gossip", "0", "--cluster-key", key.toString()));
+        Await.until(Duration.ofSeconds(30), "the start-up line",
+                () -> proxy.log().contains("grapevine proxy rendering templates/haproxy.cfg.mustache into " + out),
+                proxy::tail);
+        Await.holds(Duration.ofMillis(1500), "the file as it was while no seed answers",
+                () -> read(out).equals(before) && !Files.exists(marker), () -> read(out) + proxy.tail());
+
+        gate.open();
+        String line = "server web-127.0.0.1-8080 127.0.0.1:8080 weight 1 check";
+        Await.until(Duration.ofSeconds(10), "the seed's backend in the file", () -> read(out).contains(line),
+                () -> read(out) + proxy.tail());
+        Await.until(Duration.ofSeconds(10), "the command run", () -> lines(marker) == 1, proxy::tail);
     }
 
     /**
