@@ -362,9 +362,13 @@ public final class MembershipView implements MembershipListener, ServerSource {
             log.error("rendering the backend table failed, the table stays in force", e);
         }
         exportsWaitForMembers &= members.isEmpty();
-        if (!exportsWaitForMembers) {
+        if (!exportsWaitForMembers && !exports.isEmpty()) {
+            // An export is another proxy's table: what allowed_backends refuses from this one stays out of it too.
+            AddressAllowlist allowed = allowlist(config);
+            Map<String, Object> exported = TemplateContexts.build(members.values().stream().filter(r -> !r.isBackend()
+                    || allowed.check(r.metadata().host(), r.metadata().port()) == null).toList(), config.servers());
             for (ExportRenderer export : exports) {
-                export.render(context);
+                export.render(exported);
             }
         }
         return error;
@@ -448,10 +452,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
      * proxy itself.
      */
     private List<ServerSpec> validate(List<ServerSpec> rendered, ProxyConfig config) {
-        if (allowlistOf != config) {
-            allowlist = new AddressAllowlist(config.allowlist());
-            allowlistOf = config;
-        }
+        AddressAllowlist allowed = allowlist(config);
         Set<String> announced = new HashSet<>();
         for (MemberRecord r : members.values()) {
             if (r.isBackend()) {
@@ -460,7 +461,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
         }
         List<ServerSpec> kept = new ArrayList<>(rendered.size());
         for (ServerSpec s : rendered) {
-            String why = announced.contains(addressKey(s.host(), s.port())) ? allowlist.check(s.host(), s.port())
+            String why = announced.contains(addressKey(s.host(), s.port())) ? allowed.check(s.host(), s.port())
                     : "no backend member announced " + HostAndPort.format(s.host(), s.port());
             if (why == null) {
                 kept.add(s);
@@ -470,6 +471,15 @@ public final class MembershipView implements MembershipListener, ServerSource {
         }
         return running.self().filter(kept, (s, why) -> refuse(s.key() + " self",
                 s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", why));
+    }
+
+    /** The allowed_backends of {@code config}, made once per configuration. */
+    private AddressAllowlist allowlist(ProxyConfig config) {
+        if (allowlistOf != config) {
+            allowlist = new AddressAllowlist(config.allowlist());
+            allowlistOf = config;
+        }
+        return allowlist;
     }
 
     /** One spelling per address: IP literals by their bytes, names lower case. */

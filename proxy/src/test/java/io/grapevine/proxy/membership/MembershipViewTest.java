@@ -15,12 +15,14 @@ import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The membership view fed with events directly, as the gossip thread feeds it; no sockets. */
 class MembershipViewTest {
@@ -37,10 +39,15 @@ class MembershipViewTest {
 
     /** A view with {@code template}, in place of the one {@link #start()} made. */
     private void start(BackendTemplate template) throws Exception {
+        start(template, "{\"backend_servers\": []}");
+    }
+
+    /** A view with {@code template} and the servers.conf {@code configText}, in place of the one {@link #start()} made. */
+    private void start(BackendTemplate template, String configText) throws Exception {
         if (running != null) {
             running.close();
         }
-        ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf");
+        ProxyConfig config = ConfigLoader.parse(configText, "servers.conf");
         tables = new TableHolder(1, config.routes(), config::policyOf);
         running = new RunningConfig(tables, config, null, SelfAddressGuard.NONE);
         view = new MembershipView(running, template, 1);
@@ -149,6 +156,26 @@ class MembershipViewTest {
         event(MemberEvent.Type.LEAVING, "a1", 8001, MemberState.DRAINING);
         event(MemberEvent.Type.REMOVED, "a1", 8001, MemberState.DRAINING);
         assertEquals(List.of("127.0.0.1:8002 up", "127.0.0.1:8003 up"), servers(), view.lastRender().toString());
+    }
+
+    /**
+     * Render mode writes the members into a file for another proxy: a member outside {@code allowed_backends} is left
+     * out of it as it is refused from the table, or a key holder could attract that proxy's traffic anywhere.
+     */
+    @Test
+    void aMemberOutsideAllowedBackendsIsLeftOutOfTheExportToo(@TempDir Path dir) throws Exception {
+        start(BackendTemplate.load(Path.of("../templates/backends.mustache"), BackendTemplate.Escaping.JSON),
+                "{\"allowed_backends\": {\"ports\": [\"8000-8099\"]}, \"backend_servers\": []}");
+        Path out = dir.resolve("servers.txt");
+        try (ExportRenderer export = new ExportRenderer(Files.writeString(dir.resolve("servers.mustache"),
+                "{{#members}}{{address}} {{/members}}\n"), out, null)) {
+            view.addExport(export, false);
+            event(MemberEvent.Type.ADDED, "allowed", 8001, MemberState.UP);
+            event(MemberEvent.Type.ADDED, "refused", 9001, MemberState.UP);
+
+            assertEquals(List.of("127.0.0.1:8001 up"), servers());
+            assertEquals("127.0.0.1:8001 \n", Files.readString(out));
+        }
     }
 
     @Test
