@@ -172,11 +172,11 @@ public final class MembershipView implements MembershipListener, ServerSource {
             }
             members.remove(e.memberId());
             what = "removed";
-            log.info("member {} {}", previous != null ? previous.describe() : e.memberId(), what);
             boolean left = previous != null && previous.lastEvent() == MemberEvent.Type.LEAVING;
-            timeline(left ? "leave" : "crash", previous, e.memberId(), left
-                    ? "left the cluster (removed after its leave)"
-                    : "removed by failure detection without leaving: crashed or unreachable");
+            String why = left ? "left the cluster (removed after its leave)"
+                    : "removed by failure detection without leaving: crashed or unreachable" + whyNotHeld(previous);
+            log.info("member {} {}: {}", previous != null ? previous.describe() : e.memberId(), what, why);
+            timeline(left ? "leave" : "crash", previous, e.memberId(), why);
         } else {
             MemberRecord r = MemberRecord.next(previous, e);
             members.put(e.memberId(), r);
@@ -231,6 +231,16 @@ public final class MembershipView implements MembershipListener, ServerSource {
             holdCheckScheduled = true;
             thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /** Why a member removed by failure detection goes at once rather than being held ({@link #hold}); may be empty. */
+    private String whyNotHeld(MemberRecord r) {
+        if (r == null || !r.isBackend() || holdMillis == 0) {
+            return ""; // not a backend, or nothing vouches for one (render mode)
+        }
+        MemberRecord successor = successor(r);
+        return successor != null ? "; its backend is announced by " + successor.describe() + " now"
+                : "; its server is not up here (down by this proxy's health checks, announced down, or not in the table)";
     }
 
     /** Releases held members whose time is up or whose backend the proxy's health checks found down. */

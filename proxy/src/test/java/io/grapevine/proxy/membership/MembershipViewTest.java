@@ -13,6 +13,7 @@ import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.LogCapture;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.nio.file.Files;
@@ -22,10 +23,14 @@ import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /** The membership view fed with events directly, as the gossip thread feeds it; no sockets. */
 class MembershipViewTest {
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(MembershipView.class);
 
     private TableHolder tables;
     private RunningConfig running;
@@ -247,6 +252,9 @@ class MembershipViewTest {
         settle();
         assertEquals(List.of("127.0.0.1:8001 up"), servers());
         removedByFailureDetector("dead");
+        assertTrue(log.messages().contains("member web@127.0.0.1:8001 (member dead at 127.0.0.1:40000) removed: removed by "
+                + "failure detection without leaving: crashed or unreachable; its backend is announced by "
+                + "web@127.0.0.1:8001 (member restarte at 127.0.0.1:40000) now"), log.toString());
 
         event(MemberEvent.Type.UPDATED, "restarted", 8001, MemberState.DRAINING);
         assertEquals(List.of("127.0.0.1:8001 draining"), servers());
@@ -254,6 +262,8 @@ class MembershipViewTest {
         event(MemberEvent.Type.REMOVED, "restarted", 8001, MemberState.DRAINING);
         assertEquals(List.of(), servers(), "the server of an agent that drained and left: " + view.lastRender());
         assertEquals(List.of(), memberIds());
+        assertTrue(log.messages().contains("member web@127.0.0.1:8001 (member restarte at 127.0.0.1:40000) removed: left "
+                + "the cluster (removed after its leave)"), log.toString());
     }
 
     /** The same when the restarted agent joins while the dead member is held: the hold ends then. */
