@@ -71,8 +71,11 @@ final class MembershipTable {
         }
         ByteBuffer buffer = type == MemberEvent.Type.REMOVED ? event.oldMetadata() : event.newMetadata();
         InetSocketAddress address = toSocketAddress(member.address());
-        MemberEvent announced = new MemberEvent(type, member.id(), member.alias(), address, decode(member, buffer),
-                event.timestamp());
+        // ADDED and UPDATED bring what the member announced; LEAVING and REMOVED repeat its last metadata, whose
+        // refusal was counted when it came (unless the leave is the first this node hears of the member).
+        boolean announcement = type == MemberEvent.Type.ADDED || type == MemberEvent.Type.UPDATED || previous == null;
+        MemberEvent announced = new MemberEvent(type, member.id(), member.alias(), address,
+                decode(member, buffer, announcement), event.timestamp());
         MemberRecord record = MemberRecord.next(previous, announced);
         // LEAVING and REMOVED tell the member's last valid metadata, also when scalecube sends none (a leave that
         // overtook the join) or none that is valid.
@@ -103,13 +106,17 @@ final class MembershipTable {
         return joined;
     }
 
-    private MemberMetadata decode(Member member, ByteBuffer buffer) {
+    /** @param announcement whether the metadata is news from the member, to count and report when invalid */
+    private MemberMetadata decode(Member member, ByteBuffer buffer, boolean announcement) {
         if (buffer == null || !buffer.hasRemaining()) {
             return null;
         }
         try {
             return MetadataJson.parse(MetadataJson.toBytes(buffer));
         } catch (IllegalArgumentException e) {
+            if (!announcement) {
+                return null;
+            }
             counters.metadataRejected.increment();
             if (reportedBadMetadata.add(member.id())) {
                 LOG.warn("Ignoring invalid metadata of member {} at {}: {}", member.id(), member.address(), e.getMessage());
