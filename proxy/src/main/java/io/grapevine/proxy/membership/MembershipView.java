@@ -150,8 +150,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             template = template.reload();
             return null;
         } catch (BackendTemplate.TemplateException e) {
-            reloadFailures.incrementAndGet();
-            renderFailures.incrementAndGet();
+            reloadFailures.incrementAndGet(); // a file that did not load; nothing was rendered
             lastRender = new RenderResult(System.currentTimeMillis(), "", e.getMessage(),
                     running.current().generation());
             log.warn("template not reloaded ({}), the running template stays: {}", why, e.getMessage());

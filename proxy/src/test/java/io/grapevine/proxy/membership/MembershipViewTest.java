@@ -20,6 +20,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -181,6 +182,26 @@ class MembershipViewTest {
             assertEquals(List.of("127.0.0.1:8001 up"), servers());
             assertEquals("127.0.0.1:8001 \n", Files.readString(out));
         }
+    }
+
+    /**
+     * A template edit that does not compile is a file that did not load (reload_failures), not a render that failed
+     * (render_failures): nothing was rendered, and the running template still renders every change.
+     */
+    @Test
+    void aTemplateThatDoesNotCompileIsAReloadFailureNotARenderFailure(@TempDir Path dir) throws Exception {
+        Path file = Files.writeString(dir.resolve("backends.mustache"),
+                Files.readString(Path.of("../templates/backends.mustache")));
+        start(BackendTemplate.load(file, BackendTemplate.Escaping.JSON));
+        event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
+
+        Files.writeString(file, "{ \"backend_servers\": [ {{#members}} ] }");
+        assertEquals(1, running.reload("test", false, true).get(5, TimeUnit.SECONDS).errors().size());
+        event(MemberEvent.Type.ADDED, "n", 8002, MemberState.UP);
+
+        assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers());
+        assertEquals(1L, view.counters().get("reload_failures"), view.counters().toString());
+        assertEquals(0L, view.counters().get("render_failures"), view.counters().toString());
     }
 
     @Test
