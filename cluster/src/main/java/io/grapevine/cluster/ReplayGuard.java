@@ -1,17 +1,21 @@
 package io.grapevine.cluster;
 
 import java.nio.ByteBuffer;
-import java.util.Iterator;
-import java.util.LinkedHashMap;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.TreeMap;
 
 /**
  * Accepts each authentic frame at most once: its send time must lie within the replay window of
  * this node's clock, and its nonce must not have been seen inside that window.
  *
  * <p>Nonces are remembered until their frame would be too old anyway. When more than
- * {@code capacity} are remembered the oldest are forgotten, and from then on frames sent no later
- * than the last forgotten one are refused as too old, so a forgotten nonce can never be replayed.
+ * {@code capacity} are remembered those sent earliest are forgotten, and from then on frames sent no
+ * later than the last forgotten one are refused as too old, so a forgotten nonce can never be replayed.
+ * Forgetting by send time, not by arrival, keeps that floor at the earliest clock among the senders: a
+ * member whose clock runs ahead (within the window) cannot lift it above the others' send times.
  * Thread-safe; called on the transport's I/O thread.
  */
 final class ReplayGuard {
@@ -20,8 +24,10 @@ final class ReplayGuard {
 
     private final long windowMillis;
     private final int capacity;
-    /** Nonce to send time, in arrival order. */
-    private final LinkedHashMap<ByteBuffer, Long> seen = new LinkedHashMap<>();
+    /** Nonce to send time. */
+    private final Map<ByteBuffer, Long> seen = new HashMap<>();
+    /** The same nonces by send time, earliest first. */
+    private final TreeMap<Long, List<ByteBuffer>> bySendTime = new TreeMap<>();
     private long floorMillis = Long.MIN_VALUE;
 
     ReplayGuard(long windowMillis, int capacity) {
@@ -31,7 +37,9 @@ final class ReplayGuard {
 
     synchronized Verdict check(long sentMillis, byte[] nonce, long nowMillis) {
         long oldest = nowMillis - windowMillis;
-        forgetOlderThan(oldest);
+        while (!bySendTime.isEmpty() && bySendTime.firstKey() < oldest) {
+            forgetEarliest();
+        }
         if (sentMillis < oldest || sentMillis > nowMillis + windowMillis || sentMillis <= floorMillis) {
             return Verdict.STALE;
         }
@@ -39,10 +47,10 @@ final class ReplayGuard {
         if (seen.putIfAbsent(key, sentMillis) != null) {
             return Verdict.REPLAYED;
         }
+        bySendTime.computeIfAbsent(sentMillis, t -> new ArrayList<>(1)).add(key);
         if (seen.size() > capacity) {
-            Iterator<Map.Entry<ByteBuffer, Long>> eldest = seen.entrySet().iterator();
-            floorMillis = Math.max(floorMillis, eldest.next().getValue());
-            eldest.remove();
+            floorMillis = Math.max(floorMillis, bySendTime.firstKey());
+            forgetEarliest();
         }
         return Verdict.FRESH;
     }
@@ -51,14 +59,10 @@ final class ReplayGuard {
         return seen.size();
     }
 
-    private void forgetOlderThan(long oldest) {
-        Iterator<Map.Entry<ByteBuffer, Long>> it = seen.entrySet().iterator();
-        // Arrival order is only roughly send order: stop at the first entry still in the window.
-        while (it.hasNext()) {
-            if (it.next().getValue() >= oldest) {
-                return;
-            }
-            it.remove();
+    /** Forgets the nonces of the earliest send time remembered. */
+    private void forgetEarliest() {
+        for (ByteBuffer nonce : bySendTime.pollFirstEntry().getValue()) {
+            seen.remove(nonce);
         }
     }
 }

@@ -31,4 +31,22 @@ class ReplayGuardTest {
         assertEquals(ReplayGuard.Verdict.REPLAYED, guard.check(1003, nonce(3), 2000));
         assertEquals(ReplayGuard.Verdict.FRESH, guard.check(1500, nonce(9), 2000));
     }
+
+    /**
+     * A member whose clock is ahead (within the window) sends frames with later send times than the others: when the
+     * memory overflows, what it forgets must be the frames sent earliest, not the first to arrive, or the floor would
+     * jump to that member's clock and every other member's frames would be refused until the clocks caught up.
+     */
+    @Test
+    void overflowForgetsTheFramesSentEarliestNotTheFirstToArrive() {
+        ReplayGuard guard = new ReplayGuard(60_000, 3);
+        assertEquals(ReplayGuard.Verdict.FRESH, guard.check(51_000, nonce(1), 1000)); // a clock 50 s ahead
+        for (int i = 2; i <= 4; i++) {
+            assertEquals(ReplayGuard.Verdict.FRESH, guard.check(1000 + i, nonce(i), 1000 + i));
+        }
+        assertEquals(3, guard.size());
+        assertEquals(ReplayGuard.Verdict.FRESH, guard.check(1010, nonce(5), 1010), "a frame of a member in time");
+        assertEquals(ReplayGuard.Verdict.REPLAYED, guard.check(51_000, nonce(1), 1010));
+        assertEquals(ReplayGuard.Verdict.STALE, guard.check(1002, nonce(2), 1010), "forgotten, and still refused");
+    }
 }
