@@ -21,7 +21,8 @@ import java.util.Locale;
  * {@code chunked} (6.1), Transfer-Encoding in HTTP/1.0, a missing or duplicate Host in HTTP/1.1 (3.2),
  * an absolute-form target whose authority disagrees with Host (3.2.2), invalid characters anywhere.
  *
- * <p>The forwarded head is HTTP/1.1 in origin-form with the client's fields in their order, minus the
+ * <p>The forwarded head is HTTP/1.1 in origin-form, its path resolved as the backend will resolve it
+ * ({@link TargetPath}: the path routes see is the path forwarded), with the client's fields in their order, minus the
  * hop-by-hop fields (RFC 9110 section 7.6.1: Connection, the fields it names, Keep-Alive,
  * Proxy-Connection, TE, Transfer-Encoding, Upgrade), plus X-Forwarded-For / -Proto, X-Request-ID and
  * exactly one framing field. The proxy's own sticky-session cookies are removed from it (see {@link #setCapture}).
@@ -77,6 +78,7 @@ public final class RequestHeadParser {
     private final FieldLines fields = new FieldLines();
     private final HeadBuilder head = new HeadBuilder();
     private final FieldCapture capture = new FieldCapture();
+    private final TargetPath targetPath = new TargetPath();
 
     /**
      * @param maxHeaderCount more field lines than this: 431
@@ -362,8 +364,18 @@ public final class RequestHeadParser {
             out.bodyKind = BodyKind.NONE;
             out.contentLength = 0;
         }
+        // The target as routed and forwarded: the path as the backend will resolve it (see TargetPath).
+        byte[] target = b;
+        if (pathStart < targetEnd && b[pathStart] == '/') {
+            int normalized = targetPath.normalize(b, pathStart, targetEnd);
+            if (normalized >= 0) {
+                target = targetPath.array();
+                pathStart = 0;
+                targetEnd = normalized;
+            }
+        }
         if (captureRouting) {
-            captureRouting(b, out, hostField, authorityStart, authorityEnd, pathStart, targetEnd);
+            captureRouting(b, out, hostField, authorityStart, authorityEnd, target, pathStart, targetEnd);
         }
         if (capture.isActive()) {
             capture.capture(b, fl, count, out, PROXY_COOKIES);
@@ -376,10 +388,10 @@ public final class RequestHeadParser {
             // RFC 9112 section 3.2.4: an OPTIONS for a whole server ("http://host") goes on as "*".
             head.put(out.method == "OPTIONS" ? (byte) '*' : (byte) '/');
         } else {
-            if (b[pathStart] == '?') {
+            if (target[pathStart] == '?') {
                 head.put((byte) '/');
             }
-            head.put(b, pathStart, targetEnd - pathStart);
+            head.put(target, pathStart, targetEnd - pathStart);
         }
         head.put(SP).put(HTTP_1_1).put(CRLF);
         if (hostCount == 0 && authorityStart >= 0) {
@@ -638,8 +650,9 @@ public final class RequestHeadParser {
         return HttpChars.equalsLower(b, from, to - from, CHUNKED);
     }
 
+    /** The host from {@code b}, the path from {@code target[pathStart, targetEnd)}. */
     private void captureRouting(byte[] b, RequestHead out, int hostField, int authorityStart, int authorityEnd,
-                                int pathStart, int targetEnd) {
+                                byte[] target, int pathStart, int targetEnd) {
         int hs = 0;
         int he = 0;
         if (authorityStart >= 0) {
@@ -655,8 +668,8 @@ public final class RequestHeadParser {
             out.routingPath = "*";
             return;
         }
-        String path = new String(b, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
-        out.routingPath = pathStart == targetEnd || b[pathStart] == '?' ? "/" + path : path;
+        String path = new String(target, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        out.routingPath = pathStart == targetEnd || target[pathStart] == '?' ? "/" + path : path;
     }
 
     /**

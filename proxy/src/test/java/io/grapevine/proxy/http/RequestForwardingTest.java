@@ -189,8 +189,14 @@ class RequestForwardingTest {
             "http://example.com/,       /",
             "http://example.com//x,     //x"})
     void absoluteFormPathBecomesOriginForm(String target, String path) {
-        Wire.Request r = forward(lines("GET " + target + " HTTP/1.1", "Host: example.com"));
-        assertTrue(r.upstream().startsWith("GET " + path + " HTTP/1.1\r\nHost: example.com\r\n"), r.upstream());
+        assertForwardedAndRoutedAs("GET", target, path);
+    }
+
+    /** {@code METHOD target} with Host example.com is forwarded as {@code METHOD path}, and routed by {@code path}. */
+    private static void assertForwardedAndRoutedAs(String method, String target, String path) {
+        Wire.Request r = forward(lines(method + " " + target + " HTTP/1.1", "Host: example.com"));
+        assertTrue(r.upstream().startsWith(method + " " + path + " HTTP/1.1\r\nHost: example.com\r\n"),
+                r.upstream());
         assertEquals(path, r.head().routingPath);
     }
 
@@ -201,10 +207,28 @@ class RequestForwardingTest {
             "http://example.com/,       /"})
     void anOptionsForAWholeServerInAbsoluteFormBecomesAsteriskForm(String target, String forwarded) {
         // RFC 9112 section 3.2.4: the last proxy sends "*" for an empty path without a query.
-        Wire.Request r = forward(lines("OPTIONS " + target + " HTTP/1.1", "Host: example.com"));
-        assertTrue(r.upstream().startsWith("OPTIONS " + forwarded + " HTTP/1.1\r\nHost: example.com\r\n"),
-                r.upstream());
-        assertEquals(forwarded, r.head().routingPath);
+        assertForwardedAndRoutedAs("OPTIONS", target, forwarded);
+    }
+
+    @ParameterizedTest
+    @CsvSource({
+            "/api/../admin,                /admin",
+            "/api/%2e%2E/admin,            /admin",
+            "/api/.%2E/admin/,             /admin/",
+            "/%61dmin/x?q=/../%61,         /admin/x?q=/../%61",
+            "/a/./b/.,                     /a/b/",
+            "/a/b/..,                      /a/",
+            "/..,                          /",
+            "/../../x,                     /x",
+            "/a//../b,                     /a/b",
+            "http://example.com/a/../b?c,  /b?c",
+            "/a/%2Fb/../c%C3%A9%7e,        /a/c%C3%A9~",
+            "/a.b/..c/.d/...,              /a.b/..c/.d/...",
+            "/%zz/%4,                      /%zz/%4"})
+    void dotSegmentsAndEncodedUnreservedCharactersAreResolvedForRoutingAndTheBackendAlike(String target, String path) {
+        // RFC 3986 sections 5.2.4 and 6.2.2.2: "/api/../admin" is "/admin" to the backend, so it must be routed as
+        // "/admin" too, and forwarded so, or a route for "/admin" is passed by on the way to another pool.
+        assertForwardedAndRoutedAs("GET", target, path);
     }
 
     @ParameterizedTest

@@ -1,0 +1,98 @@
+package io.grapevine.proxy.http;
+
+/**
+ * The path of an origin-form request target as a backend resolves it: percent-encoded unreserved characters
+ * decoded (RFC 3986 section 6.2.2.2: {@code %61} is {@code a}, {@code %2E} is {@code .}) and then dot segments
+ * removed (section 5.2.4: {@code /api/../admin} is {@code /admin}). The query is left as sent, and so is every
+ * other percent-encoding ({@code %2F} stays: decoded, it would be a segment separator the client did not send).
+ * Routes must see the path the backend serves, or {@code /api/../admin} is routed by its {@code /api} and
+ * served as {@code /admin}, passing by a route meant for {@code /admin}.
+ *
+ * <p>Most paths have neither a {@code %} nor a segment starting with {@code .}: one scan finds that and copies
+ * nothing. Not thread-safe: one instance per {@link RequestHeadParser} (per event loop); {@link #array()} holds
+ * the result until the next {@link #normalize}.
+ */
+final class TargetPath {
+
+    private byte[] out = new byte[256];
+
+    /**
+     * Normalizes the target {@code b[from, to)}, which starts with {@code /} (a query may follow the path).
+     *
+     * @return -1 when the target is normal already (use it as it is), otherwise the length of the normalized
+     *         target (path and query) at the start of {@link #array()}, never more than {@code to - from}
+     */
+    int normalize(byte[] b, int from, int to) {
+        int query = from;
+        boolean needed = false;
+        while (query < to && b[query] != '?') {
+            byte c = b[query];
+            if (c == '%' || (c == '.' && b[query - 1] == '/')) {
+                needed = true;
+            }
+            query++;
+        }
+        if (!needed) {
+            return -1;
+        }
+        if (out.length < to - from) {
+            out = new byte[Math.max(to - from, out.length * 2)];
+        }
+        final byte[] o = out;
+        int n = 0;
+        for (int i = from; i < query; i++) {
+            byte c = b[i];
+            if (c == '%' && i + 2 < query) {
+                int hi = HttpChars.hexValue(b[i + 1]);
+                int lo = HttpChars.hexValue(b[i + 2]);
+                if (hi >= 0 && lo >= 0 && isUnreserved(hi << 4 | lo)) {
+                    o[n++] = (byte) (hi << 4 | lo);
+                    i += 2;
+                    continue;
+                }
+            }
+            o[n++] = c;
+        }
+        // Dot segments, in place: what is written never gets ahead of what is read. o[0] is '/'.
+        int w = 0;
+        int r = 0;
+        while (r < n) {
+            int end = r + 1;
+            while (end < n && o[end] != '/') {
+                end++;
+            }
+            int length = end - r - 1;
+            if (length == 1 && o[r + 1] == '.') {
+                if (end == n) {
+                    o[w++] = '/'; // "/a/." is "/a/"
+                }
+            } else if (length == 2 && o[r + 1] == '.' && o[r + 2] == '.') {
+                while (w > 0 && o[--w] != '/') {
+                    // back to the '/' that starts the last segment written: it goes with it
+                }
+                if (end == n) {
+                    o[w++] = '/'; // "/a/b/.." is "/a/"
+                }
+            } else {
+                System.arraycopy(o, r, o, w, end - r);
+                w += end - r;
+            }
+            r = end;
+        }
+        if (w == 0) {
+            o[w++] = '/';
+        }
+        System.arraycopy(b, query, o, w, to - query);
+        return w + to - query;
+    }
+
+    byte[] array() {
+        return out;
+    }
+
+    /** ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 section 2.3). */
+    private static boolean isUnreserved(int c) {
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')
+                || c == '-' || c == '.' || c == '_' || c == '~';
+    }
+}
