@@ -9,12 +9,14 @@ import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -67,13 +69,31 @@ final class Agent {
      * @param keyring the cluster keys, or null when {@code options.gossip().insecure()}
      */
     static Agent start(AgentOptions options, ClusterKeyring keyring) throws InterruptedException {
+        return start(options, keyring, () -> false).orElseThrow();
+    }
+
+    /**
+     * As {@link #start(AgentOptions, ClusterKeyring)}, unless a stop is asked for before the join: then the first
+     * probe's retries end, nothing is announced (the cluster is not joined), the demo backend is closed, and the
+     * result is empty. A stop asked for once the join has begun is left to {@link #drainAndLeave}.
+     *
+     * @param stopRequested polled from the calling thread between probes and before the join
+     */
+    static Optional<Agent> start(AgentOptions options, ClusterKeyring keyring, BooleanSupplier stopRequested)
+            throws InterruptedException {
         DemoBackend demo = null;
         if (options.demo()) {
             demo = DemoBackend.start(options.target().host(), options.target().port(), options.target().port());
             LOG.info("Demo backend listening on {}", options.target());
         }
         HealthProbe probe = new HealthProbe(options.target(), options.healthPath(), PROBE_TIMEOUT);
-        HealthProbe.Result first = firstProbe(probe);
+        HealthProbe.Result first = firstProbe(probe, stopRequested);
+        if (stopRequested.getAsBoolean()) {
+            if (demo != null) {
+                demo.close();
+            }
+            return Optional.empty();
+        }
         MemberState initial = first.healthy() ? MemberState.UP : MemberState.DOWN;
         HealthTracker tracker = new HealthTracker(initial, RISE, FALL);
         MemberMetadata metadata = options.metadata(initial);
@@ -120,19 +140,21 @@ final class Agent {
             }
         }
         prober.scheduleWithFixedDelay(agent::probeOnce, PROBE_INTERVAL.toMillis(), PROBE_INTERVAL.toMillis(), TimeUnit.MILLISECONDS);
-        return agent;
+        return Optional.of(agent);
     }
 
     /**
      * The probe that decides the state announced at start. A backend never probed before has no history
      * for rise to smooth over, so a failed first probe is retried every 100 ms until one passes or the
      * time rise would take is up: a backend whose first answer is slow (a JVM still warming up, its own
-     * or the agent's) is announced up at once, instead of down and then up {@link #RISE} probes later.
+     * or the agent's) is announced up at once, instead of down and then up {@link #RISE} probes later. The retries
+     * end early once a stop is asked for.
      */
-    private static HealthProbe.Result firstProbe(HealthProbe probe) throws InterruptedException {
+    private static HealthProbe.Result firstProbe(HealthProbe probe, BooleanSupplier stopRequested)
+            throws InterruptedException {
         long deadline = System.nanoTime() + FIRST_PROBE_WINDOW.toNanos();
         HealthProbe.Result result = probe.check();
-        while (!result.healthy() && System.nanoTime() < deadline) {
+        while (!result.healthy() && System.nanoTime() < deadline && !stopRequested.getAsBoolean()) {
             Thread.sleep(FIRST_PROBE_RETRY.toMillis());
             result = probe.check();
         }

@@ -7,6 +7,7 @@ import io.grapevine.cluster.cli.StartupHeap;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
 import java.time.Duration;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -52,17 +53,23 @@ public final class AgentMain {
         } catch (UsageException e) {
             throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
         }
-        // Installed before the agent joins: a signal during the start stops it right after.
+        // Installed before the agent starts: a signal before the join (the first probe's retries take up to 2 s)
+        // stops it without joining; one during the join, once the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
-        Agent agent;
+        Optional<Agent> started;
         try {
-            agent = Agent.start(options, keyring);
+            started = Agent.start(options, keyring, signals::requested);
         } catch (RuntimeException e) {
             String message = String.valueOf(e.getMessage());
             String flag = message.contains("for gossip") ? " (--gossip-port, --gossip-bind)"
                     : message.startsWith("cannot listen on") ? " (--target, for --demo)" : "";
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
+        if (started.isEmpty()) {
+            LOG.info("{} received while starting: stopping before joining the cluster", signals.await());
+            throw CommandLines.exit(0, null);
+        }
+        Agent agent = started.get();
         StartupHeap.settle();
         String signal = signals.await();
         Duration drain = Duration.ofSeconds(options.drainSeconds());

@@ -9,7 +9,9 @@ import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberState;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -123,6 +125,33 @@ class AgentProcessIntegrationTest {
         assertEquals(0, agent.exitValue(), output(log));
         assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after SIGTERM, not at once: " + output(log));
         assertTrue(output(log).contains("Never joined the cluster: stopping without a drain"), output(log));
+    }
+
+    /**
+     * A signal that arrives while the agent is still starting (here: probing a backend that accepts but does not
+     * answer) stops it before it joins: nothing is announced, so there is nothing to drain.
+     */
+    @Test
+    void aSigtermDuringTheStartStopsItBeforeItJoins() throws Exception {
+        proxy = new ProxyView(null);
+        Path log = dir.resolve("agent.log");
+        try (ServerSocket silent = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            Process agent = agent(log, "--join", proxy.seed(), "--service", "web", "--target",
+                    "127.0.0.1:" + silent.getLocalPort(), "--insecure-gossip", "--drain-seconds", "60");
+            silent.setSoTimeout(30_000);
+            try (Socket probe = silent.accept()) { // the first probe: the signal handlers are installed by now
+                long signal = System.nanoTime();
+                agent.destroy();
+                assertTrue(agent.waitFor(10, TimeUnit.SECONDS), "agent did not stop: " + output(log));
+                long stopMs = (System.nanoTime() - signal) / 1_000_000;
+                assertEquals(0, agent.exitValue(), output(log));
+                assertTrue(stopMs < 5000, "stopped " + stopMs + " ms after SIGTERM, not at once: " + output(log));
+            }
+        }
+        Thread.sleep(500); // what a join would have announced reaches the proxy in about 100 ms
+        assertFalse(proxy.saw(MemberEvent.Type.ADDED, "web", null), proxy.toString());
+        assertTrue(output(log).contains("SIGTERM received while starting: stopping before joining the cluster"), output(log));
+        assertFalse(output(log).contains("Announcing"), output(log));
     }
 
     @Test
