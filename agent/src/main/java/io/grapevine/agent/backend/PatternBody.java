@@ -9,6 +9,8 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * The body of {@code /bytes}: byte {@code i} is {@code (i * 31 + 7) & 0xff}.
@@ -32,6 +34,10 @@ final class PatternBody {
                     return size() > CACHED_DIGESTS;
                 }
             });
+
+    /** Digests being computed off the event loop, by length; an entry leaves when its future is complete. */
+    private static final Map<Long, CompletableFuture<String>> COMPUTING = new ConcurrentHashMap<>();
+    private static final AtomicLong COMPUTED = new AtomicLong();
 
     static {
         for (int i = 0; i < PIECE_SIZE; i++) {
@@ -61,7 +67,9 @@ final class PatternBody {
     /**
      * The SHA-256 (lower-case hex) of the first {@code n} pattern bytes: from a small cache,
      * computed inline when short, otherwise on the common pool so the event loop (shared by
-     * every worker in the process) keeps serving meanwhile.
+     * every worker in the process) keeps serving meanwhile. Callers asking for a length whose
+     * digest is being computed get that computation's future (shared: never to be cancelled
+     * or completed by them), so a burst of requests for one new length costs one digest.
      */
     static CompletableFuture<String> sha256Hex(long n) {
         String known = DIGESTS.get(n);
@@ -71,11 +79,31 @@ final class PatternBody {
         if (n <= INLINE_DIGEST_LIMIT) {
             return CompletableFuture.completedFuture(digest(n));
         }
-        return CompletableFuture.supplyAsync(() -> digest(n));
+        CompletableFuture<String> mine = new CompletableFuture<>();
+        CompletableFuture<String> running = COMPUTING.putIfAbsent(n, mine);
+        if (running != null) {
+            return running;
+        }
+        CompletableFuture.runAsync(() -> {
+            try {
+                mine.complete(digest(n)); // cached by digest() before this completes, so none is missed
+            } catch (RuntimeException | Error e) {
+                mine.completeExceptionally(e);
+            } finally {
+                COMPUTING.remove(n, mine);
+            }
+        });
+        return mine;
+    }
+
+    /** Digests computed so far (not served from the cache), for tests. */
+    static long digestsComputed() {
+        return COMPUTED.get();
     }
 
     /** Streams the pattern through SHA-256 one piece at a time. */
     private static String digest(long n) {
+        COMPUTED.incrementAndGet();
         MessageDigest sha256 = EchoExchange.newSha256();
         for (long left = n; left > 0; left -= PIECE_SIZE) {
             sha256.update(PATTERN, 0, (int) Math.min(left, PIECE_SIZE));
