@@ -10,6 +10,8 @@ import io.grapevine.cluster.cli.GossipFlags;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
 import io.grapevine.cluster.cli.UsageException;
+import java.net.URI;
+import java.net.URISyntaxException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -114,6 +116,12 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
             }
             if (!healthPath.startsWith("/") || healthPath.chars().anyMatch(c -> c <= ' ' || c >= 127)) {
                 throw new UsageException("--health-path must start with '/' and contain no spaces, not '" + healthPath + "'");
+            }
+            try {
+                new URI("http://localhost" + healthPath); // the probe's URI, which the start would fail to make
+            } catch (URISyntaxException e) {
+                throw new UsageException("--health-path '" + healthPath + "' is not a URL path: " + e.getReason()
+                        + " (write such characters as %XX)");
             }
             int port = intIn(gossipPort, "--gossip-port", 0, 65535);
             int drain = intIn(drainSeconds, "--drain-seconds", 0, 3600);

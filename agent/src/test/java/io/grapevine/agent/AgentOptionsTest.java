@@ -193,6 +193,8 @@ class AgentOptionsTest {
         "--tag a=1 --tag a=2            | --tag a is given twice",
         "--tag bad~key=1                | tag key must be",
         "--health-path health           | --health-path must start with '/'",
+        "--health-path /health%zz       | --health-path '/health%zz' is not a URL path: Malformed escape pair",
+        "--health-path /check{all}      | --health-path '/check{all}' is not a URL path: Illegal character",
         "--advertise 10.0.0.1:80        | --advertise must be a host name or IP address without a port",
         "--gossip-bind 10.0.0.1:80      | --gossip-bind must be a host name or IP address without a port",
         "--demo=yes                     | --demo takes no value",
