@@ -29,6 +29,8 @@ final class BytesExchange extends Exchange {
     private final boolean headOnly;
     private ChannelHandlerContext ctx;
     private ChannelPromise done;
+    /** The digest waited for, abandoned if the connection closes first. */
+    private PatternBody.Digest digest;
     /** Body bytes written so far: a multiple of the piece size until the last piece. */
     private long sent;
     private boolean streaming;
@@ -44,11 +46,12 @@ final class BytesExchange extends Exchange {
     ChannelFuture respond(ChannelHandlerContext ctx) {
         this.ctx = ctx;
         this.done = ctx.newPromise();
-        CompletableFuture<String> digest = PatternBody.sha256Hex(length);
-        if (digest.isDone()) {
-            start(digest.join(), null);
+        digest = PatternBody.sha256Hex(length);
+        CompletableFuture<String> hex = digest.future();
+        if (hex.isDone()) {
+            start(hex.join(), null);
         } else {
-            digest.whenComplete((hex, error) -> ctx.executor().execute(() -> start(hex, error)));
+            hex.whenComplete((sha256, error) -> ctx.executor().execute(() -> start(sha256, error)));
         }
         return done;
     }
@@ -103,6 +106,9 @@ final class BytesExchange extends Exchange {
     @Override
     void abort() {
         streaming = false;
+        if (digest != null) {
+            digest.abandon();
+        }
         if (done != null) {
             done.tryFailure(new ClosedChannelException());
         }

@@ -5,12 +5,13 @@ import io.netty.buffer.Unpooled;
 import io.netty.buffer.UnpooledByteBufAllocator;
 import java.security.MessageDigest;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.BooleanSupplier;
 
 /**
  * The body of {@code /bytes}: byte {@code i} is {@code (i * 31 + 7) & 0xff}.
@@ -35,9 +36,10 @@ final class PatternBody {
                 }
             });
 
-    /** Digests being computed off the event loop, by length; an entry leaves when its future is complete. */
-    private static final Map<Long, CompletableFuture<String>> COMPUTING = new ConcurrentHashMap<>();
+    /** Digests being computed off the event loop, by length; guarded by itself. */
+    private static final Map<Long, Computation> COMPUTING = new HashMap<>();
     private static final AtomicLong COMPUTED = new AtomicLong();
+    private static final AtomicLong DIGESTED = new AtomicLong();
 
     static {
         for (int i = 0; i < PIECE_SIZE; i++) {
@@ -65,35 +67,105 @@ final class PatternBody {
     }
 
     /**
+     * One caller's wait for the digest of a length: {@link #future} completes with it; {@link #abandon} says the
+     * caller no longer needs it. Used from the caller's thread only (a connection's event loop).
+     */
+    static final class Digest {
+        private final CompletableFuture<String> future;
+        /** The shared computation waited for; null when the digest was known or computed inline. */
+        private final Computation computation;
+        private boolean abandoned;
+
+        private Digest(CompletableFuture<String> future, Computation computation) {
+            this.future = future;
+            this.computation = computation;
+        }
+
+        /** Completes with the lower-case hex digest; shared with other callers: never to be completed or cancelled. */
+        CompletableFuture<String> future() {
+            return future;
+        }
+
+        /** No longer waited for: once no caller waits, the computation stops at its next piece. Idempotent. */
+        void abandon() {
+            if (computation != null && !abandoned) {
+                abandoned = true;
+                computation.leave();
+            }
+        }
+    }
+
+    /** A digest computed off the event loop for every caller waiting for its length; in COMPUTING while it runs. */
+    private static final class Computation implements Runnable {
+        private final long length;
+        private final CompletableFuture<String> result = new CompletableFuture<>();
+        /** Callers that have not abandoned it; guarded by COMPUTING. */
+        private int waiters;
+        /** Set once the last waiter left; read by the computing thread between pieces. */
+        private volatile boolean abandoned;
+
+        Computation(long length) {
+            this.length = length;
+        }
+
+        @Override
+        public void run() {
+            try {
+                String hex = digest(length, () -> abandoned);
+                if (hex == null) {
+                    result.cancel(false);
+                } else {
+                    result.complete(hex); // cached by digest() before this completes, so none is missed
+                }
+            } catch (RuntimeException | Error e) {
+                result.completeExceptionally(e);
+            } finally {
+                synchronized (COMPUTING) {
+                    COMPUTING.remove(length, this);
+                }
+            }
+        }
+
+        private void leave() {
+            synchronized (COMPUTING) {
+                if (--waiters == 0 && !result.isDone()) {
+                    abandoned = true;
+                    COMPUTING.remove(length, this); // a later request for the length starts afresh
+                }
+            }
+        }
+    }
+
+    /**
      * The SHA-256 (lower-case hex) of the first {@code n} pattern bytes: from a small cache,
      * computed inline when short, otherwise on the common pool so the event loop (shared by
      * every worker in the process) keeps serving meanwhile. Callers asking for a length whose
-     * digest is being computed get that computation's future (shared: never to be cancelled
-     * or completed by them), so a burst of requests for one new length costs one digest.
+     * digest is being computed wait for that computation, so a burst of requests for one new
+     * length costs one digest; it stops when every one of them has abandoned it.
      */
-    static CompletableFuture<String> sha256Hex(long n) {
+    static Digest sha256Hex(long n) {
         String known = DIGESTS.get(n);
         if (known != null) {
-            return CompletableFuture.completedFuture(known);
+            return new Digest(CompletableFuture.completedFuture(known), null);
         }
         if (n <= INLINE_DIGEST_LIMIT) {
-            return CompletableFuture.completedFuture(digest(n));
+            return new Digest(CompletableFuture.completedFuture(digest(n, () -> false)), null);
         }
-        CompletableFuture<String> mine = new CompletableFuture<>();
-        CompletableFuture<String> running = COMPUTING.putIfAbsent(n, mine);
-        if (running != null) {
-            return running;
-        }
-        CompletableFuture.runAsync(() -> {
-            try {
-                mine.complete(digest(n)); // cached by digest() before this completes, so none is missed
-            } catch (RuntimeException | Error e) {
-                mine.completeExceptionally(e);
-            } finally {
-                COMPUTING.remove(n, mine);
+        Computation computation;
+        boolean first = false;
+        synchronized (COMPUTING) {
+            computation = COMPUTING.get(n);
+            if (computation == null) {
+                computation = new Computation(n);
+                COMPUTING.put(n, computation);
+                first = true;
             }
-        });
-        return mine;
+            computation.waiters++;
+        }
+        if (first) {
+            CompletableFuture.runAsync(computation);
+        }
+        return new Digest(computation.result, computation);
     }
 
     /** Digests computed so far (not served from the cache), for tests. */
@@ -101,12 +173,22 @@ final class PatternBody {
         return COMPUTED.get();
     }
 
-    /** Streams the pattern through SHA-256 one piece at a time. */
-    private static String digest(long n) {
+    /** Body bytes run through SHA-256 so far, for tests. */
+    static long bytesDigested() {
+        return DIGESTED.get();
+    }
+
+    /** Streams the pattern through SHA-256 one piece at a time; null if {@code stop} said so between pieces. */
+    private static String digest(long n, BooleanSupplier stop) {
         COMPUTED.incrementAndGet();
         MessageDigest sha256 = EchoExchange.newSha256();
         for (long left = n; left > 0; left -= PIECE_SIZE) {
-            sha256.update(PATTERN, 0, (int) Math.min(left, PIECE_SIZE));
+            if (stop.getAsBoolean()) {
+                return null;
+            }
+            int piece = (int) Math.min(left, PIECE_SIZE);
+            sha256.update(PATTERN, 0, piece);
+            DIGESTED.addAndGet(piece);
         }
         String hex = HexFormat.of().formatHex(sha256.digest());
         DIGESTS.put(n, hex);
