@@ -56,6 +56,9 @@ public final class AgentMain {
         // Installed before the agent starts: a signal before the join (the first probe's retries take up to 2 s)
         // stops it without joining; one during the join, once the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
+        // Their default action would end the agent without a drain, taking its backend away unannounced.
+        StopSignals.takeOver(name -> LOG.info("{} received: ignored (the agent reads its flags at start only; SIGTERM"
+                + " drains and stops it)", name), "HUP", "USR1");
         Optional<Agent> started;
         try {
             started = Agent.start(options, keyring, signals::requested);

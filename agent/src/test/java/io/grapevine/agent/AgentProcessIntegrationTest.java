@@ -45,8 +45,10 @@ class AgentProcessIntegrationTest {
 
     private Process agent(Path output, String... args) throws IOException {
         assertTrue(Files.isRegularFile(JAR), JAR.toAbsolutePath() + " is missing: run 'mvn verify', which packages it first");
-        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx128m", "-jar", JAR.toString()));
+        // With the default handling of the signals, as from a terminal, whatever the build was started under
+        // (nohup ignores SIGHUP, and a child inherits that).
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=HUP,INT,TERM,USR1",
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx128m", "-jar", JAR.toString()));
         command.addAll(List.of(args));
         Process process = new ProcessBuilder(command)
                 .redirectOutput(output.toFile())
@@ -84,15 +86,35 @@ class AgentProcessIntegrationTest {
         assertEquals("", read(out), "stdout carries no log lines");
     }
 
+    /**
+     * SIGHUP (a closed terminal, a reload out of habit) and SIGUSR1 (nginx's log reopening) leave a running agent
+     * running: an agent has nothing to reload, and ending it without a drain would take its backend away unannounced.
+     */
+    @Test
+    void sighupAndSigusr1AreLoggedAndTheAgentRunsOn() throws Exception {
+        Path log = dir.resolve("agent.log");
+        Process agent = joinedAgent(log, "1");
+
+        for (String signal : List.of("HUP", "USR1")) {
+            assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(agent.pid())).start().waitFor());
+            Await.until(Duration.ofSeconds(5), "the SIG" + signal + " line",
+                    () -> output(log).contains("SIG" + signal + " received: ignored") || !agent.isAlive(), () -> output(log));
+            assertTrue(agent.isAlive(), () -> "SIG" + signal + " ended the agent (status " + agent.exitValue() + "): "
+                    + output(log));
+        }
+        assertFalse(proxy.saw(MemberEvent.Type.LEAVING, "demo", null), proxy.toString());
+
+        agent.destroy(); // SIGTERM: the usual drain
+        assertTrue(agent.waitFor(15, TimeUnit.SECONDS), "agent did not exit");
+        assertEquals(0, agent.exitValue(), output(log));
+        assertTrue(output(log).contains("Left the cluster"), output(log));
+    }
+
     /** A second SIGTERM while the agent drains stops it at once, with 128 + 15. */
     @Test
     void aSecondSigtermDuringTheDrainStopsAtOnce() throws Exception {
-        proxy = new ProxyView(null);
         Path log = dir.resolve("agent.log");
-        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + freePort(),
-                "--demo", "--insecure-gossip", "--drain-seconds", "60");
-        Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
-                () -> proxy.saw(MemberEvent.Type.ADDED, "demo", MemberState.UP) || !agent.isAlive(), () -> read(log));
+        Process agent = joinedAgent(log, "60");
 
         agent.destroy();
         Await.until(Duration.ofSeconds(5), "draining", () -> proxy.saw(MemberEvent.Type.UPDATED, "demo", MemberState.DRAINING), proxy::toString);
@@ -177,6 +199,16 @@ class AgentProcessIntegrationTest {
         assertTrue(help.waitFor(30, TimeUnit.SECONDS));
         assertEquals(0, help.exitValue());
         assertTrue(read(helpOut).startsWith("usage: ./grapevine agent --join"), read(helpOut));
+    }
+
+    /** An agent of a demo backend, without a key, once the proxy view has seen its backend up. */
+    private Process joinedAgent(Path log, String drainSeconds) throws Exception {
+        proxy = new ProxyView(null);
+        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + freePort(),
+                "--demo", "--insecure-gossip", "--drain-seconds", drainSeconds);
+        Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
+                () -> proxy.saw(MemberEvent.Type.ADDED, "demo", MemberState.UP) || !agent.isAlive(), () -> output(log));
+        return agent;
     }
 
     private static int freePort() throws IOException {

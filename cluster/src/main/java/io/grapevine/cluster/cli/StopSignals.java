@@ -2,6 +2,7 @@ package io.grapevine.cluster.cli;
 
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Consumer;
 import sun.misc.Signal;
 import sun.misc.SignalHandler;
 
@@ -32,13 +33,28 @@ public final class StopSignals {
     public static StopSignals install(String program) {
         StopSignals signals = new StopSignals(program);
         for (String name : SIGNALS) {
-            Signal signal = new Signal(name);
-            SignalHandler before = Signal.handle(signal, signals::received);
-            if (before == SignalHandler.SIG_IGN) {
-                Signal.handle(signal, SignalHandler.SIG_IGN);
-            }
+            handle(name, signals::received);
         }
         return signals;
+    }
+
+    /**
+     * Takes over {@code names} (HUP, USR1), whose default action ends the process at once, without a drain:
+     * {@code onSignal} is told ("SIGHUP") instead, on the JVM's signal thread. A signal the process inherited as
+     * ignored stays ignored.
+     */
+    public static void takeOver(Consumer<String> onSignal, String... names) {
+        for (String name : names) {
+            handle(name, s -> onSignal.accept("SIG" + s.getName()));
+        }
+    }
+
+    /** Handles {@code name} with {@code handler}, unless the process inherited it as ignored. */
+    private static void handle(String name, SignalHandler handler) {
+        Signal signal = new Signal(name);
+        if (Signal.handle(signal, handler) == SignalHandler.SIG_IGN) {
+            Signal.handle(signal, SignalHandler.SIG_IGN);
+        }
     }
 
     private void received(Signal signal) {
