@@ -395,6 +395,15 @@ public final class ProxyInstance implements AutoCloseable {
         return n + " " + what + (n == 1 ? "" : "s");
     }
 
+    /** Closes the access log and opens it again by name, as after logrotate's rename (SIGUSR1). */
+    public void reopenAccessLog() {
+        if (accessLog == null) {
+            log.info("no access log to reopen: --render keeps none");
+        } else {
+            accessLog.reopen();
+        }
+    }
+
     /** The start-up line: what listens where, and where the servers come from. */
     private String describe(Options o, ProxyConfig config) {
         GossipMembership g = gossip;

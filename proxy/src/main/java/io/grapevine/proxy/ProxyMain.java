@@ -49,8 +49,9 @@ public final class ProxyMain {
             description = {
                 "%nAn HTTP reverse proxy serving the servers of servers.conf, and with --gossip or --join also the"
                         + " backends its agents announce. Gossip needs --cluster-key FILE (or --insecure-gossip).",
-                "SIGHUP or an edit of servers.conf / the template reloads them without a restart. SIGTERM or"
-                        + " SIGINT drains (in-flight requests finish) and exits 0; a second signal stops at once."},
+                "SIGHUP or an edit of servers.conf / the template reloads them without a restart; SIGUSR1 reopens the"
+                        + " access log only. SIGTERM or SIGINT drains (in-flight requests finish) and exits 0; a second"
+                        + " signal stops at once."},
             optionListHeading = "%noptions:%n", sortOptions = false, usageHelpWidth = 100,
             exitCodeListHeading = "%nexit status:%n",
             exitCodeList = {
@@ -246,6 +247,11 @@ public final class ProxyMain {
             log.debug("start failed", e);
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
+        // nginx's "reopen the log files", which its logrotate recipes send; its default action ends the process at once.
+        StopSignals.takeOver(name -> {
+            log.info("{}: reopening the access log", name);
+            instance.reopenAccessLog();
+        }, "USR1");
         StartupHeap.settle();
         String signal = signals.await();
         log.info("{} received: stopping (a second signal stops at once)", signal);

@@ -127,6 +127,49 @@ class ProxyCommandLineIntegrationTest {
         assertThrows(IOException.class, () -> new Socket("127.0.0.1", port).close());
     }
 
+    /**
+     * SIGUSR1, nginx's "reopen the log files" (what an nginx logrotate recipe sends), reopens the access log and
+     * nothing else; its default action would have ended the proxy at once, dropping every request in flight.
+     */
+    @Test
+    void sigusr1ReopensTheAccessLogAndTheProxyServesOn() throws Exception {
+        DemoBackend backend = resources.keep(DemoBackend.start("127.0.0.1", 0, 1));
+        Path log = dir.resolve("access.log");
+        Path conf = dir.resolve("servers.conf");
+        Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + log + "\" },\n"
+                + "  \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backend.port() + " } ] }\n");
+        int port = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sigusr1", "--servers", conf.toString(), "--listen",
+                "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
+        get(port, "/echo?n=first");
+        Await.until(Duration.ofSeconds(5), "the first line", () -> text(log).contains("n=first"),
+                proxy::tail);
+
+        Path rotated = dir.resolve("access.log.1");
+        Files.move(log, rotated); // logrotate's create mode, then its postrotate: kill -USR1
+        proxy.signal("USR1");
+        Await.until(Duration.ofSeconds(5), "the access log reopened", () -> Files.exists(log) || !proxy.isAlive(), proxy::tail);
+        assertTrue(proxy.isAlive(), "SIGUSR1 ended the proxy: " + proxy.tail());
+        get(port, "/echo?n=second");
+        Await.until(Duration.ofSeconds(5), "the second line in the new file", () -> text(log).contains("n=second"),
+                proxy::tail);
+        assertFalse(text(rotated).contains("n=second"), "nothing more in the rotated file");
+        assertTrue(proxy.log().contains("SIGUSR1: reopening the access log"), proxy.tail());
+        assertFalse(proxy.log().contains("reloading servers.conf"), "SIGUSR1 reloads nothing: " + proxy.tail());
+        proxy.sigterm();
+        assertEquals(0, proxy.waitFor(30), proxy.tail());
+    }
+
+    private static void get(int port, String path) throws IOException {
+        try (Socket client = new Socket("127.0.0.1", port)) {
+            client.setSoTimeout(10_000);
+            client.getOutputStream().write(("GET " + path + " HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertTrue(readAll(client.getInputStream()).startsWith("HTTP/1.1 200 "), path);
+        }
+    }
+
     /** A second SIGTERM while the drain waits for a slow request stops the process at once, with 128 + 15. */
     @Test
     void aSecondSigtermDuringTheDrainStopsAtOnce() throws Exception {
@@ -314,6 +357,15 @@ class ProxyCommandLineIntegrationTest {
             Files.writeString(conf, "{ \"backend_servers\": [] }\n");
         }
         return conf;
+    }
+
+    /** A file's text; empty while it does not exist. */
+    private static String text(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return e.toString();
+        }
     }
 
     private static String readAll(InputStream in) throws IOException {

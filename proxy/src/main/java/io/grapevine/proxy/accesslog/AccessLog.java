@@ -170,6 +170,16 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
         }
     }
 
+    /** Closes the file and opens it again by name (SIGUSR1), or says that there is none. Any thread but an event loop. */
+    public synchronized void reopen() {
+        AccessLogWriter w = target.writer();
+        if (w == null) {
+            log.info("no access log to reopen: access_log is not configured");
+        } else {
+            w.reopen();
+        }
+    }
+
     /** Writes what is queued and closes the file. */
     @Override
     public synchronized void close() {
