@@ -201,6 +201,15 @@ class LauncherIntegrationTest {
         assertEquals(List.of(), builds());
     }
 
+    /** {@code test} runs the Maven GRAPEVINE_MVN names, as a build does; when it fails, nothing runs after it. */
+    @Test
+    void testRunsTheMavenOfGrapevineMvn() throws Exception {
+        Run run = launch(Map.of("FAKE_MVN_FAIL", "1"), "test", "-Dgrapevine.longTests=true");
+        assertEquals(List.of("-B verify -Dgrapevine.longTests=true"), builds(), run.toString());
+        assertNotEquals(0, run.exit(), run.toString());
+        assertTrue(run.stdout().contains("COMPILATION ERROR"), run.toString());
+    }
+
     @Test
     void aFailedBuildRunsNothing() throws Exception {
         touch("proxy/pom.xml", hourAgo.plus(1, ChronoUnit.MINUTES));
