@@ -395,6 +395,13 @@ public final class ProxyInstance implements AutoCloseable {
         return n + " " + what + (n == 1 ? "" : "s");
     }
 
+    /** What SIGHUP does: servers.conf, the template and the certificate files read again now. */
+    public void reloadNow(String why) {
+        if (triggers != null) {
+            triggers.reloadNow(why);
+        }
+    }
+
     /** Closes the access log and opens it again by name, as after logrotate's rename (SIGUSR1). */
     public void reopenAccessLog() {
         if (accessLog == null) {

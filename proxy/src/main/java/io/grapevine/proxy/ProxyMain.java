@@ -17,6 +17,7 @@ import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -236,6 +237,10 @@ public final class ProxyMain {
         }
         // Taken over before anything starts: a signal during the start stops the proxy right after it.
         StopSignals signals = StopSignals.install(PROGRAM);
+        // SIGHUP's default action ends the process: until the start has set up the reloads, one is noted (systemctl
+        // reload just after systemctl start) and carried out once the proxy runs.
+        AtomicBoolean hupDuringStart = new AtomicBoolean();
+        StopSignals.takeOver(name -> hupDuringStart.set(true), "HUP");
         ProxyInstance instance;
         try {
             instance = ProxyInstance.start(options);
@@ -252,6 +257,9 @@ public final class ProxyMain {
             log.info("{}: reopening the access log", name);
             instance.reopenAccessLog();
         }, "USR1");
+        if (hupDuringStart.get()) {
+            instance.reloadNow("SIGHUP");
+        }
         StartupHeap.settle();
         String signal = signals.await();
         log.info("{} received: stopping (a second signal stops at once)", signal);

@@ -161,6 +161,51 @@ class ProxyCommandLineIntegrationTest {
         assertEquals(0, proxy.waitFor(30), proxy.tail());
     }
 
+    /**
+     * SIGHUP while the proxy starts ({@code systemctl reload} just after {@code systemctl start}) neither ends it
+     * nor is lost: the reload runs once the proxy does. The start is held where it opens its access log, a FIFO
+     * nobody reads yet.
+     */
+    @Test
+    void aSighupDuringTheStartIsCarriedOutOnceTheProxyRuns() throws Exception {
+        Path fifo = dir.resolve("access.fifo");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Path conf = dir.resolve("servers.conf");
+        Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + fifo + "\" }, \"backend_servers\": [] }\n");
+        int port = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sighup-at-start", "--servers", conf.toString(),
+                "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
+        Await.until(Duration.ofSeconds(60), "the start held at the access log",
+                () -> waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
+        proxy.signal("HUP");
+        Thread.sleep(500);
+        assertTrue(proxy.isAlive(), "SIGHUP during the start ended the proxy: " + proxy.tail());
+
+        Thread reader = new Thread(() -> {
+            try (InputStream in = Files.newInputStream(fifo)) {
+                in.transferTo(OutputStream.nullOutputStream());
+            } catch (IOException e) {
+                // the proxy is gone
+            }
+        });
+        reader.setDaemon(true);
+        reader.start();
+        Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
+        Await.until(Duration.ofSeconds(10), "the reload asked for during the start",
+                () -> proxy.log().contains("SIGHUP: reloading servers.conf"), proxy::tail);
+        proxy.sigterm();
+        assertEquals(0, proxy.waitFor(30), proxy.tail());
+    }
+
+    /** Whether a thread of the process waits in the open of a FIFO that has no reader yet. */
+    private static boolean waitsForAReader(long pid) {
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return tasks.anyMatch(task -> text(task.resolve("wchan")).contains("wait_for_partner"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
     private static void get(int port, String path) throws IOException {
         try (Socket client = new Socket("127.0.0.1", port)) {
             client.setSoTimeout(10_000);
