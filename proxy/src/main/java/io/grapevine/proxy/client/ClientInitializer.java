@@ -1,5 +1,6 @@
 package io.grapevine.proxy.client;
 
+import io.grapevine.proxy.config.Networks;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.stats.ProxyStats;
@@ -9,11 +10,14 @@ import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.ssl.ApplicationProtocolNames;
+import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Sets up an accepted client connection: refuses it beyond {@code max_connections}, otherwise builds its
@@ -52,25 +56,30 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         ALPN_CODECS.put(ApplicationProtocolNames.HTTP_1_1, ClientInitializer::installHttp1);
     }
 
+    private static final Logger log = LoggerFactory.getLogger(ClientInitializer.class);
+
     private final DataPlane dataPlane;
     private final ProxyStats stats;
     private final int maxConnections;
     private final boolean acceptProxyProtocol;
+    /** With {@link #acceptProxyProtocol}, the sources whose PROXY header is believed; empty: any. */
+    private final Networks proxyProtocolSources;
     private final long headerTimeoutMillis;
     /** Makes each connection's TLS handler; {@code null} on a plaintext listener. */
     private final Supplier<ChannelHandler> tls;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config) {
         this(dataPlane, stats, config.limits().maxConnections(), config.proxyProtocol().accept(),
-                config.timeouts().clientHeaderMillis(), null);
+                Networks.of(config.proxyProtocol().acceptFrom()), config.timeouts().clientHeaderMillis(), null);
     }
 
     private ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections, boolean acceptProxyProtocol,
-                              long headerTimeoutMillis, Supplier<ChannelHandler> tls) {
+                              Networks proxyProtocolSources, long headerTimeoutMillis, Supplier<ChannelHandler> tls) {
         this.dataPlane = dataPlane;
         this.stats = stats;
         this.maxConnections = maxConnections;
         this.acceptProxyProtocol = acceptProxyProtocol;
+        this.proxyProtocolSources = proxyProtocolSources;
         this.headerTimeoutMillis = headerTimeoutMillis;
         this.tls = tls;
     }
@@ -82,7 +91,8 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
      *            puts one in its own place under its own name before the handshake
      */
     public ClientInitializer withTls(Supplier<ChannelHandler> tls) {
-        return new ClientInitializer(dataPlane, stats, maxConnections, acceptProxyProtocol, headerTimeoutMillis, tls);
+        return new ClientInitializer(dataPlane, stats, maxConnections, acceptProxyProtocol, proxyProtocolSources,
+                headerTimeoutMillis, tls);
     }
 
     /** The ALPN protocol names to offer, in order of preference. */
@@ -96,6 +106,11 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             return;
         }
         ChannelPipeline pipeline = ch.pipeline();
+        if (acceptProxyProtocol && !fromTrustedBalancer(ch)) {
+            stats.proxyProtocolRejected.increment();
+            ch.close();
+            return;
+        }
         if (acceptProxyProtocol) {
             // The PROXY header comes first, before TLS: it says who the client is. A v1 line is checked
             // strictly before Netty's decoder reads it.
@@ -106,6 +121,22 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         } else {
             installProtocols(pipeline);
         }
+    }
+
+    /**
+     * Whether the connection comes from a source that may name its client ({@code accept_proxy_protocol_from}; any when
+     * that is empty). One that does not is refused before a byte of it is read: what it would claim cannot be believed.
+     */
+    private boolean fromTrustedBalancer(Channel ch) {
+        if (proxyProtocolSources.isEmpty()) {
+            return true;
+        }
+        if (ch.remoteAddress() instanceof InetSocketAddress remote && remote.getAddress() != null
+                && proxyProtocolSources.contains(remote.getAddress())) {
+            return true;
+        }
+        log.debug("connection from {}: not a source accept_proxy_protocol_from lists; closed", ch.remoteAddress());
+        return false;
     }
 
     /**

@@ -96,6 +96,7 @@ final class ConfigDocument {
         public List<Route> routes;
         public AllowedBackends allowedBackends;
         public Boolean acceptProxyProtocol;
+        @Check(CIDR) public List<String> acceptProxyProtocolFrom;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
         public Tls tls;
         public AccessLog accessLog;

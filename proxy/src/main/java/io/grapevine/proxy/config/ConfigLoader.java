@@ -271,6 +271,10 @@ public final class ConfigLoader {
             }
             routes.add(new RouteSpec(routeHost(route.host), route.pathPrefix, route.pool));
         }
+        if (root.acceptProxyProtocolFrom != null && !or(root.acceptProxyProtocol, false)) {
+            throw error(source, root, "accept_proxy_protocol_from is set but accept_proxy_protocol is not",
+                    "\"accept_proxy_protocol\": true beside it, or neither");
+        }
         return new ProxyConfig(
                 root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen),
                 root.admin == null ? ProxyConfig.DEFAULT_ADMIN : HostPort.parse(root.admin),
@@ -287,7 +291,7 @@ public final class ConfigLoader {
                 new ProxyProtocolConfig(or(root.acceptProxyProtocol, false),
                         root.sendProxyProtocol == null ? null
                                 : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
-                        Map.copyOf(poolProxyProtocol)),
+                        Map.copyOf(poolProxyProtocol), List.copyOf(or(root.acceptProxyProtocolFrom, List.<String>of()))),
                 root.tls == null ? null : tls(root.tls, source, baseDir),
                 root.accessLog == null ? null : new AccessLogConfig(java.nio.file.Path.of(root.accessLog.path),
                         root.accessLog.format == null ? AccessLogConfig.Format.COMBINED

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.config;
 
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -9,8 +10,16 @@ import java.util.Map;
  *                    whose source address then stands for the client
  * @param sendDefault what every pool without its own setting sends to its servers, or {@code null}
  * @param sendByPool  per-pool override of {@code sendDefault}
+ * @param acceptFrom  with {@code accept}, the networks (CIDRs) of the balancers that may send a header; a connection
+ *                    from any other source is refused. Empty: any source.
  */
-public record ProxyProtocolConfig(boolean accept, Version sendDefault, Map<String, Version> sendByPool) {
+public record ProxyProtocolConfig(boolean accept, Version sendDefault, Map<String, Version> sendByPool,
+                                  List<String> acceptFrom) {
+
+    /** From any source, if accepted at all. */
+    public ProxyProtocolConfig(boolean accept, Version sendDefault, Map<String, Version> sendByPool) {
+        this(accept, sendDefault, sendByPool, List.of());
+    }
 
     /** A PROXY protocol version, as servers.conf names it. */
     public enum Version {

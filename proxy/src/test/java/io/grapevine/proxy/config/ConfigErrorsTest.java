@@ -22,7 +22,8 @@ class ConfigErrorsTest {
 
     private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, pools, "
             + "health_check, "
-            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, send_proxy_protocol, tls, "
+            + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, accept_proxy_protocol_from, "
+            + "send_proxy_protocol, tls, "
             + "access_log";
     private static final String BALANCE_VALUES = "one of: roundrobin, leastconn, p2c, source, uri, header:NAME, "
             + "cookie:NAME";
@@ -250,6 +251,18 @@ class ConfigErrorsTest {
             assertEquals("servers.conf:" + at(json, "\"" + host) + ": \"ip\" is \"" + host + "\" in backend_servers[0] "
                     + "(expected an IP address or a host name of letters, digits, '-' and '.')", error(json));
         }
+    }
+
+    /** A list of trusted balancers says nothing without the PROXY protocol it would restrict. */
+    @Test
+    void proxyProtocolSourcesWithoutTheProtocol() {
+        String json = "{\"backend_servers\": [], \"accept_proxy_protocol_from\": [\"10.0.0.0/8\"]}";
+        assertEquals("servers.conf:1:1: accept_proxy_protocol_from is set but accept_proxy_protocol is not "
+                + "(expected \"accept_proxy_protocol\": true beside it, or neither)", error(json));
+        String notANetwork = "{\"backend_servers\": [], \"accept_proxy_protocol\": true, "
+                + "\"accept_proxy_protocol_from\": [\"10.0.0.0\"]}";
+        assertEquals("servers.conf:" + at(notANetwork, "\"10.0.0.0\"") + ": \"accept_proxy_protocol_from[0]\" is "
+                + "\"10.0.0.0\" (expected a network such as 10.0.0.0/8 or fd00::/8)", error(notANetwork));
     }
 
     /** A check's Host is a Host field's value: a name or an address, with a port or without, and nothing else. */

@@ -12,6 +12,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.InputStream;
 import java.net.InetAddress;
 import java.net.Socket;
+import java.net.SocketException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
@@ -49,11 +50,18 @@ class ProxyProtocolIntegrationTest {
         return out.toByteArray();
     }
 
-    /** Whether the proxy closed the connection without answering a single byte. */
+    /**
+     * Whether the proxy closed the connection without answering a single byte: an end of stream, or a reset (a
+     * connection closed with what it sent still unread is reset).
+     */
     private static boolean closedWithoutAnswer(Socket s) throws Exception {
         s.setSoTimeout(10_000);
         InputStream in = s.getInputStream();
-        return in.read() == -1;
+        try {
+            return in.read() == -1;
+        } catch (SocketException e) {
+            return "Connection reset".equals(e.getMessage());
+        }
     }
 
     // ---------------------------------------------------------------- accepting
@@ -94,6 +102,34 @@ class ProxyProtocolIntegrationTest {
         }
         await(Duration.ofSeconds(5), "both refusals counted", () -> proxy.stats().proxyProtocolRejected.sum() == 2);
         assertEquals(0, backend.connectionCount());
+    }
+
+    /**
+     * With {@code accept_proxy_protocol_from}, only the balancers listed may name a client: a connection from any other
+     * source is closed when accepted, before a byte of it is read, and counted as refused, whatever header it sends.
+     * Without the list, whoever reaches the listener could claim any address (for X-Forwarded-For, source balancing,
+     * the logs), as HAProxy's {@code accept-proxy} does unless an ACL on {@code src} restricts it.
+     */
+    @Test
+    void onlyTheBalancersListedMayNameAClient() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer elsewhere = fx.proxy("\"accept_proxy_protocol\": true, \"accept_proxy_protocol_from\": "
+                + "[\"10.0.0.0/8\", \"fd00::/8\"]", backend.port());
+        try (Socket spoofing = new Socket(elsewhere.listenAddress().getAddress(), elsewhere.listenAddress().getPort())) {
+            spoofing.getOutputStream().write(("PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n" + get("/"))
+                    .getBytes(StandardCharsets.US_ASCII));
+            assertTrue(closedWithoutAnswer(spoofing), "a source outside the list must not be served");
+        }
+        await(Duration.ofSeconds(5), "the refusal counted", () -> elsewhere.stats().proxyProtocolRejected.sum() == 1);
+        assertEquals(0, backend.connectionCount());
+
+        ProxyServer loopback = fx.proxy("\"accept_proxy_protocol\": true, \"accept_proxy_protocol_from\": "
+                + "[\"10.0.0.0/8\", \"127.0.0.0/8\"]", backend.port());
+        Response r = fx.client(loopback).send("PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n" + get("/")).read();
+        assertEquals(200, r.status(), r.toString());
+        assertTrue(backend.requestHeads().get(0).contains("\r\nX-Forwarded-For: 203.0.113.7\r\n"),
+                backend.requestHeads().get(0));
+        assertEquals(0, loopback.stats().proxyProtocolRejected.sum());
     }
 
     /**
