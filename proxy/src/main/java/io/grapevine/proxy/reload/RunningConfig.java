@@ -4,6 +4,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.EventLog;
@@ -253,6 +254,18 @@ public final class RunningConfig implements AutoCloseable {
         }
         if (!Objects.equals(next.healthCheck(), running.healthCheck())) {
             needRestart.add("health_check");
+        }
+        ProxyProtocolConfig nextProxy = next.proxyProtocol();
+        ProxyProtocolConfig runningProxy = running.proxyProtocol();
+        if (nextProxy.accept() != runningProxy.accept()) {
+            needRestart.add("accept_proxy_protocol");
+        }
+        if (!nextProxy.acceptFrom().equals(runningProxy.acceptFrom())) {
+            needRestart.add("accept_proxy_protocol_from");
+        }
+        if (!Objects.equals(nextProxy.sendDefault(), runningProxy.sendDefault())
+                || !nextProxy.sendByPool().equals(runningProxy.sendByPool())) {
+            needRestart.add("send_proxy_protocol");
         }
         if (!Objects.equals(next.tls(), running.tls())) {
             needRestart.add("tls (the certificate files themselves reload on change)");

@@ -1,0 +1,46 @@
+package io.grapevine.proxy.reload;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.testing.LogCapture;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A reload applies what it can and says what it cannot: a changed key that takes a restart is named in one warning,
+ * so that an operator who edited it does not believe it in force.
+ */
+class RestartOnlyKeysTest {
+
+    @TempDir
+    Path dir;
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(RunningConfig.class);
+
+    @Test
+    void aChangedProxyProtocolSettingIsNamedAsTakingARestart() throws Exception {
+        String servers = "\"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 18001 } ]";
+        Path file = Files.writeString(dir.resolve("servers.conf"), "{ " + servers + " }");
+        ProxyConfig first = ConfigLoader.load(file);
+        TableHolder tables = new TableHolder(1, first.routes(), first::policyOf);
+        try (RunningConfig running = new RunningConfig(tables, first, file, SelfAddressGuard.NONE)) {
+            running.start("start");
+            Files.writeString(file, "{ " + servers + ", \"accept_proxy_protocol\": true, \"send_proxy_protocol\": \"v2\" }");
+            assertEquals(List.of(), running.reload("test", true, false).get(5, TimeUnit.SECONDS).errors());
+            String warning = file + " changed [accept_proxy_protocol, send_proxy_protocol]: these take effect at the next"
+                    + " restart";
+            assertTrue(log.messages().contains(warning), log.messages().toString());
+        }
+    }
+}
