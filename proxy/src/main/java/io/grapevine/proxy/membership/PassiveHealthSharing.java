@@ -6,10 +6,13 @@ import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberRecord;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.reload.RunningConfig;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -18,6 +21,7 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -27,7 +31,10 @@ import org.slf4j.LoggerFactory;
  * only by failing a request of its own. So each proxy announces, in its own member metadata, the servers it
  * marked down and until when ({@link MemberMetadata#downServers()}), and treats what the other proxies announce
  * like a passive mark-down of its own: that server gets no requests until the finding expires or its proxy
- * withdraws it.
+ * withdraws it. Only within {@code passive_health.max_ejected_percent} of its pool, this proxy's own ejections
+ * counted ({@link PoolState#markDownByPeers}): two proxies that eject different servers at the same moment, or one
+ * that says every server fails, leave part of each pool serving; a finding the limit keeps out is logged once, and
+ * applied on a later pass if room is made (an ejection or another finding ends, the table or the limit changes).
  *
  * <p>Trust: only members whose metadata says {@code role: proxy} are heard, only with a cluster key (every frame
  * authenticated; never under {@code --insecure-gossip}), only about servers in this proxy's table (by address),
@@ -38,7 +45,8 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread: the table thread ({@link RunningConfig#thread()}). A pass reads the table and the membership view's
  * snapshot, publishes through the gossip member (thread-safe) when its own findings changed, and sets every
- * server's peer mark (a volatile field read on every pick). A pass runs when something it reads changed: an
+ * server's peer mark (a volatile field read on every pick; set under the pool's monitor, which ejections on the event
+ * loops take too). A pass runs when something it reads changed: an
  * ejection made or cleared here (from the event loop that made it), a new table generation, a change of the
  * member records, a reload of servers.conf; and when the earliest finding, own or heard, runs out. An idle
  * proxy makes none: nothing here wakes on a clock.
@@ -52,12 +60,15 @@ public final class PassiveHealthSharing implements AutoCloseable {
 
     private final RunningConfig running;
     private final MembershipView view;
-    private final GossipMembership gossip;
+    /** Publishes this proxy's own findings in its member metadata (thread-safe). */
+    private final Consumer<List<MemberMetadata.DownServer>> announce;
     private List<MemberMetadata.DownServer> published = List.of();
     /** When each peer finding (peer id, address, expiry) was first heard, in wall-clock milliseconds. */
     private final Map<String, Long> firstHeard = new HashMap<>();
     /** Servers marked down on a peer's word now: server key to who said so. */
     private Map<String, String> marked = Map.of();
+    /** Servers a peer found failing but max_ejected_percent keeps in (logged once): server key to who said so. */
+    private Map<String, String> heldBack = Map.of();
     private boolean truncationLogged;
     /** A pass is queued on the table thread and has not started: more requests for one are covered by it. */
     private final AtomicBoolean passQueued = new AtomicBoolean();
@@ -65,16 +76,23 @@ public final class PassiveHealthSharing implements AutoCloseable {
     private ScheduledFuture<?> expiryPass;
     private volatile boolean closed;
 
-    private PassiveHealthSharing(RunningConfig running, MembershipView view, GossipMembership gossip) {
+    private PassiveHealthSharing(RunningConfig running, MembershipView view,
+                                 Consumer<List<MemberMetadata.DownServer>> announce) {
         this.running = running;
         this.view = view;
-        this.gossip = gossip;
+        this.announce = announce;
     }
 
     /** Starts sharing on the table thread; without a cluster key it does nothing and says so once. */
     public static PassiveHealthSharing start(RunningConfig running, MembershipView view, GossipMembership gossip) {
-        PassiveHealthSharing sharing = new PassiveHealthSharing(running, view, gossip);
-        if (gossip.insecure()) {
+        return start(running, view, gossip.insecure(), gossip::announceDownServers);
+    }
+
+    /** As {@link #start(RunningConfig, MembershipView, GossipMembership)}, publishing own findings to {@code announce}. */
+    static PassiveHealthSharing start(RunningConfig running, MembershipView view, boolean insecure,
+                                      Consumer<List<MemberMetadata.DownServer>> announce) {
+        PassiveHealthSharing sharing = new PassiveHealthSharing(running, view, announce);
+        if (insecure) {
             log.warn("passive health findings are not shared with other proxies under --insecure-gossip: anyone could "
                     + "take servers out of rotation");
             return sharing;
@@ -112,7 +130,7 @@ public final class PassiveHealthSharing implements AutoCloseable {
             List<MemberMetadata.DownServer> own = on ? ownFindings(servers, nowNanos, nowMillis) : List.of();
             publishOwn(own);
             Map<String, PeerFinding> peers = on ? peerFindings(health.passiveFailTimeoutMillis(), nowMillis) : Map.of();
-            applyPeers(servers, peers, nowNanos, nowMillis);
+            applyPeers(servers, peers, health.passiveMaxEjectedPercent(), nowNanos, nowMillis);
             for (Server s : servers) {
                 long until = s.ownPassiveDownUntil(nowNanos);
                 if (until != 0 && on) {
@@ -173,7 +191,7 @@ public final class PassiveHealthSharing implements AutoCloseable {
     private void publishOwn(List<MemberMetadata.DownServer> own) {
         if (!sameFindings(own, published)) {
             published = List.copyOf(own);
-            gossip.announceDownServers(published);
+            announce.accept(published);
         }
     }
 
@@ -208,8 +226,8 @@ public final class PassiveHealthSharing implements AutoCloseable {
                 long until = Math.min(d.until(), first + failTimeoutMillis);
                 if (until > nowMillis) {
                     PeerFinding f = new PeerFinding(until, "proxy " + HostAndPort.format(r.metadata().host(), r.metadata().port())
-                            + " (member " + r.id().substring(0, Math.min(8, r.id().length())) + ")");
-                    findings.merge(address, f, (x, y) -> x.untilMillis() >= y.untilMillis() ? x : y);
+                            + " (member " + r.id().substring(0, Math.min(8, r.id().length())) + ")", first);
+                    findings.merge(address, f, PeerFinding::and);
                 }
             }
         }
@@ -217,30 +235,74 @@ public final class PassiveHealthSharing implements AutoCloseable {
         return findings;
     }
 
-    private record PeerFinding(long untilMillis, String who) {
+    /**
+     * What the other proxies say of one server: until when (the latest of them), who says so (the one whose word runs
+     * longest), and when this proxy first heard the earliest of the findings still in force.
+     */
+    private record PeerFinding(long untilMillis, String who, long heardMillis) {
+
+        PeerFinding and(PeerFinding o) {
+            PeerFinding longer = untilMillis >= o.untilMillis ? this : o;
+            return new PeerFinding(longer.untilMillis, longer.who, Math.min(heardMillis, o.heardMillis));
+        }
     }
 
-    private void applyPeers(List<Server> servers, Map<String, PeerFinding> findings, long nowNanos, long nowMillis) {
-        Map<String, String> now = new HashMap<>();
+    /**
+     * Marks down the servers the other proxies found failing, pool by pool, as far as {@code max_ejected_percent}
+     * allows with this proxy's own ejections ({@link PoolState#markDownByPeers}): the finding heard first is
+     * preferred, then the one that runs longest; those marked already stay so. Logs each server marked down, kept in,
+     * or back, once per change.
+     */
+    private void applyPeers(List<Server> servers, Map<String, PeerFinding> findings, int maxPercent, long nowNanos,
+                            long nowMillis) {
+        Map<PoolState, List<Server>> byPool = new LinkedHashMap<>();
+        Map<Server, PeerFinding> found = new HashMap<>();
         for (Server s : servers) {
+            List<Server> foundInPool = byPool.computeIfAbsent(s.poolState(), p -> new ArrayList<>());
             PeerFinding f = findings.get(MembershipView.addressKey(s.spec().host(), s.spec().port()));
-            if (f == null) {
-                s.setPeerDownUntil(0);
-                String before = marked.get(s.key());
-                if (before != null) {
-                    log.info("server {} ({}) no longer down on the word of {}", s.name(), HostAndPort.format(s.address()), before);
-                }
-                continue;
+            if (f != null) {
+                foundInPool.add(s);
+                found.put(s, f);
             }
-            long until = nowNanos + TimeUnit.MILLISECONDS.toNanos(f.untilMillis() - nowMillis);
-            s.setPeerDownUntil(until == 0 ? 1 : until);
-            now.put(s.key(), f.who());
-            if (!marked.containsKey(s.key())) {
-                log.warn("server {} ({}) marked DOWN for {} ms on the word of {}, where it failed a request", s.name(),
-                        HostAndPort.format(s.address()), f.untilMillis() - nowMillis, f.who());
+        }
+        Map<String, String> now = new HashMap<>();
+        Map<String, String> held = new HashMap<>();
+        for (Map.Entry<PoolState, List<Server>> pool : byPool.entrySet()) {
+            List<Server> foundInPool = pool.getValue();
+            foundInPool.sort(Comparator.comparingLong((Server s) -> found.get(s).heardMillis())
+                    .thenComparingLong(s -> -found.get(s).untilMillis()).thenComparing(Server::key));
+            Map<Server, Long> marks = new LinkedHashMap<>();
+            for (Server s : foundInPool) {
+                long until = nowNanos + TimeUnit.MILLISECONDS.toNanos(found.get(s).untilMillis() - nowMillis);
+                marks.put(s, until == 0 ? 1 : until);
+            }
+            Set<Server> keptIn = new HashSet<>(pool.getKey().markDownByPeers(marks, maxPercent, nowNanos));
+            for (Server s : foundInPool) {
+                PeerFinding f = found.get(s);
+                if (keptIn.contains(s)) {
+                    held.put(s.key(), f.who());
+                    if (!heldBack.containsKey(s.key())) {
+                        log.warn("server {} ({}) {} on the word of {}: max_ejected_percent {} of pool {} reached", s.name(),
+                                HostAndPort.format(s.address()), marked.containsKey(s.key()) ? "no longer down"
+                                        : "not marked down", f.who(), maxPercent, pool.getKey().name());
+                    }
+                    continue;
+                }
+                now.put(s.key(), f.who());
+                if (!marked.containsKey(s.key())) {
+                    log.warn("server {} ({}) marked DOWN for {} ms on the word of {}, where it failed a request", s.name(),
+                            HostAndPort.format(s.address()), f.untilMillis() - nowMillis, f.who());
+                }
+            }
+        }
+        for (Server s : servers) {
+            String before = marked.get(s.key());
+            if (before != null && !now.containsKey(s.key()) && !held.containsKey(s.key())) {
+                log.info("server {} ({}) no longer down on the word of {}", s.name(), HostAndPort.format(s.address()), before);
             }
         }
         marked = now;
+        heldBack = held;
     }
 
     @Override

@@ -3,7 +3,9 @@ package io.grapevine.proxy.table;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.stats.PoolStats;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -14,7 +16,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * publishes and keeps it for the life of the proxy; each generation hands it the pool's current servers and policy.
  *
  * <p>Threading: the servers and policy are written by the table publisher and read by every event loop; ejections
- * are decided under this object's monitor (the failure path only).
+ * (the failure path, on event loops) and the marks of other proxies' findings (the table thread) are decided under
+ * this object's monitor, so that together they keep to {@code max_ejected_percent}; the pick path takes no lock.
  */
 public final class PoolState {
 
@@ -106,6 +109,75 @@ public final class PoolState {
                 "(" + (ejected + 1) + " of " + size + " servers of pool " + name + " ejected now)", reason);
         findingsChanged.run();
         return ejection;
+    }
+
+    /**
+     * Takes the pool's servers other proxies found failing out of rotation (their passive health, shared by gossip),
+     * as far as {@code max_ejected_percent} allows: a finding is applied only while it keeps the servers passively
+     * down here within the limit, as {@link #eject} allows an ejection ({@link Ejection#allowed}). This proxy's own
+     * ejections count first and are never undone; then the servers marked down on a peer's word already, so that a
+     * finding heard again on every gossip update does not change which server is kept in; then the others in the
+     * order of {@code findings}. A server this proxy ejected itself takes the finding too and counts once. Every
+     * other server of the pool loses any peer mark. Decided under this object's monitor, as {@link #eject} is, so
+     * that an ejection made meanwhile on an event loop and a finding applied here never together pass the limit; the
+     * balancers and the queue are told outside it.
+     *
+     * <p>Table thread only ({@code PassiveHealthSharing}), never on the pick path.
+     *
+     * @param findings   the pool's servers found failing, each to when ({@link System#nanoTime()}), preferred first
+     * @param maxPercent {@code passive_health.max_ejected_percent}
+     * @return the servers of {@code findings} not marked down because the pool reached its limit, in its order
+     */
+    public List<Server> markDownByPeers(Map<Server, Long> findings, int maxPercent, long nowNanos) {
+        List<Server> heldBack = new ArrayList<>();
+        List<Server> changed = new ArrayList<>();
+        synchronized (this) {
+            List<Server> all = servers;
+            int size = Math.max(all.size(), 1);
+            int down = 0;
+            for (Server s : all) {
+                if (s.isEjected(nowNanos)) {
+                    down++;
+                }
+            }
+            List<Server> order = new ArrayList<>(findings.size());
+            for (Server s : findings.keySet()) {
+                if (s.isEjected(nowNanos)) {
+                    peerMark(s, findings.get(s), changed);
+                } else if (s.isPeerDown(nowNanos)) {
+                    order.add(s);
+                }
+            }
+            for (Server s : findings.keySet()) {
+                if (!s.isEjected(nowNanos) && !s.isPeerDown(nowNanos)) {
+                    order.add(s);
+                }
+            }
+            for (Server s : order) {
+                if (Ejection.allowed(down, size, maxPercent)) {
+                    down++;
+                    peerMark(s, findings.get(s), changed);
+                } else {
+                    heldBack.add(s);
+                    peerMark(s, 0, changed);
+                }
+            }
+            for (Server s : all) {
+                if (!findings.containsKey(s)) {
+                    peerMark(s, 0, changed);
+                }
+            }
+        }
+        for (Server s : changed) {
+            s.peerDownChanged();
+        }
+        return heldBack;
+    }
+
+    private static void peerMark(Server s, long untilNanos, List<Server> changed) {
+        if (s.putPeerDownUntil(untilNanos)) {
+            changed.add(s);
+        }
     }
 
     /**

@@ -72,7 +72,10 @@ public final class Server implements Endpoint {
      * Set under the pool's monitor; cleared there, or by the event loop of a response that ends the failure streak.
      */
     private volatile boolean preventionLogged;
-    /** Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none. */
+    /**
+     * Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none.
+     * Written on the table thread under the pool's monitor ({@link PoolState#markDownByPeers}), read on every pick.
+     */
     private volatile long peerDownUntil;
 
     /** Where changes of load and availability are reported (leastconn over a large pool); null: nowhere. */
@@ -384,24 +387,47 @@ public final class Server implements Endpoint {
 
     /**
      * Other proxies of the cluster found the server failing (their passive health, shared by gossip): no
-     * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Written by the
-     * membership view's thread, read on every pick. A server back from it warms up (slow start) as from a passive
-     * mark-down of this proxy's own, since the word ran out or now, when it was withdrawn earlier. A change is told to
-     * the balancers that keep servers ordered by load, and to the pool's queue: a server back serves the requests
-     * waiting at once, and those its sticky cookie tied to a server now found failing may go to the others.
+     * requests until {@code untilNanos} ({@link System#nanoTime()}), 0 when none says so any more. Set by
+     * {@link PoolState#markDownByPeers} on the table thread, read on every pick. A server back from it warms up (slow
+     * start) as from a passive mark-down of this proxy's own, since the word ran out or now, when it was withdrawn
+     * earlier. A change is told to the balancers that keep servers ordered by load, and to the pool's queue: a server
+     * back serves the requests waiting at once, and those its sticky cookie tied to a server now found failing may go
+     * to the others. Sets it as it is, whatever max_ejected_percent says (tests of this package).
      */
-    public void setPeerDownUntil(long untilNanos) {
+    void setPeerDownUntil(long untilNanos) {
+        if (putPeerDownUntil(untilNanos)) {
+            peerDownChanged();
+        }
+    }
+
+    /**
+     * Sets the peer mark (see {@link #setPeerDownUntil}) without telling anyone yet; under the pool's monitor.
+     *
+     * @return whether it changed: then the caller calls {@link #peerDownChanged}, outside the monitor
+     */
+    boolean putPeerDownUntil(long untilNanos) {
         long before = peerDownUntil;
         if (before == untilNanos) {
-            return;
+            return false;
         }
         peerDownUntil = untilNanos;
         if (before != 0 && untilNanos == 0) {
             long now = System.nanoTime();
             startSlowStart(now - before >= 0 ? before : now);
         }
+        return true;
+    }
+
+    /** The peer mark changed: the balancers and the pool's queue are told. Outside the pool's monitor. */
+    void peerDownChanged() {
         loadChanged();
         pool.queue().dispatch();
+    }
+
+    /** Marked down on another proxy's word until a moment still to come. Any thread. */
+    boolean isPeerDown(long nowNanos) {
+        long peer = peerDownUntil;
+        return peer != 0 && nowNanos - peer < 0;
     }
 
     /**
