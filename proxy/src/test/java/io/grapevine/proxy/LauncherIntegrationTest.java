@@ -201,6 +201,18 @@ class LauncherIntegrationTest {
         assertEquals(List.of(), builds());
     }
 
+    /** {@code ./grapevine} alone is a usage error like any other: the usage on stderr, status 2. */
+    @Test
+    void noCommandIsAUsageError() throws Exception {
+        Run run = launch();
+        assertEquals(2, run.exit(), run.toString());
+        assertEquals("", run.stdout(), run.toString());
+        assertTrue(run.stderr().contains("usage: ./grapevine <command>"), run.toString());
+        Run help = launch("--help");
+        assertEquals(0, help.exit(), help.toString());
+        assertTrue(help.stdout().startsWith("usage: ./grapevine <command>"), help.toString());
+    }
+
     /** {@code test} runs the Maven GRAPEVINE_MVN names, as a build does; when it fails, nothing runs after it. */
     @Test
     void testRunsTheMavenOfGrapevineMvn() throws Exception {
