@@ -201,6 +201,46 @@ class LauncherIntegrationTest {
         assertEquals(List.of(), builds());
     }
 
+    /**
+     * The launcher and its own commands (build, demo, test) answer {@code --version} and {@code -V} as the
+     * programs do ("grapevine keygen 0.1.0", then the JVM), with the version a build would make, and
+     * {@code --help}, wherever it comes: stale jars are not built, Maven does not run, nor does the demo.
+     */
+    @Test
+    void theLauncherAndItsCommandsAnswerVersionAndHelpWithoutBuildingOrRunningAnything() throws Exception {
+        Path repo = ChildProcess.repoRoot();
+        Files.copy(repo.resolve("pom.xml"), root.resolve("pom.xml"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        touch("pom.xml", hourAgo.minus(1, ChronoUnit.HOURS));
+        Run program = launch("keygen", "--version");
+        assertEquals(0, program.exit(), program.toString());
+        assertTrue(program.stdout().matches("grapevine keygen \\S+\nJava .+ \\(.+\\)\n"), program.toString());
+        String version = program.stdout().substring("grapevine keygen ".length());
+
+        Files.createDirectories(root.resolve("scripts"));
+        Files.copy(repo.resolve("scripts/demo.sh"), root.resolve("scripts/demo.sh"));
+        touch("pom.xml", Instant.now()); // a build would run before any program
+        for (String command : List.of("", "build", "demo", "test")) {
+            for (String flag : List.of("--version", "-V")) {
+                Run run = command.isEmpty() ? launch(flag) : launch(command, flag);
+                assertEquals(0, run.exit(), run.toString());
+                assertEquals("grapevine" + (command.isEmpty() ? "" : " " + command) + " " + version, run.stdout(),
+                        command + " " + flag);
+                assertEquals("", run.stderr(), run.toString());
+            }
+            if (!command.isEmpty()) {
+                for (String help : List.of("--help", "-h")) {
+                    Run run = launch(command, help);
+                    assertEquals(0, run.exit(), run.toString());
+                    assertTrue(run.stdout().startsWith("usage: ./grapevine " + command), command + " " + help + ": " + run);
+                }
+            }
+        }
+        Run late = launch("test", "-o", "--version");
+        assertEquals(0, late.exit(), late.toString());
+        assertTrue(late.stdout().startsWith("grapevine test "), late.toString());
+        assertEquals(List.of(), builds(), "nothing built, Maven never ran");
+    }
+
     /** {@code ./grapevine} alone is a usage error like any other: the usage on stderr, status 2. */
     @Test
     void noCommandIsAUsageError() throws Exception {
