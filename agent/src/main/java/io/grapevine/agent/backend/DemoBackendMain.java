@@ -9,7 +9,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * {@code ./grapevine backend --port P [--count N] [--host H] [--threads T]}: runs N
- * {@link DemoBackend} workers (ids 1..N) until SIGTERM or SIGINT, then closes them.
+ * {@link DemoBackend} workers (ids 1..N) until SIGTERM or SIGINT, then closes them. SIGHUP and SIGUSR1,
+ * whose default action would end it at once, are logged and ignored, as by the agent.
  *
  * <p>Exit status: 0 after {@code --help} and after a stop by SIGTERM / SIGINT, 2 for a bad command line,
  * 1 when a port cannot be bound (the workers already started are closed first), 128 + the signal's
@@ -25,6 +26,7 @@ public final class DemoBackendMain {
     public static void main(String[] args) throws InterruptedException {
         BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
         StopSignals signals = StopSignals.install(PROGRAM);
+        StopSignals.takeOver(name -> log.info("{} received: ignored (SIGTERM stops the backend)", name), "HUP", "USR1");
         BackendEventLoop.setThreads(options.threads());
         List<DemoBackend> workers = new ArrayList<>(options.count());
         for (int id = 1; id <= options.count(); id++) {

@@ -64,6 +64,31 @@ class DemoBackendMainIntegrationTest {
         }
     }
 
+    /**
+     * SIGHUP (a closed terminal, a reload out of habit) and SIGUSR1 (nginx's log reopening) are logged and
+     * ignored, as by the agent: the workers serve on, and SIGTERM still stops them cleanly.
+     */
+    @Test
+    void sighupAndSigusr1AreLoggedAndTheWorkersServeOn() throws Exception {
+        Launched backend = launch("--port", "0");
+        int port = backend.ports(1).get(0);
+        for (String signal : List.of("HUP", "USR1")) {
+            assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(backend.process.pid())).start().waitFor());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (!backend.output().contains("SIG" + signal + " received: ignored") && backend.process.isAlive()
+                    && System.nanoTime() < deadline) {
+                Thread.sleep(20);
+            }
+            assertTrue(backend.process.isAlive(), "SIG" + signal + " ended the backend: " + backend.output());
+            assertTrue(backend.output().contains("SIG" + signal + " received: ignored"), backend.output());
+        }
+        assertEquals("Hello, I am ID 1\n", get(port, "/").body());
+
+        backend.process.destroy(); // SIGTERM
+        assertTrue(backend.process.waitFor(20, TimeUnit.SECONDS), "still running 20 s after SIGTERM");
+        assertEquals(0, backend.process.exitValue(), backend.output());
+    }
+
     @Test
     void bodiesStreamThroughASmallHeap() throws Exception {
         Launched backend = launch("-Xmx48m", "-XX:MaxDirectMemorySize=32m", "--port", "0");
@@ -134,7 +159,9 @@ class DemoBackendMainIntegrationTest {
     /** Runs DemoBackendMain with this test's class path; arguments starting with -X go to the JVM. */
     private Launched launch(String... args) throws IOException {
         Path output = Files.createTempFile(temp, "backend", ".log");
-        List<String> command = new ArrayList<>();
+        // With the default handling of the signals, as from a terminal, whatever the build was started under
+        // (nohup ignores SIGHUP, and a child inherits that); env execs the JVM, whose pid is the process's.
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=HUP,INT,TERM,USR1"));
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> programArgs = new ArrayList<>();
         for (String arg : args) {
