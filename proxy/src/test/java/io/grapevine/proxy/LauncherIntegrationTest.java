@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grapevine.proxy.config.Limits;
+import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.testing.ChildProcess;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -30,7 +32,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code build --help} builds nothing; a failed build runs nothing; and {@code keygen}'s stdout is the
  * key alone, build or not. And the class data sharing archives of the proxy and the agent: made by the first
  * start, used by the next ones, made again when the jar is newer; an empty file when the warm-up fails, so that
- * starts do not retry it.
+ * starts do not retry it. And the systemd unit, scripts/grapevine.service: its proxy command line, run as it
+ * would be.
  */
 class LauncherIntegrationTest {
 
@@ -332,6 +335,75 @@ class LauncherIntegrationTest {
         assertEquals(0, again.exit(), again.toString());
         assertEquals(tried, Files.getLastModifiedTime(archive("proxy")), "a failed warm-up is not retried until the jar changes");
         assertEquals(0, Files.size(archive("proxy")));
+    }
+
+    /**
+     * scripts/grapevine.service, the unit operations.md shows as it is: its ExecStart, under the unit's
+     * environment, is a proxy command line that passes {@code --check}, from jars older than the sources and
+     * without a build; a reload is SIGHUP to the proxy, a stop SIGTERM with time for the default drain, and the
+     * open-file limit covers both descriptors of every connection {@code max_connections} allows.
+     */
+    @Test
+    void theSystemdUnitRunsAProxyCommandLineFromTheBuiltJars() throws Exception {
+        Path repo = ChildProcess.repoRoot();
+        String unit = Files.readString(repo.resolve("scripts/grapevine.service"));
+        assertTrue(Files.readString(repo.resolve("docs/operations.md")).contains("```ini\n" + unit + "```\n"),
+                "operations.md shows scripts/grapevine.service as it is");
+        Map<String, List<String>> service = unitSection(unit, "Service");
+        assertEquals(List.of("/bin/kill -HUP $MAINPID"), service.get("ExecReload"));
+        assertEquals(List.of("SIGTERM"), service.get("KillSignal"));
+        assertEquals(List.of("on-failure"), service.get("Restart"));
+        Timeouts timeouts = Timeouts.defaults();
+        long stopMillis = Long.parseLong(service.get("TimeoutStopSec").get(0)) * 1000;
+        assertTrue(stopMillis >= timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + 10_000,
+                "TimeoutStopSec leaves the drain its time: " + stopMillis + " ms");
+        assertTrue(Long.parseLong(service.get("LimitNOFILE").get(0)) >= 2L * Limits.defaults().maxConnections() + 1000,
+                "LimitNOFILE: " + service.get("LimitNOFILE"));
+
+        // The unit's install directory and /etc/grapevine, in the scratch tree.
+        List<String> execStart = List.of(service.get("ExecStart").get(0).trim().split("\\s+"));
+        String home = service.get("WorkingDirectory").get(0);
+        assertEquals(List.of(home + "/grapevine", "proxy"), execStart.subList(0, 2), execStart.toString());
+        Path etc = Files.createDirectories(root.resolve("etc"));
+        Files.writeString(etc.resolve("servers.conf"), "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 8001 } ] }\n");
+        Run key = launch("keygen");
+        assertOnlyAKey(key);
+        Files.writeString(etc.resolve("cluster.key"), key.stdout());
+        Files.setPosixFilePermissions(etc.resolve("cluster.key"), PosixFilePermissions.fromString("rw-------"));
+        Files.copy(repo.resolve("templates/backends.mustache"), root.resolve("templates/backends.mustache"),
+                java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        List<String> args = new ArrayList<>();
+        for (String arg : execStart.subList(1, execStart.size())) {
+            args.add(arg.replace("/etc/grapevine/", etc + "/"));
+        }
+        args.add("--check");
+        Map<String, String> environment = new HashMap<>();
+        for (String assignment : service.get("Environment")) {
+            String[] nameValue = assignment.split("=", 2);
+            environment.put(nameValue[0], nameValue[1]);
+        }
+
+        touch("pom.xml", Instant.now()); // sources newer than the jars: without the unit's environment, a build
+        Run check = launch(environment, args.toArray(String[]::new));
+        assertEquals(0, check.exit(), check.toString());
+        assertTrue(check.stdout().startsWith("ok: " + etc + "/servers.conf: 1 server"), check.toString());
+        assertEquals(List.of(), builds(), "the unit runs the jars as they are: " + check);
+    }
+
+    /** The settings of a section of a systemd unit, by name, in order (a line ending in "\\" goes on). */
+    private static Map<String, List<String>> unitSection(String unit, String name) {
+        Map<String, List<String>> settings = new HashMap<>();
+        boolean inSection = false;
+        for (String line : unit.replace("\\\n", " ").split("\n")) {
+            if (line.startsWith("[")) {
+                inSection = line.equals("[" + name + "]");
+            } else if (inSection && !line.isBlank() && !line.startsWith("#") && !line.startsWith(";")) {
+                int equals = line.indexOf('=');
+                settings.computeIfAbsent(line.substring(0, equals).trim(), k -> new ArrayList<>())
+                        .add(line.substring(equals + 1).trim());
+            }
+        }
+        return settings;
     }
 
     /** The one archive the launcher made for {@code program}'s jar. */
