@@ -32,10 +32,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * A running proxy: the client listener on one event loop per core (and with {@code "tls"}, TLS on it or on a
- * second listener beside it, served by the same loops), the admin listener and the health checker on a
- * separate single thread, and the table they share. The static servers are published without any that is
- * the proxy itself ({@link SelfAddressGuard}); the membership view, which republishes them at start, logs
- * those refusals.
+ * second listener beside it, served by the same loops), the admin listener and the stats collector on a
+ * separate single thread, the health checker on another of its own, and the table they share. The static servers
+ * are published without any that is the proxy itself ({@link SelfAddressGuard}); the membership view, which
+ * republishes them at start, logs those refusals.
  */
 public final class ProxyServer implements AutoCloseable {
 
@@ -46,6 +46,11 @@ public final class ProxyServer implements AutoCloseable {
     private final ProxyConfig config;
     private final EventLoopGroup workers;
     private final EventLoopGroup control;
+    /**
+     * The health checker's one thread, its state confined to it: apart from the admin listener, so that a slow or
+     * busy admin endpoint delays no check, its start or its deadline.
+     */
+    private final EventLoopGroup healthChecks;
     private final ProxyStats stats = new ProxyStats();
     private final TableHolder tables;
     private final DataPlane dataPlane;
@@ -78,6 +83,7 @@ public final class ProxyServer implements AutoCloseable {
         }
         this.workers = transport.newGroup(ioThreads, "grapevine-io");
         this.control = transport.newGroup(1, "grapevine-control");
+        this.healthChecks = transport.newGroup(1, "grapevine-health");
         this.tables = stickySecret == null
                 ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
                 : new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf, stickySecret);
@@ -110,7 +116,8 @@ public final class ProxyServer implements AutoCloseable {
             AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
             admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
                     : AdminResponse.text(503, "draining\n"));
-            this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, control.next(), transport);
+            this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, healthChecks.next(),
+                    transport);
         } catch (RuntimeException | InterruptedException e) {
             if (boundListener != null) {
                 boundListener.close();
@@ -123,6 +130,7 @@ public final class ProxyServer implements AutoCloseable {
             }
             workers.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             control.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
+            healthChecks.shutdownGracefully(0, 0, TimeUnit.MILLISECONDS);
             throw e;
         }
         this.listener = boundListener;
@@ -280,7 +288,7 @@ public final class ProxyServer implements AutoCloseable {
         return admin;
     }
 
-    /** The active health checks (on the control loop). */
+    /** The active health checks (on their own loop, not the admin listener's). */
     public HealthChecker health() {
         return health;
     }
@@ -361,12 +369,14 @@ public final class ProxyServer implements AutoCloseable {
         if (tls != null) {
             tls.close();
         }
+        // While the health checks' loop still runs: stop() has it close the checks in flight and waits for that.
         health.stop(CLOSE_CONNECTIONS_MILLIS);
         collector.stop();
         admin.close();
         closeConnections(listenerClosed, tlsListenerClosed);
         workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        healthChecks.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
         log.debug("data plane stopped");
         terminated.countDown();
     }

@@ -40,7 +40,8 @@ import java.util.concurrent.TimeUnit;
  * at once, and each is then checked every interval from its own first check. Checks come due in
  * {@link #SLOTS_PER_INTERVAL} slots per interval.
  *
- * <p>Runs entirely on one control event loop (not a data-plane loop); its state is confined to it.
+ * <p>Runs entirely on one event loop of its own, neither a data-plane loop nor the admin listener's (whose endpoints
+ * would otherwise delay its ticks, connects and deadlines); its state is confined to it.
  */
 public final class HealthChecker {
 

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.ProxyServer;
+import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HealthCheckConfig;
@@ -29,7 +30,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -86,11 +89,63 @@ class HealthCheckIntegrationTest {
 
     @Test
     void aCheckWithoutAHostAsksForTheServersAddress() throws Exception {
+        startProxyWithAHealthyServer();
+        assertTrue(backend.heads.get(0).contains("\r\nHost: 127.0.0.1:" + backend.port() + "\r\n"), backend.heads.get(0));
+    }
+
+    /**
+     * The checks have a thread of their own: an admin endpoint that holds the admin listener's thread (a slow scrape
+     * of a large table, a client hammering {@code /stats.json}) neither stops them nor lets their deadlines run late.
+     * Here an endpoint holds that thread until the test lets it go; meanwhile the checks of the healthy server go on
+     * and pass. When the checks shared that thread, none was made while it was held.
+     */
+    @Test
+    void checksGoOnWhileAnAdminEndpointHoldsTheAdminThread() throws Exception {
+        Server server = startProxyWithAHealthyServer();
+        CountDownLatch entered = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        AtomicBoolean held = new AtomicBoolean();
+        proxy.admin().route("/hold", () -> {
+            held.set(true);
+            entered.countDown();
+            try {
+                release.await(30, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            held.set(false);
+            return AdminResponse.text(200, "released\n");
+        });
+        try (Socket admin = new Socket()) {
+            admin.connect(proxy.adminAddress(), 2000);
+            admin.getOutputStream().write("GET /hold HTTP/1.1\r\nHost: admin\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            admin.getOutputStream().flush();
+            try {
+                assertTrue(entered.await(10, TimeUnit.SECONDS), "the endpoint was not reached");
+                int seen = backend.heads.size();
+                HealthCheckResult before = server.stats().lastCheck();
+                long failed = server.stats().checksFailed.sum();
+                Await.until(Duration.ofSeconds(10), "three health checks made and judged while the admin thread is held",
+                        () -> backend.heads.size() >= seen + 3 && server.stats().lastCheck() != before);
+                assertTrue(held.get(), "the admin thread was let go before the checks were made");
+                HealthCheckResult last = server.stats().lastCheck();
+                assertTrue(last.ok(), last.toString());
+                assertEquals("L7OK", last.status(), last.toString());
+                assertEquals(failed, server.stats().checksFailed.sum(), "a check failed while the admin thread was held");
+                assertTrue(server.isActiveUp(), "the server was taken down while the admin thread was held");
+            } finally {
+                release.countDown();
+            }
+        }
+    }
+
+    /** A backend that answers every check 200, and a proxy whose checks of it have settled. */
+    private Server startProxyWithAHealthyServer() throws Exception {
         backend = new ScriptedBackend(InetAddress.getLoopbackAddress(),
                 "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
         Server server = startProxy(backend.port());
         settledCheck(server, backend.heads);
-        assertTrue(backend.heads.get(0).contains("\r\nHost: 127.0.0.1:" + backend.port() + "\r\n"), backend.heads.get(0));
+        return server;
     }
 
     /** The verdict of a check made after at least three requests reached the backend. */

@@ -161,7 +161,7 @@ class ShutdownIntegrationTest {
 
     /**
      * Stopping the health checks (the first thing {@code close()} does) closes the connection of a check in flight at
-     * once, rather than leaving it to its deadline or the control loop's shutdown, and a check cut short that way is
+     * once, rather than leaving it to its deadline or its loop's shutdown, and a check cut short that way is
      * no verdict on its server.
      */
     @Test
