@@ -264,7 +264,7 @@ public final class ProxyInstance implements AutoCloseable {
                 try {
                     AccessLog.checkWritable(config.accessLog());
                 } catch (IllegalArgumentException e) {
-                    throw new ConfigException(String.valueOf(o.servers()), 0, 0, e.getMessage(), null);
+                    throw config.accessLog().error(String.valueOf(o.servers()), e.getMessage());
                 }
             }
             return new Checked(config, template, keyring, null, token, null);
@@ -274,7 +274,7 @@ public final class ProxyInstance implements AutoCloseable {
             try {
                 accessLog = AccessLog.open(config.accessLog());
             } catch (IllegalArgumentException e) {
-                throw new ConfigException(String.valueOf(o.servers()), 0, 0, e.getMessage(), null);
+                throw config.accessLog().error(String.valueOf(o.servers()), e.getMessage());
             }
         }
         ExportRenderer export;

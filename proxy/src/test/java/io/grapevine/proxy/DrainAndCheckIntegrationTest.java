@@ -141,7 +141,7 @@ class DrainAndCheckIntegrationTest {
                 + logDir.resolve("access.log") + "\" }, \"backend_servers\": [] }\n");
         ChildProcess badLog = run("check-log", "--servers", unwritable.toString(), "--check");
         assertEquals(2, badLog.process().exitValue(), badLog.tail());
-        assertEquals(List.of("grapevine proxy: " + unwritable + ": access_log: cannot open " + logDir.resolve("access.log")
+        assertEquals(List.of("grapevine proxy: " + unwritable + ":1:27: access_log: cannot open " + logDir.resolve("access.log")
                 + " for appending: No such file or directory"), badLog.outputLines());
     }
 

@@ -9,6 +9,7 @@ import java.lang.annotation.Target;
 import java.lang.reflect.Field;
 import java.lang.reflect.Modifier;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -73,10 +74,14 @@ final class ConfigDocument {
     @interface Required {
     }
 
-    /** A JSON object, which remembers where it started and its key path, for messages about it as a whole. */
+    /**
+     * A JSON object, which remembers where it started and its key path, for messages about it as a whole, and where
+     * each of its string values is, for messages about a file one of them names.
+     */
     abstract static class Node {
         JsonLocation at;
         String where;
+        final Map<String, JsonLocation> valueAt = new HashMap<>();
     }
 
     /** A static {@code servers.conf}. */

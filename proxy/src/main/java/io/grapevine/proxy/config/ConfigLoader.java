@@ -232,8 +232,7 @@ public final class ConfigLoader {
     }
 
     private static ConfigException error(String source, JsonLocation at, String what, String expected) {
-        return new ConfigException(source, at == null ? 0 : Math.max(at.getLineNr(), 0),
-                at == null ? 0 : Math.max(at.getColumnNr(), 0), what, expected);
+        return ConfigOrigin.of(source, at, null).error(what, expected);
     }
 
     private static ConfigException error(String source, Node node, String what, String expected) {
@@ -295,7 +294,20 @@ public final class ConfigLoader {
                 root.tls == null ? null : tls(root.tls, source, baseDir),
                 root.accessLog == null ? null : new AccessLogConfig(java.nio.file.Path.of(root.accessLog.path),
                         root.accessLog.format == null ? AccessLogConfig.Format.COMBINED
-                                : AccessLogConfig.Format.fromConfigName(root.accessLog.format)));
+                                : AccessLogConfig.Format.fromConfigName(root.accessLog.format),
+                        origin(source, root.accessLog, "path")));
+    }
+
+    private static TlsConfig.CertificateFiles certificateFiles(String source, Path baseDir, Node node, String cert,
+                                                               String key) {
+        return new TlsConfig.CertificateFiles(baseDir.resolve(cert), baseDir.resolve(key),
+                origin(source, node, "cert"), origin(source, node, "key"));
+    }
+
+    /** Where {@code key} of {@code node} is, for errors about the file it names (the object's start if unknown). */
+    private static ConfigOrigin origin(String source, Node node, String key) {
+        return ConfigOrigin.of(source, node.valueAt.getOrDefault(key, node.at),
+                node.where.isEmpty() ? key : node.where + "." + key);
     }
 
     private static TlsConfig tls(Tls tls, String source, Path baseDir) throws ConfigException {
@@ -305,10 +317,10 @@ public final class ConfigLoader {
                 throw error(source, tls, "tls has \"" + (tls.cert == null ? "key" : "cert") + "\" without \""
                         + (tls.cert == null ? "cert" : "key") + "\"", "both \"cert\" and \"key\", or neither");
             }
-            certificates.add(new TlsConfig.CertificateFiles(baseDir.resolve(tls.cert), baseDir.resolve(tls.key)));
+            certificates.add(certificateFiles(source, baseDir, tls, tls.cert, tls.key));
         }
         for (Certificate c : or(tls.certificates, List.<Certificate>of())) {
-            certificates.add(new TlsConfig.CertificateFiles(baseDir.resolve(c.cert), baseDir.resolve(c.key)));
+            certificates.add(certificateFiles(source, baseDir, c, c.cert, c.key));
         }
         if (certificates.isEmpty()) {
             throw error(source, tls, "tls has no certificate",

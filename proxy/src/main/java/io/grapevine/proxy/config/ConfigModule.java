@@ -119,6 +119,10 @@ final class ConfigModule extends SimpleModule {
             if (value == null) {
                 throw Invalid.value(p, string ? rule.expectedInstead(p.getText()) : rule.expected());
             }
+            JsonStreamContext context = p.getParsingContext();
+            if (context.inObject() && context.getCurrentValue() instanceof Node node) {
+                node.valueAt.put(context.getCurrentName(), p.currentTokenLocation());
+            }
             return value;
         }
     }

@@ -3,6 +3,7 @@ package io.grapevine.proxy.config;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Locale;
+import java.util.Objects;
 
 /**
  * TLS termination on the client side, as {@code "tls"} in servers.conf says it. Only file names here: the
@@ -17,8 +18,31 @@ import java.util.Locale;
  */
 public record TlsConfig(HostPort listen, List<CertificateFiles> certificates, Provider provider) {
 
-    /** A certificate chain file and the file of its private key (may be the same file). */
-    public record CertificateFiles(Path cert, Path key) {
+    /**
+     * A certificate chain file and the file of its private key (may be the same file), and where servers.conf
+     * names each ({@code null} when not from servers.conf). Where they are named is not part of what they are:
+     * equal files are equal wherever they are named.
+     */
+    public record CertificateFiles(Path cert, Path key, ConfigOrigin certAt, ConfigOrigin keyAt) {
+
+        public CertificateFiles(Path cert, Path key) {
+            this(cert, key, null, null);
+        }
+
+        /** {@code e}, an error about one of the two files, said at the key that names that file. */
+        public ConfigException named(ConfigException e) {
+            return ConfigOrigin.about(e.source().equals(cert.toString()) ? certAt : keyAt, e);
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof CertificateFiles f && f.cert.equals(cert) && f.key.equals(key);
+        }
+
+        @Override
+        public int hashCode() {
+            return Objects.hash(cert, key);
+        }
     }
 
     /** {@code "provider"}: the TLS implementation. */

@@ -96,10 +96,14 @@ public final class ServerTls implements AutoCloseable {
         this.handshakeTimeoutMillis = handshakeTimeoutMillis;
         for (CertificateFiles files : config.certificates()) {
             Served s = new Served(files);
-            TlsCertificate.Contents contents = TlsCertificate.Contents.read(files);
-            s.certificate = TlsCertificate.parse(files, contents);
-            s.context = newContext(s.certificate);
-            s.lastSeen = HexFormat.of().formatHex(contents.digest());
+            try {
+                TlsCertificate.Contents contents = TlsCertificate.Contents.read(files);
+                s.certificate = TlsCertificate.parse(files, contents);
+                s.context = newContext(s.certificate);
+                s.lastSeen = HexFormat.of().formatHex(contents.digest());
+            } catch (ConfigException e) {
+                throw files.named(e);
+            }
             served.add(s);
         }
         // Logged once everything loaded: a bad file at start is the only line printed.
@@ -125,7 +129,8 @@ public final class ServerTls implements AutoCloseable {
      *
      * @param alpn                   the application protocols to offer, in order of preference
      * @param handshakeTimeoutMillis how long a client has for its whole handshake, from the accept
-     * @throws ConfigException naming the file, when a certificate or key cannot be used
+     * @throws ConfigException at the key of servers.conf that names the file, and naming the file, when a
+     *                         certificate or key cannot be used
      * @throws IllegalStateException when {@code "provider": "openssl"} was asked for and OpenSSL did not load
      */
     public static ServerTls start(TlsConfig config, List<String> alpn, long handshakeTimeoutMillis)
@@ -137,11 +142,15 @@ public final class ServerTls implements AutoCloseable {
      * What {@link #start} reads and checks, for {@code --check}: every certificate and key file of {@code config}
      * parses and each key belongs to its certificate. Nothing is watched, no provider is loaded.
      *
-     * @throws ConfigException naming the file, as {@link #start} would
+     * @throws ConfigException as {@link #start} would
      */
     public static void check(TlsConfig config) throws ConfigException {
         for (CertificateFiles files : config.certificates()) {
-            TlsCertificate.load(files);
+            try {
+                TlsCertificate.load(files);
+            } catch (ConfigException e) {
+                throw files.named(e);
+            }
         }
     }
 

@@ -45,6 +45,11 @@ class TlsCommandLineIntegrationTest {
                 """.formatted(dir.relativize(pair.cert()), dir.relativize(pair.key())));
     }
 
+    /** Where {@link #servers} names the key, after {@code cert}: {@code servers.conf:2:<column>: tls.key: }. */
+    private String keyAt(Path cert) {
+        return dir.resolve("servers.conf") + ":2:" + (31 + dir.relativize(cert).toString().length()) + ": tls.key: ";
+    }
+
     private ChildProcess start(String name, Path servers) {
         return resources.keep(ChildProcess.proxy(dir, name, "--servers", servers.toString(), "--listen",
                 "127.0.0.1:0", "--admin", "127.0.0.1:0", "--no-gossip"));
@@ -59,7 +64,8 @@ class TlsCommandLineIntegrationTest {
         assertEquals(2, p.process().exitValue(), p.tail());
         List<String> lines = p.log().lines().filter(l -> !l.isBlank()).toList();
         assertEquals(1, lines.size(), p.log());
-        assertEquals("grapevine proxy: " + b.key() + ": this EC key does not belong to the first certificate of "
+        assertEquals("grapevine proxy: " + keyAt(a.cert()) + b.key() + ": this EC key does not belong to the first "
+                + "certificate of "
                 + a.cert() + " (expected the private key of the server's certificate, which comes first in the "
                 + "certificate file, before its intermediates)", lines.get(0));
     }
@@ -70,7 +76,8 @@ class TlsCommandLineIntegrationTest {
         ChildProcess p = start("missing", servers(new Pair(dir.resolve("nowhere.crt"), a.key())));
         assertTrue(p.waitFor(60) >= 0, "did not exit: " + p.tail());
         assertEquals(2, p.process().exitValue(), p.tail());
-        assertEquals(List.of("grapevine proxy: " + dir.resolve("nowhere.crt") + ": cannot read file: No such file or "
+        assertEquals(List.of("grapevine proxy: " + dir.resolve("servers.conf") + ":2:20: tls.cert: "
+                + dir.resolve("nowhere.crt") + ": cannot read file: No such file or "
                 + "directory"), p.log().lines().filter(l -> !l.isBlank()).toList());
     }
 
@@ -89,7 +96,8 @@ class TlsCommandLineIntegrationTest {
                 servers(new Pair(a.cert(), b.key())).toString(), "--check"));
         assertTrue(bad.waitFor(60) >= 0, "did not exit: " + bad.tail());
         assertEquals(2, bad.process().exitValue(), "--check passed a key that a start refuses: " + bad.tail());
-        assertEquals(List.of("grapevine proxy: " + b.key() + ": this EC key does not belong to the first certificate of "
+        assertEquals(List.of("grapevine proxy: " + keyAt(a.cert()) + b.key() + ": this EC key does not belong to the "
+                + "first certificate of "
                 + a.cert() + " (expected the private key of the server's certificate, which comes first in the "
                 + "certificate file, before its intermediates)"), bad.log().lines().filter(l -> !l.isBlank()).toList());
     }

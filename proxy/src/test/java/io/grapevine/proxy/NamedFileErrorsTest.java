@@ -1,0 +1,83 @@
+package io.grapevine.proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import io.grapevine.proxy.config.ConfigException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A file that servers.conf names and {@code --check} finds unusable (a TLS certificate or key, the access log) is
+ * reported at the key that names it: servers.conf, line and column, then the key and the file.
+ */
+class NamedFileErrorsTest {
+
+    @TempDir
+    Path dir;
+
+    private String check(String conf) throws Exception {
+        Path servers = Files.writeString(dir.resolve("servers.conf"), conf);
+        ConfigException e = assertThrows(ConfigException.class, () -> ProxyInstance.check(
+                ProxyMain.parse(new String[] {"--servers", servers.toString(), "--check"}, Map.of()).options()));
+        return e.getMessage();
+    }
+
+    @Test
+    void anUnreadableCertificateIsReportedAtItsKey() throws Exception {
+        Path key = Files.writeString(dir.resolve("a.key"), "not a key\n");
+        assertEquals(dir.resolve("servers.conf") + ":3:13: tls.cert: " + dir.resolve("nowhere.crt")
+                + ": cannot read file: No such file or directory", check("""
+                { "backend_servers": [],
+                  "tls": {
+                    "cert": "nowhere.crt",
+                    "key": "%s" } }
+                """.formatted(key)));
+    }
+
+    @Test
+    void anUnreadableKeyOfTheCertificatesListIsReportedAtItsKey() throws Exception {
+        Files.writeString(dir.resolve("a.crt"), "not a certificate\n");
+        assertEquals(dir.resolve("servers.conf") + ":3:31: tls.certificates[0].key: " + dir.resolve("nowhere.key")
+                + ": cannot read file: No such file or directory", check("""
+                { "backend_servers": [],
+                  "tls": { "certificates": [
+                    { "cert": "a.crt", "key": "nowhere.key" } ] } }
+                """));
+    }
+
+    @Test
+    void aCertificateThatDoesNotParseIsReportedAtItsKey() throws Exception {
+        Path cert = Files.writeString(dir.resolve("a.crt"), "not a certificate\n");
+        assertEquals(dir.resolve("servers.conf") + ":2:20: tls.cert: " + cert + ": no PEM certificate found "
+                + "(expected -----BEGIN CERTIFICATE----- blocks: the server's certificate, then its intermediates)",
+                check("""
+                { "backend_servers": [],
+                  "tls": { "cert": "a.crt", "key": "a.crt" } }
+                """));
+    }
+
+    @Test
+    void anAccessLogInADirectoryThatDoesNotExistIsReportedAtItsPath() throws Exception {
+        Path log = dir.resolve("no-such-dir").resolve("access.log");
+        assertEquals(dir.resolve("servers.conf") + ":2:27: access_log: cannot open " + log
+                + " for appending: No such file or directory", check("""
+                { "backend_servers": [],
+                  "access_log": { "path": "%s" } }
+                """.formatted(log)));
+    }
+
+    @Test
+    void anAccessLogThatCannotBeWrittenIsReportedAtItsPath() throws Exception {
+        Path log = Files.createDirectory(dir.resolve("a-directory"));
+        assertEquals(dir.resolve("servers.conf") + ":3:13: access_log: cannot open " + log
+                + " for appending: Permission denied", check("""
+                { "backend_servers": [],
+                  "access_log": {
+                    "path": "%s" } }
+                """.formatted(log)));
+    }
+}
