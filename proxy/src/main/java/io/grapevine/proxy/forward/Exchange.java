@@ -552,7 +552,8 @@ public final class Exchange {
                 loop.stats().retries.increment();
                 if (!s.takesStickyRequests(now)) {
                     // Put in maintenance, down or out of the table since it was picked: the request reached no
-                    // server, and goes to another one, still neither a retry nor a failure of this one.
+                    // server and goes to another one. Counted as retried and redispatched, as any retry elsewhere,
+                    // but it spends nothing of the retry budget and counts as no failure of this server.
                     s.stats().redispatched.increment();
                     if (tried == null) {
                         tried = new ArrayList<>(2);
