@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -113,14 +114,14 @@ public final class RunningConfig implements AutoCloseable {
     /**
      * Table thread: makes the static servers (less any that is the proxy itself) followed by {@code others} the
      * table. A server of {@code others} with the key (pool, host, port) of a static one is the static one; one
-     * whose name a static server has already is renamed {@code name/pool}.
+     * whose name a static server has already is renamed {@code name/pool}, and refused (logged and counted once) when
+     * that name is taken too: every name in the table is one server's, as the admin API names a server to change it.
      *
      * @return the table in force afterwards
      */
     public BackendTable publish(String reason, List<ServerSpec> others) {
         refusals.startRound();
         List<ServerSpec> merged = new ArrayList<>(self.filter(config.servers(), this::refuseSelf));
-        refusals.endRound();
         Set<String> keys = new HashSet<>();
         Set<String> names = new HashSet<>();
         for (ServerSpec s : merged) {
@@ -128,10 +129,19 @@ public final class RunningConfig implements AutoCloseable {
             names.add(s.name());
         }
         for (ServerSpec s : others) {
-            if (keys.add(s.key())) {
-                merged.add(names.add(s.name()) ? s : renamed(s));
+            if (!keys.add(s.key())) {
+                continue;
+            }
+            ServerSpec named = names.contains(s.name()) ? renamed(s) : s;
+            if (names.add(named.name())) {
+                merged.add(named);
+            } else {
+                refusals.refuse(s.key() + " name taken", s.source().name().toLowerCase(Locale.ROOT),
+                        s.name() + " (" + HostAndPort.format(s.host(), s.port()) + ")", "its name, and " + named.name()
+                        + ", are other servers' already");
             }
         }
+        refusals.endRound();
         ProxyConfig c = config;
         return tables.publish(merged, c.routes(), c::policyOf, reason);
     }
@@ -143,7 +153,7 @@ public final class RunningConfig implements AutoCloseable {
 
     private static ServerSpec renamed(ServerSpec s) {
         return new ServerSpec(s.name() + "/" + s.pool(), s.host(), s.port(), s.weight(), s.backup(), s.pool(),
-                s.source(), s.state());
+                s.source(), s.state(), s.maxConn());
     }
 
     // ---------------------------------------------------------------- reloads (any thread)

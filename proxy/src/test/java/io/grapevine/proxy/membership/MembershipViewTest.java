@@ -185,6 +185,29 @@ class MembershipViewTest {
     }
 
     /**
+     * A gossip server whose name a static server has is renamed {@code name/pool}: it keeps everything its member
+     * announced (its max_conn too), and when a static server has that name as well it is refused, alone, rather than
+     * put in the table under a name two servers share (the admin API names a server to change it).
+     */
+    @Test
+    void aGossipServerRenamedForAStaticOneKeepsItsLimitAndNeverSharesAName() throws Exception {
+        start(BackendTemplate.load(Path.of("../templates/backends.mustache"), BackendTemplate.Escaping.JSON), """
+                {"backend_servers": [
+                  {"name": "web@127.0.0.1:8001", "ip": "127.0.0.1", "port": 9001},
+                  {"name": "web@127.0.0.1:8002", "ip": "127.0.0.1", "port": 9002},
+                  {"name": "web@127.0.0.1:8002/default", "ip": "127.0.0.1", "port": 9003}]}
+                """);
+        event(MemberEvent.Type.ADDED, "limited", 8001, MemberState.UP, Map.of("max_conn", "25"));
+        event(MemberEvent.Type.ADDED, "taken", 8002, MemberState.UP);
+
+        assertEquals(List.of("web@127.0.0.1:8001 9001 0", "web@127.0.0.1:8002 9002 0", "web@127.0.0.1:8002/default 9003 0",
+                        "web@127.0.0.1:8001/default 8001 25"),
+                tables.current().servers().stream().map(s -> s.name() + " " + s.spec().port() + " " + s.maxConn()).toList(),
+                view.lastRender().toString());
+        assertEquals(1L, view.counters().get("refused_backends"), view.counters().toString());
+    }
+
+    /**
      * A template edit that does not compile is a file that did not load (reload_failures), not a render that failed
      * (render_failures): nothing was rendered, and the running template still renders every change.
      */
