@@ -52,7 +52,9 @@ final class TemplateContexts {
         for (MemberRecord r : records) {
             if (r.isBackend()) {
                 MemberMetadata md = r.metadata();
-                byBackend.merge(md.service() + "@" + HostAndPort.format(md.host(), md.port()), r, TemplateContexts::announcer);
+                // By the address's identity, as the table keys servers: "::1" and "0:0:0:0:0:0:0:1" are one backend.
+                byBackend.merge(md.service() + "@" + MembershipView.addressKey(md.host(), md.port()), r,
+                        TemplateContexts::announcer);
             }
         }
         List<MemberRecord> backends = byBackend.values().stream().sorted(ORDER).toList();

@@ -15,8 +15,12 @@ import org.junit.jupiter.api.Test;
 class TemplateContextsTest {
 
     private static MemberRecord backend(String id, String host, int port) {
+        return backend(id, host, port, MemberState.UP);
+    }
+
+    private static MemberRecord backend(String id, String host, int port, MemberState state) {
         return new MemberRecord(id, null, new InetSocketAddress("127.0.0.1", 40_000),
-                MemberMetadata.backend("web", host, port, 1, Map.of(), MemberState.UP), MemberEvent.Type.ADDED, 1);
+                MemberMetadata.backend("web", host, port, 1, Map.of(), state), MemberEvent.Type.ADDED, 1);
     }
 
     @SuppressWarnings("unchecked")
@@ -39,5 +43,20 @@ class TemplateContextsTest {
     @Test
     void oneBackendAnnouncedTwiceAppearsOnce() {
         assertEquals(1, members(backend("old", "::1", 8001), backend("new", "::1", 8001)).size());
+    }
+
+    /**
+     * One backend written two ways (an IPv6 address in full and compressed, a host name in two cases) is one backend,
+     * as it is one server in the table: it appears once, as its live member announces it, and a draining
+     * predecessor that spelled it otherwise neither drains it nor shows it twice (an export would list it twice).
+     */
+    @Test
+    void oneBackendSpelledTwoWaysAppearsOnceAsItsLiveMemberSaysIt() {
+        List<Map<String, Object>> v6 = members(backend("old", "0:0:0:0:0:0:0:1", 8001, MemberState.DRAINING),
+                backend("new", "::1", 8001));
+        assertEquals(List.of("new up"), v6.stream().map(m -> m.get("id") + " " + m.get("state")).toList());
+        List<Map<String, Object>> names = members(backend("old", "WEB1.example.com", 8001, MemberState.DRAINING),
+                backend("new", "web1.example.com", 8001));
+        assertEquals(List.of("new up"), names.stream().map(m -> m.get("id") + " " + m.get("state")).toList());
     }
 }
