@@ -4,7 +4,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * Counters of one pool (a group of servers), kept for as long as the proxy runs, across table generations: its
+ * Counters of one pool (a group of servers), kept across table generations (as its {@code PoolState} is): its
  * queue (HAProxy's {@code qcur} and {@code qmax}), the time requests waited in it, and the retries its budget
  * refused. Updated from every event loop without locks (the queue's own counts under its lock); read by the
  * admin thread.

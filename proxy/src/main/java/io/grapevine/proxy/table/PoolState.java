@@ -12,8 +12,9 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * What a pool keeps across table generations, by its name, as a {@link Server} keeps its identity by its key: the
  * queue of requests waiting for a server ({@link PoolQueue}), the pool's counters, and the decision to eject one of
- * its servers (which must see the pool's other servers). {@link TableHolder} creates one per pool name it ever
- * publishes and keeps it for the life of the proxy; each generation hands it the pool's current servers and policy.
+ * its servers (which must see the pool's other servers). {@link TableHolder} creates one per pool name it
+ * publishes and keeps it while the pool is in the table and for a while after it left (a pool back soon finds its
+ * queue and counters again); each generation hands it the pool's current servers and policy.
  *
  * <p>Threading: the servers and policy are written by the table publisher and read by every event loop; ejections
  * (the failure path, on event loops) and the marks of other proxies' findings (the table thread) are decided under

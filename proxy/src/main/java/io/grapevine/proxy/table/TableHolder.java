@@ -11,6 +11,7 @@ import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
 import java.security.SecureRandom;
 import java.util.ArrayList;
+import java.util.BitSet;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
@@ -18,6 +19,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.function.Function;
 import javax.crypto.Mac;
@@ -65,8 +67,23 @@ public final class TableHolder {
     private final Map<String, StoredOverride> overrides = new HashMap<>();
     /** Servers added to and removed from the table, for the stats page's timeline (and more, from others). */
     private final EventLog events = new EventLog(EVENTS_KEPT);
-    /** Every pool ever published, by name, for the life of the proxy; guarded by {@code this}. */
+    /**
+     * How long a pool that left the table keeps its state (queue, counters, id) for when it comes back: as long as the
+     * stats page keeps its history. Longer than a retry budget's window, so that per-loop state kept at a pool's id
+     * ({@code LoopContext}'s retry budgets) is as good as new by the time a new pool gets that id.
+     */
+    static final long RETIRED_POOL_KEPT_NANOS = TimeUnit.MINUTES.toNanos(5);
+    /** {@link #RETIRED_POOL_KEPT_NANOS}, shorter in tests; guarded by {@code this}. */
+    long retiredPoolKeptNanos = RETIRED_POOL_KEPT_NANOS;
+    /**
+     * The pools of the table and those out of it for less than {@link #retiredPoolKeptNanos}, by name; guarded by
+     * {@code this}. Pools named per deploy come and go for as long as the proxy runs: those gone for long are let go.
+     */
     private final Map<String, PoolState> poolStates = new LinkedHashMap<>();
+    /** When each pool of {@link #poolStates} that is not in the table left it ({@link System#nanoTime()}); guarded by {@code this}. */
+    private final Map<String, Long> poolsLeft = new HashMap<>();
+    /** Ids of pools let go, for new pools (smallest first), so that arrays indexed by pool id stay small; guarded by {@code this}. */
+    private final BitSet freePoolIds = new BitSet();
     /** A copy of {@link #poolStates} for readers on other threads. */
     private volatile List<PoolState> poolStateList = List.of();
     private volatile BackendTable current;
@@ -132,8 +149,9 @@ public final class TableHolder {
     }
 
     /**
-     * What every pool published so far keeps across generations (its queue, its counters), in order of first
-     * appearance; a pool that left the table is still there, its queue empty. Lock-free; any thread.
+     * What each pool keeps across generations (its queue, its counters), in order of first appearance: the pools of the
+     * table, and those that left it less than {@link #RETIRED_POOL_KEPT_NANOS} ago, their queues empty. Lock-free; any
+     * thread.
      */
     public List<PoolState> poolStates() {
         return poolStateList;
@@ -142,7 +160,13 @@ public final class TableHolder {
     private PoolState poolState(String pool) {
         PoolState state = poolStates.get(pool);
         if (state == null) {
-            state = new PoolState(pool, poolStates.size(), this::healthFindingsChanged);
+            int id = freePoolIds.nextSetBit(0);
+            if (id < 0) {
+                id = poolStates.size(); // no id is free: ids 0 .. size - 1 are all in use
+            } else {
+                freePoolIds.clear(id);
+            }
+            state = new PoolState(pool, id, this::healthFindingsChanged);
             poolStates.put(pool, state);
             poolStateList = List.copyOf(poolStates.values());
         }
@@ -447,13 +471,28 @@ public final class TableHolder {
      * others get the slots of servers that joined, came back or had their limit raised.
      */
     private void serveQueues(BackendTable table) {
-        for (PoolState state : poolStates.values()) {
+        long now = System.nanoTime();
+        boolean letGo = false;
+        for (var it = poolStates.values().iterator(); it.hasNext(); ) {
+            PoolState state = it.next();
             if (table.pools().containsKey(state.name())) {
+                poolsLeft.remove(state.name());
                 state.queue().dispatch();
-            } else {
-                state.update(List.of(), state.queuePolicy());
-                state.queue().retire();
+                continue;
             }
+            state.update(List.of(), state.queuePolicy());
+            state.queue().retire(); // again at each swap: a request may have queued under the table it left
+            long left = poolsLeft.computeIfAbsent(state.name(), name -> now);
+            if (now - left >= retiredPoolKeptNanos) {
+                // Requests still on its servers hold the state itself; they finish with it, uncounted here.
+                it.remove();
+                poolsLeft.remove(state.name());
+                freePoolIds.set(state.id());
+                letGo = true;
+            }
+        }
+        if (letGo) {
+            poolStateList = List.copyOf(poolStates.values());
         }
     }
 

@@ -42,6 +42,33 @@ class TableHolderTest {
         assertFalse(first.isRemoved());
     }
 
+    /**
+     * Pools named per deploy (a pool tag that carries the release) come and go for as long as the proxy runs: a pool
+     * that left the table is let go once it has been out of it for {@link TableHolder#RETIRED_POOL_KEPT_NANOS}, and its
+     * id serves the next new pool, so what the holder keeps (and each event loop keeps per pool id) is the pools of
+     * the table and of the recent past, however many came before.
+     */
+    @Test
+    void poolsOutOfTheTableForLongAreLetGoAndTheirIdsServeNewOnes() {
+        tables.retiredPoolKeptNanos = 0;
+        for (int deploy = 0; deploy < 1_000; deploy++) {
+            tables.publish(List.of(spec(1, 1, AdminState.UP, "web-" + deploy)), "deploy " + deploy);
+        }
+        assertEquals(List.of("web-999"), tables.poolStates().stream().map(PoolState::name).toList());
+        assertTrue(tables.poolStates().get(0).id() < 2, "ids are reused: " + tables.poolStates().get(0).id());
+    }
+
+    /** A pool out of the table for a moment (its only member restarting) comes back with its queue and counters. */
+    @Test
+    void aPoolBackSoonKeepsItsState() {
+        PoolState web = tables.publish(List.of(spec(1, 1, AdminState.UP, "web")), "test").pools().get("web").state();
+        web.stats().queueFull.add(3);
+        tables.publish(List.of(spec(2)), "web left");
+        assertSame(web, tables.publish(List.of(spec(1, 1, AdminState.UP, "web"), spec(2)), "web back").pools().get("web")
+                .state());
+        assertEquals(3, web.stats().queueFull.sum());
+    }
+
     @Test
     void publishingTheSameServersMakesNoGeneration() {
         BackendTable g1 = tables.publish(List.of(spec(1), spec(2)), "test");
