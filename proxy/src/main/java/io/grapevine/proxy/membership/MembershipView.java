@@ -59,6 +59,14 @@ public final class MembershipView implements MembershipListener, ServerSource {
      */
     public static final long DEFAULT_HOLD_MILLIS = 30_000;
     private static final long HOLD_CHECK_MILLIS = 250;
+    /**
+     * A join reports the members it brings one by one, each once its metadata came (fetched from each at once): the
+     * first export of a late join waits until no member came for this long ({@code syncInterval}, by which the
+     * members that answer at all have answered)...
+     */
+    static final long FIRST_EXPORT_QUIET_MILLIS = 1_000;
+    /** ...but no longer than this after the first ({@code metadataTimeout}: a member slower than that is not added). */
+    static final long FIRST_EXPORT_MAX_WAIT_MILLIS = 5_000;
 
     /** What the last render produced, for {@code GET /table/rendered}. */
     public record RenderResult(long atMillis, String text, String error, long generation) {
@@ -71,6 +79,11 @@ public final class MembershipView implements MembershipListener, ServerSource {
     private final List<ExportRenderer> exports = new ArrayList<>();
     /** No member is known yet, and the exports wait for one ({@link #addExport}). */
     private boolean exportsWaitForMembers;
+    /** The first member of a late join is known, and the exports wait for the others it brought; since (nano time). */
+    private boolean exportsSettling;
+    private long exportsSettlingSince;
+    /** When the member records last changed (nano time). */
+    private long lastMemberChange;
     private final Refusals refusals = new Refusals(log);
     private final List<Runnable> membersListeners = new ArrayList<>();
 
@@ -201,6 +214,13 @@ public final class MembershipView implements MembershipListener, ServerSource {
             }
         }
         snapshotMembers();
+        lastMemberChange = System.nanoTime();
+        if (exportsWaitForMembers && !members.isEmpty()) {
+            exportsWaitForMembers = false;
+            exportsSettling = true;
+            exportsSettlingSince = lastMemberChange;
+            thread.schedule(this::checkExportsSettled, FIRST_EXPORT_QUIET_MILLIS, TimeUnit.MILLISECONDS);
+        }
         MemberRecord r = members.get(e.memberId());
         requestRender((r != null ? r.describe() : previous != null ? previous.describe() : e.memberId()) + " " + what);
     }
@@ -271,6 +291,23 @@ public final class MembershipView implements MembershipListener, ServerSource {
             holdCheckScheduled = true;
             thread.schedule(this::checkHeld, HOLD_CHECK_MILLIS, TimeUnit.MILLISECONDS);
         }
+    }
+
+    /**
+     * Ends the first export's wait once the members of the late join that were coming have come
+     * ({@link #FIRST_EXPORT_QUIET_MILLIS}, at most {@link #FIRST_EXPORT_MAX_WAIT_MILLIS}), else checks again then.
+     */
+    private void checkExportsSettled() {
+        long now = System.nanoTime();
+        long due = Math.min(lastMemberChange + TimeUnit.MILLISECONDS.toNanos(FIRST_EXPORT_QUIET_MILLIS),
+                exportsSettlingSince + TimeUnit.MILLISECONDS.toNanos(FIRST_EXPORT_MAX_WAIT_MILLIS));
+        if (now - due < 0) {
+            thread.schedule(this::checkExportsSettled, due - now, TimeUnit.NANOSECONDS);
+            return;
+        }
+        exportsSettling = false;
+        log.info("{} members known since the join, and no other coming: rendering the exports now", members.size());
+        requestRender("the members of the join are in");
     }
 
     /**
@@ -370,8 +407,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             lastRender = new RenderResult(now, text == null ? "" : text, error, running.current().generation());
             log.error("rendering the backend table failed, the table stays in force", e);
         }
-        exportsWaitForMembers &= members.isEmpty();
-        if (!exportsWaitForMembers && !exports.isEmpty()) {
+        if (!exportsWaitForMembers && !exportsSettling && !exports.isEmpty()) {
             // An export is another proxy's table: what allowed_backends refuses from this one stays out of it too.
             AddressAllowlist allowed = allowlist(config);
             Map<String, Object> exported = TemplateContexts.build(members.values().stream().filter(r -> !r.isBackend()

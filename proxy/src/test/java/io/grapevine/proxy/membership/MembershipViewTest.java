@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.MemberEvent;
@@ -181,6 +182,31 @@ class MembershipViewTest {
 
             assertEquals(List.of("127.0.0.1:8001 up"), servers());
             assertEquals("127.0.0.1:8001 \n", Files.readString(out));
+        }
+    }
+
+    /**
+     * A renderer whose seeds answer only after its start (render mode with --join) hears of the members that join
+     * brings one by one, as each one's metadata comes: the file is written first once they have stopped coming, not
+     * from the first of them, which would leave the external proxy without the others' backends until the next write.
+     */
+    @Test
+    void aLateJoinWritesTheExportFirstWithTheMembersItBrought(@TempDir Path dir) throws Exception {
+        Path out = dir.resolve("servers.txt");
+        try (ExportRenderer export = new ExportRenderer(Files.writeString(dir.resolve("servers.mustache"),
+                "{{#members}}{{address}} {{/members}}\n"), out, null)) {
+            view.addExport(export, true);
+            settle();
+            assertFalse(Files.exists(out), "nothing is known before a seed answers");
+            view.onMembershipEvent(new MemberEvent(MemberEvent.Type.ADDED, "seed", null,
+                    new InetSocketAddress("127.0.0.1", 40_001), MemberMetadata.proxy("127.0.0.1", 8080), clock++));
+            Thread.sleep(300); // the metadata of another member the join brought comes later
+            event(MemberEvent.Type.ADDED, "web", 8001, MemberState.UP);
+
+            Await.until(Duration.ofSeconds(10), "the first write", () -> Files.exists(out));
+            settle();
+            assertEquals("127.0.0.1:8001 \n", Files.readString(out));
+            assertEquals(1, export.writes(), "written once, with both members");
         }
     }
 
