@@ -97,6 +97,10 @@ final class Agent {
         MemberState initial = first.healthy() ? MemberState.UP : MemberState.DOWN;
         HealthTracker tracker = new HealthTracker(initial, RISE, FALL);
         MemberMetadata metadata = options.metadata(initial);
+        String loopback = options.loopbackWarning();
+        if (loopback != null) {
+            LOG.warn("{}", loopback);
+        }
 
         ClusterSettings settings = options.gossip().settings(keyring)
                 .gossipPort(options.gossipPort())

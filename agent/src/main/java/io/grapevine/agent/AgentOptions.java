@@ -10,8 +10,10 @@ import io.grapevine.cluster.cli.GossipFlags;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
 import io.grapevine.cluster.cli.UsageException;
+import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -165,6 +167,42 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
     /** The host the proxy should connect to for this backend. */
     String announcedHost() {
         return gossip.advertise() != null ? gossip.advertise() : target.host();
+    }
+
+    /**
+     * Why the announced host is one the proxies on other hosts cannot reach, or null: a loopback address (or
+     * {@code localhost}) announced while a seed is not on loopback. Each proxy there would send this backend's
+     * requests to whatever listens on its own loopback at that port. A seed given by a host name other than
+     * {@code localhost} counts as another host: nothing here asks DNS.
+     */
+    String loopbackWarning() {
+        if (!isLoopback(announcedHost())) {
+            return null;
+        }
+        for (HostAndPort seed : gossip.join()) {
+            if (!isLoopback(seed.host())) {
+                return "announcing " + HostAndPort.format(announcedHost(), target.port()) + ", a loopback address, to a"
+                        + " cluster with seed " + seed + " on another host: a proxy there would connect to itself for"
+                        + " this backend. Give --advertise with an address of this host that the proxies reach";
+            }
+        }
+        return null;
+    }
+
+    /** 127.0.0.0/8, ::1 however written, localhost. IP literals only are parsed: no DNS. */
+    private static boolean isLoopback(String host) {
+        String h = host.toLowerCase(Locale.ROOT);
+        if (h.equals("localhost") || h.endsWith(".localhost") || h.equals("localhost.")) {
+            return true;
+        }
+        if (h.indexOf(':') < 0 && !h.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
+            return false; // a host name: which host it is, DNS would say
+        }
+        try {
+            return InetAddress.getByName(h).isLoopbackAddress();
+        } catch (UnknownHostException e) {
+            return false;
+        }
     }
 
     /**

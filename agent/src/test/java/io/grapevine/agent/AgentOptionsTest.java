@@ -279,6 +279,26 @@ class AgentOptionsTest {
         }
     }
 
+    /**
+     * A loopback target announced as it is, to seeds on other hosts, sends every proxy there to itself: the agent
+     * says so at start and names the flag that fixes it. Seeds on loopback (one host), or --advertise, need no word.
+     */
+    @Test
+    void aLoopbackHostAnnouncedToSeedsOnOtherHostsIsWarnedOf() throws UsageException {
+        for (String target : List.of("127.0.0.1:8001", "127.1.2.3:8001", "[::1]:8001", "[0:0:0:0:0:0:0:1]:8001",
+                "localhost:8001", "LocalHost:8001")) {
+            String warning = AgentOptions.parse("--join", "127.0.0.1:7946,10.0.0.1:7946", "--service", "web",
+                    "--target", target, "--insecure-gossip").loopbackWarning();
+            assertTrue(warning != null && warning.contains("10.0.0.1:7946") && warning.contains("--advertise"),
+                    target + ": " + warning);
+        }
+        assertNull(AgentOptions.parse(with("--advertise", "10.0.0.5")).loopbackWarning());
+        assertNull(AgentOptions.parse("--join", "127.0.0.1:7946,[::1]:7947,localhost:7948", "--service", "web",
+                "--target", "127.0.0.1:8001", "--insecure-gossip").loopbackWarning(), "one host");
+        assertNull(AgentOptions.parse("--join", "10.0.0.1:7946", "--service", "web", "--target", "10.0.0.7:8001",
+                "--insecure-gossip").loopbackWarning());
+    }
+
     @Test
     void helpAndVersionAreTextsToPrint() throws UsageException {
         CommandLines.Parsed<AgentOptions> help = AgentOptions.parse(new String[] {"--service", "x", "--help"}, Map.of());
