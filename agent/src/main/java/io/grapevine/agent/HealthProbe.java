@@ -4,12 +4,20 @@ import io.grapevine.cluster.HostAndPort;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.net.URI;
+import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 
 /**
  * One HTTP/1.1 {@code GET} of the backend's health path over a fresh connection; a final status of 2xx or
@@ -26,6 +34,18 @@ final class HealthProbe {
     record Result(boolean healthy, String detail) {
     }
 
+    /** Looks a host name up ({@link InetAddress#getByName}, in tests a stand-in). May block. */
+    interface Resolver {
+        InetAddress resolve(String host) throws UnknownHostException, InterruptedException;
+    }
+
+    /** Runs the name lookups, which the JDK cannot bound in time, apart from the probe that waits for them. */
+    private static final ExecutorService LOOKUPS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "agent-probe-lookup");
+        t.setDaemon(true);
+        return t;
+    });
+
     /** Longest status line read; anything longer is not HTTP. */
     private static final int MAX_STATUS_LINE = 256;
 
@@ -33,8 +53,16 @@ final class HealthProbe {
     private final String path;
     private final URI uri;
     private final int timeoutMillis;
+    private final Resolver resolver;
+    /** The target's name lookup still running from an earlier probe, or null; used by one probe at a time. */
+    private Future<InetAddress> lookup;
 
     HealthProbe(HostAndPort target, String path, Duration timeout) {
+        this(target, path, timeout, InetAddress::getByName);
+    }
+
+    HealthProbe(HostAndPort target, String path, Duration timeout, Resolver resolver) {
+        this.resolver = resolver;
         this.target = target;
         this.path = path;
         this.uri = URI.create("http://" + target + path);
@@ -52,9 +80,18 @@ final class HealthProbe {
      */
     Result check() {
         long deadline = System.nanoTime() + timeoutMillis * 1_000_000L;
+        InetAddress address;
+        try {
+            address = resolve(deadline);
+        } catch (TimeoutException e) {
+            return new Result(false, "name lookup of " + target.host() + " took more than " + timeoutMillis + " ms");
+        } catch (UnknownHostException e) {
+            return new Result(false, "unknown host " + target.host());
+        }
         try (Socket socket = new Socket()) {
             try {
-                socket.connect(new InetSocketAddress(target.host(), target.port()), timeoutMillis);
+                long left = Math.max(1, (deadline - System.nanoTime()) / 1_000_000);
+                socket.connect(new InetSocketAddress(address, target.port()), (int) left);
             } catch (SocketTimeoutException e) {
                 return new Result(false, "connect timed out after " + timeoutMillis + " ms");
             } catch (ConnectException e) {
@@ -85,6 +122,32 @@ final class HealthProbe {
             }
         } catch (IOException e) {
             return new Result(false, e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage()));
+        }
+    }
+
+    /**
+     * The target's address, by {@code deadline}. An IP literal needs no lookup. A name is looked up on another thread
+     * (the JDK's lookup has no time limit of its own: a DNS server that does not answer holds it for the resolver's
+     * timeouts, seconds); a lookup that outlives one probe is waited for by the next, never started twice.
+     */
+    private InetAddress resolve(long deadline) throws TimeoutException, UnknownHostException {
+        String host = target.host();
+        if (host.indexOf(':') >= 0 || host.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
+            return InetAddress.getByName(host); // a literal: parsed, no lookup
+        }
+        if (lookup == null) {
+            lookup = LOOKUPS.submit(() -> resolver.resolve(host));
+        }
+        try {
+            InetAddress address = lookup.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            lookup = null;
+            return address;
+        } catch (ExecutionException e) {
+            lookup = null;
+            throw e.getCause() instanceof UnknownHostException u ? u : new UnknownHostException(host + ": " + e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new TimeoutException("interrupted");
         }
     }
 

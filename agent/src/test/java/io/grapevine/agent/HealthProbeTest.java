@@ -114,6 +114,29 @@ class HealthProbeTest {
         }
     }
 
+    /**
+     * The target's name is looked up within the probe's time too: a resolver that hangs (a DNS server gone) makes a
+     * failed probe on time, not one that takes as long as the lookup, and a lookup still running is not started again
+     * by the next probe.
+     */
+    @Test
+    void aNameLookupThatHangsFailsTheProbeOnTime() throws Exception {
+        AtomicInteger lookups = new AtomicInteger();
+        HealthProbe probe = new HealthProbe(new HostAndPort("backend.example", 8080), "/health", TIMEOUT, host -> {
+            lookups.incrementAndGet();
+            Thread.sleep(3_000);
+            throw new java.net.UnknownHostException(host);
+        });
+        for (int i = 0; i < 2; i++) {
+            long start = System.nanoTime();
+            HealthProbe.Result result = probe.check();
+            long tookMs = (System.nanoTime() - start) / 1_000_000;
+            assertEquals(new HealthProbe.Result(false, "name lookup of backend.example took more than 500 ms"), result);
+            assertTrue(tookMs >= 450 && tookMs < 1_500, "took " + tookMs + " ms");
+        }
+        assertEquals(1, lookups.get(), "one lookup at a time");
+    }
+
     /** Accepts one connection and writes {@code parts} to it, 30 ms apart, each in its own TCP segment. */
     private static Thread answer(ServerSocket server, String... parts) {
         Thread thread = new Thread(() -> {
