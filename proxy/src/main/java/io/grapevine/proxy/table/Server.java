@@ -81,9 +81,15 @@ public final class Server implements Endpoint {
     /** Where changes of load and availability are reported (leastconn over a large pool); null: nowhere. */
     private volatile LoadWatch.Handle loadWatch;
 
-    /** The Set-Cookie lines naming this server under {@link #cookieLinesOf}; the table publisher's only. */
-    private byte[][] cookieLines;
-    private PoolPolicy.Sticky cookieLinesOf;
+    /**
+     * The Set-Cookie lines naming this server under the sticky policy of its pool's latest generation; written by the
+     * table publisher, read by event loops ({@link #renderedSetCookie}). Immutable once published.
+     */
+    private volatile CookieLines cookieLines;
+
+    /** The Set-Cookie lines naming a server under {@code of}: {@code [plain, secure]}. */
+    private record CookieLines(PoolPolicy.Sticky of, byte[][] lines) {
+    }
 
     /** Slow start of this server's pool; 0: none. Written by the table publisher. */
     private volatile long slowStartNanos;
@@ -166,12 +172,23 @@ public final class Server implements Endpoint {
      * ({@link ServerPool#setCookie}), rendered once per sticky policy. On the publishing thread.
      */
     byte[][] setCookieLines(PoolPolicy.Sticky sticky) {
-        if (!sticky.equals(cookieLinesOf)) {
-            cookieLines = new byte[][] {ServerPool.setCookieLine(sticky, stickyId, false),
-                    ServerPool.setCookieLine(sticky, stickyId, true)};
-            cookieLinesOf = sticky;
+        CookieLines c = cookieLines;
+        if (c == null || !sticky.equals(c.of())) {
+            c = new CookieLines(sticky, new byte[][] {ServerPool.setCookieLine(sticky, stickyId, false),
+                    ServerPool.setCookieLine(sticky, stickyId, true)});
+            cookieLines = c;
         }
-        return cookieLines;
+        return c.lines();
+    }
+
+    /**
+     * The {@code Set-Cookie} line naming this server under {@code sticky} as the table publisher rendered it for a
+     * generation of its pool, or {@code null} when none was rendered under that policy. Any thread; the array is
+     * shared: do not modify it.
+     */
+    byte[] renderedSetCookie(PoolPolicy.Sticky sticky, boolean secure) {
+        CookieLines c = cookieLines;
+        return c == null || !sticky.equals(c.of()) ? null : c.lines()[secure ? 1 : 0];
     }
 
     public InetSocketAddress address() {

@@ -202,14 +202,17 @@ public final class ServerPool {
     /**
      * The {@code Set-Cookie} field line (with its CRLF) naming {@code server}, for a client that came over TLS
      * ({@code secure}: with the {@code Secure} attribute) or not; {@code null} if the server is not of this pool.
-     * The array is shared: do not modify it.
+     * A server that joined the pool in a later generation (one a request got after waiting in the queue across a
+     * table swap) is named too, as that generation rendered it, if the cookie is still this generation's. The array
+     * is shared: do not modify it.
      */
     public byte[] setCookie(Server server, boolean secure) {
         int i = Arrays.binarySearch(stickyIds, server.stickyId());
-        if (i < 0 || stickyServers[i] != server) {
-            return null;
+        if (i >= 0 && stickyServers[i] == server) {
+            return secure ? setCookieSecure[i] : setCookie[i];
         }
-        return secure ? setCookieSecure[i] : setCookie[i];
+        return policy.sticky() != null && server.poolState() == state
+                ? server.renderedSetCookie(policy.sticky(), secure) : null;
     }
 
     /** The cookie value that names a server: its id as 16 lower-case hex digits. */

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
@@ -254,6 +255,31 @@ class ConnectionLimitForwardingTest {
                     "Set-Cookie: " + cookie(pool, s1) + ";"), "c's client now sticks to s1: " + answers);
             assertEquals(0, s0.inFlight());
             assertEquals(0, s1.inFlight());
+        }
+    }
+
+    @Test
+    void aRequestThatWaitedAcrossATableSwapForAServerThatJoinedGetsThatServersStickyCookie() throws Exception {
+        String s0 = "{\"name\": \"s0\", \"ip\": \"127.0.0.1\", \"port\": 8001, \"max_conn\": 1}";
+        String s1 = "{\"name\": \"s1\", \"ip\": \"127.0.0.1\", \"port\": 8002, \"max_conn\": 1}";
+        try (ForwardingHarness h = new ForwardingHarness("{\"sticky\": {}, \"backend_servers\": [" + s0 + "]}")) {
+            h.send(get("a") + get("b"));
+            assertEquals(1, server(h).poolState().queue().size(), "b waits for s0");
+
+            h.tables.publish(ConfigLoader.parse("{\"sticky\": {}, \"backend_servers\": [" + s0 + ", " + s1 + "]}",
+                    "(test)").servers(), "test"); // s1 joins the pool: b takes its free slot
+            h.runPending();
+            ServerPool pool = h.tables.current().defaultPool();
+            Server joined = pool.servers().get(1);
+            assertEquals(2, h.backends.size());
+            assertSame(joined, h.backend(1).server());
+            h.backend(0).send(ok("A"));
+            h.backend(1).send(ok("B"));
+            h.runPending();
+            String answers = h.received();
+            String toB = answers.substring(answers.indexOf("\r\n\r\nA"));
+            assertTrue(toB.contains("\r\nSet-Cookie: " + cookie(pool, joined) + ";"),
+                    "b's client sticks to the server that answered it: " + answers);
         }
     }
 
