@@ -263,10 +263,14 @@ public final class Exchange {
         if (named != null) {
             if (named.tryAcquireSlot()) {
                 startAttempt(named, now, false);
-            } else {
-                enqueue(named, now);
+                return true;
             }
-            return true;
+            if (enqueue(named, now)) {
+                return true;
+            }
+            // No room to wait for its server (queue.max 0, or the queue is full): balanced as a request without the
+            // cookie, as HAProxy redispatches a persistent request whose server's queue is full (maxqueue); the
+            // response names the server that answered. Refused only when no other server has room either.
         }
         List<Server> excluded = tried == null ? null : new TriedOrFailing(tried);
         for (int i = 0, n = pool.servers().size(); i <= n; i++) {
@@ -286,7 +290,7 @@ public final class Exchange {
             // another event loop took its last slot between the pick and here: it is full now, pick again
         }
         if (pool.isLimited() && someServerIsFull(now)) {
-            enqueue(null, now);
+            enqueueOrAnswerBusy(now);
             return true;
         }
         return false;
@@ -343,24 +347,34 @@ public final class Exchange {
 
     // ---------------------------------------------------------------- the pool's queue
 
-    /**
-     * Queues the request for a slot of any server of its pool it may use, or of {@code pinned} only (its sticky
-     * server); a full queue is answered 503 at once.
-     */
-    private void enqueue(Server pinned, long now) {
-        PoolState ps = pool.state();
-        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now);
-        if (!ps.queue().offer(t, now)) {
+    /** Queues the request for a slot of any server of its pool it may use; a full queue is answered 503 at once. */
+    private void enqueueOrAnswerBusy(long now) {
+        if (!enqueue(null, now)) {
+            PoolState ps = pool.state();
             ps.stats().queueFull.increment();
             log.debug("queue of pool {} is full ({} requests): {} {} answered 503", pool.name(),
                     ps.queuePolicy().max(), request.method, request.routingPath);
             answerBusy();
-            return;
+        }
+    }
+
+    /**
+     * Queues the request for a slot of any server of its pool it may use, or of {@code pinned} only (its sticky
+     * server).
+     *
+     * @return false: the queue is full (or there is none); nothing was done
+     */
+    private boolean enqueue(Server pinned, long now) {
+        PoolState ps = pool.state();
+        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now);
+        if (!ps.queue().offer(t, now)) {
+            return false;
         }
         ticket = t;
         state = State.QUEUED;
         t.timeout(loop.eventLoop().schedule(() -> queueTimedOut(t), ps.queuePolicy().timeoutMillis(),
                 TimeUnit.MILLISECONDS));
+        return true;
     }
 
     /**
@@ -570,7 +584,7 @@ public final class Exchange {
                 if (a.passSlot() || s.tryAcquireSlot()) {
                     startAttempt(s, now, true);
                 } else {
-                    enqueue(null, now);
+                    enqueueOrAnswerBusy(now);
                 }
             }
             case ANSWER -> answer(d.status());

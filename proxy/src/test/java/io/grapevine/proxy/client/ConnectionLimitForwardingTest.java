@@ -224,18 +224,25 @@ class ConnectionLimitForwardingTest {
         }
     }
 
-    @Test
-    void aStickyRequestWaitingForItsServerIsBalancedWhenThatServerGoesAway() throws Exception {
-        String config = "{\"sticky\": {}, \"backend_servers\": ["
+    /** A sticky pool of two servers {@code s0} and {@code s1} with {@code max_conn} 1, and {@code extra} top-level keys. */
+    private static String stickyPairOfOne(String extra) {
+        return "{\"sticky\": {}, " + extra + "\"backend_servers\": ["
                 + "{\"name\": \"s0\", \"ip\": \"127.0.0.1\", \"port\": 8001, \"max_conn\": 1}, "
                 + "{\"name\": \"s1\", \"ip\": \"127.0.0.1\", \"port\": 8002, \"max_conn\": 1}]}";
-        try (ForwardingHarness h = new ForwardingHarness(config)) {
+    }
+
+    /** A GET of {@code /path} that brings the sticky cookie naming {@code server}. */
+    private static String getStickingTo(String path, ServerPool pool, Server server) {
+        return "GET /" + path + " HTTP/1.1\r\nHost: example\r\nCookie: " + cookie(pool, server) + "\r\n\r\n";
+    }
+
+    @Test
+    void aStickyRequestWaitingForItsServerIsBalancedWhenThatServerGoesAway() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(stickyPairOfOne(""))) {
             ServerPool pool = h.tables.current().defaultPool();
             Server s0 = pool.servers().get(0);
             Server s1 = pool.servers().get(1);
-            String toS0 = "Cookie: " + cookie(pool, s0) + "\r\n";
-            h.send("GET /b HTTP/1.1\r\nHost: example\r\n" + toS0 + "\r\n"
-                    + "GET /c HTTP/1.1\r\nHost: example\r\n" + toS0 + "\r\n");
+            h.send(getStickingTo("b", pool, s0) + getStickingTo("c", pool, s0));
             assertEquals(1, h.backends.size());
             assertSame(s0, h.backend(0).server());
             assertEquals(1, pool.state().queue().size(), "c waits for its server, s0, though s1 is free");
@@ -253,6 +260,38 @@ class ConnectionLimitForwardingTest {
             assertTrue(answers.indexOf("\r\n\r\nB") < answers.indexOf("\r\n\r\nC"), answers);
             assertTrue(answers.substring(answers.indexOf("\r\n\r\nB")).contains(
                     "Set-Cookie: " + cookie(pool, s1) + ";"), "c's client now sticks to s1: " + answers);
+            assertEquals(0, s0.inFlight());
+            assertEquals(0, s1.inFlight());
+        }
+    }
+
+    @Test
+    void withoutRoomToWaitAStickyRequestWhoseServerIsFullGoesToAnotherServer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(stickyPairOfOne("\"queue\": {\"max\": 0}, "))) {
+            ServerPool pool = h.tables.current().defaultPool();
+            Server s0 = pool.servers().get(0);
+            Server s1 = pool.servers().get(1);
+            h.send(getStickingTo("b", pool, s0) + getStickingTo("c", pool, s0));
+            assertEquals(2, h.backends.size(), "c cannot wait for s0, and s1 has room");
+            assertSame(s0, h.backend(0).server());
+            assertSame(s1, h.backend(1).server());
+            assertEquals(0, pool.state().stats().queueFull.sum());
+            h.backend(0).send(ok("B"));
+            h.backend(1).send(ok("C"));
+            h.runPending();
+            String answers = h.received();
+            assertEquals(2, answers.split("HTTP/1.1 200 OK", -1).length - 1, answers);
+            assertTrue(answers.substring(answers.indexOf("\r\n\r\nB")).contains(
+                    "Set-Cookie: " + cookie(pool, s1) + ";"), "c's client now sticks to s1: " + answers);
+
+            h.send(getStickingTo("d", pool, s0) + getStickingTo("e", pool, s0) + getStickingTo("f", pool, s0));
+            h.runPending();
+            assertEquals(2, h.backends.size(), "d and e went on the connections b and c left idle");
+            assertEquals(1, pool.state().stats().queueFull.sum(), "f found every server full and no queue");
+            h.backend(0).send(ok("D"));
+            h.backend(1).send(ok("E"));
+            h.runPending();
+            assertTrue(h.received().contains("HTTP/1.1 503 "));
             assertEquals(0, s0.inFlight());
             assertEquals(0, s1.inFlight());
         }
