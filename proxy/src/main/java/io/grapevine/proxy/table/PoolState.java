@@ -28,6 +28,11 @@ public final class PoolState {
     private final PoolQueue queue;
     /** Walks the round robin of the pool's balancers, generation after generation (see {@link ServerPool}). */
     private final AtomicInteger roundRobinTurns = new AtomicInteger();
+    /**
+     * The servers {@link #markDownByPeers} marked down on other proxies' word at its last pass, most preferred first
+     * (whose marks give way last to an ejection of this proxy's own); guarded by this object's monitor.
+     */
+    private List<Server> peerMarked = List.of();
     private volatile List<Server> servers = List.of();
     private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
     /** Told of every ejection made or cleared here (see {@link TableHolder#onHealthFindingsChanged}). */
@@ -84,30 +89,65 @@ public final class PoolState {
      * Ejects {@code server} for its ejection count times the base time, if {@code max_ejected_percent} allows it
      * (see {@link Ejection}). The servers other proxies found failing count as ejected: they are out of rotation
      * here as much as those this proxy ejected, and without them each proxy of a cluster could eject its own share
-     * of the pool, and every proxy hear of all of them.
+     * of the pool, and every proxy hear of all of them. But this proxy's own ejections count first, as in
+     * {@link #markDownByPeers}: when the findings of other proxies fill the limit and this proxy's own ejections
+     * alone would allow this one, peer marks give way, the one {@link #markDownByPeers} preferred least first, so
+     * that this proxy stops sending requests to a server it saw fail itself, while the pool stays within the limit.
      *
      * @return the ejection, or {@code null} when none was made (not allowed, or ejected already)
      */
-    synchronized Ejection eject(Server server, long nowNanos, HealthCheckConfig passive, String reason) {
-        if (server.isEjected(nowNanos)) {
-            return null; // another event loop ejected it a moment ago
+    Ejection eject(Server server, long nowNanos, HealthCheckConfig passive, String reason) {
+        List<Server> gaveWay = null;
+        Ejection ejection;
+        synchronized (this) {
+            if (server.isEjected(nowNanos)) {
+                return null; // another event loop ejected it a moment ago
+            }
+            int ejected = 0;
+            int own = 0;
+            List<Server> all = servers;
+            for (Server s : all) {
+                if (s != server && s.isPassivelyDown(nowNanos)) {
+                    ejected++;
+                    if (s.isEjected(nowNanos)) {
+                        own++;
+                    }
+                }
+            }
+            int size = Math.max(all.size(), 1);
+            int maxPercent = passive.passiveMaxEjectedPercent();
+            if (!Ejection.allowed(ejected, size, maxPercent) && Ejection.allowed(own, size, maxPercent)) {
+                int left = ejected;
+                List<Server> giving = new ArrayList<>(2);
+                for (int i = peerMarked.size() - 1; i >= 0 && !Ejection.allowed(left, size, maxPercent); i--) {
+                    Server s = peerMarked.get(i);
+                    if (s != server && !s.isRemoved() && !s.isEjected(nowNanos) && s.isPeerDown(nowNanos)) {
+                        giving.add(s);
+                        left--;
+                    }
+                }
+                if (Ejection.allowed(left, size, maxPercent)) {
+                    for (Server s : giving) {
+                        s.putPeerDownUntil(0);
+                    }
+                    ejected = left;
+                    gaveWay = giving;
+                }
+            }
+            if (!Ejection.allowed(ejected, size, maxPercent)) {
+                stats.ejectionsPrevented.increment();
+                server.ejectionPrevented(ejected, size, maxPercent, reason);
+                return null;
+            }
+            ejection = server.eject(nowNanos, TimeUnit.MILLISECONDS.toNanos(passive.passiveFailTimeoutMillis()),
+                    TimeUnit.MILLISECONDS.toNanos(passive.passiveMaxEjectionMillis()),
+                    "(" + (ejected + 1) + " of " + size + " servers of pool " + name + " ejected now)", reason);
         }
-        int ejected = 0;
-        List<Server> all = servers;
-        for (Server s : all) {
-            if (s != server && s.isPassivelyDown(nowNanos)) {
-                ejected++;
+        if (gaveWay != null) {
+            for (Server s : gaveWay) {
+                s.peerDownChanged();
             }
         }
-        int size = Math.max(all.size(), 1);
-        if (!Ejection.allowed(ejected, size, passive.passiveMaxEjectedPercent())) {
-            stats.ejectionsPrevented.increment();
-            server.ejectionPrevented(ejected, size, passive.passiveMaxEjectedPercent(), reason);
-            return null;
-        }
-        Ejection ejection = server.eject(nowNanos, TimeUnit.MILLISECONDS.toNanos(passive.passiveFailTimeoutMillis()),
-                TimeUnit.MILLISECONDS.toNanos(passive.passiveMaxEjectionMillis()),
-                "(" + (ejected + 1) + " of " + size + " servers of pool " + name + " ejected now)", reason);
         findingsChanged.run();
         return ejection;
     }
@@ -142,6 +182,7 @@ public final class PoolState {
                 }
             }
             List<Server> order = new ArrayList<>(findings.size());
+            List<Server> marked = new ArrayList<>(findings.size());
             for (Server s : findings.keySet()) {
                 if (s.isEjected(nowNanos)) {
                     peerMark(s, findings.get(s), changed);
@@ -158,6 +199,7 @@ public final class PoolState {
                 if (Ejection.allowed(down, size, maxPercent)) {
                     down++;
                     peerMark(s, findings.get(s), changed);
+                    marked.add(s);
                 } else {
                     heldBack.add(s);
                     peerMark(s, 0, changed);
@@ -168,6 +210,7 @@ public final class PoolState {
                     peerMark(s, 0, changed);
                 }
             }
+            peerMarked = marked;
         }
         for (Server s : changed) {
             s.peerDownChanged();

@@ -74,7 +74,8 @@ public final class Server implements Endpoint {
     private volatile boolean preventionLogged;
     /**
      * Passive health of other proxies of the cluster: no requests until this {@link System#nanoTime()}; 0: none.
-     * Written on the table thread under the pool's monitor ({@link PoolState#markDownByPeers}), read on every pick.
+     * Written under the pool's monitor: on the table thread ({@link PoolState#markDownByPeers}), or cleared on an event
+     * loop by an ejection of this proxy's own that takes its place ({@link PoolState#eject}); read on every pick.
      */
     private volatile long peerDownUntil;
 

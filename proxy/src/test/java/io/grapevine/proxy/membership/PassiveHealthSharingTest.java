@@ -150,6 +150,23 @@ class PassiveHealthSharingTest {
     }
 
     @Test
+    void anEjectionOfThisProxysOwnTakesThePlaceOfTheFindingHeardLast() throws Exception {
+        List<Server> four = start(4);
+        peerSays(MemberEvent.Type.ADDED, "peer-a-0001", 9, 8003);
+        peerSays(MemberEvent.Type.ADDED, "peer-b-0002", 10, 8004);
+        assertEquals(List.of(3, 4), down(four), "the pool's half, on the others' word");
+
+        HealthCheckConfig passive = running.config().healthCheck();
+        assertTrue(four.get(0).recordFailure(System.nanoTime(), passive, "refused") != null,
+                "s1 failed a request here: this proxy saw it fail, it stops sending it requests");
+        assertEquals(List.of(1, 3), down(four), "still half of the pool: s4's finding, heard last, gave way");
+        settle();
+        assertEquals(List.of(1, 3), down(four), "and the next pass keeps it so: " + log.messages());
+        assertTrue(log.messages().stream().anyMatch(l -> l.contains("server s4 ") && l.contains(
+                "no longer down on the word of proxy 10.0.0.10:80")), log.messages().toString());
+    }
+
+    @Test
     void aFindingKeptInIsMarkedWhenTheOneBeforeItRunsOut() throws Exception {
         List<Server> two = start(2);
         peerSaysFor(2_000, MemberEvent.Type.ADDED, "peer-a-0001", 9, 8001);
