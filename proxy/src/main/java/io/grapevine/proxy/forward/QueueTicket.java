@@ -71,6 +71,11 @@ final class QueueTicket implements PoolQueue.Waiter {
     }
 
     @Override
+    public Server pinnedTo() {
+        return pinned;
+    }
+
+    @Override
     public void granted(Server server) {
         try {
             eventLoop.execute(() -> exchange.slotGranted(this, server));

@@ -1,10 +1,12 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.stats.PoolStats;
-import java.util.ArrayList;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -13,10 +15,18 @@ import java.util.concurrent.locks.ReentrantLock;
  * frees while requests wait goes straight to the oldest of them that may use that server, and never back to the
  * pool, so a newcomer cannot overtake the queue; the waiter then resumes on its own event loop.
  *
+ * <p>As HAProxy keeps a queue per server for the requests persistence ties to it beside the backend's queue, the
+ * waiters tied to one server (a sticky cookie that names a server that takes them) wait in that server's own line,
+ * the others in the pool's line, each line oldest first by the order they came in: a slot a server frees goes to the
+ * older of the head of its own line and the first of the pool's line that may use it. So a release costs the same
+ * whatever waits for other servers; a long line of requests tied to a busy server costs nothing to the releases of
+ * the others. The requests of a server that stops taking the requests tied to it (down, in maintenance, gone from the
+ * table) join the pool's line in their places, the next time the queue is looked at.
+ *
  * <p>The queue belongs to a {@link PoolState}, so it outlives table generations: a request queued under one
  * generation is served by the servers of the next.
  *
- * <p>Threading: shared by every event loop of the pool. A short lock guards the waiters; it is taken only by
+ * <p>Threading: shared by every event loop of the pool. A short lock guards the lines; it is taken only by
  * requests that queue, by slots released while requests wait, by removals (timeouts, clients that leave) and by
  * table publications. A release while nobody waits reads one volatile field and takes no lock (see
  * {@link Server#releaseSlot}). Waiters are told of their slot outside the lock.
@@ -24,15 +34,24 @@ import java.util.concurrent.locks.ReentrantLock;
 public final class PoolQueue {
 
     /**
-     * A request waiting in the queue. Both methods may be called on any thread.
+     * A request waiting in the queue. Its methods may be called on any thread.
      */
     public interface Waiter {
         /**
          * Whether the request may go to {@code server} now: the server takes requests (or, for a request its sticky
          * cookie ties to a server that still takes sticky requests, it is that one) and the request did not try it
-         * already. Called under the queue's lock: must be quick and must not block.
+         * already. A waiter tied to no server ({@link #pinnedTo} null) accepts none that takes no new requests
+         * ({@link Server#isAvailable}). Called under the queue's lock: must be quick and must not block.
          */
         boolean accepts(Server server, long nowNanos);
+
+        /**
+         * The server the request is tied to, which alone it {@link #accepts} while that server takes sticky requests
+         * ({@link Server#takesStickyRequests}); {@code null}: none. Fixed for the life of the waiter.
+         */
+        default Server pinnedTo() {
+            return null;
+        }
 
         /**
          * The request leaves the queue with a slot of {@code server} (counted in its in-flight requests): it must
@@ -42,7 +61,8 @@ public final class PoolQueue {
         void granted(Server server);
     }
 
-    private record Entry(Waiter waiter, long sinceNanos) {
+    /** @param seq the order it came in: the lower, the older */
+    private record Entry(Waiter waiter, long sinceNanos, long seq) {
     }
 
     private record Grant(Entry entry, Server server) {
@@ -51,9 +71,22 @@ public final class PoolQueue {
     private final PoolState pool;
     private final PoolStats stats;
     private final ReentrantLock lock = new ReentrantLock();
-    /** Oldest first; guarded by {@link #lock}. */
-    private final ArrayDeque<Entry> waiters = new ArrayDeque<>();
-    /** {@code waiters.size()}, written under the lock, read without it. */
+    /** The pool's line: the waiters tied to no server that takes them, oldest first; guarded by {@link #lock}. */
+    private final ArrayDeque<Entry> open = new ArrayDeque<>();
+    /**
+     * Each server's own line: the waiters tied to it while it takes them, oldest first; never an empty line; guarded
+     * by {@link #lock}.
+     */
+    private final Map<Server, ArrayDeque<Entry>> pinned = new HashMap<>();
+    /**
+     * Waiters of the pool's line tied to a server ({@link Waiter#pinnedTo}), which may accept a server that takes
+     * no new requests (their own, draining); guarded by {@link #lock}. While there are none, the pool's line is
+     * not read for such a server: none of it would accept it.
+     */
+    private int tiedInOpen;
+    /** The next {@link Entry#seq}; guarded by {@link #lock}. */
+    private long nextSeq;
+    /** Waiters in all lines, written under the lock, read without it. */
     private volatile int size;
 
     PoolQueue(PoolState pool, PoolStats stats) {
@@ -84,8 +117,15 @@ public final class PoolQueue {
             if (size >= pool.queuePolicy().max()) {
                 return false;
             }
-            waiters.addLast(new Entry(waiter, nowNanos));
-            resized();
+            Entry e = new Entry(waiter, nowNanos, nextSeq++);
+            Server tie = waiter.pinnedTo();
+            if (tie != null && tie.takesStickyRequests(nowNanos)) {
+                pinned.computeIfAbsent(tie, s -> new ArrayDeque<>()).addLast(e);
+            } else {
+                open.addLast(e);
+                tiedInOpen += tie == null ? 0 : 1;
+            }
+            resized(size + 1);
             stats.queued.increment();
             grants = dispatchLocked(null);
         } finally {
@@ -103,17 +143,33 @@ public final class PoolQueue {
     public boolean remove(Waiter waiter) {
         lock.lock();
         try {
-            for (Iterator<Entry> it = waiters.iterator(); it.hasNext(); ) {
-                if (it.next().waiter() == waiter) {
-                    it.remove();
-                    resized();
-                    return true;
+            Server tie = waiter.pinnedTo();
+            if (removeFrom(open, waiter)) {
+                tiedInOpen -= tie == null ? 0 : 1;
+                return true;
+            }
+            ArrayDeque<Entry> line = tie == null ? null : pinned.get(tie);
+            if (line != null && removeFrom(line, waiter)) {
+                if (line.isEmpty()) {
+                    pinned.remove(tie);
                 }
+                return true;
             }
             return false;
         } finally {
             lock.unlock();
         }
+    }
+
+    private boolean removeFrom(ArrayDeque<Entry> line, Waiter waiter) {
+        for (Iterator<Entry> it = line.iterator(); it.hasNext(); ) {
+            if (it.next().waiter() == waiter) {
+                it.remove();
+                resized(size - 1);
+                return true;
+            }
+        }
+        return false;
     }
 
     /**
@@ -126,23 +182,18 @@ public final class PoolQueue {
         List<Grant> grants;
         lock.lock();
         try {
-            Entry taker = null;
-            if (!server.isOverLimit()) {
-                for (Iterator<Entry> it = waiters.iterator(); it.hasNext(); ) {
-                    Entry e = it.next();
-                    if (e.waiter().accepts(server, now)) {
-                        it.remove();
-                        resized();
-                        taker = e;
-                        break;
-                    }
-                }
-            }
+            openLinesOfServersThatLeft(now);
+            Entry taker = server.isOverLimit() ? null : oldestFor(server, now);
             if (taker == null) {
                 server.stats().inFlight.decrementAndGet();
                 server.loadChanged();
+                grants = null;
+            } else {
+                unlink(taker, server);
+                grants = new ArrayList<>(2);
+                grants.add(new Grant(taker, server));
             }
-            grants = dispatchLocked(taker == null ? null : new Grant(taker, server));
+            grants = dispatchLocked(grants);
         } finally {
             lock.unlock();
         }
@@ -169,9 +220,12 @@ public final class PoolQueue {
         List<Entry> all;
         lock.lock();
         try {
-            all = new ArrayList<>(waiters);
-            waiters.clear();
-            resized();
+            all = new ArrayList<>(open);
+            pinned.values().forEach(all::addAll);
+            open.clear();
+            pinned.clear();
+            tiedInOpen = 0;
+            resized(0);
         } finally {
             lock.unlock();
         }
@@ -184,52 +238,109 @@ public final class PoolQueue {
      * Matches waiters, oldest first, with servers that have a free slot now. Cheap when no server has one: one
      * pass over the pool's servers.
      */
-    private List<Grant> dispatchLocked(Grant first) {
-        List<Grant> grants = first == null ? null : new ArrayList<>(2);
-        if (first != null) {
-            grants.add(first);
-        }
-        if (waiters.isEmpty()) {
+    private List<Grant> dispatchLocked(List<Grant> grants) {
+        if (size == 0) {
             return grants;
         }
         long now = System.nanoTime();
-        List<Server> free = null;
+        openLinesOfServersThatLeft(now);
         for (Server s : pool.servers()) {
-            if (!s.isFull() && s.takesStickyRequests(now)) { // the widest: each waiter says which it accepts
-                if (free == null) {
-                    free = new ArrayList<>(4);
-                }
-                free.add(s);
-            }
-        }
-        if (free == null) {
-            return grants;
-        }
-        for (Iterator<Entry> it = waiters.iterator(); it.hasNext() && !free.isEmpty(); ) {
-            Entry e = it.next();
-            for (Iterator<Server> fs = free.iterator(); fs.hasNext(); ) {
-                Server s = fs.next();
-                if (!e.waiter().accepts(s, now)) {
-                    continue;
-                }
-                if (s.tryAcquireSlot()) {
-                    it.remove();
-                    if (grants == null) {
-                        grants = new ArrayList<>(2);
-                    }
-                    grants.add(new Grant(e, s));
+            // the widest: each waiter says which it accepts
+            while (!s.isFull() && s.takesStickyRequests(now) && size > 0) {
+                Entry e = oldestFor(s, now);
+                if (e == null || !s.tryAcquireSlot()) {
                     break;
                 }
-                fs.remove(); // full after all
+                unlink(e, s);
+                if (grants == null) {
+                    grants = new ArrayList<>(2);
+                }
+                grants.add(new Grant(e, s));
             }
         }
-        resized();
         return grants;
     }
 
-    private void resized() {
-        size = waiters.size();
-        stats.queueDepth(size);
+    /**
+     * The oldest waiter that accepts {@code server}: the head of the server's own line, unless an older one of the
+     * pool's line accepts it. The pool's line is read only up to the first that accepts, or the first younger than
+     * the head of the server's line, and not at all for a server that takes no new requests (draining) while no
+     * waiter of it is tied to a server.
+     */
+    private Entry oldestFor(Server server, long now) {
+        ArrayDeque<Entry> own = pinned.get(server);
+        Entry head = own == null ? null : own.peekFirst();
+        if (head != null && !head.waiter().accepts(server, now)) {
+            head = null;
+        }
+        if (tiedInOpen == 0 && !server.isAvailable(now)) {
+            return head;
+        }
+        for (Entry e : open) {
+            if (head != null && e.seq() > head.seq()) {
+                break;
+            }
+            if (e.waiter().accepts(server, now)) {
+                return e;
+            }
+        }
+        return head;
+    }
+
+    /** Takes {@code e}, which {@link #oldestFor} found for {@code server}, out of its line. */
+    private void unlink(Entry e, Server server) {
+        ArrayDeque<Entry> own = pinned.get(server);
+        if (own != null && own.peekFirst() == e) {
+            own.pollFirst();
+            if (own.isEmpty()) {
+                pinned.remove(server);
+            }
+        } else {
+            open.remove(e); // found by a walk from the head, which this one repeats
+            tiedInOpen -= e.waiter().pinnedTo() == null ? 0 : 1;
+        }
+        resized(size - 1);
+    }
+
+    /**
+     * The waiters tied to a server that no longer takes them (down, in maintenance, gone from the table) may go to
+     * any server now: they join the pool's line, in their places. Every such change of a server is followed by a
+     * {@link #dispatch}, so they do not wait for the next release.
+     */
+    private void openLinesOfServersThatLeft(long now) {
+        if (pinned.isEmpty()) {
+            return;
+        }
+        for (Iterator<Map.Entry<Server, ArrayDeque<Entry>>> it = pinned.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Server, ArrayDeque<Entry>> line = it.next();
+            if (!line.getKey().takesStickyRequests(now)) {
+                it.remove();
+                tiedInOpen += line.getValue().size();
+                merge(line.getValue());
+            }
+        }
+    }
+
+    /** Merges {@code line} into the pool's line, both oldest first. */
+    private void merge(ArrayDeque<Entry> line) {
+        List<Entry> merged = new ArrayList<>(open.size() + line.size());
+        Entry a = open.pollFirst();
+        Entry b = line.pollFirst();
+        while (a != null || b != null) {
+            if (b == null || (a != null && a.seq() < b.seq())) {
+                merged.add(a);
+                a = open.pollFirst();
+            } else {
+                merged.add(b);
+                b = line.pollFirst();
+            }
+        }
+        open.addAll(merged);
+    }
+
+    private void resized(int n) {
+        size = n;
+        stats.queueDepth(n);
     }
 
     private void deliver(List<Grant> grants, long nowNanos) {

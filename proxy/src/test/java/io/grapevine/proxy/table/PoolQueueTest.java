@@ -35,13 +35,18 @@ class PoolQueueTest {
         return new TableHolder(1, List.of(), pool -> policy);
     }
 
-    /** A waiter that records what it was granted; accepts every server it was not told to refuse. */
+    /**
+     * A waiter that records what it was granted; accepts every available server, or, tied to {@code only}, that one
+     * alone while it takes sticky requests (as a request whose sticky cookie names it).
+     */
     private static final class Recorder implements PoolQueue.Waiter {
         final String name;
         final List<String> log;
         final Server only;
         Server granted;
         int grants;
+        /** Times the queue asked it whether it accepts a server. */
+        int asked;
 
         Recorder(String name, List<String> log, Server only) {
             this.name = name;
@@ -51,7 +56,16 @@ class PoolQueueTest {
 
         @Override
         public boolean accepts(Server server, long nowNanos) {
-            return (only == null || server == only) && server.isAvailable(nowNanos);
+            asked++;
+            if (only != null && only.takesStickyRequests(nowNanos)) {
+                return server == only;
+            }
+            return server.isAvailable(nowNanos);
+        }
+
+        @Override
+        public Server pinnedTo() {
+            return only;
         }
 
         @Override
@@ -164,15 +178,20 @@ class PoolQueueTest {
         assertFalse(queue.remove(b), "granted already: the slot is on its way to it");
     }
 
+    /** Servers s1 and s2 of one pool, of max_conn 1, each with its slot taken. */
+    private static List<Server> twoFull() {
+        List<Server> two = holder(10).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        two.forEach(Server::tryAcquireSlot);
+        return two;
+    }
+
     @Test
     void aWaiterTiedToOneServerLetsOthersTakeTheSlotsOfTheRest() {
-        List<Server> two = holder(10).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        List<Server> two = twoFull();
         Server s1 = two.get(0);
         Server s2 = two.get(1);
         PoolQueue queue = s1.poolState().queue();
         List<String> log = new ArrayList<>();
-        s1.tryAcquireSlot();
-        s2.tryAcquireSlot();
         long now = System.nanoTime();
         queue.offer(new Recorder("sticky-to-s2", log, s2), now);
         queue.offer(new Recorder("any", log, null), now);
@@ -180,6 +199,84 @@ class PoolQueueTest {
         assertEquals(List.of("any->s1"), log, "the older waiter cannot use s1: the next one gets it");
         s2.releaseSlot();
         assertEquals(List.of("any->s1", "sticky-to-s2->s2"), log);
+    }
+
+    /** Queues {@code n} recorders named {@code prefix} and their number, tied to {@code only} (or not), in order. */
+    private static List<Recorder> queueUp(PoolQueue queue, int n, String prefix, List<String> log, Server only) {
+        List<Recorder> queued = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            Recorder r = new Recorder(prefix + i, log, only);
+            queued.add(r);
+            assertTrue(queue.offer(r, System.nanoTime()));
+        }
+        return queued;
+    }
+
+    @Test
+    void aLongLineTiedToABusyServerCostsTheReleasesOfTheOthersNothing() {
+        List<Server> two = holder(10_000).publish(List.of(limited(1, 1), limited(2, 1)), "test").servers();
+        Server busy = two.get(0);
+        Server other = two.get(1);
+        PoolQueue queue = busy.poolState().queue();
+        List<String> log = new ArrayList<>();
+        busy.tryAcquireSlot();
+        List<Recorder> tied = queueUp(queue, 1000, "tied", log, busy);
+        int releases = 1000;
+        for (int i = 0; i < releases; i++) { // requests without a cookie come and go on the other server
+            assertTrue(other.tryAcquireSlot());
+            other.releaseSlot();
+        }
+        int asked = tied.stream().mapToInt(r -> r.asked).sum();
+        assertTrue(asked < releases, "the waiters of the busy server were asked " + asked + " times about "
+                + releases + " releases of the other");
+        assertEquals(0, other.inFlight());
+
+        busy.releaseSlot();
+        assertEquals(List.of("tied0->s1"), log, "the busy server's slot goes to the oldest tied to it");
+        busy.setActiveUp(false, "test"); // down: its waiters may go anywhere now, in their places
+        assertEquals(List.of("tied0->s1", "tied1->s2"), log);
+        assertEquals(998, queue.size());
+    }
+
+    @Test
+    void aLongLineCostsTheHandOversNothingForADrainingServerWithRoom() {
+        ServerSpec draining = new ServerSpec("s2", "127.0.0.1", 2, 1, false, "default", Source.STATIC,
+                AdminState.DRAINING, 1);
+        List<Server> two = holder(10_000).publish(List.of(limited(1, 1), draining), "test").servers();
+        Server busy = two.get(0);
+        PoolQueue queue = busy.poolState().queue();
+        List<String> log = new ArrayList<>();
+        busy.tryAcquireSlot();
+        List<Recorder> waiting = queueUp(queue, 1000, "w", log, null);
+        int releases = 500;
+        for (int i = 0; i < releases; i++) {
+            busy.releaseSlot(); // the slot goes to the oldest waiter, which takes no new clients to the draining server
+        }
+        assertEquals(releases, log.size());
+        assertEquals("w" + (releases - 1) + "->s1", log.get(releases - 1));
+        assertEquals(0, two.get(1).inFlight(), "draining: no new clients");
+        int asked = waiting.stream().mapToInt(r -> r.asked).sum();
+        assertTrue(asked <= 2 * releases, "the waiters were asked " + asked + " times about " + releases
+                + " hand-overs");
+    }
+
+    @Test
+    void aWaiterTiedToAServerThatGoesDownKeepsItsPlaceAheadOfYoungerOnes() {
+        List<Server> two = twoFull();
+        Server s1 = two.get(0);
+        PoolQueue queue = s1.poolState().queue();
+        List<String> log = new ArrayList<>();
+        for (Recorder r : List.of(new Recorder("any-first", log, null), new Recorder("tied-to-s2", log, two.get(1)),
+                new Recorder("any-last", log, null))) {
+            queue.offer(r, System.nanoTime());
+        }
+        two.get(1).setActiveUp(false, "test");
+        s1.releaseSlot();
+        s1.releaseSlot();
+        assertEquals(List.of("any-first->s1", "tied-to-s2->s1"), log, "the tied one, older, before any-last");
+        s1.releaseSlot();
+        assertEquals(List.of("any-first->s1", "tied-to-s2->s1", "any-last->s1"), log);
+        assertTrue(queue.isEmpty());
     }
 
     @Test
