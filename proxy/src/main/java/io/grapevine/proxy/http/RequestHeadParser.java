@@ -8,6 +8,7 @@ import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.util.NetUtil;
 import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 
@@ -19,7 +20,9 @@ import java.util.Locale;
  * between a field name and its colon (5.1), Content-Length together with Transfer-Encoding (6.1),
  * duplicate or non-numeric Content-Length (8.6 of RFC 9110), any Transfer-Encoding other than a single
  * {@code chunked} (6.1), Transfer-Encoding in HTTP/1.0, a missing or duplicate Host in HTTP/1.1 (3.2),
- * an absolute-form target whose authority disagrees with Host (3.2.2), invalid characters anywhere.
+ * an absolute-form target whose authority disagrees with Host (3.2.2; compared as RFC 3986 section 6.2.3
+ * normalizes them: {@code http://example.com:80/} agrees with {@code Host: example.com}), invalid characters
+ * anywhere.
  *
  * <p>The forwarded head is HTTP/1.1 in origin-form, its path resolved as the backend will resolve it
  * ({@link TargetPath}: the path routes see is the path forwarded), with the client's fields in their order, minus the
@@ -329,8 +332,8 @@ public final class RequestHeadParser {
         if (hostCount > 1 || (hostCount == 0 && !out.http10)) {
             return 400;
         }
-        if (authorityStart >= 0 && hostCount == 1
-                && !sameAuthority(b, authorityStart, authorityEnd, fl.valueStart(hostField), fl.valueEnd(hostField))) {
+        if (authorityStart >= 0 && hostCount == 1 && !sameAuthority(b, authorityStart, authorityEnd,
+                fl.valueStart(hostField), fl.valueEnd(hostField), authorityStart - targetStart == HTTPS_SCHEME.length)) {
             return 400;
         }
         // Fields named by Connection are hop-by-hop too (RFC 9110 section 7.6.1). Host is meant for every
@@ -592,9 +595,29 @@ public final class RequestHeadParser {
         return true;
     }
 
-    private static boolean sameAuthority(byte[] b, int aFrom, int aTo, int hFrom, int hTo) {
+    /**
+     * Whether two authorities name the same origin once normalized as RFC 3986 section 6.2.3 does for http and
+     * https: host case-insensitive, an empty port or the scheme's default one ({@code :80}, {@code :443}) the same
+     * as none. Any other port differs, the other scheme's default included.
+     */
+    private static boolean sameAuthority(byte[] b, int aFrom, int aTo, int hFrom, int hTo, boolean https) {
+        aTo = withoutDefaultPort(b, aFrom, aTo, https);
+        hTo = withoutDefaultPort(b, hFrom, hTo, https);
         return aTo - aFrom == hTo - hFrom && FieldLines.equalsIgnoreCase(b, aFrom, hFrom, aTo - aFrom);
     }
+
+    /** The end of the authority {@code b[from, to)} without its port when that port is empty or the scheme's default. */
+    private static int withoutDefaultPort(byte[] b, int from, int to, boolean https) {
+        if (to > from && b[to - 1] == ':') {
+            return to - 1;
+        }
+        byte[] port = https ? DEFAULT_HTTPS_PORT : DEFAULT_HTTP_PORT;
+        int start = to - port.length;
+        return start > from && Arrays.equals(b, start, to, port, 0, port.length) ? start : to;
+    }
+
+    private static final byte[] DEFAULT_HTTP_PORT = lowerBytes(":80");
+    private static final byte[] DEFAULT_HTTPS_PORT = lowerBytes(":443");
 
     /** 1*DIGIT, at most 18 digits (no sign, no list, no spaces inside); -1 when malformed. */
     static long parseContentLength(byte[] b, int from, int to) {

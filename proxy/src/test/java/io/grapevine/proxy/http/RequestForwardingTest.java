@@ -182,6 +182,25 @@ class RequestForwardingTest {
         assertEquals("/a/b?c=d", r.head().routingPath);
     }
 
+    /**
+     * RFC 9112 section 3.2.2 and RFC 3986 section 6.2.3: the scheme's default port, or an empty one, is no port, on
+     * either side. The request goes on with its Host as sent, routed by the host alone.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            "http://example.com:80/x,    example.com,      example.com",
+            "http://example.com/x,       example.com:80,   example.com",
+            "http://example.com:/x,      example.com,      example.com",
+            "http://example.com/x,       example.com:,     example.com",
+            "https://example.com:443/x,  example.com,      example.com",
+            "HTTPS://Example.com/x,      EXAMPLE.com:443,  example.com",
+            "http://[::1]:80/x,          [::1],            [::1]"})
+    void absoluteFormAndHostDifferingOnlyByTheDefaultPortAgree(String target, String host, String routingHost) {
+        Wire.Request r = forward(lines("GET " + target + " HTTP/1.1", "Host: " + host));
+        assertTrue(r.upstream().startsWith("GET /x HTTP/1.1\r\nHost: " + host + "\r\n"), r.upstream());
+        assertEquals(routingHost, r.head().routingHost);
+    }
+
     @ParameterizedTest
     @CsvSource({
             "http://example.com,        /",
