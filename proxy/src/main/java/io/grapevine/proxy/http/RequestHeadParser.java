@@ -25,10 +25,10 @@ import java.util.Locale;
  * anywhere.
  *
  * <p>The forwarded head is HTTP/1.1 in origin-form, its path resolved as the backend will resolve it
- * ({@link TargetPath}: the path routes see is the path forwarded), with the client's fields in their order, minus the
- * hop-by-hop fields (RFC 9110 section 7.6.1: Connection, the fields it names, Keep-Alive,
- * Proxy-Connection, TE, Transfer-Encoding, Upgrade), plus X-Forwarded-For / -Proto, X-Request-ID and
- * exactly one framing field. The proxy's own sticky-session cookies are removed from it (see {@link #setCapture}).
+ * ({@link TargetPath}: the path routes see is the path forwarded, a run of slashes read as one), with the
+ * client's fields in their order, minus the hop-by-hop fields (RFC 9110 section 7.6.1: Connection, the fields
+ * it names, Keep-Alive, Proxy-Connection, TE, Transfer-Encoding, Upgrade), plus X-Forwarded-For / -Proto,
+ * X-Request-ID and exactly one framing field. The proxy's own sticky-session cookies are removed from it (see {@link #setCapture}).
  *
  * <p>Not thread-safe: one instance per event loop; {@link #parse} runs to completion on that loop.
  */
@@ -367,7 +367,8 @@ public final class RequestHeadParser {
             out.bodyKind = BodyKind.NONE;
             out.contentLength = 0;
         }
-        // The target as routed and forwarded: the path as the backend will resolve it (see TargetPath).
+        // The target as routed and forwarded: the path as the backend will resolve it (see TargetPath), routes
+        // reading a run of slashes as one.
         byte[] target = b;
         if (pathStart < targetEnd && b[pathStart] == '/') {
             int normalized = targetPath.normalize(b, pathStart, targetEnd);
@@ -691,7 +692,7 @@ public final class RequestHeadParser {
             out.routingPath = "*";
             return;
         }
-        String path = new String(target, pathStart, targetEnd - pathStart, StandardCharsets.US_ASCII);
+        String path = targetPath.routingText(target, pathStart, targetEnd);
         out.routingPath = pathStart == targetEnd || target[pathStart] == '?' ? "/" + path : path;
     }
 

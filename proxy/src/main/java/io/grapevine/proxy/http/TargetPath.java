@@ -1,5 +1,7 @@
 package io.grapevine.proxy.http;
 
+import java.nio.charset.StandardCharsets;
+
 /**
  * The path of an origin-form request target as a backend resolves it: percent-encoded unreserved characters
  * decoded (RFC 3986 section 6.2.2.2: {@code %61} is {@code a}, {@code %2E} is {@code .}) and then dot segments
@@ -8,13 +10,20 @@ package io.grapevine.proxy.http;
  * Routes must see the path the backend serves, or {@code /api/../admin} is routed by its {@code /api} and
  * served as {@code /admin}, passing by a route meant for {@code /admin}.
  *
- * <p>Most paths have neither a {@code %} nor a segment starting with {@code .}: one scan finds that and copies
- * nothing. Not thread-safe: one instance per {@link RequestHeadParser} (per event loop); {@link #array()} holds
- * the result until the next {@link #normalize}.
+ * <p>A run of slashes is one slash to routes ({@link #routingText}), as to nginx's {@code merge_slashes} and the
+ * servers that merge them too (Apache httpd, Tomcat): otherwise {@code //admin} is routed by no {@code /admin}
+ * prefix and served as {@code /admin}. It is forwarded as sent: {@code //} means something to servers that keep
+ * it (an URL inside a path, {@code /fetch/https://example.com/}, or an empty path parameter).
+ *
+ * <p>Most paths have neither a {@code %}, nor a segment starting with {@code .}, nor an empty segment: one scan
+ * finds that and copies nothing. Not thread-safe: one instance per {@link RequestHeadParser} (per event loop);
+ * {@link #array()} holds the result until the next {@link #normalize}.
  */
 final class TargetPath {
 
     private byte[] out = new byte[256];
+    /** The path last given to {@link #normalize} has an empty segment ({@code //}). */
+    private boolean emptySegment;
 
     /**
      * Normalizes the target {@code b[from, to)}, which starts with {@code /} (a query may follow the path).
@@ -23,15 +32,20 @@ final class TargetPath {
      *         target (path and query) at the start of {@link #array()}, never more than {@code to - from}
      */
     int normalize(byte[] b, int from, int to) {
-        int query = from;
+        int query = from + 1;
         boolean needed = false;
+        boolean empty = false;
         while (query < to && b[query] != '?') {
             byte c = b[query];
             if (c == '%' || (c == '.' && b[query - 1] == '/')) {
                 needed = true;
+            } else if (c == '/' && b[query - 1] == '/') {
+                empty = true;
             }
             query++;
         }
+        // Decoding brings no '/' and removing dot segments makes no "//" that was not there: seen here, or never.
+        emptySegment = empty;
         if (!needed) {
             return -1;
         }
@@ -88,6 +102,29 @@ final class TargetPath {
 
     byte[] array() {
         return out;
+    }
+
+    /**
+     * The target {@code t[from, to)} (as normalized, or normal already) as routes see it: each run of slashes in its
+     * path one slash, the query as sent. Valid for the target last given to {@link #normalize}, and for one without
+     * a path ({@code *}, a query alone), which it leaves as it is.
+     */
+    String routingText(byte[] t, int from, int to) {
+        if (!emptySegment) {
+            return new String(t, from, to - from, StandardCharsets.US_ASCII);
+        }
+        char[] text = new char[to - from];
+        int n = 0;
+        boolean path = true;
+        for (int i = from; i < to; i++) {
+            byte c = t[i];
+            path &= c != '?';
+            if (path && c == '/' && n > 0 && text[n - 1] == '/') {
+                continue;
+            }
+            text[n++] = (char) c;
+        }
+        return new String(text, 0, n);
     }
 
     /** ALPHA / DIGIT / "-" / "." / "_" / "~" (RFC 3986 section 2.3). */

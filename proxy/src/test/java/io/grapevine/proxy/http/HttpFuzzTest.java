@@ -108,6 +108,13 @@ class HttpFuzzTest {
         return b;
     }
 
+    /** A request-target with each run of slashes in its path made one, the query as it is. */
+    private static String slashesMerged(String target) {
+        int query = target.indexOf('?');
+        String path = query < 0 ? target : target.substring(0, query);
+        return path.replaceAll("/{2,}", "/") + (query < 0 ? "" : target.substring(query));
+    }
+
     private static int lineStartAfter(byte[] b, int at) {
         for (int i = Math.max(at, 0); i < b.length; i++) {
             if (b[i] == '\n') {
@@ -222,7 +229,8 @@ class HttpFuzzTest {
         assertTrue(framing <= 1, "framing lines");
         String routingPath = first.head().routingPath;
         assertTrue(routingPath.equals("*") || routingPath.startsWith("/"), routingPath);
-        assertTrue(lines.get(0).contains(" " + routingPath + " "), "routed by the path forwarded: " + routingPath);
+        String forwardedTarget = lines.get(0).substring(lines.get(0).indexOf(' ') + 1, lines.get(0).lastIndexOf(' '));
+        assertEquals(slashesMerged(forwardedTarget), routingPath, "routed by the path forwarded, a run of slashes as one");
 
         Wire.Request again = Wire.request(leaks, up);
         assertEquals(0, again.status(), () -> "the forwarded head is rejected:\n" + show(up));

@@ -205,8 +205,7 @@ class RequestForwardingTest {
     @CsvSource({
             "http://example.com,        /",
             "HTTPS://example.com?x=1,   /?x=1",
-            "http://example.com/,       /",
-            "http://example.com//x,     //x"})
+            "http://example.com/,       /"})
     void absoluteFormPathBecomesOriginForm(String target, String path) {
         assertForwardedAndRoutedAs("GET", target, path);
     }
@@ -217,6 +216,26 @@ class RequestForwardingTest {
         assertTrue(r.upstream().startsWith(method + " " + path + " HTTP/1.1\r\nHost: example.com\r\n"),
                 r.upstream());
         assertEquals(path, r.head().routingPath);
+    }
+
+    /**
+     * A run of slashes in the path is one slash to routes, as to nginx ({@code merge_slashes}) and the backends that
+     * merge them: {@code //admin} is routed as {@code /admin}, not by whatever route catches the rest. The target is
+     * forwarded as sent, its dot segments resolved; the query is left alone.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            "//admin,                //admin,               /admin",
+            "/api//v1///users/,      /api//v1///users/,     /api/v1/users/",
+            "/a//b?next=//c,         /a//b?next=//c,        /a/b?next=//c",
+            "//./admin//,            //admin//,             /admin/",
+            "/%61dmin//x,            /admin//x,             /admin/x",
+            "/a/%2F/b,               /a/%2F/b,              /a/%2F/b",
+            "http://example.com//x,  //x,                   /x"})
+    void aRunOfSlashesIsOneSlashToRoutesAndForwardedAsSent(String target, String forwarded, String routed) {
+        Wire.Request r = forward(lines("GET " + target + " HTTP/1.1", "Host: example.com"));
+        assertTrue(r.upstream().startsWith("GET " + forwarded + " HTTP/1.1\r\n"), r.upstream());
+        assertEquals(routed, r.head().routingPath);
     }
 
     @ParameterizedTest
