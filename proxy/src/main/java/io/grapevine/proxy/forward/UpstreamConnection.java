@@ -136,7 +136,12 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     private ByteBuf cumulation;
     private long lastActivityNanos;
     private long idleSinceNanos;
-    private int requestsServed;
+    /**
+     * The connection was taken from the idle list ({@link #bind}): it waited there, whether or not it carried a
+     * request before (one dialled for an attempt that gave up while connecting goes there unused), and the backend
+     * may have closed it meanwhile.
+     */
+    private boolean takenFromIdle;
     /** Something of the current request's response arrived (an interim response, part of a head). */
     private boolean responseBytesArrived;
     private boolean readPaused;
@@ -208,11 +213,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
 
     /**
      * Whether a close now could be the keep-alive race (the server closed its idle connection just as the
-     * request went out): the connection served a request before the current one, and nothing of the current
-     * one's response has arrived. A server that began to answer and then closed has failed.
+     * request went out): the connection was idle before the current request, and nothing of that request's
+     * response has arrived. A server that began to answer and then closed has failed.
      */
     boolean closeMayBeStale() {
-        return requestsServed > 0 && !responseBytesArrived;
+        return takenFromIdle && !responseBytesArrived;
     }
 
     /** Connect completed (listener of the connect future). */
@@ -254,6 +259,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     /** Takes this idle connection for {@code l}; the request may be written at once. */
     void bind(Listener l) {
         listener = l;
+        takenFromIdle = true;
         state = State.AWAIT_HEAD;
         lastActivityNanos = System.nanoTime();
     }
@@ -393,7 +399,6 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     public void onBodyEnd(ByteBuf trailerFields) {
         Listener l = listener;
         listener = null;
-        requestsServed++;
         responseBytesArrived = false;
         boolean reusable = head.upstreamReusable && state == State.BODY && l.requestFullySent()
                 && (cumulation == null || !cumulation.isReadable());

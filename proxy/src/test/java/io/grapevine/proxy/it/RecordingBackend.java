@@ -41,7 +41,13 @@ public final class RecordingBackend implements AutoCloseable {
          * connection without an answer when a second one arrives: a keep-alive timeout that struck just
          * as the proxy reused the connection.
          */
-        CLOSE_ON_REUSE
+        CLOSE_ON_REUSE,
+        /**
+         * Closes the connection the backend's first request arrives on without an answer, and answers every later
+         * one like {@link #OK}: a backend that gave up on a connection no request came on (its header timeout)
+         * just as the proxy sent one on it.
+         */
+        CLOSE_FIRST_REQUEST
     }
 
     private static final byte[] OK_RESPONSE = ("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
@@ -185,6 +191,12 @@ public final class RecordingBackend implements AutoCloseable {
                         }
                         case CLOSE_ON_REUSE -> {
                             if (served++ > 0) {
+                                return;
+                            }
+                            out.write(OK_RESPONSE);
+                        }
+                        case CLOSE_FIRST_REQUEST -> {
+                            if (requestHeads.size() == 1) {
                                 return;
                             }
                             out.write(OK_RESPONSE);
