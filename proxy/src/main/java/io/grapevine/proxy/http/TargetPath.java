@@ -15,15 +15,24 @@ import java.nio.charset.StandardCharsets;
  * prefix and served as {@code /admin}. It is forwarded as sent: {@code //} means something to servers that keep
  * it (an URL inside a path, {@code /fetch/https://example.com/}, or an empty path parameter).
  *
- * <p>Most paths have neither a {@code %}, nor a segment starting with {@code .}, nor an empty segment: one scan
- * finds that and copies nothing. Not thread-safe: one instance per {@link RequestHeadParser} (per event loop);
- * {@link #array()} holds the result until the next {@link #normalize}.
+ * <p>Servers that read {@code ;} in a segment as the start of its parameters (Tomcat, Jetty, Spring) drop them before
+ * they resolve the path: {@code /api/..;/admin} is {@code /admin} to them, and {@code /admin;x/secret} is
+ * {@code /admin/secret}. So a segment that is {@code .} or {@code ..} before its {@code ;} is a dot segment here too
+ * (removed with its parameters, for routes and the backend alike), and routes read each segment up to its
+ * {@code ;}; the parameters of other segments are forwarded as sent.
+ *
+ * <p>Most paths have neither a {@code %}, nor a segment starting with {@code .}, nor an empty segment, nor a
+ * {@code ;}: one scan finds that and copies nothing. Not thread-safe: one instance per {@link RequestHeadParser}
+ * (per event loop); {@link #array()} holds the result until the next {@link #normalize}.
  */
 final class TargetPath {
 
     private byte[] out = new byte[256];
-    /** The path last given to {@link #normalize} has an empty segment ({@code //}). */
-    private boolean emptySegment;
+    /**
+     * The path last given to {@link #normalize} has an empty segment ({@code //}) or a parameter ({@code ;}): routes
+     * read it otherwise than it is forwarded.
+     */
+    private boolean routedOtherwise;
 
     /**
      * Normalizes the target {@code b[from, to)}, which starts with {@code /} (a query may follow the path).
@@ -34,18 +43,19 @@ final class TargetPath {
     int normalize(byte[] b, int from, int to) {
         int query = from + 1;
         boolean needed = false;
-        boolean empty = false;
+        boolean otherwise = false;
         while (query < to && b[query] != '?') {
             byte c = b[query];
             if (c == '%' || (c == '.' && b[query - 1] == '/')) {
                 needed = true;
-            } else if (c == '/' && b[query - 1] == '/') {
-                empty = true;
+            } else if ((c == '/' && b[query - 1] == '/') || c == ';') {
+                otherwise = true;
             }
             query++;
         }
-        // Decoding brings no '/' and removing dot segments makes no "//" that was not there: seen here, or never.
-        emptySegment = empty;
+        // Decoding brings no '/' nor ';', and removing dot segments makes no "//" that was not there: seen here, or
+        // never.
+        routedOtherwise = otherwise;
         if (!needed) {
             return -1;
         }
@@ -75,7 +85,10 @@ final class TargetPath {
             while (end < n && o[end] != '/') {
                 end++;
             }
-            int length = end - r - 1;
+            int length = 0; // of the segment's name, before its parameters
+            while (r + 1 + length < end && o[r + 1 + length] != ';') {
+                length++;
+            }
             if (length == 1 && o[r + 1] == '.') {
                 if (end == n) {
                     o[w++] = '/'; // "/a/." is "/a/"
@@ -106,21 +119,25 @@ final class TargetPath {
 
     /**
      * The target {@code t[from, to)} (as normalized, or normal already) as routes see it: each run of slashes in its
-     * path one slash, the query as sent. Valid for the target last given to {@link #normalize}, and for one without
-     * a path ({@code *}, a query alone), which it leaves as it is.
+     * path one slash, each segment without its parameters, the query as sent. Valid for the target last given to
+     * {@link #normalize}, and for one without a path ({@code *}, a query alone), which it leaves as it is.
      */
     String routingText(byte[] t, int from, int to) {
-        if (!emptySegment) {
+        if (!routedOtherwise) {
             return new String(t, from, to - from, StandardCharsets.US_ASCII);
         }
         char[] text = new char[to - from];
         int n = 0;
         boolean path = true;
+        boolean parameters = false;
         for (int i = from; i < to; i++) {
             byte c = t[i];
             path &= c != '?';
-            if (path && c == '/' && n > 0 && text[n - 1] == '/') {
-                continue;
+            if (path) {
+                parameters = c == ';' || (parameters && c != '/');
+                if (parameters || (c == '/' && n > 0 && text[n - 1] == '/')) {
+                    continue;
+                }
             }
             text[n++] = (char) c;
         }

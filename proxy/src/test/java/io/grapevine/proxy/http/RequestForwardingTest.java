@@ -269,6 +269,30 @@ class RequestForwardingTest {
         assertForwardedAndRoutedAs("GET", target, path);
     }
 
+    /**
+     * Servers that take {@code ;} in a segment for the start of path parameters (Tomcat, Jetty, Spring) serve
+     * {@code /api/..;/admin} as {@code /admin} and {@code /admin;x/secret} as {@code /admin/secret}: a segment that
+     * is a dot segment but for its parameters is resolved like one, for routes and the backend alike, and routes
+     * read the path without its parameters, which is forwarded with them.
+     */
+    @ParameterizedTest
+    @CsvSource({
+            "/api/..;/admin,               /admin,                /admin",
+            "/api/..;jsessionid=1/admin/,  /admin/,               /admin/",
+            "/api/.;x/admin,               /api/admin,            /api/admin",
+            "/api/%2E%2e;/admin,           /admin,                /admin",
+            "/a/b/..;x,                    /a/,                   /a/",
+            "/admin;x/secret,              /admin;x/secret,       /admin/secret",
+            "/admin;/secret;v=2?k=a;b,     /admin;/secret;v=2?k=a;b, /admin/secret?k=a;b",
+            "/;x/admin,                    /;x/admin,             /admin",
+            "/a/...;x/b,                   /a/...;x/b,            /a/.../b"})
+    void pathParametersAreNoneOfThePathToRoutesAndDoNotHideADotSegment(String target, String forwarded,
+                                                                        String routed) {
+        Wire.Request r = forward(lines("GET " + target + " HTTP/1.1", "Host: example.com"));
+        assertTrue(r.upstream().startsWith("GET " + forwarded + " HTTP/1.1\r\n"), r.upstream());
+        assertEquals(routed, r.head().routingPath);
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = ' ', value = {
             "/search?q=a|b",
