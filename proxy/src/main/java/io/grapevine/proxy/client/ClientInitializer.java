@@ -24,7 +24,7 @@ import org.slf4j.LoggerFactory;
  * pipeline, in this order:
  * <ol>
  *   <li>with {@code accept_proxy_protocol}, the PROXY protocol header, which says who the client is
- *       ({@link ProxyLineCheck}, then {@link ProxyProtocolReader}; the rest is added once it arrived);</li>
+ *       ({@link ProxyHeaderCheck}, then {@link ProxyProtocolReader}; the rest is added once it arrived);</li>
  *   <li>on a TLS listener ({@link #withTls}), the TLS handler, then {@link AlpnCodecSelector}, which installs
  *       the codec that ALPN chose ({@link #installHttp2} or {@link #installHttp1}) once the handshake is done;</li>
  *   <li>in cleartext, {@link PrefaceDetector}, which tells HTTP/2 with prior knowledge from HTTP/1.x by the first
@@ -40,7 +40,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     public static final String HTTP1 = "http1";
     public static final String TLS = "tls";
     public static final String ALPN = "alpn";
-    public static final String PROXY_PROTOCOL_LINE = "proxy-protocol-line";
+    public static final String PROXY_PROTOCOL_CHECK = "proxy-protocol-check";
     public static final String PROXY_PROTOCOL_DECODER = "proxy-protocol-decoder";
     public static final String PROXY_PROTOCOL = "proxy-protocol";
     public static final String DETECT = "detect-protocol";
@@ -113,8 +113,8 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         }
         if (acceptProxyProtocol) {
             // The PROXY header comes first, before TLS: it says who the client is. A v1 line is checked
-            // strictly before Netty's decoder reads it.
-            pipeline.addLast(PROXY_PROTOCOL_LINE, new ProxyLineCheck());
+            // strictly, and a v2 header's TLVs and checksum, before Netty's decoder reads it.
+            pipeline.addLast(PROXY_PROTOCOL_CHECK, new ProxyHeaderCheck());
             pipeline.addLast(PROXY_PROTOCOL_DECODER, new HAProxyMessageDecoder(true));
             pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats,
                     dataPlane.loopOf(ch.eventLoop()), headerTimeoutMillis, this::installProtocols));

@@ -18,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.zip.CRC32C;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -41,6 +42,28 @@ class ProxyProtocolIntegrationTest {
         b.put(InetAddress.getByName(src).getAddress()).put(InetAddress.getByName(dst).getAddress());
         b.putShort((short) sport).putShort((short) dport);
         return b.array();
+    }
+
+    /** A v2 PROXY header over TCP4 followed by {@code tlvs}, which its length counts. */
+    private static byte[] v2(String src, int sport, String dst, int dport, int... tlvs) throws Exception {
+        byte[] header = Arrays.copyOf(v2(false, src, sport, dst, dport), 16 + 12 + tlvs.length);
+        for (int i = 0; i < tlvs.length; i++) {
+            header[16 + 12 + i] = (byte) tlvs[i];
+        }
+        ByteBuffer.wrap(header).putShort(14, (short) (12 + tlvs.length));
+        return header;
+    }
+
+    /**
+     * {@code header}, whose last TLV is a PP2_TYPE_CRC32C one, with that TLV's value set to the header's CRC32c,
+     * computed with the value zero (section 2.2.5).
+     */
+    private static byte[] withCrc32c(byte[] header) {
+        ByteBuffer b = ByteBuffer.wrap(header).putInt(header.length - 4, 0);
+        CRC32C crc = new CRC32C();
+        crc.update(header);
+        b.putInt(header.length - 4, (int) crc.getValue());
+        return header;
     }
 
     private static byte[] concat(byte[] a, String b) {
@@ -165,6 +188,38 @@ class ProxyProtocolIntegrationTest {
         await(Duration.ofSeconds(5), "every refusal counted",
                 () -> proxy.stats().proxyProtocolRejected.sum() == refused.size());
         assertEquals(2, backend.requestHeads().size(), "only the two valid lines' requests reach the backend");
+    }
+
+    /**
+     * A v2 header's PP2_TYPE_CRC32C TLV is checked, as HAProxy checks it (section 2.2.5: "if they do not match, the
+     * connection should be dropped"), and so is that the TLVs fill the header exactly: a header damaged on its way is
+     * refused, whatever address it now names. Netty's decoder alone took each of the refused ones.
+     */
+    @Test
+    void aV2HeaderWhoseChecksumOrTlvsDoNotAddUpIsRefused() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        byte[] checked = withCrc32c(v2("198.51.100.9", 5555, "192.0.2.10", 80, 0x03, 0, 4, 0, 0, 0, 0));
+        Response r = fx.client(proxy).send(concat(checked, get("/"))).read();
+        assertEquals(200, r.status(), r.toString());
+        assertTrue(backend.requestHeads().get(0).contains("\r\nX-Forwarded-For: 198.51.100.9\r\n"),
+                backend.requestHeads().get(0));
+
+        byte[] damaged = checked.clone();
+        damaged[16 + 3] ^= 1; // the source address is 198.51.100.8 now
+        List<byte[]> refused = List.of(
+                damaged,
+                v2("198.51.100.9", 5555, "192.0.2.10", 80, 0x03, 0, 3, 0, 0, 0), // a checksum of 3 bytes
+                v2("198.51.100.9", 5555, "192.0.2.10", 80, 0x04, 0, 0, 0x04, 0)); // a TLV cut short after a NOOP
+        for (byte[] header : refused) {
+            try (Socket s = new Socket(proxy.listenAddress().getAddress(), proxy.listenAddress().getPort())) {
+                s.getOutputStream().write(concat(header, get("/")));
+                assertTrue(closedWithoutAnswer(s), "answered after " + Arrays.toString(header));
+            }
+        }
+        await(Duration.ofSeconds(5), "every refusal counted",
+                () -> proxy.stats().proxyProtocolRejected.sum() == refused.size());
+        assertEquals(1, backend.requestHeads().size(), "only the checked header's request reaches the backend");
     }
 
     @Test
