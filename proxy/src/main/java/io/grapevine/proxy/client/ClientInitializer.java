@@ -188,7 +188,15 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
 
     /** Ends {@code pipeline} with the HTTP/1.x codec (once whatever comes first, TLS say, is in place). */
     public void installHttp1(ChannelPipeline pipeline) {
-        pipeline.addLast(HTTP1, new Http1Connection(dataPlane.loopOf(pipeline.channel().eventLoop())));
+        installHttp1(pipeline, System.nanoTime());
+    }
+
+    /**
+     * As {@link #installHttp1(ChannelPipeline)}, for a client whose first bytes were read since {@code sinceNanos}
+     * by the handler that chose HTTP/1.x: its first request head's deadline counts from then.
+     */
+    void installHttp1(ChannelPipeline pipeline, long sinceNanos) {
+        pipeline.addLast(HTTP1, new Http1Connection(dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos));
     }
 
     /**
@@ -199,6 +207,14 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
      * with them still to be passed on.
      */
     public void installHttp2(ChannelPipeline pipeline) {
-        Http2Connection.install(pipeline, dataPlane.loopOf(pipeline.channel().eventLoop()));
+        installHttp2(pipeline, System.nanoTime());
+    }
+
+    /**
+     * As {@link #installHttp2(ChannelPipeline)}, for a client whose first bytes were read since {@code sinceNanos}
+     * by the handler that chose HTTP/2: the deadline of its connection preface counts from then.
+     */
+    void installHttp2(ChannelPipeline pipeline, long sinceNanos) {
+        Http2Connection.install(pipeline, dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos);
     }
 }

@@ -132,6 +132,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private boolean lingerOnClose;
     /** When the current head started arriving (its first byte, or the accept for the first request); 0 if none. */
     private long headStartNanos;
+    /** Where the first head's deadline starts: the start of the client's input (the accept, or the end of TLS). */
+    private final long firstHeadSinceNanos;
     /** When the connection last became idle (nothing in line, nothing read); 0 when busy. */
     private long idleSinceNanos;
     private long lastReadNanos;
@@ -140,6 +142,16 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private Future<?> lingerTimer;
 
     Http1Connection(LoopContext loop) {
+        this(loop, System.nanoTime());
+    }
+
+    /**
+     * @param firstHeadSinceNanos since when the first request head may have been arriving: the start of what the
+     *                            client sends, which a handler before this one may have read part of already (the
+     *                            {@link PrefaceDetector}); its {@code client_header_ms} counts from there
+     */
+    Http1Connection(LoopContext loop, long firstHeadSinceNanos) {
+        this.firstHeadSinceNanos = firstHeadSinceNanos;
         this.loop = loop;
         this.stats = loop.stats();
         Limits limits = loop.limits();
@@ -190,7 +202,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
         secure = channel.pipeline().get(SslHandler.class) != null;
-        headStartNanos = System.nanoTime();
+        headStartNanos = firstHeadSinceNanos;
         loop.register(this);
     }
 

@@ -144,6 +144,11 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private Lifecycle lifecycle = Lifecycle.OPEN;
     /** When the last stream closed (or the connection opened); 0 while streams are open. */
     private long idleSinceNanos;
+    /**
+     * When the client's input began (the accept, or the end of the TLS handshake): the connection preface's deadline
+     * counts from there, the magic a handler before this one read being part of it. Idleness counts from the setup.
+     */
+    private final long openedNanos;
     private long controlWindowStartNanos;
     private int controlFrames;
     private boolean lastGoAwaySent;
@@ -160,7 +165,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      */
     private long abandonedWindowBytes;
 
-    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire) {
+    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire, long openedNanos) {
+        this.openedNanos = openedNanos;
         this.loop = loop;
         this.wire = wire;
         this.stats = loop.stats();
@@ -182,6 +188,15 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * (the channel's event loop). The channel may already carry TLS.
      */
     static void install(ChannelPipeline pipeline, LoopContext loop) {
+        install(pipeline, loop, System.nanoTime());
+    }
+
+    /**
+     * As {@link #install(ChannelPipeline, LoopContext)}, for a client whose first bytes were read since
+     * {@code sinceNanos} by the handler that chose HTTP/2 ({@link PrefaceDetector}): the deadline of its connection
+     * preface counts from then.
+     */
+    static void install(ChannelPipeline pipeline, LoopContext loop, long sinceNanos) {
         Limits limits = loop.limits();
         Http2Settings settings = new Http2Settings()
                 .maxConcurrentStreams(limits.h2MaxConcurrentStreams())
@@ -203,7 +218,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 .frameLogger(frames)
                 .build();
         Http2Wire wire = new Http2Wire(loop.stats());
-        Http2Connection connection = new Http2Connection(loop, codec, wire);
+        Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos);
         frames.onResetWritten(connection::resetWritten);
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
         pipeline.addLast(WIRE, wire);
@@ -577,8 +592,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * The connection's deadlines at {@code now}: each stream's ({@link Http2Stream#checkDeadlines}); without streams,
      * client_idle_ms, or client_header_ms until the client's connection preface (its magic and SETTINGS, RFC 9113
      * section 3.4) has arrived. A client that speaks first has that long for its first bytes whatever the listener:
-     * the plaintext one decides the protocol within it ({@link PrefaceDetector}), HTTP/1.1 over TLS waits that long
-     * for a request head, and so does HTTP/2 that ALPN chose, from the end of the handshake. A header block has
+     * the plaintext one decides the protocol within it ({@link PrefaceDetector}, whose start this wait counts from,
+     * the magic it read being part of the preface), HTTP/1.1 over TLS waits that long for a request head, and so
+     * does HTTP/2 that ALPN chose, from the end of the handshake. A header block has
      * client_header_ms too, from the first byte of its HEADERS frame, as an HTTP/1.1 request head has: until it ends
      * no other frame may come (RFC 9113 section 6.10), so one left open holds the connection. The connection is then
      * closed (GOAWAY; the streams in flight finish): there is no stream yet to answer 408 on.
@@ -602,8 +618,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             }
         } else if (idleSinceNanos != 0) {
             boolean prefaceReceived = codec.decoder().prefaceReceived();
+            long since = prefaceReceived ? idleSinceNanos : openedNanos;
             long timeout = prefaceReceived ? idleTimeoutNanos : headerTimeoutNanos;
-            if (now - idleSinceNanos > timeout) {
+            if (now - since > timeout) {
                 log.debug("HTTP/2 connection from {} {} for {} ms: closing", remoteAddress(),
                         prefaceReceived ? "idle" : "without a connection preface", TimeUnit.NANOSECONDS.toMillis(timeout));
                 closeGracefully();

@@ -19,7 +19,9 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Until it decides, it stands for the connection: a client that sends nothing within
  * {@code client_header_ms} is closed, as one that sends nothing of its request head is, and a drain
- * closes it. Thread: the channel's event loop.
+ * closes it. The time it took is part of the client's {@code client_header_ms}, not added to it: the codec's
+ * deadline for the first request head (HTTP/1.x) or the connection preface (HTTP/2) counts from this handler's
+ * start. Thread: the channel's event loop.
  */
 final class PrefaceDetector extends ClientChannelHandler implements ClientConnection {
 
@@ -71,10 +73,12 @@ final class PrefaceDetector extends ClientChannelHandler implements ClientConnec
         done = true;
         loop.unregister(this);
         ChannelPipeline pipeline = ctx.pipeline();
+        // What was read here began the request head or the connection preface: its deadline counts from this
+        // handler's start, not again from the codec's.
         if (http2) {
-            initializer.installHttp2(pipeline);
+            initializer.installHttp2(pipeline, activeSinceNanos);
         } else {
-            initializer.installHttp1(pipeline);
+            initializer.installHttp1(pipeline, activeSinceNanos);
         }
         ByteBuf read = buffered;
         buffered = null;

@@ -110,6 +110,50 @@ class RequestLimitsIntegrationTest {
         assertNothingForwarded();
     }
 
+    /**
+     * A first head whose first byte could begin the HTTP/2 connection preface ("P", as "POST" and "PUT" do), which
+     * keeps the protocol undecided until a byte that cannot follow it, has client_header_ms from the accept all the
+     * same: the time the protocol took to tell counts, and is not granted again once it is told.
+     */
+    @Test
+    void aHeadThatBeginsLikeTheHttp2PrefaceHasNoLongerDeadline() throws Exception {
+        int headerMs = 1000;
+        ProxyServer slower = fx.proxy("\"timeouts\": {\"client_header_ms\": " + headerMs + "}", backend.port());
+        RawHttpClient client = fx.client(slower);
+        client.send("P");
+        Thread.sleep(headerMs * 8 / 10); // HTTP/1.1 told within the deadline...
+        client.send("OST /late HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n");
+        Thread.sleep(headerMs * 6 / 10); // ...and the head complete after it, if the proxy is still reading
+        try {
+            client.send("\r\n");
+        } catch (java.io.IOException e) {
+            // the proxy answered and closed meanwhile
+        }
+        Response r = client.read();
+        assertEquals(408, r.status(), r.toString());
+        assertEquals("", backend.receivedText(), "nothing of the late head reaches the backend");
+    }
+
+    /**
+     * So has the connection preface of an HTTP/2 client with prior knowledge (its magic, then its SETTINGS): the time
+     * the magic took counts, and the proxy's wait for the SETTINGS does not start again once the magic is complete.
+     */
+    @Test
+    void aConnectionPrefaceSentSlowlyHasNoLongerDeadline() throws Exception {
+        int headerMs = 2000;
+        ProxyServer slower = fx.proxy("\"timeouts\": {\"client_header_ms\": " + headerMs + "}", backend.port());
+        RawHttpClient client = fx.client(slower);
+        byte[] magic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        client.send(java.util.Arrays.copyOf(magic, magic.length - 1));
+        Thread.sleep(headerMs * 8 / 10);
+        client.send(new byte[] {magic[magic.length - 1]}); // HTTP/2 told within the deadline; no SETTINGS follow
+        long told = System.nanoTime();
+        client.timeout(headerMs * 3).readUntilClose(); // the proxy's SETTINGS, its GOAWAY, the close
+        long ms = (System.nanoTime() - told) / 1_000_000;
+        assertTrue(ms < headerMs / 2, "closed " + ms + " ms after the magic was complete, "
+                + (headerMs * 8 / 10 + ms) + " ms after it began");
+    }
+
     @Test
     void aBodyThatStallsIs408AndTheBackendNeverGetsARequestThatLooksComplete() throws Exception {
         RawHttpClient client = fx.client(proxy);
