@@ -3,6 +3,7 @@ package io.grapevine.proxy.client;
 import io.grapevine.proxy.config.Networks;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.forward.DataPlane;
+import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
@@ -113,11 +114,12 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         }
         if (acceptProxyProtocol) {
             // The PROXY header comes first, before TLS: it says who the client is. A v1 line is checked
-            // strictly, and a v2 header's TLVs and checksum, before Netty's decoder reads it.
-            pipeline.addLast(PROXY_PROTOCOL_CHECK, new ProxyHeaderCheck());
+            // strictly, and a v2 header's length, TLVs and checksum, before Netty's decoder reads it.
+            LoopContext loop = dataPlane.loopOf(ch.eventLoop());
+            pipeline.addLast(PROXY_PROTOCOL_CHECK, new ProxyHeaderCheck(loop.limits().maxHeaderBytes()));
             pipeline.addLast(PROXY_PROTOCOL_DECODER, new HAProxyMessageDecoder(true));
-            pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats,
-                    dataPlane.loopOf(ch.eventLoop()), headerTimeoutMillis, this::installProtocols));
+            pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats, loop, headerTimeoutMillis,
+                    this::installProtocols));
         } else {
             installProtocols(pipeline);
         }

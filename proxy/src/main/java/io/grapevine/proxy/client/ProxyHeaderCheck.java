@@ -33,8 +33,10 @@ import java.util.zip.CRC32C;
  *   <li>a {@code PP2_TYPE_CRC32C} TLV is 4 bytes and holds the CRC32c of the whole header with those 4 bytes zero
  *       (section 2.2.5: "if they do not match, the connection should be dropped").</li>
  * </ul>
- * A {@code LOCAL} header's address block and TLVs are discarded unread (section 2.2), and so are an {@code UNSPEC}
- * one's.
+ * Any version 2 header is at most {@code max_header_bytes} long, as a request head is (HAProxy's must fit its
+ * buffer): one whose length field says more is refused as soon as that field arrives, where Netty would hold up to
+ * 64 KiB until it came whole. A {@code LOCAL} header's address block and TLVs are discarded unread (section 2.2), and
+ * so are an {@code UNSPEC} one's.
  *
  * <p>Bytes that begin neither header go to the decoder untouched. The check holds the bytes until the line's end or
  * the header's last byte, then hands them all to the decoder and leaves the pipeline; a header that fails is an
@@ -62,11 +64,19 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
     private static final int PP2_TYPE_CRC32C = 0x03;
     private static final int CRC32C_BYTES = 4;
 
+    /** The longest version 2 header taken ({@code max_header_bytes}); the length field can say up to 64 KiB. */
+    private final int maxBinaryBytes;
+
+    /** @param maxBinaryBytes the longest version 2 header to take, all of it */
+    ProxyHeaderCheck(int maxBinaryBytes) {
+        this.maxBinaryBytes = maxBinaryBytes;
+    }
+
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
         boolean complete = switch (in.getByte(in.readerIndex())) {
             case 'P' -> lineChecked(in);
-            case 0x0D -> binaryChecked(in);
+            case 0x0D -> binaryChecked(in, maxBinaryBytes);
             default -> true; // no PROXY header: the decoder refuses it
         };
         if (complete) {
@@ -114,7 +124,7 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
     }
 
     /** @return false while the header is incomplete */
-    private static boolean binaryChecked(ByteBuf in) {
+    private static boolean binaryChecked(ByteBuf in, int maxBytes) {
         int start = in.readerIndex();
         int readable = in.readableBytes();
         for (int i = 0; i < Math.min(readable, V2_SIGNATURE.length); i++) {
@@ -126,8 +136,13 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
             return false;
         }
         int end = start + V2_FIXED_BYTES + in.getUnsignedShort(start + 14);
+        if (end - start > maxBytes) {
+            in.skipBytes(readable);
+            throw new HAProxyProtocolException("a PROXY header of " + (end - start) + " bytes (max_header_bytes: "
+                    + maxBytes + ")");
+        }
         if (in.writerIndex() < end) {
-            return false; // the rest is on its way: at most 64 KiB, what the length field can say
+            return false; // the rest is on its way, held here: at most maxBytes
         }
         int versionCommand = in.getUnsignedByte(start + 12);
         int addressBytes = switch (in.getUnsignedByte(start + 13) >> 4) {

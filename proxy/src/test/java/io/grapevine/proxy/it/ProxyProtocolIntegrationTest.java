@@ -54,6 +54,15 @@ class ProxyProtocolIntegrationTest {
         return header;
     }
 
+    /** A PP2_TYPE_NOOP TLV of {@code bytes} bytes in all, its type and length included. */
+    private static int[] noop(int bytes) {
+        int[] tlv = new int[bytes];
+        tlv[0] = 0x04;
+        tlv[1] = (bytes - 3) >> 8;
+        tlv[2] = (bytes - 3) & 0xff;
+        return tlv;
+    }
+
     /**
      * {@code header}, whose last TLV is a PP2_TYPE_CRC32C one, with that TLV's value set to the header's CRC32c,
      * computed with the value zero (section 2.2.5).
@@ -220,6 +229,28 @@ class ProxyProtocolIntegrationTest {
         await(Duration.ofSeconds(5), "every refusal counted",
                 () -> proxy.stats().proxyProtocolRejected.sum() == refused.size());
         assertEquals(1, backend.requestHeads().size(), "only the checked header's request reaches the backend");
+    }
+
+    /**
+     * A v2 header is held to {@code max_header_bytes}, as a request head is (HAProxy's to its buffer,
+     * {@code tune.bufsize}): one whose length says more is refused as soon as its length arrives, not buffered up
+     * to the 64 KiB the length field can say.
+     */
+    @Test
+    void aV2HeaderLargerThanMaxHeaderBytesIsRefusedAtOnce() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true, \"limits\": {\"max_header_bytes\": 1024}, "
+                + "\"timeouts\": {\"client_header_ms\": 30000}", backend.port());
+        byte[] largest = v2("198.51.100.9", 5555, "192.0.2.10", 80, noop(1024 - 16 - 12));
+        assertEquals(1024, largest.length);
+        Response r = fx.client(proxy).send(concat(largest, get("/"))).read();
+        assertEquals(200, r.status(), r.toString());
+
+        byte[] larger = v2("198.51.100.9", 5555, "192.0.2.10", 80, noop(1024 - 16 - 12 + 1));
+        RawHttpClient client = fx.client(proxy).send(Arrays.copyOf(larger, 16)); // the rest never comes
+        assertTrue(client.closedWithin(3_000), "a header over max_header_bytes is refused when its length arrives");
+        await(Duration.ofSeconds(5), "the refusal counted", () -> proxy.stats().proxyProtocolRejected.sum() == 1);
+        assertEquals(1, backend.requestHeads().size());
     }
 
     @Test
