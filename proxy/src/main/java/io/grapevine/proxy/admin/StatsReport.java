@@ -94,7 +94,7 @@ public final class StatsReport {
         row.put("name", s.name());
         row.put("host", s.spec().host());
         row.put("port", s.spec().port());
-        row.put("source", s.spec().source().name().toLowerCase());
+        row.put("source", s.spec().source().word());
         row.put("state", s.stateName(nowNanos));
         row.put("weight", s.weight());
         row.put("effective_weight", effectiveWeight(s, nowNanos));
@@ -198,7 +198,7 @@ public final class StatsReport {
         row.put("port", s.spec().port());
         row.put("address", HostAndPort.format(s.spec().host(), s.spec().port()));
         row.put("pool", s.spec().pool());
-        row.put("source", s.spec().source().name().toLowerCase());
+        row.put("source", s.spec().source().word());
         row.put("state", s.stateName(nowNanos));
         row.put("state_since_ms", st.state.sinceMillis());
         row.put("weight", s.weight());
@@ -372,7 +372,7 @@ public final class StatsReport {
             Map<String, String> labels = new LinkedHashMap<>();
             labels.put("server", s.name());
             labels.put("pool", s.spec().pool());
-            labels.put("source", s.spec().source().name().toLowerCase());
+            labels.put("source", s.spec().source().word());
             long[] total = new long[LatencyRecorder.BUCKETS];
             long[] upstream = new long[LatencyRecorder.BUCKETS];
             s.stats().latency.addBucketCounts(total, upstream);

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.config;
 
 import io.grapevine.cluster.HostAndPort;
+import java.util.Locale;
 
 /**
  * One backend server as configured ({@code servers.conf}) or rendered from gossip.
@@ -26,7 +27,17 @@ public record ServerSpec(String name, String host, int port, int weight, boolean
         this(name, host, port, weight, backup, pool, source, state, 0);
     }
 
-    public enum Source { STATIC, GOSSIP }
+    public enum Source {
+        STATIC, GOSSIP;
+
+        /**
+         * {@code static} or {@code gossip}, as documents, metrics labels and the timeline spell it: lower case by
+         * the root locale's rules, whatever the process's (Turkish ones would make {@code gossıp}, dotless).
+         */
+        public String word() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+    }
 
     /** What the server's owner says about it; health checks decide separately whether it answers. */
     public enum AdminState { UP, DOWN, DRAINING }

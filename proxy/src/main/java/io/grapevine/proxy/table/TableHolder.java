@@ -16,6 +16,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -301,7 +302,7 @@ public final class TableHolder {
         int skip = Math.max(0, added.size() + removed.size() - EVENTS_KEPT);
         for (int i = skip; i < added.size(); i++) {
             ServerSpec spec = added.get(i).spec();
-            events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().name().toLowerCase()
+            events.add("add", spec.name(), spec.pool(), "added to the table (" + spec.source().word()
                     + ", " + HostAndPort.format(spec.host(), spec.port()) + ", weight " + spec.weight()
                     + (spec.backup() ? ", backup" : "") + "): " + reason);
         }
@@ -546,8 +547,8 @@ public final class TableHolder {
     private static String describeChange(ServerSpec before, ServerSpec after) {
         StringBuilder sb = new StringBuilder(after.name());
         if (before.state() != after.state()) {
-            sb.append(" state ").append(before.state().name().toLowerCase()).append("->")
-                    .append(after.state().name().toLowerCase());
+            sb.append(" state ").append(before.state().name().toLowerCase(Locale.ROOT)).append("->")
+                    .append(after.state().name().toLowerCase(Locale.ROOT));
         }
         if (before.weight() != after.weight()) {
             sb.append(" weight ").append(before.weight()).append("->").append(after.weight());
@@ -559,7 +560,7 @@ public final class TableHolder {
             sb.append(" renamed from ").append(before.name());
         }
         if (before.source() != after.source()) {
-            sb.append(" source ").append(after.source().name().toLowerCase());
+            sb.append(" source ").append(after.source().word());
         }
         return sb.toString();
     }

@@ -14,6 +14,7 @@ import java.lang.ref.WeakReference;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
@@ -193,6 +194,37 @@ class StatsCollectorTest {
         families.get(family).samples(family + "_bucket", server == null ? Map.of("pool", "default")
                 : Map.of("server", server)).forEach(s -> buckets.put(s.labels().get("le"), s.value()));
         return buckets;
+    }
+
+    /**
+     * A server's source is {@code static} or {@code gossip} in {@code /table}, {@code /stats.json}, the labels of
+     * {@code /metrics} and the timeline, whatever the locale the proxy runs in: lower-cased by the rules of Turkish
+     * (LANG=tr_TR.UTF-8), {@code GOSSIP} would be {@code gossıp}, with a dotless i, and match no query or dashboard.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aServersSourceIsSpelledAlikeInEveryLocale() {
+        Locale before = Locale.getDefault();
+        Locale.setDefault(Locale.forLanguageTag("tr-TR"));
+        try {
+            TableHolder tables = tables(1);
+            StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+            StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+            tables.publish(List.of(spec("web-1", 1)), "start");
+            Map<String, Object> table = ((List<Map<String, Object>>) report.table().get("servers")).get(0);
+            assertEquals("gossip", table.get("source"), "/table");
+            Map<String, Object> stats = report.stats();
+            assertEquals("gossip", ((List<Map<String, Object>>) stats.get("servers")).get(0).get("source"), "/stats.json");
+            Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                    StatsFormats.prometheus(stats, report.latencyMetrics()));
+            for (String family : List.of("grapevine_server_requests_total", "grapevine_server_request_duration_seconds")) {
+                families.get(family).samples().forEach(s -> assertEquals("gossip", s.labels().get("source"), family));
+            }
+            String added = tables.events().all().get(0).detail();
+            assertTrue(added.contains("(gossip, "), added);
+        } finally {
+            Locale.setDefault(before);
+        }
     }
 
     @Test
