@@ -188,10 +188,12 @@ public final class StatsCollector {
         double requestRate;
         double requestRateMax;
         int inFlightMax;
-        long lastSeenMillis;
+        /** When a table last had the pool, on the monotonic clock. */
+        long lastSeenNanos;
 
         PoolTrack(String name) {
             this.name = name;
+            this.lastSeenNanos = System.nanoTime();
         }
     }
 
@@ -199,6 +201,7 @@ public final class StatsCollector {
     private final ProxyStats proxyStats;
     private final EventLog events;
     private final long startedMillis = System.currentTimeMillis();
+    private final long startedNanos = System.nanoTime();
     private final Map<Server, ServerTrack> servers = new IdentityHashMap<>();
     /**
      * Servers that left the table, handed over by the publishing thread; the next pass retires them (even one
@@ -267,7 +270,7 @@ public final class StatsCollector {
         sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum(), seconds, nowMillis);
         for (Iterator<PoolTrack> it = pools.values().iterator(); it.hasNext(); ) {
             PoolTrack p = it.next();
-            if (nowMillis - p.lastSeenMillis > HISTORY_SECONDS * 1000L) {
+            if (nowNanos - p.lastSeenNanos > HISTORY_SECONDS * 1_000_000_000L) {
                 it.remove(); // gone from the table for longer than its history
             }
         }
@@ -300,16 +303,16 @@ public final class StatsCollector {
         long generation = table.generation();
         for (ServerPool pool : table.pools().values()) {
             PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
-            p.lastSeenMillis = nowMillis;
+            p.lastSeenNanos = nowNanos;
             boolean anyAvailable = false;
             for (Server s : pool.servers()) {
                 ServerTrack t = servers.computeIfAbsent(s, ServerTrack::new);
                 t.seenIn = generation;
-                drain(t, p, nowMillis);
+                drain(t, p, nowNanos);
                 observe(t, nowNanos, nowMillis);
                 anyAvailable |= s.isAvailable(nowNanos);
             }
-            String before = p.state.observe(anyAvailable ? "up" : "down", nowMillis);
+            String before = p.state.observe(anyAvailable ? "up" : "down", nowNanos, nowMillis);
             if (before != null) {
                 events.add(anyAvailable ? "up" : "down", "pool " + pool.name(), pool.name(), anyAvailable
                         ? "a server is available again" : "no server of the pool is available: requests get 503");
@@ -327,7 +330,7 @@ public final class StatsCollector {
             }
             scannedGeneration = generation;
         }
-        followLeaving(nowMillis);
+        followLeaving(nowNanos);
         return table;
     }
 
@@ -352,11 +355,11 @@ public final class StatsCollector {
      * Moves what the servers that left the table recorded since the last pass into their pools; a server whose
      * requests have all ended (at this pass and the one before) has its counters added to its pool's and is let go.
      */
-    private void followLeaving(long nowMillis) {
+    private void followLeaving(long nowNanos) {
         for (PoolTrack p : pools.values()) {
             for (Iterator<ServerTrack> it = p.leaving.iterator(); it.hasNext(); ) {
                 ServerTrack t = it.next();
-                drain(t, p, nowMillis);
+                drain(t, p, nowNanos);
                 if (t.server.stats().inFlight.get() > 0) {
                     t.idleSeen = false;
                 } else if (t.idleSeen) {
@@ -369,7 +372,7 @@ public final class StatsCollector {
         }
     }
 
-    private void drain(ServerTrack t, PoolTrack p, long nowMillis) {
+    private void drain(ServerTrack t, PoolTrack p, long nowNanos) {
         LatencyRecorder recorder = t.server.stats().latency;
         // The sums first: whatever they include was recorded before, so it is in the histograms drained next.
         long totalSum = recorder.totalSumMicros();
@@ -381,12 +384,12 @@ public final class StatsCollector {
         long upstreamDelta = upstreamSum - t.upstreamSum;
         t.totalSum = totalSum;
         t.upstreamSum = upstreamSum;
-        t.total.add(intervalTotal, totalDelta, nowMillis);
-        t.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
-        p.total.add(intervalTotal, totalDelta, nowMillis);
-        p.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
-        all.total.add(intervalTotal, totalDelta, nowMillis);
-        all.upstream.add(intervalUpstream, upstreamDelta, nowMillis);
+        t.total.add(intervalTotal, totalDelta, nowNanos);
+        t.upstream.add(intervalUpstream, upstreamDelta, nowNanos);
+        p.total.add(intervalTotal, totalDelta, nowNanos);
+        p.upstream.add(intervalUpstream, upstreamDelta, nowNanos);
+        all.total.add(intervalTotal, totalDelta, nowNanos);
+        all.upstream.add(intervalUpstream, upstreamDelta, nowNanos);
         if (intervalTotal.getTotalCount() > 0) {
             p.thisSecond.add(intervalTotal);
             all.thisSecond.add(intervalTotal);
@@ -397,7 +400,7 @@ public final class StatsCollector {
     private void observe(ServerTrack t, long nowNanos, long nowMillis) {
         Server s = t.server;
         String state = s.stateName(nowNanos);
-        String before = s.stats().state.observe(state, nowMillis);
+        String before = s.stats().state.observe(state, nowNanos, nowMillis);
         if (before != null && !state.equals("removed")) {
             String cause = cause(s, state);
             events.add(kind(state), s.name(), s.spec().pool(), before + " \u2192 " + state
@@ -489,6 +492,11 @@ public final class StatsCollector {
 
     long startedMillis() {
         return startedMillis;
+    }
+
+    /** Milliseconds since the start, on the monotonic clock (the wall clock may have been set meanwhile). */
+    long uptimeMillis(long nowNanos) {
+        return (nowNanos - startedNanos) / 1_000_000;
     }
 
     double connectionRate() {

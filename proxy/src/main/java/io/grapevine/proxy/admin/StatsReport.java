@@ -126,28 +126,28 @@ public final class StatsReport {
         BackendTable table = collector.refresh(nowNanos, nowMillis);
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
-            servers.add(serverRow(s, nowNanos, nowMillis));
+            servers.add(serverRow(s, nowNanos));
         }
         List<Map<String, Object>> pools = new ArrayList<>();
         for (ServerPool pool : sortedPools(table)) {
-            pools.add(poolRow(pool, nowNanos, nowMillis));
+            pools.add(poolRow(pool, nowNanos));
         }
         Map<String, Object> out = new LinkedHashMap<>();
         out.put("generation", table.generation());
         out.put("now_ms", nowMillis);
         out.put("started_ms", collector.startedMillis());
         out.put("window_s", LatencyWindow.WINDOW_MILLIS / 1000);
-        out.put("proxy", proxyRow(nowMillis));
+        out.put("proxy", proxyRow(nowNanos));
         out.put("pools", pools);
         out.put("servers", servers);
         return out;
     }
 
-    private Map<String, Object> proxyRow(long nowMillis) {
+    private Map<String, Object> proxyRow(long nowNanos) {
         ProxyStats p = proxyStats;
         StatsCollector.PoolTrack all = collector.all();
         Map<String, Object> proxy = new LinkedHashMap<>();
-        proxy.put("uptime_s", (nowMillis - collector.startedMillis()) / 1000);
+        proxy.put("uptime_s", collector.uptimeMillis(nowNanos) / 1000);
         proxy.put("connections_current", p.connectionsCurrent.get());
         proxy.put("connections_max", p.connectionsMax.get());
         proxy.put("connections_limit", maxConnections);
@@ -185,11 +185,11 @@ public final class StatsReport {
         proxy.put("access_log_dropped", p.accessLogDropped.sum());
         proxy.put("bytes_in", p.bytesIn.sum());
         proxy.put("bytes_out", p.bytesOut.sum());
-        proxy.put("latency", latency(all.total, all.upstream, nowMillis));
+        proxy.put("latency", latency(all.total, all.upstream, nowNanos));
         return proxy;
     }
 
-    private Map<String, Object> serverRow(Server s, long nowNanos, long nowMillis) {
+    private Map<String, Object> serverRow(Server s, long nowNanos) {
         ServerStats st = s.stats();
         StatsCollector.ServerTrack track = collector.track(s);
         Map<String, Object> row = new LinkedHashMap<>();
@@ -218,11 +218,11 @@ public final class StatsReport {
         row.put("request_rate", round2(track.requestRate));
         row.put("request_rate_max", round2(track.requestRateMax));
         row.put("down_transitions", st.state.downTransitions());
-        row.put("downtime_s", st.state.downtimeMillis(nowMillis) / 1000);
+        row.put("downtime_s", st.state.downtimeMillis(nowNanos) / 1000);
         row.put("last_failure", st.passiveDownReason());
         row.put("last_failure_ms", st.passiveDownReason() == null ? null : st.passiveDownAtMillis());
         row.put("check", check(st));
-        row.put("latency", latency(track.total, track.upstream, nowMillis));
+        row.put("latency", latency(track.total, track.upstream, nowNanos));
         return row;
     }
 
@@ -242,7 +242,7 @@ public final class StatsReport {
         return m;
     }
 
-    private Map<String, Object> poolRow(ServerPool pool, long nowNanos, long nowMillis) {
+    private Map<String, Object> poolRow(ServerPool pool, long nowNanos) {
         StatsCollector.PoolTrack track = collector.pool(pool.name());
         StatsCollector.Counters c = collector.counters(track, pool);
         int available = 0;
@@ -281,10 +281,10 @@ public final class StatsReport {
         row.put("request_rate", round2(track.requestRate));
         row.put("request_rate_max", round2(track.requestRateMax));
         row.put("down_transitions", track.state.downTransitions());
-        row.put("downtime_s", track.state.downtimeMillis(nowMillis) / 1000);
+        row.put("downtime_s", track.state.downtimeMillis(nowNanos) / 1000);
         row.put("servers_ejected", pool.servers().stream().filter(s -> s.isEjected(nowNanos)).count());
         queue(row, pool.state());
-        row.put("latency", latency(track.total, track.upstream, nowMillis));
+        row.put("latency", latency(track.total, track.upstream, nowNanos));
         return row;
     }
 
@@ -311,16 +311,16 @@ public final class StatsReport {
         row.put("ejections_prevented", st.ejectionsPrevented.sum());
     }
 
-    private static Map<String, Object> latency(LatencyWindow total, LatencyWindow upstream, long nowMillis) {
+    private static Map<String, Object> latency(LatencyWindow total, LatencyWindow upstream, long nowNanos) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("total", windows(total, nowMillis));
-        m.put("upstream", windows(upstream, nowMillis));
+        m.put("total", windows(total, nowNanos));
+        m.put("upstream", windows(upstream, nowNanos));
         return m;
     }
 
-    private static Map<String, Object> windows(LatencyWindow w, long nowMillis) {
+    private static Map<String, Object> windows(LatencyWindow w, long nowNanos) {
         Map<String, Object> m = new LinkedHashMap<>();
-        m.put("window", LatencyWindow.summary(w.window(nowMillis)));
+        m.put("window", LatencyWindow.summary(w.window(nowNanos)));
         m.put("since_start", LatencyWindow.summary(w.sinceStart()));
         return m;
     }

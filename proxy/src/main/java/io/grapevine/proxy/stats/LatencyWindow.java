@@ -8,7 +8,8 @@ import org.HdrHistogram.Histogram;
  * One latency series as the admin pages show it: everything since the start, and the last minute as a ring
  * of {@value #SLOTS} slots of {@value #SLOT_MILLIS} ms, so the window covers between 55 and 60 seconds.
  * Histograms are created only when a value arrives (an idle server costs a few references), and a slot that
- * falls out of the window is dropped.
+ * falls out of the window is dropped. Slots follow the monotonic clock ({@link System#nanoTime}): a step of the
+ * wall clock neither empties the window nor keeps old values in it.
  *
  * <p>Thread: one owner (the admin thread's collector) writes and reads; not thread-safe.
  */
@@ -18,15 +19,16 @@ public final class LatencyWindow {
     public static final long SLOT_MILLIS = 5_000;
     /** The length of the window, for the documents that name it. */
     public static final long WINDOW_MILLIS = SLOTS * SLOT_MILLIS;
+    private static final long SLOT_NANOS = SLOT_MILLIS * 1_000_000;
 
     private final Histogram[] slots = new Histogram[SLOTS];
-    /** The slot number ({@code millis / SLOT_MILLIS}) each entry of {@link #slots} holds. */
+    /** The slot number ({@link #slotNumber}) each entry of {@link #slots} holds. */
     private final long[] slotNumbers = new long[SLOTS];
     private Histogram sinceStart;
     private long sumMicros;
 
-    /** Adds the values of {@code interval}, recorded up to {@code nowMillis}, and their sum. */
-    public void add(Histogram interval, long intervalSumMicros, long nowMillis) {
+    /** Adds the values of {@code interval}, recorded up to {@code nowNanos} ({@link System#nanoTime}), and their sum. */
+    public void add(Histogram interval, long intervalSumMicros, long nowNanos) {
         sumMicros += intervalSumMicros;
         if (interval.getTotalCount() == 0) {
             return;
@@ -35,8 +37,8 @@ public final class LatencyWindow {
             sinceStart = LatencyRecorder.newHistogram();
         }
         sinceStart.add(interval);
-        long number = nowMillis / SLOT_MILLIS;
-        int i = (int) (number % SLOTS);
+        long number = slotNumber(nowNanos);
+        int i = Math.floorMod(number, SLOTS);
         if (slots[i] == null || slotNumbers[i] != number) {
             slots[i] = LatencyRecorder.newHistogram();
             slotNumbers[i] = number;
@@ -54,9 +56,9 @@ public final class LatencyWindow {
         return sumMicros;
     }
 
-    /** The values of the last {@link #WINDOW_MILLIS} ms (whole slots), merged into a new histogram. */
-    public Histogram window(long nowMillis) {
-        long current = nowMillis / SLOT_MILLIS;
+    /** The values of the last {@link #WINDOW_MILLIS} ms (whole slots) before {@code nowNanos}, merged. */
+    public Histogram window(long nowNanos) {
+        long current = slotNumber(nowNanos);
         Histogram merged = LatencyRecorder.newHistogram();
         for (int i = 0; i < SLOTS; i++) {
             if (slots[i] == null) {
@@ -72,6 +74,11 @@ public final class LatencyWindow {
     }
 
     private static final Histogram EMPTY = LatencyRecorder.newHistogram();
+
+    /** The slot of {@code nowNanos}; {@link System#nanoTime} may be negative, hence the floor. */
+    private static long slotNumber(long nowNanos) {
+        return Math.floorDiv(nowNanos, SLOT_NANOS);
+    }
 
     /**
      * {@code {"count", "mean_ms", "p50_ms", "p90_ms", "p99_ms", "p999_ms", "max_ms"}} of {@code h}; the

@@ -227,6 +227,43 @@ class StatsCollectorTest {
         }
     }
 
+    /**
+     * The wall clock may step (NTP at boot, a VM resumed, an operator's date): what the page shows for the last minute
+     * and how long a server has been down are measured on the monotonic clock. A pass made while the wall clock read an
+     * hour behind, just before it was set right, must neither drop the latencies it took from the window nor count an
+     * hour of downtime; one made an hour ahead must not make the downtime counter negative.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aStepOfTheWallClockEmptiesNoWindowAndMakesNoDowntime() {
+        for (long step : new long[] {-3_600_000, 3_600_000}) {
+            TableHolder tables = tables(1);
+            StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+            StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+            tables.publish(List.of(spec("web-1", 1)), "start");
+            Server web1 = tables.current().servers().get(0);
+            for (int i = 0; i < 10; i++) {
+                web1.stats().latency.recordTotal(0, 100_000_000);
+            }
+            // one failed request ejects it, alone in its pool as it is (max_ejected_percent 100)
+            web1.recordFailure(System.nanoTime(), new io.grapevine.proxy.config.HealthCheckConfig(false, null, null,
+                    2000, 1000, 2, 3, 1, 60_000, 100, 300_000), "connect refused");
+            collector.refresh(System.nanoTime(), System.currentTimeMillis() + step);
+
+            Map<String, Object> stats = report.stats();
+            Map<String, Object> server = ((List<Map<String, Object>>) stats.get("servers")).get(0);
+            Map<String, Object> pool = ((List<Map<String, Object>>) stats.get("pools")).get(0);
+            for (Map<String, Object> row : List.of(server, pool)) {
+                assertEquals("down", row.get("state"), row.toString());
+                assertEquals(0L, row.get("downtime_s"), "down for a moment, clock stepped by " + step + " ms: " + row);
+                Map<String, Object> window = (Map<String, Object>) ((Map<String, Object>) ((Map<String, Object>)
+                        row.get("latency")).get("total")).get("window");
+                assertEquals(10L, window.get("count"), "clock stepped by " + step + " ms: " + window);
+            }
+            PrometheusText.parse(StatsFormats.prometheus(stats, report.latencyMetrics())); // no counter below zero
+        }
+    }
+
     @Test
     void aStateChangeIsTimedAndGoesToTheTimelineWithItsCause() {
         TableHolder tables = tables(1);

@@ -19,21 +19,21 @@ class LatencyWindowTest {
     @Test
     void theWindowForgetsWhatIsOlderThanAMinuteAndSinceStartDoesNot() {
         LatencyWindow w = new LatencyWindow();
-        long t0 = 1_000_000;
+        long t0 = -1_000_000_000_000L; // System.nanoTime() may be negative
         w.add(values(100_000, 10), 1_000_000, t0); // ten of 100 ms
-        w.add(values(2_000, 90), 180_000, t0 + 30_000); // ninety of 2 ms, half a minute later
-        Map<String, Object> both = LatencyWindow.summary(w.window(t0 + 30_000));
+        w.add(values(2_000, 90), 180_000, t0 + nanos(30_000)); // ninety of 2 ms, half a minute later
+        Map<String, Object> both = LatencyWindow.summary(w.window(t0 + nanos(30_000)));
         assertEquals(100L, both.get("count"));
         assertWithin(2.0, (double) both.get("p50_ms"));
         assertWithin(100.0, (double) both.get("p99_ms"));
 
-        Map<String, Object> later = LatencyWindow.summary(w.window(t0 + LatencyWindow.WINDOW_MILLIS + 1));
+        Map<String, Object> later = LatencyWindow.summary(w.window(t0 + nanos(LatencyWindow.WINDOW_MILLIS + 1)));
         assertEquals(90L, later.get("count"), "the first values left the window");
         assertWithin(2.0, (double) later.get("p99_ms"));
         assertEquals(100L, w.sinceStart().getTotalCount());
         assertEquals(1_180_000L, w.sumMicros());
 
-        Map<String, Object> empty = LatencyWindow.summary(w.window(t0 + 10 * LatencyWindow.WINDOW_MILLIS));
+        Map<String, Object> empty = LatencyWindow.summary(w.window(t0 + nanos(10 * LatencyWindow.WINDOW_MILLIS)));
         assertEquals(0L, empty.get("count"));
         assertNull(empty.get("p50_ms"));
     }
@@ -54,6 +54,10 @@ class LatencyWindowTest {
         upstream.reset();
         r.drainInto(total, upstream, LatencyRecorder.newHistogram());
         assertEquals(0, total.getTotalCount(), "a value is taken once");
+    }
+
+    private static long nanos(long millis) {
+        return millis * 1_000_000;
     }
 
     private static void assertWithin(double expected, double actual) {
