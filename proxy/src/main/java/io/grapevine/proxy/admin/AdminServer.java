@@ -410,7 +410,10 @@ public final class AdminServer implements AutoCloseable {
 
     private final class RequestHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
-        /** The answer of this connection's previous request; the next one is written after it. Control loop only. */
+        /**
+         * Done when the answer of this connection's previous request is written; the next one is written after it.
+         * Control loop only.
+         */
         private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
 
         @Override
@@ -419,7 +422,7 @@ public final class AdminServer implements AutoCloseable {
                 // The codec could not read it (a line too long, a malformed head): what it passes on is a fragment,
                 // possibly with the fields that would refuse it (Authorization, Origin) left out. Never act on it.
                 AdminResponse bad = AdminResponse.text(400, "bad request: " + request.decoderResult().cause() + "\n");
-                previous = previous.handle((v, e) -> null).thenAccept(v -> write(ctx, bad, false, false));
+                inTurn(ctx, done(bad), false, false);
                 return;
             }
             // The request is released when this method returns: take what the answer needs first.
@@ -428,11 +431,21 @@ public final class AdminServer implements AutoCloseable {
             CompletionStage<AdminResponse> answer = dispatch(request.method(), request.uri(),
                     request.content().toString(StandardCharsets.UTF_8),
                     request.headers(), ctx.channel().remoteAddress());
-            previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
-                    .thenAccept(a -> write(ctx, a, head, keepAlive));
+            inTurn(ctx, answer, head, keepAlive);
         }
 
-        /** Any thread: Netty hands the write to the channel's loop, in call order. */
+        /**
+         * Control loop: {@code answer} is written once the answers before it are, and on the channel's loop, as a task
+         * of it. An answer made on another thread (a reload) and written from there would be a task too, but one that
+         * a later answer, ready at once and written by the loop in the midst of reading its request, would overtake.
+         */
+        private void inTurn(ChannelHandlerContext ctx, CompletionStage<AdminResponse> answer, boolean head,
+                            boolean keepAlive) {
+            previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
+                    .thenAcceptAsync(a -> write(ctx, a, head, keepAlive), ctx.executor());
+        }
+
+        /** The channel's loop. */
         private void write(ChannelHandlerContext ctx, AdminResponse answer, boolean head, boolean keepAlive) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.valueOf(answer.status()),

@@ -14,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.net.http.HttpResponse;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -84,6 +85,43 @@ class AdminServerTest {
                         "closed connections make room for new ones");
             }
         }
+    }
+
+    /**
+     * RFC 9112 section 9.3.2, when an answer is made on another thread (a reload, on the membership thread): it is
+     * written in its turn even when it is ready while the listener's loop is reading the next request, whose answer
+     * is at hand at once.
+     */
+    @Test
+    void anAnswerMadeOnAnotherThreadIsWrittenBeforeTheAnswersAfterIt() throws Exception {
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
+            CompletableFuture<AdminResponse> reload = new CompletableFuture<>();
+            admin.route(HttpMethod.POST, "/reload", r -> reload);
+            CountDownLatch reading = new CountDownLatch(1);
+            CountDownLatch release = new CountDownLatch(1);
+            admin.route(HttpMethod.GET, "/hold", r -> {
+                reading.countDown();
+                try {
+                    release.await(5, TimeUnit.SECONDS); // holds the loop within the read of this request
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                return CompletableFuture.completedFuture(AdminResponse.text(200, "held\n"));
+            });
+            try (RawHttpClient client = RawHttpClient.connect(admin.address())) {
+                client.timeout(5000).send("POST /reload HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n"
+                        + "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
+                assertTrue(reading.await(5, TimeUnit.SECONDS));
+                reload.complete(AdminResponse.text(200, "reloaded\n")); // on this thread, while the loop reads
+                release.countDown();
+                assertEquals("200 reloaded\n", statusAndBody(client.read()));
+                assertEquals("200 held\n", statusAndBody(client.read()));
+            }
+        }
+    }
+
+    private static String statusAndBody(RawHttpClient.Response response) {
+        return response.status() + " " + response.bodyText();
     }
 
     /**
