@@ -8,18 +8,22 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelPipeline;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.FullHttpMessage;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpMessage;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http.HttpServerKeepAliveHandler;
@@ -78,6 +82,8 @@ public final class AdminServer implements AutoCloseable {
     static final int MAX_CONNECTIONS = 256;
     /** An admin connection that waits for no answer and reads and writes nothing for this long is closed. */
     static final long IDLE_MILLIS = 60_000;
+    /** The largest request body read; a larger one is answered 413. */
+    static final int MAX_BODY = 64 * 1024;
 
     /**
      * One admin request, as an endpoint sees it.
@@ -142,7 +148,7 @@ public final class AdminServer implements AutoCloseable {
                         connections.add(ch); // removed when it closes
                         ch.pipeline().addLast(new IdleStateHandler(0, 0, idleMillis, TimeUnit.MILLISECONDS),
                                 new HttpServerCodec(), new HttpServerKeepAliveHandler(),
-                                new HttpObjectAggregator(64 * 1024), new RequestHandler());
+                                new Aggregator(), new RequestHandler());
                     }
                 }).bind(address).sync().channel();
         this.token = token;
@@ -408,6 +414,46 @@ public final class AdminServer implements AutoCloseable {
         return CompletableFuture.completedFuture(response);
     }
 
+    /**
+     * What the aggregator tells the handler instead of answering an oversized request itself, so that the {@code 413}
+     * goes out after the answers of the requests ahead of it (RFC 9112 section 9.3.2), some of which may still be in
+     * the making.
+     *
+     * @param keepAlive whether the connection goes on after the 413: the body is read and discarded
+     */
+    private record TooLarge(boolean keepAlive) {
+    }
+
+    /** Netty's aggregator, except that an oversized request is answered in its turn, by {@link RequestHandler}. */
+    private static final class Aggregator extends HttpObjectAggregator {
+
+        Aggregator() {
+            super(MAX_BODY);
+        }
+
+        /** An oversized body announced with {@code Expect: 100-continue} is answered in turn too, not at once. */
+        @Override
+        protected Object newContinueResponse(HttpMessage start, int maxContentLength, ChannelPipeline pipeline) {
+            return HttpUtil.is100ContinueExpected(start) && isContentLengthInvalid(start, maxContentLength) ? null
+                    : super.newContinueResponse(start, maxContentLength, pipeline);
+        }
+
+        /**
+         * Control loop, within the decoding of the request: the requests ahead of it have gone to the handler already.
+         * As Netty does, the connection goes on only when the client sends the body, which is discarded: not after a
+         * chunked body found too long midway, nor when the client waits for a 100 (Continue) that does not come.
+         */
+        @Override
+        protected void handleOversizedMessage(ChannelHandlerContext ctx, HttpMessage oversized) throws Exception {
+            if (!(oversized instanceof HttpRequest)) {
+                super.handleOversizedMessage(ctx, oversized);
+                return;
+            }
+            ctx.fireUserEventTriggered(new TooLarge(!(oversized instanceof FullHttpMessage)
+                    && HttpUtil.isKeepAlive(oversized) && !HttpUtil.is100ContinueExpected(oversized)));
+        }
+    }
+
     private final class RequestHandler extends SimpleChannelInboundHandler<FullHttpRequest> {
 
         /**
@@ -462,9 +508,18 @@ public final class AdminServer implements AutoCloseable {
             }
         }
 
-        /** Idle in both directions: closed, unless an answer it waits for is still being made (a reload). */
+        /**
+         * Idle in both directions: closed, unless an answer it waits for is still being made (a reload). A request too
+         * large: answered 413 after the requests ahead of it.
+         */
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
+            if (event instanceof TooLarge tooLarge) {
+                AdminResponse answer = AdminEndpoints.error(413, "the request body is larger than " + MAX_BODY
+                        + " bytes, the most the admin listener reads");
+                inTurn(ctx, done(answer), false, tooLarge.keepAlive());
+                return;
+            }
             if (event instanceof IdleStateEvent) {
                 if (previous.isDone()) {
                     ctx.close();

@@ -88,6 +88,43 @@ class AdminServerTest {
     }
 
     /**
+     * RFC 9112 section 9.3.2: the answers of pipelined requests go out in the order of the requests. A body larger than
+     * the listener reads is answered 413 in its turn, after the answer of a request ahead of it that takes a while (a
+     * reload), and the connection goes on; a client that waits for a 100 (Continue) gets its 413 in turn as well, and
+     * the connection is closed, since it may send the body yet.
+     */
+    @Test
+    void anOversizedBodyIsAnswered413InItsTurn() throws Exception {
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
+            admin.route(HttpMethod.GET, "/slow", r -> {
+                CompletableFuture<AdminResponse> later = new CompletableFuture<>();
+                group.schedule(() -> later.complete(AdminResponse.text(200, "late\n")), 500, TimeUnit.MILLISECONDS);
+                return later;
+            });
+            admin.route(HttpMethod.PUT, "/servers/*/state",
+                    r -> CompletableFuture.completedFuture(AdminResponse.text(200, "changed\n")));
+            String tooLarge = "PUT /servers/web-1/state HTTP/1.1\r\nHost: x\r\nContent-Length: "
+                    + (AdminServer.MAX_BODY + 1) + "\r\n";
+            try (RawHttpClient client = RawHttpClient.connect(admin.address())) {
+                client.timeout(5000).send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + tooLarge + "\r\n"
+                        + "a".repeat(AdminServer.MAX_BODY + 1) + "GET /servers/web-2 HTTP/1.1\r\nHost: x\r\n\r\n");
+                assertEquals("200 late\n", statusAndBody(client.read()), "the answer of the first request comes first");
+                assertEquals(413, client.read().status());
+                assertEquals("200 web-2 at /servers/web-2", statusAndBody(client.read()), "the connection goes on");
+            }
+            try (RawHttpClient client = RawHttpClient.connect(admin.address())) {
+                client.timeout(5000).send("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n" + tooLarge
+                        + "Expect: 100-continue\r\n\r\n");
+                assertEquals("200 late\n", statusAndBody(client.read()), "no 100 (Continue) and no 413 ahead of it");
+                RawHttpClient.Response refused = client.read();
+                assertEquals(413, refused.status());
+                assertTrue(refused.connectionHas("close"), refused.toString());
+                assertTrue(client.closedWithin(5000));
+            }
+        }
+    }
+
+    /**
      * RFC 9112 section 9.3.2, when an answer is made on another thread (a reload, on the membership thread): it is
      * written in its turn even when it is ready while the listener's loop is reading the next request, whose answer
      * is at hand at once.
