@@ -461,9 +461,17 @@ public final class AdminServer implements AutoCloseable {
          * Control loop only.
          */
         private CompletableFuture<Void> previous = CompletableFuture.completedFuture(null);
+        /**
+         * An answer after which the connection closes is on its way: what the client sent after that request is not
+         * read (RFC 9112 section 9.6). Control loop only.
+         */
+        private boolean closing;
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
+            if (closing) {
+                return; // released on return, like every request
+            }
             if (request.decoderResult().isFailure()) {
                 // The codec could not read it (a line too long, a malformed head): what it passes on is a fragment,
                 // possibly with the fields that would refuse it (Authorization, Origin) left out. Never act on it.
@@ -484,9 +492,11 @@ public final class AdminServer implements AutoCloseable {
          * Control loop: {@code answer} is written once the answers before it are, and on the channel's loop, as a task
          * of it. An answer made on another thread (a reload) and written from there would be a task too, but one that
          * a later answer, ready at once and written by the loop in the midst of reading its request, would overtake.
+         * After an answer that closes the connection, no request is read.
          */
         private void inTurn(ChannelHandlerContext ctx, CompletionStage<AdminResponse> answer, boolean head,
                             boolean keepAlive) {
+            closing = !keepAlive;
             previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
                     .thenAcceptAsync(a -> write(ctx, a, head, keepAlive), ctx.executor());
         }
@@ -515,6 +525,9 @@ public final class AdminServer implements AutoCloseable {
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
             if (event instanceof TooLarge tooLarge) {
+                if (closing) {
+                    return;
+                }
                 AdminResponse answer = AdminEndpoints.error(413, "the request body is larger than " + MAX_BODY
                         + " bytes, the most the admin listener reads");
                 inTurn(ctx, done(answer), false, tooLarge.keepAlive());

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -154,6 +155,31 @@ class AdminServerTest {
                 assertEquals("200 reloaded\n", statusAndBody(client.read()));
                 assertEquals("200 held\n", statusAndBody(client.read()));
             }
+        }
+    }
+
+    /**
+     * RFC 9112 section 9.6: a server that receives {@code Connection: close} closes the connection after its answer and
+     * must not process any further request received on it. A write pipelined behind it is not made: its client never
+     * learns of it, and would make it again on another connection.
+     */
+    @Test
+    void nothingPipelinedAfterConnectionCloseIsActedOn() throws Exception {
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
+            AtomicInteger writes = new AtomicInteger();
+            admin.route(HttpMethod.PUT, "/servers/*/state", r -> {
+                writes.incrementAndGet();
+                return CompletableFuture.completedFuture(AdminResponse.text(200, "changed\n"));
+            });
+            try (RawHttpClient client = RawHttpClient.connect(admin.address())) {
+                client.timeout(5000).send("GET /servers/web-1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+                        + "PUT /servers/web-2/state HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nmaint");
+                RawHttpClient.Response answer = client.read();
+                assertEquals("200 web-1 at /servers/web-1", statusAndBody(answer));
+                assertTrue(answer.connectionHas("close"), answer.toString());
+                assertTrue(client.closedWithin(5000));
+            }
+            assertEquals(0, writes.get(), "the PUT after Connection: close was acted on");
         }
     }
 
