@@ -25,6 +25,8 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 import org.HdrHistogram.Histogram;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * What the admin pages show beyond raw counters, worked out off the data path: every second it takes the
@@ -44,6 +46,8 @@ import org.HdrHistogram.Histogram;
  * endpoints that read the collector; nothing here is shared with another thread, so nothing is locked.
  */
 public final class StatsCollector {
+
+    private static final Logger log = LoggerFactory.getLogger(StatsCollector.class);
 
     /** Seconds of per-second history kept for the charts. */
     public static final int HISTORY_SECONDS = 300;
@@ -221,6 +225,8 @@ public final class StatsCollector {
     private double connectionRate;
     private double connectionRateMax;
     private ScheduledFuture<?> task;
+    /** Whether the last scheduled pass failed (logged already). */
+    private boolean tickFailing;
 
     public StatsCollector(TableHolder tables, ProxyStats proxyStats) {
         this.tables = tables;
@@ -231,7 +237,24 @@ public final class StatsCollector {
 
     /** Runs {@link #tick} every second on {@code thread}, which must be the thread the admin endpoints run on. */
     public void start(ScheduledExecutorService thread) {
-        task = thread.scheduleAtFixedRate(this::tick, 1, 1, TimeUnit.SECONDS);
+        task = thread.scheduleAtFixedRate(this::scheduledTick, 1, 1, TimeUnit.SECONDS);
+    }
+
+    /**
+     * {@link #tick}, as scheduled. A periodic task that throws is never run again (by an executor or a Netty loop
+     * alike), and nothing says so: a pass that fails is logged, once for a run of failed passes, and the next one runs.
+     */
+    private void scheduledTick() {
+        try {
+            tick();
+            tickFailing = false;
+        } catch (RuntimeException e) {
+            if (!tickFailing) {
+                log.error("stats: a pass of the collector failed; rates, the charts' history and state changes miss it"
+                        + " until one succeeds", e);
+            }
+            tickFailing = true;
+        }
     }
 
     public void stop() {

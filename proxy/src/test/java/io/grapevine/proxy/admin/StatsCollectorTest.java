@@ -3,23 +3,36 @@ package io.grapevine.proxy.admin;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.ProxyStats;
+import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.stats.StatsFormats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
+import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.LogCapture;
 import io.grapevine.proxy.testing.PrometheusText;
 import java.lang.ref.WeakReference;
+import java.lang.reflect.Field;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /** The collector without sockets: a table published by hand, latencies recorded as a loop would. */
 class StatsCollectorTest {
+
+    @RegisterExtension
+    final LogCapture logs = new LogCapture(StatsCollector.class);
 
     private static ServerSpec spec(String name, int port) {
         return new ServerSpec(name, "127.0.0.1", port, 1, false, "default", ServerSpec.Source.GOSSIP,
@@ -261,6 +274,46 @@ class StatsCollectorTest {
                 assertEquals(10L, window.get("count"), "clock stepped by " + step + " ms: " + window);
             }
             PrometheusText.parse(StatsFormats.prometheus(stats, report.latencyMetrics())); // no counter below zero
+        }
+    }
+
+    /**
+     * A scheduled task that throws is never run again (ScheduledExecutorService, and Netty's loops alike): a pass of the
+     * collector that fails once, whatever the cause, must be logged and must not stop the passes after it, or rates,
+     * the charts' history and the timeline's state changes stop for the life of the process, without a word.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aPassThatFailsIsLoggedAndThePassesAfterItRunAllTheSame() throws Exception {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        ServerStats stats = tables.current().servers().get(0).stats();
+        Field latency = ServerStats.class.getField("latency");
+        latency.setAccessible(true);
+        LatencyRecorder recorder = stats.latency;
+        ScheduledExecutorService thread = Executors.newSingleThreadScheduledExecutor();
+        try {
+            latency.set(stats, null); // stands for any fault: the passes throw a NullPointerException
+            collector.start(thread);
+            Await.until(Duration.ofSeconds(5), "the failed pass logged", () -> !logs.messages(Level.ERROR).isEmpty(),
+                    logs::toString);
+            latency.set(stats, recorder);
+            stats.requestStarted();
+            Await.until(Duration.ofSeconds(5), "a request rate from a later pass", () -> {
+                try {
+                    Map<String, Object> row = ((List<Map<String, Object>>) thread.submit(report::stats).get()
+                            .get("servers")).get(0);
+                    return ((Number) row.get("request_rate")).doubleValue() > 0;
+                } catch (Exception e) {
+                    throw new AssertionError(e);
+                }
+            });
+            assertEquals(1, logs.messages(Level.ERROR).size(), "one line for passes that fail in a row: " + logs);
+        } finally {
+            collector.stop();
+            thread.shutdownNow();
         }
     }
 
