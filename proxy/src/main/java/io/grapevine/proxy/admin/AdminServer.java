@@ -5,6 +5,7 @@ import io.grapevine.proxy.net.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
@@ -33,10 +34,12 @@ import io.netty.handler.codec.http.QueryStringDecoder;
 import io.netty.handler.timeout.IdleStateEvent;
 import io.netty.handler.timeout.IdleStateHandler;
 import io.netty.util.NetUtil;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -84,6 +87,11 @@ public final class AdminServer implements AutoCloseable {
     static final long IDLE_MILLIS = 60_000;
     /** The largest request body read; a larger one is answered 413. */
     static final int MAX_BODY = 64 * 1024;
+    /**
+     * Answers of one connection made but not yet taken by its socket, at most: the requests after them wait, unread,
+     * so that a client that pipelines requests and reads no answer costs the process a few answers, not all of them.
+     */
+    static final int MAX_UNWRITTEN = 4;
 
     /**
      * One admin request, as an endpoint sees it.
@@ -466,12 +474,62 @@ public final class AdminServer implements AutoCloseable {
          * read (RFC 9112 section 9.6). Control loop only.
          */
         private boolean closing;
+        /**
+         * What was read and waits for its turn, oldest first: requests (retained; released when answered or dropped)
+         * and the aggregator's {@link TooLarge}. Nothing more is read from the socket while it holds any, so it holds
+         * at most what one read brought. Control loop only.
+         */
+        private final ArrayDeque<Object> waiting = new ArrayDeque<>();
+        /** Answers made or in the making that the socket has not taken yet ({@link #MAX_UNWRITTEN}). Control loop only. */
+        private int unwritten;
 
         @Override
         protected void channelRead0(ChannelHandlerContext ctx, FullHttpRequest request) {
-            if (closing) {
-                return; // released on return, like every request
+            if (!closing) {
+                waiting.add(request.retain());
+                next(ctx);
             }
+        }
+
+        /**
+         * Control loop: answers what waits, in order, while fewer than {@link #MAX_UNWRITTEN} answers are unwritten;
+         * reads from the socket only when nothing waits.
+         */
+        private void next(ChannelHandlerContext ctx) {
+            while (!closing && unwritten < MAX_UNWRITTEN && !waiting.isEmpty()) {
+                Object item = waiting.poll();
+                if (item instanceof FullHttpRequest request) {
+                    try {
+                        answer(ctx, request);
+                    } finally {
+                        request.release();
+                    }
+                } else {
+                    AdminResponse answer = AdminEndpoints.error(413, "the request body is larger than " + MAX_BODY
+                            + " bytes, the most the admin listener reads");
+                    inTurn(ctx, done(answer), false, ((TooLarge) item).keepAlive());
+                }
+            }
+            if (closing) {
+                dropWaiting();
+            }
+            ctx.channel().config().setAutoRead(waiting.isEmpty() && !closing);
+        }
+
+        private void dropWaiting() {
+            Object item;
+            while ((item = waiting.poll()) != null) {
+                ReferenceCountUtil.release(item);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) throws Exception {
+            dropWaiting();
+            super.channelInactive(ctx);
+        }
+
+        private void answer(ChannelHandlerContext ctx, FullHttpRequest request) {
             if (request.decoderResult().isFailure()) {
                 // The codec could not read it (a line too long, a malformed head): what it passes on is a fragment,
                 // possibly with the fields that would refuse it (Authorization, Origin) left out. Never act on it.
@@ -497,12 +555,16 @@ public final class AdminServer implements AutoCloseable {
         private void inTurn(ChannelHandlerContext ctx, CompletionStage<AdminResponse> answer, boolean head,
                             boolean keepAlive) {
             closing = !keepAlive;
+            unwritten++;
             previous = previous.handle((v, e) -> null).thenCompose(v -> answer)
-                    .thenAcceptAsync(a -> write(ctx, a, head, keepAlive), ctx.executor());
+                    .thenAcceptAsync(a -> write(ctx, a, head, keepAlive).addListener(written -> {
+                        unwritten--;
+                        next(ctx);
+                    }), ctx.executor());
         }
 
         /** The channel's loop. */
-        private void write(ChannelHandlerContext ctx, AdminResponse answer, boolean head, boolean keepAlive) {
+        private ChannelFuture write(ChannelHandlerContext ctx, AdminResponse answer, boolean head, boolean keepAlive) {
             FullHttpResponse response = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                     HttpResponseStatus.valueOf(answer.status()),
                     head ? Unpooled.EMPTY_BUFFER : Unpooled.wrappedBuffer(answer.body()));
@@ -511,11 +573,8 @@ public final class AdminServer implements AutoCloseable {
                     .setInt(HttpHeaderNames.CONTENT_LENGTH, answer.body().length);
             answer.headers().forEach((name, value) -> response.headers().set(name, value));
             HttpUtil.setKeepAlive(response, keepAlive);
-            if (keepAlive) {
-                ctx.writeAndFlush(response);
-            } else {
-                ctx.writeAndFlush(response).addListener(ChannelFutureListener.CLOSE);
-            }
+            ChannelFuture written = ctx.writeAndFlush(response);
+            return keepAlive ? written : written.addListener(ChannelFutureListener.CLOSE);
         }
 
         /**
@@ -524,13 +583,11 @@ public final class AdminServer implements AutoCloseable {
          */
         @Override
         public void userEventTriggered(ChannelHandlerContext ctx, Object event) throws Exception {
-            if (event instanceof TooLarge tooLarge) {
-                if (closing) {
-                    return;
+            if (event instanceof TooLarge) {
+                if (!closing) {
+                    waiting.add(event);
+                    next(ctx);
                 }
-                AdminResponse answer = AdminEndpoints.error(413, "the request body is larger than " + MAX_BODY
-                        + " bytes, the most the admin listener reads");
-                inTurn(ctx, done(answer), false, tooLarge.keepAlive());
                 return;
             }
             if (event instanceof IdleStateEvent) {

@@ -183,6 +183,36 @@ class AdminServerTest {
         }
     }
 
+    /**
+     * Reads are open to whoever reaches the listener: a client that pipelines requests and reads none of the answers
+     * must not make the proxy hold them all (each a copy of /stats.json or /metrics, large for a large table, while
+     * the request that asks for it takes 30 bytes). Requests are answered only a few ahead of what the client takes;
+     * the rest wait, unread, and all are answered in order once it reads.
+     */
+    @Test
+    void answersAreMadeNoFasterThanTheClientReadsThem() throws Exception {
+        try (AdminServer admin = echo(AdminServer.MAX_CONNECTIONS, AdminServer.IDLE_MILLIS)) {
+            AtomicInteger made = new AtomicInteger();
+            byte[] big = new byte[4 << 20]; // beyond what socket buffers take, however tuned
+            admin.route(HttpMethod.GET, "/big", r -> {
+                made.incrementAndGet();
+                return CompletableFuture.completedFuture(new AdminResponse(200, "text/plain", big));
+            });
+            int requests = 24;
+            try (RawHttpClient client = RawHttpClient.connect(admin.address(), 16 * 1024)) {
+                client.timeout(10_000).send("GET /big HTTP/1.1\r\nHost: x\r\n\r\n".repeat(requests));
+                Thread.sleep(1000); // time to make every answer, were they made regardless of the reader
+                assertTrue(made.get() <= 12, made.get() + " answers made for a client that read none");
+                for (int i = 0; i < requests; i++) {
+                    RawHttpClient.Response answer = client.read();
+                    assertEquals(200, answer.status());
+                    assertEquals(big.length, answer.body().length);
+                }
+                assertEquals(requests, made.get());
+            }
+        }
+    }
+
     private static String statusAndBody(RawHttpClient.Response response) {
         return response.status() + " " + response.bodyText();
     }
