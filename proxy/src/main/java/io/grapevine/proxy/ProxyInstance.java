@@ -168,7 +168,7 @@ public final class ProxyInstance implements AutoCloseable {
             view.holdRemovedMembersFor(0); // no health checks here: nothing vouches for a member gossip removed
         }
         if (accessLog != null) {
-            running.onConfigReload(c -> accessLog.reconfigure(c.accessLog()));
+            running.onConfigReload(c -> accessLog.reconfigure(c.accessLog(), String.valueOf(o.servers())));
         }
         BackendTemplate template = checked.template();
         Path watchedTemplate = template != null && Files.exists(template.file()) ? template.file() : null;

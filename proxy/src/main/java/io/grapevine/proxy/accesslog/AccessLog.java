@@ -1,6 +1,7 @@
 package io.grapevine.proxy.accesslog;
 
 import io.grapevine.proxy.config.AccessLogConfig;
+import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.forward.Exchange;
 import io.grapevine.proxy.forward.ExchangeObserver;
@@ -134,10 +135,13 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
     /**
      * Applies the {@code access_log} of a reloaded servers.conf: the same file is closed and reopened by name
      * (logrotate's {@code create} mode); another path or layout applies from the next line; {@code null}
-     * turns the log off. A file that cannot be opened is logged, and the log goes on as before. Any thread
-     * but an event loop (opening a file blocks).
+     * turns the log off. A new file that cannot be opened leaves the log as it was and refuses the reload, as a
+     * start refuses it. Any thread but an event loop (opening a file blocks).
+     *
+     * @param servers servers.conf as named on the command line, for an error without a position
+     * @throws ConfigException when the new file cannot be opened for appending, said at the key that names it
      */
-    public synchronized void reconfigure(AccessLogConfig config) {
+    public synchronized void reconfigure(AccessLogConfig config, String servers) throws ConfigException {
         Target before = target;
         AccessLogWriter old = before.writer();
         if (config == null) {
@@ -160,8 +164,7 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
         try {
             next = openWriter(config);
         } catch (IllegalArgumentException e) {
-            log.error("{}; the access log stays {}", e.getMessage(), old == null ? "off" : "in " + old.path());
-            return;
+            throw config.error(servers, e.getMessage());
         }
         target = new Target(next, config.format());
         log.info("access log: writing {} lines to {}", config.format().configName(), config.path());

@@ -27,7 +27,6 @@ import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicLong;
-import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +50,7 @@ public final class RunningConfig implements AutoCloseable {
     private final Path configFile;
     private final SelfAddressGuard self;
     private final Refusals refusals = new Refusals(log);
-    private final List<Consumer<ProxyConfig>> reloadListeners = new CopyOnWriteArrayList<>();
+    private final List<ReloadListener> reloadListeners = new CopyOnWriteArrayList<>();
     private final AtomicLong reloadFailures = new AtomicLong();
 
     private volatile ProxyConfig config;
@@ -211,11 +210,24 @@ public final class RunningConfig implements AutoCloseable {
         return new ReloadOutcome(before, tables.current().generation(), List.copyOf(errors));
     }
 
+    /** What applies a part of servers.conf that lives outside the table: the access log. */
+    @FunctionalInterface
+    public interface ReloadListener {
+        /**
+         * Table thread: applies {@code config}, or throws and leaves what it applies as it was.
+         *
+         * @throws ConfigException why {@code config} cannot be applied, said at the key of servers.conf
+         */
+        void apply(ProxyConfig config) throws ConfigException;
+    }
+
     /**
-     * Called on the table thread after every reload of servers.conf, with the configuration in force afterwards
-     * (the new one, or the old one when the file did not load): what reopens the access log.
+     * Called on the table thread at every reload of servers.conf: with a file that loaded before it becomes the
+     * running configuration, so that one the listener cannot apply (an access log file that does not open) is
+     * refused as a whole, as a file that does not load; then, or when the file did not load or was unchanged, with
+     * the configuration in force (which reopens the access log).
      */
-    public void onConfigReload(Consumer<ProxyConfig> listener) {
+    public void onConfigReload(ReloadListener listener) {
         reloadListeners.add(listener);
     }
 
@@ -247,12 +259,7 @@ public final class RunningConfig implements AutoCloseable {
             }
             next = ConfigLoader.load(configFile, text);
         } catch (ConfigException e) {
-            reloadFailures.incrementAndGet();
-            log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
-            tables.events().add("error", configFile.getFileName().toString(), null,
-                    "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
-            configReloaded();
-            return e.getMessage();
+            return notReloaded(why, e);
         }
         List<String> needRestart = new ArrayList<>();
         ProxyConfig running = config;
@@ -280,22 +287,45 @@ public final class RunningConfig implements AutoCloseable {
         if (!Objects.equals(next.tls(), running.tls())) {
             needRestart.add("tls (the certificate files themselves reload on change)");
         }
+        // listen / admin may differ because the command line overrides them; they are never reloaded.
+        next = next.withListen(running.listen(), running.admin());
+        for (ReloadListener l : reloadListeners) {
+            try {
+                l.apply(next);
+            } catch (ConfigException e) {
+                // Nothing of next is in force yet: the listeners that applied it are told the running one again.
+                return notReloaded(why, e);
+            } catch (RuntimeException e) {
+                log.error("a reload listener failed", e);
+            }
+        }
         if (!needRestart.isEmpty()) {
             log.warn("{} changed {}: these take effect at the next restart", configFile, needRestart);
         }
-        // listen / admin may differ because the command line overrides them; they are never reloaded.
-        config = next.withListen(running.listen(), running.admin());
+        config = next;
         configText = text;
         refusals.forgetAll();
         tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
-        configReloaded();
         return null;
     }
 
+    /** Table thread: a servers.conf that is not applied; the running configuration stays. @return the error */
+    private String notReloaded(String why, ConfigException e) {
+        reloadFailures.incrementAndGet();
+        log.warn("{} not reloaded ({}), the running configuration stays: {}", configFile, why, e.getMessage());
+        tables.events().add("error", configFile.getFileName().toString(), null,
+                "not reloaded (" + why + "), the running configuration stays: " + e.getMessage());
+        configReloaded();
+        return e.getMessage();
+    }
+
+    /** Table thread: tells the listeners the configuration in force. */
     private void configReloaded() {
-        for (Consumer<ProxyConfig> l : reloadListeners) {
+        for (ReloadListener l : reloadListeners) {
             try {
-                l.accept(config);
+                l.apply(config);
+            } catch (ConfigException e) {
+                log.error("{}", e.getMessage());
             } catch (RuntimeException e) {
                 log.error("a reload listener failed", e);
             }

@@ -233,6 +233,31 @@ class AccessLogIntegrationTest {
         assertEquals("/echo?n=fifth", JSON.readTree(both.get(1)).path("target").asText(), both.toString());
     }
 
+    /**
+     * A reload whose new access log file cannot be opened is refused as a whole, as a start is: {@code POST /reload}
+     * answers 422 with the error at the key that names the file, and nothing of that servers.conf applies (its
+     * server name, here), while lines go on into the file open before.
+     */
+    @Test
+    void aReloadWhoseAccessLogCannotBeOpenedIsRefusedAsAWhole() throws Exception {
+        start("combined");
+        Path open = log;
+        log = dir.resolve("no-such-dir").resolve("access.log");
+        Path missing = log;
+        Files.writeString(dir.resolve("servers.conf"),
+                servers("combined", Fixtures.closedPort()).replace("\"web-1\"", "\"web-2\""));
+        log = open;
+        AdminRequests admin = new AdminRequests(proxy.instance().server().adminAddress());
+        JsonNode answer = AdminRequests.json(admin.send("POST", "/reload", null), 422);
+        String error = answer.path("errors").path(0).asText();
+        assertTrue(error.matches(".*servers\\.conf:2:\\d+: access_log: cannot open " + Pattern.quote(missing.toString())
+                + " for appending: No such file or directory"), answer.toString());
+        assertEquals(answer.path("previous_generation").asLong(), answer.path("generation").asLong(), answer.toString());
+
+        request("/echo?n=after");
+        assertEquals("web-1", parseCombined(awaitLines(1).get(0)).server(), "the running configuration stays");
+    }
+
     private void request(String target) throws IOException {
         try (RawHttpClient c = RawHttpClient.connect(proxy.listen())) {
             assertEquals(200, c.send(Fixtures.get(target)).read().status());
