@@ -7,12 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.Limits;
 import io.grapevine.proxy.config.Timeouts;
+import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.temporal.ChronoUnit;
 import java.util.ArrayList;
@@ -80,6 +82,9 @@ class LauncherIntegrationTest {
                 "echo \"[INFO] Scanning for projects... (stand-in Maven: $*)\"",
                 "echo \"$*\" >> '" + calls + "'",
                 "if [ -n \"$FAKE_MVN_FAIL\" ]; then echo '[ERROR] COMPILATION ERROR'; exit 1; fi",
+                // FAKE_MVN_HOLD=FILE: says it runs (FILE.running), then builds when FILE exists
+                "if [ -n \"$FAKE_MVN_HOLD\" ]; then : > \"$FAKE_MVN_HOLD.running\";"
+                        + " while [ ! -e \"$FAKE_MVN_HOLD\" ]; do sleep 0.05; done; fi",
                 "mkdir -p agent/target proxy/target",
                 "cp '" + ChildProcess.agentJar() + "' agent/target/grapevine-agent.jar",
                 "cp '" + ChildProcess.proxyJar() + "' proxy/target/grapevine-proxy.jar",
@@ -110,6 +115,11 @@ class LauncherIntegrationTest {
 
     /** Runs the launcher under {@code wrapper} (a command that runs the rest of its command line). */
     private Run launchWith(List<String> wrapper, Map<String, String> env, String... args) throws Exception {
+        return finish(start(wrapper, env, args));
+    }
+
+    /** Starts the launcher under {@code wrapper}, its output into the files {@link #finish} reads. */
+    private Process start(List<String> wrapper, Map<String, String> env, String... args) throws IOException {
         List<String> command = new ArrayList<>(wrapper);
         command.add(root.resolve("grapevine").toString());
         command.addAll(List.of(args));
@@ -122,9 +132,13 @@ class LauncherIntegrationTest {
         environment.put("JAVA_HOME", System.getProperty("java.home"));
         environment.put("GRAPEVINE_MVN", root.resolve("fake-mvn").toString());
         environment.putAll(env);
-        Process p = pb.start();
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish: " + command);
-        return new Run(p.exitValue(), Files.readString(out), Files.readString(err));
+        return pb.start();
+    }
+
+    /** Waits for a launcher {@link #start} started, and what it printed. */
+    private Run finish(Process p) throws Exception {
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish: " + p.info().commandLine());
+        return new Run(p.exitValue(), Files.readString(root.resolve("stdout")), Files.readString(root.resolve("stderr")));
     }
 
     private Run launch(String... args) throws Exception {
@@ -171,6 +185,23 @@ class LauncherIntegrationTest {
             assertEquals(before + 1, builds().size(), source + " newer than the jars must rebuild: " + run);
             touch(source, hourAgo.minus(5, ChronoUnit.MINUTES));
         }
+    }
+
+    /**
+     * A SIGHUP to the launcher while it builds (systemctl reload just after systemctl start) does not end it: the
+     * program has read nothing yet, and runs once the build is done.
+     */
+    @Test
+    void aSighupWhileTheLauncherBuildsDoesNotEndIt() throws Exception {
+        touch("pom.xml", Instant.now());
+        Path hold = root.resolve("hold");
+        Process launcher = start(List.of(), Map.of("FAKE_MVN_HOLD", hold.toString()), "keygen");
+        Await.until(Duration.ofSeconds(10), "the build running", () -> Files.exists(root.resolve("hold.running")));
+        assertEquals(0, new ProcessBuilder("kill", "-HUP", Long.toString(launcher.pid())).start().waitFor());
+        Files.writeString(hold, "");
+        Run run = finish(launcher);
+        assertOnlyAKey(run);
+        assertEquals(1, builds().size(), run.toString());
     }
 
     @Test
@@ -353,6 +384,7 @@ class LauncherIntegrationTest {
         assertEquals(List.of("/bin/kill -HUP $MAINPID"), service.get("ExecReload"));
         assertEquals(List.of("SIGTERM"), service.get("KillSignal"));
         assertEquals(List.of("on-failure"), service.get("Restart"));
+        assertEquals(List.of("SIGHUP"), service.get("RestartForceExitStatus"), "a SIGHUP before the JVM handles it");
         Timeouts timeouts = Timeouts.defaults();
         long stopMillis = Long.parseLong(service.get("TimeoutStopSec").get(0)) * 1000;
         assertTrue(stopMillis >= timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + 10_000,
