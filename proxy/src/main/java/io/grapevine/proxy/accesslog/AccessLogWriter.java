@@ -1,12 +1,20 @@
 package io.grapevine.proxy.accesslog;
 
 import java.io.IOException;
+import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.locks.LockSupport;
 import org.slf4j.Logger;
@@ -32,6 +40,8 @@ final class AccessLogWriter implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(AccessLogWriter.class);
 
+    /** How long opening a file that is not a regular one (a FIFO) may take before it counts as failed. */
+    static final long OPEN_WAIT_MILLIS = 5000;
     /** Lines queued at most; beyond, lines are dropped. About 20 MB of typical lines. */
     static final int MAX_QUEUED_LINES = 65_536;
     private static final int BATCH_BYTES = 64 * 1024;
@@ -71,8 +81,61 @@ final class AccessLogWriter implements AutoCloseable {
         return path;
     }
 
-    private static FileChannel open(Path path) throws IOException {
+    /**
+     * Opens {@code path} for appending. A file that is not a regular one (a FIFO, {@code /dev/stdout} on a pipe) is
+     * opened on a thread of its own, waited for at most {@link #OPEN_WAIT_MILLIS}: opening a FIFO for writing
+     * blocks until a process opens it for reading (open(2)), which would hold the start, or the table thread of a
+     * reload, for ever. A thread that is still waiting then stays blocked until a reader comes, and closes what it
+     * opened.
+     */
+    static FileChannel open(Path path) throws IOException {
+        BasicFileAttributes attributes;
+        try {
+            attributes = Files.readAttributes(path, BasicFileAttributes.class);
+        } catch (NoSuchFileException e) {
+            attributes = null; // created by the open
+        }
+        if (attributes == null || !attributes.isOther()) {
+            return openNow(path);
+        }
+        CompletableFuture<FileChannel> opening = new CompletableFuture<>();
+        Thread opener = new Thread(() -> {
+            try {
+                opening.complete(openNow(path));
+            } catch (IOException | RuntimeException e) {
+                opening.completeExceptionally(e);
+            }
+        }, "grapevine-access-log-open");
+        opener.setDaemon(true);
+        opener.start();
+        try {
+            return opening.get(OPEN_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+        } catch (TimeoutException e) {
+            opening.thenAccept(AccessLogWriter::closeQuietly);
+            throw new FileSystemException(path.toString(), null, "a FIFO that no process reads (waited "
+                    + OPEN_WAIT_MILLIS + " ms)");
+        } catch (ExecutionException e) {
+            if (e.getCause() instanceof IOException io) {
+                throw io;
+            }
+            throw new IOException(e.getCause());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            opening.thenAccept(AccessLogWriter::closeQuietly);
+            throw new InterruptedIOException("interrupted while opening " + path);
+        }
+    }
+
+    private static FileChannel openNow(Path path) throws IOException {
         return FileChannel.open(path, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.APPEND);
+    }
+
+    private static void closeQuietly(FileChannel channel) {
+        try {
+            channel.close();
+        } catch (IOException e) {
+            log.debug("closing an access log opened too late", e);
+        }
     }
 
     /**
