@@ -18,6 +18,7 @@ import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -237,10 +238,13 @@ public final class ProxyMain {
         }
         // Taken over before anything starts: a signal during the start stops the proxy right after it.
         StopSignals signals = StopSignals.install(PROGRAM);
-        // SIGHUP's default action ends the process: until the start has set up the reloads, one is noted (systemctl
-        // reload just after systemctl start) and carried out once the proxy runs.
+        // SIGHUP's and SIGUSR1's default action ends the process: until the start has set up the reloads and the
+        // access log, one is noted (systemctl reload just after systemctl start; logrotate's postrotate while the
+        // proxy starts, after the start opened the file it renamed) and carried out once the proxy runs.
         AtomicBoolean hupDuringStart = new AtomicBoolean();
-        StopSignals.takeOver(name -> hupDuringStart.set(true), "HUP");
+        AtomicBoolean usr1DuringStart = new AtomicBoolean();
+        StopSignals.takeOver(name -> (name.equals("SIGHUP") ? hupDuringStart : usr1DuringStart).set(true),
+                "HUP", "USR1");
         ProxyInstance instance;
         try {
             instance = ProxyInstance.start(options);
@@ -253,12 +257,15 @@ public final class ProxyMain {
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
         // nginx's "reopen the log files", which its logrotate recipes send; its default action ends the process at once.
-        StopSignals.takeOver(name -> {
+        Consumer<String> reopen = name -> {
             log.info("{}: reopening the access log", name);
             instance.reopenAccessLog();
-        }, "USR1");
+        };
+        StopSignals.takeOver(reopen, "USR1");
         if (hupDuringStart.get()) {
-            instance.reloadNow("SIGHUP");
+            instance.reloadNow("SIGHUP"); // which reopens the access log too
+        } else if (usr1DuringStart.get()) {
+            reopen.accept("SIGUSR1");
         }
         StartupHeap.settle();
         String signal = signals.await();

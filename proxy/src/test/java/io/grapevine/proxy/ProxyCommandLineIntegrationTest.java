@@ -33,6 +33,8 @@ import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * {@code ./grapevine proxy} as a process: bad command lines and bad files exit non-zero with one line
@@ -162,24 +164,25 @@ class ProxyCommandLineIntegrationTest {
     }
 
     /**
-     * SIGHUP while the proxy starts ({@code systemctl reload} just after {@code systemctl start}) neither ends it
-     * nor is lost: the reload runs once the proxy does. The start is held where it opens its access log, a FIFO
-     * nobody reads yet.
+     * SIGHUP while the proxy starts ({@code systemctl reload} just after {@code systemctl start}), or SIGUSR1
+     * (logrotate's postrotate while it starts), neither ends it nor is lost: the reload, or the reopening of the
+     * access log, runs once the proxy does. The start is held where it opens its access log, a FIFO nobody reads yet.
      */
-    @Test
-    void aSighupDuringTheStartIsCarriedOutOnceTheProxyRuns() throws Exception {
+    @ParameterizedTest
+    @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
+    void aSignalDuringTheStartIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
         Path fifo = dir.resolve("access.fifo");
         assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + fifo + "\" }, \"backend_servers\": [] }\n");
         int port = Ports.free();
-        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sighup-at-start", "--servers", conf.toString(),
-                "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sig" + signal.toLowerCase() + "-at-start",
+                "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
         Await.until(Duration.ofSeconds(60), "the start held at the access log",
                 () -> waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
-        proxy.signal("HUP");
+        proxy.signal(signal);
         Thread.sleep(500);
-        assertTrue(proxy.isAlive(), "SIGHUP during the start ended the proxy: " + proxy.tail());
+        assertTrue(proxy.isAlive(), "SIG" + signal + " during the start ended the proxy: " + proxy.tail());
 
         Thread reader = new Thread(() -> {
             try (InputStream in = Files.newInputStream(fifo)) {
@@ -191,8 +194,8 @@ class ProxyCommandLineIntegrationTest {
         reader.setDaemon(true);
         reader.start();
         Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
-        Await.until(Duration.ofSeconds(10), "the reload asked for during the start",
-                () -> proxy.log().contains("SIGHUP: reloading servers.conf"), proxy::tail);
+        Await.until(Duration.ofSeconds(10), "what was asked for during the start",
+                () -> proxy.log().contains(carriedOut), proxy::tail);
         proxy.sigterm();
         assertEquals(0, proxy.waitFor(30), proxy.tail());
     }
