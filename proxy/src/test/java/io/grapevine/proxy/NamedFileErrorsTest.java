@@ -3,10 +3,14 @@ package io.grapevine.proxy;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.grapevine.proxy.accesslog.AccessLog;
+import io.grapevine.proxy.config.AccessLogConfig;
 import io.grapevine.proxy.config.ConfigException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -72,12 +76,27 @@ class NamedFileErrorsTest {
 
     @Test
     void anAccessLogThatCannotBeWrittenIsReportedAtItsPath() throws Exception {
-        Path log = Files.createDirectory(dir.resolve("a-directory"));
+        Assumptions.assumeFalse("root".equals(System.getProperty("user.name")), "root may write any file");
+        Path log = Files.writeString(dir.resolve("access.log"), "");
+        Files.setPosixFilePermissions(log, PosixFilePermissions.fromString("r--r--r--"));
         assertEquals(dir.resolve("servers.conf") + ":3:13: access_log: cannot open " + log
                 + " for appending: Permission denied", check("""
                 { "backend_servers": [],
                   "access_log": {
                     "path": "%s" } }
+                """.formatted(log)));
+    }
+
+    /** {@code --check} says what the start says: the reason its open of the file gives. */
+    @Test
+    void anAccessLogThatIsADirectoryIsReportedAsTheStartReportsIt() throws Exception {
+        Path log = Files.createDirectory(dir.resolve("a-directory"));
+        String start = assertThrows(IllegalArgumentException.class,
+                () -> AccessLog.open(new AccessLogConfig(log, AccessLogConfig.Format.COMBINED))).getMessage();
+        assertEquals("access_log: cannot open " + log + " for appending: Is a directory", start);
+        assertEquals(dir.resolve("servers.conf") + ":2:27: " + start, check("""
+                { "backend_servers": [],
+                  "access_log": { "path": "%s" } }
                 """.formatted(log)));
     }
 }

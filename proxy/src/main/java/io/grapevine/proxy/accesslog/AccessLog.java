@@ -73,7 +73,11 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
         Path file = config.path().toAbsolutePath();
         Path dir = file.getParent();
         if (Files.exists(file)) {
-            if (Files.isDirectory(file) || !Files.isWritable(file)) {
+            // The reasons of the open a start makes (EISDIR, EACCES), so that --check says what the start would.
+            if (Files.isDirectory(file)) {
+                throw new IllegalArgumentException(cannotOpen(config, "Is a directory"));
+            }
+            if (!Files.isWritable(file)) {
                 throw new IllegalArgumentException(cannotOpen(config, "Permission denied"));
             }
         } else if (dir == null || !Files.isDirectory(dir)) {
