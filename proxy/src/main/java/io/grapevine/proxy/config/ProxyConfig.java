@@ -43,6 +43,17 @@ public record ProxyConfig(HostPort listen, HostPort admin, PoolPolicy policy, Ma
                 servers, allowlist, proxyProtocol, tls, accessLog);
     }
 
+    /**
+     * This configuration with what a reload does not change taken from {@code running}, the one in force: the
+     * listeners, health checks, timeouts, limits, the PROXY protocol settings and {@code tls}, which the proxy read
+     * at its start and keeps until a restart.
+     */
+    public ProxyConfig withRestartOnlyKeysOf(ProxyConfig running) {
+        return new ProxyConfig(running.listen, running.admin, policy, poolPolicies, running.healthCheck,
+                running.timeouts, running.limits, routes, servers, allowlist, running.proxyProtocol, running.tls,
+                accessLog);
+    }
+
     public ProxyConfig withServers(List<ServerSpec> newServers) {
         return new ProxyConfig(listen, admin, policy, poolPolicies, healthCheck, timeouts, limits, routes,
                 newServers, allowlist, proxyProtocol, tls, accessLog);

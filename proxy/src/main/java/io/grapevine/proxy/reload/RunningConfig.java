@@ -90,7 +90,10 @@ public final class RunningConfig implements AutoCloseable {
         thread.execute(() -> republish(why));
     }
 
-    /** servers.conf as loaded last (with the listen and admin addresses of the command line). Any thread. */
+    /**
+     * servers.conf as applied last: what takes a restart (listeners, health checks, timeouts, limits, the PROXY
+     * protocol, tls) as the proxy started with it, the listen and admin addresses of the command line. Any thread.
+     */
     public ProxyConfig config() {
         return config;
     }
@@ -287,8 +290,10 @@ public final class RunningConfig implements AutoCloseable {
         if (!Objects.equals(next.tls(), running.tls())) {
             needRestart.add("tls (the certificate files themselves reload on change)");
         }
+        // What takes a restart stays as the start read it, so that config() is what is in force (passive health
+        // sharing reads it) and the next reload compares the file with that, not with a value never applied.
         // listen / admin may differ because the command line overrides them; they are never reloaded.
-        next = next.withListen(running.listen(), running.admin());
+        next = next.withRestartOnlyKeysOf(running);
         for (ReloadListener l : reloadListeners) {
             try {
                 l.apply(next);

@@ -3,6 +3,7 @@ package io.grapevine.proxy.reload;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
@@ -42,5 +43,40 @@ class RestartOnlyKeysTest {
                     + " restart";
             assertTrue(log.messages().contains(warning), log.messages().toString());
         }
+    }
+
+    /**
+     * A key that takes a restart stays as the proxy started with it until then, whatever the reloads read: the
+     * configuration in force keeps it, a later reload of a file that still differs says so again, and one whose file
+     * is back to the value in force says nothing.
+     */
+    @Test
+    void aRestartOnlyKeyStaysAsStartedAndEachReloadComparesTheFileWithThat() throws Exception {
+        Path file = Files.writeString(dir.resolve("servers.conf"), servers(1, 5000));
+        ProxyConfig first = ConfigLoader.load(file);
+        TableHolder tables = new TableHolder(1, first.routes(), first::policyOf);
+        try (RunningConfig running = new RunningConfig(tables, first, file, SelfAddressGuard.NONE)) {
+            running.start("start");
+            String warning = file + " changed [timeouts]: these take effect at the next restart";
+
+            Files.writeString(file, servers(1, 7000));
+            assertEquals(List.of(), running.reload("test", true, false).get(5, TimeUnit.SECONDS).errors());
+            assertEquals(List.of(warning), log.messages(Level.WARN));
+            assertEquals(first.timeouts(), running.config().timeouts(), "the timeouts in force are the start's");
+
+            Files.writeString(file, servers(2, 7000));
+            assertEquals(List.of(), running.reload("test", true, false).get(5, TimeUnit.SECONDS).errors());
+            assertEquals(2, running.config().servers().get(0).weight(), "what a reload changes applies");
+            assertEquals(List.of(warning, warning), log.messages(Level.WARN), "still not in force: said again");
+
+            Files.writeString(file, servers(2, 5000));
+            assertEquals(List.of(), running.reload("test", true, false).get(5, TimeUnit.SECONDS).errors());
+            assertEquals(List.of(warning, warning), log.messages(Level.WARN), "the file says what is in force");
+        }
+    }
+
+    private static String servers(int weight, long connectMs) {
+        return "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": 18001, \"weight\": " + weight
+                + " } ], \"timeouts\": { \"connect_ms\": " + connectMs + " } }";
     }
 }
