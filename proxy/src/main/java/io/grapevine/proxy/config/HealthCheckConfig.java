@@ -1,5 +1,7 @@
 package io.grapevine.proxy.config;
 
+import java.util.Objects;
+
 /**
  * Active health checks (HAProxy's {@code check inter rise fall}) and passive failure marking
  * (nginx's {@code max_fails / fail_timeout}).
@@ -25,6 +27,20 @@ public record HealthCheckConfig(boolean enabled, String path, String host, long 
 
     public static HealthCheckConfig defaults() {
         return new HealthCheckConfig(true, null, null, 2000, 1000, 2, 3, 1, 10_000, 50, 300_000);
+    }
+
+    /** Whether {@code other} checks as this does: the settings of {@code "health_check"}. */
+    public boolean sameActiveChecks(HealthCheckConfig other) {
+        return enabled == other.enabled && Objects.equals(path, other.path) && Objects.equals(host, other.host)
+                && intervalMillis == other.intervalMillis && timeoutMillis == other.timeoutMillis && rise == other.rise
+                && fall == other.fall;
+    }
+
+    /** Whether {@code other} marks servers down as this does: the settings of {@code "passive_health"}. */
+    public boolean samePassiveHealth(HealthCheckConfig other) {
+        return passiveMaxFails == other.passiveMaxFails && passiveFailTimeoutMillis == other.passiveFailTimeoutMillis
+                && passiveMaxEjectedPercent == other.passiveMaxEjectedPercent
+                && passiveMaxEjectionMillis == other.passiveMaxEjectionMillis;
     }
 
     /** The passive settings' defaults for what is not given. */

@@ -272,8 +272,11 @@ public final class RunningConfig implements AutoCloseable {
         if (!Objects.equals(next.limits(), running.limits())) {
             needRestart.add("limits");
         }
-        if (!Objects.equals(next.healthCheck(), running.healthCheck())) {
+        if (!next.healthCheck().sameActiveChecks(running.healthCheck())) {
             needRestart.add("health_check");
+        }
+        if (!next.healthCheck().samePassiveHealth(running.healthCheck())) {
+            needRestart.add("passive_health");
         }
         ProxyProtocolConfig nextProxy = next.proxyProtocol();
         ProxyProtocolConfig runningProxy = running.proxyProtocol();
