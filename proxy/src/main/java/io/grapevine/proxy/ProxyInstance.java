@@ -186,7 +186,7 @@ public final class ProxyInstance implements AutoCloseable {
         }
         ServerTls tls = server != null ? server.tls() : null;
         if (tls != null) {
-            triggers.alsoOnSighup(() -> tls.reloadChanged("SIGHUP"));
+            triggers.alsoOnSighup(tls::reloadChanged);
         }
         triggers.start();
         running.start("start");

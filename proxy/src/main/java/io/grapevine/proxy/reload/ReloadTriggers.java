@@ -73,7 +73,7 @@ public final class ReloadTriggers implements AutoCloseable {
     private final boolean watchesTemplate;
     private final WatchService watcher;
     private final Thread thread;
-    private final List<Runnable> alsoOnSighup = new CopyOnWriteArrayList<>();
+    private final List<Consumer<String>> alsoOnSighup = new CopyOnWriteArrayList<>();
 
     /**
      * @param config   servers.conf, or null
@@ -128,9 +128,10 @@ public final class ReloadTriggers implements AutoCloseable {
 
     /**
      * Runs {@code action} on SIGHUP and {@code POST /reload} too (TLS certificates, say), after the reloads above
-     * are handed off; on the caller's thread (the JVM's signal thread, or the admin's).
+     * are handed off, with what asked for it ("SIGHUP", "admin API POST /reload from ...") for its log lines; on the
+     * caller's thread (the JVM's signal thread, or the admin's).
      */
-    public void alsoOnSighup(Runnable action) {
+    public void alsoOnSighup(Consumer<String> action) {
         alsoOnSighup.add(action);
     }
 
@@ -201,7 +202,7 @@ public final class ReloadTriggers implements AutoCloseable {
             w.digest = digest(w.file);
         }
         CompletableFuture<ReloadOutcome> outcome = reloader.reload(why, watchesConfig, watchesTemplate);
-        alsoOnSighup.forEach(Runnable::run);
+        alsoOnSighup.forEach(action -> action.accept(why));
         return outcome;
     }
 

@@ -13,8 +13,11 @@ import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.ProxyServer;
 import io.grapevine.proxy.it.Fixtures;
 import io.grapevine.proxy.it.WebSocketEchoBackend;
+import io.grapevine.proxy.testing.AdminRequests;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.HttpConnection;
+import io.grapevine.proxy.testing.LogCapture;
+import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.TestCertificates;
 import io.grapevine.proxy.testing.TestCertificates.KeyForm;
 import io.grapevine.proxy.testing.TestCertificates.KeyType;
@@ -67,6 +70,9 @@ class TlsIntegrationTest {
 
     @TempDir
     Path dir;
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(ServerTls.class);
 
     private DemoBackend backend;
 
@@ -239,6 +245,22 @@ class TlsIntegrationTest {
             assertTrue(TlsClient.subject(open).contains("O=v1"), "and keeps its certificate");
         }
         assertTrue(proxy.tls().reloads() >= 1);
+    }
+
+    /** {@code POST /reload} re-reads the certificate files too, and their log lines say who asked, as a reload's do. */
+    @Test
+    void aReloadThroughTheAdminApiIsNotCalledASighup() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", EC, PKCS8, "/CN=a.test", "a.test");
+        ProxyUnderTest proxy = fx.track(ProxyUnderTest.in(dir).noGossip().servers("""
+                { "backend_servers": [],
+                  "tls": { "cert": "%s", "key": "%s" } }
+                """.formatted(a.cert(), a.key())).start());
+        AdminRequests admin = new AdminRequests(proxy.instance().server().adminAddress());
+        AdminRequests.json(admin.send("POST", "/reload", null), 200);
+        List<String> lines = log.messages();
+        assertTrue(lines.stream().anyMatch(l -> l.matches("admin API POST /reload from 127\\.0\\.0\\.1:\\d+: no TLS"
+                + " certificate file changed")), lines.toString());
+        assertTrue(lines.stream().noneMatch(l -> l.contains("SIGHUP")), lines.toString());
     }
 
     /**
