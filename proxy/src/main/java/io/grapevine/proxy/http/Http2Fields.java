@@ -309,9 +309,11 @@ public final class Http2Fields {
     /**
      * The head of a response for an HTTP/2 client: {@code :status}, then the fields not marked
      * {@link FieldLines#DROP} with their names in lower case, then {@code content-length} when
-     * {@code contentLength >= 0}.
+     * {@code contentLength >= 0}. Names and values come from {@code known}, which reuses those of the
+     * heads before (the head's strings are shared, immutable, and outlive {@code b}).
      */
-    static Http2Headers responseHead(int status, byte[] b, FieldLines fl, int count, long contentLength) {
+    static Http2Headers responseHead(int status, byte[] b, FieldLines fl, int count, long contentLength,
+                                     Http2ResponseFields known) {
         Http2Headers out = new DefaultHttp2Headers(false, count + 2);
         out.status(HttpResponseStatus.valueOf(status).codeAsText());
         for (int fi = 0; fi < count; fi++) {
@@ -319,14 +321,12 @@ public final class Http2Fields {
                 continue;
             }
             int ns = fl.nameStart(fi);
-            byte[] name = new byte[fl.nameLength(fi)];
-            for (int k = 0; k < name.length; k++) {
-                name[k] = HttpChars.lower(b[ns + k]);
-            }
-            out.add(new AsciiString(name, false), new AsciiString(b, fl.valueStart(fi), fl.valueLength(fi), true));
+            int nl = fl.nameLength(fi);
+            int k = known.known(b, ns, nl);
+            out.add(known.name(k, b, ns, nl), known.value(k, b, fl.valueStart(fi), fl.valueLength(fi)));
         }
         if (contentLength >= 0) {
-            out.add(CONTENT_LENGTH, AsciiString.of(Long.toString(contentLength)));
+            out.add(CONTENT_LENGTH, known.contentLength(contentLength));
         }
         return out;
     }

@@ -57,6 +57,8 @@ public final class ResponseHeadParser {
     private final int maxHeaderCount;
     private final FieldLines fields = new FieldLines();
     private final HeadBuilder head = new HeadBuilder();
+    /** The field names and values of the HTTP/2 heads this parser made, for the next ones. */
+    private final Http2ResponseFields http2Fields = new Http2ResponseFields();
     private byte[] b = new byte[2048];
 
     public ResponseHeadParser(int maxHeaderCount) {
@@ -325,7 +327,7 @@ public final class ResponseHeadParser {
         if (clientHttp2) {
             out.clientHead = null;
             out.http2Headers = Http2Fields.responseHead(status, b, fl, count,
-                    !out.interim && out.clientBody == BodyKind.LENGTH ? contentLength : -1);
+                    !out.interim && out.clientBody == BodyKind.LENGTH ? contentLength : -1, http2Fields);
             if (extraField != null && !out.interim) {
                 Http2Fields.addFieldLine(out.http2Headers, extraField);
             }

@@ -3,6 +3,7 @@ package io.grapevine.proxy.http;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.netty.buffer.ByteBuf;
@@ -259,6 +260,40 @@ class Http2FieldsTest {
         assertEquals(BodyKind.CHUNKED, r.clientBody);
         ResponseHead untilClose = response("HTTP/1.0 200 OK\r\n\r\n", false);
         assertEquals(BodyKind.CHUNKED, untilClose.clientBody, "END_STREAM delimits it");
+    }
+
+    @Test
+    void consecutiveHttp2HeadsShareTheNamesAndTheValuesThatRepeat() {
+        ResponseHeadParser parser = new ResponseHeadParser(100);
+        Http2Headers[] heads = new Http2Headers[3];
+        String[] raw = {
+            "HTTP/1.1 200 OK\r\nServer: nginx\r\nDate: Sat, 05 Dec 2026 00:00:01 GMT\r\nX-Id: 1\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nSERVER: nginx\r\nDate: Sat, 05 Dec 2026 00:00:02 GMT\r\nX-Id: 2\r\nContent-Length: 2\r\n\r\n",
+            "HTTP/1.1 200 OK\r\nServer: nginX\r\nDate: Sat, 05 Dec 2026 00:00:02 GMT\r\nX-Id: 2\r\nContent-Length: 10\r\n\r\n",
+        };
+        for (int i = 0; i < raw.length; i++) {
+            ResponseHead out = new ResponseHead();
+            ByteBuf in = leaks.buf(raw[i]);
+            try {
+                assertEquals(ResponseHeadParser.OK, parser.parse(in, in.readableBytes(), false, ClientProtocol.HTTP_2,
+                        false, out, leaks.alloc()));
+            } finally {
+                in.release();
+            }
+            heads[i] = out.http2Headers;
+        }
+        assertEquals("server", heads[1].names().stream().filter(n -> n.toString().equalsIgnoreCase("server"))
+                .findFirst().orElseThrow().toString(), "lower case whatever the backend's case");
+        assertSame(heads[0].get("server"), heads[1].get("server"), "the same value again: the same string");
+        assertEquals("nginX", heads[2].get("server").toString(), "a value that changed is the new one");
+        assertEquals("Sat, 05 Dec 2026 00:00:01 GMT", heads[0].get("date").toString());
+        assertEquals("Sat, 05 Dec 2026 00:00:02 GMT", heads[1].get("date").toString());
+        assertSame(heads[1].get("date"), heads[2].get("date"));
+        assertEquals("1", heads[0].get("x-id").toString());
+        assertEquals("2", heads[1].get("x-id").toString());
+        assertSame(heads[0].get("content-length"), heads[1].get("content-length"));
+        assertEquals("10", heads[2].get("content-length").toString());
+        assertEquals("2", heads[0].get("content-length").toString(), "a head keeps what it was given");
     }
 
     @Test
