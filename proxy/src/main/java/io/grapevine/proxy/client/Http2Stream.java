@@ -63,7 +63,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread: the connection's event loop. Buffers: request DATA content passes to the exchange (frames held
  * while paused are released if the stream closes first); response parts are written to the codec, which
- * releases them.
+ * releases them (the latest body bytes may wait in {@link #heldBody} until the backend's read completes).
  */
 final class Http2Stream implements ClientStream {
 
@@ -136,6 +136,14 @@ final class Http2Stream implements ClientStream {
     private boolean readPaused;
     /** Request DATA and trailers that arrived while paused, in order; created on first need. */
     private ArrayDeque<Http2StreamFrame> heldFrames;
+    /**
+     * The response's latest body bytes, not yet written: when the response ends in the same read of its backend
+     * (a body that arrived whole, the usual case), END_STREAM rides on their DATA frame, as HAProxy and nginx send
+     * it, instead of following in an empty DATA frame of its own, which the codec, the socket and the client each
+     * handle once more. Written at the latest when that read completes ({@link #flush}); released if the stream
+     * ends first. At most one backend read's bytes.
+     */
+    private ByteBuf heldBody;
     /** The exchange was told to pause its backend: the stream could take no more response. */
     private boolean responsePaused;
     /** In the connection's list of streams that read something this turn (to flush towards the backend). */
@@ -172,6 +180,7 @@ final class Http2Stream implements ClientStream {
     void closed() {
         requestState = RequestState.COMPLETE;
         releaseHeldFrames();
+        releaseHeldBody();
         if (responseState != ResponseState.COMPLETE && !endWritten) {
             responseState = ResponseState.COMPLETE;
             if (exchange != null) {
@@ -446,8 +455,25 @@ final class Http2Stream implements ClientStream {
             data.release();
             return;
         }
+        if (heldBody != null) {
+            writeHeldBody();
+        }
+        heldBody = data;
+    }
+
+    /** Writes {@link #heldBody} in a DATA frame without END_STREAM. */
+    private void writeHeldBody() {
+        ByteBuf data = heldBody;
+        heldBody = null;
         write(new DefaultHttp2DataFrame(data, false));
         checkWritable();
+    }
+
+    private void releaseHeldBody() {
+        if (heldBody != null) {
+            heldBody.release();
+            heldBody = null;
+        }
     }
 
     @Override
@@ -458,9 +484,14 @@ final class Http2Stream implements ClientStream {
         }
         if (!endWritten) {
             if (trailerFields != null && trailerFields.isReadable()) {
+                if (heldBody != null) {
+                    writeHeldBody();
+                }
                 writeEnd(new DefaultHttp2HeadersFrame(Http2Fields.responseTrailers(trailerFields), true));
             } else {
-                writeEnd(new DefaultHttp2DataFrame(Unpooled.EMPTY_BUFFER, true));
+                ByteBuf last = heldBody;
+                heldBody = null;
+                writeEnd(new DefaultHttp2DataFrame(last != null ? last : Unpooled.EMPTY_BUFFER, true));
             }
         }
         ReferenceCountUtil.release(trailerFields);
@@ -527,8 +558,12 @@ final class Http2Stream implements ClientStream {
         }
     }
 
+    /** The backend's read is complete (or the exchange has written): the held body goes out with the rest. */
     @Override
     public void flush() {
+        if (heldBody != null) {
+            writeHeldBody();
+        }
         connection.flush();
     }
 
@@ -605,6 +640,7 @@ final class Http2Stream implements ClientStream {
         requestState = RequestState.COMPLETE;
         responseState = ResponseState.COMPLETE;
         releaseHeldFrames();
+        releaseHeldBody();
         if (exchange != null && responseOpen) {
             exchange.abort(); // a complete response's exchange was released already
         }

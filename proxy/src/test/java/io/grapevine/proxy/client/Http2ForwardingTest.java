@@ -127,6 +127,30 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void theLastDataFrameOfAResponseCarriesItsEndStream() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/whole"), true));
+            h.backend(0).send(ok("all of it"));
+            List<Frame> data = read(h).stream().filter(on(1, H2Frames.DATA)).toList();
+            assertEquals(1, data.size(), "a body that arrives whole: one DATA frame, no empty one after it: " + data);
+            assertEquals("all of it", new String(data.get(0).payload(), StandardCharsets.ISO_8859_1));
+            assertTrue(data.get(0).endStream());
+
+            received.clear();
+            send(h, wire.headers(3, request("GET", "/parts"), true));
+            Backend b = h.backend(0);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: 7\r\n\r\nfirst");
+            assertEquals("first", body(h, 3), "a part is not held past its read");
+            assertFalse(ended(h, 3));
+            b.send("!!");
+            data = read(h).stream().filter(on(3, H2Frames.DATA)).toList();
+            assertEquals(2, data.size(), "" + data);
+            assertEquals("!!", new String(data.get(1).payload(), StandardCharsets.ISO_8859_1));
+            assertTrue(data.get(1).endStream());
+        }
+    }
+
+    @Test
     void streamsAnswerInWhateverOrderTheirServersDo() throws Exception {
         try (ForwardingHarness h = harness(2, "")) {
             send(h, wire.headers(1, request("GET", "/slow"), true), wire.headers(3, request("GET", "/fast"), true));
