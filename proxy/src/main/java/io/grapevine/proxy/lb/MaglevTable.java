@@ -10,7 +10,12 @@ import java.util.Comparator;
  * endpoints take turns claiming the next free slot of their permutation, a heavier one more turns (one per
  * {@code maxWeight / weight} rounds), so
  * <ul>
- *   <li>each endpoint owns a share of slots proportional to its weight, within one slot;</li>
+ *   <li>each endpoint owns a share of slots proportional to its weight: endpoint {@code i} of weight {@code w} in a
+ *       table of {@code m} slots and {@code n} endpoints of total weight {@code W} owns between
+ *       {@code m w / W - 2} and {@code m w / W + 1 + n w / W} slots (each owns the floor of its turns, within one
+ *       round; the heaviest absorb the rounding of the others), so its share of the keys is within
+ *       {@code 2 / m} below and {@code (1 + w / w̄) / m} above its share of the weight ({@code w̄} the average
+ *       weight);</li>
  *   <li>when one of N endpoints leaves or joins, about 1/N of the slots change owner (a little more: Maglev trades
  *       minimal disruption for even balance), since every other endpoint's permutation stays the same;</li>
  *   <li>the table depends only on the set of keys and weights, not on their order: every proxy that has the same
@@ -29,13 +34,17 @@ final class MaglevTable {
 
     static final long OFFSET_SEED = 0x4d61676c65764f66L;
     static final long SKIP_SEED = 0x4d61676c6576536bL;
-    /** Slots per unit of the lightest endpoint's weight the table aims for (Maglev suggests M > 100 N). */
-    private static final long SLOTS_PER_UNIT = 100;
+    /**
+     * Slots per endpoint the table aims for (Maglev suggests M > 100 N). The size depends on the number of endpoints
+     * alone, never on their weights: a change of one endpoint's weight keeps the size and moves about the share of
+     * the keys that its share of the weight changed.
+     */
+    private static final long SLOTS_PER_ENDPOINT = 100;
     /**
      * The sizes a table may have: the largest prime below each power of two from 2^12 to 2^17. A key's slot and
      * every endpoint's permutation depend on the size, so a table whose size changed places nearly every key anew;
      * with these steps a pool keeps its size while it grows or shrinks within a factor of two, and a server that
-     * joins or leaves moves about its own share of the keys.
+     * joins or leaves, or whose weight changes, moves about its own share of the keys.
      */
     private static final int[] SIZES = {4093, 8191, 16_381, 32_749, 65_521, 131_071};
 
@@ -72,17 +81,13 @@ final class MaglevTable {
             return EMPTY;
         }
         int[] weight = new int[n];
-        long totalWeight = 0;
-        int minWeight = Integer.MAX_VALUE;
         int maxWeight = 0;
         for (int i = 0; i < n; i++) {
             int w = members[i].weight();
             weight[i] = w;
-            totalWeight += w;
-            minWeight = Math.min(minWeight, w);
             maxWeight = Math.max(maxWeight, w);
         }
-        int m = slotCount(totalWeight, minWeight);
+        int m = slotCount(n);
         int[] slots = new int[m];
         long[] taken = new long[(m + 63) >>> 6];
         int[] position = new int[n];
@@ -222,11 +227,11 @@ final class MaglevTable {
     }
 
     /**
-     * The smallest of {@link #SIZES} with at least {@link #SLOTS_PER_UNIT} slots per unit of the lightest weight, or
-     * the largest.
+     * The smallest of {@link #SIZES} with at least {@link #SLOTS_PER_ENDPOINT} slots per endpoint of weight above 0,
+     * or the largest; whatever the weights.
      */
-    static int slotCount(long totalWeight, int minWeight) {
-        long wanted = SLOTS_PER_UNIT * totalWeight / minWeight;
+    static int slotCount(int endpoints) {
+        long wanted = SLOTS_PER_ENDPOINT * endpoints;
         for (int size : SIZES) {
             if (size >= wanted) {
                 return size;

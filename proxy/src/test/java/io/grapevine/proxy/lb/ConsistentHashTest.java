@@ -135,6 +135,48 @@ class ConsistentHashTest {
         }
     }
 
+    /**
+     * Keys that must move when one server's weight changes: the sum of the shares that grew. A cache behind the proxy
+     * keeps every other key.
+     */
+    private static double idealShareMoved(int[] before, int[] after) {
+        double totalBefore = Arrays.stream(before).sum();
+        double totalAfter = Arrays.stream(after).sum();
+        double grew = 0;
+        for (int i = 0; i < before.length; i++) {
+            grew += Math.max(0, after[i] / totalAfter - before[i] / totalBefore);
+        }
+        return grew;
+    }
+
+    @Test
+    void oneServersWeightChangingMovesAboutItsShareOfTheKeys() {
+        int keys = 20_000;
+        for (int[] shape : new int[][] {{30, 2, 1}, {40, 1, 2}, {50, 1, 3}, {60, 4, 1}}) {
+            int n = shape[0];
+            int[] before = new int[n];
+            Arrays.fill(before, shape[1]);
+            int[] after = before.clone();
+            after[n / 2] = shape[2];
+            List<FakeEndpoint> pool = endpoints(before);
+            List<FakeEndpoint> changed = new ArrayList<>(pool);
+            changed.set(n / 2, new FakeEndpoint(pool.get(n / 2).key(), shape[2]));
+            int moved = 0;
+            FakeEndpoint[] was = place(hash(pool), keys);
+            FakeEndpoint[] now = place(hash(changed), keys);
+            for (int i = 0; i < keys; i++) {
+                if (!was[i].key().equals(now[i].key())) {
+                    moved++;
+                }
+            }
+            double ideal = idealShareMoved(before, after) * keys;
+            System.out.printf("[consistent hash] one of %d servers of weight %d set to %d: %d of %d keys moved"
+                    + " (ideal %.0f)%n", n, shape[1], shape[2], moved, keys, ideal);
+            assertTrue(moved <= 3 * ideal, moved + " keys moved when one of " + n + " servers of weight " + shape[1]
+                    + " was set to " + shape[2] + ", ideally " + ideal);
+        }
+    }
+
     @Test
     void weightsAreRespected() {
         List<FakeEndpoint> weighted = endpoints(1, 2, 3, 4);
@@ -261,13 +303,15 @@ class ConsistentHashTest {
     }
 
     @Test
-    void slotCountIsPrimeAndGrowsWithTheSpreadOfWeights() {
-        int small = MaglevTable.slotCount(5, 1);
-        int large = MaglevTable.slotCount(5 * 256 + 1, 1);
+    void slotCountIsPrimeAndGrowsWithTheNumberOfServersNotTheirWeights() {
+        int small = MaglevTable.slotCount(5);
+        int large = MaglevTable.slotCount(41);
         assertTrue(java.math.BigInteger.valueOf(small).isProbablePrime(50), small + " is not prime");
         assertTrue(java.math.BigInteger.valueOf(large).isProbablePrime(50), large + " is not prime");
         assertTrue(small >= 4093 && large > small, small + " " + large);
-        assertTrue(MaglevTable.slotCount(1_000_000, 1) <= 131_101);
+        assertEquals(small, MaglevTable.slotCount(40));
+        assertEquals(small, MaglevTable.build(endpoints(1, 256, 256, 256, 256).toArray(new Endpoint[0])).size());
+        assertTrue(MaglevTable.slotCount(1_000_000) <= 131_101);
         assertEquals(0, Arrays.stream(MaglevTable.build(new Endpoint[0]).members()).count());
     }
 }

@@ -74,6 +74,32 @@ class MaglevTableTest {
         }
     }
 
+    /**
+     * The precision the size gives weights: a server of weight w owns between m w / W - 2 and m w / W + 1 + n w / W
+     * of the m slots (n servers of total weight W), however far apart the weights.
+     */
+    @Test
+    void eachServerOwnsItsWeightsShareOfTheSlotsWithinTheDocumentedBound() {
+        Endpoint[] skewed = endpoints(100, 1, 0);
+        skewed[0] = new FakeEndpoint(skewed[0].key(), 256);
+        for (Endpoint[] pool : new Endpoint[][] {endpoints(7, 3, 7), endpoints(100, 1, 100), endpoints(1000, 4, 1000),
+                endpoints(3000, 256, 3000), skewed}) {
+            MaglevTable table = MaglevTable.build(pool);
+            int m = table.size();
+            long total = 0;
+            for (Endpoint e : pool) {
+                total += e.weight();
+            }
+            for (Endpoint e : pool) {
+                double fair = (double) m * e.weight() / total;
+                int owned = owned(table, e);
+                assertTrue(owned >= fair - 2 && owned <= fair + 1 + (double) pool.length * e.weight() / total,
+                        pool.length + " servers: weight " + e.weight() + " owns " + owned + " of " + m
+                                + " slots, its share " + fair);
+            }
+        }
+    }
+
     @Test
     void tenThousandEqualServersHoldThirteenOrFourteenSlotsEach() {
         Endpoint[] all = endpoints(10_000, 1, 1);
