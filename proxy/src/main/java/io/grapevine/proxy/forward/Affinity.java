@@ -66,6 +66,11 @@ final class Affinity {
         return values == null || index < 0 || index >= values.length ? null : values[index];
     }
 
+    /** The same key and sticky server in {@code next}, a later generation of the pool under the same policy. */
+    Affinity in(ServerPool next) {
+        return new Affinity(next, hasKey, key, cookieServer, secure);
+    }
+
     /**
      * The server the request's sticky cookie names, while that one takes sticky requests (even draining) and was not
      * tried already; otherwise {@code null}, and the balancer decides ({@link #balance}). The server may be at its

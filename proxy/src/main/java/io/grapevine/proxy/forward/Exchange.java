@@ -397,7 +397,29 @@ public final class Exchange {
             return;
         }
         state = State.FORWARDING;
+        followPoolAcrossSwap();
         startAttempt(server, now, false);
+    }
+
+    /**
+     * After a wait in the queue: the pool as the table in force now has it, when a swap published it under the same
+     * name and state (the queue that granted the slot) and the same policy, so that a retry of this request balances
+     * over the servers there are now, and finds full ones among them, not over those of the generation it was routed
+     * under (which may have left). Servers keep their identity across generations, so {@link #tried} and the sticky
+     * cookie's server stay meaningful. Only on a grant, never per request; on the exchange's loop.
+     */
+    private void followPoolAcrossSwap() {
+        BackendTable now = loop.tables().current();
+        if (now == table) {
+            return;
+        }
+        ServerPool next = now.pools().get(pool.name());
+        if (next != null && next != pool && next.state() == pool.state() && next.policy().equals(pool.policy())) {
+            pool = next;
+            if (affinity != null) {
+                affinity = affinity.in(next);
+            }
+        }
     }
 
     private void queueTimedOut(QueueTicket t) {

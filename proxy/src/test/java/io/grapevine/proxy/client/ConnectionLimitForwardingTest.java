@@ -322,6 +322,37 @@ class ConnectionLimitForwardingTest {
         }
     }
 
+    /**
+     * A request that waited under one generation and was granted a server of the next retries over the next one's
+     * servers: here s0, busy, left while s1 and s2 joined; the request's grant's connection is refused, and the retry
+     * goes to the other newcomer, not to the servers of its first generation (none of which is left).
+     */
+    @Test
+    void aRequestGrantedAcrossATableSwapRetriesOverTheServersOfTheNewTable() throws Exception {
+        String s0 = "{\"name\": \"s0\", \"ip\": \"127.0.0.1\", \"port\": 8001, \"max_conn\": 1}";
+        String s1 = "{\"name\": \"s1\", \"ip\": \"127.0.0.1\", \"port\": 8002, \"max_conn\": 1}";
+        String s2 = "{\"name\": \"s2\", \"ip\": \"127.0.0.1\", \"port\": 8003, \"max_conn\": 1}";
+        try (ForwardingHarness h = new ForwardingHarness("{\"backend_servers\": [" + s0 + "]}")
+                .dials(Dial.CONNECT, Dial.REFUSE)) {
+            h.send(get("a") + get("b"));
+            assertEquals(1, server(h).poolState().queue().size(), "b waits for s0");
+
+            h.tables.publish(ConfigLoader.parse("{\"backend_servers\": [" + s1 + ", " + s2 + "]}", "(test)")
+                    .servers(), "test"); // s0 leaves, s1 and s2 join: b takes a slot of one, whose connect fails
+            h.runPending();
+            ServerPool pool = h.tables.current().defaultPool();
+            assertEquals(2, h.backends.size(), "b was retried on the other newcomer: " + h.received());
+            Server retried = h.backend(1).server();
+            assertTrue(retried == pool.servers().get(0) || retried == pool.servers().get(1), retried.toString());
+            assertTrue(h.backend(1).received().startsWith("GET /b "));
+            h.backend(0).send(ok("A"));
+            h.backend(1).send(ok("B"));
+            h.runPending();
+            String answers = h.received();
+            assertTrue(answers.contains("\r\n\r\nA") && answers.contains("\r\n\r\nB"), answers);
+        }
+    }
+
     /** {@code NAME=VALUE} of the sticky cookie naming {@code server}. */
     private static String cookie(ServerPool pool, Server server) {
         String line = new String(pool.setCookie(server, false), java.nio.charset.StandardCharsets.US_ASCII);
