@@ -230,6 +230,11 @@ public final class HealthChecker {
         if (stopped) {
             return; // cut short by stop(): says nothing of the server
         }
+        if (server.isRemoved() || states.get(server) != st) {
+            // The server left the table while its check was in flight (a server of the same key that comes back is
+            // another object, with a state of its own): no log line, no counter of a server no longer there.
+            return;
+        }
         boolean ok = verdict.ok;
         String reason = verdict.reason;
         server.stats().recordCheck(new HealthCheckResult(ok, verdict.status, verdict.code,

@@ -197,35 +197,24 @@ class HealthCheckIntegrationTest {
         AtomicInteger answered = new AtomicInteger();
         List<Closeable> held = new CopyOnWriteArrayList<>();
         ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        Thread acceptor = new Thread(() -> {
-            while (!listener.isClosed()) {
-                try {
-                    Socket s = listener.accept();
-                    if (connections.incrementAndGet() == 1) {
-                        held.add(s); // the first check gets no answer until its timeout closes the connection
-                        continue;
-                    }
-                    try (s) {
-                        ScriptedBackend.readHead(s.getInputStream());
-                        s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                                .getBytes(StandardCharsets.US_ASCII));
-                        answered.incrementAndGet();
-                    }
-                } catch (IOException e) {
-                    // closed by the test, or a check that went away
-                }
+        accepting(listener, s -> {
+            if (connections.incrementAndGet() == 1) {
+                held.add(s); // the first check gets no answer until its timeout closes the connection
+                return;
             }
-        }, "health-check-backend");
-        acceptor.setDaemon(true);
-        acceptor.start();
+            try (s) {
+                ScriptedBackend.readHead(s.getInputStream());
+                s.getOutputStream().write("HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .getBytes(StandardCharsets.US_ASCII));
+                answered.incrementAndGet();
+            }
+        });
 
         EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
         HealthChecker checker = null;
         try {
             EventLoop loop = group.next();
-            TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
-            tables.publish(List.of(new ServerSpec("b", "127.0.0.1", listener.getLocalPort(), 1, false,
-                    ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP)), "test");
+            TableHolder tables = tableOf(listener.getLocalPort());
             Server server = tables.current().servers().get(0);
             checker = new HealthChecker(new HealthCheckConfig(true, "/health", 200, 200, 1, 2, 1, 10_000),
                     new ProxyProtocolConfig(false, null, Map.of()), tables, loop, Transport.NIO);
@@ -247,6 +236,71 @@ class HealthCheckIntegrationTest {
             held.add(listener);
             stopChecker(checker, group, held);
         }
+    }
+
+    /**
+     * A server that leaves the table while its check is in flight gets no verdict from it: the check's timeout, come
+     * after the server left, neither logs it as DOWN by health check nor counts a failed check in its stats (which its
+     * pool's row sums, servers that left included). Here the backend accepts the check and never answers; the server
+     * leaves before the check's timeout.
+     */
+    @Test
+    void aServerThatLeftWhileItsCheckWasInFlightGetsNoVerdictFromIt() throws Exception {
+        AtomicInteger connections = new AtomicInteger();
+        List<Closeable> held = new CopyOnWriteArrayList<>();
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        accepting(listener, s -> {
+            held.add(s); // never answered
+            connections.incrementAndGet();
+        });
+
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            TableHolder tables = tableOf(listener.getLocalPort());
+            Server server = tables.current().servers().get(0);
+            checker = new HealthChecker(new HealthCheckConfig(true, "/health", 10_000, 500, 1, 1, 1, 10_000),
+                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), Transport.NIO);
+            checker.start();
+            Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
+            tables.publish(List.of(), "test: b left");
+            Thread.sleep(1500); // past the check's timeout
+            assertTrue(server.isRemoved());
+            assertTrue(server.isActiveUp(), "a server that had left was taken down by its check");
+            assertEquals(null, server.stats().lastCheck(), "a server that had left got a verdict");
+            assertEquals(0, server.stats().checksFailed.sum(), "a server that had left counted a failed check");
+        } finally {
+            held.add(listener);
+            stopChecker(checker, group, held);
+        }
+    }
+
+    /** What a test's backend does with each connection it accepts; an IOException is a check that went away. */
+    private interface Connection {
+        void accepted(Socket s) throws IOException;
+    }
+
+    /** Accepts on {@code listener} until it closes, on a daemon thread of its own. */
+    private static void accepting(ServerSocket listener, Connection connection) {
+        Thread acceptor = new Thread(() -> {
+            while (!listener.isClosed()) {
+                try {
+                    connection.accepted(listener.accept());
+                } catch (IOException e) {
+                    // closed by the test, or a check that went away
+                }
+            }
+        }, "health-check-backend");
+        acceptor.setDaemon(true);
+        acceptor.start();
+    }
+
+    /** A table of one server, "b", on loopback at {@code port}. */
+    private static TableHolder tableOf(int port) {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
+        tables.publish(List.of(new ServerSpec("b", "127.0.0.1", port, 1, false,
+                ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP)), "test");
+        return tables;
     }
 
     /** Stops {@code checker} (if it started) and its loop, then closes the test's sockets. */
