@@ -237,13 +237,14 @@ public final class HealthChecker {
         }
         boolean ok = verdict.ok;
         String reason = verdict.reason;
+        String change = verdict.status + ", " + reason; // the log line of a change of state: HAProxy's status first
         server.stats().recordCheck(new HealthCheckResult(ok, verdict.status, verdict.code,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - st.startNanos), System.currentTimeMillis(), reason),
                 server.isActiveUp());
         if (ok) {
             st.failures = 0;
             if (++st.successes >= config.rise() && !server.isActiveUp()) {
-                server.setActiveUp(true, reason);
+                server.setActiveUp(true, change);
                 server.clearPassiveDown();
             } else if (server.isActiveUp() && server.isEjected(System.nanoTime())) {
                 // Envoy's successful_active_health_check_uneject_host: a passing check of a server up by its checks
@@ -253,7 +254,7 @@ public final class HealthChecker {
         } else {
             st.successes = 0;
             if (++st.failures >= config.fall() && server.isActiveUp()) {
-                server.setActiveUp(false, reason);
+                server.setActiveUp(false, change);
             }
         }
     }

@@ -490,7 +490,8 @@ public final class Server implements Endpoint {
     }
 
     /**
-     * Called by the health checker when rise/fall flips the verdict. A server back up serves the requests waiting in
+     * Called by the health checker when rise/fall flips the verdict; {@code reason}: what the check found, its
+     * HAProxy status first ("L7STS, answered ..."). A server back up serves the requests waiting in
      * its pool's queue at once, before any newcomer can take its slots; a server gone down lets the requests that
      * waited for it alone (sticky ones) go to the others.
      */
@@ -501,7 +502,8 @@ public final class Server implements Endpoint {
             }
             activeUp = up;
             loadChanged();
-            log.info("server {} ({}) is {} by health check: {}", spec.name(), address, up ? "UP" : "DOWN", reason);
+            log.info("server {} ({}) of pool {} is {} by health check: {}", spec.name(), address, spec.pool(),
+                    up ? "UP" : "DOWN", reason);
             pool.queue().dispatch();
         }
     }

@@ -16,6 +16,7 @@ import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
+import io.grapevine.proxy.testing.LogCapture;
 import io.grapevine.proxy.testing.TestTransport;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
@@ -37,6 +38,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Active HTTP health checks against a scripted backend on loopback: what the check reads of the answer decides
@@ -44,6 +46,9 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(60)
 class HealthCheckIntegrationTest {
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(Server.class);
 
     private ScriptedBackend backend;
     private ProxyServer proxy;
@@ -216,9 +221,7 @@ class HealthCheckIntegrationTest {
             EventLoop loop = group.next();
             TableHolder tables = tableOf(listener.getLocalPort());
             Server server = tables.current().servers().get(0);
-            checker = new HealthChecker(new HealthCheckConfig(true, "/health", 200, 200, 1, 2, 1, 10_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, loop, Transport.NIO);
-            checker.start();
+            checker = checking(new HealthCheckConfig(true, "/health", 200, 200, 1, 2, 1, 10_000), tables, loop);
             Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
             loop.execute(() -> {
                 try {
@@ -259,9 +262,8 @@ class HealthCheckIntegrationTest {
         try {
             TableHolder tables = tableOf(listener.getLocalPort());
             Server server = tables.current().servers().get(0);
-            checker = new HealthChecker(new HealthCheckConfig(true, "/health", 10_000, 500, 1, 1, 1, 10_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), Transport.NIO);
-            checker.start();
+            checker = checking(new HealthCheckConfig(true, "/health", 10_000, 500, 1, 1, 1, 10_000), tables,
+                    group.next());
             Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
             tables.publish(List.of(), "test: b left");
             Thread.sleep(1500); // past the check's timeout
@@ -295,12 +297,45 @@ class HealthCheckIntegrationTest {
         acceptor.start();
     }
 
+    /** A checker of {@code tables} on {@code loop}, started, with no PROXY protocol. */
+    private static HealthChecker checking(HealthCheckConfig config, TableHolder tables, EventLoop loop) {
+        HealthChecker checker = new HealthChecker(config, new ProxyProtocolConfig(false, null, Map.of()), tables, loop,
+                Transport.NIO);
+        checker.start();
+        return checker;
+    }
+
     /** A table of one server, "b", on loopback at {@code port}. */
     private static TableHolder tableOf(int port) {
         TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
         tables.publish(List.of(new ServerSpec("b", "127.0.0.1", port, 1, false,
                 ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP)), "test");
         return tables;
+    }
+
+    /**
+     * The line of a server's change of state names its pool and what the check found, as HAProxy's "Server api/b is
+     * DOWN, reason: Layer7 wrong status, code: 500" does: one backend serves several pools (a server of one host and
+     * port in each), and their lines were told apart by nothing.
+     */
+    @Test
+    void theLineOfAServerGoneDownNamesItsPoolAndTheCheckStatus() throws Exception {
+        backend = new ScriptedBackend(InetAddress.getLoopbackAddress(),
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            TableHolder tables = tableOf(backend.port());
+            Server server = tables.current().servers().get(0);
+            checker = checking(new HealthCheckConfig(true, "/health", 100, 1000, 1, 1, 1, 10_000), tables,
+                    group.next());
+            Await.until(Duration.ofSeconds(10), "the server down by its check", () -> !server.isActiveUp());
+            String expected = "server b (" + server.address() + ") of pool " + ServerSpec.DEFAULT_POOL
+                    + " is DOWN by health check: L7STS, answered \"HTTP/1.1 500 Internal Server Error\"";
+            assertTrue(log.messages().contains(expected), expected + " in " + log.messages());
+        } finally {
+            stopChecker(checker, group, List.of());
+        }
     }
 
     /** Stops {@code checker} (if it started) and its loop, then closes the test's sockets. */
@@ -351,9 +386,8 @@ class HealthCheckIntegrationTest {
             }
             TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
             tables.publish(specs, "test");
-            checker = new HealthChecker(new HealthCheckConfig(true, null, intervalMillis, 200, 1, 1, 1, 10_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), Transport.NIO);
-            checker.start();
+            checker = checking(new HealthCheckConfig(true, null, intervalMillis, 200, 1, 1, 1, 10_000), tables,
+                    group.next());
             Await.until(Duration.ofSeconds(20), "every server checked twice",
                     () -> accepted.stream().allMatch(t -> t.size() >= 2));
             List<Long> firsts = accepted.stream().map(t -> t.get(0)).sorted().toList();
