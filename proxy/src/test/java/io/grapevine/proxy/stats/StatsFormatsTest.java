@@ -2,14 +2,23 @@ package io.grapevine.proxy.stats;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.testing.HaproxyCsv;
 import io.grapevine.proxy.testing.PrometheusText;
+import java.io.IOException;
 import java.math.BigDecimal;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 
 /** The CSV and Prometheus forms of a stats document built by hand. */
@@ -123,5 +132,36 @@ class StatsFormatsTest {
         assertEquals(40.0615, f.samples("grapevine_server_request_duration_seconds_sum", Map.of()).get(0).value(), 1e-9);
         assertEquals(0, families.get("grapevine_pool_upstream_duration_seconds").samples().size(),
                 "a family without series has its HELP and TYPE only");
+    }
+
+    /** Every metric the README and docs/ name in their text ({@code `grapevine_...`}) is one /metrics has. */
+    @Test
+    void everyMetricTheDocsNameIsServed() throws IOException {
+        Set<String> served = new TreeSet<>();
+        LatencyMetrics none = new LatencyMetrics(List.of(), List.of(), List.of(), List.of());
+        String text = StatsFormats.prometheus(document(), none);
+        for (String line : text.split("\n")) {
+            String name = line.startsWith("# TYPE ") ? line.split(" ")[2] : line.split("[{ ]")[0];
+            served.add(name);
+            if (line.startsWith("# TYPE ") && line.endsWith(" histogram")) {
+                Stream.of("_bucket", "_sum", "_count").forEach(suffix -> served.add(name + suffix));
+            }
+        }
+        Pattern metric = Pattern.compile("`(grapevine_[a-z0-9_]*[a-z0-9])(\\{[a-z_,]*\\})?`");
+        Set<String> missing = new TreeSet<>();
+        List<Path> docs = new ArrayList<>(List.of(Path.of("..", "README.md")));
+        try (Stream<Path> files = Files.list(Path.of("..", "docs"))) {
+            files.filter(f -> f.toString().endsWith(".md")).forEach(docs::add);
+        }
+        for (Path doc : docs) {
+            Matcher m = metric.matcher(Files.readString(doc));
+            while (m.find()) {
+                if (!served.contains(m.group(1))) {
+                    missing.add(doc.getFileName() + ": " + m.group(1));
+                }
+            }
+        }
+        assertTrue(served.size() > 50, "metrics served: " + served);
+        assertEquals(Set.of(), missing, "metrics the docs name that /metrics does not serve");
     }
 }
