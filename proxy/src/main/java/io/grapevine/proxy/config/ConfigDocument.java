@@ -24,6 +24,7 @@ import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
 import static io.grapevine.proxy.config.ValueRule.PATH;
+import static io.grapevine.proxy.config.ValueRule.PATH_PREFIX;
 import static io.grapevine.proxy.config.ValueRule.POOL;
 import static io.grapevine.proxy.config.ValueRule.PROXY_PROTOCOL;
 import static io.grapevine.proxy.config.ValueRule.SERVER_NAME;
@@ -195,7 +196,7 @@ final class ConfigDocument {
 
     static final class Route extends Node {
         @Check(HOST_NAME) public String host;
-        @Check(PATH) public String pathPrefix;
+        @Check(PATH_PREFIX) public String pathPrefix;
         @Required @Check(POOL) public String pool;
     }
 

@@ -1,10 +1,14 @@
 package io.grapevine.proxy.config;
 
+import io.grapevine.proxy.http.TargetPath;
+
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.UnaryOperator;
 import java.util.regex.Pattern;
+
+import static io.grapevine.proxy.config.ConfigModule.quote;
 
 /**
  * What a string value in {@code servers.conf} must look like. Each rule normalizes a valid value and maps an invalid
@@ -21,6 +25,8 @@ enum ValueRule {
     SERVER_NAME("a server name: 1 to 128 of A-Z a-z 0-9 _ . : @ / % [ ] -",
             matching("[A-Za-z0-9_.:@/%\\[\\]-]{1,128}")),
     PATH("a path that starts with / and has no spaces", matching("/[\\x21-\\x7e]*")),
+    /** A {@link #PATH} as routes compare request paths with it ({@link TargetPath#routingPrefix}). */
+    PATH_PREFIX(PATH.expected, s -> PATH.apply(s) != null && TargetPath.routingPrefix(s).equals(s) ? s : null),
     /** The algorithm names, a hash's with its field; the old name of p2c, {@code random}, is accepted too. */
     BALANCE(Balance.EXPECTED, Balance::normalize),
     COOKIE_NAME("a cookie name: 1 to 128 of A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~",
@@ -60,6 +66,10 @@ enum ValueRule {
      * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain.
      */
     String expectedInstead(String value) {
+        if (this == PATH_PREFIX && PATH.apply(value) != null) {
+            return quote(TargetPath.routingPrefix(value)) + ": routes compare the path with a run of slashes as one,"
+                    + " without ;parameters, dot segments resolved and letters, digits and -._~ not percent-encoded";
+        }
         return this == HOST && Hosts.normalize(value) == null ? HOST_SYNTAX : expected;
     }
 

@@ -25,7 +25,7 @@ import java.nio.charset.StandardCharsets;
  * {@code ;}: one scan finds that and copies nothing. Not thread-safe: one instance per {@link RequestHeadParser}
  * (per event loop); {@link #array()} holds the result until the next {@link #normalize}.
  */
-final class TargetPath {
+public final class TargetPath {
 
     private byte[] out = new byte[256];
     /**
@@ -33,6 +33,24 @@ final class TargetPath {
      * read it otherwise than it is forwarded.
      */
     private boolean routedOtherwise;
+
+    TargetPath() {
+    }
+
+    /**
+     * The form of {@code prefix} (a route's path prefix: starts with {@code /}, printable ASCII) that routes can
+     * match: the start of a path as {@link #routingText} gives it. Its last segment is read as the start of a longer
+     * one, so {@code /api/..} stays (it starts {@code /api/..x}); a {@code ;} in it ends the prefix.
+     */
+    public static String routingPrefix(String prefix) {
+        byte[] b = (prefix + "z").getBytes(StandardCharsets.US_ASCII); // "z": a segment goes on, and is not hex
+        TargetPath t = new TargetPath();
+        int n = t.normalize(b, 0, b.length);
+        String routed = n < 0 ? t.routingText(b, 0, b.length) : t.routingText(t.out, 0, n);
+        int query = prefix.indexOf('?');
+        boolean lastSegmentHasParameters = query < 0 && prefix.lastIndexOf(';') > prefix.lastIndexOf('/');
+        return lastSegmentHasParameters ? routed : routed.substring(0, routed.length() - 1);
+    }
 
     /**
      * Normalizes the target {@code b[from, to)}, which starts with {@code /} (a query may follow the path).

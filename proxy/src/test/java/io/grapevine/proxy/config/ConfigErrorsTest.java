@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 
+import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
@@ -363,6 +364,37 @@ class ConfigErrorsTest {
                 """;
         assertEquals("servers.conf:" + at(json, "{\"path_prefix") + ": routes[0] sends to pool \"api\", which has "
                 + "no servers (expected a pool of some backend_servers entry or a key of \"pools\")", error(json));
+    }
+
+    @Test
+    void aPathPrefixRoutesCannotMatchIsRefusedWithTheFormTheyMatch() {
+        String why = ": routes compare the path with a run of slashes as one, without ;parameters, dot segments "
+                + "resolved and letters, digits and -._~ not percent-encoded)";
+        String[][] cases = {
+                {"/api//v1/", "/api/v1/"},
+                {"//admin", "/admin"},
+                {"/admin;jsessionid=1/", "/admin/"},
+                {"/admin;x", "/admin"},
+                {"/az;b", "/az"},
+                {"/api/./v1", "/api/v1"},
+                {"/api/../admin/", "/admin/"},
+                {"/api/..;/admin/", "/admin/"},
+                {"/%61pi/", "/api/"},
+                {"/api/%2e%2E/admin", "/admin"},
+        };
+        for (String[] c : cases) {
+            String json = "{\"backend_servers\": [ {\"ip\": \"127.0.0.1\", \"port\": 8001} ],\n"
+                    + " \"routes\": [ {\"path_prefix\": \"" + c[0] + "\", \"pool\": \"default\"} ]}";
+            assertEquals("servers.conf:" + at(json, "\"" + c[0]) + ": \"path_prefix\" is \"" + c[0]
+                    + "\" in routes[0] (expected \"" + c[1] + "\"" + why, error(json), c[0]);
+        }
+        // A last segment may be the start of a longer one: "/." matches "/.well-known", "/a%6" matches "/a%6G".
+        for (String prefix : List.of("/.", "/.well-known/", "/api/..", "/a%6", "/a%2F", "/search?q=a//b;c", "/")) {
+            assertEquals(List.of(new RouteSpec(null, prefix, "default")), assertDoesNotThrow(() -> ConfigLoader.parse(
+                    "{\"backend_servers\": [ {\"ip\": \"127.0.0.1\", \"port\": 8001} ], \"routes\": [ "
+                            + "{\"path_prefix\": \"" + prefix + "\", \"pool\": \"default\"} ]}", "servers.conf"))
+                    .routes(), prefix);
+        }
     }
 
     // ---- JSON syntax and the document as a whole
