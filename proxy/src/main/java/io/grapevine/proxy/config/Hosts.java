@@ -5,6 +5,16 @@ import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
 /**
@@ -42,17 +52,76 @@ final class Hosts {
         return NAME.matcher(name).matches() ? name : null;
     }
 
-    /** Like {@link #normalize}, but a host name must also resolve now; {@code null} if it does not. */
+    /**
+     * Like {@link #normalize}, but a host name must also resolve now; {@code null} if it does not. A lookup that
+     * takes more than {@link #LOOKUP_MILLIS} is not waited for any longer, here or by a later call while it goes on
+     * (in the background): the name counts as resolving if its last lookup that answered found it, else not. So a
+     * DNS server that does not answer holds a render, a reload or a start {@link #LOOKUP_MILLIS} per name once.
+     */
     static String normalizeResolvable(String host) {
         String h = normalize(host);
         if (h == null || isIpLiteral(h)) {
             return h;
         }
+        return resolves(h) ? h : null;
+    }
+
+    /** How long a check waits for the lookup of a host name. */
+    static final long LOOKUP_MILLIS = 5_000;
+
+    /** Resolves a name, blocking; tests put a DNS server that does not answer in its place. */
+    static volatile Predicate<String> lookup = Hosts::resolvesNow;
+
+    private record Lookup(CompletableFuture<Boolean> answer, long deadline) {
+    }
+
+    private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
+    /** The names whose last lookup that answered found them. */
+    private static final Set<String> RESOLVED = ConcurrentHashMap.newKeySet();
+    private static final Executor LOOKUPS = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "grapevine-dns");
+        t.setDaemon(true);
+        return t;
+    });
+
+    private static boolean resolves(String name) {
+        Lookup started = new Lookup(new CompletableFuture<>(), System.nanoTime()
+                + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS));
+        Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
+        if (underWay == null) {
+            underWay = started;
+            LOOKUPS.execute(() -> {
+                try {
+                    if (lookup.test(name)) {
+                        if (RESOLVED.size() >= 100_000) {
+                            RESOLVED.clear(); // names of members long gone, as the gossip churns
+                        }
+                        RESOLVED.add(name);
+                    } else {
+                        RESOLVED.remove(name);
+                    }
+                } finally {
+                    UNDER_WAY.remove(name, started);
+                    started.answer.complete(RESOLVED.contains(name));
+                }
+            });
+        }
         try {
-            InetAddress.getByName(h);
-            return h;
+            return underWay.answer.get(Math.max(0, underWay.deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException | ExecutionException e) {
+            return RESOLVED.contains(name);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return RESOLVED.contains(name);
+        }
+    }
+
+    private static boolean resolvesNow(String name) {
+        try {
+            InetAddress.getByName(name);
+            return true;
         } catch (UnknownHostException e) {
-            return null;
+            return false;
         }
     }
 

@@ -1,0 +1,59 @@
+package io.grapevine.proxy.config;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+class HostsTest {
+
+    private final Predicate<String> realLookup = Hosts.lookup;
+    private final CountDownLatch dnsAnswers = new CountDownLatch(1);
+
+    @AfterEach
+    void answerAndRestore() {
+        dnsAnswers.countDown();
+        Hosts.lookup = realLookup;
+    }
+
+    /** A lookup that answers {@code true} once the test ends: a DNS server that does not answer. */
+    private boolean hangs(String name) {
+        try {
+            return dnsAnswers.await(1, TimeUnit.MINUTES);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    @Test
+    void aLookupThatDoesNotAnswerIsGivenUpAtTheTimeLimitAndNotWaitedForTwice() {
+        Hosts.lookup = this::hangs;
+        long start = System.nanoTime();
+        assertNull(Hosts.normalizeResolvable("never-answers.example"));
+        long first = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(first >= Hosts.LOOKUP_MILLIS - 50 && first < Hosts.LOOKUP_MILLIS + 2_000, first + " ms");
+        // The lookup still under way is not waited for again: the next check answers at once.
+        start = System.nanoTime();
+        assertNull(Hosts.normalizeResolvable("never-answers.example"));
+        long second = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(second < 500, second + " ms");
+    }
+
+    @Test
+    void aNameThatResolvedKeepsItsAnswerWhileTheDnsDoesNotAnswer() {
+        Hosts.lookup = name -> true;
+        assertEquals("kept.example", Hosts.normalizeResolvable("kept.example"));
+        Hosts.lookup = this::hangs;
+        long start = System.nanoTime();
+        assertEquals("kept.example", Hosts.normalizeResolvable("kept.example"));
+        long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+        assertTrue(waited < Hosts.LOOKUP_MILLIS + 2_000, waited + " ms");
+    }
+}
