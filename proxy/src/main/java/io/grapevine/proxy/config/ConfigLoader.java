@@ -31,14 +31,18 @@ import io.grapevine.proxy.config.ConfigDocument.Tls;
 import io.grapevine.proxy.config.ConfigModule.Invalid;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.reflect.Field;
+import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -75,6 +79,9 @@ public final class ConfigLoader {
     private static final Pattern DUPLICATE = Pattern.compile("Duplicate (?:field|Object property) ['\"](.*)['\"]");
     private static final Pattern EXPECTING = Pattern.compile("(.*?):? (?:was )?expect(?:ed|ing) (.*)");
 
+    /** The largest file {@link #readText} reads: 16 MiB, some hundred thousand servers. */
+    public static final int MAX_FILE_BYTES = 16 << 20;
+
     private ConfigLoader() {
     }
 
@@ -110,14 +117,27 @@ public final class ConfigLoader {
     }
 
     /**
-     * The text of a file the configuration names (UTF-8, a leading byte-order mark dropped).
+     * The text of a file the configuration names (UTF-8, a leading byte-order mark dropped). Only a regular file, of
+     * at most {@link #MAX_FILE_BYTES}: a FIFO would hold the start, or a reload, until some process writes it and
+     * then could not be read again, and a file without end (a device) would fill the memory.
      *
      * @throws ConfigException naming the file and why it cannot be read
      */
     public static String readText(Path file) throws ConfigException {
         String reason;
         try {
-            String text = Files.readString(file);
+            BasicFileAttributes attributes = Files.readAttributes(file, BasicFileAttributes.class);
+            if (!attributes.isRegularFile() && !attributes.isDirectory()) {
+                throw new FileSystemException(file.toString(), null, "not a regular file");
+            }
+            byte[] bytes;
+            try (InputStream in = Files.newInputStream(file)) {
+                bytes = in.readNBytes(MAX_FILE_BYTES + 1);
+            }
+            if (bytes.length > MAX_FILE_BYTES) {
+                throw new FileSystemException(file.toString(), null, "larger than " + (MAX_FILE_BYTES >> 20) + " MiB");
+            }
+            String text = StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
             return text.startsWith("\uFEFF") ? text.substring(1) : text;
         } catch (NoSuchFileException e) {
             reason = "No such file or directory";

@@ -4,14 +4,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
+import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
 /**
@@ -524,6 +527,30 @@ class ConfigErrorsTest {
     void directoryInsteadOfFile(@TempDir Path dir) {
         assertEquals(dir + ": cannot read file: Is a directory",
                 assertThrows(ConfigException.class, () -> ConfigLoader.load(dir)).getMessage());
+    }
+
+    @Test
+    void fifoInsteadOfFileIsRefusedAtOnce(@TempDir Path dir) throws Exception {
+        Path fifo = dir.resolve("servers.conf");
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        try {
+            assertEquals(fifo + ": cannot read file: not a regular file", assertTimeoutPreemptively(
+                    Duration.ofSeconds(10), () -> assertThrows(ConfigException.class, () -> ConfigLoader.load(fifo)))
+                    .getMessage());
+        } finally {
+            // a reader still blocked in its open gets a writer, and the end of the file
+            new ProcessBuilder("timeout", "2", "sh", "-c", "echo {} > \"$0\"", fifo.toString()).start().waitFor();
+        }
+    }
+
+    @Test
+    void fileLargerThanTheLimitIsRefused(@TempDir Path dir) throws IOException {
+        Path file = dir.resolve("servers.conf");
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "rw")) {
+            f.setLength(ConfigLoader.MAX_FILE_BYTES + 1);
+        }
+        assertEquals(file + ": cannot read file: larger than 16 MiB",
+                assertThrows(ConfigException.class, () -> ConfigLoader.load(file)).getMessage());
     }
 
     @Test
