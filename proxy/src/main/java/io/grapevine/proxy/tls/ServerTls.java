@@ -211,7 +211,7 @@ public final class ServerTls implements AutoCloseable {
                 certificate = TlsCertificate.parse(s.files, contents);
                 context = newContext(certificate);
             } catch (ConfigException e) {
-                seen = problem = e.getMessage();
+                seen = problem = s.files.named(e).getMessage(); // at the line of servers.conf, as start and --check
                 if (seen.equals(s.lastSeen)) {
                     continue;
                 }

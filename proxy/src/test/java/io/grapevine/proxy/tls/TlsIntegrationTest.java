@@ -44,6 +44,7 @@ import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLSocket;
@@ -261,6 +262,27 @@ class TlsIntegrationTest {
         assertTrue(lines.stream().anyMatch(l -> l.matches("admin API POST /reload from 127\\.0\\.0\\.1:\\d+: no TLS"
                 + " certificate file changed")), lines.toString());
         assertTrue(lines.stream().noneMatch(l -> l.contains("SIGHUP")), lines.toString());
+    }
+
+    /** A certificate reload that fails names the line of servers.conf that names the file, as the start does. */
+    @Test
+    void aFailedReloadNamesTheServersConfLineOfTheFile() throws Exception {
+        Pair a = TestCertificates.copy(TestCertificates.selfSigned(dir, "a", EC, PKCS8, "/CN=a.test", "a.test"), dir,
+                "live");
+        ProxyUnderTest proxy = fx.track(ProxyUnderTest.in(dir).noGossip().servers("""
+                { "backend_servers": [],
+                  "tls": { "cert": "%s",
+                           "key": "%s" } }
+                """.formatted(a.cert(), a.key())).start());
+        TestCertificates.replace(Files.writeString(dir.resolve("garbage"), "-----BEGIN PRIVATE KEY-----\nnot base64\n"),
+                a.key());
+        AdminRequests.json(new AdminRequests(proxy.instance().server().adminAddress()).send("POST", "/reload", null),
+                200);
+        Await.until(Duration.ofSeconds(15), "the failed reload logged", () -> log.messages().stream()
+                .anyMatch(l -> l.contains("not reloaded")));
+        String line = log.messages().stream().filter(l -> l.contains("not reloaded")).findFirst().orElseThrow();
+        assertTrue(line.matches(".*the one in use stays: \\S*servers\\.conf:3:\\d+: tls\\.key: "
+                + Pattern.quote(a.key().toString()) + ": .*"), line);
     }
 
     /**
