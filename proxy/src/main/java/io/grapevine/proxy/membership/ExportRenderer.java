@@ -3,12 +3,16 @@ package io.grapevine.proxy.membership;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.FileAttribute;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.PosixFileAttributeView;
 import java.nio.file.attribute.PosixFileAttributes;
@@ -17,6 +21,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
@@ -28,7 +33,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The {@code --render TEMPLATE --out FILE [--on-change CMD]} mode: renders the live membership into any
  * file (an haproxy.cfg, an nginx upstream block) and runs a command when the file changed, like
- * consul-template or a Serf event handler. The file is replaced atomically (write beside, rename), and
+ * consul-template or a Serf event handler. The file is replaced atomically (write beside, force to disk, rename), and
  * only when its content differs, so the command runs only for real changes.
  *
  * <p>Rendering runs on the membership view's thread; the command runs on its own thread, one at a time,
@@ -51,6 +56,7 @@ public final class ExportRenderer implements AutoCloseable {
     private final Path out;
     private final String onChange;
     private final Duration commandTimeout;
+    private final Disk disk;
     private final ExecutorService commands = Executors.newSingleThreadExecutor(r -> {
         Thread t = new Thread(r, "grapevine-on-change");
         t.setDaemon(true);
@@ -71,6 +77,12 @@ public final class ExportRenderer implements AutoCloseable {
     /** @param commandTimeout how long one run of {@code onChange} may take before it is killed */
     public ExportRenderer(Path templateFile, Path out, String onChange, Duration commandTimeout)
             throws BackendTemplate.TemplateException {
+        this(templateFile, out, onChange, commandTimeout, Disk.SYSTEM);
+    }
+
+    ExportRenderer(Path templateFile, Path out, String onChange, Duration commandTimeout, Disk disk)
+            throws BackendTemplate.TemplateException {
+        this.disk = disk;
         this.templateFile = templateFile;
         this.out = out;
         this.onChange = onChange;
@@ -109,9 +121,7 @@ public final class ExportRenderer implements AutoCloseable {
                 lastWritten = text;
                 return;
             }
-            Path tmp = out.resolveSibling("." + out.getFileName() + ".tmp");
-            writeLike(out, tmp, text);
-            Files.move(tmp, out, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            replace(text);
             lastWritten = text;
             writes.incrementAndGet();
             log.info("rendered {} ({} bytes)", out, text.length());
@@ -210,13 +220,43 @@ public final class ExportRenderer implements AutoCloseable {
     }
 
     /**
-     * Writes {@code text} to {@code tmp}, which is then renamed over {@code out}: with {@code out}'s permissions,
-     * and its owner and group where this process may set them (as root), as consul-template does. An
-     * haproxy.cfg kept at 0640 root:haproxy because it holds a stats password stays so; {@code tmp} is created
-     * with those permissions, so the text is never readable by more than it was. A new {@code out} gets the
-     * process's defaults (its umask).
+     * The two steps that make a replaced {@code --out} survive a power loss, as consul-template's fsync before its
+     * rename: what was written forced to the disk, and the rename. {@link #SYSTEM} is the one in use; a test sees
+     * their order through its own.
      */
-    private static void writeLike(Path out, Path tmp, String text) throws IOException {
+    interface Disk {
+        Disk SYSTEM = new Disk() {
+            @Override
+            public void force(FileChannel channel, Path path) throws IOException {
+                channel.force(true);
+            }
+
+            @Override
+            public void move(Path from, Path to) throws IOException {
+                Files.move(from, to, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+            }
+        };
+
+        /** Returns once what was written through {@code channel} (the file or directory {@code path}) is on the disk. */
+        void force(FileChannel channel, Path path) throws IOException;
+
+        /** Renames {@code from} over {@code to} atomically. */
+        void move(Path from, Path to) throws IOException;
+    }
+
+    /**
+     * Replaces {@code out} with {@code text}: written beside it, forced to the disk, then renamed over it, so that
+     * neither a reader nor a power loss ever finds a partial or empty file where the old one was (a file system may
+     * otherwise commit the rename before the data, and the next reload load an empty haproxy.cfg). The directory is
+     * forced after, so that the rename itself is kept.
+     *
+     * <p>The new file has {@code out}'s permissions, and its owner and group where this process may set them (as
+     * root), as consul-template does. An haproxy.cfg kept at 0640 root:haproxy because it holds a stats password
+     * stays so; the file beside is created with those permissions, so the text is never readable by more than it
+     * was. A new {@code out} gets the process's defaults (its umask).
+     */
+    private void replace(String text) throws IOException {
+        Path tmp = out.resolveSibling("." + out.getFileName() + ".tmp");
         PosixFileAttributes was;
         try {
             was = Files.readAttributes(out, PosixFileAttributes.class);
@@ -224,13 +264,30 @@ public final class ExportRenderer implements AutoCloseable {
             was = null;
         }
         Files.deleteIfExists(tmp);
-        if (was != null) {
-            Files.createFile(tmp, PosixFilePermissions.asFileAttribute(was.permissions()));
+        FileAttribute<?>[] created = was == null ? new FileAttribute<?>[0]
+                : new FileAttribute<?>[] {PosixFilePermissions.asFileAttribute(was.permissions())};
+        try (FileChannel channel = FileChannel.open(tmp, Set.of(StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE),
+                created)) {
+            ByteBuffer bytes = ByteBuffer.wrap(text.getBytes(StandardCharsets.UTF_8));
+            while (bytes.hasRemaining()) {
+                channel.write(bytes);
+            }
+            if (was != null) {
+                keepAttributes(tmp, out, was);
+            }
+            disk.force(channel, tmp);
         }
-        Files.writeString(tmp, text, StandardCharsets.UTF_8);
-        if (was == null) {
-            return;
+        disk.move(tmp, out);
+        Path directory = out.toAbsolutePath().getParent();
+        try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ)) {
+            disk.force(channel, directory);
+        } catch (IOException e) { // a file system that cannot sync a directory: the file itself is whole
+            log.debug("{}: directory {} not synced: {}", out, directory, e.toString());
         }
+    }
+
+    /** Gives {@code tmp} the permissions, owner and group {@code out} had, as far as this process may. */
+    private static void keepAttributes(Path tmp, Path out, PosixFileAttributes was) throws IOException {
         Files.setPosixFilePermissions(tmp, was.permissions()); // the umask may have taken bits off at creation
         PosixFileAttributeView view = Files.getFileAttributeView(tmp, PosixFileAttributeView.class);
         try {

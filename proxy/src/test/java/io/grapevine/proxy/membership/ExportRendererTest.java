@@ -5,12 +5,15 @@ import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.testing.LogCapture;
+import java.io.IOException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.nio.file.attribute.GroupPrincipal;
 import java.nio.file.attribute.PosixFileAttributes;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -80,6 +83,39 @@ class ExportRendererTest {
             renderer.render(services("a", "b"));
             assertEquals("servers a b \n", Files.readString(out), "the edit that fixes it applies");
         }
+    }
+
+    /**
+     * The new text is on the disk before it is renamed over the file, and the directory after: a power loss right
+     * after a render leaves the old file or the new one, never an empty or partial one for the next reload to load.
+     * A power loss cannot be had here; what the renderer asks of the disk, and in what order, can.
+     */
+    @Test
+    void theNewTextIsForcedToTheDiskBeforeItReplacesTheFile() throws Exception {
+        Path out = dir.resolve("haproxy.cfg");
+        Files.writeString(out, "old\n");
+        Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{name}} {{/services}}\n");
+        List<String> steps = new ArrayList<>();
+        ExportRenderer.Disk recording = new ExportRenderer.Disk() {
+            @Override
+            public void force(FileChannel channel, Path path) throws IOException {
+                steps.add(path.equals(dir) ? "force the directory" : "force " + dir.relativize(path) + " " + channel.size() + " bytes");
+                ExportRenderer.Disk.SYSTEM.force(channel, path);
+            }
+
+            @Override
+            public void move(Path from, Path to) throws IOException {
+                steps.add("move " + dir.relativize(from) + " " + dir.relativize(to));
+                ExportRenderer.Disk.SYSTEM.move(from, to);
+            }
+        };
+        try (ExportRenderer renderer = new ExportRenderer(template, out, null, ExportRenderer.DEFAULT_COMMAND_TIMEOUT,
+                recording)) {
+            renderer.render(services("a"));
+        }
+        assertEquals("members a \n", Files.readString(out));
+        assertEquals(List.of("force .haproxy.cfg.tmp 11 bytes", "move .haproxy.cfg.tmp haproxy.cfg", "force the directory"),
+                steps);
     }
 
     @Test
