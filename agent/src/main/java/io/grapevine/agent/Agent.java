@@ -49,6 +49,8 @@ final class Agent {
     private final DemoBackend demo;
     private MemberMetadata announced;
     private boolean draining;
+    /** Runs in {@link #drainAndLeave} once the stop's state is announced, before the leave. For tests: they hold a join there. */
+    volatile Runnable beforeLeave = () -> { };
 
     private Agent(AgentOptions options, GossipNode node, HealthProbe probe, HealthTracker tracker,
                   ScheduledExecutorService prober, DemoBackend demo, MemberMetadata announced) {
@@ -181,7 +183,8 @@ final class Agent {
     /**
      * Announces the backend as draining, waits {@code drain}, leaves the cluster and stops probing
      * and the demo backend. Blocks for about {@code drain} plus the leave (well under a second). An agent
-     * that never joined has announced nothing to anyone: it stops at once, without the drain.
+     * that never joined has announced nothing to anyone: it stops at once, without the drain, but draining
+     * all the same, for a join that lands while it stops.
      */
     void drainAndLeave(Duration drain) {
         boolean joined = node.joined();
@@ -190,13 +193,16 @@ final class Agent {
                 return;
             }
             draining = true;
-            if (joined) {
-                publish(MemberState.DRAINING, "shutting down; leaving in " + drain.toSeconds() + " s");
-            } else {
+            // Announced even before any seed answered: the join is still retried on the gossip thread and may land
+            // during the stop, when the leave may reach no one; whoever it reaches must find the backend draining.
+            if (!joined) {
                 LOG.info("Never joined the cluster: stopping without a drain");
             }
+            publish(MemberState.DRAINING, joined ? "shutting down; leaving in " + drain.toSeconds() + " s"
+                    : "shutting down; leaving now");
         }
         prober.shutdownNow();
+        beforeLeave.run();
         try {
             if (joined) {
                 Thread.sleep(drain.toMillis()); // the drain period itself

@@ -1,6 +1,7 @@
 package io.grapevine.agent;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.sun.net.httpserver.HttpServer;
@@ -9,7 +10,9 @@ import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -91,6 +94,37 @@ class AgentIntegrationTest {
         assertEquals(MemberState.DRAINING, proxy.event(MemberEvent.Type.LEAVING, "web", null).metadata().state());
         stopper.join(10_000);
         assertEquals(0, proxy.node.counters().framesRejected(), proxy.node.counters().toString());
+    }
+
+    /**
+     * An agent stopped before any seed answered has announced nothing, and leaves at once; but its join goes on
+     * being retried on the gossip thread, and one may land while it stops, after which its leave may reach no one.
+     * Whoever it reaches then must see the backend draining, never up: a proxy would otherwise route to a backend
+     * going away until the crash is detected. The join is held at the moment it does most harm: once the stop has
+     * decided what to announce, before the leave.
+     */
+    @Test
+    void aJoinThatLandsWhileAnAgentThatNeverJoinedStopsFindsItDraining() throws Exception {
+        int seedPort;
+        try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            seedPort = free.getLocalPort(); // the seed is not up yet: the agent's first join finds no one
+        }
+        AgentOptions options = AgentOptions.parse(new String[] {
+            "--join", "127.0.0.1:" + seedPort, "--service", "web", "--target", "127.0.0.1:" + target.getAddress().getPort(),
+            "--insecure-gossip"});
+        Agent stopping = Agent.start(options, null);
+        assertFalse(stopping.joined());
+        stopping.beforeLeave = () -> {
+            proxy = new ProxyView(null, seedPort);
+            Await.until(Duration.ofSeconds(10), "the agent's join retry reaching the seed",
+                    () -> proxy.saw(MemberEvent.Type.ADDED, "web", null), proxy::toString);
+        };
+        long start = System.nanoTime();
+        stopping.drainAndLeave(Duration.ofSeconds(30));
+
+        assertEquals(MemberState.DRAINING, proxy.event(MemberEvent.Type.ADDED, "web", null).metadata().state(),
+                proxy.toString());
+        assertTrue(System.nanoTime() - start < Duration.ofSeconds(20).toNanos(), "the drain was waited for");
     }
 
     /**

@@ -17,7 +17,13 @@ final class ProxyView implements AutoCloseable {
     final List<Long> eventNanos = new CopyOnWriteArrayList<>();
 
     ProxyView(ClusterKeyring keyring) {
-        this.node = GossipNode.start(ClusterSettings.builder().alias("proxy").keyring(keyring).insecure(keyring == null).build(),
+        this(keyring, 0);
+    }
+
+    /** @param gossipPort the membership port, 0 for a free one */
+    ProxyView(ClusterKeyring keyring, int gossipPort) {
+        this.node = GossipNode.start(ClusterSettings.builder().alias("proxy").keyring(keyring).insecure(keyring == null)
+                        .gossipPort(gossipPort).build(),
                 MemberMetadata.proxy("127.0.0.1", 9000), event -> {
                     events.add(event);
                     eventNanos.add(System.nanoTime());
