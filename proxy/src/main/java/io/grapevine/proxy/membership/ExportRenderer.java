@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.nio.ByteBuffer;
@@ -138,7 +139,9 @@ public final class ExportRenderer implements AutoCloseable {
         commandQueued.set(false);
         Process p;
         try {
-            p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectErrorStream(true).start();
+            // Its standard input is empty: a pipe no one writes would hold a command that reads it until it is killed.
+            p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectErrorStream(true).start();
         } catch (IOException e) {
             commandFailures.incrementAndGet();
             log.warn("--on-change command could not start: {}", e.getMessage());

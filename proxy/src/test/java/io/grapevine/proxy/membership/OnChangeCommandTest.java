@@ -126,6 +126,26 @@ class OnChangeCommandTest {
         }
     }
 
+    /**
+     * A command that reads its standard input (a script's {@code read}, a client that takes commands from it) finds
+     * it empty at once, as from a terminal-less service, instead of waiting on a pipe no one writes or closes until
+     * its time limit kills it.
+     */
+    @Test
+    void aCommandThatReadsItsStandardInputFindsItEmpty() throws Exception {
+        ExportRenderer renderer = renderWith("cat; echo read", Duration.ofSeconds(5));
+        try {
+            long tookMs = Await.until(Duration.ofSeconds(10), "the command done or failed",
+                    () -> log.messages().contains("--on-change command done: cat; echo read") || !warnings().isEmpty(),
+                    log::toString);
+            assertEquals(List.of(), warnings());
+            assertEquals(0, renderer.commandFailures());
+            assertTrue(tookMs < 4000, "done after " + tookMs + " ms");
+        } finally {
+            renderer.close();
+        }
+    }
+
     @Test
     void aSuccessfulCommandIsOneInfoLine() throws Exception {
         ExportRenderer renderer = renderWith("echo fine", ExportRenderer.DEFAULT_COMMAND_TIMEOUT);
