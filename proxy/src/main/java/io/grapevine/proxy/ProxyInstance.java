@@ -253,6 +253,9 @@ public final class ProxyInstance implements AutoCloseable {
                 throw gossipFailure(e);
             }
         }
+        if (o.renderMode()) {
+            checkCanReplace(o.out());
+        }
         if (!start) {
             if (o.renderMode()) {
                 BackendTemplate.load(o.render(), BackendTemplate.Escaping.CONFIG);
@@ -289,6 +292,21 @@ public final class ProxyInstance implements AutoCloseable {
             throw e;
         }
         return new Checked(config, template, keyring, export, token, accessLog);
+    }
+
+    /**
+     * Render mode writes {@code --out}'s new text beside it and renames it over it: its directory must exist and take
+     * new files, or every render would fail, long after a start that said nothing (only once a seed answered).
+     */
+    private static void checkCanReplace(Path out) throws UsageException {
+        Path directory = out.toAbsolutePath().getParent();
+        if (!Files.isDirectory(directory)) {
+            throw new UsageException("--out " + out + ": the directory " + directory + " does not exist");
+        }
+        if (!Files.isWritable(directory)) {
+            throw new UsageException("--out " + out + ": cannot create files in " + directory
+                    + " (the new file is written beside the old one, then renamed over it)");
+        }
     }
 
     /** A listener the proxy opens: what it is, where it was configured, its address. */
