@@ -251,7 +251,8 @@ public final class ExportRenderer implements AutoCloseable {
      * Replaces {@code out} with {@code text}: written beside it, forced to the disk, then renamed over it, so that
      * neither a reader nor a power loss ever finds a partial or empty file where the old one was (a file system may
      * otherwise commit the rename before the data, and the next reload load an empty haproxy.cfg). The directory is
-     * forced after, so that the rename itself is kept.
+     * forced after, so that the rename itself is kept. An {@code out} that is a symbolic link stays one: the file it
+     * points to is the one replaced.
      *
      * <p>The new file has {@code out}'s permissions, and its owner and group where this process may set them (as
      * root), as consul-template does. An haproxy.cfg kept at 0640 root:haproxy because it holds a stats password
@@ -259,10 +260,12 @@ public final class ExportRenderer implements AutoCloseable {
      * was. A new {@code out} gets the process's defaults (its umask).
      */
     private void replace(String text) throws IOException {
-        Path tmp = out.resolveSibling("." + out.getFileName() + ".tmp");
+        // A link is written through, as consul-template does: what it points to is replaced, and it stays a link.
+        Path file = Files.isSymbolicLink(out) ? out.toRealPath() : out;
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         PosixFileAttributes was;
         try {
-            was = Files.readAttributes(out, PosixFileAttributes.class);
+            was = Files.readAttributes(file, PosixFileAttributes.class);
         } catch (NoSuchFileException | UnsupportedOperationException e) {
             was = null;
         }
@@ -276,16 +279,16 @@ public final class ExportRenderer implements AutoCloseable {
                 channel.write(bytes);
             }
             if (was != null) {
-                keepAttributes(tmp, out, was);
+                keepAttributes(tmp, file, was);
             }
             disk.force(channel, tmp);
         }
-        disk.move(tmp, out);
-        Path directory = out.toAbsolutePath().getParent();
+        disk.move(tmp, file);
+        Path directory = file.toAbsolutePath().getParent();
         try (FileChannel channel = FileChannel.open(directory, StandardOpenOption.READ)) {
             disk.force(channel, directory);
         } catch (IOException e) { // a file system that cannot sync a directory: the file itself is whole
-            log.debug("{}: directory {} not synced: {}", out, directory, e.toString());
+            log.debug("{}: directory {} not synced: {}", file, directory, e.toString());
         }
     }
 

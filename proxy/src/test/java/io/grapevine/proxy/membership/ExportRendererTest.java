@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import ch.qos.logback.classic.Level;
@@ -116,6 +117,25 @@ class ExportRendererTest {
         assertEquals("members a \n", Files.readString(out));
         assertEquals(List.of("force .haproxy.cfg.tmp 11 bytes", "move .haproxy.cfg.tmp haproxy.cfg", "force the directory"),
                 steps);
+    }
+
+    /**
+     * An {@code --out} that is a symbolic link (nginx's sites-enabled, a configuration kept in a repository) stays one:
+     * the file it points to gets the new text, as consul-template writes through the link, instead of the link being
+     * replaced by a file of its own while the file it pointed to keeps the old text.
+     */
+    @Test
+    void aLinkIsWrittenThroughAndStaysALink() throws Exception {
+        Path real = Files.writeString(Files.createDirectory(dir.resolve("available")).resolve("upstreams.conf"), "old\n");
+        Path out = Files.createSymbolicLink(dir.resolve("upstreams.conf"), dir.relativize(real));
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+            assertTrue(Files.isSymbolicLink(out), "the link was replaced by a file");
+            assertEquals("members a \n", Files.readString(real));
+            renderer.render(services("a", "b"));
+            assertEquals("members a b \n", Files.readString(real));
+        }
+        assertEquals(List.of("upstreams.conf"), Files.list(real.getParent()).map(p -> p.getFileName().toString()).toList());
     }
 
     @Test
