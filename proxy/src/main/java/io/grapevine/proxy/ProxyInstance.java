@@ -296,15 +296,23 @@ public final class ProxyInstance implements AutoCloseable {
 
     /**
      * Render mode writes {@code --out}'s new text beside it and renames it over it: its directory must exist and take
-     * new files, or every render would fail, long after a start that said nothing (only once a seed answered).
+     * new files (for a link, the directory of the file it leads to), or every render would fail, long after a start
+     * that said nothing (only once a seed answered).
      */
     private static void checkCanReplace(Path out) throws UsageException {
-        Path directory = out.toAbsolutePath().getParent();
+        Path file;
+        try {
+            file = ExportRenderer.fileOf(out); // the file a link leads to is the one replaced
+        } catch (IOException e) {
+            throw new UsageException("--out " + out + ": " + e.getMessage());
+        }
+        String named = "--out " + out + (file.equals(out) ? "" : " (a link to " + file + ")");
+        Path directory = file.toAbsolutePath().getParent();
         if (!Files.isDirectory(directory)) {
-            throw new UsageException("--out " + out + ": the directory " + directory + " does not exist");
+            throw new UsageException(named + ": the directory " + directory + " does not exist");
         }
         if (!Files.isWritable(directory)) {
-            throw new UsageException("--out " + out + ": cannot create files in " + directory
+            throw new UsageException(named + ": cannot create files in " + directory
                     + " (the new file is written beside the old one, then renamed over it)");
         }
     }

@@ -260,8 +260,7 @@ public final class ExportRenderer implements AutoCloseable {
      * was. A new {@code out} gets the process's defaults (its umask).
      */
     private void replace(String text) throws IOException {
-        // A link is written through, as consul-template does: what it points to is replaced, and it stays a link.
-        Path file = Files.isSymbolicLink(out) ? out.toRealPath() : out;
+        Path file = fileOf(out);
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         PosixFileAttributes was;
         try {
@@ -290,6 +289,21 @@ public final class ExportRenderer implements AutoCloseable {
         } catch (IOException e) { // a file system that cannot sync a directory: the file itself is whole
             log.debug("{}: directory {} not synced: {}", file, directory, e.toString());
         }
+    }
+
+    /**
+     * The file a write of {@code out} replaces: {@code out}, or, if it is a symbolic link, the file it leads to (which
+     * need not exist yet). A link is written through, as consul-template does, and stays a link.
+     */
+    public static Path fileOf(Path out) throws IOException {
+        Path file = out;
+        for (int links = 0; Files.isSymbolicLink(file); links++) {
+            if (links == 40) {
+                throw new FileSystemException(out.toString(), null, "too many levels of symbolic links");
+            }
+            file = file.resolveSibling(Files.readSymbolicLink(file));
+        }
+        return file;
     }
 
     /** Gives {@code tmp} the permissions, owner and group {@code out} had, as far as this process may. */

@@ -138,6 +138,18 @@ class ExportRendererTest {
         assertEquals(List.of("upstreams.conf"), Files.list(real.getParent()).map(p -> p.getFileName().toString()).toList());
     }
 
+    /** A link to a file not made yet (sites-enabled set up before the first render) is written through too. */
+    @Test
+    void aLinkToAFileNotMadeYetIsWrittenThrough() throws Exception {
+        Path real = Files.createDirectory(dir.resolve("available")).resolve("upstreams.conf");
+        Path out = Files.createSymbolicLink(dir.resolve("upstreams.conf"), dir.relativize(real));
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+        }
+        assertTrue(Files.isSymbolicLink(out), "the link was replaced by a file");
+        assertEquals("members a \n", Files.readString(real));
+    }
+
     @Test
     void aReplacedFileKeepsItsGroupWhenTheRendererMaySetIt() throws Exception {
         assumeTrue("root".equals(System.getProperty("user.name")), "only root may give a file to another group");
