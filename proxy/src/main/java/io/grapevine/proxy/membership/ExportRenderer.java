@@ -150,8 +150,7 @@ public final class ExportRenderer implements AutoCloseable {
         CommandOutput output = CommandOutput.collect(p);
         try {
             if (!p.waitFor(commandTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                p.descendants().forEach(ProcessHandle::destroyForcibly);
-                p.destroyForcibly();
+                kill(p);
                 commandFailures.incrementAndGet();
                 log.warn("--on-change command did not finish in {} ms (--on-change-timeout-ms) and was killed: {}{}",
                         commandTimeout.toMillis(), onChange, output.describe());
@@ -161,10 +160,17 @@ public final class ExportRenderer implements AutoCloseable {
             } else {
                 log.info("--on-change command done: {}", onChange);
             }
-        } catch (InterruptedException e) {
-            p.destroyForcibly();
+        } catch (InterruptedException e) { // close(): the proxy stops
+            kill(p);
+            log.warn("--on-change command killed, the proxy stopping: {}", onChange);
             Thread.currentThread().interrupt();
         }
+    }
+
+    /** Kills the command and the processes it started, which the shell would otherwise leave running. */
+    private static void kill(Process p) {
+        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        p.destroyForcibly();
     }
 
     /**

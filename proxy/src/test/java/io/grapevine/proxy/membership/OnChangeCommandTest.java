@@ -146,6 +146,20 @@ class OnChangeCommandTest {
         }
     }
 
+    /** A proxy that stops while the command runs kills it with the processes it started, as its time limit does. */
+    @Test
+    void aCommandStillRunningWhenTheRendererClosesIsKilledWithItsChildren() throws Exception {
+        ExportRenderer renderer = renderWith("sleep 27.1828; echo done", ExportRenderer.DEFAULT_COMMAND_TIMEOUT);
+        try {
+            Await.until(Duration.ofSeconds(10), "the command's child (sleep) running", () -> ProcessHandle.allProcesses()
+                    .anyMatch(p -> p.info().commandLine().orElse("").contains("sleep 27.1828")));
+        } finally {
+            renderer.close();
+        }
+        Await.until(Duration.ofSeconds(5), "the command's child (sleep) killed", () -> ProcessHandle.allProcesses()
+                .noneMatch(p -> p.info().commandLine().orElse("").contains("sleep 27.1828")));
+    }
+
     @Test
     void aSuccessfulCommandIsOneInfoLine() throws Exception {
         ExportRenderer renderer = renderWith("echo fine", ExportRenderer.DEFAULT_COMMAND_TIMEOUT);
