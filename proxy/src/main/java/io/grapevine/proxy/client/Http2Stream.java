@@ -455,15 +455,16 @@ final class Http2Stream implements ClientStream {
             data.release();
             return;
         }
-        if (heldBody != null) {
-            writeHeldBody();
-        }
+        writeHeldBody();
         heldBody = data;
     }
 
-    /** Writes {@link #heldBody} in a DATA frame without END_STREAM. */
+    /** Writes {@link #heldBody}, if any, in a DATA frame without END_STREAM. */
     private void writeHeldBody() {
         ByteBuf data = heldBody;
+        if (data == null) {
+            return;
+        }
         heldBody = null;
         write(new DefaultHttp2DataFrame(data, false));
         checkWritable();
@@ -484,9 +485,7 @@ final class Http2Stream implements ClientStream {
         }
         if (!endWritten) {
             if (trailerFields != null && trailerFields.isReadable()) {
-                if (heldBody != null) {
-                    writeHeldBody();
-                }
+                writeHeldBody();
                 writeEnd(new DefaultHttp2HeadersFrame(Http2Fields.responseTrailers(trailerFields), true));
             } else {
                 ByteBuf last = heldBody;
@@ -561,9 +560,7 @@ final class Http2Stream implements ClientStream {
     /** The backend's read is complete (or the exchange has written): the held body goes out with the rest. */
     @Override
     public void flush() {
-        if (heldBody != null) {
-            writeHeldBody();
-        }
+        writeHeldBody();
         connection.flush();
     }
 
