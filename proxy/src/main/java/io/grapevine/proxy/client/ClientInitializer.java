@@ -113,8 +113,9 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             return;
         }
         if (acceptProxyProtocol) {
-            // The PROXY header comes first, before TLS: it says who the client is. A v1 line is checked
-            // strictly, and a v2 header's length, TLVs and checksum, before Netty's decoder reads it.
+            // The PROXY header comes first, before TLS: it says who the client is. A v1 line is read strictly
+            // by the check, which then takes the decoder out; a v2 header's length, TLVs and checksum are
+            // checked before Netty's decoder reads it.
             LoopContext loop = dataPlane.loopOf(ch.eventLoop());
             pipeline.addLast(PROXY_PROTOCOL_CHECK, new ProxyHeaderCheck(loop.limits().maxHeaderBytes()));
             pipeline.addLast(PROXY_PROTOCOL_DECODER, new HAProxyMessageDecoder(true));

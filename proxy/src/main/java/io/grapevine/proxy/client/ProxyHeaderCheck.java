@@ -3,7 +3,12 @@ package io.grapevine.proxy.client;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.haproxy.HAProxyCommand;
+import io.netty.handler.codec.haproxy.HAProxyMessage;
+import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.codec.haproxy.HAProxyProtocolException;
+import io.netty.handler.codec.haproxy.HAProxyProtocolVersion;
+import io.netty.handler.codec.haproxy.HAProxyProxiedProtocol;
 import io.netty.util.NetUtil;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
@@ -13,16 +18,18 @@ import java.util.zip.CRC32C;
 
 /**
  * Checks a PROXY header against the PROXY protocol specification before Netty's {@code HAProxyMessageDecoder} reads
- * it, which is more lenient.
+ * it, which is more lenient; a version 1 line it reads itself.
  *
  * <p>A version 1 (text) line, as section 2.1 writes it (Netty takes a line of up to 110 bytes, a space after the last
- * field, {@code +80} or {@code 0080} for a port, {@code 010.0.0.1} for an address):
+ * field, {@code +80} or {@code 0080} for a port, {@code 010.0.0.1} for an address, but refuses port 0), is read here
+ * and handed on as the {@link HAProxyMessage} the decoder would make, the decoder being taken out unused:
  * <ul>
  *   <li>the line ends with CRLF within its first 107 bytes ("If the CRLF sequence is not found in the first 107
  *       characters, the receiver should declare the line invalid");</li>
  *   <li>exactly one space between fields, none after the last;</li>
  *   <li>IPv4 addresses and ports in decimal without heading zeroes ("in order to avoid any possible confusion with
- *       octal numbers"), ports in 0..65535 without a sign; IPv6 addresses without a zone;</li>
+ *       octal numbers"), ports in 0..65535 without a sign (0 included, as HAProxy reads it: a balancer writes 0
+ *       for a port it does not know); IPv6 addresses without a zone;</li>
  *   <li>{@code PROXY UNKNOWN} may be followed by anything up to the CRLF: the receiver ignores it.</li>
  * </ul>
  *
@@ -39,7 +46,8 @@ import java.util.zip.CRC32C;
  * so are an {@code UNSPEC} one's.
  *
  * <p>Bytes that begin neither header go to the decoder untouched. The check holds the bytes until the line's end or
- * the header's last byte, then hands them all to the decoder and leaves the pipeline; a header that fails is an
+ * the header's last byte, then leaves the pipeline: a line goes on as its message, followed by the bytes after it; a
+ * version 2 header goes to the decoder with whatever followed it. A header that fails is an
  * {@link HAProxyProtocolException}, which refuses the connection as the decoder's own would. Thread: the channel's
  * event loop; once per connection.
  */
@@ -51,9 +59,12 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
     private static final String OCTET = "(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
     private static final String IPV4 = OCTET + "\\." + OCTET + "\\." + OCTET + "\\." + OCTET;
     private static final String PORT = "(0|[1-9][0-9]{0,4})";
+    /** Groups: TCP4 (1) or TCP6 (6), each followed by its source, destination, source port and destination port. */
     private static final Pattern LINE = Pattern.compile("PROXY (?:UNKNOWN(?: [^\r\n]*)?"
-            + "|TCP4 " + IPV4 + " " + IPV4 + " " + PORT + " " + PORT
-            + "|TCP6 ([0-9A-Fa-f:.]+) ([0-9A-Fa-f:.]+) " + PORT + " " + PORT + ")\r");
+            + "|(TCP4) (" + IPV4 + ") (" + IPV4 + ") " + PORT + " " + PORT
+            + "|(TCP6) ([0-9A-Fa-f:.]+) ([0-9A-Fa-f:.]+) " + PORT + " " + PORT + ")\r");
+    private static final int TCP4_GROUP = 1;
+    private static final int TCP6_GROUP = 6;
 
     /** The first 12 bytes of a version 2 header (section 2.2). */
     private static final byte[] V2_SIGNATURE = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -74,18 +85,27 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
 
     @Override
     protected void decode(ChannelHandlerContext ctx, ByteBuf in, List<Object> out) {
-        boolean complete = switch (in.getByte(in.readerIndex())) {
-            case 'P' -> lineChecked(in);
-            case 0x0D -> binaryChecked(in, maxBinaryBytes);
-            default -> true; // no PROXY header: the decoder refuses it
-        };
+        boolean complete;
+        if (in.getByte(in.readerIndex()) == 'P') {
+            HAProxyMessage line = lineRead(in);
+            complete = line != null;
+            if (complete) {
+                // Read whole here: the decoder, which would refuse port 0, gets nothing. The message is handed on
+                // (its reference with it) before the bytes that followed the line.
+                ctx.pipeline().remove(HAProxyMessageDecoder.class);
+                out.add(line);
+            }
+        } else {
+            // a version 2 header, or no PROXY header, which the decoder refuses
+            complete = in.getByte(in.readerIndex()) != 0x0D || binaryChecked(in, maxBinaryBytes);
+        }
         if (complete) {
-            ctx.pipeline().remove(this); // the decoder gets the header and whatever followed it
+            ctx.pipeline().remove(this); // what follows gets the header, or the decoder does, and whatever came after
         }
     }
 
-    /** @return false while the line is incomplete */
-    private static boolean lineChecked(ByteBuf in) {
+    /** @return the header the line announces, its bytes read; {@code null} while the line is incomplete */
+    private static HAProxyMessage lineRead(ByteBuf in) {
         int start = in.readerIndex();
         int lf = in.indexOf(start, start + Math.min(in.readableBytes(), MAX_LINE_BYTES), (byte) '\n');
         if (lf < 0) {
@@ -93,30 +113,38 @@ final class ProxyHeaderCheck extends ByteToMessageDecoder {
                 in.skipBytes(in.readableBytes());
                 throw new HAProxyProtocolException("no CRLF in the first " + MAX_LINE_BYTES + " bytes of a PROXY line");
             }
-            return false; // the rest of the line is on its way
+            return null; // the rest of the line is on its way
         }
         String line = in.toString(start, lf - start, StandardCharsets.US_ASCII);
-        if (!valid(line)) {
+        HAProxyMessage header = header(line);
+        if (header == null) {
             in.skipBytes(in.readableBytes());
             throw new HAProxyProtocolException("not a PROXY line as the specification writes it: " + line.strip());
         }
-        return true;
+        in.readerIndex(lf + 1);
+        return header;
     }
 
-    /** {@code line}: up to its LF, without it. */
-    private static boolean valid(String line) {
+    /** What {@code line} (up to its LF, without it) announces; {@code null} if it is not a valid line. */
+    private static HAProxyMessage header(String line) {
         Matcher m = LINE.matcher(line);
         if (!m.matches()) {
-            return false;
+            return null;
         }
-        if (m.group(1) != null) { // TCP4
-            return port(m.group(1)) && port(m.group(2));
+        int at = m.group(TCP4_GROUP) != null ? TCP4_GROUP : m.group(TCP6_GROUP) != null ? TCP6_GROUP : 0;
+        if (at == 0) { // UNKNOWN: the connection's own addresses stand
+            return new HAProxyMessage(HAProxyProtocolVersion.V1, HAProxyCommand.PROXY, HAProxyProxiedProtocol.UNKNOWN,
+                    null, null, 0, 0);
         }
-        if (m.group(3) != null) { // TCP6
-            return NetUtil.isValidIpV6Address(m.group(3)) && NetUtil.isValidIpV6Address(m.group(4))
-                    && port(m.group(5)) && port(m.group(6));
+        String source = m.group(at + 1);
+        String destination = m.group(at + 2);
+        if (!port(m.group(at + 3)) || !port(m.group(at + 4)) || (at == TCP6_GROUP
+                && !(NetUtil.isValidIpV6Address(source) && NetUtil.isValidIpV6Address(destination)))) {
+            return null;
         }
-        return true; // UNKNOWN
+        return new HAProxyMessage(HAProxyProtocolVersion.V1, HAProxyCommand.PROXY,
+                at == TCP4_GROUP ? HAProxyProxiedProtocol.TCP4 : HAProxyProxiedProtocol.TCP6, source, destination,
+                Integer.parseInt(m.group(at + 3)), Integer.parseInt(m.group(at + 4)));
     }
 
     private static boolean port(String digits) {

@@ -17,8 +17,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Reads the PROXY protocol header (v1 or v2, decoded by Netty's {@code HAProxyMessageDecoder} just before
- * this handler) that an L4 balancer in front sends first on each connection, records the client address it
+ * Reads the PROXY protocol header (a v1 line read by {@link ProxyHeaderCheck}, or v2, decoded by Netty's
+ * {@code HAProxyMessageDecoder} just before this handler) that an L4 balancer in front sends first on each connection, records the client address it
  * announces on the channel ({@link ClientAddress}), then builds the rest of the pipeline and steps aside.
  *
  * <p>A connection whose first bytes are not a valid header, or whose header does not arrive within the

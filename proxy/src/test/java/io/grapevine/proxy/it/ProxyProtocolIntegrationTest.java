@@ -200,6 +200,30 @@ class ProxyProtocolIntegrationTest {
     }
 
     /**
+     * Section 2.1 gives a port as a number of 0..65535, 0 included, and HAProxy reads a line with one: a balancer that
+     * does not know a port, or relays a protocol that has none, writes 0. Netty's decoder alone refuses such a line
+     * (it takes 1..65535 in v1 and 0..65535 in v2), so the client the line names was turned away.
+     */
+    @Test
+    void aV1HeaderWithPortZeroNamesTheClient() throws Exception {
+        RecordingBackend backend = fx.track(RecordingBackend.start(RecordingBackend.Mode.OK));
+        ProxyServer proxy = fx.proxy("\"accept_proxy_protocol\": true", backend.port());
+        List<String> lines = List.of(
+                "PROXY TCP4 203.0.113.7 192.0.2.10 0 443\r\n",
+                "PROXY TCP4 203.0.113.8 192.0.2.10 40000 0\r\n",
+                "PROXY TCP6 2001:db8::9 2001:db8::1 0 0\r\n");
+        for (String line : lines) {
+            Response r = fx.client(proxy).send(line + get("/")).read();
+            assertEquals(200, r.status(), line.strip() + ": " + r);
+        }
+        List<String> heads = backend.requestHeads();
+        assertTrue(heads.get(0).contains("\r\nX-Forwarded-For: 203.0.113.7\r\n"), heads.get(0));
+        assertTrue(heads.get(1).contains("\r\nX-Forwarded-For: 203.0.113.8\r\n"), heads.get(1));
+        assertTrue(heads.get(2).contains("\r\nX-Forwarded-For: 2001:db8::9\r\n"), heads.get(2));
+        assertEquals(0, proxy.stats().proxyProtocolRejected.sum());
+    }
+
+    /**
      * A v2 header's PP2_TYPE_CRC32C TLV is checked, as HAProxy checks it (section 2.2.5: "if they do not match, the
      * connection should be dropped"), and so is that the TLVs fill the header exactly: a header damaged on its way is
      * refused, whatever address it now names. Netty's decoder alone took each of the refused ones.
