@@ -541,9 +541,13 @@ public final class Exchange {
         lastFailure = failure;
         boolean reused = a.reusedConnection();
         long now = System.nanoTime();
+        RetryPolicy.Decision d = state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL ? null
+                : loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
+                        request.idempotent, requestCommitted, retriesMade), loop.retryBudget(pool.state(), now), now);
         if (failure.beforeSending()) {
             s.stats().connectErrors.increment();
-        } else {
+        } else if (d == null || d.action() != RetryPolicy.Action.RETRY_SAME_SERVER) {
+            // A stale keep-alive sent again is counted in retried (HAProxy's wretr), not as an error of the server.
             s.stats().responseErrors.increment();
         }
         if (RetryPolicy.countsAgainstServer(failure, reused)) {
@@ -553,11 +557,9 @@ public final class Exchange {
                         TimeUnit.NANOSECONDS);
             }
         }
-        if (state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL) {
+        if (d == null) {
             return;
         }
-        RetryPolicy.Decision d = loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
-                request.idempotent, requestCommitted, retriesMade), loop.retryBudget(pool.state(), now), now);
         if (d.retryDenied()) {
             pool.state().stats().retriesDenied.increment();
             loop.stats().retriesDenied.increment();

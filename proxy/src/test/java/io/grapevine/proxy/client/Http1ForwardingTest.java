@@ -409,6 +409,10 @@ class Http1ForwardingTest {
             fresh.send(ok("2"));
             assertEquals("200:2", bodies(h.received()));
             assertEquals("up", b.server().stateName(System.nanoTime()));
+            // counted as a retry (HAProxy's wretr), not as an error of a server that answered
+            assertEquals(0, b.server().stats().responseErrors.sum(), "response_errors");
+            assertEquals(1, b.server().stats().retried.sum(), "retried");
+            assertEquals(1, h.stats.retries.sum(), "retries");
         }
     }
 
