@@ -16,7 +16,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
-import java.util.function.Supplier;
+import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -66,8 +66,8 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     /** With {@link #acceptProxyProtocol}, the sources whose PROXY header is believed; empty: any. */
     private final Networks proxyProtocolSources;
     private final long headerTimeoutMillis;
-    /** Makes each connection's TLS handler; {@code null} on a plaintext listener. */
-    private final Supplier<ChannelHandler> tls;
+    /** Makes each connection's TLS handler, given when it was accepted; {@code null} on a plaintext listener. */
+    private final LongFunction<ChannelHandler> tls;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config) {
         this(dataPlane, stats, config.limits().maxConnections(), config.proxyProtocol().accept(),
@@ -75,7 +75,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     }
 
     private ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections, boolean acceptProxyProtocol,
-                              Networks proxyProtocolSources, long headerTimeoutMillis, Supplier<ChannelHandler> tls) {
+                              Networks proxyProtocolSources, long headerTimeoutMillis, LongFunction<ChannelHandler> tls) {
         this.dataPlane = dataPlane;
         this.stats = stats;
         this.maxConnections = maxConnections;
@@ -88,10 +88,11 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
     /**
      * The same setup for a listener that speaks TLS.
      *
-     * @param tls makes a connection's TLS handler (on its event loop): an {@code SslHandler}, or a handler that
-     *            puts one in its own place under its own name before the handshake
+     * @param tls makes a connection's TLS handler (on its event loop) from the {@link System#nanoTime()} of its accept,
+     *            from which its handshake deadline runs: an {@code SslHandler}, or a handler that puts one in its own
+     *            place under its own name before the handshake
      */
-    public ClientInitializer withTls(Supplier<ChannelHandler> tls) {
+    public ClientInitializer withTls(LongFunction<ChannelHandler> tls) {
         return new ClientInitializer(dataPlane, stats, maxConnections, acceptProxyProtocol, proxyProtocolSources,
                 headerTimeoutMillis, tls);
     }
@@ -107,6 +108,7 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             return;
         }
         ChannelPipeline pipeline = ch.pipeline();
+        long acceptedNanos = System.nanoTime();
         if (acceptProxyProtocol && !fromTrustedBalancer(ch)) {
             stats.proxyProtocolRejected.increment();
             ch.close();
@@ -119,10 +121,11 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
             LoopContext loop = dataPlane.loopOf(ch.eventLoop());
             pipeline.addLast(PROXY_PROTOCOL_CHECK, new ProxyHeaderCheck(loop.limits().maxHeaderBytes()));
             pipeline.addLast(PROXY_PROTOCOL_DECODER, new HAProxyMessageDecoder(true));
+            // the TLS handshake's deadline runs from the accept: the header's time counts against it too
             pipeline.addLast(PROXY_PROTOCOL, new ProxyProtocolReader(stats, loop, headerTimeoutMillis,
-                    this::installProtocols));
+                    p -> installProtocols(p, acceptedNanos)));
         } else {
-            installProtocols(pipeline);
+            installProtocols(pipeline, acceptedNanos);
         }
     }
 
@@ -155,18 +158,25 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         return true;
     }
 
-    /** What follows the (optional) PROXY header: TLS if the listener speaks it, and the client's protocol. */
-    private void installProtocols(ChannelPipeline pipeline) {
+    /**
+     * What follows the (optional) PROXY header: TLS if the listener speaks it, and the client's protocol.
+     *
+     * @param acceptedNanos when the connection was accepted
+     */
+    private void installProtocols(ChannelPipeline pipeline, long acceptedNanos) {
         if (tls != null) {
-            installTls(pipeline);
+            installTls(pipeline, acceptedNanos);
         } else {
             installHttp1OrHttp2(pipeline);
         }
     }
 
-    /** TLS, then the codec that ALPN selects once the handshake is done. */
-    public void installTls(ChannelPipeline pipeline) {
-        pipeline.addLast(TLS, tls.get());
+    /**
+     * TLS, its handshake due {@code timeouts.tls_handshake_ms} after {@code acceptedNanos}, then the codec that ALPN
+     * selects once the handshake is done.
+     */
+    private void installTls(ChannelPipeline pipeline, long acceptedNanos) {
+        pipeline.addLast(TLS, tls.apply(acceptedNanos));
         pipeline.addLast(ALPN, new AlpnCodecSelector(this, dataPlane.loopOf(pipeline.channel().eventLoop())));
     }
 

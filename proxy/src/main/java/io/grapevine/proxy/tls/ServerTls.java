@@ -157,10 +157,13 @@ public final class ServerTls implements AutoCloseable {
     /**
      * A new connection's first handler: it picks the certificate by SNI, then becomes the {@code SslHandler}.
      * Event loop; one per connection.
+     *
+     * @param acceptedNanos the {@link System#nanoTime()} of the connection's accept, from which the handshake
+     *                      deadline runs (a PROXY header before the ClientHello counts against it)
      */
-    public ChannelHandler newHandler() {
+    public ChannelHandler newHandler(long acceptedNanos) {
         SniMapping<SslContext> now = certificates;
-        return new CertificateSelector(now::map, handshakeTimeoutMillis);
+        return new CertificateSelector(now::map, handshakeTimeoutMillis, acceptedNanos);
     }
 
     /** "OpenSSL (BoringSSL, netty-tcnative)" or "the JDK": what does the handshakes. */

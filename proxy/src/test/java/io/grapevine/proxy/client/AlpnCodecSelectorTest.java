@@ -42,7 +42,7 @@ class AlpnCodecSelectorTest {
         ProxyConfig config = ConfigLoader.parse("{\"backend_servers\": []}", "(test)");
         TableHolder tables = new TableHolder(1, config.routes(), config::policyOf);
         dataPlane = new DataPlane(config, tables, stats, Transport.NIO, channel.eventLoop());
-        initializer = new ClientInitializer(dataPlane, stats, config).withTls(() -> new ChannelInboundHandlerAdapter());
+        initializer = new ClientInitializer(dataPlane, stats, config).withTls(accepted -> new ChannelInboundHandlerAdapter());
         // as the initializer's admission counts an accepted connection, until it closes
         stats.connectionsCurrent.incrementAndGet();
         channel.closeFuture().addListener(f -> stats.connectionsCurrent.decrementAndGet());

@@ -451,6 +451,30 @@ class TlsIntegrationTest {
                 () -> proxy.stats().tlsHandshakeFailures.sum() == 2 && proxy.stats().connectionsCurrent.get() == 0);
     }
 
+    /**
+     * With {@code accept_proxy_protocol}, the handshake deadline still runs from the accept, as HAProxy's handshake
+     * timeout covers the PROXY header and the TLS handshake alike: a client that took longer than
+     * {@code tls_handshake_ms} to send its header (within {@code client_header_ms}) has no handshake time left, where
+     * a deadline counted from the header's end gave it {@code tls_handshake_ms} more.
+     */
+    @Test
+    void aPrecedingProxyHeaderCountsAgainstTheHandshakeDeadline() throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy("auto", "", "\"accept_proxy_protocol\": true, "
+                + "\"timeouts\": {\"tls_handshake_ms\": 1000, \"client_header_ms\": 10000}", a);
+        try (Socket slow = new Socket()) {
+            slow.connect(proxy.listenAddress(), 5000);
+            slow.setSoTimeout(10_000);
+            Thread.sleep(1200); // past the handshake deadline, within the header's
+            slow.getOutputStream().write("PROXY TCP4 203.0.113.7 192.0.2.10 40000 443\r\n"
+                    .getBytes(StandardCharsets.US_ASCII));
+            long start = System.nanoTime();
+            assertEquals(-1, readToEnd(slow.getInputStream()));
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms < 700, "closed " + ms + " ms after the header, " + (1200 + ms) + " ms after the accept");
+        }
+    }
+
     @Test
     void aDrainClosesAConnectionStillInItsHandshakeAtOnce() throws Exception {
         Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
