@@ -1,5 +1,6 @@
 package io.grapevine.agent;
 
+import io.grapevine.cluster.BlockingCalls;
 import io.grapevine.cluster.HostAndPort;
 import java.io.IOException;
 import java.io.InputStream;
@@ -13,10 +14,7 @@ import java.net.UnknownHostException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
@@ -40,11 +38,7 @@ final class HealthProbe {
     }
 
     /** Runs the name lookups, which the JDK cannot bound in time, apart from the probe that waits for them. */
-    private static final ExecutorService LOOKUPS = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "agent-probe-lookup");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final BlockingCalls LOOKUPS = new BlockingCalls("agent-probe-lookup");
 
     /** Longest status line read; anything longer is not HTTP. */
     private static final int MAX_STATUS_LINE = 256;
@@ -136,10 +130,10 @@ final class HealthProbe {
             return InetAddress.getByName(host); // a literal: parsed, no lookup
         }
         if (lookup == null) {
-            lookup = LOOKUPS.submit(() -> resolver.resolve(host));
+            lookup = LOOKUPS.start(() -> resolver.resolve(host));
         }
         try {
-            InetAddress address = lookup.get(Math.max(0, deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            InetAddress address = BlockingCalls.await(lookup, deadline);
             lookup = null;
             return address;
         } catch (ExecutionException e) {

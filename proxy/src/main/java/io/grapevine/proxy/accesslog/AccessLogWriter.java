@@ -1,5 +1,6 @@
 package io.grapevine.proxy.accesslog;
 
+import io.grapevine.cluster.BlockingCalls;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
@@ -42,6 +43,8 @@ final class AccessLogWriter implements AutoCloseable {
 
     /** How long opening a file that is not a regular one (a FIFO) may take before it counts as failed. */
     static final long OPEN_WAIT_MILLIS = 5000;
+    /** Opens the files that are not regular ones, which may block ({@link #open}). */
+    private static final BlockingCalls OPENS = new BlockingCalls("grapevine-access-log-open");
     /** Lines queued at most; beyond, lines are dropped. About 20 MB of typical lines. */
     static final int MAX_QUEUED_LINES = 65_536;
     private static final int BATCH_BYTES = 64 * 1024;
@@ -98,18 +101,10 @@ final class AccessLogWriter implements AutoCloseable {
         if (attributes == null || !attributes.isOther()) {
             return openNow(path);
         }
-        CompletableFuture<FileChannel> opening = new CompletableFuture<>();
-        Thread opener = new Thread(() -> {
-            try {
-                opening.complete(openNow(path));
-            } catch (IOException | RuntimeException e) {
-                opening.completeExceptionally(e);
-            }
-        }, "grapevine-access-log-open");
-        opener.setDaemon(true);
-        opener.start();
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(OPEN_WAIT_MILLIS);
+        CompletableFuture<FileChannel> opening = OPENS.start(() -> openNow(path));
         try {
-            return opening.get(OPEN_WAIT_MILLIS, TimeUnit.MILLISECONDS);
+            return BlockingCalls.await(opening, deadline);
         } catch (TimeoutException e) {
             opening.thenAccept(AccessLogWriter::closeQuietly);
             throw new FileSystemException(path.toString(), null, "a FIFO that no process reads (waited "

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.config;
 
+import io.grapevine.cluster.BlockingCalls;
 import io.netty.util.NetUtil;
 
 import java.net.InetAddress;
@@ -10,8 +11,6 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Executor;
-import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Predicate;
@@ -78,11 +77,7 @@ final class Hosts {
     private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
     /** The names whose last lookup that answered found them. */
     private static final Set<String> RESOLVED = ConcurrentHashMap.newKeySet();
-    private static final Executor LOOKUPS = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "grapevine-dns");
-        t.setDaemon(true);
-        return t;
-    });
+    private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-dns");
 
     private static boolean resolves(String name) {
         Lookup started = new Lookup(new CompletableFuture<>(), System.nanoTime()
@@ -90,24 +85,22 @@ final class Hosts {
         Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
         if (underWay == null) {
             underWay = started;
-            LOOKUPS.execute(() -> {
-                try {
-                    if (lookup.test(name)) {
-                        if (RESOLVED.size() >= 100_000) {
-                            RESOLVED.clear(); // names of members long gone, as the gossip churns
-                        }
-                        RESOLVED.add(name);
-                    } else {
-                        RESOLVED.remove(name);
+            LOOKUPS.start(() -> lookup.test(name)).whenComplete((found, failed) -> {
+                // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
+                if (Boolean.TRUE.equals(found)) {
+                    if (RESOLVED.size() >= 100_000) {
+                        RESOLVED.clear(); // names of members long gone, as the gossip churns
                     }
-                } finally {
-                    UNDER_WAY.remove(name, started);
-                    started.answer.complete(RESOLVED.contains(name));
+                    RESOLVED.add(name);
+                } else if (failed == null) {
+                    RESOLVED.remove(name);
                 }
+                UNDER_WAY.remove(name, started);
+                started.answer.complete(RESOLVED.contains(name));
             });
         }
         try {
-            return underWay.answer.get(Math.max(0, underWay.deadline - System.nanoTime()), TimeUnit.NANOSECONDS);
+            return BlockingCalls.await(underWay.answer, underWay.deadline);
         } catch (TimeoutException | ExecutionException e) {
             return RESOLVED.contains(name);
         } catch (InterruptedException e) {
