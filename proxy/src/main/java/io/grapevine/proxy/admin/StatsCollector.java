@@ -50,7 +50,7 @@ public final class StatsCollector {
     private static final Logger log = LoggerFactory.getLogger(StatsCollector.class);
 
     /** Seconds of per-second history kept for the charts. */
-    public static final int HISTORY_SECONDS = 300;
+    public static final int HISTORY_SECONDS = History.KEPT_SECONDS;
     /** The name of the proxy-wide series in the history. */
     public static final String ALL = "*";
 

@@ -14,6 +14,12 @@ import java.util.Map;
  */
 public final class History {
 
+    /**
+     * Seconds of history kept: the stats page's charts, and how long a pool that left the table is remembered (its
+     * chart by the stats page, its state by the table) for when it comes back.
+     */
+    public static final int KEPT_SECONDS = 300;
+
     private final long[] atMillis;
     private final double[] requestRate;
     private final double[] errorRate;

@@ -5,6 +5,7 @@ import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.EventLog;
+import io.grapevine.proxy.stats.History;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -70,10 +71,11 @@ public final class TableHolder {
     private final EventLog events = new EventLog(EVENTS_KEPT);
     /**
      * How long a pool that left the table keeps its state (queue, counters, id) for when it comes back: as long as the
-     * stats page keeps its history. Longer than a retry budget's window, so that per-loop state kept at a pool's id
-     * ({@code LoopContext}'s retry budgets) is as good as new by the time a new pool gets that id.
+     * stats page keeps its history ({@link History#KEPT_SECONDS}). Longer than a retry budget's window, so that per-loop
+     * state kept at a pool's id ({@code LoopContext}'s retry budgets) is as good as new by the time a new pool gets
+     * that id.
      */
-    static final long RETIRED_POOL_KEPT_NANOS = TimeUnit.MINUTES.toNanos(5);
+    static final long RETIRED_POOL_KEPT_NANOS = TimeUnit.SECONDS.toNanos(History.KEPT_SECONDS);
     /** {@link #RETIRED_POOL_KEPT_NANOS}, shorter in tests; guarded by {@code this}. */
     long retiredPoolKeptNanos = RETIRED_POOL_KEPT_NANOS;
     /**
