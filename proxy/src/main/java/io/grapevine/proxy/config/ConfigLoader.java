@@ -9,6 +9,7 @@ import com.fasterxml.jackson.core.StreamReadFeature;
 import com.fasterxml.jackson.core.exc.StreamReadException;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.JsonMappingException;
+import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.MapperFeature;
 import com.fasterxml.jackson.databind.ObjectReader;
 import com.fasterxml.jackson.databind.PropertyNamingStrategies;
@@ -95,6 +96,7 @@ public final class ConfigLoader {
 
     /** {@link #load(Path)} of {@code text}, read from {@code file} by {@link #readText}. */
     public static ProxyConfig load(Path file, String text) throws ConfigException {
+        lookUpServerHosts(text);
         return toConfig(bind(STATIC_READER, text, file.toString()), file.toString(), file.toAbsolutePath().getParent());
     }
 
@@ -103,6 +105,7 @@ public final class ConfigLoader {
      * file names in it are relative to the working directory.
      */
     public static ProxyConfig parse(String json, String sourceName) throws ConfigException {
+        lookUpServerHosts(json);
         return toConfig(bind(STATIC_READER, json, sourceName), sourceName, Path.of("").toAbsolutePath());
     }
 
@@ -112,8 +115,28 @@ public final class ConfigLoader {
      */
     public static List<ServerSpec> parseServers(String json, String sourceName, ServerSpec.Source source)
             throws ConfigException {
+        lookUpServerHosts(json);
         GossipRoot root = bind(GOSSIP_READER, json, sourceName);
         return servers(root.backendServers, source, sourceName);
+    }
+
+    /**
+     * Starts the name lookups of the {@code backend_servers[].ip} of {@code json} all at once, without waiting (a text
+     * that is not such a document starts none): the checks of the parse that follows wait for them together, one
+     * time limit in all, not one per name.
+     */
+    private static void lookUpServerHosts(String json) {
+        List<String> hosts = new ArrayList<>();
+        try {
+            for (JsonNode server : MAPPER.readTree(json).path("backend_servers")) {
+                if (server.path("ip").isTextual()) {
+                    hosts.add(server.path("ip").asText());
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            // not a document of servers: the parse says what is wrong with it
+        }
+        Hosts.lookUp(hosts);
     }
 
     /**

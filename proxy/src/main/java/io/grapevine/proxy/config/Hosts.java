@@ -5,6 +5,7 @@ import io.netty.util.NetUtil;
 
 import java.net.InetAddress;
 import java.net.UnknownHostException;
+import java.util.Collection;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
@@ -55,7 +56,8 @@ final class Hosts {
      * Like {@link #normalize}, but a host name must also resolve now; {@code null} if it does not. A lookup that
      * takes more than {@link #LOOKUP_MILLIS} is not waited for any longer, here or by a later call while it goes on
      * (in the background): the name counts as resolving if its last lookup that answered found it, else not. So a
-     * DNS server that does not answer holds a render, a reload or a start {@link #LOOKUP_MILLIS} per name once.
+     * DNS server that does not answer holds a render, a reload or a start {@link #LOOKUP_MILLIS} per name once, and
+     * {@link #LOOKUP_MILLIS} in all for the names whose lookups {@link #lookUp} started together.
      */
     static String normalizeResolvable(String host) {
         String h = normalize(host);
@@ -79,26 +81,47 @@ final class Hosts {
     private static final Set<String> RESOLVED = ConcurrentHashMap.newKeySet();
     private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-dns");
 
-    private static boolean resolves(String name) {
+    /**
+     * Starts, all at once, the lookups of those of {@code hosts} that are host names and have none under way, and
+     * returns without waiting: the checks that follow ({@link #normalizeResolvable}) each wait for the lookup started
+     * here, until its time limit, so a document with many names on a DNS server that does not answer is held
+     * {@link #LOOKUP_MILLIS} in all, not that per name one after another.
+     */
+    static void lookUp(Collection<String> hosts) {
+        for (String host : hosts) {
+            String name = host == null ? null : normalize(host);
+            if (name != null && !isIpLiteral(name)) {
+                start(name);
+            }
+        }
+    }
+
+    /** The lookup of {@code name} under way, started now if there was none. */
+    private static Lookup start(String name) {
         Lookup started = new Lookup(new CompletableFuture<>(), System.nanoTime()
                 + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS));
         Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
-        if (underWay == null) {
-            underWay = started;
-            LOOKUPS.start(() -> lookup.test(name)).whenComplete((found, failed) -> {
-                // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
-                if (Boolean.TRUE.equals(found)) {
-                    if (RESOLVED.size() >= 100_000) {
-                        RESOLVED.clear(); // names of members long gone, as the gossip churns
-                    }
-                    RESOLVED.add(name);
-                } else if (failed == null) {
-                    RESOLVED.remove(name);
-                }
-                UNDER_WAY.remove(name, started);
-                started.answer.complete(RESOLVED.contains(name));
-            });
+        if (underWay != null) {
+            return underWay;
         }
+        LOOKUPS.start(() -> lookup.test(name)).whenComplete((found, failed) -> {
+            // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
+            if (Boolean.TRUE.equals(found)) {
+                if (RESOLVED.size() >= 100_000) {
+                    RESOLVED.clear(); // names of members long gone, as the gossip churns
+                }
+                RESOLVED.add(name);
+            } else if (failed == null) {
+                RESOLVED.remove(name);
+            }
+            UNDER_WAY.remove(name, started);
+            started.answer.complete(RESOLVED.contains(name));
+        });
+        return started;
+    }
+
+    private static boolean resolves(String name) {
+        Lookup underWay = start(name);
         try {
             return BlockingCalls.await(underWay.answer, underWay.deadline);
         } catch (TimeoutException | ExecutionException e) {

@@ -56,4 +56,26 @@ class HostsTest {
         long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
         assertTrue(waited < Hosts.LOOKUP_MILLIS + 2_000, waited + " ms");
     }
+
+    /**
+     * Names that resolved, then a DNS server that does not answer: each still counts as resolving, and the file is
+     * held one time limit in all, not one per name one after another (4 names: 20 s).
+     */
+    @Test
+    void theNamesOfAFileAreWaitedForTogetherUnderOneTimeLimit() throws ConfigException {
+        StringBuilder json = new StringBuilder("{\"backend_servers\": [");
+        for (int i = 1; i <= 4; i++) {
+            json.append(i > 1 ? ", " : "").append("{\"ip\": \"web-").append(i).append(".together.example\", \"port\": 80}");
+        }
+        json.append("]}");
+        Hosts.lookup = name -> true;
+        ConfigLoader.parse(json.toString(), "servers.conf");
+        try (SilentDns dns = new SilentDns()) {
+            long start = System.nanoTime();
+            ProxyConfig config = ConfigLoader.parse(json.toString(), "servers.conf");
+            long waited = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+            assertEquals(4, config.servers().size());
+            assertTrue(waited < Hosts.LOOKUP_MILLIS + 2_000, waited + " ms");
+        }
+    }
 }
