@@ -52,6 +52,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -124,8 +125,11 @@ public final class ConfigLoader {
      * Starts the name lookups of the {@code backend_servers[].ip} of {@code json} all at once, without waiting (a text
      * that is not such a document starts none): the checks of the parse that follows wait for them together, one
      * time limit in all, not one per name.
+     *
+     * @return completes (on a lookup's thread) with the first of those names that did not resolve and was found by a
+     *         lookup that answered after the time limit, when the parse had refused it; never completes if none was
      */
-    private static void lookUpServerHosts(String json) {
+    public static CompletableFuture<String> lookUpServerHosts(String json) {
         List<String> hosts = new ArrayList<>();
         try {
             for (JsonNode server : MAPPER.readTree(json).path("backend_servers")) {
@@ -136,7 +140,7 @@ public final class ConfigLoader {
         } catch (IOException | RuntimeException e) {
             // not a document of servers: the parse says what is wrong with it
         }
-        Hosts.lookUp(hosts);
+        return Hosts.lookUp(hosts);
     }
 
     /**

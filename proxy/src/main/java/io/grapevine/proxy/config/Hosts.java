@@ -86,14 +86,30 @@ final class Hosts {
      * returns without waiting: the checks that follow ({@link #normalizeResolvable}) each wait for the lookup started
      * here, until its time limit, so a document with many names on a DNS server that does not answer is held
      * {@link #LOOKUP_MILLIS} in all, not that per name one after another.
+     *
+     * @return completes with the first of these names that did not resolve when it was checked and that a lookup
+     *         found after its check had given up waiting (any thread); never completes if there is none
      */
-    static void lookUp(Collection<String> hosts) {
+    static CompletableFuture<String> lookUp(Collection<String> hosts) {
+        CompletableFuture<String> foundLate = new CompletableFuture<>();
         for (String host : hosts) {
             String name = host == null ? null : normalize(host);
-            if (name != null && !isIpLiteral(name)) {
-                start(name);
+            if (name == null || isIpLiteral(name)) {
+                continue;
             }
+            boolean resolving = RESOLVED.contains(name);
+            Lookup lookup = start(name);
+            if (resolving) {
+                continue; // counts as resolving however long its lookup takes
+            }
+            lookup.answer.thenAccept(found -> {
+                // Runs on the lookup's thread as it answers: past the deadline, every check of it has given up.
+                if (found && System.nanoTime() - lookup.deadline >= 0) {
+                    foundLate.complete(name);
+                }
+            });
         }
+        return foundLate;
     }
 
     /** The lookup of {@code name} under way, started now if there was none. */

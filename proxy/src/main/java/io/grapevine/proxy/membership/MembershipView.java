@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -376,6 +377,19 @@ public final class MembershipView implements MembershipListener, ServerSource {
         }
     }
 
+    /**
+     * A host name the render refused because its lookup had not answered in time was found since (a lookup's thread):
+     * renders again, through the same debounce as a membership change, rather than at the next change, which in a
+     * quiet cluster may be hours away (as a resolver of HAProxy or nginx's {@code resolve} picks the name up).
+     */
+    private void foundLate(String name) {
+        try {
+            thread.execute(() -> requestRender(name + " resolves now"));
+        } catch (RejectedExecutionException e) {
+            // the proxy is stopping: nothing to render for
+        }
+    }
+
     /** @return why the render failed (the table stays), or {@code null} */
     private String render() {
         renderScheduled = false;
@@ -389,6 +403,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             renders.incrementAndGet();
             refusals.startRound();
             text = template.render(context);
+            ConfigLoader.lookUpServerHosts(text).thenAccept(this::foundLate);
             List<ServerSpec> gossip = validate(parseRendered(text), config);
             refusals.endRound();
             BackendTable table = running.publish("gossip: " + reason, gossip);

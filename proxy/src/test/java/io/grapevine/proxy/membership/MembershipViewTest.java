@@ -10,6 +10,7 @@ import io.grapevine.cluster.MemberState;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.config.SilentDns;
 import io.grapevine.proxy.reload.RunningConfig;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
@@ -399,5 +400,27 @@ class MembershipViewTest {
                 .map(e -> e.kind() + " " + e.subject()).toList();
         assertEquals(List.of("add web@127.0.0.1:8001", "add web@127.0.0.1:8002", "remove web@127.0.0.1:8001",
                 "remove web@127.0.0.1:8002"), table, tables.events().all().toString());
+    }
+
+    /**
+     * A member announcing a host name while the DNS server does not answer is refused when the lookup's time is up;
+     * once the lookup finds the name, its server is in the table, though no member changed since.
+     */
+    @Test
+    void aNameFoundAfterItsLookupWasGivenUpIsTakenInWithoutAnotherChange() throws Exception {
+        String host = "late-" + System.nanoTime() + ".example";
+        try (SilentDns dns = new SilentDns()) {
+            view.onMembershipEvent(new MemberEvent(MemberEvent.Type.ADDED, "late", null, new InetSocketAddress(
+                    "127.0.0.1", 40_000), MemberMetadata.backend("web", host, 8001, 1, Map.of(), MemberState.UP), clock++));
+            Await.until(Duration.ofMillis(SilentDns.LOOKUP_MILLIS + 5_000), "the refusal",
+                    () -> (Long) view.counters().get("refused_backends") == 1L);
+            settle();
+            assertEquals(List.of(), servers());
+
+            dns.answer(true);
+            Await.until(Duration.ofSeconds(5), "the server of the name found", () -> !servers().isEmpty(),
+                    () -> servers() + " " + view.lastRender());
+            assertEquals(List.of(host + ":8001 up"), servers());
+        }
     }
 }
