@@ -166,18 +166,37 @@ public final class ConfigLoader {
             }
             String text = StandardCharsets.UTF_8.newDecoder().decode(ByteBuffer.wrap(bytes)).toString();
             return text.startsWith("\uFEFF") ? text.substring(1) : text;
-        } catch (NoSuchFileException e) {
-            reason = "No such file or directory";
-        } catch (AccessDeniedException e) {
-            reason = "Permission denied";
         } catch (CharacterCodingException e) {
             reason = "not UTF-8 text";
-        } catch (FileSystemException e) {
-            reason = e.getReason() != null ? e.getReason() : e.getClass().getSimpleName();
         } catch (IOException e) {
-            reason = e.getMessage();
+            reason = reason(e);
         }
         throw new ConfigException(file.toString(), 0, 0, "cannot read file: " + reason, null);
+    }
+
+    /**
+     * Why a file operation failed, as the system names the error ("No such file or directory"), without the file:
+     * the message of a {@link FileSystemException} whose error has no text of its own is the file name alone.
+     */
+    public static String reason(IOException e) {
+        if (e instanceof NoSuchFileException) {
+            return "No such file or directory";
+        }
+        if (e instanceof AccessDeniedException) {
+            return "Permission denied";
+        }
+        if (e instanceof FileSystemException f) {
+            return f.getReason() != null ? f.getReason() : f.getClass().getSimpleName();
+        }
+        return e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    }
+
+    /** {@code e} for a log line: the file it names (and the other, for a move) and {@link #reason}. */
+    public static String describe(IOException e) {
+        if (e instanceof FileSystemException f && f.getFile() != null) {
+            return f.getFile() + (f.getOtherFile() != null ? " -> " + f.getOtherFile() : "") + ": " + reason(e);
+        }
+        return reason(e);
     }
 
     private static <T> T bind(ObjectReader reader, String json, String source) throws ConfigException {

@@ -8,6 +8,7 @@ import com.github.mustachejava.MustacheException;
 import com.github.mustachejava.MustacheVisitor;
 import com.github.mustachejava.TemplateContext;
 import com.github.mustachejava.codes.PartialCode;
+import io.grapevine.proxy.config.ConfigLoader;
 import java.io.IOException;
 import java.io.StringReader;
 import java.io.StringWriter;
@@ -82,7 +83,7 @@ public final class BackendTemplate {
         try {
             return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new TemplateException(file + ": cannot read template: " + e.getMessage());
+            throw new TemplateException(file + ": cannot read template: " + ConfigLoader.reason(e));
         }
     }
 

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.membership;
 
+import io.grapevine.proxy.config.ConfigLoader;
 import java.io.BufferedReader;
 import java.io.File;
 import java.io.IOException;
@@ -129,8 +130,10 @@ public final class ExportRenderer implements AutoCloseable {
             if (onChange != null && commandQueued.compareAndSet(false, true)) {
                 commands.execute(this::runCommand);
             }
-        } catch (BackendTemplate.TemplateException | IOException e) {
+        } catch (BackendTemplate.TemplateException e) {
             log.warn("export {} not rendered: {}", describe(), e.getMessage());
+        } catch (IOException e) {
+            log.warn("export {} not rendered: {}", describe(), ConfigLoader.describe(e));
         }
     }
 

@@ -420,7 +420,7 @@ public final class MembershipView implements MembershipListener, ServerSource {
             renderFailures.incrementAndGet();
             error = e.toString();
             lastRender = new RenderResult(now, text == null ? "" : text, error, running.current().generation());
-            log.error("rendering the backend table failed, the table stays in force", e);
+            log.error("rendering the backend table failed, the table stays in force: {}", error, e);
         }
         if (!exportsWaitForMembers && !exportsSettling && !exports.isEmpty()) {
             // An export is another proxy's table: what allowed_backends refuses from this one stays out of it too.

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.membership;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
@@ -163,5 +164,29 @@ class ExportRendererTest {
             assertEquals("members a \n", Files.readString(out));
             assertEquals(daemon, now.group());
         }
+    }
+
+    /**
+     * A write that fails says why: the directory of {@code --out} gone after the start checked it (removed, or not
+     * mounted) is "No such file or directory", not the name of the file written beside {@code --out} alone.
+     */
+    @Test
+    void aWriteThatFailsNamesTheFileAndWhy() throws Exception {
+        Path gone = dir.resolve("sites-enabled");
+        Path out = gone.resolve("upstreams.conf");
+        try (ExportRenderer renderer = renderer(out)) {
+            renderer.render(services("a"));
+            assertEquals(List.of("export " + dir.resolve("out.mustache") + " -> " + out + " not rendered: "
+                    + gone.resolve(".upstreams.conf.tmp") + ": No such file or directory"), log.messages(Level.WARN));
+        }
+    }
+
+    /** A template that cannot be read says why, not only which. */
+    @Test
+    void aTemplateThatCannotBeReadSaysWhy() {
+        Path missing = dir.resolve("missing.mustache");
+        BackendTemplate.TemplateException e = assertThrows(BackendTemplate.TemplateException.class,
+                () -> BackendTemplate.load(missing, BackendTemplate.Escaping.CONFIG));
+        assertEquals(missing + ": cannot read template: No such file or directory", e.getMessage());
     }
 }
