@@ -263,11 +263,11 @@ final class LineFormatter {
             methodEnd = method.length;
             return;
         }
-        int length = upstream.readableBytes();
+        int length = upstream.writerIndex(); // from index 0: the reader index is the transport's (RequestHead)
         if (head.length < length) {
             head = new byte[Math.max(length, head.length * 2)];
         }
-        upstream.getBytes(upstream.readerIndex(), head, 0, length);
+        upstream.getBytes(0, head, 0, length);
         byte[] h = head;
         // request-line = method SP request-target SP HTTP-version CRLF, as RequestHeadParser wrote it
         int lineEnd = indexOf(h, (byte) '\r', 0, length);

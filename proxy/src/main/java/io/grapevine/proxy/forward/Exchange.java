@@ -459,7 +459,11 @@ public final class Exchange {
         }
         ByteBuf head = request.upstreamHead;
         if (request.hasHost) {
-            a.write(head.retainedDuplicate());
+            // The head itself, retained, not a derived buffer of it per request. A transport that writes it in parts
+            // moves its reader index (and leaves it where the last part began once the whole is out), so an attempt
+            // sends it from the start: an earlier attempt's connection was closed before a retry comes here, which
+            // discarded whatever it had not written, so no other write holds the head now.
+            a.write(head.readerIndex(0).retain());
         } else {
             // HTTP/1.0 request without Host: name the server, as nginx's default proxy_set_header Host does.
             a.write(head.retainedSlice(head.readerIndex(), head.readableBytes() - 2));

@@ -6,8 +6,8 @@ import io.netty.buffer.ByteBuf;
  * A validated request head, as {@link RequestHeadParser} produced it, and the canonical head to send
  * upstream. Created on the client connection's event loop and used only there.
  *
- * <p>Ownership: {@link #upstreamHead} belongs to the exchange that carries this head; the exchange sends
- * {@code retainedDuplicate()}s of it (so a retry can send it again) and releases it when the exchange ends.
+ * <p>Ownership: {@link #upstreamHead} belongs to the exchange that carries this head; the exchange sends it
+ * retained (so a retry can send it again) and releases it when the exchange ends.
  */
 public final class RequestHead {
     /** The method token; the common ones are interned constants, compare with {@code ==} or equals. */
@@ -70,7 +70,10 @@ public final class RequestHead {
     public byte[][] capturedHeaders;
     /** Likewise for the cookies asked for. */
     public byte[][] capturedCookies;
-    /** The canonical HTTP/1.1 head for the backend, ending with the empty line. */
+    /**
+     * The canonical HTTP/1.1 head for the backend, ending with the empty line: the bytes from index 0 to its writer
+     * index. Its reader index is the transport's once it was sent (a write in parts moves it): read it by index.
+     */
     public ByteBuf upstreamHead;
 
     public boolean hasBody() {

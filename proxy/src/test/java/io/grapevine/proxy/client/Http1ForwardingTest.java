@@ -3,12 +3,14 @@ package io.grapevine.proxy.client;
 import static io.grapevine.proxy.client.ForwardingHarness.config;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.table.RuntimeState;
+import io.netty.buffer.ByteBuf;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.util.List;
 import java.util.regex.Matcher;
@@ -362,6 +364,42 @@ class Http1ForwardingTest {
             assertTrue(second.received().startsWith("GET /x "));
             second.send(ok("elsewhere"));
             assertEquals("200:elsewhere", bodies(h.received()));
+        }
+    }
+
+    @Test
+    void theBackendIsSentTheRequestHeadItselfNotABufferDerivedFromIt() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            List<ByteBuf> heads = new java.util.ArrayList<>();
+            h.loop.addObserver(ex -> heads.add(ex.request().upstreamHead));
+            h.send(get("x"));
+            ByteBuf sent = h.backend(0).channel().readOutbound();
+            sent.release();
+            h.backend(0).send(ok("1"));
+            assertEquals("200:1", bodies(h.received()));
+            assertEquals(1, heads.size());
+            assertSame(heads.get(0), sent, "one object less per request: no duplicate of the head");
+        }
+    }
+
+    @Test
+    void aRetryAfterTheHeadWentOutInPartsSendsTheWholeHeadAgain() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            List<String> observed = new java.util.ArrayList<>();
+            h.loop.addObserver(ex -> observed.add(ex.request().upstreamHead.toString(0,
+                    ex.request().upstreamHead.writerIndex(), java.nio.charset.StandardCharsets.ISO_8859_1)));
+            h.send(get("x"));
+            Backend first = h.backend(0);
+            ByteBuf sent = first.channel().readOutbound();
+            String whole = sent.toString(java.nio.charset.StandardCharsets.ISO_8859_1);
+            sent.skipBytes(10); // what a transport does to a buffer it wrote in part (ChannelOutboundBuffer.removeBytes)
+            sent.release(); // dropped with the connection
+            first.close();
+            Backend second = h.backend(1);
+            assertEquals(whole, second.received());
+            second.send(ok("elsewhere"));
+            assertEquals("200:elsewhere", bodies(h.received()));
+            assertEquals(List.of(whole), observed);
         }
     }
 
