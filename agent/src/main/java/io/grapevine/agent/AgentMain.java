@@ -14,7 +14,7 @@ import org.slf4j.LoggerFactory;
 /**
  * {@code ./grapevine agent}: see {@link AgentOptions.Flags}. Exit codes: 0 after a graceful SIGTERM /
  * SIGINT (drain, leave), 1 when it cannot start, 2 for a bad command line or key file, 128 + the signal's
- * number for a second signal during the drain.
+ * number for a second signal during the drain (which ends the drain, leaves at once and stops).
  */
 public final class AgentMain {
 
@@ -73,11 +73,12 @@ public final class AgentMain {
             throw CommandLines.exit(0, null);
         }
         Agent agent = started.get();
+        signals.beforeForcedStop(agent::leaveNow);
         StartupHeap.settle();
         String signal = signals.await();
         Duration drain = Duration.ofSeconds(options.drainSeconds());
         LOG.info("{} received: {}", signal, agent.joined()
-                ? "draining for " + drain.toSeconds() + " s, then leaving (a second signal stops at once)"
+                ? "draining for " + drain.toSeconds() + " s, then leaving (a second signal leaves and stops at once)"
                 : "stopping");
         agent.drainAndLeave(drain);
         LOG.info("Agent stopped");

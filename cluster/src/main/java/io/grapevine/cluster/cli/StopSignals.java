@@ -1,6 +1,7 @@
 package io.grapevine.cluster.cli;
 
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
 import sun.misc.Signal;
@@ -15,7 +16,11 @@ import sun.misc.SignalHandler;
  * which systemd and Kubernetes report as a failure, and would ignore a second signal. A signal the
  * process inherited as ignored (a background job of a script, {@code nohup}) stays ignored.
  *
- * <p>Handlers run on the JVM's signal thread; {@link #await()} on the caller's.
+ * <p>A program may give a last step to that forced stop ({@link #beforeForcedStop}): the agent's gossip leave, so
+ * that peers see it go at once instead of after their failure detector's suspicion timeout (Serf and Consul
+ * attempt their leave the same way). A third signal while that step runs stops the process without it.
+ *
+ * <p>Handlers run on a thread the JVM starts for each signal; {@link #await()} on the caller's.
  */
 public final class StopSignals {
 
@@ -24,6 +29,10 @@ public final class StopSignals {
     private final String program;
     private final CountDownLatch requested = new CountDownLatch(1);
     private final AtomicReference<String> first = new AtomicReference<>();
+    /** Signals received after the first. */
+    private final AtomicInteger forced = new AtomicInteger();
+    /** Runs on a second signal, before the halt; it bounds its own time. */
+    private volatile Runnable beforeForcedStop = () -> { };
 
     private StopSignals(String program) {
         this.program = program;
@@ -57,14 +66,28 @@ public final class StopSignals {
         }
     }
 
+    /**
+     * What a second signal does before the process halts (the gossip leave of an agent). It must return within
+     * a second or so, whatever happens: the stop was asked to come at once. A third signal does not wait for it.
+     */
+    public void beforeForcedStop(Runnable step) {
+        beforeForcedStop = step;
+    }
+
     private void received(Signal signal) {
         if (first.compareAndSet(null, "SIG" + signal.getName())) {
             requested.countDown();
             return;
         }
-        System.err.println(program + ": second SIG" + signal.getName() + " while stopping: stopping at once");
-        System.err.flush();
-        Runtime.getRuntime().halt(128 + signal.getNumber());
+        try {
+            if (forced.incrementAndGet() == 1) {
+                System.err.println(program + ": second SIG" + signal.getName() + " while stopping: stopping at once");
+                System.err.flush();
+                beforeForcedStop.run();
+            }
+        } finally {
+            Runtime.getRuntime().halt(128 + signal.getNumber());
+        }
     }
 
     /** Blocks until the first SIGTERM or SIGINT (returns at once if one came already); returns its name. */
