@@ -42,6 +42,8 @@ final class Agent {
     private static final int JOIN_PENDING = 0;
     private static final int JOIN_REPORTED_MISSING = 1;
     private static final int JOINED = 2;
+    /** Not joined when the stop began: a join that lands now finds the backend draining, and is no news. */
+    private static final int JOIN_STOPPING = 3;
 
     private final AgentOptions options;
     private final GossipNode node;
@@ -49,19 +51,22 @@ final class Agent {
     private final HealthTracker tracker;
     private final ScheduledExecutorService prober;
     private final DemoBackend demo;
+    /** JOIN_*: set by the start, the gossip thread (a late join) and {@link #drainAndLeave}. */
+    private final AtomicInteger join;
     private MemberMetadata announced;
     private boolean draining;
     /** Runs in {@link #drainAndLeave} once the stop's state is announced, before the leave. For tests: they hold a join there. */
     volatile Runnable beforeLeave = () -> { };
 
     private Agent(AgentOptions options, GossipNode node, HealthProbe probe, HealthTracker tracker,
-                  ScheduledExecutorService prober, DemoBackend demo, MemberMetadata announced) {
+                  ScheduledExecutorService prober, DemoBackend demo, AtomicInteger join, MemberMetadata announced) {
         this.options = options;
         this.node = node;
         this.probe = probe;
         this.tracker = tracker;
         this.prober = prober;
         this.demo = demo;
+        this.join = join;
         this.announced = announced;
     }
 
@@ -116,8 +121,13 @@ final class Agent {
         GossipNode node;
         try {
             node = GossipNode.start(settings, metadata, event -> {
-                if (event.type() == MemberEvent.Type.ADDED && join.compareAndSet(JOIN_REPORTED_MISSING, JOINED)) {
-                    reportLateJoin(options);
+                if (event.type() == MemberEvent.Type.ADDED) {
+                    if (join.compareAndSet(JOIN_REPORTED_MISSING, JOINED)) {
+                        reportLateJoin(options);
+                    } else if (join.compareAndSet(JOIN_STOPPING, JOINED)) {
+                        LOG.info("Joined the cluster while stopping: {} at {}:{} is announced draining, and leaves",
+                                options.service(), options.announcedHost(), options.target().port());
+                    }
                 }
                 logMembership(event);
             });
@@ -132,7 +142,7 @@ final class Agent {
             thread.setDaemon(false); // keeps the agent running until it is told to stop
             return thread;
         });
-        Agent agent = new Agent(options, node, probe, tracker, prober, demo, metadata);
+        Agent agent = new Agent(options, node, probe, tracker, prober, demo, join, metadata);
         if (node.joined()) {
             join.set(JOINED);
             LOG.info("Announcing {} at {}:{} weight {}{}: {} ({} {})", options.service(), metadata.host(), metadata.port(),
@@ -189,12 +199,14 @@ final class Agent {
      * all the same, for a join that lands while it stops.
      */
     void drainAndLeave(Duration drain) {
-        boolean joined = node.joined();
+        boolean joined;
         synchronized (this) {
             if (draining) {
                 return;
             }
             draining = true;
+            // From here a join that lands (the gossip thread) is reported as one during the stop, not as an announcement.
+            joined = !join.compareAndSet(JOIN_REPORTED_MISSING, JOIN_STOPPING) || node.joined();
             // Announced even before any seed answered: the join is still retried on the gossip thread and may land
             // during the stop, when the leave may reach no one; whoever it reaches must find the backend draining.
             if (!joined) {

@@ -4,6 +4,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
 import com.sun.net.httpserver.HttpServer;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.MemberEvent;
@@ -16,12 +20,14 @@ import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.LoggerFactory;
 
 /** An agent in this JVM, a real HTTP target and a gossip member standing in for the proxy. */
 class AgentIntegrationTest {
@@ -101,10 +107,37 @@ class AgentIntegrationTest {
      * being retried on the gossip thread, and one may land while it stops, after which its leave may reach no one.
      * Whoever it reaches then must see the backend draining, never up: a proxy would otherwise route to a backend
      * going away until the crash is detected. The join is held at the moment it does most harm: once the stop has
-     * decided what to announce, before the leave.
+     * decided what to announce, before the leave. The agent's log says the join came during the stop, not that the
+     * backend "is announced now", as a late join of a running agent does.
      */
     @Test
     void aJoinThatLandsWhileAnAgentThatNeverJoinedStopsFindsItDraining() throws Exception {
+        Logger logger = (Logger) LoggerFactory.getLogger(Agent.class);
+        ListAppender<ILoggingEvent> lines = new ListAppender<>();
+        lines.start();
+        Level level = logger.getLevel();
+        logger.setLevel(Level.INFO);
+        logger.addAppender(lines);
+        try {
+            joinWhileStopping(lines);
+        } finally {
+            logger.detachAppender(lines);
+            logger.setLevel(level);
+        }
+        List<String> joins = messages(lines).stream().filter(m -> m.startsWith("Joined the cluster")).toList();
+        assertEquals(1, joins.size(), joins.toString());
+        assertTrue(joins.get(0).startsWith("Joined the cluster while stopping: web at 127.0.0.1:"), joins.toString());
+        assertFalse(joins.get(0).contains("announced now"), joins.toString());
+    }
+
+    /** The lines logged so far; the appender appends under its own lock, from the threads that log. */
+    private static List<String> messages(ListAppender<ILoggingEvent> lines) {
+        synchronized (lines) {
+            return lines.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
+        }
+    }
+
+    private void joinWhileStopping(ListAppender<ILoggingEvent> lines) throws Exception {
         int seedPort;
         try (ServerSocket free = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
             seedPort = free.getLocalPort(); // the seed is not up yet: the agent's first join finds no one
@@ -118,6 +151,9 @@ class AgentIntegrationTest {
             proxy = new ProxyView(null, seedPort);
             Await.until(Duration.ofSeconds(10), "the agent's join retry reaching the seed",
                     () -> proxy.saw(MemberEvent.Type.ADDED, "web", null), proxy::toString);
+            Await.until(Duration.ofSeconds(10), "the agent's line about its join",
+                    () -> messages(lines).stream().anyMatch(m -> m.startsWith("Joined the cluster")),
+                    () -> messages(lines).toString());
         };
         long start = System.nanoTime();
         stopping.drainAndLeave(Duration.ofSeconds(30));
