@@ -204,6 +204,51 @@ class LauncherIntegrationTest {
         assertEquals(1, builds().size(), run.toString());
     }
 
+    /**
+     * A SIGTERM to the launcher while it builds (systemctl stop, docker stop during a first start) stops the build
+     * too: Maven does not run on, holding the build lock, after the launcher is gone. The launcher ends by the
+     * signal, as without a child.
+     */
+    @Test
+    void aSigtermWhileTheLauncherBuildsStopsTheBuild() throws Exception {
+        touch("pom.xml", Instant.now());
+        Process launcher = start(List.of(), Map.of("FAKE_MVN_HOLD", root.resolve("hold").toString()), "keygen");
+        Await.until(Duration.ofSeconds(10), "the build running", () -> Files.exists(root.resolve("hold.running")));
+        assertStopsWithItsChildren(launcher);
+        assertFalse(Files.exists(root.resolve("hold")), "the build was still held");
+    }
+
+    /**
+     * A SIGTERM to the launcher while it records the class data sharing archive (the first start after a build, a
+     * few seconds) stops the warm-up JVM too, and leaves no archive, neither a part-written one nor the empty file
+     * of a failed warm-up, which would keep the next starts from recording it.
+     */
+    @Test
+    void aSigtermWhileTheArchiveIsRecordedStopsTheWarmUp() throws Exception {
+        Process launcher = start(List.of(), Map.of(), "proxy", "--version");
+        Await.until(Duration.ofSeconds(30), "the warm-up running", () -> !launcher.isAlive() || launcher.descendants()
+                .anyMatch(p -> p.info().commandLine().orElse("").contains("ArchiveClassesAtExit")));
+        assertStopsWithItsChildren(launcher);
+        try (var files = Files.list(root.resolve("proxy/target"))) {
+            assertEquals(List.of(), files.filter(p -> p.toString().matches(".*\\.(jsa|tmp)$")).toList());
+        }
+    }
+
+    /** SIGTERM to {@code launcher}: it ends by that signal, and every process it had started is gone with it. */
+    private static void assertStopsWithItsChildren(Process launcher) throws Exception {
+        List<ProcessHandle> children = launcher.descendants().toList();
+        try {
+            assertTrue(launcher.isAlive() && !children.isEmpty(), "the launcher and its child: " + children);
+            launcher.destroy();
+            assertTrue(launcher.waitFor(10, TimeUnit.SECONDS), "the launcher did not stop");
+            assertEquals(128 + 15, launcher.exitValue(), "ended by SIGTERM");
+            Await.until(Duration.ofSeconds(2), "the launcher's children gone", () -> children.stream().noneMatch(ProcessHandle::isAlive),
+                    () -> children.stream().filter(ProcessHandle::isAlive).map(p -> p.info().commandLine().orElse("?")).toList().toString());
+        } finally {
+            children.forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
     @Test
     void aDeletedSourceRebuilds() throws Exception {
         Files.delete(root.resolve("agent/src/main/java/io/grapevine/agent/B.java")); // its directory is now newer
