@@ -25,12 +25,24 @@ fi
 
 work="$(mktemp -d -t grapevine-demo.XXXXXX)"
 pids=()
+# Stops what the demo started, whatever became of its output: a terminal closed under it (SIGHUP, then EIO on
+# each write) or a `| tee` that the same Ctrl-C ended (SIGPIPE). A failed write must not end the cleanup half way
+# (set -e), nor kill it: the proxy and the agents survive SIGHUP by design, and would run on. A second Ctrl-C or
+# SIGTERM while they drain is passed on to them, which stops them at once.
+stop_all() {
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+}
 cleanup() {
-  trap - INT TERM EXIT
+  trap - EXIT
+  trap '' PIPE HUP
+  trap stop_all INT TERM
+  set +e
   echo
   echo "stopping the demo..."
-  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  stop_all
+  for pid in "${pids[@]}"; do
+    while kill -0 "$pid" 2>/dev/null; do wait "$pid" 2>/dev/null; done   # again after a signal interrupts it
+  done
   rm -rf "$work"
   exit 0
 }

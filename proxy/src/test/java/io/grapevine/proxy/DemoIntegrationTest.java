@@ -38,10 +38,7 @@ class DemoIntegrationTest {
         int admin = Ports.free();
         int gossip = Ports.free();
         int backends = Ports.freeRange(4);
-        Map<String, String> env = Map.of("GRAPEVINE_DEMO_PORT", Integer.toString(listen),
-                "GRAPEVINE_DEMO_ADMIN_PORT", Integer.toString(admin),
-                "GRAPEVINE_DEMO_GOSSIP_PORT", Integer.toString(gossip),
-                "GRAPEVINE_DEMO_BACKEND_BASE", Integer.toString(backends));
+        Map<String, String> env = environment(listen, admin, gossip, backends);
         List<ProcessHandle> started = new ArrayList<>();
         ChildProcess fourth = null;
         // ChildProcess starts it with SIGINT's default handling, as a terminal would: the test is Ctrl-C.
@@ -102,6 +99,43 @@ class DemoIntegrationTest {
                 fourth.close();
             }
         }
+    }
+
+    /**
+     * A demo whose output has gone (a terminal closed under it, a {@code | tee} the same Ctrl-C ended: each write
+     * fails) still stops every process it started when it ends: here the reader of its pipe is gone from the start,
+     * so its banner, once the backends are up, fails and ends it.
+     */
+    @Test
+    void aDemoWhoseOutputIsGoneStillStopsEverythingItStarted() throws Exception {
+        int admin = Ports.free();
+        int backends = Ports.freeRange(3);
+        Map<String, String> env = environment(Ports.free(), admin, Ports.free(), backends);
+        try (ChildProcess demo = ChildProcess.start(dir, "demo", List.of("bash", "-c", "\"$0\" demo | true",
+                ChildProcess.repoRoot().resolve("grapevine").toString()), env)) {
+            assertTrue(demo.waitFor(120) >= 0, "the demo did not end: " + describe(demoProcesses(admin, backends)));
+            Await.until(Duration.ofSeconds(15), "every process the demo started gone", () -> demoProcesses(admin, backends).isEmpty(),
+                    () -> "still running: " + describe(demoProcesses(admin, backends)));
+        } finally {
+            demoProcesses(admin, backends).forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    private static Map<String, String> environment(int listen, int admin, int gossip, int backends) {
+        return Map.of("GRAPEVINE_DEMO_PORT", Integer.toString(listen),
+                "GRAPEVINE_DEMO_ADMIN_PORT", Integer.toString(admin),
+                "GRAPEVINE_DEMO_GOSSIP_PORT", Integer.toString(gossip),
+                "GRAPEVINE_DEMO_BACKEND_BASE", Integer.toString(backends));
+    }
+
+    /** The demo's proxy (by its admin port) and agents (by their backends' ports), wherever they were reparented. */
+    private static List<ProcessHandle> demoProcesses(int admin, int backends) {
+        List<String> marks = List.of("--admin 127.0.0.1:" + admin + " ", "--target 127.0.0.1:" + backends + " ",
+                "--target 127.0.0.1:" + (backends + 1) + " ", "--target 127.0.0.1:" + (backends + 2) + " ");
+        return ProcessHandle.allProcesses().filter(p -> {
+            String line = p.info().commandLine().orElse("") + " ";
+            return marks.stream().anyMatch(line::contains);
+        }).toList();
     }
 
     private static String describe(List<ProcessHandle> processes) {
