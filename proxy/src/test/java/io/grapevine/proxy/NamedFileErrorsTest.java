@@ -6,8 +6,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import io.grapevine.proxy.accesslog.AccessLog;
 import io.grapevine.proxy.config.AccessLogConfig;
 import io.grapevine.proxy.config.ConfigException;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Map;
 import org.junit.jupiter.api.Assumptions;
@@ -98,5 +100,30 @@ class NamedFileErrorsTest {
                 { "backend_servers": [],
                   "access_log": { "path": "%s" } }
                 """.formatted(log)));
+    }
+
+    /**
+     * An access log that is a FIFO no process reads fails the start after its bounded wait for a reader; {@code
+     * --check} waits the same way and says the same.
+     */
+    @Test
+    void anAccessLogThatIsAFifoNoProcessReadsIsReportedAsTheStartReportsIt() throws Exception {
+        Path fifo = dir.resolve("access.fifo");
+        Assumptions.assumeTrue(new ProcessBuilder("mkfifo", fifo.toString()).inheritIO().start().waitFor() == 0, "mkfifo");
+        try {
+            String start = assertThrows(IllegalArgumentException.class,
+                    () -> AccessLog.open(new AccessLogConfig(fifo, AccessLogConfig.Format.COMBINED))).getMessage();
+            assertEquals("access_log: cannot open " + fifo + " for appending: a FIFO that no process reads (waited 5000 ms)",
+                    start);
+            assertEquals(dir.resolve("servers.conf") + ":2:27: " + start, check("""
+                    { "backend_servers": [],
+                      "access_log": { "path": "%s" } }
+                    """.formatted(fifo)));
+        } finally {
+            // The opens still waiting for a reader (they close what they open): this one lets them through.
+            try (FileChannel reader = FileChannel.open(fifo, StandardOpenOption.READ)) {
+                reader.size();
+            }
+        }
     }
 }

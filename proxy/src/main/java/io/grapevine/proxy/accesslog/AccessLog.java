@@ -80,6 +80,15 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
             if (!Files.isWritable(file)) {
                 throw new IllegalArgumentException(cannotOpen(config, "Permission denied"));
             }
+            if (!Files.isRegularFile(file)) {
+                // A FIFO (or a device): the start's open waits for a reader, and fails without one. Opened and closed
+                // the same way; a reader sees a writer come and go, as at each reopen (SIGHUP, SIGUSR1, a restart).
+                try {
+                    AccessLogWriter.open(config.path()).close();
+                } catch (IOException e) {
+                    throw new IllegalArgumentException(cannotOpen(config, e), e);
+                }
+            }
         } else if (dir == null || !Files.isDirectory(dir)) {
             throw new IllegalArgumentException(cannotOpen(config, "No such file or directory"));
         } else if (!Files.isWritable(dir)) {
@@ -90,16 +99,23 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
     private static AccessLogWriter openWriter(AccessLogConfig config) {
         try {
             return new AccessLogWriter(config.path());
-        } catch (NoSuchFileException e) {
-            throw new IllegalArgumentException(cannotOpen(config, "No such file or directory"), e);
-        } catch (AccessDeniedException e) {
-            throw new IllegalArgumentException(cannotOpen(config, "Permission denied"), e);
-        } catch (FileSystemException e) {
-            throw new IllegalArgumentException(cannotOpen(config, e.getReason() != null ? e.getReason()
-                    : e.getClass().getSimpleName()), e);
         } catch (IOException e) {
-            throw new IllegalArgumentException(cannotOpen(config, e.toString()), e);
+            throw new IllegalArgumentException(cannotOpen(config, e), e);
         }
+    }
+
+    /** The line of a failed open, in the words of open(2). */
+    private static String cannotOpen(AccessLogConfig config, IOException e) {
+        if (e instanceof NoSuchFileException) {
+            return cannotOpen(config, "No such file or directory");
+        }
+        if (e instanceof AccessDeniedException) {
+            return cannotOpen(config, "Permission denied");
+        }
+        if (e instanceof FileSystemException f) {
+            return cannotOpen(config, f.getReason() != null ? f.getReason() : f.getClass().getSimpleName());
+        }
+        return cannotOpen(config, e.toString());
     }
 
     private static String cannotOpen(AccessLogConfig config, String why) {
