@@ -32,21 +32,27 @@ pids=()
 stop_all() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
 }
+# Exits with its argument: 0 for a stop asked for (Ctrl-C, SIGTERM), otherwise the status the script was ending
+# with (a port in use: 1), which the cleanup used to turn into 0.
 cleanup() {
+  local status="$1"
   trap - EXIT
   trap '' PIPE HUP
   trap stop_all INT TERM
   set +e
-  echo
-  echo "stopping the demo..."
+  if [[ ${#pids[@]} -gt 0 ]]; then
+    echo
+    echo "stopping the demo..."
+  fi
   stop_all
   for pid in "${pids[@]}"; do
     while kill -0 "$pid" 2>/dev/null; do wait "$pid" 2>/dev/null; done   # again after a signal interrupts it
   done
   rm -rf "$work"
-  exit 0
+  exit "$status"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup 0' INT TERM
+trap 'cleanup $?' EXIT
 
 for port in "$LISTEN_PORT" "$ADMIN_PORT" "$GOSSIP_PORT" $(seq "$BACKEND_BASE" $((BACKEND_BASE + 2))); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

@@ -8,7 +8,9 @@ import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.Ports;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.ServerSocket;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -118,6 +120,18 @@ class DemoIntegrationTest {
                     () -> "still running: " + describe(demoProcesses(admin, backends)));
         } finally {
             demoProcesses(admin, backends).forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /** A demo that cannot start (a port in use) exits 1 with the line that says why, and starts and stops nothing. */
+    @Test
+    void aPortInUseExitsOneWithoutStartingAnything() throws Exception {
+        try (ServerSocket taken = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
+             ChildProcess demo = ChildProcess.start(dir, "demo", List.of(ChildProcess.repoRoot().resolve("grapevine").toString(),
+                     "demo"), environment(Ports.free(), taken.getLocalPort(), Ports.free(), Ports.freeRange(3)))) {
+            assertEquals(1, demo.waitFor(30), demo.tail());
+            assertEquals(List.of("grapevine demo: port " + taken.getLocalPort() + " is already in use; stop what uses it or set"
+                    + " GRAPEVINE_DEMO_* ports"), demo.outputLines(), demo.tail());
         }
     }
 
