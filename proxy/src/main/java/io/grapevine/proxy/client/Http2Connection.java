@@ -7,30 +7,30 @@ import io.grapevine.proxy.http.Http2Fields;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.ChannelPromise;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.handler.codec.http2.DefaultHttp2GoAwayFrame;
 import io.netty.handler.codec.http2.DefaultHttp2PingFrame;
-import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.DefaultHttp2WindowUpdateFrame;
 import io.netty.handler.codec.http2.Http2CodecUtil;
-import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2ConnectionEncoder;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2FrameListener;
+import io.netty.handler.codec.http2.Http2FrameListenerDecorator;
 import io.netty.handler.codec.http2.Http2FrameStream;
 import io.netty.handler.codec.http2.Http2FrameStreamEvent;
 import io.netty.handler.codec.http2.Http2FrameStreamException;
-import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2LocalFlowController;
 import io.netty.handler.codec.http2.Http2PingFrame;
 import io.netty.handler.codec.http2.Http2RemoteFlowController;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
-import io.netty.handler.codec.http2.Http2StreamFrame;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
@@ -59,10 +59,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A stream is a plain object, not a channel of its own (Netty's stream multiplexer would give each a
  * child channel with its pipeline, promises and write listeners, the larger part of the proxy's own work per
- * request under HTTP/2). Its frames arrive here tagged with the codec's stream handle; its writes go to the
- * codec through this handler's context, tagged the same way. The codec tells this handler when a stream
- * changes state (so a closed one is dropped, its exchange aborted if its response was not complete) and
- * when one's writability changes (its window, the connection's, or the socket's buffer).
+ * request under HTTP/2). Nor do its HEADERS and DATA become frame objects: the codec's decoder hands them to
+ * this handler's {@link StreamFrames} listener (its other frames go on to the codec's own listener, which
+ * passes them down the pipeline as frames), and a stream's HEADERS, DATA and RST_STREAM go straight to the
+ * codec's encoder, in the codec's context, as the codec's own {@code write} would send them. The codec tells
+ * this handler when a stream changes state (so a closed one is dropped, its exchange aborted if its response
+ * was not complete) and when one's writability changes (its window, the connection's, or the socket's buffer).
  *
  * <p>{@code h2-flush} consolidates flushes: each stream flushes when its response ends, and the responses of
  * many streams often end in one turn of the event loop (their backends answered in the same round of
@@ -120,6 +122,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private final LoopContext loop;
     private final ProxyStats stats;
     private final Http2FrameCodec codec;
+    private final Http2ConnectionEncoder encoder;
+    /** The codec's context: the encoder writes from there towards the socket, as within the codec's own write. */
+    private ChannelHandlerContext codecContext;
     private final Http2LocalFlowController inboundFlow;
     private final Http2RemoteFlowController outboundFlow;
     private final Http2Fields fields = new Http2Fields();
@@ -171,6 +176,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         this.wire = wire;
         this.stats = loop.stats();
         this.codec = codec;
+        this.encoder = codec.encoder();
         this.inboundFlow = codec.connection().local().flowController();
         this.outboundFlow = codec.connection().remote().flowController();
         Limits limits = loop.limits();
@@ -220,6 +226,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         Http2Wire wire = new Http2Wire(loop.stats());
         Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos);
         frames.onResetWritten(connection::resetWritten);
+        // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
+        codec.decoder().frameListener(connection.new StreamFrames(codec.decoder().frameListener()));
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
         pipeline.addLast(WIRE, wire);
         pipeline.addLast(CODEC, codec);
@@ -271,6 +279,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     @Override
     protected void activate() {
+        codecContext = channel.pipeline().context(codec);
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
@@ -320,7 +329,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             } else if (e.stream().state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
                 log.debug("HTTP/2 stream {} of {} failed: {}", e.stream().id(), remoteAddress(),
                         String.valueOf(e.getCause()));
-                write(new DefaultHttp2ResetFrame(e.error()).stream(e.stream()));
+                encoder.writeRstStream(codecContext, e.stream().id(), e.error().code(), codecContext.voidPromise());
                 ctx.flush();
             }
             return;
@@ -340,54 +349,83 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         ctx.close();
     }
 
-    // ---------------------------------------------------------------- connection-level frames
+    // ---------------------------------------------------------------- frames read
 
     /**
-     * A frame from the codec: a stream's HEADERS or DATA go to that stream (the first HEADERS makes it);
-     * PING and SETTINGS are counted; the rest (WINDOW_UPDATE, PRIORITY, RST_STREAM, GOAWAY, unknown types)
-     * the codec has acted on already, and a reset stream is dropped when the codec says it closed.
+     * The decoder's listener: a stream's HEADERS and DATA go to that stream (the first HEADERS makes it), with no
+     * frame object between; every other frame goes to the codec's own listener, which passes it down the
+     * pipeline ({@link #channelRead}). Called within the codec's read, on the event loop.
+     */
+    private final class StreamFrames extends Http2FrameListenerDecorator {
+
+        StreamFrames(Http2FrameListener codecListener) {
+            super(codecListener);
+        }
+
+        @Override
+        public void onHeadersRead(ChannelHandlerContext codecCtx, int streamId, Http2Headers headers,
+                                  int streamDependency, short weight, boolean exclusive, int padding,
+                                  boolean endStream) {
+            onHeadersRead(codecCtx, streamId, headers, padding, endStream);
+        }
+
+        @Override
+        public void onHeadersRead(ChannelHandlerContext codecCtx, int streamId, Http2Headers headers, int padding,
+                                  boolean endStream) {
+            Http2Stream stream = streams.get(streamId);
+            if (stream == null) {
+                stream = streamOpened(streamId);
+            }
+            readBy(stream);
+            try {
+                stream.onHeaders(headers, endStream);
+            } catch (RuntimeException e) {
+                streamFailed(stream, e);
+            }
+        }
+
+        /**
+         * {@code data} stays the decoder's (it releases it on return): a stream that keeps it retains it. The bytes
+         * go back to the windows when passed on ({@link #consumed}), never on return.
+         */
+        @Override
+        public int onDataRead(ChannelHandlerContext codecCtx, int streamId, ByteBuf data, int padding,
+                              boolean endStream) {
+            int flowControlled = data.readableBytes() + padding;
+            Http2Stream stream = streams.get(streamId);
+            if (stream == null) {
+                consumed(codec.connection().stream(streamId), flowControlled);
+                return 0;
+            }
+            readBy(stream);
+            try {
+                stream.onData(data.retain(), flowControlled, endStream);
+            } catch (RuntimeException e) {
+                streamFailed(stream, e);
+            }
+            return 0;
+        }
+    }
+
+    /**
+     * A frame from the codec other than a stream's HEADERS or DATA ({@link StreamFrames} takes those): PING and
+     * SETTINGS are counted; the rest (WINDOW_UPDATE, RST_STREAM, GOAWAY, unknown types) the codec has acted on
+     * already, and a reset stream is dropped when the codec says it closed.
      */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        if (msg instanceof Http2DataFrame data) {
-            Http2Stream stream = streams.get(data.stream().id());
-            if (stream == null) {
-                consumed(codec.connection().stream(data.stream().id()), data.initialFlowControlledBytes());
-                data.release();
-                return;
-            }
-            readBy(stream);
-            try {
-                stream.onData(data);
-            } catch (RuntimeException e) {
-                streamFailed(stream, e);
-            }
-        } else if (msg instanceof Http2HeadersFrame headers) {
-            Http2FrameStream frameStream = headers.stream();
-            Http2Stream stream = streams.get(frameStream.id());
-            if (stream == null) {
-                stream = streamOpened(frameStream);
-            }
-            readBy(stream);
-            try {
-                stream.onHeaders(headers);
-            } catch (RuntimeException e) {
-                streamFailed(stream, e);
-            }
-        } else {
-            try {
-                if (msg instanceof Http2PingFrame ping) {
-                    if (!ping.ack()) {
-                        countControlFrame();
-                    } else if (ping.content() == DRAIN_PING) {
-                        sendLastGoAway();
-                    }
-                } else if (msg instanceof Http2SettingsFrame) {
+        try {
+            if (msg instanceof Http2PingFrame ping) {
+                if (!ping.ack()) {
                     countControlFrame();
+                } else if (ping.content() == DRAIN_PING) {
+                    sendLastGoAway();
                 }
-            } finally {
-                ReferenceCountUtil.release(msg);
+            } else if (msg instanceof Http2SettingsFrame) {
+                countControlFrame();
             }
+        } finally {
+            ReferenceCountUtil.release(msg);
         }
     }
 
@@ -517,44 +555,52 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     // ---------------------------------------------------------------- streams
 
-    private Http2Stream streamOpened(Http2FrameStream frameStream) {
-        Http2Stream stream = new Http2Stream(this, frameStream, codec.connection().stream(frameStream.id()));
-        streams.put(frameStream.id(), stream);
+    private Http2Stream streamOpened(int streamId) {
+        Http2Stream stream = new Http2Stream(this, codec.connection().stream(streamId));
+        streams.put(streamId, stream);
         idleSinceNanos = 0;
         stats.http2Streams.increment();
         return stream;
     }
 
     /**
-     * Writes a stream's RST_STREAM, unflushed; {@code responseAbandoned}: its exchange gave up on a response under
-     * way (its backend failed), not counted against the client's reset budget ({@link #resetWritten}, told within
-     * this write), nor is the DATA the client may still send it before it sees the reset: its window is added to
-     * {@link #abandonedWindowBytes}.
+     * Writes a stream's RST_STREAM with {@code error}, unflushed; {@code responseAbandoned}: its exchange gave up on a
+     * response under way (its backend failed), not counted against the client's reset budget ({@link #resetWritten},
+     * told within this write), nor is the DATA the client may still send it before it sees the reset: its window is
+     * added to {@link #abandonedWindowBytes}. The stream must not be closed yet.
      */
-    void writeReset(Http2StreamFrame reset, boolean responseAbandoned) {
-        if (responseAbandoned) {
-            io.netty.handler.codec.http2.Http2Stream stream = codec.connection().stream(reset.stream().id());
-            if (stream != null && stream.state().remoteSideOpen()) {
-                abandonedWindowBytes = Math.min(connectionWindow,
-                        abandonedWindowBytes + Math.max(0, inboundFlow.windowSize(stream)));
-            }
+    void writeReset(io.netty.handler.codec.http2.Http2Stream stream, Http2Error error, boolean responseAbandoned) {
+        if (responseAbandoned && stream.state().remoteSideOpen()) {
+            abandonedWindowBytes = Math.min(connectionWindow,
+                    abandonedWindowBytes + Math.max(0, inboundFlow.windowSize(stream)));
         }
         writingAbandonedReset = responseAbandoned;
         try {
-            write(reset);
+            encoder.writeRstStream(codecContext, stream.id(), error.code(), codecContext.voidPromise());
         } finally {
             writingAbandonedReset = false;
         }
     }
 
-    /** Writes a frame (a stream's, tagged with it) to the codec, unflushed. */
-    void write(Http2StreamFrame frame) {
-        ctx.write(frame, ctx.voidPromise());
+    /**
+     * Writes a stream's HEADERS (its response head, an interim one, or trailers), unflushed, straight to the codec's
+     * encoder; {@code promise}: {@link #voidPromise()}, or {@link #newPromise()} to learn when it reached the socket.
+     */
+    void writeHeaders(int streamId, Http2Headers headers, boolean endStream, ChannelPromise promise) {
+        encoder.writeHeaders(codecContext, streamId, headers, 0, endStream, promise);
     }
 
-    /** Writes a frame to the codec, unflushed; the future completes when it reaches the socket. */
-    ChannelFuture writeWithFuture(Http2StreamFrame frame) {
-        return ctx.write(frame);
+    /** Writes a stream's DATA, unflushed, as {@link #writeHeaders}; the encoder releases {@code data}. */
+    void writeData(int streamId, ByteBuf data, boolean endStream, ChannelPromise promise) {
+        encoder.writeData(codecContext, streamId, data, 0, endStream, promise);
+    }
+
+    ChannelPromise voidPromise() {
+        return codecContext.voidPromise();
+    }
+
+    ChannelPromise newPromise() {
+        return codecContext.newPromise();
     }
 
     void flush() {

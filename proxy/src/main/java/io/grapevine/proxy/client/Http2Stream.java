@@ -14,7 +14,7 @@ import io.grapevine.proxy.table.RequestKeys;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.buffer.Unpooled;
-import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
 import io.netty.handler.codec.http.HttpMethod;
@@ -22,10 +22,8 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
-import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2Error;
-import io.netty.handler.codec.http2.Http2FrameStream;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2StreamFrame;
@@ -40,8 +38,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One HTTP/2 stream: one request, its {@link Exchange}, and the exchange's view of the client. A plain
- * object, not a channel: its {@link Http2Connection} hands it the stream's frames as the codec reads them,
- * and it writes its frames through the connection, tagged with the stream.
+ * object, not a channel: its {@link Http2Connection} hands it the stream's HEADERS and DATA as the codec's
+ * decoder reads them, and it writes its frames through the connection, with the stream's id.
  *
  * <p>The request head is checked and translated by {@link Http2Fields}, then goes through the same
  * {@link RequestHeadParser} as an HTTP/1.1 request, with the table read once; a malformed one resets the
@@ -116,9 +114,7 @@ final class Http2Stream implements ClientStream {
 
     private final Http2Connection connection;
     private final LoopContext loop;
-    /** The codec's handle on the stream, which tags every frame written for it. */
-    private final Http2FrameStream frameStream;
-    /** The codec's state of the stream, for its flow-control window. */
+    /** The codec's state of the stream: its id, its state and its flow-control windows. */
     private final io.netty.handler.codec.http2.Http2Stream codecStream;
     private Exchange exchange;
     private RequestState requestState = RequestState.HEAD;
@@ -134,7 +130,10 @@ final class Http2Stream implements ClientStream {
     private boolean endWritten;
     /** The backend cannot take more request body: frames wait in {@link #heldFrames}, unacknowledged. */
     private boolean readPaused;
-    /** Request DATA and trailers that arrived while paused, in order; created on first need. */
+    /**
+     * Request DATA and trailers that arrived while paused, in order, each kept as a frame (the only frames of a
+     * request made: holding is rare); created on first need.
+     */
     private ArrayDeque<Http2StreamFrame> heldFrames;
     /**
      * The response's latest body bytes, not yet written: when the response ends in the same read of its backend
@@ -158,17 +157,15 @@ final class Http2Stream implements ClientStream {
     /** When the stream became unwritable; 0 while writable. */
     private long unwritableSinceNanos;
 
-    Http2Stream(Http2Connection connection, Http2FrameStream frameStream,
-                io.netty.handler.codec.http2.Http2Stream codecStream) {
+    Http2Stream(Http2Connection connection, io.netty.handler.codec.http2.Http2Stream codecStream) {
         this.connection = connection;
         this.loop = connection.loop();
-        this.frameStream = frameStream;
         this.codecStream = codecStream;
         this.lastReadNanos = System.nanoTime();
     }
 
     int id() {
-        return frameStream.id();
+        return codecStream.id();
     }
 
     // ---------------------------------------------------------------- lifecycle
@@ -203,22 +200,20 @@ final class Http2Stream implements ClientStream {
 
     // ---------------------------------------------------------------- request, from the client
 
-    /** A HEADERS frame: the request head, or its trailers. */
-    void onHeaders(Http2HeadersFrame frame) {
+    /** A HEADERS frame (its header block whole): the request head, or its trailers. */
+    void onHeaders(Http2Headers headers, boolean end) {
         if (requestState == RequestState.HEAD) {
-            onRequestHead(frame);
+            onRequestHead(headers, end);
         } else if (requestState != RequestState.BODY) {
             return; // trailers of a body nobody reads any more; their END_STREAM closes the stream
         } else if (readPaused) {
-            hold(frame);
+            hold(new DefaultHttp2HeadersFrame(headers, end));
         } else {
-            onTrailers(frame);
+            onTrailers(headers);
         }
     }
 
-    private void onRequestHead(Http2HeadersFrame frame) {
-        Http2Headers headers = frame.headers();
-        boolean end = frame.isEndStream();
+    private void onRequestHead(Http2Headers headers, boolean end) {
         requestState = end ? RequestState.COMPLETE : RequestState.BODY;
         headRequest = AsciiString.contentEquals(HttpMethod.HEAD.asciiName(), headers.method());
         Http2Fields fields = connection.fields();
@@ -263,20 +258,22 @@ final class Http2Stream implements ClientStream {
         localResponse(status);
     }
 
-    /** A DATA frame. Ownership passes here. */
-    void onData(Http2DataFrame frame) {
+    /**
+     * A DATA frame: its content {@code data} (ownership passes here), {@code flowControlled} bytes of the windows
+     * (the content and the padding, RFC 9113 section 6.9.1).
+     */
+    void onData(ByteBuf data, int flowControlled, boolean end) {
         dataReceived = true;
         if (requestState == RequestState.ABANDONED) {
-            if (frame.isEndStream()) {
+            if (end) {
                 requestState = RequestState.COMPLETE; // the client ended it after all: nothing to discard later
             }
-            frame.release(); // its bytes stay taken from the client's window
+            data.release(); // its bytes stay taken from the client's window
             return;
         }
         if (requestState == RequestState.DISCARDING) {
-            boolean end = frame.isEndStream();
             lastDiscardNanos = System.nanoTime();
-            frame.release(); // its bytes stay taken from the client's window
+            data.release(); // its bytes stay taken from the client's window
             if (end) {
                 requestState = RequestState.COMPLETE; // the codec closes the stream: both sides ended
             } else {
@@ -286,27 +283,25 @@ final class Http2Stream implements ClientStream {
         }
         if (requestState != RequestState.BODY) {
             // After a rejection or a reset: nowhere to go, but its bytes go back to the client's window.
-            connection.consumed(codecStream, frame.initialFlowControlledBytes());
-            frame.release();
+            connection.consumed(codecStream, flowControlled);
+            data.release();
             return;
         }
         lastReadNanos = System.nanoTime();
         if (readPaused) {
-            hold(frame);
+            hold(new DefaultHttp2DataFrame(data, end, flowControlled - data.readableBytes()));
         } else {
-            passOn(frame);
+            passOn(data, flowControlled, end);
         }
     }
 
-    /** Hands a DATA frame's content to the exchange and its bytes back to the client's window. */
-    private void passOn(Http2DataFrame frame) {
-        boolean end = frame.isEndStream();
-        int flowControlled = frame.initialFlowControlledBytes();
+    /** Hands a DATA frame's content (owned) to the exchange and its bytes back to the client's window. */
+    private void passOn(ByteBuf data, int flowControlled, boolean end) {
         Exchange ex = exchange;
-        if (ex == null || !frame.content().isReadable()) {
-            frame.release();
+        if (ex == null || !data.isReadable()) {
+            data.release();
         } else {
-            ex.requestBody(frame.content());
+            ex.requestBody(data);
         }
         connection.consumed(codecStream, flowControlled);
         if (end) {
@@ -332,11 +327,10 @@ final class Http2Stream implements ClientStream {
         }
     }
 
-    private void onTrailers(Http2HeadersFrame frame) {
+    private void onTrailers(Http2Headers trailers) {
         if (requestState != RequestState.BODY) {
             return;
         }
-        Http2Headers trailers = frame.headers();
         if (!Http2Fields.validTrailers(trailers)) {
             connection.stats().badRequests.increment();
             reset(Http2Error.PROTOCOL_ERROR);
@@ -377,9 +371,9 @@ final class Http2Stream implements ClientStream {
         if (heldFrames != null) {
             for (Http2StreamFrame f; !readPaused && requestState == RequestState.BODY && (f = heldFrames.poll()) != null; ) {
                 if (f instanceof Http2DataFrame data) {
-                    passOn(data);
+                    passOn(data.content(), data.initialFlowControlledBytes(), data.isEndStream());
                 } else {
-                    onTrailers((Http2HeadersFrame) f);
+                    onTrailers(((Http2HeadersFrame) f).headers());
                 }
             }
         }
@@ -426,7 +420,7 @@ final class Http2Stream implements ClientStream {
         if (head.status == 100) {
             awaitingContinue = false;
         }
-        write(new DefaultHttp2HeadersFrame(head.http2Headers, false));
+        connection.writeHeaders(id(), head.http2Headers, false, connection.voidPromise());
         head.http2Headers = null;
     }
 
@@ -439,12 +433,12 @@ final class Http2Stream implements ClientStream {
         responseState = ResponseState.STREAMING;
         boolean noBody = head.clientBody == BodyKind.NONE
                 || (head.clientBody == BodyKind.LENGTH && head.contentLength == 0);
-        Http2HeadersFrame frame = new DefaultHttp2HeadersFrame(head.http2Headers, noBody);
+        Http2Headers headers = head.http2Headers;
         head.http2Headers = null;
         if (noBody) {
-            writeEnd(frame);
+            writeEnd(headers, null);
         } else {
-            write(frame);
+            connection.writeHeaders(id(), headers, false, connection.voidPromise());
             checkWritable();
         }
     }
@@ -466,7 +460,7 @@ final class Http2Stream implements ClientStream {
             return;
         }
         heldBody = null;
-        write(new DefaultHttp2DataFrame(data, false));
+        connection.writeData(id(), data, false, connection.voidPromise());
         checkWritable();
     }
 
@@ -486,11 +480,11 @@ final class Http2Stream implements ClientStream {
         if (!endWritten) {
             if (trailerFields != null && trailerFields.isReadable()) {
                 writeHeldBody();
-                writeEnd(new DefaultHttp2HeadersFrame(Http2Fields.responseTrailers(trailerFields), true));
+                writeEnd(Http2Fields.responseTrailers(trailerFields), null);
             } else {
                 ByteBuf last = heldBody;
                 heldBody = null;
-                writeEnd(new DefaultHttp2DataFrame(last != null ? last : Unpooled.EMPTY_BUFFER, true));
+                writeEnd(null, last != null ? last : Unpooled.EMPTY_BUFFER);
             }
         }
         ReferenceCountUtil.release(trailerFields);
@@ -519,10 +513,10 @@ final class Http2Stream implements ClientStream {
             headers.add(HttpHeaderNames.RETRY_AFTER, AsciiString.of(Long.toString(retryAfterSeconds)));
         }
         if (headRequest) {
-            writeEnd(new DefaultHttp2HeadersFrame(headers, true));
+            writeEnd(headers, null);
         } else {
-            write(new DefaultHttp2HeadersFrame(headers, false));
-            writeEnd(new DefaultHttp2DataFrame(connection.alloc().buffer(body.length).writeBytes(body), true));
+            connection.writeHeaders(id(), headers, false, connection.voidPromise());
+            writeEnd(null, connection.alloc().buffer(body.length).writeBytes(body));
             // The body waits for the client's window like any response's, and a client that grants none is timed as
             // one that stops taking a response (checkDeadlines). A stream that could take no DATA before its response
             // began gets no news of its writability when the body is queued: it is marked here, or the stream, and
@@ -566,23 +560,24 @@ final class Http2Stream implements ClientStream {
 
     // ---------------------------------------------------------------- writing
 
-    private void write(Http2StreamFrame frame) {
-        connection.write(frame.stream(frameStream));
-    }
-
     /**
-     * Writes the frame that carries END_STREAM. If the request body is still arriving, the client is then
+     * Writes the frame that carries END_STREAM: HEADERS with {@code headers} if not null, else DATA with {@code data}
+     * (owned; the encoder releases it). If the request body is still arriving, the client is then
      * asked to stop sending it with RST_STREAM NO_ERROR (RFC 9113 section 8.1), once that frame is out (a
      * reset sooner would discard the response that flow control still holds back) and once no DATA can be
      * in flight behind the reset ({@link RequestState#DISCARDING}).
      */
-    private void writeEnd(Http2StreamFrame frame) {
+    private void writeEnd(Http2Headers headers, ByteBuf data) {
         endWritten = true;
-        if (requestState == RequestState.COMPLETE) {
-            write(frame);
+        ChannelPromise written = requestState == RequestState.COMPLETE ? connection.voidPromise() : connection.newPromise();
+        if (headers != null) {
+            connection.writeHeaders(id(), headers, true, written);
+        } else {
+            connection.writeData(id(), data, true, written);
+        }
+        if (written.isVoid()) {
             return;
         }
-        ChannelFuture written = connection.writeWithFuture(frame.stream(frameStream));
         written.addListener(f -> {
             if (f.isSuccess() && (requestState == RequestState.BODY || requestState == RequestState.ABANDONED)
                     && codecStream.state().remoteSideOpen()) {
@@ -609,7 +604,7 @@ final class Http2Stream implements ClientStream {
     private void stopRequestBody() {
         requestState = RequestState.COMPLETE;
         if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
-            connection.write(new DefaultHttp2ResetFrame(Http2Error.NO_ERROR).stream(frameStream));
+            connection.writeReset(codecStream, Http2Error.NO_ERROR, false);
             connection.flush();
         }
     }
@@ -642,7 +637,7 @@ final class Http2Stream implements ClientStream {
             exchange.abort(); // a complete response's exchange was released already
         }
         if (codecStream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
-            connection.writeReset(new DefaultHttp2ResetFrame(error).stream(frameStream), responseAbandoned);
+            connection.writeReset(codecStream, error, responseAbandoned);
             connection.flush();
         }
     }

@@ -186,6 +186,49 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A stream's HEADERS and DATA, read and written, pass between the codec and the connection without frame
+     * objects (the decoder calls the connection's listener, the stream writes to the codec's encoder): nothing of
+     * a request and its response crosses the pipeline between them as an {@code Http2HeadersFrame} or
+     * {@code Http2DataFrame}.
+     */
+    @Test
+    void aStreamsHeadersAndDataPassWithoutFrameObjects() throws Exception {
+        List<Object> crossed = new ArrayList<>();
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
+            Http2Connection.install(pipeline, loop);
+            pipeline.addAfter(Http2Connection.CODEC, "spy", new io.netty.channel.ChannelDuplexHandler() {
+                @Override
+                public void channelRead(io.netty.channel.ChannelHandlerContext ctx, Object msg) {
+                    if (msg instanceof io.netty.handler.codec.http2.Http2HeadersFrame
+                            || msg instanceof io.netty.handler.codec.http2.Http2DataFrame) {
+                        crossed.add(msg);
+                    }
+                    ctx.fireChannelRead(msg);
+                }
+
+                @Override
+                public void write(io.netty.channel.ChannelHandlerContext ctx, Object msg,
+                                  io.netty.channel.ChannelPromise promise) {
+                    if (msg instanceof io.netty.handler.codec.http2.Http2HeadersFrame
+                            || msg instanceof io.netty.handler.codec.http2.Http2DataFrame) {
+                        crossed.add(msg);
+                    }
+                    ctx.write(msg, promise);
+                }
+            });
+        })) {
+            send(h, wire.preface(), H2Frames.settingsAck());
+            send(h, wire.headers(1, request("PUT", "/up", "content-length", "5"), false),
+                    H2Frames.data(1, bytes("hello"), true));
+            assertTrue(h.backend(0).received().endsWith("\r\n\r\nhello"));
+            h.backend(0).send(ok("done"));
+            assertEquals("done", body(h, 1));
+            assertTrue(ended(h, 1));
+            assertEquals(List.of(), crossed.stream().map(Object::toString).toList());
+        }
+    }
+
     @Test
     void responseTrailersAndInterimResponsesPassThrough() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
