@@ -98,9 +98,9 @@ public final class StatsCollector {
         long connectionsOpened;
         long tunnels;
         long checksFailed;
-        /** Latencies per Prometheus bucket ({@link LatencyRecorder#addBucketCounts}). */
-        final long[] totalBuckets = new long[LatencyRecorder.BUCKETS];
-        final long[] upstreamBuckets = new long[LatencyRecorder.BUCKETS];
+        /** Latencies per Prometheus bucket, then their sum ({@link LatencyRecorder#addBucketCounts}). */
+        final long[] totalBuckets = new long[LatencyRecorder.SERIES];
+        final long[] upstreamBuckets = new long[LatencyRecorder.SERIES];
 
         void add(ServerStats s) {
             requests += s.requests.sum();
@@ -141,7 +141,7 @@ public final class StatsCollector {
             connectionsOpened += o.connectionsOpened;
             tunnels += o.tunnels;
             checksFailed += o.checksFailed;
-            for (int i = 0; i < LatencyRecorder.BUCKETS; i++) {
+            for (int i = 0; i < LatencyRecorder.SERIES; i++) {
                 totalBuckets[i] += o.totalBuckets[i];
                 upstreamBuckets[i] += o.upstreamBuckets[i];
             }

@@ -361,23 +361,24 @@ public final class StatsReport {
     }
 
     /**
-     * The latency histograms for {@code /metrics}: per server and per pool, total and upstream, since the start.
+     * The latency histograms for {@code /metrics}: per server and per pool, total and upstream, since the start. A
+     * series' sum and buckets are read together ({@link LatencyRecorder#addBucketCounts}), so they count the same
+     * exchanges.
      */
     public LatencyMetrics latencyMetrics() {
         BackendTable table = collector.refresh(System.nanoTime(), System.currentTimeMillis());
         List<LatencySeries> serverTotal = new ArrayList<>();
         List<LatencySeries> serverUpstream = new ArrayList<>();
         for (Server s : table.servers()) {
-            StatsCollector.ServerTrack t = collector.track(s);
             Map<String, String> labels = new LinkedHashMap<>();
             labels.put("server", s.name());
             labels.put("pool", s.spec().pool());
             labels.put("source", s.spec().source().word());
-            long[] total = new long[LatencyRecorder.BUCKETS];
-            long[] upstream = new long[LatencyRecorder.BUCKETS];
+            long[] total = new long[LatencyRecorder.SERIES];
+            long[] upstream = new long[LatencyRecorder.SERIES];
             s.stats().latency.addBucketCounts(total, upstream);
-            serverTotal.add(new LatencySeries(labels, t.total.sumMicros(), total));
-            serverUpstream.add(new LatencySeries(labels, t.upstream.sumMicros(), upstream));
+            serverTotal.add(LatencySeries.of(labels, total));
+            serverUpstream.add(LatencySeries.of(labels, upstream));
         }
         List<LatencySeries> poolTotal = new ArrayList<>();
         List<LatencySeries> poolUpstream = new ArrayList<>();
@@ -385,8 +386,8 @@ public final class StatsReport {
             StatsCollector.PoolTrack t = collector.pool(pool.name());
             Map<String, String> labels = Map.of("pool", pool.name());
             StatsCollector.Counters c = collector.counters(t, pool); // its servers, present and retired
-            poolTotal.add(new LatencySeries(labels, t.total.sumMicros(), c.totalBuckets));
-            poolUpstream.add(new LatencySeries(labels, t.upstream.sumMicros(), c.upstreamBuckets));
+            poolTotal.add(LatencySeries.of(labels, c.totalBuckets));
+            poolUpstream.add(LatencySeries.of(labels, c.upstreamBuckets));
         }
         return new LatencyMetrics(serverTotal, serverUpstream, poolTotal, poolUpstream);
     }

@@ -1,7 +1,6 @@
 package io.grapevine.proxy.stats;
 
 import java.util.concurrent.atomic.AtomicLongArray;
-import java.util.concurrent.atomic.LongAdder;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.HistogramIterationValue;
 import org.HdrHistogram.SingleWriterRecorder;
@@ -43,20 +42,27 @@ public final class LatencyRecorder {
      * most the bound.
      */
     public static final int BUCKETS = StatsFormats.LATENCY_BUCKETS.size() + 1;
+    /** Index of the sum (microseconds) in a series as {@link #addBucketCounts} adds it, after the buckets. */
+    public static final int SUM = BUCKETS;
+    /** Length of a series as {@link #addBucketCounts} adds it: the buckets, then the sum. */
+    public static final int SERIES = BUCKETS + 1;
+    /** Index of a loop's write version in its series array, after the sum: odd while the loop writes. */
+    private static final int VERSION = SERIES;
     private static final long[] BOUND_NANOS = StatsFormats.LATENCY_BUCKETS.stream()
             .mapToLong(le -> le.movePointRight(9).longValueExact()).toArray();
 
     private static final class Recorders {
         final SingleWriterRecorder total = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
         final SingleWriterRecorder upstream = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
-        /** Values per bucket since the start; written by this loop only (so an increment is a read and a store). */
-        final AtomicLongArray totalBuckets = new AtomicLongArray(BUCKETS);
-        final AtomicLongArray upstreamBuckets = new AtomicLongArray(BUCKETS);
+        /**
+         * Values per bucket since the start, their sum ({@link #SUM}) and a version ({@link #VERSION}); written by
+         * this loop only (so an increment is a read and a store), read by {@link #addBucketCounts} as one snapshot.
+         */
+        final AtomicLongArray totalBuckets = new AtomicLongArray(SERIES + 1);
+        final AtomicLongArray upstreamBuckets = new AtomicLongArray(SERIES + 1);
     }
 
     private volatile Recorders[] perLoop = NONE;
-    private final LongAdder totalSumMicros = new LongAdder();
-    private final LongAdder upstreamSumMicros = new LongAdder();
 
     /** A new, empty histogram of the kind every latency histogram is (microseconds, auto-resizing, packed). */
     public static Histogram newHistogram() {
@@ -73,8 +79,7 @@ public final class LatencyRecorder {
         long micros = toMicros(nanos);
         Recorders r = recorders(loop);
         r.total.recordValue(micros);
-        count(r.totalBuckets, nanos);
-        totalSumMicros.add(micros);
+        count(r.totalBuckets, nanos, micros);
     }
 
     /** Event loop {@code loop} only: the backend's response head came {@code nanos} after the attempt started. */
@@ -82,32 +87,64 @@ public final class LatencyRecorder {
         long micros = toMicros(nanos);
         Recorders r = recorders(loop);
         r.upstream.recordValue(micros);
-        count(r.upstreamBuckets, nanos);
-        upstreamSumMicros.add(micros);
+        count(r.upstreamBuckets, nanos, micros);
     }
 
-    /** The recording loop only: one more value in the bucket of the first bound {@code nanos} does not exceed. */
-    private static void count(AtomicLongArray buckets, long nanos) {
+    /**
+     * The recording loop only: one more value in the bucket of the first bound {@code nanos} does not exceed, and
+     * {@code micros} more in the sum, inside an odd version so that a reader takes both or neither. Each store is a
+     * release store: the odd version is visible before the bucket and the sum, and they before the even version.
+     * No lock and no read-modify-write: the loop is the only writer.
+     */
+    private static void count(AtomicLongArray series, long nanos, long micros) {
         int i = 0;
         while (i < BOUND_NANOS.length && nanos > BOUND_NANOS[i]) {
             i++;
         }
-        buckets.lazySet(i, buckets.get(i) + 1);
+        long version = series.getPlain(VERSION);
+        series.lazySet(VERSION, version + 1);
+        series.lazySet(i, series.getPlain(i) + 1);
+        series.lazySet(SUM, series.getPlain(SUM) + micros);
+        series.lazySet(VERSION, version + 2);
     }
 
     /**
-     * Adds the values of every loop since the start to {@code total} and {@code upstream}, per bucket ({@link
-     * #BUCKETS} each; not cumulative).
+     * Adds the values of every loop since the start to {@code total} and {@code upstream} ({@link #SERIES} each):
+     * per bucket ({@link #BUCKETS}, not cumulative), then their sum in microseconds ({@link #SUM}). A loop's buckets
+     * and sum are read as of one moment (retried while the loop was writing them), so the sum is that of the values
+     * counted: Prometheus' {@code _sum} and {@code _count} describe the same exchanges.
      */
     public void addBucketCounts(long[] total, long[] upstream) {
         for (Recorders r : perLoop) {
             if (r == null) {
                 continue;
             }
-            for (int i = 0; i < BUCKETS; i++) {
-                total[i] += r.totalBuckets.get(i);
-                upstream[i] += r.upstreamBuckets.get(i);
+            addSnapshot(r.totalBuckets, total);
+            addSnapshot(r.upstreamBuckets, upstream);
+        }
+    }
+
+    /** The reader: adds one loop's buckets and sum as of one moment, between two equal even versions. */
+    private static void addSnapshot(AtomicLongArray series, long[] into) {
+        long[] read = new long[SERIES];
+        for (int tries = 1; ; tries++) {
+            long before = series.get(VERSION); // volatile reads: none is done before this one or after the next
+            if ((before & 1) == 0) {
+                for (int i = 0; i < SERIES; i++) {
+                    read[i] = series.get(i);
+                }
+                if (series.get(VERSION) == before) {
+                    break;
+                }
             }
+            if (tries % 64 == 0) {
+                Thread.yield(); // the loop was descheduled mid-write
+            } else {
+                Thread.onSpinWait();
+            }
+        }
+        for (int i = 0; i < SERIES; i++) {
+            into[i] += read[i];
         }
     }
 
@@ -163,13 +200,24 @@ public final class LatencyRecorder {
         }
     }
 
-    /** Sum of every total latency recorded since the start, in microseconds (exact, for Prometheus' _sum). */
+    /**
+     * Sum of every total latency recorded since the start, in microseconds. A value it includes is in the recorders
+     * already (each loop records there first).
+     */
     public long totalSumMicros() {
-        return totalSumMicros.sum();
+        long sum = 0;
+        for (Recorders r : perLoop) {
+            sum += r == null ? 0 : r.totalBuckets.get(SUM);
+        }
+        return sum;
     }
 
-    /** Sum of every upstream latency recorded since the start, in microseconds. */
+    /** Sum of every upstream latency recorded since the start, in microseconds (as {@link #totalSumMicros}). */
     public long upstreamSumMicros() {
-        return upstreamSumMicros.sum();
+        long sum = 0;
+        for (Recorders r : perLoop) {
+            sum += r == null ? 0 : r.upstreamBuckets.get(SUM);
+        }
+        return sum;
     }
 }

@@ -118,6 +118,48 @@ class StatsCollectorTest {
     }
 
     /**
+     * Within one scrape of {@code /metrics}, a histogram's {@code _sum} is the sum of the very values its buckets and
+     * {@code _count} count, while an event loop goes on recording: every exchange here takes 1 ms, so each series'
+     * {@code _sum} must be exactly {@code _count} ms, per server and per pool (a sum read at another moment than the
+     * buckets makes the mean of a scrape, and of a rate over few scrapes, wrong).
+     */
+    @Test
+    void aHistogramsSumAndCountAreOfTheSameExchangesWhileALoopRecords() throws Exception {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        Server web1 = tables.current().servers().get(0);
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread loop = new Thread(() -> {
+            while (!stop.get()) {
+                web1.stats().latency.recordTotal(0, 1_000_000);
+                web1.stats().latency.recordUpstream(0, 1_000_000);
+            }
+        }, "loop-0");
+        loop.start();
+        try {
+            for (int scrape = 0; scrape < 200; scrape++) {
+                Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                        StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+                for (String family : List.of("grapevine_server_request_duration_seconds",
+                        "grapevine_server_upstream_duration_seconds", "grapevine_pool_request_duration_seconds",
+                        "grapevine_pool_upstream_duration_seconds")) {
+                    PrometheusText.Family f = families.get(family);
+                    long count = Math.round(f.samples(family + "_count", Map.of("pool", "default")).get(0).value());
+                    long sumMicros = Math.round(
+                            f.samples(family + "_sum", Map.of("pool", "default")).get(0).value() * 1e6);
+                    assertEquals(count * 1000, sumMicros,
+                            "scrape " + scrape + ", " + family + ": " + count + " exchanges of 1 ms");
+                }
+            }
+        } finally {
+            stop.set(true);
+            loop.join();
+        }
+    }
+
+    /**
      * A server taken out of the table with a request in flight (a servers.conf edit, a member gone): the request
      * finishes there after the server left, and its response, bytes and latency still count for the pool, as they do
      * in the proxy's own counters. Passes of the collector while it runs must not close the server's books early.
