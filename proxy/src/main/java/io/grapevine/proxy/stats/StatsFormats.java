@@ -315,8 +315,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_http2_connection_errors_total",
                 "HTTP/2 connections closed with an error GOAWAY (protocol errors, floods).",
                 proxy.get("http2_connection_errors"));
-        counter(sb, "grapevine_client_bytes_in_total", "Bytes received from clients.", proxy.get("bytes_in"));
-        counter(sb, "grapevine_client_bytes_out_total", "Bytes sent to clients.", proxy.get("bytes_out"));
+        // Prometheus' naming: the unit last, before _total for a counter (node_network_receive_bytes_total).
+        counter(sb, "grapevine_client_received_bytes_total", "Bytes received from clients.", proxy.get("bytes_in"));
+        counter(sb, "grapevine_client_sent_bytes_total", "Bytes sent to clients.", proxy.get("bytes_out"));
         counter(sb, "grapevine_tls_handshakes_total", "TLS handshakes completed with clients.",
                 proxy.get("tls_handshakes"));
         counter(sb, "grapevine_tls_handshake_failures_total", "TLS handshakes with clients that failed.",
@@ -361,9 +362,9 @@ public final class StatsFormats {
                 row -> row.get("connections_opened"));
         serverMetric(sb, servers, "grapevine_server_tunnels_total", "Upgrades the server accepted (101).", "counter",
                 row -> row.get("tunnels"));
-        serverMetric(sb, servers, "grapevine_server_bytes_in_total", "Bytes received from the server.", "counter",
-                row -> row.get("bytes_in"));
-        serverMetric(sb, servers, "grapevine_server_bytes_out_total", "Bytes sent to the server.", "counter",
+        serverMetric(sb, servers, "grapevine_server_received_bytes_total", "Bytes received from the server.",
+                "counter", row -> row.get("bytes_in"));
+        serverMetric(sb, servers, "grapevine_server_sent_bytes_total", "Bytes sent to the server.", "counter",
                 row -> row.get("bytes_out"));
         serverMetric(sb, servers, "grapevine_server_down_transitions_total", "Changes to down since it joined.",
                 "counter", row -> row.get("down_transitions"));

@@ -134,6 +134,35 @@ class StatsFormatsTest {
                 "a family without series has its HELP and TYPE only");
     }
 
+    /**
+     * Names follow Prometheus' rules (writing exporters, metric and label naming): a counter ends in {@code _total},
+     * and a quantity with a unit names it in the plural as the suffix, before {@code _total}
+     * ({@code node_network_receive_bytes_total}, {@code http_request_duration_seconds}): a query or a dashboard
+     * built on those rules finds the bytes counters by {@code _bytes_total}.
+     */
+    @Test
+    void metricNamesEndInTheirUnitAndCountersInTotal() {
+        LatencyMetrics none = new LatencyMetrics(List.of(), List.of(), List.of(), List.of());
+        Set<String> wrong = new TreeSet<>();
+        for (String line : StatsFormats.prometheus(document(), none).split("\n")) {
+            if (!line.startsWith("# TYPE ")) {
+                continue;
+            }
+            String name = line.split(" ")[2];
+            String type = line.split(" ")[3];
+            String base = type.equals("counter") ? name.replaceFirst("_total$", "") : name;
+            if (type.equals("counter") && base.equals(name)) {
+                wrong.add(name + ": a counter without _total");
+            }
+            for (String unit : List.of("bytes", "seconds")) {
+                if (base.contains("_" + unit + "_") && !base.endsWith("_" + unit)) {
+                    wrong.add(name + ": " + unit + " is not its last word before _total");
+                }
+            }
+        }
+        assertEquals(Set.of(), wrong);
+    }
+
     /** Every metric the README and docs/ name in their text ({@code `grapevine_...`}) is one /metrics has. */
     @Test
     void everyMetricTheDocsNameIsServed() throws IOException {
