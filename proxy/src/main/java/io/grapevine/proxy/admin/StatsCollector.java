@@ -147,6 +147,7 @@ public final class StatsCollector {
             }
         }
 
+        /** A pool's errors in its history: its servers' 5xx and their failed attempts (HAProxy's econ and eresp). */
         long errors() {
             return responses5xx + connectErrors + responseErrors;
         }
@@ -290,7 +291,10 @@ public final class StatsCollector {
         connectionRate = (connections - lastConnections) / seconds;
         connectionRateMax = Math.max(connectionRateMax, connectionRate);
         lastConnections = connections;
-        sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum(), seconds, nowMillis);
+        // What clients saw fail: the 5xx they were answered, and the responses cut after their head (counted in no
+        // status class). A pool's errors are its failed attempts instead (retried ones included): see Counters.errors.
+        sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum() + proxyStats.abortedResponses.sum(),
+                seconds, nowMillis);
         for (Iterator<PoolTrack> it = pools.values().iterator(); it.hasNext(); ) {
             PoolTrack p = it.next();
             if (nowNanos - p.lastSeenNanos > HISTORY_SECONDS * 1_000_000_000L) {

@@ -160,6 +160,35 @@ class StatsCollectorTest {
     }
 
     /**
+     * The proxy-wide error rate (the line on the page's chart, the {@code "*"} series of {@code /stats/history.json})
+     * counts what clients saw fail: the 5xx they were answered and the responses cut midway because the backend
+     * failed after the head was sent (a 200 head, then a closed connection: no 5xx is ever counted for them).
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aResponseCutMidwayIsAnErrorOfTheProxyWideRate() {
+        TableHolder tables = tables(1);
+        ProxyStats proxy = new ProxyStats();
+        StatsCollector collector = new StatsCollector(tables, proxy);
+        StatsReport report = new StatsReport(tables, proxy, collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        collector.tick();
+        proxy.requests.add(4);
+        proxy.responses2xx.add(3); // one of them cut midway
+        proxy.abortedResponses.increment();
+        proxy.responses5xx.increment();
+        collector.tick();
+        Map<String, Object> all = (Map<String, Object>) ((Map<String, Object>) report.history().get("series"))
+                .get(StatsCollector.ALL);
+        List<Double> requests = (List<Double>) all.get("requests_per_s");
+        List<Double> errors = (List<Double>) all.get("errors_per_s");
+        double requestRate = requests.get(requests.size() - 1);
+        assertTrue(requestRate > 0, all.toString());
+        assertEquals(requestRate / 2, errors.get(errors.size() - 1), 0.01,
+                "of 4 requests, a 503 and a response cut midway failed: " + all);
+    }
+
+    /**
      * A server taken out of the table with a request in flight (a servers.conf edit, a member gone): the request
      * finishes there after the server left, and its response, bytes and latency still count for the pool, as they do
      * in the proxy's own counters. Passes of the collector while it runs must not close the server's books early.

@@ -272,8 +272,9 @@
       tile('Latency p50 / p99', [ms(win.p50_ms), h('small', null, ' / '), ms(win.p99_ms)],
         'last ' + (stats.window_s || 60) + ' s \u00b7 p99.9 ' + ms(win.p999_ms) + ' \u00b7 ' + count(win.count) + ' req'),
       tile('Backend p99', ms(up.p99_ms), 'upstream head time \u00b7 p50 ' + ms(up.p50_ms)),
-      tile('Errors / s', rate(errorsNow), '5xx ' + count(p.responses_5xx) + ' \u00b7 proxy 502/503/504 '
-        + count(p.local_502) + '/' + count(p.local_503) + '/' + count(p.local_504), errorsNow > 0 ? 'bad' : ''),
+      tile('Errors / s', rate(errorsNow), '5xx ' + count(p.responses_5xx) + ' \u00b7 cut ' + count(p.aborted_responses)
+        + ' \u00b7 proxy 502/503/504 ' + count(p.local_502) + '/' + count(p.local_503) + '/' + count(p.local_504),
+        errorsNow > 0 ? 'bad' : ''),
       tile('Connections', count(p.connections_current), 'max ' + count(p.connections_max) + ' of '
         + count(p.connections_limit) + ' \u00b7 ' + rate(p.connection_rate) + '/s'),
       tile('Servers', [String(byState.up || 0), h('small', null, ' / ' + total + ' up')],
