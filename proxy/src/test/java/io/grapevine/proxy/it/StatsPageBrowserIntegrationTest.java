@@ -16,6 +16,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -24,7 +26,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The stats page in a real browser: Debian's headless Chromium loads {@code /stats} from a live proxy (one
  * server up, one down, traffic), runs its script, and the DOM it leaves must be complete (every server drawn,
- * {@code data-state="ready"}) with no script error and nothing written to the console. Without Chromium the
+ * {@code data-state="ready"}) with no script error, nothing written to the console and no text the page had to
+ * cut off (its {@code data-clipped}: a tile's figures hidden behind an ellipsis). Without Chromium the
  * test is skipped, except in CI ({@code CI=true}), whose {@code .ci/run} installs it.
  * {@code scripts/stats-screenshots.sh} makes the documentation's screenshots with the same checks.
  */
@@ -66,6 +69,8 @@ class StatsPageBrowserIntegrationTest {
                     "the page wrote to the console at " + size + ":\n" + console);
             assertFalse(dom.contains("data-js-errors"), "script errors at " + size + ": " + dom);
             assertTrue(dom.contains("data-state=\"ready\""), "the page never finished drawing at " + size + ": " + dom);
+            Matcher clipped = Pattern.compile("data-clipped=\"([^\"]*)\"").matcher(dom);
+            assertFalse(clipped.find(), () -> "text the page cuts off at " + size + ": " + clipped.group(1));
             assertTrue(dom.contains(">127.0.0.1:" + a.port() + "<"), "the up server is drawn: " + dom);
             assertTrue(dom.contains(">127.0.0.1:" + nothing + "<"), "the down server is drawn: " + dom);
             assertTrue(dom.contains("class=\"srv st-down down\""), "the down server is drawn as down: " + dom);

@@ -6,7 +6,8 @@
  * The page renders what the document has: a server or pool field it does not know is still listed in the
  * row's details, and optional columns (queue, effective weight) appear when some row carries them.
  *
- * For tests: <html data-state="ready"> after the first complete render; data-js-errors lists script errors.
+ * For tests: <html data-state="ready"> after the first complete render; data-js-errors lists script errors;
+ * data-clipped lists the tiles' texts that do not fit (cut off, an ellipsis in their place).
  */
 (function () {
   'use strict';
@@ -230,6 +231,12 @@
     root.setAttribute('data-renders', String(renders));
     root.setAttribute('data-state', 'ready');
     root.setAttribute('data-height', String(document.documentElement.scrollHeight));
+    var clipped = [];
+    document.querySelectorAll('.tile .value, .tile .note').forEach(function (el) {
+      if (el.scrollWidth > el.clientWidth + 1) clipped.push(el.textContent);
+    });
+    if (clipped.length) root.setAttribute('data-clipped', clipped.join(' | '));
+    else root.removeAttribute('data-clipped');
   }
 
   setInterval(live, 1000);
