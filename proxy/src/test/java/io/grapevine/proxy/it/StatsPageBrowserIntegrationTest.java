@@ -52,6 +52,8 @@ class StatsPageBrowserIntegrationTest {
         for (int i = 0; i < 10; i++) {
             assertEquals(200, client.send(get("/slow?ms=5")).read().status());
         }
+        // One request over a second: the p99 chart's scale runs into seconds, its lower lines stay below one.
+        assertEquals(200, client.send(get("/slow?ms=1200")).read().status());
         Fixtures.await(Duration.ofSeconds(10), "two seconds of history, for a line on the charts", () -> {
             try (RawHttpClient admin = RawHttpClient.connect(proxy.adminAddress())) {
                 return JSON.readTree(admin.send(get("/stats/history.json")).read().body())
@@ -76,6 +78,15 @@ class StatsPageBrowserIntegrationTest {
             assertTrue(dom.contains("class=\"srv st-down down\""), "the down server is drawn as down: " + dom);
             assertTrue(dom.contains("L4CON"), "with its failed check: " + dom);
             assertTrue(dom.contains("<polyline"), "the charts have a line: " + dom);
+            String p99 = dom.substring(dom.indexOf("id=\"chart-p99\""));
+            p99 = p99.substring(0, p99.indexOf("</svg>"));
+            Matcher axis = Pattern.compile("text-anchor=\"end\"[^>]*>([^<]*)<").matcher(p99);
+            List<String> labels = new java.util.ArrayList<>();
+            while (axis.find()) {
+                labels.add(axis.group(1));
+            }
+            assertTrue(labels.size() >= 5 && labels.stream().allMatch(l -> l.matches("0|now|[0-9.]+ ?(ms|s)")),
+                    "every latency on the p99 chart's axis says its unit at " + size + ": " + labels);
         }
     }
 

@@ -326,8 +326,10 @@
       var gv = ymax * g / 4;
       s.appendChild(svg('line', { class: 'grid', x1: left, x2: left + w, y1: y(gv), y2: y(gv) }));
       var label = svg('text', { class: 'axis', x: left - 5, y: y(gv) + 3.5, 'text-anchor': 'end' });
-      label.textContent = unit === 'ms' ? (gv >= 1000 ? (gv / 1000) + 's' : (gv < 10 && gv % 1 ? gv.toFixed(1) : Math.round(gv)))
-        : (gv < 10 && gv % 1 ? gv.toFixed(1) : count(gv));
+      // A latency says its unit, one unit per axis: seconds once the scale reaches one (0.5s, not a bare 500).
+      label.textContent = unit !== 'ms' ? (gv < 10 && gv % 1 ? gv.toFixed(1) : count(gv))
+        : gv === 0 ? '0' : ymax >= 1000 ? (gv / 1000) + 's'
+        : (gv < 10 && gv % 1 ? gv.toFixed(1) : Math.round(gv)) + 'ms';
       s.appendChild(label);
     }
     var ticks = Math.round(span / step);
