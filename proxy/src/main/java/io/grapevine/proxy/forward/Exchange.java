@@ -402,11 +402,13 @@ public final class Exchange {
     }
 
     /**
-     * After a wait in the queue: the pool as the table in force now has it, when a swap published it under the same
-     * name and state (the queue that granted the slot) and the same policy, so that a retry of this request balances
-     * over the servers there are now, and finds full ones among them, not over those of the generation it was routed
-     * under (which may have left). Servers keep their identity across generations, so {@link #tried} and the sticky
-     * cookie's server stay meaningful. Only on a grant, never per request; on the exchange's loop.
+     * Before a retry, and after a wait in the queue: the pool as the table in force now has it, when a swap published
+     * it under the same name and state (the same queue) and the same policy, so that the request is sent again over
+     * the servers there are now, those that joined included, and finds full ones among them, not over those of the
+     * generation it was routed under (which may have left), as HAProxy's redispatch picks among the servers of the
+     * moment. Servers keep their identity across generations, so {@link #tried} and the sticky cookie's server stay
+     * meaningful. Under another policy the request keeps its pool: its hash key and sticky cookie were read for that
+     * one. Only on a retry or a grant, never per request; on the exchange's loop.
      */
     private void followPoolAcrossSwap() {
         BackendTable now = loop.tables().current();
@@ -577,6 +579,7 @@ public final class Exchange {
                     tried = new ArrayList<>(2);
                 }
                 tried.add(s);
+                followPoolAcrossSwap();
                 if (!trySendToNextServer()) {
                     // No other server can take it: no retry was made, nor counted; the budget gets its retry back.
                     retriesMade--;
@@ -603,6 +606,7 @@ public final class Exchange {
                     tried.add(s);
                     log.debug("sending {} {} elsewhere after a stale keep-alive on {}, which takes no requests now",
                             request.method, request.routingPath, s);
+                    followPoolAcrossSwap();
                     if (!trySendToNextServer()) {
                         answer(RetryPolicy.statusFor(null));
                     }

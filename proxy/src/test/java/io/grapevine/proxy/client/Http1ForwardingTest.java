@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.table.RuntimeState;
 import io.netty.buffer.ByteBuf;
@@ -364,6 +365,54 @@ class Http1ForwardingTest {
             assertTrue(second.received().startsWith("GET /x "));
             second.send(ok("elsewhere"));
             assertEquals("200:elsewhere", bodies(h.received()));
+        }
+    }
+
+    /**
+     * A retry goes to the servers the table has when it is made, as HAProxy's redispatch picks among the servers of
+     * the moment: here the pool had s0 alone when the request went out, s1 joined while it was in flight (a scale-out,
+     * often because s0 is in trouble), and s0 closed without answering. The request goes to s1 rather than being
+     * answered 502 for want of another server in the generation it was routed under.
+     */
+    @Test
+    void aRetryGoesToAServerThatJoinedWhileTheRequestWasInFlight() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(get("x"));
+            Backend first = h.backend(0);
+            assertTrue(first.received().startsWith("GET /x "));
+            h.tables.publish(ConfigLoader.parse(config(2, ""), "(test)").servers(), "test"); // s1 joins
+
+            first.close();
+            assertEquals(2, h.backends.size(), () -> "not retried: " + h.received());
+            Backend second = h.backend(1);
+            assertEquals("s1", second.server().name());
+            assertTrue(second.received().startsWith("GET /x "));
+            second.send(ok("joined"));
+            assertEquals("200:joined", bodies(h.received()));
+            assertEquals(1, h.stats.retries.sum());
+        }
+    }
+
+    /**
+     * The same for the stale keep-alive of a server that left the table while its reused connection carried the
+     * request: the request, which reached no server, goes to the server that replaced it.
+     */
+    @Test
+    void aStaleKeepAliveOfAServerThatLeftGoesToTheServerThatReplacedIt() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = secondRequestOnAReusedConnection(h);
+            assertTrue(b.received().startsWith("GET /two "));
+            h.tables.publish(ConfigLoader.parse("{\"backend_servers\": [{\"name\": \"s9\", \"ip\": \"127.0.0.1\", "
+                    + "\"port\": 8009}]}", "(test)").servers(), "test"); // s0 leaves, s9 takes its place
+
+            b.close(); // the server's keep-alive timeout fired just as the request went out
+            assertEquals(2, h.backends.size(), () -> "not sent again: " + h.received());
+            Backend fresh = h.backend(1);
+            assertEquals("s9", fresh.server().name());
+            assertTrue(fresh.received().startsWith("GET /two "));
+            fresh.send(ok("2"));
+            assertEquals("200:2", bodies(h.received()));
+            assertEquals(0, b.server().inFlight());
         }
     }
 
