@@ -587,6 +587,13 @@ public final class Exchange {
                     answer(RetryPolicy.statusFor(lastFailure));
                     return;
                 }
+                if (attempt == a && ticket == null) {
+                    // Neither a new attempt nor a place in the queue: every other server is at its max_conn and the
+                    // queue is full, and the request was answered 503 as any would be. No retry was made either.
+                    retriesMade--;
+                    loop.retryBudget(pool.state(), now).refund(now);
+                    return;
+                }
                 s.stats().retried.increment();
                 s.stats().redispatched.increment();
                 loop.stats().retries.increment();

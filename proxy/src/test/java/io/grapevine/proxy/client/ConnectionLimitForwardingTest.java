@@ -175,6 +175,52 @@ class ConnectionLimitForwardingTest {
         }
     }
 
+    /**
+     * A failed request whose retry finds every other server at its max_conn and no room in the queue is answered 503
+     * at once, as any request would be: no retry was made, so none is counted (proxy, server, access log) and the
+     * retry budget gets back the retry it lent. Here the budget holds what a and b deposited, one retry: a's retry
+     * finds s1 busy and the queue off, and c, whose connect is refused, may still be retried.
+     */
+    @Test
+    void aRetryThatFindsEveryServerFullAndNoRoomToWaitIsNoRetry() throws Exception {
+        String config = stickyPairOfOne("").replace("\"sticky\": {}, ", "\"queue\": {\"max\": 0}, "
+                + "\"passive_health\": {\"max_fails\": 0}, "
+                + "\"limits\": {\"retry_budget_percent\": 50, \"retry_budget_min_per_s\": 0}, ");
+        try (ForwardingHarness h = new ForwardingHarness(config)) {
+            h.send(get("a") + get("b"));
+            assertEquals(2, h.backends.size());
+            Backend first = h.backend(0);
+            Backend other = h.backend(1);
+            first.close(); // a's server closed without answering: a may go elsewhere, but s1 is full
+            h.runPending();
+            assertEquals(2, h.backends.size());
+            String busy = h.received();
+            assertTrue(busy.startsWith("HTTP/1.1 503 ") && busy.contains("\r\nRetry-After: 5\r\n"), busy);
+            assertEquals(1, first.server().poolState().stats().queueFull.sum());
+            assertEquals(0, h.stats.retries.sum(), "no retry was made");
+            assertEquals(0, first.server().stats().retried.sum());
+            assertEquals(0, first.server().stats().redispatched.sum());
+            assertTrue(other.received().startsWith("GET /b "));
+            other.send(ok("B"));
+            h.runPending();
+            assertTrue(h.received().startsWith("HTTP/1.1 200 "));
+            other.close(); // no idle connection left: c is dialled
+            h.runPending();
+
+            h.dials(Dial.REFUSE, Dial.CONNECT);
+            h.send(get("c"));
+            assertEquals(0, h.stats.retriesDenied.sum(), "the budget kept the retry a did not make");
+            assertEquals(3, h.backends.size(), "c was retried");
+            assertTrue(h.backend(2).received().startsWith("GET /c "));
+            h.backend(2).send(ok("C"));
+            h.runPending();
+            assertTrue(h.received().startsWith("HTTP/1.1 200 "));
+            assertEquals(1, h.stats.retries.sum());
+            assertEquals(0, first.server().inFlight());
+            assertEquals(0, other.server().inFlight());
+        }
+    }
+
     @Test
     void anHttp2StreamQueuesLikeAnyRequestAndItsBusyAnswerCarriesRetryAfter() throws Exception {
         H2Frames wire = new H2Frames();
