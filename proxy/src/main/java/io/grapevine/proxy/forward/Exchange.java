@@ -1,6 +1,7 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.http.BodyKind;
 import io.grapevine.proxy.http.ChunkedEncoding;
 import io.grapevine.proxy.http.RequestHead;
@@ -16,6 +17,7 @@ import java.util.AbstractList;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -403,12 +405,15 @@ public final class Exchange {
 
     /**
      * Before a retry, and after a wait in the queue: the pool as the table in force now has it, when a swap published
-     * it under the same name and state (the same queue) and the same policy, so that the request is sent again over
-     * the servers there are now, those that joined included, and finds full ones among them, not over those of the
-     * generation it was routed under (which may have left), as HAProxy's redispatch picks among the servers of the
-     * moment. Servers keep their identity across generations, so {@link #tried} and the sticky cookie's server stay
-     * meaningful. Under another policy the request keeps its pool: its hash key and sticky cookie were read for that
-     * one. Only on a retry or a grant, never per request; on the exchange's loop.
+     * it under the same name and state (the same queue), so that the request is sent again over the servers there are
+     * now, those that joined included, and finds full ones among them, not over those of the generation it was routed
+     * under (which may have left), as HAProxy's redispatch picks among the servers of the moment. Servers keep their
+     * identity across generations, so {@link #tried} and the sticky cookie's server stay meaningful. What ties the
+     * request to a server must mean the same there: the same hash key (the same hashing, or none on either side) and
+     * the same sticky cookie, whatever else of the policy changed (algorithm, ramp, queue); or nothing at all in the
+     * new policy, which then balances the request freely. Under a new hash or cookie the request keeps its pool, whose
+     * key and cookie it read (the head was parsed for that generation). Only on a retry or a grant, never per request;
+     * on the exchange's loop.
      */
     private void followPoolAcrossSwap() {
         BackendTable now = loop.tables().current();
@@ -416,11 +421,22 @@ public final class Exchange {
             return;
         }
         ServerPool next = now.pools().get(pool.name());
-        if (next != null && next != pool && next.state() == pool.state() && next.policy().equals(pool.policy())) {
+        if (next == null || next == pool || next.state() != pool.state()) {
+            return;
+        }
+        PoolPolicy was = pool.policy();
+        PoolPolicy is = next.policy();
+        boolean sameKey = was.balance().hashes()
+                ? was.balance() == is.balance() && Objects.equals(was.hashField(), is.hashField())
+                : !is.balance().hashes();
+        if (sameKey && Objects.equals(was.sticky(), is.sticky())) {
             pool = next;
             if (affinity != null) {
                 affinity = affinity.in(next);
             }
+        } else if (!is.balance().hashes() && is.sticky() == null) {
+            pool = next;
+            affinity = null;
         }
     }
 

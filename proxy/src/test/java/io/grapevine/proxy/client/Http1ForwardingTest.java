@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.table.RuntimeState;
 import io.netty.buffer.ByteBuf;
@@ -19,6 +20,7 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The forwarding core without sockets: an {@link Http1Connection} and the exchanges it starts, with every
@@ -372,15 +374,19 @@ class Http1ForwardingTest {
      * A retry goes to the servers the table has when it is made, as HAProxy's redispatch picks among the servers of
      * the moment: here the pool had s0 alone when the request went out, s1 joined while it was in flight (a scale-out,
      * often because s0 is in trouble), and s0 closed without answering. The request goes to s1 rather than being
-     * answered 502 for want of another server in the generation it was routed under.
+     * answered 502 for want of another server in the generation it was routed under. So too when the reload that
+     * added s1 changed how the pool balances, ramps or queues: neither policy ties the request to a server.
      */
-    @Test
-    void aRetryGoesToAServerThatJoinedWhileTheRequestWasInFlight() throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"", "\"balance\": \"leastconn\"", "\"slow_start_ms\": 10000",
+            "\"queue\": {\"max\": 10, \"timeout_ms\": 1000}"})
+    void aRetryGoesToAServerThatJoinedWhileTheRequestWasInFlight(String reloadedPolicy) throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
             h.send(get("x"));
             Backend first = h.backend(0);
             assertTrue(first.received().startsWith("GET /x "));
-            h.tables.publish(ConfigLoader.parse(config(2, ""), "(test)").servers(), "test"); // s1 joins
+            ProxyConfig reloaded = ConfigLoader.parse(config(2, reloadedPolicy), "(test)");
+            h.tables.publish(reloaded.servers(), reloaded.routes(), reloaded::policyOf, "test"); // s1 joins
 
             first.close();
             assertEquals(2, h.backends.size(), () -> "not retried: " + h.received());
