@@ -20,7 +20,6 @@ import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * The forwarding core without sockets: an {@link Http1Connection} and the exchanges it starts, with every
@@ -378,25 +377,49 @@ class Http1ForwardingTest {
      * added s1 changed how the pool balances, ramps or queues: neither policy ties the request to a server.
      */
     @ParameterizedTest
-    @ValueSource(strings = {"", "\"balance\": \"leastconn\"", "\"slow_start_ms\": 10000",
-            "\"queue\": {\"max\": 10, \"timeout_ms\": 1000}"})
-    void aRetryGoesToAServerThatJoinedWhileTheRequestWasInFlight(String reloadedPolicy) throws Exception {
-        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
-            h.send(get("x"));
-            Backend first = h.backend(0);
-            assertTrue(first.received().startsWith("GET /x "));
-            ProxyConfig reloaded = ConfigLoader.parse(config(2, reloadedPolicy), "(test)");
-            h.tables.publish(reloaded.servers(), reloaded.routes(), reloaded::policyOf, "test"); // s1 joins
-
+    @CsvSource(delimiter = '|', value = {
+        "'' | ''",
+        "'' | '\"balance\": \"leastconn\"'",
+        "'' | '\"slow_start_ms\": 10000'",
+        "'' | '\"queue\": {\"max\": 10, \"timeout_ms\": 1000}'",
+        "'\"balance\": \"uri\"' | '\"balance\": \"uri\", \"slow_start_ms\": 10000'",
+        "'\"sticky\": {}' | ''"})
+    void aRetryGoesToAServerThatJoinedWhileTheRequestWasInFlight(String policy, String reloadedPolicy)
+            throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, policy))) {
+            Backend first = inFlightWhileAReloadAddsS1(h, reloadedPolicy);
             first.close();
             assertEquals(2, h.backends.size(), () -> "not retried: " + h.received());
             Backend second = h.backend(1);
             assertEquals("s1", second.server().name());
             assertTrue(second.received().startsWith("GET /x "));
             second.send(ok("joined"));
-            assertEquals("200:joined", bodies(h.received()));
+            String answer = h.received();
+            assertEquals("200:joined", bodies(answer));
+            assertFalse(answer.contains("Set-Cookie"), "sticky sessions are off now: " + answer);
             assertEquals(1, h.stats.retries.sum());
         }
+    }
+
+    /** Under a hashing the reload turned on, the request has no key: its retry stays with the policy it was read for. */
+    @Test
+    void aRetryKeepsItsPoolWhenAReloadTurnedHashingOn() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend first = inFlightWhileAReloadAddsS1(h, "\"balance\": \"header:x-user\"");
+            first.close();
+            assertEquals(1, h.backends.size());
+            assertTrue(h.received().startsWith("HTTP/1.1 502 "));
+        }
+    }
+
+    /** Sends GET /x to s0, the pool's only server, then reloads with s0 and s1 under {@code reloadedPolicy}. */
+    private static Backend inFlightWhileAReloadAddsS1(ForwardingHarness h, String reloadedPolicy) throws Exception {
+        h.send(get("x"));
+        Backend first = h.backend(0);
+        assertTrue(first.received().startsWith("GET /x "));
+        ProxyConfig reloaded = ConfigLoader.parse(config(2, reloadedPolicy), "(test)");
+        h.tables.publish(reloaded.servers(), reloaded.routes(), reloaded::policyOf, "test");
+        return first;
     }
 
     /**
