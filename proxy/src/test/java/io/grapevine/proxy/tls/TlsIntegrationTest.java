@@ -222,6 +222,28 @@ class TlsIntegrationTest {
         }
     }
 
+    /**
+     * SNI with a trailing dot, which RFC 6066 section 3 forbids: OpenSSL takes it and the name picks its certificate
+     * as without the dot; the JDK's TLS refuses the ClientHello (configuration.md says both).
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aTrailingDotInSniIsTakenByOpenSslAndRefusedByTheJdk(String provider) throws Exception {
+        Pair fallback = TestCertificates.selfSigned(dir, "d", RSA, PKCS8, "/CN=default.test", "default.test");
+        Pair b = TestCertificates.selfSigned(dir, "b", RSA, PKCS8, "/CN=b.test", "b.test", "*.w.test");
+        ProxyServer proxy = proxy(provider, "", fallback, b);
+        for (String name : List.of("B.Test.", "x.w.test.")) {
+            TestCertificates.Result r = TestCertificates.exec(List.of("openssl", "s_client", "-connect",
+                    "127.0.0.1:" + proxy.listenAddress().getPort(), "-servername", name));
+            if (provider.equals("openssl")) {
+                assertTrue(r.output().contains("subject=CN = b.test") || r.output().contains("subject=CN=b.test"),
+                        name + ": " + r.output());
+            } else {
+                assertTrue(r.output().contains("illegal parameter"), name + ": " + r.output());
+            }
+        }
+    }
+
     /** Certificate rotation by replacing the files (each in one rename), as certbot and most tools do. */
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"openssl", "jdk"})
