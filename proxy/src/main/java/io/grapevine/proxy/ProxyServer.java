@@ -113,7 +113,8 @@ public final class ProxyServer implements AutoCloseable {
                     ? bind(transport, tlsConfig.listen(), ListenerBindException.TLS_LISTEN, tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport, adminToken);
             this.collector = new StatsCollector(tables, stats);
-            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections()));
+            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections(),
+                    tls == null ? null : tls::report));
             admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
                     : AdminResponse.text(503, "draining\n"));
             this.health = new HealthChecker(config.healthCheck(), config.proxyProtocol(), tables, healthChecks.next(),

@@ -23,6 +23,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
  * Snapshots of the table and the counters as plain maps, for the admin endpoints (JSON, CSV, Prometheus, the
@@ -38,12 +39,21 @@ public final class StatsReport {
     private final ProxyStats proxyStats;
     private final StatsCollector collector;
     private final int maxConnections;
+    /** The TLS listener's certificates and reload counters, in plain values; null without TLS. */
+    private final Supplier<Map<String, Object>> tls;
 
     public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, int maxConnections) {
+        this(tables, proxyStats, collector, maxConnections, null);
+    }
+
+    /** @param tls what the TLS listener serves ({@code ServerTls.report}), or null when there is none */
+    public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, int maxConnections,
+                       Supplier<Map<String, Object>> tls) {
         this.tables = tables;
         this.proxyStats = proxyStats;
         this.collector = collector;
         this.maxConnections = maxConnections;
+        this.tls = tls;
     }
 
     /** The table holder the report reads (the runtime API writes to it). */
@@ -140,6 +150,9 @@ public final class StatsReport {
         out.put("proxy", proxyRow(nowNanos));
         out.put("pools", pools);
         out.put("servers", servers);
+        if (tls != null) {
+            out.put("tls", tls.get());
+        }
         return out;
     }
 

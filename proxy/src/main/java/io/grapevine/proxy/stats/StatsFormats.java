@@ -322,6 +322,22 @@ public final class StatsFormats {
                 proxy.get("tls_handshakes"));
         counter(sb, "grapevine_tls_handshake_failures_total", "TLS handshakes with clients that failed.",
                 proxy.get("tls_handshake_failures"));
+        Map<String, Object> tls = (Map<String, Object>) stats.get("tls");
+        if (tls != null) {
+            counter(sb, "grapevine_tls_certificate_reloads_total",
+                    "Certificates read again from their changed files and served since the start.", tls.get("reloads"));
+            counter(sb, "grapevine_tls_certificate_reload_failures_total",
+                    "Changed certificate files that failed their checks (the certificate in use stayed).",
+                    tls.get("reload_failures"));
+            // As Traefik's traefik_tls_certs_not_after: alert on it minus time() before a renewal is too late.
+            header(sb, "grapevine_tls_certificate_expiry_timestamp_seconds",
+                    "End of validity of the certificate served for each configured certificate file.", "gauge");
+            for (Map<String, Object> cert : (List<Map<String, Object>>) tls.get("certificates")) {
+                sample(sb, "grapevine_tls_certificate_expiry_timestamp_seconds", "file=\"" + label(cert.get("file"))
+                        + "\",names=\"" + label(String.join(",", (List<String>) cert.get("names"))) + "\"",
+                        cert.get("not_after_s"));
+            }
+        }
 
         serverMetric(sb, servers, "grapevine_server_up", "1 when the server takes new requests.", "gauge",
                 row -> "up".equals(row.get("state")) ? 1 : 0);

@@ -15,7 +15,9 @@ import java.io.UncheckedIOException;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.HexFormat;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.stream.Stream;
 import javax.net.ssl.SSLException;
@@ -180,6 +182,29 @@ public final class ServerTls implements AutoCloseable {
     /** Certificate reloads that failed (the certificate in use stayed). */
     public long reloadFailures() {
         return reloadFailures.get();
+    }
+
+    /**
+     * What is served now, for the stats and {@code /metrics}, in plain values (the admin listener knows nothing of
+     * TLS): {@code {"reloads": n, "reload_failures": n, "certificates": [{"file", "names", "not_after_s"}]}}, one
+     * entry per configured certificate in the order of servers.conf, {@code not_after_s} being the end of validity
+     * (seconds since the epoch) of the certificate served for it now, so a renewal that failed to load shows. Any
+     * thread: taken under the lock a reload holds, so the counters and the certificates are of one moment.
+     */
+    public synchronized Map<String, Object> report() {
+        List<Map<String, Object>> certs = new ArrayList<>(served.size());
+        for (Served s : served) {
+            Map<String, Object> c = new LinkedHashMap<>();
+            c.put("file", s.files.cert().toString());
+            c.put("names", s.certificate.names());
+            c.put("not_after_s", s.certificate.chain()[0].getNotAfter().toInstant().getEpochSecond());
+            certs.add(c);
+        }
+        Map<String, Object> out = new LinkedHashMap<>();
+        out.put("reloads", reloads.get());
+        out.put("reload_failures", reloadFailures.get());
+        out.put("certificates", certs);
+        return out;
     }
 
     /**

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.stats;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -68,7 +69,29 @@ class StatsFormatsTest {
         doc.put("proxy", proxy);
         doc.put("pools", List.of(pool));
         doc.put("servers", List.of(server));
+        Map<String, Object> certificate = new LinkedHashMap<>();
+        certificate.put("file", "/etc/grapevine/a \"b\".crt");
+        certificate.put("names", List.of("a.test", "*.b.test"));
+        certificate.put("not_after_s", 1_800_000_000L);
+        Map<String, Object> tls = new LinkedHashMap<>();
+        tls.put("reloads", 2);
+        tls.put("reload_failures", 1);
+        tls.put("certificates", List.of(certificate));
+        doc.put("tls", tls);
         return doc;
+    }
+
+    @Test
+    void eachCertificatesEndIsAGaugeLabelledByItsFileAndNames() {
+        String text = StatsFormats.prometheus(document(), new LatencyMetrics(List.of(), List.of(), List.of(), List.of()));
+        assertTrue(text.contains("\ngrapevine_tls_certificate_expiry_timestamp_seconds{file=\"/etc/grapevine/a \\\"b\\\".crt\","
+                + "names=\"a.test,*.b.test\"} 1800000000\n"), text);
+        assertTrue(text.contains("\ngrapevine_tls_certificate_reloads_total 2\n"), text);
+        assertTrue(text.contains("\ngrapevine_tls_certificate_reload_failures_total 1\n"), text);
+        Map<String, Object> withoutTls = document();
+        withoutTls.remove("tls");
+        assertFalse(StatsFormats.prometheus(withoutTls, new LatencyMetrics(List.of(), List.of(), List.of(), List.of()))
+                .contains("grapevine_tls_certificate"), "no TLS, no certificate metrics");
     }
 
     @Test

@@ -35,9 +35,15 @@ public final class TestCertificates {
      */
     public static Pair selfSigned(Path dir, String name, KeyType type, KeyForm form, String subject,
                                   String... dnsNames) throws IOException {
+        return selfSigned(dir, name, 2, type, form, subject, dnsNames);
+    }
+
+    /** As {@link #selfSigned(Path, String, KeyType, KeyForm, String, String...)}, valid for {@code days} days. */
+    public static Pair selfSigned(Path dir, String name, int days, KeyType type, KeyForm form, String subject,
+                                  String... dnsNames) throws IOException {
         Path cert = dir.resolve(name + ".crt");
         Path key = dir.resolve(name + ".key");
-        List<String> command = new ArrayList<>(List.of("openssl", "req", "-x509", "-nodes", "-days", "2",
+        List<String> command = new ArrayList<>(List.of("openssl", "req", "-x509", "-nodes", "-days", String.valueOf(days),
                 "-subj", subject, "-keyout", key.toString(), "-out", cert.toString()));
         command.addAll(newKey(type));
         if (dnsNames.length > 0) {

@@ -27,6 +27,7 @@ import io.netty.handler.ssl.OpenSsl;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.net.URI;
@@ -37,6 +38,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -359,6 +362,60 @@ class TlsIntegrationTest {
     }
 
     /** The subject of the certificate a new handshake gets; "" when the handshake fails. */
+    /**
+     * {@code /metrics} says when the certificate served for each configured file ends (what an alert on a renewal
+     * that did not happen needs), follows a renewal, and counts a changed file that failed its checks, whose
+     * certificate in use stays and keeps its end in the metric.
+     */
+    @Test
+    void theMetricsSayWhenTheServedCertificateEndsAndCountItsReloads() throws Exception {
+        Pair v1 = TestCertificates.selfSigned(dir, "v1", 2, RSA, PKCS8, "/CN=a.test/O=v1", "a.test");
+        Pair live = TestCertificates.copy(v1, dir, "live");
+        ProxyServer proxy = proxy("auto", "", live);
+        String expiry = "grapevine_tls_certificate_expiry_timestamp_seconds{file=\"" + live.cert() + "\",names=\"a.test\"} ";
+        String metrics = metrics(proxy);
+        assertTrue(metrics.contains("\n" + expiry + notAfterSeconds(v1.cert()) + "\n"), metrics);
+        assertTrue(metrics.contains("\ngrapevine_tls_certificate_reloads_total 0\n"), metrics);
+        assertTrue(metrics.contains("\ngrapevine_tls_certificate_reload_failures_total 0\n"), metrics);
+
+        Path garbage = Files.writeString(dir.resolve("garbage"), "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n");
+        TestCertificates.replace(garbage, live.key());
+        Await.until(Duration.ofSeconds(15), "the failed reload in the metrics",
+                () -> metrics(proxy).contains("\ngrapevine_tls_certificate_reload_failures_total 1\n"));
+        assertTrue(metrics(proxy).contains("\n" + expiry + notAfterSeconds(v1.cert()) + "\n"),
+                "the certificate in use stays, and so does its end");
+
+        Pair v2 = TestCertificates.selfSigned(dir, "v2", 90, RSA, PKCS8, "/CN=a.test/O=v2", "a.test");
+        TestCertificates.replace(v2.cert(), live.cert());
+        TestCertificates.replace(v2.key(), live.key());
+        long renewed = notAfterSeconds(v2.cert());
+        assertTrue(renewed > notAfterSeconds(v1.cert()) + 80 * 86_400L);
+        Await.until(Duration.ofSeconds(15), "the renewal's end in the metrics",
+                () -> metrics(proxy).contains("\n" + expiry + renewed + "\n"));
+        metrics = metrics(proxy);
+        assertTrue(metrics.matches("(?s).*\ngrapevine_tls_certificate_reloads_total [1-9][0-9]*\n.*"), metrics);
+        try (HttpConnection admin = new HttpConnection(proxy.adminAddress(), 10_000)) {
+            String json = admin.get("/stats.json").body();
+            assertTrue(json.matches("(?s).*\"not_after_s\" ?: ?" + renewed + "\\b.*"), json);
+        }
+    }
+
+    private static String metrics(ProxyServer proxy) {
+        try (HttpConnection admin = new HttpConnection(proxy.adminAddress(), 10_000)) {
+            return admin.get("/metrics").body();
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
+    /** The end of validity of the first certificate of a PEM file, read by the JDK, not by the proxy's code. */
+    private static long notAfterSeconds(Path pem) throws Exception {
+        try (InputStream in = Files.newInputStream(pem)) {
+            X509Certificate cert = (X509Certificate) CertificateFactory.getInstance("X.509").generateCertificate(in);
+            return cert.getNotAfter().toInstant().getEpochSecond();
+        }
+    }
+
     private static String servedSubject(ProxyServer proxy, String sni) {
         InetSocketAddress address = proxy.tlsListenAddress() != null ? proxy.tlsListenAddress() : proxy.listenAddress();
         try (SSLSocket socket = TlsClient.connect(address, sni)) {
