@@ -340,6 +340,22 @@ public final class Exchange {
         return false;
     }
 
+    /**
+     * Whether a retry after a failure on {@code failed} would find a server to go to: one of the pool not tried yet that
+     * takes requests now, with a free slot or a queue to wait in. Only when the retry budget denied a retry, so that
+     * {@code retries_denied} counts retries that would have been made, not failures with nowhere else to go (a pool of
+     * one server); O(servers), on that path alone.
+     */
+    private boolean anotherServerLeft(Server failed, long now) {
+        boolean mayWait = pool.state().queuePolicy().max() > 0;
+        for (Server s : pool.servers()) {
+            if (s != failed && s.isAvailable(now) && (mayWait || !s.isFull()) && (tried == null || !tried.contains(s))) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** @param s a server whose slot this exchange holds; the attempt takes it over */
     private void startAttempt(Server s, long now, boolean freshConnection) {
         Attempt a = new Attempt(this, s, now);
@@ -582,7 +598,7 @@ public final class Exchange {
         if (d == null) {
             return;
         }
-        if (d.retryDenied()) {
+        if (d.retryDenied() && anotherServerLeft(s, now)) {
             pool.state().stats().retriesDenied.increment();
             loop.stats().retriesDenied.increment();
             log.debug("not retrying {} {} after {} on {}: the retry budget of pool {} is spent", request.method,

@@ -176,6 +176,38 @@ class ConnectionLimitForwardingTest {
     }
 
     /**
+     * A spent budget denies only a retry that would have been made: a failure with no other server to go to (the only
+     * server of its pool, or the others out of rotation) is answered as before, but counts in no retries_denied, so
+     * that an outage of a one-server pool does not read as a retry storm held back.
+     */
+    @Test
+    void aSpentBudgetDeniesNoRetryWhenNoOtherServerIsLeft() throws Exception {
+        String noBudget = "\"limits\": {\"retry_budget_percent\": 0, \"retry_budget_min_per_s\": 0}, "
+                + "\"passive_health\": {\"max_fails\": 0}";
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(1, noBudget))) {
+            for (int i = 0; i < 3; i++) {
+                h.dials(Dial.REFUSE);
+                h.send(get("x"));
+                assertTrue(h.received().startsWith("HTTP/1.1 503 "));
+            }
+            assertEquals(0, h.stats.retriesDenied.sum(), "one server: no retry to deny");
+            assertEquals(0, h.tables.current().pools().get("default").state().stats().retriesDenied.sum());
+        }
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, noBudget))) {
+            h.tables.setRuntimeWeight("s1", 0, "test");
+            h.dials(Dial.REFUSE);
+            h.send(get("x"));
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "));
+            assertEquals(0, h.stats.retriesDenied.sum(), "s1 takes no requests: no retry to deny");
+            h.tables.setRuntimeWeight("s1", 1, "test");
+            h.dials(Dial.REFUSE);
+            h.send(get("y"));
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "));
+            assertEquals(1, h.stats.retriesDenied.sum(), "s1 could have taken the retry");
+        }
+    }
+
+    /**
      * A failed request whose retry finds every other server at its max_conn and no room in the queue is answered 503
      * at once, as any request would be: no retry was made, so none is counted (proxy, server, access log) and the
      * retry budget gets back the retry it lent. Here the budget holds what a and b deposited, one retry: a's retry
