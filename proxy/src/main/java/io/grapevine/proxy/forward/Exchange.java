@@ -372,7 +372,7 @@ public final class Exchange {
             ps.stats().queueFull.increment();
             log.debug("queue of pool {} is full ({} requests): {} {} answered 503", pool.name(),
                     ps.queuePolicy().max(), request.method, request.routingPath);
-            answerBusy();
+            answerBusy(ps.queuePolicy());
         }
     }
 
@@ -384,13 +384,13 @@ public final class Exchange {
      */
     private boolean enqueue(Server pinned, long now) {
         PoolState ps = pool.state();
-        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now);
+        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now, ps.queuePolicy());
         if (!ps.queue().offer(t, now)) {
             return false;
         }
         ticket = t;
         state = State.QUEUED;
-        t.timeout(loop.eventLoop().schedule(() -> queueTimedOut(t), ps.queuePolicy().timeoutMillis(),
+        t.timeout(loop.eventLoop().schedule(() -> queueTimedOut(t), t.policy().timeoutMillis(),
                 TimeUnit.MILLISECONDS));
         return true;
     }
@@ -464,8 +464,8 @@ public final class Exchange {
         queuedNanos += System.nanoTime() - t.sinceNanos();
         pool.state().stats().queueTimeouts.increment();
         log.debug("{} {} waited {} ms in the queue of pool {} in vain: answered 503", request.method,
-                request.routingPath, pool.state().queuePolicy().timeoutMillis(), pool.name());
-        answerBusy();
+                request.routingPath, t.policy().timeoutMillis(), pool.name());
+        answerBusy(t.policy());
     }
 
     /** Leaves the queue (the client went away, or the request became void). */
@@ -481,9 +481,12 @@ public final class Exchange {
         pool.state().stats().queueAbandoned.increment();
     }
 
-    /** 503 for a full queue or a queue timeout, with {@code Retry-After}. */
-    private void answerBusy() {
-        answer(503, pool.state().queuePolicy().retryAfterSeconds());
+    /**
+     * 503 for a full queue or a queue timeout, with the {@code Retry-After} of {@code queue}: the settings in force for
+     * a full queue, those the request waited under for a timeout.
+     */
+    private void answerBusy(PoolPolicy.Queue queue) {
+        answer(503, queue.retryAfterSeconds());
     }
 
     /** The attempt's connection is ready: send the head and whatever body has arrived. */

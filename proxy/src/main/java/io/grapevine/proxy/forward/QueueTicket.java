@@ -1,5 +1,6 @@
 package io.grapevine.proxy.forward;
 
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.table.PoolQueue;
 import io.grapevine.proxy.table.Server;
 import io.netty.channel.EventLoop;
@@ -27,11 +28,18 @@ final class QueueTicket implements PoolQueue.Waiter {
     /** The servers this request tried already. */
     private final Server[] tried;
     private final long sinceNanos;
+    /**
+     * The pool's queue settings when the request began to wait: its timeout is scheduled from them, and a reload
+     * changes neither the wait nor the {@code Retry-After} of its end.
+     */
+    private final PoolPolicy.Queue policy;
     /** Loop-confined. */
     private ScheduledFuture<?> timeout;
 
-    QueueTicket(Exchange exchange, EventLoop eventLoop, Server pinned, List<Server> tried, long sinceNanos) {
+    QueueTicket(Exchange exchange, EventLoop eventLoop, Server pinned, List<Server> tried, long sinceNanos,
+                PoolPolicy.Queue policy) {
         this.exchange = exchange;
+        this.policy = policy;
         this.eventLoop = eventLoop;
         this.pinned = pinned;
         this.tried = tried == null ? NONE : tried.toArray(NONE);
@@ -40,6 +48,10 @@ final class QueueTicket implements PoolQueue.Waiter {
 
     long sinceNanos() {
         return sinceNanos;
+    }
+
+    PoolPolicy.Queue policy() {
+        return policy;
     }
 
     void timeout(ScheduledFuture<?> future) {

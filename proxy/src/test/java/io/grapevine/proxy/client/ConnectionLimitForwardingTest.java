@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.config.ConfigLoader;
+import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
@@ -114,6 +115,29 @@ class ConnectionLimitForwardingTest {
             assertEquals(1, h.backends.size());
             assertFalse(h.backend(0).received().contains("GET /b "), "b never reached the server");
             assertEquals(0, server(h).inFlight());
+        }
+    }
+
+    /**
+     * A request that waits under queue.timeout_ms 1000 and times out after a reload raised it to 9000 waited 1 s, so
+     * its 503 says Retry-After: 1, not the 9 s of a wait it never had.
+     */
+    @Test
+    void aQueueTimeoutAfterAReloadSaysRetryAfterOfTheWaitItHad() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, "\"queue\": {\"timeout_ms\": 1000}"))) {
+            h.send(get("a") + get("b"));
+            assertEquals(1, server(h).poolState().queue().size());
+            ProxyConfig reloaded = ConfigLoader.parse(limited(1, "\"queue\": {\"timeout_ms\": 9000}"), "(test)");
+            h.tables.publish(reloaded.servers(), reloaded.routes(), reloaded::policyOf, "test");
+            assertEquals(9000, server(h).poolState().queuePolicy().timeoutMillis());
+            h.client.advanceTimeBy(1000, TimeUnit.MILLISECONDS);
+            h.client.runScheduledPendingTasks();
+            assertEquals(1, poolStats(h).queueTimeouts.sum(), "timed out on the timeout it waited under");
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            String answers = h.received();
+            int busy = answers.indexOf("HTTP/1.1 503 ");
+            assertTrue(busy > 0 && answers.substring(busy).contains("\r\nRetry-After: 1\r\n"), answers);
         }
     }
 
