@@ -4,7 +4,6 @@ import io.grapevine.proxy.config.AccessLogConfig;
 import io.grapevine.proxy.forward.Exchange;
 import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.table.Server;
-import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
 import io.netty.util.NetUtil;
 import java.net.InetAddress;
@@ -126,8 +125,7 @@ final class LineFormatter {
         put("\" host=\"");
         headText(hostStart, hostEnd, false);
         put("\" pool=");
-        ServerPool pool = ex.pool();
-        text(pool == null ? null : pool.name(), false);
+        text(ex.poolName(), false);
         put(" server=");
         Server server = ex.server();
         text(server == null ? null : server.name(), false);
@@ -174,8 +172,7 @@ final class LineFormatter {
         put(",\"user_agent\":");
         jsonHeadText(userAgentStart, userAgentEnd);
         put(",\"pool\":");
-        ServerPool pool = ex.pool();
-        text(pool == null ? null : pool.name(), true);
+        text(ex.poolName(), true);
         put(",\"server\":");
         Server server = ex.server();
         text(server == null ? null : server.name(), true);

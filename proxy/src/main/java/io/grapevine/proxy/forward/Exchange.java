@@ -87,12 +87,20 @@ public final class Exchange {
 
     private final ClientStream client;
     private final RequestHead request;
-    private final BackendTable table;
+    /**
+     * The table generation the request was read under, and below the pool of that generation it was routed to and its
+     * affinity there: dropped once the response began ({@link #forgetRouting}), when no retry can follow, so that a
+     * tunnel open for hours keeps no generation's balancers (Maglev tables, per-loop state) in memory.
+     */
+    private BackendTable table;
     private final LoopContext loop;
     private State state = State.NEW;
     private RequestState requestState;
 
     private ServerPool pool;
+    /** The pool's name and its state (which lives from generation to generation); kept for the exchange's whole life. */
+    private String poolName;
+    private PoolState poolState;
     /** Hash key and sticky cookie of the request in its pool; null when the pool neither hashes nor sticks. */
     private Affinity affinity;
     private Attempt attempt;
@@ -190,9 +198,9 @@ public final class Exchange {
         return a == null ? 0 : a.startNanos();
     }
 
-    /** The pool the request was routed to, or {@code null} (no pool of that name in the table). */
-    public ServerPool pool() {
-        return pool;
+    /** The name of the pool the request was routed to, or {@code null} (no pool of that name in the table). */
+    public String poolName() {
+        return poolName;
     }
 
     /** Time the request waited in its pool's queue for a server (0 when it never queued). */
@@ -221,7 +229,7 @@ public final class Exchange {
 
     /** The PROXY protocol version the chosen pool's servers expect, or {@code null}. */
     io.grapevine.proxy.config.ProxyProtocolConfig.Version proxyProtocolVersion() {
-        return pool == null ? null : loop.config().proxyProtocol().sendTo(pool.name());
+        return poolName == null ? null : loop.config().proxyProtocol().sendTo(poolName);
     }
 
     LoopContext loop() {
@@ -242,7 +250,9 @@ public final class Exchange {
             answer(RetryPolicy.statusFor(null));
             return;
         }
-        loop.retryBudget(pool.state(), startNanos).deposit(startNanos);
+        poolName = pool.name();
+        poolState = pool.state();
+        loop.retryBudget(poolState, startNanos).deposit(startNanos);
         affinity = Affinity.of(pool, request);
         sendToNextServer();
     }
@@ -520,6 +530,17 @@ public final class Exchange {
         client.resumeRequestBody();
     }
 
+    /**
+     * The response began: no retry, queue or balancing follows, so the table generation, its pool and the affinity
+     * there are no longer needed (what outlives this reads {@link #poolName} and {@link #poolState}). On the
+     * exchange's loop.
+     */
+    private void forgetRouting() {
+        table = null;
+        pool = null;
+        affinity = null;
+    }
+
     /** A field line the response from {@code server} gets (a sticky session's Set-Cookie), or null. */
     byte[] extraResponseField(Server server) {
         return affinity == null ? null : affinity.setCookieFor(server);
@@ -545,6 +566,7 @@ public final class Exchange {
 
     void attemptResponseHead(ResponseHead head) {
         state = head.switching ? State.TUNNEL : State.RESPONDING;
+        forgetRouting(); // the sticky cookie of this response was rendered with its head, before this
         status = head.status;
         responseNanos = System.nanoTime();
         if (head.switching) {
@@ -584,7 +606,7 @@ public final class Exchange {
         long now = System.nanoTime();
         RetryPolicy.Decision d = state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL ? null
                 : loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
-                        request.idempotent, requestCommitted, retriesMade), loop.retryBudget(pool.state(), now), now);
+                        request.idempotent, requestCommitted, retriesMade), loop.retryBudget(poolState, now), now);
         if (failure.beforeSending()) {
             s.stats().connectErrors.increment();
         } else if (d == null || d.action() != RetryPolicy.Action.RETRY_SAME_SERVER) {

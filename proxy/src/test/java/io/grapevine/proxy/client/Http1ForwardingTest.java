@@ -1071,6 +1071,39 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A tunnel may stay open for hours while gossip swaps the table many times: once it is open (no retry can follow),
+     * its exchange holds neither the table it was routed on nor that generation's pool, whose balancers (a Maglev table
+     * of up to 131,071 slots per loop) would otherwise stay in memory for every generation a live tunnel began under.
+     * The tunnel goes on, and its end is counted as before.
+     */
+    @Test
+    void anOpenTunnelHoldsNeitherTheTableNorThePoolItWasRoutedOn() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, "\"balance\": \"uri\""))) {
+            Backend b = openTunnel(h);
+            java.lang.ref.WeakReference<Object> table = new java.lang.ref.WeakReference<>(h.tables.current());
+            java.lang.ref.WeakReference<Object> pool =
+                    new java.lang.ref.WeakReference<>(h.tables.current().pools().get("default"));
+            ProxyConfig reloaded = ConfigLoader.parse(config(2, "\"balance\": \"uri\""), "(test)");
+            h.tables.publish(reloaded.servers(), reloaded.routes(), reloaded::policyOf, "test");
+            for (int i = 0; i < 50 && (table.get() != null || pool.get() != null); i++) {
+                System.gc();
+                Thread.sleep(10);
+            }
+            assertEquals(null, table.get(), "the table the tunnel was routed on is still reachable");
+            assertEquals(null, pool.get(), "the pool the tunnel was routed on is still reachable");
+            h.send("ping");
+            assertEquals("ping", b.received());
+            b.send("pong");
+            assertEquals("pong", h.received());
+            b.close();
+            h.runPending();
+            assertFalse(h.client.isActive());
+            assertEquals(0, h.stats.tunnelsCurrent.get());
+            assertEquals(1, h.tables.current().servers().get(0).stats().tunnels.sum());
+        }
+    }
+
     @Test
     void aRefusedUpgradeLeavesAnOrdinaryConnectionAndTheNextRequestIsRead() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
