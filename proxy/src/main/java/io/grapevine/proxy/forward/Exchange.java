@@ -657,25 +657,32 @@ public final class Exchange {
                 log.debug("retried {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
             }
             case RETRY_SAME_SERVER -> {
-                s.stats().retried.increment();
-                loop.stats().retries.increment();
                 if (!s.takesStickyRequests(now)) {
                     // Put in maintenance, down or out of the table since it was picked: the request reached no
                     // server and goes to another one. Counted as retried and redispatched, as any retry elsewhere,
-                    // but it spends nothing of the retry budget and counts as no failure of this server.
-                    s.stats().redispatched.increment();
+                    // once it went there or waits for a slot, but it spends nothing of the retry budget and counts
+                    // as no failure of this server. With no other server (or every one full and no room to wait)
+                    // it is answered: no retry was made, none is counted.
                     if (tried == null) {
                         tried = new ArrayList<>(2);
                     }
                     tried.add(s);
-                    log.debug("sending {} {} elsewhere after a stale keep-alive on {}, which takes no requests now",
-                            request.method, request.routingPath, s);
                     followPoolAcrossSwap();
                     if (!trySendToNextServer()) {
                         answer(RetryPolicy.statusFor(null));
+                        return;
+                    }
+                    if (attempt != a || ticket != null) {
+                        s.stats().retried.increment();
+                        s.stats().redispatched.increment();
+                        loop.stats().retries.increment();
+                        log.debug("sent {} {} elsewhere after a stale keep-alive on {}, which takes no requests now",
+                                request.method, request.routingPath, s);
                     }
                     return;
                 }
+                s.stats().retried.increment();
+                loop.stats().retries.increment();
                 log.debug("retrying {} {} after {} on {} ({})", request.method, request.routingPath, failure, s, detail);
                 if (a.passSlot() || s.tryAcquireSlot()) {
                     startAttempt(s, now, true);

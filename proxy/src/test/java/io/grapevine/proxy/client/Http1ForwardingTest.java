@@ -559,6 +559,24 @@ class Http1ForwardingTest {
     }
 
     /**
+     * ... and with no other server to go to, it is answered 503 and sent nowhere again: no retry is counted (proxy or
+     * server), as none was made.
+     */
+    @Test
+    void aStaleKeepAliveOfTheOnlyServerPutInMaintenanceIsNoRetry() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = secondRequestOnAReusedConnection(h);
+            h.tables.setRuntimeState(b.server().name(), RuntimeState.MAINT, "test");
+            b.close();
+            assertEquals(1, h.backends.size());
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "));
+            assertEquals(0, h.stats.retries.sum(), "no request was sent again");
+            assertEquals(0, b.server().stats().retried.sum());
+            assertEquals(0, b.server().stats().redispatched.sum());
+        }
+    }
+
+    /**
      * A request that could not be sent again once it went out takes no idle connection older than 2 s (the one a
      * backend's keep-alive timeout closes just as the request arrives, a 502 then): a PUT with a body as much as a
      * POST, though PUT is idempotent, since its body bytes are not kept once sent.
