@@ -219,6 +219,18 @@ class LauncherIntegrationTest {
     }
 
     /**
+     * A SIGTERM to the launcher while {@code test} runs Maven (Ctrl-C, a CI job cancelled) stops Maven too: the
+     * test suite's proxies and agents do not run on after the launcher is gone.
+     */
+    @Test
+    void aSigtermWhileTheLauncherTestsStopsMaven() throws Exception {
+        Process launcher = start(List.of(), Map.of("FAKE_MVN_HOLD", root.resolve("hold").toString()), "test");
+        Await.until(Duration.ofSeconds(10), "Maven running", () -> Files.exists(root.resolve("hold.running")));
+        assertStopsWithItsChildren(launcher);
+        assertEquals(List.of("-B verify"), builds());
+    }
+
+    /**
      * A SIGTERM to the launcher while it records the class data sharing archive (the first start after a build, a
      * few seconds) stops the warm-up JVM too, and leaves no archive, neither a part-written one nor the empty file
      * of a failed warm-up, which would keep the next starts from recording it.
