@@ -33,7 +33,6 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 public final class ProxyMain {
 
-    private static final Logger log = LoggerFactory.getLogger(ProxyMain.class);
     private static final String PROGRAM = "grapevine proxy";
     private static final String GOSSIP_OFF = "add --gossip PORT (this proxy's gossip port, 7946 by convention) or"
             + " --join HOST:PORT to join a cluster";
@@ -231,20 +230,30 @@ public final class ProxyMain {
         return CommandLines.parse(new Flags(), environment, args, Flags::validate);
     }
 
+    /**
+     * The logger, made at its first use, not in this class's initialisation: setting logging up takes up to seconds
+     * on a loaded host, and {@link #main} takes SIGHUP and SIGUSR1 over before it.
+     */
+    private static final class Log {
+        static final Logger LOG = LoggerFactory.getLogger(ProxyMain.class);
+    }
+
     public static void main(String[] args) throws InterruptedException {
+        // SIGHUP's and SIGUSR1's default action ends the process (the JVM's for SIGHUP: exit 129): taken over first,
+        // before logging is set up and the command line read, which take up to seconds on a loaded host. Until the
+        // start has set up the reloads and the access log, one is noted (systemctl reload just after systemctl
+        // start; logrotate's postrotate while the proxy starts, after the start opened the file it renamed) and
+        // carried out once the proxy runs. Only the JVM's own start, before main, is left uncovered.
+        AtomicBoolean hupDuringStart = new AtomicBoolean();
+        AtomicBoolean usr1DuringStart = new AtomicBoolean();
+        StopSignals.takeOver(name -> (name.equals("SIGHUP") ? hupDuringStart : usr1DuringStart).set(true),
+                "HUP", "USR1");
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
             check(options);
         }
         // Taken over before anything starts: a signal during the start stops the proxy right after it.
         StopSignals signals = StopSignals.install(PROGRAM);
-        // SIGHUP's and SIGUSR1's default action ends the process: until the start has set up the reloads and the
-        // access log, one is noted (systemctl reload just after systemctl start; logrotate's postrotate while the
-        // proxy starts, after the start opened the file it renamed) and carried out once the proxy runs.
-        AtomicBoolean hupDuringStart = new AtomicBoolean();
-        AtomicBoolean usr1DuringStart = new AtomicBoolean();
-        StopSignals.takeOver(name -> (name.equals("SIGHUP") ? hupDuringStart : usr1DuringStart).set(true),
-                "HUP", "USR1");
         ProxyInstance instance;
         try {
             instance = ProxyInstance.start(options);
@@ -253,12 +262,12 @@ public final class ProxyMain {
         } catch (ListenerBindException | GossipStartException e) {
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": " + e.getMessage());
         } catch (Exception e) {
-            log.debug("start failed", e);
+            Log.LOG.debug("start failed", e);
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
         // nginx's "reopen the log files", which its logrotate recipes send; its default action ends the process at once.
         Consumer<String> reopen = name -> {
-            log.info("{}: reopening the access log", name);
+            Log.LOG.info("{}: reopening the access log", name);
             instance.reopenAccessLog();
         };
         StopSignals.takeOver(reopen, "USR1");
@@ -269,7 +278,7 @@ public final class ProxyMain {
         }
         StartupHeap.settle();
         String signal = signals.await();
-        log.info("{} received: stopping (a second signal stops at once)", signal);
+        Log.LOG.info("{} received: stopping (a second signal stops at once)", signal);
         instance.shutdown();
         throw CommandLines.exit(0, null);
     }

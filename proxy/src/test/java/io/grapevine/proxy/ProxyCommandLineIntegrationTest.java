@@ -171,14 +171,54 @@ class ProxyCommandLineIntegrationTest {
     @ParameterizedTest
     @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
     void aSignalDuringTheStartIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
-        Path fifo = dir.resolve("access.fifo");
-        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        Path fifo = fifo("access.fifo");
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + fifo + "\" }, \"backend_servers\": [] }\n");
         int port = Ports.free();
         ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sig" + signal.toLowerCase() + "-at-start",
                 "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
-        Await.until(Duration.ofSeconds(60), "the start held at the access log",
+        assertASignalWhileHeldIsCarriedOut(proxy, fifo, port, signal, carriedOut);
+    }
+
+    /**
+     * The same for a signal that comes before the proxy reads its command line, while logging is set up: up to
+     * seconds after the JVM starts on a loaded host, when a SIGHUP's default action (the JVM's: exit 129) would end
+     * the proxy. Logging is held where it opens its log file, a FIFO nobody reads yet; the JVM runs without the
+     * launcher, whose class data sharing warm-up would read the same logging set-up.
+     */
+    @ParameterizedTest
+    @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
+    void aSignalWhileLoggingIsSetUpIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
+        Path fifo = fifo("log.fifo");
+        Path logging = dir.resolve("logback.xml");
+        Files.writeString(logging, String.join("\n",
+                "<configuration>",
+                "  <appender name=\"STDERR\" class=\"ch.qos.logback.core.ConsoleAppender\">",
+                "    <target>System.err</target><encoder><pattern>%level [%thread] %logger{0}: %msg%n</pattern></encoder>",
+                "  </appender>",
+                "  <appender name=\"FIFO\" class=\"ch.qos.logback.core.FileAppender\">",
+                "    <file>" + fifo + "</file><encoder><pattern>%msg%n</pattern></encoder>",
+                "  </appender>",
+                "  <root level=\"INFO\"><appender-ref ref=\"STDERR\"/><appender-ref ref=\"FIFO\"/></root>",
+                "</configuration>", ""));
+        Path conf = dir.resolve("servers.conf");
+        Files.writeString(conf, "{ \"backend_servers\": [] }\n");
+        int port = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.start(dir, "sig" + signal.toLowerCase() + "-while-logging-starts",
+                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                        "-Dlogback.configurationFile=" + logging, "-jar", ChildProcess.proxyJar().toString(),
+                        "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()),
+                Map.of()));
+        assertASignalWhileHeldIsCarriedOut(proxy, fifo, port, signal, carriedOut);
+    }
+
+    /**
+     * {@code proxy} is held opening {@code fifo}: SIG{@code signal} then does not end it, and once the FIFO has a
+     * reader the proxy listens on {@code port} and logs {@code carriedOut}; SIGTERM then stops it with 0.
+     */
+    private static void assertASignalWhileHeldIsCarriedOut(ChildProcess proxy, Path fifo, int port, String signal,
+                                                          String carriedOut) throws Exception {
+        Await.until(Duration.ofSeconds(60), "the proxy held at " + fifo.getFileName(),
                 () -> waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
         proxy.signal(signal);
         Thread.sleep(500);
@@ -198,6 +238,13 @@ class ProxyCommandLineIntegrationTest {
                 () -> proxy.log().contains(carriedOut), proxy::tail);
         proxy.sigterm();
         assertEquals(0, proxy.waitFor(30), proxy.tail());
+    }
+
+    /** A new FIFO named {@code name} in the test's directory. */
+    private Path fifo(String name) throws Exception {
+        Path fifo = dir.resolve(name);
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        return fifo;
     }
 
     /** Whether a thread of the process waits in the open of a FIFO that has no reader yet. */
