@@ -27,8 +27,15 @@ public final class AgentMain {
         prepare.start();
     }
 
-    private static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
     private static final String PROGRAM = "grapevine agent";
+
+    /**
+     * The logger, made at its first use, not in this class's initialisation: setting logging up takes up to seconds
+     * on a loaded host, and {@link #main} takes SIGHUP and SIGUSR1 over before it.
+     */
+    private static final class Log {
+        static final Logger LOG = LoggerFactory.getLogger(AgentMain.class);
+    }
 
     private AgentMain() {
     }
@@ -46,6 +53,11 @@ public final class AgentMain {
     }
 
     public static void main(String[] args) throws InterruptedException {
+        // Their default action (the JVM's for SIGHUP: exit 129) would end the agent without a drain, taking its
+        // backend away unannounced: taken over first, before logging is set up and the command line read, which take
+        // up to seconds on a loaded host. Only the JVM's own start, before main, is left uncovered.
+        StopSignals.takeOver(name -> Log.LOG.info("{} received: ignored (the agent reads its flags at start only;"
+                + " SIGTERM drains and stops it)", name), "HUP", "USR1");
         AgentOptions options = CommandLines.parseOrExit(new AgentOptions.Flags(), args, AgentOptions.Flags::validate);
         ClusterKeyring keyring;
         try {
@@ -56,9 +68,6 @@ public final class AgentMain {
         // Installed before the agent starts: a signal before the join (the first probe's retries take up to 2 s)
         // stops it without joining; one during the join, once the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
-        // Their default action would end the agent without a drain, taking its backend away unannounced.
-        StopSignals.takeOver(name -> LOG.info("{} received: ignored (the agent reads its flags at start only; SIGTERM"
-                + " drains and stops it)", name), "HUP", "USR1");
         Optional<Agent> started;
         try {
             started = Agent.start(options, keyring, signals::requested);
@@ -69,7 +78,7 @@ public final class AgentMain {
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
         if (started.isEmpty()) {
-            LOG.info("{} received while starting: stopping before joining the cluster", signals.await());
+            Log.LOG.info("{} received while starting: stopping before joining the cluster", signals.await());
             throw CommandLines.exit(0, null);
         }
         Agent agent = started.get();
@@ -77,11 +86,11 @@ public final class AgentMain {
         StartupHeap.settle();
         String signal = signals.await();
         Duration drain = Duration.ofSeconds(options.drainSeconds());
-        LOG.info("{} received: {}", signal, agent.joined()
+        Log.LOG.info("{} received: {}", signal, agent.joined()
                 ? "draining for " + drain.toSeconds() + " s, then leaving (a second signal leaves and stops at once)"
                 : "stopping");
         agent.drainAndLeave(drain);
-        LOG.info("Agent stopped");
+        Log.LOG.info("Agent stopped");
         throw CommandLines.exit(0, null);
     }
 }

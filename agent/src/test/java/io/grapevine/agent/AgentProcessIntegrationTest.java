@@ -44,11 +44,18 @@ class AgentProcessIntegrationTest {
     }
 
     private Process agent(Path output, String... args) throws IOException {
+        return agent(List.of(), output, args);
+    }
+
+    /** The agent with {@code jvmOptions} before its {@code -jar}. */
+    private Process agent(List<String> jvmOptions, Path output, String... args) throws IOException {
         assertTrue(Files.isRegularFile(JAR), JAR.toAbsolutePath() + " is missing: run 'mvn verify', which packages it first");
         // With the default handling of the signals, as from a terminal, whatever the build was started under
         // (nohup ignores SIGHUP, and a child inherits that).
         List<String> command = new ArrayList<>(List.of("env", "--default-signal=HUP,INT,TERM,USR1",
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx128m", "-jar", JAR.toString()));
+                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-Xmx128m"));
+        command.addAll(jvmOptions);
+        command.addAll(List.of("-jar", JAR.toString()));
         command.addAll(List.of(args));
         Process process = new ProcessBuilder(command)
                 .redirectOutput(output.toFile())
@@ -108,6 +115,44 @@ class AgentProcessIntegrationTest {
         assertTrue(agent.waitFor(15, TimeUnit.SECONDS), "agent did not exit");
         assertEquals(0, agent.exitValue(), output(log));
         assertTrue(output(log).contains("Left the cluster"), output(log));
+    }
+
+    /**
+     * The same for SIGHUP and SIGUSR1 while logging is set up, before the agent reads its command line: up to seconds
+     * after the JVM starts on a loaded host, when their default action (for SIGHUP the JVM's, exit 129) would end it.
+     * Logging is held where it opens its log file, a FIFO nobody reads yet; once it runs, the agent logs both and
+     * joins.
+     */
+    @Test
+    void sighupAndSigusr1WhileLoggingIsSetUpAreLoggedAndTheAgentRunsOn() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        Path logging = Files.writeString(dir.resolve("logback.xml"), "<configuration>"
+                + "<appender name=\"STDERR\" class=\"ch.qos.logback.core.ConsoleAppender\"><target>System.err</target>"
+                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
+                + "<appender name=\"FIFO\" class=\"ch.qos.logback.core.FileAppender\"><file>" + fifo + "</file>"
+                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
+                + "<root level=\"INFO\"><appender-ref ref=\"STDERR\"/><appender-ref ref=\"FIFO\"/></root></configuration>\n");
+        proxy = new ProxyView(null);
+        Path log = dir.resolve("agent.log");
+        Process agent = agent(List.of("-Dlogback.configurationFile=" + logging), log, "--join", proxy.seed(),
+                "--service", "demo", "--target", "127.0.0.1:" + freePort(), "--demo", "--insecure-gossip", "--drain-seconds", "1");
+        Await.until(Duration.ofSeconds(30), "logging held at its FIFO",
+                () -> Fifos.waitsForAReader(agent.pid()) || !agent.isAlive(), () -> output(log));
+        for (String signal : List.of("HUP", "USR1")) {
+            assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(agent.pid())).start().waitFor());
+            Thread.sleep(500);
+            assertTrue(agent.isAlive(), () -> "SIG" + signal + " ended the agent (status " + agent.exitValue() + "): "
+                    + output(log));
+        }
+        Fifos.readInTheBackground(fifo);
+        Await.until(Duration.ofSeconds(30), "agent's backend up at the proxy",
+                () -> proxy.saw(MemberEvent.Type.ADDED, "demo", MemberState.UP) || !agent.isAlive(), () -> output(log));
+        for (String signal : List.of("HUP", "USR1")) {
+            assertTrue(output(log).contains("SIG" + signal + " received: ignored"), output(log));
+        }
+        agent.destroy();
+        assertTrue(agent.waitFor(15, TimeUnit.SECONDS), "agent did not exit");
+        assertEquals(0, agent.exitValue(), output(log));
     }
 
     /**

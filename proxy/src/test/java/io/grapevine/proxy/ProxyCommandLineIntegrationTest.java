@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.grapevine.agent.Fifos;
 import io.grapevine.agent.backend.DemoBackend;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
@@ -171,7 +172,7 @@ class ProxyCommandLineIntegrationTest {
     @ParameterizedTest
     @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
     void aSignalDuringTheStartIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
-        Path fifo = fifo("access.fifo");
+        Path fifo = Fifos.make(dir.resolve("access.fifo"));
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + fifo + "\" }, \"backend_servers\": [] }\n");
         int port = Ports.free();
@@ -189,7 +190,7 @@ class ProxyCommandLineIntegrationTest {
     @ParameterizedTest
     @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
     void aSignalWhileLoggingIsSetUpIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
-        Path fifo = fifo("log.fifo");
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
         Path logging = dir.resolve("logback.xml");
         Files.writeString(logging, String.join("\n",
                 "<configuration>",
@@ -219,41 +220,17 @@ class ProxyCommandLineIntegrationTest {
     private static void assertASignalWhileHeldIsCarriedOut(ChildProcess proxy, Path fifo, int port, String signal,
                                                           String carriedOut) throws Exception {
         Await.until(Duration.ofSeconds(60), "the proxy held at " + fifo.getFileName(),
-                () -> waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
+                () -> Fifos.waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
         proxy.signal(signal);
         Thread.sleep(500);
         assertTrue(proxy.isAlive(), "SIG" + signal + " during the start ended the proxy: " + proxy.tail());
 
-        Thread reader = new Thread(() -> {
-            try (InputStream in = Files.newInputStream(fifo)) {
-                in.transferTo(OutputStream.nullOutputStream());
-            } catch (IOException e) {
-                // the proxy is gone
-            }
-        });
-        reader.setDaemon(true);
-        reader.start();
+        Fifos.readInTheBackground(fifo);
         Await.until(Duration.ofSeconds(60), "the proxy listening", () -> Ports.accepting(port), proxy::tail);
         Await.until(Duration.ofSeconds(10), "what was asked for during the start",
                 () -> proxy.log().contains(carriedOut), proxy::tail);
         proxy.sigterm();
         assertEquals(0, proxy.waitFor(30), proxy.tail());
-    }
-
-    /** A new FIFO named {@code name} in the test's directory. */
-    private Path fifo(String name) throws Exception {
-        Path fifo = dir.resolve(name);
-        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
-        return fifo;
-    }
-
-    /** Whether a thread of the process waits in the open of a FIFO that has no reader yet. */
-    private static boolean waitsForAReader(long pid) {
-        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
-            return tasks.anyMatch(task -> text(task.resolve("wchan")).contains("wait_for_partner"));
-        } catch (IOException e) {
-            return false;
-        }
     }
 
     private static void get(int port, String path) throws IOException {

@@ -1,0 +1,55 @@
+package io.grapevine.agent;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * FIFOs that hold a program where it opens a file (its log, its access log) until the test reads them: opening a
+ * FIFO for writing blocks until it has a reader. The proxy's tests use them too.
+ */
+public final class Fifos {
+
+    private Fifos() {
+    }
+
+    /** Makes the FIFO {@code fifo}. */
+    public static Path make(Path fifo) throws IOException, InterruptedException {
+        assertEquals(0, new ProcessBuilder("mkfifo", fifo.toString()).start().waitFor());
+        return fifo;
+    }
+
+    /** Whether a thread of process {@code pid} waits in the open of a FIFO that has no reader yet. */
+    public static boolean waitsForAReader(long pid) {
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return tasks.anyMatch(task -> wchan(task).contains("wait_for_partner"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /** Reads {@code fifo} to its end on a daemon thread: what is written there is dropped. */
+    public static void readInTheBackground(Path fifo) {
+        Thread reader = new Thread(() -> {
+            try (InputStream in = Files.newInputStream(fifo)) {
+                in.transferTo(OutputStream.nullOutputStream());
+            } catch (IOException e) {
+                // the writer is gone
+            }
+        });
+        reader.setDaemon(true);
+        reader.start();
+    }
+
+    private static String wchan(Path task) {
+        try {
+            return Files.readString(task.resolve("wchan"));
+        } catch (IOException e) {
+            return "";
+        }
+    }
+}
