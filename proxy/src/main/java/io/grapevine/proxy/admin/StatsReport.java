@@ -307,8 +307,9 @@ public final class StatsReport {
      */
     private static void queue(Map<String, Object> row, PoolState pool) {
         PoolStats st = pool.stats();
-        long waited = st.queueWaitCount.sum();
-        double waitMillis = st.queueWaitNanos.sum() / 1e6;
+        PoolStats.Waits waits = st.waits(); // a count and the sum of those very waits
+        long waited = waits.count();
+        double waitMillis = waits.nanos() / 1e6;
         row.put("queue_current", pool.queue().size());
         row.put("queue_max", st.queueMax.get());
         row.put("queue_limit", pool.queuePolicy().max());

@@ -1,6 +1,5 @@
 package io.grapevine.proxy.stats;
 
-import java.util.concurrent.atomic.AtomicLongArray;
 import org.HdrHistogram.Histogram;
 import org.HdrHistogram.HistogramIterationValue;
 import org.HdrHistogram.SingleWriterRecorder;
@@ -46,8 +45,6 @@ public final class LatencyRecorder {
     public static final int SUM = BUCKETS;
     /** Length of a series as {@link #addBucketCounts} adds it: the buckets, then the sum. */
     public static final int SERIES = BUCKETS + 1;
-    /** Index of a loop's write version in its series array, after the sum: odd while the loop writes. */
-    private static final int VERSION = SERIES;
     private static final long[] BOUND_NANOS = StatsFormats.LATENCY_BUCKETS.stream()
             .mapToLong(le -> le.movePointRight(9).longValueExact()).toArray();
 
@@ -55,11 +52,11 @@ public final class LatencyRecorder {
         final SingleWriterRecorder total = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
         final SingleWriterRecorder upstream = new SingleWriterRecorder(1, HIGHEST_MICROS, RECORDING_DIGITS);
         /**
-         * Values per bucket since the start, their sum ({@link #SUM}) and a version ({@link #VERSION}); written by
-         * this loop only (so an increment is a read and a store), read by {@link #addBucketCounts} as one snapshot.
+         * Values per bucket since the start and their sum ({@link #SUM}); written by this loop only, read by {@link
+         * #addBucketCounts} as one snapshot.
          */
-        final AtomicLongArray totalBuckets = new AtomicLongArray(SERIES + 1);
-        final AtomicLongArray upstreamBuckets = new AtomicLongArray(SERIES + 1);
+        final VersionedCounters totalBuckets = new VersionedCounters(SERIES);
+        final VersionedCounters upstreamBuckets = new VersionedCounters(SERIES);
     }
 
     private volatile Recorders[] perLoop = NONE;
@@ -92,20 +89,14 @@ public final class LatencyRecorder {
 
     /**
      * The recording loop only: one more value in the bucket of the first bound {@code nanos} does not exceed, and
-     * {@code micros} more in the sum, inside an odd version so that a reader takes both or neither. Each store is a
-     * release store: the odd version is visible before the bucket and the sum, and they before the even version.
-     * No lock and no read-modify-write: the loop is the only writer.
+     * {@code micros} more in the sum, as one change of the loop's series (a reader takes both or neither).
      */
-    private static void count(AtomicLongArray series, long nanos, long micros) {
+    private static void count(VersionedCounters series, long nanos, long micros) {
         int i = 0;
         while (i < BOUND_NANOS.length && nanos > BOUND_NANOS[i]) {
             i++;
         }
-        long version = series.getPlain(VERSION);
-        series.lazySet(VERSION, version + 1);
-        series.lazySet(i, series.getPlain(i) + 1);
-        series.lazySet(SUM, series.getPlain(SUM) + micros);
-        series.lazySet(VERSION, version + 2);
+        series.add(i, 1, SUM, micros);
     }
 
     /**
@@ -119,32 +110,8 @@ public final class LatencyRecorder {
             if (r == null) {
                 continue;
             }
-            addSnapshot(r.totalBuckets, total);
-            addSnapshot(r.upstreamBuckets, upstream);
-        }
-    }
-
-    /** The reader: adds one loop's buckets and sum as of one moment, between two equal even versions. */
-    private static void addSnapshot(AtomicLongArray series, long[] into) {
-        long[] read = new long[SERIES];
-        for (int tries = 1; ; tries++) {
-            long before = series.get(VERSION); // volatile reads: none is done before this one or after the next
-            if ((before & 1) == 0) {
-                for (int i = 0; i < SERIES; i++) {
-                    read[i] = series.get(i);
-                }
-                if (series.get(VERSION) == before) {
-                    break;
-                }
-            }
-            if (tries % 64 == 0) {
-                Thread.yield(); // the loop was descheduled mid-write
-            } else {
-                Thread.onSpinWait();
-            }
-        }
-        for (int i = 0; i < SERIES; i++) {
-            into[i] += read[i];
+            r.totalBuckets.addTo(total);
+            r.upstreamBuckets.addTo(upstream);
         }
     }
 

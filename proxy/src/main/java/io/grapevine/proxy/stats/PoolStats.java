@@ -22,18 +22,35 @@ public final class PoolStats {
     public final LongAdder queueTimeouts = new LongAdder();
     /** Requests that left the queue because their client went away (or their request became void). */
     public final LongAdder queueAbandoned = new LongAdder();
-    /** Requests that got a server after waiting, and their total wait in nanoseconds. */
-    public final LongAdder queueWaitCount = new LongAdder();
-    public final LongAdder queueWaitNanos = new LongAdder();
+    /**
+     * Requests that got a server after waiting ({@link #WAITED}), and their total wait in nanoseconds ({@link
+     * #WAIT_NANOS}); written under the queue's lock, read as one snapshot.
+     */
+    private final VersionedCounters waits = new VersionedCounters(2);
+    private static final int WAITED = 0;
+    private static final int WAIT_NANOS = 1;
     /** Retries the retry budget did not allow. */
     public final LongAdder retriesDenied = new LongAdder();
     /** Ejections max_ejected_percent prevented. */
     public final LongAdder ejectionsPrevented = new LongAdder();
 
-    /** A request got a server after waiting {@code nanos}. */
+    /**
+     * A request got a server after waiting {@code nanos}. Called under the queue's lock, which makes the queue's
+     * grants one writer at a time.
+     */
     public void recordWait(long nanos) {
-        queueWaitCount.increment();
-        queueWaitNanos.add(Math.max(0, nanos));
+        waits.add(WAITED, 1, WAIT_NANOS, Math.max(0, nanos));
+    }
+
+    /** Requests that got a server after waiting, and the sum of their waits: of the same requests. */
+    public Waits waits() {
+        long[] read = new long[2];
+        waits.addTo(read);
+        return new Waits(read[WAITED], read[WAIT_NANOS]);
+    }
+
+    /** @param nanos the sum of the waits of the {@code count} requests */
+    public record Waits(long count, long nanos) {
     }
 
     /** The queue holds {@code depth} requests now (called under the queue's lock). */

@@ -131,7 +131,7 @@ public final class PoolQueue {
         } finally {
             lock.unlock();
         }
-        deliver(grants, nowNanos);
+        deliver(grants);
         return true;
     }
 
@@ -189,7 +189,7 @@ public final class PoolQueue {
                 server.loadChanged();
                 grants = null;
             } else {
-                unlink(taker, server);
+                unlink(taker, server, now);
                 grants = new ArrayList<>(2);
                 grants.add(new Grant(taker, server));
             }
@@ -197,7 +197,7 @@ public final class PoolQueue {
         } finally {
             lock.unlock();
         }
-        deliver(grants, now);
+        deliver(grants);
     }
 
     /** Hands the free slots of the pool's servers to the waiters that may use them, oldest first. */
@@ -212,7 +212,7 @@ public final class PoolQueue {
         } finally {
             lock.unlock();
         }
-        deliver(grants, System.nanoTime());
+        deliver(grants);
     }
 
     /** The pool left the table: every waiter learns that no server will come. */
@@ -251,7 +251,7 @@ public final class PoolQueue {
                 if (e == null || !s.tryAcquireSlot()) {
                     break;
                 }
-                unlink(e, s);
+                unlink(e, s, now);
                 if (grants == null) {
                     grants = new ArrayList<>(2);
                 }
@@ -287,8 +287,11 @@ public final class PoolQueue {
         return head;
     }
 
-    /** Takes {@code e}, which {@link #oldestFor} found for {@code server}, out of its line. */
-    private void unlink(Entry e, Server server) {
+    /**
+     * Takes {@code e}, which {@link #oldestFor} found for {@code server}, out of its line, and counts its wait. Under
+     * the lock, so that the pool's waits have one writer at a time ({@link PoolStats#recordWait}).
+     */
+    private void unlink(Entry e, Server server, long now) {
         ArrayDeque<Entry> own = pinned.get(server);
         if (own != null && own.peekFirst() == e) {
             own.pollFirst();
@@ -300,6 +303,7 @@ public final class PoolQueue {
             tiedInOpen -= e.waiter().pinnedTo() == null ? 0 : 1;
         }
         resized(size - 1);
+        stats.recordWait(now - e.sinceNanos());
     }
 
     /**
@@ -343,12 +347,11 @@ public final class PoolQueue {
         stats.queueDepth(n);
     }
 
-    private void deliver(List<Grant> grants, long nowNanos) {
+    private static void deliver(List<Grant> grants) {
         if (grants == null) {
             return;
         }
         for (Grant g : grants) {
-            stats.recordWait(nowNanos - g.entry().sinceNanos());
             g.entry().waiter().granted(g.server());
         }
     }

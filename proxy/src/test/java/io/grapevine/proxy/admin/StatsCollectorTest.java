@@ -130,33 +130,47 @@ class StatsCollectorTest {
         StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
         tables.publish(List.of(spec("web-1", 1)), "start");
         Server web1 = tables.current().servers().get(0);
-        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
-        Thread loop = new Thread(() -> {
-            while (!stop.get()) {
-                web1.stats().latency.recordTotal(0, 1_000_000);
-                web1.stats().latency.recordUpstream(0, 1_000_000);
+        scrapeWhile("loop-0", () -> {
+            web1.stats().latency.recordTotal(0, 1_000_000);
+            web1.stats().latency.recordUpstream(0, 1_000_000);
+        }, scrape -> {
+            Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                    StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+            for (String family : List.of("grapevine_server_request_duration_seconds",
+                    "grapevine_server_upstream_duration_seconds", "grapevine_pool_request_duration_seconds",
+                    "grapevine_pool_upstream_duration_seconds")) {
+                assertOneMillisecondEach(families, family, "scrape " + scrape + ", " + family + " of exchanges");
             }
-        }, "loop-0");
-        loop.start();
+        });
+    }
+
+    /** Scrapes ({@code scrape} with its number) 200 times while a thread named {@code writer} repeats {@code write}. */
+    private static void scrapeWhile(String writer, Runnable write, java.util.function.IntConsumer scrape)
+            throws InterruptedException {
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread t = new Thread(() -> {
+            while (!stop.get()) {
+                write.run();
+            }
+        }, writer);
+        t.start();
         try {
-            for (int scrape = 0; scrape < 200; scrape++) {
-                Map<String, PrometheusText.Family> families = PrometheusText.parse(
-                        StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
-                for (String family : List.of("grapevine_server_request_duration_seconds",
-                        "grapevine_server_upstream_duration_seconds", "grapevine_pool_request_duration_seconds",
-                        "grapevine_pool_upstream_duration_seconds")) {
-                    PrometheusText.Family f = families.get(family);
-                    long count = Math.round(f.samples(family + "_count", Map.of("pool", "default")).get(0).value());
-                    long sumMicros = Math.round(
-                            f.samples(family + "_sum", Map.of("pool", "default")).get(0).value() * 1e6);
-                    assertEquals(count * 1000, sumMicros,
-                            "scrape " + scrape + ", " + family + ": " + count + " exchanges of 1 ms");
-                }
+            for (int i = 0; i < 200; i++) {
+                scrape.accept(i);
             }
         } finally {
             stop.set(true);
-            loop.join();
+            t.join();
         }
+    }
+
+    /** Every value counted by the pool's {@code family} took 1 ms: its {@code _sum} is exactly {@code _count} ms. */
+    private static void assertOneMillisecondEach(Map<String, PrometheusText.Family> families, String family,
+            String what) {
+        PrometheusText.Family f = families.get(family);
+        long count = Math.round(f.samples(family + "_count", Map.of("pool", "default")).get(0).value());
+        long sumMicros = Math.round(f.samples(family + "_sum", Map.of("pool", "default")).get(0).value() * 1e6);
+        assertEquals(count * 1000, sumMicros, what + ": " + count + " of 1 ms");
     }
 
     /**
@@ -186,6 +200,25 @@ class StatsCollectorTest {
         assertTrue(requestRate > 0, all.toString());
         assertEquals(requestRate / 2, errors.get(errors.size() - 1), 0.01,
                 "of 4 requests, a 503 and a response cut midway failed: " + all);
+    }
+
+    /**
+     * Within one scrape, the pool's queue wait summary ({@code grapevine_pool_queue_wait_seconds}, and {@code
+     * queue_wait_count} / {@code queue_wait_ms_total} of {@code /stats.json}) sums the waits of the very requests it
+     * counts, while the queue goes on handing out slots: every wait here is 1 ms, so {@code _sum} must be exactly
+     * {@code _count} ms.
+     */
+    @Test
+    void theQueueWaitsSumAndCountAreOfTheSameRequestsWhileTheQueueGrants() throws Exception {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        io.grapevine.proxy.stats.PoolStats pool = tables.current().servers().get(0).poolState().stats();
+        // as the queue grants, under its lock: one writer at a time
+        scrapeWhile("queue", () -> pool.recordWait(1_000_000), scrape -> assertOneMillisecondEach(
+                PrometheusText.parse(StatsFormats.prometheus(report.stats(), report.latencyMetrics())),
+                "grapevine_pool_queue_wait_seconds", "scrape " + scrape + ", waits"));
     }
 
     /**

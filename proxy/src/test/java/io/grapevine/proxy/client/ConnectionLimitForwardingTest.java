@@ -71,7 +71,7 @@ class ConnectionLimitForwardingTest {
             assertEquals(3, answers.split("HTTP/1.1 200 OK", -1).length - 1, answers);
             assertEquals(0, server(h).inFlight());
             assertEquals(2, poolStats(h).queued.sum());
-            assertEquals(2, poolStats(h).queueWaitCount.sum());
+            assertEquals(2, poolStats(h).waits().count());
             assertEquals(2, poolStats(h).queueMax.get());
             assertEquals(0, poolStats(h).queueCurrent.get());
         }

@@ -462,7 +462,7 @@ class PoolQueueTest {
         }
 
         long waited() {
-            return pool.stats().queueWaitCount.sum();
+            return pool.stats().waits().count();
         }
     }
 }
