@@ -487,7 +487,7 @@ public final class Exchange {
         ticket = null;
         t.cancelTimeout();
         queuedNanos += System.nanoTime() - t.sinceNanos();
-        pool.state().queue().remove(t); // if it was granted just now, slotGranted gives the slot back
+        pool.state().queue().abandon(t); // if it was granted just now, slotGranted gives the slot back
         pool.state().stats().queueAbandoned.increment();
     }
 

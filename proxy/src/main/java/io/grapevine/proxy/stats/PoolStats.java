@@ -42,6 +42,14 @@ public final class PoolStats {
         waits.add(WAITED, 1, WAIT_NANOS, Math.max(0, nanos));
     }
 
+    /**
+     * A request granted a slot after waiting {@code nanos} ({@link #recordWait}) gave it back unused, its client gone:
+     * it is no wait. Called under the queue's lock.
+     */
+    public void withdrawWait(long nanos) {
+        waits.add(WAITED, -1, WAIT_NANOS, -nanos);
+    }
+
     /** Requests that got a server after waiting, and the sum of their waits: of the same requests. */
     public Waits waits() {
         long[] read = new long[2];

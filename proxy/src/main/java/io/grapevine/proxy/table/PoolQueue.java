@@ -59,6 +59,15 @@ public final class PoolQueue {
          * will come. Called once, outside the lock, on whichever thread freed the slot.
          */
         void granted(Server server);
+
+        /** Under the queue's lock, as it is granted a slot: the wait counted for it ({@link PoolStats#recordWait}). */
+        default void waitCounted(long nanos) {
+        }
+
+        /** What {@link #waitCounted} was told; -1: nothing (not granted a slot); read under the queue's lock. */
+        default long countedWaitNanos() {
+            return -1;
+        }
     }
 
     /** @param seq the order it came in: the lower, the older */
@@ -143,7 +152,31 @@ public final class PoolQueue {
     public boolean remove(Waiter waiter) {
         lock.lock();
         try {
-            Server tie = waiter.pinnedTo();
+            return removeLocked(waiter);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /**
+     * Takes {@code waiter} out of the queue because its client left (or its request became void). One granted a slot
+     * just now, which it gives back unused, got no server either: the wait counted at its grant is withdrawn, so that
+     * it counts as abandoned only, once.
+     */
+    public void abandon(Waiter waiter) {
+        lock.lock();
+        try {
+            long counted;
+            if (!removeLocked(waiter) && (counted = waiter.countedWaitNanos()) >= 0) {
+                stats.withdrawWait(counted);
+            }
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    private boolean removeLocked(Waiter waiter) {
+        Server tie = waiter.pinnedTo();
             if (removeFrom(open, waiter)) {
                 tiedInOpen -= tie == null ? 0 : 1;
                 return true;
@@ -156,9 +189,6 @@ public final class PoolQueue {
                 return true;
             }
             return false;
-        } finally {
-            lock.unlock();
-        }
     }
 
     private boolean removeFrom(ArrayDeque<Entry> line, Waiter waiter) {
@@ -303,7 +333,9 @@ public final class PoolQueue {
             tiedInOpen -= e.waiter().pinnedTo() == null ? 0 : 1;
         }
         resized(size - 1);
-        stats.recordWait(now - e.sinceNanos());
+        long waited = Math.max(0, now - e.sinceNanos());
+        stats.recordWait(waited);
+        e.waiter().waitCounted(waited);
     }
 
     /**

@@ -14,6 +14,7 @@ import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.testing.H2Frames;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
@@ -323,6 +324,33 @@ class ConnectionLimitForwardingTest {
             h.runPending();
             assertEquals(0, server(h).inFlight());
             h.receivedFrames(wire);
+        }
+    }
+
+    /**
+     * A client that leaves (here a half-close, as most do) at the instant the queue grants its request a slot: the
+     * grant is on its way to the request's loop, which reads the FIN first. The request gives the slot back unused: it
+     * counts as abandoned, and not also in the waits (of requests that got a server); every queued request is in
+     * exactly one of waited, timed out and abandoned.
+     */
+    @Test
+    void aClientThatLeavesWhileItsSlotIsOnItsWayIsCountedOnce() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            h.send(get("a") + get("b"));
+            assertEquals(1, server(h).poolState().queue().size());
+            // a's answer frees its slot for b within the backend's turn; b learns it on its loop, which has not run
+            h.backend(0).sendWithinTheTurn(ok("A"));
+            assertEquals(0, server(h).poolState().queue().size(), "b was granted the slot");
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE); // before the grant
+            h.runPending();
+            PoolStats st = poolStats(h);
+            assertEquals(1, st.queued.sum());
+            assertEquals(1, st.waits().count() + st.queueTimeouts.sum() + st.queueAbandoned.sum(),
+                    "waited " + st.waits().count() + ", abandoned " + st.queueAbandoned.sum());
+            assertEquals(1, st.queueAbandoned.sum(), "it never used its slot");
+            assertEquals(0, st.waits().nanos());
+            assertEquals(0, server(h).inFlight(), "the slot was given back");
+            assertFalse(h.backend(0).received().contains("GET /b "), "b never reached the server");
         }
     }
 
