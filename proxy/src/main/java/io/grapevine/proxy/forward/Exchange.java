@@ -106,6 +106,8 @@ public final class Exchange {
     private Attempt attempt;
     /** The request's place in its pool's queue while it is {@link State#QUEUED}; null otherwise. */
     private QueueTicket ticket;
+    /** It left the pool's queue without a slot (timed out, or its client left): see {@link #endedInQueue}. */
+    private boolean leftQueueUnserved;
     /** Time spent in the queue, all waits together. */
     private long queuedNanos;
     private int retriesMade;
@@ -184,6 +186,14 @@ public final class Exchange {
     /** When the exchange ended; 0 before. */
     public long endNanos() {
         return endNanos;
+    }
+
+    /**
+     * Whether the exchange ended waiting in its pool's queue (a queue timeout's 503, or its client left meanwhile):
+     * its outcome is the pool's, not that of the server of an attempt that failed before it queued.
+     */
+    public boolean endedInQueue() {
+        return leftQueueUnserved;
     }
 
     /** The server of the last attempt, or {@code null} when none was tried. */
@@ -471,6 +481,7 @@ public final class Exchange {
             return; // not waiting any more, or granted just now: the slot is on its way
         }
         ticket = null;
+        leftQueueUnserved = true;
         queuedNanos += System.nanoTime() - t.sinceNanos();
         pool.state().stats().queueTimeouts.increment();
         log.debug("{} {} waited {} ms in the queue of pool {} in vain: answered 503", request.method,
@@ -485,6 +496,7 @@ public final class Exchange {
             return;
         }
         ticket = null;
+        leftQueueUnserved = true;
         t.cancelTimeout();
         queuedNanos += System.nanoTime() - t.sinceNanos();
         pool.state().queue().abandon(t); // if it was granted just now, slotGranted gives the slot back

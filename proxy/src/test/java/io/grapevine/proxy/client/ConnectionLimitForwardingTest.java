@@ -7,17 +7,22 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.admin.ExchangeMetrics;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.testing.H2Frames;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * max_conn, the pool queue and the retry budget in the forwarding core, on embedded channels: pipelined requests of
@@ -351,6 +356,44 @@ class ConnectionLimitForwardingTest {
             assertEquals(0, st.waits().nanos());
             assertEquals(0, server(h).inFlight(), "the slot was given back");
             assertFalse(h.backend(0).received().contains("GET /b "), "b never reached the server");
+        }
+    }
+
+    /**
+     * A request whose server failed and that then waits in the queue for another (every other one full) is the
+     * pool's from then on: a queue timeout's 503 is no latency of the server that failed, and a client that leaves
+     * while it waits is no client abort of that server, as for a request that queued from the start (HAProxy charges
+     * queue timeouts to the backend).
+     */
+    @ParameterizedTest
+    @ValueSource(booleans = {true, false})
+    void aRequestRetriedIntoTheQueueChargesNothingMoreToTheServerThatFailedIt(boolean timesOut) throws Exception {
+        String config = stickyPairOfOne("").replace("\"sticky\": {}, ", "\"queue\": {\"timeout_ms\": 1000}, "
+                + "\"passive_health\": {\"max_fails\": 0}, ");
+        try (ForwardingHarness h = new ForwardingHarness(config)) {
+            h.loop.addObserver(new ExchangeMetrics(h.stats));
+            h.send(get("a") + get("b"));
+            Backend failing = h.backend(1);
+            assertTrue(failing.received().startsWith("GET /b "));
+            failing.close(); // b may go to the other server, which is full: it waits for its slot
+            h.runPending();
+            assertEquals(1, failing.server().poolState().queue().size());
+            if (timesOut) {
+                h.client.advanceTimeBy(1000, TimeUnit.MILLISECONDS);
+                h.client.runScheduledPendingTasks();
+                assertEquals(1, failing.server().poolState().stats().queueTimeouts.sum());
+                h.backend(0).send(ok("A")); // b's 503 follows a's answer
+                h.runPending();
+                assertTrue(h.received().contains("HTTP/1.1 503 "));
+            } else {
+                h.client.close();
+                h.runPending();
+                assertEquals(1, failing.server().poolState().stats().queueAbandoned.sum());
+            }
+            long[] total = new long[LatencyRecorder.SERIES];
+            failing.server().stats().latency.addBucketCounts(total, new long[LatencyRecorder.SERIES]);
+            assertEquals(0, Arrays.stream(total, 0, LatencyRecorder.BUCKETS).sum(), "latencies of the failed server");
+            assertEquals(0, failing.server().stats().clientAborts.sum(), "client aborts of the failed server");
         }
     }
 
