@@ -28,7 +28,7 @@ public final class AdminEndpoints {
         admin.route("/stats.csv", () -> new AdminResponse(200, "text/csv; charset=utf-8",
                 StatsFormats.csv(report.stats()).getBytes(StandardCharsets.UTF_8)));
         admin.route("/metrics", () -> new AdminResponse(200, "text/plain; version=0.0.4; charset=utf-8",
-                StatsFormats.prometheus(report.stats(), report.latencyMetrics()).getBytes(StandardCharsets.UTF_8)));
+                report.prometheus().getBytes(StandardCharsets.UTF_8)));
         admin.route("/stats/events.json", () -> json(report.events()));
         admin.route("/stats/history.json", () -> json(report.history()));
         AdminResponse page = resource("stats.html", "text/html; charset=utf-8");

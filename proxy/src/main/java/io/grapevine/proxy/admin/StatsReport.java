@@ -12,6 +12,7 @@ import io.grapevine.proxy.stats.LatencyWindow;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
+import io.grapevine.proxy.stats.StatsFormats;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.RuntimeOverride;
@@ -133,7 +134,23 @@ public final class StatsReport {
     public Map<String, Object> stats() {
         long nowNanos = System.nanoTime();
         long nowMillis = System.currentTimeMillis();
+        return stats(collector.refresh(nowNanos, nowMillis), nowNanos, nowMillis);
+    }
+
+    /**
+     * {@code GET /metrics}: the rows of {@link #stats} and the histograms of {@link #latencyMetrics} of one reading
+     * (one refresh of one table), so that the servers and pools with counters are those with histograms even while
+     * members come and go.
+     */
+    public String prometheus() {
+        long nowNanos = System.nanoTime();
+        long nowMillis = System.currentTimeMillis();
         BackendTable table = collector.refresh(nowNanos, nowMillis);
+        return StatsFormats.prometheus(stats(table, nowNanos, nowMillis), latencyMetrics(table));
+    }
+
+    /** The rows of {@code table}, which {@link StatsCollector#refresh} returned at {@code nowNanos}. */
+    private Map<String, Object> stats(BackendTable table, long nowNanos, long nowMillis) {
         List<Map<String, Object>> servers = new ArrayList<>();
         for (Server s : table.servers()) {
             servers.add(serverRow(s, nowNanos));
@@ -380,7 +397,11 @@ public final class StatsReport {
      * exchanges.
      */
     public LatencyMetrics latencyMetrics() {
-        BackendTable table = collector.refresh(System.nanoTime(), System.currentTimeMillis());
+        return latencyMetrics(collector.refresh(System.nanoTime(), System.currentTimeMillis()));
+    }
+
+    /** The histograms of the servers and pools of {@code table}, which {@link StatsCollector#refresh} returned. */
+    private LatencyMetrics latencyMetrics(BackendTable table) {
         List<LatencySeries> serverTotal = new ArrayList<>();
         List<LatencySeries> serverUpstream = new ArrayList<>();
         for (Server s : table.servers()) {

@@ -106,7 +106,7 @@ class StatsCollectorTest {
         collector.tick();
 
         Map<String, PrometheusText.Family> families = PrometheusText.parse(
-                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+                report.prometheus());
         Map<String, Double> server = buckets(families, "grapevine_server_request_duration_seconds", "web-1");
         assertEquals(1.0, server.get("0.0005"), "500 us is at most 0.0005 s: " + server);
         assertEquals(1.0, server.get("0.05"), server.toString());
@@ -126,22 +126,28 @@ class StatsCollectorTest {
     @Test
     void aHistogramsSumAndCountAreOfTheSameExchangesWhileALoopRecords() throws Exception {
         TableHolder tables = tables(1);
-        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
-        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
-        tables.publish(List.of(spec("web-1", 1)), "start");
+        StatsReport report = reportOfWeb1(tables);
         Server web1 = tables.current().servers().get(0);
         scrapeWhile("loop-0", () -> {
             web1.stats().latency.recordTotal(0, 1_000_000);
             web1.stats().latency.recordUpstream(0, 1_000_000);
         }, scrape -> {
             Map<String, PrometheusText.Family> families = PrometheusText.parse(
-                    StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+                    report.prometheus());
             for (String family : List.of("grapevine_server_request_duration_seconds",
                     "grapevine_server_upstream_duration_seconds", "grapevine_pool_request_duration_seconds",
                     "grapevine_pool_upstream_duration_seconds")) {
                 assertOneMillisecondEach(families, family, "scrape " + scrape + ", " + family + " of exchanges");
             }
         });
+    }
+
+    /** The report of {@code tables}, which are published with one server {@code web-1}. */
+    private static StatsReport reportOfWeb1(TableHolder tables) {
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        return report;
     }
 
     /** Scrapes ({@code scrape} with its number) 200 times while a thread named {@code writer} repeats {@code write}. */
@@ -211,14 +217,38 @@ class StatsCollectorTest {
     @Test
     void theQueueWaitsSumAndCountAreOfTheSameRequestsWhileTheQueueGrants() throws Exception {
         TableHolder tables = tables(1);
-        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
-        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
-        tables.publish(List.of(spec("web-1", 1)), "start");
+        StatsReport report = reportOfWeb1(tables);
         io.grapevine.proxy.stats.PoolStats pool = tables.current().servers().get(0).poolState().stats();
         // as the queue grants, under its lock: one writer at a time
         scrapeWhile("queue", () -> pool.recordWait(1_000_000), scrape -> assertOneMillisecondEach(
-                PrometheusText.parse(StatsFormats.prometheus(report.stats(), report.latencyMetrics())),
+                PrometheusText.parse(report.prometheus()),
                 "grapevine_pool_queue_wait_seconds", "scrape " + scrape + ", waits"));
+    }
+
+    /**
+     * One scrape of {@code /metrics} is one reading of one table: while members come and go, the servers that have
+     * counters in it are the very servers that have latency histograms, and the same for pools.
+     */
+    @Test
+    void aScrapeReadsOneTableForItsCountersAndItsHistograms() throws Exception {
+        TableHolder tables = tables(1);
+        StatsReport report = reportOfWeb1(tables);
+        int[] turn = {0};
+        scrapeWhile("membership", () -> tables.publish(++turn[0] % 2 == 0 ? List.of(spec("web-1", 1))
+                : List.of(spec("web-1", 1), spec("web-2", 2)), "churn"), scrape -> {
+            Map<String, PrometheusText.Family> families = PrometheusText.parse(
+                    report.prometheus());
+            assertEquals(servers(families.get("grapevine_server_requests_total").samples()),
+                    servers(families.get("grapevine_server_request_duration_seconds").samples()),
+                    "scrape " + scrape);
+        });
+    }
+
+    /** The values of the {@code server} label of {@code samples}. */
+    private static java.util.Set<String> servers(List<PrometheusText.Sample> samples) {
+        java.util.Set<String> names = new java.util.TreeSet<>();
+        samples.forEach(s -> names.add(s.labels().get("server")));
+        return names;
     }
 
     /**
@@ -257,7 +287,7 @@ class StatsCollectorTest {
                 pool.get("latency")).get("total")).get("since_start");
         assertEquals(1L, sinceStart.get("count"), "and its latency: " + sinceStart);
         Map<String, PrometheusText.Family> families = PrometheusText.parse(
-                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+                report.prometheus());
         Map<String, Double> buckets = buckets(families, "grapevine_pool_request_duration_seconds", null);
         assertEquals(0.0, buckets.get("0.25"), buckets.toString());
         assertEquals(1.0, buckets.get("0.5"), buckets.toString());
@@ -299,7 +329,7 @@ class StatsCollectorTest {
         @SuppressWarnings("unchecked")
         Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
         Map<String, PrometheusText.Family> families = PrometheusText.parse(
-                StatsFormats.prometheus(report.stats(), report.latencyMetrics()));
+                report.prometheus());
         return pool.get("requests") + " requests, "
                 + buckets(families, "grapevine_pool_request_duration_seconds", null).get("+Inf").longValue()
                 + " latencies";
