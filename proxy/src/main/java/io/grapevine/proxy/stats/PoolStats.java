@@ -50,11 +50,23 @@ public final class PoolStats {
         waits.add(WAITED, -1, WAIT_NANOS, -nanos);
     }
 
-    /** Requests that got a server after waiting, and the sum of their waits: of the same requests. */
-    public Waits waits() {
+    /** The last {@link #waits} returned; guarded by this object's monitor (the readers', never the queue's). */
+    private Waits lastRead = new Waits(0, 0);
+
+    /**
+     * Requests that got a server after waiting, and the sum of their waits: of the same requests. Never less than
+     * the last reading, in either: a wait withdrawn after a reading saw it ({@link #withdrawWait}) would make these
+     * counters go back, which Prometheus takes for a restart; until both pass the last reading again it is read
+     * again (itself a count and the sum of the same waits). The readers (the admin thread) take the monitor; the
+     * queue never does.
+     */
+    public synchronized Waits waits() {
         long[] read = new long[2];
         waits.addTo(read);
-        return new Waits(read[WAITED], read[WAIT_NANOS]);
+        if (read[WAITED] >= lastRead.count() && read[WAIT_NANOS] >= lastRead.nanos()) {
+            lastRead = new Waits(read[WAITED], read[WAIT_NANOS]);
+        }
+        return lastRead;
     }
 
     /** @param nanos the sum of the waits of the {@code count} requests */

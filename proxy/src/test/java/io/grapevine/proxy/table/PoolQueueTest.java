@@ -451,6 +451,25 @@ class PoolQueueTest {
         assertEquals(0, queue.size());
     }
 
+    /**
+     * A wait withdrawn after a scrape saw it (its request gave its slot back unused, its client gone) does not make
+     * the waits go back: Prometheus reads a counter that decreases as a restart. What is read is the last reading
+     * until the waits pass it again, a count and the sum of the same waits.
+     */
+    @Test
+    void aWithdrawnWaitDoesNotMakeTheWaitsGoBack() {
+        io.grapevine.proxy.stats.PoolStats stats = new io.grapevine.proxy.stats.PoolStats();
+        stats.recordWait(5_000);
+        stats.recordWait(3_000);
+        assertEquals(new io.grapevine.proxy.stats.PoolStats.Waits(2, 8_000), stats.waits());
+        stats.withdrawWait(3_000);
+        assertEquals(new io.grapevine.proxy.stats.PoolStats.Waits(2, 8_000), stats.waits(), "no step back");
+        stats.recordWait(1_000);
+        assertEquals(new io.grapevine.proxy.stats.PoolStats.Waits(2, 8_000), stats.waits(), "the sum is not past it");
+        stats.recordWait(4_000);
+        assertEquals(new io.grapevine.proxy.stats.PoolStats.Waits(3, 10_000), stats.waits());
+    }
+
     /** The pool's queue counters, read as the admin pages read them. */
     private record PoolStatsView(PoolState pool) {
         long queued() {
