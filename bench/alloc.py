@@ -3,6 +3,7 @@
 
     bench/run alloc                                   # h1 and h2, 100,000 requests warm-up, 2 x 100,000 measured
     bench/run alloc --scenarios h2 --requests 300000 --rounds 3
+    bench/run alloc --scenarios h1-close              # a new connection per request: the cost of accepting one
     bench/run alloc --top 20                          # longer lists of allocating classes, sites, hot methods
 
 Wall-clock figures (req/s, µs/req) move with whatever else runs on the machine; the bytes a request makes the
@@ -21,8 +22,10 @@ recording of three events:
 - `jdk.ExecutionSample` every 10 ms: the event loop's hottest methods during the round, as shares of its samples
   (the shape of the CPU profile; the count of samples per request moves with contention, the shares do not).
 
-Scenarios: `h1` (HTTP/1.1 keep-alive, `h2load --h1 -c10`), `h2` (HTTP/2 cleartext with prior knowledge,
-`h2load -c10 -m20`, as compare.py's h2), `h2-tls` (HTTP/2 over TLS, ALPN). Every request is a small GET of `/`;
+Scenarios: `h1` (HTTP/1.1 keep-alive, `h2load --h1 -c10`), `h1-close` (HTTP/1.1 with `Connection: close`: the
+proxy closes after each response and h2load connects again, so a request's bytes are its connection's: accept,
+pipeline, close), `h2` (HTTP/2 cleartext with prior knowledge, `h2load -c10 -m20`, as compare.py's h2), `h2-tls`
+(HTTP/2 over TLS, ALPN). Every request is a small GET of `/`;
 each scenario gets a fresh proxy. Missing tools (nginx-light, nghttp2-client) are installed with apt-get; the jars
 are built when missing or older than the sources. Set JAVA_HOME to run Grapevine on another JDK (its jfr tool
 reads the recording). The recording is kept in bench/results/ (git-ignored).
@@ -45,6 +48,10 @@ import compare  # noqa: E402 - the bench's shared set-up
 IO_THREADS = re.compile(r"^grapevine-io")
 SCENARIOS = {
     "h1": ("HTTP/1.1 keep-alive, h2load --h1 -c10", ["--h1", "-c10", "-m1"], False),
+    # The proxy answers `Connection: close` by closing after the response, and h2load opens a new connection
+    # for the next request: bytes per request are bytes per accepted connection.
+    "h1-close": ("HTTP/1.1, a new connection per request, h2load --h1 -c10 -H 'Connection: close'",
+                 ["--h1", "-c10", "-m1", "-H", "Connection: close"], False),
     "h2": ("HTTP/2 cleartext (prior knowledge), h2load -c10 -m20", ["-c10", "-m20"], False),
     "h2-tls": ("HTTP/2 over TLS (ALPN h2), h2load -c10 -m20", ["-c10", "-m20"], True),
 }
