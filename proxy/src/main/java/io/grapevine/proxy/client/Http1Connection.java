@@ -19,6 +19,7 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOption;
+import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
@@ -709,11 +710,11 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         input = Input.IGNORE;
         flushNeeded = false;
         releaseCumulation();
-        ChannelFuture flushed = ctx.writeAndFlush(Unpooled.EMPTY_BUFFER);
         if (!linger) {
-            flushed.addListener(ChannelFutureListener.CLOSE);
+            closeOnceWritten();
             return;
         }
+        ChannelFuture flushed = ctx.writeAndFlush(Unpooled.EMPTY_BUFFER);
         flushed.addListener(f -> {
             if (!f.isSuccess() || !(channel instanceof DuplexChannel duplex) || !channel.isActive()
                     || duplex.isInputShutdown()) {
@@ -731,6 +732,24 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 }, LINGER_MILLIS, TimeUnit.MILLISECONDS);
             });
         });
+    }
+
+    /**
+     * Flushes and closes once everything written is on the wire. Nearly always the flush writes it all and the close
+     * follows at once, without a promise and a listener for the flush (a connection per request closes this way);
+     * when the socket takes only part of it (the rest waits in the outbound buffer for the socket to drain), or a
+     * flush is already under way lower in the stack, the close waits for a flushed empty write, which completes after
+     * every write before it: closing with bytes in the outbound buffer would drop them. A TLS handler below closes
+     * only after its own pending records and close_notify are written. Thread: the channel's event loop.
+     */
+    private void closeOnceWritten() {
+        ctx.flush();
+        ChannelOutboundBuffer pending = channel.unsafe().outboundBuffer();
+        if (pending == null || pending.isEmpty()) {
+            ctx.close(); // null: the channel is closed already
+        } else {
+            ctx.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(ChannelFutureListener.CLOSE);
+        }
     }
 
     private void closeNow() {
