@@ -7,7 +7,8 @@ import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
-import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelPipeline;
 import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.ssl.ApplicationProtocolNames;
@@ -34,9 +35,14 @@ import org.slf4j.LoggerFactory;
  * </ol>
  * The connection is counted in {@code connections_current} from here to its close, whichever stage it
  * reached.
+ *
+ * <p>One instance serves every connection of a listener, as the bootstrap's child handler: it builds the pipeline
+ * when it is added and leaves it at once, holding no state of a connection. Not a {@code ChannelInitializer}, which
+ * keeps a concurrent set of the contexts it is initialising (an entry made and dropped per accepted connection) to
+ * guard against a second initialisation that cannot happen here: a channel is registered once.
  */
 @ChannelHandler.Sharable
-public final class ClientInitializer extends ChannelInitializer<Channel> {
+public final class ClientInitializer extends ChannelInboundHandlerAdapter {
 
     public static final String HTTP1 = "http1";
     public static final String TLS = "tls";
@@ -102,8 +108,26 @@ public final class ClientInitializer extends ChannelInitializer<Channel> {
         return List.copyOf(ALPN_CODECS.keySet());
     }
 
+    /**
+     * The bootstrap adds this handler to an accepted channel before registering it, and the pipeline calls this once
+     * the channel is registered, on its event loop: the codecs bind to that loop. Builds the pipeline behind this
+     * handler, then takes it out.
+     */
     @Override
-    protected void initChannel(Channel ch) {
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        try {
+            initChannel(ctx.channel());
+        } catch (Throwable t) {
+            log.warn("setting up the connection of {} failed; closed", ctx.channel().remoteAddress(), t);
+            ctx.close();
+        } finally {
+            if (!ctx.isRemoved()) {
+                ctx.pipeline().remove(this);
+            }
+        }
+    }
+
+    private void initChannel(Channel ch) {
         if (!admit(ch)) {
             return;
         }
