@@ -122,10 +122,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private boolean flushNeeded;
     /** A flush is queued behind this turn's events ({@link #flushAtEndOfTurn}). */
     private boolean flushQueued;
-    private final Runnable queuedFlush = () -> {
-        flushQueued = false;
-        flushIfNeeded();
-    };
+    /** Made on the first {@link #flushAtEndOfTurn}: only a pipelining client needs it. Event loop only. */
+    private Runnable queuedFlush;
     /** {@link #parseAndDispatch} is running: a nested call only asks for another round. */
     private boolean processing;
     private boolean reprocess;
@@ -666,6 +664,12 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     void flushAtEndOfTurn() {
         if (flushNeeded && !flushQueued) {
             flushQueued = true;
+            if (queuedFlush == null) {
+                queuedFlush = () -> {
+                    flushQueued = false;
+                    flushIfNeeded();
+                };
+            }
             channel.eventLoop().execute(queuedFlush);
         }
     }

@@ -22,7 +22,11 @@ final class ResponseSequencer {
     static final int MAX_HELD_BYTES = 256 * 1024;
 
     private final Http1Connection connection;
-    private final ArrayDeque<Http1Stream> line = new ArrayDeque<>();
+    /**
+     * Room for one request to begin with (the default is sixteen): most connections never pipeline, and each one
+     * that closes after a request made this array for nothing; the deque grows when a client pipelines.
+     */
+    private final ArrayDeque<Http1Stream> line = new ArrayDeque<>(1);
 
     ResponseSequencer(Http1Connection connection) {
         this.connection = connection;
