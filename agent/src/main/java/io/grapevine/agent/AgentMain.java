@@ -53,11 +53,9 @@ public final class AgentMain {
     }
 
     public static void main(String[] args) throws InterruptedException {
-        // Their default action (the JVM's for SIGHUP: exit 129) would end the agent without a drain, taking its
-        // backend away unannounced: taken over first, before logging is set up and the command line read, which take
-        // up to seconds on a loaded host. Only the JVM's own start, before main, is left uncovered.
-        StopSignals.takeOver(name -> Log.LOG.info("{} received: ignored (the agent reads its flags at start only;"
-                + " SIGTERM drains and stops it)", name), "HUP", "USR1");
+        // First: their default action would end the agent without a drain, taking its backend away unannounced.
+        StopSignals.logAndIgnoreHupAndUsr1(AgentMain.class,
+                "the agent reads its flags at start only; SIGTERM drains and stops it");
         AgentOptions options = CommandLines.parseOrExit(new AgentOptions.Flags(), args, AgentOptions.Flags::validate);
         ClusterKeyring keyring;
         try {

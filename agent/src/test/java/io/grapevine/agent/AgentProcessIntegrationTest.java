@@ -126,12 +126,7 @@ class AgentProcessIntegrationTest {
     @Test
     void sighupAndSigusr1WhileLoggingIsSetUpAreLoggedAndTheAgentRunsOn() throws Exception {
         Path fifo = Fifos.make(dir.resolve("log.fifo"));
-        Path logging = Files.writeString(dir.resolve("logback.xml"), "<configuration>"
-                + "<appender name=\"STDERR\" class=\"ch.qos.logback.core.ConsoleAppender\"><target>System.err</target>"
-                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
-                + "<appender name=\"FIFO\" class=\"ch.qos.logback.core.FileAppender\"><file>" + fifo + "</file>"
-                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
-                + "<root level=\"INFO\"><appender-ref ref=\"STDERR\"/><appender-ref ref=\"FIFO\"/></root></configuration>\n");
+        Path logging = Fifos.loggingHeldAt(fifo, dir.resolve("logback.xml"));
         proxy = new ProxyView(null);
         Path log = dir.resolve("agent.log");
         Process agent = agent(List.of("-Dlogback.configurationFile=" + logging), log, "--join", proxy.seed(),

@@ -23,6 +23,20 @@ public final class Fifos {
         return fifo;
     }
 
+    /**
+     * Writes {@code file}, a logback configuration that logs each message on a line of its own to standard error and to
+     * {@code fifo}: a program given it ({@code -Dlogback.configurationFile}) is held where logging is set up until the
+     * FIFO has a reader.
+     */
+    public static Path loggingHeldAt(Path fifo, Path file) throws IOException {
+        return Files.writeString(file, "<configuration>"
+                + "<appender name=\"STDERR\" class=\"ch.qos.logback.core.ConsoleAppender\"><target>System.err</target>"
+                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
+                + "<appender name=\"FIFO\" class=\"ch.qos.logback.core.FileAppender\"><file>" + fifo + "</file>"
+                + "<encoder><pattern>%msg%n</pattern></encoder></appender>"
+                + "<root level=\"INFO\"><appender-ref ref=\"STDERR\"/><appender-ref ref=\"FIFO\"/></root></configuration>\n");
+    }
+
     /** Whether a thread of process {@code pid} waits in the open of a FIFO that has no reader yet. */
     public static boolean waitsForAReader(long pid) {
         try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {

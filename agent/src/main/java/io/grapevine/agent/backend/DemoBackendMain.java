@@ -17,16 +17,18 @@ import org.slf4j.LoggerFactory;
  * number for a second signal while stopping.
  */
 public final class DemoBackendMain {
-    private static final Logger log = LoggerFactory.getLogger(DemoBackendMain.class);
     private static final String PROGRAM = "grapevine backend";
 
     private DemoBackendMain() {
     }
 
     public static void main(String[] args) throws InterruptedException {
+        // First, before the command line and logging (no logger in this class's initialisation): their default
+        // action would end the backend at once.
+        StopSignals.logAndIgnoreHupAndUsr1(DemoBackendMain.class, "SIGTERM stops the backend");
         BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
         StopSignals signals = StopSignals.install(PROGRAM);
-        StopSignals.takeOver(name -> log.info("{} received: ignored (SIGTERM stops the backend)", name), "HUP", "USR1");
+        Logger log = LoggerFactory.getLogger(DemoBackendMain.class);
         BackendEventLoop.setThreads(options.threads());
         List<DemoBackend> workers = new ArrayList<>(options.count());
         for (int id = 1; id <= options.count(); id++) {

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.grapevine.agent.Fifos;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.ConnectException;
@@ -89,6 +90,41 @@ class DemoBackendMainIntegrationTest {
         assertEquals(0, backend.process.exitValue(), backend.output());
     }
 
+    /**
+     * The same for SIGHUP and SIGUSR1 while logging is set up, before the backend reads its command line: up to seconds
+     * after the JVM starts on a loaded host, when their default action (for SIGHUP the JVM's, exit 129) would end it.
+     * Logging is held where it opens its log file, a FIFO nobody reads yet; once it runs, the backend logs both and
+     * serves.
+     */
+    @Test
+    void sighupAndSigusr1WhileLoggingIsSetUpAreLoggedAndTheWorkersServe() throws Exception {
+        Path fifo = Fifos.make(temp.resolve("log.fifo"));
+        Path logging = Fifos.loggingHeldAt(fifo, temp.resolve("logback.xml"));
+        Launched backend = launch("-Dlogback.configurationFile=" + logging, "--port", "0");
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Fifos.waitsForAReader(backend.process.pid()) && backend.process.isAlive()) {
+            assertTrue(System.nanoTime() < deadline, () -> "logging not held at its FIFO: " + backend.outputNow());
+            Thread.sleep(20);
+        }
+        for (String signal : List.of("HUP", "USR1")) {
+            assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(backend.process.pid())).start().waitFor());
+            Thread.sleep(500);
+            assertTrue(backend.process.isAlive(), () -> "SIG" + signal + " ended the backend (status "
+                    + backend.process.exitValue() + "): " + backend.outputNow());
+        }
+        Fifos.readInTheBackground(fifo);
+        int port = backend.ports(1).get(0);
+        assertEquals("Hello, I am ID 1\n", get(port, "/").body());
+        for (String signal : List.of("HUP", "USR1")) {
+            assertTrue(backend.output().contains("SIG" + signal + " received: ignored (SIGTERM stops the backend)"),
+                    backend.output());
+        }
+
+        backend.process.destroy(); // SIGTERM
+        assertTrue(backend.process.waitFor(20, TimeUnit.SECONDS), "still running 20 s after SIGTERM");
+        assertEquals(0, backend.process.exitValue(), backend.output());
+    }
+
     @Test
     void bodiesStreamThroughASmallHeap() throws Exception {
         Launched backend = launch("-Xmx48m", "-XX:MaxDirectMemorySize=32m", "--port", "0");
@@ -156,7 +192,10 @@ class DemoBackendMainIntegrationTest {
 
     // ---- helpers
 
-    /** Runs DemoBackendMain with this test's class path; arguments starting with -X go to the JVM. */
+    /**
+     * Runs DemoBackendMain with this test's class path; arguments starting with -X or -D go to the JVM. It logs as
+     * shipped unless one of them sets {@code logback.configurationFile}.
+     */
     private Launched launch(String... args) throws IOException {
         Path output = Files.createTempFile(temp, "backend", ".log");
         // With the default handling of the signals, as from a terminal, whatever the build was started under
@@ -165,11 +204,13 @@ class DemoBackendMainIntegrationTest {
         command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         List<String> programArgs = new ArrayList<>();
         for (String arg : args) {
-            (arg.startsWith("-X") ? command : programArgs).add(arg);
+            (arg.startsWith("-X") || arg.startsWith("-D") ? command : programArgs).add(arg);
         }
         // The test class path also holds logback-test.xml (quiet); the child logs as shipped.
-        command.addAll(List.of("-Dlogback.configurationFile=logback.xml",
-                "-cp", System.getProperty("java.class.path"), DemoBackendMain.class.getName()));
+        if (command.stream().noneMatch(arg -> arg.startsWith("-Dlogback.configurationFile="))) {
+            command.add("-Dlogback.configurationFile=logback.xml");
+        }
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), DemoBackendMain.class.getName()));
         command.addAll(programArgs);
         Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
         launched.add(process);
@@ -227,6 +268,15 @@ class DemoBackendMainIntegrationTest {
 
         String output() throws IOException {
             return Files.readString(output, StandardCharsets.UTF_8);
+        }
+
+        /** {@link #output()} for a failure message, which cannot throw. */
+        String outputNow() {
+            try {
+                return output();
+            } catch (IOException e) {
+                return "(output unreadable: " + e + ")";
+            }
         }
     }
 

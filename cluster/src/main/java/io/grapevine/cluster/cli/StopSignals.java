@@ -4,6 +4,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 import sun.misc.SignalHandler;
 
@@ -56,6 +57,18 @@ public final class StopSignals {
         for (String name : names) {
             handle(name, s -> onSignal.accept("SIG" + s.getName()));
         }
+    }
+
+    /**
+     * Takes SIGHUP and SIGUSR1 over for a program that reads its command line at start only (the agent, the demo
+     * backend): each is logged at INFO by {@code program}'s logger ("SIGHUP received: ignored ({@code why})") and the
+     * program runs on. Their default action would end it at once (the JVM's for SIGHUP: exit 129), so main calls this
+     * first, before it reads its command line or sets logging up, which take up to seconds on a loaded host: the
+     * logger is made at the first signal, not here, and only the JVM's own start, before main, is left uncovered.
+     * A signal that comes while logging is set up waits on the JVM's signal thread until it is.
+     */
+    public static void logAndIgnoreHupAndUsr1(Class<?> program, String why) {
+        takeOver(name -> LoggerFactory.getLogger(program).info("{} received: ignored ({})", name, why), "HUP", "USR1");
     }
 
     /** Handles {@code name} with {@code handler}, unless the process inherited it as ignored. */
