@@ -56,6 +56,10 @@ public final class AgentMain {
         // First: their default action would end the agent without a drain, taking its backend away unannounced.
         StopSignals.logAndIgnoreHupAndUsr1(AgentMain.class,
                 "the agent reads its flags at start only; SIGTERM drains and stops it");
+        // Then SIGTERM and SIGINT, before the command line and the key file (a slow disk, a network file system) are
+        // read: the JVM's own handling would exit 143 / 130, a failure to systemd. A signal before the join (the first
+        // probe's retries take up to 2 s) stops the agent without joining; one during the join, once the start returns.
+        StopSignals signals = StopSignals.install(PROGRAM);
         AgentOptions options = CommandLines.parseOrExit(new AgentOptions.Flags(), args, AgentOptions.Flags::validate);
         ClusterKeyring keyring;
         try {
@@ -63,9 +67,6 @@ public final class AgentMain {
         } catch (UsageException e) {
             throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
         }
-        // Installed before the agent starts: a signal before the join (the first probe's retries take up to 2 s)
-        // stops it without joining; one during the join, once the start returns.
-        StopSignals signals = StopSignals.install(PROGRAM);
         Optional<Agent> started;
         try {
             started = Agent.start(options, keyring, signals::requested);

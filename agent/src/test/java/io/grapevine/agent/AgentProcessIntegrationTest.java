@@ -222,6 +222,32 @@ class AgentProcessIntegrationTest {
         assertFalse(output(log).contains("Announcing"), output(log));
     }
 
+    /**
+     * The same for a SIGTERM before the start proper, while the agent reads its cluster key (here a FIFO nobody writes
+     * yet; a slow disk, a network file system): the JVM's own handling would end it with 143, which systemd and
+     * Kubernetes count as a failure. Once the key is read, the agent stops with 0 before it joins.
+     */
+    @Test
+    void aSigtermWhileTheKeyIsReadStopsItBeforeItJoinsWithZero() throws Exception {
+        String key = ClusterKeyring.generateKey() + "\n";
+        proxy = new ProxyView(ClusterKeyring.load(Files.writeString(dir.resolve("proxy.key"), key)));
+        Path keyFifo = Fifos.make(dir.resolve("cluster.key"));
+        Path log = dir.resolve("agent.log");
+        Process agent = agent(log, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + freePort(),
+                "--demo", "--cluster-key", keyFifo.toString(), "--drain-seconds", "60");
+        Await.until(Duration.ofSeconds(30), "the key read held at its FIFO",
+                () -> Fifos.waitsForAReader(agent.pid()) || !agent.isAlive(), () -> output(log));
+        agent.destroy(); // SIGTERM
+        Thread.sleep(500);
+        assertTrue(agent.isAlive(), () -> "SIGTERM ended the agent at once (status " + agent.exitValue() + "): "
+                + output(log));
+        Files.writeString(keyFifo, key);
+        assertTrue(agent.waitFor(15, TimeUnit.SECONDS), "agent did not stop: " + output(log));
+        assertEquals(0, agent.exitValue(), output(log));
+        assertTrue(output(log).contains("SIGTERM received while starting: stopping before joining the cluster"), output(log));
+        assertFalse(proxy.saw(MemberEvent.Type.ADDED, "demo", null), proxy.toString());
+    }
+
     @Test
     void badFlagExitsTwoWithOneLineAndHelpExitsZero() throws Exception {
         Path out = dir.resolve("bad.out");
