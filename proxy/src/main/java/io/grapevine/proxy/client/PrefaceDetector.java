@@ -68,6 +68,20 @@ final class PrefaceDetector extends ClientChannelHandler implements ClientConnec
         }
     }
 
+    /**
+     * Whether what was read begins an HTTP/1.x request as well as the preface: "P" or "PR", as POST, PUT, PATCH and
+     * PROPFIND do. "PRI" is the preface's alone (RFC 9113 section 3.4 reserves the method).
+     */
+    private boolean holdsHttp1Start() {
+        return buffered != null && buffered.isReadable() && buffered.readableBytes() < 3;
+    }
+
+    /** Decides HTTP/1.x for what was read ({@link #holdsHttp1Start}); returns the connection that now reads it. */
+    private ClientConnection decideHttp1() {
+        decide(false);
+        return (ClientConnection) ctx.pipeline().get(ClientInitializer.HTTP1);
+    }
+
     /** Installs the codec after this handler, leaves, and passes it what was read. */
     private void decide(boolean http2) {
         done = true;
@@ -113,7 +127,13 @@ final class PrefaceDetector extends ClientChannelHandler implements ClientConnec
     @Override
     public void checkDeadlines(long nowNanos) {
         if (!done && nowNanos - activeSinceNanos > headerTimeoutNanos) {
-            ctx.close(); // connected and sent nothing (or a fragment of the preface) in time
+            if (holdsHttp1Start()) {
+                // A request head begun and not complete in time: HTTP/1.x answers it 408 (and counts it), as it
+                // does a head whose first byte told the protocol at once.
+                decideHttp1().checkDeadlines(nowNanos);
+            } else {
+                ctx.close(); // connected and sent nothing (or a fragment of the preface) in time
+            }
         }
     }
 

@@ -118,8 +118,7 @@ class RequestLimitsIntegrationTest {
     @Test
     void aHeadThatBeginsLikeTheHttp2PrefaceHasNoLongerDeadline() throws Exception {
         int headerMs = 1000;
-        ProxyServer slower = fx.proxy("\"timeouts\": {\"client_header_ms\": " + headerMs + "}", backend.port());
-        RawHttpClient client = fx.client(slower);
+        RawHttpClient client = fx.client(proxyWithHeaderMs(headerMs));
         client.send("P");
         Thread.sleep(headerMs * 8 / 10); // HTTP/1.1 told within the deadline...
         client.send("OST /late HTTP/1.1\r\nHost: example.test\r\nContent-Length: 0\r\n");
@@ -135,14 +134,28 @@ class RequestLimitsIntegrationTest {
     }
 
     /**
+     * A first head that stops after a byte that could also begin the HTTP/2 connection preface ("P" of "POST") is a
+     * request head that did not complete in time: 408, as for any other first byte, not a silent close.
+     */
+    @Test
+    void aHeadStalledAfterAByteThePrefaceBeginsWithIs408() throws Exception {
+        int headerMs = 1000;
+        ProxyServer slower = proxyWithHeaderMs(headerMs);
+        RawHttpClient client = fx.client(slower);
+        client.send("P");
+        Response r = client.timeout(headerMs * 4).read();
+        assertEquals(408, r.status(), r.toString());
+        assertEquals(1, slower.stats().clientTimeouts.sum(), "counted as a client timeout");
+    }
+
+    /**
      * So has the connection preface of an HTTP/2 client with prior knowledge (its magic, then its SETTINGS): the time
      * the magic took counts, and the proxy's wait for the SETTINGS does not start again once the magic is complete.
      */
     @Test
     void aConnectionPrefaceSentSlowlyHasNoLongerDeadline() throws Exception {
         int headerMs = 2000;
-        ProxyServer slower = fx.proxy("\"timeouts\": {\"client_header_ms\": " + headerMs + "}", backend.port());
-        RawHttpClient client = fx.client(slower);
+        RawHttpClient client = fx.client(proxyWithHeaderMs(headerMs));
         byte[] magic = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
         client.send(java.util.Arrays.copyOf(magic, magic.length - 1));
         Thread.sleep(headerMs * 8 / 10);
@@ -178,6 +191,10 @@ class RequestLimitsIntegrationTest {
         assertTrue(client.closedWithin(5000), "an idle connection must be closed");
         long elapsedMillis = (System.nanoTime() - start) / 1_000_000;
         assertTrue(elapsedMillis >= IDLE_MS, "closed after " + elapsedMillis + " ms of idleness");
+    }
+
+    private ProxyServer proxyWithHeaderMs(int headerMs) throws Exception {
+        return fx.proxy("\"timeouts\": {\"client_header_ms\": " + headerMs + "}", backend.port());
     }
 
     private void assertRejected(String request, int status) throws Exception {
