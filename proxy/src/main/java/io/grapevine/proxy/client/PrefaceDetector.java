@@ -19,7 +19,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>Until it decides, it stands for the connection: a client that sends nothing within
  * {@code client_header_ms} is closed, as one that sends nothing of its request head is, and a drain
- * closes it. The time it took is part of the client's {@code client_header_ms}, not added to it: the codec's
+ * closes it; bytes that begin an HTTP/1.x head as well as the preface ("P", "PR") go to HTTP/1.x then,
+ * which answers them (408 at the deadline; a drain's {@code Connection: close} once the head is complete). The time it took is part of the client's {@code client_header_ms}, not added to it: the codec's
  * deadline for the first request head (HTTP/1.x) or the connection preface (HTTP/2) counts from this handler's
  * start. Thread: the channel's event loop.
  */
@@ -140,7 +141,12 @@ final class PrefaceDetector extends ClientChannelHandler implements ClientConnec
     @Override
     public void beginDrain() {
         if (!done) {
-            ctx.close(); // nothing in flight yet
+            if (holdsHttp1Start()) {
+                // A request head is arriving: HTTP/1.x answers it, with Connection: close, rather than cut it off.
+                decideHttp1().beginDrain();
+            } else {
+                ctx.close(); // nothing in flight yet
+            }
         }
     }
 

@@ -71,6 +71,27 @@ class ShutdownIntegrationTest {
     }
 
     /**
+     * A request of which only a first "P" had arrived when the drain began (a byte the HTTP/2 connection preface begins
+     * with too, so the protocol was not told yet) is a head arriving: answered with Connection: close, not cut off.
+     */
+    @Test
+    void aDrainAnswersARequestOfWhichOnlyAFirstPHadArrived() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy(1, "", backend.port());
+        RawHttpClient client = fx.client(proxy);
+        client.send("P");
+        await(Duration.ofSeconds(5), "the connection to be counted", () -> proxy.stats().connectionsCurrent.get() == 1);
+        Thread.sleep(300); // the "P" read
+        proxy.dataPlane().drain();
+        Thread.sleep(300); // the drain reached the connection
+        client.send(Fixtures.request("POST", "/echo?n=late", "Content-Length: 0").substring(1));
+        Response r = client.read();
+        assertEquals(200, r.status(), r.toString());
+        assertTrue(r.connectionHas("close"), r.toString());
+        assertTrue(client.closedWithin(2000), "the drained connection must be closed after its response");
+    }
+
+    /**
      * {@link ProxyServer#close} with a request in flight closes its client's connection (and so aborts its exchange and
      * releases its buffers) even when the loop is busy with a task as its shutdown begins. Netty closes a loop's
      * channels at shutdown only when the loop notices the shutdown between its I/O and its tasks; one that begins
