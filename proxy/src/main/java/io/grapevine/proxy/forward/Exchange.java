@@ -431,6 +431,10 @@ public final class Exchange {
         long now = System.nanoTime();
         queuedNanos += now - t.sinceNanos();
         if (server == null) {
+            // The pool left the table (PoolQueue.retire): no server will come, and the wait ends as it would have
+            // at its timeout. Counted here, on the exchange's loop, only if the request still waited: one whose
+            // client left first is abandoned, one whose timer ran first (and found it gone) is counted now.
+            pool.state().stats().queueTimeouts.increment();
             answer(RetryPolicy.statusFor(lastFailure));
             return;
         }

@@ -18,7 +18,10 @@ public final class PoolStats {
     public final LongAdder queued = new LongAdder();
     /** Requests answered 503 because the queue was full. */
     public final LongAdder queueFull = new LongAdder();
-    /** Requests answered 503 because they waited {@code queue.timeout_ms} in vain. */
+    /**
+     * Requests answered 503 because they waited {@code queue.timeout_ms} in vain, or because their pool left the
+     * table while they waited (no server would come before their timeout).
+     */
     public final LongAdder queueTimeouts = new LongAdder();
     /** Requests that left the queue because their client went away (or their request became void). */
     public final LongAdder queueAbandoned = new LongAdder();

@@ -360,6 +360,30 @@ class ConnectionLimitForwardingTest {
     }
 
     /**
+     * A request waiting when its pool leaves the table is answered 503 at once: no server will come, as after a
+     * queue timeout (what HAProxy's queue ends in when its backend has no server left), and it is counted as one, so
+     * that every queued request is in exactly one of waited, timed out and abandoned.
+     */
+    @Test
+    void aRequestWaitingWhenItsPoolLeavesTheTableCountsAsAQueueTimeout() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            h.send(get("a") + get("b"));
+            PoolStats st = poolStats(h);
+            assertEquals(1, server(h).poolState().queue().size(), "b waits");
+            h.tables.publish(List.of(), "test"); // the pool leaves the table
+            h.runPending();
+            h.backend(0).send(ok("A"));
+            h.runPending();
+            assertTrue(h.received().contains("HTTP/1.1 503 "), h.received());
+            assertEquals(1, st.queued.sum());
+            assertEquals(1, st.waits().count() + st.queueTimeouts.sum() + st.queueAbandoned.sum(),
+                    "waited " + st.waits().count() + ", timed out " + st.queueTimeouts.sum() + ", abandoned "
+                            + st.queueAbandoned.sum());
+            assertEquals(1, st.queueTimeouts.sum());
+        }
+    }
+
+    /**
      * A request whose server failed and that then waits in the queue for another (every other one full) is the
      * pool's from then on: a queue timeout's 503 is no latency of the server that failed, and a client that leaves
      * while it waits is no client abort of that server, as for a request that queued from the start (HAProxy charges
