@@ -16,8 +16,8 @@ import io.grapevine.proxy.table.Server;
  * exchange the client abandoned (counted as an abort), an answer the proxy gave without trying a server (no
  * server to charge it to; it shows in the proxy's 5xx and local answer counters). An answer the proxy gave
  * after trying a server (a 504 after the server's timeout, a 502) is a total latency of that server. An exchange
- * that ended waiting in its pool's queue, even after an attempt that failed (a queue timeout's 503, a client that
- * left while it waited), is the pool's ({@code queue_timeouts}, {@code queue_abandoned}), as HAProxy charges queue
+ * that ended waiting in its pool's queue, even after an attempt that failed (a queue timeout's 503, the 503 of
+ * its pool leaving the table, a client that left while it waited), is the pool's ({@code queue_timeouts}, {@code queue_abandoned}), as HAProxy charges queue
  * timeouts to the backend: no latency nor abort of the server that failed it.
  *
  * <p>Thread: the exchange's event loop; a few uncontended atomic operations, no lock, no allocation.

@@ -106,7 +106,10 @@ public final class Exchange {
     private Attempt attempt;
     /** The request's place in its pool's queue while it is {@link State#QUEUED}; null otherwise. */
     private QueueTicket ticket;
-    /** It left the pool's queue without a slot (timed out, or its client left): see {@link #endedInQueue}. */
+    /**
+     * It left the pool's queue without a slot (timed out, its pool left the table, or its client left): see
+     * {@link #endedInQueue}.
+     */
     private boolean leftQueueUnserved;
     /** Time spent in the queue, all waits together. */
     private long queuedNanos;
@@ -189,7 +192,8 @@ public final class Exchange {
     }
 
     /**
-     * Whether the exchange ended waiting in its pool's queue (a queue timeout's 503, or its client left meanwhile):
+     * Whether the exchange ended waiting in its pool's queue (a queue timeout's 503, the 503 of its pool leaving the
+     * table, or its client left meanwhile):
      * its outcome is the pool's, not that of the server of an attempt that failed before it queued.
      */
     public boolean endedInQueue() {
@@ -434,8 +438,14 @@ public final class Exchange {
             // The pool left the table (PoolQueue.retire): no server will come, and the wait ends as it would have
             // at its timeout. Counted here, on the exchange's loop, only if the request still waited: one whose
             // client left first is abandoned, one whose timer ran first (and found it gone) is counted now.
+            // As a queue timeout, the request's end is the pool's: 503, not the answer a server that failed it
+            // before it queued would have earned (a retry waiting for another server), and none of that server's
+            // latency.
+            leftQueueUnserved = true;
             pool.state().stats().queueTimeouts.increment();
-            answer(RetryPolicy.statusFor(lastFailure));
+            log.debug("{} {} waited in the queue of pool {}, which left the table: answered 503", request.method,
+                    request.routingPath, pool.name());
+            answer(503);
             return;
         }
         state = State.FORWARDING;

@@ -385,13 +385,13 @@ class ConnectionLimitForwardingTest {
 
     /**
      * A request whose server failed and that then waits in the queue for another (every other one full) is the
-     * pool's from then on: a queue timeout's 503 is no latency of the server that failed, and a client that leaves
-     * while it waits is no client abort of that server, as for a request that queued from the start (HAProxy charges
-     * queue timeouts to the backend).
+     * pool's from then on: a queue timeout's 503 (or the 503 of its pool leaving the table) is no latency of the
+     * server that failed, and a client that leaves while it waits is no client abort of that server, as for a request
+     * that queued from the start (HAProxy charges queue timeouts to the backend).
      */
     @ParameterizedTest
-    @ValueSource(booleans = {true, false})
-    void aRequestRetriedIntoTheQueueChargesNothingMoreToTheServerThatFailedIt(boolean timesOut) throws Exception {
+    @ValueSource(strings = {"times out", "pool leaves", "client leaves"})
+    void aRequestRetriedIntoTheQueueChargesNothingMoreToTheServerThatFailedIt(String end) throws Exception {
         String config = stickyPairOfOne("").replace("\"sticky\": {}, ", "\"queue\": {\"timeout_ms\": 1000}, "
                 + "\"passive_health\": {\"max_fails\": 0}, ");
         try (ForwardingHarness h = new ForwardingHarness(config)) {
@@ -402,9 +402,14 @@ class ConnectionLimitForwardingTest {
             failing.close(); // b may go to the other server, which is full: it waits for its slot
             h.runPending();
             assertEquals(1, failing.server().poolState().queue().size());
-            if (timesOut) {
-                h.client.advanceTimeBy(1000, TimeUnit.MILLISECONDS);
-                h.client.runScheduledPendingTasks();
+            if (!end.equals("client leaves")) {
+                if (end.equals("times out")) {
+                    h.client.advanceTimeBy(1000, TimeUnit.MILLISECONDS);
+                    h.client.runScheduledPendingTasks();
+                } else {
+                    h.tables.publish(List.of(), "test");
+                    h.runPending();
+                }
                 assertEquals(1, failing.server().poolState().stats().queueTimeouts.sum());
                 h.backend(0).send(ok("A")); // b's 503 follows a's answer
                 h.runPending();
