@@ -8,6 +8,7 @@ import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.ListenPorts;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
@@ -69,10 +70,7 @@ class AgentProcessIntegrationTest {
     void sigtermDrainsLeavesAndExitsZero() throws Exception {
         Path keyFile = Files.writeString(dir.resolve("cluster.key"), ClusterKeyring.generateKey() + "\n");
         proxy = new ProxyView(ClusterKeyring.load(keyFile));
-        int targetPort;
-        try (ServerSocket reserve = new ServerSocket(0)) {
-            targetPort = reserve.getLocalPort();
-        }
+        int targetPort = ListenPorts.free();
         Path out = dir.resolve("agent.out");
         Path log = dir.resolve("agent.out.err"); // the agent logs to stderr, as the proxy does
         Process agent = agent(out, "--join", proxy.seed(), "--service", "demo", "--target", "127.0.0.1:" + targetPort,
@@ -283,10 +281,8 @@ class AgentProcessIntegrationTest {
         return agent;
     }
 
-    private static int freePort() throws IOException {
-        try (ServerSocket reserve = new ServerSocket(0)) {
-            return reserve.getLocalPort();
-        }
+    private static int freePort() {
+        return ListenPorts.free();
     }
 
     /** What the agent wrote to stdout and stderr (logs go to stderr). */

@@ -223,10 +223,7 @@ class GossipNodeIntegrationTest {
 
     @Test
     void nodeStartedBeforeItsSeedJoinsOnceTheSeedIsUp() throws IOException {
-        int seedPort;
-        try (ServerSocket reserve = new ServerSocket(0)) {
-            seedPort = reserve.getLocalPort();
-        }
+        int seedPort = ListenPorts.free();
         ClusterKeyring keyring = keys(ClusterKeyring.generateKey());
         RecordingListener earlyEvents = new RecordingListener();
         GossipNode early = node("early", keyring, List.of("127.0.0.1:" + seedPort), earlyEvents);
@@ -409,10 +406,7 @@ class GossipNodeIntegrationTest {
 
     @Test
     void aNodeWhoseSeedNeverAnswersHasNotJoined() throws IOException {
-        int nobody;
-        try (ServerSocket reserve = new ServerSocket(0)) {
-            nobody = reserve.getLocalPort();
-        }
+        int nobody = ListenPorts.free();
         GossipNode alone = node("alone", keys(ClusterKeyring.generateKey()), List.of("127.0.0.1:" + nobody),
                 new RecordingListener());
         assertFalse(alone.joined());
