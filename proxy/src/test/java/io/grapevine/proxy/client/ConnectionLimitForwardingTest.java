@@ -105,7 +105,11 @@ class ConnectionLimitForwardingTest {
     @Test
     void aRequestThatWaitsLongerThanTheQueueTimeoutIs503() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(limited(1, "\"queue\": {\"timeout_ms\": 1000}"))) {
+            // The loop's clock runs only as advanced: unfrozen, it is real time plus the advances, and a
+            // millisecond the test thread is held up by the machine would end the wait before the 1000th.
+            h.client.freezeTime();
             h.send(get("a") + get("b"));
+            Thread.sleep(5); // a test thread held up: changes nothing on a frozen clock
             h.client.advanceTimeBy(999, TimeUnit.MILLISECONDS);
             h.client.runScheduledPendingTasks();
             assertEquals(1, server(h).poolState().queue().size(), "still waiting");
