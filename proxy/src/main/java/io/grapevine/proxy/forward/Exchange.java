@@ -368,9 +368,11 @@ public final class Exchange {
      * Whether a retry after a failure on {@code failed} would find a server to go to: one of the pool not tried yet that
      * takes requests now, with a free slot or a queue to wait in. Only when the retry budget denied a retry, so that
      * {@code retries_denied} counts retries that would have been made, not failures with nowhere else to go (a pool of
-     * one server); O(servers), on that path alone.
+     * one server); O(servers), on that path alone. Asked of the pool the retry would have gone over, as the table in
+     * force has it ({@link #followPoolAcrossSwap}): a server that joined while the request was in flight counts.
      */
     private boolean anotherServerLeft(Server failed, long now) {
+        followPoolAcrossSwap();
         boolean mayWait = pool.state().queuePolicy().max() > 0;
         for (Server s : pool.servers()) {
             if (s != failed && s.isAvailable(now) && (mayWait || !s.isFull()) && (tried == null || !tried.contains(s))) {

@@ -242,6 +242,29 @@ class ConnectionLimitForwardingTest {
     }
 
     /**
+     * ... and a server that joined the pool while the request was on its first server is another server: a retry goes
+     * over the pool of the table in force, so the spent budget denied one that would have gone there, and counts it.
+     */
+    @Test
+    void aSpentBudgetDeniesTheRetryAServerThatJoinedMeanwhileWouldHaveTaken() throws Exception {
+        String noBudget = "\"limits\": {\"retry_budget_percent\": 0, \"retry_budget_min_per_s\": 0}, "
+                + "\"passive_health\": {\"max_fails\": 0}";
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(1, noBudget))) {
+            h.send(get("x"));
+            Backend first = h.backend(0);
+            assertTrue(first.received().startsWith("GET /x "));
+            h.tables.publish(ConfigLoader.parse(ForwardingHarness.config(2, noBudget), "(test)").servers(),
+                    "test"); // s1 joins while x is on s0
+            first.close(); // s0 closes without answering: x would go to s1, but the budget is spent
+            h.runPending();
+            assertTrue(h.received().startsWith("HTTP/1.1 502 "));
+            assertEquals(1, h.backends.size());
+            assertEquals(1, h.stats.retriesDenied.sum(), "s1 could have taken the retry");
+            assertEquals(1, first.server().poolState().stats().retriesDenied.sum());
+        }
+    }
+
+    /**
      * A failed request whose retry finds every other server at its max_conn and no room in the queue is answered 503
      * at once, as any request would be: no retry was made, so none is counted (proxy, server, access log) and the
      * retry budget gets back the retry it lent. Here the budget holds what a and b deposited, one retry: a's retry
