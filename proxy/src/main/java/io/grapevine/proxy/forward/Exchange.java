@@ -24,7 +24,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One request and its response, whatever protocol the client speaks: routes it (on the table generation
- * the request was read under, read once), sends it to a server in one or more {@link Attempt}s, relays the
+ * the request was read under, read once; then over its pool's servers in the table in force when it starts or
+ * retries), sends it to a server in one or more {@link Attempt}s, relays the
  * request body to the backend and the response to its {@link ClientStream}, feeds passive health, and
  * leaves every "retry or answer" decision to the {@link RetryPolicy}. When every server that could take it is at its
  * {@code max_conn}, it waits in its pool's queue ({@link QueueTicket}, {@link io.grapevine.proxy.table.PoolQueue})
@@ -268,6 +269,11 @@ public final class Exchange {
         poolState = pool.state();
         loop.retryBudget(poolState, startNanos).deposit(startNanos);
         affinity = Affinity.of(pool, request);
+        // Routed on the generation the head was read under, whose captures it holds; but a request that waited for its
+        // start (pipelined behind one that is not safe, or behind responses the client has not taken) goes over its
+        // pool as the table in force has it, as a retry does: the servers that left since are gone from it, those that
+        // joined are there. One volatile read when no swap came between.
+        followPoolAcrossSwap();
         sendToNextServer();
     }
 
@@ -456,16 +462,16 @@ public final class Exchange {
     }
 
     /**
-     * Before a retry, and after a wait in the queue: the pool as the table in force now has it, when a swap published
-     * it under the same name and state (the same queue), so that the request is sent again over the servers there are
-     * now, those that joined included, and finds full ones among them, not over those of the generation it was routed
-     * under (which may have left), as HAProxy's redispatch picks among the servers of the moment. Servers keep their
-     * identity across generations, so {@link #tried} and the sticky cookie's server stay meaningful. What ties the
+     * Before a retry, after a wait in the queue, and at a start that waited: the pool as the table in force now has
+     * it, when a swap published it under the same name and state (the same queue), so that the request is sent (again)
+     * over the servers there are now, those that joined included, and finds full ones among them, not over those of
+     * the generation it was routed under (which may have left), as HAProxy's redispatch picks among the servers of the
+     * moment. Servers keep their identity across generations, so {@link #tried} and the sticky cookie's server stay meaningful. What ties the
      * request to a server must mean the same there: the same hash key (the same hashing, or none on either side) and
      * the same sticky cookie, whatever else of the policy changed (algorithm, ramp, queue); or nothing at all in the
      * new policy, which then balances the request freely. Under a new hash or cookie the request keeps its pool, whose
-     * key and cookie it read (the head was parsed for that generation). Only on a retry or a grant, never per request;
-     * on the exchange's loop.
+     * key and cookie it read (the head was parsed for that generation). On a retry, a grant, and at the start of a
+     * request, where it costs one volatile read unless a swap came since the head was read; on the exchange's loop.
      */
     private void followPoolAcrossSwap() {
         BackendTable now = loop.tables().current();

@@ -431,8 +431,7 @@ class Http1ForwardingTest {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
             Backend b = secondRequestOnAReusedConnection(h);
             assertTrue(b.received().startsWith("GET /two "));
-            h.tables.publish(ConfigLoader.parse("{\"backend_servers\": [{\"name\": \"s9\", \"ip\": \"127.0.0.1\", "
-                    + "\"port\": 8009}]}", "(test)").servers(), "test"); // s0 leaves, s9 takes its place
+            replaceS0WithS9(h);
 
             b.close(); // the server's keep-alive timeout fired just as the request went out
             assertEquals(2, h.backends.size(), () -> "not sent again: " + h.received());
@@ -443,6 +442,37 @@ class Http1ForwardingTest {
             assertEquals("200:2", bodies(h.received()));
             assertEquals(0, b.server().inFlight());
         }
+    }
+
+    /**
+     * A pipelined request that waits for its turn behind one that is not safe goes, when its turn comes, to the servers
+     * its pool has then: here s0 left and s9 took its place while the POST before it was on s0. Read under the table
+     * that had s0 only, it would find no server and be answered 503.
+     */
+    @Test
+    void aPipelinedRequestHeldBehindAPostGoesToTheServersOfItsPoolWhenItsTurnComes() throws Exception {
+        String post = "POST /p HTTP/1.1\r\nHost: example\r\nContent-Length: 2\r\n\r\nhi";
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.send(post + get("x"));
+            assertEquals(1, h.backends.size(), "x waits for the POST's answer");
+            Backend first = h.backend(0);
+            assertTrue(first.received().startsWith("POST /p "));
+            replaceS0WithS9(h);
+
+            first.send(ok("p"));
+            assertEquals(2, h.backends.size(), () -> "x was not sent: " + h.received());
+            Backend second = h.backend(1);
+            assertEquals("s9", second.server().name());
+            assertTrue(second.received().startsWith("GET /x "));
+            second.send(ok("x"));
+            assertEquals("200:p,200:x", bodies(h.received()));
+        }
+    }
+
+    /** Publishes a table in which s0 left the default pool and s9 took its place. */
+    private static void replaceS0WithS9(ForwardingHarness h) throws Exception {
+        h.tables.publish(ConfigLoader.parse("{\"backend_servers\": [{\"name\": \"s9\", \"ip\": \"127.0.0.1\", "
+                + "\"port\": 8009}]}", "(test)").servers(), "test");
     }
 
     @Test
