@@ -56,7 +56,8 @@ public final class PoolQueue {
         /**
          * The request leaves the queue with a slot of {@code server} (counted in its in-flight requests): it must
          * use it or give it back ({@link Server#releaseSlot}). {@code null}: the pool left the table, no server
-         * will come. Called once, outside the lock, on whichever thread freed the slot.
+         * will come. Called once, outside the lock, on whichever thread freed the slot (for {@code null}, the thread
+         * that published the table, or the one that offered the waiter to a pool already gone).
          */
         void granted(Server server);
 
@@ -117,28 +118,41 @@ public final class PoolQueue {
      * free slot by now (one was released while the waiter decided to queue), it is handed out at once, oldest
      * waiter first.
      *
+     * <p>The waiter of a pool that left the table is told at once, as {@link #retire} tells those that waited, that no
+     * server will come: one that found its servers full under the generation it was read under, as a swap took the
+     * pool out, would otherwise wait its whole timeout in a queue that no server serves any more.
+     *
      * @return false: the queue is full; the waiter was not queued
      */
     public boolean offer(Waiter waiter, long nowNanos) {
-        List<Grant> grants;
+        List<Grant> grants = null;
+        boolean poolLeft;
         lock.lock();
         try {
             if (size >= pool.queuePolicy().max()) {
                 return false;
             }
-            Entry e = new Entry(waiter, nowNanos, nextSeq++);
-            Server tie = waiter.pinnedTo();
-            if (tie != null && tie.takesStickyRequests(nowNanos)) {
-                pinned.computeIfAbsent(tie, s -> new ArrayDeque<>()).addLast(e);
-            } else {
-                open.addLast(e);
-                tiedInOpen += tie == null ? 0 : 1;
-            }
-            resized(size + 1);
             stats.queued.increment();
-            grants = dispatchLocked(null);
+            // A pool in the table has servers; TableHolder empties them before it retires the queue under this lock,
+            // so a waiter either finds them empty here or is in a line when retire() empties it.
+            poolLeft = pool.servers().isEmpty();
+            if (!poolLeft) {
+                Entry e = new Entry(waiter, nowNanos, nextSeq++);
+                Server tie = waiter.pinnedTo();
+                if (tie != null && tie.takesStickyRequests(nowNanos)) {
+                    pinned.computeIfAbsent(tie, s -> new ArrayDeque<>()).addLast(e);
+                } else {
+                    open.addLast(e);
+                    tiedInOpen += tie == null ? 0 : 1;
+                }
+                resized(size + 1);
+                grants = dispatchLocked(null);
+            }
         } finally {
             lock.unlock();
+        }
+        if (poolLeft) {
+            waiter.granted(null);
         }
         deliver(grants);
         return true;

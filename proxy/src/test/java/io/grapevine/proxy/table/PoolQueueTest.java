@@ -388,6 +388,26 @@ class PoolQueueTest {
         assertEquals(0, pool.queue().size());
     }
 
+    /**
+     * A request that saw its server full under a table that still had its pool, and offers itself to the queue once a
+     * swap took the pool out (its queue retired already), is told at once that no server will come: it does not wait
+     * its whole timeout in a queue that no server serves any more.
+     */
+    @Test
+    void aRequestThatQueuesAfterItsPoolLeftTheTableIsAnsweredAtOnce() {
+        TableHolder tables = holder(10);
+        Server s1 = tables.publish(List.of(limited(1, 1)), "test").servers().get(0);
+        PoolState pool = s1.poolState();
+        s1.tryAcquireSlot();
+        tables.publish(List.of(), "every server left");
+        List<String> log = new ArrayList<>();
+        Recorder late = new Recorder("late", log, null);
+        assertTrue(pool.queue().offer(late, System.nanoTime()));
+        assertEquals(List.of("late->none"), log, "no server will come");
+        assertEquals(0, pool.queue().size());
+        assertEquals(1, pool.stats().queued.sum(), "it queued, and its outcome is the pool's leaving");
+    }
+
     @Test
     void manyThreadsQueueingAndReleasingNeverExceedTheLimitAndNobodyIsForgotten() throws Exception {
         Server s = holder(100).publish(List.of(limited(1, 3)), "test").servers().get(0);
