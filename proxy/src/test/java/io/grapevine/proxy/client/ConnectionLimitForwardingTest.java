@@ -453,6 +453,35 @@ class ConnectionLimitForwardingTest {
         }
     }
 
+    /**
+     * A request granted a slot whose connect is then refused, and whose retry waits again (the other server is full),
+     * queued twice and got a server twice: each of its waits is counted, so the pool's queued requests still add up to
+     * their outcomes.
+     */
+    @Test
+    void aRequestGrantedThenRetriedIntoTheQueueCountsEachWaitOnce() throws Exception {
+        String config = stickyPairOfOne("").replace("\"sticky\": {}, ", "\"passive_health\": {\"max_fails\": 0}, ");
+        try (ForwardingHarness h = new ForwardingHarness(config).dials(Dial.CONNECT, Dial.CONNECT, Dial.REFUSE)) {
+            h.send(get("a") + get("b") + get("c"));
+            assertEquals(2, h.backends.size(), "c waits");
+            h.backend(0).send("HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nA");
+            h.runPending(); // c is granted a's slot, its connect is refused, and s1 is full: it waits again
+            PoolStats st = poolStats(h);
+            assertEquals(2, st.queued.sum());
+            assertEquals(1, server(h).poolState().queue().size(), "c waits for s1");
+            h.backend(1).send(ok("B"));
+            h.runPending();
+            assertTrue(h.backend(1).received().contains("GET /c "), "c got s1's slot");
+            h.backend(1).send(ok("C"));
+            h.runPending();
+            String answers = h.received();
+            assertEquals(3, answers.split("HTTP/1.1 200 OK", -1).length - 1, answers);
+            assertEquals(2, st.waits().count() + st.queueTimeouts.sum() + st.queueAbandoned.sum());
+            assertEquals(2, st.waits().count());
+            assertEquals(1, h.stats.retries.sum());
+        }
+    }
+
     /** A sticky pool of two servers {@code s0} and {@code s1} with {@code max_conn} 1, and {@code extra} top-level keys. */
     private static String stickyPairOfOne(String extra) {
         return "{\"sticky\": {}, " + extra + "\"backend_servers\": ["
