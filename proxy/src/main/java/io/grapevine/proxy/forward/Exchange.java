@@ -101,6 +101,10 @@ public final class Exchange {
     private ServerPool pool;
     /** The pool's name and its state (which lives from generation to generation); kept for the exchange's whole life. */
     private String poolName;
+    /**
+     * The only source of the pool's state for budgets, queue and counters: {@link #pool}'s own while that is set, since
+     * {@link #followPoolAcrossSwap} moves only to a pool of the same state, and still there once {@link #pool} is let go.
+     */
     private PoolState poolState;
     /** Hash key and sticky cookie of the request in its pool; null when the pool neither hashes nor sticks. */
     private Affinity affinity;
@@ -379,7 +383,7 @@ public final class Exchange {
      */
     private boolean anotherServerLeft(Server failed, long now) {
         followPoolAcrossSwap();
-        boolean mayWait = pool.state().queuePolicy().max() > 0;
+        boolean mayWait = poolState.queuePolicy().max() > 0;
         for (Server s : pool.servers()) {
             if (s != failed && s.isAvailable(now) && (mayWait || !s.isFull()) && (tried == null || !tried.contains(s))) {
                 return true;
@@ -400,11 +404,10 @@ public final class Exchange {
     /** Queues the request for a slot of any server of its pool it may use; a full queue is answered 503 at once. */
     private void enqueueOrAnswerBusy(long now) {
         if (!enqueue(null, now)) {
-            PoolState ps = pool.state();
-            ps.stats().queueFull.increment();
-            log.debug("queue of pool {} is full ({} requests): {} {} answered 503", pool.name(),
-                    ps.queuePolicy().max(), request.method, request.routingPath);
-            answerBusy(ps.queuePolicy());
+            poolState.stats().queueFull.increment();
+            log.debug("queue of pool {} is full ({} requests): {} {} answered 503", poolName,
+                    poolState.queuePolicy().max(), request.method, request.routingPath);
+            answerBusy(poolState.queuePolicy());
         }
     }
 
@@ -415,9 +418,8 @@ public final class Exchange {
      * @return false: the queue is full (or there is none); nothing was done
      */
     private boolean enqueue(Server pinned, long now) {
-        PoolState ps = pool.state();
-        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now, ps.queuePolicy());
-        if (!ps.queue().offer(t, now)) {
+        QueueTicket t = new QueueTicket(this, loop.eventLoop(), pinned, tried, now, poolState.queuePolicy());
+        if (!poolState.queue().offer(t, now)) {
             return false;
         }
         ticket = t;
@@ -450,9 +452,9 @@ public final class Exchange {
             // before it queued would have earned (a retry waiting for another server), and none of that server's
             // latency.
             leftQueueUnserved = true;
-            pool.state().stats().queueTimeouts.increment();
+            poolState.stats().queueTimeouts.increment();
             log.debug("{} {} waited in the queue of pool {}, which left the table: answered 503", request.method,
-                    request.routingPath, pool.name());
+                    request.routingPath, poolName);
             answer(503);
             return;
         }
@@ -478,8 +480,8 @@ public final class Exchange {
         if (now == table) {
             return;
         }
-        ServerPool next = now.pools().get(pool.name());
-        if (next == null || next == pool || next.state() != pool.state()) {
+        ServerPool next = now.pools().get(poolName);
+        if (next == null || next == pool || next.state() != poolState) {
             return;
         }
         PoolPolicy was = pool.policy();
@@ -499,15 +501,15 @@ public final class Exchange {
     }
 
     private void queueTimedOut(QueueTicket t) {
-        if (t != ticket || state != State.QUEUED || !pool.state().queue().remove(t)) {
+        if (t != ticket || state != State.QUEUED || !poolState.queue().remove(t)) {
             return; // not waiting any more, or granted just now: the slot is on its way
         }
         ticket = null;
         leftQueueUnserved = true;
         queuedNanos += System.nanoTime() - t.sinceNanos();
-        pool.state().stats().queueTimeouts.increment();
+        poolState.stats().queueTimeouts.increment();
         log.debug("{} {} waited {} ms in the queue of pool {} in vain: answered 503", request.method,
-                request.routingPath, t.policy().timeoutMillis(), pool.name());
+                request.routingPath, t.policy().timeoutMillis(), poolName);
         answerBusy(t.policy());
     }
 
@@ -521,8 +523,8 @@ public final class Exchange {
         leftQueueUnserved = true;
         t.cancelTimeout();
         queuedNanos += System.nanoTime() - t.sinceNanos();
-        pool.state().queue().abandon(t); // if it was granted just now, slotGranted gives the slot back
-        pool.state().stats().queueAbandoned.increment();
+        poolState.queue().abandon(t); // if it was granted just now, slotGranted gives the slot back
+        poolState.stats().queueAbandoned.increment();
     }
 
     /**
@@ -658,10 +660,10 @@ public final class Exchange {
             return;
         }
         if (d.retryDenied() && anotherServerLeft(s, now)) {
-            pool.state().stats().retriesDenied.increment();
+            poolState.stats().retriesDenied.increment();
             loop.stats().retriesDenied.increment();
             log.debug("not retrying {} {} after {} on {}: the retry budget of pool {} is spent", request.method,
-                    request.routingPath, failure, s, pool.name());
+                    request.routingPath, failure, s, poolName);
         }
         switch (d.action()) {
             case RETRY_OTHER_SERVER -> {
@@ -674,7 +676,7 @@ public final class Exchange {
                 if (!trySendToNextServer()) {
                     // No other server can take it: no retry was made, nor counted; the budget gets its retry back.
                     retriesMade--;
-                    loop.retryBudget(pool.state(), now).refund(now);
+                    loop.retryBudget(poolState, now).refund(now);
                     answer(RetryPolicy.statusFor(lastFailure));
                     return;
                 }
@@ -682,7 +684,7 @@ public final class Exchange {
                     // Neither a new attempt nor a place in the queue: every other server is at its max_conn and the
                     // queue is full, and the request was answered 503 as any would be. No retry was made either.
                     retriesMade--;
-                    loop.retryBudget(pool.state(), now).refund(now);
+                    loop.retryBudget(poolState, now).refund(now);
                     return;
                 }
                 s.stats().retried.increment();
