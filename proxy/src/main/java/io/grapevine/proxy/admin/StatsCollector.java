@@ -147,7 +147,10 @@ public final class StatsCollector {
             }
         }
 
-        /** A pool's errors in its history: its servers' 5xx and their failed attempts (HAProxy's econ and eresp). */
+        /**
+         * What the servers failed: their 5xx and their failed attempts (HAProxy's econ and eresp). A pool's errors in its
+         * history add the 503s it turned away itself ({@code PoolStats.shed}).
+         */
         long errors() {
             return responses5xx + connectErrors + responseErrors;
         }
@@ -285,14 +288,16 @@ public final class StatsCollector {
                 inFlight += s.stats().inFlight.get();
             }
             p.inFlightMax = Math.max(p.inFlightMax, inFlight);
-            sample(p, c.requests, c.errors(), seconds, nowMillis);
+            // Its servers' failures and the requests it refused itself (no server, queue full or timed out): during
+            // an overload its clients get 503s while its servers fail nothing.
+            sample(p, c.requests, c.errors() + pool.state().stats().shed(), seconds, nowMillis);
         }
         long connections = proxyStats.connectionsAccepted.sum();
         connectionRate = (connections - lastConnections) / seconds;
         connectionRateMax = Math.max(connectionRateMax, connectionRate);
         lastConnections = connections;
         // What clients saw fail: the 5xx they were answered, and the responses cut after their head (counted in no
-        // status class). A pool's errors are its failed attempts instead (retried ones included): see Counters.errors.
+        // status class). A pool's are its servers' failed attempts (retried ones included) and its own 503s instead.
         sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum() + proxyStats.abortedResponses.sum(),
                 seconds, nowMillis);
         for (Iterator<PoolTrack> it = pools.values().iterator(); it.hasNext(); ) {

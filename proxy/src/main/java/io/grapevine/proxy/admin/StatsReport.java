@@ -320,7 +320,8 @@ public final class StatsReport {
 
     /**
      * A pool's queue ({@code max_conn} and {@code queue}): waiting now and at most, what became of the queued
-     * requests, their wait; the retries its budget denied and the ejections max_ejected_percent prevented.
+     * requests, their wait; the requests it turned away with a 503 of the proxy's own ({@code shed}: queue full, queue
+     * timeouts, {@code no_server}); the retries its budget denied and the ejections max_ejected_percent prevented.
      */
     private static void queue(Map<String, Object> row, PoolState pool) {
         PoolStats st = pool.stats();
@@ -332,9 +333,14 @@ public final class StatsReport {
         row.put("queue_limit", pool.queuePolicy().max());
         row.put("queue_timeout_ms", pool.queuePolicy().timeoutMillis());
         row.put("queued", st.queued.sum());
-        row.put("queue_full", st.queueFull.sum());
-        row.put("queue_timeouts", st.queueTimeouts.sum());
+        long full = st.queueFull.sum();
+        long timeouts = st.queueTimeouts.sum();
+        long noServer = st.noServer.sum();
+        row.put("queue_full", full);
+        row.put("queue_timeouts", timeouts);
         row.put("queue_abandoned", st.queueAbandoned.sum());
+        row.put("no_server", noServer);
+        row.put("shed", full + timeouts + noServer); // the very values beside it, whatever came since
         row.put("queue_wait_count", waited);
         row.put("queue_wait_ms_total", Math.round(waitMillis * 1000) / 1000.0);
         row.put("queue_wait_ms_avg", waited == 0 ? 0.0 : Math.round(waitMillis / waited * 1000) / 1000.0);

@@ -288,8 +288,18 @@ public final class Exchange {
      */
     private void sendToNextServer() {
         if (!trySendToNextServer()) {
-            answer(RetryPolicy.statusFor(lastFailure));
+            answerNoServer();
         }
+    }
+
+    /**
+     * 503: no server of the pool can take the request, and none failed it (a server that did is answered for by its
+     * failure's status, and counted as its error). The pool's {@code no_server}, as HAProxy charges its 503 to the
+     * backend: no server's counters say it.
+     */
+    private void answerNoServer() {
+        pool.state().stats().noServer.increment();
+        answer(503);
     }
 
     /** As {@link #sendToNextServer}, but leaves the answer to the caller when no server can take the request. */
@@ -705,7 +715,7 @@ public final class Exchange {
                     tried.add(s);
                     followPoolAcrossSwap();
                     if (!trySendToNextServer()) {
-                        answer(RetryPolicy.statusFor(null));
+                        answerNoServer();
                         return;
                     }
                     if (attempt != a || ticket != null) {

@@ -26,6 +26,12 @@ public final class PoolStats {
     /** Requests that left the queue because their client went away (or their request became void). */
     public final LongAdder queueAbandoned = new LongAdder();
     /**
+     * Requests answered 503 because no server of the pool could take them (none available: down, draining, in
+     * maintenance, ejected, or tried already), none having failed them: Envoy's {@code upstream_cx_none_healthy}. One
+     * refused because every server is at its {@code max_conn} is {@link #queueFull}.
+     */
+    public final LongAdder noServer = new LongAdder();
+    /**
      * Requests that got a server after waiting ({@link #WAITED}), and their total wait in nanoseconds ({@link
      * #WAIT_NANOS}); written under the queue's lock, read as one snapshot.
      */
@@ -74,6 +80,15 @@ public final class PoolStats {
 
     /** @param nanos the sum of the waits of the {@code count} requests */
     public record Waits(long count, long nanos) {
+    }
+
+    /**
+     * Requests the pool turned away with a 503 of the proxy's own, no server having answered them: {@link #noServer},
+     * {@link #queueFull}, {@link #queueTimeouts}. What its clients were refused beyond what its servers did. Any
+     * thread; three sums, not read as of one moment.
+     */
+    public long shed() {
+        return noServer.sum() + queueFull.sum() + queueTimeouts.sum();
     }
 
     /** The queue holds {@code depth} requests now (called under the queue's lock). */

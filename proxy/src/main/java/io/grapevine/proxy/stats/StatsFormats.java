@@ -182,6 +182,8 @@ public final class StatsFormats {
         r.put("type", 1);
         r.put("req_tot", p.get("requests"));
         r.put("algo", p.get("balance"));
+        // HAProxy counts the 503s it answers for a backend (no server, queue full or timed out) in its hrsp_5xx.
+        r.put("hrsp_5xx", sum(p, "responses_5xx", "shed"));
         return r;
     }
 
@@ -421,6 +423,8 @@ public final class StatsFormats {
             sample(sb, "grapevine_pool_queue_rejected_total", pool + ",reason=\"full\"", row.get("queue_full"));
             sample(sb, "grapevine_pool_queue_rejected_total", pool + ",reason=\"timeout\"", row.get("queue_timeouts"));
         }
+        poolMetric(sb, pools, "grapevine_pool_no_server_total", "Requests answered 503 because no server of the pool "
+                + "could take them, none having failed them.", "counter", "no_server");
         poolMetric(sb, pools, "grapevine_pool_queue_abandoned_total",
                 "Requests whose client went away while they waited in the pool's queue.", "counter", "queue_abandoned");
         header(sb, "grapevine_pool_queue_wait_seconds", "Time requests waited in the pool's queue before a server "

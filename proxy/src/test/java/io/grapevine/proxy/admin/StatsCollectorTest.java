@@ -189,23 +189,71 @@ class StatsCollectorTest {
     void aResponseCutMidwayIsAnErrorOfTheProxyWideRate() {
         TableHolder tables = tables(1);
         ProxyStats proxy = new ProxyStats();
-        StatsCollector collector = new StatsCollector(tables, proxy);
+        StatsCollector collector = collectorOfWeb1(tables, proxy);
         StatsReport report = new StatsReport(tables, proxy, collector, 100);
-        tables.publish(List.of(spec("web-1", 1)), "start");
-        collector.tick();
         proxy.requests.add(4);
         proxy.responses2xx.add(3); // one of them cut midway
         proxy.abortedResponses.increment();
         proxy.responses5xx.increment();
         collector.tick();
-        Map<String, Object> all = (Map<String, Object>) ((Map<String, Object>) report.history().get("series"))
-                .get(StatsCollector.ALL);
-        List<Double> requests = (List<Double>) all.get("requests_per_s");
-        List<Double> errors = (List<Double>) all.get("errors_per_s");
+        double[] rates = lastRates(report, StatsCollector.ALL);
+        assertEquals(rates[0] / 2, rates[1], 0.01, "of 4 requests, a 503 and a response cut midway failed");
+    }
+
+    /** A collector of {@code proxy} over {@code tables}, which are published with one server {@code web-1}; one pass. */
+    private static StatsCollector collectorOfWeb1(TableHolder tables, ProxyStats proxy) {
+        StatsCollector collector = new StatsCollector(tables, proxy);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        collector.tick();
+        return collector;
+    }
+
+    /** The request rate and the error rate of the last second of {@code series} (a pool, or the proxy's). */
+    @SuppressWarnings("unchecked")
+    private static double[] lastRates(StatsReport report, String series) {
+        Map<String, Object> columns = (Map<String, Object>) ((Map<String, Object>) report.history().get("series"))
+                .get(series);
+        List<Double> requests = (List<Double>) columns.get("requests_per_s");
+        List<Double> errors = (List<Double>) columns.get("errors_per_s");
         double requestRate = requests.get(requests.size() - 1);
-        assertTrue(requestRate > 0, all.toString());
-        assertEquals(requestRate / 2, errors.get(errors.size() - 1), 0.01,
-                "of 4 requests, a 503 and a response cut midway failed: " + all);
+        assertTrue(requestRate > 0, columns.toString());
+        return new double[] {requestRate, errors.get(errors.size() - 1)};
+    }
+
+    /**
+     * The requests a pool turns away with a 503 of the proxy's own (its queue full, a queue timeout, no server
+     * available) count in the pool's error rate (its series of {@code /stats/history.json}) beside what its servers
+     * did: during an overload its clients are refused while its servers fail nothing, and the pool must not look
+     * healthy. {@code /stats.json} says how many and why ({@code shed}, {@code no_server}), {@code /metrics} has the
+     * one the queue's counters do not, and HAProxy's CSV counts them in the BACKEND's {@code hrsp_5xx}, as HAProxy
+     * counts the 503s it answers for a backend.
+     */
+    @Test
+    void theRequestsAPoolTurnsAwayAreErrorsOfThePool() {
+        TableHolder tables = tables(1);
+        StatsCollector collector = collectorOfWeb1(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        Server web1 = tables.current().servers().get(0);
+        web1.stats().requestStarted(); // one request reached the server, which answered 500
+        web1.stats().countResponse(500);
+        io.grapevine.proxy.stats.PoolStats pool = web1.poolState().stats();
+        pool.queueFull.add(2);
+        pool.queueTimeouts.increment();
+        pool.noServer.increment();
+        collector.tick();
+
+        double[] rates = lastRates(report, "default");
+        assertEquals(5 * rates[0], rates[1], rates[0] * 0.05, "the server's 500 and the pool's four 503s");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> row = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        assertEquals(4L, row.get("shed"), row.toString());
+        assertEquals(1L, row.get("no_server"), row.toString());
+        assertEquals(1L, row.get("responses_5xx"), "the server's, as in a server row: " + row);
+        assertEquals(1.0, PrometheusText.parse(report.prometheus()).get("grapevine_pool_no_server_total")
+                .samples("grapevine_pool_no_server_total", Map.of("pool", "default")).get(0).value());
+        Map<String, String> backend = io.grapevine.proxy.testing.HaproxyCsv.parse(StatsFormats.csv(report.stats()))
+                .stream().filter(r -> r.get("svname").equals("BACKEND")).findFirst().orElseThrow();
+        assertEquals("5", backend.get("hrsp_5xx"), backend.toString());
     }
 
     /**

@@ -603,6 +603,24 @@ class Http1ForwardingTest {
             assertEquals(0, h.stats.retries.sum(), "no request was sent again");
             assertEquals(0, b.server().stats().retried.sum());
             assertEquals(0, b.server().stats().redispatched.sum());
+            assertEquals(1, b.server().poolState().stats().noServer.sum(), "a 503 of the pool's: no server to take it");
+        }
+    }
+
+    /**
+     * A request no server of its pool can take (its only server is in maintenance) is answered 503 by the proxy, which
+     * counts it as the pool's {@code no_server}: no server failed it, so no server's counters say it. One answered
+     * 503 because the servers it tried refused the connection is those servers' connect errors instead.
+     */
+    @Test
+    void aRequestNoServerCanTakeCountsForItsPool() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            io.grapevine.proxy.table.Server s0 = h.tables.current().servers().get(0);
+            h.tables.setRuntimeState(s0.name(), RuntimeState.MAINT, "test");
+            h.send(get("x"));
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "));
+            assertEquals(0, h.backends.size());
+            assertEquals(1, s0.poolState().stats().noServer.sum());
         }
     }
 
@@ -742,6 +760,8 @@ class Http1ForwardingTest {
             assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
             assertEquals(2, h.stats.retries.sum(), "limits.retries is 2 by default");
             assertEquals(1, h.stats.status503.sum());
+            assertEquals(0, h.tables.current().servers().get(0).poolState().stats().noServer.sum(),
+                    "servers refused it: their connect errors, not a 503 of the pool's");
         }
     }
 

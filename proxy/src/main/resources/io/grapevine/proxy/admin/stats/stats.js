@@ -440,8 +440,9 @@
     }));
   }
 
-  function fig(value, label, cls) {
-    return h('span', { class: 'fig' + (cls ? ' ' + cls : '') }, h('b', null, value), ' ', h('span', { text: label }));
+  function fig(value, label, cls, title) {
+    return h('span', { class: 'fig' + (cls ? ' ' + cls : ''), title: title }, h('b', null, value), ' ',
+      h('span', { text: label }));
   }
 
   function renderPool(p, servers, hasQueue, hasLimit) {
@@ -459,7 +460,11 @@
       num(p.in_flight) ? fig(count(p.in_flight), 'in flight') : null,
       'queue_current' in p ? fig(count(p.queue_current), 'queued') : null,
       fig(count(p.responses_5xx), '5xx', p.responses_5xx > 0 ? 'err' : ''),
-      fig(count(poolErrors), poolErrors === 1 ? 'error' : 'errors', poolErrors > 0 ? 'err' : ''));
+      fig(count(poolErrors), poolErrors === 1 ? 'error' : 'errors', poolErrors > 0 ? 'err' : ''),
+      // The 503s the proxy answered for the pool itself: its servers failed none of them.
+      num(p.shed) ? fig(count(p.shed), 'shed', p.shed > 0 ? 'err' : '', 'answered 503 by the proxy: no server '
+        + count(p.no_server) + ', queue full ' + count(p.queue_full) + ', queue timeout ' + count(p.queue_timeouts))
+        : null);
     var cols = [
       ['Server', 'l first'], ['State', 'l'], ['Weight', ''], ['Sessions', ''],
       hasQueue ? ['Queue', ''] : null, ['Req/s', ''], ['p50', ''], ['p99', ''],
