@@ -70,9 +70,12 @@ public final class ListenPorts {
         }
     }
 
-    private static int ephemeralLow() {
+    /** The first port of the kernel's ephemeral range ({@code ip_local_port_range}), which these ports stay below. */
+    public static int ephemeralLow() {
         try {
-            return Integer.parseInt(Files.readString(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).trim().split("\\s+")[0]);
+            // One buffered read from offset 0: Files.readString of a file whose size says 0 reads its first byte
+            // alone, then asks for the rest at offset 1, which a sysctl file answers with nothing ("3" of "32768").
+            return Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/net/ipv4/ip_local_port_range")).get(0).trim().split("\\s+")[0]);
         } catch (IOException | RuntimeException e) {
             return 32_768; // the usual default
         }
