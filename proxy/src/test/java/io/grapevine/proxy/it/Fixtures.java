@@ -8,10 +8,9 @@ import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.table.Server;
+import io.grapevine.proxy.testing.Ports;
 import io.grapevine.proxy.testing.TestTransport;
 import java.io.IOException;
-import java.net.InetAddress;
-import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
@@ -100,33 +99,22 @@ public final class Fixtures implements AfterEachCallback {
 
     // ---------------------------------------------------------------- helpers
 
-    /** A loopback port nobody listens on (bound, then released). */
+    /**
+     * A loopback port nobody listens on, from below the kernel's ephemeral range ({@link Ports#free}): a port of that
+     * range, found closed and released, may be the next one a listener bound to port 0 gets (a backend, the proxy's
+     * own listener or admin port), and then a server meant to refuse connections answers.
+     */
     public static int closedPort() throws IOException {
-        try (ServerSocket s = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
-            return s.getLocalPort();
-        }
+        return Ports.free();
     }
 
-    /**
-     * {@code n} different loopback ports nobody listens on: bound together, then released. (One port released and
-     * the next bound may be the same: the kernel hands a freed ephemeral port out again.)
-     */
+    /** {@code n} different loopback ports nobody listens on, as {@link #closedPort} (successive ones differ). */
     public static int[] closedPorts(int n) throws IOException {
-        ServerSocket[] sockets = new ServerSocket[n];
-        try {
-            int[] ports = new int[n];
-            for (int i = 0; i < n; i++) {
-                sockets[i] = new ServerSocket(0, 1, InetAddress.getLoopbackAddress());
-                ports[i] = sockets[i].getLocalPort();
-            }
-            return ports;
-        } finally {
-            for (ServerSocket s : sockets) {
-                if (s != null) {
-                    s.close();
-                }
-            }
+        int[] ports = new int[n];
+        for (int i = 0; i < n; i++) {
+            ports[i] = closedPort();
         }
+        return ports;
     }
 
     /** Polls {@code condition} every 10 ms until it holds; fails with {@code what} after {@code timeout}. */
