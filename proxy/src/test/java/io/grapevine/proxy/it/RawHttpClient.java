@@ -139,6 +139,52 @@ public final class RawHttpClient implements AutoCloseable {
         return socket.getLocalPort();
     }
 
+    /**
+     * Whether the peer's process has read every byte this client sent: the peer's TCP acknowledged them all (this
+     * socket's send queue is empty) and none waits in the peer socket's receive queue. Linux: the queues of both ends
+     * of the connection, as {@code /proc/net/tcp} and {@code tcp6} show them (the peer is a socket of this host). For a
+     * test that must act only once the proxy has taken in what was sent, where no counter of the proxy tells it.
+     */
+    public boolean sentAllReadByPeer() {
+        int self = socket.getLocalPort();
+        int peer = socket.getPort();
+        Boolean sent = null;
+        Boolean read = null;
+        for (String table : List.of("/proc/net/tcp", "/proc/net/tcp6")) {
+            for (String line : lines(table)) {
+                String[] f = line.trim().split("\\s+");
+                if (f.length < 5 || !f[3].equals("01")) { // the header, or not ESTABLISHED
+                    continue;
+                }
+                int local = hexPort(f[1]);
+                int remote = hexPort(f[2]);
+                String[] queues = f[4].split(":"); // tx_queue:rx_queue, in hex
+                if (local == self && remote == peer) {
+                    sent = Long.parseLong(queues[0], 16) == 0;
+                } else if (local == peer && remote == self) {
+                    read = Long.parseLong(queues[1], 16) == 0;
+                }
+            }
+        }
+        if (sent == null || read == null) {
+            throw new AssertionError("connection 127.0.0.1:" + self + " -> " + peer + " not found in /proc/net/tcp{,6}");
+        }
+        return sent && read;
+    }
+
+    private static List<String> lines(String file) {
+        java.nio.file.Path path = java.nio.file.Path.of(file);
+        try {
+            return java.nio.file.Files.exists(path) ? java.nio.file.Files.readAllLines(path) : List.of();
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    private static int hexPort(String address) {
+        return Integer.parseInt(address.substring(address.lastIndexOf(':') + 1), 16);
+    }
+
     public RawHttpClient send(String text) throws IOException {
         return send(text.getBytes(StandardCharsets.ISO_8859_1));
     }

@@ -80,10 +80,12 @@ class ShutdownIntegrationTest {
         ProxyServer proxy = fx.proxy(1, "", backend.port());
         RawHttpClient client = fx.client(proxy);
         client.send("P");
-        await(Duration.ofSeconds(5), "the connection to be counted", () -> proxy.stats().connectionsCurrent.get() == 1);
-        Thread.sleep(300); // the "P" read
+        await(Duration.ofSeconds(5), "the \"P\" read by the proxy", client::sentAllReadByPeer);
+        // The read is done in the loop's I/O step, which hands the byte to the connection before the loop runs a task.
+        EventLoop loop = proxy.dataPlane().loops().get(0).eventLoop();
         proxy.dataPlane().drain();
-        Thread.sleep(300); // the drain reached the connection
+        // The drain is a task of the connection's one loop; a task queued after it runs after it.
+        assertTrue(loop.submit(() -> { }).await(5, TimeUnit.SECONDS), "the loop did not run the drain");
         client.send(Fixtures.request("POST", "/echo?n=late", "Content-Length: 0").substring(1));
         Response r = client.read();
         assertEquals(200, r.status(), r.toString());
