@@ -92,7 +92,10 @@ class ResourceExhaustionIntegrationTest {
         resources.keep(attack::destroyForcibly);
         Await.until(Duration.ofSeconds(30), SLOW_CLIENTS + " slow connections open",
                 () -> proxy.counter("connections_current") >= SLOW_CLIENTS,
-                () -> proxy.counter("connections_current") + " open; " + proxy.tails());
+                () -> proxy.counter("connections_current") + " open of " + proxy.counter("connections_total")
+                        + " accepted (" + proxy.counter("responses_4xx") + " answered 4xx, " + proxy.counter("responses_5xx")
+                        + " 5xx, " + proxy.counter("local_502") + " of them 502s of the proxy's own);"
+                        + " slowhttptest: " + slowhttptestStatusOrWhy(out) + "; " + proxy.tails());
         long rssAttacked = proxy.rssBytes();
         long filesAttacked = proxy.openFiles();
         // Two windows under attack: on a machine shared with other work, a p99 of sub-millisecond requests
@@ -138,6 +141,15 @@ class ResourceExhaustionIntegrationTest {
             sb.append(sb.length() == 0 ? "" : ", ").append(field).append(' ').append(last);
         }
         return sb.toString();
+    }
+
+    /** {@link #slowhttptestStatus}, or why it could not be read (for a failure message). */
+    private static String slowhttptestStatusOrWhy(Path out) {
+        try {
+            return slowhttptestStatus(out);
+        } catch (IOException e) {
+            return "not read: " + e;
+        }
     }
 
     // ---------------------------------------------------------------- connection flood
