@@ -53,6 +53,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
@@ -97,7 +98,15 @@ public final class ConfigLoader {
 
     /** {@link #load(Path)} of {@code text}, read from {@code file} by {@link #readText}. */
     public static ProxyConfig load(Path file, String text) throws ConfigException {
-        lookUpServerHosts(text);
+        return load(file, text, name -> { });
+    }
+
+    /**
+     * {@link #load(Path, String)}, and {@code foundLate} told (on a lookup's thread, at most once) of a host name of
+     * {@code text} that the load refused because its lookup had not answered in time, once that lookup finds it.
+     */
+    public static ProxyConfig load(Path file, String text, Consumer<String> foundLate) throws ConfigException {
+        lookUpServerHosts(text).thenAccept(foundLate);
         return toConfig(bind(STATIC_READER, text, file.toString()), file.toString(), file.toAbsolutePath().getParent());
     }
 
@@ -126,8 +135,8 @@ public final class ConfigLoader {
      * that is not such a document starts none): the checks of the parse that follows wait for them together, one
      * time limit in all, not one per name.
      *
-     * @return completes (on a lookup's thread) with the first of those names that did not resolve and was found by a
-     *         lookup that answered after the time limit, when the parse had refused it; never completes if none was
+     * @return completes (on a lookup's thread) with the first of those names that the parse refused because its lookup
+     *         had not answered within the time limit, once that lookup finds it; never completes if none was
      */
     public static CompletableFuture<String> lookUpServerHosts(String json) {
         List<String> hosts = new ArrayList<>();

@@ -14,6 +14,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
 import java.util.regex.Pattern;
 
@@ -73,7 +74,11 @@ final class Hosts {
     /** Resolves a name, blocking; tests put a DNS server that does not answer in its place. */
     static volatile Predicate<String> lookup = Hosts::resolvesNow;
 
-    private record Lookup(CompletableFuture<Boolean> answer, long deadline) {
+    /**
+     * One lookup under way. {@code givenUp} is set by a check that stopped waiting for it at its deadline and counted
+     * the name as not resolving (any thread).
+     */
+    private record Lookup(CompletableFuture<Boolean> answer, long deadline, AtomicBoolean givenUp) {
     }
 
     private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
@@ -87,8 +92,8 @@ final class Hosts {
      * here, until its time limit, so a document with many names on a DNS server that does not answer is held
      * {@link #LOOKUP_MILLIS} in all, not that per name one after another.
      *
-     * @return completes with the first of these names that did not resolve when it was checked and that a lookup
-     *         found after its check had given up waiting (any thread); never completes if there is none
+     * @return completes with the first of these names that a check counted as not resolving because it gave up waiting
+     *         for its lookup, once that lookup found it (any thread); never completes if there is none
      */
     static CompletableFuture<String> lookUp(Collection<String> hosts) {
         CompletableFuture<String> foundLate = new CompletableFuture<>();
@@ -103,8 +108,9 @@ final class Hosts {
                 continue; // counts as resolving however long its lookup takes
             }
             lookup.answer.thenAccept(found -> {
-                // Runs on the lookup's thread as it answers: past the deadline, every check of it has given up.
-                if (found && System.nanoTime() - lookup.deadline >= 0) {
+                // On the lookup's thread as it answers (or here, if it has). The answer is set before givenUp is read
+                // here, and givenUp before a check reads the answer (resolves): a check that refused the name is seen.
+                if (found && lookup.givenUp.get()) {
                     foundLate.complete(name);
                 }
             });
@@ -115,7 +121,7 @@ final class Hosts {
     /** The lookup of {@code name} under way, started now if there was none. */
     private static Lookup start(String name) {
         Lookup started = new Lookup(new CompletableFuture<>(), System.nanoTime()
-                + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS));
+                + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS), new AtomicBoolean());
         Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
         if (underWay != null) {
             return underWay;
@@ -140,7 +146,12 @@ final class Hosts {
         Lookup underWay = start(name);
         try {
             return BlockingCalls.await(underWay.answer, underWay.deadline);
-        } catch (TimeoutException | ExecutionException e) {
+        } catch (TimeoutException e) {
+            underWay.givenUp.set(true);
+            // An answer that came since the time limit is taken; one that comes after this is told by lookUp.
+            Boolean found = underWay.answer.getNow(null);
+            return found != null ? found : RESOLVED.contains(name);
+        } catch (ExecutionException e) {
             return RESOLVED.contains(name);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

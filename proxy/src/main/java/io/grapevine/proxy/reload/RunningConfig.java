@@ -23,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -56,6 +57,11 @@ public final class RunningConfig implements AutoCloseable {
     private volatile ProxyConfig config;
     /** Table thread: the text of servers.conf that {@link #config} was parsed from; null before the first reload. */
     private String configText;
+    /**
+     * Table thread: the last load of servers.conf, when it was refused; a host name it refused because its lookup had
+     * not answered in time, found since, loads the file again ({@link #loadAgainWhenFound}). Null after any other.
+     */
+    private Object refusedLoad;
     private ServerSource source;
 
     /**
@@ -250,6 +256,8 @@ public final class RunningConfig implements AutoCloseable {
         }
         ProxyConfig next;
         String text;
+        Object load = new Object();
+        refusedLoad = null;
         try {
             text = ConfigLoader.readText(configFile);
             if (text.equals(configText)) {
@@ -260,8 +268,9 @@ public final class RunningConfig implements AutoCloseable {
                 configReloaded();
                 return null;
             }
-            next = ConfigLoader.load(configFile, text);
+            next = ConfigLoader.load(configFile, text, name -> loadAgainWhenFound(load, name));
         } catch (ConfigException e) {
+            refusedLoad = load;
             return notReloaded(why, e);
         }
         List<String> needRestart = new ArrayList<>();
@@ -315,6 +324,24 @@ public final class RunningConfig implements AutoCloseable {
         refusals.forgetAll();
         tables.events().add("reload", configFile.getFileName().toString(), null, "reloaded (" + why + ")");
         return null;
+    }
+
+    /**
+     * A lookup's thread: {@code name}, which the load of servers.conf {@code load} refused because its lookup had not
+     * answered in time, is found. Unless servers.conf was loaded since, it is loaded again, once, as a gossip backend
+     * refused that way is rendered again, rather than when an operator reloads (HAProxy's resolvers and nginx's
+     * {@code resolve} pick a name up as it resolves).
+     */
+    private void loadAgainWhenFound(Object load, String name) {
+        try {
+            thread.execute(() -> {
+                if (refusedLoad == load) {
+                    reloadNow(name + " resolves now", true, false);
+                }
+            });
+        } catch (RejectedExecutionException e) {
+            // the proxy is stopping: nothing to load for
+        }
     }
 
     /** Table thread: a servers.conf that is not applied; the running configuration stays. @return the error */
