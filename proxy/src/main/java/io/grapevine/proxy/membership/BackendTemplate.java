@@ -12,7 +12,6 @@ import io.grapevine.proxy.config.ConfigLoader;
 import java.io.IOException;
 import java.io.StringReader;
 import java.io.StringWriter;
-import java.io.UncheckedIOException;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -87,26 +86,46 @@ public final class BackendTemplate {
         }
     }
 
+    /**
+     * @throws TemplateException whatever mustache.java throws: besides its {@link MustacheException}, an
+     *         IllegalArgumentException of a partial whose name is no file name ({@code {{> my servers}}}) and the
+     *         StackOverflowError of sections nested deeper than the stack goes; none may reach the thread that
+     *         compiles (the table thread, which answers reloads)
+     */
     public static BackendTemplate compile(Path file, String text, Escaping escaping) throws TemplateException {
         try {
             // A new factory per compilation: mustache.java caches by name, and a reload must see the new text.
             Mustache m = new EscapingFactory(escaping).compile(new StringReader(text), file.toString());
             return new BackendTemplate(file, text, escaping, m);
-        } catch (MustacheException e) {
-            throw new TemplateException(file + ": " + oneLine(e.getMessage()));
+        } catch (RuntimeException e) {
+            throw new TemplateException(file + ": " + why(e));
+        } catch (StackOverflowError e) {
+            throw new TemplateException(file + ": " + TOO_DEEP);
         }
+    }
+
+    private static final String TOO_DEEP = "sections or partials nested too deeply";
+
+    /** What went wrong, in one line: mustache.java's message, or the exception's class when it has none. */
+    private static String why(RuntimeException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : oneLine(e.getMessage());
     }
 
     public Path file() {
         return file;
     }
 
+    /** @throws TemplateException whatever mustache.java throws, as {@link #compile} */
     public String render(Map<String, Object> context) throws TemplateException {
         StringWriter out = new StringWriter(1024);
         try {
             mustache.execute(out, context).flush();
-        } catch (MustacheException | IOException | UncheckedIOException e) {
+        } catch (IOException e) {
             throw new TemplateException(file + ": render failed: " + oneLine(e.getMessage()));
+        } catch (RuntimeException e) {
+            throw new TemplateException(file + ": render failed: " + why(e));
+        } catch (StackOverflowError e) {
+            throw new TemplateException(file + ": render failed: " + TOO_DEEP);
         }
         return out.toString();
     }

@@ -28,6 +28,8 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /** The membership view fed with events directly, as the gossip thread feeds it; no sockets. */
 class MembershipViewTest {
@@ -236,17 +238,22 @@ class MembershipViewTest {
 
     /**
      * A template edit that does not compile is a file that did not load (reload_failures), not a render that failed
-     * (render_failures): nothing was rendered, and the running template still renders every change.
+     * (render_failures): nothing was rendered, and the running template still renders every change. So too when
+     * mustache.java fails with an exception of its own (a partial whose name is no file name), which must not leave
+     * the reload unanswered.
      */
-    @Test
-    void aTemplateThatDoesNotCompileIsAReloadFailureNotARenderFailure(@TempDir Path dir) throws Exception {
+    @ParameterizedTest
+    @ValueSource(strings = {"{ \"backend_servers\": [ {{#members}} ] }", "{ \"backend_servers\": [ {{> my servers}} ] }"})
+    void aTemplateThatDoesNotCompileIsAReloadFailureNotARenderFailure(String edit, @TempDir Path dir) throws Exception {
         Path file = Files.writeString(dir.resolve("backends.mustache"),
                 Files.readString(Path.of("../templates/backends.mustache")));
         start(BackendTemplate.load(file, BackendTemplate.Escaping.JSON));
         event(MemberEvent.Type.ADDED, "m", 8001, MemberState.UP);
 
-        Files.writeString(file, "{ \"backend_servers\": [ {{#members}} ] }");
-        assertEquals(1, running.reload("test", false, true).get(5, TimeUnit.SECONDS).errors().size());
+        Files.writeString(file, edit);
+        List<String> errors = running.reload("test", false, true).get(5, TimeUnit.SECONDS).errors();
+        assertEquals(1, errors.size(), errors.toString());
+        assertTrue(errors.get(0).startsWith(file + ": "), errors.toString());
         event(MemberEvent.Type.ADDED, "n", 8002, MemberState.UP);
 
         assertEquals(List.of("127.0.0.1:8001 up", "127.0.0.1:8002 up"), servers());
