@@ -63,15 +63,23 @@ enum ValueRule {
 
     /**
      * What was expected instead of {@code value}, a string that breaks the rule: {@link #expected}, except for a host
-     * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain.
+     * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain, and
+     * one with its port, as HAProxy's and nginx's server lines write it, where the syntax would hide the mistake.
      */
     String expectedInstead(String value) {
         if (this == PATH_PREFIX && PATH.apply(value) != null) {
             return quote(TargetPath.routingPrefix(value)) + ": routes compare the path with a run of slashes as one,"
                     + " without ;parameters, dot segments resolved and letters, digits and -._~ not percent-encoded";
         }
-        return this == HOST && Hosts.normalize(value) == null ? HOST_SYNTAX : expected;
+        if (this != HOST || Hosts.normalize(value) != null) {
+            return expected;
+        }
+        return hostPort(value) != null ? HOST_WITHOUT_PORT : HOST_SYNTAX;
     }
+
+    /** What {@link #HOST} requires of a value that is a host and a port. */
+    private static final String HOST_WITHOUT_PORT = "an IP address or a host name without the port, which goes in "
+            + "\"port\"";
 
     /** The syntax {@link #HOST} requires: IP literals, and host names as RFC 1123 writes them. */
     private static final String HOST_SYNTAX = "an IP address or a host name of letters, digits, '-' and '.'";

@@ -257,6 +257,19 @@ class ConfigErrorsTest {
         }
     }
 
+    /**
+     * The port written into "ip", as HAProxy's and nginx's server lines have it, is told so: the address is fine, the
+     * port has a key of its own ("a host name of letters, digits, '-' and '.'" would send one looking for a typo).
+     */
+    @Test
+    void aHostWithItsPortIsToldThePortHasAKeyOfItsOwn() {
+        for (String host : List.of("127.0.0.1:8001", "[::1]:8001", "web-1.example.com:8001")) {
+            String json = "{\"backend_servers\": [{\"ip\": \"" + host + "\"}]}";
+            assertEquals("servers.conf:" + at(json, "\"" + host) + ": \"ip\" is \"" + host + "\" in backend_servers[0] "
+                    + "(expected an IP address or a host name without the port, which goes in \"port\")", error(json));
+        }
+    }
+
     /** A list of trusted balancers says nothing without the PROXY protocol it would restrict. */
     @Test
     void proxyProtocolSourcesWithoutTheProtocol() {
