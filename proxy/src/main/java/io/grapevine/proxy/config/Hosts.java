@@ -159,6 +159,16 @@ final class Hosts {
         }
     }
 
+    /**
+     * Whether a check gave up waiting for the lookup of {@code host} that is still under way: the name was refused
+     * because the DNS did not answer in time, not because it has no address. Any thread.
+     */
+    static boolean lookupGivenUp(String host) {
+        String name = normalize(host);
+        Lookup underWay = name == null ? null : UNDER_WAY.get(name);
+        return underWay != null && underWay.givenUp.get();
+    }
+
     private static boolean resolvesNow(String name) {
         try {
             InetAddress.getByName(name);

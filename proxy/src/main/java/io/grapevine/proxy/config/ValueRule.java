@@ -63,16 +63,21 @@ enum ValueRule {
 
     /**
      * What was expected instead of {@code value}, a string that breaks the rule: {@link #expected}, except for a host
-     * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain, and
-     * one with its port, as HAProxy's and nginx's server lines write it, where the syntax would hide the mistake.
+     * that is no host name at all (a {@code _} in it, say), which "a host name that resolves" would not explain; one
+     * with its port, as HAProxy's and nginx's server lines write it, where the syntax would hide the mistake; and a
+     * name whose lookup did not answer in time, where the DNS server is at fault, not the name.
      */
     String expectedInstead(String value) {
         if (this == PATH_PREFIX && PATH.apply(value) != null) {
             return quote(TargetPath.routingPrefix(value)) + ": routes compare the path with a run of slashes as one,"
                     + " without ;parameters, dot segments resolved and letters, digits and -._~ not percent-encoded";
         }
-        if (this != HOST || Hosts.normalize(value) != null) {
+        if (this != HOST) {
             return expected;
+        }
+        if (Hosts.normalize(value) != null) {
+            return Hosts.lookupGivenUp(value) ? expected + ": its lookup did not answer within " + Hosts.LOOKUP_MILLIS
+                    + " ms" : expected;
         }
         return hostPort(value) != null ? HOST_WITHOUT_PORT : HOST_SYNTAX;
     }

@@ -299,6 +299,22 @@ class ConfigErrorsTest {
                 + "backend_servers[0] (expected an IP address or a host name that resolves)", error(json));
     }
 
+    /**
+     * A name refused because its lookup did not answer in time is told so: "a host name that resolves" alone would send
+     * one looking for a typo in a name that is right, while the DNS server is what fails (nginx tells "could not be
+     * resolved (110: Operation timed out)" from "host not found").
+     */
+    @Test
+    void hostNameWhoseLookupDidNotAnswer() {
+        String host = "silent-" + System.nanoTime() + ".example";
+        String json = "{\"backend_servers\": [{\"ip\": \"" + host + "\", \"port\": 80}]}";
+        try (SilentDns dns = new SilentDns()) {
+            assertEquals("servers.conf:" + at(json, "\"silent") + ": \"ip\" is \"" + host + "\" in backend_servers[0] "
+                    + "(expected an IP address or a host name that resolves: its lookup did not answer within 5000 ms)",
+                    error(json));
+        }
+    }
+
     @Test
     void malformedStringValues() {
         String listen = "{\"backend_servers\": [], \"listen\": \"9000\"}";
