@@ -248,12 +248,19 @@ public final class ProxyMain {
         AtomicBoolean usr1DuringStart = new AtomicBoolean();
         StopSignals.takeOver(name -> (name.equals("SIGHUP") ? hupDuringStart : usr1DuringStart).set(true),
                 "HUP", "USR1");
+        // Then SIGTERM and SIGINT, before logging and the command line too: the JVM's own handling would exit 143 /
+        // 130, which systemd and Kubernetes count as a failure of a stop they asked for. A signal that comes before the
+        // start (files read, then ports opened) stops the proxy without opening a port; one during it, by the drain
+        // once the start returns.
+        StopSignals signals = StopSignals.install(PROGRAM);
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
             check(options);
         }
-        // Taken over before anything starts: a signal during the start stops the proxy right after it.
-        StopSignals signals = StopSignals.install(PROGRAM);
+        if (signals.requested()) {
+            Log.LOG.info("{} received while starting: stopping before opening any port", signals.await());
+            throw CommandLines.exit(0, null);
+        }
         ProxyInstance instance;
         try {
             instance = ProxyInstance.start(options);

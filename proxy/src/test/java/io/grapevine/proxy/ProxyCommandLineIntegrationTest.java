@@ -191,6 +191,44 @@ class ProxyCommandLineIntegrationTest {
     @CsvSource({"HUP, SIGHUP: reloading servers.conf", "USR1, SIGUSR1: reopening the access log"})
     void aSignalWhileLoggingIsSetUpIsCarriedOutOnceTheProxyRuns(String signal, String carriedOut) throws Exception {
         Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        int port = Ports.free();
+        ChildProcess proxy = proxyWithLoggingHeldAt(fifo, "sig" + signal.toLowerCase() + "-while-logging-starts", port);
+        assertASignalWhileHeldIsCarriedOut(proxy, fifo, port, signal, carriedOut);
+    }
+
+    /**
+     * SIGTERM (or SIGINT) in the same phase, {@code systemctl stop} just after {@code systemctl start}: the JVM's own
+     * handling would end the proxy with 143 (130), which systemd and Kubernetes count as a failure. It stops with 0
+     * once logging runs, before it opens any port.
+     */
+    @ParameterizedTest
+    @CsvSource({"TERM, 143", "INT, 130"})
+    void aStopSignalWhileLoggingIsSetUpStopsTheProxyWithZeroBeforeAnyPortOpens(String signal, int byTheJvm)
+            throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        int port = Ports.free();
+        ChildProcess proxy = proxyWithLoggingHeldAt(fifo, "sig" + signal.toLowerCase() + "-while-logging-starts", port);
+        Await.until(Duration.ofSeconds(60), "the proxy held at " + fifo.getFileName(),
+                () -> Fifos.waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
+        proxy.signal(signal);
+        Thread.sleep(500);
+        assertTrue(proxy.isAlive(), () -> "SIG" + signal + " during the start ended the proxy at once (status "
+                + proxy.process().exitValue() + ", the JVM's " + byTheJvm + "): " + proxy.tail());
+
+        Fifos.readInTheBackground(fifo);
+        assertEquals(0, proxy.waitFor(30), proxy.tail());
+        assertTrue(proxy.log().contains("SIG" + signal + " received while starting: stopping before opening any port"),
+                proxy.tail());
+        assertFalse(proxy.log().contains("listening on"), proxy.tail());
+        assertFalse(Ports.accepting(port), "nothing listens on " + port);
+    }
+
+    /**
+     * A proxy JVM, without the launcher (whose class data sharing warm-up would read the same logging set-up), that
+     * serves an empty servers.conf on {@code port} and is held where logging opens its log file, {@code fifo}, until
+     * the FIFO has a reader: before the proxy reads its command line.
+     */
+    private ChildProcess proxyWithLoggingHeldAt(Path fifo, String name, int port) throws IOException {
         Path logging = dir.resolve("logback.xml");
         Files.writeString(logging, String.join("\n",
                 "<configuration>",
@@ -204,13 +242,11 @@ class ProxyCommandLineIntegrationTest {
                 "</configuration>", ""));
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ \"backend_servers\": [] }\n");
-        int port = Ports.free();
-        ChildProcess proxy = resources.keep(ChildProcess.start(dir, "sig" + signal.toLowerCase() + "-while-logging-starts",
+        return resources.keep(ChildProcess.start(dir, name,
                 List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                         "-Dlogback.configurationFile=" + logging, "-jar", ChildProcess.proxyJar().toString(),
                         "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()),
                 Map.of()));
-        assertASignalWhileHeldIsCarriedOut(proxy, fifo, port, signal, carriedOut);
     }
 
     /**
