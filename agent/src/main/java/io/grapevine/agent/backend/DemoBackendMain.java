@@ -26,8 +26,10 @@ public final class DemoBackendMain {
         // First, before the command line and logging (no logger in this class's initialisation): their default
         // action would end the backend at once.
         StopSignals.logAndIgnoreHupAndUsr1(DemoBackendMain.class, "SIGTERM stops the backend");
-        BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
+        // Then SIGTERM and SIGINT, before the command line too: the JVM's own handling would exit 143 / 130, a failure
+        // to systemd and to ./grapevine demo. A signal while the backend starts stops it once its workers listen.
         StopSignals signals = StopSignals.install(PROGRAM);
+        BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
         Logger log = LoggerFactory.getLogger(DemoBackendMain.class);
         BackendEventLoop.setThreads(options.threads());
         List<DemoBackend> workers = new ArrayList<>(options.count());

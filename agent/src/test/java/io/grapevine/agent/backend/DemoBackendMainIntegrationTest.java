@@ -125,6 +125,32 @@ class DemoBackendMainIntegrationTest {
         assertEquals(0, backend.process.exitValue(), backend.output());
     }
 
+    /**
+     * A SIGTERM while the backend reads its command line (here from an argument file, {@code @FILE}, that is a FIFO
+     * nobody writes yet) does not end it with the JVM's 143, a failure to systemd: once it has read it, the backend
+     * stops with 0.
+     */
+    @Test
+    void aSigtermWhileTheCommandLineIsReadStopsItWithZero() throws Exception {
+        Path arguments = Fifos.make(temp.resolve("arguments.fifo"));
+        Launched backend = launch("@" + arguments);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Fifos.waitsForAReader(backend.process.pid()) && backend.process.isAlive()) {
+            assertTrue(System.nanoTime() < deadline, () -> "the command line not held at its FIFO: " + backend.outputNow());
+            Thread.sleep(20);
+        }
+        backend.process.destroy(); // SIGTERM
+        Thread.sleep(500);
+        assertTrue(backend.process.isAlive(), () -> "SIGTERM ended the backend at once (status "
+                + backend.process.exitValue() + "): " + backend.outputNow());
+
+        Files.writeString(arguments, "--port\n0\n");
+        assertTrue(backend.process.waitFor(20, TimeUnit.SECONDS), () -> "still running 20 s after SIGTERM: "
+                + backend.outputNow());
+        assertEquals(0, backend.process.exitValue(), backend.output());
+        assertTrue(backend.output().contains("SIGTERM received: stopped 1 backend(s)"), backend.output());
+    }
+
     @Test
     void bodiesStreamThroughASmallHeap() throws Exception {
         Launched backend = launch("-Xmx48m", "-XX:MaxDirectMemorySize=32m", "--port", "0");
