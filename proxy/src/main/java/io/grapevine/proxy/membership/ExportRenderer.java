@@ -53,6 +53,8 @@ public final class ExportRenderer implements AutoCloseable {
     /** How much of a failed command's output is logged. */
     static final int OUTPUT_LINES = 20;
     private static final int OUTPUT_LINE_CHARS = 300;
+    /** How long {@link #close()} waits for the command's kill. */
+    private static final long CLOSE_WAIT_MILLIS = 2000;
 
     private final Path templateFile;
     private final Path out;
@@ -347,8 +349,20 @@ public final class ExportRenderer implements AutoCloseable {
         }
     }
 
+    /**
+     * Kills a run of the command still going, with the processes it started, and returns once that is done (at most
+     * {@link #CLOSE_WAIT_MILLIS}): the proxy exits right after, and a kill left to the command's thread would then
+     * never come.
+     */
     @Override
     public void close() {
-        commands.shutdownNow();
+        commands.shutdownNow(); // interrupts a run: runCommand kills the command
+        try {
+            if (!commands.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
+                log.warn("--on-change command not killed within {} ms of the stop: {}", CLOSE_WAIT_MILLIS, onChange);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }
