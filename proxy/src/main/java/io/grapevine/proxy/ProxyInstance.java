@@ -498,6 +498,16 @@ public final class ProxyInstance implements AutoCloseable {
         return gossip;
     }
 
+    /**
+     * A second SIGTERM, before the process halts: the access log lines already queued are written, waiting at most
+     * {@code waitMillis}, so that the requests answered last are not missing from it. Any thread.
+     */
+    public void writeAccessLogBeforeHalt(long waitMillis) {
+        if (accessLog != null) {
+            accessLog.closeWithin(waitMillis);
+        }
+    }
+
     /** SIGTERM: leave the cluster (peers stop counting on this proxy), then drain the data plane. */
     public void shutdown() {
         stop(true);

@@ -272,6 +272,8 @@ public final class ProxyMain {
             Log.LOG.debug("start failed", e);
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + e);
         }
+        // A second signal stops the proxy at once, but not before the access log has what it answered (within 0.5 s).
+        signals.beforeForcedStop(() -> instance.writeAccessLogBeforeHalt(500));
         // nginx's "reopen the log files", which its logrotate recipes send; its default action ends the process at once.
         Consumer<String> reopen = name -> {
             Log.LOG.info("{}: reopening the access log", name);

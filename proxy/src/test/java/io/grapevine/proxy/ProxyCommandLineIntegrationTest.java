@@ -302,6 +302,27 @@ class ProxyCommandLineIntegrationTest {
     }
 
     /**
+     * A second SIGTERM stops the proxy at once, but the lines of the requests it answered are in the access log: the
+     * halt alone lost those its writer had not written yet, up to the last 100 ms of them. The drain keeps the
+     * listener open (shutdown_delay_ms), and the second signal follows the last answer at once.
+     */
+    @Test
+    void aSecondSigtermWritesTheAccessLogLinesQueuedBeforeItStops() throws Exception {
+        DemoBackend backend = resources.keep(DemoBackend.start("127.0.0.1", 0, 1));
+        Path log = dir.resolve("access.log");
+        int port = Ports.free();
+        ChildProcess proxy = proxyInFrontOf("\"access_log\": { \"path\": \"" + log + "\" }, "
+                + "\"timeouts\": { \"shutdown_delay_ms\": 60000 }, ", backend, "second-signal-access-log", port);
+        proxy.sigterm();
+        Await.until(Duration.ofSeconds(10), "the drain", () -> proxy.log().contains("draining: /ready answers 503"),
+                proxy::tail);
+        get(port, "/echo?n=last");
+        proxy.sigterm();
+        assertEquals(143, proxy.waitFor(10), proxy.tail());
+        assertTrue(text(log).contains("n=last"), "the access log: " + text(log) + "\n" + proxy.tail());
+    }
+
+    /**
      * The event loops of a proxy started by the launcher run with the scheduler slice asked for with
      * {@code --loop-slice-us}, as the kernel reports it for each thread, and with the kernel's by default; its other
      * threads keep the kernel's. This is the shipped jar's JNA at work: the call is made from the process itself.
@@ -449,8 +470,15 @@ class ProxyCommandLineIntegrationTest {
 
     /** A proxy process on {@code port} whose servers.conf names {@code backend}, once it accepts connections. */
     private ChildProcess proxyInFrontOf(DemoBackend backend, String name, int port, String... more) throws IOException {
+        return proxyInFrontOf("", backend, name, port, more);
+    }
+
+    /** The same, with {@code keys} in servers.conf before its backends (JSON members, each followed by a comma). */
+    private ChildProcess proxyInFrontOf(String keys, DemoBackend backend, String name, int port, String... more)
+            throws IOException {
         Path conf = dir.resolve("servers.conf");
-        Files.writeString(conf, "{ \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backend.port() + " } ] }\n");
+        Files.writeString(conf, "{ " + keys + "\"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": "
+                + backend.port() + " } ] }\n");
         List<String> args = new ArrayList<>(List.of("--servers", conf.toString(), "--listen", "127.0.0.1:" + port,
                 "--admin", "127.0.0.1:" + Ports.free()));
         args.addAll(List.of(more));

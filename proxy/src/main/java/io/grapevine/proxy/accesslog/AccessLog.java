@@ -203,6 +203,18 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
         }
     }
 
+    /**
+     * The last step of a stop at once (a second SIGTERM), before the process halts: writes what is queued and closes
+     * the file, waiting at most {@code waitMillis}. Not synchronized: a stop already closing the file holds this
+     * object's monitor for up to 5 s. Any thread.
+     */
+    public void closeWithin(long waitMillis) {
+        AccessLogWriter w = target.writer();
+        if (w != null) {
+            w.close(waitMillis);
+        }
+    }
+
     /** Writes what is queued and closes the file. */
     @Override
     public synchronized void close() {

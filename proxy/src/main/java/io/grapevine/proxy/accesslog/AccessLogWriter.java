@@ -163,10 +163,15 @@ final class AccessLogWriter implements AutoCloseable {
     /** Writes what is queued, closes the file and ends the thread; waits up to 5 s for that. */
     @Override
     public void close() {
+        close(5000);
+    }
+
+    /** {@link #close()}, waiting up to {@code waitMillis}; lines offered from now on are dropped. Any thread. */
+    void close(long waitMillis) {
         closed = true;
         LockSupport.unpark(thread);
         try {
-            thread.join(5000);
+            thread.join(waitMillis);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
