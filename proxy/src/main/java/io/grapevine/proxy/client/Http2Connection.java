@@ -149,6 +149,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private Lifecycle lifecycle = Lifecycle.OPEN;
     /** When the last stream closed (or the connection opened); 0 while streams are open. */
     private long idleSinceNanos;
+    /** When the socket's outbound buffer went over its high-water mark (the client reads too little); 0 while writable. */
+    private long unwritableSinceNanos;
     /**
      * When the client's input began (the accept, or the end of the TLS handshake): the connection preface's deadline
      * counts from there, the magic a handler before this one read being part of it. Idleness counts from the setup.
@@ -303,6 +305,13 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
         loop.unregister(this);
         ctx.fireChannelInactive();
+    }
+
+    /** The codec passes the socket's writability on after its flow controller has seen it. */
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+        unwritableSinceNanos = channel.isWritable() ? 0 : System.nanoTime();
+        ctx.fireChannelWritabilityChanged();
     }
 
     /** The client shut its sending side: it can no longer open streams nor grant window; finish and close. */
@@ -643,11 +652,19 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      * does HTTP/2 that ALPN chose, from the end of the handshake. A header block has
      * client_header_ms too, from the first byte of its HEADERS frame, as an HTTP/1.1 request head has: until it ends
      * no other frame may come (RFC 9113 section 6.10), so one left open holds the connection. The connection is then
-     * closed (GOAWAY; the streams in flight finish): there is no stream yet to answer 408 on.
+     * closed (GOAWAY; the streams in flight finish): there is no stream yet to answer 408 on. Before all of these, a
+     * socket that stayed unwritable for client_idle_ms (the client read nothing of what is queued for it, as an
+     * HTTP/1.1 client that stops reading is timed) closes the connection at once ({@link #closeNow}).
      */
     @Override
     public void checkDeadlines(long now) {
         if (lifecycle == Lifecycle.CLOSED) {
+            return;
+        }
+        if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
+            log.debug("HTTP/2 client {} read nothing for {} ms: closing", remoteAddress(),
+                    TimeUnit.NANOSECONDS.toMillis(idleTimeoutNanos));
+            closeNow();
             return;
         }
         long blockSince = wire.headerBlockOpenSince();
@@ -708,6 +725,19 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
         ctx.write(new DefaultHttp2GoAwayFrame(Http2Error.NO_ERROR), ctx.voidPromise());
         channel.close(); // the codec waits for the open streams (up to shutdown_grace_ms), then closes
+    }
+
+    /**
+     * Closes the socket now, under the codec: a client that reads nothing from it (see {@link #checkDeadlines}) can be
+     * sent nothing more, neither a GOAWAY nor the RST_STREAM of a stream reset for it, whose codec stream stays open
+     * until that reset is written; the codec's own close would wait for them up to shutdown_grace_ms. The codec
+     * closes its streams when the channel goes inactive, and their exchanges are aborted. The connection counts as
+     * closed from here: a TLS handler below may still wait a while to send its close_notify, and no sweep or drain
+     * meanwhile has anything left to do.
+     */
+    private void closeNow() {
+        lifecycle = Lifecycle.CLOSED;
+        codecContext.close();
     }
 
     /** GOAWAY (unless one was sent) and close once the open streams are done. */

@@ -14,7 +14,11 @@ import io.grapevine.proxy.testing.H2Frames;
 import io.grapevine.proxy.testing.H2Frames.Frame;
 import io.grapevine.proxy.testing.LogCapture;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.ChannelPromise;
 import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
@@ -406,6 +410,52 @@ class Http2ForwardingTest {
             b.send("y".repeat(128 * 1024));
             assertEquals(size, body(h, 1).length());
             assertTrue(ended(h, 1));
+        }
+    }
+
+    /**
+     * A client that reads nothing from its socket (its TCP window closed, whatever its HTTP/2 windows say) can be
+     * sent nothing more, not even the RST_STREAM of a stream it stalled nor a GOAWAY: a stream reset for it stays
+     * open until its reset is written. Its connection is closed once the socket took nothing for client_idle_ms, as
+     * an HTTP/1.1 client's that reads nothing is, not held with its streams for good.
+     */
+    @Test
+    void aClientThatReadsNothingFromItsSocketIsClosedAfterClientIdleMs() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"timeouts\": {\"client_idle_ms\": 30}")) {
+            send(h, wire.headers(1, request("GET", "/big"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n" + "x".repeat(1000));
+            read(h);
+            h.client.pipeline().addFirst(new SocketNotRead());
+            h.writable(h.client, false);
+            sweepAfter(h, 60);
+            sweepAfter(h, 60);
+            assertFalse(h.client.isActive(), "closed once its socket took nothing for client_idle_ms");
+            assertFalse(h.backend(0).channel().isActive(), "its exchange's backend connection too");
+        }
+    }
+
+    /**
+     * Stands for the socket of a client that reads nothing: what is written stays, its promise open, until the
+     * channel closes (then it is released, as a channel's outbound buffer releases what it could not write).
+     */
+    private static final class SocketNotRead extends ChannelOutboundHandlerAdapter {
+        private final List<Object> held = new ArrayList<>();
+
+        @Override
+        public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
+            held.add(msg);
+        }
+
+        @Override
+        public void flush(ChannelHandlerContext ctx) {
+            // nothing leaves
+        }
+
+        @Override
+        public void close(ChannelHandlerContext ctx, ChannelPromise promise) {
+            held.forEach(ReferenceCountUtil::release);
+            held.clear();
+            ctx.close(promise);
         }
     }
 
