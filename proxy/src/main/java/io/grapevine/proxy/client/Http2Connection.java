@@ -78,7 +78,7 @@ import org.slf4j.LoggerFactory;
  * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
  * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
  * streams whose backend failed), control frames queued towards a client
- * that does not read them, runs of empty DATA frames, and PING or SETTINGS frames beyond
+ * that does not read them, runs of empty DATA frames, and PING, SETTINGS or PRIORITY frames beyond
  * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS} all end the connection with a
  * GOAWAY. Request bodies are bounded by the stream window, response buffering by the windows and the
  * socket's write-buffer marks.
@@ -102,7 +102,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private static final long RESET_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(RESET_WINDOW_SECONDS);
     /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
     static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
-    /** PING and SETTINGS frames a client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM. */
+    /** PING, SETTINGS and PRIORITY frames a client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM. */
     static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
     static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
     /** How long a drain waits for the client to acknowledge the first GOAWAY before it sends the last. */
@@ -394,6 +394,19 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
 
         /**
+         * PRIORITY (RFC 9113 section 5.3.2 deprecates the scheme, section 6.3 still has it read, on idle streams too):
+         * the decoder has moved the stream in its flow controller's dependency tree, at a cost that grows with the
+         * streams open, and nothing answers it, so nothing else bounds a flood of them (nginx and Envoy cap them too):
+         * each counts against the budget of PING and SETTINGS.
+         */
+        @Override
+        public void onPriorityRead(ChannelHandlerContext codecCtx, int streamId, int streamDependency, short weight,
+                                   boolean exclusive) throws Http2Exception {
+            super.onPriorityRead(codecCtx, streamId, streamDependency, weight, exclusive);
+            countControlFrame();
+        }
+
+        /**
          * {@code data} stays the decoder's (it releases it on return): a stream that keeps it retains it. The bytes
          * go back to the windows when passed on ({@link #consumed}), never on return.
          */
@@ -489,8 +502,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     }
 
     /**
-     * PING and SETTINGS are cheap to send and each costs an answer (RFC 9113 section 10.5): beyond a
-     * modest budget per window, the connection ends with ENHANCE_YOUR_CALM.
+     * PING and SETTINGS are cheap to send and each costs an answer (RFC 9113 section 10.5), PRIORITY a change of the
+     * codec's dependency tree: beyond a modest budget per window, the connection ends with ENHANCE_YOUR_CALM.
      */
     private void countControlFrame() {
         long now = System.nanoTime();
@@ -500,7 +513,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
         if (++controlFrames == MAX_CONTROL_FRAMES_PER_WINDOW + 1) {
             connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_CONTROL_FRAMES_PER_WINDOW
-                    + " PING/SETTINGS frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
+                    + " PING/SETTINGS/PRIORITY frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
         }
     }
 

@@ -180,6 +180,21 @@ class Http2AttacksIntegrationTest {
         Fixtures.await(WAIT, "a GOAWAY with an error sent", () -> proxy.stats().http2ConnectionErrors.sum() > errorsBefore);
     }
 
+    /**
+     * PRIORITY frames (RFC 9113 deprecates the scheme, section 5.3.2) are answered by nothing, but each moves a
+     * stream in the codec's dependency tree, idle streams included: nginx and Envoy cap them, and so does the proxy.
+     */
+    @Test
+    void aPriorityFloodEndsTheConnection() throws Exception {
+        H2Client attacker = attacker();
+        ByteArrayOutputStream flood = new ByteArrayOutputStream();
+        for (int i = 0; i < 20_000; i++) {
+            flood.writeBytes(H2Frames.priority(1 + 2 * (i % 100), 0, 1 + i % 256, i % 2 == 0));
+        }
+        sendIgnoringClose(attacker, flood.toByteArray());
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+    }
+
     @Test
     void emptyDataFramesEndTheConnection() throws Exception {
         H2Client attacker = attacker();

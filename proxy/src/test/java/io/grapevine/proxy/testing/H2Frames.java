@@ -128,6 +128,16 @@ public final class H2Frames {
         return frame(RST_STREAM, 0, streamId, ByteBuffer.allocate(4).putInt(errorCode).array());
     }
 
+    /**
+     * PRIORITY (type 0x2, RFC 9113 section 6.3, deprecated but still read): {@code streamId} depends on
+     * {@code dependency} with {@code weight} (1 to 256).
+     */
+    public static byte[] priority(int streamId, int dependency, int weight, boolean exclusive) {
+        ByteBuffer b = ByteBuffer.allocate(5).putInt(exclusive ? dependency | 0x8000_0000 : dependency)
+                .put((byte) (weight - 1));
+        return frame(0x2, 0, streamId, b.array());
+    }
+
     public static byte[] windowUpdate(int streamId, int increment) {
         return frame(WINDOW_UPDATE, 0, streamId, ByteBuffer.allocate(4).putInt(increment).array());
     }
