@@ -167,6 +167,24 @@ class RequestLimitsIntegrationTest {
                 + (headerMs * 8 / 10 + ms) + " ms after it began");
     }
 
+    /**
+     * A client that stops within the HTTP/2 connection preface (18 of its 24 bytes: no HTTP/1.x head begins so, yet
+     * the preface is not complete) is closed at client_header_ms from the accept, with nothing sent. No HTTP/2 codec
+     * was installed, so there is no server preface a GOAWAY could follow, and RFC 9113 section 3.4 lets a GOAWAY be
+     * omitted for what is not a preface; nginx and HAProxy close such a connection without a word too. A preface that
+     * turns out wrong within its 24 bytes is an HTTP/1.x head, answered as one: 505.
+     */
+    @Test
+    void aConnectionPrefaceThatStallsIsClosedAtClientHeaderMs() throws Exception {
+        RawHttpClient stalled = fx.client(proxy);
+        stalled.send("PRI * HTTP/2.0\r\n\r\n");
+        assertFalse(stalled.closedWithin(HEADER_MS / 2), "closed before client_header_ms");
+        assertTrue(stalled.closedWithin(HEADER_MS * 5), "open long after client_header_ms");
+        Response wrong = fx.client(proxy).send("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n").read();
+        assertEquals(505, wrong.status(), wrong.toString());
+        assertNothingForwarded();
+    }
+
     @Test
     void aBodyThatStallsIs408AndTheBackendNeverGetsARequestThatLooksComplete() throws Exception {
         RawHttpClient client = fx.client(proxy);
