@@ -395,15 +395,43 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A client that opens a stream and never grants it window (a zero-window stall) holds its backend paused, with
+     * one read of the response at most, for client_idle_ms: then the stream is reset and the backend connection,
+     * its response unfinished, closed.
+     */
+    @Test
+    void aResponseTheClientGrantsNoWindowForIsResetAndItsBackendConnectionClosedAfterClientIdleMs() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"timeouts\": {\"client_idle_ms\": 30}")) {
+            Backend b = responseWithoutWindow(h, 1_000_000, 64 * 1024);
+            sweepAfter(h, 60);
+            Frame rst = find(h, on(1, H2Frames.RST_STREAM));
+            assertNotNull(rst, "reset once the client took nothing for client_idle_ms: " + received);
+            assertEquals(H2Frames.CANCEL, rst.errorCode());
+            assertFalse(b.channel().isActive(), "the backend connection of the unfinished response is closed");
+            sweepAfter(h, 60);
+            assertFalse(h.client.isActive(), "then the connection, without streams, is idle");
+        }
+    }
+
+    /**
+     * Stream 1 asks for a response of {@code length} bytes from a client that grants no window
+     * (SETTINGS_INITIAL_WINDOW_SIZE 0); its backend sends the head and {@code sent} bytes of the body, and is paused.
+     */
+    private Backend responseWithoutWindow(ForwardingHarness h, int length, int sent) {
+        send(h, H2Frames.settings(0x4, 0));
+        send(h, wire.headers(1, request("GET", "/big"), true));
+        Backend b = h.backend(0);
+        b.send("HTTP/1.1 200 OK\r\nContent-Length: " + length + "\r\n\r\n" + "x".repeat(sent));
+        assertFalse(b.isReading(), "the stream cannot take more: its backend is paused");
+        return b;
+    }
+
     @Test
     void aClosedStreamWindowPausesTheBackendUntilTheClientGrantsMore() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
-            send(h, H2Frames.settings(0x4, 0)); // SETTINGS_INITIAL_WINDOW_SIZE 0: nothing may be sent yet
-            send(h, wire.headers(1, request("GET", "/big"), true));
-            Backend b = h.backend(0);
             int size = 256 * 1024;
-            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + size + "\r\n\r\n" + "x".repeat(128 * 1024));
-            assertFalse(b.isReading(), "the stream cannot take more: its backend is paused");
+            Backend b = responseWithoutWindow(h, size, 128 * 1024);
             assertEquals("", body(h, 1));
             send(h, H2Frames.windowUpdate(1, size), H2Frames.windowUpdate(0, size));
             assertTrue(b.isReading(), "window granted: the backend is read again");
