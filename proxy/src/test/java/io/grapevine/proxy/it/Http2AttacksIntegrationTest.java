@@ -207,6 +207,24 @@ class Http2AttacksIntegrationTest {
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
+    /**
+     * Slow read: a client that opens its windows wide, asks for a large response and reads nothing from its socket.
+     * Once the socket buffers are full nothing more reaches it, not even the reset of its stream or a GOAWAY: its
+     * connection is closed after client_idle_ms all the same, and its backend connection with it.
+     */
+    @Test
+    void aClientThatStopsReadingItsSocketIsClosedAfterClientIdleMs() throws Exception {
+        ProxyServer quick = fx.proxy("\"timeouts\": {\"client_idle_ms\": 500}", backend.port());
+        RawHttpClient reader = fx.track(RawHttpClient.connect(quick.listenAddress(), 8 * 1024));
+        H2Frames frames = new H2Frames();
+        reader.send(H2Frames.concat(frames.preface(), H2Frames.settings(0x4, Integer.MAX_VALUE),
+                H2Frames.windowUpdate(0, Integer.MAX_VALUE - 65_535),
+                frames.headers(1, request("GET", "/bytes?n=" + (1L << 30)), true)));
+        Fixtures.await(WAIT, "the client's connection to be closed", () -> quick.stats().connectionsCurrent.get() == 0);
+        long fromBackend = Fixtures.server(quick, backend.port()).stats().bytesIn.sum();
+        assertTrue(fromBackend < 1L << 30, "the whole response left the backend: " + fromBackend);
+    }
+
     // ---------------------------------------------------------------- limits
 
     @Test
