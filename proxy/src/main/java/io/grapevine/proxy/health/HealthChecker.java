@@ -37,8 +37,8 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>The servers' checks are spread over the interval, as HAProxy spreads them, not made in one burst: the servers
  * a table brings in together have their first checks {@code interval / n} apart, a server that comes alone is checked
- * at once, and each is then checked every interval from its own first check. Checks come due in
- * {@link #SLOTS_PER_INTERVAL} slots per interval.
+ * at once, and each is then checked every interval from its own first check, keeping that place in the interval
+ * when the loop ran late. Checks come due in {@link #SLOTS_PER_INTERVAL} slots per interval.
  *
  * <p>Runs entirely on one event loop of its own, neither a data-plane loop nor the admin listener's (whose endpoints
  * would otherwise delay its ticks, connects and deadlines); its state is confined to it.
@@ -137,10 +137,10 @@ public final class HealthChecker {
             if (now - st.dueNanos < 0) {
                 continue;
             }
-            st.dueNanos += intervalNanos;
-            if (now - st.dueNanos >= 0) {
-                st.dueNanos = now + intervalNanos; // the loop ran late by an interval or more: the cadence restarts
-            }
+            // The next due time keeps the server's place in the interval, whole intervals the loop missed (a long GC
+            // pause, a throttled container) skipped: restarting every overdue server's cadence at now would make them
+            // all due together, and check them in one burst every interval from then on.
+            st.dueNanos += intervalNanos * ((now - st.dueNanos) / intervalNanos + 1);
             if (!st.inProgress) {
                 st.inProgress = true;
                 check(e.getKey(), st);

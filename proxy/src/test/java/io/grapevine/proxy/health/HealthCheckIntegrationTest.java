@@ -357,49 +357,102 @@ class HealthCheckIntegrationTest {
      */
     @Test
     void theChecksOfManyServersAreSpreadOverTheInterval() throws Exception {
-        int servers = 10;
         long intervalMillis = 600;
+        checkingManyServers(10, intervalMillis, (loop, accepted) -> {
+            long spreadMillis = spreadMillis(accepted.stream().map(t -> t.get(0)).toList());
+            assertTrue(spreadMillis >= intervalMillis / 2,
+                    "the first checks of " + accepted.size() + " servers came within " + spreadMillis + " ms of each other");
+            for (List<Long> times : accepted) {
+                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(1) - times.get(0));
+                assertTrue(apartMillis >= intervalMillis * 3 / 4, "one server's checks " + apartMillis + " ms apart");
+            }
+        });
+    }
+
+    /**
+     * The spread outlives a loop that ran late by more than an interval (a long GC pause, a throttled container, a
+     * suspended VM): each server keeps its own place in the interval. When every overdue server's cadence restarted
+     * from the moment the loop came back, they were all due at that one moment, and from then on checked in one burst
+     * every interval, for as long as the proxy ran. Here the loop is held for two and a half intervals; the checks
+     * after the first round that follows are as spread as before.
+     */
+    @Test
+    void theChecksStaySpreadAfterTheLoopRanLateByMoreThanAnInterval() throws Exception {
+        long intervalMillis = 600;
+        checkingManyServers(10, intervalMillis, (loop, accepted) -> {
+            long[] heldUntil = new long[1];
+            loop.submit(() -> {
+                try {
+                    Thread.sleep(intervalMillis * 5 / 2); // every server's next check is overdue by an interval or more
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                heldUntil[0] = System.nanoTime();
+            }).syncUninterruptibly();
+            Await.until(Duration.ofSeconds(20), "every server checked twice after the loop came back",
+                    () -> accepted.stream().allMatch(t -> t.stream().filter(at -> at - heldUntil[0] > 0).count() >= 2));
+            // The first check after the hold is due at once for every server; the second shows the cadence.
+            long spreadMillis = spreadMillis(accepted.stream()
+                    .map(t -> t.stream().filter(at -> at - heldUntil[0] > 0).skip(1).findFirst().orElseThrow()).toList());
+            assertTrue(spreadMillis >= intervalMillis / 2, "after the loop ran late, the checks of " + accepted.size()
+                    + " servers came within " + spreadMillis + " ms of each other");
+        });
+    }
+
+    /** What a test does with the checks of many servers: {@code accepted} holds when each server was checked. */
+    private interface ManyServers {
+        void run(EventLoop loop, List<List<Long>> accepted) throws Exception;
+    }
+
+    /**
+     * Runs {@code test} once a checker on a loop of its own, with TCP checks every {@code intervalMillis}, has checked
+     * each of {@code servers} servers twice.
+     */
+    private static void checkingManyServers(int servers, long intervalMillis, ManyServers test) throws Exception {
         List<ServerSocket> listeners = new ArrayList<>();
         List<List<Long>> accepted = new ArrayList<>();
         EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
         HealthChecker checker = null;
         try {
-            List<ServerSpec> specs = new ArrayList<>();
-            for (int i = 0; i < servers; i++) {
-                ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-                List<Long> times = new CopyOnWriteArrayList<>();
-                listeners.add(listener);
-                accepted.add(times);
-                Thread acceptor = new Thread(() -> {
-                    while (!listener.isClosed()) {
-                        try (Socket s = listener.accept()) {
-                            times.add(System.nanoTime());
-                        } catch (IOException e) {
-                            // closed by the test
-                        }
-                    }
-                }, "health-check-backend-" + i);
-                acceptor.setDaemon(true);
-                acceptor.start();
-                specs.add(new ServerSpec("s" + i, "127.0.0.1", listener.getLocalPort(), 1, false,
-                        ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP));
-            }
-            TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
-            tables.publish(specs, "test");
-            checker = checking(new HealthCheckConfig(true, null, intervalMillis, 200, 1, 1, 1, 10_000), tables,
-                    group.next());
+            EventLoop loop = group.next();
+            checker = checking(new HealthCheckConfig(true, null, intervalMillis, 200, 1, 1, 1, 10_000),
+                    tableOfListeners(servers, listeners, accepted), loop);
             Await.until(Duration.ofSeconds(20), "every server checked twice",
                     () -> accepted.stream().allMatch(t -> t.size() >= 2));
-            List<Long> firsts = accepted.stream().map(t -> t.get(0)).sorted().toList();
-            long spreadMillis = TimeUnit.NANOSECONDS.toMillis(firsts.get(servers - 1) - firsts.get(0));
-            assertTrue(spreadMillis >= intervalMillis / 2,
-                    "the first checks of " + servers + " servers came within " + spreadMillis + " ms of each other");
-            for (List<Long> times : accepted) {
-                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(1) - times.get(0));
-                assertTrue(apartMillis >= intervalMillis * 3 / 4, "one server's checks " + apartMillis + " ms apart");
-            }
+            test.run(loop, accepted);
         } finally {
             stopChecker(checker, group, listeners);
         }
+    }
+
+    /** From the first to the last of {@code times} ({@link System#nanoTime()}), in milliseconds. */
+    private static long spreadMillis(List<Long> times) {
+        List<Long> sorted = times.stream().sorted().toList();
+        return TimeUnit.NANOSECONDS.toMillis(sorted.get(sorted.size() - 1) - sorted.get(0));
+    }
+
+    /**
+     * A table of {@code servers} servers on loopback, each a listener of its own (added to {@code listeners}) that
+     * accepts and closes, noting when ({@link System#nanoTime()}) in its list of {@code accepted}.
+     */
+    private static TableHolder tableOfListeners(int servers, List<ServerSocket> listeners, List<List<Long>> accepted)
+            throws IOException {
+        List<ServerSpec> specs = new ArrayList<>();
+        for (int i = 0; i < servers; i++) {
+            ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+            List<Long> times = new CopyOnWriteArrayList<>();
+            listeners.add(listener);
+            accepted.add(times);
+            accepting(listener, s -> {
+                try (s) {
+                    times.add(System.nanoTime());
+                }
+            });
+            specs.add(new ServerSpec("s" + i, "127.0.0.1", listener.getLocalPort(), 1, false,
+                    ServerSpec.DEFAULT_POOL, ServerSpec.Source.STATIC, ServerSpec.AdminState.UP));
+        }
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.of(Balance.ROUNDROBIN));
+        tables.publish(specs, "test");
+        return tables;
     }
 }
