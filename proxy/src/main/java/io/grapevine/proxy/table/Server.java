@@ -603,12 +603,25 @@ public final class Server implements Endpoint {
         }
     }
 
-    /** The last ejection is over: logs the server's return, once. Under the pool's monitor. */
+    /**
+     * The last ejection is over: logs the server's return, once, under the pool's monitor. Only a server that serves
+     * again is said to be back in service: one its health checks took down meanwhile stays down, and the line says
+     * so (their "UP by health check" line tells its return); one that left the table has no return to tell.
+     */
     private void loggedReturn() {
         ejected = false;
         loadChanged();
-        log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
-                ejectionCount, TimeUnit.NANOSECONDS.toMillis(ejectionNanos));
+        if (removed) {
+            return;
+        }
+        long millis = TimeUnit.NANOSECONDS.toMillis(ejectionNanos);
+        if (!activeUp) {
+            log.info("server {} ({}) ejection {} in a row ({} ms) over, but it stays DOWN by health check", spec.name(),
+                    address, ejectionCount, millis);
+        } else {
+            log.info("server {} ({}) back in service after ejection {} in a row ({} ms)", spec.name(), address,
+                    ejectionCount, millis);
+        }
     }
 
     /** Called by {@link PoolState#clearEjection} under its monitor. */

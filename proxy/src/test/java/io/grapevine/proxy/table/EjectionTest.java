@@ -243,6 +243,38 @@ class EjectionTest {
     }
 
     /**
+     * A crash, as the log tells it: the first failed request ejects the server for 10 s, its checks take it down a few
+     * seconds later, and the ejection ends while the checks still fail. The server is not back in service then, and
+     * the line of its ejection's end must not say it is: it says the server stays down, and why.
+     */
+    @Test
+    void anEjectionThatEndsWhileTheChecksHoldTheServerDownDoesNotSayItIsBackInService() {
+        List<Server> two = poolOfTwo();
+        Server s = two.get(0);
+        Ejection e = s.recordFailure(System.nanoTime(), HALF, "CONNECT_REFUSED: Connection refused");
+        assertNotNull(e);
+        s.setActiveUp(false, "L4CON, connect: Connection refused");
+        s.poolState().ejectionOver(e);
+        List<String> lines = log.messages();
+        assertFalse(lines.stream().anyMatch(l -> l.contains("back in service")), lines.toString());
+        assertTrue(lines.contains("server " + s.name() + " (" + s.address() + ") ejection 1 in a row (10000 ms) over, "
+                + "but it stays DOWN by health check"), lines.toString());
+    }
+
+    /** A server that left the table while ejected is not logged back in service when its ejection's time is up. */
+    @Test
+    void anEjectionThatEndsAfterItsServerLeftTheTableIsNotLoggedAsAReturn() {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        Server s = tables.publish(List.of(spec(1), spec(2)), "test").servers().get(0);
+        Ejection e = s.recordFailure(System.nanoTime(), HALF, "CONNECT_REFUSED: Connection refused");
+        assertNotNull(e);
+        tables.publish(List.of(spec(2)), "test: 1 left");
+        s.poolState().ejectionOver(e);
+        List<String> lines = log.messages();
+        assertFalse(lines.stream().anyMatch(l -> l.contains("back in service")), lines.toString());
+    }
+
+    /**
      * Every return is logged, also when a request reaches the server as its ejection ends and fails it again before
      * the task that logs the return has run (the event loop's timer fires after the deadline, requests come any time):
      * the next ejection logs the return of the one before it first.
