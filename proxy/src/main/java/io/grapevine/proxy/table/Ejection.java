@@ -7,7 +7,7 @@ package io.grapevine.proxy.table;
  * <ul>
  *   <li>the n-th ejection in a row lasts n times the base time ({@code passive_health.fail_timeout_ms}), up to
  *       {@code max_ejection_ms} (Envoy: {@code base_ejection_time} times the ejection count, capped by
- *       {@code max_ejection_time});</li>
+ *       {@code max_ejection_time}), where the count stops growing ({@link #maxCount});</li>
  *   <li>the count decays while the server behaves: each base time it serves after coming back takes one off
  *       (Envoy takes one off per {@code interval} the host is not ejected);</li>
  *   <li>an ejection is allowed only while it keeps the ejected servers of the pool within
@@ -32,6 +32,17 @@ public record Ejection(Server server, int count, long durationNanos, long untilN
             return baseNanos;
         }
         return baseNanos > cap / count ? cap : Math.min(cap, baseNanos * count);
+    }
+
+    /**
+     * The highest ejection count: the first whose ejection lasts the cap ({@code max(base, cap)}). The count grows no
+     * further, as Envoy's ejection time multiplier stops where it reaches {@code max_ejection_time}, so that what a
+     * server must serve to be forgiven ({@link #decayedCount}) is bounded as its ejections are, however long it failed.
+     */
+    public static int maxCount(long baseNanos, long capNanos) {
+        long base = Math.max(1, baseNanos);
+        long cap = Math.max(base, capNanos);
+        return (int) Math.min(Integer.MAX_VALUE, cap / base + (cap % base == 0 ? 0 : 1));
     }
 
     /**

@@ -568,7 +568,8 @@ public final class Server implements Endpoint {
             // The last ejection is over, and a request failed here before the task that logs its return ran.
             loggedReturn();
         }
-        int count = Ejection.decayedCount(ejectionCount, nowNanos - returnedNanos, baseNanos) + 1;
+        int count = Math.min(Ejection.decayedCount(ejectionCount, nowNanos - returnedNanos, baseNanos) + 1,
+                Ejection.maxCount(baseNanos, capNanos));
         long duration = Ejection.durationNanos(count, baseNanos, capNanos);
         long until = nowNanos + duration;
         passiveDownUntil = until == 0 ? 1 : until;

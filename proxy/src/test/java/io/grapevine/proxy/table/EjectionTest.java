@@ -158,6 +158,29 @@ class EjectionTest {
         assertEquals(1, muchLater.count(), "forgotten: a first ejection again");
     }
 
+    /**
+     * The count stops growing once an ejection lasts max_ejection_ms, as Envoy's ejection time multiplier does: what
+     * the server must serve to be forgiven is then bounded too. When it grew with every ejection, a server that had
+     * been failing for hours (one more ejection every max_ejection_ms) needed as many base times of good service as
+     * it had ejections, and any failure meanwhile took it out for max_ejection_ms again. Here the cap is three base
+     * times: after ten ejections in a row and three base times served, the next is a first one again.
+     */
+    @Test
+    void theCountStopsGrowingOnceTheEjectionsLastTheirMaximum() {
+        Server s = poolOfTwo().get(0);
+        HealthCheckConfig p = passive(10_000, 30_000, 50);
+        Ejection e = null;
+        for (int i = 0; i < 10; i++) {
+            e = s.recordFailure(e == null ? System.nanoTime() : e.untilNanos(), p, "reset");
+            assertNotNull(e);
+        }
+        assertEquals(3 * BASE, e.durationNanos());
+        assertEquals(3, s.ejectionCount(), "no higher than the count whose ejection lasts max_ejection_ms");
+        Ejection next = s.recordFailure(e.untilNanos() + 3 * BASE, p, "reset");
+        assertEquals(1, next.count(), "three base times served forgive three ejections: a first one again");
+        assertEquals(BASE, next.durationNanos());
+    }
+
     @Test
     void noMoreThanMaxEjectedPercentOfAPoolAreEjectedAndThePreventionIsLoggedOnce() {
         TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
