@@ -512,15 +512,15 @@ public final class Server implements Endpoint {
      * A request to this server failed in a way that says the server is unwell (connect refused, reset, timeout).
      * After {@code passive_health.max_fails} failures in a row it is ejected (see {@link Ejection}): no requests for
      * its ejection count times {@code fail_timeout_ms}, if {@code max_ejected_percent} of its pool allows it.
-     * {@code max_fails} 0 turns passive health off. Failures of requests that were under way when it was ejected
-     * change nothing.
+     * {@code max_fails} 0 turns passive health off. Failures of requests that were under way when it was ejected, or
+     * when it left the table (it takes no new requests anyway, and its pool no longer counts it), change nothing.
      *
      * @return the ejection made, or {@code null}; the caller arranges for {@link PoolState#ejectionOver} to run when
      *         it ends, which logs the server's return
      */
     public Ejection recordFailure(long nowNanos, HealthCheckConfig passive, String reason) {
         int maxFails = passive.passiveMaxFails();
-        if (maxFails <= 0 || isEjected(nowNanos)) {
+        if (maxFails <= 0 || removed || isEjected(nowNanos)) {
             return null;
         }
         if (consecutiveFailures.incrementAndGet() < maxFails) {

@@ -298,6 +298,21 @@ class EjectionTest {
     }
 
     /**
+     * A request still under way on a server that left the table (a member that left while a long request ran, a
+     * backend killed at the end of its deploy's drain) may fail after the server left: that ejects nothing, logs no
+     * "ejected" line and counts no ejection of a server the table no longer has.
+     */
+    @Test
+    void aFailureOnAServerThatLeftTheTableEjectsNothing() {
+        TableHolder tables = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        Server s = tables.publish(List.of(spec(1), spec(2), spec(3)), "test").servers().get(0);
+        tables.publish(List.of(spec(2), spec(3)), "test: 1 left");
+        assertNull(s.recordFailure(System.nanoTime(), HALF, "CLOSED_EARLY: connection reset"));
+        assertEquals(0, s.stats().ejections.sum());
+        assertFalse(log.messages().stream().anyMatch(l -> l.contains("ejected")), log.messages().toString());
+    }
+
+    /**
      * Every return is logged, also when a request reaches the server as its ejection ends and fails it again before
      * the task that logs the return has run (the event loop's timer fires after the deadline, requests come any time):
      * the next ejection logs the return of the one before it first.
