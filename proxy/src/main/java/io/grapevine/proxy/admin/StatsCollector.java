@@ -282,7 +282,7 @@ public final class StatsCollector {
         }
         for (ServerPool pool : table.pools().values()) {
             PoolTrack p = pools.get(pool.name());
-            Counters c = counters(p, pool);
+            Counters c = counters(p, pool.servers());
             int inFlight = 0;
             for (Server s : pool.servers()) {
                 inFlight += s.stats().inFlight.get();
@@ -291,6 +291,13 @@ public final class StatsCollector {
             // Its servers' failures and the requests it refused itself (no server, queue full or timed out): during
             // an overload its clients get 503s while its servers fail nothing.
             sample(p, c.requests, c.errors() + pool.state().stats().shed(), seconds, nowMillis);
+        }
+        for (BackendTable.AbsentPool pool : table.absentPools().values()) {
+            if (pool.shownAt(nowNanos)) { // no server: what its servers did before they left, and its 503s since
+                PoolTrack p = pools.get(pool.name());
+                Counters c = counters(p, null);
+                sample(p, c.requests, c.errors() + pool.state().stats().shed(), seconds, nowMillis);
+            }
         }
         long connections = proxyStats.connectionsAccepted.sum();
         connectionRate = (connections - lastConnections) / seconds;
@@ -344,10 +351,13 @@ public final class StatsCollector {
                 observe(t, nowNanos, nowMillis);
                 anyAvailable |= s.isAvailable(nowNanos);
             }
-            String before = p.state.observe(anyAvailable ? "up" : "down", nowNanos, nowMillis);
-            if (before != null) {
-                events.add(anyAvailable ? "up" : "down", "pool " + pool.name(), pool.name(), anyAvailable
-                        ? "a server is available again" : "no server of the pool is available: requests get 503");
+            observe(p, anyAvailable, nowNanos, nowMillis);
+        }
+        for (BackendTable.AbsentPool pool : table.absentPools().values()) {
+            if (pool.shownAt(nowNanos)) {
+                PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
+                p.lastSeenNanos = nowNanos;
+                observe(p, false, nowNanos, nowMillis);
             }
         }
         if (generation != scannedGeneration) {
@@ -364,6 +374,15 @@ public final class StatsCollector {
         }
         followLeaving(nowNanos);
         return table;
+    }
+
+    /** Samples a pool's state ({@code up} while a server of it is available); a change goes to the timeline. */
+    private void observe(PoolTrack p, boolean anyAvailable, long nowNanos, long nowMillis) {
+        String before = p.state.observe(anyAvailable ? "up" : "down", nowNanos, nowMillis);
+        if (before != null) {
+            events.add(anyAvailable ? "up" : "down", "pool " + p.name, p.name, anyAvailable
+                    ? "a server is available again" : "no server of the pool is available: requests get 503");
+        }
     }
 
     /** Follows the servers the publisher handed over as they leave, unless a table without them was read already. */
@@ -468,8 +487,8 @@ public final class StatsCollector {
         return passive == null ? null : "failed request: " + passive;
     }
 
-    /** The counters of {@code pool}: its servers' now, and those of the servers that left it. */
-    Counters counters(PoolTrack track, ServerPool pool) {
+    /** The counters of a pool: its {@code servers}' now (none: null), and those of the servers that left it. */
+    Counters counters(PoolTrack track, List<Server> servers) {
         Counters c = new Counters();
         if (track != null) {
             c.add(track.retired);
@@ -477,8 +496,8 @@ public final class StatsCollector {
                 c.add(t.server.stats());
             }
         }
-        if (pool != null) {
-            for (Server s : pool.servers()) {
+        if (servers != null) {
+            for (Server s : servers) {
                 c.add(s.stats());
             }
         }

@@ -78,13 +78,11 @@ public final class StatsReport {
             absent.add(absentRow(o));
         }
         List<Map<String, Object>> pools = new ArrayList<>();
-        for (ServerPool pool : table.pools().values()) {
-            PoolPolicy policy = pool.policy();
+        for (PoolView pool : pools(table, now)) {
             Map<String, Object> row = new LinkedHashMap<>();
             row.put("name", pool.name());
-            row.put("balance", policy.balanceName());
-            row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
-            row.put("slow_start_ms", policy.slowStartMillis());
+            policy(row, pool.policy());
+            row.put("servers", pool.servers().size());
             pools.add(row);
         }
         Map<String, Object> out = new LinkedHashMap<>();
@@ -146,7 +144,7 @@ public final class StatsReport {
         long nowNanos = System.nanoTime();
         long nowMillis = System.currentTimeMillis();
         BackendTable table = collector.refresh(nowNanos, nowMillis);
-        return StatsFormats.prometheus(stats(table, nowNanos, nowMillis), latencyMetrics(table));
+        return StatsFormats.prometheus(stats(table, nowNanos, nowMillis), latencyMetrics(table, nowNanos));
     }
 
     /** The rows of {@code table}, which {@link StatsCollector#refresh} returned at {@code nowNanos}. */
@@ -156,7 +154,7 @@ public final class StatsReport {
             servers.add(serverRow(s, nowNanos));
         }
         List<Map<String, Object>> pools = new ArrayList<>();
-        for (ServerPool pool : sortedPools(table)) {
+        for (PoolView pool : sortedPools(table, nowNanos)) {
             pools.add(poolRow(pool, nowNanos));
         }
         Map<String, Object> out = new LinkedHashMap<>();
@@ -272,9 +270,9 @@ public final class StatsReport {
         return m;
     }
 
-    private Map<String, Object> poolRow(ServerPool pool, long nowNanos) {
+    private Map<String, Object> poolRow(PoolView pool, long nowNanos) {
         StatsCollector.PoolTrack track = collector.pool(pool.name());
-        StatsCollector.Counters c = collector.counters(track, pool);
+        StatsCollector.Counters c = collector.counters(track, pool.servers());
         int available = 0;
         int availableBackups = 0;
         int backups = 0;
@@ -293,10 +291,7 @@ public final class StatsReport {
         }
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("name", pool.name());
-        PoolPolicy policy = pool.policy();
-        row.put("balance", policy.balanceName());
-        row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
-        row.put("slow_start_ms", policy.slowStartMillis());
+        policy(row, pool.policy());
         row.put("state", available > 0 ? "up" : "down");
         row.put("state_since_ms", track.state.sinceMillis());
         row.put("servers", pool.servers().size());
@@ -316,6 +311,13 @@ public final class StatsReport {
         queue(row, pool.state());
         row.put("latency", latency(track.total, track.upstream, nowNanos));
         return row;
+    }
+
+    /** A pool's policy, in its rows of {@code /table} and {@code /stats.json}. */
+    private static void policy(Map<String, Object> row, PoolPolicy policy) {
+        row.put("balance", policy.balanceName());
+        row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
+        row.put("slow_start_ms", policy.slowStartMillis());
     }
 
     /**
@@ -403,11 +405,15 @@ public final class StatsReport {
      * exchanges.
      */
     public LatencyMetrics latencyMetrics() {
-        return latencyMetrics(collector.refresh(System.nanoTime(), System.currentTimeMillis()));
+        long nowNanos = System.nanoTime();
+        return latencyMetrics(collector.refresh(nowNanos, System.currentTimeMillis()), nowNanos);
     }
 
-    /** The histograms of the servers and pools of {@code table}, which {@link StatsCollector#refresh} returned. */
-    private LatencyMetrics latencyMetrics(BackendTable table) {
+    /**
+     * The histograms of the servers and pools of {@code table}, which {@link StatsCollector#refresh} returned at
+     * {@code nowNanos} (the pools shown then).
+     */
+    private LatencyMetrics latencyMetrics(BackendTable table, long nowNanos) {
         List<LatencySeries> serverTotal = new ArrayList<>();
         List<LatencySeries> serverUpstream = new ArrayList<>();
         for (Server s : table.servers()) {
@@ -423,21 +429,42 @@ public final class StatsReport {
         }
         List<LatencySeries> poolTotal = new ArrayList<>();
         List<LatencySeries> poolUpstream = new ArrayList<>();
-        for (ServerPool pool : sortedPools(table)) {
+        for (PoolView pool : sortedPools(table, nowNanos)) {
             StatsCollector.PoolTrack t = collector.pool(pool.name());
             Map<String, String> labels = Map.of("pool", pool.name());
-            StatsCollector.Counters c = collector.counters(t, pool); // its servers, present and retired
+            StatsCollector.Counters c = collector.counters(t, pool.servers()); // its servers, present and retired
             poolTotal.add(LatencySeries.of(labels, c.totalBuckets));
             poolUpstream.add(LatencySeries.of(labels, c.upstreamBuckets));
         }
         return new LatencyMetrics(serverTotal, serverUpstream, poolTotal, poolUpstream);
     }
 
-    /** Pool {@code default} first, then the others by name. */
-    private static List<ServerPool> sortedPools(BackendTable table) {
-        List<ServerPool> pools = new ArrayList<>(table.pools().values());
-        pools.sort(Comparator.comparing((ServerPool p) -> !p.name().equals(ServerSpec.DEFAULT_POOL))
-                .thenComparing(ServerPool::name));
+    /**
+     * A pool as the admin documents show it: one of the table's, or one it has no server of but shows still
+     * ({@link BackendTable.AbsentPool}: a route names it, or it left a short while ago), with no servers, down.
+     */
+    private record PoolView(String name, PoolPolicy policy, List<Server> servers, PoolState state) {
+    }
+
+    /** The pools of {@code table}, then those it has no server of and shows at {@code nowNanos}. */
+    private static List<PoolView> pools(BackendTable table, long nowNanos) {
+        List<PoolView> pools = new ArrayList<>();
+        for (ServerPool p : table.pools().values()) {
+            pools.add(new PoolView(p.name(), p.policy(), p.servers(), p.state()));
+        }
+        for (BackendTable.AbsentPool a : table.absentPools().values()) {
+            if (a.shownAt(nowNanos)) {
+                pools.add(new PoolView(a.name(), a.policy(), List.of(), a.state()));
+            }
+        }
+        return pools;
+    }
+
+    /** {@link #pools}, pool {@code default} first, then the others by name. */
+    private static List<PoolView> sortedPools(BackendTable table, long nowNanos) {
+        List<PoolView> pools = pools(table, nowNanos);
+        pools.sort(Comparator.comparing((PoolView p) -> !p.name().equals(ServerSpec.DEFAULT_POOL))
+                .thenComparing(PoolView::name));
         return pools;
     }
 

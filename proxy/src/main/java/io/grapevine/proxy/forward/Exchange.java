@@ -2,6 +2,7 @@ package io.grapevine.proxy.forward;
 
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.http.BodyKind;
 import io.grapevine.proxy.http.ChunkedEncoding;
 import io.grapevine.proxy.http.RequestHead;
@@ -266,7 +267,7 @@ public final class Exchange {
         pool = table.hasRoutes() && request.routingPath != null
                 ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
         if (pool == null) {
-            answer(RetryPolicy.statusFor(null));
+            answerAbsentPool();
             return;
         }
         poolName = pool.name();
@@ -300,6 +301,24 @@ public final class Exchange {
     private void answerNoServer() {
         pool.state().stats().noServer.increment();
         answer(503);
+    }
+
+    /**
+     * 503: the request's pool has no server in the table. A pool the table still shows (a route names it, or it left
+     * less than its kept time ago) counts it in its {@code no_server}, as for a pool whose servers are all down, and
+     * the access log names it; a name the proxy knows nothing of counts only proxy-wide. Off the hot path: the route
+     * is matched again only here.
+     */
+    private void answerAbsentPool() {
+        String name = table.hasRoutes() && request.routingPath != null
+                ? table.routedPool(request.routingHost, request.routingPath) : ServerSpec.DEFAULT_POOL;
+        BackendTable.AbsentPool absent = table.absentPool(name, startNanos);
+        if (absent != null) {
+            poolName = name;
+            poolState = absent.state();
+            poolState.stats().noServer.increment();
+        }
+        answer(RetryPolicy.statusFor(null));
     }
 
     /** As {@link #sendToNextServer}, but leaves the answer to the caller when no server can take the request. */

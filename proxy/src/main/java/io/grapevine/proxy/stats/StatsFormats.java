@@ -406,8 +406,16 @@ public final class StatsFormats {
         return sb.toString();
     }
 
-    /** The pools' queues, retry budgets and ejection limits. */
+    /** The pools' state, queues, retry budgets and ejection limits. */
     private static void poolMetrics(StringBuilder sb, List<Map<String, Object>> pools) {
+        header(sb, "grapevine_pool_up", "1 while a server of the pool is available; 0 for a pool without one, one a "
+                + "route names whose servers are all gone included.", "gauge");
+        for (Map<String, Object> row : pools) {
+            sample(sb, "grapevine_pool_up", "pool=\"" + label(row.get("name")) + "\"",
+                    "up".equals(row.get("state")) ? 1 : 0);
+        }
+        poolMetric(sb, pools, "grapevine_pool_servers_available", "Servers of the pool available now.", "gauge",
+                "servers_available");
         poolMetric(sb, pools, "grapevine_pool_queue_current", "Requests waiting in the pool's queue now.", "gauge",
                 "queue_current");
         poolMetric(sb, pools, "grapevine_pool_queue_max", "Most requests that waited in the pool's queue at once.",

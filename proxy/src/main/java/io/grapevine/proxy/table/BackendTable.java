@@ -1,5 +1,6 @@
 package io.grapevine.proxy.table;
 
+import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import java.util.Collections;
@@ -20,17 +21,35 @@ public final class BackendTable {
     private final List<RouteSpec> routes;
     private final ServerPool defaultPool;
     private final RequestKeys requestKeys;
+    private final Map<String, AbsentPool> absentPools;
+
+    /**
+     * A pool with no server in this generation that the proxy still shows and counts for: one a route names (for as
+     * long as it does), or one that left the table less than its kept time ago ({@code TableHolder}). Its requests are
+     * answered 503 and counted in its {@code no_server}; the stats show it down, as HAProxy shows a backend without
+     * servers.
+     *
+     * @param untilNanos until when ({@link System#nanoTime()}) it is shown; {@link Long#MAX_VALUE} while a route names it
+     */
+    public record AbsentPool(String name, PoolPolicy policy, PoolState state, long untilNanos) {
+        /** Whether it is still shown and counted at {@code nowNanos}. */
+        public boolean shownAt(long nowNanos) {
+            return untilNanos == Long.MAX_VALUE || nowNanos - untilNanos < 0;
+        }
+    }
 
     /**
      * Takes {@code servers}, {@code serversByKey} and {@code pools} as they are, without a copy (a table of 10,000
      * servers is built in milliseconds): the caller must not change them afterwards.
      */
     BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
-                 Map<String, ServerPool> pools, List<RouteSpec> routes, RequestKeys requestKeys) {
+                 Map<String, ServerPool> pools, Map<String, AbsentPool> absentPools, List<RouteSpec> routes,
+                 RequestKeys requestKeys) {
         this.generation = generation;
         this.servers = Collections.unmodifiableList(servers);
         this.serversByKey = Collections.unmodifiableMap(serversByKey);
         this.pools = Collections.unmodifiableMap(pools);
+        this.absentPools = Collections.unmodifiableMap(absentPools);
         this.routes = List.copyOf(routes);
         this.defaultPool = pools.get(ServerSpec.DEFAULT_POOL);
         this.requestKeys = requestKeys;
@@ -50,6 +69,17 @@ public final class BackendTable {
 
     public Map<String, ServerPool> pools() {
         return pools;
+    }
+
+    /** The pools without a server in this generation that are shown and counted for ({@link AbsentPool}), by name. */
+    public Map<String, AbsentPool> absentPools() {
+        return absentPools;
+    }
+
+    /** The absent pool named {@code name}, if it is still shown at {@code nowNanos}; otherwise {@code null}. */
+    public AbsentPool absentPool(String name, long nowNanos) {
+        AbsentPool a = absentPools.get(name);
+        return a != null && a.shownAt(nowNanos) ? a : null;
     }
 
     public boolean hasRoutes() {
@@ -76,6 +106,11 @@ public final class BackendTable {
      * {@code default} when none matches. {@code null} when that pool has no servers in this generation.
      */
     public ServerPool route(String host, String path) {
+        return pools.get(routedPool(host, path));
+    }
+
+    /** The name of the pool of the first route matching {@code host} and {@code path}; {@code default} when none does. */
+    public String routedPool(String host, String path) {
         for (RouteSpec r : routes) {
             if (r.host() != null && !r.host().toLowerCase(Locale.ROOT).equals(host)) {
                 continue;
@@ -83,8 +118,8 @@ public final class BackendTable {
             if (r.pathPrefix() != null && !path.startsWith(r.pathPrefix())) {
                 continue;
             }
-            return pools.get(r.pool());
+            return r.pool();
         }
-        return defaultPool;
+        return ServerSpec.DEFAULT_POOL;
     }
 }

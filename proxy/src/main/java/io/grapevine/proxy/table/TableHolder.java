@@ -79,8 +79,9 @@ public final class TableHolder {
     /** {@link #RETIRED_POOL_KEPT_NANOS}, shorter in tests; guarded by {@code this}. */
     long retiredPoolKeptNanos = RETIRED_POOL_KEPT_NANOS;
     /**
-     * The pools of the table and those out of it for less than {@link #retiredPoolKeptNanos}, by name; guarded by
-     * {@code this}. Pools named per deploy come and go for as long as the proxy runs: those gone for long are let go.
+     * The pools of the table, those the routes name, and those out of it for less than {@link #retiredPoolKeptNanos},
+     * by name; guarded by {@code this}. Pools named per deploy come and go for as long as the proxy runs: those gone
+     * for long that no route names are let go.
      */
     private final Map<String, PoolState> poolStates = new LinkedHashMap<>();
     /** When each pool of {@link #poolStates} that is not in the table left it ({@link System#nanoTime()}); guarded by {@code this}. */
@@ -153,8 +154,8 @@ public final class TableHolder {
 
     /**
      * What each pool keeps across generations (its queue, its counters), in order of first appearance: the pools of the
-     * table, and those that left it less than {@link #RETIRED_POOL_KEPT_NANOS} ago, their queues empty. Lock-free; any
-     * thread.
+     * table, those the routes name, and those that left it less than {@link #RETIRED_POOL_KEPT_NANOS} ago, their queues
+     * empty. Lock-free; any thread.
      */
     public List<PoolState> poolStates() {
         return poolStateList;
@@ -466,7 +467,35 @@ public final class TableHolder {
             state.update(pool.servers(), policy.queue());
             pools.put(name, pool);
         });
-        return new BackendTable(generation, servers, byKey, pools, routes, keys);
+        return new BackendTable(generation, servers, byKey, pools, absentPools(pools), routes, keys);
+    }
+
+    /**
+     * The pools a generation of {@code pools} has no server of but still shows and counts for: those its routes name
+     * (for as long as they do), then those that left the table less than {@link #retiredPoolKeptNanos} ago (their
+     * state is let go after that, and so are they). Bounded: by the routes, and by the pools of the last minutes.
+     */
+    private Map<String, BackendTable.AbsentPool> absentPools(Map<String, ServerPool> pools) {
+        Map<String, BackendTable.AbsentPool> absent = new LinkedHashMap<>();
+        for (RouteSpec r : routes) {
+            String name = r.pool();
+            if (!pools.containsKey(name) && !absent.containsKey(name)) {
+                absent.put(name, new BackendTable.AbsentPool(name, policyOfPool.apply(name), poolState(name),
+                        Long.MAX_VALUE));
+            }
+        }
+        long now = System.nanoTime();
+        for (PoolState state : poolStates.values()) {
+            String name = state.name();
+            if (!pools.containsKey(name) && !absent.containsKey(name)) {
+                long left = poolsLeft.computeIfAbsent(name, n -> now);
+                if (now - left < retiredPoolKeptNanos) {
+                    absent.put(name, new BackendTable.AbsentPool(name, policyOfPool.apply(name), state,
+                            left + retiredPoolKeptNanos));
+                }
+            }
+        }
+        return absent;
     }
 
     /**
@@ -486,7 +515,8 @@ public final class TableHolder {
             state.update(List.of(), state.queuePolicy());
             state.queue().retire(); // again at each swap: a request may have queued under the table it left
             long left = poolsLeft.computeIfAbsent(state.name(), name -> now);
-            if (now - left >= retiredPoolKeptNanos) {
+            if (now - left >= retiredPoolKeptNanos && !table.absentPools().containsKey(state.name())) {
+                // Not a pool a route names (the table shows those for as long as it does), nor one shown still.
                 // Requests still on its servers hold the state itself; they finish with it, uncounted here.
                 it.remove();
                 poolsLeft.remove(state.name());

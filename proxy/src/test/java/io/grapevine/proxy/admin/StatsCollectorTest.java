@@ -257,6 +257,63 @@ class StatsCollectorTest {
     }
 
     /**
+     * The last server of a pool a route names leaves the table (its member crashed): the pool stays in {@code
+     * /stats.json}, {@code /metrics}, HAProxy's CSV and {@code /table}, down and with no server, and the 503s its
+     * clients get count in its {@code no_server}, {@code shed} and error rate, as HAProxy shows a backend without
+     * servers DOWN and counts its 503s; an alert on the pool's series does not lose it.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aRoutedPoolWhoseServersAreAllGoneShowsDownAndCountsItsRefusals() {
+        TableHolder tables = new TableHolder(1, List.of(new io.grapevine.proxy.config.RouteSpec("api.example", null,
+                "api")), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        ServerSpec api1 = new ServerSpec("api-1", "127.0.0.1", 1, 1, false, "api", ServerSpec.Source.GOSSIP,
+                ServerSpec.AdminState.UP);
+        tables.publish(List.of(spec("web-1", 2), api1), "start");
+        Server api = tables.current().pools().get("api").servers().get(0);
+        api.stats().requestStarted();
+        api.stats().countResponse(200);
+        collector.tick();
+        tables.publish(List.of(spec("web-1", 2)), "gossip: api-1 removed");
+        collector.tick();
+        api.poolState().stats().noServer.add(3); // as the exchanges routed to it count their 503s
+        collector.tick();
+
+        Map<String, Object> row = ((List<Map<String, Object>>) report.stats().get("pools")).stream()
+                .filter(p -> p.get("name").equals("api")).findFirst().orElseThrow(() -> new AssertionError(
+                        "no row for pool api: " + report.stats().get("pools")));
+        assertEquals("down", row.get("state"), row.toString());
+        assertEquals(0, row.get("servers"), row.toString());
+        assertEquals(1L, row.get("requests"), "what its server did before it left: " + row);
+        assertEquals(3L, row.get("no_server"), row.toString());
+        assertEquals(3L, row.get("shed"), row.toString());
+        assertEquals(1L, row.get("down_transitions"), row.toString());
+        List<Double> errors = (List<Double>) ((Map<String, Map<String, Object>>) report.history().get("series"))
+                .get("api").get("errors_per_s");
+        assertTrue(errors.get(errors.size() - 1) > 0, "its 503s are its errors: " + errors);
+        Map<String, PrometheusText.Family> metrics = PrometheusText.parse(report.prometheus());
+        assertEquals(3.0, metrics.get("grapevine_pool_no_server_total")
+                .samples("grapevine_pool_no_server_total", Map.of("pool", "api")).get(0).value());
+        assertEquals(0.0, metrics.get("grapevine_pool_up").samples("grapevine_pool_up", Map.of("pool", "api")).get(0)
+                .value());
+        assertEquals(1.0, metrics.get("grapevine_pool_up").samples("grapevine_pool_up", Map.of("pool", "default"))
+                .get(0).value());
+        assertEquals(1, metrics.get("grapevine_pool_request_duration_seconds")
+                .samples("grapevine_pool_request_duration_seconds_count", Map.of("pool", "api")).size(),
+                "its histogram as its counters");
+        Map<String, String> backend = io.grapevine.proxy.testing.HaproxyCsv.parse(StatsFormats.csv(report.stats()))
+                .stream().filter(r -> r.get("pxname").equals("api") && r.get("svname").equals("BACKEND"))
+                .findFirst().orElseThrow();
+        assertEquals("DOWN", backend.get("status"), backend.toString());
+        assertEquals("3", backend.get("hrsp_5xx"), backend.toString());
+        Map<String, Object> tablePool = ((List<Map<String, Object>>) report.table().get("pools")).stream()
+                .filter(p -> p.get("name").equals("api")).findFirst().orElseThrow();
+        assertEquals(0, tablePool.get("servers"), tablePool.toString());
+    }
+
+    /**
      * Within one scrape, the pool's queue wait summary ({@code grapevine_pool_queue_wait_seconds}, and {@code
      * queue_wait_count} / {@code queue_wait_ms_total} of {@code /stats.json}) sums the waits of the very requests it
      * counts, while the queue goes on handing out slots: every wait here is 1 ms, so {@code _sum} must be exactly

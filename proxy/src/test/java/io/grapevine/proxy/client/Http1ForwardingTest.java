@@ -625,6 +625,24 @@ class Http1ForwardingTest {
     }
 
     /**
+     * The last server of a routed pool leaves the table (its member crashed, gossip took it out): the route still
+     * names the pool, whose requests get a 503 the pool counts in its {@code no_server}, as HAProxy charges the 503s of
+     * a backend without servers to that backend; the access log names the pool.
+     */
+    @Test
+    void aRequestForARoutedPoolWhoseServersAreAllGoneCountsForThatPool() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(ROUTED)) {
+            io.grapevine.proxy.table.PoolState api = h.tables.current().pools().get("api").state();
+            h.tables.publish(h.tables.current().servers().stream().map(s -> s.spec())
+                    .filter(s -> !s.pool().equals("api")).toList(), "gossip: api gone");
+            h.send("GET / HTTP/1.1\r\nHost: api.example.com\r\n\r\n");
+            assertTrue(h.received().startsWith("HTTP/1.1 503 "), h.received());
+            assertEquals(0, h.backends.size());
+            assertEquals(1, api.stats().noServer.sum(), "the pool's 503");
+        }
+    }
+
+    /**
      * A request that could not be sent again once it went out takes no idle connection older than 2 s (the one a
      * backend's keep-alive timeout closes just as the request arrives, a 502 then): a PUT with a body as much as a
      * POST, though PUT is idempotent, since its body bytes are not kept once sent.

@@ -60,6 +60,31 @@ class TableHolderTest {
         assertTrue(tables.poolStates().get(0).id() < 2, "ids are reused: " + tables.poolStates().get(0).id());
     }
 
+    /**
+     * A pool whose servers are all gone is still in the table's absent pools, with its state, for as long as a route
+     * names it; one no route names is there while its state is kept, then let go with it.
+     */
+    @Test
+    void aPoolWithoutServersIsKeptWhileARouteNamesItOrItsStateIsKept() {
+        TableHolder routed = new TableHolder(2, List.of(new RouteSpec("api.example", null, "api")),
+                pool -> PoolPolicy.DEFAULT);
+        assertTrue(routed.current().absentPools().containsKey("api"), "named by a route before any server of it came");
+        PoolState api = routed.publish(List.of(spec(1, 1, AdminState.UP, "api"), spec(2, 1, AdminState.UP, "batch")),
+                "start").pools().get("api").state();
+        PoolState batch = routed.current().pools().get("batch").state();
+        BackendTable gone = routed.publish(List.of(spec(3)), "api and batch gone");
+        assertSame(api, gone.absentPool("api", System.nanoTime()).state());
+        assertSame(batch, gone.absentPool("batch", System.nanoTime()).state(), "left a moment ago");
+
+        routed.retiredPoolKeptNanos = 0;
+        BackendTable later = routed.publish(List.of(spec(4)), "later");
+        assertSame(api, later.absentPool("api", System.nanoTime()).state(), "a route names it still");
+        assertNull(later.absentPool("batch", System.nanoTime()), "no route names it, its state is let go");
+        assertEquals(List.of("api", "default"), routed.poolStates().stream().map(PoolState::name).toList());
+        assertNull(routed.publish(List.of(spec(4)), List.of(), n -> PoolPolicy.DEFAULT, "route removed")
+                .absentPool("api", System.nanoTime()), "no route names it any more");
+    }
+
     /** A pool out of the table for a moment (its only member restarting) comes back with its queue and counters. */
     @Test
     void aPoolBackSoonKeepsItsState() {
