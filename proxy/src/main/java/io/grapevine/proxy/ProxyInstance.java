@@ -38,6 +38,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -134,10 +135,61 @@ public final class ProxyInstance implements AutoCloseable {
      */
     public static ProxyInstance start(Options o) throws ConfigException, BackendTemplate.TemplateException,
             UsageException, IOException, InterruptedException {
+        try {
+            return start(o, () -> false);
+        } catch (StoppedWhileStarting e) {
+            throw new AssertionError("no stop can be requested", e);
+        }
+    }
+
+    /**
+     * A stop (SIGTERM, SIGINT) requested while {@link #start(Options, BooleanSupplier)} ran, noticed at one of its
+     * phase boundaries: what was opened is closed, nothing logged "listening", no gossip joined, no --on-change run.
+     */
+    public static final class StoppedWhileStarting extends Exception {
+        private final String step;
+        private final String before;
+
+        StoppedWhileStarting(String step, String before) {
+            super("stopped while " + step + ", before " + before, null, false, false);
+            this.step = step;
+            this.before = before;
+        }
+
+        /** What the start was doing when the stop came ("reading its files"). */
+        public String step() {
+            return step;
+        }
+
+        /** What the stop came before ("opening any port"). */
+        public String before() {
+            return before;
+        }
+    }
+
+    /**
+     * {@link #start(Options)}, which looks at {@code stopRequested} between its phases (files read; listeners open,
+     * before the gossip join; in render mode the join, before the first render and --on-change) and gives up at the first boundary after a
+     * stop was requested, closing what it opened, rather than opening the ports, joining gossip and then draining.
+     *
+     * @param stopRequested polled from the calling thread at each phase boundary
+     * @throws StoppedWhileStarting when it gave up so
+     */
+    public static ProxyInstance start(Options o, BooleanSupplier stopRequested) throws ConfigException,
+            BackendTemplate.TemplateException, UsageException, IOException, InterruptedException, StoppedWhileStarting {
         Checked checked = checkBeforeListening(o, true);
         ProxyConfig config = checked.config();
         ExportRenderer export = checked.export();
         AccessLog accessLog = checked.accessLog();
+        if (stopRequested.getAsBoolean()) {
+            if (export != null) {
+                export.close();
+            }
+            if (accessLog != null) {
+                accessLog.close();
+            }
+            throw new StoppedWhileStarting("reading its files", o.renderMode() ? "joining gossip" : "opening any port");
+        }
         ProxyServer server = null;
         TableHolder tables;
         SelfAddressGuard self = SelfAddressGuard.NONE;
@@ -157,6 +209,14 @@ public final class ProxyInstance implements AutoCloseable {
                 }
                 accessLog.close();
                 throw e;
+            }
+            if (stopRequested.getAsBoolean()) {
+                server.close(); // no connection is served: the listeners just opened are closed at once
+                if (export != null) {
+                    export.close();
+                }
+                accessLog.close();
+                throw new StoppedWhileStarting("opening the listeners", "serving or joining gossip");
             }
             tables = server.tables();
             self = server.selfAddressGuard();
@@ -195,6 +255,11 @@ public final class ProxyInstance implements AutoCloseable {
                     ? new HostPort(server.listenAddress().getHostString(), server.listenAddress().getPort()) : config.listen();
             try {
                 instance.gossip = GossipMembership.start(o.gossipPort(), o.gossip(), checked.keyring(), announced, view);
+                if (export != null && stopRequested.getAsBoolean()) {
+                    // Render mode only: a proxy that listens serves during the join, and the drain stops it.
+                    instance.close(); // leaves the cluster just joined
+                    throw new StoppedWhileStarting("joining gossip", "the first render and --on-change");
+                }
                 if (export != null) {
                     // After the first join, whose members are in the view's queue by now: the file's first version
                     // has them all. Joining through seeds, the file is left as it is until one answers.

@@ -250,8 +250,9 @@ public final class ProxyMain {
                 "HUP", "USR1");
         // Then SIGTERM and SIGINT, before logging and the command line too: the JVM's own handling would exit 143 /
         // 130, which systemd and Kubernetes count as a failure of a stop they asked for. A signal that comes before the
-        // start (files read, then ports opened) stops the proxy without opening a port; one during it, by the drain
-        // once the start returns.
+        // start (files read, then ports opened) stops the proxy without opening a port; one during it, at the start's
+        // next phase boundary (files read, listeners open, in render mode the gossip join), before it logs
+        // "listening", joins gossip or runs --on-change.
         StopSignals signals = StopSignals.install(PROGRAM);
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
@@ -263,7 +264,10 @@ public final class ProxyMain {
         }
         ProxyInstance instance;
         try {
-            instance = ProxyInstance.start(options);
+            instance = ProxyInstance.start(options, signals::requested);
+        } catch (ProxyInstance.StoppedWhileStarting e) {
+            Log.LOG.info("{} received while starting ({}): stopping before {}", signals.await(), e.step(), e.before());
+            throw CommandLines.exit(0, null);
         } catch (ConfigException | BackendTemplate.TemplateException | UsageException e) {
             throw CommandLines.exit(CommandLines.EXIT_USAGE, PROGRAM + ": " + e.getMessage());
         } catch (ListenerBindException | GossipStartException e) {

@@ -182,6 +182,33 @@ class ProxyCommandLineIntegrationTest {
     }
 
     /**
+     * SIGTERM while the proxy reads its files ({@code systemctl stop} just after {@code systemctl start}, a slow disk)
+     * ends the start there: no port opens, nothing says "listening", and there is no drain of shutdown_delay_ms for a
+     * proxy that never served. The start is held where it opens its access log, a FIFO nobody reads yet.
+     */
+    @Test
+    void aSigtermWhileTheFilesAreReadStopsTheStartBeforeAnyPortOpens() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("access.fifo"));
+        Path conf = dir.resolve("servers.conf");
+        Files.writeString(conf, "{ \"access_log\": { \"path\": \"" + fifo + "\" },"
+                + " \"timeouts\": { \"shutdown_delay_ms\": 60000 }, \"backend_servers\": [] }\n");
+        int port = Ports.free();
+        ChildProcess proxy = resources.keep(ChildProcess.proxy(dir, "sigterm-while-files-are-read",
+                "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
+        Await.until(Duration.ofSeconds(60), "the proxy held at " + fifo.getFileName(),
+                () -> Fifos.waitsForAReader(proxy.pid()) || !proxy.isAlive(), proxy::tail);
+        proxy.sigterm();
+        Thread.sleep(500);
+
+        Fifos.readInTheBackground(fifo);
+        assertEquals(0, proxy.waitFor(30), "not stopped within 30 s: " + proxy.tail());
+        assertTrue(proxy.log().contains("SIGTERM received while starting (reading its files): stopping before opening"
+                + " any port"), proxy.tail());
+        assertFalse(proxy.log().contains("listening on"), proxy.tail());
+        assertFalse(Ports.accepting(port), "nothing listens on " + port);
+    }
+
+    /**
      * The same for a signal that comes before the proxy reads its command line, while logging is set up: up to
      * seconds after the JVM starts on a loaded host, when a SIGHUP's default action (the JVM's: exit 129) would end
      * the proxy. Logging is held where it opens its log file, a FIFO nobody reads yet; the JVM runs without the
