@@ -74,6 +74,12 @@ public final class ReloadTriggers implements AutoCloseable {
     private final WatchService watcher;
     private final Thread thread;
     private final List<Consumer<String>> alsoOnSighup = new CopyOnWriteArrayList<>();
+    /**
+     * Set by {@link #close()}, the first of the proxy's stop steps to touch the reloads: the SIGHUP handler, which stays
+     * installed to the end (the JVM's default would exit 129), then reloads nothing, as the table thread it hands work
+     * to stops with the last steps. Written by the stopping thread, read on the JVM's signal thread.
+     */
+    private volatile boolean closed;
 
     /**
      * @param config   servers.conf, or null
@@ -138,7 +144,7 @@ public final class ReloadTriggers implements AutoCloseable {
     public void start() {
         thread.start();
         try {
-            SignalHandler before = Signal.handle(new Signal("HUP"), s -> reloadNow("SIGHUP"));
+            SignalHandler before = Signal.handle(new Signal("HUP"), s -> onSighup());
             if (before == SignalHandler.SIG_IGN) {
                 // The JVM keeps a shutdown signal that was ignored at its start ignored, and installs nothing.
                 log.warn("SIGHUP is ignored by this process (started under nohup, or by a parent that ignores it): "
@@ -146,6 +152,15 @@ public final class ReloadTriggers implements AutoCloseable {
             }
         } catch (IllegalArgumentException e) {
             log.warn("SIGHUP cannot be handled here ({}); file changes are still picked up", e.getMessage());
+        }
+    }
+
+    /** On the JVM's signal thread: a reload, unless the proxy is stopping. */
+    private void onSighup() {
+        if (closed) {
+            log.info("SIGHUP received: ignored (stopping)");
+        } else {
+            reloadNow("SIGHUP");
         }
     }
 
@@ -219,6 +234,7 @@ public final class ReloadTriggers implements AutoCloseable {
 
     @Override
     public void close() {
+        closed = true;
         try {
             watcher.close();
         } catch (IOException e) {
