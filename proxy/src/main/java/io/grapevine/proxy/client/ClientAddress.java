@@ -3,8 +3,11 @@ package io.grapevine.proxy.client;
 import io.netty.channel.Channel;
 import io.netty.util.AttributeKey;
 import io.netty.util.NetUtil;
+import io.netty.util.concurrent.FastThreadLocal;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
+import java.nio.charset.StandardCharsets;
 
 /**
  * Who the client is. Normally the peer of the client connection; when an L4 balancer in front passes the
@@ -82,4 +85,40 @@ public final class ClientAddress {
     public static String text(InetSocketAddress a) {
         return a == null || a.getAddress() == null ? "unknown" : NetUtil.toAddressString(a.getAddress());
     }
+
+    /**
+     * {@link #text(InetSocketAddress)} in US-ASCII, as X-Forwarded-For carries it; once per connection. The last
+     * address formatted on this thread is kept with its text: connections come again and again from the same few
+     * addresses (a balancer in front, a client's pool), and each would otherwise be formatted anew (the text, its
+     * bytes, and the formatter's own). The array is therefore shared between connections: it is never written (the
+     * parser copies it into heads, the source hash reads it). IPv6 addresses that differ only in their scope id are
+     * equal to {@link InetAddress#equals}, and so is their text, which has no scope id.
+     */
+    static byte[] ascii(InetSocketAddress a) {
+        InetAddress ip = a == null ? null : a.getAddress();
+        LastFormatted last = LAST_FORMATTED.get();
+        if (ip != null && ip.equals(last.ip)) {
+            return last.text;
+        }
+        byte[] text = text(a).getBytes(StandardCharsets.US_ASCII);
+        if (ip != null) {
+            last.ip = ip;
+            last.text = text;
+        }
+        return text;
+    }
+
+    /** The address {@link #ascii} formatted last on a thread, and its text. Owned by that thread (an event loop). */
+    private static final class LastFormatted {
+        InetAddress ip;
+        byte[] text;
+    }
+
+    /** An array slot on an event loop's thread (a {@code FastThreadLocalThread}); a plain thread-local elsewhere. */
+    private static final FastThreadLocal<LastFormatted> LAST_FORMATTED = new FastThreadLocal<>() {
+        @Override
+        protected LastFormatted initialValue() {
+            return new LastFormatted();
+        }
+    };
 }

@@ -26,7 +26,6 @@ import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -199,7 +198,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     protected void activate() {
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
-        clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
+        clientAddress = ClientAddress.ascii(clientInet);
         secure = channel.pipeline().get(SslHandler.class) != null;
         headStartNanos = firstHeadSinceNanos;
         loop.register(this);

@@ -38,7 +38,6 @@ import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -284,7 +283,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         codecContext = channel.pipeline().context(codec);
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
-        clientAddress = ClientAddress.text(clientInet).getBytes(StandardCharsets.US_ASCII);
+        clientAddress = ClientAddress.ascii(clientInet);
         secure = channel.pipeline().get(SslHandler.class) != null;
         idleSinceNanos = System.nanoTime();
         controlWindowStartNanos = idleSinceNanos;

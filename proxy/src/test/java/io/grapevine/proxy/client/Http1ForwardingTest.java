@@ -341,6 +341,29 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * The client's address is formatted once per address, not once per connection: a second connection from the
+     * address the loop last formatted (a balancer in front, a client's pool) names it with the same bytes.
+     */
+    @Test
+    void aSecondConnectionFromTheSameAddressReusesItsText() throws Exception {
+        List<byte[]> named = new java.util.ArrayList<>();
+        for (int port : new int[] {40000, 40001}) {
+            try (ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
+                pipeline.channel().attr(ClientAddress.ANNOUNCED).set(new java.net.InetSocketAddress("198.51.100.7", port));
+                pipeline.addLast(new Http1Connection(loop));
+            })) {
+                h.loop.addObserver(ex -> named.add(ex.request().clientAddress));
+                h.send(get("x"));
+                assertTrue(h.backend(0).received().contains("\r\nX-Forwarded-For: 198.51.100.7\r\n"));
+                h.backend(0).send(ok("1"));
+                assertEquals("200:1", bodies(h.received()));
+            }
+        }
+        assertEquals(2, named.size());
+        assertSame(named.get(0), named.get(1), "the text of the first connection's address, reused");
+    }
+
     @Test
     void aRefusedConnectionIsRetriedOnAnotherServer() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(2, "")).dials(Dial.REFUSE)) {
