@@ -6,6 +6,7 @@ import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -74,6 +75,8 @@ public final class ClientInitializer extends ChannelInboundHandlerAdapter {
     private final long headerTimeoutMillis;
     /** Makes each connection's TLS handler, given when it was accepted; {@code null} on a plaintext listener. */
     private final LongFunction<ChannelHandler> tls;
+    /** Gives a closed connection's place in {@code connections_current} back: one listener for every connection. */
+    private final ChannelFutureListener connectionClosed;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config) {
         this(dataPlane, stats, config.limits().maxConnections(), config.proxyProtocol().accept(),
@@ -89,6 +92,7 @@ public final class ClientInitializer extends ChannelInboundHandlerAdapter {
         this.proxyProtocolSources = proxyProtocolSources;
         this.headerTimeoutMillis = headerTimeoutMillis;
         this.tls = tls;
+        this.connectionClosed = f -> stats.connectionsCurrent.decrementAndGet();
     }
 
     /**
@@ -178,7 +182,7 @@ public final class ClientInitializer extends ChannelInboundHandlerAdapter {
             ch.close();
             return false;
         }
-        ch.closeFuture().addListener(f -> stats.connectionsCurrent.decrementAndGet());
+        ch.closeFuture().addListener(connectionClosed);
         return true;
     }
 
