@@ -131,6 +131,12 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
     /** How long sent bytes may go unacknowledged before the backend's host counts as unreachable. */
     private final long unreachableNanos;
     private Channel channel;
+    /**
+     * This handler's context, set when the dial's pipeline takes it (on registration, before the connect can
+     * complete): requests are written and flushed from here towards the socket, not from the pipeline's tail, which
+     * would first step back over this handler to find the next outbound one. Event loop only.
+     */
+    private ChannelHandlerContext ctx;
     private State state = State.CONNECTING;
     private Listener listener;
     private ByteBuf cumulation;
@@ -264,15 +270,23 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         lastActivityNanos = System.nanoTime();
     }
 
-    /** Writes without flushing; a failure surfaces as a closed channel. */
+    @Override
+    public void handlerAdded(ChannelHandlerContext ctx) {
+        this.ctx = ctx;
+    }
+
+    /**
+     * Writes without flushing, once connected (the context is set by then); a failure surfaces as a closed channel.
+     * Whatever is before this handler (the PROXY header's encoder) sees the write, as from the tail.
+     */
     void write(ByteBuf buf) {
         server.stats().bytesOut.add(buf.readableBytes());
-        channel.write(buf, channel.voidPromise());
+        ctx.write(buf, ctx.voidPromise());
     }
 
     void flush() {
         lastActivityNanos = System.nanoTime();
-        channel.flush();
+        ctx.flush();
     }
 
     boolean isWritable() {

@@ -566,6 +566,38 @@ class Http1ForwardingTest {
         return b;
     }
 
+    /**
+     * A request goes out from the backend connection's own handler towards the socket: a handler behind it (at the
+     * pipeline's tail) sees neither the write nor the flush, which a write from the tail would pass through.
+     */
+    @Test
+    void aRequestIsWrittenFromTheBackendConnectionsHandlerNotFromThePipelinesTail() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            Backend b = oneRequestAnswered(h);
+            List<String> seenBehind = new java.util.ArrayList<>();
+            b.channel().pipeline().addLast(new io.netty.channel.ChannelOutboundHandlerAdapter() {
+                @Override
+                public void write(io.netty.channel.ChannelHandlerContext ctx, Object msg,
+                                  io.netty.channel.ChannelPromise promise) {
+                    seenBehind.add("write");
+                    ctx.write(msg, promise);
+                }
+
+                @Override
+                public void flush(io.netty.channel.ChannelHandlerContext ctx) {
+                    seenBehind.add("flush");
+                    ctx.flush();
+                }
+            });
+            h.send(get("two"));
+            assertEquals(1, h.backends.size(), "the idle connection was reused");
+            assertTrue(b.received().startsWith("GET /two "), "the request reached the socket");
+            assertEquals(List.of(), seenBehind);
+            b.send(ok("2"));
+            assertEquals("200:2", bodies(h.received()));
+        }
+    }
+
     @Test
     void aStaleKeepAliveIsRetriedOnTheSameServerWithoutCountingAgainstIt() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
