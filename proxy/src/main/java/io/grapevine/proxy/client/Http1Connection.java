@@ -84,7 +84,11 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private final LoopContext loop;
     private final ProxyStats stats;
     private final HeadScanner scanner;
-    private final BodyReader bodyReader;
+    /**
+     * Reads the body of {@link #reading}; made with the connection's first request that has one, since most connections
+     * carry none (event loop only).
+     */
+    private BodyReader bodyReader;
     private final ResponseSequencer sequencer = new ResponseSequencer(this);
     private final int maxPipelineDepth;
     private final long headerTimeoutNanos;
@@ -155,7 +159,6 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         Limits limits = loop.limits();
         Timeouts timeouts = loop.timeouts();
         this.scanner = new HeadScanner(limits.maxRequestLineBytes(), limits.maxHeaderBytes(), true, 414, 431);
-        this.bodyReader = new BodyReader(limits.maxHeaderBytes(), limits.maxHeaderCount());
         this.maxPipelineDepth = limits.maxPipelineDepth();
         this.headerTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientHeaderMillis());
         this.idleTimeoutNanos = TimeUnit.MILLISECONDS.toNanos(timeouts.clientIdleMillis());
@@ -452,6 +455,10 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         }
         if (head.hasBody()) {
             reading = stream;
+            if (bodyReader == null) {
+                Limits limits = loop.limits();
+                bodyReader = new BodyReader(limits.maxHeaderBytes(), limits.maxHeaderCount());
+            }
             bodyReader.start(head.bodyKind, head.contentLength);
             input = Input.BODY;
         } else {
