@@ -168,22 +168,44 @@ public final class RunningConfig implements AutoCloseable {
 
     /** Re-reads servers.conf (file watch). */
     public void reloadConfig(String why) {
-        thread.execute(() -> reloadNow(why, true, false));
+        reload(why, true, false);
     }
 
     /** Re-reads the source's own file, the backend template (file watch). */
     public void reloadTemplate(String why) {
-        thread.execute(() -> reloadNow(why, false, true));
+        reload(why, false, true);
     }
 
     /**
      * Re-reads servers.conf and / or the template now ({@code POST /reload}, SIGHUP) and tells what that did when
      * done.
+     *
+     * @return completes on the table thread when the reload is done, whatever happened: with what it did, or
+     *         exceptionally with what it threw (logged, on the timeline; the admin API answers that 500), so that
+     *         no one waiting for it (the admin API has no time limit of its own) waits for ever
      */
     public CompletableFuture<ReloadOutcome> reload(String why, boolean reloadConfig, boolean reloadTemplate) {
         CompletableFuture<ReloadOutcome> outcome = new CompletableFuture<>();
-        thread.execute(() -> outcome.complete(reloadNow(why, reloadConfig, reloadTemplate)));
+        try {
+            thread.execute(() -> reloadNow(why, reloadConfig, reloadTemplate, outcome));
+        } catch (RejectedExecutionException e) {
+            outcome.completeExceptionally(new IllegalStateException("the proxy is stopping: nothing reloaded", e));
+        }
         return outcome;
+    }
+
+    /** Table thread: {@link #reloadNow(String, boolean, boolean)}, which completes {@code outcome} however it ends. */
+    private void reloadNow(String why, boolean reloadConfig, boolean reloadTemplate,
+            CompletableFuture<ReloadOutcome> outcome) {
+        try {
+            outcome.complete(reloadNow(why, reloadConfig, reloadTemplate));
+        } catch (RuntimeException | Error e) {
+            reloadFailures.incrementAndGet();
+            log.error("reload ({}) failed, the table in force stays", why, e);
+            tables.events().add("error", "reload", null, "reload (" + why + ") failed, the table in force stays: "
+                    + e);
+            outcome.completeExceptionally(e);
+        }
     }
 
     /**
@@ -336,7 +358,7 @@ public final class RunningConfig implements AutoCloseable {
         try {
             thread.execute(() -> {
                 if (refusedLoad == load) {
-                    reloadNow(name + " resolves now", true, false);
+                    reloadNow(name + " resolves now", true, false, new CompletableFuture<>());
                 }
             });
         } catch (RejectedExecutionException e) {
