@@ -26,6 +26,14 @@ public record HostPort(String host, int port) {
         return new HostPort(host, Integer.parseInt(port));
     }
 
+    /**
+     * The address of a server's host as {@code servers.conf} and the template check it: an IP literal parsed, a name
+     * at the address the check's lookup found, never looked up without a time limit (see {@link Hosts}). Any thread.
+     */
+    public static InetSocketAddress serverAddress(String host, int port) {
+        return Hosts.socketAddress(host, port);
+    }
+
     public InetSocketAddress toSocketAddress() {
         return new InetSocketAddress(host, port);
     }

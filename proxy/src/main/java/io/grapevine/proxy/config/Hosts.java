@@ -4,18 +4,18 @@ import io.grapevine.cluster.BlockingCalls;
 import io.netty.util.NetUtil;
 
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.Collection;
 import java.util.Locale;
 import java.util.Map;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
-import java.util.function.Predicate;
+import java.util.function.Function;
 import java.util.regex.Pattern;
 
 /**
@@ -71,8 +71,11 @@ final class Hosts {
     /** How long a check waits for the lookup of a host name. */
     static final long LOOKUP_MILLIS = 5_000;
 
-    /** Resolves a name, blocking; tests put a DNS server that does not answer in its place. */
-    static volatile Predicate<String> lookup = Hosts::resolvesNow;
+    /**
+     * Resolves a name, blocking: its address, or {@code null} if it has none; tests put a DNS server that does not
+     * answer in its place.
+     */
+    static volatile Function<String, InetAddress> lookup = Hosts::lookUpNow;
 
     /**
      * One lookup under way. {@code givenUp} is set by a check that stopped waiting for it at its deadline and counted
@@ -82,8 +85,8 @@ final class Hosts {
     }
 
     private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
-    /** The names whose last lookup that answered found them. */
-    private static final Set<String> RESOLVED = ConcurrentHashMap.newKeySet();
+    /** The names whose last lookup that answered found them, with the address it found. */
+    private static final Map<String, InetAddress> RESOLVED = new ConcurrentHashMap<>();
     private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-dns");
 
     /**
@@ -102,7 +105,7 @@ final class Hosts {
             if (name == null || isIpLiteral(name)) {
                 continue;
             }
-            boolean resolving = RESOLVED.contains(name);
+            boolean resolving = RESOLVED.containsKey(name);
             Lookup lookup = start(name);
             if (resolving) {
                 continue; // counts as resolving however long its lookup takes
@@ -126,18 +129,18 @@ final class Hosts {
         if (underWay != null) {
             return underWay;
         }
-        LOOKUPS.start(() -> lookup.test(name)).whenComplete((found, failed) -> {
+        LOOKUPS.start(() -> lookup.apply(name)).whenComplete((found, failed) -> {
             // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
-            if (Boolean.TRUE.equals(found)) {
+            if (found != null) {
                 if (RESOLVED.size() >= 100_000) {
                     RESOLVED.clear(); // names of members long gone, as the gossip churns
                 }
-                RESOLVED.add(name);
+                RESOLVED.put(name, found);
             } else if (failed == null) {
                 RESOLVED.remove(name);
             }
             UNDER_WAY.remove(name, started);
-            started.answer.complete(RESOLVED.contains(name));
+            started.answer.complete(RESOLVED.containsKey(name));
         });
         return started;
     }
@@ -150,13 +153,31 @@ final class Hosts {
             underWay.givenUp.set(true);
             // An answer that came since the time limit is taken; one that comes after this is told by lookUp.
             Boolean found = underWay.answer.getNow(null);
-            return found != null ? found : RESOLVED.contains(name);
+            return found != null ? found : RESOLVED.containsKey(name);
         } catch (ExecutionException e) {
-            return RESOLVED.contains(name);
+            return RESOLVED.containsKey(name);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return RESOLVED.contains(name);
+            return RESOLVED.containsKey(name);
         }
+    }
+
+    /**
+     * The socket address of a host as {@link #normalize} gives it: an IP literal's without DNS, a name's at the
+     * address its last lookup that answered found; a name that has none is looked up as {@link #normalizeResolvable}
+     * does, held {@link #LOOKUP_MILLIS} at most, and is unresolved if that finds nothing. Never a lookup without a
+     * time limit: the table thread builds tables with it, which a DNS server that does not answer must not hold
+     * longer than the check that came before (that check found the address this returns). Any thread.
+     */
+    static InetSocketAddress socketAddress(String host, int port) {
+        if (isIpLiteral(host)) {
+            return new InetSocketAddress(host, port); // parsed, no DNS (a scope name too: a local interface)
+        }
+        InetAddress known = RESOLVED.get(host);
+        if (known == null && resolves(host)) {
+            known = RESOLVED.get(host);
+        }
+        return known != null ? new InetSocketAddress(known, port) : InetSocketAddress.createUnresolved(host, port);
     }
 
     /**
@@ -169,12 +190,11 @@ final class Hosts {
         return underWay != null && underWay.givenUp.get();
     }
 
-    private static boolean resolvesNow(String name) {
+    private static InetAddress lookUpNow(String name) {
         try {
-            InetAddress.getByName(name);
-            return true;
+            return InetAddress.getByName(name);
         } catch (UnknownHostException e) {
-            return false;
+            return null;
         }
     }
 

@@ -1,12 +1,12 @@
 package io.grapevine.proxy.table;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.History;
-import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.security.GeneralSecurityException;
@@ -282,7 +282,8 @@ public final class TableHolder {
 
     /** A server that joins the table, with the runtime override kept for its key, if any. */
     private Server newServer(String key, ServerSpec spec, BackendTable old, long now) {
-        Server s = new Server(spec, new InetSocketAddress(spec.host(), spec.port()), stickyId(key),
+        // Table thread: the address the host check found, not a lookup of its own that a silent DNS would hold.
+        Server s = new Server(spec, HostPort.serverAddress(spec.host(), spec.port()), stickyId(key),
                 poolState(spec.pool()), loopCount);
         if (old.pools().containsKey(spec.pool())) {
             s.startSlowStart(now); // joins servers that carry the load already: it warms up first

@@ -1,8 +1,9 @@
 package io.grapevine.proxy.config;
 
+import java.net.InetAddress;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
-import java.util.function.Predicate;
+import java.util.function.Function;
 
 /**
  * A DNS server that does not answer, in place of the real one for the proxy's host checks, until the test has it
@@ -13,26 +14,31 @@ public final class SilentDns implements AutoCloseable {
     /** How long a host check waits for a lookup. */
     public static final long LOOKUP_MILLIS = Hosts.LOOKUP_MILLIS;
 
-    private final Predicate<String> real = Hosts.lookup;
+    private final Function<String, InetAddress> real = Hosts.lookup;
     private final CountDownLatch answers = new CountDownLatch(1);
-    private volatile boolean found;
+    private volatile InetAddress found;
 
     public SilentDns() {
         Hosts.lookup = this::lookUp;
     }
 
-    /** From now on the DNS server answers: every name {@code found}, or none. */
+    /** From now on the DNS server answers: every name found (at 127.0.0.1), or none. */
     public void answer(boolean found) {
-        this.found = found;
+        answer(found ? InetAddress.getLoopbackAddress() : null);
+    }
+
+    /** From now on the DNS server answers: every name at {@code address}, or none if it is {@code null}. */
+    public void answer(InetAddress address) {
+        this.found = address;
         answers.countDown();
     }
 
-    private boolean lookUp(String name) {
+    private InetAddress lookUp(String name) {
         try {
-            return answers.await(1, TimeUnit.MINUTES) && found;
+            return answers.await(1, TimeUnit.MINUTES) ? found : null;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return false;
+            return null;
         }
     }
 
