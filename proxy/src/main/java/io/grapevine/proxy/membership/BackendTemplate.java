@@ -10,12 +10,15 @@ import com.github.mustachejava.TemplateContext;
 import com.github.mustachejava.codes.PartialCode;
 import io.grapevine.proxy.config.ConfigLoader;
 import java.io.IOException;
+import java.io.Reader;
 import java.io.StringReader;
 import java.io.StringWriter;
 import java.io.Writer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -44,12 +47,14 @@ public final class BackendTemplate {
     private final String text;
     private final Escaping escaping;
     private final Mustache mustache;
+    private final List<Path> partials;
 
-    private BackendTemplate(Path file, String text, Escaping escaping, Mustache mustache) {
+    private BackendTemplate(Path file, String text, Escaping escaping, Mustache mustache, List<Path> partials) {
         this.file = file;
         this.text = text;
         this.escaping = escaping;
         this.mustache = mustache;
+        this.partials = partials;
     }
 
     public static BackendTemplate load(Path file, Escaping escaping) throws TemplateException {
@@ -95,8 +100,9 @@ public final class BackendTemplate {
     public static BackendTemplate compile(Path file, String text, Escaping escaping) throws TemplateException {
         try {
             // A new factory per compilation: mustache.java caches by name, and a reload must see the new text.
-            Mustache m = new EscapingFactory(escaping).compile(new StringReader(text), file.toString());
-            return new BackendTemplate(file, text, escaping, m);
+            EscapingFactory factory = new EscapingFactory(escaping);
+            Mustache m = factory.compile(new StringReader(text), file.toString());
+            return new BackendTemplate(file, text, escaping, m, List.copyOf(factory.partials));
         } catch (RuntimeException e) {
             throw new TemplateException(file + ": " + why(e));
         } catch (StackOverflowError e) {
@@ -113,6 +119,14 @@ public final class BackendTemplate {
 
     public Path file() {
         return file;
+    }
+
+    /**
+     * The files of the partials ({@code {{> name}}}) this was compiled with, those they include too: an edit of one
+     * of them is an edit of the template, which only a compilation sees.
+     */
+    public List<Path> partials() {
+        return partials;
     }
 
     /** @throws TemplateException whatever mustache.java throws, as {@link #compile} */
@@ -177,6 +191,8 @@ public final class BackendTemplate {
 
     private static final class EscapingFactory extends DefaultMustacheFactory {
         private final Escaping escaping;
+        /** The partials read, in the compiling thread; a factory compiles one template. */
+        private final List<Path> partials = new ArrayList<>();
 
         EscapingFactory(Escaping escaping) {
             this.escaping = escaping;
@@ -189,6 +205,12 @@ public final class BackendTemplate {
             } catch (IOException e) {
                 throw new MustacheException("failed to write a value", e);
             }
+        }
+
+        @Override
+        public Reader getReader(String resourceName) {
+            partials.add(Path.of(resourceName));
+            return super.getReader(resourceName);
         }
 
         @Override

@@ -71,7 +71,8 @@ public final class ExportRenderer implements AutoCloseable {
     /** A run of the command is queued and has not started yet: a change needs no other run. */
     private final AtomicBoolean commandQueued = new AtomicBoolean();
     private BackendTemplate template;
-    private FileTime templateTime;
+    /** When {@link #template}'s file and each of its partials' were last modified, as last seen (null: no file). */
+    private List<FileTime> templateTimes;
     private String lastWritten;
 
     public ExportRenderer(Path templateFile, Path out, String onChange) throws BackendTemplate.TemplateException {
@@ -92,7 +93,7 @@ public final class ExportRenderer implements AutoCloseable {
         this.onChange = onChange;
         this.commandTimeout = commandTimeout;
         this.template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.CONFIG);
-        this.templateTime = mtime(templateFile);
+        this.templateTimes = modified(template);
     }
 
     String describe() {
@@ -110,11 +111,13 @@ public final class ExportRenderer implements AutoCloseable {
     /** Renders; writes and runs the command if the text changed. Never throws. */
     void render(Map<String, Object> context) {
         try {
-            FileTime t = mtime(templateFile);
-            if (t != null && !t.equals(templateTime)) {
-                templateTime = t; // a version that does not compile is reported once, not at every render
+            // An edit of a partial is one of the template: the proxy's template compiles its partials again on reload.
+            List<FileTime> t = modified(template);
+            if (t.get(0) != null && !t.equals(templateTimes)) {
+                templateTimes = t; // a version that does not compile is reported once, not at every render
                 try {
                     template = BackendTemplate.load(templateFile, BackendTemplate.Escaping.CONFIG);
+                    templateTimes = modified(template); // its partials may be others
                     log.info("export template {} reloaded", templateFile);
                 } catch (BackendTemplate.TemplateException e) {
                     log.warn("export template not reloaded, the running one stays until the next edit: {}", e.getMessage());
@@ -339,6 +342,16 @@ public final class ExportRenderer implements AutoCloseable {
         } catch (IOException e) {
             return null;
         }
+    }
+
+    /** When {@code t}'s file was last modified, then each of its partials (null for one that cannot be read). */
+    private static List<FileTime> modified(BackendTemplate t) {
+        List<FileTime> times = new ArrayList<>(1 + t.partials().size());
+        times.add(mtime(t.file()));
+        for (Path partial : t.partials()) {
+            times.add(mtime(partial));
+        }
+        return times;
     }
 
     private static FileTime mtime(Path p) {

@@ -92,6 +92,31 @@ class ExportRendererTest {
         }
     }
 
+    /**
+     * An edit of a partial the template includes ({@code {{> name}}}, a file of its own) is picked up as an edit of the
+     * template is, at the next render, and not only at a restart.
+     */
+    @Test
+    void anEditOfAPartialIsPickedUpAtTheNextRender() throws Exception {
+        Path out = dir.resolve("haproxy.cfg");
+        // mustache.java reads partials only from under the working directory (the module's, in a test)
+        Path here = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "partial");
+        Path partial = Files.writeString(here.resolve("entry.mustache"), "{{name}} ");
+        Path template = Files.writeString(here.resolve("out.mustache"), "members {{#services}}{{> entry}}{{/services}}\n");
+        try (ExportRenderer renderer = new ExportRenderer(template, out, null)) {
+            renderer.render(services("a"));
+            assertEquals("members a \n", Files.readString(out));
+
+            FileTime before = Files.getLastModifiedTime(partial);
+            Files.writeString(partial, "[{{name}}] ");
+            Files.setLastModifiedTime(partial, FileTime.fromMillis(before.toMillis() + 1000));
+            renderer.render(services("a", "b"));
+            assertEquals("members [a] [b] \n", Files.readString(out));
+            assertEquals(1, log.messages(Level.INFO).stream().filter(m -> m.equals("export template " + template
+                    + " reloaded")).count(), log.toString());
+        }
+    }
+
     static List<String> templatesThatDoNotCompile() {
         return List.of("members {{#services}}{{name}} \n", "members {{> my services}}\n",
                 "{{#a}}".repeat(100_000) + "{{/a}}".repeat(100_000));
