@@ -7,6 +7,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.Collection;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
@@ -72,10 +73,10 @@ final class Hosts {
     static final long LOOKUP_MILLIS = 5_000;
 
     /**
-     * Resolves a name, blocking: its address, or {@code null} if it has none; tests put a DNS server that does not
+     * Resolves a name, blocking: its addresses, or {@code null} if it has none; tests put a DNS server that does not
      * answer in its place.
      */
-    static volatile Function<String, InetAddress> lookup = Hosts::lookUpNow;
+    static volatile Function<String, List<InetAddress>> lookup = Hosts::lookUpNow;
 
     /**
      * One lookup under way. {@code givenUp} is set by a check that stopped waiting for it at its deadline and counted
@@ -85,8 +86,8 @@ final class Hosts {
     }
 
     private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
-    /** The names whose last lookup that answered found them, with the address it found. */
-    private static final Map<String, InetAddress> RESOLVED = new ConcurrentHashMap<>();
+    /** The names whose last lookup that answered found them, with the addresses it found (never empty). */
+    private static final Map<String, List<InetAddress>> RESOLVED = new ConcurrentHashMap<>();
     private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-dns");
 
     /**
@@ -131,11 +132,11 @@ final class Hosts {
         }
         LOOKUPS.start(() -> lookup.apply(name)).whenComplete((found, failed) -> {
             // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
-            if (found != null) {
+            if (found != null && !found.isEmpty()) {
                 if (RESOLVED.size() >= 100_000) {
                     RESOLVED.clear(); // names of members long gone, as the gossip churns
                 }
-                RESOLVED.put(name, found);
+                RESOLVED.put(name, List.copyOf(found));
             } else if (failed == null) {
                 RESOLVED.remove(name);
             }
@@ -173,11 +174,21 @@ final class Hosts {
         if (isIpLiteral(host)) {
             return new InetSocketAddress(host, port); // parsed, no DNS (a scope name too: a local interface)
         }
-        InetAddress known = RESOLVED.get(host);
-        if (known == null && resolves(host)) {
-            known = RESOLVED.get(host);
+        List<InetAddress> known = addresses(host);
+        return known.isEmpty() ? InetSocketAddress.createUnresolved(host, port)
+                : new InetSocketAddress(known.get(0), port);
+    }
+
+    /**
+     * The addresses of a host name as {@link #socketAddress} finds them (the last lookup's that answered, else one
+     * held {@link #LOOKUP_MILLIS} at most); empty if it has none. Any thread.
+     */
+    static List<InetAddress> addresses(String name) {
+        List<InetAddress> known = RESOLVED.get(name);
+        if (known == null && resolves(name)) {
+            known = RESOLVED.get(name);
         }
-        return known != null ? new InetSocketAddress(known, port) : InetSocketAddress.createUnresolved(host, port);
+        return known == null ? List.of() : known;
     }
 
     /**
@@ -190,9 +201,9 @@ final class Hosts {
         return underWay != null && underWay.givenUp.get();
     }
 
-    private static InetAddress lookUpNow(String name) {
+    private static List<InetAddress> lookUpNow(String name) {
         try {
-            return InetAddress.getByName(name);
+            return List.of(InetAddress.getAllByName(name));
         } catch (UnknownHostException e) {
             return null;
         }

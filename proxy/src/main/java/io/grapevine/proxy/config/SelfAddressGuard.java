@@ -23,8 +23,8 @@ import java.util.function.BiConsumer;
  * proxy when the port matches. A server address of 0.0.0.0 or :: connects to the loopback address.
  * Host names are resolved, only when the port is one of the proxy's own.
  *
- * <p>Immutable and thread-safe. {@link #check} may resolve a name and so block: call it off the event
- * loops (start-up, the membership view's thread).
+ * <p>Immutable and thread-safe. {@link #check} may wait for the lookup of a name, {@link Hosts#LOOKUP_MILLIS} at
+ * most: call it off the event loops (start-up, the membership view's thread).
  */
 public final class SelfAddressGuard {
 
@@ -110,12 +110,20 @@ public final class SelfAddressGuard {
         }
     }
 
+    /**
+     * The addresses of {@code host}: an IP literal parsed, a name's as its host check found them, never a lookup
+     * without a time limit (the table thread checks every server it publishes; see {@link Hosts#addresses}).
+     */
     private static List<InetAddress> resolve(String host) {
         String literal = host.startsWith("[") && host.endsWith("]") ? host.substring(1, host.length() - 1) : host;
+        if (!Hosts.isIpLiteral(literal)) {
+            String name = Hosts.normalize(literal);
+            return name == null ? List.of() : Hosts.addresses(name); // none: it reaches nothing, this proxy included
+        }
         try {
-            return List.of(InetAddress.getAllByName(literal));
+            return List.of(InetAddress.getAllByName(literal)); // parsed, no DNS
         } catch (UnknownHostException e) {
-            return List.of(); // a name that does not resolve reaches nothing, this proxy included
+            return List.of();
         }
     }
 

@@ -4,6 +4,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.net.InetAddress;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -14,7 +15,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class HostsTest {
 
-    private final Function<String, InetAddress> realLookup = Hosts.lookup;
+    private final Function<String, List<InetAddress>> realLookup = Hosts.lookup;
     private final CountDownLatch dnsAnswers = new CountDownLatch(1);
 
     @AfterEach
@@ -24,9 +25,9 @@ class HostsTest {
     }
 
     /** A lookup that finds the name once the test ends: a DNS server that does not answer. */
-    private InetAddress hangs(String name) {
+    private List<InetAddress> hangs(String name) {
         try {
-            return dnsAnswers.await(1, TimeUnit.MINUTES) ? InetAddress.getLoopbackAddress() : null;
+            return dnsAnswers.await(1, TimeUnit.MINUTES) ? List.of(InetAddress.getLoopbackAddress()) : null;
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return null;
@@ -49,7 +50,7 @@ class HostsTest {
 
     @Test
     void aNameThatResolvedKeepsItsAnswerWhileTheDnsDoesNotAnswer() {
-        Hosts.lookup = name -> InetAddress.getLoopbackAddress();
+        Hosts.lookup = name -> List.of(InetAddress.getLoopbackAddress());
         assertEquals("kept.example", Hosts.normalizeResolvable("kept.example"));
         Hosts.lookup = this::hangs;
         long start = System.nanoTime();
@@ -69,7 +70,7 @@ class HostsTest {
             json.append(i > 1 ? ", " : "").append("{\"ip\": \"web-").append(i).append(".together.example\", \"port\": 80}");
         }
         json.append("]}");
-        Hosts.lookup = name -> InetAddress.getLoopbackAddress();
+        Hosts.lookup = name -> List.of(InetAddress.getLoopbackAddress());
         ConfigLoader.parse(json.toString(), "servers.conf");
         try (SilentDns dns = new SilentDns()) {
             long start = System.nanoTime();

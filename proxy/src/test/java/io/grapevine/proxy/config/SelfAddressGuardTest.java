@@ -34,6 +34,26 @@ class SelfAddressGuardTest {
         assertNull(ON_LOOPBACK.check("no-such-host.invalid", 9000));
     }
 
+    /**
+     * A server's host name is checked at the addresses its host check found, not through a lookup of its own: the
+     * table thread runs this at every publish, and a DNS server that does not answer would hold it without a limit.
+     */
+    @Test
+    void aNameIsCheckedAtTheAddressesItsHostCheckFound() throws Exception {
+        String name = "self-" + System.nanoTime() + ".example";
+        try (SilentDns dns = new SilentDns()) {
+            dns.answer(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}));
+            assertEquals(name, Hosts.normalizeResolvable(name));
+        }
+        try (SilentDns silent = new SilentDns()) {
+            long start = System.nanoTime();
+            String why = ON_LOOPBACK.check(name, 9000);
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertNotNull(why, "the name's address is the client listener's");
+            assertTrue(waited < 1_000, waited + " ms");
+        }
+    }
+
     @Test
     void aWildcardListenerIsReachedByEveryLocalAddress() throws Exception {
         assertTrue(ON_EVERY_ADDRESS.check("127.0.0.2", 9000).contains("which answers on every local address"));

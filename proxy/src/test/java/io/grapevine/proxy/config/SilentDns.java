@@ -1,6 +1,7 @@
 package io.grapevine.proxy.config;
 
 import java.net.InetAddress;
+import java.util.List;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
@@ -14,7 +15,7 @@ public final class SilentDns implements AutoCloseable {
     /** How long a host check waits for a lookup. */
     public static final long LOOKUP_MILLIS = Hosts.LOOKUP_MILLIS;
 
-    private final Function<String, InetAddress> real = Hosts.lookup;
+    private final Function<String, List<InetAddress>> real = Hosts.lookup;
     private final CountDownLatch answers = new CountDownLatch(1);
     private volatile InetAddress found;
 
@@ -33,9 +34,10 @@ public final class SilentDns implements AutoCloseable {
         answers.countDown();
     }
 
-    private InetAddress lookUp(String name) {
+    private List<InetAddress> lookUp(String name) {
         try {
-            return answers.await(1, TimeUnit.MINUTES) ? found : null;
+            InetAddress address = answers.await(1, TimeUnit.MINUTES) ? found : null;
+            return address == null ? null : List.of(address);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return null;
