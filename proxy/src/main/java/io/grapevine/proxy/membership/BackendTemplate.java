@@ -99,9 +99,13 @@ public final class BackendTemplate {
      */
     public static BackendTemplate compile(Path file, String text, Escaping escaping) throws TemplateException {
         try {
-            // A new factory per compilation: mustache.java caches by name, and a reload must see the new text.
-            EscapingFactory factory = new EscapingFactory(escaping);
-            Mustache m = factory.compile(new StringReader(text), file.toString());
+            // A new factory per compilation: mustache.java caches by name, and a reload must see the new text. Its
+            // root is the template's directory, where the partials are read from (without one, mustache.java reads
+            // them only from under the working directory, and refuses a template in /etc); the template is named
+            // relative to it, as its partials are.
+            Path directory = file.toAbsolutePath().getParent();
+            EscapingFactory factory = new EscapingFactory(escaping, directory);
+            Mustache m = factory.compile(new StringReader(text), file.getFileName().toString());
             return new BackendTemplate(file, text, escaping, m, List.copyOf(factory.partials));
         } catch (RuntimeException e) {
             throw new TemplateException(file + ": " + why(e));
@@ -191,11 +195,14 @@ public final class BackendTemplate {
 
     private static final class EscapingFactory extends DefaultMustacheFactory {
         private final Escaping escaping;
+        private final Path root;
         /** The partials read, in the compiling thread; a factory compiles one template. */
         private final List<Path> partials = new ArrayList<>();
 
-        EscapingFactory(Escaping escaping) {
+        EscapingFactory(Escaping escaping, Path root) {
+            super(root.toFile());
             this.escaping = escaping;
+            this.root = root;
         }
 
         @Override
@@ -209,7 +216,7 @@ public final class BackendTemplate {
 
         @Override
         public Reader getReader(String resourceName) {
-            partials.add(Path.of(resourceName));
+            partials.add(root.resolve(resourceName));
             return super.getReader(resourceName);
         }
 

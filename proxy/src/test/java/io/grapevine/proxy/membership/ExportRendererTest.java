@@ -99,10 +99,8 @@ class ExportRendererTest {
     @Test
     void anEditOfAPartialIsPickedUpAtTheNextRender() throws Exception {
         Path out = dir.resolve("haproxy.cfg");
-        // mustache.java reads partials only from under the working directory (the module's, in a test)
-        Path here = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "partial");
-        Path partial = Files.writeString(here.resolve("entry.mustache"), "{{name}} ");
-        Path template = Files.writeString(here.resolve("out.mustache"), "members {{#services}}{{> entry}}{{/services}}\n");
+        Path partial = Files.writeString(dir.resolve("entry.mustache"), "{{name}} ");
+        Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{> entry}}{{/services}}\n");
         try (ExportRenderer renderer = new ExportRenderer(template, out, null)) {
             renderer.render(services("a"));
             assertEquals("members a \n", Files.readString(out));

@@ -3,6 +3,7 @@ package io.grapevine.proxy.reload;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.ConfigLoader;
@@ -85,15 +86,32 @@ class UnchangedFileReloadTest {
 
     @Test
     void aTemplateWithAPartialIsCompiledAgainForItsPartialMayHaveChanged() throws Exception {
-        // mustache.java reads partials only from under the working directory (the module's, in a test)
-        Path here = Files.createTempDirectory(Path.of("target").toAbsolutePath(), "partial");
-        Path file = Files.writeString(here.resolve("t.mustache"), "[{{> part}}]");
-        Files.writeString(here.resolve("part.mustache"), "one");
+        Path file = Files.writeString(dir.resolve("t.mustache"), "[{{> part}}]");
+        Files.writeString(dir.resolve("part.mustache"), "one");
         BackendTemplate template = BackendTemplate.load(file, BackendTemplate.Escaping.JSON);
         assertEquals("[one]", template.render(Map.of()));
 
-        Files.writeString(here.resolve("part.mustache"), "two");
+        Files.writeString(dir.resolve("part.mustache"), "two");
         BackendTemplate reloaded = template.reload();
         assertEquals("[two]", reloaded.render(Map.of()), "the template's text is the same, its partial is not");
+    }
+
+    /**
+     * A partial is read from beside its template wherever the template is: a template in /etc/grapevine is no less
+     * able to include one than a template under the directory the proxy was started in.
+     */
+    @Test
+    void aPartialIsReadFromBesideItsTemplateOutsideTheWorkingDirectory() throws Exception {
+        Path file = Files.writeString(dir.resolve("t.mustache"), "[{{> part}}]");
+        Files.writeString(dir.resolve("part.mustache"), "one");
+        assertEquals("[one]", BackendTemplate.load(file, BackendTemplate.Escaping.JSON).render(Map.of()));
+
+        Files.writeString(Files.createDirectory(dir.resolve("parts")).resolve("two.mustache"), "two");
+        Files.writeString(file, "[{{> parts/two}}]");
+        assertEquals("[two]", BackendTemplate.load(file, BackendTemplate.Escaping.JSON).render(Map.of()));
+
+        Path inner = Files.writeString(dir.resolve("parts").resolve("t.mustache"), "[{{> ../part}}]");
+        assertThrows(BackendTemplate.TemplateException.class,
+                () -> BackendTemplate.load(inner, BackendTemplate.Escaping.JSON), "a partial outside its directory");
     }
 }
