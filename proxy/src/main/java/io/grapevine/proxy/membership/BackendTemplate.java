@@ -103,9 +103,12 @@ public final class BackendTemplate {
             // root is the template's directory, where the partials are read from (without one, mustache.java reads
             // them only from under the working directory, and refuses a template in /etc); the template is named
             // relative to it, as its partials are.
+            // The built-in template has no directory on disk ("(built-in)/..."): it names no partial, and is compiled
+            // under its own name by a factory rooted nowhere, as before.
             Path directory = file.toAbsolutePath().getParent();
-            EscapingFactory factory = new EscapingFactory(escaping, directory);
-            Mustache m = factory.compile(new StringReader(text), file.getFileName().toString());
+            boolean onDisk = directory != null && Files.isDirectory(directory);
+            EscapingFactory factory = onDisk ? new EscapingFactory(escaping, directory) : new EscapingFactory(escaping);
+            Mustache m = factory.compile(new StringReader(text), onDisk ? file.getFileName().toString() : file.toString());
             return new BackendTemplate(file, text, escaping, m, List.copyOf(factory.partials));
         } catch (RuntimeException e) {
             throw new TemplateException(file + ": " + why(e));
@@ -203,6 +206,12 @@ public final class BackendTemplate {
             super(root.toFile());
             this.escaping = escaping;
             this.root = root;
+        }
+
+        /** Partials read from under the working directory: mustache.java's default. */
+        EscapingFactory(Escaping escaping) {
+            this.escaping = escaping;
+            this.root = Path.of("");
         }
 
         @Override
