@@ -129,7 +129,8 @@ class AccessLogIntegrationTest {
 
             r = c.send(Fixtures.get("/none/here")).read();
             assertEquals(503, r.status(), "a pool without servers");
-            sent.add(new Sent("GET", "/none/here", "HTTP/1.1", "test", null, null, null, 0, 503, 0, null, null, 0,
+            // The pool it was routed to, though no server of it could take the request: its 503 is that pool's.
+            sent.add(new Sent("GET", "/none/here", "HTTP/1.1", "test", null, null, null, 0, 503, 0, "empty", null, 0,
                     false, 0));
 
             // Two requests to [gone, alive]: one meets the closed port first and is retried on alive.
