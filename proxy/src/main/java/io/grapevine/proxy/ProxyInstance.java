@@ -168,9 +168,10 @@ public final class ProxyInstance implements AutoCloseable {
     }
 
     /**
-     * {@link #start(Options)}, which looks at {@code stopRequested} between its phases (files read; listeners open,
-     * before the gossip join; in render mode the join, before the first render and --on-change) and gives up at the first boundary after a
-     * stop was requested, closing what it opened, rather than opening the ports, joining gossip and then draining.
+     * {@link #start(Options)}, which looks at {@code stopRequested} between its phases (files read, before any port
+     * opens; in render mode the join, before the first render and --on-change) and gives up at the first boundary
+     * after a stop was requested, closing what it opened, rather than opening the ports, joining gossip and then
+     * draining. Once the listeners are open it does not: a connection may already be served, and the drain stops it.
      *
      * @param stopRequested polled from the calling thread at each phase boundary
      * @throws StoppedWhileStarting when it gave up so
@@ -209,14 +210,6 @@ public final class ProxyInstance implements AutoCloseable {
                 }
                 accessLog.close();
                 throw e;
-            }
-            if (stopRequested.getAsBoolean()) {
-                server.close(); // no connection is served: the listeners just opened are closed at once
-                if (export != null) {
-                    export.close();
-                }
-                accessLog.close();
-                throw new StoppedWhileStarting("opening the listeners", "serving or joining gossip");
             }
             tables = server.tables();
             self = server.selfAddressGuard();

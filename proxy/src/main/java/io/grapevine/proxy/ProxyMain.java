@@ -251,8 +251,8 @@ public final class ProxyMain {
         // Then SIGTERM and SIGINT, before logging and the command line too: the JVM's own handling would exit 143 /
         // 130, which systemd and Kubernetes count as a failure of a stop they asked for. A signal that comes before the
         // start (files read, then ports opened) stops the proxy without opening a port; one during it, at the start's
-        // next phase boundary (files read, listeners open, in render mode the gossip join), before it logs
-        // "listening", joins gossip or runs --on-change.
+        // next phase boundary (files read; in render mode the gossip join), before it opens a port or runs
+        // --on-change; one once the listeners are open, by the drain when the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
