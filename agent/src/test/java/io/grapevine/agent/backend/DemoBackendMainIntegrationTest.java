@@ -101,11 +101,7 @@ class DemoBackendMainIntegrationTest {
         Path fifo = Fifos.make(temp.resolve("log.fifo"));
         Path logging = Fifos.loggingHeldAt(fifo, temp.resolve("logback.xml"));
         Launched backend = launch("-Dlogback.configurationFile=" + logging, "--port", "0");
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Fifos.waitsForAReader(backend.process.pid()) && backend.process.isAlive()) {
-            assertTrue(System.nanoTime() < deadline, () -> "logging not held at its FIFO: " + backend.outputNow());
-            Thread.sleep(20);
-        }
+        awaitHeldAtItsFifo(backend, "logging");
         for (String signal : List.of("HUP", "USR1")) {
             assertEquals(0, new ProcessBuilder("kill", "-" + signal, Long.toString(backend.process.pid())).start().waitFor());
             Thread.sleep(500);
@@ -134,11 +130,7 @@ class DemoBackendMainIntegrationTest {
     void aSigtermWhileTheCommandLineIsReadStopsItWithZero() throws Exception {
         Path arguments = Fifos.make(temp.resolve("arguments.fifo"));
         Launched backend = launch("@" + arguments);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-        while (!Fifos.waitsForAReader(backend.process.pid()) && backend.process.isAlive()) {
-            assertTrue(System.nanoTime() < deadline, () -> "the command line not held at its FIFO: " + backend.outputNow());
-            Thread.sleep(20);
-        }
+        awaitHeldAtItsFifo(backend, "the command line");
         backend.process.destroy(); // SIGTERM
         Thread.sleep(500);
         assertTrue(backend.process.isAlive(), () -> "SIGTERM ended the backend at once (status "
@@ -149,6 +141,15 @@ class DemoBackendMainIntegrationTest {
                 + backend.outputNow());
         assertEquals(0, backend.process.exitValue(), backend.output());
         assertTrue(backend.output().contains("SIGTERM received: stopped 1 backend(s)"), backend.output());
+    }
+
+    /** Waits (30 s at most) until {@code backend} is held opening a FIFO, reading {@code what} from it. */
+    private static void awaitHeldAtItsFifo(Launched backend, String what) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!Fifos.waitsForAReader(backend.process.pid()) && backend.process.isAlive()) {
+            assertTrue(System.nanoTime() < deadline, () -> what + " not held at its FIFO: " + backend.outputNow());
+            Thread.sleep(20);
+        }
     }
 
     @Test

@@ -299,7 +299,7 @@ public final class Exchange {
      * backend: no server's counters say it.
      */
     private void answerNoServer() {
-        pool.state().stats().noServer.increment();
+        poolState.stats().noServer.increment();
         answer(503);
     }
 

@@ -514,7 +514,9 @@ public final class TableHolder {
                 continue;
             }
             state.update(List.of(), state.queuePolicy());
-            state.queue().retire(); // again at each swap: a request may have queued under the table it left
+            // Idempotent, so repeated at each swap rather than tracked: once the servers are emptied, PoolQueue.offer
+            // turns a late waiter away itself, and none joins after the first retire.
+            state.queue().retire();
             long left = poolsLeft.computeIfAbsent(state.name(), name -> now);
             if (now - left >= retiredPoolKeptNanos && !table.absentPools().containsKey(state.name())) {
                 // Not a pool a route names (the table shows those for as long as it does), nor one shown still.
