@@ -343,9 +343,14 @@ public final class HealthChecker {
                     ok ? statusLine : "answered \"" + statusLine + "\""));
         }
 
-        /** The status code of an HTTP/1.x status line, or 0 when it is not one. */
+        /**
+         * The status code of an HTTP/1.x status line, or 0 when it is not one. RFC 9112 section 4: status-line =
+         * HTTP-version SP status-code SP [ reason-phrase ], the code three digits: a space follows them, or the
+         * (trimmed) line ends there, as some servers send it; "HTTP/1.1 2000" is no status line.
+         */
         private static int statusCode(String statusLine) {
-            if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.") || statusLine.charAt(8) != ' ') {
+            if (statusLine.length() < 12 || !statusLine.startsWith("HTTP/1.") || statusLine.charAt(8) != ' '
+                    || statusLine.length() > 12 && statusLine.charAt(12) != ' ') {
                 return 0;
             }
             for (int i = 9; i < 12; i++) {

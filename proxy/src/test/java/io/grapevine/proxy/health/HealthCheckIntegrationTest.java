@@ -179,14 +179,28 @@ class HealthCheckIntegrationTest {
 
     @Test
     void theFinalStatusAfterAnInterimOneDecidesAFailureToo() throws Exception {
-        backend = new ScriptedBackend(InetAddress.getLoopbackAddress(),
-                "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
-                + "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        assertChecksFail("HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\n"
+                + "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "L7STS", 503);
+    }
+
+    /** A backend that answers every check {@code answer}: checks fail with {@code status} and {@code code}, it goes down. */
+    private void assertChecksFail(String answer, String status, int code) throws Exception {
+        backend = new ScriptedBackend(InetAddress.getLoopbackAddress(), answer);
         Server server = startProxy(backend.port());
         HealthCheckResult check = settledCheck(server, backend.heads);
-        assertEquals("L7STS", check.status(), check.toString());
-        assertEquals(503, check.code(), check.toString());
+        assertEquals(status, check.status(), check.toString());
+        assertEquals(code, check.code(), check.toString());
         Await.until(Duration.ofSeconds(5), "the server goes down", () -> !server.isActiveUp());
+    }
+
+    /**
+     * RFC 9112 section 4: status-line = HTTP-version SP status-code SP [ reason-phrase ]; the code is three digits and
+     * a space follows them. "HTTP/1.1 2000" is no status line, and a check that reads it fails as HAProxy's L7RSP
+     * (before, its first three digits were taken for a 200 and the server was up).
+     */
+    @Test
+    void aStatusCodeOfMoreThanThreeDigitsIsNoStatusLine() throws Exception {
+        assertChecksFail("HTTP/1.1 2000 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n", "L7RSP", 0);
     }
 
     /**
