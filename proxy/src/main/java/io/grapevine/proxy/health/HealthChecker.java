@@ -282,6 +282,8 @@ public final class HealthChecker {
         /** The current line of interim fields has nothing but CR so far: at its LF, the fields have ended. */
         private boolean fieldLineBlank = true;
         private boolean concluded;
+        /** The first error of the connection before the check concluded, or null. */
+        private Throwable failure;
 
         /** @param host the Host to ask for; {@code null}: the server's host:port */
         HttpProbe(Server server, String path, String host, java.util.function.Consumer<Verdict> done) {
@@ -365,12 +367,21 @@ public final class HealthChecker {
         public void channelInactive(ChannelHandlerContext ctx) {
             if (!concluded) {
                 concluded = true;
-                done.accept(new Verdict(false, "L7RSP", 0, "closed before a status line"));
+                done.accept(failure != null
+                        ? new Verdict(false, "L4CON", 0, "connection: " + failure.getMessage())
+                        : new Verdict(false, "L7RSP", 0, "closed before a status line"));
             }
         }
 
+        /**
+         * The connection failed (reset by the server, a read or write error): the check fails with that error as its
+         * reason, HAProxy's "L4CON, Connection reset by peer", when the close that follows concludes it.
+         */
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            if (failure == null) {
+                failure = cause;
+            }
             ctx.close();
         }
     }

@@ -204,6 +204,28 @@ class HealthCheckIntegrationTest {
     }
 
     /**
+     * A server that resets the check's connection (here: it reads the request, then closes with SO_LINGER 0, an RST)
+     * fails it as HAProxy's "L4CON, Connection reset by peer" does: the reason names the error. Before, the error was
+     * dropped and the check said "L7RSP, closed before a status line", as if the server had closed in good order.
+     */
+    @Test
+    void aConnectionResetDuringTheCheckIsToldAsSuch() throws Exception {
+        List<String> heads = new CopyOnWriteArrayList<>();
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        accepting(listener, s -> {
+            heads.add(ScriptedBackend.readHead(s.getInputStream()));
+            s.setSoLinger(true, 0);
+            s.close();
+        });
+        try (listener) {
+            Server server = startProxy(listener.getLocalPort());
+            HealthCheckResult check = settledCheck(server, heads);
+            assertEquals("L4CON", check.status(), check.toString());
+            assertTrue(check.detail().toLowerCase(java.util.Locale.ROOT).contains("reset"), check.toString());
+        }
+    }
+
+    /**
      * A check cut short by its timeout closes its connection; the close is heard on the loop after the check has
      * concluded. When the loop ran late, the next check has started by then, and the close must not conclude that one:
      * with {@code fall} 2, one check that timed out takes no server down. The loop is held here for longer than the
