@@ -24,10 +24,13 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.IdentityHashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Active health checks, HAProxy style: every {@code interval} each server of the current table gets a
@@ -44,6 +47,8 @@ import java.util.concurrent.TimeUnit;
  * would otherwise delay its ticks, connects and deadlines); its state is confined to it.
  */
 public final class HealthChecker {
+
+    private static final Logger log = LoggerFactory.getLogger(HealthChecker.class);
 
     /** How finely the interval is cut: checks come due at the next of this many ticks per interval. */
     static final int SLOTS_PER_INTERVAL = 10;
@@ -76,6 +81,15 @@ public final class HealthChecker {
          * behind the next check's start when the loop ran late) says nothing of the next one.
          */
         long attempt;
+        /** The connection of the check in progress, or null; closed when the server leaves the table. */
+        Channel channel;
+
+        /** Closes the connection of the check in progress, if any: its verdict comes, to be ignored; on the loop. */
+        void closeCheck() {
+            if (inProgress && channel != null) {
+                channel.close();
+            }
+        }
     }
 
     /**
@@ -97,7 +111,7 @@ public final class HealthChecker {
     public void start() {
         if (config.enabled()) {
             long tickMillis = Math.max(1, config.intervalMillis() / SLOTS_PER_INTERVAL);
-            task = loop.scheduleWithFixedDelay(this::tick, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
+            task = loop.scheduleWithFixedDelay(this::tickOrSayWhy, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
         }
     }
 
@@ -119,6 +133,18 @@ public final class HealthChecker {
                 ch.close();
             }
         }).awaitUninterruptibly(timeoutMillis);
+    }
+
+    /**
+     * A tick whose failure is logged and does not end the checks: a periodic task that throws is never run again, and
+     * every server would keep the state it had, unchecked, with nothing said.
+     */
+    private void tickOrSayWhy() {
+        try {
+            tick();
+        } catch (RuntimeException e) {
+            log.error("Health checks: a tick failed; the checks go on at the next", e);
+        }
     }
 
     /** Starts the checks that are due; a check still in progress when its next is due is not doubled. */
@@ -148,10 +174,22 @@ public final class HealthChecker {
         }
     }
 
-    /** Forgets the servers gone from the table; the new ones have their first checks spread over the interval. */
+    /**
+     * Forgets the servers gone from the table and closes their checks in flight, whose verdicts no longer count (see
+     * {@link #finish}); the new ones have their first checks spread over the interval.
+     */
     private void adopt(List<Server> servers, long now) {
         Set<Server> present = new HashSet<>(servers);
-        states.keySet().retainAll(present);
+        for (Iterator<Map.Entry<Server, CheckState>> it = states.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<Server, CheckState> e = it.next();
+            if (!present.contains(e.getKey())) {
+                // Read before the removal: an IdentityHashMap's entry is unusable once removed (IllegalStateException,
+                // which would end the checks' periodic task).
+                CheckState gone = e.getValue();
+                it.remove();
+                gone.closeCheck();
+            }
+        }
         List<Server> added = new ArrayList<>();
         for (Server s : servers) {
             if (!states.containsKey(s)) {
@@ -193,6 +231,7 @@ public final class HealthChecker {
         }).connect(server.address());
         Channel ch = connect.channel();
         open.add(ch);
+        st.channel = ch;
         ScheduledFuture<?> deadline = loop.schedule(() -> {
             if (ch.isOpen()) {
                 boolean connected = ch.isActive();
@@ -219,6 +258,9 @@ public final class HealthChecker {
         ch.closeFuture().addListener(f -> {
             deadline.cancel(false);
             open.remove(ch);
+            if (st.channel == ch) {
+                st.channel = null;
+            }
         });
     }
 
