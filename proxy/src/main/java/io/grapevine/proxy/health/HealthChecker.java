@@ -7,6 +7,7 @@ import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.RuntimeState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.netty.bootstrap.Bootstrap;
@@ -90,6 +91,9 @@ public final class HealthChecker {
                 channel.close();
             }
         }
+
+        /** The server is in maintenance: its checks are paused (see {@link #maintenance}). */
+        boolean paused;
     }
 
     /**
@@ -160,6 +164,9 @@ public final class HealthChecker {
         }
         for (Map.Entry<Server, CheckState> e : states.entrySet()) {
             CheckState st = e.getValue();
+            if (maintenance(e.getKey(), st, now)) {
+                continue;
+            }
             if (now - st.dueNanos < 0) {
                 continue;
             }
@@ -172,6 +179,31 @@ public final class HealthChecker {
                 check(e.getKey(), st);
             }
         }
+    }
+
+    /**
+     * HAProxy's checks of a server in {@code maint}: paused while it is there, its check in flight closed and its
+     * verdict ignored (see {@link #finish}); when it leaves, the server is up and checked at once, one failed check
+     * from down ("start OK but check immediately": its health set to {@code rise}).
+     *
+     * @return whether the server is in maintenance, and not to be checked now
+     */
+    private boolean maintenance(Server server, CheckState st, long now) {
+        if (server.runtimeOverride().state() == RuntimeState.MAINT) {
+            if (!st.paused) {
+                st.paused = true;
+                st.closeCheck();
+            }
+            return true;
+        }
+        if (st.paused) {
+            st.paused = false;
+            st.successes = 0;
+            st.failures = config.fall() - 1;
+            st.dueNanos = now;
+            server.setActiveUp(true, "out of maintenance, checked at once");
+        }
+        return false;
     }
 
     /**
@@ -269,8 +301,8 @@ public final class HealthChecker {
             return; // already concluded (timeout raced with the answer), or a word of a check before this one
         }
         st.inProgress = false;
-        if (stopped) {
-            return; // cut short by stop(): says nothing of the server
+        if (stopped || st.paused || server.runtimeOverride().state() == RuntimeState.MAINT) {
+            return; // cut short by stop(), or made of a server in maintenance: says nothing of the server
         }
         if (server.isRemoved() || states.get(server) != st) {
             // The server left the table while its check was in flight (a server of the same key that comes back is

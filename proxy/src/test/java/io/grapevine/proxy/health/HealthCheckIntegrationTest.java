@@ -13,6 +13,7 @@ import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
+import io.grapevine.proxy.table.RuntimeState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.Await;
@@ -341,6 +342,40 @@ class HealthCheckIntegrationTest {
         } finally {
             held.add(listener);
             stopChecker(checker, group, held);
+        }
+    }
+
+    /**
+     * A server in maintenance is not checked, as HAProxy pauses the checks of a server in {@code maint}: no check
+     * traffic, no DOWN or UP lines of a server the operator took out. When it leaves maintenance it is checked at
+     * once, up and one failed check from down (HAProxy's "start OK but check immediately": its health set to
+     * {@code rise}). Here the server refuses connections, {@code fall} is 3 and the interval 2 s: while in maintenance
+     * no check is made, and when it is made ready the first check, made at once, takes it down.
+     */
+    @Test
+    void aServerInMaintenanceIsNotCheckedAndIsCheckedAtOnceWhenItLeaves() throws Exception {
+        int port;
+        try (ServerSocket closed = new ServerSocket(0, 50, InetAddress.getLoopbackAddress())) {
+            port = closed.getLocalPort(); // nothing listens there from now on: every check is refused
+        }
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            TableHolder tables = tableOf(port);
+            Server server = tables.current().servers().get(0);
+            tables.setRuntimeState("b", RuntimeState.MAINT, "test");
+            checker = checking(new HealthCheckConfig(true, null, 2000, 500, 2, 3, 1, 10_000), tables, group.next());
+            Thread.sleep(1000); // several ticks of the checks
+            assertEquals(null, server.stats().lastCheck(), "a server in maintenance was checked");
+            assertEquals(0, server.stats().checksFailed.sum(), "a server in maintenance was checked");
+
+            tables.setRuntimeState("b", RuntimeState.READY, "test");
+            Await.until(Duration.ofMillis(1500), "the server down by the check made when it left maintenance",
+                    () -> !server.isActiveUp());
+            assertEquals(1, server.stats().checksFailed.sum(), "checks failed before it went down");
+            assertEquals("L4CON", server.stats().lastCheck().status(), server.stats().lastCheck().toString());
+        } finally {
+            stopChecker(checker, group, List.of());
         }
     }
 
