@@ -119,7 +119,13 @@ public final class Exchange {
     private boolean leftQueueUnserved;
     /** Time spent in the queue, all waits together. */
     private long queuedNanos;
+    /** Attempts on another server after a failure, each spending one of {@code limits.retries}. */
     private int retriesMade;
+    /**
+     * Stale keep-alives sent to another server because theirs takes no requests now: further servers tried, but
+     * none of {@code limits.retries} spent (the request reached no server).
+     */
+    private int staleRedispatches;
     private List<Server> tried;
     private Failure lastFailure;
     /** A byte of the request body, or an interim response, crossed the proxy: replaying is no longer safe. */
@@ -228,9 +234,12 @@ public final class Exchange {
         return queuedNanos;
     }
 
-    /** Attempts on another server after the first (stale keep-alive retries not counted). */
+    /**
+     * Further servers tried after the first (the access log's {@code retries}): retries elsewhere, and stale
+     * keep-alives sent to another server; a stale keep-alive sent again to the same server is not counted.
+     */
     public int retries() {
-        return retriesMade;
+        return retriesMade + staleRedispatches;
     }
 
     /** Request body bytes received from the client (content, without framing). */
@@ -738,6 +747,7 @@ public final class Exchange {
                         return;
                     }
                     if (attempt != a || ticket != null) {
+                        staleRedispatches++;
                         s.stats().retried.increment();
                         s.stats().redispatched.increment();
                         loop.stats().retries.increment();

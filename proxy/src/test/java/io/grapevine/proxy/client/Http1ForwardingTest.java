@@ -619,11 +619,14 @@ class Http1ForwardingTest {
 
     /**
      * A server put in maintenance (or down, or out of the table) while its reused connection carried a request takes
-     * no fresh one for it: the stale keep-alive's request, which reached no server, goes to another.
+     * no fresh one for it: the stale keep-alive's request, which reached no server, goes to another. That is a further
+     * server tried, as the proxy's and the server's retry counters say, and as the access log's {@code retries} says.
      */
     @Test
     void aStaleKeepAliveOfAServerPutInMaintenanceMeanwhileGoesToAnotherServer() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(config(2, ""))) {
+            List<String> seen = new java.util.ArrayList<>();
+            h.loop.addObserver(ex -> seen.add(ex.status() + " retries=" + ex.retries()));
             Backend first = oneRequestAnswered(h); // s0
             h.send(get("two"));
             Backend second = h.backend(1); // s1, by round robin
@@ -640,6 +643,9 @@ class Http1ForwardingTest {
             second.send(ok("3"));
             assertEquals("200:3", bodies(h.received()));
             assertEquals(0, first.server().inFlight());
+            assertEquals(1, h.stats.retries.sum(), "retries");
+            assertEquals(1, first.server().stats().redispatched.sum(), "redispatched");
+            assertEquals(List.of("200 retries=0", "200 retries=0", "200 retries=1"), seen);
         }
     }
 
