@@ -107,6 +107,12 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** How long a drain waits for the client to acknowledge the first GOAWAY before it sends the last. */
     static final long DRAIN_ROUND_TRIP_MILLIS = 1000;
     private static final long DRAIN_PING = 0x6472_6169_6e00_0001L;
+    /**
+     * The ENHANCE_YOUR_CALM lines of all connections: a client that opens connection after connection, each flooded
+     * in a few hundred bytes, would otherwise write a line per connection. {@code http2_connection_errors} counts
+     * every such close.
+     */
+    static final LineLimit CALM_LINES = new LineLimit();
 
     /** Where the connection stands. */
     enum Lifecycle {
@@ -344,9 +350,10 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
         if (cause instanceof Http2Exception h2) {
             // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
-            // an operator's attention (one line per connection); other protocol errors are the client's bug.
+            // an operator's attention (at most a line a second, see CALM_LINES); other protocol errors are the
+            // client's bug.
             if (h2.error() == Http2Error.ENHANCE_YOUR_CALM) {
-                log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", remoteAddress(), h2.getMessage());
+                logCalm(h2.getMessage());
             } else {
                 log.debug("HTTP/2 connection from {} failed: {} {}", remoteAddress(), h2.error(),
                         h2.getMessage());
@@ -355,6 +362,17 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         }
         log.debug("HTTP/2 connection from {} failed: {}", remoteAddress(), cause.toString());
         ctx.close();
+    }
+
+    /** The line of a connection closed with ENHANCE_YOUR_CALM, unless {@link #CALM_LINES} holds it back. */
+    private void logCalm(String reason) {
+        long notLogged = CALM_LINES.admit(System.nanoTime());
+        if (notLogged == 0) {
+            log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", remoteAddress(), reason);
+        } else if (notLogged > 0) {
+            log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {} ({} more since the last such line,"
+                    + " not logged)", remoteAddress(), reason, notLogged);
+        }
     }
 
     // ---------------------------------------------------------------- frames read

@@ -27,6 +27,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -44,6 +45,11 @@ class Http2ForwardingTest {
 
     private final H2Frames wire = new H2Frames();
     private final List<Frame> received = new ArrayList<>();
+
+    @BeforeEach
+    void everyFloodLineIsLoggedAtFirst() {
+        Http2Connection.CALM_LINES.reset();
+    }
 
     private ForwardingHarness harness(int servers, String extra) throws Exception {
         ForwardingHarness h = new ForwardingHarness(config(servers, extra), Http2Connection::install);
@@ -557,25 +563,58 @@ class Http2ForwardingTest {
      */
     @Test
     void theFloodLineNamesTheClientAProxyHeaderAnnounced() throws Exception {
-        InetSocketAddress announced = new InetSocketAddress(InetAddress.getByName("203.0.113.7"), 40000);
-        try (ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
-            pipeline.channel().attr(ClientAddress.ANNOUNCED).set(announced); // as ProxyProtocolReader leaves it
-            Http2Connection.install(pipeline, loop);
-        })) {
-            send(h, wire.preface(), H2Frames.settingsAck());
-            byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];
-            for (int i = 0; i < flood.length; i++) {
-                flood[i] = H2Frames.ping(i);
-            }
-            send(h, flood);
-            Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
-            assertNotNull(goAway, "the flood ends the connection");
-            assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+        try (ForwardingHarness h = behindABalancer()) {
+            pingFlood(h);
             List<String> lines = log.messages(Level.INFO);
             assertEquals(1, lines.size(), lines.toString());
             assertTrue(lines.get(0).startsWith("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM"),
                     lines.get(0));
         }
+    }
+
+    /** A connection whose PROXY header announced client 203.0.113.7:40000, past its preface. */
+    private ForwardingHarness behindABalancer() throws Exception {
+        InetSocketAddress announced = new InetSocketAddress(InetAddress.getByName("203.0.113.7"), 40000);
+        ForwardingHarness h = new ForwardingHarness(config(1, ""), (pipeline, loop) -> {
+            pipeline.channel().attr(ClientAddress.ANNOUNCED).set(announced); // as ProxyProtocolReader leaves it
+            Http2Connection.install(pipeline, loop);
+        });
+        send(h, wire.preface(), H2Frames.settingsAck());
+        return h;
+    }
+
+    /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection. */
+    private void pingFlood(ForwardingHarness h) {
+        byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];
+        for (int i = 0; i < flood.length; i++) {
+            flood[i] = H2Frames.ping(i);
+        }
+        send(h, flood);
+        Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
+        assertNotNull(goAway, "the flood ends the connection");
+        assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+    }
+
+    /**
+     * A client that opens connection after connection and floods each writes at most a line a second, the next one
+     * saying how many were not logged; the counter counts every close.
+     */
+    @Test
+    void floodLinesAreAtMostOneASecondAndTheNextCountsThoseNotLogged() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            try (ForwardingHarness h = harness(1, "")) {
+                pingFlood(h);
+                assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+            }
+        }
+        assertEquals(1, log.messages(Level.INFO).size(), log.messages(Level.INFO).toString());
+        Thread.sleep(1100);
+        try (ForwardingHarness h = harness(1, "")) {
+            pingFlood(h);
+        }
+        List<String> lines = log.messages(Level.INFO);
+        assertEquals(2, lines.size(), lines.toString());
+        assertTrue(lines.get(1).endsWith("(2 more since the last such line, not logged)"), lines.get(1));
     }
 
     /** The mirror image of rapid reset: malformed requests, each reset by the proxy, at the client's pace. */
