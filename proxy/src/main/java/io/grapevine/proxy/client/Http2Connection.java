@@ -162,6 +162,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      */
     private final long openedNanos;
     private long controlWindowStartNanos;
+    /** This connection's ENHANCE_YOUR_CALM was told ({@link #logCalm}). */
+    private boolean calmTold;
     private int controlFrames;
     private boolean lastGoAwaySent;
     private Future<?> drainTimer;
@@ -233,6 +235,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         Http2Wire wire = new Http2Wire(loop.stats());
         Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos);
         frames.onResetWritten(connection::resetWritten);
+        frames.onCalmWritten(connection::logCalm);
         // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
         codec.decoder().frameListener(connection.new StreamFrames(codec.decoder().frameListener()));
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
@@ -364,8 +367,17 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         ctx.close();
     }
 
-    /** The line of a connection closed with ENHANCE_YOUR_CALM, unless {@link #CALM_LINES} holds it back. */
+    /**
+     * The line of a connection closed with ENHANCE_YOUR_CALM, once, unless {@link #CALM_LINES} holds it back. Told by
+     * {@link #exceptionCaught} for a limit on what the client sent (before the codec writes the GOAWAY), and as the
+     * GOAWAY is written ({@link Http2FrameCounter#onCalmWritten}): the encoder's limit on control frames queued
+     * towards a client that reads none reaches no handler but that way.
+     */
     private void logCalm(String reason) {
+        if (calmTold) {
+            return;
+        }
+        calmTold = true;
         long notLogged = CALM_LINES.admit(System.nanoTime());
         if (notLogged == 0) {
             log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", remoteAddress(), reason);

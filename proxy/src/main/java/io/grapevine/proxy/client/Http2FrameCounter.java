@@ -7,13 +7,16 @@ import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2FrameLogger;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.logging.LogLevel;
+import java.nio.charset.StandardCharsets;
+import java.util.function.Consumer;
 
 /**
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
  * what the statistics report: stream resets received, resets the proxy sent with an error, and GOAWAYs
- * it sent with an error. Each RST_STREAM written, the codec's own included, is also told to the connection
- * ({@link #onResetWritten}), which keeps the budget of resets the client provokes. It also
- * logs the frames at TRACE under this class's logger, for whoever needs to see a connection frame by frame.
+ * it sent with an error (one with ENHANCE_YOUR_CALM is also told to the connection, {@link #onCalmWritten}).
+ * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
+ * which keeps the budget of resets the client provokes. It also logs the frames at TRACE under this class's
+ * logger, for whoever needs to see a connection frame by frame.
  *
  * <p>One per connection, holding the shared counters and its connection's callback; called on the
  * connection's event loop.
@@ -32,6 +35,8 @@ final class Http2FrameCounter extends Http2FrameLogger {
     private final ProxyStats stats;
     /** Told of each RST_STREAM the codec writes, for the connection's reset budget. */
     private ResetListener resetWritten = (streamId, errorCode, dataBytes) -> { };
+    /** Told of each GOAWAY ENHANCE_YOUR_CALM written, with its debug data (the reason), for the connection's line. */
+    private Consumer<String> calmWritten = reason -> { };
     /**
      * The stream of the DATA frame being read, and its flow-controlled length: the codec answers DATA on a stream it
      * forgot with a reset within that frame's reading (after {@link #logData}, before the next frame is logged).
@@ -48,6 +53,16 @@ final class Http2FrameCounter extends Http2FrameLogger {
     /** Where each RST_STREAM written goes, as it is written (the connection's reset budget). */
     void onResetWritten(ResetListener listener) {
         this.resetWritten = listener;
+    }
+
+    /**
+     * Where each GOAWAY ENHANCE_YOUR_CALM goes, as it is written: whichever limit ended the connection, the decoder's,
+     * the connection's own, or the encoder's on control frames queued towards a client that reads none (which Netty
+     * reports to no handler), the GOAWAY is the one place they all pass. {@code debugData} is the codec's (the reason,
+     * read here, not kept).
+     */
+    void onCalmWritten(Consumer<String> listener) {
+        this.calmWritten = listener;
     }
 
     @Override
@@ -99,6 +114,9 @@ final class Http2FrameCounter extends Http2FrameLogger {
         super.logGoAway(direction, ctx, lastStreamId, errorCode, debugData);
         if (direction == Direction.OUTBOUND && errorCode != Http2Error.NO_ERROR.code()) {
             stats.http2ConnectionErrors.increment();
+            if (errorCode == Http2Error.ENHANCE_YOUR_CALM.code()) {
+                calmWritten.accept(debugData.toString(StandardCharsets.UTF_8));
+            }
         }
     }
 }

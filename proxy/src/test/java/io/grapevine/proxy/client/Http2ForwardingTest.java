@@ -17,6 +17,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
@@ -581,6 +582,32 @@ class Http2ForwardingTest {
         });
         send(h, wire.preface(), H2Frames.settingsAck());
         return h;
+    }
+
+    /**
+     * Control frames queued towards a client that reads none (PING and SETTINGS acknowledgements, resets) beyond
+     * {@link Http2Connection#MAX_QUEUED_CONTROL_FRAMES} end the connection in the codec's encoder, which reports it to
+     * no handler: the close is a flood like the others, with its line naming the client and its count. The client's
+     * budgets let it queue that many only over a client_idle_ms of more than about 90 s, so the encoder is driven here
+     * as the codec drives it answering them.
+     */
+    @Test
+    void controlFramesQueuedTowardsAClientThatReadsNoneEndItWithTheFloodLineAndCount() throws Exception {
+        try (ForwardingHarness h = behindABalancer()) {
+            h.client.pipeline().addFirst(new SocketNotRead());
+            Http2FrameCodec codec = h.client.pipeline().get(Http2FrameCodec.class);
+            ChannelHandlerContext codecContext = h.client.pipeline().context(codec);
+            for (int i = 0; i <= Http2Connection.MAX_QUEUED_CONTROL_FRAMES && h.client.isActive(); i++) {
+                codec.encoder().writePing(codecContext, true, i, codecContext.newPromise());
+            }
+            h.runPending();
+            assertFalse(h.client.isActive(), "the connection is closed");
+            assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+            List<String> lines = log.messages(Level.INFO);
+            assertEquals(1, lines.size(), lines.toString());
+            assertTrue(lines.get(0).startsWith("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM: "
+                    + "Maximum number " + Http2Connection.MAX_QUEUED_CONTROL_FRAMES), lines.get(0));
+        }
     }
 
     /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection. */
