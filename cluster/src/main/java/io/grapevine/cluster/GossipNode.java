@@ -10,6 +10,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Objects;
@@ -93,11 +94,15 @@ public final class GossipNode implements AutoCloseable {
         checkCanListen(bindHost, settings.gossipPort(), settings.bindHost() == null);
         // A node may be given its own address among the seeds (the same --join everywhere); scalecube
         // would filter it with a warning, and it is no one to join through.
-        List<String> seeds = settings.seeds().stream()
-                .map(seed -> HostAndPort.parse(seed, "seed"))
-                .filter(seed -> !isSelf(seed, settings.gossipPort(), advertiseHost))
-                .map(HostAndPort::toAddress)
-                .toList();
+        List<HostAndPort> given = settings.seeds().stream().map(seed -> HostAndPort.parse(seed, "seed")).toList();
+        List<InetAddress> addresses = NameLookups.addresses(given,
+                seed -> needsAddress(seed, settings.gossipPort(), advertiseHost));
+        List<String> seeds = new ArrayList<>();
+        for (int i = 0; i < given.size(); i++) {
+            if (!isSelf(given.get(i), addresses.get(i), settings.gossipPort(), advertiseHost)) {
+                seeds.add(given.get(i).toAddress());
+            }
+        }
 
         // Scalecube encodes the metadata on its single thread when a peer first asks for it, and the
         // first encoding in a JVM loads the JSON codec (a few hundred ms on a busy machine): long enough
@@ -282,36 +287,43 @@ public final class GossipNode implements AutoCloseable {
         cluster.transport().stop().block(CLOSE_TIMEOUT);
     }
 
+    /** The local address that routes to the first seed that has one; the seeds' names looked up under a time limit. */
     private static String chooseAdvertiseHost(List<String> seeds) {
-        for (String seed : seeds) {
-            HostAndPort hostPort = HostAndPort.parse(seed, "seed");
+        List<HostAndPort> given = seeds.stream().map(seed -> HostAndPort.parse(seed, "seed")).toList();
+        List<InetAddress> addresses = NameLookups.addresses(given, seed -> true);
+        for (int i = 0; i < given.size(); i++) {
+            if (addresses.get(i) == null) {
+                continue; // not found, or its lookup did not answer in time (said so)
+            }
             // Connecting a UDP socket sends nothing; it only asks the kernel for the route.
             try (DatagramSocket probe = new DatagramSocket()) {
-                probe.connect(new InetSocketAddress(InetAddress.getByName(hostPort.host()), hostPort.port()));
+                probe.connect(new InetSocketAddress(addresses.get(i), given.get(i).port()));
                 InetAddress local = probe.getLocalAddress();
                 if (local != null && !local.isAnyLocalAddress()) {
                     return local.getHostAddress();
                 }
             } catch (Exception e) {
-                LOG.debug("No route to seed {}: {}", seed, e.toString());
+                LOG.debug("No route to seed {}: {}", seeds.get(i), e.toString());
             }
         }
         return "127.0.0.1";
     }
 
-    private static boolean isSelf(HostAndPort seed, int gossipPort, String advertiseHost) {
+    /** Whether only its address tells whether {@code seed} is this node: on its port, its host neither ours nor localhost. */
+    private static boolean needsAddress(HostAndPort seed, int gossipPort, String advertiseHost) {
+        return gossipPort != 0 && seed.port() == gossipPort && !seed.host().equals(advertiseHost)
+                && !seed.host().equals("localhost");
+    }
+
+    /** @param address the seed's, as {@link NameLookups} found it, or null */
+    private static boolean isSelf(HostAndPort seed, InetAddress address, int gossipPort, String advertiseHost) {
         if (gossipPort == 0 || seed.port() != gossipPort) {
             return false;
         }
-        if (seed.host().equals(advertiseHost) || seed.host().equals("localhost")) {
-            return true;
+        if (!needsAddress(seed, gossipPort, advertiseHost)) {
+            return true; // our advertised host, or localhost
         }
-        try {
-            InetAddress address = InetAddress.getByName(seed.host());
-            return address.isLoopbackAddress() || address.isAnyLocalAddress();
-        } catch (Exception e) {
-            return false;
-        }
+        return address != null && (address.isLoopbackAddress() || address.isAnyLocalAddress());
     }
 
     /**

@@ -1,0 +1,52 @@
+package io.grapevine.cluster;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ch.qos.logback.classic.Logger;
+import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.read.ListAppender;
+import java.net.UnknownHostException;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.slf4j.LoggerFactory;
+
+/** A start looks its seeds' names up under one time limit, and says which did not answer. */
+@Timeout(30)
+class SeedLookupTest {
+
+    @Test
+    void seedsWhoseDnsDoesNotAnswerHoldTheChoiceOfAddressOnceAndAreNamed() throws Exception {
+        CountDownLatch answers = new CountDownLatch(1);
+        NameLookups.Resolver real = NameLookups.lookup;
+        NameLookups.lookup = name -> {
+            answers.await(1, TimeUnit.MINUTES);
+            throw new UnknownHostException(name);
+        };
+        Logger logger = (Logger) LoggerFactory.getLogger(GossipNode.class);
+        ListAppender<ILoggingEvent> appender = new ListAppender<>();
+        appender.start();
+        logger.addAppender(appender);
+        try {
+            ClusterSettings settings = ClusterSettings.builder().insecure(true).gossipPort(17946)
+                    .seeds(List.of("seed-1.silent.example:17946", "seed-2.silent.example:17946")).build();
+            long start = System.nanoTime();
+            assertEquals("127.0.0.1", GossipNode.bindHost(settings));
+            assertEquals("127.0.0.1", GossipNode.bindHost(settings)); // a proxy's start asks again, and again
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(waited < NameLookups.LOOKUP_MILLIS + 2_000, "both seeds, twice, in one limit: " + waited + " ms");
+            List<String> lines = appender.list.stream().map(ILoggingEvent::getFormattedMessage)
+                    .filter(m -> m.contains("did not answer")).toList();
+            assertEquals(2, lines.size(), lines.toString());
+            assertTrue(lines.get(0).contains("seed seed-1.silent.example within 5000 ms"), lines.toString());
+            assertTrue(lines.get(1).contains("seed seed-2.silent.example within 5000 ms"), lines.toString());
+        } finally {
+            logger.detachAppender(appender);
+            answers.countDown();
+            NameLookups.lookup = real;
+        }
+    }
+}
