@@ -378,7 +378,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             return;
         }
         calmTold = true;
-        long notLogged = CALM_LINES.admit(System.nanoTime());
+        long notLogged = CALM_LINES.admit();
         if (notLogged == 0) {
             log.info("HTTP/2 client {} closed with ENHANCE_YOUR_CALM: {}", remoteAddress(), reason);
         } else if (notLogged > 0) {

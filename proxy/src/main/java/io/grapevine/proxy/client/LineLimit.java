@@ -2,6 +2,7 @@ package io.grapevine.proxy.client;
 
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 
 /**
  * At most one log line per second for an event that a client can make as often as it likes (each connection it opens
@@ -19,16 +20,19 @@ final class LineLimit {
     private final AtomicLong nextNanos = new AtomicLong();
     /** Events not logged since the last line. */
     private final AtomicLong notLogged = new AtomicLong();
+    /** The monotonic clock, in nanoseconds: {@link System#nanoTime} but in tests. */
+    private volatile LongSupplier clock = System::nanoTime;
 
     LineLimit() {
-        reset();
+        reset(System::nanoTime);
     }
 
     /**
-     * An event happened at {@code nowNanos}: returns -1 if its line is not to be logged (it is counted), otherwise how
-     * many events were not logged since the last line, for this line to say.
+     * An event happened now: returns -1 if its line is not to be logged (it is counted), otherwise how many events
+     * were not logged since the last line, for this line to say.
      */
-    long admit(long nowNanos) {
+    long admit() {
+        long nowNanos = clock.getAsLong();
         long next = nextNanos.get();
         if (nowNanos - next < 0 || !nextNanos.compareAndSet(next, nowNanos + INTERVAL_NANOS)) {
             notLogged.incrementAndGet();
@@ -38,9 +42,13 @@ final class LineLimit {
         return notLogged.getAndSet(0);
     }
 
-    /** The next event is logged, with nothing not logged before it (a test's starting point). */
-    void reset() {
+    /**
+     * The next event is logged, with nothing not logged before it, and time is read from {@code nanoClock} from now
+     * on (a test's starting point).
+     */
+    void reset(LongSupplier nanoClock) {
+        clock = nanoClock;
         notLogged.set(0);
-        nextNanos.set(System.nanoTime() - INTERVAL_NANOS);
+        nextNanos.set(nanoClock.getAsLong() - INTERVAL_NANOS);
     }
 }

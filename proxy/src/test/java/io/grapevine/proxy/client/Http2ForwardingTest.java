@@ -22,11 +22,13 @@ import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Predicate;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -47,9 +49,12 @@ class Http2ForwardingTest {
     private final H2Frames wire = new H2Frames();
     private final List<Frame> received = new ArrayList<>();
 
+    /** The clock of the flood lines' limit, which only the test moves. */
+    private final AtomicLong lineClock = new AtomicLong(System.nanoTime());
+
     @BeforeEach
     void everyFloodLineIsLoggedAtFirst() {
-        Http2Connection.CALM_LINES.reset();
+        Http2Connection.CALM_LINES.reset(lineClock::get);
     }
 
     private ForwardingHarness harness(int servers, String extra) throws Exception {
@@ -471,14 +476,17 @@ class Http2ForwardingTest {
 
     /**
      * Stands for the socket of a client that reads nothing: what is written stays, its promise open, until the
-     * channel closes (then it is released, as a channel's outbound buffer releases what it could not write).
+     * channel closes (then it is released and its promise failed, as a channel's outbound buffer does with what it
+     * could not write: a writer that released a buffer when its write completed releases it then).
      */
     private static final class SocketNotRead extends ChannelOutboundHandlerAdapter {
         private final List<Object> held = new ArrayList<>();
+        private final List<ChannelPromise> promises = new ArrayList<>();
 
         @Override
         public void write(ChannelHandlerContext ctx, Object msg, ChannelPromise promise) {
             held.add(msg);
+            promises.add(promise);
         }
 
         @Override
@@ -490,6 +498,8 @@ class Http2ForwardingTest {
         public void close(ChannelHandlerContext ctx, ChannelPromise promise) {
             held.forEach(ReferenceCountUtil::release);
             held.clear();
+            promises.forEach(p -> p.tryFailure(new ClosedChannelException()));
+            promises.clear();
             ctx.close(promise);
         }
     }
@@ -635,7 +645,7 @@ class Http2ForwardingTest {
             }
         }
         assertEquals(1, log.messages(Level.INFO).size(), log.messages(Level.INFO).toString());
-        Thread.sleep(1100);
+        lineClock.addAndGet(TimeUnit.MILLISECONDS.toNanos(1001));
         try (ForwardingHarness h = harness(1, "")) {
             pingFlood(h);
         }
