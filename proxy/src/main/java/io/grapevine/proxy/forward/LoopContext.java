@@ -23,6 +23,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Everything one event loop owns: its idle backend connections (per server), its parsers (scratch space
@@ -33,6 +35,8 @@ import java.util.concurrent.TimeUnit;
  * {@link #drain}, which hand their work to the loop. So nothing here needs a lock.
  */
 public final class LoopContext {
+
+    private static final Logger log = LoggerFactory.getLogger(LoopContext.class);
 
     private final int index;
     private final EventLoop eventLoop;
@@ -159,6 +163,16 @@ public final class LoopContext {
 
     ResponseHeadParser responseParser() {
         return responseParser;
+    }
+
+    /**
+     * A connection whose deadlines could not be checked is in a state nothing foresaw: it is closed, so that it holds
+     * nothing forever, and the sweep goes on with the others. The sweep is a periodic task of the loop, which one
+     * exception would end for good: no connection of the loop would ever time out again.
+     */
+    private static void closeUnchecked(Channel channel, RuntimeException e) {
+        log.error("Closing {}: its deadlines could not be checked", channel, e);
+        channel.close();
     }
 
     /** Starts the deadline sweep. */
@@ -377,12 +391,22 @@ public final class LoopContext {
         long now = System.nanoTime();
         if (!clients.isEmpty()) {
             for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
-                c.checkDeadlines(now);
+                try {
+                    c.checkDeadlines(now);
+                } catch (RuntimeException e) {
+                    unregister(c);
+                    closeUnchecked(c.channel(), e);
+                }
             }
         }
         if (!upstreams.isEmpty()) {
             for (UpstreamConnection u : upstreams.toArray(new UpstreamConnection[0])) {
-                u.checkDeadlines(now);
+                try {
+                    u.checkDeadlines(now);
+                } catch (RuntimeException e) {
+                    unregister(u);
+                    closeUnchecked(u.channel(), e);
+                }
             }
         }
         for (java.util.Iterator<Map.Entry<Object, IdleConnections<UpstreamConnection>>> it =

@@ -213,6 +213,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         return server;
     }
 
+    /** The backend channel, set before the connection is registered with its loop. */
+    Channel channel() {
+        return channel;
+    }
+
     State state() {
         return state;
     }
