@@ -34,6 +34,8 @@ final class MembershipTable {
     private final FrameCounters counters;
     private final int maxMembers;
     private final RateLimitedWarning refusedWarning = new RateLimitedWarning(LOG, "Refused member(s) (maxMembers reached)");
+    private final RateLimitedWarning malformedWarning = new RateLimitedWarning(LOG,
+            "Refused member(s) whose gossip address is not host:port");
     private final Map<String, MemberRecord> members = new ConcurrentHashMap<>();
     /** Members whose bad metadata was already reported, so each one is logged once. */
     private final Set<String> reportedBadMetadata = ConcurrentHashMap.newKeySet();
@@ -49,8 +51,28 @@ final class MembershipTable {
         return members.values().stream().sorted(Comparator.comparing(MemberRecord::id)).toList();
     }
 
+    /**
+     * Scalecube's handler of membership events, on its gossip thread. Nothing may escape it: an exception ends the
+     * subscription that delivers the events, and the node would never hear of a join or a leave again.
+     */
     void onEvent(MembershipEvent event) {
+        try {
+            apply(event);
+        } catch (RuntimeException e) {
+            LOG.error("Membership event {} of {} not applied", event.type(), event.member(), e);
+        }
+    }
+
+    private void apply(MembershipEvent event) {
         Member member = event.member();
+        if (!wellFormed(member.address())) {
+            // A member's address is what it (or a key holder speaking for it) announced: "host:port" or nothing.
+            if (event.isAdded()) {
+                counters.membersRefused.increment();
+                malformedWarning.warn(member.id() + " at \"" + member.address() + "\"");
+            }
+            return;
+        }
         MemberRecord previous = members.get(member.id());
         MemberEvent.Type type = switch (event.type()) {
             case ADDED -> MemberEvent.Type.ADDED;
@@ -123,6 +145,20 @@ final class MembershipTable {
             }
             return null;
         }
+    }
+
+    /** Whether {@code address} is a non-empty host, a colon and a port in 0-65535, as {@link #toSocketAddress} takes. */
+    static boolean wellFormed(String address) {
+        int colon = address == null ? -1 : address.lastIndexOf(':');
+        if (colon <= 0 || colon == address.length() - 1 || address.length() - colon > 6) {
+            return false;
+        }
+        for (int i = colon + 1; i < address.length(); i++) {
+            if (address.charAt(i) < '0' || address.charAt(i) > '9') {
+                return false;
+            }
+        }
+        return Integer.parseInt(address.substring(colon + 1)) <= 65535;
     }
 
     /** Scalecube addresses are "host:port"; IP literals become resolved addresses without a DNS lookup. */
