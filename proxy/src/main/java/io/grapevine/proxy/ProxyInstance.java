@@ -401,6 +401,18 @@ public final class ProxyInstance implements AutoCloseable {
         if (gossip != null) {
             listeners.add(new Listener("the gossip port", "--gossip", gossip));
         }
+        // The names are looked up all at once, under the one limit of servers.conf's (a silent DNS server holds the
+        // start 5 s, not the system resolver's timeout per name); the binds that follow wait for the same lookups.
+        // Only a name on a port another listener shares is waited for here, and the start says which it waits for.
+        HostPort.lookUp(listeners.stream().map(l -> l.address().host()).toList());
+        for (Listener listener : listeners) {
+            boolean shared = listeners.stream().anyMatch(other -> other != listener && other.address().port() != 0
+                    && other.address().port() == listener.address().port());
+            if (shared && HostPort.stillLookingUp(listener.address().host(), 200)) {
+                log.info("Waiting at most {} s for the DNS server to answer for {} ({})", HostPort.LOOKUP_MILLIS / 1000,
+                        listener.address().host(), listener.what());
+            }
+        }
         for (int i = 1; i < listeners.size(); i++) {
             for (int j = 0; j < i; j++) {
                 Listener later = listeners.get(i);
@@ -419,8 +431,9 @@ public final class ProxyInstance implements AutoCloseable {
         if (a.port() == 0 || a.port() != b.port()) {
             return false;
         }
-        InetAddress x = new InetSocketAddress(a.host(), a.port()).getAddress();
-        InetAddress y = new InetSocketAddress(b.host(), b.port()).getAddress();
+        // Never a lookup without a time limit: a name is at the address its lookup (checkListenersApart) found in time.
+        InetAddress x = HostPort.serverAddress(a.host(), a.port()).getAddress();
+        InetAddress y = HostPort.serverAddress(b.host(), b.port()).getAddress();
         if (x == null || y == null) {
             return a.host().equals(b.host()); // unresolved: the start reports it; the same name is the same address
         }

@@ -5,13 +5,18 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.cli.UsageException;
+import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.config.SilentDns;
 import io.grapevine.proxy.net.LoopSlice;
+import io.grapevine.proxy.testing.LogCapture;
+import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -23,6 +28,9 @@ class ListenerAddressesTest {
 
     @TempDir
     Path dir;
+
+    @RegisterExtension
+    final LogCapture log = new LogCapture(ProxyInstance.class);
 
     private Path servers(String extra) throws Exception {
         Path file = dir.resolve("servers.conf");
@@ -91,5 +99,34 @@ class ListenerAddressesTest {
         assertTrue(ProxyInstance.check(options(file, "127.0.0.1:19405", "127.0.0.2:19405", true)).startsWith("ok: "));
         assertTrue(ProxyInstance.check(options(file, "0.0.0.0:19406", "[::1]:19406", true)).startsWith("ok: "));
         assertTrue(ProxyInstance.check(options(file, "127.0.0.1:0", "127.0.0.1:0", true)).startsWith("ok: "));
+    }
+
+    @Test
+    void listenerNamesAreLookedUpUnderTheChecksLimitAndTheWaitSaysForWhich() throws Exception {
+        Path file = servers("");
+        try (SilentDns dns = new SilentDns()) {
+            dns.answer(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}));
+            UsageException e = assertThrows(UsageException.class, () -> ProxyInstance.checkListenersApart(
+                    ConfigLoader.load(file).withListen(HostPort.parse("listen-a.example:19410"),
+                            HostPort.parse("admin-a.example:19410")), null));
+            assertTrue(e.getMessage().startsWith("cannot listen on admin-a.example:19410"), e.getMessage());
+        }
+        try (SilentDns silent = new SilentDns()) {
+            long start = System.nanoTime();
+            ProxyInstance.checkListenersApart(ConfigLoader.load(file).withListen(
+                    HostPort.parse("listen-c.example:19412"), HostPort.parse("admin-c.example:19413")), null);
+            long apart = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(apart < 1_000, "names on ports of their own are not waited for: " + apart + " ms");
+            assertTrue(log.messages().stream().noneMatch(m -> m.contains("-c.example")), log.toString());
+            start = System.nanoTime();
+            ProxyInstance.checkListenersApart(ConfigLoader.load(file).withListen(
+                    HostPort.parse("listen-b.example:19411"), HostPort.parse("admin-b.example:19411")), null);
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(waited < SilentDns.LOOKUP_MILLIS + 2_000, "both names in one limit: " + waited + " ms");
+            assertTrue(log.messages().stream().anyMatch(m -> m.contains("listen-b.example (the client listener)")),
+                    log.toString());
+            assertTrue(log.messages().stream().anyMatch(m -> m.contains("admin-b.example (the admin listener)")),
+                    log.toString());
+        }
     }
 }

@@ -2,6 +2,7 @@ package io.grapevine.proxy.config;
 
 import io.grapevine.cluster.HostAndPort;
 import java.net.InetSocketAddress;
+import java.util.Collection;
 
 /** A host (IP literal or name) and a TCP port, as written in config or on the command line. */
 public record HostPort(String host, int port) {
@@ -32,6 +33,22 @@ public record HostPort(String host, int port) {
      */
     public static InetSocketAddress serverAddress(String host, int port) {
         return Hosts.socketAddress(host, port);
+    }
+
+    /** How long a lookup of a host name is waited for: once for all the names {@link #lookUp} starts together. */
+    public static final long LOOKUP_MILLIS = Hosts.LOOKUP_MILLIS;
+
+    /**
+     * Starts the lookups of those of {@code hosts} that are names, all at once and without waiting; {@link
+     * #serverAddress} then waits for each at most until {@link #LOOKUP_MILLIS} after this. Any thread.
+     */
+    public static void lookUp(Collection<String> hosts) {
+        Hosts.lookUp(hosts);
+    }
+
+    /** Whether the lookup {@link #lookUp} started for {@code host} has not answered within {@code millis}. */
+    public static boolean stillLookingUp(String host, long millis) {
+        return Hosts.stillLookingUp(host, millis);
     }
 
     public InetSocketAddress toSocketAddress() {

@@ -192,6 +192,29 @@ final class Hosts {
     }
 
     /**
+     * Whether the lookup of {@code host}'s name started by {@link #lookUp} is still under way after waiting for it
+     * {@code millis} at most: the DNS server is slow to answer for it. Any thread.
+     */
+    static boolean stillLookingUp(String host, long millis) {
+        String name = normalize(host);
+        Lookup underWay = name == null ? null : UNDER_WAY.get(name);
+        if (underWay == null) {
+            return false;
+        }
+        try {
+            underWay.answer.get(millis, TimeUnit.MILLISECONDS);
+            return false;
+        } catch (TimeoutException e) {
+            return true;
+        } catch (ExecutionException e) {
+            return false;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /**
      * Whether a check gave up waiting for the lookup of {@code host} that is still under way: the name was refused
      * because the DNS did not answer in time, not because it has no address. Any thread.
      */
