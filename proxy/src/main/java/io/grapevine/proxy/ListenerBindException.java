@@ -1,6 +1,7 @@
 package io.grapevine.proxy;
 
 import io.grapevine.proxy.config.HostPort;
+import java.nio.channels.UnresolvedAddressException;
 import java.util.Locale;
 
 /**
@@ -22,7 +23,8 @@ public final class ListenerBindException extends RuntimeException {
     }
 
     private static String message(HostPort address, String configuredBy, Throwable cause) {
-        String reason = cause.getMessage() == null ? cause.toString() : cause.getMessage();
+        String reason = cause instanceof UnresolvedAddressException ? address.whyUnresolved()
+                : cause.getMessage() == null ? cause.toString() : cause.getMessage();
         reason = reason.replaceFirst("^bind\\(\\.\\.\\) failed: ", "");
         String lower = reason.toLowerCase(Locale.ROOT);
         if (lower.contains("already in use")) {

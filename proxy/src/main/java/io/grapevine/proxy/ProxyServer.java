@@ -26,6 +26,8 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -87,6 +89,13 @@ public final class ProxyServer implements AutoCloseable {
         this.tables = stickySecret == null
                 ? new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf)
                 : new TableHolder(DataPlane.loopCount(workers), config.routes(), config::policyOf, stickySecret);
+        // The listeners' names are looked up all at once (joining the lookups the start's checks began), so that a DNS
+        // server that does not answer holds the binds below 5 s in all, not the system resolver's timeout per name.
+        List<String> listenerHosts = new ArrayList<>(List.of(config.listen().host(), config.admin().host()));
+        if (tlsConfig != null && tlsConfig.listen() != null) {
+            listenerHosts.add(tlsConfig.listen().host());
+        }
+        HostPort.lookUp(listenerHosts);
         // Published before the listener opens, so that the first request finds them: the configured addresses
         // stand for the bound ones until those are known (a configured port 0 is no server's port).
         tables.publish(SelfAddressGuard.of(config.listen().toSocketAddress(), config.admin().toSocketAddress())

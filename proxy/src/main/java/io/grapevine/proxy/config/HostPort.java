@@ -51,8 +51,19 @@ public record HostPort(String host, int port) {
         return Hosts.stillLookingUp(host, millis);
     }
 
+    /**
+     * The address a listener binds: as {@link #serverAddress}, a name at the address its lookup found, waited for until
+     * {@link #LOOKUP_MILLIS} after the lookup started ({@link #lookUp} starts them together), never without a time
+     * limit; unresolved if it found none in time ({@link #whyUnresolved} says why). Any thread.
+     */
     public InetSocketAddress toSocketAddress() {
-        return new InetSocketAddress(host, port);
+        return serverAddress(host, port);
+    }
+
+    /** Why {@link #toSocketAddress} found no address for this name, in words that name it. */
+    public String whyUnresolved() {
+        return Hosts.lookupGivenUp(host) ? "the DNS server did not answer for " + host + " within " + LOOKUP_MILLIS + " ms"
+                : host + " has no address (the DNS server found none)";
     }
 
     @Override
