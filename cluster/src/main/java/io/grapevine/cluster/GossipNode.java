@@ -9,6 +9,7 @@ import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
+import java.net.UnknownHostException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -181,10 +182,31 @@ public final class GossipNode implements AutoCloseable {
     }
 
     private static void checkCanListen(String bindHost, int port, boolean bindHostIsAdvertised) {
+        InetSocketAddress address = bindAddress(bindHost, port);
         try (ServerSocket probe = new ServerSocket()) {
-            probe.bind(new InetSocketAddress(bindHost, port));
+            probe.bind(address);
         } catch (IOException | IllegalArgumentException e) {
             throw new IllegalStateException(bindFailure(bindHost, port, bindHostIsAdvertised, e), e);
+        }
+    }
+
+    /**
+     * The address the membership port binds for {@code bindHost}: an IP literal parsed, a name at the address its
+     * lookup found within {@link NameLookups#LOOKUP_MILLIS}, unresolved if it has none (the bind then fails as for an
+     * address not of this host). Never a lookup without a time limit. Scalecube's own bind (Reactor Netty's
+     * TcpServer, new InetSocketAddress on the starting thread) follows this check in {@link #start}, which fails
+     * unless the name was found: the JVM's cache (networkaddress.cache.ttl, 30 s) answers it then.
+     *
+     * @throws IllegalStateException when the DNS server did not answer for the name in time, naming it
+     */
+    private static InetSocketAddress bindAddress(String bindHost, int port) {
+        try {
+            return new InetSocketAddress(NameLookups.address(bindHost), port);
+        } catch (UnknownHostException e) {
+            return InetSocketAddress.createUnresolved(bindHost, port);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("cannot listen for gossip on " + HostAndPort.format(bindHost, port)
+                    + ": the DNS server did not answer for " + bindHost + " within " + NameLookups.LOOKUP_MILLIS + " ms");
         }
     }
 
@@ -334,8 +356,10 @@ public final class GossipNode implements AutoCloseable {
         String where = HostAndPort.format(bindHost, port);
         String reason;
         try (ServerSocket probe = new ServerSocket()) {
-            probe.bind(new InetSocketAddress(bindHost, port));
+            probe.bind(bindAddress(bindHost, port));
             reason = rootMessage(e);
+        } catch (IllegalStateException unanswered) {
+            return unanswered.getMessage();
         } catch (IOException | IllegalArgumentException probeFailure) {
             reason = probeFailure.getMessage() == null ? probeFailure.toString() : probeFailure.getMessage();
         }

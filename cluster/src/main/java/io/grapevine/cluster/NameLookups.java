@@ -69,6 +69,28 @@ final class NameLookups {
         return found;
     }
 
+    /**
+     * The address of {@code host}: an IP literal's parsed, a name's as its lookup found it, waited for until
+     * {@link #LOOKUP_MILLIS} after that lookup started (one under way is joined, not started again). Any thread.
+     *
+     * @throws TimeoutException     when the lookup has not answered by then (it goes on)
+     * @throws UnknownHostException when the name has no address, or the wait was interrupted
+     */
+    static InetAddress address(String host) throws TimeoutException, UnknownHostException {
+        if (NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host)) {
+            return InetAddress.getByName(host); // parsed, no lookup
+        }
+        Lookup lookup = start(host);
+        try {
+            return BlockingCalls.await(lookup.answer, lookup.deadline);
+        } catch (ExecutionException e) {
+            throw e.getCause() instanceof UnknownHostException unknown ? unknown : new UnknownHostException(host);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new UnknownHostException(host);
+        }
+    }
+
     private static InetAddress literal(String host) {
         try {
             return InetAddress.getByName(host); // parsed, no lookup

@@ -1,11 +1,13 @@
 package io.grapevine.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
+import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
 import java.util.concurrent.CountDownLatch;
@@ -14,23 +16,36 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.slf4j.LoggerFactory;
 
-/** A start looks its seeds' names up under one time limit, and says which did not answer. */
+/** A start looks its seeds' names and its gossip bind host's up under one time limit, and says which did not answer. */
 @Timeout(30)
 class SeedLookupTest {
 
+    /** A DNS server that does not answer, in place of the real one for {@link NameLookups}, until closed. */
+    private static final class SilentDns implements AutoCloseable {
+        private final CountDownLatch answers = new CountDownLatch(1);
+        private final NameLookups.Resolver real = NameLookups.lookup;
+
+        SilentDns() {
+            NameLookups.lookup = name -> {
+                answers.await(1, TimeUnit.MINUTES);
+                throw new UnknownHostException(name);
+            };
+        }
+
+        @Override
+        public void close() {
+            answers.countDown();
+            NameLookups.lookup = real;
+        }
+    }
+
     @Test
     void seedsWhoseDnsDoesNotAnswerHoldTheChoiceOfAddressOnceAndAreNamed() throws Exception {
-        CountDownLatch answers = new CountDownLatch(1);
-        NameLookups.Resolver real = NameLookups.lookup;
-        NameLookups.lookup = name -> {
-            answers.await(1, TimeUnit.MINUTES);
-            throw new UnknownHostException(name);
-        };
         Logger logger = (Logger) LoggerFactory.getLogger(GossipNode.class);
         ListAppender<ILoggingEvent> appender = new ListAppender<>();
         appender.start();
         logger.addAppender(appender);
-        try {
+        try (SilentDns silent = new SilentDns()) {
             ClusterSettings settings = ClusterSettings.builder().insecure(true).gossipPort(17946)
                     .seeds(List.of("seed-1.silent.example:17946", "seed-2.silent.example:17946")).build();
             long start = System.nanoTime();
@@ -45,8 +60,30 @@ class SeedLookupTest {
             assertTrue(lines.get(1).contains("seed seed-2.silent.example within 5000 ms"), lines.toString());
         } finally {
             logger.detachAppender(appender);
-            answers.countDown();
+        }
+    }
+
+    @Test
+    void aBindHostNameIsProbedAtWhatItsLookupFoundAndOneWhoseDnsDoesNotAnswerIsNamedWithinTheLimit() {
+        NameLookups.Resolver real = NameLookups.lookup;
+        NameLookups.lookup = name -> InetAddress.getByAddress(name, new byte[] {127, 0, 0, 1});
+        try {
+            GossipNode.checkCanListen(bindingTo("gossip-a.silent.example"));
+        } finally {
             NameLookups.lookup = real;
         }
+        try (SilentDns silent = new SilentDns()) {
+            long start = System.nanoTime();
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> GossipNode.checkCanListen(bindingTo("gossip-b.silent.example")));
+            long waited = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(waited < NameLookups.LOOKUP_MILLIS + 2_000, "one limit: " + waited + " ms");
+            assertEquals("cannot listen for gossip on gossip-b.silent.example:0: the DNS server did not answer for"
+                    + " gossip-b.silent.example within 5000 ms", e.getMessage());
+        }
+    }
+
+    private static ClusterSettings bindingTo(String bindHost) {
+        return ClusterSettings.builder().insecure(true).gossipPort(0).bindHost(bindHost).build();
     }
 }
