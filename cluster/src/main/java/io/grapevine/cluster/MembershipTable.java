@@ -1,5 +1,6 @@
 package io.grapevine.cluster;
 
+import io.netty.util.NetUtil;
 import io.scalecube.cluster.Member;
 import io.scalecube.cluster.membership.MembershipEvent;
 import java.net.InetAddress;
@@ -11,7 +12,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.regex.Pattern;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -28,7 +28,6 @@ import org.slf4j.LoggerFactory;
 final class MembershipTable {
 
     private static final Logger LOG = LoggerFactory.getLogger(GossipNode.class);
-    private static final Pattern IPV4 = Pattern.compile("\\d{1,3}(\\.\\d{1,3}){3}");
 
     private final MembershipListener listener;
     private final FrameCounters counters;
@@ -161,13 +160,17 @@ final class MembershipTable {
         return Integer.parseInt(address.substring(colon + 1)) <= 65535;
     }
 
-    /** Scalecube addresses are "host:port"; IP literals become resolved addresses without a DNS lookup. */
+    /**
+     * Scalecube addresses are "host:port"; IP literals become resolved addresses, anything else (a name, a text that
+     * only looks like a literal, as 300.1.1.1) stays unresolved. Never a DNS lookup: this runs on scalecube's thread,
+     * which also answers the failure detector's pings, and the JDK looks up what its parser does not take.
+     */
     static InetSocketAddress toSocketAddress(String address) {
         int colon = address.lastIndexOf(':');
         String host = address.substring(0, colon);
         int port = Integer.parseInt(address.substring(colon + 1));
-        if (IPV4.matcher(host).matches() || host.contains(":")) {
-            try {
+        if (NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host)) {
+            try { // parsed; an IPv6 scope naming no interface of this host is an error, not a lookup
                 return new InetSocketAddress(InetAddress.getByName(host), port);
             } catch (UnknownHostException e) {
                 return InetSocketAddress.createUnresolved(host, port);

@@ -6,12 +6,17 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 
 import io.scalecube.cluster.Member;
 import io.scalecube.cluster.membership.MembershipEvent;
+import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /** The membership table fed with scalecube's events directly, as the gossip thread feeds it; no sockets. */
 class MembershipTableTest {
@@ -65,5 +70,33 @@ class MembershipTableTest {
         Member good = new Member("m1", null, "127.0.0.1:4000", "grapevine");
         table.onEvent(MembershipEvent.createAdded(good, metadata.duplicate(), 3));
         assertEquals(List.of("m1"), seen.stream().map(MemberEvent::memberId).toList());
+    }
+
+    /**
+     * A member's address is parsed, never looked up: the table runs on scalecube's thread, which also answers the
+     * failure detector's pings, and a lookup there waits for the system resolver's timeout when the DNS server is
+     * silent. A JVM of its own takes its names from a hosts file (jdk.net.hosts.file) that knows the two texts that
+     * look like IP literals and are none: whether they went to the resolver shows in the address.
+     */
+    @Test
+    void aMemberAddressThatIsNoIpLiteralIsNeverLookedUp(@TempDir Path dir) throws Exception {
+        Path hosts = Files.writeString(dir.resolve("hosts"), "10.9.9.9 300.1.1.1\n10.9.9.8 g::1\n");
+        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Djdk.net.hosts.file=" + hosts, "-cp", System.getProperty("java.class.path"),
+                MemberAddresses.class.getName(), "300.1.1.1:7946", "g::1:7946", "127.0.0.1:7946", "::1:7946")
+                .redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(true, p.waitFor(30, TimeUnit.SECONDS), out);
+        assertEquals("300.1.1.1 unresolved\ng::1 unresolved\n127.0.0.1 /127.0.0.1\n0:0:0:0:0:0:0:1 /0:0:0:0:0:0:0:1\n", out);
+    }
+
+    /** Prints what {@link MembershipTable#toSocketAddress} makes of each argument, a line each. */
+    static final class MemberAddresses {
+        public static void main(String[] args) {
+            for (String address : args) {
+                InetSocketAddress a = MembershipTable.toSocketAddress(address);
+                System.out.println(a.getHostString() + " " + (a.isUnresolved() ? "unresolved" : a.getAddress()));
+            }
+        }
     }
 }
