@@ -10,6 +10,7 @@ import io.grapevine.cluster.cli.GossipFlags;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
 import io.grapevine.cluster.cli.UsageException;
+import io.netty.util.NetUtil;
 import java.net.InetAddress;
 import java.net.URI;
 import java.net.URISyntaxException;
@@ -195,11 +196,11 @@ record AgentOptions(GossipOptions gossip, String service, HostAndPort target, in
         if (h.equals("localhost") || h.endsWith(".localhost") || h.equals("localhost.")) {
             return true;
         }
-        if (h.indexOf(':') < 0 && !h.matches("[0-9]{1,3}(\\.[0-9]{1,3}){3}")) {
-            return false; // a host name: which host it is, DNS would say
+        if (!NetUtil.isValidIpV4Address(h) && !NetUtil.isValidIpV6Address(h)) {
+            return false; // a host name, or a text only like a literal (300.1.1.1): the JDK would ask DNS for it
         }
         try {
-            return InetAddress.getByName(h).isLoopbackAddress();
+            return InetAddress.getByName(h).isLoopbackAddress(); // parsed
         } catch (UnknownHostException e) {
             return false;
         }

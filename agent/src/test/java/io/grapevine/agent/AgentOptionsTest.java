@@ -9,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.HostsFileJvm;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
 import io.grapevine.cluster.MetadataJson;
@@ -20,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -297,6 +299,27 @@ class AgentOptionsTest {
                 "--target", "127.0.0.1:8001", "--insecure-gossip").loopbackWarning(), "one host");
         assertNull(AgentOptions.parse("--join", "10.0.0.1:7946", "--service", "web", "--target", "10.0.0.7:8001",
                 "--insecure-gossip").loopbackWarning());
+    }
+
+    /**
+     * A seed whose host only looks like an IP literal (300.1.1.1) is a name: the check asks no DNS for it, at a start
+     * that a silent DNS server would hold for the resolver's timeout. A JVM whose names come from a hosts file that
+     * puts 300.1.1.1 on loopback shows whether it was looked up.
+     */
+    @Test
+    void aSeedThatOnlyLooksLikeAnIpLiteralIsNotLookedUp(@TempDir Path dir) throws Exception {
+        String out = HostsFileJvm.run(dir, List.of("127.0.0.1 300.1.1.1"), LoopbackWarning.class,
+                "--join", "300.1.1.1:7946", "--service", "web", "--target", "127.0.0.1:8001", "--insecure-gossip");
+        assertTrue(out.startsWith("announcing 127.0.0.1:8001, a loopback address, to a cluster with seed 300.1.1.1:7946 on"
+                + " another host"), out);
+    }
+
+    /** Prints the loopback warning of the options given as arguments, or "none". */
+    static final class LoopbackWarning {
+        public static void main(String[] args) throws UsageException {
+            String warning = AgentOptions.parse(args).loopbackWarning();
+            System.out.println(warning == null ? "none" : warning);
+        }
     }
 
     @Test

@@ -9,12 +9,10 @@ import io.scalecube.cluster.membership.MembershipEvent;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -75,18 +73,13 @@ class MembershipTableTest {
     /**
      * A member's address is parsed, never looked up: the table runs on scalecube's thread, which also answers the
      * failure detector's pings, and a lookup there waits for the system resolver's timeout when the DNS server is
-     * silent. A JVM of its own takes its names from a hosts file (jdk.net.hosts.file) that knows the two texts that
-     * look like IP literals and are none: whether they went to the resolver shows in the address.
+     * silent. A JVM of its own takes its names from a hosts file that knows the two texts that look like IP literals
+     * and are none: whether they went to the resolver shows in the address.
      */
     @Test
     void aMemberAddressThatIsNoIpLiteralIsNeverLookedUp(@TempDir Path dir) throws Exception {
-        Path hosts = Files.writeString(dir.resolve("hosts"), "10.9.9.9 300.1.1.1\n10.9.9.8 g::1\n");
-        Process p = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Djdk.net.hosts.file=" + hosts, "-cp", System.getProperty("java.class.path"),
-                MemberAddresses.class.getName(), "300.1.1.1:7946", "g::1:7946", "127.0.0.1:7946", "::1:7946")
-                .redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertEquals(true, p.waitFor(30, TimeUnit.SECONDS), out);
+        String out = HostsFileJvm.run(dir, List.of("10.9.9.9 300.1.1.1", "10.9.9.8 g::1"), MemberAddresses.class,
+                "300.1.1.1:7946", "g::1:7946", "127.0.0.1:7946", "::1:7946");
         assertEquals("300.1.1.1 unresolved\ng::1 unresolved\n127.0.0.1 /127.0.0.1\n0:0:0:0:0:0:0:1 /0:0:0:0:0:0:0:1\n", out);
     }
 
