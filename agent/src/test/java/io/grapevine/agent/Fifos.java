@@ -5,8 +5,10 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 
 /**
  * FIFOs that hold a program where it opens a file (its log, its access log) until the test reads them: opening a
@@ -44,6 +46,23 @@ public final class Fifos {
         } catch (IOException e) {
             return false;
         }
+    }
+
+    /** Whether a thread of process {@code pid} waits in a write to a pipe or FIFO that is full (its reader reads none). */
+    public static boolean waitsToWrite(long pid) {
+        try (var tasks = Files.list(Path.of("/proc", Long.toString(pid), "task"))) {
+            return tasks.anyMatch(task -> wchan(task).contains("pipe_write"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+
+    /**
+     * Opens {@code fifo} as its reader, which then reads nothing until closed: a writer fills it (64 KiB) and then waits
+     * in its write. Read and write, so that the open itself does not wait for a writer (Linux).
+     */
+    public static FileChannel readerThatReadsNothing(Path fifo) throws IOException {
+        return FileChannel.open(fifo, StandardOpenOption.READ, StandardOpenOption.WRITE);
     }
 
     /** Reads {@code fifo} to its end on a daemon thread: what is written there is dropped. */

@@ -3,6 +3,7 @@ package io.grapevine.proxy;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.cli.GossipOptions;
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.accesslog.AccessLog;
 import io.grapevine.proxy.admin.AdminToken;
@@ -51,6 +52,9 @@ import org.slf4j.LoggerFactory;
 public final class ProxyInstance implements AutoCloseable {
 
     private static final Logger log = LoggerFactory.getLogger(ProxyInstance.class);
+
+    /** How long a stop waits for the gossip leave at most (during the delay before the listener closes). */
+    private static final long LEAVE_MILLIS = 3000;
 
     /** Default render window of the membership view. */
     public static final long DEFAULT_DEBOUNCE_MILLIS = 50;
@@ -579,17 +583,33 @@ public final class ProxyInstance implements AutoCloseable {
         }
     }
 
+    /**
+     * A stop that begins now, bounded as operations.md says: {@code timeouts.shutdown_delay_ms + shutdown_grace_ms +}
+     * {@link ProxyServer#STOP_MARGIN_MILLIS}, with the timeouts this proxy started with (in render mode too).
+     */
+    public StopDeadline stopDeadline() {
+        return ProxyServer.stopDeadline(running.config().timeouts());
+    }
+
     /** SIGTERM: leave the cluster (peers stop counting on this proxy), then drain the data plane. */
     public void shutdown() {
-        stop(true);
+        shutdown(stopDeadline());
+    }
+
+    /**
+     * {@link #shutdown()} within {@code stop}: each step waits at most what is left of it, and one that is not done by
+     * then is left with one line naming it.
+     */
+    public void shutdown(StopDeadline stop) {
+        stop(true, stop);
     }
 
     @Override
     public void close() {
-        stop(false);
+        stop(false, stopDeadline());
     }
 
-    private void stop(boolean drain) {
+    private void stop(boolean drain, StopDeadline stop) {
         if (drain && server != null) {
             // First of all, so that orchestrators stop sending while the rest of the drain goes on.
             server.stopBeingReady();
@@ -600,24 +620,25 @@ public final class ProxyInstance implements AutoCloseable {
         }
         GossipMembership g = gossip;
         if (g != null) {
-            g.leave(3000);
+            g.leave(stop, LEAVE_MILLIS);
         }
         if (triggers != null) {
             triggers.close();
         }
         if (server != null) {
             if (drain) {
-                server.drainAndStop(server.config().timeouts().shutdownGraceMillis());
+                server.drainAndStop(server.config().timeouts().shutdownGraceMillis(), stop);
             } else {
-                server.close();
+                server.close(stop);
             }
         }
         running.close();
         if (export != null) {
-            export.close();
+            stop.step("killing the --on-change command");
+            export.close(stop.millisLeft(ExportRenderer.CLOSE_WAIT_MILLIS));
         }
         if (accessLog != null) {
-            accessLog.close();
+            accessLog.close(stop);
         }
         if (drain) {
             log.info("grapevine proxy stopped");

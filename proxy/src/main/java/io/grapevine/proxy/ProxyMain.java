@@ -6,6 +6,7 @@ import io.grapevine.cluster.cli.GossipFlags;
 import io.grapevine.cluster.cli.GossipOptions;
 import io.grapevine.cluster.cli.ProgramVersion;
 import io.grapevine.cluster.cli.StartupHeap;
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.ConfigException;
@@ -291,8 +292,11 @@ public final class ProxyMain {
         }
         StartupHeap.settle();
         String signal = signals.await();
-        Log.LOG.info("{} received: stopping (a second signal stops at once)", signal);
-        instance.shutdown();
+        // The whole stop, to the exit, is bounded (HAProxy's hard-stop-after): past its time a watchdog ends the
+        // process with 0, should a step not return.
+        StopDeadline stop = instance.stopDeadline().arm(PROGRAM);
+        Log.LOG.info("{} received: stopping within {} ms (a second signal stops at once)", signal, stop.budgetMillis());
+        instance.shutdown(stop);
         throw CommandLines.exit(0, null);
     }
 

@@ -1,5 +1,6 @@
 package io.grapevine.proxy;
 
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.proxy.admin.AdminEndpoints;
 import io.grapevine.proxy.admin.AdminResponse;
 import io.grapevine.proxy.admin.AdminServer;
@@ -12,6 +13,7 @@ import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
+import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
@@ -25,6 +27,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
+import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
@@ -44,6 +47,15 @@ public final class ProxyServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
     /** How long {@link #close()} waits for the listeners to close, and then for the loops to close their connections. */
     private static final long CLOSE_CONNECTIONS_MILLIS = 2000;
+    /**
+     * What a stop may take beyond {@code timeouts.shutdown_delay_ms + shutdown_grace_ms} (operations.md, "Signals and
+     * the drain order"): once the grace is over, closing what is left, the event loops and the access log.
+     */
+    public static final long STOP_MARGIN_MILLIS = 2000;
+    /** Of a stop's time, what {@link #close(StopDeadline)} leaves to the steps after it: the access log's last lines. */
+    private static final long AFTER_CLOSE_MILLIS = 500;
+    /** What {@link #close()} may take, outside a stop. */
+    private static final long CLOSE_MILLIS = 5000;
 
     private final ProxyConfig config;
     private final EventLoopGroup workers;
@@ -326,16 +338,36 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
+     * A stop that begins now, bounded as operations.md says: {@code timeouts.shutdown_delay_ms +
+     * shutdown_grace_ms +} {@link #STOP_MARGIN_MILLIS}.
+     */
+    public static StopDeadline stopDeadline(Timeouts timeouts) {
+        return StopDeadline.after(timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + STOP_MARGIN_MILLIS,
+                "timeouts.shutdown_delay_ms + shutdown_grace_ms + " + STOP_MARGIN_MILLIS + " ms");
+    }
+
+    /**
      * Graceful stop, in the order Kubernetes and Envoy recommend: {@code /ready} answers 503 (if
      * {@link #stopBeingReady} has not done so already); {@code timeouts.shutdown_delay_ms} after that the
      * listener closes (no new connections); every client connection finishes what it has in flight (then
-     * closes), for up to {@code graceMillis}, after which the rest are closed.
+     * closes), for up to {@code graceMillis}, after which the rest are closed. A stop of its own, beginning now.
      */
     public void drainAndStop(long graceMillis) {
+        drainAndStop(graceMillis, StopDeadline.after(config.timeouts().shutdownDelayMillis() + graceMillis
+                + STOP_MARGIN_MILLIS, "timeouts.shutdown_delay_ms + the grace + " + STOP_MARGIN_MILLIS + " ms"));
+    }
+
+    /**
+     * {@link #drainAndStop(long)} within {@code stop}: the grace also ends {@link #STOP_MARGIN_MILLIS} before the stop's
+     * deadline (when a step before it, the gossip leave, held the listener's close past the delay), and what follows
+     * gets what is left ({@link #close(StopDeadline)}).
+     */
+    public void drainAndStop(long graceMillis, StopDeadline stop) {
         if (stopped) {
             return;
         }
         stopBeingReady();
+        stop.step("the delay before the listener closes (timeouts.shutdown_delay_ms)");
         long listenerCloses = notReadySince + TimeUnit.MILLISECONDS.toNanos(config.timeouts().shutdownDelayMillis());
         for (long left; (left = listenerCloses - System.nanoTime()) > 0; ) {
             try {
@@ -345,15 +377,18 @@ public final class ProxyServer implements AutoCloseable {
                 break;
             }
         }
-        log.info("draining: listener closed, waiting up to {} ms for {} connections", graceMillis,
-                stats.connectionsCurrent.get());
-        listener.close().syncUninterruptibly();
+        long graceEnds = Math.min(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis),
+                stop.deadlineNanos() - TimeUnit.MILLISECONDS.toNanos(STOP_MARGIN_MILLIS));
+        log.info("draining: listener closed, waiting up to {} ms for {} connections",
+                Math.max(0, TimeUnit.NANOSECONDS.toMillis(graceEnds - System.nanoTime())), stats.connectionsCurrent.get());
+        stop.step("closing the client listener");
+        awaitClose(listener.close(), "the client listener", stop);
         if (tlsListener != null) {
-            tlsListener.close().syncUninterruptibly();
+            awaitClose(tlsListener.close(), "the TLS listener", stop);
         }
         dataPlane.drain();
-        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis);
-        while (stats.connectionsCurrent.get() > 0 && System.nanoTime() < deadline) {
+        stop.step("the grace of the requests in flight (timeouts.shutdown_grace_ms)");
+        while (stats.connectionsCurrent.get() > 0 && System.nanoTime() - graceEnds < 0) {
             try {
                 Thread.sleep(20);
             } catch (InterruptedException e) {
@@ -365,47 +400,89 @@ public final class ProxyServer implements AutoCloseable {
         if (left > 0) {
             log.warn("grace period over: closing {} connections still busy", left);
         }
-        close();
+        close(stop);
+    }
+
+    /** Waits for a listener's close, at most what is left of {@code stop}; one line if it did not close by then. */
+    private static void awaitClose(ChannelFuture closed, String what, StopDeadline stop) {
+        long wait = stop.millisLeft(CLOSE_CONNECTIONS_MILLIS);
+        if (!closed.awaitUninterruptibly(wait)) {
+            stop.abandoned(what + " did not close", wait, "its event loop runs a task");
+        }
     }
 
     @Override
     public void close() {
+        close(StopDeadline.after(CLOSE_MILLIS, "a close, " + CLOSE_MILLIS + " ms"));
+    }
+
+    /**
+     * Closes the listeners, every connection, the health checks, the admin listener and the event loops, each waited
+     * for at most what is left of {@code stop} but its last {@link #AFTER_CLOSE_MILLIS} (the access log's); one that is
+     * not done by then is left with one line, and this returns all the same: a loop running a task that does not end
+     * would otherwise hold the process for good (Netty's shutdown waits for the task).
+     */
+    public void close(StopDeadline stop) {
         if (stopped) {
             return;
         }
         stopped = true;
+        StopDeadline within = stop.earlier(AFTER_CLOSE_MILLIS);
         ChannelFuture listenerClosed = listener.close();
         ChannelFuture tlsListenerClosed = tlsListener == null ? null : tlsListener.close();
         if (tls != null) {
             tls.close();
         }
         // While the health checks' loop still runs: stop() has it close the checks in flight and waits for that.
-        health.stop(CLOSE_CONNECTIONS_MILLIS);
+        stop.step("closing the health checks in flight");
+        long wait = within.millisLeft(CLOSE_CONNECTIONS_MILLIS);
+        if (!health.stop(wait)) {
+            within.abandoned("the health checks in flight were not closed", wait, "their event loop runs a task");
+        }
         collector.stop();
-        admin.close();
-        closeConnections(listenerClosed, tlsListenerClosed);
-        workers.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
-        control.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
-        healthChecks.shutdownGracefully(0, 2, TimeUnit.SECONDS).syncUninterruptibly();
+        stop.step("closing the admin listener");
+        wait = within.millisLeft(CLOSE_CONNECTIONS_MILLIS);
+        if (!admin.close(wait)) {
+            within.abandoned("the admin listener and its connections were not closed", wait,
+                    "its event loop runs a task");
+        }
+        stop.step("closing the client and backend connections");
+        closeConnections(listenerClosed, tlsListenerClosed, within);
+        stop.step("stopping the event loops");
+        Future<?> workersDone = workers.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        Future<?> controlDone = control.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        Future<?> healthDone = healthChecks.shutdownGracefully(0, 2, TimeUnit.SECONDS);
+        awaitStopped(workersDone, "the event loops (grapevine-io)", within);
+        awaitStopped(controlDone, "the admin listener's loop (grapevine-control)", within);
+        awaitStopped(healthDone, "the health checks' loop (grapevine-health)", within);
         log.debug("data plane stopped");
         terminated.countDown();
+    }
+
+    /** Waits for an event loop group's end, at most what is left of {@code stop}; one line if it did not end by then. */
+    private static void awaitStopped(Future<?> done, String what, StopDeadline stop) {
+        long wait = stop.millisLeft();
+        if (!done.awaitUninterruptibly(wait)) {
+            stop.abandoned(what + " did not stop", wait, "a loop still runs a task");
+        }
     }
 
     /**
      * Once the listeners are closed (so that no connection is accepted after), every client and backend connection
      * closes at once on its loop ({@link DataPlane#closeAll}), before the loops shut down: their shutdown alone does
-     * not always close them.
+     * not always close them. Each wait is at most what is left of {@code stop}.
      */
-    private void closeConnections(ChannelFuture listenerClosed, ChannelFuture tlsListenerClosed) {
+    private void closeConnections(ChannelFuture listenerClosed, ChannelFuture tlsListenerClosed, StopDeadline stop) {
         try {
-            listenerClosed.await(CLOSE_CONNECTIONS_MILLIS);
+            listenerClosed.await(stop.millisLeft(CLOSE_CONNECTIONS_MILLIS));
             if (tlsListenerClosed != null) {
-                tlsListenerClosed.await(CLOSE_CONNECTIONS_MILLIS);
+                tlsListenerClosed.await(stop.millisLeft(CLOSE_CONNECTIONS_MILLIS));
             }
-            int late = dataPlane.closeAll(CLOSE_CONNECTIONS_MILLIS);
+            long wait = stop.millisLeft(CLOSE_CONNECTIONS_MILLIS);
+            int late = dataPlane.closeAll(wait);
             if (late > 0) {
                 log.warn("{} of {} event loops did not close their connections within {} ms; their shutdown will",
-                        late, dataPlane.loops().size(), CLOSE_CONNECTIONS_MILLIS);
+                        late, dataPlane.loops().size(), wait);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt(); // the loops' shutdown closes what is left

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.accesslog;
 
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.proxy.config.AccessLogConfig;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.forward.DataPlane;
@@ -222,6 +223,23 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
         target = OFF;
         if (w != null) {
             w.close();
+        }
+    }
+
+    /**
+     * The stop's last step: writes what is queued and closes the file, waiting at most what is left of {@code stop}
+     * (and the 5 s of {@link #close()}); a writer still busy then is abandoned with one line, its lines lost.
+     */
+    public synchronized void close(StopDeadline stop) {
+        AccessLogWriter w = target.writer();
+        target = OFF;
+        if (w != null) {
+            stop.step("writing the access log " + w.path());
+            long wait = stop.millisLeft(AccessLogWriter.CLOSE_WAIT_MILLIS);
+            if (!w.close(wait)) {
+                stop.abandoned("the access log " + w.path() + " was not written and closed", wait,
+                        "its writer waits in a write to the file, " + w.queued() + " lines still queued");
+            }
         }
     }
 }

@@ -160,21 +160,35 @@ final class AccessLogWriter implements AutoCloseable {
         LockSupport.unpark(thread);
     }
 
+    /** How long {@link #close()} waits for the writer. */
+    static final long CLOSE_WAIT_MILLIS = 5000;
+
     /** Writes what is queued, closes the file and ends the thread; waits up to 5 s for that. */
     @Override
     public void close() {
-        close(5000);
+        close(CLOSE_WAIT_MILLIS);
     }
 
-    /** {@link #close()}, waiting up to {@code waitMillis}; lines offered from now on are dropped. Any thread. */
-    void close(long waitMillis) {
+    /**
+     * {@link #close()}, waiting up to {@code waitMillis}; lines offered from now on are dropped. Any thread.
+     *
+     * @return whether the writer is done: false when it still writes (a write blocked on a FIFO nobody reads, a hung
+     *         network file system), and then it is left to the process's exit
+     */
+    boolean close(long waitMillis) {
         closed = true;
         LockSupport.unpark(thread);
         try {
-            thread.join(waitMillis);
+            thread.join(Math.max(1, waitMillis)); // 0 would wait for good
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
+        return !thread.isAlive();
+    }
+
+    /** Lines queued and not yet taken by the writer. */
+    int queued() {
+        return queued.get();
     }
 
     private void run() {

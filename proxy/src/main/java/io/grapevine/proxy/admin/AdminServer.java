@@ -220,8 +220,20 @@ public final class AdminServer implements AutoCloseable {
     /** Closes the listener, then every admin connection still open (waiting up to 2 s for those). */
     @Override
     public void close() {
-        channel.close().syncUninterruptibly();
-        connections.close().awaitUninterruptibly(2000);
+        close(2000);
+    }
+
+    /**
+     * {@link #close()}, waiting at most {@code waitMillis} in all: the listener and the connections close on the
+     * admin listener's loop, which a task may hold. Any thread but that loop.
+     *
+     * @return whether the listener and every connection were closed in time
+     */
+    public boolean close(long waitMillis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+        boolean listenerClosed = channel.close().awaitUninterruptibly(waitMillis);
+        long left = Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+        return connections.close().awaitUninterruptibly(left) && listenerClosed;
     }
 
     private static String[] segments(String path) {

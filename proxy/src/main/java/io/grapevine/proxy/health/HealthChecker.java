@@ -123,15 +123,17 @@ public final class HealthChecker {
      * Any thread but the loop: no check starts from now on, and the connections of those in flight close at once,
      * their verdicts ignored. Waits up to {@code timeoutMillis} for the loop to have done so: a check in flight is
      * not left to the loop's shutdown, which leaves channels open when it begins while the loop runs a task.
+     *
+     * @return whether the loop had done so in time (also when it is shutting down already: nothing to wait for)
      */
-    public void stop(long timeoutMillis) {
+    public boolean stop(long timeoutMillis) {
         if (task != null) {
             task.cancel(false);
         }
         if (loop.isShuttingDown()) {
-            return;
+            return true;
         }
-        loop.submit(() -> {
+        return loop.submit(() -> {
             stopped = true;
             for (Channel ch : open.toArray(new Channel[0])) {
                 ch.close();

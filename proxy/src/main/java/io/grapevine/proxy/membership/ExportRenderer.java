@@ -54,7 +54,7 @@ public final class ExportRenderer implements AutoCloseable {
     static final int OUTPUT_LINES = 20;
     private static final int OUTPUT_LINE_CHARS = 300;
     /** How long {@link #close()} waits for the command's kill. */
-    private static final long CLOSE_WAIT_MILLIS = 2000;
+    public static final long CLOSE_WAIT_MILLIS = 2000;
 
     private final Path templateFile;
     private final Path out;
@@ -369,10 +369,15 @@ public final class ExportRenderer implements AutoCloseable {
      */
     @Override
     public void close() {
+        close(CLOSE_WAIT_MILLIS);
+    }
+
+    /** {@link #close()}, waiting at most {@code waitMillis} (a stop's, what is left of it). */
+    public void close(long waitMillis) {
         commands.shutdownNow(); // interrupts a run: runCommand kills the command
         try {
-            if (!commands.awaitTermination(CLOSE_WAIT_MILLIS, TimeUnit.MILLISECONDS)) {
-                log.warn("--on-change command not killed within {} ms of the stop: {}", CLOSE_WAIT_MILLIS, onChange);
+            if (!commands.awaitTermination(waitMillis, TimeUnit.MILLISECONDS)) {
+                log.warn("--on-change command not killed within {} ms of the stop: {}", waitMillis, onChange);
             }
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();

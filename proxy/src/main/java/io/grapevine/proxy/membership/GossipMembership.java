@@ -7,11 +7,13 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.SecurityCounters;
 import io.grapevine.cluster.cli.GossipOptions;
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.proxy.config.HostPort;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -125,10 +127,23 @@ public final class GossipMembership implements AutoCloseable {
 
     /** Leaves gracefully, waiting at most {@code timeoutMillis}. */
     public void leave(long timeoutMillis) {
+        leave(StopDeadline.after(timeoutMillis, "the leave's " + timeoutMillis + " ms"), timeoutMillis);
+    }
+
+    /**
+     * A stop's leave: waits at most {@code timeoutMillis} or what is left of {@code stop}; one line if the leave was
+     * not over by then (it goes on while the stop does, and ends with the process).
+     */
+    public void leave(StopDeadline stop, long timeoutMillis) {
+        stop.step("the gossip leave");
+        long wait = stop.millisLeft(timeoutMillis);
         try {
-            node.leave().get(timeoutMillis, TimeUnit.MILLISECONDS);
+            node.leave().get(wait, TimeUnit.MILLISECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        } catch (TimeoutException e) {
+            stop.abandoned("the gossip leave did not finish", wait,
+                    "the leave spreading to the peers and the gossip port closing");
         } catch (Exception e) {
             log.warn("gossip leave did not complete: {}", e.toString());
         }

@@ -146,17 +146,7 @@ class ShutdownIntegrationTest {
      */
     private static void closeWithTheLoopBusy(ProxyServer proxy, long holdMillis) throws InterruptedException {
         EventLoop loop = proxy.dataPlane().loops().get(0).eventLoop();
-        CountDownLatch running = new CountDownLatch(1);
-        CountDownLatch release = new CountDownLatch(1);
-        loop.execute(() -> {
-            running.countDown();
-            try {
-                release.await(holdMillis + 10_000, TimeUnit.MILLISECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
-        assertTrue(running.await(5, TimeUnit.SECONDS), "the loop did not run the task");
+        CountDownLatch release = hold(loop, holdMillis + 10_000);
         Thread closer = new Thread(proxy::close, "close");
         closer.start();
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(holdMillis);
@@ -166,6 +156,44 @@ class ShutdownIntegrationTest {
         release.countDown();
         closer.join(holdMillis + 10_000);
         assertFalse(closer.isAlive(), "close() did not return");
+    }
+
+    /** Has {@code loop} run a task that returns once released, or after {@code millis}; returns once it runs. */
+    private static CountDownLatch hold(EventLoop loop, long millis) throws InterruptedException {
+        CountDownLatch running = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        loop.execute(() -> {
+            running.countDown();
+            try {
+                release.await(millis, TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertTrue(running.await(5, TimeUnit.SECONDS), "the loop did not run the task");
+        return release;
+    }
+
+    /**
+     * A close whose event loop runs a task that does not end (a call that blocks, a bug) returns all the same within
+     * its time, leaving that loop (one line names it): Netty's shutdown of a loop waits for its task, and the close
+     * waited with it, for good, holding a stop past any bound.
+     */
+    @Test
+    void closeReturnsWithinItsTimeWhenALoopRunsATaskThatDoesNotEnd() throws Exception {
+        ProxyServer proxy = fx.proxy(1, "", Fixtures.closedPort());
+        CountDownLatch release = hold(proxy.dataPlane().loops().get(0).eventLoop(), 120_000);
+        try {
+            Thread closer = new Thread(proxy::close, "close");
+            long start = System.nanoTime();
+            closer.start();
+            closer.join(20_000);
+            long closeMillis = (System.nanoTime() - start) / 1_000_000;
+            assertFalse(closer.isAlive(), "close() waited for the task");
+            assertTrue(closeMillis < 6000, "close() took " + closeMillis + " ms, its time is 5000 ms");
+        } finally {
+            release.countDown();
+        }
     }
 
     /**

@@ -1,0 +1,120 @@
+package io.grapevine.cluster.cli;
+
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The time a stop may take as a whole, from its start to the process's exit, as HAProxy's {@code hard-stop-after}:
+ * each step of the stop waits at most what is left of it ({@link #millisLeft}), and one that is not done by then is
+ * abandoned, with one line naming it and what it was waiting for ({@link #abandoned}), and the stop goes on.
+ *
+ * <p>A program's own stop {@link #arm arms} it: should a step not return at all (a call that cannot be bounded), a
+ * watchdog thread says which step the stop was at when the time ran out and ends the process with status 0, the
+ * status of a stop that was asked for. In-process users (tests) leave it unarmed.
+ *
+ * <p>Threads: any. {@link #step} is what the watchdog names, the latest step begun on any thread.
+ */
+public final class StopDeadline {
+
+    private static final Logger log = LoggerFactory.getLogger(StopDeadline.class);
+    /** How long the watchdog waits for its line before the halt. */
+    private static final long LINE_WAIT_MILLIS = 200;
+
+    private final long deadlineNanos;
+    private final long budgetMillis;
+    /** What the budget is made of, for the lines ("timeouts.shutdown_delay_ms + shutdown_grace_ms + 2000 ms"). */
+    private final String budget;
+    /** The deadline this one was made {@link #earlier} than, which holds the step; itself for a root. */
+    private final StopDeadline root;
+    private volatile String step = "its start";
+
+    private StopDeadline(long deadlineNanos, long budgetMillis, String budget, StopDeadline root) {
+        this.deadlineNanos = deadlineNanos;
+        this.budgetMillis = budgetMillis;
+        this.budget = budget;
+        this.root = root == null ? this : root;
+    }
+
+    /** A stop that begins now and may take {@code budgetMillis}; {@code budget} says what that is made of. */
+    public static StopDeadline after(long budgetMillis, String budget) {
+        return new StopDeadline(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(budgetMillis), budgetMillis, budget,
+                null);
+    }
+
+    /**
+     * Starts the watchdog: at the deadline, if the process still runs, one line names the step the stop was at and
+     * the process halts with status 0 ({@code program}'s stop was asked for, and is over as far as its budget goes).
+     * For a program's main only, never in a test's JVM.
+     */
+    public StopDeadline arm(String program) {
+        Thread watchdog = new Thread(() -> {
+            long left;
+            while ((left = root.deadlineNanos - System.nanoTime()) > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(left);
+                } catch (InterruptedException e) {
+                    return;
+                }
+            }
+            // Logged from a thread of its own, waited for briefly: a log that cannot be written (standard error a pipe
+            // nobody reads) may be what holds the stop, and must not hold the halt too.
+            Thread line = new Thread(() -> {
+                log.warn("stop: not over {} ms after it began ({}): {} exits now, abandoning {}", root.budgetMillis,
+                        root.budget, program, root.step);
+                System.err.flush();
+            }, "grapevine-stop-watchdog-line");
+            line.setDaemon(true);
+            line.start();
+            try {
+                line.join(LINE_WAIT_MILLIS);
+            } catch (InterruptedException e) {
+                // halt all the same
+            }
+            Runtime.getRuntime().halt(0);
+        }, "grapevine-stop-watchdog");
+        watchdog.setDaemon(true);
+        watchdog.start();
+        return this;
+    }
+
+    /** The same deadline, {@code millis} earlier: what the steps before the last ones may use, leaving them that. */
+    public StopDeadline earlier(long millis) {
+        return new StopDeadline(deadlineNanos - TimeUnit.MILLISECONDS.toNanos(millis), budgetMillis, budget, root);
+    }
+
+    /** {@link System#nanoTime()} at the deadline. */
+    public long deadlineNanos() {
+        return deadlineNanos;
+    }
+
+    /** What is left until the deadline, in whole milliseconds (at least 0; a part of one counts as one). */
+    public long millisLeft() {
+        long left = deadlineNanos - System.nanoTime();
+        return left <= 0 ? 0 : TimeUnit.NANOSECONDS.toMillis(left + 999_999);
+    }
+
+    /** What a step whose own limit is {@code ownLimitMillis} may wait: that limit, or what is left if less. */
+    public long millisLeft(long ownLimitMillis) {
+        return Math.min(ownLimitMillis, millisLeft());
+    }
+
+    /** The stop begins {@code what} ("the gossip leave"): the watchdog names it if the time runs out in it. */
+    public void step(String what) {
+        root.step = what;
+    }
+
+    /**
+     * A step did not finish within {@code waitedMillis}, the time it had: one line says so ("stop: {@code what} within
+     * N ms ({@code waitingFor}); the stop goes on"), and the stop goes on without it. {@code what} says what was not
+     * done ("the gossip leave did not finish"), {@code waitingFor} what held it.
+     */
+    public void abandoned(String what, long waitedMillis, String waitingFor) {
+        log.warn("stop: {} within {} ms ({}); the stop goes on", what, waitedMillis, waitingFor);
+    }
+
+    /** The whole budget, in milliseconds. */
+    public long budgetMillis() {
+        return budgetMillis;
+    }
+}
