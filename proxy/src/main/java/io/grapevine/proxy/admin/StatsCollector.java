@@ -1,8 +1,6 @@
 package io.grapevine.proxy.admin;
 
-import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.stats.EventLog;
-import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.stats.History;
 import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.LatencyWindow;
@@ -32,9 +30,9 @@ import org.slf4j.LoggerFactory;
  * What the admin pages show beyond raw counters, worked out off the data path: every second it takes the
  * latency histograms the event loops recorded (per server, per loop) and merges them into each server's,
  * each pool's and the proxy's since-start and last-minute histograms; computes request rates from the
- * counters; samples every server's and pool's state (whatever changed it: health checks, failed requests,
- * gossip, the runtime API, an expired mark-down), logging each change to the timeline with its cause; and
- * appends one sample per pool to the charts' history.
+ * counters; samples every pool's state, logging each change to the timeline, and records every server's (whose
+ * changes are recorded, and told to the timeline with their cause, where they are made: see {@code StateHistory});
+ * and appends one sample per pool to the charts' history.
  *
  * <p>A server that leaves the table is retired (the collector reads a table without it, or the table publisher hands
  * it over, whichever comes first; one never seen in a table is handed over all the same): requests it was serving
@@ -347,6 +345,7 @@ public final class StatsCollector {
             for (Server s : pool.servers()) {
                 ServerTrack t = servers.computeIfAbsent(s, ServerTrack::new);
                 t.seenIn = generation;
+                s.stats().collected = true;
                 drain(t, p, nowNanos);
                 observe(t, nowNanos, nowMillis);
                 anyAvailable |= s.isAvailable(nowNanos);
@@ -392,7 +391,7 @@ public final class StatsCollector {
             ServerTrack t = servers.remove(s);
             if (t != null) {
                 leave(t);
-            } else if (s.stats().state.state() == null) {
+            } else if (!s.stats().collected) {
                 leave(new ServerTrack(s)); // never seen: everything it recorded is still in its recorders
             } // else seen in a table, and found gone from a later one: it is leaving already
         }
@@ -447,44 +446,18 @@ public final class StatsCollector {
         }
     }
 
-    /** Samples the server's state and weight; a change goes to the timeline with its cause. */
+    /**
+     * Records the server's state (its changes are recorded where they are made; this catches the rest, and brings the
+     * end of a mark-down that ran out to the timeline) and samples its weight, a change of it going to the timeline.
+     */
     private void observe(ServerTrack t, long nowNanos, long nowMillis) {
         Server s = t.server;
-        String state = s.stateName(nowNanos);
-        String before = s.stats().state.observe(state, nowNanos, nowMillis);
-        if (before != null && !state.equals("removed")) {
-            String cause = cause(s, state);
-            events.add(kind(state), s.name(), s.spec().pool(), before + " \u2192 " + state
-                    + (cause == null ? "" : ": " + cause));
-        }
+        s.noteState(nowNanos, nowMillis);
         int weight = s.weight();
         if (t.lastWeight >= 0 && weight != t.lastWeight) {
             events.add("weight", s.name(), s.spec().pool(), "weight " + t.lastWeight + " \u2192 " + weight);
         }
         t.lastWeight = weight;
-    }
-
-    private static String kind(String state) {
-        return switch (state) {
-            case "draining" -> "drain";
-            default -> state;
-        };
-    }
-
-    /** Why a server is in {@code state}, as far as the proxy knows; null when there is nothing to add. */
-    private static String cause(Server s, String state) {
-        if (!state.equals("down")) {
-            return null;
-        }
-        if (!s.isActiveUp()) {
-            HealthCheckResult check = s.stats().lastCheck();
-            return "health check" + (check == null ? "" : " " + check.status() + ", " + check.detail());
-        }
-        if (s.spec().state() == ServerSpec.AdminState.DOWN) {
-            return "announced down";
-        }
-        String passive = s.stats().passiveDownReason();
-        return passive == null ? null : "failed request: " + passive;
     }
 
     /** The counters of a pool: its {@code servers}' now (none: null), and those of the servers that left it. */

@@ -40,8 +40,13 @@ public final class EventLog {
 
     /** Any thread: records an event now. */
     public void add(String kind, String subject, String pool, String detail) {
+        add(System.currentTimeMillis(), kind, subject, pool, detail);
+    }
+
+    /** Any thread: records an event that happened at {@code atMillis} (wall clock), a moment ago. */
+    public void add(long atMillis, String kind, String subject, String pool, String detail) {
         long seq = last.incrementAndGet();
-        ring.set((int) ((seq - 1) % ring.length()), new Event(seq, System.currentTimeMillis(), kind, subject, pool, detail));
+        ring.set((int) ((seq - 1) % ring.length()), new Event(seq, atMillis, kind, subject, pool, detail));
     }
 
     /** The kept events after {@code afterSeq}, oldest first. */

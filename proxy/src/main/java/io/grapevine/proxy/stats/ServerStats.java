@@ -48,8 +48,13 @@ public final class ServerStats {
     /** Why requests last marked the server down (passive health), and when; null when they never did. */
     private volatile String passiveDownReason;
     private volatile long passiveDownAtMillis;
-    /** State bookkeeping of the admin thread's collector; see {@link StateHistory}. */
+    /** When the state changed, how often to down, how long down; see {@link StateHistory}. */
     public final StateHistory state = new StateHistory();
+    /**
+     * The admin thread's collector has read the server in a table (its history may hold a state before that: a change
+     * is recorded where it is made). That thread only.
+     */
+    public boolean collected;
 
     /**
      * An attempt starts on the slot it took ({@code Server.tryAcquireSlot}, which counted it in flight): counts the

@@ -2,6 +2,7 @@ package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.PoolStats;
 import java.util.ArrayList;
 import java.util.List;
@@ -37,12 +38,20 @@ public final class PoolState {
     private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
     /** Told of every ejection made or cleared here (see {@link TableHolder#onHealthFindingsChanged}). */
     private final Runnable findingsChanged;
+    /** The timeline, where its servers' changes of state are told (any thread, lock-free). */
+    private final EventLog events;
 
-    PoolState(String name, int id, Runnable findingsChanged) {
+    PoolState(String name, int id, Runnable findingsChanged, EventLog events) {
         this.name = name;
         this.id = id;
         this.queue = new PoolQueue(this, stats);
         this.findingsChanged = findingsChanged;
+        this.events = events;
+    }
+
+    /** The stats page's timeline. */
+    EventLog events() {
+        return events;
     }
 
     public String name() {

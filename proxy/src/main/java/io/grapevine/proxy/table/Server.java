@@ -6,7 +6,9 @@ import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.lb.Endpoint;
 import io.grapevine.proxy.lb.LoadWatch;
 import io.grapevine.proxy.lb.XxHash64;
+import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.stats.ServerStats;
+import io.grapevine.proxy.stats.StateHistory;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -46,6 +48,8 @@ public final class Server implements Endpoint {
     private final ServerStats stats = new ServerStats();
     /** The pool's state across generations; a server never changes pools (the pool is part of its key). */
     private final PoolState pool;
+    /** Reads the state for the server's history, and tells its changes to the timeline. */
+    private final StateRecorder stateRecorder = new StateRecorder();
 
     private volatile ServerSpec spec;
     /** {@code spec.maxConn()}, read on every pick: 0 is no limit. */
@@ -150,6 +154,7 @@ public final class Server implements Endpoint {
             startSlowStart(nowNanos);
         }
         loadChanged();
+        noteState(nowNanos, System.currentTimeMillis());
     }
 
     private static boolean adminUp(ServerSpec s) {
@@ -225,6 +230,7 @@ public final class Server implements Endpoint {
             startSlowStart(nowNanos);
         }
         loadChanged();
+        noteState(nowNanos, System.currentTimeMillis());
     }
 
     /**
@@ -439,6 +445,7 @@ public final class Server implements Endpoint {
     /** The peer mark changed: the balancers and the pool's queue are told. Outside the pool's monitor. */
     void peerDownChanged() {
         loadChanged();
+        noteState();
         pool.queue().dispatch();
     }
 
@@ -476,6 +483,69 @@ public final class Server implements Endpoint {
         return weight() == 0 ? "maint" : "up";
     }
 
+    /**
+     * Records the state the server is in now in its history, and a change on the timeline with its cause (see
+     * {@link StateHistory}): called by whoever changed what the state is made of, right after the change (health
+     * checks, an ejection made or cleared, gossip's word, other proxies' findings, the runtime API), and every second
+     * by the admin thread's collector. Any thread; takes the history's monitor, never on a request's path.
+     */
+    public void noteState(long nowNanos, long nowMillis) {
+        stats.state.record(stateRecorder, nowNanos, nowMillis, stateRecorder);
+    }
+
+    private void noteState() {
+        noteState(System.nanoTime(), System.currentTimeMillis());
+    }
+
+    /** The server's state for its history, and its changes for the timeline; under the history's monitor. */
+    private final class StateRecorder implements StateHistory.Source, StateHistory.Changes {
+        @Override
+        public String stateAt(long nowNanos) {
+            return stateName(nowNanos);
+        }
+
+        /** While the server is down by mark-downs alone (its own ejection, other proxies' findings): the end of both. */
+        @Override
+        public long changesAt(long nowNanos) {
+            if (!stateName(nowNanos).equals("down") || spec.state() == ServerSpec.AdminState.DOWN || !activeUp) {
+                return 0;
+            }
+            long own = passiveDownUntil;
+            long peer = peerDownUntil;
+            long end = own != 0 && nowNanos - own < 0 ? own : 0;
+            if (peer != 0 && nowNanos - peer < 0 && (end == 0 || peer - end > 0)) {
+                end = peer;
+            }
+            return end;
+        }
+
+        @Override
+        public void changed(String before, String after, long atMillis) {
+            if (after.equals("removed")) {
+                return;
+            }
+            String cause = cause(after);
+            pool.events().add(atMillis, after.equals("draining") ? "drain" : after, spec.name(), spec.pool(),
+                    before + " \u2192 " + after + (cause == null ? "" : ": " + cause));
+        }
+    }
+
+    /** Why the server is in {@code state}, as far as the proxy knows; null when there is nothing to add. */
+    private String cause(String state) {
+        if (!state.equals("down")) {
+            return null;
+        }
+        if (!activeUp) {
+            HealthCheckResult check = stats.lastCheck();
+            return "health check" + (check == null ? "" : " " + check.status() + ", " + check.detail());
+        }
+        if (spec.state() == ServerSpec.AdminState.DOWN) {
+            return "announced down";
+        }
+        String passive = stats.passiveDownReason();
+        return passive == null ? null : "failed request: " + passive;
+    }
+
     public boolean isRemoved() {
         return removed;
     }
@@ -504,6 +574,7 @@ public final class Server implements Endpoint {
             loadChanged();
             log.info("server {} ({}) of pool {} is {} by health check: {}", spec.name(), address, spec.pool(),
                     up ? "UP" : "DOWN", reason);
+            noteState();
             pool.queue().dispatch();
         }
     }
@@ -584,6 +655,7 @@ public final class Server implements Endpoint {
         stats.recordPassiveDown(reason);
         log.warn("server {} ({}) ejected for {} ms, ejection {} in a row {}, after a failed request: {}", spec.name(),
                 address, TimeUnit.NANOSECONDS.toMillis(duration), count, poolShare, reason);
+        noteState(nowNanos, System.currentTimeMillis());
         return new Ejection(this, count, duration, passiveDownUntil);
     }
 
@@ -638,6 +710,7 @@ public final class Server implements Endpoint {
         ejected = false;
         passiveDownUntil = 0;
         loadChanged();
+        noteState();
     }
 
     /**

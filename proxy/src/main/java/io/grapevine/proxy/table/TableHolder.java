@@ -170,7 +170,7 @@ public final class TableHolder {
             } else {
                 freePoolIds.clear(id);
             }
-            state = new PoolState(pool, id, this::healthFindingsChanged);
+            state = new PoolState(pool, id, this::healthFindingsChanged, events);
             poolStates.put(pool, state);
             poolStateList = List.copyOf(poolStates.values());
         }

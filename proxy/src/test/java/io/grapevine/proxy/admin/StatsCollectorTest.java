@@ -576,4 +576,40 @@ class StatsCollectorTest {
         assertEquals("web-1", down.get(0).subject());
         assertTrue(down.get(0).detail().contains("up \u2192 down: failed request: connect refused"), down.get(0).detail());
     }
+
+    /**
+     * HAProxy counts each change of a server's state where it is made: a server down for less than the collector's
+     * second, between two of its passes, must be counted in {@code down_transitions} ({@code chkdown}), its time in
+     * {@code downtime}, and date {@code lastchg}, as a longer one is. Here a check flap, then two ejections of 100 ms
+     * that run out (the second starting 200 ms after the first; times given to the server, not waited for).
+     */
+    @Test
+    void aDownShorterThanTheCollectorsSecondIsCountedTimedAndDated() throws Exception {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        tables.publish(List.of(spec("web-1", 1), spec("web-2", 2)), "start");
+        collector.tick();
+        Server web1 = tables.current().servers().get(0);
+        Thread.sleep(5);
+        long beforeFlap = System.currentTimeMillis();
+        web1.setActiveUp(false, "L4CON, refused");
+        web1.setActiveUp(true, "L7OK, 200");
+        collector.tick();
+        assertEquals(1, web1.stats().state.downTransitions(), "the flap between two passes");
+        assertTrue(web1.stats().state.sinceMillis() >= beforeFlap, "lastchg dates the flap's end");
+
+        io.grapevine.proxy.config.HealthCheckConfig passive = new io.grapevine.proxy.config.HealthCheckConfig(false,
+                null, null, 2000, 1000, 2, 3, 1, 100, 100, 300_000);
+        long t = System.nanoTime();
+        assertTrue(web1.recordFailure(t, passive, "connect refused") != null, "ejected for 100 ms");
+        assertTrue(web1.recordFailure(t + 200_000_000L, passive, "connect refused") != null, "again, 100 ms");
+        collector.tick();
+        assertEquals(3, web1.stats().state.downTransitions(), "the flap and both ejections");
+        assertEquals(200, web1.stats().state.downtimeMillis(t + 10_000_000_000L), "both ejections, the flap's µs");
+        var down = tables.events().all().stream().filter(e -> e.kind().equals("down")).toList();
+        assertEquals(3, down.size(), tables.events().all().toString());
+        assertTrue(down.get(0).detail().contains("up \u2192 down: health check"), down.get(0).detail());
+        assertTrue(down.get(2).detail().contains("up \u2192 down: failed request: connect refused"),
+                down.get(2).detail());
+    }
 }
