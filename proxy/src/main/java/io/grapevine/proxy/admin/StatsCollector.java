@@ -6,7 +6,6 @@ import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.LatencyWindow;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
-import io.grapevine.proxy.stats.StateHistory;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
@@ -30,8 +29,8 @@ import org.slf4j.LoggerFactory;
  * What the admin pages show beyond raw counters, worked out off the data path: every second it takes the
  * latency histograms the event loops recorded (per server, per loop) and merges them into each server's,
  * each pool's and the proxy's since-start and last-minute histograms; computes request rates from the
- * counters; samples every pool's state, logging each change to the timeline, and records every server's (whose
- * changes are recorded, and told to the timeline with their cause, where they are made: see {@code StateHistory});
+ * counters; records every server's and pool's state (whose changes are recorded, and told to the timeline, where
+ * they are made: see {@code StateHistory});
  * and appends one sample per pool to the charts' history.
  *
  * <p>A server that leaves the table is retired (the collector reads a table without it, or the table publisher hands
@@ -183,7 +182,6 @@ public final class StatsCollector {
         /** Total latencies of the requests that ended since the last tick, for the history's percentiles. */
         final Histogram thisSecond = LatencyRecorder.newHistogram();
         final History history = new History(HISTORY_SECONDS);
-        final StateHistory state = new StateHistory();
         /** Counters of the servers that left the pool and have no request in flight any more. */
         final Counters retired = new Counters();
         /** Servers that left the pool with requests in flight: read until those end, then added to {@link #retired}. */
@@ -341,22 +339,20 @@ public final class StatsCollector {
         for (ServerPool pool : table.pools().values()) {
             PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
             p.lastSeenNanos = nowNanos;
-            boolean anyAvailable = false;
             for (Server s : pool.servers()) {
                 ServerTrack t = servers.computeIfAbsent(s, ServerTrack::new);
                 t.seenIn = generation;
                 s.stats().collected = true;
                 drain(t, p, nowNanos);
                 observe(t, nowNanos, nowMillis);
-                anyAvailable |= s.isAvailable(nowNanos);
             }
-            observe(p, anyAvailable, nowNanos, nowMillis);
+            pool.state().noteState(nowNanos, nowMillis);
         }
         for (BackendTable.AbsentPool pool : table.absentPools().values()) {
             if (pool.shownAt(nowNanos)) {
                 PoolTrack p = pools.computeIfAbsent(pool.name(), PoolTrack::new);
                 p.lastSeenNanos = nowNanos;
-                observe(p, false, nowNanos, nowMillis);
+                pool.state().noteState(nowNanos, nowMillis);
             }
         }
         if (generation != scannedGeneration) {
@@ -373,15 +369,6 @@ public final class StatsCollector {
         }
         followLeaving(nowNanos);
         return table;
-    }
-
-    /** Samples a pool's state ({@code up} while a server of it is available); a change goes to the timeline. */
-    private void observe(PoolTrack p, boolean anyAvailable, long nowNanos, long nowMillis) {
-        String before = p.state.observe(anyAvailable ? "up" : "down", nowNanos, nowMillis);
-        if (before != null) {
-            events.add(anyAvailable ? "up" : "down", "pool " + p.name, p.name, anyAvailable
-                    ? "a server is available again" : "no server of the pool is available: requests get 503");
-        }
     }
 
     /** Follows the servers the publisher handed over as they leave, unless a table without them was read already. */

@@ -293,7 +293,7 @@ public final class StatsReport {
         row.put("name", pool.name());
         policy(row, pool.policy());
         row.put("state", available > 0 ? "up" : "down");
-        row.put("state_since_ms", track.state.sinceMillis());
+        row.put("state_since_ms", pool.state().history().sinceMillis());
         row.put("servers", pool.servers().size());
         row.put("servers_available", available);
         row.put("backup_servers", backups);
@@ -305,8 +305,8 @@ public final class StatsReport {
         c.putInto(row);
         row.put("request_rate", round2(track.requestRate));
         row.put("request_rate_max", round2(track.requestRateMax));
-        row.put("down_transitions", track.state.downTransitions());
-        row.put("downtime_s", track.state.downtimeMillis(nowNanos) / 1000);
+        row.put("down_transitions", pool.state().history().downTransitions());
+        row.put("downtime_s", pool.state().history().downtimeMillis(nowNanos) / 1000);
         row.put("servers_ejected", pool.servers().stream().filter(s -> s.isEjected(nowNanos)).count());
         queue(row, pool.state());
         row.put("latency", latency(track.total, track.upstream, nowNanos));

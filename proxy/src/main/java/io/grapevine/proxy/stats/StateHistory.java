@@ -1,5 +1,7 @@
 package io.grapevine.proxy.stats;
 
+import java.util.Objects;
+
 /**
  * When a server's (or pool's) state last changed, and how long it has been down in all: what HAProxy shows as
  * {@code lastchg}, {@code chkdown} and {@code downtime}.
@@ -11,7 +13,8 @@ package io.grapevine.proxy.stats;
  * is read. A server down for less than a second (a check flap, a short ejection, a crash gossip took back) is thus
  * counted, timed and dated as any other. A change known in advance, the end of a mark-down that runs out at a given
  * moment, is recorded with the state that brings it ({@link Source#changesAt}) and takes effect at that moment,
- * whoever records or reads next. A pool's state is sampled by the collector alone.
+ * whoever records or reads next. A pool's state (up while one of its servers is) is recorded as one of its servers'
+ * changes, and by the collector.
  *
  * <p>Durations are measured on the monotonic clock ({@link System#nanoTime}), so a step of the wall clock (NTP
  * setting it at boot, a resumed VM) neither adds downtime nor takes any away: {@code downtime} is a counter and
@@ -51,23 +54,21 @@ public final class StateHistory {
     /** The state the current one becomes at {@link #laterNanos}, unless a change is recorded first; null: none. */
     private String later;
     private long laterNanos;
-
-    /**
-     * The collector saw {@code newState} at {@code nowNanos} ({@link System#nanoTime}), which the wall clock read as
-     * {@code nowMillis}; for a pool, whose state is sampled.
-     *
-     * @return the previous state when this is a change, or null (no change, or a first sighting that is none)
-     */
-    public synchronized String observe(String newState, long nowNanos, long nowMillis) {
-        return change(newState, Math.max(nowNanos, sinceNanos), nowMillis);
-    }
+    /** Changes recorded, the first sighting included. */
+    private long changesMade;
 
     /**
      * Records the state {@code source} is in at {@code nowNanos}, read under this monitor, and the change it is known
      * to make later; each change, the one made by the end of a mark-down since included, is told to {@code changes}.
      * A time earlier than the last change (another thread took its clock reading first) counts as that change's.
+     *
+     * @return whether the state, or the change it is known to make later, is another than before: what is made of it
+     *         (a pool's state, of its servers') is to be recorded again
      */
-    public synchronized void record(Source source, long nowNanos, long nowMillis, Changes changes) {
+    public synchronized boolean record(Source source, long nowNanos, long nowMillis, Changes changes) {
+        long changesBefore = changesMade;
+        String laterBefore = later;
+        long laterNanosBefore = laterNanos;
         long now = Math.max(nowNanos, sinceNanos);
         applyLater(now, nowNanos, nowMillis, changes);
         now = Math.max(now, sinceNanos);
@@ -77,10 +78,12 @@ public final class StateHistory {
         }
         long at = source.changesAt(now);
         later = at != 0 && at - now > 0 ? source.stateAt(at) : null;
-        laterNanos = later != null ? at : 0;
         if (later != null && later.equals(state)) {
             later = null;
         }
+        laterNanos = later != null ? at : 0;
+        return changesMade != changesBefore || laterNanos != laterNanosBefore
+                || !Objects.equals(later, laterBefore);
     }
 
     /** The change known in advance, if it is due by {@code now}: made at its own time. */
@@ -100,6 +103,7 @@ public final class StateHistory {
     private String change(String newState, long nowNanos, long nowMillis) {
         String previous = state;
         if (previous == null) {
+            changesMade++;
             // The first sighting. A server enters the table up and takes requests at once, so one seen down has
             // gone down since (a failed request, a check) and that is a change; an up one has been up since it
             // was created; an administrative state (draining, maint) was its state from the start.
@@ -115,6 +119,7 @@ public final class StateHistory {
         if (newState.equals(previous)) {
             return null;
         }
+        changesMade++;
         if (isDown(previous)) {
             downtimeNanos += Math.max(0, nowNanos - sinceNanos);
         }

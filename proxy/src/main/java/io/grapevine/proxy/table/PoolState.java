@@ -4,6 +4,7 @@ import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.PoolStats;
+import io.grapevine.proxy.stats.StateHistory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -40,6 +41,9 @@ public final class PoolState {
     private final Runnable findingsChanged;
     /** The timeline, where its servers' changes of state are told (any thread, lock-free). */
     private final EventLog events;
+    /** When the pool's state (up while a server of it is available) last changed, how often to down, how long. */
+    private final StateHistory history = new StateHistory();
+    private final StateRecorder stateRecorder = new StateRecorder();
 
     PoolState(String name, int id, Runnable findingsChanged, EventLog events) {
         this.name = name;
@@ -52,6 +56,52 @@ public final class PoolState {
     /** The stats page's timeline. */
     EventLog events() {
         return events;
+    }
+
+    /** The pool's {@code lastchg}, {@code chkdown} and {@code downtime}. */
+    public StateHistory history() {
+        return history;
+    }
+
+    /**
+     * Records the pool's state now: called after one of its servers' changed (by the thread that changed it) and every
+     * second by the admin thread's collector; a change goes to the timeline. Any thread; takes the history's monitor,
+     * never a server's.
+     */
+    public void noteState(long nowNanos, long nowMillis) {
+        history.record(stateRecorder, nowNanos, nowMillis, stateRecorder);
+    }
+
+    /** The pool's state for its history: up while a server is available; under the history's monitor. */
+    private final class StateRecorder implements StateHistory.Source, StateHistory.Changes {
+        @Override
+        public String stateAt(long nowNanos) {
+            for (Server s : servers) {
+                if (s.isAvailable(nowNanos)) {
+                    return "up";
+                }
+            }
+            return "down";
+        }
+
+        /** While down: the first end of a mark-down of one of its servers. */
+        @Override
+        public long changesAt(long nowNanos) {
+            long first = 0;
+            for (Server s : servers) {
+                long at = s.stateChangesAt(nowNanos);
+                if (at != 0 && (first == 0 || at - first < 0)) {
+                    first = at;
+                }
+            }
+            return first;
+        }
+
+        @Override
+        public void changed(String before, String after, long atMillis) {
+            events.add(atMillis, after, "pool " + name, name, after.equals("up") ? "a server is available again"
+                    : "no server of the pool is available: requests get 503");
+        }
     }
 
     public String name() {

@@ -487,10 +487,18 @@ public final class Server implements Endpoint {
      * Records the state the server is in now in its history, and a change on the timeline with its cause (see
      * {@link StateHistory}): called by whoever changed what the state is made of, right after the change (health
      * checks, an ejection made or cleared, gossip's word, other proxies' findings, the runtime API), and every second
-     * by the admin thread's collector. Any thread; takes the history's monitor, never on a request's path.
+     * by the admin thread's collector. A change is recorded for the pool too, after the server's history's monitor is
+     * left. Any thread; takes the history's monitor, never on a request's path.
      */
     public void noteState(long nowNanos, long nowMillis) {
-        stats.state.record(stateRecorder, nowNanos, nowMillis, stateRecorder);
+        if (stats.state.record(stateRecorder, nowNanos, nowMillis, stateRecorder)) {
+            pool.noteState(nowNanos, nowMillis);
+        }
+    }
+
+    /** When the server's state now ends by itself (a mark-down that runs out); 0: it does not. Any thread. */
+    long stateChangesAt(long nowNanos) {
+        return stateRecorder.changesAt(nowNanos);
     }
 
     private void noteState() {

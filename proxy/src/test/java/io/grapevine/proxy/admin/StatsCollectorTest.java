@@ -612,4 +612,32 @@ class StatsCollectorTest {
         assertTrue(down.get(2).detail().contains("up \u2192 down: failed request: connect refused"),
                 down.get(2).detail());
     }
+
+    /**
+     * A pool's {@code down_transitions} ({@code chkdown} of its BACKEND row) counts its changes to down, all its
+     * servers unavailable, as HAProxy counts them, however short: here its one server's check flap, then two ejections
+     * of 100 ms, 200 ms apart, all between two passes of the collector.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aPoolDownForLessThanTheCollectorsSecondIsCounted() {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        collector.tick();
+        Server web1 = tables.current().servers().get(0);
+        web1.setActiveUp(false, "L4CON, refused");
+        web1.setActiveUp(true, "L7OK, 200");
+        io.grapevine.proxy.config.HealthCheckConfig passive = new io.grapevine.proxy.config.HealthCheckConfig(false,
+                null, null, 2000, 1000, 2, 3, 1, 100, 100, 300_000);
+        long t = System.nanoTime();
+        assertTrue(web1.recordFailure(t, passive, "connect refused") != null, "ejected for 100 ms");
+        assertTrue(web1.recordFailure(t + 200_000_000L, passive, "connect refused") != null, "again, 100 ms");
+        Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        assertEquals(3L, pool.get("down_transitions"), pool.toString());
+        var down = tables.events().all().stream().filter(e -> e.kind().equals("down")
+                && e.subject().equals("pool default")).toList();
+        assertEquals(3, down.size(), tables.events().all().toString());
+    }
 }
