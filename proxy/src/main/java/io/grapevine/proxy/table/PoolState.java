@@ -138,10 +138,14 @@ public final class PoolState {
         return queuePolicy;
     }
 
-    /** A new generation: the pool's servers and queue settings now. On the publishing thread. */
+    /**
+     * A new generation: the pool's servers and queue settings now, and its state with them (its last server gone, or
+     * a first one come). On the publishing thread.
+     */
     void update(List<Server> newServers, PoolPolicy.Queue newQueuePolicy) {
         servers = List.copyOf(newServers);
         queuePolicy = newQueuePolicy;
+        noteState(System.nanoTime(), System.currentTimeMillis());
     }
 
     /**

@@ -640,4 +640,24 @@ class StatsCollectorTest {
                 && e.subject().equals("pool default")).toList();
         assertEquals(3, down.size(), tables.events().all().toString());
     }
+
+    /**
+     * A pool whose servers all leave the table and one comes back between two passes of the collector (a crashed
+     * member's server removed, a new member's added) was down meanwhile: its requests got 503s, and its
+     * {@code down_transitions} counts it.
+     */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aPoolLeftByItsServersForLessThanTheCollectorsSecondIsCountedDown() {
+        TableHolder tables = tables(1);
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        tables.publish(List.of(spec("web-1", 1)), "start");
+        collector.tick();
+        tables.publish(List.of(), "web-1 crashed");
+        tables.publish(List.of(spec("web-2", 2)), "web-2 joined");
+        Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        assertEquals("up", pool.get("state"), pool.toString());
+        assertEquals(1L, pool.get("down_transitions"), pool.toString());
+    }
 }
