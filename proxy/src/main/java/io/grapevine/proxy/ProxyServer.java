@@ -180,8 +180,10 @@ public final class ProxyServer implements AutoCloseable {
                     .option(ChannelOption.SO_REUSEADDR, true)
                     // No TCP_NODELAY here: Netty's socket channels set it when they are made, and setting it again
                     // cost a system call per accepted connection. SO_KEEPALIVE is set when a tunnel opens.
-                    .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                    .childHandler(clients)
+                    // The acceptor registers each accepted channel and builds its pipeline itself (and allows its
+                    // half-closure); the bootstrap's own acceptor, behind it, sees only the listener's errors.
+                    .handler(clients.acceptor(workers))
+                    .childHandler(ClientInitializer.NOT_ACCEPTED_HERE)
                     .bind(address.toSocketAddress()).sync().channel();
         } catch (InterruptedException e) {
             throw e;

@@ -6,11 +6,15 @@ import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.ChannelPipeline;
+import io.netty.channel.ChannelPromise;
+import io.netty.channel.EventLoopGroup;
 import io.netty.handler.codec.haproxy.HAProxyMessageDecoder;
 import io.netty.handler.ssl.ApplicationProtocolNames;
 import java.net.InetSocketAddress;
@@ -37,13 +41,14 @@ import org.slf4j.LoggerFactory;
  * The connection is counted in {@code connections_current} from here to its close, whichever stage it
  * reached.
  *
- * <p>One instance serves every connection of a listener, as the bootstrap's child handler: it builds the pipeline
- * when it is added and leaves it at once, holding no state of a connection. Not a {@code ChannelInitializer}, which
- * keeps a concurrent set of the contexts it is initialising (an entry made and dropped per accepted connection) to
- * guard against a second initialisation that cannot happen here: a channel is registered once.
+ * <p>One instance serves every connection of a listener, as the listening channel's handler ({@link #acceptor}): it
+ * registers each accepted channel with the worker loops and builds its pipeline once it is registered, holding no
+ * state of a connection. The accepted channel's pipeline never holds this handler: ServerBootstrap's own acceptor
+ * would add its child handler to each accepted channel (a name generated, then checked free by a search of the
+ * pipeline; a context; a registration listener made per channel) only for that handler to build the pipeline and
+ * take itself out again (another search).
  */
-@ChannelHandler.Sharable
-public final class ClientInitializer extends ChannelInboundHandlerAdapter {
+public final class ClientInitializer {
 
     public static final String HTTP1 = "http1";
     public static final String TLS = "tls";
@@ -113,21 +118,87 @@ public final class ClientInitializer extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * The bootstrap adds this handler to an accepted channel before registering it, and the pipeline calls this once
-     * the channel is registered, on its event loop: the codecs bind to that loop. Builds the pipeline behind this
-     * handler, then takes it out.
+     * The handler of the listening channel: {@code bootstrap.handler(initializer.acceptor(workers))}, with
+     * {@link #NOT_ACCEPTED_HERE} as the bootstrap's child handler. It stands before the bootstrap's own acceptor and
+     * passes it no accepted channel: that one sees only the listening channel's errors, and after an accept error stops
+     * accepting for a second, as before.
+     *
+     * @param workers the loops that serve the accepted connections
      */
-    @Override
-    public void handlerAdded(ChannelHandlerContext ctx) {
-        try {
-            initChannel(ctx.channel());
-        } catch (Throwable t) {
-            log.warn("setting up the connection of {} failed; closed", ctx.channel().remoteAddress(), t);
+    public ChannelHandler acceptor(EventLoopGroup workers) {
+        return new Acceptor(workers);
+    }
+
+    /**
+     * ServerBootstrap requires a child handler, though the listener's {@link #acceptor} takes every accepted channel
+     * before the bootstrap would add it: it is never added. Were it, the connection would be closed and say so.
+     */
+    public static final ChannelHandler NOT_ACCEPTED_HERE = new NotAcceptedHere();
+
+    @ChannelHandler.Sharable
+    private static final class NotAcceptedHere extends ChannelInboundHandlerAdapter {
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            log.error("connection of {} reached the bootstrap's acceptor, which cannot set it up; closed",
+                    ctx.channel().remoteAddress());
             ctx.close();
-        } finally {
-            if (!ctx.isRemoved()) {
-                ctx.pipeline().remove(this);
+        }
+    }
+
+    /**
+     * Takes each accepted channel on the listening channel's loop, registers it with a worker loop, and sets it up on
+     * that loop once registered. One instance per listener; it keeps nothing of a connection.
+     */
+    @ChannelHandler.Sharable
+    private final class Acceptor extends ChannelInboundHandlerAdapter {
+
+        private final EventLoopGroup workers;
+        /**
+         * One listener for every accepted channel, on its registration's promise before the registration starts: it
+         * runs on the channel's own loop as the registration completes, after the loop took the channel and before
+         * its pipeline hears channelRegistered and channelActive (and so before its first read). The handlers added
+         * here bind to that loop and see both events. Added to the future of a registration already begun, it could
+         * run after them, as a task of the loop behind the channel's first read: the pipeline would not be there
+         * for the request.
+         */
+        private final ChannelFutureListener registered = this::registered;
+
+        Acceptor(EventLoopGroup workers) {
+            this.workers = workers;
+        }
+
+        /** The listening channel's loop: {@code msg} is an accepted channel, registered with no loop yet. */
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            Channel child = (Channel) msg;
+            // A client's FIN ends its input, not the connection: answered requests still go out (see Http1Connection)
+            child.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            try {
+                ChannelPromise registration = child.newPromise(); // its loop is the channel's, once registered
+                registration.addListener(registered);
+                workers.register(registration);
+            } catch (Throwable t) {
+                registrationFailed(child, t);
             }
+        }
+
+        private void registered(ChannelFuture future) {
+            Channel ch = future.channel();
+            if (!future.isSuccess()) {
+                registrationFailed(ch, future.cause());
+                return;
+            }
+            try {
+                initChannel(ch);
+            } catch (Throwable t) {
+                log.warn("setting up the connection of {} failed; closed", ch.remoteAddress(), t);
+                ch.close();
+            }
+        }
+
+        private void registrationFailed(Channel ch, Throwable cause) {
+            ch.unsafe().closeForcibly();
+            log.warn("registering the connection of {} with an event loop failed; closed", ch.remoteAddress(), cause);
         }
     }
 
