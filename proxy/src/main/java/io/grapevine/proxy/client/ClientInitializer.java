@@ -78,7 +78,11 @@ public final class ClientInitializer {
     /** With {@link #acceptProxyProtocol}, the sources whose PROXY header is believed; empty: any. */
     private final Networks proxyProtocolSources;
     private final long headerTimeoutMillis;
-    /** Makes each connection's TLS handler, given when it was accepted; {@code null} on a plaintext listener. */
+    /**
+     * Makes each connection's TLS handler, given when it was accepted; {@code null} on a plaintext listener. Non-null:
+     * every codec this initializer installs sits behind TLS, and is told so (its requests are https) rather than
+     * search its pipeline for the TLS handler.
+     */
     private final LongFunction<ChannelHandler> tls;
     /** Gives a closed connection's place in {@code connections_current} back: one listener for every connection. */
     private final ChannelFutureListener connectionClosed;
@@ -308,13 +312,14 @@ public final class ClientInitializer {
      * by the handler that chose HTTP/1.x: its first request head's deadline counts from then.
      */
     void installHttp1(ChannelPipeline pipeline, long sinceNanos) {
-        pipeline.addLast(HTTP1, new Http1Connection(dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos));
+        pipeline.addLast(HTTP1, new Http1Connection(dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos,
+                tls != null));
     }
 
     /**
      * Ends {@code pipeline} with the HTTP/2 server (frame codec, stream multiplexer, connection handler),
-     * for a connection whose client speaks HTTP/2 from its first byte: ALPN {@code h2} over TLS (an
-     * {@code SslHandler} earlier in the pipeline makes its requests {@code X-Forwarded-Proto: https}), or
+     * for a connection whose client speaks HTTP/2 from its first byte: ALPN {@code h2} over TLS (a TLS
+     * listener's connection: its requests are {@code X-Forwarded-Proto: https}), or
      * prior knowledge in cleartext. Call on the channel's event loop, before its first bytes are read or
      * with them still to be passed on.
      */
@@ -327,6 +332,6 @@ public final class ClientInitializer {
      * by the handler that chose HTTP/2: the deadline of its connection preface counts from then.
      */
     void installHttp2(ChannelPipeline pipeline, long sinceNanos) {
-        Http2Connection.install(pipeline, dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos);
+        Http2Connection.install(pipeline, dataPlane.loopOf(pipeline.channel().eventLoop()), sinceNanos, tls != null);
     }
 }

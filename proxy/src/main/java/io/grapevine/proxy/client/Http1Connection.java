@@ -23,7 +23,6 @@ import io.netty.channel.ChannelOutboundBuffer;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import io.netty.channel.socket.DuplexChannel;
 import io.netty.handler.codec.ByteToMessageDecoder;
-import io.netty.handler.ssl.SslHandler;
 import io.netty.util.concurrent.Future;
 import java.net.InetSocketAddress;
 import java.util.concurrent.TimeUnit;
@@ -98,8 +97,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private byte[] clientAddress;
     private InetSocketAddress clientInet;
     private InetSocketAddress destinationInet;
-    /** The connection arrived over TLS. */
-    private boolean secure;
+    /** The connection arrived over TLS: its listener's, fixed when the connection is set up. */
+    private final boolean secure;
     private ByteBuf cumulation;
     private Input input = Input.HEAD;
     private Lifecycle lifecycle = Lifecycle.OPEN;
@@ -143,17 +142,20 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private long unwritableSinceNanos;
     private Future<?> lingerTimer;
 
+    /** A connection of a cleartext listener, its first head due from now. */
     Http1Connection(LoopContext loop) {
-        this(loop, System.nanoTime());
+        this(loop, System.nanoTime(), false);
     }
 
     /**
      * @param firstHeadSinceNanos since when the first request head may have been arriving: the start of what the
      *                            client sends, which a handler before this one may have read part of already (the
      *                            {@link PrefaceDetector}); its {@code client_header_ms} counts from there
+     * @param secure              the connection came over TLS (a TLS listener's): {@code X-Forwarded-Proto: https}
      */
-    Http1Connection(LoopContext loop, long firstHeadSinceNanos) {
+    Http1Connection(LoopContext loop, long firstHeadSinceNanos, boolean secure) {
         this.firstHeadSinceNanos = firstHeadSinceNanos;
+        this.secure = secure;
         this.loop = loop;
         this.stats = loop.stats();
         Limits limits = loop.limits();
@@ -202,7 +204,6 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.ascii(clientInet);
-        secure = channel.pipeline().get(SslHandler.class) != null;
         headStartNanos = firstHeadSinceNanos;
         loop.register(this);
     }

@@ -32,7 +32,6 @@ import io.netty.handler.codec.http2.Http2RemoteFlowController;
 import io.netty.handler.codec.http2.Http2Settings;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
 import io.netty.handler.flush.FlushConsolidationHandler;
-import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.collection.IntObjectHashMap;
 import io.netty.util.concurrent.Future;
@@ -150,7 +149,8 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private byte[] clientAddress;
     private InetSocketAddress clientInet;
     private InetSocketAddress destinationInet;
-    private boolean secure;
+    /** The connection arrived over TLS: its listener's, fixed when the connection is set up. */
+    private final boolean secure;
     private Lifecycle lifecycle = Lifecycle.OPEN;
     /** When the last stream closed (or the connection opened); 0 while streams are open. */
     private long idleSinceNanos;
@@ -179,8 +179,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      */
     private long abandonedWindowBytes;
 
-    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire, long openedNanos) {
+    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire, long openedNanos, boolean secure) {
         this.openedNanos = openedNanos;
+        this.secure = secure;
         this.loop = loop;
         this.wire = wire;
         this.stats = loop.stats();
@@ -200,18 +201,20 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     /**
      * Ends {@code pipeline} with an HTTP/2 server: the codec and the connection handler, on {@code loop}
-     * (the channel's event loop). The channel may already carry TLS.
+     * (the channel's event loop), for a connection of a cleartext listener.
      */
     static void install(ChannelPipeline pipeline, LoopContext loop) {
-        install(pipeline, loop, System.nanoTime());
+        install(pipeline, loop, System.nanoTime(), false);
     }
 
     /**
      * As {@link #install(ChannelPipeline, LoopContext)}, for a client whose first bytes were read since
      * {@code sinceNanos} by the handler that chose HTTP/2 ({@link PrefaceDetector}): the deadline of its connection
      * preface counts from then.
+     *
+     * @param secure the connection came over TLS (a TLS listener's): {@code X-Forwarded-Proto: https}
      */
-    static void install(ChannelPipeline pipeline, LoopContext loop, long sinceNanos) {
+    static void install(ChannelPipeline pipeline, LoopContext loop, long sinceNanos, boolean secure) {
         Limits limits = loop.limits();
         Http2Settings settings = new Http2Settings()
                 .maxConcurrentStreams(limits.h2MaxConcurrentStreams())
@@ -233,7 +236,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 .frameLogger(frames)
                 .build();
         Http2Wire wire = new Http2Wire(loop.stats());
-        Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos);
+        Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos, secure);
         frames.onResetWritten(connection::resetWritten);
         frames.onCalmWritten(connection::logCalm);
         // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
@@ -293,7 +296,6 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.ascii(clientInet);
-        secure = channel.pipeline().get(SslHandler.class) != null;
         idleSinceNanos = System.nanoTime();
         controlWindowStartNanos = idleSinceNanos;
         stats.http2Connections.increment();
