@@ -327,20 +327,21 @@ public final class StatsReport {
      */
     private static void queue(Map<String, Object> row, PoolState pool) {
         PoolStats st = pool.stats();
-        PoolStats.Waits waits = st.waits(); // a count and the sum of those very waits
+        PoolStats.QueueCounts counts = st.queueCounts(); // never more outcomes than requests queued
+        PoolStats.Waits waits = counts.waited(); // a count and the sum of those very waits
         long waited = waits.count();
         double waitMillis = waits.nanos() / 1e6;
         row.put("queue_current", pool.queue().size());
         row.put("queue_max", st.queueMax.get());
         row.put("queue_limit", pool.queuePolicy().max());
         row.put("queue_timeout_ms", pool.queuePolicy().timeoutMillis());
-        row.put("queued", st.queued.sum());
+        row.put("queued", counts.queued());
         long full = st.queueFull.sum();
-        long timeouts = st.queueTimeouts.sum();
+        long timeouts = counts.timeouts();
         long noServer = st.noServer.sum();
         row.put("queue_full", full);
         row.put("queue_timeouts", timeouts);
-        row.put("queue_abandoned", st.queueAbandoned.sum());
+        row.put("queue_abandoned", counts.abandoned());
         row.put("no_server", noServer);
         row.put("shed", full + timeouts + noServer); // the very values beside it, whatever came since
         row.put("queue_wait_count", waited);

@@ -496,6 +496,9 @@ public final class Exchange {
             answer(503);
             return;
         }
+        // The wait is counted here, as the slot is used, not by the queue as it granted it: a client that left
+        // meanwhile (above) gives the slot back and counts as abandoned only.
+        poolState.stats().recordWait(loop.index(), now - t.sinceNanos());
         state = State.FORWARDING;
         followPoolAcrossSwap();
         startAttempt(server, now, false);
@@ -561,7 +564,7 @@ public final class Exchange {
         leftQueueUnserved = true;
         t.cancelTimeout();
         queuedNanos += System.nanoTime() - t.sinceNanos();
-        poolState.queue().abandon(t); // if it was granted just now, slotGranted gives the slot back
+        poolState.queue().remove(t); // if it was granted just now, slotGranted gives the slot back, its wait uncounted
         poolState.stats().queueAbandoned.increment();
     }
 

@@ -33,8 +33,6 @@ final class QueueTicket implements PoolQueue.Waiter {
      * changes neither the wait nor the {@code Retry-After} of its end.
      */
     private final PoolPolicy.Queue policy;
-    /** The wait the queue counted when it granted a slot; guarded by the queue's lock. */
-    private long countedWaitNanos = -1;
     /** Loop-confined. */
     private ScheduledFuture<?> timeout;
 
@@ -82,16 +80,6 @@ final class QueueTicket implements PoolQueue.Waiter {
             }
         }
         return server.isAvailable(nowNanos);
-    }
-
-    @Override
-    public void waitCounted(long nanos) {
-        countedWaitNanos = nanos;
-    }
-
-    @Override
-    public long countedWaitNanos() {
-        return countedWaitNanos;
     }
 
     @Override

@@ -33,8 +33,6 @@ public final class LatencyRecorder {
     /** The longest latency told apart, in microseconds (an hour); longer ones are recorded as this. */
     static final long HIGHEST_MICROS = 3_600_000_000L;
 
-    private static final Recorders[] NONE = new Recorders[0];
-
     /**
      * The Prometheus buckets ({@link StatsFormats#LATENCY_BUCKETS}, then +Inf), counted exactly on the event loops:
      * the recorders' bins are too wide to say on which side of a bound a value near it was, and {@code le} means at
@@ -59,7 +57,7 @@ public final class LatencyRecorder {
         final VersionedCounters upstreamBuckets = new VersionedCounters(SERIES);
     }
 
-    private volatile Recorders[] perLoop = NONE;
+    private final PerLoop<Recorders> perLoop = new PerLoop<>(Recorders::new);
 
     /** A new, empty histogram of the kind every latency histogram is (microseconds, auto-resizing, packed). */
     public static Histogram newHistogram() {
@@ -106,13 +104,10 @@ public final class LatencyRecorder {
      * counted: Prometheus' {@code _sum} and {@code _count} describe the same exchanges.
      */
     public void addBucketCounts(long[] total, long[] upstream) {
-        for (Recorders r : perLoop) {
-            if (r == null) {
-                continue;
-            }
+        perLoop.forEach(r -> {
             r.totalBuckets.addTo(total);
             r.upstreamBuckets.addTo(upstream);
-        }
+        });
     }
 
     private static long toMicros(long nanos) {
@@ -120,23 +115,7 @@ public final class LatencyRecorder {
     }
 
     private Recorders recorders(int loop) {
-        Recorders[] r = perLoop;
-        Recorders mine;
-        if (loop < r.length && (mine = r[loop]) != null) {
-            return mine;
-        }
-        return create(loop);
-    }
-
-    private synchronized Recorders create(int loop) {
-        Recorders[] r = perLoop;
-        if (loop < r.length && r[loop] != null) {
-            return r[loop];
-        }
-        Recorders[] grown = java.util.Arrays.copyOf(r, Math.max(r.length, loop + 1));
-        grown[loop] = new Recorders();
-        perLoop = grown;
-        return grown[loop];
+        return perLoop.of(loop);
     }
 
     /**
@@ -144,15 +123,12 @@ public final class LatencyRecorder {
      * {@code upstream}, using {@code scratch} (from {@link #newScratch}) as the interval buffer.
      */
     public void drainInto(Histogram total, Histogram upstream, Histogram scratch) {
-        for (Recorders r : perLoop) {
-            if (r == null) {
-                continue;
-            }
+        perLoop.forEach(r -> {
             r.total.getIntervalHistogramInto(scratch);
             addBins(scratch, total);
             r.upstream.getIntervalHistogramInto(scratch);
             addBins(scratch, upstream);
-        }
+        });
     }
 
     /**
@@ -172,19 +148,15 @@ public final class LatencyRecorder {
      * already (each loop records there first).
      */
     public long totalSumMicros() {
-        long sum = 0;
-        for (Recorders r : perLoop) {
-            sum += r == null ? 0 : r.totalBuckets.get(SUM);
-        }
-        return sum;
+        long[] sum = new long[1];
+        perLoop.forEach(r -> sum[0] += r.totalBuckets.get(SUM));
+        return sum[0];
     }
 
     /** Sum of every upstream latency recorded since the start, in microseconds (as {@link #totalSumMicros}). */
     public long upstreamSumMicros() {
-        long sum = 0;
-        for (Recorders r : perLoop) {
-            sum += r == null ? 0 : r.upstreamBuckets.get(SUM);
-        }
-        return sum;
+        long[] sum = new long[1];
+        perLoop.forEach(r -> sum[0] += r.upstreamBuckets.get(SUM));
+        return sum[0];
     }
 }

@@ -33,9 +33,9 @@ public final class PoolStats {
     public final LongAdder noServer = new LongAdder();
     /**
      * Requests that got a server after waiting ({@link #WAITED}), and their total wait in nanoseconds ({@link
-     * #WAIT_NANOS}); written under the queue's lock, read as one snapshot.
+     * #WAIT_NANOS}); each loop's written by that loop alone, read as one snapshot.
      */
-    private final VersionedCounters waits = new VersionedCounters(2);
+    private final PerLoop<VersionedCounters> waits = new PerLoop<>(() -> new VersionedCounters(2));
     private static final int WAITED = 0;
     private static final int WAIT_NANOS = 1;
     /** Retries the retry budget did not allow. */
@@ -44,42 +44,43 @@ public final class PoolStats {
     public final LongAdder ejectionsPrevented = new LongAdder();
 
     /**
-     * A request got a server after waiting {@code nanos}. Called under the queue's lock, which makes the queue's
-     * grants one writer at a time.
+     * Event loop {@code loop} only: a request it serves took the slot the queue granted it after waiting {@code nanos}.
+     * Counted as the request uses the slot, not as the queue grants it: one whose client left meanwhile gives the slot
+     * back unused and ends abandoned instead, so that each queued request ends in one outcome, counted once, and no
+     * counter ever goes back.
      */
-    public void recordWait(long nanos) {
-        waits.add(WAITED, 1, WAIT_NANOS, Math.max(0, nanos));
+    public void recordWait(int loop, long nanos) {
+        waits.of(loop).add(WAITED, 1, WAIT_NANOS, Math.max(0, nanos));
     }
 
-    /**
-     * A request granted a slot after waiting {@code nanos} ({@link #recordWait}) gave it back unused, its client gone:
-     * it is no wait. Called under the queue's lock.
-     */
-    public void withdrawWait(long nanos) {
-        waits.add(WAITED, -1, WAIT_NANOS, -nanos);
-    }
-
-    /** The last {@link #waits} returned; guarded by this object's monitor (the readers', never the queue's). */
-    private Waits lastRead = new Waits(0, 0);
-
-    /**
-     * Requests that got a server after waiting, and the sum of their waits: of the same requests. Never less than
-     * the last reading, in either: a wait withdrawn after a reading saw it ({@link #withdrawWait}) would make these
-     * counters go back, which Prometheus takes for a restart; until both pass the last reading again it is read
-     * again (itself a count and the sum of the same waits). The readers (the admin thread) take the monitor; the
-     * queue never does.
-     */
-    public synchronized Waits waits() {
+    /** Requests that got a server after waiting, and the sum of their waits: of the same requests. Any thread. */
+    public Waits waits() {
         long[] read = new long[2];
-        waits.addTo(read);
-        if (read[WAITED] >= lastRead.count() && read[WAIT_NANOS] >= lastRead.nanos()) {
-            lastRead = new Waits(read[WAITED], read[WAIT_NANOS]);
-        }
-        return lastRead;
+        waits.forEach(w -> w.addTo(read));
+        return new Waits(read[WAITED], read[WAIT_NANOS]);
     }
 
     /** @param nanos the sum of the waits of the {@code count} requests */
     public record Waits(long count, long nanos) {
+    }
+
+    /**
+     * What became of the queued requests, read so that {@code queued >= waits.count + timeouts + abandoned} at every
+     * reading (each queued request ends in at most one of them; the rest wait still, or are on their way to their
+     * slot). Every outcome is counted after its request's entry ({@link #queued}, under the queue's lock as it
+     * enters; the outcome on the request's loop, after its offer returned or its grant came through the lock): the
+     * outcomes are read first, then the entries, so an outcome read has its entry read too. Read the other way, a
+     * request that entered and timed out between the two reads would be an outcome without an entry. Any thread.
+     */
+    public QueueCounts queueCounts() {
+        long abandoned = queueAbandoned.sum();
+        long timeouts = queueTimeouts.sum();
+        Waits waited = waits();
+        return new QueueCounts(queued.sum(), waited, timeouts, abandoned);
+    }
+
+    /** What {@link #queueCounts} read. */
+    public record QueueCounts(long queued, Waits waited, long timeouts, long abandoned) {
     }
 
     /**

@@ -60,19 +60,10 @@ public final class PoolQueue {
          * that published the table, or the one that offered the waiter to a pool already gone).
          */
         void granted(Server server);
-
-        /** Under the queue's lock, as it is granted a slot: the wait counted for it ({@link PoolStats#recordWait}). */
-        default void waitCounted(long nanos) {
-        }
-
-        /** What {@link #waitCounted} was told; -1: nothing (not granted a slot); read under the queue's lock. */
-        default long countedWaitNanos() {
-            return -1;
-        }
     }
 
     /** @param seq the order it came in: the lower, the older */
-    private record Entry(Waiter waiter, long sinceNanos, long seq) {
+    private record Entry(Waiter waiter, long seq) {
     }
 
     private record Grant(Entry entry, Server server) {
@@ -137,7 +128,7 @@ public final class PoolQueue {
             // so a waiter either finds them empty here or is in a line when retire() empties it.
             poolLeft = pool.servers().isEmpty();
             if (!poolLeft) {
-                Entry e = new Entry(waiter, nowNanos, nextSeq++);
+                Entry e = new Entry(waiter, nextSeq++);
                 Server tie = waiter.pinnedTo();
                 if (tie != null && tie.takesStickyRequests(nowNanos)) {
                     pinned.computeIfAbsent(tie, s -> new ArrayDeque<>()).addLast(e);
@@ -167,23 +158,6 @@ public final class PoolQueue {
         lock.lock();
         try {
             return removeLocked(waiter);
-        } finally {
-            lock.unlock();
-        }
-    }
-
-    /**
-     * Takes {@code waiter} out of the queue because its client left (or its request became void). One granted a slot
-     * just now, which it gives back unused, got no server either: the wait counted at its grant is withdrawn, so that
-     * it counts as abandoned only, once.
-     */
-    public void abandon(Waiter waiter) {
-        lock.lock();
-        try {
-            long counted;
-            if (!removeLocked(waiter) && (counted = waiter.countedWaitNanos()) >= 0) {
-                stats.withdrawWait(counted);
-            }
         } finally {
             lock.unlock();
         }
@@ -233,7 +207,7 @@ public final class PoolQueue {
                 server.loadChanged();
                 grants = null;
             } else {
-                unlink(taker, server, now);
+                unlink(taker, server);
                 grants = new ArrayList<>(2);
                 grants.add(new Grant(taker, server));
             }
@@ -295,7 +269,7 @@ public final class PoolQueue {
                 if (e == null || !s.tryAcquireSlot()) {
                     break;
                 }
-                unlink(e, s, now);
+                unlink(e, s);
                 if (grants == null) {
                     grants = new ArrayList<>(2);
                 }
@@ -332,10 +306,10 @@ public final class PoolQueue {
     }
 
     /**
-     * Takes {@code e}, which {@link #oldestFor} found for {@code server}, out of its line, and counts its wait. Under
-     * the lock, so that the pool's waits have one writer at a time ({@link PoolStats#recordWait}).
+     * Takes {@code e}, which {@link #oldestFor} found for {@code server}, out of its line. Its wait is counted when the
+     * request uses the slot ({@link PoolStats#recordWait}), on its own loop: its client may leave before.
      */
-    private void unlink(Entry e, Server server, long now) {
+    private void unlink(Entry e, Server server) {
         ArrayDeque<Entry> own = pinned.get(server);
         if (own != null && own.peekFirst() == e) {
             own.pollFirst();
@@ -347,9 +321,6 @@ public final class PoolQueue {
             tiedInOpen -= e.waiter().pinnedTo() == null ? 0 : 1;
         }
         resized(size - 1);
-        long waited = Math.max(0, now - e.sinceNanos());
-        stats.recordWait(waited);
-        e.waiter().waitCounted(waited);
     }
 
     /**

@@ -316,7 +316,7 @@ class StatsCollectorTest {
     /**
      * Within one scrape, the pool's queue wait summary ({@code grapevine_pool_queue_wait_seconds}, and {@code
      * queue_wait_count} / {@code queue_wait_ms_total} of {@code /stats.json}) sums the waits of the very requests it
-     * counts, while the queue goes on handing out slots: every wait here is 1 ms, so {@code _sum} must be exactly
+     * counts, while the requests go on taking the slots the queue hands out: every wait here is 1 ms, so {@code _sum} must be exactly
      * {@code _count} ms.
      */
     @Test
@@ -324,8 +324,8 @@ class StatsCollectorTest {
         TableHolder tables = tables(1);
         StatsReport report = reportOfWeb1(tables);
         io.grapevine.proxy.stats.PoolStats pool = tables.current().servers().get(0).poolState().stats();
-        // as the queue grants, under its lock: one writer at a time
-        scrapeWhile("queue", () -> pool.recordWait(1_000_000), scrape -> assertOneMillisecondEach(
+        // as an event loop's requests use the slots the queue granted them: one writer per loop
+        scrapeWhile("queue", () -> pool.recordWait(0, 1_000_000), scrape -> assertOneMillisecondEach(
                 PrometheusText.parse(report.prometheus()),
                 "grapevine_pool_queue_wait_seconds", "scrape " + scrape + ", waits"));
     }

@@ -8,6 +8,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.admin.ExchangeMetrics;
+import io.grapevine.proxy.admin.StatsCollector;
+import io.grapevine.proxy.admin.StatsReport;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.stats.LatencyRecorder;
@@ -19,6 +21,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -384,6 +387,36 @@ class ConnectionLimitForwardingTest {
             assertEquals(0, server(h).inFlight(), "the slot was given back");
             assertFalse(h.backend(0).received().contains("GET /b "), "b never reached the server");
         }
+    }
+
+    /**
+     * A reading of the stats (a scrape) as the queue's grant travels to the request's loop, then its client leaving
+     * before it arrives: each reading, as the pages read them, counts at most one outcome per queued request (at
+     * most {@code queued} in all), and the request ends in one of them, abandoned.
+     */
+    @Test
+    void aReadingAsAGrantTravelsCountsNoRequestInTwoOutcomes() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(limited(1, ""))) {
+            StatsReport report = new StatsReport(h.tables, h.stats, new StatsCollector(h.tables, h.stats), 100);
+            h.send(get("a") + get("b"));
+            h.backend(0).sendWithinTheTurn(ok("A")); // b is granted a's slot; its loop has not run
+            assertEquals(0, server(h).poolState().queue().size(), "b was granted the slot");
+            List<Long> travelling = queuedAndOutcomes(report);
+            assertTrue(travelling.get(1) <= travelling.get(0), "as the grant travels: " + travelling);
+            h.client.pipeline().fireUserEventTriggered(ChannelInputShutdownEvent.INSTANCE); // before the grant
+            h.runPending();
+            assertEquals(List.of(1L, 1L), queuedAndOutcomes(report), "abandoned, and in no other outcome");
+            assertEquals(0, server(h).inFlight(), "the slot was given back");
+        }
+    }
+
+    /** The pool's {@code queued}, and its {@code queue_wait_count + queue_timeouts + queue_abandoned}, as one reading. */
+    private static List<Long> queuedAndOutcomes(StatsReport report) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> pool = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
+        long outcomes = (long) pool.get("queue_wait_count") + (long) pool.get("queue_timeouts")
+                + (long) pool.get("queue_abandoned");
+        return List.of((long) pool.get("queued"), outcomes);
     }
 
     /**
