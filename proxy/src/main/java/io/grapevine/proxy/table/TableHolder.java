@@ -472,14 +472,14 @@ public final class TableHolder {
     }
 
     /**
-     * The pools a generation of {@code pools} has no server of but still shows and counts for: those its routes name
-     * (for as long as they do), then those that left the table less than {@link #retiredPoolKeptNanos} ago (their
-     * state is let go after that, and so are they). Bounded: by the routes, and by the pools of the last minutes.
+     * The pools a generation of {@code pools} has no server of but still shows and counts for: those the routes send
+     * requests to (for as long as they do), then those that left the table less than {@link #retiredPoolKeptNanos} ago
+     * (their state is let go after that, and so are they). Bounded: by the routes, and by the pools of the last
+     * minutes.
      */
     private Map<String, BackendTable.AbsentPool> absentPools(Map<String, ServerPool> pools) {
         Map<String, BackendTable.AbsentPool> absent = new LinkedHashMap<>();
-        for (RouteSpec r : routes) {
-            String name = r.pool();
+        for (String name : routedPools()) {
             if (!pools.containsKey(name) && !absent.containsKey(name)) {
                 absent.put(name, new BackendTable.AbsentPool(name, policyOfPool.apply(name), poolState(name),
                         Long.MAX_VALUE));
@@ -497,6 +497,24 @@ public final class TableHolder {
             }
         }
         return absent;
+    }
+
+    /**
+     * The pools requests are routed to: those the routes name, and {@link ServerSpec#DEFAULT_POOL}, where every
+     * request no route matches goes (all of them, without routes), unless a route matches every request (no host,
+     * and no path prefix or {@code /}). Under this holder's monitor.
+     */
+    private List<String> routedPools() {
+        List<String> names = new ArrayList<>(routes.size() + 1);
+        boolean catchAll = false;
+        for (RouteSpec r : routes) {
+            names.add(r.pool());
+            catchAll |= r.host() == null && (r.pathPrefix() == null || r.pathPrefix().equals("/"));
+        }
+        if (!catchAll) {
+            names.add(ServerSpec.DEFAULT_POOL);
+        }
+        return names;
     }
 
     /**

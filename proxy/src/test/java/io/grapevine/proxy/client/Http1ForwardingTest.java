@@ -3,6 +3,7 @@ package io.grapevine.proxy.client;
 import static io.grapevine.proxy.client.ForwardingHarness.config;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -11,6 +12,7 @@ import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.RuntimeState;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
@@ -700,6 +702,25 @@ class Http1ForwardingTest {
             assertTrue(h.received().startsWith("HTTP/1.1 503 "), h.received());
             assertEquals(0, h.backends.size());
             assertEquals(1, api.stats().noServer.sum(), "the pool's 503");
+        }
+    }
+
+    /**
+     * Pool {@code default} before any server of it came (a proxy whose backends all come from gossip, at its start) is
+     * where every request goes, as a route names its pool: its 503s are its {@code no_server}; and so for a request
+     * no route matches, while no route matches every request.
+     */
+    @Test
+    void aRequestForTheDefaultPoolWithoutServersCountsForIt() throws Exception {
+        for (String config : List.of("{ \"backend_servers\": [] }", ROUTED.replace(
+                "{ \"name\": \"d\", \"ip\": \"127.0.0.1\", \"port\": 8001 },", ""))) {
+            try (ForwardingHarness h = new ForwardingHarness(config)) {
+                h.send("GET / HTTP/1.1\r\nHost: other.example.com\r\n\r\n");
+                assertTrue(h.received().startsWith("HTTP/1.1 503 "), h.received());
+                BackendTable.AbsentPool pool = h.tables.current().absentPool("default", System.nanoTime());
+                assertNotNull(pool, "shown while requests go to it: " + config);
+                assertEquals(1, pool.state().stats().noServer.sum(), "the pool's 503");
+            }
         }
     }
 

@@ -2,6 +2,7 @@ package io.grapevine.proxy.table;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
@@ -56,8 +57,9 @@ class TableHolderTest {
         for (int deploy = 0; deploy < 1_000; deploy++) {
             tables.publish(List.of(spec(1, 1, AdminState.UP, "web-" + deploy)), "deploy " + deploy);
         }
-        assertEquals(List.of("web-999"), tables.poolStates().stream().map(PoolState::name).toList());
-        assertTrue(tables.poolStates().get(0).id() < 2, "ids are reused: " + tables.poolStates().get(0).id());
+        // and pool default, where every request goes without routes
+        assertEquals(List.of("default", "web-999"), tables.poolStates().stream().map(PoolState::name).toList());
+        assertTrue(tables.poolStates().get(1).id() < 3, "ids are reused: " + tables.poolStates().get(1).id());
     }
 
     /**
@@ -83,6 +85,30 @@ class TableHolderTest {
         assertEquals(List.of("api", "default"), routed.poolStates().stream().map(PoolState::name).toList());
         assertNull(routed.publish(List.of(spec(4)), List.of(), n -> PoolPolicy.DEFAULT, "route removed")
                 .absentPool("api", System.nanoTime()), "no route names it any more");
+    }
+
+    /**
+     * Pool {@code default} is where every request goes without routes, and those no route matches: it is kept without
+     * servers, before any came and for as long after they left as requests go to it, unless a route matches every
+     * request.
+     */
+    @Test
+    void poolDefaultWithoutServersIsKeptWhileRequestsGoToIt() {
+        TableHolder unrouted = new TableHolder(1, List.of(), pool -> PoolPolicy.DEFAULT);
+        unrouted.retiredPoolKeptNanos = 0;
+        assertNotNull(unrouted.current().absentPool("default", System.nanoTime()), "before any server came");
+        unrouted.publish(List.of(spec(1)), "start");
+        unrouted.publish(List.of(spec(2, 1, AdminState.UP, "web")), "default gone");
+        BackendTable later = unrouted.publish(List.of(spec(3, 1, AdminState.UP, "web")), "later");
+        assertNotNull(later.absentPool("default", System.nanoTime()), "every request goes to it");
+
+        TableHolder hosts = new TableHolder(1, List.of(new RouteSpec("web.example", null, "web")),
+                pool -> PoolPolicy.DEFAULT);
+        assertNotNull(hosts.publish(List.of(spec(2, 1, AdminState.UP, "web")), "start")
+                .absentPool("default", System.nanoTime()), "other hosts go to it");
+        TableHolder caught = new TableHolder(1, List.of(new RouteSpec(null, "/", "web")), pool -> PoolPolicy.DEFAULT);
+        assertNull(caught.publish(List.of(spec(2, 1, AdminState.UP, "web")), "start")
+                .absentPool("default", System.nanoTime()), "a route takes every request");
     }
 
     /** A pool out of the table for a moment (its only member restarting) comes back with its queue and counters. */
