@@ -284,15 +284,12 @@ public final class StatsCollector {
                 inFlight += s.stats().inFlight.get();
             }
             p.inFlightMax = Math.max(p.inFlightMax, inFlight);
-            // Its servers' failures and the requests it refused itself (no server, queue full or timed out): during
-            // an overload its clients get 503s while its servers fail nothing.
-            sample(p, c.requests, c.errors() + pool.state().stats().shed(), seconds, nowMillis);
+            samplePool(p, c, pool.state().stats().shed(), seconds, nowMillis);
         }
         for (BackendTable.AbsentPool pool : table.absentPools().values()) {
             if (pool.shownAt(nowNanos)) { // no server: what its servers did before they left, and its 503s since
                 PoolTrack p = pools.get(pool.name());
-                Counters c = counters(p, null);
-                sample(p, c.requests, c.errors() + pool.state().stats().shed(), seconds, nowMillis);
+                samplePool(p, counters(p, null), pool.state().stats().shed(), seconds, nowMillis);
             }
         }
         long connections = proxyStats.connectionsAccepted.sum();
@@ -309,6 +306,16 @@ public final class StatsCollector {
                 it.remove(); // gone from the table for longer than its history
             }
         }
+    }
+
+    /**
+     * Closes one second of a pool: what it was asked (its servers' attempts, and the requests it refused itself with a
+     * 503 of the proxy's own, {@code shed}: no server, queue full or timed out), and what failed of that (its
+     * servers' failures, and those 503s: during an overload its clients get 503s while its servers fail nothing).
+     * Each error is one of the requests counted, so the error rate never exceeds the request rate.
+     */
+    private static void samplePool(PoolTrack p, Counters c, long shed, double seconds, long nowMillis) {
+        sample(p, c.requests + shed, c.errors() + shed, seconds, nowMillis);
     }
 
     /** Closes one second of {@code p}: rates from the counters, percentiles of the requests that ended in it. */

@@ -180,9 +180,13 @@ public final class StatsFormats {
         r.put("bck", p.get("available_backup"));
         r.put("sid", 0);
         r.put("type", 1);
-        r.put("req_tot", p.get("requests"));
+        // HAProxy counts the requests a backend was chosen for, the 503s it answers for it (no server, queue full or
+        // timed out) included, in its stot and req_tot, and those 503s in its hrsp_5xx; lbtot stays the times a
+        // server was chosen (attempts).
+        Object asked = sum(p, "requests", "shed");
+        r.put("stot", asked);
+        r.put("req_tot", asked);
         r.put("algo", p.get("balance"));
-        // HAProxy counts the 503s it answers for a backend (no server, queue full or timed out) in its hrsp_5xx.
         r.put("hrsp_5xx", sum(p, "responses_5xx", "shed"));
         return r;
     }

@@ -226,7 +226,8 @@ class StatsCollectorTest {
      * did: during an overload its clients are refused while its servers fail nothing, and the pool must not look
      * healthy. {@code /stats.json} says how many and why ({@code shed}, {@code no_server}), {@code /metrics} has the
      * one the queue's counters do not, and HAProxy's CSV counts them in the BACKEND's {@code hrsp_5xx}, as HAProxy
-     * counts the 503s it answers for a backend.
+     * counts the 503s it answers for a backend. They are requests the pool was asked for, too: in its request rate
+     * and the BACKEND's {@code stot} and {@code req_tot}, so that errors never outnumber requests.
      */
     @Test
     void theRequestsAPoolTurnsAwayAreErrorsOfThePool() {
@@ -243,7 +244,8 @@ class StatsCollectorTest {
         collector.tick();
 
         double[] rates = lastRates(report, "default");
-        assertEquals(5 * rates[0], rates[1], rates[0] * 0.05, "the server's 500 and the pool's four 503s");
+        assertEquals(rates[0], rates[1], rates[0] * 0.05,
+                "asked 5 times (one attempt, four 503s of its own), and each failed: the server's 500, the four 503s");
         @SuppressWarnings("unchecked")
         Map<String, Object> row = ((List<Map<String, Object>>) report.stats().get("pools")).get(0);
         assertEquals(4L, row.get("shed"), row.toString());
@@ -254,6 +256,9 @@ class StatsCollectorTest {
         Map<String, String> backend = io.grapevine.proxy.testing.HaproxyCsv.parse(StatsFormats.csv(report.stats()))
                 .stream().filter(r -> r.get("svname").equals("BACKEND")).findFirst().orElseThrow();
         assertEquals("5", backend.get("hrsp_5xx"), backend.toString());
+        assertEquals("5", backend.get("stot"), "the requests it was chosen for, its 503s included: " + backend);
+        assertEquals("5", backend.get("req_tot"), backend.toString());
+        assertEquals("1", backend.get("lbtot"), "the times a server was chosen: " + backend);
     }
 
     /**
