@@ -7,16 +7,19 @@ import io.grapevine.proxy.stats.LatencyWindow;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
+import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.grapevine.proxy.table.TableHolder;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.IdentityHashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Queue;
+import java.util.Set;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ScheduledFuture;
@@ -300,10 +303,22 @@ public final class StatsCollector {
         // status class). A pool's are its servers' failed attempts (retried ones included) and its own 503s instead.
         sample(all, proxyStats.requests.sum(), proxyStats.responses5xx.sum() + proxyStats.abortedResponses.sum(),
                 seconds, nowMillis);
+        Set<String> kept = null;
         for (Iterator<PoolTrack> it = pools.values().iterator(); it.hasNext(); ) {
             PoolTrack p = it.next();
             if (nowNanos - p.lastSeenNanos > HISTORY_SECONDS * 1_000_000_000L) {
-                it.remove(); // gone from the table for longer than its history
+                if (kept == null) {
+                    kept = new HashSet<>();
+                    for (PoolState state : tables.poolStates()) {
+                        kept.add(state.name());
+                    }
+                }
+                // Gone from the table for longer than its history, and let go by the holder: a pool whose state is
+                // kept (no swap came since to let it go) comes back with it, its queue and its 503s, and must find
+                // its counters here too, its rates counted from its last second, not from zero.
+                if (!kept.contains(p.name)) {
+                    it.remove();
+                }
             }
         }
     }

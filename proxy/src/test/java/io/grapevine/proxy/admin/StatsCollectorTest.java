@@ -25,6 +25,7 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -261,6 +262,55 @@ class StatsCollectorTest {
         assertEquals("1", backend.get("lbtot"), "the times a server was chosen: " + backend);
     }
 
+    private static final ServerSpec API_1 = new ServerSpec("api-1", "127.0.0.1", 1, 1, false, "api",
+            ServerSpec.Source.GOSSIP, ServerSpec.AdminState.UP);
+
+    /** Publishes {@code web-1} and {@code api-1} (pool {@code api}), which serves one request: a 200. */
+    private static Server startWithApi(TableHolder tables) {
+        tables.publish(List.of(spec("web-1", 2), API_1), "start");
+        Server api = tables.current().pools().get("api").servers().get(0);
+        api.stats().requestStarted();
+        api.stats().countResponse(200);
+        return api;
+    }
+
+    /**
+     * A pool out of the table for longer than its history, with no other change meanwhile (its only member down for
+     * ten minutes), keeps its state (its queue and the 503s it answered), and comes back with the track of its
+     * counters too: its rates count what happened since the last second, not everything since the start, and the
+     * counts its servers left behind stay in its totals.
+     */
+    @Test
+    void aPoolBackAfterLongKeepsItsCountersAndItsRatesCountOnlyTheLastSecond() throws Exception {
+        TableHolder tables = tables(1);
+        io.grapevine.proxy.table.TableHolders.keepRetiredPools(tables, TimeUnit.MILLISECONDS.toNanos(1));
+        StatsCollector collector = new StatsCollector(tables, new ProxyStats());
+        StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
+        Server api = startWithApi(tables);
+        api.poolState().stats().queueFull.add(3);
+        collector.tick();
+        collector.tick();
+        tables.publish(List.of(spec("web-1", 2)), "gossip: api-1 removed");
+        Thread.sleep(5); // no longer shown, its state kept: no swap came since to let it go
+        collector.tick();
+        collector.pools().get("api").lastSeenNanos -= TimeUnit.SECONDS.toNanos(StatsCollector.HISTORY_SECONDS + 1);
+        collector.tick();
+        tables.publish(List.of(spec("web-1", 2), API_1), "gossip: api-1 back");
+        collector.tick();
+
+        @SuppressWarnings("unchecked")
+        Map<String, Object> columns = (Map<String, Object>) ((Map<String, Object>) report.history().get("series"))
+                .get("api");
+        @SuppressWarnings("unchecked")
+        List<Double> errors = (List<Double>) columns.get("errors_per_s");
+        assertEquals(0.0, errors.get(errors.size() - 1), "nothing failed in the last second: " + columns);
+        @SuppressWarnings("unchecked")
+        Map<String, Object> row = ((List<Map<String, Object>>) report.stats().get("pools")).stream()
+                .filter(p -> p.get("name").equals("api")).findFirst().orElseThrow();
+        assertEquals(1L, row.get("requests"), "its first server's request: " + row);
+        assertEquals(3L, row.get("queue_full"), row.toString());
+    }
+
     /**
      * The last server of a pool a route names leaves the table (its member crashed): the pool stays in {@code
      * /stats.json}, {@code /metrics}, HAProxy's CSV and {@code /table}, down and with no server, and the 503s its
@@ -274,12 +324,7 @@ class StatsCollectorTest {
                 "api")), pool -> io.grapevine.proxy.config.PoolPolicy.of(Balance.ROUNDROBIN));
         StatsCollector collector = new StatsCollector(tables, new ProxyStats());
         StatsReport report = new StatsReport(tables, new ProxyStats(), collector, 100);
-        ServerSpec api1 = new ServerSpec("api-1", "127.0.0.1", 1, 1, false, "api", ServerSpec.Source.GOSSIP,
-                ServerSpec.AdminState.UP);
-        tables.publish(List.of(spec("web-1", 2), api1), "start");
-        Server api = tables.current().pools().get("api").servers().get(0);
-        api.stats().requestStarted();
-        api.stats().countResponse(200);
+        Server api = startWithApi(tables);
         collector.tick();
         tables.publish(List.of(spec("web-1", 2)), "gossip: api-1 removed");
         collector.tick();
