@@ -192,18 +192,23 @@ public final class GossipNode implements AutoCloseable {
 
     /**
      * The address the membership port binds for {@code bindHost}: an IP literal parsed, a name at the address its
-     * lookup found within {@link NameLookups#LOOKUP_MILLIS}, unresolved if it has none (the bind then fails as for an
-     * address not of this host). Never a lookup without a time limit. Scalecube's own bind (Reactor Netty's
-     * TcpServer, new InetSocketAddress on the starting thread) follows this check in {@link #start}, which fails
-     * unless the name was found: the JVM's cache (networkaddress.cache.ttl, 30 s) answers it then.
+     * lookup found within {@link NameLookups#LOOKUP_MILLIS}. Never a lookup without a time limit. Scalecube's own bind
+     * (Reactor Netty's TcpServer, new InetSocketAddress on the starting thread) follows this check in {@link #start},
+     * which fails unless the name was found: the JVM's cache (networkaddress.cache.ttl, 30 s) answers it then.
      *
-     * @throws IllegalStateException when the DNS server did not answer for the name in time, naming it
+     * @throws IllegalStateException when the DNS server did not answer for the name in time, or found no address for
+     *         it (a typo in --gossip-bind or --advertise), naming it: the bind of an unresolved address would be told
+     *         as "not an address of this host", which sends the operator to the host's interfaces and NAT, not to DNS
      */
     private static InetSocketAddress bindAddress(String bindHost, int port) {
         try {
             return new InetSocketAddress(NameLookups.address(bindHost), port);
         } catch (UnknownHostException e) {
-            return InetSocketAddress.createUnresolved(bindHost, port);
+            if (NameLookups.isIpLiteral(bindHost) || Thread.currentThread().isInterrupted()) {
+                return InetSocketAddress.createUnresolved(bindHost, port); // a scope of no interface here; a stop
+            }
+            throw new IllegalStateException("cannot listen for gossip on " + HostAndPort.format(bindHost, port) + ": "
+                    + bindHost + " has no address (the DNS server found none)");
         } catch (TimeoutException e) {
             throw new IllegalStateException("cannot listen for gossip on " + HostAndPort.format(bindHost, port)
                     + ": the DNS server did not answer for " + bindHost + " within " + NameLookups.LOOKUP_MILLIS + " ms");

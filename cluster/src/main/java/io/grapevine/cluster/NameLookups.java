@@ -57,7 +57,7 @@ final class NameLookups {
     static List<InetAddress> addresses(List<HostAndPort> seeds, Predicate<HostAndPort> wanted) {
         List<Lookup> started = new ArrayList<>(seeds.size());
         for (HostAndPort seed : seeds) {
-            boolean name = !NetUtil.isValidIpV4Address(seed.host()) && !NetUtil.isValidIpV6Address(seed.host());
+            boolean name = !isIpLiteral(seed.host());
             started.add(name && wanted.test(seed) ? start(seed.host()) : null);
         }
         List<InetAddress> found = new ArrayList<>(seeds.size());
@@ -77,7 +77,7 @@ final class NameLookups {
      * @throws UnknownHostException when the name has no address, or the wait was interrupted
      */
     static InetAddress address(String host) throws TimeoutException, UnknownHostException {
-        if (NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host)) {
+        if (isIpLiteral(host)) {
             return InetAddress.getByName(host); // parsed, no lookup
         }
         Lookup lookup = start(host);
@@ -89,6 +89,11 @@ final class NameLookups {
             Thread.currentThread().interrupt();
             throw new UnknownHostException(host);
         }
+    }
+
+    /** Whether {@code host} is an IPv4 or IPv6 literal, parsed without DNS; anything else is a name. */
+    static boolean isIpLiteral(String host) {
+        return NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host);
     }
 
     private static InetAddress literal(String host) {

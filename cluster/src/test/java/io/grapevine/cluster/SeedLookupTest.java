@@ -83,6 +83,22 @@ class SeedLookupTest {
         }
     }
 
+    @Test
+    void aBindHostNameWithNoAddressIsNamedAsSuchNotAsAnAddressOfAnotherHost() {
+        NameLookups.Resolver real = NameLookups.lookup;
+        NameLookups.lookup = name -> {
+            throw new UnknownHostException(name); // the DNS server answered: no such name
+        };
+        try {
+            IllegalStateException e = assertThrows(IllegalStateException.class,
+                    () -> GossipNode.checkCanListen(bindingTo("gossip-c.typo.example")));
+            assertEquals("cannot listen for gossip on gossip-c.typo.example:0: gossip-c.typo.example has no address"
+                    + " (the DNS server found none)", e.getMessage());
+        } finally {
+            NameLookups.lookup = real;
+        }
+    }
+
     private static ClusterSettings bindingTo(String bindHost) {
         return ClusterSettings.builder().insecure(true).gossipPort(0).bindHost(bindHost).build();
     }
