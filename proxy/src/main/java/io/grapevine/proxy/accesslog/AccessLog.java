@@ -45,6 +45,12 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
 
     private final ZoneId zone = ZoneId.systemDefault();
     private volatile Target target;
+    /**
+     * The writer a stop is closing ({@link #close()}): taken off {@link #target} first, so that no line is offered
+     * after, and still writing what was queued. Set before {@link #target} goes off, so that {@link #closeWithin}
+     * (a second signal, on its own thread) finds one or the other and waits for it.
+     */
+    private volatile AccessLogWriter closing;
     /** One per event loop, indexed by {@link Exchange#loopIndex()}; each used only on its loop. */
     private LineFormatter[] formatters = new LineFormatter[0];
     private ProxyStats stats = new ProxyStats();
@@ -211,15 +217,24 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
      */
     public void closeWithin(long waitMillis) {
         AccessLogWriter w = target.writer();
+        if (w == null) {
+            w = closing; // the stop is writing the last lines: they are the ones to wait for
+        }
         if (w != null) {
             w.close(waitMillis);
         }
+    }
+
+    /** The writer lines go to now, or null. For tests. */
+    AccessLogWriter writerForTest() {
+        return target.writer();
     }
 
     /** Writes what is queued and closes the file. */
     @Override
     public synchronized void close() {
         AccessLogWriter w = target.writer();
+        closing = w;
         target = OFF;
         if (w != null) {
             w.close();
@@ -232,6 +247,7 @@ public final class AccessLog implements ExchangeObserver, AutoCloseable {
      */
     public synchronized void close(StopDeadline stop) {
         AccessLogWriter w = target.writer();
+        closing = w;
         target = OFF;
         if (w != null) {
             stop.step("writing the access log " + w.path());

@@ -3,7 +3,9 @@ package io.grapevine.proxy.accesslog;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.proxy.config.AccessLogConfig;
 import java.io.IOException;
 import java.io.InputStream;
@@ -65,5 +67,42 @@ class AccessLogFifoTest {
             writer.offer("a line\n".getBytes());
         }
         assertEquals("a line\n", new String(read.get(10, TimeUnit.SECONDS)));
+    }
+    /**
+     * A second signal while the stop writes the access log's last lines ({@link AccessLog#close(StopDeadline)}, the
+     * writer held by a reader that is slow to read) waits for those lines, as it does before that step, rather than
+     * finding the log already off and letting the halt cut them.
+     */
+    @Test
+    void aSecondSignalWhileTheStopWritesTheLastLinesWaitsForThem() throws Exception {
+        CompletableFuture<FileChannel> reader = CompletableFuture.supplyAsync(() -> {
+            try {
+                return FileChannel.open(fifo, StandardOpenOption.READ); // opened, nothing read yet: the pipe fills
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        AccessLog log = AccessLog.open(new AccessLogConfig(fifo, AccessLogConfig.Format.COMBINED));
+        AccessLogWriter writer = log.writerForTest();
+        byte[] line = ("x".repeat(1023) + "\n").getBytes();
+        for (int i = 0; i < 256; i++) { // 256 KiB: more than the pipe holds
+            assertTrue(writer.offer(line));
+        }
+        Thread stop = new Thread(() -> log.close(StopDeadline.after(10_000, "a test's")));
+        stop.start();
+        while (log.writerForTest() != null) {
+            Thread.sleep(5); // the stop has taken the log off and waits for its writer
+        }
+        CompletableFuture<Long> read = reader.thenApplyAsync(channel -> {
+            try (InputStream in = java.nio.channels.Channels.newInputStream(channel)) {
+                Thread.sleep(200);
+                return in.transferTo(java.io.OutputStream.nullOutputStream());
+            } catch (IOException | InterruptedException e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        log.closeWithin(5_000); // the second signal, before the halt
+        assertEquals(256L * 1024, read.get(100, TimeUnit.MILLISECONDS), "every queued line written before the halt");
+        stop.join(10_000);
     }
 }
