@@ -141,6 +141,9 @@ public final class HealthChecker {
         }).awaitUninterruptibly(timeoutMillis);
     }
 
+    /** Whether the last tick failed: its failure was logged. On the loop. */
+    private boolean tickFailing;
+
     /**
      * A tick whose failure is logged and does not end the checks: a periodic task that throws is never run again, and
      * every server would keep the state it had, unchecked, with nothing said.
@@ -148,8 +151,12 @@ public final class HealthChecker {
     private void tickOrSayWhy() {
         try {
             tick();
+            tickFailing = false;
         } catch (RuntimeException e) {
-            log.error("Health checks: a tick failed; the checks go on at the next", e);
+            if (!tickFailing) { // once until a tick succeeds again, not ten times an interval
+                log.error("Health checks: a tick failed; the checks go on at the next", e);
+            }
+            tickFailing = true;
         }
     }
 
