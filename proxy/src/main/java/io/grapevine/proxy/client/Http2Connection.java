@@ -76,14 +76,16 @@ import org.slf4j.LoggerFactory;
  * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
  * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
  * streams whose backend failed), control frames queued towards a client
- * that does not read them, runs of empty DATA frames, and PING, SETTINGS or PRIORITY frames beyond
- * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS} all end the connection with a
- * GOAWAY. Request bodies are bounded by the stream window, response buffering by the windows and the
+ * that does not read them, runs of empty DATA frames, PING, SETTINGS, PRIORITY and frames of unknown type beyond
+ * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
+ * streams and the DATA sent call for ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request
+ * bodies are bounded by the stream window, response buffering by the windows and the
  * socket's write-buffer marks.
  *
  * <p>Thread: the connection's event loop, like its streams and their exchanges.
  */
-final class Http2Connection extends ClientChannelHandler implements ClientConnection {
+final class Http2Connection extends ClientChannelHandler
+        implements ClientConnection, Http2FrameCounter.IdleFrameListener {
 
     private static final Logger log = LoggerFactory.getLogger(Http2Connection.class);
 
@@ -100,9 +102,14 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private static final long RESET_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(RESET_WINDOW_SECONDS);
     /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
     static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
-    /** PING, SETTINGS and PRIORITY frames a client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM. */
+    /**
+     * PING, SETTINGS, PRIORITY and frames of unknown type a client may send per window; beyond, GOAWAY
+     * ENHANCE_YOUR_CALM.
+     */
     static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
     static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /** WINDOW_UPDATE frames a client may send per DATA frame sent to it (Envoy's default): {@link #windowUpdateRead}. */
+    static final int WINDOW_UPDATES_PER_DATA_FRAME_SENT = 10;
     /** How long a drain waits for the client to acknowledge the first GOAWAY before it sends the last. */
     static final long DRAIN_ROUND_TRIP_MILLIS = 1000;
     private static final long DRAIN_PING = 0x6472_6169_6e00_0001L;
@@ -165,6 +172,12 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     /** This connection's ENHANCE_YOUR_CALM was told ({@link #logCalm}). */
     private boolean calmTold;
     private int controlFrames;
+    /** WINDOW_UPDATE frames read, and streams the client opened, for {@link #windowUpdateRead}. */
+    private long windowUpdates;
+    private long streamsOpened;
+    /** A budget was spent and the connection ended with ENHANCE_YOUR_CALM: the frames still read count no more. */
+    private boolean flooded;
+    private final Http2FrameCounter frames;
     private boolean lastGoAwaySent;
     private Future<?> drainTimer;
     /** Resets written that the client provoked, since {@link #resetWindowStartNanos} (see {@link #resetWritten}). */
@@ -179,8 +192,10 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
      */
     private long abandonedWindowBytes;
 
-    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2Wire wire, long openedNanos, boolean secure) {
+    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2FrameCounter frames, Http2Wire wire,
+                            long openedNanos, boolean secure) {
         this.openedNanos = openedNanos;
+        this.frames = frames;
         this.secure = secure;
         this.loop = loop;
         this.wire = wire;
@@ -236,8 +251,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
                 .frameLogger(frames)
                 .build();
         Http2Wire wire = new Http2Wire(loop.stats());
-        Http2Connection connection = new Http2Connection(loop, codec, wire, sinceNanos, secure);
+        Http2Connection connection = new Http2Connection(loop, codec, frames, wire, sinceNanos, secure);
         frames.onResetWritten(connection::resetWritten);
+        frames.onIdleFrameRead(connection);
         frames.onCalmWritten(connection::logCalm);
         // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
         codec.decoder().frameListener(connection.new StreamFrames(codec.decoder().frameListener()));
@@ -534,7 +550,9 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
 
     /**
      * PING and SETTINGS are cheap to send and each costs an answer (RFC 9113 section 10.5), PRIORITY a change of the
-     * codec's dependency tree: beyond a modest budget per window, the connection ends with ENHANCE_YOUR_CALM.
+     * codec's dependency tree, a frame of unknown type its reading and nothing else (section 5.5 has it ignored, so
+     * nothing else bounds a flood of them): beyond a modest budget per window, the connection ends with
+     * ENHANCE_YOUR_CALM.
      */
     private void countControlFrame() {
         long now = System.nanoTime();
@@ -542,9 +560,41 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
             controlWindowStartNanos = now;
             controlFrames = 0;
         }
-        if (++controlFrames == MAX_CONTROL_FRAMES_PER_WINDOW + 1) {
-            connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_CONTROL_FRAMES_PER_WINDOW
-                    + " PING/SETTINGS/PRIORITY frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
+        if (++controlFrames > MAX_CONTROL_FRAMES_PER_WINDOW) {
+            flood("more than " + MAX_CONTROL_FRAMES_PER_WINDOW + " PING/SETTINGS/PRIORITY/unknown frames in "
+                    + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
+        }
+    }
+
+    /** Told by the {@link Http2FrameCounter} within the codec's read: spends the budget of PING and SETTINGS. */
+    @Override
+    public void unknownFrameRead() {
+        countControlFrame();
+    }
+
+    /**
+     * A WINDOW_UPDATE, on the connection or a stream, told by the {@link Http2FrameCounter} within the codec's read,
+     * before the codec acts on it. A client grants window as it takes the DATA sent to it; one that sends WINDOW_UPDATE
+     * with no DATA to answer makes the flow controller work for nothing (on the connection, it looks over every open
+     * stream), and its windows only overflow once the increments add up to 2^31 (section 6.9.1). Envoy's rule bounds
+     * them: at most 5 + 2 x (streams opened + {@link #WINDOW_UPDATES_PER_DATA_FRAME_SENT} x DATA frames sent) over
+     * the connection's life, beyond which it ends with ENHANCE_YOUR_CALM. A client that answers each DATA frame with a
+     * WINDOW_UPDATE on its stream and one on the connection uses a tenth of that.
+     */
+    @Override
+    public void windowUpdateRead() {
+        long dataFrames = frames.dataFramesSent();
+        if (++windowUpdates > 5 + 2 * (streamsOpened + WINDOW_UPDATES_PER_DATA_FRAME_SENT * dataFrames)) {
+            flood("more than " + (windowUpdates - 1) + " WINDOW_UPDATE frames for " + dataFrames
+                    + " DATA frames sent");
+        }
+    }
+
+    /** A budget is spent: the connection ends with ENHANCE_YOUR_CALM, once (frames already read are still decoded). */
+    private void flood(String reason) {
+        if (!flooded) {
+            flooded = true;
+            connectionError(Http2Error.ENHANCE_YOUR_CALM, reason);
         }
     }
 
@@ -611,6 +661,7 @@ final class Http2Connection extends ClientChannelHandler implements ClientConnec
     private Http2Stream streamOpened(int streamId) {
         Http2Stream stream = new Http2Stream(this, codec.connection().stream(streamId));
         streams.put(streamId, stream);
+        streamsOpened++;
         idleSinceNanos = 0;
         stats.http2Streams.increment();
         return stream;

@@ -4,6 +4,7 @@ import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2Flags;
 import io.netty.handler.codec.http2.Http2FrameLogger;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.logging.LogLevel;
@@ -15,7 +16,9 @@ import java.util.function.Consumer;
  * what the statistics report: stream resets received, resets the proxy sent with an error, and GOAWAYs
  * it sent with an error (one with ENHANCE_YOUR_CALM is also told to the connection, {@link #onCalmWritten}).
  * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
- * which keeps the budget of resets the client provokes. It also logs the frames at TRACE under this class's
+ * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE and each frame of unknown type read
+ * ({@link #onIdleFrameRead}), which ask nothing of the proxy but their reading, and for the WINDOW_UPDATE budget it
+ * counts the DATA frames written ({@link #dataFramesSent}). It also logs the frames at TRACE under this class's
  * logger, for whoever needs to see a connection frame by frame.
  *
  * <p>One per connection, holding the shared counters and its connection's callback; called on the
@@ -32,7 +35,26 @@ final class Http2FrameCounter extends Http2FrameLogger {
         void resetWritten(int streamId, long errorCode, int dataBytes);
     }
 
+    /** Told of each frame read that only the connection's budgets look at. */
+    interface IdleFrameListener {
+        /** A WINDOW_UPDATE, on the connection or a stream, whatever its state (told before the codec acts on it). */
+        void windowUpdateRead();
+
+        /** A frame of a type RFC 9113 does not define (section 5.5: ignored), on any stream. */
+        void unknownFrameRead();
+    }
+
     private final ProxyStats stats;
+    /** Told of each WINDOW_UPDATE and unknown frame read, for the connection's budgets. */
+    private IdleFrameListener idleFrameRead = new IdleFrameListener() {
+        @Override
+        public void windowUpdateRead() { }
+
+        @Override
+        public void unknownFrameRead() { }
+    };
+    /** DATA frames written to the client, the codec's flow controller cutting a response into frames as it writes. */
+    private long dataFramesSent;
     /** Told of each RST_STREAM the codec writes, for the connection's reset budget. */
     private ResetListener resetWritten = (streamId, errorCode, dataBytes) -> { };
     /** Told of each GOAWAY ENHANCE_YOUR_CALM written, with its debug data (the reason), for the connection's line. */
@@ -55,6 +77,16 @@ final class Http2FrameCounter extends Http2FrameLogger {
         this.resetWritten = listener;
     }
 
+    /** Where each WINDOW_UPDATE and unknown frame read is told, before the codec acts on it. */
+    void onIdleFrameRead(IdleFrameListener listener) {
+        this.idleFrameRead = listener;
+    }
+
+    /** DATA frames written so far on this connection. */
+    long dataFramesSent() {
+        return dataFramesSent;
+    }
+
     /**
      * Where each GOAWAY ENHANCE_YOUR_CALM goes, as it is written: whichever limit ended the connection, the decoder's,
      * the connection's own, or the encoder's on control frames queued towards a client that reads none (which Netty
@@ -72,6 +104,26 @@ final class Http2FrameCounter extends Http2FrameLogger {
         if (direction == Direction.INBOUND) {
             dataStreamId = streamId;
             dataBytes = data.readableBytes() + padding;
+        } else {
+            dataFramesSent++;
+        }
+    }
+
+    @Override
+    public void logWindowsUpdate(Direction direction, ChannelHandlerContext ctx, int streamId,
+                                 int windowSizeIncrement) {
+        super.logWindowsUpdate(direction, ctx, streamId, windowSizeIncrement);
+        if (direction == Direction.INBOUND) {
+            idleFrameRead.windowUpdateRead();
+        }
+    }
+
+    @Override
+    public void logUnknownFrame(Direction direction, ChannelHandlerContext ctx, byte frameType, int streamId,
+                                Http2Flags flags, ByteBuf data) {
+        super.logUnknownFrame(direction, ctx, frameType, streamId, flags, data);
+        if (direction == Direction.INBOUND) {
+            idleFrameRead.unknownFrameRead();
         }
     }
 

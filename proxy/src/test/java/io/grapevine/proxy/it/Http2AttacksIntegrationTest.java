@@ -15,6 +15,7 @@ import io.grapevine.proxy.testing.MemorySampler;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.time.Duration;
+import java.util.function.IntFunction;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -140,22 +141,14 @@ class Http2AttacksIntegrationTest {
     @Test
     void aSettingsFloodEndsTheConnection() throws Exception {
         H2Client attacker = attacker();
-        ByteArrayOutputStream flood = new ByteArrayOutputStream();
-        for (int i = 0; i < 20_000; i++) {
-            flood.writeBytes(H2Frames.settings(0x3, 100));
-        }
-        sendIgnoringClose(attacker, flood.toByteArray());
+        sendIgnoringClose(attacker, flood(20_000, i -> H2Frames.settings(0x3, 100)));
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
     @Test
     void aPingFloodEndsTheConnection() throws Exception {
         H2Client attacker = attacker();
-        ByteArrayOutputStream flood = new ByteArrayOutputStream();
-        for (int i = 0; i < 20_000; i++) {
-            flood.writeBytes(H2Frames.ping(i));
-        }
-        sendIgnoringClose(attacker, flood.toByteArray());
+        sendIgnoringClose(attacker, flood(20_000, H2Frames::ping));
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
@@ -187,11 +180,35 @@ class Http2AttacksIntegrationTest {
     @Test
     void aPriorityFloodEndsTheConnection() throws Exception {
         H2Client attacker = attacker();
-        ByteArrayOutputStream flood = new ByteArrayOutputStream();
-        for (int i = 0; i < 20_000; i++) {
-            flood.writeBytes(H2Frames.priority(1 + 2 * (i % 100), 0, 1 + i % 256, i % 2 == 0));
-        }
-        sendIgnoringClose(attacker, flood.toByteArray());
+        sendIgnoringClose(attacker,
+                flood(20_000, i -> H2Frames.priority(1 + 2 * (i % 100), 0, 1 + i % 256, i % 2 == 0)));
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+    }
+
+    /**
+     * WINDOW_UPDATE frames (RFC 9113 section 6.9) grant window for the DATA the proxy sends; a client that sends them
+     * with no DATA to answer, on the connection and on an open stream, makes the flow controller work for nothing (on
+     * the connection it looks over every open stream). Envoy bounds them by the DATA frames sent, and so does the
+     * proxy.
+     */
+    @Test
+    void aWindowUpdateFloodEndsTheConnection() throws Exception {
+        H2Client attacker = attacker();
+        int id = attacker.newStream();
+        sendIgnoringClose(attacker, H2Frames.concat(
+                attacker.frames().headers(id, request("GET", "/slow?ms=3000"), true),
+                flood(20_000, i -> H2Frames.windowUpdate(i % 2 == 0 ? 0 : id, 1))));
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+    }
+
+    /**
+     * Frames of a type the proxy does not know are ignored (RFC 9113 section 5.5), but each costs its reading: a flood
+     * of them counts against the budget of PING, SETTINGS and PRIORITY frames.
+     */
+    @Test
+    void aFloodOfFramesOfUnknownTypeEndsTheConnection() throws Exception {
+        H2Client attacker = attacker();
+        sendIgnoringClose(attacker, flood(20_000, i -> H2Frames.frame(0xfa, 0, 0, new byte[8])));
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
@@ -329,6 +346,15 @@ class Http2AttacksIntegrationTest {
         Response r = client.await(id, WAIT);
         assertEquals(H2Frames.PROTOCOL_ERROR, r.reset(), r.toString());
         assertEquals(200, client.get("/").status());
+    }
+
+    /** {@code n} frames in a row, the i-th {@code frame.apply(i)}. */
+    private static byte[] flood(int n, IntFunction<byte[]> frame) {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        for (int i = 0; i < n; i++) {
+            out.writeBytes(frame.apply(i));
+        }
+        return out.toByteArray();
     }
 
     /**
