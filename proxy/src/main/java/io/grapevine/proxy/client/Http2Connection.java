@@ -370,9 +370,10 @@ final class Http2Connection extends ClientChannelHandler
             return;
         }
         if (cause instanceof Http2Exception h2) {
-            // A connection error: the codec sends GOAWAY and closes the connection itself. A flood is worth
-            // an operator's attention (at most a line a second, see CALM_LINES); other protocol errors are the
-            // client's bug.
+            // A connection error: the codec sends GOAWAY and closes the connection itself (but see
+            // goAwayAfterTheCodecsOwn). A flood is worth an operator's attention (at most a line a second, see
+            // CALM_LINES); other protocol errors are the client's bug.
+            goAwayAfterTheCodecsOwn(h2);
             if (h2.error() == Http2Error.ENHANCE_YOUR_CALM) {
                 logCalm(h2.getMessage());
             } else {
@@ -383,6 +384,33 @@ final class Http2Connection extends ClientChannelHandler
         }
         log.debug("HTTP/2 connection from {} failed: {}", remoteAddress(), cause.toString());
         ctx.close();
+    }
+
+    /**
+     * Writes the GOAWAY of connection error {@code error} when the codec, which goes on to end the connection, will not:
+     * after a GOAWAY of its own (the drain's two, or the one before an idle close) Netty's {@code goAway} sends none that
+     * names the same or a larger last stream id, and a connection error names 2^31-1. The client then learned nothing
+     * of why it was closed, and http2_connection_errors, which counts the GOAWAYs written with an error
+     * ({@link Http2FrameCounter}), did not count the close, though its ENHANCE_YOUR_CALM line was written. RFC 9113
+     * section 5.4.1 has the GOAWAY with the error sent before the close, and section 6.8 lets another follow one
+     * already sent, its last stream id never larger: this one names the id sent before. Unflushed writes would be
+     * dropped by the close that follows, so it is flushed (the flush consolidation lets it out before the close).
+     */
+    private void goAwayAfterTheCodecsOwn(Http2Exception error) {
+        io.netty.handler.codec.http2.Http2Connection connection = codec.connection();
+        if (error instanceof Http2Exception.StreamException || error.error() == Http2Error.NO_ERROR
+                || !connection.goAwaySent() || codecContext == null) {
+            return;
+        }
+        int lastSent = connection.remote().lastStreamKnownByPeer(); // the client's streams the GOAWAY sent named
+        int codecNames = error.shutdownHint() == Http2Exception.ShutdownHint.HARD_SHUTDOWN
+                ? Integer.MAX_VALUE : connection.remote().lastStreamCreated();
+        if (codecNames < lastSent) {
+            return; // the codec sends it
+        }
+        encoder.frameWriter().writeGoAway(codecContext, lastSent, error.error().code(),
+                Http2CodecUtil.toByteBuf(codecContext, error), codecContext.newPromise());
+        codecContext.flush();
     }
 
     /**

@@ -620,8 +620,8 @@ class Http2ForwardingTest {
         }
     }
 
-    /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection. */
-    private void pingFlood(ForwardingHarness h) {
+    /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection (returned). */
+    private Frame pingFlood(ForwardingHarness h) {
         byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];
         for (int i = 0; i < flood.length; i++) {
             flood[i] = H2Frames.ping(i);
@@ -630,6 +630,7 @@ class Http2ForwardingTest {
         Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
         assertNotNull(goAway, "the flood ends the connection");
         assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+        return goAway;
     }
 
     /**
@@ -1063,6 +1064,30 @@ class Http2ForwardingTest {
             h.runPending();
             assertFalse(h.client.isActive(), "closed once its streams are done");
             assertEquals(0, h.stats.connectionsCurrent.get());
+        }
+    }
+
+    /**
+     * A client that floods the connection once the drain's GOAWAY went out gets its GOAWAY ENHANCE_YOUR_CALM and is
+     * counted in http2_connection_errors, as before the drain: the codec sends no GOAWAY after one of its own that
+     * named the same or a lower last stream, so the close went unsent and uncounted, with its line written.
+     */
+    @Test
+    void aFloodAfterTheDrainsLastGoAwayIsToldToTheClientAndCounted() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("GET", "/long"), true));
+            h.loop.drain();
+            h.runPending();
+            Frame ping = find(h, f -> f.type() == H2Frames.PING);
+            assertNotNull(ping, received.toString());
+            send(h, H2Frames.frame(H2Frames.PING, H2Frames.ACK, 0, ping.payload()));
+            assertEquals(2, read(h).stream().filter(f -> f.type() == H2Frames.GOAWAY).count(), received.toString());
+            assertTrue(h.client.isActive(), "the stream in flight holds the connection open");
+            received.clear();
+            assertEquals(1, pingFlood(h).lastStreamId(), "the last stream id does not grow");
+            assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+            h.runPending();
+            assertFalse(h.client.isActive(), "the flood closes the connection");
         }
     }
 
