@@ -30,6 +30,7 @@ import io.netty.handler.codec.http2.Http2LocalFlowController;
 import io.netty.handler.codec.http2.Http2PingFrame;
 import io.netty.handler.codec.http2.Http2RemoteFlowController;
 import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2SettingsAckFrame;
 import io.netty.handler.codec.http2.Http2SettingsFrame;
 import io.netty.handler.flush.FlushConsolidationHandler;
 import io.netty.util.ReferenceCountUtil;
@@ -76,8 +77,8 @@ import org.slf4j.LoggerFactory;
  * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
  * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
  * streams whose backend failed), control frames queued towards a client
- * that does not read them, runs of empty DATA frames, PING, SETTINGS, PRIORITY and frames of unknown type beyond
- * {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
+ * that does not read them, runs of empty DATA frames, PING, SETTINGS (their acknowledgements too), PRIORITY and
+ * frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
  * streams and the DATA sent call for ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request
  * bodies are bounded by the stream window, response buffering by the windows and the
  * socket's write-buffer marks.
@@ -103,8 +104,8 @@ final class Http2Connection extends ClientChannelHandler
     /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
     static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
     /**
-     * PING, SETTINGS, PRIORITY and frames of unknown type a client may send per window; beyond, GOAWAY
-     * ENHANCE_YOUR_CALM.
+     * PING, SETTINGS (their acknowledgements too), PRIORITY and frames of unknown type a client may send per window;
+     * beyond, GOAWAY ENHANCE_YOUR_CALM.
      */
     static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
     static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
@@ -506,19 +507,20 @@ final class Http2Connection extends ClientChannelHandler
 
     /**
      * A frame from the codec other than a stream's HEADERS or DATA ({@link StreamFrames} takes those): PING and
-     * SETTINGS are counted; the rest (WINDOW_UPDATE, RST_STREAM, GOAWAY, unknown types) the codec has acted on
-     * already, and a reset stream is dropped when the codec says it closed.
+     * SETTINGS are counted, and so are their acknowledgements, which nothing answers and the proxy seldom asks for (a
+     * SETTINGS in its preface, a PING to drain): unasked for, RFC 9113 has them neither answered nor refused, and
+     * nothing else bounds a flood of them. The rest (WINDOW_UPDATE, RST_STREAM, GOAWAY, unknown types) the codec has
+     * acted on already, and a reset stream is dropped when the codec says it closed.
      */
     @Override
     public void channelRead(ChannelHandlerContext ctx, Object msg) {
         try {
             if (msg instanceof Http2PingFrame ping) {
-                if (!ping.ack()) {
-                    countControlFrame();
-                } else if (ping.content() == DRAIN_PING) {
+                countControlFrame();
+                if (ping.ack() && ping.content() == DRAIN_PING) {
                     sendLastGoAway();
                 }
-            } else if (msg instanceof Http2SettingsFrame) {
+            } else if (msg instanceof Http2SettingsFrame || msg instanceof Http2SettingsAckFrame) {
                 countControlFrame();
             }
         } finally {

@@ -212,6 +212,19 @@ class Http2AttacksIntegrationTest {
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
+    /**
+     * PING and SETTINGS acknowledgements the proxy never asked for (it sends a PING only to drain, a SETTINGS only in
+     * its preface) are answered by nothing, but each is read and handed on as a frame: a flood of them spends the same
+     * budget as PING and SETTINGS.
+     */
+    @Test
+    void aFloodOfUnsolicitedAcknowledgementsEndsTheConnection() throws Exception {
+        H2Client attacker = attacker();
+        sendIgnoringClose(attacker, flood(20_000, i -> i % 2 == 0
+                ? H2Frames.frame(H2Frames.PING, H2Frames.ACK, 0, new byte[8]) : H2Frames.settingsAck()));
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+    }
+
     @Test
     void emptyDataFramesEndTheConnection() throws Exception {
         H2Client attacker = attacker();
