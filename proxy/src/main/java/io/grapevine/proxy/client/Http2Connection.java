@@ -77,8 +77,8 @@ import org.slf4j.LoggerFactory;
  * resets received beyond {@link #MAX_RESETS_PER_WINDOW} per {@link #RESET_WINDOW_SECONDS} (rapid reset,
  * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
  * streams whose backend failed), control frames queued towards a client
- * that does not read them, runs of empty DATA frames, PING, SETTINGS (their acknowledgements too), PRIORITY and
- * frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
+ * that does not read them, runs of empty DATA frames, PING, SETTINGS (their acknowledgements too), PRIORITY, resets
+ * of closed streams and frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
  * streams and the DATA sent call for ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request
  * bodies are bounded by the stream window, response buffering by the windows and the
  * socket's write-buffer marks.
@@ -104,8 +104,8 @@ final class Http2Connection extends ClientChannelHandler
     /** Control frames queued towards a client that does not read them; beyond, the connection ends. */
     static final int MAX_QUEUED_CONTROL_FRAMES = 10_000;
     /**
-     * PING, SETTINGS (their acknowledgements too), PRIORITY and frames of unknown type a client may send per window;
-     * beyond, GOAWAY ENHANCE_YOUR_CALM.
+     * PING, SETTINGS (their acknowledgements too), PRIORITY, RST_STREAM of closed streams and frames of unknown type a
+     * client may send per window; beyond, GOAWAY ENHANCE_YOUR_CALM.
      */
     static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
     static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
@@ -591,8 +591,8 @@ final class Http2Connection extends ClientChannelHandler
             controlFrames = 0;
         }
         if (++controlFrames > MAX_CONTROL_FRAMES_PER_WINDOW) {
-            flood("more than " + MAX_CONTROL_FRAMES_PER_WINDOW + " PING/SETTINGS/PRIORITY/unknown frames in "
-                    + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
+            flood("more than " + MAX_CONTROL_FRAMES_PER_WINDOW + " PING/SETTINGS/PRIORITY/closed-stream RST_STREAM/unknown"
+                    + " frames in " + TimeUnit.NANOSECONDS.toSeconds(CONTROL_WINDOW_NANOS) + " s");
         }
     }
 
@@ -600,6 +600,21 @@ final class Http2Connection extends ClientChannelHandler
     @Override
     public void unknownFrameRead() {
         countControlFrame();
+    }
+
+    /**
+     * Told by the {@link Http2FrameCounter} within the codec's read, before the codec acts on it. The reset of a stream
+     * the codec no longer has open (closed, or never opened: the codec ends the connection for that one) is dropped
+     * by the codec before its rapid-reset limit sees it, so it spends the budget of PING and SETTINGS instead.
+     */
+    @Override
+    public boolean resetRead(int streamId) {
+        io.netty.handler.codec.http2.Http2Stream stream = codec.connection().stream(streamId);
+        if (stream != null && stream.state() != io.netty.handler.codec.http2.Http2Stream.State.CLOSED) {
+            return true;
+        }
+        countControlFrame();
+        return false;
     }
 
     /**

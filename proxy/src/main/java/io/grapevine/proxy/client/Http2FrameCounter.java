@@ -16,8 +16,8 @@ import java.util.function.Consumer;
  * what the statistics report: stream resets received, resets the proxy sent with an error, and GOAWAYs
  * it sent with an error (one with ENHANCE_YOUR_CALM is also told to the connection, {@link #onCalmWritten}).
  * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
- * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE and each frame of unknown type read
- * ({@link #onIdleFrameRead}), which ask nothing of the proxy but their reading, and for the WINDOW_UPDATE budget it
+ * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE, RST_STREAM and frame of unknown type
+ * read ({@link #onIdleFrameRead}), which may ask nothing of the proxy but their reading, and for the WINDOW_UPDATE budget it
  * counts the DATA frames written ({@link #dataFramesSent}). It also logs the frames at TRACE under this class's
  * logger, for whoever needs to see a connection frame by frame.
  *
@@ -42,6 +42,12 @@ final class Http2FrameCounter extends Http2FrameLogger {
 
         /** A frame of a type RFC 9113 does not define (section 5.5: ignored), on any stream. */
         void unknownFrameRead();
+
+        /**
+         * A RST_STREAM (told before the codec acts on it): whether it resets a stream the codec has open. One of a
+         * stream already closed does nothing (RFC 9113 section 5.1), and is no stream the client reset.
+         */
+        boolean resetRead(int streamId);
     }
 
     private final ProxyStats stats;
@@ -52,6 +58,11 @@ final class Http2FrameCounter extends Http2FrameLogger {
 
         @Override
         public void unknownFrameRead() { }
+
+        @Override
+        public boolean resetRead(int streamId) {
+            return true;
+        }
     };
     /** DATA frames written to the client, the codec's flow controller cutting a response into frames as it writes. */
     private long dataFramesSent;
@@ -149,7 +160,9 @@ final class Http2FrameCounter extends Http2FrameLogger {
     public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
         super.logRstStream(direction, ctx, streamId, errorCode);
         if (direction == Direction.INBOUND) {
-            stats.http2ResetsReceived.increment();
+            if (idleFrameRead.resetRead(streamId)) {
+                stats.http2ResetsReceived.increment();
+            }
             return;
         }
         if (errorCode != Http2Error.NO_ERROR.code()) {

@@ -33,7 +33,7 @@ public final class ProxyStats {
     public final LongAdder http2Connections = new LongAdder();
     /** Streams HTTP/2 clients opened (each carries one request). */
     public final LongAdder http2Streams = new LongAdder();
-    /** Streams the client reset (RST_STREAM received). */
+    /** Streams the client reset (RST_STREAM received for a stream open; not one of a stream already closed). */
     public final LongAdder http2ResetsReceived = new LongAdder();
     /** Streams the proxy reset: malformed, refused beyond the stream limit, or cut because the backend failed. */
     public final LongAdder http2ResetsSent = new LongAdder();

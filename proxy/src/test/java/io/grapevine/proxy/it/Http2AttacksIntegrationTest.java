@@ -225,6 +225,23 @@ class Http2AttacksIntegrationTest {
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
     }
 
+    /**
+     * RST_STREAM of a stream already closed does nothing (RFC 9113 section 5.1), and Netty's rapid-reset limit counts
+     * only the resets of streams it still knows: a flood of them spends the budget of PING and SETTINGS, and none is
+     * counted as a stream the client reset.
+     */
+    @Test
+    void aFloodOfResetsOfAClosedStreamEndsTheConnection() throws Exception {
+        H2Client attacker = attacker();
+        int id = attacker.newStream();
+        attacker.send(attacker.frames().headers(id, request("GET", "/"), true));
+        assertEquals(200, attacker.await(id, WAIT).status());
+        long resetsBefore = proxy.stats().http2ResetsReceived.sum();
+        sendIgnoringClose(attacker, flood(20_000, i -> H2Frames.rst(id, H2Frames.CANCEL)));
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+        assertEquals(resetsBefore, proxy.stats().http2ResetsReceived.sum(), "http2_resets_received");
+    }
+
     @Test
     void emptyDataFramesEndTheConnection() throws Exception {
         H2Client attacker = attacker();
