@@ -78,10 +78,10 @@ import org.slf4j.LoggerFactory;
  * CVE-2023-44487), resets the client provokes beyond the same rate ({@link #resetWritten}: not those of
  * streams whose backend failed), control frames queued towards a client
  * that does not read them, runs of empty DATA frames, PING, SETTINGS (their acknowledgements too), PRIORITY, resets
- * of closed streams and frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the
- * streams and the DATA sent call for ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request
- * bodies are bounded by the stream window, response buffering by the windows and the
- * socket's write-buffer marks.
+ * of closed streams and frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per
+ * {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the streams and the DATA sent call for
+ * ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request bodies are bounded by the stream window,
+ * response buffering by the windows and the socket's write-buffer marks.
  *
  * <p>Thread: the connection's event loop, like its streams and their exchanges.
  */
@@ -580,9 +580,9 @@ final class Http2Connection extends ClientChannelHandler
 
     /**
      * PING and SETTINGS are cheap to send and each costs an answer (RFC 9113 section 10.5), PRIORITY a change of the
-     * codec's dependency tree, a frame of unknown type its reading and nothing else (section 5.5 has it ignored, so
-     * nothing else bounds a flood of them): beyond a modest budget per window, the connection ends with
-     * ENHANCE_YOUR_CALM.
+     * codec's dependency tree; their acknowledgements, the reset of a stream already closed and a frame of unknown type
+     * cost their reading and nothing else (section 5.5 has the last ignored), and nothing else bounds a flood of them:
+     * beyond a modest budget per window for all of these, the connection ends with ENHANCE_YOUR_CALM.
      */
     private void countControlFrame() {
         long now = System.nanoTime();

@@ -17,8 +17,8 @@ import java.util.function.Consumer;
  * it sent with an error (one with ENHANCE_YOUR_CALM is also told to the connection, {@link #onCalmWritten}).
  * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
  * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE, RST_STREAM and frame of unknown type
- * read ({@link #onIdleFrameRead}), which may ask nothing of the proxy but their reading, and for the WINDOW_UPDATE budget it
- * counts the DATA frames written ({@link #dataFramesSent}). It also logs the frames at TRACE under this class's
+ * read ({@link #onIdleFrameRead}), which may ask nothing of the proxy but their reading, and for the WINDOW_UPDATE
+ * budget it counts the DATA frames written ({@link #dataFramesSent}). It also logs the frames at TRACE under this class's
  * logger, for whoever needs to see a connection frame by frame.
  *
  * <p>One per connection, holding the shared counters and its connection's callback; called on the
@@ -51,7 +51,7 @@ final class Http2FrameCounter extends Http2FrameLogger {
     }
 
     private final ProxyStats stats;
-    /** Told of each WINDOW_UPDATE and unknown frame read, for the connection's budgets. */
+    /** Told of each WINDOW_UPDATE, RST_STREAM and unknown frame read, for the connection's budgets. */
     private IdleFrameListener idleFrameRead = new IdleFrameListener() {
         @Override
         public void windowUpdateRead() { }
