@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.grapevine.cluster.cli.UsageException;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SilentDns;
 import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.testing.LogCapture;
@@ -127,6 +128,30 @@ class ListenerAddressesTest {
                     log.toString());
             assertTrue(log.messages().stream().anyMatch(m -> m.contains("admin-b.example (the admin listener)")),
                     log.toString());
+        }
+    }
+
+    /**
+     * A name found before is taken at what was found, at once, however long its new lookup takes: the start does not
+     * say it waits for it.
+     */
+    @Test
+    void aListenerNameFoundBeforeIsNotSaidToBeWaitedFor() throws Exception {
+        Path file = servers("");
+        ProxyConfig shared = ConfigLoader.load(file).withListen(HostPort.parse("listen-d.example:19414"),
+                HostPort.parse("admin-d.example:19414"));
+        try (SilentDns dns = new SilentDns()) {
+            dns.answer(InetAddress.getByAddress(new byte[] {127, 0, 0, 1}));
+            assertThrows(UsageException.class, () -> ProxyInstance.checkListenersApart(shared, null));
+        }
+        try (SilentDns silent = new SilentDns()) {
+            long start = System.nanoTime();
+            UsageException e = assertThrows(UsageException.class, () -> ProxyInstance.checkListenersApart(shared,
+                    null));
+            long took = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(e.getMessage().startsWith("cannot listen on admin-d.example:19414"), e.getMessage());
+            assertTrue(took < 1_000, "found before, taken at once: " + took + " ms");
+            assertTrue(log.messages().stream().noneMatch(m -> m.contains("-d.example")), log.toString());
         }
     }
 }

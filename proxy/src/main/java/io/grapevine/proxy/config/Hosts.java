@@ -198,8 +198,8 @@ final class Hosts {
     static boolean stillLookingUp(String host, long millis) {
         String name = normalize(host);
         Lookup underWay = name == null ? null : UNDER_WAY.get(name);
-        if (underWay == null) {
-            return false;
+        if (underWay == null || RESOLVED.containsKey(name)) {
+            return false; // a name found before is taken at once, at what was found, however long its new lookup takes
         }
         try {
             underWay.answer.get(millis, TimeUnit.MILLISECONDS);
