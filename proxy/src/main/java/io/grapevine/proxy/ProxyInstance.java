@@ -635,7 +635,8 @@ public final class ProxyInstance implements AutoCloseable {
         running.close();
         if (export != null) {
             stop.step("killing the --on-change command");
-            export.close(stop.millisLeft(ExportRenderer.CLOSE_WAIT_MILLIS));
+            // Before the access log's last lines, whose share of the stop's time it leaves to them.
+            export.close(stop.earlier(ProxyServer.AFTER_CLOSE_MILLIS).millisLeft(ExportRenderer.CLOSE_WAIT_MILLIS));
         }
         if (accessLog != null) {
             accessLog.close(stop);

@@ -53,7 +53,7 @@ public final class ProxyServer implements AutoCloseable {
      */
     public static final long STOP_MARGIN_MILLIS = 2000;
     /** Of a stop's time, what {@link #close(StopDeadline)} leaves to the steps after it: the access log's last lines. */
-    private static final long AFTER_CLOSE_MILLIS = 500;
+    static final long AFTER_CLOSE_MILLIS = 500;
     /** What {@link #close()} may take, outside a stop. */
     private static final long CLOSE_MILLIS = 5000;
 
