@@ -25,12 +25,12 @@ import org.slf4j.LoggerFactory;
  *
  * <p>Thread-safe.
  */
-final class NameLookups {
+public final class NameLookups {
 
     private static final Logger LOG = LoggerFactory.getLogger(GossipNode.class);
 
     /** How long a lookup of a name is waited for, as the proxy's host check waits (docs/configuration.md). */
-    static final long LOOKUP_MILLIS = 5_000;
+    public static final long LOOKUP_MILLIS = 5_000;
 
     /** Resolves a name, blocking; tests put a DNS server that does not answer in its place. */
     interface Resolver {
@@ -76,7 +76,7 @@ final class NameLookups {
      * @throws TimeoutException     when the lookup has not answered by then (it goes on)
      * @throws UnknownHostException when the name has no address, or the wait was interrupted
      */
-    static InetAddress address(String host) throws TimeoutException, UnknownHostException {
+    public static InetAddress address(String host) throws TimeoutException, UnknownHostException {
         if (isIpLiteral(host)) {
             return InetAddress.getByName(host); // parsed, no lookup
         }

@@ -10,8 +10,6 @@ import ch.qos.logback.core.read.ListAppender;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 import org.slf4j.LoggerFactory;
@@ -20,32 +18,13 @@ import org.slf4j.LoggerFactory;
 @Timeout(30)
 class SeedLookupTest {
 
-    /** A DNS server that does not answer, in place of the real one for {@link NameLookups}, until closed. */
-    private static final class SilentDns implements AutoCloseable {
-        private final CountDownLatch answers = new CountDownLatch(1);
-        private final NameLookups.Resolver real = NameLookups.lookup;
-
-        SilentDns() {
-            NameLookups.lookup = name -> {
-                answers.await(1, TimeUnit.MINUTES);
-                throw new UnknownHostException(name);
-            };
-        }
-
-        @Override
-        public void close() {
-            answers.countDown();
-            NameLookups.lookup = real;
-        }
-    }
-
     @Test
     void seedsWhoseDnsDoesNotAnswerHoldTheChoiceOfAddressOnceAndAreNamed() throws Exception {
         Logger logger = (Logger) LoggerFactory.getLogger(GossipNode.class);
         ListAppender<ILoggingEvent> appender = new ListAppender<>();
         appender.start();
         logger.addAppender(appender);
-        try (SilentDns silent = new SilentDns()) {
+        try (SilentNameServer silent = new SilentNameServer()) {
             ClusterSettings settings = ClusterSettings.builder().insecure(true).gossipPort(17946)
                     .seeds(List.of("seed-1.silent.example:17946", "seed-2.silent.example:17946")).build();
             long start = System.nanoTime();
@@ -72,7 +51,7 @@ class SeedLookupTest {
         } finally {
             NameLookups.lookup = real;
         }
-        try (SilentDns silent = new SilentDns()) {
+        try (SilentNameServer silent = new SilentNameServer()) {
             long start = System.nanoTime();
             IllegalStateException e = assertThrows(IllegalStateException.class,
                     () -> GossipNode.checkCanListen(bindingTo("gossip-b.silent.example")));

@@ -1,6 +1,7 @@
 package io.grapevine.agent.backend;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.NameLookups;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -10,8 +11,11 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
 import java.util.Objects;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -54,7 +58,8 @@ public final class DemoBackend implements AutoCloseable {
      *
      * @param port the port, or 0 for an ephemeral one (see {@link #port()})
      * @param id   the worker id reported in every response
-     * @throws IllegalStateException when the address cannot be bound (in use, not local, ...)
+     * @throws IllegalStateException when the address cannot be bound (in use, not local, a name the DNS server found
+     *         no address for or did not answer for within {@link NameLookups#LOOKUP_MILLIS}, ...)
      */
     public static DemoBackend start(String host, int port, int id) throws InterruptedException {
         Objects.requireNonNull(host, "host");
@@ -67,6 +72,7 @@ public final class DemoBackend implements AutoCloseable {
     }
 
     private void bind(int port) throws InterruptedException {
+        InetSocketAddress address = bindAddress(host, port);
         ChannelFuture registered = new ServerBootstrap()
                 .group(group)
                 .channel(BackendEventLoop.serverChannelType())
@@ -79,7 +85,7 @@ public final class DemoBackend implements AutoCloseable {
         ChannelFuture bound;
         try {
             registered.await();
-            bound = registered.isSuccess() ? server.bind(new InetSocketAddress(host, port)).await() : registered;
+            bound = registered.isSuccess() ? server.bind(address).await() : registered;
         } catch (InterruptedException e) {
             server.close();
             throw e;
@@ -90,6 +96,32 @@ public final class DemoBackend implements AutoCloseable {
             throw new IllegalStateException("cannot listen on " + HostAndPort.format(host, port) + ": " + cause.getMessage(), cause);
         }
         this.port = ((InetSocketAddress) server.localAddress()).getPort();
+    }
+
+    /**
+     * The address {@code host:port} binds: an IP literal parsed, a name at the address its lookup found within
+     * {@link NameLookups#LOOKUP_MILLIS}, never a lookup without a time limit (the JDK's waits out the resolver's
+     * timeouts, per attempt, when the DNS server does not answer).
+     *
+     * @throws IllegalStateException when the DNS server did not answer for the name in time, or found no address for
+     *         it, naming it
+     */
+    private static InetSocketAddress bindAddress(String host, int port) throws InterruptedException {
+        try {
+            return new InetSocketAddress(NameLookups.address(host), port);
+        } catch (UnknownHostException e) {
+            if (Thread.interrupted()) {
+                throw new InterruptedException("interrupted while looking up " + host);
+            }
+            if (NetUtil.isValidIpV4Address(host) || NetUtil.isValidIpV6Address(host)) {
+                return InetSocketAddress.createUnresolved(host, port); // a scope of no interface here: the bind says so
+            }
+            throw new IllegalStateException("cannot listen on " + HostAndPort.format(host, port) + ": " + host
+                    + " has no address (the DNS server found none)", e);
+        } catch (TimeoutException e) {
+            throw new IllegalStateException("cannot listen on " + HostAndPort.format(host, port)
+                    + ": the DNS server did not answer for " + host + " within " + NameLookups.LOOKUP_MILLIS + " ms", e);
+        }
     }
 
     /** The bound port (the ephemeral one when started with port 0). */
