@@ -8,6 +8,7 @@ import io.grapevine.cluster.GossipNode;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.cli.StopDeadline;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.ExecutionException;
@@ -36,7 +37,17 @@ final class Agent {
     private static final Duration FIRST_PROBE_RETRY = Duration.ofMillis(100);
 
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
+    /** What a stop waits for the gossip leave at most: it takes 0.1-0.2 s on a LAN. */
     private static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
+    /** What a stop waits for the demo backend's close at most: its listening socket and connections, on its loop. */
+    private static final Duration BACKEND_CLOSE_TIMEOUT = Duration.ofSeconds(1);
+    /**
+     * What a stop may take beyond {@code --drain-seconds} and {@link #LEAVE_TIMEOUT} (operations.md, "Signals and the
+     * drain order"): the demo backend's close and the exit.
+     */
+    private static final Duration STOP_MARGIN = Duration.ofSeconds(2);
+    /** What a stop keeps after the drain, for the leave and {@link #STOP_MARGIN}. */
+    private static final long AFTER_DRAIN_MILLIS = LEAVE_TIMEOUT.plus(STOP_MARGIN).toMillis();
     /** How long a forced stop (a second signal) waits for the leave: it takes 0.1-0.2 s on a LAN. */
     static final Duration FORCED_LEAVE_TIMEOUT = Duration.ofSeconds(1);
     private static final int JOIN_PENDING = 0;
@@ -98,9 +109,7 @@ final class Agent {
         HealthProbe probe = new HealthProbe(options.target(), options.healthPath(), PROBE_TIMEOUT);
         HealthProbe.Result first = firstProbe(probe, stopRequested);
         if (stopRequested.getAsBoolean()) {
-            if (demo != null) {
-                demo.close();
-            }
+            closeDemo(demo, options, startStop());
             return Optional.empty();
         }
         MemberState initial = first.healthy() ? MemberState.UP : MemberState.DOWN;
@@ -132,9 +141,7 @@ final class Agent {
                 logMembership(event);
             });
         } catch (RuntimeException e) {
-            if (demo != null) {
-                demo.close();
-            }
+            closeDemo(demo, options, startStop());
             throw e;
         }
         ScheduledExecutorService prober = Executors.newSingleThreadScheduledExecutor(runnable -> {
@@ -193,12 +200,31 @@ final class Agent {
     }
 
     /**
+     * A stop that begins now, bounded as operations.md says: {@code drain} + {@link #LEAVE_TIMEOUT} +
+     * {@link #STOP_MARGIN}.
+     */
+    static StopDeadline stopDeadline(Duration drain) {
+        return StopDeadline.after(drain.toMillis() + AFTER_DRAIN_MILLIS, "--drain-seconds + " + AFTER_DRAIN_MILLIS
+                + " ms");
+    }
+
+    /** {@link #drainAndLeave(Duration, StopDeadline)} within a stop of its own, beginning now. */
+    void drainAndLeave(Duration drain) {
+        drainAndLeave(drain, stopDeadline(drain));
+    }
+
+    /**
      * Announces the backend as draining, waits {@code drain}, leaves the cluster and stops probing
      * and the demo backend. Blocks for about {@code drain} plus the leave (well under a second). An agent
      * that never joined has announced nothing to anyone: it stops at once, without the drain, but draining
      * all the same, for a join that lands while it stops.
+     *
+     * <p>Within {@code stop}: the drain ends {@link #LEAVE_TIMEOUT} + {@link #STOP_MARGIN} before its deadline at the
+     * latest, the leave waits at most {@link #LEAVE_TIMEOUT} and ends {@link #STOP_MARGIN} before it, the demo
+     * backend's close at most {@link #BACKEND_CLOSE_TIMEOUT}; a step not done by then is left with one line, and the
+     * stop goes on.
      */
-    void drainAndLeave(Duration drain) {
+    void drainAndLeave(Duration drain, StopDeadline stop) {
         boolean joined;
         synchronized (this) {
             if (draining) {
@@ -219,19 +245,49 @@ final class Agent {
         beforeLeave.run();
         try {
             if (joined) {
-                Thread.sleep(drain.toMillis()); // the drain period itself
+                stop.step("the drain (--drain-seconds)");
+                Thread.sleep(stop.earlier(AFTER_DRAIN_MILLIS).millisLeft(drain.toMillis())); // the drain period itself
             }
-            node.leave().get(LEAVE_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
-            LOG.info("Left the cluster");
+            leave(stop);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             node.leave();
-        } catch (ExecutionException | TimeoutException e) {
-            LOG.warn("Leaving the cluster did not finish cleanly: {}", e.toString());
         } finally {
-            if (demo != null) {
-                demo.close();
-            }
+            closeDemo(demo, options, stop);
+        }
+    }
+
+    /** The gossip leave, waited for at most {@link #LEAVE_TIMEOUT}, and until {@link #STOP_MARGIN} before the deadline. */
+    private void leave(StopDeadline stop) throws InterruptedException {
+        stop.step("the gossip leave");
+        long wait = stop.earlier(STOP_MARGIN.toMillis()).millisLeft(LEAVE_TIMEOUT.toMillis());
+        try {
+            node.leave().get(wait, TimeUnit.MILLISECONDS);
+            LOG.info("Left the cluster");
+        } catch (TimeoutException e) {
+            stop.abandoned("the gossip leave did not finish", wait,
+                    "the leave spreading to the peers and the gossip port closing");
+        } catch (ExecutionException e) {
+            LOG.warn("Leaving the cluster did not finish cleanly: {}", e.getCause().toString());
+        }
+    }
+
+    /** A stop during the start: the demo backend's close, the one step it has. */
+    private static StopDeadline startStop() {
+        return StopDeadline.after(BACKEND_CLOSE_TIMEOUT.toMillis(), "the demo backend's close, "
+                + BACKEND_CLOSE_TIMEOUT.toMillis() + " ms");
+    }
+
+    /** Closes {@code demo} (if there is one), waiting at most {@link #BACKEND_CLOSE_TIMEOUT} of {@code stop}. */
+    private static void closeDemo(DemoBackend demo, AgentOptions options, StopDeadline stop) {
+        if (demo == null) {
+            return;
+        }
+        stop.step("closing the demo backend");
+        long wait = stop.millisLeft(BACKEND_CLOSE_TIMEOUT.toMillis());
+        if (!demo.close(wait)) {
+            stop.abandoned("the demo backend on " + options.target() + " did not close", wait,
+                    "its event loop runs a task");
         }
     }
 

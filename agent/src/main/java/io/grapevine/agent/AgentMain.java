@@ -4,6 +4,7 @@ import io.grapevine.cluster.ClusterKeyring;
 import io.grapevine.cluster.MetadataJson;
 import io.grapevine.cluster.cli.CommandLines;
 import io.grapevine.cluster.cli.StartupHeap;
+import io.grapevine.cluster.cli.StopDeadline;
 import io.grapevine.cluster.cli.StopSignals;
 import io.grapevine.cluster.cli.UsageException;
 import java.time.Duration;
@@ -76,20 +77,33 @@ public final class AgentMain {
                     : message.startsWith("cannot listen on") ? " (--target, for --demo)" : "";
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
+        Duration drain = Duration.ofSeconds(options.drainSeconds());
         if (started.isEmpty()) {
-            Log.LOG.info("{} received while starting: stopping before joining the cluster", signals.await());
-            throw CommandLines.exit(0, null);
+            String signal = signals.await();
+            // What is left of the stop, the exit, is bounded from the start's end as a stop is from its signal.
+            StopDeadline stop = Agent.stopDeadline(drain).arm(PROGRAM);
+            Log.LOG.info("{} received while starting: stopping before joining the cluster", signal);
+            throw exit(stop);
         }
         Agent agent = started.get();
         signals.beforeForcedStop(agent::leaveNow);
         StartupHeap.settle();
         String signal = signals.await();
-        Duration drain = Duration.ofSeconds(options.drainSeconds());
+        // The whole stop, to the exit, is bounded: past its time a watchdog ends the process with 0, should a step
+        // not return (a log that cannot be written, the JVM's shutdown hooks).
+        StopDeadline stop = Agent.stopDeadline(drain).arm(PROGRAM);
         Log.LOG.info("{} received: {}", signal, agent.joined()
-                ? "draining for " + drain.toSeconds() + " s, then leaving (a second signal leaves and stops at once)"
-                : "stopping");
-        agent.drainAndLeave(drain);
+                ? "draining for " + drain.toSeconds() + " s, then leaving, all within " + stop.budgetMillis()
+                        + " ms (a second signal leaves and stops at once)"
+                : "stopping within " + stop.budgetMillis() + " ms");
+        agent.drainAndLeave(drain, stop);
         Log.LOG.info("Agent stopped");
-        throw CommandLines.exit(0, null);
+        throw exit(stop);
+    }
+
+    /** The last step of a stop: exit 0. */
+    private static IllegalStateException exit(StopDeadline stop) {
+        stop.step("the exit (the JVM's shutdown hooks)");
+        return CommandLines.exit(0, null);
     }
 }

@@ -7,12 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
+import ch.qos.logback.core.UnsynchronizedAppenderBase;
 import ch.qos.logback.core.read.ListAppender;
 import com.sun.net.httpserver.HttpServer;
+import io.grapevine.agent.backend.HeldBackendLoop;
 import io.grapevine.cluster.ClusterKeyring;
+import io.grapevine.cluster.ListenPorts;
 import io.grapevine.cluster.MemberEvent;
 import io.grapevine.cluster.MemberMetadata;
 import io.grapevine.cluster.MemberState;
+import io.grapevine.cluster.cli.StopDeadline;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -22,6 +26,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -161,6 +167,93 @@ class AgentIntegrationTest {
         assertEquals(MemberState.DRAINING, proxy.event(MemberEvent.Type.ADDED, "web", null).metadata().state(),
                 proxy.toString());
         assertTrue(System.nanoTime() - start < Duration.ofSeconds(20).toNanos(), "the drain was waited for");
+    }
+
+    /**
+     * A stop ends within its bound, {@code --drain-seconds} + 12 s, however its steps fare: here the agent's gossip
+     * thread is held by a log line that cannot be written, so that its leave does not finish, and the demo backend's
+     * event loop runs a task that does not end, so that its close does not either. Each is left with one line naming
+     * it and what it waited for, and the stop returns. Before, the close was waited for for good.
+     */
+    @Test
+    void aStopWhoseLeaveAndBackendCloseHangEndsWithinItsBoundNamingEach() throws Exception {
+        proxy = new ProxyView(null);
+        int port = ListenPorts.free();
+        agent = Agent.start(AgentOptions.parse(new String[] {"--join", proxy.seed(), "--service", "web",
+            "--target", "127.0.0.1:" + port, "--demo", "--insecure-gossip"}), null);
+        Await.until(Duration.ofSeconds(10), "backend ADDED at the proxy",
+                () -> proxy.saw(MemberEvent.Type.ADDED, "web", MemberState.UP), proxy::toString);
+        Agent stopping = agent;
+        agent = null;
+
+        Logger agentLog = (Logger) LoggerFactory.getLogger(Agent.class);
+        Logger stopLog = (Logger) LoggerFactory.getLogger(StopDeadline.class);
+        Level level = agentLog.getLevel();
+        HeldLines membershipLines = new HeldLines("Member UPDATED");
+        ListAppender<ILoggingEvent> stopLines = new ListAppender<>();
+        stopLines.start();
+        stopLog.addAppender(stopLines);
+        agentLog.setLevel(Level.DEBUG);
+        agentLog.addAppender(membershipLines);
+        try (HeldBackendLoop held = HeldBackendLoop.hold()) {
+            proxy.node.updateMetadata(MemberMetadata.proxy("127.0.0.1", 9001)); // the agent's gossip thread logs it
+            Await.until(Duration.ofSeconds(10), "the agent's gossip thread held in a log line",
+                    () -> membershipLines.holding.get() > 0, proxy::toString);
+
+            Thread stopper = new Thread(() -> stopping.drainAndLeave(Duration.ZERO), "agent-stop");
+            long start = System.nanoTime();
+            stopper.start();
+            long bound = 12_000; // --drain-seconds (0 here) + 12 s, as operations.md says
+            stopper.join(bound + 3_000);
+            long stopMillis = (System.nanoTime() - start) / 1_000_000;
+            assertFalse(stopper.isAlive(), "the stop had not returned " + stopMillis + " ms after it began: "
+                    + messages(stopLines));
+            assertTrue(stopMillis < bound + 1_000, "stopped after " + stopMillis + " ms; the bound is " + bound + " ms");
+            List<String> lines = messages(stopLines);
+            // The leave waits 10 s, less what the stop took before it, to leave the close and the exit their 2 s.
+            assertTrue(lines.stream().anyMatch(line -> line.matches("stop: the gossip leave did not finish within \\d+ ms"
+                    + " \\(the leave spreading to the peers and the gossip port closing\\); the stop goes on")),
+                    lines.toString());
+            assertTrue(lines.contains("stop: the demo backend on 127.0.0.1:" + port + " did not close within 1000 ms"
+                    + " (its event loop runs a task); the stop goes on"),
+                    lines.toString());
+        } finally {
+            membershipLines.release();
+            agentLog.detachAppender(membershipLines);
+            agentLog.setLevel(level);
+            stopLog.detachAppender(stopLines);
+        }
+    }
+
+    /**
+     * Holds each thread that logs a line starting with {@code prefix} until released, as a log that cannot be written
+     * holds its writers; lines of other threads pass (no lock is shared, unlike an appender that writes).
+     */
+    private static final class HeldLines extends UnsynchronizedAppenderBase<ILoggingEvent> {
+        final AtomicInteger holding = new AtomicInteger();
+        private final String prefix;
+        private final CountDownLatch released = new CountDownLatch(1);
+
+        HeldLines(String prefix) {
+            this.prefix = prefix;
+            start();
+        }
+
+        @Override
+        protected void append(ILoggingEvent event) {
+            if (event.getFormattedMessage().startsWith(prefix)) {
+                holding.incrementAndGet();
+                try {
+                    released.await(1, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+        }
+
+        void release() {
+            released.countDown();
+        }
     }
 
     /**

@@ -13,6 +13,9 @@ import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -124,11 +127,8 @@ class AgentProcessIntegrationTest {
     @Test
     void sighupAndSigusr1WhileLoggingIsSetUpAreLoggedAndTheAgentRunsOn() throws Exception {
         Path fifo = Fifos.make(dir.resolve("log.fifo"));
-        Path logging = Fifos.loggingHeldAt(fifo, dir.resolve("logback.xml"));
-        proxy = new ProxyView(null);
         Path log = dir.resolve("agent.log");
-        Process agent = agent(List.of("-Dlogback.configurationFile=" + logging), log, "--join", proxy.seed(),
-                "--service", "demo", "--target", "127.0.0.1:" + freePort(), "--demo", "--insecure-gossip", "--drain-seconds", "1");
+        Process agent = agentLoggingTo(fifo, log, "1");
         Await.until(Duration.ofSeconds(30), "logging held at its FIFO",
                 () -> Fifos.waitsForAReader(agent.pid()) || !agent.isAlive(), () -> output(log));
         for (String signal : List.of("HUP", "USR1")) {
@@ -171,6 +171,61 @@ class AgentProcessIntegrationTest {
         Await.until(Duration.ofSeconds(3), "LEAVING after the forced stop", () -> proxy.saw(MemberEvent.Type.LEAVING, "demo", null),
                 proxy::toString);
         assertFalse(proxy.saw(MemberEvent.Type.REMOVED, "demo", null), proxy.toString());
+    }
+
+    /**
+     * Should a step of the stop not return at all, the agent exits 0 all the same at the stop's bound,
+     * {@code --drain-seconds} + 12 s, with one line naming the step: here its log is a FIFO whose reader reads nothing
+     * (a log shipper that hangs), full, so that the agent waits for good in its line about the signal. Before, it
+     * waited there until killed.
+     */
+    @Test
+    void aStopHeldInALogLineThatCannotBeWrittenEndsAtItsBoundWithZero() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        Path log = dir.resolve("agent.log");
+        try (FileChannel unread = Fifos.readerThatReadsNothing(fifo)) {
+            Process agent = agentLoggingTo(fifo, log, "0");
+            // The last line before the agent waits for a signal (the proxy sees it join before that), read from the
+            // FIFO itself: its write there is over then.
+            String lastLine = "Start-up garbage collected";
+            Await.until(Duration.ofSeconds(30), "agent's start", () -> output(log).contains(lastLine) || !agent.isAlive(),
+                    () -> output(log));
+            readUntil(unread, lastLine);
+            Thread filler = new Thread(() -> {
+                try {
+                    unread.write(ByteBuffer.allocate(256 * 1024)); // more than the FIFO takes: it waits once full
+                } catch (IOException e) {
+                    // closed by the test
+                }
+            }, "log-fifo-filler");
+            filler.setDaemon(true);
+            filler.start();
+            long self = ProcessHandle.current().pid();
+            Await.until(Duration.ofSeconds(10), "the FIFO full", () -> Fifos.waitsToWrite(self), () -> output(log));
+
+            long signal = System.nanoTime();
+            agent.destroy(); // SIGTERM
+            Await.until(Duration.ofSeconds(10), "the agent held in a write to its log",
+                    () -> Fifos.waitsToWrite(agent.pid()) || !agent.isAlive(), () -> output(log));
+            long bound = 12_000; // --drain-seconds (0 here) + 12 s, as operations.md says
+            assertTrue(agent.waitFor(bound + 5_000, TimeUnit.MILLISECONDS), "agent did not stop: " + output(log));
+            long stopMs = (System.nanoTime() - signal) / 1_000_000;
+            assertEquals(0, agent.exitValue(), output(log));
+            assertTrue(stopMs < bound + 1_500, "stopped " + stopMs + " ms after SIGTERM; the bound is " + bound + " ms");
+            assertTrue(output(log).contains("stop: not over 12000 ms after it began (--drain-seconds + 12000 ms):"
+                    + " grapevine agent exits now, abandoning its start"), output(log));
+        }
+    }
+
+    /** Reads {@code fifo} until what it read holds {@code text}. */
+    private static void readUntil(FileChannel fifo, String text) throws IOException {
+        StringBuilder read = new StringBuilder();
+        ByteBuffer buffer = ByteBuffer.allocate(8192);
+        while (read.indexOf(text) < 0) {
+            buffer.clear();
+            fifo.read(buffer);
+            read.append(new String(buffer.array(), 0, buffer.position(), StandardCharsets.ISO_8859_1));
+        }
     }
 
     /** An agent no seed answered says so instead of announcing, and a signal stops it without a drain. */
@@ -269,6 +324,17 @@ class AgentProcessIntegrationTest {
         assertTrue(help.waitFor(30, TimeUnit.SECONDS));
         assertEquals(0, help.exitValue());
         assertTrue(read(helpOut).startsWith("usage: ./grapevine agent --join"), read(helpOut));
+    }
+
+    /**
+     * An agent of a demo backend, without a key, that logs to standard error and to {@code fifo} as well
+     * ({@link Fifos#loggingHeldAt}), from where its logging is set up until the FIFO has a reader.
+     */
+    private Process agentLoggingTo(Path fifo, Path log, String drainSeconds) throws IOException {
+        Path logging = Fifos.loggingHeldAt(fifo, dir.resolve("logback.xml"));
+        proxy = new ProxyView(null);
+        return agent(List.of("-Dlogback.configurationFile=" + logging), log, "--join", proxy.seed(), "--service", "demo",
+                "--target", "127.0.0.1:" + freePort(), "--demo", "--insecure-gossip", "--drain-seconds", drainSeconds);
     }
 
     /** An agent of a demo backend, without a key, once the proxy view has seen its backend up. */

@@ -15,6 +15,7 @@ import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.util.Objects;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
@@ -157,6 +158,20 @@ public final class DemoBackend implements AutoCloseable {
     @Override
     public void close() {
         stop(false);
+    }
+
+    /**
+     * As {@link #close()}, waiting at most {@code waitMillis}: a task that does not end on the backend's event loop
+     * would hold the wait for good, as the close happens there. Not from that event loop.
+     *
+     * @return whether the listening socket and every connection were closed by then
+     */
+    public boolean close(long waitMillis) {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
+        stopListening(false);
+        ChannelGroupFuture dropped = connections.close();
+        return server.closeFuture().awaitUninterruptibly(waitMillis)
+                && dropped.awaitUninterruptibly(Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
     }
 
     private void stop(boolean crash) {
