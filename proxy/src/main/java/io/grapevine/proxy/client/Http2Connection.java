@@ -79,8 +79,9 @@ import org.slf4j.LoggerFactory;
  * streams whose backend failed), control frames queued towards a client
  * that does not read them, runs of empty DATA frames, PING, SETTINGS (their acknowledgements too), PRIORITY, resets
  * of closed streams and frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per
- * {@link #CONTROL_WINDOW_NANOS}, and WINDOW_UPDATE frames beyond those the streams and the DATA sent call for
- * ({@link #windowUpdateRead}) all end the connection with a GOAWAY. Request bodies are bounded by the stream window,
+ * {@link #CONTROL_WINDOW_NANOS}, WINDOW_UPDATE frames beyond those the streams and the DATA sent call for
+ * ({@link #windowUpdateRead}), and a SETTINGS frame of more than {@link #MAX_SETTINGS_PER_FRAME} parameters
+ * ({@link Http2Wire}) all end the connection with a GOAWAY. Request bodies are bounded by the stream window,
  * response buffering by the windows and the socket's write-buffer marks.
  *
  * <p>Thread: the connection's event loop, like its streams and their exchanges.
@@ -109,6 +110,11 @@ final class Http2Connection extends ClientChannelHandler
      */
     static final int MAX_CONTROL_FRAMES_PER_WINDOW = 1000;
     static final long CONTROL_WINDOW_NANOS = TimeUnit.SECONDS.toNanos(10);
+    /**
+     * Parameters one SETTINGS frame may carry (nghttp2's default); beyond, GOAWAY ENHANCE_YOUR_CALM before the frame
+     * is decoded. RFC 9113 defines six, and a frame may repeat them: each costs the codec its decoding and applying.
+     */
+    static final int MAX_SETTINGS_PER_FRAME = 32;
     /** WINDOW_UPDATE frames a client may send per DATA frame sent to it (Envoy's default): {@link #windowUpdateRead}. */
     static final int WINDOW_UPDATES_PER_DATA_FRAME_SENT = 10;
     /** How long a drain waits for the client to acknowledge the first GOAWAY before it sends the last. */
@@ -256,6 +262,7 @@ final class Http2Connection extends ClientChannelHandler
         frames.onResetWritten(connection::resetWritten);
         frames.onIdleFrameRead(connection);
         frames.onCalmWritten(connection::logCalm);
+        wire.onSettingsFlood(connection::settingsFlood);
         // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
         codec.decoder().frameListener(connection.new StreamFrames(codec.decoder().frameListener()));
         pipeline.addLast(FLUSH, new FlushConsolidationHandler(FLUSHES_PER_WRITE, true));
@@ -633,6 +640,11 @@ final class Http2Connection extends ClientChannelHandler
             flood("more than " + (windowUpdates - 1) + " WINDOW_UPDATE frames for " + dataFrames
                     + " DATA frames sent");
         }
+    }
+
+    /** Told by the {@link Http2Wire} within the read that brought the frame, which the codec does not read. */
+    private void settingsFlood(int parameters) {
+        flood("a SETTINGS frame of " + parameters + " parameters, more than " + MAX_SETTINGS_PER_FRAME);
     }
 
     /** A budget is spent: the connection ends with ENHANCE_YOUR_CALM, once (frames already read are still decoded). */

@@ -620,6 +620,39 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A SETTINGS frame of more than {@link Http2Connection#MAX_SETTINGS_PER_FRAME} parameters ends the connection from
+     * its header, whose bytes here arrive over two reads, with the line and the count of the other floods: the frames
+     * before it are read as usual, none after it.
+     */
+    @Test
+    void aSettingsFrameOfTooManyParametersEndsTheConnectionFromItsHeader() throws Exception {
+        try (ForwardingHarness h = behindABalancer()) {
+            int[] pairs = new int[2 * (Http2Connection.MAX_SETTINGS_PER_FRAME + 1)];
+            for (int i = 0; i < pairs.length; i += 2) {
+                pairs[i] = 0x1; // SETTINGS_HEADER_TABLE_SIZE
+                pairs[i + 1] = 4096;
+            }
+            byte[] before = wire.headers(1, request("GET", "/before"), true);
+            byte[] after = wire.headers(3, request("GET", "/after"), true);
+            byte[] read = H2Frames.concat(before, H2Frames.settings(pairs), after);
+            int split = before.length + 4; // within the SETTINGS frame's header
+            send(h, Arrays.copyOf(read, split));
+            send(h, Arrays.copyOfRange(read, split, read.length));
+            assertEquals(1, h.backends.size(), "the request before it was read, not the one after");
+            Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
+            assertNotNull(goAway, received.toString());
+            assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+            assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+            List<String> lines = log.messages(Level.INFO);
+            assertEquals(List.of("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM: a SETTINGS frame of "
+                    + (Http2Connection.MAX_SETTINGS_PER_FRAME + 1) + " parameters, more than "
+                    + Http2Connection.MAX_SETTINGS_PER_FRAME), lines);
+            h.runPending();
+            assertFalse(h.client.isActive(), "the connection is closed");
+        }
+    }
+
     /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection (returned). */
     private Frame pingFlood(ForwardingHarness h) {
         byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];

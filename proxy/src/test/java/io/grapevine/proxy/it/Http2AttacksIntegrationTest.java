@@ -3,6 +3,7 @@ package io.grapevine.proxy.it;
 import static io.grapevine.proxy.testing.H2Frames.request;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.agent.backend.DemoBackend;
@@ -143,6 +144,41 @@ class Http2AttacksIntegrationTest {
         H2Client attacker = attacker();
         sendIgnoringClose(attacker, flood(20_000, i -> H2Frames.settings(0x3, 100)));
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+    }
+
+    /**
+     * A SETTINGS frame may repeat its parameters (RFC 9113 section 6.5), and the codec decodes and applies each: a
+     * frame of the largest size holds 2,730, a cost no budget of frames sees. One of more than 32 ends the connection
+     * from its header, as nghttp2 does, its parameters unread (the last one here, ENABLE_PUSH 2, would have been a
+     * PROTOCOL_ERROR); one of 32 is taken.
+     */
+    @Test
+    void aSettingsFrameOfMoreThan32ParametersEndsTheConnectionUnread() throws Exception {
+        H2Client client = attacker();
+        client.send(settingsOf(32, 0));
+        assertEquals(200, client.get("/").status(), "32 parameters are taken");
+        assertEquals(errorsBefore, proxy.stats().http2ConnectionErrors.sum(), "http2_connection_errors");
+
+        H2Client attacker = attacker();
+        assertEquals(200, attacker.get("/").status(), "the preface's SETTINGS are acknowledged before the flood");
+        attacker.send(settingsOf(33, 2));
+        Frame goAway = attacker.awaitGoAway(WAIT);
+        assertNotNull(goAway, "a GOAWAY, its SETTINGS unread: " + attacker.seen());
+        assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+        assertTrue(attacker.awaitClose(WAIT), "the connection is closed after the GOAWAY");
+        assertEquals(errorsBefore + 1, proxy.stats().http2ConnectionErrors.sum(), "http2_connection_errors");
+    }
+
+    /** A SETTINGS frame of {@code n} parameters: HEADER_TABLE_SIZE 4096 but the last, ENABLE_PUSH {@code lastPush}. */
+    private static byte[] settingsOf(int n, int lastPush) {
+        int[] pairs = new int[2 * n];
+        for (int i = 0; i < n - 1; i++) {
+            pairs[2 * i] = 0x1;
+            pairs[2 * i + 1] = 4096;
+        }
+        pairs[2 * n - 2] = 0x2;
+        pairs[2 * n - 1] = lastPush;
+        return H2Frames.settings(pairs);
     }
 
     @Test
