@@ -377,6 +377,13 @@ final class Http2Connection extends ClientChannelHandler
             }
             return;
         }
+        if (cause instanceof Http2Exception h2 && frames.connectionErrorSent()) {
+            // The connection is already ending with the error its GOAWAY named: this one comes of a frame decoded
+            // after it, from the same read (Netty's own budgets still count them), and is neither told nor sent.
+            log.debug("HTTP/2 connection from {}, ending, also failed: {} {}", remoteAddress(), h2.error(),
+                    h2.getMessage());
+            return;
+        }
         if (cause instanceof Http2Exception h2) {
             // A connection error: the codec sends GOAWAY and closes the connection itself (but see
             // goAwayAfterTheCodecsOwn). A flood is worth an operator's attention (at most a line a second, see
@@ -649,7 +656,7 @@ final class Http2Connection extends ClientChannelHandler
 
     /** A budget is spent: the connection ends with ENHANCE_YOUR_CALM, once (frames already read are still decoded). */
     private void flood(String reason) {
-        if (!flooded) {
+        if (!flooded && !frames.connectionErrorSent()) {
             flooded = true;
             connectionError(Http2Error.ENHANCE_YOUR_CALM, reason);
         }
@@ -672,7 +679,8 @@ final class Http2Connection extends ClientChannelHandler
      * the budget the connection ends with GOAWAY ENHANCE_YOUR_CALM in a task after it.
      */
     void resetWritten(int streamId, long errorCode, int dataBytes) {
-        if (writingAbandonedReset || errorCode == Http2Error.NO_ERROR.code() || errorCode == Http2Error.CANCEL.code()) {
+        if (writingAbandonedReset || errorCode == Http2Error.NO_ERROR.code() || errorCode == Http2Error.CANCEL.code()
+                || frames.connectionErrorSent()) {
             return;
         }
         if (errorCode == Http2Error.STREAM_CLOSED.code() && dataBytes >= 0 && abandonedWindowBytes > 0
@@ -691,7 +699,7 @@ final class Http2Connection extends ClientChannelHandler
         }
         if (++provokedResets == MAX_RESETS_PER_WINDOW + 1) {
             ctx.executor().execute(() -> {
-                if (lifecycle != Lifecycle.CLOSED) {
+                if (lifecycle != Lifecycle.CLOSED && !frames.connectionErrorSent()) {
                     connectionError(Http2Error.ENHANCE_YOUR_CALM, "more than " + MAX_RESETS_PER_WINDOW
                             + " stream resets provoked in " + RESET_WINDOW_SECONDS + " s");
                 }

@@ -13,8 +13,10 @@ import java.util.function.Consumer;
 
 /**
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
- * what the statistics report: stream resets received, resets the proxy sent with an error, and GOAWAYs
- * it sent with an error (one with ENHANCE_YOUR_CALM is also told to the connection, {@link #onCalmWritten}).
+ * what the statistics report: stream resets received, resets the proxy sent with an error, and the connection
+ * ended by a GOAWAY with an error (once, whatever follows it; one with ENHANCE_YOUR_CALM is also told to the
+ * connection, {@link #onCalmWritten}). Once that GOAWAY is written, the frames the codec still decodes from the
+ * same read, before the close, are none of the counters' business ({@link #connectionErrorSent}).
  * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
  * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE, RST_STREAM and frame of unknown type
  * read ({@link #onIdleFrameRead}), which may ask nothing of the proxy but their reading, and for the WINDOW_UPDATE
@@ -77,6 +79,8 @@ final class Http2FrameCounter extends Http2FrameLogger {
      */
     private int dataStreamId;
     private int dataBytes;
+    /** A GOAWAY with an error was written: the connection is ending (see {@link #connectionErrorSent}). */
+    private boolean connectionErrorSent;
 
     Http2FrameCounter(ProxyStats stats) {
         super(LogLevel.TRACE, Http2FrameCounter.class);
@@ -91,6 +95,15 @@ final class Http2FrameCounter extends Http2FrameLogger {
     /** Where each WINDOW_UPDATE and unknown frame read is told, before the codec acts on it. */
     void onIdleFrameRead(IdleFrameListener listener) {
         this.idleFrameRead = listener;
+    }
+
+    /**
+     * Whether a GOAWAY with an error was written: the connection ends, and what the codec still decodes of the bytes
+     * already read (frames after the one that spent a budget, in the same read) counts no more, neither as resets
+     * received nor against any budget, whose spending would end it a second time.
+     */
+    boolean connectionErrorSent() {
+        return connectionErrorSent;
     }
 
     /** DATA frames written so far on this connection. */
@@ -160,6 +173,9 @@ final class Http2FrameCounter extends Http2FrameLogger {
     public void logRstStream(Direction direction, ChannelHandlerContext ctx, int streamId, long errorCode) {
         super.logRstStream(direction, ctx, streamId, errorCode);
         if (direction == Direction.INBOUND) {
+            if (connectionErrorSent) {
+                return;
+            }
             if (idleFrameRead.resetRead(streamId)) {
                 stats.http2ResetsReceived.increment();
             }
@@ -177,7 +193,8 @@ final class Http2FrameCounter extends Http2FrameLogger {
     public void logGoAway(Direction direction, ChannelHandlerContext ctx, int lastStreamId, long errorCode,
                           ByteBuf debugData) {
         super.logGoAway(direction, ctx, lastStreamId, errorCode, debugData);
-        if (direction == Direction.OUTBOUND && errorCode != Http2Error.NO_ERROR.code()) {
+        if (direction == Direction.OUTBOUND && errorCode != Http2Error.NO_ERROR.code() && !connectionErrorSent) {
+            connectionErrorSent = true;
             stats.http2ConnectionErrors.increment();
             if (errorCode == Http2Error.ENHANCE_YOUR_CALM.code()) {
                 calmWritten.accept(debugData.toString(StandardCharsets.UTF_8));

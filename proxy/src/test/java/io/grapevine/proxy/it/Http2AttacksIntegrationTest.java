@@ -278,6 +278,29 @@ class Http2AttacksIntegrationTest {
         assertEquals(resetsBefore, proxy.stats().http2ResetsReceived.sum(), "http2_resets_received");
     }
 
+    /**
+     * Once a budget is spent the connection ends, but the frames still in the same read are decoded before the close:
+     * here WINDOW_UPDATE frames beyond the 5 a client may send before any stream or DATA, then 250 streams opened and
+     * reset at once, enough to spend the rapid-reset budget as well. None of those resets counts as one received, and
+     * the connection ends with one GOAWAY, counted once.
+     */
+    @Test
+    void framesReadAfterASpentBudgetCountNoMore() throws Exception {
+        H2Client attacker = attacker();
+        long resetsBefore = proxy.stats().http2ResetsReceived.sum();
+        ByteArrayOutputStream read = new ByteArrayOutputStream();
+        read.writeBytes(flood(10, i -> H2Frames.windowUpdate(0, 1)));
+        for (int i = 0; i < 250; i++) {
+            int id = attacker.newStream();
+            read.writeBytes(attacker.frames().headers(id, request("GET", "/"), true));
+            read.writeBytes(H2Frames.rst(id, H2Frames.CANCEL));
+        }
+        sendIgnoringClose(attacker, read.toByteArray());
+        assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
+        assertEquals(resetsBefore, proxy.stats().http2ResetsReceived.sum(), "http2_resets_received");
+        assertEquals(errorsBefore + 1, proxy.stats().http2ConnectionErrors.sum(), "http2_connection_errors");
+    }
+
     @Test
     void emptyDataFramesEndTheConnection() throws Exception {
         H2Client attacker = attacker();
