@@ -7,6 +7,7 @@ import io.grapevine.proxy.http.Http2Fields;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufAllocator;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelPipeline;
 import io.netty.channel.ChannelPromise;
@@ -26,6 +27,7 @@ import io.netty.handler.codec.http2.Http2FrameStream;
 import io.netty.handler.codec.http2.Http2FrameStreamEvent;
 import io.netty.handler.codec.http2.Http2FrameStreamException;
 import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2LifecycleManager;
 import io.netty.handler.codec.http2.Http2LocalFlowController;
 import io.netty.handler.codec.http2.Http2PingFrame;
 import io.netty.handler.codec.http2.Http2RemoteFlowController;
@@ -317,6 +319,7 @@ final class Http2Connection extends ClientChannelHandler
     @Override
     protected void activate() {
         codecContext = channel.pipeline().context(codec);
+        encoder.lifecycleManager(new EncoderLifecycle()); // after the codec's handlerAdded, which set its own
         clientInet = ClientAddress.of(channel);
         destinationInet = ClientAddress.destinationOf(channel);
         clientAddress = ClientAddress.ascii(clientInet);
@@ -426,6 +429,52 @@ final class Http2Connection extends ClientChannelHandler
         encoder.frameWriter().writeGoAway(codecContext, lastSent, error.error().code(),
                 Http2CodecUtil.toByteBuf(codecContext, error), codecContext.newPromise());
         codecContext.flush();
+    }
+
+    /**
+     * The encoder's lifecycle manager: the codec, but for an error the encoder finds itself (its limit on control frames
+     * queued towards a client that reads none), which it reports to the codec as outbound and the codec then passes to
+     * no handler. After a GOAWAY of its own (the drain's) the codec sends none for it, so that close went untold to the
+     * client and uncounted, its line unwritten: {@link #goAwayAfterTheCodecsOwn} writes that GOAWAY first, as for an
+     * error read. Called on the event loop, within the encoder's write.
+     */
+    private final class EncoderLifecycle implements Http2LifecycleManager {
+
+        @Override
+        public void onError(ChannelHandlerContext ctx, boolean outbound, Throwable cause) {
+            Http2Exception error = Http2CodecUtil.getEmbeddedHttp2Exception(cause);
+            if (outbound && error != null && !frames.connectionErrorSent()) {
+                goAwayAfterTheCodecsOwn(error);
+            }
+            codec.onError(ctx, outbound, cause);
+        }
+
+        @Override
+        public void closeStreamLocal(io.netty.handler.codec.http2.Http2Stream stream, ChannelFuture future) {
+            codec.closeStreamLocal(stream, future);
+        }
+
+        @Override
+        public void closeStreamRemote(io.netty.handler.codec.http2.Http2Stream stream, ChannelFuture future) {
+            codec.closeStreamRemote(stream, future);
+        }
+
+        @Override
+        public void closeStream(io.netty.handler.codec.http2.Http2Stream stream, ChannelFuture future) {
+            codec.closeStream(stream, future);
+        }
+
+        @Override
+        public ChannelFuture resetStream(ChannelHandlerContext ctx, int streamId, long errorCode,
+                                         ChannelPromise promise) {
+            return codec.resetStream(ctx, streamId, errorCode, promise);
+        }
+
+        @Override
+        public ChannelFuture goAway(ChannelHandlerContext ctx, int lastStreamId, long errorCode, ByteBuf debugData,
+                                    ChannelPromise promise) {
+            return codec.goAway(ctx, lastStreamId, errorCode, debugData, promise);
+        }
     }
 
     /**

@@ -604,20 +604,55 @@ class Http2ForwardingTest {
     @Test
     void controlFramesQueuedTowardsAClientThatReadsNoneEndItWithTheFloodLineAndCount() throws Exception {
         try (ForwardingHarness h = behindABalancer()) {
-            h.client.pipeline().addFirst(new SocketNotRead());
-            Http2FrameCodec codec = h.client.pipeline().get(Http2FrameCodec.class);
-            ChannelHandlerContext codecContext = h.client.pipeline().context(codec);
-            for (int i = 0; i <= Http2Connection.MAX_QUEUED_CONTROL_FRAMES && h.client.isActive(); i++) {
-                codec.encoder().writePing(codecContext, true, i, codecContext.newPromise());
-            }
-            h.runPending();
-            assertFalse(h.client.isActive(), "the connection is closed");
-            assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
-            List<String> lines = log.messages(Level.INFO);
-            assertEquals(1, lines.size(), lines.toString());
-            assertTrue(lines.get(0).startsWith("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM: "
-                    + "Maximum number " + Http2Connection.MAX_QUEUED_CONTROL_FRAMES), lines.get(0));
+            assertControlFramesQueuedUnreadEndIt(h);
         }
+    }
+
+    /**
+     * The same after the drain's last GOAWAY: the codec then sends no GOAWAY of its own for the encoder's error, which
+     * reaches no handler, so the close went untold to the client and uncounted, its line unwritten.
+     */
+    @Test
+    void controlFramesQueuedUnreadAfterTheDrainsLastGoAwayAreToldAndCounted() throws Exception {
+        try (ForwardingHarness h = behindABalancer()) {
+            drainWithAStreamInFlight(h);
+            assertControlFramesQueuedUnreadEndIt(h);
+        }
+    }
+
+    /**
+     * The client reads nothing more while the codec answers its frames (the encoder driven as the codec drives it): one
+     * control frame beyond {@link Http2Connection#MAX_QUEUED_CONTROL_FRAMES} ends the connection with the flood's
+     * line and count.
+     */
+    private void assertControlFramesQueuedUnreadEndIt(ForwardingHarness h) {
+        long errorsBefore = h.stats.http2ConnectionErrors.sum();
+        h.client.pipeline().addFirst(new SocketNotRead());
+        Http2FrameCodec codec = h.client.pipeline().get(Http2FrameCodec.class);
+        ChannelHandlerContext codecContext = h.client.pipeline().context(codec);
+        for (int i = 0; i <= Http2Connection.MAX_QUEUED_CONTROL_FRAMES && h.client.isActive(); i++) {
+            codec.encoder().writePing(codecContext, true, i, codecContext.newPromise());
+        }
+        h.runPending();
+        assertFalse(h.client.isActive(), "the connection is closed");
+        assertEquals(errorsBefore + 1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+        List<String> lines = log.messages(Level.INFO);
+        assertEquals(1, lines.size(), lines.toString());
+        assertTrue(lines.get(0).startsWith("HTTP/2 client /203.0.113.7:40000 closed with ENHANCE_YOUR_CALM: "
+                + "Maximum number " + Http2Connection.MAX_QUEUED_CONTROL_FRAMES), lines.get(0));
+    }
+
+    /** Stream 1 in flight, a drain to its last GOAWAY (naming stream 1), the connection still open for the stream. */
+    private void drainWithAStreamInFlight(ForwardingHarness h) {
+        send(h, wire.headers(1, request("GET", "/long"), true));
+        h.loop.drain();
+        h.runPending();
+        Frame ping = find(h, f -> f.type() == H2Frames.PING);
+        assertNotNull(ping, received.toString());
+        send(h, H2Frames.frame(H2Frames.PING, H2Frames.ACK, 0, ping.payload()));
+        assertEquals(2, read(h).stream().filter(f -> f.type() == H2Frames.GOAWAY).count(), received.toString());
+        assertTrue(h.client.isActive(), "the stream in flight holds the connection open");
+        received.clear();
     }
 
     /**
@@ -1108,15 +1143,7 @@ class Http2ForwardingTest {
     @Test
     void aFloodAfterTheDrainsLastGoAwayIsToldToTheClientAndCounted() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
-            send(h, wire.headers(1, request("GET", "/long"), true));
-            h.loop.drain();
-            h.runPending();
-            Frame ping = find(h, f -> f.type() == H2Frames.PING);
-            assertNotNull(ping, received.toString());
-            send(h, H2Frames.frame(H2Frames.PING, H2Frames.ACK, 0, ping.payload()));
-            assertEquals(2, read(h).stream().filter(f -> f.type() == H2Frames.GOAWAY).count(), received.toString());
-            assertTrue(h.client.isActive(), "the stream in flight holds the connection open");
-            received.clear();
+            drainWithAStreamInFlight(h);
             assertEquals(1, pingFlood(h).lastStreamId(), "the last stream id does not grow");
             assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
             h.runPending();
