@@ -15,6 +15,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Base64;
 import java.util.List;
+import java.util.regex.MatchResult;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
@@ -24,11 +25,13 @@ import java.util.regex.Pattern;
  * ({@code BEGIN PRIVATE KEY}) or in the traditional forms {@code openssl} still writes: PKCS#1 ({@code BEGIN RSA
  * PRIVATE KEY}) and SEC1 ({@code BEGIN EC PRIVATE KEY}). The JDK reads only PKCS#8, so a traditional key is
  * wrapped in a PKCS#8 structure first (RFC 5208: the same key bytes, with the algorithm named beside them). Other
- * blocks (EC PARAMETERS, text around the blocks) are ignored. Errors are {@link ConfigException}s naming the file.
+ * blocks (EC PARAMETERS, text around the blocks) are ignored; a block that begins and does not end fails the file.
+ * Errors are {@link ConfigException}s naming the file.
  */
 final class PemFiles {
 
-    private static final Pattern BLOCK = Pattern.compile("-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \\1-----",
+    /** A whole block: its label (RFC 7468: printable characters but the hyphen), its base64 text, its END line. */
+    private static final Pattern BLOCK = Pattern.compile("-----BEGIN ([^-\\r\\n]*)-----(.*?)-----END \\1-----",
             Pattern.DOTALL);
 
     /** AlgorithmIdentifier of rsaEncryption (1.2.840.113549.1.1.1) with its NULL parameters. */
@@ -53,8 +56,7 @@ final class PemFiles {
         } catch (CertificateException e) {
             throw new IllegalStateException("every JVM reads X.509", e);
         }
-        Matcher m = BLOCK.matcher(pem);
-        while (m.find()) {
+        for (MatchResult m : blocks(file, pem)) {
             if (!m.group(1).equals("CERTIFICATE")) {
                 continue;
             }
@@ -67,8 +69,7 @@ final class PemFiles {
             }
         }
         if (chain.isEmpty()) {
-            throw fail(file, pem.contains("-----BEGIN CERTIFICATE-----") ? "the certificate is cut short (no END line)"
-                    : pem.contains("PRIVATE KEY-----") ? "holds a private key but no certificate"
+            throw fail(file, pem.contains("PRIVATE KEY-----") ? "holds a private key but no certificate"
                     : "no PEM certificate found", "-----BEGIN CERTIFICATE----- blocks: the server's certificate, "
                     + "then its intermediates");
         }
@@ -78,8 +79,7 @@ final class PemFiles {
     /** The one private key of {@code pem}. */
     static PrivateKey privateKey(Path file, String pem) throws ConfigException {
         PrivateKey key = null;
-        Matcher m = BLOCK.matcher(pem);
-        while (m.find()) {
+        for (MatchResult m : blocks(file, pem)) {
             String type = m.group(1);
             if (!type.endsWith("PRIVATE KEY")) {
                 continue;
@@ -100,8 +100,7 @@ final class PemFiles {
             };
         }
         if (key == null) {
-            throw fail(file, pem.contains("PRIVATE KEY-----") ? "the private key is cut short (no END line)"
-                    : pem.contains("-----BEGIN CERTIFICATE-----") ? "holds a certificate but no private key"
+            throw fail(file, pem.contains("-----BEGIN CERTIFICATE-----") ? "holds a certificate but no private key"
                     : "no PEM private key found", KEY_FORMS);
         }
         if (!key.getAlgorithm().equals("RSA") && !key.getAlgorithm().equals("EC")) {
@@ -121,7 +120,39 @@ final class PemFiles {
         throw fail(file, "the private key cannot be read (damaged, or of an unknown algorithm)", KEY_FORMS);
     }
 
-    private static byte[] decode(Path file, Matcher block) throws ConfigException {
+    /**
+     * The whole PEM blocks of {@code pem}, in file order. A block that begins and does not end (a file cut short,
+     * or caught while being written) fails the file, as OpenSSL's PEM reader fails it: read past, the blocks before
+     * it would be served as a chain without its intermediates.
+     */
+    private static List<MatchResult> blocks(Path file, String pem) throws ConfigException {
+        List<MatchResult> blocks = new ArrayList<>();
+        Matcher m = BLOCK.matcher(pem);
+        int outside = 0;
+        while (m.find()) {
+            requireNoBegin(file, pem, outside, m.start());
+            blocks.add(m.toMatchResult());
+            outside = m.end();
+        }
+        requireNoBegin(file, pem, outside, pem.length());
+        return blocks;
+    }
+
+    /** Fails if a block begins in {@code pem} between {@code from} and {@code to}, text outside every whole block. */
+    private static void requireNoBegin(Path file, String pem, int from, int to) throws ConfigException {
+        int begin = pem.substring(from, to).indexOf("-----BEGIN");
+        if (begin >= 0) {
+            int at = from + begin;
+            int endOfLine = pem.indexOf('\n', at);
+            String header = pem.substring(at, endOfLine < 0 ? pem.length() : endOfLine).strip();
+            int line = (int) pem.substring(0, at).chars().filter(c -> c == '\n').count() + 1;
+            throw fail(file, "the block \"" + header + "\" of line " + line + " has no END line (the file is cut "
+                    + "short, or was read while being written)", "whole PEM blocks, each from its BEGIN line to its END"
+                    + " line");
+        }
+    }
+
+    private static byte[] decode(Path file, MatchResult block) throws ConfigException {
         try {
             return Base64.getDecoder().decode(block.group(2).replaceAll("\\s", ""));
         } catch (IllegalArgumentException e) {

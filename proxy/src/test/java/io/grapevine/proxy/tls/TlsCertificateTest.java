@@ -115,6 +115,32 @@ class TlsCertificateTest {
                 error(reversed, chain.key()));
     }
 
+    /**
+     * A chain file read while it is being written, its server certificate whole and its intermediate not, is
+     * refused, as OpenSSL's PEM reader (and so nginx and HAProxy) refuses it: read up to the whole blocks, it would
+     * be served without its intermediate. So is a key file cut in its key, after a whole EC PARAMETERS block.
+     */
+    @Test
+    void aFileCutShortInABlockIsRefused() throws Exception {
+        Pair chain = TestCertificates.chain(dir, "c", "c.test");
+        String pem = Files.readString(chain.cert());
+        int intermediate = pem.indexOf("-----BEGIN CERTIFICATE-----", 1);
+        int line = (int) pem.substring(0, intermediate).lines().count() + 1;
+        for (int cut : new int[] {intermediate + 28, intermediate + (pem.length() - intermediate) / 2, pem.length() - 2}) {
+            Path half = Files.writeString(dir.resolve("half.crt"), pem.substring(0, cut));
+            assertEquals(half + ": the block \"-----BEGIN CERTIFICATE-----\" of line " + line + " has no END line (the"
+                    + " file is cut short, or was read while being written) (expected whole PEM blocks, each from its"
+                    + " BEGIN line to its END line)", error(half, chain.key()));
+        }
+
+        Path key = dir.resolve("ecparam.key");
+        TestCertificates.run(List.of("openssl", "ecparam", "-name", "prime256v1", "-genkey", "-out", key.toString()));
+        String keyPem = Files.readString(key);
+        Path halfKey = Files.writeString(dir.resolve("half.key"), keyPem.substring(0, keyPem.length() - 40));
+        assertTrue(error(chain.cert(), halfKey).startsWith(halfKey
+                + ": the block \"-----BEGIN EC PRIVATE KEY-----\" of line 4 has no END line"), error(chain.cert(), halfKey));
+    }
+
     @Test
     void eachWayAFileCanBeWrongIsOneLineNamingIt() throws Exception {
         Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");

@@ -361,6 +361,44 @@ class TlsIntegrationTest {
                 () -> servedSubject(proxy, "a.test").contains("O=v2"));
     }
 
+    /**
+     * A chain file read while it is being written (its server certificate whole, its intermediate not yet, its key
+     * already replaced) is not served: loaded, the new certificate would go out without its intermediate, which
+     * clients that do not hold it refuse. The chain in use stays, the failure is logged once naming the file, and
+     * the whole file, once written, is served.
+     */
+    @Test
+    void aChainFileReadWhileBeingWrittenIsNotServed() throws Exception {
+        Pair v1 = TestCertificates.chain(dir, "v1", "c.test");
+        Pair live = TestCertificates.copy(v1, dir, "live");
+        ProxyServer proxy = proxy("auto", "", live);
+        Pair v2 = TestCertificates.chain(dir, "v2", "c.test");
+        String pem = Files.readString(v2.cert());
+        int intermediate = pem.indexOf("-----BEGIN CERTIFICATE-----", 1);
+        TestCertificates.replace(Files.writeString(dir.resolve("half"), pem.substring(0, (pem.length() + intermediate) / 2)),
+                live.cert());
+        TestCertificates.replace(v2.key(), live.key());
+        proxy.tls().reloadChanged("test"); // what the watch does on its next look, without waiting for it
+        proxy.tls().reloadChanged("test");
+        assertEquals(List.of("CN=c.test", "CN=Grapevine Test CA v1"), servedChain(proxy), "the chain in use stays");
+        List<String> failures = log.messages().stream().filter(l -> l.contains("not reloaded")).toList();
+        assertEquals(1, failures.size(), failures.toString());
+        assertTrue(failures.get(0).contains(live.cert() + ": the block \"-----BEGIN CERTIFICATE-----\""),
+                failures.get(0));
+
+        TestCertificates.replace(v2.cert(), live.cert());
+        proxy.tls().reloadChanged("test");
+        assertEquals(List.of("CN=c.test", "CN=Grapevine Test CA v2"), servedChain(proxy), "the whole file is served");
+    }
+
+    /** The subjects of the chain a new handshake for {@code c.test} gets, the server's certificate first. */
+    private static List<String> servedChain(ProxyServer proxy) throws IOException {
+        try (SSLSocket socket = TlsClient.connect(proxy.listenAddress(), "c.test")) {
+            return Stream.of(socket.getSession().getPeerCertificates())
+                    .map(c -> ((X509Certificate) c).getSubjectX500Principal().getName()).toList();
+        }
+    }
+
     /** The subject of the certificate a new handshake gets; "" when the handshake fails. */
     /**
      * {@code /metrics} says when the certificate served for each configured file ends (what an alert on a renewal
