@@ -5,20 +5,15 @@ import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Predicate;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The seeds' names as a start looks them up (to pick the address to advertise, to skip this node's own address among
- * the seeds): on threads of their own ({@link BlockingCalls}), all at once, each waited for {@link #LOOKUP_MILLIS} at
+ * the seeds): on threads of their own ({@link BoundedLookups}), all at once, each waited for {@link #LOOKUP_MILLIS} at
  * most from when it started. So a DNS server that does not answer holds a start 5 s in all, not the system resolver's
  * timeout per name and per use, and the start names each seed it gave up on, once. A lookup given up on goes on; a
  * later one of the same name while it does waits no longer for it.
@@ -30,7 +25,7 @@ public final class NameLookups {
     private static final Logger LOG = LoggerFactory.getLogger(GossipNode.class);
 
     /** How long a lookup of a name is waited for, as the proxy's host check waits (docs/configuration.md). */
-    public static final long LOOKUP_MILLIS = 5_000;
+    public static final long LOOKUP_MILLIS = BoundedLookups.WAIT_MILLIS;
 
     /** Resolves a name, blocking; tests put a DNS server that does not answer in its place. */
     interface Resolver {
@@ -39,12 +34,12 @@ public final class NameLookups {
 
     static volatile Resolver lookup = InetAddress::getByName;
 
-    /** One lookup under way; {@code told} once a start said it gave up on it (any thread). */
-    private record Lookup(CompletableFuture<InetAddress> answer, long deadline, AtomicBoolean told) {
-    }
-
-    private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
-    private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-gossip-dns");
+    /**
+     * The lookups; one is given up on once a start said it gave up on it. A start after a lookup answered looks the
+     * name up again (the JVM's cache answers it if it can).
+     */
+    private static final BoundedLookups<InetAddress> LOOKUPS =
+            new BoundedLookups<>("grapevine-gossip-dns", name -> lookup.resolve(name));
 
     private NameLookups() {
     }
@@ -55,10 +50,10 @@ public final class NameLookups {
      * wanted (not looked up).
      */
     static List<InetAddress> addresses(List<HostAndPort> seeds, Predicate<HostAndPort> wanted) {
-        List<Lookup> started = new ArrayList<>(seeds.size());
+        List<BoundedLookups.Lookup<InetAddress>> started = new ArrayList<>(seeds.size());
         for (HostAndPort seed : seeds) {
             boolean name = !isIpLiteral(seed.host());
-            started.add(name && wanted.test(seed) ? start(seed.host()) : null);
+            started.add(name && wanted.test(seed) ? LOOKUPS.start(seed.host()) : null);
         }
         List<InetAddress> found = new ArrayList<>(seeds.size());
         for (int i = 0; i < seeds.size(); i++) {
@@ -80,9 +75,9 @@ public final class NameLookups {
         if (isIpLiteral(host)) {
             return InetAddress.getByName(host); // parsed, no lookup
         }
-        Lookup lookup = start(host);
+        BoundedLookups.Lookup<InetAddress> lookup = LOOKUPS.start(host);
         try {
-            return BlockingCalls.await(lookup.answer, lookup.deadline);
+            return lookup.await();
         } catch (ExecutionException e) {
             throw e.getCause() instanceof UnknownHostException unknown ? unknown : new UnknownHostException(host);
         } catch (InterruptedException e) {
@@ -104,11 +99,11 @@ public final class NameLookups {
         }
     }
 
-    private static InetAddress await(HostAndPort seed, Lookup lookup) {
+    private static InetAddress await(HostAndPort seed, BoundedLookups.Lookup<InetAddress> lookup) {
         try {
-            return BlockingCalls.await(lookup.answer, lookup.deadline);
+            return lookup.await();
         } catch (TimeoutException e) {
-            if (lookup.told.compareAndSet(false, true)) {
+            if (lookup.giveUp()) {
                 LOG.warn("The DNS server did not answer for seed {} within {} ms; going on without its address",
                         seed.host(), LOOKUP_MILLIS);
             }
@@ -119,25 +114,5 @@ public final class NameLookups {
             Thread.currentThread().interrupt();
             return null;
         }
-    }
-
-    /** The lookup of {@code name} under way, started now if there was none. */
-    private static Lookup start(String name) {
-        Lookup started = new Lookup(new CompletableFuture<>(),
-                System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS), new AtomicBoolean());
-        Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
-        if (underWay != null) {
-            return underWay;
-        }
-        LOOKUPS.start(() -> lookup.resolve(name)).whenComplete((address, failed) -> {
-            // On the lookup's thread: a later start looks the name up again (the JVM's cache answers it if it can).
-            UNDER_WAY.remove(name, started);
-            if (failed != null) {
-                started.answer.completeExceptionally(failed);
-            } else {
-                started.answer.complete(address);
-            }
-        });
-        return started;
     }
 }

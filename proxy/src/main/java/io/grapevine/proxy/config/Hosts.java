@@ -1,6 +1,6 @@
 package io.grapevine.proxy.config;
 
-import io.grapevine.cluster.BlockingCalls;
+import io.grapevine.cluster.BoundedLookups;
 import io.netty.util.NetUtil;
 
 import java.net.InetAddress;
@@ -13,9 +13,7 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Function;
 import java.util.regex.Pattern;
 
@@ -70,7 +68,7 @@ final class Hosts {
     }
 
     /** How long a check waits for the lookup of a host name. */
-    static final long LOOKUP_MILLIS = 5_000;
+    static final long LOOKUP_MILLIS = BoundedLookups.WAIT_MILLIS;
 
     /**
      * Resolves a name, blocking: its addresses, or {@code null} if it has none; tests put a DNS server that does not
@@ -78,17 +76,13 @@ final class Hosts {
      */
     static volatile Function<String, List<InetAddress>> lookup = Hosts::lookUpNow;
 
-    /**
-     * One lookup under way. {@code givenUp} is set by a check that stopped waiting for it at its deadline and counted
-     * the name as not resolving (any thread).
-     */
-    private record Lookup(CompletableFuture<Boolean> answer, long deadline, AtomicBoolean givenUp) {
-    }
-
-    private static final Map<String, Lookup> UNDER_WAY = new ConcurrentHashMap<>();
     /** The names whose last lookup that answered found them, with the addresses it found (never empty). */
     private static final Map<String, List<InetAddress>> RESOLVED = new ConcurrentHashMap<>();
-    private static final BlockingCalls LOOKUPS = new BlockingCalls("grapevine-dns");
+    /**
+     * The lookups, each answering whether its name counts as resolving once it is done. A lookup is given up on by a
+     * check that stopped waiting for it at its deadline and counted the name as not resolving.
+     */
+    private static final BoundedLookups<Boolean> LOOKUPS = new BoundedLookups<>("grapevine-dns", Hosts::lookUpAndKeep);
 
     /**
      * Starts, all at once, the lookups of those of {@code hosts} that are host names and have none under way, and
@@ -107,14 +101,14 @@ final class Hosts {
                 continue;
             }
             boolean resolving = RESOLVED.containsKey(name);
-            Lookup lookup = start(name);
+            BoundedLookups.Lookup<Boolean> lookup = LOOKUPS.start(name);
             if (resolving) {
                 continue; // counts as resolving however long its lookup takes
             }
-            lookup.answer.thenAccept(found -> {
+            lookup.whenAnswered(found -> {
                 // On the lookup's thread as it answers (or here, if it has). The answer is set before givenUp is read
                 // here, and givenUp before a check reads the answer (resolves): a check that refused the name is seen.
-                if (found && lookup.givenUp.get()) {
+                if (found && lookup.givenUp()) {
                     foundLate.complete(name);
                 }
             });
@@ -122,38 +116,37 @@ final class Hosts {
         return foundLate;
     }
 
-    /** The lookup of {@code name} under way, started now if there was none. */
-    private static Lookup start(String name) {
-        Lookup started = new Lookup(new CompletableFuture<>(), System.nanoTime()
-                + TimeUnit.MILLISECONDS.toNanos(LOOKUP_MILLIS), new AtomicBoolean());
-        Lookup underWay = UNDER_WAY.putIfAbsent(name, started);
-        if (underWay != null) {
-            return underWay;
+    /**
+     * Looks {@code name} up and keeps what it found as the last answer; on the lookup's thread.
+     *
+     * @return whether the name counts as resolving now
+     */
+    private static boolean lookUpAndKeep(String name) {
+        List<InetAddress> found;
+        try {
+            found = lookup.apply(name);
+        } catch (RuntimeException | Error e) {
+            return RESOLVED.containsKey(name); // a lookup that failed (not "no such name") leaves the last answer
         }
-        LOOKUPS.start(() -> lookup.apply(name)).whenComplete((found, failed) -> {
-            // On the lookup's thread. A lookup that failed (not "no such name") leaves the last answer as it was.
-            if (found != null && !found.isEmpty()) {
-                if (RESOLVED.size() >= 100_000) {
-                    RESOLVED.clear(); // names of members long gone, as the gossip churns
-                }
-                RESOLVED.put(name, List.copyOf(found));
-            } else if (failed == null) {
-                RESOLVED.remove(name);
+        if (found != null && !found.isEmpty()) {
+            if (RESOLVED.size() >= 100_000) {
+                RESOLVED.clear(); // names of members long gone, as the gossip churns
             }
-            UNDER_WAY.remove(name, started);
-            started.answer.complete(RESOLVED.containsKey(name));
-        });
-        return started;
+            RESOLVED.put(name, List.copyOf(found));
+        } else {
+            RESOLVED.remove(name);
+        }
+        return RESOLVED.containsKey(name);
     }
 
     private static boolean resolves(String name) {
-        Lookup underWay = start(name);
+        BoundedLookups.Lookup<Boolean> underWay = LOOKUPS.start(name);
         try {
-            return BlockingCalls.await(underWay.answer, underWay.deadline);
+            return underWay.await();
         } catch (TimeoutException e) {
-            underWay.givenUp.set(true);
+            underWay.giveUp();
             // An answer that came since the time limit is taken; one that comes after this is told by lookUp.
-            Boolean found = underWay.answer.getNow(null);
+            Boolean found = underWay.answerNow(null);
             return found != null ? found : RESOLVED.containsKey(name);
         } catch (ExecutionException e) {
             return RESOLVED.containsKey(name);
@@ -197,12 +190,12 @@ final class Hosts {
      */
     static boolean stillLookingUp(String host, long millis) {
         String name = normalize(host);
-        Lookup underWay = name == null ? null : UNDER_WAY.get(name);
+        BoundedLookups.Lookup<Boolean> underWay = name == null ? null : LOOKUPS.underWay(name);
         if (underWay == null || RESOLVED.containsKey(name)) {
             return false; // a name found before is taken at once, at what was found, however long its new lookup takes
         }
         try {
-            underWay.answer.get(millis, TimeUnit.MILLISECONDS);
+            underWay.await(millis);
             return false;
         } catch (TimeoutException e) {
             return true;
@@ -220,8 +213,8 @@ final class Hosts {
      */
     static boolean lookupGivenUp(String host) {
         String name = normalize(host);
-        Lookup underWay = name == null ? null : UNDER_WAY.get(name);
-        return underWay != null && underWay.givenUp.get();
+        BoundedLookups.Lookup<Boolean> underWay = name == null ? null : LOOKUPS.underWay(name);
+        return underWay != null && underWay.givenUp();
     }
 
     private static List<InetAddress> lookUpNow(String name) {
