@@ -4,15 +4,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ch.qos.logback.classic.Logger;
-import ch.qos.logback.classic.spi.ILoggingEvent;
-import ch.qos.logback.core.read.ListAppender;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
-import org.slf4j.LoggerFactory;
 
 /** A start looks its seeds' names and its gossip bind host's up under one time limit, and says which did not answer. */
 @Timeout(30)
@@ -20,11 +16,8 @@ class SeedLookupTest {
 
     @Test
     void seedsWhoseDnsDoesNotAnswerHoldTheChoiceOfAddressOnceAndAreNamed() throws Exception {
-        Logger logger = (Logger) LoggerFactory.getLogger(GossipNode.class);
-        ListAppender<ILoggingEvent> appender = new ListAppender<>();
-        appender.start();
-        logger.addAppender(appender);
-        try (SilentNameServer silent = new SilentNameServer()) {
+        try (LoggedEvents logged = new LoggedEvents(GossipNode.class);
+                SilentNameServer silent = new SilentNameServer()) {
             ClusterSettings settings = ClusterSettings.builder().insecure(true).gossipPort(17946)
                     .seeds(List.of("seed-1.silent.example:17946", "seed-2.silent.example:17946")).build();
             long start = System.nanoTime();
@@ -32,13 +25,10 @@ class SeedLookupTest {
             assertEquals("127.0.0.1", GossipNode.bindHost(settings)); // a proxy's start asks again, and again
             long waited = (System.nanoTime() - start) / 1_000_000;
             assertTrue(waited < NameLookups.LOOKUP_MILLIS + 2_000, "both seeds, twice, in one limit: " + waited + " ms");
-            List<String> lines = appender.list.stream().map(ILoggingEvent::getFormattedMessage)
-                    .filter(m -> m.contains("did not answer")).toList();
+            List<String> lines = logged.messages().stream().filter(m -> m.contains("did not answer")).toList();
             assertEquals(2, lines.size(), lines.toString());
             assertTrue(lines.get(0).contains("seed seed-1.silent.example within 5000 ms"), lines.toString());
             assertTrue(lines.get(1).contains("seed seed-2.silent.example within 5000 ms"), lines.toString());
-        } finally {
-            logger.detachAppender(appender);
         }
     }
 

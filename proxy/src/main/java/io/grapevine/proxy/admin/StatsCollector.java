@@ -1,5 +1,6 @@
 package io.grapevine.proxy.admin;
 
+import io.grapevine.cluster.PeriodicPass;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.History;
 import io.grapevine.proxy.stats.LatencyRecorder;
@@ -228,8 +229,6 @@ public final class StatsCollector {
     private double connectionRate;
     private double connectionRateMax;
     private ScheduledFuture<?> task;
-    /** Whether the last scheduled pass failed (logged already). */
-    private boolean tickFailing;
 
     public StatsCollector(TableHolder tables, ProxyStats proxyStats) {
         this.tables = tables;
@@ -238,26 +237,13 @@ public final class StatsCollector {
         tables.onServersRemoved(left::addAll);
     }
 
-    /** Runs {@link #tick} every second on {@code thread}, which must be the thread the admin endpoints run on. */
-    public void start(ScheduledExecutorService thread) {
-        task = thread.scheduleAtFixedRate(this::scheduledTick, 1, 1, TimeUnit.SECONDS);
-    }
-
     /**
-     * {@link #tick}, as scheduled. A periodic task that throws is never run again (by an executor or a Netty loop
-     * alike), and nothing says so: a pass that fails is logged, once for a run of failed passes, and the next one runs.
+     * Runs {@link #tick} every second on {@code thread}, which must be the thread the admin endpoints run on. A pass that
+     * fails is logged, once for a run of failed passes, and the next one runs ({@link PeriodicPass}).
      */
-    private void scheduledTick() {
-        try {
-            tick();
-            tickFailing = false;
-        } catch (RuntimeException e) {
-            if (!tickFailing) {
-                log.error("stats: a pass of the collector failed; rates, the charts' history and state changes miss it"
-                        + " until one succeeds", e);
-            }
-            tickFailing = true;
-        }
+    public void start(ScheduledExecutorService thread) {
+        task = thread.scheduleAtFixedRate(new PeriodicPass(this::tick, log, "stats: a pass of the collector failed;"
+                + " rates, the charts' history and state changes miss it until one succeeds"), 1, 1, TimeUnit.SECONDS);
     }
 
     public void stop() {

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.health;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.cluster.PeriodicPass;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.net.ProxyHeaders;
@@ -115,7 +116,11 @@ public final class HealthChecker {
     public void start() {
         if (config.enabled()) {
             long tickMillis = Math.max(1, config.intervalMillis() / SLOTS_PER_INTERVAL);
-            task = loop.scheduleWithFixedDelay(this::tickOrSayWhy, tickMillis, tickMillis, TimeUnit.MILLISECONDS);
+            // A tick whose failure is logged (once until a tick succeeds again) and does not end the checks: a
+            // periodic task that throws is never run again, and every server would keep its state, unchecked.
+            task = loop.scheduleWithFixedDelay(new PeriodicPass(this::tick, log,
+                    "Health checks: a tick failed; the checks go on at the next"), tickMillis, tickMillis,
+                    TimeUnit.MILLISECONDS);
         }
     }
 
@@ -139,25 +144,6 @@ public final class HealthChecker {
                 ch.close();
             }
         }).awaitUninterruptibly(timeoutMillis);
-    }
-
-    /** Whether the last tick failed: its failure was logged. On the loop. */
-    private boolean tickFailing;
-
-    /**
-     * A tick whose failure is logged and does not end the checks: a periodic task that throws is never run again, and
-     * every server would keep the state it had, unchecked, with nothing said.
-     */
-    private void tickOrSayWhy() {
-        try {
-            tick();
-            tickFailing = false;
-        } catch (RuntimeException e) {
-            if (!tickFailing) { // once until a tick succeeds again, not ten times an interval
-                log.error("Health checks: a tick failed; the checks go on at the next", e);
-            }
-            tickFailing = true;
-        }
     }
 
     /** Starts the checks that are due; a check still in progress when its next is due is not doubled. */
