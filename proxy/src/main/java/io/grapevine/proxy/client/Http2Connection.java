@@ -20,7 +20,6 @@ import io.netty.handler.codec.http2.Http2ConnectionEncoder;
 import io.netty.handler.codec.http2.Http2Error;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2FrameListener;
 import io.netty.handler.codec.http2.Http2FrameListenerDecorator;
 import io.netty.handler.codec.http2.Http2FrameStream;
@@ -53,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * and its counters.
  *
  * <pre>
- *  [TLS] ─▶ h2-flush ─▶ h2-wire ─▶ h2 (Http2FrameCodec) ─▶ h2-connection (this)
+ *  [TLS] ─▶ h2-flush ─▶ h2-wire ─▶ h2 (Http2ServerCodec) ─▶ h2-connection (this)
  *                                                              │ streams by id
  *                                                              └▶ Http2Stream ─▶ Exchange
  * </pre>
@@ -83,7 +82,8 @@ import org.slf4j.LoggerFactory;
  * of closed streams and frames of unknown type beyond {@link #MAX_CONTROL_FRAMES_PER_WINDOW} per
  * {@link #CONTROL_WINDOW_NANOS}, WINDOW_UPDATE frames beyond those the streams and the DATA sent call for
  * ({@link #windowUpdateRead}), and a SETTINGS frame of more than {@link #MAX_SETTINGS_PER_FRAME} parameters
- * ({@link Http2Wire}) all end the connection with a GOAWAY. Request bodies are bounded by the stream window,
+ * ({@link Http2Wire}) all end the connection with a GOAWAY, after which the codec decodes nothing more
+ * ({@link Http2ServerCodec#endInput}). Request bodies are bounded by the stream window,
  * response buffering by the windows and the socket's write-buffer marks.
  *
  * <p>Thread: the connection's event loop, like its streams and their exchanges.
@@ -141,7 +141,7 @@ final class Http2Connection extends ClientChannelHandler
 
     private final LoopContext loop;
     private final ProxyStats stats;
-    private final Http2FrameCodec codec;
+    private final Http2ServerCodec codec;
     private final Http2ConnectionEncoder encoder;
     /** The codec's context: the encoder writes from there towards the socket, as within the codec's own write. */
     private ChannelHandlerContext codecContext;
@@ -201,7 +201,7 @@ final class Http2Connection extends ClientChannelHandler
      */
     private long abandonedWindowBytes;
 
-    private Http2Connection(LoopContext loop, Http2FrameCodec codec, Http2FrameCounter frames, Http2Wire wire,
+    private Http2Connection(LoopContext loop, Http2ServerCodec codec, Http2FrameCounter frames, Http2Wire wire,
                             long openedNanos, boolean secure) {
         this.openedNanos = openedNanos;
         this.frames = frames;
@@ -245,7 +245,7 @@ final class Http2Connection extends ClientChannelHandler
                 .initialWindowSize(limits.h2StreamWindowBytes())
                 .maxHeaderListSize(limits.maxHeaderBytes());
         Http2FrameCounter frames = new Http2FrameCounter(loop.stats());
-        Http2FrameCodec codec = Http2FrameCodecBuilder.forServer()
+        Http2ServerCodec codec = (Http2ServerCodec) Http2ServerCodec.forServer()
                 .initialSettings(settings)
                 .validateHeaders(true)
                 .validateRequiredPseudoHeaders(true)
@@ -264,6 +264,7 @@ final class Http2Connection extends ClientChannelHandler
         frames.onResetWritten(connection::resetWritten);
         frames.onIdleFrameRead(connection);
         frames.onCalmWritten(connection::logCalm);
+        frames.onConnectionErrorWritten(codec::endInput);
         wire.onSettingsFlood(connection::settingsFlood);
         // The decoder wraps the listener it is given in its rapid-reset and empty-DATA guards, as it wrapped the codec's.
         codec.decoder().frameListener(connection.new StreamFrames(codec.decoder().frameListener()));
@@ -381,8 +382,8 @@ final class Http2Connection extends ClientChannelHandler
             return;
         }
         if (cause instanceof Http2Exception h2 && frames.connectionErrorSent()) {
-            // The connection is already ending with the error its GOAWAY named: this one comes of a frame decoded
-            // after it, from the same read (Netty's own budgets still count them), and is neither told nor sent.
+            // The connection is already ending with the error its GOAWAY named: this one comes of the frame read as
+            // that GOAWAY was written (Netty's own budgets count it too), or of a write, and is neither told nor sent.
             log.debug("HTTP/2 connection from {}, ending, also failed: {} {}", remoteAddress(), h2.error(),
                     h2.getMessage());
             return;
@@ -412,7 +413,10 @@ final class Http2Connection extends ClientChannelHandler
      * ({@link Http2FrameCounter}), did not count the close, though its ENHANCE_YOUR_CALM line was written. RFC 9113
      * section 5.4.1 has the GOAWAY with the error sent before the close, and section 6.8 lets another follow one
      * already sent, its last stream id never larger: this one names the id sent before. Unflushed writes would be
-     * dropped by the close that follows, so it is flushed (the flush consolidation lets it out before the close).
+     * dropped by the close that follows, so it is flushed (the flush consolidation lets it out before the close). Once
+     * written it closes the connection, as the codec does after a GOAWAY with an error of its own: the codec, having
+     * sent none, would otherwise wait for the open streams (the proxy's budgets give their errors the GRACEFUL_SHUTDOWN
+     * hint, {@link #connectionError(Http2Error, String)}).
      */
     private void goAwayAfterTheCodecsOwn(Http2Exception error) {
         io.netty.handler.codec.http2.Http2Connection connection = codec.connection();
@@ -427,7 +431,8 @@ final class Http2Connection extends ClientChannelHandler
             return; // the codec sends it
         }
         encoder.frameWriter().writeGoAway(codecContext, lastSent, error.error().code(),
-                Http2CodecUtil.toByteBuf(codecContext, error), codecContext.newPromise());
+                Http2CodecUtil.toByteBuf(codecContext, error), codecContext.newPromise())
+                .addListener(written -> codecContext.close());
         codecContext.flush();
     }
 
@@ -703,7 +708,10 @@ final class Http2Connection extends ClientChannelHandler
         flood("a SETTINGS frame of " + parameters + " parameters, more than " + MAX_SETTINGS_PER_FRAME);
     }
 
-    /** A budget is spent: the connection ends with ENHANCE_YOUR_CALM, once (frames already read are still decoded). */
+    /**
+     * A budget is spent: the connection ends with ENHANCE_YOUR_CALM, once; the frame being read is the last one decoded
+     * ({@link Http2ServerCodec#endInput}, told as the GOAWAY is written).
+     */
     private void flood(String reason) {
         if (!flooded && !frames.connectionErrorSent()) {
             flooded = true;
@@ -756,9 +764,16 @@ final class Http2Connection extends ClientChannelHandler
         }
     }
 
-    /** Ends the connection the way the codec ends it on a protocol error: GOAWAY with {@code error}, then close. */
+    /**
+     * Ends the connection the way the codec ends it on a protocol error: GOAWAY with {@code error}, then close. The
+     * GOAWAY names the last stream the client opened (RFC 9113 section 6.8: the highest the proxy may have acted on; none
+     * opens after it, {@link Http2ServerCodec#endInput}), where the codec names 2^31-1 for an error of the default
+     * HARD_SHUTDOWN hint (for an error it finds within a header block, whose stream it has not opened yet). The hint
+     * changes nothing else here: a GOAWAY with an error closes the connection once written, its streams with it, and
+     * after shutdown_grace_ms if it cannot be written.
+     */
     private void connectionError(Http2Error error, String message) {
-        connectionError(Http2Exception.connectionError(error, message));
+        connectionError(new Http2Exception(error, message, Http2Exception.ShutdownHint.GRACEFUL_SHUTDOWN));
     }
 
     private void connectionError(Http2Exception cause) {

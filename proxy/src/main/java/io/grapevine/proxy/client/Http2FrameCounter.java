@@ -15,8 +15,9 @@ import java.util.function.Consumer;
  * Sees every frame the HTTP/2 codec reads and writes (Netty calls its frame logger for each) and counts
  * what the statistics report: stream resets received, resets the proxy sent with an error, and the connection
  * ended by a GOAWAY with an error (once, whatever follows it; one with ENHANCE_YOUR_CALM is also told to the
- * connection, {@link #onCalmWritten}). Once that GOAWAY is written, the frames the codec still decodes from the
- * same read, before the close, are none of the counters' business ({@link #connectionErrorSent}).
+ * connection, {@link #onCalmWritten}). That GOAWAY ends the codec's input ({@link #onConnectionErrorWritten}); what is
+ * still done of the frame being read, and written before the close, is none of the counters' business
+ * ({@link #connectionErrorSent}).
  * Each RST_STREAM written, the codec's own included, is also told to the connection ({@link #onResetWritten}),
  * which keeps the budget of resets the client provokes; so is each WINDOW_UPDATE, RST_STREAM and frame of unknown type
  * read ({@link #onIdleFrameRead}), which may ask nothing of the proxy but their reading, and for the WINDOW_UPDATE
@@ -70,6 +71,8 @@ final class Http2FrameCounter extends Http2FrameLogger {
     private long dataFramesSent;
     /** Told of each RST_STREAM the codec writes, for the connection's reset budget. */
     private ResetListener resetWritten = (streamId, errorCode, dataBytes) -> { };
+    /** Told of the first GOAWAY written with an error, as it is written: the codec then decodes nothing more. */
+    private Runnable connectionErrorWritten = () -> { };
     /** Told of each GOAWAY ENHANCE_YOUR_CALM written, with its debug data (the reason), for the connection's line. */
     private Consumer<String> calmWritten = reason -> { };
     /**
@@ -98,9 +101,9 @@ final class Http2FrameCounter extends Http2FrameLogger {
     }
 
     /**
-     * Whether a GOAWAY with an error was written: the connection ends, and what the codec still decodes of the bytes
-     * already read (frames after the one that spent a budget, in the same read) counts no more, neither as resets
-     * received nor against any budget, whose spending would end it a second time.
+     * Whether a GOAWAY with an error was written: the connection ends, the codec decodes no frame after the one being
+     * read, and what that frame still does, or the codec still writes, counts no more, neither as resets received nor
+     * against any budget, whose spending would end it a second time.
      */
     boolean connectionErrorSent() {
         return connectionErrorSent;
@@ -109,6 +112,14 @@ final class Http2FrameCounter extends Http2FrameLogger {
     /** DATA frames written so far on this connection. */
     long dataFramesSent() {
         return dataFramesSent;
+    }
+
+    /**
+     * Where the first GOAWAY with an error is told, as it is written, whichever path wrote it (the codec's on an error it
+     * found, the connection's on a budget spent): {@link Http2ServerCodec#endInput}.
+     */
+    void onConnectionErrorWritten(Runnable listener) {
+        this.connectionErrorWritten = listener;
     }
 
     /**
@@ -195,6 +206,7 @@ final class Http2FrameCounter extends Http2FrameLogger {
         super.logGoAway(direction, ctx, lastStreamId, errorCode, debugData);
         if (direction == Direction.OUTBOUND && errorCode != Http2Error.NO_ERROR.code() && !connectionErrorSent) {
             connectionErrorSent = true;
+            connectionErrorWritten.run();
             stats.http2ConnectionErrors.increment();
             if (errorCode == Http2Error.ENHANCE_YOUR_CALM.code()) {
                 calmWritten.accept(debugData.toString(StandardCharsets.UTF_8));

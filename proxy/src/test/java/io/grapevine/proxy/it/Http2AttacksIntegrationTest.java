@@ -279,8 +279,8 @@ class Http2AttacksIntegrationTest {
     }
 
     /**
-     * Once a budget is spent the connection ends, but the frames still in the same read are decoded before the close:
-     * here WINDOW_UPDATE frames beyond the 5 a client may send before any stream or DATA, then 250 streams opened and
+     * Once a budget is spent the connection ends, and the frames still in the same read are dropped undecoded: here
+     * WINDOW_UPDATE frames beyond the 5 a client may send before any stream or DATA, then 250 streams opened and
      * reset at once, enough to spend the rapid-reset budget as well. None of those resets counts as one received, and
      * the connection ends with one GOAWAY, counted once.
      */
@@ -299,6 +299,31 @@ class Http2AttacksIntegrationTest {
         assertGoAway(attacker, H2Frames.ENHANCE_YOUR_CALM);
         assertEquals(resetsBefore, proxy.stats().http2ResetsReceived.sum(), "http2_resets_received");
         assertEquals(errorsBefore + 1, proxy.stats().http2ConnectionErrors.sum(), "http2_connection_errors");
+    }
+
+    /**
+     * RFC 9113 section 6.8: a GOAWAY names the last stream its sender might have acted on, and the streams above it
+     * are not processed. Here a stream is served, then one write brings a WINDOW_UPDATE flood and 100 new streams:
+     * the GOAWAY names the stream served, and none of the new ones reaches the backend.
+     */
+    @Test
+    void streamsOpenedAfterTheFloodInTheSameReadNeverReachTheBackend() throws Exception {
+        H2Client attacker = attacker();
+        assertEquals(200, attacker.get("/").status());
+        long before = backendRequests();
+        ByteArrayOutputStream read = new ByteArrayOutputStream();
+        read.writeBytes(flood(200, i -> H2Frames.windowUpdate(0, 1)));
+        for (int i = 0; i < 100; i++) {
+            read.writeBytes(attacker.frames().headers(attacker.newStream(), request("GET", "/"), true));
+        }
+        sendIgnoringClose(attacker, read.toByteArray());
+        Frame goAway = attacker.awaitGoAway(WAIT);
+        assertNotNull(goAway, "a GOAWAY: " + attacker.seen());
+        assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+        assertTrue(attacker.awaitClose(WAIT), "the connection is closed after the GOAWAY");
+        assertEquals(200, fx.track(H2Client.connect(proxy.listenAddress())).get("/").status());
+        assertEquals(before + 1, backendRequests(), "only the request after the close reached the backend");
+        assertEquals(1, goAway.lastStreamId(), "the last stream processed: " + goAway);
     }
 
     @Test
