@@ -689,6 +689,38 @@ class Http2ForwardingTest {
     }
 
     /** One PING more than the budget allows, and the GOAWAY ENHANCE_YOUR_CALM that ends the connection (returned). */
+    /**
+     * The codec decodes nothing after a flood's GOAWAY (RFC 9113 section 6.8): in the read that brought the flood, the
+     * DATA of a stream opened before it and a new stream's HEADERS reach no backend, and the GOAWAY names the stream
+     * opened before; a later read is not decoded either.
+     */
+    @Test
+    void nothingReadAfterAFloodsGoAwayReachesABackend() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            send(h, wire.headers(1, request("POST", "/upload"), false), H2Frames.data(1, bytes("early"), false));
+            assertEquals(1, h.backends.size());
+            assertTrue(h.backend(0).received().contains("early"), "the stream before the flood is forwarded");
+            byte[][] read = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 3][];
+            for (int i = 0; i <= Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW; i++) {
+                read[i] = H2Frames.ping(i);
+            }
+            read[read.length - 2] = H2Frames.data(1, bytes("late"), true);
+            read[read.length - 1] = wire.headers(3, request("GET", "/after"), true);
+            h.client.pipeline().fireChannelRead(Unpooled.wrappedBuffer(H2Frames.concat(read)));
+            h.client.pipeline().fireChannelRead(Unpooled.wrappedBuffer(wire.headers(5, request("GET", "/later"), true)));
+            h.client.pipeline().fireChannelReadComplete();
+            h.runPending();
+            Frame goAway = find(h, f -> f.type() == H2Frames.GOAWAY);
+            assertNotNull(goAway, received.toString());
+            assertEquals(H2Frames.ENHANCE_YOUR_CALM, goAway.errorCode(), goAway.toString());
+            assertEquals(1, goAway.lastStreamId(), "the last stream processed");
+            assertEquals(1, h.backends.size(), "no stream opens after the GOAWAY");
+            assertFalse(h.backend(0).received().contains("late"), "nor does DATA read after it reach the backend");
+            assertEquals(1, h.stats.http2ConnectionErrors.sum(), "http2_connection_errors");
+            assertFalse(h.client.isActive(), "the flood closes the connection");
+        }
+    }
+
     private Frame pingFlood(ForwardingHarness h) {
         byte[][] flood = new byte[Http2Connection.MAX_CONTROL_FRAMES_PER_WINDOW + 1][];
         for (int i = 0; i < flood.length; i++) {
