@@ -9,6 +9,9 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
 
@@ -86,11 +89,43 @@ public final class ChildProcess implements AutoCloseable {
     }
 
     private static ChildProcess launcher(Path dir, String name, Map<String, String> env, String command, String... args) {
+        if (command.equals("proxy") || command.equals("agent")) {
+            recordClassDataArchive(command, env);
+        }
         List<String> line = new ArrayList<>();
         line.add(repoRoot().resolve("grapevine").toString());
         line.add(command);
         line.addAll(List.of(args));
         return start(dir, name, line, env);
+    }
+
+    /** The programs and environments whose class data sharing archive this JVM has seen recorded. */
+    private static final Set<String> ARCHIVES_RECORDED = ConcurrentHashMap.newKeySet();
+
+    /**
+     * The launcher records a program's class data sharing archive at its first start after a build (once per JVM
+     * options, so per environment): a warm-up of a few seconds idle, many more on a busy machine. It is recorded
+     * here, by {@code ./grapevine PROGRAM --version}, before the process a test times, so that no test's bound on a
+     * start pays for it, whichever test (in whichever test JVM: the launcher holds a lock) starts the program first.
+     * LauncherIntegrationTest tests the recording itself.
+     */
+    private static void recordClassDataArchive(String command, Map<String, String> env) {
+        if (!ARCHIVES_RECORDED.add(command + " " + new TreeMap<>(env))) {
+            return;
+        }
+        ProcessBuilder pb = processBuilder(List.of(repoRoot().resolve("grapevine").toString(), command, "--version"), env)
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD);
+        try {
+            Process p = pb.start();
+            // The launcher bounds the warm-up at 120 s; past that, the start it precedes reports what went wrong.
+            if (!p.waitFor(180, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+            }
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + pb.command(), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     /**
@@ -102,10 +137,21 @@ public final class ChildProcess implements AutoCloseable {
      */
     public static ChildProcess start(Path dir, String name, List<String> command, Map<String, String> env) {
         Path log = dir.resolve(name + ".log");
+        ProcessBuilder pb = processBuilder(command, env)
+                .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
+        try {
+            long start = System.nanoTime();
+            return new ChildProcess(name, pb.start(), log, start);
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot start " + command, e);
+        }
+    }
+
+    /** {@code command} in the repository root, with the signal handling and the environment {@link #start} describes. */
+    private static ProcessBuilder processBuilder(List<String> command, Map<String, String> env) {
         List<String> line = new ArrayList<>(List.of("env", "--default-signal=HUP,INT,TERM"));
         line.addAll(command);
-        ProcessBuilder pb = new ProcessBuilder(line).directory(repoRoot().toFile())
-                .redirectErrorStream(true).redirectOutput(log.toFile()).redirectInput(ProcessBuilder.Redirect.PIPE);
+        ProcessBuilder pb = new ProcessBuilder(line).directory(repoRoot().toFile());
         // The launcher's own defaults; GRAPEVINE_JVM_EXTRA_OPTS, which adds to them, passes through (a GC or
         // safepoint log of every process a test starts: docs/reliability.md, "Running them").
         pb.environment().remove("GRAPEVINE_JVM_OPTS");
@@ -114,12 +160,7 @@ public final class ChildProcess implements AutoCloseable {
         pb.environment().put("GRAPEVINE_USE_BUILT_JARS", "1");
         pb.environment().putAll(TestTransport.environment());
         pb.environment().putAll(env);
-        try {
-            long start = System.nanoTime();
-            return new ChildProcess(name, pb.start(), log, start);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot start " + command, e);
-        }
+        return pb;
     }
 
     public Process process() {
