@@ -31,11 +31,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.slf4j.LoggerFactory;
 
 /** An agent in this JVM, a real HTTP target and a gossip member standing in for the proxy. */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts announced up within two probe intervals
 class AgentIntegrationTest {
 
     @TempDir

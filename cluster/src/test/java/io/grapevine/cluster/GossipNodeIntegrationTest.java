@@ -28,10 +28,12 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
 
 /** Several gossip members in one JVM on loopback, ephemeral ports, real scalecube. */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts joins within 3 s
 class GossipNodeIntegrationTest {
 
     private static final Duration JOIN = Duration.ofSeconds(10);

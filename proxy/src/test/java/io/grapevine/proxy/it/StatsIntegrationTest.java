@@ -18,6 +18,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -25,6 +26,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Latency metrics and the stats documents on real sockets, with a workload whose latencies are known: demo
  * backends that wait as long as the request asks ({@code /slow?ms=N}).
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts measured latency percentiles
 class StatsIntegrationTest {
 
     private static final ObjectMapper JSON = new ObjectMapper();

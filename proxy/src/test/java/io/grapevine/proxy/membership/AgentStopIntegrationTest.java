@@ -16,6 +16,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,6 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * backend it runs). Either way no request fails and the client's connections stay open; the server
  * leaves the table once gossip says so.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts delivery bounds during a drain
 class AgentStopIntegrationTest {
 
     /** Three members (proxy, survivor, victim): gossip's suspicion timeout is then 6 s. */

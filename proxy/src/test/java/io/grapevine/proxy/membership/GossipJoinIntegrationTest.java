@@ -15,6 +15,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.Collectors;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -24,6 +25,7 @@ import org.junit.jupiter.api.io.TempDir;
  * start of the proxy (agents already running) or of the agent (proxy already running) to the first
  * {@code 200} from that backend through the proxy.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts joins within 2 s
 class GossipJoinIntegrationTest {
 
     /** Done means: agents started before the proxy are routable within 5 s of the proxy's start. */

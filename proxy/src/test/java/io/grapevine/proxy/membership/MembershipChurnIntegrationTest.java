@@ -22,6 +22,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>The debounce is 250 ms here, so that 200 events (one every 50 ms) would make far more generations
  * than the bound allows if they were not batched.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts table generations per debounce period
 class MembershipChurnIntegrationTest {
 
     private static final long DEBOUNCE_MS = 250;

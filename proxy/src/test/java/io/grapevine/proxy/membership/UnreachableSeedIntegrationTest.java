@@ -18,10 +18,12 @@ import java.time.Duration;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /** A proxy whose seeds do not answer serves its static servers at once; gossip keeps trying behind. */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts first answer within 3 s
 class UnreachableSeedIntegrationTest {
 
     @TempDir

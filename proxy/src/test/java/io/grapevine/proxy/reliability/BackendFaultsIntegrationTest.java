@@ -19,6 +19,7 @@ import java.io.IOException;
 import java.time.Duration;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * client connection cut once the response had started), the faulty connection is never reused, and the
  * bystander sees no error at all.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts failed-request counts under load
 class BackendFaultsIntegrationTest {
 
     private static final int SERVER_TIMEOUT_MILLIS = 500;

@@ -27,6 +27,7 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -42,6 +43,7 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>15 s of busy blocks (and as many quiet ones); with {@code -Dgrapevine.longTests=true} a minute of each (see
  * docs/reliability.md).
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts p99 ratios and failed-request counts under load
 class ChurnIntegrationTest {
 
     private static final boolean LONG = Boolean.getBoolean("grapevine.longTests");

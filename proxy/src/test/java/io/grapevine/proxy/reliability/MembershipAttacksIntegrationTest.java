@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -35,6 +36,7 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code allowed_backends}, and thousands of members. Each is refused or bounded and counted in
  * {@code /members}, the table stays as it was (one static server), and the proxy's heap stays bounded.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts failed-request counts under load
 class MembershipAttacksIntegrationTest {
 
     private static final long MIB = 1 << 20;

@@ -21,6 +21,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Predicate;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -31,6 +32,7 @@ import org.junit.jupiter.api.io.TempDir;
  * robin gives it, loses no request), and what one proxy finds by failing a request reaches the others before their
  * own requests fail.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts failed-request counts under load; network namespaces
 class MultiProxyIntegrationTest {
 
     @TempDir

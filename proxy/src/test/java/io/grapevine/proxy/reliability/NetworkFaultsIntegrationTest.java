@@ -18,6 +18,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -30,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
  * failed, connections dropped, latency) and asserts its bound. The partition of the gossip port alone runs only
  * with {@code -Dgrapevine.longTests=true}: the suite keeps the three scenarios of the issue, about two minutes.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts failed-request counts under load; network namespaces
 class NetworkFaultsIntegrationTest {
 
     private static final int AGENTS = 5;

@@ -28,6 +28,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -40,6 +41,7 @@ import org.junit.jupiter.api.io.TempDir;
  *
  * <p>The transfers move 2 GiB each way; {@code -Dgrapevine.longTests=true} makes it 10 GiB.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts p99 ratios and failed-request counts under load
 class ResourceExhaustionIntegrationTest {
 
     /** Slow clients at once, as the issue asks. */

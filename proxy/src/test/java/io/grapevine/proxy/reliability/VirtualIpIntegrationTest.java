@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -36,6 +37,7 @@ import org.junit.jupiter.api.io.TempDir;
  * client's connections are until a graceful stop moves it back. Each scenario prints what the client saw and when
  * the address moved.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it asserts failover bounds; network namespaces
 class VirtualIpIntegrationTest {
 
     private static final int FIRST_BACKEND_PORT = 8081;
