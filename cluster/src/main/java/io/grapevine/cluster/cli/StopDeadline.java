@@ -20,6 +20,12 @@ public final class StopDeadline {
     private static final Logger log = LoggerFactory.getLogger(StopDeadline.class);
     /** How long the watchdog waits for its line before the halt. */
     private static final long LINE_WAIT_MILLIS = 200;
+    /**
+     * What the steps leave of the budget to the watchdog ({@link #millisLeft} ends this much before the stop's deadline): a
+     * step abandoned at the end of its wait has its line written and the process its exit before the watchdog, which
+     * is there for a call that does not return at all, would halt it in the middle of that line.
+     */
+    static final long WATCHDOG_MARGIN_MILLIS = 300;
 
     private final long deadlineNanos;
     private final long budgetMillis;
@@ -88,9 +94,13 @@ public final class StopDeadline {
         return deadlineNanos;
     }
 
-    /** What is left until the deadline, in whole milliseconds (at least 0; a part of one counts as one). */
+    /**
+     * What a step may still wait: the time left until this deadline, and never into the stop's last
+     * {@link #WATCHDOG_MARGIN_MILLIS} (the watchdog's), in whole milliseconds (at least 0; a part of one counts as one).
+     */
     public long millisLeft() {
-        long left = deadlineNanos - System.nanoTime();
+        long end = Math.min(deadlineNanos, root.deadlineNanos - TimeUnit.MILLISECONDS.toNanos(WATCHDOG_MARGIN_MILLIS));
+        long left = end - System.nanoTime();
         return left <= 0 ? 0 : TimeUnit.NANOSECONDS.toMillis(left + 999_999);
     }
 
