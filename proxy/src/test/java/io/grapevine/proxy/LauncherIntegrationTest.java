@@ -254,10 +254,28 @@ class LauncherIntegrationTest {
             launcher.destroy();
             assertTrue(launcher.waitFor(10, TimeUnit.SECONDS), "the launcher did not stop");
             assertEquals(128 + 15, launcher.exitValue(), "ended by SIGTERM");
-            Await.until(Duration.ofSeconds(2), "the launcher's children gone", () -> children.stream().noneMatch(ProcessHandle::isAlive),
-                    () -> children.stream().filter(ProcessHandle::isAlive).map(p -> p.info().commandLine().orElse("?")).toList().toString());
+            Await.until(Duration.ofSeconds(5), "the launcher's children gone",
+                    () -> children.stream().noneMatch(LauncherIntegrationTest::running),
+                    () -> children.stream().filter(LauncherIntegrationTest::running)
+                            .map(p -> p.pid() + " " + p.info().commandLine().orElse("?")).toList().toString());
         } finally {
             children.forEach(ProcessHandle::destroyForcibly);
+        }
+    }
+
+    /**
+     * Whether {@code process} still runs: alive and not a zombie. A child whose parent, the launcher, is gone is reaped
+     * by PID 1, whenever that gets to it; until then it is dead but still listed, and its command line reads empty.
+     */
+    private static boolean running(ProcessHandle process) {
+        if (!process.isAlive()) {
+            return false;
+        }
+        try {
+            String stat = Files.readString(Path.of("/proc/" + process.pid() + "/stat"));
+            return stat.charAt(stat.lastIndexOf(')') + 2) != 'Z'; // "pid (comm) S ...": the state follows the name
+        } catch (IOException | RuntimeException e) {
+            return process.isAlive(); // gone since (no such file), or unreadable: the handle's answer
         }
     }
 
