@@ -182,11 +182,12 @@ class TemplateInjectionIntegrationTest {
         // An address outside the allowed networks; nothing ever connects to it, it is refused first.
         keep(LocalAgent.announceOnly(proxy.seed(), keyring,
                 MemberMetadata.backend("web", "10.1.2.3", allowed, 1, Map.of(), MemberState.UP)));
+        // A render counts its refusals before it publishes its table: the allowed member's server is waited for too.
         Await.until(Duration.ofSeconds(10), "all three members known and rendered",
-                () -> admin.members().path("members").size() == 3 && viewCounter(admin, "refused_backends") == 2,
-                () -> admin.members().toString());
+                () -> admin.members().path("members").size() == 3 && viewCounter(admin, "refused_backends") == 2
+                        && admin.serverIn(allowed, "up"),
+                () -> admin.members() + "; " + admin);
         assertEquals(Set.of("127.0.0.1:" + allowed), addresses(admin), admin.toString());
-        assertTrue(admin.serverIn(allowed, "up"));
         assertEquals(1, logged("port " + wrongPort.port() + " is not in allowed_backends.ports").size(), log.list.toString());
         assertEquals(1, logged("address 10.1.2.3 is not in allowed_backends.cidrs").size(), log.list.toString());
     }
