@@ -108,7 +108,8 @@ class WebSocketIntegrationTest {
         ProxyServer proxy = fx.proxy("", backend.port());
         Collector c = new Collector();
         WebSocket ws = open(proxy, c);
-        assertEquals(1, backend.handshakes());
+        // The backend counts its handshake once its 101 is written, which may be after the client has read it.
+        await(Duration.ofSeconds(5), "the backend's handshake counted", () -> backend.handshakes() == 1);
 
         ws.sendText("x", true).get(5, TimeUnit.SECONDS);
         assertEquals("x", c.next());
