@@ -12,6 +12,7 @@ import io.grapevine.proxy.it.RawHttpClient.Response;
 import io.grapevine.proxy.testing.Admin;
 import java.util.ArrayList;
 import java.util.List;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -20,6 +21,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * requests at first, growing to its full share over {@code slow_start_ms}, as the request counts per time window and
  * the admin documents show.
  */
+@Tag("serial") // with no other test JVM beside it (pom.xml): it counts requests and shares per 300 ms of wall clock
 class SlowStartIntegrationTest {
 
     private static final long RAMP_MS = 2000;
