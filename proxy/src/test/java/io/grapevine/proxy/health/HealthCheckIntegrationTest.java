@@ -258,11 +258,13 @@ class HealthCheckIntegrationTest {
             EventLoop loop = group.next();
             TableHolder tables = tableOf(listener.getLocalPort());
             Server server = tables.current().servers().get(0);
-            checker = checking(new HealthCheckConfig(true, "/health", 200, 200, 1, 2, 1, 10_000), tables, loop);
+            // A timeout of a second, not of the interval: the checks after the held one must all pass, and one of
+            // 200 ms could time out on a busy machine that kept the backend's thread from answering in time.
+            checker = checking(new HealthCheckConfig(true, "/health", 200, 1000, 1, 2, 1, 10_000), tables, loop);
             Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
             loop.execute(() -> {
                 try {
-                    Thread.sleep(700); // past the first check's deadline and the next round's start
+                    Thread.sleep(1500); // past the first check's deadline and the next round's start
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
