@@ -455,55 +455,6 @@ class HealthCheckIntegrationTest {
     }
 
     /**
-     * The checks of many servers are spread over the interval, as HAProxy spreads them, rather than made all at once:
-     * a proxy with hundreds of servers opened hundreds of connections in one burst every interval, from one loop and
-     * onto hosts that often run several of those servers. Each server is still checked once an interval.
-     */
-    @Test
-    void theChecksOfManyServersAreSpreadOverTheInterval() throws Exception {
-        long intervalMillis = 600;
-        checkingManyServers(10, intervalMillis, (loop, tables, accepted) -> {
-            long spreadMillis = spreadMillis(accepted.stream().map(t -> t.get(0)).toList());
-            assertTrue(spreadMillis >= intervalMillis / 2,
-                    "the first checks of " + accepted.size() + " servers came within " + spreadMillis + " ms of each other");
-            for (List<Long> times : accepted) {
-                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(1) - times.get(0));
-                assertTrue(apartMillis >= intervalMillis * 3 / 4, "one server's checks " + apartMillis + " ms apart");
-            }
-        });
-    }
-
-    /**
-     * The spread outlives a loop that ran late by more than an interval (a long GC pause, a throttled container, a
-     * suspended VM): each server keeps its own place in the interval. When every overdue server's cadence restarted
-     * from the moment the loop came back, they were all due at that one moment, and from then on checked in one burst
-     * every interval, for as long as the proxy ran. Here the loop is held for two and a half intervals; the checks
-     * after the first round that follows are as spread as before.
-     */
-    @Test
-    void theChecksStaySpreadAfterTheLoopRanLateByMoreThanAnInterval() throws Exception {
-        long intervalMillis = 600;
-        checkingManyServers(10, intervalMillis, (loop, tables, accepted) -> {
-            long[] heldUntil = new long[1];
-            loop.submit(() -> {
-                try {
-                    Thread.sleep(intervalMillis * 5 / 2); // every server's next check is overdue by an interval or more
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
-                heldUntil[0] = System.nanoTime();
-            }).syncUninterruptibly();
-            Await.until(Duration.ofSeconds(20), "every server checked twice after the loop came back",
-                    () -> accepted.stream().allMatch(t -> t.stream().filter(at -> at - heldUntil[0] > 0).count() >= 2));
-            // The first check after the hold is due at once for every server; the second shows the cadence.
-            long spreadMillis = spreadMillis(accepted.stream()
-                    .map(t -> t.stream().filter(at -> at - heldUntil[0] > 0).skip(1).findFirst().orElseThrow()).toList());
-            assertTrue(spreadMillis >= intervalMillis / 2, "after the loop ran late, the checks of " + accepted.size()
-                    + " servers came within " + spreadMillis + " ms of each other");
-        });
-    }
-
-    /**
      * The checks go on after a server leaves the table. The checker forgot a server gone from it by reading the
      * server's check state from the map entry it had just removed, which an IdentityHashMap's entry refuses (it
      * throws): the tick failed, and a periodic task that throws is never run again, so from the first server a gossip
@@ -523,7 +474,7 @@ class HealthCheckIntegrationTest {
      * What a test does with the checks of many servers, of {@code tables}: {@code accepted} holds when each server was
      * checked.
      */
-    private interface ManyServers {
+    interface ManyServers {
         void run(EventLoop loop, TableHolder tables, List<List<Long>> accepted) throws Exception;
     }
 
@@ -531,7 +482,7 @@ class HealthCheckIntegrationTest {
      * Runs {@code test} once a checker on a loop of its own, with TCP checks every {@code intervalMillis}, has checked
      * each of {@code servers} servers twice.
      */
-    private static void checkingManyServers(int servers, long intervalMillis, ManyServers test) throws Exception {
+    static void checkingManyServers(int servers, long intervalMillis, ManyServers test) throws Exception {
         List<ServerSocket> listeners = new ArrayList<>();
         List<List<Long>> accepted = new ArrayList<>();
         EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
@@ -546,12 +497,6 @@ class HealthCheckIntegrationTest {
         } finally {
             stopChecker(checker, group, listeners);
         }
-    }
-
-    /** From the first to the last of {@code times} ({@link System#nanoTime()}), in milliseconds. */
-    private static long spreadMillis(List<Long> times) {
-        List<Long> sorted = times.stream().sorted().toList();
-        return TimeUnit.NANOSECONDS.toMillis(sorted.get(sorted.size() - 1) - sorted.get(0));
     }
 
     /**
