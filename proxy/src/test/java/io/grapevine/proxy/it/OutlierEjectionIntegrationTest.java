@@ -64,7 +64,10 @@ class OutlierEjectionIntegrationTest {
     void aServerThatKeepsFailingIsEjectedForLongerEachTime() throws Exception {
         DemoBackend good = fx.backend(1);
         ResettingServer bad = fx.track(new ResettingServer());
-        ProxyServer proxy = fx.proxy(1, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 300, "
+        // Ejections of 1 s, 2 s, 3 s: the count decays by one per fail_timeout_ms served after an ejection, so a pause
+        // of the machine longer than that between the end of one ejection and the next failed request would (rightly)
+        // make the next ejection a first one again.
+        ProxyServer proxy = fx.proxy(1, "\"passive_health\": {\"max_fails\": 1, \"fail_timeout_ms\": 1000, "
                 + "\"max_ejection_ms\": 10000}", bad.socket.getLocalPort(), good.port());
         Server failing = server(proxy, bad.socket.getLocalPort());
         RawHttpClient client = fx.client(proxy);
@@ -79,16 +82,16 @@ class OutlierEjectionIntegrationTest {
         long firstMs = (bad.accepted.get(1) - bad.accepted.get(0)) / 1_000_000;
         long secondMs = (bad.accepted.get(2) - bad.accepted.get(1)) / 1_000_000;
         System.out.println("[ejection] out for " + firstMs + " ms, then " + secondMs + " ms");
-        assertTrue(firstMs >= 300, "out for the first ejection's 300 ms: " + firstMs);
-        assertTrue(secondMs >= 600 && secondMs > firstMs, "out for twice as long the second time: " + secondMs);
+        assertTrue(firstMs >= 1000, "out for the first ejection's 1000 ms: " + firstMs);
+        assertTrue(secondMs >= 2000 && secondMs > firstMs, "out for twice as long the second time: " + secondMs);
         Fixtures.await(java.time.Duration.ofSeconds(5), "the third ejection", () -> failing.ejectionCount() == 3);
         List<String> lines = log.messages();
-        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 300 ms, ejection 1 in a row")), lines.toString());
-        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 600 ms, ejection 2 in a row")), lines.toString());
-        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 900 ms, ejection 3 in a row")), lines.toString());
-        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 1 in a row (300 ms)")),
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 1000 ms, ejection 1 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 2000 ms, ejection 2 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("ejected for 3000 ms, ejection 3 in a row")), lines.toString());
+        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 1 in a row (1000 ms)")),
                 lines.toString());
-        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 2 in a row (600 ms)")),
+        assertTrue(lines.stream().anyMatch(l -> l.contains("back in service after ejection 2 in a row (2000 ms)")),
                 lines.toString());
     }
 
