@@ -60,10 +60,11 @@ class Http2ProcessIntegrationTest {
         proxy = resources.keep(ChildProcess.proxy(dir, "proxy", "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip"));
         // The backends' own word that they bound their ports: something else may accept on a port too.
+        // The admin port too: the proxy binds it after the listener, and the tests read /stats.json.
         Await.until(Duration.ofSeconds(60), "the backends and the proxy listening",
                 () -> backends.log().contains("listening on 127.0.0.1:" + backendPort + " ")
                         && backends.log().contains("listening on 127.0.0.1:" + (backendPort + 1) + " ")
-                        && Ports.accepting(port),
+                        && Ports.accepting(port) && Ports.accepting(adminPort),
                 () -> backends.tail() + proxy.tail());
     }
 
