@@ -68,11 +68,14 @@ class HealthCheckIntegrationTest {
         return startProxy(port, "");
     }
 
-    /** A proxy with {@code port} as its one server, checked with {@code GET /health}; {@code more}: more check keys. */
+    /**
+     * A proxy with {@code port} as its one server, checked with {@code GET /health}; {@code more}: more check keys. The
+     * timeout is long: no test of these times a check out, and a first check took over 2 s on a busy machine.
+     */
     private Server startProxy(int port, String more) throws Exception {
         proxy = ProxyServer.start(ConfigLoader.parse("{\"listen\": \"127.0.0.1:0\", \"admin\": \"127.0.0.1:0\", "
                 + "\"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": " + port + "}], \"health_check\": "
-                + "{\"path\": \"/health\", \"interval_ms\": 50, \"timeout_ms\": 2000, \"rise\": 1, \"fall\": 1" + more
+                + "{\"path\": \"/health\", \"interval_ms\": 50, \"timeout_ms\": 10000, \"rise\": 1, \"fall\": 1" + more
                 + "}}", "test config"), 1, TestTransport.requested());
         return proxy.tables().current().servers().get(0);
     }
@@ -258,13 +261,13 @@ class HealthCheckIntegrationTest {
             EventLoop loop = group.next();
             TableHolder tables = tableOf(listener.getLocalPort());
             Server server = tables.current().servers().get(0);
-            // A timeout of a second, not of the interval: the checks after the held one must all pass, and one of
-            // 200 ms could time out on a busy machine that kept the backend's thread from answering in time.
-            checker = checking(new HealthCheckConfig(true, "/health", 200, 1000, 1, 2, 1, 10_000), tables, loop);
+            // A timeout of 2 s, not of the interval: the checks after the held one must all pass, and one of 200 ms
+            // could time out on a busy machine that kept the backend's thread from answering in time.
+            checker = checking(new HealthCheckConfig(true, "/health", 200, 2000, 1, 2, 1, 10_000), tables, loop);
             Await.until(Duration.ofSeconds(10), "the first check connects", () -> connections.get() >= 1);
             loop.execute(() -> {
                 try {
-                    Thread.sleep(1500); // past the first check's deadline and the next round's start
+                    Thread.sleep(2500); // past the first check's deadline and the next round's start
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -431,9 +434,10 @@ class HealthCheckIntegrationTest {
         try {
             TableHolder tables = tableOf(backend.port());
             Server server = tables.current().servers().get(0);
-            checker = checking(new HealthCheckConfig(true, "/health", 100, 1000, 1, 1, 1, 10_000), tables,
+            // The first check decides (fall 1): its timeout is long, as the status it ends with is what is checked.
+            checker = checking(new HealthCheckConfig(true, "/health", 100, 10_000, 1, 1, 1, 10_000), tables,
                     group.next());
-            Await.until(Duration.ofSeconds(10), "the server down by its check", () -> !server.isActiveUp());
+            Await.until(Duration.ofSeconds(30), "the server down by its check", () -> !server.isActiveUp());
             String expected = "server b (" + server.address() + ") of pool " + ServerSpec.DEFAULT_POOL
                     + " is DOWN by health check: L7STS, answered \"HTTP/1.1 500 Internal Server Error\"";
             assertTrue(log.messages().contains(expected), expected + " in " + log.messages());
