@@ -28,11 +28,15 @@ class HealthCheckSpreadIntegrationTest {
     void theChecksOfManyServersAreSpreadOverTheInterval() throws Exception {
         long intervalMillis = 600;
         HealthCheckIntegrationTest.checkingManyServers(10, intervalMillis, (loop, tables, accepted) -> {
-            long spreadMillis = spreadMillis(accepted.stream().map(t -> t.get(0)).toList());
+            // The second and third rounds: each server keeps the place in the interval its first check was given, and
+            // the first checks of a JVM that has made none yet (classes to load, code to compile) may run late.
+            Await.until(Duration.ofSeconds(20), "every server checked three times",
+                    () -> accepted.stream().allMatch(t -> t.size() >= 3));
+            long spreadMillis = spreadMillis(accepted.stream().map(t -> t.get(1)).toList());
             assertTrue(spreadMillis >= intervalMillis / 2,
-                    "the first checks of " + accepted.size() + " servers came within " + spreadMillis + " ms of each other");
+                    "the checks of " + accepted.size() + " servers came within " + spreadMillis + " ms of each other");
             for (List<Long> times : accepted) {
-                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(1) - times.get(0));
+                long apartMillis = TimeUnit.NANOSECONDS.toMillis(times.get(2) - times.get(1));
                 assertTrue(apartMillis >= intervalMillis * 3 / 4, "one server's checks " + apartMillis + " ms apart");
             }
         });
