@@ -1,6 +1,7 @@
 package io.grapevine.proxy.health;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.ProxyServer;
@@ -437,10 +438,14 @@ class HealthCheckIntegrationTest {
             // The first check decides (fall 1): its timeout is long, as the status it ends with is what is checked.
             checker = checking(new HealthCheckConfig(true, "/health", 100, 10_000, 1, 1, 1, 10_000), tables,
                     group.next());
-            Await.until(Duration.ofSeconds(30), "the server down by its check", () -> !server.isActiveUp());
             String expected = "server b (" + server.address() + ") of pool " + ServerSpec.DEFAULT_POOL
                     + " is DOWN by health check: L7STS, answered \"HTTP/1.1 500 Internal Server Error\"";
+            // The line itself is waited for: the server is down a moment before the checks' thread writes it.
+            Await.until(Duration.ofSeconds(30), "the line of the server gone down",
+                    () -> log.messages().stream().anyMatch(l -> l.contains(" is DOWN by health check: ")),
+                    log::toString);
             assertTrue(log.messages().contains(expected), expected + " in " + log.messages());
+            assertFalse(server.isActiveUp(), "the server is down");
         } finally {
             stopChecker(checker, group, List.of());
         }
