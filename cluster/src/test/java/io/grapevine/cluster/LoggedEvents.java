@@ -20,7 +20,8 @@ final class LoggedEvents implements AutoCloseable {
 
     /** The events logged so far, oldest first; any thread. */
     List<ILoggingEvent> events() {
-        synchronized (appender.list) {
+        // The appender's own lock, which its doAppend holds while it adds to the list (an ArrayList).
+        synchronized (appender) {
             return List.copyOf(appender.list);
         }
     }

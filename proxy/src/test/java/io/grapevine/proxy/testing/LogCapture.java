@@ -44,7 +44,8 @@ public final class LogCapture implements BeforeEachCallback, AfterEachCallback {
     }
 
     private List<ILoggingEvent> events() {
-        synchronized (appender.list) {
+        // The appender's own lock, which its doAppend holds while it adds to the list (an ArrayList).
+        synchronized (appender) {
             return List.copyOf(appender.list);
         }
     }
