@@ -135,9 +135,12 @@ class LauncherIntegrationTest {
         return pb.start();
     }
 
-    /** Waits for a launcher {@link #start} started, and what it printed. */
+    /**
+     * Waits for a launcher {@link #start} started, and what it printed: as long as its class data sharing warm-up
+     * may take (the launcher bounds it at 120 s), and its program's start after that.
+     */
     private Run finish(Process p) throws Exception {
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS), "launcher did not finish: " + p.info().commandLine());
+        assertTrue(p.waitFor(180, TimeUnit.SECONDS), "launcher did not finish: " + p.info().commandLine());
         return new Run(p.exitValue(), Files.readString(root.resolve("stdout")), Files.readString(root.resolve("stderr")));
     }
 
