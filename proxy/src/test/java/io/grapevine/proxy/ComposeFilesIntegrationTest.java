@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.testing.ChildProcess;
+import io.grapevine.proxy.testing.HttpConnection;
 import io.grapevine.proxy.testing.ProxyUnderTest;
 import io.grapevine.proxy.testing.Resources;
 import java.io.IOException;
@@ -248,6 +249,14 @@ class ComposeFilesIntegrationTest {
         Path script = ChildProcess.repoRoot().resolve("docker/healthcheck.sh");
         ProxyUnderTest running = resources.keep(ProxyUnderTest.in(dir).noGossip().start());
         int admin = running.instance().server().adminAddress().getPort();
+        // Each listener answers once first: the script waits 2 s for the status line, which a proxy in this JVM
+        // answering its first request (code not yet compiled) beside another test JVM could overrun.
+        try (HttpConnection warm = new HttpConnection(running.instance().server().adminAddress(), 30_000)) {
+            assertEquals(200, warm.get("/health").status());
+        }
+        try (HttpConnection warm = new HttpConnection(running.listen(), 30_000)) {
+            assertEquals(503, warm.get("/health").status());
+        }
         assertEquals(0, healthcheck(script, admin), "healthy: the admin listener answers /health with 200");
         // The public listener with no backend answers /health with a 503: the script must see that as unhealthy.
         assertEquals(1, healthcheck(script, running.listen().getPort()), "a 503 is unhealthy");
