@@ -140,9 +140,8 @@ final class PemFiles {
 
     /** Fails if a block begins in {@code pem} between {@code from} and {@code to}, text outside every whole block. */
     private static void requireNoBegin(Path file, String pem, int from, int to) throws ConfigException {
-        int begin = pem.substring(from, to).indexOf("-----BEGIN");
-        if (begin >= 0) {
-            int at = from + begin;
+        int at = pem.indexOf("-----BEGIN", from);
+        if (at >= 0 && at < to) {
             int endOfLine = pem.indexOf('\n', at);
             String header = pem.substring(at, endOfLine < 0 ? pem.length() : endOfLine).strip();
             int line = (int) pem.substring(0, at).chars().filter(c -> c == '\n').count() + 1;
