@@ -346,7 +346,7 @@ class ProxyProtocolIntegrationTest {
     void healthChecksOfSuchAPoolStartWithAHeaderToo() throws Exception {
         ProxyProtocolBackend backend = fx.track(new ProxyProtocolBackend());
         ProxyServer proxy = fx.proxy("\"send_proxy_protocol\": \"v2\", \"health_check\": {\"path\": \"/health\", "
-                + "\"interval_ms\": 50, \"timeout_ms\": 1000, \"rise\": 1, \"fall\": 1}", backend.port());
+                + "\"interval_ms\": 50, \"timeout_ms\": 10000, \"rise\": 1, \"fall\": 1}", backend.port());
         Server server = Fixtures.server(proxy, backend.port());
         await(Duration.ofSeconds(10), "a few health checks", () -> backend.headers().size() >= 3);
         assertTrue(backend.headers().get(0).startsWith("V2 LOCAL "), backend.headers().get(0));
