@@ -3,6 +3,7 @@ package io.grapevine.proxy.testing;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.ByteBuffer;
 import java.security.GeneralSecurityException;
 import java.security.cert.X509Certificate;
 import java.util.List;
@@ -10,6 +11,7 @@ import javax.net.ssl.SNIHostName;
 import javax.net.ssl.SNIServerName;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
+import javax.net.ssl.SSLEngineResult;
 import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLSocket;
 import javax.net.ssl.TrustManager;
@@ -44,6 +46,31 @@ public final class TlsClient {
         socket.setSSLParameters(parameters);
         socket.startHandshake();
         return socket;
+    }
+
+    /**
+     * The first flight of the JDK's client, a whole ClientHello as it would send it, for a test that writes it on a
+     * plain socket and then plays the client as it likes (answers nothing, say).
+     *
+     * @param sni  the host name to send, or {@code null} to send none
+     * @param alpn the protocols to offer, none for no ALPN
+     */
+    public static byte[] clientHello(String sni, String... alpn) throws IOException {
+        SSLEngine engine = context().createSSLEngine(sni, 443);
+        engine.setUseClientMode(true);
+        SSLParameters parameters = engine.getSSLParameters();
+        parameters.setServerNames(sni == null ? List.of() : List.<SNIServerName>of(new SNIHostName(sni)));
+        parameters.setApplicationProtocols(alpn);
+        engine.setSSLParameters(parameters);
+        ByteBuffer out = ByteBuffer.allocate(engine.getSession().getPacketBufferSize());
+        SSLEngineResult result = engine.wrap(ByteBuffer.allocate(0), out);
+        if (result.getStatus() != SSLEngineResult.Status.OK || result.bytesProduced() == 0) {
+            throw new IOException("no ClientHello: " + result);
+        }
+        out.flip();
+        byte[] hello = new byte[out.remaining()];
+        out.get(hello);
+        return hello;
     }
 
     /** An HTTP/1.1 connection over a new TLS connection. */

@@ -569,6 +569,49 @@ class TlsIntegrationTest {
     }
 
     /**
+     * A client that sends a whole ClientHello, gets the server's flight and answers nothing is closed at the deadline
+     * from the accept, like one that sent half a ClientHello: the TLS handler that took over after the ClientHello
+     * has what was left of {@code tls_handshake_ms} (without it, Netty's own 10 s). Once for a client that reads
+     * the server's flight (it sees the EOF), once for one that reads nothing until the proxy has closed the
+     * connection: the close does not wait for the client to read. The deadline is longer than the other test's
+     * so that a busy machine's first handshake still sends its flight before it.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aClientThatStallsAfterAWholeClientHelloIsClosedAtTheDeadline(String provider) throws Exception {
+        Pair a = TestCertificates.selfSigned(dir, "a", RSA, PKCS8, "/CN=a.test", "a.test");
+        ProxyServer proxy = proxy(provider, "", "\"timeouts\": {\"tls_handshake_ms\": 1000}", a);
+        byte[] hello = TlsClient.clientHello("a.test", "http/1.1");
+        try (Socket reading = new Socket()) {
+            long start = System.nanoTime(); // before the accept, from which the deadline counts
+            reading.connect(proxy.listenAddress(), 5000);
+            reading.setSoTimeout(10_000);
+            reading.getOutputStream().write(hello);
+            InputStream in = reading.getInputStream();
+            assertEquals(0x16, in.read(), "the server's flight begins with a handshake record");
+            assertEquals(-1, readToEnd(in));
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms >= 1000 && ms < 5000, "closed " + ms + " ms after the connect");
+        }
+        Await.until(Duration.ofSeconds(5), "the first connection counted closed",
+                () -> proxy.stats().connectionsCurrent.get() == 0);
+        try (Socket silent = new Socket()) {
+            long start = System.nanoTime();
+            silent.connect(proxy.listenAddress(), 5000);
+            silent.setSoTimeout(10_000);
+            silent.getOutputStream().write(hello);
+            Await.until(Duration.ofSeconds(5), "the proxy's close, the client having read nothing",
+                    () -> proxy.stats().tlsHandshakeFailures.sum() == 2 && proxy.stats().connectionsCurrent.get() == 0);
+            long ms = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(ms >= 1000, "closed " + ms + " ms after the connect");
+            InputStream in = silent.getInputStream();
+            assertEquals(0x16, in.read(), "the server's flight begins with a handshake record");
+            assertEquals(-1, readToEnd(in));
+        }
+        assertEquals(0, proxy.stats().tlsHandshakes.sum());
+    }
+
+    /**
      * With {@code accept_proxy_protocol}, the handshake deadline still runs from the accept, as HAProxy's handshake
      * timeout covers the PROXY header and the TLS handshake alike: a client that took longer than
      * {@code tls_handshake_ms} to send its header (within {@code client_header_ms}) has no handshake time left, where
