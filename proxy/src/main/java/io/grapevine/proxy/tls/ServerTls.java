@@ -74,6 +74,8 @@ public final class ServerTls implements AutoCloseable {
         final CertificateFiles files;
         TlsCertificate certificate;
         SslContext context;
+        /** Digest of the contents {@link #certificate} and {@link #context} were made from. */
+        String servedDigest;
         /** Digest of the contents last read, or the error of that read: a reload happens when this changes. */
         String lastSeen;
 
@@ -102,7 +104,7 @@ public final class ServerTls implements AutoCloseable {
                 TlsCertificate.Contents contents = TlsCertificate.Contents.read(files);
                 s.certificate = TlsCertificate.parse(files, contents);
                 s.context = newContext(s.certificate);
-                s.lastSeen = HexFormat.of().formatHex(contents.digest());
+                s.servedDigest = s.lastSeen = HexFormat.of().formatHex(contents.digest());
             } catch (ConfigException e) {
                 throw files.named(e);
             }
@@ -236,6 +238,15 @@ public final class ServerTls implements AutoCloseable {
                 if (seen.equals(s.lastSeen)) {
                     continue;
                 }
+                if (seen.equals(s.servedDigest)) {
+                    // Back to what is served, after a replacement that failed: the context in use stays, and with
+                    // it the session ticket keys and the session cache, so its clients still resume.
+                    s.lastSeen = seen;
+                    seenChange = true;
+                    log.info("TLS certificate {} ({}): the files hold the certificate in use again", s.files.cert(),
+                            why);
+                    continue;
+                }
                 certificate = TlsCertificate.parse(s.files, contents);
                 context = newContext(certificate);
             } catch (ConfigException e) {
@@ -254,6 +265,7 @@ public final class ServerTls implements AutoCloseable {
             }
             s.certificate = certificate;
             s.context = context;
+            s.servedDigest = seen;
             newOnes = true;
             reloads.incrementAndGet();
             log.info("TLS certificate {} reloaded ({}): {}", s.files.cert(), why, certificate.describe());

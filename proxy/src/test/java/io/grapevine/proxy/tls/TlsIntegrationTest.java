@@ -362,6 +362,49 @@ class TlsIntegrationTest {
     }
 
     /**
+     * A replacement that fails its checks and is then undone leaves the context in use in place, and with it its
+     * session ticket keys and session cache: a client resumes a session it got before the failure (openssl
+     * s_client, TLS 1.3), where a context made again from the same files had it start a new one.
+     */
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"openssl", "jdk"})
+    void aSessionStillResumesAfterAFailedReplacementIsUndone(String provider) throws Exception {
+        Pair v1 = TestCertificates.selfSigned(dir, "v1", RSA, PKCS8, "/CN=a.test/O=v1", "a.test");
+        Pair live = TestCertificates.copy(v1, dir, "live");
+        ProxyServer proxy = proxy(provider, "", live);
+        Path first = dir.resolve("first.session");
+        Path second = dir.resolve("second.session");
+        assertEquals("New", opensslSession(proxy, null, first));
+        assertEquals("Reused", opensslSession(proxy, first, second), "a session resumes at all");
+
+        Path garbage = Files.writeString(dir.resolve("garbage"), "-----BEGIN PRIVATE KEY-----\nnot base64 at all\n");
+        TestCertificates.replace(garbage, live.key());
+        proxy.tls().reloadChanged("test"); // what the watch does on its next look, without waiting for it
+        assertEquals(1, proxy.tls().reloadFailures());
+        TestCertificates.replace(v1.key(), live.key());
+        proxy.tls().reloadChanged("test");
+        assertEquals("Reused", opensslSession(proxy, second, dir.resolve("third.session")),
+                "a session of the context in use before the failure resumes after it");
+        assertEquals(0, proxy.tls().reloads(), "nothing was loaded again");
+    }
+
+    /**
+     * "New" or "Reused": how a TLS session of openssl s_client with the proxy began, offering the session in
+     * {@code resume} if not null. It sends one request, so that a server that sends its TLS 1.3 session tickets with
+     * its first data sends them, and reads to the close; the session it has then is written to {@code out}.
+     */
+    private static String opensslSession(ProxyServer proxy, Path resume, Path out) throws IOException {
+        String output = TestCertificates.run(List.of("sh", "-c",
+                "printf 'GET /echo HTTP/1.1\\r\\nHost: a.test\\r\\nConnection: close\\r\\n\\r\\n' | openssl s_client"
+                        + " -connect 127.0.0.1:" + proxy.listenAddress().getPort() + " -servername a.test -ign_eof"
+                        + " -sess_out '" + out + "'" + (resume == null ? "" : " -sess_in '" + resume + "'")));
+        assertTrue(output.contains("HTTP/1.1 200 "), output);
+        assertTrue(Files.isRegularFile(out), "no session to resume: " + output);
+        return output.lines().filter(l -> l.startsWith("New, ") || l.startsWith("Reused, ")).findFirst()
+                .map(l -> l.substring(0, l.indexOf(','))).orElseThrow(() -> new AssertionError(output));
+    }
+
+    /**
      * A chain file read while it is being written (its server certificate whole, its intermediate not yet, its key
      * already replaced) is not served: loaded, the new certificate would go out without its intermediate, which
      * clients that do not hold it refuse. The chain in use stays, the failure is logged once naming the file, and
