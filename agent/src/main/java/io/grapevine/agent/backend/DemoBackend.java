@@ -14,6 +14,8 @@ import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.util.NetUtil;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -167,11 +169,34 @@ public final class DemoBackend implements AutoCloseable {
      * @return whether the listening socket and every connection were closed by then
      */
     public boolean close(long waitMillis) {
+        return close(List.of(this), waitMillis).isEmpty();
+    }
+
+    /**
+     * {@link #close(long)} for several backends at once: all are asked to close, then waited for together, at most
+     * {@code waitMillis} in all. Not from their event loop.
+     *
+     * @return those whose listening socket or some connection was still open by then, in {@code backends}' order
+     */
+    public static List<DemoBackend> close(List<DemoBackend> backends, long waitMillis) {
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(waitMillis);
-        stopListening(false);
-        ChannelGroupFuture dropped = connections.close();
-        return server.closeFuture().awaitUninterruptibly(waitMillis)
-                && dropped.awaitUninterruptibly(Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        List<ChannelGroupFuture> dropped = new ArrayList<>(backends.size());
+        for (DemoBackend backend : backends) {
+            backend.stopListening(false);
+            dropped.add(backend.connections.close());
+        }
+        List<DemoBackend> open = new ArrayList<>();
+        for (int i = 0; i < backends.size(); i++) {
+            if (!(backends.get(i).server.closeFuture().awaitUninterruptibly(millisUntil(deadline))
+                    && dropped.get(i).awaitUninterruptibly(millisUntil(deadline)))) {
+                open.add(backends.get(i));
+            }
+        }
+        return open;
+    }
+
+    private static long millisUntil(long deadlineNanos) {
+        return Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadlineNanos - System.nanoTime()));
     }
 
     private void stop(boolean crash) {

@@ -66,6 +66,37 @@ class DemoBackendMainIntegrationTest {
     }
 
     /**
+     * A stop whose close does not end (the workers' event loop runs a task that does not end, as a handler that blocks)
+     * is bounded: the close is left after 1 s with one line naming the workers not closed, and the backend exits 0
+     * within its stop's 5 s, counted from the signal. Before, it waited for the loop (here a minute, the hold's).
+     */
+    @Test
+    void aStopWhoseCloseIsHeldByItsEventLoopEndsWithinItsBoundWithZero() throws Exception {
+        Launched backend = launch(HeldLoopBackendMain.class, "--port", "0", "--count", "2");
+        backend.ports(2);
+        backend.process.getOutputStream().write('\n');
+        backend.process.getOutputStream().flush();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+        while (!backend.output().contains(HeldLoopBackendMain.HELD)) {
+            assertTrue(backend.process.isAlive() && System.nanoTime() < deadline, "event loop not held: "
+                    + backend.output());
+            Thread.sleep(20);
+        }
+
+        long signal = System.nanoTime();
+        backend.process.destroy(); // SIGTERM
+        long bound = 5_000; // as demo-backend.md says
+        assertTrue(backend.process.waitFor(bound + 5_000, TimeUnit.MILLISECONDS), () -> "still running "
+                + (bound + 5_000) + " ms after SIGTERM: " + backend.outputNow());
+        long stopMs = (System.nanoTime() - signal) / 1_000_000;
+        assertEquals(0, backend.process.exitValue(), backend.output());
+        assertTrue(stopMs < bound + 1_500, "stopped " + stopMs + " ms after SIGTERM; the bound is " + bound + " ms");
+        assertTrue(backend.output().contains("stop: backend(s) 1, 2 did not close within 1000 ms (their event loop runs"
+                + " a task); the stop goes on"), backend.output());
+        assertTrue(backend.output().contains("SIGTERM received: stopped 0 of 2 backend(s)"), backend.output());
+    }
+
+    /**
      * SIGHUP (a closed terminal, a reload out of habit) and SIGUSR1 (nginx's log reopening) are logged and
      * ignored, as by the agent: the workers serve on, and SIGTERM still stops them cleanly.
      */
@@ -224,6 +255,11 @@ class DemoBackendMainIntegrationTest {
      * shipped unless one of them sets {@code logback.configurationFile}.
      */
     private Launched launch(String... args) throws IOException {
+        return launch(DemoBackendMain.class, args);
+    }
+
+    /** {@link #launch(String...)} with {@code main} for DemoBackendMain (a class of this test's class path). */
+    private Launched launch(Class<?> main, String... args) throws IOException {
         Path output = Files.createTempFile(temp, "backend", ".log");
         // With the default handling of the signals, as from a terminal, whatever the build was started under
         // (nohup ignores SIGHUP, and a child inherits that); env execs the JVM, whose pid is the process's.
@@ -237,7 +273,7 @@ class DemoBackendMainIntegrationTest {
         if (command.stream().noneMatch(arg -> arg.startsWith("-Dlogback.configurationFile="))) {
             command.add("-Dlogback.configurationFile=logback.xml");
         }
-        command.addAll(List.of("-cp", System.getProperty("java.class.path"), DemoBackendMain.class.getName()));
+        command.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         command.addAll(programArgs);
         Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
         launched.add(process);
