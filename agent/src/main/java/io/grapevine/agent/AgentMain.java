@@ -62,6 +62,11 @@ public final class AgentMain {
         // probe's retries take up to 2 s) stops the agent without joining; one during the join, once the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
         AgentOptions options = CommandLines.parseOrExit(new AgentOptions.Flags(), args, AgentOptions.Flags::validate);
+        Duration drain = Duration.ofSeconds(options.drainSeconds());
+        // The stop is bounded from its signal, also one during the start (from here, for one that came before), before
+        // the first log line: a start held in one that cannot be written (standard error a pipe nobody reads) would
+        // not reach the stop at all. The watchdog is armed on the signal's thread.
+        signals.boundStopsBy(() -> Agent.stopDeadline(drain));
         ClusterKeyring keyring;
         try {
             keyring = options.gossip().loadKeyring();
@@ -77,11 +82,9 @@ public final class AgentMain {
                     : message.startsWith("cannot listen on") ? " (--target, for --demo)" : "";
             throw CommandLines.exit(CommandLines.EXIT_CANNOT_START, PROGRAM + ": cannot start: " + message + flag);
         }
-        Duration drain = Duration.ofSeconds(options.drainSeconds());
         if (started.isEmpty()) {
             String signal = signals.await();
-            // What is left of the stop, the exit, is bounded from the start's end as a stop is from its signal.
-            StopDeadline stop = Agent.stopDeadline(drain).arm(PROGRAM);
+            StopDeadline stop = signals.deadline();
             Log.LOG.info("{} received while starting: stopping before joining the cluster", signal);
             throw exit(stop);
         }
@@ -91,7 +94,7 @@ public final class AgentMain {
         String signal = signals.await();
         // The whole stop, to the exit, is bounded: past its time a watchdog ends the process with 0, should a step
         // not return (a log that cannot be written, the JVM's shutdown hooks).
-        StopDeadline stop = Agent.stopDeadline(drain).arm(PROGRAM);
+        StopDeadline stop = signals.deadline();
         Log.LOG.info("{} received: {}", signal, agent.joined()
                 ? "draining for " + drain.toSeconds() + " s, then leaving, all within " + stop.budgetMillis()
                         + " ms (a second signal leaves and stops at once)"

@@ -191,17 +191,7 @@ class AgentProcessIntegrationTest {
             Await.until(Duration.ofSeconds(30), "agent's start", () -> output(log).contains(lastLine) || !agent.isAlive(),
                     () -> output(log));
             readUntil(unread, lastLine);
-            Thread filler = new Thread(() -> {
-                try {
-                    unread.write(ByteBuffer.allocate(256 * 1024)); // more than the FIFO takes: it waits once full
-                } catch (IOException e) {
-                    // closed by the test
-                }
-            }, "log-fifo-filler");
-            filler.setDaemon(true);
-            filler.start();
-            long self = ProcessHandle.current().pid();
-            Await.until(Duration.ofSeconds(10), "the FIFO full", () -> Fifos.waitsToWrite(self), () -> output(log));
+            fill(unread);
 
             long signal = System.nanoTime();
             agent.destroy(); // SIGTERM
@@ -215,6 +205,51 @@ class AgentProcessIntegrationTest {
             assertTrue(output(log).contains("stop: not over 12000 ms after it began (--drain-seconds + 12000 ms):"
                     + " grapevine agent exits now, abandoning its start"), output(log));
         }
+    }
+
+    /**
+     * The same bound holds for a SIGTERM that comes while the agent's start waits in a log line that cannot be
+     * written (its log a FIFO whose reader reads nothing, full before the agent starts: a log shipper that hangs, a
+     * standard error pipe nobody reads), counted from the signal: the agent exits 0 within it, with one line naming the
+     * start. Before, the stop's bound began once the start was over, which here it never was.
+     */
+    @Test
+    void aSigtermWhileTheStartIsHeldInALogLineEndsAtItsBoundWithZero() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        Path log = dir.resolve("agent.log");
+        try (FileChannel unread = Fifos.readerThatReadsNothing(fifo)) {
+            fill(unread);
+            Process agent = agentLoggingTo(fifo, log, "0");
+            Await.until(Duration.ofSeconds(30), "the agent's start held in a write to its log",
+                    () -> Fifos.waitsToWrite(agent.pid()) || !agent.isAlive(), () -> output(log));
+            assertTrue(agent.isAlive(), () -> "the agent exited (status " + agent.exitValue() + "): " + output(log));
+
+            long signal = System.nanoTime();
+            agent.destroy(); // SIGTERM
+            long bound = 12_000; // --drain-seconds (0 here) + 12 s, as operations.md says
+            assertTrue(agent.waitFor(bound + 5_000, TimeUnit.MILLISECONDS), () -> "agent did not stop "
+                    + (bound + 5_000) + " ms after SIGTERM: " + output(log));
+            long stopMs = (System.nanoTime() - signal) / 1_000_000;
+            assertEquals(0, agent.exitValue(), output(log));
+            assertTrue(stopMs < bound + 1_500, "stopped " + stopMs + " ms after SIGTERM; the bound is " + bound + " ms");
+            assertTrue(output(log).contains("stop: not over 12000 ms after it began (--drain-seconds + 12000 ms):"
+                    + " grapevine agent exits now, abandoning the start (the signal came while it ran)"), output(log));
+        }
+    }
+
+    /** Fills {@code fifo}, whose reader reads nothing, from a thread of this JVM: a write there waits from then on. */
+    private static void fill(FileChannel fifo) {
+        Thread filler = new Thread(() -> {
+            try {
+                fifo.write(ByteBuffer.allocate(256 * 1024)); // more than the FIFO takes: it waits once full
+            } catch (IOException e) {
+                // closed by the test
+            }
+        }, "log-fifo-filler");
+        filler.setDaemon(true);
+        filler.start();
+        long self = ProcessHandle.current().pid();
+        Await.until(Duration.ofSeconds(10), "the FIFO full", () -> Fifos.waitsToWrite(self), () -> "");
     }
 
     /** Reads {@code fifo} until what it read holds {@code text}. */

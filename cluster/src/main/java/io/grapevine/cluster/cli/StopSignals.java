@@ -4,6 +4,7 @@ import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import java.util.function.Supplier;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
 import sun.misc.SignalHandler;
@@ -34,6 +35,12 @@ public final class StopSignals {
     private final AtomicInteger forced = new AtomicInteger();
     /** Runs on a second signal, before the halt; it bounds its own time. */
     private volatile Runnable beforeForcedStop = () -> { };
+    /** What makes the stop's deadline ({@link #boundStopsBy}); null until then. Guarded by this. */
+    private Supplier<StopDeadline> bound;
+    /** The stop's deadline, armed; null until the first signal and {@link #bound}. Guarded by this. */
+    private StopDeadline stop;
+    /** Whether the program waits for the signal ({@link #await()}): one that came before came during its start. */
+    private volatile boolean awaited;
 
     private StopSignals(String program) {
         this.program = program;
@@ -87,9 +94,42 @@ public final class StopSignals {
         beforeForcedStop = step;
     }
 
+    /**
+     * Bounds the stop from its signal: at the first SIGTERM / SIGINT {@code deadline} is made and
+     * {@link StopDeadline#arm armed} on the signal's own thread (now, if one came already), whatever the program's main
+     * thread does then. A start held where it would see the signal only later, or never (a log line that cannot be
+     * written: standard error a pipe nobody reads), ends at the bound all the same; the watchdog names it "the start
+     * (the signal came while it ran)" unless a later step was begun. Once, from main, before its first log line.
+     */
+    public void boundStopsBy(Supplier<StopDeadline> deadline) {
+        synchronized (this) {
+            bound = deadline;
+        }
+        armIfRequested();
+    }
+
+    /** The stop's deadline, armed when its signal came: once {@link #await()} returned, after {@link #boundStopsBy}. */
+    public synchronized StopDeadline deadline() {
+        return stop;
+    }
+
+    private synchronized void armIfRequested() {
+        if (stop == null && bound != null && requested()) {
+            stop = bound.get();
+            if (!awaited) {
+                stop.step("the start (the signal came while it ran)");
+            }
+            stop.arm(program);
+        }
+    }
+
     private void received(Signal signal) {
         if (first.compareAndSet(null, "SIG" + signal.getName())) {
-            requested.countDown();
+            try {
+                armIfRequested();
+            } finally {
+                requested.countDown();
+            }
             return;
         }
         try {
@@ -105,6 +145,7 @@ public final class StopSignals {
 
     /** Blocks until the first SIGTERM or SIGINT (returns at once if one came already); returns its name. */
     public String await() throws InterruptedException {
+        awaited = true;
         requested.await();
         return first.get();
     }
