@@ -37,17 +37,8 @@ final class Agent {
     private static final Duration FIRST_PROBE_RETRY = Duration.ofMillis(100);
 
     private static final Logger LOG = LoggerFactory.getLogger(Agent.class);
-    /** What a stop waits for the gossip leave at most: it takes 0.1-0.2 s on a LAN. */
-    private static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
     /** What a stop waits for the demo backend's close at most: its listening socket and connections, on its loop. */
     private static final Duration BACKEND_CLOSE_TIMEOUT = Duration.ofSeconds(1);
-    /**
-     * What a stop may take beyond {@code --drain-seconds} and {@link #LEAVE_TIMEOUT} (operations.md, "Signals and the
-     * drain order"): the demo backend's close and the exit.
-     */
-    private static final Duration STOP_MARGIN = Duration.ofSeconds(2);
-    /** What a stop keeps after the drain, for the leave and {@link #STOP_MARGIN}. */
-    private static final long AFTER_DRAIN_MILLIS = LEAVE_TIMEOUT.plus(STOP_MARGIN).toMillis();
     /** How long a forced stop (a second signal) waits for the leave: it takes 0.1-0.2 s on a LAN. */
     static final Duration FORCED_LEAVE_TIMEOUT = Duration.ofSeconds(1);
     private static final int JOIN_PENDING = 0;
@@ -200,17 +191,37 @@ final class Agent {
     }
 
     /**
-     * A stop that begins now, bounded as operations.md says: {@code drain} + {@link #LEAVE_TIMEOUT} +
-     * {@link #STOP_MARGIN}.
+     * A stop's bound, in a class of its own, which sets nothing up: AgentMain bounds the stop from its signal, on the
+     * signal's thread, which must not wait for Agent's initialisation, where logging is set up (held for good should
+     * the log file not open).
      */
-    static StopDeadline stopDeadline(Duration drain) {
-        return StopDeadline.after(drain.toMillis() + AFTER_DRAIN_MILLIS, "--drain-seconds + " + AFTER_DRAIN_MILLIS
-                + " ms");
+    static final class StopBudget {
+        /** What a stop waits for the gossip leave at most: it takes 0.1-0.2 s on a LAN. */
+        static final Duration LEAVE_TIMEOUT = Duration.ofSeconds(10);
+        /**
+         * What a stop may take beyond {@code --drain-seconds} and {@link #LEAVE_TIMEOUT} (operations.md, "Signals and
+         * the drain order"): the demo backend's close and the exit.
+         */
+        static final Duration STOP_MARGIN = Duration.ofSeconds(2);
+        /** What a stop keeps after the drain, for the leave and {@link #STOP_MARGIN}. */
+        static final long AFTER_DRAIN_MILLIS = LEAVE_TIMEOUT.plus(STOP_MARGIN).toMillis();
+
+        private StopBudget() {
+        }
+
+        /**
+         * A stop that begins now, bounded as operations.md says: {@code drain} + {@link #LEAVE_TIMEOUT} +
+         * {@link #STOP_MARGIN}.
+         */
+        static StopDeadline deadline(Duration drain) {
+            return StopDeadline.after(drain.toMillis() + AFTER_DRAIN_MILLIS, "--drain-seconds + " + AFTER_DRAIN_MILLIS
+                    + " ms");
+        }
     }
 
     /** {@link #drainAndLeave(Duration, StopDeadline)} within a stop of its own, beginning now. */
     void drainAndLeave(Duration drain) {
-        drainAndLeave(drain, stopDeadline(drain));
+        drainAndLeave(drain, StopBudget.deadline(drain));
     }
 
     /**
@@ -219,8 +230,9 @@ final class Agent {
      * that never joined has announced nothing to anyone: it stops at once, without the drain, but draining
      * all the same, for a join that lands while it stops.
      *
-     * <p>Within {@code stop}: the drain ends {@link #LEAVE_TIMEOUT} + {@link #STOP_MARGIN} before its deadline at the
-     * latest, the leave waits at most {@link #LEAVE_TIMEOUT} and ends {@link #STOP_MARGIN} before it, the demo
+     * <p>Within {@code stop}: the drain ends {@link StopBudget#LEAVE_TIMEOUT} + {@link StopBudget#STOP_MARGIN} before
+     * its deadline at the latest, the leave waits at most {@link StopBudget#LEAVE_TIMEOUT} and ends
+     * {@link StopBudget#STOP_MARGIN} before it, the demo
      * backend's close at most {@link #BACKEND_CLOSE_TIMEOUT}; a step not done by then is left with one line, and the
      * stop goes on.
      */
@@ -246,7 +258,8 @@ final class Agent {
         try {
             if (joined) {
                 stop.step("the drain (--drain-seconds)");
-                Thread.sleep(stop.earlier(AFTER_DRAIN_MILLIS).millisLeft(drain.toMillis())); // the drain period itself
+                // the drain period itself
+                Thread.sleep(stop.earlier(StopBudget.AFTER_DRAIN_MILLIS).millisLeft(drain.toMillis()));
             }
             leave(stop);
         } catch (InterruptedException e) {
@@ -257,10 +270,13 @@ final class Agent {
         }
     }
 
-    /** The gossip leave, waited for at most {@link #LEAVE_TIMEOUT}, and until {@link #STOP_MARGIN} before the deadline. */
+    /**
+     * The gossip leave, waited for at most {@link StopBudget#LEAVE_TIMEOUT}, and until {@link StopBudget#STOP_MARGIN}
+     * before the deadline.
+     */
     private void leave(StopDeadline stop) throws InterruptedException {
         stop.step("the gossip leave");
-        long wait = stop.earlier(STOP_MARGIN.toMillis()).millisLeft(LEAVE_TIMEOUT.toMillis());
+        long wait = stop.earlier(StopBudget.STOP_MARGIN.toMillis()).millisLeft(StopBudget.LEAVE_TIMEOUT.toMillis());
         try {
             node.leave().get(wait, TimeUnit.MILLISECONDS);
             LOG.info("Left the cluster");

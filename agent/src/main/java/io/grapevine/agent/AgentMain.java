@@ -66,7 +66,7 @@ public final class AgentMain {
         // The stop is bounded from its signal, also one during the start (from here, for one that came before), before
         // the first log line: a start held in one that cannot be written (standard error a pipe nobody reads) would
         // not reach the stop at all. The watchdog is armed on the signal's thread.
-        signals.boundStopsBy(() -> Agent.stopDeadline(drain));
+        signals.boundStopsBy(() -> Agent.StopBudget.deadline(drain));
         ClusterKeyring keyring;
         try {
             keyring = options.gossip().loadKeyring();

@@ -17,7 +17,15 @@ import org.slf4j.LoggerFactory;
  */
 public final class StopDeadline {
 
-    private static final Logger log = LoggerFactory.getLogger(StopDeadline.class);
+    /**
+     * The logger, made at its first line, not in this class's initialisation: {@link StopSignals#boundStopsBy} makes
+     * and arms a deadline on a signal's thread, which must not wait for logging to be set up (held for good where it
+     * opens a log file that does not open).
+     */
+    private static final class Log {
+        static final Logger LOG = LoggerFactory.getLogger(StopDeadline.class);
+    }
+
     /** How long the watchdog waits for its line before the halt. */
     private static final long LINE_WAIT_MILLIS = 200;
     /**
@@ -66,7 +74,7 @@ public final class StopDeadline {
             // Logged from a thread of its own, waited for briefly: a log that cannot be written (standard error a pipe
             // nobody reads) may be what holds the stop, and must not hold the halt too.
             Thread line = new Thread(() -> {
-                log.warn("stop: not over {} ms after it began ({}): {} exits now, abandoning {}", root.budgetMillis,
+                Log.LOG.warn("stop: not over {} ms after it began ({}): {} exits now, abandoning {}", root.budgetMillis,
                         root.budget, program, root.step);
                 System.err.flush();
             }, "grapevine-stop-watchdog-line");
@@ -120,7 +128,7 @@ public final class StopDeadline {
      * done ("the gossip leave did not finish"), {@code waitingFor} what held it.
      */
     public void abandoned(String what, long waitedMillis, String waitingFor) {
-        log.warn("stop: {} within {} ms ({}); the stop goes on", what, waitedMillis, waitingFor);
+        Log.LOG.warn("stop: {} within {} ms ({}); the stop goes on", what, waitedMillis, waitingFor);
     }
 
     /** The whole budget, in milliseconds. */
