@@ -21,7 +21,10 @@ import org.slf4j.LoggerFactory;
  */
 public final class DemoBackendMain {
     private static final String PROGRAM = "grapevine backend";
-    /** What a stop may take, from the signal to the exit (from the start's end for a signal during the start). */
+    /**
+     * What a stop may take, from the signal to the exit, also for a signal during the start (from the end of the
+     * command line's reading, for one that came before).
+     */
     private static final long STOP_MILLIS = 5_000;
     /** What a stop waits for the workers' close at most: their listening sockets and connections, on their loop. */
     private static final long CLOSE_WAIT_MILLIS = 1_000;
@@ -39,6 +42,10 @@ public final class DemoBackendMain {
         // to systemd and to ./grapevine demo. A signal while the backend starts stops it once its workers listen.
         StopSignals signals = StopSignals.install(PROGRAM);
         BackendOptions options = CommandLines.parseOrExit(new BackendOptions.Flags(), args, BackendOptions.Flags::validate);
+        // The stop is bounded from its signal, also one during the start, before logging is set up: a start held there
+        // (a log file that does not open) or in a log line that cannot be written would not reach the stop at all. The
+        // watchdog is armed on the signal's thread.
+        signals.boundStopsBy(() -> StopDeadline.after(STOP_MILLIS, STOP_MILLIS + " ms"));
         Logger log = LoggerFactory.getLogger(DemoBackendMain.class);
         BackendEventLoop.setThreads(options.threads());
         List<DemoBackend> workers = new ArrayList<>(options.count());
@@ -56,7 +63,7 @@ public final class DemoBackendMain {
         String signal = signals.await();
         // The whole stop, to the exit, is bounded: past its time a watchdog ends the process with 0, should a step not
         // return (a log that cannot be written, the JVM's shutdown hooks).
-        StopDeadline stop = StopDeadline.after(STOP_MILLIS, STOP_MILLIS + " ms").arm(PROGRAM);
+        StopDeadline stop = signals.deadline();
         stop.step("closing the backends");
         long wait = stop.millisLeft(CLOSE_WAIT_MILLIS);
         List<DemoBackend> open = DemoBackend.close(workers, wait);
