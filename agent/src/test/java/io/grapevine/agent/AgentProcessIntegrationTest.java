@@ -192,7 +192,7 @@ class AgentProcessIntegrationTest {
             Await.until(Duration.ofSeconds(30), "agent's start", () -> output(log).contains(lastLine) || !agent.isAlive(),
                     () -> output(log));
             readUntil(unread, lastLine);
-            fill(unread);
+            Fifos.fill(unread);
 
             long signal = System.nanoTime();
             agent.destroy(); // SIGTERM
@@ -219,7 +219,7 @@ class AgentProcessIntegrationTest {
         Path fifo = Fifos.make(dir.resolve("log.fifo"));
         Path log = dir.resolve("agent.log");
         try (FileChannel unread = Fifos.readerThatReadsNothing(fifo)) {
-            fill(unread);
+            Fifos.fill(unread);
             Process agent = agentLoggingTo(fifo, log, "0");
             sigtermWhileHeldEndsItWithinItsBound(agent, log, "the agent's start held in a write to its log",
                     () -> Fifos.waitsToWrite(agent.pid()));
@@ -260,21 +260,6 @@ class AgentProcessIntegrationTest {
         long stopMs = (System.nanoTime() - signal) / 1_000_000;
         assertEquals(0, agent.exitValue(), output(log));
         assertTrue(stopMs < bound + 1_500, "stopped " + stopMs + " ms after SIGTERM; the bound is " + bound + " ms");
-    }
-
-    /** Fills {@code fifo}, whose reader reads nothing, from a thread of this JVM: a write there waits from then on. */
-    private static void fill(FileChannel fifo) {
-        Thread filler = new Thread(() -> {
-            try {
-                fifo.write(ByteBuffer.allocate(256 * 1024)); // more than the FIFO takes: it waits once full
-            } catch (IOException e) {
-                // closed by the test
-            }
-        }, "log-fifo-filler");
-        filler.setDaemon(true);
-        filler.start();
-        long self = ProcessHandle.current().pid();
-        Await.until(Duration.ofSeconds(10), "the FIFO full", () -> Fifos.waitsToWrite(self), () -> "");
     }
 
     /** Reads {@code fifo} until what it read holds {@code text}. */

@@ -5,10 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 
 /**
  * FIFOs that hold a program where it opens a file (its log, its access log) until the test reads them: opening a
@@ -63,6 +65,24 @@ public final class Fifos {
      */
     public static FileChannel readerThatReadsNothing(Path fifo) throws IOException {
         return FileChannel.open(fifo, StandardOpenOption.READ, StandardOpenOption.WRITE);
+    }
+
+    /**
+     * Fills {@code fifo}, whose reader reads nothing ({@link #readerThatReadsNothing}), from a thread of this JVM: a
+     * write there, by this process or another, waits from then on.
+     */
+    public static void fill(FileChannel fifo) {
+        Thread filler = new Thread(() -> {
+            try {
+                fifo.write(ByteBuffer.allocate(256 * 1024)); // more than the FIFO takes: it waits once full
+            } catch (IOException e) {
+                // closed by the test
+            }
+        }, "log-fifo-filler");
+        filler.setDaemon(true);
+        filler.start();
+        long self = ProcessHandle.current().pid();
+        Await.until(Duration.ofSeconds(10), "the FIFO full", () -> waitsToWrite(self), () -> "");
     }
 
     /** Reads {@code fifo} to its end on a daemon thread: what is written there is dropped. */
