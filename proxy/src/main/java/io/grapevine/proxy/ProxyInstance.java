@@ -140,7 +140,7 @@ public final class ProxyInstance implements AutoCloseable {
     public static ProxyInstance start(Options o) throws ConfigException, BackendTemplate.TemplateException,
             UsageException, IOException, InterruptedException {
         try {
-            return start(o, () -> false);
+            return start(o, () -> false, new StopBudget());
         } catch (StoppedWhileStarting e) {
             throw new AssertionError("no stop can be requested", e);
         }
@@ -178,12 +178,17 @@ public final class ProxyInstance implements AutoCloseable {
      * draining. Once the listeners are open it does not: a connection may already be served, and the drain stops it.
      *
      * @param stopRequested polled from the calling thread at each phase boundary
+     * @param budget        takes the timeouts of servers.conf once its files are read: a stop asked for from then on,
+     *                      which may drain, is bounded with them
      * @throws StoppedWhileStarting when it gave up so
      */
-    public static ProxyInstance start(Options o, BooleanSupplier stopRequested) throws ConfigException,
-            BackendTemplate.TemplateException, UsageException, IOException, InterruptedException, StoppedWhileStarting {
+    public static ProxyInstance start(Options o, BooleanSupplier stopRequested, StopBudget budget)
+            throws ConfigException, BackendTemplate.TemplateException, UsageException, IOException, InterruptedException,
+            StoppedWhileStarting {
         Checked checked = checkBeforeListening(o, true);
         ProxyConfig config = checked.config();
+        // Before the stop is looked for below: one asked for after that look, which the drain carries out, has these.
+        budget.timeoutsFrom(config::timeouts);
         ExportRenderer export = checked.export();
         AccessLog accessLog = checked.accessLog();
         if (stopRequested.getAsBoolean()) {
@@ -585,10 +590,10 @@ public final class ProxyInstance implements AutoCloseable {
 
     /**
      * A stop that begins now, bounded as operations.md says: {@code timeouts.shutdown_delay_ms + shutdown_grace_ms +}
-     * {@link ProxyServer#STOP_MARGIN_MILLIS}, with the timeouts this proxy started with (in render mode too).
+     * {@link StopBudget#STOP_MARGIN_MILLIS}, with the timeouts this proxy started with (in render mode too).
      */
     public StopDeadline stopDeadline() {
-        return ProxyServer.stopDeadline(running.config().timeouts());
+        return StopBudget.deadline(running.config().timeouts());
     }
 
     /** SIGTERM: leave the cluster (peers stop counting on this proxy), then drain the data plane. */

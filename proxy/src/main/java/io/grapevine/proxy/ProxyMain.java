@@ -255,6 +255,12 @@ public final class ProxyMain {
         // next phase boundary (files read; in render mode the gossip join), before it opens a port or runs
         // --on-change; one once the listeners are open, by the drain when the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
+        // The stop is bounded from its signal, also one during the start, before logging is set up (the command line's
+        // reading sets it up) and the first log line: a start held in one that cannot be written (standard error a pipe
+        // nobody reads) or at a log file that does not open would not reach the stop at all. The watchdog is armed on
+        // the signal's thread, with servers.conf's timeouts once the start has read its files, the defaults' before.
+        StopBudget budget = new StopBudget();
+        signals.boundStopsBy(budget::deadline);
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
             check(options);
@@ -265,7 +271,7 @@ public final class ProxyMain {
         }
         ProxyInstance instance;
         try {
-            instance = ProxyInstance.start(options, signals::requested);
+            instance = ProxyInstance.start(options, signals::requested, budget);
         } catch (ProxyInstance.StoppedWhileStarting e) {
             Log.LOG.info("{} received while starting ({}): stopping before {}", signals.await(), e.step(), e.before());
             throw CommandLines.exit(0, null);
@@ -292,9 +298,9 @@ public final class ProxyMain {
         }
         StartupHeap.settle();
         String signal = signals.await();
-        // The whole stop, to the exit, is bounded (HAProxy's hard-stop-after): past its time a watchdog ends the
-        // process with 0, should a step not return.
-        StopDeadline stop = instance.stopDeadline().arm(PROGRAM);
+        // The whole stop, from the signal to the exit, is bounded (HAProxy's hard-stop-after): past its time a watchdog
+        // ends the process with 0, should a step not return.
+        StopDeadline stop = signals.deadline();
         Log.LOG.info("{} received: stopping within {} ms (a second signal stops at once)", signal, stop.budgetMillis());
         instance.shutdown(stop);
         throw CommandLines.exit(0, null);

@@ -13,7 +13,6 @@ import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
-import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
@@ -47,11 +46,6 @@ public final class ProxyServer implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ProxyServer.class);
     /** How long {@link #close()} waits for the listeners to close, and then for the loops to close their connections. */
     private static final long CLOSE_CONNECTIONS_MILLIS = 2000;
-    /**
-     * What a stop may take beyond {@code timeouts.shutdown_delay_ms + shutdown_grace_ms} (operations.md, "Signals and
-     * the drain order"): once the grace is over, closing what is left, the event loops and the access log.
-     */
-    public static final long STOP_MARGIN_MILLIS = 2000;
     /** Of a stop's time, what {@link #close(StopDeadline)} leaves to the steps after it: the access log's last lines. */
     static final long AFTER_CLOSE_MILLIS = 500;
     /** What {@link #close()} may take, outside a stop. */
@@ -340,15 +334,6 @@ public final class ProxyServer implements AutoCloseable {
     }
 
     /**
-     * A stop that begins now, bounded as operations.md says: {@code timeouts.shutdown_delay_ms +
-     * shutdown_grace_ms +} {@link #STOP_MARGIN_MILLIS}.
-     */
-    public static StopDeadline stopDeadline(Timeouts timeouts) {
-        return StopDeadline.after(timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + STOP_MARGIN_MILLIS,
-                "timeouts.shutdown_delay_ms + shutdown_grace_ms + " + STOP_MARGIN_MILLIS + " ms");
-    }
-
-    /**
      * Graceful stop, in the order Kubernetes and Envoy recommend: {@code /ready} answers 503 (if
      * {@link #stopBeingReady} has not done so already); {@code timeouts.shutdown_delay_ms} after that the
      * listener closes (no new connections); every client connection finishes what it has in flight (then
@@ -356,13 +341,14 @@ public final class ProxyServer implements AutoCloseable {
      */
     public void drainAndStop(long graceMillis) {
         drainAndStop(graceMillis, StopDeadline.after(config.timeouts().shutdownDelayMillis() + graceMillis
-                + STOP_MARGIN_MILLIS, "timeouts.shutdown_delay_ms + the grace + " + STOP_MARGIN_MILLIS + " ms"));
+                + StopBudget.STOP_MARGIN_MILLIS, "timeouts.shutdown_delay_ms + the grace + "
+                + StopBudget.STOP_MARGIN_MILLIS + " ms"));
     }
 
     /**
-     * {@link #drainAndStop(long)} within {@code stop}: the grace also ends {@link #STOP_MARGIN_MILLIS} before the stop's
-     * deadline (when a step before it, the gossip leave, held the listener's close past the delay), and what follows
-     * gets what is left ({@link #close(StopDeadline)}).
+     * {@link #drainAndStop(long)} within {@code stop}: the grace also ends {@link StopBudget#STOP_MARGIN_MILLIS} before
+     * the stop's deadline (when a step before it, the gossip leave, held the listener's close past the delay), and what
+     * follows gets what is left ({@link #close(StopDeadline)}).
      */
     public void drainAndStop(long graceMillis, StopDeadline stop) {
         if (stopped) {
@@ -380,7 +366,7 @@ public final class ProxyServer implements AutoCloseable {
             }
         }
         long graceEnds = Math.min(System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(graceMillis),
-                stop.deadlineNanos() - TimeUnit.MILLISECONDS.toNanos(STOP_MARGIN_MILLIS));
+                stop.deadlineNanos() - TimeUnit.MILLISECONDS.toNanos(StopBudget.STOP_MARGIN_MILLIS));
         log.info("draining: listener closed, waiting up to {} ms for {} connections",
                 Math.max(0, TimeUnit.NANOSECONDS.toMillis(graceEnds - System.nanoTime())), stats.connectionsCurrent.get());
         stop.step("closing the client listener");

@@ -465,7 +465,7 @@ class LauncherIntegrationTest {
         assertEquals(List.of("SIGHUP"), service.get("RestartForceExitStatus"), "a SIGHUP before the JVM handles it");
         Timeouts timeouts = Timeouts.defaults();
         long stopMillis = Long.parseLong(service.get("TimeoutStopSec").get(0)) * 1000;
-        long bound = timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + ProxyServer.STOP_MARGIN_MILLIS;
+        long bound = timeouts.shutdownDelayMillis() + timeouts.shutdownGraceMillis() + StopBudget.STOP_MARGIN_MILLIS;
         assertTrue(stopMillis >= bound + 1000, "TimeoutStopSec (" + stopMillis + " ms) leaves the stop its bound, "
                 + bound + " ms, and a second for the process to end");
         assertTrue(Long.parseLong(service.get("LimitNOFILE").get(0)) >= 2L * Limits.defaults().maxConnections() + 1000,

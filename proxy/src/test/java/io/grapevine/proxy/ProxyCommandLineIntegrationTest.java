@@ -8,6 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import com.fasterxml.jackson.databind.JsonNode;
 import io.grapevine.agent.Fifos;
 import io.grapevine.agent.backend.DemoBackend;
+import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
@@ -32,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeMap;
+import java.util.function.BooleanSupplier;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -253,11 +255,77 @@ class ProxyCommandLineIntegrationTest {
     }
 
     /**
+     * A SIGTERM while the proxy's start waits in a log line that cannot be written (its log a FIFO whose reader reads
+     * nothing, full before the proxy starts: a log shipper that hangs, a standard error pipe nobody reads) ends the
+     * proxy with 0 within its stop's bound, {@code shutdown_delay_ms + shutdown_grace_ms} and the stop's margin,
+     * counted from the signal, with one line naming the start. Before, the stop's bound began once the start was over,
+     * which here it never was.
+     */
+    @Test
+    void aSigtermWhileTheStartIsHeldInALogLineEndsAtItsBoundWithZero() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        long graceMillis = 500;
+        try (FileChannel unread = Fifos.readerThatReadsNothing(fifo)) {
+            Fifos.fill(unread);
+            ChildProcess proxy = proxyWithLoggingHeldAt(fifo, "sigterm-while-held-in-a-log-line", Ports.free(),
+                    "\"timeouts\": { \"shutdown_grace_ms\": " + graceMillis + " }, ");
+            long bound = graceMillis + StopBudget.STOP_MARGIN_MILLIS; // servers.conf is read before the first log line
+            sigtermWhileHeldEndsItWithinItsBound(proxy, bound, "the proxy's start held in a write to its log",
+                    () -> Fifos.waitsToWrite(proxy.pid()));
+            assertTrue(proxy.log().contains("stop: not over " + bound + " ms after it began (timeouts.shutdown_delay_ms"
+                    + " + shutdown_grace_ms + " + StopBudget.STOP_MARGIN_MILLIS + " ms): grapevine proxy exits now,"
+                    + " abandoning the start (the signal came while it ran)"), proxy.tail());
+        }
+    }
+
+    /**
+     * The same for a SIGTERM while the proxy's logging is set up, before it reads its command line, held for good where
+     * it opens its log file (a FIFO that never gets a reader): the proxy exits 0 within the bound of the default
+     * timeouts (servers.conf is not read yet), counted from the signal; its line cannot be written. The watchdog is
+     * armed on the signal's thread without waiting for the classes whose initialisation sets logging up.
+     */
+    @Test
+    void aSigtermWhileLoggingIsHeldForGoodEndsAtItsBoundWithZero() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        ChildProcess proxy = proxyWithLoggingHeldAt(fifo, "sigterm-while-logging-is-held", Ports.free());
+        Timeouts defaults = Timeouts.defaults();
+        long bound = defaults.shutdownDelayMillis() + defaults.shutdownGraceMillis() + StopBudget.STOP_MARGIN_MILLIS;
+        sigtermWhileHeldEndsItWithinItsBound(proxy, bound, "logging held at its FIFO",
+                () -> Fifos.waitsForAReader(proxy.pid()));
+    }
+
+    /**
+     * Waits until {@code proxy} is {@code held} ({@code isHeld}), sends it SIGTERM and asserts that it exits 0 within
+     * {@code bound}, its stop's, counted from the signal.
+     */
+    private static void sigtermWhileHeldEndsItWithinItsBound(ChildProcess proxy, long bound, String held,
+                                                             BooleanSupplier isHeld) throws InterruptedException {
+        Await.until(Duration.ofSeconds(60), held, () -> isHeld.getAsBoolean() || !proxy.isAlive(), proxy::tail);
+        assertTrue(proxy.isAlive(), proxy::tail);
+
+        long signal = System.nanoTime();
+        proxy.sigterm();
+        int exit = proxy.waitFor(bound / 1000 + 5);
+        long stopMillis = (System.nanoTime() - signal) / 1_000_000;
+        assertEquals(0, exit, proxy.tail());
+        assertTrue(stopMillis < bound + 1500, "stopped " + stopMillis + " ms after SIGTERM; the bound is " + bound
+                + " ms: " + proxy.tail());
+    }
+
+    /**
      * A proxy JVM, without the launcher (whose class data sharing warm-up would read the same logging set-up), that
      * serves an empty servers.conf on {@code port} and is held where logging opens its log file, {@code fifo}, until
      * the FIFO has a reader: before the proxy reads its command line.
      */
     private ChildProcess proxyWithLoggingHeldAt(Path fifo, String name, int port) throws IOException {
+        return proxyWithLoggingHeldAt(fifo, name, port, "");
+    }
+
+    /**
+     * The same, with {@code keys} in servers.conf before its (empty) backends (JSON members, each followed by a comma).
+     * With a FIFO that has a reader, full, the proxy is held at its first log line instead.
+     */
+    private ChildProcess proxyWithLoggingHeldAt(Path fifo, String name, int port, String keys) throws IOException {
         Path logging = dir.resolve("logback.xml");
         Files.writeString(logging, String.join("\n",
                 "<configuration>",
@@ -270,7 +338,7 @@ class ProxyCommandLineIntegrationTest {
                 "  <root level=\"INFO\"><appender-ref ref=\"STDERR\"/><appender-ref ref=\"FIFO\"/></root>",
                 "</configuration>", ""));
         Path conf = dir.resolve("servers.conf");
-        Files.writeString(conf, "{ \"backend_servers\": [] }\n");
+        Files.writeString(conf, "{ " + keys + "\"backend_servers\": [] }\n");
         return resources.keep(ChildProcess.start(dir, name,
                 List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                         "-Dlogback.configurationFile=" + logging, "-jar", ChildProcess.proxyJar().toString(),
@@ -389,7 +457,7 @@ class ProxyCommandLineIntegrationTest {
                 int exit = proxy.waitFor(30);
                 long stopMillis = (System.nanoTime() - signal) / 1_000_000;
                 assertEquals(0, exit, proxy.tail());
-                long bound = graceMillis + ProxyServer.STOP_MARGIN_MILLIS;
+                long bound = graceMillis + StopBudget.STOP_MARGIN_MILLIS;
                 assertTrue(stopMillis < bound + 1500, "stopped " + stopMillis + " ms after SIGTERM; the bound is "
                         + bound + " ms: " + proxy.tail());
                 assertTrue(proxy.log().matches("(?s).*stop: the access log " + Pattern.quote(fifo.toString())
