@@ -204,7 +204,7 @@ class AgentProcessIntegrationTest {
             assertEquals(0, agent.exitValue(), output(log));
             assertTrue(stopMs < bound + 1_500, "stopped " + stopMs + " ms after SIGTERM; the bound is " + bound + " ms");
             assertTrue(output(log).contains("stop: not over 12000 ms after it began (--drain-seconds + 12000 ms):"
-                    + " grapevine agent exits now, abandoning its start"), output(log));
+                    + " grapevine agent exits now, abandoning the stop's first step"), output(log));
         }
     }
 

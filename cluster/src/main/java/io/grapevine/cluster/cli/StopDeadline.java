@@ -41,7 +41,11 @@ public final class StopDeadline {
     private final String budget;
     /** The deadline this one was made {@link #earlier} than, which holds the step; itself for a root. */
     private final StopDeadline root;
-    private volatile String step = "its start";
+    /**
+     * The step the watchdog names; until a step is begun, the stop's first, which is not the program's start (a stop
+     * during the start names "the start (the signal came while it ran)", {@link StopSignals#boundStopsBy}).
+     */
+    private volatile String step = "the stop's first step";
 
     private StopDeadline(long deadlineNanos, long budgetMillis, String budget, StopDeadline root) {
         this.deadlineNanos = deadlineNanos;
