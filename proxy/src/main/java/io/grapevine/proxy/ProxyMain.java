@@ -17,6 +17,7 @@ import io.grapevine.proxy.membership.GossipMembership;
 import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
@@ -61,7 +62,7 @@ public final class ProxyMain {
                 "1:could not start: a port in use (--listen, --admin, --gossip), an address not of this host",
                 "2:bad command line; unreadable or invalid servers.conf, template, cluster key, admin token or"
                         + " access log file (with --check: a file that does not pass)",
-                CommandLines.EXIT_SECOND_SIGNAL})
+                "130, 143:a second SIGINT / SIGTERM while stopping, or one during --check: stopped at once"})
     static final class Flags {
 
         @Option(names = "--servers", paramLabel = "FILE", description = "static configuration (servers.conf); required")
@@ -255,14 +256,22 @@ public final class ProxyMain {
         // next phase boundary (files read; in render mode the gossip join), before it opens a port or runs
         // --on-change; one once the listeners are open, by the drain when the start returns.
         StopSignals signals = StopSignals.install(PROGRAM);
-        // The stop is bounded from its signal, also one during the start, before logging is set up (the command line's
-        // reading sets it up) and the first log line: a start held in one that cannot be written (standard error a pipe
-        // nobody reads) or at a log file that does not open would not reach the stop at all. The watchdog is armed on
-        // the signal's thread, with servers.conf's timeouts once the start has read its files, the defaults' before.
+        // A check drains nothing, and its 0 says the files passed: a signal ends it at once with 143 / 130, never with
+        // the 0 of a stop asked for. Told from the arguments as given, before their reading, which sets logging up and
+        // may be held there for good: a "--check" argument is always the flag (another flag's value that reads so is
+        // given as --flag=--check); one read from an @-file is known once the command line is read.
+        if (Arrays.asList(args).contains("--check")) {
+            signals.stopAtOnce();
+        }
+        // The stop is bounded from its signal, also one during the start, before logging is set up and the first log
+        // line: a start held in one that cannot be written (standard error a pipe nobody reads) or at a log file that
+        // does not open would not reach the stop at all. The watchdog is armed on the signal's thread, with
+        // servers.conf's timeouts once the start has read its files, the defaults' before.
         StopBudget budget = new StopBudget();
         signals.boundStopsBy(budget::deadline);
         ProxyInstance.Options options = CommandLines.parseOrExit(new Flags(), args, Flags::validate);
         if (options.check()) {
+            signals.stopAtOnce(); // again, for a --check read from an @-file
             check(options);
         }
         if (signals.requested()) {

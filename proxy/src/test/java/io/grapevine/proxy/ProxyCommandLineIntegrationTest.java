@@ -295,6 +295,29 @@ class ProxyCommandLineIntegrationTest {
     }
 
     /**
+     * A check drains nothing, and its 0 says the files passed: a SIGTERM while it runs ends it at once with 143, as the
+     * JVM's own handling would, never with the 0 of a stop asked for. Here the check is held for good where logging
+     * opens its log file (a FIFO that never gets a reader), which the command line's reading sets up: the stop's
+     * watchdog ended it with 0 at the stop's bound, a check that "passed" without checking anything.
+     */
+    @Test
+    void aSigtermDuringACheckEndsItAtOnceWith143() throws Exception {
+        Path fifo = Fifos.make(dir.resolve("log.fifo"));
+        ChildProcess check = proxyWithLoggingHeldAt(fifo, "sigterm-during-check", Ports.free(), "", "--check");
+        Await.until(Duration.ofSeconds(60), "the check held at its log file",
+                () -> Fifos.waitsForAReader(check.pid()) || !check.isAlive(), check::tail);
+        assertTrue(check.isAlive(), check::tail);
+
+        long signal = System.nanoTime();
+        check.sigterm();
+        int exit = check.waitFor(10);
+        long stopMillis = (System.nanoTime() - signal) / 1_000_000;
+        assertEquals(143, exit, check.tail());
+        assertTrue(stopMillis < 5000, "ended " + stopMillis + " ms after SIGTERM: " + check.tail());
+        assertFalse(check.log().contains("ok: "), check.tail());
+    }
+
+    /**
      * Waits until {@code proxy} is {@code held} ({@code isHeld}), sends it SIGTERM and asserts that it exits 0 within
      * {@code bound}, its stop's, counted from the signal.
      */
@@ -325,7 +348,8 @@ class ProxyCommandLineIntegrationTest {
      * The same, with {@code keys} in servers.conf before its (empty) backends (JSON members, each followed by a comma).
      * With a FIFO that has a reader, full, the proxy is held at its first log line instead.
      */
-    private ChildProcess proxyWithLoggingHeldAt(Path fifo, String name, int port, String keys) throws IOException {
+    private ChildProcess proxyWithLoggingHeldAt(Path fifo, String name, int port, String keys, String... flags)
+            throws IOException {
         Path logging = dir.resolve("logback.xml");
         Files.writeString(logging, String.join("\n",
                 "<configuration>",
@@ -339,11 +363,11 @@ class ProxyCommandLineIntegrationTest {
                 "</configuration>", ""));
         Path conf = dir.resolve("servers.conf");
         Files.writeString(conf, "{ " + keys + "\"backend_servers\": [] }\n");
-        return resources.keep(ChildProcess.start(dir, name,
-                List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                        "-Dlogback.configurationFile=" + logging, "-jar", ChildProcess.proxyJar().toString(),
-                        "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()),
-                Map.of()));
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-Dlogback.configurationFile=" + logging, "-jar", ChildProcess.proxyJar().toString(),
+                "--servers", conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + Ports.free()));
+        command.addAll(List.of(flags));
+        return resources.keep(ChildProcess.start(dir, name, command, Map.of()));
     }
 
     /**

@@ -41,6 +41,8 @@ public final class StopSignals {
     private StopDeadline stop;
     /** Whether the program waits for the signal ({@link #await()}): one that came before came during its start. */
     private volatile boolean awaited;
+    /** Whether a SIGTERM / SIGINT ends the process at once ({@link #stopAtOnce}). Guarded by this. */
+    private boolean atOnce;
 
     private StopSignals(String program) {
         this.program = program;
@@ -113,6 +115,27 @@ public final class StopSignals {
         return stop;
     }
 
+    /**
+     * From now on a SIGTERM or SIGINT ends the process at once with 128 + its number (143, 130), as the JVM's own
+     * handling would, and one that came already ends it now. For a run that has nothing to drain and whose status says
+     * how it went (a check, whose 0 says the files passed), where a stop would end it with the 0 of a stop asked for.
+     */
+    public void stopAtOnce() {
+        String signal;
+        synchronized (this) {
+            atOnce = true;
+            signal = first.get();
+        }
+        if (signal != null) {
+            haltAsSignalled(signal);
+        }
+    }
+
+    /** Ends the process with 128 + the number of {@code signal} ("SIGTERM"). */
+    private static void haltAsSignalled(String signal) {
+        Runtime.getRuntime().halt(128 + new Signal(signal.substring("SIG".length())).getNumber());
+    }
+
     private synchronized void armIfRequested() {
         if (stop == null && bound != null && requested()) {
             stop = bound.get();
@@ -125,6 +148,11 @@ public final class StopSignals {
 
     private void received(Signal signal) {
         if (first.compareAndSet(null, "SIG" + signal.getName())) {
+            synchronized (this) {
+                if (atOnce) { // set before the signal was seen: stopAtOnce read no signal
+                    haltAsSignalled("SIG" + signal.getName());
+                }
+            }
             try {
                 armIfRequested();
             } finally {
