@@ -592,7 +592,7 @@ public final class ProxyInstance implements AutoCloseable {
      * A stop that begins now, bounded as operations.md says: {@code timeouts.shutdown_delay_ms + shutdown_grace_ms +}
      * {@link StopBudget#STOP_MARGIN_MILLIS}, with the timeouts this proxy started with (in render mode too).
      */
-    public StopDeadline stopDeadline() {
+    private StopDeadline stopDeadline() {
         return StopBudget.deadline(running.config().timeouts());
     }
 

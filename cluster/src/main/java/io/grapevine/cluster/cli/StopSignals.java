@@ -150,7 +150,7 @@ public final class StopSignals {
         if (first.compareAndSet(null, "SIG" + signal.getName())) {
             synchronized (this) {
                 if (atOnce) { // set before the signal was seen: stopAtOnce read no signal
-                    haltAsSignalled("SIG" + signal.getName());
+                    Runtime.getRuntime().halt(128 + signal.getNumber());
                 }
             }
             try {
