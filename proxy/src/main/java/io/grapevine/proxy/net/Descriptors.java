@@ -1,0 +1,87 @@
+package io.grapevine.proxy.net;
+
+import io.netty.channel.unix.Errors;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Locale;
+import java.util.stream.Stream;
+
+/**
+ * The process's file descriptors: its limit, how many are open, and whether a failure was the process (or the
+ * host) running out of them rather than anything the peer did.
+ *
+ * <p>Why it matters: a socket that cannot be made ({@code EMFILE}, {@code ENFILE}) or a kernel short of buffers
+ * for it ({@code ENOBUFS}, {@code ENOMEM}) says nothing about the server it was for. A health check or a
+ * connect that fails so must not count against the server, or a flood of client connections up to the limit
+ * would mark every server down and turn itself into an outage for the clients already connected.
+ *
+ * <p>Linux only for the counts ({@code /proc/self}); elsewhere they are unknown (-1). Any thread.
+ */
+public final class Descriptors {
+
+    /** {@code errno} values of running out of descriptors or socket memory (Linux numbering). */
+    private static final int EMFILE = 24;
+    private static final int ENFILE = 23;
+    private static final int ENOBUFS = 105;
+    private static final int ENOMEM = 12;
+    /** Causes followed at most, against a cycle in a cause chain. */
+    private static final int MAX_CAUSES = 8;
+
+    private Descriptors() {
+    }
+
+    /**
+     * Whether {@code failure}, or one of its causes, is the process or the host out of file descriptors or socket
+     * memory: Netty's native transports report the {@code errno} ({@link Errors.NativeIoException}), the JDK's
+     * NIO transport only its text ({@code "Too many open files"}, {@code "Too many open files in system"}).
+     */
+    public static boolean exhausted(Throwable failure) {
+        Throwable t = failure;
+        for (int i = 0; t != null && i < MAX_CAUSES; i++, t = t.getCause()) {
+            if (t instanceof Errors.NativeIoException nativeIo) {
+                int errno = Math.abs(nativeIo.expectedErr());
+                if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                    return true;
+                }
+            }
+            if (t instanceof IOException && t.getMessage() != null) {
+                String message = t.getMessage().toLowerCase(Locale.ROOT);
+                if (message.contains("too many open files") || message.contains("no buffer space available")) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /** The process's limit of open files (the soft limit of {@code RLIMIT_NOFILE}), or -1 if unknown. */
+    public static long limit() {
+        return limit(Path.of("/proc/self/limits"));
+    }
+
+    static long limit(Path limitsFile) {
+        try {
+            List<String> lines = Files.readAllLines(limitsFile);
+            for (String line : lines) {
+                if (line.startsWith("Max open files")) {
+                    String soft = line.substring("Max open files".length()).trim().split("\\s+")[0];
+                    return soft.equals("unlimited") ? Long.MAX_VALUE : Long.parseLong(soft);
+                }
+            }
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+        return -1;
+    }
+
+    /** The process's open file descriptors now, or -1 if unknown. Lists a directory: not for an event loop's path. */
+    public static long open() {
+        try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
+            return fds.count();
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+}
