@@ -4,6 +4,8 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.PeriodicPass;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
+import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.Descriptors;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
@@ -14,12 +16,14 @@ import io.grapevine.proxy.table.TableHolder;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
+import io.netty.channel.ReflectiveChannelFactory;
 import io.netty.handler.codec.haproxy.HAProxyMessageEncoder;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.nio.charset.StandardCharsets;
@@ -45,6 +49,12 @@ import org.slf4j.LoggerFactory;
  * at once, and each is then checked every interval from its own first check, keeping that place in the interval
  * when the loop ran late. Checks come due in {@link #SLOTS_PER_INTERVAL} slots per interval.
  *
+ * <p>A check that cannot open its socket because the process is out of file descriptors ({@link Descriptors#exhausted})
+ * says nothing of the server: its state, its progress towards {@code rise} or {@code fall} and its passive health stay
+ * as they were. The check is shown as HAProxy's {@code SOCKERR} (a local socket error) and the shortage is logged once
+ * while it lasts ({@link DescriptorShortage}); a flood of client connections up to the limit would otherwise mark
+ * every server down, and the outage would outlast the flood by {@code rise} checks.
+ *
  * <p>Runs entirely on one event loop of its own, neither a data-plane loop nor the admin listener's (whose endpoints
  * would otherwise delay its ticks, connects and deadlines); its state is confined to it.
  */
@@ -69,6 +79,8 @@ public final class HealthChecker {
     private ScheduledFuture<?> task;
     /** Set by {@link #stop}, on the loop: no check starts, and no verdict of one cut short counts. */
     private boolean stopped;
+    /** Checks that could not open their socket for want of a descriptor: logged once while it lasts. */
+    private final DescriptorShortage shortage;
 
     private static final class CheckState {
         int successes;
@@ -103,12 +115,25 @@ public final class HealthChecker {
      */
     public HealthChecker(HealthCheckConfig config, ProxyProtocolConfig proxyProtocol, TableHolder tables,
                          EventLoop loop, Transport transport) {
+        this(config, proxyProtocol, tables, loop, new ReflectiveChannelFactory<>(
+                transport.socketChannel()), DescriptorShortage.QUIET_NANOS);
+    }
+
+    /**
+     * @param channels   makes the checks' sockets
+     * @param quietNanos how long checks must open sockets without a failure for a shortage to be over
+     *                   ({@link DescriptorShortage})
+     */
+    HealthChecker(HealthCheckConfig config, ProxyProtocolConfig proxyProtocol, TableHolder tables, EventLoop loop,
+                  ChannelFactory<? extends Channel> channels, long quietNanos) {
         this.config = config;
         this.proxyProtocol = proxyProtocol;
         this.tables = tables;
         this.loop = loop;
         this.intervalNanos = TimeUnit.MILLISECONDS.toNanos(config.intervalMillis());
-        this.bootstrap = new Bootstrap().group(loop).channel(transport.socketChannel())
+        this.shortage = new DescriptorShortage(log, "Health checks", "Servers keep their state, and their checks'"
+                + " progress, until checks can open sockets again; their checks show SOCKERR.", quietNanos);
+        this.bootstrap = new Bootstrap().group(loop).channelFactory(channels)
                 .option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) config.timeoutMillis());
     }
@@ -256,6 +281,12 @@ public final class HealthChecker {
                 }
             }
         }).connect(server.address());
+        if (connect.isDone() && !connect.isSuccess()) {
+            // No socket was made (its creation or registration failed): the future, Netty's own, completes on another
+            // executor than the loop, and its channel never closes. Concluded here, on the loop, and not kept open.
+            finish(server, st, attempt, connectFailed(connect.cause()));
+            return;
+        }
         Channel ch = connect.channel();
         open.add(ch);
         st.channel = ch;
@@ -270,8 +301,7 @@ public final class HealthChecker {
         connect.addListener(f -> {
             if (!f.isSuccess()) {
                 deadline.cancel(false);
-                boolean timedOut = f.cause() instanceof io.netty.channel.ConnectTimeoutException;
-                finish(server, st, attempt, new Verdict(false, timedOut ? "L4TOUT" : "L4CON", 0, "connect: " + f.cause().getMessage()));
+                finish(server, st, attempt, connectFailed(f.cause()));
             } else if (path == null) {
                 deadline.cancel(false);
                 if (header != null) {
@@ -291,6 +321,19 @@ public final class HealthChecker {
         });
     }
 
+    /**
+     * The verdict of a connect that failed: {@code SOCKERR} when the process had no descriptor for it (no verdict on
+     * the server, see {@link #finish}), else the server's {@code L4TOUT} or {@code L4CON}. On the failure path only.
+     */
+    private Verdict connectFailed(Throwable cause) {
+        if (Descriptors.exhausted(cause)) {
+            shortage.failed(cause);
+            return new Verdict(false, HealthCheckResult.SOCKET_ERROR, 0, shortage.detail(cause));
+        }
+        boolean timedOut = cause instanceof io.netty.channel.ConnectTimeoutException;
+        return new Verdict(false, timedOut ? "L4TOUT" : "L4CON", 0, "connect: " + cause.getMessage());
+    }
+
     private void finish(Server server, CheckState st, long attempt, Verdict verdict) {
         if (!st.inProgress || st.attempt != attempt) {
             return; // already concluded (timeout raced with the answer), or a word of a check before this one
@@ -307,9 +350,13 @@ public final class HealthChecker {
         boolean ok = verdict.ok;
         String reason = verdict.reason;
         String change = verdict.status + ", " + reason; // the log line of a change of state: HAProxy's status first
-        server.stats().recordCheck(new HealthCheckResult(ok, verdict.status, verdict.code,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - st.startNanos), System.currentTimeMillis(), reason),
-                server.isActiveUp());
+        HealthCheckResult result = new HealthCheckResult(ok, verdict.status, verdict.code,
+                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - st.startNanos), System.currentTimeMillis(), reason);
+        server.stats().recordCheck(result, server.isActiveUp());
+        if (!result.judgedServer()) {
+            return; // the proxy had no socket for it: the server's state, streaks and passive health stay as they were
+        }
+        shortage.opened();
         if (ok) {
             st.failures = 0;
             if (++st.successes >= config.rise() && !server.isActiveUp()) {

@@ -43,7 +43,7 @@ public final class ServerStats {
 
     /** What the active health checker last concluded, or null before its first check. */
     private volatile HealthCheckResult lastCheck;
-    /** Checks that failed while the server was up (HAProxy's {@code chkfail}). */
+    /** Checks that failed while the server was up (HAProxy's {@code chkfail}); not those that had no socket. */
     public final LongAdder checksFailed = new LongAdder();
     /** Why requests last marked the server down (passive health), and when; null when they never did. */
     private volatile String passiveDownReason;
@@ -78,10 +78,13 @@ public final class ServerStats {
         }
     }
 
-    /** The health checker (its thread): one check concluded; {@code serverWasUp} by checks before it. */
+    /**
+     * The health checker (its thread): one check concluded; {@code serverWasUp} by checks before it. A check that judged
+     * nothing of the server ({@link HealthCheckResult#judgedServer}) is shown, not counted as failed.
+     */
     public void recordCheck(HealthCheckResult result, boolean serverWasUp) {
         lastCheck = result;
-        if (!result.ok() && serverWasUp) {
+        if (!result.ok() && result.judgedServer() && serverWasUp) {
             checksFailed.increment();
         }
     }

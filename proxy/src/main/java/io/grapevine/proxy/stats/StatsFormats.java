@@ -213,6 +213,7 @@ public final class StatsFormats {
             case "L7STS" -> "Layer7 wrong status";
             case "L7RSP" -> "Layer7 invalid response";
             case "L7TOUT" -> "Layer7 timeout";
+            case HealthCheckResult.SOCKET_ERROR -> "Socket error";
             default -> "Unknown";
         };
     }

@@ -122,6 +122,22 @@ class StatsFormatsTest {
         assertEquals("3", rows.get(0).get("req_rate"), "a whole number of requests per second");
     }
 
+    /** A check that could not open its socket shows as HAProxy's {@code SOCKERR}, "Socket error". */
+    @Test
+    @SuppressWarnings("unchecked")
+    void aCheckWithNoSocketIsASocketError() {
+        Map<String, Object> doc = document();
+        Map<String, Object> check = (Map<String, Object>) ((List<Map<String, Object>>) doc.get("servers")).get(0)
+                .get("check");
+        check.put("status", "SOCKERR");
+        check.put("code", null);
+        check.put("detail", "no socket: too many open files (limit 1024)");
+        Map<String, String> s = HaproxyCsv.parse(StatsFormats.csv(doc)).get(1);
+        assertEquals("SOCKERR", s.get("check_status"));
+        assertEquals("Socket error", s.get("check_desc"));
+        assertEquals("no socket: too many open files (limit 1024)", s.get("last_chk"));
+    }
+
     @Test
     void theCsvReaderRefusesWhatHaproxysRulesRefuse() {
         assertThrows(IllegalArgumentException.class, () -> HaproxyCsv.parse("pxname,svname,\na,b,\n"));
