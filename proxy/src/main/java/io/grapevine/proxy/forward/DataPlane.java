@@ -1,6 +1,7 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.net.DescriptorShortage;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
@@ -58,6 +59,7 @@ public final class DataPlane {
         List<LoopContext> list = new ArrayList<>();
         int index = 0;
         int connectMillis = (int) Math.min(Integer.MAX_VALUE, config.timeouts().connectMillis());
+        DescriptorShortage shortage = LoopContext.backendShortage(DescriptorShortage.QUIET_NANOS);
         for (EventExecutor executor : workers) {
             EventLoop eventLoop = (EventLoop) executor;
             Bootstrap bootstrap = new Bootstrap().group(eventLoop).channel(transport.socketChannel())
@@ -74,7 +76,7 @@ public final class DataPlane {
                         .option(EpollChannelOption.TCP_KEEPCNT, 2);
             }
             Dialer dialer = (server, handler) -> bootstrap.clone().handler(handler).connect(server.address());
-            LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer);
+            LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer, shortage);
             map.put(executor, loop);
             list.add(loop);
         }

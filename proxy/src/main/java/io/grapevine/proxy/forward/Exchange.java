@@ -684,7 +684,9 @@ public final class Exchange {
         RetryPolicy.Decision d = state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL ? null
                 : loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
                         request.idempotent, requestCommitted, retriesMade), loop.retryBudget(poolState, now), now);
-        if (failure.beforeSending()) {
+        if (failure == Failure.NO_DESCRIPTOR) {
+            // The proxy's own shortage, no error of the server's: answered 503 at once (RetryPolicy), counted there.
+        } else if (failure.beforeSending()) {
             s.stats().connectErrors.increment();
         } else if (d == null || d.action() != RetryPolicy.Action.RETRY_SAME_SERVER) {
             // A stale keep-alive sent again is counted in retried (HAProxy's wretr), not as an error of the server.
@@ -768,7 +770,12 @@ public final class Exchange {
                     enqueueOrAnswerBusy(now);
                 }
             }
-            case ANSWER -> answer(d.status());
+            case ANSWER -> {
+                if (failure == Failure.NO_DESCRIPTOR) {
+                    loop.stats().status503NoDescriptor.increment();
+                }
+                answer(d.status());
+            }
             case ABORT_RESPONSE -> {
                 log.debug("response from {} failed after it started ({}: {})", s, failure, detail);
                 state = State.DONE;

@@ -6,6 +6,12 @@ public enum Failure {
     CONNECT_REFUSED,
     /** Connect did not complete in time: the request was not sent. */
     CONNECT_TIMEOUT,
+    /**
+     * The proxy could not open the connection's socket: it is out of file descriptors or socket memory
+     * ({@link io.grapevine.proxy.net.Descriptors#exhausted}). The request was not sent, and the failure says nothing
+     * of the server.
+     */
+    NO_DESCRIPTOR,
     /** Closed or reset before the response head was complete: the request may have been processed. */
     CLOSED_EARLY,
     /** Closed or reset in the middle of the response body. */
@@ -23,6 +29,6 @@ public enum Failure {
 
     /** The request never left the proxy. */
     public boolean beforeSending() {
-        return this == CONNECT_REFUSED || this == CONNECT_TIMEOUT;
+        return this == CONNECT_REFUSED || this == CONNECT_TIMEOUT || this == NO_DESCRIPTOR;
     }
 }

@@ -7,6 +7,7 @@ import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.http.RequestHeadParser;
 import io.grapevine.proxy.http.RequestIdGenerator;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.grapevine.proxy.net.DescriptorShortage;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
@@ -44,6 +45,7 @@ public final class LoopContext {
     private final TableHolder tables;
     private final ProxyStats stats;
     private final Dialer dialer;
+    private final DescriptorShortage descriptorShortage;
     private volatile ExchangeObserver observer = ExchangeObserver.NONE;
     private final RetryPolicy retryPolicy;
     private final RequestHeadParser requestParser;
@@ -69,7 +71,17 @@ public final class LoopContext {
 
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer) {
+        this(index, eventLoop, config, tables, stats, dialer, backendShortage(DescriptorShortage.QUIET_NANOS));
+    }
+
+    /**
+     * @param descriptorShortage the backend connects' shortage of descriptors, one for every loop of the proxy (see
+     *                           {@link #backendShortage})
+     */
+    public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
+                       Dialer dialer, DescriptorShortage descriptorShortage) {
         this.index = index;
+        this.descriptorShortage = descriptorShortage;
         this.eventLoop = eventLoop;
         this.config = config;
         this.tables = tables;
@@ -122,6 +134,23 @@ public final class LoopContext {
 
     Dialer dialer() {
         return dialer;
+    }
+
+    /** Backend connects that could not open a socket for want of a descriptor, on every loop of the proxy. */
+    DescriptorShortage descriptorShortage() {
+        return descriptorShortage;
+    }
+
+    /**
+     * What a proxy's loops share of their backend connects' shortage of descriptors: logged (by this class's logger)
+     * once when it starts and once when it ends, whichever loops see it.
+     *
+     * @param quietNanos see {@link DescriptorShortage#QUIET_NANOS}
+     */
+    public static DescriptorShortage backendShortage(long quietNanos) {
+        return new DescriptorShortage(log, "Backend connects",
+                "Requests that need a new backend connection are answered 503 at once, neither retried nor counted"
+                        + " against their servers, until sockets can be opened again.", quietNanos);
     }
 
     ExchangeObserver observer() {

@@ -5,6 +5,8 @@ import io.grapevine.proxy.http.BodyReader;
 import io.grapevine.proxy.http.HeadScanner;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.Descriptors;
 import io.grapevine.proxy.table.Server;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -248,6 +250,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             }
         }
         if (future.isSuccess()) {
+            loop.descriptorShortage().opened();
             if (l == null) {
                 goIdle(); // the attempt gave up while we were connecting; keep the fresh connection
                 return;
@@ -262,6 +265,12 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         loop.unregister(this);
         if (l != null) {
             Throwable cause = future.cause();
+            if (Descriptors.exhausted(cause)) {
+                DescriptorShortage shortage = loop.descriptorShortage();
+                shortage.failed(cause);
+                l.onFailure(Failure.NO_DESCRIPTOR, shortage.detail(cause));
+                return;
+            }
             l.onFailure(cause instanceof ConnectTimeoutException ? Failure.CONNECT_TIMEOUT : Failure.CONNECT_REFUSED,
                     String.valueOf(cause));
         }

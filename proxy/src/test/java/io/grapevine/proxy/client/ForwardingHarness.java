@@ -12,6 +12,7 @@ import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.H2Frames;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelException;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelPipeline;
@@ -20,6 +21,7 @@ import io.netty.channel.DefaultChannelId;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.EventLoop;
+import io.netty.channel.unix.Errors;
 import java.net.ConnectException;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
@@ -36,8 +38,12 @@ import java.util.function.BiConsumer;
  */
 final class ForwardingHarness implements AutoCloseable {
 
-    /** What the next dial does. */
-    enum Dial { CONNECT, REFUSE, PENDING }
+    /**
+     * What the next dial does. {@code NO_DESCRIPTOR}: the socket cannot be made, as Netty's channel factory fails when
+     * the process is out of file descriptors (its native error needs the epoll library loaded:
+     * {@code Epoll.ensureAvailability()}).
+     */
+    enum Dial { CONNECT, REFUSE, PENDING, NO_DESCRIPTOR }
 
     /**
      * A backend connection the core opened. {@code endOfTurn} runs what the client's loop has queued: on a real
@@ -114,7 +120,8 @@ final class ForwardingHarness implements AutoCloseable {
         // Accepted by a listener, like every client connection: Netty's HTTP/2 multiplexer tells a server by that.
         client = new EmbeddedChannel(new Listener(), DefaultChannelId.newInstance(), true, false);
         EventLoop eventLoop = client.eventLoop();
-        loop = new LoopContext(0, eventLoop, config, tables, stats, this::dial);
+        // A shortage of descriptors ends at the first connect after one failed: tests see its end at once.
+        loop = new LoopContext(0, eventLoop, config, tables, stats, this::dial, LoopContext.backendShortage(0));
         // what the initializer counts for an accepted connection, until it closes
         stats.connectionsCurrent.incrementAndGet();
         client.closeFuture().addListener(f -> stats.connectionsCurrent.decrementAndGet());
@@ -154,6 +161,9 @@ final class ForwardingHarness implements AutoCloseable {
             }
             case REFUSE -> // never registered, as a socket whose connect failed never becomes active
                 promise.setFailure(new ConnectException("Connection refused (scripted)"));
+            case NO_DESCRIPTOR -> promise.setFailure(new ChannelException(
+                    "Unable to create Channel from class class io.netty.channel.epoll.EpollSocketChannel",
+                    new Errors.NativeIoException("newSocketStream", -24)));
         }
         return promise;
     }

@@ -27,6 +27,20 @@ class RetryPolicyTest {
         }
     }
 
+    /**
+     * A connect the proxy had no file descriptor for: the proxy lacks the resource, not the server. 503 at once, no
+     * retry (a connect elsewhere needs a descriptor too, and would spend the retry budget in vain), and no failure of
+     * the server's for passive health.
+     */
+    @Test
+    void aConnectWithNoDescriptorIsAnswered503AtOnceAndIsNotTheServersFailure() {
+        assertEquals(new Decision(Action.ANSWER, 503), decide(Failure.NO_DESCRIPTOR, false, false, true, false, 0));
+        assertEquals(new Decision(Action.ANSWER, 503), policy.decide(new Facts(Failure.NO_DESCRIPTOR, false, false,
+                true, false, 0), new RetryBudget(0, 0, 1), System.nanoTime()), "no retry budget withdrawn or denied");
+        assertFalse(RetryPolicy.countsAgainstServer(Failure.NO_DESCRIPTOR, false));
+        assertEquals(503, RetryPolicy.statusFor(Failure.NO_DESCRIPTOR));
+    }
+
     @Test
     void retriesStopAtTheLimitWithTheStatusOfTheFailure() {
         assertEquals(new Decision(Action.ANSWER, 503), decide(Failure.CONNECT_REFUSED, false, false, true, false, 2));
