@@ -15,13 +15,17 @@ import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.LogCapture;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelException;
+import io.netty.channel.ChannelFactory;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.epoll.Epoll;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.unix.Errors;
+import java.io.Closeable;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.net.Socket;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -78,7 +82,7 @@ class HealthCheckSocketShortageTest {
         HealthChecker checker = null;
         try {
             // Asked once per check, on the checks' loop, when the check starts: every earlier check has concluded.
-            io.netty.channel.ChannelFactory<Channel> factory = () -> {
+            ChannelFactory<Channel> factory = () -> {
                 int n = sockets.incrementAndGet();
                 if (n >= 2 && n <= 21) {
                     throw noDescriptor();
@@ -118,6 +122,54 @@ class HealthCheckSocketShortageTest {
                     .filter(l -> l.startsWith("Health checks open sockets again")).count(), log.toString());
         } finally {
             HealthCheckIntegrationTest.stopChecker(checker, group, List.of());
+        }
+    }
+
+    /**
+     * With {@code rise} 2, a server down by its first check (its socket failed otherwise than for want of a
+     * descriptor: a verdict, L4CON) passes one check, then twenty have no socket: it is still one passing check from
+     * up, and the next brings it up. When the checks with no socket counted, they reset its streak and it took two.
+     */
+    @Test
+    void checksWithNoSocketKeepTheProgressTowardsRise() throws Exception {
+        List<Closeable> sockets = new ArrayList<>();
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        sockets.add(listener);
+        HealthCheckIntegrationTest.accepting(listener, Socket::close);
+        TableHolder tables = HealthCheckIntegrationTest.tableOf(listener.getLocalPort());
+        Server server = tables.current().servers().get(0);
+        AtomicInteger made = new AtomicInteger();
+        AtomicReference<Boolean> upBeforeSecondPass = new AtomicReference<>();
+        AtomicReference<Boolean> upAfterSecondPass = new AtomicReference<>();
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            // Asked once per check, on the checks' loop, when the check starts: every earlier check has concluded.
+            ChannelFactory<Channel> factory = () -> {
+                int n = made.incrementAndGet();
+                if (n == 1) {
+                    throw new ChannelException("not a shortage: a verdict on the server");
+                }
+                if (n >= 3 && n <= 22) {
+                    throw noDescriptor();
+                }
+                if (n == 23) {
+                    upBeforeSecondPass.set(server.isActiveUp());
+                }
+                if (n == 24) {
+                    upAfterSecondPass.set(server.isActiveUp());
+                }
+                return new NioSocketChannel();
+            };
+            checker = new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, 2, 1, 1, 10_000, 50, 300_000),
+                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
+            checker.start();
+            Await.until(Duration.ofSeconds(30), "the second check after the shortage started",
+                    () -> upAfterSecondPass.get() != null);
+            assertFalse(upBeforeSecondPass.get(), "up before its second passing check");
+            assertTrue(upAfterSecondPass.get(), "checks with no socket reset the progress towards rise");
+        } finally {
+            HealthCheckIntegrationTest.stopChecker(checker, group, sockets);
         }
     }
 }
