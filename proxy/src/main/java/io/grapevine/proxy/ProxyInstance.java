@@ -275,6 +275,10 @@ public final class ProxyInstance implements AutoCloseable {
                 throw gossipFailure(e);
             }
         }
+        if (server != null) {
+            // Once the listeners, the admin listener, gossip and the log files are open: what stays open is the base.
+            server.capConnectionsToOpenFiles();
+        }
         log.info(instance.describe(o, config));
         return instance;
     }

@@ -16,6 +16,7 @@ import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
+import io.grapevine.proxy.net.ConnectionCap;
 import io.grapevine.proxy.net.LoopSlice;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
@@ -60,6 +61,11 @@ public final class ProxyServer implements AutoCloseable {
      */
     private final EventLoopGroup healthChecks;
     private final ProxyStats stats = new ProxyStats();
+    /**
+     * Client connections served at once: {@code limits.max_connections}, until {@link #capConnectionsToOpenFiles}
+     * lowers it to what the open-files limit allows. Limits take a restart: a reload never changes it.
+     */
+    private volatile int connectionsLimit;
     private final TableHolder tables;
     private final DataPlane dataPlane;
     private final Channel listener;
@@ -79,6 +85,7 @@ public final class ProxyServer implements AutoCloseable {
     private ProxyServer(ProxyConfig config, int ioThreads, byte[] stickySecret, AdminToken adminToken,
                         Transport requestedTransport, long loopSliceMicros) throws ConfigException, InterruptedException {
         this.config = config;
+        this.connectionsLimit = config.limits().maxConnections();
         TlsConfig tlsConfig = config.tls();
         this.tls = tlsConfig == null ? null
                 : ServerTls.start(tlsConfig, ClientInitializer.alpnProtocols(), config.timeouts().tlsHandshakeMillis());
@@ -119,7 +126,7 @@ public final class ProxyServer implements AutoCloseable {
                     log.warn("event loop scheduler slice {}", slice.line());
                 }
             }
-            ClientInitializer clients = new ClientInitializer(dataPlane, stats, config);
+            ClientInitializer clients = new ClientInitializer(dataPlane, stats, config, () -> connectionsLimit);
             ClientInitializer tlsClients = tls == null ? null : clients.withTls(tls::newHandler);
             boolean tlsBeside = tlsConfig != null && tlsConfig.listen() != null;
             boundListener = bind(transport, config.listen(), ListenerBindException.LISTEN,
@@ -128,7 +135,7 @@ public final class ProxyServer implements AutoCloseable {
                     ? bind(transport, tlsConfig.listen(), ListenerBindException.TLS_LISTEN, tlsClients) : null;
             this.admin = bindAdmin(config.admin(), transport, adminToken);
             this.collector = new StatsCollector(tables, stats);
-            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, config.limits().maxConnections(),
+            AdminEndpoints.install(admin, new StatsReport(tables, stats, collector, () -> connectionsLimit,
                     tls == null ? null : tls::report));
             admin.route("/ready", () -> notReadySince == 0 ? AdminResponse.text(200, "ready\n")
                     : AdminResponse.text(503, "draining\n"));
@@ -189,12 +196,33 @@ public final class ProxyServer implements AutoCloseable {
     private AdminServer bindAdmin(HostPort address, Transport transport, AdminToken token)
             throws InterruptedException {
         try {
-            return AdminServer.start(address.toSocketAddress(), control, transport, token);
+            return AdminServer.start(address.toSocketAddress(), control, transport, token, stats.acceptFailures);
         } catch (InterruptedException e) {
             throw e;
         } catch (Exception e) {
             throw new ListenerBindException(address, ListenerBindException.ADMIN, e);
         }
+    }
+
+    /**
+     * Lowers the client connections served at once to what the open-files limit leaves room for, two descriptors
+     * each beside those open now and a reserve ({@link ConnectionCap}), with one WARN line when it does. Call once
+     * everything the start opens is open (listeners, admin, gossip, log files): the count it reads is the base.
+     *
+     * @return the cap applied
+     */
+    public ConnectionCap capConnectionsToOpenFiles() {
+        ConnectionCap cap = ConnectionCap.now(config.limits().maxConnections());
+        if (cap.lowered()) {
+            log.warn(cap.warning());
+        }
+        connectionsLimit = cap.effective();
+        return cap;
+    }
+
+    /** Client connections served at once: {@code limits.max_connections}, or fewer (see {@link #capConnectionsToOpenFiles}). */
+    public int connectionsLimit() {
+        return connectionsLimit;
     }
 
     /** "4 event loops on epoll", for the start-up line. */

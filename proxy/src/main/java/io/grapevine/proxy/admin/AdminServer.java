@@ -1,6 +1,7 @@
 package io.grapevine.proxy.admin;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.proxy.net.AcceptFailures;
 import io.grapevine.proxy.net.Transport;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
@@ -49,6 +50,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import org.slf4j.Logger;
@@ -137,8 +139,10 @@ public final class AdminServer implements AutoCloseable {
     private final String writeRefusal;
 
     private AdminServer(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token,
-                        int maxConnections, long idleMillis) throws InterruptedException {
+                        int maxConnections, long idleMillis, LongAdder acceptFailures) throws InterruptedException {
         this.channel = new ServerBootstrap().group(group).channel(transport.serverChannel())
+                // an accept that fails pauses the listener, with one line, not Netty's stack trace a second
+                .handler(new AcceptFailures("admin listener", acceptFailures))
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -180,13 +184,22 @@ public final class AdminServer implements AutoCloseable {
      */
     public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport,
                                     AdminToken token) throws InterruptedException {
-        return start(address, group, transport, token, MAX_CONNECTIONS, IDLE_MILLIS);
+        return start(address, group, transport, token, new LongAdder());
+    }
+
+    /**
+     * As {@link #start(InetSocketAddress, EventLoopGroup, Transport, AdminToken)}, counting the listener's failed
+     * accepts in {@code acceptFailures}.
+     */
+    public static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport,
+                                    AdminToken token, LongAdder acceptFailures) throws InterruptedException {
+        return new AdminServer(address, group, transport, token, MAX_CONNECTIONS, IDLE_MILLIS, acceptFailures);
     }
 
     /** As {@link #start(InetSocketAddress, EventLoopGroup, Transport, AdminToken)}, with other connection limits. */
     static AdminServer start(InetSocketAddress address, EventLoopGroup group, Transport transport, AdminToken token,
                              int maxConnections, long idleMillis) throws InterruptedException {
-        return new AdminServer(address, group, transport, token, maxConnections, idleMillis);
+        return new AdminServer(address, group, transport, token, maxConnections, idleMillis, new LongAdder());
     }
 
     /** Registers (or replaces) the {@code GET} (and {@code HEAD}) handler of {@code path}; it runs on the control loop. */

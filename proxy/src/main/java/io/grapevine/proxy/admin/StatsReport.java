@@ -24,6 +24,7 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.IntSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -39,16 +40,20 @@ public final class StatsReport {
     private final TableHolder tables;
     private final ProxyStats proxyStats;
     private final StatsCollector collector;
-    private final int maxConnections;
+    /** Client connections served at once, read at each report: it may be lower than {@code max_connections}. */
+    private final IntSupplier maxConnections;
     /** The TLS listener's certificates and reload counters, in plain values; null without TLS. */
     private final Supplier<Map<String, Object>> tls;
 
     public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, int maxConnections) {
-        this(tables, proxyStats, collector, maxConnections, null);
+        this(tables, proxyStats, collector, () -> maxConnections, null);
     }
 
-    /** @param tls what the TLS listener serves ({@code ServerTls.report}), or null when there is none */
-    public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, int maxConnections,
+    /**
+     * @param maxConnections the client connections served at once ({@code connections_limit})
+     * @param tls what the TLS listener serves ({@code ServerTls.report}), or null when there is none
+     */
+    public StatsReport(TableHolder tables, ProxyStats proxyStats, StatsCollector collector, IntSupplier maxConnections,
                        Supplier<Map<String, Object>> tls) {
         this.tables = tables;
         this.proxyStats = proxyStats;
@@ -178,12 +183,13 @@ public final class StatsReport {
         proxy.put("uptime_s", collector.uptimeMillis(nowNanos) / 1000);
         proxy.put("connections_current", p.connectionsCurrent.get());
         proxy.put("connections_max", p.connectionsMax.get());
-        proxy.put("connections_limit", maxConnections);
+        proxy.put("connections_limit", maxConnections.getAsInt());
         proxy.put("connections_total", p.connectionsAccepted.sum());
         proxy.put("connection_rate", round2(collector.connectionRate()));
         proxy.put("connection_rate_max", round2(collector.connectionRateMax()));
         proxy.put("connections_refused", p.connectionsRefused.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
+        proxy.put("accept_failures", p.acceptFailures.sum());
         proxy.put("requests", p.requests.sum());
         proxy.put("request_rate", round2(all.requestRate));
         proxy.put("request_rate_max", round2(all.requestRateMax));

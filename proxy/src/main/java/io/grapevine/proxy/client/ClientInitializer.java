@@ -4,6 +4,7 @@ import io.grapevine.proxy.config.Networks;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.net.AcceptFailures;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -22,6 +23,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiConsumer;
+import java.util.function.IntSupplier;
 import java.util.function.LongFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -73,7 +75,8 @@ public final class ClientInitializer {
 
     private final DataPlane dataPlane;
     private final ProxyStats stats;
-    private final int maxConnections;
+    /** Client connections open at once, at most: {@code max_connections}, or fewer than the open-files limit allows. */
+    private final IntSupplier maxConnections;
     private final boolean acceptProxyProtocol;
     /** With {@link #acceptProxyProtocol}, the sources whose PROXY header is believed; empty: any. */
     private final Networks proxyProtocolSources;
@@ -88,11 +91,20 @@ public final class ClientInitializer {
     private final ChannelFutureListener connectionClosed;
 
     public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config) {
-        this(dataPlane, stats, config.limits().maxConnections(), config.proxyProtocol().accept(),
+        this(dataPlane, stats, config, config.limits()::maxConnections);
+    }
+
+    /**
+     * @param maxConnections the client connections open at once, at most, read at each accept: {@code max_connections}
+     *                       unless the open-files limit lowered it
+     */
+    public ClientInitializer(DataPlane dataPlane, ProxyStats stats, ProxyConfig config, IntSupplier maxConnections) {
+        this(dataPlane, stats, maxConnections, config.proxyProtocol().accept(),
                 Networks.of(config.proxyProtocol().acceptFrom()), config.timeouts().clientHeaderMillis(), null);
     }
 
-    private ClientInitializer(DataPlane dataPlane, ProxyStats stats, int maxConnections, boolean acceptProxyProtocol,
+    private ClientInitializer(DataPlane dataPlane, ProxyStats stats, IntSupplier maxConnections,
+                              boolean acceptProxyProtocol,
                               Networks proxyProtocolSources, long headerTimeoutMillis, LongFunction<ChannelHandler> tls) {
         this.dataPlane = dataPlane;
         this.stats = stats;
@@ -124,13 +136,14 @@ public final class ClientInitializer {
     /**
      * The handler of the listening channel: {@code bootstrap.handler(initializer.acceptor(workers))}, with
      * {@link #NOT_ACCEPTED_HERE} as the bootstrap's child handler. It stands before the bootstrap's own acceptor and
-     * passes it no accepted channel: that one sees only the listening channel's errors, and after an accept error stops
-     * accepting for a second, as before.
+     * passes it no accepted channel, nor the listening channel's failures: an accept that fails pauses the listener
+     * and is counted in {@code accept_failures} ({@link AcceptFailures}).
      *
      * @param workers the loops that serve the accepted connections
      */
     public ChannelHandler acceptor(EventLoopGroup workers) {
-        return new Acceptor(workers);
+        return new Acceptor(workers, new AcceptFailures(tls == null ? "client listener" : "TLS listener",
+                stats.acceptFailures));
     }
 
     /**
@@ -166,14 +179,18 @@ public final class ClientInitializer {
          * for the request.
          */
         private final ChannelFutureListener registered = this::registered;
+        /** The listener's accept failures: they stop here, and never reach the bootstrap's acceptor. */
+        private final AcceptFailures failures;
 
-        Acceptor(EventLoopGroup workers) {
+        Acceptor(EventLoopGroup workers, AcceptFailures failures) {
             this.workers = workers;
+            this.failures = failures;
         }
 
         /** The listening channel's loop: {@code msg} is an accepted channel, registered with no loop yet. */
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            failures.accepted(ctx.channel());
             Channel child = (Channel) msg;
             // A client's FIN ends its input, not the connection: answered requests still go out (see Http1Connection)
             child.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
@@ -184,6 +201,12 @@ public final class ClientInitializer {
             } catch (Throwable t) {
                 registrationFailed(child, t);
             }
+        }
+
+        /** The listening channel's loop: an accept failed. */
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            failures.failed(ctx.channel(), cause);
         }
 
         private void registered(ChannelFuture future) {
@@ -253,7 +276,7 @@ public final class ClientInitializer {
      * {@code max_connections} closes it at once and returns false.
      */
     private boolean admit(Channel ch) {
-        if (!stats.connectionOpened(maxConnections)) {
+        if (!stats.connectionOpened(maxConnections.getAsInt())) {
             ch.close();
             return false;
         }

@@ -1,0 +1,154 @@
+package io.grapevine.proxy.net;
+
+import com.sun.management.UnixOperatingSystemMXBean;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import java.lang.management.ManagementFactory;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.LongAdder;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * What a listener does when an accept fails, in place of Netty's {@code ServerBootstrapAcceptor} (which pauses a
+ * second and passes the failure to the pipeline's tail, a stack trace a second that says nothing an operator can
+ * act on). One instance per listening channel, all of it on that channel's event loop.
+ *
+ * <p>Out of descriptors ({@link Descriptors#exhausted}): the listener stops reading, so that the connection the
+ * kernel holds for it, which cannot be taken, does not make it readable again at once (epoll reports a listener
+ * with a pending connection readable for as long as it has one), and reads again {@link #EXHAUSTED_PAUSE_MILLIS}
+ * later. Meanwhile new connections wait in the kernel's backlog. One WARN says so when such an episode begins, one
+ * INFO when accepting works again: at the first connection accepted, or at the first pause that no failure
+ * followed. Any other accept failure pauses the listener {@link #OTHER_PAUSE_MILLIS}, as Netty does, with one line
+ * and no stack trace. Every failure is counted.
+ *
+ * <p>As the listening channel's handler ({@code bootstrap.handler(...)}), it stands before the bootstrap's acceptor,
+ * passes accepted channels on to it and keeps the failures from it. A handler that takes the accepted channels
+ * itself calls {@link #accepted} and {@link #failed} instead.
+ */
+public final class AcceptFailures extends ChannelInboundHandlerAdapter {
+
+    private static final Logger log = LoggerFactory.getLogger(AcceptFailures.class);
+
+    /**
+     * How long a listener out of descriptors stops reading. A descriptor comes free when any connection closes;
+     * this is the most a client then waits in the backlog for it to be used, and the listener fails at most ten
+     * accepts a second meanwhile (a system call each, nothing measurable) rather than one per loop turn. Resuming
+     * when a connection closes instead would be quicker but would add work to every close of every connection for
+     * a state that is rare, and a close alone does not say the descriptor is still free by the time of the accept.
+     */
+    static final long EXHAUSTED_PAUSE_MILLIS = 100;
+    /** Any other failure: Netty's own pause. */
+    static final long OTHER_PAUSE_MILLIS = 1000;
+
+    private final String name;
+    private final LongAdder failures;
+    /** {@link System#nanoTime()} when the episode out of descriptors began; 0: none is going on. */
+    private long episodeStart;
+    /** Accept failures of the episode going on. */
+    private long episodeFailures;
+    /** Whether an accept failed since the listener last read again: the pause then did not end the episode. */
+    private boolean failedSinceResume;
+
+    /**
+     * @param name     the listener's role in log lines ("client listener", "admin listener")
+     * @param failures counts every accept failure
+     */
+    public AcceptFailures(String name, LongAdder failures) {
+        this.name = name;
+        this.failures = failures;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+        accepted(ctx.channel());
+        ctx.fireChannelRead(msg);
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+        failed(ctx.channel(), cause);
+    }
+
+    /** A connection was accepted on {@code listener}: ends an episode out of descriptors, if one is going on. */
+    public void accepted(Channel listener) {
+        if (episodeStart != 0) {
+            ended(listener);
+        }
+    }
+
+    /** An accept on {@code listener} failed with {@code cause}: counts it and pauses the listener. */
+    public void failed(Channel listener, Throwable cause) {
+        failures.increment();
+        if (!listener.isOpen()) {
+            return;
+        }
+        if (Descriptors.exhausted(cause)) {
+            failedSinceResume = true;
+            episodeFailures++;
+            if (episodeStart == 0) {
+                long now = System.nanoTime();
+                episodeStart = now == 0 ? 1 : now;
+                log.warn("{} {}: accept failed, out of file descriptors ({}): {}. New connections wait in the"
+                                + " kernel's backlog; accepting again every {} ms until one is accepted. Raise the"
+                                + " open-files limit (LimitNOFILE, ulimit -n) or lower limits.max_connections", name,
+                        listener.localAddress(), cause.getMessage(), counts(), EXHAUSTED_PAUSE_MILLIS);
+            }
+            pause(listener, EXHAUSTED_PAUSE_MILLIS);
+        } else if (listener.config().isAutoRead()) {
+            log.warn("{} {}: accept failed ({}); accepting again in {} ms", name, listener.localAddress(),
+                    cause.toString(), OTHER_PAUSE_MILLIS);
+            pause(listener, OTHER_PAUSE_MILLIS);
+        }
+    }
+
+    /**
+     * "{open} of a limit of {limit} open", once per episode (the count lists /proc/self/fd: a few milliseconds at the
+     * most). Reading /proc takes a descriptor, which a process at its limit does not have: the limit then comes from
+     * {@code getrlimit} (the JVM's operating system bean, which needs none), and the count is said to be unknown.
+     */
+    static String counts() {
+        long limit = Descriptors.limit();
+        if (limit < 0 && ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean unix) {
+            limit = unix.getMaxFileDescriptorCount();
+        }
+        long open = Descriptors.open();
+        return (open < 0 ? "all, it seems (none free to count them)" : Long.toString(open)) + " of a limit of "
+                + limit + " open";
+    }
+
+    private void pause(Channel listener, long millis) {
+        if (!listener.config().isAutoRead()) {
+            return; // a resume is already scheduled
+        }
+        listener.config().setAutoRead(false);
+        listener.eventLoop().schedule(() -> resume(listener), millis, TimeUnit.MILLISECONDS);
+    }
+
+    /** The listener's loop, a pause later: reads again; a read that no failure followed ends the episode. */
+    private void resume(Channel listener) {
+        if (!listener.isOpen()) {
+            return;
+        }
+        failedSinceResume = false;
+        listener.config().setAutoRead(true);
+        if (episodeStart != 0) {
+            // Checks again a pause later whether that read failed: a listener with no client waiting accepts nothing,
+            // which ends the episode too.
+            listener.eventLoop().schedule(() -> {
+                if (episodeStart != 0 && !failedSinceResume && listener.config().isAutoRead()) {
+                    ended(listener);
+                }
+            }, EXHAUSTED_PAUSE_MILLIS, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private void ended(Channel listener) {
+        log.info("{} {}: accepting again after {} ms out of file descriptors, {} accept failures", name,
+                listener.localAddress(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - episodeStart),
+                episodeFailures);
+        episodeStart = 0;
+        episodeFailures = 0;
+    }
+}
