@@ -190,7 +190,6 @@ public final class ClientInitializer {
         /** The listening channel's loop: {@code msg} is an accepted channel, registered with no loop yet. */
         @Override
         public void channelRead(ChannelHandlerContext ctx, Object msg) {
-            failures.accepted(ctx.channel());
             Channel child = (Channel) msg;
             // A client's FIN ends its input, not the connection: answered requests still go out (see Http1Connection)
             child.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);

@@ -19,13 +19,13 @@ import org.slf4j.LoggerFactory;
  * kernel holds for it, which cannot be taken, does not make it readable again at once (epoll reports a listener
  * with a pending connection readable for as long as it has one), and reads again {@link #EXHAUSTED_PAUSE_MILLIS}
  * later. Meanwhile new connections wait in the kernel's backlog. One WARN says so when such an episode begins, one
- * INFO when accepting works again: at the first connection accepted, or at the first pause that no failure
- * followed. Any other accept failure pauses the listener {@link #OTHER_PAUSE_MILLIS}, as Netty does, with one line
- * and no stack trace. Every failure is counted.
+ * INFO when it is over: when no accept has failed for {@link #QUIET_MILLIS}, so that a proxy that hovers at its
+ * limit, a descriptor free one moment and taken the next, logs one episode and not a pair of lines every pause.
+ * Any other accept failure pauses the listener {@link #OTHER_PAUSE_MILLIS}, as Netty does, with one line and no
+ * stack trace. Every failure is counted.
  *
- * <p>As the listening channel's handler ({@code bootstrap.handler(...)}), it stands before the bootstrap's acceptor,
- * passes accepted channels on to it and keeps the failures from it. A handler that takes the accepted channels
- * itself calls {@link #accepted} and {@link #failed} instead.
+ * <p>As the listening channel's handler ({@code bootstrap.handler(...)}), it stands before the bootstrap's acceptor
+ * and keeps the failures from it. A handler that takes the accepted channels itself calls {@link #failed} instead.
  */
 public final class AcceptFailures extends ChannelInboundHandlerAdapter {
 
@@ -41,15 +41,17 @@ public final class AcceptFailures extends ChannelInboundHandlerAdapter {
     static final long EXHAUSTED_PAUSE_MILLIS = 100;
     /** Any other failure: Netty's own pause. */
     static final long OTHER_PAUSE_MILLIS = 1000;
+    /** An episode out of descriptors is over when no accept has failed for this long. */
+    static final long QUIET_MILLIS = 1000;
 
     private final String name;
     private final LongAdder failures;
-    /** {@link System#nanoTime()} when the episode out of descriptors began; 0: none is going on. */
+    /** The loop's clock ({@code ticker().nanoTime()}) when the episode out of descriptors began; 0: none is going on. */
     private long episodeStart;
     /** Accept failures of the episode going on. */
     private long episodeFailures;
-    /** Whether an accept failed since the listener last read again: the pause then did not end the episode. */
-    private boolean failedSinceResume;
+    /** The loop's clock at its last failure. */
+    private long lastFailure;
 
     /**
      * @param name     the listener's role in log lines ("client listener", "admin listener")
@@ -61,21 +63,8 @@ public final class AcceptFailures extends ChannelInboundHandlerAdapter {
     }
 
     @Override
-    public void channelRead(ChannelHandlerContext ctx, Object msg) {
-        accepted(ctx.channel());
-        ctx.fireChannelRead(msg);
-    }
-
-    @Override
     public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
         failed(ctx.channel(), cause);
-    }
-
-    /** A connection was accepted on {@code listener}: ends an episode out of descriptors, if one is going on. */
-    public void accepted(Channel listener) {
-        if (episodeStart != 0) {
-            ended(listener);
-        }
     }
 
     /** An accept on {@code listener} failed with {@code cause}: counts it and pauses the listener. */
@@ -85,14 +74,14 @@ public final class AcceptFailures extends ChannelInboundHandlerAdapter {
             return;
         }
         if (Descriptors.exhausted(cause)) {
-            failedSinceResume = true;
+            long now = listener.eventLoop().ticker().nanoTime();
+            lastFailure = now;
             episodeFailures++;
             if (episodeStart == 0) {
-                long now = System.nanoTime();
                 episodeStart = now == 0 ? 1 : now;
                 log.warn("{} {}: accept failed, out of file descriptors ({}): {}. New connections wait in the"
-                                + " kernel's backlog; accepting again every {} ms until one is accepted. Raise the"
-                                + " open-files limit (LimitNOFILE, ulimit -n) or lower limits.max_connections", name,
+                                + " kernel's backlog; the listener tries again every {} ms. Raise the open-files limit"
+                                + " (LimitNOFILE, ulimit -n) or lower limits.max_connections", name,
                         listener.localAddress(), cause.getMessage(), counts(), EXHAUSTED_PAUSE_MILLIS);
             }
             pause(listener, EXHAUSTED_PAUSE_MILLIS);
@@ -126,28 +115,27 @@ public final class AcceptFailures extends ChannelInboundHandlerAdapter {
         listener.eventLoop().schedule(() -> resume(listener), millis, TimeUnit.MILLISECONDS);
     }
 
-    /** The listener's loop, a pause later: reads again; a read that no failure followed ends the episode. */
+    /** The listener's loop, a pause later: reads again, and looks a quiet period later whether the episode is over. */
     private void resume(Channel listener) {
         if (!listener.isOpen()) {
             return;
         }
-        failedSinceResume = false;
         listener.config().setAutoRead(true);
         if (episodeStart != 0) {
-            // Checks again a pause later whether that read failed: a listener with no client waiting accepts nothing,
-            // which ends the episode too.
             listener.eventLoop().schedule(() -> {
-                if (episodeStart != 0 && !failedSinceResume && listener.config().isAutoRead()) {
+                long now = listener.eventLoop().ticker().nanoTime();
+                if (episodeStart != 0 && now - lastFailure >= TimeUnit.MILLISECONDS.toNanos(QUIET_MILLIS)) {
                     ended(listener);
                 }
-            }, EXHAUSTED_PAUSE_MILLIS, TimeUnit.MILLISECONDS);
+            }, QUIET_MILLIS, TimeUnit.MILLISECONDS);
         }
     }
 
+    /** No accept failed since the read that followed the last failure: accepting has worked since then. */
     private void ended(Channel listener) {
         log.info("{} {}: accepting again after {} ms out of file descriptors, {} accept failures", name,
-                listener.localAddress(), TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - episodeStart),
-                episodeFailures);
+                listener.localAddress(),
+                TimeUnit.NANOSECONDS.toMillis(lastFailure - episodeStart) + EXHAUSTED_PAUSE_MILLIS, episodeFailures);
         episodeStart = 0;
         episodeFailures = 0;
     }

@@ -60,20 +60,24 @@ class AcceptFailuresTest {
         after(ch, 1);
         assertTrue(ch.config().isAutoRead(), "not reading again after the pause");
 
+        // a connection accepted, then the limit reached again: the same episode
+        Object accepted = new Object();
+        ch.pipeline().fireChannelRead(accepted);
+        assertEquals(List.of(accepted), passedOn);
+        after(ch, AcceptFailures.QUIET_MILLIS / 2);
         ch.pipeline().fireExceptionCaught(new IOException("accept(..) failed: Too many open files"));
         assertFalse(ch.config().isAutoRead());
         assertEquals(2, failures.sum());
+        after(ch, AcceptFailures.EXHAUSTED_PAUSE_MILLIS);
+        assertTrue(ch.config().isAutoRead());
         assertEquals(1, logs.messages(Level.WARN).size(), logs.toString());
         String warning = logs.messages(Level.WARN).get(0);
         assertTrue(warning.contains("client listener") && warning.contains("Too many open files")
                 && warning.contains("of a limit of") && warning.contains("kernel's backlog")
                 && warning.contains("LimitNOFILE") && warning.contains("limits.max_connections"), warning);
-        assertTrue(logs.messages(Level.INFO).isEmpty(), logs.toString());
+        assertTrue(logs.messages(Level.INFO).isEmpty(), "over before a quiet period: " + logs);
 
-        after(ch, AcceptFailures.EXHAUSTED_PAUSE_MILLIS);
-        Object accepted = new Object();
-        ch.pipeline().fireChannelRead(accepted);
-        assertEquals(List.of(accepted), passedOn);
+        after(ch, AcceptFailures.QUIET_MILLIS);
         assertEquals(1, logs.messages(Level.INFO).size(), logs.toString());
         assertTrue(logs.messages(Level.INFO).get(0).matches(".*accepting again after \\d+ ms out of file descriptors,"
                 + " 2 accept failures"), logs.toString());
@@ -81,14 +85,14 @@ class AcceptFailuresTest {
     }
 
     @Test
-    void aReadThatNoFailureFollowsEndsTheEpisode() {
+    void aNewEpisodeAfterAQuietPeriodWarnsAgain() {
         EmbeddedChannel ch = listener();
         ch.pipeline().fireExceptionCaught(new IOException("Too many open files"));
         after(ch, AcceptFailures.EXHAUSTED_PAUSE_MILLIS);
-        assertTrue(ch.config().isAutoRead());
-        assertTrue(logs.messages(Level.INFO).isEmpty(), logs.toString());
-        after(ch, AcceptFailures.EXHAUSTED_PAUSE_MILLIS);
+        after(ch, AcceptFailures.QUIET_MILLIS);
         assertEquals(1, logs.messages(Level.INFO).size(), logs.toString());
+        ch.pipeline().fireExceptionCaught(new IOException("Too many open files"));
+        assertEquals(2, logs.messages(Level.WARN).size(), logs.toString());
         assertFalse(ch.finishAndReleaseAll());
     }
 
