@@ -220,11 +220,6 @@ public final class ProxyServer implements AutoCloseable {
         return cap;
     }
 
-    /** Client connections served at once: {@code limits.max_connections}, or fewer (see {@link #capConnectionsToOpenFiles}). */
-    public int connectionsLimit() {
-        return connectionsLimit;
-    }
-
     /** "4 event loops on epoll", for the start-up line. */
     public String description() {
         return description;
