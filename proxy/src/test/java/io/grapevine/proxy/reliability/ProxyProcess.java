@@ -23,28 +23,38 @@ final class ProxyProcess implements AutoCloseable {
     private final ChildProcess proxy;
     private final int port;
     private final int adminPort;
+    private final int backendPort;
 
-    private ProxyProcess(ChildProcess backend, ChildProcess proxy, int port, int adminPort) {
+    private ProxyProcess(ChildProcess backend, ChildProcess proxy, int port, int adminPort, int backendPort) {
         this.backend = backend;
         this.proxy = proxy;
         this.port = port;
         this.adminPort = adminPort;
+        this.backendPort = backendPort;
     }
 
     /**
      * @param extraJson further top-level members of servers.conf (e.g. {@code "limits": {...}}), or empty
      */
     static ProxyProcess start(Path dir, String extraJson) throws IOException {
+        return start(dir, "{\"enabled\": false}", extraJson);
+    }
+
+    /**
+     * @param healthCheck servers.conf's {@code health_check} object
+     * @param extraJson   further top-level members of servers.conf, or empty
+     */
+    static ProxyProcess start(Path dir, String healthCheck, String extraJson) throws IOException {
         int backendPort = Ports.free();
         ChildProcess backend = ChildProcess.launcher(dir, "backend", "backend", "--port", Integer.toString(backendPort));
         Path conf = dir.resolve("servers.conf");
-        Files.writeString(conf, "{ \"health_check\": {\"enabled\": false}" + (extraJson.isBlank() ? "" : ", " + extraJson)
+        Files.writeString(conf, "{ \"health_check\": " + healthCheck + (extraJson.isBlank() ? "" : ", " + extraJson)
                 + ", \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backendPort + " } ] }\n");
         int port = Ports.free();
         int adminPort = Ports.free();
         ChildProcess proxy = ChildProcess.proxy(dir, "proxy", "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip");
-        ProxyProcess started = new ProxyProcess(backend, proxy, port, adminPort);
+        ProxyProcess started = new ProxyProcess(backend, proxy, port, adminPort, backendPort);
         try {
             Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
                     () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
@@ -67,6 +77,11 @@ final class ProxyProcess implements AutoCloseable {
 
     Admin admin() {
         return new Admin(new InetSocketAddress("127.0.0.1", adminPort));
+    }
+
+    /** The demo backend's port: the one server of servers.conf. */
+    int backendPort() {
+        return backendPort;
     }
 
     long pid() {
@@ -118,6 +133,11 @@ final class ProxyProcess implements AutoCloseable {
         } catch (IOException e) {
             throw new UncheckedIOException(e);
         }
+    }
+
+    /** The proxy's log (its standard output and error) so far. */
+    String log() {
+        return proxy.log();
     }
 
     String tails() {

@@ -221,6 +221,97 @@ class ResourceExhaustionIntegrationTest {
     }
 
     /**
+     * A connection flood that takes every file descriptor the proxy may open. The proxy's limit is lowered once it
+     * runs (so no limit it sized itself by at start protects it: this is what happens when something else takes
+     * its descriptors), to what it has open plus {@value #SPARE_DESCRIPTORS}; then {@value #OVER_THE_LIMIT}
+     * connections arrive and stay open, and health checks every 100 ms with {@code fall 2} go on. The keep-alive
+     * connections opened before, and a steady client, are answered {@code 200} throughout: a check or a connect
+     * that cannot get a socket is the proxy's own shortage, not a verdict on the server, so the server is never
+     * marked down. Once the flood closes, a new connection is served within a second.
+     */
+    @Test
+    void aConnectionFloodBeyondTheOpenFilesLimitLeavesTheServersUpAndOpenConnectionsServed() throws Exception {
+        Tools.require("prlimit", "util-linux");
+        ProxyProcess proxy = resources.keep(ProxyProcess.start(dir,
+                "{\"interval_ms\": 100, \"timeout_ms\": 1000, \"fall\": 2, \"rise\": 2}", ""));
+        Await.until(Duration.ofSeconds(10), "the server up by its checks",
+                () -> proxy.admin().serverIn(proxy.backendPort(), "up"), proxy::tails);
+        List<RawHttpClient> held = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            RawHttpClient c = resources.keep(RawHttpClient.connect(proxy.listen()));
+            assertEquals(200, c.send("GET / HTTP/1.1\r\nHost: held\r\n\r\n").read().status());
+            held.add(c);
+        }
+        SteadyClient steady = resources.keep(SteadyClient.start(proxy.listen(), "real", "/", 1));
+        Thread.sleep(500); // the steady client's connection and its backend connection open
+
+        long limit = proxy.openFiles() + SPARE_DESCRIPTORS;
+        Process lower = new ProcessBuilder("prlimit", "--pid", Long.toString(proxy.pid()), "--nofile=" + limit + ":" + limit)
+                .redirectErrorStream(true).start();
+        assertTrue(lower.waitFor(10, TimeUnit.SECONDS) && lower.exitValue() == 0,
+                "prlimit failed: " + new String(lower.getInputStream().readAllBytes(), StandardCharsets.UTF_8));
+        assertEquals(limit, proxy.openFilesLimit());
+
+        List<Socket> flood = new ArrayList<>();
+        int statuses = 0;
+        int ok = 0;
+        long peakOpen = 0;
+        try {
+            for (int i = 0; i < OVER_THE_LIMIT; i++) {
+                Socket s = new Socket();
+                flood.add(s);
+                s.connect(proxy.listen(), 2000); // beyond the limit they wait in the listener's backlog
+            }
+            long end = System.nanoTime() + Duration.ofSeconds(4).toNanos(); // 40 checks, 20 times fall
+            while (System.nanoTime() < end) {
+                for (RawHttpClient c : held) {
+                    statuses++;
+                    ok += c.send("GET / HTTP/1.1\r\nHost: held\r\n\r\n").read().status() == 200 ? 1 : 0;
+                }
+                peakOpen = Math.max(peakOpen, proxy.openFiles());
+                Thread.sleep(100);
+            }
+        } finally {
+            for (Socket s : flood) {
+                s.close();
+            }
+        }
+        long closed = System.nanoTime();
+        Response fresh = null;
+        while (fresh == null && System.nanoTime() - closed < Duration.ofSeconds(1).toNanos()) {
+            try (RawHttpClient c = RawHttpClient.connect(proxy.listen())) {
+                c.timeout(500);
+                fresh = c.send("GET / HTTP/1.1\r\nHost: after\r\n\r\n").read();
+            } catch (IOException e) {
+                Thread.sleep(50); // still catching up on the flood's backlog
+            }
+        }
+        long servedAfterMillis = (System.nanoTime() - closed) / 1_000_000;
+        SteadyClient.Summary real = steady.stop();
+        String log = proxy.log();
+        System.out.println("[reliability] descriptor flood: limit lowered to " + limit + ", " + OVER_THE_LIMIT
+                + " connections held, peak " + peakOpen + " open files; held connections " + ok + " of " + statuses
+                + " answered 200; steady client " + real + "; a new connection served " + servedAfterMillis
+                + " ms after the flood closed: " + (fresh == null ? "no" : fresh.status()));
+        assertTrue(peakOpen >= limit - 2, "the flood did not take the proxy's descriptors: peak " + peakOpen
+                + " open of " + limit);
+        assertEquals(statuses, ok, "held connections got answers other than 200 during the flood");
+        assertEquals(0, real.failed(), real.toString());
+        assertEquals(0, real.dropped(), real.toString());
+        assertTrue(!log.contains("is DOWN by health check"), "a check without a socket took the server down:\n"
+                + proxy.tails());
+        assertTrue(proxy.admin().serverIn(proxy.backendPort(), "up"), "the server is not up after the flood");
+        assertTrue(fresh != null && fresh.status() == 200, "no new connection served within 1 s after the flood");
+        assertTrue(!log.contains("reached at the tail of the pipeline"), "an accept failure logged as Netty's"
+                + " unhandled exception:\n" + proxy.tails());
+    }
+
+    /** Descriptors left to the proxy beyond those it has open when its limit is lowered. */
+    private static final int SPARE_DESCRIPTORS = 24;
+    /** Connections of the descriptor flood: more than the spare ones, with room in the listener's backlog. */
+    private static final int OVER_THE_LIMIT = 200;
+
+    /**
      * Connects, sends a request, and waits for the proxy to close the connection; returns the microseconds from
      * the connect to the close. Counts a connection that got an answer instead.
      */
