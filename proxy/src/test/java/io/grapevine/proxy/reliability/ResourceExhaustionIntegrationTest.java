@@ -35,8 +35,8 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Attacks on the proxy's resources, against a proxy process (and its demo backend) started as an operator
- * would: thousands of slow clients, a connection flood beyond {@code max_connections} and one beyond the open-files limit, ten thousand pipelined
- * requests in one write, and transfers of gigabytes. Each test prints one {@code [reliability]} line with what
+ * would: thousands of slow clients, a connection flood beyond {@code max_connections} and one beyond the
+ * open-files limit, ten thousand pipelined requests in one write, and transfers of gigabytes. Each test prints one {@code [reliability]} line with what
  * it sent, what failed and which connections dropped, and asserts its bound; docs/reliability.md lists them.
  *
  * <p>The transfers move 2 GiB each way; {@code -Dgrapevine.longTests=true} makes it 10 GiB.
