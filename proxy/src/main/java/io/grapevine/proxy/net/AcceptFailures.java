@@ -1,10 +1,8 @@
 package io.grapevine.proxy.net;
 
-import com.sun.management.UnixOperatingSystemMXBean;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import java.lang.management.ManagementFactory;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.LongAdder;
 import org.slf4j.Logger;
@@ -92,19 +90,11 @@ public final class AcceptFailures extends ChannelInboundHandlerAdapter {
         }
     }
 
-    /**
-     * "{open} of a limit of {limit} open", once per episode (the count lists /proc/self/fd: a few milliseconds at the
-     * most). Reading /proc takes a descriptor, which a process at its limit does not have: the limit then comes from
-     * {@code getrlimit} (the JVM's operating system bean, which needs none), and the count is said to be unknown.
-     */
+    /** "{open} of a limit of {limit} open", once per episode (the count lists /proc/self/fd: a few milliseconds). */
     static String counts() {
-        long limit = Descriptors.limit();
-        if (limit < 0 && ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean unix) {
-            limit = unix.getMaxFileDescriptorCount();
-        }
         long open = Descriptors.open();
         return (open < 0 ? "all, it seems (none free to count them)" : Long.toString(open)) + " of a limit of "
-                + limit + " open";
+                + Descriptors.limit() + " open";
     }
 
     private void pause(Channel listener, long millis) {

@@ -33,11 +33,6 @@ public final class DescriptorShortage {
     /** {@link System#nanoTime} of the episode's last failure. */
     private volatile long lastFailureNanos;
     private volatile long startNanos;
-    /**
-     * The open-files limit: read when this is made (at start, when a descriptor is there to read it with), and again
-     * when an episode starts; once the process has none left, {@code /proc/self/limits} cannot be opened.
-     */
-    private volatile long limit;
 
     /**
      * @param log        where the lines go
@@ -50,7 +45,6 @@ public final class DescriptorShortage {
         this.sockets = sockets;
         this.meanwhile = meanwhile;
         this.quietNanos = quietNanos;
-        this.limit = Descriptors.limit();
     }
 
     /**
@@ -62,10 +56,7 @@ public final class DescriptorShortage {
         lastFailureNanos = now;
         if (!short_.get() && short_.compareAndSet(false, true)) {
             startNanos = now;
-            long read = Descriptors.limit();
-            if (read > 0) {
-                limit = read;
-            }
+            long limit = Descriptors.limit();
             long open = Descriptors.open();
             log.warn("{} cannot open sockets: the process is out of file descriptors ({}; open-files limit {}, {}). {}"
                             + " Raise the limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower"
@@ -93,8 +84,8 @@ public final class DescriptorShortage {
 
     /** What a failure's record says: {@code no socket: too many open files (limit 1024)}. */
     public String detail(Throwable cause) {
-        long l = limit;
-        return "no socket: " + reason(cause) + (l > 0 ? " (limit " + l + ")" : "");
+        long limit = Descriptors.limit();
+        return "no socket: " + reason(cause) + (limit > 0 ? " (limit " + limit + ")" : "");
     }
 
     /**

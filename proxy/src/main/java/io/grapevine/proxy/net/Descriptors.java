@@ -1,7 +1,9 @@
 package io.grapevine.proxy.net;
 
+import com.sun.management.UnixOperatingSystemMXBean;
 import io.netty.channel.unix.Errors;
 import java.io.IOException;
+import java.lang.management.ManagementFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -56,8 +58,18 @@ public final class Descriptors {
         return false;
     }
 
-    /** The process's limit of open files (the soft limit of {@code RLIMIT_NOFILE}), or -1 if unknown. */
+    /**
+     * The process's limit of open files (the soft limit of {@code RLIMIT_NOFILE}), or -1 if unknown. Needs no
+     * descriptor (the JVM's {@code getrlimit}), so a process at its limit can still say what the limit is;
+     * {@code /proc/self/limits} where the JVM does not give it.
+     */
     public static long limit() {
+        if (ManagementFactory.getOperatingSystemMXBean() instanceof UnixOperatingSystemMXBean unix) {
+            long max = unix.getMaxFileDescriptorCount();
+            if (max > 0) {
+                return max;
+            }
+        }
         return limit(Path.of("/proc/self/limits"));
     }
 
@@ -76,7 +88,10 @@ public final class Descriptors {
         return -1;
     }
 
-    /** The process's open file descriptors now, or -1 if unknown. Lists a directory: not for an event loop's path. */
+    /**
+     * The process's open file descriptors now, or -1 if unknown, which it is when none is free to list them with.
+     * Lists a directory: not for an event loop's path.
+     */
     public static long open() {
         try (Stream<Path> fds = Files.list(Path.of("/proc/self/fd"))) {
             return fds.count();
