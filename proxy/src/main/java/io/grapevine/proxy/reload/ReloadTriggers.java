@@ -17,8 +17,10 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
-import java.util.function.Consumer;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
+import io.grapevine.proxy.net.Descriptors;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import sun.misc.Signal;
@@ -47,6 +49,13 @@ public final class ReloadTriggers implements AutoCloseable {
 
     /** Editors and kubelet change a directory in several steps: the watch waits this long for the burst to end. */
     private static final long SETTLE_MILLIS = 150;
+    /** How soon a file that could not be read for want of a descriptor is read again, events or not. */
+    static final long RETRY_MILLIS = 1000;
+    /**
+     * The digest of a file that could not be read for want of a file descriptor ({@link Descriptors#exhausted}):
+     * nothing is known of its content, so it is neither a change nor a removal. Compared by identity.
+     */
+    private static final byte[] NOT_READ = new byte[0];
 
     /** One watched file: its path as configured (maybe a link), the digest of what it read last, its reload. */
     private static final class Watched {
@@ -54,11 +63,17 @@ public final class ReloadTriggers implements AutoCloseable {
         final Consumer<String> reload;
         byte[] digest;
 
-        Watched(Path file, Consumer<String> reload) {
+        Watched(Path file, Consumer<String> reload, byte[] digest) {
             this.file = file;
             this.reload = reload;
-            this.digest = digest(file);
+            this.digest = digest;
         }
+    }
+
+    /** Reads a watched file's content: {@link Files#readAllBytes}, or a test's. */
+    @FunctionalInterface
+    interface FileContent {
+        byte[] read(Path file) throws IOException;
     }
 
     /** Re-reads servers.conf and / or the template at once, and tells what that did. */
@@ -80,13 +95,20 @@ public final class ReloadTriggers implements AutoCloseable {
      * to stops with the last steps. Written by the stopping thread, read on the JVM's signal thread.
      */
     private volatile boolean closed;
+    private final FileContent content;
+    /**
+     * A watched file could not be read for want of a file descriptor: the watch reads every file again
+     * {@link #RETRY_MILLIS} later, as a change made meanwhile may make no further event. Guarded by this object's
+     * monitor.
+     */
+    private boolean retry;
 
     /**
      * @param config   servers.conf, or null
      * @param template the backend template, or null
      */
     public ReloadTriggers(RunningConfig running, Path config, Path template) throws IOException {
-        this(config, running::reloadConfig, template, running::reloadTemplate, running::reload);
+        this(config, running::reloadConfig, template, running::reloadTemplate, Files::readAllBytes, running::reload);
     }
 
     /**
@@ -97,7 +119,13 @@ public final class ReloadTriggers implements AutoCloseable {
      */
     ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate)
             throws IOException {
-        this(config, reloadConfig, template, reloadTemplate, (why, c, t) -> {
+        this(config, reloadConfig, template, reloadTemplate, Files::readAllBytes);
+    }
+
+    /** As above, the files read by {@code content}. */
+    ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate,
+                   FileContent content) throws IOException {
+        this(config, reloadConfig, template, reloadTemplate, content, (why, c, t) -> {
             if (c) {
                 reloadConfig.accept(why);
             }
@@ -109,15 +137,18 @@ public final class ReloadTriggers implements AutoCloseable {
     }
 
     private ReloadTriggers(Path config, Consumer<String> reloadConfig, Path template, Consumer<String> reloadTemplate,
-                           Reloader reloader) throws IOException {
+                           FileContent content, Reloader reloader) throws IOException {
         this.reloader = reloader;
+        this.content = content;
         this.watchesConfig = config != null;
         this.watchesTemplate = template != null;
         if (config != null) {
-            watched.add(new Watched(config.toAbsolutePath().normalize(), reloadConfig));
+            Path file = config.toAbsolutePath().normalize();
+            watched.add(new Watched(file, reloadConfig, digest(file)));
         }
         if (template != null) {
-            watched.add(new Watched(template.toAbsolutePath().normalize(), reloadTemplate));
+            Path file = template.toAbsolutePath().normalize();
+            watched.add(new Watched(file, reloadTemplate, digest(file)));
         }
         this.watcher = FileSystems.getDefault().newWatchService();
         Set<Path> dirs = new HashSet<>();
@@ -168,16 +199,25 @@ public final class ReloadTriggers implements AutoCloseable {
         try {
             for (;;) {
                 Set<Path> changedDirs = new HashSet<>();
-                boolean overflow = collect(watcher.take(), changedDirs);
-                Thread.sleep(SETTLE_MILLIS);
-                for (WatchKey more; (more = watcher.poll()) != null; ) {
-                    overflow |= collect(more, changedDirs);
+                boolean retrying = retrying();
+                WatchKey key = retrying ? watcher.poll(RETRY_MILLIS, TimeUnit.MILLISECONDS) : watcher.take();
+                boolean all = retrying; // every file is read again until each could be
+                if (key != null) {
+                    all |= collect(key, changedDirs);
+                    Thread.sleep(SETTLE_MILLIS);
                 }
-                reloadChanged(changedDirs, overflow);
+                for (WatchKey more; (more = watcher.poll()) != null; ) {
+                    all |= collect(more, changedDirs);
+                }
+                reloadChanged(changedDirs, all);
             }
         } catch (InterruptedException | ClosedWatchServiceException e) {
             // closing
         }
+    }
+
+    private synchronized boolean retrying() {
+        return retry;
     }
 
     /** Notes the directory of a key that has events; true if events were lost (then every file is read). */
@@ -191,17 +231,43 @@ public final class ReloadTriggers implements AutoCloseable {
         return overflow;
     }
 
-    /** Reloads each file in a changed directory whose content is not what was read last. */
+    /**
+     * Reloads each file in a changed directory whose content is not what was read last. A file that cannot be read for
+     * want of a descriptor is left as it was, neither changed nor removed, and read again a little later: a process at
+     * its open-files limit (a connection flood) would otherwise take it for removed and then changed back, two reloads
+     * of a file nobody touched, the first logged as "removed or unreadable".
+     */
     private synchronized void reloadChanged(Set<Path> changedDirs, boolean all) {
+        boolean notRead = false;
         for (Watched w : watched) {
             if (all || changedDirs.contains(w.file.getParent())) {
                 byte[] now = digest(w.file);
-                if (!Arrays.equals(now, w.digest)) {
+                if (now == NOT_READ) {
+                    notRead = true;
+                } else if (!Arrays.equals(now, w.digest)) {
                     w.digest = now;
                     w.reload.accept(now == null ? "file removed or unreadable" : "file changed");
                 }
             }
         }
+        if (notRead != retry) {
+            retry = notRead;
+            if (notRead) {
+                log.warn("a change in the directory of {} was not looked at: the process is out of file descriptors"
+                        + " (limit {}); the files are read again every {} ms until they can be", fileNames(),
+                        Descriptors.limit(), RETRY_MILLIS);
+            } else {
+                log.info("{} read again after the shortage of file descriptors", fileNames());
+            }
+        }
+    }
+
+    private String fileNames() {
+        List<String> names = new ArrayList<>();
+        for (Watched w : watched) {
+            names.add(w.file.toString());
+        }
+        return String.join(" and ", names);
     }
 
     /**
@@ -214,19 +280,25 @@ public final class ReloadTriggers implements AutoCloseable {
         log.info("{}: reloading {}", why, watchesConfig && watchesTemplate ? "servers.conf and the template"
                 : watchesConfig ? "servers.conf" : "the template");
         for (Watched w : watched) {
-            w.digest = digest(w.file);
+            byte[] now = digest(w.file);
+            if (now != NOT_READ) { // else the reload's own read says why it failed, and the watch reads it again
+                w.digest = now;
+            }
         }
         CompletableFuture<ReloadOutcome> outcome = reloader.reload(why, watchesConfig, watchesTemplate);
         alsoOnSighup.forEach(action -> action.accept(why));
         return outcome;
     }
 
-    /** SHA-256 of the file's content (links followed); null when it cannot be read. */
-    private static byte[] digest(Path file) {
+    /**
+     * SHA-256 of the file's content (links followed); null when it cannot be read, {@link #NOT_READ} when it could not
+     * be read for want of a file descriptor.
+     */
+    private byte[] digest(Path file) {
         try {
-            return MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(file));
+            return MessageDigest.getInstance("SHA-256").digest(content.read(file));
         } catch (IOException e) {
-            return null;
+            return Descriptors.exhausted(e) ? NOT_READ : null;
         } catch (NoSuchAlgorithmException e) {
             throw new IllegalStateException("every JVM has SHA-256", e);
         }
