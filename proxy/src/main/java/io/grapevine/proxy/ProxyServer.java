@@ -11,6 +11,7 @@ import io.grapevine.proxy.admin.StatsReport;
 import io.grapevine.proxy.client.ClientInitializer;
 import io.grapevine.proxy.config.ConfigException;
 import io.grapevine.proxy.config.HostPort;
+import io.grapevine.proxy.config.Limits;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.config.SelfAddressGuard;
 import io.grapevine.proxy.config.TlsConfig;
@@ -206,14 +207,19 @@ public final class ProxyServer implements AutoCloseable {
 
     /**
      * Lowers the client connections served at once to what the open-files limit leaves room for, two descriptors
-     * each beside those open now and a reserve ({@link ConnectionCap}), with one WARN line when it does. Call once
+     * each beside those open now and a reserve ({@link ConnectionCap}), with one line when it does: a WARN when
+     * servers.conf asks for a number the limit cannot give, an INFO when the number is the default, a ceiling rather
+     * than a number asked for (HAProxy too sizes an unset {@code maxconn} by the limit without a warning). Call once
      * everything the start opens is open (listeners, admin, gossip, log files): the count it reads is the base.
      *
      * @return the cap applied
      */
     public ConnectionCap capConnectionsToOpenFiles() {
-        ConnectionCap cap = ConnectionCap.now(config.limits().maxConnections());
-        if (cap.lowered()) {
+        int configured = config.limits().maxConnections();
+        ConnectionCap cap = ConnectionCap.now(configured);
+        if (cap.lowered() && configured == Limits.defaults().maxConnections()) {
+            log.info(cap.warning());
+        } else if (cap.lowered()) {
             log.warn(cap.warning());
         }
         connectionsLimit = cap.effective();

@@ -188,7 +188,7 @@ class DescriptorLimitIntegrationTest {
         int limit = 400;
         start(limit, "{\"max_connections\": 1000}");
         long openNow = openFiles();
-        Matcher warning = Pattern.compile("limits.max_connections 1000 needs an open-files limit of (\\d+) .* but the"
+        Matcher warning = Pattern.compile(" WARN .*limits.max_connections 1000 needs an open-files limit of (\\d+) .* but the"
                 + " limit is " + limit + ": at most (\\d+) client connections are served at once").matcher(proxy.log());
         assertTrue(warning.find(), proxy.log());
         int effective = Integer.parseInt(warning.group(2));
@@ -217,6 +217,22 @@ class DescriptorLimitIntegrationTest {
             assertEquals(200, c.send(GET).read().status());
         }
         assertFalse(proxy.log().contains(NETTY_TAIL_WARNING), proxy.log());
+    }
+
+    /**
+     * Started under the same limit with {@code max_connections} left at its default: the same cap, said in an INFO
+     * line, as the default is a ceiling rather than a number servers.conf asked for.
+     */
+    @Test
+    void aLimitTooLowForTheDefaultMaxConnectionsCapsItWithAnInfoLine() throws Exception {
+        int limit = 400;
+        start(limit, "{}");
+        Matcher line = Pattern.compile(" (INFO|WARN) .*limits.max_connections 10000 needs an open-files limit of \\d+ .*"
+                + " but the limit is " + limit + ": at most (\\d+) client connections are served at once")
+                .matcher(proxy.log());
+        assertTrue(line.find(), proxy.log());
+        assertEquals("INFO", line.group(1), line.group());
+        assertEquals(Integer.parseInt(line.group(2)), proxyStats().get("connections_limit").asInt());
     }
 
     /** Microseconds from the connect to the proxy's close, or -1 if the request got an answer or was held open. */
