@@ -34,6 +34,20 @@ public enum Transport {
     /** What runs when nothing is asked for. Chosen by measurement (docs/benchmarks.md), not by guess. */
     public static final Transport DEFAULT = EPOLL;
 
+    /** Netty's switch of io_uring's multishot accept, read once when its io_uring classes load. */
+    static final String IO_URING_MULTISHOT_ACCEPT = "io.netty.iouring.acceptMultiShotEnabled";
+
+    static {
+        // Before any io_uring class loads (they load through this class): single-shot accepts, unless the operator
+        // set the switch. Netty arms a multishot accept again after each failure whether the listener reads or not,
+        // so a listener out of descriptors paused by AcceptFailures would fail accepts in a busy loop (hundreds of
+        // thousands a second, a core and a kernel worker busy) instead of once per pause. A single-shot accept is
+        // submitted only while the listener reads.
+        if (System.getProperty(IO_URING_MULTISHOT_ACCEPT) == null) {
+            System.setProperty(IO_URING_MULTISHOT_ACCEPT, "false");
+        }
+    }
+
     private final String label;
 
     Transport(String label) {

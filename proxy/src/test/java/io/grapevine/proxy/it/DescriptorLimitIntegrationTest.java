@@ -3,8 +3,10 @@ package io.grapevine.proxy.it;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.testing.Admin;
 import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
@@ -53,8 +55,11 @@ class DescriptorLimitIntegrationTest {
     private int adminPort;
     private ChildProcess proxy;
 
-    /** Starts the backend, then the proxy under {@code limit} open files, with {@code limitsJson} as its limits. */
-    private void start(int limit, String limitsJson) throws IOException, InterruptedException {
+    /**
+     * Starts the backend, then the proxy under {@code limit} open files, with {@code limitsJson} as its limits and
+     * {@code extraArgs} on its command line.
+     */
+    private void start(int limit, String limitsJson, String... extraArgs) throws IOException, InterruptedException {
         int backendPort = Ports.free();
         ChildProcess backend = resources.keep(ChildProcess.launcher(dir, "backend", "backend", "--port",
                 Integer.toString(backendPort)));
@@ -69,6 +74,7 @@ class DescriptorLimitIntegrationTest {
         List<String> command = new ArrayList<>(List.of("prlimit", "--nofile=" + limit + ":" + limit, "--"));
         command.addAll(List.of(ChildProcess.repoRoot().resolve("grapevine").toString(), "proxy", "--servers",
                 conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip"));
+        command.addAll(List.of(extraArgs));
         proxy = resources.keep(ChildProcess.start(dir, "proxy", command, Map.of()));
         Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
                 () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
@@ -176,6 +182,44 @@ class DescriptorLimitIntegrationTest {
         Matcher metric = Pattern.compile("\ngrapevine_accept_failures_total (\\d+)\n").matcher(metrics);
         assertTrue(metric.find(), metrics);
         assertTrue(Long.parseLong(metric.group(1)) >= failures, metric.group());
+    }
+
+    /**
+     * The same on io_uring, whose accepts Netty may submit as one multishot accept: armed again after every failure,
+     * whether the listener reads or not, so that a listener out of descriptors failed accepts in a busy loop (about
+     * a million in the few seconds the admin connections are held), not one per pause of {@code AcceptFailures}.
+     * Counted by the line that ends the episode: at most about one failure per pause.
+     */
+    @Test
+    void onIoUringAListenerOutOfDescriptorsFailsAboutOneAcceptPerPause() throws Exception {
+        assumeTrue(Transport.IO_URING.isAvailable(), "io_uring is unavailable here");
+        start(200, "{}", "--transport", "io_uring");
+        assertTrue(proxy.log().contains("transport io_uring (requested)"), proxy.tail());
+        List<Socket> admin = new ArrayList<>();
+        try {
+            for (int i = 0; i < 200; i++) {
+                Socket s = new Socket();
+                s.connect(new InetSocketAddress("127.0.0.1", adminPort), 5000);
+                admin.add(s);
+            }
+            Await.until(Duration.ofSeconds(10), "the admin listener's accept failure logged",
+                    () -> proxy.log().contains("admin listener /127.0.0.1:" + adminPort + ": accept failed, out of file"
+                            + " descriptors"), proxy::tail);
+            Thread.sleep(1000); // ten pauses at least
+        } finally {
+            for (Socket s : admin) {
+                s.close();
+            }
+        }
+        Pattern ended = Pattern.compile("admin listener \\S+: accepting again after (\\d+) ms out of file descriptors,"
+                + " (\\d+) accept failures");
+        Await.until(Duration.ofSeconds(10), "the episode's end logged", () -> ended.matcher(proxy.log()).find(),
+                proxy::tail);
+        Matcher m = ended.matcher(proxy.log());
+        assertTrue(m.find());
+        long millis = Long.parseLong(m.group(1));
+        long failures = Long.parseLong(m.group(2));
+        assertTrue(failures <= millis / 50 + 5, failures + " accept failures in " + millis + " ms: " + m.group());
     }
 
     /**
