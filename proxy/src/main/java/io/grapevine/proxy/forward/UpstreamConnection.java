@@ -266,6 +266,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         if (l != null) {
             Throwable cause = future.cause();
             if (Descriptors.exhausted(cause)) {
+                server.stats().connectionsOpened.decrement(); // counted by the dial: none was opened to the server
                 DescriptorShortage shortage = loop.descriptorShortage();
                 shortage.failed(cause);
                 l.onFailure(Failure.NO_DESCRIPTOR, shortage.detail(cause));

@@ -96,6 +96,7 @@ class NoDescriptorForwardingTest {
             assertFalse(s.isEjected(now), s + " is ejected");
             assertEquals(0, s.stats().ejections.sum(), s + " was ejected");
             assertEquals(0, s.stats().connectErrors.sum(), s + " has connect errors");
+            assertEquals(0, s.stats().connectionsOpened.sum(), s + " has a connection opened");
         }
     }
 }
