@@ -28,18 +28,25 @@ class AcceptFailuresTest {
     private final List<Object> passedOn = new ArrayList<>();
     private final List<Throwable> errorsPassedOn = new ArrayList<>();
 
+    /**
+     * Its clock stands still but for {@link #after}: an embedded channel's clock otherwise runs on with real time, and
+     * a thread held up a millisecond (a loaded machine) would make a pause look over before the test moved the clock.
+     */
     private EmbeddedChannel listener() {
-        return new EmbeddedChannel(new AcceptFailures("client listener", failures), new ChannelInboundHandlerAdapter() {
-            @Override
-            public void channelRead(ChannelHandlerContext ctx, Object msg) {
-                passedOn.add(msg);
-            }
+        EmbeddedChannel ch = new EmbeddedChannel(new AcceptFailures("client listener", failures),
+                new ChannelInboundHandlerAdapter() {
+                    @Override
+                    public void channelRead(ChannelHandlerContext ctx, Object msg) {
+                        passedOn.add(msg);
+                    }
 
-            @Override
-            public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
-                errorsPassedOn.add(cause);
-            }
-        });
+                    @Override
+                    public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+                        errorsPassedOn.add(cause);
+                    }
+                });
+        ch.freezeTime();
+        return ch;
     }
 
     private static void after(EmbeddedChannel ch, long millis) {
