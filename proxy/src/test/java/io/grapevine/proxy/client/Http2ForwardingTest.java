@@ -10,6 +10,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
+import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.testing.H2Frames;
 import io.grapevine.proxy.testing.H2Frames.Frame;
 import io.grapevine.proxy.testing.LogCapture;
@@ -17,6 +19,7 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.ChannelPromise;
+import io.netty.channel.epoll.Epoll;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.util.ReferenceCountUtil;
@@ -526,6 +529,39 @@ class Http2ForwardingTest {
             assertEquals("503", head.headers().status().toString());
             assertNotNull(head.headers().get("date"), "the proxy dates its own answers: " + head.headers());
             assertTrue(ended(h, 1));
+        }
+    }
+
+    /**
+     * A stream whose backend connect has no file descriptor (the proxy is at its open-files limit) is answered 503
+     * at once, its request body dropped as it arrives, and counted against no server; the connection's next stream
+     * is served as usual.
+     */
+    @Test
+    void aStreamWhoseConnectHasNoDescriptorIsAnswered503AndTheNextStreamIsServed() throws Exception {
+        Epoll.ensureAvailability(); // the scripted failure's native error needs the library
+        try (ForwardingHarness h = harness(2, "")) {
+            h.dials(Dial.NO_DESCRIPTOR);
+            send(h, wire.headers(1, request("POST", "/upload"), false));
+            Frame head = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(head, "no answer to the stream: " + received);
+            assertEquals("503", head.headers().status().toString());
+            send(h, H2Frames.data(1, "part of a body".getBytes(StandardCharsets.US_ASCII), true));
+            assertTrue(ended(h, 1));
+            assertEquals(1, h.stats.status503NoDescriptor.sum());
+            assertEquals(0, h.stats.retries.sum());
+            assertEquals(0, h.backends.size(), "a connection was dialled");
+            for (Server s : h.tables.current().servers()) {
+                assertFalse(s.isFailing(), s + " has a failure streak");
+                assertEquals(0, s.stats().connectErrors.sum(), s + " has connect errors");
+            }
+
+            send(h, wire.headers(3, request("GET", "/next"), true));
+            h.backend(0).send(ok("hi"));
+            Frame next = find(h, on(3, H2Frames.HEADERS));
+            assertNotNull(next, "the next stream was not answered: " + received);
+            assertEquals("200", next.headers().status().toString());
+            assertEquals("hi", body(h, 3));
         }
     }
 
