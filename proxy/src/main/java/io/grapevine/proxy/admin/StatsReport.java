@@ -203,7 +203,7 @@ public final class StatsReport {
         proxy.put("local_502", p.status502.sum());
         proxy.put("local_503", p.status503.sum());
         proxy.put("local_504", p.status504.sum());
-        proxy.put("local_503_no_descriptor", p.status503NoDescriptor.sum());
+        proxy.put("local_503_no_socket", p.status503NoSocket.sum());
         proxy.put("retries", p.retries.sum());
         proxy.put("retries_denied", p.retriesDenied.sum());
         proxy.put("aborted_responses", p.abortedResponses.sum());

@@ -1,7 +1,7 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.proxy.config.ProxyConfig;
-import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
@@ -59,7 +59,7 @@ public final class DataPlane {
         List<LoopContext> list = new ArrayList<>();
         int index = 0;
         int connectMillis = (int) Math.min(Integer.MAX_VALUE, config.timeouts().connectMillis());
-        DescriptorShortage shortage = LoopContext.backendShortage(DescriptorShortage.QUIET_NANOS);
+        SocketShortage shortage = LoopContext.backendShortage(SocketShortage.QUIET_NANOS);
         for (EventExecutor executor : workers) {
             EventLoop eventLoop = (EventLoop) executor;
             Bootstrap bootstrap = new Bootstrap().group(eventLoop).channel(transport.socketChannel())

@@ -684,7 +684,7 @@ public final class Exchange {
         RetryPolicy.Decision d = state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL ? null
                 : loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
                         request.idempotent, requestCommitted, retriesMade), loop.retryBudget(poolState, now), now);
-        if (failure == Failure.NO_DESCRIPTOR) {
+        if (failure == Failure.NO_SOCKET) {
             // The proxy's own shortage, no error of the server's: answered 503 at once (RetryPolicy), counted there.
         } else if (failure.beforeSending()) {
             s.stats().connectErrors.increment();
@@ -771,8 +771,8 @@ public final class Exchange {
                 }
             }
             case ANSWER -> {
-                if (failure == Failure.NO_DESCRIPTOR) {
-                    loop.stats().status503NoDescriptor.increment();
+                if (failure == Failure.NO_SOCKET) {
+                    loop.stats().status503NoSocket.increment();
                 }
                 answer(d.status());
             }

@@ -7,11 +7,11 @@ public enum Failure {
     /** Connect did not complete in time: the request was not sent. */
     CONNECT_TIMEOUT,
     /**
-     * The proxy could not open the connection's socket: it is out of file descriptors or socket memory
-     * ({@link io.grapevine.proxy.net.Descriptors#exhausted}). The request was not sent, and the failure says nothing
-     * of the server.
+     * The proxy could not open the connection's socket: it is out of file descriptors or socket memory, or no local
+     * port is free towards the server ({@link io.grapevine.proxy.net.Descriptors#localShortage}). The request was not
+     * sent, and the failure says nothing of the server.
      */
-    NO_DESCRIPTOR,
+    NO_SOCKET,
     /** Closed or reset before the response head was complete: the request may have been processed. */
     CLOSED_EARLY,
     /** Closed or reset in the middle of the response body. */
@@ -29,6 +29,6 @@ public enum Failure {
 
     /** The request never left the proxy. */
     public boolean beforeSending() {
-        return this == CONNECT_REFUSED || this == CONNECT_TIMEOUT || this == NO_DESCRIPTOR;
+        return this == CONNECT_REFUSED || this == CONNECT_TIMEOUT || this == NO_SOCKET;
     }
 }

@@ -7,7 +7,7 @@ import io.grapevine.proxy.config.Timeouts;
 import io.grapevine.proxy.http.RequestHeadParser;
 import io.grapevine.proxy.http.RequestIdGenerator;
 import io.grapevine.proxy.http.ResponseHeadParser;
-import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.PoolState;
 import io.grapevine.proxy.table.Server;
@@ -45,7 +45,7 @@ public final class LoopContext {
     private final TableHolder tables;
     private final ProxyStats stats;
     private final Dialer dialer;
-    private final DescriptorShortage descriptorShortage;
+    private final SocketShortage socketShortage;
     private volatile ExchangeObserver observer = ExchangeObserver.NONE;
     private final RetryPolicy retryPolicy;
     private final RequestHeadParser requestParser;
@@ -71,17 +71,17 @@ public final class LoopContext {
 
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer) {
-        this(index, eventLoop, config, tables, stats, dialer, backendShortage(DescriptorShortage.QUIET_NANOS));
+        this(index, eventLoop, config, tables, stats, dialer, backendShortage(SocketShortage.QUIET_NANOS));
     }
 
     /**
-     * @param descriptorShortage the backend connects' shortage of descriptors, one for every loop of the proxy (see
+     * @param socketShortage the backend connects' shortage of descriptors, one for every loop of the proxy (see
      *                           {@link #backendShortage})
      */
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
-                       Dialer dialer, DescriptorShortage descriptorShortage) {
+                       Dialer dialer, SocketShortage socketShortage) {
         this.index = index;
-        this.descriptorShortage = descriptorShortage;
+        this.socketShortage = socketShortage;
         this.eventLoop = eventLoop;
         this.config = config;
         this.tables = tables;
@@ -136,19 +136,22 @@ public final class LoopContext {
         return dialer;
     }
 
-    /** Backend connects that could not open a socket for want of a descriptor, on every loop of the proxy. */
-    DescriptorShortage descriptorShortage() {
-        return descriptorShortage;
+    /**
+     * Backend connects that could not open a socket for a reason of the proxy's own (no descriptor, no local port), on
+     * every loop of the proxy.
+     */
+    SocketShortage socketShortage() {
+        return socketShortage;
     }
 
     /**
      * What a proxy's loops share of their backend connects' shortage of descriptors: logged (by this class's logger)
      * once when it starts and once when it ends, whichever loops see it.
      *
-     * @param quietNanos see {@link DescriptorShortage#QUIET_NANOS}
+     * @param quietNanos see {@link SocketShortage#QUIET_NANOS}
      */
-    public static DescriptorShortage backendShortage(long quietNanos) {
-        return new DescriptorShortage(log, "Backend connects",
+    public static SocketShortage backendShortage(long quietNanos) {
+        return new SocketShortage(log, "Backend connects",
                 "Requests that need a new backend connection are answered 503 at once, neither retried nor counted"
                         + " against their servers, until sockets can be opened again.", quietNanos);
     }

@@ -15,7 +15,7 @@ package io.grapevine.proxy.forward;
  * three times its requests. The stale keep-alive retry needs no budget: it says nothing about the server and
  * costs it no extra request (the one it was sent never reached it).
  *
- * <p>A connect that failed because the proxy had no file descriptor for it ({@link Failure#NO_DESCRIPTOR}) is
+ * <p>A connect that failed because the proxy had no file descriptor for it ({@link Failure#NO_SOCKET}) is
  * answered 503 at once, not retried: the proxy lacks the resource, not the server, and a connect to another server
  * would need a descriptor too (HAProxy answers such a request 503, termination state {@code SC}). Nor does it count
  * against the server.
@@ -80,8 +80,8 @@ public final class RetryPolicy {
         if (f.responseStarted()) {
             return new Decision(Action.ABORT_RESPONSE, 502);
         }
-        if (f.failure() == Failure.NO_DESCRIPTOR) {
-            return new Decision(Action.ANSWER, statusFor(Failure.NO_DESCRIPTOR));
+        if (f.failure() == Failure.NO_SOCKET) {
+            return new Decision(Action.ANSWER, statusFor(Failure.NO_SOCKET));
         }
         if (isStaleKeepAlive(f.failure(), f.reusedConnection()) && mayReplay(f)) {
             return Decision.SAME_SERVER;
@@ -100,10 +100,10 @@ public final class RetryPolicy {
     /**
      * Whether the failure says something about the server's health (passive health checks): everything
      * but a reused keep-alive connection closed before answering, which is the normal race with the
-     * server's keep-alive timeout, and a socket the proxy had no descriptor for.
+     * server's keep-alive timeout, and a socket the proxy had no descriptor or local port for.
      */
     public static boolean countsAgainstServer(Failure failure, boolean reusedConnection) {
-        return failure != Failure.NO_DESCRIPTOR && !isStaleKeepAlive(failure, reusedConnection);
+        return failure != Failure.NO_SOCKET && !isStaleKeepAlive(failure, reusedConnection);
     }
 
     /**
@@ -117,7 +117,7 @@ public final class RetryPolicy {
             return 503;
         }
         return switch (lastFailure) {
-            case CONNECT_REFUSED, NO_DESCRIPTOR -> 503;
+            case CONNECT_REFUSED, NO_SOCKET -> 503;
             case CONNECT_TIMEOUT, TIMEOUT, UNREACHABLE -> 504;
             case CLOSED_EARLY, CLOSED_MID_BODY, BAD_RESPONSE -> 502;
         };

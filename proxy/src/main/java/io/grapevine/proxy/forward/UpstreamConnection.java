@@ -5,7 +5,7 @@ import io.grapevine.proxy.http.BodyReader;
 import io.grapevine.proxy.http.HeadScanner;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.http.ResponseHeadParser;
-import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Descriptors;
 import io.grapevine.proxy.table.Server;
 import io.netty.buffer.ByteBuf;
@@ -250,7 +250,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             }
         }
         if (future.isSuccess()) {
-            loop.descriptorShortage().opened();
+            loop.socketShortage().opened();
             if (l == null) {
                 goIdle(); // the attempt gave up while we were connecting; keep the fresh connection
                 return;
@@ -265,11 +265,11 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         loop.unregister(this);
         if (l != null) {
             Throwable cause = future.cause();
-            if (Descriptors.exhausted(cause)) {
+            if (Descriptors.localShortage(cause)) {
                 server.stats().connectionsOpened.decrement(); // counted by the dial: none was opened to the server
-                DescriptorShortage shortage = loop.descriptorShortage();
+                SocketShortage shortage = loop.socketShortage();
                 shortage.failed(cause);
-                l.onFailure(Failure.NO_DESCRIPTOR, shortage.detail(cause));
+                l.onFailure(Failure.NO_SOCKET, shortage.detail(cause));
                 return;
             }
             l.onFailure(cause instanceof ConnectTimeoutException ? Failure.CONNECT_TIMEOUT : Failure.CONNECT_REFUSED,

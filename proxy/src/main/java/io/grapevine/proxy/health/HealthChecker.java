@@ -4,7 +4,7 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.PeriodicPass;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
-import io.grapevine.proxy.net.DescriptorShortage;
+import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Descriptors;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.net.Transport;
@@ -52,7 +52,7 @@ import org.slf4j.LoggerFactory;
  * <p>A check that cannot open its socket because the process is out of file descriptors ({@link Descriptors#exhausted})
  * says nothing of the server: its state, its progress towards {@code rise} or {@code fall} and its passive health stay
  * as they were. The check is shown as HAProxy's {@code SOCKERR} (a local socket error) and the shortage is logged once
- * while it lasts ({@link DescriptorShortage}); a flood of client connections up to the limit would otherwise mark
+ * while it lasts ({@link SocketShortage}); a flood of client connections up to the limit would otherwise mark
  * every server down, and the outage would outlast the flood by {@code rise} checks.
  *
  * <p>Runs entirely on one event loop of its own, neither a data-plane loop nor the admin listener's (whose endpoints
@@ -79,8 +79,11 @@ public final class HealthChecker {
     private ScheduledFuture<?> task;
     /** Set by {@link #stop}, on the loop: no check starts, and no verdict of one cut short counts. */
     private boolean stopped;
-    /** Checks that could not open their socket for want of a descriptor: logged once while it lasts. */
-    private final DescriptorShortage shortage;
+    /**
+     * Checks that could not open their socket for a reason of the proxy's own (no descriptor, no local port): logged
+     * once while it lasts.
+     */
+    private final SocketShortage shortage;
 
     private static final class CheckState {
         int successes;
@@ -116,13 +119,13 @@ public final class HealthChecker {
     public HealthChecker(HealthCheckConfig config, ProxyProtocolConfig proxyProtocol, TableHolder tables,
                          EventLoop loop, Transport transport) {
         this(config, proxyProtocol, tables, loop, new ReflectiveChannelFactory<>(
-                transport.socketChannel()), DescriptorShortage.QUIET_NANOS);
+                transport.socketChannel()), SocketShortage.QUIET_NANOS);
     }
 
     /**
      * @param channels   makes the checks' sockets
      * @param quietNanos how long checks must open sockets without a failure for a shortage to be over
-     *                   ({@link DescriptorShortage})
+     *                   ({@link SocketShortage})
      */
     HealthChecker(HealthCheckConfig config, ProxyProtocolConfig proxyProtocol, TableHolder tables, EventLoop loop,
                   ChannelFactory<? extends Channel> channels, long quietNanos) {
@@ -131,7 +134,7 @@ public final class HealthChecker {
         this.tables = tables;
         this.loop = loop;
         this.intervalNanos = TimeUnit.MILLISECONDS.toNanos(config.intervalMillis());
-        this.shortage = new DescriptorShortage(log, "Health checks", "Servers keep their state, and their checks'"
+        this.shortage = new SocketShortage(log, "Health checks", "Servers keep their state, and their checks'"
                 + " progress, until checks can open sockets again; their checks show SOCKERR.", quietNanos);
         this.bootstrap = new Bootstrap().group(loop).channelFactory(channels)
                 .option(ChannelOption.TCP_NODELAY, true)
@@ -322,11 +325,12 @@ public final class HealthChecker {
     }
 
     /**
-     * The verdict of a connect that failed: {@code SOCKERR} when the process had no descriptor for it (no verdict on
-     * the server, see {@link #finish}), else the server's {@code L4TOUT} or {@code L4CON}. On the failure path only.
+     * The verdict of a connect that failed: {@code SOCKERR} when the process had no descriptor or local port for it
+     * (no verdict on the server, see {@link #finish}), else the server's {@code L4TOUT} or {@code L4CON}. On the
+     * failure path only.
      */
     private Verdict connectFailed(Throwable cause) {
-        if (Descriptors.exhausted(cause)) {
+        if (Descriptors.localShortage(cause)) {
             shortage.failed(cause);
             return new Verdict(false, HealthCheckResult.SOCKET_ERROR, 0, shortage.detail(cause));
         }

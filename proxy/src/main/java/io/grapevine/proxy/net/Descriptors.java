@@ -28,6 +28,8 @@ public final class Descriptors {
     private static final int ENFILE = 23;
     private static final int ENOBUFS = 105;
     private static final int ENOMEM = 12;
+    /** A connect's: no local address (port) free. */
+    private static final int EADDRNOTAVAIL = 99;
     /** Causes followed at most, against a cycle in a cause chain. */
     private static final int MAX_CAUSES = 8;
 
@@ -56,6 +58,35 @@ public final class Descriptors {
             }
         }
         return false;
+    }
+
+    /**
+     * Whether {@code failure}, or one of its causes, is a connect that found no local port free
+     * ({@code EADDRNOTAVAIL}, "Cannot assign requested address"): every port of {@code net.ipv4.ip_local_port_range}
+     * is taken towards that address and port, by open connections or ones in {@code TIME_WAIT}. The proxy's own
+     * shortage, as a missing descriptor is. Netty's native transports report it as a plain
+     * {@link java.net.ConnectException} with the system's text, as the JDK's NIO transport does.
+     */
+    public static boolean noLocalPort(Throwable failure) {
+        Throwable t = failure;
+        for (int i = 0; t != null && i < MAX_CAUSES; i++, t = t.getCause()) {
+            if (t instanceof Errors.NativeIoException nativeIo && Math.abs(nativeIo.expectedErr()) == EADDRNOTAVAIL) {
+                return true;
+            }
+            if (t instanceof IOException && t.getMessage() != null
+                    && t.getMessage().toLowerCase(Locale.ROOT).contains("cannot assign requested address")) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /**
+     * Whether a socket for a connect could not be made for a reason of the proxy's own ({@link #exhausted},
+     * {@link #noLocalPort}), which says nothing of the server it was for.
+     */
+    public static boolean localShortage(Throwable failure) {
+        return exhausted(failure) || noLocalPort(failure);
     }
 
     /**

@@ -23,8 +23,8 @@ public final class ProxyStats {
     public final LongAdder status502 = new LongAdder();
     public final LongAdder status503 = new LongAdder();
     public final LongAdder status504 = new LongAdder();
-    /** Of {@link #status503}, those answered because the proxy had no file descriptor to connect to a backend. */
-    public final LongAdder status503NoDescriptor = new LongAdder();
+    /** Of {@link #status503}, those answered because the proxy had no file descriptor or local port for a connect. */
+    public final LongAdder status503NoSocket = new LongAdder();
     public final LongAdder retries = new LongAdder();
     /** Retries not made because the pool's retry budget was spent. */
     public final LongAdder retriesDenied = new LongAdder();

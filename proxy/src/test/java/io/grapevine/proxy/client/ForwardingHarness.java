@@ -39,11 +39,12 @@ import java.util.function.BiConsumer;
 final class ForwardingHarness implements AutoCloseable {
 
     /**
-     * What the next dial does. {@code NO_DESCRIPTOR}: the socket cannot be made, as Netty's channel factory fails when
+     * What the next dial does. {@code NO_SOCKET}: the socket cannot be made, as Netty's channel factory fails when
      * the process is out of file descriptors (its native error needs the epoll library loaded:
-     * {@code Epoll.ensureAvailability()}).
+     * {@code Epoll.ensureAvailability()}). {@code NO_PORT}: the connect finds no local port free, as epoll reports
+     * {@code EADDRNOTAVAIL} (a plain ConnectException with the system's text and the address).
      */
-    enum Dial { CONNECT, REFUSE, PENDING, NO_DESCRIPTOR }
+    enum Dial { CONNECT, REFUSE, PENDING, NO_SOCKET, NO_PORT }
 
     /**
      * A backend connection the core opened. {@code endOfTurn} runs what the client's loop has queued: on a real
@@ -161,9 +162,11 @@ final class ForwardingHarness implements AutoCloseable {
             }
             case REFUSE -> // never registered, as a socket whose connect failed never becomes active
                 promise.setFailure(new ConnectException("Connection refused (scripted)"));
-            case NO_DESCRIPTOR -> promise.setFailure(new ChannelException(
+            case NO_SOCKET -> promise.setFailure(new ChannelException(
                     "Unable to create Channel from class class io.netty.channel.epoll.EpollSocketChannel",
                     new Errors.NativeIoException("newSocketStream", -24)));
+            case NO_PORT -> promise.setFailure(new ConnectException(
+                    "connect(..) failed: Cannot assign requested address: /127.0.0.1:8080"));
         }
         return promise;
     }

@@ -541,14 +541,14 @@ class Http2ForwardingTest {
     void aStreamWhoseConnectHasNoDescriptorIsAnswered503AndTheNextStreamIsServed() throws Exception {
         Epoll.ensureAvailability(); // the scripted failure's native error needs the library
         try (ForwardingHarness h = harness(2, "")) {
-            h.dials(Dial.NO_DESCRIPTOR);
+            h.dials(Dial.NO_SOCKET);
             send(h, wire.headers(1, request("POST", "/upload"), false));
             Frame head = find(h, on(1, H2Frames.HEADERS));
             assertNotNull(head, "no answer to the stream: " + received);
             assertEquals("503", head.headers().status().toString());
             send(h, H2Frames.data(1, "part of a body".getBytes(StandardCharsets.US_ASCII), true));
             assertTrue(ended(h, 1));
-            assertEquals(1, h.stats.status503NoDescriptor.sum());
+            assertEquals(1, h.stats.status503NoSocket.sum());
             assertEquals(0, h.stats.retries.sum());
             assertEquals(0, h.backends.size(), "a connection was dialled");
             for (Server s : h.tables.current().servers()) {

@@ -34,11 +34,11 @@ class RetryPolicyTest {
      */
     @Test
     void aConnectWithNoDescriptorIsAnswered503AtOnceAndIsNotTheServersFailure() {
-        assertEquals(new Decision(Action.ANSWER, 503), decide(Failure.NO_DESCRIPTOR, false, false, true, false, 0));
-        assertEquals(new Decision(Action.ANSWER, 503), policy.decide(new Facts(Failure.NO_DESCRIPTOR, false, false,
+        assertEquals(new Decision(Action.ANSWER, 503), decide(Failure.NO_SOCKET, false, false, true, false, 0));
+        assertEquals(new Decision(Action.ANSWER, 503), policy.decide(new Facts(Failure.NO_SOCKET, false, false,
                 true, false, 0), new RetryBudget(0, 0, 1), System.nanoTime()), "no retry budget withdrawn or denied");
-        assertFalse(RetryPolicy.countsAgainstServer(Failure.NO_DESCRIPTOR, false));
-        assertEquals(503, RetryPolicy.statusFor(Failure.NO_DESCRIPTOR));
+        assertFalse(RetryPolicy.countsAgainstServer(Failure.NO_SOCKET, false));
+        assertEquals(503, RetryPolicy.statusFor(Failure.NO_SOCKET));
     }
 
     @Test

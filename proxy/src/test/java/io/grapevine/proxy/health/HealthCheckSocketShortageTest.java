@@ -172,4 +172,59 @@ class HealthCheckSocketShortageTest {
             HealthCheckIntegrationTest.stopChecker(checker, group, sockets);
         }
     }
+    /**
+     * A check whose connect finds no local port free ({@code EADDRNOTAVAIL}: the port range used up towards the server,
+     * by connections open or in TIME_WAIT) is the proxy's shortage too: with {@code fall} 1, twenty such checks leave
+     * the server up, show {@code SOCKERR} with what was missing, and are logged once, naming the port range. Before,
+     * the first took the server down ({@code L4CON}).
+     */
+    @Test
+    void checksWithNoLocalPortLeaveTheServerUp() throws Exception {
+        List<Closeable> sockets = new ArrayList<>();
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        sockets.add(listener);
+        HealthCheckIntegrationTest.accepting(listener, Socket::close);
+        TableHolder tables = HealthCheckIntegrationTest.tableOf(listener.getLocalPort());
+        Server server = tables.current().servers().get(0);
+        AtomicInteger made = new AtomicInteger();
+        AtomicReference<Seen> afterShortage = new AtomicReference<>();
+        EventLoopGroup group = Transport.NIO.newGroup(1, "health-check-test");
+        HealthChecker checker = null;
+        try {
+            ChannelFactory<Channel> factory = () -> {
+                int n = made.incrementAndGet();
+                if (n == 22) {
+                    afterShortage.set(new Seen(server.isActiveUp(), server.stats().checksFailed.sum(),
+                            server.stats().lastCheck()));
+                }
+                if (n >= 2 && n <= 21) {
+                    return new NioSocketChannel() {
+                        @Override
+                        protected boolean doConnect(java.net.SocketAddress remote, java.net.SocketAddress local)
+                                throws Exception {
+                            throw new java.net.ConnectException("Cannot assign requested address");
+                        }
+                    };
+                }
+                return new NioSocketChannel();
+            };
+            checker = new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, 1, 1, 1, 10_000, 50, 300_000),
+                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
+            checker.start();
+            Await.until(Duration.ofSeconds(30), "the first check after the shortage started",
+                    () -> afterShortage.get() != null);
+            Seen seen = afterShortage.get();
+            assertTrue(seen.up(), "a check with no local port took the server down");
+            assertEquals(0, seen.failed(), "checks with no local port counted as failed");
+            assertEquals("SOCKERR", seen.last().status(), seen.last().toString());
+            assertEquals("no socket: no local port free (cannot assign requested address)", seen.last().detail());
+            List<String> warnings = log.messages(Level.WARN);
+            assertEquals(1, warnings.size(), warnings.toString());
+            assertTrue(warnings.get(0).startsWith("Health checks cannot open sockets: no local port is free"),
+                    warnings.get(0));
+            assertTrue(warnings.get(0).contains("net.ipv4.ip_local_port_range"), warnings.get(0));
+        } finally {
+            HealthCheckIntegrationTest.stopChecker(checker, group, sockets);
+        }
+    }
 }

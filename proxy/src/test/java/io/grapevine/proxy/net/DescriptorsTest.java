@@ -51,6 +51,20 @@ class DescriptorsTest {
     }
 
     @Test
+    void aConnectWithNoLocalPortFreeIsALocalShortageButNoExhaustionOfDescriptors() {
+        // epoll's and NIO's connect report EADDRNOTAVAIL as a plain ConnectException with the system's text.
+        Throwable epoll = new ConnectException("connect(..) failed: Cannot assign requested address: /10.0.0.7:8080");
+        assertTrue(Descriptors.noLocalPort(epoll));
+        assertTrue(Descriptors.localShortage(epoll));
+        assertFalse(Descriptors.exhausted(epoll));
+        assertTrue(Descriptors.noLocalPort(new Errors.NativeIoException("connect", -99)));
+        assertTrue(Descriptors.localShortage(new Errors.NativeIoException("newSocketStream", -24)));
+        assertFalse(Descriptors.noLocalPort(new ConnectException("Connection refused")));
+        assertFalse(Descriptors.localShortage(new ConnectException("connect(..) failed: Connection refused")));
+        assertFalse(Descriptors.localShortage(null));
+    }
+
+    @Test
     void aCycleInTheCausesEnds() {
         IOException a = new IOException("a");
         IOException b = new IOException("b", a);

@@ -300,7 +300,7 @@ class ResourceExhaustionIntegrationTest {
         long servedAfterMillis = (System.nanoTime() - closed) / 1_000_000;
         SteadyClient.Summary real = steady.stop();
         String log = proxy.log();
-        long noDescriptor = proxy.admin().json("/stats.json").get("proxy").path("local_503_no_descriptor").asLong(-1);
+        long noDescriptor = proxy.admin().json("/stats.json").get("proxy").path("local_503_no_socket").asLong(-1);
         System.out.println("[reliability] descriptor flood: limit lowered to " + limit + ", " + OVER_THE_LIMIT
                 + " connections held, peak " + peakOpen + " open files; held connections " + ok + " of " + statuses
                 + " answered 200; steady client " + real + "; a new connection served " + servedAfterMillis

@@ -30,7 +30,7 @@ class StatsFormatsTest {
         for (String k : List.of("connections_current", "connections_max", "connections_limit", "connections_total",
                 "connections_refused", "proxy_protocol_rejected", "requests", "responses_1xx", "responses_2xx",
                 "responses_3xx", "responses_4xx", "responses_5xx", "bad_requests", "client_timeouts", "local_502",
-                "local_503", "local_504", "local_503_no_descriptor", "retries", "aborted_responses",
+                "local_503", "local_504", "local_503_no_socket", "retries", "aborted_responses",
                 "tunnels_opened", "tunnels_current", "bytes_in", "bytes_out")) {
             proxy.put(k, 1);
         }
@@ -140,11 +140,11 @@ class StatsFormatsTest {
 
     /** The proxy's 503s for want of a descriptor to connect to a backend have a counter of their own. */
     @Test
-    void theNoDescriptor503sHaveACounterOfTheirOwn() {
+    void theNoSocket503sHaveACounterOfTheirOwn() {
         String text = StatsFormats.prometheus(document(), new LatencyMetrics(List.of(), List.of(), List.of(),
                 List.of()));
-        assertTrue(text.contains("\n# TYPE grapevine_local_responses_no_descriptor_total counter\n"
-                + "grapevine_local_responses_no_descriptor_total 1\n"), text);
+        assertTrue(text.contains("\n# TYPE grapevine_local_responses_no_socket_total counter\n"
+                + "grapevine_local_responses_no_socket_total 1\n"), text);
     }
 
     @Test

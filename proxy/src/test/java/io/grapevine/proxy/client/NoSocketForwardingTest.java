@@ -20,7 +20,7 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * server. The client gets a 503 at once, no other server is tried (its connect would need a descriptor too), and no
  * server is charged with it: no connect error, no passive-health failure, no ejection.
  */
-class NoDescriptorForwardingTest {
+class NoSocketForwardingTest {
 
     private static final String GET = "GET /x HTTP/1.1\r\nHost: example\r\n\r\n";
 
@@ -39,7 +39,7 @@ class NoDescriptorForwardingTest {
     @Test
     void aConnectWithNoDescriptorIsAnswered503AtOnceAndCountsAgainstNoServer() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, ""))
-                .dials(Dial.NO_DESCRIPTOR, Dial.NO_DESCRIPTOR)) {
+                .dials(Dial.NO_SOCKET, Dial.NO_SOCKET)) {
             h.send(GET);
             String answer = h.received();
             assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
@@ -47,7 +47,24 @@ class NoDescriptorForwardingTest {
             assertEquals(0, h.backends.size(), "another connection was dialled");
             assertEquals(1, h.stats.status503.sum());
             assertEquals(0, h.stats.status502.sum());
-            assertEquals(1, h.stats.status503NoDescriptor.sum());
+            assertEquals(1, h.stats.status503NoSocket.sum());
+            assertNoServerCharged(h.tables.current().servers());
+        }
+    }
+
+    /**
+     * A connect that finds no local port free ({@code EADDRNOTAVAIL}) is the proxy's shortage too: 503 at once, not
+     * retried, no server charged. Before, it counted as refused, was retried on the other server, and ejected both.
+     */
+    @Test
+    void aConnectWithNoLocalPortIsAnswered503AtOnceAndCountsAgainstNoServer() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, ""))
+                .dials(Dial.NO_PORT, Dial.NO_PORT)) {
+            h.send(GET);
+            String answer = h.received();
+            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
+            assertEquals(0, h.stats.retries.sum(), "retried on another server");
+            assertEquals(1, h.stats.status503NoSocket.sum());
             assertNoServerCharged(h.tables.current().servers());
         }
     }
@@ -60,12 +77,12 @@ class NoDescriptorForwardingTest {
     void aShortageIsLoggedOnceWhenItStartsAndOnceWhenItEnds() throws Exception {
         try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, ""))) {
             for (int i = 0; i < 5; i++) {
-                h.dials(Dial.NO_DESCRIPTOR);
+                h.dials(Dial.NO_SOCKET);
                 h.send(GET);
                 String answer = h.received();
                 assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
             }
-            assertEquals(5, h.stats.status503NoDescriptor.sum());
+            assertEquals(5, h.stats.status503NoSocket.sum());
             assertNoServerCharged(h.tables.current().servers());
             List<String> warnings = log.messages(Level.WARN);
             assertEquals(1, warnings.size(), warnings.toString());
@@ -82,7 +99,7 @@ class NoDescriptorForwardingTest {
             assertEquals(1, infos.size(), infos.toString());
             assertTrue(infos.get(0).startsWith("Backend connects open sockets again"), infos.get(0));
 
-            h.dials(Dial.NO_DESCRIPTOR, Dial.NO_DESCRIPTOR);
+            h.dials(Dial.NO_SOCKET, Dial.NO_SOCKET);
             h.send(GET.replace("/x", "/y")); // the idle connection of the first server serves one of these
             h.send(GET.replace("/x", "/z"));
             assertEquals(2, log.messages(Level.WARN).size(), log.toString());

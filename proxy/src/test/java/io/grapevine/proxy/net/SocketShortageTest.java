@@ -18,10 +18,10 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.slf4j.LoggerFactory;
 
-class DescriptorShortageTest {
+class SocketShortageTest {
 
     @RegisterExtension
-    final LogCapture log = new LogCapture(DescriptorShortageTest.class);
+    final LogCapture log = new LogCapture(SocketShortageTest.class);
 
     @BeforeAll
     static void nativeTransportLoaded() {
@@ -34,8 +34,8 @@ class DescriptorShortageTest {
                 new Errors.NativeIoException("newSocketStream", -24));
     }
 
-    private DescriptorShortage shortage(long quietMillis) {
-        return new DescriptorShortage(LoggerFactory.getLogger(DescriptorShortageTest.class), "Things",
+    private SocketShortage shortage(long quietMillis) {
+        return new SocketShortage(LoggerFactory.getLogger(SocketShortageTest.class), "Things",
                 "Meanwhile this.", TimeUnit.MILLISECONDS.toNanos(quietMillis));
     }
 
@@ -45,7 +45,7 @@ class DescriptorShortageTest {
      */
     @Test
     void anEpisodeIsLoggedOnceWhenItStartsAndOnceWhenItIsOver() throws Exception {
-        DescriptorShortage s = shortage(300);
+        SocketShortage s = shortage(300);
         s.opened();
         assertFalse(s.isShort());
         for (int i = 0; i < 5; i++) {
@@ -66,8 +66,8 @@ class DescriptorShortageTest {
             return !s.isShort();
         });
         assertEquals(1, log.messages(Level.INFO).size(), log.toString());
-        assertTrue(log.messages(Level.INFO).get(0).startsWith("Things open sockets again; the shortage of file"
-                + " descriptors lasted "), log.toString());
+        assertTrue(log.messages(Level.INFO).get(0).startsWith("Things open sockets again; the shortage lasted "),
+                log.toString());
 
         s.failed(emfile());
         assertEquals(2, log.messages(Level.WARN).size(), log.toString());
@@ -75,7 +75,7 @@ class DescriptorShortageTest {
 
     @Test
     void theDetailNamesTheSystemsWordsAndTheLimit() {
-        DescriptorShortage s = shortage(0);
+        SocketShortage s = shortage(0);
         long limit = Descriptors.limit();
         String suffix = limit > 0 ? " (limit " + limit + ")" : "";
         assertEquals("no socket: too many open files" + suffix, s.detail(emfile()));

@@ -7,8 +7,9 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 
 /**
- * One kind of socket (health checks', backend connects') that the process could not open for want of a descriptor
- * ({@link Descriptors#exhausted}), told to the operator once per episode: one WARN line at the first such failure
+ * One kind of socket (health checks', backend connects') that the process could not open for a reason of its own
+ * ({@link Descriptors#localShortage}: no descriptor, no socket memory, no local port), told to the operator once per
+ * episode: one WARN line at the first such failure
  * after sockets opened, one INFO line when they open again. Not one line per failure: a flood holds the process at
  * its limit for as long as it lasts.
  *
@@ -20,7 +21,7 @@ import org.slf4j.Logger;
  * volatile read when there is no episode. The line that starts an episode reads the limit and counts the open
  * descriptors ({@link Descriptors#open} lists a directory): once per episode, never per failure.
  */
-public final class DescriptorShortage {
+public final class SocketShortage {
 
     /** How long sockets must open without a failure for an episode to end. */
     public static final long QUIET_NANOS = TimeUnit.SECONDS.toNanos(5);
@@ -40,7 +41,7 @@ public final class DescriptorShortage {
      * @param meanwhile  what happens meanwhile, a sentence
      * @param quietNanos see {@link #QUIET_NANOS}
      */
-    public DescriptorShortage(Logger log, String sockets, String meanwhile, long quietNanos) {
+    public SocketShortage(Logger log, String sockets, String meanwhile, long quietNanos) {
         this.log = log;
         this.sockets = sockets;
         this.meanwhile = meanwhile;
@@ -48,8 +49,9 @@ public final class DescriptorShortage {
     }
 
     /**
-     * A socket could not be opened for want of a descriptor ({@code cause}, which {@link Descriptors#exhausted} said
-     * so of). Logs the episode's line if it starts one.
+     * A socket could not be opened for a reason of the proxy's own ({@code cause}, which
+     * {@link Descriptors#localShortage} said so of). Logs the episode's line if it starts one, by the first failure's
+     * kind.
      */
     public void failed(Throwable cause) {
         long now = System.nanoTime();
@@ -57,6 +59,15 @@ public final class DescriptorShortage {
         if (!short_.get() && short_.compareAndSet(false, true)) {
             startNanos = now;
             long limit = Descriptors.limit();
+            if (Descriptors.noLocalPort(cause)) {
+                log.warn("{} cannot open sockets: no local port is free for the connect (cannot assign requested"
+                                + " address: every port of net.ipv4.ip_local_port_range is taken towards that server,"
+                                + " by open connections or ones in TIME_WAIT). {} Keep backend connections alive (the"
+                                + " backends' keep-alive, limits.max_idle_per_server), widen"
+                                + " net.ipv4.ip_local_port_range, or serve from more backend addresses.",
+                        sockets, meanwhile);
+                return;
+            }
             long open = Descriptors.open();
             log.warn("{} cannot open sockets: the process is out of file descriptors ({}; open-files limit {}, {}). {}"
                             + " Raise the limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower"
@@ -71,7 +82,7 @@ public final class DescriptorShortage {
         if (short_.get()) {
             long now = System.nanoTime();
             if (now - lastFailureNanos >= quietNanos && short_.compareAndSet(true, false)) {
-                log.info("{} open sockets again; the shortage of file descriptors lasted {} s", sockets,
+                log.info("{} open sockets again; the shortage lasted {} s", sockets,
                         TimeUnit.NANOSECONDS.toSeconds(lastFailureNanos - startNanos));
             }
         }
@@ -82,8 +93,14 @@ public final class DescriptorShortage {
         return short_.get();
     }
 
-    /** What a failure's record says: {@code no socket: too many open files (limit 1024)}. */
+    /**
+     * What a failure's record says: {@code no socket: too many open files (limit 1024)}, {@code no socket: no local
+     * port free (cannot assign requested address)}.
+     */
     public String detail(Throwable cause) {
+        if (Descriptors.noLocalPort(cause)) {
+            return "no socket: " + reason(cause);
+        }
         long limit = Descriptors.limit();
         return "no socket: " + reason(cause) + (limit > 0 ? " (limit " + limit + ")" : "");
     }
@@ -94,6 +111,9 @@ public final class DescriptorShortage {
      * {@code Too many open files}).
      */
     static String reason(Throwable cause) {
+        if (Descriptors.noLocalPort(cause)) {
+            return "no local port free (cannot assign requested address)"; // its text ends with the server's address
+        }
         Throwable t = cause;
         for (int i = 0; t != null && i < 8; i++, t = t.getCause()) {
             if (t instanceof IOException && t.getMessage() != null) {
