@@ -9,9 +9,8 @@ import org.slf4j.Logger;
 /**
  * One kind of socket (health checks', backend connects') that the process could not open for a reason of its own
  * ({@link Descriptors#localShortage}: no descriptor, no socket memory, no local port), told to the operator once per
- * episode: one WARN line at the first such failure
- * after sockets opened, one INFO line when they open again. Not one line per failure: a flood holds the process at
- * its limit for as long as it lasts.
+ * episode: one WARN line at the first such failure after sockets opened, one INFO line when they open again. Not one
+ * line per failure: a flood holds the process at its limit for as long as it lasts.
  *
  * <p>An episode ends at the first socket opened {@link #quietNanos} or more after its last failure, not at the first
  * one: at the limit, each descriptor a closing connection frees is taken by the next socket, and sockets open and
@@ -58,7 +57,6 @@ public final class SocketShortage {
         lastFailureNanos = now;
         if (!short_.get() && short_.compareAndSet(false, true)) {
             startNanos = now;
-            long limit = Descriptors.limit();
             if (Descriptors.noLocalPort(cause)) {
                 log.warn("{} cannot open sockets: no local port is free for the connect (cannot assign requested"
                                 + " address: every port of net.ipv4.ip_local_port_range is taken towards that server,"
@@ -68,6 +66,7 @@ public final class SocketShortage {
                         sockets, meanwhile);
                 return;
             }
+            long limit = Descriptors.limit();
             long open = Descriptors.open();
             log.warn("{} cannot open sockets: the process is out of file descriptors ({}; open-files limit {}, {}). {}"
                             + " Raise the limit (LimitNOFILE= in the systemd unit, ulimit -n) or lower"
