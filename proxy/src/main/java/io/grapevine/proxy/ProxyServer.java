@@ -209,12 +209,11 @@ public final class ProxyServer implements AutoCloseable {
      * Lowers the client connections served at once to what the open-files limit leaves room for, two descriptors
      * each beside those open now and a reserve ({@link ConnectionCap}), with one line when it does: a WARN when
      * {@code max_connections} is a number the limit cannot give, an INFO when it is the default (left out or written
-     * out alike: the config keeps no trace of which), a ceiling rather than a number asked for (HAProxy too sizes an unset {@code maxconn} by the limit without a warning). Call once
-     * everything the start opens is open (listeners, admin, gossip, log files): the count it reads is the base.
-     *
-     * @return the cap applied
+     * out alike: the config keeps no trace of which), a ceiling rather than a number asked for (HAProxy too sizes an
+     * unset {@code maxconn} by the limit without a warning). Call once everything the start opens is open (listeners,
+     * admin, gossip, log files): the count it reads is the base.
      */
-    public ConnectionCap capConnectionsToOpenFiles() {
+    public void capConnectionsToOpenFiles() {
         int configured = config.limits().maxConnections();
         ConnectionCap cap = ConnectionCap.now(configured);
         if (cap.lowered() && configured == Limits.defaults().maxConnections()) {
@@ -223,7 +222,6 @@ public final class ProxyServer implements AutoCloseable {
             log.warn(cap.warning());
         }
         connectionsLimit = cap.effective();
-        return cap;
     }
 
     /** "4 event loops on epoll", for the start-up line. */

@@ -684,10 +684,10 @@ public final class Exchange {
         RetryPolicy.Decision d = state != State.FORWARDING && state != State.RESPONDING && state != State.TUNNEL ? null
                 : loop.retryPolicy().decide(new RetryPolicy.Facts(failure, reused, responseStarted,
                         request.idempotent, requestCommitted, retriesMade), loop.retryBudget(poolState, now), now);
-        if (failure == Failure.NO_SOCKET) {
-            // The proxy's own shortage, no error of the server's: answered 503 at once (RetryPolicy), counted there.
-        } else if (failure.beforeSending()) {
-            s.stats().connectErrors.increment();
+        if (failure.beforeSending()) {
+            if (failure != Failure.NO_SOCKET) { // the proxy's own shortage is no connect error of the server's
+                s.stats().connectErrors.increment();
+            }
         } else if (d == null || d.action() != RetryPolicy.Action.RETRY_SAME_SERVER) {
             // A stale keep-alive sent again is counted in retried (HAProxy's wretr), not as an error of the server.
             s.stats().responseErrors.increment();

@@ -15,9 +15,9 @@ package io.grapevine.proxy.forward;
  * three times its requests. The stale keep-alive retry needs no budget: it says nothing about the server and
  * costs it no extra request (the one it was sent never reached it).
  *
- * <p>A connect that failed because the proxy had no file descriptor for it ({@link Failure#NO_SOCKET}) is
- * answered 503 at once, not retried: the proxy lacks the resource, not the server, and a connect to another server
- * would need a descriptor too (HAProxy answers such a request 503, termination state {@code SC}). Nor does it count
+ * <p>A connect that failed because the proxy had no file descriptor or local port for it ({@link Failure#NO_SOCKET})
+ * is answered 503 at once, not retried: the proxy lacks the resource, not the server, and a connect to another server
+ * would need a socket too (HAProxy answers such a request 503, termination state {@code SC}). Nor does it count
  * against the server.
  *
  * <p>Statuses (RFC 9110 section 15.6): no server could take the request, 503; a server failed or answered

@@ -4,9 +4,9 @@ import io.grapevine.cluster.HostAndPort;
 import io.grapevine.cluster.PeriodicPass;
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
-import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Descriptors;
 import io.grapevine.proxy.net.ProxyHeaders;
+import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.table.BackendTable;
@@ -49,8 +49,8 @@ import org.slf4j.LoggerFactory;
  * at once, and each is then checked every interval from its own first check, keeping that place in the interval
  * when the loop ran late. Checks come due in {@link #SLOTS_PER_INTERVAL} slots per interval.
  *
- * <p>A check that cannot open its socket because the process is out of file descriptors ({@link Descriptors#exhausted})
- * says nothing of the server: its state, its progress towards {@code rise} or {@code fall} and its passive health stay
+ * <p>A check that cannot open its socket because the process is out of file descriptors, or whose connect finds no
+ * local port free ({@link Descriptors#localShortage}), says nothing of the server: its state, its progress towards {@code rise} or {@code fall} and its passive health stay
  * as they were. The check is shown as HAProxy's {@code SOCKERR} (a local socket error) and the shortage is logged once
  * while it lasts ({@link SocketShortage}); a flood of client connections up to the limit would otherwise mark
  * every server down, and the outage would outlast the flood by {@code rise} checks.

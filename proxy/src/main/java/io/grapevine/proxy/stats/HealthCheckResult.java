@@ -18,7 +18,7 @@ public record HealthCheckResult(boolean ok, String status, int code, long durati
                                 String detail) {
 
     /**
-     * HAProxy's {@code SOCKERR}: the check could not open its socket (the process is out of file descriptors). It
+     * HAProxy's {@code SOCKERR}: the check could not open its socket (no file descriptor, no local port). It
      * judged nothing of the server, whose state and checks' progress stay as they were.
      */
     public static final String SOCKET_ERROR = "SOCKERR";

@@ -308,7 +308,7 @@ public final class StatsFormats {
             sample(sb, "grapevine_local_responses_total", "status=\"" + status + "\"", proxy.get("local_" + status));
         }
         counter(sb, "grapevine_local_responses_no_socket_total",
-                "Of the proxy's 503s, those answered because it had no file descriptor or local port to connect to a backend.",
+                "Of the proxy's 503s, those answered for want of a file descriptor or local port for a backend connect.",
                 proxy.get("local_503_no_socket"));
         counter(sb, "grapevine_retries_total", "Requests retried on another server.", proxy.get("retries"));
         counter(sb, "grapevine_retries_denied_total", "Retries not made because the pool's retry budget was spent.",

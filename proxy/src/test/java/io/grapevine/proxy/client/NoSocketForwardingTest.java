@@ -14,11 +14,13 @@ import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * A backend connect that fails because the proxy is out of file descriptors: the proxy lacks the resource, not the
- * server. The client gets a 503 at once, no other server is tried (its connect would need a descriptor too), and no
- * server is charged with it: no connect error, no passive-health failure, no ejection.
+ * A backend connect that fails because the proxy is out of file descriptors or local ports: the proxy lacks the
+ * resource, not the server. The client gets a 503 at once, no other server is tried (its connect would need a socket
+ * too), and no server is charged with it: no connect error, no passive-health failure, no ejection.
  */
 class NoSocketForwardingTest {
 
@@ -33,13 +35,15 @@ class NoSocketForwardingTest {
     }
 
     /**
-     * Before, the connect counted as refused: the request was retried on the other server, whose connect failed too,
-     * and both servers were ejected (passive health's max_fails is 1 by default) for the proxy's own shortage.
+     * No descriptor for the socket ({@code NO_SOCKET}), or no local port free for the connect ({@code NO_PORT},
+     * {@code EADDRNOTAVAIL}). Before, the connect counted as refused: the request was retried on the other server,
+     * whose connect failed too, and both servers were ejected (passive health's max_fails is 1 by default) for the
+     * proxy's own shortage.
      */
-    @Test
-    void aConnectWithNoDescriptorIsAnswered503AtOnceAndCountsAgainstNoServer() throws Exception {
-        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, ""))
-                .dials(Dial.NO_SOCKET, Dial.NO_SOCKET)) {
+    @ParameterizedTest
+    @EnumSource(value = Dial.class, names = {"NO_SOCKET", "NO_PORT"})
+    void aConnectWithNoSocketIsAnswered503AtOnceAndCountsAgainstNoServer(Dial shortage) throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, "")).dials(shortage, shortage)) {
             h.send(GET);
             String answer = h.received();
             assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
@@ -47,23 +51,6 @@ class NoSocketForwardingTest {
             assertEquals(0, h.backends.size(), "another connection was dialled");
             assertEquals(1, h.stats.status503.sum());
             assertEquals(0, h.stats.status502.sum());
-            assertEquals(1, h.stats.status503NoSocket.sum());
-            assertNoServerCharged(h.tables.current().servers());
-        }
-    }
-
-    /**
-     * A connect that finds no local port free ({@code EADDRNOTAVAIL}) is the proxy's shortage too: 503 at once, not
-     * retried, no server charged. Before, it counted as refused, was retried on the other server, and ejected both.
-     */
-    @Test
-    void aConnectWithNoLocalPortIsAnswered503AtOnceAndCountsAgainstNoServer() throws Exception {
-        try (ForwardingHarness h = new ForwardingHarness(ForwardingHarness.config(2, ""))
-                .dials(Dial.NO_PORT, Dial.NO_PORT)) {
-            h.send(GET);
-            String answer = h.received();
-            assertTrue(answer.startsWith("HTTP/1.1 503 "), answer);
-            assertEquals(0, h.stats.retries.sum(), "retried on another server");
             assertEquals(1, h.stats.status503NoSocket.sum());
             assertNoServerCharged(h.tables.current().servers());
         }

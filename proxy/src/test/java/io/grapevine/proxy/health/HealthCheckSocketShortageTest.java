@@ -21,6 +21,7 @@ import io.netty.channel.epoll.Epoll;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.unix.Errors;
 import java.io.Closeable;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -55,6 +56,21 @@ class HealthCheckSocketShortageTest {
     static ChannelException noDescriptor() {
         return new ChannelException("Unable to create Channel from class class io.netty.channel.epoll.EpollSocketChannel",
                 new Errors.NativeIoException("newSocketStream", -24));
+    }
+
+    /** A server that accepts (and closes) every connection, on loopback; its port. Closed with {@code sockets}. */
+    private static int acceptingServer(List<Closeable> sockets) throws IOException {
+        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
+        sockets.add(listener);
+        HealthCheckIntegrationTest.accepting(listener, Socket::close);
+        return listener.getLocalPort();
+    }
+
+    /** TCP checks every 20 ms with {@code rise} and {@code fall}, their sockets made by {@code factory}; no quiet time. */
+    private static HealthChecker checker(int rise, int fall, TableHolder tables, EventLoopGroup group,
+                                         ChannelFactory<Channel> factory) {
+        return new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, rise, fall, 1, 10_000, 50, 300_000),
+                new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
     }
 
     /** How the server and its checks stood when the first check after the shortage started. */
@@ -93,8 +109,7 @@ class HealthCheckSocketShortageTest {
                 }
                 return new NioSocketChannel();
             };
-            checker = new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, 2, 2, 1, 10_000, 50, 300_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
+            checker = checker(2, 2, tables, group, factory);
             checker.start();
             Await.until(Duration.ofSeconds(30), "the first check after the shortage started",
                     () -> afterShortage.get() != null);
@@ -133,10 +148,7 @@ class HealthCheckSocketShortageTest {
     @Test
     void checksWithNoSocketKeepTheProgressTowardsRise() throws Exception {
         List<Closeable> sockets = new ArrayList<>();
-        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        sockets.add(listener);
-        HealthCheckIntegrationTest.accepting(listener, Socket::close);
-        TableHolder tables = HealthCheckIntegrationTest.tableOf(listener.getLocalPort());
+        TableHolder tables = HealthCheckIntegrationTest.tableOf(acceptingServer(sockets));
         Server server = tables.current().servers().get(0);
         AtomicInteger made = new AtomicInteger();
         AtomicReference<Boolean> upBeforeSecondPass = new AtomicReference<>();
@@ -161,8 +173,7 @@ class HealthCheckSocketShortageTest {
                 }
                 return new NioSocketChannel();
             };
-            checker = new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, 2, 1, 1, 10_000, 50, 300_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
+            checker = checker(2, 1, tables, group, factory);
             checker.start();
             Await.until(Duration.ofSeconds(30), "the second check after the shortage started",
                     () -> upAfterSecondPass.get() != null);
@@ -181,10 +192,7 @@ class HealthCheckSocketShortageTest {
     @Test
     void checksWithNoLocalPortLeaveTheServerUp() throws Exception {
         List<Closeable> sockets = new ArrayList<>();
-        ServerSocket listener = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
-        sockets.add(listener);
-        HealthCheckIntegrationTest.accepting(listener, Socket::close);
-        TableHolder tables = HealthCheckIntegrationTest.tableOf(listener.getLocalPort());
+        TableHolder tables = HealthCheckIntegrationTest.tableOf(acceptingServer(sockets));
         Server server = tables.current().servers().get(0);
         AtomicInteger made = new AtomicInteger();
         AtomicReference<Seen> afterShortage = new AtomicReference<>();
@@ -208,8 +216,7 @@ class HealthCheckSocketShortageTest {
                 }
                 return new NioSocketChannel();
             };
-            checker = new HealthChecker(new HealthCheckConfig(true, null, null, 20, 2000, 1, 1, 1, 10_000, 50, 300_000),
-                    new ProxyProtocolConfig(false, null, Map.of()), tables, group.next(), factory, 0);
+            checker = checker(1, 1, tables, group, factory);
             checker.start();
             Await.until(Duration.ofSeconds(30), "the first check after the shortage started",
                     () -> afterShortage.get() != null);
