@@ -277,7 +277,7 @@ public final class ProxyInstance implements AutoCloseable {
         }
         if (server != null) {
             // Once the listeners, the admin listener, gossip and the log files are open: what stays open is the base.
-            server.capConnectionsToOpenFiles();
+            server.capConnections();
         }
         log.info(instance.describe(o, config));
         return instance;

@@ -18,7 +18,9 @@ import io.grapevine.proxy.config.TlsConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.health.HealthChecker;
 import io.grapevine.proxy.net.ConnectionCap;
+import io.grapevine.proxy.net.DirectMemoryCap;
 import io.grapevine.proxy.net.LoopSlice;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.TableHolder;
@@ -63,8 +65,8 @@ public final class ProxyServer implements AutoCloseable {
     private final EventLoopGroup healthChecks;
     private final ProxyStats stats = new ProxyStats();
     /**
-     * Client connections served at once: {@code limits.max_connections}, until {@link #capConnectionsToOpenFiles}
-     * lowers it to what the open-files limit allows. Limits take a restart: a reload never changes it.
+     * Client connections served at once: {@code limits.max_connections}, until {@link #capConnections} lowers it to
+     * what the open-files and direct memory limits allow. Limits take a restart: a reload never changes it.
      */
     private volatile int connectionsLimit;
     private final TableHolder tables;
@@ -207,21 +209,33 @@ public final class ProxyServer implements AutoCloseable {
 
     /**
      * Lowers the client connections served at once to what the open-files limit leaves room for, two descriptors
-     * each beside those open now and a reserve ({@link ConnectionCap}), with one line when it does: a WARN when
-     * {@code max_connections} is a number the limit cannot give, an INFO when it is the default (left out or written
-     * out alike: the config keeps no trace of which), a ceiling rather than a number asked for (HAProxy too sizes an
-     * unset {@code maxconn} by the limit without a warning). Call once everything the start opens is open (listeners,
-     * admin, gossip, log files): the count it reads is the base.
+     * each beside those open now and a reserve ({@link ConnectionCap}), and to what the direct memory limit leaves
+     * room for, {@link RelayBuffers#PER_CONNECTION} each beside a reserve ({@link DirectMemoryCap}), with one line for
+     * each that does: a WARN when {@code max_connections} is a number the limit cannot give, an INFO when it is the
+     * default (left out or written out alike: the config keeps no trace of which), a ceiling rather than a number
+     * asked for (HAProxy too sizes an unset {@code maxconn} by its limits without a warning). Call once everything
+     * the start opens is open (listeners, admin, gossip, log files): the count of open files it reads is the base.
      */
-    public void capConnectionsToOpenFiles() {
+    public void capConnections() {
         int configured = config.limits().maxConnections();
-        ConnectionCap cap = ConnectionCap.now(configured);
-        if (cap.lowered() && configured == Limits.defaults().maxConnections()) {
-            log.info(cap.warning());
-        } else if (cap.lowered()) {
-            log.warn(cap.warning());
+        boolean asDefault = configured == Limits.defaults().maxConnections();
+        ConnectionCap files = ConnectionCap.now(configured);
+        if (files.lowered()) {
+            report(asDefault, files.warning());
         }
-        connectionsLimit = cap.effective();
+        DirectMemoryCap memory = DirectMemoryCap.now(configured);
+        if (memory.lowered()) {
+            report(asDefault, memory.warning());
+        }
+        connectionsLimit = Math.min(files.effective(), memory.effective());
+    }
+
+    private static void report(boolean asDefault, String line) {
+        if (asDefault) {
+            log.info(line);
+        } else {
+            log.warn(line);
+        }
     }
 
     /** "4 event loops on epoll", for the start-up line. */

@@ -3,6 +3,7 @@ package io.grapevine.proxy.admin;
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
+import io.grapevine.proxy.net.DirectMemoryCap;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.HealthCheckResult;
 import io.grapevine.proxy.stats.LatencyMetrics;
@@ -190,6 +191,8 @@ public final class StatsReport {
         proxy.put("connections_refused", p.connectionsRefused.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("accept_failures", p.acceptFailures.sum());
+        proxy.put("direct_memory_used", DirectMemoryCap.usedNow());
+        proxy.put("direct_memory_limit", DirectMemoryCap.limitNow());
         proxy.put("requests", p.requests.sum());
         proxy.put("request_rate", round2(all.requestRate));
         proxy.put("request_rate_max", round2(all.requestRateMax));

@@ -5,6 +5,7 @@ import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.forward.DataPlane;
 import io.grapevine.proxy.forward.LoopContext;
 import io.grapevine.proxy.net.AcceptFailures;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -193,6 +194,7 @@ public final class ClientInitializer {
             Channel child = (Channel) msg;
             // A client's FIN ends its input, not the connection: answered requests still go out (see Http1Connection)
             child.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+            RelayBuffers.apply(child.config()); // what a slow reader can make it hold
             try {
                 ChannelPromise registration = child.newPromise(); // its loop is the channel's, once registered
                 registration.addListener(registered);

@@ -1,6 +1,7 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.proxy.config.ProxyConfig;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.net.SocketShortage;
 import io.grapevine.proxy.net.Transport;
 import io.grapevine.proxy.stats.ProxyStats;
@@ -65,7 +66,11 @@ public final class DataPlane {
             Bootstrap bootstrap = new Bootstrap().group(eventLoop).channel(transport.socketChannel())
                     .option(ChannelOption.TCP_NODELAY, true)
                     .option(ChannelOption.SO_KEEPALIVE, true)
-                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectMillis);
+                    .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, connectMillis)
+                    // What a backend that reads an upload slowly, or a client that reads a response slowly, can
+                    // make this connection hold.
+                    .option(ChannelOption.WRITE_BUFFER_WATER_MARK, RelayBuffers.WATER_MARK)
+                    .option(ChannelOption.RCVBUF_ALLOCATOR, RelayBuffers.READS);
             if (transport == Transport.EPOLL) {
                 // A backend connection quiet for connect_ms (an idle one, or one waiting for a response) is probed
                 // every second, and given up after two unanswered probes: a host that lost its network is found

@@ -290,6 +290,10 @@ public final class StatsFormats {
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",
                 proxy.get("accept_failures"));
+        gauge(sb, "grapevine_direct_memory_bytes", "Direct memory in use: the proxy's buffers.",
+                proxy.get("direct_memory_used"));
+        gauge(sb, "grapevine_direct_memory_limit_bytes", "Direct memory limit (-XX:MaxDirectMemorySize).",
+                proxy.get("direct_memory_limit"));
         counter(sb, "grapevine_proxy_protocol_rejected_total",
                 "Client connections closed for a missing, late or invalid PROXY protocol header.",
                 proxy.get("proxy_protocol_rejected"));

@@ -76,10 +76,7 @@ class DescriptorLimitIntegrationTest {
                 conf.toString(), "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip"));
         command.addAll(List.of(extraArgs));
         proxy = resources.keep(ChildProcess.start(dir, "proxy", command, Map.of()));
-        Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
-                () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
-                        && proxy.log().contains("grapevine proxy listening on"),
-                () -> backend.tail() + "\n" + proxy.tail());
+        ChildProcess.awaitBackendAndProxy(backend, backendPort, proxy);
     }
 
     private InetSocketAddress listen() {

@@ -4,6 +4,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.it.RawHttpClient;
+import io.grapevine.proxy.net.DirectMemoryCap;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.it.RawHttpClient.Response;
 import io.grapevine.proxy.reliability.ProxyProcess.RssSampler;
 import io.grapevine.proxy.testing.Await;
@@ -60,12 +62,24 @@ class ResourceExhaustionIntegrationTest {
 
     @Test
     void slowlorisWithFiveThousandConnectionsLeavesRealTrafficItsLatency() throws Exception {
-        slowClients("slowloris", "-H", "/");
+        slowClients("slowloris", "/", "-H", "-i", "10");
     }
 
     @Test
     void slowBodyClientsWithFiveThousandConnectionsLeaveRealTrafficItsLatency() throws Exception {
-        slowClients("slow body", "-B", "/echo");
+        slowClients("slow body", "/echo", "-B", "-i", "10", "-s", "65536");
+    }
+
+    /**
+     * Slow reads ({@code slowhttptest -X}): each of the {@value #SLOW_CLIENTS} connections asks for 50 MB and reads 32
+     * bytes of it every 5 s through a window of at most 64 bytes. Beside the bounds of the other slow clients, each
+     * connection's response may hold no more of the proxy's memory than {@link RelayBuffers#PER_CONNECTION}, and no
+     * response is cut off. Before those bounds, about 4,000 such clients exhausted the direct memory, and every event
+     * loop stopped in the JDK's allocation retries.
+     */
+    @Test
+    void slowReadersWithFiveThousandConnectionsLeaveRealTrafficItsLatencyInBoundedMemory() throws Exception {
+        slowClients("slow read", "/bytes?n=50000000", "-X", "-w", "1", "-y", "64", "-n", "5", "-z", "32", "-k", "1");
     }
 
     /**
@@ -75,7 +89,7 @@ class ResourceExhaustionIntegrationTest {
      * the attack (in one of two windows under attack, see below). The client deadlines are raised to 60 s so
      * that the attack lasts the whole measurement; the default ones (10 s for a head) would end it sooner.
      */
-    private void slowClients(String name, String mode, String target) throws Exception {
+    private void slowClients(String name, String target, String... attackArgs) throws Exception {
         Tools.require("slowhttptest", "slowhttptest");
         ProxyProcess proxy = resources.keep(ProxyProcess.start(dir, "\"timeouts\": {\"client_header_ms\": 60000,"
                 + " \"client_idle_ms\": 60000}"));
@@ -88,9 +102,11 @@ class ResourceExhaustionIntegrationTest {
 
         Path out = dir.resolve("slowhttptest.out");
         // Line-buffered, so that its last status is in the file when it is stopped.
-        Process attack = new ProcessBuilder("stdbuf", "-oL", "slowhttptest", mode, "-c", Integer.toString(SLOW_CLIENTS), "-r", "2000",
-                "-i", "10", "-s", "65536", "-l", "40", "-p", "5", "-u", proxy.url(target))
-                .redirectErrorStream(true).redirectOutput(out.toFile()).start();
+        List<String> command = new ArrayList<>(List.of("stdbuf", "-oL", "slowhttptest"));
+        command.addAll(List.of(attackArgs));
+        command.addAll(List.of("-c", Integer.toString(SLOW_CLIENTS), "-r", "2000", "-l", "40", "-p", "5", "-u",
+                proxy.url(target)));
+        Process attack = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(out.toFile()).start();
         resources.keep(attack::destroyForcibly);
         Await.until(Duration.ofSeconds(30), SLOW_CLIENTS + " slow connections open",
                 () -> proxy.counter("connections_current") >= SLOW_CLIENTS,
@@ -100,17 +116,21 @@ class ResourceExhaustionIntegrationTest {
                         + " slowhttptest: " + slowhttptestStatusOrWhy(out) + "; " + proxy.tails());
         long rssAttacked = proxy.rssBytes();
         long filesAttacked = proxy.openFiles();
+        long directAttacked = proxy.counter("direct_memory_used");
         // Two windows under attack: on a machine shared with other work, a p99 of sub-millisecond requests
         // measures its scheduling noise too; a proxy that the attack slows down fails both.
         SteadyClient.Summary attacked = measure(proxy, Duration.ofSeconds(6));
         SteadyClient.Summary attackedAgain = measure(proxy, Duration.ofSeconds(6));
         long stillOpen = proxy.counter("connections_current");
+        long aborted = proxy.counter("aborted_responses");
+        directAttacked = Math.max(directAttacked, proxy.counter("direct_memory_used"));
         attack.destroy();
         attack.waitFor(10, TimeUnit.SECONDS);
         String report = slowhttptestStatus(out);
 
-        System.out.println("[reliability] " + name + ": " + SLOW_CLIENTS + " slow connections (slowhttptest " + mode
-                + ": " + report + "), proxy RSS " + rssAttacked / MIB + " MiB, " + filesAttacked + " open files; real"
+        System.out.println("[reliability] " + name + ": " + SLOW_CLIENTS + " slow connections (slowhttptest "
+                + String.join(" ", attackArgs) + ": " + report + "), proxy RSS " + rssAttacked / MIB + " MiB, direct memory " + directAttacked / MIB
+                + " MiB, " + filesAttacked + " open files, " + aborted + " responses cut off; real"
                 + " traffic before: " + baseline + "; during: " + attacked + "; and after that: " + attackedAgain);
         assertTrue(stillOpen >= SLOW_CLIENTS, "the slow connections were not all held during the measurement: "
                 + stillOpen);
@@ -118,6 +138,9 @@ class ResourceExhaustionIntegrationTest {
             assertEquals(0, during.failed(), "real requests failed during the attack: " + during);
             assertEquals(0, during.dropped(), "real traffic lost its connection during the attack: " + during);
         }
+        assertEquals(0, aborted, "responses were cut off");
+        assertTrue(directAttacked <= SLOW_CLIENTS * RelayBuffers.PER_CONNECTION + DirectMemoryCap.RESERVE,
+                "direct memory " + directAttacked + " over the bound of " + SLOW_CLIENTS + " connections");
         assertTrue(Math.min(attacked.p99Micros(), attackedAgain.p99Micros()) <= 2 * baseline.p99Micros(),
                 "p99 during the attack (" + attacked + "; " + attackedAgain + ") is over twice the p99 before it ("
                         + baseline + ")");

@@ -6,6 +6,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -227,6 +228,18 @@ public final class ChildProcess implements AutoCloseable {
      */
     public List<String> outputLines() {
         return log().lines().filter(l -> !l.isBlank() && !CDS_RECORDING.matcher(l).find()).toList();
+    }
+
+    /**
+     * Waits, 60 s at most, until the demo backend {@code backend} listens on {@code backendPort} and the proxy
+     * {@code proxy} says it is listening; fails with both logs' tails.
+     */
+    public static void awaitBackendAndProxy(ChildProcess backend, int backendPort, ChildProcess proxy)
+            throws InterruptedException {
+        Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
+                () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
+                        && proxy.log().contains("grapevine proxy listening on"),
+                () -> backend.tail() + "\n" + proxy.tail());
     }
 
     /** The log's last lines, for failure messages. */
