@@ -11,6 +11,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 
 /**
  * A proxy and one demo backend as processes of their own, started with the {@code grapevine} launcher as an
@@ -45,6 +46,16 @@ final class ProxyProcess implements AutoCloseable {
      * @param extraJson   further top-level members of servers.conf, or empty
      */
     static ProxyProcess start(Path dir, String healthCheck, String extraJson) throws IOException {
+        return start(dir, healthCheck, extraJson, Map.of());
+    }
+
+    /**
+     * @param healthCheck servers.conf's {@code health_check} object
+     * @param extraJson   further top-level members of servers.conf, or empty
+     * @param env         added to the proxy's environment (e.g. {@code GRAPEVINE_JVM_EXTRA_OPTS})
+     */
+    static ProxyProcess start(Path dir, String healthCheck, String extraJson, Map<String, String> env)
+            throws IOException {
         int backendPort = Ports.free();
         ChildProcess backend = ChildProcess.launcher(dir, "backend", "backend", "--port", Integer.toString(backendPort));
         Path conf = dir.resolve("servers.conf");
@@ -52,7 +63,7 @@ final class ProxyProcess implements AutoCloseable {
                 + ", \"backend_servers\": [ { \"ip\": \"127.0.0.1\", \"port\": " + backendPort + " } ] }\n");
         int port = Ports.free();
         int adminPort = Ports.free();
-        ChildProcess proxy = ChildProcess.proxy(dir, "proxy", "--servers", conf.toString(),
+        ChildProcess proxy = ChildProcess.proxy(dir, "proxy", env, "--servers", conf.toString(),
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip");
         ProxyProcess started = new ProxyProcess(backend, proxy, port, adminPort, backendPort);
         try {
