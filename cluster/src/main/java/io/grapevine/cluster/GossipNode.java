@@ -336,14 +336,17 @@ public final class GossipNode implements AutoCloseable {
         return "127.0.0.1";
     }
 
-    /** Whether only its address tells whether {@code seed} is this node: on its port, its host neither ours nor localhost. */
+    /**
+     * Whether only its address tells whether {@code seed} is this node: on its port, its host neither ours nor
+     * localhost. Names compare without case, as DNS does (RFC 4343): {@code Node-A} is {@code node-a}.
+     */
     private static boolean needsAddress(HostAndPort seed, int gossipPort, String advertiseHost) {
-        return gossipPort != 0 && seed.port() == gossipPort && !seed.host().equals(advertiseHost)
-                && !seed.host().equals("localhost");
+        return gossipPort != 0 && seed.port() == gossipPort && !seed.host().equalsIgnoreCase(advertiseHost)
+                && !seed.host().equalsIgnoreCase("localhost");
     }
 
     /** @param address the seed's, as {@link NameLookups} found it, or null */
-    private static boolean isSelf(HostAndPort seed, InetAddress address, int gossipPort, String advertiseHost) {
+    static boolean isSelf(HostAndPort seed, InetAddress address, int gossipPort, String advertiseHost) {
         if (gossipPort == 0 || seed.port() != gossipPort) {
             return false;
         }

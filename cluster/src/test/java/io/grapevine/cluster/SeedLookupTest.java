@@ -1,6 +1,7 @@
 package io.grapevine.cluster;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -30,6 +31,15 @@ class SeedLookupTest {
             assertTrue(lines.get(0).contains("seed seed-1.silent.example within 5000 ms"), lines.toString());
             assertTrue(lines.get(1).contains("seed seed-2.silent.example within 5000 ms"), lines.toString());
         }
+    }
+
+    @Test
+    void aSeedThatNamesThisNodeInAnotherCaseIsThisNode() {
+        HostAndPort seed = HostAndPort.parse("Node-A.Example:17946", "seed");
+        assertTrue(GossipNode.isSelf(seed, null, 17946, "node-a.example"));
+        assertTrue(GossipNode.isSelf(HostAndPort.parse("LocalHost:17946", "seed"), null, 17946, "10.0.0.1"));
+        assertFalse(GossipNode.isSelf(HostAndPort.parse("node-b.example:17946", "seed"), null, 17946, "node-a.example"));
+        assertFalse(GossipNode.isSelf(seed, null, 17947, "node-a.example"), "another port: another node");
     }
 
     @Test
