@@ -139,7 +139,7 @@
     if (v === null || v === undefined) return '\u2013';
     if (typeof v === 'number') {
       if (/_ms$/.test(key) && v > 1e12) return clock(v); // a wall-clock time, not a duration
-      if (/(^|_)bytes(_|$)/.test(key)) return bytes(v) + ' (' + v + ')';
+      if (/(^|_)bytes(_|$)|^direct_memory_/.test(key)) return bytes(v) + ' (' + v + ')'; // sizes in bytes
       if (/_ms$/.test(key)) return ms(v);
       return Number.isInteger(v) ? String(v) : String(Math.round(v * 100) / 100);
     }
