@@ -122,6 +122,11 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     private long tunnelActivityNanos;
     private boolean readPaused;
     private boolean flushNeeded;
+    /**
+     * {@link #write} is handing a part to the channel: a writability change it causes is {@link #write}'s to act on,
+     * after its flush, not {@link #channelWritabilityChanged}'s. Event loop only.
+     */
+    private boolean writingPart;
     /** A flush is queued behind this turn's events ({@link #flushAtEndOfTurn}). */
     private boolean flushQueued;
     /** Made on the first {@link #flushAtEndOfTurn}: only a pipelining client needs it. Event loop only. */
@@ -639,8 +644,23 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
             tunnelActivityNanos = System.nanoTime();
         }
         stats.bytesOut.add(part.readableBytes());
-        ctx.write(part, ctx.voidPromise());
+        writingPart = true;
+        try {
+            ctx.write(part, ctx.voidPromise());
+        } finally {
+            writingPart = false;
+        }
         flushNeeded = true;
+        if (!channel.isWritable()) {
+            // Over the high-water mark (RelayBuffers): send it now, and hold the backend back only if the socket did
+            // not take it. Pausing at the mark itself would stop and restart the backend's reads once per read of a
+            // download whose client keeps up. The bound holds: at most one read (RelayBuffers.MAX_READ) above the
+            // mark is ever queued, as before.
+            flushIfNeeded();
+            if (!channel.isWritable()) {
+                sequencer.clientWritabilityChanged(false);
+            }
+        }
     }
 
     void flushIfNeeded() {
@@ -801,7 +821,9 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {
         boolean writable = channel.isWritable();
         unwritableSinceNanos = writable ? 0 : System.nanoTime();
-        sequencer.clientWritabilityChanged(writable);
+        if (writable || !writingPart) {
+            sequencer.clientWritabilityChanged(writable);
+        }
         ctx.fireChannelWritabilityChanged();
     }
 

@@ -12,10 +12,15 @@ import io.grapevine.proxy.client.ForwardingHarness.Dial;
 import io.grapevine.proxy.config.ConfigLoader;
 import io.grapevine.proxy.config.ProxyConfig;
 import io.grapevine.proxy.http.ResponseHeadParser;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.RuntimeState;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOutboundHandlerAdapter;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -957,6 +962,72 @@ class Http1ForwardingTest {
             assertTrue(b.isReading());
             b.send("67890");
             assertEquals("200:1234567890", bodies(h.received()));
+        }
+    }
+
+    /**
+     * A read of a download takes the client connection over its high-water mark for a moment: the part is flushed at
+     * once, and the backend goes on being read when the socket took it, with no pause and resume per read.
+     */
+    @Test
+    void aClientThatKeepsUpIsNotWaitedForAtEachRead() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.client.config().setWriteBufferWaterMark(RelayBuffers.WATER_MARK);
+            h.send(get("big"));
+            Backend b = h.backend(0);
+            String part = "x".repeat(RelayBuffers.MAX_READ);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + 3 * part.length() + "\r\n\r\n");
+            for (int i = 0; i < 3; i++) {
+                b.channel().pipeline().fireChannelRead(Unpooled.copiedBuffer(part, StandardCharsets.ISO_8859_1));
+                assertTrue(h.client.isWritable(), "the part over the mark was flushed as it was written");
+                assertTrue(b.isReading(), "the client took it: the backend's reads go on");
+            }
+            b.channel().pipeline().fireChannelReadComplete();
+            assertEquals("200:" + part.repeat(3), bodies(h.received()));
+        }
+    }
+
+    /** A part over the mark that the client's socket does not take holds the backend back until it drains. */
+    @Test
+    void aPartTheClientsSocketCannotTakePausesTheBackendAfterItsFlush() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.client.config().setWriteBufferWaterMark(RelayBuffers.WATER_MARK);
+            h.send(get("big"));
+            Backend b = h.backend(0);
+            FullSocket socket = new FullSocket();
+            h.client.pipeline().addFirst(socket);
+            String part = "x".repeat(RelayBuffers.MAX_READ);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + 3 * part.length() + "\r\n\r\n");
+            assertTrue(b.isReading(), "a head under the mark waits for nothing");
+            for (int i = 0; i < 2; i++) {
+                b.channel().pipeline().fireChannelRead(Unpooled.copiedBuffer(part, StandardCharsets.ISO_8859_1));
+                assertFalse(h.client.isWritable());
+                assertFalse(b.isReading(), "the socket kept the part: the backend must wait");
+                socket.drain();
+                assertTrue(b.isReading(), "the socket took it: the backend is read again");
+            }
+            b.send(part);
+            socket.drain();
+            assertEquals("200:" + part.repeat(3), bodies(h.received()));
+        }
+    }
+
+    /** A client socket whose send buffer is full: flushes stop here until {@link #drain}. */
+    private static final class FullSocket extends ChannelOutboundHandlerAdapter {
+        private ChannelHandlerContext ctx;
+
+        @Override
+        public void handlerAdded(ChannelHandlerContext ctx) {
+            this.ctx = ctx;
+        }
+
+        @Override
+        public void flush(ChannelHandlerContext ctx) {
+            // held: the bytes stay in the channel's outbound buffer, counted against its marks
+        }
+
+        void drain() {
+            ctx.flush();
         }
     }
 
