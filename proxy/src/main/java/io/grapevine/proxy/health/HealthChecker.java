@@ -50,10 +50,11 @@ import org.slf4j.LoggerFactory;
  * when the loop ran late. Checks come due in {@link #SLOTS_PER_INTERVAL} slots per interval.
  *
  * <p>A check that cannot open its socket because the process is out of file descriptors, or whose connect finds no
- * local port free ({@link Descriptors#localShortage}), says nothing of the server: its state, its progress towards {@code rise} or {@code fall} and its passive health stay
- * as they were. The check is shown as HAProxy's {@code SOCKERR} (a local socket error) and the shortage is logged once
- * while it lasts ({@link SocketShortage}); a flood of client connections up to the limit would otherwise mark
- * every server down, and the outage would outlast the flood by {@code rise} checks.
+ * local port free ({@link Descriptors#localShortage}), says nothing of the server: its state, its progress towards
+ * {@code rise} or {@code fall} and its passive health stay as they were. The check is shown as HAProxy's
+ * {@code SOCKERR} (a local socket error) and the shortage is logged once while it lasts ({@link SocketShortage}); a
+ * flood of client connections up to the limit would otherwise mark every server down, and the outage would outlast
+ * the flood by {@code rise} checks.
  *
  * <p>Runs entirely on one event loop of its own, neither a data-plane loop nor the admin listener's (whose endpoints
  * would otherwise delay its ticks, connects and deadlines); its state is confined to it.
@@ -280,7 +281,8 @@ public final class HealthChecker {
                     });
                 }
                 if (path != null) {
-                    ch.pipeline().addLast(new HttpProbe(server, path, config.host(), verdict -> finish(server, st, attempt, verdict)));
+                    ch.pipeline().addLast(new HttpProbe(server, path, config.host(),
+                            verdict -> finish(server, st, attempt, verdict)));
                 }
             }
         }).connect(server.address());

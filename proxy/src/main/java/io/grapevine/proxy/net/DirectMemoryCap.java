@@ -38,7 +38,7 @@ public record DirectMemoryCap(int configured, int effective, long limit, long ne
         return new DirectMemoryCap(configured, (int) Math.max(1, Math.min(configured, fits)), limit, needed);
     }
 
-    /** This process's: {@link #limit()}. */
+    /** This process's: {@link #limitNow()}. */
     public static DirectMemoryCap now(int configured) {
         return of(configured, limitNow());
     }

@@ -1,7 +1,6 @@
 package io.grapevine.proxy.reliability;
 
 import io.grapevine.proxy.testing.Admin;
-import io.grapevine.proxy.testing.Await;
 import io.grapevine.proxy.testing.ChildProcess;
 import io.grapevine.proxy.testing.Ports;
 import java.io.IOException;
@@ -9,7 +8,6 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 
@@ -67,10 +65,7 @@ final class ProxyProcess implements AutoCloseable {
                 "--listen", "127.0.0.1:" + port, "--admin", "127.0.0.1:" + adminPort, "--no-gossip");
         ProxyProcess started = new ProxyProcess(backend, proxy, port, adminPort, backendPort);
         try {
-            Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
-                    () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
-                            && proxy.log().contains("grapevine proxy listening on"),
-                    () -> backend.tail() + "\n" + proxy.tail());
+            ChildProcess.awaitBackendAndProxy(backend, backendPort, proxy);
         } catch (AssertionError e) {
             started.close();
             throw e;

@@ -234,8 +234,7 @@ public final class ChildProcess implements AutoCloseable {
      * Waits, 60 s at most, until the demo backend {@code backend} listens on {@code backendPort} and the proxy
      * {@code proxy} says it is listening; fails with both logs' tails.
      */
-    public static void awaitBackendAndProxy(ChildProcess backend, int backendPort, ChildProcess proxy)
-            throws InterruptedException {
+    public static void awaitBackendAndProxy(ChildProcess backend, int backendPort, ChildProcess proxy) {
         Await.until(Duration.ofSeconds(60), "the backend and the proxy listening",
                 () -> backend.log().contains("listening on 127.0.0.1:" + backendPort + " ")
                         && proxy.log().contains("grapevine proxy listening on"),
