@@ -175,9 +175,23 @@ public final class ExportRenderer implements AutoCloseable {
         }
     }
 
-    /** Kills the command and the processes it started, which the shell would otherwise leave running. */
+    /**
+     * Kills the command and the processes it started, which the shell would otherwise leave running. A child the shell
+     * forks while its descendants are listed is not in that list, and once the shell is dead it is no longer its
+     * descendant: so the listing is repeated, while the shell lives, until it finds none alive (a few passes), and
+     * the shell is killed last.
+     */
     private static void kill(Process p) {
-        p.descendants().forEach(ProcessHandle::destroyForcibly);
+        for (int pass = 0; pass < 10; pass++) {
+            List<ProcessHandle> alive = p.descendants().filter(ProcessHandle::isAlive).toList();
+            if (alive.isEmpty()) {
+                break;
+            }
+            alive.forEach(ProcessHandle::destroyForcibly);
+            for (ProcessHandle h : alive) {
+                h.onExit().completeOnTimeout(h, 100, TimeUnit.MILLISECONDS).join();
+            }
+        }
         p.destroyForcibly();
     }
 
