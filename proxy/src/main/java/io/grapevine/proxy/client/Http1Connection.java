@@ -127,6 +127,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
      * after its flush, not {@link #channelWritabilityChanged}'s. Event loop only.
      */
     private boolean writingPart;
+    /** {@link #abort} closed the connection. */
+    private boolean aborted;
     /** A flush is queued behind this turn's events ({@link #flushAtEndOfTurn}). */
     private boolean flushQueued;
     /** Made on the first {@link #flushAtEndOfTurn}: only a pipelining client needs it. Event loop only. */
@@ -815,6 +817,23 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
                 }
             }
         }
+    }
+
+    @Override
+    public long stalledSinceNanos() {
+        return unwritableSinceNanos;
+    }
+
+    /** A close waiting for its last response to be written ({@link #closeOnceWritten}) is aborted too. */
+    @Override
+    public boolean abort() {
+        if (aborted || lifecycle == Lifecycle.CLOSED || !channel.isOpen()) {
+            return false;
+        }
+        aborted = true;
+        lifecycle = Lifecycle.CLOSING;
+        ctx.close();
+        return true;
     }
 
     @Override

@@ -344,6 +344,20 @@ final class Http2Connection extends ClientChannelHandler
         ctx.fireChannelInactive();
     }
 
+    @Override
+    public long stalledSinceNanos() {
+        return unwritableSinceNanos;
+    }
+
+    @Override
+    public boolean abort() {
+        if (lifecycle == Lifecycle.CLOSED) {
+            return false;
+        }
+        closeNow();
+        return true;
+    }
+
     /** The codec passes the socket's writability on after its flow controller has seen it. */
     @Override
     public void channelWritabilityChanged(ChannelHandlerContext ctx) {

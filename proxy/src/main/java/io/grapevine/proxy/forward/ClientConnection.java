@@ -23,6 +23,27 @@ public interface ClientConnection {
      */
     void closeAfterNextResponse();
 
+    /**
+     * Since when ({@link System#nanoTime}) the client has taken nothing of what the proxy has to send it (its
+     * connection unwritable, over the high-water mark), or 0: under memory pressure, such connections are closed
+     * ({@link MemoryPressure}).
+     */
+    default long stalledSinceNanos() {
+        return 0;
+    }
+
+    /**
+     * Closes the connection at once, what waits to be written dropped, as its idle timeout closes a client that reads
+     * nothing: no graceful end (an HTTP/2 codec's close would wait for its streams). Returns whether it was open.
+     */
+    default boolean abort() {
+        if (!channel().isOpen()) {
+            return false;
+        }
+        channel().close();
+        return true;
+    }
+
     /** The client's channel (the proxy closes it at once when it stops: {@link LoopContext#closeAll}). */
     Channel channel();
 

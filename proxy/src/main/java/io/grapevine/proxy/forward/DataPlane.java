@@ -61,6 +61,7 @@ public final class DataPlane {
         int index = 0;
         int connectMillis = (int) Math.min(Integer.MAX_VALUE, config.timeouts().connectMillis());
         SocketShortage shortage = LoopContext.backendShortage(SocketShortage.QUIET_NANOS);
+        MemoryPressure memoryPressure = MemoryPressure.ofThisProcess();
         for (EventExecutor executor : workers) {
             EventLoop eventLoop = (EventLoop) executor;
             Bootstrap bootstrap = new Bootstrap().group(eventLoop).channel(transport.socketChannel())
@@ -81,7 +82,8 @@ public final class DataPlane {
                         .option(EpollChannelOption.TCP_KEEPCNT, 2);
             }
             Dialer dialer = (server, handler) -> bootstrap.clone().handler(handler).connect(server.address());
-            LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer, shortage);
+            LoopContext loop = new LoopContext(index++, eventLoop, config, tables, stats, dialer, shortage,
+                    memoryPressure);
             map.put(executor, loop);
             list.add(loop);
         }

@@ -68,6 +68,7 @@ public final class LoopContext {
     private RetryBudget[] retryBudgets = new RetryBudget[4];
     private final long upstreamIdleNanos;
     private final long sweepMillis;
+    private final MemoryPressure memoryPressure;
 
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer) {
@@ -80,7 +81,18 @@ public final class LoopContext {
      */
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer, SocketShortage socketShortage) {
+        this(index, eventLoop, config, tables, stats, dialer, socketShortage, MemoryPressure.ofThisProcess());
+    }
+
+    /**
+     * @param socketShortage the backend connects' shortage of descriptors, one for every loop of the proxy (see
+     *                           {@link #backendShortage})
+     * @param memoryPressure the direct memory's, one for every loop of the proxy
+     */
+    public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
+                       Dialer dialer, SocketShortage socketShortage, MemoryPressure memoryPressure) {
         this.index = index;
+        this.memoryPressure = memoryPressure;
         this.socketShortage = socketShortage;
         this.eventLoop = eventLoop;
         this.config = config;
@@ -418,9 +430,29 @@ public final class LoopContext {
         return n;
     }
 
+    /**
+     * Direct memory is near its limit: closes this loop's client connections that have taken nothing for a while
+     * (see {@link MemoryPressure}); their responses are cut off, their backend connections closed and their buffers
+     * released.
+     */
+    private void shedStalledClients(long now) {
+        int shed = 0;
+        for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
+            if (MemoryPressure.isShed(c.stalledSinceNanos(), now) && c.abort()) {
+                shed++;
+            }
+        }
+        if (shed > 0) {
+            memoryPressure.shed(shed, stats, now);
+        }
+    }
+
     /** One pass of deadline enforcement; the loop runs it every {@code sweepMillis} (tests call it directly). */
     public void sweep() {
         long now = System.nanoTime();
+        if (!clients.isEmpty() && memoryPressure.isHigh()) {
+            shedStalledClients(now);
+        }
         if (!clients.isEmpty()) {
             for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
                 try {

@@ -10,6 +10,8 @@ public final class ProxyStats {
     /** The most client connections ever open at once. */
     public final AtomicInteger connectionsMax = new AtomicInteger();
     public final LongAdder connectionsRefused = new LongAdder();
+    /** Client connections closed under direct memory pressure, having taken nothing for a while (MemoryPressure). */
+    public final LongAdder connectionsShed = new LongAdder();
     /** Accepts that failed on the client, TLS and admin listeners: out of file descriptors, mostly. */
     public final LongAdder acceptFailures = new LongAdder();
     /** Client connections closed because their PROXY protocol header was missing, late or invalid. */

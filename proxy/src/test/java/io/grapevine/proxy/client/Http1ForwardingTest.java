@@ -1012,6 +1012,32 @@ class Http1ForwardingTest {
         }
     }
 
+    /**
+     * A client that takes nothing is stalled from the moment its socket keeps what it was sent; aborted (as memory
+     * pressure does), it is closed at once with what waits to be written, its response cut off, and only once.
+     */
+    @Test
+    void aStalledClientIsAbortedAtOnceAndOnlyOnce() throws Exception {
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.client.config().setWriteBufferWaterMark(RelayBuffers.WATER_MARK);
+            h.send(get("big"));
+            Backend b = h.backend(0);
+            h.client.pipeline().addFirst(new FullSocket());
+            Http1Connection connection = h.client.pipeline().get(Http1Connection.class);
+            String part = "x".repeat(RelayBuffers.MAX_READ);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + 2 * part.length() + "\r\n\r\n");
+            assertEquals(0, connection.stalledSinceNanos(), "nothing kept yet");
+            b.channel().pipeline().fireChannelRead(Unpooled.copiedBuffer(part, StandardCharsets.ISO_8859_1));
+            assertTrue(connection.stalledSinceNanos() != 0, "the socket kept the part");
+            assertTrue(connection.abort());
+            assertFalse(h.client.isOpen());
+            assertFalse(connection.abort(), "closed already");
+            h.runPending();
+            assertFalse(b.channel().isOpen(), "the backend connection, mid-response, is closed with it");
+            assertEquals(0, h.stats.abortedResponses.sum(), "cut off on the client's side: no backend failure");
+        }
+    }
+
     /** A client socket whose send buffer is full: flushes stop here until {@link #drain}. */
     private static final class FullSocket extends ChannelOutboundHandlerAdapter {
         private ChannelHandlerContext ctx;
