@@ -11,6 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import ch.qos.logback.classic.Level;
 import io.grapevine.proxy.client.ForwardingHarness.Backend;
 import io.grapevine.proxy.client.ForwardingHarness.Dial;
+import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.testing.H2Frames;
 import io.grapevine.proxy.testing.H2Frames.Frame;
@@ -452,6 +453,27 @@ class Http2ForwardingTest {
             assertTrue(b.isReading(), "window granted: the backend is read again");
             b.send("y".repeat(128 * 1024));
             assertEquals(size, body(h, 1).length());
+            assertTrue(ended(h, 1));
+        }
+    }
+
+    /** A part the client's socket keeps pauses the stream's backend until the socket drains. */
+    @Test
+    void aPartTheSocketKeepsPausesTheBackendUntilItDrains() throws Exception {
+        try (ForwardingHarness h = harness(1, "")) {
+            h.client.config().setWriteBufferWaterMark(RelayBuffers.WATER_MARK);
+            String part = "x".repeat(RelayBuffers.MAX_READ);
+            send(h, H2Frames.windowUpdate(0, 2 * part.length()), wire.headers(1, request("GET", "/big"), true),
+                    H2Frames.windowUpdate(1, 2 * part.length()));
+            Backend b = h.backend(0);
+            b.send("HTTP/1.1 200 OK\r\nContent-Length: " + 2 * part.length() + "\r\n\r\n");
+            h.writable(h.client, false); // the socket's buffer is full
+            b.send(part);
+            assertFalse(b.isReading(), "the socket kept the part: the backend must wait");
+            h.writable(h.client, true);
+            assertTrue(b.isReading(), "the socket drained: the backend is read again");
+            b.send(part);
+            assertEquals(2 * part.length(), body(h, 1).length());
             assertTrue(ended(h, 1));
         }
     }

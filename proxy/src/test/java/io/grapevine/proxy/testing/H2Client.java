@@ -40,6 +40,8 @@ public final class H2Client implements AutoCloseable {
     private final byte[] readBuffer = new byte[64 * 1024];
     /** Frames read while waiting for something else (another stream, a GOAWAY), in order. */
     private final List<Frame> seen = new ArrayList<>();
+    /** Frames of {@link #seen} that an {@link #await} of their stream has taken. */
+    private final java.util.Set<Frame> awaited = java.util.Collections.newSetFromMap(new java.util.IdentityHashMap<>());
     private boolean grantWindow = true;
     private boolean eof;
     private int nextStreamId = 1;
@@ -150,15 +152,25 @@ public final class H2Client implements AutoCloseable {
         }
     }
 
-    /** Reads until stream {@code id} ends (END_STREAM or RST_STREAM); other frames are kept in {@link #seen()}. */
+    /**
+     * Reads until stream {@code id} ends (END_STREAM or RST_STREAM); other frames are kept in {@link #seen()}. The
+     * frames of {@code id} that came while another stream was awaited (the server interleaves streams) come first.
+     */
     public Response await(int id, Duration timeout) throws IOException {
         long deadline = System.nanoTime() + timeout.toNanos();
         List<Http2Headers> interim = new ArrayList<>();
         Http2Headers headers = null;
         Http2Headers trailers = null;
         ByteArrayOutputStream body = new ByteArrayOutputStream();
+        java.util.ArrayDeque<Frame> earlier = new java.util.ArrayDeque<>();
+        for (Frame f : seen) {
+            if (f.streamId() == id && awaited.add(f)) {
+                earlier.add(f);
+            }
+        }
         for (;;) {
-            Frame f = next(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
+            boolean replayed = !earlier.isEmpty();
+            Frame f = replayed ? earlier.poll() : next(Duration.ofNanos(Math.max(1, deadline - System.nanoTime())));
             if (f == null) {
                 throw new IOException("stream " + id + " did not end in time (connection "
                         + (eof ? "closed" : "open") + "); frames seen: " + seen + "; so far: " + headers);
@@ -182,7 +194,11 @@ public final class H2Client implements AutoCloseable {
                 case H2Frames.RST_STREAM -> {
                     return new Response(interim, headers, body.toByteArray(), trailers, f.errorCode());
                 }
-                default -> seen.add(f);
+                default -> {
+                    if (!replayed) {
+                        seen.add(f);
+                    }
+                }
             }
             if (f.endStream()) {
                 return new Response(interim, headers, body.toByteArray(), trailers, -1);
