@@ -94,6 +94,8 @@ SCENARIOS = [
     Scenario("h2-tls", "small GET over HTTP/2 over TLS (ALPN h2), h2load -c10 -m20", 10, tool="h2load",
              h2=True, tls=True, streams=20),
     Scenario("download", "1 MiB response, keep-alive, 10 connections", 10, path="/1m.bin"),
+    Scenario("h2-download", "1 MiB response over HTTP/2 cleartext (prior knowledge), h2load -c4 -m8", 4,
+             path="/1m.bin", tool="h2load", h2=True, streams=8),
     Scenario("upload", "64 KiB POST body, keep-alive, 20 connections", 20, path="/upload", lua="upload"),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
