@@ -55,6 +55,13 @@ public final class ExportRenderer implements AutoCloseable {
     private static final int OUTPUT_LINE_CHARS = 300;
     /** How long {@link #close()} waits for the command's kill. */
     public static final long CLOSE_WAIT_MILLIS = 2000;
+    /**
+     * util-linux's {@code setsid}, if it is on the PATH (null otherwise): the command runs in a session, and so a
+     * process group, of its own, which one signal kills whole ({@link #kill}). The shell {@code setsid} starts is not a
+     * process group leader (it is a new process of the proxy's group), so {@code setsid} execs it without forking:
+     * the command's process id is its group's.
+     */
+    private static final String SETSID = onPath("setsid");
 
     private final Path templateFile;
     private final Path out;
@@ -148,7 +155,9 @@ public final class ExportRenderer implements AutoCloseable {
         Process p;
         try {
             // Its standard input is empty: a pipe no one writes would hold a command that reads it until it is killed.
-            p = new ProcessBuilder("/bin/sh", "-c", onChange).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+            List<String> command = SETSID == null ? List.of("/bin/sh", "-c", onChange)
+                    : List.of(SETSID, "/bin/sh", "-c", onChange);
+            p = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectErrorStream(true).start();
         } catch (IOException e) {
             commandFailures.incrementAndGet();
@@ -176,12 +185,21 @@ public final class ExportRenderer implements AutoCloseable {
     }
 
     /**
-     * Kills the command and the processes it started, which the shell would otherwise leave running. A child the shell
-     * forks while its descendants are listed is not in that list, and once the shell is dead it is no longer its
-     * descendant: so the listing is repeated, while the shell lives, until it finds none alive (a few passes), and
-     * the shell is killed last.
+     * Kills the command and the processes it started, which the shell would otherwise leave running. In a process
+     * group of its own ({@link #SETSID}), one {@code SIGKILL} to the group kills the shell and every process of it
+     * at once, however fast the shell forks; those that left the group first (a command that daemonizes with
+     * {@code setsid} or {@code setpgid}) are in the list of its descendants taken before, and killed one by one.
+     * Without a group of its own, a child the shell forks while its descendants are listed is not in that list, and
+     * once the shell is dead it is no longer its descendant: so the listing is repeated, while the shell lives, until
+     * it finds none alive (a few passes), and the shell is killed last; a child forked between the last pass and the
+     * shell's kill escapes.
      */
     private static void kill(Process p) {
+        if (SETSID != null) {
+            List<ProcessHandle> before = p.descendants().toList();
+            killGroup(p.pid());
+            before.forEach(ProcessHandle::destroyForcibly);
+        }
         for (int pass = 0; pass < 10; pass++) {
             List<ProcessHandle> alive = p.descendants().filter(ProcessHandle::isAlive).toList();
             if (alive.isEmpty()) {
@@ -193,6 +211,35 @@ public final class ExportRenderer implements AutoCloseable {
             }
         }
         p.destroyForcibly();
+    }
+
+    /**
+     * SIGKILL to process group {@code pgid}, by the shell's {@code kill} (Java signals single processes only). A group
+     * of that id exists only if the command leads it: never the proxy's own.
+     */
+    private static void killGroup(long pgid) {
+        try {
+            Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s KILL -- -" + pgid)
+                    .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+            if (!kill.waitFor(5, TimeUnit.SECONDS)) {
+                kill.destroyForcibly();
+            }
+        } catch (IOException e) {
+            log.debug("kill of process group {} could not start: {}", pgid, e.getMessage()); // the passes follow
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** The first executable file named {@code name} in the PATH's directories, or null. */
+    private static String onPath(String name) {
+        String path = System.getenv("PATH");
+        for (String dir : (path == null ? "/usr/bin:/bin" : path).split(File.pathSeparator)) {
+            if (!dir.isEmpty() && Files.isExecutable(Path.of(dir, name))) {
+                return Path.of(dir, name).toString();
+            }
+        }
+        return null;
     }
 
     /**

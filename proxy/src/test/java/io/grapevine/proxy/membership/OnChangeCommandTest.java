@@ -97,6 +97,33 @@ class OnChangeCommandTest {
                 .noneMatch(p -> p.info().commandLine().orElse("").contains("sleep 31.4159")));
     }
 
+    /**
+     * A command that forks without pause is killed with every child it forked, those forked while it was being killed
+     * too: they are all in its process group, which one signal kills at once. Listing its descendants and killing them
+     * left the ones it forked after the last listing running.
+     */
+    @Test
+    void aCommandThatKeepsForkingIsKilledWithEveryChildItForked() throws Exception {
+        String child = "sleep 23.1406";
+        try {
+            ExportRenderer renderer = renderWith("while :; do " + child + " & done", Duration.ofMillis(300));
+            try {
+                Await.until(Duration.ofSeconds(10), "the timeout logged", () -> !warnings().isEmpty(), log::toString);
+            } finally {
+                renderer.close();
+            }
+            Await.until(Duration.ofSeconds(5), "every child it forked killed", () -> running(child).isEmpty(),
+                    () -> running(child).size() + " still running");
+        } finally {
+            running(child).forEach(ProcessHandle::destroyForcibly); // a failed run leaves none for the next tests
+        }
+    }
+
+    private static List<ProcessHandle> running(String commandLine) {
+        return ProcessHandle.allProcesses().filter(p -> p.info().commandLine().orElse("").contains(commandLine))
+                .toList();
+    }
+
     @Test
     void changesWhileTheCommandRunsShareOneMoreRunWhichSeesTheLastOfThem() throws Exception {
         Path template = Files.writeString(dir.resolve("out.mustache"), "members {{#services}}{{name}} {{/services}}\n");
