@@ -832,6 +832,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         }
         aborted = true;
         lifecycle = Lifecycle.CLOSING;
+        closeWithoutWaitingForTheClient();
         ctx.close();
         return true;
     }
@@ -865,6 +866,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
             // The client stopped reading a response long ago: do not hold the connection (and its backend) forever.
             log.debug("client {} read nothing for {} ms", ClientAddress.forLog(channel), idleTimeoutNanos / 1_000_000);
+            closeWithoutWaitingForTheClient();
             closeNow();
             return;
         }

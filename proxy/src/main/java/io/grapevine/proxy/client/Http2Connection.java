@@ -344,9 +344,29 @@ final class Http2Connection extends ClientChannelHandler
         ctx.fireChannelInactive();
     }
 
+    /**
+     * Its socket kept what it was sent, or it takes everything and the client still takes no response: every one
+     * under way waits for a window the client does not grant (a zero SETTINGS_INITIAL_WINDOW_SIZE, or no
+     * WINDOW_UPDATE), each holding a backend read. Then stalled since the last of them stalled. Walks the streams:
+     * called by a sweep under memory pressure only.
+     */
     @Override
     public long stalledSinceNanos() {
-        return unwritableSinceNanos;
+        if (unwritableSinceNanos != 0) {
+            return unwritableSinceNanos;
+        }
+        long since = 0;
+        for (Http2Stream stream : streams.values()) {
+            long stalled = stream.stalledSinceNanos();
+            if (stalled != 0) {
+                if (since == 0 || stalled - since > 0) {
+                    since = stalled;
+                }
+            } else if (stream.responding()) {
+                return 0; // this one is taking its response
+            }
+        }
+        return since;
     }
 
     @Override
@@ -969,11 +989,12 @@ final class Http2Connection extends ClientChannelHandler
      * sent nothing more, neither a GOAWAY nor the RST_STREAM of a stream reset for it, whose codec stream stays open
      * until that reset is written; the codec's own close would wait for them up to shutdown_grace_ms. The codec
      * closes its streams when the channel goes inactive, and their exchanges are aborted. The connection counts as
-     * closed from here: a TLS handler below may still wait a while to send its close_notify, and no sweep or drain
-     * meanwhile has anything left to do.
+     * closed from here, and over TLS the close does not wait for the close_notify the client would never read
+     * ({@link #closeWithoutWaitingForTheClient}).
      */
     private void closeNow() {
         lifecycle = Lifecycle.CLOSED;
+        closeWithoutWaitingForTheClient();
         codecContext.close();
     }
 

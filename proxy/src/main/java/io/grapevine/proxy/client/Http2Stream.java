@@ -642,6 +642,16 @@ final class Http2Stream implements ClientStream {
         }
     }
 
+    /** Since when the client has taken nothing of this stream's response (its window closed), or 0. */
+    long stalledSinceNanos() {
+        return unwritableSinceNanos;
+    }
+
+    /** Whether the stream's response has begun (its HEADERS written, or a local response queued). */
+    boolean responding() {
+        return responseState != ResponseState.WAITING;
+    }
+
     /** After a response write: if the stream can take no more, the backend pauses until it can. */
     private void checkWritable() {
         if (!responsePaused && !connection.isWritable(codecStream)) {

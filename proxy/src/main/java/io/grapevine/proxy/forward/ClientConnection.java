@@ -24,8 +24,10 @@ public interface ClientConnection {
     void closeAfterNextResponse();
 
     /**
-     * Since when ({@link System#nanoTime}) the client has taken nothing of what the proxy has to send it (its
-     * connection unwritable, over the high-water mark), or 0: under memory pressure, such connections are closed
+     * Since when ({@link System#nanoTime}) the client has taken too little of what the proxy has to send it, or 0:
+     * since its socket kept more than the high-water mark after a flush, without draining below the low-water mark
+     * since (a client that reads nothing, or too slowly to drain it); HTTP/2, also since every response under way
+     * waits for a window the client does not grant. Under memory pressure, such connections are closed
      * ({@link MemoryPressure}).
      */
     default long stalledSinceNanos() {
@@ -34,7 +36,8 @@ public interface ClientConnection {
 
     /**
      * Closes the connection at once, what waits to be written dropped, as its idle timeout closes a client that reads
-     * nothing: no graceful end (an HTTP/2 codec's close would wait for its streams). Returns whether it was open.
+     * nothing: no graceful end (an HTTP/2 codec's close would wait for its streams, TLS for its close_notify to be
+     * written). Returns whether it was open.
      */
     default boolean abort() {
         if (!channel().isOpen()) {

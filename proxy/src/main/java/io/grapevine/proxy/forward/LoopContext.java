@@ -431,7 +431,7 @@ public final class LoopContext {
     }
 
     /**
-     * Direct memory is near its limit: closes this loop's client connections that have taken nothing for a while
+     * Direct memory is near its limit: closes this loop's client connections that have taken too little for a while
      * (see {@link MemoryPressure}); their responses are cut off, their backend connections closed and their buffers
      * released.
      */

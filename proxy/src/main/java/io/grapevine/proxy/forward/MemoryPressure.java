@@ -10,9 +10,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Direct memory near its limit, and what the event loops do about it: each loop's sweep closes its client connections
- * that have taken nothing of what the proxy has to send them for over {@link #STALLED_NANOS} (Envoy's overload
- * manager resets its highest-memory streams in the same state). Those are the connections holding the proxy's
- * buffers: a response read from the backend and waiting for a client that does not read.
+ * that have taken too little of what the proxy has to send them for over {@link #STALLED_NANOS}
+ * ({@link ClientConnection#stalledSinceNanos}: a socket over its high-water mark all that while, or HTTP/2 responses
+ * all waiting for windows), as Envoy's overload manager resets its highest-memory streams. Those are the connections
+ * holding the proxy's buffers: a response read from the backend and waiting for a client that does not read it, or
+ * reads it too slowly to drain what waits.
  *
  * <p>{@link DirectMemoryCap} bounds what HTTP/1.1 connections can hold; an HTTP/2 connection holds up to one backend
  * read per stream, so many streams of clients that read nothing can still take the memory that every other
@@ -31,7 +33,7 @@ public final class MemoryPressure {
      */
     public static final double ROOM_SHARE = 0.1;
     public static final long MIN_ROOM = 32L << 20;
-    /** How long a client connection must have taken nothing to be shed. */
+    /** How long a client connection must have taken too little to be shed. */
     public static final long STALLED_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final long LOG_EVERY_NANOS = TimeUnit.SECONDS.toNanos(1);
     private static final long MIB = 1 << 20;
@@ -83,8 +85,8 @@ public final class MemoryPressure {
         if (nowNanos - last >= LOG_EVERY_NANOS && lastLogNanos.compareAndSet(last, nowNanos)) {
             long closed = unlogged.getAndSet(0);
             log.warn("direct memory {} MiB, within {} MiB of its {} MiB limit: closed {} client connections that had"
-                            + " taken nothing of their responses for over {} ms (slow readers holding the proxy's"
-                            + " buffers), {} since the start (connections_shed)",
+                            + " taken too little of their responses for over {} ms (clients reading nothing or too"
+                            + " slowly, holding the proxy's buffers), {} since the start (connections_shed)",
                     used.getAsLong() / MIB, (limit - threshold) / MIB, limit / MIB, closed,
                     TimeUnit.NANOSECONDS.toMillis(STALLED_NANOS), all);
         }

@@ -10,7 +10,7 @@ public final class ProxyStats {
     /** The most client connections ever open at once. */
     public final AtomicInteger connectionsMax = new AtomicInteger();
     public final LongAdder connectionsRefused = new LongAdder();
-    /** Client connections closed under direct memory pressure, having taken nothing for a while (MemoryPressure). */
+    /** Client connections closed under direct memory pressure, having taken too little for a while (MemoryPressure). */
     public final LongAdder connectionsShed = new LongAdder();
     /** Accepts that failed on the client, TLS and admin listeners: out of file descriptors, mostly. */
     public final LongAdder acceptFailures = new LongAdder();

@@ -288,7 +288,7 @@ public final class StatsFormats {
         counter(sb, "grapevine_connections_refused_total", "Client connections refused (max_connections).",
                 proxy.get("connections_refused"));
         counter(sb, "grapevine_connections_shed_total",
-                "Client connections closed under direct memory pressure, having taken nothing for over a second.",
+                "Client connections closed under direct memory pressure, having taken too little for over a second.",
                 proxy.get("connections_shed"));
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",

@@ -15,16 +15,25 @@ import io.grapevine.proxy.http.ResponseHeadParser;
 import io.grapevine.proxy.net.RelayBuffers;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.RuntimeState;
+import io.grapevine.proxy.testing.TestCertificates;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.buffer.UnpooledByteBufAllocator;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelOutboundHandlerAdapter;
+import io.netty.channel.embedded.EmbeddedChannel;
 import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -36,6 +45,59 @@ import org.junit.jupiter.params.provider.CsvSource;
 class Http1ForwardingTest {
 
     private static final String GET = "GET /%s HTTP/1.1\r\nHost: example\r\n\r\n";
+
+    /**
+     * Over TLS, the close of an aborted client that reads nothing does not wait for the close_notify the client will
+     * not read: the TLS handler would hold the socket, and what is queued on it, for its close-notify flush timeout (3
+     * s) before closing it.
+     */
+    @Test
+    void aStalledTlsClientIsAbortedWithoutWaitingForItsCloseNotify(@TempDir Path dir) throws Exception {
+        TestCertificates.Pair pair = TestCertificates.selfSigned(dir, "a", TestCertificates.KeyType.EC,
+                TestCertificates.KeyForm.PKCS8, "/CN=a.test", "a.test");
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {
+            h.client.config().setWriteBufferWaterMark(RelayBuffers.WATER_MARK);
+            SslHandler tls = SslContextBuilder.forServer(pair.cert().toFile(), pair.key().toFile())
+                    .sslProvider(SslProvider.JDK).build().newHandler(h.client.alloc());
+            h.client.pipeline().addFirst(tls);
+            EmbeddedChannel peer = new EmbeddedChannel(SslContextBuilder.forClient()
+                    .trustManager(InsecureTrustManagerFactory.INSTANCE).sslProvider(SslProvider.JDK).build()
+                    .newHandler(UnpooledByteBufAllocator.DEFAULT));
+            try {
+                for (int i = 0; i < 20 && !tls.handshakeFuture().isDone(); i++) {
+                    relay(peer, h.client);
+                    relay(h.client, peer);
+                }
+                assertTrue(tls.handshakeFuture().isSuccess(), "handshake: " + tls.handshakeFuture().cause());
+                peer.writeOutbound(Unpooled.copiedBuffer(get("big"), StandardCharsets.ISO_8859_1));
+                relay(peer, h.client);
+                h.runPending();
+                Backend b = h.backend(0);
+                h.client.pipeline().addFirst(new FullSocket());
+                Http1Connection connection = h.client.pipeline().get(Http1Connection.class);
+                String part = "x".repeat(RelayBuffers.MAX_READ);
+                b.send("HTTP/1.1 200 OK\r\nContent-Length: " + 2 * part.length() + "\r\n\r\n");
+                b.channel().pipeline().fireChannelRead(Unpooled.copiedBuffer(part, StandardCharsets.ISO_8859_1));
+                assertTrue(connection.stalledSinceNanos() != 0, "the socket kept the part");
+
+                assertTrue(connection.abort());
+                Thread.sleep(50);
+                h.runPending();
+                assertFalse(h.client.isOpen(), "closed within 50 ms, its close_notify left unwritten");
+            } finally {
+                peer.finishAndReleaseAll();
+            }
+        }
+    }
+
+    /** What {@code from} wrote goes to {@code to} as what it read, as a socket pair would carry it. */
+    private static void relay(EmbeddedChannel from, EmbeddedChannel to) {
+        for (Object written; (written = from.readOutbound()) != null; ) {
+            to.writeInbound(written);
+        }
+        from.runPendingTasks();
+        to.runPendingTasks();
+    }
 
     private static String ok(String body) {
         return "HTTP/1.1 200 OK\r\nContent-Length: " + body.length() + "\r\n\r\n" + body;

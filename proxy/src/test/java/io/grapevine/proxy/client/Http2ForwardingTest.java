@@ -457,6 +457,40 @@ class Http2ForwardingTest {
         }
     }
 
+    /**
+     * A client that reads its socket but grants no window takes no response, though its socket is writable: its
+     * connection counts as stalled (memory pressure sheds such connections), from the moment its last response under
+     * way stalled; and not while one of its responses is being taken. Aborted, it closes at once with its exchanges.
+     */
+    @Test
+    void aConnectionWhoseResponsesAllWaitForWindowIsStalledThoughItsSocketIsWritable() throws Exception {
+        try (ForwardingHarness h = harness(2, "")) {
+            Http2Connection connection = h.client.pipeline().get(Http2Connection.class);
+            long before = System.nanoTime();
+            Backend stalled = responseWithoutWindow(h, 1_000_000, 1000);
+            assertTrue(h.client.isWritable(), "its socket takes everything");
+            long since = connection.stalledSinceNanos();
+            assertTrue(since != 0 && since - before >= 0, "its only response waits for a window: stalled since then");
+
+            send(h, wire.headers(3, request("GET", "/other"), true), H2Frames.windowUpdate(3, 60_000));
+            Backend taking = h.backend(1);
+            taking.send("HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n" + "y".repeat(1000));
+            assertTrue(taking.isReading(), "stream 3 has window left");
+            assertEquals(0, connection.stalledSinceNanos(), "stream 3 is taking its response: not stalled");
+
+            taking.send("y".repeat(60_000)); // its window spent
+            assertFalse(taking.isReading());
+            long both = connection.stalledSinceNanos();
+            assertTrue(both != 0 && both - since > 0, "stalled again, since the last response stalled");
+
+            assertTrue(connection.abort());
+            h.runPending();
+            assertFalse(h.client.isOpen(), "aborted at once");
+            assertFalse(stalled.channel().isActive(), "its exchanges' backend connections closed");
+            assertFalse(taking.channel().isActive());
+        }
+    }
+
     /** A part the client's socket keeps pauses the stream's backend until the socket drains. */
     @Test
     void aPartTheSocketKeepsPausesTheBackendUntilItDrains() throws Exception {

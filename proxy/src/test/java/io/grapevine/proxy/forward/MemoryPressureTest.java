@@ -17,7 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
- * Direct memory near its limit: each loop's sweep closes the client connections that have taken nothing for over
+ * Direct memory near its limit: each loop's sweep closes the client connections that have taken too little for over
  * {@link MemoryPressure#STALLED_NANOS}, and only those, and only then.
  */
 class MemoryPressureTest {
@@ -98,7 +98,7 @@ class MemoryPressureTest {
         assertEquals(1, stats.connectionsShed.sum());
         assertEquals(1, log.messages().size(), log.messages().toString());
         assertTrue(log.messages().get(0).startsWith("direct memory 99 MiB, within 32 MiB of its 100 MiB limit: closed 1"
-                + " client connections that had taken nothing of their responses for over 1000 ms"), log.messages().get(0));
+                + " client connections that had taken too little of their responses for over 1000 ms"), log.messages().get(0));
     }
 
     @Test
