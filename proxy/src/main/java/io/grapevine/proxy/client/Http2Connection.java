@@ -371,8 +371,8 @@ final class Http2Connection extends ClientChannelHandler
 
     @Override
     public boolean abort() {
-        if (lifecycle == Lifecycle.CLOSED) {
-            return false;
+        if (lifecycle == Lifecycle.CLOSED || !channel.isOpen()) {
+            return false; // closed, or closing (the codec's own close, its channelInactive still to come)
         }
         closeNow();
         return true;

@@ -221,7 +221,7 @@ public final class ExportRenderer implements AutoCloseable {
         try {
             Process kill = new ProcessBuilder("/bin/sh", "-c", "kill -s KILL -- -" + pgid)
                     .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
-            if (!kill.waitFor(5, TimeUnit.SECONDS)) {
+            if (!kill.waitFor(1, TimeUnit.SECONDS)) { // milliseconds; within close()'s wait even if the shell hangs
                 kill.destroyForcibly();
             }
         } catch (IOException e) {
