@@ -190,6 +190,7 @@ public final class StatsReport {
         proxy.put("connection_rate_max", round2(collector.connectionRateMax()));
         proxy.put("connections_refused", p.connectionsRefused.sum());
         proxy.put("connections_shed", p.connectionsShed.sum());
+        proxy.put("http2_streams_shed", p.http2StreamsShed.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("accept_failures", p.acceptFailures.sum());
         proxy.put("direct_memory_used", DirectMemoryCap.usedNow());

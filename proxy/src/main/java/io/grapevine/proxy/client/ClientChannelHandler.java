@@ -4,7 +4,6 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.ssl.SslHandler;
-import java.util.concurrent.TimeUnit;
 
 /**
  * The handler at the end of a client connection's pipeline (a codec, or the preface detector or PROXY header
@@ -42,16 +41,15 @@ abstract class ClientChannelHandler extends ChannelInboundHandlerAdapter {
     }
 
     /**
-     * Before closing a connection whose client reads nothing: its close does not wait for TLS's close_notify to be
-     * written. {@link SslHandler} writes one behind what is queued and closes the socket once it is flushed, which a
-     * client that reads nothing never lets happen: the socket, and the buffers queued, would stay until its
-     * close-notify flush timeout (3 s). Without TLS, nothing to do.
+     * Closes the connection of a client that reads nothing, at once, from {@code from} (the caller's context, or one
+     * below it). Over TLS it closes from below the TLS handler: {@link SslHandler}'s own close writes a close_notify
+     * behind what is queued and closes the socket once that is flushed, which such a client never lets happen, so the
+     * socket and its buffers would stay until its close-notify flush timeout (3 s, then a WARN line each). Every
+     * handler still hears of the end (channelInactive), the TLS handler included, which releases what it holds.
      */
-    protected final void closeWithoutWaitingForTheClient() {
-        SslHandler tls = channel.pipeline().get(SslHandler.class);
-        if (tls != null) {
-            tls.setCloseNotifyFlushTimeout(1, TimeUnit.MILLISECONDS); // 0 would wait for the flush for good
-        }
+    protected final void closeAtOnce(ChannelHandlerContext from) {
+        ChannelHandlerContext tls = channel.pipeline().context(SslHandler.class);
+        (tls != null ? tls : from).close();
     }
 
     private void activateOnce() {

@@ -832,8 +832,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         }
         aborted = true;
         lifecycle = Lifecycle.CLOSING;
-        closeWithoutWaitingForTheClient();
-        ctx.close();
+        closeAtOnce(ctx);
         return true;
     }
 
@@ -866,8 +865,8 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleTimeoutNanos) {
             // The client stopped reading a response long ago: do not hold the connection (and its backend) forever.
             log.debug("client {} read nothing for {} ms", ClientAddress.forLog(channel), idleTimeoutNanos / 1_000_000);
-            closeWithoutWaitingForTheClient();
-            closeNow();
+            lifecycle = Lifecycle.CLOSING;
+            closeAtOnce(ctx);
             return;
         }
         switch (input) {

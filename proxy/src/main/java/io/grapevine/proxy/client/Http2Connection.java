@@ -3,6 +3,7 @@ package io.grapevine.proxy.client;
 import io.grapevine.proxy.config.Limits;
 import io.grapevine.proxy.forward.ClientConnection;
 import io.grapevine.proxy.forward.LoopContext;
+import io.grapevine.proxy.forward.MemoryPressure;
 import io.grapevine.proxy.http.Http2Fields;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.netty.buffer.ByteBuf;
@@ -344,29 +345,28 @@ final class Http2Connection extends ClientChannelHandler
         ctx.fireChannelInactive();
     }
 
-    /**
-     * Its socket kept what it was sent, or it takes everything and the client still takes no response: every one
-     * under way waits for a window the client does not grant (a zero SETTINGS_INITIAL_WINDOW_SIZE, or no
-     * WINDOW_UPDATE), each holding a backend read. Then stalled since the last of them stalled. Walks the streams:
-     * called by a sweep under memory pressure only.
-     */
     @Override
     public long stalledSinceNanos() {
-        if (unwritableSinceNanos != 0) {
-            return unwritableSinceNanos;
-        }
-        long since = 0;
-        for (Http2Stream stream : streams.values()) {
-            long stalled = stream.stalledSinceNanos();
-            if (stalled != 0) {
-                if (since == 0 || stalled - since > 0) {
-                    since = stalled;
-                }
-            } else if (stream.responding()) {
-                return 0; // this one is taking its response
+        return unwritableSinceNanos;
+    }
+
+    /**
+     * Resets the streams whose response has waited for a window for over {@link MemoryPressure#STALLED_NANOS}: a
+     * client can read its socket (so that the connection is never stalled) and grant no window to many streams (a
+     * zero SETTINGS_INITIAL_WINDOW_SIZE, or no WINDOW_UPDATE), each holding a backend read, beside one it takes.
+     * Those streams alone go; the others, and the connection, stay. Walks the streams: a sweep under memory pressure
+     * calls it.
+     */
+    @Override
+    public int shedStalledStreams(long nowNanos) {
+        int shed = 0;
+        for (Http2Stream stream : streams.values().toArray(new Http2Stream[0])) {
+            if (MemoryPressure.isShed(stream.stalledSinceNanos(), nowNanos)) {
+                stream.shed();
+                shed++;
             }
         }
-        return since;
+        return shed;
     }
 
     @Override
@@ -990,12 +990,11 @@ final class Http2Connection extends ClientChannelHandler
      * until that reset is written; the codec's own close would wait for them up to shutdown_grace_ms. The codec
      * closes its streams when the channel goes inactive, and their exchanges are aborted. The connection counts as
      * closed from here, and over TLS the close does not wait for the close_notify the client would never read
-     * ({@link #closeWithoutWaitingForTheClient}).
+     * ({@link #closeAtOnce}).
      */
     private void closeNow() {
         lifecycle = Lifecycle.CLOSED;
-        closeWithoutWaitingForTheClient();
-        codecContext.close();
+        closeAtOnce(codecContext);
     }
 
     /** GOAWAY (unless one was sent) and close once the open streams are done. */

@@ -647,9 +647,14 @@ final class Http2Stream implements ClientStream {
         return unwritableSinceNanos;
     }
 
-    /** Whether the stream's response has begun (its HEADERS written, or a local response queued). */
-    boolean responding() {
-        return responseState != ResponseState.WAITING;
+    /**
+     * Memory pressure: its response waited too long for a window the client does not grant, holding a backend read
+     * meanwhile. The stream is reset (CANCEL, as client_idle_ms would reset it later), its exchange and backend
+     * connection dropped; the connection's other streams go on.
+     */
+    void shed() {
+        unwritableSinceNanos = 0;
+        reset(Http2Error.CANCEL);
     }
 
     /** After a response write: if the stream can take no more, the backend pauses until it can. */

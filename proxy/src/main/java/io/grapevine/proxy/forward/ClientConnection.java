@@ -26,11 +26,18 @@ public interface ClientConnection {
     /**
      * Since when ({@link System#nanoTime}) the client has taken too little of what the proxy has to send it, or 0:
      * since its socket kept more than the high-water mark after a flush, without draining below the low-water mark
-     * since (a client that reads nothing, or too slowly to drain it); HTTP/2, also since every response under way
-     * waits for a window the client does not grant. Under memory pressure, such connections are closed
-     * ({@link MemoryPressure}).
+     * since (a client that reads nothing, or too slowly to drain it). Under memory pressure, such connections are
+     * closed ({@link MemoryPressure}).
      */
     default long stalledSinceNanos() {
+        return 0;
+    }
+
+    /**
+     * Under memory pressure, for a connection not stalled itself: resets its streams (HTTP/2) whose response has waited
+     * for the client's window for over {@link MemoryPressure#STALLED_NANOS}. Returns how many.
+     */
+    default int shedStalledStreams(long nowNanos) {
         return 0;
     }
 

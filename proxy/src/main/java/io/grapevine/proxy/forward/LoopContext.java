@@ -431,19 +431,23 @@ public final class LoopContext {
     }
 
     /**
-     * Direct memory is near its limit: closes this loop's client connections that have taken too little for a while
-     * (see {@link MemoryPressure}); their responses are cut off, their backend connections closed and their buffers
+     * Direct memory is near its limit: closes this loop's client connections that have taken too little for a while,
+     * and of the others resets the HTTP/2 streams whose responses waited for a window that long (see
+     * {@link MemoryPressure}); their responses are cut off, their backend connections closed and their buffers
      * released.
      */
     private void shedStalledClients(long now) {
-        int shed = 0;
+        int connections = 0;
+        int streams = 0;
         for (ClientConnection c : clients.toArray(new ClientConnection[0])) {
-            if (MemoryPressure.isShed(c.stalledSinceNanos(), now) && c.abort()) {
-                shed++;
+            if (MemoryPressure.isShed(c.stalledSinceNanos(), now)) {
+                connections += c.abort() ? 1 : 0;
+            } else {
+                streams += c.shedStalledStreams(now);
             }
         }
-        if (shed > 0) {
-            memoryPressure.shed(shed, stats, now);
+        if (connections + streams > 0) {
+            memoryPressure.shed(connections, streams, stats, now);
         }
     }
 

@@ -41,10 +41,12 @@ public final class MemoryPressure {
     private final long limit;
     private final long threshold;
     private final LongSupplier used;
-    /** When the last line was logged; shed connections since then are counted in {@link #unlogged}. */
+    /** When the last line was logged; what was shed since then is counted in {@link #unlogged}, {@link #unloggedStreams}. */
     private final AtomicLong lastLogNanos = new AtomicLong(System.nanoTime() - LOG_EVERY_NANOS);
     private final AtomicLong unlogged = new AtomicLong();
+    private final AtomicLong unloggedStreams = new AtomicLong();
     private final AtomicLong total = new AtomicLong();
+    private final AtomicLong totalStreams = new AtomicLong();
 
     /**
      * @param limit the direct memory limit in bytes; -1 if unknown (never under pressure)
@@ -71,24 +73,35 @@ public final class MemoryPressure {
         return threshold != Long.MAX_VALUE && used.getAsLong() > threshold;
     }
 
-    /** Whether a client connection stalled since {@code stalledSinceNanos} (0: not) is to be shed at {@code nowNanos}. */
-    static boolean isShed(long stalledSinceNanos, long nowNanos) {
+    /**
+     * Whether a client connection, or an HTTP/2 stream, stalled since {@code stalledSinceNanos} (0: not) is to be shed
+     * at {@code nowNanos}.
+     */
+    public static boolean isShed(long stalledSinceNanos, long nowNanos) {
         return stalledSinceNanos != 0 && nowNanos - stalledSinceNanos > STALLED_NANOS;
     }
 
-    /** A loop closed {@code count} stalled client connections under pressure: counted, and said in a line a second. */
-    void shed(int count, ProxyStats stats, long nowNanos) {
-        stats.connectionsShed.add(count);
-        long all = total.addAndGet(count);
-        unlogged.addAndGet(count);
+    /**
+     * A loop closed {@code connections} stalled client connections and reset {@code streams} stalled HTTP/2 streams
+     * under pressure: counted, and said in a line a second.
+     */
+    void shed(int connections, int streams, ProxyStats stats, long nowNanos) {
+        stats.connectionsShed.add(connections);
+        stats.http2StreamsShed.add(streams);
+        long all = total.addAndGet(connections);
+        long allStreams = totalStreams.addAndGet(streams);
+        unlogged.addAndGet(connections);
+        unloggedStreams.addAndGet(streams);
         long last = lastLogNanos.get();
         if (nowNanos - last >= LOG_EVERY_NANOS && lastLogNanos.compareAndSet(last, nowNanos)) {
             long closed = unlogged.getAndSet(0);
-            log.warn("direct memory {} MiB, within {} MiB of its {} MiB limit: closed {} client connections that had"
-                            + " taken too little of their responses for over {} ms (clients reading nothing or too"
-                            + " slowly, holding the proxy's buffers), {} since the start (connections_shed)",
-                    used.getAsLong() / MIB, (limit - threshold) / MIB, limit / MIB, closed,
-                    TimeUnit.NANOSECONDS.toMillis(STALLED_NANOS), all);
+            long reset = unloggedStreams.getAndSet(0);
+            log.warn("direct memory {} MiB, within {} MiB of its {} MiB limit: closed {} client connections and reset {}"
+                            + " HTTP/2 streams that had taken too little of their responses for over {} ms (clients"
+                            + " reading nothing or too slowly, or granting no window, holding the proxy's buffers), {}"
+                            + " and {} since the start (connections_shed, http2_streams_shed)",
+                    used.getAsLong() / MIB, (limit - threshold) / MIB, limit / MIB, closed, reset,
+                    TimeUnit.NANOSECONDS.toMillis(STALLED_NANOS), all, allStreams);
         }
     }
 }

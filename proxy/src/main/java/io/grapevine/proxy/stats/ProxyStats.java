@@ -12,6 +12,8 @@ public final class ProxyStats {
     public final LongAdder connectionsRefused = new LongAdder();
     /** Client connections closed under direct memory pressure, having taken too little for a while (MemoryPressure). */
     public final LongAdder connectionsShed = new LongAdder();
+    /** HTTP/2 streams reset under direct memory pressure, their responses having waited for a window a while. */
+    public final LongAdder http2StreamsShed = new LongAdder();
     /** Accepts that failed on the client, TLS and admin listeners: out of file descriptors, mostly. */
     public final LongAdder acceptFailures = new LongAdder();
     /** Client connections closed because their PROXY protocol header was missing, late or invalid. */

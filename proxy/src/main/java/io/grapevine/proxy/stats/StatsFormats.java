@@ -290,6 +290,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_connections_shed_total",
                 "Client connections closed under direct memory pressure, having taken too little for over a second.",
                 proxy.get("connections_shed"));
+        counter(sb, "grapevine_http2_streams_shed_total",
+                "HTTP/2 streams reset under direct memory pressure, their responses having waited for a window for"
+                        + " over a second.", proxy.get("http2_streams_shed"));
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",
                 proxy.get("accept_failures"));

@@ -11,6 +11,8 @@ import io.grapevine.proxy.table.TableHolder;
 import io.grapevine.proxy.testing.LogCapture;
 import io.netty.channel.Channel;
 import io.netty.channel.embedded.EmbeddedChannel;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Test;
@@ -27,13 +29,27 @@ class MemoryPressureTest {
     @RegisterExtension
     final LogCapture log = new LogCapture(MemoryPressure.class);
 
-    /** A client connection on its own channel, stalled since a given time (0: taking what it is sent). */
+    /**
+     * A client connection on its own channel, stalled since a given time (0: taking what it is sent), with HTTP/2
+     * streams of its own stalled since given times.
+     */
     private static final class Connection implements ClientConnection {
         final EmbeddedChannel channel = new EmbeddedChannel();
         final long stalledSince;
+        final List<Long> streamsStalledSince = new ArrayList<>();
 
-        Connection(long stalledSince) {
+        Connection(long stalledSince, long... streamsStalledSince) {
             this.stalledSince = stalledSince;
+            for (long s : streamsStalledSince) {
+                this.streamsStalledSince.add(s);
+            }
+        }
+
+        @Override
+        public int shedStalledStreams(long nowNanos) {
+            int before = streamsStalledSince.size();
+            streamsStalledSince.removeIf(s -> MemoryPressure.isShed(s, nowNanos));
+            return before - streamsStalledSince.size();
         }
 
         @Override
@@ -98,7 +114,39 @@ class MemoryPressureTest {
         assertEquals(1, stats.connectionsShed.sum());
         assertEquals(1, log.messages().size(), log.messages().toString());
         assertTrue(log.messages().get(0).startsWith("direct memory 99 MiB, within 32 MiB of its 100 MiB limit: closed 1"
-                + " client connections that had taken too little of their responses for over 1000 ms"), log.messages().get(0));
+                + " client connections and reset 0 HTTP/2 streams that had taken too little of their responses for over"
+                + " 1000 ms"), log.messages().get(0));
+    }
+
+    /**
+     * Of a connection that takes what it is sent, the HTTP/2 streams whose responses waited for a window for over a
+     * second are reset, and only under pressure; a stalled connection is closed whole.
+     */
+    @Test
+    void underPressureTheStreamsStalledForOverASecondOfAConnectionThatReadsAreReset() throws Exception {
+        LoopContext loop = loop(new MemoryPressure(LIMIT, used::get));
+        long now = System.nanoTime();
+        long longAgo = now - TimeUnit.SECONDS.toNanos(3);
+        Connection reading = new Connection(0, longAgo, longAgo, now - TimeUnit.MILLISECONDS.toNanos(300), 0);
+        Connection stalled = new Connection(longAgo, longAgo);
+        loop.register(reading);
+        loop.register(stalled);
+
+        used.set(LIMIT / 2);
+        loop.sweep();
+        assertEquals(4, reading.streamsStalledSince.size(), "no pressure: the streams are client_idle_ms's");
+
+        used.set(LIMIT - (1 << 20));
+        loop.sweep();
+        assertEquals(List.of(now - TimeUnit.MILLISECONDS.toNanos(300), 0L), reading.streamsStalledSince,
+                "the two stalled for 3 s are reset; the one stalled briefly and the one taking its response stay");
+        assertTrue(reading.channel.isOpen(), "the connection itself takes what it is sent");
+        assertFalse(stalled.channel.isOpen(), "a stalled connection is closed whole");
+        assertEquals(1, stalled.streamsStalledSince.size(), "not reset stream by stream first");
+        assertEquals(2, stats.http2StreamsShed.sum());
+        assertEquals(1, stats.connectionsShed.sum());
+        assertTrue(log.messages().get(0).contains(": closed 1 client connections and reset 2 HTTP/2 streams"),
+                log.messages().toString());
     }
 
     @Test
@@ -122,13 +170,16 @@ class MemoryPressureTest {
     void theLineIsWrittenOnceASecondWithWhatWasShedMeanwhile() {
         MemoryPressure pressure = new MemoryPressure(LIMIT, () -> LIMIT);
         long now = System.nanoTime();
-        pressure.shed(2, stats, now);
-        pressure.shed(3, stats, now + TimeUnit.MILLISECONDS.toNanos(10));
-        pressure.shed(4, stats, now + TimeUnit.MILLISECONDS.toNanos(1100));
+        pressure.shed(2, 0, stats, now);
+        pressure.shed(3, 5, stats, now + TimeUnit.MILLISECONDS.toNanos(10));
+        pressure.shed(4, 1, stats, now + TimeUnit.MILLISECONDS.toNanos(1100));
         assertEquals(9, stats.connectionsShed.sum());
+        assertEquals(6, stats.http2StreamsShed.sum());
         assertEquals(2, log.messages().size(), log.messages().toString());
-        assertTrue(log.messages().get(0).contains(": closed 2 client connections"), log.messages().get(0));
-        assertTrue(log.messages().get(1).contains(": closed 7 client connections")
-                && log.messages().get(1).endsWith(", 9 since the start (connections_shed)"), log.messages().get(1));
+        assertTrue(log.messages().get(0).contains(": closed 2 client connections and reset 0 HTTP/2 streams"),
+                log.messages().get(0));
+        assertTrue(log.messages().get(1).contains(": closed 7 client connections and reset 6 HTTP/2 streams")
+                && log.messages().get(1).endsWith(", 9 and 6 since the start (connections_shed, http2_streams_shed)"),
+                log.messages().get(1));
     }
 }

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -98,15 +99,18 @@ class OnChangeCommandTest {
     }
 
     /**
-     * A command that forks without pause is killed with every child it forked, those forked while it was being killed
-     * too: they are all in its process group, which one signal kills at once. Listing its descendants and killing them
-     * left the ones it forked after the last listing running.
+     * A command that keeps forking is killed with every child it forked, those forked while it was being killed too:
+     * they are all in its process group, which one signal kills at once. Listing its descendants and killing them
+     * left the ones it forked after the last listing running (and took seconds). The loop forks a child every 5 ms
+     * or so; each run's children have a command line of their own.
      */
     @Test
     void aCommandThatKeepsForkingIsKilledWithEveryChildItForked() throws Exception {
-        String child = "sleep 23.1406";
+        Assumptions.assumeTrue(java.util.stream.Stream.of(System.getenv("PATH").split(":"))
+                .anyMatch(d -> Files.isExecutable(Path.of(d, "setsid"))), "util-linux's setsid is not on the PATH");
+        String child = "sleep 23." + (100_000 + new java.util.Random().nextInt(900_000));
         try {
-            ExportRenderer renderer = renderWith("while :; do " + child + " & done", Duration.ofMillis(300));
+            ExportRenderer renderer = renderWith("while :; do " + child + " & sleep 0.005; done", Duration.ofMillis(300));
             try {
                 Await.until(Duration.ofSeconds(10), "the timeout logged", () -> !warnings().isEmpty(), log::toString);
             } finally {
@@ -115,7 +119,7 @@ class OnChangeCommandTest {
             Await.until(Duration.ofSeconds(5), "every child it forked killed", () -> running(child).isEmpty(),
                     () -> running(child).size() + " still running");
         } finally {
-            running(child).forEach(ProcessHandle::destroyForcibly); // a failed run leaves none for the next tests
+            running(child).forEach(ProcessHandle::destroyForcibly); // a failed run leaves none behind
         }
     }
 
