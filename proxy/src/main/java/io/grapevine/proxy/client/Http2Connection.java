@@ -362,7 +362,7 @@ final class Http2Connection extends ClientChannelHandler
         int shed = 0;
         for (Http2Stream stream : streams.values().toArray(new Http2Stream[0])) {
             if (MemoryPressure.isShed(stream.stalledSinceNanos(), nowNanos)) {
-                stream.shed();
+                stream.cancelStalled();
                 shed++;
             }
         }

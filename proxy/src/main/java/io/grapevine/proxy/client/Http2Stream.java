@@ -642,17 +642,17 @@ final class Http2Stream implements ClientStream {
         }
     }
 
-    /** Since when the client has taken nothing of this stream's response (its window closed), or 0. */
+    /** Since when the client has taken nothing of this stream's response (its window closed, or the socket full), or 0. */
     long stalledSinceNanos() {
         return unwritableSinceNanos;
     }
 
     /**
-     * Memory pressure: its response waited too long for a window the client does not grant, holding a backend read
-     * meanwhile. The stream is reset (CANCEL, as client_idle_ms would reset it later), its exchange and backend
-     * connection dropped; the connection's other streams go on.
+     * The client took nothing of the response for too long (client_idle_ms, or a second under memory pressure), while
+     * it held a backend read: the stream is reset (CANCEL), its exchange and backend connection dropped; the
+     * connection's other streams go on.
      */
-    void shed() {
+    void cancelStalled() {
         unwritableSinceNanos = 0;
         reset(Http2Error.CANCEL);
     }
@@ -695,8 +695,7 @@ final class Http2Stream implements ClientStream {
         if (unwritableSinceNanos != 0 && now - unwritableSinceNanos > idleNanos) {
             log.debug("HTTP/2 client {} took nothing of a response for {} ms: resetting its stream",
                     connection.remoteAddress(), idleNanos / 1_000_000);
-            unwritableSinceNanos = 0;
-            reset(Http2Error.CANCEL);
+            cancelStalled();
             return;
         }
         if (requestState == RequestState.DISCARDING && now - lastDiscardNanos > DISCARD_MAX_NANOS) {

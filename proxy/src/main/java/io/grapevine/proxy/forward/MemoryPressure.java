@@ -11,10 +11,11 @@ import org.slf4j.LoggerFactory;
 /**
  * Direct memory near its limit, and what the event loops do about it: each loop's sweep closes its client connections
  * that have taken too little of what the proxy has to send them for over {@link #STALLED_NANOS}
- * ({@link ClientConnection#stalledSinceNanos}: a socket over its high-water mark all that while, or HTTP/2 responses
- * all waiting for windows), as Envoy's overload manager resets its highest-memory streams. Those are the connections
- * holding the proxy's buffers: a response read from the backend and waiting for a client that does not read it, or
- * reads it too slowly to drain what waits.
+ * ({@link ClientConnection#stalledSinceNanos}: a socket over its high-water mark all that while), and of the others
+ * the HTTP/2 streams whose response waited that long for a window ({@link ClientConnection#shedStalledStreams}), as
+ * Envoy's overload manager resets its highest-memory streams. Those hold the proxy's buffers: a response read from
+ * the backend and waiting for a client that does not read it, reads it too slowly to drain what waits, or grants
+ * no window for it.
  *
  * <p>{@link DirectMemoryCap} bounds what HTTP/1.1 connections can hold; an HTTP/2 connection holds up to one backend
  * read per stream, so many streams of clients that read nothing can still take the memory that every other
@@ -45,8 +46,6 @@ public final class MemoryPressure {
     private final AtomicLong lastLogNanos = new AtomicLong(System.nanoTime() - LOG_EVERY_NANOS);
     private final AtomicLong unlogged = new AtomicLong();
     private final AtomicLong unloggedStreams = new AtomicLong();
-    private final AtomicLong total = new AtomicLong();
-    private final AtomicLong totalStreams = new AtomicLong();
 
     /**
      * @param limit the direct memory limit in bytes; -1 if unknown (never under pressure)
@@ -88,8 +87,6 @@ public final class MemoryPressure {
     void shed(int connections, int streams, ProxyStats stats, long nowNanos) {
         stats.connectionsShed.add(connections);
         stats.http2StreamsShed.add(streams);
-        long all = total.addAndGet(connections);
-        long allStreams = totalStreams.addAndGet(streams);
         unlogged.addAndGet(connections);
         unloggedStreams.addAndGet(streams);
         long last = lastLogNanos.get();
@@ -101,7 +98,8 @@ public final class MemoryPressure {
                             + " reading nothing or too slowly, or granting no window, holding the proxy's buffers), {}"
                             + " and {} since the start (connections_shed, http2_streams_shed)",
                     used.getAsLong() / MIB, (limit - threshold) / MIB, limit / MIB, closed, reset,
-                    TimeUnit.NANOSECONDS.toMillis(STALLED_NANOS), all, allStreams);
+                    TimeUnit.NANOSECONDS.toMillis(STALLED_NANOS), stats.connectionsShed.sum(),
+                    stats.http2StreamsShed.sum());
         }
     }
 }
