@@ -34,8 +34,10 @@ percentiles) and `openssl s_time -new` for full TLS handshakes (several processe
 """
 import argparse
 import datetime
+import gzip
 import json
 import os
+import random
 import re
 import shlex
 import shutil
@@ -56,6 +58,7 @@ GRAPEVINE_CMD = ("./grapevine proxy --servers {servers} --listen 127.0.0.1:{port
                  "--admin 127.0.0.1:{admin} --no-gossip")
 BODY_SIZE = 64 * 1024
 FILE_SIZE = 1024 * 1024
+PAGE_SIZE = 64 * 1024
 
 
 # ---------------------------------------------------------------- scenarios
@@ -97,6 +100,8 @@ SCENARIOS = [
     Scenario("h2-download", "1 MiB response over HTTP/2 cleartext (prior knowledge), h2load -c4 -m8", 4,
              path="/1m.bin", tool="h2load", h2=True, streams=8),
     Scenario("upload", "64 KiB POST body, keep-alive, 20 connections", 20, path="/upload", lua="upload"),
+    Scenario("gzip", "64 KiB HTML page gzip-compressed by the proxy (level 1; HAProxy: libslz), keep-alive, "
+             "20 connections", 20, path="/page.html", headers=("Accept-Encoding: gzip",)),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -379,6 +384,8 @@ frontend fe
 backend be
   balance roundrobin
   http-reuse always
+  compression algo gzip
+  compression type text/html
 {servers}"""
 
 
@@ -393,6 +400,7 @@ def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs,
 {servers}    keepalive {keepalive};
     keepalive_requests 1000000;
   }}
+  gzip on; gzip_comp_level 1; gzip_min_length 1024;   # text/html only, the default gzip_types
   ssl_protocols TLSv1.2 TLSv1.3;            # 1.22's default leaves TLS 1.3 out
   ssl_session_cache shared:SSL:10m;
   server {{
@@ -587,6 +595,8 @@ def start_backends(procs, work):
     os.makedirs(docroot)
     with open(os.path.join(docroot, "1m.bin"), "wb") as f:
         f.write(os.urandom(FILE_SIZE))
+    with open(os.path.join(docroot, "page.html"), "wb") as f:
+        f.write(page())
     backends = [free_port() for _ in range(3)]
     for i, port in enumerate(backends):
         conf = os.path.join(work, f"backend{i}.conf")
@@ -616,6 +626,8 @@ def start_proxies(a, procs, work, backends, tag):
             servers = os.path.join(conf_dir, "servers.conf")
             conf = {"backend_servers": [{"ip": "127.0.0.1", "port": p} for p in backends],
                     "tls": {"listen": f"127.0.0.1:{tls_port}", "cert": a.certs["cert"], "key": a.certs["key"]}}
+            # as nginx's "gzip on; gzip_comp_level 1" and HAProxy's "compression type text/html" above
+            conf["compression"] = {"enabled": True, "level": 1, "types": ["text/html"]}
             if hasattr(a, "maxconn"):
                 conf["limits"] = {"max_connections": maxconn}
                 conf["timeouts"] = {"client_idle_ms": idle_s * 1000}
@@ -647,6 +659,21 @@ def start_proxies(a, procs, work, backends, tag):
     return proxies
 
 
+def page():
+    """The gzip scenario's HTML page: PAGE_SIZE bytes of markup and words, the same in every run (it compresses to
+    about a fifth at level 1)."""
+    words = ["grapevine", "proxy", "gossip", "member", "backend", "table", "generation", "swap", "event", "loop",
+             "request", "response", "header", "balance", "health", "drain"]
+    r = random.Random(7)
+    out = ["<!DOCTYPE html><html><head><title>bench</title></head><body>\n"]
+    size = len(out[0])
+    while size < PAGE_SIZE:
+        line = "<p class=\"item\">" + " ".join(r.choice(words) for _ in range(r.randint(5, 15))) + "</p>\n"
+        out.append(line)
+        size += len(line)
+    return "".join(out).encode()[:PAGE_SIZE]
+
+
 def check_proxy(proxy):
     """Each proxy must answer the scenarios' requests correctly before it is measured."""
     base = f"http://127.0.0.1:{proxy['port']}"
@@ -664,6 +691,10 @@ def check_proxy(proxy):
         n = len(r.read())
         if n != FILE_SIZE:
             raise RuntimeError(f"{proxy['name']}: /1m.bin gave {n} bytes")
+    req = urllib.request.Request(base + "/page.html", headers={"Accept-Encoding": "gzip"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        if r.headers.get("Content-Encoding") != "gzip" or gzip.decompress(r.read()) != page():
+            raise RuntimeError(f"{proxy['name']}: /page.html was not gzip-compressed whole")
     req = urllib.request.Request(base + "/upload", data=b"u" * BODY_SIZE, method="POST")
     with urllib.request.urlopen(req, timeout=10) as r:
         if r.status != 200:

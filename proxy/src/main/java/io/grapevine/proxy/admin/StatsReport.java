@@ -191,6 +191,10 @@ public final class StatsReport {
         proxy.put("connections_refused", p.connectionsRefused.sum());
         proxy.put("connections_shed", p.connectionsShed.sum());
         proxy.put("http2_streams_shed", p.http2StreamsShed.sum());
+        proxy.put("responses_compressed", p.responsesCompressed.sum());
+        proxy.put("compression_bytes_in", p.compressionBytesIn.sum());
+        proxy.put("compression_bytes_out", p.compressionBytesOut.sum());
+        proxy.put("compressions_skipped", p.compressionsSkipped.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("accept_failures", p.acceptFailures.sum());
         proxy.put("direct_memory_used", DirectMemoryCap.usedNow());

@@ -23,6 +23,7 @@ import static io.grapevine.proxy.config.ValueRule.FILE_PATH;
 import static io.grapevine.proxy.config.ValueRule.HOST;
 import static io.grapevine.proxy.config.ValueRule.HOST_NAME;
 import static io.grapevine.proxy.config.ValueRule.HOST_PORT;
+import static io.grapevine.proxy.config.ValueRule.MEDIA_TYPE;
 import static io.grapevine.proxy.config.ValueRule.PATH;
 import static io.grapevine.proxy.config.ValueRule.PATH_PREFIX;
 import static io.grapevine.proxy.config.ValueRule.POOL;
@@ -94,6 +95,7 @@ final class ConfigDocument {
         public Sticky sticky;
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         public Queue queue;
+        public Compression compression;
         public Map<String, Pool> pools;
         public HealthCheck healthCheck;
         public PassiveHealth passiveHealth;
@@ -132,7 +134,15 @@ final class ConfigDocument {
         public Sticky sticky;
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         public Queue queue;
+        public Compression compression;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+    }
+
+    static final class Compression extends Node {
+        public Boolean enabled;
+        @Range(min = 1, max = 9) public Long level;
+        @Range(min = 0, max = 1L << 40) public Long minLength;
+        @Check(MEDIA_TYPE) public List<String> types;
     }
 
     static final class Queue extends Node {
@@ -192,6 +202,7 @@ final class ConfigDocument {
         @Range(min = 16_384, max = 16 * MIB) public Long h2StreamWindow;
         @Range(min = 0, max = 1000) public Long retryBudgetPercent;
         @Range(min = 0, max = 100_000) public Long retryBudgetMinPerS;
+        @Range(min = 0, max = 100_000) public Long maxCompressing;
     }
 
     static final class Route extends Node {

@@ -318,7 +318,8 @@ public final class ConfigLoader {
 
     private static ProxyConfig toConfig(Root root, String source, Path baseDir) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
-        PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, root.queue, PoolPolicy.DEFAULT);
+        PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, root.queue, root.compression,
+                PoolPolicy.DEFAULT);
         Map<String, PoolPolicy> poolPolicies = new LinkedHashMap<>();
         Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
         Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
@@ -329,8 +330,10 @@ public final class ConfigLoader {
             }
             pools.add(pool.getKey());
             Pool p = pool.getValue();
-            if (p.balance != null || p.sticky != null || p.slowStartMs != null || p.queue != null) {
-                poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, p.queue, policy));
+            if (p.balance != null || p.sticky != null || p.slowStartMs != null || p.queue != null
+                    || p.compression != null) {
+                poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, p.queue, p.compression,
+                        policy));
             }
             if (pool.getValue().sendProxyProtocol != null) {
                 poolProxyProtocol.put(pool.getKey(),
@@ -466,12 +469,14 @@ public final class ConfigLoader {
                 or(l.h2MaxConcurrentStreams, (long) d.h2MaxConcurrentStreams()).intValue(),
                 or(l.h2StreamWindow, (long) d.h2StreamWindowBytes()).intValue(),
                 or(l.retryBudgetPercent, (long) d.retryBudgetPercent()).intValue(),
-                or(l.retryBudgetMinPerS, (long) d.retryBudgetMinPerSecond()).intValue());
+                or(l.retryBudgetMinPerS, (long) d.retryBudgetMinPerSecond()).intValue(),
+                or(l.maxCompressing, (long) d.maxCompressing()).intValue());
     }
 
     /** A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not. */
     private static PoolPolicy policy(String balance, ConfigDocument.Sticky sticky, Long slowStartMs,
-                                     ConfigDocument.Queue queue, PoolPolicy inherited) {
+                                     ConfigDocument.Queue queue, ConfigDocument.Compression compression,
+                                     PoolPolicy inherited) {
         Balance algorithm = balance == null ? inherited.balance() : Balance.fromConfigName(balance).orElseThrow();
         String field = balance == null ? inherited.hashField() : Balance.fieldOf(balance);
         PoolPolicy.Sticky stickyPolicy = inherited.sticky();
@@ -483,8 +488,12 @@ public final class ConfigLoader {
         PoolPolicy.Queue queuePolicy = queue == null ? inherited.queue()
                 : new PoolPolicy.Queue(or(queue.max, (long) inherited.queue().max()).intValue(),
                         or(queue.timeoutMs, inherited.queue().timeoutMillis()));
+        Compression base = inherited.compression();
+        Compression compressionPolicy = compression == null ? base
+                : new Compression(or(compression.enabled, true), or(compression.level, (long) base.level()).intValue(),
+                        or(compression.minLength, base.minLength()), or(compression.types, base.types()));
         return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()),
-                queuePolicy);
+                queuePolicy, compressionPolicy);
     }
 
     /**

@@ -19,13 +19,27 @@ package io.grapevine.proxy.config;
  *                             retry is made (Finagle's retry budget)
  * @param retryBudgetMinPerSecond retries per second a pool may make whatever its request rate (so that a quiet
  *                             proxy still retries)
+ * @param maxCompressing       responses being gzip-compressed at once, over all event loops (each holds a zlib
+ *                             stream, about 270 KiB of native memory); further ones leave uncompressed
  */
 public record Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount, int maxPipelineDepth,
                      int maxIdlePerServer, int maxConnections, int retries, int h2MaxConcurrentStreams,
-                     int h2StreamWindowBytes, int retryBudgetPercent, int retryBudgetMinPerSecond) {
+                     int h2StreamWindowBytes, int retryBudgetPercent, int retryBudgetMinPerSecond, int maxCompressing) {
+
+    /** {@link #maxCompressing} when not given: about 70 MiB of zlib streams at most. */
+    public static final int DEFAULT_MAX_COMPRESSING = 256;
 
     public static Limits defaults() {
-        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2, 100, 65_535, 20, 10);
+        return new Limits(8192, 32_768, 100, 32, 1024, 10_000, 2, 100, 65_535, 20, 10, DEFAULT_MAX_COMPRESSING);
+    }
+
+    /** The default for {@code maxCompressing}. */
+    public Limits(int maxRequestLineBytes, int maxHeaderBytes, int maxHeaderCount, int maxPipelineDepth,
+                  int maxIdlePerServer, int maxConnections, int retries, int h2MaxConcurrentStreams,
+                  int h2StreamWindowBytes, int retryBudgetPercent, int retryBudgetMinPerSecond) {
+        this(maxRequestLineBytes, maxHeaderBytes, maxHeaderCount, maxPipelineDepth, maxIdlePerServer, maxConnections,
+                retries, h2MaxConcurrentStreams, h2StreamWindowBytes, retryBudgetPercent, retryBudgetMinPerSecond,
+                DEFAULT_MAX_COMPRESSING);
     }
 
     /** The retry budget's defaults for what is not given. */

@@ -14,8 +14,10 @@ import java.util.Objects;
  * @param slowStartMillis how long a new or recovered server takes to ramp from a sixteenth of its weight to all of
  *                        it; 0: no ramp
  * @param queue           the queue of requests waiting for a server when every server is at its {@code max_conn}
+ * @param compression     gzip compression of the pool's responses ({@link Compression#OFF} when not configured)
  */
-public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue) {
+public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue,
+                         Compression compression) {
 
     /** No configuration at all: round robin, not sticky, no slow start, the default queue. */
     public static final PoolPolicy DEFAULT = new PoolPolicy(Balance.ROUNDROBIN, null, null, 0);
@@ -23,9 +25,15 @@ public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long 
     public PoolPolicy {
         Objects.requireNonNull(balance, "balance");
         Objects.requireNonNull(queue, "queue");
+        Objects.requireNonNull(compression, "compression");
         if (balance.namesField() != (hashField != null)) {
             throw new IllegalArgumentException(balance + " with field " + hashField);
         }
+    }
+
+    /** A policy without compression. */
+    public PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue) {
+        this(balance, hashField, sticky, slowStartMillis, queue, Compression.OFF);
     }
 
     /** A policy with the default queue. */

@@ -36,6 +36,9 @@ enum ValueRule {
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),
     CIDR("a network such as 10.0.0.0/8 or fd00::/8", Hosts::normalizeCidr),
     FILE("a file name", matching("[^\\x00]+")),
+    /** A media type without parameters (RFC 9110 section 8.3.1), or a type's every subtype: {@code text/*}. */
+    MEDIA_TYPE("a media type such as text/html, or text/* for every subtype of text",
+            matching("[A-Za-z0-9!#$&^_.+-]{1,127}/([A-Za-z0-9!#$&^_.+-]{1,127}|\\*)")),
     TLS_PROVIDER(Arrays.stream(TlsConfig.Provider.values()).map(TlsConfig.Provider::configName).toList()),
     FILE_PATH("a file path", s -> s.isBlank() || s.indexOf('\0') >= 0 ? null : s),
     ACCESS_LOG_FORMAT(Arrays.stream(AccessLogConfig.Format.values()).map(AccessLogConfig.Format::configName).toList());

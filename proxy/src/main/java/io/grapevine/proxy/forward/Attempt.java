@@ -3,6 +3,7 @@ package io.grapevine.proxy.forward;
 import io.grapevine.proxy.config.ProxyProtocolConfig;
 import io.grapevine.proxy.net.ProxyHeaders;
 import io.grapevine.proxy.http.ClientProtocol;
+import io.grapevine.proxy.http.CompressionRule;
 import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.table.Server;
@@ -209,6 +210,11 @@ final class Attempt implements UpstreamConnection.Listener {
     }
 
     @Override
+    public CompressionRule gzipOffer() {
+        return exchange.gzipOffer();
+    }
+
+    @Override
     public byte[] ownCookieName() {
         return exchange.stickyCookieName();
     }
@@ -301,6 +307,6 @@ final class Attempt implements UpstreamConnection.Listener {
 
     @Override
     public void onReadComplete() {
-        exchange.client().flush();
+        exchange.flushResponse();
     }
 }

@@ -1,12 +1,15 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.cluster.HostAndPort;
+import io.grapevine.proxy.config.Compression;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.http.BodyKind;
 import io.grapevine.proxy.http.ChunkedEncoding;
+import io.grapevine.proxy.http.CompressionRule;
 import io.grapevine.proxy.http.RequestHead;
 import io.grapevine.proxy.http.ResponseHead;
+import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Ejection;
 import io.grapevine.proxy.table.PoolState;
@@ -144,6 +147,10 @@ public final class Exchange {
     private long responseBodyBytes;
     /** The observers were told (exactly once). */
     private boolean ended;
+    /** The compression the last response head was offered ({@link #gzipOffer}), or null. */
+    private Compression offeredGzip;
+    /** The response body's gzip encoding, while the body streams; null when it is not compressed. */
+    private GzipEncoder gzip;
 
     /**
      * @param table the table generation the request head was read under; the exchange routes on it
@@ -641,7 +648,24 @@ public final class Exchange {
         client.interimResponse(head);
     }
 
+    /**
+     * The compression a response head may get ({@link UpstreamConnection.Listener#gzipOffer}): the pool's, when it
+     * compresses and the request accepts gzip, with the loop's compressors behind it; otherwise null.
+     */
+    CompressionRule gzipOffer() {
+        offeredGzip = null;
+        ServerPool p = pool;
+        if (!request.acceptsGzip || p == null || !p.policy().compression().enabled()) {
+            return null;
+        }
+        offeredGzip = p.policy().compression();
+        return loop.compressors().offer(offeredGzip);
+    }
+
     void attemptResponseHead(ResponseHead head) {
+        if (head.gzip) {
+            gzip = new GzipEncoder(loop.compressors(), offeredGzip.level(), client.alloc());
+        }
         state = head.switching ? State.TUNNEL : State.RESPONDING;
         forgetRouting(); // the sticky cookie of this response was rendered with its head, before this
         status = head.status;
@@ -654,14 +678,37 @@ public final class Exchange {
 
     void attemptResponseBody(ByteBuf data) {
         responseBodyBytes += data.readableBytes();
-        client.responseBody(data);
+        GzipEncoder g = gzip;
+        if (g != null) {
+            g.write(data, client::responseBody);
+        } else {
+            client.responseBody(data);
+        }
     }
 
     void attemptResponseEnd(ByteBuf trailerFields) {
         state = State.DONE;
         releasePendingBody();
+        GzipEncoder g = gzip;
+        if (g != null) {
+            gzip = null;
+            g.finish(client::responseBody);
+            ProxyStats stats = loop.stats();
+            stats.responsesCompressed.increment();
+            stats.compressionBytesIn.add(g.inputBytes());
+            stats.compressionBytesOut.add(g.outputBytes());
+        }
         ended();
         client.responseEnd(trailerFields);
+    }
+
+    /** The backend's read is over: what the response has for the client goes out (zlib's pending bytes too). */
+    void flushResponse() {
+        GzipEncoder g = gzip;
+        if (g != null) {
+            g.flush(client::responseBody);
+        }
+        client.flush();
     }
 
     /** The backend half-closed the tunnel: see {@link ClientStream#backendHalfClosed}. */
@@ -805,6 +852,11 @@ public final class Exchange {
 
     /** Tells the observers, once, before the client side may release the request head. */
     private void ended() {
+        GzipEncoder g = gzip;
+        if (g != null) { // the response did not complete: its zlib stream goes back to the loop
+            gzip = null;
+            g.release();
+        }
         if (!ended) {
             ended = true;
             endNanos = System.nanoTime();
@@ -1017,6 +1069,11 @@ public final class Exchange {
 
     /** Frees what the exchange still owns; called by the client side once the response is delivered. */
     public void release() {
+        GzipEncoder g = gzip;
+        if (g != null) {
+            gzip = null;
+            g.release();
+        }
         if (request.upstreamHead != null) {
             request.upstreamHead.release();
             request.upstreamHead = null;

@@ -69,6 +69,7 @@ public final class LoopContext {
     private final long upstreamIdleNanos;
     private final long sweepMillis;
     private final MemoryPressure memoryPressure;
+    private final Compressors compressors;
 
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer) {
@@ -104,12 +105,23 @@ public final class LoopContext {
         this.retryPolicy = new RetryPolicy(limits.retries());
         this.requestParser = new RequestHeadParser(limits.maxHeaderCount(), false, new RequestIdGenerator());
         this.responseParser = new ResponseHeadParser(limits.maxHeaderCount());
+        this.compressors = new Compressors(Compressors.shareOf(limits.maxCompressing(), tables.loopCount()), stats);
         this.upstreamIdleNanos = TimeUnit.MILLISECONDS.toNanos(t.upstreamIdleMillis());
         long shortest = Math.min(Math.min(t.clientHeaderMillis(), t.clientIdleMillis()),
                 Math.min(t.serverMillis(), t.upstreamIdleMillis()));
         // Deadlines are enforced by a sweep, not by one timer per request: resolution is a tenth of the
         // shortest timeout, between 10 ms and 500 ms.
         this.sweepMillis = Math.max(10, Math.min(500, shortest / 10));
+    }
+
+    /** This loop's gzip compressors. */
+    Compressors compressors() {
+        return compressors;
+    }
+
+    /** Responses this loop is compressing now (each holds one of its zlib streams). */
+    public int compressorsInUse() {
+        return compressors.inUse();
     }
 
     public int index() {

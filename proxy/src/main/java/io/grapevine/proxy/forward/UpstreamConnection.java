@@ -65,6 +65,14 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         /** The name of a cookie the response must not set, the proxy's sticky cookie, or null. */
         byte[] ownCookieName();
 
+        /**
+         * The gzip compression the response may get ({@link ResponseHeadParser}'s {@code gzip}): the pool's, when the
+         * request accepts gzip; null otherwise.
+         */
+        default io.grapevine.proxy.http.CompressionRule gzipOffer() {
+            return null;
+        }
+
         /** The whole request has been written to this connection (needed before it can be reused). */
         boolean requestFullySent();
 
@@ -389,7 +397,7 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return false;
         }
         int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeOffer(),
-                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), l.ownCookieName(), head, ctx.alloc());
+                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), l.ownCookieName(), l.gzipOffer(), head, ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;

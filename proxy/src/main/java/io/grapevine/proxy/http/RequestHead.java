@@ -60,6 +60,8 @@ public final class RequestHead {
      * announced, if any): the key of {@code balance source}. Shared with the connection: do not modify.
      */
     public byte[] clientAddress;
+    /** The request's {@code Accept-Encoding} accepts gzip (RFC 9110 section 12.5.3). */
+    public boolean acceptsGzip;
     /** The client connection is TLS (sticky cookies then get {@code Secure}). */
     public boolean secure;
     /**

@@ -46,6 +46,7 @@ public final class RequestHeadParser {
     private static final byte[] KEEP_ALIVE = lowerBytes("keep-alive");
     private static final byte[] EXPECT = lowerBytes("expect");
     private static final byte[] X_FORWARDED_FOR = lowerBytes("x-forwarded-for");
+    private static final byte[] ACCEPT_ENCODING = lowerBytes("accept-encoding");
     private static final byte[] X_FORWARDED_PROTO = lowerBytes("x-forwarded-proto");
     private static final byte[] X_REQUEST_ID = lowerBytes("x-request-id");
     private static final byte[] CHUNKED = lowerBytes("chunked");
@@ -224,6 +225,7 @@ public final class RequestHeadParser {
         boolean expectContinue = false;
         boolean hasRequestId = false;
         int upgradeField = -1;
+        int gzip = AcceptEncoding.UNSAID;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
             int hop = fl.dropIfHopByHop(b, fi);
@@ -283,6 +285,8 @@ public final class RequestHeadParser {
                 case 15:
                     if (fl.nameIs(b, fi, X_FORWARDED_FOR)) {
                         kind = XFF;
+                    } else if (fl.nameIs(b, fi, ACCEPT_ENCODING)) {
+                        gzip = AcceptEncoding.combine(gzip, AcceptEncoding.gzip(b, fl.valueStart(fi), fl.valueEnd(fi)));
                     }
                     break;
                 case 17:
@@ -356,6 +360,7 @@ public final class RequestHeadParser {
         out.clientAddress = clientAddress;
         out.secure = secure;
         out.expectContinue = expectContinue;
+        out.acceptsGzip = gzip == AcceptEncoding.ACCEPTED;
         out.keepAlive = out.http10 ? connectionKeepAlive && !connectionClose : !connectionClose;
         if (chunked) {
             out.bodyKind = BodyKind.CHUNKED;

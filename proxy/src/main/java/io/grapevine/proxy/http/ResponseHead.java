@@ -27,6 +27,11 @@ public final class ResponseHead {
     public BodyKind clientBody;
     /** The backend connection may carry another request after this response. */
     public boolean upstreamReusable;
+    /**
+     * The body is to be gzip-compressed on its way to the client: the client head says so already (no Content-Length,
+     * {@code Content-Encoding: gzip}, {@link #clientBody} {@code CHUNKED}).
+     */
+    public boolean gzip;
     /** The client connection must be closed after this response. */
     public boolean closeClient;
     /**

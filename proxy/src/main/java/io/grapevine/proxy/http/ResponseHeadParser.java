@@ -40,6 +40,17 @@ public final class ResponseHeadParser {
     private static final byte[] SET_COOKIE = "set-cookie".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] STAR = {'*'};
+    private static final byte[] ETAG = "etag".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] VARY = "vary".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CONTENT_TYPE = "content-type".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CACHE_CONTROL = "cache-control".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] CONTENT_ENCODING = "content-encoding".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] NO_TRANSFORM = "no-transform".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] ACCEPT_ENCODING_TOKEN = "accept-encoding".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_CONTENT_ENCODING_GZIP = "Content-Encoding: gzip\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_VARY_ACCEPT_ENCODING = "Vary: Accept-Encoding\r\n".getBytes(StandardCharsets.US_ASCII);
+    private static final byte[] H_ETAG_WEAK = "ETag: W/".getBytes(StandardCharsets.US_ASCII);
 
     private static final byte[] HTTP_1_1_SP = "HTTP/1.1 ".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CRLF = {CR, LF};
@@ -131,6 +142,26 @@ public final class ResponseHeadParser {
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, byte[] ownCookie,
                      ResponseHead out, ByteBufAllocator alloc) {
+        return parse(in, headLength, requestWasHead, upgradeOffer, clientProtocol, clientKeepAlive, extraField,
+                ownCookie, null, out, alloc);
+    }
+
+    /**
+     * As the primary {@code parse} above, with gzip offered: {@code gzip} is the compression of the response's pool
+     * when the request accepts gzip, {@code null} otherwise. The response is then compressed
+     * ({@link ResponseHead#gzip}) when it is a 200, 201, 202 or 203 with a body (not to HEAD), to an HTTP/1.1 or
+     * HTTP/2 client, whose {@code Content-Type} is one of the pool's types, without a {@code Content-Encoding}, without
+     * {@code Cache-Control: no-transform} (RFC 9110 section 7.7), not known to be shorter than the pool's minimum, and
+     * a compressor is free ({@link CompressionRule#admit}, asked last).
+     * Its client head then has no {@code Content-Length} (the body is chunked, or ends with the HTTP/2 stream),
+     * {@code Content-Encoding: gzip}, {@code Vary: Accept-Encoding} unless a {@code Vary} already covers it, and a strong
+     * {@code ETag} made weak (RFC 9110 section 8.8.1: the bytes are no longer those the backend's tag names), as nginx
+     * does.
+     */
+    public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
+                     ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, byte[] ownCookie,
+                     CompressionRule gzip, ResponseHead out, ByteBufAllocator alloc) {
+        out.gzip = false;
         boolean clientHttp10 = clientProtocol == ClientProtocol.HTTP_1_0;
         boolean clientHttp2 = clientProtocol == ClientProtocol.HTTP_2;
         if (b.length < headLength) {
@@ -182,6 +213,11 @@ public final class ResponseHeadParser {
         int transferEncodingCount = 0;
         int upgradeField = -1;
         boolean noBody = out.interim || out.switching || requestWasHead || status == 204 || status == 304;
+        // Compression: only looked at when offered and the status may be compressed.
+        boolean mayCompress = gzip != null && status >= 200 && status <= 203 && !noBody && !clientHttp10;
+        int contentTypeField = -1;
+        int etagField = -1;
+        boolean varyCovers = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
             int hop = fl.dropIfHopByHop(b, fi);
@@ -198,9 +234,35 @@ public final class ResponseHeadParser {
                 continue;
             }
             switch (fl.nameLength(fi)) {
+                case 4:
+                    if (mayCompress) {
+                        if (fl.nameIs(b, fi, ETAG)) {
+                            etagField = fi;
+                        } else if (fl.nameIs(b, fi, VARY)) {
+                            varyCovers |= contains(b, fl.valueStart(fi), fl.valueEnd(fi), ACCEPT_ENCODING_TOKEN)
+                                    || contains(b, fl.valueStart(fi), fl.valueEnd(fi), STAR);
+                        }
+                    }
+                    break;
                 case 7:
                     if (fl.nameIs(b, fi, TRAILER) && clientHttp10) {
                         kind = DROP; // an HTTP/1.0 client gets the body without chunks, hence no trailers
+                    }
+                    break;
+                case 12:
+                    if (mayCompress && fl.nameIs(b, fi, CONTENT_TYPE)) {
+                        contentTypeField = contentTypeField < 0 ? fi : -2; // two Content-Types: leave it alone
+                    }
+                    break;
+                case 13:
+                    if (mayCompress && fl.nameIs(b, fi, CACHE_CONTROL)
+                            && contains(b, fl.valueStart(fi), fl.valueEnd(fi), NO_TRANSFORM)) {
+                        mayCompress = false;
+                    }
+                    break;
+                case 16:
+                    if (fl.nameIs(b, fi, CONTENT_ENCODING)) {
+                        mayCompress = false; // encoded already (RFC 9110 section 8.4)
                     }
                     break;
                 case 10:
@@ -324,12 +386,34 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
+        if (mayCompress && contentTypeField >= 0 && out.upstreamBody != BodyKind.NONE
+                && (out.upstreamBody != BodyKind.LENGTH || (contentLength > 0 && contentLength >= gzip.minLength()))
+                && gzip.compresses(b, fl.valueStart(contentTypeField), fl.valueEnd(contentTypeField))
+                && gzip.admit()) {
+            out.gzip = true;
+            out.clientBody = BodyKind.CHUNKED; // the compressed length is known only at the end
+            if (etagField >= 0 && fl.valueLength(etagField) > 0 && b[fl.valueStart(etagField)] != 'W') {
+                fl.kinds[etagField] = DROP; // made weak below
+            } else {
+                etagField = -1;
+            }
+        }
+
         if (clientHttp2) {
             out.clientHead = null;
             out.http2Headers = Http2Fields.responseHead(status, b, fl, count,
                     !out.interim && out.clientBody == BodyKind.LENGTH ? contentLength : -1, http2Fields);
             if (extraField != null && !out.interim) {
                 Http2Fields.addFieldLine(out.http2Headers, extraField);
+            }
+            if (out.gzip) {
+                Http2Fields.addFieldLine(out.http2Headers, H_CONTENT_ENCODING_GZIP);
+                if (!varyCovers) {
+                    Http2Fields.addFieldLine(out.http2Headers, H_VARY_ACCEPT_ENCODING);
+                }
+                if (etagField >= 0) {
+                    Http2Fields.addFieldLine(out.http2Headers, weakEtag(b, fl, etagField));
+                }
             }
             return OK;
         }
@@ -351,6 +435,15 @@ public final class ResponseHeadParser {
             if (extraField != null) {
                 head.put(extraField);
             }
+            if (out.gzip) {
+                head.put(H_CONTENT_ENCODING_GZIP);
+                if (!varyCovers) {
+                    head.put(H_VARY_ACCEPT_ENCODING);
+                }
+                if (etagField >= 0) {
+                    head.put(weakEtag(b, fl, etagField));
+                }
+            }
             if (out.clientBody == BodyKind.LENGTH) {
                 head.put(H_CONTENT_LENGTH);
                 head.putDecimal(contentLength);
@@ -369,6 +462,31 @@ public final class ResponseHeadParser {
                 && out.contentLength <= BODY_IN_HEAD_MAX;
         out.clientHead = head.toBuffer(alloc, smallBody ? (int) out.contentLength : 0);
         return OK;
+    }
+
+    /** The field line {@code ETag: W/<the tag of field fi>} with its CRLF. */
+    private static byte[] weakEtag(byte[] b, FieldLines fl, int fi) {
+        int length = fl.valueLength(fi);
+        byte[] line = new byte[H_ETAG_WEAK.length + length + 2];
+        System.arraycopy(H_ETAG_WEAK, 0, line, 0, H_ETAG_WEAK.length);
+        System.arraycopy(b, fl.valueStart(fi), line, H_ETAG_WEAK.length, length);
+        line[line.length - 2] = CR;
+        line[line.length - 1] = '\n';
+        return line;
+    }
+
+    /** Whether {@code b[from, to)} contains {@code lower} (lower-case ASCII), in any case. */
+    private static boolean contains(byte[] b, int from, int to, byte[] lower) {
+        for (int i = from; i + lower.length <= to; i++) {
+            int k = 0;
+            while (k < lower.length && HttpChars.lower(b[i + k]) == lower[k]) {
+                k++;
+            }
+            if (k == lower.length) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Whether the Set-Cookie value {@code b[from, to)} sets cookie {@code name} (whitespace around it ignored). */

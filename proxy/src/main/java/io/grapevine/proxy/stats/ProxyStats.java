@@ -14,6 +14,12 @@ public final class ProxyStats {
     public final LongAdder connectionsShed = new LongAdder();
     /** HTTP/2 streams reset under direct memory pressure, their responses having waited for a window a while. */
     public final LongAdder http2StreamsShed = new LongAdder();
+    /** Responses sent gzip-compressed, and their bodies' bytes before and after (the gzip wrapper included). */
+    public final LongAdder responsesCompressed = new LongAdder();
+    public final LongAdder compressionBytesIn = new LongAdder();
+    public final LongAdder compressionBytesOut = new LongAdder();
+    /** Responses that could have been compressed but were not, every compressor being busy (max_compressing). */
+    public final LongAdder compressionsSkipped = new LongAdder();
     /** Accepts that failed on the client, TLS and admin listeners: out of file descriptors, mostly. */
     public final LongAdder acceptFailures = new LongAdder();
     /** Client connections closed because their PROXY protocol header was missing, late or invalid. */

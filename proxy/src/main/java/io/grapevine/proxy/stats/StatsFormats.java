@@ -293,6 +293,15 @@ public final class StatsFormats {
         counter(sb, "grapevine_http2_streams_shed_total",
                 "HTTP/2 streams reset under direct memory pressure, their responses having waited for a window for"
                         + " over a second.", proxy.get("http2_streams_shed"));
+        counter(sb, "grapevine_responses_compressed_total", "Responses sent gzip-compressed.",
+                proxy.get("responses_compressed"));
+        counter(sb, "grapevine_compression_input_bytes_total", "Body bytes of the compressed responses, before gzip.",
+                proxy.get("compression_bytes_in"));
+        counter(sb, "grapevine_compression_output_bytes_total", "Body bytes of the compressed responses, after gzip.",
+                proxy.get("compression_bytes_out"));
+        counter(sb, "grapevine_compressions_skipped_total",
+                "Responses left uncompressed because every compressor was busy (limits.max_compressing).",
+                proxy.get("compressions_skipped"));
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",
                 proxy.get("accept_failures"));

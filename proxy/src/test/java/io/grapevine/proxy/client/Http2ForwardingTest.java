@@ -147,6 +147,29 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aCompressedResponseHasNoContentLengthAndEndsWithItsStream() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"compression\": {\"enabled\": true}")) {
+            String text = "gossip table swap ".repeat(2000);
+            send(h, wire.headers(1, request("GET", "/doc", "accept-encoding", "gzip, deflate, br"), true));
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nVary: Origin\r\nContent-Length: "
+                    + text.length() + "\r\n\r\n" + text);
+            Frame headers = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(headers, "response HEADERS: " + received);
+            assertEquals("gzip", headers.headers().get("content-encoding").toString());
+            assertNull(headers.headers().get("content-length"), "the length was the uncompressed body's");
+            assertEquals(List.of("Origin", "Accept-Encoding"),
+                    headers.headers().getAll("vary").stream().map(CharSequence::toString).toList());
+            assertTrue(ended(h, 1));
+            byte[] gz = body(h, 1).getBytes(StandardCharsets.ISO_8859_1);
+            try (java.io.InputStream in = new java.util.zip.GZIPInputStream(new java.io.ByteArrayInputStream(gz))) {
+                assertEquals(text, new String(in.readAllBytes(), StandardCharsets.ISO_8859_1));
+            }
+            assertTrue(gz.length < text.length() / 10, gz.length + " bytes");
+            assertEquals(1, h.stats.responsesCompressed.sum());
+        }
+    }
+
+    @Test
     void theLastDataFrameOfAResponseCarriesItsEndStream() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, wire.headers(1, request("GET", "/whole"), true));

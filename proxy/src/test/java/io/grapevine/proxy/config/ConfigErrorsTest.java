@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  */
 class ConfigErrorsTest {
 
-    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, pools, "
+    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, compression, pools, "
             + "health_check, "
             + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, accept_proxy_protocol_from, "
             + "send_proxy_protocol, tls, "
@@ -50,6 +50,17 @@ class ConfigErrorsTest {
         }
         String before = json.substring(0, offset);
         return (before.split("\n", -1).length) + ":" + (offset - before.lastIndexOf('\n'));
+    }
+
+    @Test
+    void compressionNamesAMediaTypeALevelAndOnlyItsOwnKeys() {
+        assertEquals("servers.conf:1:64: \"types[1]\" is \"html\" in compression (expected a media type such as "
+                + "text/html, or text/* for every subtype of text)",
+                error("{\"backend_servers\": [], \"compression\": {\"types\": [\"text/html\", \"html\"]}}"));
+        assertEquals("servers.conf:1:66: \"level\" is 10 in pools.a.compression (expected an integer 1..9)",
+                error("{\"backend_servers\": [], \"pools\": {\"a\": {\"compression\": {\"level\": 10}}}}"));
+        assertEquals("servers.conf:1:54: unknown key \"algorithm\" in compression (expected one of: enabled, level, "
+                + "min_length, types)", error("{\"backend_servers\": [], \"compression\": {\"algorithm\": \"br\"}}"));
     }
 
     // ---- unknown, missing, duplicate keys

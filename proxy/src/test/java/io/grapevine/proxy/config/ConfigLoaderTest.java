@@ -11,6 +11,8 @@ import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertNull;
 
 /** Valid documents: the assignment's format, every optional key, defaults and normalization. */
@@ -252,6 +254,39 @@ class ConfigLoaderTest {
         assertEquals(new PoolPolicy(Balance.P2C, null, null, 10_000), config.policyOf("static"));
         assertEquals(config.policy(), config.policyOf("images"));
         assertEquals(config.policy(), config.policyOf("not-declared"));
+    }
+
+    @Test
+    void compressionIsOffByDefaultAndAPoolTakesTheTopLevelSettingsItDoesNotSet() throws ConfigException {
+        assertEquals(Compression.OFF, ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").policy()
+                .compression());
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "compression": { "level": 6, "types": ["text/*", "Application/JSON"] },
+                  "limits": { "max_compressing": 10 },
+                  "pools": {
+                    "api": { "compression": { "min_length": 0 } },
+                    "media": { "compression": { "enabled": false } },
+                    "other": { "balance": "leastconn" }
+                  } }
+                """, "servers.conf");
+        Compression top = new Compression(true, 6, 1024, List.of("text/*", "application/json"));
+        assertEquals(top, config.policy().compression(), "a compression object turns it on");
+        assertEquals(new Compression(true, 6, 0, top.types()), config.policyOf("api").compression());
+        assertEquals(new Compression(false, 6, 1024, top.types()), config.policyOf("media").compression());
+        assertEquals(top, config.policyOf("other").compression());
+        assertEquals(10, config.limits().maxCompressing());
+        assertEquals(Limits.DEFAULT_MAX_COMPRESSING,
+                ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").limits().maxCompressing());
+
+        byte[] type = "text/CSS; charset=utf-8".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(top.compresses(type, 0, type.length));
+        byte[] json = " application/json".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        assertTrue(top.compresses(json, 0, json.length));
+        byte[] png = "image/png".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        assertFalse(top.compresses(png, 0, png.length));
+        byte[] bare = "text".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+        assertFalse(top.compresses(bare, 0, bare.length));
     }
 
     @Test

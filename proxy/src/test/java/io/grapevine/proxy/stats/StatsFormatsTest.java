@@ -28,7 +28,8 @@ class StatsFormatsTest {
     private static Map<String, Object> document() {
         Map<String, Object> proxy = new LinkedHashMap<>();
         for (String k : List.of("connections_current", "connections_max", "connections_limit", "connections_total",
-                "connections_refused", "connections_shed", "http2_streams_shed", "proxy_protocol_rejected", "requests", "responses_1xx", "responses_2xx",
+                "connections_refused", "connections_shed", "http2_streams_shed", "responses_compressed", "compression_bytes_in",
+                "compression_bytes_out", "compressions_skipped", "proxy_protocol_rejected", "requests", "responses_1xx", "responses_2xx",
                 "responses_3xx", "responses_4xx", "responses_5xx", "bad_requests", "client_timeouts", "local_502",
                 "local_503", "local_504", "local_503_no_socket", "retries", "aborted_responses",
                 "tunnels_opened", "tunnels_current", "bytes_in", "bytes_out")) {

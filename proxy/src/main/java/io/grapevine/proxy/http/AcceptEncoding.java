@@ -1,0 +1,99 @@
+package io.grapevine.proxy.http;
+
+/**
+ * What one {@code Accept-Encoding} field line says of gzip (RFC 9110 section 12.5.3): a list of content codings,
+ * each with an optional weight {@code ;q=}; {@code q=0} means "not acceptable", {@code *} stands for any coding not
+ * listed, and {@code x-gzip} is {@code gzip} (section 8.4.1.3). Several lines are one list: a caller combines the
+ * answers with {@link #combine}.
+ */
+public final class AcceptEncoding {
+
+    /** The field does not name gzip, nor {@code *}. */
+    public static final int UNSAID = 0;
+    /** gzip is acceptable (named, or {@code *}, with a weight above 0). */
+    public static final int ACCEPTED = 1;
+    /** gzip is named with {@code q=0}: never. */
+    public static final int REFUSED = 2;
+
+    private AcceptEncoding() {
+    }
+
+    /**
+     * What {@code b[from, to)} (one field value) says of gzip: {@code gzip} (or {@code x-gzip}) named wins over
+     * {@code *}; {@link #UNSAID} when neither is there. A malformed member is skipped, as a list's empty ones are.
+     */
+    public static int gzip(byte[] b, int from, int to) {
+        int named = UNSAID;
+        int star = UNSAID;
+        int i = from;
+        while (i < to) {
+            while (i < to && (b[i] == ' ' || b[i] == '\t' || b[i] == ',')) {
+                i++;
+            }
+            int start = i;
+            while (i < to && b[i] != ',' && b[i] != ';' && b[i] != ' ' && b[i] != '\t') {
+                i++;
+            }
+            int end = i;
+            boolean zero = false;
+            // parameters: OWS ";" OWS "q=" qvalue, until the next ","
+            while (i < to && b[i] != ',') {
+                if (b[i] == ';') {
+                    int p = i + 1;
+                    while (p < to && (b[p] == ' ' || b[p] == '\t')) {
+                        p++;
+                    }
+                    if (p + 1 < to && (b[p] | 0x20) == 'q' && b[p + 1] == '=') {
+                        zero = isZero(b, p + 2, to);
+                    }
+                }
+                i++;
+            }
+            if (end == start) {
+                continue;
+            }
+            int verdict = zero ? REFUSED : ACCEPTED;
+            if (is(b, start, end, "gzip") || is(b, start, end, "x-gzip")) {
+                named = combine(named, verdict);
+            } else if (end - start == 1 && b[start] == '*') {
+                star = combine(star, verdict);
+            }
+        }
+        return named != UNSAID ? named : star;
+    }
+
+    /** Two lines' answers: a refusal wins, then an acceptance. */
+    public static int combine(int a, int b) {
+        return Math.max(a, b);
+    }
+
+    /** Whether the qvalue at {@code b[from, ...)} is 0 ({@code 0}, {@code 0.}, {@code 0.000}), up to "," or ";". */
+    private static boolean isZero(byte[] b, int from, int to) {
+        if (from >= to || b[from] != '0') {
+            return false;
+        }
+        int i = from + 1;
+        if (i < to && b[i] == '.') {
+            i++;
+            while (i < to && b[i] == '0') {
+                i++;
+            }
+        }
+        while (i < to && (b[i] == ' ' || b[i] == '\t')) {
+            i++;
+        }
+        return i >= to || b[i] == ',' || b[i] == ';';
+    }
+
+    private static boolean is(byte[] b, int from, int to, String lowerAscii) {
+        if (to - from != lowerAscii.length()) {
+            return false;
+        }
+        for (int i = 0; i < lowerAscii.length(); i++) {
+            if ((b[from + i] | 0x20) != lowerAscii.charAt(i) && b[from + i] != lowerAscii.charAt(i)) {
+                return false;
+            }
+        }
+        return true;
+    }
+}
