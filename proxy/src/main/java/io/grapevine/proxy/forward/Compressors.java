@@ -36,13 +36,20 @@ final class Compressors {
      * {@link CompressionRule#admit}. One object, reused: the loop parses one head at a time, and the parser is done
      * with it when it returns.
      */
-    CompressionRule offer(Compression compression) {
+    CompressionRule offer(Compression compression, boolean accepted) {
         offer.compression = compression;
+        offer.accepted = accepted;
         return offer;
     }
 
     private final class Offer implements CompressionRule {
         Compression compression;
+        boolean accepted;
+
+        @Override
+        public boolean accepted() {
+            return accepted;
+        }
 
         @Override
         public long minLength() {
@@ -102,7 +109,10 @@ final class Compressors {
         }
     }
 
-    /** Frees the idle streams (the loop stops). */
+    /**
+     * Frees the idle streams (the loop stops). A stream given back later is kept idle and left to the JDK, which frees
+     * an unreachable zlib stream's memory itself.
+     */
     void close() {
         Deflater d;
         while ((d = idle.pollFirst()) != null) {

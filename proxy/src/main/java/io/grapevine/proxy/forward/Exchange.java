@@ -151,6 +151,8 @@ public final class Exchange {
     private Compression offeredGzip;
     /** The response body's gzip encoding, while the body streams; null when it is not compressed. */
     private GzipEncoder gzip;
+    /** Where {@link #gzip}'s output goes: {@link #compressedToClient}. */
+    private java.util.function.Consumer<ByteBuf> gzipSink;
 
     /**
      * @param table the table generation the request head was read under; the exchange routes on it
@@ -254,7 +256,7 @@ public final class Exchange {
         return requestBodyBytes;
     }
 
-    /** Response body bytes passed to the client (content, without framing). */
+    /** Response body bytes passed to the client (content, without framing; compressed, when it was compressed). */
     public long responseBodyBytes() {
         return responseBodyBytes;
     }
@@ -650,21 +652,24 @@ public final class Exchange {
 
     /**
      * The compression a response head may get ({@link UpstreamConnection.Listener#gzipOffer}): the pool's, when it
-     * compresses and the request accepts gzip, with the loop's compressors behind it; otherwise null.
+     * compresses, with whether the request accepts gzip and the loop's compressors behind it; otherwise null.
      */
     CompressionRule gzipOffer() {
         offeredGzip = null;
         ServerPool p = pool;
-        if (!request.acceptsGzip || p == null || !p.policy().compression().enabled()) {
+        if (p == null || !p.policy().compression().enabled()) {
             return null;
         }
         offeredGzip = p.policy().compression();
-        return loop.compressors().offer(offeredGzip);
+        return loop.compressors().offer(offeredGzip, request.acceptsGzip);
     }
 
     void attemptResponseHead(ResponseHead head) {
         if (head.gzip) {
             gzip = new GzipEncoder(loop.compressors(), offeredGzip.level(), client.alloc());
+            if (gzipSink == null) {
+                gzipSink = this::compressedToClient;
+            }
         }
         state = head.switching ? State.TUNNEL : State.RESPONDING;
         forgetRouting(); // the sticky cookie of this response was rendered with its head, before this
@@ -677,13 +682,19 @@ public final class Exchange {
     }
 
     void attemptResponseBody(ByteBuf data) {
-        responseBodyBytes += data.readableBytes();
         GzipEncoder g = gzip;
         if (g != null) {
-            g.write(data, client::responseBody);
+            g.write(data, gzipSink);
         } else {
+            responseBodyBytes += data.readableBytes();
             client.responseBody(data);
         }
+    }
+
+    /** Compressed body bytes on their way to the client: counted as what the client is sent. */
+    private void compressedToClient(ByteBuf data) {
+        responseBodyBytes += data.readableBytes();
+        client.responseBody(data);
     }
 
     void attemptResponseEnd(ByteBuf trailerFields) {
@@ -692,7 +703,11 @@ public final class Exchange {
         GzipEncoder g = gzip;
         if (g != null) {
             gzip = null;
-            g.finish(client::responseBody);
+            try {
+                g.finish(gzipSink);
+            } finally {
+                g.release(); // already, unless finishing failed
+            }
             ProxyStats stats = loop.stats();
             stats.responsesCompressed.increment();
             stats.compressionBytesIn.add(g.inputBytes());
@@ -706,7 +721,7 @@ public final class Exchange {
     void flushResponse() {
         GzipEncoder g = gzip;
         if (g != null) {
-            g.flush(client::responseBody);
+            g.flush(gzipSink);
         }
         client.flush();
     }

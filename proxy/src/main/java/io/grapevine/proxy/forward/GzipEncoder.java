@@ -36,12 +36,18 @@ final class GzipEncoder {
     /** Input went into zlib since the last flush. */
     private boolean unflushed;
 
+    /** No input: what zlib is left with once a part was taken or given up, so that it never points at a freed buffer. */
+    private static final ByteBuffer NO_INPUT = ByteBuffer.allocate(0);
+
+    /** A flush's bytes below this leave in a buffer of their own size, the current one being kept for what follows. */
+    static final int COPY_BELOW = OUT_BYTES / 2;
+
     GzipEncoder(Compressors owner, int level, ByteBufAllocator alloc) {
         this.owner = owner;
         this.alloc = alloc;
-        this.deflater = owner.take(level);
-        this.out = alloc.directBuffer(OUT_BYTES);
+        this.out = alloc.directBuffer(OUT_BYTES); // first: a failed allocation must not hold a zlib stream
         out.writeBytes(HEADER);
+        this.deflater = owner.take(level);
     }
 
     /** Body bytes in so far. */
@@ -71,6 +77,9 @@ final class GzipEncoder {
                 }
             }
         } finally {
+            if (deflater != null) {
+                deflater.setInput(NO_INPUT); // what is left of data (after a failure) must not be read once freed
+            }
             data.release();
         }
     }
@@ -87,7 +96,10 @@ final class GzipEncoder {
 
     /**
      * Passes on what was compressed so far: with input since the last flush, zlib's pending bytes too (a sync flush,
-     * which ends on a byte boundary; 5 bytes at most when nothing was pending).
+     * which ends on a byte boundary; 5 bytes at most when nothing was pending). A few bytes leave in a buffer of
+     * their size, not in an {@link #OUT_BYTES} one: a backend that sends an event at a time would otherwise have the
+     * client's queue hold a mostly empty buffer per event, which its byte count (the socket's marks, the pipeline's
+     * bound) does not see.
      */
     void flush(Consumer<ByteBuf> sink) {
         if (deflater == null) {
@@ -95,12 +107,23 @@ final class GzipEncoder {
         }
         if (unflushed) {
             unflushed = false;
-            int n;
             do {
-                n = drain(Deflater.SYNC_FLUSH, sink);
-            } while (n > 0 && out != null && !out.isWritable());
+                drain(Deflater.SYNC_FLUSH, sink);
+            } while (out != null && !out.isWritable());
         }
-        pass(sink);
+        ByteBuf b = out;
+        if (b == null || !b.isReadable()) {
+            return;
+        }
+        if (b.readableBytes() >= COPY_BELOW) {
+            pass(sink);
+            return;
+        }
+        ByteBuf small = alloc.directBuffer(b.readableBytes());
+        small.writeBytes(b); // b is left empty, for the next compressed bytes
+        b.clear();
+        outputBytes += small.readableBytes();
+        sink.accept(small);
     }
 
     /** The end of the body: zlib's last bytes and the trailer go to {@code sink}, and the zlib stream is given back. */
@@ -134,16 +157,16 @@ final class GzipEncoder {
         }
     }
 
-    /** One deflate call into the current buffer (a new one when it is full); the bytes it wrote. */
-    private int drain(int flushMode, Consumer<ByteBuf> sink) {
+    /** One deflate call into the current buffer (a new one when it is full). */
+    private void drain(int flushMode, Consumer<ByteBuf> sink) {
         if (out == null || !out.isWritable()) {
             pass(sink);
             out = alloc.directBuffer(OUT_BYTES);
         }
-        int index = out.writerIndex();
-        int n = deflater.deflate(out.internalNioBuffer(index, out.writableBytes()), flushMode);
-        out.writerIndex(index + n);
-        return n;
+        ByteBuf b = out;
+        int index = b.writerIndex();
+        int n = deflater.deflate(b.internalNioBuffer(index, b.writableBytes()), flushMode);
+        b.writerIndex(index + n);
     }
 
     private void pass(Consumer<ByteBuf> sink) {

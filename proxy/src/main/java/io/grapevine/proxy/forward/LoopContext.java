@@ -406,6 +406,7 @@ public final class LoopContext {
         for (UpstreamConnection u : upstreams.toArray(new UpstreamConnection[0])) {
             u.close();
         }
+        compressors.close();
     }
 
     /** Any thread: starts a graceful drain of every client connection of this loop. */

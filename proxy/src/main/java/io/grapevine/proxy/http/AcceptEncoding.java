@@ -4,7 +4,9 @@ package io.grapevine.proxy.http;
  * What one {@code Accept-Encoding} field line says of gzip (RFC 9110 section 12.5.3): a list of content codings,
  * each with an optional weight {@code ;q=}; {@code q=0} means "not acceptable", {@code *} stands for any coding not
  * listed, and {@code x-gzip} is {@code gzip} (section 8.4.1.3). Several lines are one list: a caller combines the
- * answers with {@link #combine}.
+ * answers of its lines with {@link #combine}, then reads the whole list's with {@link #verdict}. An answer keeps what
+ * the line said of gzip by name apart from what it said of {@code *}, so that {@code gzip} on one line still wins
+ * over {@code *;q=0} on another.
  */
 public final class AcceptEncoding {
 
@@ -19,8 +21,8 @@ public final class AcceptEncoding {
     }
 
     /**
-     * What {@code b[from, to)} (one field value) says of gzip: {@code gzip} (or {@code x-gzip}) named wins over
-     * {@code *}; {@link #UNSAID} when neither is there. A malformed member is skipped, as a list's empty ones are.
+     * What {@code b[from, to)} (one field value) says of gzip (named, or {@code x-gzip}) and of {@code *}, for
+     * {@link #combine} and {@link #verdict}. A malformed member is skipped, as a list's empty ones are.
      */
     public static int gzip(byte[] b, int from, int to) {
         int named = UNSAID;
@@ -54,17 +56,26 @@ public final class AcceptEncoding {
             }
             int verdict = zero ? REFUSED : ACCEPTED;
             if (is(b, start, end, "gzip") || is(b, start, end, "x-gzip")) {
-                named = combine(named, verdict);
+                named = Math.max(named, verdict);
             } else if (end - start == 1 && b[start] == '*') {
-                star = combine(star, verdict);
+                star = Math.max(star, verdict);
             }
         }
-        return named != UNSAID ? named : star;
+        return named | star << 2;
     }
 
-    /** Two lines' answers: a refusal wins, then an acceptance. */
+    /** Two lines' answers ({@link #gzip}) as one: for gzip and for {@code *} alike, a refusal wins, then an acceptance. */
     public static int combine(int a, int b) {
-        return Math.max(a, b);
+        return Math.max(a & 3, b & 3) | Math.max(a >> 2, b >> 2) << 2;
+    }
+
+    /**
+     * The list's verdict on gzip from its lines' answers: {@link #ACCEPTED}, {@link #REFUSED} or {@link #UNSAID}. gzip
+     * named wins over {@code *}.
+     */
+    public static int verdict(int answers) {
+        int named = answers & 3;
+        return named != UNSAID ? named : answers >> 2;
     }
 
     /** Whether the qvalue at {@code b[from, ...)} is 0 ({@code 0}, {@code 0.}, {@code 0.000}), up to "," or ";". */

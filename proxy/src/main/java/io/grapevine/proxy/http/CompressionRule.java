@@ -14,6 +14,14 @@ public interface CompressionRule {
     boolean compresses(byte[] b, int from, int to);
 
     /**
+     * Whether the request accepts gzip. When it does not, a response that would have been compressed still gets
+     * {@code Vary: Accept-Encoding}: a shared cache must not give it to a client that does accept gzip.
+     */
+    default boolean accepted() {
+        return true;
+    }
+
+    /**
      * Asked last, of a response that would be compressed: whether a compressor is free for it. False leaves the
      * response as it is (the rule counts it).
      */

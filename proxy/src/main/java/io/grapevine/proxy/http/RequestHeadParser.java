@@ -47,6 +47,8 @@ public final class RequestHeadParser {
     private static final byte[] EXPECT = lowerBytes("expect");
     private static final byte[] X_FORWARDED_FOR = lowerBytes("x-forwarded-for");
     private static final byte[] ACCEPT_ENCODING = lowerBytes("accept-encoding");
+    private static final byte[] CACHE_CONTROL = lowerBytes("cache-control");
+    private static final byte[] NO_TRANSFORM = lowerBytes("no-transform");
     private static final byte[] X_FORWARDED_PROTO = lowerBytes("x-forwarded-proto");
     private static final byte[] X_REQUEST_ID = lowerBytes("x-request-id");
     private static final byte[] CHUNKED = lowerBytes("chunked");
@@ -226,6 +228,7 @@ public final class RequestHeadParser {
         boolean hasRequestId = false;
         int upgradeField = -1;
         int gzip = AcceptEncoding.UNSAID;
+        boolean noTransform = false;
         for (int fi = 0; fi < count; fi++) {
             byte kind = KEEP;
             int hop = fl.dropIfHopByHop(b, fi);
@@ -268,6 +271,12 @@ public final class RequestHeadParser {
                             kind = REQUEST_ID;
                             hasRequestId = true;
                         }
+                    }
+                    break;
+                case 13:
+                    if (fl.nameIs(b, fi, CACHE_CONTROL) && HttpChars.containsIgnoringCase(b, fl.valueStart(fi),
+                            fl.valueEnd(fi), NO_TRANSFORM)) {
+                        noTransform = true; // RFC 9111 section 5.2.1.6: no compression on the way back
                     }
                     break;
                 case 14:
@@ -360,7 +369,7 @@ public final class RequestHeadParser {
         out.clientAddress = clientAddress;
         out.secure = secure;
         out.expectContinue = expectContinue;
-        out.acceptsGzip = gzip == AcceptEncoding.ACCEPTED;
+        out.acceptsGzip = AcceptEncoding.verdict(gzip) == AcceptEncoding.ACCEPTED && !noTransform;
         out.keepAlive = out.http10 ? connectionKeepAlive && !connectionClose : !connectionClose;
         if (chunked) {
             out.bodyKind = BodyKind.CHUNKED;

@@ -41,6 +41,7 @@ public final class ResponseHeadParser {
     private static final byte[] CHUNKED = "chunked".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CLOSE = "close".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] STAR = {'*'};
+    private static final byte[] ACCEPT_RANGES = "accept-ranges".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] ETAG = "etag".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] VARY = "vary".getBytes(StandardCharsets.US_ASCII);
     private static final byte[] CONTENT_TYPE = "content-type".getBytes(StandardCharsets.US_ASCII);
@@ -154,9 +155,10 @@ public final class ResponseHeadParser {
      * {@code Cache-Control: no-transform} (RFC 9110 section 7.7), not known to be shorter than the pool's minimum, and
      * a compressor is free ({@link CompressionRule#admit}, asked last).
      * Its client head then has no {@code Content-Length} (the body is chunked, or ends with the HTTP/2 stream),
-     * {@code Content-Encoding: gzip}, {@code Vary: Accept-Encoding} unless a {@code Vary} already covers it, and a strong
-     * {@code ETag} made weak (RFC 9110 section 8.8.1: the bytes are no longer those the backend's tag names), as nginx
-     * does.
+     * {@code Content-Encoding: gzip}, {@code Vary: Accept-Encoding} unless a {@code Vary} already covers it, a strong
+     * {@code ETag} made weak (RFC 9110 section 8.8.1: the bytes are no longer those the backend's tag names), and no
+     * {@code Accept-Ranges}, as nginx does. A response that would have been compressed but for the request (it does
+     * not accept gzip, or the client speaks HTTP/1.0) or for want of a compressor gets the {@code Vary} alone.
      */
     public int parse(ByteBuf in, int headLength, boolean requestWasHead, byte[] upgradeOffer,
                      ClientProtocol clientProtocol, boolean clientKeepAlive, byte[] extraField, byte[] ownCookie,
@@ -214,7 +216,7 @@ public final class ResponseHeadParser {
         int upgradeField = -1;
         boolean noBody = out.interim || out.switching || requestWasHead || status == 204 || status == 304;
         // Compression: only looked at when offered and the status may be compressed.
-        boolean mayCompress = gzip != null && status >= 200 && status <= 203 && !noBody && !clientHttp10;
+        boolean mayCompress = gzip != null && status >= 200 && status <= 203 && !noBody;
         int contentTypeField = -1;
         int etagField = -1;
         boolean varyCovers = false;
@@ -239,8 +241,8 @@ public final class ResponseHeadParser {
                         if (fl.nameIs(b, fi, ETAG)) {
                             etagField = fi;
                         } else if (fl.nameIs(b, fi, VARY)) {
-                            varyCovers |= contains(b, fl.valueStart(fi), fl.valueEnd(fi), ACCEPT_ENCODING_TOKEN)
-                                    || contains(b, fl.valueStart(fi), fl.valueEnd(fi), STAR);
+                            varyCovers |= hasListMember(b, fl.valueStart(fi), fl.valueEnd(fi), ACCEPT_ENCODING_TOKEN)
+                                    || hasListMember(b, fl.valueStart(fi), fl.valueEnd(fi), STAR);
                         }
                     }
                     break;
@@ -256,12 +258,12 @@ public final class ResponseHeadParser {
                     break;
                 case 13:
                     if (mayCompress && fl.nameIs(b, fi, CACHE_CONTROL)
-                            && contains(b, fl.valueStart(fi), fl.valueEnd(fi), NO_TRANSFORM)) {
+                            && HttpChars.containsIgnoringCase(b, fl.valueStart(fi), fl.valueEnd(fi), NO_TRANSFORM)) {
                         mayCompress = false;
                     }
                     break;
                 case 16:
-                    if (fl.nameIs(b, fi, CONTENT_ENCODING)) {
+                    if (mayCompress && fl.nameIs(b, fi, CONTENT_ENCODING)) {
                         mayCompress = false; // encoded already (RFC 9110 section 8.4)
                     }
                     break;
@@ -386,16 +388,27 @@ public final class ResponseHeadParser {
         }
         out.closeClient = closeClient && !out.interim;
 
+        boolean addVary = false;
         if (mayCompress && contentTypeField >= 0 && out.upstreamBody != BodyKind.NONE
                 && (out.upstreamBody != BodyKind.LENGTH || (contentLength > 0 && contentLength >= gzip.minLength()))
-                && gzip.compresses(b, fl.valueStart(contentTypeField), fl.valueEnd(contentTypeField))
-                && gzip.admit()) {
-            out.gzip = true;
-            out.clientBody = BodyKind.CHUNKED; // the compressed length is known only at the end
-            if (etagField >= 0 && fl.valueLength(etagField) > 0 && b[fl.valueStart(etagField)] != 'W') {
-                fl.kinds[etagField] = DROP; // made weak below
-            } else {
-                etagField = -1;
+                && gzip.compresses(b, fl.valueStart(contentTypeField), fl.valueEnd(contentTypeField))) {
+            // A response of this pool that varies by Accept-Encoding, compressed or not (RFC 9110 section 12.5.5).
+            addVary = !varyCovers;
+            if (gzip.accepted() && !clientHttp10 && gzip.admit()) {
+                out.gzip = true;
+                out.clientBody = BodyKind.CHUNKED; // the compressed length is known only at the end
+                if (etagField >= 0 && fl.valueLength(etagField) > 0 && b[fl.valueStart(etagField)] != 'W') {
+                    fl.kinds[etagField] = DROP; // made weak below
+                } else {
+                    etagField = -1;
+                }
+                for (int fi = 0; fi < count; fi++) {
+                    if (fl.nameLength(fi) == ACCEPT_RANGES.length && fl.nameIs(b, fi, ACCEPT_RANGES)) {
+                        // Ranges of the backend's bytes are not ranges of these: a client must not resume into
+                        // them (nginx drops it too).
+                        fl.kinds[fi] = DROP;
+                    }
+                }
             }
         }
 
@@ -408,12 +421,12 @@ public final class ResponseHeadParser {
             }
             if (out.gzip) {
                 Http2Fields.addFieldLine(out.http2Headers, H_CONTENT_ENCODING_GZIP);
-                if (!varyCovers) {
-                    Http2Fields.addFieldLine(out.http2Headers, H_VARY_ACCEPT_ENCODING);
-                }
                 if (etagField >= 0) {
                     Http2Fields.addFieldLine(out.http2Headers, weakEtag(b, fl, etagField));
                 }
+            }
+            if (addVary) {
+                Http2Fields.addFieldLine(out.http2Headers, H_VARY_ACCEPT_ENCODING);
             }
             return OK;
         }
@@ -437,12 +450,12 @@ public final class ResponseHeadParser {
             }
             if (out.gzip) {
                 head.put(H_CONTENT_ENCODING_GZIP);
-                if (!varyCovers) {
-                    head.put(H_VARY_ACCEPT_ENCODING);
-                }
                 if (etagField >= 0) {
                     head.put(weakEtag(b, fl, etagField));
                 }
+            }
+            if (addVary) {
+                head.put(H_VARY_ACCEPT_ENCODING);
             }
             if (out.clientBody == BodyKind.LENGTH) {
                 head.put(H_CONTENT_LENGTH);
@@ -475,14 +488,25 @@ public final class ResponseHeadParser {
         return line;
     }
 
-    /** Whether {@code b[from, to)} contains {@code lower} (lower-case ASCII), in any case. */
-    private static boolean contains(byte[] b, int from, int to, byte[] lower) {
-        for (int i = from; i + lower.length <= to; i++) {
-            int k = 0;
-            while (k < lower.length && HttpChars.lower(b[i + k]) == lower[k]) {
-                k++;
+    /**
+     * Whether the list {@code b[from, to)} (comma-separated, with optional whitespace) has the member {@code lower}
+     * (lower-case ASCII), in any case.
+     */
+    private static boolean hasListMember(byte[] b, int from, int to, byte[] lower) {
+        int i = from;
+        while (i < to) {
+            while (i < to && (b[i] == ' ' || b[i] == '\t' || b[i] == ',')) {
+                i++;
             }
-            if (k == lower.length) {
+            int start = i;
+            while (i < to && b[i] != ',') {
+                i++;
+            }
+            int end = i;
+            while (end > start && (b[end - 1] == ' ' || b[end - 1] == '\t')) {
+                end--;
+            }
+            if (end - start == lower.length && HttpChars.regionIs(b, start, lower)) {
                 return true;
             }
         }

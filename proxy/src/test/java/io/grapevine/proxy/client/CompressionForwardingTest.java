@@ -131,6 +131,8 @@ class CompressionForwardingTest {
                         + body);
                 Response r = parse(h.received());
                 assertFalse(r.head().toLowerCase().contains("content-encoding: gzip"), c[0] + ": " + r.head());
+                assertEquals(c[0].equals("no Accept-Encoding") || c[0].equals("gzip refused"),
+                        r.has("Vary: Accept-Encoding"), c[0] + ": the Vary of a response that varies: " + r.head());
                 assertTrue(r.has("Content-Length: " + body.length()), c[0] + ": " + r.head());
                 assertEquals(body, new String(r.body(), StandardCharsets.ISO_8859_1), c[0]);
                 assertEquals(0, h.stats.responsesCompressed.sum(), c[0]);
@@ -146,6 +148,14 @@ class CompressionForwardingTest {
             Response r = parse(h.received());
             assertTrue(r.has("Content-Length: 5000"), r.head());
             assertEquals(0, h.stats.responsesCompressed.sum());
+        }
+        // a request that asks for no transformation (RFC 9111 section 5.2.1.6)
+        try (ForwardingHarness h = new ForwardingHarness(config(1, ON))) {
+            h.send("GET /nt HTTP/1.1\r\nHost: test\r\nAccept-Encoding: gzip\r\nCache-Control: no-transform\r\n\r\n");
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5000\r\n\r\n" + body);
+            Response r = parse(h.received());
+            assertTrue(r.has("Content-Length: 5000"), r.head());
+            assertFalse(r.head().contains("Content-Encoding"), r.head());
         }
         // a pool without compression (the default)
         try (ForwardingHarness h = new ForwardingHarness(config(1, ""))) {

@@ -86,6 +86,28 @@ class GzipEncoderTest {
     }
 
     @Test
+    void aFlushOfAFewBytesLeavesInABufferOfTheirSize() throws Exception {
+        Compressors compressors = new Compressors(1, new ProxyStats());
+        GzipEncoder gz = new GzipEncoder(compressors, 1, PooledByteBufAllocator.DEFAULT);
+        StringBuilder all = new StringBuilder();
+        for (int i = 0; i < 50; i++) {
+            String event = "data: event " + i + "\n\n";
+            all.append(event);
+            ByteBuf in = PooledByteBufAllocator.DEFAULT.directBuffer();
+            in.writeCharSequence(event, java.nio.charset.StandardCharsets.US_ASCII);
+            gz.write(in, outputs::add);
+            int before = outputs.size();
+            gz.flush(outputs::add);
+            assertEquals(before + 1, outputs.size(), "each event leaves at its flush");
+            ByteBuf last = outputs.get(outputs.size() - 1);
+            assertTrue(last.capacity() < GzipEncoder.COPY_BELOW,
+                    "a buffer of about its bytes, not of " + GzipEncoder.OUT_BYTES + ": " + last.capacity());
+        }
+        gz.finish(outputs::add);
+        assertArrayEquals(all.toString().getBytes(java.nio.charset.StandardCharsets.US_ASCII), gunzip(taken()));
+    }
+
+    @Test
     void anEmptyBodyIsAValidGzipStreamAndAReleaseAfterFinishChangesNothing() throws Exception {
         Compressors compressors = new Compressors(2, new ProxyStats());
         GzipEncoder gz = new GzipEncoder(compressors, 1, PooledByteBufAllocator.DEFAULT);

@@ -13,7 +13,7 @@ class AcceptEncodingTest {
 
     private static int gzip(String value) {
         byte[] b = ("x" + value + "y").getBytes(StandardCharsets.ISO_8859_1);
-        return AcceptEncoding.gzip(b, 1, b.length - 1);
+        return AcceptEncoding.verdict(AcceptEncoding.gzip(b, 1, b.length - 1));
     }
 
     @ParameterizedTest(name = "[{index}] {0}")
@@ -43,10 +43,24 @@ class AcceptEncodingTest {
         assertEquals(expected, gzip(value), value);
     }
 
+    private static int lines(String... values) {
+        int answers = AcceptEncoding.UNSAID;
+        for (String v : values) {
+            byte[] b = v.getBytes(StandardCharsets.ISO_8859_1);
+            answers = AcceptEncoding.combine(answers, AcceptEncoding.gzip(b, 0, b.length));
+        }
+        return AcceptEncoding.verdict(answers);
+    }
+
     @org.junit.jupiter.api.Test
-    void aRefusalOnOneLineWinsOverAnAcceptanceOnAnother() {
-        assertEquals(REFUSED, AcceptEncoding.combine(ACCEPTED, REFUSED));
-        assertEquals(ACCEPTED, AcceptEncoding.combine(UNSAID, ACCEPTED));
-        assertEquals(UNSAID, AcceptEncoding.combine(UNSAID, UNSAID));
+    void severalLinesAreOneList() {
+        assertEquals(REFUSED, lines("gzip", "gzip;q=0"), "a refusal wins");
+        assertEquals(ACCEPTED, lines("br", "gzip"));
+        assertEquals(ACCEPTED, lines("gzip", "*;q=0"), "gzip named wins over * on another line");
+        assertEquals(ACCEPTED, lines("*;q=0", "x-gzip"));
+        assertEquals(REFUSED, lines("*;q=0", "br"));
+        assertEquals(ACCEPTED, lines("br", "*"));
+        assertEquals(UNSAID, lines("br", "deflate"));
+        assertEquals(UNSAID, lines());
     }
 }
