@@ -5,7 +5,7 @@
 #   scripts/stats-screenshots.sh [--out DIR] [--traffic-seconds N]
 #
 # The demo, all on loopback: demo backends; a proxy with health checks; pool "web" of static servers (three
-# up, one with nothing listening: down, one of weight 0: maint); pool "api" of three gossip members (one
+# up, one with nothing listening: down, one of weight 0: maint); pool "api", gzip-compressed, of three gossip members (one
 # drained by SIGTERM: draining, one killed: a crash on the timeline); traffic of varying rate, latency and
 # status over both pools while the screenshots are taken. Installs Debian's chromium when it is missing.
 # Screenshots go to docs/ (stats-1400.png, stats-phone.png) unless --out says otherwise.
@@ -104,7 +104,7 @@ cat > "$work/servers.conf" <<JSON
   "admin": "127.0.0.1:$admin",
   "health_check": { "path": "/health", "interval_ms": 1000, "timeout_ms": 500, "rise": 2, "fall": 2 },
   "routes": [ { "host": "api.example", "pool": "api" } ],
-  "pools": { "api": { "balance": "leastconn" } },
+  "pools": { "api": { "balance": "leastconn", "compression": { "types": ["application/octet-stream"] } } },
   "backend_servers": [
     { "name": "web-1", "ip": "127.0.0.1", "port": ${bport[0]} },
     { "name": "web-2", "ip": "127.0.0.1", "port": ${bport[1]} },
@@ -141,8 +141,9 @@ burst() { # burst PARALLEL
     "http://127.0.0.1:$listen/slow?ms=[$d-$((d + 60))]" \
     "http://127.0.0.1:$listen/status?code={200,200,200,200,302,404,500}" \
     > /dev/null 2>&1 || true
-  curl -s --parallel --parallel-max "$p" -H "Host: api.example" \
-    "http://127.0.0.1:$listen/slow?ms=[$((d + 10))-$((d + 40))]" > /dev/null 2>&1 || true
+  curl -s --parallel --parallel-max "$p" -H "Host: api.example" -H "Accept-Encoding: gzip" \
+    "http://127.0.0.1:$listen/slow?ms=[$((d + 10))-$((d + 40))]" \
+    "http://127.0.0.1:$listen/bytes?n=[20000-20003]" > /dev/null 2>&1 || true
 }
 traffic() {
   local end=$((SECONDS + TRAFFIC_SECONDS + 30)) n=0

@@ -334,6 +334,7 @@ public final class StatsReport {
         row.put("balance", policy.balanceName());
         row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
         row.put("slow_start_ms", policy.slowStartMillis());
+        row.put("compression", policy.compression().enabled() ? "gzip level " + policy.compression().level() : null);
     }
 
     /**

@@ -117,6 +117,8 @@ class CompressionIntegrationTest {
         assertTrue(gunzip.compressed < SIZE / 20, "compressed to " + gunzip.compressed + " bytes");
         assertTrue(growth < MEMORY_BOUND, "direct memory grew by " + (growth >> 20) + " MiB during the transfer");
         assertEquals(1, proxy.stats().responsesCompressed.sum());
+        assertEquals("gzip level 1", new io.grapevine.proxy.testing.Admin(proxy.adminAddress()).json("/table")
+                .path("pools").path(0).path("compression").asText(), "the pool's compression, in /table");
         assertEquals(SIZE, proxy.stats().compressionBytesIn.sum());
         assertEquals(gunzip.compressed, proxy.stats().compressionBytesOut.sum());
 

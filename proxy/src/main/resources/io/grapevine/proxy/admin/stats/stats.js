@@ -452,6 +452,7 @@
     var head = h('div', { class: 'pool-head' },
       h('h2', { text: p.name }),
       p.balance ? h('span', { class: 'algo', text: p.balance }) : null,
+      p.compression ? h('span', { class: 'algo', text: p.compression }) : null,
       p.state ? h('span', { class: 'pill st-' + (down ? 'down' : 'up'), text: down ? 'DOWN' : 'UP' }) : null,
       num(p.state_since_ms) && p.state_since_ms > 0 ? h('span', { class: 'dim', text: 'for ' + duration(stats.now_ms - p.state_since_ms) }) : null,
       num(p.servers_available) ? fig(p.servers_available + '/' + p.servers, 'available') : null,
