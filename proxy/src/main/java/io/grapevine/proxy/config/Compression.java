@@ -33,43 +33,8 @@ public record Compression(boolean enabled, int level, long minLength, List<Strin
         types = types.stream().map(t -> t.toLowerCase(Locale.ROOT)).toList();
     }
 
-    /**
-     * Whether the media type {@code b[from, to)} (a Content-Type value: type "/" subtype, then parameters, RFC 9110
-     * section 8.3.1) is one of {@link #types}. Case-insensitive; whitespace around it and parameters are ignored.
-     */
     @Override
     public boolean compresses(byte[] b, int from, int to) {
-        while (from < to && (b[from] == ' ' || b[from] == '\t')) {
-            from++;
-        }
-        int end = from;
-        while (end < to && b[end] != ';' && b[end] != ' ' && b[end] != '\t') {
-            end++;
-        }
-        int slash = -1;
-        for (int i = from; i < end; i++) {
-            if (b[i] == '/') {
-                slash = i;
-                break;
-            }
-        }
-        if (slash <= from || slash == end - 1) {
-            return false;
-        }
-        for (String t : types) { // no allocation: this runs for every response that might be compressed
-            boolean wildcard = t.endsWith("/*");
-            int length = wildcard ? t.length() - 1 : t.length(); // "text/" of "text/*"
-            if (wildcard ? slash - from + 1 == length : end - from == length) {
-                int k = 0;
-                while (k < length && (char) (b[from + k] | ((b[from + k] >= 'A' && b[from + k] <= 'Z') ? 0x20 : 0))
-                        == t.charAt(k)) {
-                    k++;
-                }
-                if (k == length) {
-                    return true;
-                }
-            }
-        }
-        return false;
+        return CompressionRule.listed(b, from, to, types);
     }
 }

@@ -1,7 +1,6 @@
 package io.grapevine.proxy.forward;
 
 import io.grapevine.cluster.HostAndPort;
-import io.grapevine.proxy.config.Compression;
 import io.grapevine.proxy.config.PoolPolicy;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.http.BodyKind;
@@ -147,8 +146,6 @@ public final class Exchange {
     private long responseBodyBytes;
     /** The observers were told (exactly once). */
     private boolean ended;
-    /** The compression the last response head was offered ({@link #gzipOffer}), or null. */
-    private Compression offeredGzip;
     /** The response body's gzip encoding, while the body streams; null when it is not compressed. */
     private GzipEncoder gzip;
     /** Where {@link #gzip}'s output goes: {@link #compressedToClient}. */
@@ -655,18 +652,16 @@ public final class Exchange {
      * compresses, with whether the request accepts gzip and the loop's compressors behind it; otherwise null.
      */
     CompressionRule gzipOffer() {
-        offeredGzip = null;
         ServerPool p = pool;
         if (p == null || !p.policy().compression().enabled()) {
             return null;
         }
-        offeredGzip = p.policy().compression();
-        return loop.compressors().offer(offeredGzip, request.acceptsGzip);
+        return loop.compressors().offer(p.policy().compression(), request.acceptsGzip);
     }
 
     void attemptResponseHead(ResponseHead head) {
-        if (head.gzip) {
-            gzip = new GzipEncoder(loop.compressors(), offeredGzip.level(), client.alloc());
+        if (head.gzip) { // offered by gzipOffer, from this pool, in the parse that just returned
+            gzip = new GzipEncoder(loop.compressors(), pool.policy().compression().level(), client.alloc());
             if (gzipSink == null) {
                 gzipSink = this::compressedToClient;
             }
@@ -867,11 +862,7 @@ public final class Exchange {
 
     /** Tells the observers, once, before the client side may release the request head. */
     private void ended() {
-        GzipEncoder g = gzip;
-        if (g != null) { // the response did not complete: its zlib stream goes back to the loop
-            gzip = null;
-            g.release();
-        }
+        releaseGzip(); // a response that did not complete: its zlib stream goes back to the loop
         if (!ended) {
             ended = true;
             endNanos = System.nanoTime();
@@ -1084,16 +1075,20 @@ public final class Exchange {
 
     /** Frees what the exchange still owns; called by the client side once the response is delivered. */
     public void release() {
-        GzipEncoder g = gzip;
-        if (g != null) {
-            gzip = null;
-            g.release();
-        }
+        releaseGzip();
         if (request.upstreamHead != null) {
             request.upstreamHead.release();
             request.upstreamHead = null;
         }
         releasePendingBody();
+    }
+
+    private void releaseGzip() {
+        GzipEncoder g = gzip;
+        if (g != null) {
+            gzip = null;
+            g.release();
+        }
     }
 
     private void releasePendingBody() {

@@ -2,6 +2,7 @@ package io.grapevine.proxy.forward;
 
 import io.grapevine.proxy.http.BodyKind;
 import io.grapevine.proxy.http.BodyReader;
+import io.grapevine.proxy.http.CompressionRule;
 import io.grapevine.proxy.http.HeadScanner;
 import io.grapevine.proxy.http.ResponseHead;
 import io.grapevine.proxy.http.ResponseHeadParser;
@@ -66,12 +67,10 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
         byte[] ownCookieName();
 
         /**
-         * The gzip compression the response may get ({@link ResponseHeadParser}'s {@code gzip}): the pool's, when the
-         * request accepts gzip; null otherwise.
+         * The gzip compression the response may get ({@link ResponseHeadParser}'s {@code gzip}): its pool's, when the
+         * pool compresses; null otherwise.
          */
-        default io.grapevine.proxy.http.CompressionRule gzipOffer() {
-            return null;
-        }
+        CompressionRule gzipOffer();
 
         /** The whole request has been written to this connection (needed before it can be reused). */
         boolean requestFullySent();
@@ -397,7 +396,8 @@ final class UpstreamConnection extends ChannelInboundHandlerAdapter
             return false;
         }
         int status = loop.responseParser().parse(cumulation, length, l.headRequest(), l.upgradeOffer(),
-                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), l.ownCookieName(), l.gzipOffer(), head, ctx.alloc());
+                l.clientProtocol(), l.clientKeepAlive(), l.extraResponseField(), l.ownCookieName(), l.gzipOffer(), head,
+                ctx.alloc());
         if (status != ResponseHeadParser.OK) {
             fail(Failure.BAD_RESPONSE, "invalid response head");
             return false;

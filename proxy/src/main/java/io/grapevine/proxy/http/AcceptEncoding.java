@@ -17,6 +17,9 @@ public final class AcceptEncoding {
     /** gzip is named with {@code q=0}: never. */
     public static final int REFUSED = 2;
 
+    private static final byte[] GZIP = {'g', 'z', 'i', 'p'};
+    private static final byte[] X_GZIP = {'x', '-', 'g', 'z', 'i', 'p'};
+
     private AcceptEncoding() {
     }
 
@@ -55,7 +58,8 @@ public final class AcceptEncoding {
                 continue;
             }
             int verdict = zero ? REFUSED : ACCEPTED;
-            if (is(b, start, end, "gzip") || is(b, start, end, "x-gzip")) {
+            int length = end - start;
+            if (HttpChars.equalsLower(b, start, length, GZIP) || HttpChars.equalsLower(b, start, length, X_GZIP)) {
                 named = Math.max(named, verdict);
             } else if (end - start == 1 && b[start] == '*') {
                 star = Math.max(star, verdict);
@@ -94,17 +98,5 @@ public final class AcceptEncoding {
             i++;
         }
         return i >= to || b[i] == ',' || b[i] == ';';
-    }
-
-    private static boolean is(byte[] b, int from, int to, String lowerAscii) {
-        if (to - from != lowerAscii.length()) {
-            return false;
-        }
-        for (int i = 0; i < lowerAscii.length(); i++) {
-            if ((b[from + i] | 0x20) != lowerAscii.charAt(i) && b[from + i] != lowerAscii.charAt(i)) {
-                return false;
-            }
-        }
-        return true;
     }
 }

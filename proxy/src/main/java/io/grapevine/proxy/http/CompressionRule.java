@@ -14,6 +14,42 @@ public interface CompressionRule {
     boolean compresses(byte[] b, int from, int to);
 
     /**
+     * Whether the media type of the {@code Content-Type} value {@code b[from, to)} (type "/" subtype, then parameters,
+     * RFC 9110 section 8.3.1) is one of {@code types} (lower case, without parameters; {@code text/*} stands for every
+     * subtype of {@code text}). Case-insensitive; whitespace around it and parameters are ignored. Allocates nothing.
+     */
+    static boolean listed(byte[] b, int from, int to, java.util.List<String> types) {
+        while (from < to && (b[from] == ' ' || b[from] == '\t')) {
+            from++;
+        }
+        int end = from;
+        while (end < to && b[end] != ';' && b[end] != ' ' && b[end] != '\t') {
+            end++;
+        }
+        int slash = from;
+        while (slash < end && b[slash] != '/') {
+            slash++;
+        }
+        if (slash == from || slash >= end - 1) {
+            return false;
+        }
+        for (String t : types) {
+            boolean wildcard = t.endsWith("/*");
+            int length = wildcard ? t.length() - 1 : t.length(); // "text/" of "text/*"
+            if (wildcard ? slash - from + 1 == length : end - from == length) {
+                int k = 0;
+                while (k < length && HttpChars.lower(b[from + k]) == t.charAt(k)) {
+                    k++;
+                }
+                if (k == length) {
+                    return true;
+                }
+            }
+        }
+        return false;
+    }
+
+    /**
      * Whether the request accepts gzip. When it does not, a response that would have been compressed still gets
      * {@code Vary: Accept-Encoding}: a shared cache must not give it to a client that does accept gzip.
      */

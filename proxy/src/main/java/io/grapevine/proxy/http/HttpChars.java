@@ -118,20 +118,10 @@ final class HttpChars {
     /** Whether {@code b[from, to)} contains {@code lower} (lower-case ASCII), in any case. */
     static boolean containsIgnoringCase(byte[] b, int from, int to, byte[] lower) {
         for (int i = from; i + lower.length <= to; i++) {
-            if (regionIs(b, i, lower)) {
+            if (equalsLower(b, i, lower.length, lower)) {
                 return true;
             }
         }
         return false;
-    }
-
-    /** Whether {@code b} holds {@code lower} (lower-case ASCII) at {@code at}, in any case; the caller checks the room. */
-    static boolean regionIs(byte[] b, int at, byte[] lower) {
-        for (int k = 0; k < lower.length; k++) {
-            if (lower(b[at + k]) != lower[k]) {
-                return false;
-            }
-        }
-        return true;
     }
 }

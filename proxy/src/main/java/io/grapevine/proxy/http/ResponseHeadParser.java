@@ -149,9 +149,9 @@ public final class ResponseHeadParser {
 
     /**
      * As the primary {@code parse} above, with gzip offered: {@code gzip} is the compression of the response's pool
-     * when the request accepts gzip, {@code null} otherwise. The response is then compressed
-     * ({@link ResponseHead#gzip}) when it is a 200, 201, 202 or 203 with a body (not to HEAD), to an HTTP/1.1 or
-     * HTTP/2 client, whose {@code Content-Type} is one of the pool's types, without a {@code Content-Encoding}, without
+     * when the pool compresses, {@code null} otherwise. The response is then compressed ({@link ResponseHead#gzip})
+     * when the request accepts gzip ({@link CompressionRule#accepted}) and it is a 200, 201, 202 or 203 with a body
+     * (not to HEAD), to an HTTP/1.1 or HTTP/2 client, whose {@code Content-Type} is one of the pool's types, without a {@code Content-Encoding}, without
      * {@code Cache-Control: no-transform} (RFC 9110 section 7.7), not known to be shorter than the pool's minimum, and
      * a compressor is free ({@link CompressionRule#admit}, asked last).
      * Its client head then has no {@code Content-Length} (the body is chunked, or ends with the HTTP/2 stream),
@@ -506,7 +506,7 @@ public final class ResponseHeadParser {
             while (end > start && (b[end - 1] == ' ' || b[end - 1] == '\t')) {
                 end--;
             }
-            if (end - start == lower.length && HttpChars.regionIs(b, start, lower)) {
+            if (HttpChars.equalsLower(b, start, end - start, lower)) {
                 return true;
             }
         }
