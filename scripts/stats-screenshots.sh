@@ -5,8 +5,8 @@
 #   scripts/stats-screenshots.sh [--out DIR] [--traffic-seconds N]
 #
 # The demo, all on loopback: demo backends; a proxy with health checks; pool "web" of static servers (three
-# up, one with nothing listening: down, one of weight 0: maint); pool "api", gzip-compressed, of three gossip members (one
-# drained by SIGTERM: draining, one killed: a crash on the timeline); traffic of varying rate, latency and
+# up, one with nothing listening: down, one of weight 0: maint); pool "api", gzip-compressed and rate-limited (some of
+# its requests get 429), of three gossip members (one drained by SIGTERM: draining, one killed: a crash on the timeline); traffic of varying rate, latency and
 # status over both pools while the screenshots are taken. Installs Debian's chromium when it is missing.
 # Screenshots go to docs/ (stats-1400.png, stats-phone.png) unless --out says otherwise.
 set -euo pipefail
@@ -104,7 +104,8 @@ cat > "$work/servers.conf" <<JSON
   "admin": "127.0.0.1:$admin",
   "health_check": { "path": "/health", "interval_ms": 1000, "timeout_ms": 500, "rise": 2, "fall": 2 },
   "routes": [ { "host": "api.example", "pool": "api" } ],
-  "pools": { "api": { "balance": "leastconn", "compression": { "types": ["application/octet-stream"] } } },
+  "pools": { "api": { "balance": "leastconn", "compression": { "types": ["application/octet-stream"] },
+                     "rate_limit": { "requests": 30, "burst": 30 } } },
   "backend_servers": [
     { "name": "web-1", "ip": "127.0.0.1", "port": ${bport[0]} },
     { "name": "web-2", "ip": "127.0.0.1", "port": ${bport[1]} },

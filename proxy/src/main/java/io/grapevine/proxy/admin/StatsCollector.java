@@ -5,6 +5,7 @@ import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.History;
 import io.grapevine.proxy.stats.LatencyRecorder;
 import io.grapevine.proxy.stats.LatencyWindow;
+import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.stats.ServerStats;
 import io.grapevine.proxy.table.BackendTable;
@@ -273,12 +274,12 @@ public final class StatsCollector {
                 inFlight += s.stats().inFlight.get();
             }
             p.inFlightMax = Math.max(p.inFlightMax, inFlight);
-            samplePool(p, c, pool.state().stats().shed(), seconds, nowMillis);
+            samplePool(p, c, pool.state().stats(), seconds, nowMillis);
         }
         for (BackendTable.AbsentPool pool : table.absentPools().values()) {
             if (pool.shownAt(nowNanos)) { // no server: what its servers did before they left, and its 503s since
                 PoolTrack p = pools.get(pool.name());
-                samplePool(p, counters(p, null), pool.state().stats().shed(), seconds, nowMillis);
+                samplePool(p, counters(p, null), pool.state().stats(), seconds, nowMillis);
             }
         }
         long connections = proxyStats.connectionsAccepted.sum();
@@ -310,13 +311,15 @@ public final class StatsCollector {
     }
 
     /**
-     * Closes one second of a pool: what it was asked (its servers' attempts, and the requests it refused itself with a
-     * 503 of the proxy's own, {@code shed}: no server, queue full or timed out), and what failed of that (its
-     * servers' failures, and those 503s: during an overload its clients get 503s while its servers fail nothing).
-     * Each error is one of the requests counted, so the error rate never exceeds the request rate.
+     * Closes one second of a pool: what it was asked (its servers' attempts, the requests it refused itself with a
+     * 503 of the proxy's own, {@code shed}: no server, queue full or timed out, and those over its rate limit), and
+     * what failed of that (its servers' failures, and those 503s: during an overload its clients get 503s while its
+     * servers fail nothing; a 429 is the client's doing, no failure). Each error is one of the requests counted, so
+     * the error rate never exceeds the request rate.
      */
-    private static void samplePool(PoolTrack p, Counters c, long shed, double seconds, long nowMillis) {
-        sample(p, c.requests + shed, c.errors() + shed, seconds, nowMillis);
+    private static void samplePool(PoolTrack p, Counters c, PoolStats stats, double seconds, long nowMillis) {
+        long shed = stats.shed();
+        sample(p, c.requests + shed + stats.rateLimited.sum(), c.errors() + shed, seconds, nowMillis);
     }
 
     /** Closes one second of {@code p}: rates from the counters, percentiles of the requests that ended in it. */

@@ -195,6 +195,7 @@ public final class StatsReport {
         proxy.put("compression_bytes_in", p.compressionBytesIn.sum());
         proxy.put("compression_bytes_out", p.compressionBytesOut.sum());
         proxy.put("compressions_skipped", p.compressionsSkipped.sum());
+        proxy.put("rate_limited", p.rateLimited.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("accept_failures", p.acceptFailures.sum());
         proxy.put("direct_memory_used", DirectMemoryCap.usedNow());
@@ -335,6 +336,7 @@ public final class StatsReport {
         row.put("sticky_cookie", policy.sticky() == null ? null : policy.sticky().cookie());
         row.put("slow_start_ms", policy.slowStartMillis());
         row.put("compression", policy.compression().enabled() ? "gzip level " + policy.compression().level() : null);
+        row.put("rate_limit", policy.rateLimit().enabled() ? policy.rateLimit().describe() : null);
     }
 
     /**
@@ -360,6 +362,7 @@ public final class StatsReport {
         row.put("queue_timeouts", timeouts);
         row.put("queue_abandoned", counts.abandoned());
         row.put("no_server", noServer);
+        row.put("rate_limited", st.rateLimited.sum());
         row.put("shed", full + timeouts + noServer); // the very values beside it, whatever came since
         row.put("queue_wait_count", waited);
         row.put("queue_wait_ms_total", Math.round(waitMillis * 1000) / 1000.0);

@@ -27,6 +27,7 @@ final class LocalResponses {
             case 400 -> "Bad Request";
             case 408 -> "Request Timeout";
             case 414 -> "URI Too Long";
+            case 429 -> "Too Many Requests";
             case 431 -> "Request Header Fields Too Large";
             case 501 -> "Not Implemented";
             case 502 -> "Bad Gateway";
@@ -58,6 +59,7 @@ final class LocalResponses {
             case 400 -> "The request is malformed or ambiguous.\n";
             case 408 -> "The request did not arrive in time.\n"; // its head, or the rest of its body
             case 414 -> "The request line is too long.\n";
+            case 429 -> "Too many requests; try again later.\n";
             case 431 -> "The request header fields are too large.\n";
             case 501 -> "This method or transfer coding is not implemented by the proxy.\n";
             case 502 -> "The backend server failed or sent an invalid response.\n";

@@ -28,6 +28,7 @@ import static io.grapevine.proxy.config.ValueRule.PATH;
 import static io.grapevine.proxy.config.ValueRule.PATH_PREFIX;
 import static io.grapevine.proxy.config.ValueRule.POOL;
 import static io.grapevine.proxy.config.ValueRule.PROXY_PROTOCOL;
+import static io.grapevine.proxy.config.ValueRule.RATE_LIMIT_KEY;
 import static io.grapevine.proxy.config.ValueRule.SERVER_NAME;
 import static io.grapevine.proxy.config.ValueRule.STATE;
 import static io.grapevine.proxy.config.ValueRule.TLS_PROVIDER;
@@ -96,6 +97,7 @@ final class ConfigDocument {
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         public Queue queue;
         public Compression compression;
+        public RateLimit rateLimit;
         public Map<String, Pool> pools;
         public HealthCheck healthCheck;
         public PassiveHealth passiveHealth;
@@ -135,7 +137,17 @@ final class ConfigDocument {
         @Range(min = 0, max = MAX_MILLIS) public Long slowStartMs;
         public Queue queue;
         public Compression compression;
+        public RateLimit rateLimit;
         @Check(PROXY_PROTOCOL) public String sendProxyProtocol;
+    }
+
+    static final class RateLimit extends Node {
+        public Boolean enabled;
+        @Range(min = 1, max = 1_000_000_000) public Long requests;
+        @Range(min = 1, max = MAX_MILLIS) public Long periodMs;
+        @Range(min = 1, max = 1_000_000_000) public Long burst;
+        @Check(RATE_LIMIT_KEY) public String key;
+        @Range(min = 1, max = 16_777_216) public Long maxKeys;
     }
 
     static final class Compression extends Node {

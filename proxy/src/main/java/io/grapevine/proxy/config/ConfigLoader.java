@@ -319,7 +319,7 @@ public final class ConfigLoader {
     private static ProxyConfig toConfig(Root root, String source, Path baseDir) throws ConfigException {
         List<ServerSpec> servers = servers(root.backendServers, ServerSpec.Source.STATIC, source);
         PoolPolicy policy = policy(root.balance, root.sticky, root.slowStartMs, root.queue, root.compression,
-                PoolPolicy.DEFAULT);
+                root.rateLimit, PoolPolicy.DEFAULT, source, "rate_limit");
         Map<String, PoolPolicy> poolPolicies = new LinkedHashMap<>();
         Map<String, ProxyProtocolConfig.Version> poolProxyProtocol = new LinkedHashMap<>();
         Set<String> pools = servers.stream().map(ServerSpec::pool).collect(Collectors.toCollection(HashSet::new));
@@ -331,9 +331,9 @@ public final class ConfigLoader {
             pools.add(pool.getKey());
             Pool p = pool.getValue();
             if (p.balance != null || p.sticky != null || p.slowStartMs != null || p.queue != null
-                    || p.compression != null) {
+                    || p.compression != null || p.rateLimit != null) {
                 poolPolicies.put(pool.getKey(), policy(p.balance, p.sticky, p.slowStartMs, p.queue, p.compression,
-                        policy));
+                        p.rateLimit, policy, source, "rate_limit of pool " + quote(pool.getKey())));
             }
             if (pool.getValue().sendProxyProtocol != null) {
                 poolProxyProtocol.put(pool.getKey(),
@@ -473,10 +473,15 @@ public final class ConfigLoader {
                 or(l.maxCompressing, (long) d.maxCompressing()).intValue());
     }
 
-    /** A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not. */
+    /**
+     * A pool's policy: what it sets, and {@code inherited}'s settings (the top level's) for what it does not.
+     *
+     * @param rateLimitWhere the rate limit's place, for a message about it
+     */
     private static PoolPolicy policy(String balance, ConfigDocument.Sticky sticky, Long slowStartMs,
                                      ConfigDocument.Queue queue, ConfigDocument.Compression compression,
-                                     PoolPolicy inherited) {
+                                     ConfigDocument.RateLimit rateLimit, PoolPolicy inherited, String source,
+                                     String rateLimitWhere) throws ConfigException {
         Balance algorithm = balance == null ? inherited.balance() : Balance.fromConfigName(balance).orElseThrow();
         String field = balance == null ? inherited.hashField() : Balance.fieldOf(balance);
         PoolPolicy.Sticky stickyPolicy = inherited.sticky();
@@ -493,7 +498,31 @@ public final class ConfigLoader {
                 : new Compression(or(compression.enabled, true), or(compression.level, (long) base.level()).intValue(),
                         or(compression.minLength, base.minLength()), or(compression.types, base.types()));
         return new PoolPolicy(algorithm, field, stickyPolicy, or(slowStartMs, inherited.slowStartMillis()),
-                queuePolicy, compressionPolicy);
+                queuePolicy, compressionPolicy, rateLimit(rateLimit, inherited.rateLimit(), source, rateLimitWhere));
+    }
+
+    /**
+     * A {@code rate_limit} object over {@code base} (the top level's, or {@link RateLimit#OFF}): an object turns the
+     * limit on unless it says {@code "enabled": false}; {@code burst} defaults to {@code requests} (a period's worth
+     * at once) when the object sets {@code requests}, else to the base's (which may be off: defaults at the top
+     * level, turned on per pool).
+     */
+    private static RateLimit rateLimit(ConfigDocument.RateLimit limit, RateLimit base, String source, String where)
+            throws ConfigException {
+        if (limit == null) {
+            return base;
+        }
+        boolean enabled = or(limit.enabled, true);
+        long requests = or(limit.requests, base.requests());
+        if (enabled && requests == 0) {
+            throw error(source, limit, where + " has no \"requests\"", "how many requests a client may send per"
+                    + " period_ms (1000 unless set), such as {\"requests\": 100}");
+        }
+        long burst = limit.burst != null ? limit.burst
+                : limit.requests == null && base.burst() > 0 ? base.burst() : requests;
+        String key = limit.key != null ? limit.key : base.keyName();
+        return new RateLimit(enabled, requests, or(limit.periodMs, base.periodMillis()), burst,
+                RateLimit.headerOf(key), or(limit.maxKeys, (long) base.maxKeys()).intValue());
     }
 
     /**

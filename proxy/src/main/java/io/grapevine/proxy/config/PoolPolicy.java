@@ -4,7 +4,8 @@ import java.util.Objects;
 
 /**
  * How one pool chooses servers: the algorithm (and, for a hash, the request field it reads), sticky sessions,
- * slow start, and the queue of requests that wait for a server under {@code max_conn}. Each setting of a pool in
+ * slow start, and the queue of requests that wait for a server under {@code max_conn}; and what it does to requests
+ * and responses on the way: compression, the rate limit. Each setting of a pool in
  * {@code servers.conf} overrides the top-level one.
  *
  * @param balance         the algorithm
@@ -15,9 +16,10 @@ import java.util.Objects;
  *                        it; 0: no ramp
  * @param queue           the queue of requests waiting for a server when every server is at its {@code max_conn}
  * @param compression     gzip compression of the pool's responses ({@link Compression#OFF} when not configured)
+ * @param rateLimit       the limit of each client's request rate ({@link RateLimit#OFF} when not configured)
  */
 public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue,
-                         Compression compression) {
+                         Compression compression, RateLimit rateLimit) {
 
     /** No configuration at all: round robin, not sticky, no slow start, the default queue. */
     public static final PoolPolicy DEFAULT = new PoolPolicy(Balance.ROUNDROBIN, null, null, 0);
@@ -26,12 +28,19 @@ public record PoolPolicy(Balance balance, String hashField, Sticky sticky, long 
         Objects.requireNonNull(balance, "balance");
         Objects.requireNonNull(queue, "queue");
         Objects.requireNonNull(compression, "compression");
+        Objects.requireNonNull(rateLimit, "rateLimit");
         if (balance.namesField() != (hashField != null)) {
             throw new IllegalArgumentException(balance + " with field " + hashField);
         }
     }
 
-    /** A policy without compression. */
+    /** A policy without a rate limit. */
+    public PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue,
+                      Compression compression) {
+        this(balance, hashField, sticky, slowStartMillis, queue, compression, RateLimit.OFF);
+    }
+
+    /** A policy without compression or a rate limit. */
     public PoolPolicy(Balance balance, String hashField, Sticky sticky, long slowStartMillis, Queue queue) {
         this(balance, hashField, sticky, slowStartMillis, queue, Compression.OFF);
     }

@@ -31,6 +31,8 @@ enum ValueRule {
     BALANCE(Balance.EXPECTED, Balance::normalize),
     COOKIE_NAME("a cookie name: 1 to 128 of A-Z a-z 0-9 ! # $ % & ' * + - . ^ _ ` | ~",
             s -> Balance.TOKEN.matcher(s).matches() ? s : null),
+    /** Whom a rate limit counts: the client's address, or a request header's value. */
+    RATE_LIMIT_KEY("source, or header: and a field name such as header:x-api-key", RateLimit::normalizeKey),
     PROXY_PROTOCOL(Arrays.stream(ProxyProtocolConfig.Version.values()).map(ProxyProtocolConfig.Version::configName)
             .toList()),
     STATE(Arrays.stream(ServerSpec.AdminState.values()).map(s -> s.name().toLowerCase(Locale.ROOT)).toList()),

@@ -12,6 +12,7 @@ import io.grapevine.proxy.stats.ProxyStats;
 import io.grapevine.proxy.table.BackendTable;
 import io.grapevine.proxy.table.Ejection;
 import io.grapevine.proxy.table.PoolState;
+import io.grapevine.proxy.table.RateLimiter;
 import io.grapevine.proxy.table.Server;
 import io.grapevine.proxy.table.ServerPool;
 import io.netty.buffer.ByteBuf;
@@ -287,6 +288,10 @@ public final class Exchange {
         }
         poolName = pool.name();
         poolState = pool.state();
+        RateLimiter limiter = poolState.rateLimiter();
+        if (limiter != null && overRateLimit(limiter)) {
+            return;
+        }
         loop.retryBudget(poolState, startNanos).deposit(startNanos);
         affinity = Affinity.of(pool, request);
         // Routed on the generation the head was read under, whose captures it holds; but a request that waited for its
@@ -295,6 +300,32 @@ public final class Exchange {
         // joined are there. One volatile read when no swap came between.
         followPoolAcrossSwap();
         sendToNextServer();
+    }
+
+    /**
+     * Counts the request against its client's share of the pool's rate limit; one over it is answered 429 with the
+     * {@code Retry-After} that would see it admitted (RFC 6585 section 4), before any server, retry budget or queue
+     * sees it. The client is the request's header the limit names when it has one, else its address: a client that
+     * leaves the header out is limited by its address, not let through.
+     *
+     * @return whether the request was answered
+     */
+    private boolean overRateLimit(RateLimiter limiter) {
+        byte[][] captured = request.capturedHeaders;
+        int index = pool.rateKeyIndex();
+        boolean byHeader = index >= 0 && captured != null && index < captured.length && captured[index] != null
+                && captured[index].length > 0;
+        byte[] key = byHeader ? captured[index] : request.clientAddress;
+        // Now, not the head's arrival: a pipelined request starts when those before it let it.
+        long waitNanos = key == null ? 0 : limiter.acquire(key, 0, key.length, !byHeader, System.nanoTime());
+        if (waitNanos == 0) {
+            return false;
+        }
+        poolState.stats().rateLimited.increment();
+        loop.stats().rateLimited.increment();
+        log.debug("{} {} over the rate limit of pool {}: answered 429", request.method, request.routingPath, poolName);
+        answer(429, Math.max(1, (waitNanos + 999_999_999) / 1_000_000_000));
+        return true;
     }
 
     /**

@@ -23,6 +23,8 @@ public final class PoolStats {
      * table while they waited (no server would come before their timeout).
      */
     public final LongAdder queueTimeouts = new LongAdder();
+    /** Requests answered 429 because their client was over the pool's rate limit. */
+    public final LongAdder rateLimited = new LongAdder();
     /** Requests that left the queue because their client went away (or their request became void). */
     public final LongAdder queueAbandoned = new LongAdder();
     /**

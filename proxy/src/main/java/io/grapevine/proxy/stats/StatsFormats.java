@@ -80,6 +80,7 @@ public final class StatsFormats {
         r.put("bin", p.get("bytes_in"));
         r.put("bout", p.get("bytes_out"));
         r.put("ereq", sum(p, "bad_requests", "client_timeouts", "proxy_protocol_rejected"));
+        r.put("dreq", p.get("rate_limited")); // denied by a rule: HAProxy counts an http-request deny here
         r.put("status", "OPEN");
         r.put("pid", 1);
         r.put("iid", 1);
@@ -187,6 +188,7 @@ public final class StatsFormats {
         r.put("stot", asked);
         r.put("req_tot", asked);
         r.put("algo", p.get("balance"));
+        r.put("dreq", p.get("rate_limited"));
         r.put("hrsp_5xx", sum(p, "responses_5xx", "shed"));
         return r;
     }
@@ -302,6 +304,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_compressions_skipped_total",
                 "Responses left uncompressed because every compressor was busy (limits.max_compressing).",
                 proxy.get("compressions_skipped"));
+        counter(sb, "grapevine_rate_limited_total",
+                "Requests answered 429 because their client was over their pool's rate limit.",
+                proxy.get("rate_limited"));
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",
                 proxy.get("accept_failures"));
@@ -463,6 +468,8 @@ public final class StatsFormats {
         }
         poolMetric(sb, pools, "grapevine_pool_no_server_total", "Requests answered 503 because no server of the pool "
                 + "could take them, none having failed them.", "counter", "no_server");
+        poolMetric(sb, pools, "grapevine_pool_rate_limited_total", "Requests answered 429 because their client was "
+                + "over the pool's rate limit.", "counter", "rate_limited");
         poolMetric(sb, pools, "grapevine_pool_queue_abandoned_total",
                 "Requests whose client went away while they waited in the pool's queue.", "counter", "queue_abandoned");
         header(sb, "grapevine_pool_queue_wait_seconds", "Time requests waited in the pool's queue before a server "

@@ -2,6 +2,7 @@ package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.HealthCheckConfig;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.RateLimit;
 import io.grapevine.proxy.stats.EventLog;
 import io.grapevine.proxy.stats.PoolStats;
 import io.grapevine.proxy.stats.StateHistory;
@@ -37,6 +38,11 @@ public final class PoolState {
     private List<Server> peerMarked = List.of();
     private volatile List<Server> servers = List.of();
     private volatile PoolPolicy.Queue queuePolicy = PoolPolicy.Queue.DEFAULT;
+    /**
+     * The pool's clients and their use of its rate limit, or {@code null} when it has none. Kept across generations
+     * while the limit stays the same, so that a reload forgets no client's use; a changed limit starts afresh.
+     */
+    private volatile RateLimiter rateLimiter;
     /** Told of every ejection made or cleared here (see {@link TableHolder#onHealthFindingsChanged}). */
     private final Runnable findingsChanged;
     /** The timeline, where its servers' changes of state are told (any thread, lock-free). */
@@ -138,14 +144,31 @@ public final class PoolState {
         return queuePolicy;
     }
 
+    /** The pool's rate limiter, or {@code null} when the pool limits no client's rate. */
+    public RateLimiter rateLimiter() {
+        return rateLimiter;
+    }
+
     /**
-     * A new generation: the pool's servers and queue settings now, and its state with them (its last server gone, or
-     * a first one come). On the publishing thread.
+     * A new generation: the pool's servers, queue settings and rate limit now, and its state with them (its last
+     * server gone, or a first one come). On the publishing thread.
      */
-    void update(List<Server> newServers, PoolPolicy.Queue newQueuePolicy) {
+    void update(List<Server> newServers, PoolPolicy.Queue newQueuePolicy, RateLimit newRateLimit) {
         servers = List.copyOf(newServers);
         queuePolicy = newQueuePolicy;
+        RateLimiter limiter = rateLimiter;
+        if (!newRateLimit.enabled()) {
+            rateLimiter = null;
+        } else if (limiter == null || !limiter.limit().equals(newRateLimit)) {
+            rateLimiter = new RateLimiter(newRateLimit);
+        }
         noteState(System.nanoTime(), System.currentTimeMillis());
+    }
+
+    /** The pool's rate limit in force ({@link RateLimit#OFF} when none). */
+    RateLimit rateLimit() {
+        RateLimiter limiter = rateLimiter;
+        return limiter == null ? RateLimit.OFF : limiter.limit();
     }
 
     /**

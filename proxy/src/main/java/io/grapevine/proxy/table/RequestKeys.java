@@ -9,7 +9,7 @@ import java.util.List;
 /**
  * What the request heads read under one table generation must capture for its pools, decided once per generation
  * so that requests to pools that neither hash nor stick pay nothing: the header values of {@code header:NAME}
- * pools, the cookie values of {@code cookie:NAME} pools and of sticky cookies, whether {@code uri} pools need the
+ * pools and of rate limits keyed by a header, the cookie values of {@code cookie:NAME} pools and of sticky cookies, whether {@code uri} pools need the
  * path, and which cookies are the proxy's own (removed from the forwarded request: HAProxy's {@code indirect}).
  *
  * <p>The request head reader captures {@link #headers()} and {@link #cookies()} into arrays in the same order; a
@@ -41,6 +41,10 @@ public final class RequestKeys {
                 headers.add(p.hashField());
             } else if (p.balance() == Balance.COOKIE && !cookies.contains(p.hashField())) {
                 cookies.add(p.hashField());
+            }
+            String rateHeader = p.rateLimit().enabled() ? p.rateLimit().header() : null;
+            if (rateHeader != null && !headers.contains(rateHeader)) {
+                headers.add(rateHeader);
             }
             path |= p.balance() == Balance.URI;
             if (p.sticky() != null && !proxyCookies.contains(p.sticky().cookie())) {
@@ -83,6 +87,12 @@ public final class RequestKeys {
             case COOKIE -> cookies.indexOf(policy.hashField());
             default -> -1;
         };
+    }
+
+    /** Where a pool of {@code policy} finds the header its rate limit is keyed by, or -1. */
+    int rateKeyIndex(PoolPolicy policy) {
+        String header = policy.rateLimit().enabled() ? policy.rateLimit().header() : null;
+        return header == null ? -1 : headers.indexOf(header);
     }
 
     /** Where a pool of {@code policy} finds its sticky cookie among the captured cookies, or -1. */

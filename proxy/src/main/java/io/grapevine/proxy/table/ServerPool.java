@@ -34,6 +34,7 @@ public final class ServerPool {
     private final int[] balancedAs;
     private final int keyIndex;
     private final int stickyIndex;
+    private final int rateKeyIndex;
     /** Sticky pools: the servers by {@link Server#stickyId()}, ascending, and their Set-Cookie lines. */
     private final long[] stickyIds;
     private final Server[] stickyServers;
@@ -59,6 +60,7 @@ public final class ServerPool {
                 state.roundRobinTurns());
         this.keyIndex = keys.keyIndex(policy);
         this.stickyIndex = keys.stickyIndex(policy);
+        this.rateKeyIndex = keys.rateKeyIndex(policy);
         Server[] byId = policy.sticky() == null ? new Server[0] : servers.toArray(new Server[0]);
         Arrays.sort(byId, Comparator.comparingLong(Server::stickyId));
         this.stickyServers = byId;
@@ -83,7 +85,8 @@ public final class ServerPool {
      */
     boolean isBuiltFor(PoolPolicy newPolicy, List<Server> newServers, RequestKeys keys) {
         if (!policy.equals(newPolicy) || newServers.size() != servers.size()
-                || keys.keyIndex(newPolicy) != keyIndex || keys.stickyIndex(newPolicy) != stickyIndex) {
+                || keys.keyIndex(newPolicy) != keyIndex || keys.stickyIndex(newPolicy) != stickyIndex
+                || keys.rateKeyIndex(newPolicy) != rateKeyIndex) {
             return false;
         }
         for (int i = 0; i < servers.size(); i++) {
@@ -155,6 +158,14 @@ public final class ServerPool {
      */
     public int keyIndex() {
         return keyIndex;
+    }
+
+    /**
+     * For a pool whose rate limit tells clients apart by a header, the index of its value among the header values
+     * the request head captured ({@link RequestKeys#headers()}); -1 otherwise.
+     */
+    public int rateKeyIndex() {
+        return rateKeyIndex;
     }
 
     /** The 64-bit hash of a request's key, as the pool's balancers take it. */

@@ -465,7 +465,7 @@ public final class TableHolder {
                 list.forEach(s -> s.setSlowStart(policy.slowStartMillis()));
                 pool = new ServerPool(name, policy, list, loopCount, keys, state);
             }
-            state.update(pool.servers(), policy.queue());
+            state.update(pool.servers(), policy.queue(), policy.rateLimit());
             pools.put(name, pool);
         });
         return new BackendTable(generation, servers, byKey, pools, absentPools(pools), routes, keys);
@@ -531,7 +531,7 @@ public final class TableHolder {
                 state.queue().dispatch();
                 continue;
             }
-            state.update(List.of(), state.queuePolicy());
+            state.update(List.of(), state.queuePolicy(), state.rateLimit());
             // Idempotent, so repeated at each swap rather than tracked: once the servers are emptied, PoolQueue.offer
             // turns a late waiter away itself, and none joins after the first retire.
             state.queue().retire();

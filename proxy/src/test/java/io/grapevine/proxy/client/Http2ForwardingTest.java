@@ -170,6 +170,27 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aStreamOverThePoolsRateLimitIsAnswered429AndTheConnectionGoesOn() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"rate_limit\": {\"requests\": 1, \"period_ms\": 60000}")) {
+            send(h, wire.headers(1, request("GET", "/first"), true));
+            h.backend(0).send(ok("fine"));
+            assertEquals("200", find(h, on(1, H2Frames.HEADERS)).headers().status().toString());
+            send(h, wire.headers(3, request("GET", "/second"), true));
+            Frame headers = find(h, on(3, H2Frames.HEADERS));
+            assertNotNull(headers, "response HEADERS: " + received);
+            assertEquals("429", headers.headers().status().toString());
+            assertEquals("60", headers.headers().get("retry-after").toString(), "a minute until the next token");
+            assertEquals("Too many requests; try again later.\n", body(h, 3));
+            assertTrue(ended(h, 3));
+            String atServer = h.backend(0).received();
+            assertTrue(atServer.startsWith("GET /first ") && !atServer.contains("/second"), "only the first reached"
+                    + " the server: " + atServer);
+            assertEquals(1, h.backends.size(), "no connection was opened for the second");
+            assertEquals(1, h.stats.rateLimited.sum());
+        }
+    }
+
+    @Test
     void theLastDataFrameOfAResponseCarriesItsEndStream() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, wire.headers(1, request("GET", "/whole"), true));

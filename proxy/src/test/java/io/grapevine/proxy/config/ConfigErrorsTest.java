@@ -24,7 +24,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
  */
 class ConfigErrorsTest {
 
-    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, compression, pools, "
+    private static final String TOP_LEVEL_KEYS = "backend_servers, listen, admin, balance, sticky, slow_start_ms, queue, compression, rate_limit, pools, "
             + "health_check, "
             + "passive_health, timeouts, limits, routes, allowed_backends, accept_proxy_protocol, accept_proxy_protocol_from, "
             + "send_proxy_protocol, tls, "
@@ -61,6 +61,23 @@ class ConfigErrorsTest {
                 error("{\"backend_servers\": [], \"pools\": {\"a\": {\"compression\": {\"level\": 10}}}}"));
         assertEquals("servers.conf:1:54: unknown key \"algorithm\" in compression (expected one of: enabled, level, "
                 + "min_length, types)", error("{\"backend_servers\": [], \"compression\": {\"algorithm\": \"br\"}}"));
+    }
+
+    @Test
+    void rateLimitNamesItsKeyItsRequestsAndOnlyItsOwnKeys() {
+        assertEquals("servers.conf:1:47: \"key\" is \"ip\" in rate_limit (expected source, or header: and a field"
+                + " name such as header:x-api-key)",
+                error("{\"backend_servers\": [], \"rate_limit\": {\"key\": \"ip\"}}"));
+        assertEquals("servers.conf:1:39: rate_limit has no \"requests\" (expected how many requests a client may send"
+                + " per period_ms (1000 unless set), such as {\"requests\": 100})",
+                error("{\"backend_servers\": [], \"rate_limit\": {\"burst\": 5}}"));
+        assertEquals("servers.conf:1:55: rate_limit of pool \"a\" has no \"requests\" (expected how many requests a"
+                + " client may send per period_ms (1000 unless set), such as {\"requests\": 100})",
+                error("{\"backend_servers\": [], \"pools\": {\"a\": {\"rate_limit\": {}}}}"));
+        assertEquals("servers.conf:1:52: \"requests\" is 0 in rate_limit (expected an integer 1..1000000000)",
+                error("{\"backend_servers\": [], \"rate_limit\": {\"requests\": 0}}"));
+        assertEquals("servers.conf:1:48: unknown key \"rate\" in rate_limit (expected one of: enabled, requests, "
+                + "period_ms, burst, key, max_keys)", error("{\"backend_servers\": [], \"rate_limit\": {\"rate\": 5}}"));
     }
 
     // ---- unknown, missing, duplicate keys

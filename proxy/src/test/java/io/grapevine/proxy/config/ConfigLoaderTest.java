@@ -257,6 +257,42 @@ class ConfigLoaderTest {
     }
 
     @Test
+    void aRateLimitIsOffByDefaultAndAPoolTakesTheTopLevelSettingsItDoesNotSet() throws ConfigException {
+        assertEquals(RateLimit.OFF, ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").policy()
+                .rateLimit());
+        ProxyConfig config = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "rate_limit": { "requests": 100, "burst": 20, "key": "header:X-Api-Key" },
+                  "pools": {
+                    "api": { "rate_limit": { "key": "source", "max_keys": 1000 } },
+                    "search": { "rate_limit": { "requests": 30, "period_ms": 60000 } },
+                    "static": { "rate_limit": { "enabled": false } },
+                    "other": { "balance": "leastconn" }
+                  } }
+                """, "servers.conf");
+        RateLimit top = new RateLimit(true, 100, 1000, 20, "x-api-key", 65_536);
+        assertEquals(top, config.policy().rateLimit(), "a rate_limit object turns it on; a header's name lower case");
+        assertEquals("header:x-api-key", top.keyName());
+        assertEquals(new RateLimit(true, 100, 1000, 20, null, 1000), config.policyOf("api").rateLimit());
+        assertEquals(new RateLimit(true, 30, 60_000, 30, "x-api-key", 65_536), config.policyOf("search").rateLimit(),
+                "new requests without a burst: the burst is the new requests");
+        assertEquals(false, config.policyOf("static").rateLimit().enabled());
+        assertEquals(top, config.policyOf("other").rateLimit());
+        assertEquals("30 per 60 s by header:x-api-key, burst 30", config.policyOf("search").rateLimit().describe());
+        ProxyConfig offAtTheTop = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "rate_limit": { "enabled": false, "requests": 100, "burst": 200 },
+                  "pools": { "api": { "rate_limit": { "enabled": true } } } }
+                """, "servers.conf");
+        assertEquals(false, offAtTheTop.policy().rateLimit().enabled());
+        assertEquals(new RateLimit(true, 100, 1000, 200, null, 65_536), offAtTheTop.policyOf("api").rateLimit(),
+                "defaults at the top level, turned on in a pool, burst included");
+        assertEquals(new RateLimit(true, 5, 1000, 5, null, 65_536), ConfigLoader.parse(
+                "{\"backend_servers\": [], \"rate_limit\": {\"requests\": 5}}", "servers.conf").policy().rateLimit(),
+                "by source, a burst of a period's requests");
+    }
+
+    @Test
     void compressionIsOffByDefaultAndAPoolTakesTheTopLevelSettingsItDoesNotSet() throws ConfigException {
         assertEquals(Compression.OFF, ConfigLoader.parse("{\"backend_servers\": []}", "servers.conf").policy()
                 .compression());

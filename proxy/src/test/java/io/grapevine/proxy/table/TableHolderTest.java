@@ -9,7 +9,9 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.grapevine.proxy.config.Balance;
+import io.grapevine.proxy.config.Compression;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.RateLimit;
 import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.config.ServerSpec.AdminState;
@@ -60,6 +62,29 @@ class TableHolderTest {
         // and pool default, where every request goes without routes
         assertEquals(List.of("default", "web-999"), tables.poolStates().stream().map(PoolState::name).toList());
         assertTrue(tables.poolStates().get(1).id() < 3, "ids are reused: " + tables.poolStates().get(1).id());
+    }
+
+    /**
+     * A reload that leaves a pool's rate limit as it was keeps its clients' use of it (a reload is no way around the
+     * limit); a changed limit starts afresh, and a limit turned off is gone.
+     */
+    @Test
+    void aPoolsRateLimiterIsKeptAcrossGenerationsWhileItsLimitIsTheSame() {
+        PoolPolicy limited = new PoolPolicy(Balance.ROUNDROBIN, null, null, 0, PoolPolicy.Queue.DEFAULT,
+                Compression.OFF, new RateLimit(true, 10, 1000, 10, null, 1024));
+        PoolPolicy faster = new PoolPolicy(Balance.ROUNDROBIN, null, null, 0, PoolPolicy.Queue.DEFAULT,
+                Compression.OFF, new RateLimit(true, 20, 1000, 10, null, 1024));
+        PoolState state = tables.publish(List.of(spec(1)), List.of(), n -> limited, "start").pools().get("default")
+                .state();
+        RateLimiter first = state.rateLimiter();
+        assertNotNull(first);
+        tables.publish(List.of(spec(1), spec(2)), List.of(), n -> limited, "a server joined");
+        assertSame(first, state.rateLimiter(), "the same limit: the same buckets");
+        tables.publish(List.of(spec(1), spec(2)), List.of(), n -> faster, "reload");
+        assertNotSame(first, state.rateLimiter());
+        assertEquals(20, state.rateLimiter().limit().requests());
+        tables.publish(List.of(spec(1), spec(2)), List.of(), n -> PoolPolicy.DEFAULT, "reload");
+        assertNull(state.rateLimiter(), "no limit, no limiter");
     }
 
     /**

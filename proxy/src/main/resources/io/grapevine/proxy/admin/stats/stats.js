@@ -453,6 +453,7 @@
       h('h2', { text: p.name }),
       p.balance ? h('span', { class: 'algo', text: p.balance }) : null,
       p.compression ? h('span', { class: 'algo', text: p.compression }) : null,
+      p.rate_limit ? h('span', { class: 'algo', text: 'limit ' + p.rate_limit }) : null,
       p.state ? h('span', { class: 'pill st-' + (down ? 'down' : 'up'), text: down ? 'DOWN' : 'UP' }) : null,
       num(p.state_since_ms) && p.state_since_ms > 0 ? h('span', { class: 'dim', text: 'for ' + duration(stats.now_ms - p.state_since_ms) }) : null,
       num(p.servers_available) ? fig(p.servers_available + '/' + p.servers, 'available') : null,
@@ -465,6 +466,10 @@
       // The 503s the proxy answered for the pool itself: its servers failed none of them.
       num(p.shed) ? fig(count(p.shed), 'shed', p.shed > 0 ? 'err' : '', 'answered 503 by the proxy: no server '
         + count(p.no_server) + ', queue full ' + count(p.queue_full) + ', queue timeout ' + count(p.queue_timeouts))
+        : null,
+      // The 429s of the pool's rate limit: clients over it, not a fault of the servers.
+      num(p.rate_limited) && p.rate_limited > 0 ? fig(count(p.rate_limited), 'rate-limited', '',
+        'answered 429 by the proxy: clients over ' + (p.rate_limit ? 'the limit ' + p.rate_limit : 'the rate limit'))
         : null);
     var cols = [
       ['Server', 'l first'], ['State', 'l'], ['Weight', ''], ['Sessions', ''],
