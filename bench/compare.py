@@ -49,6 +49,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -59,6 +60,8 @@ GRAPEVINE_CMD = ("./grapevine proxy --servers {servers} --listen 127.0.0.1:{port
 BODY_SIZE = 64 * 1024
 FILE_SIZE = 1024 * 1024
 PAGE_SIZE = 64 * 1024
+# The ratelimit scenario's limit per client address, requests per second (and the burst: as many at once).
+RATE_LIMIT = 10
 
 
 # ---------------------------------------------------------------- scenarios
@@ -67,10 +70,12 @@ class Scenario:
     """One load: its tool (wrk, h2load or s_time), connections, path, and whether it speaks TLS or HTTP/2."""
 
     def __init__(self, name, title, conns, path="/", lua=None, headers=(), default=True, tool="wrk", tls=False,
-                 h2=False, streams=1):
+                 h2=False, streams=1, refusals=False):
         self.name, self.title, self.conns, self.path = name, title, conns, path
         self.lua, self.headers, self.default = lua, headers, default
         self.tool, self.tls, self.h2, self.streams = tool, tls, h2, streams
+        # The proxy's own refusals (429) are the answers measured: every answer counts, not only 2xx and 3xx.
+        self.refusals = refusals
 
     @property
     def has_percentiles(self):
@@ -102,6 +107,8 @@ SCENARIOS = [
     Scenario("upload", "64 KiB POST body, keep-alive, 20 connections", 20, path="/upload", lua="upload"),
     Scenario("gzip", "64 KiB HTML page gzip-compressed by the proxy (level 1; HAProxy: libslz), keep-alive, "
              "20 connections", 20, path="/page.html", headers=("Accept-Encoding: gzip",)),
+    Scenario("ratelimit", f"small GET from one client over its limit of {RATE_LIMIT}/s: all but {RATE_LIMIT} a second "
+             "answered 429 by the proxy, keep-alive, 50 connections", 50, refusals=True),
 ]
 BY_NAME = {s.name: s for s in SCENARIOS}
 
@@ -358,8 +365,14 @@ def backend_conf(work, i, port, docroot):
 """
 
 
-def haproxy_conf(port, tls_port, h2c_port, backends, certs, maxconn=8000, idle_s=60):
+def haproxy_conf(port, tls_port, h2c_port, backends, certs, maxconn=8000, idle_s=60, rate_limit=None):
     servers = "".join(f"  server s{i} 127.0.0.1:{p} check\n" for i, p in enumerate(backends))
+    # A rate limit per client address as HAProxy's manual writes one: a stick table of each source's request rate
+    # over the last second, and a deny over the limit.
+    limit = "" if rate_limit is None else (
+        f"  stick-table type ip size 100k expire 10s store http_req_rate(1s)\n"
+        f"  http-request track-sc0 src\n"
+        f"  http-request deny deny_status 429 if {{ sc_http_req_rate(0) gt {rate_limit} }}\n")
     return f"""global
   nbthread 1
   maxconn {maxconn}
@@ -380,7 +393,7 @@ frontend fe
   http-request set-header X-Forwarded-Proto https if {{ ssl_fc }}
   http-request set-header X-Forwarded-Proto http if !{{ ssl_fc }}
   http-request set-header X-Request-ID %[uuid] unless {{ req.hdr(x-request-id) -m found }}
-  default_backend be
+{limit}  default_backend be
 backend be
   balance roundrobin
   http-reuse always
@@ -389,8 +402,13 @@ backend be
 {servers}"""
 
 
-def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs, maxconn=8000, idle_s=60):
+def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs, maxconn=8000, idle_s=60,
+                     rate_limit=None):
     servers = "".join(f"    server 127.0.0.1:{p};\n" for p in backends)
+    # limit_req with nodelay admits burst + 1 at once: burst rate_limit - 1 makes rate_limit, as the others.
+    zone, limit = ("", "") if rate_limit is None else (
+        f"  limit_req_zone $binary_remote_addr zone=perip:10m rate={rate_limit}r/s;\n",
+        f"      limit_req zone=perip burst={rate_limit - 1} nodelay;\n      limit_req_status 429;\n")
     return nginx_common(work, "nginx-proxy", max(8192, maxconn + 1024)) + f"""
   keepalive_requests 1000000; keepalive_timeout {idle_s}s;
   client_max_body_size 4m;
@@ -401,7 +419,7 @@ def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs,
     keepalive_requests 1000000;
   }}
   gzip on; gzip_comp_level 1; gzip_min_length 1024;   # text/html only, the default gzip_types
-  ssl_protocols TLSv1.2 TLSv1.3;            # 1.22's default leaves TLS 1.3 out
+{zone}  ssl_protocols TLSv1.2 TLSv1.3;            # 1.22's default leaves TLS 1.3 out
   ssl_session_cache shared:SSL:10m;
   server {{
     listen 127.0.0.1:{port} backlog=4096;
@@ -417,7 +435,7 @@ def nginx_proxy_conf(work, port, tls_port, h2c_port, backends, keepalive, certs,
       proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
       proxy_set_header X-Forwarded-Proto $scheme;
       proxy_set_header X-Request-ID $request_id;
-    }}
+{limit}    }}
   }}
 }}
 """
@@ -476,8 +494,9 @@ def run_wrk(scenario, proxy, secs, lua_files):
     requests = int(total.group(1))
     bad = int(non2xx.group(1)) if non2xx else 0
     wrk_rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    # Only good answers count: a proxy that answers 503 at once must not look fast.
-    good = max(0, requests - bad)
+    # Only good answers count: a proxy that answers 503 at once must not look fast. Where the proxy's refusals are
+    # what is measured, every answer counts.
+    good = requests if scenario.refusals else max(0, requests - bad)
     return {
         "requests": requests,
         "good": good,
@@ -485,7 +504,7 @@ def run_wrk(scenario, proxy, secs, lua_files):
         "mib_s": mbps,
         "p50_ms": to_ms(lat.get("50", "")),
         "p99_ms": to_ms(lat.get("99", "")),
-        "errors": socket_errors + bad,
+        "errors": socket_errors + (0 if scenario.refusals else bad),
         "non2xx": bad,
         "raw": out,
     }
@@ -611,6 +630,8 @@ def start_proxies(a, procs, work, backends, tag):
     """Starts every proxy under test on a fresh port; their logs are <name>-<tag>.log. a.maxconn and a.idle_s, when
     set, raise the connection limits and idle timeouts of all three alike (the idle-connection test)."""
     maxconn, idle_s = getattr(a, "maxconn", 8000), getattr(a, "idle_s", 60)
+    # The ratelimit scenario's proxies limit each client address; no other scenario's do.
+    rate_limit = RATE_LIMIT if tag == "ratelimit" else None
     proxies = []
     for name in a.proxies:
         port, tls_port = free_port(), free_port()
@@ -628,6 +649,8 @@ def start_proxies(a, procs, work, backends, tag):
                     "tls": {"listen": f"127.0.0.1:{tls_port}", "cert": a.certs["cert"], "key": a.certs["key"]}}
             # as nginx's "gzip on; gzip_comp_level 1" and HAProxy's "compression type text/html" above
             conf["compression"] = {"enabled": True, "level": 1, "types": ["text/html"]}
+            if rate_limit is not None:
+                conf["rate_limit"] = {"requests": rate_limit, "burst": rate_limit}
             if hasattr(a, "maxconn"):
                 conf["limits"] = {"max_connections": maxconn}
                 conf["timeouts"] = {"client_idle_ms": idle_s * 1000}
@@ -642,20 +665,21 @@ def start_proxies(a, procs, work, backends, tag):
         elif name == "haproxy":
             conf = os.path.join(work, "haproxy.cfg")
             h2c_port = free_port()
-            open(conf, "w").write(haproxy_conf(port, tls_port, h2c_port, backends, a.certs, maxconn, idle_s))
+            open(conf, "w").write(haproxy_conf(port, tls_port, h2c_port, backends, a.certs, maxconn, idle_s,
+                                                rate_limit))
             p = procs.start(log, ["haproxy", "-db", "-f", conf], PROXY_CPU)
             wait = 10
         else:
             conf = os.path.join(work, "nginx-proxy.conf")
             h2c_port = free_port()
             open(conf, "w").write(nginx_proxy_conf(work, port, tls_port, h2c_port, backends, a.nginx_keepalive,
-                                                   a.certs, maxconn, idle_s))
+                                                   a.certs, maxconn, idle_s, rate_limit))
             p = procs.start(log, ["nginx", "-e", f"{work}/nginx-proxy.stderr", "-c", conf], PROXY_CPU)
             wait = 10
         if not wait_listening(port, wait, p):
             sys.exit(f"{name} did not start; the end of its log:\n" + procs.log_tail(log))
         proxies.append({"name": name, "port": port, "tls_port": tls_port, "h2c_port": h2c_port, "proc": p,
-                        "log": log})
+                        "log": log, "rate_limit": rate_limit})
     return proxies
 
 
@@ -674,8 +698,38 @@ def page():
     return "".join(out).encode()[:PAGE_SIZE]
 
 
+def check_rate_limit(proxy):
+    """A proxy that limits each client must refuse a burst over the limit with 429s, and admit the limit's worth."""
+    base = f"http://127.0.0.1:{proxy['port']}"
+    deadline = time.time() + 10
+    while True:                              # health checks may need a moment to mark backends up
+        try:
+            with urllib.request.urlopen(base + "/", timeout=5) as r:
+                if r.status == 200:
+                    break
+        except Exception as e:               # noqa: BLE001 - report whatever went wrong (a 429 included)
+            if time.time() > deadline:
+                raise RuntimeError(f"{proxy['name']}: GET / failed: {e}")
+            time.sleep(1.5)                  # a refusal: let the bucket fill again
+    time.sleep(1.5)
+    statuses = []
+    for _ in range(3 * proxy["rate_limit"]):
+        try:
+            with urllib.request.urlopen(base + "/", timeout=5) as r:
+                statuses.append(r.status)
+        except urllib.error.HTTPError as e:
+            statuses.append(e.code)
+    ok, refused = statuses.count(200), statuses.count(429)
+    if refused == 0 or ok + refused != len(statuses) or not proxy["rate_limit"] <= ok <= proxy["rate_limit"] + 3:
+        raise RuntimeError(f"{proxy['name']}: {len(statuses)} requests at once over a limit of "
+                           f"{proxy['rate_limit']}/s were answered {statuses}")
+
+
 def check_proxy(proxy):
     """Each proxy must answer the scenarios' requests correctly before it is measured."""
+    if proxy.get("rate_limit"):
+        check_rate_limit(proxy)
+        return
     base = f"http://127.0.0.1:{proxy['port']}"
     deadline = time.time() + 10
     while True:                              # health checks may need a moment to mark backends up
@@ -843,7 +897,8 @@ def report(env, a, results, notes):
     lines = ["## Summary: Grapevine and its ratios to HAProxy and nginx", ""] + header(env, a) + [""]
     lines += ratio_table(results)
     lines += ["", "Ratios: above 1.00x is more req/s, more CPU per request, or higher latency than the other proxy. "
-              "req/s and CPU per request count good (2xx/3xx) answers only.", ""]
+              "req/s and CPU per request count good (2xx/3xx) answers only, but in ratelimit, where the proxy's "
+              "429s are what is measured.", ""]
     for name, per_proxy in results.items():
         s = BY_NAME[name]
         lines.append(f"### {name}: {s.title}")
