@@ -443,7 +443,7 @@ final class Http1Connection extends ClientChannelHandler implements ClientConnec
         BackendTable table = loop.tables().current();
         RequestHead head = new RequestHead();
         RequestHeadParser parser = loop.requestParser();
-        parser.setCaptureRouting(table.needsPath());
+        parser.setCaptureRouting(table.needsPath() || !secure && loop.httpsRedirectPort() != 0);
         RequestKeys keys = table.requestKeys();
         parser.setCapture(keys.headers(), keys.cookies(), keys.proxyCookies());
         int status = parser.parse(cumulation, length, clientAddress, secure, head, ctx.alloc());

@@ -205,11 +205,20 @@ final class Http1Stream implements ClientStream {
 
     @Override
     public void localResponse(int status, long retryAfterSeconds) {
+        localAnswer(status, retryAfterSeconds, null);
+    }
+
+    @Override
+    public void localRedirect(int status, String location) {
+        localAnswer(status, 0, location);
+    }
+
+    private void localAnswer(int status, long retryAfterSeconds, String location) {
         boolean keepAlive = keepAlive();
         closeAfter |= !keepAlive;
         progress = Progress.STREAMING;
         connection.sequencer().write(this, LocalResponses.build(alloc(), status, keepAlive, request.http10,
-                request.headMethod, retryAfterSeconds));
+                request.headMethod, retryAfterSeconds, location));
         if (request.upgrade) {
             connection.upgradeAnswered(this);
         }

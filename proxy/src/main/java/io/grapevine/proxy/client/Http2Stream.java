@@ -235,7 +235,7 @@ final class Http2Stream implements ClientStream {
         // The one read of the table for this request: routing is captured and decided on this generation.
         BackendTable table = loop.tables().current();
         RequestHeadParser parser = loop.requestParser();
-        parser.setCaptureRouting(table.needsPath());
+        parser.setCaptureRouting(table.needsPath() || !connection.secure() && loop.httpsRedirectPort() != 0);
         RequestKeys keys = table.requestKeys();
         parser.setCapture(keys.headers(), keys.cookies(), keys.proxyCookies());
         RequestHead head = new RequestHead();
@@ -498,11 +498,21 @@ final class Http2Stream implements ClientStream {
 
     @Override
     public void localResponse(int status, long retryAfterSeconds) {
+        localAnswer(status, retryAfterSeconds, null);
+    }
+
+    @Override
+    public void localRedirect(int status, String location) {
+        localAnswer(status, 0, location);
+    }
+
+    private void localAnswer(int status, long retryAfterSeconds, String location) {
         if (responseState != ResponseState.WAITING) {
             return;
         }
         responseState = ResponseState.STREAMING;
-        byte[] body = LocalResponses.body(status, retryAfterSeconds).getBytes(StandardCharsets.US_ASCII);
+        byte[] body = (location != null ? LocalResponses.redirectBody(location)
+                : LocalResponses.body(status, retryAfterSeconds)).getBytes(StandardCharsets.US_ASCII);
         Http2Headers headers = new DefaultHttp2Headers(false, 6)
                 .status(HttpResponseStatus.valueOf(status).codeAsText())
                 .add(HttpHeaderNames.CONTENT_TYPE, TEXT_PLAIN_UTF8)
@@ -511,6 +521,9 @@ final class Http2Stream implements ClientStream {
                 .add(HttpHeaderNames.DATE, LocalResponses.date());
         if (retryAfterSeconds > 0) {
             headers.add(HttpHeaderNames.RETRY_AFTER, AsciiString.of(Long.toString(retryAfterSeconds)));
+        }
+        if (location != null) {
+            headers.add(HttpHeaderNames.LOCATION, AsciiString.of(location));
         }
         if (headRequest) {
             writeEnd(headers, null);

@@ -24,6 +24,8 @@ final class LocalResponses {
 
     static String reason(int status) {
         return switch (status) {
+            case 301 -> "Moved Permanently";
+            case 308 -> "Permanent Redirect";
             case 400 -> "Bad Request";
             case 408 -> "Request Timeout";
             case 414 -> "URI Too Long";
@@ -75,15 +77,21 @@ final class LocalResponses {
         return status == 503 && retryAfterSeconds > 0 ? "All backend servers are busy; try again later.\n" : body(status);
     }
 
+    /** The body of a redirect to {@code location}. */
+    static String redirectBody(String location) {
+        return "Moved to " + location + "\n";
+    }
+
     /**
      * @param keepAlive the connection stays open afterwards
      * @param http10    the client spoke HTTP/1.0 (then keep-alive must be announced)
      * @param headOnly  the request was HEAD: no body
      * @param retryAfterSeconds a {@code Retry-After} field when above 0
+     * @param location  a redirect's {@code Location} (an absolute URI of visible ASCII), or {@code null}
      */
     static ByteBuf build(ByteBufAllocator alloc, int status, boolean keepAlive, boolean http10, boolean headOnly,
-                         long retryAfterSeconds) {
-        String body = body(status, retryAfterSeconds);
+                         long retryAfterSeconds, String location) {
+        String body = location != null ? redirectBody(location) : body(status, retryAfterSeconds);
         StringBuilder sb = new StringBuilder(160 + body.length());
         sb.append("HTTP/1.1 ").append(status).append(' ').append(reason(status)).append("\r\n")
                 .append("Content-Type: text/plain; charset=utf-8\r\n")
@@ -92,6 +100,9 @@ final class LocalResponses {
                 .append("Date: ").append(date()).append("\r\n");
         if (retryAfterSeconds > 0) {
             sb.append("Retry-After: ").append(retryAfterSeconds).append("\r\n");
+        }
+        if (location != null) {
+            sb.append("Location: ").append(location).append("\r\n");
         }
         if (!keepAlive) {
             sb.append("Connection: close\r\n");

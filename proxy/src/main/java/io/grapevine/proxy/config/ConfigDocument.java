@@ -235,6 +235,8 @@ final class ConfigDocument {
         public List<Certificate> certificates;
         @Check(HOST_PORT) public String listen;
         @Check(TLS_PROVIDER) public String provider;
+        public Boolean redirectHttp;
+        @Range(min = 1, max = 65535) public Long redirectPort;
     }
 
     static final class Certificate extends Node {

@@ -352,8 +352,14 @@ public final class ConfigLoader {
             throw error(source, root, "accept_proxy_protocol_from is set but accept_proxy_protocol is not",
                     "\"accept_proxy_protocol\": true beside it, or neither");
         }
+        HostPort listen = root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen);
+        TlsConfig tls = root.tls == null ? null : tls(root.tls, source, baseDir);
+        if (tls != null && tls.redirectPort() != 0 && tls.redirectPort() == listen.port()) {
+            throw error(source, root.tls, "tls.redirect_http redirects the plaintext listen port " + listen.port()
+                    + " to itself", "\"redirect_port\": the port clients reach the TLS listener on");
+        }
         return new ProxyConfig(
-                root.listen == null ? ProxyConfig.DEFAULT_LISTEN : HostPort.parse(root.listen),
+                listen,
                 root.admin == null ? ProxyConfig.DEFAULT_ADMIN : HostPort.parse(root.admin),
                 policy,
                 Map.copyOf(poolPolicies),
@@ -369,7 +375,7 @@ public final class ConfigLoader {
                         root.sendProxyProtocol == null ? null
                                 : ProxyProtocolConfig.Version.fromConfigName(root.sendProxyProtocol),
                         Map.copyOf(poolProxyProtocol), List.copyOf(or(root.acceptProxyProtocolFrom, List.<String>of()))),
-                root.tls == null ? null : tls(root.tls, source, baseDir),
+                tls,
                 root.accessLog == null ? null : new AccessLogConfig(java.nio.file.Path.of(root.accessLog.path),
                         root.accessLog.format == null ? AccessLogConfig.Format.COMBINED
                                 : AccessLogConfig.Format.fromConfigName(root.accessLog.format),
@@ -404,9 +410,24 @@ public final class ConfigLoader {
             throw error(source, tls, "tls has no certificate",
                     "\"cert\" and \"key\", or \"certificates\": [{\"cert\": ..., \"key\": ...}]");
         }
-        return new TlsConfig(tls.listen == null ? null : HostPort.parse(tls.listen), List.copyOf(certificates),
+        HostPort listen = tls.listen == null ? null : HostPort.parse(tls.listen);
+        int redirectPort = 0;
+        if (or(tls.redirectHttp, false)) {
+            if (listen == null) {
+                throw error(source, tls, "tls.redirect_http is set but tls has no \"listen\": the plaintext listener"
+                        + " is the TLS one", "\"listen\" inside \"tls\", the TLS port beside the plaintext one");
+            }
+            redirectPort = tls.redirectPort != null ? tls.redirectPort.intValue() : listen.port();
+            if (redirectPort == 0) {
+                throw error(source, tls, "tls.redirect_http with tls.listen on port 0 redirects to no port",
+                        "\"redirect_port\": the port clients reach the TLS listener on");
+            }
+        } else if (tls.redirectPort != null) {
+            throw error(source, tls, "tls.redirect_port is set but tls.redirect_http is not", "\"redirect_http\": true");
+        }
+        return new TlsConfig(listen, List.copyOf(certificates),
                 tls.provider == null ? TlsConfig.Provider.AUTO
-                        : TlsConfig.Provider.valueOf(tls.provider.toUpperCase(Locale.ROOT)));
+                        : TlsConfig.Provider.valueOf(tls.provider.toUpperCase(Locale.ROOT)), redirectPort);
     }
 
     private static List<ServerSpec> servers(List<? extends Server> list, ServerSpec.Source source, String sourceName)

@@ -15,8 +15,21 @@ import java.util.Objects;
  *                     {@code key} first, then {@code certificates}); the first is the default one, served when
  *                     the client names no host (SNI) or one that no certificate has; never empty
  * @param provider     which TLS implementation does the handshakes
+ * @param redirectPort the HTTPS port the plaintext {@code listen} redirects its requests to ({@code redirect_http});
+ *                     0: it forwards them as it does by default
  */
-public record TlsConfig(HostPort listen, List<CertificateFiles> certificates, Provider provider) {
+public record TlsConfig(HostPort listen, List<CertificateFiles> certificates, Provider provider, int redirectPort) {
+
+    /** TLS without redirects from the plaintext listener. */
+    public TlsConfig(HostPort listen, List<CertificateFiles> certificates, Provider provider) {
+        this(listen, certificates, provider, 0);
+    }
+
+    /**
+     * The path the ACME HTTP-01 challenges come to (RFC 8555 section 8.3): requests under this path are forwarded
+     * from the plaintext listener even when it redirects, so that a certificate's client behind the proxy can answer.
+     */
+    public static final String ACME_CHALLENGE_PREFIX = "/.well-known/acme-challenge/";
 
     /**
      * A certificate chain file and the file of its private key (may be the same file), and where servers.conf

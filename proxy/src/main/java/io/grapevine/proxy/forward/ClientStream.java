@@ -61,6 +61,9 @@ public interface ClientStream {
         localResponse(status);
     }
 
+    /** A redirect the proxy answers itself: {@code status} (301 or 308) with {@code location}, an absolute URI. */
+    void localRedirect(int status, String location);
+
     /**
      * The response that started cannot be completed. If none of it reached the client yet, the stream
      * answers {@code status} instead; otherwise the client learns it the only way left (HTTP/1.1: the

@@ -280,6 +280,9 @@ public final class Exchange {
             return;
         }
         state = State.FORWARDING;
+        if (!request.secure && loop.httpsRedirectPort() != 0 && redirectedToHttps(loop.httpsRedirectPort())) {
+            return;
+        }
         pool = table.hasRoutes() && request.routingPath != null
                 ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
         if (pool == null) {
@@ -300,6 +303,32 @@ public final class Exchange {
         // joined are there. One volatile read when no swap came between.
         followPoolAcrossSwap();
         sendToNextServer();
+    }
+
+    /**
+     * {@code tls.redirect_http}: a request on a plaintext connection is answered with a redirect to the same host and
+     * target over HTTPS on {@code port}, 301 for GET and HEAD (which every client follows as such), 308 for any other
+     * method, which must be sent again as it was, body included (RFC 9110 section 15.4.9). The target is the one that
+     * would have been forwarded, every byte outside RFC 3986's set percent-encoded. ACME HTTP-01 challenges (the
+     * prefix and one token, RFC 8555 sections 8.1 and 8.3) and {@code OPTIONS *} are forwarded as before. A request
+     * without a host, or with one that is no name or address, names nothing to redirect to: 400.
+     *
+     * @return whether the request was answered
+     */
+    private boolean redirectedToHttps(int port) {
+        String path = request.routingPath;
+        if (path == null || !path.startsWith("/") || HttpsRedirect.isAcmeChallenge(path)) {
+            return false;
+        }
+        String host = request.routingHost;
+        String target = request.forwardedTarget();
+        if (!HttpsRedirect.isHost(host) || target == null || !target.startsWith("/")) {
+            answer(400);
+            return true;
+        }
+        int status = "GET".equals(request.method) || request.headMethod ? 301 : 308;
+        answer(status, 0, HttpsRedirect.location(host, port, target));
+        return true;
     }
 
     /**
@@ -881,6 +910,11 @@ public final class Exchange {
 
     /** ... with a {@code Retry-After} of {@code retryAfterSeconds} when above 0. */
     private void answer(int localStatus, long retryAfterSeconds) {
+        answer(localStatus, retryAfterSeconds, null);
+    }
+
+    /** ... and a redirect's {@code location}, when not {@code null}. */
+    private void answer(int localStatus, long retryAfterSeconds, String location) {
         status = localStatus;
         answeredByProxy = true;
         state = State.DONE;
@@ -888,7 +922,11 @@ public final class Exchange {
         releasePendingBody();
         loop.stats().countLocalResponse(localStatus);
         ended();
-        client.localResponse(localStatus, retryAfterSeconds);
+        if (location != null) {
+            client.localRedirect(localStatus, location);
+        } else {
+            client.localResponse(localStatus, retryAfterSeconds);
+        }
     }
 
     /** Tells the observers, once, before the client side may release the request head. */

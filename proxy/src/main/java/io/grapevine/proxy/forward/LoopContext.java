@@ -70,6 +70,8 @@ public final class LoopContext {
     private final long sweepMillis;
     private final MemoryPressure memoryPressure;
     private final Compressors compressors;
+    /** The HTTPS port plaintext requests are redirected to ({@code tls.redirect_http}); 0: none are. */
+    private final int httpsRedirectPort;
 
     public LoopContext(int index, EventLoop eventLoop, ProxyConfig config, TableHolder tables, ProxyStats stats,
                        Dialer dialer) {
@@ -106,12 +108,18 @@ public final class LoopContext {
         this.requestParser = new RequestHeadParser(limits.maxHeaderCount(), false, new RequestIdGenerator());
         this.responseParser = new ResponseHeadParser(limits.maxHeaderCount());
         this.compressors = new Compressors(Compressors.shareOf(limits.maxCompressing(), tables.loopCount()), stats);
+        this.httpsRedirectPort = config.tls() == null ? 0 : config.tls().redirectPort();
         this.upstreamIdleNanos = TimeUnit.MILLISECONDS.toNanos(t.upstreamIdleMillis());
         long shortest = Math.min(Math.min(t.clientHeaderMillis(), t.clientIdleMillis()),
                 Math.min(t.serverMillis(), t.upstreamIdleMillis()));
         // Deadlines are enforced by a sweep, not by one timer per request: resolution is a tenth of the
         // shortest timeout, between 10 ms and 500 ms.
         this.sweepMillis = Math.max(10, Math.min(500, shortest / 10));
+    }
+
+    /** The HTTPS port requests on plaintext connections are redirected to ({@code tls.redirect_http}), or 0. */
+    public int httpsRedirectPort() {
+        return httpsRedirectPort;
     }
 
     /** This loop's gzip compressors. */

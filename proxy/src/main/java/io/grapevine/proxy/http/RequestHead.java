@@ -81,4 +81,18 @@ public final class RequestHead {
     public boolean hasBody() {
         return bodyKind == BodyKind.CHUNKED || (bodyKind == BodyKind.LENGTH && contentLength > 0);
     }
+
+    /**
+     * The request-target as it is forwarded (the upstream head's request line: dot segments resolved, as routes see
+     * it, the rest as the client sent it), or {@code null} before the head is made. Off the hot path: a redirect's.
+     */
+    public String forwardedTarget() {
+        ByteBuf h = upstreamHead;
+        if (h == null) {
+            return null;
+        }
+        int start = h.indexOf(0, h.writerIndex(), (byte) ' ');
+        int end = start < 0 ? -1 : h.indexOf(start + 1, h.writerIndex(), (byte) ' ');
+        return end < 0 ? null : h.toString(start + 1, end - start - 1, java.nio.charset.StandardCharsets.US_ASCII);
+    }
 }

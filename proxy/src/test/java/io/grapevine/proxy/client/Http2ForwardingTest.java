@@ -191,6 +191,21 @@ class Http2ForwardingTest {
     }
 
     @Test
+    void aCleartextStreamIsRedirectedToHttpsWhenTheListenerRedirects() throws Exception {
+        try (ForwardingHarness h = harness(1, "\"tls\": {\"listen\": \"127.0.0.1:8443\", \"cert\": \"c.pem\","
+                + " \"key\": \"k.pem\", \"redirect_http\": true}")) {
+            send(h, wire.headers(1, request("GET", "/docs?page=2"), true));
+            Frame headers = find(h, on(1, H2Frames.HEADERS));
+            assertNotNull(headers, "response HEADERS: " + received);
+            assertEquals("301", headers.headers().status().toString());
+            assertTrue(headers.headers().get("location").toString().matches("https://[^/]+:8443/docs\\?page=2"),
+                    headers.headers().get("location").toString());
+            assertTrue(ended(h, 1));
+            assertEquals(0, h.backends.size(), "no server was dialled");
+        }
+    }
+
+    @Test
     void theLastDataFrameOfAResponseCarriesItsEndStream() throws Exception {
         try (ForwardingHarness h = harness(1, "")) {
             send(h, wire.headers(1, request("GET", "/whole"), true));

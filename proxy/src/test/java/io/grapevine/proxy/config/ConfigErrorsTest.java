@@ -80,6 +80,25 @@ class ConfigErrorsTest {
                 + "period_ms, burst, key, max_keys)", error("{\"backend_servers\": [], \"rate_limit\": {\"rate\": 5}}"));
     }
 
+    @Test
+    void redirectHttpNeedsATlsListenerBesideThePlaintextOneAndAPort() {
+        String certs = "\"cert\": \"c.pem\", \"key\": \"k.pem\"";
+        assertEquals("servers.conf:1:32: tls.redirect_http is set but tls has no \"listen\": the plaintext listener is"
+                + " the TLS one (expected \"listen\" inside \"tls\", the TLS port beside the plaintext one)",
+                error("{\"backend_servers\": [], \"tls\": {" + certs + ", \"redirect_http\": true}}"));
+        assertEquals("servers.conf:1:32: tls.redirect_http with tls.listen on port 0 redirects to no port (expected"
+                + " \"redirect_port\": the port clients reach the TLS listener on)",
+                error("{\"backend_servers\": [], \"tls\": {" + certs + ", \"listen\": \"127.0.0.1:0\","
+                        + " \"redirect_http\": true}}"));
+        assertEquals("servers.conf:1:32: tls.redirect_port is set but tls.redirect_http is not (expected"
+                + " \"redirect_http\": true)", error("{\"backend_servers\": [], \"tls\": {" + certs
+                        + ", \"listen\": \"127.0.0.1:8443\", \"redirect_port\": 443}}"));
+        assertEquals("servers.conf:1:56: tls.redirect_http redirects the plaintext listen port 80 to itself (expected"
+                + " \"redirect_port\": the port clients reach the TLS listener on)",
+                error("{\"backend_servers\": [], \"listen\": \"0.0.0.0:80\", \"tls\": {" + certs
+                        + ", \"listen\": \"0.0.0.0:443\", \"redirect_http\": true, \"redirect_port\": 80}}"));
+    }
+
     // ---- unknown, missing, duplicate keys
 
     @Test
@@ -111,7 +130,7 @@ class ConfigErrorsTest {
         String json = "{\"backend_servers\": [],\n \"tls\": {\"cert\": \"c.pem\", \"key\": \"k.pem\",\n"
                 + "  \"ciphers\": \"ALL\"}}";
         assertEquals("servers.conf:" + at(json, "\"ALL") + ": unknown key \"ciphers\" in tls (expected one of: "
-                + "cert, key, certificates, listen, provider)", error(json));
+                + "cert, key, certificates, listen, provider, redirect_http, redirect_port)", error(json));
         String nested = "{\"backend_servers\": [], \"tls\": {\"certificates\": [\n"
                 + "  {\"cert\": \"c.pem\", \"key\": \"k.pem\", \"password\": \"x\"}]}}";
         assertEquals("servers.conf:" + at(nested, "\"x\"") + ": unknown key \"password\" in tls.certificates[0] "

@@ -743,6 +743,32 @@ class TlsIntegrationTest {
         assertTrue(output.contains("SSL certificate verify ok"), output);
     }
 
+    /**
+     * {@code redirect_http}: curl asks the plaintext port, is sent to the TLS one by a 301, follows it (as a browser
+     * does) and gets the backend's answer over HTTPS; an ACME challenge on the plaintext port reaches the backend.
+     */
+    @Test
+    void thePlaintextListenerRedirectsToHttpsAndCurlFollowsIt() throws Exception {
+        Pair chained = TestCertificates.chain(dir, "r", "r.test");
+        int tlsPort = Fixtures.closedPort();
+        ProxyServer proxy = proxy("auto", "\"listen\": \"127.0.0.1:" + tlsPort + "\", \"redirect_http\": true", chained);
+        int port = proxy.listenAddress().getPort();
+        String output = TestCertificates.run(List.of("curl", "-sS", "-v", "-L", "--http1.1", "--cacert",
+                dir.resolve("r-ca.crt").toString(), "--resolve", "r.test:" + port + ":127.0.0.1",
+                "--resolve", "r.test:" + tlsPort + ":127.0.0.1", "http://r.test:" + port + "/echo?x=1"));
+        assertTrue(output.matches("(?is).*< HTTP/1.1 301 Moved Permanently\r?\n.*"), output);
+        assertTrue(output.matches("(?is).*\n< Location: https://r\\.test:" + tlsPort + "/echo\\?x=1\r?\n.*"), output);
+        assertTrue(output.matches("(?is).*\nX-Forwarded-Proto: https\r?\n.*"), "the backend's answer over HTTPS: "
+                + output);
+        assertEquals(1, backend.requestCount(), "only the request over HTTPS reached the backend");
+
+        try (HttpConnection plain = new HttpConnection(proxy.listenAddress(), 10_000)) {
+            HttpConnection.Response r = plain.get("/.well-known/acme-challenge/t0k3n");
+            assertEquals(404, r.status(), "the challenge is forwarded, and the backend has no such token: " + r.body());
+        }
+        assertEquals(2, backend.requestCount(), "the challenge reached the backend");
+    }
+
     private static int readToEnd(InputStream in) throws IOException {
         byte[] buffer = new byte[4096];
         int n;
