@@ -196,6 +196,7 @@ public final class StatsReport {
         proxy.put("compression_bytes_out", p.compressionBytesOut.sum());
         proxy.put("compressions_skipped", p.compressionsSkipped.sum());
         proxy.put("rate_limited", p.rateLimited.sum());
+        proxy.put("redirected_to_https", p.redirectedToHttps.sum());
         proxy.put("proxy_protocol_rejected", p.proxyProtocolRejected.sum());
         proxy.put("accept_failures", p.acceptFailures.sum());
         proxy.put("direct_memory_used", DirectMemoryCap.usedNow());

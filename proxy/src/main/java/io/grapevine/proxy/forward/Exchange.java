@@ -327,6 +327,7 @@ public final class Exchange {
             return true;
         }
         int status = "GET".equals(request.method) || request.headMethod ? 301 : 308;
+        loop.stats().redirectedToHttps.increment();
         answer(status, 0, HttpsRedirect.location(host, port, target));
         return true;
     }

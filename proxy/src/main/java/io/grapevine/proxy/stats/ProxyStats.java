@@ -20,6 +20,8 @@ public final class ProxyStats {
     public final LongAdder compressionBytesOut = new LongAdder();
     /** Responses that could have been compressed but were not, every compressor being busy (max_compressing). */
     public final LongAdder compressionsSkipped = new LongAdder();
+    /** Requests on the plaintext listener answered with a redirect to HTTPS ({@code tls.redirect_http}). */
+    public final LongAdder redirectedToHttps = new LongAdder();
     /** Requests answered 429 because their client was over their pool's rate limit. */
     public final LongAdder rateLimited = new LongAdder();
     /** Accepts that failed on the client, TLS and admin listeners: out of file descriptors, mostly. */

@@ -307,6 +307,9 @@ public final class StatsFormats {
         counter(sb, "grapevine_rate_limited_total",
                 "Requests answered 429 because their client was over their pool's rate limit.",
                 proxy.get("rate_limited"));
+        counter(sb, "grapevine_redirected_to_https_total",
+                "Requests on the plaintext listener answered with a redirect to HTTPS (tls.redirect_http).",
+                proxy.get("redirected_to_https"));
         counter(sb, "grapevine_accept_failures_total",
                 "Accepts that failed on the proxy's listeners, mostly out of file descriptors.",
                 proxy.get("accept_failures"));

@@ -25,6 +25,7 @@ class HttpsRedirectForwardingTest {
             assertTrue(answer.endsWith("\r\n\r\nMoved to https://shop.example:8443/shop/cart?item=7&q=a%20b\n"), answer);
             assertTrue(!answer.contains("Connection: close"), "the connection goes on: " + answer);
             assertEquals(0, h.backends.size(), "no server was dialled");
+            assertEquals(1, h.stats.redirectedToHttps.sum());
 
             h.send("HEAD /x HTTP/1.1\r\nHost: [::1]\r\n\r\n");
             String head = h.received();

@@ -761,6 +761,7 @@ class TlsIntegrationTest {
         assertTrue(output.matches("(?is).*\nX-Forwarded-Proto: https\r?\n.*"), "the backend's answer over HTTPS: "
                 + output);
         assertEquals(1, backend.requestCount(), "only the request over HTTPS reached the backend");
+        assertEquals(1, proxy.stats().redirectedToHttps.sum());
 
         try (HttpConnection plain = new HttpConnection(proxy.listenAddress(), 10_000)) {
             HttpConnection.Response r = plain.get("/.well-known/acme-challenge/t0k3n");
