@@ -148,6 +148,7 @@ final class ConfigDocument {
         @Range(min = 1, max = 1_000_000_000) public Long burst;
         @Check(RATE_LIMIT_KEY) public String key;
         @Range(min = 1, max = 16_777_216) public Long maxKeys;
+        @Check(CIDR) public List<String> exempt;
     }
 
     static final class Compression extends Node {

@@ -543,7 +543,8 @@ public final class ConfigLoader {
                 : limit.requests == null && base.burst() > 0 ? base.burst() : requests;
         String key = limit.key != null ? limit.key : base.keyName();
         return new RateLimit(enabled, requests, or(limit.periodMs, base.periodMillis()), burst,
-                RateLimit.headerOf(key), or(limit.maxKeys, (long) base.maxKeys()).intValue());
+                RateLimit.headerOf(key), or(limit.maxKeys, (long) base.maxKeys()).intValue(),
+                or(limit.exempt, base.exempt()));
     }
 
     /**

@@ -1,5 +1,6 @@
 package io.grapevine.proxy.config;
 
+import java.util.List;
 import java.util.Locale;
 
 /**
@@ -17,8 +18,10 @@ import java.util.Locale;
  * @param header       the request header (lower case) whose value tells clients apart, or {@code null}: the client's
  *                     address (after a PROXY protocol header, the address it announced)
  * @param maxKeys      clients tracked at once; beyond them, the one closest to a full bucket is forgotten
+ * @param exempt       networks (CIDRs) whose clients are never limited, by the address a request came from
  */
-public record RateLimit(boolean enabled, long requests, long periodMillis, long burst, String header, int maxKeys) {
+public record RateLimit(boolean enabled, long requests, long periodMillis, long burst, String header, int maxKeys,
+                        List<String> exempt) {
 
     /** The client's address, the default key. */
     public static final String SOURCE = "source";
@@ -26,6 +29,11 @@ public record RateLimit(boolean enabled, long requests, long periodMillis, long 
     public static final String HEADER_PREFIX = "header:";
     /** What a pool gets when nothing is configured: off. The other values are the defaults of an object. */
     public static final RateLimit OFF = new RateLimit(false, 0, 1000, 0, null, 65_536);
+
+    /** A limit without exempt networks. */
+    public RateLimit(boolean enabled, long requests, long periodMillis, long burst, String header, int maxKeys) {
+        this(enabled, requests, periodMillis, burst, header, maxKeys, List.of());
+    }
 
     public RateLimit {
         if (enabled && (requests < 1 || periodMillis < 1 || burst < 1)) {
@@ -35,6 +43,7 @@ public record RateLimit(boolean enabled, long requests, long periodMillis, long 
             throw new IllegalArgumentException("max_keys " + maxKeys);
         }
         header = header == null ? null : header.toLowerCase(Locale.ROOT);
+        exempt = List.copyOf(exempt);
     }
 
     /** The {@code key} as written in servers.conf: {@code source} or {@code header:x-api-key}. */
@@ -65,6 +74,7 @@ public record RateLimit(boolean enabled, long requests, long periodMillis, long 
     /** How the page and {@code /table} show it: {@code 100 per 1 s by source, burst 100}. */
     public String describe() {
         String period = periodMillis % 1000 == 0 ? periodMillis / 1000 + " s" : periodMillis + " ms";
-        return requests + " per " + period + " by " + keyName() + ", burst " + burst;
+        return requests + " per " + period + " by " + keyName() + ", burst " + burst
+                + (exempt.isEmpty() ? "" : ", " + String.join(" ", exempt) + " exempt");
     }
 }

@@ -336,11 +336,18 @@ public final class Exchange {
      * Counts the request against its client's share of the pool's rate limit; one over it is answered 429 with the
      * {@code Retry-After} that would see it admitted (RFC 6585 section 4), before any server, retry budget or queue
      * sees it. The client is the request's header the limit names when it has one, else its address: a client that
-     * leaves the header out is limited by its address, not let through.
+     * leaves the header out is limited by its address, not let through. A client whose address is in an exempt network
+     * is not counted at all.
      *
      * @return whether the request was answered
      */
     private boolean overRateLimit(RateLimiter limiter) {
+        if (limiter.hasExemptions()) {
+            java.net.InetSocketAddress from = client.clientAddress();
+            if (from != null && limiter.exempts(from.getAddress())) {
+                return false;
+            }
+        }
         byte[][] captured = request.capturedHeaders;
         int index = pool.rateKeyIndex();
         boolean byHeader = index >= 0 && captured != null && index < captured.length && captured[index] != null

@@ -1,7 +1,9 @@
 package io.grapevine.proxy.table;
 
+import io.grapevine.proxy.config.Networks;
 import io.grapevine.proxy.config.RateLimit;
 import io.grapevine.proxy.lb.XxHash64;
+import java.net.InetAddress;
 import java.util.concurrent.ThreadLocalRandom;
 
 /**
@@ -37,6 +39,8 @@ public final class RateLimiter {
     private final long seed = ThreadLocalRandom.current().nextLong();
     private final Stripe[] stripes;
     private final int slotMask;
+    /** The clients never limited, by address; {@code null} when none are. */
+    private final Networks exempt;
 
     /** One stripe's slots: a key (0: empty) and its full-again time, side by side. Guarded by its own monitor. */
     private static final class Stripe {
@@ -63,6 +67,20 @@ public final class RateLimiter {
             stripes[i] = new Stripe(perStripe);
         }
         this.slotMask = perStripe - 1;
+        this.exempt = limit.exempt().isEmpty() ? null : Networks.of(limit.exempt());
+    }
+
+    /**
+     * Whether the client at {@code address} (the connection's peer, or what a PROXY protocol header announced) is
+     * never limited; {@code null}: not an IP connection, limited.
+     */
+    public boolean exempts(InetAddress address) {
+        return exempt != null && address != null && exempt.contains(address);
+    }
+
+    /** Whether some networks are exempt (else {@link #exempts} is false for every client). */
+    public boolean hasExemptions() {
+        return exempt != null;
     }
 
     /** The limit this limiter keeps. */

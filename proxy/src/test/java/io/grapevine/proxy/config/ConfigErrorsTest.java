@@ -14,6 +14,7 @@ import java.util.List;
 import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assumptions.assumeFalse;
 
@@ -77,7 +78,9 @@ class ConfigErrorsTest {
         assertEquals("servers.conf:1:52: \"requests\" is 0 in rate_limit (expected an integer 1..1000000000)",
                 error("{\"backend_servers\": [], \"rate_limit\": {\"requests\": 0}}"));
         assertEquals("servers.conf:1:48: unknown key \"rate\" in rate_limit (expected one of: enabled, requests, "
-                + "period_ms, burst, key, max_keys)", error("{\"backend_servers\": [], \"rate_limit\": {\"rate\": 5}}"));
+                + "period_ms, burst, key, max_keys, exempt)", error("{\"backend_servers\": [], \"rate_limit\": {\"rate\": 5}}"));
+        assertTrue(error("{\"backend_servers\": [], \"rate_limit\": {\"requests\": 5, \"exempt\": [\"10.0.0/8\"]}}")
+                .contains("\"exempt[0]\" is \"10.0.0/8\" in rate_limit (expected a network such as 10.0.0.0/8"));
     }
 
     @Test

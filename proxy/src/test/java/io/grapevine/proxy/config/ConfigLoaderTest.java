@@ -287,6 +287,14 @@ class ConfigLoaderTest {
         assertEquals(false, offAtTheTop.policy().rateLimit().enabled());
         assertEquals(new RateLimit(true, 100, 1000, 200, null, 65_536), offAtTheTop.policyOf("api").rateLimit(),
                 "defaults at the top level, turned on in a pool, burst included");
+        ProxyConfig exempt = ConfigLoader.parse("""
+                { "backend_servers": [],
+                  "rate_limit": { "requests": 10, "exempt": ["10.0.0.0/8", "fd00::/8"] },
+                  "pools": { "api": { "rate_limit": { "requests": 20 } }, "ops": { "rate_limit": { "exempt": [] } } } }
+                """, "servers.conf");
+        assertEquals(List.of("10.0.0.0/8", "fd00::/8"), exempt.policyOf("api").rateLimit().exempt(), "inherited");
+        assertEquals(List.of(), exempt.policyOf("ops").rateLimit().exempt(), "a pool's own list replaces the top's");
+        assertEquals("10 per 1 s by source, burst 10, 10.0.0.0/8 fd00::/8 exempt", exempt.policy().rateLimit().describe());
         assertEquals(new RateLimit(true, 5, 1000, 5, null, 65_536), ConfigLoader.parse(
                 "{\"backend_servers\": [], \"rate_limit\": {\"requests\": 5}}", "servers.conf").policy().rateLimit(),
                 "by source, a burst of a period's requests");

@@ -126,4 +126,24 @@ class RateLimitIntegrationTest {
         assertTrue(metrics.contains("\ngrapevine_pool_rate_limited_total{pool=\"default\"} " + refused + "\n"),
                 metrics);
     }
+
+    @Test
+    void aClientOfAnExemptNetworkIsNeverLimited() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy(1, "\"rate_limit\": {\"requests\": 5, \"period_ms\": 3600000,"
+                + " \"exempt\": [\"127.0.0.2/32\"]}", backend.port());
+        try (RawHttpClient exempt = RawHttpClient.connect(proxy.listenAddress(), InetAddress.getByName("127.0.0.2"));
+             RawHttpClient limited = RawHttpClient.connect(proxy.listenAddress(), InetAddress.getByName("127.0.0.1"))) {
+            for (int i = 0; i < 50; i++) {
+                assertEquals(200, exempt.send(get("/")).read().status(), "request " + i + " from the exempt network");
+            }
+            int[] statuses = new int[10];
+            for (int i = 0; i < statuses.length; i++) {
+                statuses[i] = limited.send(get("/")).read().status();
+            }
+            assertEquals("[200, 200, 200, 200, 200, 429, 429, 429, 429, 429]", java.util.Arrays.toString(statuses),
+                    "another address has its five an hour");
+        }
+        assertEquals(5, proxy.stats().rateLimited.sum());
+    }
 }

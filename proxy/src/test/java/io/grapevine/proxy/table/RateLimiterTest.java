@@ -148,6 +148,19 @@ class RateLimiterTest {
     }
 
     @Test
+    void anExemptNetworksClientsAreExemptAndNoOneElse() throws Exception {
+        RateLimiter limiter = new RateLimiter(new RateLimit(true, 1, 1000, 1, null, 16,
+                java.util.List.of("10.1.0.0/16", "fd00::/8")));
+        assertTrue(limiter.hasExemptions());
+        assertTrue(limiter.exempts(java.net.InetAddress.getByName("10.1.2.3")));
+        assertTrue(limiter.exempts(java.net.InetAddress.getByName("::ffff:10.1.2.3")), "IPv4-mapped");
+        assertTrue(limiter.exempts(java.net.InetAddress.getByName("fd12::1")));
+        assertTrue(!limiter.exempts(java.net.InetAddress.getByName("10.2.0.1")));
+        assertTrue(!limiter.exempts(null));
+        assertTrue(!limiter(1, 1000, 1, 16).hasExemptions());
+    }
+
+    @Test
     void aLimitThatIsOffIsNoLimiter() {
         assertThrows(IllegalArgumentException.class, () -> new RateLimiter(RateLimit.OFF));
     }
