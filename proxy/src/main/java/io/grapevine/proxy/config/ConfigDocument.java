@@ -222,6 +222,7 @@ final class ConfigDocument {
         @Check(HOST_NAME) public String host;
         @Check(PATH_PREFIX) public String pathPrefix;
         @Required @Check(POOL) public String pool;
+        public RateLimit rateLimit;
     }
 
     static final class AllowedBackends extends Node {

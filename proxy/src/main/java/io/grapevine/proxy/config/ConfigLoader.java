@@ -346,7 +346,8 @@ public final class ConfigLoader {
                 throw error(source, route, route.where + " sends to pool " + quote(route.pool)
                         + ", which has no servers", "a pool of some backend_servers entry or a key of \"pools\"");
             }
-            routes.add(new RouteSpec(routeHost(route.host), route.pathPrefix, route.pool));
+            routes.add(new RouteSpec(routeHost(route.host), route.pathPrefix, route.pool,
+                    rateLimit(route.rateLimit, RateLimit.OFF, source, route.where + ".rate_limit")));
         }
         if (root.acceptProxyProtocolFrom != null && !or(root.acceptProxyProtocol, false)) {
             throw error(source, root, "accept_proxy_protocol_from is set but accept_proxy_protocol is not",

@@ -283,16 +283,21 @@ public final class Exchange {
         if (!request.secure && loop.httpsRedirectPort() != 0 && redirectedToHttps(loop.httpsRedirectPort())) {
             return;
         }
-        pool = table.hasRoutes() && request.routingPath != null
-                ? table.route(request.routingHost, request.routingPath) : table.defaultPool();
+        int routeIndex = table.hasRoutes() && request.routingPath != null
+                ? table.routeIndex(request.routingHost, request.routingPath) : -1;
+        pool = table.poolOfRoute(routeIndex);
         if (pool == null) {
             answerAbsentPool();
             return;
         }
         poolName = pool.name();
         poolState = pool.state();
+        BackendTable.RouteLimit routeLimit = table.routeLimit(routeIndex);
+        if (routeLimit != null && overRateLimit(routeLimit.limiter(), routeLimit.keyIndex())) {
+            return;
+        }
         RateLimiter limiter = poolState.rateLimiter();
-        if (limiter != null && overRateLimit(limiter)) {
+        if (limiter != null && overRateLimit(limiter, pool.rateKeyIndex())) {
             return;
         }
         loop.retryBudget(poolState, startNanos).deposit(startNanos);
@@ -333,7 +338,8 @@ public final class Exchange {
     }
 
     /**
-     * Counts the request against its client's share of the pool's rate limit; one over it is answered 429 with the
+     * Counts the request against its client's share of a rate limit (its route's, then its pool's, each with the
+     * captured header at {@code index}, or -1); one over it is answered 429 with the
      * {@code Retry-After} that would see it admitted (RFC 6585 section 4), before any server, retry budget or queue
      * sees it. The client is the request's header the limit names when it has one, else its address: a client that
      * leaves the header out is limited by its address, not let through. A client whose address is in an exempt network
@@ -341,7 +347,7 @@ public final class Exchange {
      *
      * @return whether the request was answered
      */
-    private boolean overRateLimit(RateLimiter limiter) {
+    private boolean overRateLimit(RateLimiter limiter, int index) {
         if (limiter.hasExemptions()) {
             java.net.InetSocketAddress from = client.clientAddress();
             if (from != null && limiter.exempts(from.getAddress())) {
@@ -349,7 +355,6 @@ public final class Exchange {
             }
         }
         byte[][] captured = request.capturedHeaders;
-        int index = pool.rateKeyIndex();
         boolean byHeader = index >= 0 && captured != null && index < captured.length && captured[index] != null
                 && captured[index].length > 0;
         byte[] key = byHeader ? captured[index] : request.clientAddress;

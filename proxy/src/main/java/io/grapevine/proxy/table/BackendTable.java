@@ -19,6 +19,15 @@ public final class BackendTable {
     private final Map<String, Server> serversByKey;
     private final Map<String, ServerPool> pools;
     private final List<RouteSpec> routes;
+    /** The routes' own rate limits, by route index; an entry {@code null} for a route without one. */
+    private final RouteLimit[] routeLimits;
+
+    /**
+     * A route's own rate limit: its limiter (kept across generations while the route is the same) and where a request
+     * finds the header it is keyed by among the captured values (-1: keyed by the client's address).
+     */
+    public record RouteLimit(RateLimiter limiter, int keyIndex) {
+    }
     private final ServerPool defaultPool;
     private final RequestKeys requestKeys;
     private final Map<String, AbsentPool> absentPools;
@@ -45,6 +54,14 @@ public final class BackendTable {
     BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
                  Map<String, ServerPool> pools, Map<String, AbsentPool> absentPools, List<RouteSpec> routes,
                  RequestKeys requestKeys) {
+        this(generation, servers, serversByKey, pools, absentPools, routes, requestKeys, new RouteLimit[routes.size()]);
+    }
+
+    /** ... with {@code routeLimits}, the routes' own rate limits by route index (an entry {@code null}: none). */
+    BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
+                 Map<String, ServerPool> pools, Map<String, AbsentPool> absentPools, List<RouteSpec> routes,
+                 RequestKeys requestKeys, RouteLimit[] routeLimits) {
+        this.routeLimits = routeLimits;
         this.generation = generation;
         this.servers = Collections.unmodifiableList(servers);
         this.serversByKey = Collections.unmodifiableMap(serversByKey);
@@ -111,15 +128,35 @@ public final class BackendTable {
 
     /** The name of the pool of the first route matching {@code host} and {@code path}; {@code default} when none does. */
     public String routedPool(String host, String path) {
-        for (RouteSpec r : routes) {
+        return poolNameOfRoute(routeIndex(host, path));
+    }
+
+    /** The index of the first route matching {@code host} (lower case, no port) and {@code path}, or -1. */
+    public int routeIndex(String host, String path) {
+        for (int i = 0, n = routes.size(); i < n; i++) {
+            RouteSpec r = routes.get(i);
             if (r.host() != null && !r.host().toLowerCase(Locale.ROOT).equals(host)) {
                 continue;
             }
             if (r.pathPrefix() != null && !path.startsWith(r.pathPrefix())) {
                 continue;
             }
-            return r.pool();
+            return i;
         }
-        return ServerSpec.DEFAULT_POOL;
+        return -1;
+    }
+
+    /** The pool of route {@code index} ({@link #routeIndex}; -1: pool default), or {@code null} without servers. */
+    public ServerPool poolOfRoute(int index) {
+        return index < 0 ? defaultPool : pools.get(routes.get(index).pool());
+    }
+
+    private String poolNameOfRoute(int index) {
+        return index < 0 ? ServerSpec.DEFAULT_POOL : routes.get(index).pool();
+    }
+
+    /** Route {@code index}'s own rate limit, or {@code null} (none, or -1: no route matched). */
+    public RouteLimit routeLimit(int index) {
+        return index < 0 ? null : routeLimits[index];
     }
 }

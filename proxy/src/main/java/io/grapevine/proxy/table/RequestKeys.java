@@ -2,6 +2,8 @@ package io.grapevine.proxy.table;
 
 import io.grapevine.proxy.config.Balance;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.RateLimit;
+import io.grapevine.proxy.config.RouteSpec;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
@@ -9,7 +11,7 @@ import java.util.List;
 /**
  * What the request heads read under one table generation must capture for its pools, decided once per generation
  * so that requests to pools that neither hash nor stick pay nothing: the header values of {@code header:NAME}
- * pools and of rate limits keyed by a header, the cookie values of {@code cookie:NAME} pools and of sticky cookies, whether {@code uri} pools need the
+ * pools and of rate limits (pools' and routes') keyed by a header, the cookie values of {@code cookie:NAME} pools and of sticky cookies, whether {@code uri} pools need the
  * path, and which cookies are the proxy's own (removed from the forwarded request: HAProxy's {@code indirect}).
  *
  * <p>The request head reader captures {@link #headers()} and {@link #cookies()} into arrays in the same order; a
@@ -32,7 +34,18 @@ public final class RequestKeys {
     }
 
     static RequestKeys of(Collection<PoolPolicy> policies) {
+        return of(policies, List.of());
+    }
+
+    /** ... and the headers the routes' rate limits are keyed by. */
+    static RequestKeys of(Collection<PoolPolicy> policies, List<RouteSpec> routes) {
         List<String> headers = new ArrayList<>();
+        for (RouteSpec r : routes) {
+            String rateHeader = r.rateLimit().enabled() ? r.rateLimit().header() : null;
+            if (rateHeader != null && !headers.contains(rateHeader)) {
+                headers.add(rateHeader);
+            }
+        }
         List<String> cookies = new ArrayList<>();
         List<String> proxyCookies = new ArrayList<>();
         boolean path = false;
@@ -91,7 +104,12 @@ public final class RequestKeys {
 
     /** Where a pool of {@code policy} finds the header its rate limit is keyed by, or -1. */
     int rateKeyIndex(PoolPolicy policy) {
-        String header = policy.rateLimit().enabled() ? policy.rateLimit().header() : null;
+        return rateKeyIndex(policy.rateLimit());
+    }
+
+    /** Where a request finds the header {@code limit} is keyed by, or -1. */
+    int rateKeyIndex(RateLimit limit) {
+        String header = limit.enabled() ? limit.header() : null;
         return header == null ? -1 : headers.indexOf(header);
     }
 

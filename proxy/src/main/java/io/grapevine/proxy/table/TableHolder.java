@@ -62,6 +62,11 @@ public final class TableHolder {
     private Mac stickyMac;
     /** Routing settings of the next generations; guarded by {@code this}. */
     private List<RouteSpec> routes;
+    /**
+     * The routes' own rate limiters, by route: a route that stays the same (its host, prefix, pool and limit) keeps
+     * its clients' use of its limit across generations and reloads. Under this object's monitor.
+     */
+    private Map<RouteSpec, RateLimiter> routeLimiters = Map.of();
     private Function<String, PoolPolicy> policyOfPool;
     private final List<Consumer<List<Server>>> removalListeners = new CopyOnWriteArrayList<>();
     private final List<Runnable> findingsListeners = new CopyOnWriteArrayList<>();
@@ -455,7 +460,7 @@ public final class TableHolder {
         }
         Map<String, PoolPolicy> policies = new LinkedHashMap<>();
         byPool.keySet().forEach(name -> policies.put(name, policyOfPool.apply(name)));
-        RequestKeys keys = RequestKeys.of(policies.values());
+        RequestKeys keys = RequestKeys.of(policies.values(), routes);
         Map<String, ServerPool> pools = new LinkedHashMap<>();
         byPool.forEach((name, list) -> {
             PoolPolicy policy = policies.get(name);
@@ -468,7 +473,26 @@ public final class TableHolder {
             state.update(pool.servers(), policy.queue(), policy.rateLimit());
             pools.put(name, pool);
         });
-        return new BackendTable(generation, servers, byKey, pools, absentPools(pools), routes, keys);
+        return new BackendTable(generation, servers, byKey, pools, absentPools(pools), routes, keys,
+                routeLimits(keys));
+    }
+
+    /** The routes' own rate limits for a generation under {@code keys}, their limiters kept from the last one's. */
+    private BackendTable.RouteLimit[] routeLimits(RequestKeys keys) {
+        BackendTable.RouteLimit[] limits = new BackendTable.RouteLimit[routes.size()];
+        Map<RouteSpec, RateLimiter> kept = new HashMap<>();
+        for (int i = 0; i < routes.size(); i++) {
+            RouteSpec r = routes.get(i);
+            if (r.rateLimit().enabled()) {
+                RateLimiter limiter = kept.computeIfAbsent(r, spec -> {
+                    RateLimiter before = routeLimiters.get(spec);
+                    return before != null ? before : new RateLimiter(spec.rateLimit());
+                });
+                limits[i] = new BackendTable.RouteLimit(limiter, keys.rateKeyIndex(r.rateLimit()));
+            }
+        }
+        routeLimiters = kept;
+        return limits;
     }
 
     /**

@@ -110,4 +110,31 @@ class RateLimitForwardingTest {
             assertTrue(h.received().startsWith("HTTP/1.1 429 "));
         }
     }
+
+    @Test
+    void aRoutesOwnLimitCountsTheRequestsItMatchesBesideThePoolsLimit() throws Exception {
+        String conf = "{\"rate_limit\": {\"requests\": 4, \"period_ms\": 3600000},"
+                + " \"routes\": [{\"path_prefix\": \"/login\", \"pool\": \"default\","
+                + " \"rate_limit\": {\"requests\": 1, \"period_ms\": 3600000}}],"
+                + " \"backend_servers\": [{\"ip\": \"127.0.0.1\", \"port\": 8001}]}";
+        try (ForwardingHarness h = new ForwardingHarness(conf)) {
+            h.send(get("/login", null));
+            h.backend(0).received();
+            h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+            assertTrue(h.received().startsWith("HTTP/1.1 200 "), "the route's one request an hour");
+            h.send(get("/login", null));
+            assertTrue(h.received().startsWith("HTTP/1.1 429 "), "the route's limit");
+            for (int i = 0; i < 3; i++) {
+                h.send(get("/page/" + i, null));
+                h.backend(0).received();
+                h.backend(0).send("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                assertTrue(h.received().startsWith("HTTP/1.1 200 "), "request " + i + " outside the route");
+            }
+            h.send(get("/page/3", null));
+            assertTrue(h.received().startsWith("HTTP/1.1 429 "), "the pool's four: one to /login, three elsewhere;"
+                    + " the refused /login took none of them");
+            assertEquals(2, poolStats(h).rateLimited.sum(), "both refusals are the pool's");
+            assertEquals(2, h.stats.rateLimited.sum());
+        }
+    }
 }

@@ -75,6 +75,9 @@ class ConfigErrorsTest {
         assertEquals("servers.conf:1:55: rate_limit of pool \"a\" has no \"requests\" (expected how many requests a"
                 + " client may send per period_ms (1000 unless set), such as {\"requests\": 100})",
                 error("{\"backend_servers\": [], \"pools\": {\"a\": {\"rate_limit\": {}}}}"));
+        assertEquals("servers.conf:1:84: routes[0].rate_limit has no \"requests\" (expected how many requests a client"
+                + " may send per period_ms (1000 unless set), such as {\"requests\": 100})", error("{\"backend_servers\": [], \"pools\": {\"a\": {}}, \"routes\": [{\"pool\": \"a\","
+                + " \"rate_limit\": {\"burst\": 2}}]}"));
         assertEquals("servers.conf:1:52: \"requests\" is 0 in rate_limit (expected an integer 1..1000000000)",
                 error("{\"backend_servers\": [], \"rate_limit\": {\"requests\": 0}}"));
         assertEquals("servers.conf:1:48: unknown key \"rate\" in rate_limit (expected one of: enabled, requests, "

@@ -287,6 +287,15 @@ class ConfigLoaderTest {
         assertEquals(false, offAtTheTop.policy().rateLimit().enabled());
         assertEquals(new RateLimit(true, 100, 1000, 200, null, 65_536), offAtTheTop.policyOf("api").rateLimit(),
                 "defaults at the top level, turned on in a pool, burst included");
+        ProxyConfig routed = ConfigLoader.parse("""
+                { "backend_servers": [{ "ip": "127.0.0.1", "port": 8001 }],
+                  "rate_limit": { "requests": 100 },
+                  "routes": [ { "path_prefix": "/login", "pool": "default", "rate_limit": { "requests": 5, "period_ms": 60000 } },
+                              { "path_prefix": "/", "pool": "default" } ] }
+                """, "servers.conf");
+        assertEquals(new RateLimit(true, 5, 60_000, 5, null, 65_536), routed.routes().get(0).rateLimit(),
+                "a route's limit stands alone: nothing of the top level's");
+        assertEquals(RateLimit.OFF, routed.routes().get(1).rateLimit());
         ProxyConfig exempt = ConfigLoader.parse("""
                 { "backend_servers": [],
                   "rate_limit": { "requests": 10, "exempt": ["10.0.0.0/8", "fd00::/8"] },

@@ -87,6 +87,30 @@ class TableHolderTest {
         assertNull(state.rateLimiter(), "no limit, no limiter");
     }
 
+    /** A route's own limiter is kept while the route is the same, and replaced when its limit changes. */
+    @Test
+    void aRoutesRateLimiterIsKeptWhileTheRouteIsTheSame() {
+        RouteSpec login = new RouteSpec(null, "/login", "default", new RateLimit(true, 5, 60_000, 5, null, 1024));
+        RouteSpec open = new RouteSpec(null, "/", "default");
+        BackendTable first = tables.publish(List.of(spec(1)), List.of(login, open), n -> PoolPolicy.DEFAULT, "start");
+        assertNull(first.routeLimit(1), "a route without a limit");
+        assertNull(first.routeLimit(-1), "no route");
+        RateLimiter limiter = first.routeLimit(0).limiter();
+        assertEquals(-1, first.routeLimit(0).keyIndex(), "keyed by the client's address");
+        assertEquals(0, first.routeIndex("any", "/login/form"));
+        assertEquals(1, first.routeIndex("any", "/page"));
+        BackendTable second = tables.publish(List.of(spec(1), spec(2)), List.of(login, open), n -> PoolPolicy.DEFAULT,
+                "a server joined");
+        assertSame(limiter, second.routeLimit(0).limiter());
+        RouteSpec byKey = new RouteSpec(null, "/login", "default",
+                new RateLimit(true, 5, 60_000, 5, "x-api-key", 1024));
+        BackendTable third = tables.publish(List.of(spec(1), spec(2)), List.of(open, byKey), n -> PoolPolicy.DEFAULT,
+                "reload");
+        assertNotSame(limiter, third.routeLimit(1).limiter(), "a new limit starts afresh");
+        assertEquals(third.requestKeys().headers().indexOf("x-api-key"), third.routeLimit(1).keyIndex());
+        assertTrue(third.routeLimit(1).keyIndex() >= 0, "the header is captured for the route");
+    }
+
     /**
      * A pool whose servers are all gone is still in the table's absent pools, with its state, for as long as a route
      * names it; one no route names is there while its state is kept, then let go with it.
