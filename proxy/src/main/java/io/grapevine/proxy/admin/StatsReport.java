@@ -2,6 +2,7 @@ package io.grapevine.proxy.admin;
 
 import io.grapevine.cluster.HostAndPort;
 import io.grapevine.proxy.config.PoolPolicy;
+import io.grapevine.proxy.config.RouteSpec;
 import io.grapevine.proxy.config.ServerSpec;
 import io.grapevine.proxy.net.DirectMemoryCap;
 import io.grapevine.proxy.stats.EventLog;
@@ -70,7 +71,8 @@ public final class StatsReport {
 
     /**
      * {@code GET /table}: {"generation": N, "servers": [{name, host, port, source, state, weight, effective_weight,
-     * pool, backup}], "pools": [{name, balance, sticky_cookie, slow_start_ms}]}.
+     * pool, backup}], "pools": [{name, balance, sticky_cookie, slow_start_ms}], "routes": [{host, path_prefix, pool,
+     * rate_limit}]}.
      */
     public Map<String, Object> table() {
         BackendTable table = tables.current();
@@ -95,6 +97,16 @@ public final class StatsReport {
         out.put("generation", table.generation());
         out.put("servers", servers);
         out.put("pools", pools);
+        List<Map<String, Object>> routes = new ArrayList<>();
+        for (RouteSpec r : table.routes()) {
+            Map<String, Object> row = new LinkedHashMap<>();
+            row.put("host", r.host());
+            row.put("path_prefix", r.pathPrefix());
+            row.put("pool", r.pool());
+            row.put("rate_limit", r.rateLimit().enabled() ? r.rateLimit().describe() : null);
+            routes.add(row);
+        }
+        out.put("routes", routes);
         out.put("overrides_of_absent_servers", absent);
         return out;
     }

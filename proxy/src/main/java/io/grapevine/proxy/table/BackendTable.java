@@ -131,6 +131,11 @@ public final class BackendTable {
         return poolNameOfRoute(routeIndex(host, path));
     }
 
+    /** The routes of this generation, in the order they are tried. */
+    public List<RouteSpec> routes() {
+        return routes;
+    }
+
     /** The index of the first route matching {@code host} (lower case, no port) and {@code path}, or -1. */
     public int routeIndex(String host, String path) {
         for (int i = 0, n = routes.size(); i < n; i++) {

@@ -361,6 +361,12 @@ class StatsCollectorTest {
         Map<String, Object> tablePool = ((List<Map<String, Object>>) report.table().get("pools")).stream()
                 .filter(p -> p.get("name").equals("api")).findFirst().orElseThrow();
         assertEquals(0, tablePool.get("servers"), tablePool.toString());
+        List<Map<String, Object>> routes = (List<Map<String, Object>>) report.table().get("routes");
+        assertEquals(1, routes.size(), routes.toString());
+        assertEquals("api.example", routes.get(0).get("host"));
+        assertEquals("api", routes.get(0).get("pool"));
+        assertTrue(routes.get(0).containsKey("path_prefix") && routes.get(0).get("path_prefix") == null);
+        assertTrue(routes.get(0).containsKey("rate_limit") && routes.get(0).get("rate_limit") == null, "no limit");
     }
 
     /**

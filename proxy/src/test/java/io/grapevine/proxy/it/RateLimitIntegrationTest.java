@@ -146,4 +146,21 @@ class RateLimitIntegrationTest {
         }
         assertEquals(5, proxy.stats().rateLimited.sum());
     }
+
+    @Test
+    void aRoutesLimitShowsInTableAndHoldsItsPathAlone() throws Exception {
+        DemoBackend backend = fx.backend(1);
+        ProxyServer proxy = fx.proxy(1, "\"routes\": [{\"path_prefix\": \"/echo\", \"pool\": \"default\","
+                + " \"rate_limit\": {\"requests\": 2, \"period_ms\": 60000}}]", backend.port());
+        assertEquals("2 per 60 s by source, burst 2", new Admin(proxy.adminAddress()).json("/table").path("routes")
+                .path(0).path("rate_limit").asText());
+        try (RawHttpClient client = RawHttpClient.connect(proxy.listenAddress())) {
+            int[] statuses = new int[6];
+            for (int i = 0; i < statuses.length; i++) {
+                statuses[i] = client.send(get(i % 2 == 0 ? "/echo" : "/")).read().status();
+            }
+            assertEquals("[200, 200, 200, 200, 429, 200]", java.util.Arrays.toString(statuses),
+                    "/echo twice a minute, / as often as it likes");
+        }
+    }
 }
