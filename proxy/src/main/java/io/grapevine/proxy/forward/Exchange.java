@@ -287,7 +287,7 @@ public final class Exchange {
                 ? table.routeIndex(request.routingHost, request.routingPath) : -1;
         pool = table.poolOfRoute(routeIndex);
         if (pool == null) {
-            answerAbsentPool();
+            answerAbsentPool(routeIndex);
             return;
         }
         poolName = pool.name();
@@ -365,7 +365,10 @@ public final class Exchange {
         }
         poolState.stats().rateLimited.increment();
         loop.stats().rateLimited.increment();
-        log.debug("{} {} over the rate limit of pool {}: answered 429", request.method, request.routingPath, poolName);
+        if (log.isDebugEnabled()) { // a flood of refusals is this path's load: no argument array for a disabled level
+            log.debug("{} {} over the rate limit of pool {}: answered 429", request.method, request.routingPath,
+                    poolName);
+        }
         answer(429, Math.max(1, (waitNanos + 999_999_999) / 1_000_000_000));
         return true;
     }
@@ -394,12 +397,12 @@ public final class Exchange {
     /**
      * 503: the request's pool has no server in the table. A pool the table still shows (a route names it, or it left
      * less than its kept time ago) counts it in its {@code no_server}, as for a pool whose servers are all down, and
-     * the access log names it; a name the proxy knows nothing of counts only proxy-wide. Off the hot path: the route
-     * is matched again only here.
+     * the access log names it; a name the proxy knows nothing of counts only proxy-wide.
+     *
+     * @param routeIndex the route the request matched ({@link BackendTable#routeIndex}), -1 for none
      */
-    private void answerAbsentPool() {
-        String name = table.hasRoutes() && request.routingPath != null
-                ? table.routedPool(request.routingHost, request.routingPath) : ServerSpec.DEFAULT_POOL;
+    private void answerAbsentPool(int routeIndex) {
+        String name = table.poolNameOfRoute(routeIndex);
         BackendTable.AbsentPool absent = table.absentPool(name, startNanos);
         if (absent != null) {
             poolName = name;

@@ -51,13 +51,7 @@ public final class BackendTable {
      * Takes {@code servers}, {@code serversByKey} and {@code pools} as they are, without a copy (a table of 10,000
      * servers is built in milliseconds): the caller must not change them afterwards.
      */
-    BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
-                 Map<String, ServerPool> pools, Map<String, AbsentPool> absentPools, List<RouteSpec> routes,
-                 RequestKeys requestKeys) {
-        this(generation, servers, serversByKey, pools, absentPools, routes, requestKeys, new RouteLimit[routes.size()]);
-    }
-
-    /** ... with {@code routeLimits}, the routes' own rate limits by route index (an entry {@code null}: none). */
+    /** @param routeLimits the routes' own rate limits by route index (an entry {@code null}: none) */
     BackendTable(long generation, List<Server> servers, Map<String, Server> serversByKey,
                  Map<String, ServerPool> pools, Map<String, AbsentPool> absentPools, List<RouteSpec> routes,
                  RequestKeys requestKeys, RouteLimit[] routeLimits) {
@@ -118,19 +112,6 @@ public final class BackendTable {
         return defaultPool;
     }
 
-    /**
-     * The pool of the first route matching {@code host} (lower case, no port) and {@code path}; pool
-     * {@code default} when none matches. {@code null} when that pool has no servers in this generation.
-     */
-    public ServerPool route(String host, String path) {
-        return pools.get(routedPool(host, path));
-    }
-
-    /** The name of the pool of the first route matching {@code host} and {@code path}; {@code default} when none does. */
-    public String routedPool(String host, String path) {
-        return poolNameOfRoute(routeIndex(host, path));
-    }
-
     /** The routes of this generation, in the order they are tried. */
     public List<RouteSpec> routes() {
         return routes;
@@ -156,7 +137,8 @@ public final class BackendTable {
         return index < 0 ? defaultPool : pools.get(routes.get(index).pool());
     }
 
-    private String poolNameOfRoute(int index) {
+    /** The name of the pool of route {@code index} ({@link #routeIndex}; -1: pool default). */
+    public String poolNameOfRoute(int index) {
         return index < 0 ? ServerSpec.DEFAULT_POOL : routes.get(index).pool();
     }
 

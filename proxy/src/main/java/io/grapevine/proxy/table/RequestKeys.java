@@ -33,11 +33,7 @@ public final class RequestKeys {
         this.path = path;
     }
 
-    static RequestKeys of(Collection<PoolPolicy> policies) {
-        return of(policies, List.of());
-    }
-
-    /** ... and the headers the routes' rate limits are keyed by. */
+    /** What the heads must capture for the pools of {@code policies} and the rate limits of {@code routes}. */
     static RequestKeys of(Collection<PoolPolicy> policies, List<RouteSpec> routes) {
         List<String> headers = new ArrayList<>();
         for (RouteSpec r : routes) {
